@@ -1,0 +1,4 @@
+export * from './common.ts';
+export * from './unit-events.ts';
+export * from './admin-events.ts';
+export * from './event.ts';

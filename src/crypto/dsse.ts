@@ -1,0 +1,68 @@
+/**
+ * DSSE (Dead Simple Signing Envelope) v1: pre-authentication encoding, signing and strict verification.
+ * https://github.com/secure-systems-lab/dsse/blob/master/protocol.md
+ */
+import { canonicalBytes } from './jcs.ts';
+import { concatBytes, fromBase64, toBase64, utf8 } from './encoding.ts';
+import { sha256, sha256Hex } from './hash.ts';
+import { sign, verifyStrict } from './ed25519.ts';
+
+export interface DsseSignature {
+  keyid: string;
+  sig: string;
+}
+
+export interface DsseEnvelope {
+  payloadType: string;
+  payload: string;
+  signatures: DsseSignature[];
+}
+
+/** PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, lengths as ASCII decimal bytes. */
+export function pae(payloadType: string, body: Uint8Array): Uint8Array {
+  const typeBytes = utf8(payloadType);
+  return concatBytes(utf8(`DSSEv1 ${typeBytes.length} `), typeBytes, utf8(` ${body.length} `), body);
+}
+
+export function signEnvelope(
+  payloadType: string,
+  body: Uint8Array,
+  signer: { keyId: string; secretKey: Uint8Array },
+): DsseEnvelope {
+  const sig = sign(pae(payloadType, body), signer.secretKey);
+  return { payloadType, payload: toBase64(body), signatures: [{ keyid: signer.keyId, sig: toBase64(sig) }] };
+}
+
+export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8Array): boolean {
+  const sig = envelope.signatures[0];
+  if (envelope.signatures.length !== 1 || sig === undefined) return false;
+  let body: Uint8Array;
+  let signature: Uint8Array;
+  try {
+    body = fromBase64(envelope.payload);
+    signature = fromBase64(sig.sig);
+  } catch {
+    return false;
+  }
+  return verifyStrict(signature, pae(envelope.payloadType, body), publicKey);
+}
+
+/**
+ * The exact bytes that identify a signed envelope: its RFC 8785 canonical JSON. The per-stream hash chain
+ * and (later) the Merkle log both hash these bytes.
+ */
+export function envelopeBytes(envelope: DsseEnvelope): Uint8Array {
+  return canonicalBytes({
+    payloadType: envelope.payloadType,
+    payload: envelope.payload,
+    signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })),
+  });
+}
+
+export function envelopeDigest(envelope: DsseEnvelope): string {
+  return sha256Hex(envelopeBytes(envelope));
+}
+
+export function envelopeDigestBytes(envelope: DsseEnvelope): Uint8Array {
+  return sha256(envelopeBytes(envelope));
+}

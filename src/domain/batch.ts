@@ -1,0 +1,42 @@
+/** Batch decider: a production order opened against one approved release, then closed. */
+import type { EventOf } from '../../schemas/index.ts';
+import { DecisionError } from './decision-error.ts';
+import type { ReleaseState } from './release.ts';
+
+export type BatchEvent = EventOf<'BatchOpened' | 'BatchClosed'>;
+export interface BatchState {
+  readonly status: 'unknown' | 'open' | 'closed';
+  readonly opened: EventOf<'BatchOpened'>['data'] | null;
+}
+export const initialBatchState: BatchState = { status: 'unknown', opened: null };
+
+export interface BatchDecisionContext {
+  readonly release: (releaseId: string) => ReleaseState;
+}
+
+export function decideBatch(event: BatchEvent, state: BatchState, ctx: BatchDecisionContext): BatchEvent[] {
+  const refuse = (rule: string, message: string): never => {
+    throw new DecisionError(rule, `${message} (batch ${event.data.batchId} is ${state.status})`, state.status);
+  };
+  switch (event.type) {
+    case 'BatchOpened': {
+      if (state.status !== 'unknown') refuse('BATCH_EXISTS', 'batch already exists');
+      const release = ctx.release(event.data.releaseId).approved;
+      if (!release) refuse('RELEASE_UNKNOWN', `release ${event.data.releaseId} is not approved`);
+      if (release && release.productSku !== event.data.productSku) {
+        refuse('SKU_MISMATCH', `release ${release.releaseId} is for ${release.productSku}, not ${event.data.productSku}`);
+      }
+      break;
+    }
+    case 'BatchClosed':
+      if (state.status !== 'open') refuse('BATCH_NOT_OPEN', 'only an open batch can be closed');
+      break;
+  }
+  return [event];
+}
+
+export function evolveBatch(state: BatchState, event: BatchEvent): BatchState {
+  return event.type === 'BatchOpened' ? { status: 'open', opened: event.data } : { ...state, status: 'closed' };
+}
+
+export const batchDecider = { decide: decideBatch, evolve: evolveBatch, initialState: initialBatchState };

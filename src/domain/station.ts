@@ -1,0 +1,74 @@
+/** Station decider: registration, and the Ed25519 keys a station signs with. */
+import type { EventOf } from '../../schemas/index.ts';
+import { DecisionError } from './decision-error.ts';
+import { fromHex } from '../crypto/encoding.ts';
+import { isAcceptablePublicKey, keyIdOf } from '../crypto/ed25519.ts';
+
+export type StationEvent = EventOf<'StationRegistered' | 'StationKeyRegistered' | 'StationKeyRevoked'>;
+
+export interface StationKey {
+  readonly keyId: string;
+  readonly publicKey: string;
+  readonly registeredAt: string;
+  readonly revokedAt: string | null;
+}
+
+export interface StationState {
+  readonly stationId: string | null;
+  readonly line: string | null;
+  readonly keys: ReadonlyMap<string, StationKey>;
+}
+
+export const initialStationState: StationState = { stationId: null, line: null, keys: new Map() };
+
+export function decideStation(event: StationEvent, state: StationState): StationEvent[] {
+  const status = state.stationId === null ? 'unregistered' : 'registered';
+  const refuse = (rule: string, message: string): never => {
+    throw new DecisionError(rule, `${message} (station ${event.data.stationId} is ${status})`, status);
+  };
+  switch (event.type) {
+    case 'StationRegistered':
+      if (state.stationId !== null) refuse('STATION_EXISTS', 'station is already registered');
+      break;
+    case 'StationKeyRegistered': {
+      if (state.stationId === null) refuse('STATION_UNKNOWN', 'register the station before its keys');
+      const pub = fromHex(event.data.publicKey);
+      if (keyIdOf(pub) !== event.data.keyId) refuse('KEY_ID_MISMATCH', 'keyId must be the sha256 of the public key');
+      if (!isAcceptablePublicKey(pub)) refuse('KEY_INVALID', 'not a canonical Ed25519 public key of full order');
+      if (state.keys.has(event.data.keyId)) refuse('KEY_EXISTS', `key ${event.data.keyId} is already registered`);
+      break;
+    }
+    case 'StationKeyRevoked': {
+      const key = state.keys.get(event.data.keyId);
+      if (!key) refuse('KEY_UNKNOWN', `key ${event.data.keyId} is not registered for this station`);
+      if (key?.revokedAt) refuse('KEY_REVOKED', `key ${event.data.keyId} is already revoked`);
+      break;
+    }
+  }
+  return [event];
+}
+
+export function evolveStation(state: StationState, event: StationEvent): StationState {
+  switch (event.type) {
+    case 'StationRegistered':
+      return { ...state, stationId: event.data.stationId, line: event.data.line };
+    case 'StationKeyRegistered': {
+      const keys = new Map(state.keys);
+      keys.set(event.data.keyId, {
+        keyId: event.data.keyId,
+        publicKey: event.data.publicKey,
+        registeredAt: event.occurredAt,
+        revokedAt: null,
+      });
+      return { ...state, keys };
+    }
+    case 'StationKeyRevoked': {
+      const keys = new Map(state.keys);
+      const key = keys.get(event.data.keyId);
+      if (key) keys.set(key.keyId, { ...key, revokedAt: event.occurredAt });
+      return { ...state, keys };
+    }
+  }
+}
+
+export const stationDecider = { decide: decideStation, evolve: evolveStation, initialState: initialStationState };

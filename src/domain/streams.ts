@@ -1,0 +1,23 @@
+import type { LedgerEvent } from '../../schemas/index.ts';
+
+/** Which stream an event belongs to follows from its type and data: nothing to get wrong at the source. */
+export function streamOf(event: LedgerEvent): string {
+  switch (event.type) {
+    case 'StationRegistered':
+    case 'StationKeyRegistered':
+    case 'StationKeyRevoked':
+      return stationStream(event.data.stationId);
+    case 'ReleaseApproved':
+      return releaseStream(event.data.releaseId);
+    case 'BatchOpened':
+    case 'BatchClosed':
+      return batchStream(event.data.batchId);
+    default:
+      return unitStream(event.data.serial);
+  }
+}
+
+export const unitStream = (serial: string) => `unit-${serial}`;
+export const stationStream = (stationId: string) => `station-${stationId}`;
+export const releaseStream = (releaseId: string) => `release-${releaseId}`;
+export const batchStream = (batchId: string) => `batch-${batchId}`;

@@ -1,0 +1,101 @@
+/**
+ * The event store port, shaped after EventStoreDB/KurrentDB semantics so that adapters are interchangeable:
+ * streams with 0-based revisions, one global commit order ($all) with monotonically increasing positions,
+ * optimistic concurrency through an expected stream state, idempotent appends by event id, and a live
+ * subscription to $all. Every adapter must pass test/store-contract.ts.
+ */
+
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | bigint;
+
+export interface EventData {
+  /** UUID chosen by the writer; appending the same id again to the same stream is a no-op. */
+  readonly id: string;
+  readonly type: string;
+  /** Stored and returned byte for byte. */
+  readonly data: Uint8Array;
+}
+
+export interface RecordedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly stream: string;
+  /** 0-based position within the stream. */
+  readonly revision: bigint;
+  /** Position in $all: strictly increasing in commit order. */
+  readonly position: bigint;
+  readonly data: Uint8Array;
+  /** Server time of the commit (ISO-8601 UTC). Informational; events carry their own signed time. */
+  readonly recordedAt: string;
+}
+
+export interface AppendRequest {
+  readonly stream: string;
+  readonly events: readonly EventData[];
+  readonly expected?: ExpectedRevision;
+}
+
+export interface AppendResult {
+  readonly stream: string;
+  /** Revision of the last event now in the stream. */
+  readonly nextExpectedRevision: bigint;
+  /** $all position of the last event written (or found, for an idempotent retry). */
+  readonly position: bigint;
+  /** Positions of each event of the request, in order. */
+  readonly positions: readonly bigint[];
+}
+
+export interface ReadStreamOptions {
+  readonly fromRevision?: bigint;
+  readonly maxCount?: number;
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: events strictly after this position. Defaults to the start of the log. */
+  readonly after?: bigint;
+  readonly maxCount?: number;
+}
+
+export interface Subscription extends AsyncIterable<RecordedEvent> {
+  close(): Promise<void>;
+}
+
+export interface EventStore {
+  appendToStream(stream: string, events: readonly EventData[], options?: { expected?: ExpectedRevision }): Promise<AppendResult>;
+  /** Atomic across streams: either every request is written or none (KurrentDB ≥ 25.1 multi-stream append). */
+  appendToStreams(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  /** Events of one stream in revision order; empty when the stream does not exist. */
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Events of every stream in commit order. */
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** Catch-up then live subscription to $all, strictly after `after`. */
+  subscribeToAll(options?: { after?: bigint }): Subscription;
+  /** Position of the last committed event, or -1n for an empty store. */
+  headPosition(): Promise<bigint>;
+  close(): Promise<void>;
+}
+
+export class WrongExpectedVersionError extends Error {
+  override readonly name = 'WrongExpectedVersionError';
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: bigint | 'no_stream',
+  ) {
+    super(`stream ${stream}: expected ${String(expected)}, actual ${String(actual)}`);
+  }
+}
+
+/** An event id already present, but not as an exact retry of the same append. */
+export class DuplicateEventIdError extends Error {
+  override readonly name = 'DuplicateEventIdError';
+  constructor(
+    readonly eventId: string,
+    readonly stream: string,
+  ) {
+    super(`event id ${eventId} is already recorded differently (stream ${stream})`);
+  }
+}
+
+export function describeExpected(expected: ExpectedRevision): string {
+  return typeof expected === 'bigint' ? `revision ${expected}` : expected;
+}

@@ -1,0 +1,265 @@
+/**
+ * Embedded event store: one SQLite file, WAL journal, synchronous=FULL so that an acknowledged append
+ * survives a process kill or power loss. $all positions are SQLite AUTOINCREMENT row ids (never reused).
+ */
+import Database from 'better-sqlite3';
+import {
+  DuplicateEventIdError,
+  WrongExpectedVersionError,
+  type AppendRequest,
+  type AppendResult,
+  type EventData,
+  type EventStore,
+  type ExpectedRevision,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type Subscription,
+} from './event-store.ts';
+import { bytesEqual } from '../crypto/encoding.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position    INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream      TEXT    NOT NULL,
+  revision    INTEGER NOT NULL,
+  id          TEXT    NOT NULL UNIQUE,
+  type        TEXT    NOT NULL,
+  data        BLOB    NOT NULL,
+  recorded_at TEXT    NOT NULL,
+  UNIQUE (stream, revision)
+);
+CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO store_meta (key, value) VALUES ('format', 'flashtrail-events-v1');
+`;
+
+interface Row {
+  position: number | bigint;
+  stream: string;
+  revision: number | bigint;
+  id: string;
+  type: string;
+  data: Buffer;
+  recorded_at: string;
+}
+
+export interface SqliteEventStoreOptions {
+  /** Clock for recordedAt; injected so tests can pin it. */
+  readonly now?: () => Date;
+  /** How often a subscription looks for events written by another process, in ms. */
+  readonly pollIntervalMs?: number;
+}
+
+export class SqliteEventStore implements EventStore {
+  private readonly db: Database.Database;
+  private readonly now: () => Date;
+  private readonly pollIntervalMs: number;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+
+  private readonly stmts: {
+    head: Database.Statement<[string], { revision: number | bigint } | undefined>;
+    byId: Database.Statement<[string], Row | undefined>;
+    insert: Database.Statement<[string, bigint, string, string, Buffer, string]>;
+    readStream: Database.Statement<[string, bigint, number], Row>;
+    readAll: Database.Statement<[bigint, number], Row>;
+    headPosition: Database.Statement<[], { p: number | bigint | null }>;
+  };
+
+  constructor(readonly file: string, options: SqliteEventStoreOptions = {}) {
+    this.now = options.now ?? (() => new Date());
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.db = new Database(file);
+    this.db.defaultSafeIntegers(true);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.stmts = {
+      head: this.db.prepare('SELECT MAX(revision) AS revision FROM events WHERE stream = ?') as never,
+      byId: this.db.prepare('SELECT * FROM events WHERE id = ?') as never,
+      insert: this.db.prepare(
+        'INSERT INTO events (stream, revision, id, type, data, recorded_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ) as never,
+      readStream: this.db.prepare(
+        'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
+      ) as never,
+      readAll: this.db.prepare('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?') as never,
+      headPosition: this.db.prepare('SELECT MAX(position) AS p FROM events') as never,
+    };
+  }
+
+  appendToStream(stream: string, events: readonly EventData[], options: { expected?: ExpectedRevision } = {}) {
+    return this.appendToStreams([{ stream, events, expected: options.expected ?? 'any' }]).then((r) => r[0] as AppendResult);
+  }
+
+  appendToStreams(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    try {
+      this.assertOpen();
+      const results = this.db.transaction(() => requests.map((r) => this.appendOne(r)))();
+      this.notify();
+      return Promise.resolve(results);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  private appendOne(request: AppendRequest): AppendResult {
+    const { stream, events } = request;
+    const expected = request.expected ?? 'any';
+    if (events.length === 0) throw new TypeError('an append needs at least one event');
+    const ids = new Set(events.map((e) => e.id));
+    if (ids.size !== events.length) throw new TypeError('an append repeats an event id');
+
+    const retry = this.findRetry(stream, events);
+    if (retry) return retry;
+
+    const headRow = this.stmts.head.get(stream);
+    const head = headRow?.revision == null ? null : BigInt(headRow.revision);
+    checkExpected(stream, expected, head);
+
+    const recordedAt = this.now().toISOString();
+    let revision = head === null ? 0n : head + 1n;
+    const positions: bigint[] = [];
+    for (const e of events) {
+      const info = this.stmts.insert.run(stream, revision, e.id, e.type, Buffer.from(e.data), recordedAt);
+      positions.push(BigInt(info.lastInsertRowid));
+      revision++;
+    }
+    return { stream, nextExpectedRevision: revision - 1n, position: positions[positions.length - 1] as bigint, positions };
+  }
+
+  /** An exact replay of an earlier append returns the original result; a partial or altered one is refused. */
+  private findRetry(stream: string, events: readonly EventData[]): AppendResult | null {
+    const found = events.map((e) => this.stmts.byId.get(e.id));
+    if (found.every((r) => r === undefined)) return null;
+    const rows = found.filter((r): r is Row => r !== undefined);
+    const first = rows[0] as Row;
+    const exact =
+      rows.length === events.length &&
+      rows.every((r, i) => {
+        const e = events[i] as EventData;
+        return (
+          r.stream === stream &&
+          BigInt(r.revision) === BigInt(first.revision) + BigInt(i) &&
+          r.type === e.type &&
+          bytesEqual(r.data, e.data)
+        );
+      });
+    if (!exact) {
+      const clash = rows[0] as Row;
+      throw new DuplicateEventIdError(clash.id, clash.stream);
+    }
+    const positions = rows.map((r) => BigInt(r.position));
+    const headRow = this.stmts.head.get(stream);
+    return {
+      stream,
+      nextExpectedRevision: BigInt(headRow?.revision ?? 0),
+      position: positions[positions.length - 1] as bigint,
+      positions,
+    };
+  }
+
+  readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    const rows = this.stmts.readStream.all(stream, options.fromRevision ?? 0n, options.maxCount ?? 1_000_000_000);
+    return Promise.resolve(rows.map(toRecorded));
+  }
+
+  readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    return Promise.resolve(this.readAllSync(options.after ?? -1n, options.maxCount ?? 1000));
+  }
+
+  private readAllSync(after: bigint, maxCount: number): RecordedEvent[] {
+    return this.stmts.readAll.all(after, maxCount).map(toRecorded);
+  }
+
+  headPosition(): Promise<bigint> {
+    this.assertOpen();
+    const p = this.stmts.headPosition.get()?.p;
+    return Promise.resolve(p == null ? -1n : BigInt(p));
+  }
+
+  subscribeToAll(options: { after?: bigint } = {}): Subscription {
+    let after = options.after ?? -1n;
+    let active = true;
+    let wake: (() => void) | null = null;
+    const store = this;
+    const waitForMore = () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          store.waiters.delete(done);
+          wake = null;
+          resolve();
+        };
+        const timer = setTimeout(done, store.pollIntervalMs);
+        wake = done;
+        store.waiters.add(done);
+      });
+    async function* iterate(): AsyncGenerator<RecordedEvent> {
+      while (active && !store.closed) {
+        const batch = store.readAllSync(after, 500);
+        for (const event of batch) {
+          if (!active) return;
+          after = event.position;
+          yield event;
+        }
+        if (batch.length === 0) await waitForMore();
+      }
+    }
+    const iterator = iterate();
+    return {
+      [Symbol.asyncIterator]: () => iterator,
+      close: async () => {
+        active = false;
+        (wake as (() => void) | null)?.();
+        await iterator.return(undefined);
+      },
+    };
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('event store is closed');
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.notify();
+      this.db.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+function checkExpected(stream: string, expected: ExpectedRevision, head: bigint | null): void {
+  const actual = head ?? 'no_stream';
+  const ok =
+    expected === 'any' ||
+    (expected === 'no_stream' && head === null) ||
+    (expected === 'stream_exists' && head !== null) ||
+    (typeof expected === 'bigint' && head === expected);
+  if (!ok) throw new WrongExpectedVersionError(stream, expected, actual);
+}
+
+function toRecorded(r: Row): RecordedEvent {
+  return {
+    id: r.id,
+    type: r.type,
+    stream: r.stream,
+    revision: BigInt(r.revision),
+    position: BigInt(r.position),
+    data: new Uint8Array(r.data),
+    recordedAt: r.recorded_at,
+  };
+}
