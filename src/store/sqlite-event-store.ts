@@ -189,22 +189,25 @@ export class SqliteEventStore implements EventStore {
     let after = options.after ?? -1n;
     let active = true;
     let wake: (() => void) | null = null;
-    const store = this;
+    const waiters = this.waiters;
+    const pollIntervalMs = this.pollIntervalMs;
+    const isOpen = () => !this.closed;
+    const readBatch = (from: bigint) => this.readAllSync(from, 500);
     const waitForMore = () =>
       new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
-          store.waiters.delete(done);
+          waiters.delete(done);
           wake = null;
           resolve();
         };
-        const timer = setTimeout(done, store.pollIntervalMs);
+        const timer = setTimeout(done, pollIntervalMs);
         wake = done;
-        store.waiters.add(done);
+        waiters.add(done);
       });
     async function* iterate(): AsyncGenerator<RecordedEvent> {
-      while (active && !store.closed) {
-        const batch = store.readAllSync(after, 500);
+      while (active && isOpen()) {
+        const batch = readBatch(after);
         for (const event of batch) {
           if (!active) return;
           after = event.position;

@@ -1,0 +1,184 @@
+/**
+ * The HTTP API. Dependencies come in; nothing here opens files or reads the environment.
+ */
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import type { Logger } from 'pino';
+import type { Ledger, StoredEvent } from '../ledger/ledger.ts';
+import type { ProjectionRunner } from '../projections/runner.ts';
+import { LedgerError } from '../ledger/errors.ts';
+import { Identifier } from '../../schemas/common.ts';
+import { batchStream, releaseStream, stationStream, unitStream } from '../domain/streams.ts';
+import type { UnitView } from '../../projections/unit-state.ts';
+import type { StationState } from '../domain/station.ts';
+import type { BatchState } from '../domain/batch.ts';
+import type { ReleaseState } from '../domain/release.ts';
+import type { EventStore } from '../store/event-store.ts';
+import { bearerAuth, requestLog, requireRole, type AppEnv } from './middleware.ts';
+import { problem } from './problem.ts';
+import type { TokenSource } from './tokens.ts';
+
+export interface AppDeps {
+  readonly ledger: Ledger;
+  readonly store: EventStore;
+  readonly projections: ProjectionRunner;
+  readonly tokens: TokenSource;
+  readonly logger: Logger;
+  /** Largest accepted request body, in bytes. */
+  readonly maxBodyBytes?: number;
+}
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const { ledger, projections, logger } = deps;
+  const app = new Hono<AppEnv>();
+
+  app.use('*', requestId());
+  app.use('*', requestLog(logger));
+  app.onError((error, c) => {
+    if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);
+    logger.error({ requestId: c.get('requestId'), err: { message: error.message, stack: error.stack } }, 'unhandled error');
+    return problem(c, 'INTERNAL', 'unexpected server error; the request id identifies it in the server log');
+  });
+  app.notFound((c) => problem(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const head = await deps.store.headPosition();
+    const status = await projections.status();
+    return c.json({
+      status: 'ready',
+      headPosition: head.toString(),
+      projections: status.map((s) => ({ name: s.name, position: s.position.toString(), lag: s.lag.toString() })),
+    });
+  });
+
+  const v1 = new Hono<AppEnv>();
+  v1.use('*', bearerAuth(deps.tokens));
+
+  const maxBodyBytes = deps.maxBodyBytes ?? 4 * 1024 * 1024;
+  const limitBody = bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: (c) => problem(c, 'PAYLOAD_TOO_LARGE', `request bodies are limited to ${maxBodyBytes} bytes`),
+  });
+  const submit = async (c: Context<AppEnv>) => {
+        const type = c.req.header('content-type') ?? '';
+        if (!/^application\/json\b/i.test(type)) {
+          return problem(c, 'UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
+        }
+        let body: unknown;
+        try {
+          body = JSON.parse(await c.req.text());
+        } catch {
+          return problem(c, 'BODY_INVALID', 'the body is not JSON');
+        }
+        const inputs = Array.isArray(body)
+          ? body
+          : body !== null && typeof body === 'object' && Array.isArray((body as { events?: unknown }).events)
+            ? (body as { events: unknown[] }).events
+            : [body];
+        const appended = await ledger.submit(inputs, c.get('principal'));
+        const allDuplicates = appended.every((a) => a.duplicate);
+        return c.json(
+          {
+            events: appended.map((a) => ({
+              eventId: a.eventId,
+              type: a.type,
+              stream: a.stream,
+              revision: Number(a.revision),
+              position: Number(a.position),
+              digest: a.digest,
+              duplicate: a.duplicate,
+            })),
+          },
+          allDuplicates ? 200 : 201,
+        );
+  };
+
+  v1.post('/events', requireRole('station', 'admin'), limitBody, submit);
+  v1.post('/admin/events', requireRole('admin'), limitBody, submit);
+
+  const id = (value: string | undefined) => {
+    const parsed = Identifier.safeParse(value);
+    if (!parsed.success) throw new LedgerError('NOT_FOUND', `${value ?? ''} is not a valid identifier`);
+    return parsed.data;
+  };
+
+  v1.get('/units', requireRole('auditor', 'admin'), async (c) => {
+    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
+    const after = c.req.query('after');
+    await projections.catchUp();
+    const units = projections.list<UnitView>('unit-state', { limit, ...(after ? { after } : {}) });
+    const last = units[units.length - 1];
+    return c.json({ units, next: units.length === limit && last ? last.serial : null });
+  });
+
+  v1.get('/units/:serial', async (c) => {
+    const serial = id(c.req.param('serial'));
+    await projections.catchUp();
+    const unit = projections.get<UnitView>('unit-state', serial);
+    if (!unit) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    return c.json(unit);
+  });
+
+  v1.get('/units/:serial/events', requireRole('auditor', 'admin', 'station'), async (c) => {
+    const serial = id(c.req.param('serial'));
+    const events = await ledger.readStream(unitStream(serial));
+    if (events.length === 0) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    return c.json({ serial, stream: unitStream(serial), events: events.map(historyEntry) });
+  });
+
+  v1.get('/streams/:stream/head', async (c) => {
+    const stream = c.req.param('stream');
+    if (!/^(unit|station|release|batch)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(stream)) {
+      return problem(c, 'NOT_FOUND', `${stream} is not a ledger stream name`);
+    }
+    const events = await ledger.readStream(stream);
+    const last = events[events.length - 1];
+    return c.json({ stream, revision: last ? Number(last.recorded.revision) : -1, digest: last ? last.digest : null });
+  });
+
+  v1.get('/stations/:id', async (c) => {
+    const stationId = id(c.req.param('id'));
+    const state = (await ledger.state(stationStream(stationId))) as StationState;
+    if (state.stationId === null) return problem(c, 'NOT_FOUND', `station ${stationId} is not registered`);
+    const history = await ledger.readStream(stationStream(stationId));
+    return c.json({
+      stationId,
+      line: state.line,
+      keys: [...state.keys.values()],
+      events: history.map(historyEntry),
+    });
+  });
+
+  v1.get('/releases/:id', async (c) => {
+    const releaseId = id(c.req.param('id'));
+    const state = (await ledger.state(releaseStream(releaseId))) as ReleaseState;
+    if (!state.approved) return problem(c, 'NOT_FOUND', `release ${releaseId} is not approved`);
+    const history = await ledger.readStream(releaseStream(releaseId));
+    return c.json({ release: state.approved, events: history.map(historyEntry) });
+  });
+
+  v1.get('/batches/:id', async (c) => {
+    const batchId = id(c.req.param('id'));
+    const state = (await ledger.state(batchStream(batchId))) as BatchState;
+    if (state.status === 'unknown') return problem(c, 'NOT_FOUND', `batch ${batchId} does not exist`);
+    const history = await ledger.readStream(batchStream(batchId));
+    return c.json({ batchId, status: state.status, batch: state.opened, events: history.map(historyEntry) });
+  });
+
+  app.route('/v1', v1);
+  return app;
+}
+
+/** One recorded event as served to clients: enough to re-verify signature and chain without trusting us. */
+function historyEntry(e: StoredEvent) {
+  return {
+    position: Number(e.recorded.position),
+    revision: Number(e.recorded.revision),
+    recordedAt: e.recorded.recordedAt,
+    digest: e.digest,
+    event: e.event,
+    envelope: e.envelope,
+  };
+}

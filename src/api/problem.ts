@@ -1,0 +1,46 @@
+/** RFC 9457 problem details, with a stable `code` member that clients can branch on. */
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { LEDGER_ERRORS, type LedgerErrorCode } from '../ledger/errors.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+const TITLES: Record<LedgerErrorCode, string> = {
+  BODY_INVALID: 'Request body is not valid JSON',
+  ENVELOPE_INVALID: 'Not a valid DSSE envelope',
+  PAYLOAD_NOT_CANONICAL: 'Payload is not RFC 8785 canonical JSON',
+  SCHEMA_INVALID: 'Event does not match its schema',
+  UNAUTHORIZED: 'Missing or unknown bearer token',
+  FORBIDDEN: 'Not allowed for this token',
+  KEY_UNKNOWN: 'Signing key is not registered',
+  KEY_REVOKED: 'Signing key is revoked',
+  SIGNATURE_INVALID: 'Signature does not verify',
+  NOT_FOUND: 'Not found',
+  EVENT_ID_CONFLICT: 'Event id already used for different content',
+  CHAIN_MISMATCH: 'Event does not extend the head of its stream',
+  RULE_VIOLATION: 'Event violates a ledger rule',
+  CONCURRENCY_CONFLICT: 'Stream changed concurrently',
+  PAYLOAD_TOO_LARGE: 'Request too large',
+  UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  INTERNAL: 'Internal error',
+};
+
+export function problem(c: Context, code: LedgerErrorCode, detail: string, extra: Record<string, unknown> = {}): Response {
+  const status = LEDGER_ERRORS[code];
+  const body = {
+    type: `urn:flashtrail:problem:${code.toLowerCase().replaceAll('_', '-')}`,
+    title: TITLES[code],
+    status,
+    detail,
+    instance: c.req.path,
+    code,
+    requestId: c.get('requestId') as string | undefined,
+    ...jsonSafe(extra),
+  };
+  return c.body(JSON.stringify(body), status as ContentfulStatusCode, { 'content-type': PROBLEM_CONTENT_TYPE });
+}
+
+/** bigint is not JSON: positions and revisions travel as decimal strings in problem documents. */
+function jsonSafe(value: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+}

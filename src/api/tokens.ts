@@ -1,0 +1,93 @@
+/**
+ * Bearer tokens. Only their SHA-256 is stored; the token itself is shown once, when it is created.
+ * The token file is re-read when it changes, so adding a station does not need a restart.
+ */
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { sha256Hex } from '../crypto/hash.ts';
+import { utf8 } from '../crypto/encoding.ts';
+import type { Principal } from '../ledger/ledger.ts';
+import { Identifier } from '../../schemas/common.ts';
+
+const TokenEntry = z
+  .strictObject({
+    name: z.string().min(1).max(100),
+    role: z.enum(['station', 'auditor', 'admin']),
+    stationId: Identifier.optional(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .refine((t) => (t.role === 'station') === (t.stationId !== undefined), { message: 'station tokens, and only they, name a stationId' });
+
+export const TokenFile = z.strictObject({ tokens: z.array(TokenEntry) });
+export type TokenEntry = z.infer<typeof TokenEntry>;
+
+export function hashToken(token: string): string {
+  return sha256Hex(utf8(token));
+}
+
+export function newToken(): string {
+  return `ft_${randomBytes(32).toString('base64url')}`;
+}
+
+export interface TokenSource {
+  lookup(token: string): Principal | null;
+}
+
+export class TokenStore implements TokenSource {
+  private byHash = new Map<string, Principal>();
+  private loadedMtime = -1;
+  private checkedAt = 0;
+
+  private constructor(private readonly file: string | null) {}
+
+  static fromFile(file: string): TokenStore {
+    const store = new TokenStore(file);
+    store.reloadIfChanged(true);
+    return store;
+  }
+
+  static fromJson(json: string): TokenStore {
+    const store = new TokenStore(null);
+    store.load(json, 'FLASHTRAIL_TOKENS');
+    return store;
+  }
+
+  lookup(token: string): Principal | null {
+    this.reloadIfChanged(false);
+    return this.byHash.get(hashToken(token)) ?? null;
+  }
+
+  private reloadIfChanged(force: boolean): void {
+    if (this.file === null) return;
+    const now = Date.now();
+    if (!force && now - this.checkedAt < 1000) return;
+    this.checkedAt = now;
+    const mtime = statSync(this.file).mtimeMs;
+    if (!force && mtime === this.loadedMtime) return;
+    this.load(readFileSync(this.file, 'utf8'), this.file);
+    this.loadedMtime = mtime;
+  }
+
+  private load(json: string, origin: string): void {
+    let parsed;
+    try {
+      parsed = TokenFile.parse(JSON.parse(json));
+    } catch (error) {
+      throw new Error(`${origin}: not a valid token list (${(error as Error).message.split('\n')[0]})`);
+    }
+    this.byHash = new Map(
+      parsed.tokens.map((t) => [t.sha256, { name: t.name, role: t.role, ...(t.stationId ? { stationId: t.stationId } : {}) }]),
+    );
+  }
+}
+
+/** Adds a token to a token file and returns the token, which is not stored anywhere. */
+export function addToken(file: string, entry: Omit<TokenEntry, 'sha256'>): string {
+  const list = existsSync(file) ? TokenFile.parse(JSON.parse(readFileSync(file, 'utf8'))) : { tokens: [] };
+  if (list.tokens.some((t) => t.name === entry.name)) throw new Error(`a token named ${entry.name} already exists in ${file}`);
+  const token = newToken();
+  list.tokens.push({ ...entry, sha256: hashToken(token) });
+  writeFileSync(file, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
+  return token;
+}

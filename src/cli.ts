@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+/**
+ * The `flashtrail` command line. Parses arguments and hands over to the composition root (main.ts).
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configFromEnv, initDataDir, startLedgerServer } from './main.ts';
+import { newSigner, readSecretKeyFile, writeSecretKeyFile, KeyFileError } from './keys/key-file.ts';
+import { toHex } from './crypto/encoding.ts';
+import { addToken } from './api/tokens.ts';
+import { runDemo } from './demo.ts';
+import { writeJsonSchemas } from './schemas-json.ts';
+import { SqliteEventStore } from './store/sqlite-event-store.ts';
+import { ProjectionRunner } from './projections/runner.ts';
+import { unitStateProjection } from '../projections/unit-state.ts';
+import { EventSigner } from './client/event-signer.ts';
+import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
+import { ADMIN_EVENT_TYPES, type AdminEvent } from '../schemas/index.ts';
+import { streamOf } from './domain/streams.ts';
+
+const USAGE = `flashtrail — signed, append-only traceability ledger for factory firmware flashing
+
+usage:
+  flashtrail demo [--units N] [--data DIR]          start a ledger, flash simulated units, print their state
+  flashtrail serve [--data DIR] [--host H] [--port P]
+                                                    run the ledger API (default 127.0.0.1:8080, ./data)
+  flashtrail init [--data DIR]                      create a data directory with an admin key and token
+  flashtrail keys generate --out FILE [--comment C] new Ed25519 key (file mode 0600), prints its public key
+  flashtrail tokens add --name N --role station|auditor|admin [--station ID] [--data DIR]
+                                                    add a bearer token; prints it once
+  flashtrail admin submit TYPE DATA.json|-          sign and submit an administrative event
+        [--key data/admin.key] [--url http://127.0.0.1:8080] [--token-file data/admin.token]
+        TYPE: ${ADMIN_EVENT_TYPES.join(', ')}
+  flashtrail projections rebuild [--data DIR]       rebuild the read model from the event log
+  flashtrail schemas generate                       regenerate schemas/json from the zod schemas
+
+environment: FLASHTRAIL_DATA_DIR, FLASHTRAIL_HOST, FLASHTRAIL_PORT, FLASHTRAIL_TOKENS_FILE, FLASHTRAIL_TOKENS,
+             FLASHTRAIL_ADMIN_KEYS_FILE, FLASHTRAIL_LOG_LEVEL, FLASHTRAIL_MAX_BODY_BYTES`;
+
+class UsageError extends Error {}
+
+function need(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new UsageError(`missing ${flag}`);
+  return value;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  type Options = Record<string, { type: 'string' | 'boolean' }>;
+  const args = (options: Options, from: string[]) => {
+    const parsed = parseArgs({ args: from, options, allowPositionals: true, strict: true });
+    return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+  };
+
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+
+    case 'demo': {
+      const { values } = args({ units: { type: 'string' }, data: { type: 'string' } }, [sub ?? '', ...rest].filter(Boolean));
+      const units = Number(values['units'] ?? 12);
+      if (!Number.isInteger(units) || units < 1 || units > 10_000) throw new UsageError('--units must be a whole number from 1 to 10000');
+      await runDemo({ units, ...(typeof values['data'] === 'string' ? { dataDir: values['data'] } : {}) });
+      return 0;
+    }
+
+    case 'serve': {
+      const { values } = args({ data: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } }, [sub ?? '', ...rest].filter(Boolean));
+      const config = configFromEnv(process.env, {
+        ...(typeof values['data'] === 'string' ? { dataDir: values['data'] } : {}),
+        ...(typeof values['host'] === 'string' ? { host: values['host'] } : {}),
+        ...(typeof values['port'] === 'string' ? { port: Number(values['port']) } : {}),
+      });
+      const running = await startLedgerServer(config);
+      const stop = () => {
+        void running.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return await new Promise<number>(() => undefined);
+    }
+
+    case 'init': {
+      const { values } = args({ data: { type: 'string' } }, [sub ?? '', ...rest].filter(Boolean));
+      const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
+      const init = initDataDir(config);
+      console.log(init.created ? `initialised ${config.dataDir}` : `${config.dataDir} is already initialised`);
+      console.log(`  administrator key: ${init.adminKeyFile}\n  admin token:       ${init.adminTokenFile}`);
+      return 0;
+    }
+
+    case 'keys': {
+      if (sub !== 'generate') throw new UsageError('usage: flashtrail keys generate --out FILE');
+      const { values } = args({ out: { type: 'string' }, comment: { type: 'string' } }, rest);
+      const out = need(values['out'] as string | undefined, '--out FILE');
+      const signer = newSigner();
+      writeSecretKeyFile(out, signer, values['comment'] as string | undefined);
+      console.log(JSON.stringify({ keyFile: out, keyId: signer.keyId, publicKey: toHex(signer.publicKey), algorithm: 'ed25519' }, null, 2));
+      return 0;
+    }
+
+    case 'tokens': {
+      if (sub !== 'add') throw new UsageError('usage: flashtrail tokens add --name N --role ROLE [--station ID]');
+      const { values } = args({ name: { type: 'string' }, role: { type: 'string' }, station: { type: 'string' }, data: { type: 'string' } }, rest);
+      const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
+      const role = need(values['role'] as string | undefined, '--role');
+      if (role !== 'station' && role !== 'auditor' && role !== 'admin') throw new UsageError('--role must be station, auditor or admin');
+      if (role === 'station' && !values['station']) throw new UsageError('a station token needs --station ID');
+      const token = addToken(config.tokensFile, {
+        name: need(values['name'] as string | undefined, '--name'),
+        role,
+        ...(role === 'station' ? { stationId: values['station'] as string } : {}),
+      });
+      console.error(`added token ${String(values['name'])} (${role}) to ${config.tokensFile}; it is shown only now:`);
+      console.log(token);
+      return 0;
+    }
+
+    case 'admin': {
+      if (sub !== 'submit') throw new UsageError('usage: flashtrail admin submit TYPE DATA.json|-');
+      const { values, positionals } = args({ key: { type: 'string' }, url: { type: 'string' }, 'token-file': { type: 'string' }, data: { type: 'string' } }, rest);
+      const [type, source] = positionals;
+      if (!type || !(ADMIN_EVENT_TYPES as string[]).includes(type)) throw new UsageError(`TYPE must be one of ${ADMIN_EVENT_TYPES.join(', ')}`);
+      const data = JSON.parse(readFileSync(need(source, 'DATA.json (or - for stdin)') === '-' ? 0 : (source as string), 'utf8')) as AdminEvent['data'];
+      const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
+      const signer = new EventSigner(readSecretKeyFile((values['key'] as string | undefined) ?? join(config.dataDir, 'admin.key')), 'admin');
+      const token = readFileSync((values['token-file'] as string | undefined) ?? join(config.dataDir, 'admin.token'), 'utf8').trim();
+      const client = new LedgerClient((values['url'] as string | undefined) ?? `http://${config.host}:${config.port}`, token);
+      const stream = streamOf({ type, data } as AdminEvent);
+      const head = await client.get<{ digest: string | null }>(`/v1/streams/${encodeURIComponent(stream)}/head`);
+      const signed = signer.sign(type as AdminEvent['type'], data as never, { prev: head.digest });
+      const [result] = await client.appendAdmin([signed.envelope]);
+      console.log(JSON.stringify(result, null, 2));
+      return 0;
+    }
+
+    case 'projections': {
+      if (sub !== 'rebuild') throw new UsageError('usage: flashtrail projections rebuild [--data DIR]');
+      const { values } = args({ data: { type: 'string' } }, rest);
+      const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
+      const store = new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
+      const runner = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection]);
+      await runner.rebuild((position, head) => console.error(`rebuilding: ${position < 0n ? 0 : position}/${head < 0n ? 0 : head} events`));
+      runner.close();
+      await store.close();
+      console.error('rebuild complete');
+      return 0;
+    }
+
+    case 'schemas': {
+      if (sub !== 'generate') throw new UsageError('usage: flashtrail schemas generate');
+      const written = writeJsonSchemas();
+      console.log(`wrote ${written.length} JSON Schema files to schemas/json`);
+      return 0;
+    }
+
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      console.error(`flashtrail: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    if (error instanceof LedgerClientError) {
+      console.error(`flashtrail: the ledger refused: ${error.message}`);
+      process.exit(1);
+    }
+    if (error instanceof KeyFileError || (error instanceof Error && 'code' in error && typeof error.code === 'string')) {
+      console.error(`flashtrail: ${error.message}`);
+      process.exit(1);
+    }
+    console.error(error);
+    process.exit(1);
+  },
+);

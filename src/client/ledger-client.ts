@@ -1,0 +1,73 @@
+/** A small HTTP client for the ledger API, used by the CLI, the demo, the benchmark and the station agent. */
+import type { DsseEnvelope } from '../crypto/dsse.ts';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  [member: string]: unknown;
+}
+
+export class LedgerClientError extends Error {
+  override readonly name = 'LedgerClientError';
+  constructor(
+    readonly status: number,
+    readonly problem: Problem,
+  ) {
+    super(`${status} ${problem.code}: ${problem.detail}`);
+  }
+}
+
+export interface AppendedEventJson {
+  eventId: string;
+  type: string;
+  stream: string;
+  revision: number;
+  position: number;
+  digest: string;
+  duplicate: boolean;
+}
+
+export class LedgerClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  async append(envelopes: DsseEnvelope[], path = '/v1/events'): Promise<AppendedEventJson[]> {
+    const body = await this.request<{ events: AppendedEventJson[] }>('POST', path, { events: envelopes });
+    return body.events;
+  }
+
+  appendAdmin(envelopes: DsseEnvelope[]): Promise<AppendedEventJson[]> {
+    return this.append(envelopes, '/v1/admin/events');
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(new URL(path, this.baseUrl), {
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      let problem: Problem;
+      try {
+        problem = JSON.parse(text) as Problem;
+      } catch {
+        problem = { type: 'about:blank', title: response.statusText, status: response.status, detail: text.slice(0, 500), code: 'HTTP_ERROR' };
+      }
+      throw new LedgerClientError(response.status, problem);
+    }
+    return JSON.parse(text) as T;
+  }
+}

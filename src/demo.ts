@@ -1,0 +1,115 @@
+/**
+ * `flashtrail demo`: the quick start. Starts a real ledger on the embedded store, sets up a station, a
+ * release and a batch as an administrator would, flashes simulated units through the HTTP API, shows a
+ * refused out-of-order step, prints every unit's state, and re-verifies one unit's history client-side.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { configFromEnv, initDataDir, startLedgerServer } from './main.ts';
+import { addToken } from './api/tokens.ts';
+import { newSigner, readSecretKeyFile, writeSecretKeyFile } from './keys/key-file.ts';
+import { EventSigner } from './client/event-signer.ts';
+import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
+import { SimulatedStation, simulatedRelease, type UnitScenario } from './sim/simulated-station.ts';
+import { toHex } from './crypto/encoding.ts';
+import { verifyHistory, type HistoryEntry } from './client/verify-history.ts';
+import type { UnitView } from '../projections/unit-state.ts';
+
+export interface DemoOptions {
+  readonly units: number;
+  readonly dataDir?: string;
+  readonly out?: (line: string) => void;
+}
+
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const out = options.out ?? ((line: string) => process.stdout.write(line + '\n'));
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'flashtrail-demo-'));
+  const config = configFromEnv({}, { dataDir, port: 0, logLevel: 'warn' });
+  const init = initDataDir(config);
+  const stationId = 'ST-01';
+  const stationToken = addToken(config.tokensFile, { name: `station-${stationId}-${Date.now()}`, role: 'station', stationId });
+  const adminToken = readFileSync(init.adminTokenFile, 'utf8').trim();
+  const ledger = await startLedgerServer(config, pino({ level: 'warn' }));
+  try {
+    out(`flashtrail demo: a simulated production line against a real ledger`);
+    out(`  ledger   ${ledger.url}  (embedded store in ${dataDir})`);
+
+    const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
+    const adminClient = new LedgerClient(ledger.url, adminToken);
+    const stationKey = newSigner();
+    writeSecretKeyFile(join(dataDir, `${stationId}.key`), stationKey, `station ${stationId}`);
+    const release = simulatedRelease('fw-2.4.1', 'SENSOR-S3', '2.4.1');
+    const batchId = `B-${new Date().toISOString().slice(0, 10)}-01`;
+    await adminClient.appendAdmin([
+      admin.sign('StationRegistered', { stationId, line: 'L1', site: 'Plant 1, Cell 4' }).envelope,
+      admin.sign('StationKeyRegistered', { stationId, keyId: stationKey.keyId, publicKey: toHex(stationKey.publicKey), algorithm: 'ed25519' }).envelope,
+      admin.sign('ReleaseApproved', {
+        releaseId: release.releaseId,
+        productSku: release.productSku,
+        version: release.version,
+        bootloaderSha256: release.bootloader.sha256,
+        applicationSha256: release.application.sha256,
+        provisioningTemplateSha256: release.provisioningTemplate.sha256,
+        signingKeyDigest: release.signingKeyDigest,
+        efuseProfile: release.efuseProfile,
+      }).envelope,
+      admin.sign('BatchOpened', { batchId, releaseId: release.releaseId, line: 'L1', productSku: release.productSku, plannedQuantity: options.units }).envelope,
+    ]);
+    out(`  admin    registered station ${stationId} with key ${stationKey.keyId.slice(0, 16)}…, approved release ${release.releaseId}, opened batch ${batchId}`);
+
+    const stationClient = new LedgerClient(ledger.url, stationToken);
+    const signer = new EventSigner(stationKey, stationId);
+    const station = new SimulatedStation(stationClient, signer, { stationId, operator: 'op-jdoe', batchId, hardwareRevision: 'rev-C' }, release);
+    const serials: string[] = [];
+    out(`  flashing ${options.units} units, each step a signed event:`);
+    for (let i = 1; i <= options.units; i++) {
+      const serial = `SN${String(24_000 + i).padStart(7, '0')}`;
+      serials.push(serial);
+      const scenario: UnitScenario = i % 7 === 3 ? 'app-mismatch-then-rework' : i % 11 === 5 ? 'scrap-after-mismatch' : i === options.units ? 'pass-unshipped' : 'pass';
+      out(`    ${await station.flash(serial, scenario)}`);
+    }
+
+    const locked = serials[serials.length - 1] as string;
+    try {
+      await stationClient.append([
+        signer.sign('BootloaderWritten', {
+          serial: locked,
+          imageSha256: release.bootloader.sha256,
+          version: release.bootloader.version,
+          sizeBytes: release.bootloader.sizeBytes,
+          signingKeyRef: 'rogue-rewrite',
+          signingKeyDigest: release.signingKeyDigest,
+        }).envelope,
+      ]);
+      out(`  !! the ledger accepted a bootloader write after the eFuse burn: this is a bug`);
+    } catch (error) {
+      if (!(error instanceof LedgerClientError)) throw error;
+      out(`  refused  bootloader rewrite of eFuse-locked unit ${locked}: ${error.status} ${error.problem.code} ${String(error.problem['rule'] ?? '')}`);
+    }
+
+    out('');
+    out(`  ${'SERIAL'.padEnd(10)} ${'STATUS'.padEnd(12)} ${'TRY'.padEnd(3)} ${'APPLICATION SHA-256'.padEnd(18)} ${'BOOTLOADER'.padEnd(12)} EVENTS`);
+    for (const serial of serials) {
+      const u = await adminClient.get<UnitView>(`/v1/units/${serial}`);
+      const app = u.application?.verified ? `${u.application.sha256.slice(0, 16)}…` : '-';
+      out(`  ${serial.padEnd(10)} ${u.status.padEnd(12)} ${String(u.attempt).padEnd(3)} ${app.padEnd(18)} ${(u.bootloader?.version ?? '-').padEnd(12)} ${u.eventCount}`);
+    }
+
+    const history = await adminClient.get<{ events: HistoryEntry[] }>(`/v1/units/${locked}/events`);
+    const stationInfo = await adminClient.get<{ keys: { keyId: string; publicKey: string }[] }>(`/v1/stations/${stationId}`);
+    const check = verifyHistory(history.events, new Map(stationInfo.keys.map((k) => [k.keyId, k.publicKey])));
+    out('');
+    out(
+      check.ok
+        ? `  verified ${locked}: ${check.events} events, every Ed25519 signature valid (RFC 8032 strict), hash chain unbroken`
+        : `  verification of ${locked} FAILED at event ${check.index}: ${check.code} ${check.reason}`,
+    );
+    out(`  explore  npx flashtrail serve --data ${dataDir}`);
+    out(`           curl -H "Authorization: Bearer $(cat ${init.adminTokenFile})" http://127.0.0.1:8080/v1/units/${locked}`);
+    if (!check.ok) process.exitCode = 1;
+  } finally {
+    await ledger.close();
+  }
+}

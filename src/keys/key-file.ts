@@ -1,0 +1,89 @@
+/**
+ * Ed25519 key files. A secret key file is JSON, written with mode 0600 and refused when anyone but its
+ * owner can read it (as ssh does), because a leaked station key lets anyone forge that station's history.
+ */
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { generateKeyPair, isAcceptablePublicKey, keyIdOf, publicKeyFromSecret } from '../crypto/ed25519.ts';
+import { fromHex, toHex } from '../crypto/encoding.ts';
+
+export const SECRET_KEY_FILE_TYPE = 'flashtrail-ed25519-secret-key-v1';
+
+const SecretKeyFile = z.strictObject({
+  type: z.literal(SECRET_KEY_FILE_TYPE),
+  keyId: z.string().regex(/^[0-9a-f]{64}$/),
+  publicKey: z.string().regex(/^[0-9a-f]{64}$/),
+  secretKey: z.string().regex(/^[0-9a-f]{64}$/),
+  comment: z.string().optional(),
+});
+
+export interface Signer {
+  readonly keyId: string;
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+}
+
+export class KeyFileError extends Error {
+  override readonly name = 'KeyFileError';
+}
+
+export function newSigner(): Signer {
+  const { secretKey, publicKey } = generateKeyPair();
+  return { keyId: keyIdOf(publicKey), publicKey, secretKey };
+}
+
+export function writeSecretKeyFile(path: string, signer: Signer, comment?: string): void {
+  if (existsSync(path)) throw new KeyFileError(`${path} already exists; refusing to overwrite a key`);
+  const body = {
+    type: SECRET_KEY_FILE_TYPE,
+    keyId: signer.keyId,
+    publicKey: toHex(signer.publicKey),
+    secretKey: toHex(signer.secretKey),
+    ...(comment ? { comment } : {}),
+  };
+  writeFileSync(path, JSON.stringify(body, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600); // the umask may have narrowed it further, never widened it; make it exact
+}
+
+export function readSecretKeyFile(path: string): Signer {
+  if (!existsSync(path)) throw new KeyFileError(`key file ${path} does not exist`);
+  const mode = statSync(path).mode & 0o777;
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    throw new KeyFileError(`key file ${path} has mode ${mode.toString(8)}; it must be readable by its owner only (chmod 600 ${path})`);
+  }
+  let parsed;
+  try {
+    parsed = SecretKeyFile.parse(JSON.parse(readFileSync(path, 'utf8')));
+  } catch {
+    throw new KeyFileError(`key file ${path} is not a ${SECRET_KEY_FILE_TYPE} file`);
+  }
+  const secretKey = fromHex(parsed.secretKey);
+  const publicKey = publicKeyFromSecret(secretKey);
+  if (toHex(publicKey) !== parsed.publicKey || keyIdOf(publicKey) !== parsed.keyId) {
+    throw new KeyFileError(`key file ${path} is inconsistent: its public key does not match its secret key`);
+  }
+  return { keyId: parsed.keyId, publicKey, secretKey };
+}
+
+/** Trusted public keys (administrators), as { keys: [{ keyId, publicKey, name? }] }. */
+const PublicKeyList = z.strictObject({
+  keys: z.array(z.strictObject({ keyId: z.string(), publicKey: z.string().regex(/^[0-9a-f]{64}$/), name: z.string().optional() })),
+});
+
+export function readPublicKeyList(path: string): Map<string, Uint8Array> {
+  const parsed = PublicKeyList.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  if (!parsed.success) throw new KeyFileError(`${path}: expected { "keys": [{ "keyId", "publicKey" }] }`);
+  const keys = new Map<string, Uint8Array>();
+  for (const k of parsed.data.keys) {
+    const pub = fromHex(k.publicKey);
+    if (!isAcceptablePublicKey(pub)) throw new KeyFileError(`${path}: ${k.keyId} is not a valid Ed25519 public key`);
+    if (keyIdOf(pub) !== k.keyId) throw new KeyFileError(`${path}: keyId ${k.keyId} is not the sha256 of its public key`);
+    keys.set(k.keyId, pub);
+  }
+  return keys;
+}
+
+export function writePublicKeyList(path: string, keys: { keyId: string; publicKey: Uint8Array; name?: string }[]): void {
+  const body = { keys: keys.map((k) => ({ keyId: k.keyId, publicKey: toHex(k.publicKey), ...(k.name ? { name: k.name } : {}) })) };
+  writeFileSync(path, JSON.stringify(body, null, 2) + '\n', { mode: 0o644 });
+}

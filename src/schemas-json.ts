@@ -1,0 +1,30 @@
+/** Generates JSON Schema files from the zod schemas, for integrators in other languages. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { adminEventSchemas, unitEventSchemas, LedgerEventSchema, DsseEnvelopeSchema } from '../schemas/index.ts';
+
+export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'schemas', 'json');
+
+export function renderJsonSchemas(): Map<string, string> {
+  const files = new Map<string, string>();
+  const add = (name: string, schema: z.ZodType, description: string) => {
+    const json = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' });
+    const doc = { $id: `urn:flashtrail:schema:${name}`, title: name, description, ...json };
+    files.set(`${name}.schema.json`, JSON.stringify(doc, null, 2) + '\n');
+  };
+  add('ledger-event', LedgerEventSchema, 'One ledger event: the RFC 8785 canonical JSON payload of a DSSE envelope');
+  add('dsse-envelope', DsseEnvelopeSchema, 'DSSE envelope carrying one ledger event, signed with Ed25519');
+  for (const [name, schema] of Object.entries({ ...unitEventSchemas, ...adminEventSchemas })) {
+    add(`data-${name}`, schema, `data member of a ${name} event`);
+  }
+  return files;
+}
+
+export function writeJsonSchemas(dir = SCHEMAS_DIR): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files = renderJsonSchemas();
+  for (const [name, text] of files) writeFileSync(join(dir, name), text);
+  return [...files.keys()];
+}
