@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
+import { describeEventStoreContract } from './store-contract.ts';
+
+const tempFile = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flashtrail-store-'));
+  return { file: join(dir, 'events.sqlite'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+};
+
+describeEventStoreContract('embedded SQLite', async () => {
+  const { file, remove } = tempFile();
+  const store = new SqliteEventStore(file, { pollIntervalMs: 20 });
+  return { store, cleanup: async () => { await store.close(); remove(); } };
+});
+
+describe('embedded SQLite store', () => {
+  it('keeps events across close and reopen, and continues positions after the last one', async () => {
+    const { file, remove } = tempFile();
+    const first = new SqliteEventStore(file);
+    const a = await first.appendToStream('s', [{ id: randomUUID(), type: 'T', data: new Uint8Array([1]) }]);
+    await first.close();
+    const second = new SqliteEventStore(file);
+    expect((await second.readStream('s')).map((e) => e.position)).toEqual([a.position]);
+    const b = await second.appendToStream('s', [{ id: randomUUID(), type: 'T', data: new Uint8Array([2]) }], { expected: 0n });
+    expect(b.position > a.position).toBe(true);
+    await second.close();
+    remove();
+  });
+
+  it('runs in WAL mode with synchronous=FULL', async () => {
+    const { file, remove } = tempFile();
+    const store = new SqliteEventStore(file);
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+    await store.close();
+    remove();
+  });
+
+  it('refuses UPDATE and DELETE of recorded events at the database level', async () => {
+    const { file, remove } = tempFile();
+    const store = new SqliteEventStore(file);
+    await store.appendToStream('s', [{ id: randomUUID(), type: 'T', data: new Uint8Array([1]) }]);
+    await store.close();
+    const db = new Database(file);
+    expect(() => db.prepare("UPDATE events SET type = 'X'").run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM events').run()).toThrow(/append-only/);
+    db.close();
+    remove();
+  });
+
+  it('a second process-level handle sees appends through the poll fallback of a subscription', async () => {
+    const { file, remove } = tempFile();
+    const reader = new SqliteEventStore(file, { pollIntervalMs: 20 });
+    const writer = new SqliteEventStore(file);
+    const subscription = reader.subscribeToAll();
+    const got = (async () => {
+      for await (const e of subscription) return e.id;
+      return null;
+    })();
+    const id = randomUUID();
+    await writer.appendToStream('s', [{ id, type: 'T', data: new Uint8Array([1]) }]);
+    expect(await got).toBe(id);
+    await subscription.close();
+    await writer.close();
+    await reader.close();
+    remove();
+  });
+});

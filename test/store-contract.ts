@@ -1,0 +1,158 @@
+/**
+ * The event store contract: every adapter must pass this suite unchanged. It pins the EventStoreDB
+ * semantics the rest of flashtrail relies on.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DuplicateEventIdError, WrongExpectedVersionError, type EventData, type EventStore, type RecordedEvent } from '../src/store/event-store.ts';
+
+export interface StoreFixture {
+  readonly store: EventStore;
+  cleanup(): Promise<void>;
+}
+
+const event = (type = 'Tested', body = `{"n":${Math.random()}}`): EventData => ({ id: randomUUID(), type, data: new TextEncoder().encode(body) });
+
+export function describeEventStoreContract(adapter: string, open: () => Promise<StoreFixture>): void {
+  describe(`event store contract: ${adapter}`, () => {
+    let fixture: StoreFixture;
+    let store: EventStore;
+    // Unique stream names keep the suite valid against a shared, non-empty server.
+    const s = (name: string) => `${name}-${runId}`;
+    const runId = randomUUID().slice(0, 8);
+
+    beforeEach(async () => {
+      fixture = await open();
+      store = fixture.store;
+    });
+    afterEach(async () => fixture.cleanup());
+
+    it('appends to a new stream from revision 0 and reads it back byte for byte', async () => {
+      const bytes = new Uint8Array([0, 255, 1, 128, 10, 13]);
+      const events = [event(), { id: randomUUID(), type: 'Binary', data: bytes }];
+      const result = await store.appendToStream(s('a'), events, { expected: 'no_stream' });
+      expect(result.nextExpectedRevision).toBe(1n);
+      expect(result.positions).toHaveLength(2);
+      expect(result.positions[1]! > result.positions[0]!).toBe(true);
+      expect(result.position).toBe(result.positions[1]);
+      const read = await store.readStream(s('a'));
+      expect(read.map((e) => e.id)).toEqual(events.map((e) => e.id));
+      expect(read.map((e) => e.revision)).toEqual([0n, 1n]);
+      expect(read[1]!.data).toEqual(bytes);
+      expect(read[1]!.type).toBe('Binary');
+      expect(read[0]!.stream).toBe(s('a'));
+      expect(Number.isNaN(Date.parse(read[0]!.recordedAt))).toBe(false);
+    });
+
+    it('reading a stream that does not exist gives no events', async () => {
+      expect(await store.readStream(s('missing'))).toEqual([]);
+    });
+
+    it('enforces expected revision, no_stream and stream_exists', async () => {
+      await expect(store.appendToStream(s('b'), [event()], { expected: 'stream_exists' })).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      await store.appendToStream(s('b'), [event()], { expected: 'no_stream' });
+      const dup = store.appendToStream(s('b'), [event()], { expected: 'no_stream' });
+      await expect(dup).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      await expect(dup).rejects.toMatchObject({ stream: s('b'), actual: 0n });
+      await expect(store.appendToStream(s('b'), [event()], { expected: 5n })).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      const ok = await store.appendToStream(s('b'), [event()], { expected: 0n });
+      expect(ok.nextExpectedRevision).toBe(1n);
+      await store.appendToStream(s('b'), [event()], { expected: 'stream_exists' });
+      const any = await store.appendToStream(s('b'), [event()], { expected: 'any' });
+      expect(any.nextExpectedRevision).toBe(3n);
+    });
+
+    it('reads a stream from a revision, at most maxCount events', async () => {
+      await store.appendToStream(s('c'), [event(), event(), event(), event()]);
+      const part = await store.readStream(s('c'), { fromRevision: 1n, maxCount: 2 });
+      expect(part.map((e) => e.revision)).toEqual([1n, 2n]);
+    });
+
+    it('readAll returns every stream in commit order, strictly after a position', async () => {
+      const start = await store.headPosition();
+      const a = await store.appendToStream(s('d1'), [event()]);
+      const b = await store.appendToStream(s('d2'), [event(), event()]);
+      const c = await store.appendToStream(s('d1'), [event()]);
+      const all = await store.readAll({ after: start, maxCount: 100 });
+      const mine = all.filter((e) => e.stream === s('d1') || e.stream === s('d2'));
+      expect(mine.map((e) => e.position)).toEqual([...a.positions, ...b.positions, ...c.positions]);
+      const positions = all.map((e) => e.position);
+      expect([...positions].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))).toEqual(positions);
+      const tail = await store.readAll({ after: b.position, maxCount: 100 });
+      expect(tail[0]!.position).toBe(c.position);
+      expect(await store.headPosition()).toBe(c.position);
+      expect(await store.readAll({ after: start, maxCount: 2 })).toHaveLength(2);
+    });
+
+    it('is idempotent on event ids: an exact retry is a no-op returning the original positions', async () => {
+      const events = [event(), event()];
+      const first = await store.appendToStream(s('e'), events, { expected: 'no_stream' });
+      const retry = await store.appendToStream(s('e'), events, { expected: 'no_stream' });
+      expect(retry.positions).toEqual(first.positions);
+      expect(await store.readStream(s('e'))).toHaveLength(2);
+    });
+
+    it('refuses an event id reused for different content or a partial replay', async () => {
+      const original = event('T', '{"v":1}');
+      await store.appendToStream(s('f'), [original]);
+      await expect(store.appendToStream(s('f'), [{ ...original, data: new TextEncoder().encode('{"v":2}') }])).rejects.toBeInstanceOf(DuplicateEventIdError);
+      await expect(store.appendToStream(s('f'), [original, event()])).rejects.toBeInstanceOf(DuplicateEventIdError);
+      expect(await store.readStream(s('f'))).toHaveLength(1);
+    });
+
+    it('refuses an empty append and a request that repeats an id', async () => {
+      await expect(store.appendToStream(s('g'), [])).rejects.toThrow();
+      const e = event();
+      await expect(store.appendToStream(s('g'), [e, e])).rejects.toThrow();
+    });
+
+    it('appends to several streams atomically: one bad expectation writes nothing', async () => {
+      await store.appendToStream(s('h1'), [event()]);
+      const before = await store.headPosition();
+      await expect(
+        store.appendToStreams([
+          { stream: s('h2'), events: [event()], expected: 'no_stream' },
+          { stream: s('h1'), events: [event()], expected: 'no_stream' },
+        ]),
+      ).rejects.toBeInstanceOf(WrongExpectedVersionError);
+      expect(await store.readStream(s('h2'))).toEqual([]);
+      expect(await store.headPosition()).toBe(before);
+      const ok = await store.appendToStreams([
+        { stream: s('h2'), events: [event()], expected: 'no_stream' },
+        { stream: s('h1'), events: [event()], expected: 0n },
+      ]);
+      expect(ok.map((r) => r.nextExpectedRevision)).toEqual([0n, 1n]);
+    });
+
+    it('subscribes to $all: catches up, then delivers live appends in order, until closed', async () => {
+      const start = await store.headPosition();
+      await store.appendToStream(s('i'), [event(), event()]);
+      const subscription = store.subscribeToAll({ after: start });
+      const seen: RecordedEvent[] = [];
+      const done = (async () => {
+        for await (const e of subscription) {
+          if (e.stream === s('i')) seen.push(e);
+          if (seen.length === 4) break;
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 50));
+      await store.appendToStream(s('i'), [event()]);
+      await store.appendToStream(s('i'), [event()]);
+      await done;
+      await subscription.close();
+      expect(seen.map((e) => e.revision)).toEqual([0n, 1n, 2n, 3n]);
+    });
+
+    it('a closed subscription ends its iteration', async () => {
+      const subscription = store.subscribeToAll({ after: await store.headPosition() });
+      const iteration = (async () => {
+        let n = 0;
+        for await (const _ of subscription) n++;
+        return n;
+      })();
+      await new Promise((r) => setTimeout(r, 20));
+      await subscription.close();
+      expect(await iteration).toBe(0);
+    });
+  });
+}
