@@ -59,7 +59,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const maxBodyBytes = deps.maxBodyBytes ?? 4 * 1024 * 1024;
   const limitBody = bodyLimit({
     maxSize: maxBodyBytes,
-    onError: (c) => problem(c, 'PAYLOAD_TOO_LARGE', `request bodies are limited to ${maxBodyBytes} bytes`),
+    onError: (c) => {
+      // The rest of the body stays unread: the connection cannot be reused, so say so.
+      c.header('Connection', 'close');
+      return problem(c, 'PAYLOAD_TOO_LARGE', `request bodies are limited to ${maxBodyBytes} bytes`);
+    },
   });
   const submit = async (c: Context<AppEnv>) => {
         const type = c.req.header('content-type') ?? '';

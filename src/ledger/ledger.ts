@@ -99,7 +99,7 @@ export class Ledger {
 
     for (const [index, item] of decoded.entries()) {
       const { event } = item;
-      const at = { index, eventId: event.id, type: event.type };
+      const at = { index, eventId: event.id, eventType: event.type };
       this.authorize(event, principal, at);
       const publicKey = await this.resolveKey(item, views, at);
       if (!verifyEnvelopeSignature(item.envelope, publicKey)) {

@@ -1,0 +1,108 @@
+/**
+ * A real ledger for tests: a fresh data directory, a real SQLite file, the real HTTP server on a loopback
+ * port, and the administrator setup every scenario needs (stations with keys, a release, an open batch).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { configFromEnv, initDataDir, startLedgerServer, type LedgerConfig, type RunningLedger } from '../../src/main.ts';
+import { addToken } from '../../src/api/tokens.ts';
+import { newSigner, readSecretKeyFile, type Signer } from '../../src/keys/key-file.ts';
+import { EventSigner } from '../../src/client/event-signer.ts';
+import { LedgerClient } from '../../src/client/ledger-client.ts';
+import { toHex } from '../../src/crypto/encoding.ts';
+import { simulatedRelease, type ReleaseFirmware } from '../../src/sim/simulated-station.ts';
+
+export interface TestLedger {
+  readonly dataDir: string;
+  readonly config: LedgerConfig;
+  readonly running: RunningLedger;
+  readonly url: string;
+  readonly tokens: { admin: string; station1: string; station2: string; auditor: string };
+  readonly admin: EventSigner;
+  readonly adminClient: LedgerClient;
+  readonly stationKeys: { 'ST-01': Signer; 'ST-02': Signer };
+  readonly release: ReleaseFirmware;
+  readonly batchId: string;
+  /** Everything the server logged, one JSON line per entry. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export async function startTestLedger(options: { maxBodyBytes?: number; setup?: boolean; dataDir?: string } = {}): Promise<TestLedger> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'flashtrail-test-'));
+  const config = configFromEnv({}, { dataDir, port: 0, logLevel: 'info', ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}) });
+  const init = initDataDir(config);
+  const tokens = {
+    admin: readFileSync(init.adminTokenFile, 'utf8').trim(),
+    station1: addToken(config.tokensFile, { name: `st1-${Math.random()}`, role: 'station', stationId: 'ST-01' }),
+    station2: addToken(config.tokensFile, { name: `st2-${Math.random()}`, role: 'station', stationId: 'ST-02' }),
+    auditor: addToken(config.tokensFile, { name: `aud-${Math.random()}`, role: 'auditor' }),
+  };
+  let logText = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logText += chunk.toString();
+      done();
+    },
+  });
+  const running = await startLedgerServer(config, pino({ level: 'info' }, sink));
+  const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
+  const adminClient = new LedgerClient(running.url, tokens.admin);
+  const stationKeys = { 'ST-01': newSigner(), 'ST-02': newSigner() };
+  const release = simulatedRelease('R-1', 'SENSOR-S3', '2.4.1');
+  const batchId = 'B-1';
+  if (options.setup !== false) {
+    await adminClient.appendAdmin([
+      ...(['ST-01', 'ST-02'] as const).flatMap((stationId) => [
+        admin.sign('StationRegistered', { stationId, line: 'L1', site: 'Plant 1' }).envelope,
+        admin.sign('StationKeyRegistered', { stationId, keyId: stationKeys[stationId].keyId, publicKey: toHex(stationKeys[stationId].publicKey), algorithm: 'ed25519' }).envelope,
+      ]),
+      admin.sign('ReleaseApproved', {
+        releaseId: release.releaseId,
+        productSku: release.productSku,
+        version: release.version,
+        bootloaderSha256: release.bootloader.sha256,
+        applicationSha256: release.application.sha256,
+        provisioningTemplateSha256: release.provisioningTemplate.sha256,
+        signingKeyDigest: release.signingKeyDigest,
+        efuseProfile: release.efuseProfile,
+      }).envelope,
+      admin.sign('BatchOpened', { batchId, releaseId: release.releaseId, line: 'L1', productSku: release.productSku, plannedQuantity: 100 }).envelope,
+    ]);
+  }
+  return {
+    dataDir,
+    config,
+    running,
+    url: running.url,
+    tokens,
+    admin,
+    adminClient,
+    stationKeys,
+    release,
+    batchId,
+    logs: () => logText,
+    stop: async () => {
+      await running.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function scanData(serial: string, batchId = 'B-1', station = 'ST-01') {
+  return { serial, batchId, station, operator: 'op-test', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' };
+}
+
+export function bootloaderData(serial: string, release: ReleaseFirmware) {
+  return {
+    serial,
+    imageSha256: release.bootloader.sha256,
+    version: release.bootloader.version,
+    sizeBytes: release.bootloader.sizeBytes,
+    signingKeyRef: 'sb-key',
+    signingKeyDigest: release.signingKeyDigest,
+  };
+}
