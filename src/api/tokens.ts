@@ -2,7 +2,8 @@
  * Bearer tokens. Only their SHA-256 is stored; the token itself is shown once, when it is created.
  * The token file is re-read when it changes, so adding a station does not need a restart.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { sha256Hex } from '../crypto/hash.ts';
@@ -88,6 +89,7 @@ export function addToken(file: string, entry: Omit<TokenEntry, 'sha256'>): strin
   if (list.tokens.some((t) => t.name === entry.name)) throw new Error(`a token named ${entry.name} already exists in ${file}`);
   const token = newToken();
   list.tokens.push({ ...entry, sha256: hashToken(token) });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(file, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
   return token;
 }

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { unitStateProjection, type UnitView } from '../projections/unit-state.ts';
+import { ProjectionRunner } from '../src/projections/runner.ts';
+import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
+import { startTestLedger } from './helpers/ledger-fixture.ts';
+import { SimulatedStation, type UnitScenario } from '../src/sim/simulated-station.ts';
+import { LedgerClient } from '../src/client/ledger-client.ts';
+import { EventSigner } from '../src/client/event-signer.ts';
+import { unit } from './helpers/events.ts';
+import type { UnitEvent } from '../schemas/index.ts';
+
+const meta = (i: number) => ({ stream: 'unit-SN1', revision: BigInt(i), position: BigInt(100 + i), digest: String(i).repeat(64).slice(0, 64) });
+const project = (events: UnitEvent[]) => events.reduce<UnitView | null>((s, e, i) => unitStateProjection.evolve(s, e, meta(i)), null) as UnitView;
+
+describe('unit-state projection (given events, then view)', () => {
+  it('follows the firmware through the sequence', () => {
+    const view = project([unit.scanned(), unit.bootloader(), unit.appVerified(), unit.provisioned(), unit.efuse()]);
+    expect(view).toMatchObject({
+      serial: 'SN1', status: 'locked', batchId: 'B1', attempt: 1, failures: 0, eventCount: 5,
+      bootloader: { sha256: 'b'.repeat(64) }, application: { sha256: 'a'.repeat(64), verified: true }, efuse: { secureBoot: true },
+      head: { revision: '4', position: '104' },
+    });
+  });
+  it('records a failed verification as a failure and drops downstream steps', () => {
+    const view = project([unit.scanned(), unit.bootloader(), unit.appVerified(), unit.provisioned(), unit.appVerified('f'.repeat(64))]);
+    expect(view).toMatchObject({ status: 'bootloader_written', failures: 1, provisioning: null, application: { verified: false }, lastFailure: { errorCode: 'APP_HASH_MISMATCH' } });
+  });
+  it('counts rework attempts and keeps scrap reasons', () => {
+    const view = project([unit.scanned(), unit.failed(), unit.reworked(), unit.scrapped()]);
+    expect(view).toMatchObject({ status: 'scrapped', attempt: 2, failures: 1, scrapped: { reason: 'cracked' }, lastFailure: { errorCode: 'TIMEOUT' } });
+  });
+  it('ignores events of other streams', () => {
+    expect(unitStateProjection.keyOf({ type: 'BatchClosed', source: { kind: 'admin', id: 'a' } } as never)).toBeNull();
+  });
+});
+
+describe('projection runner', () => {
+  it('rebuilds from zero to the identical read model, and resumes from its checkpoint', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-proj-'));
+    const t = await startTestLedger({ dataDir });
+    const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(t.stationKeys['ST-01'], 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release);
+    const scenarios: UnitScenario[] = ['pass', 'app-mismatch-then-rework', 'scrap-after-mismatch', 'pass-unshipped'];
+    for (let i = 0; i < 12; i++) await station.flash(`P-${i}`, scenarios[i % scenarios.length] as UnitScenario);
+    await t.running.projections.catchUp();
+    const live = t.running.projections.dump();
+    expect(JSON.parse(live)).toHaveLength(12);
+    await t.stop();
+
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rebuild-'));
+    const store = new SqliteEventStore(join(t.dataDir, 'events.sqlite'));
+    const fresh = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection], 7);
+    await fresh.catchUp();
+    expect(fresh.dump()).toBe(live);
+    const progress: bigint[] = [];
+    await fresh.rebuild((p) => progress.push(p));
+    expect(fresh.dump()).toBe(live);
+    expect(progress[progress.length - 1]).toBe(await store.headPosition());
+    const status = await fresh.status();
+    expect(status).toEqual([{ name: 'unit-state', position: await store.headPosition(), lag: 0n }]);
+    fresh.close();
+
+    // Reopening the existing read model resumes: nothing is applied twice.
+    const reopened = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection]);
+    await reopened.catchUp();
+    expect(reopened.dump()).toBe(live);
+    reopened.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(t.dataDir, { recursive: true, force: true });
+  });
+});
