@@ -7,7 +7,7 @@ import jcsVectors from './vectors/rfc8785-jcs.json' with { type: 'json' };
 import golden from './vectors/golden-events.json' with { type: 'json' };
 import * as ed from '@noble/ed25519';
 import { fromHex, fromUtf8, toHex, utf8, fromBase64, toBase64 } from '../src/crypto/encoding.ts';
-import { isAcceptablePublicKey, publicKeyFromSecret, sign, verifyStrict } from '../src/crypto/ed25519.ts';
+import { isAcceptablePublicKey, publicKeyFromSecret, sign, verifyStrict, verifyStrictPortable } from '../src/crypto/ed25519.ts';
 import { envelopeBytes, envelopeDigest, pae, verifyEnvelopeSignature, type DsseEnvelope } from '../src/crypto/dsse.ts';
 import { canonicalize, CanonicalizationError } from '../src/crypto/jcs.ts';
 import { signEvent } from '../src/ledger/codec.ts';
@@ -51,6 +51,7 @@ describe('Ed25519 (RFC 8032 §7.1 vectors)', () => {
       t >>= 8n;
     }
     expect(verifyStrict(forged, fromHex(v.message), fromHex(v.publicKey))).toBe(false);
+    expect(verifyStrictPortable(forged, fromHex(v.message), fromHex(v.publicKey))).toBe(false);
   });
 
   for (const v of strictVectors.vectors) {
@@ -59,8 +60,26 @@ describe('Ed25519 (RFC 8032 §7.1 vectors)', () => {
       // The vector is meaningful only if the permissive rules really accept it.
       expect(ed.verify(...args, { zip215: true })).toBe(v.zip215);
       expect(verifyStrict(...args)).toBe(v.strict);
+      expect(verifyStrictPortable(...args)).toBe(v.strict);
     });
   }
+
+  it('the native and the portable strict verifiers agree on valid, mangled and random inputs', () => {
+    const verdicts: boolean[] = [];
+    for (let i = 0; i < 200; i++) {
+      const v = rfc8032.vectors[i % rfc8032.vectors.length]!;
+      const sig = fromHex(v.signature);
+      const msg = fromHex(v.message);
+      const pub = fromHex(v.publicKey);
+      if (i % 4 === 1) sig[i % 64] = (sig[i % 64] as number) ^ (1 << (i % 8));
+      if (i % 4 === 2) pub[i % 32] = (pub[i % 32] as number) ^ (1 << (i % 8));
+      if (i % 4 === 3) sig.set(crypto.getRandomValues(new Uint8Array(32)), 32);
+      const native = verifyStrict(sig, msg, pub);
+      expect(native, `case ${i}`).toBe(verifyStrictPortable(sig, msg, pub));
+      verdicts.push(native);
+    }
+    expect(verdicts.filter(Boolean).length).toBe(50);
+  });
 
   it('refuses small-order public keys for registration', () => {
     expect(isAcceptablePublicKey(fromHex('0100000000000000000000000000000000000000000000000000000000000000'))).toBe(false);

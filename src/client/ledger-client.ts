@@ -50,14 +50,7 @@ export class LedgerClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await fetch(new URL(path, this.baseUrl), {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+    const response = await this.fetchRetryingStaleConnections(method, path, body);
     const text = await response.text();
     if (!response.ok) {
       let problem: Problem;
@@ -69,5 +62,27 @@ export class LedgerClient {
       throw new LedgerClientError(response.status, problem);
     }
     return JSON.parse(text) as T;
+  }
+
+  /**
+   * A kept-alive connection that the server closed while this process was busy fails on reuse with a reset.
+   * Retrying is safe: reads are reads, and appends are idempotent by event id.
+   */
+  private async fetchRetryingStaleConnections(method: string, path: string, body: unknown): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fetch(new URL(path, this.baseUrl), {
+          method,
+          headers: {
+            authorization: `Bearer ${this.token}`,
+            ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
+      } catch (error) {
+        const code = (error as { cause?: { code?: string } }).cause?.code;
+        if (attempt >= 3 || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw error;
+      }
+    }
   }
 }
