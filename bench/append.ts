@@ -19,7 +19,8 @@ import { EventSigner } from '../src/client/event-signer.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { toHex, fromBase64 } from '../src/crypto/encoding.ts';
 import { pae } from '../src/crypto/dsse.ts';
-import { verifyStrict, verifyStrictPortable } from '../src/crypto/ed25519.ts';
+import { verifyStrictPortable } from '../src/crypto/ed25519.ts';
+import { verifyStrict } from '../src/crypto/ed25519-native.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
 
 const quick = process.argv.includes('--quick');

@@ -1,25 +1,37 @@
-/** Byte encodings used on the wire. Strict: every decoder refuses anything but the canonical form. */
+/**
+ * Byte encodings used on the wire. Strict: every decoder refuses anything but the canonical form.
+ * No Node-only APIs, so that verification code can run in a browser.
+ */
 
 const HEX_RE = /^(?:[0-9a-f]{2})*$/;
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const HEX_DIGITS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  let out = '';
+  for (const b of bytes) out += HEX_DIGITS[b];
+  return out;
 }
 
 export function fromHex(hex: string): Uint8Array {
   if (!HEX_RE.test(hex)) throw new TypeError('expected lowercase hex with an even number of digits');
-  return new Uint8Array(Buffer.from(hex, 'hex'));
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
 }
 
 export function toBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }
 
 /** Standard base64 with padding, and only the canonical encoding (no stray bits in the last symbol). */
 export function fromBase64(text: string): Uint8Array {
   if (!B64_RE.test(text)) throw new TypeError('expected standard base64 with padding');
-  const bytes = new Uint8Array(Buffer.from(text, 'base64'));
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   if (toBase64(bytes) !== text) throw new TypeError('non-canonical base64');
   return bytes;
 }

@@ -9,6 +9,7 @@ import { isUnitEvent } from '../../schemas/index.ts';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import { DuplicateEventIdError, WrongExpectedVersionError } from '../store/event-store.ts';
 import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
+import { verifyStrict } from '../crypto/ed25519-native.ts';
 import { fromHex } from '../crypto/encoding.ts';
 import { DecisionError } from '../domain/decision-error.ts';
 import { batchStream, releaseStream, stationStream, streamOf } from '../domain/streams.ts';
@@ -102,7 +103,7 @@ export class Ledger {
       const at = { index, eventId: event.id, eventType: event.type };
       this.authorize(event, principal, at);
       const publicKey = await this.resolveKey(item, views, at);
-      if (!verifyEnvelopeSignature(item.envelope, publicKey)) {
+      if (!verifyEnvelopeSignature(item.envelope, publicKey, verifyStrict)) {
         throw new LedgerError('SIGNATURE_INVALID', `event ${index}: Ed25519 signature does not verify (RFC 8032, strict)`, at);
       }
       const view = await this.view(streamOf(event), views);

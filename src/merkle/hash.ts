@@ -1,0 +1,47 @@
+/**
+ * RFC 6962 / RFC 9162 Merkle tree hashing. Pure, no Node-only dependencies: verifiers in a browser use it too.
+ *   leaf  = SHA-256(0x00 || data)
+ *   node  = SHA-256(0x01 || left || right)
+ *   empty = SHA-256("")
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+
+export type Hash = Uint8Array;
+
+const LEAF_PREFIX = Uint8Array.of(0);
+const NODE_PREFIX = Uint8Array.of(1);
+
+export function leafHash(data: Uint8Array): Hash {
+  const h = sha256.create();
+  h.update(LEAF_PREFIX);
+  h.update(data);
+  return h.digest();
+}
+
+export function nodeHash(left: Hash, right: Hash): Hash {
+  const h = sha256.create();
+  h.update(NODE_PREFIX);
+  h.update(left);
+  h.update(right);
+  return h.digest();
+}
+
+export const EMPTY_ROOT: Hash = sha256(new Uint8Array(0));
+
+/** Largest power of two strictly less than n (n >= 2), the split point of RFC 6962 §2.1. */
+export function splitPoint(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+export function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
+}
+
+export function hashesEqual(a: Hash, b: Hash): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= (a[i] as number) ^ (b[i] as number);
+  return d === 0;
+}

@@ -1,0 +1,152 @@
+/**
+ * Proof generation (RFC 6962 §2.1.1–2.1.2) over any source of subtree hashes, and proof verification
+ * (RFC 9162 §2.1.3.2 and §2.1.4.2). Sizes and indexes are JS numbers: exact up to 2^53 leaves.
+ */
+import { EMPTY_ROOT, hashesEqual, isPowerOfTwo, nodeHash, splitPoint, type Hash } from './hash.ts';
+
+/** MTH(D[start : start+size]) for any range whose perfect subtrees the source can answer. */
+export interface SubtreeSource {
+  /** Hash of the perfect subtree of 2^level leaves starting at leaf index·2^level. */
+  perfect(level: number, index: number): Hash;
+}
+
+export function rangeHash(source: SubtreeSource, start: number, size: number): Hash {
+  if (size === 0) return EMPTY_ROOT;
+  if (isPowerOfTwo(size) && start % size === 0) return source.perfect(Math.log2(size), start / size);
+  const k = splitPoint(size);
+  return nodeHash(rangeHash(source, start, k), rangeHash(source, start + k, size - k));
+}
+
+export function rootHash(source: SubtreeSource, size: number): Hash {
+  return rangeHash(source, 0, size);
+}
+
+/** PATH(m, D[0:size]): the audit path, leaf's sibling first. */
+export function inclusionProof(source: SubtreeSource, index: number, size: number): Hash[] {
+  if (!(index >= 0 && index < size)) throw new RangeError(`index ${index} is not in a tree of size ${size}`);
+  const path: Hash[] = [];
+  const walk = (m: number, start: number, n: number): void => {
+    if (n === 1) return;
+    const k = splitPoint(n);
+    if (m < k) {
+      walk(m, start, k);
+      path.push(rangeHash(source, start + k, n - k));
+    } else {
+      walk(m - k, start + k, n - k);
+      path.push(rangeHash(source, start, k));
+    }
+  };
+  walk(index, 0, size);
+  return path;
+}
+
+/** PROOF(m, D[0:n]): proves that the tree of size m is a prefix of the tree of size n. */
+export function consistencyProof(source: SubtreeSource, m: number, n: number): Hash[] {
+  if (!(m >= 0 && m <= n)) throw new RangeError(`cannot prove ${m} consistent with ${n}`);
+  if (m === 0 || m === n) return [];
+  const proof: Hash[] = [];
+  const sub = (m: number, start: number, n: number, complete: boolean): void => {
+    if (m === n) {
+      if (!complete) proof.push(rangeHash(source, start, n));
+      return;
+    }
+    const k = splitPoint(n);
+    if (m <= k) {
+      sub(m, start, k, complete);
+      proof.push(rangeHash(source, start + k, n - k));
+    } else {
+      sub(m - k, start + k, n - k, false);
+      proof.push(rangeHash(source, start, k));
+    }
+  };
+  sub(m, 0, n, true);
+  return proof;
+}
+
+/** RFC 9162 §2.1.3.2. */
+export function verifyInclusion(leaf: Hash, index: number, size: number, proof: readonly Hash[], root: Hash): boolean {
+  if (!(index >= 0 && index < size)) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && hashesEqual(r, root);
+}
+
+/** RFC 9162 §2.1.4.2. A tree is trivially consistent with its own size and with the empty tree. */
+export function verifyConsistency(size1: number, size2: number, root1: Hash, root2: Hash, proof: readonly Hash[]): boolean {
+  if (!(size1 >= 0 && size1 <= size2)) return false;
+  if (size1 === size2) return proof.length === 0 && hashesEqual(root1, root2);
+  if (size1 === 0) return proof.length === 0 && hashesEqual(root1, EMPTY_ROOT);
+  if (proof.length === 0) return false;
+  const path = isPowerOfTwo(size1) ? [root1, ...proof] : [...proof];
+  let fn = size1 - 1;
+  let sn = size2 - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr = path[0] as Hash;
+  let sr = path[0] as Hash;
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && hashesEqual(fr, root1) && hashesEqual(sr, root2);
+}
+
+/** An in-memory tree over leaf hashes: the reference the persistent log is tested against. */
+export class MemoryTree implements SubtreeSource {
+  private readonly levels: Hash[][] = [[]];
+
+  append(leaf: Hash): void {
+    (this.levels[0] as Hash[]).push(leaf);
+    let level = 0;
+    let index = (this.levels[0] as Hash[]).length - 1;
+    while (index % 2 === 1) {
+      const row = this.levels[level] as Hash[];
+      const parent = nodeHash(row[index - 1] as Hash, row[index] as Hash);
+      level++;
+      index = Math.floor(index / 2);
+      (this.levels[level] ??= []).push(parent);
+    }
+  }
+
+  get size(): number {
+    return (this.levels[0] as Hash[]).length;
+  }
+
+  perfect(level: number, index: number): Hash {
+    const h = this.levels[level]?.[index];
+    if (!h) throw new RangeError(`no complete subtree at level ${level} index ${index}`);
+    return h;
+  }
+}
