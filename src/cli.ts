@@ -18,6 +18,8 @@ import { EventSigner } from './client/event-signer.ts';
 import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
 import { ADMIN_EVENT_TYPES, type AdminEvent } from '../schemas/index.ts';
 import { streamOf } from './domain/streams.ts';
+import { verifyConsistencyFiles, verifyProvenanceFile } from './cli/verify-command.ts';
+import { MerkleLog } from './merkle/merkle-log.ts';
 
 const USAGE = `flashtrail — signed, append-only traceability ledger for factory firmware flashing
 
@@ -32,7 +34,11 @@ usage:
   flashtrail admin submit TYPE DATA.json|-          sign and submit an administrative event
         [--key data/admin.key] [--url http://127.0.0.1:8080] [--token-file data/admin.token]
         TYPE: ${ADMIN_EVENT_TYPES.join(', ')}
-  flashtrail projections rebuild [--data DIR]       rebuild the read model from the event log
+  flashtrail verify PROVENANCE.json --ledger-key KEY|@FILE [--json]
+                                                    verify a unit's provenance document offline
+  flashtrail verify-consistency OLD NEW --ledger-key KEY|@FILE (--proof FILE | --url URL --token-file F) [--json]
+                                                    verify that checkpoint NEW extends checkpoint OLD
+  flashtrail projections rebuild [--data DIR]       rebuild the read model and Merkle log from the event log
   flashtrail schemas generate                       regenerate schemas/json from the zod schemas
 
 environment: FLASHTRAIL_DATA_DIR, FLASHTRAIL_HOST, FLASHTRAIL_PORT, FLASHTRAIL_TOKENS_FILE, FLASHTRAIL_TOKENS,
@@ -90,7 +96,8 @@ async function main(argv: string[]): Promise<number> {
       const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
       const init = initDataDir(config);
       console.log(init.created ? `initialised ${config.dataDir}` : `${config.dataDir} is already initialised`);
-      console.log(`  administrator key: ${init.adminKeyFile}\n  admin token:       ${init.adminTokenFile}`);
+      console.log(`  administrator key: ${init.adminKeyFile}\n  admin token:       ${init.adminTokenFile}\n  ledger key:        ${init.ledgerKeyFile}`);
+      console.log(`  verifier key (give it to auditors):\n  ${init.verifierKey}`);
       return 0;
     }
 
@@ -139,14 +146,42 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
 
+    case 'verify': {
+      const { values, positionals } = args({ 'ledger-key': { type: 'string' }, json: { type: 'boolean' } }, [sub ?? '', ...rest].filter(Boolean));
+      const file = need(positionals[0], 'PROVENANCE.json');
+      const key = need(values['ledger-key'] as string | undefined, '--ledger-key (the ledger verifier key, or @file)');
+      return verifyProvenanceFile(file, key, { out: (l) => console.log(l), json: values['json'] === true });
+    }
+
+    case 'verify-consistency': {
+      const { values, positionals } = args(
+        { 'ledger-key': { type: 'string' }, json: { type: 'boolean' }, proof: { type: 'string' }, url: { type: 'string' }, 'token-file': { type: 'string' } },
+        [sub ?? '', ...rest].filter(Boolean),
+      );
+      const key = need(values['ledger-key'] as string | undefined, '--ledger-key (the ledger verifier key, or @file)');
+      const tokenFile = values['token-file'] as string | undefined;
+      const token = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : process.env['FLASHTRAIL_TOKEN'];
+      return verifyConsistencyFiles(need(positionals[0], 'OLD checkpoint file'), need(positionals[1], 'NEW checkpoint file'), key, {
+        ...(typeof values['proof'] === 'string' ? { proofFile: values['proof'] } : {}),
+        ...(typeof values['url'] === 'string' ? { url: values['url'] } : {}),
+        ...(token ? { token } : {}),
+      }, { out: (l) => console.log(l), json: values['json'] === true });
+    }
+
     case 'projections': {
       if (sub !== 'rebuild') throw new UsageError('usage: flashtrail projections rebuild [--data DIR]');
       const { values } = args({ data: { type: 'string' } }, rest);
       const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
       const store = new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
       const runner = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection]);
-      await runner.rebuild((position, head) => console.error(`rebuilding: ${position < 0n ? 0 : position}/${head < 0n ? 0 : head} events`));
+      await runner.rebuild((position, head) => console.error(`rebuilding projections: ${position < 0n ? 0 : position}/${head < 0n ? 0 : head} events`));
       runner.close();
+      const log = new MerkleLog(store, join(config.dataDir, 'merkle.sqlite'));
+      const before = log.size > 0 ? Buffer.from(log.root()).toString('hex') : null;
+      await log.rebuild();
+      const after = Buffer.from(log.root()).toString('hex');
+      console.error(`rebuilt Merkle log: ${log.size} leaves, root ${after}${before === null ? '' : before === after ? ' (unchanged)' : ` (WAS ${before}: the event log no longer matches the Merkle log)`}`);
+      log.close();
       await store.close();
       console.error('rebuild complete');
       return 0;

@@ -1,7 +1,8 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -13,7 +14,10 @@ import { ProjectionRunner } from './projections/runner.ts';
 import { unitStateProjection } from '../projections/unit-state.ts';
 import { createApp } from './api/app.ts';
 import { TokenStore, addToken, type TokenSource } from './api/tokens.ts';
-import { newSigner, readPublicKeyList, writePublicKeyList, writeSecretKeyFile } from './keys/key-file.ts';
+import { newSigner, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile, type Signer } from './keys/key-file.ts';
+import { MerkleLog } from './merkle/merkle-log.ts';
+import { Checkpointer } from './ledger/checkpointer.ts';
+import { formatVerifierKey } from './verify/note.ts';
 
 export interface LedgerConfig {
   readonly dataDir: string;
@@ -25,6 +29,12 @@ export interface LedgerConfig {
   readonly adminKeysFile: string;
   readonly logLevel: string;
   readonly maxBodyBytes: number;
+  /** Sign a checkpoint once this many events arrived since the last one… */
+  readonly checkpointEveryEvents: number;
+  /** …or this long after the last one, whichever comes first. */
+  readonly checkpointIntervalMs: number;
+  /** Log origin for a new data directory (the checkpoint's first line and the ledger key's name). */
+  readonly originForNewLedger: string | null;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerConfig> = {}): LedgerConfig {
@@ -40,6 +50,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     adminKeysFile: overrides.adminKeysFile ?? env['FLASHTRAIL_ADMIN_KEYS_FILE'] ?? join(dataDir, 'admin-keys.json'),
     logLevel: overrides.logLevel ?? env['FLASHTRAIL_LOG_LEVEL'] ?? 'info',
     maxBodyBytes: overrides.maxBodyBytes ?? Number(env['FLASHTRAIL_MAX_BODY_BYTES'] ?? 4 * 1024 * 1024),
+    checkpointEveryEvents: overrides.checkpointEveryEvents ?? Number(env['FLASHTRAIL_CHECKPOINT_EVERY_EVENTS'] ?? 1000),
+    checkpointIntervalMs: overrides.checkpointIntervalMs ?? Number(env['FLASHTRAIL_CHECKPOINT_INTERVAL_S'] ?? 60) * 1000,
+    originForNewLedger: overrides.originForNewLedger ?? env['FLASHTRAIL_LOG_ORIGIN'] ?? null,
   };
 }
 
@@ -47,6 +60,30 @@ export interface InitResult {
   readonly created: boolean;
   readonly adminKeyFile: string;
   readonly adminTokenFile: string;
+  readonly ledgerKeyFile: string;
+  /** `<origin>+<key id>+<key>`: what verifiers pin. */
+  readonly verifierKey: string;
+}
+
+export interface LedgerIdentity {
+  readonly origin: string;
+  readonly key: Signer;
+  readonly verifierKey: string;
+}
+
+/** The ledger's own key (signs checkpoints) and its log origin, created once per data directory. */
+export function ledgerIdentity(config: LedgerConfig): LedgerIdentity {
+  const keyFile = join(config.dataDir, 'ledger.key');
+  const infoFile = join(config.dataDir, 'ledger.json');
+  if (!existsSync(keyFile)) {
+    writeSecretKeyFile(keyFile, newSigner(), 'flashtrail ledger key: signs checkpoints');
+    const origin = config.originForNewLedger ?? `flashtrail.local/${randomBytes(4).toString('hex')}`;
+    if (!/^[^\s+]+$/u.test(origin)) throw new Error(`log origin ${origin} must not contain spaces or '+'`);
+    writeFileSync(infoFile, JSON.stringify({ origin }, null, 2) + '\n');
+  }
+  const key = readSecretKeyFile(keyFile);
+  const { origin } = JSON.parse(readFileSync(infoFile, 'utf8')) as { origin: string };
+  return { origin, key, verifierKey: formatVerifierKey(origin, key.publicKey) };
 }
 
 /**
@@ -56,8 +93,10 @@ export interface InitResult {
 export function initDataDir(config: LedgerConfig): InitResult {
   const adminKeyFile = join(config.dataDir, 'admin.key');
   const adminTokenFile = join(config.dataDir, 'admin.token');
+  const ledgerKeyFile = join(config.dataDir, 'ledger.key');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  if (existsSync(config.adminKeysFile)) return { created: false, adminKeyFile, adminTokenFile };
+  const { verifierKey } = ledgerIdentity(config);
+  if (existsSync(config.adminKeysFile)) return { created: false, adminKeyFile, adminTokenFile, ledgerKeyFile, verifierKey };
   const admin = newSigner();
   writeSecretKeyFile(adminKeyFile, admin, 'flashtrail administrator key');
   writePublicKeyList(config.adminKeysFile, [{ keyId: admin.keyId, publicKey: admin.publicKey, name: 'admin' }]);
@@ -66,7 +105,7 @@ export function initDataDir(config: LedgerConfig): InitResult {
     writeFileSync(adminTokenFile, token + '\n', { mode: 0o600 });
     chmodSync(adminTokenFile, 0o600);
   }
-  return { created: true, adminKeyFile, adminTokenFile };
+  return { created: true, adminKeyFile, adminTokenFile, ledgerKeyFile, verifierKey };
 }
 
 export interface RunningLedger {
@@ -75,6 +114,9 @@ export interface RunningLedger {
   readonly store: EventStore;
   readonly projections: ProjectionRunner;
   readonly ledger: Ledger;
+  readonly log: MerkleLog;
+  readonly checkpointer: Checkpointer;
+  readonly identity: LedgerIdentity;
   close(): Promise<void>;
 }
 
@@ -86,10 +128,26 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
   const store = new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
   const projections = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection]);
   const tokens: TokenSource = config.tokensJson !== null ? TokenStore.fromJson(config.tokensJson) : TokenStore.fromFile(config.tokensFile);
-  const ledger = new Ledger({ store, clock: () => new Date(), adminKeys: readPublicKeyList(config.adminKeysFile) });
+  const adminKeys = readPublicKeyList(config.adminKeysFile);
+  const identity = ledgerIdentity(config);
+  const ledger = new Ledger({ store, clock: () => new Date(), adminKeys });
+  const log = new MerkleLog(store, join(config.dataDir, 'merkle.sqlite'));
+  const checkpointer = new Checkpointer({
+    store,
+    log,
+    ledgerKey: identity.key,
+    origin: identity.origin,
+    clock: () => new Date(),
+    everyEvents: config.checkpointEveryEvents,
+    intervalMs: config.checkpointIntervalMs,
+    logger,
+  });
+  await checkpointer.recordTrustedAdminKeys(adminKeys);
+  await log.catchUp();
+  checkpointer.start();
   await projections.catchUp();
   projections.start();
-  const app = createApp({ ledger, store, projections, tokens, logger, maxBodyBytes: config.maxBodyBytes });
+  const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, maxBodyBytes: config.maxBodyBytes });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
@@ -98,7 +156,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
-  logger.info({ url, dataDir: config.dataDir }, 'flashtrail ledger listening');
+  logger.info({ url, dataDir: config.dataDir, verifierKey: identity.verifierKey }, 'flashtrail ledger listening');
 
   let closing: Promise<void> | null = null;
   return {
@@ -107,11 +165,16 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     store,
     projections,
     ledger,
+    log,
+    checkpointer,
+    identity,
     close: () =>
       (closing ??= (async () => {
         await new Promise<void>((r) => server.close(() => r()));
+        await checkpointer.stop();
         await projections.stop();
         projections.close();
+        log.close();
         await store.close();
       })()),
   };

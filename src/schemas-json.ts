@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { adminEventSchemas, unitEventSchemas, LedgerEventSchema, DsseEnvelopeSchema } from '../schemas/index.ts';
+import { adminEventSchemas, ledgerEventSchemas, unitEventSchemas, LedgerEventSchema, DsseEnvelopeSchema } from '../schemas/index.ts';
 
 export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'schemas', 'json');
 
@@ -16,7 +16,7 @@ export function renderJsonSchemas(): Map<string, string> {
   };
   add('ledger-event', LedgerEventSchema, 'One ledger event: the RFC 8785 canonical JSON payload of a DSSE envelope');
   add('dsse-envelope', DsseEnvelopeSchema, 'DSSE envelope carrying one ledger event, signed with Ed25519');
-  for (const [name, schema] of Object.entries({ ...unitEventSchemas, ...adminEventSchemas })) {
+  for (const [name, schema] of Object.entries({ ...unitEventSchemas, ...adminEventSchemas, ...ledgerEventSchemas })) {
     add(`data-${name}`, schema, `data member of a ${name} event`);
   }
   return files;

@@ -18,6 +18,10 @@ import type { EventStore } from '../store/event-store.ts';
 import { bearerAuth, requestLog, requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
+import type { MerkleLog } from '../merkle/merkle-log.ts';
+import type { Checkpointer } from '../ledger/checkpointer.ts';
+import { buildProvenance, checkpointSize } from '../ledger/provenance.ts';
+import { toBase64, toHex } from '../crypto/encoding.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -25,6 +29,10 @@ export interface AppDeps {
   readonly projections: ProjectionRunner;
   readonly tokens: TokenSource;
   readonly logger: Logger;
+  readonly log: MerkleLog;
+  readonly checkpointer: Checkpointer;
+  /** The ledger's verifier key string, `<origin>+<key id>+<key>`. */
+  readonly verifierKey: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
 }
@@ -169,6 +177,43 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (state.status === 'unknown') return problem(c, 'NOT_FOUND', `batch ${batchId} does not exist`);
     const history = await ledger.readStream(batchStream(batchId));
     return c.json({ batchId, status: state.status, batch: state.opened, events: history.map(historyEntry) });
+  });
+
+  const treeSize = (value: string | undefined, name: string) => {
+    const n = Number(value);
+    if (value === undefined || !/^(0|[1-9][0-9]*)$/.test(value) || !Number.isSafeInteger(n)) {
+      throw new LedgerError('BODY_INVALID', `${name} must be a non-negative integer`);
+    }
+    return n;
+  };
+
+  v1.get('/ledger/key', (c) => c.text(deps.verifierKey + '\n'));
+
+  v1.get('/checkpoint', async (c) => c.text(await deps.checkpointer.latest()));
+  v1.post('/checkpoint', requireRole('admin'), async (c) => c.text(await deps.checkpointer.issue(), 201));
+
+  v1.get('/proofs/inclusion', async (c) => {
+    const index = treeSize(c.req.query('index'), 'index');
+    const size = treeSize(c.req.query('size'), 'size');
+    await deps.log.catchUp();
+    if (size > deps.log.size || index >= size) return problem(c, 'NOT_FOUND', `no leaf ${index} in a tree of size ${size} (the log has ${deps.log.size})`);
+    return c.json({ index, size, leafHash: toHex(deps.log.leafHashAt(index)), proof: deps.log.inclusionProof(index, size).map(toBase64) });
+  });
+
+  v1.get('/proofs/consistency', async (c) => {
+    const from = treeSize(c.req.query('from'), 'from');
+    const to = treeSize(c.req.query('to'), 'to');
+    await deps.log.catchUp();
+    if (from > to || to > deps.log.size) return problem(c, 'NOT_FOUND', `no consistency proof from ${from} to ${to} (the log has ${deps.log.size})`);
+    return c.json({ from, to, proof: deps.log.consistencyProof(from, to).map(toBase64) });
+  });
+
+  v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {
+    const serial = id(c.req.param('serial'));
+    const doc = await buildProvenance(deps, serial);
+    if (!doc) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
+    return c.json(doc);
   });
 
   app.route('/v1', v1);

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventOf, EventType, LedgerEvent } from '../../schemas/index.ts';
-import { SCHEMA_VERSIONS, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
+import { LEDGER_EVENT_TYPES, SCHEMA_VERSIONS, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { envelopeDigest } from '../crypto/dsse.ts';
 import { signEvent } from '../ledger/codec.ts';
@@ -38,7 +38,7 @@ export class EventSigner {
   }
 
   sign<T extends EventType>(type: T, data: EventOf<T>['data'], options: { prev?: string | null; id?: string; occurredAt?: Date } = {}): SignedEvent {
-    const kind = (UNIT_EVENT_TYPES as string[]).includes(type) ? 'station' : 'admin';
+    const kind = (UNIT_EVENT_TYPES as string[]).includes(type) ? 'station' : (LEDGER_EVENT_TYPES as string[]).includes(type) ? 'ledger' : 'admin';
     const draft = {
       id: options.id ?? randomUUID(),
       type,

@@ -12,6 +12,10 @@ export function streamOf(event: LedgerEvent): string {
     case 'BatchOpened':
     case 'BatchClosed':
       return batchStream(event.data.batchId);
+    case 'AdminKeysTrusted':
+      return LEDGER_TRUST_STREAM;
+    case 'CheckpointIssued':
+      return LEDGER_CHECKPOINT_STREAM;
     default:
       return unitStream(event.data.serial);
   }
@@ -21,3 +25,5 @@ export const unitStream = (serial: string) => `unit-${serial}`;
 export const stationStream = (stationId: string) => `station-${stationId}`;
 export const releaseStream = (releaseId: string) => `release-${releaseId}`;
 export const batchStream = (batchId: string) => `batch-${batchId}`;
+export const LEDGER_TRUST_STREAM = 'ledger-trust';
+export const LEDGER_CHECKPOINT_STREAM = 'ledger-checkpoints';

@@ -182,6 +182,7 @@ export class Ledger {
     const deny = (why: string): never => {
       throw new LedgerError('FORBIDDEN', `event ${String(at['index'])}: ${why}`, at);
     };
+    if (event.source.kind === 'ledger') deny(`${event.type} is written by the ledger itself`);
     if (isUnitEvent(event)) {
       if (principal.role !== 'station') deny(`${event.type} must be submitted by a station token`);
       if (principal.stationId !== event.source.id) deny(`token of station ${principal.stationId ?? '?'} cannot submit events of station ${event.source.id}`);
@@ -239,6 +240,9 @@ export class Ledger {
         decideBatch(event, view.state as BatchState, { release: () => release });
         return evolveBatch(view.state as BatchState, event);
       }
+      case 'AdminKeysTrusted':
+      case 'CheckpointIssued':
+        throw new LedgerError('FORBIDDEN', `${event.type} is written by the ledger itself`);
     }
   }
 
@@ -303,5 +307,8 @@ function foldEvent(state: AnyState, event: LedgerEvent): AnyState {
     case 'BatchOpened':
     case 'BatchClosed':
       return evolveBatch(state as BatchState, event as BatchEvent);
+    case 'AdminKeysTrusted':
+    case 'CheckpointIssued':
+      return state;
   }
 }

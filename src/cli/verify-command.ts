@@ -1,0 +1,92 @@
+/** `flashtrail verify` and `flashtrail verify-consistency`: offline checks against a pinned ledger key. */
+import { readFileSync } from 'node:fs';
+import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type StepReport } from '../verify/index.ts';
+import { verifyStrict } from '../crypto/ed25519-native.ts';
+import { fromBase64 } from '../crypto/encoding.ts';
+import { LedgerClient } from '../client/ledger-client.ts';
+import { parseCheckpointBody } from '../verify/checkpoint.ts';
+import { parseNote } from '../verify/note.ts';
+
+export interface VerifyOutput {
+  readonly out: (line: string) => void;
+  readonly json: boolean;
+}
+
+function readKey(value: string): ReturnType<typeof parseVerifierKey> {
+  const text = value.startsWith('@') ? readFileSync(value.slice(1), 'utf8') : value;
+  return parseVerifierKey(text.trim());
+}
+
+function printSteps(o: VerifyOutput, steps: StepReport[]): void {
+  for (const s of steps) o.out(`  ok  ${s.step.padEnd(14)} ${s.detail}`);
+}
+
+function failure(o: VerifyOutput, error: unknown): number {
+  if (!(error instanceof VerificationError)) throw error;
+  if (o.json) o.out(JSON.stringify({ ok: false, error: { code: error.code, step: error.step, message: error.message, location: error.location } }, null, 2));
+  else o.out(`  FAIL ${error.step.padEnd(13)} ${error.code}: ${error.message}`);
+  return 1;
+}
+
+export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput): number {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    return failure(o, new VerificationError('FORMAT_ERROR', 'format', `${file}: ${(error as Error).message}`));
+  }
+  try {
+    const report = verifyProvenance(doc, readKey(ledgerKey), verifyStrict);
+    if (o.json) {
+      o.out(JSON.stringify({ ok: true, report }, null, 2));
+    } else {
+      o.out(`verifying provenance of unit ${report.serial} (${file})`);
+      printSteps(o, report.steps);
+      o.out(`verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
+    }
+    return 0;
+  } catch (error) {
+    return failure(o, error);
+  }
+}
+
+export async function verifyConsistencyFiles(
+  oldFile: string,
+  newFile: string,
+  ledgerKey: string,
+  source: { proofFile?: string; url?: string; token?: string },
+  o: VerifyOutput,
+): Promise<number> {
+  try {
+    const key = readKey(ledgerKey);
+    const oldNote = readFileSync(oldFile, 'utf8');
+    const newNote = readFileSync(newFile, 'utf8');
+    let proof: string[];
+    if (source.proofFile) {
+      proof = (JSON.parse(readFileSync(source.proofFile, 'utf8')) as { proof: string[] }).proof;
+    } else if (source.url && source.token) {
+      const size = (note: string) => {
+        try {
+          return parseCheckpointBody(parseNote(note).text).size;
+        } catch {
+          return 0;
+        }
+      };
+      const from = size(oldNote);
+      const to = size(newNote);
+      proof = to >= from ? (await new LedgerClient(source.url, source.token).get<{ proof: string[] }>(`/v1/proofs/consistency?from=${from}&to=${to}`)).proof : [];
+    } else {
+      throw new VerificationError('FORMAT_ERROR', 'proof', 'give the consistency proof with --proof FILE, or --url and a token to fetch it');
+    }
+    const report = verifyCheckpointConsistency(oldNote, newNote, proof.map(fromBase64), key, verifyStrict);
+    if (o.json) o.out(JSON.stringify({ ok: true, report }, null, 2));
+    else {
+      o.out(`verifying that checkpoint ${report.to.size} extends checkpoint ${report.from.size} of ${report.origin}`);
+      printSteps(o, report.steps);
+      o.out('verified: append-only');
+    }
+    return 0;
+  } catch (error) {
+    return failure(o, error);
+  }
+}

@@ -1,0 +1,47 @@
+/** Builds a unit's self-contained provenance document (see src/verify/provenance.ts for what it proves). */
+import type { Ledger, StoredEvent } from './ledger.ts';
+import type { MerkleLog } from '../merkle/merkle-log.ts';
+import type { Checkpointer } from './checkpointer.ts';
+import { LEDGER_TRUST_STREAM, stationStream, unitStream } from '../domain/streams.ts';
+import { formatTlogProof, parseCheckpointBody } from '../verify/checkpoint.ts';
+import { parseNote } from '../verify/note.ts';
+import { PROVENANCE_FORMAT, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
+import { LedgerError } from './errors.ts';
+
+export async function buildProvenance(deps: { ledger: Ledger; log: MerkleLog; checkpointer: Checkpointer }, serial: string): Promise<ProvenanceDocument | null> {
+  const { ledger, log, checkpointer } = deps;
+  const unitEvents = await ledger.readStream(unitStream(serial));
+  if (unitEvents.length === 0) return null;
+  const stationIds = [...new Set(unitEvents.map((e) => e.event.source.id))].sort();
+  const stationEvents = (await Promise.all(stationIds.map((id) => ledger.readStream(stationStream(id))))).flat();
+  const trustEvents = await ledger.readStream(LEDGER_TRUST_STREAM);
+
+  await log.catchUp();
+  const withLeaves = (role: ProvenanceEntry['role'], events: StoredEvent[]) =>
+    events.map((e) => {
+      const leaf = log.leafOfEvent(e.event.id);
+      if (!leaf) throw new LedgerError('INTERNAL', `event ${e.event.id} is not in the Merkle log yet`);
+      return { role, e, leafIndex: leaf.index };
+    });
+  const all = [...withLeaves('trust', trustEvents), ...withLeaves('station', stationEvents), ...withLeaves('unit', unitEvents)];
+  const needed = Math.max(...all.map((a) => a.leafIndex)) + 1;
+
+  let note = await checkpointer.latest();
+  if (checkpointSize(note) < needed) note = await checkpointer.issue();
+  const size = checkpointSize(note);
+  return {
+    format: PROVENANCE_FORMAT,
+    serial,
+    checkpoint: note,
+    entries: all.map(({ role, e, leafIndex }) => ({
+      role,
+      leafIndex,
+      envelope: e.envelope,
+      proof: formatTlogProof({ index: leafIndex, proof: log.inclusionProof(leafIndex, size), checkpoint: note }),
+    })),
+  };
+}
+
+export function checkpointSize(note: string): number {
+  return parseCheckpointBody(parseNote(note).text).size;
+}
