@@ -34,9 +34,10 @@ export function formatVerifierKey(name: string, publicKey: Uint8Array): string {
 }
 
 export function parseVerifierKey(text: string): NoteKey {
-  const parts = text.trim().split('+');
-  if (parts.length !== 3) throw new NoteError('a verifier key is <name>+<hex key id>+<base64 key>');
-  const [name, id, b64] = parts as [string, string, string];
+  // The base64 key may itself contain '+': split at the first two only.
+  const m = /^([^+]+)\+([^+]+)\+(.+)$/u.exec(text.trim());
+  if (!m) throw new NoteError('a verifier key is <name>+<hex key id>+<base64 key>');
+  const [, name, id, b64] = m as unknown as [string, string, string, string];
   checkName(name);
   let raw: Uint8Array;
   try {

@@ -3,6 +3,7 @@
  * VerificationError with a code, so a report says exactly what failed and where. Pure: no Node-only APIs;
  * the Ed25519 verifier is injected (node's native one in the CLI, the portable one in a browser).
  *
+ * Steps: format → checkpoint → envelopes → trust → stations → unit → inclusion.
  * Trust starts from one pinned key, the ledger's: it signs the checkpoint and the AdminKeysTrusted events;
  * the administrator keys they name sign station key registrations; those keys sign the unit's events.
  * Key validity is judged by position in the log: a key counts for an event if its registration precedes
@@ -70,9 +71,6 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, verify: Ver
   const decoded = doc.entries.map((entry, position) => decodeEntry(entry, position));
   done('envelopes', `${decoded.length} DSSE envelopes decoded`);
 
-  for (const d of decoded) checkInclusion(d, doc.checkpoint, checkpoint);
-  done('inclusion', `${decoded.length} inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)`);
-
   // Trust: which administrator keys are in force from which leaf on.
   const trust = decoded.filter((d) => d.entry.role === 'trust');
   const adminKeysFrom: { from: number; keys: Map<string, Uint8Array> }[] = [];
@@ -135,6 +133,10 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, verify: Ver
     if (d.event.type === 'AppVerified' && d.event.data.result === 'pass') application.add(d.event.data.imageSha256);
   }
   done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken`);
+
+  // Last, the log: every envelope above is the leaf it claims to be in the checkpointed tree.
+  for (const d of decoded) checkInclusion(d, doc.checkpoint, checkpoint);
+  done('inclusion', `${decoded.length} inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)`);
 
   return {
     serial: doc.serial,

@@ -1,0 +1,281 @@
+/**
+ * Per-unit provenance end to end: produced by the real server from a real SQLite file, verified offline
+ * with only the pinned ledger key. Then the tamper cases: each edit of the files is detected and located.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestLedger } from './helpers/ledger-fixture.ts';
+import { SimulatedStation } from '../src/sim/simulated-station.ts';
+import { LedgerClient } from '../src/client/ledger-client.ts';
+import { EventSigner } from '../src/client/event-signer.ts';
+import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type ProvenanceDocument } from '../src/verify/index.ts';
+import { verifyStrict } from '../src/crypto/ed25519-native.ts';
+import { fromBase64, toBase64, toHex, utf8, fromUtf8 } from '../src/crypto/encoding.ts';
+import { newSigner, writeSecretKeyFile, type Signer } from '../src/keys/key-file.ts';
+import { canonicalBytes } from '../src/crypto/jcs.ts';
+import type { DsseEnvelope } from '../src/crypto/dsse.ts';
+import { signNote } from '../src/verify/note.ts';
+import { parseNote } from '../src/verify/note.ts';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
+const run = promisify(execFile);
+
+let baseline: string;
+let verifierKey: string;
+let stationKey: Signer;
+let oldCheckpoint: string;
+const work = mkdtempSync(join(tmpdir(), 'flashtrail-prov-'));
+
+async function withLedger<T>(dataDir: string, fn: (t: Awaited<ReturnType<typeof startTestLedger>>) => Promise<T>): Promise<T> {
+  const t = await startTestLedger({ dataDir, setup: false });
+  try {
+    return await fn(t);
+  } finally {
+    await t.stop();
+  }
+}
+
+const provenanceOf = (dataDir: string, serial: string) =>
+  withLedger(dataDir, (t) => new LedgerClient(t.url, t.tokens.auditor).get<ProvenanceDocument>(`/v1/units/${serial}/provenance`));
+
+function copyBaseline(name: string): string {
+  const dir = join(work, name);
+  cpSync(baseline, dir, { recursive: true });
+  return dir;
+}
+
+/** Opens the event store as an attacker with database access would: triggers dropped. */
+function tamper(dataDir: string, edit: (db: Database.Database) => void): void {
+  const db = new Database(join(dataDir, 'events.sqlite'));
+  db.exec('DROP TRIGGER IF EXISTS events_append_only_update; DROP TRIGGER IF EXISTS events_append_only_delete;');
+  edit(db);
+  db.close();
+}
+
+function unitRows(db: Database.Database, serial: string) {
+  return db.prepare('SELECT position, revision, id, data FROM events WHERE stream = ? ORDER BY revision').all(`unit-${serial}`) as { position: number; revision: number; id: string; data: Buffer }[];
+}
+
+function expectFailure(doc: unknown, code: string, where: { eventId?: string; step?: string } = {}) {
+  let error: unknown;
+  try {
+    verifyProvenance(doc, parseVerifierKey(verifierKey), verifyStrict);
+  } catch (e) {
+    error = e;
+  }
+  expect(error, `expected ${code}`).toBeInstanceOf(VerificationError);
+  const v = error as VerificationError;
+  expect(v.code, v.message).toBe(code);
+  if (where.eventId) expect(v.location.eventId).toBe(where.eventId);
+  if (where.step) expect(v.step).toBe(where.step);
+  return v;
+}
+
+beforeAll(async () => {
+  baseline = join(work, 'baseline');
+  const t = await startTestLedger({ dataDir: baseline });
+  stationKey = t.stationKeys['ST-01'];
+  try {
+    const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(t.stationKeys['ST-01'], 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release);
+    await station.flash('U-1', 'app-mismatch-then-rework');
+    await station.flash('U-2', 'pass');
+    verifierKey = (await (await fetch(`${t.url}/v1/ledger/key`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } })).text()).trim();
+    oldCheckpoint = await (await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } })).text();
+  } finally {
+    await t.stop();
+  }
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('provenance', () => {
+  it('verifies offline with only the pinned ledger key, step by step', async () => {
+    const doc = await provenanceOf(copyBaseline('ok'), 'U-1');
+    const report = verifyProvenance(doc, parseVerifierKey(verifierKey), verifyStrict);
+    expect(report.events).toBe(9);
+    expect(report.stations).toEqual(['ST-01']);
+    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'trust', 'stations', 'unit', 'inclusion']);
+    expect(report.firmware.application).toHaveLength(1);
+    // The portable (browser) path agrees.
+    expect(verifyProvenance(doc, parseVerifierKey(verifierKey)).events).toBe(9);
+    // Every proof is a C2SP tlog-proof against the document's checkpoint.
+    for (const e of doc.entries) expect(e.proof.startsWith('c2sp.org/tlog-proof@v1\nindex ')).toBe(true);
+  });
+
+  it('flashtrail verify prints each step and exits 0; --json for machines; non-zero with the code on failure', async () => {
+    const doc = await provenanceOf(copyBaseline('cli'), 'U-1');
+    const file = join(work, 'u1.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args]).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+    const ok = await cli(['verify', file, '--ledger-key', verifierKey]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/ok +inclusion/);
+    expect(ok.stdout).toMatch(/verified: 9 events by ST-01/);
+    const json = await cli(['verify', file, '--ledger-key', verifierKey, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, report: { serial: 'U-1', events: 9 } });
+    const other = newSigner();
+    const wrongKey = verifierKey.split('+')[0] + '+' + parseVerifierKey(verifierKey).id + '+' + toBase64(Uint8Array.of(1, ...other.publicKey));
+    const bad = await cli(['verify', file, '--ledger-key', verifierKey.replace(/\+[^+]+$/, '+' + toBase64(Uint8Array.of(1, ...other.publicKey))), '--json']);
+    expect(bad.code).not.toBe(0);
+    expect(wrongKey).not.toBe(verifierKey);
+  });
+});
+
+describe('tamper cases on the real SQLite file', () => {
+  it('a changed byte in an event\'s data: SIGNATURE_ERROR at that event', async () => {
+    const dir = copyBaseline('data');
+    let victim = '';
+    tamper(dir, (db) => {
+      const row = unitRows(db, 'U-1')[4]!;
+      victim = row.id;
+      const envelope = JSON.parse(row.data.toString()) as DsseEnvelope;
+      const original = fromUtf8(fromBase64(envelope.payload));
+      // One hex digit of the written image's hash: the kind of edit that would hide a wrong image.
+      const payload = original.replace(/("imageSha256":"[0-9a-f]{63})([0-9a-f])/, (_m, head: string, last: string) => head + (last === '0' ? '1' : '0'));
+      expect(payload).not.toBe(original);
+      const forged = { ...envelope, payload: toBase64(utf8(payload)) };
+      db.prepare('UPDATE events SET data = ? WHERE id = ?').run(Buffer.from(canonicalBytes(forged)), row.id);
+    });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'SIGNATURE_ERROR', { eventId: victim, step: 'unit' });
+  });
+
+  it('a changed signature: SIGNATURE_ERROR at that event', async () => {
+    const dir = copyBaseline('sig');
+    let victim = '';
+    tamper(dir, (db) => {
+      const row = unitRows(db, 'U-1')[2]!;
+      victim = row.id;
+      const envelope = JSON.parse(row.data.toString()) as DsseEnvelope;
+      const sig = fromBase64(envelope.signatures[0]!.sig);
+      sig[10] = (sig[10] as number) ^ 0x40;
+      db.prepare('UPDATE events SET data = ? WHERE id = ?').run(Buffer.from(canonicalBytes({ ...envelope, signatures: [{ keyid: envelope.signatures[0]!.keyid, sig: toBase64(sig) }] })), row.id);
+    });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'SIGNATURE_ERROR', { eventId: victim });
+  });
+
+  it('a deleted event: CHAIN_BROKEN at the event after it', async () => {
+    const dir = copyBaseline('deleted');
+    let next = '';
+    tamper(dir, (db) => {
+      const rows = unitRows(db, 'U-1');
+      next = rows[4]!.id;
+      db.prepare('DELETE FROM events WHERE id = ?').run(rows[3]!.id);
+    });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'CHAIN_BROKEN', { eventId: next });
+  });
+
+  it('two events swapped: CHAIN_BROKEN', async () => {
+    const dir = copyBaseline('swapped');
+    tamper(dir, (db) => {
+      const rows = unitRows(db, 'U-1');
+      const [a, b] = [rows[5]!, rows[6]!];
+      db.prepare('UPDATE events SET data = ?, id = ? WHERE position = ?').run(b.data, `tmp-${b.id}`, a.position);
+      db.prepare('UPDATE events SET data = ?, id = ? WHERE position = ?').run(a.data, a.id, b.position);
+      db.prepare('UPDATE events SET id = ? WHERE position = ?').run(b.id, a.position);
+    });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'CHAIN_BROKEN', { step: 'unit' });
+  });
+
+  it('a station key row replaced: KEY_UNKNOWN at the forged registration', async () => {
+    const dir = copyBaseline('key');
+    tamper(dir, (db) => {
+      const row = db.prepare("SELECT id, data FROM events WHERE stream = 'station-ST-01' AND type = 'StationKeyRegistered'").get() as { id: string; data: Buffer };
+      const envelope = JSON.parse(row.data.toString()) as DsseEnvelope;
+      const event = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as { data: { publicKey: string; keyId: string } };
+      const rogue = newSigner();
+      const forger = new EventSigner(rogue, 'admin');
+      const forged = forger.sign('StationKeyRegistered', { ...event.data, algorithm: 'ed25519', stationId: 'ST-01', publicKey: toHex(rogue.publicKey), keyId: rogue.keyId } as never, { id: row.id, prev: (event as unknown as { prev: string }).prev });
+      db.prepare('UPDATE events SET data = ? WHERE id = ?').run(Buffer.from(canonicalBytes(forged.envelope)), row.id);
+    });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'KEY_UNKNOWN', { step: 'stations' });
+  });
+
+  it('a checkpoint from another key: CHECKPOINT_SIGNATURE_ERROR', async () => {
+    const dir = copyBaseline('ledgerkey');
+    rmSync(join(dir, 'ledger.key'));
+    writeSecretKeyFile(join(dir, 'ledger.key'), newSigner());
+    const doc = await withLedger(dir, async (t) => {
+      await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } });
+      return new LedgerClient(t.url, t.tokens.auditor).get<ProvenanceDocument>('/v1/units/U-1/provenance');
+    });
+    // The log grew (the trust record for the new start), so the ledger signed with the substituted key.
+    expect(parseNote(doc.checkpoint).text).not.toBe(parseNote(oldCheckpoint).text);
+    expectFailure(doc, 'CHECKPOINT_SIGNATURE_ERROR', { step: 'checkpoint' });
+    // And a checkpoint note signed by another key, pasted into a good document, fails the same way.
+    const good = await provenanceOf(copyBaseline('ledgerkey2'), 'U-1');
+    const other = newSigner();
+    const origin = verifierKey.split('+')[0]!;
+    const forged = signNote(parseNote(good.checkpoint).text, origin, other.secretKey, other.publicKey);
+    expectFailure({ ...good, checkpoint: forged }, 'CHECKPOINT_SIGNATURE_ERROR');
+  });
+
+  it('a truncated log presented with an old checkpoint: INCLUSION_PROOF_ERROR, and verify-consistency fails', async () => {
+    const dir = copyBaseline('truncated');
+    const oldSize = Number(parseNote(oldCheckpoint).text.split('\n')[1]);
+    tamper(dir, (db) => {
+      db.prepare('DELETE FROM events WHERE position > (SELECT MAX(position) - 8 FROM events)').run();
+    });
+    rmSync(join(dir, 'merkle.sqlite'));
+    // The attacker's server now signs a smaller tree.
+    const [newCheckpoint, proof] = await withLedger(dir, async (t) => {
+      const admin = new LedgerClient(t.url, t.tokens.admin);
+      const note = await (await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } })).text();
+      const size = Number(parseNote(note).text.split('\n')[1]);
+      return [note, size >= 1 ? await admin.get<{ proof: string[] }>(`/v1/proofs/consistency?from=1&to=${size}`) : { proof: [] }] as const;
+    });
+    expect(Number(parseNote(newCheckpoint).text.split('\n')[1])).toBeLessThan(oldSize);
+    void proof;
+    expect(() => verifyCheckpointConsistency(oldCheckpoint, newCheckpoint, [], parseVerifierKey(verifierKey), verifyStrict)).toThrow(/shrank/);
+    const err = (() => {
+      try {
+        verifyCheckpointConsistency(oldCheckpoint, newCheckpoint, [], parseVerifierKey(verifierKey), verifyStrict);
+      } catch (e) {
+        return e as VerificationError;
+      }
+      return null;
+    })();
+    expect(err?.code).toBe('CONSISTENCY_PROOF_ERROR');
+
+    // A unit flashed after the old checkpoint, presented against it: its events are not in that tree.
+    const doc = await withLedger(copyBaseline('late'), async (t) => {
+      const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(stationKey, 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: 'B-1', hardwareRevision: 'rev-C' }, t.release);
+      await station.flash('U-4', 'pass');
+      return new LedgerClient(t.url, t.tokens.auditor).get<ProvenanceDocument>('/v1/units/U-4/provenance');
+    });
+    const stale = { ...doc, checkpoint: oldCheckpoint, entries: doc.entries.map((e) => ({ ...e, proof: e.proof.replace(doc.checkpoint, oldCheckpoint) })) };
+    const v = expectFailure(stale, 'INCLUSION_PROOF_ERROR', { step: 'inclusion' });
+    expect(v.location.leafIndex).toEqual(expect.any(Number));
+  });
+
+  it('verify-consistency accepts an honest extension, from a proof file or fetched from the ledger', async () => {
+    const dir = copyBaseline('extend');
+    const { note, proofFile, url, token } = await withLedger(dir, async (t) => {
+      const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(stationKey, 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: 'B-1', hardwareRevision: 'rev-C' }, t.release);
+      await station.flash('U-3', 'pass');
+      const note = await (await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } })).text();
+      const from = Number(parseNote(oldCheckpoint).text.split('\n')[1]);
+      const to = Number(parseNote(note).text.split('\n')[1]);
+      const proof = await new LedgerClient(t.url, t.tokens.auditor).get<{ proof: string[] }>(`/v1/proofs/consistency?from=${from}&to=${to}`);
+      const proofFile = join(work, 'consistency.json');
+      writeFileSync(proofFile, JSON.stringify(proof));
+      const report = verifyCheckpointConsistency(oldCheckpoint, note, proof.proof.map(fromBase64), parseVerifierKey(verifierKey), verifyStrict);
+      expect(report.to.size).toBe(to);
+      return { note, proofFile, url: t.url, token: t.tokens.auditor };
+    });
+    void url;
+    void token;
+    writeFileSync(join(work, 'old.note'), oldCheckpoint);
+    writeFileSync(join(work, 'new.note'), note);
+    const r = await run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'verify-consistency', join(work, 'old.note'), join(work, 'new.note'), '--ledger-key', verifierKey, '--proof', proofFile]);
+    expect(r.stdout).toMatch(/verified: append-only/);
+    const reversed = await run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'verify-consistency', join(work, 'new.note'), join(work, 'old.note'), '--ledger-key', verifierKey, '--proof', proofFile, '--json']).catch((e: { code: number; stdout: string }) => e);
+    expect((reversed as { code: number }).code).toBe(1);
+    expect(JSON.parse((reversed as { stdout: string }).stdout).error.code).toBe('CONSISTENCY_PROOF_ERROR');
+    expect(readFileSync(join(work, 'old.note'), 'utf8')).toBe(oldCheckpoint);
+  });
+});
