@@ -3,7 +3,7 @@
  * release and a batch as an administrator would, flashes simulated units through the HTTP API, shows a
  * refused out-of-order step, prints every unit's state, and re-verifies one unit's history client-side.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -14,7 +14,7 @@ import { EventSigner } from './client/event-signer.ts';
 import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
 import { SimulatedStation, simulatedRelease, type UnitScenario } from './sim/simulated-station.ts';
 import { toHex } from './crypto/encoding.ts';
-import { verifyHistory, type HistoryEntry } from './client/verify-history.ts';
+import { verifyProvenanceFile } from './cli/verify-command.ts';
 import type { UnitView } from '../projections/unit-state.ts';
 
 export interface DemoOptions {
@@ -97,18 +97,17 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       out(`  ${serial.padEnd(10)} ${u.status.padEnd(12)} ${String(u.attempt).padEnd(3)} ${app.padEnd(18)} ${(u.bootloader?.version ?? '-').padEnd(12)} ${u.eventCount}`);
     }
 
-    const history = await adminClient.get<{ events: HistoryEntry[] }>(`/v1/units/${locked}/events`);
-    const stationInfo = await adminClient.get<{ keys: { keyId: string; publicKey: string }[] }>(`/v1/stations/${stationId}`);
-    const check = verifyHistory(history.events, new Map(stationInfo.keys.map((k) => [k.keyId, k.publicKey])));
+    // What an auditor does, years later: fetch the unit's provenance and verify it offline against the
+    // pinned ledger key alone.
+    const provenanceFile = join(dataDir, `${locked}.provenance.json`);
+    writeFileSync(provenanceFile, JSON.stringify(await adminClient.get(`/v1/units/${locked}/provenance`), null, 2));
     out('');
-    out(
-      check.ok
-        ? `  verified ${locked}: ${check.events} events, every Ed25519 signature valid (RFC 8032 strict), hash chain unbroken`
-        : `  verification of ${locked} FAILED at event ${check.index}: ${check.code} ${check.reason}`,
-    );
+    out(`  ledger verifier key (auditors pin this): ${ledger.identity.verifierKey}`);
+    out(`  $ flashtrail verify ${provenanceFile} --ledger-key <that key>`);
+    const code = verifyProvenanceFile(provenanceFile, ledger.identity.verifierKey, { out: (line) => out(`  ${line}`), json: false });
+    if (code !== 0) process.exitCode = 1;
     out(`  explore  npx flashtrail serve --data ${dataDir}`);
     out(`           curl -H "Authorization: Bearer $(cat ${init.adminTokenFile})" http://127.0.0.1:8080/v1/units/${locked}`);
-    if (!check.ok) process.exitCode = 1;
   } finally {
     await ledger.close();
   }

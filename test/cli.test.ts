@@ -73,7 +73,8 @@ describe('flashtrail CLI', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/SN0024003 +shipped +2 /);
     expect(result.stdout).toMatch(/refused .*409 RULE_VIOLATION CHAIN_LOCKED/);
-    expect(result.stdout).toMatch(/verified SN0024004: 5 events/);
+    expect(result.stdout).toMatch(/ok +inclusion/);
+    expect(result.stdout).toMatch(/verified: 5 events by ST-01/);
   });
 
   it('admin submit signs and submits an administrative event; projections rebuild runs offline', async () => {

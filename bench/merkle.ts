@@ -1,0 +1,130 @@
+/**
+ * Merkle log and verification figures, each next to a reference measured in the same run:
+ * - Merkle append throughput (leaves/s) next to raw SHA-256 throughput of the same leaf bytes;
+ * - inclusion and consistency proof generation latency at 1M leaves (--quick: 100k);
+ * - offline verification time of a provenance document for a unit with 20 events.
+ *
+ *   npm run bench:merkle            (a few minutes: builds a 1M-event store)
+ *   npm run bench:merkle -- --quick
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
+import { MerkleLog } from '../src/merkle/merkle-log.ts';
+import { configFromEnv, initDataDir, startLedgerServer } from '../src/main.ts';
+import { addToken } from '../src/api/tokens.ts';
+import { newSigner, readSecretKeyFile } from '../src/keys/key-file.ts';
+import { EventSigner } from '../src/client/event-signer.ts';
+import { LedgerClient } from '../src/client/ledger-client.ts';
+import { toHex } from '../src/crypto/encoding.ts';
+import { simulatedRelease } from '../src/sim/simulated-station.ts';
+import { parseVerifierKey, verifyProvenance, type ProvenanceDocument } from '../src/verify/index.ts';
+import { verifyStrict } from '../src/crypto/ed25519-native.ts';
+
+const quick = process.argv.includes('--quick');
+const LEAVES = quick ? 100_000 : 1_000_000;
+const rows: [string, string, string][] = [];
+const report = (what: string, value: string, unit: string) => {
+  rows.push([what, value, unit]);
+  console.error(`  ${what}: ${value} ${unit}`);
+};
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+async function merkleFigures(dir: string) {
+  const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+  const leaf = new Uint8Array(1100).fill(7); // about the size of a signed event envelope
+  console.error(`  filling an event store with ${fmt(LEAVES)} events…`);
+  for (let i = 0; i < LEAVES; i += 1000) {
+    const events = Array.from({ length: Math.min(1000, LEAVES - i) }, (_, j) => ({ id: randomUUID(), type: 'T', data: leaf.subarray(0, 1000 + ((i + j) % 100)) }));
+    await store.appendToStreams([{ stream: `s-${i}`, events }]);
+  }
+
+  let t = performance.now();
+  for (let i = 0; i < 200_000; i++) sha256(leaf);
+  report('reference: SHA-256 of a 1.1 kB leaf, @noble/hashes', fmt(200_000 / ((performance.now() - t) / 1000)), 'hashes/s');
+  t = performance.now();
+  for (let i = 0; i < 200_000; i++) createHash('sha256').update(leaf).digest();
+  report("reference: SHA-256 of a 1.1 kB leaf, node's crypto", fmt(200_000 / ((performance.now() - t) / 1000)), 'hashes/s');
+
+  const log = new MerkleLog(store, join(dir, 'merkle.sqlite'));
+  t = performance.now();
+  await log.catchUp();
+  report(`Merkle log append (read events, hash, persist nodes), ${fmt(LEAVES)} leaves`, fmt(LEAVES / ((performance.now() - t) / 1000)), 'leaves/s');
+
+  const size = log.size;
+  const samples = 1000;
+  t = performance.now();
+  for (let i = 0; i < samples; i++) log.inclusionProof(Math.floor(Math.random() * size), size);
+  report(`inclusion proof generation at ${fmt(size)} leaves`, ((performance.now() - t) / samples).toFixed(3), 'ms/proof');
+  t = performance.now();
+  for (let i = 0; i < samples; i++) log.consistencyProof(1 + Math.floor(Math.random() * (size - 1)), size);
+  report(`consistency proof generation at ${fmt(size)} leaves`, ((performance.now() - t) / samples).toFixed(3), 'ms/proof');
+  t = performance.now();
+  log.root(size);
+  report(`root at ${fmt(size)} leaves`, (performance.now() - t).toFixed(3), 'ms');
+  log.close();
+  await store.close();
+}
+
+async function verifyFigures(dir: string) {
+  const config = configFromEnv({}, { dataDir: join(dir, 'ledger'), port: 0 });
+  const init = initDataDir(config);
+  const stationToken = addToken(config.tokensFile, { name: 'bench', role: 'station', stationId: 'ST-01' });
+  const ledger = await startLedgerServer(config, pino({ level: 'warn' }));
+  try {
+    const adminToken = readFileSync(init.adminTokenFile, 'utf8').trim();
+    const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
+    const key = newSigner();
+    const r = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
+    await new LedgerClient(ledger.url, adminToken).appendAdmin([
+      admin.sign('StationRegistered', { stationId: 'ST-01', line: 'L1', site: 'bench' }).envelope,
+      admin.sign('StationKeyRegistered', { stationId: 'ST-01', keyId: key.keyId, publicKey: toHex(key.publicKey), algorithm: 'ed25519' }).envelope,
+      admin.sign('ReleaseApproved', { releaseId: 'R-1', productSku: 'SENSOR-S3', version: '1.0.0', bootloaderSha256: r.bootloader.sha256, applicationSha256: r.application.sha256, provisioningTemplateSha256: r.provisioningTemplate.sha256, signingKeyDigest: r.signingKeyDigest, efuseProfile: r.efuseProfile }).envelope,
+      admin.sign('BatchOpened', { batchId: 'B-1', releaseId: 'R-1', line: 'L1', productSku: 'SENSOR-S3', plannedQuantity: 10 }).envelope,
+    ]);
+    const s = new EventSigner(key, 'ST-01');
+    const serial = 'V-1';
+    const boot = () => s.sign('BootloaderWritten', { serial, imageSha256: r.bootloader.sha256, version: '1', sizeBytes: 1, signingKeyRef: 'k', signingKeyDigest: r.signingKeyDigest }).envelope;
+    const verify = (reported: string) => s.sign('AppVerified', { serial, imageSha256: r.application.sha256, version: '1', sizeBytes: 1, reportedSha256: reported, method: 'device_report', result: reported === r.application.sha256 ? 'pass' : 'fail' }).envelope;
+    const events = [s.sign('UnitScanned', { serial, batchId: 'B-1', station: 'ST-01', operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }).envelope];
+    for (let i = 0; i < 5; i++) events.push(boot(), verify('0'.repeat(64)), s.sign('UnitReworked', { serial, reason: 'retry' }).envelope);
+    events.push(boot(), verify(r.application.sha256), s.sign('ProvisioningApplied', { serial, templateId: 't', templateSha256: r.provisioningTemplate.sha256, configSha256: '1'.repeat(64) }).envelope);
+    events.push(s.sign('EfuseBurned', { serial, profile: r.efuseProfile, fuses: [{ name: 'SECURE_BOOT_EN', value: '1' }], keyDigests: [r.signingKeyDigest], secureBoot: true, flashEncryption: true }).envelope);
+    await new LedgerClient(ledger.url, stationToken).append(events);
+    const auditor = new LedgerClient(ledger.url, adminToken);
+    const doc = await auditor.get<ProvenanceDocument>(`/v1/units/${serial}/provenance`);
+    const key2 = parseVerifierKey(ledger.identity.verifierKey);
+    const runs = 200;
+    let t = performance.now();
+    let n = 0;
+    for (let i = 0; i < runs; i++) n = verifyProvenance(doc, key2, verifyStrict).events;
+    report(`verify a provenance document (unit with ${n} events, ${doc.entries.length} entries), native Ed25519`, ((performance.now() - t) / runs).toFixed(2), 'ms');
+    t = performance.now();
+    for (let i = 0; i < 20; i++) verifyProvenance(doc, key2);
+    report('the same, portable @noble/ed25519 (browser path)', ((performance.now() - t) / 20).toFixed(2), 'ms');
+  } finally {
+    await ledger.close();
+  }
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-merkle-'));
+  console.error(`flashtrail Merkle benchmark (${quick ? 'quick' : 'full'}), node ${process.version}`);
+  try {
+    await merkleFigures(dir);
+    await verifyFigures(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log('| measurement | value | unit |\n|---|---:|---|');
+  for (const [what, value, unit] of rows) console.log(`| ${what} | ${value} | ${unit} |`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
