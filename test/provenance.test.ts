@@ -20,8 +20,7 @@ import { fromBase64, toBase64, toHex, utf8, fromUtf8 } from '../src/crypto/encod
 import { newSigner, writeSecretKeyFile, type Signer } from '../src/keys/key-file.ts';
 import { canonicalBytes } from '../src/crypto/jcs.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
-import { signNote } from '../src/verify/note.ts';
-import { parseNote } from '../src/verify/note.ts';
+import { formatVerifierKey, parseNote, signNote } from '../src/verify/note.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
@@ -118,11 +117,12 @@ describe('provenance', () => {
     expect(ok.stdout).toMatch(/verified: 9 events by ST-01/);
     const json = await cli(['verify', file, '--ledger-key', verifierKey, '--json']);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, report: { serial: 'U-1', events: 9 } });
+    // Pinning another ledger key (same origin, its own key id) fails at the checkpoint step.
     const other = newSigner();
-    const wrongKey = verifierKey.split('+')[0] + '+' + parseVerifierKey(verifierKey).id + '+' + toBase64(Uint8Array.of(1, ...other.publicKey));
-    const bad = await cli(['verify', file, '--ledger-key', verifierKey.replace(/\+[^+]+$/, '+' + toBase64(Uint8Array.of(1, ...other.publicKey))), '--json']);
-    expect(bad.code).not.toBe(0);
-    expect(wrongKey).not.toBe(verifierKey);
+    const otherKey = formatVerifierKey(verifierKey.split('+')[0]!, other.publicKey);
+    const bad = await cli(['verify', file, '--ledger-key', otherKey, '--json']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, error: { code: 'CHECKPOINT_SIGNATURE_ERROR', step: 'checkpoint' } });
   });
 });
 
@@ -222,14 +222,8 @@ describe('tamper cases on the real SQLite file', () => {
     });
     rmSync(join(dir, 'merkle.sqlite'));
     // The attacker's server now signs a smaller tree.
-    const [newCheckpoint, proof] = await withLedger(dir, async (t) => {
-      const admin = new LedgerClient(t.url, t.tokens.admin);
-      const note = await (await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } })).text();
-      const size = Number(parseNote(note).text.split('\n')[1]);
-      return [note, size >= 1 ? await admin.get<{ proof: string[] }>(`/v1/proofs/consistency?from=1&to=${size}`) : { proof: [] }] as const;
-    });
+    const newCheckpoint = await withLedger(dir, async (t) => (await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } })).text());
     expect(Number(parseNote(newCheckpoint).text.split('\n')[1])).toBeLessThan(oldSize);
-    void proof;
     expect(() => verifyCheckpointConsistency(oldCheckpoint, newCheckpoint, [], parseVerifierKey(verifierKey), verifyStrict)).toThrow(/shrank/);
     const err = (() => {
       try {
@@ -254,7 +248,7 @@ describe('tamper cases on the real SQLite file', () => {
 
   it('verify-consistency accepts an honest extension, from a proof file or fetched from the ledger', async () => {
     const dir = copyBaseline('extend');
-    const { note, proofFile, url, token } = await withLedger(dir, async (t) => {
+    const { note, proofFile } = await withLedger(dir, async (t) => {
       const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(stationKey, 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: 'B-1', hardwareRevision: 'rev-C' }, t.release);
       await station.flash('U-3', 'pass');
       const note = await (await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } })).text();
@@ -265,10 +259,14 @@ describe('tamper cases on the real SQLite file', () => {
       writeFileSync(proofFile, JSON.stringify(proof));
       const report = verifyCheckpointConsistency(oldCheckpoint, note, proof.proof.map(fromBase64), parseVerifierKey(verifierKey), verifyStrict);
       expect(report.to.size).toBe(to);
-      return { note, proofFile, url: t.url, token: t.tokens.auditor };
+      // The CLI fetches the proof from the ledger itself when given its URL and a token.
+      writeFileSync(join(work, 'old-url.note'), oldCheckpoint);
+      writeFileSync(join(work, 'new-url.note'), note);
+      writeFileSync(join(work, 'auditor.token'), t.tokens.auditor, { mode: 0o600 });
+      const fetched = await run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'verify-consistency', join(work, 'old-url.note'), join(work, 'new-url.note'), '--ledger-key', verifierKey, '--url', t.url, '--token-file', join(work, 'auditor.token')]);
+      expect(fetched.stdout).toMatch(/verified: append-only/);
+      return { note, proofFile };
     });
-    void url;
-    void token;
     writeFileSync(join(work, 'old.note'), oldCheckpoint);
     writeFileSync(join(work, 'new.note'), note);
     const r = await run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'verify-consistency', join(work, 'old.note'), join(work, 'new.note'), '--ledger-key', verifierKey, '--proof', proofFile]);
