@@ -17,7 +17,8 @@ import { addToken } from '../src/api/tokens.ts';
 import { newSigner, readSecretKeyFile } from '../src/keys/key-file.ts';
 import { EventSigner } from '../src/client/event-signer.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
-import { toHex, fromBase64 } from '../src/crypto/encoding.ts';
+import { fromBase64 } from '../src/crypto/encoding.ts';
+import { lineSetupEvents } from '../src/sim/line-setup.ts';
 import { pae } from '../src/crypto/dsse.ts';
 import { verifyStrictPortable } from '../src/crypto/ed25519.ts';
 import { verifyStrict } from '../src/crypto/ed25519-native.ts';
@@ -44,15 +45,9 @@ async function main() {
   const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
   const key = newSigner();
   const release = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
-  await new LedgerClient(ledger.url, readFileSync(init.adminTokenFile, 'utf8').trim()).appendAdmin([
-    admin.sign('StationRegistered', { stationId: 'ST-01', line: 'L1', site: 'bench' }).envelope,
-    admin.sign('StationKeyRegistered', { stationId: 'ST-01', keyId: key.keyId, publicKey: toHex(key.publicKey), algorithm: 'ed25519' }).envelope,
-    admin.sign('ReleaseApproved', {
-      releaseId: 'R-1', productSku: 'SENSOR-S3', version: '1.0.0', bootloaderSha256: release.bootloader.sha256, applicationSha256: release.application.sha256,
-      provisioningTemplateSha256: release.provisioningTemplate.sha256, signingKeyDigest: release.signingKeyDigest, efuseProfile: release.efuseProfile,
-    }).envelope,
-    admin.sign('BatchOpened', { batchId: 'B-1', releaseId: 'R-1', line: 'L1', productSku: 'SENSOR-S3', plannedQuantity: 1_000_000 }).envelope,
-  ]);
+  await new LedgerClient(ledger.url, readFileSync(init.adminTokenFile, 'utf8').trim()).appendAdmin(
+    lineSetupEvents(admin, { stations: [{ stationId: 'ST-01', key }], release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 1_000_000 } }),
+  );
   const client = new LedgerClient(ledger.url, stationToken);
   const signer = new EventSigner(key, 'ST-01');
   const scan = (serial: string) =>

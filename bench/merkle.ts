@@ -20,7 +20,7 @@ import { addToken } from '../src/api/tokens.ts';
 import { newSigner, readSecretKeyFile } from '../src/keys/key-file.ts';
 import { EventSigner } from '../src/client/event-signer.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
-import { toHex } from '../src/crypto/encoding.ts';
+import { lineSetupEvents } from '../src/sim/line-setup.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
 import { parseVerifierKey, verifyProvenance, type ProvenanceDocument } from '../src/verify/index.ts';
 import { verifyStrict } from '../src/crypto/ed25519-native.ts';
@@ -80,12 +80,9 @@ async function verifyFigures(dir: string) {
     const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
     const key = newSigner();
     const r = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
-    await new LedgerClient(ledger.url, adminToken).appendAdmin([
-      admin.sign('StationRegistered', { stationId: 'ST-01', line: 'L1', site: 'bench' }).envelope,
-      admin.sign('StationKeyRegistered', { stationId: 'ST-01', keyId: key.keyId, publicKey: toHex(key.publicKey), algorithm: 'ed25519' }).envelope,
-      admin.sign('ReleaseApproved', { releaseId: 'R-1', productSku: 'SENSOR-S3', version: '1.0.0', bootloaderSha256: r.bootloader.sha256, applicationSha256: r.application.sha256, provisioningTemplateSha256: r.provisioningTemplate.sha256, signingKeyDigest: r.signingKeyDigest, efuseProfile: r.efuseProfile }).envelope,
-      admin.sign('BatchOpened', { batchId: 'B-1', releaseId: 'R-1', line: 'L1', productSku: 'SENSOR-S3', plannedQuantity: 10 }).envelope,
-    ]);
+    await new LedgerClient(ledger.url, adminToken).appendAdmin(
+      lineSetupEvents(admin, { stations: [{ stationId: 'ST-01', key }], release: r, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 10 } }),
+    );
     const s = new EventSigner(key, 'ST-01');
     const serial = 'V-1';
     const boot = () => s.sign('BootloaderWritten', { serial, imageSha256: r.bootloader.sha256, version: '1', sizeBytes: 1, signingKeyRef: 'k', signingKeyDigest: r.signingKeyDigest }).envelope;

@@ -13,7 +13,7 @@ import { newSigner, readSecretKeyFile, writeSecretKeyFile } from './keys/key-fil
 import { EventSigner } from './client/event-signer.ts';
 import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
 import { SimulatedStation, simulatedRelease, type UnitScenario } from './sim/simulated-station.ts';
-import { toHex } from './crypto/encoding.ts';
+import { lineSetupEvents } from './sim/line-setup.ts';
 import { verifyProvenanceFile } from './cli/verify-command.ts';
 import type { UnitView } from '../projections/unit-state.ts';
 
@@ -42,21 +42,13 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     writeSecretKeyFile(join(dataDir, `${stationId}.key`), stationKey, `station ${stationId}`);
     const release = simulatedRelease('fw-2.4.1', 'SENSOR-S3', '2.4.1');
     const batchId = `B-${new Date().toISOString().slice(0, 10)}-01`;
-    await adminClient.appendAdmin([
-      admin.sign('StationRegistered', { stationId, line: 'L1', site: 'Plant 1, Cell 4' }).envelope,
-      admin.sign('StationKeyRegistered', { stationId, keyId: stationKey.keyId, publicKey: toHex(stationKey.publicKey), algorithm: 'ed25519' }).envelope,
-      admin.sign('ReleaseApproved', {
-        releaseId: release.releaseId,
-        productSku: release.productSku,
-        version: release.version,
-        bootloaderSha256: release.bootloader.sha256,
-        applicationSha256: release.application.sha256,
-        provisioningTemplateSha256: release.provisioningTemplate.sha256,
-        signingKeyDigest: release.signingKeyDigest,
-        efuseProfile: release.efuseProfile,
-      }).envelope,
-      admin.sign('BatchOpened', { batchId, releaseId: release.releaseId, line: 'L1', productSku: release.productSku, plannedQuantity: options.units }).envelope,
-    ]);
+    await adminClient.appendAdmin(
+      lineSetupEvents(admin, {
+        stations: [{ stationId, key: stationKey, site: 'Plant 1, Cell 4' }],
+        release,
+        batch: { batchId, line: 'L1', plannedQuantity: options.units },
+      }),
+    );
     out(`  admin    registered station ${stationId} with key ${stationKey.keyId.slice(0, 16)}…, approved release ${release.releaseId}, opened batch ${batchId}`);
 
     const stationClient = new LedgerClient(ledger.url, stationToken);

@@ -12,7 +12,7 @@ import { addToken } from '../src/api/tokens.ts';
 import { newSigner, readSecretKeyFile } from '../src/keys/key-file.ts';
 import { EventSigner, type SignedEvent } from '../src/client/event-signer.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
-import { toHex } from '../src/crypto/encoding.ts';
+import { lineSetupEvents } from '../src/sim/line-setup.ts';
 import { verifyHistory, type HistoryEntry } from '../src/client/verify-history.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
 import { bootloaderData, scanData } from './helpers/ledger-fixture.ts';
@@ -30,15 +30,9 @@ describe('crash safety', () => {
     const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
     const key = newSigner();
     const release = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
-    await new LedgerClient(server.url, adminToken).appendAdmin([
-      admin.sign('StationRegistered', { stationId: 'ST-01', line: 'L1', site: 'P' }).envelope,
-      admin.sign('StationKeyRegistered', { stationId: 'ST-01', keyId: key.keyId, publicKey: toHex(key.publicKey), algorithm: 'ed25519' }).envelope,
-      admin.sign('ReleaseApproved', {
-        releaseId: 'R-1', productSku: 'SENSOR-S3', version: '1.0.0', bootloaderSha256: release.bootloader.sha256, applicationSha256: release.application.sha256,
-        provisioningTemplateSha256: release.provisioningTemplate.sha256, signingKeyDigest: release.signingKeyDigest, efuseProfile: release.efuseProfile,
-      }).envelope,
-      admin.sign('BatchOpened', { batchId: 'B-1', releaseId: 'R-1', line: 'L1', productSku: 'SENSOR-S3', plannedQuantity: 100_000 }).envelope,
-    ]);
+    await new LedgerClient(server.url, adminToken).appendAdmin(
+      lineSetupEvents(admin, { stations: [{ stationId: 'ST-01', key }], release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 100_000 } }),
+    );
 
     const client = new LedgerClient(server.url, stationToken);
     const acknowledged: SignedEvent[] = [];

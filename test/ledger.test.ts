@@ -8,9 +8,9 @@ import { Ledger, type Principal } from '../src/ledger/ledger.ts';
 import { LedgerError } from '../src/ledger/errors.ts';
 import { EventSigner } from '../src/client/event-signer.ts';
 import { newSigner } from '../src/keys/key-file.ts';
-import { toHex } from '../src/crypto/encoding.ts';
 import { scanData } from './helpers/ledger-fixture.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
+import { lineSetupEvents } from '../src/sim/line-setup.ts';
 
 const adminP: Principal = { name: 'admin', role: 'admin' };
 const stationP: Principal = { name: 'st', role: 'station', stationId: 'ST-01' };
@@ -30,19 +30,8 @@ describe('ledger', () => {
     ledger = new Ledger({ store, clock: () => new Date(), adminKeys: new Map([[adminKey.keyId, adminKey.publicKey]]) });
     admin = new EventSigner(adminKey, 'admin');
     station = new EventSigner(stationKey, 'ST-01');
-    const r = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
-    await ledger.submit(
-      [
-        admin.sign('StationRegistered', { stationId: 'ST-01', line: 'L1', site: 'P' }).envelope,
-        admin.sign('StationKeyRegistered', { stationId: 'ST-01', keyId: stationKey.keyId, publicKey: toHex(stationKey.publicKey), algorithm: 'ed25519' }).envelope,
-        admin.sign('ReleaseApproved', {
-          releaseId: 'R-1', productSku: 'SENSOR-S3', version: '1.0.0', bootloaderSha256: r.bootloader.sha256, applicationSha256: r.application.sha256,
-          provisioningTemplateSha256: r.provisioningTemplate.sha256, signingKeyDigest: r.signingKeyDigest, efuseProfile: r.efuseProfile,
-        }).envelope,
-        admin.sign('BatchOpened', { batchId: 'B-1', releaseId: 'R-1', line: 'L1', productSku: 'SENSOR-S3', plannedQuantity: 10 }).envelope,
-      ],
-      adminP,
-    );
+    const release = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
+    await ledger.submit(lineSetupEvents(admin, { stations: [{ stationId: 'ST-01', key: stationKey }], release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 10 } }), adminP);
   });
   afterEach(async () => {
     await store.close();

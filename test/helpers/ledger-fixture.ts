@@ -12,7 +12,7 @@ import { addToken } from '../../src/api/tokens.ts';
 import { newSigner, readSecretKeyFile, type Signer } from '../../src/keys/key-file.ts';
 import { EventSigner } from '../../src/client/event-signer.ts';
 import { LedgerClient } from '../../src/client/ledger-client.ts';
-import { toHex } from '../../src/crypto/encoding.ts';
+import { lineSetupEvents } from '../../src/sim/line-setup.ts';
 import { simulatedRelease, type ReleaseFirmware } from '../../src/sim/simulated-station.ts';
 
 export interface TestLedger {
@@ -55,23 +55,13 @@ export async function startTestLedger(options: { maxBodyBytes?: number; setup?: 
   const release = simulatedRelease('R-1', 'SENSOR-S3', '2.4.1');
   const batchId = 'B-1';
   if (options.setup !== false) {
-    await adminClient.appendAdmin([
-      ...(['ST-01', 'ST-02'] as const).flatMap((stationId) => [
-        admin.sign('StationRegistered', { stationId, line: 'L1', site: 'Plant 1' }).envelope,
-        admin.sign('StationKeyRegistered', { stationId, keyId: stationKeys[stationId].keyId, publicKey: toHex(stationKeys[stationId].publicKey), algorithm: 'ed25519' }).envelope,
-      ]),
-      admin.sign('ReleaseApproved', {
-        releaseId: release.releaseId,
-        productSku: release.productSku,
-        version: release.version,
-        bootloaderSha256: release.bootloader.sha256,
-        applicationSha256: release.application.sha256,
-        provisioningTemplateSha256: release.provisioningTemplate.sha256,
-        signingKeyDigest: release.signingKeyDigest,
-        efuseProfile: release.efuseProfile,
-      }).envelope,
-      admin.sign('BatchOpened', { batchId, releaseId: release.releaseId, line: 'L1', productSku: release.productSku, plannedQuantity: 100 }).envelope,
-    ]);
+    await adminClient.appendAdmin(
+      lineSetupEvents(admin, {
+        stations: (['ST-01', 'ST-02'] as const).map((stationId) => ({ stationId, key: stationKeys[stationId] })),
+        release,
+        batch: { batchId, line: 'L1', plannedQuantity: 100 },
+      }),
+    );
   }
   return {
     dataDir,
