@@ -64,7 +64,13 @@ function empty(serial: string, at: string): UnitView {
 
 export const unitStateProjection: DocumentProjection<UnitView> = {
   name: 'unit-state',
-  version: 1,
+  version: 2,
+  /** CRA queries find units by the firmware they carry; batch views list a batch's units. */
+  indexes: (u) => [
+    ...(u.bootloader ? ([['firmware', u.bootloader.sha256]] as const) : []),
+    ...(u.application ? ([['firmware', u.application.sha256]] as const) : []),
+    ...(u.batchId ? ([['batch', u.batchId]] as const) : []),
+  ],
   keyOf: (event) => (isUnitEvent(event) ? event.data.serial : null),
   evolve(current: UnitView | null, event: LedgerEvent, meta: EventMeta): UnitView {
     if (!isUnitEvent(event)) throw new Error(`unit-state cannot apply ${event.type}`);

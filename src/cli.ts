@@ -14,6 +14,7 @@ import { writeJsonSchemas } from './schemas-json.ts';
 import { SqliteEventStore } from './store/sqlite-event-store.ts';
 import { ProjectionRunner } from './projections/runner.ts';
 import { unitStateProjection } from '../projections/unit-state.ts';
+import { productionProjection } from '../projections/production.ts';
 import { EventSigner } from './client/event-signer.ts';
 import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
 import { ADMIN_EVENT_TYPES, type AdminEvent } from '../schemas/index.ts';
@@ -173,7 +174,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = args({ data: { type: 'string' } }, rest);
       const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
       const store = new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
-      const runner = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection]);
+      const runner = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
       await runner.rebuild((position, head) => console.error(`rebuilding projections: ${position < 0n ? 0 : position}/${head < 0n ? 0 : head} events`));
       runner.close();
       const log = new MerkleLog(store, join(config.dataDir, 'merkle.sqlite'));

@@ -12,6 +12,7 @@ import type { EventStore } from './store/event-store.ts';
 import { Ledger } from './ledger/ledger.ts';
 import { ProjectionRunner } from './projections/runner.ts';
 import { unitStateProjection } from '../projections/unit-state.ts';
+import { productionProjection } from '../projections/production.ts';
 import { createApp } from './api/app.ts';
 import { TokenStore, addToken, type TokenSource } from './api/tokens.ts';
 import { newSigner, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile, type Signer } from './keys/key-file.ts';
@@ -126,7 +127,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     logger.info({ adminKeyFile: init.adminKeyFile, adminTokenFile: init.adminTokenFile }, 'initialised a new data directory');
   }
   const store = new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
-  const projections = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection]);
+  const projections = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
   const tokens: TokenSource = config.tokensJson !== null ? TokenStore.fromJson(config.tokensJson) : TokenStore.fromFile(config.tokensFile);
   const adminKeys = readPublicKeyList(config.adminKeysFile);
   const identity = ledgerIdentity(config);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unitStateProjection, type UnitView } from '../projections/unit-state.ts';
+import { productionProjection } from '../projections/production.ts';
 import { ProjectionRunner } from '../src/projections/runner.ts';
 import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
 import { startTestLedger } from './helpers/ledger-fixture.ts';
@@ -13,7 +14,7 @@ import { unit } from './helpers/events.ts';
 import type { UnitEvent } from '../schemas/index.ts';
 
 const meta = (i: number) => ({ stream: 'unit-SN1', revision: BigInt(i), position: BigInt(100 + i), digest: String(i).repeat(64).slice(0, 64) });
-const project = (events: UnitEvent[]) => events.reduce<UnitView | null>((s, e, i) => unitStateProjection.evolve(s, e, meta(i)), null) as UnitView;
+const project = (events: UnitEvent[]) => events.reduce<UnitView | null>((s, e, i) => unitStateProjection.evolve(s, e, meta(i), () => null), null) as UnitView;
 
 describe('unit-state projection (given events, then view)', () => {
   it('follows the firmware through the sequence', () => {
@@ -46,12 +47,12 @@ describe('projection runner', () => {
     for (let i = 0; i < 12; i++) await station.flash(`P-${i}`, scenarios[i % scenarios.length] as UnitScenario);
     await t.running.projections.catchUp();
     const live = t.running.projections.dump();
-    expect(JSON.parse(live)).toHaveLength(12);
+    expect((JSON.parse(live) as { docs: { projection: string }[] }).docs.filter((d) => d.projection === 'unit-state')).toHaveLength(12);
     await t.stop();
 
     const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rebuild-'));
     const store = new SqliteEventStore(join(t.dataDir, 'events.sqlite'));
-    const fresh = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection], 7);
+    const fresh = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection, productionProjection], 7);
     await fresh.catchUp();
     expect(fresh.dump()).toBe(live);
     const progress: bigint[] = [];
@@ -59,11 +60,12 @@ describe('projection runner', () => {
     expect(fresh.dump()).toBe(live);
     expect(progress[progress.length - 1]).toBe(await store.headPosition());
     const status = await fresh.status();
-    expect(status).toEqual([{ name: 'unit-state', position: await store.headPosition(), lag: 0n }]);
+    const headNow = await store.headPosition();
+    expect(status).toEqual(['unit-state', 'production'].map((name) => ({ name, position: headNow, lag: 0n })));
     fresh.close();
 
     // Reopening the existing read model resumes: nothing is applied twice.
-    const reopened = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection]);
+    const reopened = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
     await reopened.catchUp();
     expect(reopened.dump()).toBe(live);
     reopened.close();

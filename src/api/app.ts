@@ -21,6 +21,7 @@ import type { TokenSource } from './tokens.ts';
 import type { MerkleLog } from '../merkle/merkle-log.ts';
 import type { Checkpointer } from '../ledger/checkpointer.ts';
 import { buildProvenance, checkpointSize } from '../ledger/provenance.ts';
+import { productionRoutes } from './production-routes.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 
 export interface AppDeps {
@@ -216,6 +217,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.json(doc);
   });
 
+  v1.route('/', productionRoutes(projections));
   app.route('/v1', v1);
   return app;
 }

@@ -20,6 +20,14 @@ CREATE TABLE IF NOT EXISTS projection_docs (
   doc        TEXT NOT NULL,
   PRIMARY KEY (projection, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS projection_index (
+  projection TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  key        TEXT NOT NULL,
+  PRIMARY KEY (projection, name, value, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS projection_index_by_key ON projection_index (projection, key);
 `;
 
 export interface ProjectionStatus {
@@ -64,6 +72,8 @@ export class ProjectionRunner {
       if (events.length === 0) return;
       const getDoc = this.db.prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key = ?');
       const putDoc = this.db.prepare('INSERT INTO projection_docs (projection, key, doc) VALUES (?, ?, ?) ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc');
+      const dropIndex = this.db.prepare('DELETE FROM projection_index WHERE projection = ? AND key = ?');
+      const addIndex = this.db.prepare('INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES (?, ?, ?, ?)');
       const setCheckpoint = this.db.prepare(
         'INSERT INTO projection_checkpoints (projection, version, position) VALUES (?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position',
       );
@@ -76,9 +86,16 @@ export class ProjectionRunner {
             if (recorded.position <= (checkpoints.get(p.name) as bigint)) continue;
             const key = p.keyOf(decoded.event);
             if (key === null) continue;
-            const row = getDoc.get(p.name, key) as { doc: string } | undefined;
-            const next = p.evolve(row ? JSON.parse(row.doc) : null, decoded.event, meta);
+            const read = <T>(k: string): T | null => {
+              const r = getDoc.get(p.name, k) as { doc: string } | undefined;
+              return r ? (JSON.parse(r.doc) as T) : null;
+            };
+            const next = p.evolve(read(key), decoded.event, meta, read);
             putDoc.run(p.name, key, JSON.stringify(next));
+            if (p.indexes) {
+              dropIndex.run(p.name, key);
+              for (const [name, value] of p.indexes(next)) addIndex.run(p.name, name, value, key);
+            }
           }
         }
         const last = (events[events.length - 1] as { position: bigint }).position;
@@ -146,10 +163,41 @@ export class ProjectionRunner {
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
 
-  /** Every document of every projection, in key order: what rebuild equality is checked on. */
+  /** Keys whose documents carry `value` under index `name`, in key order, after `after`. */
+  findKeys(projection: string, name: string, value: string, options: { after?: string; limit?: number } = {}): string[] {
+    const rows = this.db
+      .prepare('SELECT key FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key > ? ORDER BY key LIMIT ?')
+      .all(projection, name, value, options.after ?? '', options.limit ?? 1_000_000_000) as { key: string }[];
+    return rows.map((r) => r.key);
+  }
+
+  /** Documents found through an index, in key order. */
+  findDocs<T>(projection: string, name: string, value: string, options: { after?: string; limit?: number } = {}): T[] {
+    const rows = this.db
+      .prepare(
+        `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
+         WHERE i.projection = ? AND i.name = ? AND i.value = ? AND i.key > ? ORDER BY i.key LIMIT ?`,
+      )
+      .all(projection, name, value, options.after ?? '', options.limit ?? 1_000_000_000) as { doc: string }[];
+    return rows.map((r) => JSON.parse(r.doc) as T);
+  }
+
+  /** Documents whose index value lies in [from, to] (string order, e.g. ISO dates), in value then key order. */
+  rangeDocs<T>(projection: string, name: string, from: string, to: string): T[] {
+    const rows = this.db
+      .prepare(
+        `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
+         WHERE i.projection = ? AND i.name = ? AND i.value >= ? AND i.value <= ? ORDER BY i.value, i.key`,
+      )
+      .all(projection, name, from, to) as { doc: string }[];
+    return rows.map((r) => JSON.parse(r.doc) as T);
+  }
+
+  /** Every document and index row of every projection, in order: what rebuild equality is checked on. */
   dump(): string {
-    const rows = this.db.prepare('SELECT projection, key, doc FROM projection_docs ORDER BY projection, key').all();
-    return JSON.stringify(rows);
+    const docs = this.db.prepare('SELECT projection, key, doc FROM projection_docs ORDER BY projection, key').all();
+    const index = this.db.prepare('SELECT projection, name, value, key FROM projection_index ORDER BY projection, name, value, key').all();
+    return JSON.stringify({ docs, index });
   }
 
   async status(): Promise<ProjectionStatus[]> {
@@ -179,6 +227,7 @@ export class ProjectionRunner {
   private reset(name: string): void {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM projection_docs WHERE projection = ?').run(name);
+      this.db.prepare('DELETE FROM projection_index WHERE projection = ?').run(name);
       this.db.prepare('DELETE FROM projection_checkpoints WHERE projection = ?').run(name);
     })();
   }
