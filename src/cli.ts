@@ -21,11 +21,16 @@ import { ADMIN_EVENT_TYPES, type AdminEvent } from '../schemas/index.ts';
 import { streamOf } from './domain/streams.ts';
 import { verifyConsistencyFiles, verifyProvenanceFile } from './cli/verify-command.ts';
 import { MerkleLog } from './merkle/merkle-log.ts';
+import { DEFAULT_FAILURE_RATES, runSimulation, type SimulateOptions } from './sim/run-simulation.ts';
+import { SIM_STEPS, type SimStep } from './sim/simulator.ts';
 
 const USAGE = `flashtrail — signed, append-only traceability ledger for factory firmware flashing
 
 usage:
   flashtrail demo [--units N] [--data DIR]          start a ledger, flash simulated units, print their state
+  flashtrail simulate [--units N] [--stations N] [--seed N] [--fail step=rate,…] [--max-retries N]
+        [--max-reworks N] [--defect-rate R] [--drift STATION@FROM+MINUTES | --no-drift] [--cycle-seconds S]
+        [--data DIR] [--url URL] [--json]           flash a simulated batch, print its scrap and drift report
   flashtrail serve [--data DIR] [--host H] [--port P]
                                                     run the ledger API (default 127.0.0.1:8080, ./data)
   flashtrail init [--data DIR]                      create a data directory with an admin key and token
@@ -74,6 +79,64 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(units) || units < 1 || units > 10_000) throw new UsageError('--units must be a whole number from 1 to 10000');
       await runDemo({ units, ...(typeof values['data'] === 'string' ? { dataDir: values['data'] } : {}) });
       return 0;
+    }
+
+    case 'simulate': {
+      const { values } = args(
+        {
+          units: { type: 'string' }, stations: { type: 'string' }, seed: { type: 'string' }, fail: { type: 'string' }, 'max-retries': { type: 'string' },
+          'max-reworks': { type: 'string' }, drift: { type: 'string' }, 'no-drift': { type: 'boolean' }, 'cycle-seconds': { type: 'string' },
+          data: { type: 'string' }, url: { type: 'string' }, json: { type: 'boolean' }, 'defect-rate': { type: 'string' },
+        },
+        [sub ?? '', ...rest].filter(Boolean),
+      );
+      const int = (name: string, fallback: number, min: number, max: number) => {
+        const raw = values[name];
+        const n = raw === undefined ? fallback : Number(raw);
+        if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+        return n;
+      };
+      const rate = (name: string, fallback: number) => {
+        const raw = values[name];
+        const n = raw === undefined ? fallback : Number(raw);
+        if (!(n >= 0 && n < 1)) throw new UsageError(`--${name} must be a rate from 0 to below 1`);
+        return n;
+      };
+      const failureRates: Partial<Record<SimStep, number>> = { ...DEFAULT_FAILURE_RATES };
+      if (typeof values['fail'] === 'string') {
+        for (const part of values['fail'].split(',')) {
+          const [step, rate] = part.split('=');
+          if (!(SIM_STEPS as readonly string[]).includes(step ?? '') || !(Number(rate) >= 0 && Number(rate) < 1)) {
+            throw new UsageError(`--fail takes step=rate pairs, steps ${SIM_STEPS.join(', ')}, rates from 0 to below 1`);
+          }
+          failureRates[step as SimStep] = Number(rate);
+        }
+      }
+      const stations = int('stations', 4, 1, 99);
+      let drift: SimulateOptions['drift'] = stations > 1 ? { station: 'ST-02', fromMinute: 30, minutes: 60 } : null;
+      if (values['no-drift'] === true) drift = null;
+      else if (typeof values['drift'] === 'string') {
+        const m = /^([A-Za-z0-9._:-]+)@(\d+)\+(\d+)$/.exec(values['drift']);
+        if (!m) throw new UsageError('--drift takes STATION@FROM_MINUTE+MINUTES, e.g. ST-02@30+60');
+        drift = { station: m[1] as string, fromMinute: Number(m[2]), minutes: Number(m[3]) };
+      }
+      const result = await runSimulation({
+        units: int('units', 1000, 1, 1_000_000),
+        stations,
+        seed: int('seed', 1, 0, 2 ** 31),
+        failureRates,
+        maxRetriesPerStep: int('max-retries', 1, 0, 10),
+        maxReworks: int('max-reworks', 1, 0, 10),
+        defectRate: rate('defect-rate', 0.003),
+        drift,
+        cycleSeconds: int('cycle-seconds', 60, 1, 86_400),
+        ...(typeof values['data'] === 'string' ? { dataDir: values['data'] } : {}),
+        ...(typeof values['url'] === 'string' ? { url: values['url'] } : {}),
+        json: values['json'] === true,
+        out: (line) => console.log(line),
+        progress: (line) => console.error(line),
+      });
+      return result.agrees ? 0 : 1;
     }
 
     case 'serve': {
