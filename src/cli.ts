@@ -27,7 +27,8 @@ import { SIM_STEPS, type SimStep } from './sim/simulator.ts';
 const USAGE = `flashtrail — signed, append-only traceability ledger for factory firmware flashing
 
 usage:
-  flashtrail demo [--units N] [--data DIR]          start a ledger, flash simulated units, print their state
+  flashtrail demo [--units N] [--batch-units N] [--data DIR]
+                                                    start a ledger, flash simulated units, print their state
   flashtrail simulate [--units N] [--stations N] [--seed N] [--fail step=rate,…] [--max-retries N]
         [--max-reworks N] [--defect-rate R] [--drift STATION@FROM+MINUTES | --no-drift] [--cycle-seconds S]
         [--data DIR] [--url URL] [--json]           flash a simulated batch, print its scrap and drift report
@@ -74,10 +75,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
 
     case 'demo': {
-      const { values } = args({ units: { type: 'string' }, data: { type: 'string' } }, [sub ?? '', ...rest].filter(Boolean));
+      const { values } = args({ units: { type: 'string' }, 'batch-units': { type: 'string' }, data: { type: 'string' } }, [sub ?? '', ...rest].filter(Boolean));
       const units = Number(values['units'] ?? 12);
       if (!Number.isInteger(units) || units < 1 || units > 10_000) throw new UsageError('--units must be a whole number from 1 to 10000');
-      await runDemo({ units, ...(typeof values['data'] === 'string' ? { dataDir: values['data'] } : {}) });
+      const batchUnits = Number(values['batch-units'] ?? 400);
+      if (!Number.isInteger(batchUnits) || batchUnits < 0 || batchUnits > 100_000) throw new UsageError('--batch-units must be a whole number from 0 to 100000');
+      await runDemo({ units, batchUnits, ...(typeof values['data'] === 'string' ? { dataDir: values['data'] } : {}) });
       return 0;
     }
 

@@ -15,10 +15,13 @@ import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
 import { SimulatedStation, simulatedRelease, type UnitScenario } from './sim/simulated-station.ts';
 import { lineSetupEvents } from './sim/line-setup.ts';
 import { verifyProvenanceFile } from './cli/verify-command.ts';
+import { DEFAULT_FAILURE_RATES, runSimulation } from './sim/run-simulation.ts';
 import type { UnitView } from '../projections/unit-state.ts';
 
 export interface DemoOptions {
   readonly units: number;
+  /** Units of the simulated batch shown at the end; 0 leaves it out. */
+  readonly batchUnits: number;
   readonly dataDir?: string;
   readonly out?: (line: string) => void;
 }
@@ -98,6 +101,30 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     out(`  $ flashtrail verify ${provenanceFile} --ledger-key <that key>`);
     const code = verifyProvenanceFile(provenanceFile, ledger.identity.verifierKey, { out: (line) => out(`  ${line}`), json: false });
     if (code !== 0) process.exitCode = 1;
+
+    if (options.batchUnits > 0) {
+      out('');
+      out(`  a realistic batch: $ flashtrail simulate --units ${options.batchUnits} --stations 4 --seed 1`);
+      out('  (transient failures at every step, rework then scrap, 0.3 % defective units, and ST-02 flashing');
+      out('   the previous application image for an hour)');
+      const sim = await runSimulation({
+        units: options.batchUnits,
+        stations: 4,
+        seed: 1,
+        failureRates: DEFAULT_FAILURE_RATES,
+        maxRetriesPerStep: 1,
+        maxReworks: 1,
+        defectRate: 0.003,
+        drift: { station: 'ST-02', fromMinute: 30, minutes: 60 },
+        cycleSeconds: 60,
+        dataDir,
+        url: ledger.url,
+        json: false,
+        out,
+        progress: () => undefined,
+      });
+      if (!sim.agrees) process.exitCode = 1;
+    }
     out(`  explore  npx flashtrail serve --data ${dataDir}`);
     out(`           curl -H "Authorization: Bearer $(cat ${init.adminTokenFile})" http://127.0.0.1:8080/v1/units/${locked}`);
   } finally {

@@ -69,12 +69,14 @@ describe('flashtrail CLI', () => {
   });
 
   it('demo flashes units through a real ledger and verifies one history', async () => {
-    const result = await flashtrail(['demo', '--units', '4', '--data', join(dir, 'demo')]);
+    const result = await flashtrail(['demo', '--units', '4', '--batch-units', '40', '--data', join(dir, 'demo')]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/SN0024003 +shipped +2 /);
     expect(result.stdout).toMatch(/refused .*409 RULE_VIOLATION CHAIN_LOCKED/);
     expect(result.stdout).toMatch(/ok +inclusion/);
     expect(result.stdout).toMatch(/verified: 5 events by ST-01/);
+    expect(result.stdout).toMatch(/units started +40 +40/);
+    expect(result.stdout).toMatch(/the ledger's views match what was injected/);
   });
 
   it('admin submit signs and submits an administrative event; projections rebuild runs offline', async () => {

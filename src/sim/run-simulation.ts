@@ -12,7 +12,7 @@ import { configFromEnv, initDataDir, startLedgerServer, type RunningLedger } fro
 import { addToken } from '../api/tokens.ts';
 import { newSigner, readSecretKeyFile } from '../keys/key-file.ts';
 import { EventSigner } from '../client/event-signer.ts';
-import { LedgerClient, LedgerClientError } from '../client/ledger-client.ts';
+import { LedgerClient } from '../client/ledger-client.ts';
 import { toHex } from '../crypto/encoding.ts';
 import { releaseApprovedData } from './line-setup.ts';
 import { simulatedRelease } from './simulated-station.ts';
@@ -83,11 +83,8 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
       await admin.appendAdmin(events);
       stations.push({ stationId, signer: new EventSigner(key, stationId), client: new LedgerClient(url, tokens[i] as string) });
     }
-    try {
-      await admin.appendAdmin([adminSigner.sign('ReleaseApproved', releaseApprovedData(release), { prev: null }).envelope]);
-    } catch (error) {
-      if (!(error instanceof LedgerClientError && error.problem['rule'] === 'RELEASE_EXISTS')) throw error;
-    }
+    const releaseHead = await admin.get<{ digest: string | null }>(`/v1/streams/release-${release.releaseId}/head`);
+    if (releaseHead.digest === null) await admin.appendAdmin([adminSigner.sign('ReleaseApproved', releaseApprovedData(release), { prev: null }).envelope]);
     await admin.appendAdmin([adminSigner.sign('BatchOpened', { batchId, releaseId: release.releaseId, line: 'L1', productSku: release.productSku, plannedQuantity: o.units }).envelope]);
 
     const perStation = Math.ceil(o.units / o.stations);
