@@ -21,6 +21,8 @@ import { ADMIN_EVENT_TYPES, type AdminEvent } from '../schemas/index.ts';
 import { streamOf } from './domain/streams.ts';
 import { verifyConsistencyFiles, verifyProvenanceFile } from './cli/verify-command.ts';
 import { MerkleLog } from './merkle/merkle-log.ts';
+import { stationInit, stationRun, stationStatus } from '../station/main.ts';
+import { StationConfigError } from '../station/config.ts';
 import { DEFAULT_FAILURE_RATES, runSimulation, type SimulateOptions } from './sim/run-simulation.ts';
 import { SIM_STEPS, type SimStep } from './sim/simulator.ts';
 
@@ -32,6 +34,9 @@ usage:
   flashtrail simulate [--units N] [--stations N] [--seed N] [--fail step=rate,…] [--max-retries N]
         [--max-reworks N] [--defect-rate R] [--drift STATION@FROM+MINUTES | --no-drift] [--cycle-seconds S]
         [--data DIR] [--url URL] [--json]           flash a simulated batch, print its scrap and drift report
+  flashtrail station init --id ID --key FILE [--line L]   create a station key, print its registration
+  flashtrail station run --config station.json       run the station agent (scanner, flash tools, outbox)
+  flashtrail station status --config station.json    events pending in, delivered from and refused by the outbox
   flashtrail serve [--data DIR] [--host H] [--port P]
                                                     run the ledger API (default 127.0.0.1:8080, ./data)
   flashtrail init [--data DIR]                      create a data directory with an admin key and token
@@ -140,6 +145,25 @@ async function main(argv: string[]): Promise<number> {
         progress: (line) => console.error(line),
       });
       return result.agrees ? 0 : 1;
+    }
+
+    case 'station': {
+      const { values } = args({ config: { type: 'string' }, id: { type: 'string' }, key: { type: 'string' }, line: { type: 'string' } }, rest);
+      const out = (line: string) => console.log(line);
+      if (sub === 'init') {
+        stationInit(need(values['id'] as string | undefined, '--id STATION_ID'), need(values['key'] as string | undefined, '--key FILE'), (values['line'] as string | undefined) ?? 'L1', out);
+        return 0;
+      }
+      const config = need(values['config'] as string | undefined, '--config station.json');
+      if (sub === 'status') return stationStatus(config, out);
+      if (sub !== 'run') throw new UsageError('usage: flashtrail station init | run | status');
+      const running = await stationRun(config, (line) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`));
+      const stop = () => {
+        void running.stop().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return await new Promise<number>(() => undefined);
     }
 
     case 'serve': {
@@ -277,7 +301,7 @@ main(process.argv.slice(2)).then(
       console.error(`flashtrail: the ledger refused: ${error.message}`);
       process.exit(1);
     }
-    if (error instanceof KeyFileError || (error instanceof Error && 'code' in error && typeof error.code === 'string')) {
+    if (error instanceof KeyFileError || error instanceof StationConfigError || (error instanceof Error && 'code' in error && typeof error.code === 'string')) {
       console.error(`flashtrail: ${error.message}`);
       process.exit(1);
     }

@@ -31,9 +31,9 @@ export interface TestLedger {
   stop(): Promise<void>;
 }
 
-export async function startTestLedger(options: { maxBodyBytes?: number; setup?: boolean; dataDir?: string } = {}): Promise<TestLedger> {
+export async function startTestLedger(options: { maxBodyBytes?: number; setup?: boolean; dataDir?: string; port?: number } = {}): Promise<TestLedger> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'flashtrail-test-'));
-  const config = configFromEnv({}, { dataDir, port: 0, logLevel: 'info', ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}) });
+  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}) });
   const init = initDataDir(config);
   const tokens = {
     admin: readFileSync(init.adminTokenFile, 'utf8').trim(),

@@ -1,0 +1,29 @@
+/** Pseudo-terminal pairs made with socat, standing in for a barcode scanner and a device console. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface PtyPair {
+  /** The end the test (or the scripted device) writes to. */
+  readonly device: string;
+  /** The end the station opens, as it would open /dev/ttyUSB0. */
+  readonly station: string;
+  close(): void;
+}
+
+export async function ptyPair(dir: string, name: string): Promise<PtyPair> {
+  const device = join(dir, `${name}-device`);
+  const station = join(dir, `${name}-station`);
+  const child: ChildProcess = spawn('socat', [`pty,raw,echo=0,link=${device}`, `pty,raw,echo=0,link=${station}`], { stdio: 'ignore' });
+  for (let i = 0; i < 100 && !(existsSync(device) && existsSync(station)); i++) await new Promise((r) => setTimeout(r, 20));
+  if (!existsSync(device) || !existsSync(station)) throw new Error('socat did not create the pseudo-terminals');
+  return { device, station, close: () => child.kill() };
+}
+
+export function socatAvailable(): boolean {
+  try {
+    return spawn('socat', ['-V'], { stdio: 'ignore' }).pid !== undefined && ['/usr/bin/socat', '/bin/socat', '/usr/local/bin/socat'].some(existsSync);
+  } catch {
+    return false;
+  }
+}
