@@ -10,13 +10,11 @@
  * the event in the log and no revocation does.
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
-import { envelopeBytes, envelopeDigest, verifyEnvelopeSignature } from '../crypto/dsse.ts';
-import { fromBase64, fromHex, fromUtf8, toHex } from '../crypto/encoding.ts';
-import { keyIdOf, verifyStrictPortable, type VerifyFn } from '../crypto/ed25519.ts';
-import { leafHash } from '../merkle/hash.ts';
-import { verifyInclusion } from '../merkle/proofs.ts';
-import type { LedgerEvent } from '../../schemas/index.ts';
+import { toHex } from '../crypto/encoding.ts';
+import { verifyStrictPortable, type VerifyFn } from '../crypto/ed25519.ts';
+import type { Hash } from '../merkle/hash.ts';
 import { parseCheckpointBody, parseTlogProof, type Checkpoint } from './checkpoint.ts';
+import { checkInclusion, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded } from './steps.ts';
 import { verifyNote, type NoteKey } from './note.ts';
 import { VerificationError } from './errors.ts';
 
@@ -51,12 +49,6 @@ export interface ProvenanceReport {
   readonly steps: StepReport[];
 }
 
-interface Decoded {
-  readonly entry: ProvenanceEntry;
-  readonly position: number;
-  readonly event: LedgerEvent;
-  readonly keyId: string;
-}
 
 export function verifyProvenance(input: unknown, ledgerKey: NoteKey, verify: VerifyFn = verifyStrictPortable): ProvenanceReport {
   const steps: StepReport[] = [];
@@ -68,84 +60,46 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, verify: Ver
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, verify);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
 
-  const decoded = doc.entries.map((entry, position) => decodeEntry(entry, position));
+  const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position));
   done('envelopes', `${decoded.length} DSSE envelopes decoded`);
 
-  // Trust: which administrator keys are in force from which leaf on.
-  const trust = decoded.filter((d) => d.entry.role === 'trust');
-  const adminKeysFrom: { from: number; keys: Map<string, Uint8Array> }[] = [];
-  for (const d of trust) {
-    if (d.event.type !== 'AdminKeysTrusted') throw fail('SUBJECT_MISMATCH', 'trust', d, `a trust entry must be AdminKeysTrusted, not ${d.event.type}`);
-    checkSignature(d, ledgerKey.publicKey, verify, 'trust');
-    adminKeysFrom.push({ from: d.entry.leafIndex, keys: new Map(d.event.data.keys.map((k) => [k.keyId, fromHex(k.publicKey)])) });
-  }
-  adminKeysFrom.sort((a, b) => a.from - b.from);
+  const trust = decoded.filter((d) => d.role === 'trust');
+  const stationEntries = decoded.filter((d) => d.role === 'station');
+  const lives = establishKeys(trust, stationEntries, ledgerKey, verify);
   done('trust', `${trust.length} AdminKeysTrusted record(s) signed by the ledger key`);
-
-  // Stations: registrations and key lifecycles, signed by administrators.
-  const keyLife = new Map<string, { station: string; publicKey: Uint8Array; registeredAt: number; revokedAt: number | null }>();
-  const stationEntries = decoded.filter((d) => d.entry.role === 'station').sort((a, b) => a.entry.leafIndex - b.entry.leafIndex);
-  for (const d of stationEntries) {
-    const inForce = [...adminKeysFrom].reverse().find((t) => t.from < d.entry.leafIndex)?.keys;
-    const adminKey = inForce?.get(d.keyId);
-    if (!adminKey) throw fail('KEY_UNKNOWN', 'stations', d, `${d.event.type} is signed by ${d.keyId.slice(0, 16)}…, not an administrator key trusted at that point of the log`);
-    checkSignature(d, adminKey, verify, 'stations');
-    if (d.event.type === 'StationKeyRegistered') {
-      if (keyIdOf(fromHex(d.event.data.publicKey)) !== d.event.data.keyId) throw fail('FORMAT_ERROR', 'stations', d, 'key id is not the hash of the key');
-      keyLife.set(d.event.data.keyId, { station: d.event.data.stationId, publicKey: fromHex(d.event.data.publicKey), registeredAt: d.entry.leafIndex, revokedAt: null });
-    } else if (d.event.type === 'StationKeyRevoked') {
-      const k = keyLife.get(d.event.data.keyId);
-      if (k) k.revokedAt = d.entry.leafIndex;
-    } else if (d.event.type !== 'StationRegistered') {
-      throw fail('SUBJECT_MISMATCH', 'stations', d, `a station entry cannot be ${d.event.type}`);
-    }
-  }
-  done('stations', `${stationEntries.length} station events signed by trusted administrator keys; ${keyLife.size} station key(s)`);
+  done('stations', `${stationEntries.length} station events signed by trusted administrator keys; ${lives.size} station key(s)`);
 
   // The unit's own events, in the order the document gives (its stream order).
-  const unit = decoded.filter((d) => d.entry.role === 'unit');
+  const unit = decoded.filter((d) => d.role === 'unit');
   if (unit.length === 0) throw new VerificationError('FORMAT_ERROR', 'unit', 'the document holds no unit events');
-  let prev: string | null = null;
-  let lastLeaf = -1;
-  const stations = new Set<string>();
-  const bootloader = new Set<string>();
-  const application = new Set<string>();
-  for (const d of unit) {
-    if (d.event.source.kind !== 'station' || (d.event.data as { serial?: string }).serial !== doc.serial) {
-      throw fail('SUBJECT_MISMATCH', 'unit', d, `event is not a station event of unit ${doc.serial}`);
-    }
-    const key = keyLife.get(d.keyId);
-    if (!key || key.station !== d.event.source.id || key.registeredAt > d.entry.leafIndex) {
-      throw fail('KEY_UNKNOWN', 'unit', d, `key ${d.keyId.slice(0, 16)}… was not registered to station ${d.event.source.id} before this event`);
-    }
-    if (key.revokedAt !== null && key.revokedAt < d.entry.leafIndex) {
-      throw fail('KEY_REVOKED', 'unit', d, `key ${d.keyId.slice(0, 16)}… of station ${d.event.source.id} was revoked at leaf ${key.revokedAt}, before this event`);
-    }
-    checkSignature(d, key.publicKey, verify, 'unit');
-    if (d.event.prev !== prev) {
-      throw fail('CHAIN_BROKEN', 'unit', d, `prev is ${String(d.event.prev).slice(0, 16)}…, but the preceding event hashes to ${String(prev).slice(0, 16)}…`);
-    }
-    if (d.entry.leafIndex <= lastLeaf) throw fail('LOG_ORDER_ERROR', 'unit', d, `leaf ${d.entry.leafIndex} does not follow leaf ${lastLeaf}`);
-    prev = envelopeDigest(d.entry.envelope);
-    lastLeaf = d.entry.leafIndex;
-    stations.add(d.event.source.id);
-    if (d.event.type === 'BootloaderWritten') bootloader.add(d.event.data.imageSha256);
-    if (d.event.type === 'AppVerified' && d.event.data.result === 'pass') application.add(d.event.data.imageSha256);
-  }
+  const summary = verifyUnitEvents(doc.serial, unit, lives, verify);
   done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken`);
 
   // Last, the log: every envelope above is the leaf it claims to be in the checkpointed tree.
-  for (const d of decoded) checkInclusion(d, doc.checkpoint, checkpoint);
+  decoded.forEach((d, i) => checkInclusion(d, tlogProofHashes(d, (doc.entries[i] as ProvenanceEntry).proof, doc.checkpoint), checkpoint));
   done('inclusion', `${decoded.length} inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)`);
 
   return {
     serial: doc.serial,
     checkpoint: { origin: checkpoint.origin, size: checkpoint.size, root: toHex(checkpoint.root) },
     events: unit.length,
-    stations: [...stations],
-    firmware: { bootloader: [...bootloader], application: [...application] },
+    stations: summary.stations,
+    firmware: { bootloader: summary.bootloader, application: summary.application },
     steps,
   };
+}
+
+/** The hashes of an entry's C2SP tlog-proof, which must be for its leaf and against the document's checkpoint. */
+function tlogProofHashes(d: Decoded, text: string, note: string): Hash[] {
+  let proof;
+  try {
+    proof = parseTlogProof(text);
+  } catch (error) {
+    throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `proof is not a c2sp tlog-proof: ${(error as Error).message}`);
+  }
+  if (proof.index !== d.leafIndex) throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `proof is for leaf ${proof.index}, entry claims ${d.leafIndex}`);
+  if (proof.checkpoint !== note) throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, 'proof is against another checkpoint than the document');
+  return proof.proof;
 }
 
 function checkShape(input: unknown): ProvenanceDocument {
@@ -190,45 +144,6 @@ export function checkCheckpoint(note: string, ledgerKey: NoteKey, verify: Verify
   return checkpoint;
 }
 
-function decodeEntry(entry: ProvenanceEntry, position: number): Decoded {
-  try {
-    const env = entry.envelope;
-    if (typeof env.payload !== 'string' || !Array.isArray(env.signatures) || env.signatures.length !== 1) throw new Error('expected one signature');
-    const event = JSON.parse(fromUtf8(fromBase64(env.payload))) as LedgerEvent;
-    const keyId = (env.signatures[0] as { keyid: string }).keyid;
-    if (typeof event?.type !== 'string' || typeof event.data !== 'object') throw new Error('payload is not a ledger event');
-    return { entry, position, event, keyId };
-  } catch (error) {
-    throw new VerificationError('ENVELOPE_ERROR', 'envelopes', `entry ${position}: ${(error as Error).message}`, { entry: position, leafIndex: entry.leafIndex });
-  }
-}
 
-function checkInclusion(d: Decoded, note: string, checkpoint: Checkpoint): void {
-  let proof;
-  try {
-    proof = parseTlogProof(d.entry.proof);
-  } catch (error) {
-    throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `proof is not a c2sp tlog-proof: ${(error as Error).message}`);
-  }
-  if (proof.index !== d.entry.leafIndex) throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `proof is for leaf ${proof.index}, entry claims ${d.entry.leafIndex}`);
-  if (proof.checkpoint !== note) throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, 'proof is against another checkpoint than the document');
-  const leaf = leafHash(envelopeBytes(d.entry.envelope));
-  if (!verifyInclusion(leaf, proof.index, checkpoint.size, proof.proof, checkpoint.root)) {
-    throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `envelope is not leaf ${proof.index} of the checkpointed tree of size ${checkpoint.size}`);
-  }
-}
 
-function checkSignature(d: Decoded, publicKey: Uint8Array, verify: VerifyFn, step: string): void {
-  if (!verifyEnvelopeSignature(d.entry.envelope, publicKey, verify)) {
-    throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
-  }
-}
 
-function fail(code: VerificationError['code'], step: string, d: Decoded, message: string): VerificationError {
-  return new VerificationError(code, step, `entry ${d.position} (leaf ${d.entry.leafIndex}, ${d.event.type} ${d.event.id}): ${message}`, {
-    entry: d.position,
-    leafIndex: d.entry.leafIndex,
-    eventId: d.event.id,
-    eventType: d.event.type,
-  });
-}

@@ -1,0 +1,141 @@
+/**
+ * The verification steps shared by provenance documents and exports. Pure: no Node-only APIs.
+ * Each step throws a VerificationError naming the code, the step and the event.
+ */
+import type { DsseEnvelope } from '../crypto/dsse.ts';
+import { envelopeBytes, envelopeDigest, verifyEnvelopeSignature } from '../crypto/dsse.ts';
+import { fromBase64, fromHex, fromUtf8 } from '../crypto/encoding.ts';
+import { keyIdOf, type VerifyFn } from '../crypto/ed25519.ts';
+import { leafHash, type Hash } from '../merkle/hash.ts';
+import { verifyInclusion } from '../merkle/proofs.ts';
+import type { LedgerEvent } from '../../schemas/index.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import type { NoteKey } from './note.ts';
+import { VerificationError, type VerifyErrorCode } from './errors.ts';
+
+export type EntryRole = 'trust' | 'station' | 'unit';
+
+export interface Decoded {
+  readonly role: EntryRole;
+  readonly leafIndex: number;
+  readonly envelope: DsseEnvelope;
+  /** Position of the entry in its document, for error locations. */
+  readonly position: number;
+  readonly event: LedgerEvent;
+  readonly keyId: string;
+}
+
+export function decodeEntry(role: EntryRole, leafIndex: number, envelope: DsseEnvelope, position: number): Decoded {
+  try {
+    if (!Number.isSafeInteger(leafIndex) || leafIndex < 0) throw new Error('leaf index must be a non-negative integer');
+    if (envelope === null || typeof envelope !== 'object' || typeof envelope.payload !== 'string' || !Array.isArray(envelope.signatures) || envelope.signatures.length !== 1) {
+      throw new Error('expected a DSSE envelope with one signature');
+    }
+    const event = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as LedgerEvent;
+    const keyId = (envelope.signatures[0] as { keyid: string }).keyid;
+    if (typeof event?.type !== 'string' || typeof event.data !== 'object' || event.data === null) throw new Error('payload is not a ledger event');
+    return { role, leafIndex, envelope, position, event, keyId };
+  } catch (error) {
+    throw new VerificationError('ENVELOPE_ERROR', 'envelopes', `entry ${position}: ${(error as Error).message}`, { entry: position, leafIndex });
+  }
+}
+
+export function fail(code: VerifyErrorCode, step: string, d: Decoded, message: string): VerificationError {
+  return new VerificationError(code, step, `entry ${d.position} (leaf ${d.leafIndex}, ${d.event.type} ${d.event.id}): ${message}`, {
+    entry: d.position,
+    leafIndex: d.leafIndex,
+    eventId: d.event.id,
+    eventType: d.event.type,
+  });
+}
+
+function checkSignature(d: Decoded, publicKey: Uint8Array, verify: VerifyFn, step: string): void {
+  if (!verifyEnvelopeSignature(d.envelope, publicKey, verify)) throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
+}
+
+/** A station key's life in log positions: it signs events after `registeredAt` and before `revokedAt`. */
+export interface StationKeyLife {
+  readonly station: string;
+  readonly publicKey: string;
+  readonly registeredAt: number;
+  revokedAt: number | null;
+}
+
+export type KeyLives = Map<string, StationKeyLife>;
+
+/**
+ * trust: AdminKeysTrusted records, signed by the ledger key; stations: registrations and key lifecycles,
+ * signed by administrator keys trusted at that point of the log.
+ */
+export function establishKeys(trust: readonly Decoded[], stations: readonly Decoded[], ledgerKey: NoteKey, verify: VerifyFn): KeyLives {
+  const adminKeysFrom: { from: number; keys: Map<string, Uint8Array> }[] = [];
+  for (const d of trust) {
+    if (d.event.type !== 'AdminKeysTrusted') throw fail('SUBJECT_MISMATCH', 'trust', d, `a trust entry must be AdminKeysTrusted, not ${d.event.type}`);
+    checkSignature(d, ledgerKey.publicKey, verify, 'trust');
+    adminKeysFrom.push({ from: d.leafIndex, keys: new Map(d.event.data.keys.map((k) => [k.keyId, fromHex(k.publicKey)])) });
+  }
+  adminKeysFrom.sort((a, b) => a.from - b.from);
+  const lives: KeyLives = new Map();
+  for (const d of [...stations].sort((a, b) => a.leafIndex - b.leafIndex)) {
+    const inForce = [...adminKeysFrom].reverse().find((t) => t.from < d.leafIndex)?.keys;
+    const adminKey = inForce?.get(d.keyId);
+    if (!adminKey) throw fail('KEY_UNKNOWN', 'stations', d, `${d.event.type} is signed by ${d.keyId.slice(0, 16)}…, not an administrator key trusted at that point of the log`);
+    checkSignature(d, adminKey, verify, 'stations');
+    if (d.event.type === 'StationKeyRegistered') {
+      if (keyIdOf(fromHex(d.event.data.publicKey)) !== d.event.data.keyId) throw fail('FORMAT_ERROR', 'stations', d, 'key id is not the hash of the key');
+      lives.set(d.event.data.keyId, { station: d.event.data.stationId, publicKey: d.event.data.publicKey, registeredAt: d.leafIndex, revokedAt: null });
+    } else if (d.event.type === 'StationKeyRevoked') {
+      const k = lives.get(d.event.data.keyId);
+      if (k) k.revokedAt = d.leafIndex;
+    } else if (d.event.type !== 'StationRegistered') {
+      throw fail('SUBJECT_MISMATCH', 'stations', d, `a station entry cannot be ${d.event.type}`);
+    }
+  }
+  return lives;
+}
+
+export interface UnitSummary {
+  readonly stations: string[];
+  readonly bootloader: string[];
+  readonly application: string[];
+}
+
+/** A unit's events in stream order: signed by a key live at that point, chained, in log order. */
+export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives: KeyLives, verify: VerifyFn): UnitSummary {
+  let prev: string | null = null;
+  let lastLeaf = -1;
+  const stations = new Set<string>();
+  const bootloader = new Set<string>();
+  const application = new Set<string>();
+  for (const d of unit) {
+    if (d.event.source.kind !== 'station' || (d.event.data as { serial?: string }).serial !== serial) {
+      throw fail('SUBJECT_MISMATCH', 'unit', d, `event is not a station event of unit ${serial}`);
+    }
+    const key = lives.get(d.keyId);
+    if (!key || key.station !== d.event.source.id || key.registeredAt > d.leafIndex) {
+      throw fail('KEY_UNKNOWN', 'unit', d, `key ${d.keyId.slice(0, 16)}… was not registered to station ${d.event.source.id} before this event`);
+    }
+    if (key.revokedAt !== null && key.revokedAt < d.leafIndex) {
+      throw fail('KEY_REVOKED', 'unit', d, `key ${d.keyId.slice(0, 16)}… of station ${d.event.source.id} was revoked at leaf ${key.revokedAt}, before this event`);
+    }
+    checkSignature(d, fromHex(key.publicKey), verify, 'unit');
+    if (d.event.prev !== prev) {
+      throw fail('CHAIN_BROKEN', 'unit', d, `prev is ${String(d.event.prev).slice(0, 16)}…, but the preceding event hashes to ${String(prev).slice(0, 16)}…`);
+    }
+    if (d.leafIndex <= lastLeaf) throw fail('LOG_ORDER_ERROR', 'unit', d, `leaf ${d.leafIndex} does not follow leaf ${lastLeaf}`);
+    prev = envelopeDigest(d.envelope);
+    lastLeaf = d.leafIndex;
+    stations.add(d.event.source.id);
+    if (d.event.type === 'BootloaderWritten') bootloader.add(d.event.data.imageSha256);
+    if (d.event.type === 'AppVerified' && d.event.data.result === 'pass') application.add(d.event.data.imageSha256);
+  }
+  return { stations: [...stations], bootloader: [...bootloader], application: [...application] };
+}
+
+/** The envelope is leaf `leafIndex` of the checkpointed tree. */
+export function checkInclusion(d: Decoded, proof: readonly Hash[], checkpoint: Checkpoint): void {
+  const leaf = leafHash(envelopeBytes(d.envelope));
+  if (!verifyInclusion(leaf, d.leafIndex, checkpoint.size, proof, checkpoint.root)) {
+    throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `envelope is not leaf ${d.leafIndex} of the checkpointed tree of size ${checkpoint.size}`);
+  }
+}
