@@ -196,7 +196,7 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup)
 
 export const productionProjection: DocumentProjection<ProductionDoc> = {
   name: 'production',
-  version: 1,
+  version: 2,
   keyOf,
   evolve(current, event: LedgerEvent, _meta: EventMeta, lookup: Lookup): ProductionDoc {
     switch (event.type) {
@@ -232,6 +232,7 @@ export const productionProjection: DocumentProjection<ProductionDoc> = {
     if (doc.batchId) rows.push(['batch', doc.batchId]);
     if (doc.line) rows.push(['line', doc.line]);
     if (doc.station) rows.push(['station', doc.station]);
+    if (doc.customer) rows.push(['customer', doc.customer]);
     if (doc.deviations.length > 0) {
       if (doc.batchId) rows.push(['drifted-batch', doc.batchId]);
       for (const d of doc.deviations) rows.push(['drift-at', d.at]);

@@ -19,7 +19,8 @@ import { EventSigner } from './client/event-signer.ts';
 import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
 import { ADMIN_EVENT_TYPES, type AdminEvent } from '../schemas/index.ts';
 import { streamOf } from './domain/streams.ts';
-import { verifyConsistencyFiles, verifyProvenanceFile } from './cli/verify-command.ts';
+import { isExportFile, verifyConsistencyFiles, verifyExportCommand, verifyProvenanceFile } from './cli/verify-command.ts';
+import { exportToFile } from './cli/export-command.ts';
 import { MerkleLog } from './merkle/merkle-log.ts';
 import { stationInit, stationRun, stationStatus } from '../station/main.ts';
 import { StationConfigError } from '../station/config.ts';
@@ -46,8 +47,11 @@ usage:
   flashtrail admin submit TYPE DATA.json|-          sign and submit an administrative event
         [--key data/admin.key] [--url http://127.0.0.1:8080] [--token-file data/admin.token]
         TYPE: ${ADMIN_EVENT_TYPES.join(', ')}
-  flashtrail verify PROVENANCE.json --ledger-key KEY|@FILE [--json]
-                                                    verify a unit's provenance document offline
+  flashtrail export --url URL --token-file F --out FILE.ndjson
+        (--batch B | --serial S… | --firmware SHA | --customer C | --from DAY --to DAY)
+                                                    a signed traceability export, plus FILE.csv for people
+  flashtrail verify FILE --ledger-key KEY|@FILE [--json] [--portable] [--workers N]
+                                                    verify a provenance document or an export offline
   flashtrail verify-consistency OLD NEW --ledger-key KEY|@FILE (--proof FILE | --url URL --token-file F) [--json]
                                                     verify that checkpoint NEW extends checkpoint OLD
   flashtrail projections rebuild [--data DIR]       rebuild the read model and Merkle log from the event log
@@ -238,10 +242,42 @@ async function main(argv: string[]): Promise<number> {
     }
 
     case 'verify': {
-      const { values, positionals } = args({ 'ledger-key': { type: 'string' }, json: { type: 'boolean' } }, [sub ?? '', ...rest].filter(Boolean));
-      const file = need(positionals[0], 'PROVENANCE.json');
+      const { values, positionals } = args(
+        { 'ledger-key': { type: 'string' }, json: { type: 'boolean' }, portable: { type: 'boolean' }, workers: { type: 'string' } },
+        [sub ?? '', ...rest].filter(Boolean),
+      );
+      const file = need(positionals[0], 'FILE (a provenance document or an export)');
       const key = need(values['ledger-key'] as string | undefined, '--ledger-key (the ledger verifier key, or @file)');
-      return verifyProvenanceFile(file, key, { out: (l) => console.log(l), json: values['json'] === true });
+      const o = { out: (l: string) => console.log(l), json: values['json'] === true };
+      if (isExportFile(file)) {
+        const workers = values['workers'] === undefined ? undefined : Number(values['workers']);
+        if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) throw new UsageError('--workers must be a whole number from 1 to 256');
+        return verifyExportCommand(file, key, o, { portable: values['portable'] === true, ...(workers ? { workers } : {}), progress: (l) => console.error(l) });
+      }
+      return verifyProvenanceFile(file, key, o);
+    }
+
+    case 'export': {
+      const { values } = args(
+        { url: { type: 'string' }, 'token-file': { type: 'string' }, out: { type: 'string' }, batch: { type: 'string' }, serial: { type: 'string', multiple: true } as never, firmware: { type: 'string' }, customer: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, data: { type: 'string' } },
+        [sub ?? '', ...rest].filter(Boolean),
+      );
+      const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
+      const token = readFileSync((values['token-file'] as string | undefined) ?? join(config.dataDir, 'admin.token'), 'utf8').trim();
+      const out = need(values['out'] as string | undefined, '--out FILE.ndjson');
+      const serials = values['serial'] as unknown as string[] | undefined;
+      const selection = {
+        ...(typeof values['batch'] === 'string' ? { batchId: values['batch'] } : {}),
+        ...(serials && serials.length > 0 ? { serials } : {}),
+        ...(typeof values['firmware'] === 'string' ? { firmwareSha256: values['firmware'] } : {}),
+        ...(typeof values['customer'] === 'string' ? { customer: values['customer'] } : {}),
+        ...(typeof values['from'] === 'string' ? { from: values['from'] } : {}),
+        ...(typeof values['to'] === 'string' ? { to: values['to'] } : {}),
+      };
+      if (Object.keys(selection).length === 0) throw new UsageError('select units with --batch, --serial, --firmware, --customer or --from/--to');
+      const result = await exportToFile((values['url'] as string | undefined) ?? `http://${config.host}:${config.port}`, token, selection, out, (l) => console.error(l));
+      console.log(`wrote ${out} (${result.units} units) and ${result.csv}`);
+      return 0;
     }
 
     case 'verify-consistency': {

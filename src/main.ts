@@ -148,7 +148,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
   checkpointer.start();
   await projections.catchUp();
   projections.start();
-  const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, maxBodyBytes: config.maxBodyBytes });
+  const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));

@@ -22,6 +22,10 @@ import type { MerkleLog } from '../merkle/merkle-log.ts';
 import type { Checkpointer } from '../ledger/checkpointer.ts';
 import { buildProvenance, checkpointSize } from '../ledger/provenance.ts';
 import { productionRoutes } from './production-routes.ts';
+import { selectUnits, writeExport } from '../ledger/export.ts';
+import { stream } from 'hono/streaming';
+import { z } from 'zod';
+import type { Signer } from '../keys/key-file.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 
 export interface AppDeps {
@@ -34,6 +38,9 @@ export interface AppDeps {
   readonly checkpointer: Checkpointer;
   /** The ledger's verifier key string, `<origin>+<key id>+<key>`. */
   readonly verifierKey: string;
+  /** The ledger's own key and log origin: exports are signed with it. */
+  readonly ledgerKey: Signer;
+  readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
 }
@@ -218,6 +225,32 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   v1.route('/', productionRoutes(projections));
+
+  const ExportRequest = z.strictObject({
+    batchId: Identifier.optional(),
+    serials: z.array(Identifier).min(1).max(100_000).optional(),
+    firmwareSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    customer: z.string().min(1).max(200).optional(),
+    from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+    to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+  });
+  v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch {
+      return problem(c, 'BODY_INVALID', 'the body is not JSON');
+    }
+    const selection = ExportRequest.safeParse(body);
+    if (!selection.success) return problem(c, 'SCHEMA_INVALID', selection.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, origin: deps.origin, clock: () => new Date() };
+    const serials = await selectUnits(exportDeps, selection.data);
+    c.header('Content-Type', 'application/x-ndjson');
+    c.header('X-Export-Units', String(serials.length));
+    return stream(c, async (s) => {
+      for await (const chunk of writeExport(exportDeps, selection.data, serials)) await s.write(chunk);
+    });
+  });
   app.route('/v1', v1);
   return app;
 }

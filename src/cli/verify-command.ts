@@ -6,6 +6,50 @@ import { fromBase64 } from '../crypto/encoding.ts';
 import { LedgerClient } from '../client/ledger-client.ts';
 import { parseCheckpointBody } from '../verify/checkpoint.ts';
 import { parseNote } from '../verify/note.ts';
+import { openSync, readSync, closeSync } from 'node:fs';
+import { verifyExportFile } from './verify-export.ts';
+import { EXPORT_FORMAT } from '../verify/export-format.ts';
+
+/** An export starts with its header line; a provenance document is one JSON object. */
+export function isExportFile(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(200);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return head.subarray(0, n).toString('utf8').includes(`"format":"${EXPORT_FORMAT}"`) && head.subarray(0, n).toString().startsWith('{"record":"header"');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void }): Promise<number> {
+  const started = performance.now();
+  let lastShown = 0;
+  try {
+    const report = await verifyExportFile(file, readKey(ledgerKey), {
+      portable: options.portable,
+      ...(options.workers ? { workers: options.workers } : {}),
+      onProgress: (units, events) => {
+        if (Date.now() - lastShown > 1000) {
+          lastShown = Date.now();
+          options.progress(`  verified ${units} units, ${events} events…`);
+        }
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (o.json) {
+      o.out(JSON.stringify({ ok: true, report: { ...report, seconds } }, null, 2));
+    } else {
+      o.out(`verifying export ${file}`);
+      printSteps(o, report.steps);
+      o.out(`verified: ${report.units} units, ${report.events} events, stations ${report.stations.join(', ')}; checkpoint ${report.origin} size ${report.checkpoint.size}; ${(report.events / seconds).toFixed(0)} events/s`);
+      for (const f of report.firmware) o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)`);
+    }
+    return 0;
+  } catch (error) {
+    return failure(o, error);
+  }
+}
 
 export interface VerifyOutput {
   readonly out: (line: string) => void;

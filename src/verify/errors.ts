@@ -12,6 +12,8 @@ export const VERIFY_ERROR_CODES = [
   'SUBJECT_MISMATCH',
   'INCLUSION_PROOF_ERROR',
   'CONSISTENCY_PROOF_ERROR',
+  'STATEMENT_SIGNATURE_ERROR',
+  'CONTENT_DIGEST_ERROR',
 ] as const;
 
 export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];
@@ -22,6 +24,9 @@ export interface FailureLocation {
   readonly eventId?: string;
   readonly eventType?: string;
   readonly stream?: string;
+  readonly serial?: string;
+  /** 1-based line of an export file. */
+  readonly line?: number;
 }
 
 export class VerificationError extends Error {

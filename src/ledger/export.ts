@@ -1,0 +1,151 @@
+/**
+ * Writes a signed traceability export (src/verify/export-format.ts) as a stream: records are produced one
+ * unit at a time, hashed as they go, and the ledger-signed in-toto statement closes the file.
+ */
+import { createHash } from 'node:crypto';
+import type { Ledger, StoredEvent } from './ledger.ts';
+import type { MerkleLog } from '../merkle/merkle-log.ts';
+import type { Checkpointer } from './checkpointer.ts';
+import type { ProjectionRunner } from '../projections/runner.ts';
+import type { Signer } from '../keys/key-file.ts';
+import type { UnitFacts } from '../../projections/production.ts';
+import type { UnitView } from '../../projections/unit-state.ts';
+import { LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../domain/streams.ts';
+import { signEnvelope } from '../crypto/dsse.ts';
+import { canonicalBytes } from '../crypto/jcs.ts';
+import { toBase64 } from '../crypto/encoding.ts';
+import { checkpointSize } from './provenance.ts';
+import { parseCheckpointBody } from '../verify/checkpoint.ts';
+import { parseNote } from '../verify/note.ts';
+import {
+  EXPORT_FORMAT,
+  EXPORT_PREDICATE_TYPE,
+  IN_TOTO_PAYLOAD_TYPE,
+  IN_TOTO_STATEMENT_TYPE,
+  type ExportRecord,
+  type ExportSelection,
+  type InTotoStatement,
+  type LoggedEnvelope,
+} from '../verify/export-format.ts';
+import { LedgerError } from './errors.ts';
+
+export interface ExportDeps {
+  readonly ledger: Ledger;
+  readonly log: MerkleLog;
+  readonly checkpointer: Checkpointer;
+  readonly projections: ProjectionRunner;
+  readonly ledgerKey: Signer;
+  readonly origin: string;
+  readonly clock: () => Date;
+}
+
+/** Serials chosen by a selection, in order, from projection indexes. */
+export async function selectUnits(deps: ExportDeps, selection: ExportSelection): Promise<string[]> {
+  const { projections } = deps;
+  await projections.catchUp();
+  const sets: string[][] = [];
+  if (selection.serials) sets.push([...selection.serials]);
+  if (selection.batchId) sets.push(projections.findKeys('production', 'batch', selection.batchId).map((k) => k.slice('unit:'.length)));
+  if (selection.firmwareSha256) sets.push(projections.findKeys('unit-state', 'firmware', selection.firmwareSha256));
+  if (selection.customer) sets.push(projections.findKeys('production', 'customer', selection.customer).map((k) => k.slice('unit:'.length)));
+  if (selection.from || selection.to) {
+    sets.push(
+      projections
+        .rangeDocs<UnitFacts | { kind: string }>('production', 'day', selection.from ?? '0000', selection.to ?? '9999')
+        .filter((d): d is UnitFacts => d.kind === 'unit')
+        .map((u) => u.serial),
+    );
+  }
+  if (sets.length === 0) throw new LedgerError('BODY_INVALID', 'select units by batchId, serials, firmwareSha256, customer or from/to');
+  const [first, ...rest] = sets as [string[], ...string[][]];
+  const others = rest.map((s) => new Set(s));
+  return [...new Set(first)].filter((s) => others.every((o) => o.has(s))).sort();
+}
+
+export async function* writeExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): AsyncGenerator<string> {
+  const { ledger, log, checkpointer, projections } = deps;
+  const hash = createHash('sha256');
+  let records = 0;
+  let events = 0;
+  let written = 0;
+  const emit = (record: ExportRecord): string => {
+    const line = JSON.stringify(record) + '\n';
+    hash.update(line);
+    records++;
+    return line;
+  };
+
+  await log.catchUp();
+  const note = await checkpointer.issue();
+  const size = checkpointSize(note);
+  const logged = (e: StoredEvent): LoggedEnvelope => {
+    const leaf = log.leafOfEvent(e.event.id);
+    if (!leaf || leaf.index >= size) throw new LedgerError('INTERNAL', `event ${e.event.id} is not covered by checkpoint ${size}`);
+    return { leafIndex: leaf.index, envelope: e.envelope, proof: log.inclusionProof(leaf.index, size).map(toBase64) };
+  };
+  const createdAt = deps.clock().toISOString();
+  yield emit({ record: 'header', format: EXPORT_FORMAT, origin: deps.origin, createdAt, selection });
+  yield emit({ record: 'checkpoint', note });
+  for (const e of await ledger.readStream(LEDGER_TRUST_STREAM)) yield emit({ record: 'trust', ...logged(e) });
+
+  // Stations of the selected units: gathered from the unit-state projection, so units are read only once below.
+  const stations = new Set<string>();
+  const releases = new Set<string>();
+  const units: { serial: string; view: UnitView | null; facts: UnitFacts | null }[] = [];
+  for (const serial of serials) {
+    const facts = projections.get<UnitFacts>('production', `unit:${serial}`);
+    units.push({ serial, view: projections.get<UnitView>('unit-state', serial), facts });
+    if (facts?.releaseId) releases.add(facts.releaseId);
+  }
+  for (const serial of serials) for (const e of await ledger.readStream(unitStream(serial))) stations.add(e.event.source.id);
+  for (const s of [...stations].sort()) for (const e of await ledger.readStream(stationStream(s))) yield emit({ record: 'station', ...logged(e) });
+
+  const firmware = new Map<string, string>();
+  for (const u of units) {
+    const history = (await ledger.readStream(unitStream(u.serial))).filter((e) => {
+      const leaf = log.leafOfEvent(e.event.id);
+      return leaf !== null && leaf.index < size;
+    });
+    if (history.length === 0) continue;
+    for (const e of history) {
+      if (e.event.type === 'BootloaderWritten') firmware.set(e.event.data.imageSha256, `bootloader ${e.event.data.version}`);
+      if (e.event.type === 'AppVerified' && e.event.data.result === 'pass') firmware.set(e.event.data.imageSha256, `application ${e.event.data.version}`);
+    }
+    events += history.length;
+    written++;
+    yield emit({
+      record: 'unit',
+      serial: u.serial,
+      chipId: u.view?.chipId ?? null,
+      mac: u.view?.mac ?? null,
+      batchId: u.facts?.batchId ?? null,
+      releaseId: u.facts?.releaseId ?? null,
+      events: history.map(logged),
+    });
+  }
+
+  const sboms: InTotoStatement['predicate']['sboms'][number][] = [];
+  for (const releaseId of [...releases].sort()) {
+    const approved = (await ledger.readStream(releaseStream(releaseId)))[0];
+    if (approved?.event.type === 'ReleaseApproved' && approved.event.data.sbomSha256) {
+      sboms.push({ releaseId, sha256: approved.event.data.sbomSha256, mediaType: 'application/vnd.cyclonedx+json' });
+    }
+  }
+  const checkpoint = parseCheckpointBody(parseNote(note).text);
+  const statement: InTotoStatement = {
+    _type: IN_TOTO_STATEMENT_TYPE,
+    subject: [...firmware.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([sha256, name]) => ({ name, digest: { sha256 } })),
+    predicateType: EXPORT_PREDICATE_TYPE,
+    predicate: {
+      format: EXPORT_FORMAT,
+      origin: deps.origin,
+      createdAt,
+      selection,
+      checkpoint: { size: checkpoint.size, rootHash: Buffer.from(checkpoint.root).toString('hex') },
+      content: { sha256: hash.digest('hex'), records, units: written, events },
+      sboms,
+    },
+  };
+  const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(statement), deps.ledgerKey);
+  yield JSON.stringify({ record: 'statement', envelope }) + '\n';
+}

@@ -1,0 +1,36 @@
+/** Worker thread of `flashtrail verify EXPORT`: verifies batches of unit records in parallel. */
+import { parentPort } from 'node:worker_threads';
+import { verifyStrict } from '../crypto/ed25519-native.ts';
+import { verifyStrictPortable } from '../crypto/ed25519.ts';
+import { fromBase64 } from '../crypto/encoding.ts';
+import { VerificationError } from './errors.ts';
+import { verifyUnitRecord, type UnitRecord, type UnitResult } from './export.ts';
+import type { KeyLives, StationKeyLife } from './steps.ts';
+
+export interface WorkRequest {
+  readonly id: number;
+  readonly lives: [string, StationKeyLife][];
+  readonly checkpoint: { size: number; root: string; origin: string };
+  readonly portable: boolean;
+  readonly units: { line: number; record: UnitRecord }[];
+}
+
+export type WorkReply =
+  | { id: number; ok: true; results: UnitResult[] }
+  | { id: number; ok: false; error: { code: VerificationError['code']; step: string; message: string; location: VerificationError['location'] } };
+
+let cachedLives: { key: string; lives: KeyLives } | null = null;
+
+parentPort?.on('message', (req: WorkRequest) => {
+  try {
+    const livesKey = JSON.stringify(req.lives);
+    if (cachedLives?.key !== livesKey) cachedLives = { key: livesKey, lives: new Map(req.lives) };
+    const checkpoint = { size: req.checkpoint.size, root: fromBase64(req.checkpoint.root), origin: req.checkpoint.origin };
+    const verify = req.portable ? verifyStrictPortable : verifyStrict;
+    const results = req.units.map((u) => verifyUnitRecord(u.record, u.line, cachedLives!.lives, checkpoint, verify));
+    parentPort?.postMessage({ id: req.id, ok: true, results } satisfies WorkReply);
+  } catch (error) {
+    const e = error instanceof VerificationError ? error : new VerificationError('FORMAT_ERROR', 'unit', (error as Error).message);
+    parentPort?.postMessage({ id: req.id, ok: false, error: { code: e.code, step: e.step, message: e.message, location: e.location } } satisfies WorkReply);
+  }
+});
