@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { adminEventSchemas, ledgerEventSchemas, unitEventSchemas, LedgerEventSchema, DsseEnvelopeSchema } from '../schemas/index.ts';
+import { ExportRecordSchema, InTotoStatementSchema } from '../schemas/export.ts';
 
 export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'schemas', 'json');
 
@@ -16,6 +17,8 @@ export function renderJsonSchemas(): Map<string, string> {
   };
   add('ledger-event', LedgerEventSchema, 'One ledger event: the RFC 8785 canonical JSON payload of a DSSE envelope');
   add('dsse-envelope', DsseEnvelopeSchema, 'DSSE envelope carrying one ledger event, signed with Ed25519');
+  add('export-record', ExportRecordSchema, 'One line of a flashtrail.export.v1 traceability export (NDJSON)');
+  add('export-statement', InTotoStatementSchema, 'The in-toto Statement v1 closing an export, with the flashtrail traceability-export/v1 predicate');
   for (const [name, schema] of Object.entries({ ...unitEventSchemas, ...adminEventSchemas, ...ledgerEventSchemas })) {
     add(`data-${name}`, schema, `data member of a ${name} event`);
   }

@@ -21,6 +21,7 @@ import { newSigner } from '../src/keys/key-file.ts';
 import { EventSigner } from '../src/client/event-signer.ts';
 import { signNote, parseNote } from '../src/verify/note.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
+import { ExportRecordSchema, InTotoStatementSchema } from '../schemas/export.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const python = '/usr/bin/python3';
@@ -103,6 +104,16 @@ describe('signed exports', () => {
     const csv = readFileSync(join(dir, 'batch.csv'), 'utf8').trim().split('\r\n');
     expect(csv).toHaveLength(61);
     expect(csv[0]).toBe('serial,batch_id,release_id,status,bootloader_sha256,application_sha256,first_event_at,efuse_burned_at,shipped_at,customer');
+  });
+
+  it('every record, and the statement, match the published schemas', () => {
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    for (const [i, line] of lines.entries()) {
+      const parsed = ExportRecordSchema.safeParse(JSON.parse(line));
+      expect(parsed.success, `line ${i + 1}: ${parsed.success ? '' : JSON.stringify(parsed.error.issues[0])}`).toBe(true);
+    }
+    const statement = JSON.parse(lines[lines.length - 1] as string) as { envelope: DsseEnvelope };
+    expect(InTotoStatementSchema.safeParse(JSON.parse(fromUtf8(fromBase64(statement.envelope.payload)))).success).toBe(true);
   });
 
   it('flashtrail verify recognises an export and reports it', async () => {
