@@ -6,11 +6,11 @@
  * `station:…`) next to the unit documents (`unit:…`), so that a unit's reducer can read the release it is
  * judged against through `lookup`, in log order, on every rebuild alike.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
 import type { LedgerEvent, UnitEvent } from '../schemas/index.ts';
 import { isUnitEvent } from '../schemas/index.ts';
 import type { DocumentProjection, EventMeta, Lookup } from './projection.ts';
-import { toHex, utf8 } from '../src/crypto/encoding.ts';
+import { utf8 } from '../src/crypto/encoding.ts';
+import { sha256Hex } from '../src/crypto/hash.ts';
 
 export const DRIFT_DIMENSIONS = ['bootloader', 'signing_key', 'application', 'provisioning_template', 'efuse_profile'] as const;
 export type DriftDimension = (typeof DRIFT_DIMENSIONS)[number];
@@ -139,7 +139,7 @@ export function judge(unit: UnitFacts, release: ReleaseDoc | null): Pick<UnitFac
     }
   }
   const values = DRIFT_DIMENSIONS.map((d) => unit.actual[d]?.value);
-  const fingerprint = values.every((v) => v !== undefined) ? toHex(sha256(utf8(values.join('\n')))) : null;
+  const fingerprint = values.every((v) => v !== undefined) ? sha256Hex(utf8(values.join('\n'))) : null;
   return { deviations, fingerprint };
 }
 

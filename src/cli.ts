@@ -19,6 +19,7 @@ import { EventSigner } from './client/event-signer.ts';
 import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
 import { ADMIN_EVENT_TYPES, type AdminEvent } from '../schemas/index.ts';
 import { streamOf } from './domain/streams.ts';
+import { useNativeSha256 } from './crypto/hash-native.ts';
 import { isExportFile, verifyConsistencyFiles, verifyExportCommand, verifyProvenanceFile } from './cli/verify-command.ts';
 import { exportToFile } from './cli/export-command.ts';
 import { MerkleLog } from './merkle/merkle-log.ts';
@@ -26,6 +27,8 @@ import { stationInit, stationRun, stationStatus } from '../station/main.ts';
 import { StationConfigError } from '../station/config.ts';
 import { DEFAULT_FAILURE_RATES, runSimulation, type SimulateOptions } from './sim/run-simulation.ts';
 import { SIM_STEPS, type SimStep } from './sim/simulator.ts';
+
+useNativeSha256();
 
 const USAGE = `flashtrail — signed, append-only traceability ledger for factory firmware flashing
 

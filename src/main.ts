@@ -19,6 +19,7 @@ import { newSigner, readPublicKeyList, readSecretKeyFile, writePublicKeyList, wr
 import { MerkleLog } from './merkle/merkle-log.ts';
 import { Checkpointer } from './ledger/checkpointer.ts';
 import { formatVerifierKey } from './verify/note.ts';
+import { useNativeSha256 } from './crypto/hash-native.ts';
 
 export interface LedgerConfig {
   readonly dataDir: string;
@@ -122,6 +123,7 @@ export interface RunningLedger {
 }
 
 export async function startLedgerServer(config: LedgerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningLedger> {
+  useNativeSha256();
   const init = initDataDir(config);
   if (init.created) {
     logger.info({ adminKeyFile: init.adminKeyFile, adminTokenFile: init.adminTokenFile }, 'initialised a new data directory');

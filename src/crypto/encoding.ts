@@ -1,13 +1,23 @@
 /**
  * Byte encodings used on the wire. Strict: every decoder refuses anything but the canonical form.
- * No Node-only APIs, so that verification code can run in a browser.
+ * Runs in a browser; on node, Buffer does the work several times faster, with the same results.
  */
+
+interface BufferLike {
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+  readonly byteLength: number;
+  toString(encoding: 'hex' | 'base64'): string;
+}
+const NodeBuffer = (globalThis as { Buffer?: { from(data: string | ArrayBufferLike, encodingOrOffset?: string | number, length?: number): BufferLike } }).Buffer;
+const asBuffer = (bytes: Uint8Array) => (NodeBuffer as NonNullable<typeof NodeBuffer>).from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 const HEX_RE = /^(?:[0-9a-f]{2})*$/;
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const HEX_DIGITS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 export function toHex(bytes: Uint8Array): string {
+  if (NodeBuffer) return asBuffer(bytes).toString('hex');
   let out = '';
   for (const b of bytes) out += HEX_DIGITS[b];
   return out;
@@ -21,6 +31,7 @@ export function fromHex(hex: string): Uint8Array {
 }
 
 export function toBase64(bytes: Uint8Array): string {
+  if (NodeBuffer) return asBuffer(bytes).toString('base64');
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(binary);
@@ -29,6 +40,11 @@ export function toBase64(bytes: Uint8Array): string {
 /** Standard base64 with padding, and only the canonical encoding (no stray bits in the last symbol). */
 export function fromBase64(text: string): Uint8Array {
   if (!B64_RE.test(text)) throw new TypeError('expected standard base64 with padding');
+  if (NodeBuffer) {
+    const decoded = NodeBuffer.from(text, 'base64');
+    if (decoded.toString('base64') !== text) throw new TypeError('non-canonical base64');
+    return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
+  }
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);

@@ -4,7 +4,8 @@
  *   node  = SHA-256(0x01 || left || right)
  *   empty = SHA-256("")
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/hash.ts';
+import { concatBytes } from '../crypto/encoding.ts';
 
 export type Hash = Uint8Array;
 
@@ -12,18 +13,11 @@ const LEAF_PREFIX = Uint8Array.of(0);
 const NODE_PREFIX = Uint8Array.of(1);
 
 export function leafHash(data: Uint8Array): Hash {
-  const h = sha256.create();
-  h.update(LEAF_PREFIX);
-  h.update(data);
-  return h.digest();
+  return sha256(concatBytes(LEAF_PREFIX, data));
 }
 
 export function nodeHash(left: Hash, right: Hash): Hash {
-  const h = sha256.create();
-  h.update(NODE_PREFIX);
-  h.update(left);
-  h.update(right);
-  return h.digest();
+  return sha256(concatBytes(NODE_PREFIX, left, right));
 }
 
 export const EMPTY_ROOT: Hash = sha256(new Uint8Array(0));

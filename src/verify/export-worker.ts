@@ -3,6 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import { verifyStrict } from '../crypto/ed25519-native.ts';
 import { verifyStrictPortable } from '../crypto/ed25519.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
+import { useNativeSha256 } from '../crypto/hash-native.ts';
 import { VerificationError } from './errors.ts';
 import { verifyUnitRecord, type UnitRecord, type UnitResult } from './export.ts';
 import type { KeyLives, StationKeyLife } from './steps.ts';
@@ -12,12 +13,15 @@ export interface WorkRequest {
   readonly lives: [string, StationKeyLife][];
   readonly checkpoint: { size: number; root: string; origin: string };
   readonly portable: boolean;
-  readonly units: { line: number; record: UnitRecord }[];
+  /** Raw NDJSON lines of unit records: parsing happens here, off the reading thread. */
+  readonly units: { line: number; text: string }[];
 }
 
 export type WorkReply =
   | { id: number; ok: true; results: UnitResult[] }
   | { id: number; ok: false; error: { code: VerificationError['code']; step: string; message: string; location: VerificationError['location'] } };
+
+useNativeSha256();
 
 let cachedLives: { key: string; lives: KeyLives } | null = null;
 
@@ -27,7 +31,15 @@ parentPort?.on('message', (req: WorkRequest) => {
     if (cachedLives?.key !== livesKey) cachedLives = { key: livesKey, lives: new Map(req.lives) };
     const checkpoint = { size: req.checkpoint.size, root: fromBase64(req.checkpoint.root), origin: req.checkpoint.origin };
     const verify = req.portable ? verifyStrictPortable : verifyStrict;
-    const results = req.units.map((u) => verifyUnitRecord(u.record, u.line, cachedLives!.lives, checkpoint, verify));
+    const results = req.units.map((u) => {
+      let record: UnitRecord;
+      try {
+        record = JSON.parse(u.text) as UnitRecord;
+      } catch {
+        throw new VerificationError('FORMAT_ERROR', 'format', `line ${u.line} is not JSON`, { line: u.line });
+      }
+      return verifyUnitRecord(record, u.line, cachedLives!.lives, checkpoint, verify);
+    });
     parentPort?.postMessage({ id: req.id, ok: true, results } satisfies WorkReply);
   } catch (error) {
     const e = error instanceof VerificationError ? error : new VerificationError('FORMAT_ERROR', 'unit', (error as Error).message);

@@ -3,8 +3,9 @@
  * Each step throws a VerificationError naming the code, the step and the event.
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
-import { envelopeBytes, envelopeDigest, verifyEnvelopeSignature } from '../crypto/dsse.ts';
-import { fromBase64, fromHex, fromUtf8 } from '../crypto/encoding.ts';
+import { envelopeBytes, verifyEnvelopeSignature } from '../crypto/dsse.ts';
+import { sha256 } from '../crypto/hash.ts';
+import { fromBase64, fromHex, fromUtf8, toHex } from '../crypto/encoding.ts';
 import { keyIdOf, type VerifyFn } from '../crypto/ed25519.ts';
 import { leafHash, type Hash } from '../merkle/hash.ts';
 import { verifyInclusion } from '../merkle/proofs.ts';
@@ -23,6 +24,8 @@ export interface Decoded {
   readonly position: number;
   readonly event: LedgerEvent;
   readonly keyId: string;
+  /** RFC 8785 bytes of the envelope, computed once: hashed for the chain and for the Merkle leaf. */
+  readonly bytes: Uint8Array;
 }
 
 export function decodeEntry(role: EntryRole, leafIndex: number, envelope: DsseEnvelope, position: number): Decoded {
@@ -34,7 +37,7 @@ export function decodeEntry(role: EntryRole, leafIndex: number, envelope: DsseEn
     const event = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as LedgerEvent;
     const keyId = (envelope.signatures[0] as { keyid: string }).keyid;
     if (typeof event?.type !== 'string' || typeof event.data !== 'object' || event.data === null) throw new Error('payload is not a ledger event');
-    return { role, leafIndex, envelope, position, event, keyId };
+    return { role, leafIndex, envelope, position, event, keyId, bytes: envelopeBytes(envelope) };
   } catch (error) {
     throw new VerificationError('ENVELOPE_ERROR', 'envelopes', `entry ${position}: ${(error as Error).message}`, { entry: position, leafIndex });
   }
@@ -123,7 +126,7 @@ export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives
       throw fail('CHAIN_BROKEN', 'unit', d, `prev is ${String(d.event.prev).slice(0, 16)}…, but the preceding event hashes to ${String(prev).slice(0, 16)}…`);
     }
     if (d.leafIndex <= lastLeaf) throw fail('LOG_ORDER_ERROR', 'unit', d, `leaf ${d.leafIndex} does not follow leaf ${lastLeaf}`);
-    prev = envelopeDigest(d.envelope);
+    prev = toHex(sha256(d.bytes));
     lastLeaf = d.leafIndex;
     stations.add(d.event.source.id);
     if (d.event.type === 'BootloaderWritten') bootloader.add(d.event.data.imageSha256);
@@ -134,7 +137,7 @@ export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives
 
 /** The envelope is leaf `leafIndex` of the checkpointed tree. */
 export function checkInclusion(d: Decoded, proof: readonly Hash[], checkpoint: Checkpoint): void {
-  const leaf = leafHash(envelopeBytes(d.envelope));
+  const leaf = leafHash(d.bytes);
   if (!verifyInclusion(leaf, d.leafIndex, checkpoint.size, proof, checkpoint.root)) {
     throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `envelope is not leaf ${d.leafIndex} of the checkpointed tree of size ${checkpoint.size}`);
   }

@@ -1,0 +1,95 @@
+/**
+ * Export verification throughput: a 1M-event export (--quick: 100k) verified offline on all cores, next to
+ * `openssl speed ed25519`'s verify rate measured in the same run (the ceiling on this hardware). The goal is
+ * 80 % of that ceiling times the number of cores. Reports the memory peak of the verifying process.
+ *
+ *   npm run bench:export            (several minutes: builds the ledger and the export first)
+ *   npm run bench:export -- --quick
+ */
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { startLedgerServer } from '../src/main.ts';
+import { selectUnits, writeExport } from '../src/ledger/export.ts';
+import { verifyExportFile } from '../src/cli/verify-export.ts';
+import { parseVerifierKey } from '../src/verify/note.ts';
+import { fillLedger } from './fixtures.ts';
+
+const quick = process.argv.includes('--quick');
+const TARGET = quick ? 100_000 : 1_000_000;
+const rows: [string, string, string][] = [];
+const report = (what: string, value: string, unit: string) => {
+  rows.push([what, value, unit]);
+  console.error(`  ${what}: ${value} ${unit}`);
+};
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function opensslVerifyRate(): number | null {
+  try {
+    const out = execFileSync('openssl', ['speed', '-seconds', '3', 'ed25519'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const line = out.split('\n').find((l) => /Ed25519/.test(l) && /EdDSA/.test(l));
+    const numbers = line?.trim().split(/\s+/).filter((x) => /^\d+(\.\d+)?$/.test(x)).map(Number) ?? [];
+    return numbers.length >= 2 ? (numbers[numbers.length - 1] as number) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-export-'));
+  const cores = availableParallelism();
+  console.error(`flashtrail export benchmark (${quick ? 'quick' : 'full'}), node ${process.version}, ${cores} cores`);
+  try {
+    const filled = await fillLedger(dir, TARGET, (l) => console.error(l));
+    const ledger = await startLedgerServer({ ...filled.config, port: 0, logLevel: 'warn' }, pino({ level: 'warn' }));
+    const file = join(dir, 'export.ndjson');
+    try {
+      console.error('  building the Merkle log and writing the export…');
+      const deps = { ledger: ledger.ledger, log: ledger.log, checkpointer: ledger.checkpointer, projections: ledger.projections, ledgerKey: ledger.identity.key, origin: ledger.identity.origin, clock: () => new Date() };
+      await ledger.log.catchUp();
+      const serials = await selectUnits(deps, { batchId: filled.batchId });
+      const out = createWriteStream(file);
+      const t = performance.now();
+      for await (const chunk of writeExport(deps, { batchId: filled.batchId }, serials)) if (!out.write(chunk)) await once(out, 'drain');
+      out.end();
+      await once(out, 'finish');
+      report(`write an export of ${fmt(serials.length)} units (${(statSync(file).size / 1e6).toFixed(0)} MB)`, fmt(filled.events / ((performance.now() - t) / 1000)), 'events/s');
+    } finally {
+      await ledger.close();
+    }
+    const key = parseVerifierKey(ledger.identity.verifierKey);
+
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    let t = performance.now();
+    const result = await verifyExportFile(file, key, {});
+    const nativeRate = result.events / ((performance.now() - t) / 1000);
+    clearInterval(sampler);
+    report(`verify the export, native Ed25519, ${result.workers} worker threads (${fmt(result.events)} events)`, fmt(nativeRate), 'events/s');
+    report('memory peak of the verifying process (RSS, workers included)', (peak / 1e6).toFixed(0), 'MB');
+    const openssl = opensslVerifyRate();
+    if (openssl) {
+      report('reference: openssl speed ed25519, verify, one core', fmt(openssl), 'verifies/s');
+      report(`ceiling: openssl verify rate × ${cores} cores; this run reached`, `${((nativeRate / (openssl * cores)) * 100).toFixed(0)} %`, 'of it (goal 80 %)');
+    } else {
+      report('reference: openssl speed ed25519', 'unavailable', '(openssl not found)');
+    }
+    if (quick) {
+      t = performance.now();
+      const portable = await verifyExportFile(file, key, { portable: true });
+      report('the same, portable @noble/ed25519', fmt(portable.events / ((performance.now() - t) / 1000)), 'events/s');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log('| measurement | value | unit |\n|---|---:|---|');
+  for (const [what, value, unit] of rows) console.log(`| ${what} | ${value} | ${unit} |`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
