@@ -23,6 +23,7 @@ import { useNativeSha256 } from './crypto/hash-native.ts';
 import { isExportFile, verifyConsistencyFiles, verifyExportCommand, verifyProvenanceFile } from './cli/verify-command.ts';
 import { exportToFile } from './cli/export-command.ts';
 import { MerkleLog } from './merkle/merkle-log.ts';
+import { migrate, openStoreUrl } from './store/migrate.ts';
 import { stationInit, stationRun, stationStatus } from '../station/main.ts';
 import { StationConfigError } from '../station/config.ts';
 import { DEFAULT_FAILURE_RATES, runSimulation, type SimulateOptions } from './sim/run-simulation.ts';
@@ -57,6 +58,8 @@ usage:
                                                     verify a provenance document or an export offline
   flashtrail verify-consistency OLD NEW --ledger-key KEY|@FILE (--proof FILE | --url URL --token-file F) [--json]
                                                     verify that checkpoint NEW extends checkpoint OLD
+  flashtrail migrate --from sqlite:PATH --to esdb://HOST:2113?tls=false
+                                                    copy a ledger into KurrentDB/EventStoreDB, then compare Merkle roots
   flashtrail projections rebuild [--data DIR]       rebuild the read model and Merkle log from the event log
   flashtrail schemas generate                       regenerate schemas/json from the zod schemas
 
@@ -296,6 +299,31 @@ async function main(argv: string[]): Promise<number> {
         ...(typeof values['url'] === 'string' ? { url: values['url'] } : {}),
         ...(token ? { token } : {}),
       }, { out: (l) => console.log(l), json: values['json'] === true });
+    }
+
+    case 'migrate': {
+      const { values } = args({ from: { type: 'string' }, to: { type: 'string' } }, [sub ?? '', ...rest].filter(Boolean));
+      const from = openStoreUrl(need(values['from'] as string | undefined, '--from sqlite:PATH'));
+      const to = openStoreUrl(need(values['to'] as string | undefined, '--to esdb://…'));
+      try {
+        let shown = 0;
+        const result = await migrate(from, to, (copied, head) => {
+          if (Date.now() - shown > 1000) {
+            shown = Date.now();
+            console.error(`  copied ${copied} events (source head at position ${head})`);
+          }
+        });
+        console.log(`copied ${result.events} events\n  source Merkle root      ${result.sourceRoot}\n  destination Merkle root ${result.destinationRoot}`);
+        if (result.sourceRoot !== result.destinationRoot) {
+          console.error('flashtrail: the Merkle roots differ: the destination holds other events, or the copy is incomplete');
+          return 1;
+        }
+        console.log('identical: the copy is complete and in the same order');
+        return 0;
+      } finally {
+        await from.close();
+        await to.close();
+      }
     }
 
     case 'projections': {

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { pino, type Logger } from 'pino';
 import { SqliteEventStore } from './store/sqlite-event-store.ts';
+import { KurrentDBEventStore } from './store/kurrentdb-event-store.ts';
 import type { EventStore } from './store/event-store.ts';
 import { Ledger } from './ledger/ledger.ts';
 import { ProjectionRunner } from './projections/runner.ts';
@@ -37,6 +38,9 @@ export interface LedgerConfig {
   readonly checkpointIntervalMs: number;
   /** Log origin for a new data directory (the checkpoint's first line and the ledger key's name). */
   readonly originForNewLedger: string | null;
+  /** 'sqlite' (default: one file in the data directory) or 'eventstoredb' (KurrentDB / EventStoreDB). */
+  readonly store: 'sqlite' | 'eventstoredb';
+  readonly eventStoreConnectionString: string | null;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerConfig> = {}): LedgerConfig {
@@ -55,7 +59,22 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     checkpointEveryEvents: overrides.checkpointEveryEvents ?? Number(env['FLASHTRAIL_CHECKPOINT_EVERY_EVENTS'] ?? 1000),
     checkpointIntervalMs: overrides.checkpointIntervalMs ?? Number(env['FLASHTRAIL_CHECKPOINT_INTERVAL_S'] ?? 60) * 1000,
     originForNewLedger: overrides.originForNewLedger ?? env['FLASHTRAIL_LOG_ORIGIN'] ?? null,
+    store: overrides.store ?? storeKind(env['FLASHTRAIL_STORE']),
+    eventStoreConnectionString: overrides.eventStoreConnectionString ?? env['FLASHTRAIL_EVENTSTORE_CONNECTION_STRING'] ?? env['EVENTSTORE_CONNECTION_STRING'] ?? null,
   };
+}
+
+function storeKind(value: string | undefined): LedgerConfig['store'] {
+  if (value === undefined || value === '' || value === 'sqlite') return 'sqlite';
+  if (value === 'eventstoredb' || value === 'kurrentdb') return 'eventstoredb';
+  throw new Error(`FLASHTRAIL_STORE must be sqlite or eventstoredb, not ${value}`);
+}
+
+/** The event store the configuration asks for. */
+export function openEventStore(config: LedgerConfig): EventStore {
+  if (config.store === 'sqlite') return new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
+  if (!config.eventStoreConnectionString) throw new Error('FLASHTRAIL_STORE=eventstoredb needs FLASHTRAIL_EVENTSTORE_CONNECTION_STRING, e.g. esdb://localhost:2113?tls=false');
+  return new KurrentDBEventStore(config.eventStoreConnectionString);
 }
 
 export interface InitResult {
@@ -128,7 +147,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
   if (init.created) {
     logger.info({ adminKeyFile: init.adminKeyFile, adminTokenFile: init.adminTokenFile }, 'initialised a new data directory');
   }
-  const store = new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
+  const store = openEventStore(config);
   const projections = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
   const tokens: TokenSource = config.tokensJson !== null ? TokenStore.fromJson(config.tokensJson) : TokenStore.fromFile(config.tokensFile);
   const adminKeys = readPublicKeyList(config.adminKeysFile);
