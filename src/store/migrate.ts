@@ -12,8 +12,8 @@ import { toHex } from '../crypto/encoding.ts';
 
 export function openStoreUrl(url: string): EventStore {
   if (url.startsWith('sqlite:')) return new SqliteEventStore(url.slice('sqlite:'.length));
-  if (url.startsWith('esdb://') || url.startsWith('esdb+discover://') || url.startsWith('kurrentdb://') || url.startsWith('kurrentdb+discover://')) return new KurrentDBEventStore(url);
-  throw new Error(`unknown store ${url}: use sqlite:PATH or esdb://host:2113?tls=false`);
+  if (/^(esdb|kurrentdb|kurrent|kdb)(\+discover)?:\/\//.test(url)) return new KurrentDBEventStore(url);
+  throw new Error(`unknown store ${url}: use sqlite:PATH or kurrentdb://host:2113?tls=false`);
 }
 
 export interface MigrationResult {
