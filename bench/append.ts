@@ -7,6 +7,7 @@
  *   npm run bench -- --quick (a few seconds, smaller counts)
  */
 import { createPublicKey, createPrivateKey, sign as nodeSign, verify as nodeVerify, randomUUID } from 'node:crypto';
+import { createReport, fmt, runBench } from './report.ts';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,12 +30,8 @@ const N_SINGLE = quick ? 300 : 3000;
 const N_BATCHED = quick ? 2000 : 20_000;
 const N_VERIFY = quick ? 500 : 5000;
 
-const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
-const rows: [string, string, string][] = [];
-const report = (what: string, value: number, unit: string) => {
-  rows.push([what, value.toLocaleString('en-US'), unit]);
-  console.error(`  ${what}: ${value.toLocaleString('en-US')} ${unit}`);
-};
+const rate = (n: number, ms: number) => fmt((n / ms) * 1000);
+const results = createReport();
 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
@@ -59,12 +56,12 @@ async function main() {
   const singles = Array.from({ length: N_SINGLE }, (_, i) => scan(`S-${i}`));
   let t = performance.now();
   for (const e of singles) await client.append([e]);
-  report('HTTP append, 1 event per request, sequential', rate(N_SINGLE, performance.now() - t), 'events/s');
+  results.add('HTTP append, 1 event per request, sequential', rate(N_SINGLE, performance.now() - t), 'events/s');
 
   const batched = Array.from({ length: N_BATCHED }, (_, i) => scan(`M-${i}`));
   t = performance.now();
   for (let i = 0; i < batched.length; i += 100) await client.append(batched.slice(i, i + 100));
-  report('HTTP append, batches of 100', rate(N_BATCHED, performance.now() - t), 'events/s');
+  results.add('HTTP append, batches of 100', rate(N_BATCHED, performance.now() - t), 'events/s');
   await ledger.close();
 
   // Reference: what SQLite itself does on this disk with the same durability (WAL, synchronous=FULL).
@@ -76,13 +73,13 @@ async function main() {
   const blob = Buffer.alloc(1100, 7);
   t = performance.now();
   for (let i = 0; i < N_SINGLE; i++) insert.run(randomUUID(), blob);
-  report('reference: raw SQLite insert, 1 row per transaction', rate(N_SINGLE, performance.now() - t), 'rows/s');
+  results.add('reference: raw SQLite insert, 1 row per transaction', rate(N_SINGLE, performance.now() - t), 'rows/s');
   const many = raw.transaction((n: number) => {
     for (let i = 0; i < n; i++) insert.run(randomUUID(), blob);
   });
   t = performance.now();
   for (let i = 0; i < N_BATCHED; i += 100) many(100);
-  report('reference: raw SQLite insert, 100 rows per transaction', rate(N_BATCHED, performance.now() - t), 'rows/s');
+  results.add('reference: raw SQLite insert, 100 rows per transaction', rate(N_BATCHED, performance.now() - t), 'rows/s');
   raw.close();
 
   // Ed25519 verify of a real event's PAE bytes: the ledger's strict paths next to node's bare OpenSSL verify.
@@ -91,23 +88,19 @@ async function main() {
   const signature = fromBase64(envelope.signatures[0]!.sig);
   t = performance.now();
   for (let i = 0; i < N_VERIFY; i++) if (!verifyStrict(signature, message, key.publicKey)) throw new Error('verify failed');
-  report('Ed25519 verify, ledger path (OpenSSL + strict RFC 8032 checks)', rate(N_VERIFY, performance.now() - t), 'ops/s');
+  results.add('Ed25519 verify, ledger path (OpenSSL + strict RFC 8032 checks)', rate(N_VERIFY, performance.now() - t), 'ops/s');
   t = performance.now();
   for (let i = 0; i < N_VERIFY; i++) if (!verifyStrictPortable(signature, message, key.publicKey)) throw new Error('verify failed');
-  report('Ed25519 verify, portable path (@noble/ed25519, zip215: false)', rate(N_VERIFY, performance.now() - t), 'ops/s');
+  results.add('Ed25519 verify, portable path (@noble/ed25519, zip215: false)', rate(N_VERIFY, performance.now() - t), 'ops/s');
   const spki = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(key.publicKey)]), format: 'der', type: 'spki' });
   t = performance.now();
   for (let i = 0; i < N_VERIFY; i++) if (!nodeVerify(null, message, spki, signature)) throw new Error('verify failed');
-  report("reference: Ed25519 verify, node's crypto.verify (OpenSSL)", rate(N_VERIFY, performance.now() - t), 'ops/s');
+  results.add("reference: Ed25519 verify, node's crypto.verify (OpenSSL)", rate(N_VERIFY, performance.now() - t), 'ops/s');
   const pkcs8 = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(key.secretKey)]), format: 'der', type: 'pkcs8' });
   if (!nodeVerify(null, message, spki, nodeSign(null, message, pkcs8))) throw new Error('self-check failed');
 
   rmSync(dataDir, { recursive: true, force: true });
-  console.log('| measurement | value | unit |\n|---|---:|---|');
-  for (const [what, value, unit] of rows) console.log(`| ${what} | ${value} | ${unit} |`);
+  results.print();
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench(main);

@@ -7,6 +7,7 @@
  *   npm run bench:export -- --quick
  */
 import { execFileSync } from 'node:child_process';
+import { createReport, fmt, runBench } from './report.ts';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -20,12 +21,7 @@ import { fillLedger } from './fixtures.ts';
 
 const quick = process.argv.includes('--quick');
 const TARGET = quick ? 100_000 : 1_000_000;
-const rows: [string, string, string][] = [];
-const report = (what: string, value: string, unit: string) => {
-  rows.push([what, value, unit]);
-  console.error(`  ${what}: ${value} ${unit}`);
-};
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const results = createReport();
 
 function opensslVerifyRate(): number | null {
   try {
@@ -56,7 +52,7 @@ async function main() {
       for await (const chunk of writeExport(deps, { batchId: filled.batchId }, serials)) if (!out.write(chunk)) await once(out, 'drain');
       out.end();
       await once(out, 'finish');
-      report(`write an export of ${fmt(serials.length)} units (${(statSync(file).size / 1e6).toFixed(0)} MB)`, fmt(filled.events / ((performance.now() - t) / 1000)), 'events/s');
+      results.add(`write an export of ${fmt(serials.length)} units (${(statSync(file).size / 1e6).toFixed(0)} MB)`, fmt(filled.events / ((performance.now() - t) / 1000)), 'events/s');
     } finally {
       await ledger.close();
     }
@@ -68,28 +64,24 @@ async function main() {
     const result = await verifyExportFile(file, key, {});
     const nativeRate = result.events / ((performance.now() - t) / 1000);
     clearInterval(sampler);
-    report(`verify the export, native Ed25519, ${result.workers} worker threads (${fmt(result.events)} events)`, fmt(nativeRate), 'events/s');
-    report('memory peak of the verifying process (RSS, workers included)', (peak / 1e6).toFixed(0), 'MB');
+    results.add(`verify the export, native Ed25519, ${result.workers} worker threads (${fmt(result.events)} events)`, fmt(nativeRate), 'events/s');
+    results.add('memory peak of the verifying process (RSS, workers included)', (peak / 1e6).toFixed(0), 'MB');
     const openssl = opensslVerifyRate();
     if (openssl) {
-      report('reference: openssl speed ed25519, verify, one core', fmt(openssl), 'verifies/s');
-      report(`ceiling: openssl verify rate × ${cores} cores; this run reached`, `${((nativeRate / (openssl * cores)) * 100).toFixed(0)} %`, 'of it (goal 80 %)');
+      results.add('reference: openssl speed ed25519, verify, one core', fmt(openssl), 'verifies/s');
+      results.add(`ceiling: openssl verify rate × ${cores} cores; this run reached`, `${((nativeRate / (openssl * cores)) * 100).toFixed(0)} %`, 'of it (goal 80 %)');
     } else {
-      report('reference: openssl speed ed25519', 'unavailable', '(openssl not found)');
+      results.add('reference: openssl speed ed25519', 'unavailable', '(openssl not found)');
     }
     if (quick) {
       t = performance.now();
       const portable = await verifyExportFile(file, key, { portable: true });
-      report('the same, portable @noble/ed25519', fmt(portable.events / ((performance.now() - t) / 1000)), 'events/s');
+      results.add('the same, portable @noble/ed25519', fmt(portable.events / ((performance.now() - t) / 1000)), 'events/s');
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log('| measurement | value | unit |\n|---|---:|---|');
-  for (const [what, value, unit] of rows) console.log(`| ${what} | ${value} | ${unit} |`);
+  results.print();
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench(main);

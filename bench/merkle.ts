@@ -8,6 +8,7 @@
  *   npm run bench:merkle -- --quick
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { createReport, fmt, runBench } from './report.ts';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,12 +28,7 @@ import { verifyStrict } from '../src/crypto/ed25519-native.ts';
 
 const quick = process.argv.includes('--quick');
 const LEAVES = quick ? 100_000 : 1_000_000;
-const rows: [string, string, string][] = [];
-const report = (what: string, value: string, unit: string) => {
-  rows.push([what, value, unit]);
-  console.error(`  ${what}: ${value} ${unit}`);
-};
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const results = createReport();
 
 async function merkleFigures(dir: string) {
   const store = new SqliteEventStore(join(dir, 'events.sqlite'));
@@ -45,27 +41,27 @@ async function merkleFigures(dir: string) {
 
   let t = performance.now();
   for (let i = 0; i < 200_000; i++) sha256(leaf);
-  report('reference: SHA-256 of a 1.1 kB leaf, @noble/hashes', fmt(200_000 / ((performance.now() - t) / 1000)), 'hashes/s');
+  results.add('reference: SHA-256 of a 1.1 kB leaf, @noble/hashes', fmt(200_000 / ((performance.now() - t) / 1000)), 'hashes/s');
   t = performance.now();
   for (let i = 0; i < 200_000; i++) createHash('sha256').update(leaf).digest();
-  report("reference: SHA-256 of a 1.1 kB leaf, node's crypto", fmt(200_000 / ((performance.now() - t) / 1000)), 'hashes/s');
+  results.add("reference: SHA-256 of a 1.1 kB leaf, node's crypto", fmt(200_000 / ((performance.now() - t) / 1000)), 'hashes/s');
 
   const log = new MerkleLog(store, join(dir, 'merkle.sqlite'));
   t = performance.now();
   await log.catchUp();
-  report(`Merkle log append (read events, hash, persist nodes), ${fmt(LEAVES)} leaves`, fmt(LEAVES / ((performance.now() - t) / 1000)), 'leaves/s');
+  results.add(`Merkle log append (read events, hash, persist nodes), ${fmt(LEAVES)} leaves`, fmt(LEAVES / ((performance.now() - t) / 1000)), 'leaves/s');
 
   const size = log.size;
   const samples = 1000;
   t = performance.now();
   for (let i = 0; i < samples; i++) log.inclusionProof(Math.floor(Math.random() * size), size);
-  report(`inclusion proof generation at ${fmt(size)} leaves`, ((performance.now() - t) / samples).toFixed(3), 'ms/proof');
+  results.add(`inclusion proof generation at ${fmt(size)} leaves`, ((performance.now() - t) / samples).toFixed(3), 'ms/proof');
   t = performance.now();
   for (let i = 0; i < samples; i++) log.consistencyProof(1 + Math.floor(Math.random() * (size - 1)), size);
-  report(`consistency proof generation at ${fmt(size)} leaves`, ((performance.now() - t) / samples).toFixed(3), 'ms/proof');
+  results.add(`consistency proof generation at ${fmt(size)} leaves`, ((performance.now() - t) / samples).toFixed(3), 'ms/proof');
   t = performance.now();
   log.root(size);
-  report(`root at ${fmt(size)} leaves`, (performance.now() - t).toFixed(3), 'ms');
+  results.add(`root at ${fmt(size)} leaves`, (performance.now() - t).toFixed(3), 'ms');
   log.close();
   await store.close();
 }
@@ -99,10 +95,10 @@ async function verifyFigures(dir: string) {
     let t = performance.now();
     let n = 0;
     for (let i = 0; i < runs; i++) n = verifyProvenance(doc, key2, verifyStrict).events;
-    report(`verify a provenance document (unit with ${n} events, ${doc.entries.length} entries), native Ed25519`, ((performance.now() - t) / runs).toFixed(2), 'ms');
+    results.add(`verify a provenance document (unit with ${n} events, ${doc.entries.length} entries), native Ed25519`, ((performance.now() - t) / runs).toFixed(2), 'ms');
     t = performance.now();
     for (let i = 0; i < 20; i++) verifyProvenance(doc, key2);
-    report('the same, portable @noble/ed25519 (browser path)', ((performance.now() - t) / 20).toFixed(2), 'ms');
+    results.add('the same, portable @noble/ed25519 (browser path)', ((performance.now() - t) / 20).toFixed(2), 'ms');
   } finally {
     await ledger.close();
   }
@@ -117,11 +113,7 @@ async function main() {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log('| measurement | value | unit |\n|---|---:|---|');
-  for (const [what, value, unit] of rows) console.log(`| ${what} | ${value} | ${unit} |`);
+  results.print();
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench(main);

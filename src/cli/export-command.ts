@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import type { ExportRecord, ExportSelection } from '../verify/export-format.ts';
 import { fromBase64, fromUtf8 } from '../crypto/encoding.ts';
 import type { LedgerEvent } from '../../schemas/index.ts';
-import { LedgerClientError, type Problem } from '../client/ledger-client.ts';
+import { errorFromResponse } from '../client/ledger-client.ts';
 
 export async function exportToFile(url: string, token: string, selection: ExportSelection, out: string, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
   const response = await fetch(new URL('/v1/exports', url), {
@@ -15,16 +15,7 @@ export async function exportToFile(url: string, token: string, selection: Export
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify(selection),
   });
-  if (!response.ok || !response.body) {
-    const text = await response.text();
-    let problem: Problem;
-    try {
-      problem = JSON.parse(text) as Problem;
-    } catch {
-      problem = { type: 'about:blank', title: response.statusText, status: response.status, detail: text.slice(0, 300), code: 'HTTP_ERROR' };
-    }
-    throw new LedgerClientError(response.status, problem);
-  }
+  if (!response.ok || !response.body) throw errorFromResponse(response, await response.text());
   const total = Number(response.headers.get('x-export-units') ?? 0);
   const file = createWriteStream(out);
   const csvRows = ['serial,batch_id,release_id,status,bootloader_sha256,application_sha256,first_event_at,efuse_burned_at,shipped_at,customer'];

@@ -20,6 +20,17 @@ export class LedgerClientError extends Error {
   }
 }
 
+/** The problem document of a failed response, or a stand-in when the body is not one. */
+export function errorFromResponse(response: Response, text: string): LedgerClientError {
+  let problem: Problem;
+  try {
+    problem = JSON.parse(text) as Problem;
+  } catch {
+    problem = { type: 'about:blank', title: response.statusText, status: response.status, detail: text.slice(0, 500), code: 'HTTP_ERROR' };
+  }
+  return new LedgerClientError(response.status, problem);
+}
+
 export interface AppendedEventJson {
   eventId: string;
   type: string;
@@ -52,15 +63,7 @@ export class LedgerClient {
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await this.fetchRetryingStaleConnections(method, path, body);
     const text = await response.text();
-    if (!response.ok) {
-      let problem: Problem;
-      try {
-        problem = JSON.parse(text) as Problem;
-      } catch {
-        problem = { type: 'about:blank', title: response.statusText, status: response.status, detail: text.slice(0, 500), code: 'HTTP_ERROR' };
-      }
-      throw new LedgerClientError(response.status, problem);
-    }
+    if (!response.ok) throw errorFromResponse(response, text);
     return JSON.parse(text) as T;
   }
 
