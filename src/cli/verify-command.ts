@@ -37,12 +37,14 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
       },
     });
     const seconds = (performance.now() - started) / 1000;
+    // Peak resident memory of this process, worker threads included (kB on Linux).
+    const peakMemoryMb = Math.round(process.resourceUsage().maxRSS / 1024);
     if (o.json) {
-      o.out(JSON.stringify({ ok: true, report: { ...report, seconds } }, null, 2));
+      o.out(JSON.stringify({ ok: true, report: { ...report, seconds, peakMemoryMb } }, null, 2));
     } else {
       o.out(`verifying export ${file}`);
       printSteps(o, report.steps);
-      o.out(`verified: ${report.units} units, ${report.events} events, stations ${report.stations.join(', ')}; checkpoint ${report.origin} size ${report.checkpoint.size}; ${(report.events / seconds).toFixed(0)} events/s`);
+      o.out(`verified: ${report.units} units, ${report.events} events, stations ${report.stations.join(', ')}; checkpoint ${report.origin} size ${report.checkpoint.size}; ${(report.events / seconds).toFixed(0)} events/s, peak memory ${peakMemoryMb} MB`);
       for (const f of report.firmware) o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)`);
     }
     return 0;

@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { verifyStrict } from '../crypto/ed25519-native.ts';
 import { verifyStrictPortable } from '../crypto/ed25519.ts';
@@ -32,6 +31,27 @@ export interface ExportReport {
   readonly workers: number;
   readonly ed25519: 'native' | 'portable';
   readonly steps: StepReport[];
+}
+
+/**
+ * Lines of a file, pulled chunk by chunk: the file is read only as fast as lines are consumed (readline's
+ * async iterator would keep reading ahead and buffer the whole file while the workers are busy).
+ */
+async function* readLines(file: string): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let rest = '';
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    rest += decoder.decode(chunk as Buffer, { stream: true });
+    let start = 0;
+    let nl: number;
+    while ((nl = rest.indexOf('\n', start)) >= 0) {
+      yield rest.slice(start, nl);
+      start = nl + 1;
+    }
+    rest = rest.slice(start);
+  }
+  rest += decoder.decode();
+  if (rest.length > 0) yield rest;
 }
 
 export interface VerifyExportOptions {
@@ -89,7 +109,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
   };
 
   try {
-    const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+    const lines = readLines(file);
     let lineNo = 0;
     let records = 0;
     let header: Extract<ExportRecord, { record: 'header' }> | null = null;
