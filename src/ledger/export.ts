@@ -88,8 +88,8 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
   yield emit({ record: 'checkpoint', note });
   for (const e of await ledger.readStream(LEDGER_TRUST_STREAM)) yield emit({ record: 'trust', ...logged(e) });
 
-  // Stations of the selected units: gathered from the unit-state projection, so units are read only once below.
-  const stations = new Set<string>();
+  // Every registered station's records (they are few), so that each unit stream is read only once below.
+  const stations = new Set(projections.findDocs<{ stationId: string }>('production', 'kind', 'station').map((s) => s.stationId));
   const releases = new Set<string>();
   const units: { serial: string; view: UnitView | null; facts: UnitFacts | null }[] = [];
   for (const serial of serials) {
@@ -97,7 +97,6 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
     units.push({ serial, view: projections.get<UnitView>('unit-state', serial), facts });
     if (facts?.releaseId) releases.add(facts.releaseId);
   }
-  for (const serial of serials) for (const e of await ledger.readStream(unitStream(serial))) stations.add(e.event.source.id);
   for (const s of [...stations].sort()) for (const e of await ledger.readStream(stationStream(s))) yield emit({ record: 'station', ...logged(e) });
 
   const firmware = new Map<string, string>();

@@ -40,6 +40,7 @@ export class MerkleLog implements SubtreeSource {
   private readonly getNode: Database.Statement<[number, number], { hash: Buffer } | undefined>;
   private readonly putNode: Database.Statement<[number, number, Buffer]>;
   private running: Promise<void> = Promise.resolve();
+  private readonly upperNodes = new Map<number, Hash>();
 
   constructor(
     private readonly store: EventStore,
@@ -100,9 +101,15 @@ export class MerkleLog implements SubtreeSource {
   }
 
   perfect(level: number, index: number): Hash {
+    // Complete subtrees never change, so the upper ones, shared by every proof, are kept in memory.
+    const cacheKey = level >= 4 ? level * 2 ** 40 + index : -1;
+    const cached = cacheKey >= 0 ? this.upperNodes.get(cacheKey) : undefined;
+    if (cached) return cached;
     const row = this.getNode.get(level, index);
     if (!row) throw new RangeError(`the Merkle log has no subtree at level ${level}, index ${index}`);
-    return new Uint8Array(row.hash);
+    const hash = new Uint8Array(row.hash);
+    if (cacheKey >= 0 && this.upperNodes.size < 1_000_000) this.upperNodes.set(cacheKey, hash);
+    return hash;
   }
 
   root(size = this.size): Hash {
@@ -141,6 +148,7 @@ export class MerkleLog implements SubtreeSource {
   async rebuild(): Promise<void> {
     await this.running;
     this.db.exec('DELETE FROM merkle_nodes; DELETE FROM merkle_leaves;');
+    this.upperNodes.clear();
     await this.catchUp();
   }
 
