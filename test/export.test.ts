@@ -116,6 +116,21 @@ describe('signed exports', () => {
     expect(InTotoStatementSchema.safeParse(JSON.parse(fromUtf8(fromBase64(statement.envelope.payload)))).success).toBe(true);
   });
 
+  it('an export that selects no unit still proves its key records', async () => {
+    const empty = join(dir, 'empty.ndjson');
+    expect((await exportToFile(t.url, t.tokens.auditor, { serials: ['NO-SUCH-UNIT'] }, empty, () => undefined)).units).toBe(0);
+    const report = await verifyExportFile(empty, key(), { workers: 1 });
+    expect(report).toMatchObject({ units: 0, events: 0 });
+    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'keys', 'units', 'statement']);
+    const lines = readFileSync(empty, 'utf8').trimEnd().split('\n');
+    const i = lines.findIndex((l) => l.startsWith('{"record":"station"'));
+    const record = JSON.parse(lines[i] as string) as { proof: string[] };
+    record.proof = record.proof.slice(1);
+    lines[i] = JSON.stringify(record);
+    writeFileSync(empty, lines.join('\n') + '\n');
+    await expect(verifyExportFile(empty, key(), { workers: 1 })).rejects.toMatchObject({ code: 'INCLUSION_PROOF_ERROR' });
+  });
+
   it('flashtrail verify recognises an export and reports it', async () => {
     const r = await run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'verify', file, '--ledger-key', verifierKey, '--workers', '2']);
     expect(r.stdout).toMatch(/ok +statement/);

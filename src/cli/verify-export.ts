@@ -118,6 +118,14 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
     const trust: Decoded[] = [];
     const stationEntries: Decoded[] = [];
     const logged: { d: Decoded; proof: string[] }[] = [];
+    // Once the trust and station records are read (before the first unit, or at the end of an export
+    // without units): establish the keys and check those records' inclusion.
+    const keysOf = (cp: Checkpoint): KeyLives => {
+      const established = establishKeys(trust, stationEntries, ledgerKey, verify);
+      for (const { d, proof } of logged) checkInclusion(d, proof.map(fromBase64), cp);
+      steps.push({ step: 'keys', detail: `${trust.length} trust and ${stationEntries.length} station records signed and included; ${established.size} station key(s)` });
+      return established;
+    };
     let lives: KeyLives | null = null;
     let livesWire: [string, unknown][] = [];
     let batch: { line: number; text: string }[] = [];
@@ -176,10 +184,8 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
       }
       if (rec.record !== 'unit') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: unknown record ${(rec as { record: string }).record}`, { line: lineNo });
       if (!lives) {
-        lives = establishKeys(trust, stationEntries, ledgerKey, verify);
-        for (const { d, proof } of logged) checkInclusion(d, proof.map(fromBase64), checkpoint);
+        lives = keysOf(checkpoint);
         livesWire = [...lives.entries()];
-        steps.push({ step: 'keys', detail: `${trust.length} trust and ${stationEntries.length} station records signed and included; ${lives.size} station key(s)` });
       }
       batch.push({ line: lineNo, text });
       if (batch.length >= BATCH) {
@@ -189,6 +195,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
       }
     }
     if (failure) throw failure;
+    if (!lives && checkpoint) lives = keysOf(checkpoint);
     if (batch.length > 0 && checkpoint) dispatch(batch, livesWire, checkpoint);
     await Promise.all(inFlight);
     if (failure) throw failure;
