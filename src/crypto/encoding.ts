@@ -39,12 +39,13 @@ export function toBase64(bytes: Uint8Array): string {
 
 /** Standard base64 with padding, and only the canonical encoding (no stray bits in the last symbol). */
 export function fromBase64(text: string): Uint8Array {
-  if (!B64_RE.test(text)) throw new TypeError('expected standard base64 with padding');
   if (NodeBuffer) {
+    // Buffer skips what is not base64; re-encoding and comparing refuses all of that, and any other form.
     const decoded = NodeBuffer.from(text, 'base64');
-    if (decoded.toString('base64') !== text) throw new TypeError('non-canonical base64');
+    if (decoded.toString('base64') !== text) throw new TypeError('expected canonical standard base64 with padding');
     return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
   }
+  if (!B64_RE.test(text)) throw new TypeError('expected standard base64 with padding');
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
