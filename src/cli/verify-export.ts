@@ -34,25 +34,26 @@ export interface ExportReport {
 }
 
 /**
- * Lines of a file, pulled chunk by chunk: the file is read only as fast as lines are consumed (readline's
- * async iterator would keep reading ahead and buffer the whole file while the workers are busy).
+ * Lines of a file as bytes (newline included), pulled chunk by chunk: the file is read only as fast as lines
+ * are consumed, and unit records travel to the workers undecoded, so this thread hashes bytes and nothing more.
  */
-async function* readLines(file: string): AsyncGenerator<string> {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let rest = '';
+async function* readLines(file: string): AsyncGenerator<Buffer> {
+  let rest: Buffer = Buffer.alloc(0);
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    rest += decoder.decode(chunk as Buffer, { stream: true });
+    const data = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
     let start = 0;
     let nl: number;
-    while ((nl = rest.indexOf('\n', start)) >= 0) {
-      yield rest.slice(start, nl);
+    while ((nl = data.indexOf(10, start)) >= 0) {
+      yield data.subarray(start, nl + 1);
       start = nl + 1;
     }
-    rest = rest.slice(start);
+    rest = Buffer.from(data.subarray(start));
   }
-  rest += decoder.decode();
   if (rest.length > 0) yield rest;
 }
+
+const UNIT_PREFIX = Buffer.from('{"record":"unit"');
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface VerifyExportOptions {
   readonly workers?: number;
@@ -82,7 +83,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
   let units = 0;
   let events = 0;
 
-  const dispatch = (batch: { line: number; text: string }[], lives: [string, unknown][], checkpoint: Checkpoint) => {
+  const dispatch = (batch: { line: number; bytes: Uint8Array }[], lives: [string, unknown][], checkpoint: Checkpoint) => {
     const id = nextId++;
     const worker = workers[id % workers.length] as Worker;
     const done = new Promise<void>((resolve) => {
@@ -128,19 +129,20 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
     };
     let lives: KeyLives | null = null;
     let livesWire: [string, unknown][] = [];
-    let batch: { line: number; text: string }[] = [];
+    let batch: { line: number; bytes: Uint8Array }[] = [];
     let statementEnvelope: Extract<ExportRecord, { record: 'statement' }>['envelope'] | null = null;
     let contentDigest = '';
 
-    for await (const text of lines) {
+    for await (const bytes of lines) {
       lineNo++;
       if (failure) break;
       if (statementEnvelope) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: nothing may follow the statement`, { line: lineNo });
       // Unit records, nearly all of the file, are parsed by the workers; this thread only hashes them.
-      if (lives && checkpoint && text.startsWith('{"record":"unit"')) {
-        hash.update(text + '\n');
+      if (lives && checkpoint && bytes.subarray(0, UNIT_PREFIX.length).equals(UNIT_PREFIX)) {
+        hash.update(bytes);
         records++;
-        batch.push({ line: lineNo, text });
+        // A copy, so that the chunk it came from can be freed while the batch waits for a worker.
+        batch.push({ line: lineNo, bytes: new Uint8Array(bytes) });
         if (batch.length >= BATCH) {
           dispatch(batch, livesWire, checkpoint);
           batch = [];
@@ -148,8 +150,10 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
         }
         continue;
       }
+      let text: string;
       let rec: ExportRecord;
       try {
+        text = strictUtf8.decode(bytes);
         rec = JSON.parse(text) as ExportRecord;
       } catch {
         throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo} is not JSON`, { line: lineNo });
@@ -159,7 +163,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
         statementEnvelope = rec.envelope;
         continue;
       }
-      hash.update(text + '\n');
+      hash.update(bytes);
       records++;
       if (lineNo === 1) {
         if (rec.record !== 'header' || rec.format !== EXPORT_FORMAT) throw new VerificationError('FORMAT_ERROR', 'format', `not a ${EXPORT_FORMAT} file`, { line: 1 });
@@ -187,7 +191,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
         lives = keysOf(checkpoint);
         livesWire = [...lives.entries()];
       }
-      batch.push({ line: lineNo, text });
+      batch.push({ line: lineNo, bytes: new Uint8Array(bytes) });
       if (batch.length >= BATCH) {
         dispatch(batch, livesWire, checkpoint);
         batch = [];

@@ -13,8 +13,8 @@ export interface WorkRequest {
   readonly lives: [string, StationKeyLife][];
   readonly checkpoint: { size: number; root: string; origin: string };
   readonly portable: boolean;
-  /** Raw NDJSON lines of unit records: parsing happens here, off the reading thread. */
-  readonly units: { line: number; text: string }[];
+  /** Raw NDJSON lines of unit records: decoding and parsing happen here, off the reading thread. */
+  readonly units: { line: number; bytes: Uint8Array }[];
 }
 
 export type WorkReply =
@@ -22,6 +22,8 @@ export type WorkReply =
   | { id: number; ok: false; error: { code: VerificationError['code']; step: string; message: string; location: VerificationError['location'] } };
 
 useNativeSha256();
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 let cachedLives: { key: string; lives: KeyLives } | null = null;
 
@@ -34,7 +36,7 @@ parentPort?.on('message', (req: WorkRequest) => {
     const results = req.units.map((u) => {
       let record: UnitRecord;
       try {
-        record = JSON.parse(u.text) as UnitRecord;
+        record = JSON.parse(strictUtf8.decode(u.bytes)) as UnitRecord;
       } catch {
         throw new VerificationError('FORMAT_ERROR', 'format', `line ${u.line} is not JSON`, { line: u.line });
       }
