@@ -78,10 +78,16 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
   await log.catchUp();
   const note = await checkpointer.issue();
   const size = checkpointSize(note);
-  const logged = (e: StoredEvent): LoggedEnvelope => {
+  /** The event's leaf under the export checkpoint, or null for an event appended after it. */
+  const coveredLeaf = (e: StoredEvent): number | null => {
     const leaf = log.leafOfEvent(e.event.id);
-    if (!leaf || leaf.index >= size) throw new LedgerError('INTERNAL', `event ${e.event.id} is not covered by checkpoint ${size}`);
-    return { leafIndex: leaf.index, envelope: e.envelope, proof: log.inclusionProof(leaf.index, size).map(toBase64) };
+    return leaf !== null && leaf.index < size ? leaf.index : null;
+  };
+  const withProof = (e: StoredEvent, leafIndex: number): LoggedEnvelope => ({ leafIndex, envelope: e.envelope, proof: log.inclusionProof(leafIndex, size).map(toBase64) });
+  const logged = (e: StoredEvent): LoggedEnvelope => {
+    const leafIndex = coveredLeaf(e);
+    if (leafIndex === null) throw new LedgerError('INTERNAL', `event ${e.event.id} is not covered by checkpoint ${size}`);
+    return withProof(e, leafIndex);
   };
   const createdAt = deps.clock().toISOString();
   yield emit({ record: 'header', format: EXPORT_FORMAT, origin: deps.origin, createdAt, selection });
@@ -101,16 +107,16 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
 
   const firmware = new Map<string, string>();
   for (const u of units) {
-    const history = (await ledger.readStream(unitStream(u.serial))).filter((e) => {
-      const leaf = log.leafOfEvent(e.event.id);
-      return leaf !== null && leaf.index < size;
-    });
-    if (history.length === 0) continue;
-    for (const e of history) {
+    // Each leaf is looked up once: events appended after the checkpoint are left out.
+    const covered = (await ledger.readStream(unitStream(u.serial)))
+      .map((e) => ({ e, leafIndex: coveredLeaf(e) }))
+      .filter((c): c is { e: StoredEvent; leafIndex: number } => c.leafIndex !== null);
+    if (covered.length === 0) continue;
+    for (const { e } of covered) {
       if (e.event.type === 'BootloaderWritten') firmware.set(e.event.data.imageSha256, `bootloader ${e.event.data.version}`);
       if (e.event.type === 'AppVerified' && e.event.data.result === 'pass') firmware.set(e.event.data.imageSha256, `application ${e.event.data.version}`);
     }
-    events += history.length;
+    events += covered.length;
     written++;
     yield emit({
       record: 'unit',
@@ -119,7 +125,7 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
       mac: u.view?.mac ?? null,
       batchId: u.facts?.batchId ?? null,
       releaseId: u.facts?.releaseId ?? null,
-      events: history.map(logged),
+      events: covered.map(({ e, leafIndex }) => withProof(e, leafIndex)),
     });
   }
 
