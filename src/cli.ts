@@ -68,6 +68,16 @@ environment: FLASHTRAIL_DATA_DIR, FLASHTRAIL_HOST, FLASHTRAIL_PORT, FLASHTRAIL_T
 
 class UsageError extends Error {}
 
+/** For long-running commands: on SIGINT or SIGTERM, shut down cleanly, then exit 0. Never resolves. */
+function runUntilSignal(shutdown: () => Promise<void>): Promise<number> {
+  const stop = () => {
+    void shutdown().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise<number>(() => undefined);
+}
+
 function need(value: string | undefined, flag: string): string {
   if (value === undefined || value === '') throw new UsageError(`missing ${flag}`);
   return value;
@@ -168,12 +178,7 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'status') return stationStatus(config, out);
       if (sub !== 'run') throw new UsageError('usage: flashtrail station init | run | status');
       const running = await stationRun(config, (line) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`));
-      const stop = () => {
-        void running.stop().then(() => process.exit(0));
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      return await new Promise<number>(() => undefined);
+      return runUntilSignal(() => running.stop());
     }
 
     case 'serve': {
@@ -184,12 +189,7 @@ async function main(argv: string[]): Promise<number> {
         ...(typeof values['port'] === 'string' ? { port: Number(values['port']) } : {}),
       });
       const running = await startLedgerServer(config);
-      const stop = () => {
-        void running.close().then(() => process.exit(0));
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      return await new Promise<number>(() => undefined);
+      return runUntilSignal(() => running.close());
     }
 
     case 'init': {
