@@ -77,9 +77,6 @@ export function isUnitEvent(e: LedgerEvent): e is UnitEvent {
   return e.source.kind === 'station';
 }
 
-export function isAdminEvent(e: LedgerEvent): e is AdminEvent {
-  return e.source.kind === 'admin';
-}
 
 export const DsseEnvelopeSchema = z.strictObject({
   payloadType: z.literal(EVENT_PAYLOAD_TYPE),

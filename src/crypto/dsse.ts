@@ -4,7 +4,7 @@
  */
 import { canonicalBytes } from './jcs.ts';
 import { concatBytes, fromBase64, toBase64, utf8 } from './encoding.ts';
-import { sha256, sha256Hex } from './hash.ts';
+import { sha256Hex } from './hash.ts';
 import { sign, verifyStrictPortable, type VerifyFn } from './ed25519.ts';
 
 export interface DsseSignature {
@@ -62,8 +62,4 @@ export function envelopeBytes(envelope: DsseEnvelope): Uint8Array {
 
 export function envelopeDigest(envelope: DsseEnvelope): string {
   return sha256Hex(envelopeBytes(envelope));
-}
-
-export function envelopeDigestBytes(envelope: DsseEnvelope): Uint8Array {
-  return sha256(envelopeBytes(envelope));
 }

@@ -7,7 +7,7 @@
  * accepted. Scrapped and shipped are terminal. Rework reopens an unlocked unit and counts the attempt.
  * Pure: time and the batch's status are passed in.
  */
-import type { EventOf, UnitEvent } from '../../schemas/index.ts';
+import type { UnitEvent } from '../../schemas/index.ts';
 import { DecisionError } from './decision-error.ts';
 
 export type UnitStatus =
@@ -126,5 +126,3 @@ export function evolveUnit(state: UnitState, event: UnitEvent): UnitState {
 }
 
 export const unitDecider = { decide: decideUnit, evolve: evolveUnit, initialState: initialUnitState };
-
-export type UnitEventOf<T extends UnitEvent['type']> = EventOf<T>;

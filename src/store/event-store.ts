@@ -95,7 +95,3 @@ export class DuplicateEventIdError extends Error {
     super(`event id ${eventId} is already recorded differently (stream ${stream})`);
   }
 }
-
-export function describeExpected(expected: ExpectedRevision): string {
-  return typeof expected === 'bigint' ? `revision ${expected}` : expected;
-}

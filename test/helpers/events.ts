@@ -1,6 +1,6 @@
 /** Unsigned event builders for decider and projection tests (the deciders never look at signatures). */
 import { randomUUID } from 'node:crypto';
-import type { EventOf, EventType, LedgerEvent } from '../../schemas/index.ts';
+import type { EventOf, EventType } from '../../schemas/index.ts';
 import { SCHEMA_VERSIONS, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
 
 export const T0 = new Date('2026-03-02T08:00:00.000Z');
@@ -34,5 +34,3 @@ export const unit = {
   scrapped: () => ev('UnitScrapped', { serial, reason: 'cracked' }),
   shipped: () => ev('UnitShipped', { serial, customer: 'ACME', orderRef: 'PO-1' }),
 };
-
-export type AnyEvent = LedgerEvent;
