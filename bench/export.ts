@@ -14,10 +14,10 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { startLedgerServer } from '../src/main.ts';
-import { selectUnits, writeExport } from '../src/ledger/export.ts';
-import { verifyExportFile } from '../src/cli/verify-export.ts';
-import { parseVerifierKey } from '../src/verify/note.ts';
+import { startLedgerServer } from '../src/server/main.ts';
+import { selectUnits, writeExport } from '../src/evidence/export.ts';
+import { verifyExportFile } from '../src/native/export-verifier.ts';
+import { parseVerifierKey } from '../src/tlog/note.ts';
 import { fillLedger } from './fixtures.ts';
 
 const quick = process.argv.includes('--quick');

@@ -4,9 +4,9 @@
  */
 import { createHash, createPrivateKey, sign as nodeSign } from 'node:crypto';
 import { join } from 'node:path';
-import { configFromEnv, initDataDir, type InitResult, type LedgerConfig } from '../src/main.ts';
-import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
-import { newSigner, readSecretKeyFile } from '../src/keys/key-file.ts';
+import { configFromEnv, initDataDir, type InitResult, type LedgerConfig } from '../src/server/main.ts';
+import { SqliteEventStore } from '../src/store/sqlite.ts';
+import { newSigner, readSecretKeyFile } from '../src/files/key-file.ts';
 import { canonicalBytes } from '../src/crypto/jcs.ts';
 import { envelopeBytes, pae } from '../src/crypto/dsse.ts';
 import { toBase64, toHex } from '../src/crypto/encoding.ts';

@@ -11,13 +11,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
-import { ProjectionRunner } from '../src/projections/runner.ts';
+import { SqliteEventStore } from '../src/store/sqlite.ts';
+import { ProjectionRunner } from '../src/read/projection-runner.ts';
 import { unitStateProjection } from '../projections/unit-state.ts';
 import { productionProjection } from '../projections/production.ts';
-import { configFromEnv, startLedgerServer } from '../src/main.ts';
+import { configFromEnv, startLedgerServer } from '../src/server/main.ts';
 import { fillLedger } from './fixtures.ts';
-import { decodeStored } from '../src/ledger/codec.ts';
+import { decodeStored } from '../src/event/codec.ts';
 
 const quick = process.argv.includes('--quick');
 const TARGET = quick ? 100_000 : 1_000_000;

@@ -10,7 +10,7 @@ import type { LedgerEvent, UnitEvent } from '../schemas/index.ts';
 import { isUnitEvent } from '../schemas/index.ts';
 import type { DocumentProjection, EventMeta, Lookup } from './projection.ts';
 import { utf8 } from '../src/crypto/encoding.ts';
-import { sha256Hex } from '../src/crypto/hash.ts';
+import { sha256Hex } from '../src/crypto/sha256.ts';
 
 export const DRIFT_DIMENSIONS = ['bootloader', 'signing_key', 'application', 'provisioning_template', 'efuse_profile'] as const;
 export type DriftDimension = (typeof DRIFT_DIMENSIONS)[number];

@@ -6,8 +6,8 @@ import { Outbox } from './outbox.ts';
 import { Sender } from './sender.ts';
 import { openSerialLines } from './serial.ts';
 import { StationAgent } from './agent.ts';
-import { readSecretKeyFile, newSigner, writeSecretKeyFile } from '../src/keys/key-file.ts';
-import { EventSigner } from '../src/client/event-signer.ts';
+import { readSecretKeyFile, newSigner, writeSecretKeyFile } from '../src/files/key-file.ts';
+import { EventSigner } from '../src/event/signer.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { toHex } from '../src/crypto/encoding.ts';
 

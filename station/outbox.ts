@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
-import type { SignedEvent } from '../src/client/event-signer.ts';
+import type { SignedEvent } from '../src/event/signer.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS outbox (

@@ -3,10 +3,10 @@ import { decideStation, evolveStation, initialStationState, type StationEvent } 
 import { decideBatch, evolveBatch, initialBatchState } from '../src/domain/batch.ts';
 import { decideRelease, evolveRelease, initialReleaseState } from '../src/domain/release.ts';
 import { DecisionError } from '../src/domain/decision-error.ts';
-import { newSigner } from '../src/keys/key-file.ts';
+import { newSigner } from '../src/files/key-file.ts';
 import { toHex } from '../src/crypto/encoding.ts';
 import { ev, hash } from './helpers/events.ts';
-import { sha256Hex } from '../src/crypto/hash.ts';
+import { sha256Hex } from '../src/crypto/sha256.ts';
 
 const refusal = (f: () => unknown) => {
   try {

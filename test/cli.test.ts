@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readSecretKeyFile } from '../src/keys/key-file.ts';
+import { readSecretKeyFile } from '../src/files/key-file.ts';
 import { spawnLedger } from './helpers/server-process.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 

@@ -8,10 +8,10 @@ import golden from './vectors/golden-events.json' with { type: 'json' };
 import * as ed from '@noble/ed25519';
 import { fromHex, fromUtf8, toHex, utf8, fromBase64, toBase64 } from '../src/crypto/encoding.ts';
 import { isAcceptablePublicKey, publicKeyFromSecret, sign, verifyStrictPortable } from '../src/crypto/ed25519.ts';
-import { verifyStrict } from '../src/crypto/ed25519-native.ts';
+import { verifyStrict } from '../src/native/ed25519.ts';
 import { envelopeBytes, envelopeDigest, pae, verifyEnvelopeSignature, type DsseEnvelope } from '../src/crypto/dsse.ts';
 import { canonicalize, CanonicalizationError } from '../src/crypto/jcs.ts';
-import { signEvent } from '../src/ledger/codec.ts';
+import { signEvent } from '../src/event/codec.ts';
 import { goldenEvents, goldenSigner } from './helpers/golden.ts';
 
 describe('Ed25519 (RFC 8032 §7.1 vectors)', () => {

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { startTestLedger } from './helpers/ledger-fixture.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
-import { EventSigner } from '../src/client/event-signer.ts';
+import { EventSigner } from '../src/event/signer.ts';
 
 const GO_PROGRAM = join(fileURLToPath(import.meta.url), '..', 'interop', 'go', 'verify.go');
 const GOPATH = '/usr/share/gocode';

@@ -4,7 +4,7 @@
  * No fake or stub stands in for the server: without it, this suite is skipped and says so.
  */
 import { describe, it } from 'vitest';
-import { KurrentDBEventStore } from '../src/store/kurrentdb-event-store.ts';
+import { KurrentDBEventStore } from '../src/store/kurrentdb.ts';
 import { describeEventStoreContract } from './store-contract.ts';
 
 const connection = process.env['EVENTSTORE_CONNECTION_STRING'];

@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import vectors from './vectors/rfc6962-merkle.json' with { type: 'json' };
 import { EMPTY_ROOT, leafHash } from '../src/merkle/hash.ts';
 import { MemoryTree, consistencyProof, inclusionProof, rootHash, verifyConsistency, verifyInclusion } from '../src/merkle/proofs.ts';
-import { MerkleLog } from '../src/merkle/merkle-log.ts';
-import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
+import { MerkleLog } from '../src/read/merkle-log.ts';
+import { SqliteEventStore } from '../src/store/sqlite.ts';
 import { fromHex, toHex } from '../src/crypto/encoding.ts';
 
 const treeOf = (leaves: Uint8Array[]) => {

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unitStateProjection, type UnitView } from '../projections/unit-state.ts';
 import { productionProjection } from '../projections/production.ts';
-import { ProjectionRunner } from '../src/projections/runner.ts';
-import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
+import { ProjectionRunner } from '../src/read/projection-runner.ts';
+import { SqliteEventStore } from '../src/store/sqlite.ts';
 import { startTestLedger } from './helpers/ledger-fixture.ts';
 import { SimulatedStation, type UnitScenario } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
-import { EventSigner } from '../src/client/event-signer.ts';
+import { EventSigner } from '../src/event/signer.ts';
 import { unit } from './helpers/events.ts';
 import type { UnitEvent } from '../schemas/index.ts';
 

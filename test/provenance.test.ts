@@ -13,14 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestLedger } from './helpers/ledger-fixture.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
-import { EventSigner } from '../src/client/event-signer.ts';
+import { EventSigner } from '../src/event/signer.ts';
 import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type ProvenanceDocument } from '../src/verify/index.ts';
-import { verifyStrict } from '../src/crypto/ed25519-native.ts';
+import { verifyStrict } from '../src/native/ed25519.ts';
 import { fromBase64, toBase64, toHex, utf8, fromUtf8 } from '../src/crypto/encoding.ts';
-import { newSigner, writeSecretKeyFile, type Signer } from '../src/keys/key-file.ts';
+import { newSigner, writeSecretKeyFile, type Signer } from '../src/files/key-file.ts';
 import { canonicalBytes } from '../src/crypto/jcs.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
-import { formatVerifierKey, parseNote, signNote } from '../src/verify/note.ts';
+import { formatVerifierKey, parseNote, signNote } from '../src/tlog/note.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);

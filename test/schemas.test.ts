@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderJsonSchemas, SCHEMAS_DIR } from '../src/schemas-json.ts';
+import { renderJsonSchemas, SCHEMAS_DIR } from '../schemas/render-json.ts';
 
 describe('generated JSON Schemas', () => {
   it('schemas/json matches the zod schemas (run `npm run schemas` after changing them)', () => {

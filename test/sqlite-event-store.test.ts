@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { SqliteEventStore } from '../src/store/sqlite-event-store.ts';
+import { SqliteEventStore } from '../src/store/sqlite.ts';
 import { describeEventStoreContract } from './store-contract.ts';
 
 const tempFile = () => {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
 import { ptyPair, socatAvailable, type PtyPair } from './helpers/pty.ts';
-import { writeSecretKeyFile } from '../src/keys/key-file.ts';
+import { writeSecretKeyFile } from '../src/files/key-file.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { verifyHistory, type HistoryEntry } from '../src/client/verify-history.ts';
 

@@ -1,7 +1,7 @@
 /** Middleware factories: authentication, role checks, request logging. */
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
-import type { Principal, Role } from '../ledger/ledger.ts';
+import type { Principal, Role } from '../write/pipeline.ts';
 import type { TokenSource } from './tokens.ts';
 import { problem } from './problem.ts';
 

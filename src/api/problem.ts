@@ -1,7 +1,7 @@
 /** RFC 9457 problem details, with a stable `code` member that clients can branch on. */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { LEDGER_ERRORS, type LedgerErrorCode } from '../ledger/errors.ts';
+import { LEDGER_ERRORS, type LedgerErrorCode } from '../write/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 

@@ -4,13 +4,13 @@
  */
 import { Hono, type Context } from 'hono';
 import { stream } from 'hono/streaming';
-import type { ProjectionRunner } from '../projections/runner.ts';
+import type { ProjectionRunner } from '../read/projection-runner.ts';
 import type { ProductionDoc, UnitFacts, BatchDoc, ReleaseDoc } from '../../projections/production.ts';
 import { driftReport } from '../../projections/drift.ts';
 import { yieldBy, yieldFigures } from '../../projections/yield.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
 import { Identifier } from '../../schemas/common.ts';
-import { LedgerError } from '../ledger/errors.ts';
+import { LedgerError } from '../write/errors.ts';
 import { requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
 

@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { sha256Hex } from '../crypto/hash.ts';
+import { sha256Hex } from '../crypto/sha256.ts';
 import { utf8 } from '../crypto/encoding.ts';
-import type { Principal } from '../ledger/ledger.ts';
+import type { Principal } from '../write/pipeline.ts';
 import { Identifier } from '../../schemas/common.ts';
 
 const TokenEntry = z

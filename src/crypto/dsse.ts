@@ -4,7 +4,7 @@
  */
 import { canonicalBytes } from './jcs.ts';
 import { concatBytes, fromBase64, toBase64, utf8 } from './encoding.ts';
-import { sha256Hex } from './hash.ts';
+import { sha256Hex } from './sha256.ts';
 import { sign, verifyStrictPortable, type VerifyFn } from './ed25519.ts';
 
 export interface DsseSignature {

@@ -5,7 +5,7 @@
  */
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { sha256Hex } from './hash.ts';
+import { sha256Hex } from './sha256.ts';
 
 ed.hashes.sha512 = sha512;
 

@@ -4,7 +4,7 @@
  *   node  = SHA-256(0x01 || left || right)
  *   empty = SHA-256("")
  */
-import { sha256 } from '../crypto/hash.ts';
+import { sha256 } from '../crypto/sha256.ts';
 import { concatBytes } from '../crypto/encoding.ts';
 
 export type Hash = Uint8Array;

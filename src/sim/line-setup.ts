@@ -1,8 +1,8 @@
 /** The administrator events that set up a line: stations with their keys, an approved release, an open batch. */
-import type { EventSigner } from '../client/event-signer.ts';
+import type { EventSigner } from '../event/signer.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { toHex } from '../crypto/encoding.ts';
-import type { Signer } from '../keys/key-file.ts';
+import type { Signer } from '../files/key-file.ts';
 import type { ReleaseFirmware } from './simulated-station.ts';
 
 export interface LineSetup {

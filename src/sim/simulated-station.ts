@@ -3,7 +3,7 @@
  * Used by the quick-start demo, the end-to-end tests and the benchmark.
  */
 import { createHash } from 'node:crypto';
-import type { EventSigner, SignedEvent } from '../client/event-signer.ts';
+import type { EventSigner, SignedEvent } from '../event/signer.ts';
 import type { LedgerClient } from '../client/ledger-client.ts';
 
 export interface ReleaseFirmware {

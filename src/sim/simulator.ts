@@ -5,7 +5,7 @@
  * so the ledger's scrap and drift views can be checked against it.
  */
 import { createHash } from 'node:crypto';
-import type { EventSigner } from '../client/event-signer.ts';
+import type { EventSigner } from '../event/signer.ts';
 import type { LedgerClient } from '../client/ledger-client.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import type { ReleaseFirmware } from './simulated-station.ts';

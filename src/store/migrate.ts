@@ -4,8 +4,8 @@
  * Merkle root of both logs.
  */
 import type { EventStore, RecordedEvent } from './event-store.ts';
-import { SqliteEventStore } from './sqlite-event-store.ts';
-import { KurrentDBEventStore } from './kurrentdb-event-store.ts';
+import { SqliteEventStore } from './sqlite.ts';
+import { KurrentDBEventStore } from './kurrentdb.ts';
 import { leafHash } from '../merkle/hash.ts';
 import { MemoryTree, rootHash } from '../merkle/proofs.ts';
 import { toHex } from '../crypto/encoding.ts';

@@ -4,7 +4,7 @@ import { verifyStrictPortable, type VerifyFn } from '../crypto/ed25519.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { VerificationError } from './errors.ts';
-import type { NoteKey } from './note.ts';
+import type { NoteKey } from '../tlog/note.ts';
 import { checkCheckpoint, type StepReport } from './provenance.ts';
 
 export interface ConsistencyReport {

@@ -5,7 +5,7 @@
 export { verifyProvenance, PROVENANCE_FORMAT, type ProvenanceDocument, type ProvenanceEntry, type ProvenanceReport, type StepReport } from './provenance.ts';
 export { verifyCheckpointConsistency, type ConsistencyReport } from './consistency.ts';
 export { VerificationError, VERIFY_ERROR_CODES, type VerifyErrorCode } from './errors.ts';
-export { parseVerifierKey, formatVerifierKey, verifyNote, type NoteKey } from './note.ts';
-export { parseCheckpointBody, parseTlogProof, formatTlogProof, type Checkpoint } from './checkpoint.ts';
+export { parseVerifierKey, formatVerifierKey, verifyNote, type NoteKey } from '../tlog/note.ts';
+export { parseCheckpointBody, parseTlogProof, formatTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
 export { verifyInclusion, verifyConsistency } from '../merkle/proofs.ts';
 export { leafHash } from '../merkle/hash.ts';

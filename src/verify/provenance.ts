@@ -13,9 +13,9 @@ import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { toHex } from '../crypto/encoding.ts';
 import { verifyStrictPortable, type VerifyFn } from '../crypto/ed25519.ts';
 import type { Hash } from '../merkle/hash.ts';
-import { parseCheckpointBody, parseTlogProof, type Checkpoint } from './checkpoint.ts';
+import { parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
 import { checkInclusion, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded } from './steps.ts';
-import { verifyNote, type NoteKey } from './note.ts';
+import { verifyNote, type NoteKey } from '../tlog/note.ts';
 import { VerificationError } from './errors.ts';
 
 export const PROVENANCE_FORMAT = 'flashtrail.provenance.v1';

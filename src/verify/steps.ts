@@ -4,14 +4,14 @@
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { envelopeBytes, verifyEnvelopeSignature } from '../crypto/dsse.ts';
-import { sha256 } from '../crypto/hash.ts';
+import { sha256 } from '../crypto/sha256.ts';
 import { fromBase64, fromHex, fromUtf8, toHex } from '../crypto/encoding.ts';
 import { keyIdOf, type VerifyFn } from '../crypto/ed25519.ts';
 import { leafHash, type Hash } from '../merkle/hash.ts';
 import { verifyInclusion } from '../merkle/proofs.ts';
 import type { LedgerEvent } from '../../schemas/index.ts';
-import type { Checkpoint } from './checkpoint.ts';
-import type { NoteKey } from './note.ts';
+import type { Checkpoint } from '../tlog/checkpoint.ts';
+import type { NoteKey } from '../tlog/note.ts';
 import { VerificationError, type VerifyErrorCode } from './errors.ts';
 
 export type EntryRole = 'trust' | 'station' | 'unit';

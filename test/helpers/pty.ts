@@ -1,5 +1,5 @@
 /** Pseudo-terminal pairs made with socat, standing in for a barcode scanner and a device console. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -20,10 +20,8 @@ export async function ptyPair(dir: string, name: string): Promise<PtyPair> {
   return { device, station, close: () => child.kill() };
 }
 
+/** Probed without spawning a child that could emit an unhandled 'error' when socat is missing. */
 export function socatAvailable(): boolean {
-  try {
-    return spawn('socat', ['-V'], { stdio: 'ignore' }).pid !== undefined && ['/usr/bin/socat', '/bin/socat', '/usr/local/bin/socat'].some(existsSync);
-  } catch {
-    return false;
-  }
+  const probe = spawnSync('socat', ['-V'], { stdio: 'ignore' });
+  return probe.error === undefined && probe.status === 0;
 }

@@ -12,7 +12,7 @@ export interface ServerProcess {
 }
 
 export function spawnLedger(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'serve', '--data', dataDir, '--port', '0'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve', '--data', dataDir, '--port', '0'], {
     cwd: ROOT,
     env: { ...process.env, FLASHTRAIL_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

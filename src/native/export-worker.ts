@@ -1,12 +1,12 @@
 /** Worker thread of `flashtrail verify EXPORT`: verifies batches of unit records in parallel. */
 import { parentPort } from 'node:worker_threads';
-import { verifyStrict } from '../crypto/ed25519-native.ts';
+import { verifyStrict } from './ed25519.ts';
 import { verifyStrictPortable } from '../crypto/ed25519.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
-import { useNativeSha256 } from '../crypto/hash-native.ts';
-import { VerificationError } from './errors.ts';
-import { verifyUnitRecord, type UnitRecord, type UnitResult } from './export.ts';
-import type { KeyLives, StationKeyLife } from './steps.ts';
+import { useNativeSha256 } from './sha256.ts';
+import { VerificationError } from '../verify/errors.ts';
+import { verifyUnitRecord, type UnitRecord, type UnitResult } from '../verify/export.ts';
+import type { KeyLives, StationKeyLife } from '../verify/steps.ts';
 
 export interface WorkRequest {
   readonly id: number;

@@ -9,15 +9,15 @@ import { isUnitEvent } from '../../schemas/index.ts';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import { DuplicateEventIdError, WrongExpectedVersionError } from '../store/event-store.ts';
 import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
-import { verifyStrict } from '../crypto/ed25519-native.ts';
+import { verifyStrict } from '../native/ed25519.ts';
 import { fromHex } from '../crypto/encoding.ts';
 import { DecisionError } from '../domain/decision-error.ts';
-import { batchStream, releaseStream, stationStream, streamOf } from '../domain/streams.ts';
+import { batchStream, releaseStream, stationStream, streamOf } from '../event/streams.ts';
 import { decideUnit, evolveUnit, initialUnitState, type UnitState } from '../domain/unit.ts';
 import { decideStation, evolveStation, initialStationState, type StationEvent, type StationState } from '../domain/station.ts';
 import { decideRelease, evolveRelease, initialReleaseState, type ReleaseEvent, type ReleaseState } from '../domain/release.ts';
 import { decideBatch, evolveBatch, initialBatchState, type BatchEvent, type BatchState } from '../domain/batch.ts';
-import { decodeEnvelope, decodeStored, type DecodedEvent } from './codec.ts';
+import { decodeEnvelope, decodeStored, type DecodedEvent } from '../event/codec.ts';
 import { LedgerError } from './errors.ts';
 
 export type Role = 'station' | 'auditor' | 'admin';

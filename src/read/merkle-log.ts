@@ -6,8 +6,8 @@
  */
 import Database from 'better-sqlite3';
 import type { EventStore } from '../store/event-store.ts';
-import { leafHash, nodeHash, type Hash } from './hash.ts';
-import { consistencyProof, inclusionProof, rootHash, type SubtreeSource } from './proofs.ts';
+import { leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
+import { consistencyProof, inclusionProof, rootHash, type SubtreeSource } from '../merkle/proofs.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS merkle_nodes (

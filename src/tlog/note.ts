@@ -2,7 +2,7 @@
  * C2SP signed notes (https://c2sp.org/signed-note) with Ed25519 signatures (type 0x01).
  * Pure: no Node-only APIs.
  */
-import { sha256 } from '../crypto/hash.ts';
+import { sha256 } from '../crypto/sha256.ts';
 import { concatBytes, fromBase64, toBase64, toHex, utf8, fromHex } from '../crypto/encoding.ts';
 import { sign, verifyStrictPortable, type VerifyFn } from '../crypto/ed25519.ts';
 

@@ -1,6 +1,6 @@
 /** OpenSSL's SHA-256 through node:crypto, for node processes (see src/crypto/hash.ts). */
 import { hash } from 'node:crypto';
-import { setSha256 } from './hash.ts';
+import { setSha256 } from '../crypto/sha256.ts';
 
 export function useNativeSha256(): void {
   setSha256((bytes) => {

@@ -1,14 +1,14 @@
 /** `flashtrail verify` and `flashtrail verify-consistency`: offline checks against a pinned ledger key. */
 import { readFileSync } from 'node:fs';
-import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type StepReport } from '../verify/index.ts';
-import { verifyStrict } from '../crypto/ed25519-native.ts';
-import { fromBase64 } from '../crypto/encoding.ts';
-import { LedgerClient } from '../client/ledger-client.ts';
-import { parseCheckpointBody } from '../verify/checkpoint.ts';
-import { parseNote } from '../verify/note.ts';
+import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type StepReport } from '../../verify/index.ts';
+import { verifyStrict } from '../../native/ed25519.ts';
+import { fromBase64 } from '../../crypto/encoding.ts';
+import { LedgerClient } from '../../client/ledger-client.ts';
+import { parseCheckpointBody } from '../../tlog/checkpoint.ts';
+import { parseNote } from '../../tlog/note.ts';
 import { openSync, readSync, closeSync } from 'node:fs';
-import { verifyExportFile } from './verify-export.ts';
-import { EXPORT_FORMAT } from '../verify/export-format.ts';
+import { verifyExportFile } from '../../native/export-verifier.ts';
+import { EXPORT_FORMAT } from '../../verify/export-format.ts';
 
 /** An export starts with its header line; a provenance document is one JSON object. */
 export function isExportFile(file: string): boolean {

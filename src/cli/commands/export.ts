@@ -4,10 +4,10 @@
  */
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import type { ExportRecord, ExportSelection } from '../verify/export-format.ts';
-import { fromBase64, fromUtf8 } from '../crypto/encoding.ts';
-import type { LedgerEvent } from '../../schemas/index.ts';
-import { errorFromResponse } from '../client/ledger-client.ts';
+import type { ExportRecord, ExportSelection } from '../../verify/export-format.ts';
+import { fromBase64, fromUtf8 } from '../../crypto/encoding.ts';
+import type { LedgerEvent } from '../../../schemas/index.ts';
+import { errorFromResponse } from '../../client/ledger-client.ts';
 
 export async function exportToFile(url: string, token: string, selection: ExportSelection, out: string, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
   const response = await fetch(new URL('/v1/exports', url), {

@@ -6,8 +6,8 @@
  * byte, so a non-canonical or otherwise mangled R can never match.
  */
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { isAcceptablePublicKey } from './ed25519.ts';
-import { toHex } from './encoding.ts';
+import { isAcceptablePublicKey } from '../crypto/ed25519.ts';
+import { toHex } from '../crypto/encoding.ts';
 
 // L = 2^252 + 27742317777372353535851937790883648493, little-endian, as in RFC 8032 §5.1.7.
 const L_LE = Uint8Array.from([

@@ -1,12 +1,12 @@
 /** Builds a unit's self-contained provenance document (see src/verify/provenance.ts for what it proves). */
-import type { Ledger, StoredEvent } from './ledger.ts';
-import type { MerkleLog } from '../merkle/merkle-log.ts';
-import type { Checkpointer } from './checkpointer.ts';
-import { LEDGER_TRUST_STREAM, stationStream, unitStream } from '../domain/streams.ts';
-import { formatTlogProof, parseCheckpointBody } from '../verify/checkpoint.ts';
-import { parseNote } from '../verify/note.ts';
+import type { Ledger, StoredEvent } from '../write/pipeline.ts';
+import type { MerkleLog } from '../read/merkle-log.ts';
+import type { Checkpointer } from '../write/checkpointer.ts';
+import { LEDGER_TRUST_STREAM, stationStream, unitStream } from '../event/streams.ts';
+import { formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
+import { parseNote } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
-import { LedgerError } from './errors.ts';
+import { LedgerError } from '../write/errors.ts';
 
 export async function buildProvenance(deps: { ledger: Ledger; log: MerkleLog; checkpointer: Checkpointer }, serial: string): Promise<ProvenanceDocument | null> {
   const { ledger, log, checkpointer } = deps;

@@ -3,10 +3,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { adminEventSchemas, ledgerEventSchemas, unitEventSchemas, LedgerEventSchema, DsseEnvelopeSchema } from '../schemas/index.ts';
-import { ExportRecordSchema, InTotoStatementSchema } from '../schemas/export.ts';
+import { adminEventSchemas, ledgerEventSchemas, unitEventSchemas, LedgerEventSchema, DsseEnvelopeSchema } from './index.ts';
+import { ExportRecordSchema, InTotoStatementSchema } from './export.ts';
 
-export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'schemas', 'json');
+export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'json');
 
 export function renderJsonSchemas(): Map<string, string> {
   const files = new Map<string, string>();

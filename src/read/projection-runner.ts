@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import type { EventStore } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
-import { decodeStored } from '../ledger/codec.ts';
+import { decodeStored } from '../event/codec.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS projection_checkpoints (

@@ -7,16 +7,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { configFromEnv, initDataDir, startLedgerServer } from './main.ts';
-import { addToken } from './api/tokens.ts';
-import { newSigner, readSecretKeyFile, writeSecretKeyFile } from './keys/key-file.ts';
-import { EventSigner } from './client/event-signer.ts';
-import { LedgerClient, LedgerClientError } from './client/ledger-client.ts';
-import { SimulatedStation, simulatedRelease, type UnitScenario } from './sim/simulated-station.ts';
-import { lineSetupEvents } from './sim/line-setup.ts';
-import { verifyProvenanceFile } from './cli/verify-command.ts';
-import { DEFAULT_FAILURE_RATES, runSimulation } from './sim/run-simulation.ts';
-import type { UnitView } from '../projections/unit-state.ts';
+import { configFromEnv, initDataDir, startLedgerServer } from '../server/main.ts';
+import { addToken } from '../api/tokens.ts';
+import { newSigner, readSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
+import { EventSigner } from '../event/signer.ts';
+import { LedgerClient, LedgerClientError } from '../client/ledger-client.ts';
+import { SimulatedStation, simulatedRelease, type UnitScenario } from './simulated-station.ts';
+import { lineSetupEvents } from './line-setup.ts';
+import { verifyProvenanceFile } from '../cli/commands/verify.ts';
+import { DEFAULT_FAILURE_RATES, runSimulation } from './run-simulation.ts';
+import type { UnitView } from '../../projections/unit-state.ts';
 
 export interface DemoOptions {
   readonly units: number;

@@ -3,20 +3,20 @@
  * unit at a time, hashed as they go, and the ledger-signed in-toto statement closes the file.
  */
 import { createHash } from 'node:crypto';
-import type { Ledger, StoredEvent } from './ledger.ts';
-import type { MerkleLog } from '../merkle/merkle-log.ts';
-import type { Checkpointer } from './checkpointer.ts';
-import type { ProjectionRunner } from '../projections/runner.ts';
-import type { Signer } from '../keys/key-file.ts';
+import type { Ledger, StoredEvent } from '../write/pipeline.ts';
+import type { MerkleLog } from '../read/merkle-log.ts';
+import type { Checkpointer } from '../write/checkpointer.ts';
+import type { ProjectionRunner } from '../read/projection-runner.ts';
+import type { Signer } from '../files/key-file.ts';
 import type { UnitFacts } from '../../projections/production.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
-import { LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../domain/streams.ts';
+import { LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
 import { signEnvelope } from '../crypto/dsse.ts';
 import { canonicalBytes } from '../crypto/jcs.ts';
 import { toBase64 } from '../crypto/encoding.ts';
 import { checkpointSize } from './provenance.ts';
-import { parseCheckpointBody } from '../verify/checkpoint.ts';
-import { parseNote } from '../verify/note.ts';
+import { parseCheckpointBody } from '../tlog/checkpoint.ts';
+import { parseNote } from '../tlog/note.ts';
 import {
   EXPORT_FORMAT,
   EXPORT_PREDICATE_TYPE,
@@ -27,7 +27,7 @@ import {
   type InTotoStatement,
   type LoggedEnvelope,
 } from '../verify/export-format.ts';
-import { LedgerError } from './errors.ts';
+import { LedgerError } from '../write/errors.ts';
 
 export interface ExportDeps {
   readonly ledger: Ledger;

@@ -5,16 +5,16 @@
  */
 import type { Logger } from 'pino';
 import type { EventStore } from '../store/event-store.ts';
-import type { MerkleLog } from '../merkle/merkle-log.ts';
+import type { MerkleLog } from '../read/merkle-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
-import { formatCheckpointBody } from '../verify/checkpoint.ts';
-import { signNote } from '../verify/note.ts';
-import { EventSigner } from '../client/event-signer.ts';
-import type { Signer } from '../keys/key-file.ts';
-import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../domain/streams.ts';
-import { decodeStored } from './codec.ts';
+import { formatCheckpointBody } from '../tlog/checkpoint.ts';
+import { signNote } from '../tlog/note.ts';
+import { EventSigner } from '../event/signer.ts';
+import type { Signer } from '../files/key-file.ts';
+import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
+import { decodeStored } from '../event/codec.ts';
 import { toHex } from '../crypto/encoding.ts';
-import type { SignedEvent } from '../client/event-signer.ts';
+import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
 
 export interface CheckpointerOptions {

@@ -7,17 +7,17 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { verifyStrict } from '../crypto/ed25519-native.ts';
+import { verifyStrict } from './ed25519.ts';
 import { verifyStrictPortable } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 import { VerificationError } from '../verify/errors.ts';
-import type { NoteKey } from '../verify/note.ts';
+import type { NoteKey } from '../tlog/note.ts';
 import { checkCheckpoint, type StepReport } from '../verify/provenance.ts';
 import { decodeEntry, establishKeys, checkInclusion, type Decoded, type KeyLives } from '../verify/steps.ts';
 import { verifyStatement, type UnitResult } from '../verify/export.ts';
 import { EXPORT_FORMAT, type ExportRecord, type LoggedEnvelope } from '../verify/export-format.ts';
-import type { Checkpoint } from '../verify/checkpoint.ts';
-import type { WorkReply, WorkRequest } from '../verify/export-worker.ts';
+import type { Checkpoint } from '../tlog/checkpoint.ts';
+import type { WorkReply, WorkRequest } from './export-worker.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
 
 export interface ExportReport {
@@ -71,7 +71,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
   const hash = createHash('sha256');
   const workers = Array.from(
     { length: workerCount },
-    () => new Worker(new URL('../verify/export-worker-boot.mjs', import.meta.url)),
+    () => new Worker(new URL('./export-worker-boot.mjs', import.meta.url)),
   );
   const pendingReplies = new Map<number, (reply: WorkReply) => void>();
   for (const w of workers) w.on('message', (reply: WorkReply) => pendingReplies.get(reply.id)?.(reply));

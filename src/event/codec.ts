@@ -4,8 +4,8 @@ import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { envelopeBytes, signEnvelope } from '../crypto/dsse.ts';
 import { canonicalBytes, canonicalize } from '../crypto/jcs.ts';
 import { fromBase64, fromUtf8 } from '../crypto/encoding.ts';
-import { LedgerError } from './errors.ts';
-import { sha256Hex } from '../crypto/hash.ts';
+import { LedgerError } from '../write/errors.ts';
+import { sha256Hex } from '../crypto/sha256.ts';
 
 export interface DecodedEvent {
   readonly envelope: DsseEnvelope;

@@ -7,9 +7,9 @@ import type { EventOf, EventType, LedgerEvent } from '../../schemas/index.ts';
 import { LEDGER_EVENT_TYPES, SCHEMA_VERSIONS, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { envelopeDigest } from '../crypto/dsse.ts';
-import { signEvent } from '../ledger/codec.ts';
-import { streamOf } from '../domain/streams.ts';
-import type { Signer } from '../keys/key-file.ts';
+import { signEvent } from './codec.ts';
+import { streamOf } from './streams.ts';
+import type { Signer } from '../files/key-file.ts';
 
 export interface SignedEvent {
   readonly event: LedgerEvent;
