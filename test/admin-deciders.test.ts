@@ -3,7 +3,7 @@ import { decideStation, evolveStation, initialStationState, type StationEvent } 
 import { decideBatch, evolveBatch, initialBatchState } from '../src/domain/batch.ts';
 import { decideRelease, evolveRelease, initialReleaseState } from '../src/domain/release.ts';
 import { DecisionError } from '../src/domain/decision-error.ts';
-import { newSigner } from '../src/files/key-file.ts';
+import { newSigner } from '../src/crypto/ed25519.ts';
 import { toHex } from '../src/crypto/encoding.ts';
 import { ev, hash } from './helpers/events.ts';
 import { sha256Hex } from '../src/crypto/sha256.ts';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { bootloaderData, scanData, startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
 import { EventSigner } from '../src/event/signer.ts';
-import { newSigner } from '../src/files/key-file.ts';
+import { newSigner } from '../src/crypto/ed25519.ts';
 import { signEnvelope, type DsseEnvelope } from '../src/crypto/dsse.ts';
 import { EVENT_PAYLOAD_TYPE } from '../schemas/index.ts';
 import { fromBase64, toBase64, toHex, utf8 } from '../src/crypto/encoding.ts';

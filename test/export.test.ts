@@ -17,7 +17,7 @@ import { verifyExportFile, type ExportReport } from '../src/native/export-verifi
 import { parseVerifierKey, VerificationError } from '../src/verify/index.ts';
 import { canonicalBytes } from '../src/crypto/jcs.ts';
 import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from '../src/crypto/encoding.ts';
-import { newSigner } from '../src/files/key-file.ts';
+import { newSigner } from '../src/crypto/ed25519.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import { signNote, parseNote } from '../src/tlog/note.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';

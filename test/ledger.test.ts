@@ -7,7 +7,7 @@ import { SqliteEventStore } from '../src/store/sqlite.ts';
 import { Ledger, type Principal } from '../src/write/pipeline.ts';
 import { LedgerError } from '../src/write/errors.ts';
 import { EventSigner } from '../src/event/signer.ts';
-import { newSigner } from '../src/files/key-file.ts';
+import { newSigner } from '../src/crypto/ed25519.ts';
 import { scanData } from './helpers/ledger-fixture.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
 import { lineSetupEvents } from '../src/sim/line-setup.ts';

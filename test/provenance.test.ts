@@ -15,9 +15,11 @@ import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type ProvenanceDocument } from '../src/verify/index.ts';
-import { verifyStrict } from '../src/native/ed25519.ts';
+import { nativeCrypto } from '../src/native/crypto.ts';
+import { portableCrypto } from '../src/crypto/backend.ts';
 import { fromBase64, toBase64, toHex, utf8, fromUtf8 } from '../src/crypto/encoding.ts';
-import { newSigner, writeSecretKeyFile, type Signer } from '../src/files/key-file.ts';
+import { writeSecretKeyFile } from '../src/files/key-file.ts';
+import { newSigner, type Signer } from '../src/crypto/ed25519.ts';
 import { canonicalBytes } from '../src/crypto/jcs.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
 import { formatVerifierKey, parseNote, signNote } from '../src/tlog/note.ts';
@@ -64,7 +66,7 @@ function unitRows(db: Database.Database, serial: string) {
 function expectFailure(doc: unknown, code: string, where: { eventId?: string; step?: string } = {}) {
   let error: unknown;
   try {
-    verifyProvenance(doc, parseVerifierKey(verifierKey), verifyStrict);
+    verifyProvenance(doc, parseVerifierKey(verifierKey), nativeCrypto);
   } catch (e) {
     error = e;
   }
@@ -95,13 +97,13 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe('provenance', () => {
   it('verifies offline with only the pinned ledger key, step by step', async () => {
     const doc = await provenanceOf(copyBaseline('ok'), 'U-1');
-    const report = verifyProvenance(doc, parseVerifierKey(verifierKey), verifyStrict);
+    const report = verifyProvenance(doc, parseVerifierKey(verifierKey), nativeCrypto);
     expect(report.events).toBe(9);
     expect(report.stations).toEqual(['ST-01']);
     expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'trust', 'stations', 'unit', 'inclusion']);
     expect(report.firmware.application).toHaveLength(1);
     // The portable (browser) path agrees.
-    expect(verifyProvenance(doc, parseVerifierKey(verifierKey)).events).toBe(9);
+    expect(verifyProvenance(doc, parseVerifierKey(verifierKey), portableCrypto)).toEqual(report);
     // Every proof is a C2SP tlog-proof against the document's checkpoint.
     for (const e of doc.entries) expect(e.proof.startsWith('c2sp.org/tlog-proof@v1\nindex ')).toBe(true);
   });
@@ -224,10 +226,10 @@ describe('tamper cases on the real SQLite file', () => {
     // The attacker's server now signs a smaller tree.
     const newCheckpoint = await withLedger(dir, async (t) => (await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } })).text());
     expect(Number(parseNote(newCheckpoint).text.split('\n')[1])).toBeLessThan(oldSize);
-    expect(() => verifyCheckpointConsistency(oldCheckpoint, newCheckpoint, [], parseVerifierKey(verifierKey), verifyStrict)).toThrow(/shrank/);
+    expect(() => verifyCheckpointConsistency(oldCheckpoint, newCheckpoint, [], parseVerifierKey(verifierKey), nativeCrypto)).toThrow(/shrank/);
     const err = (() => {
       try {
-        verifyCheckpointConsistency(oldCheckpoint, newCheckpoint, [], parseVerifierKey(verifierKey), verifyStrict);
+        verifyCheckpointConsistency(oldCheckpoint, newCheckpoint, [], parseVerifierKey(verifierKey), nativeCrypto);
       } catch (e) {
         return e as VerificationError;
       }
@@ -257,7 +259,7 @@ describe('tamper cases on the real SQLite file', () => {
       const proof = await new LedgerClient(t.url, t.tokens.auditor).get<{ proof: string[] }>(`/v1/proofs/consistency?from=${from}&to=${to}`);
       const proofFile = join(work, 'consistency.json');
       writeFileSync(proofFile, JSON.stringify(proof));
-      const report = verifyCheckpointConsistency(oldCheckpoint, note, proof.proof.map(fromBase64), parseVerifierKey(verifierKey), verifyStrict);
+      const report = verifyCheckpointConsistency(oldCheckpoint, note, proof.proof.map(fromBase64), parseVerifierKey(verifierKey), nativeCrypto);
       expect(report.to.size).toBe(to);
       // The CLI fetches the proof from the ledger itself when given its URL and a token.
       writeFileSync(join(work, 'old-url.note'), oldCheckpoint);

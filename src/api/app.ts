@@ -25,7 +25,7 @@ import { productionRoutes } from './production-routes.ts';
 import { selectUnits, writeExport } from '../evidence/export.ts';
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
-import type { Signer } from '../files/key-file.ts';
+import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 
 export interface AppDeps {

@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configFromEnv, initDataDir, startLedgerServer } from '../server/main.ts';
-import { newSigner, readSecretKeyFile, writeSecretKeyFile, KeyFileError } from '../files/key-file.ts';
+import { readSecretKeyFile, writeSecretKeyFile, KeyFileError } from '../files/key-file.ts';
+import { newSigner } from '../crypto/ed25519.ts';
 import { toHex } from '../crypto/encoding.ts';
 import { addToken } from '../api/tokens.ts';
 import { runDemo } from '../sim/demo.ts';
@@ -19,7 +20,6 @@ import { EventSigner } from '../event/signer.ts';
 import { LedgerClient, LedgerClientError } from '../client/ledger-client.ts';
 import { ADMIN_EVENT_TYPES, type AdminEvent } from '../../schemas/index.ts';
 import { streamOf } from '../event/streams.ts';
-import { useNativeSha256 } from '../native/sha256.ts';
 import { isExportFile, verifyConsistencyFiles, verifyExportCommand, verifyProvenanceFile } from './commands/verify.ts';
 import { exportToFile } from './commands/export.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
@@ -28,8 +28,6 @@ import { stationInit, stationRun, stationStatus } from '../../station/main.ts';
 import { StationConfigError } from '../../station/config.ts';
 import { DEFAULT_FAILURE_RATES, runSimulation, type SimulateOptions } from '../sim/run-simulation.ts';
 import { SIM_STEPS, type SimStep } from '../sim/simulator.ts';
-
-useNativeSha256();
 
 const USAGE = `flashtrail — signed, append-only traceability ledger for factory firmware flashing
 

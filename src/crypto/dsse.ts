@@ -5,7 +5,8 @@
 import { canonicalBytes } from './jcs.ts';
 import { concatBytes, fromBase64, toBase64, utf8 } from './encoding.ts';
 import { sha256Hex } from './sha256.ts';
-import { sign, verifyStrictPortable, type VerifyFn } from './ed25519.ts';
+import { sign } from './ed25519.ts';
+import { portableCrypto, type CryptoBackend } from './backend.ts';
 
 export interface DsseSignature {
   keyid: string;
@@ -33,8 +34,8 @@ export function signEnvelope(
   return { payloadType, payload: toBase64(body), signatures: [{ keyid: signer.keyId, sig: toBase64(sig) }] };
 }
 
-/** Strict by default and portable; the ledger passes the native verifier, which gives the same verdicts. */
-export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8Array, verify: VerifyFn = verifyStrictPortable): boolean {
+/** Strict always; portable unless the caller passes the native backend, which gives the same verdicts. */
+export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8Array, crypto: CryptoBackend = portableCrypto): boolean {
   const sig = envelope.signatures[0];
   if (envelope.signatures.length !== 1 || sig === undefined) return false;
   let body: Uint8Array;
@@ -45,7 +46,7 @@ export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8
   } catch {
     return false;
   }
-  return verify(signature, pae(envelope.payloadType, body), publicKey);
+  return crypto.verifyEd25519(signature, pae(envelope.payloadType, body), publicKey);
 }
 
 /**
@@ -60,6 +61,6 @@ export function envelopeBytes(envelope: DsseEnvelope): Uint8Array {
   });
 }
 
-export function envelopeDigest(envelope: DsseEnvelope): string {
-  return sha256Hex(envelopeBytes(envelope));
+export function envelopeDigest(envelope: DsseEnvelope, crypto: CryptoBackend = portableCrypto): string {
+  return sha256Hex(envelopeBytes(envelope), crypto);
 }

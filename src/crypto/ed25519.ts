@@ -5,9 +5,17 @@
  */
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { sha256Hex } from './sha256.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toHex } from './encoding.ts';
 
 ed.hashes.sha512 = sha512;
+
+/** A signing key with its derived id, as the ledger, administrators and stations hold it. */
+export interface Signer {
+  readonly keyId: string;
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+}
 
 export interface KeyPair {
   readonly secretKey: Uint8Array; // 32-byte RFC 8032 seed
@@ -50,7 +58,13 @@ export function isAcceptablePublicKey(publicKey: Uint8Array): boolean {
   }
 }
 
+/** A fresh signing key. */
+export function newSigner(): Signer {
+  const { secretKey, publicKey } = generateKeyPair();
+  return { keyId: keyIdOf(publicKey), publicKey, secretKey };
+}
+
 /** Key ids are derived from the key itself, so a key id can never point at two different keys. */
 export function keyIdOf(publicKey: Uint8Array): string {
-  return sha256Hex(publicKey);
+  return toHex(sha256(publicKey));
 }

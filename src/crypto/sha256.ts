@@ -1,23 +1,14 @@
 /**
- * SHA-256 for everything the ledger and its verifiers hash. Pure JS (@noble/hashes) by default, so that
- * verification runs in a browser; node's composition roots switch to OpenSSL's with useNativeSha256()
- * (src/crypto/hash-native.ts) for speed. Both compute the same function, so nothing else changes.
+ * SHA-256 on a given backend (portable unless told otherwise), as bytes or lowercase hex.
+ * For hot paths and verifiers, pass the backend the entry point chose (see backend.ts).
  */
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { portableCrypto, type CryptoBackend } from './backend.ts';
 import { toHex } from './encoding.ts';
 
-export type Sha256 = (bytes: Uint8Array) => Uint8Array;
-
-let implementation: Sha256 = (bytes) => nobleSha256(bytes);
-
-export function setSha256(fn: Sha256): void {
-  implementation = fn;
+export function sha256(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto): Uint8Array {
+  return crypto.sha256(bytes);
 }
 
-export function sha256(bytes: Uint8Array): Uint8Array {
-  return implementation(bytes);
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return toHex(implementation(bytes));
+export function sha256Hex(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto): string {
+  return toHex(crypto.sha256(bytes));
 }

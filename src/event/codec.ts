@@ -6,6 +6,7 @@ import { canonicalBytes, canonicalize } from '../crypto/jcs.ts';
 import { fromBase64, fromUtf8 } from '../crypto/encoding.ts';
 import { LedgerError } from '../write/errors.ts';
 import { sha256Hex } from '../crypto/sha256.ts';
+import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 
 export interface DecodedEvent {
   readonly envelope: DsseEnvelope;
@@ -15,7 +16,7 @@ export interface DecodedEvent {
   readonly digest: string;
 }
 
-export function decodeEnvelope(input: unknown, index = 0): DecodedEvent {
+export function decodeEnvelope(input: unknown, index = 0, crypto: CryptoBackend = portableCrypto): DecodedEvent {
   const parsed = DsseEnvelopeSchema.safeParse(input);
   if (!parsed.success) {
     throw new LedgerError('ENVELOPE_INVALID', `event ${index}: not a DSSE envelope of ${EVENT_PAYLOAD_TYPE}`, {
@@ -44,14 +45,14 @@ export function decodeEnvelope(input: unknown, index = 0): DecodedEvent {
     });
   }
   const bytes = envelopeBytes(envelope);
-  return { envelope, event: event.data, bytes, digest: sha256Hex(bytes) };
+  return { envelope, event: event.data, bytes, digest: sha256Hex(bytes, crypto) };
 }
 
 /** Stored envelopes were fully checked on the way in; reading them back only parses. */
-export function decodeStored(bytes: Uint8Array): DecodedEvent {
+export function decodeStored(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto): DecodedEvent {
   const envelope = JSON.parse(fromUtf8(bytes)) as DsseEnvelope;
   const event = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as LedgerEvent;
-  return { envelope, event, bytes, digest: sha256Hex(bytes) };
+  return { envelope, event, bytes, digest: sha256Hex(bytes, crypto) };
 }
 
 export function signEvent(event: LedgerEvent, signer: { keyId: string; secretKey: Uint8Array }): DsseEnvelope {

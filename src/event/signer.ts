@@ -9,7 +9,7 @@ import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { envelopeDigest } from '../crypto/dsse.ts';
 import { signEvent } from './codec.ts';
 import { streamOf } from './streams.ts';
-import type { Signer } from '../files/key-file.ts';
+import type { Signer } from '../crypto/ed25519.ts';
 
 export interface SignedEvent {
   readonly event: LedgerEvent;

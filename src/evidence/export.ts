@@ -7,7 +7,7 @@ import type { Ledger, StoredEvent } from '../write/pipeline.ts';
 import type { MerkleLog } from '../read/merkle-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import type { ProjectionRunner } from '../read/projection-runner.ts';
-import type { Signer } from '../files/key-file.ts';
+import type { Signer } from '../crypto/ed25519.ts';
 import type { UnitFacts } from '../../projections/production.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
 import { LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';

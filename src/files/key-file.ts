@@ -4,7 +4,7 @@
  */
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { generateKeyPair, isAcceptablePublicKey, keyIdOf, publicKeyFromSecret } from '../crypto/ed25519.ts';
+import { isAcceptablePublicKey, keyIdOf, publicKeyFromSecret, type Signer } from '../crypto/ed25519.ts';
 import { fromHex, toHex } from '../crypto/encoding.ts';
 
 export const SECRET_KEY_FILE_TYPE = 'flashtrail-ed25519-secret-key-v1';
@@ -17,19 +17,8 @@ const SecretKeyFile = z.strictObject({
   comment: z.string().optional(),
 });
 
-export interface Signer {
-  readonly keyId: string;
-  readonly publicKey: Uint8Array;
-  readonly secretKey: Uint8Array;
-}
-
 export class KeyFileError extends Error {
   override readonly name = 'KeyFileError';
-}
-
-export function newSigner(): Signer {
-  const { secretKey, publicKey } = generateKeyPair();
-  return { keyId: keyIdOf(publicKey), publicKey, secretKey };
 }
 
 export function writeSecretKeyFile(path: string, signer: Signer, comment?: string): void {

@@ -4,7 +4,7 @@
  *   node  = SHA-256(0x01 || left || right)
  *   empty = SHA-256("")
  */
-import { sha256 } from '../crypto/sha256.ts';
+import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import { concatBytes } from '../crypto/encoding.ts';
 
 export type Hash = Uint8Array;
@@ -12,15 +12,15 @@ export type Hash = Uint8Array;
 const LEAF_PREFIX = Uint8Array.of(0);
 const NODE_PREFIX = Uint8Array.of(1);
 
-export function leafHash(data: Uint8Array): Hash {
-  return sha256(concatBytes(LEAF_PREFIX, data));
+export function leafHash(data: Uint8Array, crypto: CryptoBackend = portableCrypto): Hash {
+  return crypto.sha256(concatBytes(LEAF_PREFIX, data));
 }
 
-export function nodeHash(left: Hash, right: Hash): Hash {
-  return sha256(concatBytes(NODE_PREFIX, left, right));
+export function nodeHash(left: Hash, right: Hash, crypto: CryptoBackend = portableCrypto): Hash {
+  return crypto.sha256(concatBytes(NODE_PREFIX, left, right));
 }
 
-export const EMPTY_ROOT: Hash = sha256(new Uint8Array(0));
+export const EMPTY_ROOT: Hash = portableCrypto.sha256(new Uint8Array(0));
 
 /** Largest power of two strictly less than n (n >= 2), the split point of RFC 6962 §2.1. */
 export function splitPoint(n: number): number {

@@ -2,6 +2,7 @@
  * Proof generation (RFC 6962 §2.1.1–2.1.2) over any source of subtree hashes, and proof verification
  * (RFC 9162 §2.1.3.2 and §2.1.4.2). Sizes and indexes are JS numbers: exact up to 2^53 leaves.
  */
+import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import { EMPTY_ROOT, hashesEqual, isPowerOfTwo, nodeHash, splitPoint, type Hash } from './hash.ts';
 
 /** MTH(D[start : start+size]) for any range whose perfect subtrees the source can answer. */
@@ -10,19 +11,19 @@ export interface SubtreeSource {
   perfect(level: number, index: number): Hash;
 }
 
-export function rangeHash(source: SubtreeSource, start: number, size: number): Hash {
+export function rangeHash(source: SubtreeSource, start: number, size: number, crypto: CryptoBackend = portableCrypto): Hash {
   if (size === 0) return EMPTY_ROOT;
   if (isPowerOfTwo(size) && start % size === 0) return source.perfect(Math.log2(size), start / size);
   const k = splitPoint(size);
-  return nodeHash(rangeHash(source, start, k), rangeHash(source, start + k, size - k));
+  return nodeHash(rangeHash(source, start, k, crypto), rangeHash(source, start + k, size - k, crypto), crypto);
 }
 
-export function rootHash(source: SubtreeSource, size: number): Hash {
-  return rangeHash(source, 0, size);
+export function rootHash(source: SubtreeSource, size: number, crypto: CryptoBackend = portableCrypto): Hash {
+  return rangeHash(source, 0, size, crypto);
 }
 
 /** PATH(m, D[0:size]): the audit path, leaf's sibling first. */
-export function inclusionProof(source: SubtreeSource, index: number, size: number): Hash[] {
+export function inclusionProof(source: SubtreeSource, index: number, size: number, crypto: CryptoBackend = portableCrypto): Hash[] {
   if (!(index >= 0 && index < size)) throw new RangeError(`index ${index} is not in a tree of size ${size}`);
   const path: Hash[] = [];
   const walk = (m: number, start: number, n: number): void => {
@@ -30,10 +31,10 @@ export function inclusionProof(source: SubtreeSource, index: number, size: numbe
     const k = splitPoint(n);
     if (m < k) {
       walk(m, start, k);
-      path.push(rangeHash(source, start + k, n - k));
+      path.push(rangeHash(source, start + k, n - k, crypto));
     } else {
       walk(m - k, start + k, n - k);
-      path.push(rangeHash(source, start, k));
+      path.push(rangeHash(source, start, k, crypto));
     }
   };
   walk(index, 0, size);
@@ -41,22 +42,22 @@ export function inclusionProof(source: SubtreeSource, index: number, size: numbe
 }
 
 /** PROOF(m, D[0:n]): proves that the tree of size m is a prefix of the tree of size n. */
-export function consistencyProof(source: SubtreeSource, m: number, n: number): Hash[] {
+export function consistencyProof(source: SubtreeSource, m: number, n: number, crypto: CryptoBackend = portableCrypto): Hash[] {
   if (!(m >= 0 && m <= n)) throw new RangeError(`cannot prove ${m} consistent with ${n}`);
   if (m === 0 || m === n) return [];
   const proof: Hash[] = [];
   const sub = (m: number, start: number, n: number, complete: boolean): void => {
     if (m === n) {
-      if (!complete) proof.push(rangeHash(source, start, n));
+      if (!complete) proof.push(rangeHash(source, start, n, crypto));
       return;
     }
     const k = splitPoint(n);
     if (m <= k) {
       sub(m, start, k, complete);
-      proof.push(rangeHash(source, start + k, n - k));
+      proof.push(rangeHash(source, start + k, n - k, crypto));
     } else {
       sub(m - k, start + k, n - k, false);
-      proof.push(rangeHash(source, start, k));
+      proof.push(rangeHash(source, start, k, crypto));
     }
   };
   sub(m, 0, n, true);
@@ -64,7 +65,7 @@ export function consistencyProof(source: SubtreeSource, m: number, n: number): H
 }
 
 /** RFC 9162 §2.1.3.2. */
-export function verifyInclusion(leaf: Hash, index: number, size: number, proof: readonly Hash[], root: Hash): boolean {
+export function verifyInclusion(leaf: Hash, index: number, size: number, proof: readonly Hash[], root: Hash, crypto: CryptoBackend = portableCrypto): boolean {
   if (!(index >= 0 && index < size)) return false;
   let fn = index;
   let sn = size - 1;
@@ -72,7 +73,7 @@ export function verifyInclusion(leaf: Hash, index: number, size: number, proof: 
   for (const p of proof) {
     if (sn === 0) return false;
     if (fn % 2 === 1 || fn === sn) {
-      r = nodeHash(p, r);
+      r = nodeHash(p, r, crypto);
       if (fn % 2 === 0) {
         while (fn % 2 === 0 && fn !== 0) {
           fn = Math.floor(fn / 2);
@@ -80,7 +81,7 @@ export function verifyInclusion(leaf: Hash, index: number, size: number, proof: 
         }
       }
     } else {
-      r = nodeHash(r, p);
+      r = nodeHash(r, p, crypto);
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
@@ -89,7 +90,7 @@ export function verifyInclusion(leaf: Hash, index: number, size: number, proof: 
 }
 
 /** RFC 9162 §2.1.4.2. A tree is trivially consistent with its own size and with the empty tree. */
-export function verifyConsistency(size1: number, size2: number, root1: Hash, root2: Hash, proof: readonly Hash[]): boolean {
+export function verifyConsistency(size1: number, size2: number, root1: Hash, root2: Hash, proof: readonly Hash[], crypto: CryptoBackend = portableCrypto): boolean {
   if (!(size1 >= 0 && size1 <= size2)) return false;
   if (size1 === size2) return proof.length === 0 && hashesEqual(root1, root2);
   if (size1 === 0) return proof.length === 0 && hashesEqual(root1, EMPTY_ROOT);
@@ -106,8 +107,8 @@ export function verifyConsistency(size1: number, size2: number, root1: Hash, roo
   for (const c of path.slice(1)) {
     if (sn === 0) return false;
     if (fn % 2 === 1 || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
+      fr = nodeHash(c, fr, crypto);
+      sr = nodeHash(c, sr, crypto);
       if (fn % 2 === 0) {
         while (fn % 2 === 0 && fn !== 0) {
           fn = Math.floor(fn / 2);
@@ -115,7 +116,7 @@ export function verifyConsistency(size1: number, size2: number, root1: Hash, roo
         }
       }
     } else {
-      sr = nodeHash(sr, c);
+      sr = nodeHash(sr, c, crypto);
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
@@ -127,13 +128,15 @@ export function verifyConsistency(size1: number, size2: number, root1: Hash, roo
 export class MemoryTree implements SubtreeSource {
   private readonly levels: Hash[][] = [[]];
 
+  constructor(private readonly crypto: CryptoBackend = portableCrypto) {}
+
   append(leaf: Hash): void {
     (this.levels[0] as Hash[]).push(leaf);
     let level = 0;
     let index = (this.levels[0] as Hash[]).length - 1;
     while (index % 2 === 1) {
       const row = this.levels[level] as Hash[];
-      const parent = nodeHash(row[index - 1] as Hash, row[index] as Hash);
+      const parent = nodeHash(row[index - 1] as Hash, row[index] as Hash, this.crypto);
       level++;
       index = Math.floor(index / 2);
       (this.levels[level] ??= []).push(parent);

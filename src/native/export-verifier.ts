@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { verifyStrict } from './ed25519.ts';
-import { verifyStrictPortable } from '../crypto/ed25519.ts';
+import { nativeCrypto } from './crypto.ts';
+import { portableCrypto } from '../crypto/backend.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 import { VerificationError } from '../verify/errors.ts';
 import type { NoteKey } from '../tlog/note.ts';
@@ -65,7 +65,7 @@ const BATCH = 256;
 
 export async function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportOptions = {}): Promise<ExportReport> {
   const portable = options.portable ?? false;
-  const verify = portable ? verifyStrictPortable : verifyStrict;
+  const crypto = portable ? portableCrypto : nativeCrypto;
   const workerCount = Math.max(1, options.workers ?? availableParallelism());
   const steps: StepReport[] = [];
   const hash = createHash('sha256');
@@ -122,8 +122,8 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
     // Once the trust and station records are read (before the first unit, or at the end of an export
     // without units): establish the keys and check those records' inclusion.
     const keysOf = (cp: Checkpoint): KeyLives => {
-      const established = establishKeys(trust, stationEntries, ledgerKey, verify);
-      for (const { d, proof } of logged) checkInclusion(d, proof.map(fromBase64), cp);
+      const established = establishKeys(trust, stationEntries, ledgerKey, crypto);
+      for (const { d, proof } of logged) checkInclusion(d, proof.map(fromBase64), cp, crypto);
       steps.push({ step: 'keys', detail: `${trust.length} trust and ${stationEntries.length} station records signed and included; ${established.size} station key(s)` });
       return established;
     };
@@ -174,7 +174,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
       if (lineNo === 2) {
         if (rec.record !== 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', 'line 2 must be the checkpoint', { line: 2 });
         note = rec.note;
-        checkpoint = checkCheckpoint(rec.note, ledgerKey, verify);
+        checkpoint = checkCheckpoint(rec.note, ledgerKey, crypto);
         steps.push({ step: 'checkpoint', detail: `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…` });
         continue;
       }
@@ -207,7 +207,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
     steps.push({ step: 'units', detail: `${units} units, ${events} events: signatures valid (RFC 8032 strict, ${portable ? 'portable' : 'native'} Ed25519 on ${workerCount} thread(s)), keys live, chains unbroken, every event included` });
 
     if (!statementEnvelope) throw new VerificationError('FORMAT_ERROR', 'statement', 'the export has no closing statement: it is truncated');
-    const statement = verifyStatement(statementEnvelope, ledgerKey, verify);
+    const statement = verifyStatement(statementEnvelope, ledgerKey, crypto);
     const p = statement.predicate;
     if (p.content.sha256 !== contentDigest) {
       throw new VerificationError('CONTENT_DIGEST_ERROR', 'statement', `the file's records hash to ${contentDigest.slice(0, 16)}…, the signed statement says ${p.content.sha256.slice(0, 16)}…: records were changed, added or removed`);

@@ -1,9 +1,8 @@
 /** Worker thread of `flashtrail verify EXPORT`: verifies batches of unit records in parallel. */
 import { parentPort } from 'node:worker_threads';
-import { verifyStrict } from './ed25519.ts';
-import { verifyStrictPortable } from '../crypto/ed25519.ts';
+import { nativeCrypto } from './crypto.ts';
+import { portableCrypto } from '../crypto/backend.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
-import { useNativeSha256 } from './sha256.ts';
 import { VerificationError } from '../verify/errors.ts';
 import { verifyUnitRecord, type UnitRecord, type UnitResult } from '../verify/export.ts';
 import type { KeyLives, StationKeyLife } from '../verify/steps.ts';
@@ -21,8 +20,6 @@ export type WorkReply =
   | { id: number; ok: true; results: UnitResult[] }
   | { id: number; ok: false; error: { code: VerificationError['code']; step: string; message: string; location: VerificationError['location'] } };
 
-useNativeSha256();
-
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 let cachedLives: { key: string; lives: KeyLives } | null = null;
@@ -32,7 +29,7 @@ parentPort?.on('message', (req: WorkRequest) => {
     const livesKey = JSON.stringify(req.lives);
     if (cachedLives?.key !== livesKey) cachedLives = { key: livesKey, lives: new Map(req.lives) };
     const checkpoint = { size: req.checkpoint.size, root: fromBase64(req.checkpoint.root), origin: req.checkpoint.origin };
-    const verify = req.portable ? verifyStrictPortable : verifyStrict;
+    const crypto = req.portable ? portableCrypto : nativeCrypto;
     const results = req.units.map((u) => {
       let record: UnitRecord;
       try {
@@ -40,7 +37,7 @@ parentPort?.on('message', (req: WorkRequest) => {
       } catch {
         throw new VerificationError('FORMAT_ERROR', 'format', `line ${u.line} is not JSON`, { line: u.line });
       }
-      return verifyUnitRecord(record, u.line, cachedLives!.lives, checkpoint, verify);
+      return verifyUnitRecord(record, u.line, cachedLives!.lives, checkpoint, crypto);
     });
     parentPort?.postMessage({ id: req.id, ok: true, results } satisfies WorkReply);
   } catch (error) {

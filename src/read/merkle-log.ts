@@ -8,6 +8,8 @@ import Database from 'better-sqlite3';
 import type { EventStore } from '../store/event-store.ts';
 import { leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
 import { consistencyProof, inclusionProof, rootHash, type SubtreeSource } from '../merkle/proofs.ts';
+import type { CryptoBackend } from '../crypto/backend.ts';
+import { nativeCrypto } from '../native/crypto.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS merkle_nodes (
@@ -45,6 +47,7 @@ export class MerkleLog implements SubtreeSource {
   constructor(
     private readonly store: EventStore,
     file: string,
+    private readonly crypto: CryptoBackend = nativeCrypto,
   ) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -79,7 +82,7 @@ export class MerkleLog implements SubtreeSource {
         let size = this.size;
         for (const e of events) {
           addLeaf.run(size, e.position, e.id);
-          this.appendLeafHash(size, leafHash(e.data));
+          this.appendLeafHash(size, leafHash(e.data, this.crypto));
           size++;
         }
       })();
@@ -93,7 +96,7 @@ export class MerkleLog implements SubtreeSource {
     let hash = leaf;
     while (idx % 2 === 1) {
       const left = this.perfect(level, idx - 1);
-      hash = nodeHash(left, hash);
+      hash = nodeHash(left, hash, this.crypto);
       level++;
       idx = Math.floor(idx / 2);
       this.putNode.run(level, idx, Buffer.from(hash));
@@ -113,17 +116,17 @@ export class MerkleLog implements SubtreeSource {
   }
 
   root(size = this.size): Hash {
-    return rootHash(this, size);
+    return rootHash(this, size, this.crypto);
   }
 
   inclusionProof(index: number, size: number): Hash[] {
     this.checkSize(size);
-    return inclusionProof(this, index, size);
+    return inclusionProof(this, index, size, this.crypto);
   }
 
   consistencyProof(from: number, to: number): Hash[] {
     this.checkSize(to);
-    return consistencyProof(this, from, to);
+    return consistencyProof(this, from, to, this.crypto);
   }
 
   leafOfEvent(eventId: string): LeafInfo | null {

@@ -16,11 +16,11 @@ import { unitStateProjection } from '../../projections/unit-state.ts';
 import { productionProjection } from '../../projections/production.ts';
 import { createApp } from '../api/app.ts';
 import { TokenStore, addToken, type TokenSource } from '../api/tokens.ts';
-import { newSigner, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile, type Signer } from '../files/key-file.ts';
+import { readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
+import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
 import { formatVerifierKey } from '../tlog/note.ts';
-import { useNativeSha256 } from '../native/sha256.ts';
 
 export interface LedgerConfig {
   readonly dataDir: string;
@@ -142,7 +142,6 @@ export interface RunningLedger {
 }
 
 export async function startLedgerServer(config: LedgerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningLedger> {
-  useNativeSha256();
   const init = initDataDir(config);
   if (init.created) {
     logger.info({ adminKeyFile: init.adminKeyFile, adminTokenFile: init.adminTokenFile }, 'initialised a new data directory');

@@ -2,7 +2,7 @@
 import type { EventSigner } from '../event/signer.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { toHex } from '../crypto/encoding.ts';
-import type { Signer } from '../files/key-file.ts';
+import type { Signer } from '../crypto/ed25519.ts';
 import type { ReleaseFirmware } from './simulated-station.ts';
 
 export interface LineSetup {

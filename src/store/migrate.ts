@@ -9,6 +9,7 @@ import { KurrentDBEventStore } from './kurrentdb.ts';
 import { leafHash } from '../merkle/hash.ts';
 import { MemoryTree, rootHash } from '../merkle/proofs.ts';
 import { toHex } from '../crypto/encoding.ts';
+import { nativeCrypto } from '../native/crypto.ts';
 
 export function openStoreUrl(url: string): EventStore {
   if (url.startsWith('sqlite:')) return new SqliteEventStore(url.slice('sqlite:'.length));
@@ -23,14 +24,14 @@ export interface MigrationResult {
 }
 
 async function rootOf(store: EventStore): Promise<{ root: string; size: number }> {
-  const tree = new MemoryTree();
+  const tree = new MemoryTree(nativeCrypto);
   for (let after = -1n; ; ) {
     const batch = await store.readAll({ after, maxCount: 2000 });
     if (batch.length === 0) break;
-    for (const e of batch) tree.append(leafHash(e.data));
+    for (const e of batch) tree.append(leafHash(e.data, nativeCrypto));
     after = (batch[batch.length - 1] as RecordedEvent).position;
   }
-  return { root: toHex(rootHash(tree, tree.size)), size: tree.size };
+  return { root: toHex(rootHash(tree, tree.size, nativeCrypto)), size: tree.size };
 }
 
 export async function migrate(from: EventStore, to: EventStore, progress: (copied: number, total: bigint) => void = () => undefined): Promise<MigrationResult> {

@@ -4,7 +4,8 @@
  */
 import { sha256 } from '../crypto/sha256.ts';
 import { concatBytes, fromBase64, toBase64, toHex, utf8, fromHex } from '../crypto/encoding.ts';
-import { sign, verifyStrictPortable, type VerifyFn } from '../crypto/ed25519.ts';
+import { sign } from '../crypto/ed25519.ts';
+import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 
 const ED25519 = 0x01;
 
@@ -93,13 +94,13 @@ export function parseNote(note: string): { text: string; signatures: NoteSignatu
  * Verifies a note against known keys. Signatures by unknown keys are ignored (room for witness
  * cosignatures); a failing signature by a known key rejects the note; at least one must verify.
  */
-export function verifyNote(note: string, keys: readonly NoteKey[], verify: VerifyFn = verifyStrictPortable): { text: string; verifiedBy: NoteKey[] } {
+export function verifyNote(note: string, keys: readonly NoteKey[], crypto: CryptoBackend = portableCrypto): { text: string; verifiedBy: NoteKey[] } {
   const { text, signatures } = parseNote(note);
   const verifiedBy: NoteKey[] = [];
   for (const s of signatures) {
     const key = keys.find((k) => k.name === s.name && k.id === s.id);
     if (!key) continue;
-    if (!verify(s.signature, utf8(text), key.publicKey)) throw new NoteError(`signature by ${key.name} does not verify`);
+    if (!crypto.verifyEd25519(s.signature, utf8(text), key.publicKey)) throw new NoteError(`signature by ${key.name} does not verify`);
     verifiedBy.push(key);
   }
   if (verifiedBy.length === 0) throw new NoteError('no signature by a trusted key');

@@ -1,6 +1,6 @@
 /** Offline check that a newer checkpoint extends an older one (RFC 9162 §2.1.4.2). Pure. */
 import { toHex } from '../crypto/encoding.ts';
-import { verifyStrictPortable, type VerifyFn } from '../crypto/ed25519.ts';
+import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { VerificationError } from './errors.ts';
@@ -14,16 +14,16 @@ export interface ConsistencyReport {
   readonly steps: StepReport[];
 }
 
-export function verifyCheckpointConsistency(oldNote: string, newNote: string, proof: readonly Hash[], ledgerKey: NoteKey, verify: VerifyFn = verifyStrictPortable): ConsistencyReport {
+export function verifyCheckpointConsistency(oldNote: string, newNote: string, proof: readonly Hash[], ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto): ConsistencyReport {
   const steps: StepReport[] = [];
-  const older = checkCheckpoint(oldNote, ledgerKey, verify);
+  const older = checkCheckpoint(oldNote, ledgerKey, crypto);
   steps.push({ step: 'old checkpoint', detail: `signed by ${ledgerKey.name}: size ${older.size}` });
-  const newer = checkCheckpoint(newNote, ledgerKey, verify);
+  const newer = checkCheckpoint(newNote, ledgerKey, crypto);
   steps.push({ step: 'new checkpoint', detail: `signed by ${ledgerKey.name}: size ${newer.size}` });
   if (newer.size < older.size) {
     throw new VerificationError('CONSISTENCY_PROOF_ERROR', 'consistency', `the log shrank from ${older.size} to ${newer.size} leaves: it was truncated or rewritten`);
   }
-  if (!verifyConsistency(older.size, newer.size, older.root, newer.root, proof)) {
+  if (!verifyConsistency(older.size, newer.size, older.root, newer.root, proof, crypto)) {
     throw new VerificationError(
       'CONSISTENCY_PROOF_ERROR',
       'consistency',

@@ -11,7 +11,7 @@
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { toHex } from '../crypto/encoding.ts';
-import { verifyStrictPortable, type VerifyFn } from '../crypto/ed25519.ts';
+import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
 import { checkInclusion, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded } from './steps.ts';
@@ -50,14 +50,14 @@ export interface ProvenanceReport {
 }
 
 
-export function verifyProvenance(input: unknown, ledgerKey: NoteKey, verify: VerifyFn = verifyStrictPortable): ProvenanceReport {
+export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto): ProvenanceReport {
   const steps: StepReport[] = [];
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
   const doc = checkShape(input);
   done('format', `${PROVENANCE_FORMAT} for unit ${doc.serial}, ${doc.entries.length} entries`);
 
-  const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, verify);
+  const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
 
   const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position));
@@ -65,18 +65,18 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, verify: Ver
 
   const trust = decoded.filter((d) => d.role === 'trust');
   const stationEntries = decoded.filter((d) => d.role === 'station');
-  const lives = establishKeys(trust, stationEntries, ledgerKey, verify);
+  const lives = establishKeys(trust, stationEntries, ledgerKey, crypto);
   done('trust', `${trust.length} AdminKeysTrusted record(s) signed by the ledger key`);
   done('stations', `${stationEntries.length} station events signed by trusted administrator keys; ${lives.size} station key(s)`);
 
   // The unit's own events, in the order the document gives (its stream order).
   const unit = decoded.filter((d) => d.role === 'unit');
   if (unit.length === 0) throw new VerificationError('FORMAT_ERROR', 'unit', 'the document holds no unit events');
-  const summary = verifyUnitEvents(doc.serial, unit, lives, verify);
+  const summary = verifyUnitEvents(doc.serial, unit, lives, crypto);
   done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken`);
 
   // Last, the log: every envelope above is the leaf it claims to be in the checkpointed tree.
-  decoded.forEach((d, i) => checkInclusion(d, tlogProofHashes(d, (doc.entries[i] as ProvenanceEntry).proof, doc.checkpoint), checkpoint));
+  decoded.forEach((d, i) => checkInclusion(d, tlogProofHashes(d, (doc.entries[i] as ProvenanceEntry).proof, doc.checkpoint), checkpoint, crypto));
   done('inclusion', `${decoded.length} inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)`);
 
   return {
@@ -125,10 +125,10 @@ function checkShape(input: unknown): ProvenanceDocument {
   return doc as ProvenanceDocument;
 }
 
-export function checkCheckpoint(note: string, ledgerKey: NoteKey, verify: VerifyFn): Checkpoint {
+export function checkCheckpoint(note: string, ledgerKey: NoteKey, crypto: CryptoBackend): Checkpoint {
   let text: string;
   try {
-    text = verifyNote(note, [ledgerKey], verify).text;
+    text = verifyNote(note, [ledgerKey], crypto).text;
   } catch (error) {
     throw new VerificationError('CHECKPOINT_SIGNATURE_ERROR', 'checkpoint', `checkpoint is not signed by the pinned ledger key ${ledgerKey.name}: ${(error as Error).message}`);
   }

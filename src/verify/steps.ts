@@ -4,9 +4,9 @@
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { envelopeBytes, verifyEnvelopeSignature } from '../crypto/dsse.ts';
-import { sha256 } from '../crypto/sha256.ts';
 import { fromBase64, fromHex, fromUtf8, toHex } from '../crypto/encoding.ts';
-import { keyIdOf, type VerifyFn } from '../crypto/ed25519.ts';
+import { keyIdOf } from '../crypto/ed25519.ts';
+import type { CryptoBackend } from '../crypto/backend.ts';
 import { leafHash, type Hash } from '../merkle/hash.ts';
 import { verifyInclusion } from '../merkle/proofs.ts';
 import type { LedgerEvent } from '../../schemas/index.ts';
@@ -52,8 +52,8 @@ export function fail(code: VerifyErrorCode, step: string, d: Decoded, message: s
   });
 }
 
-function checkSignature(d: Decoded, publicKey: Uint8Array, verify: VerifyFn, step: string): void {
-  if (!verifyEnvelopeSignature(d.envelope, publicKey, verify)) throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
+function checkSignature(d: Decoded, publicKey: Uint8Array, crypto: CryptoBackend, step: string): void {
+  if (!verifyEnvelopeSignature(d.envelope, publicKey, crypto)) throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
 }
 
 /** A station key's life in log positions: it signs events after `registeredAt` and before `revokedAt`. */
@@ -70,11 +70,11 @@ export type KeyLives = Map<string, StationKeyLife>;
  * trust: AdminKeysTrusted records, signed by the ledger key; stations: registrations and key lifecycles,
  * signed by administrator keys trusted at that point of the log.
  */
-export function establishKeys(trust: readonly Decoded[], stations: readonly Decoded[], ledgerKey: NoteKey, verify: VerifyFn): KeyLives {
+export function establishKeys(trust: readonly Decoded[], stations: readonly Decoded[], ledgerKey: NoteKey, crypto: CryptoBackend): KeyLives {
   const adminKeysFrom: { from: number; keys: Map<string, Uint8Array> }[] = [];
   for (const d of trust) {
     if (d.event.type !== 'AdminKeysTrusted') throw fail('SUBJECT_MISMATCH', 'trust', d, `a trust entry must be AdminKeysTrusted, not ${d.event.type}`);
-    checkSignature(d, ledgerKey.publicKey, verify, 'trust');
+    checkSignature(d, ledgerKey.publicKey, crypto, 'trust');
     adminKeysFrom.push({ from: d.leafIndex, keys: new Map(d.event.data.keys.map((k) => [k.keyId, fromHex(k.publicKey)])) });
   }
   adminKeysFrom.sort((a, b) => a.from - b.from);
@@ -83,7 +83,7 @@ export function establishKeys(trust: readonly Decoded[], stations: readonly Deco
     const inForce = [...adminKeysFrom].reverse().find((t) => t.from < d.leafIndex)?.keys;
     const adminKey = inForce?.get(d.keyId);
     if (!adminKey) throw fail('KEY_UNKNOWN', 'stations', d, `${d.event.type} is signed by ${d.keyId.slice(0, 16)}…, not an administrator key trusted at that point of the log`);
-    checkSignature(d, adminKey, verify, 'stations');
+    checkSignature(d, adminKey, crypto, 'stations');
     if (d.event.type === 'StationKeyRegistered') {
       if (keyIdOf(fromHex(d.event.data.publicKey)) !== d.event.data.keyId) throw fail('FORMAT_ERROR', 'stations', d, 'key id is not the hash of the key');
       lives.set(d.event.data.keyId, { station: d.event.data.stationId, publicKey: d.event.data.publicKey, registeredAt: d.leafIndex, revokedAt: null });
@@ -104,7 +104,7 @@ export interface UnitSummary {
 }
 
 /** A unit's events in stream order: signed by a key live at that point, chained, in log order. */
-export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives: KeyLives, verify: VerifyFn): UnitSummary {
+export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives: KeyLives, crypto: CryptoBackend): UnitSummary {
   let prev: string | null = null;
   let lastLeaf = -1;
   const stations = new Set<string>();
@@ -121,12 +121,12 @@ export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives
     if (key.revokedAt !== null && key.revokedAt < d.leafIndex) {
       throw fail('KEY_REVOKED', 'unit', d, `key ${d.keyId.slice(0, 16)}… of station ${d.event.source.id} was revoked at leaf ${key.revokedAt}, before this event`);
     }
-    checkSignature(d, fromHex(key.publicKey), verify, 'unit');
+    checkSignature(d, fromHex(key.publicKey), crypto, 'unit');
     if (d.event.prev !== prev) {
       throw fail('CHAIN_BROKEN', 'unit', d, `prev is ${String(d.event.prev).slice(0, 16)}…, but the preceding event hashes to ${String(prev).slice(0, 16)}…`);
     }
     if (d.leafIndex <= lastLeaf) throw fail('LOG_ORDER_ERROR', 'unit', d, `leaf ${d.leafIndex} does not follow leaf ${lastLeaf}`);
-    prev = toHex(sha256(d.bytes));
+    prev = toHex(crypto.sha256(d.bytes));
     lastLeaf = d.leafIndex;
     stations.add(d.event.source.id);
     if (d.event.type === 'BootloaderWritten') bootloader.add(d.event.data.imageSha256);
@@ -136,9 +136,9 @@ export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives
 }
 
 /** The envelope is leaf `leafIndex` of the checkpointed tree. */
-export function checkInclusion(d: Decoded, proof: readonly Hash[], checkpoint: Checkpoint): void {
-  const leaf = leafHash(d.bytes);
-  if (!verifyInclusion(leaf, d.leafIndex, checkpoint.size, proof, checkpoint.root)) {
+export function checkInclusion(d: Decoded, proof: readonly Hash[], checkpoint: Checkpoint, crypto: CryptoBackend): void {
+  const leaf = leafHash(d.bytes, crypto);
+  if (!verifyInclusion(leaf, d.leafIndex, checkpoint.size, proof, checkpoint.root, crypto)) {
     throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `envelope is not leaf ${d.leafIndex} of the checkpointed tree of size ${checkpoint.size}`);
   }
 }

@@ -10,9 +10,12 @@ import { verifyConsistency } from '../merkle/proofs.ts';
 import { formatCheckpointBody } from '../tlog/checkpoint.ts';
 import { signNote } from '../tlog/note.ts';
 import { EventSigner } from '../event/signer.ts';
-import type { Signer } from '../files/key-file.ts';
+import type { Signer } from '../crypto/ed25519.ts';
 import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
-import { decodeStored } from '../event/codec.ts';
+import { decodeStored as decodeStoredWith } from '../event/codec.ts';
+import { nativeCrypto } from '../native/crypto.ts';
+
+const decodeStored = (bytes: Uint8Array) => decodeStoredWith(bytes, nativeCrypto);
 import { toHex } from '../crypto/encoding.ts';
 import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';

@@ -9,7 +9,8 @@ import { isUnitEvent } from '../../schemas/index.ts';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import { DuplicateEventIdError, WrongExpectedVersionError } from '../store/event-store.ts';
 import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
-import { verifyStrict } from '../native/ed25519.ts';
+import type { CryptoBackend } from '../crypto/backend.ts';
+import { nativeCrypto } from '../native/crypto.ts';
 import { fromHex } from '../crypto/encoding.ts';
 import { DecisionError } from '../domain/decision-error.ts';
 import { batchStream, releaseStream, stationStream, streamOf } from '../event/streams.ts';
@@ -36,6 +37,8 @@ export interface LedgerOptions {
   readonly adminKeys: ReadonlyMap<string, Uint8Array>;
   readonly maxClockSkewMs?: number;
   readonly maxBatchSize?: number;
+  /** OpenSSL unless a caller asks otherwise; verdicts are the same either way. */
+  readonly crypto?: CryptoBackend;
 }
 
 export interface AppendedEvent {
@@ -72,6 +75,7 @@ export class Ledger {
   private readonly adminKeys: ReadonlyMap<string, Uint8Array>;
   private readonly maxClockSkewMs: number;
   readonly maxBatchSize: number;
+  private readonly crypto: CryptoBackend;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: LedgerOptions) {
@@ -80,6 +84,7 @@ export class Ledger {
     this.adminKeys = options.adminKeys;
     this.maxClockSkewMs = options.maxClockSkewMs ?? 5 * 60_000;
     this.maxBatchSize = options.maxBatchSize ?? 1000;
+    this.crypto = options.crypto ?? nativeCrypto;
   }
 
   /** Appends one batch, all or nothing. Submissions are serialised so that checks and append see one state. */
@@ -94,7 +99,7 @@ export class Ledger {
     if (inputs.length > this.maxBatchSize) {
       throw new LedgerError('PAYLOAD_TOO_LARGE', `at most ${this.maxBatchSize} events per request`);
     }
-    const decoded = inputs.map((input, index) => decodeEnvelope(input, index));
+    const decoded = inputs.map((input, index) => decodeEnvelope(input, index, this.crypto));
     const views = new Map<string, StreamView>();
     const results: (AppendedEvent | { pendingIn: StreamView; decoded: DecodedEvent })[] = [];
 
@@ -103,7 +108,7 @@ export class Ledger {
       const at = { index, eventId: event.id, eventType: event.type };
       this.authorize(event, principal, at);
       const publicKey = await this.resolveKey(item, views, at);
-      if (!verifyEnvelopeSignature(item.envelope, publicKey, verifyStrict)) {
+      if (!verifyEnvelopeSignature(item.envelope, publicKey, this.crypto)) {
         throw new LedgerError('SIGNATURE_INVALID', `event ${index}: Ed25519 signature does not verify (RFC 8032, strict)`, at);
       }
       const view = await this.view(streamOf(event), views);
@@ -254,7 +259,7 @@ export class Ledger {
     const known = new Map<string, { digest: string; revision: bigint; position: bigint | null }>();
     let headDigest: string | null = null;
     for (const r of recorded) {
-      const d = decodeStored(r.data);
+      const d = decodeStored(r.data, this.crypto);
       state = foldEvent(state, d.event);
       known.set(d.event.id, { digest: d.digest, revision: r.revision, position: r.position });
       headDigest = d.digest;
@@ -284,7 +289,7 @@ export class Ledger {
 
   async readStream(stream: string): Promise<StoredEvent[]> {
     const recorded = await this.store.readStream(stream);
-    return recorded.map((r) => ({ ...decodeStored(r.data), recorded: r }));
+    return recorded.map((r) => ({ ...decodeStored(r.data, this.crypto), recorded: r }));
   }
 }
 

@@ -1,7 +1,7 @@
 /** `flashtrail verify` and `flashtrail verify-consistency`: offline checks against a pinned ledger key. */
 import { readFileSync } from 'node:fs';
 import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type StepReport } from '../../verify/index.ts';
-import { verifyStrict } from '../../native/ed25519.ts';
+import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64 } from '../../crypto/encoding.ts';
 import { LedgerClient } from '../../client/ledger-client.ts';
 import { parseCheckpointBody } from '../../tlog/checkpoint.ts';
@@ -82,7 +82,7 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
     return failure(o, new VerificationError('FORMAT_ERROR', 'format', `${file}: ${(error as Error).message}`));
   }
   try {
-    const report = verifyProvenance(doc, readKey(ledgerKey), verifyStrict);
+    const report = verifyProvenance(doc, readKey(ledgerKey), nativeCrypto);
     if (o.json) {
       o.out(JSON.stringify({ ok: true, report }, null, 2));
     } else {
@@ -124,7 +124,7 @@ export async function verifyConsistencyFiles(
     } else {
       throw new VerificationError('FORMAT_ERROR', 'proof', 'give the consistency proof with --proof FILE, or --url and a token to fetch it');
     }
-    const report = verifyCheckpointConsistency(oldNote, newNote, proof.map(fromBase64), key, verifyStrict);
+    const report = verifyCheckpointConsistency(oldNote, newNote, proof.map(fromBase64), key, nativeCrypto);
     if (o.json) o.out(JSON.stringify({ ok: true, report }, null, 2));
     else {
       o.out(`verifying that checkpoint ${report.to.size} extends checkpoint ${report.from.size} of ${report.origin}`);

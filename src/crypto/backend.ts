@@ -1,0 +1,32 @@
+/**
+ * The cryptographic primitives every hashing or verifying function takes as one explicit object, never a
+ * process-wide switch. `portableCrypto` (pure JS: @noble/hashes, @noble/ed25519) is the default and runs in a
+ * browser; Node entry points pass `nativeCrypto` (src/native/crypto.ts, OpenSSL) for speed. Both compute
+ * the same functions with the same strict verdicts, and the tests hold them to it.
+ */
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { verifyStrictPortable, type VerifyFn } from './ed25519.ts';
+
+export interface Sha256Stream {
+  update(bytes: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
+export interface CryptoBackend {
+  readonly name: 'portable' | 'native';
+  sha256(bytes: Uint8Array): Uint8Array;
+  /** Incremental SHA-256, for content digests of streamed files. */
+  sha256Stream(): Sha256Stream;
+  /** Strict RFC 8032 Ed25519 verification (never ZIP-215). */
+  readonly verifyEd25519: VerifyFn;
+}
+
+export const portableCrypto: CryptoBackend = {
+  name: 'portable',
+  sha256: (bytes) => nobleSha256(bytes),
+  sha256Stream: () => {
+    const h = nobleSha256.create();
+    return { update: (bytes) => void h.update(bytes), digest: () => h.digest() };
+  },
+  verifyEd25519: verifyStrictPortable,
+};
