@@ -1,13 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
+// Two tiers, named in the file names: `*.unit.test.ts` (pure code and local files, the inner loop:
+// `npm run test:unit`, under 10 s) and `*.int.test.ts` (real servers on loopback, real processes, real tools).
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     // In CI a JSON report lets .ci/run print one plain summary line.
     reporters: process.env['CI'] ? ['default', 'json'] : ['default'],
     outputFile: { json: 'test-results.json' },
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.unit.test.ts'] } },
+      { extends: true, test: { name: 'int', include: ['test/**/*.int.test.ts'] } },
+    ],
   },
 });
