@@ -11,7 +11,8 @@ import { newSigner } from '../crypto/ed25519.ts';
 import { toHex } from '../crypto/encoding.ts';
 import { addToken } from '../api/tokens.ts';
 import { runDemo } from '../sim/demo.ts';
-import { writeJsonSchemas } from '../../schemas/render-json.ts';
+import { writeJsonSchemas } from '../files/json-schemas.ts';
+import { JSON_SCHEMAS_DIR } from '../../schemas/render-json.ts';
 import { SqliteEventStore } from '../store/sqlite.ts';
 import { ProjectionRunner } from '../read/projection-runner.ts';
 import { unitStateProjection } from '../../projections/unit-state.ts';
@@ -345,7 +346,7 @@ async function main(argv: string[]): Promise<number> {
 
     case 'schemas': {
       if (sub !== 'generate') throw new UsageError('usage: flashtrail schemas generate');
-      const written = writeJsonSchemas();
+      const written = writeJsonSchemas(JSON_SCHEMAS_DIR);
       console.log(`wrote ${written.length} JSON Schema files to schemas/json`);
       return 0;
     }
