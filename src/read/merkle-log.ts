@@ -168,11 +168,20 @@ export class MerkleLog implements SubtreeSource {
     return row ? { size: row.size, root: new Uint8Array(row.root), note: row.note } : null;
   }
 
+  /** Every checkpoint recorded in this file, smallest first. */
+  checkpoints(): { size: number; root: Hash; note: string; issuedAt: string }[] {
+    const rows = this.db.prepare('SELECT size, root, note, issued_at FROM merkle_checkpoints ORDER BY size').all() as { size: number; root: Buffer; note: string; issued_at: string }[];
+    return rows.map((r) => ({ size: r.size, root: new Uint8Array(r.root), note: r.note, issuedAt: r.issued_at }));
+  }
+
   recordCheckpoint(size: number, root: Hash, note: string, issuedAt: string): void {
     this.db.prepare('INSERT INTO merkle_checkpoints (size, root, note, issued_at) VALUES (?, ?, ?, ?)').run(size, Buffer.from(root), note, issuedAt);
   }
 
-  /** Drops the tree (not the issued checkpoints) and rebuilds it from the event store. */
+  /**
+   * Drops the tree (not the issued checkpoints) and rebuilds it from the event store, in place and without
+   * checking it against anything: src/read/merkle-rebuild.ts is the careful way, for a file that served proofs.
+   */
   async rebuild(): Promise<void> {
     await this.running;
     this.db.exec('DELETE FROM merkle_nodes; DELETE FROM merkle_leaves;');
