@@ -141,7 +141,8 @@ export class Ledger {
 
   /** Administrators sign with configured keys; a station with a key registered, and not revoked, in its stream. */
   private async resolveKey(item: DecodedEvent, views: StreamViews, at: EventAt): Promise<Uint8Array> {
-    const keyId = (item.envelope.signatures[0] as { keyid: string }).keyid;
+    // The envelope schema admits exactly one signature.
+    const keyId = item.envelope.signatures[0]?.keyid ?? '';
     const { source } = item.event;
     if (source.kind !== 'station') {
       const key = this.adminKeys.get(keyId);
@@ -233,7 +234,12 @@ export class Ledger {
           events: v.pending.map((d) => ({ id: d.event.id, type: d.event.type, data: d.bytes })),
         })),
       );
-      written.forEach((w, i) => (touched[i]?.pending ?? []).forEach((d, j) => positions.set(d.event.id, w.positions[j] as bigint)));
+      touched.forEach((view, i) =>
+        view.pending.forEach((d, j) => {
+          const position = written[i]?.positions[j];
+          if (position !== undefined) positions.set(d.event.id, position);
+        }),
+      );
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) {
         throw new LedgerError('CONCURRENCY_CONFLICT', `stream ${error.stream} changed while this batch was checked; re-read and retry`, { stream: error.stream });
