@@ -92,6 +92,16 @@ const mapUnit = (lines: string[], f: (u: { serial: string; events: { leafIndex: 
   return lines.map((l, j) => (j === i ? JSON.stringify(u) : l));
 };
 
+/** The closing statement with its subjects removed and its signature kept: a forgery of the ledger's statement. */
+const forgedStatement = (lines: string[]) =>
+  lines.map((l, i) => {
+    if (i !== lines.length - 1) return l;
+    const r = JSON.parse(l) as { envelope: DsseEnvelope };
+    const statement = JSON.parse(fromUtf8(fromBase64(r.envelope.payload))) as Record<string, unknown>;
+    const resigned = { ...r.envelope, payload: toBase64(canonicalBytes({ ...statement, subject: [] })) };
+    return JSON.stringify({ record: 'statement', envelope: resigned });
+  });
+
 describe('signed exports', () => {
   it('round trip: everything verifies, with identical reports from the native and portable paths, and a CSV for people', async () => {
     const native = await verifyExportFile(file, key(), { workers: 2 });
@@ -189,17 +199,7 @@ describe('signed exports', () => {
         lines.map((l, i) => (i === 1 ? JSON.stringify({ record: 'checkpoint', note: signNote(parseNote((JSON.parse(l) as { note: string }).note).text, key().name, other.secretKey, other.publicKey) }) : l)),
       ),
     ).toMatch(/^CHECKPOINT_SIGNATURE_ERROR checkpoint/);
-    expect(
-      await tampered('statement', (lines) =>
-        lines.map((l, i) => {
-          if (i !== lines.length - 1) return l;
-          const r = JSON.parse(l) as { envelope: DsseEnvelope };
-          const statement = JSON.parse(fromUtf8(fromBase64(r.envelope.payload))) as Record<string, unknown>;
-          const resigned = { ...r.envelope, payload: toBase64(canonicalBytes({ ...statement, subject: [] })) };
-          return JSON.stringify({ record: 'statement', envelope: resigned });
-        }),
-      ),
-    ).toMatch(/^STATEMENT_SIGNATURE_ERROR statement/);
+    expect(await tampered('statement', forgedStatement)).toMatch(/^STATEMENT_SIGNATURE_ERROR statement/);
   });
 
   it('a removed unit record: CONTENT_DIGEST_ERROR; a truncated file: FORMAT_ERROR', async () => {
@@ -211,7 +211,8 @@ describe('signed exports', () => {
     const publicKey = toHex(key().publicKey);
     const ok = await run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), file, publicKey]);
     expect(ok.stdout).toMatch(/^https:\/\/flashtrail.dev\/attestation\/traceability-export\/v1 [0-9a-f]{64}/);
-    const bad = join(dir, 'statement.ndjson');
+    const bad = join(dir, 'forged-statement-for-python.ndjson');
+    writeFileSync(bad, forgedStatement(readFileSync(file, 'utf8').trimEnd().split('\n')).join('\n') + '\n');
     await expect(run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), bad, publicKey])).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL/) });
   });
 });

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { fromPortPosition, fromWrongExpectedVersion, isLedgerStream, toPortPosition, toRecordedEvent, toStreamState } from '../src/store/kurrentdb-mapping.ts';
+import {
+  classifyReservations,
+  decodeReservation,
+  encodeReservation,
+  eventIdStream,
+  fromPortPosition,
+  fromWrongExpectedVersion,
+  isEventIdStream,
+  isLedgerStream,
+  toPortPosition,
+  toRecordedEvent,
+  toStreamState,
+} from '../src/store/kurrentdb-mapping.ts';
 import { WrongExpectedVersionError } from '../src/store/event-store.ts';
 
 describe('KurrentDB mapping', () => {
@@ -35,32 +47,23 @@ describe('KurrentDB mapping', () => {
     expect(['unit-A', 'station-ST-01', 'release-R', 'batch-B', 'ledger-trust'].every(isLedgerStream)).toBe(true);
     expect(['$stats-127.0.0.1:2113', 'orders-1', '$et-UnitScanned'].some(isLedgerStream)).toBe(false);
   });
-});
 
-describe('flashtrail migrate', () => {
-  it('copies a ledger in order with ids and bytes, and proves it by identical Merkle roots (embedded → embedded here; esdb:// with a server)', async () => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { randomUUID } = await import('node:crypto');
-    const { SqliteEventStore } = await import('../src/store/sqlite.ts');
-    const { migrate } = await import('../src/store/migrate.ts');
-    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-migrate-'));
-    const from = new SqliteEventStore(join(dir, 'from.sqlite'));
-    const to = new SqliteEventStore(join(dir, 'to.sqlite'));
-    for (let i = 0; i < 2500; i++) {
-      await from.appendToStream(`unit-${i % 7}`, [{ id: randomUUID(), type: 'T', data: new TextEncoder().encode(`{"i":${i}}`) }]);
-    }
-    const result = await migrate(from, to);
-    expect(result.events).toBe(2500);
-    expect(result.destinationRoot).toBe(result.sourceRoot);
-    const [a, b] = [await from.readStream('unit-3'), await to.readStream('unit-3')];
-    expect(b.map((e) => [e.id, e.revision, Buffer.from(e.data).toString()])).toEqual(a.map((e) => [e.id, e.revision, Buffer.from(e.data).toString()]));
-    // Migrating again into the same destination is an idempotent replay: nothing is doubled.
-    await expect(migrate(from, to)).resolves.toMatchObject({ events: 2500 });
-    expect((await to.readAll({ maxCount: 10_000 })).length).toBe(2500);
-    await from.close();
-    await to.close();
-    rmSync(dir, { recursive: true, force: true });
+  it('event id reservations live outside the ledger streams and round-trip their stream and revision', () => {
+    const stream = eventIdStream('6f1c7a52-0d4e-4b8e-9a41-3b7f5d0c2e11');
+    expect(isEventIdStream(stream)).toBe(true);
+    expect(isLedgerStream(stream)).toBe(false);
+    expect(decodeReservation(encodeReservation({ stream: 'unit-A', revision: 2n ** 40n }))).toEqual({ stream: 'unit-A', revision: 2n ** 40n });
+    expect(() => decodeReservation(new TextEncoder().encode('{"stream":"unit-A","revision":-1}'))).toThrow(/not an event id reservation/);
+  });
+
+  it('reservations tell a fresh append from an exact replay and from an id reused elsewhere', () => {
+    const at = (stream: string, revision: bigint) => ({ stream, revision });
+    expect(classifyReservations('unit-A', ['a', 'b'], [null, null])).toEqual({ kind: 'fresh' });
+    expect(classifyReservations('unit-A', ['a', 'b'], [at('unit-A', 4n), at('unit-A', 5n)])).toEqual({ kind: 'replay', firstRevision: 4n });
+    // Another stream holds one id: named, even when it is not the first.
+    expect(classifyReservations('unit-A', ['a', 'b'], [null, at('unit-B', 0n)])).toEqual({ kind: 'duplicate', eventId: 'b', heldBy: 'unit-B' });
+    // A partial replay, or ids of this stream out of order, reuse ids too.
+    expect(classifyReservations('unit-A', ['a', 'b'], [at('unit-A', 4n), null])).toEqual({ kind: 'duplicate', eventId: 'a', heldBy: 'unit-A' });
+    expect(classifyReservations('unit-A', ['a', 'b'], [at('unit-A', 5n), at('unit-A', 4n)])).toEqual({ kind: 'duplicate', eventId: 'a', heldBy: 'unit-A' });
   });
 });

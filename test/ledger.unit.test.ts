@@ -10,7 +10,8 @@ import { EventSigner } from '../src/event/signer.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
 import { scanData } from './helpers/ledger-fixture.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
-import { lineSetupEvents } from '../src/sim/line-setup.ts';
+import { lineSetupEvents, releaseApprovedData } from '../src/sim/line-setup.ts';
+import { batchAggregate } from '../src/domain/batch.ts';
 
 const adminP: Principal = { name: 'admin', role: 'admin' };
 const stationP: Principal = { name: 'st', role: 'station', stationId: 'ST-01' };
@@ -74,6 +75,41 @@ describe('ledger', () => {
     });
     const results = await ledger.submit([scan.envelope, boot.envelope], stationP);
     expect(results.map((r) => [r.duplicate, r.revision])).toEqual([[true, 0n], [false, 1n]]);
+  });
+
+  it('refuses an event id already recorded in another stream as EVENT_ID_CONFLICT, and writes nothing', async () => {
+    const first = station.sign('UnitScanned', scanData('X-10'));
+    await ledger.submit([first.envelope], stationP);
+    const head = await store.headPosition();
+    // A correctly signed, chained and allowed event of another unit, reusing the id.
+    const reuse = station.sign('UnitScanned', scanData('X-11'), { id: first.event.id, prev: null });
+    const error = await ledger.submit([reuse.envelope], stationP).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LedgerError);
+    expect(error).toMatchObject({ code: 'EVENT_ID_CONFLICT', details: { eventId: first.event.id, stream: 'unit-X-11', recordedIn: 'unit-X-10' } });
+    expect(await store.readStream('unit-X-11')).toEqual([]);
+    expect(await store.headPosition()).toBe(head);
+  });
+
+  it("a decision sees the events of its own submission: a batch opened against a release approved in the same request", async () => {
+    const release = simulatedRelease('R-2', 'SENSOR-S3', '2.0.0');
+    const approve = admin.sign('ReleaseApproved', releaseApprovedData(release));
+    const open = admin.sign('BatchOpened', { batchId: 'B-2', releaseId: 'R-2', line: 'L1', productSku: 'SENSOR-S3', plannedQuantity: 5 });
+    const written = await ledger.submit([approve.envelope, open.envelope], adminP);
+    expect(written.map((w) => [w.stream, w.revision, w.duplicate])).toEqual([['release-R-2', 0n, false], ['batch-B-2', 0n, false]]);
+    expect(await ledger.stateOf(batchAggregate.stream('B-2'))).toMatchObject({ status: 'open', opened: { releaseId: 'R-2' } });
+    // …and a release that is only named, never approved, is refused with the rule and the batch's state.
+    const orphan = admin.sign('BatchOpened', { batchId: 'B-3', releaseId: 'R-404', line: 'L1', productSku: 'SENSOR-S3', plannedQuantity: 5 });
+    await expect(ledger.submit([orphan.envelope], adminP)).rejects.toMatchObject({ code: 'RULE_VIOLATION', details: { rule: 'RELEASE_UNKNOWN', currentState: 'unknown', index: 0 } });
+  });
+
+  it('reads the head of a stream alone', async () => {
+    const scan = station.sign('UnitScanned', scanData('X-12'));
+    const boot = station.sign('BootloaderWritten', { serial: 'X-12', imageSha256: 'a'.repeat(64), version: '1', sizeBytes: 1, signingKeyRef: 'k', signingKeyDigest: 'b'.repeat(64) });
+    await ledger.submit([scan.envelope, boot.envelope], stationP);
+    const head = await ledger.streamHead('unit-X-12');
+    expect(head?.digest).toBe(boot.digest);
+    expect(head?.recorded.revision).toBe(1n);
+    expect(await ledger.streamHead('unit-NONE')).toBeNull();
   });
 
   it('refuses a station key registered under another station', async () => {

@@ -2,12 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import vectors from './vectors/rfc6962-merkle.json' with { type: 'json' };
 import { EMPTY_ROOT, leafHash } from '../src/merkle/hash.ts';
 import { MemoryTree, consistencyProof, inclusionProof, rootHash, verifyConsistency, verifyInclusion } from '../src/merkle/proofs.ts';
-import { MerkleLog } from '../src/read/merkle-log.ts';
+import { MERKLE_LOG_FORMAT, MerkleLog, MerkleLogFormatError } from '../src/read/merkle-log.ts';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
+import type { EventStore, ReadAllOptions, RecordedEvent } from '../src/store/event-store.ts';
 import { fromHex, toHex } from '../src/crypto/encoding.ts';
 
 const treeOf = (leaves: Uint8Array[]) => {
@@ -108,6 +110,108 @@ describe('persistent Merkle log', () => {
     expect(toHex(log.root())).toBe(root);
     log.close();
     await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+/** The schema flashtrail wrote before leaves were keyed by position (merkle_leaves.event_id UNIQUE). */
+const V1_SCHEMA = `
+CREATE TABLE merkle_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE merkle_leaves (idx INTEGER PRIMARY KEY, position INTEGER NOT NULL UNIQUE, event_id TEXT NOT NULL UNIQUE);
+CREATE TABLE merkle_checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, issued_at TEXT NOT NULL);
+`;
+
+describe('Merkle log keyed by log position', () => {
+  it('finds the leaf of an event by its $all position', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const log = new MerkleLog(store, join(dir, 'merkle.sqlite'));
+    const written = [];
+    for (let i = 0; i < 6; i++) written.push(await store.appendToStream(`unit-${i % 2}`, [{ id: randomUUID(), type: 'T', data: new TextEncoder().encode(`{"i":${i}}`) }]));
+    await log.catchUp();
+    expect(written.map((w) => log.leafOfPosition(w.position)?.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(log.leafOfPosition(written[5]!.position + 1000n)).toBeNull();
+    log.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps growing past an event id that $all delivers twice (KurrentDB de-duplicates ids per stream only)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-'));
+    const id = randomUUID();
+    const recorded = (position: bigint, stream: string): RecordedEvent => ({ id, type: 'T', stream, revision: 0n, position, data: new TextEncoder().encode(`{"p":${position}}`), recordedAt: new Date(0).toISOString() });
+    const all = [recorded(10n, 'unit-A'), recorded(20n, 'unit-B'), { ...recorded(30n, 'unit-C'), id: randomUUID() }];
+    // Only readAll is used by the log; this stands in for a store that can deliver one id twice.
+    const store = { readAll: (o: ReadAllOptions = {}) => Promise.resolve(all.filter((e) => e.position > (o.after ?? -1n)).slice(0, o.maxCount ?? 1000)) } as unknown as EventStore;
+    const log = new MerkleLog(store, join(dir, 'merkle.sqlite'));
+    await log.catchUp();
+    expect(log.size).toBe(3);
+    expect(toHex(log.root())).toBe(toHex(rootHash(treeOf(all.map((e) => e.data)), 3)));
+    expect([10n, 20n, 30n].map((p) => log.leafOfPosition(p)?.index)).toEqual([0, 1, 2]);
+    log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('migrates a v1 file (leaves keyed by event id) in place: same leaves, same subtrees, same roots, same checkpoints', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const reference = new MemoryTree();
+    const append = async (i: number) => {
+      const data = new TextEncoder().encode(`{"n":${i}}`);
+      await store.appendToStream(`unit-${i % 3}`, [{ id: randomUUID(), type: 'T', data }]);
+      reference.append(leafHash(data));
+    };
+    for (let i = 0; i < 37; i++) await append(i);
+    // The v1 file, as the old code left it: built here from a current log's nodes plus the event ids.
+    const current = new MerkleLog(store, join(dir, 'current.sqlite'));
+    await current.catchUp();
+    current.recordCheckpoint(37, current.root(37), 'a signed note', '2026-01-01T00:00:00.000Z');
+    current.close();
+    const v1File = join(dir, 'merkle.sqlite');
+    const v1 = new Database(v1File);
+    v1.exec(V1_SCHEMA);
+    v1.exec(`ATTACH DATABASE '${join(dir, 'current.sqlite')}' AS current`);
+    v1.exec('INSERT INTO merkle_nodes SELECT * FROM current.merkle_nodes; INSERT INTO merkle_checkpoints SELECT * FROM current.merkle_checkpoints;');
+    const insertLeaf = v1.prepare('INSERT INTO merkle_leaves (idx, position, event_id) VALUES (?, ?, ?)');
+    (await store.readAll({ maxCount: 100 })).forEach((e, i) => insertLeaf.run(i, e.position, e.id));
+    v1.exec('DETACH DATABASE current');
+    const nodesBefore = v1.prepare('SELECT level, idx, hex(hash) AS h FROM merkle_nodes ORDER BY level, idx').all();
+    v1.close();
+
+    const log = new MerkleLog(store, v1File);
+    expect(log.size).toBe(37);
+    expect(toHex(log.root())).toBe(toHex(rootHash(reference, 37)));
+    expect(log.latestCheckpoint()).toMatchObject({ size: 37, note: 'a signed note' });
+    const first = (await store.readAll({ maxCount: 1 }))[0]!;
+    expect(log.leafOfPosition(first.position)).toEqual({ index: 0, position: first.position });
+    // It keeps growing as the same tree.
+    for (let i = 37; i < 50; i++) await append(i);
+    await log.catchUp();
+    expect(toHex(log.root())).toBe(toHex(rootHash(reference, 50)));
+    log.close();
+
+    const migrated = new Database(v1File, { readonly: true });
+    expect(migrated.prepare("SELECT value FROM merkle_meta WHERE key = 'format'").get()).toEqual({ value: MERKLE_LOG_FORMAT });
+    expect((migrated.prepare('PRAGMA table_info(merkle_leaves)').all() as { name: string }[]).map((c) => c.name)).toEqual(['idx', 'position']);
+    const nodesAfter = migrated.prepare('SELECT level, idx, hex(hash) AS h FROM merkle_nodes WHERE idx * (1 << level) < 37 AND (idx + 1) * (1 << level) <= 37 ORDER BY level, idx').all();
+    expect(nodesAfter).toEqual(nodesBefore);
+    migrated.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a file of an unknown format and leaves it unchanged', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-'));
+    const file = join(dir, 'merkle.sqlite');
+    const db = new Database(file);
+    db.exec("CREATE TABLE merkle_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO merkle_meta VALUES ('format', 'flashtrail-merkle-v9');");
+    db.close();
+    const store = {} as EventStore;
+    expect(() => new MerkleLog(store, file)).toThrow(MerkleLogFormatError);
+    expect(() => new MerkleLog(store, file)).toThrow(/format flashtrail-merkle-v9/);
+    const after = new Database(file, { readonly: true });
+    expect(after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()).toEqual([{ name: 'merkle_meta' }]);
+    after.close();
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -35,9 +35,11 @@ describe('embedded SQLite store', () => {
   it('runs in WAL mode with synchronous=FULL', async () => {
     const { file, remove } = tempFile();
     const store = new SqliteEventStore(file);
+    // journal_mode is stored in the file; synchronous belongs to the store's own connection.
     const db = new Database(file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
+    expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 2 });
     await store.close();
     remove();
   });

@@ -17,8 +17,9 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
   describe(`event store contract: ${adapter}`, () => {
     let fixture: StoreFixture;
     let store: EventStore;
-    // Unique stream names keep the suite valid against a shared, non-empty server.
-    const s = (name: string) => `${name}-${runId}`;
+    // Unique stream names keep the suite valid against a shared, non-empty server; the unit- prefix is one
+    // of the ledger's, which a store may filter $all to (KurrentDB does).
+    const s = (name: string) => `unit-${name}-${runId}`;
     const runId = randomUUID().slice(0, 8);
 
     beforeEach(async () => {
@@ -66,6 +67,27 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
       await store.appendToStream(s('c'), [event(), event(), event(), event()]);
       const part = await store.readStream(s('c'), { fromRevision: 1n, maxCount: 2 });
       expect(part.map((e) => e.revision)).toEqual([1n, 2n]);
+      expect((await store.readStream(s('c'), { direction: 'forwards', fromRevision: 3n })).map((e) => e.revision)).toEqual([3n]);
+      expect(await store.readStream(s('c'), { fromRevision: 4n })).toEqual([]);
+    });
+
+    it('reads backwards: the head alone with maxCount 1, or down from a revision', async () => {
+      const events = [event(), event(), event(), event()];
+      await store.appendToStream(s('head'), events, { expected: 'no_stream' });
+      const [head, ...rest] = await store.readStream(s('head'), { direction: 'backwards', maxCount: 1 });
+      expect(rest).toEqual([]);
+      expect(head).toMatchObject({ id: events[3]!.id, revision: 3n, stream: s('head') });
+      expect(head!.data).toEqual(events[3]!.data);
+      const all = await store.readStream(s('head'), { direction: 'backwards' });
+      expect(all.map((e) => e.revision)).toEqual([3n, 2n, 1n, 0n]);
+      expect(all.map((e) => e.position)).toEqual((await store.readStream(s('head'))).map((e) => e.position).reverse());
+      const down = await store.readStream(s('head'), { direction: 'backwards', fromRevision: 2n, maxCount: 2 });
+      expect(down.map((e) => e.id)).toEqual([events[2]!.id, events[1]!.id]);
+      expect(await store.readStream(s('head-missing'), { direction: 'backwards', maxCount: 1 })).toEqual([]);
+      // The head follows appends.
+      const next = event();
+      await store.appendToStream(s('head'), [next], { expected: 3n });
+      expect((await store.readStream(s('head'), { direction: 'backwards', maxCount: 1 })).map((e) => e.id)).toEqual([next.id]);
     });
 
     it('readAll returns every stream in commit order, strictly after a position', async () => {
@@ -95,15 +117,61 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
     it('refuses an event id reused for different content or a partial replay', async () => {
       const original = event('T', '{"v":1}');
       await store.appendToStream(s('f'), [original]);
-      await expect(store.appendToStream(s('f'), [{ ...original, data: new TextEncoder().encode('{"v":2}') }])).rejects.toBeInstanceOf(DuplicateEventIdError);
+      const altered = store.appendToStream(s('f'), [{ ...original, data: new TextEncoder().encode('{"v":2}') }]);
+      await expect(altered).rejects.toBeInstanceOf(DuplicateEventIdError);
+      await expect(altered).rejects.toMatchObject({ eventId: original.id, stream: s('f'), attemptedStream: s('f') });
       await expect(store.appendToStream(s('f'), [original, event()])).rejects.toBeInstanceOf(DuplicateEventIdError);
       expect(await store.readStream(s('f'))).toHaveLength(1);
     });
 
-    it('refuses an empty append and a request that repeats an id', async () => {
-      await expect(store.appendToStream(s('g'), [])).rejects.toThrow();
+    it('refuses an event id already recorded in another stream, even with identical content', async () => {
+      const original = event('T', '{"v":1}');
+      const first = await store.appendToStream(s('dup1'), [original], { expected: 'no_stream' });
+      const elsewhere = store.appendToStream(s('dup2'), [original], { expected: 'no_stream' });
+      await expect(elsewhere).rejects.toBeInstanceOf(DuplicateEventIdError);
+      await expect(elsewhere).rejects.toMatchObject({ eventId: original.id, stream: s('dup1'), attemptedStream: s('dup2') });
+      // Refused as part of an atomic batch too: nothing of the batch is written.
+      const batch = store.appendToStreams([
+        { stream: s('dup3'), events: [event()], expected: 'no_stream' },
+        { stream: s('dup2'), events: [event(), { ...original }], expected: 'any' },
+      ]);
+      await expect(batch).rejects.toBeInstanceOf(DuplicateEventIdError);
+      expect(await store.readStream(s('dup2'))).toEqual([]);
+      expect(await store.readStream(s('dup3'))).toEqual([]);
+      expect(await store.headPosition()).toBe(first.position);
+      expect((await store.readStream(s('dup1'))).map((e) => e.id)).toEqual([original.id]);
+    });
+
+    it('refuses one id twice within an atomic batch of two streams', async () => {
+      const shared = event();
+      await expect(
+        store.appendToStreams([
+          { stream: s('twice1'), events: [shared], expected: 'no_stream' },
+          { stream: s('twice2'), events: [{ ...shared }], expected: 'no_stream' },
+        ]),
+      ).rejects.toBeInstanceOf(DuplicateEventIdError);
+      expect(await store.readStream(s('twice1'))).toEqual([]);
+      expect(await store.readStream(s('twice2'))).toEqual([]);
+    });
+
+    it('an exact retry of an atomic multi-stream append writes nothing and answers the original positions', async () => {
+      const requests = [
+        { stream: s('mr1'), events: [event(), event()], expected: 'no_stream' as const },
+        { stream: s('mr2'), events: [event()], expected: 'no_stream' as const },
+      ];
+      const first = await store.appendToStreams(requests);
+      const head = await store.headPosition();
+      const retry = await store.appendToStreams(requests);
+      expect(retry.map((r) => r.positions)).toEqual(first.map((r) => r.positions));
+      expect(retry.map((r) => r.nextExpectedRevision)).toEqual([1n, 0n]);
+      expect(await store.headPosition()).toBe(head);
+    });
+
+    it('refuses an empty append and a request that repeats an id, as programming errors', async () => {
+      await expect(store.appendToStream(s('g'), [])).rejects.toBeInstanceOf(TypeError);
       const e = event();
-      await expect(store.appendToStream(s('g'), [e, e])).rejects.toThrow();
+      await expect(store.appendToStream(s('g'), [e, e])).rejects.toBeInstanceOf(TypeError);
+      expect(await store.readStream(s('g'))).toEqual([]);
     });
 
     it('appends to several streams atomically: one bad expectation writes nothing', async () => {

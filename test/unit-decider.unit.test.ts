@@ -1,7 +1,7 @@
 /** Given/when/then over the pure unit decider: the signed-firmware sequence. */
 import { describe, expect, it } from 'vitest';
 import type { UnitEvent } from '../schemas/index.ts';
-import { unitDecider, type UnitDecisionContext, type UnitState } from '../src/domain/unit.ts';
+import { decideUnit, evolveUnit, initialUnitState, type UnitDecisionContext, type UnitState } from '../src/domain/unit.ts';
 import { DecisionError } from '../src/domain/decision-error.ts';
 import { T0, unit } from './helpers/events.ts';
 
@@ -13,14 +13,14 @@ const ctx = (overrides: Partial<UnitDecisionContext> = {}): UnitDecisionContext 
 });
 
 function given(history: UnitEvent[]) {
-  const state = history.reduce<UnitState>((s, e) => unitDecider.evolve(s, e), unitDecider.initialState);
+  const state = history.reduce<UnitState>((s, e) => evolveUnit(s, e), initialUnitState);
   return {
     when(event: UnitEvent, context = ctx()) {
-      const attempt = () => unitDecider.decide(event, state, context);
+      const attempt = () => decideUnit(event, state, context);
       return {
         thenAccepted(expected?: Partial<UnitState>) {
           expect(attempt()).toEqual([event]);
-          if (expected) expect(unitDecider.evolve(state, event)).toMatchObject(expected);
+          if (expected) expect(evolveUnit(state, event)).toMatchObject(expected);
         },
         thenRefused(rule: string, currentState: string) {
           let error: unknown;

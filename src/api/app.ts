@@ -11,9 +11,9 @@ import { LedgerError } from '../write/errors.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { batchStream, releaseStream, stationStream, unitStream } from '../event/streams.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
-import type { StationState } from '../domain/station.ts';
-import type { BatchState } from '../domain/batch.ts';
-import type { ReleaseState } from '../domain/release.ts';
+import { stationAggregate } from '../domain/station.ts';
+import { batchAggregate } from '../domain/batch.ts';
+import { releaseAggregate } from '../domain/release.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { bearerAuth, requestLog, requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
@@ -153,14 +153,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (!/^(unit|station|release|batch)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(stream)) {
       return problem(c, 'NOT_FOUND', `${stream} is not a ledger stream name`);
     }
-    const events = await ledger.readStream(stream);
-    const last = events[events.length - 1];
-    return c.json({ stream, revision: last ? Number(last.recorded.revision) : -1, digest: last ? last.digest : null });
+    const head = await ledger.streamHead(stream);
+    return c.json({ stream, revision: head ? Number(head.recorded.revision) : -1, digest: head ? head.digest : null });
   });
 
   v1.get('/stations/:id', async (c) => {
     const stationId = id(c.req.param('id'));
-    const state = (await ledger.state(stationStream(stationId))) as StationState;
+    const state = await ledger.stateOf(stationAggregate.stream(stationId));
     if (state.stationId === null) return problem(c, 'NOT_FOUND', `station ${stationId} is not registered`);
     const history = await ledger.readStream(stationStream(stationId));
     return c.json({
@@ -173,7 +172,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/releases/:id', async (c) => {
     const releaseId = id(c.req.param('id'));
-    const state = (await ledger.state(releaseStream(releaseId))) as ReleaseState;
+    const state = await ledger.stateOf(releaseAggregate.stream(releaseId));
     if (!state.approved) return problem(c, 'NOT_FOUND', `release ${releaseId} is not approved`);
     const history = await ledger.readStream(releaseStream(releaseId));
     return c.json({ release: state.approved, events: history.map(historyEntry) });
@@ -181,7 +180,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/batches/:id', async (c) => {
     const batchId = id(c.req.param('id'));
-    const state = (await ledger.state(batchStream(batchId))) as BatchState;
+    const state = await ledger.stateOf(batchAggregate.stream(batchId));
     if (state.status === 'unknown') return problem(c, 'NOT_FOUND', `batch ${batchId} does not exist`);
     const history = await ledger.readStream(batchStream(batchId));
     return c.json({ batchId, status: state.status, batch: state.opened, events: history.map(historyEntry) });

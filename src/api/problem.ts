@@ -1,9 +1,30 @@
 /** RFC 9457 problem details, with a stable `code` member that clients can branch on. */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { LEDGER_ERRORS, type LedgerErrorCode } from '../write/errors.ts';
+import type { LedgerErrorCode } from '../write/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** The HTTP status of each ledger error code. Part of the API, like the codes: never change one. */
+export const HTTP_STATUS: Record<LedgerErrorCode, ContentfulStatusCode> = {
+  BODY_INVALID: 400,
+  ENVELOPE_INVALID: 400,
+  PAYLOAD_NOT_CANONICAL: 400,
+  SCHEMA_INVALID: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  KEY_UNKNOWN: 403,
+  KEY_REVOKED: 403,
+  SIGNATURE_INVALID: 403,
+  NOT_FOUND: 404,
+  EVENT_ID_CONFLICT: 409,
+  CHAIN_MISMATCH: 409,
+  RULE_VIOLATION: 409,
+  CONCURRENCY_CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL: 500,
+};
 
 const TITLES: Record<LedgerErrorCode, string> = {
   BODY_INVALID: 'Request body is not valid JSON',
@@ -26,7 +47,7 @@ const TITLES: Record<LedgerErrorCode, string> = {
 };
 
 export function problem(c: Context, code: LedgerErrorCode, detail: string, extra: Record<string, unknown> = {}): Response {
-  const status = LEDGER_ERRORS[code];
+  const status = HTTP_STATUS[code];
   const body = {
     type: `urn:flashtrail:problem:${code.toLowerCase().replaceAll('_', '-')}`,
     title: TITLES[code],
@@ -37,7 +58,7 @@ export function problem(c: Context, code: LedgerErrorCode, detail: string, extra
     requestId: c.get('requestId') as string | undefined,
     ...jsonSafe(extra),
   };
-  return c.body(JSON.stringify(body), status as ContentfulStatusCode, { 'content-type': PROBLEM_CONTENT_TYPE });
+  return c.body(JSON.stringify(body), status, { 'content-type': PROBLEM_CONTENT_TYPE });
 }
 
 /** bigint is not JSON: positions and revisions travel as decimal strings in problem documents. */

@@ -36,15 +36,25 @@ export interface TokenSource {
   lookup(token: string): Principal | null;
 }
 
+export interface TokenFileOptions {
+  /** How long a lookup trusts the list it has before it looks at the file again; 1 s by default. */
+  readonly recheckAfterMs?: number;
+}
+
 export class TokenStore implements TokenSource {
   private byHash = new Map<string, Principal>();
-  private loadedMtime = -1;
+  /** mtime, size and inode of the file last loaded: a rewrite in place or a rename over it both change it. */
+  private loadedVersion = '';
   private checkedAt = 0;
 
-  private constructor(private readonly file: string | null) {}
+  private constructor(
+    private readonly file: string | null,
+    private readonly recheckAfterMs = 1000,
+  ) {}
 
-  static fromFile(file: string): TokenStore {
-    const store = new TokenStore(file);
+  /** Reads the file now (an invalid file is an error) and again whenever it changes. */
+  static fromFile(file: string, options: TokenFileOptions = {}): TokenStore {
+    const store = new TokenStore(file, options.recheckAfterMs);
     store.reloadIfChanged(true);
     return store;
   }
@@ -60,15 +70,29 @@ export class TokenStore implements TokenSource {
     return this.byHash.get(hashToken(token)) ?? null;
   }
 
-  private reloadIfChanged(force: boolean): void {
+  private reloadIfChanged(initial: boolean): void {
     if (this.file === null) return;
     const now = Date.now();
-    if (!force && now - this.checkedAt < 1000) return;
+    if (!initial && now - this.checkedAt < this.recheckAfterMs) return;
     this.checkedAt = now;
-    const mtime = statSync(this.file).mtimeMs;
-    if (!force && mtime === this.loadedMtime) return;
-    this.load(readFileSync(this.file, 'utf8'), this.file);
-    this.loadedMtime = mtime;
+    let version: string;
+    try {
+      const stat = statSync(this.file);
+      version = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+    } catch (error) {
+      if (initial) throw error;
+      return; // Being replaced right now: keep the list we have and look again next time.
+    }
+    if (!initial && version === this.loadedVersion) return;
+    try {
+      this.load(readFileSync(this.file, 'utf8'), this.file);
+    } catch (error) {
+      // A file caught half-written, or edited into something invalid, must not lock every caller out:
+      // the last valid list stays in force until the file is valid again.
+      if (initial) throw error;
+      return;
+    }
+    this.loadedVersion = version;
   }
 
   private load(json: string, origin: string): void {

@@ -13,17 +13,13 @@ import { addToken } from '../api/tokens.ts';
 import { runDemo } from '../sim/demo.ts';
 import { writeJsonSchemas } from '../files/json-schemas.ts';
 import { JSON_SCHEMAS_DIR } from '../../schemas/render-json.ts';
-import { SqliteEventStore } from '../store/sqlite.ts';
-import { ProjectionRunner } from '../read/projection-runner.ts';
-import { unitStateProjection } from '../../projections/unit-state.ts';
-import { productionProjection } from '../../projections/production.ts';
+import { rebuildDerivedFiles } from '../server/rebuild.ts';
 import { EventSigner } from '../event/signer.ts';
 import { LedgerClient, LedgerClientError } from '../client/ledger-client.ts';
 import { ADMIN_EVENT_TYPES, type AdminEvent } from '../../schemas/index.ts';
 import { streamOf } from '../event/streams.ts';
 import { isExportFile, verifyConsistencyFiles, verifyExportCommand, verifyProvenanceFile } from './commands/verify.ts';
 import { exportToFile } from './commands/export.ts';
-import { MerkleLog } from '../read/merkle-log.ts';
 import { migrate, openStoreUrl } from '../store/migrate.ts';
 import { stationInit, stationRun, stationStatus } from '../../station/main.ts';
 import { StationConfigError } from '../../station/config.ts';
@@ -329,19 +325,7 @@ async function main(argv: string[]): Promise<number> {
       if (sub !== 'rebuild') throw new UsageError('usage: flashtrail projections rebuild [--data DIR]');
       const { values } = args({ data: { type: 'string' } }, rest);
       const config = configFromEnv(process.env, typeof values['data'] === 'string' ? { dataDir: values['data'] } : {});
-      const store = new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
-      const runner = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
-      await runner.rebuild((position, head) => console.error(`rebuilding projections: ${position < 0n ? 0 : position}/${head < 0n ? 0 : head} events`));
-      runner.close();
-      const log = new MerkleLog(store, join(config.dataDir, 'merkle.sqlite'));
-      const before = log.size > 0 ? Buffer.from(log.root()).toString('hex') : null;
-      await log.rebuild();
-      const after = Buffer.from(log.root()).toString('hex');
-      console.error(`rebuilt Merkle log: ${log.size} leaves, root ${after}${before === null ? '' : before === after ? ' (unchanged)' : ` (WAS ${before}: the event log no longer matches the Merkle log)`}`);
-      log.close();
-      await store.close();
-      console.error('rebuild complete');
-      return 0;
+      return (await rebuildDerivedFiles(config, (line) => console.error(line))).ok ? 0 : 1;
     }
 
     case 'schemas': {

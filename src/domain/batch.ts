@@ -1,7 +1,9 @@
 /** Batch decider: a production order opened against one approved release, then closed. */
 import type { EventOf } from '../../schemas/index.ts';
-import { DecisionError } from './decision-error.ts';
-import type { ReleaseState } from './release.ts';
+import { batchStream } from '../event/streams.ts';
+import { DecisionError, type RuleCode } from './decision-error.ts';
+import { defineAggregate } from './aggregate.ts';
+import { releaseAggregate, type ReleaseState } from './release.ts';
 
 export type BatchEvent = EventOf<'BatchOpened' | 'BatchClosed'>;
 export interface BatchState {
@@ -15,7 +17,7 @@ export interface BatchDecisionContext {
 }
 
 export function decideBatch(event: BatchEvent, state: BatchState, ctx: BatchDecisionContext): BatchEvent[] {
-  const refuse = (rule: string, message: string): never => {
+  const refuse = (rule: RuleCode, message: string): never => {
     throw new DecisionError(rule, `${message} (batch ${event.data.batchId} is ${state.status})`, state.status);
   };
   switch (event.type) {
@@ -39,4 +41,13 @@ export function evolveBatch(state: BatchState, event: BatchEvent): BatchState {
   return event.type === 'BatchOpened' ? { status: 'open', opened: event.data } : { ...state, status: 'closed' };
 }
 
-export const batchDecider = { decide: decideBatch, evolve: evolveBatch, initialState: initialBatchState };
+export const batchAggregate = defineAggregate<BatchEvent, BatchState>({
+  name: 'batch',
+  streamPrefix: batchStream(''),
+  eventTypes: ['BatchOpened', 'BatchClosed'],
+  initialState: initialBatchState,
+  evolve: evolveBatch,
+  // A batch is opened against an approved release.
+  context: (event) => (event.type === 'BatchOpened' ? [releaseAggregate.stream(event.data.releaseId)] : []),
+  decide: (event, state, ctx) => decideBatch(event, state, { release: (releaseId) => ctx.stateOf(releaseAggregate.stream(releaseId)) }),
+});

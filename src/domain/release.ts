@@ -1,6 +1,8 @@
 /** Release decider: an approved firmware release fixes the expected hashes, once. */
 import type { EventOf } from '../../schemas/index.ts';
+import { releaseStream } from '../event/streams.ts';
 import { DecisionError } from './decision-error.ts';
+import { defineAggregate } from './aggregate.ts';
 
 export type ReleaseEvent = EventOf<'ReleaseApproved'>;
 export type ReleaseState = { readonly approved: ReleaseEvent['data'] | null };
@@ -17,4 +19,11 @@ export function evolveRelease(_state: ReleaseState, event: ReleaseEvent): Releas
   return { approved: event.data };
 }
 
-export const releaseDecider = { decide: decideRelease, evolve: evolveRelease, initialState: initialReleaseState };
+export const releaseAggregate = defineAggregate<ReleaseEvent, ReleaseState>({
+  name: 'release',
+  streamPrefix: releaseStream(''),
+  eventTypes: ['ReleaseApproved'],
+  initialState: initialReleaseState,
+  evolve: evolveRelease,
+  decide: (event, state) => decideRelease(event, state),
+});

@@ -1,6 +1,8 @@
 /** Station decider: registration, and the Ed25519 keys a station signs with. */
 import type { EventOf } from '../../schemas/index.ts';
-import { DecisionError } from './decision-error.ts';
+import { stationStream } from '../event/streams.ts';
+import { DecisionError, type RuleCode } from './decision-error.ts';
+import { defineAggregate } from './aggregate.ts';
 import { fromHex } from '../crypto/encoding.ts';
 import { isAcceptablePublicKey, keyIdOf } from '../crypto/ed25519.ts';
 
@@ -23,7 +25,7 @@ export const initialStationState: StationState = { stationId: null, line: null, 
 
 export function decideStation(event: StationEvent, state: StationState): StationEvent[] {
   const status = state.stationId === null ? 'unregistered' : 'registered';
-  const refuse = (rule: string, message: string): never => {
+  const refuse = (rule: RuleCode, message: string): never => {
     throw new DecisionError(rule, `${message} (station ${event.data.stationId} is ${status})`, status);
   };
   switch (event.type) {
@@ -71,4 +73,11 @@ export function evolveStation(state: StationState, event: StationEvent): Station
   }
 }
 
-export const stationDecider = { decide: decideStation, evolve: evolveStation, initialState: initialStationState };
+export const stationAggregate = defineAggregate<StationEvent, StationState>({
+  name: 'station',
+  streamPrefix: stationStream(''),
+  eventTypes: ['StationRegistered', 'StationKeyRegistered', 'StationKeyRevoked'],
+  initialState: initialStationState,
+  evolve: evolveStation,
+  decide: (event, state) => decideStation(event, state),
+});

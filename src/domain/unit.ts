@@ -5,10 +5,13 @@
  *
  * Rewriting an earlier step before the burn resets what came after it. After the burn no firmware step is
  * accepted. Scrapped and shipped are terminal. Rework reopens an unlocked unit and counts the attempt.
- * Pure: time and the batch's status are passed in.
+ * Pure: time and the batch's status are passed in (the aggregate below declares the batch as context).
  */
-import type { UnitEvent } from '../../schemas/index.ts';
-import { DecisionError } from './decision-error.ts';
+import { UNIT_EVENT_TYPES, type UnitEvent } from '../../schemas/index.ts';
+import { unitStream } from '../event/streams.ts';
+import { DecisionError, type RuleCode } from './decision-error.ts';
+import { defineAggregate } from './aggregate.ts';
+import { batchAggregate } from './batch.ts';
 
 export type UnitStatus =
   | 'new'
@@ -42,7 +45,7 @@ export interface UnitDecisionContext {
 const UNLOCKED_WORK: readonly UnitStatus[] = ['scanned', 'reworked', 'bootloader_written', 'app_verified', 'provisioned'];
 
 export function decideUnit(event: UnitEvent, state: UnitState, ctx: UnitDecisionContext): UnitEvent[] {
-  const refuse = (rule: string, message: string): never => {
+  const refuse = (rule: RuleCode, message: string): never => {
     throw new DecisionError(rule, `${message} (unit ${event.data.serial} is ${state.status})`, state.status);
   };
   if (Date.parse(event.occurredAt) > ctx.now.getTime() + ctx.maxClockSkewMs) {
@@ -54,7 +57,7 @@ export function decideUnit(event: UnitEvent, state: UnitState, ctx: UnitDecision
     refuse('UNIT_NOT_SCANNED', `${event.type} refused: the unit must be scanned first`);
   }
 
-  const allowedIn = (rule: string, statuses: readonly UnitStatus[], what: string) => {
+  const allowedIn = (rule: RuleCode, statuses: readonly UnitStatus[], what: string) => {
     if (!statuses.includes(state.status)) {
       if (state.status === 'locked') refuse('CHAIN_LOCKED', `${event.type} refused: eFuses are burned, the firmware chain is locked`);
       refuse(rule, `${event.type} refused: ${what}`);
@@ -125,4 +128,18 @@ export function evolveUnit(state: UnitState, event: UnitEvent): UnitState {
   }
 }
 
-export const unitDecider = { decide: decideUnit, evolve: evolveUnit, initialState: initialUnitState };
+export const unitAggregate = defineAggregate<UnitEvent, UnitState>({
+  name: 'unit',
+  streamPrefix: unitStream(''),
+  eventTypes: UNIT_EVENT_TYPES,
+  initialState: initialUnitState,
+  evolve: evolveUnit,
+  // A scan puts the unit into a batch, which must be open.
+  context: (event) => (event.type === 'UnitScanned' ? [batchAggregate.stream(event.data.batchId)] : []),
+  decide: (event, state, ctx) =>
+    decideUnit(event, state, {
+      now: ctx.now,
+      maxClockSkewMs: ctx.maxClockSkewMs,
+      batchStatus: (batchId) => ctx.stateOf(batchAggregate.stream(batchId)).status,
+    }),
+});

@@ -80,7 +80,7 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
   const size = checkpointSize(note);
   /** The event's leaf under the export checkpoint, or null for an event appended after it. */
   const coveredLeaf = (e: StoredEvent): number | null => {
-    const leaf = log.leafOfEvent(e.event.id);
+    const leaf = log.leafOfPosition(e.recorded.position);
     return leaf !== null && leaf.index < size ? leaf.index : null;
   };
   const withProof = (e: StoredEvent, leafIndex: number): LoggedEnvelope => ({ leafIndex, envelope: e.envelope, proof: log.inclusionProof(leafIndex, size).map(toBase64) });

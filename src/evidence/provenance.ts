@@ -19,7 +19,7 @@ export async function buildProvenance(deps: { ledger: Ledger; log: MerkleLog; ch
   await log.catchUp();
   const withLeaves = (role: ProvenanceEntry['role'], events: StoredEvent[]) =>
     events.map((e) => {
-      const leaf = log.leafOfEvent(e.event.id);
+      const leaf = log.leafOfPosition(e.recorded.position);
       if (!leaf) throw new LedgerError('INTERNAL', `event ${e.event.id} is not in the Merkle log yet`);
       return { role, e, leafIndex: leaf.index };
     });

@@ -3,6 +3,9 @@
  * Every complete subtree is stored, so appending costs O(log n) and any inclusion or consistency proof is
  * served from O(log n) stored nodes without rereading events. The file is derived data: rebuild() replays
  * the event store into the identical tree.
+ *
+ * Leaves are keyed by $all position, the one identity every store gives each recorded event exactly once
+ * (an event id is unique per stream only on KurrentDB; keyed by id, one reused id would stall the log).
  */
 import Database from 'better-sqlite3';
 import type { EventStore } from '../store/event-store.ts';
@@ -11,7 +14,11 @@ import { consistencyProof, inclusionProof, rootHash, type SubtreeSource } from '
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 
+/** Written into the file; a file of another format is migrated (v1) or refused, never silently rewritten. */
+export const MERKLE_LOG_FORMAT = 'flashtrail-merkle-v2';
+
 const SCHEMA = `
+CREATE TABLE IF NOT EXISTS merkle_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS merkle_nodes (
   level INTEGER NOT NULL,
   idx   INTEGER NOT NULL,
@@ -20,8 +27,7 @@ CREATE TABLE IF NOT EXISTS merkle_nodes (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS merkle_leaves (
   idx      INTEGER PRIMARY KEY,
-  position INTEGER NOT NULL UNIQUE,
-  event_id TEXT    NOT NULL UNIQUE
+  position INTEGER NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS merkle_checkpoints (
   size      INTEGER PRIMARY KEY,
@@ -33,8 +39,19 @@ CREATE TABLE IF NOT EXISTS merkle_checkpoints (
 
 export interface LeafInfo {
   readonly index: number;
+  /** $all position of the event the leaf hashes. */
   readonly position: bigint;
-  readonly eventId: string;
+}
+
+/** The file is not a Merkle log this version can read; nothing in it was changed. */
+export class MerkleLogFormatError extends Error {
+  override readonly name = 'MerkleLogFormatError';
+  constructor(
+    readonly file: string,
+    readonly found: string,
+  ) {
+    super(`${file} holds a Merkle log of format ${found}, not ${MERKLE_LOG_FORMAT}; it was left unchanged (flashtrail projections rebuild writes a new one from the event log)`);
+  }
 }
 
 export class MerkleLog implements SubtreeSource {
@@ -52,18 +69,25 @@ export class MerkleLog implements SubtreeSource {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
-    this.db.exec(SCHEMA);
+    try {
+      openFormat(this.db, file);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
     this.getNode = this.db.prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?') as never;
     this.putNode = this.db.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)') as never;
   }
 
   get size(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM merkle_leaves').get() as { n: number }).n;
+    // Leaf indexes run from 0 without gaps: the largest one is found in the index, no count needed.
+    const row = this.db.prepare('SELECT MAX(idx) AS n FROM merkle_leaves').get() as { n: number | null };
+    return row.n === null ? 0 : row.n + 1;
   }
 
   private lastPosition(): bigint {
-    const row = this.db.prepare('SELECT MAX(position) AS p FROM merkle_leaves').get() as { p: number | null };
-    return row.p === null ? -1n : BigInt(row.p);
+    const row = this.db.prepare('SELECT MAX(position) AS p FROM merkle_leaves').safeIntegers(true).get() as { p: bigint | null };
+    return row.p ?? -1n;
   }
 
   /** Appends a leaf for every event committed since the last call. Concurrent calls share one pass. */
@@ -74,14 +98,14 @@ export class MerkleLog implements SubtreeSource {
   }
 
   private async catchUpNow(): Promise<void> {
-    const addLeaf = this.db.prepare('INSERT INTO merkle_leaves (idx, position, event_id) VALUES (?, ?, ?)');
+    const addLeaf = this.db.prepare('INSERT INTO merkle_leaves (idx, position) VALUES (?, ?)');
     for (;;) {
       const events = await this.store.readAll({ after: this.lastPosition(), maxCount: 5000 });
       if (events.length === 0) return;
       this.db.transaction(() => {
         let size = this.size;
         for (const e of events) {
-          addLeaf.run(size, e.position, e.id);
+          addLeaf.run(size, e.position);
           this.appendLeafHash(size, leafHash(e.data, this.crypto));
           size++;
         }
@@ -129,9 +153,10 @@ export class MerkleLog implements SubtreeSource {
     return consistencyProof(this, from, to, this.crypto);
   }
 
-  leafOfEvent(eventId: string): LeafInfo | null {
-    const row = this.db.prepare('SELECT idx, position, event_id FROM merkle_leaves WHERE event_id = ?').get(eventId) as { idx: number; position: number; event_id: string } | undefined;
-    return row ? { index: row.idx, position: BigInt(row.position), eventId: row.event_id } : null;
+  /** The leaf of the event recorded at this $all position, or null when the log has not reached it. */
+  leafOfPosition(position: bigint): LeafInfo | null {
+    const row = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position = ?').safeIntegers(true).get(position) as { idx: bigint; position: bigint } | undefined;
+    return row ? { index: Number(row.idx), position: row.position } : null;
   }
 
   leafHashAt(index: number): Hash {
@@ -143,11 +168,20 @@ export class MerkleLog implements SubtreeSource {
     return row ? { size: row.size, root: new Uint8Array(row.root), note: row.note } : null;
   }
 
+  /** Every checkpoint recorded in this file, smallest first. */
+  checkpoints(): { size: number; root: Hash; note: string; issuedAt: string }[] {
+    const rows = this.db.prepare('SELECT size, root, note, issued_at FROM merkle_checkpoints ORDER BY size').all() as { size: number; root: Buffer; note: string; issued_at: string }[];
+    return rows.map((r) => ({ size: r.size, root: new Uint8Array(r.root), note: r.note, issuedAt: r.issued_at }));
+  }
+
   recordCheckpoint(size: number, root: Hash, note: string, issuedAt: string): void {
     this.db.prepare('INSERT INTO merkle_checkpoints (size, root, note, issued_at) VALUES (?, ?, ?, ?)').run(size, Buffer.from(root), note, issuedAt);
   }
 
-  /** Drops the tree (not the issued checkpoints) and rebuilds it from the event store. */
+  /**
+   * Drops the tree (not the issued checkpoints) and rebuilds it from the event store, in place and without
+   * checking it against anything: src/read/merkle-rebuild.ts is the careful way, for a file that served proofs.
+   */
   async rebuild(): Promise<void> {
     await this.running;
     this.db.exec('DELETE FROM merkle_nodes; DELETE FROM merkle_leaves;');
@@ -164,4 +198,29 @@ export class MerkleLog implements SubtreeSource {
       throw new RangeError(`tree size ${size} is beyond the log (size ${this.size})`);
     }
   }
+}
+
+/**
+ * Creates the schema in a new file, migrates a v1 file (leaves keyed by event id) in place, and refuses
+ * any other format. The v1 migration copies leaf indexes and positions and drops the id column; stored
+ * subtrees and checkpoints are not touched, so every root stays byte for byte what it was.
+ */
+function openFormat(db: Database.Database, file: string): void {
+  const hasTable = (name: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+  const marked = hasTable('merkle_meta') ? (db.prepare("SELECT value FROM merkle_meta WHERE key = 'format'").get() as { value: string } | undefined)?.value : undefined;
+  if (marked !== undefined && marked !== MERKLE_LOG_FORMAT) throw new MerkleLogFormatError(file, marked);
+  db.transaction(() => {
+    if (marked === undefined && hasTable('merkle_leaves')) {
+      const columns = (db.prepare('PRAGMA table_info(merkle_leaves)').all() as { name: string }[]).map((c) => c.name).sort().join(',');
+      if (columns !== 'event_id,idx,position') throw new MerkleLogFormatError(file, `unmarked (merkle_leaves columns ${columns})`);
+      db.exec(`
+        CREATE TABLE merkle_leaves_v2 (idx INTEGER PRIMARY KEY, position INTEGER NOT NULL UNIQUE);
+        INSERT INTO merkle_leaves_v2 (idx, position) SELECT idx, position FROM merkle_leaves ORDER BY idx;
+        DROP TABLE merkle_leaves;
+        ALTER TABLE merkle_leaves_v2 RENAME TO merkle_leaves;
+      `);
+    }
+    db.exec(SCHEMA);
+    db.prepare("INSERT OR IGNORE INTO merkle_meta (key, value) VALUES ('format', ?)").run(MERKLE_LOG_FORMAT);
+  })();
 }

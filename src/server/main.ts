@@ -72,6 +72,13 @@ function storeKind(value: string | undefined): LedgerConfig['store'] {
   throw new Error(`FLASHTRAIL_STORE must be sqlite or eventstoredb, not ${value}`);
 }
 
+/** The read model's projections, kept by the server and rebuilt by `flashtrail projections rebuild`. */
+export const READ_MODEL_PROJECTIONS = [unitStateProjection, productionProjection];
+
+/** Derived files of a data directory: both can be rebuilt from the event store. */
+export const readModelFile = (config: LedgerConfig): string => join(config.dataDir, 'readmodel.sqlite');
+export const merkleLogFile = (config: LedgerConfig): string => join(config.dataDir, 'merkle.sqlite');
+
 /** The event store the configuration asks for. */
 export function openEventStore(config: LedgerConfig): EventStore {
   if (config.store === 'sqlite') return new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
@@ -185,12 +192,12 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     logger.info({ adminKeyFile: init.adminKeyFile, adminTokenFile: init.adminTokenFile }, 'initialised a new data directory');
   }
   const store = openEventStore(config);
-  const projections = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
+  const projections = new ProjectionRunner(store, readModelFile(config), READ_MODEL_PROJECTIONS);
   const tokens: TokenSource = config.tokensJson !== null ? TokenStore.fromJson(config.tokensJson) : TokenStore.fromFile(config.tokensFile);
   const adminKeys = readPublicKeyList(config.adminKeysFile);
   const identity = ledgerIdentity(config);
   const ledger = new Ledger({ store, clock: () => new Date(), adminKeys });
-  const log = new MerkleLog(store, join(config.dataDir, 'merkle.sqlite'));
+  const log = new MerkleLog(store, merkleLogFile(config));
   const checkpointer = new Checkpointer({
     store,
     log,

@@ -8,7 +8,10 @@
 export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | bigint;
 
 export interface EventData {
-  /** UUID chosen by the writer; appending the same id again to the same stream is a no-op. */
+  /**
+   * UUID chosen by the writer, unique across the whole store: appending the same events again to the same
+   * stream is a no-op (a retry); the same id in another stream, or with other content, is refused.
+   */
   readonly id: string;
   readonly type: string;
   /** Stored and returned byte for byte. */
@@ -45,6 +48,13 @@ export interface AppendResult {
 }
 
 export interface ReadStreamOptions {
+  /**
+   * 'forwards' (the default) reads in increasing revision order from `fromRevision` (default: the first
+   * event); 'backwards' reads in decreasing order from `fromRevision` (default: the last event), so
+   * `{ direction: 'backwards', maxCount: 1 }` is the head of the stream. As in KurrentDB.
+   */
+  readonly direction?: 'forwards' | 'backwards';
+  /** Inclusive: the first revision read. */
   readonly fromRevision?: bigint;
   readonly maxCount?: number;
 }
@@ -63,7 +73,7 @@ export interface EventStore {
   appendToStream(stream: string, events: readonly EventData[], options?: { expected?: ExpectedRevision }): Promise<AppendResult>;
   /** Atomic across streams: either every request is written or none (KurrentDB ≥ 25.1 multi-stream append). */
   appendToStreams(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
-  /** Events of one stream in revision order; empty when the stream does not exist. */
+  /** Events of one stream in the requested direction (revision order by default); empty when the stream does not exist. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Events of every stream in commit order. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
@@ -85,13 +95,16 @@ export class WrongExpectedVersionError extends Error {
   }
 }
 
-/** An event id already present, but not as an exact retry of the same append. */
+/** An event id already present, but not as an exact retry of the same append. Nothing was written. */
 export class DuplicateEventIdError extends Error {
   override readonly name = 'DuplicateEventIdError';
   constructor(
     readonly eventId: string,
+    /** The stream that already holds the id. */
     readonly stream: string,
+    /** The stream the refused append was for (the same stream when only the content differs). */
+    readonly attemptedStream: string,
   ) {
-    super(`event id ${eventId} is already recorded differently (stream ${stream})`);
+    super(`event id ${eventId} is already recorded in stream ${stream}${attemptedStream === stream ? ' with other content' : ''}; refused for stream ${attemptedStream}`);
   }
 }

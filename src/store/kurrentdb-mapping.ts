@@ -66,3 +66,59 @@ export function toRecordedEvent(e: KurrentRecorded, position?: bigint): Recorded
 export function isLedgerStream(stream: string): boolean {
   return LEDGER_STREAM_PREFIXES.some((p) => stream.startsWith(p));
 }
+
+/**
+ * KurrentDB de-duplicates event ids only within a stream (and only "in quick succession"); the port
+ * promises an id is unique across the store. So every appended event also reserves its id in a stream of
+ * its own, `flashtrail-eventid-<id>`, written in the same atomic multi-stream append with expected state
+ * no_stream: a second writer of the same id anywhere fails that expectation. These streams are outside
+ * LEDGER_STREAM_PREFIXES, so they never reach $all readers (the Merkle log, projections).
+ */
+export const EVENT_ID_STREAM_PREFIX = 'flashtrail-eventid-';
+export const EVENT_ID_RESERVED_TYPE = 'EventIdReserved';
+
+export const eventIdStream = (eventId: string): string => `${EVENT_ID_STREAM_PREFIX}${eventId}`;
+
+export function isEventIdStream(stream: string): boolean {
+  return stream.startsWith(EVENT_ID_STREAM_PREFIX);
+}
+
+/** Where a reserved id was written: enough to recognise an exact retry without an index by id. */
+export interface EventIdReservation {
+  readonly stream: string;
+  readonly revision: bigint;
+}
+
+export function encodeReservation(r: EventIdReservation): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ stream: r.stream, revision: r.revision.toString() }));
+}
+
+export function decodeReservation(bytes: Uint8Array): EventIdReservation {
+  const parsed = JSON.parse(new TextDecoder().decode(bytes)) as { stream?: unknown; revision?: unknown };
+  if (typeof parsed.stream !== 'string' || typeof parsed.revision !== 'string' || !/^(0|[1-9][0-9]*)$/.test(parsed.revision)) {
+    throw new Error('not an event id reservation');
+  }
+  return { stream: parsed.stream, revision: BigInt(parsed.revision) };
+}
+
+export type ReplayVerdict =
+  | { readonly kind: 'fresh' }
+  | { readonly kind: 'replay'; readonly firstRevision: bigint }
+  | { readonly kind: 'duplicate'; readonly eventId: string; readonly heldBy: string };
+
+/**
+ * The port's idempotency rule, given the reservations found for a request's ids: none reserved is a fresh
+ * append; all reserved by this stream at consecutive revisions is a candidate replay (the caller still
+ * compares the stored bytes); anything else reuses an id and is refused.
+ */
+export function classifyReservations(stream: string, eventIds: readonly string[], found: readonly (EventIdReservation | null)[]): ReplayVerdict {
+  const firstReserved = found.findIndex((r) => r !== null);
+  if (firstReserved < 0) return { kind: 'fresh' };
+  const first = found[0];
+  const consecutive = first !== null && first !== undefined && found.every((r, i) => r !== null && r.stream === stream && r.revision === first.revision + BigInt(i));
+  if (consecutive) return { kind: 'replay', firstRevision: first.revision };
+  // Name an id held by another stream if there is one: that is the more useful evidence.
+  const foreign = found.findIndex((r) => r !== null && r.stream !== stream);
+  const at = foreign >= 0 ? foreign : firstReserved;
+  return { kind: 'duplicate', eventId: eventIds[at] as string, heldBy: (found[at] as EventIdReservation).stream };
+}

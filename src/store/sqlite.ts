@@ -66,6 +66,7 @@ export class SqliteEventStore implements EventStore {
     byId: Database.Statement<[string], Row | undefined>;
     insert: Database.Statement<[string, bigint, string, string, Buffer, string]>;
     readStream: Database.Statement<[string, bigint, number], Row>;
+    readStreamBackwards: Database.Statement<[string, bigint, number], Row>;
     readAll: Database.Statement<[bigint, number], Row>;
     headPosition: Database.Statement<[], { p: number | bigint | null }>;
   };
@@ -88,8 +89,23 @@ export class SqliteEventStore implements EventStore {
       readStream: this.db.prepare(
         'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
       ) as never,
+      // UNIQUE (stream, revision) is an index SQLite walks in either direction: the head costs one row.
+      readStreamBackwards: this.db.prepare(
+        'SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
+      ) as never,
       readAll: this.db.prepare('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?') as never,
       headPosition: this.db.prepare('SELECT MAX(position) AS p FROM events') as never,
+    };
+  }
+
+  /**
+   * The durability settings of this store's own connection (synchronous is per connection, so another
+   * handle on the file cannot tell): journal mode and synchronous level (2 = FULL).
+   */
+  durability(): { journalMode: string; synchronous: number } {
+    return {
+      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
+      synchronous: Number(this.db.pragma('synchronous', { simple: true })),
     };
   }
 
@@ -152,7 +168,7 @@ export class SqliteEventStore implements EventStore {
       });
     if (!exact) {
       const clash = rows[0] as Row;
-      throw new DuplicateEventIdError(clash.id, clash.stream);
+      throw new DuplicateEventIdError(clash.id, clash.stream, stream);
     }
     const positions = rows.map((r) => BigInt(r.position));
     const headRow = this.stmts.head.get(stream);
@@ -166,7 +182,11 @@ export class SqliteEventStore implements EventStore {
 
   readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    const rows = this.stmts.readStream.all(stream, options.fromRevision ?? 0n, options.maxCount ?? 1_000_000_000);
+    const maxCount = options.maxCount ?? 1_000_000_000;
+    const rows =
+      options.direction === 'backwards'
+        ? this.stmts.readStreamBackwards.all(stream, options.fromRevision ?? INT64_MAX, maxCount)
+        : this.stmts.readStream.all(stream, options.fromRevision ?? 0n, maxCount);
     return Promise.resolve(rows.map(toRecorded));
   }
 
@@ -244,6 +264,8 @@ export class SqliteEventStore implements EventStore {
     return Promise.resolve();
   }
 }
+
+const INT64_MAX = 2n ** 63n - 1n;
 
 function checkExpected(stream: string, expected: ExpectedRevision, head: bigint | null): void {
   const actual = head ?? 'no_stream';

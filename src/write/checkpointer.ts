@@ -1,10 +1,12 @@
 /**
  * Signs C2SP checkpoints of the Merkle log with the ledger key, on a cadence and on demand, and records
  * each one as a CheckpointIssued event. It never signs two inconsistent checkpoints: before signing it
- * proves the new tree consistent with the last one it signed, and it refuses a tree that shrank.
+ * proves the new tree consistent with the last one it signed, and it refuses a tree that shrank or whose
+ * root differs at a signed size. Each checkpoint reads one event of the checkpoint stream (its head),
+ * however long the stream has grown.
  */
 import type { Logger } from 'pino';
-import type { EventStore } from '../store/event-store.ts';
+import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { MerkleLog } from '../read/merkle-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { formatCheckpointBody } from '../tlog/checkpoint.ts';
@@ -12,13 +14,18 @@ import { signNote } from '../tlog/note.ts';
 import { EventSigner } from '../event/signer.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
-import { decodeTrustedEnvelope as decodeTrustedEnvelopeWith } from '../event/codec.ts';
+import { decodeTrustedEnvelope as decodeTrustedEnvelopeWith, type DecodedEvent } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
-
-const decodeTrustedEnvelope = (bytes: Uint8Array) => decodeTrustedEnvelopeWith(bytes, nativeCrypto);
-import { toHex } from '../crypto/encoding.ts';
+import { bytesEqual, fromHex, toHex } from '../crypto/encoding.ts';
 import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
+
+const decodeStored = (bytes: Uint8Array) => decodeTrustedEnvelopeWith(bytes, nativeCrypto);
+
+interface Head {
+  readonly recorded: RecordedEvent;
+  readonly decoded: DecodedEvent;
+}
 
 export interface CheckpointerOptions {
   readonly store: EventStore;
@@ -33,6 +40,7 @@ export interface CheckpointerOptions {
   readonly logger?: Logger;
 }
 
+/** The ledger would have signed a checkpoint that contradicts one it signed before. Nothing was signed. */
 export class CheckpointRefusedError extends Error {
   override readonly name = 'CheckpointRefusedError';
 }
@@ -51,15 +59,11 @@ export class Checkpointer {
 
   /** Records the administrator keys in force, when they differ from the last record. */
   async recordTrustedAdminKeys(keys: ReadonlyMap<string, Uint8Array>): Promise<void> {
-    const history = await this.options.store.readStream(LEDGER_TRUST_STREAM);
-    const last = history[history.length - 1];
+    const last = await this.head(LEDGER_TRUST_STREAM);
     const wanted = [...keys.entries()].map(([keyId, pub]) => ({ keyId, publicKey: toHex(pub) })).sort((a, b) => a.keyId.localeCompare(b.keyId));
-    if (last) {
-      const current = decodeTrustedEnvelope(last.data).event;
-      if (current.type === 'AdminKeysTrusted' && JSON.stringify([...current.data.keys].sort((a, b) => a.keyId.localeCompare(b.keyId)).map((k) => ({ keyId: k.keyId, publicKey: k.publicKey }))) === JSON.stringify(wanted)) return;
-    }
-    const prev = last ? decodeTrustedEnvelope(last.data).digest : null;
-    await this.append(this.signer.sign('AdminKeysTrusted', { keys: wanted }, { prev }), last ? last.revision : null);
+    const current = last?.decoded.event;
+    if (current?.type === 'AdminKeysTrusted' && JSON.stringify([...current.data.keys].sort((a, b) => a.keyId.localeCompare(b.keyId)).map((k) => ({ keyId: k.keyId, publicKey: k.publicKey }))) === JSON.stringify(wanted)) return;
+    await this.append(this.signer.sign('AdminKeysTrusted', { keys: wanted }, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
   /** The latest signed checkpoint note, issuing the first one if there is none. */
@@ -78,29 +82,51 @@ export class Checkpointer {
     const { log, origin, ledgerKey } = this.options;
     await log.catchUp();
     const size = log.size;
-    const latest = log.latestCheckpoint();
-    if (latest && latest.size === size) return latest.note;
+    const head = await this.head(LEDGER_CHECKPOINT_STREAM);
+    const latest = this.lastSigned(head);
+    const root = log.root(size);
     if (latest && latest.size > size) {
       throw new CheckpointRefusedError(`the log has ${size} leaves but checkpoint ${latest.size} was already signed: refusing to sign a shrunken log`);
     }
-    const root = log.root(size);
+    if (latest && latest.size === size) {
+      if (!bytesEqual(latest.root, root)) throw new CheckpointRefusedError(`tree ${size} has another root than signed checkpoint ${size}: refusing to sign`);
+      return latest.note;
+    }
     if (latest && !verifyConsistency(latest.size, size, latest.root, root, log.consistencyProof(latest.size, size))) {
       throw new CheckpointRefusedError(`tree ${size} is not consistent with signed checkpoint ${latest.size}: refusing to sign`);
     }
     const note = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
     const now = this.options.clock();
     log.recordCheckpoint(size, root, note, now.toISOString());
-    const history = await this.options.store.readStream(LEDGER_CHECKPOINT_STREAM);
-    const last = history[history.length - 1];
-    await this.append(
-      this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: last ? decodeTrustedEnvelope(last.data).digest : null }),
-      last ? last.revision : null,
-    );
+    await this.append(this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null }), head?.recorded.revision ?? null);
     await log.catchUp();
     this.quietSize = log.size;
     this.lastIssuedAt = now.getTime();
     this.options.logger?.info({ size, origin }, 'checkpoint signed');
     return note;
+  }
+
+  /**
+   * The newest checkpoint signed, from the Merkle log's table or from the append-only event store, where
+   * each one is also recorded as CheckpointIssued: emptying the table (it is derived data, in a file an
+   * insider can edit) does not let the ledger sign a fork. Where both know the newest size, they must agree.
+   */
+  private lastSigned(head: Head | null): { size: number; root: Uint8Array; note: string } | null {
+    const table = this.options.log.latestCheckpoint();
+    const issued = head?.decoded.event.type === 'CheckpointIssued' ? head.decoded.event.data : null;
+    const recorded = issued ? { size: issued.size, root: fromHex(issued.rootHash), note: issued.note } : null;
+    if (table && recorded && table.size === recorded.size && !bytesEqual(table.root, recorded.root)) {
+      throw new CheckpointRefusedError(`checkpoint ${table.size} has one root in the Merkle log and another in the event store: refusing to sign`);
+    }
+    if (!table) return recorded;
+    if (!recorded) return table;
+    return recorded.size > table.size ? recorded : table;
+  }
+
+  /** The last event of one of the ledger's streams, read alone: these streams grow for the ledger's lifetime. */
+  private async head(stream: string): Promise<Head | null> {
+    const [last] = await this.options.store.readStream(stream, { direction: 'backwards', maxCount: 1 });
+    return last ? { recorded: last, decoded: decodeStored(last.data) } : null;
   }
 
   private async append(signed: SignedEvent, revision: bigint | null): Promise<void> {

@@ -1,39 +1,38 @@
 /**
- * Every refusal the ledger can give, with a stable code and the HTTP status it maps to.
- * The codes are part of the public API: clients branch on them, so never rename one.
+ * Every refusal the ledger can give, with a stable code. The codes are part of the public API: clients
+ * branch on them, so never rename one. How a code travels over HTTP (status, title) is the API's business:
+ * src/api/problem.ts.
  */
-export const LEDGER_ERRORS = {
-  BODY_INVALID: 400,
-  ENVELOPE_INVALID: 400,
-  PAYLOAD_NOT_CANONICAL: 400,
-  SCHEMA_INVALID: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  KEY_UNKNOWN: 403,
-  KEY_REVOKED: 403,
-  SIGNATURE_INVALID: 403,
-  NOT_FOUND: 404,
-  EVENT_ID_CONFLICT: 409,
-  CHAIN_MISMATCH: 409,
-  RULE_VIOLATION: 409,
-  CONCURRENCY_CONFLICT: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  INTERNAL: 500,
-} as const;
+export const LEDGER_ERROR_CODES = [
+  'BODY_INVALID',
+  'ENVELOPE_INVALID',
+  'PAYLOAD_NOT_CANONICAL',
+  'SCHEMA_INVALID',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'KEY_UNKNOWN',
+  'KEY_REVOKED',
+  'SIGNATURE_INVALID',
+  'NOT_FOUND',
+  'EVENT_ID_CONFLICT',
+  'CHAIN_MISMATCH',
+  'RULE_VIOLATION',
+  'CONCURRENCY_CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'INTERNAL',
+] as const;
 
-export type LedgerErrorCode = keyof typeof LEDGER_ERRORS;
+export type LedgerErrorCode = (typeof LEDGER_ERROR_CODES)[number];
 
 export class LedgerError extends Error {
   override readonly name = 'LedgerError';
-  readonly status: number;
   constructor(
     readonly code: LedgerErrorCode,
     message: string,
-    /** Extra members for the problem document (index of the failing event, rule, current state, …). */
+    /** Evidence for the caller: index of the failing event, rule, current state, stream, … */
     readonly details: Record<string, unknown> = {},
   ) {
     super(message);
-    this.status = LEDGER_ERRORS[code];
   }
 }

@@ -3,9 +3,12 @@
  * is written atomically only when every event of it passed every step.
  *
  *   decode → authorize → resolve key → verify signature → idempotency → hash chain → decide → append
+ *
+ * The steps are the same for every aggregate: the event's type names its aggregate in the registry
+ * (src/domain/registry.ts), which says how to fold its stream, which other streams a decision reads, and
+ * how to decide. Nothing here knows a particular aggregate, except that station keys live in station streams.
  */
-import type { LedgerEvent, UnitEvent } from '../../schemas/index.ts';
-import { isUnitEvent } from '../../schemas/index.ts';
+import type { LedgerEvent } from '../../schemas/index.ts';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import { DuplicateEventIdError, WrongExpectedVersionError } from '../store/event-store.ts';
 import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
@@ -13,13 +16,12 @@ import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import { fromHex } from '../crypto/encoding.ts';
 import { DecisionError } from '../domain/decision-error.ts';
-import { batchStream, releaseStream, stationStream, streamOf } from '../event/streams.ts';
-import { decideUnit, evolveUnit, initialUnitState, type UnitState } from '../domain/unit.ts';
-import { decideStation, evolveStation, initialStationState, type StationEvent, type StationState } from '../domain/station.ts';
-import { decideRelease, evolveRelease, initialReleaseState, type ReleaseEvent, type ReleaseState } from '../domain/release.ts';
-import { decideBatch, evolveBatch, initialBatchState, type BatchEvent, type BatchState } from '../domain/batch.ts';
+import type { Aggregate, DecisionContext, StreamRef } from '../domain/aggregate.ts';
+import { aggregateOf } from '../domain/registry.ts';
+import { stationAggregate } from '../domain/station.ts';
 import { decodeTrustedEnvelope, decodeUntrustedEnvelope, EnvelopeDecodeError, type DecodedEvent } from '../event/codec.ts';
 import { LedgerError } from './errors.ts';
+import { StreamViews } from './stream-views.ts';
 
 export type Role = 'station' | 'auditor' | 'admin';
 
@@ -57,17 +59,15 @@ export interface StoredEvent extends DecodedEvent {
   readonly recorded: RecordedEvent;
 }
 
-type AnyState = UnitState | StationState | ReleaseState | BatchState;
-
-interface StreamView {
-  readonly stream: string;
-  readonly originalRevision: bigint | null;
-  revision: bigint | null;
-  headDigest: string | null;
-  state: AnyState;
-  readonly known: Map<string, { digest: string; revision: bigint; position: bigint | null }>;
-  readonly pending: DecodedEvent[];
+/** Where in the submission an event sits: every refusal carries it. */
+interface EventAt {
+  readonly index: number;
+  readonly eventId: string;
+  readonly eventType: string;
 }
+
+/** An event that passed every check: either a retry of a recorded one, or pending until the append. */
+type Checked = { readonly recorded: AppendedEvent } | { readonly pending: Omit<AppendedEvent, 'position'> };
 
 export class Ledger {
   private readonly store: EventStore;
@@ -100,87 +100,172 @@ export class Ledger {
       throw new LedgerError('PAYLOAD_TOO_LARGE', `at most ${this.maxBatchSize} events per request`);
     }
     const decoded = inputs.map((input, index) => this.decode(input, index));
-    const views = new Map<string, StreamView>();
-    const results: (AppendedEvent | { pendingIn: StreamView; decoded: DecodedEvent })[] = [];
-
-    for (const [index, item] of decoded.entries()) {
-      const { event } = item;
-      const at = { index, eventId: event.id, eventType: event.type };
-      this.authorize(event, principal, at);
-      const publicKey = await this.resolveKey(item, views, at);
-      if (!verifyEnvelopeSignature(item.envelope, publicKey, this.crypto)) {
-        throw new LedgerError('SIGNATURE_INVALID', `event ${index}: Ed25519 signature does not verify (RFC 8032, strict)`, at);
-      }
-      const view = await this.view(streamOf(event), views);
-      const known = view.known.get(event.id);
-      if (known) {
-        if (known.digest !== item.digest || known.position === null) {
-          throw new LedgerError('EVENT_ID_CONFLICT', `event ${index}: id ${event.id} is already recorded with different content`, at);
-        }
-        results.push({ eventId: event.id, type: event.type, stream: view.stream, revision: known.revision, position: known.position, digest: item.digest, duplicate: true });
-        continue;
-      }
-      if (event.prev !== view.headDigest) {
-        throw new LedgerError('CHAIN_MISMATCH', `event ${index}: prev does not match the head of ${view.stream}`, {
-          ...at,
-          stream: view.stream,
-          expectedPrev: view.headDigest,
-          actualPrev: event.prev,
-        });
-      }
-      try {
-        view.state = await this.decideAndEvolve(event, view, views);
-      } catch (error) {
-        if (error instanceof DecisionError) {
-          throw new LedgerError('RULE_VIOLATION', `event ${index}: ${error.message}`, { ...at, rule: error.rule, currentState: error.currentState });
-        }
-        throw error;
-      }
-      view.revision = view.revision === null ? 0n : view.revision + 1n;
-      view.headDigest = item.digest;
-      view.known.set(event.id, { digest: item.digest, revision: view.revision, position: null });
-      view.pending.push(item);
-      results.push({ pendingIn: view, decoded: item });
-    }
-
-    const touched = [...views.values()].filter((v) => v.pending.length > 0);
-    const positions = new Map<string, bigint>();
-    if (touched.length > 0) {
-      try {
-        const written = await this.store.appendToStreams(
-          touched.map((v) => ({
-            stream: v.stream,
-            expected: v.originalRevision ?? 'no_stream',
-            events: v.pending.map((d) => ({ id: d.event.id, type: d.event.type, data: d.bytes })),
-          })),
-        );
-        written.forEach((w, i) => {
-          (touched[i] as StreamView).pending.forEach((d, j) => positions.set(d.event.id, w.positions[j] as bigint));
-        });
-      } catch (error) {
-        if (error instanceof WrongExpectedVersionError) {
-          throw new LedgerError('CONCURRENCY_CONFLICT', `stream ${error.stream} changed while this batch was checked; re-read and retry`, { stream: error.stream });
-        }
-        if (error instanceof DuplicateEventIdError) {
-          throw new LedgerError('EVENT_ID_CONFLICT', `event id ${error.eventId} is already recorded in stream ${error.stream}`, { eventId: error.eventId });
-        }
-        throw error;
-      }
-    }
-    return results.map((r) => {
-      if (!('pendingIn' in r)) return r;
-      const { event, digest } = r.decoded;
-      const known = r.pendingIn.known.get(event.id);
-      return {
-        eventId: event.id,
-        type: event.type,
-        stream: r.pendingIn.stream,
-        revision: known?.revision ?? 0n,
-        position: positions.get(event.id) ?? -1n,
-        digest,
-        duplicate: false,
-      };
+    const views = new StreamViews(this.store, this.crypto);
+    const checked: Checked[] = [];
+    for (const [index, item] of decoded.entries()) checked.push(await this.check(item, { index, eventId: item.event.id, eventType: item.event.type }, principal, views));
+    const positions = await this.append(views);
+    return checked.map((c) => {
+      if ('recorded' in c) return c.recorded;
+      const position = positions.get(c.pending.eventId);
+      if (position === undefined) throw new Error(`the store answered no position for event ${c.pending.eventId}`);
+      return { ...c.pending, position };
     });
+  }
+
+  /** Every step but the append, for one event of the submission. */
+  private async check(item: DecodedEvent, at: EventAt, principal: Principal, views: StreamViews): Promise<Checked> {
+    this.authorize(item.event, principal, at);
+    const publicKey = await this.resolveKey(item, views, at);
+    if (!verifyEnvelopeSignature(item.envelope, publicKey, this.crypto)) {
+      throw new LedgerError('SIGNATURE_INVALID', `event ${at.index}: Ed25519 signature does not verify (RFC 8032, strict)`, { ...at });
+    }
+    return aggregateOf(item.event).open((aggregate) => this.extendStream(aggregate, item, at, views));
+  }
+
+  private authorize(event: LedgerEvent, principal: Principal, at: EventAt): void {
+    const deny = (why: string): never => {
+      throw new LedgerError('FORBIDDEN', `event ${at.index}: ${why}`, { ...at });
+    };
+    switch (event.source.kind) {
+      case 'ledger':
+        return deny(`${event.type} is written by the ledger itself`);
+      case 'station':
+        if (principal.role !== 'station') deny(`${event.type} must be submitted by a station token`);
+        if (principal.stationId !== event.source.id) deny(`token of station ${principal.stationId ?? '?'} cannot submit events of station ${event.source.id}`);
+        return;
+      case 'admin':
+        if (principal.role !== 'admin') deny(`${event.type} is an administrative event and needs an admin token`);
+        return;
+    }
+  }
+
+  /** Administrators sign with configured keys; a station with a key registered, and not revoked, in its stream. */
+  private async resolveKey(item: DecodedEvent, views: StreamViews, at: EventAt): Promise<Uint8Array> {
+    // The envelope schema admits exactly one signature.
+    const keyId = item.envelope.signatures[0]?.keyid ?? '';
+    const { source } = item.event;
+    if (source.kind !== 'station') {
+      const key = this.adminKeys.get(keyId);
+      if (!key) throw new LedgerError('KEY_UNKNOWN', `event ${at.index}: ${keyId} is not a trusted administrator key`, { ...at, keyId });
+      return key;
+    }
+    const station = (await views.load(stationAggregate.stream(source.id))).state;
+    if (station.stationId === null) {
+      throw new LedgerError('KEY_UNKNOWN', `event ${at.index}: station ${source.id} is not registered`, { ...at, keyId });
+    }
+    const key = station.keys.get(keyId);
+    if (!key) {
+      throw new LedgerError('KEY_UNKNOWN', `event ${at.index}: key ${keyId} is not registered for station ${source.id}`, { ...at, keyId });
+    }
+    if (key.revokedAt !== null) {
+      throw new LedgerError('KEY_REVOKED', `event ${at.index}: key ${keyId} of station ${source.id} was revoked at ${key.revokedAt}`, { ...at, keyId });
+    }
+    return fromHex(key.publicKey);
+  }
+
+  /** idempotency → hash chain → decide: the event joins its stream's pending events (or is a retry). */
+  private async extendStream<E extends LedgerEvent, S>(aggregate: Aggregate<E, S>, item: DecodedEvent, at: EventAt, views: StreamViews): Promise<Checked> {
+    const { event, digest } = item;
+    if (!aggregate.accepts(event)) throw new Error(`the registry gave ${event.type} to the ${aggregate.name} aggregate, which does not own it`);
+    const view = await views.load(aggregate.streamFor(event));
+
+    const known = view.known.get(event.id);
+    if (known) {
+      if (known.digest !== digest || known.position === null) {
+        throw new LedgerError('EVENT_ID_CONFLICT', `event ${at.index}: id ${event.id} is already recorded with different content`, { ...at, stream: view.stream });
+      }
+      return { recorded: { eventId: event.id, type: event.type, stream: view.stream, revision: known.revision, position: known.position, digest, duplicate: true } };
+    }
+
+    if (event.prev !== view.headDigest) {
+      throw new LedgerError('CHAIN_MISMATCH', `event ${at.index}: prev does not match the head of ${view.stream}`, {
+        ...at,
+        stream: view.stream,
+        expectedPrev: view.headDigest,
+        actualPrev: event.prev,
+      });
+    }
+
+    const context = aggregate.context(event);
+    for (const ref of context) await views.load(ref);
+    let decided: readonly E[];
+    try {
+      decided = aggregate.decide(event, view.state, this.decisionContext(aggregate, context, views));
+    } catch (error) {
+      if (error instanceof DecisionError) {
+        throw new LedgerError('RULE_VIOLATION', `event ${at.index}: ${error.message}`, { ...at, rule: error.rule, currentState: error.currentState });
+      }
+      throw error;
+    }
+    if (decided.length !== 1 || decided[0] !== event) throw new Error(`the ${aggregate.name} decider returned other events than the signed one it was given`);
+
+    view.state = aggregate.evolve(view.state, event);
+    view.revision = view.revision === null ? 0n : view.revision + 1n;
+    view.headDigest = digest;
+    view.known.set(event.id, { digest, revision: view.revision, position: null });
+    view.pending.push(item);
+    return { pending: { eventId: event.id, type: event.type, stream: view.stream, revision: view.revision, digest, duplicate: false } };
+  }
+
+  /** A decider sees the streams its aggregate declared for the event, and only those. */
+  private decisionContext(aggregate: { readonly name: string }, declared: readonly StreamRef<unknown>[], views: StreamViews): DecisionContext {
+    const streams = new Set(declared.map((r) => r.stream));
+    return {
+      now: this.clock(),
+      maxClockSkewMs: this.maxClockSkewMs,
+      stateOf(ref) {
+        const view = streams.has(ref.stream) ? views.peek(ref) : undefined;
+        if (!view) throw new Error(`the ${aggregate.name} decider read ${ref.stream}, which its context() did not declare for this event`);
+        return view.state;
+      },
+    };
+  }
+
+  /** Writes every pending event in one atomic append; returns their $all positions by event id. */
+  private async append(views: StreamViews): Promise<Map<string, bigint>> {
+    const touched = views.touched();
+    const positions = new Map<string, bigint>();
+    if (touched.length === 0) return positions;
+    try {
+      const written = await this.store.appendToStreams(
+        touched.map((v) => ({
+          stream: v.stream,
+          expected: v.storedRevision ?? 'no_stream',
+          events: v.pending.map((d) => ({ id: d.event.id, type: d.event.type, data: d.bytes })),
+        })),
+      );
+      touched.forEach((view, i) =>
+        view.pending.forEach((d, j) => {
+          const position = written[i]?.positions[j];
+          if (position !== undefined) positions.set(d.event.id, position);
+        }),
+      );
+    } catch (error) {
+      if (error instanceof WrongExpectedVersionError) {
+        throw new LedgerError('CONCURRENCY_CONFLICT', `stream ${error.stream} changed while this batch was checked; re-read and retry`, { stream: error.stream });
+      }
+      if (error instanceof DuplicateEventIdError) {
+        throw new LedgerError('EVENT_ID_CONFLICT', `event id ${error.eventId} is already recorded in stream ${error.stream}`, { eventId: error.eventId, stream: error.attemptedStream, recordedIn: error.stream });
+      }
+      throw error;
+    }
+    return positions;
+  }
+
+  /** The current state of one stream, folded by its aggregate. */
+  async stateOf<S>(ref: StreamRef<S>): Promise<S> {
+    return (await new StreamViews(this.store, this.crypto).load(ref)).state;
+  }
+
+  async readStream(stream: string): Promise<StoredEvent[]> {
+    const recorded = await this.store.readStream(stream);
+    return recorded.map((r) => this.decodeRecorded(r));
+  }
+
+  /** The last event of a stream, read alone; null when the stream does not exist. */
+  async streamHead(stream: string): Promise<StoredEvent | null> {
+    const [head] = await this.store.readStream(stream, { direction: 'backwards', maxCount: 1 });
+    return head ? this.decodeRecorded(head) : null;
   }
 
   /** The codec's refusal, as the ledger's coded error naming the event's index in the request. */
@@ -193,137 +278,7 @@ export class Ledger {
     }
   }
 
-  private authorize(event: LedgerEvent, principal: Principal, at: Record<string, unknown>): void {
-    const deny = (why: string): never => {
-      throw new LedgerError('FORBIDDEN', `event ${String(at['index'])}: ${why}`, at);
-    };
-    if (event.source.kind === 'ledger') deny(`${event.type} is written by the ledger itself`);
-    if (isUnitEvent(event)) {
-      if (principal.role !== 'station') deny(`${event.type} must be submitted by a station token`);
-      if (principal.stationId !== event.source.id) deny(`token of station ${principal.stationId ?? '?'} cannot submit events of station ${event.source.id}`);
-    } else if (principal.role !== 'admin') {
-      deny(`${event.type} is an administrative event and needs an admin token`);
-    }
-  }
-
-  private async resolveKey(item: DecodedEvent, views: Map<string, StreamView>, at: Record<string, unknown>): Promise<Uint8Array> {
-    const keyId = (item.envelope.signatures[0] as { keyid: string }).keyid;
-    const { event } = item;
-    if (!isUnitEvent(event)) {
-      const key = this.adminKeys.get(keyId);
-      if (!key) throw new LedgerError('KEY_UNKNOWN', `event ${String(at['index'])}: ${keyId} is not a trusted administrator key`, { ...at, keyId });
-      return key;
-    }
-    const station = (await this.view(stationStream(event.source.id), views)).state as StationState;
-    if (station.stationId === null) {
-      throw new LedgerError('KEY_UNKNOWN', `event ${String(at['index'])}: station ${event.source.id} is not registered`, { ...at, keyId });
-    }
-    const key = station.keys.get(keyId);
-    if (!key) {
-      throw new LedgerError('KEY_UNKNOWN', `event ${String(at['index'])}: key ${keyId} is not registered for station ${event.source.id}`, { ...at, keyId });
-    }
-    if (key.revokedAt !== null) {
-      throw new LedgerError('KEY_REVOKED', `event ${String(at['index'])}: key ${keyId} of station ${event.source.id} was revoked at ${key.revokedAt}`, { ...at, keyId });
-    }
-    return fromHex(key.publicKey);
-  }
-
-  private async decideAndEvolve(event: LedgerEvent, view: StreamView, views: Map<string, StreamView>): Promise<AnyState> {
-    if (isUnitEvent(event)) {
-      let batch: BatchState = initialBatchState;
-      if (event.type === 'UnitScanned') batch = (await this.view(batchStream(event.data.batchId), views)).state as BatchState;
-      const state = view.state as UnitState;
-      decideUnit(event, state, {
-        now: this.clock(),
-        maxClockSkewMs: this.maxClockSkewMs,
-        batchStatus: () => batch.status,
-      });
-      return evolveUnit(state, event);
-    }
-    switch (event.type) {
-      case 'StationRegistered':
-      case 'StationKeyRegistered':
-      case 'StationKeyRevoked':
-        decideStation(event, view.state as StationState);
-        return evolveStation(view.state as StationState, event);
-      case 'ReleaseApproved':
-        decideRelease(event, view.state as ReleaseState);
-        return evolveRelease(view.state as ReleaseState, event);
-      case 'BatchOpened':
-      case 'BatchClosed': {
-        const release = event.type === 'BatchOpened' ? ((await this.view(releaseStream(event.data.releaseId), views)).state as ReleaseState) : initialReleaseState;
-        decideBatch(event, view.state as BatchState, { release: () => release });
-        return evolveBatch(view.state as BatchState, event);
-      }
-      case 'AdminKeysTrusted':
-      case 'CheckpointIssued':
-        throw new LedgerError('FORBIDDEN', `${event.type} is written by the ledger itself`);
-    }
-  }
-
-  private async view(stream: string, views: Map<string, StreamView>): Promise<StreamView> {
-    const cached = views.get(stream);
-    if (cached) return cached;
-    const recorded = await this.store.readStream(stream);
-    let state = initialStateFor(stream);
-    const known = new Map<string, { digest: string; revision: bigint; position: bigint | null }>();
-    let headDigest: string | null = null;
-    for (const r of recorded) {
-      const d = decodeTrustedEnvelope(r.data, this.crypto);
-      state = foldEvent(state, d.event);
-      known.set(d.event.id, { digest: d.digest, revision: r.revision, position: r.position });
-      headDigest = d.digest;
-    }
-    const last = recorded[recorded.length - 1];
-    const view: StreamView = {
-      stream,
-      originalRevision: last ? last.revision : null,
-      revision: last ? last.revision : null,
-      headDigest,
-      state,
-      known,
-      pending: [],
-    };
-    views.set(stream, view);
-    return view;
-  }
-
-  /** Current state of one stream, folded from its events. */
-  async state(stream: string): Promise<AnyState> {
-    return (await this.view(stream, new Map())).state;
-  }
-
-  async stationState(stationId: string): Promise<StationState> {
-    return (await this.state(stationStream(stationId))) as StationState;
-  }
-
-  async readStream(stream: string): Promise<StoredEvent[]> {
-    const recorded = await this.store.readStream(stream);
-    return recorded.map((r) => ({ ...decodeTrustedEnvelope(r.data, this.crypto), recorded: r }));
-  }
-}
-
-function initialStateFor(stream: string): AnyState {
-  if (stream.startsWith('station-')) return initialStationState;
-  if (stream.startsWith('release-')) return initialReleaseState;
-  if (stream.startsWith('batch-')) return initialBatchState;
-  return initialUnitState;
-}
-
-function foldEvent(state: AnyState, event: LedgerEvent): AnyState {
-  if (isUnitEvent(event)) return evolveUnit(state as UnitState, event as UnitEvent);
-  switch (event.type) {
-    case 'StationRegistered':
-    case 'StationKeyRegistered':
-    case 'StationKeyRevoked':
-      return evolveStation(state as StationState, event as StationEvent);
-    case 'ReleaseApproved':
-      return evolveRelease(state as ReleaseState, event as ReleaseEvent);
-    case 'BatchOpened':
-    case 'BatchClosed':
-      return evolveBatch(state as BatchState, event as BatchEvent);
-    case 'AdminKeysTrusted':
-    case 'CheckpointIssued':
-      return state;
+  private decodeRecorded(recorded: RecordedEvent): StoredEvent {
+    return { ...decodeTrustedEnvelope(recorded.data, this.crypto), recorded };
   }
 }

@@ -1,0 +1,42 @@
+/**
+ * The ledger's own streams: the administrator keys it trusts (AdminKeysTrusted) and the checkpoints it
+ * signed (CheckpointIssued). Only the ledger writes them (src/write/checkpointer.ts); a submitted event of
+ * these types is refused before it gets here, and decide() refuses it again should it ever get here.
+ */
+import type { EventOf } from '../../schemas/index.ts';
+import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
+import { DecisionError } from './decision-error.ts';
+import { defineAggregate } from './aggregate.ts';
+
+export type TrustEvent = EventOf<'AdminKeysTrusted'>;
+export interface TrustState {
+  /** The keys in force: each record replaces the set before it. */
+  readonly keys: TrustEvent['data']['keys'] | null;
+}
+
+export type CheckpointEvent = EventOf<'CheckpointIssued'>;
+export interface CheckpointsState {
+  readonly latest: CheckpointEvent['data'] | null;
+}
+
+const writtenByLedger = (event: { type: string }): never => {
+  throw new DecisionError('WRITTEN_BY_LEDGER', `${event.type} is written by the ledger itself`, 'ledger');
+};
+
+export const ledgerTrustAggregate = defineAggregate<TrustEvent, TrustState>({
+  name: 'ledger-trust',
+  streamPrefix: LEDGER_TRUST_STREAM,
+  eventTypes: ['AdminKeysTrusted'],
+  initialState: { keys: null },
+  evolve: (_state, event) => ({ keys: event.data.keys }),
+  decide: writtenByLedger,
+});
+
+export const ledgerCheckpointsAggregate = defineAggregate<CheckpointEvent, CheckpointsState>({
+  name: 'ledger-checkpoints',
+  streamPrefix: LEDGER_CHECKPOINT_STREAM,
+  eventTypes: ['CheckpointIssued'],
+  initialState: { latest: null },
+  evolve: (_state, event) => ({ latest: event.data }),
+  decide: writtenByLedger,
+});

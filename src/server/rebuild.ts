@@ -1,0 +1,34 @@
+/**
+ * `flashtrail projections rebuild`: rebuilds the derived files of a data directory (the Merkle log and the
+ * read model) from the configured event store, whichever it is. The Merkle log is replaced only if the
+ * event log still reproduces every signed checkpoint (src/read/merkle-rebuild.ts); when it does not, nothing
+ * is changed and the result is false. Run it while the ledger server is stopped.
+ */
+import { ProjectionRunner } from '../read/projection-runner.ts';
+import { describeMerkleRebuild, rebuildMerkleLog, type MerkleRebuildReport } from '../read/merkle-rebuild.ts';
+import { merkleLogFile, openEventStore, READ_MODEL_PROJECTIONS, readModelFile, type LedgerConfig } from './main.ts';
+
+export interface RebuildResult {
+  readonly merkle: MerkleRebuildReport;
+  /** False when the Merkle log was kept (and the read model left alone) because the event log diverged. */
+  readonly ok: boolean;
+}
+
+export async function rebuildDerivedFiles(config: LedgerConfig, say: (line: string) => void): Promise<RebuildResult> {
+  const store = openEventStore(config);
+  try {
+    const merkle = await rebuildMerkleLog(store, merkleLogFile(config));
+    say(describeMerkleRebuild(merkle));
+    if (!merkle.ok) return { merkle, ok: false };
+    const runner = new ProjectionRunner(store, readModelFile(config), READ_MODEL_PROJECTIONS);
+    try {
+      await runner.rebuild((position, head) => say(`rebuilding projections: ${position < 0n ? 0 : position}/${head < 0n ? 0 : head} events`));
+    } finally {
+      runner.close();
+    }
+    say('rebuild complete');
+    return { merkle, ok: true };
+  } finally {
+    await store.close();
+  }
+}
