@@ -63,6 +63,13 @@ export interface VerifyExportOptions {
 
 const BATCH = 256;
 
+/**
+ * Compiled (dist/, the shipped runtime), the worker is plain JavaScript next to this file. Run from TypeScript
+ * source (vitest, bin/dev.js), a worker thread starts without its parent's TypeScript loader, so a boot file
+ * registers tsx (a dev dependency) first.
+ */
+const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('./export-worker-boot.mjs', import.meta.url) : new URL('./export-worker.js', import.meta.url);
+
 export async function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportOptions = {}): Promise<ExportReport> {
   const portable = options.portable ?? false;
   const crypto = portable ? portableCrypto : nativeCrypto;
@@ -71,7 +78,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
   const hash = createHash('sha256');
   const workers = Array.from(
     { length: workerCount },
-    () => new Worker(new URL('./export-worker-boot.mjs', import.meta.url)),
+    () => new Worker(WORKER_URL),
   );
   const pendingReplies = new Map<number, (reply: WorkReply) => void>();
   for (const w of workers) w.on('message', (reply: WorkReply) => pendingReplies.get(reply.id)?.(reply));
