@@ -40,9 +40,11 @@ export function readSecretKeyFile(path: string): Signer {
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
     throw new KeyFileError(`key file ${path} has mode ${mode.toString(8)}; it must be readable by its owner only (chmod 600 ${path})`);
   }
+  // Outside the try: an unreadable file (EACCES) is reported as such, not as a malformed one.
+  const text = readFileSync(path, 'utf8');
   let parsed;
   try {
-    parsed = SecretKeyFile.parse(JSON.parse(readFileSync(path, 'utf8')));
+    parsed = SecretKeyFile.parse(JSON.parse(text));
   } catch {
     throw new KeyFileError(`key file ${path} is not a ${SECRET_KEY_FILE_TYPE} file`);
   }
@@ -60,7 +62,14 @@ const PublicKeyList = z.strictObject({
 });
 
 export function readPublicKeyList(path: string): Map<string, Uint8Array> {
-  const parsed = PublicKeyList.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  const text = readFileSync(path, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new KeyFileError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = PublicKeyList.safeParse(json);
   if (!parsed.success) throw new KeyFileError(`${path}: expected { "keys": [{ "keyId", "publicKey" }] }`);
   const keys = new Map<string, Uint8Array>();
   for (const k of parsed.data.keys) {

@@ -1,0 +1,18 @@
+/** `flashtrail schemas generate`: the JSON Schema files in schemas/json, from the zod schemas. */
+import { join } from 'node:path';
+import { defineCommand } from '../command.ts';
+import { packageInfo } from '../package-info.ts';
+import { writeJsonSchemas } from '../../../schemas/render-json.ts';
+
+export default defineCommand({
+  usage: [''],
+  description: 'For integrators in other languages. A development command: it writes into the source tree of this checkout.',
+  options: {},
+  run() {
+    // The source tree's schemas/json, also when this runs compiled from dist/.
+    const dir = join(packageInfo().root, 'schemas', 'json');
+    const written = writeJsonSchemas(dir);
+    console.log(`wrote ${written.length} JSON Schema files to ${dir}`);
+    return 0;
+  },
+});
