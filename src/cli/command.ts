@@ -52,7 +52,12 @@ export interface CommandContext {
   readonly name: string;
 }
 
-/** Declares a command; the identity function, there for the option types to flow into `run`. */
+/**
+ * Declares a command; the identity function, there for the option types to flow into `run`. A command module
+ * does `const command = defineCommand({…}); export default command;`: TypeScript 5.9 does not rewrite the `.ts`
+ * of a dynamic import inside an `export default` expression (rewriteRelativeImportExtensions), so `export
+ * default defineCommand({… await import('…ts') …})` compiles to a module that cannot load its import.
+ */
 export function defineCommand<O extends OptionSpecs>(spec: CommandSpec<O>): CommandSpec<O> {
   return spec;
 }

@@ -1,16 +1,14 @@
 /** `flashtrail admin submit`: sign an administrative event here, with the administrator's key, and append it. */
 import { join } from 'node:path';
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
 import { httpUrl, readJsonFile, readTokenFile } from '../input.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
-import { readSecretKeyFile } from '../../files/key-file.ts';
-import { EventSigner } from '../../event/signer.ts';
-import { LedgerClient } from '../../client/ledger-client.ts';
-import { streamOf } from '../../event/streams.ts';
 import { ADMIN_EVENT_TYPES, adminEventSchemas, type AdminEvent, type AdminEventType } from '../../../schemas/index.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['TYPE DATA.json|- [--key FILE] [--url URL] [--token-file FILE] [--data DIR]'],
   description: [
     `TYPE is one of ${ADMIN_EVENT_TYPES.join(', ')}.`,
@@ -37,6 +35,12 @@ export default defineCommand({
     }
     const data = parsed.data as AdminEvent['data'];
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
+    const [{ readSecretKeyFile }, { EventSigner }, { LedgerClient }, { streamOf }] = await Promise.all([
+      import('../../files/key-file.ts'),
+      import('../../event/signer.ts'),
+      import('../../client/ledger-client.ts'),
+      import('../../event/streams.ts'),
+    ]);
     const signer = new EventSigner(readSecretKeyFile(values.key ?? join(config.dataDir, 'admin.key')), 'admin');
     const token = readTokenFile(values['token-file'] ?? join(config.dataDir, 'admin.token'));
     const client = new LedgerClient(values.url !== undefined ? httpUrl(values.url, '--url') : ledgerUrl(config), token);
@@ -48,3 +52,5 @@ export default defineCommand({
     return 0;
   },
 });
+
+export default command;

@@ -1,9 +1,10 @@
 /** `flashtrail demo`: the quick start. */
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { wholeNumber } from '../input.ts';
-import { runDemo } from '../../sim/demo.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['[--units N] [--batch-units N] [--data DIR]'],
   description: [
     'Starts a real ledger on the embedded store, registers a station, approves a release and opens a batch',
@@ -17,6 +18,7 @@ export default defineCommand({
     data: { type: 'string', value: 'DIR', help: 'data directory of the ledger (default: a new temporary directory)' },
   },
   async run({ values }) {
+    const { runDemo } = await import('../../sim/demo.ts');
     await runDemo({
       units: wholeNumber(values.units, '--units', 12, 1, 10_000),
       batchUnits: wholeNumber(values['batch-units'], '--batch-units', 400, 0, 100_000),
@@ -25,3 +27,5 @@ export default defineCommand({
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   },
 });
+
+export default command;

@@ -76,7 +76,8 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
   return { units, csv };
 }
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['--out FILE.ndjson (--batch B | --serial S… | --firmware SHA | --customer C | --from DAY --to DAY) [--url URL] [--token-file FILE] [--data DIR]'],
   description: [
     'Asks the ledger for every event of the selected units, with inclusion proofs and a signed checkpoint, and',
@@ -115,3 +116,5 @@ export default defineCommand({
     return 0;
   },
 });
+
+export default command;

@@ -4,7 +4,8 @@ import { writeSecretKeyFile } from '../../files/key-file.ts';
 import { newSigner } from '../../crypto/ed25519.ts';
 import { toHex } from '../../crypto/encoding.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['--out FILE [--comment C]'],
   description: 'Writes the key file with mode 0600 and never overwrites one; prints only the public half, as JSON.',
   options: {
@@ -19,3 +20,5 @@ export default defineCommand({
     return 0;
   },
 });
+
+export default command;

@@ -1,8 +1,8 @@
 /** `flashtrail migrate`: copy every event, in order, from one store to another, and prove it by Merkle root. */
 import { existsSync } from 'node:fs';
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
-import { migrate, openStoreUrl } from '../../store/migrate.ts';
 
 const STORE_URL = /^(sqlite:.|(esdb|kurrentdb|kurrent|kdb)(\+discover)?:\/\/)/;
 
@@ -11,7 +11,8 @@ function storeUrl(raw: string, flag: string): string {
   return raw;
 }
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['--from sqlite:PATH --to esdb://HOST:2113?tls=false'],
   description: [
     'Copies the event log to another store (KurrentDB / EventStoreDB), keeping order, ids and bytes, then',
@@ -26,6 +27,7 @@ export default defineCommand({
     const source = storeUrl(values.from as string, '--from');
     // Opening a SQLite path creates an empty store: a mistyped source would "migrate" nothing, successfully.
     if (source.startsWith('sqlite:') && !existsSync(source.slice('sqlite:'.length))) throw new CliError(`${source.slice('sqlite:'.length)}: no such file or directory`);
+    const { migrate, openStoreUrl } = await import('../../store/migrate.ts');
     const from = openStoreUrl(source);
     const to = openStoreUrl(storeUrl(values.to as string, '--to'));
     try {
@@ -49,3 +51,5 @@ export default defineCommand({
     }
   },
 });
+
+export default command;

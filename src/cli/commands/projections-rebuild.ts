@@ -1,16 +1,14 @@
 /** `flashtrail projections rebuild`: the derived files of a data directory, recomputed from the event log. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { CliError } from '../errors.ts';
-import { configFromEnv, openEventStore } from '../../server/main.ts';
-import { ProjectionRunner } from '../../read/projection-runner.ts';
-import { MerkleLog } from '../../read/merkle-log.ts';
-import { unitStateProjection } from '../../../projections/unit-state.ts';
-import { productionProjection } from '../../../projections/production.ts';
+import { configFromEnv } from '../../server/config.ts';
 import { toHex } from '../../crypto/encoding.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['[--data DIR]'],
   description: [
     'Recreates the read model (readmodel.sqlite) and the Merkle log (merkle.sqlite) from the configured event',
@@ -25,6 +23,13 @@ export default defineCommand({
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
     // Opening a missing SQLite file would create an empty store, and rebuild empty views from it.
     if (config.store === 'sqlite' && !existsSync(join(config.dataDir, 'events.sqlite'))) throw new CliError(`${join(config.dataDir, 'events.sqlite')}: no such file or directory (is ${config.dataDir} a data directory?)`);
+    const [{ openEventStore }, { ProjectionRunner }, { MerkleLog }, { unitStateProjection }, { productionProjection }] = await Promise.all([
+      import('../../server/main.ts'),
+      import('../../read/projection-runner.ts'),
+      import('../../read/merkle-log.ts'),
+      import('../../../projections/unit-state.ts'),
+      import('../../../projections/production.ts'),
+    ]);
     const store = openEventStore(config);
     try {
       const runner = new ProjectionRunner(store, join(config.dataDir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
@@ -52,3 +57,5 @@ export default defineCommand({
     return 0;
   },
 });
+
+export default command;

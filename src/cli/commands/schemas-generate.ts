@@ -4,7 +4,8 @@ import { defineCommand } from '../command.ts';
 import { packageInfo } from '../package-info.ts';
 import { writeJsonSchemas } from '../../../schemas/render-json.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: [''],
   description: 'For integrators in other languages. A development command: it writes into the source tree of this checkout.',
   options: {},
@@ -16,3 +17,5 @@ export default defineCommand({
     return 0;
   },
 });
+
+export default command;

@@ -1,10 +1,12 @@
 /** `flashtrail serve`: the ledger API, until SIGINT or SIGTERM. */
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { wholeNumber } from '../input.ts';
 import { runUntilSignal } from '../run-until-signal.ts';
-import { configFromEnv, startLedgerServer } from '../../server/main.ts';
+import { configFromEnv } from '../../server/config.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['[--data DIR] [--host H] [--port P]'],
   description: [
     'Serves the ledger over HTTP (default 127.0.0.1:8080, data in ./data). On first start the data directory',
@@ -27,7 +29,10 @@ export default defineCommand({
       ...(values.host !== undefined ? { host: values.host } : {}),
       ...(values.port !== undefined ? { port: wholeNumber(values.port, '--port', 8080, 0, 65_535) } : {}),
     });
+    const { startLedgerServer } = await import('../../server/main.ts');
     const running = await startLedgerServer(config);
     return runUntilSignal(() => running.close());
   },
 });
+
+export default command;

@@ -1,11 +1,13 @@
 /** `flashtrail simulate`: a realistic batch through a real ledger, and whether the ledger's report matches it. */
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { httpUrl, rate, wholeNumber } from '../input.ts';
-import { DEFAULT_FAILURE_RATES, runSimulation, type SimulateOptions } from '../../sim/run-simulation.ts';
+import type { SimulateOptions } from '../../sim/run-simulation.ts';
 import { SIM_STEPS, type SimStep } from '../../sim/simulator.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: [
     '[--units N] [--stations N] [--seed N] [--fail STEP=RATE,…] [--max-retries N] [--max-reworks N]',
     '    [--defect-rate R] [--drift STATION@FROM+MINUTES | --no-drift] [--cycle-seconds S] [--data DIR] [--url URL] [--json]',
@@ -32,6 +34,7 @@ export default defineCommand({
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
   async run({ values }) {
+    const { DEFAULT_FAILURE_RATES, runSimulation } = await import('../../sim/run-simulation.ts');
     const failureRates: Partial<Record<SimStep, number>> = { ...DEFAULT_FAILURE_RATES };
     if (values.fail !== undefined) {
       for (const part of values.fail.split(',')) {
@@ -69,3 +72,5 @@ export default defineCommand({
     return result.agrees ? 0 : 1;
   },
 });
+
+export default command;

@@ -1,9 +1,10 @@
 /** `flashtrail station run`: the station agent, until SIGINT or SIGTERM. */
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { runUntilSignal } from '../run-until-signal.ts';
-import { stationRun } from '../../../station/main.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['--config station.json'],
   description: [
     'Reads serial numbers from the scanner, runs the flash tools, reads the device console to verify what it',
@@ -14,7 +15,10 @@ export default defineCommand({
     config: { type: 'string', value: 'FILE', required: true, help: 'the station configuration (JSON)' },
   },
   async run({ values }) {
+    const { stationRun } = await import('../../../station/main.ts');
     const running = await stationRun(values.config as string, (line) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`));
     return runUntilSignal(() => running.stop());
   },
 });
+
+export default command;

@@ -4,7 +4,8 @@ import { UsageError } from '../errors.ts';
 import { httpUrl, readTokenFile } from '../input.ts';
 import { verifyConsistencyFiles } from './verify.ts';
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['OLD NEW --ledger-key KEY|@FILE (--proof FILE | --url URL [--token-file FILE]) [--json]'],
   description: [
     'Checks that both checkpoints are signed by the pinned ledger key and that the log of NEW is the log of',
@@ -35,3 +36,5 @@ export default defineCommand({
     }, { out: (l) => console.log(l), json: values.json === true });
   },
 });
+
+export default command;

@@ -149,7 +149,8 @@ export async function verifyConsistencyFiles(
   }
 }
 
-export default defineCommand({
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
   usage: ['FILE --ledger-key KEY|@FILE [--json] [--portable] [--workers N]'],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
@@ -174,3 +175,5 @@ export default defineCommand({
     return verifyProvenanceFile(file, key, o);
   },
 });
+
+export default command;
