@@ -59,7 +59,8 @@ describe('expected failures are one line and an exit status', () => {
   });
 
   it('verify with a ledger key of the right shape but a wrong key id', async () => {
-    const [name, , key] = verifierKey.split('+') as [string, string, string];
+    // <name>+<id>+<base64 key>; the base64 may itself contain '+'.
+    const [, name, key] = /^([^+]+)\+[^+]+\+(.+)$/.exec(verifierKey) as unknown as [string, string, string];
     const r = await runCli(['verify', provenance, '--ledger-key', `${name}+00000000+${key}`]);
     expectOneLineFailure(r, 1, /--ledger-key is not a ledger verifier key: verifier key: the key id does not match/);
   });
