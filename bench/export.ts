@@ -62,9 +62,9 @@ async function main() {
     // Verified by the CLI in a fresh process, as a customer would, so that its memory peak is its own.
     const cli = JSON.parse(
       execFileSync(process.execPath, [fileURLToPath(new URL('../bin/flashtrail.js', import.meta.url)), 'verify', file, '--ledger-key', ledger.identity.verifierKey, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 }),
-    ) as { report: { events: number; workers: number; seconds: number; peakMemoryMb: number } };
+    ) as { report: { events: number; threads: number; seconds: number; peakMemoryMb: number } };
     const nativeRate = cli.report.events / cli.report.seconds;
-    results.add(`flashtrail verify, native Ed25519, ${cli.report.workers} worker threads (${fmt(cli.report.events)} events, ${(statSync(file).size / 1e6).toFixed(0)} MB)`, fmt(nativeRate), 'events/s');
+    results.add(`flashtrail verify, native Ed25519, ${cli.report.threads} worker threads (${fmt(cli.report.events)} events, ${(statSync(file).size / 1e6).toFixed(0)} MB)`, fmt(nativeRate), 'events/s');
     results.add('memory peak of the verifying process (RSS, workers included)', String(cli.report.peakMemoryMb), 'MB');
     const openssl = opensslVerifyRate();
     if (openssl) {

@@ -17,7 +17,7 @@ import { unitStateProjection } from '../projections/unit-state.ts';
 import { productionProjection } from '../projections/production.ts';
 import { configFromEnv, startLedgerServer } from '../src/server/main.ts';
 import { fillLedger } from './fixtures.ts';
-import { decodeStored } from '../src/event/codec.ts';
+import { decodeTrustedEnvelope } from '../src/event/codec.ts';
 
 const quick = process.argv.includes('--quick');
 const TARGET = quick ? 100_000 : 1_000_000;
@@ -40,7 +40,7 @@ async function main() {
       const batch = await store.readAll({ after, maxCount: 2000 });
       if (batch.length === 0) break;
       for (const e of batch) {
-        decodeStored(e.data);
+        decodeTrustedEnvelope(e.data);
         decoded++;
       }
       after = (batch[batch.length - 1] as { position: bigint }).position;

@@ -1,12 +1,10 @@
-/** Generates JSON Schema files from the zod schemas, for integrators in other languages. */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+/** Renders JSON Schema files from the zod schemas, for integrators in other languages (pure; the CLI writes them). */
 import { z } from 'zod';
 import { adminEventSchemas, ledgerEventSchemas, unitEventSchemas, LedgerEventSchema, DsseEnvelopeSchema } from './index.ts';
 import { ExportRecordSchema, InTotoStatementSchema } from './export.ts';
 
-export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'json');
+/** Where the rendered files live in the repository, relative to its root. */
+export const JSON_SCHEMAS_DIR = 'schemas/json';
 
 export function renderJsonSchemas(): Map<string, string> {
   const files = new Map<string, string>();
@@ -23,11 +21,4 @@ export function renderJsonSchemas(): Map<string, string> {
     add(`data-${name}`, schema, `data member of a ${name} event`);
   }
   return files;
-}
-
-export function writeJsonSchemas(dir = SCHEMAS_DIR): string[] {
-  mkdirSync(dir, { recursive: true });
-  const files = renderJsonSchemas();
-  for (const [name, text] of files) writeFileSync(join(dir, name), text);
-  return [...files.keys()];
 }

@@ -131,7 +131,7 @@ describe('expected failures are one line and an exit status', () => {
 
     const notAKey = join(dir, 'not-a.key');
     writeFileSync(notAKey, '{"hello": "world"}', { mode: 0o600 });
-    expectOneLineFailure(await runCli(['admin', 'submit', 'StationRegistered', payload, '--data', data, '--key', notAKey]), 1, new RegExp(`key file ${notAKey} is not a .* file$`, 'm'));
+    expectOneLineFailure(await runCli(['admin', 'submit', 'StationRegistered', payload, '--data', data, '--key', notAKey]), 1, new RegExp(`key file ${notAKey} is empty or damaged \\(not a .* file\\): restore it from your backup$`, 'm'));
 
     const existing = join(data, 'admin.key');
     expectOneLineFailure(await runCli(['keys', 'generate', '--out', existing]), 1, /already exists; refusing to overwrite a key$/m);

@@ -62,7 +62,7 @@ afterAll(async () => {
 });
 
 const key = () => parseVerifierKey(verifierKey);
-const strip = (r: ExportReport) => ({ ...r, workers: 0, ed25519: '', steps: r.steps.map((s) => s.step) });
+const strip = (r: ExportReport) => ({ ...r, threads: 0, crypto: '', steps: r.steps.map((s) => s.step) });
 
 async function verdict(path: string, portable: boolean): Promise<string> {
   try {

@@ -200,7 +200,13 @@ describe('tamper cases on the real SQLite file', () => {
   it('a checkpoint from another key: CHECKPOINT_SIGNATURE_ERROR', async () => {
     const dir = copyBaseline('ledgerkey');
     rmSync(join(dir, 'ledger.key'));
-    writeSecretKeyFile(join(dir, 'ledger.key'), newSigner());
+    const substitute = newSigner();
+    writeSecretKeyFile(join(dir, 'ledger.key'), substitute);
+    // A key swapped under ledger.json is refused at start…
+    await expect(startTestLedger({ dataDir: dir, setup: false })).rejects.toThrow(/holds key .* but .*ledger\.json names/);
+    // …so the insider rewrites ledger.json too; the ledger then signs with the substitute, and verifiers notice.
+    const info = JSON.parse(readFileSync(join(dir, 'ledger.json'), 'utf8')) as { origin: string };
+    writeFileSync(join(dir, 'ledger.json'), JSON.stringify({ origin: info.origin, keyId: substitute.keyId }), { mode: 0o600 });
     const doc = await withLedger(dir, async (t) => {
       await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } });
       return new LedgerClient(t.url, t.tokens.auditor).get<ProvenanceDocument>('/v1/units/U-1/provenance');

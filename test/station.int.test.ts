@@ -13,7 +13,7 @@ import { startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
 import { ptyPair, socatAvailable, type PtyPair } from './helpers/pty.ts';
 import { writeSecretKeyFile } from '../src/files/key-file.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
-import { verifyHistory, type HistoryEntry } from '../src/client/verify-history.ts';
+import { verifiedHistory } from './helpers/provenance.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const FIXTURES = join(ROOT, 'test', 'station');
@@ -78,11 +78,7 @@ function startStation(env: Record<string, string> = {}): Promise<StationProcess>
 const scan = (serial: string) => writeFileSync(scanner.device, `${serial}\r\n`);
 const auditor = () => new LedgerClient(`http://127.0.0.1:${port}`, t.tokens.auditor);
 async function history(serial: string) {
-  return (await auditor().get<{ events: (HistoryEntry & { event: { id: string; type: string } })[] }>(`/v1/units/${serial}/events`)).events;
-}
-async function stationKeys() {
-  const s = await auditor().get<{ keys: { keyId: string; publicKey: string }[] }>('/v1/stations/ST-01');
-  return new Map(s.keys.map((k) => [k.keyId, k.publicKey]));
+  return (await auditor().get<{ events: { event: { id: string; type: string } }[] }>(`/v1/units/${serial}/events`)).events;
 }
 const status = () => new Promise<string>((resolve) => {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'station', 'status', '--config', configFile]);
@@ -183,8 +179,7 @@ describe.skipIf(skip !== null)('station agent', () => {
       expect(await station.waitFor(/^\S+ S-5 /)).toMatch(/→ REWORK: provisioning TOOL_FAILED/);
       await waitUntil(async () => /0 pending/.test(await status()), 'the outbox to drain');
 
-      const keys = await stationKeys();
-      for (const serial of ['S-1', 'S-2', 'S-3', 'S-4', 'S-5']) expect(verifyHistory(await history(serial), keys).ok, serial).toBe(true);
+      for (const serial of ['S-1', 'S-2', 'S-3', 'S-4', 'S-5']) expect((await verifiedHistory(auditor(), serial)).events, serial).toBe((await history(serial)).length);
       expect((await history('S-1')).map((e) => e.event.type)).toEqual(['UnitScanned', 'BootloaderWritten', 'AppVerified', 'ProvisioningApplied', 'EfuseBurned']);
       const s3 = (await history('S-3')).map((e) => e.event.type);
       expect(s3).toEqual(['UnitScanned', 'BootloaderWritten', 'AppVerified']);
@@ -224,12 +219,11 @@ describe.skipIf(skip !== null)('station agent', () => {
       await station.waitFor(/^\S+ O-4 .*PASS$/);
       await waitUntil(async () => /0 pending/.test(await status()), 'O-4 to be delivered');
 
-      const keys = await stationKeys();
       for (const serial of ['O-1', 'O-2', 'O-3', 'O-4']) {
         const events = await history(serial);
         expect(events.map((e) => e.event.type), serial).toEqual(['UnitScanned', 'BootloaderWritten', 'AppVerified', 'ProvisioningApplied', 'EfuseBurned']);
         expect(new Set(events.map((e) => e.event.id)).size).toBe(5);
-        expect(verifyHistory(events, keys).ok).toBe(true);
+        expect((await verifiedHistory(auditor(), serial)).events).toBe(5);
       }
       expect(readFileSync(configFile, 'utf8')).toContain('station-data');
     } finally {

@@ -2,7 +2,8 @@
  * Bearer tokens. Only their SHA-256 is stored; the token itself is shown once, when it is created.
  * The token file is re-read when it changes, so adding a station does not need a restart.
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileDurable } from '../files/durable.ts';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -96,8 +97,15 @@ function jsonOrUndefined(text: string): unknown {
   }
 }
 
-/** Adds a token to a token file and returns the token, which is not stored anywhere. */
+/** Adds a new token to a token file and returns it; only its hash is stored. */
 export function addToken(file: string, entry: Omit<TokenEntry, 'sha256'>): string {
+  const token = newToken();
+  addTokenHash(file, entry, token);
+  return token;
+}
+
+/** Records the hash of `token` in the token file, durably (the file is replaced whole or not at all). */
+export function addTokenHash(file: string, entry: Omit<TokenEntry, 'sha256'>, token: string): void {
   let list: z.infer<typeof TokenFile> = { tokens: [] };
   if (existsSync(file)) {
     const parsed = TokenFile.safeParse(jsonOrUndefined(readFileSync(file, 'utf8')));
@@ -105,11 +113,9 @@ export function addToken(file: string, entry: Omit<TokenEntry, 'sha256'>): strin
     list = parsed.data;
   }
   if (list.tokens.some((t) => t.name === entry.name)) throw new TokenFileError(`a token named ${entry.name} already exists in ${file}`);
-  const token = newToken();
   const added = TokenEntry.safeParse({ ...entry, sha256: hashToken(token) });
   if (!added.success) throw new TokenFileError(`cannot add token ${entry.name}: ${added.error.issues.map((i) => `${i.path.join('.') || 'entry'}: ${i.message}`).join('; ')}`);
   list.tokens.push(added.data);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
-  return token;
+  writeFileDurable(file, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
 }

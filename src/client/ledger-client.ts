@@ -113,6 +113,14 @@ export class LedgerClient {
     return this.request<T>('GET', path);
   }
 
+  /** A text/plain resource: the checkpoint note, the verifier key. */
+  async getText(path: string): Promise<string> {
+    const response = await this.fetchRetryingStaleConnections('GET', path, undefined);
+    const text = await response.text();
+    if (!response.ok) throw errorFromResponse(response, text);
+    return text;
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await this.fetchRetryingStaleConnections(method, path, body);
     const text = await response.text();

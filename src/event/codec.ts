@@ -1,60 +1,108 @@
-/** From untrusted bytes to a verified-shape event, and back. Pure; signature checks live in ledger.ts. */
+/**
+ * From bytes to a ledger event, and back. Two decoders, named for what their input is:
+ *
+ * - `decodeUntrustedEnvelope`: anything from outside (an API body, an envelope inside a document handed
+ *   to a verifier). It enforces every rule the ledger has on the bytes, so the ledger and every verifier
+ *   accept exactly the same envelopes: the DSSE shape with our payload type and exactly one signature,
+ *   canonical base64, strict UTF-8 without a BOM, bounded nesting, I-JSON strings, an RFC 8785 canonical
+ *   payload (which also refuses duplicate members), and the event schema. Each signed event therefore has
+ *   exactly one byte form.
+ * - `decodeTrustedEnvelope`: bytes this ledger stored after the untrusted decoder accepted them; it parses.
+ *
+ * Pure. Signatures are checked by the caller, against the key the caller resolves.
+ */
 import { DsseEnvelopeSchema, EVENT_PAYLOAD_TYPE, LedgerEventSchema, type LedgerEvent } from '../../schemas/index.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { envelopeBytes, signEnvelope } from '../crypto/dsse.ts';
-import { canonicalBytes, canonicalize } from '../crypto/jcs.ts';
+import { CanonicalizationError, canonicalBytes, canonicalize, DEFAULT_MAX_DEPTH, jsonNestingDepth } from '../crypto/jcs.ts';
 import { fromBase64, fromUtf8 } from '../crypto/encoding.ts';
-import { LedgerError } from '../write/errors.ts';
 import { sha256Hex } from '../crypto/sha256.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
+import type { Signer } from '../crypto/ed25519.ts';
 
 export interface DecodedEvent {
   readonly envelope: DsseEnvelope;
   readonly event: LedgerEvent;
   /** RFC 8785 bytes of the envelope: what is stored, chained and logged. */
   readonly bytes: Uint8Array;
+  /** SHA-256 of `bytes`, hex: the `prev` of the stream's next event. */
   readonly digest: string;
 }
 
-export function decodeEnvelope(input: unknown, index = 0, crypto: CryptoBackend = portableCrypto): DecodedEvent {
+export type EnvelopeProblemCode = 'ENVELOPE_INVALID' | 'PAYLOAD_NOT_CANONICAL' | 'SCHEMA_INVALID';
+
+export interface SchemaIssue {
+  /** Dotted path of the offending member, e.g. `data.fuses.0.value`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export class EnvelopeDecodeError extends Error {
+  override readonly name = 'EnvelopeDecodeError';
+  constructor(
+    readonly code: EnvelopeProblemCode,
+    message: string,
+    readonly issues: readonly SchemaIssue[] = [],
+  ) {
+    super(message);
+  }
+}
+
+const issuesOf = (issues: readonly { path: readonly PropertyKey[]; message: string }[]): SchemaIssue[] =>
+  issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+
+/** The first issue as one readable line: `data.serial: letters, digits … (got …)`. */
+const describe = (issues: readonly SchemaIssue[]) => (issues[0] ? `${issues[0].path || '(root)'}: ${issues[0].message}` : 'invalid');
+
+export function decodeUntrustedEnvelope(input: unknown, crypto: CryptoBackend = portableCrypto): DecodedEvent {
   const parsed = DsseEnvelopeSchema.safeParse(input);
   if (!parsed.success) {
-    throw new LedgerError('ENVELOPE_INVALID', `event ${index}: not a DSSE envelope of ${EVENT_PAYLOAD_TYPE}`, {
-      index,
-      issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
+    const issues = issuesOf(parsed.error.issues);
+    throw new EnvelopeDecodeError('ENVELOPE_INVALID', `not a DSSE envelope of ${EVENT_PAYLOAD_TYPE} with one signature: ${describe(issues)}`, issues);
   }
   const envelope = parsed.data as DsseEnvelope;
   let payloadText: string;
-  let payloadJson: unknown;
   try {
     payloadText = fromUtf8(fromBase64(envelope.payload));
-    fromBase64((envelope.signatures[0] as { sig: string }).sig);
+    if (fromBase64((envelope.signatures[0] as { sig: string }).sig).length !== 64) throw new Error('the signature is not 64 bytes');
+  } catch (error) {
+    throw new EnvelopeDecodeError('ENVELOPE_INVALID', `payload or signature is not canonical base64 of UTF-8: ${(error as Error).message}`);
+  }
+  if (jsonNestingDepth(payloadText) > DEFAULT_MAX_DEPTH) {
+    throw new EnvelopeDecodeError('ENVELOPE_INVALID', `the payload is nested deeper than ${DEFAULT_MAX_DEPTH} levels`);
+  }
+  let payloadJson: unknown;
+  try {
     payloadJson = JSON.parse(payloadText);
   } catch (error) {
-    throw new LedgerError('ENVELOPE_INVALID', `event ${index}: payload or signature is not valid base64 JSON: ${(error as Error).message}`, { index });
+    throw new EnvelopeDecodeError('ENVELOPE_INVALID', `the payload is not JSON: ${(error as Error).message}`);
   }
-  if (canonicalize(payloadJson) !== payloadText) {
-    throw new LedgerError('PAYLOAD_NOT_CANONICAL', `event ${index}: the payload must be RFC 8785 canonical JSON`, { index });
+  let canonical: string;
+  try {
+    canonical = canonicalize(payloadJson);
+  } catch (error) {
+    if (error instanceof CanonicalizationError) throw new EnvelopeDecodeError('PAYLOAD_NOT_CANONICAL', `the payload has no RFC 8785 form: ${error.message}`);
+    throw error;
+  }
+  if (canonical !== payloadText) {
+    throw new EnvelopeDecodeError('PAYLOAD_NOT_CANONICAL', 'the payload must be RFC 8785 canonical JSON (sorted members, no whitespace, no duplicate members, shortest numbers)');
   }
   const event = LedgerEventSchema.safeParse(payloadJson);
   if (!event.success) {
-    throw new LedgerError('SCHEMA_INVALID', `event ${index}: ${event.error.issues[0]?.message ?? 'invalid event'}`, {
-      index,
-      issues: event.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
+    const issues = issuesOf(event.error.issues);
+    throw new EnvelopeDecodeError('SCHEMA_INVALID', describe(issues), issues);
   }
   const bytes = envelopeBytes(envelope);
   return { envelope, event: event.data, bytes, digest: sha256Hex(bytes, crypto) };
 }
 
 /** Stored envelopes were fully checked on the way in; reading them back only parses. */
-export function decodeStored(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto): DecodedEvent {
+export function decodeTrustedEnvelope(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto): DecodedEvent {
   const envelope = JSON.parse(fromUtf8(bytes)) as DsseEnvelope;
   const event = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as LedgerEvent;
   return { envelope, event, bytes, digest: sha256Hex(bytes, crypto) };
 }
 
-export function signEvent(event: LedgerEvent, signer: { keyId: string; secretKey: Uint8Array }): DsseEnvelope {
+export function signEvent(event: LedgerEvent, signer: Signer): DsseEnvelope {
   return signEnvelope(EVENT_PAYLOAD_TYPE, canonicalBytes(event), signer);
 }

@@ -2,7 +2,6 @@
  * Builds and signs ledger events at their source, keeping each stream's hash chain: the `prev` of an event
  * is the digest of the envelope signed just before it in the same stream.
  */
-import { randomUUID } from 'node:crypto';
 import type { EventOf, EventType, LedgerEvent } from '../../schemas/index.ts';
 import { LEDGER_EVENT_TYPES, SCHEMA_VERSIONS, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
@@ -40,7 +39,7 @@ export class EventSigner {
   sign<T extends EventType>(type: T, data: EventOf<T>['data'], options: { prev?: string | null; id?: string; occurredAt?: Date } = {}): SignedEvent {
     const kind = (UNIT_EVENT_TYPES as string[]).includes(type) ? 'station' : (LEDGER_EVENT_TYPES as string[]).includes(type) ? 'ledger' : 'admin';
     const draft = {
-      id: options.id ?? randomUUID(),
+      id: options.id ?? crypto.randomUUID(),
       type,
       schemaVersion: SCHEMA_VERSIONS[type],
       occurredAt: (options.occurredAt ?? this.clock()).toISOString(),

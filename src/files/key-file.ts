@@ -2,7 +2,8 @@
  * Ed25519 key files. A secret key file is JSON, written with mode 0600 and refused when anyone but its
  * owner can read it (as ssh does), because a leaked station key lets anyone forge that station's history.
  */
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { writeFileDurable } from './durable.ts';
 import { z } from 'zod';
 import { isAcceptablePublicKey, keyIdOf, publicKeyFromSecret, type Signer } from '../crypto/ed25519.ts';
 import { fromHex, toHex } from '../crypto/encoding.ts';
@@ -22,7 +23,6 @@ export class KeyFileError extends Error {
 }
 
 export function writeSecretKeyFile(path: string, signer: Signer, comment?: string): void {
-  if (existsSync(path)) throw new KeyFileError(`${path} already exists; refusing to overwrite a key`);
   const body = {
     type: SECRET_KEY_FILE_TYPE,
     keyId: signer.keyId,
@@ -30,8 +30,12 @@ export function writeSecretKeyFile(path: string, signer: Signer, comment?: strin
     secretKey: toHex(signer.secretKey),
     ...(comment ? { comment } : {}),
   };
-  writeFileSync(path, JSON.stringify(body, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-  chmodSync(path, 0o600); // the umask may have narrowed it further, never widened it; make it exact
+  try {
+    writeFileDurable(path, JSON.stringify(body, null, 2) + '\n', { mode: 0o600, overwrite: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyFileError(`${path} already exists; refusing to overwrite a key`);
+    throw error;
+  }
 }
 
 export function readSecretKeyFile(path: string): Signer {
@@ -46,7 +50,7 @@ export function readSecretKeyFile(path: string): Signer {
   try {
     parsed = SecretKeyFile.parse(JSON.parse(text));
   } catch {
-    throw new KeyFileError(`key file ${path} is not a ${SECRET_KEY_FILE_TYPE} file`);
+    throw new KeyFileError(`key file ${path} is empty or damaged (not a ${SECRET_KEY_FILE_TYPE} file): restore it from your backup`);
   }
   const secretKey = fromHex(parsed.secretKey);
   const publicKey = publicKeyFromSecret(secretKey);
@@ -62,12 +66,16 @@ const PublicKeyList = z.strictObject({
 });
 
 export function readPublicKeyList(path: string): Map<string, Uint8Array> {
-  const text = readFileSync(path, 'utf8');
+  if (!existsSync(path)) throw new KeyFileError(`${path} does not exist`);
+  const mode = statSync(path).mode & 0o777;
+  if (process.platform !== 'win32' && (mode & 0o022) !== 0) {
+    throw new KeyFileError(`${path} has mode ${mode.toString(8)}: anyone who can write it decides which administrators the ledger trusts (chmod 600 ${path})`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new KeyFileError(`${path} is not valid JSON: ${(error as Error).message}`);
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new KeyFileError(`${path} is empty or damaged (not JSON): restore it from your backup`);
   }
   const parsed = PublicKeyList.safeParse(json);
   if (!parsed.success) throw new KeyFileError(`${path}: expected { "keys": [{ "keyId", "publicKey" }] }`);
@@ -83,5 +91,5 @@ export function readPublicKeyList(path: string): Map<string, Uint8Array> {
 
 export function writePublicKeyList(path: string, keys: { keyId: string; publicKey: Uint8Array; name?: string }[]): void {
   const body = { keys: keys.map((k) => ({ keyId: k.keyId, publicKey: toHex(k.publicKey), ...(k.name ? { name: k.name } : {}) })) };
-  writeFileSync(path, JSON.stringify(body, null, 2) + '\n', { mode: 0o644 });
+  writeFileDurable(path, JSON.stringify(body, null, 2) + '\n', { mode: 0o600 });
 }

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import type { EventStore } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
-import { decodeStored } from '../event/codec.ts';
+import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 
 const SCHEMA = `
@@ -81,7 +81,7 @@ export class ProjectionRunner {
       this.db.transaction(() => {
         const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
         for (const recorded of events) {
-          const decoded = decodeStored(recorded.data, nativeCrypto);
+          const decoded = decodeTrustedEnvelope(recorded.data, nativeCrypto);
           const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: decoded.digest };
           for (const p of this.projections) {
             if (recorded.position <= (checkpoints.get(p.name) as bigint)) continue;

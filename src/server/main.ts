@@ -1,7 +1,9 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -15,8 +17,8 @@ import { ProjectionRunner } from '../read/projection-runner.ts';
 import { unitStateProjection } from '../../projections/unit-state.ts';
 import { productionProjection } from '../../projections/production.ts';
 import { createApp } from '../api/app.ts';
-import { TokenStore, addToken, type TokenSource } from '../api/tokens.ts';
-import { readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
+import { TokenStore, addTokenHash, newToken, type TokenSource } from '../api/tokens.ts';
+import { KeyFileError, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
@@ -47,41 +49,77 @@ export interface LedgerIdentity {
   readonly verifierKey: string;
 }
 
-/** The ledger's own key (signs checkpoints) and its log origin, created once per data directory. */
+const LedgerInfo = z.strictObject({
+  origin: z.string().regex(/^[^\s+]+$/u),
+  /** Written only after ledger.key is durable: a ledger.json with no ledger.key beside it means a lost key. */
+  keyId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+});
+
+function readLedgerInfo(file: string): z.infer<typeof LedgerInfo> {
+  try {
+    return LedgerInfo.parse(JSON.parse(readFileSync(file, 'utf8')));
+  } catch {
+    throw new KeyFileError(`${file} is empty or damaged (expected {"origin": …}): restore it from your backup`);
+  }
+}
+
+/**
+ * The ledger's own key (signs checkpoints) and its log origin, created once per data directory, in an
+ * order a crash cannot break: ledger.key first, then ledger.json naming its key id. A ledger.json without
+ * its key is a lost key and is refused: a new one would silently give the log a second identity.
+ */
 export function ledgerIdentity(config: LedgerConfig): LedgerIdentity {
   const keyFile = join(config.dataDir, 'ledger.key');
   const infoFile = join(config.dataDir, 'ledger.json');
-  if (!existsSync(keyFile)) {
-    writeSecretKeyFile(keyFile, newSigner(), 'flashtrail ledger key: signs checkpoints');
+  const hasKey = existsSync(keyFile);
+  const hasInfo = existsSync(infoFile);
+  if (!hasKey && hasInfo) {
+    const { keyId } = readLedgerInfo(infoFile);
+    throw new KeyFileError(`${keyFile} is missing${keyId ? ` (key id ${keyId})` : ''}: it is the log's signing key; restore it from your backup`);
+  }
+  if (!hasKey) writeSecretKeyFile(keyFile, newSigner(), 'flashtrail ledger key: signs checkpoints');
+  const key = readSecretKeyFile(keyFile);
+  if (!hasInfo) {
     const origin = config.originForNewLedger ?? `flashtrail.local/${randomBytes(4).toString('hex')}`;
     if (!/^[^\s+]+$/u.test(origin)) throw new ConfigError(`log origin ${origin} must not contain spaces or '+'`);
-    writeFileSync(infoFile, JSON.stringify({ origin }, null, 2) + '\n');
+    writeFileDurable(infoFile, JSON.stringify({ origin, keyId: key.keyId }, null, 2) + '\n', { mode: 0o600 });
   }
-  const key = readSecretKeyFile(keyFile);
-  const { origin } = JSON.parse(readFileSync(infoFile, 'utf8')) as { origin: string };
-  return { origin, key, verifierKey: formatVerifierKey(origin, key.publicKey) };
+  const info = readLedgerInfo(infoFile);
+  if (info.keyId !== undefined && info.keyId !== key.keyId) {
+    throw new KeyFileError(`${keyFile} holds key ${key.keyId}, but ${infoFile} names ${info.keyId}: restore the matching pair from your backup`);
+  }
+  return { origin: info.origin, key, verifierKey: formatVerifierKey(info.origin, key.publicKey) };
 }
 
 /**
  * First start: a data directory (0700) with an administrator signing key (0600), the list of trusted
- * administrator keys, and an admin token whose plaintext goes to a 0600 file, never to a log.
+ * administrator keys, and an admin token whose plaintext goes to a 0600 file, never to a log. Every file
+ * is written durably, and each step is resumable: a crash during initialisation leaves what is done, and
+ * the next start completes the rest (never a second admin key, never a token whose plaintext was lost).
  */
 export function initDataDir(config: LedgerConfig): InitResult {
   const adminKeyFile = join(config.dataDir, 'admin.key');
   const adminTokenFile = join(config.dataDir, 'admin.token');
   const ledgerKeyFile = join(config.dataDir, 'ledger.key');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  removeStaleTempFiles(config.dataDir);
   const { verifierKey } = ledgerIdentity(config);
-  if (existsSync(config.adminKeysFile)) return { created: false, adminKeyFile, adminTokenFile, ledgerKeyFile, verifierKey };
-  const admin = newSigner();
-  writeSecretKeyFile(adminKeyFile, admin, 'flashtrail administrator key');
-  writePublicKeyList(config.adminKeysFile, [{ keyId: admin.keyId, publicKey: admin.publicKey, name: 'admin' }]);
-  if (config.tokensJson === null && !existsSync(config.tokensFile)) {
-    const token = addToken(config.tokensFile, { name: 'admin', role: 'admin' });
-    writeFileSync(adminTokenFile, token + '\n', { mode: 0o600 });
-    chmodSync(adminTokenFile, 0o600);
+  let created = false;
+  if (!existsSync(config.adminKeysFile)) {
+    const admin = existsSync(adminKeyFile) ? readSecretKeyFile(adminKeyFile) : newSigner();
+    if (!existsSync(adminKeyFile)) writeSecretKeyFile(adminKeyFile, admin, 'flashtrail administrator key');
+    writePublicKeyList(config.adminKeysFile, [{ keyId: admin.keyId, publicKey: admin.publicKey, name: 'admin' }]);
+    created = true;
   }
-  return { created: true, adminKeyFile, adminTokenFile, ledgerKeyFile, verifierKey };
+  if (config.tokensJson === null && !existsSync(config.tokensFile)) {
+    // The plaintext first: a crash before the token list exists leaves a token that never worked, and the
+    // next start replaces it.
+    const token = newToken();
+    writeFileDurable(adminTokenFile, token + '\n', { mode: 0o600 });
+    addTokenHash(config.tokensFile, { name: 'admin', role: 'admin' }, token);
+    created = true;
+  }
+  return { created, adminKeyFile, adminTokenFile, ledgerKeyFile, verifierKey };
 }
 
 export interface RunningLedger {

@@ -15,7 +15,9 @@ import { EventSigner } from '../event/signer.ts';
 import { LedgerClient, LedgerClientError } from '../client/ledger-client.ts';
 import { SimulatedStation, simulatedRelease, type UnitScenario } from './simulated-station.ts';
 import { lineSetupEvents } from './line-setup.ts';
-import { verifyProvenanceFile } from '../cli/commands/verify.ts';
+import { parseVerifierKey, verifyProvenance, VerificationError } from '../verify/index.ts';
+import { failureLine, stepLines } from '../verify/report.ts';
+import { nativeCrypto } from '../native/crypto.ts';
 import { DEFAULT_FAILURE_RATES, runSimulation } from './run-simulation.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
 
@@ -100,8 +102,16 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     out('');
     out(`  ledger verifier key (auditors pin this): ${ledger.identity.verifierKey}`);
     out(`  $ flashtrail verify ${provenanceFile} --ledger-key <that key>`);
-    const code = verifyProvenanceFile(provenanceFile, ledger.identity.verifierKey, { out: (line) => out(`  ${line}`), json: false });
-    if (code !== 0) process.exitCode = 1;
+    try {
+      const report = verifyProvenance(JSON.parse(readFileSync(provenanceFile, 'utf8')), parseVerifierKey(ledger.identity.verifierKey), nativeCrypto);
+      out(`    verifying provenance of unit ${report.serial} (${provenanceFile})`);
+      for (const line of stepLines(report.steps)) out(`  ${line}`);
+      out(`    verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
+    } catch (error) {
+      if (!(error instanceof VerificationError)) throw error;
+      out(`  ${failureLine(error)}`);
+      process.exitCode = 1;
+    }
 
     if (options.batchUnits > 0) {
       out('');

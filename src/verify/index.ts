@@ -1,11 +1,16 @@
 /**
  * Everything an offline verifier needs, with no Node-only dependencies (a browser page can import this).
- * The Ed25519 verifier defaults to the portable @noble/ed25519 one; callers on node may pass the native one.
+ * Every pipeline takes a CryptoBackend: the portable one by default; Node callers may pass the native one.
  */
-export { verifyProvenance, PROVENANCE_FORMAT, type ProvenanceDocument, type ProvenanceEntry, type ProvenanceReport, type StepReport } from './provenance.ts';
+export { verifyProvenance, checkCheckpoint, PROVENANCE_FORMAT, type ProvenanceDocument, type ProvenanceEntry, type ProvenanceReport, type StepReport } from './provenance.ts';
+export { verifyExportLines, verifyUnitLine, unitContextOf, inlineUnitVerifier, type ExportReport, type UnitRecordVerifier, type UnitContext, type UnitLine, type UnitResult, type VerifyExportOptions } from './export.ts';
 export { verifyCheckpointConsistency, type ConsistencyReport } from './consistency.ts';
-export { VerificationError, VERIFY_ERROR_CODES, type VerifyErrorCode } from './errors.ts';
+export { VerificationError, VERIFY_ERROR_CODES, type VerifyErrorCode, type FailureLocation } from './errors.ts';
+export { stepLines, failureLine } from './report.ts';
+export { EXPORT_FORMAT } from './export-format.ts';
 export { parseVerifierKey, formatVerifierKey, verifyNote, type NoteKey } from '../tlog/note.ts';
-export { parseCheckpointBody, parseTlogProof, formatTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
+export { parseCheckpointBody, type Checkpoint } from '../tlog/checkpoint.ts';
+export { parseTlogProof, formatTlogProof } from '../tlog/checkpoint.ts';
+export { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 export { verifyInclusion, verifyConsistency } from '../merkle/proofs.ts';
 export { leafHash } from '../merkle/hash.ts';

@@ -60,7 +60,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
 
-  const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position));
+  const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position, crypto));
   done('envelopes', `${decoded.length} DSSE envelopes decoded`);
 
   const trust = decoded.filter((d) => d.role === 'trust');

@@ -3,8 +3,9 @@
  * Each step throws a VerificationError naming the code, the step and the event.
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
-import { envelopeBytes, verifyEnvelopeSignature } from '../crypto/dsse.ts';
-import { fromBase64, fromHex, fromUtf8, toHex } from '../crypto/encoding.ts';
+import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
+import { decodeUntrustedEnvelope, EnvelopeDecodeError, type DecodedEvent, type EnvelopeProblemCode } from '../event/codec.ts';
+import { fromHex } from '../crypto/encoding.ts';
 import { keyIdOf } from '../crypto/ed25519.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { leafHash, type Hash } from '../merkle/hash.ts';
@@ -26,22 +27,31 @@ export interface Decoded {
   readonly keyId: string;
   /** RFC 8785 bytes of the envelope, computed once: hashed for the chain and for the Merkle leaf. */
   readonly bytes: Uint8Array;
+  /** SHA-256 of `bytes`, hex: what the stream's next event names as `prev`. */
+  readonly digest: string;
 }
 
-export function decodeEntry(role: EntryRole, leafIndex: number, envelope: DsseEnvelope, position: number): Decoded {
-  try {
-    if (!Number.isSafeInteger(leafIndex) || leafIndex < 0) throw new Error('leaf index must be a non-negative integer');
-    if (envelope === null || typeof envelope !== 'object' || typeof envelope.payload !== 'string' || !Array.isArray(envelope.signatures) || envelope.signatures.length !== 1) {
-      throw new Error('expected a DSSE envelope with one signature');
-    }
-    const event = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as LedgerEvent;
-    const keyId = (envelope.signatures[0] as { keyid: string }).keyid;
-    if (typeof event?.type !== 'string' || typeof event.data !== 'object' || event.data === null) throw new Error('payload is not a ledger event');
-    return { role, leafIndex, envelope, position, event, keyId, bytes: envelopeBytes(envelope) };
-  } catch (error) {
-    throw new VerificationError('ENVELOPE_ERROR', 'envelopes', `entry ${position}: ${(error as Error).message}`, { entry: position, leafIndex });
+/**
+ * An envelope handed to the verifier, decoded by the ledger's own untrusted decoder, so that the verifier
+ * accepts exactly what the ledger accepts (canonical payload, no duplicate members, our payload type,
+ * exactly one signature, the event schema).
+ */
+export function decodeEntry(role: EntryRole, leafIndex: unknown, envelope: unknown, position: number, crypto?: CryptoBackend): Decoded {
+  const at = { entry: position, ...(typeof leafIndex === 'number' ? { leafIndex } : {}) };
+  if (typeof leafIndex !== 'number' || !Number.isSafeInteger(leafIndex) || leafIndex < 0) {
+    throw new VerificationError('FORMAT_ERROR', 'envelopes', `entry ${position}: leaf index must be a non-negative integer`, at);
   }
+  let decoded: DecodedEvent;
+  try {
+    decoded = decodeUntrustedEnvelope(envelope, crypto);
+  } catch (error) {
+    if (!(error instanceof EnvelopeDecodeError)) throw error;
+    throw new VerificationError(ENVELOPE_PROBLEMS[error.code], 'envelopes', `entry ${position} (leaf ${leafIndex}): ${error.message}`, at);
+  }
+  return { role, leafIndex, envelope: decoded.envelope, position, event: decoded.event, keyId: (decoded.envelope.signatures[0] as { keyid: string }).keyid, bytes: decoded.bytes, digest: decoded.digest };
 }
+
+const ENVELOPE_PROBLEMS = { ENVELOPE_INVALID: 'ENVELOPE_ERROR', PAYLOAD_NOT_CANONICAL: 'PAYLOAD_NOT_CANONICAL', SCHEMA_INVALID: 'SCHEMA_ERROR' } as const satisfies Record<EnvelopeProblemCode, VerifyErrorCode>;
 
 export function fail(code: VerifyErrorCode, step: string, d: Decoded, message: string): VerificationError {
   return new VerificationError(code, step, `entry ${d.position} (leaf ${d.leafIndex}, ${d.event.type} ${d.event.id}): ${message}`, {
@@ -126,7 +136,7 @@ export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives
       throw fail('CHAIN_BROKEN', 'unit', d, `prev is ${String(d.event.prev).slice(0, 16)}…, but the preceding event hashes to ${String(prev).slice(0, 16)}…`);
     }
     if (d.leafIndex <= lastLeaf) throw fail('LOG_ORDER_ERROR', 'unit', d, `leaf ${d.leafIndex} does not follow leaf ${lastLeaf}`);
-    prev = toHex(crypto.sha256(d.bytes));
+    prev = d.digest;
     lastLeaf = d.leafIndex;
     stations.add(d.event.source.id);
     if (d.event.type === 'BootloaderWritten') bootloader.add(d.event.data.imageSha256);

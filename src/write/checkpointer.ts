@@ -12,10 +12,10 @@ import { signNote } from '../tlog/note.ts';
 import { EventSigner } from '../event/signer.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
-import { decodeStored as decodeStoredWith } from '../event/codec.ts';
+import { decodeTrustedEnvelope as decodeTrustedEnvelopeWith } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 
-const decodeStored = (bytes: Uint8Array) => decodeStoredWith(bytes, nativeCrypto);
+const decodeTrustedEnvelope = (bytes: Uint8Array) => decodeTrustedEnvelopeWith(bytes, nativeCrypto);
 import { toHex } from '../crypto/encoding.ts';
 import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
@@ -55,10 +55,10 @@ export class Checkpointer {
     const last = history[history.length - 1];
     const wanted = [...keys.entries()].map(([keyId, pub]) => ({ keyId, publicKey: toHex(pub) })).sort((a, b) => a.keyId.localeCompare(b.keyId));
     if (last) {
-      const current = decodeStored(last.data).event;
+      const current = decodeTrustedEnvelope(last.data).event;
       if (current.type === 'AdminKeysTrusted' && JSON.stringify([...current.data.keys].sort((a, b) => a.keyId.localeCompare(b.keyId)).map((k) => ({ keyId: k.keyId, publicKey: k.publicKey }))) === JSON.stringify(wanted)) return;
     }
-    const prev = last ? decodeStored(last.data).digest : null;
+    const prev = last ? decodeTrustedEnvelope(last.data).digest : null;
     await this.append(this.signer.sign('AdminKeysTrusted', { keys: wanted }, { prev }), last ? last.revision : null);
   }
 
@@ -93,7 +93,7 @@ export class Checkpointer {
     const history = await this.options.store.readStream(LEDGER_CHECKPOINT_STREAM);
     const last = history[history.length - 1];
     await this.append(
-      this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: last ? decodeStored(last.data).digest : null }),
+      this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: last ? decodeTrustedEnvelope(last.data).digest : null }),
       last ? last.revision : null,
     );
     await log.catchUp();

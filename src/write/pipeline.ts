@@ -18,7 +18,7 @@ import { decideUnit, evolveUnit, initialUnitState, type UnitState } from '../dom
 import { decideStation, evolveStation, initialStationState, type StationEvent, type StationState } from '../domain/station.ts';
 import { decideRelease, evolveRelease, initialReleaseState, type ReleaseEvent, type ReleaseState } from '../domain/release.ts';
 import { decideBatch, evolveBatch, initialBatchState, type BatchEvent, type BatchState } from '../domain/batch.ts';
-import { decodeEnvelope, decodeStored, type DecodedEvent } from '../event/codec.ts';
+import { decodeTrustedEnvelope, decodeUntrustedEnvelope, EnvelopeDecodeError, type DecodedEvent } from '../event/codec.ts';
 import { LedgerError } from './errors.ts';
 
 export type Role = 'station' | 'auditor' | 'admin';
@@ -99,7 +99,7 @@ export class Ledger {
     if (inputs.length > this.maxBatchSize) {
       throw new LedgerError('PAYLOAD_TOO_LARGE', `at most ${this.maxBatchSize} events per request`);
     }
-    const decoded = inputs.map((input, index) => decodeEnvelope(input, index, this.crypto));
+    const decoded = inputs.map((input, index) => this.decode(input, index));
     const views = new Map<string, StreamView>();
     const results: (AppendedEvent | { pendingIn: StreamView; decoded: DecodedEvent })[] = [];
 
@@ -183,6 +183,16 @@ export class Ledger {
     });
   }
 
+  /** The codec's refusal, as the ledger's coded error naming the event's index in the request. */
+  private decode(input: unknown, index: number): DecodedEvent {
+    try {
+      return decodeUntrustedEnvelope(input, this.crypto);
+    } catch (error) {
+      if (!(error instanceof EnvelopeDecodeError)) throw error;
+      throw new LedgerError(error.code, `event ${index}: ${error.message}`, { index, ...(error.issues.length > 0 ? { issues: error.issues } : {}) });
+    }
+  }
+
   private authorize(event: LedgerEvent, principal: Principal, at: Record<string, unknown>): void {
     const deny = (why: string): never => {
       throw new LedgerError('FORBIDDEN', `event ${String(at['index'])}: ${why}`, at);
@@ -259,7 +269,7 @@ export class Ledger {
     const known = new Map<string, { digest: string; revision: bigint; position: bigint | null }>();
     let headDigest: string | null = null;
     for (const r of recorded) {
-      const d = decodeStored(r.data, this.crypto);
+      const d = decodeTrustedEnvelope(r.data, this.crypto);
       state = foldEvent(state, d.event);
       known.set(d.event.id, { digest: d.digest, revision: r.revision, position: r.position });
       headDigest = d.digest;
@@ -289,7 +299,7 @@ export class Ledger {
 
   async readStream(stream: string): Promise<StoredEvent[]> {
     const recorded = await this.store.readStream(stream);
-    return recorded.map((r) => ({ ...decodeStored(r.data, this.crypto), recorded: r }));
+    return recorded.map((r) => ({ ...decodeTrustedEnvelope(r.data, this.crypto), recorded: r }));
   }
 }
 

@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import { defineCommand } from '../command.ts';
 import { packageInfo } from '../package-info.ts';
-import { writeJsonSchemas } from '../../../schemas/render-json.ts';
+import { JSON_SCHEMAS_DIR } from '../../../schemas/render-json.ts';
+import { writeJsonSchemas } from '../../files/json-schemas.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
@@ -10,8 +11,8 @@ const command = defineCommand({
   description: 'For integrators in other languages. A development command: it writes into the source tree of this checkout.',
   options: {},
   run() {
-    // The source tree's schemas/json, also when this runs compiled from dist/.
-    const dir = join(packageInfo().root, 'schemas', 'json');
+    // The source tree's schemas/json (relative to the package root), also when this runs compiled from dist/.
+    const dir = join(packageInfo().root, JSON_SCHEMAS_DIR);
     const written = writeJsonSchemas(dir);
     console.log(`wrote ${written.length} JSON Schema files to ${dir}`);
     return 0;

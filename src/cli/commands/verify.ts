@@ -12,6 +12,7 @@ import { NoteError, parseNote } from '../../tlog/note.ts';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { verifyExportFile } from '../../native/export-verifier.ts';
 import { EXPORT_FORMAT } from '../../verify/export-format.ts';
+import { failureLine, stepLines } from '../../verify/report.ts';
 
 /** An export starts with its header line; a provenance document is one JSON object. */
 export function isExportFile(file: string): boolean {
@@ -72,13 +73,13 @@ function readKey(value: string): ReturnType<typeof parseVerifierKey> {
 }
 
 function printSteps(o: VerifyOutput, steps: StepReport[]): void {
-  for (const s of steps) o.out(`  ok  ${s.step.padEnd(14)} ${s.detail}`);
+  for (const line of stepLines(steps)) o.out(line);
 }
 
 function failure(o: VerifyOutput, error: unknown): number {
   if (!(error instanceof VerificationError)) throw error;
   if (o.json) o.out(JSON.stringify({ ok: false, error: { code: error.code, step: error.step, message: error.message, location: error.location } }, null, 2));
-  else o.out(`  FAIL ${error.step.padEnd(13)} ${error.code}: ${error.message}`);
+  else o.out(failureLine(error));
   return 1;
 }
 
