@@ -198,6 +198,14 @@ describe('expected failures are one line and an exit status', () => {
     expectOneLineFailure(r, 1, /FLASHTRAIL_STORE must be sqlite or eventstoredb, not postgres$/m);
   });
 
+  it('an event store (KurrentDB) that is not there: migrate and serve say so in one line', async () => {
+    const unreachable = `kurrentdb://127.0.0.1:${closedPort}?tls=false`;
+    const migrate = await runCli(['migrate', '--from', `sqlite:${join(data, 'events.sqlite')}`, '--to', unreachable]);
+    expectOneLineFailure(migrate, 1, new RegExp(`cannot reach the event store \\(KurrentDB / EventStoreDB\\): .*ECONNREFUSED 127\\.0\\.0\\.1:${closedPort}`));
+    const serve = await runCli(['serve', '--data', data, '--port', '0'], { env: { FLASHTRAIL_STORE: 'eventstoredb', FLASHTRAIL_EVENTSTORE_CONNECTION_STRING: unreachable, FLASHTRAIL_LOG_LEVEL: 'silent' } });
+    expectOneLineFailure(serve, 1, /cannot reach the event store \(KurrentDB \/ EventStoreDB\): /);
+  });
+
   it('projections rebuild of a directory that is not a data directory does not create one', async () => {
     const empty = join(dir, 'not-a-data-dir');
     const r = await runCli(['projections', 'rebuild', '--data', empty]);

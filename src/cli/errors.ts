@@ -67,11 +67,20 @@ function isSystemError(error: Error): error is SystemError {
   return typeof code === 'string' && code in SYSTEM_ERROR_REASONS;
 }
 
+/** gRPC status UNAVAILABLE, as the KurrentDB client reports an event store it cannot connect to. */
+const GRPC_UNAVAILABLE = 14;
+
 /** The one line that explains an expected failure, or null for an unexpected error (a bug). */
 export function describeExpectedFailure(error: unknown): string | null {
   if (!(error instanceof Error)) return null;
   const prefix = EXPECTED_ERROR_PREFIX[error.name];
   if (prefix !== undefined) return oneLine(prefix + error.message);
+  // The KurrentDB client's UnavailableError (type 'unavailable'), or the gRPC error beneath it.
+  const { code, details, type } = error as { code?: unknown; details?: unknown; type?: unknown };
+  if (type === 'unavailable' || (code === GRPC_UNAVAILABLE && typeof details === 'string')) {
+    const reason = typeof details === 'string' ? details.replace(/\s*Resolution note:.*$/s, '') : 'it does not answer';
+    return oneLine(`cannot reach the event store (KurrentDB / EventStoreDB): ${reason}`);
+  }
   if (isSystemError(error)) {
     const reason = SYSTEM_ERROR_REASONS[error.code] as string;
     if (error.path !== undefined) return `${error.path}: ${reason}`;
