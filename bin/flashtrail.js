@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly through tsx, so `npx flashtrail` works without a build step.
-import { register } from 'tsx/esm/api';
+// The installed command: runs the compiled CLI in dist/ (built by `npm run build`, which `npm ci` runs through
+// `prepare`). No TypeScript at run time; for development from source use bin/dev.js.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const main = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  console.error('flashtrail: dist/ is missing: run `npm run build` (or `npm ci`, which builds), or bin/dev.js from source');
+  process.exit(1);
+}
+await import(main.href);

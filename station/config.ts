@@ -69,11 +69,13 @@ export class StationConfigError extends Error {
 
 /** Reads and validates station.json; relative paths are taken from the file's own folder. */
 export function loadStationConfig(file: string): StationConfig {
+  // A missing or unreadable file is reported as such (ENOENT, EACCES with the path), not as bad JSON.
+  const text = readFileSync(file, 'utf8');
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (error) {
-    throw new StationConfigError(`${file}: ${(error as Error).message}`);
+    throw new StationConfigError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
   const parsed = StationConfigSchema.safeParse(json);
   if (!parsed.success) {

@@ -39,8 +39,8 @@ export async function stationRun(configFile: string, out: (s: string) => void): 
     onRejected: (eventId, type, stream, reason) => out(`LEDGER REFUSED ${type} of ${stream} (${eventId}): ${reason}`),
     onOnlineChange: (online) => out(online ? `ledger reachable again: delivering ${outbox.counts().pending} pending event(s)` : `ledger unreachable: events are kept in the outbox (${config.dataDir})`),
   });
-  const scanner = await openSerialLines(config.ports.scanner.path, config.ports.scanner.baudRate);
-  const deviceConsole = await openSerialLines(config.ports.console.path, config.ports.console.baudRate);
+  const scanner = await openSerialLines(config.ports.scanner.path, config.ports.scanner.baudRate, 'the scanner port (ports.scanner.path)');
+  const deviceConsole = await openSerialLines(config.ports.console.path, config.ports.console.baudRate, 'the device console port (ports.console.path)');
   const pending = outbox.counts().pending;
   if (pending > 0) out(`${pending} event(s) from an earlier run are pending: delivering them first`);
   sender.start();

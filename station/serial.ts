@@ -11,14 +11,20 @@ export interface LineSource {
   close(): Promise<void>;
 }
 
-export function openSerialLines(path: string, baudRate: number): Promise<LineSource> {
+/** A serial port that cannot be opened: missing, busy or not permitted. */
+export class SerialPortError extends Error {
+  override readonly name = 'SerialPortError';
+}
+
+/** `role` names the port in errors: "the scanner port". */
+export function openSerialLines(path: string, baudRate: number, role = 'serial port'): Promise<LineSource> {
   return new Promise((resolve, reject) => {
     const port = new SerialPort({ path, baudRate, autoOpen: false });
     const recent: { n: number; line: string }[] = [];
     const listeners: ((line: string) => void)[] = [];
     let received = 0;
     port.open((error) => {
-      if (error) return reject(new Error(`cannot open serial port ${path}: ${error.message}`));
+      if (error) return reject(new SerialPortError(`cannot open ${role} ${path}: ${error.message.replace(/^Error: /, '')}`));
       const parser = port.pipe(new ReadlineParser({ delimiter: '\n' }));
       parser.on('data', (raw: string) => {
         const line = raw.replace(/\r$/, '');

@@ -24,6 +24,11 @@ const TokenEntry = z
 export const TokenFile = z.strictObject({ tokens: z.array(TokenEntry) });
 export type TokenEntry = z.infer<typeof TokenEntry>;
 
+/** A token list that cannot be used, or a token that cannot be added to it. */
+export class TokenFileError extends Error {
+  override readonly name = 'TokenFileError';
+}
+
 export function hashToken(token: string): string {
   return sha256Hex(utf8(token));
 }
@@ -100,11 +105,19 @@ export class TokenStore implements TokenSource {
     try {
       parsed = TokenFile.parse(JSON.parse(json));
     } catch (error) {
-      throw new Error(`${origin}: not a valid token list (${(error as Error).message.split('\n')[0]})`);
+      throw new TokenFileError(`${origin}: not a valid token list (${(error as Error).message.split('\n')[0]})`);
     }
     this.byHash = new Map(
       parsed.tokens.map((t) => [t.sha256, { name: t.name, role: t.role, ...(t.stationId ? { stationId: t.stationId } : {}) }]),
     );
+  }
+}
+
+function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 
@@ -117,9 +130,16 @@ export function addToken(file: string, entry: Omit<TokenEntry, 'sha256'>): strin
 
 /** Records the hash of `token` in the token file, durably (the file is replaced whole or not at all). */
 export function addTokenHash(file: string, entry: Omit<TokenEntry, 'sha256'>, token: string): void {
-  const list = existsSync(file) ? TokenFile.parse(JSON.parse(readFileSync(file, 'utf8'))) : { tokens: [] };
-  if (list.tokens.some((t) => t.name === entry.name)) throw new Error(`a token named ${entry.name} already exists in ${file}`);
-  list.tokens.push({ ...entry, sha256: hashToken(token) });
+  let list: z.infer<typeof TokenFile> = { tokens: [] };
+  if (existsSync(file)) {
+    const parsed = TokenFile.safeParse(jsonOrUndefined(readFileSync(file, 'utf8')));
+    if (!parsed.success) throw new TokenFileError(`${file}: not a valid token list (${parsed.error.issues[0]?.message ?? 'not JSON'})`);
+    list = parsed.data;
+  }
+  if (list.tokens.some((t) => t.name === entry.name)) throw new TokenFileError(`a token named ${entry.name} already exists in ${file}`);
+  const added = TokenEntry.safeParse({ ...entry, sha256: hashToken(token) });
+  if (!added.success) throw new TokenFileError(`cannot add token ${entry.name}: ${added.error.issues.map((i) => `${i.path.join('.') || 'entry'}: ${i.message}`).join('; ')}`);
+  list.tokens.push(added.data);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileDurable(file, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
 }

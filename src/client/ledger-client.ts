@@ -20,6 +20,59 @@ export class LedgerClientError extends Error {
   }
 }
 
+/** No answer at all: the ledger is down, the address is wrong, or the network is in the way. */
+export class LedgerUnreachableError extends Error {
+  override readonly name = 'LedgerUnreachableError';
+  /** The network error code (ECONNREFUSED, ECONNRESET, …) when there is one. */
+  readonly code: string | undefined;
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    const code = networkCode(cause);
+    super(`cannot reach the ledger at ${url}: ${(code && NETWORK_REASONS[code]) ?? code ?? causeMessage(cause)}`, { cause });
+    this.code = code;
+  }
+}
+
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_SOCKET: 'connection closed',
+  CERT_HAS_EXPIRED: 'its TLS certificate has expired',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
+};
+
+type FetchFailure = { cause?: { code?: unknown; message?: unknown; errors?: { code?: unknown }[] } };
+
+/** fetch() rejects with "fetch failed"; the reason is in its cause (an AggregateError when several addresses failed). */
+function networkCode(error: unknown): string | undefined {
+  const cause = (error as FetchFailure).cause;
+  const code = cause?.code ?? cause?.errors?.[0]?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function causeMessage(error: unknown): string {
+  const message = (error as FetchFailure).cause?.message;
+  if (typeof message === 'string' && message !== '') return message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** fetch(), with a failure to get any response reported as LedgerUnreachableError. */
+export async function fetchLedger(url: URL, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    throw new LedgerUnreachableError(url.origin, error);
+  }
+}
+
 /** The problem document of a failed response, or a stand-in when the body is not one. */
 export function errorFromResponse(response: Response, text: string): LedgerClientError {
   let problem: Problem;
@@ -82,7 +135,7 @@ export class LedgerClient {
   private async fetchRetryingStaleConnections(method: string, path: string, body: unknown): Promise<Response> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fetch(new URL(path, this.baseUrl), {
+        return await fetchLedger(new URL(path, this.baseUrl), {
           method,
           headers: {
             authorization: `Bearer ${this.token}`,
@@ -91,8 +144,8 @@ export class LedgerClient {
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
       } catch (error) {
-        const code = (error as { cause?: { code?: string } }).cause?.code;
-        if (attempt >= 3 || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw error;
+        const stale = error instanceof LedgerUnreachableError && (error.code === 'ECONNRESET' || error.code === 'UND_ERR_SOCKET');
+        if (attempt >= 3 || !stale) throw error;
       }
     }
   }

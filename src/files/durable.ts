@@ -40,7 +40,14 @@ export function writeFileDurable(path: string, data: string | Uint8Array, option
   const mode = options.mode ?? 0o600;
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   const temp = tempPathFor(path);
-  const fd = openSync(temp, 'wx', mode);
+  let fd: number;
+  try {
+    fd = openSync(temp, 'wx', mode);
+  } catch (error) {
+    // Name the file the caller asked for (a missing or read-only directory): the temporary name means nothing to them.
+    const e = error as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`${e.code ?? 'error'}: cannot write ${path}: ${e.message}`), { code: e.code, errno: e.errno, syscall: e.syscall, path });
+  }
   try {
     fchmodSync(fd, mode); // exact: the umask may have narrowed it
     for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset, bytes.length - offset);

@@ -44,9 +44,11 @@ export function readSecretKeyFile(path: string): Signer {
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
     throw new KeyFileError(`key file ${path} has mode ${mode.toString(8)}; it must be readable by its owner only (chmod 600 ${path})`);
   }
+  // Outside the try: an unreadable file (EACCES) is reported as such, not as a malformed one.
+  const text = readFileSync(path, 'utf8');
   let parsed;
   try {
-    parsed = SecretKeyFile.parse(JSON.parse(readFileSync(path, 'utf8')));
+    parsed = SecretKeyFile.parse(JSON.parse(text));
   } catch {
     throw new KeyFileError(`key file ${path} is empty or damaged (not a ${SECRET_KEY_FILE_TYPE} file): restore it from your backup`);
   }

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { pino, type Logger } from 'pino';
@@ -23,54 +23,9 @@ import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
 import { formatVerifierKey } from '../tlog/note.ts';
+import { ConfigError, type LedgerConfig } from './config.ts';
 
-export interface LedgerConfig {
-  readonly dataDir: string;
-  readonly host: string;
-  readonly port: number;
-  readonly tokensFile: string;
-  /** JSON token list from the environment; takes precedence over tokensFile. */
-  readonly tokensJson: string | null;
-  readonly adminKeysFile: string;
-  readonly logLevel: string;
-  readonly maxBodyBytes: number;
-  /** Sign a checkpoint once this many events arrived since the last one… */
-  readonly checkpointEveryEvents: number;
-  /** …or this long after the last one, whichever comes first. */
-  readonly checkpointIntervalMs: number;
-  /** Log origin for a new data directory (the checkpoint's first line and the ledger key's name). */
-  readonly originForNewLedger: string | null;
-  /** 'sqlite' (default: one file in the data directory) or 'eventstoredb' (KurrentDB / EventStoreDB). */
-  readonly store: 'sqlite' | 'eventstoredb';
-  readonly eventStoreConnectionString: string | null;
-}
-
-export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerConfig> = {}): LedgerConfig {
-  const dataDir = resolve(overrides.dataDir ?? env['FLASHTRAIL_DATA_DIR'] ?? './data');
-  const port = overrides.port ?? Number(env['FLASHTRAIL_PORT'] ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port ${String(port)}`);
-  return {
-    dataDir,
-    host: overrides.host ?? env['FLASHTRAIL_HOST'] ?? '127.0.0.1',
-    port,
-    tokensFile: overrides.tokensFile ?? env['FLASHTRAIL_TOKENS_FILE'] ?? join(dataDir, 'tokens.json'),
-    tokensJson: overrides.tokensJson ?? env['FLASHTRAIL_TOKENS'] ?? null,
-    adminKeysFile: overrides.adminKeysFile ?? env['FLASHTRAIL_ADMIN_KEYS_FILE'] ?? join(dataDir, 'admin-keys.json'),
-    logLevel: overrides.logLevel ?? env['FLASHTRAIL_LOG_LEVEL'] ?? 'info',
-    maxBodyBytes: overrides.maxBodyBytes ?? Number(env['FLASHTRAIL_MAX_BODY_BYTES'] ?? 4 * 1024 * 1024),
-    checkpointEveryEvents: overrides.checkpointEveryEvents ?? Number(env['FLASHTRAIL_CHECKPOINT_EVERY_EVENTS'] ?? 1000),
-    checkpointIntervalMs: overrides.checkpointIntervalMs ?? Number(env['FLASHTRAIL_CHECKPOINT_INTERVAL_S'] ?? 60) * 1000,
-    originForNewLedger: overrides.originForNewLedger ?? env['FLASHTRAIL_LOG_ORIGIN'] ?? null,
-    store: overrides.store ?? storeKind(env['FLASHTRAIL_STORE']),
-    eventStoreConnectionString: overrides.eventStoreConnectionString ?? env['FLASHTRAIL_EVENTSTORE_CONNECTION_STRING'] ?? env['EVENTSTORE_CONNECTION_STRING'] ?? null,
-  };
-}
-
-function storeKind(value: string | undefined): LedgerConfig['store'] {
-  if (value === undefined || value === '' || value === 'sqlite') return 'sqlite';
-  if (value === 'eventstoredb' || value === 'kurrentdb') return 'eventstoredb';
-  throw new Error(`FLASHTRAIL_STORE must be sqlite or eventstoredb, not ${value}`);
-}
+export { ConfigError, configFromEnv, type LedgerConfig } from './config.ts';
 
 /** The read model's projections, kept by the server and rebuilt by `flashtrail projections rebuild`. */
 export const READ_MODEL_PROJECTIONS = [unitStateProjection, productionProjection];
@@ -82,7 +37,7 @@ export const merkleLogFile = (config: LedgerConfig): string => join(config.dataD
 /** The event store the configuration asks for. */
 export function openEventStore(config: LedgerConfig): EventStore {
   if (config.store === 'sqlite') return new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
-  if (!config.eventStoreConnectionString) throw new Error('FLASHTRAIL_STORE=eventstoredb needs FLASHTRAIL_EVENTSTORE_CONNECTION_STRING, e.g. esdb://localhost:2113?tls=false');
+  if (!config.eventStoreConnectionString) throw new ConfigError('FLASHTRAIL_STORE=eventstoredb needs FLASHTRAIL_EVENTSTORE_CONNECTION_STRING, e.g. esdb://localhost:2113?tls=false');
   return new KurrentDBEventStore(config.eventStoreConnectionString);
 }
 
@@ -133,7 +88,7 @@ export function ledgerIdentity(config: LedgerConfig): LedgerIdentity {
   const key = readSecretKeyFile(keyFile);
   if (!hasInfo) {
     const origin = config.originForNewLedger ?? `flashtrail.local/${randomBytes(4).toString('hex')}`;
-    if (!/^[^\s+]+$/u.test(origin)) throw new Error(`log origin ${origin} must not contain spaces or '+'`);
+    if (!/^[^\s+]+$/u.test(origin)) throw new ConfigError(`log origin ${origin} must not contain spaces or '+'`);
     writeFileDurable(infoFile, JSON.stringify({ origin, keyId: key.keyId }, null, 2) + '\n', { mode: 0o600 });
   }
   const info = readLedgerInfo(infoFile);

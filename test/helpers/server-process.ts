@@ -1,4 +1,4 @@
-/** The ledger as a real child process (`flashtrail serve`), for crash and restart tests. */
+/** The ledger as a real child process (`flashtrail serve`, the compiled CLI), for crash and restart tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ export interface ServerProcess {
 }
 
 export function spawnLedger(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve', '--data', dataDir, '--port', '0'], {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'serve', '--data', dataDir, '--port', '0'], {
     cwd: ROOT,
     env: { ...process.env, FLASHTRAIL_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

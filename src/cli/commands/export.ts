@@ -2,22 +2,40 @@
  * `flashtrail export`: asks the ledger for a signed traceability export, streams it to a file with progress,
  * and writes the human summary (CSV of units with firmware hashes and dates) next to it.
  */
-import { createWriteStream, writeFileSync } from 'node:fs';
+import { createWriteStream, openSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import type { ExportRecord, ExportSelection } from '../../verify/export-format.ts';
 import { fromBase64, fromUtf8 } from '../../crypto/encoding.ts';
 import type { LedgerEvent } from '../../../schemas/index.ts';
-import { errorFromResponse } from '../../client/ledger-client.ts';
+import { errorFromResponse, fetchLedger } from '../../client/ledger-client.ts';
+import { configFromEnv, ledgerUrl } from '../../server/config.ts';
+import { defineCommand } from '../command.ts';
+import { UsageError } from '../errors.ts';
+import { httpUrl, readTokenFile } from '../input.ts';
 
 export async function exportToFile(url: string, token: string, selection: ExportSelection, out: string, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
-  const response = await fetch(new URL('/v1/exports', url), {
+  // Opened first, synchronously: a bad path fails before the ledger is asked, and with the file's name.
+  const file = createWriteStream(out, { fd: openSync(out, 'w', 0o644) });
+  const failed = new Promise<never>((_, reject) => file.once('error', reject));
+  failed.catch(() => undefined);
+  try {
+    return await streamExport(url, token, selection, out, file, failed, progress);
+  } catch (error) {
+    file.destroy();
+    rmSync(out, { force: true });
+    throw error;
+  }
+}
+
+async function streamExport(url: string, token: string, selection: ExportSelection, out: string, file: WriteStream, failed: Promise<never>, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
+  const response = await fetchLedger(new URL('/v1/exports', url), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify(selection),
   });
   if (!response.ok || !response.body) throw errorFromResponse(response, await response.text());
   const total = Number(response.headers.get('x-export-units') ?? 0);
-  const file = createWriteStream(out);
   const csvRows = ['serial,batch_id,release_id,status,bootloader_sha256,application_sha256,first_event_at,efuse_burned_at,shipped_at,customer'];
   let buffer = '';
   let units = 0;
@@ -42,7 +60,7 @@ export async function exportToFile(url: string, token: string, selection: Export
     }
   };
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    if (!file.write(chunk)) await once(file, 'drain');
+    if (!file.write(chunk)) await Promise.race([once(file, 'drain'), failed]);
     buffer += decoder.decode(chunk, { stream: true });
     let nl;
     while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -51,9 +69,52 @@ export async function exportToFile(url: string, token: string, selection: Export
     }
   }
   file.end();
-  await once(file, 'finish');
+  await Promise.race([once(file, 'finish'), failed]);
   const csv = out.replace(/\.ndjson$/, '') + '.csv';
   writeFileSync(csv, csvRows.join('\r\n') + '\r\n');
   progress(`  exported ${units}/${total} units`);
   return { units, csv };
 }
+
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
+  usage: ['--out FILE.ndjson (--batch B | --serial S… | --firmware SHA | --customer C | --from DAY --to DAY) [--url URL] [--token-file FILE] [--data DIR]'],
+  description: [
+    'Asks the ledger for every event of the selected units, with inclusion proofs and a signed checkpoint, and',
+    'an in-toto statement over the whole file; writes it as NDJSON, and FILE.csv next to it (one row per unit:',
+    'status, firmware hashes, dates) for people. Anyone holding the ledger key can check it: flashtrail verify.',
+  ].join('\n'),
+  options: {
+    out: { type: 'string', value: 'FILE.ndjson', required: true, help: 'the export to write' },
+    batch: { type: 'string', value: 'B', help: 'the units of a batch' },
+    serial: { type: 'string', value: 'S', multiple: true, help: 'a unit by serial number' },
+    firmware: { type: 'string', value: 'SHA', help: 'the units running an application image (SHA-256, hex)' },
+    customer: { type: 'string', value: 'C', help: 'the units shipped to a customer' },
+    from: { type: 'string', value: 'DAY', help: 'the units first seen on or after DAY (YYYY-MM-DD), with --to' },
+    to: { type: 'string', value: 'DAY', help: '…and on or before DAY' },
+    url: { type: 'string', value: 'URL', help: 'the ledger (default http://FLASHTRAIL_HOST:FLASHTRAIL_PORT, i.e. http://127.0.0.1:8080)' },
+    'token-file': { type: 'string', value: 'FILE', help: 'auditor or admin bearer token (default <data>/admin.token)' },
+    data: { type: 'string', value: 'DIR', help: 'data directory holding the default token (default FLASHTRAIL_DATA_DIR or ./data)' },
+  },
+  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
+  async run({ values }) {
+    const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
+    const selection = {
+      ...(values.batch !== undefined ? { batchId: values.batch } : {}),
+      ...(values.serial && values.serial.length > 0 ? { serials: values.serial } : {}),
+      ...(values.firmware !== undefined ? { firmwareSha256: values.firmware } : {}),
+      ...(values.customer !== undefined ? { customer: values.customer } : {}),
+      ...(values.from !== undefined ? { from: values.from } : {}),
+      ...(values.to !== undefined ? { to: values.to } : {}),
+    };
+    if (Object.keys(selection).length === 0) throw new UsageError('select units with --batch, --serial, --firmware, --customer or --from/--to');
+    const url = values.url !== undefined ? httpUrl(values.url, '--url') : ledgerUrl(config);
+    const token = readTokenFile(values['token-file'] ?? join(config.dataDir, 'admin.token'));
+    const out = values.out as string;
+    const result = await exportToFile(url, token, selection, out, (l) => console.error(l));
+    console.log(`wrote ${out} (${result.units} units) and ${result.csv}`);
+    return 0;
+  },
+});
+
+export default command;

@@ -1,11 +1,14 @@
 /** `flashtrail verify` and `flashtrail verify-consistency`: offline checks against a pinned ledger key. */
 import { readFileSync } from 'node:fs';
+import { defineCommand } from '../command.ts';
+import { CliError } from '../errors.ts';
+import { readJsonFile, readTextFile, wholeNumber } from '../input.ts';
 import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64 } from '../../crypto/encoding.ts';
 import { LedgerClient } from '../../client/ledger-client.ts';
 import { parseCheckpointBody } from '../../tlog/checkpoint.ts';
-import { parseNote } from '../../tlog/note.ts';
+import { NoteError, parseNote } from '../../tlog/note.ts';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { verifyExportFile } from '../../native/export-verifier.ts';
 import { EXPORT_FORMAT } from '../../verify/export-format.ts';
@@ -60,8 +63,13 @@ export interface VerifyOutput {
 }
 
 function readKey(value: string): ReturnType<typeof parseVerifierKey> {
-  const text = value.startsWith('@') ? readFileSync(value.slice(1), 'utf8') : value;
-  return parseVerifierKey(text.trim());
+  const text = value.startsWith('@') ? readTextFile(value.slice(1), 'the ledger key file') : value;
+  try {
+    return parseVerifierKey(text.trim());
+  } catch (error) {
+    if (!(error instanceof NoteError)) throw error;
+    throw new CliError(`--ledger-key ${value.startsWith('@') ? `${value.slice(1)} ` : ''}is not a ledger verifier key: ${error.message}`);
+  }
 }
 
 function printSteps(o: VerifyOutput, steps: StepReport[]): void {
@@ -106,11 +114,15 @@ export async function verifyConsistencyFiles(
 ): Promise<number> {
   try {
     const key = readKey(ledgerKey);
-    const oldNote = readFileSync(oldFile, 'utf8');
-    const newNote = readFileSync(newFile, 'utf8');
+    const oldNote = readTextFile(oldFile, 'the old checkpoint');
+    const newNote = readTextFile(newFile, 'the new checkpoint');
     let proof: string[];
     if (source.proofFile) {
-      proof = (JSON.parse(readFileSync(source.proofFile, 'utf8')) as { proof: string[] }).proof;
+      const json = readJsonFile(source.proofFile, 'the consistency proof') as { proof?: unknown };
+      if (!Array.isArray(json?.proof) || !json.proof.every((p) => typeof p === 'string')) {
+        throw new VerificationError('FORMAT_ERROR', 'proof', `${source.proofFile}: expected { "proof": [base64 hashes] }`);
+      }
+      proof = json.proof as string[];
     } else if (source.url && source.token) {
       const size = (note: string) => {
         try {
@@ -137,3 +149,32 @@ export async function verifyConsistencyFiles(
     return failure(o, error);
   }
 }
+
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
+  usage: ['FILE --ledger-key KEY|@FILE [--json] [--portable] [--workers N]'],
+  description: [
+    'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
+    'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
+    'verified in parallel on all cores. Prints each step; exits 1 at the first failure, naming its code.',
+  ].join('\n'),
+  arguments: [{ name: 'FILE', help: 'a provenance document (GET /v1/units/SERIAL/provenance) or an export (flashtrail export)' }],
+  options: {
+    'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the verifier key the ledger printed at init (origin+id+key), or @file holding it' },
+    json: { type: 'boolean', help: 'print the report, or the failure, as JSON' },
+    portable: { type: 'boolean', help: 'verify with the pure-JavaScript Ed25519 and SHA-256 instead of OpenSSL' },
+    workers: { type: 'string', value: 'N', help: 'worker threads for an export (default: one per core)' },
+  },
+  async run({ values, positionals }) {
+    const file = positionals[0] as string;
+    const key = values['ledger-key'] as string;
+    const o = { out: (l: string) => console.log(l), json: values.json === true };
+    if (isExportFile(file)) {
+      const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
+      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), progress: (l) => console.error(l) });
+    }
+    return verifyProvenanceFile(file, key, o);
+  },
+});
+
+export default command;

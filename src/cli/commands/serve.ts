@@ -1,0 +1,38 @@
+/** `flashtrail serve`: the ledger API, until SIGINT or SIGTERM. */
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
+import { defineCommand } from '../command.ts';
+import { wholeNumber } from '../input.ts';
+import { runUntilSignal } from '../run-until-signal.ts';
+import { configFromEnv } from '../../server/config.ts';
+
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
+  usage: ['[--data DIR] [--host H] [--port P]'],
+  description: [
+    'Serves the ledger over HTTP (default 127.0.0.1:8080, data in ./data). On first start the data directory',
+    'is created (mode 0700) with the ledger key, an administrator key and an admin token (see flashtrail init).',
+    'Logs one JSON line per request; stops cleanly on SIGINT or SIGTERM.',
+  ].join('\n'),
+  options: {
+    data: { type: 'string', value: 'DIR', help: 'data directory (default FLASHTRAIL_DATA_DIR or ./data)' },
+    host: { type: 'string', value: 'H', help: 'address to listen on (default FLASHTRAIL_HOST or 127.0.0.1)' },
+    port: { type: 'string', value: 'P', help: 'port to listen on, 0 for any free one (default FLASHTRAIL_PORT or 8080)' },
+  },
+  environment: [
+    'FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT', 'FLASHTRAIL_TOKENS_FILE', 'FLASHTRAIL_TOKENS', 'FLASHTRAIL_ADMIN_KEYS_FILE',
+    'FLASHTRAIL_LOG_LEVEL', 'FLASHTRAIL_MAX_BODY_BYTES', 'FLASHTRAIL_CHECKPOINT_EVERY_EVENTS', 'FLASHTRAIL_CHECKPOINT_INTERVAL_S',
+    'FLASHTRAIL_LOG_ORIGIN', 'FLASHTRAIL_STORE', 'FLASHTRAIL_EVENTSTORE_CONNECTION_STRING',
+  ],
+  async run({ values }) {
+    const config = configFromEnv(process.env, {
+      ...(values.data !== undefined ? { dataDir: values.data } : {}),
+      ...(values.host !== undefined ? { host: values.host } : {}),
+      ...(values.port !== undefined ? { port: wholeNumber(values.port, '--port', 8080, 0, 65_535) } : {}),
+    });
+    const { startLedgerServer } = await import('../../server/main.ts');
+    const running = await startLedgerServer(config);
+    return runUntilSignal(() => running.close());
+  },
+});
+
+export default command;

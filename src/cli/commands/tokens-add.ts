@@ -1,0 +1,36 @@
+/** `flashtrail tokens add`: a new bearer token, shown once. */
+// What the command runs is imported when it runs: its --help stays instant and loads no server code.
+import { defineCommand } from '../command.ts';
+import { UsageError } from '../errors.ts';
+import { configFromEnv } from '../../server/config.ts';
+
+// Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
+const command = defineCommand({
+  usage: ['--name N --role station|auditor|admin [--station ID] [--data DIR]'],
+  description: [
+    'Adds a token to the token file (mode 0600; only its SHA-256 is stored) and prints the token on stdout,',
+    'the only time it is shown. A running ledger picks it up without a restart.',
+  ].join('\n'),
+  options: {
+    name: { type: 'string', value: 'N', required: true, help: 'a name for the token, unique in the file' },
+    role: { type: 'string', value: 'ROLE', required: true, help: 'station (appends its own events), auditor (reads) or admin' },
+    station: { type: 'string', value: 'ID', help: 'the station a station token is for' },
+    data: { type: 'string', value: 'DIR', help: 'data directory whose tokens.json to add to (default FLASHTRAIL_DATA_DIR or ./data)' },
+  },
+  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_TOKENS_FILE'],
+  async run({ values }) {
+    const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
+    const role = values.role;
+    if (role !== 'station' && role !== 'auditor' && role !== 'admin') throw new UsageError(`--role must be station, auditor or admin, not ${String(role)}`);
+    if (role === 'station' && values.station === undefined) throw new UsageError('a station token needs --station ID');
+    if (role !== 'station' && values.station !== undefined) throw new UsageError('only a station token takes --station');
+    const name = values.name as string;
+    const { addToken } = await import('../../api/tokens.ts');
+    const token = addToken(config.tokensFile, { name, role, ...(role === 'station' ? { stationId: values.station as string } : {}) });
+    console.error(`added token ${name} (${role}) to ${config.tokensFile}; it is shown only now:`);
+    console.log(token);
+    return 0;
+  },
+});
+
+export default command;

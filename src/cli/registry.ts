@@ -1,0 +1,40 @@
+/**
+ * Every command, by name, with its one-line summary and how to load it. A command's module (under commands/)
+ * is imported only when that command runs, so `flashtrail verify` never loads the server, the stores, the
+ * KurrentDB client or serialport, and `flashtrail --help` loads no command at all.
+ */
+import type { CommandSpec } from './command.ts';
+
+export interface CommandEntry {
+  /** One word, or a group and a subcommand: `station run`. */
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<{ readonly default: CommandSpec }>;
+}
+
+// `as never`: each module's default export is a CommandSpec of its own option types.
+const entry = (name: string, summary: string, load: () => Promise<{ default: unknown }>): CommandEntry => ({ name, summary, load: load as never });
+
+export const COMMANDS: readonly CommandEntry[] = [
+  entry('demo', 'start a ledger, flash simulated units through it, print their state', () => import('./commands/demo.ts')),
+  entry('simulate', "flash a simulated batch, print the ledger's scrap, yield and drift report", () => import('./commands/simulate.ts')),
+  entry('serve', 'run the ledger API', () => import('./commands/serve.ts')),
+  entry('init', 'create a data directory with an administrator key and token', () => import('./commands/init.ts')),
+  entry('keys generate', 'create an Ed25519 key file (mode 0600), print its public key', () => import('./commands/keys-generate.ts')),
+  entry('tokens add', 'add a bearer token, print it once', () => import('./commands/tokens-add.ts')),
+  entry('admin submit', 'sign and submit an administrative event', () => import('./commands/admin-submit.ts')),
+  entry('station init', 'create a station key, print its registration', () => import('./commands/station-init.ts')),
+  entry('station run', 'run the station agent (scanner, flash tools, outbox)', () => import('./commands/station-run.ts')),
+  entry('station status', 'list the events pending in, delivered from and refused by the outbox', () => import('./commands/station-status.ts')),
+  entry('export', 'write a signed traceability export, and a CSV of it for people', () => import('./commands/export.ts')),
+  entry('verify', 'verify a provenance document or an export offline', () => import('./commands/verify.ts')),
+  entry('verify-consistency', 'verify that a checkpoint extends an older one (the log is append-only)', () => import('./commands/verify-consistency.ts')),
+  entry('migrate', 'copy a ledger into KurrentDB/EventStoreDB, then compare Merkle roots', () => import('./commands/migrate.ts')),
+  entry('projections rebuild', 'rebuild the read model and the Merkle log from the event log', () => import('./commands/projections-rebuild.ts')),
+  entry('schemas generate', 'regenerate schemas/json from the zod schemas', () => import('./commands/schemas-generate.ts')),
+];
+
+/** The commands of a group (`station` → init, run, status), or an empty list. */
+export function subcommandsOf(group: string): CommandEntry[] {
+  return COMMANDS.filter((c) => c.name.startsWith(`${group} `));
+}
