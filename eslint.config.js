@@ -15,11 +15,13 @@ const LAYERS = [
   { dir: 'src/domain', pure: true },
   { dir: 'src/verify', pure: true },
   { dir: 'projections', pure: true },
+  { dir: 'src/cfx', pure: true },
   { dir: 'src/native' },
   { dir: 'src/files' },
   { dir: 'src/client' },
   { dir: 'src/store' },
   { dir: 'src/read' },
+  { dir: 'src/plant' },
   { dir: 'src/write' },
   { dir: 'src/evidence' },
   { dir: 'src/api' },
@@ -30,7 +32,7 @@ const LAYERS = [
 ];
 
 /** Packages a pure layer must not import: Node-only, native or server-side. */
-const NODE_ONLY_PACKAGES = ['better-sqlite3', 'serialport', '@serialport/*', '@kurrent/*', 'hono', 'hono/*', '@hono/*', 'pino', 'tsx', 'tsx/*'];
+const NODE_ONLY_PACKAGES = ['better-sqlite3', 'serialport', '@serialport/*', '@kurrent/*', 'hono', 'hono/*', '@hono/*', 'pino', 'tsx', 'tsx/*', 'rhea'];
 
 const folderName = (dir) => dir.split('/').pop();
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

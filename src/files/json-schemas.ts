@@ -2,10 +2,19 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderJsonSchemas } from '../../schemas/render-json.ts';
+import { renderCfxJsonSchemas } from '../cfx/json-schema.ts';
 
 export function writeJsonSchemas(dir: string): string[] {
+  return writeAll(dir, renderJsonSchemas());
+}
+
+/** The CFX output's schema (schemas/cfx). */
+export function writeCfxJsonSchemas(dir: string): string[] {
+  return writeAll(dir, renderCfxJsonSchemas());
+}
+
+function writeAll(dir: string, files: Map<string, string>): string[] {
   mkdirSync(dir, { recursive: true });
-  const files = renderJsonSchemas();
   for (const [name, text] of files) writeFileSync(join(dir, name), text);
   return [...files.keys()];
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { defineCommand } from '../command.ts';
 import { packageInfo } from '../package-info.ts';
 import { JSON_SCHEMAS_DIR } from '../../../schemas/render-json.ts';
-import { writeJsonSchemas } from '../../files/json-schemas.ts';
+import { writeCfxJsonSchemas, writeJsonSchemas } from '../../files/json-schemas.ts';
+import { CFX_JSON_SCHEMAS_DIR } from '../../cfx/json-schema.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
@@ -15,6 +16,9 @@ const command = defineCommand({
     const dir = join(packageInfo().root, JSON_SCHEMAS_DIR);
     const written = writeJsonSchemas(dir);
     console.log(`wrote ${written.length} JSON Schema files to ${dir}`);
+    const cfxDir = join(packageInfo().root, CFX_JSON_SCHEMAS_DIR);
+    const cfx = writeCfxJsonSchemas(cfxDir);
+    console.log(`wrote ${cfx.length} JSON Schema file to ${cfxDir} (the CFX output)`);
     return 0;
   },
 });
