@@ -2,6 +2,7 @@
  * May this unit proceed (to packing, test, shipment)? The interlock a MES asks before letting a unit go on,
  * answered from the read model (pure): only a unit whose history is complete, whose application was verified,
  * whose firmware is the approved release's on every dimension, that is locked, and that was not scrapped.
+ * (A shipped unit meets all of these: shipping comes after the lock.)
  * Every failing condition is reported, the most telling first.
  */
 import type { ReleaseDoc, UnitFacts } from './production.ts';
@@ -10,7 +11,6 @@ import type { UnitView } from './unit-state.ts';
 export type ReadinessCode =
   | 'UNIT_UNKNOWN'
   | 'UNIT_SCRAPPED'
-  | 'UNIT_SHIPPED'
   | 'RELEASE_UNKNOWN'
   | 'NOT_VERIFIED'
   | 'HISTORY_INCOMPLETE'
@@ -46,7 +46,6 @@ export function unitReadiness(serial: string, { unit, facts, release }: Readines
     return { serial, ready: false, reasons };
   }
   if (unit.scrapped) add('UNIT_SCRAPPED', `unit ${serial} was scrapped: ${unit.scrapped.reason}`);
-  if (unit.shipped) add('UNIT_SHIPPED', `unit ${serial} has already shipped (to ${unit.shipped.customer})`);
   if (!release) add('RELEASE_UNKNOWN', `unit ${serial} is in no batch with an approved release`);
   if (unit.application && !unit.application.verified) {
     add('NOT_VERIFIED', `application verification failed: the device reported ${short(unit.application.reportedSha256)}…, the image written was ${short(unit.application.sha256)}…`);
@@ -61,6 +60,6 @@ export function unitReadiness(serial: string, { unit, facts, release }: Readines
   for (const d of facts?.deviations ?? []) {
     add('DRIFTED', `${d.dimension.replace('_', ' ')} is ${short(d.value)}…, the approved release says ${short(d.expected)}… (station ${d.station}, ${d.at})`);
   }
-  if (unit.status !== 'locked' && !unit.shipped && !unit.scrapped) add('NOT_LOCKED', `unit ${serial} is ${unit.status.replace('_', ' ')}, not locked`);
+  if (unit.status !== 'locked' && unit.status !== 'shipped' && !unit.scrapped) add('NOT_LOCKED', `unit ${serial} is ${unit.status.replace('_', ' ')}, not locked`);
   return { serial, ready: reasons.length === 0, reasons };
 }

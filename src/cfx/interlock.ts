@@ -29,7 +29,6 @@ export const READINESS_FAILURE_CODES: Readonly<Record<ReadinessCode, number>> = 
   DRIFTED: 5,
   NOT_LOCKED: 6,
   RELEASE_UNKNOWN: 7,
-  UNIT_SHIPPED: 8,
 };
 
 export type IncomingRequest = z.infer<typeof IncomingEnvelope>;
