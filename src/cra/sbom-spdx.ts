@@ -175,7 +175,9 @@ export function normaliseSpdx3(doc: Json): SbomDocument {
       .filter((r) => r['from'] === from && r['relationshipType'] === type)
       .map((r) => {
         const c = SPDX3_COMPLETENESS[String(r['completeness'])];
-        return { to: asArray(r['to']).map(String), ...(c ? { completeness: c } : {}) };
+        // NoneElement / NoAssertionElement stand for "none" and "unknown", not for an element.
+        const to = asArray(r['to']).map(String).filter((t) => !/\/Core\/(NoneElement|NoAssertionElement)$/.test(t));
+        return { to, ...(c ? { completeness: c } : {}) };
       });
   const licenceText = (id: string): string | undefined => {
     const e = byId.get(id);

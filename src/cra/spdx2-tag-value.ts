@@ -45,6 +45,8 @@ function lines(text: string): Line[] {
       while (!body.includes('</text>')) {
         j++;
         if (j >= raw.length) fail(no, `<text> of ${tag} is never closed`);
+        // A second <text> before the close means the first was never closed (text cannot nest).
+        if ((raw[j] ?? '').includes('<text>')) fail(no, `<text> of ${tag} is never closed before line ${j + 1} opens another`);
         body += `\n${raw[j] ?? ''}`;
       }
       const end = body.indexOf('</text>');
