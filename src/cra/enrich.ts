@@ -144,7 +144,8 @@ export function renderEnrichedCycloneDx(original: SbomDocument, originalSha256: 
   ];
   const byAggregate = new Map<string, string[]>();
   for (const c of original.components) if (c.dependencyCompleteness) byAggregate.set(c.dependencyCompleteness, [...(byAggregate.get(c.dependencyCompleteness) ?? []), c.ref]);
-  byAggregate.set('complete', [...(byAggregate.get('complete') ?? []), ...images.map((i) => i['bom-ref'] as string)]);
+  // The ledger's recipe is the complete list of the release's images (and the SBOM's root it was built from).
+  byAggregate.set('complete', [...(byAggregate.get('complete') ?? []), releaseRef, ...images.map((i) => i['bom-ref'] as string)]);
   const compositions = [...byAggregate.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([aggregate, list]) => ({ aggregate, dependencies: [...list].sort() }));
   const doc = {
     $schema: 'http://cyclonedx.org/schema/bom-1.6.schema.json',
