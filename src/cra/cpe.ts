@@ -51,7 +51,7 @@ export function parseCpe(input: string): CpeName {
   } else if (/^cpe:\/[aoh]?/i.test(input)) {
     // CPE 2.2 URI: cpe:/part:vendor:product:version:update:edition:language; empty means ANY.
     const uri = input.slice('cpe:/'.length).split(':').map((p) => decodeURIComponent(p));
-    values = Array.from({ length: 11 }, (_, i) => (i < 7 && uri[i] !== undefined && uri[i] !== '' ? (uri[i] as string).replace(/([^\w])/g, '\\$1') : '*'));
+    values = Array.from({ length: 11 }, (_, i) => (i < 7 && uri[i] !== undefined && uri[i] !== '' ? (uri[i] as string).replace(/([^\w.-])/g, '\\$1') : '*'));
     if (values[0] === '\\-') values[0] = '-';
   } else {
     throw new CraError('CPE_INVALID', 'not a CPE name (cpe:2.3:… or cpe:/…)', input);
