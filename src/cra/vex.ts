@@ -196,7 +196,9 @@ export function renderOpenVex(context: VexContext, assessments: readonly Assessm
     timestamp: a.assessedAt,
     products: a.releaseIds.map((id) => {
       const p = products.get(id) as VexProduct;
-      const subcomponents = a.components.filter((c) => c.purl).map((c) => ({ '@id': c.purl as string }));
+      // A component's purl at its version; each once (the schema requires unique items).
+      const ids = a.components.filter((c) => c.purl).map((c) => (c.version && !(c.purl as string).includes('@') ? `${c.purl}@${c.version}` : (c.purl as string)));
+      const subcomponents = [...new Set(ids)].sort(byString).map((id) => ({ '@id': id }));
       return { '@id': p.purl ?? `urn:flashtrail:release:${encodeURIComponent(id)}`, ...(subcomponents.length > 0 ? { subcomponents } : {}) };
     }),
     status: a.status,
