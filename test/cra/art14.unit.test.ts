@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { addOneMonthUtc, art14Clock } from '../../src/cra/art14.ts';
 import { enisaDocument, type EnisaInput } from '../../src/cra/enisa.ts';
-import { CraError } from '../../src/cra/errors.ts';
+import type { CraError } from '../../src/cra/errors.ts';
 
 const state = (v: ReturnType<typeof art14Clock>) => Object.fromEntries(v.stages.map((s) => [s.stage, [s.state, s.deadline ?? null]]));
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compareAttribute, cpeMatches, parseCpe } from '../../src/cra/cpe.ts';
-import { CraError } from '../../src/cra/errors.ts';
+import type { CraError } from '../../src/cra/errors.ts';
 import { compileSelector, matchComponents } from '../../src/cra/match.ts';
 import { ingestSbom } from '../../src/cra/sbom.ts';
 
