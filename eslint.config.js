@@ -14,6 +14,7 @@ const LAYERS = [
   { dir: 'src/event', pure: true },
   { dir: 'src/domain', pure: true },
   { dir: 'src/verify', pure: true },
+  { dir: 'src/cra', pure: true },
   { dir: 'projections', pure: true },
   { dir: 'src/cfx', pure: true },
   { dir: 'src/native' },

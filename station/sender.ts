@@ -16,6 +16,8 @@ export interface SenderOptions {
   readonly maxBackoffMs?: number;
   readonly onRejected?: (eventId: string, type: string, stream: string, reason: string) => void;
   readonly onOnlineChange?: (online: boolean) => void;
+  /** Called with each wait before the next delivery attempt while the ledger is unreachable. */
+  readonly onRetryScheduled?: (delayMs: number) => void;
 }
 
 export class Sender {
@@ -80,6 +82,7 @@ export class Sender {
       const empty = await this.flush();
       if (empty) this.backoffMs = this.o.minBackoffMs ?? 250;
       const wait = empty ? 1000 : this.backoffMs;
+      if (!empty) this.o.onRetryScheduled?.(wait);
       if (!empty) this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs ?? 10_000);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

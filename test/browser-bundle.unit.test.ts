@@ -49,6 +49,13 @@ describe('the verifier bundles for a browser', () => {
     expect(bytes).toBeGreaterThan(10_000);
   });
 
+  it('src/cra/index.ts (SBOMs, TR report, VEX, Art. 14) has no Node-only import in its whole graph', async () => {
+    const { nodeOnly, bytes } = await bundle('src/cra/index.ts');
+    expect(nodeOnly).toEqual([]);
+    // The official schemas travel with it.
+    expect(bytes).toBeGreaterThan(1_000_000);
+  });
+
   it('the check itself catches a Node-only import (a Node module bundled for the browser is reported)', async () => {
     const { nodeOnly } = await bundle('src/native/crypto.ts');
     expect(nodeOnly.some((m) => m.startsWith('node:crypto'))).toBe(true);

@@ -68,6 +68,7 @@ describe('station sender', () => {
     const serials = ['BO-1', 'BO-2', 'BO-3'];
     for (const serial of serials) outbox.enqueue(signer.sign('UnitScanned', scanData(serial)), new Date());
     const onlineChanges: boolean[] = [];
+    const scheduled: number[] = [];
     const sender = new Sender({
       outbox,
       client: new LedgerClient(`http://127.0.0.1:${port}`, stationToken),
@@ -75,24 +76,19 @@ describe('station sender', () => {
       minBackoffMs: MIN_BACKOFF_MS,
       maxBackoffMs: MAX_BACKOFF_MS,
       onOnlineChange: (online) => onlineChanges.push(online),
+      onRetryScheduled: (delayMs) => scheduled.push(delayMs),
     });
     let ledger: TestLedger | null = null;
     try {
-      // 1. 503: the spacing between attempts doubles from the minimum, then stays at the cap.
+      // 1. 503: the waits the sender schedules double from the minimum, then stay at the cap; and it really
+      // waits that long (a lower bound on wall-clock gaps holds however loaded the machine is).
       const unavailable = await unavailableLedger();
       sender.start();
-      await until('eight attempts', () => unavailable.arrivals.length >= 8, 10_000);
-      const gaps = unavailable.arrivals.slice(1, 8).map((t, i) => t - (unavailable.arrivals[i] as number));
+      await until('eight attempts', () => unavailable.arrivals.length >= 8, 20_000);
       expect(onlineChanges).toEqual([false]);
-      const [g1, g2, g3, g4, ...capped] = gaps as [number, number, number, number, ...number[]];
-      expect(g1).toBeGreaterThanOrEqual(MIN_BACKOFF_MS - 5);
-      expect(g2 / g1, `gaps ${gaps.map(Math.round).join(', ')} ms`).toBeGreaterThan(1.5);
-      expect(g3 / g2, `gaps ${gaps.map(Math.round).join(', ')} ms`).toBeGreaterThan(1.5);
-      expect(g4 / g3, `gaps ${gaps.map(Math.round).join(', ')} ms`).toBeGreaterThan(1.5);
-      for (const g of [g4, ...capped]) {
-        expect(g, `gaps ${gaps.map(Math.round).join(', ')} ms`).toBeGreaterThanOrEqual(MAX_BACKOFF_MS - 5);
-        expect(g, `gaps ${gaps.map(Math.round).join(', ')} ms`).toBeLessThan(MAX_BACKOFF_MS + 250);
-      }
+      expect(scheduled.slice(0, 7)).toEqual([MIN_BACKOFF_MS, 2 * MIN_BACKOFF_MS, 4 * MIN_BACKOFF_MS, MAX_BACKOFF_MS, MAX_BACKOFF_MS, MAX_BACKOFF_MS, MAX_BACKOFF_MS]);
+      const gaps = unavailable.arrivals.slice(1, 8).map((t, i) => t - (unavailable.arrivals[i] as number));
+      gaps.forEach((g, i) => expect(g, `gaps ${gaps.map(Math.round).join(', ')} ms`).toBeGreaterThanOrEqual((scheduled[i] as number) - 5));
       expect(outbox.counts()).toEqual({ pending: 3, delivered: 0, rejected: 0 });
       expect(outbox.pending(1)[0]?.lastError).toMatch(/503/);
 
@@ -106,9 +102,8 @@ describe('station sender', () => {
 
       // 3. The ledger is back at the same address: everything pending arrives, within about one capped wait.
       ledger = await startTestLedger({ dataDir, port, setup: false });
-      const backAt = Date.now();
       await until('delivery', () => outbox.counts().pending === 0, 5_000);
-      expect(Date.now() - backAt).toBeLessThan(MAX_BACKOFF_MS + 1000);
+      expect(Math.max(...scheduled), 'no wait beyond the cap, so recovery is noticed within one capped wait').toBe(MAX_BACKOFF_MS);
       expect(outbox.counts()).toEqual({ pending: 0, delivered: 3, rejected: 0 });
       expect(onlineChanges).toEqual([false, true]);
       const auditor = new LedgerClient(ledger.url, ledger.tokens.auditor);
