@@ -71,7 +71,7 @@ export function describeBroker(b: BrokerSettings): string {
   return `${b.scheme}://${b.username ? `${b.username}@` : ''}${host}:${b.port}${b.vhost ? ` (vhost ${b.vhost})` : ''}`;
 }
 
-function parseBrokerUrl(text: string, env: z.infer<typeof CfxEnvSchema>, readFile: (path: string) => string): BrokerSettings {
+function parseBrokerUrl(text: string, settings: z.infer<typeof CfxEnvSchema>, readFile: (path: string) => string): BrokerSettings {
   let url: URL;
   try {
     url = new URL(text);
@@ -85,18 +85,18 @@ function parseBrokerUrl(text: string, env: z.infer<typeof CfxEnvSchema>, readFil
   if (url.search || url.hash) throw new CfxConfigError('FLASHTRAIL_CFX_BROKER_URL has a query or fragment: it takes none');
   const username = url.username ? decodeURIComponent(url.username) : null;
   let password = url.password ? decodeURIComponent(url.password) : null;
-  if (env.FLASHTRAIL_CFX_PASSWORD_FILE) {
+  if (settings.FLASHTRAIL_CFX_PASSWORD_FILE) {
     if (password !== null) throw new CfxConfigError('give the broker password either in FLASHTRAIL_CFX_BROKER_URL or in FLASHTRAIL_CFX_PASSWORD_FILE, not both');
     try {
-      password = readFile(env.FLASHTRAIL_CFX_PASSWORD_FILE).replace(/\r?\n$/, '');
+      password = readFile(settings.FLASHTRAIL_CFX_PASSWORD_FILE).replace(/\r?\n$/, '');
     } catch {
-      throw new CfxConfigError(`FLASHTRAIL_CFX_PASSWORD_FILE ${env.FLASHTRAIL_CFX_PASSWORD_FILE} cannot be read`);
+      throw new CfxConfigError(`FLASHTRAIL_CFX_PASSWORD_FILE ${settings.FLASHTRAIL_CFX_PASSWORD_FILE} cannot be read`);
     }
-    if (password === '') throw new CfxConfigError(`FLASHTRAIL_CFX_PASSWORD_FILE ${env.FLASHTRAIL_CFX_PASSWORD_FILE} is empty`);
+    if (password === '') throw new CfxConfigError(`FLASHTRAIL_CFX_PASSWORD_FILE ${settings.FLASHTRAIL_CFX_PASSWORD_FILE} is empty`);
   }
   if (password !== null && username === null) throw new CfxConfigError('FLASHTRAIL_CFX_BROKER_URL has a password but no user name');
   if (username !== null && password === null) throw new CfxConfigError(`the broker user ${username} has no password: put it in FLASHTRAIL_CFX_PASSWORD_FILE (or the URL)`);
-  if (scheme === 'amqp' && (env.FLASHTRAIL_CFX_CA_FILE || env.FLASHTRAIL_CFX_TLS_SERVERNAME)) {
+  if (scheme === 'amqp' && (settings.FLASHTRAIL_CFX_CA_FILE || settings.FLASHTRAIL_CFX_TLS_SERVERNAME)) {
     throw new CfxConfigError('FLASHTRAIL_CFX_CA_FILE and FLASHTRAIL_CFX_TLS_SERVERNAME are for amqps:// (TLS); the broker URL is amqp://');
   }
   return {
@@ -105,9 +105,9 @@ function parseBrokerUrl(text: string, env: z.infer<typeof CfxEnvSchema>, readFil
     port: url.port ? Number(url.port) : scheme === 'amqps' ? 5671 : 5672,
     username,
     password,
-    vhost: env.FLASHTRAIL_CFX_VHOST ?? null,
-    caFile: env.FLASHTRAIL_CFX_CA_FILE ?? null,
-    tlsServerName: env.FLASHTRAIL_CFX_TLS_SERVERNAME ?? null,
+    vhost: settings.FLASHTRAIL_CFX_VHOST ?? null,
+    caFile: settings.FLASHTRAIL_CFX_CA_FILE ?? null,
+    tlsServerName: settings.FLASHTRAIL_CFX_TLS_SERVERNAME ?? null,
   };
 }
 

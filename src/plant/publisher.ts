@@ -33,6 +33,8 @@ export interface PublisherStats {
   /** Messages the broker accepted since start. */
   readonly published: number;
   readonly inFlight: number;
+  /** Events read from the log and held until the broker accepts their messages (bounded: 4 × maxInFlight). */
+  readonly buffered: number;
   /** Messages the broker refused (rejected, released, modified) since start; each is sent again. */
   readonly deliveryFailures: number;
   /** Connections lost or refused since start. */
@@ -173,6 +175,7 @@ export class CfxPublisher {
       lag: this.head > this.cursor ? this.head - this.cursor : 0n,
       published: this.published,
       inFlight: this.inFlight,
+      buffered: this.pending.length,
       deliveryFailures: this.deliveryFailures,
       connectionFailures: broker.connectionFailures,
       lastError: this.lastError ?? broker.lastError,
@@ -314,7 +317,7 @@ export class CfxPublisher {
     if (!sender || !sender.is_open()) return false;
     let moved = false;
     const generation = this.generation;
-    while (this.inFlight < this.options.maxInFlight && sender.sendable() && generation === this.generation) {
+    while (this.inFlight < this.options.maxInFlight && this.creditLeft(sender) > 0 && generation === this.generation) {
       const next = this.pending.find((e) => e.sent < e.messages.length);
       if (!next) {
         // Nothing unsent: read more, unless the window of mapped events is full already.
@@ -334,6 +337,17 @@ export class CfxPublisher {
       moved = true;
     }
     return moved;
+  }
+
+  /**
+   * The link's credit not yet spoken for. rhea takes credit when it writes a transfer (on its next turn), not
+   * when send() is called, so messages handed over but not yet written count against it here.
+   */
+  private creditLeft(sender: Sender): number {
+    if (!sender.sendable()) return 0;
+    let unwritten = 0;
+    for (const delivery of this.deliveries.keys()) if (!(delivery as Delivery & { sent?: boolean }).sent) unwritten++;
+    return (sender as Sender & { credit: number }).credit - unwritten;
   }
 
   private async readMore(): Promise<number> {
