@@ -217,7 +217,7 @@ export class CfxPublisher {
 
   private settled(delivery: Delivery, outcome: 'rejected' | 'released' | 'modified' | null, context?: EventContext): void {
     const entry = this.deliveries.get(delivery);
-    if (!entry) return;
+    if (!entry || this.stopped) return;
     this.deliveries.delete(delivery);
     if (entry.generation !== this.generation) return;
     this.inFlight--;
