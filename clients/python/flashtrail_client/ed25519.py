@@ -1,10 +1,11 @@
 """Ed25519 signing and strict RFC 8032 verification, with the verdicts of flashtrail's ledger.
 
-Signing and the group arithmetic of verification are OpenSSL's, through python3-cryptography. OpenSSL
-alone is not strict enough, so `verify` adds the checks it omits, exactly as the ledger does
-(src/native/ed25519.ts): S must be below the group order L, and the public key must be the canonical
-encoding of a point that is not of small order. OpenSSL compares the recomputed R byte for byte, so a
-non-canonical R never verifies. This is RFC 8032 / FIPS 186-5 verification, not ZIP-215.
+Signing and the group arithmetic of verification are OpenSSL's, through python3-cryptography. The rule is
+the ledger's (src/crypto/ed25519.ts), whatever the OpenSSL release does by itself: S below the group order
+L; the public key the canonical encoding of a point not of small order; R not of small order (OpenSSL 3.0
+accepts the identity as R, 3.5 refuses it); and the cofactorless equation [S]B = R + [k]A, which OpenSSL
+checks by recomputing R and comparing it byte for byte, so a non-canonical R never verifies. This is RFC
+8032 / FIPS 186-5 verification, not ZIP-215.
 """
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ _P = 2**255 - 19
 _L = 2**252 + 27742317777372353535851937790883648493
 _D = (-121665 * pow(121666, -1, _P)) % _P
 _SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+# The eight points of small order, canonically encoded.
+_SMALL_ORDER_POINTS = frozenset(bytes.fromhex(h) for h in (
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+))
 
 
 def key_id_of(public_key: bytes) -> str:
@@ -97,7 +111,7 @@ def verify(signature: bytes, message: bytes, public_key: bytes) -> bool:
     """Strict RFC 8032 Ed25519 verification; never raises for bad input, answers False."""
     if len(signature) != 64 or len(public_key) != 32:
         return False
-    if int.from_bytes(signature[32:], "little") >= _L:
+    if int.from_bytes(signature[32:], "little") >= _L or signature[:32] in _SMALL_ORDER_POINTS:
         return False
     if not is_acceptable_public_key(public_key):
         return False

@@ -96,10 +96,12 @@ class EventSigner:
         return self._heads.get(stream)
 
     def sign(self, event_type: str, data: dict, *, prev: object = _UNSET, event_id: str | None = None, occurred_at: datetime | None = None) -> SignedEvent:
+        if event_type not in SCHEMA_VERSIONS:
+            raise ValueError(f"unknown event type {event_type!r}")
         event = {
             "id": event_id or str(uuid.uuid4()),
             "type": event_type,
-            "schemaVersion": SCHEMA_VERSIONS[event_type] if event_type in SCHEMA_VERSIONS else _unknown(event_type),
+            "schemaVersion": SCHEMA_VERSIONS[event_type],
             "occurredAt": iso_millis(occurred_at or self._clock()),
             "source": {"kind": source_kind(event_type), "id": self.source_id},
             "prev": None,
@@ -111,10 +113,6 @@ class EventSigner:
         digest = dsse.envelope_digest(envelope)
         self._heads[stream] = digest
         return SignedEvent(event, envelope, digest, stream)
-
-
-def _unknown(event_type: str) -> int:
-    raise ValueError(f"unknown event type {event_type!r}")
 
 
 # ---- decoding envelopes from elsewhere ---------------------------------------------------------------

@@ -155,17 +155,16 @@ class GoldenEvents(unittest.TestCase):
         envelope = self.golden["events"][0]["envelope"]
         payload = base64.b64decode(envelope["payload"])
         spaced = json.dumps(json.loads(payload), ensure_ascii=False).encode()
-        cases = {
-            "PAYLOAD_NOT_CANONICAL": dict(envelope, payload=base64.b64encode(spaced).decode()),
-            "ENVELOPE_INVALID": dict(envelope, signatures=envelope["signatures"] * 2),
-        }
-        unpadded = dict(envelope, payload=envelope["payload"].rstrip("="))
-        cases["ENVELOPE_INVALID "] = unpadded
-        for code, bad in cases.items():
+        cases = [
+            ("PAYLOAD_NOT_CANONICAL", dict(envelope, payload=base64.b64encode(spaced).decode())),
+            ("ENVELOPE_INVALID", dict(envelope, signatures=envelope["signatures"] * 2)),
+            ("ENVELOPE_INVALID", dict(envelope, payload=envelope["payload"].rstrip("="))),  # base64 without its padding
+        ]
+        for code, bad in cases:
             with self.subTest(code):
                 with self.assertRaises(EnvelopeDecodeError) as refused:
                     decode_untrusted_envelope(bad)
-                self.assertEqual(refused.exception.code, code.strip())
+                self.assertEqual(refused.exception.code, code)
 
 
 class KeyFiles(unittest.TestCase):

@@ -17,11 +17,11 @@ import java.util.Arrays;
 
 /**
  * Ed25519 with the JDK's own implementation ({@code KeyFactory}/{@code Signature} "Ed25519", JDK 15+),
- * and strict RFC 8032 verification with the verdicts of flashtrail's ledger. The JDK verifies; this class
- * adds what the ledger requires beyond it (src/native/ed25519.ts): S below the group order L, a public key
- * that is the canonical encoding of a point not of small order, and an R that is canonically encoded (the
- * ledger's OpenSSL compares R byte for byte, so a non-canonical R never verifies there). The JDK has no
- * call that derives the public key from an RFC 8032 seed, so {@link #publicKeyOf} computes [a]B itself.
+ * and strict RFC 8032 verification with the verdicts of flashtrail's ledger. The rule is the ledger's
+ * (src/crypto/ed25519.ts), whatever the JDK does by itself: S below the group order L; the public key the
+ * canonical encoding of a point not of small order; R canonically encoded and not of small order; and the
+ * cofactorless equation [S]B = R + [k]A, which the JDK checks. The JDK has no call that derives the public
+ * key from an RFC 8032 seed, so {@link #publicKeyOf} computes [a]B itself.
  */
 public final class Ed25519 {
   private Ed25519() {}
@@ -92,7 +92,8 @@ public final class Ed25519 {
   public static boolean verify(byte[] signature, byte[] message, byte[] publicKey) {
     if (signature.length != 64 || publicKey.length != 32) return false;
     if (littleEndian(Arrays.copyOfRange(signature, 32, 64)).compareTo(L) >= 0) return false;
-    if (decodePoint(Arrays.copyOfRange(signature, 0, 32)) == null) return false;
+    BigInteger[] r = decodePoint(Arrays.copyOfRange(signature, 0, 32));
+    if (r == null || isSmallOrder(r)) return false;
     if (!isAcceptablePublicKey(publicKey)) return false;
     try {
       byte[] yBytes = publicKey.clone();
@@ -112,9 +113,13 @@ public final class Ed25519 {
   public static boolean isAcceptablePublicKey(byte[] publicKey) {
     if (publicKey.length != 32) return false;
     BigInteger[] point = decodePoint(publicKey);
-    if (point == null) return false;
+    return point != null && !isSmallOrder(point);
+  }
+
+  /** [8]P is the identity. */
+  private static boolean isSmallOrder(BigInteger[] point) {
     for (int i = 0; i < 3; i++) point = add(point, point);
-    return !(point[0].signum() == 0 && point[1].equals(BigInteger.ONE));
+    return point[0].signum() == 0 && point[1].equals(BigInteger.ONE);
   }
 
   /** RFC 8032 §5.1.5: A = [a]B with a the clamped first half of SHA-512(seed). */
