@@ -57,6 +57,34 @@ export interface PostgresEventStoreOptions {
   readonly poolSize?: number;
 }
 
+/**
+ * The server cannot be reached or refuses the connection (refused, unknown host, bad password, no such
+ * database): an operator's problem, told in one line naming the server without its password.
+ */
+export class PostgresUnavailableError extends Error {
+  override readonly name = 'PostgresUnavailableError';
+}
+
+/** Where a connection string points, without its password: for messages and logs. */
+export function describePostgresUrl(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    url.password = '';
+    return `${url.username ? `${url.username}@` : ''}${url.host}${url.pathname}`;
+  } catch {
+    return 'the configured server';
+  }
+}
+
+const CONNECTION_ERRNO = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN']);
+
+/** SQLSTATE classes 08 (connection), 28 (authorisation), 3D000 (no such database), 57P03 (starting up). */
+function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return /Connection terminated/.test(String((error as Error).message));
+  return CONNECTION_ERRNO.has(code) || code.startsWith('08') || code.startsWith('28') || code === '3D000' || code === '57P03';
+}
+
 /** The ledger's tables are of a format this version does not know; nothing was changed. */
 export class PostgresStoreFormatError extends Error {
   override readonly name = 'PostgresStoreFormatError';
@@ -123,6 +151,7 @@ export class PostgresEventStore implements EventStore {
   ensureSchema(): Promise<void> {
     this.ready ??= this.createSchema().catch((error: unknown) => {
       this.ready = null;
+      if (isUnavailable(error)) throw new PostgresUnavailableError(`cannot reach the event store (PostgreSQL at ${describePostgresUrl(this.connectionString)}): ${(error as Error).message}`);
       throw error;
     });
     return this.ready;
