@@ -77,7 +77,8 @@ export async function openSharedLog(store: PostgresEventStore, verifierKey: stri
         },
         deposed: (reason) => {
           log.stopWriting();
-          logger.warn({ schema: store.schema, reason }, 'no longer the log writer');
+          if (reason === 'closing') logger.info({ schema: store.schema }, 'log writer lock released');
+          else logger.warn({ schema: store.schema, reason }, 'no longer the log writer');
         },
       });
     },
