@@ -145,6 +145,7 @@ describe('checkpointer', () => {
     const recording: EventStore = {
       appendToStream: (...a) => store.appendToStream(...a),
       appendToStreams: (...a) => store.appendToStreams(...a),
+      appendGroups: (...a) => store.appendGroups(...a),
       readStream: (stream, options) => {
         reads.push({ stream, options });
         return store.readStream(stream, options);

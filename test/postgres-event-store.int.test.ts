@@ -1,13 +1,14 @@
 /**
  * The store contract against a real PostgreSQL server (the int tier's throwaway cluster, or
  * FLASHTRAIL_TEST_POSTGRES_URL), and what only PostgreSQL has: append-only enforced by the server, global
- * order under concurrent writers from several connections, group commit, NOTIFY-driven subscriptions.
+ * order under concurrent writers from several connections, NOTIFY-driven subscriptions (group commit is in
+ * the contract suite, as every store has it).
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PostgresEventStore } from '../src/store/postgres.ts';
-import { DuplicateEventIdError, WrongExpectedVersionError, type EventData } from '../src/store/event-store.ts';
+import type { EventData } from '../src/store/event-store.ts';
 import { describeEventStoreContract } from './store-contract.ts';
 import { asSuperuser, createTestDatabase, describeWithPostgres, postgresTarget, type TestDatabase } from './helpers/postgres.ts';
 
@@ -81,28 +82,6 @@ describeWithPostgres('PostgreSQL event store', (t) => {
     for (const prefix of seenPrefixes) expect(prefix).toEqual(Array.from({ length: prefix.length }, (_, i) => BigInt(i + 1)));
     expect(seenPrefixes.some((p) => p.length > 0 && p.length < 240)).toBe(true);
     for (const s of [...writers, reader]) await s.close();
-  });
-
-  it('group commit: independent groups in one transaction, each atomic and refused on its own', async () => {
-    const store = open();
-    await store.appendToStream('unit-g1', [event()]);
-    const reused = event();
-    await store.appendToStream('unit-g0', [reused]);
-    const outcomes = await store.appendGroups([
-      [{ stream: 'unit-g1', events: [event()], expected: 0n }],
-      [{ stream: 'unit-g1', events: [event()], expected: 0n }], // the first group moved the head to 1
-      [{ stream: 'unit-g2', events: [event()], expected: 'no_stream' }, { stream: 'unit-g3', events: [reused] }],
-      [{ stream: 'unit-g1', events: [event(), event()], expected: 1n }],
-      [{ stream: 'unit-g4', events: [] }],
-    ]);
-    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected']);
-    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(WrongExpectedVersionError);
-    expect((outcomes[2] as PromiseRejectedResult).reason).toBeInstanceOf(DuplicateEventIdError);
-    expect((outcomes[4] as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
-    expect((await store.readStream('unit-g1')).map((e) => e.revision)).toEqual([0n, 1n, 2n, 3n]);
-    expect(await store.readStream('unit-g2')).toEqual([]);
-    expect((await store.readAll()).map((e) => e.position)).toEqual([1n, 2n, 3n, 4n, 5n]);
-    await store.close();
   });
 
   it('a subscription is woken by NOTIFY from another connection, long before its poll interval', async () => {
