@@ -21,7 +21,7 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
   const withLeaves = (role: ProvenanceEntry['role'], events: StoredEvent[]) =>
     events.map((e) => {
       const leaf = leaves.get(e.recorded.position);
-      if (!leaf) throw new LedgerError('INTERNAL', `event ${e.event.id} is not in the Merkle log yet`);
+      if (!leaf) throw new LedgerError('UNAVAILABLE', `event ${e.event.id} is not in the Merkle log yet (the log writer has not reached it); retry shortly`);
       return { role, e, leafIndex: leaf.index };
     });
   const all = [...withLeaves('trust', trustEvents), ...withLeaves('station', stationEvents), ...withLeaves('unit', unitEvents)];
