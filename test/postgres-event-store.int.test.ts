@@ -105,6 +105,33 @@ describeWithPostgres('PostgreSQL event store', (t) => {
     await writer.close();
   });
 
+  it('a subscription whose listening session is cut (server restart, network) reconnects and catches up', async () => {
+    const schema = schemaName();
+    const reader = open(schema); // polls every 10 s: only a restored LISTEN delivers within the deadline
+    const writer = open(schema);
+    const subscription = reader.subscribeToAll({ after: await reader.headPosition() });
+    const seen: bigint[] = [];
+    const done = (async () => {
+      for await (const e of subscription) {
+        seen.push(e.position);
+        if (seen.length === 2) return;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await writer.appendToStream('unit-l', [event()]);
+    await until(() => seen.length === 1, 3000);
+    const cut = await asSuperuser(t, (db as TestDatabase).name, "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'flashtrail listener' AND datname = current_database()");
+    expect(cut.rowCount).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 100));
+    const appended = await writer.appendToStream('unit-l', [event()], { expected: 0n });
+    await until(() => seen.length === 2, 5000);
+    await done;
+    expect(seen[1]).toBe(appended.position);
+    await subscription.close();
+    await reader.close();
+    await writer.close();
+  });
+
   it('refuses a schema of another format without touching it', async () => {
     const schema = schemaName();
     const store = open(schema);
@@ -116,3 +143,11 @@ describeWithPostgres('PostgreSQL event store', (t) => {
     await again.close();
   });
 });
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

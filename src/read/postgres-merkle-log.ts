@@ -46,6 +46,7 @@ export class PostgresMerkleLog implements LedgerLog {
   private readonly nodes = new Map<string, Hash>();
   private readonly waiters = new Set<() => void>();
   private readonly unlisten: (() => void)[] = [];
+  private extendTimer: NodeJS.Timeout | null = null;
   readonly logChannel: string;
   /** NOTIFY on every checkpoint recorded (payload: its size). */
   readonly checkpointChannel: string;
@@ -99,8 +100,9 @@ export class PostgresMerkleLog implements LedgerLog {
       }
     });
     this.unlisten.push(this.store.onNotification(this.logChannel, () => this.wakeAll()));
-    // The writer logs new events as their NOTIFY arrives, so that readers and proofs wait little.
-    this.unlisten.push(this.store.onNotification(`flashtrail_events_${this.store.schema}`, () => void this.extendIfWriter()));
+    // The writer logs new events shortly after their NOTIFY: notifications within a few milliseconds share one
+    // pass (one transaction), so that a busy ledger does not pay a second commit for every append.
+    this.unlisten.push(this.store.onNotification(`flashtrail_events_${this.store.schema}`, () => this.extendSoon()));
   }
 
   /** From now on this instance writes the log, through the session that holds the writer's lock. */
@@ -116,6 +118,15 @@ export class PostgresMerkleLog implements LedgerLog {
 
   get isWriter(): boolean {
     return this.writer !== null;
+  }
+
+  private extendSoon(): void {
+    if (!this.writer || this.extendTimer) return;
+    this.extendTimer = setTimeout(() => {
+      this.extendTimer = null;
+      void this.extendIfWriter();
+    }, 20);
+    this.extendTimer.unref();
   }
 
   private extendIfWriter(): Promise<void> {
@@ -147,6 +158,10 @@ export class PostgresMerkleLog implements LedgerLog {
       await this.onSession(session, async () => {
         await session.query('BEGIN');
         try {
+          // Leaves are derived data (recomputed from the events by the next writer if lost), so their commit
+          // does not wait for the disk. What is signed is durable all the same: recording a checkpoint is a
+          // synchronous commit, which flushes the write-ahead log up to it, these leaves included.
+          await session.query('SET LOCAL synchronous_commit TO off');
           await session.query(`INSERT INTO ${this.t('merkle_leaves')} (idx, position) SELECT * FROM unnest($1::bigint[], $2::bigint[])`, [leaves.map((l) => l.index), leaves.map((l) => l.position.toString())]);
           await session.query(`INSERT INTO ${this.t('merkle_nodes')} (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`, [
             nodes.map((n) => n.level),
@@ -321,6 +336,7 @@ export class PostgresMerkleLog implements LedgerLog {
 
   close(): void {
     this.writer = null;
+    if (this.extendTimer) clearTimeout(this.extendTimer);
     for (const off of this.unlisten.splice(0)) off();
     this.wakeAll();
   }

@@ -240,10 +240,10 @@ export class PostgresEventStore implements EventStore {
     });
     const pending = groups.map((g, i) => ({ g, i })).filter(({ i }) => outcomes[i] === null);
     if (pending.length === 0) return outcomes as PromiseSettledResult<AppendResult[]>[];
-    await this.ensureSchema();
     const events = this.table('events');
     let lastPosition: bigint | null = null;
     try {
+      await this.ensureSchema();
       await this.transaction(async (c) => {
         await c.query('SELECT pg_advisory_xact_lock($1)', [this.appendLockKey]);
         const ids = [...new Set(pending.flatMap(({ g }) => g.flatMap((r) => r.events.map((e) => e.id))))];
@@ -486,13 +486,15 @@ function toRecorded(r: EventRow): RecordedEvent {
 }
 
 /**
- * One session that LISTENs on the channels asked for, started on first use and restarted after it drops
- * (readers fall back to polling meanwhile). Payloads go to every handler of the channel.
+ * One session that LISTENs on the channels asked for, started on first use and restarted a second after it
+ * drops (readers fall back to polling meanwhile, and are woken once it is back, to catch up on what they
+ * missed). Payloads go to every handler of the channel.
  */
 class Listener {
   private readonly handlers = new Map<string, Set<(payload: string) => void>>();
   private client: pg.Client | null = null;
   private starting: Promise<void> | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
   constructor(private readonly connectionString: string) {}
@@ -511,8 +513,10 @@ class Listener {
     this.starting ??= (async () => {
       const client = new pg.Client({ connectionString: this.connectionString, application_name: 'flashtrail listener' });
       const drop = () => {
-        if (this.client === client) this.client = null;
+        const wasListening = this.client === client;
+        if (wasListening) this.client = null;
         this.starting = null;
+        if (wasListening) this.restartLater();
       };
       client.on('error', drop);
       client.on('end', drop);
@@ -525,6 +529,7 @@ class Listener {
       } catch (error) {
         drop();
         await client.end().catch(() => undefined);
+        this.restartLater();
         throw error;
       }
       if (this.closed) {
@@ -538,8 +543,18 @@ class Listener {
     return this.starting;
   }
 
+  private restartLater(): void {
+    if (this.closed || this.restartTimer) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      void this.start().catch(() => undefined);
+    }, 1000);
+    this.restartTimer.unref();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     await this.starting?.catch(() => undefined);
     const client = this.client;
     this.client = null;
