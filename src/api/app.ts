@@ -14,7 +14,7 @@ import type { UnitView } from '../../projections/unit-state.ts';
 import { stationAggregate } from '../domain/station.ts';
 import { batchAggregate } from '../domain/batch.ts';
 import { releaseAggregate } from '../domain/release.ts';
-import type { EventStore } from '../store/event-store.ts';
+import { EventStoreUnavailableError, type EventStore } from '../store/event-store.ts';
 import { bearerAuth, requestLog, requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
@@ -53,6 +53,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', requestLog(logger));
   app.onError((error, c) => {
     if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);
+    if (error instanceof EventStoreUnavailableError) {
+      logger.warn({ requestId: c.get('requestId'), err: error.message }, 'event store unavailable');
+      return problem(c, 'UNAVAILABLE', 'the event store cannot be reached; retry the same request (it is idempotent)');
+    }
     logger.error({ requestId: c.get('requestId'), err: { message: error.message, stack: error.stack } }, 'unhandled error');
     return problem(c, 'INTERNAL', 'unexpected server error; the request id identifies it in the server log');
   });

@@ -103,6 +103,14 @@ export class WrongExpectedVersionError extends Error {
   }
 }
 
+/**
+ * The store cannot be reached (connection refused or lost, server restarting). Whether an append in
+ * flight was written is unknown: retrying it unchanged is safe, as an exact retry is answered idempotently.
+ */
+export class EventStoreUnavailableError extends Error {
+  override readonly name: string = 'EventStoreUnavailableError';
+}
+
 /** An event id already present, but not as an exact retry of the same append. Nothing was written. */
 export class DuplicateEventIdError extends Error {
   override readonly name = 'DuplicateEventIdError';

@@ -30,6 +30,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import {
   DuplicateEventIdError,
+  EventStoreUnavailableError,
   WrongExpectedVersionError,
   type AppendRequest,
   type AppendResult,
@@ -61,8 +62,8 @@ export interface PostgresEventStoreOptions {
  * The server cannot be reached or refuses the connection (refused, unknown host, bad password, no such
  * database): an operator's problem, told in one line naming the server without its password.
  */
-export class PostgresUnavailableError extends Error {
-  override readonly name = 'PostgresUnavailableError';
+export class PostgresUnavailableError extends EventStoreUnavailableError {
+  override readonly name: string = 'PostgresUnavailableError';
 }
 
 /** Where a connection string points, without its password: for messages and logs. */
@@ -151,10 +152,25 @@ export class PostgresEventStore implements EventStore {
   ensureSchema(): Promise<void> {
     this.ready ??= this.createSchema().catch((error: unknown) => {
       this.ready = null;
-      if (isUnavailable(error)) throw new PostgresUnavailableError(`cannot reach the event store (PostgreSQL at ${describePostgresUrl(this.connectionString)}): ${(error as Error).message}`);
-      throw error;
+      throw this.unavailable(error);
     });
     return this.ready;
+  }
+
+  /** A connection failure as the port's EventStoreUnavailableError (naming the server, not its password); other errors as they are. */
+  private unavailable(error: unknown): unknown {
+    if (!isUnavailable(error) || error instanceof PostgresUnavailableError) return error;
+    return new PostgresUnavailableError(`cannot reach the event store (PostgreSQL at ${describePostgresUrl(this.connectionString)}): ${(error as Error).message}`);
+  }
+
+  /** A query on the pool, with connection failures reported as the port's unavailable error. */
+  private async query<R extends pg.QueryResultRow>(sql: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    await this.ensureSchema();
+    try {
+      return await this.pool.query<R>(sql, values);
+    } catch (error) {
+      throw this.unavailable(error);
+    }
   }
 
   private async createSchema(): Promise<void> {
@@ -196,6 +212,10 @@ export class PostgresEventStore implements EventStore {
   async transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: unknown = undefined;
+    // A checked-out client has no listener of the pool's: a connection lost between two statements would be
+    // an unhandled 'error' event (and end the process). The statement in flight fails instead.
+    const onError = (error: Error) => (broken ??= error);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await body(client);
@@ -205,7 +225,8 @@ export class PostgresEventStore implements EventStore {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken = rollbackError));
       throw error;
     } finally {
-      // A connection whose ROLLBACK failed is in an unknown state: it is closed, not reused.
+      client.removeListener('error', onError);
+      // A connection whose ROLLBACK failed (or that reported an error) is in an unknown state: closed, not reused.
       client.release(broken as Error | undefined);
     }
   }
@@ -277,7 +298,8 @@ export class PostgresEventStore implements EventStore {
         await c.query('SELECT pg_notify($1, $2)', [this.channel, String(lastPosition)]);
       });
     } catch (error) {
-      return outcomes.map((o) => (o?.status === 'rejected' ? o : { status: 'rejected', reason: error }));
+      const reason = this.unavailable(error);
+      return outcomes.map((o) => (o?.status === 'rejected' ? o : { status: 'rejected', reason }));
     }
     if (lastPosition !== null) this.wakeAll();
     return outcomes as PromiseSettledResult<AppendResult[]>[];
@@ -285,20 +307,18 @@ export class PostgresEventStore implements EventStore {
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    await this.ensureSchema();
     const events = this.table('events');
     const limit = options.maxCount ?? null;
     const { rows } =
       options.direction === 'backwards'
-        ? await this.pool.query<EventRow>(`SELECT * FROM ${events} WHERE stream = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3`, [stream, (options.fromRevision ?? INT64_MAX).toString(), limit])
-        : await this.pool.query<EventRow>(`SELECT * FROM ${events} WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3`, [stream, (options.fromRevision ?? 0n).toString(), limit]);
+        ? await this.query<EventRow>(`SELECT * FROM ${events} WHERE stream = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3`, [stream, (options.fromRevision ?? INT64_MAX).toString(), limit])
+        : await this.query<EventRow>(`SELECT * FROM ${events} WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3`, [stream, (options.fromRevision ?? 0n).toString(), limit]);
     return rows.map(toRecorded);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    await this.ensureSchema();
-    const { rows } = await this.pool.query<EventRow>(`SELECT * FROM ${this.table('events')} WHERE position > $1 ORDER BY position LIMIT $2`, [
+    const { rows } = await this.query<EventRow>(`SELECT * FROM ${this.table('events')} WHERE position > $1 ORDER BY position LIMIT $2`, [
       (options.after ?? -1n).toString(),
       options.maxCount ?? 1000,
     ]);
@@ -307,8 +327,7 @@ export class PostgresEventStore implements EventStore {
 
   async headPosition(): Promise<bigint> {
     this.assertOpen();
-    await this.ensureSchema();
-    const { rows } = await this.pool.query<{ p: string | null }>(`SELECT max(position) AS p FROM ${this.table('events')}`);
+    const { rows } = await this.query<{ p: string | null }>(`SELECT max(position) AS p FROM ${this.table('events')}`, []);
     const p = rows[0]?.p ?? null;
     return p === null ? -1n : BigInt(p);
   }
@@ -336,7 +355,13 @@ export class PostgresEventStore implements EventStore {
       // LISTEN before the first read: nothing committed between the read and the wait goes unnoticed.
       await startListening();
       while (active && isOpen()) {
-        const batch = await readBatch(after);
+        // A server restart or a dropped connection is waited out, as KurrentDB's client does: the
+        // subscription resumes from its last position once the server answers again.
+        const batch = await readBatch(after).catch(async (error: unknown) => {
+          if (!(error instanceof PostgresUnavailableError) || !isOpen()) throw error;
+          await waitForMore();
+          return [];
+        });
         for (const event of batch) {
           if (!active) return;
           after = event.position;

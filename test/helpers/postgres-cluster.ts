@@ -58,6 +58,10 @@ const freePort = () =>
 export interface RunningCluster {
   readonly availability: PostgresAvailability;
   stop(): void;
+  /** The server crashes (immediate shutdown: no checkpoint, crash recovery at the next start); absent for a given server. */
+  crash?(): void;
+  /** Starts the crashed server again, on the same port. */
+  restart?(): void;
 }
 
 export async function startCluster(): Promise<RunningCluster> {
@@ -97,8 +101,16 @@ export async function startCluster(): Promise<RunningCluster> {
     asUser(binaries.pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']);
     remove();
   };
+  const crash = () => {
+    const r = asUser(binaries.pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    if (r.status !== 0) throw new Error(`pg_ctl stop -m immediate failed: ${r.stderr}`);
+  };
+  const restart = () => {
+    const r = asUser(binaries.pgCtl, ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start']);
+    if (r.status !== 0) throw new Error(`pg_ctl start failed: ${r.stderr}`);
+  };
   try {
-    return { availability: { available: true, target: await prepareRole(`postgres://postgres@127.0.0.1:${port}/postgres`) }, stop };
+    return { availability: { available: true, target: await prepareRole(`postgres://postgres@127.0.0.1:${port}/postgres`) }, stop, crash, restart };
   } catch (error) {
     stop();
     return { availability: { available: false, reason: `the test cluster did not accept the setup: ${(error as Error).message}` }, stop: () => undefined };
