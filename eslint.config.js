@@ -33,7 +33,7 @@ const LAYERS = [
 ];
 
 /** Packages a pure layer must not import: Node-only, native or server-side. */
-const NODE_ONLY_PACKAGES = ['better-sqlite3', 'serialport', '@serialport/*', '@kurrent/*', 'hono', 'hono/*', '@hono/*', 'pino', 'tsx', 'tsx/*', 'rhea'];
+const NODE_ONLY_PACKAGES = ['better-sqlite3', 'pg', 'pg-*', 'serialport', '@serialport/*', '@kurrent/*', 'hono', 'hono/*', '@hono/*', 'pino', 'tsx', 'tsx/*', 'rhea'];
 
 const folderName = (dir) => dir.split('/').pop();
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

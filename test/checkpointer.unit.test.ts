@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
 import type { EventStore, ReadStreamOptions } from '../src/store/event-store.ts';
 import { MerkleLog } from '../src/read/merkle-log.ts';
+import { fileLedgerLog } from '../src/read/ledger-log.ts';
 import { Checkpointer, CheckpointRefusedError } from '../src/write/checkpointer.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
 import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
@@ -28,7 +29,7 @@ let opened: { log: MerkleLog }[];
 
 const merkleFile = () => join(dir, 'merkle.sqlite');
 const checkpointer = (over: EventStore = store, merkle = log) =>
-  new Checkpointer({ store: over, log: merkle, ledgerKey, origin: ORIGIN, clock: () => new Date(), everyEvents: 1000, intervalMs: 60_000 });
+  new Checkpointer({ store: over, log: fileLedgerLog(merkle), ledgerKey, origin: ORIGIN, clock: () => new Date(), everyEvents: 1000, intervalMs: 60_000 });
 const sizeOf = (note: string) => parseCheckpointBody(parseNote(note).text).size;
 const rootOf = (note: string) => parseCheckpointBody(parseNote(note).text).root;
 
@@ -144,6 +145,7 @@ describe('checkpointer', () => {
     const recording: EventStore = {
       appendToStream: (...a) => store.appendToStream(...a),
       appendToStreams: (...a) => store.appendToStreams(...a),
+      appendGroups: (...a) => store.appendGroups(...a),
       readStream: (stream, options) => {
         reads.push({ stream, options });
         return store.readStream(stream, options);

@@ -194,8 +194,13 @@ describe('expected failures are one line and an exit status', () => {
   });
 
   it('serve with an unknown FLASHTRAIL_STORE names the setting', async () => {
+    const r = await runCli(['serve', '--data', data, '--port', '0'], { env: { FLASHTRAIL_STORE: 'mongodb' } });
+    expectOneLineFailure(r, 1, /FLASHTRAIL_STORE must be sqlite, postgres or eventstoredb, not mongodb$/m);
+  });
+
+  it('serve with FLASHTRAIL_STORE=postgres and no URL names the missing setting', async () => {
     const r = await runCli(['serve', '--data', data, '--port', '0'], { env: { FLASHTRAIL_STORE: 'postgres' } });
-    expectOneLineFailure(r, 1, /FLASHTRAIL_STORE must be sqlite or eventstoredb, not postgres$/m);
+    expectOneLineFailure(r, 1, /FLASHTRAIL_STORE=postgres needs FLASHTRAIL_POSTGRES_URL/);
   });
 
   it('an event store (KurrentDB) that is not there: migrate and serve say so in one line', async () => {

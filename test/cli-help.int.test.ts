@@ -130,7 +130,7 @@ describe.concurrent('usage errors: one line naming what is wrong, exit 2', () =>
     [['tokens', 'add', '--name', 'n', '--role', 'root'], 'flashtrail: --role must be station, auditor or admin, not root; see flashtrail tokens add --help'],
     [['admin', 'submit', 'Frobnicated', '-'], 'flashtrail: TYPE must be one of StationRegistered, StationKeyRegistered, StationKeyRevoked, ReleaseApproved, BatchOpened, BatchClosed, not Frobnicated; see flashtrail admin submit --help'],
     [['export', '--out', 'x.ndjson', '--batch', 'B', '--url', 'ftp://x'], 'flashtrail: --url must be an http or https URL, not ftp://x; see flashtrail export --help'],
-    [['migrate', '--from', 'events.sqlite', '--to', 'esdb://x:2113'], 'flashtrail: --from must be sqlite:PATH or kurrentdb://HOST:2113?tls=false (also esdb://), not events.sqlite; see flashtrail migrate --help'],
+    [['migrate', '--from', 'events.sqlite', '--to', 'esdb://x:2113'], 'flashtrail: --from must be sqlite:PATH, postgres://USER@HOST/DATABASE[?schema=S] or kurrentdb://HOST:2113?tls=false (also esdb://), not events.sqlite; see flashtrail migrate --help'],
   ];
   for (const [args, line] of cases) {
     it(`flashtrail ${args.join(' ')}`, async () => {

@@ -18,15 +18,36 @@ import { verifiedHistory } from './helpers/provenance.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
 import { bootloaderData, scanData } from './helpers/ledger-fixture.ts';
 import { spawnLedger } from './helpers/server-process.ts';
+import { createTestDatabase, postgresTarget } from './helpers/postgres.ts';
 
 describe('crash safety', () => {
-  it('after SIGKILL mid-stream, every acknowledged event survives and nothing is half-written', async () => {
+  it('after SIGKILL mid-stream, every acknowledged event survives and nothing is half-written (SQLite)', async () => {
+    await crashMidStream({}, (dataDir) => {
+      const db = new Database(join(dataDir, 'events.sqlite'), { readonly: true });
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      db.close();
+    });
+  });
+
+  const target = postgresTarget();
+  it.skipIf(!target)(`after SIGKILL mid-stream, every acknowledged event survives and nothing is half-written (PostgreSQL${target ? '' : ': skipped, no PostgreSQL server on this machine'})`, async () => {
+    const database = await createTestDatabase(target!);
+    try {
+      await crashMidStream({ FLASHTRAIL_STORE: 'postgres', FLASHTRAIL_POSTGRES_URL: database.url }, () => undefined);
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+async function crashMidStream(env: Record<string, string>, checkStoreFiles: (dataDir: string) => void): Promise<void> {
+  {
     const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-crash-'));
     const config = configFromEnv({}, { dataDir });
     const init = initDataDir(config);
     const stationToken = addToken(config.tokensFile, { name: 'st1', role: 'station', stationId: 'ST-01' });
     const adminToken = readFileSync(init.adminTokenFile, 'utf8').trim();
-    const server = await spawnLedger(dataDir);
+    const server = await spawnLedger(dataDir, env);
 
     const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
     const key = newSigner();
@@ -67,11 +88,9 @@ describe('crash safety', () => {
     await Promise.all(writers);
     expect(acknowledged.length).toBeGreaterThanOrEqual(150);
 
-    const db = new Database(join(dataDir, 'events.sqlite'), { readonly: true });
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    db.close();
+    checkStoreFiles(dataDir);
 
-    const restarted = await spawnLedger(dataDir);
+    const restarted = await spawnLedger(dataDir, env);
     try {
       const auditor = new LedgerClient(restarted.url, adminToken);
       const streams = new Map<string, string[]>();
@@ -93,5 +112,5 @@ describe('crash safety', () => {
       await restarted.kill('SIGTERM');
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
-});
+  }
+}

@@ -23,6 +23,7 @@ describe('problem statuses', () => {
       PAYLOAD_TOO_LARGE: 413,
       UNSUPPORTED_MEDIA_TYPE: 415,
       INTERNAL: 500,
+      UNAVAILABLE: 503,
     });
     expect(Object.keys(HTTP_STATUS).sort()).toEqual([...LEDGER_ERROR_CODES].sort());
   });

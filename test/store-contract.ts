@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DuplicateEventIdError, WrongExpectedVersionError, type EventData, type EventStore, type RecordedEvent } from '../src/store/event-store.ts';
+import { DuplicateEventIdError, WrongExpectedVersionError, type AppendResult, type EventData, type EventStore, type RecordedEvent } from '../src/store/event-store.ts';
 
 export interface StoreFixture {
   readonly store: EventStore;
@@ -190,6 +190,35 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
         { stream: s('h1'), events: [event()], expected: 0n },
       ]);
       expect(ok.map((r) => r.nextExpectedRevision)).toEqual([0n, 1n]);
+    });
+
+    it('group commit: independent groups in one write, each atomic and refused on its own, applied in order', async () => {
+      await store.appendToStream(s('gc1'), [event()]);
+      const reused = event();
+      const held = await store.appendToStream(s('gc0'), [reused]);
+      const before = await store.headPosition();
+      const outcomes = await store.appendGroups([
+        [{ stream: s('gc1'), events: [event()], expected: 0n }],
+        [{ stream: s('gc1'), events: [event()], expected: 0n }], // the first group moved the head to 1
+        [{ stream: s('gc2'), events: [event()], expected: 'no_stream' }, { stream: s('gc3'), events: [reused] }],
+        [{ stream: s('gc1'), events: [event(), event()], expected: 1n }, { stream: s('gc4'), events: [event()], expected: 'no_stream' }],
+        [{ stream: s('gc5'), events: [] }],
+        [{ stream: s('gc0'), events: [reused] }], // an exact retry inside a group answers the original position
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+      expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(WrongExpectedVersionError);
+      expect((outcomes[2] as PromiseRejectedResult).reason).toBeInstanceOf(DuplicateEventIdError);
+      expect((outcomes[4] as PromiseRejectedResult).reason).toBeInstanceOf(TypeError);
+      expect((outcomes[5] as PromiseFulfilledResult<AppendResult[]>).value[0]!.positions).toEqual(held.positions);
+      expect((await store.readStream(s('gc1'))).map((e) => e.revision)).toEqual([0n, 1n, 2n, 3n]);
+      expect(await store.readStream(s('gc2'))).toEqual([]);
+      expect(await store.readStream(s('gc3'))).toEqual([]);
+      // Positions follow the order of the accepted groups and of their requests.
+      const first = (outcomes[0] as PromiseFulfilledResult<AppendResult[]>).value;
+      const fourth = (outcomes[3] as PromiseFulfilledResult<AppendResult[]>).value;
+      const positions = [...first.flatMap((r) => r.positions), ...fourth.flatMap((r) => r.positions)];
+      expect(positions.every((p, i) => p > before && (i === 0 || p > (positions[i - 1] as bigint)))).toBe(true);
+      expect(await store.headPosition()).toBe(positions[positions.length - 1]);
     });
 
     it('subscribes to $all: catches up, then delivers live appends in order, until closed', async () => {

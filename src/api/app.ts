@@ -14,11 +14,11 @@ import type { UnitView } from '../../projections/unit-state.ts';
 import { stationAggregate } from '../domain/station.ts';
 import { batchAggregate } from '../domain/batch.ts';
 import { releaseAggregate } from '../domain/release.ts';
-import type { EventStore } from '../store/event-store.ts';
+import { EventStoreUnavailableError, type EventStore } from '../store/event-store.ts';
 import { bearerAuth, requestLog, requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
-import type { MerkleLog } from '../read/merkle-log.ts';
+import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import { buildProvenance, checkpointSize } from '../evidence/provenance.ts';
 import { productionRoutes } from './production-routes.ts';
@@ -34,7 +34,7 @@ export interface AppDeps {
   readonly projections: ProjectionRunner;
   readonly tokens: TokenSource;
   readonly logger: Logger;
-  readonly log: MerkleLog;
+  readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
   /** The ledger's verifier key string, `<origin>+<key id>+<key>`. */
   readonly verifierKey: string;
@@ -53,6 +53,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', requestLog(logger));
   app.onError((error, c) => {
     if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);
+    if (error instanceof EventStoreUnavailableError) {
+      logger.warn({ requestId: c.get('requestId'), err: error.message }, 'event store unavailable');
+      return problem(c, 'UNAVAILABLE', 'the event store cannot be reached; retry the same request (it is idempotent)');
+    }
     logger.error({ requestId: c.get('requestId'), err: { message: error.message, stack: error.stack } }, 'unhandled error');
     return problem(c, 'INTERNAL', 'unexpected server error; the request id identifies it in the server log');
   });
@@ -203,16 +207,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const index = treeSize(c.req.query('index'), 'index');
     const size = treeSize(c.req.query('size'), 'size');
     await deps.log.catchUp();
-    if (size > deps.log.size || index >= size) return problem(c, 'NOT_FOUND', `no leaf ${index} in a tree of size ${size} (the log has ${deps.log.size})`);
-    return c.json({ index, size, leafHash: toHex(deps.log.leafHashAt(index)), proof: deps.log.inclusionProof(index, size).map(toBase64) });
+    const logSize = await deps.log.size();
+    if (size > logSize || index >= size) return problem(c, 'NOT_FOUND', `no leaf ${index} in a tree of size ${size} (the log has ${logSize})`);
+    return c.json({ index, size, leafHash: toHex(await deps.log.leafHashAt(index)), proof: (await deps.log.inclusionProof(index, size)).map(toBase64) });
   });
 
   v1.get('/proofs/consistency', async (c) => {
     const from = treeSize(c.req.query('from'), 'from');
     const to = treeSize(c.req.query('to'), 'to');
     await deps.log.catchUp();
-    if (from > to || to > deps.log.size) return problem(c, 'NOT_FOUND', `no consistency proof from ${from} to ${to} (the log has ${deps.log.size})`);
-    return c.json({ from, to, proof: deps.log.consistencyProof(from, to).map(toBase64) });
+    const logSize = await deps.log.size();
+    if (from > to || to > logSize) return problem(c, 'NOT_FOUND', `no consistency proof from ${from} to ${to} (the log has ${logSize})`);
+    return c.json({ from, to, proof: (await deps.log.consistencyProof(from, to)).map(toBase64) });
   });
 
   v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {

@@ -24,6 +24,7 @@ export const HTTP_STATUS: Record<LedgerErrorCode, ContentfulStatusCode> = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL: 500,
+  UNAVAILABLE: 503,
 };
 
 const TITLES: Record<LedgerErrorCode, string> = {
@@ -44,6 +45,7 @@ const TITLES: Record<LedgerErrorCode, string> = {
   PAYLOAD_TOO_LARGE: 'Request too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   INTERNAL: 'Internal error',
+  UNAVAILABLE: 'Temporarily unavailable',
 };
 
 export function problem(c: Context, code: LedgerErrorCode, detail: string, extra: Record<string, unknown> = {}): Response {

@@ -34,6 +34,9 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   VerificationError: '',
   LedgerUnreachableError: '',
   TokenFileError: '',
+  PostgresUnavailableError: '',
+  PostgresStoreFormatError: '',
+  LedgerIdentityMismatchError: '',
   LedgerClientError: 'the ledger refused: ',
 };
 

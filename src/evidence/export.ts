@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
-import type { MerkleLog } from '../read/merkle-log.ts';
+import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import type { ProjectionRunner } from '../read/projection-runner.ts';
 import type { Signer } from '../crypto/ed25519.ts';
@@ -31,7 +31,7 @@ import { LedgerError } from '../write/errors.ts';
 
 export interface ExportDeps {
   readonly ledger: Ledger;
-  readonly log: MerkleLog;
+  readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
   readonly projections: ProjectionRunner;
   readonly ledgerKey: Signer;
@@ -78,21 +78,29 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
   await log.catchUp();
   const note = await checkpointer.issue();
   const size = checkpointSize(note);
-  /** The event's leaf under the export checkpoint, or null for an event appended after it. */
-  const coveredLeaf = (e: StoredEvent): number | null => {
-    const leaf = log.leafOfPosition(e.recorded.position);
-    return leaf !== null && leaf.index < size ? leaf.index : null;
+  /** Each event's leaf under the export checkpoint, or null for an event appended after it. */
+  const coveredLeaves = async (stored: readonly StoredEvent[]): Promise<(number | null)[]> => {
+    const leaves = await log.leavesOfPositions(stored.map((e) => e.recorded.position));
+    return stored.map((e) => {
+      const leaf = leaves.get(e.recorded.position);
+      return leaf !== undefined && leaf.index < size ? leaf.index : null;
+    });
   };
-  const withProof = (e: StoredEvent, leafIndex: number): LoggedEnvelope => ({ leafIndex, envelope: e.envelope, proof: log.inclusionProof(leafIndex, size).map(toBase64) });
-  const logged = (e: StoredEvent): LoggedEnvelope => {
-    const leafIndex = coveredLeaf(e);
-    if (leafIndex === null) throw new LedgerError('INTERNAL', `event ${e.event.id} is not covered by checkpoint ${size}`);
-    return withProof(e, leafIndex);
+  const withProof = async (e: StoredEvent, leafIndex: number): Promise<LoggedEnvelope> => ({ leafIndex, envelope: e.envelope, proof: (await log.inclusionProof(leafIndex, size)).map(toBase64) });
+  const logged = async (stored: readonly StoredEvent[]): Promise<LoggedEnvelope[]> => {
+    const leaves = await coveredLeaves(stored);
+    return Promise.all(
+      stored.map((e, i) => {
+        const leafIndex = leaves[i] ?? null;
+        if (leafIndex === null) throw new LedgerError('INTERNAL', `event ${e.event.id} is not covered by checkpoint ${size}`);
+        return withProof(e, leafIndex);
+      }),
+    );
   };
   const createdAt = deps.clock().toISOString();
   yield emit({ record: 'header', format: EXPORT_FORMAT, origin: deps.origin, createdAt, selection });
   yield emit({ record: 'checkpoint', note });
-  for (const e of await ledger.readStream(LEDGER_TRUST_STREAM)) yield emit({ record: 'trust', ...logged(e) });
+  for (const e of await logged(await ledger.readStream(LEDGER_TRUST_STREAM))) yield emit({ record: 'trust', ...e });
 
   // Every registered station's records (they are few), so that each unit stream is read only once below.
   const stations = new Set(projections.findDocs<{ stationId: string }>('production', 'kind', 'station').map((s) => s.stationId));
@@ -103,14 +111,14 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
     units.push({ serial, view: projections.get<UnitView>('unit-state', serial), facts });
     if (facts?.releaseId) releases.add(facts.releaseId);
   }
-  for (const s of [...stations].sort()) for (const e of await ledger.readStream(stationStream(s))) yield emit({ record: 'station', ...logged(e) });
+  for (const s of [...stations].sort()) for (const e of await logged(await ledger.readStream(stationStream(s)))) yield emit({ record: 'station', ...e });
 
   const firmware = new Map<string, string>();
   for (const u of units) {
     // Each leaf is looked up once: events appended after the checkpoint are left out.
-    const covered = (await ledger.readStream(unitStream(u.serial)))
-      .map((e) => ({ e, leafIndex: coveredLeaf(e) }))
-      .filter((c): c is { e: StoredEvent; leafIndex: number } => c.leafIndex !== null);
+    const history = await ledger.readStream(unitStream(u.serial));
+    const leaves = await coveredLeaves(history);
+    const covered = history.map((e, i) => ({ e, leafIndex: leaves[i] ?? null })).filter((c): c is { e: StoredEvent; leafIndex: number } => c.leafIndex !== null);
     if (covered.length === 0) continue;
     for (const { e } of covered) {
       if (e.event.type === 'BootloaderWritten') firmware.set(e.event.data.imageSha256, `bootloader ${e.event.data.version}`);
@@ -125,7 +133,7 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
       mac: u.view?.mac ?? null,
       batchId: u.facts?.batchId ?? null,
       releaseId: u.facts?.releaseId ?? null,
-      events: covered.map(({ e, leafIndex }) => withProof(e, leafIndex)),
+      events: await Promise.all(covered.map(({ e, leafIndex }) => withProof(e, leafIndex))),
     });
   }
 

@@ -1,6 +1,6 @@
 /** Builds a unit's self-contained provenance document (see src/verify/provenance.ts for what it proves). */
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
-import type { MerkleLog } from '../read/merkle-log.ts';
+import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import { LEDGER_TRUST_STREAM, stationStream, unitStream } from '../event/streams.ts';
 import { formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
@@ -8,7 +8,7 @@ import { parseNote } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
 import { LedgerError } from '../write/errors.ts';
 
-export async function buildProvenance(deps: { ledger: Ledger; log: MerkleLog; checkpointer: Checkpointer }, serial: string): Promise<ProvenanceDocument | null> {
+export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; checkpointer: Checkpointer }, serial: string): Promise<ProvenanceDocument | null> {
   const { ledger, log, checkpointer } = deps;
   const unitEvents = await ledger.readStream(unitStream(serial));
   if (unitEvents.length === 0) return null;
@@ -17,10 +17,11 @@ export async function buildProvenance(deps: { ledger: Ledger; log: MerkleLog; ch
   const trustEvents = await ledger.readStream(LEDGER_TRUST_STREAM);
 
   await log.catchUp();
+  const leaves = await log.leavesOfPositions([...trustEvents, ...stationEvents, ...unitEvents].map((e) => e.recorded.position));
   const withLeaves = (role: ProvenanceEntry['role'], events: StoredEvent[]) =>
     events.map((e) => {
-      const leaf = log.leafOfPosition(e.recorded.position);
-      if (!leaf) throw new LedgerError('INTERNAL', `event ${e.event.id} is not in the Merkle log yet`);
+      const leaf = leaves.get(e.recorded.position);
+      if (!leaf) throw new LedgerError('UNAVAILABLE', `event ${e.event.id} is not in the Merkle log yet (the log writer has not reached it); retry shortly`);
       return { role, e, leafIndex: leaf.index };
     });
   const all = [...withLeaves('trust', trustEvents), ...withLeaves('station', stationEvents), ...withLeaves('unit', unitEvents)];
@@ -33,12 +34,14 @@ export async function buildProvenance(deps: { ledger: Ledger; log: MerkleLog; ch
     format: PROVENANCE_FORMAT,
     serial,
     checkpoint: note,
-    entries: all.map(({ role, e, leafIndex }) => ({
-      role,
-      leafIndex,
-      envelope: e.envelope,
-      proof: formatTlogProof({ index: leafIndex, proof: log.inclusionProof(leafIndex, size), checkpoint: note }),
-    })),
+    entries: await Promise.all(
+      all.map(async ({ role, e, leafIndex }) => ({
+        role,
+        leafIndex,
+        envelope: e.envelope,
+        proof: formatTlogProof({ index: leafIndex, proof: await log.inclusionProof(leafIndex, size), checkpoint: note }),
+      })),
+    ),
   };
 }
 

@@ -26,9 +26,16 @@ export interface LedgerConfig {
   readonly checkpointIntervalMs: number;
   /** Log origin for a new data directory (the checkpoint's first line and the ledger key's name). */
   readonly originForNewLedger: string | null;
-  /** 'sqlite' (default: one file in the data directory) or 'eventstoredb' (KurrentDB / EventStoreDB). */
-  readonly store: 'sqlite' | 'eventstoredb';
+  /**
+   * 'sqlite' (default: one file in the data directory), 'postgres' (PostgreSQL 14 or later, shareable by
+   * several instances) or 'eventstoredb' (KurrentDB / EventStoreDB).
+   */
+  readonly store: 'sqlite' | 'postgres' | 'eventstoredb';
   readonly eventStoreConnectionString: string | null;
+  /** postgres://user:password@host:5432/database, for store 'postgres'. */
+  readonly postgresUrl: string | null;
+  /** The schema holding this ledger's tables (one database can hold several ledgers). */
+  readonly postgresSchema: string;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerConfig> = {}): LedgerConfig {
@@ -49,13 +56,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     originForNewLedger: overrides.originForNewLedger ?? env['FLASHTRAIL_LOG_ORIGIN'] ?? null,
     store: overrides.store ?? storeKind(env['FLASHTRAIL_STORE']),
     eventStoreConnectionString: overrides.eventStoreConnectionString ?? env['FLASHTRAIL_EVENTSTORE_CONNECTION_STRING'] ?? env['EVENTSTORE_CONNECTION_STRING'] ?? null,
+    postgresUrl: overrides.postgresUrl ?? env['FLASHTRAIL_POSTGRES_URL'] ?? null,
+    postgresSchema: overrides.postgresSchema ?? env['FLASHTRAIL_POSTGRES_SCHEMA'] ?? 'flashtrail',
   };
 }
 
 function storeKind(value: string | undefined): LedgerConfig['store'] {
   if (value === undefined || value === '' || value === 'sqlite') return 'sqlite';
   if (value === 'eventstoredb' || value === 'kurrentdb') return 'eventstoredb';
-  throw new ConfigError(`FLASHTRAIL_STORE must be sqlite or eventstoredb, not ${value}`);
+  if (value === 'postgres' || value === 'postgresql') return 'postgres';
+  throw new ConfigError(`FLASHTRAIL_STORE must be sqlite, postgres or eventstoredb, not ${value}`);
 }
 
 /** The URL clients use to reach a ledger configured with this host and port. */

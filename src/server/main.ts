@@ -11,6 +11,7 @@ import { serve } from '@hono/node-server';
 import { pino, type Logger } from 'pino';
 import { SqliteEventStore } from '../store/sqlite.ts';
 import { KurrentDBEventStore } from '../store/kurrentdb.ts';
+import { PostgresEventStore } from '../store/postgres.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { Ledger } from '../write/pipeline.ts';
 import { ProjectionRunner } from '../read/projection-runner.ts';
@@ -21,6 +22,8 @@ import { TokenStore, addTokenHash, newToken, type TokenSource } from '../api/tok
 import { KeyFileError, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
+import { fileLedgerLog, type LedgerLog } from '../read/ledger-log.ts';
+import { openSharedLog, type SharedLog } from './log-writer.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
 import { formatVerifierKey } from '../tlog/note.ts';
 import { ConfigError, type LedgerConfig } from './config.ts';
@@ -37,6 +40,11 @@ export const merkleLogFile = (config: LedgerConfig): string => join(config.dataD
 /** The event store the configuration asks for. */
 export function openEventStore(config: LedgerConfig): EventStore {
   if (config.store === 'sqlite') return new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
+  if (config.store === 'postgres') {
+    if (!config.postgresUrl) throw new ConfigError('FLASHTRAIL_STORE=postgres needs FLASHTRAIL_POSTGRES_URL, e.g. postgres://flashtrail@localhost:5432/flashtrail');
+    if (!/^[a-z_][a-z0-9_]{0,39}$/.test(config.postgresSchema)) throw new ConfigError(`FLASHTRAIL_POSTGRES_SCHEMA must be a lower-case SQL name of at most 40 characters, not ${config.postgresSchema}`);
+    return new PostgresEventStore(config.postgresUrl, { schema: config.postgresSchema });
+  }
   if (!config.eventStoreConnectionString) throw new ConfigError('FLASHTRAIL_STORE=eventstoredb needs FLASHTRAIL_EVENTSTORE_CONNECTION_STRING, e.g. esdb://localhost:2113?tls=false');
   return new KurrentDBEventStore(config.eventStoreConnectionString);
 }
@@ -135,7 +143,7 @@ export interface RunningLedger {
   readonly store: EventStore;
   readonly projections: ProjectionRunner;
   readonly ledger: Ledger;
-  readonly log: MerkleLog;
+  readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
   readonly identity: LedgerIdentity;
   close(): Promise<void>;
@@ -152,7 +160,11 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
   const adminKeys = readPublicKeyList(config.adminKeysFile);
   const identity = ledgerIdentity(config);
   const ledger = new Ledger({ store, clock: () => new Date(), adminKeys });
-  const log = new MerkleLog(store, merkleLogFile(config));
+  // On PostgreSQL the Merkle log lives beside the events, shared by every instance (src/server/log-writer.ts);
+  // otherwise it is a file in the data directory.
+  const shared: SharedLog | null = store instanceof PostgresEventStore ? await openSharedLog(store, identity.verifierKey, logger) : null;
+  const fileLog = shared ? null : new MerkleLog(store, merkleLogFile(config));
+  const log: LedgerLog = shared?.log ?? fileLedgerLog(fileLog as MerkleLog);
   const checkpointer = new Checkpointer({
     store,
     log,
@@ -162,9 +174,11 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     everyEvents: config.checkpointEveryEvents,
     intervalMs: config.checkpointIntervalMs,
     logger,
+    ...(shared ? { leadership: shared.leadership } : {}),
   });
   await checkpointer.recordTrustedAdminKeys(adminKeys);
-  await log.catchUp();
+  if (shared) shared.start(checkpointer);
+  else await log.catchUp();
   checkpointer.start();
   await projections.catchUp();
   projections.start();
@@ -195,7 +209,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
         await checkpointer.stop();
         await projections.stop();
         projections.close();
-        log.close();
+        await shared?.close();
+        fileLog?.close();
         await store.close();
       })()),
   };

@@ -2,14 +2,18 @@
  * `flashtrail projections rebuild`: rebuilds the derived files of a data directory (the Merkle log and the
  * read model) from the configured event store, whichever it is. The Merkle log is replaced only if the
  * event log still reproduces every signed checkpoint (src/read/merkle-rebuild.ts); when it does not, nothing
- * is changed and the result is false. Run it while the ledger server is stopped.
+ * is changed and the result is false. Run it while the ledger server is stopped. On PostgreSQL the Merkle log
+ * lives in the database, shared and append-only: it is checked against the event log, not replaced
+ * (src/read/postgres-merkle-check.ts), and the instance's read model is rebuilt if it holds.
  */
 import { ProjectionRunner } from '../read/projection-runner.ts';
 import { describeMerkleRebuild, rebuildMerkleLog, type MerkleRebuildReport } from '../read/merkle-rebuild.ts';
 import { merkleLogFile, openEventStore, READ_MODEL_PROJECTIONS, readModelFile, type LedgerConfig } from './main.ts';
+import { PostgresEventStore } from '../store/postgres.ts';
+import { checkSharedMerkleLog, type SharedLogCheck } from '../read/postgres-merkle-check.ts';
 
 export interface RebuildResult {
-  readonly merkle: MerkleRebuildReport;
+  readonly merkle: MerkleRebuildReport | SharedLogCheck;
   /** False when the Merkle log was kept (and the read model left alone) because the event log diverged. */
   readonly ok: boolean;
 }
@@ -17,8 +21,16 @@ export interface RebuildResult {
 export async function rebuildDerivedFiles(config: LedgerConfig, say: (line: string) => void): Promise<RebuildResult> {
   const store = openEventStore(config);
   try {
-    const merkle = await rebuildMerkleLog(store, merkleLogFile(config));
-    say(describeMerkleRebuild(merkle));
+    let merkle: MerkleRebuildReport | SharedLogCheck;
+    if (store instanceof PostgresEventStore) {
+      const check = await checkSharedMerkleLog(store);
+      say(describeSharedLogCheck(check));
+      merkle = check;
+    } else {
+      const rebuilt = await rebuildMerkleLog(store, merkleLogFile(config));
+      say(describeMerkleRebuild(rebuilt));
+      merkle = rebuilt;
+    }
     if (!merkle.ok) return { merkle, ok: false };
     const runner = new ProjectionRunner(store, readModelFile(config), READ_MODEL_PROJECTIONS);
     try {
@@ -31,4 +43,10 @@ export async function rebuildDerivedFiles(config: LedgerConfig, say: (line: stri
   } finally {
     await store.close();
   }
+}
+
+function describeSharedLogCheck(check: SharedLogCheck): string {
+  return check.ok
+    ? `checked the shared Merkle log in PostgreSQL: ${check.eventsReplayed} events replayed, root ${check.root} at its size ${check.size}, ${check.checkpointsReproduced} signed checkpoints reproduced`
+    : `the shared Merkle log in PostgreSQL does not match the event log: ${check.reason}. Nothing was changed`;
 }

@@ -73,6 +73,14 @@ export interface EventStore {
   appendToStream(stream: string, events: readonly EventData[], options?: { expected?: ExpectedRevision }): Promise<AppendResult>;
   /** Atomic across streams: either every request is written or none (KurrentDB ≥ 25.1 multi-stream append). */
   appendToStreams(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  /**
+   * Group commit: several independent appendToStreams() calls in one durable write where the store can (one
+   * transaction and one fsync on SQLite and PostgreSQL). Each group is atomic and is refused on its own
+   * (wrong expected revision, reused id, empty) without affecting the others; groups apply in order, so a
+   * later group sees what the earlier accepted ones wrote. Outcomes come in the groups' order. A failure of
+   * the store itself (I/O, connection) rejects every group.
+   */
+  appendGroups(groups: readonly (readonly AppendRequest[])[]): Promise<PromiseSettledResult<AppendResult[]>[]>;
   /** Events of one stream in the requested direction (revision order by default); empty when the stream does not exist. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Events of every stream in commit order. */
@@ -93,6 +101,14 @@ export class WrongExpectedVersionError extends Error {
   ) {
     super(`stream ${stream}: expected ${String(expected)}, actual ${String(actual)}`);
   }
+}
+
+/**
+ * The store cannot be reached (connection refused or lost, server restarting). Whether an append in
+ * flight was written is unknown: retrying it unchanged is safe, as an exact retry is answered idempotently.
+ */
+export class EventStoreUnavailableError extends Error {
+  override readonly name: string = 'EventStoreUnavailableError';
 }
 
 /** An event id already present, but not as an exact retry of the same append. Nothing was written. */

@@ -91,6 +91,19 @@ export class KurrentDBEventStore implements EventStore {
     }
   }
 
+  /** KurrentDB has no transaction to share: each group is its own atomic multi-stream append, in order. */
+  async appendGroups(groups: readonly (readonly AppendRequest[])[]): Promise<PromiseSettledResult<AppendResult[]>[]> {
+    const outcomes: PromiseSettledResult<AppendResult[]>[] = [];
+    for (const requests of groups) {
+      try {
+        outcomes.push({ status: 'fulfilled', value: await this.appendToStreams(requests) });
+      } catch (error) {
+        outcomes.push({ status: 'rejected', reason: error });
+      }
+    }
+    return outcomes;
+  }
+
   private async appendOnce(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     const results: (AppendResult | null)[] = [];
     const writes: { index: number; request: AppendRequest; firstRevision: bigint; expected: bigint | 'no_stream' }[] = [];

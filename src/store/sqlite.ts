@@ -124,6 +124,28 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  appendGroups(groups: readonly (readonly AppendRequest[])[]): Promise<PromiseSettledResult<AppendResult[]>[]> {
+    try {
+      this.assertOpen();
+      // One transaction; each group in a savepoint of its own (a nested better-sqlite3 transaction), rolled
+      // back alone when the group is refused. Anything else (I/O, a full disk) aborts the whole write.
+      const outcomes = this.db.transaction(() =>
+        groups.map((requests): PromiseSettledResult<AppendResult[]> => {
+          try {
+            return { status: 'fulfilled', value: this.db.transaction(() => requests.map((r) => this.appendOne(r)))() };
+          } catch (error) {
+            if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError || error instanceof TypeError) return { status: 'rejected', reason: error };
+            throw error;
+          }
+        }),
+      )();
+      if (outcomes.some((o) => o.status === 'fulfilled')) this.notify();
+      return Promise.resolve(outcomes);
+    } catch (error) {
+      return Promise.resolve(groups.map(() => ({ status: 'rejected' as const, reason: error })));
+    }
+  }
+
   private appendOne(request: AppendRequest): AppendResult {
     const { stream, events } = request;
     const expected = request.expected ?? 'any';

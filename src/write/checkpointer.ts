@@ -6,8 +6,8 @@
  * however long the stream has grown.
  */
 import type { Logger } from 'pino';
-import type { EventStore, RecordedEvent } from '../store/event-store.ts';
-import type { MerkleLog } from '../read/merkle-log.ts';
+import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '../store/event-store.ts';
+import type { LedgerLog } from '../read/ledger-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { formatCheckpointBody } from '../tlog/checkpoint.ts';
 import { signNote } from '../tlog/note.ts';
@@ -29,7 +29,7 @@ interface Head {
 
 export interface CheckpointerOptions {
   readonly store: EventStore;
-  readonly log: MerkleLog;
+  readonly log: LedgerLog;
   readonly ledgerKey: Signer;
   readonly origin: string;
   readonly clock: () => Date;
@@ -38,6 +38,18 @@ export interface CheckpointerOptions {
   /** Issue at least this often while events keep arriving. */
   readonly intervalMs: number;
   readonly logger?: Logger;
+  /**
+   * Where several API instances share one store, only the elected log writer signs; the others ask it for
+   * a checkpoint and wait for it. Absent: this instance is the only one and always signs.
+   */
+  readonly leadership?: SigningLeadership;
+}
+
+export interface SigningLeadership {
+  /** Whether this instance holds the log writer's lock now. */
+  isLeader(): boolean;
+  /** Asks the log writer for a checkpoint of at least `size` leaves and resolves with it once signed. */
+  requestCheckpoint(size: number): Promise<string>;
 }
 
 /** The ledger would have signed a checkpoint that contradicts one it signed before. Nothing was signed. */
@@ -57,8 +69,21 @@ export class Checkpointer {
     this.signer = new EventSigner(options.ledgerKey, 'ledger', options.clock);
   }
 
-  /** Records the administrator keys in force, when they differ from the last record. */
+  /**
+   * Records the administrator keys in force, when they differ from the last record. Instances starting
+   * together on one store may race for the same revision: the loser reads the record again.
+   */
   async recordTrustedAdminKeys(keys: ReadonlyMap<string, Uint8Array>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.recordTrustedAdminKeysOnce(keys);
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError) || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  private async recordTrustedAdminKeysOnce(keys: ReadonlyMap<string, Uint8Array>): Promise<void> {
     const last = await this.head(LEDGER_TRUST_STREAM);
     const wanted = [...keys.entries()].map(([keyId, pub]) => ({ keyId, publicKey: toHex(pub) })).sort((a, b) => a.keyId.localeCompare(b.keyId));
     const current = last?.decoded.event;
@@ -68,7 +93,7 @@ export class Checkpointer {
 
   /** The latest signed checkpoint note, issuing the first one if there is none. */
   async latest(): Promise<string> {
-    return this.options.log.latestCheckpoint()?.note ?? this.issue();
+    return (await this.options.log.latestCheckpoint())?.note ?? this.issue();
   }
 
   /** Signs a checkpoint of the log as it is now (or returns the latest, if nothing was added since). */
@@ -79,12 +104,13 @@ export class Checkpointer {
   }
 
   private async issueNow(): Promise<string> {
-    const { log, origin, ledgerKey } = this.options;
+    const { log, origin, ledgerKey, leadership } = this.options;
     await log.catchUp();
-    const size = log.size;
+    const size = await log.size();
+    if (leadership && !leadership.isLeader()) return leadership.requestCheckpoint(size);
     const head = await this.head(LEDGER_CHECKPOINT_STREAM);
-    const latest = this.lastSigned(head);
-    const root = log.root(size);
+    const latest = await this.lastSigned(head);
+    const root = await log.root(size);
     if (latest && latest.size > size) {
       throw new CheckpointRefusedError(`the log has ${size} leaves but checkpoint ${latest.size} was already signed: refusing to sign a shrunken log`);
     }
@@ -92,15 +118,15 @@ export class Checkpointer {
       if (!bytesEqual(latest.root, root)) throw new CheckpointRefusedError(`tree ${size} has another root than signed checkpoint ${size}: refusing to sign`);
       return latest.note;
     }
-    if (latest && !verifyConsistency(latest.size, size, latest.root, root, log.consistencyProof(latest.size, size))) {
+    if (latest && !verifyConsistency(latest.size, size, latest.root, root, await log.consistencyProof(latest.size, size))) {
       throw new CheckpointRefusedError(`tree ${size} is not consistent with signed checkpoint ${latest.size}: refusing to sign`);
     }
     const note = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
     const now = this.options.clock();
-    log.recordCheckpoint(size, root, note, now.toISOString());
+    await log.recordCheckpoint(size, root, note, now.toISOString());
     await this.append(this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null }), head?.recorded.revision ?? null);
     await log.catchUp();
-    this.quietSize = log.size;
+    this.quietSize = await log.size();
     this.lastIssuedAt = now.getTime();
     this.options.logger?.info({ size, origin }, 'checkpoint signed');
     return note;
@@ -111,8 +137,8 @@ export class Checkpointer {
    * each one is also recorded as CheckpointIssued: emptying the table (it is derived data, in a file an
    * insider can edit) does not let the ledger sign a fork. Where both know the newest size, they must agree.
    */
-  private lastSigned(head: Head | null): { size: number; root: Uint8Array; note: string } | null {
-    const table = this.options.log.latestCheckpoint();
+  private async lastSigned(head: Head | null): Promise<{ size: number; root: Uint8Array; note: string } | null> {
+    const table = await this.options.log.latestCheckpoint();
     const issued = head?.decoded.event.type === 'CheckpointIssued' ? head.decoded.event.data : null;
     const recorded = issued ? { size: issued.size, root: fromHex(issued.rootHash), note: issued.note } : null;
     if (table && recorded && table.size === recorded.size && !bytesEqual(table.root, recorded.root)) {
@@ -143,9 +169,11 @@ export class Checkpointer {
   }
 
   private async tick(): Promise<void> {
+    // Only the log writer signs on a cadence; the others would only ask it.
+    if (this.options.leadership && !this.options.leadership.isLeader()) return;
     await this.options.log.catchUp();
-    const size = this.options.log.size;
-    const signed = this.options.log.latestCheckpoint()?.size ?? 0;
+    const size = await this.options.log.size();
+    const signed = (await this.options.log.latestCheckpoint())?.size ?? 0;
     const fresh = size - Math.max(signed, this.quietSize);
     if (fresh <= 0) return;
     const due = fresh >= this.options.everyEvents || this.options.clock().getTime() - this.lastIssuedAt >= this.options.intervalMs;

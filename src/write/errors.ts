@@ -21,6 +21,8 @@ export const LEDGER_ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'INTERNAL',
+  /** Another instance must act first (the elected log writer, for a checkpoint) and did not in time. */
+  'UNAVAILABLE',
 ] as const;
 
 export type LedgerErrorCode = (typeof LEDGER_ERROR_CODES)[number];

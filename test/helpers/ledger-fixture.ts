@@ -15,6 +15,8 @@ import { EventSigner } from '../../src/event/signer.ts';
 import { LedgerClient } from '../../src/client/ledger-client.ts';
 import { lineSetupEvents } from '../../src/sim/line-setup.ts';
 import { simulatedRelease, type ReleaseFirmware } from '../../src/sim/simulated-station.ts';
+import { storeUnderTest } from './store-under-test.ts';
+import { createTestDatabase, type TestDatabase } from './postgres.ts';
 
 export interface TestLedger {
   readonly dataDir: string;
@@ -34,7 +36,11 @@ export interface TestLedger {
 
 export async function startTestLedger(options: { maxBodyBytes?: number; setup?: boolean; dataDir?: string; port?: number } = {}): Promise<TestLedger> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'flashtrail-test-'));
-  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}) });
+  // The event store the file chose (store-under-test.ts): SQLite in the data directory, or a fresh PostgreSQL database.
+  const chosen = storeUnderTest();
+  const database: TestDatabase | null = chosen.kind === 'postgres' ? await createTestDatabase(chosen.target) : null;
+  const storeConfig = database ? { store: 'postgres' as const, postgresUrl: database.url } : {};
+  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}) });
   const init = initDataDir(config);
   const tokens = {
     admin: readFileSync(init.adminTokenFile, 'utf8').trim(),
@@ -78,6 +84,7 @@ export async function startTestLedger(options: { maxBodyBytes?: number; setup?: 
     logs: () => logText,
     stop: async () => {
       await running.close();
+      await database?.drop();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

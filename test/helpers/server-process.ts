@@ -8,6 +8,8 @@ const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 export interface ServerProcess {
   readonly url: string;
   readonly child: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -18,22 +20,23 @@ export function spawnLedger(dataDir: string, env: Record<string, string> = {}): 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let started = false;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ledger did not start within 20 s:\n${output}`)), 20_000);
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     child.stdout?.on('data', (d: Buffer) => {
       output += d.toString();
-      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(output);
+      const match = started ? null : /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(output);
       if (match) {
+        started = true;
         clearTimeout(timer);
-        child.stdout?.removeAllListeners('data');
-        child.stdout?.resume();
         resolve({
           url: match[1] as string,
           child,
+          output: () => output,
           kill: (signal) =>
             new Promise((done) => {
-              if (child.exitCode !== null) return done(child.exitCode);
+              if (child.exitCode !== null || child.signalCode !== null) return done(child.exitCode);
               child.once('exit', (code) => done(code));
               child.kill(signal);
             }),

@@ -17,7 +17,7 @@ const command = defineCommand({
   options: {
     data: { type: 'string', value: 'DIR', help: 'data directory (default FLASHTRAIL_DATA_DIR or ./data)' },
   },
-  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_STORE', 'FLASHTRAIL_EVENTSTORE_CONNECTION_STRING'],
+  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_STORE', 'FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'FLASHTRAIL_POSTGRES_URL', 'FLASHTRAIL_POSTGRES_SCHEMA'],
   async run({ values }) {
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
     // Opening a missing SQLite file would create an empty store, and rebuild empty views from it.
