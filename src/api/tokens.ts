@@ -44,6 +44,11 @@ export interface TokenSource {
 export interface TokenFileOptions {
   /** How long a lookup trusts the list it has before it looks at the file again; 1 s by default. */
   readonly recheckAfterMs?: number;
+  /**
+   * Hears, once per distinct problem, that the file could not be reloaded (deleted, half-written, invalid)
+   * and that the last valid list stays in force; and, with null, that the file is valid again.
+   */
+  readonly onReloadProblem?: (problem: string | null) => void;
 }
 
 export class TokenStore implements TokenSource {
@@ -51,15 +56,17 @@ export class TokenStore implements TokenSource {
   /** mtime, size and inode of the file last loaded: a rewrite in place or a rename over it both change it. */
   private loadedVersion = '';
   private checkedAt = 0;
+  private problem: string | null = null;
 
   private constructor(
     private readonly file: string | null,
     private readonly recheckAfterMs = 1000,
+    private readonly onReloadProblem: (problem: string | null) => void = () => undefined,
   ) {}
 
   /** Reads the file now (an invalid file is an error) and again whenever it changes. */
   static fromFile(file: string, options: TokenFileOptions = {}): TokenStore {
-    const store = new TokenStore(file, options.recheckAfterMs);
+    const store = new TokenStore(file, options.recheckAfterMs, options.onReloadProblem);
     store.reloadIfChanged(true);
     return store;
   }
@@ -86,27 +93,43 @@ export class TokenStore implements TokenSource {
       version = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
     } catch (error) {
       if (initial) throw error;
-      return; // Being replaced right now: keep the list we have and look again next time.
+      // Deleted, or being replaced right now: keep the list we have and look again next time.
+      this.report(`${this.file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the ${this.byHash.size} tokens last read from it stay in force`);
+      return;
     }
     if (!initial && version === this.loadedVersion) return;
     try {
       this.load(readFileSync(this.file, 'utf8'), this.file);
     } catch (error) {
-      // A file caught half-written, or edited into something invalid, must not lock every caller out:
-      // the last valid list stays in force until the file is valid again.
+      // A file caught half-written, or edited into something invalid, must not lock every caller out (nor
+      // answer 500): the last valid list stays in force until the file is valid again.
       if (initial) throw error;
+      this.report(`${(error as Error).message}; the ${this.byHash.size} tokens last read from it stay in force`);
       return;
     }
     this.loadedVersion = version;
+    this.report(null);
+  }
+
+  private report(problem: string | null): void {
+    if (problem === this.problem) return;
+    this.problem = problem;
+    this.onReloadProblem(problem);
   }
 
   private load(json: string, origin: string): void {
-    let parsed;
+    let value: unknown;
     try {
-      parsed = TokenFile.parse(JSON.parse(json));
+      value = JSON.parse(json);
     } catch (error) {
-      throw new TokenFileError(`${origin}: not a valid token list (${(error as Error).message.split('\n')[0]})`);
+      throw new TokenFileError(`${origin}: not a valid token list (${(error as Error).message})`);
     }
+    const result = TokenFile.safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new TokenFileError(`${origin}: not a valid token list (${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'})`);
+    }
+    const parsed = result.data;
     this.byHash = new Map(
       parsed.tokens.map((t) => [t.sha256, { name: t.name, role: t.role, ...(t.stationId ? { stationId: t.stationId } : {}) }]),
     );

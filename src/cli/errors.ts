@@ -34,6 +34,12 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   VerificationError: '',
   LedgerUnreachableError: '',
   TokenFileError: '',
+  DataDirectoryError: '',
+  DataDirectoryLockedError: '',
+  LogIntegrityError: 'refusing to start: ',
+  CheckpointRefusedError: 'refusing to start: ',
+  MerkleLogFormatError: '',
+  BackupError: '',
   LedgerClientError: 'the ledger refused: ',
 };
 

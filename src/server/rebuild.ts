@@ -5,6 +5,7 @@
  * is changed and the result is false. Run it while the ledger server is stopped.
  */
 import { ProjectionRunner } from '../read/projection-runner.ts';
+import { lockDataDirectory, type DataDirectoryLock } from '../files/dir-lock.ts';
 import { describeMerkleRebuild, rebuildMerkleLog, type MerkleRebuildReport } from '../read/merkle-rebuild.ts';
 import { merkleLogFile, openEventStore, READ_MODEL_PROJECTIONS, readModelFile, type LedgerConfig } from './main.ts';
 
@@ -16,6 +17,14 @@ export interface RebuildResult {
 
 export async function rebuildDerivedFiles(config: LedgerConfig, say: (line: string) => void): Promise<RebuildResult> {
   const store = openEventStore(config);
+  // A running server has these files open: refuse rather than swap them under it.
+  let lock: DataDirectoryLock;
+  try {
+    lock = lockDataDirectory(config.dataDir, 'flashtrail projections rebuild');
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   try {
     const merkle = await rebuildMerkleLog(store, merkleLogFile(config));
     say(describeMerkleRebuild(merkle));
@@ -29,6 +38,7 @@ export async function rebuildDerivedFiles(config: LedgerConfig, say: (line: stri
     say('rebuild complete');
     return { merkle, ok: true };
   } finally {
+    lock.release();
     await store.close();
   }
 }

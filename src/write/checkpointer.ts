@@ -4,6 +4,14 @@
  * proves the new tree consistent with the last one it signed, and it refuses a tree that shrank or whose
  * root differs at a signed size. Each checkpoint reads one event of the checkpoint stream (its head),
  * however long the stream has grown.
+ *
+ * Two rules keep what it serves honest and the log from growing on its own:
+ *   - the CheckpointIssued record is appended to the event store before the note is recorded in the Merkle
+ *     log's table or returned to anyone: a crash in between leaves a checkpoint recorded but never served,
+ *     never one served but unrecorded; the note served as "the latest" is always the latest recorded one;
+ *   - a checkpoint's own record is not new content: when nothing but that record was appended since the
+ *     latest checkpoint, the latest checkpoint is the answer. Reading never makes the log grow; only writes
+ *     do (at most one checkpoint per batch of new events, whoever asks for it).
  */
 import type { Logger } from 'pino';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
@@ -45,13 +53,22 @@ export class CheckpointRefusedError extends Error {
   override readonly name = 'CheckpointRefusedError';
 }
 
+/** The newest checkpoint recorded as CheckpointIssued in the event store. */
+interface RecordedCheckpoint {
+  readonly size: number;
+  readonly root: Uint8Array;
+  readonly note: string;
+  /** $all position of its CheckpointIssued event. */
+  readonly position: bigint;
+  readonly issuedAt: number;
+}
+
 export class Checkpointer {
   private readonly signer: EventSigner;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
-  /** Log size right after our own last CheckpointIssued event: growth up to it is not new work. */
-  private quietSize = -1;
-  private lastIssuedAt = 0;
+  /** Read from the event store on first use, then kept: the ledger is the only writer of its streams. */
+  private recorded: RecordedCheckpoint | null | undefined = undefined;
 
   constructor(private readonly options: CheckpointerOptions) {
     this.signer = new EventSigner(options.ledgerKey, 'ledger', options.clock);
@@ -66,9 +83,25 @@ export class Checkpointer {
     await this.append(this.signer.sign('AdminKeysTrusted', { keys: wanted }, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
-  /** The latest signed checkpoint note, issuing the first one if there is none. */
+  /**
+   * Reads the newest CheckpointIssued record and brings the Merkle log's table up to it (a crash between the
+   * record and the table leaves the table one behind). Called at start; every other method calls it too.
+   */
+  async open(): Promise<void> {
+    if (this.recorded !== undefined) return;
+    const head = await this.head(LEDGER_CHECKPOINT_STREAM);
+    this.recorded = head ? recordOf(head) : null;
+    const table = this.options.log.latestCheckpoint();
+    if (this.recorded && (!table || table.size < this.recorded.size)) {
+      const { size, root, note, issuedAt } = this.recorded;
+      this.options.log.recordCheckpoint(size, root, note, new Date(issuedAt).toISOString());
+    }
+  }
+
+  /** The latest recorded checkpoint note, issuing the first one if there is none. */
   async latest(): Promise<string> {
-    return this.options.log.latestCheckpoint()?.note ?? this.issue();
+    await this.open();
+    return this.recorded?.note ?? this.issue();
   }
 
   /** Signs a checkpoint of the log as it is now (or returns the latest, if nothing was added since). */
@@ -80,30 +113,42 @@ export class Checkpointer {
 
   private async issueNow(): Promise<string> {
     const { log, origin, ledgerKey } = this.options;
+    await this.open();
     await log.catchUp();
     const size = log.size;
     const head = await this.head(LEDGER_CHECKPOINT_STREAM);
     const latest = this.lastSigned(head);
-    const root = log.root(size);
     if (latest && latest.size > size) {
       throw new CheckpointRefusedError(`the log has ${size} leaves but checkpoint ${latest.size} was already signed: refusing to sign a shrunken log`);
     }
-    if (latest && latest.size === size) {
-      if (!bytesEqual(latest.root, root)) throw new CheckpointRefusedError(`tree ${size} has another root than signed checkpoint ${size}: refusing to sign`);
+    if (latest && this.covers(latest, size)) {
+      if (!bytesEqual(latest.root, log.root(latest.size))) throw new CheckpointRefusedError(`tree ${latest.size} has another root than signed checkpoint ${latest.size}: refusing to sign`);
       return latest.note;
     }
+    const root = log.root(size);
     if (latest && !verifyConsistency(latest.size, size, latest.root, root, log.consistencyProof(latest.size, size))) {
       throw new CheckpointRefusedError(`tree ${size} is not consistent with signed checkpoint ${latest.size}: refusing to sign`);
     }
     const note = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
     const now = this.options.clock();
+    // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
+    const signed = this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
+    const position = await this.append(signed, head?.recorded.revision ?? null);
     log.recordCheckpoint(size, root, note, now.toISOString());
-    await this.append(this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null }), head?.recorded.revision ?? null);
-    await log.catchUp();
-    this.quietSize = log.size;
-    this.lastIssuedAt = now.getTime();
+    this.recorded = { size, root, note, position, issuedAt: now.getTime() };
     this.options.logger?.info({ size, origin }, 'checkpoint signed');
     return note;
+  }
+
+  /**
+   * True when a signed checkpoint covers a log of `size` leaves: it is of that size, or the one leaf after it
+   * is its own CheckpointIssued record, which is not new content.
+   */
+  private covers(checkpoint: { readonly size: number }, size: number): boolean {
+    if (checkpoint.size === size) return true;
+    const recorded = this.recorded;
+    if (!recorded || recorded.size !== checkpoint.size || size !== recorded.size + 1) return false;
+    return this.options.log.leafOfPosition(recorded.position)?.index === recorded.size;
   }
 
   /**
@@ -129,8 +174,10 @@ export class Checkpointer {
     return last ? { recorded: last, decoded: decodeStored(last.data) } : null;
   }
 
-  private async append(signed: SignedEvent, revision: bigint | null): Promise<void> {
-    await this.options.store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: revision ?? 'no_stream' });
+  /** Appends one of the ledger's own events; returns its $all position. */
+  private async append(signed: SignedEvent, revision: bigint | null): Promise<bigint> {
+    const result = await this.options.store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: revision ?? 'no_stream' });
+    return result.position;
   }
 
   /** Checks every second whether the cadence asks for a checkpoint. */
@@ -143,12 +190,13 @@ export class Checkpointer {
   }
 
   private async tick(): Promise<void> {
+    await this.open();
     await this.options.log.catchUp();
     const size = this.options.log.size;
-    const signed = this.options.log.latestCheckpoint()?.size ?? 0;
-    const fresh = size - Math.max(signed, this.quietSize);
+    const recorded = this.recorded;
+    const fresh = !recorded ? size : this.covers(recorded, size) ? 0 : size - recorded.size;
     if (fresh <= 0) return;
-    const due = fresh >= this.options.everyEvents || this.options.clock().getTime() - this.lastIssuedAt >= this.options.intervalMs;
+    const due = fresh >= this.options.everyEvents || this.options.clock().getTime() - (this.recorded?.issuedAt ?? 0) >= this.options.intervalMs;
     if (due) await this.issue();
   }
 
@@ -157,4 +205,10 @@ export class Checkpointer {
     this.timer = null;
     await this.queue;
   }
+}
+
+function recordOf(head: Head): RecordedCheckpoint | null {
+  const { event } = head.decoded;
+  if (event.type !== 'CheckpointIssued') return null;
+  return { size: event.data.size, root: fromHex(event.data.rootHash), note: event.data.note, position: head.recorded.position, issuedAt: Date.parse(event.occurredAt) };
 }
