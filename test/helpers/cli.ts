@@ -59,3 +59,9 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
 export function linesOf(text: string): string[] {
   return text.split('\n').filter((line, i, all) => !(line === '' && i === all.length - 1));
 }
+
+/** Exactly one line on stderr, starting `flashtrail: ` and matching `message`, no stack frame, the exit status given. */
+export function oneLineFailure(r: CliResult): { code: number | null; line: string; lines: number; stackFrames: boolean } {
+  const lines = linesOf(r.stderr);
+  return { code: r.code, line: lines[0] ?? '', lines: lines.length, stackFrames: /^\s+at /m.test(r.stderr) };
+}

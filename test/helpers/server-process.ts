@@ -8,6 +8,8 @@ const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 export interface ServerProcess {
   readonly url: string;
   readonly child: ChildProcess;
+  /** What the server printed so far (pino JSON lines on stdout, anything on stderr). */
+  output(): string;
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -26,11 +28,10 @@ export function spawnLedger(dataDir: string, env: Record<string, string> = {}): 
       const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(output);
       if (match) {
         clearTimeout(timer);
-        child.stdout?.removeAllListeners('data');
-        child.stdout?.resume();
         resolve({
           url: match[1] as string,
           child,
+          output: () => output,
           kill: (signal) =>
             new Promise((done) => {
               if (child.exitCode !== null) return done(child.exitCode);
