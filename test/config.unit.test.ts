@@ -62,7 +62,8 @@ describe('server configuration', () => {
   });
 
   it('every message is one line', () => {
-    for (const env of [{ FLASHTRAIL_TOKENS: '{"tokens": [' }, { FLASHTRAIL_TOKENS: '{"tokens":[{"name":"a","role":"x","sha256":"00"}]}' }, { FLASHTRAIL_HOST: 'a b' }]) {
+    const envs: Record<string, string>[] = [{ FLASHTRAIL_TOKENS: '{"tokens": [' }, { FLASHTRAIL_TOKENS: '{"tokens":[{"name":"a","role":"x","sha256":"00"}]}' }, { FLASHTRAIL_HOST: 'a b' }];
+    for (const env of envs) {
       expect(refusal(env)).not.toMatch(/\n/);
     }
   });

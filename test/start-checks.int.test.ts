@@ -3,7 +3,7 @@
  * inserted, merkle.sqlite deleted) is caught at start: `flashtrail serve`, as a real process, refuses to start
  * and names the first diverging leaf and $all position, before it serves anything.
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -127,7 +127,7 @@ describe('the newest signed checkpoint against the Merkle log', () => {
     const server = await spawnLedger(dir);
     try {
       expect(server.output()).toMatch(new RegExp(`the Merkle log was empty or missing: re-derived from the event store, it reproduces signed checkpoint ${signedSize}`));
-      const token = (await import('node:fs')).readFileSync(join(dir, 'admin.token'), 'utf8').trim();
+      const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
       const next = await (await fetch(`${server.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).text();
       const to = parseCheckpointBody(parseNote(next).text).size;
       expect(to).toBeGreaterThan(signedSize);
@@ -150,5 +150,25 @@ describe('the newest signed checkpoint against the Merkle log', () => {
     rmSync(join(dir, 'merkle.sqlite'));
     tamper(dir, (db) => db.prepare("DELETE FROM events WHERE stream = 'unit-S-1'").run());
     expectRefusal(await serve(dir), new RegExp(`signed checkpoint ${signedSize}`));
+  });
+});
+
+describe('the read model is disposable', () => {
+  it.each([
+    ['garbage', () => Buffer.from('this is not an SQLite database, but it is where the read model was\n'.repeat(100))],
+    ['a truncated copy', (file: string) => readFileSync(file).subarray(0, 3000)],
+  ])('a damaged readmodel.sqlite (%s) is rebuilt from the event store at start, naming the file', async (_name, damaged) => {
+    const dir = copy();
+    const file = join(dir, 'readmodel.sqlite');
+    writeFileSync(file, damaged(file), { mode: 0o600 });
+    const server = await spawnLedger(dir);
+    try {
+      expect(server.output()).toMatch(new RegExp(`"msg":"${file.replaceAll('/', '\\/')} is damaged \\(.*\\): it is derived data, so it was deleted and is being rebuilt from the event store"`));
+      const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
+      const unit = (await (await fetch(`${server.url}/v1/units/S-2`, { headers: { authorization: `Bearer ${token}` } })).json()) as { status: string };
+      expect(unit.status).toBe('shipped');
+    } finally {
+      await server.kill('SIGTERM');
+    }
   });
 });
