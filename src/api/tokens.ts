@@ -6,23 +6,12 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileDurable } from '../files/durable.ts';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { sha256Hex } from '../crypto/sha256.ts';
 import { utf8 } from '../crypto/encoding.ts';
 import type { Principal } from '../write/pipeline.ts';
-import { Identifier } from '../../schemas/common.ts';
+import { TokenEntry, TokenFile } from '../files/token-file.ts';
 
-const TokenEntry = z
-  .strictObject({
-    name: z.string().min(1).max(100),
-    role: z.enum(['station', 'auditor', 'admin']),
-    stationId: Identifier.optional(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  })
-  .refine((t) => (t.role === 'station') === (t.stationId !== undefined), { message: 'station tokens, and only they, name a stationId' });
-
-export const TokenFile = z.strictObject({ tokens: z.array(TokenEntry) });
-export type TokenEntry = z.infer<typeof TokenEntry>;
+export { TokenEntry, TokenFile } from '../files/token-file.ts';
 
 /** A token list that cannot be used, or a token that cannot be added to it. */
 export class TokenFileError extends Error {
@@ -153,7 +142,7 @@ export function addToken(file: string, entry: Omit<TokenEntry, 'sha256'>): strin
 
 /** Records the hash of `token` in the token file, durably (the file is replaced whole or not at all). */
 export function addTokenHash(file: string, entry: Omit<TokenEntry, 'sha256'>, token: string): void {
-  let list: z.infer<typeof TokenFile> = { tokens: [] };
+  let list: { tokens: TokenEntry[] } = { tokens: [] };
   if (existsSync(file)) {
     const parsed = TokenFile.safeParse(jsonOrUndefined(readFileSync(file, 'utf8')));
     if (!parsed.success) throw new TokenFileError(`${file}: not a valid token list (${parsed.error.issues[0]?.message ?? 'not JSON'})`);

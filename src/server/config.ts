@@ -10,7 +10,7 @@
  */
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { TokenFile } from '../api/tokens.ts';
+import { TokenFile } from '../files/token-file.ts';
 
 /** A configuration value that cannot be used (a bad port, an unknown store): the operator's to fix. */
 export class ConfigError extends Error {
