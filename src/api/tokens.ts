@@ -2,8 +2,8 @@
  * Bearer tokens. Only their SHA-256 is stored; the token itself is shown once, when it is created.
  * The token file is re-read when it changes, so adding a station does not need a restart.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { writeFileDurable } from '../files/durable.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdirDurable, writeFileDurable } from '../files/durable.ts';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sha256Hex } from '../crypto/sha256.ts';
@@ -152,6 +152,6 @@ export function addTokenHash(file: string, entry: Omit<TokenEntry, 'sha256'>, to
   const added = TokenEntry.safeParse({ ...entry, sha256: hashToken(token) });
   if (!added.success) throw new TokenFileError(`cannot add token ${entry.name}: ${added.error.issues.map((i) => `${i.path.join('.') || 'entry'}: ${i.message}`).join('; ')}`);
   list.tokens.push(added.data);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  mkdirDurable(dirname(file), 0o700);
   writeFileDurable(file, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
 }

@@ -10,9 +10,9 @@
  * `.<name>.tmp-<pid>-<random>`, never read, and removed by `removeStaleTempFiles`.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export interface DurableWriteOptions {
   /** Mode of the finished file: 0600 for secrets (the default), 0644 for public material. */
@@ -45,6 +45,26 @@ function openTemp(path: string, mode: number): { temp: string; fd: number } {
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     throw Object.assign(new Error(`${e.code ?? 'error'}: cannot write ${path}: ${e.message}`), { code: e.code, errno: e.errno, syscall: e.syscall, path });
+  }
+}
+
+/**
+ * mkdir -p whose new directories survive a power cut: each one created is made durable in its parent (fsync
+ * of the parent), so that the files later written into it, and fsynced there, can be found again.
+ */
+export function mkdirDurable(dir: string, mode = 0o700): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    fsyncDirectory(dirname(d));
   }
 }
 

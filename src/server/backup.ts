@@ -7,10 +7,10 @@
  * the keys in use were never backed up. A file already in DIR is never overwritten by different content.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, join, relative, resolve, isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { writeFileDurable } from '../files/durable.ts';
+import { mkdirDurable, writeFileDurable } from '../files/durable.ts';
 import { readSecretKeyFile } from '../files/key-file.ts';
 import type { LedgerConfig } from './config.ts';
 
@@ -76,7 +76,7 @@ export function backUpKeys(config: LedgerConfig, toDir: string): { readonly file
   const dataDir = existsSync(config.dataDir) ? realpathSync(config.dataDir) : resolve(config.dataDir);
   const files = filesToBackUp(config);
   if (!files.some((f) => f.name === 'ledger.key')) throw new BackupError(`${join(config.dataDir, 'ledger.key')} does not exist: is ${config.dataDir} an initialised data directory?`);
-  mkdirSync(to, { recursive: true, mode: 0o700 });
+  mkdirDurable(to, 0o700);
   const inside = relative(dataDir, realpathSync(to));
   if (inside === '' || (!inside.startsWith('..') && !isAbsolute(inside))) {
     throw new BackupError(`${to} is inside the data directory ${config.dataDir}: a backup there is lost with it; back up to another disk`);

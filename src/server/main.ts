@@ -1,9 +1,9 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
+import { mkdirDurable, removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -113,7 +113,7 @@ export function initDataDir(config: LedgerConfig): InitResult {
   const adminKeyFile = join(config.dataDir, 'admin.key');
   const adminTokenFile = join(config.dataDir, 'admin.token');
   const ledgerKeyFile = join(config.dataDir, 'ledger.key');
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  mkdirDurable(config.dataDir, 0o700);
   removeStaleTempFiles(config.dataDir);
   const { verifierKey } = ledgerIdentity(config);
   let created = false;
@@ -156,7 +156,7 @@ export interface RunningLedger {
  * Any failure on the way is thrown (the CLI prints it as one line) and everything opened is closed again.
  */
 export async function startLedgerServer(config: LedgerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningLedger> {
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  mkdirDurable(config.dataDir, 0o700);
   const cleanup: (() => unknown)[] = [];
   const undo = async () => {
     for (const step of cleanup.splice(0).reverse()) {

@@ -21,6 +21,8 @@ export interface CliOptions {
   /** Node options before the script, e.g. ['--import', hook]. */
   readonly nodeArgs?: readonly string[];
   readonly timeoutMs?: number;
+  /** A program that runs node with the CLI, e.g. ['strace', '-f', '-o', file]. */
+  readonly wrapper?: readonly string[];
   /** Run as this user and group (needs root): e.g. to see "permission denied" where root would read anything. */
   readonly uid?: number;
   readonly gid?: number;
@@ -28,7 +30,8 @@ export interface CliOptions {
 
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), FLASHTRAIL_BIN, ...args], {
+    const command = [...(options.wrapper ?? []), process.execPath, ...(options.nodeArgs ?? []), FLASHTRAIL_BIN, ...args];
+    const child = spawn(command[0] as string, command.slice(1), {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
