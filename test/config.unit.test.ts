@@ -68,3 +68,14 @@ describe('server configuration', () => {
     }
   });
 });
+
+describe('the body limit cannot be switched off', () => {
+  it('the API refuses to be built with a body limit that is NaN, zero or fractional', async () => {
+    const { createApp } = await import('../src/api/app.ts');
+    const { pino } = await import('pino');
+    const deps = { logger: pino({ level: 'silent' }) } as unknown as Parameters<typeof createApp>[0];
+    for (const maxBodyBytes of [Number.NaN, 0, -1, 1.5]) {
+      expect(() => createApp({ ...deps, maxBodyBytes })).toThrow(`the body limit must be a positive whole number of bytes, not ${String(maxBodyBytes)}`);
+    }
+  });
+});

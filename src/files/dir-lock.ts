@@ -9,7 +9,7 @@
  * lock, for the message; it is never what decides.
  */
 import Database from 'better-sqlite3';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,6 +28,7 @@ export interface DataDirectoryLock {
 
 export function lockDataDirectory(dir: string, purpose = 'flashtrail serve'): DataDirectoryLock {
   const file = join(dir, LOCK_FILE);
+  closeSync(openSync(file, 'a', 0o600)); // created private: SQLite would create it with the umask's mode
   // timeout 0: SQLITE_BUSY at once instead of better-sqlite3's default 5 s of retries.
   const db = new Database(file, { timeout: 0 });
   try {

@@ -4,6 +4,7 @@
  * event log still reproduces every signed checkpoint (src/read/merkle-rebuild.ts); when it does not, nothing
  * is changed and the result is false. Run it while the ledger server is stopped.
  */
+import { chmodSync, existsSync } from 'node:fs';
 import { ProjectionRunner } from '../read/projection-runner.ts';
 import { lockDataDirectory, type DataDirectoryLock } from '../files/dir-lock.ts';
 import { describeMerkleRebuild, rebuildMerkleLog, type MerkleRebuildReport } from '../read/merkle-rebuild.ts';
@@ -34,6 +35,10 @@ export async function rebuildDerivedFiles(config: LedgerConfig, say: (line: stri
       await runner.rebuild((position, head) => say(`rebuilding projections: ${position < 0n ? 0 : position}/${head < 0n ? 0 : head} events`));
     } finally {
       runner.close();
+    }
+    // The rebuilt files are new: private, as the server keeps every file of the data directory.
+    for (const file of [merkleLogFile(config), readModelFile(config)].flatMap((f) => [f, `${f}-wal`, `${f}-shm`])) {
+      if (existsSync(file)) chmodSync(file, 0o600);
     }
     say('rebuild complete');
     return { merkle, ok: true };
