@@ -243,7 +243,7 @@ describe('CSV cells cannot run as formulas', () => {
 });
 
 describe('a long export does not stall other requests', () => {
-  it('/healthz of a real server process answers within 500 ms while a 100,000-serial export streams (it took 2.8 s)', async () => {
+  it('/healthz of a real server process keeps answering (median under 100 ms, none over 1 s) while a 100,000-serial export streams (it was blocked for 2.8 s)', async () => {
     // A ledger of its own, in its own process: the latencies measured are the server's alone.
     const setup = await startTestLedger({ dataDir: mkdtempSync(join(tmpdir(), 'flashtrail-export-latency-')) });
     const station = new SimulatedStation(new LedgerClient(setup.url, setup.tokens.station1), new EventSigner(setup.stationKeys['ST-01'], 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: 'B-1', hardwareRevision: 'rev-C' }, setup.release);
@@ -269,8 +269,13 @@ describe('a long export does not stall other requests', () => {
       const reply = await exported;
       expect(reply.status).toBe(200);
       expect(reply.text.split('\n').filter((l) => l.includes('"record":"unit"'))).toHaveLength(1);
-      expect(latencies.length).toBeGreaterThan(5);
-      expect(Math.max(...latencies), `healthz latencies: ${latencies.map((l) => l.toFixed(0)).join(' ')}`).toBeLessThan(500);
+      // Blocked, the loop above gets one or two answers in all (each seconds late). With turns it gets one
+      // every few tens of milliseconds; a garbage collection or a busy CI machine may delay a few of them.
+      const shown = `healthz latencies: ${latencies.map((l) => l.toFixed(0)).join(' ')}`;
+      expect(latencies.length, shown).toBeGreaterThan(20);
+      const sorted = [...latencies].sort((a, b) => a - b);
+      expect(sorted[Math.floor(sorted.length / 2)], shown).toBeLessThan(100);
+      expect(Math.max(...latencies), shown).toBeLessThan(1000);
     } finally {
       await server.kill('SIGTERM');
       rmSync(setup.dataDir, { recursive: true, force: true });

@@ -222,8 +222,8 @@ describe('tamper cases on the real SQLite file', () => {
       await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } });
       return new LedgerClient(t.url, t.tokens.auditor).get<ProvenanceDocument>('/v1/units/U-1/provenance');
     });
-    // The log grew (the trust record for the new start), so the ledger signed with the substituted key.
-    expect(parseNote(doc.checkpoint).text).not.toBe(parseNote(oldCheckpoint).text);
+    // Perhaps the same tree as before (the erased records were the only difference), but signed with the substitute.
+    expect(doc.checkpoint).not.toBe(oldCheckpoint);
     expectFailure(doc, 'CHECKPOINT_SIGNATURE_ERROR', { step: 'checkpoint' });
     // And a checkpoint note signed by another key, pasted into a good document, fails the same way.
     const good = await provenanceOf(copyBaseline('ledgerkey2'), 'U-1');
