@@ -165,7 +165,72 @@ describe('checkpointer', () => {
     expect((await store.readStream(LEDGER_CHECKPOINT_STREAM)).length).toBe(5);
     expect((await store.readStream(LEDGER_TRUST_STREAM)).length).toBe(1);
     const own = reads.filter((r) => r.stream === LEDGER_CHECKPOINT_STREAM || r.stream === LEDGER_TRUST_STREAM);
-    expect(own.length).toBe(7);
+    // One read at open, one per checkpoint, one per trust record: each a read of the head alone.
+    expect(own.length).toBe(8);
     expect(own.every((r) => r.options?.direction === 'backwards' && r.options.maxCount === 1)).toBe(true);
+  });
+
+  it('its own CheckpointIssued record is not new content: asking again, or after a restart, appends nothing', async () => {
+    await appendEvents(3);
+    const first = await checkpointer().issue();
+    expect(sizeOf(first)).toBe(3);
+    const c = checkpointer();
+    for (let i = 0; i < 5; i++) expect(await c.issue()).toBe(first);
+    expect(await c.latest()).toBe(first);
+    // A restart: a new checkpointer over the same files.
+    const restarted = checkpointer(store, reopenLog());
+    expect(await restarted.issue()).toBe(first);
+    expect((await store.readStream(LEDGER_CHECKPOINT_STREAM)).length).toBe(1);
+    expect(log.size).toBe(4);
+    // Real content after the record: the next checkpoint covers it, and the record before it.
+    await appendEvents(1);
+    const second = await restarted.issue();
+    expect(sizeOf(second)).toBe(5);
+    expect((await store.readStream(LEDGER_CHECKPOINT_STREAM)).length).toBe(2);
+  });
+
+  it('after a restart, the cadence does not sign a checkpoint of the last one\'s own record', async () => {
+    await appendEvents(2);
+    await checkpointer().issue();
+    const c = new Checkpointer({ store, log: fileLedgerLog(reopenLog()), ledgerKey, origin: ORIGIN, clock: () => new Date(), everyEvents: 1, intervalMs: 1 });
+    c.start();
+    await new Promise((r) => setTimeout(r, 50));
+    await c.stop();
+    expect((await store.readStream(LEDGER_CHECKPOINT_STREAM)).length).toBe(1);
+  });
+
+  it('records the checkpoint in the event store before anything serves it: a failed record leaves nothing served', async () => {
+    await appendEvents(3);
+    // The real store, failing the append of the record as a crash at that moment would.
+    const crashing: EventStore = {
+      appendToStream: (stream, events, options) => (stream === LEDGER_CHECKPOINT_STREAM ? Promise.reject(new Error('power cut')) : store.appendToStream(stream, events, options)),
+      appendToStreams: (...a) => store.appendToStreams(...a),
+      appendGroups: (...a) => store.appendGroups(...a),
+      readStream: (...a) => store.readStream(...a),
+      readAll: (...a) => store.readAll(...a),
+      subscribeToAll: (...a) => store.subscribeToAll(...a),
+      headPosition: () => store.headPosition(),
+      close: () => store.close(),
+    };
+    const c = checkpointer(crashing);
+    await expect(c.issue()).rejects.toThrow('power cut');
+    await expect(c.latest()).rejects.toThrow('power cut');
+    expect(log.latestCheckpoint()).toBeNull();
+    expect(await store.readStream(LEDGER_CHECKPOINT_STREAM)).toEqual([]);
+  });
+
+  it('serves the latest recorded checkpoint, not a newer row someone put into the Merkle log file', async () => {
+    await appendEvents(3);
+    const recorded = await checkpointer().issue();
+    editMerkleFile(`INSERT INTO merkle_checkpoints (size, root, note, issued_at) VALUES (99, randomblob(32), 'not recorded', '2026-01-01T00:00:00.000Z');`);
+    expect(await checkpointer(store, log).latest()).toBe(recorded);
+  });
+
+  it('a record the Merkle log table missed (a crash between the two) is put into the table at start', async () => {
+    await appendEvents(3);
+    const recorded = await checkpointer().issue();
+    editMerkleFile('DELETE FROM merkle_checkpoints;');
+    await checkpointer(store, log).open();
+    expect(log.latestCheckpoint()?.note).toBe(recorded);
   });
 });

@@ -85,8 +85,12 @@ describeWithPostgres('flashtrail migrate between SQLite and PostgreSQL', (target
       try {
         const auditor = new LedgerClient(served.url, t.tokens.auditor);
         expect((await verifiedHistory(auditor, 'M-2', verifierKey)).events).toBe(2);
-        // The checkpoint signed over SQLite is proven consistent with the one signed now over PostgreSQL.
-        const now = await auditor.getText('/v1/checkpoint');
+        // New content over PostgreSQL, then a checkpoint: it is proven consistent with the one signed over SQLite.
+        const admin = new LedgerClient(served.url, t.tokens.admin);
+        await admin.appendAdmin([t.admin.sign('StationRegistered', { stationId: 'ST-MIG', line: 'L1', site: 'Plant 1' }).envelope]);
+        const signedNow = await fetch(new URL('/v1/checkpoint', served.url), { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } });
+        expect(signedNow.status).toBe(201);
+        const now = await signedNow.text();
         const proof = await auditor.get<{ proof: string[] }>(`/v1/proofs/consistency?from=${signedSize}&to=${now.split('\n')[1]}`);
         expect(Number(now.split('\n')[1])).toBeGreaterThan(signedSize);
         expect(proof.proof.length).toBeGreaterThan(0);

@@ -33,8 +33,14 @@ let stationKey: Signer;
 let oldCheckpoint: string;
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-prov-'));
 
+/**
+ * A ledger on a copy of the baseline. It is started without comparing the newest Merkle leaves with the event
+ * store (FLASHTRAIL_START_CHECK_LEAVES=0): the insider's ledger, serving what they edited, so that these tests
+ * show what the offline verifier catches on its own. (test/start-checks.int.test.ts: a ledger started as
+ * shipped refuses these directories.)
+ */
 async function withLedger<T>(dataDir: string, fn: (t: Awaited<ReturnType<typeof startTestLedger>>) => Promise<T>): Promise<T> {
-  const t = await startTestLedger({ dataDir, setup: false });
+  const t = await startTestLedger({ dataDir, setup: false, startCheckLeaves: 0 });
   try {
     return await fn(t);
   } finally {
@@ -204,15 +210,20 @@ describe('tamper cases on the real SQLite file', () => {
     writeSecretKeyFile(join(dir, 'ledger.key'), substitute);
     // A key swapped under ledger.json is refused at start…
     await expect(startTestLedger({ dataDir: dir, setup: false })).rejects.toThrow(/holds key .* but .*ledger\.json names/);
-    // …so the insider rewrites ledger.json too; the ledger then signs with the substitute, and verifiers notice.
+    // …so the insider rewrites ledger.json too; the checkpoints recorded under the old key are then refused at
+    // start, so they erase those records and the Merkle log as well; the ledger then signs with the substitute,
+    // and verifiers notice.
     const info = JSON.parse(readFileSync(join(dir, 'ledger.json'), 'utf8')) as { origin: string };
     writeFileSync(join(dir, 'ledger.json'), JSON.stringify({ origin: info.origin, keyId: substitute.keyId }), { mode: 0o600 });
+    await expect(startTestLedger({ dataDir: dir, setup: false })).rejects.toThrow(/the newest recorded checkpoint .* is not a note signed by the ledger key/);
+    tamper(dir, (db) => db.prepare("DELETE FROM events WHERE stream = 'ledger-checkpoints'").run());
+    rmSync(join(dir, 'merkle.sqlite'));
     const doc = await withLedger(dir, async (t) => {
       await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } });
       return new LedgerClient(t.url, t.tokens.auditor).get<ProvenanceDocument>('/v1/units/U-1/provenance');
     });
-    // The log grew (the trust record for the new start), so the ledger signed with the substituted key.
-    expect(parseNote(doc.checkpoint).text).not.toBe(parseNote(oldCheckpoint).text);
+    // Perhaps the same tree as before (the erased records were the only difference), but signed with the substitute.
+    expect(doc.checkpoint).not.toBe(oldCheckpoint);
     expectFailure(doc, 'CHECKPOINT_SIGNATURE_ERROR', { step: 'checkpoint' });
     // And a checkpoint note signed by another key, pasted into a good document, fails the same way.
     const good = await provenanceOf(copyBaseline('ledgerkey2'), 'U-1');

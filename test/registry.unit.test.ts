@@ -31,6 +31,8 @@ function contextWith(states: Map<string, unknown>): DecisionContext & { read: st
   return {
     now: new Date(T0.getTime() + 3_600_000),
     maxClockSkewMs: 60_000,
+    previousAt: null,
+    stationsHoldingKey: () => [],
     read,
     stateOf<S>(ref: StreamRef<S>): S {
       read.push(ref.stream);

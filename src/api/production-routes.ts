@@ -8,6 +8,7 @@ import type { ProjectionRunner } from '../read/projection-runner.ts';
 import type { ProductionDoc, UnitFacts, BatchDoc, ReleaseDoc } from '../../projections/production.ts';
 import { driftReport } from '../../projections/drift.ts';
 import { yieldBy, yieldFigures } from '../../projections/yield.ts';
+import { csvRecord } from '../../projections/csv.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { LedgerError } from '../write/errors.ts';
@@ -132,9 +133,9 @@ export function productionRoutes(projections: ProjectionRunner): Hono<AppEnv> {
       const csv = /text\/csv/.test(accept);
       c.header('Content-Type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
       return stream(c, async (s) => {
-        if (csv) await s.write('serial,batch_id,status,carries,bootloader_sha256,application_sha256,shipped_at,customer,order_ref\r\n');
+        if (csv) await s.write(csvRecord(['serial', 'batch_id', 'status', 'carries', 'bootloader_sha256', 'application_sha256', 'shipped_at', 'customer', 'order_ref']));
         for await (const rows of pages()) {
-          await s.write(rows.map((x) => (csv ? csvLine(Object.values(x)) : JSON.stringify(x) + '\n')).join(''));
+          await s.write(rows.map((x) => (csv ? csvRecord(Object.values(x)) : JSON.stringify(x) + '\n')).join(''));
         }
       });
     }
@@ -145,9 +146,4 @@ export function productionRoutes(projections: ProjectionRunner): Hono<AppEnv> {
   });
 
   return r;
-}
-
-/** RFC 4180: quote fields holding a comma, quote or line break; double the quotes. */
-function csvLine(values: readonly (string | number | null)[]): string {
-  return values.map((v) => (v === null ? '' : /[",\r\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v))).join(',') + '\r\n';
 }

@@ -2,27 +2,16 @@
  * Bearer tokens. Only their SHA-256 is stored; the token itself is shown once, when it is created.
  * The token file is re-read when it changes, so adding a station does not need a restart.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { writeFileDurable } from '../files/durable.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdirDurable, writeFileDurable } from '../files/durable.ts';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { sha256Hex } from '../crypto/sha256.ts';
 import { utf8 } from '../crypto/encoding.ts';
 import type { Principal } from '../write/pipeline.ts';
-import { Identifier } from '../../schemas/common.ts';
+import { TokenEntry, TokenFile } from '../files/token-file.ts';
 
-const TokenEntry = z
-  .strictObject({
-    name: z.string().min(1).max(100),
-    role: z.enum(['station', 'auditor', 'admin']),
-    stationId: Identifier.optional(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  })
-  .refine((t) => (t.role === 'station') === (t.stationId !== undefined), { message: 'station tokens, and only they, name a stationId' });
-
-export const TokenFile = z.strictObject({ tokens: z.array(TokenEntry) });
-export type TokenEntry = z.infer<typeof TokenEntry>;
+export { TokenEntry, TokenFile } from '../files/token-file.ts';
 
 /** A token list that cannot be used, or a token that cannot be added to it. */
 export class TokenFileError extends Error {
@@ -44,6 +33,11 @@ export interface TokenSource {
 export interface TokenFileOptions {
   /** How long a lookup trusts the list it has before it looks at the file again; 1 s by default. */
   readonly recheckAfterMs?: number;
+  /**
+   * Hears, once per distinct problem, that the file could not be reloaded (deleted, half-written, invalid)
+   * and that the last valid list stays in force; and, with null, that the file is valid again.
+   */
+  readonly onReloadProblem?: (problem: string | null) => void;
 }
 
 export class TokenStore implements TokenSource {
@@ -51,15 +45,17 @@ export class TokenStore implements TokenSource {
   /** mtime, size and inode of the file last loaded: a rewrite in place or a rename over it both change it. */
   private loadedVersion = '';
   private checkedAt = 0;
+  private problem: string | null = null;
 
   private constructor(
     private readonly file: string | null,
     private readonly recheckAfterMs = 1000,
+    private readonly onReloadProblem: (problem: string | null) => void = () => undefined,
   ) {}
 
   /** Reads the file now (an invalid file is an error) and again whenever it changes. */
   static fromFile(file: string, options: TokenFileOptions = {}): TokenStore {
-    const store = new TokenStore(file, options.recheckAfterMs);
+    const store = new TokenStore(file, options.recheckAfterMs, options.onReloadProblem);
     store.reloadIfChanged(true);
     return store;
   }
@@ -86,27 +82,43 @@ export class TokenStore implements TokenSource {
       version = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
     } catch (error) {
       if (initial) throw error;
-      return; // Being replaced right now: keep the list we have and look again next time.
+      // Deleted, or being replaced right now: keep the list we have and look again next time.
+      this.report(`${this.file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the ${this.byHash.size} tokens last read from it stay in force`);
+      return;
     }
     if (!initial && version === this.loadedVersion) return;
     try {
       this.load(readFileSync(this.file, 'utf8'), this.file);
     } catch (error) {
-      // A file caught half-written, or edited into something invalid, must not lock every caller out:
-      // the last valid list stays in force until the file is valid again.
+      // A file caught half-written, or edited into something invalid, must not lock every caller out (nor
+      // answer 500): the last valid list stays in force until the file is valid again.
       if (initial) throw error;
+      this.report(`${(error as Error).message}; the ${this.byHash.size} tokens last read from it stay in force`);
       return;
     }
     this.loadedVersion = version;
+    this.report(null);
+  }
+
+  private report(problem: string | null): void {
+    if (problem === this.problem) return;
+    this.problem = problem;
+    this.onReloadProblem(problem);
   }
 
   private load(json: string, origin: string): void {
-    let parsed;
+    let value: unknown;
     try {
-      parsed = TokenFile.parse(JSON.parse(json));
+      value = JSON.parse(json);
     } catch (error) {
-      throw new TokenFileError(`${origin}: not a valid token list (${(error as Error).message.split('\n')[0]})`);
+      throw new TokenFileError(`${origin}: not a valid token list (${(error as Error).message})`);
     }
+    const result = TokenFile.safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new TokenFileError(`${origin}: not a valid token list (${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'})`);
+    }
+    const parsed = result.data;
     this.byHash = new Map(
       parsed.tokens.map((t) => [t.sha256, { name: t.name, role: t.role, ...(t.stationId ? { stationId: t.stationId } : {}) }]),
     );
@@ -130,7 +142,7 @@ export function addToken(file: string, entry: Omit<TokenEntry, 'sha256'>): strin
 
 /** Records the hash of `token` in the token file, durably (the file is replaced whole or not at all). */
 export function addTokenHash(file: string, entry: Omit<TokenEntry, 'sha256'>, token: string): void {
-  let list: z.infer<typeof TokenFile> = { tokens: [] };
+  let list: { tokens: TokenEntry[] } = { tokens: [] };
   if (existsSync(file)) {
     const parsed = TokenFile.safeParse(jsonOrUndefined(readFileSync(file, 'utf8')));
     if (!parsed.success) throw new TokenFileError(`${file}: not a valid token list (${parsed.error.issues[0]?.message ?? 'not JSON'})`);
@@ -140,6 +152,6 @@ export function addTokenHash(file: string, entry: Omit<TokenEntry, 'sha256'>, to
   const added = TokenEntry.safeParse({ ...entry, sha256: hashToken(token) });
   if (!added.success) throw new TokenFileError(`cannot add token ${entry.name}: ${added.error.issues.map((i) => `${i.path.join('.') || 'entry'}: ${i.message}`).join('; ')}`);
   list.tokens.push(added.data);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  mkdirDurable(dirname(file), 0o700);
   writeFileDurable(file, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
 }

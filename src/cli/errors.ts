@@ -37,6 +37,12 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   PostgresUnavailableError: '',
   PostgresStoreFormatError: '',
   LedgerIdentityMismatchError: '',
+  DataDirectoryError: '',
+  DataDirectoryLockedError: '',
+  LogIntegrityError: 'refusing to start: ',
+  CheckpointRefusedError: 'refusing to start: ',
+  MerkleLogFormatError: '',
+  BackupError: '',
   LedgerClientError: 'the ledger refused: ',
 };
 

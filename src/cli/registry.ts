@@ -21,6 +21,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('serve', 'run the ledger API', () => import('./commands/serve.ts')),
   entry('init', 'create a data directory with an administrator key and token', () => import('./commands/init.ts')),
   entry('keys generate', 'create an Ed25519 key file (mode 0600), print its public key', () => import('./commands/keys-generate.ts')),
+  entry('keys backup', "copy the ledger's keys and trust files offline, durably, and verify the copy", () => import('./commands/keys-backup.ts')),
   entry('tokens add', 'add a bearer token, print it once', () => import('./commands/tokens-add.ts')),
   entry('admin submit', 'sign and submit an administrative event', () => import('./commands/admin-submit.ts')),
   entry('station init', 'create a station key, print its registration', () => import('./commands/station-init.ts')),

@@ -27,10 +27,18 @@ export interface StreamFolder<S> {
 export interface DecisionContext {
   /** The ledger's clock when the event is decided. */
   readonly now: Date;
-  /** How far an event's occurredAt may lie ahead of that clock. */
+  /** How far an event's occurredAt may lie ahead of that clock (or behind its stream's previous event). */
   readonly maxClockSkewMs: number;
+  /** occurredAt of the previous event of the event's own stream, pending ones included; null for the first. */
+  readonly previousAt: string | null;
   /** The state of a stream that the aggregate's `context` declared for this event (the pipeline loaded it). */
   stateOf<S>(ref: StreamRef<S>): S;
+  /**
+   * The stations whose streams register a key id, as recorded or pending in this submission: a key id
+   * belongs to one station (verifiers know station keys by key id). Answered for StationKeyRegistered
+   * events; empty for every other event.
+   */
+  stationsHoldingKey(keyId: string): readonly string[];
 }
 
 /** What an aggregate module writes; defineAggregate() derives the rest. */

@@ -3,8 +3,11 @@
  * RULE_VIOLATION problem: they are API, so never rename one.
  */
 export const RULE_CODES = [
-  // unit
+  // every stream (src/domain/event-time.ts)
   'CLOCK_SKEW',
+  'TIME_BEFORE_PREVIOUS',
+  'EVENT_TOO_OLD',
+  // unit
   'UNIT_SCRAPPED',
   'UNIT_SHIPPED',
   'UNIT_NOT_SCANNED',
@@ -26,6 +29,7 @@ export const RULE_CODES = [
   'KEY_EXISTS',
   'KEY_UNKNOWN',
   'KEY_REVOKED',
+  'KEY_IN_USE',
   // release and batch
   'RELEASE_EXISTS',
   'RELEASE_UNKNOWN',

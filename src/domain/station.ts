@@ -1,8 +1,13 @@
-/** Station decider: registration, and the Ed25519 keys a station signs with. */
+/**
+ * Station decider: registration, and the Ed25519 keys a station signs with. A key id belongs to one station:
+ * offline verifiers know station keys by key id, so one key registered for two stations would make a genuine
+ * export fail (and would let one station's signatures count for another).
+ */
 import type { EventOf } from '../../schemas/index.ts';
 import { stationStream } from '../event/streams.ts';
 import { DecisionError, type RuleCode } from './decision-error.ts';
 import { defineAggregate } from './aggregate.ts';
+import { ADMIN_EVENT_MAX_AGE_MS, eventTimeViolation, type EventTimeContext } from './event-time.ts';
 import { fromHex } from '../crypto/encoding.ts';
 import { isAcceptablePublicKey, keyIdOf } from '../crypto/ed25519.ts';
 
@@ -23,11 +28,18 @@ export interface StationState {
 
 export const initialStationState: StationState = { stationId: null, line: null, keys: new Map() };
 
-export function decideStation(event: StationEvent, state: StationState): StationEvent[] {
+export interface StationDecisionContext extends EventTimeContext {
+  /** Stations whose streams register this key id (recorded, or pending in the same submission). */
+  readonly stationsHoldingKey: (keyId: string) => readonly string[];
+}
+
+export function decideStation(event: StationEvent, state: StationState, ctx: StationDecisionContext): StationEvent[] {
   const status = state.stationId === null ? 'unregistered' : 'registered';
   const refuse = (rule: RuleCode, message: string): never => {
     throw new DecisionError(rule, `${message} (station ${event.data.stationId} is ${status})`, status);
   };
+  const late = eventTimeViolation(event.occurredAt, ctx, { maxAgeMs: ADMIN_EVENT_MAX_AGE_MS });
+  if (late) refuse(late.rule, `${event.type} refused: ${late.message}`);
   switch (event.type) {
     case 'StationRegistered':
       if (state.stationId !== null) refuse('STATION_EXISTS', 'station is already registered');
@@ -38,6 +50,8 @@ export function decideStation(event: StationEvent, state: StationState): Station
       if (keyIdOf(pub) !== event.data.keyId) refuse('KEY_ID_MISMATCH', 'keyId must be the sha256 of the public key');
       if (!isAcceptablePublicKey(pub)) refuse('KEY_INVALID', 'not a canonical Ed25519 public key of full order');
       if (state.keys.has(event.data.keyId)) refuse('KEY_EXISTS', `key ${event.data.keyId} is already registered`);
+      const others = ctx.stationsHoldingKey(event.data.keyId).filter((s) => s !== event.data.stationId);
+      if (others.length > 0) refuse('KEY_IN_USE', `key ${event.data.keyId} is already registered to station ${others.join(', ')}: a key belongs to one station; generate a key of its own for ${event.data.stationId}`);
       break;
     }
     case 'StationKeyRevoked': {
@@ -79,5 +93,5 @@ export const stationAggregate = defineAggregate<StationEvent, StationState>({
   eventTypes: ['StationRegistered', 'StationKeyRegistered', 'StationKeyRevoked'],
   initialState: initialStationState,
   evolve: evolveStation,
-  decide: (event, state) => decideStation(event, state),
+  decide: (event, state, ctx) => decideStation(event, state, { now: ctx.now, maxClockSkewMs: ctx.maxClockSkewMs, previousAt: ctx.previousAt, stationsHoldingKey: (keyId) => ctx.stationsHoldingKey(keyId) }),
 });

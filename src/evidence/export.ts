@@ -62,8 +62,23 @@ export async function selectUnits(deps: ExportDeps, selection: ExportSelection):
   return [...new Set(first)].filter((s) => others.every((o) => o.has(s))).sort();
 }
 
+/**
+ * Gives other requests a turn once the caller has worked for `sliceMs`: an export of 100,000 units is
+ * mostly synchronous SQLite reads (and nothing to write for a serial with no events), so without these
+ * turns it would hold the event loop, and /healthz, for seconds.
+ */
+function eventLoopTurns(sliceMs = 10): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < sliceMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
+}
+
 export async function* writeExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): AsyncGenerator<string> {
   const { ledger, log, checkpointer, projections } = deps;
+  const turn = eventLoopTurns();
   const hash = createHash('sha256');
   let records = 0;
   let events = 0;
@@ -107,6 +122,7 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
   const releases = new Set<string>();
   const units: { serial: string; view: UnitView | null; facts: UnitFacts | null }[] = [];
   for (const serial of serials) {
+    await turn();
     const facts = projections.get<UnitFacts>('production', `unit:${serial}`);
     units.push({ serial, view: projections.get<UnitView>('unit-state', serial), facts });
     if (facts?.releaseId) releases.add(facts.releaseId);
@@ -115,6 +131,7 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
 
   const firmware = new Map<string, string>();
   for (const u of units) {
+    await turn();
     // Each leaf is looked up once: events appended after the checkpoint are left out.
     const history = await ledger.readStream(unitStream(u.serial));
     const leaves = await coveredLeaves(history);

@@ -159,6 +159,12 @@ export class MerkleLog implements SubtreeSource {
     return row ? { index: Number(row.idx), position: row.position } : null;
   }
 
+  /** Up to `count` leaves from index `from` on, in index order. */
+  leavesFrom(from: number, count: number): LeafInfo[] {
+    const rows = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE idx >= ? ORDER BY idx LIMIT ?').safeIntegers(true).all(from, count) as { idx: bigint; position: bigint }[];
+    return rows.map((r) => ({ index: Number(r.idx), position: r.position }));
+  }
+
   leafHashAt(index: number): Hash {
     return this.perfect(0, index);
   }

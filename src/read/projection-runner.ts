@@ -4,6 +4,7 @@
  * The read model is disposable: rebuild() replays from the first event to the identical result.
  */
 import Database from 'better-sqlite3';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import type { EventStore } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
@@ -37,10 +38,35 @@ export interface ProjectionStatus {
   readonly lag: bigint;
 }
 
+/** SQLite's answers for a file that is not a database, or one whose pages are damaged. */
+const DAMAGED = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT', 'SQLITE_CORRUPT_VTAB', 'SQLITE_CORRUPT_SEQUENCE', 'SQLITE_CORRUPT_INDEX']);
+
+export function isDamagedDatabaseError(error: unknown): boolean {
+  return DAMAGED.has(String((error as { code?: unknown }).code));
+}
+
 export class ProjectionRunner {
   private readonly db: Database.Database;
   private running: Promise<void> = Promise.resolve();
   private stopLive: (() => Promise<void>) | null = null;
+
+  /**
+   * Opens the read model, or, when the file is damaged (not a database, or pages SQLite finds corrupt while
+   * opening it), deletes it and starts a new one that catchUp() rebuilds from the event store: it is derived
+   * data, and a damaged copy must not keep the ledger from starting. `onRebuild` hears why.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- heterogeneous document types
+  static openOrRebuild(store: EventStore, file: string, projections: readonly DocumentProjection<any>[], onRebuild: (reason: string) => void = () => undefined): ProjectionRunner {
+    try {
+      return new ProjectionRunner(store, file, projections);
+    } catch (error) {
+      if (!isDamagedDatabaseError(error)) throw error;
+      onRebuild(`${file} is damaged (${(error as Error).message}): it is derived data, so it was deleted and is being rebuilt from the event store`);
+      for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(file + suffix, { force: true });
+      closeSync(openSync(file, 'wx', 0o600)); // SQLite keeps an existing file's mode, and gives it to -wal and -shm
+      return new ProjectionRunner(store, file, projections);
+    }
+  }
 
   constructor(
     private readonly store: EventStore,
@@ -50,12 +76,19 @@ export class ProjectionRunner {
     private readonly batchSize = 2000,
   ) {
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.exec(SCHEMA);
-    for (const p of projections) {
-      const row = this.db.prepare('SELECT version FROM projection_checkpoints WHERE projection = ?').get(p.name) as { version: number } | undefined;
-      if (row && row.version !== p.version) this.reset(p.name);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      // Disposable: a power cut may lose the newest projected events, never the events themselves; the
+      // checkpoint is written in the same transaction, so the runner replays what was lost.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+      for (const p of projections) {
+        const row = this.db.prepare('SELECT version FROM projection_checkpoints WHERE projection = ?').get(p.name) as { version: number } | undefined;
+        if (row && row.version !== p.version) this.reset(p.name);
+      }
+    } catch (error) {
+      this.db.close();
+      throw error;
     }
   }
 
@@ -123,8 +156,12 @@ export class ProjectionRunner {
     }
   }
 
-  /** Keeps the read model current from a live $all subscription until stop(). */
-  start(): void {
+  /**
+   * Keeps the read model current from a live $all subscription until stop(). A pass that fails (a full disk,
+   * a locked file) is reported to `onError` and retried with the next event; readers catch up themselves
+   * (every query route calls catchUp()), so a failed pass delays the read model, it never stops it for good.
+   */
+  start(onError: (error: unknown) => void = () => undefined): void {
     if (this.stopLive) return;
     const subscription = this.store.subscribeToAll({ after: this.lowestCheckpoint() });
     let stopped = false;
@@ -132,10 +169,17 @@ export class ProjectionRunner {
       try {
         for await (const event of subscription) {
           if (stopped) break;
-          if (event.position > this.lowestCheckpoint()) await this.catchUp();
+          if (event.position <= this.lowestCheckpoint()) continue;
+          try {
+            await this.catchUp();
+          } catch (error) {
+            if (stopped) break;
+            onError(error);
+          }
         }
-      } catch {
-        // The store closed under us; a restart catches up from the checkpoint.
+      } catch (error) {
+        // The store closed under us (a restart catches up from the checkpoint), or the subscription failed.
+        if (!stopped) onError(error);
       }
     })();
     this.stopLive = async () => {

@@ -2,13 +2,23 @@
  * The ledger's configuration: environment variables, overridden by command-line options. Kept apart from the
  * composition root (main.ts) so that client commands can find the data directory and the ledger's address
  * without loading the server.
+ *
+ * Every variable is validated by one zod schema before anything starts: a setting that cannot be used stops
+ * the command with one line naming the variable, what it must be and what it was. A misspelt number never
+ * silently becomes NaN (which would disable the body limit, or make a 1 ms checkpoint timer), and an empty
+ * value is refused rather than read as "unset" or as 0.
  */
 import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { TokenFile } from '../files/token-file.ts';
 
 /** A configuration value that cannot be used (a bad port, an unknown store): the operator's to fix. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface LedgerConfig {
   readonly dataDir: string;
@@ -18,7 +28,7 @@ export interface LedgerConfig {
   /** JSON token list from the environment; takes precedence over tokensFile. */
   readonly tokensJson: string | null;
   readonly adminKeysFile: string;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   readonly maxBodyBytes: number;
   /** Sign a checkpoint once this many events arrived since the last one… */
   readonly checkpointEveryEvents: number;
@@ -36,36 +46,151 @@ export interface LedgerConfig {
   readonly postgresUrl: string | null;
   /** The schema holding this ledger's tables (one database can hold several ledgers). */
   readonly postgresSchema: string;
+  /** How many of the newest Merkle leaves are compared with the event store at every start. */
+  readonly startCheckLeaves: number;
+}
+
+/** A value as the message shows it: quoted when it is empty or holds spaces or control characters. */
+const shown = (value: string) => (/^[\x21-\x7e]+$/.test(value) ? value : JSON.stringify(value));
+
+function wholeNumber(name: string, min: number, max: number, unit = '') {
+  const what = `${name} must be a whole number${unit} from ${min} to ${max}`;
+  return z.string().transform((raw, ctx) => {
+    const n = Number(raw);
+    if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `${what}, not ${shown(raw)}${raw === '' ? ' (unset it for the default)' : ''}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+function seconds(name: string, min: number, max: number) {
+  return z.string().transform((raw, ctx) => {
+    const n = Number(raw);
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw) || !(n >= min && n <= max)) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be a number of seconds from ${min} to ${max}, not ${shown(raw)}${raw === '' ? ' (unset it for the default)' : ''}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+function oneOf<const T extends readonly string[]>(name: string, values: T, aliases: Readonly<Record<string, T[number]>> = {}) {
+  return z.string().transform((raw, ctx): T[number] => {
+    if ((values as readonly string[]).includes(raw)) return raw as T[number];
+    const alias = aliases[raw];
+    if (alias !== undefined) return alias;
+    ctx.addIssue({ code: 'custom', message: `${name} must be ${values.slice(0, -1).join(', ')}${values.length > 1 ? ' or ' : ''}${values[values.length - 1] as string}, not ${shown(raw)}` });
+    return z.NEVER;
+  });
+}
+
+function text(name: string, pattern: RegExp, what: string) {
+  return z.string().refine((raw) => pattern.test(raw), { message: `${name} must be ${what}` });
+}
+
+const nonEmpty = (name: string, what: string) => text(name, /\S/, `${what}, not empty (unset it for the default)`);
+
+/** Every environment variable of the server, and what it must hold. */
+export const ServerEnvironment = z.object({
+  FLASHTRAIL_DATA_DIR: nonEmpty('FLASHTRAIL_DATA_DIR', 'a directory').optional(),
+  FLASHTRAIL_HOST: text('FLASHTRAIL_HOST', /^[A-Za-z0-9.:%_-]+$/, 'an address or host name to listen on, such as 127.0.0.1, 0.0.0.0 or ::1').optional(),
+  FLASHTRAIL_PORT: wholeNumber('FLASHTRAIL_PORT', 0, 65_535).optional(),
+  FLASHTRAIL_TOKENS_FILE: nonEmpty('FLASHTRAIL_TOKENS_FILE', 'a file').optional(),
+  FLASHTRAIL_TOKENS: z
+    .string()
+    .superRefine((raw, ctx) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(raw);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `FLASHTRAIL_TOKENS must be a JSON token list {"tokens": [...]}: ${(error as Error).message}` });
+        return;
+      }
+      const parsed = TokenFile.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        ctx.addIssue({ code: 'custom', message: `FLASHTRAIL_TOKENS is not a valid token list: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` });
+      }
+    })
+    .optional(),
+  FLASHTRAIL_ADMIN_KEYS_FILE: nonEmpty('FLASHTRAIL_ADMIN_KEYS_FILE', 'a file').optional(),
+  FLASHTRAIL_LOG_LEVEL: oneOf('FLASHTRAIL_LOG_LEVEL', LOG_LEVELS).optional(),
+  FLASHTRAIL_MAX_BODY_BYTES: wholeNumber('FLASHTRAIL_MAX_BODY_BYTES', 1024, 1024 ** 3, ' of bytes').optional(),
+  FLASHTRAIL_CHECKPOINT_EVERY_EVENTS: wholeNumber('FLASHTRAIL_CHECKPOINT_EVERY_EVENTS', 1, 100_000_000).optional(),
+  FLASHTRAIL_CHECKPOINT_INTERVAL_S: seconds('FLASHTRAIL_CHECKPOINT_INTERVAL_S', 0.1, 86_400).optional(),
+  FLASHTRAIL_LOG_ORIGIN: text('FLASHTRAIL_LOG_ORIGIN', /^[^\s+]{1,200}$/u, "a log origin without spaces or '+', such as plant1.example.com/ledger").optional(),
+  FLASHTRAIL_STORE: oneOf('FLASHTRAIL_STORE', ['sqlite', 'postgres', 'eventstoredb'] as const, { kurrentdb: 'eventstoredb', postgresql: 'postgres' }).optional(),
+  FLASHTRAIL_POSTGRES_URL: text('FLASHTRAIL_POSTGRES_URL', /^postgres(ql)?:\/\/\S+$/, 'a postgres:// connection URL').optional(),
+  FLASHTRAIL_POSTGRES_SCHEMA: text('FLASHTRAIL_POSTGRES_SCHEMA', /^[a-z_][a-z0-9_]{0,39}$/, 'a schema name: a lowercase letter or _, then up to 39 lowercase letters, digits or _').optional(),
+  FLASHTRAIL_EVENTSTORE_CONNECTION_STRING: nonEmpty('FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'a connection string').optional(),
+  EVENTSTORE_CONNECTION_STRING: z.string().optional(),
+  FLASHTRAIL_START_CHECK_LEAVES: wholeNumber('FLASHTRAIL_START_CHECK_LEAVES', 0, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+export type ServerEnvironment = z.infer<typeof ServerEnvironment>;
+
+/** The environment, validated: the first unusable variable is a ConfigError naming it. */
+export function serverEnvironment(env: NodeJS.ProcessEnv): ServerEnvironment {
+  // Read by name (not by spreading env): every variable the server reads is spelt out here once.
+  const raw = {
+    FLASHTRAIL_DATA_DIR: env['FLASHTRAIL_DATA_DIR'],
+    FLASHTRAIL_HOST: env['FLASHTRAIL_HOST'],
+    FLASHTRAIL_PORT: env['FLASHTRAIL_PORT'],
+    FLASHTRAIL_TOKENS_FILE: env['FLASHTRAIL_TOKENS_FILE'],
+    FLASHTRAIL_TOKENS: env['FLASHTRAIL_TOKENS'],
+    FLASHTRAIL_ADMIN_KEYS_FILE: env['FLASHTRAIL_ADMIN_KEYS_FILE'],
+    FLASHTRAIL_LOG_LEVEL: env['FLASHTRAIL_LOG_LEVEL'],
+    FLASHTRAIL_MAX_BODY_BYTES: env['FLASHTRAIL_MAX_BODY_BYTES'],
+    FLASHTRAIL_CHECKPOINT_EVERY_EVENTS: env['FLASHTRAIL_CHECKPOINT_EVERY_EVENTS'],
+    FLASHTRAIL_CHECKPOINT_INTERVAL_S: env['FLASHTRAIL_CHECKPOINT_INTERVAL_S'],
+    FLASHTRAIL_LOG_ORIGIN: env['FLASHTRAIL_LOG_ORIGIN'],
+    FLASHTRAIL_STORE: env['FLASHTRAIL_STORE'],
+    FLASHTRAIL_EVENTSTORE_CONNECTION_STRING: env['FLASHTRAIL_EVENTSTORE_CONNECTION_STRING'],
+    FLASHTRAIL_POSTGRES_URL: env['FLASHTRAIL_POSTGRES_URL'],
+    FLASHTRAIL_POSTGRES_SCHEMA: env['FLASHTRAIL_POSTGRES_SCHEMA'],
+    EVENTSTORE_CONNECTION_STRING: env['EVENTSTORE_CONNECTION_STRING'],
+    FLASHTRAIL_START_CHECK_LEAVES: env['FLASHTRAIL_START_CHECK_LEAVES'],
+  };
+  const parsed = ServerEnvironment.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'the environment');
+    const message = issue?.message ?? 'invalid';
+    throw new ConfigError(message.startsWith(name) ? message : `${name}: ${message}`);
+  }
+  return parsed.data;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerConfig> = {}): LedgerConfig {
-  const dataDir = resolve(overrides.dataDir ?? env['FLASHTRAIL_DATA_DIR'] ?? './data');
-  const port = overrides.port ?? Number(env['FLASHTRAIL_PORT'] ?? 8080);
+  const e = serverEnvironment(env);
+  const dataDir = resolve(overrides.dataDir ?? e.FLASHTRAIL_DATA_DIR ?? './data');
+  const port = overrides.port ?? e.FLASHTRAIL_PORT ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`the port (--port or FLASHTRAIL_PORT) must be a whole number from 0 to 65535, not ${String(port)}`);
-  return {
+  const config: LedgerConfig = {
     dataDir,
-    host: overrides.host ?? env['FLASHTRAIL_HOST'] ?? '127.0.0.1',
+    host: overrides.host ?? e.FLASHTRAIL_HOST ?? '127.0.0.1',
     port,
-    tokensFile: overrides.tokensFile ?? env['FLASHTRAIL_TOKENS_FILE'] ?? join(dataDir, 'tokens.json'),
-    tokensJson: overrides.tokensJson ?? env['FLASHTRAIL_TOKENS'] ?? null,
-    adminKeysFile: overrides.adminKeysFile ?? env['FLASHTRAIL_ADMIN_KEYS_FILE'] ?? join(dataDir, 'admin-keys.json'),
-    logLevel: overrides.logLevel ?? env['FLASHTRAIL_LOG_LEVEL'] ?? 'info',
-    maxBodyBytes: overrides.maxBodyBytes ?? Number(env['FLASHTRAIL_MAX_BODY_BYTES'] ?? 4 * 1024 * 1024),
-    checkpointEveryEvents: overrides.checkpointEveryEvents ?? Number(env['FLASHTRAIL_CHECKPOINT_EVERY_EVENTS'] ?? 1000),
-    checkpointIntervalMs: overrides.checkpointIntervalMs ?? Number(env['FLASHTRAIL_CHECKPOINT_INTERVAL_S'] ?? 60) * 1000,
-    originForNewLedger: overrides.originForNewLedger ?? env['FLASHTRAIL_LOG_ORIGIN'] ?? null,
-    store: overrides.store ?? storeKind(env['FLASHTRAIL_STORE']),
-    eventStoreConnectionString: overrides.eventStoreConnectionString ?? env['FLASHTRAIL_EVENTSTORE_CONNECTION_STRING'] ?? env['EVENTSTORE_CONNECTION_STRING'] ?? null,
-    postgresUrl: overrides.postgresUrl ?? env['FLASHTRAIL_POSTGRES_URL'] ?? null,
-    postgresSchema: overrides.postgresSchema ?? env['FLASHTRAIL_POSTGRES_SCHEMA'] ?? 'flashtrail',
+    tokensFile: overrides.tokensFile ?? e.FLASHTRAIL_TOKENS_FILE ?? join(dataDir, 'tokens.json'),
+    tokensJson: overrides.tokensJson ?? e.FLASHTRAIL_TOKENS ?? null,
+    adminKeysFile: overrides.adminKeysFile ?? e.FLASHTRAIL_ADMIN_KEYS_FILE ?? join(dataDir, 'admin-keys.json'),
+    logLevel: overrides.logLevel ?? e.FLASHTRAIL_LOG_LEVEL ?? 'info',
+    maxBodyBytes: overrides.maxBodyBytes ?? e.FLASHTRAIL_MAX_BODY_BYTES ?? 4 * 1024 * 1024,
+    checkpointEveryEvents: overrides.checkpointEveryEvents ?? e.FLASHTRAIL_CHECKPOINT_EVERY_EVENTS ?? 1000,
+    checkpointIntervalMs: overrides.checkpointIntervalMs ?? Math.round((e.FLASHTRAIL_CHECKPOINT_INTERVAL_S ?? 60) * 1000),
+    originForNewLedger: overrides.originForNewLedger ?? e.FLASHTRAIL_LOG_ORIGIN ?? null,
+    store: overrides.store ?? e.FLASHTRAIL_STORE ?? 'sqlite',
+    eventStoreConnectionString: overrides.eventStoreConnectionString ?? e.FLASHTRAIL_EVENTSTORE_CONNECTION_STRING ?? (e.EVENTSTORE_CONNECTION_STRING || null),
+    postgresUrl: overrides.postgresUrl ?? e.FLASHTRAIL_POSTGRES_URL ?? null,
+    postgresSchema: overrides.postgresSchema ?? e.FLASHTRAIL_POSTGRES_SCHEMA ?? 'flashtrail',
+    startCheckLeaves: overrides.startCheckLeaves ?? e.FLASHTRAIL_START_CHECK_LEAVES ?? 10_000,
   };
-}
-
-function storeKind(value: string | undefined): LedgerConfig['store'] {
-  if (value === undefined || value === '' || value === 'sqlite') return 'sqlite';
-  if (value === 'eventstoredb' || value === 'kurrentdb') return 'eventstoredb';
-  if (value === 'postgres' || value === 'postgresql') return 'postgres';
-  throw new ConfigError(`FLASHTRAIL_STORE must be sqlite, postgres or eventstoredb, not ${value}`);
+  // Overrides come from code and command-line options: the same bounds hold for them.
+  if (!Number.isSafeInteger(config.maxBodyBytes) || config.maxBodyBytes < 1) throw new ConfigError(`the body limit must be a positive whole number of bytes, not ${String(config.maxBodyBytes)}`);
+  if (!(config.checkpointIntervalMs >= 1)) throw new ConfigError(`the checkpoint interval must be positive, not ${String(config.checkpointIntervalMs)} ms`);
+  if (!Number.isSafeInteger(config.checkpointEveryEvents) || config.checkpointEveryEvents < 1) throw new ConfigError(`the checkpoint cadence must be a positive whole number of events, not ${String(config.checkpointEveryEvents)}`);
+  return config;
 }
 
 /** The URL clients use to reach a ledger configured with this host and port. */

@@ -1,9 +1,9 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
+import { mkdirDurable, removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +13,7 @@ import { SqliteEventStore } from '../store/sqlite.ts';
 import { KurrentDBEventStore } from '../store/kurrentdb.ts';
 import { PostgresEventStore } from '../store/postgres.ts';
 import type { EventStore } from '../store/event-store.ts';
-import { Ledger } from '../write/pipeline.ts';
+import { Ledger, type StationKeyDirectory } from '../write/pipeline.ts';
 import { ProjectionRunner } from '../read/projection-runner.ts';
 import { unitStateProjection } from '../../projections/unit-state.ts';
 import { productionProjection } from '../../projections/production.ts';
@@ -25,8 +25,13 @@ import { MerkleLog } from '../read/merkle-log.ts';
 import { fileLedgerLog, type LedgerLog } from '../read/ledger-log.ts';
 import { openSharedLog, type SharedLog } from './log-writer.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
-import { formatVerifierKey } from '../tlog/note.ts';
+import { formatVerifierKey, parseVerifierKey } from '../tlog/note.ts';
+import { nativeCrypto } from '../native/crypto.ts';
+import { lockDataDirectory } from '../files/dir-lock.ts';
+import { checkRecentLeaves, checkSignedCheckpoint } from '../read/log-integrity.ts';
 import { ConfigError, type LedgerConfig } from './config.ts';
+import { ensurePrivateFile, secureDataDirectory } from './data-dir.ts';
+import { keysWithoutBackup } from './backup.ts';
 
 export { ConfigError, configFromEnv, type LedgerConfig } from './config.ts';
 
@@ -116,7 +121,7 @@ export function initDataDir(config: LedgerConfig): InitResult {
   const adminKeyFile = join(config.dataDir, 'admin.key');
   const adminTokenFile = join(config.dataDir, 'admin.token');
   const ledgerKeyFile = join(config.dataDir, 'ledger.key');
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  mkdirDurable(config.dataDir, 0o700);
   removeStaleTempFiles(config.dataDir);
   const { verifierKey } = ledgerIdentity(config);
   let created = false;
@@ -149,69 +154,134 @@ export interface RunningLedger {
   close(): Promise<void>;
 }
 
+/**
+ * Starts the ledger on its data directory, in an order where nothing is served before it is checked:
+ *
+ *   lock the directory → check file modes → initialise (or resume) → open the stores → compare the newest
+ *   Merkle leaves with the event store → catch the log up → check the newest signed checkpoint → record the
+ *   trusted administrator keys → listen.
+ *
+ * Any failure on the way is thrown (the CLI prints it as one line) and everything opened is closed again.
+ */
 export async function startLedgerServer(config: LedgerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningLedger> {
-  const init = initDataDir(config);
-  if (init.created) {
-    logger.info({ adminKeyFile: init.adminKeyFile, adminTokenFile: init.adminTokenFile }, 'initialised a new data directory');
+  mkdirDurable(config.dataDir, 0o700);
+  const cleanup: (() => unknown)[] = [];
+  const undo = async () => {
+    for (const step of cleanup.splice(0).reverse()) {
+      try {
+        await step();
+      } catch {
+        // closing what a failed start opened: the first error is the one to report
+      }
+    }
+  };
+  try {
+    const lock = lockDataDirectory(config.dataDir);
+    cleanup.push(() => lock.release());
+    for (const warning of secureDataDirectory(config)) logger.warn({ dataDir: config.dataDir }, warning);
+
+    const init = initDataDir(config);
+    if (init.created) {
+      logger.info({ adminKeyFile: init.adminKeyFile, adminTokenFile: init.adminTokenFile }, 'initialised a new data directory');
+    }
+    const unsaved = keysWithoutBackup(config);
+    if (unsaved.length > 0) {
+      logger.warn({ files: unsaved }, `no backup of ${unsaved.join(' and ')} is recorded: they are the log's identity and its administrator; copy them offline now (flashtrail keys backup --to DIR)`);
+    }
+    const tokens: TokenSource =
+      config.tokensJson !== null
+        ? TokenStore.fromJson(config.tokensJson)
+        : TokenStore.fromFile(config.tokensFile, {
+            onReloadProblem: (problem) => (problem === null ? logger.info({ file: config.tokensFile }, 'token file reloaded') : logger.error({ file: config.tokensFile }, problem)),
+          });
+    const adminKeys = readPublicKeyList(config.adminKeysFile);
+    const identity = ledgerIdentity(config);
+
+    for (const file of [join(config.dataDir, 'events.sqlite'), merkleLogFile(config), readModelFile(config)]) {
+      if (config.store === 'sqlite' || !file.endsWith('events.sqlite')) ensurePrivateFile(file);
+    }
+    const store = openEventStore(config);
+    cleanup.push(() => store.close());
+    const projections = ProjectionRunner.openOrRebuild(store, readModelFile(config), READ_MODEL_PROJECTIONS, (reason) => logger.warn({ file: readModelFile(config) }, reason));
+    cleanup.push(() => projections.close());
+    // On PostgreSQL the Merkle log lives beside the events, shared by every instance and extended only by the
+    // elected log writer (src/server/log-writer.ts); otherwise it is a file in the data directory.
+    const shared: SharedLog | null = store instanceof PostgresEventStore ? await openSharedLog(store, identity.verifierKey, logger) : null;
+    if (shared) cleanup.push(() => shared.close());
+    const fileLog = shared ? null : new MerkleLog(store, merkleLogFile(config));
+    if (fileLog) {
+      cleanup.push(() => fileLog.close());
+      // Nothing derived is trusted before it is compared with the event store and the signed checkpoints.
+      const rederived = fileLog.size === 0;
+      const compared = await checkRecentLeaves(store, fileLog, config.startCheckLeaves, nativeCrypto);
+      await fileLog.catchUp();
+      const signed = await checkSignedCheckpoint(store, fileLog, parseVerifierKey(identity.verifierKey), nativeCrypto);
+      if (rederived && signed.size !== null) {
+        logger.warn({ file: merkleLogFile(config), leaves: fileLog.size }, `the Merkle log was empty or missing: re-derived from the event store, it reproduces signed checkpoint ${signed.size}`);
+      }
+      logger.info({ comparedLeaves: compared, leaves: fileLog.size, signedCheckpoint: signed.size }, 'the event store matches the Merkle log and the newest signed checkpoint');
+    }
+    const log: LedgerLog = shared?.log ?? fileLedgerLog(fileLog as MerkleLog);
+
+    const ledger = new Ledger({ store, clock: () => new Date(), adminKeys, stationKeys: stationKeyDirectory(projections) });
+    const checkpointer = new Checkpointer({
+      store,
+      log,
+      ledgerKey: identity.key,
+      origin: identity.origin,
+      clock: () => new Date(),
+      everyEvents: config.checkpointEveryEvents,
+      intervalMs: config.checkpointIntervalMs,
+      logger,
+      ...(shared ? { leadership: shared.leadership } : {}),
+    });
+    await checkpointer.open();
+    await checkpointer.recordTrustedAdminKeys(adminKeys);
+    if (shared) shared.start(checkpointer);
+    checkpointer.start();
+    cleanup.push(() => checkpointer.stop());
+    await projections.catchUp();
+    projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'));
+    cleanup.push(() => projections.stop());
+    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes });
+
+    const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
+      s.once('error', reject);
+    });
+    const { port } = server.address() as AddressInfo;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const url = `http://${host}:${port}`;
+    logger.info({ url, dataDir: config.dataDir, verifierKey: identity.verifierKey }, 'flashtrail ledger listening');
+
+    let closing: Promise<void> | null = null;
+    return {
+      url,
+      port,
+      store,
+      projections,
+      ledger,
+      log,
+      checkpointer,
+      identity,
+      close: () =>
+        (closing ??= (async () => {
+          await new Promise<void>((r) => server.close(() => r()));
+          await undo();
+        })()),
+    };
+  } catch (error) {
+    await undo();
+    throw error;
   }
-  const store = openEventStore(config);
-  const projections = new ProjectionRunner(store, readModelFile(config), READ_MODEL_PROJECTIONS);
-  const tokens: TokenSource = config.tokensJson !== null ? TokenStore.fromJson(config.tokensJson) : TokenStore.fromFile(config.tokensFile);
-  const adminKeys = readPublicKeyList(config.adminKeysFile);
-  const identity = ledgerIdentity(config);
-  const ledger = new Ledger({ store, clock: () => new Date(), adminKeys });
-  // On PostgreSQL the Merkle log lives beside the events, shared by every instance (src/server/log-writer.ts);
-  // otherwise it is a file in the data directory.
-  const shared: SharedLog | null = store instanceof PostgresEventStore ? await openSharedLog(store, identity.verifierKey, logger) : null;
-  const fileLog = shared ? null : new MerkleLog(store, merkleLogFile(config));
-  const log: LedgerLog = shared?.log ?? fileLedgerLog(fileLog as MerkleLog);
-  const checkpointer = new Checkpointer({
-    store,
-    log,
-    ledgerKey: identity.key,
-    origin: identity.origin,
-    clock: () => new Date(),
-    everyEvents: config.checkpointEveryEvents,
-    intervalMs: config.checkpointIntervalMs,
-    logger,
-    ...(shared ? { leadership: shared.leadership } : {}),
-  });
-  await checkpointer.recordTrustedAdminKeys(adminKeys);
-  if (shared) shared.start(checkpointer);
-  else await log.catchUp();
-  checkpointer.start();
-  await projections.catchUp();
-  projections.start();
-  const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes });
+}
 
-  const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
-    s.once('error', reject);
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
-  logger.info({ url, dataDir: config.dataDir, verifierKey: identity.verifierKey }, 'flashtrail ledger listening');
-
-  let closing: Promise<void> | null = null;
+/** Station ids from the read model (caught up first); the pipeline confirms each against its own stream. */
+function stationKeyDirectory(projections: ProjectionRunner): StationKeyDirectory {
   return {
-    url,
-    port,
-    store,
-    projections,
-    ledger,
-    log,
-    checkpointer,
-    identity,
-    close: () =>
-      (closing ??= (async () => {
-        await new Promise<void>((r) => server.close(() => r()));
-        await checkpointer.stop();
-        await projections.stop();
-        projections.close();
-        await shared?.close();
-        fileLog?.close();
-        await store.close();
-      })()),
+    async candidates() {
+      await projections.catchUp();
+      return projections.findDocs<{ stationId: string }>('production', 'kind', 'station').map((s) => s.stationId);
+    },
   };
 }

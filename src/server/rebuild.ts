@@ -6,7 +6,9 @@
  * lives in the database, shared and append-only: it is checked against the event log, not replaced
  * (src/read/postgres-merkle-check.ts), and the instance's read model is rebuilt if it holds.
  */
+import { chmodSync, existsSync } from 'node:fs';
 import { ProjectionRunner } from '../read/projection-runner.ts';
+import { lockDataDirectory, type DataDirectoryLock } from '../files/dir-lock.ts';
 import { describeMerkleRebuild, rebuildMerkleLog, type MerkleRebuildReport } from '../read/merkle-rebuild.ts';
 import { merkleLogFile, openEventStore, READ_MODEL_PROJECTIONS, readModelFile, type LedgerConfig } from './main.ts';
 import { PostgresEventStore } from '../store/postgres.ts';
@@ -20,6 +22,14 @@ export interface RebuildResult {
 
 export async function rebuildDerivedFiles(config: LedgerConfig, say: (line: string) => void): Promise<RebuildResult> {
   const store = openEventStore(config);
+  // A running server has these files open: refuse rather than swap them under it.
+  let lock: DataDirectoryLock;
+  try {
+    lock = lockDataDirectory(config.dataDir, 'flashtrail projections rebuild');
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   try {
     let merkle: MerkleRebuildReport | SharedLogCheck;
     if (store instanceof PostgresEventStore) {
@@ -38,9 +48,14 @@ export async function rebuildDerivedFiles(config: LedgerConfig, say: (line: stri
     } finally {
       runner.close();
     }
+    // The rebuilt files are new: private, as the server keeps every file of the data directory.
+    for (const file of [merkleLogFile(config), readModelFile(config)].flatMap((f) => [f, `${f}-wal`, `${f}-shm`])) {
+      if (existsSync(file)) chmodSync(file, 0o600);
+    }
     say('rebuild complete');
     return { merkle, ok: true };
   } finally {
+    lock.release();
     await store.close();
   }
 }

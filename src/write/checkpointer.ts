@@ -4,6 +4,14 @@
  * proves the new tree consistent with the last one it signed, and it refuses a tree that shrank or whose
  * root differs at a signed size. Each checkpoint reads one event of the checkpoint stream (its head),
  * however long the stream has grown.
+ *
+ * Two rules keep what it serves honest and the log from growing on its own:
+ *   - the CheckpointIssued record is appended to the event store before the note is recorded in the Merkle
+ *     log's table or returned to anyone: a crash in between leaves a checkpoint recorded but never served,
+ *     never one served but unrecorded; the note served as "the latest" is always the latest recorded one;
+ *   - a checkpoint's own record is not new content: when nothing but that record was appended since the
+ *     latest checkpoint, the latest checkpoint is the answer. Reading never makes the log grow; only writes
+ *     do (at most one checkpoint per batch of new events, whoever asks for it).
  */
 import type { Logger } from 'pino';
 import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '../store/event-store.ts';
@@ -57,13 +65,22 @@ export class CheckpointRefusedError extends Error {
   override readonly name = 'CheckpointRefusedError';
 }
 
+/** The newest checkpoint recorded as CheckpointIssued in the event store. */
+interface RecordedCheckpoint {
+  readonly size: number;
+  readonly root: Uint8Array;
+  readonly note: string;
+  /** $all position of its CheckpointIssued event. */
+  readonly position: bigint;
+  readonly issuedAt: number;
+}
+
 export class Checkpointer {
   private readonly signer: EventSigner;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
-  /** Log size right after our own last CheckpointIssued event: growth up to it is not new work. */
-  private quietSize = -1;
-  private lastIssuedAt = 0;
+  /** Read from the event store on first use, then kept: the ledger is the only writer of its streams. */
+  private recorded: RecordedCheckpoint | null | undefined = undefined;
 
   constructor(private readonly options: CheckpointerOptions) {
     this.signer = new EventSigner(options.ledgerKey, 'ledger', options.clock);
@@ -91,9 +108,52 @@ export class Checkpointer {
     await this.append(this.signer.sign('AdminKeysTrusted', { keys: wanted }, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
-  /** The latest signed checkpoint note, issuing the first one if there is none. */
+  /**
+   * Reads the newest CheckpointIssued record and brings the Merkle log's table up to it (a crash between the
+   * record and the table leaves the table one behind). Called at start; every other method calls it too.
+   */
+  async open(): Promise<void> {
+    if (this.recorded !== undefined) return;
+    const head = await this.head(LEDGER_CHECKPOINT_STREAM);
+    this.recorded = head ? recordOf(head) : null;
+    // Only the log writer may repair the table (on a shared log, the others cannot write it).
+    if (this.options.leadership && !this.options.leadership.isLeader()) return;
+    const table = await this.options.log.latestCheckpoint();
+    if (this.recorded && (!table || table.size < this.recorded.size)) {
+      const { size, root, note, issuedAt } = this.recorded;
+      await this.options.log.recordCheckpoint(size, root, note, new Date(issuedAt).toISOString());
+    }
+  }
+
+  /** The latest recorded checkpoint note, issuing the first one if there is none. */
   async latest(): Promise<string> {
-    return (await this.options.log.latestCheckpoint())?.note ?? this.issue();
+    if (this.isFollower()) return (await this.newestRecorded())?.note ?? this.issue();
+    await this.open();
+    return this.recorded?.note ?? this.issue();
+  }
+
+  /** On a shared log, an instance that is not the log writer: it never signs, it asks the writer. */
+  private isFollower(): boolean {
+    return this.options.leadership !== undefined && !this.options.leadership.isLeader();
+  }
+
+  /** The newest CheckpointIssued record in the event store, read now (the writer may have signed since). */
+  private async newestRecorded(): Promise<RecordedCheckpoint | null> {
+    const head = await this.head(LEDGER_CHECKPOINT_STREAM);
+    return head ? recordOf(head) : null;
+  }
+
+  /**
+   * A follower's checkpoint: the newest recorded one when it covers the log (nothing but its own record
+   * was appended since), otherwise one the writer signs on request.
+   */
+  private async askWriter(leadership: SigningLeadership): Promise<string> {
+    const { log } = this.options;
+    await log.catchUp();
+    const size = await log.size();
+    const recorded = await this.newestRecorded();
+    if (recorded && (recorded.size >= size || (size === recorded.size + 1 && (await log.leafOfPosition(recorded.position))?.index === recorded.size))) return recorded.note;
+    return leadership.requestCheckpoint(size);
   }
 
   /** Signs a checkpoint of the log as it is now (or returns the latest, if nothing was added since). */
@@ -105,31 +165,45 @@ export class Checkpointer {
 
   private async issueNow(): Promise<string> {
     const { log, origin, ledgerKey, leadership } = this.options;
+    if (leadership && !leadership.isLeader()) return this.askWriter(leadership);
+    // A writer elected after start: what it knew of the records may be stale.
+    if (leadership && this.recorded !== undefined) this.recorded = await this.newestRecorded();
+    await this.open();
     await log.catchUp();
     const size = await log.size();
-    if (leadership && !leadership.isLeader()) return leadership.requestCheckpoint(size);
     const head = await this.head(LEDGER_CHECKPOINT_STREAM);
     const latest = await this.lastSigned(head);
-    const root = await log.root(size);
     if (latest && latest.size > size) {
       throw new CheckpointRefusedError(`the log has ${size} leaves but checkpoint ${latest.size} was already signed: refusing to sign a shrunken log`);
     }
-    if (latest && latest.size === size) {
-      if (!bytesEqual(latest.root, root)) throw new CheckpointRefusedError(`tree ${size} has another root than signed checkpoint ${size}: refusing to sign`);
+    if (latest && (await this.covers(latest, size))) {
+      if (!bytesEqual(latest.root, await log.root(latest.size))) throw new CheckpointRefusedError(`tree ${latest.size} has another root than signed checkpoint ${latest.size}: refusing to sign`);
       return latest.note;
     }
+    const root = await log.root(size);
     if (latest && !verifyConsistency(latest.size, size, latest.root, root, await log.consistencyProof(latest.size, size))) {
       throw new CheckpointRefusedError(`tree ${size} is not consistent with signed checkpoint ${latest.size}: refusing to sign`);
     }
     const note = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
     const now = this.options.clock();
+    // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
+    const signed = this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
+    const position = await this.append(signed, head?.recorded.revision ?? null);
     await log.recordCheckpoint(size, root, note, now.toISOString());
-    await this.append(this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null }), head?.recorded.revision ?? null);
-    await log.catchUp();
-    this.quietSize = await log.size();
-    this.lastIssuedAt = now.getTime();
+    this.recorded = { size, root, note, position, issuedAt: now.getTime() };
     this.options.logger?.info({ size, origin }, 'checkpoint signed');
     return note;
+  }
+
+  /**
+   * True when a signed checkpoint covers a log of `size` leaves: it is of that size, or the one leaf after it
+   * is its own CheckpointIssued record, which is not new content.
+   */
+  private async covers(checkpoint: { readonly size: number }, size: number): Promise<boolean> {
+    if (checkpoint.size === size) return true;
+    const recorded = this.recorded;
+    if (!recorded || recorded.size !== checkpoint.size || size !== recorded.size + 1) return false;
+    return (await this.options.log.leafOfPosition(recorded.position))?.index === recorded.size;
   }
 
   /**
@@ -155,8 +229,10 @@ export class Checkpointer {
     return last ? { recorded: last, decoded: decodeStored(last.data) } : null;
   }
 
-  private async append(signed: SignedEvent, revision: bigint | null): Promise<void> {
-    await this.options.store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: revision ?? 'no_stream' });
+  /** Appends one of the ledger's own events; returns its $all position. */
+  private async append(signed: SignedEvent, revision: bigint | null): Promise<bigint> {
+    const result = await this.options.store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: revision ?? 'no_stream' });
+    return result.position;
   }
 
   /** Checks every second whether the cadence asks for a checkpoint. */
@@ -171,12 +247,13 @@ export class Checkpointer {
   private async tick(): Promise<void> {
     // Only the log writer signs on a cadence; the others would only ask it.
     if (this.options.leadership && !this.options.leadership.isLeader()) return;
+    await this.open();
     await this.options.log.catchUp();
     const size = await this.options.log.size();
-    const signed = (await this.options.log.latestCheckpoint())?.size ?? 0;
-    const fresh = size - Math.max(signed, this.quietSize);
+    const recorded = this.recorded;
+    const fresh = !recorded ? size : (await this.covers(recorded, size)) ? 0 : size - recorded.size;
     if (fresh <= 0) return;
-    const due = fresh >= this.options.everyEvents || this.options.clock().getTime() - this.lastIssuedAt >= this.options.intervalMs;
+    const due = fresh >= this.options.everyEvents || this.options.clock().getTime() - (this.recorded?.issuedAt ?? 0) >= this.options.intervalMs;
     if (due) await this.issue();
   }
 
@@ -185,4 +262,10 @@ export class Checkpointer {
     this.timer = null;
     await this.queue;
   }
+}
+
+function recordOf(head: Head): RecordedCheckpoint | null {
+  const { event } = head.decoded;
+  if (event.type !== 'CheckpointIssued') return null;
+  return { size: event.data.size, root: fromHex(event.data.rootHash), note: event.data.note, position: head.recorded.position, issuedAt: Date.parse(event.occurredAt) };
 }

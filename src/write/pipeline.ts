@@ -2,7 +2,11 @@
  * The ledger's write side: every submitted envelope goes through one pipeline of named steps, and a batch
  * is written atomically only when every event of it passed every step.
  *
- *   decode → authorize → resolve key → verify signature → idempotency → hash chain → decide → append
+ *   decode → authorize → idempotency → resolve key → verify signature → hash chain → decide → append
+ *
+ * Idempotency comes before the key: a retry of an event already recorded is byte for byte what the ledger
+ * verified when it recorded it, so it is answered "duplicate" even after its key was revoked (a station
+ * whose outbox redelivers after a revocation must not see its recorded history refused).
  *
  * The steps are the same for every aggregate: the event's type names its aggregate in the registry
  * (src/domain/registry.ts), which says how to fold its stream, which other streams a decision reads, and
@@ -32,8 +36,18 @@ export interface Principal {
   readonly stationId?: string;
 }
 
+/**
+ * Which stations may hold a key id: every station that registered it, and perhaps others (each candidate's
+ * own stream is read to confirm). The server answers from the read model's station list.
+ */
+export interface StationKeyDirectory {
+  candidates(keyId: string): Promise<readonly string[]>;
+}
+
 export interface LedgerOptions {
   readonly store: EventStore;
+  /** Needed to refuse one key id for two stations; without it only stations read in the same submission count. */
+  readonly stationKeys?: StationKeyDirectory;
   readonly clock: () => Date;
   /** Administrator keys by key id; they sign station, release and batch events. */
   readonly adminKeys: ReadonlyMap<string, Uint8Array>;
@@ -76,10 +90,12 @@ export class Ledger {
   private readonly maxClockSkewMs: number;
   readonly maxBatchSize: number;
   private readonly crypto: CryptoBackend;
+  private readonly stationKeys: StationKeyDirectory | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: LedgerOptions) {
     this.store = options.store;
+    this.stationKeys = options.stationKeys;
     this.clock = options.clock;
     this.adminKeys = options.adminKeys;
     this.maxClockSkewMs = options.maxClockSkewMs ?? 5 * 60_000;
@@ -115,10 +131,6 @@ export class Ledger {
   /** Every step but the append, for one event of the submission. */
   private async check(item: DecodedEvent, at: EventAt, principal: Principal, views: StreamViews): Promise<Checked> {
     this.authorize(item.event, principal, at);
-    const publicKey = await this.resolveKey(item, views, at);
-    if (!verifyEnvelopeSignature(item.envelope, publicKey, this.crypto)) {
-      throw new LedgerError('SIGNATURE_INVALID', `event ${at.index}: Ed25519 signature does not verify (RFC 8032, strict)`, { ...at });
-    }
     return aggregateOf(item.event).open((aggregate) => this.extendStream(aggregate, item, at, views));
   }
 
@@ -163,7 +175,7 @@ export class Ledger {
     return fromHex(key.publicKey);
   }
 
-  /** idempotency → hash chain → decide: the event joins its stream's pending events (or is a retry). */
+  /** idempotency → resolve key → verify signature → hash chain → decide: the event joins its stream's pending events (or is a retry). */
   private async extendStream<E extends LedgerEvent, S>(aggregate: Aggregate<E, S>, item: DecodedEvent, at: EventAt, views: StreamViews): Promise<Checked> {
     const { event, digest } = item;
     if (!aggregate.accepts(event)) throw new Error(`the registry gave ${event.type} to the ${aggregate.name} aggregate, which does not own it`);
@@ -174,7 +186,13 @@ export class Ledger {
       if (known.digest !== digest || known.position === null) {
         throw new LedgerError('EVENT_ID_CONFLICT', `event ${at.index}: id ${event.id} is already recorded with different content`, { ...at, stream: view.stream });
       }
+      // The same bytes (digest) as the recorded event, whose signature was verified when it was recorded.
       return { recorded: { eventId: event.id, type: event.type, stream: view.stream, revision: known.revision, position: known.position, digest, duplicate: true } };
+    }
+
+    const publicKey = await this.resolveKey(item, views, at);
+    if (!verifyEnvelopeSignature(item.envelope, publicKey, this.crypto)) {
+      throw new LedgerError('SIGNATURE_INVALID', `event ${at.index}: Ed25519 signature does not verify (RFC 8032, strict)`, { ...at });
     }
 
     if (event.prev !== view.headDigest) {
@@ -188,9 +206,11 @@ export class Ledger {
 
     const context = aggregate.context(event);
     for (const ref of context) await views.load(ref);
+    const signed: LedgerEvent = event;
+    const keyHolders = signed.type === 'StationKeyRegistered' ? await this.stationsHoldingKey(signed.data.keyId, views) : [];
     let decided: readonly E[];
     try {
-      decided = aggregate.decide(event, view.state, this.decisionContext(aggregate, context, views));
+      decided = aggregate.decide(event, view.state, this.decisionContext(aggregate, context, views, view.headOccurredAt, keyHolders));
     } catch (error) {
       if (error instanceof DecisionError) {
         throw new LedgerError('RULE_VIOLATION', `event ${at.index}: ${error.message}`, { ...at, rule: error.rule, currentState: error.currentState });
@@ -202,17 +222,36 @@ export class Ledger {
     view.state = aggregate.evolve(view.state, event);
     view.revision = view.revision === null ? 0n : view.revision + 1n;
     view.headDigest = digest;
+    view.headOccurredAt = event.occurredAt;
     view.known.set(event.id, { digest, revision: view.revision, position: null });
     view.pending.push(item);
     return { pending: { eventId: event.id, type: event.type, stream: view.stream, revision: view.revision, digest, duplicate: false } };
   }
 
+  /**
+   * The stations whose streams register a key id: the directory's candidates, each confirmed by its own
+   * stream (the store, not the read model, decides), and every station stream this submission has read,
+   * pending registrations included (one request registering one key for two stations).
+   */
+  private async stationsHoldingKey(keyId: string, views: StreamViews): Promise<string[]> {
+    for (const stationId of (await this.stationKeys?.candidates(keyId)) ?? []) await views.load(stationAggregate.stream(stationId));
+    const holders = new Set<string>();
+    for (const { stream } of views.all()) {
+      if (!stream.startsWith(stationAggregate.streamPrefix)) continue;
+      const state = views.peek(stationAggregate.stream(stream.slice(stationAggregate.streamPrefix.length)))?.state;
+      if (state && state.stationId !== null && state.keys.has(keyId)) holders.add(state.stationId);
+    }
+    return [...holders].sort();
+  }
+
   /** A decider sees the streams its aggregate declared for the event, and only those. */
-  private decisionContext(aggregate: { readonly name: string }, declared: readonly StreamRef<unknown>[], views: StreamViews): DecisionContext {
+  private decisionContext(aggregate: { readonly name: string }, declared: readonly StreamRef<unknown>[], views: StreamViews, previousAt: string | null, keyHolders: readonly string[]): DecisionContext {
     const streams = new Set(declared.map((r) => r.stream));
     return {
       now: this.clock(),
       maxClockSkewMs: this.maxClockSkewMs,
+      previousAt,
+      stationsHoldingKey: () => keyHolders,
       stateOf(ref) {
         const view = streams.has(ref.stream) ? views.peek(ref) : undefined;
         if (!view) throw new Error(`the ${aggregate.name} decider read ${ref.stream}, which its context() did not declare for this event`);

@@ -29,6 +29,8 @@ export interface StreamView<S> {
   revision: bigint | null;
   /** Digest of the last event, pending ones included: what the next event's `prev` must be. */
   headDigest: string | null;
+  /** Signed occurredAt of the last event, pending ones included. */
+  headOccurredAt: string | null;
   state: S;
   /** Every event id of the stream, stored and pending: retries and reused ids are recognised by it. */
   readonly known: Map<string, KnownEvent>;
@@ -65,6 +67,11 @@ export class StreamViews {
     return view && this.narrow(view, ref);
   }
 
+  /** Every view loaded so far. */
+  all(): StreamView<unknown>[] {
+    return [...this.loaded.values()];
+  }
+
   /** Views that carry pending events, in the order they were first loaded. */
   touched(): StreamView<unknown>[] {
     return [...this.loaded.values()].filter((v) => v.pending.length > 0);
@@ -81,12 +88,14 @@ export class StreamViews {
     const recorded = await this.store.readStream(ref.stream);
     let state = ref.aggregate.initialState;
     let headDigest: string | null = null;
+    let headOccurredAt: string | null = null;
     const known = new Map<string, KnownEvent>();
     for (const r of recorded) {
       const { event, digest } = decodeTrustedEnvelope(r.data, this.crypto);
       state = ref.aggregate.fold(state, event);
       known.set(event.id, { digest, revision: r.revision, position: r.position });
       headDigest = digest;
+      headOccurredAt = event.occurredAt;
     }
     const last = recorded[recorded.length - 1];
     const view: StreamView<S> = {
@@ -95,6 +104,7 @@ export class StreamViews {
       storedRevision: last ? last.revision : null,
       revision: last ? last.revision : null,
       headDigest,
+      headOccurredAt,
       state,
       known,
       pending: [],

@@ -21,6 +21,8 @@ export interface CliOptions {
   /** Node options before the script, e.g. ['--import', hook]. */
   readonly nodeArgs?: readonly string[];
   readonly timeoutMs?: number;
+  /** A program that runs node with the CLI, e.g. ['strace', '-f', '-o', file]. */
+  readonly wrapper?: readonly string[];
   /** Run as this user and group (needs root): e.g. to see "permission denied" where root would read anything. */
   readonly uid?: number;
   readonly gid?: number;
@@ -28,7 +30,8 @@ export interface CliOptions {
 
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), FLASHTRAIL_BIN, ...args], {
+    const command = [...(options.wrapper ?? []), process.execPath, ...(options.nodeArgs ?? []), FLASHTRAIL_BIN, ...args];
+    const child = spawn(command[0] as string, command.slice(1), {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -58,4 +61,10 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
 /** Lines of a stream's text, without the empty one after a final newline. */
 export function linesOf(text: string): string[] {
   return text.split('\n').filter((line, i, all) => !(line === '' && i === all.length - 1));
+}
+
+/** Exactly one line on stderr, starting `flashtrail: ` and matching `message`, no stack frame, the exit status given. */
+export function oneLineFailure(r: CliResult): { code: number | null; line: string; lines: number; stackFrames: boolean } {
+  const lines = linesOf(r.stderr);
+  return { code: r.code, line: lines[0] ?? '', lines: lines.length, stackFrames: /^\s+at /m.test(r.stderr) };
 }

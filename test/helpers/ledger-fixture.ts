@@ -34,13 +34,23 @@ export interface TestLedger {
   stop(): Promise<void>;
 }
 
-export async function startTestLedger(options: { maxBodyBytes?: number; setup?: boolean; dataDir?: string; port?: number } = {}): Promise<TestLedger> {
+export interface TestLedgerOptions {
+  readonly maxBodyBytes?: number;
+  /** false: no stations, release or batch. */
+  readonly setup?: boolean;
+  readonly dataDir?: string;
+  readonly port?: number;
+  /** FLASHTRAIL_START_CHECK_LEAVES; 0 starts on an event store edited behind the Merkle log's back. */
+  readonly startCheckLeaves?: number;
+}
+
+export async function startTestLedger(options: TestLedgerOptions = {}): Promise<TestLedger> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'flashtrail-test-'));
   // The event store the file chose (store-under-test.ts): SQLite in the data directory, or a fresh PostgreSQL database.
   const chosen = storeUnderTest();
   const database: TestDatabase | null = chosen.kind === 'postgres' ? await createTestDatabase(chosen.target) : null;
   const storeConfig = database ? { store: 'postgres' as const, postgresUrl: database.url } : {};
-  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}) });
+  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}), ...(options.startCheckLeaves !== undefined ? { startCheckLeaves: options.startCheckLeaves } : {}) });
   const init = initDataDir(config);
   const tokens = {
     admin: readFileSync(init.adminTokenFile, 'utf8').trim(),

@@ -2,8 +2,7 @@
  * `flashtrail export`: asks the ledger for a signed traceability export, streams it to a file with progress,
  * and writes the human summary (CSV of units with firmware hashes and dates) next to it.
  */
-import { createWriteStream, openSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { DurableFileWriter, writeFileDurable } from '../../files/durable.ts';
 import { join } from 'node:path';
 import type { ExportRecord, ExportSelection } from '../../verify/export-format.ts';
 import { fromBase64, fromUtf8 } from '../../crypto/encoding.ts';
@@ -13,22 +12,21 @@ import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 import { defineCommand } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { httpUrl, readTokenFile } from '../input.ts';
+import { csvRecord } from '../../../projections/csv.ts';
 
 export async function exportToFile(url: string, token: string, selection: ExportSelection, out: string, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
-  // Opened first, synchronously: a bad path fails before the ledger is asked, and with the file's name.
-  const file = createWriteStream(out, { fd: openSync(out, 'w', 0o644) });
-  const failed = new Promise<never>((_, reject) => file.once('error', reject));
-  failed.catch(() => undefined);
+  // Opened first: a bad path fails before the ledger is asked, and with the file's name. The export is written
+  // to a temporary file and appears under its name only once it is whole and on disk (src/files/durable.ts).
+  const file = await DurableFileWriter.open(out, { mode: 0o644 });
   try {
-    return await streamExport(url, token, selection, out, file, failed, progress);
+    return await streamExport(url, token, selection, out, file, progress);
   } catch (error) {
-    file.destroy();
-    rmSync(out, { force: true });
+    await file.abort();
     throw error;
   }
 }
 
-async function streamExport(url: string, token: string, selection: ExportSelection, out: string, file: WriteStream, failed: Promise<never>, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
+async function streamExport(url: string, token: string, selection: ExportSelection, out: string, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
   const response = await fetchLedger(new URL('/v1/exports', url), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -36,7 +34,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
   });
   if (!response.ok || !response.body) throw errorFromResponse(response, await response.text());
   const total = Number(response.headers.get('x-export-units') ?? 0);
-  const csvRows = ['serial,batch_id,release_id,status,bootloader_sha256,application_sha256,first_event_at,efuse_burned_at,shipped_at,customer'];
+  const csvRows = [csvRecord(['serial', 'batch_id', 'release_id', 'status', 'bootloader_sha256', 'application_sha256', 'first_event_at', 'efuse_burned_at', 'shipped_at', 'customer'])];
   let buffer = '';
   let units = 0;
   let lastShown = 0;
@@ -50,9 +48,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
     const app = [...events].reverse().find((e) => e.type === 'AppVerified' && e.data.result === 'pass') as Extract<LedgerEvent, { type: 'AppVerified' }> | undefined;
     const status = last('UnitShipped') ? 'shipped' : last('UnitScrapped') ? 'scrapped' : last('EfuseBurned') ? 'locked' : 'in progress';
     csvRows.push(
-      [rec.serial, rec.batchId ?? '', rec.releaseId ?? '', status, last('BootloaderWritten')?.data.imageSha256 ?? '', app?.data.imageSha256 ?? '', events[0]?.occurredAt ?? '', last('EfuseBurned')?.occurredAt ?? '', last('UnitShipped')?.occurredAt ?? '', last('UnitShipped')?.data.customer ?? '']
-        .map((v) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v))
-        .join(','),
+      csvRecord([rec.serial, rec.batchId, rec.releaseId, status, last('BootloaderWritten')?.data.imageSha256, app?.data.imageSha256, events[0]?.occurredAt, last('EfuseBurned')?.occurredAt, last('UnitShipped')?.occurredAt, last('UnitShipped')?.data.customer]),
     );
     if (Date.now() - lastShown > 1000) {
       lastShown = Date.now();
@@ -60,7 +56,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
     }
   };
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    if (!file.write(chunk)) await Promise.race([once(file, 'drain'), failed]);
+    await file.write(chunk);
     buffer += decoder.decode(chunk, { stream: true });
     let nl;
     while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -68,10 +64,9 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
       buffer = buffer.slice(nl + 1);
     }
   }
-  file.end();
-  await Promise.race([once(file, 'finish'), failed]);
+  await file.commit();
   const csv = out.replace(/\.ndjson$/, '') + '.csv';
-  writeFileSync(csv, csvRows.join('\r\n') + '\r\n');
+  writeFileDurable(csv, csvRows.join(''), { mode: 0o644 });
   progress(`  exported ${units}/${total} units`);
   return { units, csv };
 }
