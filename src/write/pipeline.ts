@@ -186,8 +186,7 @@ export class Ledger {
       });
     }
 
-    const context = aggregate.context(event);
-    for (const ref of context) await views.load(ref);
+    const context = await this.loadContext(aggregate, event, view.state, views);
     let decided: readonly E[];
     try {
       decided = aggregate.decide(event, view.state, this.decisionContext(aggregate, context, views));
@@ -205,6 +204,20 @@ export class Ledger {
     view.known.set(event.id, { digest, revision: view.revision, position: null });
     view.pending.push(item);
     return { pending: { eventId: event.id, type: event.type, stream: view.stream, revision: view.revision, digest, duplicate: false } };
+  }
+
+  /** The streams the aggregate declares for a decision, loaded; a declared stream may name another. */
+  private async loadContext<E extends LedgerEvent, S>(aggregate: Aggregate<E, S>, event: E, state: S, views: StreamViews): Promise<StreamRef<unknown>[]> {
+    const declared = new Map<string, StreamRef<unknown>>();
+    for (let round = 0; round < 4; round++) {
+      const fresh = aggregate.context(event, state, (ref) => (declared.has(ref.stream) ? views.peek(ref)?.state : undefined)).filter((r) => !declared.has(r.stream));
+      if (fresh.length === 0) break;
+      for (const ref of fresh) {
+        declared.set(ref.stream, ref);
+        await views.load(ref);
+      }
+    }
+    return [...declared.values()];
   }
 
   /** A decider sees the streams its aggregate declared for the event, and only those. */
