@@ -199,8 +199,10 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup)
       break;
     case 'ImagesVerified': {
       const base = event.data.result === 'pass' ? u : fail(event.data.step, event.data.method === 'boot_log_elf_sha256' ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH');
-      // A read-back reports the whole SHA-256 of what the device holds: that is what the unit carries.
-      next = event.data.method === 'boot_log_elf_sha256' ? base : images(base, event.data.images.map((c) => ({ name: c.name, sha256: c.reported })));
+      // Drift is about what stations write; an image no step wrote directly (delivered inside an SB2.1
+      // container) is known by what its read-back reports.
+      const unwritten = event.data.images.filter((c) => decider.progress.written[c.name] === undefined);
+      next = event.data.method === 'boot_log_elf_sha256' ? base : images(base, unwritten.map((c) => ({ name: c.name, sha256: c.reported })));
       break;
     }
     case 'SecurityStateRead':

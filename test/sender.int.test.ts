@@ -68,13 +68,14 @@ describe('station sender', () => {
     const serials = ['BO-1', 'BO-2', 'BO-3'];
     for (const serial of serials) outbox.enqueue(signer.sign('UnitScanned', scanData(serial)), new Date());
     const onlineChanges: boolean[] = [];
+    const client = new LedgerClient(`http://127.0.0.1:${port}`, stationToken);
     const sender = new Sender({
       outbox,
-      client: new LedgerClient(`http://127.0.0.1:${port}`, stationToken),
+      client: () => client,
       clock: () => new Date(),
       minBackoffMs: MIN_BACKOFF_MS,
       maxBackoffMs: MAX_BACKOFF_MS,
-      onOnlineChange: (online) => onlineChanges.push(online),
+      onConnection: (connection) => onlineChanges.push(connection === 'online'),
     });
     let ledger: TestLedger | null = null;
     try {

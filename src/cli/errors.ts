@@ -30,6 +30,7 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   NoteError: '',
   CheckpointFormatError: '',
   StationConfigError: '',
+  StationError: '',
   SerialPortError: '',
   VerificationError: '',
   LedgerUnreachableError: '',

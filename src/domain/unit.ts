@@ -485,23 +485,6 @@ export function unitComplete(state: UnitState, recipe: Recipe): boolean {
   return recipeComplete(recipe, state.progress);
 }
 
-/** The firmware images a unit event says the unit carries: for export subjects and verifier reports. */
-export function firmwareOf(event: UnitEvent): { name: string; sha256: string; version?: string }[] {
-  switch (event.type) {
-    case 'BootloaderWritten':
-      return [{ name: 'bootloader', sha256: event.data.imageSha256, version: event.data.version }];
-    case 'AppVerified':
-      return event.data.result === 'pass' ? [{ name: 'application', sha256: event.data.imageSha256, version: event.data.version }] : [];
-    case 'ImagesVerified':
-      // A readback or tool comparison proves the whole image; a boot-log prefix proves which ELF runs.
-      return event.data.result === 'pass' && event.data.method !== 'boot_log_elf_sha256' ? event.data.images.map((i) => ({ name: i.name, sha256: i.expected })) : [];
-    case 'UnitLocked':
-      return event.data.images.map((i) => ({ name: i.name, sha256: i.sha256 }));
-    default:
-      return [];
-  }
-}
-
 const stationFacts = (stationId: string, s: StationState): StationFacts => ({ stationId, line: s.line, role: s.role, registeredAt: s.registeredAt });
 
 export const unitAggregate = defineAggregate<UnitEvent, UnitState>({
