@@ -71,8 +71,8 @@ function parts(configFile: string, out: (s: string) => void): StationParts {
     client: tokens.current,
     clock,
     onRejected: (eventId, type, stream, reason) => out(`LEDGER REFUSED ${type} of ${stream} (${eventId}): ${reason}`),
+    reauthorize: tokens.reload,
     onConnection: (connection, detail) => {
-      if (connection === 'unauthorized') tokens.reload();
       out(
         connection === 'online'
           ? `ledger reachable: delivering ${outbox.counts().pending} pending event(s)`
@@ -119,10 +119,10 @@ export async function stationRun(configFile: string, out: (s: string) => void): 
     if (problems.length > 0) throw new StationConfigError(`${configFile} cannot run batch ${config.batchId} (release ${release.releaseId}):\n${problems.map((x) => `  ${x}`).join('\n')}`);
     const scanner = await openScanner(config.ports.scanner.path, config.ports.scanner.baudRate);
     closing = [() => scanner.close(), ...closing];
+    // The device port is opened only to read a boot log (station/serial.ts); the preflight checked it exists.
     let device: DevicePort | null = null;
     if (config.ports.console) {
       device = new DevicePort(config.ports.console.path, config.ports.console.baudRate);
-      await device.open();
       const d = device;
       closing = [() => d.close(), ...closing];
     }

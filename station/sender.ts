@@ -26,6 +26,8 @@ export interface SenderOptions {
   readonly maxBackoffMs?: number;
   readonly onRejected?: (eventId: string, type: string, stream: string, reason: string) => void;
   readonly onConnection?: (connection: Connection, detail: string) => void;
+  /** After every 401/403: read the token again (an operator may have fixed the file). */
+  readonly reauthorize?: () => void;
 }
 
 export type Delivery = { state: 'delivered' } | { state: 'rejected'; reason: string } | { state: 'pending'; reason: string };
@@ -84,6 +86,7 @@ export class Sender {
         if (error instanceof LedgerClientError && (error.status === 401 || error.status === 403)) {
           this.o.outbox.markFailedAttempt(batch.map((e) => e.seq), reason);
           this.setConnection('unauthorized', reason);
+          this.o.reauthorize?.();
           return false;
         }
         if (error instanceof LedgerClientError && error.status === 413 && size > 1) {

@@ -3,9 +3,10 @@
  * agent reads the boot log on between tool runs.
  *
  * node-serialport takes an exclusive flock on the port when it opens it (bindings-cpp, `lock: true`), as
- * esptool and espefuse do (pyserial `exclusive=True`). So the agent must not hold the device port while a
- * tool runs: `DevicePort.release()` closes it for the tool and opens it again right after, ready for the
- * boot log that the tool's reset starts. Two readers on one tty would split its bytes between them.
+ * esptool and espefuse do (pyserial `exclusive=True`). So the agent never holds the device port while a
+ * tool runs, nor between steps: `DevicePort.release()` runs the tool with the port closed, and opens it
+ * right after only for a step that reads the boot log the tool's reset starts. Two readers on one tty
+ * would split its bytes between them.
  */
 import { SerialPort } from 'serialport';
 import { ReadlineParser } from '@serialport/parser-readline';
@@ -82,23 +83,34 @@ export class DevicePort {
     return this.port !== null;
   }
 
-  /** Closes the port while `use` runs (a tool takes it), and opens it again at once afterwards. */
-  async release<T>(use: () => Promise<T>): Promise<{ result: T; mark: number }> {
+  /**
+   * Runs `use` (a tool) with the port closed: the tool takes it exclusively. With `listen`, opens it again at
+   * once afterwards, for what the device prints after the tool's reset (the boot log); when it cannot be
+   * opened (another program took it), `openError` says why and the capture finds nothing.
+   */
+  async release<T>(use: () => Promise<T>, listen = false): Promise<{ result: T; mark: number }> {
     await this.close();
-    let result: T;
     try {
-      result = await use();
+      return { result: await use(), mark: this.received };
     } finally {
-      await this.open();
+      this.openError = null;
+      if (listen) {
+        await this.open().catch((error: unknown) => {
+          this.openError = (error as Error).message;
+        });
+      }
     }
-    return { result, mark: this.received };
   }
+
+  /** Why the port could not be opened again after the last tool, or null. */
+  openError: string | null = null;
 
   /**
    * Lines received after `mark` until `done` says so or `timeoutMs` passes (then `timedOut`); then whatever
    * follows within `settleMs` (the rest of the boot log), so that the capture is the whole of it.
    */
   async collect(mark: number, done: (lines: readonly string[]) => boolean, timeoutMs: number, settleMs = 300): Promise<{ lines: string[]; timedOut: boolean }> {
+    if (!this.port) return { lines: [], timedOut: true };
     const end = Date.now() + timeoutMs;
     const since = () => this.lines.filter((l) => l.n > mark).map((l) => l.line);
     let timedOut = false;

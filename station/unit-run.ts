@@ -203,7 +203,9 @@ export class UnitRun {
     for (const run of sc.run) {
       // The recipe's eFuses, as NAME VALUE pairs: the tool burns exactly what the event will say.
       const fuses = step.kind === 'burn' || step.kind === 'lock' ? step.fuses.flatMap((f) => [f.name, f.value]) : [];
-      const released = await this.d.device.release(() => runTool(run, vars, new Map([['fuses', fuses]])));
+      // The port is opened again after a tool only where the device's output is read: the boot log.
+      const listen = step.kind === 'verify' && step.method === 'boot_log_elf_sha256';
+      const released = await this.d.device.release(() => runTool(run, vars, new Map([['fuses', fuses]])), listen);
       const r = released.result;
       mark = released.mark;
       results.push(r);
@@ -391,7 +393,12 @@ export class UnitRun {
     const pattern = new RegExp(this.d.config.bootLog.pattern ?? ELF_SHA_PATTERN);
     const { lines, timedOut } = await device.collect(mark, (ls) => ls.some((l) => pattern.test(l)), this.d.config.bootLog.timeoutMs);
     const captured = this.d.evidence.keep(lines.join('\n') + (lines.length > 0 ? '\n' : ''));
-    if (timedOut) return { ok: false, errorCode: 'BOOT_LOG_TIMEOUT', message: `no line matching /${pattern.source}/ on the device port within ${this.d.config.bootLog.timeoutMs} ms (${lines.length} lines, evidence ${captured.slice(0, 12)}…)`, tools: evidence, retry: true };
+    if (timedOut) {
+      const why = device.openError ? `the device port could not be opened after the reset: ${device.openError}` : `no line matching /${pattern.source}/ on the device port within ${this.d.config.bootLog.timeoutMs} ms (${lines.length} lines, evidence ${captured.slice(0, 12)}…)`;
+      await device.close();
+      return { ok: false, errorCode: 'BOOT_LOG_TIMEOUT', message: why, tools: evidence, retry: true };
+    }
+    await device.close();
     const log = parseBootLog(lines, pattern);
     const prefix = log.elfSha256Prefix as string;
     const images = step.images.map((name) => {

@@ -45,6 +45,7 @@ class Device:
         self.faults_file = faults_file
         self.lock = threading.Lock()
         self.state = json.load(open(state_file))
+        self.loaded = os.stat(state_file).st_mtime_ns
         self.ser = serial.Serial(port, 115200, timeout=0.05)
         self.boot_token = 0
 
@@ -62,6 +63,17 @@ class Device:
         with open(tmp, "w") as f:
             json.dump(self.state, f, indent=1, sort_keys=True)
         os.replace(tmp, self.state_file)
+        self.loaded = os.stat(self.state_file).st_mtime_ns
+
+    def maybe_reload(self):
+        """A new board in the fixture: the test replaced the state file."""
+        try:
+            mtime = os.stat(self.state_file).st_mtime_ns
+        except OSError:
+            return
+        if mtime != self.loaded:
+            self.state = json.load(open(self.state_file))
+            self.loaded = mtime
 
     # ---- flash ---------------------------------------------------------------------------------------
     def flash_read(self, offset, size, raw=False):
@@ -381,6 +393,7 @@ class Device:
                     continue
                 if self.faults().get("silent"):
                     continue
+                self.maybe_reload()
                 answer = self.handle(req)
                 with self.lock:
                     self.ser.write(ftlink.MARK + json.dumps(answer).encode() + b"\n")
