@@ -14,7 +14,7 @@
 import type { EventSigner } from '../src/event/signer.ts';
 import type { LedgerClient } from '../src/client/ledger-client.ts';
 import { Identifier, ShortText } from '../schemas/common.ts';
-import type { RecipeRelease } from '../src/domain/recipe.ts';
+import { recipeComplete, type RecipeRelease } from '../src/domain/recipe.ts';
 import type { StationConfig } from './config.ts';
 import type { Outbox } from './outbox.ts';
 import type { Sender } from './sender.ts';
@@ -145,7 +145,7 @@ export class StationAgent {
     };
     if (s.model === 'fixed') return refuse(`the ledger has this unit on the fixed sequence of a version 1 release`);
     if (s.status === 'shipped' || s.status === 'scrapped') return refuse(`the unit is ${s.status}`);
-    if (s.status === 'locked' || s.status === 'completed') return refuse(`the unit is ${s.status}: take it to packing`);
+    if (s.status === 'locked' || recipeComplete(this.d.release.recipe, s.progress)) return refuse(`the unit ${s.status === 'locked' ? 'is locked' : 'has done every step of its recipe'}: take it to packing`);
     if (s.batchId !== null && s.batchId !== this.d.batch.batchId) return refuse(`the unit belongs to batch ${s.batchId}`);
     const ownPass = s.station === this.d.config.stationId && (s.status === 'scanned' || s.status === 'in_progress');
     if ((s.status === 'scanned' || s.status === 'in_progress') && !ownPass) {

@@ -222,6 +222,9 @@ export class UnitRun {
   }
 
   private toolFailure(step: RecipeStep, sc: StepConfig, failed: ToolResult, evidence: ToolRunEvidence[]): TryResult {
+    // blhost exits 1 with the ROM's status as its only output: that status is the failure.
+    const status = failed.program.startsWith('blhost') ? blhostStatus(failed.stdout.toString('utf8')) : null;
+    if (status && status.code !== 0) return { ok: false, errorCode: 'ROM_REFUSED', message: `blhost: ${status.code} ${status.text}`, tools: evidence, retry: true };
     const errorCode = failed.notRun ? 'TOOL_NOT_RUN' : failed.timedOut ? 'TOOL_TIMEOUT' : 'TOOL_FAILED';
     const timeout = sc.run.find((r) => r.command[0] !== undefined && failed.argv[0] !== undefined)?.timeoutMs;
     const message = failed.notRun ?? (failed.timedOut ? `${failed.program} timed out after ${timeout ?? '?'} ms` : `${failed.program} exited ${String(failed.exitCode)}: ${failureSummary(failed.stdout.toString('utf8'), failed.stderr.toString('utf8'))}`);

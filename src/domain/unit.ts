@@ -57,10 +57,8 @@ export type UnitStatus =
   | 'bootloader_written'
   | 'app_verified'
   | 'provisioned'
-  // a recipe
+  // a recipe (whether every step is done follows from the recipe: see recipeComplete)
   | 'in_progress'
-  /** Every step of a recipe without a lock step is done. */
-  | 'completed'
   | 'locked'
   | 'shipped'
   | 'scrapped';

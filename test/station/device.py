@@ -232,8 +232,6 @@ class Device:
         if self.state.get("cmpa_sealed"):
             return {"status": 10001}
         if command == "enroll":
-            if self.faults().get("efuse_burn_ignored"):
-                return {"status": 0}
             ks["enrolled"] = True
         elif command == "set_user_key":
             if not ks.get("enrolled"):
