@@ -164,9 +164,9 @@ describe.skipIf(skip !== null)('an ESP32-S3 line (Secure Boot v2 + flash encrypt
     }
     expect(readFileSync(join(evidence, tools[0]?.stdoutSha256 as string), 'utf8')).toMatch(/^esptool v5\.1\.0\nSerial port /);
     expect(tools.filter((x) => x.program === 'espefuse').every((x) => x.version === 'espefuse v5.1.0')).toBe(true);
-    expect(readFileSync(join(evidence, boot.bootLog['sha256'] as string), 'utf8')).toMatch(/ELF file SHA256:  [0-9a-f]{9}\.\.\./);
+    expect(readFileSync(join(evidence, boot.bootLog['sha256'] as string), 'utf8')).toMatch(/ELF file SHA256: {2}[0-9a-f]{9}\.\.\./);
     // Colours off although the station's TERM names a terminal.
-    for (const tool of tools) expect(readFileSync(join(evidence, tool.stdoutSha256), 'utf8')).not.toMatch(/\x1b\[/);
+    for (const tool of tools) expect(readFileSync(join(evidence, tool.stdoutSha256), 'utf8')).not.toContain('\u001b[');
 
     expect(await unitView('S3-1')).toMatchObject({ status: 'locked', mac: 'f4:12:fa:43:5b:20', chipId: '0e3c55490a1b2c3d4e5f6071829300a1' });
     await until(() => existsSync(spool()) && readFileSync(spool(), 'utf8').includes('S3-1'), 'the label');
