@@ -1,5 +1,5 @@
 /** Composition root of the station agent: `flashtrail station init | enroll | run | status | requeue | rework | scrap | ship`. */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadStationConfig, StationConfigError, type StationConfig } from './config.ts';
 import { Outbox } from './outbox.ts';
@@ -114,6 +114,10 @@ export async function stationRun(configFile: string, out: (s: string) => void): 
   const { config, outbox, sender } = p;
   let closing: (() => Promise<void>)[] = [async () => outbox.close()];
   try {
+    // What can be checked here is checked before the ledger is asked (a missing port, not an unreachable ledger).
+    for (const [name, port] of [['ports.scanner.path', config.ports.scanner.path], ...(config.ports.console ? [['ports.console.path', config.ports.console.path]] : [])] as const) {
+      if (!existsSync(port)) throw new StationConfigError(`${name}: ${port}: no such file or directory`);
+    }
     const { batch, release } = await batchAndRelease(p);
     const problems = preflight(config, release, batch);
     if (problems.length > 0) throw new StationConfigError(`${configFile} cannot run batch ${config.batchId} (release ${release.releaseId}):\n${problems.map((x) => `  ${x}`).join('\n')}`);

@@ -15,8 +15,9 @@ import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import type { Signer } from '../src/crypto/ed25519.ts';
 
-const MIN_BACKOFF_MS = 40;
-const MAX_BACKOFF_MS = 320;
+// Long enough that the time a request takes on a loaded machine (tens of ms) does not blur the doubling.
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 800;
 
 const dir = mkdtempSync(join(tmpdir(), 'flashtrail-sender-'));
 const dataDir = join(dir, 'ledger');

@@ -29,7 +29,7 @@ import {
 } from '../verify/export-format.ts';
 import { LedgerError } from '../write/errors.ts';
 import { isUnitEvent } from '../../schemas/index.ts';
-import { firmwareOf } from '../domain/firmware.ts';
+import { firmwareOf } from '../event/firmware.ts';
 
 export interface ExportDeps {
   readonly ledger: Ledger;

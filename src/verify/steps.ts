@@ -11,7 +11,7 @@ import type { CryptoBackend } from '../crypto/backend.ts';
 import { leafHash, type Hash } from '../merkle/hash.ts';
 import { verifyInclusion } from '../merkle/proofs.ts';
 import { isUnitEvent, type LedgerEvent } from '../../schemas/index.ts';
-import { firmwareOf } from '../domain/firmware.ts';
+import { firmwareOf } from '../event/firmware.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import type { NoteKey } from '../tlog/note.ts';
 import { VerificationError, type VerifyErrorCode } from './errors.ts';
@@ -140,7 +140,7 @@ export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives
     prev = d.digest;
     lastLeaf = d.leafIndex;
     stations.add(d.event.source.id);
-    // The firmware a unit event attests (src/domain/firmware.ts): the fixed sequence's, or a recipe's verified images.
+    // The firmware a unit event attests (src/event/firmware.ts): the fixed sequence's, or a recipe's verified images.
     if (isUnitEvent(d.event)) {
       for (const f of firmwareOf(d.event)) {
         if (f.name === 'bootloader') bootloader.add(f.sha256);

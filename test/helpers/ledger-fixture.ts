@@ -61,6 +61,8 @@ export async function startTestLedger(options: { maxBodyBytes?: number; setup?: 
         stations: (['ST-01', 'ST-02'] as const).map((stationId) => ({ stationId, key: stationKeys[stationId] })),
         release,
         batch: { batchId, line: 'L1', plannedQuantity: 100 },
+        // Set up a week ago: units a test backdates (the simulator's batches) come after it.
+        at: new Date(Date.now() - 7 * 86_400_000),
       }),
     );
   }
