@@ -4,13 +4,14 @@
  * rework, and the invariants that hold for every recipe.
  */
 import { describe, expect, it } from 'vitest';
-import type { UnitEvent } from '../schemas/index.ts';
+import { ReleaseApprovedV2, type UnitEvent } from '../schemas/index.ts';
+import { lpc55s69Sb21Recipe } from '../src/domain/recipes.ts';
 import { decideUnit, evolveUnit, initialUnitState, type StationFacts, type UnitDecisionContext, type UnitState } from '../src/domain/unit.ts';
 import { DecisionError } from '../src/domain/decision-error.ts';
 import type { BatchState } from '../src/domain/batch.ts';
 import type { ReleaseState } from '../src/domain/release.ts';
 import { nextStep, type RecipeRelease } from '../src/domain/recipe.ts';
-import { T0, unit } from './helpers/events.ts';
+import { ev, T0, unit } from './helpers/events.ts';
 import { firstPass, hex, image, recipeUnit, s3Release } from './helpers/recipe.ts';
 
 const station = (stationId = 'ST-01', line = 'L1', role: StationFacts['role'] = 'flash'): StationFacts => ({ stationId, line, role, registeredAt: null });
@@ -200,8 +201,7 @@ describe('unit decider, recipe', () => {
     expect(decide([], u.scanned('B2', 'R-other'))).toBe('RELEASE_MISMATCH');
   });
 
-  it('the NXP recipe: an image delivered inside an SB2.1 container is verified by reading it back', async () => {
-    const { lpc55s69Sb21Recipe } = await import('../src/domain/recipes.ts');
+  it('the NXP recipe: an image delivered inside an SB2.1 container is verified by reading it back', () => {
     const nxp: RecipeRelease = {
       releaseId: 'R2',
       productSku: 'SKU',
@@ -211,7 +211,6 @@ describe('unit decider, recipe', () => {
     };
     const ctx = { serial: 'N1', operator: 'op', durationMs: 10, tools: [] };
     const o = { source: 'ST-01' };
-    const { ev } = await import('./helpers/events.ts');
     const scan = u.scanned();
     const history: UnitEvent[] = [
       { ...scan, data: { ...scan.data, serial: 'N1' } } as UnitEvent,
@@ -233,5 +232,32 @@ describe('unit decider, recipe', () => {
     // The sealed page must be the release's.
     const wrongCmpa = ev('UnitLocked', { ...ctx, step: 'seal-cmpa', fuses: [], images: [{ name: 'cmpa', offset: 0x9e400, sha256: hex('4'), sizeBytes: 512 }] }, o);
     expect(decide(history.slice(0, -1), wrongCmpa, over)).toBe('IMAGE_MISMATCH');
+  });
+});
+
+describe('recipe schema (what ReleaseApproved v2 refuses)', () => {
+  const issues = (release: unknown) => ReleaseApprovedV2.safeParse(release).error?.issues.map((i) => i.message) ?? [];
+  const steps = s3Release.recipe.steps;
+  const withSteps = (s: unknown[]) => ({ ...s3Release, recipe: { ...s3Release.recipe, steps: s } });
+
+  it('accepts the shipped ESP32-S3 recipe', () => {
+    expect(issues(s3Release)).toEqual([]);
+  });
+
+  it('refuses an eFuse value beyond 64 bits, so no station can be told to burn one', () => {
+    const burn = steps.find((s) => s.id === 'burn-secure-boot') as Extract<(typeof steps)[number], { kind: 'burn' }>;
+    const bad = withSteps(steps.map((s) => (s.id === burn.id ? { ...burn, fuses: [{ name: 'SECURE_BOOT_EN', value: `0x${'f'.repeat(17)}` }] } : s)));
+    expect(issues(bad)).toContain('a decimal or 0x-hex value, at most 64 bits');
+  });
+
+  it('refuses what the decider could not enforce: unverified images, writes after the lock, burns not read back, a boot log without an ELF', () => {
+    expect(issues(withSteps(steps.filter((s) => s.id !== 'read-back-images')))).toEqual(expect.arrayContaining(['image bootloader is written but not verified before the lock step enable-secure-download', 'image partition-table is not verified after its last write']));
+    const lockAt = steps.findIndex((s) => s.kind === 'lock');
+    const writeAfter = [...steps.slice(0, lockAt + 1), { id: 'late-write', kind: 'write', images: ['app'] }, ...steps.slice(lockAt + 1)];
+    expect(issues(withSteps(writeAfter))).toContain('write step late-write comes after the lock step: nothing is written after the lock');
+    expect(issues(withSteps(steps.filter((s) => s.id !== 'read-back-efuses')))).toEqual(expect.arrayContaining(['eFuse SECURE_BOOT_EN burned by burn-secure-boot is not read back by a security_state step before the lock']));
+    const noElf = { ...s3Release, images: s3Release.images.map((i) => ({ name: i.name, offset: i.offset, sha256: i.sha256, sha512: i.sha512, sizeBytes: i.sizeBytes })) };
+    expect(issues(noElf)).toContain('image app has no elfSha256, so its boot log cannot be checked');
+    expect(issues(withSteps([...steps, { ...steps[0], id: 'read-mac' }]))).toContain('step id read-mac is used twice');
   });
 });
