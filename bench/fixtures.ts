@@ -11,7 +11,7 @@ import { newSigner } from '../src/crypto/ed25519.ts';
 import { canonicalBytes } from '../src/crypto/jcs.ts';
 import { envelopeBytes, pae } from '../src/crypto/dsse.ts';
 import { toBase64, toHex } from '../src/crypto/encoding.ts';
-import { EVENT_PAYLOAD_TYPE, SCHEMA_VERSIONS, type EventType } from '../schemas/index.ts';
+import { EVENT_PAYLOAD_TYPE, schemaVersionFor, type EventType } from '../schemas/index.ts';
 import { seededRandom, seededUuid } from '../src/sim/random.ts';
 import { simulatedRelease, type ReleaseFirmware } from '../src/sim/simulated-station.ts';
 import { releaseApprovedData } from '../src/sim/line-setup.ts';
@@ -47,7 +47,7 @@ export async function fillLedger(dir: string, target: number, log: (line: string
   const heads = new Map<string, string | null>();
   const make = (type: EventType, data: Record<string, unknown>, kind: 'station' | 'admin' | 'ledger', stream: string) => {
     time += 250;
-    const event = { id: seededUuid(random), type, schemaVersion: SCHEMA_VERSIONS[type], occurredAt: new Date(time).toISOString(), source: { kind, id: kind === 'station' ? 'ST-01' : kind }, prev: heads.get(stream) ?? null, data };
+    const event = { id: seededUuid(random), type, schemaVersion: schemaVersionFor(type, data), occurredAt: new Date(time).toISOString(), source: { kind, id: kind === 'station' ? 'ST-01' : kind }, prev: heads.get(stream) ?? null, data };
     const body = canonicalBytes(event);
     const k = keys[kind];
     const envelope = { payloadType: EVENT_PAYLOAD_TYPE, payload: toBase64(body), signatures: [{ keyid: k.keyId, sig: toBase64(nodeSign(null, pae(EVENT_PAYLOAD_TYPE, body), k.pk)) }] };

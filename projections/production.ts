@@ -6,11 +6,14 @@
  * `station:…`) next to the unit documents (`unit:…`), so that a unit's reducer can read the release it is
  * judged against through `lookup`, in log order, on every rebuild alike.
  */
-import type { LedgerEvent, UnitEvent } from '../schemas/index.ts';
+import type { EventOf, LedgerEvent, UnitEvent } from '../schemas/index.ts';
 import { isUnitEvent } from '../schemas/index.ts';
 import type { DocumentProjection, EventMeta, Lookup } from './projection.ts';
 import { utf8 } from '../src/crypto/encoding.ts';
 import { sha256Hex } from '../src/crypto/sha256.ts';
+import { evolveUnit as evolveDecider, initialUnitState, type UnitState } from '../src/domain/unit.ts';
+import { recipeComplete } from '../src/domain/recipe.ts';
+import type { Recipe } from '../schemas/index.ts';
 
 export const DRIFT_DIMENSIONS = ['bootloader', 'signing_key', 'application', 'provisioning_template', 'efuse_profile'] as const;
 export type DriftDimension = (typeof DRIFT_DIMENSIONS)[number];
@@ -19,8 +22,13 @@ export interface ReleaseDoc {
   readonly kind: 'release';
   readonly releaseId: string;
   readonly version: string;
-  readonly expected: Record<DriftDimension, string>;
+  /** What a unit of the release must carry, per dimension; a recipe release names only the dimensions it has. */
+  readonly expected: Partial<Record<DriftDimension, string>>;
+  readonly recipe?: Recipe;
 }
+
+/** The drift dimension of a recipe image, by its conventional name. */
+const IMAGE_DIMENSION: Readonly<Record<string, DriftDimension>> = { bootloader: 'bootloader', app: 'application', application: 'application' };
 
 export interface BatchDoc {
   readonly kind: 'batch';
@@ -71,7 +79,8 @@ export interface UnitFacts {
   readonly startedAt: string;
   /** UTC day of the first scan, YYYY-MM-DD. */
   readonly day: string;
-  readonly status: 'in_progress' | 'locked' | 'shipped' | 'scrapped';
+  /** `completed`: every step of a recipe without a lock step is done. */
+  readonly status: 'in_progress' | 'locked' | 'completed' | 'shipped' | 'scrapped';
   readonly attempt: number;
   readonly reworks: number;
   readonly firstPass: boolean;
@@ -80,8 +89,10 @@ export interface UnitFacts {
   readonly customer: string | null;
   readonly actual: Partial<Record<DriftDimension, StepValue>>;
   readonly deviations: readonly Deviation[];
-  /** sha256 over the five actual values, once all are known; groups identically configured units. */
+  /** sha256 over the actual values of the release's dimensions, once all are known; groups identically configured units. */
   readonly fingerprint: string | null;
+  /** The unit decider's state, folded alongside (recipe progress for `completed`). */
+  readonly decider?: UnitState;
 }
 
 export type ProductionDoc = ReleaseDoc | BatchDoc | StationDoc | UnitFacts;
@@ -135,22 +146,34 @@ export function judge(unit: UnitFacts, release: ReleaseDoc | null): Pick<UnitFac
   if (release) {
     for (const dimension of DRIFT_DIMENSIONS) {
       const actual = unit.actual[dimension];
-      if (actual && actual.value !== release.expected[dimension]) deviations.push({ ...actual, dimension, expected: release.expected[dimension] });
+      const expected = release.expected[dimension];
+      if (actual && expected !== undefined && actual.value !== expected) deviations.push({ ...actual, dimension, expected });
     }
   }
-  const values = DRIFT_DIMENSIONS.map((d) => unit.actual[d]?.value);
+  const dimensions = release ? DRIFT_DIMENSIONS.filter((d) => release.expected[d] !== undefined) : DRIFT_DIMENSIONS;
+  const values = dimensions.map((d) => unit.actual[d]?.value);
   const fingerprint = values.every((v) => v !== undefined) ? sha256Hex(utf8(values.join('\n'))) : null;
   return { deviations, fingerprint };
 }
 
 function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup): UnitFacts {
   const u = current ?? newUnit(event.data.serial, event.occurredAt);
+  const decider = evolveDecider(u.decider ?? initialUnitState, event);
   const step = (value: string): StepValue => ({ value, station: event.source.id, operator: u.operator, at: event.occurredAt, eventId: event.id });
   const fail = (stepName: string, errorCode: string): UnitFacts => ({
     ...u,
     firstPass: false,
     failures: [...u.failures, { step: stepName, errorCode, attempt: u.attempt, station: event.source.id, at: event.occurredAt }],
   });
+  /** Actual values of the images' drift dimensions (bootloader, application), from a write or a read-back. */
+  const images = (base: UnitFacts, values: readonly { name: string; sha256: string }[]): UnitFacts => {
+    const actual = { ...base.actual };
+    for (const v of values) {
+      const dimension = IMAGE_DIMENSION[v.name];
+      if (dimension) actual[dimension] = step(v.sha256);
+    }
+    return { ...base, actual };
+  };
   let next: UnitFacts;
   switch (event.type) {
     case 'UnitScanned': {
@@ -171,17 +194,43 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup)
     case 'AppVerified':
       next = { ...(event.data.result === 'pass' ? u : fail('app_verify', 'APP_HASH_MISMATCH')), actual: { ...u.actual, application: step(event.data.imageSha256) } };
       break;
+    case 'ImagesWritten':
+      next = images(u, event.data.images);
+      break;
+    case 'ImagesVerified': {
+      const base = event.data.result === 'pass' ? u : fail(event.data.step, event.data.method === 'boot_log_elf_sha256' ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH');
+      // Drift is about what stations write; an image no step wrote directly (delivered inside an SB2.1
+      // container) is known by what its read-back reports.
+      const unwritten = event.data.images.filter((c) => decider.progress.written[c.name] === undefined);
+      next = event.data.method === 'boot_log_elf_sha256' ? base : images(base, unwritten.map((c) => ({ name: c.name, sha256: c.reported })));
+      break;
+    }
+    case 'SecurityStateRead':
+      next = event.data.result === 'pass' ? u : fail(event.data.step, 'SECURITY_STATE_MISMATCH');
+      break;
+    case 'IdentityRead':
+    case 'StepStarted':
+      next = u;
+      break;
     case 'ProvisioningApplied':
       next = { ...u, actual: { ...u.actual, provisioning_template: step(event.data.templateSha256) } };
       break;
     case 'EfuseBurned':
-      next = { ...u, status: 'locked', actual: { ...u.actual, efuse_profile: step(event.data.profile) } };
+      if (event.schemaVersion === 1) {
+        next = { ...u, status: 'locked', actual: { ...u.actual, efuse_profile: step(event.data.profile) } };
+      } else {
+        const digest = event.data.keys.find((k) => k.purpose.startsWith('SECURE_BOOT_DIGEST') && k.digest)?.digest;
+        next = digest ? { ...u, actual: { ...u.actual, signing_key: step(digest) } } : u;
+      }
+      break;
+    case 'UnitLocked':
+      next = { ...u, status: 'locked' };
       break;
     case 'StepFailed':
       next = fail(event.data.step, event.data.errorCode);
       break;
     case 'UnitReworked':
-      next = { ...u, attempt: u.attempt + 1, reworks: u.reworks + 1, firstPass: false };
+      next = { ...u, status: 'in_progress', attempt: u.attempt + 1, reworks: u.reworks + 1, firstPass: false };
       break;
     case 'UnitScrapped':
       next = { ...u, status: 'scrapped', scrapReason: event.data.reason, firstPass: false };
@@ -191,17 +240,33 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup)
       break;
   }
   const release = next.releaseId ? lookup<ReleaseDoc>(`release:${next.releaseId}`) : null;
-  return { ...next, ...judge(next, release) };
+  if (next.status === 'in_progress' && release?.recipe && decider.model === 'recipe' && recipeComplete(release.recipe, decider.progress)) next = { ...next, status: 'completed' };
+  return { ...next, decider, ...judge(next, release) };
+}
+
+/** What a recipe release expects per drift dimension: its conventionally named images, the secure-boot key, the template. */
+function recipeExpectations(d: Extract<EventOf<'ReleaseApproved'>['data'], { recipe: Recipe }>): Partial<Record<DriftDimension, string>> {
+  const expected: Partial<Record<DriftDimension, string>> = {};
+  for (const image of d.images) {
+    const dimension = IMAGE_DIMENSION[image.name];
+    if (dimension) expected[dimension] = image.sha256;
+  }
+  for (const s of d.recipe.steps) {
+    if (s.kind === 'burn') for (const k of s.keys) if (k.purpose.startsWith('SECURE_BOOT_DIGEST') && k.digest) expected.signing_key ??= k.digest;
+    if (s.kind === 'provision') expected.provisioning_template ??= s.templateSha256;
+  }
+  return expected;
 }
 
 export const productionProjection: DocumentProjection<ProductionDoc> = {
   name: 'production',
-  version: 2,
+  version: 3,
   keyOf,
   evolve(current, event: LedgerEvent, _meta: EventMeta, lookup: Lookup): ProductionDoc {
     switch (event.type) {
       case 'ReleaseApproved': {
         const d = event.data;
+        if ('recipe' in d) return { kind: 'release', releaseId: d.releaseId, version: d.version, expected: recipeExpectations(d), recipe: d.recipe };
         return {
           kind: 'release',
           releaseId: d.releaseId,

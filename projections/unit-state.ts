@@ -2,7 +2,24 @@
 import type { LedgerEvent } from '../schemas/index.ts';
 import { isUnitEvent } from '../schemas/index.ts';
 import type { DocumentProjection, EventMeta } from './projection.ts';
-import { evolveUnit, type UnitStatus } from '../src/domain/unit.ts';
+import { evolveUnit, initialUnitState, type UnitState, type UnitStatus } from '../src/domain/unit.ts';
+
+/** The name a recipe image has in the fixed-sequence fields `bootloader` and `application`. */
+const LEGACY_SLOT: Readonly<Record<string, 'bootloader' | 'application'>> = { bootloader: 'bootloader', app: 'application', application: 'application' };
+
+export interface ImageRecord extends StepRecord {
+  /** SHA-256 of the image last written under this name. */
+  readonly sha256: string;
+  readonly offset: number;
+  /** The last verification since that write: how, and whether it passed. */
+  readonly verification: { method: string; result: 'pass' | 'fail'; reported: string; comparedChars: number; step: string; at: string } | null;
+}
+
+export interface SecurityRecord extends StepRecord {
+  readonly step: string;
+  readonly result: 'pass' | 'fail';
+  readonly fields: readonly { name: string; value: string | number | boolean }[];
+}
 
 export interface StepRecord {
   readonly station: string;
@@ -13,6 +30,11 @@ export interface UnitView {
   readonly serial: string;
   readonly status: UnitStatus;
   readonly batchId: string | null;
+  /** The release whose recipe the unit follows (null for a version 1 release). */
+  readonly releaseId: string | null;
+  /** The station that scanned it in this pass, and the fixture it sat in. */
+  readonly station: string | null;
+  readonly fixture: string | null;
   readonly productSku: string | null;
   readonly hardwareRevision: string | null;
   readonly chipId: string | null;
@@ -26,6 +48,13 @@ export interface UnitView {
   readonly application: (StepRecord & { sha256: string; version: string; reportedSha256: string; method: string; verified: boolean }) | null;
   readonly provisioning: (StepRecord & { templateId: string; templateSha256: string; configSha256: string }) | null;
   readonly efuse: (StepRecord & { profile: string; secureBoot: boolean; flashEncryption: boolean; keyDigests: string[] }) | null;
+  /** A recipe unit: every image by name, the steps done in this pass, and the security state last read back. */
+  readonly images: Readonly<Record<string, ImageRecord>>;
+  readonly stepsDone: readonly string[];
+  readonly stepStarted: string | null;
+  readonly security: SecurityRecord | null;
+  /** Tool outputs (their SHA-256, kept at the station as evidence/<digest>) recorded with the unit's steps. */
+  readonly toolOutputs: number;
   readonly scrapped: (StepRecord & { reason: string }) | null;
   readonly shipped: (StepRecord & { customer: string; orderRef: string }) | null;
   readonly firstEventAt: string;
@@ -33,6 +62,23 @@ export interface UnitView {
   readonly eventCount: number;
   /** Head of the unit stream: the next event's `prev` must equal `digest`. */
   readonly head: { revision: string; position: string; digest: string };
+  /** The unit decider's own state, folded alongside (so that the view folds exactly as the ledger decides). */
+  readonly decider?: UnitState;
+}
+
+/** The fixed-sequence fields, filled from a recipe's conventionally named images. */
+function legacySlots(images: Readonly<Record<string, ImageRecord>>): Partial<Pick<UnitView, 'bootloader' | 'application'>> {
+  const out: { -readonly [K in 'bootloader' | 'application']?: UnitView[K] } = {};
+  for (const [name, image] of Object.entries(images)) {
+    const slot = LEGACY_SLOT[name];
+    const record = { station: image.station, at: image.at };
+    if (slot === 'bootloader') out.bootloader = { ...record, sha256: image.sha256, version: '', signingKeyDigest: '' };
+    if (slot === 'application') {
+      const v = image.verification;
+      out.application = { ...record, sha256: image.sha256, version: '', reportedSha256: v?.reported ?? '', method: v?.method ?? '', verified: v?.result === 'pass' };
+    }
+  }
+  return out;
 }
 
 function empty(serial: string, at: string): UnitView {
@@ -40,6 +86,9 @@ function empty(serial: string, at: string): UnitView {
     serial,
     status: 'new',
     batchId: null,
+    releaseId: null,
+    station: null,
+    fixture: null,
     productSku: null,
     hardwareRevision: null,
     chipId: null,
@@ -53,6 +102,11 @@ function empty(serial: string, at: string): UnitView {
     application: null,
     provisioning: null,
     efuse: null,
+    images: {},
+    stepsDone: [],
+    stepStarted: null,
+    security: null,
+    toolOutputs: 0,
     scrapped: null,
     shipped: null,
     firstEventAt: at,
@@ -64,23 +118,34 @@ function empty(serial: string, at: string): UnitView {
 
 export const unitStateProjection: DocumentProjection<UnitView> = {
   name: 'unit-state',
-  version: 2,
+  version: 3,
   /** CRA queries find units by the firmware they carry; batch views list a batch's units. */
-  indexes: (u) => [
-    ...(u.bootloader ? ([['firmware', u.bootloader.sha256]] as const) : []),
-    ...(u.application ? ([['firmware', u.application.sha256]] as const) : []),
-    ...(u.batchId ? ([['batch', u.batchId]] as const) : []),
-  ],
+  indexes: (u) => {
+    const firmware = new Set<string>();
+    if (u.bootloader) firmware.add(u.bootloader.sha256);
+    if (u.application) firmware.add(u.application.sha256);
+    for (const image of Object.values(u.images)) firmware.add(image.sha256);
+    return [...[...firmware].map((sha) => ['firmware', sha] as const), ...(u.batchId ? ([['batch', u.batchId]] as const) : [])];
+  },
   keyOf: (event) => (isUnitEvent(event) ? event.data.serial : null),
   evolve(current: UnitView | null, event: LedgerEvent, meta: EventMeta): UnitView {
     if (!isUnitEvent(event)) throw new Error(`unit-state cannot apply ${event.type}`);
     const base = current ?? empty(event.data.serial, event.occurredAt);
-    const unit = evolveUnit({ status: base.status, serial: base.serial, batchId: base.batchId, attempt: base.attempt, failures: base.failures }, event);
+    const unit = evolveUnit(base.decider ?? { ...initialUnitState, status: base.status, serial: base.serial, batchId: base.batchId, attempt: base.attempt, failures: base.failures }, event);
     const step = { station: event.source.id, at: event.occurredAt };
+    const tools = 'tools' in event.data ? event.data.tools.length : 0;
     let view: UnitView = {
       ...base,
+      decider: unit,
       status: unit.status,
       batchId: unit.batchId,
+      releaseId: unit.releaseId,
+      station: unit.station,
+      chipId: unit.chipId,
+      mac: unit.mac,
+      stepsDone: unit.progress.done,
+      stepStarted: unit.progress.started,
+      toolOutputs: base.toolOutputs + tools,
       attempt: unit.attempt,
       failures: unit.failures,
       lastStation: event.source.id,
@@ -91,9 +156,48 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
     switch (event.type) {
       case 'UnitScanned': {
         const d = event.data;
-        view = { ...view, productSku: d.productSku, hardwareRevision: d.hardwareRevision, chipId: d.chipId ?? view.chipId, mac: d.mac ?? view.mac, operator: d.operator };
+        view = { ...view, productSku: d.productSku, hardwareRevision: d.hardwareRevision, operator: d.operator, fixture: 'fixture' in d ? (d.fixture ?? null) : null };
         break;
       }
+      case 'ImagesWritten': {
+        const images = { ...view.images };
+        for (const i of event.data.images) images[i.name] = { ...step, sha256: i.sha256, offset: i.offset, verification: null };
+        view = { ...view, images, ...legacySlots(images) };
+        break;
+      }
+      case 'ImagesVerified': {
+        const images = { ...view.images };
+        for (const c of event.data.images) {
+          const image = images[c.name];
+          const verification = { method: event.data.method, result: c.result, reported: c.reported, comparedChars: c.comparedChars, step: event.data.step, at: event.occurredAt };
+          // An image delivered inside a container (an SB2.1 file) is first seen when it is read back.
+          images[c.name] = image ? { ...image, verification } : { ...step, sha256: c.result === 'pass' ? c.expected : c.reported, offset: -1, verification };
+        }
+        view = { ...view, images, ...legacySlots(images) };
+        if (event.data.result === 'fail') {
+          const bad = event.data.images.find((c) => c.result === 'fail');
+          view = { ...view, lastFailure: { step: event.data.step, errorCode: 'IMAGE_MISMATCH', message: `${bad?.name ?? '?'}: reported ${bad?.reported ?? '?'}, release ${bad?.expected.slice(0, bad.comparedChars) ?? '?'}`, attempt: unit.attempt, ...step } };
+        }
+        break;
+      }
+      case 'UnitLocked': {
+        const images = { ...view.images };
+        for (const i of event.data.images) images[i.name] = { ...step, sha256: i.sha256, offset: i.offset, verification: null };
+        view = { ...view, images, efuse: { ...step, profile: event.data.step, secureBoot: view.efuse?.secureBoot ?? false, flashEncryption: view.efuse?.flashEncryption ?? false, keyDigests: view.efuse?.keyDigests ?? [] } };
+        break;
+      }
+      case 'SecurityStateRead': {
+        const fields = event.data.fields;
+        view = { ...view, security: { ...step, step: event.data.step, result: event.data.result, fields } };
+        if (event.data.result === 'fail') {
+          const unmet = event.data.checks.filter((c) => !c.met).map((c) => `${c.field}=${JSON.stringify(c.actual)} (expected ${JSON.stringify(c.equals)})`);
+          view = { ...view, lastFailure: { step: event.data.step, errorCode: 'SECURITY_STATE_MISMATCH', message: unmet.join(', ').slice(0, 2000), attempt: unit.attempt, ...step } };
+        }
+        break;
+      }
+      case 'IdentityRead':
+      case 'StepStarted':
+        break;
       case 'BootloaderWritten':
         view = {
           ...view,
@@ -119,7 +223,23 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
         view = { ...view, provisioning: { ...step, templateId: event.data.templateId, templateSha256: event.data.templateSha256, configSha256: event.data.configSha256 } };
         break;
       case 'EfuseBurned':
-        view = { ...view, efuse: { ...step, profile: event.data.profile, secureBoot: event.data.secureBoot, flashEncryption: event.data.flashEncryption, keyDigests: [...event.data.keyDigests] } };
+        if (event.schemaVersion === 1) {
+          view = { ...view, efuse: { ...step, profile: event.data.profile, secureBoot: event.data.secureBoot, flashEncryption: event.data.flashEncryption, keyDigests: [...event.data.keyDigests] } };
+        } else {
+          // What was burned, as the recipe step named it; the read-back (SecurityStateRead) is what shows it took.
+          const fuses = new Map(event.data.fuses.map((f) => [f.name, f.value]));
+          const prev = view.efuse;
+          view = {
+            ...view,
+            efuse: {
+              ...step,
+              profile: event.data.step,
+              secureBoot: (prev?.secureBoot ?? false) || fuses.has('SECURE_BOOT_EN'),
+              flashEncryption: (prev?.flashEncryption ?? false) || fuses.has('SPI_BOOT_CRYPT_CNT') || fuses.has('FLASH_CRYPT_CNT'),
+              keyDigests: [...(prev?.keyDigests ?? []), ...event.data.keys.flatMap((k) => (k.digest ? [k.digest] : []))],
+            },
+          };
+        }
         break;
       case 'StepFailed':
         view = { ...view, lastFailure: { step: event.data.step, errorCode: event.data.errorCode, message: event.data.message, attempt: event.data.attempt, ...step } };

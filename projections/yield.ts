@@ -13,7 +13,7 @@ export interface YieldFigures {
   readonly started: number;
   readonly completed: number;
   readonly inProgress: number;
-  /** Units locked or shipped without any failure or rework, over units started. */
+  /** Units locked, completed or shipped without any failure or rework, over units started. */
   readonly firstPassYield: number;
   readonly reworked: number;
   readonly scrapped: number;
@@ -26,8 +26,9 @@ export type YieldGroup = 'batch' | 'line' | 'station' | 'day';
 
 export function yieldFigures(units: readonly UnitFacts[]): YieldFigures {
   const started = units.length;
-  const completed = units.filter((u) => u.status === 'locked' || u.status === 'shipped').length;
-  const firstPass = units.filter((u) => u.firstPass && (u.status === 'locked' || u.status === 'shipped')).length;
+  const done = (u: UnitFacts) => u.status === 'locked' || u.status === 'completed' || u.status === 'shipped';
+  const completed = units.filter(done).length;
+  const firstPass = units.filter((u) => u.firstPass && done(u)).length;
   const scrapped = units.filter((u) => u.status === 'scrapped').length;
   const retriesPerStep: Record<string, number> = {};
   const causes = new Map<string, { step: string; errorCode: string; count: number }>();

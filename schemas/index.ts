@@ -3,3 +3,4 @@ export * from './unit-events.ts';
 export * from './admin-events.ts';
 export * from './event.ts';
 export * from './ledger-events.ts';
+export * from './recipe.ts';

@@ -17,5 +17,5 @@ export const CheckpointIssued = z.strictObject({
   note: z.string().min(1).max(16_384).describe('the signed checkpoint note, verbatim'),
 });
 
-export const ledgerEventSchemas = { AdminKeysTrusted, CheckpointIssued } as const;
-export type LedgerOwnEventType = keyof typeof ledgerEventSchemas;
+export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued } } as const;
+export type LedgerOwnEventType = keyof typeof ledgerEventVersions;

@@ -1,6 +1,6 @@
 /** Renders JSON Schema files from the zod schemas, for integrators in other languages (pure; the CLI writes them). */
 import { z } from 'zod';
-import { adminEventSchemas, ledgerEventSchemas, unitEventSchemas, LedgerEventSchema, DsseEnvelopeSchema } from './index.ts';
+import { adminEventVersions, ledgerEventVersions, unitEventVersions, LedgerEventSchema, DsseEnvelopeSchema, SCHEMA_VERSIONS } from './index.ts';
 import { ExportRecordSchema, InTotoStatementSchema } from './export.ts';
 
 /** Where the rendered files live in the repository, relative to its root. */
@@ -17,8 +17,13 @@ export function renderJsonSchemas(): Map<string, string> {
   add('dsse-envelope', DsseEnvelopeSchema, 'DSSE envelope carrying one ledger event, signed with Ed25519');
   add('export-record', ExportRecordSchema, 'One line of a flashtrail.export.v1 traceability export (NDJSON)');
   add('export-statement', InTotoStatementSchema, 'The in-toto Statement v1 closing an export, with the flashtrail traceability-export/v1 predicate');
-  for (const [name, schema] of Object.entries({ ...unitEventSchemas, ...adminEventSchemas, ...ledgerEventSchemas })) {
-    add(`data-${name}`, schema, `data member of a ${name} event`);
+  // The current version of each type as data-<Type>; older versions, still valid, as data-<Type>.v<N>.
+  for (const [name, versions] of Object.entries({ ...unitEventVersions, ...adminEventVersions, ...ledgerEventVersions })) {
+    const current = SCHEMA_VERSIONS[name as keyof typeof SCHEMA_VERSIONS];
+    for (const [version, schema] of Object.entries(versions as Record<string, z.ZodType>)) {
+      const v = Number(version);
+      add(v === current ? `data-${name}` : `data-${name}.v${v}`, schema, `data member of a ${name} event, schemaVersion ${v}${v === current ? ' (current)' : ''}`);
+    }
   }
   return files;
 }

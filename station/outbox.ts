@@ -67,6 +67,17 @@ export class Outbox {
     })();
   }
 
+  /**
+   * Takes the ledger's head for a stream when nothing of this station's is waiting in it (another station
+   * may have written the unit since): the next event chains on what the ledger holds.
+   */
+  followLedgerHead(stream: string, digest: string | null): void {
+    const waiting = (this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE stream = ? AND state IN ('pending', 'rejected')").get(stream) as { n: number }).n;
+    if (waiting > 0) return;
+    if (digest === null) this.db.prepare('DELETE FROM heads WHERE stream = ?').run(stream);
+    else this.db.prepare('INSERT INTO heads (stream, digest) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET digest = excluded.digest').run(stream, digest);
+  }
+
   /** Adopts a head learnt from the ledger for a stream this station has not written yet. */
   adoptHead(stream: string, digest: string): void {
     this.db.prepare('INSERT OR IGNORE INTO heads (stream, digest) VALUES (?, ?)').run(stream, digest);
@@ -94,6 +105,32 @@ export class Outbox {
   markFailedAttempt(seqs: readonly number[], error: string): void {
     const stmt = this.db.prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?');
     this.db.transaction(() => seqs.forEach((s) => stmt.run(error, s)))();
+  }
+
+  /** Where one event stands: pending, delivered or rejected (with the ledger's reason), or unknown. */
+  stateOf(eventId: string): { state: 'pending' | 'delivered' | 'rejected'; lastError: string | null } | null {
+    const row = this.db.prepare('SELECT state, last_error FROM outbox WHERE event_id = ?').get(eventId) as { state: 'pending' | 'delivered' | 'rejected'; last_error: string | null } | undefined;
+    return row ? { state: row.state, lastError: row.last_error } : null;
+  }
+
+  /** The envelopes this station signed for a stream, in order: its own record of a unit when the ledger is away. */
+  envelopesOf(stream: string): { envelope: DsseEnvelope; state: string }[] {
+    const rows = this.db.prepare('SELECT envelope, state FROM outbox WHERE stream = ? ORDER BY seq').all(stream) as { envelope: string; state: string }[];
+    return rows.map((r) => ({ envelope: JSON.parse(r.envelope) as DsseEnvelope, state: r.state }));
+  }
+
+  /** Rejected events of a stream: a unit with one of them is not what the ledger holds. */
+  rejectedIn(stream: string): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE stream = ? AND state = 'rejected'").get(stream) as { n: number }).n;
+  }
+
+  /**
+   * Puts rejected events back in the queue, in their original order, once their cause is fixed (a closed
+   * batch reopened, a key registered): they are still validly signed and their chain is intact.
+   */
+  requeueRejected(stream?: string): number {
+    const sql = "UPDATE outbox SET state = 'pending', last_error = NULL WHERE state = 'rejected'" + (stream ? ' AND stream = ?' : '');
+    return (stream ? this.db.prepare(sql).run(stream) : this.db.prepare(sql).run()).changes;
   }
 
   markRejected(seq: number, error: string): void {

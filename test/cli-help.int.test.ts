@@ -116,7 +116,7 @@ describe.concurrent('usage errors: one line naming what is wrong, exit 2', () =>
     [['frobnicate'], 'flashtrail: unknown command frobnicate; see flashtrail --help'],
     [['--frobnicate'], 'flashtrail: unknown option --frobnicate for `flashtrail`; see flashtrail --help'],
     [['station', 'frobnicate'], 'flashtrail: unknown subcommand frobnicate for `flashtrail station`; see flashtrail station --help'],
-    [['station'], 'flashtrail: `flashtrail station` needs a subcommand: init, run, status; see flashtrail station --help'],
+    [['station'], 'flashtrail: `flashtrail station` needs a subcommand: init, run, status, enroll, release, rework, scrap, ship, requeue; see flashtrail station --help'],
     [['verify', 'x.json', '--foo'], 'flashtrail: unknown option --foo for `flashtrail verify`; see flashtrail verify --help'],
     [['station', 'run', '-x'], 'flashtrail: unknown option -x for `flashtrail station run`; see flashtrail station run --help'],
     [['verify', 'x.json'], 'flashtrail: `flashtrail verify` needs --ledger-key KEY|@FILE; see flashtrail verify --help'],

@@ -73,7 +73,7 @@ describe('flashtrail CLI', () => {
     expect(result.stdout).toMatch(/SN0024003 +shipped +2 /);
     expect(result.stdout).toMatch(/refused .*409 RULE_VIOLATION CHAIN_LOCKED/);
     expect(result.stdout).toMatch(/ok +inclusion/);
-    expect(result.stdout).toMatch(/verified: 5 events by ST-01/);
+    expect(result.stdout).toMatch(/verified: 15 events by ST-01/); // the last unit, through the recipe up to its lock
     expect(result.stdout).toMatch(/units started +40 +40/);
     expect(result.stdout).toMatch(/the ledger's views match what was injected/);
   });

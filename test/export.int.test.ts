@@ -45,7 +45,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'flashtrail-export-'));
   t = await startTestLedger();
   const sim = await runSimulation({
-    units: 60, stations: 2, seed: 5, failureRates: { app_verify: 0.1, provisioning: 0.05 }, maxRetriesPerStep: 1, maxReworks: 1, defectRate: 0.02,
+    units: 60, stations: 2, seed: 5, failureRates: { 'read-back-images': 0.1, 'write-nvs': 0.05 }, maxRetriesPerStep: 1, maxReworks: 1, defectRate: 0.02,
     drift: { station: 'ST-02', fromMinute: 0, minutes: 10 }, cycleSeconds: 60, dataDir: t.dataDir, url: t.url, json: false, out: () => undefined, progress: () => undefined,
   });
   batchId = sim.batchId;
@@ -110,7 +110,8 @@ describe('signed exports', () => {
     expect(native.events).toBeGreaterThan(300);
     expect(strip(portable)).toEqual(strip(native));
     expect(native.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'keys', 'units', 'statement']);
-    expect(native.firmware.map((f) => f.name).sort()).toEqual(['application 2.4.1', 'application 2.4.1', 'bootloader bl-2.4.1']);
+    // The bootloader and application the units' read-backs verified against their release (the drifted image never verified).
+    expect(native.firmware.map((f) => f.name).sort()).toEqual(['app of release fw-3.0.0', 'bootloader of release fw-3.0.0']);
     const csv = readFileSync(join(dir, 'batch.csv'), 'utf8').trim().split('\r\n');
     expect(csv).toHaveLength(61);
     expect(csv[0]).toBe('serial,batch_id,release_id,status,bootloader_sha256,application_sha256,first_event_at,efuse_burned_at,shipped_at,customer');
@@ -151,11 +152,11 @@ describe('signed exports', () => {
     const v = await tampered('data', (lines) =>
       mapUnit(lines, (u) => {
         const e = u.events[1]!;
-        const payload = fromUtf8(fromBase64(e.envelope.payload)).replace(/("imageSha256":"[0-9a-f]{63})([0-9a-f])/, (_m, h: string, c: string) => h + (c === '0' ? '1' : '0'));
+        const payload = fromUtf8(fromBase64(e.envelope.payload)).replace('"operator":"op-sim"', '"operator":"op-sjm"');
         e.envelope = { ...e.envelope, payload: toBase64(utf8(payload)) };
       }),
     );
-    expect(v).toMatch(/^SIGNATURE_ERROR unit .*"eventType":"BootloaderWritten".*"serial":"SN/);
+    expect(v).toMatch(/^SIGNATURE_ERROR unit .*"eventType":"IdentityRead".*"serial":"SN/);
     expect(v).toMatch(/"line":\d+/);
   });
 

@@ -9,12 +9,17 @@ import { initialReleaseState } from '../src/domain/release.ts';
 import type { DecisionContext, StreamRef } from '../src/domain/aggregate.ts';
 import { DecisionError, RULE_CODES } from '../src/domain/decision-error.ts';
 import { ev, hash, T0, unit } from './helpers/events.ts';
+import { recipeUnit } from './helpers/recipe.ts';
+import { initialStationState } from '../src/domain/station.ts';
+
+const r = recipeUnit();
 
 const release = { releaseId: 'R1', productSku: 'SKU', version: '1', bootloaderSha256: hash('b'), applicationSha256: hash('a'), provisioningTemplateSha256: hash('t'), signingKeyDigest: hash('d'), efuseProfile: 'sb' };
 
 /** One event of every type. */
 const samples: LedgerEvent[] = [
   unit.scanned(), unit.bootloader(), unit.appVerified(), unit.provisioned(), unit.efuse(), unit.failed(), unit.reworked(), unit.scrapped(), unit.shipped(),
+  r.identity(), r.started('burn-flash-encryption'), r.written(), r.verified(), r.securityRead('read-back-efuses'), r.locked(),
   ev('StationRegistered', { stationId: 'ST-01', line: 'L1', site: 'P' }),
   ev('StationKeyRegistered', { stationId: 'ST-01', keyId: hash('k'), publicKey: hash('p'), algorithm: 'ed25519' }),
   ev('StationKeyRevoked', { stationId: 'ST-01', keyId: hash('k'), reason: 'r' }),
@@ -45,7 +50,7 @@ function contextWith(states: Map<string, unknown>): DecisionContext & { read: st
 describe('aggregate registry', () => {
   it('every event type belongs to exactly one aggregate', () => {
     const owners = [...UNIT_EVENT_TYPES, ...ADMIN_EVENT_TYPES, ...LEDGER_EVENT_TYPES].map((type) => ({ type, owners: AGGREGATES.filter((a) => a.eventTypes.includes(type)).map((a) => a.name) }));
-    expect(owners.length).toBe(17);
+    expect(owners.length).toBe(23);
     expect(owners.filter((o) => o.owners.length !== 1)).toEqual([]);
     expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'ledger-trust', 'ledger-checkpoints']);
   });
@@ -57,7 +62,7 @@ describe('aggregate registry', () => {
   });
 
   it("an event's aggregate names the same stream as the clients' stream rule", () => {
-    expect(new Set(samples.map((e) => e.type)).size).toBe(17);
+    expect(new Set(samples.map((e) => e.type)).size).toBe(23);
     for (const event of samples) {
       const stream = aggregateOf(event).open((aggregate) => {
         if (!aggregate.accepts(event)) throw new Error(`${aggregate.name} does not accept ${event.type}`);
@@ -71,15 +76,20 @@ describe('aggregate registry', () => {
     expect(() => batchAggregate.fold(initialBatchState, unit.scanned())).toThrow(/UnitScanned is not an event of the batch aggregate/);
   });
 
-  it('a scan declares its batch as context, and the decision reads that batch', () => {
+  it('a unit event declares its station and batch as context, and the batch names its release', () => {
     const scan = unit.scanned('B7');
-    expect(unitAggregate.context(scan).map((r) => r.stream)).toEqual(['batch-B7']);
-    expect(unitAggregate.context(unit.bootloader())).toEqual([]);
-    const open: BatchState = { status: 'open', opened: null };
-    const ctx = contextWith(new Map([['batch-B7', open]]));
+    expect(unitAggregate.context(scan).map((ref) => ref.stream)).toEqual(['station-ST-01', 'batch-B7']);
+    const open: BatchState = { status: 'open', opened: { batchId: 'B7', releaseId: 'R9', line: 'L1', productSku: 'SKU', plannedQuantity: 1 } };
+    const loaded = <T>(ref: StreamRef<T>) => (ref.stream === 'batch-B7' ? (open as T) : undefined);
+    expect(unitAggregate.context(scan, unitAggregate.initialState, loaded).map((ref) => ref.stream)).toEqual(['station-ST-01', 'batch-B7', 'release-R9']);
+    // After the scan, the unit's own state names its batch.
+    const scannedState = unitAggregate.evolve(unitAggregate.initialState, scan);
+    expect(unitAggregate.context(unit.bootloader(), scannedState).map((ref) => ref.stream)).toEqual(['station-ST-01', 'batch-B7']);
+    const station = { ...initialStationState, stationId: 'ST-01', line: 'L1' };
+    const ctx = contextWith(new Map<string, unknown>([['batch-B7', open], ['station-ST-01', station], ['release-R9', initialReleaseState]]));
     expect(unitAggregate.decide(scan, unitAggregate.initialState, ctx)).toEqual([scan]);
-    expect(ctx.read).toEqual(['batch-B7']);
-    const closed = contextWith(new Map([['batch-B7', { status: 'closed', opened: null }]]));
+    expect(ctx.read).toEqual(expect.arrayContaining(['station-ST-01', 'batch-B7', 'release-R9']));
+    const closed = contextWith(new Map<string, unknown>([['batch-B7', { ...open, status: 'closed' }], ['station-ST-01', station], ['release-R9', initialReleaseState]]));
     expect(() => unitAggregate.decide(scan, unitAggregate.initialState, closed)).toThrow(DecisionError);
   });
 

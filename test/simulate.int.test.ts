@@ -3,15 +3,16 @@
  * API; the ledger's scrap view counts and drift unit list equal exactly what was injected, and the CRA
  * affected-units query returns exactly the units carrying an image, as JSON pages, CSV and NDJSON.
  */
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
 import { runSimulation, type SimulationResult } from '../src/sim/run-simulation.ts';
+import { simulatedAppImage } from '../src/sim/recipe-unit.ts';
 
 let t: TestLedger;
 let result: SimulationResult;
-const previousImage = createHash('sha256').update('application 2.4.0').digest('hex');
-const currentImage = createHash('sha256').update('application 2.4.1').digest('hex');
+// The simulated release is 3.0.0 of the ESP32-S3 recipe; the drifting station writes 2.9.0's application.
+const previousImage = simulatedAppImage('2.9.0');
+const currentImage = simulatedAppImage('3.0.0');
 
 const get = async (path: string, accept = 'application/json') => {
   const r = await fetch(`${t.url}${path}`, { headers: { authorization: `Bearer ${t.tokens.auditor}`, accept } });
@@ -25,7 +26,7 @@ beforeAll(async () => {
     units: 1000,
     stations: 4,
     seed: 20261124,
-    failureRates: { bootloader: 0.04, app_verify: 0.05, provisioning: 0.03, efuse: 0.02 },
+    failureRates: { 'write-images': 0.04, 'read-back-images': 0.05, 'write-nvs': 0.03, 'enable-secure-download': 0.02 },
     maxRetriesPerStep: 1,
     maxReworks: 1,
     defectRate: 0.01,
@@ -46,7 +47,7 @@ describe('simulated batch of 1,000 units', () => {
     // The injection is not trivial: there are scraps, reworks, failures at every step and drifted units.
     expect(truth.scrapped.length).toBeGreaterThan(0);
     expect(truth.reworked.length).toBeGreaterThan(0);
-    expect(Object.keys(truth.failures).sort()).toEqual(['app_verify', 'bootloader', 'efuse', 'provisioning']);
+    expect(Object.keys(truth.failures).sort()).toEqual(['enable-secure-download', 'read-back-images', 'write-images', 'write-nvs']);
     expect(truth.drifted.length).toBeGreaterThan(20);
 
     expect(scrap.started).toBe(1000);
@@ -65,6 +66,8 @@ describe('simulated batch of 1,000 units', () => {
     expect(drift.byDimension).toMatchObject({ application: truth.drifted.length, bootloader: 0, signing_key: 0, provisioning_template: 0, efuse_profile: 0 });
     for (const u of drift.driftedUnits) expect(u.deviations[0]).toMatchObject({ dimension: 'application', value: previousImage, expected: currentImage, station: 'ST-02' });
     expect(drift.fingerprints.filter((f) => f.minority).flatMap((f) => f.serials).sort()).toEqual(expect.arrayContaining(truth.drifted.filter((s) => !truth.scrapped.includes(s))));
+    // The recipe's read-back against the release caught every unit written with the previous image: none shipped.
+    expect(truth.drifted.filter((s) => !truth.scrapped.includes(s))).toEqual([]);
     expect(result.agrees).toBe(true);
   });
 

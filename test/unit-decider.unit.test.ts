@@ -1,16 +1,23 @@
-/** Given/when/then over the pure unit decider: the signed-firmware sequence. */
+/** Given/when/then over the pure unit decider: the fixed sequence of a version 1 release (the seed's). */
 import { describe, expect, it } from 'vitest';
 import type { UnitEvent } from '../schemas/index.ts';
 import { decideUnit, evolveUnit, initialUnitState, type UnitDecisionContext, type UnitState } from '../src/domain/unit.ts';
 import { DecisionError } from '../src/domain/decision-error.ts';
+import type { BatchState } from '../src/domain/batch.ts';
 import { T0, unit } from './helpers/events.ts';
 
-const ctx = (overrides: Partial<UnitDecisionContext> = {}): UnitDecisionContext => ({
-  now: new Date(T0.getTime() + 3_600_000),
-  maxClockSkewMs: 60_000,
-  batchStatus: () => 'open',
-  ...overrides,
-});
+const openBatch = (batchId: string): BatchState => ({ status: 'open', opened: { batchId, releaseId: 'R1', line: 'L1', productSku: 'SKU', plannedQuantity: 10 } });
+const ctx = (overrides: Partial<UnitDecisionContext> & { batchStatus?: () => BatchState['status'] } = {}): UnitDecisionContext => {
+  const { batchStatus, ...rest } = overrides;
+  return {
+    now: new Date(T0.getTime() + 3_600_000),
+    maxClockSkewMs: 60_000,
+    station: { stationId: 'ST-01', line: 'L1', role: 'flash', registeredAt: null },
+    batch: (batchId) => (batchStatus ? { ...openBatch(batchId), status: batchStatus() } : openBatch(batchId)),
+    release: () => ({ approved: null, approvedAt: null }),
+    ...rest,
+  };
+};
 
 function given(history: UnitEvent[]) {
   const state = history.reduce<UnitState>((s, e) => evolveUnit(s, e), initialUnitState);
@@ -114,7 +121,7 @@ describe('unit decider', () => {
     given([]).when(unit.scanned(), ctx({ batchStatus: () => 'closed' })).thenRefused('BATCH_NOT_OPEN', 'new');
     given([]).when(unit.scanned(), ctx({ batchStatus: () => 'unknown' })).thenRefused('BATCH_NOT_OPEN', 'new');
     const forged = { ...unit.scanned(), source: { kind: 'station' as const, id: 'ST-02' } };
-    given([]).when(forged).thenRefused('STATION_MISMATCH', 'new');
+    given([]).when(forged, ctx({ station: { stationId: 'ST-02', line: 'L1', role: 'flash', registeredAt: null } })).thenRefused('STATION_MISMATCH', 'new');
     const failed = [unit.scanned('B1'), unit.reworked()];
     given(failed).when(unit.scanned('B2')).thenRefused('BATCH_MISMATCH', 'reworked');
   });

@@ -160,6 +160,8 @@ const workCompleted = <K extends UnitEventType>(ctx: RowContext<K>, result: 'Com
 /** Order of the flashing steps, as CFX stage sequence numbers of a fault. */
 const STEP_SEQUENCE: Readonly<Record<string, number>> = { scan: 1, bootloader: 2, application: 3, app_verify: 4, provisioning: 5, efuse: 6, test: 7, ship: 8 };
 
+const silentStep = { messages: [], inTransaction: true, map: (ctx: { unit: CfxUnitDoc }) => ({ bodies: [], unit: ctx.unit }) } as const;
+
 /**
  * The mapping, one row per unit event type. Each row's messages follow, in order, a FaultCleared when the unit
  * had an open fault and a WorkStarted when the event opens a transaction (see mapLedgerEvent).
@@ -169,7 +171,8 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
     messages: ['CFX.Production.WorkStarted', 'CFX.Production.Assembly.UnitsPersonalized'],
     inTransaction: true,
     map: (ctx) => {
-      const d = ctx.event.data;
+      // Version 1 scans carried the identity; a recipe's identity comes from its own IdentityRead step.
+      const d = ctx.event.data as { mac?: string; chipId?: string };
       const characteristics = [
         ...(d.mac ? [{ Name: 'MAC Address', Value: d.mac }] : []),
         ...(d.chipId ? [{ Name: 'Chip ID', Value: d.chipId }] : []),
@@ -181,7 +184,7 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
               body: {
                 $type: typeName('CFX.Production.Assembly.UnitsPersonalized'),
                 TransactionId: ctx.transactionId,
-                PersonalizedUnits: [{ UnitIdentifier: d.serial, UnitPositionNumber: 1, Characteristics: characteristics }],
+                PersonalizedUnits: [{ UnitIdentifier: ctx.event.data.serial, UnitPositionNumber: 1, Characteristics: characteristics }],
               },
             },
           ]
@@ -284,14 +287,15 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
     messages: ['CFX.Production.Processing.UnitsProcessed', 'CFX.Production.WorkCompleted'],
     inTransaction: true,
     map: (ctx) => {
-      const d = ctx.event.data;
+      // The fixed sequence's burn (version 1); a recipe burns in steps and locks with UnitLocked.
+      const d = ctx.event.data as { profile?: string; secureBoot?: boolean; flashEncryption?: boolean; keyDigests?: string[]; fuses: { name: string; value: string }[] };
       return {
         bodies: [
           processed(ctx, 'efuse', [
-            ['Profile', d.profile],
+            ['Profile', d.profile ?? ''],
             ['SecureBoot', String(d.secureBoot)],
             ['FlashEncryption', String(d.flashEncryption)],
-            ...d.keyDigests.map((k, i) => [`KeyDigest${i + 1}`, k] as const),
+            ...(d.keyDigests ?? []).map((k, i) => [`KeyDigest${i + 1}`, k] as const),
             ...d.fuses.map((f) => [`Fuse.${f.name}`, f.value] as const),
           ]),
           workCompleted(ctx, 'Completed'),
@@ -335,6 +339,14 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
       };
     },
   },
+  // The recipe's events (schema version 2). Their CFX mapping follows the recipe model (issue 23, phase 2);
+  // until then they stay inside the unit's work transaction and produce no message of their own.
+  IdentityRead: silentStep,
+  StepStarted: silentStep,
+  ImagesWritten: silentStep,
+  ImagesVerified: silentStep,
+  SecurityStateRead: silentStep,
+  UnitLocked: silentStep,
   UnitReworked: {
     messages: ['CFX.Production.WorkCompleted'],
     inTransaction: false,

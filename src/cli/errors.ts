@@ -30,6 +30,7 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   NoteError: '',
   CheckpointFormatError: '',
   StationConfigError: '',
+  StationError: '',
   SerialPortError: '',
   VerificationError: '',
   LedgerUnreachableError: '',
@@ -43,6 +44,7 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   CheckpointRefusedError: 'refusing to start: ',
   MerkleLogFormatError: '',
   BackupError: '',
+  SimulationError: '',
   LedgerClientError: 'the ledger refused: ',
 };
 

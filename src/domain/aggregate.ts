@@ -41,6 +41,8 @@ export interface DecisionContext {
   stationsHoldingKey(keyId: string): readonly string[];
 }
 
+export type ContextReader = <T>(ref: StreamRef<T>) => T | undefined;
+
 /** What an aggregate module writes; defineAggregate() derives the rest. */
 export interface AggregateDefinition<E extends LedgerEvent, S> {
   readonly name: string;
@@ -49,8 +51,13 @@ export interface AggregateDefinition<E extends LedgerEvent, S> {
   readonly eventTypes: readonly E['type'][];
   readonly initialState: S;
   evolve(state: S, event: E): S;
-  /** The other streams decide() reads for this event; the pipeline loads them first. None by default. */
-  context?(event: E): readonly StreamRef<unknown>[];
+  /**
+   * The other streams decide() reads for this event; the pipeline loads them first. None by default.
+   * `loaded` is the state of a stream this function declared in an earlier round, or undefined: a context
+   * stream may name the next one (a unit's batch names its release), and the pipeline asks again until no
+   * new stream is declared.
+   */
+  context?(event: E, state: S, loaded: ContextReader): readonly StreamRef<unknown>[];
   /**
    * Accepts the event (returns it) or refuses it with a DecisionError. A signed event is taken or refused
    * whole: the ledger cannot sign for a station, so a decider never returns other events.
@@ -69,7 +76,7 @@ export interface RegisteredAggregate {
 
 export interface Aggregate<E extends LedgerEvent, S> extends AggregateDefinition<E, S>, StreamFolder<S>, RegisteredAggregate {
   readonly eventTypes: readonly E['type'][];
-  context(event: E): readonly StreamRef<unknown>[];
+  context(event: E, state?: S, loaded?: ContextReader): readonly StreamRef<unknown>[];
   /** True for this aggregate's own event types. */
   accepts(event: LedgerEvent): event is E;
   /** The stream of this aggregate with the given id. */
@@ -88,7 +95,7 @@ export function defineAggregate<E extends LedgerEvent, S>(definition: AggregateD
     initialState: definition.initialState,
     evolve: (state, event) => definition.evolve(state, event),
     decide: (event, state, context) => definition.decide(event, state, context),
-    context: (event) => definition.context?.(event) ?? [],
+    context: (event, state = definition.initialState, loaded = () => undefined) => definition.context?.(event, state, loaded) ?? [],
     accepts,
     fold(state, event) {
       if (!accepts(event)) throw new Error(`${event.type} is not an event of the ${definition.name} aggregate (streams ${definition.streamPrefix}…)`);

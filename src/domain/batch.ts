@@ -10,6 +10,8 @@ export type BatchEvent = EventOf<'BatchOpened' | 'BatchClosed'>;
 export interface BatchState {
   readonly status: 'unknown' | 'open' | 'closed';
   readonly opened: EventOf<'BatchOpened'>['data'] | null;
+  /** When the batch was opened: no unit event of it may be older. */
+  readonly openedAt?: string;
 }
 export const initialBatchState: BatchState = { status: 'unknown', opened: null };
 
@@ -44,7 +46,7 @@ export function decideBatch(event: BatchEvent, state: BatchState, ctx: BatchDeci
 }
 
 export function evolveBatch(state: BatchState, event: BatchEvent): BatchState {
-  return event.type === 'BatchOpened' ? { status: 'open', opened: event.data } : { ...state, status: 'closed' };
+  return event.type === 'BatchOpened' ? { status: 'open', opened: event.data, openedAt: event.occurredAt } : { ...state, status: 'closed' };
 }
 
 export const batchAggregate = defineAggregate<BatchEvent, BatchState>({

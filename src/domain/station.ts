@@ -20,13 +20,18 @@ export interface StationKey {
   readonly revokedAt: string | null;
 }
 
+export type StationRole = 'flash' | 'repair' | 'pack';
+
 export interface StationState {
   readonly stationId: string | null;
   readonly line: string | null;
+  /** What it may do to units (schemas/admin-events.ts); a version 1 registration is a flashing station. */
+  readonly role: StationRole;
+  readonly registeredAt: string | null;
   readonly keys: ReadonlyMap<string, StationKey>;
 }
 
-export const initialStationState: StationState = { stationId: null, line: null, keys: new Map() };
+export const initialStationState: StationState = { stationId: null, line: null, role: 'flash', registeredAt: null, keys: new Map() };
 
 export interface StationDecisionContext extends EventTimeContext {
   /** Stations whose streams register this key id (recorded, or pending in the same submission). */
@@ -67,7 +72,7 @@ export function decideStation(event: StationEvent, state: StationState, ctx: Sta
 export function evolveStation(state: StationState, event: StationEvent): StationState {
   switch (event.type) {
     case 'StationRegistered':
-      return { ...state, stationId: event.data.stationId, line: event.data.line };
+      return { ...state, stationId: event.data.stationId, line: event.data.line, role: 'role' in event.data ? event.data.role : 'flash', registeredAt: event.occurredAt };
     case 'StationKeyRegistered': {
       const keys = new Map(state.keys);
       keys.set(event.data.keyId, {

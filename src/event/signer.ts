@@ -3,7 +3,7 @@
  * is the digest of the envelope signed just before it in the same stream.
  */
 import type { EventOf, EventType, LedgerEvent } from '../../schemas/index.ts';
-import { LEDGER_EVENT_TYPES, SCHEMA_VERSIONS, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
+import { LEDGER_EVENT_TYPES, schemaVersionFor, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { envelopeDigest } from '../crypto/dsse.ts';
 import { signEvent } from './codec.ts';
@@ -36,12 +36,12 @@ export class EventSigner {
     this.heads.set(stream, digest);
   }
 
-  sign<T extends EventType>(type: T, data: EventOf<T>['data'], options: { prev?: string | null; id?: string; occurredAt?: Date } = {}): SignedEvent {
+  sign<T extends EventType>(type: T, data: EventOf<T>['data'], options: { prev?: string | null; id?: string; occurredAt?: Date; schemaVersion?: number } = {}): SignedEvent {
     const kind = (UNIT_EVENT_TYPES as string[]).includes(type) ? 'station' : (LEDGER_EVENT_TYPES as string[]).includes(type) ? 'ledger' : 'admin';
     const draft = {
       id: options.id ?? crypto.randomUUID(),
       type,
-      schemaVersion: SCHEMA_VERSIONS[type],
+      schemaVersion: options.schemaVersion ?? schemaVersionFor(type, data),
       occurredAt: (options.occurredAt ?? this.clock()).toISOString(),
       source: { kind, id: this.sourceId },
       prev: null as string | null,

@@ -28,6 +28,8 @@ import {
   type LoggedEnvelope,
 } from '../verify/export-format.ts';
 import { LedgerError } from '../write/errors.ts';
+import { isUnitEvent } from '../../schemas/index.ts';
+import { firmwareOf } from '../event/firmware.ts';
 
 export interface ExportDeps {
   readonly ledger: Ledger;
@@ -138,8 +140,9 @@ export async function* writeExport(deps: ExportDeps, selection: ExportSelection,
     const covered = history.map((e, i) => ({ e, leafIndex: leaves[i] ?? null })).filter((c): c is { e: StoredEvent; leafIndex: number } => c.leafIndex !== null);
     if (covered.length === 0) continue;
     for (const { e } of covered) {
-      if (e.event.type === 'BootloaderWritten') firmware.set(e.event.data.imageSha256, `bootloader ${e.event.data.version}`);
-      if (e.event.type === 'AppVerified' && e.event.data.result === 'pass') firmware.set(e.event.data.imageSha256, `application ${e.event.data.version}`);
+      if (!isUnitEvent(e.event)) continue;
+      // The fixed sequence names its versions; a recipe's images are named by the unit's release.
+      for (const f of firmwareOf(e.event)) firmware.set(f.sha256, f.version !== undefined ? `${f.name} ${f.version}` : `${f.name} of release ${u.facts?.releaseId ?? '?'}`);
     }
     events += covered.length;
     written++;

@@ -9,6 +9,8 @@ export interface LineSetup {
   readonly stations: readonly { stationId: string; key: Signer; line?: string; site?: string }[];
   readonly release?: ReleaseFirmware;
   readonly batch?: { batchId: string; line: string; plannedQuantity: number };
+  /** When the line was set up (default now): stations, releases and batches precede the units they make. */
+  readonly at?: Date;
 }
 
 export function releaseApprovedData(release: ReleaseFirmware) {
@@ -26,14 +28,15 @@ export function releaseApprovedData(release: ReleaseFirmware) {
 
 export function lineSetupEvents(admin: EventSigner, setup: LineSetup): DsseEnvelope[] {
   const events: DsseEnvelope[] = [];
+  const at = setup.at ? { occurredAt: setup.at } : {};
   for (const s of setup.stations) {
-    events.push(admin.sign('StationRegistered', { stationId: s.stationId, line: s.line ?? 'L1', site: s.site ?? 'Plant 1' }).envelope);
-    events.push(admin.sign('StationKeyRegistered', { stationId: s.stationId, keyId: s.key.keyId, publicKey: toHex(s.key.publicKey), algorithm: 'ed25519' }).envelope);
+    events.push(admin.sign('StationRegistered', { stationId: s.stationId, line: s.line ?? 'L1', site: s.site ?? 'Plant 1' }, at).envelope);
+    events.push(admin.sign('StationKeyRegistered', { stationId: s.stationId, keyId: s.key.keyId, publicKey: toHex(s.key.publicKey), algorithm: 'ed25519' }, at).envelope);
   }
   if (setup.release) {
-    events.push(admin.sign('ReleaseApproved', releaseApprovedData(setup.release)).envelope);
+    events.push(admin.sign('ReleaseApproved', releaseApprovedData(setup.release), at).envelope);
     if (setup.batch) {
-      events.push(admin.sign('BatchOpened', { ...setup.batch, releaseId: setup.release.releaseId, productSku: setup.release.productSku }).envelope);
+      events.push(admin.sign('BatchOpened', { ...setup.batch, releaseId: setup.release.releaseId, productSku: setup.release.productSku }, at).envelope);
     }
   }
   return events;

@@ -6,7 +6,6 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { configFromEnv, initDataDir, startLedgerServer, type RunningLedger } from '../server/main.ts';
 import { addToken } from '../api/tokens.ts';
@@ -15,9 +14,9 @@ import { newSigner } from '../crypto/ed25519.ts';
 import { EventSigner } from '../event/signer.ts';
 import { LedgerClient } from '../client/ledger-client.ts';
 import { toHex } from '../crypto/encoding.ts';
-import { releaseApprovedData } from './line-setup.ts';
-import { simulatedRelease } from './simulated-station.ts';
+import { simulatedAppImage, simulatedRecipeRelease } from './recipe-unit.ts';
 import { simulateBatch, SIM_STEPS, type GroundTruth, type SimStation, type SimStep } from './simulator.ts';
+import { ADMIN_EVENT_MAX_AGE_MS } from '../domain/event-time.ts';
 import type { DriftReport } from '../../projections/drift.ts';
 import type { YieldFigures } from '../../projections/yield.ts';
 
@@ -46,10 +45,34 @@ export interface SimulationResult {
   readonly agrees: boolean;
 }
 
-/** Per-try failure probabilities, of the order a production-side flashing line sees. */
-export const DEFAULT_FAILURE_RATES: Record<SimStep, number> = { bootloader: 0.02, app_verify: 0.03, provisioning: 0.02, efuse: 0.01 };
+/** Per-try failure probabilities of the recipe's steps, of the order a production-side flashing line sees. */
+export const DEFAULT_FAILURE_RATES: Record<SimStep, number> = {
+  'read-mac': 0.005,
+  'burn-flash-encryption': 0.005,
+  'write-images': 0.02,
+  'read-back-images': 0.02,
+  'write-nvs': 0.02,
+  'boot-log': 0.01,
+  'enable-secure-download': 0.005,
+};
+
+/** A simulation that cannot run as asked (said in one line, before anything is written). */
+export class SimulationError extends Error {
+  override readonly name = 'SimulationError';
+}
+
+/** How far back the batch starts: every station works its share of units, one per cycle. */
+function simulatedSpanMs(o: Pick<SimulateOptions, 'units' | 'stations' | 'cycleSeconds'>): number {
+  return (Math.ceil(o.units / o.stations) + 5) * o.cycleSeconds * 1000;
+}
 
 export async function runSimulation(o: SimulateOptions): Promise<SimulationResult> {
+  // The batch is laid out in the past, its line set up just before it: the ledger refuses administrator
+  // events signed more than ADMIN_EVENT_MAX_AGE_MS ago, so the whole batch must fit in that window.
+  const spanMs = simulatedSpanMs(o);
+  if (spanMs + 60_000 >= ADMIN_EVENT_MAX_AGE_MS) {
+    throw new SimulationError(`${o.units} units on ${o.stations} station(s) at ${o.cycleSeconds} s each span ${(spanMs / 3_600_000).toFixed(1)} h, more than the ${ADMIN_EVENT_MAX_AGE_MS / 3_600_000} h the ledger accepts for the line's setup: use more --stations, fewer --units or a shorter --cycle-seconds`);
+  }
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'flashtrail-sim-'));
   const config = configFromEnv({}, { dataDir, port: 0, logLevel: 'warn' });
   const init = initDataDir(config);
@@ -68,9 +91,12 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
   try {
     const admin = new LedgerClient(url, adminToken);
     const adminSigner = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
-    const release = simulatedRelease('fw-2.4.1', 'SENSOR-S3', '2.4.1');
-    const previous = createHash('sha256').update('application 2.4.0').digest('hex');
+    const release = simulatedRecipeRelease('fw-3.0.0', 'SENSOR-S3', '3.0.0');
+    const previous = { sha256: simulatedAppImage('2.9.0'), version: '2.9.0' };
     const batchId = `B-${runTag}`;
+    // The batch's units are simulated as if flashed over the last hours: the line is set up before them.
+    const start = new Date(Date.now() - simulatedSpanMs(o));
+    const setupAt = new Date(start.getTime() - 60_000);
 
     const stations: SimStation[] = [];
     for (const [i, stationId] of stationIds.entries()) {
@@ -78,18 +104,16 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
       const head = await admin.get<{ digest: string | null }>(`/v1/streams/station-${stationId}/head`);
       adminSigner.setHead(`station-${stationId}`, head.digest);
       const events = [
-        ...(head.digest === null ? [adminSigner.sign('StationRegistered', { stationId, line: 'L1', site: 'Plant 1' }).envelope] : []),
-        adminSigner.sign('StationKeyRegistered', { stationId, keyId: key.keyId, publicKey: toHex(key.publicKey), algorithm: 'ed25519' }).envelope,
+        ...(head.digest === null ? [adminSigner.sign('StationRegistered', { stationId, line: 'L1', site: 'Plant 1', role: 'flash' }, { occurredAt: setupAt }).envelope] : []),
+        adminSigner.sign('StationKeyRegistered', { stationId, keyId: key.keyId, publicKey: toHex(key.publicKey), algorithm: 'ed25519' }, { occurredAt: setupAt }).envelope,
       ];
       await admin.appendAdmin(events);
       stations.push({ stationId, signer: new EventSigner(key, stationId), client: new LedgerClient(url, tokens[i] as string) });
     }
     const releaseHead = await admin.get<{ digest: string | null }>(`/v1/streams/release-${release.releaseId}/head`);
-    if (releaseHead.digest === null) await admin.appendAdmin([adminSigner.sign('ReleaseApproved', releaseApprovedData(release), { prev: null }).envelope]);
-    await admin.appendAdmin([adminSigner.sign('BatchOpened', { batchId, releaseId: release.releaseId, line: 'L1', productSku: release.productSku, plannedQuantity: o.units }).envelope]);
+    if (releaseHead.digest === null) await admin.appendAdmin([adminSigner.sign('ReleaseApproved', release, { prev: null, occurredAt: setupAt }).envelope]);
+    await admin.appendAdmin([adminSigner.sign('BatchOpened', { batchId, releaseId: release.releaseId, line: 'L1', productSku: release.productSku, plannedQuantity: o.units }, { occurredAt: setupAt }).envelope]);
 
-    const perStation = Math.ceil(o.units / o.stations);
-    const start = new Date(Date.now() - (perStation + 2) * o.cycleSeconds * 1000);
     o.progress(`flashtrail simulate: ${o.units} units on ${o.stations} stations, seed ${o.seed}, batch ${batchId}, ledger ${url}${own ? ` (data in ${dataDir})` : ''}`);
     let lastShown = 0;
     const truth = await simulateBatch(
@@ -154,9 +178,9 @@ function report(o: SimulateOptions, truth: GroundTruth, scrap: YieldFigures, dri
     o.out(JSON.stringify({ truth, scrap, drift, agrees: diffs.length === 0, differences: diffs }, null, 2));
     return;
   }
-  const row = (what: string, ledger: string | number, injected: string | number) => o.out(`  ${what.padEnd(22)} ${String(ledger).padStart(10)}   ${String(injected).padStart(10)}`);
+  const row = (what: string, ledger: string | number, injected: string | number) => o.out(`  ${what.padEnd(32)} ${String(ledger).padStart(10)}   ${String(injected).padStart(10)}`);
   o.out('');
-  o.out(`  ${'scrap and yield'.padEnd(22)} ${'ledger'.padStart(10)}   ${'injected'.padStart(10)}`);
+  o.out(`  ${'scrap and yield'.padEnd(32)} ${'ledger'.padStart(10)}   ${'injected'.padStart(10)}`);
   row('units started', scrap.started, truth.started);
   row('first-pass yield', pct(scrap.firstPassYield), pct(truth.firstPass.length / truth.started));
   row('reworked', scrap.reworked, truth.reworked.length);
@@ -169,7 +193,7 @@ function report(o: SimulateOptions, truth: GroundTruth, scrap: YieldFigures, dri
   o.out('  Pareto of failures (ledger):');
   for (const p of scrap.pareto.slice(0, 6)) o.out(`    ${`${p.step} ${p.errorCode}`.padEnd(34)} ${String(p.count).padStart(5)}  ${pct(p.share).padStart(8)}  cumulative ${pct(p.cumulativeShare)}`);
   o.out('');
-  o.out(`  ${'configuration drift'.padEnd(22)} ${'ledger'.padStart(10)}   ${'injected'.padStart(10)}`);
+  o.out(`  ${'configuration drift'.padEnd(32)} ${'ledger'.padStart(10)}   ${'injected'.padStart(10)}`);
   row('drifted units', drift.drifted, truth.drifted.length);
   row('drift rate', pct(drift.driftRate), pct(truth.drifted.length / truth.started));
   for (const [dimension, n] of Object.entries(drift.byDimension)) if (n > 0) row(`  on ${dimension}`, n, '');

@@ -1,24 +1,31 @@
 /**
- * The line simulator: simulated stations flash a batch through a real ledger over HTTP, with configurable
- * failure rates per step, a rework-then-scrap policy and injected drift (one station flashing the previous
- * application image for a while). Reproducible from its seed. It keeps the ground truth of what it injected,
- * so the ledger's scrap and drift views can be checked against it.
+ * The line simulator: simulated stations take a batch through a real ledger over HTTP, each unit walking
+ * its release's recipe (src/sim/recipe-unit.ts, the walk the station agent uses), with configurable
+ * failure rates per recipe step, retries, rework then scrap, defective units, and injected drift (one
+ * station writing the previous application image for a while, which its read-back then catches).
+ * Reproducible from its seed: each unit draws from its own generator. It keeps the ground truth of what it
+ * injected, so the ledger's scrap and drift views can be checked against it.
  */
-import { createHash } from 'node:crypto';
 import type { EventSigner } from '../event/signer.ts';
 import type { LedgerClient } from '../client/ledger-client.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
-import type { ReleaseFirmware } from './simulated-station.ts';
+import type { UnitEvent, UnitEventType } from '../../schemas/index.ts';
+import type { RecipeRelease } from '../domain/recipe.ts';
+import { RecipeUnit, simulatedElf, type TryOutcome } from './recipe-unit.ts';
+import { esp32s3HostSecureRecipe } from '../domain/recipes.ts';
 import { seededRandom, seededUuid } from './random.ts';
 
-export const SIM_STEPS = ['bootloader', 'app_verify', 'provisioning', 'efuse'] as const;
-export type SimStep = (typeof SIM_STEPS)[number];
+/** The steps of the simulated recipe (the shipped ESP32-S3 one): what --fail names. */
+export const SIM_STEPS = esp32s3HostSecureRecipe({ secureBootKeyDigest: '0'.repeat(64), templateId: 't', templateSha256: '0'.repeat(64) }).steps.map((s) => s.id);
+export type SimStep = string;
 
-const ERROR_CODES: Record<SimStep, readonly string[]> = {
-  bootloader: ['FLASH_WRITE_ERROR', 'SERIAL_TIMEOUT'],
-  app_verify: ['APP_HASH_MISMATCH'],
-  provisioning: ['PROVISIONING_TIMEOUT', 'NVS_WRITE_ERROR'],
-  efuse: ['EFUSE_BURN_ERROR'],
+const ERROR_CODES: Record<string, readonly string[]> = {
+  identity: ['SERIAL_TIMEOUT'],
+  burn: ['EFUSE_BURN_ERROR'],
+  write: ['FLASH_WRITE_ERROR', 'SERIAL_TIMEOUT'],
+  provision: ['PROVISIONING_TIMEOUT', 'NVS_WRITE_ERROR'],
+  security_state: ['SERIAL_TIMEOUT'],
+  lock: ['EFUSE_BURN_ERROR'],
 };
 
 export interface SimulationPlan {
@@ -26,15 +33,15 @@ export interface SimulationPlan {
   readonly units: number;
   readonly batchId: string;
   readonly serialPrefix: string;
-  /** Probability that one try of a step fails. */
+  /** Probability that one try of a step fails: a tool failure, or for a verification a garbled read. */
   readonly failureRates: Partial<Record<SimStep, number>>;
-  /** Failed tries of one step allowed within an attempt before the unit goes to rework. */
+  /** Failed tries of one step allowed within a pass before the unit goes to rework. */
   readonly maxRetriesPerStep: number;
-  /** Reworks allowed before a unit is scrapped. */
+  /** Reworks allowed before a unit is scrapped (at most what the recipe's limits allow). */
   readonly maxReworks: number;
-  /** Share of units with a hardware defect (a bad flash chip): every verification of theirs fails. */
+  /** Share of units with a hardware defect (a bad flash chip): every read-back of theirs fails. */
   readonly defectRate: number;
-  /** One station flashes the previous application image for units it starts in this window. */
+  /** One station writes the previous application image for units it starts in this window. */
   readonly drift: { readonly station: string; readonly fromMinute: number; readonly minutes: number } | null;
   readonly cycleSeconds: number;
   readonly start: Date;
@@ -60,43 +67,57 @@ export interface GroundTruth {
   readonly applicationImage: Record<string, string>;
 }
 
+interface UnitPlan {
+  readonly serial: string;
+  readonly station: SimStation;
+  readonly startsAt: Date;
+  readonly drifted: boolean;
+  readonly index: number;
+}
+
+interface UnitResult {
+  readonly envelopes: DsseEnvelope[];
+  readonly outcome: 'shipped' | 'scrapped';
+  readonly reworks: number;
+  readonly failures: { step: string; errorCode: string }[];
+  readonly appWritten: string | null;
+}
+
 export async function simulateBatch(
   plan: SimulationPlan,
   stations: readonly SimStation[],
-  release: ReleaseFirmware,
-  previousApplicationSha256: string,
+  release: RecipeRelease,
+  previous: { sha256: string; version: string },
   onProgress?: (done: number, total: number) => void,
 ): Promise<GroundTruth> {
-  const random = seededRandom(plan.seed);
   const truth = { scrapped: [] as string[], reworked: [] as string[], firstPass: [] as string[], completed: [] as string[], drifted: [] as string[], failures: {} as Record<string, Record<string, number>>, applicationImage: {} as Record<string, string> };
   const count = (step: string, code: string) => {
-    truth.failures[step] ??= {};
-    (truth.failures[step] as Record<string, number>)[code] = ((truth.failures[step] as Record<string, number>)[code] ?? 0) + 1;
+    const byCode = (truth.failures[step] ??= {});
+    byCode[code] = (byCode[code] ?? 0) + 1;
   };
-
-  // Every random decision is drawn up front, in unit order, so results do not depend on HTTP timing.
-  const units = Array.from({ length: plan.units }, (_, i) => {
+  const units: UnitPlan[] = Array.from({ length: plan.units }, (_, i) => {
     const station = stations[i % stations.length] as SimStation;
     const startsAt = new Date(plan.start.getTime() + Math.floor(i / stations.length) * plan.cycleSeconds * 1000);
     const minute = (startsAt.getTime() - plan.start.getTime()) / 60_000;
     const drifted = plan.drift !== null && plan.drift.station === station.stationId && minute >= plan.drift.fromMinute && minute < plan.drift.fromMinute + plan.drift.minutes;
-    return { serial: `${plan.serialPrefix}${String(i + 1).padStart(6, '0')}`, station, startsAt, drifted, script: scriptUnit(plan, random) };
+    return { serial: `${plan.serialPrefix}${String(i + 1).padStart(6, '0')}`, station, startsAt, drifted, index: i };
   });
 
   let done = 0;
   await Promise.all(
     stations.map(async (station) => {
       for (const unit of units.filter((u) => u.station === station)) {
-        const envelopes = emitUnit(plan, unit, release, previousApplicationSha256, random);
-        await station.client.append(envelopes);
-        const s = unit.script;
-        if (s.outcome === 'scrapped') truth.scrapped.push(unit.serial);
+        const r = simulateUnit(plan, unit, release, previous);
+        await station.client.append(r.envelopes);
+        if (r.outcome === 'scrapped') truth.scrapped.push(unit.serial);
         else truth.completed.push(unit.serial);
-        if (s.reworks > 0) truth.reworked.push(unit.serial);
-        if (s.outcome === 'shipped' && s.failures.length === 0 && s.reworks === 0) truth.firstPass.push(unit.serial);
-        for (const f of s.failures) count(f.step, f.errorCode);
-        if (unit.drifted && s.reachedAppVerify) truth.drifted.push(unit.serial);
-        if (s.reachedAppVerify) truth.applicationImage[unit.serial] = unit.drifted ? previousApplicationSha256 : release.application.sha256;
+        if (r.reworks > 0) truth.reworked.push(unit.serial);
+        if (r.outcome === 'shipped' && r.failures.length === 0 && r.reworks === 0) truth.firstPass.push(unit.serial);
+        for (const f of r.failures) count(f.step, f.errorCode);
+        if (r.appWritten !== null) {
+          truth.applicationImage[unit.serial] = r.appWritten;
+          if (r.appWritten === previous.sha256) truth.drifted.push(unit.serial);
+        }
         onProgress?.(++done, units.length);
       }
     }),
@@ -114,93 +135,56 @@ export async function simulateBatch(
   };
 }
 
-interface UnitScript {
-  /** Per attempt, the steps in order with how many failed tries precede success (or 'give up'). */
-  readonly attempts: { step: SimStep; failedTries: { errorCode: string }[]; succeeded: boolean }[][];
-  readonly failures: { step: SimStep; errorCode: string }[];
-  readonly reworks: number;
-  readonly outcome: 'shipped' | 'scrapped';
-  readonly reachedAppVerify: boolean;
-}
-
-function scriptUnit(plan: SimulationPlan, random: () => number): UnitScript {
+/** One unit from scan to ship or scrap, with its own random draws. */
+function simulateUnit(plan: SimulationPlan, unit: UnitPlan, release: RecipeRelease, previous: { sha256: string; version: string }): UnitResult {
+  const random = seededRandom((plan.seed * 1_000_003 + unit.index * 7919) >>> 0);
+  const envelopes: DsseEnvelope[] = [];
+  let clock = unit.startsAt.getTime();
+  const sign = (type: UnitEventType, data: unknown): UnitEvent => {
+    clock += 2000;
+    const signed = unit.station.signer.sign(type, data as never, { id: seededUuid(random), occurredAt: new Date(clock) });
+    envelopes.push(signed.envelope);
+    return signed.event as UnitEvent;
+  };
   const defective = random() < plan.defectRate;
-  const attempts: UnitScript['attempts'] = [];
-  const failures: UnitScript['failures'] = [];
-  let reachedAppVerify = false;
-  for (let reworks = 0; ; reworks++) {
-    const attempt: UnitScript['attempts'][number] = [];
-    let gaveUp = false;
-    for (const step of SIM_STEPS) {
-      const failedTries: { errorCode: string }[] = [];
-      let succeeded = false;
-      while (!succeeded && failedTries.length <= plan.maxRetriesPerStep) {
-        if ((defective && step === 'app_verify') || random() < (plan.failureRates[step] ?? 0)) {
-          const codes = ERROR_CODES[step];
-          const errorCode = codes[Math.floor(random() * codes.length)] as string;
-          failedTries.push({ errorCode });
-          failures.push({ step, errorCode });
-        } else {
-          succeeded = true;
+  const app = release.images.find((i) => i.name === 'app');
+  const appImage = unit.drifted ? { sha256: previous.sha256, elf: simulatedElf(previous.version) } : { sha256: app?.sha256 ?? '', elf: app?.elfSha256 ?? '' };
+  const u = new RecipeUnit(release, unit.serial, { stationId: unit.station.stationId, operator: plan.operator }, { appImage, defective }, sign);
+  const limits = release.recipe.limits;
+  const maxReworks = Math.min(plan.maxReworks, limits.maxAttempts - 1);
+  const failures: { step: string; errorCode: string }[] = [];
+  let reworks = 0;
+  u.scan(plan.batchId);
+  for (;;) {
+    let gaveUp: string | null = null;
+    for (let step = u.next(); step !== null; step = u.next()) {
+      let tries = 0;
+      let stepDone = false;
+      while (!stepDone && tries <= plan.maxRetriesPerStep && u.state.passFailures < limits.maxFailuresPerAttempt) {
+        tries++;
+        let outcome: TryOutcome = { kind: 'pass' };
+        if (random() < (plan.failureRates[step.id] ?? 0)) {
+          const codes = ERROR_CODES[step.kind];
+          outcome = step.kind === 'verify' || !codes ? { kind: 'garbled' } : { kind: 'tool_failure', errorCode: codes[Math.floor(random() * codes.length)] as string };
         }
+        const r = u.try(outcome);
+        if (r.failure) failures.push(r.failure);
+        stepDone = r.done;
       }
-      if (step === 'app_verify') reachedAppVerify = true;
-      attempt.push({ step, failedTries, succeeded });
-      if (!succeeded) {
-        gaveUp = true;
+      if (!stepDone) {
+        gaveUp = step.id;
         break;
       }
     }
-    attempts.push(attempt);
-    if (!gaveUp) return { attempts, failures, reworks, outcome: 'shipped', reachedAppVerify };
-    if (reworks >= plan.maxReworks) return { attempts, failures, reworks, outcome: 'scrapped', reachedAppVerify };
-  }
-}
-
-function emitUnit(
-  plan: SimulationPlan,
-  unit: { serial: string; station: SimStation; startsAt: Date; drifted: boolean; script: UnitScript },
-  r: ReleaseFirmware,
-  previousApplicationSha256: string,
-  random: () => number,
-): DsseEnvelope[] {
-  const { serial, station } = unit;
-  const out: DsseEnvelope[] = [];
-  let clock = unit.startsAt.getTime();
-  const sign = <T extends Parameters<EventSigner['sign']>[0]>(type: T, data: unknown) => {
-    clock += 5000;
-    out.push(station.signer.sign(type, data as never, { id: seededUuid(random), occurredAt: new Date(clock) }).envelope);
-  };
-  const image = unit.drifted ? previousApplicationSha256 : r.application.sha256;
-  sign('UnitScanned', { serial, batchId: plan.batchId, station: station.stationId, operator: plan.operator, productSku: r.productSku, hardwareRevision: 'rev-C' });
-  unit.script.attempts.forEach((attempt, index) => {
-    if (index > 0) sign('UnitReworked', { serial, reason: `attempt ${index} failed at ${attempt[0]?.step ?? 'start'}; reseated and cleaned contacts` });
-    for (const { step, failedTries, succeeded } of attempt) {
-      if (step === 'bootloader') {
-        for (const f of failedTries) sign('StepFailed', { serial, step: 'bootloader', errorCode: f.errorCode, message: 'esptool write_flash failed', attempt: index + 1 });
-        if (succeeded) sign('BootloaderWritten', { serial, imageSha256: r.bootloader.sha256, version: r.bootloader.version, sizeBytes: r.bootloader.sizeBytes, signingKeyRef: `${r.productSku}-sb-key`, signingKeyDigest: r.signingKeyDigest });
-      } else if (step === 'app_verify') {
-        const verify = (reported: string) =>
-          sign('AppVerified', { serial, imageSha256: image, version: r.application.version, sizeBytes: r.application.sizeBytes, reportedSha256: reported, method: 'device_report', result: reported === image ? 'pass' : 'fail' });
-        for (const _ of failedTries) verify(createHash('sha256').update(`garbled ${serial} ${clock}`).digest('hex'));
-        if (succeeded) verify(image);
-      } else if (step === 'provisioning') {
-        for (const f of failedTries) sign('StepFailed', { serial, step: 'provisioning', errorCode: f.errorCode, message: 'provisioning did not complete', attempt: index + 1 });
-        if (succeeded) sign('ProvisioningApplied', { serial, templateId: r.provisioningTemplate.id, templateSha256: r.provisioningTemplate.sha256, configSha256: createHash('sha256').update(`config ${serial}`).digest('hex') });
-      } else {
-        for (const f of failedTries) sign('StepFailed', { serial, step: 'efuse', errorCode: f.errorCode, message: 'espefuse burn_efuse failed', attempt: index + 1 });
-        if (succeeded) {
-          sign('EfuseBurned', { serial, profile: r.efuseProfile, fuses: [{ name: 'SECURE_BOOT_EN', value: '1' }, { name: 'SPI_BOOT_CRYPT_CNT', value: '7' }], keyDigests: [r.signingKeyDigest], secureBoot: true, flashEncryption: true });
-        }
-      }
+    if (gaveUp === null) break;
+    if (reworks >= maxReworks) {
+      u.scrap(`failed at ${gaveUp} after ${reworks} rework(s)`, gaveUp);
+      return { envelopes, outcome: 'scrapped', reworks, failures, appWritten: u.lastAppWritten };
     }
-  });
-  if (unit.script.outcome === 'shipped') sign('UnitShipped', { serial, customer: 'ACME Robotics', orderRef: `PO-${plan.batchId}` });
-  else sign('UnitScrapped', { serial, reason: `failed after ${unit.script.reworks} rework(s)`, failedStep: lastFailedStep(unit.script) });
-  return out;
-}
-
-function lastFailedStep(script: UnitScript): SimStep {
-  const last = script.attempts[script.attempts.length - 1] ?? [];
-  return (last.find((s) => !s.succeeded)?.step ?? 'efuse') as SimStep;
+    reworks++;
+    u.rework(`pass ${reworks} failed at ${gaveUp}; reseated and cleaned the programming contacts`);
+    u.scan(plan.batchId);
+  }
+  u.ship('ACME Robotics', `PO-${plan.batchId}`);
+  return { envelopes, outcome: 'shipped', reworks, failures, appWritten: u.lastAppWritten };
 }

@@ -10,7 +10,8 @@ import { keyIdOf } from '../crypto/ed25519.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { leafHash, type Hash } from '../merkle/hash.ts';
 import { verifyInclusion } from '../merkle/proofs.ts';
-import type { LedgerEvent } from '../../schemas/index.ts';
+import { isUnitEvent, type LedgerEvent } from '../../schemas/index.ts';
+import { firmwareOf } from '../event/firmware.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import type { NoteKey } from '../tlog/note.ts';
 import { VerificationError, type VerifyErrorCode } from './errors.ts';
@@ -139,8 +140,13 @@ export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives
     prev = d.digest;
     lastLeaf = d.leafIndex;
     stations.add(d.event.source.id);
-    if (d.event.type === 'BootloaderWritten') bootloader.add(d.event.data.imageSha256);
-    if (d.event.type === 'AppVerified' && d.event.data.result === 'pass') application.add(d.event.data.imageSha256);
+    // The firmware a unit event attests (src/event/firmware.ts): the fixed sequence's, or a recipe's verified images.
+    if (isUnitEvent(d.event)) {
+      for (const f of firmwareOf(d.event)) {
+        if (f.name === 'bootloader') bootloader.add(f.sha256);
+        else if (f.name === 'application' || f.name === 'app') application.add(f.sha256);
+      }
+    }
   }
   return { stations: [...stations], bootloader: [...bootloader], application: [...application] };
 }

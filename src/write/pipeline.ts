@@ -204,8 +204,7 @@ export class Ledger {
       });
     }
 
-    const context = aggregate.context(event);
-    for (const ref of context) await views.load(ref);
+    const context = await this.loadContext(aggregate, event, view.state, views);
     const signed: LedgerEvent = event;
     const keyHolders = signed.type === 'StationKeyRegistered' ? await this.stationsHoldingKey(signed.data.keyId, views) : [];
     let decided: readonly E[];
@@ -242,6 +241,20 @@ export class Ledger {
       if (state && state.stationId !== null && state.keys.has(keyId)) holders.add(state.stationId);
     }
     return [...holders].sort();
+  }
+
+  /** The streams the aggregate declares for a decision, loaded; a declared stream may name another. */
+  private async loadContext<E extends LedgerEvent, S>(aggregate: Aggregate<E, S>, event: E, state: S, views: StreamViews): Promise<StreamRef<unknown>[]> {
+    const declared = new Map<string, StreamRef<unknown>>();
+    for (let round = 0; round < 4; round++) {
+      const fresh = aggregate.context(event, state, (ref) => (declared.has(ref.stream) ? views.peek(ref)?.state : undefined)).filter((r) => !declared.has(r.stream));
+      if (fresh.length === 0) break;
+      for (const ref of fresh) {
+        declared.set(ref.stream, ref);
+        await views.load(ref);
+      }
+    }
+    return [...declared.values()];
   }
 
   /** A decider sees the streams its aggregate declared for the event, and only those. */

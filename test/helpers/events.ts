@@ -1,7 +1,7 @@
 /** Unsigned event builders for decider and projection tests (the deciders never look at signatures). */
 import { randomUUID } from 'node:crypto';
 import type { EventOf, EventType } from '../../schemas/index.ts';
-import { SCHEMA_VERSIONS, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
+import { schemaVersionFor, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
 
 export const T0 = new Date('2026-03-02T08:00:00.000Z');
 export const hash = (c: string) => c.repeat(64).slice(0, 64);
@@ -12,7 +12,7 @@ export function ev<T extends EventType>(type: T, data: EventOf<T>['data'], optio
   return {
     id: randomUUID(),
     type,
-    schemaVersion: SCHEMA_VERSIONS[type],
+    schemaVersion: schemaVersionFor(type, data),
     occurredAt: (options.at ?? new Date(T0.getTime() + ++tick * 1000)).toISOString(),
     source: { kind: unit ? 'station' : 'admin', id: options.source ?? (unit ? 'ST-01' : 'admin') },
     prev: null,

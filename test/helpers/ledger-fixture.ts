@@ -77,6 +77,9 @@ export async function startTestLedger(options: TestLedgerOptions = {}): Promise<
         stations: (['ST-01', 'ST-02'] as const).map((stationId) => ({ stationId, key: stationKeys[stationId] })),
         release,
         batch: { batchId, line: 'L1', plannedQuantity: 100 },
+        // Set up 20 hours ago: units a test backdates (the simulator's batches span hours) come after it, and
+        // administrator events stay within the ledger's 24-hour window (EVENT_TOO_OLD).
+        at: new Date(Date.now() - 20 * 3_600_000),
       }),
     );
   }

@@ -5,7 +5,7 @@ import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
 import { httpUrl, readJsonFile, readTokenFile } from '../input.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
-import { ADMIN_EVENT_TYPES, adminEventSchemas, type AdminEvent, type AdminEventType } from '../../../schemas/index.ts';
+import { ADMIN_EVENT_TYPES, parseEventData, type AdminEvent, type AdminEventType } from '../../../schemas/index.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
@@ -29,9 +29,10 @@ const command = defineCommand({
   async run({ values, positionals }) {
     const [type, source] = positionals as [string, string];
     if (!(ADMIN_EVENT_TYPES as string[]).includes(type)) throw new UsageError(`TYPE must be one of ${ADMIN_EVENT_TYPES.join(', ')}, not ${type}`);
-    const parsed = adminEventSchemas[type as AdminEventType].safeParse(readJsonFile(source, `the ${type} data`));
-    if (!parsed.success) {
-      throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    // Any schema version of the type is accepted (the newest it fits is signed); errors are those of the newest.
+    const parsed = parseEventData(type as AdminEventType, readJsonFile(source, `the ${type} data`));
+    if (!parsed.ok) {
+      throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: ${parsed.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     }
     const data = parsed.data as AdminEvent['data'];
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});

@@ -6,7 +6,8 @@ import { DurableFileWriter, writeFileDurable } from '../../files/durable.ts';
 import { join } from 'node:path';
 import type { ExportRecord, ExportSelection } from '../../verify/export-format.ts';
 import { fromBase64, fromUtf8 } from '../../crypto/encoding.ts';
-import type { LedgerEvent } from '../../../schemas/index.ts';
+import type { LedgerEvent, UnitEvent } from '../../../schemas/index.ts';
+import { firmwareOf } from '../../event/firmware.ts';
 import { errorFromResponse, fetchLedger } from '../../client/ledger-client.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 import { defineCommand } from '../command.ts';
@@ -45,10 +46,14 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
     units++;
     const events = rec.events.map((e) => JSON.parse(fromUtf8(fromBase64(e.envelope.payload))) as LedgerEvent);
     const last = <T extends LedgerEvent['type']>(type: T) => [...events].reverse().find((e) => e.type === type) as Extract<LedgerEvent, { type: T }> | undefined;
-    const app = [...events].reverse().find((e) => e.type === 'AppVerified' && e.data.result === 'pass') as Extract<LedgerEvent, { type: 'AppVerified' }> | undefined;
-    const status = last('UnitShipped') ? 'shipped' : last('UnitScrapped') ? 'scrapped' : last('EfuseBurned') ? 'locked' : 'in progress';
+    // The firmware the signed events attest (src/event/firmware.ts): the fixed sequence's, or a recipe's images.
+    const firmware = events.flatMap((e) => (e.source.kind === 'station' ? firmwareOf(e as UnitEvent) : []));
+    const image = (...names: string[]) => [...firmware].reverse().find((f) => names.includes(f.name))?.sha256 ?? '';
+    // The lock: a recipe's UnitLocked, or the fixed sequence's eFuse burn (version 1).
+    const lock = [...events].reverse().find((e) => e.type === 'UnitLocked' || (e.type === 'EfuseBurned' && e.schemaVersion === 1));
+    const status = last('UnitShipped') ? 'shipped' : last('UnitScrapped') ? 'scrapped' : lock ? 'locked' : 'in progress';
     csvRows.push(
-      csvRecord([rec.serial, rec.batchId, rec.releaseId, status, last('BootloaderWritten')?.data.imageSha256, app?.data.imageSha256, events[0]?.occurredAt, last('EfuseBurned')?.occurredAt, last('UnitShipped')?.occurredAt, last('UnitShipped')?.data.customer]),
+      csvRecord([rec.serial, rec.batchId, rec.releaseId, status, image('bootloader'), image('application', 'app'), events[0]?.occurredAt, lock?.occurredAt, last('UnitShipped')?.occurredAt, last('UnitShipped')?.data.customer]),
     );
     if (Date.now() - lastShown > 1000) {
       lastShown = Date.now();

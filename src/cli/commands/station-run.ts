@@ -7,9 +7,11 @@ import { runUntilSignal } from '../run-until-signal.ts';
 const command = defineCommand({
   usage: ['--config station.json'],
   description: [
-    'Reads serial numbers from the scanner, runs the flash tools, reads the device console to verify what it',
-    'runs, and signs one event per step. Events go to a local outbox first and are delivered when the ledger',
-    'is reachable, so the line keeps working through a ledger outage. See station/station.example.json.',
+    "Reads serial numbers (and FT: operator commands) from the scanner, takes each unit through its batch's",
+    'recipe with the vendor tools, and signs one event per step with what the device reported and the SHA-256',
+    "of each tool's output (kept in the data directory's evidence/). Burns and the lock run only after the",
+    'ledger accepted them. Events go to a local outbox first and are delivered when the ledger is reachable.',
+    'Everything the run needs is checked at start. Examples: station/examples/.',
   ].join('\n'),
   options: {
     config: { type: 'string', value: 'FILE', required: true, help: 'the station configuration (JSON)' },
