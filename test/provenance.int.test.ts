@@ -100,7 +100,12 @@ describe('provenance', () => {
     const report = verifyProvenance(doc, parseVerifierKey(verifierKey), nativeCrypto);
     expect(report.events).toBe(9);
     expect(report.stations).toEqual(['ST-01']);
-    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'trust', 'stations', 'unit', 'inclusion']);
+    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'inclusion', 'keys', 'unit']);
+    expect(report).toMatchObject({ format: 'flashtrail.provenance.v2', batchId: 'B-1', releaseId: 'R-1', matchesRelease: true });
+    // Entries in log order, each leaf once, with the batch and release records the unit depends on.
+    const leaves = doc.entries.map((e) => e.leafIndex);
+    expect(leaves).toEqual([...leaves].sort((a, b) => a - b));
+    expect(new Set(doc.entries.map((e) => e.role))).toEqual(new Set(['trust', 'station', 'batch', 'release', 'unit']));
     expect(report.firmware.application).toHaveLength(1);
     // The portable (browser) path agrees.
     expect(verifyProvenance(doc, parseVerifierKey(verifierKey), portableCrypto)).toEqual(report);
@@ -143,7 +148,7 @@ describe('tamper cases on the real SQLite file', () => {
       const forged = { ...envelope, payload: toBase64(utf8(payload)) };
       db.prepare('UPDATE events SET data = ? WHERE id = ?').run(Buffer.from(canonicalBytes(forged)), row.id);
     });
-    expectFailure(await provenanceOf(dir, 'U-1'), 'SIGNATURE_ERROR', { eventId: victim, step: 'unit' });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'SIGNATURE_ERROR', { eventId: victim, step: 'inclusion' });
   });
 
   it('a changed signature: SIGNATURE_ERROR at that event', async () => {
@@ -171,7 +176,7 @@ describe('tamper cases on the real SQLite file', () => {
     expectFailure(await provenanceOf(dir, 'U-1'), 'CHAIN_BROKEN', { eventId: next });
   });
 
-  it('two events swapped: CHAIN_BROKEN', async () => {
+  it('two events swapped in the event store: INCLUSION_PROOF_ERROR at the first misplaced one', async () => {
     const dir = copyBaseline('swapped');
     tamper(dir, (db) => {
       const rows = unitRows(db, 'U-1');
@@ -180,7 +185,7 @@ describe('tamper cases on the real SQLite file', () => {
       db.prepare('UPDATE events SET data = ?, id = ? WHERE position = ?').run(a.data, a.id, b.position);
       db.prepare('UPDATE events SET id = ? WHERE position = ?').run(b.id, a.position);
     });
-    expectFailure(await provenanceOf(dir, 'U-1'), 'CHAIN_BROKEN', { step: 'unit' });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'INCLUSION_PROOF_ERROR', { step: 'inclusion' });
   });
 
   it('a station key row replaced: KEY_UNKNOWN at the forged registration', async () => {
@@ -194,7 +199,58 @@ describe('tamper cases on the real SQLite file', () => {
       const forged = forger.sign('StationKeyRegistered', { ...event.data, algorithm: 'ed25519', stationId: 'ST-01', publicKey: toHex(rogue.publicKey), keyId: rogue.keyId } as never, { id: row.id, prev: (event as unknown as { prev: string }).prev });
       db.prepare('UPDATE events SET data = ? WHERE id = ?').run(Buffer.from(canonicalBytes(forged.envelope)), row.id);
     });
-    expectFailure(await provenanceOf(dir, 'U-1'), 'KEY_UNKNOWN', { step: 'stations' });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'KEY_UNKNOWN', { step: 'inclusion' });
+  });
+
+  it('an edited stored leaf hash in merkle.sqlite is reported at that leaf, not at its neighbour', async () => {
+    const dir = copyBaseline('leafhash');
+    const doc0 = await provenanceOf(copyBaseline('leafhash-ref'), 'U-1');
+    const unitLeaves = doc0.entries.filter((e) => e.role === 'unit').map((e) => e.leafIndex);
+    // A leaf of U-1 whose sibling (the leaf its neighbour's proof names first) is also one of U-1's events.
+    const victim = unitLeaves.find((k) => k % 2 === 1 && unitLeaves.includes(k - 1)) as number;
+    expect(victim).toBeGreaterThan(0);
+    const db = new Database(join(dir, 'merkle.sqlite'));
+    db.prepare('UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = ?').run(Buffer.alloc(32, 7), victim);
+    db.close();
+    const doc = await provenanceOf(dir, 'U-1');
+    const v = expectFailure(doc, 'INCLUSION_PROOF_ERROR', { step: 'inclusion' });
+    expect(v.location.leafIndex).toBe(victim);
+    expect(v.message).toMatch(new RegExp(`the proof of leaf ${victim - 1} .* gives leaf ${victim} the hash .* stored hash of leaf ${victim}`));
+  });
+
+  it('two leaf indices swapped in merkle.sqlite: INCLUSION_PROOF_ERROR names the first event whose leaf index is wrong', async () => {
+    const dir = copyBaseline('leafswap');
+    const doc0 = await provenanceOf(copyBaseline('leafswap-ref'), 'U-1');
+    const units = doc0.entries.filter((e) => e.role === 'unit');
+    const [a, b] = [units[2]!, units[3]!];
+    const db = new Database(join(dir, 'merkle.sqlite'));
+    const pa = (db.prepare('SELECT position FROM merkle_leaves WHERE idx = ?').get(a.leafIndex) as { position: number }).position;
+    const pb = (db.prepare('SELECT position FROM merkle_leaves WHERE idx = ?').get(b.leafIndex) as { position: number }).position;
+    db.prepare('UPDATE merkle_leaves SET position = -1 WHERE idx = ?').run(a.leafIndex);
+    db.prepare('UPDATE merkle_leaves SET position = ? WHERE idx = ?').run(pa, b.leafIndex);
+    db.prepare('UPDATE merkle_leaves SET position = ? WHERE idx = ?').run(pb, a.leafIndex);
+    db.close();
+    const v = expectFailure(await provenanceOf(dir, 'U-1'), 'INCLUSION_PROOF_ERROR', { step: 'inclusion' });
+    const eventOf = (e: { envelope: DsseEnvelope }) => (JSON.parse(fromUtf8(fromBase64(e.envelope.payload))) as { id: string }).id;
+    // The document now claims leaf a for event b: the first entry in log order, and it is one of the two moved.
+    expect([eventOf(a), eventOf(b)]).toContain(v.location.eventId);
+    expect(v.location.leafIndex).toBe(a.leafIndex);
+  });
+
+  it('never a stack trace: malformed documents, proofs and keys are coded errors with their place', () => {
+    const key = parseVerifierKey(verifierKey);
+    const codeOf = (doc: unknown) => {
+      try {
+        verifyProvenance(doc, key, nativeCrypto);
+        return 'ok';
+      } catch (e) {
+        if (!(e instanceof VerificationError)) throw e;
+        return `${e.code} ${e.location.field ?? ''}`;
+      }
+    };
+    expect(codeOf(null)).toBe('FORMAT_ERROR format');
+    expect(codeOf({ format: 'flashtrail.provenance.v2', serial: 'U-1', checkpoint: 'x', entries: [{ role: 'unit', leafIndex: 1, envelope: {}, proof: 7 }] })).toBe('FORMAT_ERROR entries[0].proof');
+    expect(codeOf({ format: 'flashtrail.provenance.v2', serial: 'U-1', checkpoint: 'x', entries: [], extra: 1 })).toMatch(/^FORMAT_ERROR /);
   });
 
   it('a checkpoint from another key: CHECKPOINT_SIGNATURE_ERROR', async () => {
@@ -204,16 +260,10 @@ describe('tamper cases on the real SQLite file', () => {
     writeSecretKeyFile(join(dir, 'ledger.key'), substitute);
     // A key swapped under ledger.json is refused at start…
     await expect(startTestLedger({ dataDir: dir, setup: false })).rejects.toThrow(/holds key .* but .*ledger\.json names/);
-    // …so the insider rewrites ledger.json too; the ledger then signs with the substitute, and verifiers notice.
+    // …and so is one swapped together with ledger.json: the checkpoints it signed no longer verify with the key it holds.
     const info = JSON.parse(readFileSync(join(dir, 'ledger.json'), 'utf8')) as { origin: string };
     writeFileSync(join(dir, 'ledger.json'), JSON.stringify({ origin: info.origin, keyId: substitute.keyId }), { mode: 0o600 });
-    const doc = await withLedger(dir, async (t) => {
-      await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } });
-      return new LedgerClient(t.url, t.tokens.auditor).get<ProvenanceDocument>('/v1/units/U-1/provenance');
-    });
-    // The log grew (the trust record for the new start), so the ledger signed with the substituted key.
-    expect(parseNote(doc.checkpoint).text).not.toBe(parseNote(oldCheckpoint).text);
-    expectFailure(doc, 'CHECKPOINT_SIGNATURE_ERROR', { step: 'checkpoint' });
+    await expect(startTestLedger({ dataDir: dir, setup: false })).rejects.toThrow(/the newest checkpoint in the event store \(size \d+\) is not signed by this ledger's key.*refusing to start/);
     // And a checkpoint note signed by another key, pasted into a good document, fails the same way.
     const good = await provenanceOf(copyBaseline('ledgerkey2'), 'U-1');
     const other = newSigner();

@@ -35,6 +35,7 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   LedgerUnreachableError: '',
   TokenFileError: '',
   LedgerClientError: 'the ledger refused: ',
+  LedgerError: '',
 };
 
 /** What the operating system's error codes mean, in the words `ls` and `cat` use. */

@@ -95,3 +95,51 @@ export function removeStaleTempFiles(dir: string): string[] {
   if (stale.length > 0) fsyncDirectory(dir);
   return stale;
 }
+
+/**
+ * A file written in pieces (a streamed export), made durable the same way: the pieces go to a temporary file
+ * beside the target, and only `commit` (fsync, rename, fsync the directory) makes it appear under its name.
+ * `abort` removes the temporary file; until `commit`, the target is untouched.
+ */
+export interface DurableFileWriter {
+  write(bytes: Uint8Array): void;
+  commit(): void;
+  abort(): void;
+}
+
+export function createDurableFile(path: string, options: { mode?: number } = {}): DurableFileWriter {
+  const mode = options.mode ?? 0o600;
+  const temp = tempPathFor(path);
+  let fd: number;
+  try {
+    fd = openSync(temp, 'wx', mode);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`${e.code ?? 'error'}: cannot write ${path}: ${e.message}`), { code: e.code, errno: e.errno, syscall: e.syscall, path });
+  }
+  fchmodSync(fd, mode);
+  let open = true;
+  const close = () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
+  return {
+    write(bytes) {
+      for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    },
+    commit() {
+      fsyncSync(fd);
+      close();
+      renameSync(temp, path);
+      fsyncDirectory(dirname(path));
+    },
+    abort() {
+      close();
+      try {
+        unlinkSync(temp);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}

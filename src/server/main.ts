@@ -163,6 +163,14 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     intervalMs: config.checkpointIntervalMs,
     logger,
   });
+  try {
+    await checkpointer.checkAtStart();
+  } catch (error) {
+    projections.close();
+    log.close();
+    await store.close();
+    throw error;
+  }
   await checkpointer.recordTrustedAdminKeys(adminKeys);
   await log.catchUp();
   checkpointer.start();

@@ -9,8 +9,8 @@ import type { Logger } from 'pino';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { MerkleLog } from '../read/merkle-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
-import { formatCheckpointBody } from '../tlog/checkpoint.ts';
-import { signNote } from '../tlog/note.ts';
+import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
+import { noteKeyId, signNote, verifyNote } from '../tlog/note.ts';
 import { EventSigner } from '../event/signer.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
@@ -19,6 +19,7 @@ import { nativeCrypto } from '../native/crypto.ts';
 import { bytesEqual, fromHex, toHex } from '../crypto/encoding.ts';
 import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
+import { LedgerError } from './errors.ts';
 
 const decodeStored = (bytes: Uint8Array) => decodeTrustedEnvelopeWith(bytes, nativeCrypto);
 
@@ -41,8 +42,10 @@ export interface CheckpointerOptions {
 }
 
 /** The ledger would have signed a checkpoint that contradicts one it signed before. Nothing was signed. */
-export class CheckpointRefusedError extends Error {
-  override readonly name = 'CheckpointRefusedError';
+export class CheckpointRefusedError extends LedgerError {
+  constructor(message: string) {
+    super('CHECKPOINT_REFUSED', message);
+  }
 }
 
 export class Checkpointer {
@@ -97,8 +100,10 @@ export class Checkpointer {
     }
     const note = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
     const now = this.options.clock();
-    log.recordCheckpoint(size, root, note, now.toISOString());
+    // The append-only event store first: a crash between the two writes leaves the checkpoint recorded there
+    // and missing from the Merkle log's table, which the start check records again (checkAtStart).
     await this.append(this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null }), head?.recorded.revision ?? null);
+    log.recordCheckpoint(size, root, note, now.toISOString());
     await log.catchUp();
     this.quietSize = log.size;
     this.lastIssuedAt = now.getTime();
@@ -121,6 +126,48 @@ export class Checkpointer {
     if (!table) return recorded;
     if (!recorded) return table;
     return recorded.size > table.size ? recorded : table;
+  }
+
+  /**
+   * At start, before anything is signed or served: the newest signed checkpoint as the Merkle log's table has it
+   * and as the event store's CheckpointIssued events have it must agree with each other, be signed by this
+   * ledger's key, and be reproduced by the Merkle log (its root at their size). A checkpoint missing on one side
+   * only (a crash between the two writes, or a table someone emptied) is recorded there again, so it binds the
+   * next signature; a contradiction refuses to start, naming both.
+   */
+  async checkAtStart(): Promise<void> {
+    const { log, ledgerKey, origin } = this.options;
+    await log.catchUp();
+    const head = await this.head(LEDGER_CHECKPOINT_STREAM);
+    const issued = head?.decoded.event.type === 'CheckpointIssued' ? head.decoded.event.data : null;
+    const recorded = issued ? { size: issued.size, root: fromHex(issued.rootHash), note: issued.note } : null;
+    const table = log.latestCheckpoint();
+    const key = { name: origin, id: noteKeyId(origin, ledgerKey.publicKey), publicKey: ledgerKey.publicKey };
+    for (const [where, c] of [['the event store', recorded], ['the Merkle log', table]] as const) {
+      if (!c) continue;
+      let body: { size: number; root: Uint8Array };
+      try {
+        body = parseCheckpointBody(verifyNote(c.note, [key], nativeCrypto).text);
+      } catch (error) {
+        throw new CheckpointRefusedError(`the newest checkpoint in ${where} (size ${c.size}) is not signed by this ledger's key: ${(error as Error).message}; refusing to start`);
+      }
+      if (body.size !== c.size || !bytesEqual(body.root, c.root)) throw new CheckpointRefusedError(`the newest checkpoint in ${where} says size ${c.size}, its signed note size ${body.size}: refusing to start`);
+      if (c.size > log.size) throw new CheckpointRefusedError(`checkpoint ${c.size} in ${where} was signed, but the event log holds only ${log.size} events: events were removed; refusing to start`);
+      if (!bytesEqual(log.root(c.size), c.root)) {
+        throw new CheckpointRefusedError(`the Merkle log's root at size ${c.size} is ${toHex(log.root(c.size)).slice(0, 16)}…, not the root of signed checkpoint ${c.size} in ${where} (${toHex(c.root).slice(0, 16)}…): the log was changed; refusing to start (flashtrail projections rebuild names the first diverging leaf)`);
+      }
+    }
+    if (recorded && table && recorded.size === table.size && !bytesEqual(recorded.root, table.root)) {
+      throw new CheckpointRefusedError(`checkpoint ${table.size} has one root in the Merkle log and another in the event store: refusing to start`);
+    }
+    const now = this.options.clock().toISOString();
+    if (recorded && (!table || table.size < recorded.size)) {
+      this.options.logger?.warn({ size: recorded.size, tableSize: table?.size ?? null }, 'the newest signed checkpoint was missing from the Merkle log table; recorded it again');
+      log.recordCheckpoint(recorded.size, recorded.root, recorded.note, now);
+    } else if (table && (!recorded || recorded.size < table.size)) {
+      this.options.logger?.warn({ size: table.size, recordedSize: recorded?.size ?? null }, 'the newest signed checkpoint was missing from the event store; recorded it again as CheckpointIssued');
+      await this.append(this.signer.sign('CheckpointIssued', { origin, size: table.size, rootHash: toHex(table.root), note: table.note }, { prev: head?.decoded.digest ?? null }), head?.recorded.revision ?? null);
+    }
   }
 
   /** The last event of one of the ledger's streams, read alone: these streams grow for the ledger's lifetime. */

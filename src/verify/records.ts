@@ -1,0 +1,162 @@
+/**
+ * From bytes to records, for documents handed to a verifier: strict UTF-8, JSON, the published schema of the
+ * record (schemas/export.ts, schemas/provenance.ts; unknown members refused), and in v2 the RFC 8785 form.
+ * Every failure is a VerificationError naming the line and the member; nothing here throws anything else.
+ * Envelopes are left for the ledger's own decoder (steps.ts → decodeUntrustedEnvelope), which gives them
+ * their own codes.
+ */
+import { z } from 'zod';
+import {
+  ExportBatch,
+  ExportCheckpoint,
+  ExportHeaderV1,
+  ExportHeaderV2,
+  ExportRelease,
+  ExportStation,
+  ExportStatement,
+  ExportTrust,
+  ExportUnitV1,
+  ExportUnitV2,
+  LoggedEnvelope,
+  EXPORT_FORMAT_V1,
+  EXPORT_FORMAT_V2,
+} from '../../schemas/export.ts';
+import { ProvenanceDocumentV1, ProvenanceDocumentV2, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 } from '../../schemas/provenance.ts';
+import { canonicalize, CanonicalizationError, jsonNestingDepth } from '../crypto/jcs.ts';
+import { fromBase64 } from '../crypto/encoding.ts';
+import type { Hash } from '../merkle/hash.ts';
+import { VerificationError, type FailureLocation } from './errors.ts';
+import type { ExportFormat, ExportRecord, UnitRecord } from './export-format.ts';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Records nest a few levels; envelopes are bounded again by their own decoder. */
+const MAX_RECORD_DEPTH = 16;
+
+const looseEnvelope = { envelope: z.unknown() };
+const loggedLoose = <S extends typeof ExportTrust | typeof ExportStation | typeof ExportRelease | typeof ExportBatch>(s: S) => s.extend(looseEnvelope);
+const unitLoose = (s: typeof ExportUnitV2 | typeof ExportUnitV1) => s.extend({ events: z.array(LoggedEnvelope.extend(looseEnvelope)).min(1) });
+
+const RECORD_SCHEMAS = {
+  [EXPORT_FORMAT_V2]: z.discriminatedUnion('record', [ExportHeaderV2, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV2), ExportStatement]),
+  [EXPORT_FORMAT_V1]: z.discriminatedUnion('record', [ExportHeaderV1, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), unitLoose(ExportUnitV1), ExportStatement]),
+} as const;
+
+/** `a.b[2].c` from a zod issue path. */
+export function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
+}
+
+function schemaFailure(error: z.ZodError, what: string, at: FailureLocation, step: string): VerificationError {
+  const issue = error.issues[0];
+  const field = issue ? pathText(issue.path) : '';
+  return new VerificationError('FORMAT_ERROR', step, `${what}: ${field || '(root)'}: ${issue?.message ?? 'invalid'}`, { ...at, ...(field ? { field } : {}) });
+}
+
+/** Parses JSON text that must be one object, bounded in depth. */
+export function parseJsonText(text: string, what: string, at: FailureLocation, step = 'format'): unknown {
+  if (jsonNestingDepth(text) > MAX_RECORD_DEPTH + 64) throw new VerificationError('FORMAT_ERROR', step, `${what} is nested too deeply`, at);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new VerificationError('FORMAT_ERROR', step, `${what} is not JSON: ${(error as Error).message}`, at);
+  }
+}
+
+/** A line of an export, its newline included: strict UTF-8, ends with LF, no other line break or surrounding space. */
+export function lineText(bytes: Uint8Array, line: number, maxBytes: number): string {
+  const at = { line };
+  if (bytes.length > maxBytes) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line} is longer than ${maxBytes} bytes`, at);
+  if (bytes[bytes.length - 1] !== 0x0a) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line} does not end with a newline (LF): every line, the last too, must`, at);
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes.subarray(0, bytes.length - 1));
+  } catch {
+    throw new VerificationError('FORMAT_ERROR', 'format', `line ${line} is not UTF-8`, at);
+  }
+  if (text.length === 0) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line} is empty`, at);
+  if (text.charCodeAt(0) !== 0x7b || text.charCodeAt(text.length - 1) !== 0x7d) {
+    throw new VerificationError('FORMAT_ERROR', 'format', `line ${line} must be one JSON object with nothing before or after it on the line (no BOM, CR or spaces)`, at);
+  }
+  return text;
+}
+
+/** One record of an export of the given format, from its line text. In v2 the text must be the record's RFC 8785 form. */
+export function parseExportRecord(text: string, format: ExportFormat, line: number): ExportRecord {
+  const at = { line };
+  const value = parseJsonText(text, `line ${line}`, at);
+  const parsed = RECORD_SCHEMAS[format].safeParse(value);
+  if (!parsed.success) {
+    const kind = typeof (value as { record?: unknown } | null)?.record === 'string' ? `${(value as { record: string }).record} record` : 'record';
+    throw schemaFailure(parsed.error, `line ${line} is not a ${format} ${kind}`, at, 'format');
+  }
+  if (format === EXPORT_FORMAT_V2) checkCanonical(value, text, `line ${line}`, at);
+  return parsed.data as ExportRecord;
+}
+
+/** v2 records have one byte form: their RFC 8785 serialisation. */
+export function checkCanonical(value: unknown, text: string, what: string, at: FailureLocation): void {
+  let canonical: string;
+  try {
+    canonical = canonicalize(value);
+  } catch (error) {
+    if (!(error instanceof CanonicalizationError)) throw error;
+    throw new VerificationError('RECORD_NOT_CANONICAL', 'format', `${what} has no RFC 8785 form: ${error.message}`, at);
+  }
+  if (canonical !== text) throw new VerificationError('RECORD_NOT_CANONICAL', 'format', `${what} is not the RFC 8785 form of its record (members sorted, no whitespace, no duplicate members)`, at);
+}
+
+/** The format named by an export's first line, before the line is checked against it. */
+export function exportFormatOf(text: string): ExportFormat {
+  const value = parseJsonText(text, 'line 1', { line: 1 });
+  const format = (value as { format?: unknown } | null)?.format;
+  if ((value as { record?: unknown } | null)?.record !== 'header' || (format !== EXPORT_FORMAT_V1 && format !== EXPORT_FORMAT_V2)) {
+    throw new VerificationError('FORMAT_ERROR', 'format', `line 1 is not the header of a ${EXPORT_FORMAT_V2} (or ${EXPORT_FORMAT_V1}) export`, { line: 1, field: 'format' });
+  }
+  return format;
+}
+
+export function parseUnitRecord(text: string, format: ExportFormat, line: number): UnitRecord {
+  const record = parseExportRecord(text, format, line);
+  if (record.record !== 'unit') throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: a ${record.record} record cannot follow the first unit record`, { line, field: 'record' });
+  return record;
+}
+
+/** Base64 hashes of a proof, already checked by the schema to be 32 bytes each; `field` locates the proof. */
+export function proofHashes(proof: readonly string[], at: FailureLocation, step: string): Hash[] {
+  return proof.map((p, i) => {
+    try {
+      const h = fromBase64(p);
+      if (h.length !== 32) throw new TypeError('not 32 bytes');
+      return h;
+    } catch {
+      throw new VerificationError('FORMAT_ERROR', step, `proof hash ${i} is not canonical base64 of 32 bytes`, { ...at, field: `${at.field ? `${at.field}.` : ''}proof[${i}]` });
+    }
+  });
+}
+
+export type ProvenanceFormat = typeof PROVENANCE_FORMAT_V1 | typeof PROVENANCE_FORMAT_V2;
+
+export interface ProvenanceFrame {
+  readonly format: ProvenanceFormat;
+  readonly serial: string;
+  readonly checkpoint: string;
+  readonly entries: readonly { role: 'trust' | 'station' | 'release' | 'batch' | 'unit'; leafIndex: number; envelope: unknown; proof: string }[];
+}
+
+const PROVENANCE_SCHEMAS = {
+  [PROVENANCE_FORMAT_V2]: ProvenanceDocumentV2.extend({ entries: z.array(ProvenanceDocumentV2.shape.entries.element.extend(looseEnvelope)).min(1).max(1_000_000) }),
+  [PROVENANCE_FORMAT_V1]: ProvenanceDocumentV1.extend({ entries: z.array(ProvenanceDocumentV1.shape.entries.element.extend(looseEnvelope)).min(1).max(1_000_000) }),
+} as const;
+
+/** A provenance document, parsed (JSON value, not text): its format decides the schema. */
+export function parseProvenanceDocument(value: unknown): ProvenanceFrame {
+  const format = (value as { format?: unknown } | null)?.format;
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || (format !== PROVENANCE_FORMAT_V1 && format !== PROVENANCE_FORMAT_V2)) {
+    throw new VerificationError('FORMAT_ERROR', 'format', `not a ${PROVENANCE_FORMAT_V2} (or ${PROVENANCE_FORMAT_V1}) document`, { field: 'format' });
+  }
+  const parsed = PROVENANCE_SCHEMAS[format].safeParse(value);
+  if (!parsed.success) throw schemaFailure(parsed.error, `not a ${format} document`, {}, 'format');
+  const doc = parsed.data as ProvenanceFrame;
+  return doc;
+}
