@@ -17,6 +17,7 @@ import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
 import { parseNote } from '../src/tlog/note.ts';
 import { verifyConsistency } from '../src/merkle/proofs.ts';
 import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../src/event/streams.ts';
+import { decodeTrustedEnvelope } from '../src/event/codec.ts';
 
 const ORIGIN = 'flashtrail.test/checkpointer';
 const ledgerKey = newSigner();
@@ -165,5 +166,60 @@ describe('checkpointer', () => {
     const own = reads.filter((r) => r.stream === LEDGER_CHECKPOINT_STREAM || r.stream === LEDGER_TRUST_STREAM);
     expect(own.length).toBe(7);
     expect(own.every((r) => r.options?.direction === 'backwards' && r.options.maxCount === 1)).toBe(true);
+  });
+  describe('at start', () => {
+    it('passes when both records agree and the log reproduces them', async () => {
+      await appendEvents(4);
+      await checkpointer().issue();
+      await expect(checkpointer(store, reopenLog()).checkAtStart()).resolves.toBeUndefined();
+    });
+
+    it('a checkpoint missing from the Merkle log table (a crash after the event store write, or an emptied table) is recorded again', async () => {
+      await appendEvents(4);
+      const signed = await checkpointer().issue();
+      editMerkleFile('DELETE FROM merkle_checkpoints;');
+      await checkpointer(store, log).checkAtStart();
+      expect(log.latestCheckpoint()?.note).toBe(signed);
+    });
+
+    it('a checkpoint missing from the event store is recorded there again as CheckpointIssued', async () => {
+      await appendEvents(4);
+      const c = checkpointer();
+      const signed = await c.issue();
+      await appendEvents(2);
+      // A newer checkpoint only the table knows: what an insider who deleted the newest CheckpointIssued row leaves.
+      const newer = await c.issue();
+      const db = new Database(join(dir, 'events.sqlite'));
+      db.exec('DROP TRIGGER IF EXISTS events_append_only_delete');
+      db.prepare("DELETE FROM events WHERE position = (SELECT MAX(position) FROM events WHERE stream = 'ledger-checkpoints')").run();
+      db.close();
+      expect(sizeOf(signed)).toBeLessThan(sizeOf(newer));
+      await checkpointer(store, reopenLog()).checkAtStart();
+      const issued = await store.readStream(LEDGER_CHECKPOINT_STREAM);
+      expect(issued.length).toBe(2);
+      const again = decodeTrustedEnvelope((issued.at(-1) as { data: Uint8Array }).data).event;
+      expect(again).toMatchObject({ type: 'CheckpointIssued', data: { size: sizeOf(newer), note: newer } });
+    });
+
+    it('refuses to start when the two records name different roots for the same size', async () => {
+      await appendEvents(3);
+      await checkpointer().issue();
+      editMerkleFile('UPDATE merkle_checkpoints SET root = randomblob(32);');
+      await expect(checkpointer(store, log).checkAtStart()).rejects.toThrow(/refusing to start/);
+    });
+
+    it('refuses to start when the Merkle log no longer reproduces the signed checkpoint', async () => {
+      await appendEvents(3);
+      await checkpointer().issue();
+      editMerkleFile('UPDATE merkle_nodes SET hash = randomblob(32);');
+      await expect(checkpointer(store, log).checkAtStart()).rejects.toThrow(/the Merkle log's root at size 3 is .* not the root of signed checkpoint 3 .* refusing to start/);
+    });
+
+    it('refuses to start when a recorded checkpoint is signed by another key', async () => {
+      await appendEvents(3);
+      await checkpointer().issue();
+      const other = new Checkpointer({ store, log, ledgerKey: newSigner(), origin: ORIGIN, clock: () => new Date(), everyEvents: 1000, intervalMs: 60_000 });
+      await expect(other.checkAtStart()).rejects.toThrow(/not signed by this ledger's key.*refusing to start/);
+    });
   });
 });

@@ -20,7 +20,7 @@ export function isExportFile(file: string): boolean {
   try {
     fd = openSync(file, 'r');
   } catch (error) {
-    throw new VerificationError('FORMAT_ERROR', 'format', `cannot read ${file}: ${describeExpectedFailure(error) ?? (error as Error).message}`, { file });
+    throw new VerificationError('FORMAT_ERROR', 'input', `cannot read ${describeExpectedFailure(error) ?? `${file}: ${(error as Error).message}`}`, { file });
   }
   try {
     const head = Buffer.alloc(64 * 1024);
@@ -87,14 +87,14 @@ function readKey(value: string): ReturnType<typeof parseVerifierKey> {
       text = readTextFile(file, 'the ledger key file');
     } catch (error) {
       if (!(error instanceof CliError)) throw error;
-      throw new VerificationError('LEDGER_KEY_ERROR', 'key', error.message, { file });
+      throw new VerificationError('LEDGER_KEY_ERROR', 'input', error.message, { file });
     }
   }
   try {
     return parseVerifierKey(text.trim());
   } catch (error) {
     if (!(error instanceof NoteError)) throw error;
-    throw new VerificationError('LEDGER_KEY_ERROR', 'key', `--ledger-key ${file !== null ? `${file} ` : ''}is not a ledger verifier key (<origin>+<key id>+<base64 key>): ${error.message}`, file !== null ? { file } : {});
+    throw new VerificationError('LEDGER_KEY_ERROR', 'input', `--ledger-key ${file !== null ? `${file} ` : ''}is not a ledger verifier key: ${error.message}`, file !== null ? { file } : {});
   }
 }
 
@@ -102,8 +102,14 @@ function printSteps(o: VerifyOutput, steps: StepReport[]): void {
   for (const line of stepLines(steps)) o.out(line);
 }
 
+/**
+ * A verification failure is the report (stdout, exit 1). A failure to read the input (step `input`: a bad key,
+ * a missing or malformed file) is, without --json, the command line's usual one line on stderr; with --json,
+ * both are the JSON report, so that a machine always gets one.
+ */
 function failure(o: VerifyOutput, error: unknown): number {
   if (!(error instanceof VerificationError)) throw error;
+  if (!o.json && error.step === 'input') throw error;
   if (o.json) o.out(JSON.stringify({ ok: false, error: error.toJSON() }, null, 2));
   else o.out(failureLine(error));
   return 1;
@@ -112,7 +118,7 @@ function failure(o: VerifyOutput, error: unknown): number {
 export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput): number {
   try {
     const key = readKey(ledgerKey);
-    const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES);
+    const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
     let report;
     try {
       report = verifyProvenance(doc, key, nativeCrypto);
@@ -136,24 +142,24 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
 }
 
 /** A JSON file read whole, bounded in size; every way it can be unreadable is a FORMAT_ERROR naming the file. */
-function readJsonDocument(file: string, maxBytes: number): unknown {
+function readJsonDocument(file: string, maxBytes: number, what: string): unknown {
   let size: number;
   try {
     size = statSync(file).size;
   } catch (error) {
-    throw new VerificationError('FORMAT_ERROR', 'format', `cannot read ${file}: ${describeExpectedFailure(error) ?? (error as Error).message}`, { file });
+    throw new VerificationError('FORMAT_ERROR', 'input', `cannot read ${what}: ${describeExpectedFailure(error) ?? `${file}: ${(error as Error).message}`}`, { file });
   }
-  if (size > maxBytes) throw new VerificationError('FORMAT_ERROR', 'format', `${file} is ${size} bytes, more than the ${maxBytes} a document may have`, { file });
+  if (size > maxBytes) throw new VerificationError('FORMAT_ERROR', 'input', `${file} (${what}) is ${size} bytes, more than the ${maxBytes} it may have`, { file });
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(readFileSync(file));
   } catch (error) {
-    throw new VerificationError('FORMAT_ERROR', 'format', `${file} is not UTF-8 text: ${describeExpectedFailure(error) ?? (error as Error).message}`, { file });
+    throw new VerificationError('FORMAT_ERROR', 'input', `${file} (${what}) is not UTF-8 text: ${describeExpectedFailure(error) ?? (error as Error).message}`, { file });
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new VerificationError('FORMAT_ERROR', 'format', `${file} is not JSON: ${(error as Error).message}`, { file });
+    throw new VerificationError('FORMAT_ERROR', 'input', `${file} (${what}) is not valid JSON: ${(error as Error).message}`, { file });
   }
 }
 
@@ -170,7 +176,7 @@ export async function verifyConsistencyFiles(
     const newNote = readNoteFile(newFile);
     let proof: string[];
     if (source.proofFile) {
-      const json = readJsonDocument(source.proofFile, 1024 * 1024) as { proof?: unknown } | null;
+      const json = readJsonDocument(source.proofFile, 1024 * 1024, 'the consistency proof') as { proof?: unknown } | null;
       if (json === null || typeof json !== 'object' || !Array.isArray(json.proof) || json.proof.length > 64) {
         throw new VerificationError('FORMAT_ERROR', 'proof', `${source.proofFile}: expected { "proof": [base64 hashes] }`, { file: source.proofFile, field: 'proof' });
       }
@@ -209,7 +215,7 @@ function readNoteFile(file: string): string {
   try {
     return readTextFile(file, 'a checkpoint');
   } catch (error) {
-    if (error instanceof CliError) throw new VerificationError('FORMAT_ERROR', 'checkpoint', error.message, { file });
+    if (error instanceof CliError) throw new VerificationError('FORMAT_ERROR', 'input', error.message, { file });
     throw error;
   }
 }
