@@ -131,6 +131,25 @@ describe('provenance', () => {
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, error: { code: 'CHECKPOINT_SIGNATURE_ERROR', step: 'checkpoint' } });
   });
+  it('--json gives a coded error for a garbage --ledger-key, a malformed --proof file and a missing document, never a stack trace', async () => {
+    const doc = await provenanceOf(copyBaseline('cli-json'), 'U-1');
+    const file = join(work, 'u1-json.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args]).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+    const garbage = await cli(['verify', file, '--ledger-key', 'garbage', '--json']);
+    expect(garbage.code).toBe(1);
+    expect(JSON.parse(garbage.stdout)).toMatchObject({ ok: false, error: { code: 'LEDGER_KEY_ERROR' } });
+    const missing = await cli(['verify', join(work, 'nope.json'), '--ledger-key', verifierKey, '--json']);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'FORMAT_ERROR', location: { file: join(work, 'nope.json') } } });
+    const note = join(work, 'json-old.note');
+    writeFileSync(note, oldCheckpoint);
+    const proof = join(work, 'bad-proof.json');
+    writeFileSync(proof, JSON.stringify({ proof: [7] }));
+    const bad = await cli(['verify-consistency', note, note, '--ledger-key', verifierKey, '--proof', proof, '--json']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, error: { code: 'FORMAT_ERROR', location: { file: proof, field: 'proof[0]' } } });
+    for (const r of [garbage, missing, bad]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
 });
 
 describe('tamper cases on the real SQLite file', () => {

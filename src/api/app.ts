@@ -250,7 +250,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           else controller.enqueue(encoder.encode(next.value));
         } catch (error) {
           logger.error({ requestId, err: { message: (error as Error).message } }, 'export aborted');
-          controller.error(error);
+          // Cut the connection itself: no final chunk, whatever the HTTP adapter would do with a stream error.
+          const socket = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket;
+          if (socket) {
+            socket.destroy();
+            controller.close();
+          } else controller.error(error);
         }
       },
       async cancel() {

@@ -198,7 +198,17 @@ export async function verifyConsistencyFiles(
     } else {
       throw new VerificationError('FORMAT_ERROR', 'proof', 'give the consistency proof with --proof FILE, or --url and a token to fetch it');
     }
-    const report = verifyCheckpointConsistency(oldNote, newNote, proof.map(fromBase64), key, nativeCrypto);
+    if (!Array.isArray(proof) || proof.length > 64) throw new VerificationError('FORMAT_ERROR', 'proof', 'the consistency proof is not an array of at most 64 base64 hashes', { field: 'proof' });
+    const hashes = proof.map((p, i) => {
+      try {
+        const h = fromBase64(String(p));
+        if (h.length === 32) return h;
+      } catch {
+        // reported below
+      }
+      throw new VerificationError('FORMAT_ERROR', 'proof', `the consistency proof's hash ${i} is not base64 of 32 bytes`, { field: `proof[${i}]`, ...(source.proofFile ? { file: source.proofFile } : {}) });
+    });
+    const report = verifyCheckpointConsistency(oldNote, newNote, hashes, key, nativeCrypto);
     if (o.json) o.out(JSON.stringify({ ok: true, report }, null, 2));
     else {
       o.out(`verifying that checkpoint ${report.to.size} extends checkpoint ${report.from.size} of ${report.origin}`);
