@@ -208,3 +208,49 @@ describe('the provenance verifier (property)', () => {
 function noteId(publicKey: Uint8Array): string {
   return createHash('sha256').update(Buffer.concat([Buffer.from('example.test/log\n\x01'), Buffer.from(publicKey)])).digest('hex').slice(0, 8);
 }
+
+describe('inclusion path ranges (the diagnosis of a failed proof names leaves by them)', () => {
+  it('are the subtrees whose hashes an RFC 6962 inclusion proof lists, in order', async () => {
+    const { MemoryTree, inclusionProof, rangeHash } = await import('../src/merkle/proofs.ts');
+    const { inclusionPathRanges } = await import('../src/verify/steps.ts');
+    const tree = new MemoryTree();
+    for (let i = 0; i < 70; i++) tree.append(portableCrypto.sha256(Uint8Array.of(i)));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 70 }), fc.nat(), (size, at) => {
+        const index = at % size;
+        const proof = inclusionProof(tree, index, size);
+        const ranges = inclusionPathRanges(index, size);
+        expect(ranges).toHaveLength(proof.length);
+        ranges.forEach(([s, e], i) => expect(rangeHash(tree, s, e - s)).toEqual(proof[i]));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('the fast check of v2 unit records (property)', () => {
+  it('accepts only what the published schema accepts', async () => {
+    const { isWellFormedUnitV2 } = await import('../src/verify/records.ts');
+    const { ExportUnitV2 } = await import('../schemas/export.ts');
+    const { z } = await import('zod');
+    const loose = ExportUnitV2.extend({ events: z.array(z.strictObject({ leafIndex: z.int().nonnegative().max(Number.MAX_SAFE_INTEGER), envelope: z.unknown(), proof: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/)).max(64) })).min(1) });
+    const genuine = {
+      batchId: 'B-1', chipId: 'esp32s3-0001', mac: '24:0a:c4:12:34:56', record: 'unit', releaseId: 'R-1', serial: 'SN-1',
+      events: [{ envelope: {}, leafIndex: 3, proof: ['A'.repeat(43) + '='] }],
+    };
+    const members = ['batchId', 'chipId', 'mac', 'record', 'releaseId', 'serial', 'events', 'extra'];
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(...members), fc.oneof(jsonValue, fc.constant(undefined), fc.string({ maxLength: 70 }), fc.nat())), { maxLength: 3 }), fc.option(fc.tuple(fc.constantFrom('leafIndex', 'proof', 'envelope', 'x'), jsonValue)), (edits, eventEdit) => {
+        const v = JSON.parse(JSON.stringify(genuine)) as Record<string, unknown> & { events: Record<string, unknown>[] };
+        for (const [k, x] of edits) {
+          if (x === undefined) delete v[k];
+          else v[k] = x;
+        }
+        if (eventEdit && Array.isArray(v.events) && v.events[0] && typeof v.events[0] === 'object') (v.events[0] as Record<string, unknown>)[eventEdit[0]] = eventEdit[1];
+        if (isWellFormedUnitV2(v)) expect(loose.safeParse(v).success).toBe(true);
+      }),
+      { numRuns: RUNS * 3 },
+    );
+    expect(isWellFormedUnitV2(genuine)).toBe(true);
+  });
+});

@@ -240,9 +240,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const lines = prepared.lines();
     const encoder = new TextEncoder();
     const requestId = c.get('requestId') as string | undefined;
-    // Pulled line by line, with backpressure. A failure mid-stream errors the stream, which aborts the connection
-    // (no final chunk): the client sees a truncated transfer, never a complete-looking file.
-    const body_ = new ReadableStream<Uint8Array>({
+    // Pulled line by line, with backpressure. A failure mid-stream cuts the connection (no final chunk): the
+    // client sees a truncated transfer, never a complete-looking file.
+    const file = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
           const next = await lines.next();
@@ -262,7 +262,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         await lines.return(undefined);
       },
     });
-    return c.body(body_, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length) });
+    return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length) });
   });
   app.route('/v1', v1);
   return app;

@@ -19,7 +19,7 @@ import type { NoteKey } from '../tlog/note.ts';
 import { InTotoStatementV1Schema, InTotoStatementV2Schema } from '../../schemas/export.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, type StepReport } from './provenance.ts';
-import { checkCanonical, exportFormatOf, lineText, parseExportRecord, parseJsonText, parseUnitRecord, pathText, proofHashes } from './records.ts';
+import { checkCanonical, exportFormatOf, lineText, parseExportRecord, parseJsonText, parseUnitRecord, pathText, proofHashes, isUnitRecordText } from './records.ts';
 import {
   anyKeyFor,
   checkInclusions,
@@ -109,9 +109,20 @@ export function verifyUnitLine(unit: UnitLine, context: PreparedContext, crypto:
   const { line } = unit;
   let serial = '?';
   try {
-    const record = parseUnitRecord(lineText(unit.bytes, line, MAX_EXPORT_LINE_BYTES), context.format, line);
+    const text = lineText(unit.bytes, line, MAX_EXPORT_LINE_BYTES);
+    const v2 = context.format === EXPORT_FORMAT_V2;
+    const record = parseUnitRecord(text, context.format, line, v2 ? 'later' : 'now');
     serial = record.serial;
-    const decoded = record.events.map((e, i) => decodeEntry('unit', e.leafIndex, e.envelope, i, { line, field: `events[${i}]` }, crypto));
+    const canonical = () => checkCanonical(JSON.parse(text), text, `line ${line}`, { line });
+    let decoded: Decoded[];
+    try {
+      decoded = record.events.map((e, i) => decodeEntry('unit', e.leafIndex, e.envelope, i, { line, field: `events[${i}]` }, crypto));
+    } catch (error) {
+      // The line's form is checked before its envelopes (docs/format.md §8.2): a non-canonical line says so first.
+      if (v2) canonical();
+      throw error;
+    }
+    if (v2 && !isUnitRecordText(record, decoded.map((d) => d.envelope), text)) canonical();
     checkInclusions(
       decoded.map((d, i) => ({ d, proof: proofHashes((record.events[i] as { proof: readonly string[] }).proof, d.at, 'inclusion') })),
       context.checkpoint,

@@ -18,7 +18,7 @@ import type { Hash } from '../merkle/hash.ts';
 import { CheckpointFormatError, parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
 import { NoteError, verifyNote, type NoteKey } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 } from '../../schemas/provenance.ts';
-import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole } from './steps.ts';
+import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole, type KeyLives } from './steps.ts';
 import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
 
@@ -94,12 +94,20 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   const trustKeys = new Map<string, Uint8Array>();
   for (const d of decoded) if (d.event.type === 'AdminKeysTrusted') for (const k of d.event.data.keys) trustKeys.set(k.keyId, fromHex(k.publicKey));
   const adminEntries = decoded.filter((d) => d.role !== 'unit');
-  const provisional = establishKeysForDiagnosis(adminEntries, ledgerKey, crypto);
+  // Station keys as the document's registrations name them, before anything about them is verified: only to
+  // tell an envelope changed after signing from a misplaced one (docs/format.md §8.1 step 4).
+  const registered: KeyLives = new Map();
+  for (const d of adminEntries) {
+    if (d.event.type !== 'StationKeyRegistered') continue;
+    const list = registered.get(d.event.data.keyId) ?? [];
+    list.push({ station: d.event.data.stationId, publicKey: d.event.data.publicKey, registeredAt: d.leafIndex, revokedAt: null });
+    registered.set(d.event.data.keyId, list);
+  }
   checkInclusions(
     decoded.map((d, i) => ({ d, proof: tlogProofHashes(d, (doc.entries[i] as { proof: string }).proof, doc.checkpoint, v2) })),
     checkpoint,
     crypto,
-    (d) => (d.role === 'trust' ? (d.keyId === keyIdOf(ledgerKey.publicKey) ? ledgerKey.publicKey : null) : d.role === 'unit' ? (provisional ? anyKeyFor(provisional, d) : null) : (trustKeys.get(d.keyId) ?? null)),
+    (d) => (d.role === 'trust' ? (d.keyId === keyIdOf(ledgerKey.publicKey) ? ledgerKey.publicKey : null) : d.role === 'unit' ? anyKeyFor(registered, d) : (trustKeys.get(d.keyId) ?? null)),
   );
   done('inclusion', `${decoded.length} inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)`);
 
@@ -143,15 +151,6 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     steps,
     notProven: v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN],
   };
-}
-
-/** Station keys as far as the records say, before their inclusion is known: only to tell a changed envelope from a misplaced one. */
-function establishKeysForDiagnosis(admin: readonly Decoded[], ledgerKey: NoteKey, crypto: CryptoBackend) {
-  try {
-    return establishKeys(admin, ledgerKey, crypto).lives;
-  } catch {
-    return null;
-  }
 }
 
 /** The hashes of an entry's C2SP tlog-proof, which must be for its leaf and against the document's checkpoint. */
