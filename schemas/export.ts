@@ -1,73 +1,114 @@
 /**
- * The traceability export format, flashtrail.export.v1, for third parties writing their own verifier.
- * One NDJSON file: each line is one record below; the last line is the statement. The statement's
+ * The traceability export formats, for third parties writing their own verifier (normative text:
+ * docs/format.md §7). One NDJSON file: each line is one record below; the last line is the statement, whose
  * `predicate.content.sha256` is the SHA-256 of every byte of the file before the statement line.
+ *
+ *   flashtrail.export.v2  every line is the RFC 8785 form of its record; admin records (trust, station,
+ *                         release, batch) in log order; units in serial order, each once; the release and
+ *                         batch records every unit depends on are in the file.
+ *   flashtrail.export.v1  what ledgers wrote before v2; still verified, with the rules it can carry.
  */
 import { z } from 'zod';
-import { Identifier, Sha256Hex } from './common.ts';
+import { Identifier, MacAddress, Sha256Hex, Timestamp } from './common.ts';
 import { DsseEnvelopeSchema } from './event.ts';
 
-const Base64Hash = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of a 32-byte SHA-256 hash');
+export const EXPORT_FORMAT_V1 = 'flashtrail.export.v1';
+export const EXPORT_FORMAT_V2 = 'flashtrail.export.v2';
+export const EXPORT_PREDICATE_TYPE_V1 = 'https://flashtrail.dev/attestation/traceability-export/v1';
+export const EXPORT_PREDICATE_TYPE_V2 = 'https://flashtrail.dev/attestation/traceability-export/v2';
+export const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
-export const LoggedEnvelope = z.strictObject({
-  leafIndex: z.int().nonnegative().describe('index of the envelope in the ledger Merkle log (RFC 6962, leaf = SHA-256(0x00 || RFC 8785 envelope))'),
-  envelope: DsseEnvelopeSchema,
-  proof: z.array(Base64Hash).describe('RFC 6962 inclusion proof of the leaf under the export checkpoint'),
-});
+/** No line of an export, its newline included, is longer: a verifier refuses a longer one before reading on. */
+export const MAX_EXPORT_LINE_BYTES = 4 * 1024 * 1024;
+
+export const Base64Hash = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of a 32-byte SHA-256 hash');
+/** 64 hashes prove inclusion in a tree of up to 2^64 leaves. */
+const InclusionProof = z.array(Base64Hash).max(64).describe('RFC 6962 inclusion proof of the leaf under the export checkpoint, sibling first');
+const LeafIndex = z.int().nonnegative().max(Number.MAX_SAFE_INTEGER).describe('index of the envelope in the ledger Merkle log (RFC 6962, leaf = SHA-256(0x00 || RFC 8785 envelope))');
+const Origin = z.string().min(1).max(200).regex(/^[^\s+]+$/u, 'no spaces and no "+"').describe('the ledger log origin, also the name of its verifier key');
+
+export const LoggedEnvelope = z.strictObject({ leafIndex: LeafIndex, envelope: DsseEnvelopeSchema, proof: InclusionProof });
 
 export const ExportSelectionSchema = z.strictObject({
   batchId: Identifier.optional(),
-  serials: z.array(Identifier).optional(),
+  serials: z.array(Identifier).min(1).max(100_000).optional(),
   firmwareSha256: Sha256Hex.optional(),
-  customer: z.string().optional(),
-  from: z.string().optional(),
-  to: z.string().optional(),
+  customer: z.string().min(1).max(200).optional(),
+  from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day, YYYY-MM-DD').optional(),
+  to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day, YYYY-MM-DD').optional(),
 });
 
-export const ExportHeader = z.strictObject({
-  record: z.literal('header'),
-  format: z.literal('flashtrail.export.v1'),
-  origin: z.string().describe('the ledger log origin, also the name of its verifier key'),
-  createdAt: z.string(),
-  selection: ExportSelectionSchema,
-});
-export const ExportCheckpoint = z.strictObject({ record: z.literal('checkpoint'), note: z.string().describe('C2SP tlog-checkpoint signed note') });
-export const ExportTrust = LoggedEnvelope.extend({ record: z.literal('trust') }).describe('AdminKeysTrusted, signed by the ledger key');
-export const ExportStation = LoggedEnvelope.extend({ record: z.literal('station') }).describe('station registration, key registration or revocation, signed by an administrator');
-export const ExportUnit = z.strictObject({
-  record: z.literal('unit'),
-  serial: Identifier,
-  chipId: z.string().nullable(),
-  mac: z.string().nullable(),
-  batchId: Identifier.nullable(),
-  releaseId: Identifier.nullable(),
-  events: z.array(LoggedEnvelope).min(1).describe("the unit's station-signed events, in stream order"),
-});
+const header = <F extends string>(format: F, createdAt: z.ZodType<string>) =>
+  z.strictObject({ record: z.literal('header'), format: z.literal(format), origin: Origin, createdAt, selection: ExportSelectionSchema });
+export const ExportCheckpoint = z.strictObject({ record: z.literal('checkpoint'), note: z.string().min(1).max(16_384).describe('C2SP tlog-checkpoint signed note') });
+const logged = <R extends string>(record: R, what: string) => LoggedEnvelope.extend({ record: z.literal(record) }).describe(what);
+export const ExportTrust = logged('trust', 'AdminKeysTrusted, signed by the ledger key');
+export const ExportStation = logged('station', 'station registration, key registration or revocation, signed by an administrator');
+export const ExportRelease = logged('release', 'ReleaseApproved of a release an exported unit depends on, signed by an administrator');
+export const ExportBatch = logged('batch', 'BatchOpened of a batch an exported unit was scanned into, signed by an administrator');
 
-export const ExportPredicateSchema = z.strictObject({
-  format: z.literal('flashtrail.export.v1'),
-  origin: z.string(),
-  createdAt: z.string(),
-  selection: ExportSelectionSchema,
-  checkpoint: z.strictObject({ size: z.int().nonnegative(), rootHash: Sha256Hex }),
-  content: z.strictObject({ sha256: Sha256Hex, records: z.int().nonnegative(), units: z.int().nonnegative(), events: z.int().nonnegative() }),
-  sboms: z.array(z.strictObject({ releaseId: Identifier, sha256: Sha256Hex, mediaType: z.literal('application/vnd.cyclonedx+json') })),
-});
+const unit = (chipId: z.ZodType<string>, mac: z.ZodType<string>) =>
+  z.strictObject({
+    record: z.literal('unit'),
+    serial: Identifier,
+    chipId: chipId.nullable().describe('chipId of the last UnitScanned event that has one, else null'),
+    mac: mac.nullable().describe('mac of the last UnitScanned event that has one, else null'),
+    batchId: Identifier.nullable().describe('batchId of the UnitScanned events, or null when there is none'),
+    releaseId: Identifier.nullable().describe("releaseId of that batch's BatchOpened record, or null when batchId is null"),
+    events: z.array(LoggedEnvelope).min(1).describe("the unit's station-signed events in stream order, from the first (prev null) on"),
+  });
 
-export const InTotoStatementSchema = z.strictObject({
-  _type: z.literal('https://in-toto.io/Statement/v1'),
-  subject: z.array(z.strictObject({ name: z.string(), digest: z.strictObject({ sha256: Sha256Hex }) })).describe('the firmware images the exported units carry'),
-  predicateType: z.literal('https://flashtrail.dev/attestation/traceability-export/v1'),
-  predicate: ExportPredicateSchema,
-});
+const Subject = z.strictObject({ name: z.string().min(1).max(200), digest: z.strictObject({ sha256: Sha256Hex }) });
+const predicate = <F extends string>(format: F, createdAt: z.ZodType<string>) =>
+  z.strictObject({
+    format: z.literal(format),
+    origin: Origin,
+    createdAt,
+    selection: ExportSelectionSchema,
+    checkpoint: z.strictObject({ size: z.int().nonnegative().max(Number.MAX_SAFE_INTEGER), rootHash: Sha256Hex.describe('hex, where the note has base64') }),
+    content: z.strictObject({
+      sha256: Sha256Hex.describe('SHA-256 of every byte of the file before the statement line'),
+      records: z.int().nonnegative().describe('lines before the statement, header and checkpoint included'),
+      units: z.int().nonnegative(),
+      events: z.int().nonnegative().describe('unit events only'),
+    }),
+    sboms: z.array(z.strictObject({ releaseId: Identifier, sha256: Sha256Hex, mediaType: z.literal('application/vnd.cyclonedx+json') })),
+  });
 
 export const ExportStatement = z.strictObject({
   record: z.literal('statement'),
   envelope: z.strictObject({
-    payloadType: z.literal('application/vnd.in-toto+json'),
-    payload: z.string().describe('base64 of the RFC 8785 in-toto Statement'),
-    signatures: z.array(z.strictObject({ keyid: Sha256Hex, sig: z.string() })).length(1),
+    payloadType: z.literal(IN_TOTO_PAYLOAD_TYPE),
+    payload: z.string().min(1).max(16 * 1024 * 1024).describe('base64 of the RFC 8785 in-toto Statement'),
+    signatures: z.array(z.strictObject({ keyid: Sha256Hex.describe('SHA-256 of the raw ledger public key, hex'), sig: z.string().length(88) })).length(1),
   }),
 });
 
-export const ExportRecordSchema = z.discriminatedUnion('record', [ExportHeader, ExportCheckpoint, ExportTrust, ExportStation, ExportUnit, ExportStatement]);
+// v2: the release and batch records, and timestamps and MACs in their one form.
+export const ExportHeaderV2 = header(EXPORT_FORMAT_V2, Timestamp);
+export const ExportUnitV2 = unit(z.string().min(1).max(64), MacAddress);
+export const ExportPredicateV2Schema = predicate(EXPORT_FORMAT_V2, Timestamp);
+export const InTotoStatementV2Schema = z.strictObject({
+  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
+  subject: z.array(Subject).describe('one per (kind, image) the exported events support: "bootloader <version>" or "application <version>", sorted by digest, then name'),
+  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V2),
+  predicate: ExportPredicateV2Schema,
+});
+export const ExportRecordV2Schema = z.discriminatedUnion('record', [ExportHeaderV2, ExportCheckpoint, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV2, ExportStatement]);
+
+// v1, as ledgers wrote it before v2.
+export const ExportHeaderV1 = header(EXPORT_FORMAT_V1, z.string().max(64));
+export const ExportUnitV1 = unit(z.string().max(64), z.string().max(64));
+export const ExportPredicateV1Schema = predicate(EXPORT_FORMAT_V1, z.string().max(64));
+export const InTotoStatementV1Schema = z.strictObject({
+  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
+  subject: z.array(Subject).describe('the firmware images the exported units carry'),
+  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V1),
+  predicate: ExportPredicateV1Schema,
+});
+export const ExportRecordV1Schema = z.discriminatedUnion('record', [ExportHeaderV1, ExportCheckpoint, ExportTrust, ExportStation, ExportUnitV1, ExportStatement]);
+
+/** The current format: what the ledger writes. */
+export const ExportRecordSchema = ExportRecordV2Schema;
+export const InTotoStatementSchema = InTotoStatementV2Schema;

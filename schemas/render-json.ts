@@ -1,7 +1,8 @@
 /** Renders JSON Schema files from the zod schemas, for integrators in other languages (pure; the CLI writes them). */
 import { z } from 'zod';
 import { adminEventVersions, ledgerEventVersions, unitEventVersions, LedgerEventSchema, DsseEnvelopeSchema, SCHEMA_VERSIONS } from './index.ts';
-import { ExportRecordSchema, InTotoStatementSchema } from './export.ts';
+import { ExportRecordV1Schema, ExportRecordV2Schema, InTotoStatementV1Schema, InTotoStatementV2Schema } from './export.ts';
+import { ProvenanceDocumentV1, ProvenanceDocumentV2 } from './provenance.ts';
 
 /** Where the rendered files live in the repository, relative to its root. */
 export const JSON_SCHEMAS_DIR = 'schemas/json';
@@ -15,8 +16,12 @@ export function renderJsonSchemas(): Map<string, string> {
   };
   add('ledger-event', LedgerEventSchema, 'One ledger event: the RFC 8785 canonical JSON payload of a DSSE envelope');
   add('dsse-envelope', DsseEnvelopeSchema, 'DSSE envelope carrying one ledger event, signed with Ed25519');
-  add('export-record', ExportRecordSchema, 'One line of a flashtrail.export.v1 traceability export (NDJSON)');
-  add('export-statement', InTotoStatementSchema, 'The in-toto Statement v1 closing an export, with the flashtrail traceability-export/v1 predicate');
+  add('export-record', ExportRecordV2Schema, 'One line of a flashtrail.export.v2 traceability export (NDJSON, each line the RFC 8785 form of its record); docs/format.md §7');
+  add('export-statement', InTotoStatementV2Schema, 'The in-toto Statement v1 closing a flashtrail.export.v2 export, with the traceability-export/v2 predicate; docs/format.md §7.6');
+  add('export-record-v1', ExportRecordV1Schema, 'One line of a flashtrail.export.v1 traceability export (NDJSON), as ledgers wrote them before v2');
+  add('export-statement-v1', InTotoStatementV1Schema, 'The in-toto Statement v1 closing a flashtrail.export.v1 export, with the traceability-export/v1 predicate');
+  add('provenance', ProvenanceDocumentV2, 'A flashtrail.provenance.v2 document: one unit\'s signed events and the records they depend on, with C2SP tlog-proofs; docs/format.md §6');
+  add('provenance-v1', ProvenanceDocumentV1, 'A flashtrail.provenance.v1 document, as ledgers served them before v2');
   // The current version of each type as data-<Type>; older versions, still valid, as data-<Type>.v<N>.
   for (const [name, versions] of Object.entries({ ...unitEventVersions, ...adminEventVersions, ...ledgerEventVersions })) {
     const current = SCHEMA_VERSIONS[name as keyof typeof SCHEMA_VERSIONS];

@@ -15,10 +15,15 @@ import { runSimulation } from '../src/sim/run-simulation.ts';
 import { exportToFile } from '../src/cli/commands/export.ts';
 import { verifyExportFile, type ExportReport } from '../src/native/export-verifier.ts';
 import { parseVerifierKey, VerificationError } from '../src/verify/index.ts';
-import { canonicalBytes } from '../src/crypto/jcs.ts';
+import { canonicalBytes, canonicalize } from '../src/crypto/jcs.ts';
+import { signEnvelope } from '../src/crypto/dsse.ts';
+import { createHash } from 'node:crypto';
+import type { Signer } from '../src/crypto/ed25519.ts';
 import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from '../src/crypto/encoding.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
 import { EventSigner } from '../src/event/signer.ts';
+import { SimulatedStation } from '../src/sim/simulated-station.ts';
+import { LedgerClient } from '../src/client/ledger-client.ts';
 import { signNote, parseNote } from '../src/tlog/note.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
 import { ExportRecordSchema, InTotoStatementSchema } from '../schemas/export.ts';
@@ -40,6 +45,9 @@ let dir: string;
 let file: string;
 let verifierKey: string;
 let batchId: string;
+let ledgerSigner: Signer;
+/** An export of units flashed with the fixture's own station keys, for the cases that re-sign as a station. */
+let ownFile: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'flashtrail-export-'));
@@ -49,6 +57,12 @@ beforeAll(async () => {
     drift: { station: 'ST-02', fromMinute: 0, minutes: 10 }, cycleSeconds: 60, dataDir: t.dataDir, url: t.url, json: false, out: () => undefined, progress: () => undefined,
   });
   batchId = sim.batchId;
+  ledgerSigner = t.running.identity.key;
+  const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(t.stationKeys['ST-01'], 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release);
+  await station.flash('SN-OWN-1', 'pass');
+  await station.flash('SN-OWN-2', 'app-mismatch-then-rework');
+  ownFile = join(dir, 'own.ndjson');
+  await exportToFile(t.url, t.tokens.auditor, { batchId: t.batchId }, ownFile, () => undefined);
   file = join(dir, 'batch.ndjson');
   const progress: string[] = [];
   const result = await exportToFile(t.url, t.tokens.auditor, { batchId }, file, (l) => progress.push(l));
@@ -70,13 +84,13 @@ async function verdict(path: string, portable: boolean): Promise<string> {
     return 'ok';
   } catch (error) {
     if (!(error instanceof VerificationError)) throw error;
-    return `${error.code} ${error.step} ${JSON.stringify(error.location)}`;
+    return `${error.code} ${error.step} ${canonicalize(error.location)}`;
   }
 }
 
 /** Rewrites the export, line by line, and returns both verifiers' verdicts, which must agree. */
-async function tampered(name: string, edit: (lines: string[]) => string[]): Promise<string> {
-  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+async function tampered(name: string, edit: (lines: string[]) => string[], source = file): Promise<string> {
+  const lines = readFileSync(source, 'utf8').trimEnd().split('\n');
   const path = join(dir, `${name}.ndjson`);
   writeFileSync(path, edit(lines).join('\n') + '\n');
   const [native, portable] = [await verdict(path, false), await verdict(path, true)];
@@ -84,12 +98,12 @@ async function tampered(name: string, edit: (lines: string[]) => string[]): Prom
   return native;
 }
 
-const unitLine = (lines: string[]) => lines.findIndex((l) => l.startsWith('{"record":"unit"') && (JSON.parse(l) as { events: unknown[] }).events.length >= 5);
+const unitLine = (lines: string[]) => lines.findIndex((l) => (JSON.parse(l) as { record: string }).record === 'unit' && (JSON.parse(l) as { events: unknown[] }).events.length >= 5);
 const mapUnit = (lines: string[], f: (u: { serial: string; events: { leafIndex: number; envelope: DsseEnvelope; proof: string[] }[] }) => void) => {
   const i = unitLine(lines);
   const u = JSON.parse(lines[i] as string) as Parameters<typeof f>[0];
   f(u);
-  return lines.map((l, j) => (j === i ? JSON.stringify(u) : l));
+  return lines.map((l, j) => (j === i ? canonicalize(u) : l));
 };
 
 /** The closing statement with its subjects removed and its signature kept: a forgery of the ledger's statement. */
@@ -99,8 +113,35 @@ const forgedStatement = (lines: string[]) =>
     const r = JSON.parse(l) as { envelope: DsseEnvelope };
     const statement = JSON.parse(fromUtf8(fromBase64(r.envelope.payload))) as Record<string, unknown>;
     const resigned = { ...r.envelope, payload: toBase64(canonicalBytes({ ...statement, subject: [] })) };
-    return JSON.stringify({ record: 'statement', envelope: resigned });
+    return canonicalize({ record: 'statement', envelope: resigned });
   });
+
+/**
+ * What a holder of the ledger key can do: edit records, then sign a fresh statement that commits to the edited
+ * file (digest and counts recomputed), optionally changing the statement itself too.
+ */
+function forge(lines: string[], editStatement: (s: Record<string, unknown> & { subject: { name: string; digest: { sha256: string } }[]; predicate: Record<string, unknown> }) => void = () => undefined): string[] {
+  const body = lines.slice(0, -1);
+  const old = JSON.parse(lines[lines.length - 1] as string) as { envelope: DsseEnvelope };
+  const statement = JSON.parse(fromUtf8(fromBase64(old.envelope.payload))) as Parameters<typeof editStatement>[0];
+  const records = body.map((l) => JSON.parse(l) as { record: string; events?: unknown[] });
+  statement.predicate['content'] = {
+    sha256: createHash('sha256').update(body.map((l) => l + '\n').join('')).digest('hex'),
+    records: body.length,
+    units: records.filter((r) => r.record === 'unit').length,
+    events: records.reduce((n, r) => n + (r.record === 'unit' ? (r.events?.length ?? 0) : 0), 0),
+  };
+  editStatement(statement);
+  const envelope = signEnvelope('application/vnd.in-toto+json', canonicalBytes(statement), ledgerSigner);
+  return [...body, canonicalize({ record: 'statement', envelope })];
+}
+
+/** A unit event re-signed by its station's key after an edit of its payload text: what a compromised station can make. */
+function resignedByStation(envelope: DsseEnvelope, payloadText: string): DsseEnvelope {
+  const keyId = envelope.signatures[0]!.keyid;
+  const station = Object.values(t.stationKeys).find((k) => k.keyId === keyId)!;
+  return signEnvelope(envelope.payloadType, utf8(payloadText), station);
+}
 
 describe('signed exports', () => {
   it('round trip: everything verifies, with identical reports from the native and portable paths, and a CSV for people', async () => {
@@ -134,10 +175,10 @@ describe('signed exports', () => {
     expect(report).toMatchObject({ units: 0, events: 0 });
     expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'keys', 'units', 'statement']);
     const lines = readFileSync(empty, 'utf8').trimEnd().split('\n');
-    const i = lines.findIndex((l) => l.startsWith('{"record":"station"'));
+    const i = lines.findIndex((l) => (JSON.parse(l) as { record: string }).record === 'station');
     const record = JSON.parse(lines[i] as string) as { proof: string[] };
     record.proof = record.proof.slice(1);
-    lines[i] = JSON.stringify(record);
+    lines[i] = canonicalize(record);
     writeFileSync(empty, lines.join('\n') + '\n');
     await expect(verifyExportFile(empty, key(), { workers: 1 })).rejects.toMatchObject({ code: 'INCLUSION_PROOF_ERROR' });
   });
@@ -156,7 +197,7 @@ describe('signed exports', () => {
         e.envelope = { ...e.envelope, payload: toBase64(utf8(payload)) };
       }),
     );
-    expect(v).toMatch(/^SIGNATURE_ERROR unit .*"eventType":"IdentityRead".*"serial":"SN/);
+    expect(v).toMatch(/^SIGNATURE_ERROR inclusion .*"eventType":"IdentityRead".*"serial":"SN/);
     expect(v).toMatch(/"line":\d+/);
   });
 
@@ -170,7 +211,7 @@ describe('signed exports', () => {
           e.envelope = { ...e.envelope, signatures: [{ keyid: e.envelope.signatures[0]!.keyid, sig: toBase64(sig) }] };
         }),
       ),
-    ).toMatch(/^SIGNATURE_ERROR unit/);
+    ).toMatch(/^SIGNATURE_ERROR inclusion .*"serial":"SN/);
   });
 
   it('a deleted event and two swapped events: CHAIN_BROKEN', async () => {
@@ -181,23 +222,23 @@ describe('signed exports', () => {
   it('a station key record replaced: KEY_UNKNOWN', async () => {
     const v = await tampered('key', (lines) =>
       lines.map((l) => {
-        if (!l.startsWith('{"record":"station"')) return l;
+        if ((JSON.parse(l) as { record: string }).record !== 'station') return l;
         const r = JSON.parse(l) as { envelope: DsseEnvelope };
         const event = JSON.parse(fromUtf8(fromBase64(r.envelope.payload))) as { type: string; id: string; prev: string | null; data: { stationId: string } };
         if (event.type !== 'StationKeyRegistered') return l;
         const rogue = newSigner();
         const forged = new EventSigner(rogue, 'admin').sign('StationKeyRegistered', { stationId: event.data.stationId, keyId: rogue.keyId, publicKey: toHex(rogue.publicKey), algorithm: 'ed25519' }, { id: event.id, prev: event.prev });
-        return JSON.stringify({ ...r, envelope: forged.envelope });
+        return canonicalize({ ...r, envelope: forged.envelope });
       }),
     );
-    expect(v).toMatch(/^KEY_UNKNOWN stations/);
+    expect(v).toMatch(/^KEY_UNKNOWN keys .*"eventType":"StationKeyRegistered"/);
   });
 
   it('a checkpoint from another key: CHECKPOINT_SIGNATURE_ERROR; a forged statement: STATEMENT_SIGNATURE_ERROR', async () => {
     const other = newSigner();
     expect(
       await tampered('checkpoint', (lines) =>
-        lines.map((l, i) => (i === 1 ? JSON.stringify({ record: 'checkpoint', note: signNote(parseNote((JSON.parse(l) as { note: string }).note).text, key().name, other.secretKey, other.publicKey) }) : l)),
+        lines.map((l, i) => (i === 1 ? canonicalize({ record: 'checkpoint', note: signNote(parseNote((JSON.parse(l) as { note: string }).note).text, key().name, other.secretKey, other.publicKey) }) : l)),
       ),
     ).toMatch(/^CHECKPOINT_SIGNATURE_ERROR checkpoint/);
     expect(await tampered('statement', forgedStatement)).toMatch(/^STATEMENT_SIGNATURE_ERROR statement/);
@@ -208,10 +249,126 @@ describe('signed exports', () => {
     expect(await tampered('truncated', (lines) => lines.slice(0, -1))).toMatch(/^FORMAT_ERROR statement/);
   });
 
+  describe('the seven leniencies of issue 12, each refused where the ledger would refuse it', () => {
+    it('1. a unit event whose payload is not RFC 8785 canonical (re-signed by its station): PAYLOAD_NOT_CANONICAL at that event', async () => {
+      const v = await tampered('noncanonical', (lines) =>
+        forge(
+          mapUnit(lines, (u) => {
+            const e = u.events[1]!;
+            e.envelope = resignedByStation(e.envelope, JSON.stringify(JSON.parse(fromUtf8(fromBase64(e.envelope.payload))), null, 1));
+          }),
+        ),
+      ownFile,
+      );
+      expect(v).toMatch(/^PAYLOAD_NOT_CANONICAL envelopes .*"field":"events\[1\]\.envelope\.payload".*"leafIndex":\d+.*"serial":"SN/);
+    });
+
+    it('2. duplicate members in a payload, and a wrong payloadType (both re-signed): PAYLOAD_NOT_CANONICAL and ENVELOPE_ERROR', async () => {
+      const dup = await tampered('duplicate-keys', (lines) =>
+        forge(
+          mapUnit(lines, (u) => {
+            const e = u.events[0]!;
+            const text = fromUtf8(fromBase64(e.envelope.payload));
+            e.envelope = resignedByStation(e.envelope, text.replace('"data":{', '"data":{"serial":"OTHER"},"data":{'));
+          }),
+        ),
+      ownFile,
+      );
+      expect(dup).toMatch(/^PAYLOAD_NOT_CANONICAL envelopes .*"field":"events\[0\]\.envelope\.payload"/);
+      const type = await tampered('payload-type', (lines) =>
+        forge(
+          mapUnit(lines, (u) => {
+            const e = u.events[0]!;
+            const station = Object.values(t.stationKeys).find((k) => k.keyId === e.envelope.signatures[0]!.keyid)!;
+            e.envelope = signEnvelope('application/json', fromBase64(e.envelope.payload), station);
+          }),
+        ),
+      ownFile,
+      );
+      expect(type).toMatch(/^ENVELOPE_ERROR envelopes .*"field":"events\[0\]\.envelope\.payloadType"/);
+    });
+
+    for (const [field, value] of [['chipId', 'chip-forged'], ['mac', 'de:ad:be:ef:00:01'], ['batchId', 'B-OTHER'], ['releaseId', 'R-OTHER']] as const) {
+      it(`3. an unsigned summary field (${field}) that the signed events do not say: SUMMARY_MISMATCH naming the field and the unit`, async () => {
+        const v = await tampered(`summary-${field}`, (lines) => forge(mapUnit(lines, (u) => void ((u as unknown as Record<string, unknown>)[field] = value))));
+        expect(v).toMatch(new RegExp(`^SUMMARY_MISMATCH unit .*"field":"${field}".*"line":\\d+.*"serial":"SN`));
+      });
+    }
+
+    it('4. an extra firmware subject that no unit supports, and a missing one: SUBJECT_MISMATCH', async () => {
+      const extra = await tampered('extra-subject', (lines) => forge(lines, (st) => st.subject.push({ name: 'application 9.9.9', digest: { sha256: 'f'.repeat(64) } })));
+      expect(extra).toMatch(/^SUBJECT_MISMATCH statement .*"field":"statement\.subject\[\d+\]"/);
+      const missing = await tampered('missing-subject', (lines) => forge(lines, (st) => st.subject.splice(0, 1)));
+      expect(missing).toMatch(/^SUBJECT_MISMATCH statement/);
+    });
+
+    it('5. predicate selection, origin and createdAt that differ from the header: PREDICATE_MISMATCH', async () => {
+      const selection = await tampered('predicate-selection', (lines) => forge(lines, (st) => void (st.predicate['selection'] = { batchId: 'B-OTHER' })));
+      expect(selection).toMatch(/^PREDICATE_MISMATCH statement .*"field":"statement\.predicate\.selection"/);
+      const origin = await tampered('predicate-origin', (lines) => forge(lines, (st) => void (st.predicate['origin'] = 'other.example/log')));
+      expect(origin).toMatch(/^PREDICATE_MISMATCH statement .*"field":"statement\.predicate\.origin"/);
+      const created = await tampered('predicate-created', (lines) => forge(lines, (st) => void (st.predicate['createdAt'] = '2020-01-01T00:00:00.000Z')));
+      expect(created).toMatch(/^PREDICATE_MISMATCH statement .*"field":"statement\.predicate\.createdAt"/);
+    });
+
+    it('6. a duplicated unit record (counts recomputed, statement re-signed): DUPLICATE_ENTRY at the second copy', async () => {
+      const v = await tampered('duplicate-unit', (lines) => {
+        const i = unitLine(lines);
+        return forge([...lines.slice(0, i + 1), lines[i] as string, ...lines.slice(i + 1)]);
+      });
+      expect(v).toMatch(/^DUPLICATE_ENTRY units .*"line":\d+.*"serial":"SN/);
+    });
+
+    it('7. a last line without its newline, and a CRLF line: FORMAT_ERROR naming the line', async () => {
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+      const path = join(dir, 'no-final-newline.ndjson');
+      writeFileSync(path, lines.join('\n'));
+      expect(await verdict(path, false)).toMatch(new RegExp(`^FORMAT_ERROR format .*"line":${lines.length}`));
+      writeFileSync(path, lines.map((l, i) => (i === 3 ? `${l}\r` : l)).join('\n') + '\n');
+      expect(await verdict(path, false)).toMatch(/^FORMAT_ERROR format .*"line":4/);
+    });
+  });
+
+  it('a unit outside the selection (statement re-signed): SELECTION_MISMATCH; a record not in RFC 8785 form: RECORD_NOT_CANONICAL', async () => {
+    const other = await tampered('selection', (lines) => forge(lines.map((l, i) => (i === 0 ? canonicalize({ ...(JSON.parse(l) as object), selection: { batchId, customer: 'NOBODY' } }) : l)), (st) => void (st.predicate['selection'] = { batchId, customer: 'NOBODY' })));
+    expect(other).toMatch(/^SELECTION_MISMATCH unit .*"serial":"SN/);
+    const spaced = await tampered('spaced', (lines) => lines.map((l, i) => (i === 2 ? JSON.stringify(JSON.parse(l), null, 0).replace('{', '{ ') : l)));
+    expect(spaced).toMatch(/^RECORD_NOT_CANONICAL format .*"line":3/);
+  });
+
+  it('a batch record removed (re-signed): the release of each of its units is unsupported, SUMMARY_MISMATCH', async () => {
+    const v = await tampered('no-batch', (lines) => forge(lines.filter((l) => (JSON.parse(l) as { record: string }).record !== 'batch')));
+    expect(v).toMatch(/^SUMMARY_MISMATCH unit .*"field":"releaseId"/);
+  });
+
+  it('never a stack trace: a null line, a proof that is a number or not base64, a statement without signatures, a payload without source', async () => {
+    expect(await tampered('null-line', (lines) => lines.map((l, i) => (i === 3 ? 'null' : l)))).toMatch(/^FORMAT_ERROR format .*"line":4/);
+    expect(await tampered('proof-number', (lines) => mapUnit(lines, (u) => void ((u.events[0]!.proof as unknown[])[0] = 7)))).toMatch(/^FORMAT_ERROR format .*"field":"events\[0\]\.proof\[0\]"/);
+    expect(await tampered('proof-text', (lines) => mapUnit(lines, (u) => void (u.events[0]!.proof[0] = 'not base64!')))).toMatch(/^FORMAT_ERROR format .*"field":"events\[0\]\.proof\[0\]"/);
+    const unsigned = await tampered('no-signatures', (lines) => lines.map((l, i) => (i === lines.length - 1 ? canonicalize({ record: 'statement', envelope: { ...(JSON.parse(l) as { envelope: object }).envelope, signatures: undefined } }) : l)));
+    expect(unsigned).toMatch(/^FORMAT_ERROR format .*"field":"envelope\.signatures"/);
+    const sourceless = await tampered('no-source', (lines) =>
+      mapUnit(lines, (u) => {
+        const e = u.events[0]!;
+        const { source: _source, ...rest } = JSON.parse(fromUtf8(fromBase64(e.envelope.payload))) as Record<string, unknown>;
+        e.envelope = resignedByStation(e.envelope, canonicalize(rest));
+      }),
+    ownFile,
+    );
+    expect(sourceless).toMatch(/^SCHEMA_ERROR envelopes .*"field":"events\[0\]\.envelope\.payload\.source"/);
+  });
+
+  it('a line longer than the limit is refused before more is read', async () => {
+    const path = join(dir, 'long-line.ndjson');
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    writeFileSync(path, [lines[0], lines[1], 'x'.repeat(5 * 1024 * 1024)].join('\n') + '\n');
+    expect(await verdict(path, false)).toMatch(/^FORMAT_ERROR format .*"line":3/);
+  });
+
   it.skipIf(pythonSkip !== null)('the closing DSSE envelope verifies with python3-cryptography (a DSSE implementation we did not write)', async () => {
     const publicKey = toHex(key().publicKey);
     const ok = await run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), file, publicKey]);
-    expect(ok.stdout).toMatch(/^https:\/\/flashtrail.dev\/attestation\/traceability-export\/v1 [0-9a-f]{64}/);
+    expect(ok.stdout).toMatch(/^https:\/\/flashtrail.dev\/attestation\/traceability-export\/v2 [0-9a-f]{64}/);
     const bad = join(dir, 'forged-statement-for-python.ndjson');
     writeFileSync(bad, forgedStatement(readFileSync(file, 'utf8').trimEnd().split('\n')).join('\n') + '\n');
     await expect(run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), bad, publicKey])).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL/) });

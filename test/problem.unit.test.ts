@@ -22,6 +22,7 @@ describe('problem statuses', () => {
       CONCURRENCY_CONFLICT: 409,
       PAYLOAD_TOO_LARGE: 413,
       UNSUPPORTED_MEDIA_TYPE: 415,
+      CHECKPOINT_REFUSED: 503,
       INTERNAL: 500,
       UNAVAILABLE: 503,
     });

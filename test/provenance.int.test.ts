@@ -106,7 +106,12 @@ describe('provenance', () => {
     const report = verifyProvenance(doc, parseVerifierKey(verifierKey), nativeCrypto);
     expect(report.events).toBe(9);
     expect(report.stations).toEqual(['ST-01']);
-    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'trust', 'stations', 'unit', 'inclusion']);
+    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'inclusion', 'keys', 'unit']);
+    expect(report).toMatchObject({ format: 'flashtrail.provenance.v2', batchId: 'B-1', releaseId: 'R-1', matchesRelease: true });
+    // Entries in log order, each leaf once, with the batch and release records the unit depends on.
+    const leaves = doc.entries.map((e) => e.leafIndex);
+    expect(leaves).toEqual([...leaves].sort((a, b) => a - b));
+    expect(new Set(doc.entries.map((e) => e.role))).toEqual(new Set(['trust', 'station', 'batch', 'release', 'unit']));
     expect(report.firmware.application).toHaveLength(1);
     // The portable (browser) path agrees.
     expect(verifyProvenance(doc, parseVerifierKey(verifierKey), portableCrypto)).toEqual(report);
@@ -132,6 +137,25 @@ describe('provenance', () => {
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, error: { code: 'CHECKPOINT_SIGNATURE_ERROR', step: 'checkpoint' } });
   });
+  it('--json gives a coded error for a garbage --ledger-key, a malformed --proof file and a missing document, never a stack trace', async () => {
+    const doc = await provenanceOf(copyBaseline('cli-json'), 'U-1');
+    const file = join(work, 'u1-json.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args]).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+    const garbage = await cli(['verify', file, '--ledger-key', 'garbage', '--json']);
+    expect(garbage.code).toBe(1);
+    expect(JSON.parse(garbage.stdout)).toMatchObject({ ok: false, error: { code: 'LEDGER_KEY_ERROR' } });
+    const missing = await cli(['verify', join(work, 'nope.json'), '--ledger-key', verifierKey, '--json']);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'FORMAT_ERROR', location: { file: join(work, 'nope.json') } } });
+    const note = join(work, 'json-old.note');
+    writeFileSync(note, oldCheckpoint);
+    const proof = join(work, 'bad-proof.json');
+    writeFileSync(proof, JSON.stringify({ proof: [7] }));
+    const bad = await cli(['verify-consistency', note, note, '--ledger-key', verifierKey, '--proof', proof, '--json']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, error: { code: 'FORMAT_ERROR', location: { file: proof, field: 'proof[0]' } } });
+    for (const r of [garbage, missing, bad]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
 });
 
 describe('tamper cases on the real SQLite file', () => {
@@ -149,7 +173,7 @@ describe('tamper cases on the real SQLite file', () => {
       const forged = { ...envelope, payload: toBase64(utf8(payload)) };
       db.prepare('UPDATE events SET data = ? WHERE id = ?').run(Buffer.from(canonicalBytes(forged)), row.id);
     });
-    expectFailure(await provenanceOf(dir, 'U-1'), 'SIGNATURE_ERROR', { eventId: victim, step: 'unit' });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'SIGNATURE_ERROR', { eventId: victim, step: 'inclusion' });
   });
 
   it('a changed signature: SIGNATURE_ERROR at that event', async () => {
@@ -177,7 +201,7 @@ describe('tamper cases on the real SQLite file', () => {
     expectFailure(await provenanceOf(dir, 'U-1'), 'CHAIN_BROKEN', { eventId: next });
   });
 
-  it('two events swapped: CHAIN_BROKEN', async () => {
+  it('two events swapped in the event store: INCLUSION_PROOF_ERROR at the first misplaced one', async () => {
     const dir = copyBaseline('swapped');
     tamper(dir, (db) => {
       const rows = unitRows(db, 'U-1');
@@ -186,7 +210,7 @@ describe('tamper cases on the real SQLite file', () => {
       db.prepare('UPDATE events SET data = ?, id = ? WHERE position = ?').run(a.data, a.id, b.position);
       db.prepare('UPDATE events SET id = ? WHERE position = ?').run(b.id, a.position);
     });
-    expectFailure(await provenanceOf(dir, 'U-1'), 'CHAIN_BROKEN', { step: 'unit' });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'INCLUSION_PROOF_ERROR', { step: 'inclusion' });
   });
 
   it('a station key row replaced: KEY_UNKNOWN at the forged registration', async () => {
@@ -200,7 +224,58 @@ describe('tamper cases on the real SQLite file', () => {
       const forged = forger.sign('StationKeyRegistered', { ...event.data, algorithm: 'ed25519', stationId: 'ST-01', publicKey: toHex(rogue.publicKey), keyId: rogue.keyId } as never, { id: row.id, prev: (event as unknown as { prev: string }).prev });
       db.prepare('UPDATE events SET data = ? WHERE id = ?').run(Buffer.from(canonicalBytes(forged.envelope)), row.id);
     });
-    expectFailure(await provenanceOf(dir, 'U-1'), 'KEY_UNKNOWN', { step: 'stations' });
+    expectFailure(await provenanceOf(dir, 'U-1'), 'KEY_UNKNOWN', { step: 'inclusion' });
+  });
+
+  it('an edited stored leaf hash in merkle.sqlite is reported at that leaf, not at its neighbour', async () => {
+    const dir = copyBaseline('leafhash');
+    const doc0 = await provenanceOf(copyBaseline('leafhash-ref'), 'U-1');
+    const unitLeaves = doc0.entries.filter((e) => e.role === 'unit').map((e) => e.leafIndex);
+    // A leaf of U-1 whose sibling (the leaf its neighbour's proof names first) is also one of U-1's events.
+    const victim = unitLeaves.find((k) => k % 2 === 1 && unitLeaves.includes(k - 1)) as number;
+    expect(victim).toBeGreaterThan(0);
+    const db = new Database(join(dir, 'merkle.sqlite'));
+    db.prepare('UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = ?').run(Buffer.alloc(32, 7), victim);
+    db.close();
+    const doc = await provenanceOf(dir, 'U-1');
+    const v = expectFailure(doc, 'INCLUSION_PROOF_ERROR', { step: 'inclusion' });
+    expect(v.location.leafIndex).toBe(victim);
+    expect(v.message).toMatch(new RegExp(`the proof of leaf ${victim - 1} .* gives leaf ${victim} the hash .* stored hash of leaf ${victim}`));
+  });
+
+  it('two leaf indices swapped in merkle.sqlite: INCLUSION_PROOF_ERROR names the first event whose leaf index is wrong', async () => {
+    const dir = copyBaseline('leafswap');
+    const doc0 = await provenanceOf(copyBaseline('leafswap-ref'), 'U-1');
+    const units = doc0.entries.filter((e) => e.role === 'unit');
+    const [a, b] = [units[2]!, units[3]!];
+    const db = new Database(join(dir, 'merkle.sqlite'));
+    const pa = (db.prepare('SELECT position FROM merkle_leaves WHERE idx = ?').get(a.leafIndex) as { position: number }).position;
+    const pb = (db.prepare('SELECT position FROM merkle_leaves WHERE idx = ?').get(b.leafIndex) as { position: number }).position;
+    db.prepare('UPDATE merkle_leaves SET position = -1 WHERE idx = ?').run(a.leafIndex);
+    db.prepare('UPDATE merkle_leaves SET position = ? WHERE idx = ?').run(pa, b.leafIndex);
+    db.prepare('UPDATE merkle_leaves SET position = ? WHERE idx = ?').run(pb, a.leafIndex);
+    db.close();
+    const v = expectFailure(await provenanceOf(dir, 'U-1'), 'INCLUSION_PROOF_ERROR', { step: 'inclusion' });
+    const eventOf = (e: { envelope: DsseEnvelope }) => (JSON.parse(fromUtf8(fromBase64(e.envelope.payload))) as { id: string }).id;
+    // The document now claims leaf a for event b: the first entry in log order, and it is one of the two moved.
+    expect([eventOf(a), eventOf(b)]).toContain(v.location.eventId);
+    expect(v.location.leafIndex).toBe(a.leafIndex);
+  });
+
+  it('never a stack trace: malformed documents, proofs and keys are coded errors with their place', () => {
+    const key = parseVerifierKey(verifierKey);
+    const codeOf = (doc: unknown) => {
+      try {
+        verifyProvenance(doc, key, nativeCrypto);
+        return 'ok';
+      } catch (e) {
+        if (!(e instanceof VerificationError)) throw e;
+        return `${e.code} ${e.location.field ?? ''}`;
+      }
+    };
+    expect(codeOf(null)).toBe('FORMAT_ERROR format');
+    expect(codeOf({ format: 'flashtrail.provenance.v2', serial: 'U-1', checkpoint: 'x', entries: [{ role: 'unit', leafIndex: 1, envelope: {}, proof: 7 }] })).toBe('FORMAT_ERROR entries[0].proof');
+    expect(codeOf({ format: 'flashtrail.provenance.v2', serial: 'U-1', checkpoint: 'x', entries: [], extra: 1 })).toMatch(/^FORMAT_ERROR /);
   });
 
   it('a checkpoint from another key: CHECKPOINT_SIGNATURE_ERROR', async () => {

@@ -22,9 +22,8 @@ import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import { buildProvenance, checkpointSize } from '../evidence/provenance.ts';
 import { productionRoutes } from './production-routes.ts';
-import { selectUnits, writeExport } from '../evidence/export.ts';
-import { stream } from 'hono/streaming';
-import { z } from 'zod';
+import { prepareExport, selectUnits } from '../evidence/export.ts';
+import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 
@@ -233,14 +232,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.route('/', productionRoutes(projections));
 
-  const ExportRequest = z.strictObject({
-    batchId: Identifier.optional(),
-    serials: z.array(Identifier).min(1).max(100_000).optional(),
-    firmwareSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-    customer: z.string().min(1).max(200).optional(),
-    from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
-    to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
-  });
   v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {
     let body: unknown;
     try {
@@ -248,15 +239,38 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     } catch {
       return problem(c, 'BODY_INVALID', 'the body is not JSON');
     }
-    const selection = ExportRequest.safeParse(body);
+    const selection = ExportSelectionSchema.safeParse(body);
     if (!selection.success) return problem(c, 'SCHEMA_INVALID', selection.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, origin: deps.origin, clock: () => new Date() };
     const serials = await selectUnits(exportDeps, selection.data);
-    c.header('Content-Type', 'application/x-ndjson');
-    c.header('X-Export-Units', String(serials.length));
-    return stream(c, async (s) => {
-      for await (const chunk of writeExport(exportDeps, selection.data, serials)) await s.write(chunk);
+    // The checkpoint is signed and the key records read before any header is sent: a failure is a problem document.
+    const prepared = await prepareExport(exportDeps, selection.data, serials);
+    const lines = prepared.lines();
+    const encoder = new TextEncoder();
+    const requestId = c.get('requestId') as string | undefined;
+    // Pulled line by line, with backpressure. A failure mid-stream cuts the connection (no final chunk): the
+    // client sees a truncated transfer, never a complete-looking file.
+    const file = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const next = await lines.next();
+          if (next.done) controller.close();
+          else controller.enqueue(encoder.encode(next.value));
+        } catch (error) {
+          logger.error({ requestId, err: { message: (error as Error).message } }, 'export aborted');
+          // Cut the connection itself: no final chunk, whatever the HTTP adapter would do with a stream error.
+          const socket = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket;
+          if (socket) {
+            socket.destroy();
+            controller.close();
+          } else controller.error(error);
+        }
+      },
+      async cancel() {
+        await lines.return(undefined);
+      },
     });
+    return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length) });
   });
   app.route('/v1', v1);
   return app;

@@ -23,6 +23,7 @@ export const HTTP_STATUS: Record<LedgerErrorCode, ContentfulStatusCode> = {
   CONCURRENCY_CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  CHECKPOINT_REFUSED: 503,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 };
@@ -44,6 +45,7 @@ const TITLES: Record<LedgerErrorCode, string> = {
   CONCURRENCY_CONFLICT: 'Stream changed concurrently',
   PAYLOAD_TOO_LARGE: 'Request too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  CHECKPOINT_REFUSED: 'The ledger refuses to sign a checkpoint that contradicts one it signed',
   INTERNAL: 'Internal error',
   UNAVAILABLE: 'Temporarily unavailable',
 };

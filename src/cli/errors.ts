@@ -46,6 +46,7 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   BackupError: '',
   SimulationError: '',
   LedgerClientError: 'the ledger refused: ',
+  LedgerError: '',
 };
 
 /** What the operating system's error codes mean, in the words `ls` and `cat` use. */

@@ -1,6 +1,11 @@
 /**
- * Writes a signed traceability export (src/verify/export-format.ts) as a stream: records are produced one
- * unit at a time, hashed as they go, and the ledger-signed in-toto statement closes the file.
+ * Writes a signed traceability export, format flashtrail.export.v2 (docs/format.md §7), as a stream: records
+ * are produced one unit at a time, each line the RFC 8785 form of its record, hashed as they go, and the
+ * ledger-signed in-toto statement closes the file.
+ *
+ * Everything that can fail before the first byte (the checkpoint, the records every unit depends on) happens
+ * in `prepareExport`, so that a caller can still answer with an error; a failure after that throws from the
+ * line generator, and the caller must abort the transfer rather than end it (a truncated file never verifies).
  */
 import { createHash } from 'node:crypto';
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
@@ -8,28 +13,29 @@ import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import type { ProjectionRunner } from '../read/projection-runner.ts';
 import type { Signer } from '../crypto/ed25519.ts';
-import type { UnitFacts } from '../../projections/production.ts';
-import type { UnitView } from '../../projections/unit-state.ts';
-import { LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
+import type { UnitFacts as ProductionFacts } from '../../projections/production.ts';
+import type { UnitEvent } from '../../schemas/index.ts';
+import { batchStream, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
 import { signEnvelope } from '../crypto/dsse.ts';
-import { canonicalBytes } from '../crypto/jcs.ts';
-import { toBase64 } from '../crypto/encoding.ts';
+import { canonicalBytes, canonicalize } from '../crypto/jcs.ts';
+import { toBase64, toHex } from '../crypto/encoding.ts';
 import { checkpointSize } from './provenance.ts';
 import { parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';
+import { selectionRefuses, subjectName, unitFactsOf, type FirmwareClaim } from '../verify/steps.ts';
 import {
-  EXPORT_FORMAT,
-  EXPORT_PREDICATE_TYPE,
+  EXPORT_FORMAT_V2,
+  EXPORT_PREDICATE_TYPE_V2,
   IN_TOTO_PAYLOAD_TYPE,
   IN_TOTO_STATEMENT_TYPE,
+  MAX_EXPORT_LINE_BYTES,
+  type AdminRecordKind,
   type ExportRecord,
   type ExportSelection,
   type InTotoStatement,
   type LoggedEnvelope,
 } from '../verify/export-format.ts';
 import { LedgerError } from '../write/errors.ts';
-import { isUnitEvent } from '../../schemas/index.ts';
-import { firmwareOf } from '../event/firmware.ts';
 
 export interface ExportDeps {
   readonly ledger: Ledger;
@@ -53,14 +59,15 @@ export async function selectUnits(deps: ExportDeps, selection: ExportSelection):
   if (selection.from || selection.to) {
     sets.push(
       projections
-        .rangeDocs<UnitFacts | { kind: string }>('production', 'day', selection.from ?? '0000', selection.to ?? '9999')
-        .filter((d): d is UnitFacts => d.kind === 'unit')
+        .rangeDocs<ProductionFacts | { kind: string }>('production', 'day', selection.from ?? '0000', selection.to ?? '9999')
+        .filter((d): d is ProductionFacts => d.kind === 'unit')
         .map((u) => u.serial),
     );
   }
   if (sets.length === 0) throw new LedgerError('BODY_INVALID', 'select units by batchId, serials, firmwareSha256, customer or from/to');
   const [first, ...rest] = sets as [string[], ...string[][]];
   const others = rest.map((s) => new Set(s));
+  // Code-unit order, which the format requires (serials are ASCII, so byte order too).
   return [...new Set(first)].filter((s) => others.every((o) => o.has(s))).sort();
 }
 
@@ -78,107 +85,138 @@ function eventLoopTurns(sliceMs = 10): () => Promise<void> {
   };
 }
 
-export async function* writeExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): AsyncGenerator<string> {
-  const { ledger, log, checkpointer, projections } = deps;
-  const turn = eventLoopTurns();
-  const hash = createHash('sha256');
-  let records = 0;
-  let events = 0;
-  let written = 0;
-  const emit = (record: ExportRecord): string => {
-    const line = JSON.stringify(record) + '\n';
-    hash.update(line);
-    records++;
-    return line;
-  };
+export interface PreparedExport {
+  /** The checkpoint every proof in the file is against. */
+  readonly checkpoint: string;
+  /** The file, line by line; throws (after the first lines) if the export cannot be completed. */
+  lines(): AsyncGenerator<string>;
+}
 
+/**
+ * Signs (or reuses) the checkpoint the export is against and reads the records before the units, so that a
+ * failure here (a checkpoint the ledger refuses to sign, an event not yet logged) is an error before any byte.
+ */
+export async function prepareExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): Promise<PreparedExport> {
+  const { ledger, log, checkpointer, projections } = deps;
   await log.catchUp();
   const note = await checkpointer.issue();
   const size = checkpointSize(note);
-  /** Each event's leaf under the export checkpoint, or null for an event appended after it. */
-  const coveredLeaves = async (stored: readonly StoredEvent[]): Promise<(number | null)[]> => {
+  const checkpoint = parseCheckpointBody(parseNote(note).text);
+  /** A stream's events up to the checkpoint, each leaf looked up once: a prefix, as the format requires. */
+  const coveredPrefix = async (stream: string, limit?: number) => {
+    const stored = await ledger.readStream(stream);
     const leaves = await log.leavesOfPositions(stored.map((e) => e.recorded.position));
-    return stored.map((e) => {
+    const out: { e: StoredEvent; leafIndex: number }[] = [];
+    for (const e of stored) {
       const leaf = leaves.get(e.recorded.position);
-      return leaf !== undefined && leaf.index < size ? leaf.index : null;
-    });
+      if (leaf === undefined || leaf.index >= size || (limit !== undefined && out.length >= limit)) break;
+      out.push({ e, leafIndex: leaf.index });
+    }
+    return out;
   };
   const withProof = async (e: StoredEvent, leafIndex: number): Promise<LoggedEnvelope> => ({ leafIndex, envelope: e.envelope, proof: (await log.inclusionProof(leafIndex, size)).map(toBase64) });
-  const logged = async (stored: readonly StoredEvent[]): Promise<LoggedEnvelope[]> => {
-    const leaves = await coveredLeaves(stored);
-    return Promise.all(
-      stored.map((e, i) => {
-        const leafIndex = leaves[i] ?? null;
-        if (leafIndex === null) throw new LedgerError('INTERNAL', `event ${e.event.id} is not covered by checkpoint ${size}`);
-        return withProof(e, leafIndex);
-      }),
-    );
-  };
-  const createdAt = deps.clock().toISOString();
-  yield emit({ record: 'header', format: EXPORT_FORMAT, origin: deps.origin, createdAt, selection });
-  yield emit({ record: 'checkpoint', note });
-  for (const e of await logged(await ledger.readStream(LEDGER_TRUST_STREAM))) yield emit({ record: 'trust', ...e });
 
-  // Every registered station's records (they are few), so that each unit stream is read only once below.
+  // The records before the units, in log order: the trust stream, every registered station's stream (they
+  // are few, so that each unit stream is read only once below), and the first event of each batch and
+  // release the selected units depend on.
+  const admin: { kind: AdminRecordKind; e: StoredEvent; leafIndex: number }[] = [];
+  for (const c of await coveredPrefix(LEDGER_TRUST_STREAM)) admin.push({ kind: 'trust', ...c });
   const stations = new Set(projections.findDocs<{ stationId: string }>('production', 'kind', 'station').map((s) => s.stationId));
-  const releases = new Set<string>();
-  const units: { serial: string; view: UnitView | null; facts: UnitFacts | null }[] = [];
+  for (const s of [...stations].sort()) for (const c of await coveredPrefix(stationStream(s))) admin.push({ kind: 'station', ...c });
+  const batchIds = new Set<string>();
+  const prepareTurn = eventLoopTurns();
   for (const serial of serials) {
-    await turn();
-    const facts = projections.get<UnitFacts>('production', `unit:${serial}`);
-    units.push({ serial, view: projections.get<UnitView>('unit-state', serial), facts });
-    if (facts?.releaseId) releases.add(facts.releaseId);
+    await prepareTurn();
+    const batchId = projections.get<ProductionFacts>('production', `unit:${serial}`)?.batchId;
+    if (batchId) batchIds.add(batchId);
   }
-  for (const s of [...stations].sort()) for (const e of await logged(await ledger.readStream(stationStream(s)))) yield emit({ record: 'station', ...e });
+  const batches = new Map<string, string>();
+  const releases = new Map<string, { sbomSha256: string | null }>();
+  for (const batchId of [...batchIds].sort()) {
+    const [opened] = await coveredPrefix(batchStream(batchId), 1);
+    if (opened?.e.event.type !== 'BatchOpened') continue;
+    batches.set(batchId, opened.e.event.data.releaseId);
+    admin.push({ kind: 'batch', ...opened });
+  }
+  for (const releaseId of [...new Set(batches.values())].sort()) {
+    const [approved] = await coveredPrefix(releaseStream(releaseId), 1);
+    if (approved?.e.event.type !== 'ReleaseApproved') throw new LedgerError('INTERNAL', `release ${releaseId} has no logged ReleaseApproved under checkpoint ${size}`);
+    releases.set(releaseId, { sbomSha256: approved.e.event.data.sbomSha256 ?? null });
+    admin.push({ kind: 'release', ...approved });
+  }
+  admin.sort((a, b) => a.leafIndex - b.leafIndex);
+  const createdAt = deps.clock().toISOString();
 
-  const firmware = new Map<string, string>();
-  for (const u of units) {
-    await turn();
-    // Each leaf is looked up once: events appended after the checkpoint are left out.
-    const history = await ledger.readStream(unitStream(u.serial));
-    const leaves = await coveredLeaves(history);
-    const covered = history.map((e, i) => ({ e, leafIndex: leaves[i] ?? null })).filter((c): c is { e: StoredEvent; leafIndex: number } => c.leafIndex !== null);
-    if (covered.length === 0) continue;
-    for (const { e } of covered) {
-      if (!isUnitEvent(e.event)) continue;
-      // The fixed sequence names its versions; a recipe's images are named by the unit's release.
-      for (const f of firmwareOf(e.event)) firmware.set(f.sha256, f.version !== undefined ? `${f.name} ${f.version}` : `${f.name} of release ${u.facts?.releaseId ?? '?'}`);
+  async function* lines(): AsyncGenerator<string> {
+    const hash = createHash('sha256');
+    let records = 0;
+    let events = 0;
+    let written = 0;
+    const emit = (record: ExportRecord, what: string): string => {
+      const line = canonicalize(record) + '\n';
+      if (Buffer.byteLength(line) > MAX_EXPORT_LINE_BYTES) throw new LedgerError('INTERNAL', `${what} would be a line longer than ${MAX_EXPORT_LINE_BYTES} bytes, which no verifier reads`);
+      hash.update(line);
+      records++;
+      return line;
+    };
+    yield emit({ record: 'header', format: EXPORT_FORMAT_V2, origin: deps.origin, createdAt, selection }, 'the header');
+    yield emit({ record: 'checkpoint', note }, 'the checkpoint');
+    for (const a of admin) yield emit({ record: a.kind, ...(await withProof(a.e, a.leafIndex)) }, `the ${a.kind} record at leaf ${a.leafIndex}`);
+
+    const firmware = new Map<string, FirmwareClaim>();
+    const releasesUsed = new Set<string>();
+    const turn = eventLoopTurns();
+    for (const serial of serials) {
+      await turn();
+      const covered = await coveredPrefix(unitStream(serial));
+      if (covered.length === 0) continue;
+      // What the record says is what its events say, as of the checkpoint: the same function the verifier runs.
+      const facts = unitFactsOf(covered.map(({ e, leafIndex }) => ({ event: e.event as UnitEvent, leafIndex })));
+      if (selectionRefuses(selection, serial, facts) !== null) continue;
+      const releaseId = facts.batchId === null ? null : (batches.get(facts.batchId) ?? null);
+      if (facts.batchId !== null && releaseId === null) throw new LedgerError('INTERNAL', `unit ${serial} is in batch ${facts.batchId}, whose BatchOpened is not in the export`);
+      if (releaseId !== null) releasesUsed.add(releaseId);
+      for (const f of facts.firmware) {
+        const key = `${f.kind} ${f.sha256}`;
+        const known = firmware.get(key);
+        if (!known || f.leafIndex < known.leafIndex) firmware.set(key, f);
+      }
+      events += covered.length;
+      written++;
+      yield emit(
+        { record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: await Promise.all(covered.map(({ e, leafIndex }) => withProof(e, leafIndex))) },
+        `unit ${serial}`,
+      );
     }
-    events += covered.length;
-    written++;
-    yield emit({
-      record: 'unit',
-      serial: u.serial,
-      chipId: u.view?.chipId ?? null,
-      mac: u.view?.mac ?? null,
-      batchId: u.facts?.batchId ?? null,
-      releaseId: u.facts?.releaseId ?? null,
-      events: await Promise.all(covered.map(({ e, leafIndex }) => withProof(e, leafIndex))),
+
+    const subject = [...firmware.values()]
+      .map((f) => ({ name: subjectName(f), digest: { sha256: f.sha256 } }))
+      .sort((a, b) => (a.digest.sha256 === b.digest.sha256 ? (a.name < b.name ? -1 : 1) : a.digest.sha256 < b.digest.sha256 ? -1 : 1));
+    const sboms = [...releasesUsed].sort().flatMap((releaseId) => {
+      const sha256 = releases.get(releaseId)?.sbomSha256;
+      return sha256 ? [{ releaseId, sha256, mediaType: 'application/vnd.cyclonedx+json' as const }] : [];
     });
+    const statement: InTotoStatement = {
+      _type: IN_TOTO_STATEMENT_TYPE,
+      subject,
+      predicateType: EXPORT_PREDICATE_TYPE_V2,
+      predicate: {
+        format: EXPORT_FORMAT_V2,
+        origin: deps.origin,
+        createdAt,
+        selection,
+        checkpoint: { size: checkpoint.size, rootHash: toHex(checkpoint.root) },
+        content: { sha256: hash.digest('hex'), records, units: written, events },
+        sboms,
+      },
+    };
+    const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(statement), deps.ledgerKey);
+    yield canonicalize({ record: 'statement', envelope }) + '\n';
   }
+  return { checkpoint: note, lines };
+}
 
-  const sboms: InTotoStatement['predicate']['sboms'][number][] = [];
-  for (const releaseId of [...releases].sort()) {
-    const approved = (await ledger.readStream(releaseStream(releaseId)))[0];
-    if (approved?.event.type === 'ReleaseApproved' && approved.event.data.sbomSha256) {
-      sboms.push({ releaseId, sha256: approved.event.data.sbomSha256, mediaType: 'application/vnd.cyclonedx+json' });
-    }
-  }
-  const checkpoint = parseCheckpointBody(parseNote(note).text);
-  const statement: InTotoStatement = {
-    _type: IN_TOTO_STATEMENT_TYPE,
-    subject: [...firmware.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([sha256, name]) => ({ name, digest: { sha256 } })),
-    predicateType: EXPORT_PREDICATE_TYPE,
-    predicate: {
-      format: EXPORT_FORMAT,
-      origin: deps.origin,
-      createdAt,
-      selection,
-      checkpoint: { size: checkpoint.size, rootHash: Buffer.from(checkpoint.root).toString('hex') },
-      content: { sha256: hash.digest('hex'), records, units: written, events },
-      sboms,
-    },
-  };
-  const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(statement), deps.ledgerKey);
-  yield JSON.stringify({ record: 'statement', envelope }) + '\n';
+/** The whole export as one stream of lines (prepare, then write). */
+export async function* writeExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): AsyncGenerator<string> {
+  yield* (await prepareExport(deps, selection, serials)).lines();
 }

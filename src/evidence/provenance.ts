@@ -1,11 +1,15 @@
-/** Builds a unit's self-contained provenance document (see src/verify/provenance.ts for what it proves). */
+/**
+ * Builds a unit's self-contained provenance document, format flashtrail.provenance.v2 (docs/format.md §6;
+ * src/verify/provenance.ts for what it proves): the unit's events, the trust records, the streams of the
+ * stations that signed them, and the BatchOpened and ReleaseApproved the unit depends on, in log order.
+ */
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
-import { LEDGER_TRUST_STREAM, stationStream, unitStream } from '../event/streams.ts';
+import { batchStream, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
 import { formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';
-import { PROVENANCE_FORMAT, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
+import { PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
 import { LedgerError } from '../write/errors.ts';
 
 export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; checkpointer: Checkpointer }, serial: string): Promise<ProvenanceDocument | null> {
@@ -15,6 +19,11 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
   const stationIds = [...new Set(unitEvents.map((e) => e.event.source.id))].sort();
   const stationEvents = (await Promise.all(stationIds.map((id) => ledger.readStream(stationStream(id))))).flat();
   const trustEvents = await ledger.readStream(LEDGER_TRUST_STREAM);
+  const scans = unitEvents.filter((e) => e.event.type === 'UnitScanned');
+  const batchId = scans.length > 0 ? (scans[scans.length - 1] as StoredEvent & { event: { data: { batchId: string } } }).event.data.batchId : null;
+  const batchOpened = batchId ? (await ledger.readStream(batchStream(batchId))).slice(0, 1) : [];
+  const opened = batchOpened[0]?.event;
+  const releaseApproved = opened?.type === 'BatchOpened' ? (await ledger.readStream(releaseStream(opened.data.releaseId))).slice(0, 1) : [];
 
   await log.catchUp();
   const leaves = await log.leavesOfPositions([...trustEvents, ...stationEvents, ...unitEvents].map((e) => e.recorded.position));
@@ -24,14 +33,20 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
       if (!leaf) throw new LedgerError('UNAVAILABLE', `event ${e.event.id} is not in the Merkle log yet (the log writer has not reached it); retry shortly`);
       return { role, e, leafIndex: leaf.index };
     });
-  const all = [...withLeaves('trust', trustEvents), ...withLeaves('station', stationEvents), ...withLeaves('unit', unitEvents)];
-  const needed = Math.max(...all.map((a) => a.leafIndex)) + 1;
+  const all = [
+    ...withLeaves('trust', trustEvents),
+    ...withLeaves('station', stationEvents),
+    ...withLeaves('batch', batchOpened),
+    ...withLeaves('release', releaseApproved),
+    ...withLeaves('unit', unitEvents),
+  ].sort((a, b) => a.leafIndex - b.leafIndex);
+  const needed = (all[all.length - 1] as { leafIndex: number }).leafIndex + 1;
 
   let note = await checkpointer.latest();
   if (checkpointSize(note) < needed) note = await checkpointer.issue();
   const size = checkpointSize(note);
   return {
-    format: PROVENANCE_FORMAT,
+    format: PROVENANCE_FORMAT_V2,
     serial,
     checkpoint: note,
     entries: await Promise.all(

@@ -10,6 +10,7 @@ import { nativeCrypto } from './crypto.ts';
 import { portableCrypto } from '../crypto/backend.ts';
 import { VerificationError } from '../verify/errors.ts';
 import type { NoteKey } from '../tlog/note.ts';
+import { MAX_EXPORT_LINE_BYTES } from '../verify/export-format.ts';
 import { verifyExportLines, type ExportReport, type UnitRecordVerifier, type UnitResult } from '../verify/export.ts';
 import type { WorkReply, WorkRequest } from './export-worker.ts';
 
@@ -17,19 +18,23 @@ export type { ExportReport };
 
 /**
  * Lines of a file as bytes (newline included), pulled chunk by chunk: the file is read only as fast as
- * lines are consumed.
+ * lines are consumed. A line longer than `maxLineBytes` is refused as soon as that many bytes are buffered,
+ * so a hostile file cannot make the verifier hold more.
  */
-export async function* readLines(file: string): AsyncGenerator<Uint8Array> {
+export async function* readLines(file: string, maxLineBytes = MAX_EXPORT_LINE_BYTES): AsyncGenerator<Uint8Array> {
   let rest: Buffer = Buffer.alloc(0);
+  let line = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
     const data = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
     let start = 0;
     let nl: number;
     while ((nl = data.indexOf(10, start)) >= 0) {
+      line++;
       yield data.subarray(start, nl + 1);
       start = nl + 1;
     }
     rest = Buffer.from(data.subarray(start));
+    if (rest.length > maxLineBytes) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line + 1} is longer than ${maxLineBytes} bytes`, { file, line: line + 1 });
   }
   if (rest.length > 0) yield rest;
 }
@@ -69,12 +74,19 @@ export interface VerifyExportFileOptions {
   readonly onProgress?: (units: number, events: number) => void;
 }
 
-export function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportFileOptions = {}): Promise<ExportReport> {
+export async function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportFileOptions = {}): Promise<ExportReport> {
   const portable = options.portable ?? false;
   const threads = Math.max(1, options.workers ?? availableParallelism());
-  return verifyExportLines(readLines(file), ledgerKey, {
-    crypto: portable ? portableCrypto : nativeCrypto,
-    units: workerPoolVerifier(threads, portable),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
+  try {
+    return await verifyExportLines(readLines(file), ledgerKey, {
+      crypto: portable ? portableCrypto : nativeCrypto,
+      units: workerPoolVerifier(threads, portable),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+  } catch (error) {
+    if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file, ...error.location });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') throw new VerificationError('FORMAT_ERROR', 'format', `cannot read ${file}: ${(error as Error).message}`, { file });
+    throw error;
+  }
 }

@@ -1,23 +1,33 @@
 /**
- * The signed traceability export, format flashtrail.export.v1: one NDJSON file, written and verified as a
- * stream. Every line is one record; the last is an in-toto Statement v1 in a DSSE envelope signed by the
- * ledger key, which commits to every byte before it by SHA-256. JSON Schema: schemas/json/export-*.
+ * The signed traceability export (docs/format.md §7; zod in schemas/export.ts): one NDJSON file, written and
+ * verified as a stream. Every line is one record; the last is an in-toto Statement v1 in a DSSE envelope
+ * signed by the ledger key, which commits to every byte before it by SHA-256.
  *
- *   {"record":"header", "format":"flashtrail.export.v1", "origin", "createdAt", "selection"}
- *   {"record":"checkpoint", "note"}                 the C2SP checkpoint every proof below is against
- *   {"record":"trust", "leafIndex", "envelope", "proof"}     AdminKeysTrusted, signed by the ledger key
- *   {"record":"station", "leafIndex", "envelope", "proof"}   station registrations and key lifecycles
+ *   {"record":"header", "format", "origin", "createdAt", "selection"}
+ *   {"record":"checkpoint", "note"}                            the C2SP checkpoint every proof is against
+ *   {"record":"trust" | "station" | "release" | "batch", "leafIndex", "envelope", "proof"}   in log order
  *   {"record":"unit", "serial", "chipId", "mac", "batchId", "releaseId", "events": [{"leafIndex", "envelope", "proof"}]}
- *   {"record":"statement", "envelope"}              DSSE(application/vnd.in-toto+json, Statement)
+ *   {"record":"statement", "envelope"}                         DSSE(application/vnd.in-toto+json, Statement)
  *
- * `proof` is the RFC 6962 inclusion proof of the envelope's leaf, as base64 hashes.
+ * In v2 each line is the RFC 8785 form of its record (so the members appear sorted), followed by LF.
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
+import {
+  EXPORT_FORMAT_V1,
+  EXPORT_FORMAT_V2,
+  EXPORT_PREDICATE_TYPE_V1,
+  EXPORT_PREDICATE_TYPE_V2,
+  IN_TOTO_PAYLOAD_TYPE,
+  IN_TOTO_STATEMENT_TYPE,
+  MAX_EXPORT_LINE_BYTES,
+} from '../../schemas/export.ts';
 
-export const EXPORT_FORMAT = 'flashtrail.export.v1';
-export const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
-export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
-export const EXPORT_PREDICATE_TYPE = 'https://flashtrail.dev/attestation/traceability-export/v1';
+export { EXPORT_FORMAT_V1, EXPORT_FORMAT_V2, EXPORT_PREDICATE_TYPE_V1, EXPORT_PREDICATE_TYPE_V2, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPE, MAX_EXPORT_LINE_BYTES };
+
+/** What the ledger writes now. */
+export const EXPORT_FORMAT = EXPORT_FORMAT_V2;
+export const EXPORT_PREDICATE_TYPE = EXPORT_PREDICATE_TYPE_V2;
+export type ExportFormat = typeof EXPORT_FORMAT_V1 | typeof EXPORT_FORMAT_V2;
 
 export interface ExportSelection {
   readonly batchId?: string;
@@ -34,24 +44,28 @@ export interface LoggedEnvelope {
   readonly proof: readonly string[];
 }
 
+/** Records before the units that carry one logged envelope each. v1 has only trust and station. */
+export type AdminRecordKind = 'trust' | 'station' | 'release' | 'batch';
+
+export interface UnitRecord {
+  readonly record: 'unit';
+  readonly serial: string;
+  readonly chipId: string | null;
+  readonly mac: string | null;
+  readonly batchId: string | null;
+  readonly releaseId: string | null;
+  readonly events: readonly LoggedEnvelope[];
+}
+
 export type ExportRecord =
-  | { record: 'header'; format: typeof EXPORT_FORMAT; origin: string; createdAt: string; selection: ExportSelection }
+  | { record: 'header'; format: ExportFormat; origin: string; createdAt: string; selection: ExportSelection }
   | { record: 'checkpoint'; note: string }
-  | ({ record: 'trust' } & LoggedEnvelope)
-  | ({ record: 'station' } & LoggedEnvelope)
-  | {
-      record: 'unit';
-      serial: string;
-      chipId: string | null;
-      mac: string | null;
-      batchId: string | null;
-      releaseId: string | null;
-      events: LoggedEnvelope[];
-    }
+  | ({ record: AdminRecordKind } & LoggedEnvelope)
+  | UnitRecord
   | { record: 'statement'; envelope: DsseEnvelope };
 
 export interface ExportPredicate {
-  readonly format: typeof EXPORT_FORMAT;
+  readonly format: ExportFormat;
   readonly origin: string;
   readonly createdAt: string;
   readonly selection: ExportSelection;
@@ -65,6 +79,6 @@ export interface ExportPredicate {
 export interface InTotoStatement {
   readonly _type: typeof IN_TOTO_STATEMENT_TYPE;
   readonly subject: readonly { readonly name: string; readonly digest: { readonly sha256: string } }[];
-  readonly predicateType: typeof EXPORT_PREDICATE_TYPE;
+  readonly predicateType: typeof EXPORT_PREDICATE_TYPE_V1 | typeof EXPORT_PREDICATE_TYPE_V2;
   readonly predicate: ExportPredicate;
 }

@@ -1,32 +1,61 @@
 /**
- * Verification of a signed traceability export (format in export-format.ts), as one pipeline of named
- * steps over a stream of lines. Pure: no Node-only APIs, so the CLI, the standalone verifier and the
- * browser page run the same code. Where unit records are verified is up to a `UnitRecordVerifier`: in the
- * calling thread (`inlineUnitVerifier`), or spread over worker threads by the caller (Node worker_threads,
- * Web Workers), each of which runs `verifyUnitLine` below.
+ * Verification of a signed traceability export (docs/format.md §7, §8.2), as one pipeline of named steps
+ * over a stream of lines. Pure: no Node-only APIs, so the CLI, the standalone verifier and the browser page
+ * run the same code. Where unit records are verified is up to a `UnitRecordVerifier`: in the calling thread
+ * (`inlineUnitVerifier`), or spread over worker threads by the caller (Node worker_threads, Web Workers),
+ * each of which runs `verifyUnitLine` below.
  *
- * Steps: format → checkpoint → keys (trust and station records) → units → statement.
- * Memory stays bounded: a caller's verifier may hold only a few batches of unit records in flight.
+ * Steps: format → checkpoint → keys (trust, station, release and batch records) → units → statement.
+ * Memory stays bounded: a caller's verifier holds only a few batches of unit records in flight, and no line
+ * longer than MAX_EXPORT_LINE_BYTES is accepted.
  */
-import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
 import { fromBase64, fromUtf8, toBase64, toHex } from '../crypto/encoding.ts';
+import { keyIdOf } from '../crypto/ed25519.ts';
+import { canonicalize } from '../crypto/jcs.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import type { NoteKey } from '../tlog/note.ts';
+import { InTotoStatementV1Schema, InTotoStatementV2Schema } from '../../schemas/export.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, type StepReport } from './provenance.ts';
-import { checkInclusion, decodeEntry, establishKeys, verifyUnitEvents, type Decoded, type KeyLives, type StationKeyLife, type UnitSummary } from './steps.ts';
-import { EXPORT_FORMAT, EXPORT_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPE, type ExportRecord, type InTotoStatement, type LoggedEnvelope } from './export-format.ts';
+import { checkCanonical, exportFormatOf, lineText, parseExportRecord, parseJsonText, parseUnitRecord, pathText, proofHashes, isUnitRecordText } from './records.ts';
+import {
+  anyKeyFor,
+  checkInclusions,
+  decodeEntry,
+  establishKeys,
+  expectedSummary,
+  selectionRefuses,
+  subjectName,
+  verifyUnitEvents,
+  type Decoded,
+  type EstablishedKeys,
+  type FirmwareClaim,
+  type KeyLives,
+  type StationKeyLife,
+  type UnitFacts,
+} from './steps.ts';
+import {
+  EXPORT_FORMAT_V1,
+  EXPORT_FORMAT_V2,
+  MAX_EXPORT_LINE_BYTES,
+  type AdminRecordKind,
+  type ExportFormat,
+  type ExportRecord,
+  type ExportSelection,
+  type InTotoStatement,
+} from './export-format.ts';
 
-export type UnitRecord = Extract<ExportRecord, { record: 'unit' }>;
-
-export interface UnitResult extends UnitSummary {
+export interface UnitResult {
   readonly serial: string;
+  readonly line: number;
   readonly events: number;
+  readonly facts: UnitFacts;
+  readonly releaseId: string | null;
 }
 
-/** One unit record line, as bytes (its trailing newline may be included), with its 1-based line number. */
+/** One unit record line, as bytes (its trailing newline included), with its 1-based line number. */
 export interface UnitLine {
   readonly line: number;
   readonly bytes: Uint8Array;
@@ -34,8 +63,21 @@ export interface UnitLine {
 
 /** What a unit record is verified against; structured-clone friendly, so it can travel to a worker. */
 export interface UnitContext {
-  readonly lives: readonly (readonly [string, StationKeyLife])[];
+  readonly format: ExportFormat;
+  readonly lives: readonly (readonly [string, readonly StationKeyLife[]])[];
   readonly checkpoint: { readonly origin: string; readonly size: number; readonly root: string };
+  /** batchId → releaseId from the batch records (v2); null where the format has none (v1). */
+  readonly batches: readonly (readonly [string, string])[] | null;
+  /** The header's selection, which every unit must satisfy (v2); null where it is not checked (v1). */
+  readonly selection: ExportSelection | null;
+}
+
+export interface PreparedContext {
+  readonly format: ExportFormat;
+  readonly lives: KeyLives;
+  readonly checkpoint: Checkpoint;
+  readonly batches: ReadonlyMap<string, string> | null;
+  readonly selection: ExportSelection | null;
 }
 
 /**
@@ -48,60 +90,75 @@ export interface UnitRecordVerifier {
   close(): Promise<void>;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** The context as a verifier uses it; callers that keep it across batches (workers) cache the result. */
-export function unitContextOf(context: UnitContext): { lives: KeyLives; checkpoint: Checkpoint } {
+export function unitContextOf(context: UnitContext): PreparedContext {
   return {
-    lives: new Map(context.lives.map(([k, v]) => [k, { ...v }])),
+    format: context.format,
+    lives: new Map(context.lives.map(([k, v]) => [k, v.map((l) => ({ ...l }))])),
     checkpoint: { origin: context.checkpoint.origin, size: context.checkpoint.size, root: fromBase64(context.checkpoint.root) },
+    batches: context.batches ? new Map(context.batches) : null,
+    selection: context.selection,
   };
 }
 
-/** Parses and verifies one unit record line. */
-export function verifyUnitLine(unit: UnitLine, lives: KeyLives, checkpoint: Checkpoint, crypto: CryptoBackend): UnitResult {
-  let record: UnitRecord;
+/**
+ * One unit record: its events included under the checkpoint, each signed by a key live at its leaf, chained
+ * from the stream's first event in log order; its summary fields what the events say; (v2) the selection's.
+ */
+export function verifyUnitLine(unit: UnitLine, context: PreparedContext, crypto: CryptoBackend): UnitResult {
+  const { line } = unit;
+  let serial = '?';
   try {
-    record = JSON.parse(strictUtf8.decode(unit.bytes)) as UnitRecord;
-  } catch {
-    throw new VerificationError('FORMAT_ERROR', 'format', `line ${unit.line} is not JSON`, { line: unit.line });
-  }
-  return verifyUnitRecord(record, unit.line, lives, checkpoint, crypto);
-}
-
-/** One unit: every event signed by a live key, chained, in log order, and included under the checkpoint. */
-export function verifyUnitRecord(record: UnitRecord, line: number, lives: KeyLives, checkpoint: Checkpoint, crypto: CryptoBackend): UnitResult {
-  try {
-    if (record === null || typeof record !== 'object' || typeof record.serial !== 'string' || !Array.isArray(record.events) || record.events.length === 0) {
-      throw new VerificationError('FORMAT_ERROR', 'unit', `line ${line}: a unit record needs a serial and its events`);
+    const text = lineText(unit.bytes, line, MAX_EXPORT_LINE_BYTES);
+    const v2 = context.format === EXPORT_FORMAT_V2;
+    const record = parseUnitRecord(text, context.format, line, v2 ? 'later' : 'now');
+    serial = record.serial;
+    const canonical = () => checkCanonical(JSON.parse(text), text, `line ${line}`, { line });
+    let decoded: Decoded[];
+    try {
+      decoded = record.events.map((e, i) => decodeEntry('unit', e.leafIndex, e.envelope, i, { line, field: `events[${i}]` }, crypto));
+    } catch (error) {
+      // The line's form is checked before its envelopes (docs/format.md §8.2): a non-canonical line says so first.
+      if (v2) canonical();
+      throw error;
     }
-    const decoded = record.events.map((e, i) => decodeEntry('unit', e?.leafIndex, e?.envelope, i, crypto));
-    const summary = verifyUnitEvents(record.serial, decoded, lives, crypto);
-    decoded.forEach((d, i) => {
-      const proof = (record.events[i] as { proof: unknown }).proof;
-      if (!Array.isArray(proof)) throw new VerificationError('INCLUSION_PROOF_ERROR', 'inclusion', `event ${i} has no proof`);
-      checkInclusion(d, proof.map((p) => fromBase64(String(p))), checkpoint, crypto);
-    });
-    return { serial: record.serial, events: decoded.length, ...summary };
+    if (v2 && !isUnitRecordText(record, decoded.map((d) => d.envelope), text)) canonical();
+    checkInclusions(
+      decoded.map((d, i) => ({ d, proof: proofHashes((record.events[i] as { proof: readonly string[] }).proof, d.at, 'inclusion') })),
+      context.checkpoint,
+      crypto,
+      (d) => anyKeyFor(context.lives, d),
+    );
+    const facts = verifyUnitEvents(record.serial, decoded, context.lives, crypto);
+    const { fields, missingBatch } = expectedSummary(facts, context.batches);
+    if (missingBatch !== null) throw new VerificationError('SUMMARY_MISMATCH', 'unit', `the unit was scanned into batch ${missingBatch}, whose BatchOpened record is not in the file`, { field: 'releaseId' });
+    for (const [field, expected] of Object.entries(fields)) {
+      const actual = record[field as keyof typeof fields];
+      if (actual !== expected) {
+        throw new VerificationError('SUMMARY_MISMATCH', 'unit', `${field} is ${JSON.stringify(actual)}, but the unit's signed ${field === 'releaseId' ? 'events and its batch record' : 'events'} say ${JSON.stringify(expected)}`, { field });
+      }
+    }
+    if (context.selection) {
+      const refusal = selectionRefuses(context.selection, record.serial, facts);
+      if (refusal) throw new VerificationError('SELECTION_MISMATCH', 'unit', `the unit does not belong in this export: ${refusal}`, {});
+    }
+    return { serial: record.serial, line, events: decoded.length, facts, releaseId: record.releaseId };
   } catch (error) {
-    const serial = typeof record?.serial === 'string' ? record.serial : '?';
-    if (error instanceof VerificationError) {
-      throw new VerificationError(error.code, error.step, `line ${line}, unit ${serial}: ${error.message}`, { ...error.location, serial, line });
-    }
-    throw new VerificationError('FORMAT_ERROR', 'unit', `line ${line}: ${(error as Error).message}`, { line });
+    if (error instanceof VerificationError) throw error.within(`line ${line}, unit ${serial}`, { line, ...(serial !== '?' ? { serial } : {}) });
+    throw error;
   }
 }
 
 /** Verifies unit records in the calling thread. */
 export function inlineUnitVerifier(crypto: CryptoBackend = portableCrypto): UnitRecordVerifier {
-  let cached: { context: UnitContext; value: ReturnType<typeof unitContextOf> } | null = null;
+  let cached: { context: UnitContext; value: PreparedContext } | null = null;
   return {
     threads: 1,
     verify: (batch, context) => {
       if (cached?.context !== context) cached = { context, value: unitContextOf(context) };
-      const { lives, checkpoint } = cached.value;
+      const prepared = cached.value;
       try {
-        return Promise.resolve(batch.map((u) => verifyUnitLine(u, lives, checkpoint, crypto)));
+        return Promise.resolve(batch.map((u) => verifyUnitLine(u, prepared, crypto)));
       } catch (error) {
         return Promise.reject(error as Error);
       }
@@ -110,29 +167,65 @@ export function inlineUnitVerifier(crypto: CryptoBackend = portableCrypto): Unit
   };
 }
 
-/** The closing statement: signed by the ledger key, an in-toto Statement v1 with our predicate. */
-export function verifyStatement(envelope: DsseEnvelope, ledgerKey: NoteKey, crypto: CryptoBackend): InTotoStatement {
-  if (envelope?.payloadType !== IN_TOTO_PAYLOAD_TYPE || !verifyEnvelopeSignature(envelope, ledgerKey.publicKey, crypto)) {
-    throw new VerificationError('STATEMENT_SIGNATURE_ERROR', 'statement', `the export statement is not signed by the pinned ledger key ${ledgerKey.name}`);
+/** The closing statement: its DSSE envelope signed by the ledger key over an RFC 8785 in-toto Statement v1 of our predicate. */
+export function verifyStatement(envelope: { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] }, format: ExportFormat, ledgerKey: NoteKey, line: number, crypto: CryptoBackend): InTotoStatement {
+  const at = { line };
+  const ledgerKeyId = keyIdOf(ledgerKey.publicKey);
+  const keyid = envelope.signatures[0]?.keyid;
+  if (keyid !== ledgerKeyId) {
+    throw new VerificationError('STATEMENT_SIGNATURE_ERROR', 'statement', `the statement is signed by key ${String(keyid).slice(0, 16)}…, not the pinned ledger key ${ledgerKeyId.slice(0, 16)}… (${ledgerKey.name})`, { ...at, field: 'envelope.signatures[0].keyid' });
   }
-  const statement = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as InTotoStatement;
-  if (statement._type !== IN_TOTO_STATEMENT_TYPE || statement.predicateType !== EXPORT_PREDICATE_TYPE || statement.predicate?.format !== EXPORT_FORMAT) {
-    throw new VerificationError('FORMAT_ERROR', 'statement', `the statement is not a ${EXPORT_PREDICATE_TYPE} in-toto Statement v1`);
+  if (!verifyEnvelopeSignature(envelope, ledgerKey.publicKey, crypto)) {
+    throw new VerificationError('STATEMENT_SIGNATURE_ERROR', 'statement', `the export statement is not signed by the pinned ledger key ${ledgerKey.name}`, { ...at, field: 'envelope.signatures[0].sig' });
   }
-  return statement;
+  // Signed by the ledger: from here on, a failure is the ledger contradicting itself (or its key in other hands).
+  let text: string;
+  try {
+    text = fromUtf8(fromBase64(envelope.payload));
+  } catch {
+    throw new VerificationError('FORMAT_ERROR', 'statement', 'the statement payload is not canonical base64 of UTF-8', { ...at, field: 'envelope.payload' });
+  }
+  const value = parseJsonText(text, 'the statement payload', { ...at, field: 'envelope.payload' }, 'statement');
+  try {
+    checkCanonical(value, text, 'the statement payload', { ...at, field: 'envelope.payload' });
+  } catch (error) {
+    if (error instanceof VerificationError) throw new VerificationError('PAYLOAD_NOT_CANONICAL', 'statement', error.message, error.location);
+    throw error;
+  }
+  const parsed = (format === EXPORT_FORMAT_V2 ? InTotoStatementV2Schema : InTotoStatementV1Schema).safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue ? pathText(issue.path) : '';
+    throw new VerificationError('FORMAT_ERROR', 'statement', `the statement is not a ${format} in-toto Statement v1: ${field || '(root)'}: ${issue?.message ?? 'invalid'}`, { ...at, field: `statement.${field}` });
+  }
+  return parsed.data as InTotoStatement;
+}
+
+export interface FirmwareReport {
+  readonly sha256: string;
+  /** v2: "bootloader <version>" / "application <version>", as the statement names it. */
+  readonly name: string;
+  readonly kind: FirmwareClaim['kind'];
+  readonly units: number;
+  /** Releases in the file that approve this image for its kind (v2; empty for v1, which has no release records). */
+  readonly approvedBy: string[];
 }
 
 export interface ExportReport {
+  readonly format: ExportFormat;
   readonly origin: string;
   readonly checkpoint: { size: number; root: string };
   readonly units: number;
   readonly events: number;
   readonly stations: string[];
-  readonly firmware: { sha256: string; name: string; units: number }[];
+  readonly firmware: FirmwareReport[];
   readonly createdAt: string;
+  readonly selection: ExportSelection;
   readonly threads: number;
   readonly crypto: CryptoBackend['name'];
   readonly steps: StepReport[];
+  /** What this file's format cannot prove, said plainly (docs/format.md §7.7, §10). */
+  readonly notProven: string[];
 }
 
 export interface VerifyExportOptions {
@@ -144,7 +237,8 @@ export interface VerifyExportOptions {
 
 /** Unit records per batch handed to the verifier. */
 const BATCH = 256;
-const UNIT_PREFIX = utf8Bytes('{"record":"unit"');
+/** How a unit record line starts: v1 as the ledger wrote it, v2 in RFC 8785 member order. */
+const UNIT_PREFIX: Record<ExportFormat, Uint8Array> = { [EXPORT_FORMAT_V1]: utf8Bytes('{"record":"unit"'), [EXPORT_FORMAT_V2]: utf8Bytes('{"batchId":') };
 
 function utf8Bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -155,6 +249,18 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
   return true;
 }
+
+const NOT_PROVEN_ALWAYS = [
+  'that each unit record holds every event of its unit: events after the last one shown may have been left out (per-unit completeness proofs come with the verifiable map)',
+  'that the export holds every unit its selection matches',
+  'that the checkpoint is the newest, or that others were shown the same tree (witness cosignatures)',
+];
+const NOT_PROVEN_V1 = [
+  'releaseId of each unit record (v1 exports carry no batch or release records)',
+  'the sboms list (v1 exports carry no release records)',
+  'that each unit satisfies the selection (not checked for v1)',
+  'the subject names (v1 names are not derived from the events; digests are checked)',
+];
 
 /**
  * Verifies an export given as its lines, in file order, each as bytes including its newline. Every byte
@@ -168,25 +274,52 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
   const hash = crypto.sha256Stream();
   const inFlight = new Set<Promise<void>>();
   let failure: VerificationError | null = null;
-  const firmware = new Map<string, { name: string; units: number }>();
+  const firmware = new Map<string, { claim: FirmwareClaim; units: number }>();
   const stations = new Set<string>();
+  const serialsSeen = new Map<string, number>();
+  /** First and last unit of each batch, by dispatch order: v2 units must ascend across batches too. */
+  const batchEnds = new Map<number, { first: UnitResult; last: UnitResult }>();
+  const releasesUsed = new Set<string>();
+  const batchesUsed = new Set<string>();
   let unitCount = 0;
   let events = 0;
+  let format: ExportFormat = EXPORT_FORMAT_V2;
 
-  const record = (results: UnitResult[]) => {
+  const record = (seq: number, results: UnitResult[]) => {
+    let previous: UnitResult | null = null;
     for (const r of results) {
+      if (format === EXPORT_FORMAT_V2 && previous && !(previous.serial < r.serial)) {
+        failure ??= unitOrderError(previous, r);
+      }
+      const seen = serialsSeen.get(r.serial);
+      if (format === EXPORT_FORMAT_V1 && seen !== undefined) {
+        failure ??= new VerificationError('DUPLICATE_ENTRY', 'units', `line ${r.line}: unit ${r.serial} already has a record, at line ${seen}`, { line: r.line, serial: r.serial });
+      }
+      if (format === EXPORT_FORMAT_V1) serialsSeen.set(r.serial, r.line);
+      previous = r;
       unitCount++;
       events += r.events;
-      r.stations.forEach((s) => stations.add(s));
-      for (const sha of r.bootloader) firmware.set(sha, { name: firmware.get(sha)?.name ?? 'bootloader', units: (firmware.get(sha)?.units ?? 0) + 1 });
-      for (const sha of r.application) firmware.set(sha, { name: firmware.get(sha)?.name ?? 'application', units: (firmware.get(sha)?.units ?? 0) + 1 });
+      r.facts.stations.forEach((s) => stations.add(s));
+      if (r.facts.batchId !== null) batchesUsed.add(r.facts.batchId);
+      if (r.releaseId !== null) releasesUsed.add(r.releaseId);
+      for (const claim of r.facts.firmware) {
+        const key = `${claim.kind} ${claim.sha256}`;
+        const known = firmware.get(key);
+        firmware.set(key, { claim: known && known.claim.leafIndex < claim.leafIndex ? known.claim : claim, units: (known?.units ?? 0) + 1 });
+      }
     }
+    if (results.length > 0) batchEnds.set(seq, { first: results[0] as UnitResult, last: results[results.length - 1] as UnitResult });
     options.onProgress?.(unitCount, events);
   };
+  let nextSeq = 0;
   const dispatch = async (batch: UnitLine[], context: UnitContext) => {
-    const done = units.verify(batch, context).then(record, (error: unknown) => {
-      failure ??= error instanceof VerificationError ? error : new VerificationError('FORMAT_ERROR', 'unit', (error as Error).message);
-    });
+    const seq = nextSeq++;
+    const done = units.verify(batch, context).then(
+      (results) => record(seq, results),
+      (error: unknown) => {
+        failure ??= error instanceof VerificationError ? error : new VerificationError('FORMAT_ERROR', 'unit', (error as Error).message);
+      },
+    );
     inFlight.add(done);
     void done.then(() => inFlight.delete(done));
     while (inFlight.size >= units.threads * 2) await Promise.race(inFlight);
@@ -197,32 +330,50 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
     let records = 0;
     let header: Extract<ExportRecord, { record: 'header' }> | null = null;
     let checkpoint: Checkpoint | null = null;
-    const trust: Decoded[] = [];
-    const stationEntries: Decoded[] = [];
-    const logged: { d: Decoded; proof: readonly unknown[] }[] = [];
+    const admin: { d: Decoded; proof: readonly string[] }[] = [];
+    let lastAdminLeaf = -1;
+    let established: EstablishedKeys | null = null;
     let context: UnitContext | null = null;
     let batch: UnitLine[] = [];
-    let statementEnvelope: DsseEnvelope | null = null;
+    let statement: { envelope: Parameters<typeof verifyStatement>[0]; line: number } | null = null;
     let contentDigest = '';
 
-    // Once the trust and station records are read (before the first unit, or at the end of an export without
-    // units): establish the keys and check those records' inclusion.
-    const establish = (cp: Checkpoint): UnitContext => {
-      const lives = establishKeys(trust, stationEntries, ledgerKey, crypto);
-      for (const { d, proof } of logged) {
-        if (!Array.isArray(proof)) throw new VerificationError('INCLUSION_PROOF_ERROR', 'keys', `line ${d.position}: no proof`, { line: d.position });
-        checkInclusion(d, proof.map((p) => fromBase64(String(p))), cp, crypto);
-      }
-      steps.push({ step: 'keys', detail: `${trust.length} trust and ${stationEntries.length} station records signed and included; ${lives.size} station key(s)` });
-      return { lives: [...lives.entries()], checkpoint: { origin: cp.origin, size: cp.size, root: toBase64(cp.root) } };
+    // Once the admin records are read (before the first unit, or at the end of an export without units):
+    // check their inclusion, establish the keys, and fix what every unit is verified against.
+    const establish = (cp: Checkpoint, h: NonNullable<typeof header>): UnitContext => {
+      const trustKeys = admin.filter((a) => a.d.role === 'trust');
+      const adminKeyIds = new Map<string, Uint8Array>();
+      for (const t of trustKeys) if (t.d.event.type === 'AdminKeysTrusted') for (const k of t.d.event.data.keys) adminKeyIds.set(k.keyId, fromHexKey(k.publicKey));
+      checkInclusions(
+        admin.map(({ d, proof }) => ({ d, proof: proofHashes(proof, d.at, 'keys') })),
+        cp,
+        crypto,
+        (d) => (d.role === 'trust' ? (d.keyId === keyIdOf(ledgerKey.publicKey) ? ledgerKey.publicKey : null) : (adminKeyIds.get(d.keyId) ?? null)),
+        'keys',
+      );
+      established = establishKeys(admin.map((a) => a.d), ledgerKey, crypto);
+      const c = established.counts;
+      const lives = established.lives;
+      steps.push({
+        step: 'keys',
+        detail: `${c.trust} trust, ${c.station} station${format === EXPORT_FORMAT_V2 ? `, ${c.release} release and ${c.batch} batch` : ''} records included, chained and signed; ${[...lives.values()].reduce((n, l) => n + l.length, 0)} station key registration(s)`,
+      });
+      return {
+        format,
+        lives: [...lives.entries()],
+        checkpoint: { origin: cp.origin, size: cp.size, root: toBase64(cp.root) },
+        batches: format === EXPORT_FORMAT_V2 ? [...established.batches.entries()] : null,
+        selection: format === EXPORT_FORMAT_V2 ? h.selection : null,
+      };
     };
 
     for await (const bytes of lines) {
       lineNo++;
       if (failure) break;
-      if (statementEnvelope) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: nothing may follow the statement`, { line: lineNo });
+      if (statement) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: nothing may follow the statement`, { line: lineNo });
+      if (bytes.length > MAX_EXPORT_LINE_BYTES) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo} is longer than ${MAX_EXPORT_LINE_BYTES} bytes`, { line: lineNo });
       // Unit records, nearly all of the file, are parsed by the verifier; here they are only hashed.
-      if (context && startsWith(bytes, UNIT_PREFIX)) {
+      if (context && startsWith(bytes, UNIT_PREFIX[format])) {
         hash.update(bytes);
         records++;
         // A copy, so that the chunk it came from can be freed while the batch waits for a thread.
@@ -233,88 +384,173 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
         }
         continue;
       }
-      let rec: ExportRecord;
-      try {
-        rec = JSON.parse(strictUtf8.decode(bytes)) as ExportRecord;
-      } catch {
-        throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo} is not JSON`, { line: lineNo });
-      }
-      if (rec === null || typeof rec !== 'object') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo} is not a record`, { line: lineNo });
+      const text = lineText(bytes, lineNo, MAX_EXPORT_LINE_BYTES);
+      if (lineNo === 1) format = exportFormatOf(text);
+      const rec = parseExportRecord(text, format, lineNo);
       if (rec.record === 'statement') {
         contentDigest = toHex(hash.digest());
-        statementEnvelope = rec.envelope;
+        statement = { envelope: rec.envelope as Parameters<typeof verifyStatement>[0], line: lineNo };
         continue;
       }
       hash.update(bytes);
       records++;
       if (lineNo === 1) {
-        if (rec.record !== 'header' || rec.format !== EXPORT_FORMAT) throw new VerificationError('FORMAT_ERROR', 'format', `not a ${EXPORT_FORMAT} file`, { line: 1 });
+        if (rec.record !== 'header') throw new VerificationError('FORMAT_ERROR', 'format', 'line 1 must be the header', { line: 1 });
+        if (rec.origin !== ledgerKey.name) throw new VerificationError('CHECKPOINT_ORIGIN_ERROR', 'format', `the header names origin ${rec.origin}, not the pinned ledger ${ledgerKey.name}`, { line: 1, field: 'origin' });
         header = rec;
-        steps.push({ step: 'format', detail: `${EXPORT_FORMAT} from ${rec.origin}, created ${rec.createdAt}` });
+        steps.push({ step: 'format', detail: `${format} from ${rec.origin}, created ${rec.createdAt}` });
         continue;
       }
+      if (rec.record === 'header') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: a second header`, { line: lineNo });
       if (lineNo === 2) {
         if (rec.record !== 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', 'line 2 must be the checkpoint', { line: 2 });
-        checkpoint = checkCheckpoint(rec.note, ledgerKey, crypto);
+        checkpoint = withLine(() => checkCheckpoint(rec.note, ledgerKey, crypto), 2);
         steps.push({ step: 'checkpoint', detail: `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…` });
         continue;
       }
-      if (!checkpoint) throw new VerificationError('FORMAT_ERROR', 'format', 'missing checkpoint');
-      if (rec.record === 'trust' || rec.record === 'station') {
+      if (!checkpoint || !header) throw new VerificationError('FORMAT_ERROR', 'format', 'missing checkpoint', { line: lineNo });
+      if (rec.record === 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: a second checkpoint`, { line: lineNo });
+      if (rec.record !== 'unit') {
         if (context) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: ${rec.record} records must precede the units`, { line: lineNo });
-        const logEntry = rec as LoggedEnvelope;
-        const d = decodeEntry(rec.record, logEntry.leafIndex, logEntry.envelope, lineNo, crypto);
-        (rec.record === 'trust' ? trust : stationEntries).push(d);
-        logged.push({ d, proof: logEntry.proof });
+        const kind: AdminRecordKind = rec.record;
+        if (format === EXPORT_FORMAT_V2) {
+          if (rec.leafIndex === lastAdminLeaf) throw new VerificationError('DUPLICATE_ENTRY', 'format', `line ${lineNo}: leaf ${rec.leafIndex} already has a record`, { line: lineNo, leafIndex: rec.leafIndex });
+          if (rec.leafIndex < lastAdminLeaf) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: records before the units must be in log order, and leaf ${rec.leafIndex} follows leaf ${lastAdminLeaf}`, { line: lineNo, leafIndex: rec.leafIndex });
+          lastAdminLeaf = rec.leafIndex;
+        }
+        const d = decodeEntry(kind, rec.leafIndex, rec.envelope, lineNo, { line: lineNo }, crypto);
+        admin.push({ d, proof: rec.proof });
         continue;
       }
-      if (rec.record !== 'unit') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: unknown record ${String((rec as { record: unknown }).record)}`, { line: lineNo });
-      context ??= establish(checkpoint);
+      // The first unit record (parsed here, in v2 already held to its RFC 8785 form), or a v1 unit record
+      // whose members are in another order: the verifier parses it again, as any other.
+      context ??= establish(checkpoint, header);
       batch.push({ line: lineNo, bytes: bytes.slice() });
     }
     if (failure) throw failure;
-    if (!context && checkpoint) context = establish(checkpoint);
-    if (batch.length > 0 && context) await dispatch(batch, context);
+    if (!header || !checkpoint) throw new VerificationError('FORMAT_ERROR', 'format', 'the export is empty or truncated', { line: lineNo });
+    context ??= establish(checkpoint, header);
+    if (batch.length > 0) await dispatch(batch, context);
     await Promise.all(inFlight);
     if (failure) throw failure;
-    if (!header || !checkpoint) throw new VerificationError('FORMAT_ERROR', 'format', 'the export is empty or truncated');
-    steps.push({ step: 'units', detail: `${unitCount} units, ${events} events: signatures valid (RFC 8032 strict, ${crypto.name} Ed25519 on ${units.threads} thread(s)), keys live, chains unbroken, every event included` });
+    if (format === EXPORT_FORMAT_V2) {
+      const ends = [...batchEnds.entries()].sort(([a], [b]) => a - b).map(([, e]) => e);
+      for (let i = 1; i < ends.length; i++) {
+        const [a, b] = [(ends[i - 1] as { last: UnitResult }).last, (ends[i] as { first: UnitResult }).first];
+        if (!(a.serial < b.serial)) throw unitOrderError(a, b);
+      }
+    }
+    const keys = established as EstablishedKeys | null;
+    if (!keys) throw new VerificationError('FORMAT_ERROR', 'format', 'the export has no key records');
+    if (format === EXPORT_FORMAT_V2) {
+      for (const b of keys.batches.keys()) if (!batchesUsed.has(b)) throw new VerificationError('FORMAT_ERROR', 'keys', `the batch record of ${b} is in the file, but no unit was scanned into it`, { stream: `batch-${b}` });
+      const releasesNeeded = new Set(keys.batches.values());
+      for (const r of keys.releases.keys()) if (!releasesNeeded.has(r)) throw new VerificationError('FORMAT_ERROR', 'keys', `the release record of ${r} is in the file, but no batch record names it`, { stream: `release-${r}` });
+    }
+    steps.push({ step: 'units', detail: `${unitCount} units, ${events} events: every event included, signed (RFC 8032 strict, ${crypto.name} Ed25519 on ${units.threads} thread(s)) by a key live at its leaf, chained in log order; summaries match the events${format === EXPORT_FORMAT_V2 ? ' and batch records; every unit in the selection' : ''}` });
 
-    if (!statementEnvelope) throw new VerificationError('FORMAT_ERROR', 'statement', 'the export has no closing statement: it is truncated');
-    const statement = verifyStatement(statementEnvelope, ledgerKey, crypto);
-    const p = statement.predicate;
+    if (!statement) throw new VerificationError('FORMAT_ERROR', 'statement', 'the export has no closing statement: it is truncated', { line: lineNo + 1 });
+    const s = statement as { envelope: Parameters<typeof verifyStatement>[0]; line: number };
+    const stmt = verifyStatement(s.envelope, format, ledgerKey, s.line, crypto);
+    const p = stmt.predicate;
+    const at = { line: s.line };
     if (p.content.sha256 !== contentDigest) {
-      throw new VerificationError('CONTENT_DIGEST_ERROR', 'statement', `the file's records hash to ${contentDigest.slice(0, 16)}…, the signed statement says ${String(p.content.sha256).slice(0, 16)}…: records were changed, added or removed`);
+      throw new VerificationError('CONTENT_DIGEST_ERROR', 'statement', `the file's records hash to ${contentDigest.slice(0, 16)}…, the signed statement says ${String(p.content.sha256).slice(0, 16)}…: records were changed, added or removed`, { ...at, field: 'statement.predicate.content.sha256' });
     }
     if (p.content.records !== records || p.content.units !== unitCount || p.content.events !== events) {
-      throw new VerificationError('CONTENT_DIGEST_ERROR', 'statement', `counts differ from the statement (records ${records}/${p.content.records}, units ${unitCount}/${p.content.units}, events ${events}/${p.content.events})`);
+      throw new VerificationError('CONTENT_DIGEST_ERROR', 'statement', `counts differ from the statement (records ${records}/${p.content.records}, units ${unitCount}/${p.content.units}, events ${events}/${p.content.events})`, { ...at, field: 'statement.predicate.content' });
     }
-    if (p.checkpoint.size !== checkpoint.size || p.checkpoint.rootHash !== toHex(checkpoint.root)) {
-      throw new VerificationError('CONTENT_DIGEST_ERROR', 'statement', 'the statement names another checkpoint than the file');
+    const h = header as NonNullable<typeof header>;
+    const cp = checkpoint as Checkpoint;
+    const mismatch = (field: string, detail: string) => new VerificationError('PREDICATE_MISMATCH', 'statement', `the statement's ${field} ${detail}`, { ...at, field: `statement.predicate.${field}` });
+    if (p.origin !== h.origin) throw mismatch('origin', `is ${p.origin}, the header's ${h.origin}`);
+    if (p.createdAt !== h.createdAt) throw mismatch('createdAt', `is ${p.createdAt}, the header's ${h.createdAt}`);
+    if (canonicalize(p.selection) !== canonicalize(h.selection)) throw mismatch('selection', `is ${canonicalize(p.selection)}, the header's ${canonicalize(h.selection)}`);
+    if (p.checkpoint.size !== cp.size || p.checkpoint.rootHash !== toHex(cp.root)) throw mismatch('checkpoint', `names tree ${p.checkpoint.size} ${p.checkpoint.rootHash.slice(0, 16)}…, the file's checkpoint is tree ${cp.size} ${toHex(cp.root).slice(0, 16)}…`);
+    checkSubjects(stmt, firmware, format, s.line);
+    if (format === EXPORT_FORMAT_V2) {
+      const expected = [...releasesUsed].sort().flatMap((releaseId) => {
+        const sbom = keys.releases.get(releaseId)?.sbomSha256;
+        return sbom ? [{ releaseId, sha256: sbom, mediaType: 'application/vnd.cyclonedx+json' }] : [];
+      });
+      if (canonicalize(p.sboms) !== canonicalize(expected)) throw mismatch('sboms', `are ${canonicalize(p.sboms)}, the release records of the exported units say ${canonicalize(expected)}`);
     }
-    const subjects = new Set(statement.subject.map((s) => s.digest.sha256));
-    for (const sha of firmware.keys()) {
-      if (!subjects.has(sha)) throw new VerificationError('SUBJECT_MISMATCH', 'statement', `firmware ${sha.slice(0, 16)}… carried by exported units is not a subject of the statement`);
-    }
-    for (const s of statement.subject) {
-      const f = firmware.get(s.digest.sha256);
-      if (f) f.name = s.name;
-    }
-    steps.push({ step: 'statement', detail: `in-toto Statement signed by the ledger key commits to the content (sha256 ${contentDigest.slice(0, 16)}…, ${records} records) and ${statement.subject.length} firmware subject(s)` });
+    steps.push({ step: 'statement', detail: `in-toto Statement signed by the ledger key commits to the content (sha256 ${contentDigest.slice(0, 16)}…, ${records} records), the header, the checkpoint and exactly the ${stmt.subject.length} firmware subject(s) the events support` });
+    const names = new Map(stmt.subject.map((x) => [x.digest.sha256, x.name]));
     return {
-      origin: header.origin,
-      checkpoint: { size: checkpoint.size, root: toHex(checkpoint.root) },
+      format,
+      origin: h.origin,
+      checkpoint: { size: cp.size, root: toHex(cp.root) },
       units: unitCount,
       events,
       stations: [...stations].sort(),
-      firmware: [...firmware.entries()].map(([sha256, f]) => ({ sha256, ...f })),
-      createdAt: header.createdAt,
+      firmware: [...firmware.values()]
+        .sort((a, b) => (a.claim.sha256 === b.claim.sha256 ? a.claim.kind.localeCompare(b.claim.kind) : a.claim.sha256 < b.claim.sha256 ? -1 : 1))
+        .map(({ claim, units: n }) => ({ sha256: claim.sha256, kind: claim.kind, name: format === EXPORT_FORMAT_V2 ? subjectName(claim) : (names.get(claim.sha256) ?? claim.kind), units: n, approvedBy: approvers(keys, claim) })),
+      createdAt: h.createdAt,
+      selection: h.selection,
       threads: units.threads,
       crypto: crypto.name,
       steps,
+      notProven: format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS,
     };
   } finally {
     await Promise.allSettled(inFlight);
     await units.close();
+  }
+}
+
+/** The releases in the file that approve an image for its kind: a drifted image has none. */
+function approvers(keys: EstablishedKeys, claim: FirmwareClaim): string[] {
+  return [...keys.releases.entries()].filter(([, r]) => r.images.get(claim.kind) === claim.sha256).map(([id]) => id).sort();
+}
+
+function fromHexKey(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function withLine<T>(f: () => T, line: number): T {
+  try {
+    return f();
+  } catch (error) {
+    if (error instanceof VerificationError) throw error.within(`line ${line}`, { line });
+    throw error;
+  }
+}
+
+function unitOrderError(a: UnitResult, b: UnitResult): VerificationError {
+  if (a.serial === b.serial) return new VerificationError('DUPLICATE_ENTRY', 'units', `line ${b.line}: unit ${b.serial} already has a record, at line ${a.line}`, { line: b.line, serial: b.serial });
+  return new VerificationError('FORMAT_ERROR', 'units', `line ${b.line}: unit records must be in serial order, and ${b.serial} follows ${a.serial} (line ${a.line})`, { line: b.line, serial: b.serial });
+}
+
+/**
+ * Subjects are exactly what the events support, both ways: in v2 one per (kind, image), named from the lowest
+ * leaf that reported it and sorted by digest then name; in v1 one per image digest, names not checked.
+ */
+function checkSubjects(stmt: InTotoStatement, firmware: Map<string, { claim: FirmwareClaim }>, format: ExportFormat, line: number): void {
+  const at = { line, field: 'statement.subject' };
+  if (format === EXPORT_FORMAT_V2) {
+    const expected = [...firmware.values()].map(({ claim }) => ({ name: subjectName(claim), digest: { sha256: claim.sha256 } }));
+    expected.sort((a, b) => (a.digest.sha256 === b.digest.sha256 ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.digest.sha256 < b.digest.sha256 ? -1 : 1));
+    const count = Math.max(expected.length, stmt.subject.length);
+    for (let i = 0; i < count; i++) {
+      const [want, got] = [expected[i], stmt.subject[i]];
+      if (want && got && want.name === got.name && want.digest.sha256 === got.digest.sha256) continue;
+      const describe = (x: typeof want) => (x ? `"${x.name}" ${x.digest.sha256.slice(0, 16)}…` : 'nothing');
+      throw new VerificationError('SUBJECT_MISMATCH', 'statement', `subject ${i} is ${describe(got)}, but the exported events support ${describe(want)} there`, { ...at, field: `statement.subject[${i}]` });
+    }
+    return;
+  }
+  const supported = new Set([...firmware.values()].map(({ claim }) => claim.sha256));
+  const named = new Set<string>();
+  stmt.subject.forEach((x, i) => {
+    if (named.has(x.digest.sha256)) throw new VerificationError('SUBJECT_MISMATCH', 'statement', `subject ${i} (${x.digest.sha256.slice(0, 16)}…) is listed twice`, { ...at, field: `statement.subject[${i}]` });
+    named.add(x.digest.sha256);
+    if (!supported.has(x.digest.sha256)) throw new VerificationError('SUBJECT_MISMATCH', 'statement', `subject ${i} "${x.name}" (${x.digest.sha256.slice(0, 16)}…) is carried by no exported unit: no BootloaderWritten or passing AppVerified names it`, { ...at, field: `statement.subject[${i}]` });
+  });
+  for (const sha of supported) {
+    if (!named.has(sha)) throw new VerificationError('SUBJECT_MISMATCH', 'statement', `firmware ${sha.slice(0, 16)}… carried by exported units is not a subject of the statement`, at);
   }
 }

@@ -1,13 +1,14 @@
 /**
  * Everything an offline verifier needs, with no Node-only dependencies (a browser page can import this).
  * Every pipeline takes a CryptoBackend: the portable one by default; Node callers may pass the native one.
+ * The formats and the algorithm are specified in docs/format.md.
  */
-export { verifyProvenance, checkCheckpoint, PROVENANCE_FORMAT, type ProvenanceDocument, type ProvenanceEntry, type ProvenanceReport, type StepReport } from './provenance.ts';
-export { verifyExportLines, verifyUnitLine, unitContextOf, inlineUnitVerifier, type ExportReport, type UnitRecordVerifier, type UnitContext, type UnitLine, type UnitResult, type VerifyExportOptions } from './export.ts';
+export { verifyProvenance, checkCheckpoint, PROVENANCE_FORMAT, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry, type ProvenanceReport, type StepReport } from './provenance.ts';
+export { verifyExportLines, verifyUnitLine, unitContextOf, inlineUnitVerifier, type ExportReport, type FirmwareReport, type UnitRecordVerifier, type UnitContext, type UnitLine, type UnitResult, type VerifyExportOptions } from './export.ts';
 export { verifyCheckpointConsistency, type ConsistencyReport } from './consistency.ts';
 export { VerificationError, VERIFY_ERROR_CODES, type VerifyErrorCode, type FailureLocation } from './errors.ts';
 export { stepLines, failureLine } from './report.ts';
-export { EXPORT_FORMAT } from './export-format.ts';
+export { EXPORT_FORMAT, EXPORT_FORMAT_V1, EXPORT_FORMAT_V2, MAX_EXPORT_LINE_BYTES } from './export-format.ts';
 export { parseVerifierKey, formatVerifierKey, verifyNote, type NoteKey } from '../tlog/note.ts';
 export { parseCheckpointBody, type Checkpoint } from '../tlog/checkpoint.ts';
 export { parseTlogProof, formatTlogProof } from '../tlog/checkpoint.ts';

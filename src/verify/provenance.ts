@@ -1,27 +1,33 @@
 /**
- * Offline verification of a unit's provenance document, as one pipeline of named steps. Each step throws a
- * VerificationError with a code, so a report says exactly what failed and where. Pure: no Node-only APIs;
- * the Ed25519 verifier is injected (node's native one in the CLI, the portable one in a browser).
+ * Offline verification of a unit's provenance document (docs/format.md §6, §8.1), as one pipeline of named
+ * steps. Each step throws a VerificationError with a code, so a report says exactly what failed and where.
+ * Pure: no Node-only APIs; the crypto backend is injected (node's native one in the CLI, the portable one in
+ * a browser).
  *
- * Steps: format → checkpoint → envelopes → trust → stations → unit → inclusion.
+ * Steps: format → checkpoint → envelopes → inclusion → keys → unit.
  * Trust starts from one pinned key, the ledger's: it signs the checkpoint and the AdminKeysTrusted events;
- * the administrator keys they name sign station key registrations; those keys sign the unit's events.
- * Key validity is judged by position in the log: a key counts for an event if its registration precedes
- * the event in the log and no revocation does.
+ * the administrator keys they name sign station, release and batch records; station keys sign the unit's
+ * events. Leaf indices are trusted once their inclusion proofs verify, and key validity is judged by them:
+ * a key counts for an event if its registration precedes the event in the log and no revocation does.
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
-import { toHex } from '../crypto/encoding.ts';
+import { fromHex, toHex } from '../crypto/encoding.ts';
+import { keyIdOf } from '../crypto/ed25519.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Hash } from '../merkle/hash.ts';
-import { parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
-import { checkInclusion, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded } from './steps.ts';
-import { verifyNote, type NoteKey } from '../tlog/note.ts';
+import { CheckpointFormatError, parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
+import { NoteError, verifyNote, type NoteKey } from '../tlog/note.ts';
+import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 } from '../../schemas/provenance.ts';
+import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole, type KeyLives } from './steps.ts';
+import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
 
-export const PROVENANCE_FORMAT = 'flashtrail.provenance.v1';
+export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 };
+/** What the ledger serves now. */
+export const PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2;
 
 export interface ProvenanceEntry {
-  readonly role: 'trust' | 'station' | 'unit';
+  readonly role: EntryRole;
   readonly leafIndex: number;
   readonly envelope: DsseEnvelope;
   /** C2SP tlog-proof text proving the envelope at leafIndex under the document's checkpoint. */
@@ -29,7 +35,7 @@ export interface ProvenanceEntry {
 }
 
 export interface ProvenanceDocument {
-  readonly format: typeof PROVENANCE_FORMAT;
+  readonly format: ProvenanceFormat;
   readonly serial: string;
   readonly checkpoint: string;
   readonly entries: readonly ProvenanceEntry[];
@@ -41,88 +47,124 @@ export interface StepReport {
 }
 
 export interface ProvenanceReport {
+  readonly format: ProvenanceFormat;
   readonly serial: string;
   readonly checkpoint: { origin: string; size: number; root: string };
   readonly events: number;
   readonly stations: string[];
+  readonly batchId: string | null;
+  /** The release of the unit's batch, proven by the batch and release records (v2); null otherwise. */
+  readonly releaseId: string | null;
   readonly firmware: { bootloader: string[]; application: string[] };
+  /** v2: whether every bootloader written and application verified is the one its release approves; null when not known. */
+  readonly matchesRelease: boolean | null;
   readonly steps: StepReport[];
+  /** What this document cannot prove, said plainly (docs/format.md §6.5, §10). */
+  readonly notProven: string[];
 }
 
+const NOT_PROVEN = [
+  'that the document holds every event of the unit: events after the last one shown may have been left out (per-unit completeness proofs come with the verifiable map)',
+  'that the checkpoint is the newest, or that others were shown the same tree (witness cosignatures)',
+];
+const NOT_PROVEN_V1 = ["the unit's batch and release (v1 documents carry no batch or release records)"];
 
 export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto): ProvenanceReport {
   const steps: StepReport[] = [];
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
-  const doc = checkShape(input);
-  done('format', `${PROVENANCE_FORMAT} for unit ${doc.serial}, ${doc.entries.length} entries`);
+  const doc = parseProvenanceDocument(input);
+  const v2 = doc.format === PROVENANCE_FORMAT_V2;
+  done('format', `${doc.format} for unit ${doc.serial}, ${doc.entries.length} entries`);
 
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
 
-  const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position, crypto));
-  done('envelopes', `${decoded.length} DSSE envelopes decoded`);
+  const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position, { field: `entries[${position}]` }, crypto));
+  const seen = new Map<number, Decoded>();
+  decoded.forEach((d, i) => {
+    const before = decoded[i - 1];
+    if (seen.has(d.leafIndex)) throw fail('DUPLICATE_ENTRY', 'envelopes', d, `leaf ${d.leafIndex} is already entry ${(seen.get(d.leafIndex) as Decoded).position}`);
+    if (v2 && before && before.leafIndex > d.leafIndex) throw fail('FORMAT_ERROR', 'envelopes', d, `entries must be in log order, and leaf ${d.leafIndex} follows leaf ${before.leafIndex}`);
+    seen.set(d.leafIndex, d);
+  });
+  done('envelopes', `${decoded.length} DSSE envelopes decoded, each of its role${v2 ? ', in log order' : ''}`);
 
-  const trust = decoded.filter((d) => d.role === 'trust');
-  const stationEntries = decoded.filter((d) => d.role === 'station');
-  const lives = establishKeys(trust, stationEntries, ledgerKey, crypto);
-  done('trust', `${trust.length} AdminKeysTrusted record(s) signed by the ledger key`);
-  done('stations', `${stationEntries.length} station events signed by trusted administrator keys; ${lives.size} station key(s)`);
-
-  // The unit's own events, in the order the document gives (its stream order).
-  const unit = decoded.filter((d) => d.role === 'unit');
-  if (unit.length === 0) throw new VerificationError('FORMAT_ERROR', 'unit', 'the document holds no unit events');
-  const summary = verifyUnitEvents(doc.serial, unit, lives, crypto);
-  done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken`);
-
-  // Last, the log: every envelope above is the leaf it claims to be in the checkpointed tree.
-  decoded.forEach((d, i) => checkInclusion(d, tlogProofHashes(d, (doc.entries[i] as ProvenanceEntry).proof, doc.checkpoint), checkpoint, crypto));
+  // Leaf indices first: every later judgement (which key was live, which event came first) rests on them.
+  const trustKeys = new Map<string, Uint8Array>();
+  for (const d of decoded) if (d.event.type === 'AdminKeysTrusted') for (const k of d.event.data.keys) trustKeys.set(k.keyId, fromHex(k.publicKey));
+  const adminEntries = decoded.filter((d) => d.role !== 'unit');
+  // Station keys as the document's registrations name them, before anything about them is verified: only to
+  // tell an envelope changed after signing from a misplaced one (docs/format.md §8.1 step 4).
+  const registered: KeyLives = new Map();
+  for (const d of adminEntries) {
+    if (d.event.type !== 'StationKeyRegistered') continue;
+    const list = registered.get(d.event.data.keyId) ?? [];
+    list.push({ station: d.event.data.stationId, publicKey: d.event.data.publicKey, registeredAt: d.leafIndex, revokedAt: null });
+    registered.set(d.event.data.keyId, list);
+  }
+  checkInclusions(
+    decoded.map((d, i) => ({ d, proof: tlogProofHashes(d, (doc.entries[i] as { proof: string }).proof, doc.checkpoint, v2) })),
+    checkpoint,
+    crypto,
+    (d) => (d.role === 'trust' ? (d.keyId === keyIdOf(ledgerKey.publicKey) ? ledgerKey.publicKey : null) : d.role === 'unit' ? anyKeyFor(registered, d) : (trustKeys.get(d.keyId) ?? null)),
+  );
   done('inclusion', `${decoded.length} inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)`);
 
+  const keys = establishKeys(adminEntries, ledgerKey, crypto);
+  const c = keys.counts;
+  done('keys', `${c.trust} AdminKeysTrusted record(s) signed by the ledger key; ${c.station} station${v2 ? `, ${c.release} release and ${c.batch} batch` : ''} record(s) signed by trusted administrator keys, chained; ${[...keys.lives.values()].reduce((n, l) => n + l.length, 0)} station key registration(s)`);
+
+  // The unit's own events, in stream order (v2: log order, which is the same for an honest ledger).
+  const unit = decoded.filter((d) => d.role === 'unit');
+  if (unit.length === 0) throw new VerificationError('FORMAT_ERROR', 'unit', 'the document holds no unit events', { field: 'entries' });
+  const facts = verifyUnitEvents(doc.serial, unit, keys.lives, crypto);
+  let releaseId: string | null = null;
+  let matchesRelease: boolean | null = null;
+  if (v2) {
+    const stationsOfUnit = new Set(facts.stations);
+    for (const d of adminEntries) {
+      if (d.role === 'station' && !stationsOfUnit.has((d.event.data as { stationId: string }).stationId)) throw fail('FORMAT_ERROR', 'unit', d, 'a station record of a station that signed none of the unit\'s events');
+    }
+    if (facts.batchId !== null) {
+      releaseId = keys.batches.get(facts.batchId) ?? null;
+      if (releaseId === null) throw new VerificationError('FORMAT_ERROR', 'unit', `the unit was scanned into batch ${facts.batchId}, whose BatchOpened record is not in the document`, { field: 'entries' });
+    }
+    for (const b of keys.batches.keys()) if (b !== facts.batchId) throw new VerificationError('FORMAT_ERROR', 'unit', `the document holds the batch record of ${b}, not the unit's batch`, { stream: `batch-${b}` });
+    for (const r of keys.releases.keys()) if (r !== releaseId) throw new VerificationError('FORMAT_ERROR', 'unit', `the document holds the release record of ${r}, not the release of the unit's batch`, { stream: `release-${r}` });
+    const release = releaseId !== null ? keys.releases.get(releaseId) : undefined;
+    matchesRelease = release ? facts.firmware.every((f) => release.images.get(f.kind) === f.sha256) : null;
+  }
+  done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order${releaseId !== null ? `; batch ${String(facts.batchId)} of release ${releaseId}` : ''}`);
+
+  const images = (kind: 'bootloader' | 'application') => facts.firmware.filter((f) => f.kind === kind).sort((a, b) => a.leafIndex - b.leafIndex).map((f) => f.sha256);
   return {
+    format: doc.format,
     serial: doc.serial,
     checkpoint: { origin: checkpoint.origin, size: checkpoint.size, root: toHex(checkpoint.root) },
     events: unit.length,
-    stations: summary.stations,
-    firmware: { bootloader: summary.bootloader, application: summary.application },
+    stations: [...facts.stations].sort(),
+    batchId: facts.batchId,
+    releaseId,
+    firmware: { bootloader: images('bootloader'), application: images('application') },
+    matchesRelease,
     steps,
+    notProven: v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN],
   };
 }
 
 /** The hashes of an entry's C2SP tlog-proof, which must be for its leaf and against the document's checkpoint. */
-function tlogProofHashes(d: Decoded, text: string, note: string): Hash[] {
+function tlogProofHashes(d: Decoded, text: string, note: string, v2: boolean): Hash[] {
   let proof;
   try {
     proof = parseTlogProof(text);
   } catch (error) {
-    throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `proof is not a c2sp tlog-proof: ${(error as Error).message}`);
+    throw fail('FORMAT_ERROR', 'inclusion', d, `proof is not a c2sp.org/tlog-proof@v1: ${(error as Error).message}`);
   }
+  if (v2 && proof.extra) throw fail('FORMAT_ERROR', 'inclusion', d, 'the proof carries an extra line, which this format does not use');
   if (proof.index !== d.leafIndex) throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, `proof is for leaf ${proof.index}, entry claims ${d.leafIndex}`);
   if (proof.checkpoint !== note) throw fail('INCLUSION_PROOF_ERROR', 'inclusion', d, 'proof is against another checkpoint than the document');
   return proof.proof;
-}
-
-function checkShape(input: unknown): ProvenanceDocument {
-  const doc = input as Partial<ProvenanceDocument> | null;
-  const ok =
-    doc !== null &&
-    typeof doc === 'object' &&
-    doc.format === PROVENANCE_FORMAT &&
-    typeof doc.serial === 'string' &&
-    typeof doc.checkpoint === 'string' &&
-    Array.isArray(doc.entries) &&
-    doc.entries.every(
-      (e) =>
-        e !== null &&
-        typeof e === 'object' &&
-        ['trust', 'station', 'unit'].includes(e.role) &&
-        Number.isSafeInteger(e.leafIndex) &&
-        typeof e.proof === 'string' &&
-        typeof e.envelope === 'object' &&
-        e.envelope !== null,
-    );
-  if (!ok) throw new VerificationError('FORMAT_ERROR', 'format', `not a ${PROVENANCE_FORMAT} document`);
-  return doc as ProvenanceDocument;
 }
 
 export function checkCheckpoint(note: string, ledgerKey: NoteKey, crypto: CryptoBackend): Checkpoint {
@@ -130,20 +172,18 @@ export function checkCheckpoint(note: string, ledgerKey: NoteKey, crypto: Crypto
   try {
     text = verifyNote(note, [ledgerKey], crypto).text;
   } catch (error) {
-    throw new VerificationError('CHECKPOINT_SIGNATURE_ERROR', 'checkpoint', `checkpoint is not signed by the pinned ledger key ${ledgerKey.name}: ${(error as Error).message}`);
+    if (!(error instanceof NoteError)) throw error;
+    throw new VerificationError('CHECKPOINT_SIGNATURE_ERROR', 'checkpoint', `checkpoint is not signed by the pinned ledger key ${ledgerKey.name}: ${error.message}`, { field: 'checkpoint' });
   }
   let checkpoint: Checkpoint;
   try {
     checkpoint = parseCheckpointBody(text);
   } catch (error) {
-    throw new VerificationError('FORMAT_ERROR', 'checkpoint', (error as Error).message);
+    if (!(error instanceof CheckpointFormatError)) throw error;
+    throw new VerificationError('FORMAT_ERROR', 'checkpoint', error.message, { field: 'checkpoint' });
   }
   if (checkpoint.origin !== ledgerKey.name) {
-    throw new VerificationError('CHECKPOINT_ORIGIN_ERROR', 'checkpoint', `checkpoint origin ${checkpoint.origin} is not the ledger ${ledgerKey.name}`);
+    throw new VerificationError('CHECKPOINT_ORIGIN_ERROR', 'checkpoint', `checkpoint origin ${checkpoint.origin} is not the ledger ${ledgerKey.name}`, { field: 'checkpoint' });
   }
   return checkpoint;
 }
-
-
-
-

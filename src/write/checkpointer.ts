@@ -27,6 +27,7 @@ import { nativeCrypto } from '../native/crypto.ts';
 import { bytesEqual, fromHex, toHex } from '../crypto/encoding.ts';
 import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
+import { LedgerError } from './errors.ts';
 
 const decodeStored = (bytes: Uint8Array) => decodeTrustedEnvelopeWith(bytes, nativeCrypto);
 
@@ -61,8 +62,10 @@ export interface SigningLeadership {
 }
 
 /** The ledger would have signed a checkpoint that contradicts one it signed before. Nothing was signed. */
-export class CheckpointRefusedError extends Error {
-  override readonly name = 'CheckpointRefusedError';
+export class CheckpointRefusedError extends LedgerError {
+  constructor(message: string) {
+    super('CHECKPOINT_REFUSED', message);
+  }
 }
 
 /** The newest checkpoint recorded as CheckpointIssued in the event store. */
@@ -222,6 +225,7 @@ export class Checkpointer {
     if (!recorded) return table;
     return recorded.size > table.size ? recorded : table;
   }
+
 
   /** The last event of one of the ledger's streams, read alone: these streams grow for the ledger's lifetime. */
   private async head(stream: string): Promise<Head | null> {

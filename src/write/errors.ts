@@ -20,6 +20,7 @@ export const LEDGER_ERROR_CODES = [
   'CONCURRENCY_CONFLICT',
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
+  'CHECKPOINT_REFUSED',
   'INTERNAL',
   /** Another instance must act first (the elected log writer, for a checkpoint) and did not in time. */
   'UNAVAILABLE',

@@ -2,7 +2,7 @@
  * `flashtrail export`: asks the ledger for a signed traceability export, streams it to a file with progress,
  * and writes the human summary (CSV of units with firmware hashes and dates) next to it.
  */
-import { DurableFileWriter, writeFileDurable } from '../../files/durable.ts';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ExportRecord, ExportSelection } from '../../verify/export-format.ts';
 import { fromBase64, fromUtf8 } from '../../crypto/encoding.ts';
@@ -11,23 +11,34 @@ import { firmwareOf } from '../../event/firmware.ts';
 import { errorFromResponse, fetchLedger } from '../../client/ledger-client.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 import { defineCommand } from '../command.ts';
-import { UsageError } from '../errors.ts';
-import { httpUrl, readTokenFile } from '../input.ts';
+import { CliError, UsageError } from '../errors.ts';
+import { DurableFileWriter, writeFileDurable } from '../../files/durable.ts';
 import { csvRecord } from '../../../projections/csv.ts';
+import { httpUrl, readTokenFile } from '../input.ts';
 
+/**
+ * Streams an export from the ledger into a temporary file beside OUT, checks that it arrived whole (every line
+ * ends with a newline, the last line is the statement, and the statement's content digest and counts are those
+ * of the bytes received), and only then renames it into place, durably. Anything else (a refusal, a dropped
+ * connection, a truncated or inconsistent file) leaves no file behind and throws, naming what went wrong.
+ * The signatures are not checked here: `flashtrail verify` does that against the key you pinned.
+ */
 export async function exportToFile(url: string, token: string, selection: ExportSelection, out: string, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
-  // Opened first: a bad path fails before the ledger is asked, and with the file's name. The export is written
-  // to a temporary file and appears under its name only once it is whole and on disk (src/files/durable.ts).
+  // Opened first: a bad path fails before the ledger is asked, and with the file's name.
   const file = await DurableFileWriter.open(out, { mode: 0o644 });
   try {
-    return await streamExport(url, token, selection, out, file, progress);
+    const result = await streamExport(url, token, selection, file, progress);
+    const csv = out.replace(/\.ndjson$/, '') + '.csv';
+    await file.commit();
+    writeFileDurable(csv, result.csvRows.join(''), { mode: 0o644 });
+    return { units: result.units, csv };
   } catch (error) {
     await file.abort();
     throw error;
   }
 }
 
-async function streamExport(url: string, token: string, selection: ExportSelection, out: string, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
+async function streamExport(url: string, token: string, selection: ExportSelection, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csvRows: string[] }> {
   const response = await fetchLedger(new URL('/v1/exports', url), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -36,44 +47,78 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
   if (!response.ok || !response.body) throw errorFromResponse(response, await response.text());
   const total = Number(response.headers.get('x-export-units') ?? 0);
   const csvRows = [csvRecord(['serial', 'batch_id', 'release_id', 'status', 'bootloader_sha256', 'application_sha256', 'first_event_at', 'efuse_burned_at', 'shipped_at', 'customer'])];
+  const content = createHash('sha256');
   let buffer = '';
   let units = 0;
+  let records = 0;
+  let events = 0;
+  let statement: { content?: { sha256?: unknown; records?: unknown; units?: unknown; events?: unknown } } | null = null;
   let lastShown = 0;
-  const decoder = new TextDecoder();
+  const decoder = new TextDecoder('utf-8', { fatal: true });
   const onLine = (line: string) => {
-    const rec = JSON.parse(line) as ExportRecord;
+    if (statement) throw new CliError('the ledger sent data after the export statement: the file is not an export');
+    let rec: ExportRecord;
+    try {
+      rec = JSON.parse(line) as ExportRecord;
+    } catch {
+      throw new CliError(`line ${records + 1} of the export is not JSON`);
+    }
+    if (rec.record === 'statement') {
+      try {
+        statement = (JSON.parse(fromUtf8(fromBase64(rec.envelope.payload))) as { predicate?: typeof statement }).predicate ?? {};
+      } catch {
+        throw new CliError('the export statement is not a DSSE envelope of an in-toto statement');
+      }
+      return;
+    }
+    content.update(line + '\n');
+    records++;
     if (rec.record !== 'unit') return;
     units++;
-    const events = rec.events.map((e) => JSON.parse(fromUtf8(fromBase64(e.envelope.payload))) as LedgerEvent);
-    const last = <T extends LedgerEvent['type']>(type: T) => [...events].reverse().find((e) => e.type === type) as Extract<LedgerEvent, { type: T }> | undefined;
-    // The firmware the signed events attest (src/event/firmware.ts): the fixed sequence's, or a recipe's images.
-    const firmware = events.flatMap((e) => (e.source.kind === 'station' ? firmwareOf(e as UnitEvent) : []));
-    const image = (...names: string[]) => [...firmware].reverse().find((f) => names.includes(f.name))?.sha256 ?? '';
-    // The lock: a recipe's UnitLocked, or the fixed sequence's eFuse burn (version 1).
-    const lock = [...events].reverse().find((e) => e.type === 'UnitLocked' || (e.type === 'EfuseBurned' && e.schemaVersion === 1));
-    const status = last('UnitShipped') ? 'shipped' : last('UnitScrapped') ? 'scrapped' : lock ? 'locked' : 'in progress';
-    csvRows.push(
-      csvRecord([rec.serial, rec.batchId, rec.releaseId, status, image('bootloader'), image('application', 'app'), events[0]?.occurredAt, lock?.occurredAt, last('UnitShipped')?.occurredAt, last('UnitShipped')?.data.customer]),
-    );
+    events += rec.events.length;
+    csvRows.push(csvRow(rec));
     if (Date.now() - lastShown > 1000) {
       lastShown = Date.now();
       progress(`  exported ${units}/${total} units`);
     }
   };
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    await file.write(chunk);
-    buffer += decoder.decode(chunk, { stream: true });
-    let nl;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      onLine(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
+  try {
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      await file.write(chunk);
+      buffer += decoder.decode(chunk, { stream: true });
+      let nl;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        onLine(buffer.slice(0, nl));
+        buffer = buffer.slice(nl + 1);
+      }
     }
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`the export broke off after ${records} records (${units} units): ${(error as Error).message}; nothing was written`);
   }
-  await file.commit();
-  const csv = out.replace(/\.ndjson$/, '') + '.csv';
-  writeFileDurable(csv, csvRows.join(''), { mode: 0o644 });
+  if (buffer !== '') throw new CliError(`the export ended in the middle of a line after ${records} records: it is truncated; nothing was written`);
+  const predicate = statement as { content?: { sha256?: unknown; records?: unknown; units?: unknown; events?: unknown } } | null;
+  if (!predicate) throw new CliError(`the export ended after ${records} records without its signed statement: it is truncated; nothing was written`);
+  const digest = content.digest('hex');
+  const c = predicate.content ?? {};
+  if (c.sha256 !== digest || c.records !== records || c.units !== units || c.events !== events) {
+    throw new CliError(`the export's statement does not commit to the records received (sha256 ${digest.slice(0, 16)}…, ${records} records, ${units} units, ${events} events); nothing was written`);
+  }
   progress(`  exported ${units}/${total} units`);
-  return { units, csv };
+  return { units, csvRows };
+}
+
+/** One row of the people's summary: status, firmware hashes and dates, from the unit's signed events. */
+function csvRow(rec: Extract<ExportRecord, { record: 'unit' }>): string {
+  const events = rec.events.map((e) => JSON.parse(fromUtf8(fromBase64(e.envelope.payload))) as LedgerEvent);
+  const last = <T extends LedgerEvent['type']>(type: T) => [...events].reverse().find((e) => e.type === type) as Extract<LedgerEvent, { type: T }> | undefined;
+  // The firmware the signed events attest (src/event/firmware.ts): the fixed sequence's, or a recipe's images.
+  const firmware = events.flatMap((e) => (e.source.kind === 'station' ? firmwareOf(e as UnitEvent) : []));
+  const image = (...names: string[]) => [...firmware].reverse().find((f) => names.includes(f.name))?.sha256 ?? '';
+  // The lock: a recipe's UnitLocked, or the fixed sequence's eFuse burn (version 1).
+  const lock = [...events].reverse().find((e) => e.type === 'UnitLocked' || (e.type === 'EfuseBurned' && e.schemaVersion === 1));
+  const status = last('UnitShipped') ? 'shipped' : last('UnitScrapped') ? 'scrapped' : lock ? 'locked' : 'in progress';
+  return csvRecord([rec.serial, rec.batchId, rec.releaseId, status, image('bootloader'), image('application', 'app'), events[0]?.occurredAt, lock?.occurredAt, last('UnitShipped')?.occurredAt, last('UnitShipped')?.data.customer]);
 }
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.

@@ -1,8 +1,8 @@
 /** `flashtrail verify` and `flashtrail verify-consistency`: offline checks against a pinned ledger key. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
-import { CliError } from '../errors.ts';
-import { readJsonFile, readTextFile, wholeNumber } from '../input.ts';
+import { CliError, describeExpectedFailure } from '../errors.ts';
+import { readTextFile, wholeNumber } from '../input.ts';
 import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64 } from '../../crypto/encoding.ts';
@@ -11,16 +11,28 @@ import { parseCheckpointBody } from '../../tlog/checkpoint.ts';
 import { NoteError, parseNote } from '../../tlog/note.ts';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { verifyExportFile } from '../../native/export-verifier.ts';
-import { EXPORT_FORMAT } from '../../verify/export-format.ts';
+import { MAX_PROVENANCE_BYTES } from '../../../schemas/provenance.ts';
 import { failureLine, stepLines } from '../../verify/report.ts';
 
-/** An export starts with its header line; a provenance document is one JSON object. */
+/** The first line of a file, bounded: an export starts with its header record, a provenance document does not. */
 export function isExportFile(file: string): boolean {
-  const fd = openSync(file, 'r');
+  let fd: number;
   try {
-    const head = Buffer.alloc(200);
+    fd = openSync(file, 'r');
+  } catch (error) {
+    throw new VerificationError('FORMAT_ERROR', 'input', `cannot read ${describeExpectedFailure(error) ?? `${file}: ${(error as Error).message}`}`, { file });
+  }
+  try {
+    const head = Buffer.alloc(64 * 1024);
     const n = readSync(fd, head, 0, head.length, 0);
-    return head.subarray(0, n).toString('utf8').includes(`"format":"${EXPORT_FORMAT}"`) && head.subarray(0, n).toString().startsWith('{"record":"header"');
+    const nl = head.subarray(0, n).indexOf(10);
+    if (nl < 0) return false;
+    try {
+      const first = JSON.parse(head.subarray(0, nl).toString('utf8')) as { record?: unknown };
+      return first !== null && typeof first === 'object' && first.record === 'header';
+    } catch {
+      return false;
+    }
   } finally {
     closeSync(fd);
   }
@@ -49,7 +61,11 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
       o.out(`verifying export ${file}`);
       printSteps(o, report.steps);
       o.out(`verified: ${report.units} units, ${report.events} events, stations ${report.stations.join(', ')}; checkpoint ${report.origin} size ${report.checkpoint.size}; ${(report.events / seconds).toFixed(0)} events/s, peak memory ${peakMemoryMb} MB`);
-      for (const f of report.firmware) o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)`);
+      for (const f of report.firmware) {
+        const approval = report.format === 'flashtrail.export.v1' ? '' : f.approvedBy.length > 0 ? `  approved by release ${f.approvedBy.join(', ')}` : '  NOT approved by any release in the export';
+        o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
+      }
+      for (const n of report.notProven) o.out(`  not proven: ${n}`);
     }
     return 0;
   } catch (error) {
@@ -62,13 +78,23 @@ export interface VerifyOutput {
   readonly json: boolean;
 }
 
+/** The pinned key, from the option or @file; a bad one is a coded failure (LEDGER_KEY_ERROR), in --json too. */
 function readKey(value: string): ReturnType<typeof parseVerifierKey> {
-  const text = value.startsWith('@') ? readTextFile(value.slice(1), 'the ledger key file') : value;
+  const file = value.startsWith('@') ? value.slice(1) : null;
+  let text = value;
+  if (file !== null) {
+    try {
+      text = readTextFile(file, 'the ledger key file');
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      throw new VerificationError('LEDGER_KEY_ERROR', 'input', error.message, { file });
+    }
+  }
   try {
     return parseVerifierKey(text.trim());
   } catch (error) {
     if (!(error instanceof NoteError)) throw error;
-    throw new CliError(`--ledger-key ${value.startsWith('@') ? `${value.slice(1)} ` : ''}is not a ledger verifier key: ${error.message}`);
+    throw new VerificationError('LEDGER_KEY_ERROR', 'input', `--ledger-key ${file !== null ? `${file} ` : ''}is not a ledger verifier key: ${error.message}`, file !== null ? { file } : {});
   }
 }
 
@@ -76,32 +102,64 @@ function printSteps(o: VerifyOutput, steps: StepReport[]): void {
   for (const line of stepLines(steps)) o.out(line);
 }
 
+/**
+ * A verification failure is the report (stdout, exit 1). A failure to read the input (step `input`: a bad key,
+ * a missing or malformed file) is, without --json, the command line's usual one line on stderr; with --json,
+ * both are the JSON report, so that a machine always gets one.
+ */
 function failure(o: VerifyOutput, error: unknown): number {
   if (!(error instanceof VerificationError)) throw error;
-  if (o.json) o.out(JSON.stringify({ ok: false, error: { code: error.code, step: error.step, message: error.message, location: error.location } }, null, 2));
+  if (!o.json && error.step === 'input') throw error;
+  if (o.json) o.out(JSON.stringify({ ok: false, error: error.toJSON() }, null, 2));
   else o.out(failureLine(error));
   return 1;
 }
 
 export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput): number {
-  let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    return failure(o, new VerificationError('FORMAT_ERROR', 'format', `${file}: ${(error as Error).message}`));
-  }
-  try {
-    const report = verifyProvenance(doc, readKey(ledgerKey), nativeCrypto);
+    const key = readKey(ledgerKey);
+    const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
+    let report;
+    try {
+      report = verifyProvenance(doc, key, nativeCrypto);
+    } catch (error) {
+      if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
+      throw error;
+    }
     if (o.json) {
       o.out(JSON.stringify({ ok: true, report }, null, 2));
     } else {
       o.out(`verifying provenance of unit ${report.serial} (${file})`);
       printSteps(o, report.steps);
-      o.out(`verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
+      const release = report.releaseId !== null ? `; batch ${String(report.batchId)} of release ${report.releaseId}${report.matchesRelease === false ? ' (firmware differs from the release)' : ''}` : '';
+      o.out(`verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}${release}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
+      for (const n of report.notProven) o.out(`  not proven: ${n}`);
     }
     return 0;
   } catch (error) {
     return failure(o, error);
+  }
+}
+
+/** A JSON file read whole, bounded in size; every way it can be unreadable is a FORMAT_ERROR naming the file. */
+function readJsonDocument(file: string, maxBytes: number, what: string): unknown {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (error) {
+    throw new VerificationError('FORMAT_ERROR', 'input', `cannot read ${what}: ${describeExpectedFailure(error) ?? `${file}: ${(error as Error).message}`}`, { file });
+  }
+  if (size > maxBytes) throw new VerificationError('FORMAT_ERROR', 'input', `${file} (${what}) is ${size} bytes, more than the ${maxBytes} it may have`, { file });
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(readFileSync(file));
+  } catch (error) {
+    throw new VerificationError('FORMAT_ERROR', 'input', `${file} (${what}) is not UTF-8 text: ${describeExpectedFailure(error) ?? (error as Error).message}`, { file });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new VerificationError('FORMAT_ERROR', 'input', `${file} (${what}) is not valid JSON: ${(error as Error).message}`, { file });
   }
 }
 
@@ -114,15 +172,18 @@ export async function verifyConsistencyFiles(
 ): Promise<number> {
   try {
     const key = readKey(ledgerKey);
-    const oldNote = readTextFile(oldFile, 'the old checkpoint');
-    const newNote = readTextFile(newFile, 'the new checkpoint');
+    const oldNote = readNoteFile(oldFile);
+    const newNote = readNoteFile(newFile);
     let proof: string[];
     if (source.proofFile) {
-      const json = readJsonFile(source.proofFile, 'the consistency proof') as { proof?: unknown };
-      if (!Array.isArray(json?.proof) || !json.proof.every((p) => typeof p === 'string')) {
-        throw new VerificationError('FORMAT_ERROR', 'proof', `${source.proofFile}: expected { "proof": [base64 hashes] }`);
+      const json = readJsonDocument(source.proofFile, 1024 * 1024, 'the consistency proof') as { proof?: unknown } | null;
+      if (json === null || typeof json !== 'object' || !Array.isArray(json.proof) || json.proof.length > 64) {
+        throw new VerificationError('FORMAT_ERROR', 'proof', `${source.proofFile}: expected { "proof": [base64 hashes] }`, { file: source.proofFile, field: 'proof' });
       }
-      proof = json.proof as string[];
+      proof = json.proof.map((p: unknown, i: number) => {
+        if (typeof p === 'string' && /^[A-Za-z0-9+/]{43}=$/.test(p)) return p;
+        throw new VerificationError('FORMAT_ERROR', 'proof', `${source.proofFile}: proof[${i}] is not base64 of a 32-byte hash`, { file: source.proofFile, field: `proof[${i}]` });
+      });
     } else if (source.url && source.token) {
       const size = (note: string) => {
         try {
@@ -137,7 +198,17 @@ export async function verifyConsistencyFiles(
     } else {
       throw new VerificationError('FORMAT_ERROR', 'proof', 'give the consistency proof with --proof FILE, or --url and a token to fetch it');
     }
-    const report = verifyCheckpointConsistency(oldNote, newNote, proof.map(fromBase64), key, nativeCrypto);
+    if (!Array.isArray(proof) || proof.length > 64) throw new VerificationError('FORMAT_ERROR', 'proof', 'the consistency proof is not an array of at most 64 base64 hashes', { field: 'proof' });
+    const hashes = proof.map((p, i) => {
+      try {
+        const h = fromBase64(String(p));
+        if (h.length === 32) return h;
+      } catch {
+        // reported below
+      }
+      throw new VerificationError('FORMAT_ERROR', 'proof', `the consistency proof's hash ${i} is not base64 of 32 bytes`, { field: `proof[${i}]`, ...(source.proofFile ? { file: source.proofFile } : {}) });
+    });
+    const report = verifyCheckpointConsistency(oldNote, newNote, hashes, key, nativeCrypto);
     if (o.json) o.out(JSON.stringify({ ok: true, report }, null, 2));
     else {
       o.out(`verifying that checkpoint ${report.to.size} extends checkpoint ${report.from.size} of ${report.origin}`);
@@ -147,6 +218,15 @@ export async function verifyConsistencyFiles(
     return 0;
   } catch (error) {
     return failure(o, error);
+  }
+}
+
+function readNoteFile(file: string): string {
+  try {
+    return readTextFile(file, 'a checkpoint');
+  } catch (error) {
+    if (error instanceof CliError) throw new VerificationError('FORMAT_ERROR', 'input', error.message, { file });
+    throw error;
   }
 }
 
@@ -169,7 +249,13 @@ const command = defineCommand({
     const file = positionals[0] as string;
     const key = values['ledger-key'] as string;
     const o = { out: (l: string) => console.log(l), json: values.json === true };
-    if (isExportFile(file)) {
+    let isExport: boolean;
+    try {
+      isExport = isExportFile(file);
+    } catch (error) {
+      return failure(o, error);
+    }
+    if (isExport) {
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
       return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), progress: (l) => console.error(l) });
     }

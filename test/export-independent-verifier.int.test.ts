@@ -1,0 +1,83 @@
+/**
+ * The independent verifier: written in Python from docs/format.md and the vectors alone, by someone who did not
+ * read our code (test/interop/python/flashtrail_verify.py, python3-cryptography). It must accept every genuine
+ * vector and refuse every invalid one with the manifest's code, exactly as ours does
+ * (test/export-format-vectors.unit.test.ts), and accept what a real ledger serves today.
+ *
+ * Its interface: `python3 flashtrail_verify.py --ledger-key KEY FILE` prints one JSON object on stdout,
+ * {"ok": true, …} (exit 0) or {"ok": false, "code": "<CODE>", …} (exit 1).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import manifest from './vectors/format/manifest.json' with { type: 'json' };
+import { startTestLedger } from './helpers/ledger-fixture.ts';
+import { SimulatedStation } from '../src/sim/simulated-station.ts';
+import { LedgerClient } from '../src/client/ledger-client.ts';
+import { EventSigner } from '../src/event/signer.ts';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
+const VERIFIER = join(ROOT, 'test', 'interop', 'python', 'flashtrail_verify.py');
+const PYTHON = '/usr/bin/python3';
+const run = promisify(execFile);
+
+const skipReason = (() => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import cryptography'], { stdio: 'ignore' });
+  } catch {
+    return `${PYTHON} with python3-cryptography is not installed (apt-get install python3-cryptography)`;
+  }
+  if (!existsSync(VERIFIER)) return `the independent verifier ${VERIFIER} is not written yet (see docs/format.md)`;
+  return null;
+})();
+if (skipReason) console.warn(`independent verifier test skipped: ${skipReason}`);
+
+async function python(file: string, key: string): Promise<{ ok: boolean; code?: string }> {
+  const r = await run(PYTHON, [VERIFIER, '--ledger-key', key, file], { timeout: 60_000, maxBuffer: 1 << 24 }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+  const out = (r as { stdout: string }).stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(out) as { ok: boolean; code?: string };
+  } catch {
+    throw new Error(`the independent verifier printed no JSON for ${file}: ${out}\n${(r as { stderr?: string }).stderr ?? ''}`);
+  }
+}
+
+const work = mkdtempSync(join(tmpdir(), 'flashtrail-independent-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe.skipIf(skipReason !== null)('an independent verifier written from docs/format.md', () => {
+  it('agrees with the manifest on every vector', async () => {
+    const disagreements: string[] = [];
+    for (const v of manifest.vectors) {
+      const got = await python(join(ROOT, 'test', 'vectors', 'format', v.file), manifest.ledgerVerifierKey);
+      const verdict = got.ok ? 'ok' : String(got.code);
+      if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
+    }
+    expect(disagreements).toEqual([]);
+  }, 600_000);
+
+  it('accepts a provenance document and an export from a real ledger, and refuses them against another key', async () => {
+    const t = await startTestLedger();
+    try {
+      const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(t.stationKeys['ST-01'], 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release);
+      await station.flash('IV-1', 'app-mismatch-then-rework');
+      await station.flash('IV-2', 'pass');
+      const auditor = new LedgerClient(t.url, t.tokens.auditor);
+      const key = (await auditor.getText('/v1/ledger/key')).trim();
+      const doc = join(work, 'iv-1.json');
+      writeFileSync(doc, JSON.stringify(await auditor.get('/v1/units/IV-1/provenance')));
+      const response = await fetch(`${t.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.auditor}`, 'content-type': 'application/json' }, body: JSON.stringify({ batchId: t.batchId }) });
+      const file = join(work, 'batch.ndjson');
+      writeFileSync(file, await response.text());
+      expect(await python(doc, key)).toMatchObject({ ok: true });
+      expect(await python(file, key)).toMatchObject({ ok: true });
+      expect(await python(file, manifest.ledgerVerifierKey)).toMatchObject({ ok: false });
+    } finally {
+      await t.stop();
+    }
+  }, 120_000);
+});

@@ -1,0 +1,238 @@
+/**
+ * The invalid format vectors, each derived from a genuine file (v1/, v2/: see generate-genuine.ts) by breaking
+ * exactly one rule of docs/format.md, and manifest.json listing every vector with the code a verifier must report.
+ *
+ *   npx tsx test/vectors/format/derive.ts
+ *
+ * Where a rule can only be broken by someone holding a key (the ledger's, to sign a statement or a checkpoint
+ * over edited records; a station's, to sign an edited payload), the seeded vector keys are used, so that the
+ * broken rule is the one the vector is about and not a signature or a digest that no longer matches. The
+ * derivation is deterministic: Ed25519 signatures are, and nothing here reads the clock.
+ */
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canonicalBytes, canonicalize } from '../../../src/crypto/jcs.ts';
+import { fromBase64, fromUtf8, toBase64, utf8 } from '../../../src/crypto/encoding.ts';
+import { signEnvelope, type DsseEnvelope } from '../../../src/crypto/dsse.ts';
+import { parseNote, signNote } from '../../../src/tlog/note.ts';
+import { formatTlogProof, parseTlogProof } from '../../../src/tlog/checkpoint.ts';
+import { EventSigner } from '../../../src/event/signer.ts';
+import { toHex } from '../../../src/crypto/encoding.ts';
+import { ORIGIN, seededSigner } from './generate-genuine.ts';
+
+const HERE = join(fileURLToPath(import.meta.url), '..');
+const ledgerKey = seededSigner('ledger');
+const stationKey = seededSigner('station ST-01');
+const stranger = seededSigner('someone else');
+
+interface Vector {
+  readonly file: string;
+  readonly kind: 'export' | 'provenance';
+  readonly format: string;
+  /** "ok", or the error code a verifier must report. */
+  readonly expect: string;
+  /** Where our verifier reports it (optional for third parties). */
+  readonly location?: Record<string, string | number>;
+  /** The section of docs/format.md whose rule is broken. */
+  readonly rule?: string;
+  readonly description: string;
+}
+
+const vectors: Vector[] = [];
+const read = (path: string) => readFileSync(join(HERE, path), 'utf8');
+
+// ---------------------------------------------------------------- exports
+
+type Rec = Record<string, unknown> & { record: string };
+type Unit = Rec & { serial: string; events: { leafIndex: number; envelope: DsseEnvelope; proof: string[] }[] };
+
+function exportLines(version: 'v1' | 'v2'): string[] {
+  return read(`${version}/genuine.export.ndjson`).split('\n').slice(0, -1);
+}
+
+/** v2 lines are RFC 8785; v1 lines as v1 ledgers wrote them (JSON.stringify in member order). */
+const serialise = (version: 'v1' | 'v2', r: unknown) => (version === 'v2' ? canonicalize(r) : JSON.stringify(r));
+
+/** Re-signs the statement over edited lines, as a holder of the ledger key could (digest and counts recomputed). */
+function resealed(version: 'v1' | 'v2', lines: string[], editStatement: (s: Record<string, unknown> & { subject: unknown[]; predicate: Record<string, unknown> }) => void = () => undefined): string[] {
+  const body = lines.slice(0, -1);
+  const old = JSON.parse(lines[lines.length - 1] as string) as { envelope: DsseEnvelope };
+  const statement = JSON.parse(fromUtf8(fromBase64(old.envelope.payload))) as Parameters<typeof editStatement>[0];
+  const records = body.map((l) => JSON.parse(l) as Rec & { events?: unknown[] });
+  statement.predicate['content'] = {
+    sha256: createHash('sha256').update(body.map((l) => `${l}\n`).join('')).digest('hex'),
+    records: body.length,
+    units: records.filter((r) => r.record === 'unit').length,
+    events: records.reduce((n, r) => n + (r.record === 'unit' ? (r.events?.length ?? 0) : 0), 0),
+  };
+  editStatement(statement);
+  return [...body, serialise(version, { record: 'statement', envelope: signEnvelope('application/vnd.in-toto+json', canonicalBytes(statement), ledgerKey) })];
+}
+
+const unitIndex = (lines: string[], n = 0) => lines.map((l, i) => [i, JSON.parse(l) as Rec] as const).filter(([, r]) => r.record === 'unit')[n]![0];
+function editUnit(version: 'v1' | 'v2', lines: string[], edit: (u: Unit) => void, n = 0): string[] {
+  const i = unitIndex(lines, n);
+  const u = JSON.parse(lines[i] as string) as Unit;
+  edit(u);
+  return lines.map((l, j) => (j === i ? serialise(version, u) : l));
+}
+const payloadOf = (e: DsseEnvelope) => JSON.parse(fromUtf8(fromBase64(e.payload))) as Record<string, unknown>;
+
+function writeExport(version: 'v1' | 'v2', name: string, lines: string[], expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number>; raw?: string } = {}): void {
+  const file = `${version}/export.${name}.ndjson`;
+  writeFileSync(join(HERE, file), extra.raw ?? lines.map((l) => `${l}\n`).join(''));
+  vectors.push({ file, kind: 'export', format: `flashtrail.export.${version}`, expect, description, ...(extra.rule ? { rule: extra.rule } : {}), ...(extra.location ? { location: extra.location } : {}) });
+}
+
+function exportVectors(version: 'v1' | 'v2'): void {
+  const g = exportLines(version);
+  const v2 = version === 'v2';
+  writeExport(version, 'genuine', g, 'ok', `a genuine ${version} export of 2 units written by a real ledger`);
+  writeExport(version, 'no-final-newline', g, 'FORMAT_ERROR', 'the last line lacks its newline', { rule: '§7.1', location: { line: g.length }, raw: g.join('\n') });
+  writeExport(version, 'crlf', g.map((l, i) => (i === 2 ? `${l}\r` : l)), 'FORMAT_ERROR', 'line 3 ends with CR LF', { rule: '§7.1', location: { line: 3 } });
+  writeExport(version, 'null-line', g.map((l, i) => (i === 2 ? 'null' : l)), 'FORMAT_ERROR', 'line 3 is the JSON value null', { rule: '§7.1', location: { line: 3 } });
+  writeExport(version, 'truncated', g.slice(0, -1), 'FORMAT_ERROR', 'the statement line is missing', { rule: '§7.6' });
+  writeExport(version, 'unit-removed', g.filter((_l, i) => i !== unitIndex(g)), 'CONTENT_DIGEST_ERROR', 'a unit record removed, the statement kept', { rule: '§7.6' });
+  writeExport(version, 'chipid', resealed(version, editUnit(version, g, (u) => void (u['chipId'] = 'esp32s3-000000000000'))), 'SUMMARY_MISMATCH', "a unit's chipId changed, statement re-signed with the ledger key", { rule: '§7.4', location: { field: 'chipId' } });
+  writeExport(version, 'mac', resealed(version, editUnit(version, g, (u) => void (u['mac'] = '02:00:00:00:00:01'))), 'SUMMARY_MISMATCH', "a unit's mac changed, re-signed", { rule: '§7.4', location: { field: 'mac' } });
+  writeExport(version, 'batchid', resealed(version, editUnit(version, g, (u) => void (u['batchId'] = 'B-9'))), 'SUMMARY_MISMATCH', "a unit's batchId changed, re-signed", { rule: '§7.4', location: { field: 'batchId' } });
+  writeExport(version, 'extra-subject', resealed(version, g, (s) => void s.subject.push({ name: 'application 9.9.9', digest: { sha256: 'f'.repeat(64) } })), 'SUBJECT_MISMATCH', 'a firmware subject no event supports, re-signed', { rule: '§7.6' });
+  writeExport(version, 'missing-subject', resealed(version, g, (s) => void s.subject.splice(0, 1)), 'SUBJECT_MISMATCH', 'a subject the events support left out, re-signed', { rule: '§7.6' });
+  writeExport(version, 'predicate-selection', resealed(version, g, (s) => void (s.predicate['selection'] = { batchId: 'B-9' })), 'PREDICATE_MISMATCH', "the predicate's selection is not the header's, re-signed", { rule: '§7.6', location: { field: 'statement.predicate.selection' } });
+  writeExport(version, 'predicate-origin', resealed(version, g, (s) => void (s.predicate['origin'] = 'other.example/log')), 'PREDICATE_MISMATCH', "the predicate's origin is not the header's, re-signed", { rule: '§7.6' });
+  writeExport(version, 'predicate-created', resealed(version, g, (s) => void (s.predicate['createdAt'] = '2020-01-01T00:00:00.000Z')), 'PREDICATE_MISMATCH', "the predicate's createdAt is not the header's, re-signed", { rule: '§7.6' });
+  const u = unitIndex(g);
+  writeExport(version, 'duplicate-unit', resealed(version, [...g.slice(0, u + 1), g[u] as string, ...g.slice(u + 1)]), 'DUPLICATE_ENTRY', 'a unit record twice, counts recomputed, re-signed', { rule: '§7.4', location: { line: u + 2 } });
+  writeExport(version, 'statement-other-key', g.map((l, i) => (i === g.length - 1 ? serialise(version, { record: 'statement', envelope: signEnvelope('application/vnd.in-toto+json', fromBase64((JSON.parse(l) as { envelope: DsseEnvelope }).envelope.payload), stranger) }) : l)), 'STATEMENT_SIGNATURE_ERROR', 'the statement signed by another key', { rule: '§7.6' });
+  writeExport(version, 'checkpoint-other-key', g.map((l, i) => (i === 1 ? serialise(version, { record: 'checkpoint', note: signNote(parseNote((JSON.parse(l) as { note: string }).note).text, ORIGIN, stranger.secretKey, stranger.publicKey) }) : l)), 'CHECKPOINT_SIGNATURE_ERROR', 'the checkpoint signed by another key under the ledger name', { rule: '§5' });
+  writeExport(version, 'event-signature', editUnit(version, g, (x) => {
+    const e = x.events[1]!;
+    const sig = fromBase64(e.envelope.signatures[0]!.sig);
+    sig[5] = (sig[5] as number) ^ 1;
+    e.envelope = { ...e.envelope, signatures: [{ keyid: e.envelope.signatures[0]!.keyid, sig: toBase64(sig) }] };
+  }), 'SIGNATURE_ERROR', "one bit of a unit event's signature flipped", { rule: '§8.2 step 4' });
+  writeExport(version, 'event-deleted', resealed(version, editUnit(version, g, (x) => void x.events.splice(2, 1))), 'CHAIN_BROKEN', "a unit event removed from the middle of its record, re-signed", { rule: '§3' });
+  writeExport(version, 'proof-hash', editUnit(version, g, (x) => {
+    const p = fromBase64(x.events[0]!.proof[0]!);
+    p[0] = (p[0] as number) ^ 1;
+    x.events[0]!.proof[0] = toBase64(p);
+  }), 'INCLUSION_PROOF_ERROR', "one hash of an event's inclusion proof changed", { rule: '§4' });
+  writeExport(version, 'proof-not-base64', editUnit(version, g, (x) => void (x.events[0]!.proof[0] = '!'.repeat(43) + '=')), 'FORMAT_ERROR', 'a proof hash that is not base64', { rule: '§7.4', location: { field: 'events[0].proof[0]' } });
+  writeExport(version, 'payload-not-canonical', resealed(version, editUnit(version, g, (x) => {
+    const e = x.events[0]!;
+    e.envelope = signEnvelope(e.envelope.payloadType, utf8(JSON.stringify(payloadOf(e.envelope), null, 1)), stationKey);
+  })), 'PAYLOAD_NOT_CANONICAL', "a unit event's payload in another byte form, re-signed by its station", { rule: '§2' });
+  writeExport(version, 'payload-type', resealed(version, editUnit(version, g, (x) => {
+    const e = x.events[0]!;
+    e.envelope = signEnvelope('application/json', fromBase64(e.envelope.payload), stationKey);
+  })), 'ENVELOPE_ERROR', 'a unit event with another payloadType, re-signed by its station', { rule: '§2' });
+  writeExport(version, 'station-key-forged', g.map((l) => {
+    const r = JSON.parse(l) as Rec & { envelope?: DsseEnvelope };
+    if (r.record !== 'station' || payloadOf(r.envelope!)['type'] !== 'StationKeyRegistered') return l;
+    const ev = payloadOf(r.envelope!) as { id: string; prev: string | null; data: Record<string, unknown> };
+    const forged = new EventSigner(stranger, 'admin').sign('StationKeyRegistered', { stationId: 'ST-01', keyId: stranger.keyId, publicKey: toHex(stranger.publicKey), algorithm: 'ed25519' }, { id: ev.id, prev: ev.prev });
+    return serialise(version, { ...r, envelope: forged.envelope });
+  }), 'KEY_UNKNOWN', 'the station key registration replaced by one signed by a key no AdminKeysTrusted names', { rule: '§8.2 step 3' });
+  writeExport(version, 'header-origin', resealed(version, g.map((l, i) => (i === 0 ? serialise(version, { ...(JSON.parse(l) as Rec), origin: 'other.example/log' }) : l)), (s) => void (s.predicate['origin'] = 'other.example/log')), 'CHECKPOINT_ORIGIN_ERROR', 'the header names another origin than the pinned key, re-signed', { rule: '§7.2', location: { line: 1 } });
+  if (!v2) return;
+  writeExport(version, 'releaseid', resealed(version, editUnit(version, g, (x) => void (x['releaseId'] = 'R-9'))), 'SUMMARY_MISMATCH', "a unit's releaseId changed, re-signed", { rule: '§7.4', location: { field: 'releaseId' } });
+  writeExport(version, 'batch-record-removed', resealed(version, g.filter((l) => (JSON.parse(l) as Rec).record !== 'batch')), 'SUMMARY_MISMATCH', "the BatchOpened record removed: no unit's releaseId is supported, re-signed", { rule: '§7.3', location: { field: 'releaseId' } });
+  writeExport(version, 'not-canonical', g.map((l, i) => (i === 2 ? JSON.stringify(JSON.parse(l) as Rec, null, 0).replace('{', '{ ') : l)), 'RECORD_NOT_CANONICAL', 'line 3 with a space: not its RFC 8785 form', { rule: '§7.1', location: { line: 3 } });
+  writeExport(version, 'member-order', g.map((l, i) => {
+    if (i !== unitIndex(g)) return l;
+    const { record, ...rest } = JSON.parse(l) as Rec;
+    return JSON.stringify({ record, ...rest });
+  }), 'RECORD_NOT_CANONICAL', 'a unit record with its members in another order', { rule: '§7.1' });
+  writeExport(version, 'unknown-member', resealed(version, editUnit(version, g, (x) => void (x['note'] = 'hello'))), 'FORMAT_ERROR', 'a unit record with a member the format does not have, re-signed', { rule: '§7.4' });
+  const [a, b] = [unitIndex(g, 0), unitIndex(g, 1)];
+  writeExport(version, 'units-out-of-order', resealed(version, g.map((l, i) => (i === a ? (g[b] as string) : i === b ? (g[a] as string) : l))), 'FORMAT_ERROR', 'the two unit records in descending serial order, re-signed', { rule: '§7.4' });
+  const admin = g.map((l, i) => [i, (JSON.parse(l) as Rec).record] as const).filter(([, r]) => ['trust', 'station', 'release', 'batch'].includes(r)).map(([i]) => i);
+  const [s1, s2] = [admin[1] as number, admin[2] as number];
+  writeExport(version, 'admin-out-of-order', resealed(version, g.map((l, i) => (i === s1 ? (g[s2] as string) : i === s2 ? (g[s1] as string) : l))), 'FORMAT_ERROR', 'two records before the units not in log order, re-signed', { rule: '§7.3' });
+  writeExport(version, 'selection', resealed(version, g.map((l, i) => (i === 0 ? canonicalize({ ...(JSON.parse(l) as Rec), selection: { batchId: 'B-1', customer: 'NOBODY' } }) : l)), (s) => void (s.predicate['selection'] = { batchId: 'B-1', customer: 'NOBODY' })), 'SELECTION_MISMATCH', 'header and predicate select customer NOBODY, whom no exported unit was shipped to; re-signed', { rule: '§7.5' });
+  writeExport(version, 'subject-name', resealed(version, g, (s) => void ((s.subject[0] as { name: string }).name = 'application 0.0.0')), 'SUBJECT_MISMATCH', 'a subject named with another version than its events report, re-signed', { rule: '§7.6' });
+}
+
+// ---------------------------------------------------------------- provenance
+
+type Doc = { format: string; serial: string; checkpoint: string; entries: { role: string; leafIndex: number; envelope: DsseEnvelope; proof: string }[] } & Record<string, unknown>;
+
+function writeProvenance(version: 'v1' | 'v2', name: string, doc: Doc, expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number> } = {}): void {
+  const file = `${version}/provenance.${name}.json`;
+  writeFileSync(join(HERE, file), JSON.stringify(doc, null, 2) + '\n');
+  vectors.push({ file, kind: 'provenance', format: `flashtrail.provenance.${version}`, expect, description, ...extra });
+}
+
+function provenanceVectors(version: 'v1' | 'v2'): void {
+  const genuine = () => JSON.parse(read(`${version}/genuine.provenance.json`)) as Doc;
+  const units = (d: Doc) => d.entries.map((e, i) => [i, e] as const).filter(([, e]) => e.role === 'unit').map(([i]) => i);
+  const edit = (f: (d: Doc) => void) => {
+    const d = genuine();
+    f(d);
+    return d;
+  };
+  writeProvenance(version, 'genuine', genuine(), 'ok', `a genuine ${version} provenance document of a unit that failed verification, was reworked and passed`);
+  writeProvenance(version, 'event-data', edit((d) => {
+    const e = d.entries[units(d)[2]!]!;
+    const text = fromUtf8(fromBase64(e.envelope.payload)).replace(/"imageSha256":"([0-9a-f])/, (_m, c: string) => `"imageSha256":"${c === '0' ? '1' : '0'}`);
+    e.envelope = { ...e.envelope, payload: toBase64(utf8(text)) };
+  }), 'SIGNATURE_ERROR', "a hex digit of an event's imageSha256 changed", { rule: '§8.1 step 4' });
+  writeProvenance(version, 'event-removed', edit((d) => void d.entries.splice(units(d)[3]!, 1)), 'CHAIN_BROKEN', 'a unit event removed from the middle', { rule: '§3' });
+  writeProvenance(version, 'unit-events-missing-first', edit((d) => void d.entries.splice(units(d)[0]!, 1)), 'CHAIN_BROKEN', "the unit's first event removed: the chain does not start at prev null", { rule: '§3' });
+  writeProvenance(version, 'duplicate-entry', edit((d) => void d.entries.splice(units(d)[1]!, 0, d.entries[units(d)[1]!]!)), 'DUPLICATE_ENTRY', 'one entry twice', { rule: '§6.2' });
+  writeProvenance(version, 'unknown-member', edit((d) => void (d['comment'] = 'hello')), 'FORMAT_ERROR', 'a member the format does not have', { rule: '§6.1' });
+  writeProvenance(version, 'proof-other-index', edit((d) => {
+    const e = d.entries[units(d)[1]!]!;
+    const p = parseTlogProof(e.proof);
+    e.proof = formatTlogProof({ ...p, index: p.index + 1 });
+  }), 'INCLUSION_PROOF_ERROR', "an entry's tlog-proof names another index", { rule: '§6.3' });
+  writeProvenance(version, 'checkpoint-other-key', edit((d) => {
+    const forged = signNote(parseNote(d.checkpoint).text, ORIGIN, stranger.secretKey, stranger.publicKey);
+    d.entries = d.entries.map((e) => ({ ...e, proof: e.proof.replace(d.checkpoint, forged) }));
+    d.checkpoint = forged;
+  }), 'CHECKPOINT_SIGNATURE_ERROR', 'the checkpoint signed by another key under the ledger name', { rule: '§5' });
+  writeProvenance(version, 'wrong-role', edit((d) => void (d.entries[units(d)[0]!]!.role = 'station')), 'SUBJECT_MISMATCH', 'a unit event given the station role', { rule: '§6.2' });
+  writeProvenance(version, 'payload-not-canonical', edit((d) => {
+    const e = d.entries[units(d)[0]!]!;
+    e.envelope = signEnvelope(e.envelope.payloadType, utf8(JSON.stringify(payloadOf(e.envelope), null, 1)), stationKey);
+  }), 'PAYLOAD_NOT_CANONICAL', "a unit event's payload in another byte form, re-signed by its station", { rule: '§2' });
+  // The log's stored hash of one leaf changed: its own proof still verifies, its neighbour's names the wrong hash.
+  const leafHashDoc = edit((d) => {
+    const u = units(d).map((i) => d.entries[i]!);
+    const k = u.find((e) => e.leafIndex % 2 === 1 && u.some((x) => x.leafIndex === e.leafIndex - 1))!;
+    const neighbour = u.find((x) => x.leafIndex === k.leafIndex - 1)!;
+    const p = parseTlogProof(neighbour.proof);
+    neighbour.proof = formatTlogProof({ ...p, proof: [new Uint8Array(32).fill(7), ...p.proof.slice(1)] });
+  });
+  const victim = (leafHashDoc.entries.filter((e) => e.role === 'unit').find((e) => e.leafIndex % 2 === 1 && leafHashDoc.entries.some((x) => x.role === 'unit' && x.leafIndex === e.leafIndex - 1)) as { leafIndex: number }).leafIndex;
+  writeProvenance(version, 'stored-leaf-hash', leafHashDoc, 'INCLUSION_PROOF_ERROR', `the proof of leaf ${victim - 1} names another hash for leaf ${victim} than the envelope at leaf ${victim} has (an edited stored leaf hash): reported at leaf ${victim}`, { rule: '§8.1 step 3', location: { leafIndex: victim } });
+  if (version !== 'v2') return;
+  writeProvenance(version, 'out-of-order', edit((d) => {
+    const [i, j] = [units(d)[1]!, units(d)[2]!];
+    [d.entries[i], d.entries[j]] = [d.entries[j]!, d.entries[i]!];
+  }), 'FORMAT_ERROR', 'two entries not in log order', { rule: '§6.2' });
+  writeProvenance(version, 'batch-missing', edit((d) => void (d.entries = d.entries.filter((e) => e.role !== 'batch' && e.role !== 'release'))), 'FORMAT_ERROR', "the unit's BatchOpened and ReleaseApproved left out", { rule: '§6.2' });
+  writeProvenance(version, 'proof-extra', edit((d) => {
+    const e = d.entries[0]!;
+    e.proof = formatTlogProof({ ...parseTlogProof(e.proof), extra: utf8('hello') });
+  }), 'FORMAT_ERROR', 'a tlog-proof with an extra line', { rule: '§6.3' });
+}
+
+for (const version of ['v1', 'v2'] as const) {
+  for (const f of readdirSync(join(HERE, version))) if (!f.startsWith('genuine.')) rmSync(join(HERE, version, f));
+  exportVectors(version);
+  provenanceVectors(version);
+}
+const manifest = {
+  description: 'flashtrail format test vectors (docs/format.md §11): genuine provenance documents and exports in each format version, and invalid ones that each break one rule, with the error code a verifier must report.',
+  provenance: {
+    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository, both with test/vectors/format/generate-genuine.ts',
+    invalid: 'derived from the genuine files by test/vectors/format/derive.ts; where a rule can only be broken with a key, the seeded vector keys re-sign (keys.json)',
+  },
+  ledgerVerifierKey: (JSON.parse(read('keys.json')) as { ledgerVerifierKey: string }).ledgerVerifierKey,
+  vectors,
+};
+writeFileSync(join(HERE, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+console.log(`wrote ${vectors.length} vectors and manifest.json`);
