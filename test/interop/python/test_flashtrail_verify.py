@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Tests of the independent verifier's own parts and of its refusals of malformed input.
+
+    /usr/bin/python3 -m unittest test/interop/python/test_flashtrail_verify.py
+
+The Ed25519 path against every Wycheproof vector and against forgeries Wycheproof does not contain (small-order and
+non-canonical public keys, which OpenSSL accepts); RFC 8785 number and string forms; strict base64; and the command
+line on truncated, binary, empty and hostile files, each of which must end in one coded JSON line, never a traceback.
+"""
+
+import base64
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, '..', '..', '..'))
+VERIFIER = os.path.join(HERE, 'flashtrail_verify.py')
+VECTORS = os.path.join(ROOT, 'test', 'vectors', 'format')
+WYCHEPROOF = os.path.join(ROOT, 'test', 'vectors', 'wycheproof', 'ed25519_test.json')
+
+_spec = importlib.util.spec_from_file_location('flashtrail_verify', VERIFIER)
+fv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fv)
+
+with open(os.path.join(VECTORS, 'manifest.json')) as _f:
+    LEDGER_KEY = json.load(_f)['ledgerVerifierKey']
+
+P = 2 ** 255 - 19
+BASE_POINT = bytes.fromhex('5866666666666666666666666666666666666666666666666666666666666666')
+
+
+def run_cli(*args):
+    r = subprocess.run([sys.executable, VERIFIER, *args], capture_output=True, text=True, timeout=120)
+    last = r.stdout.strip().split('\n')[-1] if r.stdout.strip() else ''
+    return r.returncode, json.loads(last) if last else None, r.stderr
+
+
+class Ed25519(unittest.TestCase):
+    def test_every_wycheproof_vector_gets_its_verdict(self):
+        with open(WYCHEPROOF) as f:
+            w = json.load(f)
+        count = 0
+        for group in w['testGroups']:
+            pk = bytes.fromhex(group['publicKey']['pk'])
+            for t in group['tests']:
+                count += 1
+                got = fv.ed25519_verify(pk, bytes.fromhex(t['msg']), bytes.fromhex(t['sig']))
+                self.assertEqual(got, t['result'] == 'valid', 'tcId %d (%s)' % (t['tcId'], t['comment']))
+        self.assertEqual(count, w['numberOfTests'])
+
+    def test_small_order_public_keys_are_refused_though_openssl_accepts_the_forgery(self):
+        # A = identity (order 1): [S]B = R + [k]A holds for R = B, S = 1 and every message: a universal forgery.
+        forged = BASE_POINT + (1).to_bytes(32, 'little')
+        identity = bytes([1]) + bytes(31)
+        raw = fv.Ed25519PublicKey.from_public_bytes(identity)
+        raw.verify(forged, b'any message at all')  # OpenSSL alone accepts it (raises if it ever stops doing so)
+        self.assertFalse(fv.ed25519_verify(identity, b'any message at all', forged))
+        # order 2: (0, -1)
+        self.assertIsNone(fv.strict_public_key((P - 1).to_bytes(32, 'little')))
+        self.assertIsNone(fv.strict_public_key(identity))
+
+    def test_non_canonical_encodings_are_refused(self):
+        self.assertIsNone(fv._decode_point((P + 1).to_bytes(32, 'little')))          # y >= p
+        self.assertIsNone(fv._decode_point(bytes([1]) + bytes(30) + bytes([0x80])))  # x = 0 with the sign bit set
+        self.assertIsNotNone(fv._decode_point(BASE_POINT))
+        # R non-canonical in an otherwise valid signature: the first Wycheproof valid signature with R's y + p
+        with open(WYCHEPROOF) as f:
+            g = json.load(f)['testGroups'][0]
+        t = [t for t in g['tests'] if t['result'] == 'valid'][0]
+        pk, msg, sig = bytes.fromhex(g['publicKey']['pk']), bytes.fromhex(t['msg']), bytes.fromhex(t['sig'])
+        self.assertTrue(fv.ed25519_verify(pk, msg, sig))
+        s = int.from_bytes(sig[32:], 'little')
+        self.assertFalse(fv.ed25519_verify(pk, msg, sig[:32] + (s + fv.L).to_bytes(32, 'little')))  # S >= L
+
+    def test_ledger_keys_are_checked(self):
+        self.assertEqual(fv.parse_ledger_key(LEDGER_KEY).name, 'vectors.flashtrail.example/log')
+        name, kid, b64 = LEDGER_KEY.split('+', 2)
+        for bad in ('', 'x', name + '+' + kid, name + '+00000000+' + b64, 'other+' + kid + '+' + b64,
+                    name + '+' + kid.upper() + '+' + b64, name + '+' + kid + '+' + b64.rstrip('W') + 'X',
+                    name + ' x+' + kid + '+' + b64):
+            with self.assertRaises(fv.Refused) as cm:
+                fv.parse_ledger_key(bad)
+            self.assertEqual(cm.exception.code, 'LEDGER_KEY_ERROR', bad)
+
+
+class Canonical(unittest.TestCase):
+    # RFC 8785 Appendix B: IEEE 754 bit patterns and their ECMAScript serialisations.
+    NUMBERS = [
+        ('0000000000000000', '0'), ('8000000000000000', '0'), ('0000000000000001', '5e-324'),
+        ('8000000000000001', '-5e-324'), ('7fefffffffffffff', '1.7976931348623157e+308'),
+        ('ffefffffffffffff', '-1.7976931348623157e+308'), ('4340000000000000', '9007199254740992'),
+        ('c340000000000000', '-9007199254740992'), ('4430000000000000', '295147905179352830000'),
+        ('44b52d02c7e14af5', '9.999999999999997e+22'), ('44b52d02c7e14af6', '1e+23'),
+        ('44b52d02c7e14af7', '1.0000000000000001e+23'), ('444b1ae4d6e2ef4e', '999999999999999700000'),
+        ('444b1ae4d6e2ef4f', '999999999999999900000'), ('444b1ae4d6e2ef50', '1e+21'),
+        ('3eb0c6f7a0b5ed8c', '9.999999999999997e-7'), ('3eb0c6f7a0b5ed8d', '0.000001'),
+        ('41b3de4355555553', '333333333.3333332'), ('41b3de4355555554', '333333333.33333325'),
+        ('41b3de4355555555', '333333333.3333333'), ('41b3de4355555556', '333333333.3333334'),
+        ('41b3de4355555557', '333333333.33333343'), ('becbf647612f3696', '-0.0000033333333333333333'),
+        ('43143ff3c1cb0959', '1424953923781206.2'),
+    ]
+
+    def test_numbers_in_their_ecmascript_form(self):
+        for bits, text in self.NUMBERS:
+            x = struct.unpack('>d', bytes.fromhex(bits))[0]
+            self.assertEqual(fv.es_number(x), text, bits)
+        for x in (float('nan'), float('inf'), float('-inf')):
+            with self.assertRaises(fv.NotCanonicalisable):
+                fv.es_number(x)
+
+    def test_hostile_number_texts_are_not_their_canonical_form(self):
+        for text in ('1.0', '-0', '1e2', '1E+2', '0.10', '01', '12345678901234567890', '1e400', '-1e-400'):
+            try:
+                value, _ = fv.parse_json(text)
+                canonical = fv.jcs(value)
+            except (ValueError, fv.NotCanonicalisable):
+                continue
+            self.assertNotEqual(canonical, text)
+        self.assertEqual(fv.jcs(fv.parse_json('1e21')[0]), '1e+21')
+        self.assertEqual(fv.jcs(fv.parse_json('100')[0]), '100')
+
+    def test_strings_and_member_order(self):
+        value, dup = fv.parse_json('{"\\u20ac":1,"\\r":2,"\\ufb33":3,"1":4,"\\ud83d\\ude00":5,"\\u0080":6,"\\u00f6":7}')
+        self.assertFalse(dup)
+        self.assertEqual(fv.jcs(value), '{"\\r":2,"1":4,"\u0080":6,"\u00f6":7,"\u20ac":1,"\U0001F600":5,"\ufb33":3}')
+        self.assertEqual(fv.jcs('\u0000\u001f\u007f\u2028"\\/'), '"\\u0000\\u001f\u007f\u2028\\"\\\\/"')
+        with self.assertRaises(fv.NotCanonicalisable):
+            fv.jcs(fv.parse_json('"\\ud800"')[0])  # a lone surrogate is not I-JSON
+        self.assertTrue(fv.parse_json('{"a":1,"a":2}')[1])
+        with self.assertRaises(ValueError):
+            fv.parse_json('NaN')
+        with self.assertRaises(ValueError):
+            fv.parse_json('\ufeff{}')
+
+    def test_strict_base64(self):
+        self.assertEqual(fv.b64decode_strict('QQ=='), b'A')
+        self.assertEqual(fv.b64decode_strict(''), b'')
+        for bad in ('QR==', 'QUI=x', 'QUJ=', 'QQ', 'QQ=', ' QQ==', 'QQ==\n', '-_8=', 'QQ==QQ==', None, 5):
+            self.assertIsNone(fv.b64decode_strict(bad), repr(bad))
+        for n in range(0, 70):
+            data = os.urandom(n)
+            self.assertEqual(fv.b64decode_strict(base64.b64encode(data).decode()), data)
+            self.assertEqual(fv.b64encode(data), base64.b64encode(data).decode())
+
+
+class Merkle(unittest.TestCase):
+    def test_inclusion_of_every_leaf_of_small_trees(self):
+        def mth(leaves):
+            if len(leaves) == 1:
+                return leaves[0]
+            k = 1
+            while k * 2 < len(leaves):
+                k *= 2
+            return fv.node_hash(mth(leaves[:k]), mth(leaves[k:]))
+
+        def path(m, leaves):
+            if len(leaves) == 1:
+                return []
+            k = 1
+            while k * 2 < len(leaves):
+                k *= 2
+            if m < k:
+                return path(m, leaves[:k]) + [mth(leaves[k:])]
+            return path(m - k, leaves[k:]) + [mth(leaves[:k])]
+
+        for n in range(1, 34):
+            leaves = [fv.leaf_hash(bytes([i])) for i in range(n)]
+            root = mth(leaves)
+            for i in range(n):
+                p = path(i, leaves)
+                self.assertEqual(fv.inclusion_root(i, n, leaves[i], p), root)
+                self.assertIsNone(fv.inclusion_root(i, n, leaves[i], p + [root]))  # longer than consumed
+                if p:
+                    self.assertNotEqual(fv.inclusion_root(i, n, leaves[i], p[:-1]), root)
+            self.assertIsNone(fv.inclusion_root(n, n, leaves[0], []))
+
+
+class CommandLine(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def write(self, name, data):
+        path = os.path.join(self.dir.name, name)
+        with open(path, 'wb') as f:
+            f.write(data)
+        return path
+
+    def refused(self, path, code, key=LEDGER_KEY):
+        rc, out, err = run_cli('--ledger-key', key, path)
+        self.assertNotIn('Traceback', err)
+        self.assertIsNotNone(out, 'no JSON line for %s' % path)
+        self.assertEqual((rc, out['ok'], out['code']), (1, False, code), out.get('message'))
+        return out
+
+    def genuine(self, name):
+        with open(os.path.join(VECTORS, name), 'rb') as f:
+            return f.read()
+
+    def test_genuine_files_are_accepted(self):
+        for name in ('v2/export.genuine.ndjson', 'v1/export.genuine.ndjson'):
+            rc, out, _ = run_cli('--ledger-key', LEDGER_KEY, os.path.join(VECTORS, name))
+            self.assertEqual((rc, out['ok'], out['units']), (0, True, 2))
+        rc, out, _ = run_cli('--ledger-key', LEDGER_KEY, os.path.join(VECTORS, 'v2/provenance.genuine.json'))
+        self.assertEqual((rc, out['ok'], out['serial'], out['batchId'], out['releaseId']), (0, True, 'SN-0001', 'B-1', 'R-1'))
+
+    def test_truncated_export(self):
+        data = self.genuine('v2/export.genuine.ndjson')
+        for cut in (1, len(data) // 3, len(data) // 2, len(data) - 1):
+            self.refused(self.write('cut-%d.ndjson' % cut, data[:cut]), 'FORMAT_ERROR')
+
+    def test_truncated_provenance(self):
+        data = self.genuine('v2/provenance.genuine.json')
+        self.refused(self.write('cut.json', data[:len(data) // 2]), 'FORMAT_ERROR')
+
+    def test_null_lines_and_empty_files(self):
+        self.refused(self.write('null.ndjson', b'null\n'), 'FORMAT_ERROR')
+        self.refused(self.write('null.json', b'null'), 'FORMAT_ERROR')
+        self.refused(self.write('empty', b''), 'FORMAT_ERROR')
+        self.refused(self.write('brace', b'{\n'), 'FORMAT_ERROR')
+        self.refused(self.write('array.json', b'[]'), 'FORMAT_ERROR')
+
+    def test_binary_files(self):
+        self.refused(self.write('bin', bytes(range(256)) * 64), 'FORMAT_ERROR')
+        self.refused(self.write('zeros', bytes(4096)), 'FORMAT_ERROR')
+        data = self.genuine('v2/export.genuine.ndjson')
+        self.refused(self.write('bad-utf8.ndjson', data.replace(b'"B-1"', b'"B-\xff"', 1)), 'FORMAT_ERROR')
+        self.refused(self.write('bom.json', b'\xef\xbb\xbf' + self.genuine('v2/provenance.genuine.json')), 'FORMAT_ERROR')
+
+    def test_hostile_nesting_and_sizes(self):
+        self.refused(self.write('deep.json', b'[' * 200000 + b']' * 200000), 'FORMAT_ERROR')
+        self.refused(self.write('deep.ndjson', b'{"a":' * 100000 + b'1' + b'}' * 100000 + b'\n'), 'FORMAT_ERROR')
+        self.refused(self.write('long.ndjson', b'{' + b' ' * (5 * 1024 * 1024) + b'}\n'), 'FORMAT_ERROR')
+
+    def test_missing_file_and_bad_keys(self):
+        self.refused(os.path.join(self.dir.name, 'absent'), 'FORMAT_ERROR')
+        path = os.path.join(VECTORS, 'v2/export.genuine.ndjson')
+        self.refused(path, 'LEDGER_KEY_ERROR', key='not a key')
+        name, kid, b64 = LEDGER_KEY.split('+', 2)
+        self.refused(path, 'LEDGER_KEY_ERROR', key=name + '+' + kid + '+' + b64[:-4] + 'AAAA')
+        rc, out, err = run_cli(path)
+        self.assertEqual((rc, out['code']), (1, 'LEDGER_KEY_ERROR'))
+
+    def test_hostile_event_payloads_in_a_provenance_document(self):
+        """§2.2 on the envelope at entry 5 (the UnitScanned): each payload is refused at step 3 with its code."""
+        doc = json.loads(self.genuine('v2/provenance.genuine.json'))
+        idx = [i for i, e in enumerate(doc['entries']) if e['role'] == 'unit'][0]
+        original = base64.b64decode(doc['entries'][idx]['envelope']['payload']).decode()
+        cases = [
+            (original.replace('"prev":null', '"prev":null,"prev":null'), 'PAYLOAD_NOT_CANONICAL'),  # duplicate
+            (original.replace('"schemaVersion":1', '"schemaVersion":1.0'), 'PAYLOAD_NOT_CANONICAL'),
+            (original.replace('"schemaVersion":1', '"schemaVersion":1e400'), 'PAYLOAD_NOT_CANONICAL'),
+            (original.replace('"op-1"', '"op-\\ud800"'), 'PAYLOAD_NOT_CANONICAL'),               # lone surrogate
+            (original.replace('"op-1"', '"op-\\u0031"'), 'PAYLOAD_NOT_CANONICAL'),               # needless escape
+            (original.replace('"op-1"', '"op-\u00e9"'), 'ok-schema'),                             # canonical, valid
+            (original.replace('"hardwareRevision":', '"colour":"red","hardwareRevision":'), 'SCHEMA_ERROR'),          # unknown member
+            (original.replace('"schemaVersion":1', '"schemaVersion":7'), 'SCHEMA_ERROR'),
+            ('\ufeff' + original, 'ENVELOPE_ERROR'),
+            ('[' * 65 + ']' * 65, 'ENVELOPE_ERROR'),                                           # 65 levels
+            ('[' * 64 + ']' * 64, 'SCHEMA_ERROR'),                                             # 64 levels: allowed depth
+            ('[]', 'SCHEMA_ERROR'),
+            ('not json', 'ENVELOPE_ERROR'),
+        ]
+        for payload, code in cases:
+            d = json.loads(json.dumps(doc))
+            d['entries'][idx]['envelope']['payload'] = base64.b64encode(payload.encode('utf-8', 'surrogatepass')).decode()
+            path = self.write('hostile.json', json.dumps(d).encode())
+            if code == 'ok-schema':
+                # a valid, canonical payload that was not signed: the signature now fails (§8.1 step 4 precedence)
+                self.refused(path, 'SIGNATURE_ERROR')
+            else:
+                self.refused(path, code)
+        d = json.loads(json.dumps(doc))
+        d['entries'][idx]['envelope']['payload'] = doc['entries'][idx]['envelope']['payload'].rstrip('=')
+        self.refused(self.write('nopad.json', json.dumps(d).encode()), 'ENVELOPE_ERROR')
+
+    def test_export_lines_after_the_statement_and_against_another_key(self):
+        data = self.genuine('v2/export.genuine.ndjson')
+        last = data.rstrip(b'\n').split(b'\n')[-1] + b'\n'
+        self.refused(self.write('twice.ndjson', data + last), 'FORMAT_ERROR')
+        self.refused(self.write('blank.ndjson', data + b'\n'), 'FORMAT_ERROR')
+        # a well-formed key of another name: the checkpoint is not signed by it
+        name, kid, b64 = LEDGER_KEY.split('+', 2)
+        pub = base64.b64decode(b64)
+        import hashlib
+        other = 'other.example/log'
+        other_id = hashlib.sha256(other.encode() + b'\n' + pub).digest()[:4].hex()
+        self.refused(os.path.join(VECTORS, 'v2/export.genuine.ndjson'), 'CHECKPOINT_ORIGIN_ERROR', key='%s+%s+%s' % (other, other_id, b64))
+
+
+if __name__ == '__main__':
+    unittest.main()
