@@ -720,7 +720,179 @@ for _types, _kind in ((UNIT_DATA, 'station'), (ADMIN_DATA, 'admin'), (LEDGER_DAT
     for _t, _fields in _types.items():
         EVENT_SCHEMAS[(_t, 1)] = (_kind, c_object(_fields))
 
-UNIT_TYPES = set(UNIT_DATA)
+
+# §2.5 Version 2 data. Its members are given normatively by the published JSON Schemas
+# (schemas/json/data-<Type>.schema.json); the rules JSON Schema cannot say are checked after them (v2_rules).
+V2_UNIT_TYPES = {'UnitScanned', 'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead',
+                 'UnitLocked', 'EfuseBurned', 'ProvisioningApplied', 'StepFailed', 'UnitReworked', 'UnitScrapped',
+                 'UnitShipped'}
+V2_ADMIN_TYPES = {'StationRegistered', 'ReleaseApproved'}
+SCHEMA_DIR = [None]  # set by main(): the directory of the published JSON Schemas
+_JSON_SCHEMAS = {}
+
+
+def json_schema_for(event_type):
+    if event_type not in _JSON_SCHEMAS:
+        import os
+        directory = SCHEMA_DIR[0] or os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'schemas', 'json')
+        path = os.path.join(directory, 'data-%s.schema.json' % event_type)
+        try:
+            with open(path, 'rb') as f:
+                _JSON_SCHEMAS[event_type] = json.loads(f.read().decode('utf-8'))
+        except (OSError, ValueError):
+            refuse(FORMAT_ERROR, 'cannot read the published JSON Schema %s (needed for version 2 data; give --schemas DIR)' % path)
+    return _JSON_SCHEMAS[event_type]
+
+
+def json_equal(a, b):
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return set(a) == set(b) and all(json_equal(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+_PATTERNS = {}
+
+
+def _pattern(p):
+    """An ECMAScript pattern of the schemas as a Python regex: ASCII classes (\d is [0-9] in ECMAScript); the
+    schemas anchor every pattern with ^...$, which is a full match (Python's $ would also match before a final LF)."""
+    if p not in _PATTERNS:
+        if p.startswith('^') and p.endswith('$') and not p.endswith('\\$'):
+            rx = re.compile('(?:' + p[1:-1] + ')', re.ASCII)
+            _PATTERNS[p] = lambda v, rx=rx: rx.fullmatch(v) is not None
+        else:
+            rx = re.compile(p.replace('$', r'\Z'), re.ASCII)
+            _PATTERNS[p] = lambda v, rx=rx: rx.search(v) is not None
+    return _PATTERNS[p]
+
+
+def json_schema_check(schema, v, path='data'):
+    """The subset of JSON Schema 2020-12 the published data schemas use. None, or the reason naming the path."""
+    if 'anyOf' in schema:
+        if not any(json_schema_check(x, v, path) is None for x in schema['anyOf']):
+            return '%s matches none of its alternatives' % path
+    if 'oneOf' in schema:
+        if sum(1 for x in schema['oneOf'] if json_schema_check(x, v, path) is None) != 1:
+            return '%s matches not exactly one of its alternatives' % path
+    if 'const' in schema and not json_equal(v, schema['const']):
+        return '%s is not %s' % (path, json.dumps(schema['const']))
+    if 'enum' in schema and not any(json_equal(v, x) for x in schema['enum']):
+        return '%s is not one of %s' % (path, json.dumps(schema['enum']))
+    t = schema.get('type')
+    if t is not None:
+        types = t if isinstance(t, list) else [t]
+        ok = False
+        for ty in types:
+            if ty == 'string' and isinstance(v, str) or ty == 'boolean' and isinstance(v, bool) \
+                    or ty == 'null' and v is None or ty == 'object' and isinstance(v, dict) \
+                    or ty == 'array' and isinstance(v, list) \
+                    or ty == 'number' and isinstance(v, (int, float)) and not isinstance(v, bool) \
+                    or ty == 'integer' and is_int(v):
+                ok = True
+        if not ok:
+            return '%s is not of type %s' % (path, '/'.join(types))
+    if isinstance(v, str):
+        if 'minLength' in schema and len(v) < schema['minLength']:
+            return '%s is shorter than %d characters' % (path, schema['minLength'])
+        if 'maxLength' in schema and len(v) > schema['maxLength']:
+            return '%s is longer than %d characters' % (path, schema['maxLength'])
+        if 'pattern' in schema and not _pattern(schema['pattern'])(v):
+            return '%s does not match %s' % (path, schema['pattern'])
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if 'minimum' in schema and v < schema['minimum']:
+            return '%s is less than %s' % (path, schema['minimum'])
+        if 'maximum' in schema and v > schema['maximum']:
+            return '%s is more than %s' % (path, schema['maximum'])
+        if 'exclusiveMinimum' in schema and v <= schema['exclusiveMinimum']:
+            return '%s is not more than %s' % (path, schema['exclusiveMinimum'])
+        if 'exclusiveMaximum' in schema and v >= schema['exclusiveMaximum']:
+            return '%s is not less than %s' % (path, schema['exclusiveMaximum'])
+    if isinstance(v, list):
+        if 'minItems' in schema and len(v) < schema['minItems']:
+            return '%s has fewer than %d items' % (path, schema['minItems'])
+        if 'maxItems' in schema and len(v) > schema['maxItems']:
+            return '%s has more than %d items' % (path, schema['maxItems'])
+        if 'items' in schema:
+            for i, x in enumerate(v):
+                r = json_schema_check(schema['items'], x, '%s[%d]' % (path, i))
+                if r:
+                    return r
+    if isinstance(v, dict):
+        props = schema.get('properties', {})
+        for name in schema.get('required', ()):
+            if name not in v:
+                return '%s lacks the member %r' % (path, name)
+        for name, x in v.items():
+            if name in props:
+                r = json_schema_check(props[name], x, '%s.%s' % (path, name))
+                if r:
+                    return r
+            elif schema.get('additionalProperties', True) is False:
+                return '%s has the unknown member %r' % (path, name)
+            elif isinstance(schema.get('additionalProperties'), dict):
+                r = json_schema_check(schema['additionalProperties'], x, '%s.%s' % (path, name))
+                if r:
+                    return r
+    return None
+
+
+def v2_rules(event_type, d):
+    """The §2.5 rules of version 2 data that JSON Schema does not express."""
+    if event_type == 'IdentityRead' and d['chipId'] is None and d['mac'] is None:
+        return 'IdentityRead has neither chipId nor mac'
+    if event_type == 'ImagesVerified':
+        for i, im in enumerate(d['images']):
+            n = im['comparedChars']
+            if len(im['reported']) != n or len(im['expected']) < n:
+                return 'ImagesVerified images[%d]: reported is not exactly comparedChars characters, or expected is shorter' % i
+            if (im['result'] == 'pass') != (im['reported'] == im['expected'][:n]):
+                return 'ImagesVerified images[%d]: result is "pass" exactly when reported is the first comparedChars characters of expected' % i
+            if d['method'] in ('readback_sha256', 'tool_compare') and n != 64:
+                return 'ImagesVerified images[%d]: %s compares all 64 characters' % (i, d['method'])
+        if (d['result'] == 'pass') != all(im['result'] == 'pass' for im in d['images']):
+            return 'ImagesVerified result is "pass" exactly when every image passed'
+        if ('bootLog' in d) != (d['method'] == 'boot_log_elf_sha256'):
+            return 'ImagesVerified bootLog is present exactly for the method boot_log_elf_sha256'
+    if event_type == 'SecurityStateRead':
+        for i, c in enumerate(d['checks']):
+            if c['met'] != (c['actual'] is not None and json_equal(c['actual'], c['equals'])):
+                return 'SecurityStateRead checks[%d]: met is true exactly when actual equals equals' % i
+        if (d['result'] == 'pass') != all(c['met'] for c in d['checks']):
+            return 'SecurityStateRead result is "pass" exactly when every check is met'
+    if event_type == 'ReleaseApproved':
+        names = [im['name'] for im in d['images']]
+        if len(set(names)) != len(names):
+            return 'ReleaseApproved images have duplicate names'
+    return None
+
+
+def _v2_checker(event_type):
+    def check(d):
+        r = json_schema_check(json_schema_for(event_type), d, '')
+        if r:
+            return r if r.startswith('.') else ' ' + r.strip()
+        r = v2_rules(event_type, d)
+        return (' ' + r) if r else None
+    return check
+
+
+for _t in V2_UNIT_TYPES:
+    EVENT_SCHEMAS[(_t, 2)] = ('station', _v2_checker(_t))
+for _t in V2_ADMIN_TYPES:
+    EVENT_SCHEMAS[(_t, 2)] = ('admin', _v2_checker(_t))
+
+UNIT_TYPES = set(UNIT_DATA) | V2_UNIT_TYPES
+
+
+def image_kind(name):
+    """§2.5: the kind of a recipe image name."""
+    return 'application' if name == 'app' else name
 STATION_TYPES = {'StationRegistered', 'StationKeyRegistered', 'StationKeyRevoked'}
 ROLE_TYPES = {
     'trust': {'AdminKeysTrusted'},
@@ -1035,18 +1207,67 @@ def admin_key_for(ledger, admin_entries):
 
 
 def unit_summary(unit_entries):
-    """§7.4: batchId, chipId, mac from the last UnitScanned (that has one)."""
+    """§7.4: batchId of the last UnitScanned; chipId and mac the last non-null ones, in stream order, of a version 1
+    UnitScanned or an IdentityRead."""
     batch_id = chip_id = mac = None
     for e in unit_entries:
         ev = e.event
+        d = ev['data']
         if ev['type'] == 'UnitScanned':
-            d = ev['data']
             batch_id = d['batchId']
-            if 'chipId' in d:
+        if ev['type'] == 'IdentityRead' or (ev['type'] == 'UnitScanned' and ev['schemaVersion'] == 1):
+            if d.get('chipId') is not None:
                 chip_id = d['chipId']
-            if 'mac' in d:
+            if d.get('mac') is not None:
                 mac = d['mac']
     return batch_id, chip_id, mac
+
+
+def supported_firmware(unit_entries):
+    """§7.6: [(kind, digest, version, leaf)] of the firmware the unit events support, in stream order."""
+    out = []
+    release_of_scan = ''
+    for e in unit_entries:
+        ev, d = e.event, e.event['data']
+        t = ev['type']
+        if t == 'UnitScanned' and ev['schemaVersion'] == 2:
+            release_of_scan = d['releaseId']
+        elif t == 'BootloaderWritten':
+            out.append(('bootloader', d['imageSha256'], d['version'], e.leaf_index))
+        elif t == 'AppVerified' and d['result'] == 'pass':
+            out.append(('application', d['imageSha256'], d['version'], e.leaf_index))
+        elif t == 'ImagesVerified' and d['result'] == 'pass' and d['method'] != 'boot_log_elf_sha256':
+            for im in d['images']:
+                out.append((image_kind(im['name']), im['expected'], release_of_scan, e.leaf_index))
+        elif t == 'UnitLocked':
+            for im in d['images']:
+                out.append((image_kind(im['name']), im['sha256'], release_of_scan, e.leaf_index))
+    return out
+
+
+def named_images(unit_entries):
+    """§7.5: every image hash the unit events name, whatever became of them."""
+    hashes = set()
+    for e in unit_entries:
+        ev, d = e.event, e.event['data']
+        t = ev['type']
+        if t in ('BootloaderWritten', 'AppVerified'):
+            hashes.add(d['imageSha256'])
+        elif t in ('ImagesWritten', 'UnitLocked') and ev['schemaVersion'] == 2:
+            hashes.update(im['sha256'] for im in d['images'])
+        elif t == 'ImagesVerified' and d['method'] != 'boot_log_elf_sha256':
+            for im in d['images']:
+                hashes.update(h for h in (im['expected'], im['reported']) if len(h) == 64)
+        elif t == 'ProvisioningApplied' and ev['schemaVersion'] == 2 and 'image' in d:
+            hashes.add(d['image']['sha256'])
+    return hashes
+
+
+def release_images(release):
+    """(kind -> digest) of a ReleaseApproved: v1 bootloader and application, v2 images[] by kind (§2.5, §6.4)."""
+    if 'images' in release:
+        return {image_kind(im['name']): im['sha256'] for im in release['images']}
+    return {'bootloader': release['bootloaderSha256'], 'application': release['applicationSha256']}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1151,6 +1372,7 @@ def verify_provenance(data, key):
         refuse(FORMAT_ERROR, 'the document has no unit entries')
     check_unit_events(ordered, serial, keys)
     batch_id = release_id = None
+    firmware_report = {}
     if v2:
         signers = {e.event['source']['id'] for e in unit_entries}
         station_ids = {e.event['data']['stationId'] for e in admin_entries if e.role == 'station'}
@@ -1168,12 +1390,19 @@ def verify_provenance(data, key):
             release_id = batch_entries[0].event['data']['releaseId']
             if len(release_entries) != 1 or release_entries[0].event['data']['releaseId'] != release_id:
                 refuse(FORMAT_ERROR, 'the release entries are not exactly the ReleaseApproved of release %r' % release_id)
+            # §6.4: whether the firmware the events support is the release's. The specification names no code for a
+            # unit that got other firmware (that is a fact the evidence proves, not a fault of the evidence): reported.
+            approved = release_images(release_entries[0].event['data'])
+            firmware = sorted({(k, h) for k, h, _v, _l in supported_firmware(ordered)})
+            firmware_report = {'firmware': [{'kind': k, 'sha256': h, 'isRelease': approved.get(k) == h} for k, h in firmware]}
+            firmware_report['firmwareIsRelease'] = all(f['isRelease'] for f in firmware_report['firmware'])
     result = {'ok': True, 'format': fmt, 'serial': serial, 'entries': len(entries),
               'unitEvents': len(unit_entries),
               'checkpoint': {'origin': checkpoint.origin, 'size': checkpoint.size, 'rootHash': checkpoint.root.hex()}}
     if v2:
         result['batchId'] = batch_id
         result['releaseId'] = release_id
+        result.update(firmware_report)
     result['notProven'] = ['that no later event of the unit exists (a prefix of its stream, §10)',
                            'that the checkpoint is the newest the ledger signed, or that everyone saw the same tree (§10)',
                            'that the stations reported the truth (§10)']
@@ -1418,16 +1647,10 @@ def verify_export(path, key):
             events += len(entries)
             if value['releaseId'] is not None:
                 release_ids.add(value['releaseId'])
-            for e in entries:
-                ev = e.event
-                d = ev['data']
-                pair = None
-                if ev['type'] == 'BootloaderWritten':
-                    pair = ('bootloader', d['imageSha256'])
-                elif ev['type'] == 'AppVerified' and d['result'] == 'pass':
-                    pair = ('application', d['imageSha256'])
-                if pair and (pair not in supported or e.leaf_index < supported[pair][0]):
-                    supported[pair] = (e.leaf_index, d['version'])
+            for kind_, image, ver, leaf in supported_firmware(entries):
+                pair = (kind_, image)
+                if pair not in supported or leaf < supported[pair][0]:
+                    supported[pair] = (leaf, ver)
             continue
         if kind == 'statement':
             statement = (value, where)
@@ -1462,7 +1685,7 @@ def check_selection(selection, record, entries, where):
         no('serials')
     if 'customer' in selection and not any(e.event['type'] == 'UnitShipped' and e.event['data']['customer'] == selection['customer'] for e in entries):
         no('customer')
-    if 'firmwareSha256' in selection and not any(e.event['type'] in ('BootloaderWritten', 'AppVerified') and e.event['data']['imageSha256'] == selection['firmwareSha256'] for e in entries):
+    if 'firmwareSha256' in selection and selection['firmwareSha256'] not in named_images(entries):
         no('firmwareSha256')
     day = entries[0].event['occurredAt'][:10]
     if 'from' in selection and day < selection['from']:
@@ -1610,6 +1833,9 @@ def main(argv):
     while i < len(args):
         if args[i] == '--ledger-key' and i + 1 < len(args):
             key_text = args[i + 1]
+            i += 2
+        elif args[i] == '--schemas' and i + 1 < len(args):
+            SCHEMA_DIR[0] = args[i + 1]
             i += 2
         elif args[i].startswith('--ledger-key='):
             key_text = args[i].split('=', 1)[1]
