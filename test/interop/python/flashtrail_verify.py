@@ -712,7 +712,7 @@ LEDGER_DATA = {
     'AdminKeysTrusted': {'keys': req(c_array(c_object({'keyId': req(C_SHA), 'publicKey': req(C_SHA),
                                                        'name': opt(c_text(0, 100))}), 1, 64))},
     'CheckpointIssued': {'origin': req(c_text(1, 200)), 'size': req(c_int(0)), 'rootHash': req(C_SHA),
-                         'note': req(c_text(0, 16384))},
+                         'note': req(c_text(1, 16384))},
 }
 # (type, schemaVersion) -> (source kind, data checker)
 EVENT_SCHEMAS = {}

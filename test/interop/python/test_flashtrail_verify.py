@@ -181,6 +181,77 @@ class Merkle(unittest.TestCase):
             self.assertIsNone(fv.inclusion_root(n, n, leaves[0], []))
 
 
+class VersionTwoData(unittest.TestCase):
+    """§2.5: the published JSON Schemas and the rules they cannot say."""
+    H1, H2, H3 = '11' * 32, '22' * 32, '33' * 32
+
+    def check(self, event_type, data):
+        return fv.EVENT_SCHEMAS[(event_type, 2)][1](data)
+
+    def base(self):
+        return {'serial': 'SN-1', 'step': 'verify-app', 'operator': 'op', 'durationMs': 5, 'tools': []}
+
+    def test_images_verified(self):
+        ok = dict(self.base(), method='readback_sha256', result='pass',
+                  images=[{'name': 'app', 'expected': self.H1, 'reported': self.H1, 'comparedChars': 64, 'result': 'pass'}])
+        self.assertIsNone(self.check('ImagesVerified', ok))
+        bad = json.loads(json.dumps(ok))
+        bad['images'][0]['reported'] = self.H2
+        self.assertIn('exactly when', self.check('ImagesVerified', bad))           # a "pass" that does not match
+        bad['images'][0]['result'] = 'fail'
+        self.assertIn('every image', self.check('ImagesVerified', bad))           # event pass, image fail
+        bad['result'] = 'fail'
+        self.assertIsNone(self.check('ImagesVerified', bad))
+        short = json.loads(json.dumps(ok))
+        short['images'][0].update(reported=self.H1[:16], comparedChars=16)
+        self.assertIn('64', self.check('ImagesVerified', short))                  # readback compares all 64
+        boot = dict(short, method='boot_log_elf_sha256')
+        self.assertIn('bootLog', self.check('ImagesVerified', boot))
+        boot['bootLog'] = {'sha256': self.H3, 'lines': 12}
+        self.assertIsNone(self.check('ImagesVerified', boot))
+        self.assertIn('bootLog', self.check('ImagesVerified', dict(ok, bootLog={'sha256': self.H3, 'lines': 1})))
+        self.assertIn('unknown', self.check('ImagesVerified', dict(ok, colour='red')))
+
+    def test_identity_and_security_state(self):
+        self.assertIsNone(self.check('IdentityRead', dict(self.base(), chipId='abcdef01', mac=None)))
+        self.assertIn('neither', self.check('IdentityRead', dict(self.base(), chipId=None, mac=None)))
+        self.assertIsNotNone(self.check('IdentityRead', dict(self.base(), chipId='ABCDEF01', mac=None)))
+        self.assertIsNotNone(self.check('IdentityRead', dict(self.base(), chipId='abcdef01\n', mac=None)))  # $ is the end
+        checks = [{'field': 'SECURE_BOOT_EN', 'equals': True, 'actual': True, 'met': True},
+                  {'field': 'FLASH_CRYPT_CNT', 'equals': 7, 'actual': None, 'met': False}]
+        state = dict(self.base(), fields=[], checks=checks, result='fail')
+        self.assertIsNone(self.check('SecurityStateRead', state))
+        self.assertIn('every check', self.check('SecurityStateRead', dict(state, result='pass')))
+        lying = json.loads(json.dumps(state))
+        lying['checks'][1]['met'] = True
+        self.assertIn('met', self.check('SecurityStateRead', lying))
+        lying['checks'][1].update(actual=1, equals=True)  # 1 is not true in JSON
+        self.assertIn('met', self.check('SecurityStateRead', lying))
+
+    def test_firmware_supported_and_named(self):
+        class E:
+            def __init__(self, leaf, t, v, d):
+                self.leaf_index, self.event = leaf, {'type': t, 'schemaVersion': v, 'data': d}
+        iv = lambda leaf, method, result, images: E(leaf, 'ImagesVerified', 2, {'method': method, 'result': result, 'images': images})
+        img = lambda name, h: {'name': name, 'expected': h, 'reported': h, 'comparedChars': 64, 'result': 'pass'}
+        events = [
+            iv(1, 'tool_compare', 'pass', [img('bootloader', self.H3)]),                    # before any scan: version ''
+            E(2, 'UnitScanned', 2, {'releaseId': 'R-2', 'batchId': 'B-2'}),
+            iv(3, 'readback_sha256', 'pass', [img('app', self.H1), img('partition-table', self.H2)]),
+            iv(4, 'boot_log_elf_sha256', 'pass', [dict(img('app', self.H3[:16]), comparedChars=16, reported=self.H3[:16])]),
+            iv(5, 'readback_sha256', 'fail', [dict(img('nvs', self.H2), result='fail', reported=self.H3)]),
+            E(6, 'UnitLocked', 2, {'images': [{'name': 'app', 'sha256': self.H1, 'offset': 0, 'sizeBytes': 1}]}),
+            E(7, 'ProvisioningApplied', 2, {'image': {'name': 'nvs', 'sha256': 'ab' * 32, 'offset': 0, 'sizeBytes': 1}}),
+        ]
+        self.assertEqual(fv.supported_firmware(events), [
+            ('bootloader', self.H3, '', 1), ('application', self.H1, 'R-2', 3), ('partition-table', self.H2, 'R-2', 3),
+            ('application', self.H1, 'R-2', 6)])
+        self.assertEqual(fv.named_images(events), {self.H1, self.H2, self.H3, 'ab' * 32})
+        self.assertEqual(fv.unit_summary(events)[0], 'B-2')
+        self.assertEqual(fv.release_images({'images': [{'name': 'app', 'sha256': self.H1}, {'name': 'bootloader', 'sha256': self.H2}]}),
+                         {'application': self.H1, 'bootloader': self.H2})
+
+
 class CommandLine(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
