@@ -884,6 +884,12 @@ def _v2_checker(event_type):
 
 for _t in V2_UNIT_TYPES:
     EVENT_SCHEMAS[(_t, 2)] = ('station', _v2_checker(_t))
+# The recipe-only types: §2.5 footnote 1 says their schemaVersion is 2, but the published JSON Schemas describe
+# them as "schemaVersion 1 (current)" and a real ledger of this specification's date writes 1. One data schema
+# either way, so both numbers are read with it (a contradiction of the specification, reported in README.md).
+RECIPE_ONLY_TYPES = {'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead', 'UnitLocked'}
+for _t in RECIPE_ONLY_TYPES:
+    EVENT_SCHEMAS[(_t, 1)] = ('station', _v2_checker(_t))
 for _t in V2_ADMIN_TYPES:
     EVENT_SCHEMAS[(_t, 2)] = ('admin', _v2_checker(_t))
 
@@ -1253,7 +1259,7 @@ def named_images(unit_entries):
         t = ev['type']
         if t in ('BootloaderWritten', 'AppVerified'):
             hashes.add(d['imageSha256'])
-        elif t in ('ImagesWritten', 'UnitLocked') and ev['schemaVersion'] == 2:
+        elif t in ('ImagesWritten', 'UnitLocked'):
             hashes.update(im['sha256'] for im in d['images'])
         elif t == 'ImagesVerified' and d['method'] != 'boot_log_elf_sha256':
             for im in d['images']:
@@ -1395,7 +1401,12 @@ def verify_provenance(data, key):
             approved = release_images(release_entries[0].event['data'])
             firmware = sorted({(k, h) for k, h, _v, _l in supported_firmware(ordered)})
             firmware_report = {'firmware': [{'kind': k, 'sha256': h, 'isRelease': approved.get(k) == h} for k, h in firmware]}
-            firmware_report['firmwareIsRelease'] = all(f['isRelease'] for f in firmware_report['firmware'])
+            # With no supported firmware at all (every verification failed) "all of it is the release's" would be
+            # vacuously true; say null instead, and list what was written that is not the release's.
+            firmware_report['firmwareIsRelease'] = all(f['isRelease'] for f in firmware_report['firmware']) if firmware else None
+            firmware_report['writtenNotRelease'] = sorted({
+                (image_kind(im['name']), im['sha256']) for e in ordered if e.event['type'] == 'ImagesWritten'
+                for im in e.event['data']['images'] if approved.get(image_kind(im['name'])) != im['sha256']})
     result = {'ok': True, 'format': fmt, 'serial': serial, 'entries': len(entries),
               'unitEvents': len(unit_entries),
               'checkpoint': {'origin': checkpoint.origin, 'size': checkpoint.size, 'rootHash': checkpoint.root.hex()}}
