@@ -15,7 +15,9 @@ import os
 import struct
 import subprocess
 import sys
+import re
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -365,6 +367,118 @@ class CommandLine(unittest.TestCase):
         other = 'other.example/log'
         other_id = hashlib.sha256(other.encode() + b'\n' + pub).digest()[:4].hex()
         self.refused(os.path.join(VECTORS, 'v2/export.genuine.ndjson'), 'CHECKPOINT_ORIGIN_ERROR', key='%s+%s+%s' % (other, other_id, b64))
+
+
+class RealLedgerRecipeLine(unittest.TestCase):
+    """What a real ledger writes for a recipe line (version 2 data, §2.5), which no vector holds: `flashtrail
+    simulate` flashes a batch with failures and a drifting station, `flashtrail serve` serves it, `flashtrail export`
+    and the provenance API hand out the evidence; every file must verify, and a changed byte must not."""
+
+    @classmethod
+    def setUpClass(cls):
+        import shutil
+        cls.skip = None
+        node = shutil.which('node')
+        cli = os.path.join(ROOT, 'bin', 'flashtrail.js')
+        if node is None:
+            cls.skip = 'node is not installed'
+        elif not os.path.exists(os.path.join(ROOT, 'dist')):
+            cls.skip = 'the ledger is not built (npm run build)'
+        if cls.skip:
+            print('RealLedgerRecipeLine skipped: ' + cls.skip, file=sys.stderr)
+            return
+        cls.tmp = tempfile.TemporaryDirectory()
+        data = os.path.join(cls.tmp.name, 'data')
+        sim = subprocess.run([node, cli, 'simulate', '--units', '16', '--stations', '2', '--seed', '7',
+                              '--fail', 'write-images=0.2,read-back-images=0.2', '--defect-rate', '0.1',
+                              '--drift', 'ST-02@0+600', '--data', data, '--json'],
+                             capture_output=True, text=True, timeout=300)
+        if sim.returncode not in (0, 1):
+            raise RuntimeError('flashtrail simulate failed: ' + sim.stderr[-2000:])
+        cls.batch = re.search(r'"batchId": "([^"]+)"', sim.stdout).group(1)
+        env = dict(os.environ, FLASHTRAIL_PORT='0', FLASHTRAIL_HOST='127.0.0.1')
+        cls.log = open(os.path.join(cls.tmp.name, 'serve.out'), 'w+')
+        cls.server = subprocess.Popen([node, cli, 'serve', '--data', data], stdout=cls.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 60
+        url = key = None
+        while time.time() < deadline and url is None:
+            time.sleep(0.5)
+            cls.log.seek(0)
+            text = cls.log.read()
+            m, k = re.search(r'"url":"(http://[^"]+)"', text), re.search(r'"verifierKey":"([^"]+)"', text)
+            if m and k:
+                url, key = m.group(1), k.group(1)
+        if url is None:
+            raise RuntimeError('flashtrail serve did not start: ' + text[-2000:])
+        cls.url, cls.key = url, key
+        cls.export = os.path.join(cls.tmp.name, 'batch.ndjson')
+        ex = subprocess.run([node, cli, 'export', '--out', cls.export, '--batch', cls.batch, '--url', url, '--data', data],
+                            capture_output=True, text=True, timeout=300)
+        if ex.returncode != 0:
+            raise RuntimeError('flashtrail export failed: ' + ex.stderr[-2000:])
+        with open(os.path.join(data, 'admin.token')) as f:
+            token = f.read().strip()
+        cls.provenance = []
+        import urllib.request
+        for n in (1, 2, 3):
+            serial = 'SN%s-%06d' % (cls.batch[2:], n)
+            req = urllib.request.Request('%s/v1/units/%s/provenance' % (url, serial), headers={'authorization': 'Bearer ' + token})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                path = os.path.join(cls.tmp.name, 'prov-%d.json' % n)
+                with open(path, 'wb') as f:
+                    f.write(r.read())
+                cls.provenance.append(path)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.skip:
+            return
+        cls.server.terminate()
+        cls.server.wait(timeout=30)
+        cls.log.close()
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        if self.skip:
+            self.skipTest(self.skip)
+
+    def test_the_export_verifies_and_carries_version_2_data(self):
+        rc, out, err = run_cli('--ledger-key', self.key, self.export)
+        self.assertEqual((rc, out['ok']), (0, True), out)
+        self.assertEqual(out['units'], 16)
+        kinds = {s['name'].split(' ')[0] for s in out['subjects']}
+        self.assertIn('partition-table', kinds)  # a kind only recipe images have (§2.5)
+        versions = set()
+        with open(self.export, 'rb') as f:
+            for line in f:
+                r = json.loads(line)
+                for e in r.get('events', []):
+                    ev = json.loads(base64.b64decode(e['envelope']['payload']))
+                    versions.add((ev['type'], ev['schemaVersion']))
+        self.assertIn(('UnitScanned', 2), versions)
+        self.assertTrue({t for t, _v in versions} & fv.RECIPE_ONLY_TYPES)
+
+    def test_provenance_documents_verify(self):
+        for path in self.provenance:
+            rc, out, err = run_cli('--ledger-key', self.key, path)
+            self.assertEqual((rc, out['ok'], out['batchId']), (0, True, self.batch), out)
+
+    def test_a_changed_byte_is_refused(self):
+        with open(self.export, 'rb') as f:
+            lines = f.read().split(b'\n')
+        i = next(n for n, l in enumerate(lines) if b'"record":"unit"' in l)
+        record = json.loads(lines[i])
+        payload = json.loads(base64.b64decode(record['events'][-1]['envelope']['payload']))
+        payload['occurredAt'] = payload['occurredAt'][:-2] + ('1Z' if payload['occurredAt'][-2] != '1' else '2Z')
+        record['events'][-1]['envelope']['payload'] = base64.b64encode(fv.jcs_bytes(payload)).decode()
+        lines[i] = fv.jcs_bytes(record)
+        path = os.path.join(self.tmp.name, 'changed.ndjson')
+        with open(path, 'wb') as f:
+            f.write(b'\n'.join(lines))
+        rc, out, err = run_cli('--ledger-key', self.key, path)
+        self.assertEqual((rc, out['code']), (1, 'SIGNATURE_ERROR'), out)
+        rc, out, err = run_cli('--ledger-key', LEDGER_KEY, self.export)
+        self.assertEqual((rc, out['ok']), (1, False))
 
 
 if __name__ == '__main__':
