@@ -1533,10 +1533,12 @@ class ExportReader:
             if statement_seen:
                 refuse(FORMAT_ERROR, 'line %d follows the statement' % line.number, **where)
             kind = value.get('record')
+            if not isinstance(kind, str):
+                refuse(FORMAT_ERROR, 'line %d has no "record" string' % line.number, **where)
             if line.number == 1:
                 if kind != 'header':
                     refuse(FORMAT_ERROR, 'line 1 is not the header', **where)
-                version = EXPORT_FORMATS.get(value.get('format'))
+                version = EXPORT_FORMATS.get(value.get('format')) if isinstance(value.get('format'), str) else None
                 if version is None:
                     refuse(FORMAT_ERROR, 'the export format %r is not one this verifier knows' % (value.get('format'),), **dict(where, field='format'))
                 self.version = version
