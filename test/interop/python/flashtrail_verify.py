@@ -12,6 +12,8 @@ Only the Python standard library and python3-cryptography (OpenSSL's Ed25519, wr
 strict Ed25519, §4 the Merkle log, §5 notes and keys, §6.3 tlog-proofs, §2.2 event schemas, §8 the pipelines.
 """
 
+import base64
+import binascii
 import datetime
 from decimal import Decimal
 import hashlib
@@ -74,27 +76,15 @@ B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/
 
 
 def b64decode_strict(text):
-    """Canonical RFC 4648 §4 base64 with padding, or None. Written out so that nothing is silently tolerated."""
+    """Canonical RFC 4648 §4 base64 with padding, or None: only the standard alphabet, padding to a multiple of 4,
+    and (checked by encoding the result again) zero unused bits in the last symbol."""
     if not isinstance(text, str) or BASE64_TEXT.fullmatch(text) is None:
         return None
-    out = bytearray()
-    for i in range(0, len(text), 4):
-        quad = text[i:i + 4]
-        pad = quad.count('=')
-        bits = 0
-        for c in quad[:4 - pad]:
-            bits = (bits << 6) | B64_ALPHABET.index(c)
-        if pad == 0:
-            out += bits.to_bytes(3, 'big')
-        elif pad == 1:  # 18 bits carry 2 bytes; the 2 unused low bits must be zero
-            if bits & 0x3:
-                return None
-            out += (bits >> 2).to_bytes(2, 'big')
-        else:  # 12 bits carry 1 byte; the 4 unused low bits must be zero
-            if bits & 0xF:
-                return None
-            out += (bits >> 4).to_bytes(1, 'big')
-    return bytes(out)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if base64.b64encode(data).decode('ascii') == text else None
 
 
 def b64encode(data):
@@ -213,22 +203,17 @@ def es_number(x):
     return digits[0] + '.' + digits[1:] + 'e' + sign + str(abs(e))
 
 
+_LONE_SURROGATE = re.compile('[\ud800-\udfff]')
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+_ESCAPES = {'"': '\\"', '\\': '\\\\', '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r'}
+
+
 def _jcs_string(s):
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if 0xD800 <= o <= 0xDFFF:
-            raise NotCanonicalisable('a lone surrogate (not I-JSON)')
-        if ch == '"':
-            out.append('\\"')
-        elif ch == '\\':
-            out.append('\\\\')
-        elif o < 0x20:
-            out.append({8: '\\b', 9: '\\t', 10: '\\n', 12: '\\f', 13: '\\r'}.get(o, '\\u%04x' % o))
-        else:
-            out.append(ch)
-    out.append('"')
-    return ''.join(out)
+    """RFC 8785 §3.2.2.2 (ECMAScript's JSON.stringify of a string): escape only '"', '\\' and the C0 controls,
+    with the short forms where JSON has them and lowercase \\u00xx otherwise; everything else as it is."""
+    if _LONE_SURROGATE.search(s):
+        raise NotCanonicalisable('a lone surrogate (not I-JSON)')
+    return '"' + _NEEDS_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(), '\\u%04x' % ord(m.group())), s) + '"'
 
 
 def _utf16_key(name):

@@ -140,6 +140,13 @@ class Canonical(unittest.TestCase):
         with self.assertRaises(ValueError):
             fv.parse_json('\ufeff{}')
 
+    def test_every_bmp_character_is_written_as_ecmascript_writes_it(self):
+        # JSON.stringify and Python's json.dumps(ensure_ascii=False) agree on strings: only '"', '\\' and C0
+        # controls escaped, the short forms where JSON has them, lowercase \u00xx otherwise.
+        for i in range(0x10000):
+            if not 0xD800 <= i <= 0xDFFF:
+                self.assertEqual(fv._jcs_string(chr(i)), json.dumps(chr(i), ensure_ascii=False), hex(i))
+
     def test_strict_base64(self):
         self.assertEqual(fv.b64decode_strict('QQ=='), b'A')
         self.assertEqual(fv.b64decode_strict(''), b'')
