@@ -34,6 +34,11 @@ with open(os.path.join(VECTORS, 'manifest.json')) as _f:
     LEDGER_KEY = json.load(_f)['ledgerVerifierKey']
 
 P = 2 ** 255 - 19
+CODES = {'FORMAT_ERROR', 'RECORD_NOT_CANONICAL', 'LEDGER_KEY_ERROR', 'CHECKPOINT_SIGNATURE_ERROR',
+         'CHECKPOINT_ORIGIN_ERROR', 'ENVELOPE_ERROR', 'PAYLOAD_NOT_CANONICAL', 'SCHEMA_ERROR', 'SIGNATURE_ERROR',
+         'KEY_UNKNOWN', 'KEY_REVOKED', 'CHAIN_BROKEN', 'LOG_ORDER_ERROR', 'DUPLICATE_ENTRY', 'SUBJECT_MISMATCH',
+         'SUMMARY_MISMATCH', 'SELECTION_MISMATCH', 'INCLUSION_PROOF_ERROR', 'CONSISTENCY_PROOF_ERROR',
+         'STATEMENT_SIGNATURE_ERROR', 'PREDICATE_MISMATCH', 'CONTENT_DIGEST_ERROR'}  # docs/format.md §9
 BASE_POINT = bytes.fromhex('5866666666666666666666666666666666666666666666666666666666666666')
 
 
@@ -259,6 +264,92 @@ class VersionTwoData(unittest.TestCase):
         self.assertEqual(fv.unit_summary(events)[0], 'B-2')
         self.assertEqual(fv.release_images({'images': [{'name': 'app', 'sha256': self.H1}, {'name': 'bootloader', 'sha256': self.H2}]}),
                          {'application': self.H1, 'bootloader': self.H2})
+
+
+class Mutations(unittest.TestCase):
+    """Seeded mutations of the genuine vectors, bytes and JSON values alike: each must end in a verdict, a coded
+    refusal or (for changes that change nothing signed, such as whitespace in a provenance document) acceptance,
+    never in another exception."""
+
+    def genuine(self):
+        out = []
+        for name in ('v1/export.genuine.ndjson', 'v2/export.genuine.ndjson', 'v1/provenance.genuine.json', 'v2/provenance.genuine.json'):
+            with open(os.path.join(VECTORS, name), 'rb') as f:
+                out.append((name, f.read()))
+        return out
+
+    def verdict(self, data):
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(data)
+        try:
+            fv.detect_and_verify(f.name, fv.parse_ledger_key(LEDGER_KEY))
+            return 'ok'
+        except fv.Refused as r:
+            return r.code
+        finally:
+            os.unlink(f.name)
+
+    def mutate_value(self, rng, v):
+        if isinstance(v, dict) and v:
+            k = rng.choice(sorted(v))
+            v = dict(v)
+            r = rng.random()
+            if r < 0.1:
+                del v[k]
+            elif r < 0.15:
+                v['extra'] = 1
+            elif k == 'payload' and isinstance(v[k], str) and r < 0.6:
+                try:
+                    event = json.loads(base64.b64decode(v[k]))
+                    v[k] = base64.b64encode(fv.jcs_bytes(self.mutate_value(rng, event))).decode()
+                except Exception:
+                    v[k] = self.mutate_value(rng, v[k])
+            else:
+                v[k] = self.mutate_value(rng, v[k])
+            return v
+        if isinstance(v, list) and v:
+            v, i = list(v), rng.randrange(len(v))
+            r = rng.random()
+            if r < 0.15:
+                del v[i]
+            elif r < 0.3:
+                v.insert(rng.randrange(len(v) + 1), v[i])
+            else:
+                v[i] = self.mutate_value(rng, v[i])
+            return v
+        if isinstance(v, str) and v and rng.random() < 0.5:
+            i = rng.randrange(len(v))
+            return v[:i] + rng.choice('0aF-_.Z\u00e9\n') + v[i + 1:]
+        return rng.choice([None, 0, -1, 1, 2 ** 53, 1.5, '', 'x', True, [], {}, 'a' * 300])
+
+    def test_mutated_files_end_in_a_verdict(self):
+        import random
+        rng = random.Random(20261202)
+        files = self.genuine()
+        seen = set()
+        for _ in range(300):
+            name, data = rng.choice(files)
+            if rng.random() < 0.5:
+                b = bytearray(data)
+                for _ in range(rng.randint(1, 3)):
+                    i = rng.randrange(len(b))
+                    if rng.random() < 0.5:
+                        b[i] = rng.randrange(256)
+                    else:
+                        del b[i:i + rng.randint(1, 40)]
+                mutated = bytes(b)
+            elif name.endswith('.json'):
+                mutated = json.dumps(self.mutate_value(rng, json.loads(data))).encode()
+            else:
+                lines = data.decode().split('\n')[:-1]
+                i = rng.randrange(len(lines))
+                record = self.mutate_value(rng, json.loads(lines[i]))
+                lines[i] = fv.jcs(record) if name.startswith('v2') else json.dumps(record, separators=(',', ':'))
+                mutated = ('\n'.join(lines) + '\n').encode()
+            verdict = self.verdict(mutated)  # raises on anything but a verdict
+            self.assertIn(verdict, CODES | {'ok'})
+            seen.add(verdict)
+        self.assertGreaterEqual(len(seen), 8, seen)  # the mutations reach many steps, not only the first
 
 
 class CommandLine(unittest.TestCase):
