@@ -352,6 +352,202 @@ class Mutations(unittest.TestCase):
         self.assertGreaterEqual(len(seen), 8, seen)  # the mutations reach many steps, not only the first
 
 
+def merkle_root(leaves):
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return fv.node_hash(merkle_root(leaves[:k]), merkle_root(leaves[k:]))
+
+
+def audit_path(m, leaves):
+    """RFC 6962 §2.1.1 PATH(m, D[n])."""
+    if len(leaves) == 1:
+        return []
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    if m < k:
+        return audit_path(m, leaves[:k]) + [merkle_root(leaves[k:])]
+    return audit_path(m - k, leaves[k:]) + [merkle_root(leaves[:k])]
+
+
+class Ledger:
+    """A minimal writer of provenance documents with the vector seeds of keys.json, to reach the rules no vector
+    breaks (key lives, log order, stations sharing a key). It signs as §2 says; the verifier must judge it."""
+    ORIGIN = 'vectors.flashtrail.example/log'
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        import hashlib
+        self.keys = {}
+        for label in ('ledger', 'admin', 'station ST-01', 'station ST-02'):
+            seed = hashlib.sha256(('flashtrail format vectors: ' + label).encode()).digest()
+            sk = Ed25519PrivateKey.from_private_bytes(seed)
+            from cryptography.hazmat.primitives import serialization
+            pub = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            self.keys[label] = (sk, pub)
+        self.log = []      # (role, envelope dict, envelope bytes)
+        self.heads = {}
+        self.n = 0
+
+    def pub(self, label):
+        return self.keys[label][1]
+
+    def append(self, role, label, event_type, data, kind, stream, prev='chain', version=1, source_id=None):
+        import uuid
+        self.n += 1
+        event = {'id': str(uuid.UUID(int=self.n, version=4)), 'type': event_type, 'schemaVersion': version,
+                 'occurredAt': '2026-12-01T10:%02d:%02d.000Z' % (self.n // 60, self.n % 60),
+                 'source': {'kind': kind, 'id': source_id or {'station': label.split(' ')[-1], 'admin': 'admin', 'ledger': 'ledger'}[kind]},
+                 'prev': self.heads.get(stream) if prev == 'chain' else prev, 'data': data}
+        payload = fv.jcs_bytes(event)
+        sk, pub = self.keys[label]
+        sig = sk.sign(fv.pae(fv.EVENT_PAYLOAD_TYPE, payload))
+        envelope = {'payload': base64.b64encode(payload).decode(), 'payloadType': fv.EVENT_PAYLOAD_TYPE,
+                    'signatures': [{'keyid': fv.sha256_hex(pub), 'sig': base64.b64encode(sig).decode()}]}
+        env_bytes = fv.jcs_bytes(envelope)
+        self.heads[stream] = fv.sha256_hex(env_bytes)
+        self.log.append((role, envelope, env_bytes))
+        return len(self.log) - 1
+
+    def trust(self, *labels):
+        keys = [{'keyId': fv.sha256_hex(self.pub(l)), 'publicKey': self.pub(l).hex()} for l in labels]
+        return self.append('trust', 'ledger', 'AdminKeysTrusted', {'keys': keys}, 'ledger', 'ledger-trust')
+
+    def station(self, station, key_label=None):
+        return self.append('station', 'admin', 'StationRegistered', {'stationId': station, 'line': 'L1', 'site': 'Plant 1'}, 'admin', 'station-' + station)
+
+    def register(self, station, key_label):
+        pub = self.pub(key_label)
+        return self.append('station', 'admin', 'StationKeyRegistered', {'stationId': station, 'keyId': fv.sha256_hex(pub), 'publicKey': pub.hex(), 'algorithm': 'ed25519'}, 'admin', 'station-' + station)
+
+    def revoke(self, station, key_label):
+        return self.append('station', 'admin', 'StationKeyRevoked', {'stationId': station, 'keyId': fv.sha256_hex(self.pub(key_label)), 'reason': 'lost'}, 'admin', 'station-' + station)
+
+    def unit(self, key_label, event_type, data, prev='chain'):
+        return self.append('unit', key_label, event_type, dict(data, serial='SN-9'), 'station', 'unit-SN-9', prev=prev)
+
+    def document(self, order=None, fmt='flashtrail.provenance.v1'):
+        leaves = [fv.leaf_hash(b) for _r, _e, b in self.log]
+        root = merkle_root(leaves)
+        body = '%s\n%d\n%s\n' % (self.ORIGIN, len(leaves), base64.b64encode(root).decode())
+        sk, pub = self.keys['ledger']
+        key_id = fv.sha256(self.ORIGIN.encode() + b'\n\x01' + pub)[:4]
+        note = body + '\n\u2014 %s %s\n' % (self.ORIGIN, base64.b64encode(key_id + sk.sign(body.encode())).decode())
+        entries = []
+        for i in (order if order is not None else range(len(self.log))):
+            role, envelope, _b = self.log[i]
+            proof = 'c2sp.org/tlog-proof@v1\nindex %d\n%s\n%s' % (i, ''.join(base64.b64encode(h).decode() + '\n' for h in audit_path(i, leaves)), note)
+            entries.append({'role': role, 'leafIndex': i, 'envelope': envelope, 'proof': proof})
+        return {'format': fmt, 'serial': 'SN-9', 'checkpoint': note, 'entries': entries}
+
+    def key_text(self):
+        pub = self.pub('ledger')
+        key_id = fv.sha256(self.ORIGIN.encode() + b'\n\x01' + pub)[:4]
+        return '%s+%s+%s' % (self.ORIGIN, key_id.hex(), base64.b64encode(b'\x01' + pub).decode())
+
+
+SCAN = {'batchId': 'B-9', 'station': 'ST-01', 'operator': 'op', 'productSku': 'SKU', 'hardwareRevision': 'A'}
+SHIP = {'customer': 'ACME', 'orderRef': 'PO-1'}
+REWORK = {'reason': 'again'}
+
+
+class KeyLivesAndLogOrder(unittest.TestCase):
+    """§8.3 and §8.1 step 6 on documents written with the vector seeds."""
+
+    def verdict(self, ledger, order=None):
+        doc = ledger.document(order)
+        key = fv.parse_ledger_key(ledger.key_text())
+        try:
+            return fv.verify_provenance(json.dumps(doc).encode(), key)['ok']
+        except fv.Refused as r:
+            return r.code
+
+    def base(self):
+        led = Ledger()
+        self.assertEqual(led.key_text(), LEDGER_KEY)  # the seeds are the vectors' (keys.json)
+        led.trust('admin')
+        led.station('ST-01')
+        led.register('ST-01', 'station ST-01')
+        return led
+
+    def test_a_document_written_to_the_text_verifies(self):
+        led = self.base()
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        led.unit('station ST-01', 'UnitShipped', SHIP)
+        self.assertEqual(self.verdict(led), True)
+
+    def test_revocation_takes_effect_at_its_leaf(self):
+        led = self.base()
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        led.revoke('ST-01', 'station ST-01')
+        self.assertEqual(self.verdict(led), True)       # signed and logged before the revocation: still counts
+        led.unit('station ST-01', 'UnitShipped', SHIP)
+        self.assertEqual(self.verdict(led), 'KEY_REVOKED')
+        led.register('ST-01', 'station ST-01')          # registered again: a new life, later leaves only
+        led.unit('station ST-01', 'UnitReworked', REWORK)
+        self.assertEqual(self.verdict(led), 'KEY_REVOKED')  # the UnitShipped between still fails
+        led2 = self.base()
+        led2.unit('station ST-01', 'UnitScanned', SCAN)
+        led2.revoke('ST-01', 'station ST-01')
+        led2.register('ST-01', 'station ST-01')
+        led2.unit('station ST-01', 'UnitShipped', SHIP)
+        self.assertEqual(self.verdict(led2), True)
+
+    def test_an_event_before_its_key_was_registered(self):
+        led = Ledger()
+        led.trust('admin')
+        led.station('ST-01')
+        first = led.unit('station ST-01', 'UnitScanned', SCAN)
+        led.register('ST-01', 'station ST-01')
+        self.assertEqual(self.verdict(led), 'KEY_UNKNOWN')
+        self.assertEqual(first, 2)
+
+    def test_a_key_counts_only_for_the_station_it_is_registered_to(self):
+        led = self.base()
+        led.station('ST-02')
+        led.register('ST-02', 'station ST-02')
+        led.register('ST-02', 'station ST-01')   # the same key registered to two stations: two lives
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        # ST-02's key signs an event that names ST-01 as its source: that key is not registered to ST-01
+        led.append('unit', 'station ST-02', 'UnitShipped', dict(SHIP, serial='SN-9'), 'station', 'unit-SN-9', source_id='ST-01')
+        self.assertEqual(self.verdict(led), 'KEY_UNKNOWN')
+
+    def test_a_revocation_at_one_station_leaves_the_other_registration_live(self):
+        led = self.base()
+        led.station('ST-02')
+        led.register('ST-02', 'station ST-01')   # the same key at ST-02
+        led.revoke('ST-02', 'station ST-01')
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        self.assertEqual(self.verdict(led), True)
+        led.revoke('ST-01', 'station ST-01')
+        led.unit('station ST-01', 'UnitShipped', SHIP)
+        self.assertEqual(self.verdict(led), 'KEY_REVOKED')
+
+    def test_stream_order_against_log_order(self):
+        led = self.base()
+        led.unit('station ST-01', 'UnitScanned', SCAN)                       # leaf 3
+        # the next event of the stream is logged, then an event that chains to it is logged *before* it: build
+        # the chain first (prev of the later one names the earlier one), then swap their places in the log.
+        a = led.unit('station ST-01', 'UnitReworked', REWORK)               # leaf 4, stream position 2
+        b = led.unit('station ST-01', 'UnitShipped', SHIP)                  # leaf 5, stream position 3
+        led.log[a], led.log[b] = led.log[b], led.log[a]                      # now position 3 is at leaf 4
+        # a v1 document lists the unit's events in stream order: leaves 3, 5, 4
+        self.assertEqual(self.verdict(led, order=[0, 1, 2, 3, 5, 4]), 'LOG_ORDER_ERROR')
+        self.assertEqual(self.verdict(led, order=[0, 1, 2, 3, 4, 5]), 'CHAIN_BROKEN')
+
+    def test_administrator_keys_in_force_at_the_leaf(self):
+        led = Ledger()
+        led.trust('admin')
+        led.trust('station ST-02')          # replaces the set: the admin key is no longer in force
+        led.station('ST-01')
+        led.register('ST-01', 'station ST-01')
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        self.assertEqual(self.verdict(led), 'KEY_UNKNOWN')
+
+
 class CommandLine(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
