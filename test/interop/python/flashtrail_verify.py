@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import sys
+import unicodedata
 
 try:
     from cryptography.exceptions import InvalidSignature
@@ -467,7 +468,8 @@ def verify_checkpoint(note, key, where):
     if not isinstance(note, str) or not (1 <= len(note) <= 16384):
         refuse(FORMAT_ERROR, 'the checkpoint is not a note of 1 to 16,384 characters', **where)
     # The signed-note structure itself: malformed, it carries no verifiable signature.
-    if not note.endswith('\n') or any(ord(c) < 0x20 and c != '\n' for c in note) or '\x7f' in note:
+    # "control characters": taken as Unicode's Cc (C0, DEL and C1), the strictest reading.
+    if not note.endswith('\n') or any(c != '\n' and unicodedata.category(c) == 'Cc' for c in note):
         refuse(CHECKPOINT_SIGNATURE_ERROR, 'the checkpoint is not a signed note (final newline, control characters)', **where)
     split = note.find('\n\n')
     if split < 0:
