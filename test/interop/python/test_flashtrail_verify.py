@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tests of the independent verifier's own parts and of its refusals of malformed input.
 
-    /usr/bin/python3 -m unittest test/interop/python/test_flashtrail_verify.py
+    /usr/bin/python3 test/interop/python/test_flashtrail_verify.py
 
 The Ed25519 path against every Wycheproof vector and against forgeries Wycheproof does not contain (small-order and
 non-canonical public keys, which OpenSSL accepts); RFC 8785 number and string forms; strict base64; and the command
