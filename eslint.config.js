@@ -62,7 +62,7 @@ function layerRules(index) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', 'dist/', 'schemas/json/'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', 'dist/', 'packages/*/dist/', 'test-results/', 'schemas/json/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
