@@ -25,6 +25,8 @@ const LAYERS = [
   { dir: 'src/plant' },
   { dir: 'src/write' },
   { dir: 'src/evidence' },
+  // The web pages: their browser code (bundled by scripts/bundle-page.js) and the Node side that serves them.
+  { dir: 'src/web' },
   { dir: 'src/api' },
   { dir: 'src/server' },
   { dir: 'src/sim' },

@@ -92,10 +92,10 @@ function editUnit(lines: string[], edit: (u: UnitRecord) => void): { lines: stri
   return { lines: lines.map((l, j) => (j === i ? canonicalize(u) : l)), line: i + 1, serial: u.serial };
 }
 
-/** One byte of a signed payload changed, signature kept. */
+/** One digit of a signed payload changed (the milliseconds of occurredAt: still valid JSON), signature kept. */
 function flipPayloadByte(envelope: DsseEnvelope): void {
   const bytes = fromBase64(envelope.payload);
-  const at = bytes.indexOf(0x22 /* " */, 10) + 1;
+  const at = new TextDecoder().decode(bytes).indexOf('"occurredAt":"') + '"occurredAt":"'.length + 22;
   bytes[at] = (bytes[at] as number) ^ 0x01;
   envelope.payload = toBase64(bytes);
 }

@@ -1,0 +1,65 @@
+/**
+ * Headless Chromium for the page tests: Debian's /usr/bin/chromium driven by playwright-core (no browser
+ * download), a fresh profile per run, and every network request refused by route interception, recorded so
+ * that a test can assert the page asked for nothing. Without chromium the tests skip and say why.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT } from './cli.ts';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Why the browser tests cannot run here, or null when they can. */
+export const chromiumSkip: string | null = (() => {
+  const probe = spawnSync(CHROMIUM, ['--version'], { encoding: 'utf8', timeout: 20_000 });
+  if (probe.error || probe.status !== 0) return `${CHROMIUM} is not installed or does not run (apt-get install chromium): ${probe.error?.message ?? probe.stderr.trim()}`;
+  return null;
+})();
+
+export interface Browser {
+  readonly context: BrowserContext;
+  /** Every request the pages tried to make that was not allowed (and was aborted). */
+  readonly refused: string[];
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+/**
+ * `allow` admits requests to these URL prefixes (the ledger on loopback, for the web interface); everything
+ * else with a network scheme is aborted. file:, blob: and data: never leave the machine.
+ */
+export async function startBrowser(allow: readonly string[] = []): Promise<Browser> {
+  const profile = mkdtempSync(join(tmpdir(), 'flashtrail-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1366, height: 768 },
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const refused: string[] = [];
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (/^(file|blob|data):/.test(url) || allow.some((a) => url.startsWith(a))) return route.continue();
+    refused.push(url);
+    return route.abort('blockedbyclient');
+  });
+  return {
+    context,
+    refused,
+    newPage: () => context.newPage(),
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Screenshots are artifacts of the run, under test-results/. */
+export function screenshotPath(name: string): string {
+  const dir = join(ROOT, 'test-results');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${name}.png`);
+}
