@@ -14,11 +14,10 @@ async function bundleText(root, entry, options) {
   return result.outputFiles[0].text;
 }
 
-export async function buildVerifierPage(root) {
-  const dir = join(root, 'src', 'web', 'verifier');
+/** page.html of `dir` with its page.css and the bundle of its page.ts (and `define`s) inlined, as dist/web/NAME. */
+async function buildPage(root, dir, name, define = {}) {
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-  const worker = await bundleText(root, join(dir, 'worker.ts'), { format: 'iife' });
-  const script = await bundleText(root, join(dir, 'page.ts'), { format: 'esm', define: { WORKER_SOURCE: JSON.stringify(worker) } });
+  const script = await bundleText(root, join(dir, 'page.ts'), { format: 'esm', define });
   // Inline, `</script` would end the element early; esbuild escapes it in strings, and this makes sure.
   if (/<\/script/i.test(script)) throw new Error('the page script contains "</script": it cannot be inlined');
   const style = readFileSync(join(dir, 'page.css'), 'utf8');
@@ -26,7 +25,19 @@ export async function buildVerifierPage(root) {
   const html = readFileSync(join(dir, 'page.html'), 'utf8').replace(/SCRIPT_HASH|STYLE_HASH|VERSION|STYLE|SCRIPT/g, (name) => fill[name]);
   const out = join(root, 'dist', 'web');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'verify.html.tmp'), html);
-  renameSync(join(out, 'verify.html.tmp'), join(out, 'verify.html'));
-  return join(out, 'verify.html');
+  writeFileSync(join(out, `${name}.tmp`), html);
+  renameSync(join(out, `${name}.tmp`), join(out, name));
+  return join(out, name);
+}
+
+/** The offline verifier page, dist/web/verify.html, with its Web Worker's bundle inside. */
+export async function buildVerifierPage(root) {
+  const dir = join(root, 'src', 'web', 'verifier');
+  const worker = await bundleText(root, join(dir, 'worker.ts'), { format: 'iife' });
+  return buildPage(root, dir, 'verify.html', { WORKER_SOURCE: JSON.stringify(worker) });
+}
+
+/** The web interface of the ledger (GET /ui), dist/web/app.html. */
+export async function buildAppPage(root) {
+  return buildPage(root, join(root, 'src', 'web', 'app'), 'app.html');
 }

@@ -1,5 +1,5 @@
 // The bundles of `npm run build` after tsc: the standalone verifier package (packages/verify/dist) and the
-// offline verifier page (dist/web/verify.html). esbuild bundles the sources as they are: no source copies
+// offline verifier page (dist/web/verify.html) and the ledger's web interface (dist/web/app.html). esbuild bundles the sources as they are: no source copies
 // are committed, and what ships is built from the code the tests run.
 //
 //   node scripts/bundle.js            both
@@ -7,7 +7,7 @@
 import { build } from 'esbuild';
 import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { buildVerifierPage } from './bundle-page.js';
+import { buildAppPage, buildVerifierPage } from './bundle-page.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -40,7 +40,7 @@ export async function buildVerifierPackage() {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
     await buildVerifierPackage();
-    if (!process.argv.includes('--package')) await buildVerifierPage(root);
+    if (!process.argv.includes('--package')) await Promise.all([buildVerifierPage(root), buildAppPage(root)]);
   } catch (error) {
     console.error(`bundle: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);

@@ -49,7 +49,7 @@ async function dropOnPage(page: Page, file: string, key: string): Promise<PageVe
   await page.locator('#verdict[data-state="verified"], #verdict[data-state="failed"], #verdict[data-state="error"]').waitFor({ timeout: 120_000 });
   return page.evaluate(() => {
     const v = document.getElementById('verdict') as HTMLElement;
-    return { ...v.dataset, state: v.dataset['state'] ?? '', text: v.textContent ?? '', steps: [...document.querySelectorAll('#output li')].map((li) => li.textContent ?? '') } as PageVerdict;
+    return { ...v.dataset, state: v.dataset['state'] ?? '', text: v.textContent ?? '', steps: Array.from(document.querySelectorAll('#output li'), (li) => li.textContent ?? '') } as PageVerdict;
   });
 }
 

@@ -40,12 +40,16 @@ export async function startBrowser(allow: readonly string[] = []): Promise<Brows
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const refused: string[] = [];
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (/^(file|blob|data):/.test(url) || allow.some((a) => url.startsWith(a))) return route.continue();
-    refused.push(url);
-    return route.abort('blockedbyclient');
-  });
+  // Only what is not allowed is intercepted (an intercepted request that continues would have its streamed
+  // response, the live updates' server-sent events, buffered by the interception).
+  const allowed = (url: string) => /^(file|blob|data):/.test(url) || allow.some((a) => url.startsWith(a));
+  await context.route(
+    (url) => !allowed(url.href),
+    (route) => {
+      refused.push(route.request().url());
+      return route.abort('blockedbyclient');
+    },
+  );
   return {
     context,
     refused,

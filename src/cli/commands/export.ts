@@ -15,7 +15,7 @@ import { CliError, UsageError } from '../errors.ts';
 import { DurableFileWriter, writeFileDurable } from '../../files/durable.ts';
 import { csvRecord } from '../../../projections/csv.ts';
 import { httpUrl, readTokenFile } from '../input.ts';
-import { VERIFIER_PAGE_NAME, verifierPage } from '../../web/verifier-page.ts';
+import { VERIFIER_PAGE_NAME, verifierPage } from '../../web/pages.ts';
 
 /**
  * Streams an export from the ledger into a temporary file beside OUT, checks that it arrived whole (every line
