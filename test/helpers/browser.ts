@@ -1,21 +1,32 @@
 /**
- * Headless Chromium for the page tests: Debian's /usr/bin/chromium driven by playwright-core (no browser
+ * Headless Chromium for the page tests: Debian's chromium (/usr/bin/chromium) driven by playwright-core (no browser
  * download), a fresh profile per run, and every network request refused by route interception, recorded so
  * that a test can assert the page asked for nothing. Without chromium the tests skip and say why.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT } from './cli.ts';
 
-export const CHROMIUM = '/usr/bin/chromium';
+/**
+ * Debian's chromium as found on PATH (/usr/bin/chromium on Debian), so that a machine without it (or a PATH that
+ * leaves it out, as ../shared/bin/without-tools does) skips rather than fails.
+ */
+export const CHROMIUM: string | null = (() => {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    const candidate = join(dir, 'chromium');
+    if (dir !== '' && existsSync(candidate)) return candidate;
+  }
+  return null;
+})();
 
 /** Why the browser tests cannot run here, or null when they can. */
 export const chromiumSkip: string | null = (() => {
+  if (CHROMIUM === null) return 'chromium is not on PATH (apt-get install chromium)';
   const probe = spawnSync(CHROMIUM, ['--version'], { encoding: 'utf8', timeout: 20_000 });
-  if (probe.error || probe.status !== 0) return `${CHROMIUM} is not installed or does not run (apt-get install chromium): ${probe.error?.message ?? probe.stderr.trim()}`;
+  if (probe.error || probe.status !== 0) return `${CHROMIUM} does not run: ${probe.error?.message ?? probe.stderr.trim()}`;
   return null;
 })();
 
@@ -34,7 +45,7 @@ export interface Browser {
 export async function startBrowser(allow: readonly string[] = []): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'flashtrail-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM as string,
     headless: true,
     viewport: { width: 1366, height: 768 },
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

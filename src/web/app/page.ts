@@ -9,6 +9,7 @@
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import { api, download, json, subscribe, type Session, ApiError } from './api.ts';
 import { verifiedTimeline } from './timeline.ts';
+import { scrapBand } from './band.ts';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Tooltip, Legend);
 
@@ -168,13 +169,6 @@ interface Drift {
   driftRate: number;
   byDimension: Record<string, number>;
   driftedUnits: { serial: string; deviations: { dimension: string; value: string; expected: string; station: string; at: string }[] }[];
-}
-
-/** The seed's reference band: production-side flashing below 0.5 %, field flashing 1–4 %. */
-export function scrapBand(rate: number): string {
-  if (rate < 0.005) return 'within the production-side reference (below 0.5 %)';
-  if (rate <= 0.04) return rate >= 0.01 ? 'above the production-side reference (0.5 %), within the field-flashing band (1–4 %)' : 'above the production-side reference (0.5 %), below the field-flashing band';
-  return 'above both reference bands (production-side below 0.5 %, field flashing 1–4 %)';
 }
 
 let pareto: Chart | null = null;

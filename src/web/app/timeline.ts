@@ -56,11 +56,16 @@ export function verifiedTimeline(doc: unknown, ledgerKey: string): VerifiedTimel
         at: event.occurredAt,
         type: event.type,
         station: event.source.id,
-        keyId: e.envelope.signatures[0]?.keyid ?? '',
+        keyId: shortKey(e.envelope.signatures[0]?.keyid ?? ''),
         leafIndex: e.leafIndex,
         firmware: firmwareOf(event).map((f) => `${f.name} ${f.sha256}`).join('; '),
         security,
       };
     });
   return { ok: true, report, rows, lines: stepLines(report.steps) };
+}
+
+/** A key id as the table shows it: its first 16 hex digits (64 bits) identify it among a ledger's keys. */
+function shortKey(keyId: string): string {
+  return keyId.length > 16 ? `${keyId.slice(0, 16)}…` : keyId;
 }
