@@ -1,7 +1,7 @@
 /**
  * The standalone verifier at the size the issue asks for: a 100k-event export (--events N to change it)
  * verified by `@flashtrail/verify` packed with `npm pack` and installed offline into an empty directory, native
- * and portable, next to `flashtrail verify` on the same file. Every verdict must be "verified"; the throughput
+ * and portable, next to `flashtrail verify` on the same file, and by the offline page in headless Chromium. Every verdict must be "verified"; the throughput
  * and the memory peak of each process are reported.
  *
  *   npm run bench:verify-package            (minutes: builds the ledger and the export first)
@@ -18,11 +18,15 @@ import { createReport, fmt, runBench } from './report.ts';
 import { startLedgerServer } from '../src/server/main.ts';
 import { selectUnits, writeExport } from '../src/evidence/export.ts';
 import { fillLedger } from './fixtures.ts';
+import { chromiumSkip, startBrowser } from '../test/helpers/browser.ts';
+import { builtPagePath, VERIFIER_PAGE_NAME } from '../src/web/pages.ts';
+import { pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const at = process.argv.indexOf('--events');
 const TARGET = at > 0 ? Number(process.argv[at + 1]) : 100_000;
 const results = createReport();
+let ledgerKeyText = '';
 
 interface Verdict {
   ok: boolean;
@@ -45,6 +49,7 @@ async function main() {
     const keyFile = join(dir, 'ledger.pub');
     try {
       writeFileSync(keyFile, ledger.identity.verifierKey + '\n');
+      ledgerKeyText = ledger.identity.verifierKey;
       const deps = { ledger: ledger.ledger, log: ledger.log, checkpointer: ledger.checkpointer, projections: ledger.projections, ledgerKey: ledger.identity.key, origin: ledger.identity.origin, clock: () => new Date() };
       await ledger.log.catchUp();
       const serials = await selectUnits(deps, { batchId: filled.batchId });
@@ -72,6 +77,27 @@ async function main() {
       const v = verify([...command], file, keyFile, [...extra]);
       results.add(`${name}: ${fmt(v.report.events)} events, ${fmt(v.report.units)} units (${size}), ${v.report.threads} threads`, fmt(v.report.events / v.report.seconds), 'events/s');
       results.add(`  its memory peak (RSS, workers included)`, String(v.report.peakMemoryMb), 'MB');
+    }
+    // The offline page on the same file, from file:// in headless Chromium with the network refused.
+    if (chromiumSkip) {
+      results.add('the offline page in headless Chromium', 'skipped', `(${chromiumSkip})`);
+    } else {
+      const browser = await startBrowser();
+      try {
+        const page = await browser.newPage();
+        await page.goto(pathToFileURL(builtPagePath(VERIFIER_PAGE_NAME)).href);
+        await page.locator('#ledger-key').fill(ledgerKeyText);
+        const t = performance.now();
+        await page.locator('#file').setInputFiles(file);
+        await page.locator('#verdict[data-state="verified"], #verdict[data-state="failed"], #verdict[data-state="error"]').waitFor({ timeout: 3_600_000 });
+        const state = await page.locator('#verdict').getAttribute('data-state');
+        if (state !== 'verified') throw new Error(`the offline page did not verify the export: ${await page.locator('#verdict').innerText()}`);
+        const workers = await page.evaluate(() => Math.min(8, Math.max(1, navigator.hardwareConcurrency || 2)));
+        results.add(`the offline page (verify.html) in headless Chromium, portable, ${workers} Web Workers`, fmt(TARGET / ((performance.now() - t) / 1000)), 'events/s (about)');
+        if (browser.refused.length > 0) throw new Error(`the page asked the network for ${browser.refused.join(', ')}`);
+      } finally {
+        await browser.close();
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

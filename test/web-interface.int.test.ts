@@ -49,7 +49,10 @@ async function logIn(token: string, key: string): Promise<void> {
 const text = (selector: string) => page.locator(selector).innerText();
 
 describe.skipIf(chromiumSkip !== null)('the web interface, in headless Chromium at 1366×768', () => {
-  it('refuses an unknown token, and shows a station token no pages', async () => {
+  it('the ledger\'s address leads to the interface; it refuses an unknown token, and shows a station token no pages', async () => {
+    await page.goto(`${evidence.ledger.url}/`);
+    expect(new URL(page.url()).pathname).toBe('/ui');
+    await page.screenshot({ path: screenshotPath('web-login') });
     await logIn('x'.repeat(32), evidence.verifierKey);
     await expect.poll(() => text('#login-error')).toMatch(/not known/);
     await logIn(evidence.ledger.tokens.station1, evidence.verifierKey);

@@ -2,7 +2,8 @@
  * The ledger's web pages, mounted at the root of the API app (src/api/app.ts):
  * - GET /verify.html, the offline verifier page, public like the page written next to every export: it holds
  *   no ledger data, and whoever checks evidence with it gives it the key they pinned, never one served here;
- * - GET /ui, the web interface (a single page that calls the JSON API with the user's bearer token);
+ * - GET /ui, the web interface (a single page that calls the JSON API with the user's bearer token), and
+ *   GET /, which sends a browser there;
  * - GET /ui/session, who the token is (its role decides which pages the interface shows);
  * - GET /ui/live, server-sent events: the event store's head position whenever it moves, so that an open
  *   dashboard reloads its figures while a batch runs.
@@ -48,6 +49,8 @@ export function webRoutes(deps: WebDeps): Hono {
     });
   page(VERIFIER_PAGE_NAME);
   page(APP_PAGE_NAME);
+  // A person who types the ledger's address lands on the interface, not on a 404.
+  web.get('/', (c) => c.redirect('/ui', 302));
 
   web.get('/ui/session', deps.authenticate, (c) => {
     const principal = (c.get as (key: string) => PrincipalLike)('principal');
