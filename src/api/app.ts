@@ -26,6 +26,9 @@ import { prepareExport, selectUnits } from '../evidence/export.ts';
 import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
+import { interlockRoutes } from './interlock-routes.ts';
+import { readinessFromReadModel } from '../plant/readiness.ts';
+import type { PlantStatsSource } from '../plant/plant.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -42,6 +45,8 @@ export interface AppDeps {
   readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
+  /** The plant broker's publisher and interlock numbers, for /metrics (null: no broker configured). */
+  readonly plantStats?: PlantStatsSource;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -230,6 +235,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.json(doc);
   });
 
+  v1.route('/', interlockRoutes(readinessFromReadModel(projections), limitBody));
   v1.route('/', productionRoutes(projections));
 
   v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {
