@@ -209,7 +209,7 @@ describe('the mapping of a recipe (release and unit events of schema version 2)'
     const app = s3Release.images.find((i) => i.name === 'app');
     const out = publish([recipeRelease, recipeBatch, ...pass, u.verified('read-back-images', { app: hex('9') }), u.verified('boot-log', { app: (app?.elfSha256 as string).slice(0, 9) })]);
     const tests = out.filter((m) => m.envelope.MessageName === 'CFX.Production.TestAndInspection.UnitsTested').map((m) => body<Tested>(m));
-    const [readBack, failedReadBack, bootLog] = [tests[1], tests[2], tests[3]] as Tested[];
+    const [readBack, failedReadBack, bootLog] = [tests[1] as Tested, tests[2] as Tested, tests[3] as Tested];
     expect(readBack.TestedUnits[0]?.Tests[0]).toMatchObject({ TestName: 'read-back-images', TestProcedure: 'readback_sha256', Result: 'Passed', Error: null });
     expect(failedReadBack.TestedUnits[0]).toMatchObject({ OverallResult: 'Failed', Tests: [{ Result: 'Failed', Error: 'IMAGE_MISMATCH' }] });
     expect(failedReadBack.TestedUnits[0]?.Tests[0]?.Measurements).toContainEqual(expect.objectContaining({ MeasurementName: 'app SHA-256', Value: hex('9'), ExpectedValue: app?.sha256, Result: 'Failed' }));
