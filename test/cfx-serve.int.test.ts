@@ -12,7 +12,7 @@
  * - ValidateUnitsRequest (CFX) and the HTTP interlock answer alike for a passing, a failed, a scrapped and a
  *   drifted unit, with the reason.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,7 @@ const unavailable = brokerUnavailable();
 if (unavailable) console.log(`skipping the CFX end-to-end tests through flashtrail serve: ${unavailable}`);
 
 const HANDLE = 'Plant1.L1.flashtrail';
+const DEPLOY = fileURLToPath(new URL('../deploy/rabbitmq/', import.meta.url));
 const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../schemas/cfx/cfx-envelope.schema.json', import.meta.url)), 'utf8')) as object;
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 const validateSchema = ajv.compile(schema);
@@ -99,7 +100,7 @@ describe.skipIf(unavailable !== null)('IPC-CFX through flashtrail serve, on a re
   const env = () => ({
     FLASHTRAIL_LOG_LEVEL: 'info',
     FLASHTRAIL_CFX_BROKER_URL: `amqp://${PLANT.user}@127.0.0.1:${broker.port}`,
-    FLASHTRAIL_CFX_PASSWORD_FILE: join(root, 'cfx-password'),
+    FLASHTRAIL_CFX_PASSWORD_FILE: join(DEPLOY, 'flashtrail-password'),
     FLASHTRAIL_CFX_HANDLE: HANDLE,
     FLASHTRAIL_CFX_VHOST: PLANT.vhost,
     FLASHTRAIL_CFX_ADDRESS: `/exchange/${PLANT.exchange}`,
@@ -147,12 +148,12 @@ describe.skipIf(unavailable !== null)('IPC-CFX through flashtrail serve, on a re
   }
 
   beforeAll(async () => {
-    broker = await startTestBroker();
+    // The trial broker of docker-compose.yml (profile plant): its definitions file is the one the README shows.
+    broker = await startTestBroker(JSON.parse(readFileSync(join(DEPLOY, 'definitions.json'), 'utf8')) as object);
     root = mkdtempSync(join(tmpdir(), 'flashtrail-cfx-serve-'));
     dataDir = join(root, 'data');
     const init = await runCli(['init', '--data', dataDir]);
     expect(init.code, init.stderr).toBe(0);
-    writeFileSync(join(root, 'cfx-password'), `${PLANT.password}\n`, { mode: 0o600 });
     tokens = {
       admin: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
       station: addToken(join(dataDir, 'tokens.json'), { name: 'st-01', role: 'station', stationId: 'ST-01' }),
