@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import type { EventStore } from '../store/event-store.ts';
 import type { ProjectionRunner } from '../read/projection-runner.ts';
-import { BrokerConnection, type BrokerLogger } from './broker.ts';
+import { BrokerConnection, connectionOptions, type BrokerLogger } from './broker.ts';
 import { describeBroker, type CfxConfig } from './config.ts';
 import { CfxInterlock } from './interlock.ts';
 import { CfxPublisher } from './publisher.ts';
@@ -60,6 +60,8 @@ export class Plant {
   ) {}
 
   static async start(config: CfxConfig, deps: PlantDeps): Promise<Plant> {
+    // What can be checked without the broker is checked before anything starts (an unreadable CA file is one line).
+    connectionOptions(config.broker, config.handle);
     const connection = new BrokerConnection(config.broker, { containerId: config.handle, ...(deps.logger ? { logger: deps.logger } : {}) });
     const base = config.ledgerBaseUrl ?? deps.ledgerUrl;
     const publisher = new CfxPublisher({
