@@ -22,6 +22,8 @@ export const publisherFile = (dataDir: string): string => join(dataDir, 'cfx-pub
 export interface PlantStats {
   /** The AMQP connection and the publishing link are open. */
   readonly connected: boolean;
+  /** This instance is the one publishing (several instances on one store: the elected log writer). */
+  readonly publishing: boolean;
   /** Log position of the last event whose messages the broker accepted (-1: none yet). */
   readonly cursorPosition: number;
   readonly headPosition: number;
@@ -50,6 +52,8 @@ export interface PlantDeps {
   /** The ledger's own URL: provenance links point there unless FLASHTRAIL_CFX_LEDGER_URL says otherwise. */
   readonly ledgerUrl: string;
   readonly logger?: BrokerLogger;
+  /** Publish only while this is true (the elected log writer, when several instances share a store). */
+  readonly publishWhile?: () => boolean;
 }
 
 export class Plant {
@@ -73,6 +77,7 @@ export class Plant {
       maxInFlight: config.maxInFlight,
       start: config.start,
       ...(deps.logger ? { logger: deps.logger } : {}),
+      ...(deps.publishWhile ? { active: deps.publishWhile } : {}),
     });
     const interlock = config.validationAddress
       ? new CfxInterlock({
@@ -98,6 +103,7 @@ export class Plant {
     const i = this.interlock?.stats() ?? null;
     return {
       connected: p.connected,
+      publishing: p.active,
       cursorPosition: Number(p.cursor),
       headPosition: Number(p.head),
       lagEvents: Number(p.lag),

@@ -266,7 +266,9 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       if (!config.cfx.ledgerBaseUrl && /^(0\.0\.0\.0|::)$/.test(config.host)) {
         logger.warn({ url }, 'the ledger listens on every interface: set FLASHTRAIL_CFX_LEDGER_URL to the URL the MES reaches it at, for the provenance links in CFX messages');
       }
-      const started = await Plant.start(config.cfx, { store, projections, dataDir: config.dataDir, ledgerUrl: url, logger });
+      // On a shared store every instance answers the interlock, but only the elected log writer publishes.
+      const publishWhile = shared ? () => shared.leadership.isLeader() : undefined;
+      const started = await Plant.start(config.cfx, { store, projections, dataDir: config.dataDir, ledgerUrl: url, logger, ...(publishWhile ? { publishWhile } : {}) });
       plant = started;
       cleanup.push(() => started.stop());
     }
