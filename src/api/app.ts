@@ -27,6 +27,9 @@ import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 import { webRoutes } from '../web/routes.ts';
+import { interlockRoutes } from './interlock-routes.ts';
+import { readinessFromReadModel } from '../plant/readiness.ts';
+import type { PlantStatsSource } from '../plant/plant.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -43,6 +46,8 @@ export interface AppDeps {
   readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
+  /** The plant broker's publisher and interlock numbers, for /metrics (null: no broker configured). */
+  readonly plantStats?: PlantStatsSource;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -232,6 +237,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.json(doc);
   });
 
+  v1.route('/', interlockRoutes(readinessFromReadModel(projections), limitBody));
   v1.route('/', productionRoutes(projections));
 
   v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {

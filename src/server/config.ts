@@ -10,7 +10,9 @@
  */
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { readFileSync } from 'node:fs';
 import { TokenFile } from '../files/token-file.ts';
+import { CFX_ENVIRONMENT, cfxConfigFromEnv, CfxEnvSchema, type CfxConfig } from '../plant/config.ts';
 
 /** A configuration value that cannot be used (a bad port, an unknown store): the operator's to fix. */
 export class ConfigError extends Error {
@@ -48,6 +50,8 @@ export interface LedgerConfig {
   readonly postgresSchema: string;
   /** How many of the newest Merkle leaves are compared with the event store at every start. */
   readonly startCheckLeaves: number;
+  /** The plant broker (IPC-CFX publisher and interlock), or null: FLASHTRAIL_CFX_BROKER_URL unset. */
+  readonly cfx: CfxConfig | null;
 }
 
 /** A value as the message shows it: quoted when it is empty or holds spaces or control characters. */
@@ -127,6 +131,8 @@ export const ServerEnvironment = z.object({
   FLASHTRAIL_EVENTSTORE_CONNECTION_STRING: nonEmpty('FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'a connection string').optional(),
   EVENTSTORE_CONNECTION_STRING: z.string().optional(),
   FLASHTRAIL_START_CHECK_LEAVES: wholeNumber('FLASHTRAIL_START_CHECK_LEAVES', 0, Number.MAX_SAFE_INTEGER).optional(),
+  // The plant broker (src/plant/config.ts): checked as a whole, with the password file, by cfxConfigFromEnv.
+  ...CfxEnvSchema.shape,
 });
 
 export type ServerEnvironment = z.infer<typeof ServerEnvironment>;
@@ -152,6 +158,8 @@ export function serverEnvironment(env: NodeJS.ProcessEnv): ServerEnvironment {
     FLASHTRAIL_POSTGRES_SCHEMA: env['FLASHTRAIL_POSTGRES_SCHEMA'],
     EVENTSTORE_CONNECTION_STRING: env['EVENTSTORE_CONNECTION_STRING'],
     FLASHTRAIL_START_CHECK_LEAVES: env['FLASHTRAIL_START_CHECK_LEAVES'],
+    // Unset and empty are the same for the plant settings (a compose file writes empty ones).
+    ...Object.fromEntries(CFX_ENVIRONMENT.map((k) => [k, env[k] === '' ? undefined : env[k]])),
   };
   const parsed = ServerEnvironment.safeParse(raw);
   if (!parsed.success) {
@@ -185,12 +193,23 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     postgresUrl: overrides.postgresUrl ?? e.FLASHTRAIL_POSTGRES_URL ?? null,
     postgresSchema: overrides.postgresSchema ?? e.FLASHTRAIL_POSTGRES_SCHEMA ?? 'flashtrail',
     startCheckLeaves: overrides.startCheckLeaves ?? e.FLASHTRAIL_START_CHECK_LEAVES ?? 10_000,
+    cfx: overrides.cfx !== undefined ? overrides.cfx : plantConfig(env),
   };
   // Overrides come from code and command-line options: the same bounds hold for them.
   if (!Number.isSafeInteger(config.maxBodyBytes) || config.maxBodyBytes < 1) throw new ConfigError(`the body limit must be a positive whole number of bytes, not ${String(config.maxBodyBytes)}`);
   if (!(config.checkpointIntervalMs >= 1)) throw new ConfigError(`the checkpoint interval must be positive, not ${String(config.checkpointIntervalMs)} ms`);
   if (!Number.isSafeInteger(config.checkpointEveryEvents) || config.checkpointEveryEvents < 1) throw new ConfigError(`the checkpoint cadence must be a positive whole number of events, not ${String(config.checkpointEveryEvents)}`);
   return config;
+}
+
+/** The plant settings, or a ConfigError naming the variable (the password file is read here, once). */
+function plantConfig(env: NodeJS.ProcessEnv): CfxConfig | null {
+  try {
+    return cfxConfigFromEnv(env, (path) => readFileSync(path, 'utf8'));
+  } catch (error) {
+    if ((error as Error).name === 'ConfigError') throw new ConfigError((error as Error).message);
+    throw error;
+  }
 }
 
 /** The URL clients use to reach a ledger configured with this host and port. */

@@ -32,6 +32,7 @@ import { checkRecentLeaves, checkSignedCheckpoint } from '../read/log-integrity.
 import { ConfigError, type LedgerConfig } from './config.ts';
 import { ensurePrivateFile, secureDataDirectory } from './data-dir.ts';
 import { keysWithoutBackup } from './backup.ts';
+import { Plant, publisherFile } from '../plant/plant.ts';
 
 export { ConfigError, configFromEnv, type LedgerConfig } from './config.ts';
 
@@ -151,6 +152,8 @@ export interface RunningLedger {
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
   readonly identity: LedgerIdentity;
+  /** The plant broker's publisher and interlock; null when FLASHTRAIL_CFX_BROKER_URL is unset. */
+  readonly plant: Plant | null;
   close(): Promise<void>;
 }
 
@@ -159,7 +162,7 @@ export interface RunningLedger {
  *
  *   lock the directory → check file modes → initialise (or resume) → open the stores → compare the newest
  *   Merkle leaves with the event store → catch the log up → check the newest signed checkpoint → record the
- *   trusted administrator keys → listen.
+ *   trusted administrator keys → listen → connect to the plant broker (IPC-CFX), when one is configured.
  *
  * Any failure on the way is thrown (the CLI prints it as one line) and everything opened is closed again.
  */
@@ -243,7 +246,9 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     await projections.catchUp();
     projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'));
     cleanup.push(() => projections.stop());
-    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes });
+    let plant: Plant | null = null;
+    const plantStats = async () => (plant ? plant.stats() : null);
+    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes, plantStats });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
@@ -252,7 +257,21 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     const { port } = server.address() as AddressInfo;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
     logger.info({ url, dataDir: config.dataDir, verifierKey: identity.verifierKey }, 'flashtrail ledger listening');
+
+    // After every start-up check and once the URL is known (provenance links name it); stopped first on close.
+    if (config.cfx) {
+      ensurePrivateFile(publisherFile(config.dataDir));
+      if (!config.cfx.ledgerBaseUrl && /^(0\.0\.0\.0|::)$/.test(config.host)) {
+        logger.warn({ url }, 'the ledger listens on every interface: set FLASHTRAIL_CFX_LEDGER_URL to the URL the MES reaches it at, for the provenance links in CFX messages');
+      }
+      // On a shared store every instance answers the interlock, but only the elected log writer publishes.
+      const publishWhile = shared ? () => shared.leadership.isLeader() : undefined;
+      const started = await Plant.start(config.cfx, { store, projections, dataDir: config.dataDir, ledgerUrl: url, logger, ...(publishWhile ? { publishWhile } : {}) });
+      plant = started;
+      cleanup.push(() => started.stop());
+    }
 
     let closing: Promise<void> | null = null;
     return {
@@ -264,11 +283,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       log,
       checkpointer,
       identity,
-      close: () =>
-        (closing ??= (async () => {
-          await new Promise<void>((r) => server.close(() => r()));
-          await undo();
-        })()),
+      plant,
+      close: () => (closing ??= undo()),
     };
   } catch (error) {
     await undo();
