@@ -142,7 +142,7 @@ export const VexJustificationSchema = z.enum(['component_not_present', 'vulnerab
 
 /**
  * The manufacturer's assessment of one vulnerability for the releases it names (the newest statement
- * naming a release is the current one for it). The status vocabulary is the CISA VEX minimum shared by
+ * naming a release is the current one for it): `fixed` says those releases contain the fix. The status vocabulary is the CISA VEX minimum shared by
  * CSAF, OpenVEX and CycloneDX VEX.
  */
 export const VulnerabilityAssessed = z
@@ -156,13 +156,12 @@ export const VulnerabilityAssessed = z
     justification: VexJustificationSchema.optional(),
     impactStatement: LongText.optional(),
     actionStatement: LongText.optional(),
-    fixedBy: z.array(Identifier).min(1).max(16).optional().describe('the releases that fix it (status fixed, or affected with an update available)'),
+    fixedBy: z.array(Identifier).min(1).max(16).optional().describe('for affected: the releases that fix it, which units should be updated to'),
     fixAvailableAt: Timestamp.optional().describe('when the corrective measure became available: starts the Art. 14(2)(c) 14-day clock'),
   })
   .refine((a) => a.status !== 'not_affected' || a.justification !== undefined || (a.impactStatement ?? '') !== '', { message: 'not_affected needs a justification or an impact statement', path: ['justification'] })
   .refine((a) => a.justification === undefined || a.status === 'not_affected', { message: 'a justification belongs to not_affected only', path: ['justification'] })
   .refine((a) => a.status !== 'affected' || (a.actionStatement ?? '') !== '', { message: 'affected needs an action statement (what users should do)', path: ['actionStatement'] })
-  .refine((a) => a.status !== 'fixed' || a.fixedBy !== undefined, { message: 'fixed names the releases that fix it (fixedBy)', path: ['fixedBy'] })
   .refine((a) => new Set(a.releaseIds).size === a.releaseIds.length, { message: 'a release is named once', path: ['releaseIds'] });
 
 /** When the manufacturer became aware (Art. 14): starts the 24 h / 72 h clock. Recorded once per vulnerability. */

@@ -26,6 +26,8 @@ import { prepareExport, selectUnits } from '../evidence/export.ts';
 import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
+import { checkSbomEvidence, craRoutes } from './cra-routes.ts';
+import type { SbomStore } from '../files/sbom-store.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -42,6 +44,8 @@ export interface AppDeps {
   readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
+  /** The SBOMs attached to releases (sboms/ in the data directory): the CRA routes need them. */
+  readonly sboms?: SbomStore;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -120,8 +124,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         );
   };
 
-  v1.post('/events', requireRole('station', 'admin'), limitBody, submit);
-  v1.post('/admin/events', requireRole('admin'), limitBody, submit);
+  const sbomEvidence = checkSbomEvidence(deps.sboms);
+  v1.post('/events', requireRole('station', 'admin'), limitBody, sbomEvidence, submit);
+  v1.post('/admin/events', requireRole('admin'), limitBody, sbomEvidence, submit);
+  if (deps.sboms) v1.route('/', craRoutes({ projections, sboms: deps.sboms, ledgerKey: deps.ledgerKey, origin: deps.origin }));
 
   const id = (value: string | undefined) => {
     const parsed = Identifier.safeParse(value);
@@ -155,7 +161,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/streams/:stream/head', async (c) => {
     const stream = c.req.param('stream');
-    if (!/^(unit|station|release|batch)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(stream)) {
+    if (!/^(unit|station|release|batch|vuln)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(stream)) {
       return problem(c, 'NOT_FOUND', `${stream} is not a ledger stream name`);
     }
     const head = await ledger.streamHead(stream);
