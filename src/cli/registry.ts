@@ -37,6 +37,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('cra units', 'the shipped units carrying a component or affected by a vulnerability, as shipped or now', () => import('./commands/cra-units.ts')),
   entry('cra notify', "a vulnerability's notification list per customer (CSV, JSON, or signed by the ledger)", () => import('./commands/cra-notify.ts')),
   entry('cra deadlines', 'the Art. 14 reporting deadlines and what is overdue', () => import('./commands/cra-deadlines.ts')),
+  entry('cra enisa', 'the content of the ENISA reporting form at one Art. 14 stage, to paste or attach', () => import('./commands/cra-enisa.ts')),
   entry('cra vex', 'the assessments as CSAF, OpenVEX or CycloneDX VEX, signed by the ledger', () => import('./commands/cra-vex.ts')),
   entry('cra sbom-report', "the TR-03183-2 report of a release's SBOM", () => import('./commands/cra-sbom-report.ts')),
   entry('export', 'write a signed traceability export, and a CSV of it for people', () => import('./commands/export.ts')),
