@@ -30,6 +30,8 @@ import { webRoutes } from '../web/routes.ts';
 import { interlockRoutes } from './interlock-routes.ts';
 import { readinessFromReadModel } from '../plant/readiness.ts';
 import type { PlantStatsSource } from '../plant/plant.ts';
+import { checkSbomEvidence, craRoutes } from './cra-routes.ts';
+import type { SbomStore } from '../files/sbom-store.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -48,6 +50,8 @@ export interface AppDeps {
   readonly maxBodyBytes?: number;
   /** The plant broker's publisher and interlock numbers, for /metrics (null: no broker configured). */
   readonly plantStats?: PlantStatsSource;
+  /** The SBOMs attached to releases (sboms/ in the data directory): the CRA routes need them. */
+  readonly sboms?: SbomStore;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -127,8 +131,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         );
   };
 
-  v1.post('/events', requireRole('station', 'admin'), limitBody, submit);
-  v1.post('/admin/events', requireRole('admin'), limitBody, submit);
+  const sbomEvidence = checkSbomEvidence(deps.sboms);
+  v1.post('/events', requireRole('station', 'admin'), limitBody, sbomEvidence, submit);
+  v1.post('/admin/events', requireRole('admin'), limitBody, sbomEvidence, submit);
+  if (deps.sboms) v1.route('/', craRoutes({ projections, sboms: deps.sboms, ledgerKey: deps.ledgerKey, origin: deps.origin }));
 
   const id = (value: string | undefined) => {
     const parsed = Identifier.safeParse(value);
@@ -162,7 +168,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/streams/:stream/head', async (c) => {
     const stream = c.req.param('stream');
-    if (!/^(unit|station|release|batch)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(stream)) {
+    if (!/^(unit|station|release|batch|vuln)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(stream)) {
       return problem(c, 'NOT_FOUND', `${stream} is not a ledger stream name`);
     }
     const head = await ledger.streamHead(stream);

@@ -24,6 +24,7 @@ export const HTTP_STATUS: Record<LedgerErrorCode, ContentfulStatusCode> = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   CHECKPOINT_REFUSED: 503,
+  SBOM_INVALID: 422,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 };
@@ -46,6 +47,7 @@ const TITLES: Record<LedgerErrorCode, string> = {
   PAYLOAD_TOO_LARGE: 'Request too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   CHECKPOINT_REFUSED: 'The ledger refuses to sign a checkpoint that contradicts one it signed',
+  SBOM_INVALID: 'SBOM not accepted',
   INTERNAL: 'Internal error',
   UNAVAILABLE: 'Temporarily unavailable',
 };

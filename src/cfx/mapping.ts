@@ -579,6 +579,12 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
     inTransaction: false,
     map: (ctx) => ({ bodies: [], unit: ctx.unit }),
   },
+  // A field update happens in the fleet, after the line: no production message.
+  FirmwareUpdated: {
+    messages: [],
+    inTransaction: false,
+    map: (ctx) => ({ bodies: [], unit: ctx.unit }),
+  },
 };
 
 function emptyUnit(serial: string): CfxUnitDoc {

@@ -17,6 +17,8 @@ import { Ledger, type StationKeyDirectory } from '../write/pipeline.ts';
 import { ProjectionRunner } from '../read/projection-runner.ts';
 import { unitStateProjection } from '../../projections/unit-state.ts';
 import { productionProjection } from '../../projections/production.ts';
+import { componentIndexProjection } from '../../projections/components.ts';
+import { SbomStore } from '../files/sbom-store.ts';
 import { createApp } from '../api/app.ts';
 import { TokenStore, addTokenHash, newToken, type TokenSource } from '../api/tokens.ts';
 import { KeyFileError, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
@@ -37,7 +39,7 @@ import { Plant, publisherFile } from '../plant/plant.ts';
 export { ConfigError, configFromEnv, type LedgerConfig } from './config.ts';
 
 /** The read model's projections, kept by the server and rebuilt by `flashtrail projections rebuild`. */
-export const READ_MODEL_PROJECTIONS = [unitStateProjection, productionProjection];
+export const READ_MODEL_PROJECTIONS = [unitStateProjection, productionProjection, componentIndexProjection];
 
 /** Derived files of a data directory: both can be rebuilt from the event store. */
 export const readModelFile = (config: LedgerConfig): string => join(config.dataDir, 'readmodel.sqlite');
@@ -248,7 +250,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     cleanup.push(() => projections.stop());
     let plant: Plant | null = null;
     const plantStats = async () => (plant ? plant.stats() : null);
-    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes, plantStats });
+    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes, plantStats, sboms: new SbomStore(join(config.dataDir, 'sboms')) });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));

@@ -21,6 +21,8 @@ export const LEDGER_ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'CHECKPOINT_REFUSED',
+  /** An SBOM is not one the ledger accepts (format, version, official schema), or an SbomAttached event does not say what its stored SBOM says. */
+  'SBOM_INVALID',
   'INTERNAL',
   /** Another instance must act first (the elected log writer, for a checkpoint) and did not in time. */
   'UNAVAILABLE',
