@@ -8,6 +8,7 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 /** The HTTP status of each ledger error code. Part of the API, like the codes: never change one. */
 export const HTTP_STATUS: Record<LedgerErrorCode, ContentfulStatusCode> = {
   BODY_INVALID: 400,
+  QUERY_INVALID: 400,
   ENVELOPE_INVALID: 400,
   PAYLOAD_NOT_CANONICAL: 400,
   SCHEMA_INVALID: 400,
@@ -28,8 +29,9 @@ export const HTTP_STATUS: Record<LedgerErrorCode, ContentfulStatusCode> = {
   UNAVAILABLE: 503,
 };
 
-const TITLES: Record<LedgerErrorCode, string> = {
+export const PROBLEM_TITLES: Readonly<Record<LedgerErrorCode, string>> = {
   BODY_INVALID: 'Request body is not valid JSON',
+  QUERY_INVALID: 'Query parameters are not those of this route',
   ENVELOPE_INVALID: 'Not a valid DSSE envelope',
   PAYLOAD_NOT_CANONICAL: 'Payload is not RFC 8785 canonical JSON',
   SCHEMA_INVALID: 'Event does not match its schema',
@@ -54,7 +56,7 @@ export function problem(c: Context, code: LedgerErrorCode, detail: string, extra
   const status = HTTP_STATUS[code];
   const body = {
     type: `urn:flashtrail:problem:${code.toLowerCase().replaceAll('_', '-')}`,
-    title: TITLES[code],
+    title: PROBLEM_TITLES[code],
     status,
     detail,
     instance: c.req.path,
