@@ -67,7 +67,7 @@ describe('the document', () => {
 describe('every operation answers as documented', () => {
   it('a whole line: appends, reads, proofs, production views, evidence', async () => {
     const { admin, auditor, station1 } = t.tokens;
-    for (const path of ['/healthz', '/readyz', '/openapi.json']) expect((await get(`${t.url}${path}`)).status).toBe(200);
+    for (const path of ['/healthz', '/readyz', '/openapi.json', '/metrics']) expect((await get(`${t.url}${path}`)).status).toBe(200);
 
     // Appends: a station's own events, a retry, an administrator event through its own route.
     const st1 = new EventSigner(t.stationKeys['ST-01'], 'ST-01');

@@ -19,6 +19,7 @@ import { bearerAuth, queryContract, requestLog, requireRole, validQuery, type Ap
 import type { AppendResult, BatchView, HistoryEntry, ReleaseView, ConsistencyProof, Health, InclusionProof, Ready, StationView, StreamHead, UnitHistory, UnitsPage, UnitViewSchema } from './contract.ts';
 import { API_OPERATIONS, ConsistencyQuery, InclusionQuery, UnitsQuery, publicUnitView, type ResponseOf } from './contract.ts';
 import { apiReference } from './reference.ts';
+import { httpMetrics, LedgerMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
@@ -46,6 +47,8 @@ export interface AppDeps {
   readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
+  /** Bytes of the event store on disk, for /metrics (SQLite); absent when the store is a server. */
+  readonly storeBytes?: () => number | null;
   /** The version the OpenAPI document states (the API is v1; a packaged ledger may name its release). */
   readonly version?: string;
 }
@@ -54,7 +57,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { ledger, projections, logger } = deps;
   const app = new Hono<AppEnv>();
 
+  const metrics = new LedgerMetrics({ store: deps.store, projections, log: deps.log, checkpointer: deps.checkpointer, ...(deps.storeBytes ? { storeBytes: deps.storeBytes } : {}) });
   app.use('*', requestId());
+  app.use('*', httpMetrics(metrics));
   app.use('*', requestLog(logger));
   app.use('*', queryContract(API_OPERATIONS));
   app.onError((error, c) => {
@@ -68,6 +73,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.notFound((c) => problem(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
 
+  app.get('/metrics', async (c) => c.body(await metrics.exposition(), 200, { 'content-type': metrics.registry.contentType }));
   app.get('/healthz', (c) => c.json({ status: 'ok' } satisfies ResponseOf<typeof Health>));
   app.get('/readyz', async (c) => {
     const head = await deps.store.headPosition();
@@ -109,7 +115,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           : body !== null && typeof body === 'object' && Array.isArray((body as { events?: unknown }).events)
             ? (body as { events: unknown[] }).events
             : [body];
-        const appended = await ledger.submit(inputs, c.get('principal'));
+        let appended: Awaited<ReturnType<Ledger['submit']>>;
+        try {
+          appended = await ledger.submit(inputs, c.get('principal'));
+        } catch (error) {
+          metrics.refusedAppend(inputs);
+          throw error;
+        }
+        metrics.appended(appended);
         const allDuplicates = appended.every((a) => a.duplicate);
         return c.json(
           {

@@ -374,6 +374,16 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     responses: { 200: { description: 'the export, streamed', content: { 'application/x-ndjson': z.string().describe('lines, each an ExportRecord') }, headers: { 'X-Export-Units': 'units in the export' } } },
     errors: ['BODY_INVALID', 'SCHEMA_INVALID', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND'],
   },
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'meta',
+    summary: 'Prometheus metrics',
+    description: 'Text exposition format: appends by type and outcome, refusals by code, request latency by route, projection lag, Merkle log size, checkpoint age, event store size. No token: expose it to the monitoring network only.',
+    authenticated: false,
+    responses: ok('the metrics', { 'text/plain': z.string() }),
+    errors: [],
+  },
 ];
 
 /** Each NDJSON line of an export is one of these (the document lists it among its components). */

@@ -1,13 +1,14 @@
 /** Middleware factories: authentication, role checks, request logging. */
 import type { Context, MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { LedgerError } from '../write/errors.ts';
+import { LedgerError, type LedgerErrorCode } from '../write/errors.ts';
 import type { Logger } from 'pino';
 import type { Principal, Role } from '../write/pipeline.ts';
 import type { TokenSource } from './tokens.ts';
 import { problem } from './problem.ts';
 
-export type AppEnv = { Variables: { requestId: string; principal: Principal } };
+/** problemCode: set by `problem()`, read by the metrics middleware (refusals by code). */
+export type AppEnv = { Variables: { requestId: string; principal: Principal; problemCode: LedgerErrorCode | undefined } };
 
 export function bearerAuth(tokens: TokenSource): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -2,6 +2,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { LedgerErrorCode } from '../write/errors.ts';
+import type { AppEnv } from './middleware.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -54,6 +55,7 @@ export const PROBLEM_TITLES: Readonly<Record<LedgerErrorCode, string>> = {
 
 export function problem(c: Context, code: LedgerErrorCode, detail: string, extra: Record<string, unknown> = {}): Response {
   const status = HTTP_STATUS[code];
+  (c as Context<AppEnv>).set('problemCode', code);
   const body = {
     type: `urn:flashtrail:problem:${code.toLowerCase().replaceAll('_', '-')}`,
     title: PROBLEM_TITLES[code],

@@ -1,7 +1,7 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { mkdirDurable, removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
@@ -243,7 +243,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     await projections.catchUp();
     projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'));
     cleanup.push(() => projections.stop());
-    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes });
+    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes, ...(config.store === 'sqlite' ? { storeBytes: () => sqliteBytes(join(config.dataDir, 'events.sqlite')) } : {}) });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
@@ -274,6 +274,19 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     await undo();
     throw error;
   }
+}
+
+/** The database file and its write-ahead log, as they take space on disk now. */
+function sqliteBytes(file: string): number | null {
+  let total = 0;
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      if (f === file) return null;
+    }
+  }
+  return total;
 }
 
 /** Station ids from the read model (caught up first); the pipeline confirms each against its own stream. */
