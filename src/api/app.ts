@@ -20,6 +20,7 @@ import type { AppendResult, BatchView, HistoryEntry, ReleaseView, ConsistencyPro
 import { API_OPERATIONS, ConsistencyQuery, InclusionQuery, UnitsQuery, publicUnitView, type ResponseOf } from './contract.ts';
 import { apiReference } from './reference.ts';
 import { httpMetrics, LedgerMetrics } from './metrics.ts';
+import type { RequestGate } from './shutdown.ts';
 import { openApiDocument } from './openapi.ts';
 import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
@@ -47,6 +48,8 @@ export interface AppDeps {
   readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
+  /** Counts requests in flight and refuses new ones once the server drains (graceful shutdown). */
+  readonly gate?: RequestGate;
   /** Bytes of the event store on disk, for /metrics (SQLite); absent when the store is a server. */
   readonly storeBytes?: () => number | null;
   /** The version the OpenAPI document states (the API is v1; a packaged ledger may name its release). */
@@ -61,6 +64,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', requestId());
   app.use('*', httpMetrics(metrics));
   app.use('*', requestLog(logger));
+  if (deps.gate) app.use('*', deps.gate.middleware());
   app.use('*', queryContract(API_OPERATIONS));
   app.onError((error, c) => {
     if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);

@@ -18,6 +18,7 @@ import { ProjectionRunner } from '../read/projection-runner.ts';
 import { unitStateProjection } from '../../projections/unit-state.ts';
 import { productionProjection } from '../../projections/production.ts';
 import { createApp } from '../api/app.ts';
+import { RequestGate } from '../api/shutdown.ts';
 import { TokenStore, addTokenHash, newToken, type TokenSource } from '../api/tokens.ts';
 import { KeyFileError, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
@@ -151,8 +152,12 @@ export interface RunningLedger {
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
   readonly identity: LedgerIdentity;
-  close(): Promise<void>;
+  /** Drains in-flight requests, then closes everything; `reason` (the signal) goes to the log. */
+  close(reason?: string): Promise<void>;
 }
+
+/** How long a shutdown waits for requests in flight before it cuts them off. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * Starts the ledger on its data directory, in an order where nothing is served before it is checked:
@@ -243,7 +248,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     await projections.catchUp();
     projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'));
     cleanup.push(() => projections.stop());
-    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes, ...(config.store === 'sqlite' ? { storeBytes: () => sqliteBytes(join(config.dataDir, 'events.sqlite')) } : {}) });
+    const gate = new RequestGate();
+    const app = createApp({ gate, ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes, ...(config.store === 'sqlite' ? { storeBytes: () => sqliteBytes(join(config.dataDir, 'events.sqlite')) } : {}) });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
@@ -254,6 +260,22 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     const url = `http://${host}:${port}`;
     logger.info({ url, dataDir: config.dataDir, verifierKey: identity.verifierKey }, 'flashtrail ledger listening');
 
+    /**
+     * Graceful: stop accepting connections, refuse new requests on open ones (503, Connection: close), let
+     * those in flight finish (an append acknowledged is durable: the store committed it before the answer),
+     * then close the connections, stop the checkpointer and projections and close the stores.
+     */
+    const shutdown = async (reason: string) => {
+      logger.info({ signal: reason, inFlight: gate.active }, 'shutting down');
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      const unfinished = await gate.drain(SHUTDOWN_GRACE_MS);
+      if (unfinished > 0) logger.warn({ inFlight: unfinished }, `${unfinished} requests still running after ${SHUTDOWN_GRACE_MS / 1000} s are cut off`);
+      // Idle keep-alive connections, and streams (an export) that outlive the grace period.
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await closed;
+      await undo();
+      logger.info({ signal: reason }, 'stopped');
+    };
     let closing: Promise<void> | null = null;
     return {
       url,
@@ -264,11 +286,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       log,
       checkpointer,
       identity,
-      close: () =>
-        (closing ??= (async () => {
-          await new Promise<void>((r) => server.close(() => r()));
-          await undo();
-        })()),
+      close: (reason = 'close') => (closing ??= shutdown(reason)),
     };
   } catch (error) {
     await undo();
