@@ -1,7 +1,7 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { mkdirDurable, removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +20,7 @@ import { productionProjection } from '../../projections/production.ts';
 import { componentIndexProjection } from '../../projections/components.ts';
 import { SbomStore } from '../files/sbom-store.ts';
 import { createApp } from '../api/app.ts';
+import { RequestGate } from '../api/shutdown.ts';
 import { TokenStore, addTokenHash, newToken, type TokenSource } from '../api/tokens.ts';
 import { KeyFileError, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
@@ -156,8 +157,12 @@ export interface RunningLedger {
   readonly identity: LedgerIdentity;
   /** The plant broker's publisher and interlock; null when FLASHTRAIL_CFX_BROKER_URL is unset. */
   readonly plant: Plant | null;
-  close(): Promise<void>;
+  /** Drains in-flight requests, then closes everything; `reason` (the signal) goes to the log. */
+  close(reason?: string): Promise<void>;
 }
+
+/** How long a shutdown waits for requests in flight before it cuts them off. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * Starts the ledger on its data directory, in an order where nothing is served before it is checked:
@@ -250,7 +255,24 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     cleanup.push(() => projections.stop());
     let plant: Plant | null = null;
     const plantStats = async () => (plant ? plant.stats() : null);
-    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes, plantStats, sboms: new SbomStore(join(config.dataDir, 'sboms')) });
+    const gate = new RequestGate();
+    const app = createApp({
+      gate,
+      ledger,
+      store,
+      projections,
+      tokens,
+      logger,
+      log,
+      checkpointer,
+      verifierKey: identity.verifierKey,
+      ledgerKey: identity.key,
+      origin: identity.origin,
+      maxBodyBytes: config.maxBodyBytes,
+      plantStats,
+      sboms: new SbomStore(join(config.dataDir, 'sboms')),
+      ...(config.store === 'sqlite' ? { storeBytes: () => sqliteBytes(join(config.dataDir, 'events.sqlite')) } : {}),
+    });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
@@ -275,6 +297,22 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       cleanup.push(() => started.stop());
     }
 
+    /**
+     * Graceful: stop accepting connections, refuse new requests on open ones (503, Connection: close), let
+     * those in flight finish (an append acknowledged is durable: the store committed it before the answer),
+     * then close the connections, stop the checkpointer and projections and close the stores.
+     */
+    const shutdown = async (reason: string) => {
+      logger.info({ signal: reason, inFlight: gate.active }, 'shutting down');
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      const unfinished = await gate.drain(SHUTDOWN_GRACE_MS);
+      if (unfinished > 0) logger.warn({ inFlight: unfinished }, `${unfinished} requests still running after ${SHUTDOWN_GRACE_MS / 1000} s are cut off`);
+      // Idle keep-alive connections, and streams (an export) that outlive the grace period.
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await closed;
+      await undo();
+      logger.info({ signal: reason }, 'stopped');
+    };
     let closing: Promise<void> | null = null;
     return {
       url,
@@ -286,12 +324,25 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       checkpointer,
       identity,
       plant,
-      close: () => (closing ??= undo()),
+      close: (reason = 'close') => (closing ??= shutdown(reason)),
     };
   } catch (error) {
     await undo();
     throw error;
   }
+}
+
+/** The database file and its write-ahead log, as they take space on disk now. */
+function sqliteBytes(file: string): number | null {
+  let total = 0;
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      if (f === file) return null;
+    }
+  }
+  return total;
 }
 
 /** Station ids from the read model (caught up first); the pipeline confirms each against its own stream. */

@@ -129,6 +129,11 @@ export class Checkpointer {
   }
 
   /** The latest recorded checkpoint note, issuing the first one if there is none. */
+  /** When the newest checkpoint this instance knows of was issued (ms since the epoch), or null before the first. */
+  lastIssuedAt(): number | null {
+    return this.recorded?.issuedAt ?? null;
+  }
+
   async latest(): Promise<string> {
     if (this.isFollower()) return (await this.newestRecorded())?.note ?? this.issue();
     await this.open();

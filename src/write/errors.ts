@@ -5,6 +5,8 @@
  */
 export const LEDGER_ERROR_CODES = [
   'BODY_INVALID',
+  /** A query parameter the route does not take, one given twice, or a value it cannot use. */
+  'QUERY_INVALID',
   'ENVELOPE_INVALID',
   'PAYLOAD_NOT_CANONICAL',
   'SCHEMA_INVALID',

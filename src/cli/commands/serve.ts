@@ -34,7 +34,7 @@ const command = defineCommand({
     });
     const { startLedgerServer } = await import('../../server/main.ts');
     const running = await startLedgerServer(config);
-    return runUntilSignal(() => running.close());
+    return runUntilSignal((signal) => running.close(signal));
   },
 });
 
