@@ -1,0 +1,103 @@
+/**
+ * What the append benchmarks need around a ledger: a real `flashtrail serve` process (the compiled CLI, so
+ * that the server has its own core and its own event loop, as in production), stations with tokens and keys,
+ * and a keep-alive HTTP client that times each request.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { configFromEnv, initDataDir } from '../src/server/main.ts';
+import { addToken } from '../src/api/tokens.ts';
+import { readSecretKeyFile } from '../src/files/key-file.ts';
+import { newSigner, type Signer } from '../src/crypto/ed25519.ts';
+import { EventSigner, type SignedEvent } from '../src/event/signer.ts';
+import { lineSetupEvents } from '../src/sim/line-setup.ts';
+import { simulatedRelease, type ReleaseFirmware } from '../src/sim/simulated-station.ts';
+import { spawnLedger, type ServerProcess } from '../test/helpers/server-process.ts';
+import type { DsseEnvelope } from '../src/crypto/dsse.ts';
+
+export interface BenchStation {
+  readonly stationId: string;
+  readonly token: string;
+  readonly key: Signer;
+  readonly signer: EventSigner;
+}
+
+export interface BenchLedger {
+  readonly server: ServerProcess;
+  readonly stations: readonly BenchStation[];
+  readonly release: ReleaseFirmware;
+  readonly http: KeepAliveClient;
+}
+
+/** A data directory with `stations` stations, a release and an open batch B-1, served by a child process. */
+export async function startBenchLedger(dataDir: string, stations: number, env: Record<string, string> = {}): Promise<BenchLedger> {
+  const config = configFromEnv({}, { dataDir });
+  const init = initDataDir(config);
+  const release = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
+  const list = Array.from({ length: stations }, (_, i) => {
+    const stationId = `ST-${String(i + 1).padStart(2, '0')}`;
+    const key = newSigner();
+    return { stationId, key, token: addToken(config.tokensFile, { name: stationId, role: 'station', stationId }), signer: new EventSigner(key, stationId) };
+  });
+  const server = await spawnLedger(dataDir, { FLASHTRAIL_LOG_LEVEL: 'warn', ...env });
+  const http = new KeepAliveClient(server.url, stations + 1);
+  const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
+  const setup = lineSetupEvents(admin, { stations: list.map((s) => ({ stationId: s.stationId, key: s.key })), release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 10_000_000 } });
+  const answer = await http.post('/v1/admin/events', readFileSync(init.adminTokenFile, 'utf8').trim(), setup);
+  if (answer.status !== 201) throw new Error(`line setup refused: ${answer.status} ${answer.body}`);
+  return { server, stations: list, release, http };
+}
+
+/** One unit's whole passing flow, as a station signs it: scan → bootloader → app verified → provisioning → eFuses → shipped. */
+export function unitFlow(station: BenchStation, release: ReleaseFirmware, serial: string): SignedEvent[] {
+  const s = station.signer;
+  const r = release;
+  return [
+    s.sign('UnitScanned', { serial, batchId: 'B-1', station: station.stationId, operator: 'op', productSku: r.productSku, hardwareRevision: 'rev-C' }),
+    s.sign('BootloaderWritten', { serial, imageSha256: r.bootloader.sha256, version: r.bootloader.version, sizeBytes: r.bootloader.sizeBytes, signingKeyRef: 'sb-key', signingKeyDigest: r.signingKeyDigest }),
+    s.sign('AppVerified', { serial, imageSha256: r.application.sha256, version: r.application.version, sizeBytes: r.application.sizeBytes, reportedSha256: r.application.sha256, method: 'device_report', result: 'pass' }),
+    s.sign('ProvisioningApplied', { serial, templateId: r.provisioningTemplate.id, templateSha256: r.provisioningTemplate.sha256, configSha256: r.signingKeyDigest }),
+    s.sign('EfuseBurned', { serial, profile: r.efuseProfile, fuses: [{ name: 'SECURE_BOOT_EN', value: '1' }], keyDigests: [r.signingKeyDigest], secureBoot: true, flashEncryption: true }),
+    s.sign('UnitShipped', { serial, customer: 'ACME', orderRef: 'PO-1' }),
+  ];
+}
+
+/** node:http with keep-alive connections (one per concurrent caller): less client overhead than fetch. */
+export class KeepAliveClient {
+  private readonly agent: Agent;
+  private readonly url: URL;
+
+  constructor(base: string, connections: number) {
+    this.url = new URL(base);
+    this.agent = new Agent({ keepAlive: true, maxSockets: connections });
+  }
+
+  post(path: string, token: string, envelopes: readonly DsseEnvelope[]): Promise<{ status: number; body: string }> {
+    const body = JSON.stringify(envelopes);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: this.url.hostname, port: this.url.port, path, method: 'POST', agent: this.agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** Appends and expects 201; returns the request's latency in ms. */
+export async function timedAppend(http: KeepAliveClient, token: string, envelopes: readonly DsseEnvelope[]): Promise<number> {
+  const t = performance.now();
+  const answer = await http.post('/v1/events', token, envelopes);
+  if (answer.status !== 201) throw new Error(`append refused: ${answer.status} ${answer.body}`);
+  return performance.now() - t;
+}
