@@ -26,7 +26,7 @@ import { verifyStrict } from '../src/native/ed25519.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
 import pg from 'pg';
 import { startCluster } from '../test/helpers/postgres-cluster.ts';
-import { startBenchLedger, timedAppend, unitFlow } from './http.ts';
+import { KeepAliveClient, startBenchLedger, timedAppend, unitFlow } from './http.ts';
 
 const STATIONS = 64;
 const UNITS_PER_STATION = quick ? 15 : 120;
@@ -35,18 +35,28 @@ const N_BATCHED = quick ? 2000 : 20_000;
 const N_VERIFY = quick ? 500 : 5000;
 
 const results = createReport('append');
+/** `--profile DIR`: the SQLite server writes a V8 CPU profile there. */
+const profileAt = process.argv.indexOf('--profile');
+const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
+const onlySqlite = process.argv.includes('--sqlite-only');
 
 /** The HTTP append figures on one store; returns a signed event for the verify figures. */
-async function httpAppend(label: string, prefix: string, env: Record<string, string>): Promise<{ envelope: DsseEnvelope; key: Signer }> {
+async function httpAppend(label: string, prefix: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ envelope: DsseEnvelope; key: Signer }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
-  const ledger = await startBenchLedger(dataDir, STATIONS, env);
+  const ledger = await startBenchLedger(dataDir, STATIONS, env, nodeArgs);
   try {
-    const { http, release, stations } = ledger;
+    const { release, stations } = ledger;
 
     // 64 stations at once, each flashing its units one after another, one event per request.
     const flows = stations.map((s) => Array.from({ length: UNITS_PER_STATION }, (_, u) => unitFlow(s, release, `${s.stationId}-U${u}`)).flat());
+    const one = stations[0]!;
+    const scan = (serial: string) => one.signer.sign('UnitScanned', { serial, batchId: 'B-1', station: one.stationId, operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }).envelope;
+    const singles = Array.from({ length: N_SINGLE }, (_, i) => scan(`S-${i}`));
+    const batched = Array.from({ length: N_BATCHED }, (_, i) => scan(`M-${i}`));
+    const http = new KeepAliveClient(ledger.server.url, STATIONS);
     const total = flows.reduce((n, f) => n + f.length, 0);
     const latencies: number[] = [];
+    const cpuBefore = ledger.server.cpuSeconds();
     let t = performance.now();
     await Promise.all(
       stations.map(async (s, i) => {
@@ -54,25 +64,27 @@ async function httpAppend(label: string, prefix: string, env: Record<string, str
       }),
     );
     const ms = performance.now() - t;
+    const cpuAfter = ledger.server.cpuSeconds();
     results.add(`${prefix}.stations64.rate`, `${label}: ${STATIONS} stations concurrently, whole unit flows, 1 event per request (${total.toLocaleString('en-US')} events)`, perSecond(total, ms), 'events/s');
     results.add(`${prefix}.stations64.p50`, `${label}: ${STATIONS} stations, request latency p50`, quantile(latencies, 0.5), 'ms', 1);
     results.add(`${prefix}.stations64.p99`, `${label}: ${STATIONS} stations, request latency p99`, quantile(latencies, 0.99), 'ms', 1);
+    // CPU time is what a loaded machine does not distort: the server's whole cost of one event.
+    results.add(`${prefix}.stations64.cpu`, `${label}: ${STATIONS} stations, server CPU time per event (HTTP, decode, verify, decide, write, log)`, cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) / total) * 1e6, 'µs', 0);
 
-    const one = stations[0]!;
-    const scan = (serial: string) => one.signer.sign('UnitScanned', { serial, batchId: 'B-1', station: one.stationId, operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }).envelope;
-    const singles = Array.from({ length: N_SINGLE }, (_, i) => scan(`S-${i}`));
     t = performance.now();
     for (const e of singles) await timedAppend(http, one.token, [e]);
     results.add(`${prefix}.sequential.single`, `${label}: one client, 1 event per request, sequential`, perSecond(N_SINGLE, performance.now() - t), 'events/s');
 
-    const batched = Array.from({ length: N_BATCHED }, (_, i) => scan(`M-${i}`));
     t = performance.now();
     for (let i = 0; i < batched.length; i += 100) await timedAppend(http, one.token, batched.slice(i, i + 100));
     results.add(`${prefix}.sequential.batch100`, `${label}: one client, batches of 100, sequential`, perSecond(N_BATCHED, performance.now() - t), 'events/s');
     http.close();
     return { envelope: singles[0] as DsseEnvelope, key: one.key };
+  } catch (error) {
+    console.error(`the ledger's last log lines:\n${ledger.server.logTail()}`);
+    throw error;
   } finally {
-    await ledger.server.kill('SIGTERM');
+    await ledger.server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -130,7 +142,7 @@ async function postgresForBench(): Promise<{ url: string; stop(): Promise<void> 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
   console.error(`flashtrail append benchmark (${quick ? 'quick' : 'full'}), node ${process.version}`);
-  const { envelope, key } = await httpAppend('SQLite', 'sqlite', {});
+  const { envelope, key } = await httpAppend('SQLite', 'sqlite', {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
 
   // Reference: what SQLite itself does on this disk with the same durability (WAL, synchronous=FULL).
   const raw = new Database(join(dataDir, 'raw.sqlite'));
@@ -153,7 +165,7 @@ async function main() {
   results.add('sqlite.sequential.single.ratio', 'SQLite: one client, 1 event per request, share of the raw 1-row insert rate (goal 40 %)', ratio('sqlite.sequential.single', 'ref.sqlite.raw1'), '%');
   results.add('sqlite.sequential.batch100.ratio', 'SQLite: one client, batches of 100, share of the raw 100-row insert rate (goal 30 %)', ratio('sqlite.sequential.batch100', 'ref.sqlite.raw100'), '%');
 
-  const postgres = await postgresForBench();
+  const postgres = onlySqlite ? 'not asked for (--sqlite-only)' : await postgresForBench();
   if (typeof postgres === 'string') console.error(`  PostgreSQL figures skipped: ${postgres}`);
   else {
     try {
