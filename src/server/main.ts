@@ -233,7 +233,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     }
     const log: LedgerLog = shared?.log ?? fileLedgerLog(fileLog as MerkleLog);
 
-    const ledger = new Ledger({ store, clock: () => new Date(), adminKeys, stationKeys: stationKeyDirectory(projections) });
+    // Only SQLite's locked data directory guarantees this process is the store's one writer (stream heads cached).
+    const ledger = new Ledger({ store, clock: () => new Date(), adminKeys, stationKeys: stationKeyDirectory(projections), singleWriter: config.store === 'sqlite' });
     const checkpointer = new Checkpointer({
       store,
       log,
