@@ -71,7 +71,16 @@ export interface WitnessedLog {
 }
 
 export type AddCheckpointDecision =
-  | { readonly status: 200; readonly checkpoint: Checkpoint; /** The note text the witness cosigns. */ readonly body: string; readonly next: WitnessedLog }
+  | {
+      readonly status: 200;
+      readonly checkpoint: Checkpoint;
+      /** The note text the witness cosigns. */
+      readonly body: string;
+      /** The signed note as submitted, with whatever signatures it carried. */
+      readonly note: string;
+      readonly oldSize: number;
+      readonly next: WitnessedLog;
+    }
   | { readonly status: 400 | 403 | 404 | 422; readonly message: string }
   | { readonly status: 409; readonly latestSize: number; readonly message: string };
 
@@ -127,7 +136,7 @@ export function decideAddCheckpoint(
           : `the consistency proof from ${stored.size} to ${checkpoint.size} does not verify: tree ${checkpoint.size} does not extend the tree this witness cosigned`,
     };
   }
-  return { status: 200, checkpoint, body: noteText, next: { size: checkpoint.size, root: checkpoint.root } };
+  return { status: 200, checkpoint, body: noteText, note: request.checkpoint, oldSize: request.oldSize, next: { size: checkpoint.size, root: checkpoint.root } };
 }
 
 function rootIs(a: Hash, b: Hash): boolean {

@@ -21,6 +21,8 @@ import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 } from '../../schemas/proven
 import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole, type KeyLives } from './steps.ts';
 import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
+import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
+import type { WitnessPolicy } from '../tlog/policy.ts';
 
 export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 };
 /** What the ledger serves now. */
@@ -61,6 +63,13 @@ export interface ProvenanceReport {
   readonly steps: StepReport[];
   /** What this document cannot prove, said plainly (docs/format.md §6.5, §10). */
   readonly notProven: string[];
+  /** The witnesses that cosigned the checkpoint, when a policy was given. */
+  readonly witnesses?: WitnessReport;
+}
+
+export interface VerifyOptions {
+  /** A witness policy (C2SP tlog-policy): its quorum must have cosigned the checkpoint (WITNESS_QUORUM_NOT_MET). */
+  readonly policy?: WitnessPolicy;
 }
 
 const NOT_PROVEN = [
@@ -69,7 +78,7 @@ const NOT_PROVEN = [
 ];
 const NOT_PROVEN_V1 = ["the unit's batch and release (v1 documents carry no batch or release records)"];
 
-export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto): ProvenanceReport {
+export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto, options: VerifyOptions = {}): ProvenanceReport {
   const steps: StepReport[] = [];
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
@@ -79,6 +88,8 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
 
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
+  const witnesses = options.policy ? checkWitnesses(doc.checkpoint, options.policy, ledgerKey, crypto) : undefined;
+  if (witnesses) done('witnesses', witnessStepDetail(witnesses));
 
   const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position, { field: `entries[${position}]` }, crypto));
   const seen = new Map<number, Decoded>();
@@ -149,8 +160,15 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     firmware: { bootloader: images('bootloader'), application: images('application') },
     matchesRelease,
     steps,
-    notProven: v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN],
+    notProven: notProvenWith(v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN], witnesses),
+    ...(witnesses ? { witnesses } : {}),
   };
+}
+
+/** With a witness quorum met, the split-view caveat no longer holds; freshness still does. */
+export function notProvenWith(list: readonly string[], witnesses: WitnessReport | undefined): string[] {
+  if (!witnesses || witnesses.cosignedBy.length === 0) return [...list];
+  return list.map((n) => (n.includes('(witness cosignatures)') ? 'that the checkpoint is the newest: the witnesses cosigned it as the largest tree they had seen, at the times shown' : n));
 }
 
 /** The hashes of an entry's C2SP tlog-proof, which must be for its leaf and against the document's checkpoint. */
