@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fromHex, toHex } from '../src/crypto/encoding.ts';
+import { fromHex, toHex, utf8 } from '../src/crypto/encoding.ts';
+import { portableCrypto } from '../src/crypto/backend.ts';
+import { leafHash } from '../src/merkle/hash.ts';
+import { historyKey, UnitHistoryMap, verifyCompleteHistory } from '../src/verify/history-map.ts';
+import { VerificationError } from '../src/verify/errors.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import { MerklePatriciaTree, MPT_EMPTY_ROOT, verifyLookup } from '../src/tlog/mpt.ts';
 
@@ -101,5 +105,64 @@ describe('Merkle Patricia Tree (torchwood mpt hashing)', () => {
     expect(tree.proveLookup(Uint8Array.of(1)).proof).toEqual(new Uint8Array(0));
     expect(verifyLookup(MPT_EMPTY_ROOT, Uint8Array.of(1), null, new Uint8Array(0))).toBe(true);
     expect(verifyLookup(MPT_EMPTY_ROOT, Uint8Array.of(1), Uint8Array.of(1), new Uint8Array(0))).toBe(false);
+  });
+});
+
+describe('unit history map (docs/format.md §13)', () => {
+  // A synthetic log: leaf i is "event i", of unit U-(i mod 3) for most leaves, and of no unit (station or
+  // checkpoint records) every fifth leaf.
+  const log = Array.from({ length: 60 }, (_, i) => ({ leafHash: leafHash(utf8(`event ${i}`)), serial: i % 5 === 4 ? null : `U-${i % 3}` }));
+  const build = (n: number, crypto = portableCrypto) => {
+    const map = new UnitHistoryMap(crypto);
+    for (const l of log.slice(0, n)) map.append(l.leafHash, l.serial);
+    return map;
+  };
+  const eventsOf = (serial: string, n: number) => log.slice(0, n).flatMap((l, leafIndex) => (l.serial === serial ? [{ leafIndex, leafHash: l.leafHash }] : []));
+
+  it('rebuilds to the identical root on either crypto backend; a unit leaf changes the root, any other leaf does not', () => {
+    expect(toHex(build(60).root())).toBe(toHex(build(60, nativeCrypto).root()));
+    expect(toHex(build(59).root())).toBe(toHex(build(60).root())); // leaf 59 is no unit's
+    expect(toHex(build(58).root())).not.toBe(toHex(build(59).root())); // leaf 58 is U-1's
+    expect(build(0).root()).toEqual(MPT_EMPTY_ROOT);
+  });
+
+  it("proves a unit's complete history as of a size, and names what a document left out", () => {
+    const map = build(60);
+    const { value, proof } = map.prove('U-1');
+    const claim = { root: map.root(), size: 60, value: value as Uint8Array, proof };
+    const all = eventsOf('U-1', 60);
+    expect(verifyCompleteHistory('U-1', all, claim)).toMatchObject({ count: all.length, lastLeaf: all[all.length - 1]!.leafIndex });
+    // The last event dropped: the map still holds it.
+    const dropped = all.slice(0, -1);
+    let error: VerificationError | undefined;
+    try {
+      verifyCompleteHistory('U-1', dropped, claim);
+    } catch (e) {
+      error = e as VerificationError;
+    }
+    expect(error?.code).toBe('HISTORY_INCOMPLETE');
+    expect(error?.message).toBe(`unit U-1: the log's first 60 leaves hold ${all.length} event(s) of it up to leaf ${all[all.length - 1]!.leafIndex}; the document holds ${dropped.length} event(s) up to leaf ${dropped[dropped.length - 1]!.leafIndex}: 1 event(s) are missing, the last at leaf ${all[all.length - 1]!.leafIndex}`);
+    expect(error?.location).toMatchObject({ serial: 'U-1', leafIndex: all[all.length - 1]!.leafIndex });
+    // An event in the middle replaced by another leaf: same count, other chain.
+    const swapped = all.map((e, i) => (i === 3 ? { ...e, leafHash: leafHash(utf8('forged')) } : e));
+    expect(() => verifyCompleteHistory('U-1', swapped, claim)).toThrow(/one was replaced/);
+    // Another unit's proof, or a value the proof does not carry, is refused.
+    expect(() => verifyCompleteHistory('U-2', eventsOf('U-2', 60), claim)).toThrow(/does not show this history value/);
+  });
+
+  it('an older map root shows the history complete as of its own size only', () => {
+    const older = build(30);
+    const { value, proof } = older.prove('U-1');
+    const claim = { root: older.root(), size: 30, value: value as Uint8Array, proof };
+    expect(verifyCompleteHistory('U-1', eventsOf('U-1', 30), claim).count).toBe(eventsOf('U-1', 30).length);
+    expect(() => verifyCompleteHistory('U-1', eventsOf('U-1', 60), claim)).toThrow(VerificationError);
+  });
+
+  it('proves a serial the log never saw absent', () => {
+    const map = build(60);
+    const { value, proof } = map.prove('U-9');
+    expect(value).toBeNull();
+    expect(verifyLookup(map.root(), historyKey('U-9'), null, proof)).toBe(true);
+    expect(verifyLookup(map.root(), historyKey('U-1'), null, map.prove('U-1').proof)).toBe(false);
   });
 });

@@ -26,6 +26,7 @@ export const VERIFY_ERROR_CODES = [
   'PREDICATE_MISMATCH',
   'CONTENT_DIGEST_ERROR',
   'WITNESS_QUORUM_NOT_MET',
+  'HISTORY_INCOMPLETE',
 ] as const;
 
 export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];
