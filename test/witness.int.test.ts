@@ -132,6 +132,15 @@ describe('witnesses', () => {
       expect(ok.code, ok.stdout + ok.stderr).toBe(0);
       expect(ok.stdout).toMatch(/ok {2}witnesses +quorum W1 met: cosigned by W1 at 20/);
       expect(ok.stdout).toMatch(/witnessed: quorum W1; W1 \(witness\.test\/w1\) at /);
+      expect(ok.stdout).toMatch(new RegExp(`ok {2}freshness +complete as of tree size ${sizeOf(note)}; as of 20\\S+, \\d+ s old`));
+
+      // Freshness: the auditor knows the log has grown past this document's checkpoint.
+      const stale = await runCli(['verify', docFile, '--ledger-key', ledgerKey, '--at-least', String(sizeOf(note) + 1), '--json']);
+      expect(stale.code).toBe(1);
+      expect(JSON.parse(stale.stdout)).toMatchObject({ ok: false, error: { code: 'CHECKPOINT_STALE', step: 'freshness' } });
+      const fresh = await runCli(['verify', docFile, '--ledger-key', ledgerKey, '--at-least', String(sizeOf(note))]);
+      expect(fresh.code, fresh.stdout).toBe(0);
+      expect(fresh.stdout).toMatch(/age unknown \(no witness cosignature time\)/);
 
       // The same document, its cosignature stripped everywhere the checkpoint appears.
       const witnessLine = note.split('\n').find((l) => l.startsWith('— witness.test/w1 ')) as string;

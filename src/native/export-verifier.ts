@@ -74,6 +74,7 @@ export interface VerifyExportFileOptions {
   readonly portable?: boolean;
   readonly onProgress?: (units: number, events: number) => void;
   readonly policy?: WitnessPolicy;
+  readonly atLeast?: number;
 }
 
 export async function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportFileOptions = {}): Promise<ExportReport> {
@@ -85,6 +86,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
       units: workerPoolVerifier(threads, portable),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.policy ? { policy: options.policy } : {}),
+      ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
     });
   } catch (error) {
     if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file, ...error.location });

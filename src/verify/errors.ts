@@ -27,6 +27,7 @@ export const VERIFY_ERROR_CODES = [
   'CONTENT_DIGEST_ERROR',
   'WITNESS_QUORUM_NOT_MET',
   'HISTORY_INCOMPLETE',
+  'CHECKPOINT_STALE',
 ] as const;
 
 export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];

@@ -20,6 +20,7 @@ import { InTotoStatementV1Schema, InTotoStatementV2Schema } from '../../schemas/
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
+import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
 import { checkCanonical, exportFormatOf, lineText, parseExportRecord, parseJsonText, parseUnitRecord, pathText, proofHashes, isUnitRecordText } from './records.ts';
 import {
@@ -229,6 +230,7 @@ export interface ExportReport {
   /** What this file's format cannot prove, said plainly (docs/format.md §7.7, §10). */
   readonly notProven: string[];
   readonly witnesses?: WitnessReport;
+  readonly freshness?: FreshnessReport;
 }
 
 export interface VerifyExportOptions {
@@ -238,6 +240,9 @@ export interface VerifyExportOptions {
   readonly onProgress?: (units: number, events: number) => void;
   /** A witness policy whose quorum must have cosigned the checkpoint (WITNESS_QUORUM_NOT_MET). */
   readonly policy?: WitnessPolicy;
+  /** The log is known to have at least this many leaves (CHECKPOINT_STALE). */
+  readonly atLeast?: number;
+  readonly now?: Date;
 }
 
 /** Unit records per batch handed to the verifier. */
@@ -290,6 +295,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
   let events = 0;
   let format: ExportFormat = EXPORT_FORMAT_V2;
   let witnesses: WitnessReport | undefined;
+  let freshness: FreshnessReport | undefined;
 
   const record = (seq: number, results: UnitResult[]) => {
     let previous: UnitResult | null = null;
@@ -417,6 +423,12 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
           witnesses = withLine(() => checkWitnesses(rec.note, policy, ledgerKey, crypto, { line: 2, field: 'note' }), 2);
           steps.push({ step: 'witnesses', detail: witnessStepDetail(witnesses) });
         }
+        if (options.atLeast !== undefined || witnesses) {
+          const current = checkpoint;
+          const f = withLine(() => checkFreshness(current, options.atLeast, witnesses, options.now ?? new Date(), { line: 2, field: 'note' }), 2);
+          freshness = f;
+          steps.push({ step: 'freshness', detail: freshnessDetail(f, options.atLeast) });
+        }
         continue;
       }
       if (!checkpoint || !header) throw new VerificationError('FORMAT_ERROR', 'format', 'missing checkpoint', { line: lineNo });
@@ -505,6 +517,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       steps,
       notProven: notProvenWith(format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS, witnesses),
       ...(witnesses ? { witnesses } : {}),
+      ...(freshness ? { freshness } : {}),
     };
   } finally {
     await Promise.allSettled(inFlight);

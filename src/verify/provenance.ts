@@ -22,6 +22,7 @@ import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUni
 import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
+import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
 
 export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 };
@@ -65,11 +66,17 @@ export interface ProvenanceReport {
   readonly notProven: string[];
   /** The witnesses that cosigned the checkpoint, when a policy was given. */
   readonly witnesses?: WitnessReport;
+  /** How old the evidence is (docs/format.md §5.3). */
+  readonly freshness?: FreshnessReport;
 }
 
 export interface VerifyOptions {
   /** A witness policy (C2SP tlog-policy): its quorum must have cosigned the checkpoint (WITNESS_QUORUM_NOT_MET). */
   readonly policy?: WitnessPolicy;
+  /** The log is known to have at least this many leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE). */
+  readonly atLeast?: number;
+  /** The verifier's clock, for the age of the evidence. */
+  readonly now?: Date;
 }
 
 const NOT_PROVEN = [
@@ -90,6 +97,9 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
   const witnesses = options.policy ? checkWitnesses(doc.checkpoint, options.policy, ledgerKey, crypto) : undefined;
   if (witnesses) done('witnesses', witnessStepDetail(witnesses));
+  // Said when asked (a size to reach) or when there is a time to say it by (witness cosignatures).
+  const freshness = options.atLeast !== undefined || witnesses ? checkFreshness(checkpoint, options.atLeast, witnesses, options.now ?? new Date()) : undefined;
+  if (freshness) done('freshness', freshnessDetail(freshness, options.atLeast));
 
   const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position, { field: `entries[${position}]` }, crypto));
   const seen = new Map<number, Decoded>();
@@ -162,6 +172,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     steps,
     notProven: notProvenWith(v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN], witnesses),
     ...(witnesses ? { witnesses } : {}),
+    ...(freshness ? { freshness } : {}),
   };
 }
 

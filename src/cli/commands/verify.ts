@@ -62,13 +62,14 @@ export function isExportFile(file: string): boolean {
   }
 }
 
-export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string }): Promise<number> {
+export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number }): Promise<number> {
   const started = performance.now();
   let lastShown = 0;
   try {
     const policy = readPolicy(options.policyFile);
     const report = await verifyExportFile(file, readKey(ledgerKey), {
       ...(policy ? { policy } : {}),
+      ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
       portable: options.portable,
       ...(options.workers ? { workers: options.workers } : {}),
       onProgress: (units, events) => {
@@ -145,14 +146,14 @@ function failure(o: VerifyOutput, error: unknown): number {
   return 1;
 }
 
-export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string): number {
+export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string, atLeast?: number): number {
   try {
     const key = readKey(ledgerKey);
     const policy = readPolicy(policyFile);
     const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
     let report;
     try {
-      report = verifyProvenance(doc, key, nativeCrypto, policy ? { policy } : {});
+      report = verifyProvenance(doc, key, nativeCrypto, { ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}) });
     } catch (error) {
       if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
       throw error;
@@ -277,7 +278,7 @@ function readNoteFile(file: string): string {
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['FILE --ledger-key KEY|@FILE [--policy FILE] [--json] [--portable] [--workers N]'],
+  usage: ['FILE --ledger-key KEY|@FILE [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
     'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
@@ -287,6 +288,7 @@ const command = defineCommand({
   options: {
     'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the verifier key the ledger printed at init (origin+id+key), or @file holding it' },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy): refuse a checkpoint its quorum has not cosigned' },
+    'at-least': { type: 'string', value: 'N', help: 'the log is known to have N leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE)' },
     json: { type: 'boolean', help: 'print the report, or the failure, as JSON' },
     portable: { type: 'boolean', help: 'verify with the pure-JavaScript Ed25519 and SHA-256 instead of OpenSSL' },
     workers: { type: 'string', value: 'N', help: 'worker threads for an export (default: one per core)' },
@@ -295,6 +297,7 @@ const command = defineCommand({
     const file = positionals[0] as string;
     const key = values['ledger-key'] as string;
     const o = { out: (l: string) => console.log(l), json: values.json === true };
+    const atLeast = values['at-least'] === undefined ? undefined : wholeNumber(values['at-least'], '--at-least', 0, 0, Number.MAX_SAFE_INTEGER);
     let isExport: boolean;
     try {
       isExport = isExportFile(file);
@@ -303,9 +306,9 @@ const command = defineCommand({
     }
     if (isExport) {
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
-      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), progress: (l) => console.error(l) });
+      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), progress: (l) => console.error(l) });
     }
-    return verifyProvenanceFile(file, key, o, values.policy);
+    return verifyProvenanceFile(file, key, o, values.policy, atLeast);
   },
 });
 
