@@ -33,6 +33,8 @@ import { nativeCrypto } from '../native/crypto.ts';
 import { lockDataDirectory } from '../files/dir-lock.ts';
 import { checkRecentLeaves, checkSignedCheckpoint } from '../read/log-integrity.ts';
 import { ConfigError, type LedgerConfig } from './config.ts';
+import { WitnessSet } from '../witness/client.ts';
+import { describeQuorum, parseWitnessPolicy, PolicyError, type WitnessPolicy } from '../tlog/policy.ts';
 import { ensurePrivateFile, secureDataDirectory } from './data-dir.ts';
 import { keysWithoutBackup } from './backup.ts';
 import { Plant, publisherFile } from '../plant/plant.ts';
@@ -245,6 +247,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       intervalMs: config.checkpointIntervalMs,
       logger,
       ...(shared ? { leadership: shared.leadership } : {}),
+      ...(config.witnessPolicyFile ? { witnesses: witnessSetFor(config, identity.verifierKey, logger) } : {}),
     });
     await checkpointer.open();
     await checkpointer.recordTrustedAdminKeys(adminKeys);
@@ -344,6 +347,35 @@ function sqliteBytes(file: string): number | null {
     }
   }
   return total;
+}
+
+/**
+ * The witnesses of the configured policy (docs/format.md §5.2), checked before anything is served: a policy
+ * that names another log, or that lists no witness the ledger can reach, is a configuration error.
+ */
+function witnessSetFor(config: LedgerConfig, verifierKey: string, logger: Logger): WitnessSet {
+  const file = config.witnessPolicyFile as string;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let policy: WitnessPolicy;
+  try {
+    policy = parseWitnessPolicy(text);
+  } catch (error) {
+    if (error instanceof PolicyError) throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: ${file}: ${error.message}`);
+    throw error;
+  }
+  const key = parseVerifierKey(verifierKey);
+  if (policy.logs.length > 0 && !policy.logs.some((l) => l.key.name === key.name && l.key.id === key.id)) {
+    throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: ${file} names the logs ${policy.logs.map((l) => l.key.name).join(', ')}, not this ledger (${verifierKey})`);
+  }
+  const set = new WitnessSet(policy, { timeoutMs: config.witnessTimeoutMs, logger });
+  if (set.size === 0) throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: ${file} gives no witness a submission URL (witness <name> <vkey> <url>): the ledger cannot submit to any`);
+  logger.info({ witnesses: policy.witnesses.map((w) => w.name), quorum: describeQuorum(policy) }, 'checkpoints are submitted to witnesses');
+  return set;
 }
 
 /** Station ids from the read model (caught up first); the pipeline confirms each against its own stream. */
