@@ -619,7 +619,7 @@ def c_array(item, lo, hi):
         for i, x in enumerate(v):
             r = item(x)
             if r:
-                return '[%d] %s' % (i, r)
+                return '[%d]%s' % (i, r if r[0] in '.[' else ' ' + r)
         return None
     return check
 
@@ -639,7 +639,7 @@ def c_object(fields):
                 continue
             r = checker(v[name])
             if r:
-                return '.%s %s' % (name, r)
+                return '.%s%s' % (name, r if r[0] in '.[' else ' ' + r)
         return None
     return check
 
@@ -1107,7 +1107,55 @@ def check_inclusion(entries, checkpoint, key_for, proof_hashes):
         refuse(KEY_UNKNOWN, 'the keyid of this %s is no key the document gives for its role %r' % (e.event['type'], e.role), **dict(e.where, leafIndex=e.leaf_index))
     if not ed25519_verify(pub, e.signed_bytes(), e.sig):
         refuse(SIGNATURE_ERROR, 'the signature of this %s does not verify: it was changed after signing' % e.event['type'], **dict(e.where, leafIndex=e.leaf_index))
+    # Rule 3: an entry F whose proof verifies establishes the hashes of its leaf and of the nodes on its path; if E's
+    # proof gives one of those subtrees another hash, the stored hash was changed and E merely repeats it: at F.
+    claimed = {}
+    hashes = proof_hashes(e)
+    for (sibling, _node), h in zip(path_ranges(e.leaf_index, checkpoint.size), hashes or ()):
+        claimed[sibling] = h
+    for f in entries:
+        if f is e:
+            continue
+        f_hashes = proof_hashes(f)
+        if f_hashes is None or inclusion_root(f.leaf_index, checkpoint.size, leaf_hash(f.envelope_bytes), f_hashes) != checkpoint.root:
+            continue
+        for subtree, h in established_nodes(f.leaf_index, checkpoint.size, leaf_hash(f.envelope_bytes), f_hashes):
+            if subtree in claimed and claimed[subtree] != h:
+                refuse(INCLUSION_PROOF_ERROR, 'the proof of leaf %d gives the subtree [%d, %d) another hash than the verified proof of leaf %d establishes: the log\'s stored hash at leaf %d was changed' % (e.leaf_index, subtree[0], subtree[1], f.leaf_index, f.leaf_index), **dict(f.where, leafIndex=f.leaf_index))
     refuse(INCLUSION_PROOF_ERROR, 'this envelope is not the leaf %d under the checkpoint' % e.leaf_index, **dict(e.where, leafIndex=e.leaf_index))
+
+
+def path_ranges(index, size):
+    """[(sibling range, combined range)] of the RFC 6962 §2.1.1 audit path of leaf index in a tree of size, leaf
+    side first; ranges are [start, end) of leaves."""
+    out = []
+
+    def walk(m, a, b):
+        n = b - a
+        if n <= 1:
+            return
+        k = 1
+        while k * 2 < n:
+            k *= 2
+        if m < a + k:
+            walk(m, a, a + k)
+            out.append(((a + k, b), (a, b)))
+        else:
+            walk(m, a + k, b)
+            out.append(((a, a + k), (a, b)))
+    if 0 <= index < size:
+        walk(index, 0, size)
+    return out
+
+
+def established_nodes(index, size, leaf, path):
+    """[(range, hash)] of the leaf and of every node a verified audit path computes on the way to the root."""
+    out = [((index, index + 1), leaf)]
+    r = leaf
+    for ((s0, _s1), combined), h in zip(path_ranges(index, size), path):
+        r = node_hash(h, r) if s0 < index else node_hash(r, h)
+        out.append((combined, r))
+    return out
 
 
 def check_records(admin_entries, keys):
@@ -1545,7 +1593,8 @@ class ExportReader:
                     refuse(FORMAT_ERROR, 'line %d is not a record this format has here (%r)' % (line.number, kind), **where)
             reason = record_schema(self.version, kind)(value)
             if reason:
-                refuse(FORMAT_ERROR, 'the %s record of line %d %s' % (kind, line.number, reason), **where)
+                field = reason.split(' ', 1)[0].lstrip('.') if reason[0] in '.[' else None
+                refuse(FORMAT_ERROR, 'the %s record of line %d: %s' % (kind, line.number, reason.lstrip('.')), **dict(where, field=field))
             if self.version == 2:
                 try:
                     canonical = jcs_bytes(value)
