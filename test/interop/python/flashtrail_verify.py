@@ -863,9 +863,8 @@ def _v2_checker(event_type):
     def check(d):
         r = json_schema_check(json_schema_for(event_type), d, '')
         if r:
-            return r if r.startswith('.') else ' ' + r.strip()
-        r = v2_rules(event_type, d)
-        return (' ' + r) if r else None
+            return r if r.startswith('.') else r.strip()
+        return v2_rules(event_type, d)
     return check
 
 
