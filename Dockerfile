@@ -13,6 +13,8 @@ COPY src ./src
 COPY schemas ./schemas
 COPY projections ./projections
 COPY station ./station
+# The standalone verifier package (an npm workspace): npm ci needs its manifest, the build bundles it.
+COPY packages ./packages
 # npm ci builds dist/ (the prepare script); the explicit build is then a no-op, kept so the step is visible.
 RUN npm ci --no-audit --no-fund
 RUN npm run build

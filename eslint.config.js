@@ -25,6 +25,8 @@ const LAYERS = [
   { dir: 'src/plant' },
   { dir: 'src/write' },
   { dir: 'src/evidence' },
+  // The web pages: their browser code (bundled by scripts/bundle-page.js) and the Node side that serves them.
+  { dir: 'src/web' },
   { dir: 'src/api' },
   { dir: 'src/server' },
   { dir: 'src/sim' },
@@ -62,7 +64,7 @@ function layerRules(index) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', 'dist/', 'schemas/json/'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', 'dist/', 'packages/*/dist/', 'test-results/', 'schemas/json/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -14,6 +14,8 @@ try {
 }
 if (tsc) {
   execFileSync(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { stdio: 'inherit' });
+  // The standalone verifier package and the offline verifier page (esbuild, a dev dependency like tsc).
+  execFileSync(process.execPath, [new URL('./bundle.js', import.meta.url).pathname], { stdio: 'inherit' });
 } else if (!existsSync(new URL('../dist/src/cli/main.js', import.meta.url))) {
   console.error('flashtrail: TypeScript is not installed (npm ci --omit=dev?) and there is no dist/: install with dev dependencies, or copy a built dist/');
   process.exit(1);

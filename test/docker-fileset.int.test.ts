@@ -178,7 +178,8 @@ function inImage(args: string[]): { code: number | null; stdout: string; stderr:
 beforeAll(() => {
   image = buildFileSet(work);
   env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: work, ...image.env, FLASHTRAIL_DATA_DIR: data, FLASHTRAIL_HOST: '127.0.0.1', FLASHTRAIL_PORT: '0', FLASHTRAIL_LOG_LEVEL: 'info' };
-}, 120_000);
+  // A whole tsc build from nothing, then the verifier package and the pages (esbuild): minutes on a busy 2-core machine.
+}, 300_000);
 
 afterAll(async () => {
   if (server && server.exitCode === null) {

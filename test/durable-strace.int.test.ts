@@ -84,13 +84,13 @@ describe.skipIf(skip !== null)('durable writes, as the kernel saw them', () => {
     });
     afterAll(async () => t.stop());
 
-    it('the NDJSON export and its CSV', async () => {
+    it('the NDJSON export, its CSV and the offline verifier page beside them', async () => {
       const out = join(root, 'exports');
       const { mkdirSync } = await import('node:fs');
       mkdirSync(out);
       const traced = await traceCli(['export', '--out', join(out, 'batch.ndjson'), '--batch', 'B-1', '--url', t.url, '--token-file', join(t.dataDir, 'admin.token')]);
       expect(traced.result.code, traced.result.stderr).toBe(0);
-      expect(durableWrites(traced.calls, out).map((w) => w.path).sort()).toEqual([join(out, 'batch.csv'), join(out, 'batch.ndjson')]);
+      expect(durableWrites(traced.calls, out).map((w) => w.path).sort()).toEqual([join(out, 'batch.csv'), join(out, 'batch.ndjson'), join(out, 'verify.html')]);
       expectSaidAfterDurable(traced, out);
       expect(readFileSync(join(out, 'batch.ndjson'), 'utf8').split('\n').filter((l) => l.includes('"record":"unit"'))).toHaveLength(3);
     });

@@ -1,7 +1,7 @@
 /**
  * The HTTP API. Dependencies come in; nothing here opens files or reads the environment.
  */
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
@@ -26,6 +26,7 @@ import { prepareExport, selectUnits } from '../evidence/export.ts';
 import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
+import { webRoutes } from '../web/routes.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -61,6 +62,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.notFound((c) => problem(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
 
+  app.route('/', webRoutes({ authenticate: bearerAuth(deps.tokens) as MiddlewareHandler, headPosition: () => deps.store.headPosition() }));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     const head = await deps.store.headPosition();

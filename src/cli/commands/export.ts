@@ -3,7 +3,7 @@
  * and writes the human summary (CSV of units with firmware hashes and dates) next to it.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ExportRecord, ExportSelection } from '../../verify/export-format.ts';
 import { fromBase64, fromUtf8 } from '../../crypto/encoding.ts';
 import type { LedgerEvent, UnitEvent } from '../../../schemas/index.ts';
@@ -15,6 +15,7 @@ import { CliError, UsageError } from '../errors.ts';
 import { DurableFileWriter, writeFileDurable } from '../../files/durable.ts';
 import { csvRecord } from '../../../projections/csv.ts';
 import { httpUrl, readTokenFile } from '../input.ts';
+import { VERIFIER_PAGE_NAME, verifierPage } from '../../web/pages.ts';
 
 /**
  * Streams an export from the ledger into a temporary file beside OUT, checks that it arrived whole (every line
@@ -23,7 +24,7 @@ import { httpUrl, readTokenFile } from '../input.ts';
  * connection, a truncated or inconsistent file) leaves no file behind and throws, naming what went wrong.
  * The signatures are not checked here: `flashtrail verify` does that against the key you pinned.
  */
-export async function exportToFile(url: string, token: string, selection: ExportSelection, out: string, progress: (line: string) => void): Promise<{ units: number; csv: string }> {
+export async function exportToFile(url: string, token: string, selection: ExportSelection, out: string, progress: (line: string) => void): Promise<{ units: number; csv: string; page: string | null }> {
   // Opened first: a bad path fails before the ledger is asked, and with the file's name.
   const file = await DurableFileWriter.open(out, { mode: 0o644 });
   try {
@@ -31,11 +32,27 @@ export async function exportToFile(url: string, token: string, selection: Export
     const csv = out.replace(/\.ndjson$/, '') + '.csv';
     await file.commit();
     writeFileDurable(csv, result.csvRows.join(''), { mode: 0o644 });
-    return { units: result.units, csv };
+    return { units: result.units, csv, page: writeVerifierPage(dirname(out), progress) };
   } catch (error) {
     await file.abort();
     throw error;
   }
+}
+
+/**
+ * The offline verifier page next to the export: the recipient opens it in a browser, gives it the key they
+ * pinned, and drops the export on it. Without a built page (run from source before `npm run build`) the
+ * export stands alone and says so.
+ */
+function writeVerifierPage(dir: string, progress: (line: string) => void): string | null {
+  const page = verifierPage();
+  if (!page) {
+    progress(`  ${VERIFIER_PAGE_NAME} not written: the offline verifier page is not built (npm run build)`);
+    return null;
+  }
+  const file = join(dir, VERIFIER_PAGE_NAME);
+  writeFileDurable(file, page, { mode: 0o644 });
+  return file;
 }
 
 async function streamExport(url: string, token: string, selection: ExportSelection, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csvRows: string[] }> {
@@ -157,7 +174,7 @@ const command = defineCommand({
     const token = readTokenFile(values['token-file'] ?? join(config.dataDir, 'admin.token'));
     const out = values.out as string;
     const result = await exportToFile(url, token, selection, out, (l) => console.error(l));
-    console.log(`wrote ${out} (${result.units} units) and ${result.csv}`);
+    console.log(`wrote ${out} (${result.units} units) and ${result.csv}${result.page ? `; open ${result.page} in a browser to verify it offline` : ''}`);
     return 0;
   },
 });

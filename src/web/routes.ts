@@ -1,0 +1,90 @@
+/**
+ * The ledger's web pages, mounted at the root of the API app (src/api/app.ts):
+ * - GET /verify.html, the offline verifier page, public like the page written next to every export: it holds
+ *   no ledger data, and whoever checks evidence with it gives it the key they pinned, never one served here;
+ * - GET /ui, the web interface (a single page that calls the JSON API with the user's bearer token), and
+ *   GET /, which sends a browser there;
+ * - GET /ui/session, who the token is (its role decides which pages the interface shows);
+ * - GET /ui/live, server-sent events: the event store's head position whenever it moves, so that an open
+ *   dashboard reloads its figures while a batch runs.
+ */
+import { Hono, type MiddlewareHandler } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { APP_PAGE_NAME, builtPage, VERIFIER_PAGE_NAME } from './pages.ts';
+
+export interface WebDeps {
+  /** The API's bearer authentication; it sets the `principal` variable. */
+  readonly authenticate: MiddlewareHandler;
+  /** The event store's head position, polled for the live updates. */
+  readonly headPosition: () => Promise<bigint>;
+  /** How often /ui/live looks at the head (ms). */
+  readonly livePollMs?: number;
+}
+
+/** Every page answers with the same protective headers; each page's own policy is in its <meta>. */
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cache-control': 'no-cache',
+} as const;
+
+/** At most this many live streams at once: each holds a connection and a timer. */
+const MAX_LIVE_STREAMS = 64;
+
+interface PrincipalLike {
+  readonly role: string;
+  readonly name?: string;
+  readonly stationId?: string;
+}
+
+export function webRoutes(deps: WebDeps): Hono {
+  const web = new Hono();
+  const page = (name: string) =>
+    web.get(`/${name === APP_PAGE_NAME ? 'ui' : name}`, (c) => {
+      const bytes = builtPage(name);
+      if (!bytes) return c.text(`${name} is not built (npm run build)\n`, 404);
+      return c.body(bytes as Uint8Array<ArrayBuffer>, 200, PAGE_HEADERS);
+    });
+  page(VERIFIER_PAGE_NAME);
+  page(APP_PAGE_NAME);
+  // A person who types the ledger's address lands on the interface, not on a 404.
+  web.get('/', (c) => c.redirect('/ui', 302));
+
+  web.get('/ui/session', deps.authenticate, (c) => {
+    const principal = (c.get as (key: string) => PrincipalLike)('principal');
+    return c.json({ role: principal.role, name: principal.name ?? principal.stationId ?? principal.role }, 200, { 'cache-control': 'no-store' });
+  });
+
+  let streams = 0;
+  web.get('/ui/live', deps.authenticate, (c) => {
+    if (streams >= MAX_LIVE_STREAMS) return c.json({ code: 'UNAVAILABLE', detail: 'too many live streams; retry later' }, 503);
+    streams++;
+    return streamSSE(c, async (sse) => {
+      let closed = false;
+      sse.onAbort(() => {
+        closed = true;
+      });
+      try {
+        let last = -1n;
+        let quiet = 0;
+        while (!closed) {
+          const head = await deps.headPosition();
+          if (head !== last) {
+            last = head;
+            quiet = 0;
+            await sse.writeSSE({ event: 'head', data: JSON.stringify({ headPosition: head.toString() }) });
+          } else if (++quiet * (deps.livePollMs ?? 1000) >= 15_000) {
+            quiet = 0;
+            await sse.write(': keep-alive\n\n');
+          }
+          await sse.sleep(deps.livePollMs ?? 1000);
+        }
+      } finally {
+        streams--;
+      }
+    });
+  });
+  return web;
+}

@@ -1,0 +1,187 @@
+/// <reference lib="dom" />
+/**
+ * What the offline page does with a dropped file, apart from the DOM: tells an export from a provenance
+ * document by its first line (as `flashtrail verify` does), verifies it with the pipelines of src/verify on
+ * the portable backend (exports on a pool of Web Workers), and reports the CLI's own lines: `stepLines` for
+ * every step that passed, `failureLine` for the one that failed, with the same code, step and location.
+ */
+import {
+  MAX_EXPORT_LINE_BYTES,
+  parseVerifierKey,
+  portableCrypto,
+  stepLines,
+  failureLine,
+  verifyExportLines,
+  verifyProvenance,
+  VerificationError,
+  type ExportReport,
+  type NoteKey,
+  type ProvenanceReport,
+  type UnitRecordVerifier,
+  type UnitResult,
+} from '../../verify/index.ts';
+import { MAX_PROVENANCE_BYTES } from '../../../schemas/provenance.ts';
+import { linesOfStream } from './lines.ts';
+import type { WorkReply, WorkRequest } from './protocol.ts';
+
+export interface Progress {
+  readonly bytes: number;
+  readonly total: number;
+  readonly units: number;
+  readonly events: number;
+}
+
+export type Outcome =
+  | { readonly ok: true; readonly kind: 'export'; readonly report: ExportReport; readonly lines: string[] }
+  | { readonly ok: true; readonly kind: 'provenance'; readonly report: ProvenanceReport; readonly lines: string[] }
+  | { readonly ok: false; readonly kind: 'export' | 'provenance' | 'input'; readonly error: VerificationError; readonly lines: string[] };
+
+export interface RunOptions {
+  /** Starts one Web Worker; the page makes it from a Blob URL of the bundled worker. */
+  readonly startWorker: () => Worker;
+  readonly workers: number;
+  readonly onProgress?: (p: Progress) => void;
+  readonly onLine?: (line: string) => void;
+}
+
+/** The pinned key, as the CLI reads --ledger-key: a bad one is LEDGER_KEY_ERROR at step `input`. */
+export function readLedgerKey(text: string): NoteKey {
+  try {
+    return parseVerifierKey(text.trim());
+  } catch (error) {
+    throw new VerificationError('LEDGER_KEY_ERROR', 'input', `the ledger key is not a ledger verifier key: ${(error as Error).message}`);
+  }
+}
+
+/** An export starts with its header record; anything else is read as a provenance document. */
+export async function isExport(file: Blob): Promise<boolean> {
+  const head = new Uint8Array(await file.slice(0, 64 * 1024).arrayBuffer());
+  const nl = head.indexOf(10);
+  if (nl < 0) return false;
+  try {
+    const first = JSON.parse(new TextDecoder().decode(head.subarray(0, nl))) as { record?: unknown } | null;
+    return first !== null && typeof first === 'object' && first.record === 'header';
+  } catch {
+    return false;
+  }
+}
+
+export async function verifyFile(file: File, keyText: string, options: RunOptions): Promise<Outcome> {
+  const lines: string[] = [];
+  const say = (line: string) => {
+    lines.push(line);
+    options.onLine?.(line);
+  };
+  let kind: 'export' | 'provenance' | 'input' = 'input';
+  try {
+    const key = readLedgerKey(keyText);
+    kind = (await isExport(file)) ? 'export' : 'provenance';
+    if (kind === 'export') {
+      say(`verifying export ${file.name}`);
+      const started = performance.now();
+      const report = await verifyExport(file, key, options);
+      for (const l of stepLines(report.steps)) say(l);
+      const seconds = (performance.now() - started) / 1000;
+      say(`verified: ${report.units} units, ${report.events} events, stations ${report.stations.join(', ')}; checkpoint ${report.origin} size ${report.checkpoint.size}; ${(report.events / seconds).toFixed(0)} events/s`);
+      for (const f of report.firmware) {
+        const approval = report.format === 'flashtrail.export.v1' ? '' : f.approvedBy.length > 0 ? `  approved by release ${f.approvedBy.join(', ')}` : '  NOT approved by any release in the export';
+        say(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
+      }
+      for (const n of report.notProven) say(`  not proven: ${n}`);
+      return { ok: true, kind, report, lines };
+    }
+    const doc = await readJson(file);
+    let report: ProvenanceReport;
+    try {
+      report = verifyProvenance(doc, key, portableCrypto);
+    } catch (error) {
+      if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file: file.name, ...error.location });
+      throw error;
+    }
+    say(`verifying provenance of unit ${report.serial} (${file.name})`);
+    for (const l of stepLines(report.steps)) say(l);
+    const release = report.releaseId !== null ? `; batch ${String(report.batchId)} of release ${report.releaseId}${report.matchesRelease === false ? ' (firmware differs from the release)' : ''}` : '';
+    say(`verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}${release}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
+    for (const n of report.notProven) say(`  not proven: ${n}`);
+    return { ok: true, kind, report, lines };
+  } catch (error) {
+    if (!(error instanceof VerificationError)) throw error;
+    say(failureLine(error));
+    return { ok: false, kind, error, lines };
+  }
+}
+
+async function verifyExport(file: File, key: NoteKey, options: RunOptions): Promise<ExportReport> {
+  let bytes = 0;
+  let units = 0;
+  let events = 0;
+  const report = () => options.onProgress?.({ bytes, total: file.size, units, events });
+  try {
+    return await verifyExportLines(
+      linesOfStream(file.stream(), MAX_EXPORT_LINE_BYTES, (n) => {
+        bytes = n;
+        report();
+      }),
+      key,
+      {
+        crypto: portableCrypto,
+        units: workerPool(options),
+        onProgress: (u, e) => {
+          units = u;
+          events = e;
+          report();
+        },
+      },
+    );
+  } catch (error) {
+    if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file: file.name, ...error.location });
+    throw new VerificationError('FORMAT_ERROR', 'format', `cannot read ${file.name}: ${(error as Error).message}`, { file: file.name });
+  }
+}
+
+/** Web Workers behind the pipeline's UnitRecordVerifier interface, batches dealt round robin. */
+function workerPool(options: RunOptions): UnitRecordVerifier {
+  const workers = Array.from({ length: Math.max(1, options.workers) }, () => options.startWorker());
+  const pending = new Map<number, (reply: WorkReply) => void>();
+  for (const w of workers) {
+    w.onmessage = (event: MessageEvent<WorkReply>) => pending.get(event.data.id)?.(event.data);
+    w.onerror = (event) => {
+      for (const [id, settle] of pending) settle({ id, ok: false, error: { code: 'FORMAT_ERROR', step: 'unit', message: `a verifier worker failed: ${event.message}`, location: {} } });
+    };
+  }
+  let nextId = 0;
+  return {
+    threads: workers.length,
+    verify: (batch, context) =>
+      new Promise<UnitResult[]>((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, (reply) => {
+          pending.delete(id);
+          if (reply.ok) resolve(reply.results);
+          else reject(new VerificationError(reply.error.code, reply.error.step, reply.error.message, reply.error.location));
+        });
+        (workers[id % workers.length] as Worker).postMessage({ id, context, units: batch } satisfies WorkRequest);
+      }),
+    close: () => {
+      for (const w of workers) w.terminate();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** A provenance document read whole, bounded; every way it can be unreadable is a FORMAT_ERROR naming the file. */
+async function readJson(file: File): Promise<unknown> {
+  const what = 'the provenance document';
+  if (file.size > MAX_PROVENANCE_BYTES) throw new VerificationError('FORMAT_ERROR', 'input', `${file.name} (${what}) is ${file.size} bytes, more than the ${MAX_PROVENANCE_BYTES} it may have`, { file: file.name });
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await file.arrayBuffer());
+  } catch (error) {
+    throw new VerificationError('FORMAT_ERROR', 'input', `${file.name} (${what}) is not UTF-8 text: ${(error as Error).message}`, { file: file.name });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new VerificationError('FORMAT_ERROR', 'input', `${file.name} (${what}) is not valid JSON: ${(error as Error).message}`, { file: file.name });
+  }
+}

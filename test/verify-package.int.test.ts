@@ -1,0 +1,134 @@
+/**
+ * The standalone verifier as an auditor gets it: `npm pack` of packages/verify, installed from the tarball
+ * into an empty directory with `npm install --offline` and an empty npm cache (so it can have nothing to fetch
+ * and nothing to compile), then run on a real export and provenance document, native and portable, and on
+ * tampered copies: its verdicts are those of `flashtrail verify`, code for code and location for location.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FLASHTRAIL_BIN, ROOT } from './helpers/cli.ts';
+import { makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
+
+const run = promisify(execFile);
+let evidence: Evidence;
+let home: string;
+let bin: string;
+
+interface Verdict {
+  code: number;
+  json: { ok: boolean; report?: Record<string, unknown>; error?: { code: string; step: string; message: string; location: Record<string, unknown> } };
+}
+
+async function verdictOf(command: string[], args: string[]): Promise<Verdict> {
+  try {
+    const { stdout } = await run(process.execPath, [...command, ...args, '--json'], { cwd: home, maxBuffer: 1 << 26 });
+    return { code: 0, json: JSON.parse(stdout) as Verdict['json'] };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    if (typeof e.code !== 'number' || !e.stdout) throw error;
+    return { code: e.code, json: JSON.parse(e.stdout) as Verdict['json'] };
+  }
+}
+
+const standalone = (...args: string[]) => verdictOf([bin], args);
+const flashtrail = (...args: string[]) => verdictOf([FLASHTRAIL_BIN, 'verify'], args);
+/** What may differ between two runs of the same verification: timing, memory, threads, the crypto backend. */
+const verdictOnly = (r: Record<string, unknown> | undefined) => {
+  const { seconds: _s, peakMemoryMb: _m, threads: _t, crypto: _c, steps, ...rest } = r ?? {};
+  // A step's detail names the backend that ran it ("native Ed25519 on 2 thread(s)"): the verdict is the rest.
+  return { ...rest, steps: (steps as { step: string; detail: string }[]).map((s) => ({ ...s, detail: s.detail.replace(/\b(native|portable) Ed25519 on \d+ thread/, 'Ed25519 on N thread') })) };
+};
+
+beforeAll(async () => {
+  evidence = await makeEvidence(40);
+  home = mkdtempSync(join(tmpdir(), 'flashtrail-auditor-'));
+  // The tarball is built from the bundle `npm run build` wrote (the int tier's globalSetup ran it).
+  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', home], { cwd: join(ROOT, 'packages', 'verify'), encoding: 'utf8' })) as { filename: string; files: { path: string }[] }[];
+  const tarball = join(home, (packed[0] as { filename: string }).filename);
+  writeFileSync(join(home, 'package.json'), JSON.stringify({ name: 'auditor', version: '1.0.0', private: true }));
+  mkdirSync(join(home, 'empty-cache'));
+  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--cache', join(home, 'empty-cache'), tarball], { cwd: home, stdio: 'pipe', env: { ...process.env, npm_config_userconfig: join(home, 'no-npmrc') } });
+  bin = join(home, 'node_modules', '.bin', 'flashtrail-verify');
+}, 180_000);
+
+afterAll(async () => {
+  await evidence?.stop();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+describe('@flashtrail/verify, packed and installed offline into an empty directory', () => {
+  it('installs nothing but itself: no dependency, no install script, no native addon, nothing of the server', () => {
+    const installed = readdirSync(join(home, 'node_modules'), { recursive: true, withFileTypes: true }).filter((f) => f.isFile()).map((f) => join(f.parentPath, f.name).slice(join(home, 'node_modules').length + 1));
+    expect(installed.every((f) => f.startsWith('@flashtrail/verify/') || f.startsWith('.package-lock.json'))).toBe(true);
+    expect(installed.filter((f) => f.endsWith('.node'))).toEqual([]);
+    const manifest = JSON.parse(readFileSync(join(home, 'node_modules', '@flashtrail', 'verify', 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect(manifest['dependencies']).toBeUndefined();
+    expect(manifest['scripts']).toBeUndefined();
+    const bundle = readFileSync(join(home, 'node_modules', '@flashtrail', 'verify', 'dist', 'flashtrail-verify.js'), 'utf8');
+    for (const serverOnly of ['better-sqlite3', 'serialport', 'hono', 'pino', 'startLedgerServer']) expect(bundle, serverOnly).not.toContain(serverOnly);
+  });
+
+  it('verifies a real export, native and portable, with the verdict of flashtrail verify', async () => {
+    const [native, portable, cli] = await Promise.all([
+      standalone(evidence.exportFile, '--ledger-key', `@${evidence.keyFile}`),
+      standalone(evidence.exportFile, '--ledger-key', `@${evidence.keyFile}`, '--portable'),
+      flashtrail(evidence.exportFile, '--ledger-key', `@${evidence.keyFile}`),
+    ]);
+    expect(native.code).toBe(0);
+    expect(native.json.report?.['units']).toBe(40);
+    expect(native.json.report?.['crypto']).not.toBe(portable.json.report?.['crypto']);
+    expect(verdictOnly(portable.json.report)).toEqual(verdictOnly(native.json.report));
+    expect(verdictOnly(cli.json.report)).toEqual(verdictOnly(native.json.report));
+  });
+
+  it('verifies a real provenance document, native and portable', async () => {
+    const native = await standalone(evidence.provenanceFile, '--ledger-key', evidence.verifierKey);
+    const cli = await flashtrail(evidence.provenanceFile, '--ledger-key', evidence.verifierKey);
+    expect(native.code).toBe(0);
+    expect(native.json.report?.['serial']).toBe(evidence.serial);
+    expect(native.json.report).toEqual(cli.json.report);
+    // The human form: the same named steps, then the verdict.
+    const { stdout } = await run(bin, [evidence.provenanceFile, '--ledger-key', evidence.verifierKey], { cwd: home });
+    expect(stdout).toMatch(new RegExp(`^verifying provenance of unit ${evidence.serial}`));
+    expect(stdout).toMatch(/ {2}ok {2}inclusion/);
+    expect(stdout).toMatch(/\nverified: /);
+  });
+
+  it('refuses every tampered export and a tampered provenance document with the code and location flashtrail verify gives', async () => {
+    for (const [i, t] of tamperedExports(evidence).entries()) {
+      const [ours, cli, portable] = await Promise.all([
+        standalone(t.file, '--ledger-key', `@${evidence.keyFile}`),
+        flashtrail(t.file, '--ledger-key', `@${evidence.keyFile}`),
+        // The portable path once (it is the slow one; the export test holds it to every case).
+        i === 0 ? standalone(t.file, '--ledger-key', `@${evidence.keyFile}`, '--portable') : null,
+      ]);
+      expect(ours.code, t.name).toBe(1);
+      expect(ours.json.ok, t.name).toBe(false);
+      expect(ours.json.error, t.name).toEqual(cli.json.error);
+      if (portable) expect(portable.json.error, t.name).toEqual(cli.json.error);
+      if (t.serial) expect(ours.json.error?.location['serial'], t.name).toBe(t.serial);
+    }
+    const doc = tamperedProvenance(evidence);
+    const ours = await standalone(doc, '--ledger-key', evidence.verifierKey);
+    expect(ours.code).toBe(1);
+    expect(ours.json.error).toEqual((await flashtrail(doc, '--ledger-key', evidence.verifierKey)).json.error);
+  });
+
+  it('fails as the CLI does, in one line and without a stack: a bad key, a missing file, a usage error', async () => {
+    const badKey = await run(bin, [evidence.exportFile, '--ledger-key', 'not-a-key'], { cwd: home }).catch((e: { code: number; stderr: string }) => e);
+    expect((badKey as { code: number }).code).toBe(1);
+    expect((badKey as { stderr: string }).stderr).toMatch(/^flashtrail-verify: .*not a ledger verifier key.*\n$/);
+    const missing = await run(bin, [join(home, 'nothing.json'), '--ledger-key', evidence.verifierKey], { cwd: home }).catch((e: { code: number; stderr: string }) => e);
+    expect((missing as { code: number }).code).toBe(1);
+    expect((missing as { stderr: string }).stderr).toMatch(/^flashtrail-verify: .*no such file or directory\n$/);
+    const usage = await run(bin, [evidence.exportFile], { cwd: home }).catch((e: { code: number; stderr: string }) => e);
+    expect((usage as { code: number }).code).toBe(2);
+    expect((usage as { stderr: string }).stderr).toBe('flashtrail-verify: `flashtrail-verify` needs --ledger-key KEY|@FILE; see flashtrail-verify --help\n');
+    expect(existsSync(join(home, 'node_modules', '@flashtrail', 'verify', 'dist', 'export-worker.js'))).toBe(true);
+    expect(statSync(bin).mode & 0o111).not.toBe(0);
+  });
+});
