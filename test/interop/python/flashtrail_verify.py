@@ -708,11 +708,12 @@ for _types, _kind in ((UNIT_DATA, 'station'), (ADMIN_DATA, 'admin'), (LEDGER_DAT
         EVENT_SCHEMAS[(_t, 1)] = (_kind, c_object(_fields))
 
 
-# §2.5 Version 2 data. Its members are given normatively by the published JSON Schemas
+# §2.5 The recipe model's data. Its members are given normatively by the published JSON Schemas
 # (schemas/json/data-<Type>.schema.json); the rules JSON Schema cannot say are checked after them (v2_rules).
-V2_UNIT_TYPES = {'UnitScanned', 'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead',
-                 'UnitLocked', 'EfuseBurned', 'ProvisioningApplied', 'StepFailed', 'UnitReworked', 'UnitScrapped',
+# Types with a second (recipe) version, and types that exist in one version (1) only since the recipe model.
+V2_UNIT_TYPES = {'UnitScanned', 'EfuseBurned', 'ProvisioningApplied', 'StepFailed', 'UnitReworked', 'UnitScrapped',
                  'UnitShipped'}
+RECIPE_ONLY_TYPES = {'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead', 'UnitLocked'}
 V2_ADMIN_TYPES = {'StationRegistered', 'ReleaseApproved'}
 SCHEMA_DIR = [None]  # set by main(): the directory of the published JSON Schemas
 _JSON_SCHEMAS = {}
@@ -870,16 +871,12 @@ def _v2_checker(event_type):
 
 for _t in V2_UNIT_TYPES:
     EVENT_SCHEMAS[(_t, 2)] = ('station', _v2_checker(_t))
-# The recipe-only types: §2.5 footnote 1 says their schemaVersion is 2, but the published JSON Schemas describe
-# them as "schemaVersion 1 (current)" and a real ledger of this specification's date writes 1. One data schema
-# either way, so both numbers are read with it (a contradiction of the specification, reported in README.md).
-RECIPE_ONLY_TYPES = {'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead', 'UnitLocked'}
-for _t in RECIPE_ONLY_TYPES:
-    EVENT_SCHEMAS[(_t, 1)] = ('station', _v2_checker(_t))
 for _t in V2_ADMIN_TYPES:
     EVENT_SCHEMAS[(_t, 2)] = ('admin', _v2_checker(_t))
+for _t in RECIPE_ONLY_TYPES:
+    EVENT_SCHEMAS[(_t, 1)] = ('station', _v2_checker(_t))
 
-UNIT_TYPES = set(UNIT_DATA) | V2_UNIT_TYPES
+UNIT_TYPES = set(UNIT_DATA) | V2_UNIT_TYPES | RECIPE_ONLY_TYPES
 
 
 def image_kind(name):
