@@ -73,7 +73,6 @@ CONTENT_DIGEST_ERROR = 'CONTENT_DIGEST_ERROR'
 
 HEX64 = re.compile(r'[0-9a-f]{64}')
 BASE64_TEXT = re.compile(r'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?')
-B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 
 
 def b64decode_strict(text):
@@ -86,17 +85,6 @@ def b64decode_strict(text):
     except (binascii.Error, ValueError):
         return None
     return data if base64.b64encode(data).decode('ascii') == text else None
-
-
-def b64encode(data):
-    out = []
-    for i in range(0, len(data), 3):
-        chunk = data[i:i + 3]
-        n = int.from_bytes(chunk + b'\0' * (3 - len(chunk)), 'big')
-        symbols = [B64_ALPHABET[(n >> s) & 63] for s in (18, 12, 6, 0)]
-        keep = len(chunk) + 1
-        out.append(''.join(symbols[:keep]) + '=' * (4 - keep))
-    return ''.join(out)
 
 
 def utf8_strict(data):
@@ -1054,10 +1042,8 @@ class Keys:
         self.ledger = ledger
         self.registrations = {}   # station -> [(leaf, keyId, publicKey bytes)]
         self.revocations = {}     # (station, keyId) -> [leaf]
-        self.any_admin = {}       # keyId -> publicKey, from every AdminKeysTrusted of the document
         self.releases = {}        # releaseId -> ReleaseApproved data
         self.batches = {}         # batchId -> BatchOpened data
-        self.stations = set()     # stations whose records the document holds
 
     def station_key_any(self, station, keyid):
         for _leaf, kid, pub in self.registrations.get(station, ()):
@@ -1190,8 +1176,6 @@ def check_records(admin_entries, keys):
             keys.releases[d['releaseId']] = d
         elif ev['type'] == 'BatchOpened':
             keys.batches[d['batchId']] = (d, e)
-        if ev['type'] in STATION_TYPES:
-            keys.stations.add(d['stationId'])
     for batch_id, (d, e) in keys.batches.items():
         if d['releaseId'] not in keys.releases:
             refuse(SUMMARY_MISMATCH, 'the release %r of batch %r has no ReleaseApproved in the document' % (d['releaseId'], batch_id), **dict(e.where, leafIndex=e.leaf_index))

@@ -160,7 +160,6 @@ class Canonical(unittest.TestCase):
         for n in range(0, 70):
             data = os.urandom(n)
             self.assertEqual(fv.b64decode_strict(base64.b64encode(data).decode()), data)
-            self.assertEqual(fv.b64encode(data), base64.b64encode(data).decode())
 
 
 class Merkle(unittest.TestCase):
