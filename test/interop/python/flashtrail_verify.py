@@ -73,7 +73,6 @@ CONTENT_DIGEST_ERROR = 'CONTENT_DIGEST_ERROR'
 
 HEX64 = re.compile(r'[0-9a-f]{64}')
 BASE64_TEXT = re.compile(r'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?')
-B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 
 
 def b64decode_strict(text):
@@ -86,17 +85,6 @@ def b64decode_strict(text):
     except (binascii.Error, ValueError):
         return None
     return data if base64.b64encode(data).decode('ascii') == text else None
-
-
-def b64encode(data):
-    out = []
-    for i in range(0, len(data), 3):
-        chunk = data[i:i + 3]
-        n = int.from_bytes(chunk + b'\0' * (3 - len(chunk)), 'big')
-        symbols = [B64_ALPHABET[(n >> s) & 63] for s in (18, 12, 6, 0)]
-        keep = len(chunk) + 1
-        out.append(''.join(symbols[:keep]) + '=' * (4 - keep))
-    return ''.join(out)
 
 
 def utf8_strict(data):
@@ -619,7 +607,7 @@ def c_array(item, lo, hi):
         for i, x in enumerate(v):
             r = item(x)
             if r:
-                return '[%d] %s' % (i, r)
+                return '[%d]%s' % (i, r if r[0] in '.[' else ' ' + r)
         return None
     return check
 
@@ -639,7 +627,7 @@ def c_object(fields):
                 continue
             r = checker(v[name])
             if r:
-                return '.%s %s' % (name, r)
+                return '.%s%s' % (name, r if r[0] in '.[' else ' ' + r)
         return None
     return check
 
@@ -708,11 +696,12 @@ for _types, _kind in ((UNIT_DATA, 'station'), (ADMIN_DATA, 'admin'), (LEDGER_DAT
         EVENT_SCHEMAS[(_t, 1)] = (_kind, c_object(_fields))
 
 
-# §2.5 Version 2 data. Its members are given normatively by the published JSON Schemas
+# §2.5 The recipe model's data. Its members are given normatively by the published JSON Schemas
 # (schemas/json/data-<Type>.schema.json); the rules JSON Schema cannot say are checked after them (v2_rules).
-V2_UNIT_TYPES = {'UnitScanned', 'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead',
-                 'UnitLocked', 'EfuseBurned', 'ProvisioningApplied', 'StepFailed', 'UnitReworked', 'UnitScrapped',
+# Types with a second (recipe) version, and types that exist in one version (1) only since the recipe model.
+V2_UNIT_TYPES = {'UnitScanned', 'EfuseBurned', 'ProvisioningApplied', 'StepFailed', 'UnitReworked', 'UnitScrapped',
                  'UnitShipped'}
+RECIPE_ONLY_TYPES = {'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead', 'UnitLocked'}
 V2_ADMIN_TYPES = {'StationRegistered', 'ReleaseApproved'}
 SCHEMA_DIR = [None]  # set by main(): the directory of the published JSON Schemas
 _JSON_SCHEMAS = {}
@@ -863,24 +852,19 @@ def _v2_checker(event_type):
     def check(d):
         r = json_schema_check(json_schema_for(event_type), d, '')
         if r:
-            return r if r.startswith('.') else ' ' + r.strip()
-        r = v2_rules(event_type, d)
-        return (' ' + r) if r else None
+            return r if r.startswith('.') else r.strip()
+        return v2_rules(event_type, d)
     return check
 
 
 for _t in V2_UNIT_TYPES:
     EVENT_SCHEMAS[(_t, 2)] = ('station', _v2_checker(_t))
-# The recipe-only types: §2.5 footnote 1 says their schemaVersion is 2, but the published JSON Schemas describe
-# them as "schemaVersion 1 (current)" and a real ledger of this specification's date writes 1. One data schema
-# either way, so both numbers are read with it (a contradiction of the specification, reported in README.md).
-RECIPE_ONLY_TYPES = {'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead', 'UnitLocked'}
-for _t in RECIPE_ONLY_TYPES:
-    EVENT_SCHEMAS[(_t, 1)] = ('station', _v2_checker(_t))
 for _t in V2_ADMIN_TYPES:
     EVENT_SCHEMAS[(_t, 2)] = ('admin', _v2_checker(_t))
+for _t in RECIPE_ONLY_TYPES:
+    EVENT_SCHEMAS[(_t, 1)] = ('station', _v2_checker(_t))
 
-UNIT_TYPES = set(UNIT_DATA) | V2_UNIT_TYPES
+UNIT_TYPES = set(UNIT_DATA) | V2_UNIT_TYPES | RECIPE_ONLY_TYPES
 
 
 def image_kind(name):
@@ -1058,10 +1042,8 @@ class Keys:
         self.ledger = ledger
         self.registrations = {}   # station -> [(leaf, keyId, publicKey bytes)]
         self.revocations = {}     # (station, keyId) -> [leaf]
-        self.any_admin = {}       # keyId -> publicKey, from every AdminKeysTrusted of the document
         self.releases = {}        # releaseId -> ReleaseApproved data
         self.batches = {}         # batchId -> BatchOpened data
-        self.stations = set()     # stations whose records the document holds
 
     def station_key_any(self, station, keyid):
         for _leaf, kid, pub in self.registrations.get(station, ()):
@@ -1107,7 +1089,55 @@ def check_inclusion(entries, checkpoint, key_for, proof_hashes):
         refuse(KEY_UNKNOWN, 'the keyid of this %s is no key the document gives for its role %r' % (e.event['type'], e.role), **dict(e.where, leafIndex=e.leaf_index))
     if not ed25519_verify(pub, e.signed_bytes(), e.sig):
         refuse(SIGNATURE_ERROR, 'the signature of this %s does not verify: it was changed after signing' % e.event['type'], **dict(e.where, leafIndex=e.leaf_index))
+    # Rule 3: an entry F whose proof verifies establishes the hashes of its leaf and of the nodes on its path; if E's
+    # proof gives one of those subtrees another hash, the stored hash was changed and E merely repeats it: at F.
+    claimed = {}
+    hashes = proof_hashes(e)
+    for (sibling, _node), h in zip(path_ranges(e.leaf_index, checkpoint.size), hashes or ()):
+        claimed[sibling] = h
+    for f in entries:
+        if f is e:
+            continue
+        f_hashes = proof_hashes(f)
+        if f_hashes is None or inclusion_root(f.leaf_index, checkpoint.size, leaf_hash(f.envelope_bytes), f_hashes) != checkpoint.root:
+            continue
+        for subtree, h in established_nodes(f.leaf_index, checkpoint.size, leaf_hash(f.envelope_bytes), f_hashes):
+            if subtree in claimed and claimed[subtree] != h:
+                refuse(INCLUSION_PROOF_ERROR, 'the proof of leaf %d gives the subtree [%d, %d) another hash than the verified proof of leaf %d establishes: the log\'s stored hash at leaf %d was changed' % (e.leaf_index, subtree[0], subtree[1], f.leaf_index, f.leaf_index), **dict(f.where, leafIndex=f.leaf_index))
     refuse(INCLUSION_PROOF_ERROR, 'this envelope is not the leaf %d under the checkpoint' % e.leaf_index, **dict(e.where, leafIndex=e.leaf_index))
+
+
+def path_ranges(index, size):
+    """[(sibling range, combined range)] of the RFC 6962 §2.1.1 audit path of leaf index in a tree of size, leaf
+    side first; ranges are [start, end) of leaves."""
+    out = []
+
+    def walk(m, a, b):
+        n = b - a
+        if n <= 1:
+            return
+        k = 1
+        while k * 2 < n:
+            k *= 2
+        if m < a + k:
+            walk(m, a, a + k)
+            out.append(((a + k, b), (a, b)))
+        else:
+            walk(m, a + k, b)
+            out.append(((a, a + k), (a, b)))
+    if 0 <= index < size:
+        walk(index, 0, size)
+    return out
+
+
+def established_nodes(index, size, leaf, path):
+    """[(range, hash)] of the leaf and of every node a verified audit path computes on the way to the root."""
+    out = [((index, index + 1), leaf)]
+    r = leaf
+    for ((s0, _s1), combined), h in zip(path_ranges(index, size), path):
+        r = node_hash(h, r) if s0 < index else node_hash(r, h)
+        out.append((combined, r))
+    return out
 
 
 def check_records(admin_entries, keys):
@@ -1146,8 +1176,6 @@ def check_records(admin_entries, keys):
             keys.releases[d['releaseId']] = d
         elif ev['type'] == 'BatchOpened':
             keys.batches[d['batchId']] = (d, e)
-        if ev['type'] in STATION_TYPES:
-            keys.stations.add(d['stationId'])
     for batch_id, (d, e) in keys.batches.items():
         if d['releaseId'] not in keys.releases:
             refuse(SUMMARY_MISMATCH, 'the release %r of batch %r has no ReleaseApproved in the document' % (d['releaseId'], batch_id), **dict(e.where, leafIndex=e.leaf_index))
@@ -1545,7 +1573,8 @@ class ExportReader:
                     refuse(FORMAT_ERROR, 'line %d is not a record this format has here (%r)' % (line.number, kind), **where)
             reason = record_schema(self.version, kind)(value)
             if reason:
-                refuse(FORMAT_ERROR, 'the %s record of line %d %s' % (kind, line.number, reason), **where)
+                field = reason.split(' ', 1)[0].lstrip('.') if reason[0] in '.[' else None
+                refuse(FORMAT_ERROR, 'the %s record of line %d: %s' % (kind, line.number, reason.lstrip('.')), **dict(where, field=field))
             if self.version == 2:
                 try:
                     canonical = jcs_bytes(value)
