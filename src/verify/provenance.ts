@@ -154,7 +154,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     for (const b of keys.batches.keys()) if (b !== facts.batchId) throw new VerificationError('FORMAT_ERROR', 'unit', `the document holds the batch record of ${b}, not the unit's batch`, { stream: `batch-${b}` });
     for (const r of keys.releases.keys()) if (r !== releaseId) throw new VerificationError('FORMAT_ERROR', 'unit', `the document holds the release record of ${r}, not the release of the unit's batch`, { stream: `release-${r}` });
     const release = releaseId !== null ? keys.releases.get(releaseId) : undefined;
-    matchesRelease = release ? facts.firmware.every((f) => release.images.get(f.kind) === f.sha256) : null;
+    matchesRelease = release && facts.firmware.length > 0 ? facts.firmware.every((f) => release.images.get(f.kind) === f.sha256) : null;
   }
   done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order${releaseId !== null ? `; batch ${String(facts.batchId)} of release ${releaseId}` : ''}`);
 
