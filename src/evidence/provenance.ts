@@ -26,7 +26,7 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
   const releaseApproved = opened?.type === 'BatchOpened' ? (await ledger.readStream(releaseStream(opened.data.releaseId))).slice(0, 1) : [];
 
   await log.catchUp();
-  const leaves = await log.leavesOfPositions([...trustEvents, ...stationEvents, ...unitEvents].map((e) => e.recorded.position));
+  const leaves = await log.leavesOfPositions([...trustEvents, ...stationEvents, ...batchOpened, ...releaseApproved, ...unitEvents].map((e) => e.recorded.position));
   const withLeaves = (role: ProvenanceEntry['role'], events: StoredEvent[]) =>
     events.map((e) => {
       const leaf = leaves.get(e.recorded.position);
