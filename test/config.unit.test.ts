@@ -22,6 +22,16 @@ describe('server configuration', () => {
     expect(config).toMatchObject({ port: 8080, host: '127.0.0.1', maxBodyBytes: 4 * 1024 * 1024, checkpointEveryEvents: 1000, checkpointIntervalMs: 60_000, logLevel: 'info', store: 'sqlite', startCheckLeaves: 10_000 });
   });
 
+  it('the plant broker is part of the configuration: none by default, empty counts as unset, a bad one is refused naming the variable', () => {
+    expect(configFromEnv({}).cfx).toBeNull();
+    expect(configFromEnv({ FLASHTRAIL_CFX_BROKER_URL: '', FLASHTRAIL_CFX_HANDLE: '' }).cfx).toBeNull();
+    const config = configFromEnv({ FLASHTRAIL_CFX_BROKER_URL: 'amqp://flashtrail:s3cret@broker.plant1.example', FLASHTRAIL_CFX_HANDLE: 'Plant1.L1.flashtrail', FLASHTRAIL_CFX_VHOST: 'plant1' });
+    expect(config.cfx).toMatchObject({ handle: 'Plant1.L1.flashtrail', publishAddress: '/exchange/amq.topic', broker: { host: 'broker.plant1.example', port: 5672, vhost: 'plant1', username: 'flashtrail' } });
+    expect(refusal({ FLASHTRAIL_CFX_BROKER_URL: 'amqp://broker.plant1.example' })).toMatch(/^FLASHTRAIL_CFX_HANDLE is required with a broker/);
+    expect(refusal({ FLASHTRAIL_CFX_BROKER_URL: 'amqp://broker', FLASHTRAIL_CFX_HANDLE: 'Plant1', FLASHTRAIL_CFX_START: 'later' })).toMatch(/^FLASHTRAIL_CFX_START: /);
+    expect(refusal({ FLASHTRAIL_CFX_BROKER_URL: 'ftp://u:s3cret@broker', FLASHTRAIL_CFX_HANDLE: 'Plant1' })).not.toContain('s3cret');
+  });
+
   it('takes well-formed values', () => {
     const config = configFromEnv({ FLASHTRAIL_PORT: '0', FLASHTRAIL_MAX_BODY_BYTES: '65536', FLASHTRAIL_CHECKPOINT_INTERVAL_S: '0.5', FLASHTRAIL_LOG_LEVEL: 'warn', FLASHTRAIL_STORE: 'kurrentdb', FLASHTRAIL_EVENTSTORE_CONNECTION_STRING: 'esdb://db:2113' });
     expect(config).toMatchObject({ port: 0, maxBodyBytes: 65536, checkpointIntervalMs: 500, logLevel: 'warn', store: 'eventstoredb' });

@@ -86,9 +86,18 @@ export function plantDefinitions(): object {
   };
 }
 
+/** PEM files of a TLS listener (amqps): the broker's certificate and key, and the CA that signed it. */
+export interface BrokerTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+}
+
 export interface TestBroker {
   readonly host: string;
   readonly port: number;
+  /** The amqps listener's port, when the broker was started with TLS files. */
+  readonly tlsPort: number | null;
   readonly dir: string;
   /** amqp://user:password@127.0.0.1:port for the ledger's user. */
   readonly url: string;
@@ -101,16 +110,27 @@ export interface TestBroker {
   log(): string;
 }
 
-export async function startTestBroker(definitions: object = plantDefinitions()): Promise<TestBroker> {
+export async function startTestBroker(definitions: object = plantDefinitions(), options: { tls?: BrokerTls } = {}): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rabbitmq-'));
   for (const d of ['mnesia', 'log', 'home']) mkdirSync(join(dir, d));
   const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  const tlsPort = options.tls ? await freePort() : null;
+  const tls = options.tls
+    ? [
+        `listeners.ssl.1 = 127.0.0.1:${tlsPort}`,
+        `ssl_options.cacertfile = ${options.tls.caFile}`,
+        `ssl_options.certfile = ${options.tls.certFile}`,
+        `ssl_options.keyfile = ${options.tls.keyFile}`,
+        'ssl_options.verify = verify_none',
+        'ssl_options.fail_if_no_peer_cert = false',
+      ]
+    : [];
   const nodeName = `flashtrail${process.pid}x${port}@localhost`;
   writeFileSync(join(dir, 'enabled_plugins'), '[rabbitmq_amqp1_0].\n');
   writeFileSync(join(dir, 'definitions.json'), JSON.stringify(definitions));
   writeFileSync(
     join(dir, 'rabbitmq.conf'),
-    [`listeners.tcp.1 = 127.0.0.1:${port}`, `load_definitions = ${join(dir, 'definitions.json')}`, 'log.console = false', 'log.file.level = info', ''].join('\n'),
+    [`listeners.tcp.1 = 127.0.0.1:${port}`, ...tls, `load_definitions = ${join(dir, 'definitions.json')}`, 'log.console = false', 'log.file.level = info', ''].join('\n'),
   );
   const env = {
     ...process.env,
@@ -179,6 +199,7 @@ export async function startTestBroker(definitions: object = plantDefinitions()):
   return {
     host: '127.0.0.1',
     port,
+    tlsPort,
     dir,
     url: `amqp://${PLANT.user}:${PLANT.password}@127.0.0.1:${port}`,
     stop,
