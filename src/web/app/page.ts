@@ -87,6 +87,7 @@ function showNav(s: Session): void {
     sessionStorage.removeItem(STORAGE);
     session = null;
     live?.abort();
+    live = null;
     location.hash = '';
     showLogin();
   });
