@@ -62,7 +62,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.notFound((c) => problem(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
 
-  app.route('/', webRoutes({ authenticate: bearerAuth(deps.tokens) as MiddlewareHandler, headPosition: () => deps.store.headPosition() }));
+  app.route('/', webRoutes({ authenticate: bearerAuth(deps.tokens) as MiddlewareHandler, headPosition: () => deps.store.headPosition(), projections }));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     const head = await deps.store.headPosition();
