@@ -19,6 +19,7 @@ const LAYERS = [
   { dir: 'src/cfx', pure: true },
   { dir: 'src/native' },
   { dir: 'src/files' },
+  { dir: 'src/witness' },
   { dir: 'src/client' },
   { dir: 'src/store' },
   { dir: 'src/read' },

@@ -1,75 +1,92 @@
 /**
- * Append throughput through the HTTP API on the embedded store and, when PostgreSQL is installed (or
- * FLASHTRAIL_BENCH_POSTGRES_URL names a server), on PostgreSQL, each next to references measured in the
- * same run on the same machine: raw inserts with the same durability settings, and node's native (OpenSSL)
- * Ed25519 verify next to the strict @noble/ed25519 verify the ledger uses.
+ * Append throughput through the HTTP API of a real `flashtrail serve` process on the embedded store and,
+ * when PostgreSQL is installed (or FLASHTRAIL_BENCH_POSTGRES_URL names a server), on PostgreSQL, each next to
+ * references measured in the same run on the same machine: raw inserts with the same durability settings,
+ * and node's native (OpenSSL) Ed25519 verify next to the strict verify paths the ledger uses.
  *
- *   npm run bench            (about a minute)
- *   npm run bench -- --quick (a few seconds, smaller counts)
+ *   - 64 stations, each sending whole unit flows (scan → … → ship) one event per request, concurrently over
+ *     keep-alive connections: events/s and the latency of each request (p50, p99). Every 201 is durable.
+ *   - one client: single-event requests one after another, and batches of 100.
+ *
+ * Events are signed before the clock starts (signing happens at the stations).
+ *
+ *   npm run bench            (about two minutes; builds first)
+ *   npm run bench -- --quick (smaller counts)   --json (one JSON object of the figures)
  */
 import { createPublicKey, createPrivateKey, sign as nodeSign, verify as nodeVerify, randomUUID } from 'node:crypto';
-import { createReport, fmt, runBench } from './report.ts';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createReport, perSecond, quantile, quick, runBench } from './report.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { pino } from 'pino';
-import { configFromEnv, initDataDir, startLedgerServer } from '../src/server/main.ts';
-import { addToken } from '../src/api/tokens.ts';
-import { readSecretKeyFile } from '../src/files/key-file.ts';
-import { newSigner, type Signer } from '../src/crypto/ed25519.ts';
-import { EventSigner } from '../src/event/signer.ts';
-import { LedgerClient } from '../src/client/ledger-client.ts';
 import { fromBase64 } from '../src/crypto/encoding.ts';
-import { lineSetupEvents } from '../src/sim/line-setup.ts';
 import { pae } from '../src/crypto/dsse.ts';
-import { verifyStrictPortable } from '../src/crypto/ed25519.ts';
+import { verifyStrictPortable, type Signer } from '../src/crypto/ed25519.ts';
 import { verifyStrict } from '../src/native/ed25519.ts';
-import { simulatedRelease } from '../src/sim/simulated-station.ts';
-import type { LedgerConfig } from '../src/server/config.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
 import pg from 'pg';
 import { startCluster } from '../test/helpers/postgres-cluster.ts';
+import { KeepAliveClient, startBenchLedger, timedAppend, unitFlow } from './http.ts';
 
-const quick = process.argv.includes('--quick');
+const STATIONS = 64;
+const UNITS_PER_STATION = quick ? 15 : 120;
 const N_SINGLE = quick ? 300 : 3000;
 const N_BATCHED = quick ? 2000 : 20_000;
 const N_VERIFY = quick ? 500 : 5000;
 
-const rate = (n: number, ms: number) => fmt((n / ms) * 1000);
-const results = createReport();
+const results = createReport('append');
+/** `--profile DIR`: the SQLite server writes a V8 CPU profile there. */
+const profileAt = process.argv.indexOf('--profile');
+const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
+const onlySqlite = process.argv.includes('--sqlite-only');
 
-/** The two HTTP append figures on one store; returns a signed event for the verify figures. */
-async function httpAppend(label: string, store: Partial<LedgerConfig>): Promise<{ envelope: DsseEnvelope; key: Signer }> {
+/** The HTTP append figures on one store; returns a signed event for the verify figures. */
+async function httpAppend(label: string, prefix: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ envelope: DsseEnvelope; key: Signer }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
-  const config = configFromEnv({}, { dataDir, port: 0, ...store });
-  const init = initDataDir(config);
-  const stationToken = addToken(config.tokensFile, { name: 'bench', role: 'station', stationId: 'ST-01' });
-  const ledger = await startLedgerServer(config, pino({ level: 'warn' }));
-  const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
-  const key = newSigner();
-  const release = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
-  await new LedgerClient(ledger.url, readFileSync(init.adminTokenFile, 'utf8').trim()).appendAdmin(
-    lineSetupEvents(admin, { stations: [{ stationId: 'ST-01', key }], release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 1_000_000 } }),
-  );
-  const client = new LedgerClient(ledger.url, stationToken);
-  const signer = new EventSigner(key, 'ST-01');
-  const scan = (serial: string) =>
-    signer.sign('UnitScanned', { serial, batchId: 'B-1', station: 'ST-01', operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }).envelope;
+  const ledger = await startBenchLedger(dataDir, STATIONS, env, nodeArgs);
+  try {
+    const { release, stations } = ledger;
 
-  // Signing happens at the station, so it is done before the clock starts.
-  const singles = Array.from({ length: N_SINGLE }, (_, i) => scan(`S-${i}`));
-  let t = performance.now();
-  for (const e of singles) await client.append([e]);
-  results.add(`${label}: HTTP append, 1 event per request, sequential`, rate(N_SINGLE, performance.now() - t), 'events/s');
+    // 64 stations at once, each flashing its units one after another, one event per request.
+    const flows = stations.map((s) => Array.from({ length: UNITS_PER_STATION }, (_, u) => unitFlow(s, release, `${s.stationId}-U${u}`)).flat());
+    const one = stations[0]!;
+    const scan = (serial: string) => one.signer.sign('UnitScanned', { serial, batchId: 'B-1', station: one.stationId, operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }).envelope;
+    const singles = Array.from({ length: N_SINGLE }, (_, i) => scan(`S-${i}`));
+    const batched = Array.from({ length: N_BATCHED }, (_, i) => scan(`M-${i}`));
+    const http = new KeepAliveClient(ledger.server.url, STATIONS);
+    const total = flows.reduce((n, f) => n + f.length, 0);
+    const latencies: number[] = [];
+    const cpuBefore = ledger.server.cpuSeconds();
+    let t = performance.now();
+    await Promise.all(
+      stations.map(async (s, i) => {
+        for (const signed of flows[i] ?? []) latencies.push(await timedAppend(http, s.token, [signed.envelope]));
+      }),
+    );
+    const ms = performance.now() - t;
+    const cpuAfter = ledger.server.cpuSeconds();
+    results.add(`${prefix}.stations64.rate`, `${label}: ${STATIONS} stations concurrently, whole unit flows, 1 event per request (${total.toLocaleString('en-US')} events)`, perSecond(total, ms), 'events/s');
+    results.add(`${prefix}.stations64.p50`, `${label}: ${STATIONS} stations, request latency p50`, quantile(latencies, 0.5), 'ms', 1);
+    results.add(`${prefix}.stations64.p99`, `${label}: ${STATIONS} stations, request latency p99`, quantile(latencies, 0.99), 'ms', 1);
+    // CPU time is what a loaded machine does not distort: the server's whole cost of one event.
+    results.add(`${prefix}.stations64.cpu`, `${label}: ${STATIONS} stations, server CPU time per event (HTTP, decode, verify, decide, write, log)`, cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) / total) * 1e6, 'µs', 0);
 
-  const batched = Array.from({ length: N_BATCHED }, (_, i) => scan(`M-${i}`));
-  t = performance.now();
-  for (let i = 0; i < batched.length; i += 100) await client.append(batched.slice(i, i + 100));
-  results.add(`${label}: HTTP append, batches of 100`, rate(N_BATCHED, performance.now() - t), 'events/s');
-  await ledger.close();
-  rmSync(dataDir, { recursive: true, force: true });
-  return { envelope: singles[0] as DsseEnvelope, key };
+    t = performance.now();
+    for (const e of singles) await timedAppend(http, one.token, [e]);
+    results.add(`${prefix}.sequential.single`, `${label}: one client, 1 event per request, sequential`, perSecond(N_SINGLE, performance.now() - t), 'events/s');
+
+    t = performance.now();
+    for (let i = 0; i < batched.length; i += 100) await timedAppend(http, one.token, batched.slice(i, i + 100));
+    results.add(`${prefix}.sequential.batch100`, `${label}: one client, batches of 100, sequential`, perSecond(N_BATCHED, performance.now() - t), 'events/s');
+    http.close();
+    return { envelope: singles[0] as DsseEnvelope, key: one.key };
+  } catch (error) {
+    console.error(`the ledger's last log lines:\n${ledger.server.logTail()}`);
+    throw error;
+  } finally {
+    await ledger.server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 /** Raw PostgreSQL inserts of the same row size, as the store commits them (synchronous_commit on). */
@@ -91,13 +108,13 @@ async function rawPostgres(url: string): Promise<void> {
   };
   let t = performance.now();
   for (let i = 0; i < N_SINGLE; i++) await insertRows(1, false);
-  results.add('reference: raw PostgreSQL insert, 1 row per transaction', rate(N_SINGLE, performance.now() - t), 'rows/s');
+  results.add('ref.postgres.raw1', 'reference: raw PostgreSQL insert, 1 row per transaction', perSecond(N_SINGLE, performance.now() - t), 'rows/s');
   t = performance.now();
   for (let i = 0; i < N_SINGLE; i++) await insertRows(1, true);
-  results.add('reference: raw PostgreSQL insert, 1 row per transaction under an advisory lock', rate(N_SINGLE, performance.now() - t), 'rows/s');
+  results.add('ref.postgres.raw1locked', 'reference: raw PostgreSQL insert, 1 row per transaction under an advisory lock', perSecond(N_SINGLE, performance.now() - t), 'rows/s');
   t = performance.now();
   for (let i = 0; i < N_BATCHED; i += 100) await insertRows(100, true);
-  results.add('reference: raw PostgreSQL insert, 100 rows per transaction under an advisory lock', rate(N_BATCHED, performance.now() - t), 'rows/s');
+  results.add('ref.postgres.raw100locked', 'reference: raw PostgreSQL insert, 100 rows per transaction under an advisory lock', perSecond(N_BATCHED, performance.now() - t), 'rows/s');
   await client.end();
 }
 
@@ -125,7 +142,7 @@ async function postgresForBench(): Promise<{ url: string; stop(): Promise<void> 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
   console.error(`flashtrail append benchmark (${quick ? 'quick' : 'full'}), node ${process.version}`);
-  const { envelope, key } = await httpAppend('SQLite', {});
+  const { envelope, key } = await httpAppend('SQLite', 'sqlite', {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
 
   // Reference: what SQLite itself does on this disk with the same durability (WAL, synchronous=FULL).
   const raw = new Database(join(dataDir, 'raw.sqlite'));
@@ -136,20 +153,23 @@ async function main() {
   const blob = Buffer.alloc(1100, 7);
   let t = performance.now();
   for (let i = 0; i < N_SINGLE; i++) insert.run(randomUUID(), blob);
-  results.add('reference: raw SQLite insert, 1 row per transaction', rate(N_SINGLE, performance.now() - t), 'rows/s');
+  results.add('ref.sqlite.raw1', 'reference: raw SQLite insert, 1 row per transaction', perSecond(N_SINGLE, performance.now() - t), 'rows/s');
   const many = raw.transaction((n: number) => {
     for (let i = 0; i < n; i++) insert.run(randomUUID(), blob);
   });
   t = performance.now();
   for (let i = 0; i < N_BATCHED; i += 100) many(100);
-  results.add('reference: raw SQLite insert, 100 rows per transaction', rate(N_BATCHED, performance.now() - t), 'rows/s');
+  results.add('ref.sqlite.raw100', 'reference: raw SQLite insert, 100 rows per transaction', perSecond(N_BATCHED, performance.now() - t), 'rows/s');
   raw.close();
+  const ratio = (a: string, b: string) => ((results.get(a) ?? Number.NaN) / (results.get(b) ?? Number.NaN)) * 100;
+  results.add('sqlite.sequential.single.ratio', 'SQLite: one client, 1 event per request, share of the raw 1-row insert rate (goal 40 %)', ratio('sqlite.sequential.single', 'ref.sqlite.raw1'), '%');
+  results.add('sqlite.sequential.batch100.ratio', 'SQLite: one client, batches of 100, share of the raw 100-row insert rate (goal 30 %)', ratio('sqlite.sequential.batch100', 'ref.sqlite.raw100'), '%');
 
-  const postgres = await postgresForBench();
+  const postgres = onlySqlite ? 'not asked for (--sqlite-only)' : await postgresForBench();
   if (typeof postgres === 'string') console.error(`  PostgreSQL figures skipped: ${postgres}`);
   else {
     try {
-      await httpAppend('PostgreSQL', { store: 'postgres', postgresUrl: postgres.url });
+      await httpAppend('PostgreSQL', 'postgres', { FLASHTRAIL_STORE: 'postgres', FLASHTRAIL_POSTGRES_URL: postgres.url });
       await rawPostgres(postgres.url);
     } finally {
       await postgres.stop();
@@ -161,14 +181,14 @@ async function main() {
   const signature = fromBase64(envelope.signatures[0]!.sig);
   t = performance.now();
   for (let i = 0; i < N_VERIFY; i++) if (!verifyStrict(signature, message, key.publicKey)) throw new Error('verify failed');
-  results.add('Ed25519 verify, ledger path (OpenSSL + strict RFC 8032 checks)', rate(N_VERIFY, performance.now() - t), 'ops/s');
+  results.add('verify.native', 'Ed25519 verify, ledger path (OpenSSL + strict RFC 8032 checks)', perSecond(N_VERIFY, performance.now() - t), 'ops/s');
   t = performance.now();
   for (let i = 0; i < N_VERIFY; i++) if (!verifyStrictPortable(signature, message, key.publicKey)) throw new Error('verify failed');
-  results.add('Ed25519 verify, portable path (@noble/ed25519, zip215: false)', rate(N_VERIFY, performance.now() - t), 'ops/s');
+  results.add('verify.portable', 'Ed25519 verify, portable path (@noble/ed25519, zip215: false)', perSecond(N_VERIFY, performance.now() - t), 'ops/s');
   const spki = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(key.publicKey)]), format: 'der', type: 'spki' });
   t = performance.now();
   for (let i = 0; i < N_VERIFY; i++) if (!nodeVerify(null, message, spki, signature)) throw new Error('verify failed');
-  results.add("reference: Ed25519 verify, node's crypto.verify (OpenSSL)", rate(N_VERIFY, performance.now() - t), 'ops/s');
+  results.add('ref.verify.node', "reference: Ed25519 verify, node's crypto.verify (OpenSSL)", perSecond(N_VERIFY, performance.now() - t), 'ops/s');
   const pkcs8 = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(key.secretKey)]), format: 'der', type: 'pkcs8' });
   if (!nodeVerify(null, message, spki, nodeSign(null, message, pkcs8))) throw new Error('self-check failed');
 

@@ -7,7 +7,7 @@
  *   npm run bench:export -- --quick
  */
 import { execFileSync } from 'node:child_process';
-import { createReport, fmt, runBench } from './report.ts';
+import { createReport, fmt, perSecond, quick, runBench } from './report.ts';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -20,9 +20,8 @@ import { verifyExportFile } from '../src/native/export-verifier.ts';
 import { parseVerifierKey } from '../src/tlog/note.ts';
 import { fillLedger } from './fixtures.ts';
 
-const quick = process.argv.includes('--quick');
 const TARGET = quick ? 100_000 : 1_000_000;
-const results = createReport();
+const results = createReport('export');
 
 function opensslVerifyRate(): number | null {
   try {
@@ -53,7 +52,7 @@ async function main() {
       for await (const chunk of writeExport(deps, { batchId: filled.batchId }, serials)) if (!out.write(chunk)) await once(out, 'drain');
       out.end();
       await once(out, 'finish');
-      results.add(`write an export of ${fmt(serials.length)} units (${(statSync(file).size / 1e6).toFixed(0)} MB)`, fmt(filled.events / ((performance.now() - t) / 1000)), 'events/s');
+      results.add('export.write', `write an export of ${fmt(serials.length)} units (${(statSync(file).size / 1e6).toFixed(0)} MB)`, perSecond(filled.events, performance.now() - t), 'events/s');
     } finally {
       await ledger.close();
     }
@@ -64,19 +63,19 @@ async function main() {
       execFileSync(process.execPath, [fileURLToPath(new URL('../bin/flashtrail.js', import.meta.url)), 'verify', file, '--ledger-key', ledger.identity.verifierKey, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 }),
     ) as { report: { events: number; threads: number; seconds: number; peakMemoryMb: number } };
     const nativeRate = cli.report.events / cli.report.seconds;
-    results.add(`flashtrail verify, native Ed25519, ${cli.report.threads} worker threads (${fmt(cli.report.events)} events, ${(statSync(file).size / 1e6).toFixed(0)} MB)`, fmt(nativeRate), 'events/s');
-    results.add('memory peak of the verifying process (RSS, workers included)', String(cli.report.peakMemoryMb), 'MB');
+    results.add('export.verify', `flashtrail verify, native Ed25519, ${cli.report.threads} worker threads (${fmt(cli.report.events)} events, ${(statSync(file).size / 1e6).toFixed(0)} MB)`, nativeRate, 'events/s');
+    results.add('export.verify.rss', 'memory peak of the verifying process (RSS, workers included)', cli.report.peakMemoryMb, 'MB');
     const openssl = opensslVerifyRate();
     if (openssl) {
-      results.add('reference: openssl speed ed25519, verify, one core', fmt(openssl), 'verifies/s');
-      results.add(`ceiling: openssl verify rate × ${cores} cores; this run reached`, `${((nativeRate / (openssl * cores)) * 100).toFixed(0)} %`, 'of it (goal 80 %)');
+      results.add('ref.openssl.verify', 'reference: openssl speed ed25519, verify, one core', openssl, 'verifies/s');
+      results.add('export.verify.ratio', `verify rate as a share of openssl verify × ${cores} cores (goal 80 %)`, (nativeRate / (openssl * cores)) * 100, '%');
     } else {
-      results.add('reference: openssl speed ed25519', 'unavailable', '(openssl not found)');
+      results.add('ref.openssl.verify', 'reference: openssl speed ed25519 (openssl not found)', null, 'verifies/s');
     }
     if (quick) {
       const t = performance.now();
       const portable = await verifyExportFile(file, key, { portable: true });
-      results.add('the same, portable @noble/ed25519', fmt(portable.events / ((performance.now() - t) / 1000)), 'events/s');
+      results.add('export.verify.portable', 'the same, portable @noble/ed25519', perSecond(portable.events, performance.now() - t), 'events/s');
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

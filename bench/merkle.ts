@@ -8,7 +8,7 @@
  *   npm run bench:merkle -- --quick
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createReport, fmt, runBench } from './report.ts';
+import { createReport, fmt, perSecond, quick, runBench } from './report.ts';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,9 +28,8 @@ import { parseVerifierKey, verifyProvenance, type ProvenanceDocument } from '../
 import { nativeCrypto } from '../src/native/crypto.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
 
-const quick = process.argv.includes('--quick');
 const LEAVES = quick ? 100_000 : 1_000_000;
-const results = createReport();
+const results = createReport('merkle');
 
 async function merkleFigures(dir: string) {
   const store = new SqliteEventStore(join(dir, 'events.sqlite'));
@@ -43,27 +42,27 @@ async function merkleFigures(dir: string) {
 
   let t = performance.now();
   for (let i = 0; i < 200_000; i++) sha256(leaf);
-  results.add('reference: SHA-256 of a 1.1 kB leaf, @noble/hashes', fmt(200_000 / ((performance.now() - t) / 1000)), 'hashes/s');
+  results.add('ref.sha256.noble', 'reference: SHA-256 of a 1.1 kB leaf, @noble/hashes', perSecond(200_000, performance.now() - t), 'hashes/s');
   t = performance.now();
   for (let i = 0; i < 200_000; i++) createHash('sha256').update(leaf).digest();
-  results.add("reference: SHA-256 of a 1.1 kB leaf, node's crypto", fmt(200_000 / ((performance.now() - t) / 1000)), 'hashes/s');
+  results.add('ref.sha256.node', "reference: SHA-256 of a 1.1 kB leaf, node's crypto", perSecond(200_000, performance.now() - t), 'hashes/s');
 
   const log = new MerkleLog(store, join(dir, 'merkle.sqlite'));
   t = performance.now();
   await log.catchUp();
-  results.add(`Merkle log append (read events, hash, persist nodes), ${fmt(LEAVES)} leaves`, fmt(LEAVES / ((performance.now() - t) / 1000)), 'leaves/s');
+  results.add('merkle.append', `Merkle log append (read events, hash, persist nodes), ${fmt(LEAVES)} leaves`, perSecond(LEAVES, performance.now() - t), 'leaves/s');
 
   const size = log.size;
   const samples = 1000;
   t = performance.now();
   for (let i = 0; i < samples; i++) log.inclusionProof(Math.floor(Math.random() * size), size);
-  results.add(`inclusion proof generation at ${fmt(size)} leaves`, ((performance.now() - t) / samples).toFixed(3), 'ms/proof');
+  results.add('merkle.inclusionProof', `inclusion proof generation at ${fmt(size)} leaves`, (performance.now() - t) / samples, 'ms/proof', 3);
   t = performance.now();
   for (let i = 0; i < samples; i++) log.consistencyProof(1 + Math.floor(Math.random() * (size - 1)), size);
-  results.add(`consistency proof generation at ${fmt(size)} leaves`, ((performance.now() - t) / samples).toFixed(3), 'ms/proof');
+  results.add('merkle.consistencyProof', `consistency proof generation at ${fmt(size)} leaves`, (performance.now() - t) / samples, 'ms/proof', 3);
   t = performance.now();
   log.root(size);
-  results.add(`root at ${fmt(size)} leaves`, (performance.now() - t).toFixed(3), 'ms');
+  results.add('merkle.root', `root at ${fmt(size)} leaves`, performance.now() - t, 'ms', 3);
   log.close();
   await store.close();
 }
@@ -97,10 +96,10 @@ async function verifyFigures(dir: string) {
     let t = performance.now();
     let n = 0;
     for (let i = 0; i < runs; i++) n = verifyProvenance(doc, key2, nativeCrypto).events;
-    results.add(`verify a provenance document (unit with ${n} events, ${doc.entries.length} entries), native Ed25519`, ((performance.now() - t) / runs).toFixed(2), 'ms');
+    results.add('provenance.verify.native', `verify a provenance document (unit with ${n} events, ${doc.entries.length} entries), native Ed25519`, (performance.now() - t) / runs, 'ms', 2);
     t = performance.now();
     for (let i = 0; i < 20; i++) verifyProvenance(doc, key2, portableCrypto);
-    results.add('the same, portable @noble/ed25519 (browser path)', ((performance.now() - t) / 20).toFixed(2), 'ms');
+    results.add('provenance.verify.portable', 'the same, portable @noble/ed25519 (browser path)', (performance.now() - t) / 20, 'ms', 2);
   } finally {
     await ledger.close();
   }

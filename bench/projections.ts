@@ -6,7 +6,7 @@
  *   npm run bench:projections            (a few minutes)
  *   npm run bench:projections -- --quick
  */
-import { createReport, fmt, runBench } from './report.ts';
+import { createReport, fmt, perSecond, quick, runBench } from './report.ts';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,9 +19,8 @@ import { configFromEnv, startLedgerServer } from '../src/server/main.ts';
 import { fillLedger } from './fixtures.ts';
 import { decodeTrustedEnvelope } from '../src/event/codec.ts';
 
-const quick = process.argv.includes('--quick');
 const TARGET = quick ? 100_000 : 1_000_000;
-const results = createReport();
+const results = createReport('projections');
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-proj-'));
@@ -45,12 +44,12 @@ async function main() {
       }
       after = (batch[batch.length - 1] as { position: bigint }).position;
     }
-    results.add(`reference: read and decode ${fmt(decoded)} events, no projection`, fmt(decoded / ((performance.now() - t) / 1000)), 'events/s');
+    results.add('ref.readDecode', `reference: read and decode ${fmt(decoded)} events, no projection`, perSecond(decoded, performance.now() - t), 'events/s');
 
     const runner = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
     t = performance.now();
     await runner.rebuild();
-    results.add(`projection rebuild (unit-state + production) of ${fmt(written)} events`, fmt(written / ((performance.now() - t) / 1000)), 'events/s');
+    results.add('projections.rebuild', `projection rebuild (unit-state + production) of ${fmt(written)} events`, perSecond(written, performance.now() - t), 'events/s');
     runner.close();
     await store.close();
 
@@ -64,11 +63,11 @@ async function main() {
         return { ms: (performance.now() - start) / n, bytes };
       };
       const page = await timed(`/v1/firmware/${previous}/units?limit=100`, 'application/json', 50);
-      results.add(`affected units, first JSON page of 100 (of ${fmt(drifted)}), ${fmt(units)} units in the ledger`, page.ms.toFixed(2), 'ms');
+      results.add('affected.firstPage', `affected units, first JSON page of 100 (of ${fmt(drifted)}), ${fmt(units)} units in the ledger`, page.ms, 'ms', 2);
       const csv = await timed(`/v1/firmware/${previous}/units`, 'text/csv', 5);
-      results.add(`affected units, all ${fmt(drifted)} as CSV`, csv.ms.toFixed(1), 'ms');
+      results.add('affected.csv', `affected units, all ${fmt(drifted)} as CSV`, csv.ms, 'ms', 1);
       const all = await timed(`/v1/firmware/${release.application.sha256}/units?limit=1000`, 'application/json', 20);
-      results.add(`units carrying the current image, JSON page of 1000 (of ${fmt(units - drifted)})`, all.ms.toFixed(2), 'ms');
+      results.add('current.page1000', `units carrying the current image, JSON page of 1000 (of ${fmt(units - drifted)})`, all.ms, 'ms', 2);
     } finally {
       await server.close();
     }

@@ -25,7 +25,7 @@ import { pathToFileURL } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const at = process.argv.indexOf('--events');
 const TARGET = at > 0 ? Number(process.argv[at + 1]) : 100_000;
-const results = createReport();
+const results = createReport('verify-package');
 let ledgerKeyText = '';
 
 interface Verdict {
@@ -64,23 +64,23 @@ async function main() {
     mkdirSync(join(auditor, 'cache'), { recursive: true });
     const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', auditor], { cwd: join(ROOT, 'packages', 'verify'), encoding: 'utf8' })) as { filename: string; size: number }[];
     const tarball = join(auditor, (packed[0] as { filename: string }).filename);
-    results.add('packed @flashtrail/verify', (statSync(tarball).size / 1024).toFixed(0), 'KiB');
+    results.add('package.kib', 'packed @flashtrail/verify', statSync(tarball).size / 1024, 'KiB');
     writeFileSync(join(auditor, 'package.json'), '{"name":"auditor","private":true}');
     execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--cache', join(auditor, 'cache'), tarball], { cwd: auditor, stdio: 'pipe' });
     const bin = join(auditor, 'node_modules', '@flashtrail', 'verify', 'dist', 'flashtrail-verify.js');
     const size = `${(statSync(file).size / 1e6).toFixed(0)} MB`;
-    for (const [name, command, extra] of [
-      ['flashtrail-verify (installed tarball), native', [bin], []],
-      ['flashtrail-verify (installed tarball), portable', [bin], ['--portable']],
-      ['flashtrail verify (the repository CLI), native', [join(ROOT, 'bin', 'flashtrail.js'), 'verify'], []],
+    for (const [key, name, command, extra] of [
+      ['package.native', 'flashtrail-verify (installed tarball), native', [bin], []],
+      ['package.portable', 'flashtrail-verify (installed tarball), portable', [bin], ['--portable']],
+      ['cli.native', 'flashtrail verify (the repository CLI), native', [join(ROOT, 'bin', 'flashtrail.js'), 'verify'], []],
     ] as const) {
       const v = verify([...command], file, keyFile, [...extra]);
-      results.add(`${name}: ${fmt(v.report.events)} events, ${fmt(v.report.units)} units (${size}), ${v.report.threads} threads`, fmt(v.report.events / v.report.seconds), 'events/s');
-      results.add(`  its memory peak (RSS, workers included)`, String(v.report.peakMemoryMb), 'MB');
+      results.add(`${key}.events_per_s`, `${name}: ${fmt(v.report.events)} events, ${fmt(v.report.units)} units (${size}), ${v.report.threads} threads`, v.report.events / v.report.seconds, 'events/s');
+      results.add(`${key}.peak_rss_mb`, `  its memory peak (RSS, workers included)`, v.report.peakMemoryMb, 'MB');
     }
     // The offline page on the same file, from file:// in headless Chromium with the network refused.
     if (chromiumSkip) {
-      results.add('the offline page in headless Chromium', 'skipped', `(${chromiumSkip})`);
+      results.add('page.events_per_s', `the offline page in headless Chromium: skipped (${chromiumSkip})`, null, 'events/s');
     } else {
       const browser = await startBrowser();
       try {
@@ -93,7 +93,7 @@ async function main() {
         const state = await page.locator('#verdict').getAttribute('data-state');
         if (state !== 'verified') throw new Error(`the offline page did not verify the export: ${await page.locator('#verdict').innerText()}`);
         const workers = await page.evaluate(() => Math.min(8, Math.max(1, navigator.hardwareConcurrency || 2)));
-        results.add(`the offline page (verify.html) in headless Chromium, portable, ${workers} Web Workers`, fmt(TARGET / ((performance.now() - t) / 1000)), 'events/s (about)');
+        results.add('page.events_per_s', `the offline page (verify.html) in headless Chromium, portable, ${workers} Web Workers`, TARGET / ((performance.now() - t) / 1000), 'events/s (about)');
         if (browser.refused.length > 0) throw new Error(`the page asked the network for ${browser.refused.join(', ')}`);
       } finally {
         await browser.close();

@@ -110,6 +110,12 @@ function keyOf(event: LedgerEvent): string | null {
     case 'StationKeyRevoked':
     case 'AdminKeysTrusted':
     case 'CheckpointIssued':
+    case 'SbomAttached':
+    case 'SupportPeriodSet':
+    case 'VulnerabilityAssessed':
+    case 'VulnerabilityAwareness':
+    case 'CraReportSubmitted':
+    case 'FirmwareUpdated':
       return null;
     default:
       return `unit:${event.data.serial}`;
@@ -237,6 +243,10 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup)
       break;
     case 'UnitShipped':
       next = { ...u, status: 'shipped', customer: event.data.customer };
+      break;
+    case 'FirmwareUpdated':
+      // After the line (keyOf gives it no document): production facts are about what stations made.
+      next = u;
       break;
   }
   const release = next.releaseId ? lookup<ReleaseDoc>(`release:${next.releaseId}`) : null;

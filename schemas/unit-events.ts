@@ -234,6 +234,26 @@ export const UnitReworkedV2 = z.strictObject({ serial: Serial, reason: LongText.
 export const UnitScrappedV2 = z.strictObject({ serial: Serial, reason: LongText.min(1), operator: ShortText, failedStep: StepId.optional() });
 export const UnitShippedV2 = z.strictObject({ serial: Serial, customer: ShortText, orderRef: ShortText, operator: ShortText });
 
+/**
+ * A field update of a shipped unit (OTA, or a service centre's re-flash), reported by the fleet's update
+ * service (a station registered with role `fleet`) once the device reported running the new images. Keeps
+ * "which firmware does this unit carry now" true; the unit decider accepts it only for a shipped unit,
+ * from the release it carries, to an approved release whose images these are.
+ */
+export const FirmwareUpdated = z.strictObject({
+  serial: Serial,
+  fromReleaseId: Identifier.describe('the release the unit carried before the update'),
+  toReleaseId: Identifier.describe('the approved release it carries now'),
+  images: z
+    .array(z.strictObject({ name: ImageName, sha256: Sha256Hex }))
+    .min(1)
+    .max(16)
+    .describe("the images written, as the device reported them after the update (each one the new release's image of that name)"),
+  method: z.enum(['ota', 'usb', 'uart', 'jtag', 'service_center']),
+  campaign: ShortText.optional().describe("the update campaign or rollout id of the fleet's update service"),
+  reportedVersion: Version.optional().describe('the firmware version the device reported after the update'),
+});
+
 /** Every version of every unit event type's data, oldest first; the last one is what stations write now. */
 export const unitEventVersions = {
   UnitScanned: { 1: UnitScannedV1, 2: UnitScannedV2 },
@@ -251,6 +271,7 @@ export const unitEventVersions = {
   ImagesVerified: { 1: ImagesVerified },
   SecurityStateRead: { 1: SecurityStateRead },
   UnitLocked: { 1: UnitLocked },
+  FirmwareUpdated: { 1: FirmwareUpdated },
 } as const;
 
 export type UnitEventType = keyof typeof unitEventVersions;

@@ -12,9 +12,11 @@ import { fromBase64, toBase64, toHex, utf8 } from '../src/crypto/encoding.ts';
 import { verifiedHistory } from './helpers/provenance.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
+import { contractChecker, type ContractChecker } from './helpers/openapi-contract.ts';
 
 let t: TestLedger;
 let st1: EventSigner;
+let contract: ContractChecker;
 
 interface Reply {
   status: number;
@@ -29,6 +31,8 @@ async function call(method: string, path: string, options: { token?: string | nu
   if (hasBody) headers['content-type'] = options.contentType ?? 'application/json';
   const response = await fetch(`${t.url}${path}`, { method, headers, ...(hasBody ? { body: options.raw ?? JSON.stringify(options.body) } : {}) });
   const text = await response.text();
+  // Every answer of this suite is checked against the OpenAPI document the server serves (the contract test).
+  contract.check(method, path, response.status, response.headers.get('content-type') ?? '', text);
   return { status: response.status, type: response.headers.get('content-type') ?? '', body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
@@ -43,6 +47,7 @@ function expectProblem(reply: Reply, status: number, code: string) {
 
 beforeAll(async () => {
   t = await startTestLedger({ maxBodyBytes: 256 * 1024 });
+  contract = contractChecker((await (await fetch(`${t.url}/openapi.json`)).json()) as Record<string, unknown>);
   st1 = new EventSigner(t.stationKeys['ST-01'], 'ST-01');
 });
 afterAll(async () => t.stop());

@@ -25,7 +25,7 @@ import { SimulatedStation, type UnitScenario } from '../src/sim/simulated-statio
 import { EventSigner } from '../src/event/signer.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { BrokerConnection } from '../src/plant/broker.ts';
-import { CfxPublisher } from '../src/plant/publisher.ts';
+import { CfxPublisher, type PublisherOptions } from '../src/plant/publisher.ts';
 import { CfxInterlock } from '../src/plant/interlock.ts';
 import { readinessFromReadModel } from '../src/plant/readiness.ts';
 import { cfxConfigFromEnv, type CfxConfig } from '../src/plant/config.ts';
@@ -79,7 +79,7 @@ describe.skipIf(unavailable !== null)('IPC-CFX on a real RabbitMQ', () => {
   let st1: SimulatedStation;
   let st2: SimulatedStation;
 
-  const newPublisher = () =>
+  const newPublisher = (extra: Partial<PublisherOptions> = {}) =>
     new CfxPublisher({
       store: ledger.running.store,
       broker: connection,
@@ -89,6 +89,7 @@ describe.skipIf(unavailable !== null)('IPC-CFX on a real RabbitMQ', () => {
       maxInFlight: config.maxInFlight,
       start: config.start,
       retryAfterMs: 200,
+      ...extra,
     });
 
   beforeAll(async () => {
@@ -230,6 +231,33 @@ describe.skipIf(unavailable !== null)('IPC-CFX on a real RabbitMQ', () => {
     await mes.waitFor((r) => (perUnit(r).get('SN-RESTART-1') ?? []).length >= (SEQUENCES['pass'] as string[]).length);
     expect((perUnit(mes.received).get('SN-RESTART-1') ?? []).map(shortName)).toEqual(SEQUENCES['pass']);
   }, 60_000);
+
+  it('an instance that is not the elected log writer sends nothing and keeps its cursor; once elected it publishes, with the same UniqueIDs', async () => {
+    let elected = false;
+    const standby = newPublisher({ file: join(cursorDir, 'standby-publisher.sqlite'), active: () => elected });
+    await standby.start();
+    try {
+      await st1.flash('SN-STANDBY-1', 'pass-unshipped');
+      await mes.waitFor((r) => (perUnit(r).get('SN-STANDBY-1') ?? []).length >= (SEQUENCES['pass'] as string[]).length);
+      await new Promise((r) => setTimeout(r, 1500));
+      const count = mes.received.length;
+      const idle = await standby.stats();
+      expect(idle).toMatchObject({ active: false, published: 0, inFlight: 0 });
+      expect(idle.lag).toBeGreaterThan(0n);
+      elected = true;
+      // From its own cursor (the beginning): what the MES has, again, byte for byte under the same UniqueIDs.
+      for (let i = 0; i < 200 && (await standby.stats()).lag > 0n; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await standby.stats()).lag).toBe(0n);
+      const republished = (r: readonly ReceivedCfx[]) => r.slice(count).filter((m) => serialOf(m) === 'SN-STANDBY-1').length >= (SEQUENCES['pass'] as string[]).length;
+      await mes.waitFor(republished, 30_000);
+      const first = new Map(mes.received.slice(0, count).map((m) => [m.envelope.UniqueID, m.json]));
+      const again = mes.received.slice(count).filter((m) => serialOf(m) === 'SN-STANDBY-1');
+      expect(again.map(shortName)).toEqual(SEQUENCES['pass']);
+      for (const m of again) expect(m.json).toBe(first.get(m.envelope.UniqueID));
+    } finally {
+      await standby.stop();
+    }
+  }, 90_000);
 
   it('ValidateUnitsRequest: a passing, a failed, a scrapped and a drifted unit get the right answer and reason', async () => {
     // A failed unit: its application verification failed and it has not been reworked.

@@ -16,6 +16,7 @@ import { CFX_NAMESPACE, NAMESPACE_URL, uuidV5 } from '../src/cfx/uuid.ts';
 import { renderCfxJsonSchemas, CFX_JSON_SCHEMAS_DIR } from '../src/cfx/json-schema.ts';
 import { CFX_MESSAGES } from '../src/cfx/schema.ts';
 import { checkAgainstSdkClasses, compareWithSdkExamples, SDK } from './cfx/sdk-compare.ts';
+import { firstPass, hex, recipeUnit, s3Release } from './helpers/recipe.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const settings = { handle: 'Plant1.L1.flashtrail', provenanceUrl: (s: string) => `https://ledger.plant1.example/v1/units/${s}/provenance` };
@@ -150,6 +151,118 @@ describe('the mapping from unit events to CFX messages', () => {
       const allowed = [...UNIT_EVENT_TO_CFX[event.type as keyof typeof UNIT_EVENT_TO_CFX].messages, 'CFX.Production.WorkStarted', 'CFX.ResourcePerformance.FaultCleared'];
       for (const m of mapped.messages) expect(allowed).toContain(m.envelope.MessageName);
     });
+  });
+});
+
+describe('the mapping of a recipe (release and unit events of schema version 2)', () => {
+  const recipeRelease = ev('ReleaseApproved', s3Release);
+  const recipeBatch = ev('BatchOpened', { batchId: 'B2', releaseId: 'R2', line: 'L1', productSku: 'SKU', plannedQuantity: 5 });
+  type Tested = { Tester: { OperatorIdentifier: string } | null; RecipeName: string; RecipeRevision: string; TestedUnits: { OverallResult: string; Tests: { TestName: string; TestProcedure: string; Comments: string; Result: string; Error: string | null; Measurements: { MeasurementName: string; Value: string | null; ExpectedValue: string | null; Result: string }[] }[] }[] };
+  type Processed = { CommonProcessData: { Parameters: { Name: string; Value: string }[] } };
+  const body = <T>(m: CfxOutgoing | undefined) => m?.envelope.MessageBody as T;
+  const parameters = (m: CfxOutgoing | undefined) => Object.fromEntries(body<Processed>(m).CommonProcessData.Parameters.map((p) => [p.Name, p.Value]));
+
+  it('a first pass: WorkStarted at the scan, one message per step, WorkCompleted Completed at the recipe\'s last step, in one transaction', () => {
+    const u = recipeUnit('SN-R1');
+    const out = publish([recipeRelease, recipeBatch, ...firstPass(u)]);
+    expect(names(out)).toEqual([
+      'WorkStarted',
+      'UnitsPersonalized', 'UnitsPersonalized', // read-mac, read-unique-id
+      'UnitsProcessed', 'UnitsProcessed', // the two burns (their StepStarted say nothing)
+      'UnitsTested', // eFuses read back
+      'UnitsProcessed', 'UnitsTested', // images written, read back
+      'UnitsProcessed', 'UnitsTested', // NVS written, boot log
+      'UnitsProcessed', // the lock
+      'UnitsTested', 'WorkCompleted', // the security state confirmed after the lock: the last step
+    ]);
+    const transaction = body<{ TransactionID: string }>(out[0]).TransactionID;
+    for (const m of out) {
+      const b = m.envelope.MessageBody as { TransactionID?: string; TransactionId?: string };
+      expect(b.TransactionID ?? b.TransactionId).toBe(transaction);
+    }
+    expect(body<object>(out[0])).toMatchObject({ PrimaryIdentifier: 'SN-R1', RecipeName: 'R2', Revision: '3.0.0', WorkOrderIdentifier: { WorkOrderId: 'B2' } });
+    expect(body<object>(out.at(-1))).toMatchObject({ Result: 'Completed', Units: [{ UnitIdentifier: 'SN-R1', Status: 'Pass' }] });
+  });
+
+  it('the identity the device reported as Characteristics; images, fuses, keys and tool runs as GenericProcessData', () => {
+    const u = recipeUnit('SN-R2');
+    const out = publish([recipeRelease, recipeBatch, u.scanned(), u.identity('read-mac', 'f4:12:fa:43:5b:20', null), u.identity('read-unique-id', null, hex('0', 32)), u.started('burn-flash-encryption'), u.burned('burn-flash-encryption'), u.written()]);
+    expect(body<object>(out[1])).toMatchObject({ PersonalizedUnits: [{ UnitIdentifier: 'SN-R2', Characteristics: [{ Name: 'MAC Address', Value: 'f4:12:fa:43:5b:20' }, { Name: 'Chip Type', Value: 'ESP32-S3 (QFN56) (revision v0.2)' }] }] });
+    expect(body<object>(out[2])).toMatchObject({ PersonalizedUnits: [{ Characteristics: [{ Name: 'Chip ID', Value: hex('0', 32) }, { Name: 'Chip Type', Value: expect.any(String) }] }] });
+    const burn = parameters(out[3]);
+    expect(burn).toMatchObject({ Step: 'burn-flash-encryption', Operator: 'op-ana', Fixture: 'JIG-1', DurationMs: '1500', Tool1: expect.stringMatching(/^esptool v5\.1\.0 exit 0 in 1200 ms; stdout sha256 [0-9a-f]{64}; stderr sha256 [0-9a-f]{64}$/) });
+    const burnStep = s3Release.recipe.steps.find((s) => s.id === 'burn-flash-encryption');
+    if (burnStep?.kind !== 'burn') throw new Error('the recipe has no burn-flash-encryption step');
+    for (const f of burnStep.fuses) expect(burn[`Fuse.${f.name}`]).toBe(f.value);
+    for (const k of burnStep.keys) expect(burn[`Key.${k.block}`]).toBe(k.digest ? `${k.purpose} ${k.digest}` : k.purpose);
+    const written = parameters(out[4]);
+    for (const image of s3Release.images) {
+      expect(written[`Image.${image.name}.Sha256`]).toBe(image.sha256);
+      expect(written[`Image.${image.name}.Offset`]).toBe(`0x${image.offset.toString(16)}`);
+    }
+    expect(written['flashtrail.EventId']).toBe(out[4]?.evidence.eventId);
+  });
+
+  it('verifications are UnitsTested: one TextMeasurement per image, reported against expected, with the method and the compared length', () => {
+    const u = recipeUnit('SN-R3');
+    const pass = firstPass(u, 'write-nvs');
+    const app = s3Release.images.find((i) => i.name === 'app');
+    const out = publish([recipeRelease, recipeBatch, ...pass, u.verified('read-back-images', { app: hex('9') }), u.verified('boot-log', { app: (app?.elfSha256 as string).slice(0, 9) })]);
+    const tests = out.filter((m) => m.envelope.MessageName === 'CFX.Production.TestAndInspection.UnitsTested').map((m) => body<Tested>(m));
+    const [readBack, failedReadBack, bootLog] = [tests[1] as Tested, tests[2] as Tested, tests[3] as Tested];
+    expect(readBack.TestedUnits[0]?.Tests[0]).toMatchObject({ TestName: 'read-back-images', TestProcedure: 'readback_sha256', Result: 'Passed', Error: null });
+    expect(failedReadBack.TestedUnits[0]).toMatchObject({ OverallResult: 'Failed', Tests: [{ Result: 'Failed', Error: 'IMAGE_MISMATCH' }] });
+    expect(failedReadBack.TestedUnits[0]?.Tests[0]?.Measurements).toContainEqual(expect.objectContaining({ MeasurementName: 'app SHA-256', Value: hex('9'), ExpectedValue: app?.sha256, Result: 'Failed' }));
+    expect(failedReadBack.Tester?.OperatorIdentifier).toBe('op-ana');
+    expect(failedReadBack.RecipeName).toBe('R2');
+    const boot = bootLog.TestedUnits[0]?.Tests[0];
+    expect(boot).toMatchObject({ TestName: 'boot-log', TestProcedure: 'boot_log_elf_sha256', Result: 'Passed' });
+    expect(boot?.Comments).toMatch(/^app: 9 of 64 hex characters compared; boot log sha256 [0-9a-f]{64} \(40 lines, app 3\.0\.0\)$/);
+    expect(boot?.Measurements).toEqual([expect.objectContaining({ MeasurementName: 'app ELF SHA-256', Value: app?.elfSha256?.slice(0, 9), ExpectedValue: app?.elfSha256, Result: 'Passed' })]);
+  });
+
+  it('a security read-back is UnitsTested with one TextMeasurement per expected field; a failed one completes nothing', () => {
+    const u = recipeUnit('SN-R4');
+    const before = firstPass(u, 'confirm-security-info');
+    const step = s3Release.recipe.steps.find((s) => s.id === 'confirm-security-info');
+    if (step?.kind !== 'security_state') throw new Error('the recipe has no confirm-security-info step');
+    const field = step.expect[0]?.field as string;
+    const out = publish([recipeRelease, recipeBatch, ...before, u.securityRead('confirm-security-info', { [field]: 'tampered' })]);
+    expect(names(out).slice(-2)).toEqual(['UnitsProcessed', 'UnitsTested']);
+    const t = body<Tested>(out.at(-1)).TestedUnits[0]?.Tests[0];
+    expect(t).toMatchObject({ TestName: 'confirm-security-info', TestProcedure: 'security_state', Result: 'Failed', Error: 'SECURITY_STATE_MISMATCH' });
+    expect(t?.Measurements).toHaveLength(step.expect.length);
+    expect(t?.Measurements[0]).toMatchObject({ MeasurementName: field, Value: 'tampered', ExpectedValue: String(step.expect[0]?.equals), Result: 'Failed' });
+  });
+
+  it('a tool failure is a fault at the step\'s place in the recipe; a rework ends the attempt Failed; a scrap after the lock is not repairable', () => {
+    const u = recipeUnit('SN-R5');
+    const upToWrite = firstPass(u, 'write-images');
+    const out = publish([recipeRelease, recipeBatch, ...upToWrite, u.failed('write-images'), u.reworked(), u.scanned(), ...firstPass(u).slice(1)]);
+    const fault = out.find((m) => m.envelope.MessageName === 'CFX.ResourcePerformance.FaultOccurred');
+    const index = s3Release.recipe.steps.findIndex((s) => s.id === 'write-images');
+    expect(body<object>(fault)).toMatchObject({ Fault: { FaultCode: 'TOOL_FAILED', Stage: { StageSequence: index + 1, StageName: 'write-images' }, Description: expect.stringContaining('(attempt 1, try 1)') } });
+    const completed = out.filter((m) => m.envelope.MessageName === 'CFX.Production.WorkCompleted').map((m) => body<{ Result: string }>(m).Result);
+    expect(completed).toEqual(['Failed', 'Completed']);
+    const v = recipeUnit('SN-R6');
+    const scrapped = publish([recipeRelease, recipeBatch, ...firstPass(v), v.scrapped()]);
+    expect(names(scrapped).slice(-1)).toEqual(['UnitsDisqualified']);
+    expect(body<object>(scrapped.at(-1))).toMatchObject({ Reason: 'DefectiveRepairNotPossible' });
+  });
+
+  it('every message of a recipe unit is SDK-shaped and valid against the project schema', () => {
+    const u = recipeUnit('SN-R7');
+    const out = publish([recipeRelease, recipeBatch, ...firstPass(u, 'write-images'), u.failed('write-images'), ...firstPass(u).slice(8)]);
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const validate = ajv.compile(JSON.parse(renderCfxJsonSchemas().get('cfx-envelope.schema.json') as string) as object);
+    for (const m of out) {
+      const json = envelopeJson(m.envelope);
+      expect(checkAgainstSdkClasses(json), m.envelope.MessageName).toEqual([]);
+      expect(compareWithSdkExamples(json).problems, m.envelope.MessageName).toEqual([]);
+      expect(validate(JSON.parse(json)), ajv.errorsText(validate.errors)).toBe(true);
+    }
+    const ids = out.map((m) => m.envelope.UniqueID);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
 

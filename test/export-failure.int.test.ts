@@ -13,6 +13,8 @@ import { runCli } from './helpers/cli.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
+import { unitStream } from '../src/event/streams.ts';
+import { envelopeBytes } from '../src/crypto/dsse.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flashtrail-export-failure-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -87,16 +89,26 @@ describe('a failed export is an error', () => {
   it('a unit too large for one line: the ledger aborts the transfer (no final chunk), the CLI exits 1 and writes nothing', async () => {
     const serial = 'EF-HUGE';
     const signer = new EventSigner(t.stationKeys['ST-01'], 'ST-01');
-    const client = new LedgerClient(t.url, t.tokens.station1);
-    await client.append([signer.sign('UnitScanned', scanData(serial, t.batchId)).envelope]);
-    // Failed attempts with long messages: more than MAX_EXPORT_LINE_BYTES (4 MiB) for one unit record.
-    for (let round = 0; round < 3; round++) {
-      const batch = Array.from({ length: 500 }, (_, i) => signer.sign('StepFailed', { serial, step: 'bootloader', errorCode: 'FLASH_TIMEOUT', message: 'x'.repeat(2000), attempt: round * 500 + i + 1 }).envelope);
-      await client.append(batch);
+    // More than MAX_EXPORT_LINE_BYTES (4 MiB) for one unit record. The unit decider caps failures and passes, so
+    // no sequence the API accepts grows a unit this large any more: the events go into the store directly, as an
+    // older ledger's history (or an insider's edit) could hold them, and the export must still end as an error.
+    const signed = [signer.sign('UnitScanned', scanData(serial, t.batchId))];
+    for (let i = 0; i < 1500; i++) signed.push(signer.sign('StepFailed', { serial, step: 'bootloader', errorCode: 'FLASH_TIMEOUT', message: 'x'.repeat(2000), attempt: i + 1 }));
+    await t.running.store.appendToStream(unitStream(serial), signed.map((e) => ({ id: e.event.id, type: e.event.type, data: envelopeBytes(e.envelope) })), { expected: 'no_stream' });
+    await t.running.projections.catchUp();
+    // The connection is reset before the end: after the 200 and some lines, or before the first chunk left.
+    let status: number | null = null;
+    let completed = false;
+    try {
+      const response = await fetch(`${t.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.auditor}`, 'content-type': 'application/json' }, body: JSON.stringify({ batchId: t.batchId }) });
+      status = response.status;
+      await response.text();
+      completed = true;
+    } catch {
+      // the aborted transfer
     }
-    const response = await fetch(`${t.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.auditor}`, 'content-type': 'application/json' }, body: JSON.stringify({ batchId: t.batchId }) });
-    expect(response.status).toBe(200);
-    await expect(response.text()).rejects.toThrow();
+    expect(completed, 'the transfer ended normally').toBe(false);
+    expect([null, 200]).toContain(status);
     expect(t.logs()).toMatch(/"msg":"export aborted"/);
     const out = join(dir, 'huge.ndjson');
     const r = await exportCli(t, t.url, out);

@@ -151,8 +151,9 @@ describe('signed exports', () => {
     expect(native.events).toBeGreaterThan(300);
     expect(strip(portable)).toEqual(strip(native));
     expect(native.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'keys', 'units', 'statement']);
-    // The bootloader and application the units' read-backs verified against their release (the drifted image never verified).
-    expect(native.firmware.map((f) => f.name).sort()).toEqual(['app of release fw-3.0.0', 'bootloader of release fw-3.0.0']);
+    // The images the units' read-backs verified, each named by its kind and the units' release (docs/format.md
+    // §7.6; the drifted image never verified).
+    expect(native.firmware.map((f) => f.name).sort()).toEqual(['application fw-3.0.0', 'bootloader fw-3.0.0', 'partition-table fw-3.0.0']);
     const csv = readFileSync(join(dir, 'batch.csv'), 'utf8').trim().split('\r\n');
     expect(csv).toHaveLength(61);
     expect(csv[0]).toBe('serial,batch_id,release_id,status,bootloader_sha256,application_sha256,first_event_at,efuse_burned_at,shipped_at,customer');

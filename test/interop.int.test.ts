@@ -14,6 +14,10 @@ import { startTestLedger } from './helpers/ledger-fixture.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
+import { configFromEnv, initDataDir, ledgerIdentity } from '../src/server/main.ts';
+import { initWitnessDirectory } from '../src/witness/directory.ts';
+import { startWitnessServer } from '../src/witness/server.ts';
+import { pino } from 'pino';
 
 const GO_PROGRAM = join(fileURLToPath(import.meta.url), '..', 'interop', 'go', 'verify.go');
 const GOPATH = '/usr/share/gocode';
@@ -74,6 +78,40 @@ describe.skipIf(skipReason !== null)('interoperability with golang.org/x/mod/sum
       await expect(run('go', ['run', GO_PROGRAM, file], { env: goEnv, timeout: 240_000 })).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL note.Open/) });
     } finally {
       await t.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('note.Open accepts a witness-cosigned checkpoint by the ledger line; cosignature/v1 verifies from the spec in Go', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-interop-'));
+    const ledgerDir = join(dir, 'ledger');
+    const config = configFromEnv({}, { dataDir: ledgerDir, port: 0, logLevel: 'silent' });
+    initDataDir(config);
+    const verifierKey = ledgerIdentity(config).verifierKey;
+    initWitnessDirectory(join(dir, 'witness'), 'interop.example/witness', [verifierKey]);
+    const witness = await startWitnessServer(join(dir, 'witness'), { host: '127.0.0.1', port: 0 }, { logger: pino({ level: 'silent' }) });
+    writeFileSync(join(dir, 'policy'), `witness W ${witness.verifierKey} ${witness.url}\nquorum W\n`);
+    const t = await startTestLedger({ dataDir: ledgerDir, witnessPolicyFile: join(dir, 'policy') });
+    try {
+      const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(t.stationKeys['ST-01'], 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release);
+      await station.flash('W-1', 'pass');
+      const checkpoint = await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${t.tokens.admin}` } }).then((r) => r.text());
+      expect(checkpoint).toMatch(/\n— interop\.example\/witness \S+\n$/);
+      const goEnv = { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: join(dir, 'gocache'), GOFLAGS: '' };
+      const file = join(dir, 'input.json');
+      writeFileSync(file, JSON.stringify({ verifierKey, checkpoint, inclusion: [], consistency: [], cosigners: [witness.verifierKey] }));
+      const ok = await run('go', ['run', GO_PROGRAM, file], { env: goEnv, timeout: 240_000 });
+      expect(ok.stdout.trim()).toBe('ok 2 checks');
+      // The cosignature's timestamp changed: note.Open still accepts the ledger's line, the cosignature fails.
+      const line = checkpoint.split('\n').find((l) => l.startsWith('— interop.example/witness ')) as string;
+      const raw = Buffer.from(line.split(' ')[2] as string, 'base64');
+      raw[11] = (raw[11] as number) ^ 1;
+      const forged = checkpoint.replace(line, `— interop.example/witness ${raw.toString('base64')}`);
+      writeFileSync(file, JSON.stringify({ verifierKey, checkpoint: forged, inclusion: [], consistency: [], cosigners: [witness.verifierKey] }));
+      await expect(run('go', ['run', GO_PROGRAM, file], { env: goEnv, timeout: 240_000 })).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL cosignature by interop.example\/witness does not verify/) });
+    } finally {
+      await t.stop();
+      await witness.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -48,10 +48,10 @@ describe('ledger', () => {
     const theirs = new EventSigner(stationKey, 'ST-01').sign('UnitScanned', scanData('X-1'));
     const racing = new Proxy(store, {
       get(target, prop, receiver) {
-        if (prop === 'appendToStreams') {
-          return async (...args: Parameters<SqliteEventStore['appendToStreams']>) => {
+        if (prop === 'appendGroups') {
+          return async (...args: Parameters<SqliteEventStore['appendGroups']>) => {
             await otherLedger.submit([theirs.envelope], stationP);
-            return target.appendToStreams(...args);
+            return target.appendGroups(...args);
           };
         }
         const value = Reflect.get(target, prop, receiver) as unknown;

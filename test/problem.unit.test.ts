@@ -7,6 +7,7 @@ describe('problem statuses', () => {
   it('every ledger error code keeps its HTTP status', () => {
     expect(Object.fromEntries(LEDGER_ERROR_CODES.map((code) => [code, HTTP_STATUS[code]]))).toEqual({
       BODY_INVALID: 400,
+      QUERY_INVALID: 400,
       ENVELOPE_INVALID: 400,
       PAYLOAD_NOT_CANONICAL: 400,
       SCHEMA_INVALID: 400,

@@ -23,6 +23,7 @@ import { EventSigner } from '../src/event/signer.ts';
 import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
 import { parseNote } from '../src/tlog/note.ts';
 import { LEDGER_CHECKPOINT_STREAM } from '../src/event/streams.ts';
+import { decodeTrustedEnvelope } from '../src/event/codec.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
@@ -30,6 +31,10 @@ const root = mkdtempSync(join(tmpdir(), 'flashtrail-rebuild-'));
 /** The data directory every test copies: a ledger that signed a checkpoint, then took more events. */
 const original = join(root, 'original');
 let signedSize = 0;
+/** Every checkpoint signed, smallest first: a fresh ledger also signs its first one within a second of starting. */
+let signedSizes: number[] = [];
+/** The smallest signed checkpoint that covers `leaf`: the one a rebuild names when that leaf changed. */
+const firstCovering = (leaf: number) => signedSizes.find((s) => s > leaf) as number;
 let copies = 0;
 
 beforeAll(async () => {
@@ -40,6 +45,7 @@ beforeAll(async () => {
     signedSize = parseCheckpointBody(parseNote(await t.running.checkpointer.issue()).text).size;
     // Events after the checkpoint: the server's Merkle log only catches up when asked, so it lags behind.
     await station.flash('R-2', 'pass');
+    signedSizes = (await t.running.store.readStream(LEDGER_CHECKPOINT_STREAM)).map((e) => (decodeTrustedEnvelope(e.data).event.data as { size: number }).size);
   } finally {
     await t.stop();
   }
@@ -92,15 +98,15 @@ describe('projections rebuild', () => {
     const result = await rebuild(config);
     expect(result.text).not.toMatch(/WAS|no longer/);
     expect(result.ok, result.text).toBe(true);
-    expect(result.merkle).toMatchObject({ ok: true, size: events, previous: before, checkpointsReproduced: 1 });
-    expect(result.text).toMatch(new RegExp(`rebuilt Merkle log: ${events} leaves, root [0-9a-f]{64}; the previous log of ${before.size} leaves is a prefix of it; 1 signed checkpoints reproduced`));
+    expect(result.merkle).toMatchObject({ ok: true, size: events, previous: before, checkpointsReproduced: signedSizes.length });
+    expect(result.text).toMatch(new RegExp(`rebuilt Merkle log: ${events} leaves, root [0-9a-f]{64}; the previous log of ${before.size} leaves is a prefix of it; ${signedSizes.length} signed checkpoints reproduced`));
     expect(result.text).toMatch(/rebuild complete$/);
     const after = await logState(config);
     expect(after.size).toBe(events);
     // The checkpoint signed before the rebuild is still on record in the new file.
     const reopened = new SqliteEventStore(files(config).events);
     const log = new MerkleLog(reopened, files(config).merkle);
-    expect(log.checkpoints().map((c) => c.size)).toEqual([signedSize]);
+    expect(log.checkpoints().map((c) => c.size)).toEqual(signedSizes);
     log.close();
     await reopened.close();
     expect(existsSync(`${files(config).merkle}.rebuild-${process.pid}`)).toBe(false);
@@ -118,8 +124,9 @@ describe('projections rebuild', () => {
     const merkleBefore = digestOf(files(config).merkle);
     const result = await rebuild(config);
     expect(result.ok).toBe(false);
-    expect(result.merkle).toMatchObject({ ok: false, firstDivergingLeaf: 0, checkpoint: { size: signedSize } });
-    expect(result.text).toMatch(new RegExp(`refused to rebuild the Merkle log: the event log holds 0 events, fewer than the ${signedSize} of signed checkpoint ${signedSize} \\(merkle log\\); first diverging leaf: 0\\. The old Merkle log was kept unchanged`));
+    const first = firstCovering(0);
+    expect(result.merkle).toMatchObject({ ok: false, firstDivergingLeaf: 0, checkpoint: { size: first } });
+    expect(result.text).toMatch(new RegExp(`refused to rebuild the Merkle log: the event log holds 0 events, fewer than the ${first} of signed checkpoint ${first} \\(merkle log\\); first diverging leaf: 0\\. The old Merkle log was kept unchanged`));
     expect(result.text).not.toMatch(/rebuild complete/);
     expect(digestOf(files(config).merkle)).toBe(merkleBefore);
   });
@@ -132,8 +139,8 @@ describe('projections rebuild', () => {
     const merkleBefore = digestOf(files(config).merkle);
     const readModelBefore = digestOf(files(config).readModel);
     const result = await rebuild(config);
-    expect(result.merkle).toMatchObject({ ok: false, firstDivergingLeaf: changed, checkpoint: { size: signedSize } });
-    expect(result.text).toMatch(new RegExp(`the event log no longer reproduces signed checkpoint ${signedSize} \\(event store and merkle log\\).*; first diverging leaf: ${changed}\\.`));
+    expect(result.merkle).toMatchObject({ ok: false, firstDivergingLeaf: changed, checkpoint: { size: firstCovering(changed) } });
+    expect(result.text).toMatch(new RegExp(`the event log no longer reproduces signed checkpoint ${firstCovering(changed)} \\(event store and merkle log\\).*; first diverging leaf: ${changed}\\.`));
     expect(digestOf(files(config).merkle)).toBe(merkleBefore);
     expect(digestOf(files(config).readModel)).toBe(readModelBefore);
 
@@ -151,11 +158,12 @@ describe('projections rebuild', () => {
     rmSync(files(config).merkle);
     await alterEvent(config, 1);
     const result = await rebuild(config);
-    expect(result.merkle).toMatchObject({ ok: false, firstDivergingLeaf: null, divergesWithin: [0, signedSize], checkpoint: { size: signedSize } });
-    expect(result.text).toMatch(new RegExp(`signed checkpoint ${signedSize} \\(event store\\).*the first diverging leaf lies in \\[0, ${signedSize}\\)`));
+    const covering = firstCovering(1);
+    expect(result.merkle).toMatchObject({ ok: false, firstDivergingLeaf: null, divergesWithin: [0, covering], checkpoint: { size: covering } });
+    expect(result.text).toMatch(new RegExp(`signed checkpoint ${covering} \\(event store\\).*the first diverging leaf lies in \\[0, ${covering}\\)`));
     expect(existsSync(files(config).merkle)).toBe(false);
     const store = new SqliteEventStore(files(config).events);
-    expect((await store.readStream(LEDGER_CHECKPOINT_STREAM)).length).toBe(1);
+    expect((await store.readStream(LEDGER_CHECKPOINT_STREAM)).length).toBe(signedSizes.length);
     await store.close();
   });
 });

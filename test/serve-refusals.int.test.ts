@@ -48,11 +48,28 @@ describe('serve refuses unusable settings in one line naming the variable', () =
     ['FLASHTRAIL_TOKENS', '{"tokens":[{"name":"x"}]}', /FLASHTRAIL_TOKENS is not a valid token list: tokens\.0\.role: /],
     ['FLASHTRAIL_LOG_LEVEL', 'loud', /FLASHTRAIL_LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent, not loud$/],
     ['FLASHTRAIL_STORE', 'mysql', /FLASHTRAIL_STORE must be sqlite, postgres or eventstoredb, not mysql$/],
+    // The plant broker (IPC-CFX): refused before anything starts, the password never shown.
+    ['FLASHTRAIL_CFX_BROKER_URL', 'amqp://flashtrail:s3cret@broker.plant1.example', /FLASHTRAIL_CFX_HANDLE is required with a broker: the ledger's CFX handle, e\.g\. Plant1\.L1\.flashtrail$/],
+    ['FLASHTRAIL_CFX_HANDLE', 'Plant1.L1.flashtrail', /FLASHTRAIL_CFX_HANDLE set, but no FLASHTRAIL_CFX_BROKER_URL: set the broker URL, or unset them$/],
+    ['FLASHTRAIL_CFX_MAX_IN_FLIGHT', '0', /^flashtrail: FLASHTRAIL_CFX_MAX_IN_FLIGHT: /],
   ])('%s=%j', async (name, value, message) => {
     const dir = dataDir();
     // FLASHTRAIL_LOG_LEVEL is the variable under test in one case: do not set it twice.
     const r = await runCli(['serve', '--data', dir, '--port', '0'], { env: { FLASHTRAIL_LOG_LEVEL: 'silent', [name]: value }, timeoutMs: 20_000 });
     expectRefusal(r, message);
+  });
+});
+
+describe('serve refuses an unusable plant broker setting in one line, never showing the password', () => {
+  it.each([
+    [{ FLASHTRAIL_CFX_BROKER_URL: 'http://flashtrail:s3cret@broker.plant1.example' }, /FLASHTRAIL_CFX_BROKER_URL must be amqp:\/\/ or amqps:\/\/, not http:\/\/$/],
+    [{ FLASHTRAIL_CFX_BROKER_URL: 'amqp://flashtrail@broker.plant1.example', FLASHTRAIL_CFX_PASSWORD_FILE: '/nonexistent/cfx-password' }, /FLASHTRAIL_CFX_PASSWORD_FILE \/nonexistent\/cfx-password cannot be read$/],
+    [{ FLASHTRAIL_CFX_BROKER_URL: 'amqps://flashtrail:s3cret@broker.plant1.example', FLASHTRAIL_CFX_CA_FILE: '/nonexistent/plant-ca.pem' }, /FLASHTRAIL_CFX_CA_FILE \/nonexistent\/plant-ca\.pem cannot be read \(ENOENT\)$/],
+    [{ FLASHTRAIL_CFX_BROKER_URL: 'amqp://flashtrail:s3cret@broker.plant1.example', FLASHTRAIL_CFX_HANDLE: 'Plant 1' }, /FLASHTRAIL_CFX_HANDLE: dot-separated names/],
+  ])('%j', async (env, message) => {
+    const r = await serve(dataDir(), { FLASHTRAIL_CFX_HANDLE: 'Plant1.L1.flashtrail', ...env });
+    expectRefusal(r, message);
+    expect(r.stderr + r.stdout).not.toContain('s3cret');
   });
 });
 

@@ -38,7 +38,7 @@ beforeAll(async () => {
     out: (l) => lines.push(l),
     progress: () => undefined,
   });
-}, 180_000);
+}, 420_000); // some 15,000 signed events over HTTP: well under a minute on a quiet machine, minutes on a loaded one
 afterAll(async () => t.stop());
 
 describe('simulated batch of 1,000 units', () => {

@@ -15,7 +15,13 @@ import { stationAggregate } from '../domain/station.ts';
 import { batchAggregate } from '../domain/batch.ts';
 import { releaseAggregate } from '../domain/release.ts';
 import { EventStoreUnavailableError, type EventStore } from '../store/event-store.ts';
-import { bearerAuth, requestLog, requireRole, type AppEnv } from './middleware.ts';
+import { bearerAuth, queryContract, requestLog, requireRole, validQuery, type AppEnv } from './middleware.ts';
+import type { AppendResult, BatchView, HistoryEntry, ReleaseView, ConsistencyProof, Health, InclusionProof, Ready, StationView, StreamHead, UnitHistory, UnitsPage, UnitViewSchema } from './contract.ts';
+import { API_OPERATIONS, ConsistencyQuery, InclusionQuery, UnitsQuery, publicUnitView, type ResponseOf } from './contract.ts';
+import { apiReference } from './reference.ts';
+import { httpMetrics, LedgerMetrics } from './metrics.ts';
+import type { RequestGate } from './shutdown.ts';
+import { openApiDocument } from './openapi.ts';
 import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
@@ -27,6 +33,11 @@ import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 import { webRoutes } from '../web/routes.ts';
+import { interlockRoutes } from './interlock-routes.ts';
+import { readinessFromReadModel } from '../plant/readiness.ts';
+import type { PlantStatsSource } from '../plant/plant.ts';
+import { checkSbomEvidence, craRoutes } from './cra-routes.ts';
+import type { SbomStore } from '../files/sbom-store.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -43,14 +54,28 @@ export interface AppDeps {
   readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
+  /** The plant broker's publisher and interlock numbers, for /metrics (null: no broker configured). */
+  readonly plantStats?: PlantStatsSource;
+  /** The SBOMs attached to releases (sboms/ in the data directory): the CRA routes need them. */
+  readonly sboms?: SbomStore;
+  /** Counts requests in flight and refuses new ones once the server drains (graceful shutdown). */
+  readonly gate?: RequestGate;
+  /** Bytes of the event store on disk, for /metrics (SQLite); absent when the store is a server. */
+  readonly storeBytes?: () => number | null;
+  /** The version the OpenAPI document states (the API is v1; a packaged ledger may name its release). */
+  readonly version?: string;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { ledger, projections, logger } = deps;
   const app = new Hono<AppEnv>();
 
+  const metrics = new LedgerMetrics({ store: deps.store, projections, log: deps.log, checkpointer: deps.checkpointer, ...(deps.storeBytes ? { storeBytes: deps.storeBytes } : {}) });
   app.use('*', requestId());
+  app.use('*', httpMetrics(metrics));
   app.use('*', requestLog(logger));
+  if (deps.gate) app.use('*', deps.gate.middleware());
+  app.use('*', queryContract(API_OPERATIONS));
   app.onError((error, c) => {
     if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);
     if (error instanceof EventStoreUnavailableError) {
@@ -63,7 +88,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound((c) => problem(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
 
   app.route('/', webRoutes({ authenticate: bearerAuth(deps.tokens) as MiddlewareHandler, headPosition: () => deps.store.headPosition(), projections }));
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', async (c) => c.body(await metrics.exposition(), 200, { 'content-type': metrics.registry.contentType }));
+  app.get('/healthz', (c) => c.json({ status: 'ok' } satisfies ResponseOf<typeof Health>));
   app.get('/readyz', async (c) => {
     const head = await deps.store.headPosition();
     const status = await projections.status();
@@ -71,7 +97,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       status: 'ready',
       headPosition: head.toString(),
       projections: status.map((s) => ({ name: s.name, position: s.position.toString(), lag: s.lag.toString() })),
-    });
+    } satisfies ResponseOf<typeof Ready>);
   });
 
   const v1 = new Hono<AppEnv>();
@@ -104,7 +130,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           : body !== null && typeof body === 'object' && Array.isArray((body as { events?: unknown }).events)
             ? (body as { events: unknown[] }).events
             : [body];
-        const appended = await ledger.submit(inputs, c.get('principal'));
+        let appended: Awaited<ReturnType<Ledger['submit']>>;
+        try {
+          appended = await ledger.submit(inputs, c.get('principal'));
+        } catch (error) {
+          metrics.refusedAppend(inputs);
+          throw error;
+        }
+        metrics.appended(appended);
         const allDuplicates = appended.every((a) => a.duplicate);
         return c.json(
           {
@@ -117,13 +150,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
               digest: a.digest,
               duplicate: a.duplicate,
             })),
-          },
+          } satisfies ResponseOf<typeof AppendResult>,
           allDuplicates ? 200 : 201,
         );
   };
 
-  v1.post('/events', requireRole('station', 'admin'), limitBody, submit);
-  v1.post('/admin/events', requireRole('admin'), limitBody, submit);
+  const sbomEvidence = checkSbomEvidence(deps.sboms);
+  v1.post('/events', requireRole('station', 'admin'), limitBody, sbomEvidence, submit);
+  v1.post('/admin/events', requireRole('admin'), limitBody, sbomEvidence, submit);
+  if (deps.sboms) v1.route('/', craRoutes({ projections, sboms: deps.sboms, ledgerKey: deps.ledgerKey, origin: deps.origin }));
 
   const id = (value: string | undefined) => {
     const parsed = Identifier.safeParse(value);
@@ -132,12 +167,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   };
 
   v1.get('/units', requireRole('auditor', 'admin'), async (c) => {
-    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
-    const after = c.req.query('after');
+    const { limit = 100, after } = validQuery(c, UnitsQuery);
     await projections.catchUp();
-    const units = projections.list<UnitView>('unit-state', { limit, ...(after ? { after } : {}) });
+    const units = projections.list<UnitView>('unit-state', { limit, ...(after ? { after } : {}) }).map(publicUnitView);
     const last = units[units.length - 1];
-    return c.json({ units, next: units.length === limit && last ? last.serial : null });
+    return c.json({ units, next: units.length === limit && last ? last.serial : null } satisfies ResponseOf<typeof UnitsPage>);
   });
 
   v1.get('/units/:serial', async (c) => {
@@ -145,23 +179,23 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     await projections.catchUp();
     const unit = projections.get<UnitView>('unit-state', serial);
     if (!unit) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
-    return c.json(unit);
+    return c.json(publicUnitView(unit) satisfies ResponseOf<typeof UnitViewSchema>);
   });
 
   v1.get('/units/:serial/events', requireRole('auditor', 'admin', 'station'), async (c) => {
     const serial = id(c.req.param('serial'));
     const events = await ledger.readStream(unitStream(serial));
     if (events.length === 0) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
-    return c.json({ serial, stream: unitStream(serial), events: events.map(historyEntry) });
+    return c.json({ serial, stream: unitStream(serial), events: events.map(historyEntry) } satisfies ResponseOf<typeof UnitHistory>);
   });
 
   v1.get('/streams/:stream/head', async (c) => {
     const stream = c.req.param('stream');
-    if (!/^(unit|station|release|batch)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(stream)) {
+    if (!/^(unit|station|release|batch|vuln)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(stream)) {
       return problem(c, 'NOT_FOUND', `${stream} is not a ledger stream name`);
     }
     const head = await ledger.streamHead(stream);
-    return c.json({ stream, revision: head ? Number(head.recorded.revision) : -1, digest: head ? head.digest : null });
+    return c.json({ stream, revision: head ? Number(head.recorded.revision) : -1, digest: head ? head.digest : null } satisfies ResponseOf<typeof StreamHead>);
   });
 
   v1.get('/stations/:id', async (c) => {
@@ -174,7 +208,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       line: state.line,
       keys: [...state.keys.values()],
       events: history.map(historyEntry),
-    });
+    } satisfies ResponseOf<typeof StationView>);
   });
 
   v1.get('/releases/:id', async (c) => {
@@ -182,7 +216,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const state = await ledger.stateOf(releaseAggregate.stream(releaseId));
     if (!state.approved) return problem(c, 'NOT_FOUND', `release ${releaseId} is not approved`);
     const history = await ledger.readStream(releaseStream(releaseId));
-    return c.json({ release: state.approved, events: history.map(historyEntry) });
+    return c.json({ release: state.approved, events: history.map(historyEntry) } satisfies ResponseOf<typeof ReleaseView>);
   });
 
   v1.get('/batches/:id', async (c) => {
@@ -190,16 +224,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const state = await ledger.stateOf(batchAggregate.stream(batchId));
     if (state.status === 'unknown') return problem(c, 'NOT_FOUND', `batch ${batchId} does not exist`);
     const history = await ledger.readStream(batchStream(batchId));
-    return c.json({ batchId, status: state.status, batch: state.opened, events: history.map(historyEntry) });
+    return c.json({ batchId, status: state.status, batch: state.opened, events: history.map(historyEntry) } satisfies ResponseOf<typeof BatchView>);
   });
-
-  const treeSize = (value: string | undefined, name: string) => {
-    const n = Number(value);
-    if (value === undefined || !/^(0|[1-9][0-9]*)$/.test(value) || !Number.isSafeInteger(n)) {
-      throw new LedgerError('BODY_INVALID', `${name} must be a non-negative integer`);
-    }
-    return n;
-  };
 
   v1.get('/ledger/key', (c) => c.text(deps.verifierKey + '\n'));
 
@@ -207,21 +233,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   v1.post('/checkpoint', requireRole('admin'), async (c) => c.text(await deps.checkpointer.issue(), 201));
 
   v1.get('/proofs/inclusion', async (c) => {
-    const index = treeSize(c.req.query('index'), 'index');
-    const size = treeSize(c.req.query('size'), 'size');
+    const { index, size } = validQuery(c, InclusionQuery);
     await deps.log.catchUp();
     const logSize = await deps.log.size();
     if (size > logSize || index >= size) return problem(c, 'NOT_FOUND', `no leaf ${index} in a tree of size ${size} (the log has ${logSize})`);
-    return c.json({ index, size, leafHash: toHex(await deps.log.leafHashAt(index)), proof: (await deps.log.inclusionProof(index, size)).map(toBase64) });
+    return c.json({ index, size, leafHash: toHex(await deps.log.leafHashAt(index)), proof: (await deps.log.inclusionProof(index, size)).map(toBase64) } satisfies ResponseOf<typeof InclusionProof>);
   });
 
   v1.get('/proofs/consistency', async (c) => {
-    const from = treeSize(c.req.query('from'), 'from');
-    const to = treeSize(c.req.query('to'), 'to');
+    const { from, to } = validQuery(c, ConsistencyQuery);
     await deps.log.catchUp();
     const logSize = await deps.log.size();
     if (from > to || to > logSize) return problem(c, 'NOT_FOUND', `no consistency proof from ${from} to ${to} (the log has ${logSize})`);
-    return c.json({ from, to, proof: (await deps.log.consistencyProof(from, to)).map(toBase64) });
+    return c.json({ from, to, proof: (await deps.log.consistencyProof(from, to)).map(toBase64) } satisfies ResponseOf<typeof ConsistencyProof>);
   });
 
   v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {
@@ -232,6 +256,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.json(doc);
   });
 
+  v1.route('/', interlockRoutes(readinessFromReadModel(projections), limitBody));
   v1.route('/', productionRoutes(projections));
 
   v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {
@@ -275,17 +300,28 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length) });
   });
   app.route('/v1', v1);
+
+  // Rendered from the routes as mounted, once, on first request: a route the contract does not describe fails here.
+  let document: { json: string; html: string } | null = null;
+  const described = () => {
+    if (document) return document;
+    const doc = openApiDocument(app as unknown as Hono<never>, { version: deps.version ?? '1' });
+    return (document = { json: JSON.stringify(doc), html: apiReference(doc) });
+  };
+  app.get('/openapi.json', (c) => c.body(described().json, 200, { 'content-type': 'application/json' }));
+  app.get('/docs', (c) => c.html(described().html));
   return app;
 }
 
 /** One recorded event as served to clients: enough to re-verify signature and chain without trusting us. */
-function historyEntry(e: StoredEvent) {
+function historyEntry(e: StoredEvent): ResponseOf<typeof HistoryEntry> {
   return {
     position: Number(e.recorded.position),
     revision: Number(e.recorded.revision),
     recordedAt: e.recorded.recordedAt,
     digest: e.digest,
     event: e.event,
-    envelope: e.envelope,
+    // Only envelopes of EVENT_PAYLOAD_TYPE are ever appended (the codec refuses any other).
+    envelope: e.envelope as ResponseOf<typeof HistoryEntry>['envelope'],
   };
 }

@@ -2,12 +2,14 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { LedgerErrorCode } from '../write/errors.ts';
+import type { AppEnv } from './middleware.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 /** The HTTP status of each ledger error code. Part of the API, like the codes: never change one. */
 export const HTTP_STATUS: Record<LedgerErrorCode, ContentfulStatusCode> = {
   BODY_INVALID: 400,
+  QUERY_INVALID: 400,
   ENVELOPE_INVALID: 400,
   PAYLOAD_NOT_CANONICAL: 400,
   SCHEMA_INVALID: 400,
@@ -24,12 +26,14 @@ export const HTTP_STATUS: Record<LedgerErrorCode, ContentfulStatusCode> = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   CHECKPOINT_REFUSED: 503,
+  SBOM_INVALID: 422,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 };
 
-const TITLES: Record<LedgerErrorCode, string> = {
+export const PROBLEM_TITLES: Readonly<Record<LedgerErrorCode, string>> = {
   BODY_INVALID: 'Request body is not valid JSON',
+  QUERY_INVALID: 'Query parameters are not those of this route',
   ENVELOPE_INVALID: 'Not a valid DSSE envelope',
   PAYLOAD_NOT_CANONICAL: 'Payload is not RFC 8785 canonical JSON',
   SCHEMA_INVALID: 'Event does not match its schema',
@@ -46,15 +50,17 @@ const TITLES: Record<LedgerErrorCode, string> = {
   PAYLOAD_TOO_LARGE: 'Request too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   CHECKPOINT_REFUSED: 'The ledger refuses to sign a checkpoint that contradicts one it signed',
+  SBOM_INVALID: 'SBOM not accepted',
   INTERNAL: 'Internal error',
   UNAVAILABLE: 'Temporarily unavailable',
 };
 
 export function problem(c: Context, code: LedgerErrorCode, detail: string, extra: Record<string, unknown> = {}): Response {
   const status = HTTP_STATUS[code];
+  (c as Context<AppEnv>).set('problemCode', code);
   const body = {
     type: `urn:flashtrail:problem:${code.toLowerCase().replaceAll('_', '-')}`,
-    title: TITLES[code],
+    title: PROBLEM_TITLES[code],
     status,
     detail,
     instance: c.req.path,

@@ -12,22 +12,21 @@ import { csvRecord } from '../../projections/csv.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { LedgerError } from '../write/errors.ts';
-import { requireRole, type AppEnv } from './middleware.ts';
+import { requireRole, validQuery, type AppEnv } from './middleware.ts';
+import { DriftQuery, FirmwareUnitsQuery, ScrapQuery } from './contract.ts';
 import { problem } from './problem.ts';
 
 const P = 'production';
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 function identifier(value: string | undefined, what: string): string {
   const parsed = Identifier.safeParse(value);
-  if (!parsed.success) throw new LedgerError('BODY_INVALID', `${what} ${value ?? ''} is not a valid identifier`);
+  if (!parsed.success) throw new LedgerError('NOT_FOUND', `${what} ${value ?? ''} is not a valid identifier`);
   return parsed.data;
 }
 
-function isoTime(value: string | undefined, what: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (Number.isNaN(Date.parse(value))) throw new LedgerError('BODY_INVALID', `${what} must be an ISO-8601 time or date`);
-  return new Date(value).toISOString();
+/** A time the query schema accepted, in the one form the indexes use. */
+function isoTime(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : new Date(value).toISOString();
 }
 
 export function productionRoutes(projections: ProjectionRunner): Hono<AppEnv> {
@@ -61,8 +60,9 @@ export function productionRoutes(projections: ProjectionRunner): Hono<AppEnv> {
   });
 
   r.get('/drift', async (c) => {
-    const since = isoTime(c.req.query('since'), 'since') ?? '0000';
-    const until = isoTime(c.req.query('until'), 'until') ?? '9999';
+    const query = validQuery(c, DriftQuery);
+    const since = isoTime(query.since) ?? '0000';
+    const until = isoTime(query.until) ?? '9999';
     await projections.catchUp();
     const seen = new Set<string>();
     const units = projections.rangeDocs<UnitFacts>(P, 'drift-at', since, until).filter((u) => !seen.has(u.serial) && seen.add(u.serial));
@@ -78,18 +78,12 @@ export function productionRoutes(projections: ProjectionRunner): Hono<AppEnv> {
   });
 
   r.get('/scrap', async (c) => {
-    const line = c.req.query('line');
-    const station = c.req.query('station');
-    const from = c.req.query('from');
-    const to = c.req.query('to');
-    for (const [name, v] of [['from', from], ['to', to]] as const) {
-      if (v !== undefined && !DAY.test(v)) throw new LedgerError('BODY_INVALID', `${name} must be a day, YYYY-MM-DD`);
-    }
+    const { line, station, from, to } = validQuery(c, ScrapQuery);
     await projections.catchUp();
     // Start from the most selective index, then filter by the rest.
     let units: UnitFacts[];
-    if (station !== undefined) units = projections.findDocs<UnitFacts>(P, 'station', identifier(station, 'station'));
-    else if (line !== undefined) units = projections.findDocs<UnitFacts>(P, 'line', identifier(line, 'line'));
+    if (station !== undefined) units = projections.findDocs<UnitFacts>(P, 'station', station);
+    else if (line !== undefined) units = projections.findDocs<UnitFacts>(P, 'line', line);
     else units = projections.rangeDocs<ProductionDoc>(P, 'day', from ?? '0000', to ?? '9999').filter((d): d is UnitFacts => d.kind === 'unit');
     units = units.filter((u) => (line === undefined || u.line === line) && (from === undefined || u.day >= from) && (to === undefined || u.day <= to));
     return c.json({
@@ -139,8 +133,7 @@ export function productionRoutes(projections: ProjectionRunner): Hono<AppEnv> {
         }
       });
     }
-    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
-    const after = c.req.query('after');
+    const { limit = 100, after } = validQuery(c, FirmwareUnitsQuery);
     const units = projections.findDocs<UnitView>('unit-state', 'firmware', sha, { limit, ...(after ? { after } : {}) }).map(row);
     return c.json({ sha256: sha, units, next: units.length === limit ? (units[units.length - 1]?.serial ?? null) : null });
   });

@@ -8,8 +8,16 @@
  * and TransactionIDs.
  *
  * One work transaction per attempt: WorkStarted at the scan (or at the first step after a rework without a new
- * scan), WorkCompleted Completed at the eFuse burn (the chain is locked), Failed at a rework or a scrap.
- * A station tool failure (StepFailed) raises a fault that the unit's next event clears.
+ * scan); WorkCompleted Completed when the attempt's work is done — for a release with a recipe (schema
+ * version 2), when the recipe's last step succeeds; for the fixed sequence (version 1), at the eFuse burn —
+ * and Failed at a rework or a scrap. A station tool failure (StepFailed) raises a fault that the unit's next
+ * event clears.
+ *
+ * The recipe's steps, by what the device reported: an identity read is UnitsPersonalized (MAC, chip id, chip
+ * type as Characteristics); a verification (image read-back, tool compare, boot-log ELF hash) and a security
+ * state read-back are UnitsTested, one Test per step with one TextMeasurement per image or per expected field
+ * (the reported value against the release's); a burn, a write, a provisioning and the lock are UnitsProcessed
+ * with GenericProcessData parameters (fuses, key blocks, image digests, offsets and sizes, the tool runs).
  *
  * CFX itself is unauthenticated: anyone on the broker can publish anything. Each message therefore carries the
  * ledger event it comes from (log position, envelope digest, event id) and the unit's provenance URL, where a
@@ -41,6 +49,8 @@ export interface CfxUnitDoc {
   readonly kind: 'unit';
   readonly serial: string;
   readonly batchId: string | null;
+  /** The release the unit's scan named (version 2 scans); absent in documents written before recipes. */
+  readonly releaseId?: string | null;
   readonly operator: string | null;
   /** The open work transaction: its id and the station whose handle speaks for it. */
   readonly transaction: { readonly id: string; readonly station: string } | null;
@@ -56,6 +66,8 @@ export interface CfxBatchDoc {
 export interface CfxReleaseDoc {
   readonly kind: 'release';
   readonly version: string;
+  /** The recipe's step ids in order (version 2 releases): the last one completes the work. */
+  readonly steps?: readonly string[];
 }
 
 export type CfxStateDoc = CfxUnitDoc | CfxBatchDoc | CfxReleaseDoc;
@@ -86,7 +98,7 @@ interface RowContext<K extends UnitEventType> {
   /** The unit as before this event (a transaction already opened for this event, if it needed one). */
   readonly unit: CfxUnitDoc;
   readonly transactionId: string;
-  readonly recipe: { readonly name: string | null; readonly revision: string | null };
+  readonly recipe: { readonly name: string | null; readonly revision: string | null; readonly steps: readonly string[] };
   readonly at: string;
   readonly evidence: CfxEvidence;
 }
@@ -135,6 +147,86 @@ const processed = <K extends UnitEventType>(ctx: RowContext<K>, step: string, pa
     UnitProcessData: [],
   },
 });
+
+/** What the tools printed, one parameter a run: the station keeps the output itself as evidence/<sha256>. */
+type ToolRunData = { program: string; version?: string | undefined; exitCode: number; stdoutSha256: string; stderrSha256: string; durationMs: number };
+const toolParameters = (tools: readonly ToolRunData[]) =>
+  tools.map((t, i) => [`Tool${i + 1}`, `${t.version ?? t.program} exit ${t.exitCode} in ${t.durationMs} ms; stdout sha256 ${t.stdoutSha256}; stderr sha256 ${t.stderrSha256}`] as const);
+
+type ImageData = { name: string; offset: number; sha256: string; sizeBytes: number };
+const imageParameters = (images: readonly ImageData[]) =>
+  images.flatMap((i) => [
+    [`Image.${i.name}.Sha256`, i.sha256],
+    [`Image.${i.name}.Offset`, `0x${i.offset.toString(16)}`],
+    [`Image.${i.name}.SizeBytes`, String(i.sizeBytes)],
+  ] as const);
+
+/** The step context of a version 2 event (who, where, how long, which tools) as parameters. */
+type StepData = { operator: string; fixture?: string | undefined; durationMs: number; tools: readonly ToolRunData[] };
+const stepParameters = (d: StepData) => [
+  ['Operator', d.operator] as const,
+  ...(d.fixture ? [['Fixture', d.fixture] as const] : []),
+  ['DurationMs', String(d.durationMs)] as const,
+  ...toolParameters(d.tools),
+];
+
+/** One recipe step as a UnitsTested message: one Test, one TextMeasurement per reported value. */
+const tested = (
+  ctx: Omit<RowContext<UnitEventType>, 'event'> & { readonly event: { readonly id: string } },
+  step: string,
+  passed: boolean,
+  test: { procedure: string; comments: string; error: string; tester: string | null },
+  measurements: readonly { name: string; value: string | null; expected: string | null; passed: boolean }[],
+): Body => {
+  const result = passed ? 'Passed' : 'Failed';
+  return {
+    name: 'CFX.Production.TestAndInspection.UnitsTested',
+    body: {
+      $type: typeName('CFX.Production.TestAndInspection.UnitsTested'),
+      TransactionId: ctx.transactionId,
+      TestMethod: 'Automated',
+      Tester: operator(test.tester),
+      RecipeName: ctx.recipe.name,
+      RecipeRevision: ctx.recipe.revision,
+      SamplingInformation: { SamplingMethod: 'NoSampling', LotSize: null, SampleSize: null },
+      TestedUnits: [
+        {
+          UnitIdentifier: ctx.unit.serial,
+          UnitPositionNumber: 1,
+          OverallResult: result,
+          Tests: [
+            {
+              UniqueIdentifier: cfxUuid(`${ctx.event.id}/test/${step}`),
+              TestName: step,
+              TestStartTime: null,
+              TestEndTime: ctx.at,
+              TestConditions: [],
+              TestProcedure: test.procedure,
+              Comments: test.comments.slice(0, 4096),
+              Result: result,
+              Error: passed ? null : test.error,
+              SymptomsFound: [],
+              DefectsFound: [],
+              Measurements: measurements.map((m, i) => ({
+                $type: typeName('CFX.Structures.TextMeasurement'),
+                Value: m.value,
+                ExpectedValue: m.expected,
+                UniqueIdentifier: cfxUuid(`${ctx.event.id}/measurement/${i}/${m.name}`),
+                MeasurementName: m.name,
+                TimeRecorded: ctx.at,
+                Sequence: i,
+                Result: m.passed ? ('Passed' as const) : ('Failed' as const),
+                CRDs: null,
+              })),
+            },
+          ],
+        },
+      ],
+    },
+  };
+};
+
+const shown = (v: string | number | boolean | null) => (v === null ? null : String(v));
 
 export const evidenceParameters = (e: CfxEvidence): readonly (readonly [string, string])[] => [
   ['flashtrail.LogPosition', e.logPosition],
@@ -278,7 +370,14 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
     map: (ctx) => {
       const d = ctx.event.data;
       return {
-        bodies: [processed(ctx, 'provisioning', [['TemplateId', d.templateId], ['TemplateSha256', d.templateSha256], ['ConfigSha256', d.configSha256]])],
+        bodies: [
+          processed(ctx, 'step' in d ? d.step : 'provisioning', [
+            ['TemplateId', d.templateId],
+            ['TemplateSha256', d.templateSha256],
+            ['ConfigSha256', d.configSha256],
+            ...('step' in d ? [...(d.image ? imageParameters([d.image]) : []), ...stepParameters(d)] : []),
+          ]),
+        ],
         unit: ctx.unit,
       };
     },
@@ -287,15 +386,29 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
     messages: ['CFX.Production.Processing.UnitsProcessed', 'CFX.Production.WorkCompleted'],
     inTransaction: true,
     map: (ctx) => {
-      // The fixed sequence's burn (version 1); a recipe burns in steps and locks with UnitLocked.
-      const d = ctx.event.data as { profile?: string; secureBoot?: boolean; flashEncryption?: boolean; keyDigests?: string[]; fuses: { name: string; value: string }[] };
+      if (ctx.event.schemaVersion === 2) {
+        // A recipe's burn: one of its steps; the recipe locks with UnitLocked and completes at its last step.
+        const d = ctx.event.data;
+        return {
+          bodies: [
+            processed(ctx, d.step, [
+              ...d.fuses.map((f) => [`Fuse.${f.name}`, f.value] as const),
+              ...d.keys.map((k) => [`Key.${k.block}`, k.digest ? `${k.purpose} ${k.digest}` : k.purpose] as const),
+              ...stepParameters(d),
+            ]),
+          ],
+          unit: ctx.unit,
+        };
+      }
+      // The fixed sequence's burn (version 1): it locks the chain and ends the work.
+      const d = ctx.event.data;
       return {
         bodies: [
           processed(ctx, 'efuse', [
-            ['Profile', d.profile ?? ''],
+            ['Profile', d.profile],
             ['SecureBoot', String(d.secureBoot)],
             ['FlashEncryption', String(d.flashEncryption)],
-            ...(d.keyDigests ?? []).map((k, i) => [`KeyDigest${i + 1}`, k] as const),
+            ...d.keyDigests.map((k, i) => [`KeyDigest${i + 1}`, k] as const),
             ...d.fuses.map((f) => [`Fuse.${f.name}`, f.value] as const),
           ]),
           workCompleted(ctx, 'Completed'),
@@ -324,10 +437,11 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
                 FaultCode: d.errorCode,
                 FaultOccurrenceId: occurrenceId,
                 Lane: null,
-                Stage: { StageSequence: STEP_SEQUENCE[d.step] ?? 0, StageName: d.step, StageType: 'Work' },
+                // A recipe step's place in its recipe; a fixed-sequence step's in that sequence.
+                Stage: { StageSequence: ctx.recipe.steps.indexOf(d.step) + 1 || (STEP_SEQUENCE[d.step] ?? 0), StageName: d.step, StageType: 'Work' },
                 SideLocation: 'Unknown',
                 AccessType: 'Unknown',
-                Description: `${d.step} failed (attempt ${d.attempt}): ${d.message}`.slice(0, 4096),
+                Description: `${d.step} failed (attempt ${d.attempt}${'try' in d ? `, try ${d.try}` : ''}): ${d.message}`.slice(0, 4096),
                 DescriptionTranslations: {},
                 OccurredAt: ctx.at,
                 DueDateTime: null,
@@ -339,14 +453,95 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
       };
     },
   },
-  // The recipe's events (schema version 2). Their CFX mapping follows the recipe model (issue 23, phase 2);
-  // until then they stay inside the unit's work transaction and produce no message of their own.
-  IdentityRead: silentStep,
+  // The recipe's events (schema version 2).
+  IdentityRead: {
+    messages: ['CFX.Production.Assembly.UnitsPersonalized'],
+    inTransaction: true,
+    map: (ctx) => {
+      const d = ctx.event.data;
+      const characteristics = [
+        ...(d.mac ? [{ Name: 'MAC Address', Value: d.mac }] : []),
+        ...(d.chipId ? [{ Name: 'Chip ID', Value: d.chipId }] : []),
+        ...(d.chipType ? [{ Name: 'Chip Type', Value: d.chipType }] : []),
+      ];
+      return {
+        bodies: [
+          {
+            name: 'CFX.Production.Assembly.UnitsPersonalized',
+            body: {
+              $type: typeName('CFX.Production.Assembly.UnitsPersonalized'),
+              TransactionId: ctx.transactionId,
+              PersonalizedUnits: [{ UnitIdentifier: d.serial, UnitPositionNumber: 1, Characteristics: characteristics }],
+            },
+          },
+        ],
+        unit: ctx.unit,
+      };
+    },
+  },
+  // The ledger's permission to run an irreversible step: nothing happened to the unit yet.
   StepStarted: silentStep,
-  ImagesWritten: silentStep,
-  ImagesVerified: silentStep,
-  SecurityStateRead: silentStep,
-  UnitLocked: silentStep,
+  ImagesWritten: {
+    messages: ['CFX.Production.Processing.UnitsProcessed'],
+    inTransaction: true,
+    map: (ctx) => {
+      const d = ctx.event.data;
+      return { bodies: [processed(ctx, d.step, [...imageParameters(d.images), ...stepParameters(d)])], unit: ctx.unit };
+    },
+  },
+  ImagesVerified: {
+    messages: ['CFX.Production.TestAndInspection.UnitsTested'],
+    inTransaction: true,
+    map: (ctx) => {
+      const d = ctx.event.data;
+      const boot = d.method === 'boot_log_elf_sha256';
+      const compared = d.images.map((i) => `${i.name}: ${i.comparedChars} of ${i.expected.length} hex characters compared`).join('; ');
+      const log = d.bootLog ? `; boot log sha256 ${d.bootLog.sha256} (${d.bootLog.lines} lines${d.bootLog.appVersion ? `, app ${d.bootLog.appVersion}` : ''})` : '';
+      return {
+        bodies: [
+          tested(
+            ctx,
+            d.step,
+            d.result === 'pass',
+            { procedure: d.method, comments: `${compared}${log}`, error: boot ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH', tester: d.operator },
+            d.images.map((i) => ({ name: `${i.name} ${boot ? 'ELF SHA-256' : 'SHA-256'}`, value: i.reported, expected: i.expected, passed: i.result === 'pass' })),
+          ),
+        ],
+        unit: ctx.unit,
+      };
+    },
+  },
+  SecurityStateRead: {
+    messages: ['CFX.Production.TestAndInspection.UnitsTested'],
+    inTransaction: true,
+    map: (ctx) => {
+      const d = ctx.event.data;
+      const tools = d.tools.map((t) => t.version ?? t.program).join(', ');
+      return {
+        bodies: [
+          tested(
+            ctx,
+            d.step,
+            d.result === 'pass',
+            { procedure: 'security_state', comments: `${d.fields.length} fields read${tools ? ` with ${tools}` : ''}; ${d.checks.filter((c) => c.met).length} of ${d.checks.length} expectations met`, error: 'SECURITY_STATE_MISMATCH', tester: d.operator },
+            d.checks.map((c) => ({ name: c.field, value: shown(c.actual), expected: shown(c.equals), passed: c.met })),
+          ),
+        ],
+        unit: ctx.unit,
+      };
+    },
+  },
+  UnitLocked: {
+    messages: ['CFX.Production.Processing.UnitsProcessed'],
+    inTransaction: true,
+    map: (ctx) => {
+      const d = ctx.event.data;
+      return {
+        bodies: [processed(ctx, d.step, [...d.fuses.map((f) => [`Fuse.${f.name}`, f.value] as const), ...imageParameters(d.images), ...stepParameters(d)])],
+        unit: { ...ctx.unit, locked: true },
+      };
+    },
+  },
   UnitReworked: {
     messages: ['CFX.Production.WorkCompleted'],
     inTransaction: false,
@@ -384,10 +579,16 @@ export const UNIT_EVENT_TO_CFX: { readonly [K in UnitEventType]: Row<K> } = {
     inTransaction: false,
     map: (ctx) => ({ bodies: [], unit: ctx.unit }),
   },
+  // A field update happens in the fleet, after the line: no production message.
+  FirmwareUpdated: {
+    messages: [],
+    inTransaction: false,
+    map: (ctx) => ({ bodies: [], unit: ctx.unit }),
+  },
 };
 
 function emptyUnit(serial: string): CfxUnitDoc {
-  return { kind: 'unit', serial, batchId: null, operator: null, transaction: null, openFault: null, locked: false };
+  return { kind: 'unit', serial, batchId: null, releaseId: null, operator: null, transaction: null, openFault: null, locked: false };
 }
 
 /**
@@ -397,13 +598,18 @@ function emptyUnit(serial: string): CfxUnitDoc {
 export function mapLedgerEvent(event: LedgerEvent, meta: { readonly position: bigint; readonly digest: string }, lookup: CfxLookup, settings: CfxMappingSettings): MappedEvent {
   if (!isUnitEvent(event)) {
     if (event.type === 'BatchOpened') return { writes: [[batchKey(event.data.batchId), { kind: 'batch', releaseId: event.data.releaseId }]], messages: [] };
-    if (event.type === 'ReleaseApproved') return { writes: [[releaseKey(event.data.releaseId), { kind: 'release', version: event.data.version }]], messages: [] };
+    if (event.type === 'ReleaseApproved') {
+      const steps = 'recipe' in event.data ? event.data.recipe.steps.map((s) => s.id) : undefined;
+      return { writes: [[releaseKey(event.data.releaseId), { kind: 'release', version: event.data.version, ...(steps ? { steps } : {}) }]], messages: [] };
+    }
     return { writes: [], messages: [] };
   }
   const serial = event.data.serial;
   const before = (lookup(unitKey(serial)) as CfxUnitDoc | null) ?? emptyUnit(serial);
   let unit: CfxUnitDoc =
-    event.type === 'UnitScanned' ? { ...before, batchId: event.data.batchId, operator: event.data.operator } : before;
+    event.type === 'UnitScanned'
+      ? { ...before, batchId: event.data.batchId, releaseId: 'releaseId' in event.data ? event.data.releaseId : null, operator: event.data.operator }
+      : before;
   const at = cfxDateTime(event.occurredAt);
   const evidence: CfxEvidence = {
     logPosition: meta.position.toString(),
@@ -412,8 +618,9 @@ export function mapLedgerEvent(event: LedgerEvent, meta: { readonly position: bi
     provenanceUrl: settings.provenanceUrl(serial),
   };
   const batch = unit.batchId ? (lookup(batchKey(unit.batchId)) as CfxBatchDoc | null) : null;
-  const release = batch ? (lookup(releaseKey(batch.releaseId)) as CfxReleaseDoc | null) : null;
-  const recipe = { name: batch?.releaseId ?? null, revision: release?.version ?? null };
+  const releaseId = unit.releaseId ?? batch?.releaseId ?? null;
+  const release = releaseId ? (lookup(releaseKey(releaseId)) as CfxReleaseDoc | null) : null;
+  const recipe = { name: releaseId, revision: release?.version ?? null, steps: release?.steps ?? [] };
   const bodies: { body: Body; station: string }[] = [];
 
   if (unit.openFault) {
@@ -450,8 +657,16 @@ export function mapLedgerEvent(event: LedgerEvent, meta: { readonly position: bi
     });
   }
   const transactionId = unit.transaction?.id ?? cfxUuid(`${event.id}/transaction`);
-  const produced = row.map({ event, unit, transactionId, recipe, at, evidence } as RowContext<UnitEventType>);
+  const context = { event, unit, transactionId, recipe, at, evidence } as RowContext<UnitEventType>;
+  const produced = row.map(context);
   for (const body of produced.bodies) bodies.push({ body, station: event.source.id });
+  let after = produced.unit;
+  // A recipe's work is done when its last step succeeds (the lock, or a read-back after it).
+  const done = succeededStep(event);
+  if (done !== null && after.transaction && recipe.steps.at(-1) === done) {
+    bodies.push({ body: workCompleted({ ...context, unit: after }, 'Completed'), station: event.source.id });
+    after = { ...after, transaction: null };
+  }
 
   const messages = bodies.map(({ body, station }) => ({
     envelope: {
@@ -466,5 +681,25 @@ export function mapLedgerEvent(event: LedgerEvent, meta: { readonly position: bi
     } as CfxEnvelope,
     evidence,
   }));
-  return { writes: [[unitKey(serial), produced.unit]], messages };
+  return { writes: [[unitKey(serial), after]], messages };
+}
+
+/**
+ * The recipe step an event shows done: a step's record, or a verification or read-back that passed (version 1
+ * burns and provisionings name no recipe step).
+ */
+function succeededStep(event: LedgerEvent): string | null {
+  switch (event.type) {
+    case 'IdentityRead':
+    case 'EfuseBurned':
+    case 'ImagesWritten':
+    case 'ProvisioningApplied':
+    case 'UnitLocked':
+      return 'step' in event.data ? event.data.step : null;
+    case 'ImagesVerified':
+    case 'SecurityStateRead':
+      return event.data.result === 'pass' ? event.data.step : null;
+    default:
+      return null;
+  }
 }

@@ -111,7 +111,8 @@ export const Test = z.strictObject({
   Error: NullableText,
   SymptomsFound: EmptyList,
   DefectsFound: EmptyList,
-  Measurements: z.array(TextMeasurement).max(16),
+  // A security read-back checks up to 64 expectations (schemas/unit-events.ts).
+  Measurements: z.array(TextMeasurement).max(64),
 });
 
 export const TestedUnit = z.strictObject({
@@ -127,7 +128,8 @@ export const GenericProcessData = z.strictObject({
   $type: TypeTag('CFX.Structures.Generic.GenericProcessData'),
   Setpoints: EmptyList,
   Readings: EmptyList,
-  Parameters: z.array(GenericParameter).max(128),
+  // A burn's 64 fuses, 8 key blocks and 8 tool runs, with the step context and the evidence.
+  Parameters: z.array(GenericParameter).max(256),
   StageData: EmptyList,
 });
 

@@ -20,6 +20,8 @@ export const ENVIRONMENT: readonly (readonly [name: string, help: string])[] = [
   ['FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'KurrentDB/EventStoreDB, e.g. esdb://localhost:2113?tls=false'],
   ['EVENTSTORE_CONNECTION_STRING', 'read when FLASHTRAIL_EVENTSTORE_CONNECTION_STRING is unset'],
   ['FLASHTRAIL_START_CHECK_LEAVES', 'newest Merkle leaves serve compares with the event store at start (default 10000)'],
+  ['FLASHTRAIL_WITNESS_POLICY', 'witness policy file (C2SP tlog-policy): serve submits each checkpoint to its witnesses'],
+  ['FLASHTRAIL_WITNESS_TIMEOUT_S', 'how long one witness may take to answer one checkpoint (default 5)'],
   ['FLASHTRAIL_TOKEN', 'bearer token of verify-consistency --url when no --token-file is given'],
 ];
 

@@ -18,3 +18,4 @@ export * from './vex.ts';
 export * from './sign.ts';
 export * from './art14.ts';
 export * from './enisa.ts';
+export * from './index-entries.ts';

@@ -59,6 +59,16 @@ export const RULE_CODES = [
   'RELEASE_UNKNOWN',
   'BATCH_EXISTS',
   'SKU_MISMATCH',
+  // CRA (issue 21): field updates, SBOMs, support periods, vulnerabilities
+  'UNIT_NOT_SHIPPED',
+  'SBOM_NOT_DECLARED',
+  'SBOM_MISMATCH',
+  'SBOM_EXISTS',
+  'SUPPORT_PERIOD_SHORTENED',
+  'SUPPORT_END_BEFORE_APPROVAL',
+  'AWARENESS_EXISTS',
+  'AWARENESS_REQUIRED',
+  'REPORT_BEFORE_AWARENESS',
   // the ledger's own streams
   'WRITTEN_BY_LEDGER',
 ] as const;

@@ -20,7 +20,8 @@ export interface StationKey {
   readonly revokedAt: string | null;
 }
 
-export type StationRole = 'flash' | 'repair' | 'pack';
+/** `fleet`: the fleet's update service, which reports field updates of shipped units (FirmwareUpdated) only. */
+export type StationRole = 'flash' | 'repair' | 'pack' | 'fleet';
 
 export interface StationState {
   readonly stationId: string | null;

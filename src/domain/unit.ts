@@ -86,6 +86,8 @@ export interface UnitState {
   readonly progress: RecipeProgress;
   readonly chipId: string | null;
   readonly mac: string | null;
+  /** The release a field update (FirmwareUpdated) put on the unit; null while it carries what it was made with. */
+  readonly fieldReleaseId?: string | null;
 }
 
 export const initialUnitState: UnitState = {
@@ -163,6 +165,11 @@ export function decideUnit(event: UnitEvent, state: UnitState, ctx: UnitDecision
     throw new DecisionError(rule, `${message} (unit ${event.data.serial} is ${state.status})`, state.status);
   };
   checkTime(event, state, ctx, refuse);
+  if (event.type === 'FirmwareUpdated') {
+    decideFieldUpdate(event, state, ctx, refuse);
+    return [event];
+  }
+  if (ctx.station.role === 'fleet') refuse('ROLE_NOT_ALLOWED', `${event.type} refused: ${ctx.station.stationId} is the fleet's update service, which only reports field updates (FirmwareUpdated)`);
   if (state.status === 'scrapped') refuse('UNIT_SCRAPPED', `${event.type} refused: the unit was scrapped`);
   if (state.status === 'shipped') refuse('UNIT_SHIPPED', `${event.type} refused: the unit has shipped`);
   if (state.status === 'new' && event.type !== 'UnitScanned') refuse('UNIT_NOT_SCANNED', `${event.type} refused: the unit must be scanned first`);
@@ -206,6 +213,44 @@ export function decideUnit(event: UnitEvent, state: UnitState, ctx: UnitDecision
 }
 
 type Refuse = (rule: RuleCode, message: string) => never;
+
+/** The release a unit carries now: the last field update's, or its batch's (what it was made with). */
+export function carriedReleaseId(state: UnitState, batch: BatchState | null): string | null {
+  return state.fieldReleaseId ?? state.releaseId ?? batch?.opened?.releaseId ?? null;
+}
+
+/** The image hashes of a release by image name (a version 1 release: bootloader and application). */
+export function releaseImageHashes(approved: NonNullable<ReleaseState['approved']>): ReadonlyMap<string, string> {
+  if ('images' in approved) return new Map(approved.images.map((i) => [i.name, i.sha256]));
+  return new Map([
+    ['bootloader', approved.bootloaderSha256],
+    ['application', approved.applicationSha256],
+  ]);
+}
+
+/**
+ * A field update: reported by the fleet's update service, for a shipped unit, from the release it carries,
+ * to an approved release of the same product whose images the device reported running.
+ */
+function decideFieldUpdate(event: EventOfVersion<'FirmwareUpdated', 1>, state: UnitState, ctx: UnitDecisionContext, refuse: Refuse): void {
+  const d = event.data;
+  if (ctx.station.role !== 'fleet') refuse('ROLE_NOT_ALLOWED', `FirmwareUpdated refused: ${ctx.station.stationId} is a ${ctx.station.role} station; field updates are reported by a station registered with role fleet`);
+  if (state.status === 'scrapped') refuse('UNIT_SCRAPPED', 'FirmwareUpdated refused: the unit was scrapped');
+  if (state.status !== 'shipped') refuse('UNIT_NOT_SHIPPED', 'FirmwareUpdated refused: only a shipped unit is updated in the field; on the line, rework it');
+  const batch = state.batchId === null ? null : ctx.batch(state.batchId);
+  const carried = carriedReleaseId(state, batch);
+  if (carried !== d.fromReleaseId) refuse('RELEASE_MISMATCH', `FirmwareUpdated refused: the unit carries release ${carried ?? '?'}, not ${d.fromReleaseId}`);
+  const to = ctx.release(d.toReleaseId).approved;
+  if (to === null) return refuse('RELEASE_UNKNOWN', `FirmwareUpdated refused: release ${d.toReleaseId} is not approved`);
+  const sku = batch?.opened?.productSku;
+  if (sku !== undefined && to.productSku !== sku) refuse('SKU_MISMATCH', `FirmwareUpdated refused: release ${d.toReleaseId} is for ${to.productSku}, the unit is a ${sku}`);
+  const hashes = releaseImageHashes(to);
+  for (const image of d.images) {
+    const expected = hashes.get(image.name);
+    if (expected === undefined) refuse('IMAGE_MISMATCH', `FirmwareUpdated refused: release ${d.toReleaseId} has no image ${image.name} (it has ${[...hashes.keys()].join(', ')})`);
+    if (expected !== image.sha256) refuse('IMAGE_MISMATCH', `FirmwareUpdated refused: ${image.name} ${image.sha256.slice(0, 16)}… is not release ${d.toReleaseId}'s ${expected?.slice(0, 16) ?? ''}…`);
+  }
+}
 
 function checkTime(event: UnitEvent, state: UnitState, ctx: UnitDecisionContext, refuse: Refuse): void {
   const at = Date.parse(event.occurredAt);
@@ -475,6 +520,8 @@ export function evolveUnit(state: UnitState, event: UnitEvent): UnitState {
       return { ...s, status: 'scrapped' };
     case 'UnitShipped':
       return { ...s, status: 'shipped' };
+    case 'FirmwareUpdated':
+      return { ...s, fieldReleaseId: event.data.toReleaseId };
   }
 }
 
@@ -501,6 +548,8 @@ export const unitAggregate = defineAggregate<UnitEvent, UnitState>({
       const releaseId = loaded(batchRef)?.opened?.releaseId;
       if (releaseId !== undefined) refs.push(releaseAggregate.stream(releaseId));
     }
+    // A field update names the release it installs.
+    if (event.type === 'FirmwareUpdated' && !refs.some((r) => r.stream === releaseAggregate.stream(event.data.toReleaseId).stream)) refs.push(releaseAggregate.stream(event.data.toReleaseId));
     return refs;
   },
   decide: (event, state, ctx) =>

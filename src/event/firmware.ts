@@ -13,6 +13,9 @@ export function firmwareOf(event: UnitEvent): { name: string; sha256: string; ve
       return event.data.result === 'pass' && event.data.method !== 'boot_log_elf_sha256' ? event.data.images.map((i) => ({ name: i.name, sha256: i.expected })) : [];
     case 'UnitLocked':
       return event.data.images.map((i) => ({ name: i.name, sha256: i.sha256 }));
+    case 'FirmwareUpdated':
+      // A field update: the device reported running these images of the new release.
+      return event.data.images.map((i) => ({ name: i.name, sha256: i.sha256, version: event.data.reportedVersion ?? event.data.toReleaseId }));
     default:
       return [];
   }

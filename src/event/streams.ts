@@ -8,7 +8,13 @@ export function streamOf(event: LedgerEvent): string {
     case 'StationKeyRevoked':
       return stationStream(event.data.stationId);
     case 'ReleaseApproved':
+    case 'SbomAttached':
+    case 'SupportPeriodSet':
       return releaseStream(event.data.releaseId);
+    case 'VulnerabilityAssessed':
+    case 'VulnerabilityAwareness':
+    case 'CraReportSubmitted':
+      return vulnerabilityStream(event.data.vulnerabilityId);
     case 'BatchOpened':
     case 'BatchClosed':
       return batchStream(event.data.batchId);
@@ -25,5 +31,7 @@ export const unitStream = (serial: string) => `unit-${serial}`;
 export const stationStream = (stationId: string) => `station-${stationId}`;
 export const releaseStream = (releaseId: string) => `release-${releaseId}`;
 export const batchStream = (batchId: string) => `batch-${batchId}`;
+/** One vulnerability's assessments and its Art. 14 reporting (CVE-…, GHSA-…, EUVD-…). */
+export const vulnerabilityStream = (vulnerabilityId: string) => `vuln-${vulnerabilityId}`;
 export const LEDGER_TRUST_STREAM = 'ledger-trust';
 export const LEDGER_CHECKPOINT_STREAM = 'ledger-checkpoints';

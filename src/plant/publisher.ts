@@ -24,6 +24,8 @@ import type { BrokerConnection, BrokerLogger } from './broker.ts';
 
 export interface PublisherStats {
   readonly connected: boolean;
+  /** This instance publishes (false: another instance is the elected writer; this one only keeps its cursor). */
+  readonly active: boolean;
   /** Position of the last event all of whose messages the broker accepted (-1: none yet). */
   readonly cursor: bigint;
   /** Position of the last event in the log. */
@@ -57,6 +59,12 @@ export interface PublisherOptions {
   readonly readBatch?: number;
   /** How long to wait after a refused message before sending again. */
   readonly retryAfterMs?: number;
+  /**
+   * Whether this instance publishes now (several API instances on one PostgreSQL store: only the elected log
+   * writer does, so the plant gets each message once, not once per instance). Asked before each send and every
+   * second; unset: always.
+   */
+  readonly active?: () => boolean;
 }
 
 const SCHEMA = `
@@ -170,6 +178,7 @@ export class CfxPublisher {
     const broker = this.options.broker.status();
     return {
       connected: broker.connected && this.sender !== null && this.sender.is_open(),
+      active: this.options.active?.() ?? true,
       cursor: this.cursor,
       head: this.head,
       lag: this.head > this.cursor ? this.head - this.cursor : 0n,
@@ -315,6 +324,7 @@ export class CfxPublisher {
   private async step(): Promise<boolean> {
     const sender = this.sender;
     if (!sender || !sender.is_open()) return false;
+    if (this.options.active && !this.options.active()) return false;
     let moved = false;
     const generation = this.generation;
     while (this.inFlight < this.options.maxInFlight && this.creditLeft(sender) > 0 && generation === this.generation) {

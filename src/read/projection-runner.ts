@@ -5,9 +5,9 @@
  */
 import Database from 'better-sqlite3';
 import { closeSync, openSync, rmSync } from 'node:fs';
-import type { EventStore } from '../store/event-store.ts';
+import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
-import { decodeTrustedEnvelope } from '../event/codec.ts';
+import { decodeTrustedEnvelope, type DecodedEvent } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 
 const SCHEMA = `
@@ -49,6 +49,15 @@ export class ProjectionRunner {
   private readonly db: Database.Database;
   private running: Promise<void> = Promise.resolve();
   private stopLive: (() => Promise<void>) | null = null;
+  /** Prepared once: preparing a statement costs more than running these. */
+  private readonly statements: {
+    readonly getDoc: Database.Statement;
+    readonly putDoc: Database.Statement;
+    readonly dropIndex: Database.Statement;
+    readonly addIndex: Database.Statement;
+    readonly setCheckpoint: Database.Statement;
+    readonly checkpoint: Database.Statement;
+  };
 
   /**
    * Opens the read model, or, when the file is damaged (not a database, or pages SQLite finds corrupt while
@@ -73,7 +82,7 @@ export class ProjectionRunner {
     file: string,
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- heterogeneous document types
     private readonly projections: readonly DocumentProjection<any>[],
-    private readonly batchSize = 2000,
+    private readonly batchSize = 5000,
   ) {
     this.db = new Database(file);
     try {
@@ -86,6 +95,16 @@ export class ProjectionRunner {
         const row = this.db.prepare('SELECT version FROM projection_checkpoints WHERE projection = ?').get(p.name) as { version: number } | undefined;
         if (row && row.version !== p.version) this.reset(p.name);
       }
+      this.statements = {
+        getDoc: this.db.prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key = ?'),
+        putDoc: this.db.prepare('INSERT INTO projection_docs (projection, key, doc) VALUES (?, ?, ?) ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc'),
+        dropIndex: this.db.prepare('DELETE FROM projection_index WHERE projection = ? AND key = ?'),
+        addIndex: this.db.prepare('INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES (?, ?, ?, ?)'),
+        setCheckpoint: this.db.prepare(
+          'INSERT INTO projection_checkpoints (projection, version, position) VALUES (?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position',
+        ),
+        checkpoint: this.db.prepare('SELECT position FROM projection_checkpoints WHERE projection = ?'),
+      };
     } catch (error) {
       this.db.close();
       throw error;
@@ -99,36 +118,52 @@ export class ProjectionRunner {
     return pass;
   }
 
+  /**
+   * One read-model transaction per batch of events, each event decoded once for every projection. Within a
+   * batch, documents live in memory: a unit's six events read its document once and write it once, with its
+   * index rows, at the end of the batch (reducers are pure, so sharing their state objects is safe).
+   */
   private async catchUpNow(): Promise<void> {
     for (;;) {
       const from = this.lowestCheckpoint();
       const events = await this.store.readAll({ after: from, maxCount: this.batchSize });
       if (events.length === 0) return;
-      const getDoc = this.db.prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key = ?');
-      const putDoc = this.db.prepare('INSERT INTO projection_docs (projection, key, doc) VALUES (?, ?, ?) ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc');
-      const dropIndex = this.db.prepare('DELETE FROM projection_index WHERE projection = ? AND key = ?');
-      const addIndex = this.db.prepare('INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES (?, ?, ?, ?)');
-      const setCheckpoint = this.db.prepare(
-        'INSERT INTO projection_checkpoints (projection, version, position) VALUES (?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position',
-      );
+      const { getDoc, putDoc, dropIndex, addIndex, setCheckpoint } = this.statements;
+      // The batch's events decoded once, on first use, shared by every projection.
+      const decoded: DecodedEvent[] = [];
+      const decodedAt = (i: number): DecodedEvent => (decoded[i] ??= decodeTrustedEnvelope((events[i] as RecordedEvent).data, nativeCrypto));
       this.db.transaction(() => {
         const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
-        for (const recorded of events) {
-          const decoded = decodeTrustedEnvelope(recorded.data, nativeCrypto);
-          const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: decoded.digest };
-          for (const p of this.projections) {
-            if (recorded.position <= (checkpoints.get(p.name) as bigint)) continue;
-            const key = p.keyOf(decoded.event);
-            if (key === null) continue;
-            const read = <T>(k: string): T | null => {
+        for (const p of this.projections) {
+          // The documents this batch read or changed, by key; `dirty` ones are written back at the end.
+          const docs = new Map<string, { doc: unknown; dirty: boolean; stored: boolean }>();
+          const read = <T>(k: string): T | null => {
+            let entry = docs.get(k);
+            if (!entry) {
               const r = getDoc.get(p.name, k) as { doc: string } | undefined;
-              return r ? (JSON.parse(r.doc) as T) : null;
-            };
-            const next = p.evolve(read(key), decoded.event, meta, read);
-            putDoc.run(p.name, key, JSON.stringify(next));
+              entry = { doc: r ? (JSON.parse(r.doc) as unknown) : null, dirty: false, stored: r !== undefined };
+              docs.set(k, entry);
+            }
+            return entry.doc as T | null;
+          };
+          const checkpoint = checkpoints.get(p.name) as bigint;
+          for (const [i, recorded] of events.entries()) {
+            if (recorded.position <= checkpoint) continue;
+            const event = decodedAt(i);
+            const key = p.keyOf(event.event);
+            if (key === null) continue;
+            const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
+            const next = p.evolve(read(key), event.event, meta, read);
+            const entry = docs.get(key) as { stored: boolean };
+            docs.set(key, { doc: next, dirty: true, stored: entry.stored });
+          }
+          for (const [key, entry] of docs) {
+            if (!entry.dirty) continue;
+            putDoc.run(p.name, key, JSON.stringify(entry.doc));
             if (p.indexes) {
-              dropIndex.run(p.name, key);
-              for (const [name, value] of p.indexes(next)) addIndex.run(p.name, name, value, key);
+              // A document new in this batch has no index rows yet (a rebuild writes nothing but new documents).
+              if (entry.stored) dropIndex.run(p.name, key);
+              for (const [name, value] of p.indexes(entry.doc)) addIndex.run(p.name, name, value, key);
             }
           }
         }
@@ -197,7 +232,7 @@ export class ProjectionRunner {
   }
 
   get<T>(projection: string, key: string): T | null {
-    const row = this.db.prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key = ?').get(projection, key) as { doc: string } | undefined;
+    const row = this.statements.getDoc.get(projection, key) as { doc: string } | undefined;
     return row ? (JSON.parse(row.doc) as T) : null;
   }
 
@@ -258,7 +293,7 @@ export class ProjectionRunner {
   }
 
   private checkpointOf(name: string): bigint {
-    const row = this.db.prepare('SELECT position FROM projection_checkpoints WHERE projection = ?').get(name) as { position: number } | undefined;
+    const row = this.statements.checkpoint.get(name) as { position: number } | undefined;
     return row ? BigInt(row.position) : -1n;
   }
 

@@ -10,7 +10,9 @@
  */
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { readFileSync } from 'node:fs';
 import { TokenFile } from '../files/token-file.ts';
+import { CFX_ENVIRONMENT, cfxConfigFromEnv, CfxEnvSchema, type CfxConfig } from '../plant/config.ts';
 
 /** A configuration value that cannot be used (a bad port, an unknown store): the operator's to fix. */
 export class ConfigError extends Error {
@@ -48,6 +50,15 @@ export interface LedgerConfig {
   readonly postgresSchema: string;
   /** How many of the newest Merkle leaves are compared with the event store at every start. */
   readonly startCheckLeaves: number;
+  /** The plant broker (IPC-CFX publisher and interlock), or null: FLASHTRAIL_CFX_BROKER_URL unset. */
+  readonly cfx: CfxConfig | null;
+  /**
+   * A witness policy (C2SP tlog-policy, docs/format.md §5.2): every new checkpoint is submitted to the
+   * witnesses it lists with a URL, and served with the cosignatures they give. Null: no witnesses.
+   */
+  readonly witnessPolicyFile: string | null;
+  /** How long one witness may take to answer one add-checkpoint. */
+  readonly witnessTimeoutMs: number;
 }
 
 /** A value as the message shows it: quoted when it is empty or holds spaces or control characters. */
@@ -92,6 +103,12 @@ function text(name: string, pattern: RegExp, what: string) {
 
 const nonEmpty = (name: string, what: string) => text(name, /\S/, `${what}, not empty (unset it for the default)`);
 
+/** The witness part of the configuration (src/witness/client.ts submits, src/tlog/policy.ts parses the file). */
+export const WitnessEnvironment = z.object({
+  FLASHTRAIL_WITNESS_POLICY: nonEmpty('FLASHTRAIL_WITNESS_POLICY', 'a witness policy file (C2SP tlog-policy)').optional(),
+  FLASHTRAIL_WITNESS_TIMEOUT_S: seconds('FLASHTRAIL_WITNESS_TIMEOUT_S', 0.1, 600).optional(),
+});
+
 /** Every environment variable of the server, and what it must hold. */
 export const ServerEnvironment = z.object({
   FLASHTRAIL_DATA_DIR: nonEmpty('FLASHTRAIL_DATA_DIR', 'a directory').optional(),
@@ -127,6 +144,9 @@ export const ServerEnvironment = z.object({
   FLASHTRAIL_EVENTSTORE_CONNECTION_STRING: nonEmpty('FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'a connection string').optional(),
   EVENTSTORE_CONNECTION_STRING: z.string().optional(),
   FLASHTRAIL_START_CHECK_LEAVES: wholeNumber('FLASHTRAIL_START_CHECK_LEAVES', 0, Number.MAX_SAFE_INTEGER).optional(),
+  // The plant broker (src/plant/config.ts): checked as a whole, with the password file, by cfxConfigFromEnv.
+  ...CfxEnvSchema.shape,
+  ...WitnessEnvironment.shape,
 });
 
 export type ServerEnvironment = z.infer<typeof ServerEnvironment>;
@@ -152,6 +172,10 @@ export function serverEnvironment(env: NodeJS.ProcessEnv): ServerEnvironment {
     FLASHTRAIL_POSTGRES_SCHEMA: env['FLASHTRAIL_POSTGRES_SCHEMA'],
     EVENTSTORE_CONNECTION_STRING: env['EVENTSTORE_CONNECTION_STRING'],
     FLASHTRAIL_START_CHECK_LEAVES: env['FLASHTRAIL_START_CHECK_LEAVES'],
+    // Unset and empty are the same for the plant settings (a compose file writes empty ones).
+    ...Object.fromEntries(CFX_ENVIRONMENT.map((k) => [k, env[k] === '' ? undefined : env[k]])),
+    FLASHTRAIL_WITNESS_POLICY: env['FLASHTRAIL_WITNESS_POLICY'],
+    FLASHTRAIL_WITNESS_TIMEOUT_S: env['FLASHTRAIL_WITNESS_TIMEOUT_S'],
   };
   const parsed = ServerEnvironment.safeParse(raw);
   if (!parsed.success) {
@@ -185,12 +209,25 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     postgresUrl: overrides.postgresUrl ?? e.FLASHTRAIL_POSTGRES_URL ?? null,
     postgresSchema: overrides.postgresSchema ?? e.FLASHTRAIL_POSTGRES_SCHEMA ?? 'flashtrail',
     startCheckLeaves: overrides.startCheckLeaves ?? e.FLASHTRAIL_START_CHECK_LEAVES ?? 10_000,
+    cfx: overrides.cfx !== undefined ? overrides.cfx : plantConfig(env),
+    witnessPolicyFile: overrides.witnessPolicyFile !== undefined ? overrides.witnessPolicyFile : e.FLASHTRAIL_WITNESS_POLICY ? resolve(e.FLASHTRAIL_WITNESS_POLICY) : null,
+    witnessTimeoutMs: overrides.witnessTimeoutMs ?? Math.round((e.FLASHTRAIL_WITNESS_TIMEOUT_S ?? 5) * 1000),
   };
   // Overrides come from code and command-line options: the same bounds hold for them.
   if (!Number.isSafeInteger(config.maxBodyBytes) || config.maxBodyBytes < 1) throw new ConfigError(`the body limit must be a positive whole number of bytes, not ${String(config.maxBodyBytes)}`);
   if (!(config.checkpointIntervalMs >= 1)) throw new ConfigError(`the checkpoint interval must be positive, not ${String(config.checkpointIntervalMs)} ms`);
   if (!Number.isSafeInteger(config.checkpointEveryEvents) || config.checkpointEveryEvents < 1) throw new ConfigError(`the checkpoint cadence must be a positive whole number of events, not ${String(config.checkpointEveryEvents)}`);
   return config;
+}
+
+/** The plant settings, or a ConfigError naming the variable (the password file is read here, once). */
+function plantConfig(env: NodeJS.ProcessEnv): CfxConfig | null {
+  try {
+    return cfxConfigFromEnv(env, (path) => readFileSync(path, 'utf8'));
+  } catch (error) {
+    if ((error as Error).name === 'ConfigError') throw new ConfigError((error as Error).message);
+    throw error;
+  }
 }
 
 /** The URL clients use to reach a ledger configured with this host and port. */

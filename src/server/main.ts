@@ -1,7 +1,7 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { mkdirDurable, removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +17,10 @@ import { Ledger, type StationKeyDirectory } from '../write/pipeline.ts';
 import { ProjectionRunner } from '../read/projection-runner.ts';
 import { unitStateProjection } from '../../projections/unit-state.ts';
 import { productionProjection } from '../../projections/production.ts';
+import { componentIndexProjection } from '../../projections/components.ts';
+import { SbomStore } from '../files/sbom-store.ts';
 import { createApp } from '../api/app.ts';
+import { RequestGate } from '../api/shutdown.ts';
 import { TokenStore, addTokenHash, newToken, type TokenSource } from '../api/tokens.ts';
 import { KeyFileError, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
@@ -30,13 +33,16 @@ import { nativeCrypto } from '../native/crypto.ts';
 import { lockDataDirectory } from '../files/dir-lock.ts';
 import { checkRecentLeaves, checkSignedCheckpoint } from '../read/log-integrity.ts';
 import { ConfigError, type LedgerConfig } from './config.ts';
+import { WitnessSet } from '../witness/client.ts';
+import { describeQuorum, parseWitnessPolicy, PolicyError, type WitnessPolicy } from '../tlog/policy.ts';
 import { ensurePrivateFile, secureDataDirectory } from './data-dir.ts';
 import { keysWithoutBackup } from './backup.ts';
+import { Plant, publisherFile } from '../plant/plant.ts';
 
 export { ConfigError, configFromEnv, type LedgerConfig } from './config.ts';
 
 /** The read model's projections, kept by the server and rebuilt by `flashtrail projections rebuild`. */
-export const READ_MODEL_PROJECTIONS = [unitStateProjection, productionProjection];
+export const READ_MODEL_PROJECTIONS = [unitStateProjection, productionProjection, componentIndexProjection];
 
 /** Derived files of a data directory: both can be rebuilt from the event store. */
 export const readModelFile = (config: LedgerConfig): string => join(config.dataDir, 'readmodel.sqlite');
@@ -151,15 +157,21 @@ export interface RunningLedger {
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
   readonly identity: LedgerIdentity;
-  close(): Promise<void>;
+  /** The plant broker's publisher and interlock; null when FLASHTRAIL_CFX_BROKER_URL is unset. */
+  readonly plant: Plant | null;
+  /** Drains in-flight requests, then closes everything; `reason` (the signal) goes to the log. */
+  close(reason?: string): Promise<void>;
 }
+
+/** How long a shutdown waits for requests in flight before it cuts them off. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * Starts the ledger on its data directory, in an order where nothing is served before it is checked:
  *
  *   lock the directory → check file modes → initialise (or resume) → open the stores → compare the newest
  *   Merkle leaves with the event store → catch the log up → check the newest signed checkpoint → record the
- *   trusted administrator keys → listen.
+ *   trusted administrator keys → listen → connect to the plant broker (IPC-CFX), when one is configured.
  *
  * Any failure on the way is thrown (the CLI prints it as one line) and everything opened is closed again.
  */
@@ -223,7 +235,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     }
     const log: LedgerLog = shared?.log ?? fileLedgerLog(fileLog as MerkleLog);
 
-    const ledger = new Ledger({ store, clock: () => new Date(), adminKeys, stationKeys: stationKeyDirectory(projections) });
+    // Only SQLite's locked data directory guarantees this process is the store's one writer (stream heads cached).
+    const ledger = new Ledger({ store, clock: () => new Date(), adminKeys, stationKeys: stationKeyDirectory(projections), singleWriter: config.store === 'sqlite' });
     const checkpointer = new Checkpointer({
       store,
       log,
@@ -234,6 +247,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       intervalMs: config.checkpointIntervalMs,
       logger,
       ...(shared ? { leadership: shared.leadership } : {}),
+      ...(config.witnessPolicyFile ? { witnesses: witnessSetFor(config, identity.verifierKey, logger) } : {}),
     });
     await checkpointer.open();
     await checkpointer.recordTrustedAdminKeys(adminKeys);
@@ -243,7 +257,26 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     await projections.catchUp();
     projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'));
     cleanup.push(() => projections.stop());
-    const app = createApp({ ledger, store, projections, tokens, logger, log, checkpointer, verifierKey: identity.verifierKey, ledgerKey: identity.key, origin: identity.origin, maxBodyBytes: config.maxBodyBytes });
+    let plant: Plant | null = null;
+    const plantStats = async () => (plant ? plant.stats() : null);
+    const gate = new RequestGate();
+    const app = createApp({
+      gate,
+      ledger,
+      store,
+      projections,
+      tokens,
+      logger,
+      log,
+      checkpointer,
+      verifierKey: identity.verifierKey,
+      ledgerKey: identity.key,
+      origin: identity.origin,
+      maxBodyBytes: config.maxBodyBytes,
+      plantStats,
+      sboms: new SbomStore(join(config.dataDir, 'sboms')),
+      ...(config.store === 'sqlite' ? { storeBytes: () => sqliteBytes(join(config.dataDir, 'events.sqlite')) } : {}),
+    });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
@@ -252,8 +285,38 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     const { port } = server.address() as AddressInfo;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
     logger.info({ url, dataDir: config.dataDir, verifierKey: identity.verifierKey }, 'flashtrail ledger listening');
 
+    // After every start-up check and once the URL is known (provenance links name it); stopped first on close.
+    if (config.cfx) {
+      ensurePrivateFile(publisherFile(config.dataDir));
+      if (!config.cfx.ledgerBaseUrl && /^(0\.0\.0\.0|::)$/.test(config.host)) {
+        logger.warn({ url }, 'the ledger listens on every interface: set FLASHTRAIL_CFX_LEDGER_URL to the URL the MES reaches it at, for the provenance links in CFX messages');
+      }
+      // On a shared store every instance answers the interlock, but only the elected log writer publishes.
+      const publishWhile = shared ? () => shared.leadership.isLeader() : undefined;
+      const started = await Plant.start(config.cfx, { store, projections, dataDir: config.dataDir, ledgerUrl: url, logger, ...(publishWhile ? { publishWhile } : {}) });
+      plant = started;
+      cleanup.push(() => started.stop());
+    }
+
+    /**
+     * Graceful: stop accepting connections, refuse new requests on open ones (503, Connection: close), let
+     * those in flight finish (an append acknowledged is durable: the store committed it before the answer),
+     * then close the connections, stop the checkpointer and projections and close the stores.
+     */
+    const shutdown = async (reason: string) => {
+      logger.info({ signal: reason, inFlight: gate.active }, 'shutting down');
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      const unfinished = await gate.drain(SHUTDOWN_GRACE_MS);
+      if (unfinished > 0) logger.warn({ inFlight: unfinished }, `${unfinished} requests still running after ${SHUTDOWN_GRACE_MS / 1000} s are cut off`);
+      // Idle keep-alive connections, and streams (an export) that outlive the grace period.
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await closed;
+      await undo();
+      logger.info({ signal: reason }, 'stopped');
+    };
     let closing: Promise<void> | null = null;
     return {
       url,
@@ -264,16 +327,55 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       log,
       checkpointer,
       identity,
-      close: () =>
-        (closing ??= (async () => {
-          await new Promise<void>((r) => server.close(() => r()));
-          await undo();
-        })()),
+      plant,
+      close: (reason = 'close') => (closing ??= shutdown(reason)),
     };
   } catch (error) {
     await undo();
     throw error;
   }
+}
+
+/** The database file and its write-ahead log, as they take space on disk now. */
+function sqliteBytes(file: string): number | null {
+  let total = 0;
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      if (f === file) return null;
+    }
+  }
+  return total;
+}
+
+/**
+ * The witnesses of the configured policy (docs/format.md §5.2), checked before anything is served: a policy
+ * that names another log, or that lists no witness the ledger can reach, is a configuration error.
+ */
+function witnessSetFor(config: LedgerConfig, verifierKey: string, logger: Logger): WitnessSet {
+  const file = config.witnessPolicyFile as string;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let policy: WitnessPolicy;
+  try {
+    policy = parseWitnessPolicy(text);
+  } catch (error) {
+    if (error instanceof PolicyError) throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: ${file}: ${error.message}`);
+    throw error;
+  }
+  const key = parseVerifierKey(verifierKey);
+  if (policy.logs.length > 0 && !policy.logs.some((l) => l.key.name === key.name && l.key.id === key.id)) {
+    throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: ${file} names the logs ${policy.logs.map((l) => l.key.name).join(', ')}, not this ledger (${verifierKey})`);
+  }
+  const set = new WitnessSet(policy, { timeoutMs: config.witnessTimeoutMs, logger });
+  if (set.size === 0) throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: ${file} gives no witness a submission URL (witness <name> <vkey> <url>): the ledger cannot submit to any`);
+  logger.info({ witnesses: policy.witnesses.map((w) => w.name), quorum: describeQuorum(policy) }, 'checkpoints are submitted to witnesses');
+  return set;
 }
 
 /** Station ids from the read model (caught up first); the pipeline confirms each against its own stream. */

@@ -25,6 +25,9 @@ export const VERIFY_ERROR_CODES = [
   'STATEMENT_SIGNATURE_ERROR',
   'PREDICATE_MISMATCH',
   'CONTENT_DIGEST_ERROR',
+  'WITNESS_QUORUM_NOT_MET',
+  'HISTORY_INCOMPLETE',
+  'CHECKPOINT_STALE',
 ] as const;
 
 export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];
@@ -52,6 +55,8 @@ export class VerificationError extends Error {
     readonly step: string,
     message: string,
     readonly location: FailureLocation = {},
+    /** What a third party needs to see the failure for itself: for a fork, both signed checkpoints. */
+    readonly evidence?: Readonly<Record<string, string>>,
   ) {
     super(message);
   }
@@ -61,8 +66,8 @@ export class VerificationError extends Error {
     return new VerificationError(this.code, this.step, `${prefix}: ${this.message}`, { ...location, ...this.location, ...definedOnly(location, this.location) });
   }
 
-  toJSON(): { code: VerifyErrorCode; step: string; message: string; location: FailureLocation } {
-    return { code: this.code, step: this.step, message: this.message, location: this.location };
+  toJSON(): { code: VerifyErrorCode; step: string; message: string; location: FailureLocation; evidence?: Readonly<Record<string, string>> } {
+    return { code: this.code, step: this.step, message: this.message, location: this.location, ...(this.evidence ? { evidence: this.evidence } : {}) };
   }
 }
 

@@ -18,7 +18,10 @@ import type { Checkpoint } from '../tlog/checkpoint.ts';
 import type { NoteKey } from '../tlog/note.ts';
 import { InTotoStatementV1Schema, InTotoStatementV2Schema } from '../../schemas/export.ts';
 import { VerificationError } from './errors.ts';
-import { checkCheckpoint, type StepReport } from './provenance.ts';
+import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
+import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
+import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
+import type { WitnessPolicy } from '../tlog/policy.ts';
 import { checkCanonical, exportFormatOf, lineText, parseExportRecord, parseJsonText, parseUnitRecord, pathText, proofHashes, isUnitRecordText } from './records.ts';
 import {
   anyKeyFor,
@@ -226,6 +229,8 @@ export interface ExportReport {
   readonly steps: StepReport[];
   /** What this file's format cannot prove, said plainly (docs/format.md §7.7, §10). */
   readonly notProven: string[];
+  readonly witnesses?: WitnessReport;
+  readonly freshness?: FreshnessReport;
 }
 
 export interface VerifyExportOptions {
@@ -233,6 +238,11 @@ export interface VerifyExportOptions {
   /** Where unit records are verified; inline on `crypto` by default. The pipeline closes it at the end. */
   readonly units?: UnitRecordVerifier;
   readonly onProgress?: (units: number, events: number) => void;
+  /** A witness policy whose quorum must have cosigned the checkpoint (WITNESS_QUORUM_NOT_MET). */
+  readonly policy?: WitnessPolicy;
+  /** The log is known to have at least this many leaves (CHECKPOINT_STALE). */
+  readonly atLeast?: number;
+  readonly now?: Date;
 }
 
 /** Unit records per batch handed to the verifier. */
@@ -284,6 +294,8 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
   let unitCount = 0;
   let events = 0;
   let format: ExportFormat = EXPORT_FORMAT_V2;
+  let witnesses: WitnessReport | undefined;
+  let freshness: FreshnessReport | undefined;
 
   const record = (seq: number, results: UnitResult[]) => {
     let previous: UnitResult | null = null;
@@ -406,6 +418,17 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
         if (rec.record !== 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', 'line 2 must be the checkpoint', { line: 2 });
         checkpoint = withLine(() => checkCheckpoint(rec.note, ledgerKey, crypto), 2);
         steps.push({ step: 'checkpoint', detail: `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…` });
+        if (options.policy) {
+          const policy = options.policy;
+          witnesses = withLine(() => checkWitnesses(rec.note, policy, ledgerKey, crypto, { line: 2, field: 'note' }), 2);
+          steps.push({ step: 'witnesses', detail: witnessStepDetail(witnesses) });
+        }
+        if (options.atLeast !== undefined || witnesses) {
+          const current = checkpoint;
+          const f = withLine(() => checkFreshness(current, options.atLeast, witnesses, options.now ?? new Date(), { line: 2, field: 'note' }), 2);
+          freshness = f;
+          steps.push({ step: 'freshness', detail: freshnessDetail(f, options.atLeast) });
+        }
         continue;
       }
       if (!checkpoint || !header) throw new VerificationError('FORMAT_ERROR', 'format', 'missing checkpoint', { line: lineNo });
@@ -492,7 +515,9 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       threads: units.threads,
       crypto: crypto.name,
       steps,
-      notProven: format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS,
+      notProven: notProvenWith(format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS, witnesses),
+      ...(witnesses ? { witnesses } : {}),
+      ...(freshness ? { freshness } : {}),
     };
   } finally {
     await Promise.allSettled(inFlight);

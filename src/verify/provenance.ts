@@ -21,6 +21,9 @@ import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 } from '../../schemas/proven
 import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole, type KeyLives } from './steps.ts';
 import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
+import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
+import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
+import type { WitnessPolicy } from '../tlog/policy.ts';
 
 export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 };
 /** What the ledger serves now. */
@@ -61,6 +64,19 @@ export interface ProvenanceReport {
   readonly steps: StepReport[];
   /** What this document cannot prove, said plainly (docs/format.md §6.5, §10). */
   readonly notProven: string[];
+  /** The witnesses that cosigned the checkpoint, when a policy was given. */
+  readonly witnesses?: WitnessReport;
+  /** How old the evidence is (docs/format.md §5.3). */
+  readonly freshness?: FreshnessReport;
+}
+
+export interface VerifyOptions {
+  /** A witness policy (C2SP tlog-policy): its quorum must have cosigned the checkpoint (WITNESS_QUORUM_NOT_MET). */
+  readonly policy?: WitnessPolicy;
+  /** The log is known to have at least this many leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE). */
+  readonly atLeast?: number;
+  /** The verifier's clock, for the age of the evidence. */
+  readonly now?: Date;
 }
 
 const NOT_PROVEN = [
@@ -69,7 +85,7 @@ const NOT_PROVEN = [
 ];
 const NOT_PROVEN_V1 = ["the unit's batch and release (v1 documents carry no batch or release records)"];
 
-export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto): ProvenanceReport {
+export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto, options: VerifyOptions = {}): ProvenanceReport {
   const steps: StepReport[] = [];
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
@@ -79,6 +95,11 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
 
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
+  const witnesses = options.policy ? checkWitnesses(doc.checkpoint, options.policy, ledgerKey, crypto) : undefined;
+  if (witnesses) done('witnesses', witnessStepDetail(witnesses));
+  // Said when asked (a size to reach) or when there is a time to say it by (witness cosignatures).
+  const freshness = options.atLeast !== undefined || witnesses ? checkFreshness(checkpoint, options.atLeast, witnesses, options.now ?? new Date()) : undefined;
+  if (freshness) done('freshness', freshnessDetail(freshness, options.atLeast));
 
   const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position, { field: `entries[${position}]` }, crypto));
   const seen = new Map<number, Decoded>();
@@ -133,7 +154,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     for (const b of keys.batches.keys()) if (b !== facts.batchId) throw new VerificationError('FORMAT_ERROR', 'unit', `the document holds the batch record of ${b}, not the unit's batch`, { stream: `batch-${b}` });
     for (const r of keys.releases.keys()) if (r !== releaseId) throw new VerificationError('FORMAT_ERROR', 'unit', `the document holds the release record of ${r}, not the release of the unit's batch`, { stream: `release-${r}` });
     const release = releaseId !== null ? keys.releases.get(releaseId) : undefined;
-    matchesRelease = release ? facts.firmware.every((f) => release.images.get(f.kind) === f.sha256) : null;
+    matchesRelease = release && facts.firmware.length > 0 ? facts.firmware.every((f) => release.images.get(f.kind) === f.sha256) : null;
   }
   done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order${releaseId !== null ? `; batch ${String(facts.batchId)} of release ${releaseId}` : ''}`);
 
@@ -149,8 +170,16 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     firmware: { bootloader: images('bootloader'), application: images('application') },
     matchesRelease,
     steps,
-    notProven: v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN],
+    notProven: notProvenWith(v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN], witnesses),
+    ...(witnesses ? { witnesses } : {}),
+    ...(freshness ? { freshness } : {}),
   };
+}
+
+/** With a witness quorum met, the split-view caveat no longer holds; freshness still does. */
+export function notProvenWith(list: readonly string[], witnesses: WitnessReport | undefined): string[] {
+  if (!witnesses || witnesses.cosignedBy.length === 0) return [...list];
+  return list.map((n) => (n.includes('(witness cosignatures)') ? 'that the checkpoint is the newest: the witnesses cosigned it as the largest tree they had seen, at the times shown' : n));
 }
 
 /** The hashes of an entry's C2SP tlog-proof, which must be for its leaf and against the document's checkpoint. */

@@ -390,6 +390,7 @@ function namedImageHashes(e: UnitEvent): string[] {
       return [e.data.imageSha256];
     case 'ImagesWritten':
     case 'UnitLocked':
+    case 'FirmwareUpdated':
       return e.data.images.map((i) => i.sha256);
     case 'ImagesVerified':
       return e.data.method === 'boot_log_elf_sha256' ? [] : e.data.images.flatMap((i) => [i.expected, i.reported]);

@@ -17,8 +17,8 @@ import type { Logger } from 'pino';
 import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '../store/event-store.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
-import { formatCheckpointBody } from '../tlog/checkpoint.ts';
-import { signNote } from '../tlog/note.ts';
+import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
+import { parseNote, signNote } from '../tlog/note.ts';
 import { EventSigner } from '../event/signer.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
@@ -52,7 +52,22 @@ export interface CheckpointerOptions {
    * a checkpoint and wait for it. Absent: this instance is the only one and always signs.
    */
   readonly leadership?: SigningLeadership;
+  /**
+   * Witnesses (C2SP tlog-witness) each new checkpoint is submitted to; the note latest() and issue() return
+   * carries the cosignatures they gave. Absent: notes carry the ledger's signature alone.
+   */
+  readonly witnesses?: CheckpointWitnesses;
 }
+
+/** What the checkpointer needs of a witness set (src/witness/client.ts WitnessSet). */
+export interface CheckpointWitnesses {
+  /** How many witnesses are asked. */
+  readonly size: number;
+  cosign(note: string, size: number, prove: (from: number, to: number) => Promise<Uint8Array[]>): Promise<{ readonly note: string; readonly cosignedBy: readonly string[] }>;
+}
+
+/** How long a checkpoint some witness did not cosign is served as it is before they are asked again. */
+const WITNESS_RETRY_MS = 10_000;
 
 export interface SigningLeadership {
   /** Whether this instance holds the log writer's lock now. */
@@ -84,6 +99,9 @@ export class Checkpointer {
   private timer: NodeJS.Timeout | null = null;
   /** Read from the event store on first use, then kept: the ledger is the only writer of its streams. */
   private recorded: RecordedCheckpoint | null | undefined = undefined;
+  /** The newest checkpoint as witnessed: the ledger's note, the note with cosignatures, and whether all cosigned. */
+  private witnessed: { ledgerNote: string; note: string; complete: boolean; at: number } | null = null;
+  private witnessing: { ledgerNote: string; done: Promise<string> } | null = null;
 
   constructor(private readonly options: CheckpointerOptions) {
     this.signer = new EventSigner(options.ledgerKey, 'ledger', options.clock);
@@ -129,10 +147,44 @@ export class Checkpointer {
   }
 
   /** The latest recorded checkpoint note, issuing the first one if there is none. */
+  /** When the newest checkpoint this instance knows of was issued (ms since the epoch), or null before the first. */
+  lastIssuedAt(): number | null {
+    return this.recorded?.issuedAt ?? null;
+  }
+
   async latest(): Promise<string> {
-    if (this.isFollower()) return (await this.newestRecorded())?.note ?? this.issue();
+    if (this.isFollower()) {
+      const recorded = await this.newestRecorded();
+      return recorded ? this.withCosignatures(recorded.note, recorded.size) : this.issue();
+    }
     await this.open();
-    return this.recorded?.note ?? this.issue();
+    return this.recorded ? this.withCosignatures(this.recorded.note, this.recorded.size) : this.issue();
+  }
+
+  /**
+   * The ledger's note with the witnesses' cosignatures: asked once per checkpoint (concurrent callers share
+   * the request), and again after a while if some witness did not answer.
+   */
+  private withCosignatures(ledgerNote: string, size: number): Promise<string> {
+    const witnesses = this.options.witnesses;
+    if (!witnesses || witnesses.size === 0) return Promise.resolve(ledgerNote);
+    const now = this.options.clock().getTime();
+    const w = this.witnessed;
+    if (w && w.ledgerNote === ledgerNote && (w.complete || now - w.at < WITNESS_RETRY_MS)) return Promise.resolve(w.note);
+    if (this.witnessing?.ledgerNote === ledgerNote) return this.witnessing.done;
+    const done = witnesses.cosign(ledgerNote, size, (from, to) => this.options.log.consistencyProof(from, to)).then(
+      (result) => {
+        this.witnessed = { ledgerNote, note: result.note, complete: result.cosignedBy.length === witnesses.size, at: this.options.clock().getTime() };
+        return result.note;
+      },
+      (error: unknown) => {
+        this.options.logger?.error({ err: (error as Error).message }, 'witnessing failed; the checkpoint is served with the ledger signature alone');
+        return ledgerNote;
+      },
+    );
+    const entry = { ledgerNote, done: done.finally(() => { if (this.witnessing === entry) this.witnessing = null; }) };
+    this.witnessing = entry;
+    return entry.done;
   }
 
   /** On a shared log, an instance that is not the log writer: it never signs, it asks the writer. */
@@ -163,7 +215,8 @@ export class Checkpointer {
   issue(): Promise<string> {
     const run = this.queue.then(() => this.issueNow());
     this.queue = run.catch(() => undefined);
-    return run;
+    // Witnessed outside the queue: a slow witness delays this caller, not the next signature.
+    return run.then((note) => this.withCosignatures(note, sizeOfNote(note)));
   }
 
   private async issueNow(): Promise<string> {
@@ -266,6 +319,10 @@ export class Checkpointer {
     this.timer = null;
     await this.queue;
   }
+}
+
+function sizeOfNote(note: string): number {
+  return parseCheckpointBody(parseNote(note).text).size;
 }
 
 function recordOf(head: Head): RecordedCheckpoint | null {

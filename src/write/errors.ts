@@ -5,6 +5,8 @@
  */
 export const LEDGER_ERROR_CODES = [
   'BODY_INVALID',
+  /** A query parameter the route does not take, one given twice, or a value it cannot use. */
+  'QUERY_INVALID',
   'ENVELOPE_INVALID',
   'PAYLOAD_NOT_CANONICAL',
   'SCHEMA_INVALID',
@@ -21,6 +23,8 @@ export const LEDGER_ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'CHECKPOINT_REFUSED',
+  /** An SBOM is not one the ledger accepts (format, version, official schema), or an SbomAttached event does not say what its stored SBOM says. */
+  'SBOM_INVALID',
   'INTERNAL',
   /** Another instance must act first (the elected log writer, for a checkpoint) and did not in time. */
   'UNAVAILABLE',

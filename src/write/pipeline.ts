@@ -11,6 +11,18 @@
  * The steps are the same for every aggregate: the event's type names its aggregate in the registry
  * (src/domain/registry.ts), which says how to fold its stream, which other streams a decision reads, and
  * how to decide. Nothing here knows a particular aggregate, except that station keys live in station streams.
+ *
+ * Group commit: submissions that arrive while the previous write is being made wait together and are then
+ * decided one after another, each against the state the earlier ones of its group produced (savepoints in
+ * ./stream-views.ts), and written in one store transaction (`appendGroups`: one fsync for all of them).
+ * Each keeps its own outcome: a refused submission is rolled back alone, and a submission is answered only
+ * once the transaction holding its events is durable. Decoding and, where the key is already known, the
+ * signature check happen before a submission joins its group, outside the one-at-a-time part.
+ *
+ * When the ledger is the only writer of its store (`singleWriter`: SQLite, whose data directory is locked
+ * to one process), the folded heads of recently used streams are kept between groups, so a hot station,
+ * batch or release stream is neither re-read nor re-hashed per append; whatever a refused or failed write
+ * may have left stale is dropped from the cache.
  */
 import type { LedgerEvent } from '../../schemas/index.ts';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
@@ -18,14 +30,15 @@ import { DuplicateEventIdError, WrongExpectedVersionError } from '../store/event
 import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
-import { fromHex } from '../crypto/encoding.ts';
+import { bytesEqual, fromHex } from '../crypto/encoding.ts';
 import { DecisionError } from '../domain/decision-error.ts';
 import type { Aggregate, DecisionContext, StreamRef } from '../domain/aggregate.ts';
 import { aggregateOf } from '../domain/registry.ts';
-import { stationAggregate } from '../domain/station.ts';
+import { stationAggregate, type StationState } from '../domain/station.ts';
 import { decodeTrustedEnvelope, decodeUntrustedEnvelope, EnvelopeDecodeError, type DecodedEvent } from '../event/codec.ts';
 import { LedgerError } from './errors.ts';
-import { StreamViews } from './stream-views.ts';
+import { Savepoint, StreamCache, StreamViews, type KnownEvent } from './stream-views.ts';
+import type { AppendResult } from '../store/event-store.ts';
 
 export type Role = 'station' | 'auditor' | 'admin';
 
@@ -55,6 +68,15 @@ export interface LedgerOptions {
   readonly maxBatchSize?: number;
   /** OpenSSL unless a caller asks otherwise; verdicts are the same either way. */
   readonly crypto?: CryptoBackend;
+  /**
+   * True when nothing but this ledger writes to the store (SQLite: the data directory lock): stream heads
+   * are then cached between submissions. Leave false where other instances append to the same store.
+   */
+  readonly singleWriter?: boolean;
+  /** How many streams the cache keeps (least recently used go first). */
+  readonly cachedStreams?: number;
+  /** Upper bound of events decided and written in one group commit. */
+  readonly maxGroupEvents?: number;
 }
 
 export interface AppendedEvent {
@@ -80,8 +102,25 @@ interface EventAt {
   readonly eventType: string;
 }
 
-/** An event that passed every check: either a retry of a recorded one, or pending until the append. */
-type Checked = { readonly recorded: AppendedEvent } | { readonly pending: Omit<AppendedEvent, 'position'> };
+/**
+ * An event that passed every check: a retry of a recorded one, a retry of one an earlier submission of the
+ * group is writing (answered once that write is durable), or a new one pending until the append.
+ */
+type Checked =
+  | { readonly recorded: AppendedEvent }
+  | { readonly pending: Omit<AppendedEvent, 'position'>; readonly known: KnownEvent };
+
+/** A submission waiting for, or being decided in, a group commit. */
+interface Submission {
+  readonly decoded: readonly DecodedEvent[];
+  readonly principal: Principal;
+  /** The public key each event's signature was already verified against, before the group; undefined if not. */
+  readonly verifiedWith: readonly (Uint8Array | undefined)[];
+  readonly resolve: (appended: AppendedEvent[]) => void;
+  readonly reject: (error: unknown) => void;
+  /** Set once the submission was decided again because an earlier submission of its group failed to write. */
+  redecided: boolean;
+}
 
 export class Ledger {
   private readonly store: EventStore;
@@ -91,7 +130,10 @@ export class Ledger {
   readonly maxBatchSize: number;
   private readonly crypto: CryptoBackend;
   private readonly stationKeys: StationKeyDirectory | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly cache: StreamCache | undefined;
+  private readonly maxGroupEvents: number;
+  private readonly waiting: Submission[] = [];
+  private committing = false;
 
   constructor(options: LedgerOptions) {
     this.store = options.store;
@@ -101,37 +143,152 @@ export class Ledger {
     this.maxClockSkewMs = options.maxClockSkewMs ?? 5 * 60_000;
     this.maxBatchSize = options.maxBatchSize ?? 1000;
     this.crypto = options.crypto ?? nativeCrypto;
+    this.cache = options.singleWriter ? new StreamCache(options.cachedStreams) : undefined;
+    this.maxGroupEvents = options.maxGroupEvents ?? 4000;
   }
 
-  /** Appends one batch, all or nothing. Submissions are serialised so that checks and append see one state. */
-  submit(inputs: readonly unknown[], principal: Principal): Promise<AppendedEvent[]> {
-    const run = this.queue.then(() => this.submitNow(inputs, principal));
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async submitNow(inputs: readonly unknown[], principal: Principal): Promise<AppendedEvent[]> {
+  /**
+   * Appends one batch, all or nothing, and answers once it is durable. Concurrent submissions are decided
+   * in arrival order, each seeing what the earlier ones wrote, and written together (group commit).
+   */
+  async submit(inputs: readonly unknown[], principal: Principal): Promise<AppendedEvent[]> {
     if (inputs.length === 0) throw new LedgerError('BODY_INVALID', 'no events submitted');
     if (inputs.length > this.maxBatchSize) {
       throw new LedgerError('PAYLOAD_TOO_LARGE', `at most ${this.maxBatchSize} events per request`);
     }
     const decoded = inputs.map((input, index) => this.decode(input, index));
-    const views = new StreamViews(this.store, this.crypto);
-    const checked: Checked[] = [];
-    for (const [index, item] of decoded.entries()) checked.push(await this.check(item, { index, eventId: item.event.id, eventType: item.event.type }, principal, views));
-    const positions = await this.append(views);
-    return checked.map((c) => {
-      if ('recorded' in c) return c.recorded;
-      const position = positions.get(c.pending.eventId);
-      if (position === undefined) throw new Error(`the store answered no position for event ${c.pending.eventId}`);
-      return { ...c.pending, position };
+    const verifiedWith = decoded.map((item) => this.verifyAhead(item));
+    return new Promise<AppendedEvent[]>((resolve, reject) => {
+      this.waiting.push({ decoded, principal, verifiedWith, resolve, reject, redecided: false });
+      this.scheduleCommit();
     });
   }
 
+  /**
+   * The signature check, done before the submission joins a group when its key is known without the
+   * group's state: an administrator key, or a station key in a cached station stream. The decision still
+   * resolves the key against the group's state and verifies again only if it differs (a key registered or
+   * revoked in between).
+   */
+  private verifyAhead(item: DecodedEvent): Uint8Array | undefined {
+    const keyId = item.envelope.signatures[0]?.keyid ?? '';
+    const { source } = item.event;
+    let key: Uint8Array | undefined;
+    if (source.kind === 'admin') key = this.adminKeys.get(keyId);
+    else if (source.kind === 'station') {
+      const head = this.cache?.peek(stationAggregate.stream(source.id).stream);
+      const registered = head?.aggregate === stationAggregate ? (head.state as StationState).keys.get(keyId) : undefined;
+      if (registered && registered.revokedAt === null) key = fromHex(registered.publicKey);
+    }
+    return key && verifyEnvelopeSignature(item.envelope, key, this.crypto) ? key : undefined;
+  }
+
+  /**
+   * Starts a commit on a later turn of the event loop, so that every request that arrived meanwhile joins
+   * it; while a commit runs, new submissions wait for the next one.
+   */
+  private scheduleCommit(): void {
+    if (this.committing) return;
+    this.committing = true;
+    setImmediate(() => void this.drain());
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.waiting.length > 0) {
+        const group: Submission[] = [];
+        let events = 0;
+        while (this.waiting.length > 0 && (group.length === 0 || events + (this.waiting[0] as Submission).decoded.length <= this.maxGroupEvents)) {
+          const next = this.waiting.shift() as Submission;
+          events += next.decoded.length;
+          group.push(next);
+        }
+        await this.commitGroup(group);
+      }
+    } finally {
+      this.committing = false;
+      if (this.waiting.length > 0) this.scheduleCommit();
+    }
+  }
+
+  /** Decides every submission of the group in order, writes the accepted ones in one transaction, answers each. */
+  private async commitGroup(group: readonly Submission[]): Promise<void> {
+    const views = new StreamViews(this.store, this.crypto, this.cache);
+    const accepted: { readonly submission: Submission; readonly savepoint: Savepoint; readonly checked: Checked[] }[] = [];
+    for (const submission of group) {
+      const savepoint = new Savepoint();
+      try {
+        const checked: Checked[] = [];
+        for (const [index, item] of submission.decoded.entries()) {
+          const at = { index, eventId: item.event.id, eventType: item.event.type };
+          checked.push(await this.check(item, at, submission.principal, views, savepoint, submission.verifiedWith[index]));
+        }
+        accepted.push({ submission, savepoint, checked });
+      } catch (error) {
+        savepoint.rollback();
+        submission.reject(error);
+      }
+    }
+
+    const writing = accepted.filter((a) => a.savepoint.writesAnything);
+    let outcomes: PromiseSettledResult<AppendResult[]>[];
+    try {
+      outcomes = writing.length === 0 ? [] : await this.store.appendGroups(writing.map((a) => a.savepoint.requests()));
+    } catch (error) {
+      outcomes = writing.map(() => ({ status: 'rejected', reason: error }));
+    }
+    const refusals = new Map<Submission, unknown>();
+    writing.forEach((a, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.status === 'fulfilled') a.savepoint.recordPositions(outcome.value);
+      else refusals.set(a.submission, outcome ? outcome.reason : new Error('the store answered fewer outcomes than groups'));
+    });
+    // A refused write may leave any view of the group ahead of the store: none of them is kept.
+    views.publish(refusals.size > 0 ? 'all' : new Set());
+
+    const redecide: Submission[] = [];
+    for (const { submission, savepoint, checked } of accepted) {
+      savepoint.release();
+      const refusal = refusals.get(submission);
+      const answered = refusal === undefined ? this.answer(checked) : null;
+      // Decided on top of an earlier submission whose write was refused: decided again, once, on what the store holds.
+      const dependsOnRefused = refusals.size > (refusal === undefined ? 0 : 1) && (answered === null ? refusal instanceof WrongExpectedVersionError : answered === 'unresolved');
+      if (dependsOnRefused && !submission.redecided) {
+        submission.redecided = true;
+        redecide.push(submission);
+      } else if (refusal !== undefined) submission.reject(this.storeRefusal(refusal));
+      else if (answered === 'unresolved') submission.reject(new LedgerError('CONCURRENCY_CONFLICT', 'a retried event was not written by the request it repeats; retry', {}));
+      else submission.resolve(answered as AppendedEvent[]);
+    }
+    this.waiting.unshift(...redecide);
+  }
+
+  /** Each event's answer once the group's write is durable; 'unresolved' for a retry of an event that was not written. */
+  private answer(checked: readonly Checked[]): AppendedEvent[] | 'unresolved' {
+    const appended: AppendedEvent[] = [];
+    for (const c of checked) {
+      if ('recorded' in c) appended.push(c.recorded);
+      else if (c.known.position === null) return 'unresolved';
+      else appended.push({ ...c.pending, position: c.known.position });
+    }
+    return appended;
+  }
+
+  /** The store's refusal of a write, as the ledger's coded error. */
+  private storeRefusal(error: unknown): unknown {
+    if (error instanceof WrongExpectedVersionError) {
+      return new LedgerError('CONCURRENCY_CONFLICT', `stream ${error.stream} changed while this batch was checked; re-read and retry`, { stream: error.stream });
+    }
+    if (error instanceof DuplicateEventIdError) {
+      return new LedgerError('EVENT_ID_CONFLICT', `event id ${error.eventId} is already recorded in stream ${error.stream}`, { eventId: error.eventId, stream: error.attemptedStream, recordedIn: error.stream });
+    }
+    return error;
+  }
+
   /** Every step but the append, for one event of the submission. */
-  private async check(item: DecodedEvent, at: EventAt, principal: Principal, views: StreamViews): Promise<Checked> {
+  private async check(item: DecodedEvent, at: EventAt, principal: Principal, views: StreamViews, savepoint: Savepoint, verifiedWith: Uint8Array | undefined): Promise<Checked> {
     this.authorize(item.event, principal, at);
-    return aggregateOf(item.event).open((aggregate) => this.extendStream(aggregate, item, at, views));
+    return aggregateOf(item.event).open((aggregate) => this.extendStream(aggregate, item, at, views, savepoint, verifiedWith));
   }
 
   private authorize(event: LedgerEvent, principal: Principal, at: EventAt): void {
@@ -176,22 +333,26 @@ export class Ledger {
   }
 
   /** idempotency → resolve key → verify signature → hash chain → decide: the event joins its stream's pending events (or is a retry). */
-  private async extendStream<E extends LedgerEvent, S>(aggregate: Aggregate<E, S>, item: DecodedEvent, at: EventAt, views: StreamViews): Promise<Checked> {
+  private async extendStream<E extends LedgerEvent, S>(aggregate: Aggregate<E, S>, item: DecodedEvent, at: EventAt, views: StreamViews, savepoint: Savepoint, verifiedWith: Uint8Array | undefined): Promise<Checked> {
     const { event, digest } = item;
     if (!aggregate.accepts(event)) throw new Error(`the registry gave ${event.type} to the ${aggregate.name} aggregate, which does not own it`);
     const view = await views.load(aggregate.streamFor(event));
 
     const known = view.known.get(event.id);
     if (known) {
-      if (known.digest !== digest || known.position === null) {
+      // Another event under a recorded id, or one id twice in one request.
+      if (known.digest !== digest || known.addedBy === savepoint) {
         throw new LedgerError('EVENT_ID_CONFLICT', `event ${at.index}: id ${event.id} is already recorded with different content`, { ...at, stream: view.stream });
       }
       // The same bytes (digest) as the recorded event, whose signature was verified when it was recorded.
-      return { recorded: { eventId: event.id, type: event.type, stream: view.stream, revision: known.revision, position: known.position, digest, duplicate: true } };
+      const retry = { eventId: event.id, type: event.type, stream: view.stream, revision: known.revision, digest, duplicate: true };
+      // A retry racing the request it repeats, in the same group: answered with that request's position.
+      return known.position === null ? { pending: retry, known } : { recorded: { ...retry, position: known.position } };
     }
 
     const publicKey = await this.resolveKey(item, views, at);
-    if (!verifyEnvelopeSignature(item.envelope, publicKey, this.crypto)) {
+    const verified = verifiedWith !== undefined && bytesEqual(verifiedWith, publicKey);
+    if (!verified && !verifyEnvelopeSignature(item.envelope, publicKey, this.crypto)) {
       throw new LedgerError('SIGNATURE_INVALID', `event ${at.index}: Ed25519 signature does not verify (RFC 8032, strict)`, { ...at });
     }
 
@@ -218,13 +379,8 @@ export class Ledger {
     }
     if (decided.length !== 1 || decided[0] !== event) throw new Error(`the ${aggregate.name} decider returned other events than the signed one it was given`);
 
-    view.state = aggregate.evolve(view.state, event);
-    view.revision = view.revision === null ? 0n : view.revision + 1n;
-    view.headDigest = digest;
-    view.headOccurredAt = event.occurredAt;
-    view.known.set(event.id, { digest, revision: view.revision, position: null });
-    view.pending.push(item);
-    return { pending: { eventId: event.id, type: event.type, stream: view.stream, revision: view.revision, digest, duplicate: false } };
+    const added = savepoint.extend(view, item, aggregate.evolve(view.state, event));
+    return { pending: { eventId: event.id, type: event.type, stream: view.stream, revision: added.revision, digest, duplicate: false }, known: added };
   }
 
   /**
@@ -271,37 +427,6 @@ export class Ledger {
         return view.state;
       },
     };
-  }
-
-  /** Writes every pending event in one atomic append; returns their $all positions by event id. */
-  private async append(views: StreamViews): Promise<Map<string, bigint>> {
-    const touched = views.touched();
-    const positions = new Map<string, bigint>();
-    if (touched.length === 0) return positions;
-    try {
-      const written = await this.store.appendToStreams(
-        touched.map((v) => ({
-          stream: v.stream,
-          expected: v.storedRevision ?? 'no_stream',
-          events: v.pending.map((d) => ({ id: d.event.id, type: d.event.type, data: d.bytes })),
-        })),
-      );
-      touched.forEach((view, i) =>
-        view.pending.forEach((d, j) => {
-          const position = written[i]?.positions[j];
-          if (position !== undefined) positions.set(d.event.id, position);
-        }),
-      );
-    } catch (error) {
-      if (error instanceof WrongExpectedVersionError) {
-        throw new LedgerError('CONCURRENCY_CONFLICT', `stream ${error.stream} changed while this batch was checked; re-read and retry`, { stream: error.stream });
-      }
-      if (error instanceof DuplicateEventIdError) {
-        throw new LedgerError('EVENT_ID_CONFLICT', `event id ${error.eventId} is already recorded in stream ${error.stream}`, { eventId: error.eventId, stream: error.attemptedStream, recordedIn: error.stream });
-      }
-      throw error;
-    }
-    return positions;
   }
 
   /** The current state of one stream, folded by its aggregate. */

@@ -1,30 +1,48 @@
 /**
- * The streams one submission reads and extends. Each stream is read from the store once, folded by its
- * aggregate, and then carries the events this submission adds on top (pending: checked, not yet written).
- * The append at the end writes the pending events of every touched view, expecting each stream to be at
- * the revision it was read at, so a concurrent writer makes the whole submission fail rather than race.
+ * The streams one commit group reads and extends. A group is the submissions the ledger decides together
+ * and writes in one store transaction (group commit). Each stream is read once per group (from the cache of
+ * hot streams when the ledger is the store's only writer, else from the store), folded by its aggregate, and
+ * then carries the events the group's submissions add on top.
  *
- * This is also where a later group commit or a cache of hot streams plugs in: several submissions can share
- * one StreamViews, and a view can outlive a submission as long as the ledger is the store's only writer.
+ * Each submission of the group works inside a savepoint: what it added to the views is undone when it is
+ * refused, so one refusal never leaks into another submission's decision, and the submissions after it
+ * decide against exactly the state the group's accepted submissions produced. The savepoint also says what
+ * the submission appends, stream by stream, and at which revision it found each stream: the store's
+ * expected-revision check then holds every decision to the state it was made against.
  */
-import type { EventStore } from '../store/event-store.ts';
+import type { AppendRequest, EventStore } from '../store/event-store.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import type { StreamFolder, StreamRef } from '../domain/aggregate.ts';
+import type { LedgerEvent } from '../../schemas/index.ts';
 import { decodeTrustedEnvelope, type DecodedEvent } from '../event/codec.ts';
 
 export interface KnownEvent {
   /** sha256 of the stored envelope bytes. */
   readonly digest: string;
   readonly revision: bigint;
-  /** $all position; null for a pending event. */
-  readonly position: bigint | null;
+  /** $all position; null while the event is pending in the group. */
+  position: bigint | null;
+  /** The savepoint that added a pending event; undefined for stored ones. */
+  readonly addedBy?: Savepoint;
+}
+
+/** What is known of a stream at a revision: what a view starts from, and what the cache keeps between groups. */
+interface StreamHead<S> {
+  readonly aggregate: StreamFolder<S>;
+  /** Revision of the last event (null: no such stream). */
+  readonly revision: bigint | null;
+  /** Digest of the last event: what the next event's `prev` must be. */
+  readonly headDigest: string | null;
+  /** Signed occurredAt of the last event. */
+  readonly headOccurredAt: string | null;
+  readonly state: S;
+  /** Every event id of the stream: retries and reused ids are recognised by it. */
+  readonly known: ReadonlyMap<string, KnownEvent>;
 }
 
 export interface StreamView<S> {
   readonly stream: string;
   readonly aggregate: StreamFolder<S>;
-  /** Revision of the last stored event when the stream was read (null: no such stream): the append's expectation. */
-  readonly storedRevision: bigint | null;
   /** Revision of the last event, pending ones included. */
   revision: bigint | null;
   /** Digest of the last event, pending ones included: what the next event's `prev` must be. */
@@ -32,9 +50,124 @@ export interface StreamView<S> {
   /** Signed occurredAt of the last event, pending ones included. */
   headOccurredAt: string | null;
   state: S;
-  /** Every event id of the stream, stored and pending: retries and reused ids are recognised by it. */
+  /** Every event id of the stream, stored and pending. */
   readonly known: Map<string, KnownEvent>;
-  readonly pending: DecodedEvent[];
+}
+
+/**
+ * Folded heads of recently used streams, kept between groups. Only valid while the ledger is the single
+ * writer of its store; the ledger drops what a failed or refused commit may have left stale. Least recently
+ * used streams are evicted first, so a plant's station, batch and release streams stay while finished units
+ * age out.
+ */
+export class StreamCache {
+  private readonly heads = new Map<string, StreamHead<unknown>>();
+
+  constructor(readonly maxStreams = 20_000) {}
+
+  get size(): number {
+    return this.heads.size;
+  }
+
+  /** The cached head, refreshed as most recently used; undefined when not cached. */
+  get(stream: string): StreamHead<unknown> | undefined {
+    const head = this.heads.get(stream);
+    if (head) {
+      this.heads.delete(stream);
+      this.heads.set(stream, head);
+    }
+    return head;
+  }
+
+  /** The cached head without touching its recency (read-only looks from outside a group). */
+  peek(stream: string): StreamHead<unknown> | undefined {
+    return this.heads.get(stream);
+  }
+
+  set(stream: string, head: StreamHead<unknown>): void {
+    this.heads.delete(stream);
+    this.heads.set(stream, head);
+    while (this.heads.size > this.maxStreams) {
+      const oldest = this.heads.keys().next().value;
+      if (oldest === undefined) break;
+      this.heads.delete(oldest);
+    }
+  }
+
+  delete(stream: string): void {
+    this.heads.delete(stream);
+  }
+
+  clear(): void {
+    this.heads.clear();
+  }
+}
+
+/** One submission's changes to the group's views: undone together, appended together. */
+export class Savepoint {
+  /** Undo steps, newest last. */
+  private readonly undo: (() => void)[] = [];
+  /** Per stream: the revision the submission found it at, and the events it adds. */
+  private readonly writes = new Map<string, { readonly expected: bigint | null; readonly items: DecodedEvent[]; readonly known: KnownEvent[] }>();
+  private open = true;
+
+  /** Adds a checked event on top of its stream's view. */
+  extend<S>(view: StreamView<S>, item: DecodedEvent, state: S): KnownEvent {
+    if (!this.open) throw new Error('a savepoint that was rolled back or released cannot be extended');
+    const before = { revision: view.revision, headDigest: view.headDigest, headOccurredAt: view.headOccurredAt, state: view.state };
+    let write = this.writes.get(view.stream);
+    if (!write) {
+      write = { expected: view.revision, items: [], known: [] };
+      this.writes.set(view.stream, write);
+    }
+    write.items.push(item);
+    view.state = state;
+    view.revision = view.revision === null ? 0n : view.revision + 1n;
+    view.headDigest = item.digest;
+    view.headOccurredAt = item.event.occurredAt;
+    const known: KnownEvent = { digest: item.digest, revision: view.revision, position: null, addedBy: this };
+    view.known.set(item.event.id, known);
+    write.known.push(known);
+    this.undo.push(() => {
+      view.known.delete(item.event.id);
+      Object.assign(view, before);
+    });
+    return known;
+  }
+
+  /** Undoes every change of this submission, newest first. */
+  rollback(): void {
+    for (let step = this.undo.pop(); step; step = this.undo.pop()) step();
+    this.writes.clear();
+    this.open = false;
+  }
+
+  /** After the write: the undo steps hold the group's views, which must not outlive it through the cache. */
+  release(): void {
+    this.undo.length = 0;
+    this.writes.clear();
+    this.open = false;
+  }
+
+  /** The submission's appends, one request per stream it extends, each expecting the revision it was decided against. */
+  requests(): AppendRequest[] {
+    return [...this.writes].map(([stream, w]) => ({ stream, expected: w.expected ?? 'no_stream', events: w.items.map((d) => ({ id: d.event.id, type: d.event.type, data: d.bytes })) }));
+  }
+
+  /** Gives each pending event the $all position the store answered, request by request as requests() listed them. */
+  recordPositions(results: readonly { readonly positions: readonly bigint[] }[]): void {
+    [...this.writes.values()].forEach((w, i) =>
+      w.known.forEach((known, j) => {
+        const position = results[i]?.positions[j];
+        if (position === undefined) throw new Error(`the store answered no position for event ${j} of request ${i}`);
+        known.position = position;
+      }),
+    );
+  }
+
+  get writesAnything(): boolean {
+    return this.writes.size > 0;
+  }
 }
 
 /** A view belongs to the aggregate that folded it; reading it as another aggregate's state is a bug. */
@@ -49,10 +182,14 @@ export class StreamViews {
   constructor(
     private readonly store: EventStore,
     private readonly crypto: CryptoBackend,
+    /** Hot streams kept between groups; absent when another writer may change the store. */
+    private readonly cache?: StreamCache,
   ) {}
 
-  /** The view of a stream, read from the store on first use. */
+  /** The view of a stream, read from the cache or the store on first use. */
   async load<S>(ref: StreamRef<S>): Promise<StreamView<S>> {
+    const ready = this.loaded.get(ref.stream);
+    if (ready) return this.narrow(ready, ref);
     let loading = this.loading.get(ref.stream);
     if (!loading) {
       loading = this.read(ref);
@@ -72,9 +209,18 @@ export class StreamViews {
     return [...this.loaded.values()];
   }
 
-  /** Views that carry pending events, in the order they were first loaded. */
-  touched(): StreamView<unknown>[] {
-    return [...this.loaded.values()].filter((v) => v.pending.length > 0);
+  /**
+   * After the group's write: the views as the store now holds them go to the cache (every pending event of
+   * an accepted submission carries its position by then). `stale` streams, which a refused or failed write
+   * may have left different from the store, are dropped instead.
+   */
+  publish(stale: ReadonlySet<string> | 'all'): void {
+    if (!this.cache) return;
+    for (const view of this.loaded.values()) {
+      const pending = [...view.known.values()].some((k) => k.position === null);
+      if (stale === 'all' || stale.has(view.stream) || pending) this.cache.delete(view.stream);
+      else this.cache.set(view.stream, { aggregate: view.aggregate, revision: view.revision, headDigest: view.headDigest, headOccurredAt: view.headOccurredAt, state: view.state, known: view.known });
+    }
   }
 
   private narrow<S>(view: StreamView<unknown>, ref: StreamRef<S>): StreamView<S> {
@@ -85,6 +231,23 @@ export class StreamViews {
   }
 
   private async read<S>(ref: StreamRef<S>): Promise<StreamView<S>> {
+    const cached = this.cache?.get(ref.stream);
+    const head = cached && cached.aggregate === ref.aggregate ? (cached as StreamHead<S>) : await this.readFromStore(ref);
+    // The view is the group's own copy: the cache keeps the head it had until the group's write succeeds.
+    const view: StreamView<S> = {
+      stream: ref.stream,
+      aggregate: ref.aggregate,
+      revision: head.revision,
+      headDigest: head.headDigest,
+      headOccurredAt: head.headOccurredAt,
+      state: head.state,
+      known: new Map(head.known),
+    };
+    this.loaded.set(ref.stream, view);
+    return view;
+  }
+
+  private async readFromStore<S>(ref: StreamRef<S>): Promise<StreamHead<S>> {
     const recorded = await this.store.readStream(ref.stream);
     let state = ref.aggregate.initialState;
     let headDigest: string | null = null;
@@ -92,24 +255,12 @@ export class StreamViews {
     const known = new Map<string, KnownEvent>();
     for (const r of recorded) {
       const { event, digest } = decodeTrustedEnvelope(r.data, this.crypto);
-      state = ref.aggregate.fold(state, event);
+      state = ref.aggregate.fold(state, event as LedgerEvent);
       known.set(event.id, { digest, revision: r.revision, position: r.position });
       headDigest = digest;
       headOccurredAt = event.occurredAt;
     }
     const last = recorded[recorded.length - 1];
-    const view: StreamView<S> = {
-      stream: ref.stream,
-      aggregate: ref.aggregate,
-      storedRevision: last ? last.revision : null,
-      revision: last ? last.revision : null,
-      headDigest,
-      headOccurredAt,
-      state,
-      known,
-      pending: [],
-    };
-    this.loaded.set(ref.stream, view);
-    return view;
+    return { aggregate: ref.aggregate, revision: last ? last.revision : null, headDigest, headOccurredAt, state, known };
   }
 }

@@ -19,12 +19,18 @@ EVENT_PAYLOAD_TYPE = "application/vnd.flashtrail.event.v1+json"
 UNIT_EVENT_TYPES = (
     "UnitScanned", "BootloaderWritten", "AppVerified", "ProvisioningApplied", "EfuseBurned",
     "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped",
+    # the recipe model's device-reported events (docs/format.md §2.5)
+    "IdentityRead", "StepStarted", "ImagesWritten", "ImagesVerified", "SecurityStateRead", "UnitLocked",
 )
 ADMIN_EVENT_TYPES = ("StationRegistered", "StationKeyRegistered", "StationKeyRevoked", "ReleaseApproved", "BatchOpened", "BatchClosed")
 LEDGER_EVENT_TYPES = ("AdminKeysTrusted", "CheckpointIssued")
 
-# schemas/event.ts SCHEMA_VERSIONS: bumped per type when its data changes shape.
+# schemas/event.ts SCHEMA_VERSIONS: bumped per type when its data changes shape. This client signs the first
+# version of the fixed sequence's types; it reads every version a ledger writes (docs/format.md §2.5).
 SCHEMA_VERSIONS = {t: 1 for t in UNIT_EVENT_TYPES + ADMIN_EVENT_TYPES + LEDGER_EVENT_TYPES}
+# Types with a second version (schemas/json/data-<Type>.v1.schema.json beside the current one).
+_TWO_VERSIONS = ("UnitScanned", "ProvisioningApplied", "EfuseBurned", "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped", "StationRegistered", "ReleaseApproved")
+READABLE_VERSIONS = {t: ({1, 2} if t in _TWO_VERSIONS else {1}) for t in SCHEMA_VERSIONS}
 
 
 def source_kind(event_type: str) -> str:
@@ -206,8 +212,8 @@ def _check_event_members(event: object) -> None:
     t = event["type"]
     if t not in SCHEMA_VERSIONS:
         raise bad("type", f"unknown event type {t!r}")
-    if event["schemaVersion"] != SCHEMA_VERSIONS[t] or isinstance(event["schemaVersion"], bool):
-        raise bad("schemaVersion", f"{t} is schema version {SCHEMA_VERSIONS[t]}")
+    if event["schemaVersion"] not in READABLE_VERSIONS[t] or isinstance(event["schemaVersion"], bool):
+        raise bad("schemaVersion", f"{t} is schema version {' or '.join(str(v) for v in sorted(READABLE_VERSIONS[t]))}")
     if not (isinstance(event["id"], str) and _UUID.fullmatch(event["id"])):
         raise bad("id", "a UUID")
     if not (isinstance(event["occurredAt"], str) and _TIMESTAMP.fullmatch(event["occurredAt"])):

@@ -1,8 +1,12 @@
-"""Offline verification of a unit's provenance document (`flashtrail.provenance.v1`), trusting nothing but
-the ledger's pinned verifier key. The same ordered steps and the same stable error codes as the ledger's
-own verifier (src/verify/provenance.ts), so that both give the same verdict on the same document:
+"""Offline verification of a unit's provenance document (`flashtrail.provenance.v2`, and v1 as older ledgers
+served it), trusting nothing but the ledger's pinned verifier key. The same ordered steps and the same stable
+error codes as the ledger's own verifier (src/verify/provenance.ts, docs/format.md §8.1), so that both give
+the same verdict on the same document:
 
-  format → checkpoint → envelopes → trust → stations → unit → inclusion
+  format → checkpoint → envelopes → inclusion → keys → unit
+
+Leaf indices are trusted only once the inclusion proofs verify; every later judgement (which key was live,
+which event came first) rests on them.
 
 The ledger key signs the checkpoint (a C2SP signed note) and the AdminKeysTrusted records; the
 administrator keys they name sign the station key registrations; those keys sign the unit's events, which
@@ -17,9 +21,20 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import dsse, ed25519
-from .events import DecodedEvent, EnvelopeDecodeError, decode_untrusted_envelope
+from .events import DecodedEvent, EnvelopeDecodeError, UNIT_EVENT_TYPES, decode_untrusted_envelope, stream_of
 
-PROVENANCE_FORMAT = "flashtrail.provenance.v1"
+PROVENANCE_FORMAT_V1 = "flashtrail.provenance.v1"
+PROVENANCE_FORMAT_V2 = "flashtrail.provenance.v2"
+PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2
+
+# The event types each role may carry (docs/format.md §6.2).
+_ROLE_TYPES = {
+    "trust": ("AdminKeysTrusted",),
+    "station": ("StationRegistered", "StationKeyRegistered", "StationKeyRevoked"),
+    "release": ("ReleaseApproved",),
+    "batch": ("BatchOpened",),
+    "unit": UNIT_EVENT_TYPES,
+}
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 _MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -122,14 +137,16 @@ def parse_checkpoint_body(text: str) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root)
 
 
-def parse_tlog_proof(text: str) -> tuple[int, list[bytes], str]:
-    """(index, proof hashes, checkpoint note) of a C2SP tlog-proof."""
+def parse_tlog_proof(text: str, allow_extra: bool = True) -> tuple[int, list[bytes], str]:
+    """(index, proof hashes, checkpoint note) of a C2SP tlog-proof. v2 documents carry no `extra` line."""
     lines = text.split("\n")
     i = 0
     if lines[0] != TLOG_PROOF_HEADER:
         raise ValueError(f"a tlog proof starts with {TLOG_PROOF_HEADER}")
     i = 1
     if i < len(lines) and lines[i].startswith("extra "):
+        if not allow_extra:
+            raise _ExtraLine()
         dsse.b64decode_canonical(lines[i][6:])
         i += 1
     match = re.fullmatch(r"index (0|[1-9][0-9]*)", lines[i] if i < len(lines) else "")
@@ -146,6 +163,10 @@ def parse_tlog_proof(text: str) -> tuple[int, list[bytes], str]:
     if i >= len(lines) or lines[i] != "":
         raise ValueError("missing blank line before the checkpoint")
     return int(match.group(1)), hashes, "\n".join(lines[i + 1 :])
+
+
+class _ExtraLine(ValueError):
+    pass
 
 
 # ---- RFC 6962 / RFC 9162 Merkle tree ------------------------------------------------------------------
@@ -208,10 +229,13 @@ class _KeyLife:
 
 @dataclass
 class ProvenanceReport:
+    format: str
     serial: str
     checkpoint: dict
     events: int
     stations: list[str]
+    batch_id: str | None
+    release_id: str | None
     firmware: dict
     steps: list[dict] = field(default_factory=list)
 
@@ -228,6 +252,26 @@ def _is_safe_integer(value: object) -> bool:
 _ENVELOPE_PROBLEMS = {"ENVELOPE_INVALID": "ENVELOPE_ERROR", "PAYLOAD_NOT_CANONICAL": "PAYLOAD_NOT_CANONICAL", "SCHEMA_INVALID": "SCHEMA_ERROR"}
 
 
+def _firmware_of(event: dict) -> list[tuple[str, str]]:
+    """(kind, sha256) of the firmware a unit event says the unit carries (docs/format.md §7.6)."""
+    t, data = event["type"], event["data"]
+    if t == "BootloaderWritten":
+        return [("bootloader", data["imageSha256"])]
+    if t == "AppVerified":
+        return [("application", data["imageSha256"])] if data.get("result") == "pass" else []
+    if t == "ImagesVerified":
+        if data.get("result") != "pass" or data.get("method") == "boot_log_elf_sha256":
+            return []
+        return [(_kind(i["name"]), i["expected"]) for i in data["images"]]
+    if t == "UnitLocked":
+        return [(_kind(i["name"]), i["sha256"]) for i in data["images"]]
+    return []
+
+
+def _kind(name: str) -> str:
+    return "application" if name == "app" else name
+
+
 def verify_provenance(doc: object, ledger_key: NoteKey) -> ProvenanceReport:
     steps: list[dict] = []
 
@@ -235,22 +279,28 @@ def verify_provenance(doc: object, ledger_key: NoteKey) -> ProvenanceReport:
         steps.append({"step": step, "detail": detail})
 
     # format
+    fmt = doc.get("format") if isinstance(doc, dict) else None
+    v2 = fmt == PROVENANCE_FORMAT_V2
+    roles = ("trust", "station", "release", "batch", "unit") if v2 else ("trust", "station", "unit")
     ok = (
         isinstance(doc, dict)
-        and doc.get("format") == PROVENANCE_FORMAT
+        and fmt in (PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2)
+        and set(doc) == {"format", "serial", "checkpoint", "entries"}
         and isinstance(doc.get("serial"), str)
         and isinstance(doc.get("checkpoint"), str)
         and isinstance(doc.get("entries"), list)
+        and 1 <= len(doc["entries"]) <= 1_000_000
         and all(
-            isinstance(e, dict) and e.get("role") in ("trust", "station", "unit") and _is_safe_integer(e.get("leafIndex"))
+            isinstance(e, dict) and set(e) == {"role", "leafIndex", "envelope", "proof"} and e.get("role") in roles
+            and _is_safe_integer(e.get("leafIndex")) and e["leafIndex"] >= 0
             and isinstance(e.get("proof"), str) and isinstance(e.get("envelope"), dict)
             for e in doc["entries"]
         )
     )
     if not ok:
-        raise VerificationError("FORMAT_ERROR", "format", f"not a {PROVENANCE_FORMAT} document")
+        raise VerificationError("FORMAT_ERROR", "format", f"not a {PROVENANCE_FORMAT_V2} (or {PROVENANCE_FORMAT_V1}) document")
     serial, note, raw_entries = doc["serial"], doc["checkpoint"], doc["entries"]
-    done("format", f"{PROVENANCE_FORMAT} for unit {serial}, {len(raw_entries)} entries")
+    done("format", f"{fmt} for unit {serial}, {len(raw_entries)} entries")
 
     # checkpoint
     try:
@@ -265,113 +315,181 @@ def verify_provenance(doc: object, ledger_key: NoteKey) -> ProvenanceReport:
         raise VerificationError("CHECKPOINT_ORIGIN_ERROR", "checkpoint", f"checkpoint origin {checkpoint.origin} is not the ledger {ledger_key.name}")
     done("checkpoint", f"signed by {ledger_key.name} ({ledger_key.id}): tree size {checkpoint.size}, root {checkpoint.root.hex()[:16]}…")
 
-    # envelopes
+    # envelopes: each decodes strictly and is of a type its role allows; each leaf once; v2 in log order
     entries: list[_Entry] = []
+    seen: dict[int, _Entry] = {}
     for position, raw in enumerate(raw_entries):
         leaf_index = raw["leafIndex"]
-        if leaf_index < 0:
-            raise VerificationError("FORMAT_ERROR", "envelopes", f"entry {position}: leaf index must be a non-negative integer", {"entry": position, "leafIndex": leaf_index})
         try:
             decoded = decode_untrusted_envelope(raw["envelope"])
         except EnvelopeDecodeError as error:
             raise VerificationError(_ENVELOPE_PROBLEMS[error.code], "envelopes", f"entry {position} (leaf {leaf_index}): {error}", {"entry": position, "leafIndex": leaf_index}) from None
-        entries.append(_Entry(raw["role"], leaf_index, position, decoded, raw["proof"]))
-    done("envelopes", f"{len(entries)} DSSE envelopes decoded")
+        e = _Entry(raw["role"], leaf_index, position, decoded, raw["proof"])
+        if e.event["type"] not in _ROLE_TYPES[e.role]:
+            raise _fail("SUBJECT_MISMATCH", "envelopes", e, f"a {e.role} entry cannot hold {e.event['type']}")
+        entries.append(e)
+    for i, e in enumerate(entries):
+        if e.leaf_index in seen:
+            raise _fail("DUPLICATE_ENTRY", "envelopes", e, f"leaf {e.leaf_index} is already entry {seen[e.leaf_index].position}")
+        if v2 and i > 0 and entries[i - 1].leaf_index > e.leaf_index:
+            raise _fail("FORMAT_ERROR", "envelopes", e, f"entries must be in log order, and leaf {e.leaf_index} follows leaf {entries[i - 1].leaf_index}")
+        seen[e.leaf_index] = e
+    done("envelopes", f"{len(entries)} DSSE envelopes decoded, each of its role" + (", in log order" if v2 else ""))
 
-    # trust: AdminKeysTrusted records, signed by the ledger key
-    trust = [e for e in entries if e.role == "trust"]
-    admin_keys_from: list[tuple[int, dict[str, bytes]]] = []
-    for e in trust:
-        if e.event["type"] != "AdminKeysTrusted":
-            raise _fail("SUBJECT_MISMATCH", "trust", e, f"a trust entry must be AdminKeysTrusted, not {e.event['type']}")
-        if not dsse.verify_envelope_signature(e.decoded.envelope, ledger_key.public_key):
-            raise _fail("SIGNATURE_ERROR", "trust", e, f"Ed25519 signature over {e.event['type']} does not verify")
-        keys = e.event["data"].get("keys")
-        if not isinstance(keys, list) or not all(isinstance(k, dict) and _is_hex64(k.get("keyId")) and _is_hex64(k.get("publicKey")) for k in keys):
-            raise _fail("SCHEMA_ERROR", "trust", e, "data.keys must list { keyId, publicKey }")
-        admin_keys_from.append((e.leaf_index, {k["keyId"]: bytes.fromhex(k["publicKey"]) for k in keys}))
-    admin_keys_from.sort(key=lambda t: t[0])
-    done("trust", f"{len(trust)} AdminKeysTrusted record(s) signed by the ledger key")
-
-    # stations: registrations and key lifecycles, signed by administrator keys trusted at that point of the log
-    lives: dict[str, _KeyLife] = {}
-    stations = [e for e in entries if e.role == "station"]
-    for e in sorted(stations, key=lambda s: s.leaf_index):
-        in_force = next((keys for start, keys in reversed(admin_keys_from) if start < e.leaf_index), {})
-        admin_key = in_force.get(e.key_id)
-        if admin_key is None:
-            raise _fail("KEY_UNKNOWN", "stations", e, f"{e.event['type']} is signed by {e.key_id[:16]}…, not an administrator key trusted at that point of the log")
-        if not dsse.verify_envelope_signature(e.decoded.envelope, admin_key):
-            raise _fail("SIGNATURE_ERROR", "stations", e, f"Ed25519 signature over {e.event['type']} does not verify")
-        data = e.event["data"]
-        if e.event["type"] in ("StationKeyRegistered", "StationKeyRevoked") and not (_is_hex64(data.get("keyId")) and isinstance(data.get("stationId"), str)):
-            raise _fail("SCHEMA_ERROR", "stations", e, "data.keyId must be a lowercase hex SHA-256 and data.stationId a string")
-        if e.event["type"] == "StationKeyRegistered":
-            if not _is_hex64(data.get("publicKey")):
-                raise _fail("SCHEMA_ERROR", "stations", e, "data.publicKey must be 32 bytes of lowercase hex")
-            if ed25519.key_id_of(bytes.fromhex(data["publicKey"])) != data["keyId"]:
-                raise _fail("FORMAT_ERROR", "stations", e, "key id is not the hash of the key")
-            lives[data["keyId"]] = _KeyLife(data["stationId"], data["publicKey"], e.leaf_index)
-        elif e.event["type"] == "StationKeyRevoked":
-            if data.get("keyId") in lives:
-                lives[data["keyId"]].revoked_at = e.leaf_index
-        elif e.event["type"] != "StationRegistered":
-            raise _fail("SUBJECT_MISMATCH", "stations", e, f"a station entry cannot be {e.event['type']}")
-    done("stations", f"{len(stations)} station events signed by trusted administrator keys; {len(lives)} station key(s)")
-
-    # unit: the unit's own events in stream order, signed by a key live at that point, chained, in log order
-    unit = [e for e in entries if e.role == "unit"]
-    if not unit:
-        raise VerificationError("FORMAT_ERROR", "unit", "the document holds no unit events")
-    prev, last_leaf = None, -1
-    station_ids: list[str] = []
-    bootloader: list[str] = []
-    application: list[str] = []
-    for e in unit:
-        event = e.event
-        if event["source"]["kind"] != "station" or event["data"].get("serial") != serial:
-            raise _fail("SUBJECT_MISMATCH", "unit", e, f"event is not a station event of unit {serial}")
-        life = lives.get(e.key_id)
-        if life is None or life.station != event["source"]["id"] or life.registered_at > e.leaf_index:
-            raise _fail("KEY_UNKNOWN", "unit", e, f"key {e.key_id[:16]}… was not registered to station {event['source']['id']} before this event")
-        if life.revoked_at is not None and life.revoked_at < e.leaf_index:
-            raise _fail("KEY_REVOKED", "unit", e, f"key {e.key_id[:16]}… of station {event['source']['id']} was revoked at leaf {life.revoked_at}, before this event")
-        if not dsse.verify_envelope_signature(e.decoded.envelope, bytes.fromhex(life.public_key)):
-            raise _fail("SIGNATURE_ERROR", "unit", e, f"Ed25519 signature over {event['type']} does not verify")
-        if event["prev"] != prev:
-            raise _fail("CHAIN_BROKEN", "unit", e, f"prev is {str(event['prev'])[:16]}…, but the preceding event hashes to {str(prev)[:16]}…")
-        if e.leaf_index <= last_leaf:
-            raise _fail("LOG_ORDER_ERROR", "unit", e, f"leaf {e.leaf_index} does not follow leaf {last_leaf}")
-        prev, last_leaf = e.decoded.digest, e.leaf_index
-        _add_once(station_ids, event["source"]["id"])
-        if event["type"] == "BootloaderWritten":
-            _add_once(bootloader, event["data"].get("imageSha256"))
-        if event["type"] == "AppVerified" and event["data"].get("result") == "pass":
-            _add_once(application, event["data"].get("imageSha256"))
-    done("unit", f"{len(unit)} events of {serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken")
-
-    # inclusion: every envelope above is the leaf it claims to be in the checkpointed tree
+    # inclusion: every envelope is the leaf it claims to be in the checkpointed tree
+    proofs = []
     for e in entries:
         try:
-            index, proof, proof_note = parse_tlog_proof(e.proof)
+            index, proof, proof_note = parse_tlog_proof(e.proof, allow_extra=not v2)
+        except _ExtraLine:
+            raise _fail("FORMAT_ERROR", "inclusion", e, "the proof carries an extra line, which this format does not use") from None
         except (ValueError, IndexError) as error:
-            raise _fail("INCLUSION_PROOF_ERROR", "inclusion", e, f"proof is not a c2sp tlog-proof: {error}") from None
+            raise _fail("FORMAT_ERROR", "inclusion", e, f"proof is not a c2sp.org/tlog-proof@v1: {error}") from None
         if index != e.leaf_index:
             raise _fail("INCLUSION_PROOF_ERROR", "inclusion", e, f"proof is for leaf {index}, entry claims {e.leaf_index}")
         if proof_note != note:
             raise _fail("INCLUSION_PROOF_ERROR", "inclusion", e, "proof is against another checkpoint than the document")
-        if not verify_inclusion(leaf_hash(e.decoded.bytes), e.leaf_index, checkpoint.size, proof, checkpoint.root):
-            raise _fail("INCLUSION_PROOF_ERROR", "inclusion", e, f"envelope is not leaf {e.leaf_index} of the checkpointed tree of size {checkpoint.size}")
+        proofs.append(proof)
+    failed = [e for e, proof in zip(entries, proofs) if not verify_inclusion(leaf_hash(e.decoded.bytes), e.leaf_index, checkpoint.size, proof, checkpoint.root)]
+    if failed:
+        first = failed[0]
+        # Tell an envelope changed after signing from a misplaced one: its signature, by the key the document names.
+        key = _any_key_for(first, entries, ledger_key)
+        if key is None:
+            raise _fail("KEY_UNKNOWN", "inclusion", first, f"the envelope is not leaf {first.leaf_index} of the checkpointed tree, and it is signed by {first.key_id[:16]}…, a key this document does not name: someone else made it")
+        if not dsse.verify_envelope_signature(first.decoded.envelope, key):
+            raise _fail("SIGNATURE_ERROR", "inclusion", first, f"the envelope is not leaf {first.leaf_index} of the checkpointed tree, and its Ed25519 signature over {first.event['type']} does not verify: it was changed after it was signed")
+        raise _fail("INCLUSION_PROOF_ERROR", "inclusion", first, f"envelope is not leaf {first.leaf_index} of the checkpointed tree of size {checkpoint.size}")
     done("inclusion", f"{len(entries)} inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)")
 
+    # keys: the records every unit depends on, in log order, each stream a prefix from its first record
+    admin = sorted((e for e in entries if e.role != "unit"), key=lambda e: e.leaf_index)
+    ledger_key_id = ed25519.key_id_of(ledger_key.public_key)
+    heads: dict[str, str] = {}
+    admin_keys: dict[str, bytes] | None = None
+    lives: dict[str, list[_KeyLife]] = {}
+    batches: dict[str, str] = {}
+    releases: dict[str, dict[str, str]] = {}
+    for e in admin:
+        stream = stream_of(e.event)
+        head = heads.get(stream)
+        if e.event["prev"] != head:
+            raise _fail("CHAIN_BROKEN", "keys", e, f"the first record of {stream} in this file has prev {str(e.event['prev'])[:16]}…, not null: records of that stream are missing" if head is None else f"prev is {str(e.event['prev'])[:16]}…, but the record before it in {stream} hashes to {head[:16]}…")
+        heads[stream] = e.decoded.digest
+        data = e.event["data"]
+        if e.role == "trust":
+            if e.key_id != ledger_key_id:
+                raise _fail("KEY_UNKNOWN", "keys", e, f"AdminKeysTrusted must be signed by the ledger key {ledger_key_id[:16]}…, not {e.key_id[:16]}…")
+            if not dsse.verify_envelope_signature(e.decoded.envelope, ledger_key.public_key):
+                raise _fail("SIGNATURE_ERROR", "keys", e, f"Ed25519 signature over {e.event['type']} does not verify")
+            keys = data.get("keys")
+            if not isinstance(keys, list) or not all(isinstance(k, dict) and _is_hex64(k.get("keyId")) and _is_hex64(k.get("publicKey")) for k in keys):
+                raise _fail("SCHEMA_ERROR", "keys", e, "data.keys must list { keyId, publicKey }")
+            admin_keys = {k["keyId"]: bytes.fromhex(k["publicKey"]) for k in keys}
+            continue
+        admin_key = (admin_keys or {}).get(e.key_id)
+        if admin_key is None:
+            raise _fail("KEY_UNKNOWN", "keys", e, f"{e.event['type']} is signed by {e.key_id[:16]}…, not an administrator key trusted at that point of the log")
+        if not dsse.verify_envelope_signature(e.decoded.envelope, admin_key):
+            raise _fail("SIGNATURE_ERROR", "keys", e, f"Ed25519 signature over {e.event['type']} does not verify")
+        t = e.event["type"]
+        if t == "StationKeyRegistered":
+            if ed25519.key_id_of(bytes.fromhex(data["publicKey"])) != data["keyId"]:
+                raise _fail("FORMAT_ERROR", "keys", e, "key id is not the hash of the key")
+            lives.setdefault(data["keyId"], []).append(_KeyLife(data["stationId"], data["publicKey"], e.leaf_index))
+        elif t == "StationKeyRevoked":
+            life = next((l for l in lives.get(data["keyId"], []) if l.station == data["stationId"] and l.revoked_at is None), None)
+            if life is not None:
+                life.revoked_at = e.leaf_index
+        elif t == "BatchOpened":
+            batches[data["batchId"]] = data["releaseId"]
+        elif t == "ReleaseApproved":
+            images = {_kind(i["name"]): i["sha256"] for i in data["images"]} if "images" in data else {"bootloader": data["bootloaderSha256"], "application": data["applicationSha256"]}
+            releases[data["releaseId"]] = images
+    for batch_id, release_id in batches.items():
+        if release_id not in releases:
+            opened = next(e for e in admin if e.event["type"] == "BatchOpened" and e.event["data"]["batchId"] == batch_id)
+            raise _fail("SUMMARY_MISMATCH", "keys", opened, f"batch {batch_id} is opened against release {release_id}, whose ReleaseApproved record is not in the file")
+    done("keys", f"{sum(1 for e in admin if e.role == 'trust')} AdminKeysTrusted record(s) signed by the ledger key; {len(admin) - sum(1 for e in admin if e.role == 'trust')} administrator record(s) signed by trusted administrator keys, chained")
+
+    # unit: the unit's own events in stream order, signed by a key live at their leaf, chained from the first, in log order
+    unit = [e for e in entries if e.role == "unit"]
+    if not unit:
+        raise VerificationError("FORMAT_ERROR", "unit", "the document holds no unit events")
+    prev: str | None = None
+    previous: _Entry | None = None
+    station_ids: list[str] = []
+    firmware: list[tuple[str, str]] = []
+    batch_id: str | None = None
+    for e in unit:
+        event = e.event
+        if event["source"]["kind"] != "station" or event["data"].get("serial") != serial:
+            raise _fail("SUBJECT_MISMATCH", "unit", e, f"event is not a station event of unit {serial}")
+        registrations = [l for l in lives.get(e.key_id, []) if l.station == event["source"]["id"] and l.registered_at < e.leaf_index]
+        live = next((l for l in registrations if l.revoked_at is None or l.revoked_at > e.leaf_index), None)
+        if live is None:
+            revoked = next((l for l in registrations if l.revoked_at is not None), None)
+            if revoked is not None:
+                raise _fail("KEY_REVOKED", "unit", e, f"key {e.key_id[:16]}… of station {event['source']['id']} was revoked at leaf {revoked.revoked_at}, before this event")
+            raise _fail("KEY_UNKNOWN", "unit", e, f"key {e.key_id[:16]}… was not registered to station {event['source']['id']} before this event")
+        if not dsse.verify_envelope_signature(e.decoded.envelope, bytes.fromhex(live.public_key)):
+            raise _fail("SIGNATURE_ERROR", "unit", e, f"Ed25519 signature over {event['type']} does not verify")
+        if event["prev"] != prev:
+            raise _fail("CHAIN_BROKEN", "unit", e, f"the unit's first event must have prev null, not {str(event['prev'])[:16]}…: earlier events are missing" if prev is None else f"prev is {str(event['prev'])[:16]}…, but the preceding event hashes to {prev[:16]}…")
+        if previous is not None and e.leaf_index <= previous.leaf_index:
+            raise _fail("LOG_ORDER_ERROR", "unit", e, f"this event follows leaf {previous.leaf_index} in its stream, but precedes it in the log (leaf {e.leaf_index})")
+        prev, previous = e.decoded.digest, e
+        _add_once(station_ids, event["source"]["id"])
+        if event["type"] == "UnitScanned":
+            batch_id = event["data"]["batchId"]
+        for claim in _firmware_of(event):
+            _add_once(firmware, claim)
+    release_id: str | None = None
+    if v2:
+        for e in admin:
+            if e.role == "station" and e.event["data"]["stationId"] not in station_ids:
+                raise _fail("FORMAT_ERROR", "unit", e, "a station record of a station that signed none of the unit's events")
+        if batch_id is not None:
+            release_id = batches.get(batch_id)
+            if release_id is None:
+                raise VerificationError("FORMAT_ERROR", "unit", f"the unit was scanned into batch {batch_id}, whose BatchOpened record is not in the document", {"field": "entries"})
+        for b in batches:
+            if b != batch_id:
+                raise VerificationError("FORMAT_ERROR", "unit", f"the document holds the batch record of {b}, not the unit's batch", {"stream": f"batch-{b}"})
+        for r in releases:
+            if r != release_id:
+                raise VerificationError("FORMAT_ERROR", "unit", f"the document holds the release record of {r}, not the release of the unit's batch", {"stream": f"release-{r}"})
+    done("unit", f"{len(unit)} events of {serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order")
+
     return ProvenanceReport(
+        format=fmt,
         serial=serial,
         checkpoint={"origin": checkpoint.origin, "size": checkpoint.size, "root": checkpoint.root.hex()},
         events=len(unit),
-        stations=station_ids,
-        firmware={"bootloader": bootloader, "application": application},
+        stations=sorted(station_ids),
+        batch_id=batch_id,
+        release_id=release_id,
+        firmware={"bootloader": [h for k, h in firmware if k == "bootloader"], "application": [h for k, h in firmware if k == "application"]},
         steps=steps,
     )
+
+
+def _any_key_for(e: _Entry, entries: list[_Entry], ledger_key: NoteKey) -> bytes | None:
+    """The public key an entry's key id names anywhere in the document, ignoring key lives: for diagnosis only."""
+    if e.role == "trust":
+        return ledger_key.public_key if e.key_id == ed25519.key_id_of(ledger_key.public_key) else None
+    if e.role == "unit":
+        for r in entries:
+            d = r.event["data"]
+            if r.event["type"] == "StationKeyRegistered" and d.get("keyId") == e.key_id and d.get("stationId") == e.event["source"]["id"]:
+                return bytes.fromhex(d["publicKey"])
+        return None
+    for r in entries:
+        if r.event["type"] == "AdminKeysTrusted":
+            for k in r.event["data"].get("keys", []):
+                if isinstance(k, dict) and k.get("keyId") == e.key_id and _is_hex64(k.get("publicKey")):
+                    return bytes.fromhex(k["publicKey"])
+    return None
 
 
 def _is_hex64(value: object) -> bool:

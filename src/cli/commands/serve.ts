@@ -22,6 +22,10 @@ const command = defineCommand({
     'FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT', 'FLASHTRAIL_TOKENS_FILE', 'FLASHTRAIL_TOKENS', 'FLASHTRAIL_ADMIN_KEYS_FILE',
     'FLASHTRAIL_LOG_LEVEL', 'FLASHTRAIL_MAX_BODY_BYTES', 'FLASHTRAIL_CHECKPOINT_EVERY_EVENTS', 'FLASHTRAIL_CHECKPOINT_INTERVAL_S',
     'FLASHTRAIL_LOG_ORIGIN', 'FLASHTRAIL_STORE', 'FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'FLASHTRAIL_POSTGRES_URL', 'FLASHTRAIL_POSTGRES_SCHEMA', 'FLASHTRAIL_START_CHECK_LEAVES',
+    // The plant broker (IPC-CFX): README, "Connecting to the plant".
+    'FLASHTRAIL_CFX_BROKER_URL', 'FLASHTRAIL_CFX_HANDLE', 'FLASHTRAIL_CFX_VHOST', 'FLASHTRAIL_CFX_ADDRESS', 'FLASHTRAIL_CFX_VALIDATION_ADDRESS',
+    'FLASHTRAIL_CFX_PASSWORD_FILE', 'FLASHTRAIL_CFX_CA_FILE', 'FLASHTRAIL_CFX_TLS_SERVERNAME', 'FLASHTRAIL_CFX_LEDGER_URL', 'FLASHTRAIL_CFX_MAX_IN_FLIGHT', 'FLASHTRAIL_CFX_START',
+    'FLASHTRAIL_WITNESS_POLICY', 'FLASHTRAIL_WITNESS_TIMEOUT_S',
   ],
   async run({ values }) {
     const config = configFromEnv(process.env, {
@@ -31,7 +35,7 @@ const command = defineCommand({
     });
     const { startLedgerServer } = await import('../../server/main.ts');
     const running = await startLedgerServer(config);
-    return runUntilSignal(() => running.close());
+    return runUntilSignal((signal) => running.close(signal));
   },
 });
 

@@ -13,6 +13,30 @@ import { openSync, readSync, closeSync } from 'node:fs';
 import { verifyExportFile } from '../../native/export-verifier.ts';
 import { MAX_PROVENANCE_BYTES } from '../../../schemas/provenance.ts';
 import { failureLine, stepLines } from '../../verify/report.ts';
+import { parseWitnessPolicy, PolicyError, type WitnessPolicy } from '../../tlog/policy.ts';
+import type { WitnessReport } from '../../verify/witnesses.ts';
+
+/** A witness policy file (C2SP tlog-policy); one that cannot be read or parsed is a FORMAT_ERROR naming it. */
+export function readPolicy(file: string | undefined): WitnessPolicy | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readTextFile(file, 'the witness policy');
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    throw new VerificationError('FORMAT_ERROR', 'input', error.message, { file });
+  }
+  try {
+    return parseWitnessPolicy(text);
+  } catch (error) {
+    if (!(error instanceof PolicyError)) throw error;
+    throw new VerificationError('FORMAT_ERROR', 'input', `${file} is not a witness policy: ${error.message}`, { file });
+  }
+}
+
+function printWitnesses(o: VerifyOutput, w: WitnessReport | undefined): void {
+  if (w) o.out(`  witnessed: quorum ${w.quorum}; ${w.cosignedBy.map((c) => `${c.witness} (${c.keyName}) at ${c.cosignedAt}`).join(', ') || 'no cosignature required'}`);
+}
 
 /** The first line of a file, bounded: an export starts with its header record, a provenance document does not. */
 export function isExportFile(file: string): boolean {
@@ -38,11 +62,14 @@ export function isExportFile(file: string): boolean {
   }
 }
 
-export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void }): Promise<number> {
+export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number }): Promise<number> {
   const started = performance.now();
   let lastShown = 0;
   try {
+    const policy = readPolicy(options.policyFile);
     const report = await verifyExportFile(file, readKey(ledgerKey), {
+      ...(policy ? { policy } : {}),
+      ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
       portable: options.portable,
       ...(options.workers ? { workers: options.workers } : {}),
       onProgress: (units, events) => {
@@ -65,6 +92,7 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
         const approval = report.format === 'flashtrail.export.v1' ? '' : f.approvedBy.length > 0 ? `  approved by release ${f.approvedBy.join(', ')}` : '  NOT approved by any release in the export';
         o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
+      printWitnesses(o, report.witnesses);
       for (const n of report.notProven) o.out(`  not proven: ${n}`);
     }
     return 0;
@@ -111,17 +139,21 @@ function failure(o: VerifyOutput, error: unknown): number {
   if (!(error instanceof VerificationError)) throw error;
   if (!o.json && error.step === 'input') throw error;
   if (o.json) o.out(JSON.stringify({ ok: false, error: error.toJSON() }, null, 2));
-  else o.out(failureLine(error));
+  else {
+    o.out(failureLine(error));
+    for (const [name, text] of Object.entries(error.evidence ?? {})) o.out(`  evidence ${name}:\n${text.replace(/^/gm, '    ')}`);
+  }
   return 1;
 }
 
-export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput): number {
+export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string, atLeast?: number): number {
   try {
     const key = readKey(ledgerKey);
+    const policy = readPolicy(policyFile);
     const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
     let report;
     try {
-      report = verifyProvenance(doc, key, nativeCrypto);
+      report = verifyProvenance(doc, key, nativeCrypto, { ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}) });
     } catch (error) {
       if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
       throw error;
@@ -133,6 +165,7 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
       printSteps(o, report.steps);
       const release = report.releaseId !== null ? `; batch ${String(report.batchId)} of release ${report.releaseId}${report.matchesRelease === false ? ' (firmware differs from the release)' : ''}` : '';
       o.out(`verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}${release}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
+      printWitnesses(o, report.witnesses);
       for (const n of report.notProven) o.out(`  not proven: ${n}`);
     }
     return 0;
@@ -167,11 +200,12 @@ export async function verifyConsistencyFiles(
   oldFile: string,
   newFile: string,
   ledgerKey: string,
-  source: { proofFile?: string; url?: string; token?: string },
+  source: { proofFile?: string; url?: string; token?: string; policyFile?: string },
   o: VerifyOutput,
 ): Promise<number> {
   try {
     const key = readKey(ledgerKey);
+    const policy = readPolicy(source.policyFile);
     const oldNote = readNoteFile(oldFile);
     const newNote = readNoteFile(newFile);
     let proof: string[];
@@ -195,6 +229,9 @@ export async function verifyConsistencyFiles(
       const from = size(oldNote);
       const to = size(newNote);
       proof = to >= from ? (await new LedgerClient(source.url, source.token).get<{ proof: string[] }>(`/v1/proofs/consistency?from=${from}&to=${to}`)).proof : [];
+    } else if (sizeOf(oldNote) !== null && sizeOf(oldNote) === sizeOf(newNote)) {
+      // Two checkpoints of one size need no proof: they agree, or they are a fork.
+      proof = [];
     } else {
       throw new VerificationError('FORMAT_ERROR', 'proof', 'give the consistency proof with --proof FILE, or --url and a token to fetch it');
     }
@@ -208,16 +245,25 @@ export async function verifyConsistencyFiles(
       }
       throw new VerificationError('FORMAT_ERROR', 'proof', `the consistency proof's hash ${i} is not base64 of 32 bytes`, { field: `proof[${i}]`, ...(source.proofFile ? { file: source.proofFile } : {}) });
     });
-    const report = verifyCheckpointConsistency(oldNote, newNote, hashes, key, nativeCrypto);
+    const report = verifyCheckpointConsistency(oldNote, newNote, hashes, key, nativeCrypto, policy ? { policy } : {});
     if (o.json) o.out(JSON.stringify({ ok: true, report }, null, 2));
     else {
       o.out(`verifying that checkpoint ${report.to.size} extends checkpoint ${report.from.size} of ${report.origin}`);
       printSteps(o, report.steps);
       o.out('verified: append-only');
+      printWitnesses(o, report.witnesses);
     }
     return 0;
   } catch (error) {
     return failure(o, error);
+  }
+}
+
+function sizeOf(note: string): number | null {
+  try {
+    return parseCheckpointBody(parseNote(note).text).size;
+  } catch {
+    return null;
   }
 }
 
@@ -232,7 +278,7 @@ function readNoteFile(file: string): string {
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['FILE --ledger-key KEY|@FILE [--json] [--portable] [--workers N]'],
+  usage: ['FILE --ledger-key KEY|@FILE [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
     'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
@@ -241,6 +287,8 @@ const command = defineCommand({
   arguments: [{ name: 'FILE', help: 'a provenance document (GET /v1/units/SERIAL/provenance) or an export (flashtrail export)' }],
   options: {
     'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the verifier key the ledger printed at init (origin+id+key), or @file holding it' },
+    policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy): refuse a checkpoint its quorum has not cosigned' },
+    'at-least': { type: 'string', value: 'N', help: 'the log is known to have N leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE)' },
     json: { type: 'boolean', help: 'print the report, or the failure, as JSON' },
     portable: { type: 'boolean', help: 'verify with the pure-JavaScript Ed25519 and SHA-256 instead of OpenSSL' },
     workers: { type: 'string', value: 'N', help: 'worker threads for an export (default: one per core)' },
@@ -249,6 +297,7 @@ const command = defineCommand({
     const file = positionals[0] as string;
     const key = values['ledger-key'] as string;
     const o = { out: (l: string) => console.log(l), json: values.json === true };
+    const atLeast = values['at-least'] === undefined ? undefined : wholeNumber(values['at-least'], '--at-least', 0, 0, Number.MAX_SAFE_INTEGER);
     let isExport: boolean;
     try {
       isExport = isExportFile(file);
@@ -257,9 +306,9 @@ const command = defineCommand({
     }
     if (isExport) {
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
-      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), progress: (l) => console.error(l) });
+      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), progress: (l) => console.error(l) });
     }
-    return verifyProvenanceFile(file, key, o);
+    return verifyProvenanceFile(file, key, o, values.policy, atLeast);
   },
 });
 

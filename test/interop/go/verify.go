@@ -1,12 +1,19 @@
 // Checks flashtrail's checkpoints and proofs with the Go reference implementation that we did not write:
 // golang.org/x/mod/sumdb/note (C2SP signed notes) and golang.org/x/mod/sumdb/tlog (RFC 6962 proofs).
 //
+// Witness cosignatures (C2SP tlog-cosignature v1, Ed25519 type 0x04) are checked here from the spec alone: note.Open
+// must accept a cosigned checkpoint by the ledger's line and leave the cosignature lines as unknown signers; each one
+// is then verified with crypto/ed25519 over "cosignature/v1\ntime <T>\n" || the note text.
+//
 // Usage: go run verify.go INPUT.json  (GOPATH mode, with Debian's golang-golang-x-mod-dev)
 // Exit status 0 when every check passes; 1 with the failing check on stderr.
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -29,6 +36,44 @@ type input struct {
 	Checkpoint    string      `json:"checkpoint"`
 	Inclusion     []inclusion `json:"inclusion"`
 	Consistency   []string    `json:"consistency"`
+	// Cosigner verifier keys, <name>+<hex id>+<base64(0x04 || Ed25519 public key)>: each must have cosigned Checkpoint.
+	Cosigners []string `json:"cosigners"`
+}
+
+// checkCosignature verifies one cosignature/v1 line left unverified by note.Open.
+func checkCosignature(n *note.Note, vkey string) int64 {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		fail("cosigner key %q", vkey)
+	}
+	name := parts[0]
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 33 || raw[0] != 0x04 {
+		fail("cosigner key %q is not type 0x04", vkey)
+	}
+	pub := ed25519.PublicKey(raw[1:])
+	h := sha256.Sum256(append(append([]byte(name), '\n', 0x04), pub...))
+	id := binary.BigEndian.Uint32(h[:4])
+	if fmt.Sprintf("%08x", id) != parts[1] {
+		fail("cosigner key %q: key id", vkey)
+	}
+	for _, sig := range n.UnverifiedSigs {
+		if sig.Name != name || sig.Hash != id {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(sig.Base64)
+		if err != nil || len(b) != 4+8+ed25519.SignatureSize {
+			fail("cosignature by %s: %d bytes", name, len(b))
+		}
+		ts := binary.BigEndian.Uint64(b[4:12])
+		msg := fmt.Sprintf("cosignature/v1\ntime %d\n%s", ts, n.Text)
+		if !ed25519.Verify(pub, []byte(msg), b[12:]) {
+			fail("cosignature by %s does not verify", name)
+		}
+		return int64(ts)
+	}
+	fail("no cosignature by %s", name)
+	return 0
 }
 
 func fail(format string, args ...interface{}) {
@@ -79,6 +124,16 @@ func main() {
 	verifiers := note.VerifierList(verifier)
 	size, root := openCheckpoint(verifiers, in.Checkpoint)
 	checks := 1
+	if len(in.Cosigners) > 0 {
+		n, err := note.Open([]byte(in.Checkpoint), verifiers)
+		if err != nil {
+			fail("note.Open: %v", err)
+		}
+		for _, c := range in.Cosigners {
+			checkCosignature(n, c)
+			checks++
+		}
+	}
 	for _, inc := range in.Inclusion {
 		proof := make(tlog.RecordProof, len(inc.Proof))
 		for i, p := range inc.Proof {

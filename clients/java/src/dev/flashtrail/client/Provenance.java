@@ -11,11 +11,14 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Offline verification of a unit's provenance document ({@code flashtrail.provenance.v1}), trusting
- * nothing but the ledger's pinned verifier key. The same ordered steps and stable error codes as the
- * ledger's own verifier (src/verify/provenance.ts), so both give the same verdict on the same document:
+ * Offline verification of a unit's provenance document ({@code flashtrail.provenance.v2}, and v1 as older
+ * ledgers served it), trusting nothing but the ledger's pinned verifier key. The same ordered steps and stable
+ * error codes as the ledger's own verifier (src/verify/provenance.ts, docs/format.md §8.1), so both give the
+ * same verdict on the same document:
  *
- * <pre>format → checkpoint → envelopes → trust → stations → unit → inclusion</pre>
+ * <pre>format → checkpoint → envelopes → inclusion → keys → unit</pre>
+ *
+ * Leaf indices are trusted only once the inclusion proofs verify; every later judgement rests on them.
  *
  * The ledger key signs the checkpoint (a C2SP signed note) and the AdminKeysTrusted records; the
  * administrator keys they name sign the station key registrations; those keys sign the unit's events,
@@ -26,7 +29,17 @@ import java.util.regex.Pattern;
 public final class Provenance {
   private Provenance() {}
 
-  public static final String PROVENANCE_FORMAT = "flashtrail.provenance.v1";
+  public static final String PROVENANCE_FORMAT_V1 = "flashtrail.provenance.v1";
+  public static final String PROVENANCE_FORMAT_V2 = "flashtrail.provenance.v2";
+  public static final String PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2;
+
+  /** The event types each role may carry (docs/format.md §6.2). */
+  private static final Map<String, List<String>> ROLE_TYPES = Map.of(
+      "trust", List.of("AdminKeysTrusted"),
+      "station", List.of("StationRegistered", "StationKeyRegistered", "StationKeyRevoked"),
+      "release", List.of("ReleaseApproved"),
+      "batch", List.of("BatchOpened"),
+      "unit", Events.UNIT_EVENT_TYPES);
   public static final String TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1";
 
   /** {@link #code} is stable (SIGNATURE_ERROR, CHAIN_BROKEN, …); {@link #step} names the step; {@link #location} the entry. */
@@ -158,11 +171,19 @@ public final class Provenance {
     }
   }
 
-  static TlogProof parseTlogProof(String text) {
+  /** A v2 proof carries an extra line, which the format does not use. */
+  static final class ExtraLineException extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+  }
+
+  static TlogProof parseTlogProof(String text, boolean allowExtra) {
     String[] lines = text.split("\n", -1);
     int i = 0;
     if (!lines[i++].equals(TLOG_PROOF_HEADER)) throw new IllegalArgumentException("a tlog proof starts with " + TLOG_PROOF_HEADER);
-    if (i < lines.length && lines[i].startsWith("extra ")) Hex.base64Canonical(lines[i++].substring(6));
+    if (i < lines.length && lines[i].startsWith("extra ")) {
+      if (!allowExtra) throw new ExtraLineException();
+      Hex.base64Canonical(lines[i++].substring(6));
+    }
     Matcher index = Pattern.compile("index (0|[1-9][0-9]{0,15})").matcher(i < lines.length ? lines[i++] : "");
     if (!index.matches()) throw new IllegalArgumentException("missing index line");
     List<byte[]> hashes = new ArrayList<>();
@@ -261,19 +282,25 @@ public final class Provenance {
 
   /** The report of a verified document: serial, checkpoint, unit events, stations, firmware and each step done. */
   public static final class Report {
+    public final String format;
     public final String serial;
     public final Checkpoint checkpoint;
     public final int events;
     public final List<String> stations;
+    public final String batchId;
+    public final String releaseId;
     public final List<String> bootloader;
     public final List<String> application;
     public final List<String[]> steps;
 
-    Report(String serial, Checkpoint checkpoint, int events, List<String> stations, List<String> bootloader, List<String> application, List<String[]> steps) {
+    Report(String format, String serial, Checkpoint checkpoint, int events, List<String> stations, String batchId, String releaseId, List<String> bootloader, List<String> application, List<String[]> steps) {
+      this.format = format;
       this.serial = serial;
       this.checkpoint = checkpoint;
       this.events = events;
       this.stations = stations;
+      this.batchId = batchId;
+      this.releaseId = releaseId;
       this.bootloader = bootloader;
       this.application = application;
       this.steps = steps;
@@ -283,13 +310,17 @@ public final class Provenance {
     public Map<String, Object> toJson() {
       List<Object> stepList = new ArrayList<>();
       for (String[] s : steps) stepList.add(Json.obj("step", s[0], "detail", s[1]));
-      return Json.obj(
+      Map<String, Object> out = new LinkedHashMap<>(Json.obj(
+          "format", format,
           "serial", serial,
           "checkpoint", Json.obj("origin", checkpoint.origin, "size", checkpoint.size, "root", Hex.encode(checkpoint.root)),
           "events", events,
-          "stations", stations,
-          "firmware", Json.obj("bootloader", bootloader, "application", application),
-          "steps", stepList);
+          "stations", stations));
+      out.put("batchId", batchId);
+      out.put("releaseId", releaseId);
+      out.put("firmware", Json.obj("bootloader", bootloader, "application", application));
+      out.put("steps", stepList);
+      return out;
     }
   }
 
@@ -304,16 +335,44 @@ public final class Provenance {
     return value instanceof String && Events.HEX64.matcher((String) value).matches();
   }
 
+  private static String kind(String imageName) {
+    return imageName.equals("app") ? "application" : imageName;
+  }
+
+  /** {kind, sha256} of the firmware a unit event says the unit carries (docs/format.md §7.6). */
+  private static List<String[]> firmwareOf(Entry e) {
+    Map<String, Object> data = e.data();
+    List<String[]> out = new ArrayList<>();
+    switch (e.type()) {
+      case "BootloaderWritten" -> out.add(new String[] {"bootloader", (String) data.get("imageSha256")});
+      case "AppVerified" -> {
+        if ("pass".equals(data.get("result"))) out.add(new String[] {"application", (String) data.get("imageSha256")});
+      }
+      case "ImagesVerified" -> {
+        if ("pass".equals(data.get("result")) && !"boot_log_elf_sha256".equals(data.get("method"))) {
+          for (Object i : Json.array(data.get("images"), "images")) out.add(new String[] {kind((String) Json.object(i, "image").get("name")), (String) Json.object(i, "image").get("expected")});
+        }
+      }
+      case "UnitLocked" -> {
+        for (Object i : Json.array(data.get("images"), "images")) out.add(new String[] {kind((String) Json.object(i, "image").get("name")), (String) Json.object(i, "image").get("sha256")});
+      }
+      default -> {}
+    }
+    return out;
+  }
+
   public static Report verify(Object input, NoteKey ledgerKey) throws VerificationException {
     List<String[]> steps = new ArrayList<>();
 
     // format
-    if (!shapeOk(input)) throw new VerificationException("FORMAT_ERROR", "format", "not a " + PROVENANCE_FORMAT + " document", Map.of());
+    String format = shapeOk(input);
+    if (format == null) throw new VerificationException("FORMAT_ERROR", "format", "not a " + PROVENANCE_FORMAT_V2 + " (or " + PROVENANCE_FORMAT_V1 + ") document", Map.of());
+    boolean v2 = format.equals(PROVENANCE_FORMAT_V2);
     Map<String, Object> doc = Json.object(input, "document");
     String serial = (String) doc.get("serial");
     String note = (String) doc.get("checkpoint");
     List<Object> rawEntries = Json.array(doc.get("entries"), "entries");
-    steps.add(new String[] {"format", PROVENANCE_FORMAT + " for unit " + serial + ", " + rawEntries.size() + " entries"});
+    steps.add(new String[] {"format", format + " for unit " + serial + ", " + rawEntries.size() + " entries"});
 
     // checkpoint
     String body;
@@ -331,130 +390,211 @@ public final class Provenance {
     if (!checkpoint.origin.equals(ledgerKey.name)) throw new VerificationException("CHECKPOINT_ORIGIN_ERROR", "checkpoint", "checkpoint origin " + checkpoint.origin + " is not the ledger " + ledgerKey.name, Map.of());
     steps.add(new String[] {"checkpoint", "signed by " + ledgerKey.name + " (" + ledgerKey.id + "): tree size " + checkpoint.size + ", root " + Hex.encode(checkpoint.root).substring(0, 16) + "…"});
 
-    // envelopes
+    // envelopes: each decodes strictly and is of a type its role allows; each leaf once; v2 in log order
     List<Entry> entries = new ArrayList<>();
     for (int position = 0; position < rawEntries.size(); position++) {
       Map<String, Object> raw = Json.object(rawEntries.get(position), "entry");
       long leafIndex = Json.integer(raw.get("leafIndex"), "leafIndex");
       Map<String, Object> at = Json.obj("entry", position, "leafIndex", leafIndex);
-      if (leafIndex < 0) throw new VerificationException("FORMAT_ERROR", "envelopes", "entry " + position + ": leaf index must be a non-negative integer", at);
       Events.DecodedEvent decoded;
       try {
         decoded = Events.decodeUntrustedEnvelope(raw.get("envelope"));
       } catch (Events.EnvelopeDecodeException e) {
         throw new VerificationException(ENVELOPE_PROBLEMS.get(e.code), "envelopes", "entry " + position + " (leaf " + leafIndex + "): " + e.getMessage(), at);
       }
-      entries.add(new Entry((String) raw.get("role"), leafIndex, position, decoded, (String) raw.get("proof")));
+      Entry e = new Entry((String) raw.get("role"), leafIndex, position, decoded, (String) raw.get("proof"));
+      if (!ROLE_TYPES.get(e.role).contains(e.type())) throw fail("SUBJECT_MISMATCH", "envelopes", e, "a " + e.role + " entry cannot hold " + e.type());
+      entries.add(e);
     }
-    steps.add(new String[] {"envelopes", entries.size() + " DSSE envelopes decoded"});
-
-    // trust: AdminKeysTrusted records, signed by the ledger key
-    List<Entry> trust = new ArrayList<>();
-    for (Entry e : entries) if (e.role.equals("trust")) trust.add(e);
-    List<Object[]> adminKeysFrom = new ArrayList<>(); // {Long from, Map<String, byte[]> keys}
-    for (Entry e : trust) {
-      if (!e.type().equals("AdminKeysTrusted")) throw fail("SUBJECT_MISMATCH", "trust", e, "a trust entry must be AdminKeysTrusted, not " + e.type());
-      if (!Dsse.verifyEnvelopeSignature(e.decoded.envelope, ledgerKey.publicKey)) throw fail("SIGNATURE_ERROR", "trust", e, "Ed25519 signature over " + e.type() + " does not verify");
-      Map<String, byte[]> keys = new HashMap<>();
-      Object list = e.data().get("keys");
-      if (!(list instanceof List)) throw fail("SCHEMA_ERROR", "trust", e, "data.keys must list { keyId, publicKey }");
-      for (Object k : Json.array(list, "keys")) {
-        if (!(k instanceof Map) || !isHex64(Json.object(k, "key").get("keyId")) || !isHex64(Json.object(k, "key").get("publicKey"))) throw fail("SCHEMA_ERROR", "trust", e, "data.keys must list { keyId, publicKey }");
-        keys.put((String) Json.object(k, "key").get("keyId"), Hex.decode((String) Json.object(k, "key").get("publicKey")));
-      }
-      adminKeysFrom.add(new Object[] {e.leafIndex, keys});
+    Map<Long, Entry> seen = new HashMap<>();
+    for (int i = 0; i < entries.size(); i++) {
+      Entry e = entries.get(i);
+      if (seen.containsKey(e.leafIndex)) throw fail("DUPLICATE_ENTRY", "envelopes", e, "leaf " + e.leafIndex + " is already entry " + seen.get(e.leafIndex).position);
+      if (v2 && i > 0 && entries.get(i - 1).leafIndex > e.leafIndex) throw fail("FORMAT_ERROR", "envelopes", e, "entries must be in log order, and leaf " + e.leafIndex + " follows leaf " + entries.get(i - 1).leafIndex);
+      seen.put(e.leafIndex, e);
     }
-    adminKeysFrom.sort((a, b) -> Long.compare((Long) a[0], (Long) b[0]));
-    steps.add(new String[] {"trust", trust.size() + " AdminKeysTrusted record(s) signed by the ledger key"});
+    steps.add(new String[] {"envelopes", entries.size() + " DSSE envelopes decoded, each of its role" + (v2 ? ", in log order" : "")});
 
-    // stations: registrations and key lifecycles, signed by administrator keys trusted at that point of the log
-    Map<String, KeyLife> lives = new HashMap<>();
-    List<Entry> stationEntries = new ArrayList<>();
-    for (Entry e : entries) if (e.role.equals("station")) stationEntries.add(e);
-    List<Entry> byLeaf = new ArrayList<>(stationEntries);
-    byLeaf.sort((a, b) -> Long.compare(a.leafIndex, b.leafIndex));
-    for (Entry e : byLeaf) {
-      Map<String, byte[]> inForce = Map.of();
-      for (int i = adminKeysFrom.size() - 1; i >= 0; i--) {
-        if ((Long) adminKeysFrom.get(i)[0] < e.leafIndex) {
-          @SuppressWarnings("unchecked")
-          Map<String, byte[]> keys = (Map<String, byte[]>) adminKeysFrom.get(i)[1];
-          inForce = keys;
-          break;
-        }
+    // inclusion: every envelope is the leaf it claims to be in the checkpointed tree
+    List<TlogProof> proofs = new ArrayList<>();
+    for (Entry e : entries) {
+      TlogProof proof;
+      try {
+        proof = parseTlogProof(e.proof, !v2);
+      } catch (ExtraLineException x) {
+        throw fail("FORMAT_ERROR", "inclusion", e, "the proof carries an extra line, which this format does not use");
+      } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException x) {
+        throw fail("FORMAT_ERROR", "inclusion", e, "proof is not a c2sp.org/tlog-proof@v1: " + x.getMessage());
       }
-      String keyId = e.decoded.keyId();
-      byte[] adminKey = inForce.get(keyId);
-      if (adminKey == null) throw fail("KEY_UNKNOWN", "stations", e, e.type() + " is signed by " + keyId.substring(0, 16) + "…, not an administrator key trusted at that point of the log");
-      if (!Dsse.verifyEnvelopeSignature(e.decoded.envelope, adminKey)) throw fail("SIGNATURE_ERROR", "stations", e, "Ed25519 signature over " + e.type() + " does not verify");
+      if (proof.index != e.leafIndex) throw fail("INCLUSION_PROOF_ERROR", "inclusion", e, "proof is for leaf " + proof.index + ", entry claims " + e.leafIndex);
+      if (!proof.checkpoint.equals(note)) throw fail("INCLUSION_PROOF_ERROR", "inclusion", e, "proof is against another checkpoint than the document");
+      proofs.add(proof);
+    }
+    for (int i = 0; i < entries.size(); i++) {
+      Entry e = entries.get(i);
+      if (verifyInclusion(leafHash(e.decoded.bytes), e.leafIndex, checkpoint.size, proofs.get(i).hashes, checkpoint.root)) continue;
+      // Tell an envelope changed after signing from a misplaced one: its signature, by the key the document names.
+      byte[] key = anyKeyFor(e, entries, ledgerKey);
+      if (key == null) throw fail("KEY_UNKNOWN", "inclusion", e, "the envelope is not leaf " + e.leafIndex + " of the checkpointed tree, and it is signed by " + e.decoded.keyId().substring(0, 16) + "…, a key this document does not name: someone else made it");
+      if (!Dsse.verifyEnvelopeSignature(e.decoded.envelope, key)) throw fail("SIGNATURE_ERROR", "inclusion", e, "the envelope is not leaf " + e.leafIndex + " of the checkpointed tree, and its Ed25519 signature over " + e.type() + " does not verify: it was changed after it was signed");
+      throw fail("INCLUSION_PROOF_ERROR", "inclusion", e, "envelope is not leaf " + e.leafIndex + " of the checkpointed tree of size " + checkpoint.size);
+    }
+    steps.add(new String[] {"inclusion", entries.size() + " inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)"});
+
+    // keys: the records every unit depends on, in log order, each stream a prefix from its first record
+    List<Entry> admin = new ArrayList<>();
+    for (Entry e : entries) if (!e.role.equals("unit")) admin.add(e);
+    admin.sort((a, b) -> Long.compare(a.leafIndex, b.leafIndex));
+    String ledgerKeyId = Ed25519.keyIdOf(ledgerKey.publicKey);
+    Map<String, String> heads = new HashMap<>();
+    Map<String, byte[]> adminKeys = null;
+    Map<String, List<KeyLife>> lives = new HashMap<>();
+    Map<String, String> batches = new LinkedHashMap<>();
+    Map<String, Map<String, String>> releases = new LinkedHashMap<>();
+    int trustCount = 0;
+    for (Entry e : admin) {
+      String stream = Events.streamOf(e.event());
+      String head = heads.get(stream);
+      Object eventPrev = e.event().get("prev");
+      if (!(eventPrev == null ? head == null : eventPrev.equals(head))) {
+        throw fail("CHAIN_BROKEN", "keys", e, head == null ? "the first record of " + stream + " in this file has prev " + abbreviate(eventPrev) + "…, not null: records of that stream are missing" : "prev is " + abbreviate(eventPrev) + "…, but the record before it in " + stream + " hashes to " + abbreviate(head) + "…");
+      }
+      heads.put(stream, e.decoded.digest);
       Map<String, Object> data = e.data();
-      if ((e.type().equals("StationKeyRegistered") || e.type().equals("StationKeyRevoked")) && !(isHex64(data.get("keyId")) && data.get("stationId") instanceof String)) {
-        throw fail("SCHEMA_ERROR", "stations", e, "data.keyId must be a lowercase hex SHA-256 and data.stationId a string");
+      String keyId = e.decoded.keyId();
+      if (e.role.equals("trust")) {
+        if (!keyId.equals(ledgerKeyId)) throw fail("KEY_UNKNOWN", "keys", e, "AdminKeysTrusted must be signed by the ledger key " + ledgerKeyId.substring(0, 16) + "…, not " + keyId.substring(0, 16) + "…");
+        if (!Dsse.verifyEnvelopeSignature(e.decoded.envelope, ledgerKey.publicKey)) throw fail("SIGNATURE_ERROR", "keys", e, "Ed25519 signature over " + e.type() + " does not verify");
+        Map<String, byte[]> keys = new HashMap<>();
+        Object list = data.get("keys");
+        if (!(list instanceof List)) throw fail("SCHEMA_ERROR", "keys", e, "data.keys must list { keyId, publicKey }");
+        for (Object k : Json.array(list, "keys")) {
+          if (!(k instanceof Map) || !isHex64(Json.object(k, "key").get("keyId")) || !isHex64(Json.object(k, "key").get("publicKey"))) throw fail("SCHEMA_ERROR", "keys", e, "data.keys must list { keyId, publicKey }");
+          keys.put((String) Json.object(k, "key").get("keyId"), Hex.decode((String) Json.object(k, "key").get("publicKey")));
+        }
+        adminKeys = keys;
+        trustCount++;
+        continue;
       }
-      if (e.type().equals("StationKeyRegistered")) {
-        if (!isHex64(data.get("publicKey"))) throw fail("SCHEMA_ERROR", "stations", e, "data.publicKey must be 32 bytes of lowercase hex");
-        if (!Ed25519.keyIdOf(Hex.decode((String) data.get("publicKey"))).equals(data.get("keyId"))) throw fail("FORMAT_ERROR", "stations", e, "key id is not the hash of the key");
-        lives.put((String) data.get("keyId"), new KeyLife((String) data.get("stationId"), (String) data.get("publicKey"), e.leafIndex));
-      } else if (e.type().equals("StationKeyRevoked")) {
-        KeyLife life = lives.get(data.get("keyId"));
-        if (life != null) life.revokedAt = e.leafIndex;
-      } else if (!e.type().equals("StationRegistered")) {
-        throw fail("SUBJECT_MISMATCH", "stations", e, "a station entry cannot be " + e.type());
+      byte[] adminKey = adminKeys == null ? null : adminKeys.get(keyId);
+      if (adminKey == null) throw fail("KEY_UNKNOWN", "keys", e, e.type() + " is signed by " + keyId.substring(0, 16) + "…, not an administrator key trusted at that point of the log");
+      if (!Dsse.verifyEnvelopeSignature(e.decoded.envelope, adminKey)) throw fail("SIGNATURE_ERROR", "keys", e, "Ed25519 signature over " + e.type() + " does not verify");
+      switch (e.type()) {
+        case "StationKeyRegistered" -> {
+          if (!Ed25519.keyIdOf(Hex.decode((String) data.get("publicKey"))).equals(data.get("keyId"))) throw fail("FORMAT_ERROR", "keys", e, "key id is not the hash of the key");
+          lives.computeIfAbsent((String) data.get("keyId"), x -> new ArrayList<>()).add(new KeyLife((String) data.get("stationId"), (String) data.get("publicKey"), e.leafIndex));
+        }
+        case "StationKeyRevoked" -> {
+          for (KeyLife l : lives.getOrDefault((String) data.get("keyId"), List.of())) {
+            if (l.station.equals(data.get("stationId")) && l.revokedAt == null) {
+              l.revokedAt = e.leafIndex;
+              break;
+            }
+          }
+        }
+        case "BatchOpened" -> batches.put((String) data.get("batchId"), (String) data.get("releaseId"));
+        case "ReleaseApproved" -> {
+          Map<String, String> images = new HashMap<>();
+          if (data.containsKey("images")) {
+            for (Object i : Json.array(data.get("images"), "images")) images.put(kind((String) Json.object(i, "image").get("name")), (String) Json.object(i, "image").get("sha256"));
+          } else {
+            images.put("bootloader", (String) data.get("bootloaderSha256"));
+            images.put("application", (String) data.get("applicationSha256"));
+          }
+          releases.put((String) data.get("releaseId"), images);
+        }
+        default -> {}
       }
     }
-    steps.add(new String[] {"stations", stationEntries.size() + " station events signed by trusted administrator keys; " + lives.size() + " station key(s)"});
+    for (Map.Entry<String, String> b : batches.entrySet()) {
+      if (!releases.containsKey(b.getValue())) {
+        Entry opened = null;
+        for (Entry e : admin) if (e.type().equals("BatchOpened") && b.getKey().equals(e.data().get("batchId"))) opened = e;
+        throw fail("SUMMARY_MISMATCH", "keys", opened, "batch " + b.getKey() + " is opened against release " + b.getValue() + ", whose ReleaseApproved record is not in the file");
+      }
+    }
+    steps.add(new String[] {"keys", trustCount + " AdminKeysTrusted record(s) signed by the ledger key; " + (admin.size() - trustCount) + " administrator record(s) signed by trusted administrator keys, chained"});
 
-    // unit: the unit's own events in stream order, signed by a key live at that point, chained, in log order
+    // unit: the unit's own events in stream order, signed by a key live at their leaf, chained from the first, in log order
     List<Entry> unit = new ArrayList<>();
     for (Entry e : entries) if (e.role.equals("unit")) unit.add(e);
     if (unit.isEmpty()) throw new VerificationException("FORMAT_ERROR", "unit", "the document holds no unit events", Map.of());
     String prev = null;
-    long lastLeaf = -1;
+    Entry previous = null;
     List<String> stations = new ArrayList<>();
     List<String> bootloader = new ArrayList<>();
     List<String> application = new ArrayList<>();
+    String batchId = null;
     for (Entry e : unit) {
       Map<String, Object> source = Json.object(e.event().get("source"), "source");
       String stationId = (String) source.get("id");
       if (!"station".equals(source.get("kind")) || !serial.equals(e.data().get("serial"))) throw fail("SUBJECT_MISMATCH", "unit", e, "event is not a station event of unit " + serial);
       String keyId = e.decoded.keyId();
-      KeyLife life = lives.get(keyId);
-      if (life == null || !life.station.equals(stationId) || life.registeredAt > e.leafIndex) {
+      KeyLife live = null;
+      KeyLife revoked = null;
+      for (KeyLife l : lives.getOrDefault(keyId, List.of())) {
+        if (!l.station.equals(stationId) || l.registeredAt >= e.leafIndex) continue;
+        if (l.revokedAt == null || l.revokedAt > e.leafIndex) {
+          if (live == null) live = l;
+        } else if (revoked == null) {
+          revoked = l;
+        }
+      }
+      if (live == null) {
+        if (revoked != null) throw fail("KEY_REVOKED", "unit", e, "key " + keyId.substring(0, 16) + "… of station " + stationId + " was revoked at leaf " + revoked.revokedAt + ", before this event");
         throw fail("KEY_UNKNOWN", "unit", e, "key " + keyId.substring(0, 16) + "… was not registered to station " + stationId + " before this event");
       }
-      if (life.revokedAt != null && life.revokedAt < e.leafIndex) {
-        throw fail("KEY_REVOKED", "unit", e, "key " + keyId.substring(0, 16) + "… of station " + stationId + " was revoked at leaf " + life.revokedAt + ", before this event");
-      }
-      if (!Dsse.verifyEnvelopeSignature(e.decoded.envelope, Hex.decode(life.publicKey))) throw fail("SIGNATURE_ERROR", "unit", e, "Ed25519 signature over " + e.type() + " does not verify");
+      if (!Dsse.verifyEnvelopeSignature(e.decoded.envelope, Hex.decode(live.publicKey))) throw fail("SIGNATURE_ERROR", "unit", e, "Ed25519 signature over " + e.type() + " does not verify");
       Object eventPrev = e.event().get("prev");
       if (!(eventPrev == null ? prev == null : eventPrev.equals(prev))) {
-        throw fail("CHAIN_BROKEN", "unit", e, "prev is " + abbreviate(eventPrev) + "…, but the preceding event hashes to " + abbreviate(prev) + "…");
+        throw fail("CHAIN_BROKEN", "unit", e, prev == null ? "the unit's first event must have prev null, not " + abbreviate(eventPrev) + "…: earlier events are missing" : "prev is " + abbreviate(eventPrev) + "…, but the preceding event hashes to " + abbreviate(prev) + "…");
       }
-      if (e.leafIndex <= lastLeaf) throw fail("LOG_ORDER_ERROR", "unit", e, "leaf " + e.leafIndex + " does not follow leaf " + lastLeaf);
+      if (previous != null && e.leafIndex <= previous.leafIndex) throw fail("LOG_ORDER_ERROR", "unit", e, "this event follows leaf " + previous.leafIndex + " in its stream, but precedes it in the log (leaf " + e.leafIndex + ")");
       prev = e.decoded.digest;
-      lastLeaf = e.leafIndex;
+      previous = e;
       addOnce(stations, stationId);
-      if (e.type().equals("BootloaderWritten")) addOnce(bootloader, (String) e.data().get("imageSha256"));
-      if (e.type().equals("AppVerified") && "pass".equals(e.data().get("result"))) addOnce(application, (String) e.data().get("imageSha256"));
+      if (e.type().equals("UnitScanned")) batchId = (String) e.data().get("batchId");
+      for (String[] f : firmwareOf(e)) {
+        if (f[0].equals("bootloader")) addOnce(bootloader, f[1]);
+        if (f[0].equals("application")) addOnce(application, f[1]);
+      }
     }
-    steps.add(new String[] {"unit", unit.size() + " events of " + serial + ": signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken"});
+    String releaseId = null;
+    if (v2) {
+      for (Entry e : admin) {
+        if (e.role.equals("station") && !stations.contains((String) e.data().get("stationId"))) throw fail("FORMAT_ERROR", "unit", e, "a station record of a station that signed none of the unit's events");
+      }
+      if (batchId != null) {
+        releaseId = batches.get(batchId);
+        if (releaseId == null) throw new VerificationException("FORMAT_ERROR", "unit", "the unit was scanned into batch " + batchId + ", whose BatchOpened record is not in the document", Json.obj("field", "entries"));
+      }
+      for (String b : batches.keySet()) if (!b.equals(batchId)) throw new VerificationException("FORMAT_ERROR", "unit", "the document holds the batch record of " + b + ", not the unit's batch", Json.obj("stream", "batch-" + b));
+      for (String r : releases.keySet()) if (!r.equals(releaseId)) throw new VerificationException("FORMAT_ERROR", "unit", "the document holds the release record of " + r + ", not the release of the unit's batch", Json.obj("stream", "release-" + r));
+    }
+    steps.add(new String[] {"unit", unit.size() + " events of " + serial + ": signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order"});
+    List<String> sorted = new ArrayList<>(stations);
+    sorted.sort(null);
+    return new Report(format, serial, checkpoint, unit.size(), sorted, batchId, releaseId, bootloader, application, steps);
+  }
 
-    // inclusion: every envelope above is the leaf it claims to be in the checkpointed tree
-    for (Entry e : entries) {
-      TlogProof proof;
-      try {
-        proof = parseTlogProof(e.proof);
-      } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException x) {
-        throw fail("INCLUSION_PROOF_ERROR", "inclusion", e, "proof is not a c2sp tlog-proof: " + x.getMessage());
+  /** The public key an entry's key id names anywhere in the document, ignoring key lives: for diagnosis only. */
+  private static byte[] anyKeyFor(Entry e, List<Entry> entries, NoteKey ledgerKey) {
+    String keyId = e.decoded.keyId();
+    if (e.role.equals("trust")) return keyId.equals(Ed25519.keyIdOf(ledgerKey.publicKey)) ? ledgerKey.publicKey : null;
+    if (e.role.equals("unit")) {
+      Object station = Json.object(e.event().get("source"), "source").get("id");
+      for (Entry r : entries) {
+        if (r.type().equals("StationKeyRegistered") && keyId.equals(r.data().get("keyId")) && station.equals(r.data().get("stationId"))) return Hex.decode((String) r.data().get("publicKey"));
       }
-      if (proof.index != e.leafIndex) throw fail("INCLUSION_PROOF_ERROR", "inclusion", e, "proof is for leaf " + proof.index + ", entry claims " + e.leafIndex);
-      if (!proof.checkpoint.equals(note)) throw fail("INCLUSION_PROOF_ERROR", "inclusion", e, "proof is against another checkpoint than the document");
-      if (!verifyInclusion(leafHash(e.decoded.bytes), e.leafIndex, checkpoint.size, proof.hashes, checkpoint.root)) {
-        throw fail("INCLUSION_PROOF_ERROR", "inclusion", e, "envelope is not leaf " + e.leafIndex + " of the checkpointed tree of size " + checkpoint.size);
+      return null;
+    }
+    for (Entry r : entries) {
+      if (!r.type().equals("AdminKeysTrusted") || !(r.data().get("keys") instanceof List)) continue;
+      for (Object k : Json.array(r.data().get("keys"), "keys")) {
+        if (k instanceof Map && keyId.equals(Json.object(k, "key").get("keyId")) && isHex64(Json.object(k, "key").get("publicKey"))) return Hex.decode((String) Json.object(k, "key").get("publicKey"));
       }
     }
-    steps.add(new String[] {"inclusion", entries.size() + " inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)"});
-    return new Report(serial, checkpoint, unit.size(), stations, bootloader, application, steps);
+    return null;
   }
 
   /** The key that signed an event, as the caller vouches for it (perhaps asking the ledger); null when it knows none. */
@@ -498,16 +638,24 @@ public final class Provenance {
     return decoded;
   }
 
-  private static boolean shapeOk(Object input) {
-    if (!(input instanceof Map)) return false;
+  /** The document's format when its shape is that of a provenance document (docs/format.md §6.1), else null. */
+  private static String shapeOk(Object input) {
+    if (!(input instanceof Map)) return null;
     Map<String, Object> doc = Json.object(input, "document");
-    if (!PROVENANCE_FORMAT.equals(doc.get("format")) || !(doc.get("serial") instanceof String) || !(doc.get("checkpoint") instanceof String) || !(doc.get("entries") instanceof List)) return false;
-    for (Object e : Json.array(doc.get("entries"), "entries")) {
-      if (!(e instanceof Map)) return false;
+    Object format = doc.get("format");
+    if (!PROVENANCE_FORMAT_V2.equals(format) && !PROVENANCE_FORMAT_V1.equals(format)) return null;
+    List<String> roles = PROVENANCE_FORMAT_V2.equals(format) ? List.of("trust", "station", "release", "batch", "unit") : List.of("trust", "station", "unit");
+    if (!doc.keySet().equals(java.util.Set.of("format", "serial", "checkpoint", "entries"))) return null;
+    if (!(doc.get("serial") instanceof String) || !(doc.get("checkpoint") instanceof String) || !(doc.get("entries") instanceof List)) return null;
+    List<Object> list = Json.array(doc.get("entries"), "entries");
+    if (list.isEmpty() || list.size() > 1_000_000) return null;
+    for (Object e : list) {
+      if (!(e instanceof Map)) return null;
       Map<String, Object> entry = Json.object(e, "entry");
-      if (!List.of("trust", "station", "unit").contains(entry.get("role")) || !Json.isSafeInteger(entry.get("leafIndex")) || !(entry.get("proof") instanceof String) || !(entry.get("envelope") instanceof Map)) return false;
+      if (!entry.keySet().equals(java.util.Set.of("role", "leafIndex", "envelope", "proof"))) return null;
+      if (!roles.contains(entry.get("role")) || !Json.isSafeInteger(entry.get("leafIndex")) || Json.integer(entry.get("leafIndex"), "leafIndex") < 0 || !(entry.get("proof") instanceof String) || !(entry.get("envelope") instanceof Map)) return null;
     }
-    return true;
+    return (String) format;
   }
 
   private static String abbreviate(Object digest) {

@@ -1,0 +1,132 @@
+/**
+ * The ledger at plant and fleet scale: a data set of N events (six per unit: about 1.7M units at 10M events)
+ * built by this benchmark, then served by a real `flashtrail serve` process and queried over HTTP:
+ *
+ *   - provenance document of a random unit, p50 and p99
+ *   - affected units (units carrying an earlier image), first page of 100, p50 and p99
+ *   - unit lookup, p99
+ *   - the server's memory peak (VmHWM, catching up the Merkle log and the read model included) and its
+ *     resident memory after the queries
+ *   - bytes on disk per event (event store, Merkle log, read model)
+ *
+ * at each size asked for, and how each figure grows from the smallest size to the largest.
+ *
+ * The data set is written straight to the event store (bench/fixtures.ts: events signed with the station's
+ * and the administrator's keys, chained, one transaction per 200 units), not through HTTP: bench/append.ts
+ * measures the HTTP path. The server then derives its Merkle log and read model from the store at its first
+ * start, as after a migration; that time is reported too.
+ *
+ *   npx tsx bench/scale.ts                       (1M and 10M events: hours on two cores; needs ~15 GB of disk)
+ *   npx tsx bench/scale.ts --sizes 100000,1000000
+ *   npx tsx bench/scale.ts --quick               (20k and 100k)   --json
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createReport, fmt, quantile, quick, runBench } from './report.ts';
+import { fillLedger } from './fixtures.ts';
+import { serve } from './http.ts';
+
+const sizesAt = process.argv.indexOf('--sizes');
+const SIZES = sizesAt > 0 ? (process.argv[sizesAt + 1] ?? '').split(',').map(Number) : quick ? [20_000, 100_000] : [1_000_000, 10_000_000];
+if (SIZES.length === 0 || SIZES.some((n) => !Number.isSafeInteger(n) || n < 1000)) throw new Error('--sizes takes event counts of at least 1000, comma-separated');
+const SAMPLES = quick ? 100 : 400;
+
+const results = createReport('scale');
+
+/** A deterministic spread of units over the whole ledger (oldest to newest). */
+const sampleSerials = (units: number, n: number) => Array.from({ length: n }, (_, i) => `SN${String(1 + Math.floor(((i * 7919) % n) * (units / n))).padStart(8, '0')}`);
+
+async function timedGets(url: string, token: string, paths: readonly string[]): Promise<number[]> {
+  const latencies: number[] = [];
+  for (const path of paths) {
+    const t = performance.now();
+    const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`${path}: ${response.status}`);
+    latencies.push(performance.now() - t);
+  }
+  return latencies;
+}
+
+function memoryOf(pid: number | undefined): { peakMb: number; rssMb: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+    return { peakMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+const bytesOf = (dir: string, prefix: string) => readdirSync(dir).filter((f) => f.startsWith(prefix)).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+
+async function atSize(label: 'small' | 'large', target: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-scale-'));
+  try {
+    let t = performance.now();
+    const filled = await fillLedger(dir, target, (l) => console.error(l));
+    const n = fmt(filled.events);
+    results.add(`scale.${label}.events`, `${label} run: events (written straight to the store)`, filled.events, 'events');
+    results.add(`scale.${label}.units`, `${label} run: units`, filled.units, 'units');
+    results.add(`scale.${label}.fill`, `${label} run: building the data set (sign, chain, append)`, (performance.now() - t) / 1000, 's', 1);
+
+    t = performance.now();
+    const server = await serve(dir, {});
+    try {
+      const token = readFileSync(filled.init.adminTokenFile, 'utf8').trim();
+      // The first start derives the Merkle log; the first read waits for the read model to catch up.
+      await timedGets(server.url, token, ['/v1/units/SN00000001']);
+      results.add(`scale.${label}.ready`, `${label} run (${n} events): first start, Merkle log and read model derived from the store`, (performance.now() - t) / 1000, 's', 1);
+
+      const serials = sampleSerials(filled.units, SAMPLES);
+      const provenance = await timedGets(server.url, token, serials.map((s) => `/v1/units/${s}/provenance`));
+      results.add(`scale.${label}.provenance.p50`, `${label} run (${n} events): provenance document, p50`, quantile(provenance, 0.5), 'ms', 2);
+      results.add(`scale.${label}.provenance.p99`, `${label} run (${n} events): provenance document, p99`, quantile(provenance, 0.99), 'ms', 2);
+      const affected = await timedGets(server.url, token, Array.from({ length: SAMPLES / 4 }, () => `/v1/firmware/${filled.previousImage}/units?limit=100`));
+      results.add(`scale.${label}.affected.p50`, `${label} run (${n} events): affected units, first page of 100 (of ${fmt(filled.drifted)}), p50`, quantile(affected, 0.5), 'ms', 2);
+      results.add(`scale.${label}.affected.p99`, `${label} run (${n} events): affected units, first page of 100, p99`, quantile(affected, 0.99), 'ms', 2);
+      const lookups = await timedGets(server.url, token, serials.map((s) => `/v1/units/${s}`));
+      results.add(`scale.${label}.unit.p99`, `${label} run (${n} events): unit lookup, p99`, quantile(lookups, 0.99), 'ms', 2);
+
+      const memory = memoryOf(server.child.pid);
+      results.add(`scale.${label}.rss.peak`, `${label} run (${n} events): server memory peak (VmHWM, first start included)`, memory?.peakMb ?? null, 'MB');
+      results.add(`scale.${label}.rss`, `${label} run (${n} events): server resident memory after the queries`, memory?.rssMb ?? null, 'MB');
+    } finally {
+      await server.stop();
+    }
+    const store = bytesOf(dir, 'events.sqlite');
+    const derived = bytesOf(dir, 'merkle.sqlite') + bytesOf(dir, 'readmodel.sqlite');
+    results.add(`scale.${label}.disk.store`, `${label} run (${n} events): event store on disk per event`, store / filled.events, 'bytes');
+    results.add(`scale.${label}.disk.derived`, `${label} run (${n} events): Merkle log and read model on disk per event`, derived / filled.events, 'bytes');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.error(`flashtrail scale benchmark at ${SIZES.map((s) => fmt(s)).join(' and ')} events, node ${process.version}`);
+  const small = Math.min(...SIZES);
+  const large = Math.max(...SIZES);
+  await atSize('small', small);
+  if (large !== small) {
+    await atSize('large', large);
+    const growth = (key: string) => {
+      const a = results.get(`scale.small.${key}`);
+      const b = results.get(`scale.large.${key}`);
+      return a === null || b === null ? null : b / a;
+    };
+    for (const [key, what] of [
+      ['provenance.p99', 'provenance p99'],
+      ['affected.p99', 'affected units p99'],
+      ['unit.p99', 'unit lookup p99'],
+      ['rss', 'resident memory'],
+      ['disk.store', 'store bytes per event'],
+    ] as const) {
+      results.add(`scale.growth.${key}`, `growth of ${what} from ${fmt(small)} to ${fmt(large)} events (${fmt(large / small)}× the events)`, growth(key), '×', 2);
+    }
+  }
+  results.print();
+}
+
+runBench(main);

@@ -1,0 +1,390 @@
+/**
+ * The HTTP contract: the zod schemas of every query, path parameter, request body and response of the API,
+ * and the list of operations. The routes validate their queries with these schemas and type their answers
+ * against them (`satisfies ResponseOf<…>`); `openapi.ts` renders the OpenAPI 3.1 document from the same
+ * objects, and the contract test validates real responses against that document. One home: a route and its
+ * description cannot disagree without a compile error or a failing test.
+ */
+import { z } from 'zod';
+import { Identifier, Sha256Hex, LedgerEventSchema, DsseEnvelopeSchema, adminEventSchemas, adminEventVersions } from '../../schemas/index.ts';
+import { ProvenanceDocumentSchema } from '../../schemas/provenance.ts';
+import { ExportRecordSchema, ExportSelectionSchema } from '../../schemas/export.ts';
+import type { LedgerErrorCode } from '../write/errors.ts';
+import type { UnitView } from '../../projections/unit-state.ts';
+
+// ---- shared pieces -------------------------------------------------------------------------------------
+
+const Decimal = z.string().regex(/^(0|[1-9][0-9]*)$/, 'a non-negative decimal integer');
+const Base64Hash = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of a 32-byte hash');
+const Count = z.int().nonnegative();
+const Share = z.number().min(0).max(1);
+
+export const Envelope = DsseEnvelopeSchema.meta({ id: 'DsseEnvelope', description: 'DSSE envelope of one signed event (payload: base64 of its RFC 8785 JSON)' });
+export const LedgerEvent = (LedgerEventSchema as unknown as z.ZodType).meta({ id: 'LedgerEvent', description: 'the signed statement inside an envelope' });
+
+export const HistoryEntry = z
+  .strictObject({
+    position: Count.describe('global position in the event store'),
+    revision: Count.describe('revision in its stream, from 0'),
+    recordedAt: z.string(),
+    digest: Sha256Hex.describe('SHA-256 of the RFC 8785 envelope: the next event of the stream names it as prev'),
+    event: LedgerEvent,
+    envelope: Envelope,
+  })
+  .meta({ id: 'HistoryEntry', description: 'one recorded event, enough to re-verify its signature and chain without trusting the ledger' });
+
+// ---- queries (strict: an unknown or repeated parameter is refused with QUERY_INVALID) ------------------
+
+const PageLimit = z
+  .string()
+  .regex(/^[1-9][0-9]{0,3}$/, 'a whole number from 1 to 1000')
+  .transform(Number)
+  .pipe(z.int().min(1).max(1000))
+  .optional()
+  .describe('page size, 1 to 1000 (default 100)');
+const TreeSize = z.string().regex(/^(0|[1-9][0-9]{0,15})$/, 'a non-negative whole number').transform(Number).pipe(z.int().nonnegative().max(Number.MAX_SAFE_INTEGER));
+const IsoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO-8601 time or date').optional();
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day, YYYY-MM-DD').optional();
+
+export const UnitsQuery = z.strictObject({ limit: PageLimit, after: Identifier.optional().describe('the serial after which the page starts (`next` of the previous page)') });
+export const InclusionQuery = z.strictObject({ index: TreeSize.describe('leaf index'), size: TreeSize.describe('tree size the proof is against') });
+export const ConsistencyQuery = z.strictObject({ from: TreeSize.describe('the older tree size'), to: TreeSize.describe('the newer tree size') });
+export const DriftQuery = z.strictObject({ since: IsoTime.describe('deviations at or after this time'), until: IsoTime.describe('deviations at or before this time') });
+export const ScrapQuery = z.strictObject({
+  line: Identifier.optional(),
+  station: Identifier.optional(),
+  from: Day.describe('first day, UTC'),
+  to: Day.describe('last day, UTC'),
+});
+export const FirmwareUnitsQuery = UnitsQuery;
+export const NoQuery = z.strictObject({});
+
+// ---- path parameters -----------------------------------------------------------------------------------
+
+const SerialParam = z.strictObject({ serial: Identifier.describe('unit serial number') });
+const IdParam = z.strictObject({ id: Identifier });
+const StreamParam = z.strictObject({ stream: z.string().regex(/^(unit|station|release|batch)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/).describe('unit-<serial>, station-<id>, release-<id> or batch-<id>') });
+const FirmwareParam = z.strictObject({ sha256: Sha256Hex.describe('SHA-256 of a firmware image, lowercase hex') });
+
+// ---- bodies --------------------------------------------------------------------------------------------
+
+export const SubmitBody = z
+  .union([Envelope, z.array(Envelope).min(1), z.strictObject({ events: z.array(Envelope).min(1) })])
+  .meta({ id: 'SubmitBody', description: 'one envelope, an array of envelopes, or {"events": [...]}: appended together, all or none' });
+
+export const AppendResult = z
+  .strictObject({
+    events: z.array(
+      z.strictObject({
+        eventId: z.uuid(),
+        type: z.string(),
+        stream: z.string(),
+        revision: Count,
+        position: Count,
+        digest: Sha256Hex,
+        duplicate: z.boolean().describe('true: the same event was appended before (a retry); nothing was written'),
+      }),
+    ),
+  })
+  .meta({ id: 'AppendResult' });
+
+// ---- responses -----------------------------------------------------------------------------------------
+
+export const Health = z.strictObject({ status: z.literal('ok') });
+export const Ready = z.strictObject({
+  status: z.literal('ready'),
+  headPosition: Decimal,
+  projections: z.array(z.strictObject({ name: z.string(), position: Decimal, lag: Decimal })),
+});
+
+const Step = { station: z.string(), at: z.string() };
+const UnitStatusSchema = z.enum(['new', 'scanned', 'reworked', 'bootloader_written', 'app_verified', 'provisioned', 'in_progress', 'locked', 'shipped', 'scrapped']);
+export const UnitViewSchema = z
+  .strictObject({
+    serial: Identifier,
+    status: UnitStatusSchema,
+    batchId: z.string().nullable(),
+    releaseId: z.string().nullable(),
+    station: z.string().nullable(),
+    fixture: z.string().nullable(),
+    productSku: z.string().nullable(),
+    hardwareRevision: z.string().nullable(),
+    chipId: z.string().nullable(),
+    mac: z.string().nullable(),
+    operator: z.string().nullable(),
+    lastStation: z.string().nullable(),
+    attempt: Count,
+    failures: Count,
+    lastFailure: z.strictObject({ step: z.string(), errorCode: z.string(), message: z.string(), attempt: Count, ...Step }).nullable(),
+    bootloader: z.strictObject({ ...Step, sha256: z.string(), version: z.string(), signingKeyDigest: z.string() }).nullable(),
+    application: z.strictObject({ ...Step, sha256: z.string(), version: z.string(), reportedSha256: z.string(), method: z.string(), verified: z.boolean() }).nullable(),
+    provisioning: z.strictObject({ ...Step, templateId: z.string(), templateSha256: z.string(), configSha256: z.string() }).nullable(),
+    efuse: z.strictObject({ ...Step, profile: z.string(), secureBoot: z.boolean(), flashEncryption: z.boolean(), keyDigests: z.array(z.string()) }).nullable(),
+    images: z.record(
+      z.string(),
+      z.strictObject({
+        ...Step,
+        sha256: Sha256Hex,
+        offset: Count,
+        verification: z.strictObject({ method: z.string(), result: z.enum(['pass', 'fail']), reported: z.string(), comparedChars: Count, step: z.string(), at: z.string() }).nullable(),
+      }),
+    ),
+    stepsDone: z.array(z.string()),
+    stepStarted: z.string().nullable(),
+    security: z
+      .strictObject({ ...Step, step: z.string(), result: z.enum(['pass', 'fail']), fields: z.array(z.strictObject({ name: z.string(), value: z.union([z.string(), z.number(), z.boolean()]) })) })
+      .nullable(),
+    toolOutputs: Count,
+    scrapped: z.strictObject({ ...Step, reason: z.string() }).nullable(),
+    shipped: z.strictObject({ ...Step, customer: z.string(), orderRef: z.string() }).nullable(),
+    firstEventAt: z.string(),
+    lastEventAt: z.string(),
+    eventCount: Count,
+    head: z.strictObject({ revision: Decimal, position: Decimal, digest: Sha256Hex }).describe('the next event of the unit must name digest as its prev'),
+  })
+  .meta({ id: 'UnitView', description: 'the current state of one unit, folded from its events' });
+/** The view as served: the decider's own folded state stays inside the ledger (it is not a promise of the API). */
+export type PublicUnitView = Omit<UnitView, 'decider'>;
+export const publicUnitView = ({ decider: _decider, ...view }: UnitView): PublicUnitView => view;
+// The view's members and the schema's are the same set: a member added to one and not the other fails to compile.
+type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : never;
+const unitViewKeysMatch: SameKeys<PublicUnitView, z.infer<typeof UnitViewSchema>> = true;
+void unitViewKeysMatch;
+
+export const UnitsPage = z.strictObject({ units: z.array(UnitViewSchema), next: Identifier.nullable().describe('the `after` of the next page, or null on the last') });
+export const UnitHistory = z.strictObject({ serial: Identifier, stream: z.string(), events: z.array(HistoryEntry) });
+export const StreamHead = z.strictObject({ stream: z.string(), revision: z.int().min(-1).describe('-1: the stream has no events'), digest: Sha256Hex.nullable() });
+export const StationView = z.strictObject({
+  stationId: Identifier,
+  line: z.string().nullable(),
+  keys: z.array(z.strictObject({ keyId: Sha256Hex, publicKey: z.string(), registeredAt: z.string(), revokedAt: z.string().nullable() })),
+  events: z.array(HistoryEntry),
+});
+// A release is served as approved: the current version's data, or an older version's, as it was signed.
+const ApprovedRelease = z.union(Object.values(adminEventVersions.ReleaseApproved)).describe('the ReleaseApproved data as signed (any schema version)');
+export const ReleaseView = z.strictObject({ release: ApprovedRelease, events: z.array(HistoryEntry) });
+export const BatchView = z.strictObject({ batchId: Identifier, status: z.enum(['open', 'closed']), batch: adminEventSchemas.BatchOpened.nullable(), events: z.array(HistoryEntry) });
+export const InclusionProof = z.strictObject({ index: Count, size: Count, leafHash: Sha256Hex, proof: z.array(Base64Hash).describe('RFC 6962 audit path, sibling first') });
+export const ConsistencyProof = z.strictObject({ from: Count, to: Count, proof: z.array(Base64Hash) });
+export const Provenance = ProvenanceDocumentSchema.meta({ id: 'ProvenanceDocument', description: 'verifies offline against the pinned ledger key (docs/format.md §6)' });
+
+const DriftDimensionSchema = z.enum(['bootloader', 'signing_key', 'application', 'provisioning_template', 'efuse_profile']);
+const DeviationSchema = z.strictObject({ dimension: DriftDimensionSchema, expected: z.string(), value: z.string(), station: z.string(), operator: z.string().nullable(), at: z.string(), eventId: z.string() });
+const DriftReportMembers = {
+  units: Count,
+  drifted: Count,
+  driftRate: Share,
+  byDimension: z.record(DriftDimensionSchema, Count),
+  driftedUnits: z.array(z.strictObject({ serial: Identifier, batchId: z.string().nullable(), deviations: z.array(DeviationSchema) })),
+  fingerprints: z.array(z.strictObject({ fingerprint: z.string(), units: Count, minority: z.boolean(), serials: z.array(z.string()) })),
+};
+const YieldMembers = {
+  started: Count,
+  completed: Count,
+  inProgress: Count,
+  firstPassYield: Share,
+  reworked: Count,
+  scrapped: Count,
+  scrapRate: Share,
+  retriesPerStep: z.record(z.string(), Count),
+  pareto: z.array(z.strictObject({ step: z.string(), errorCode: z.string(), count: Count, share: Share, cumulativeShare: Share })),
+};
+const yieldGroup = (by: 'batch' | 'line' | 'station' | 'day') => z.array(z.strictObject({ [by]: z.string(), ...YieldMembers }));
+export const BatchDrift = z.strictObject({ batchId: Identifier, releaseId: Identifier, expected: z.partialRecord(DriftDimensionSchema, z.string()).nullable(), ...DriftReportMembers });
+export const BatchScrap = z.strictObject({ batchId: Identifier, line: z.string(), plannedQuantity: Count, ...YieldMembers, byStation: yieldGroup('station'), byDay: yieldGroup('day') });
+export const DriftWindow = z.strictObject({
+  since: z.string().nullable(),
+  until: z.string().nullable(),
+  drifted: Count,
+  batches: z.array(z.strictObject({ batchId: z.string(), drifted: Count })),
+  units: z.array(z.strictObject({ serial: Identifier, batchId: z.string().nullable(), deviations: z.array(DeviationSchema) })),
+});
+export const ScrapReport = z.strictObject({
+  filter: z.strictObject({ line: z.string().nullable(), station: z.string().nullable(), from: z.string().nullable(), to: z.string().nullable() }),
+  ...YieldMembers,
+  byBatch: yieldGroup('batch'),
+  byLine: yieldGroup('line'),
+  byStation: yieldGroup('station'),
+  byDay: yieldGroup('day'),
+});
+export const FirmwareUnitRow = z.strictObject({
+  serial: Identifier,
+  batchId: z.string().nullable(),
+  status: UnitStatusSchema,
+  carries: z.string().describe('bootloader, application or bootloader+application'),
+  bootloaderSha256: z.string().nullable(),
+  applicationSha256: z.string().nullable(),
+  shippedAt: z.string().nullable(),
+  customer: z.string().nullable(),
+  orderRef: z.string().nullable(),
+});
+export const FirmwareUnits = z.strictObject({ sha256: Sha256Hex, units: z.array(FirmwareUnitRow), next: Identifier.nullable() });
+export const ExportRecord = ExportRecordSchema.meta({ id: 'ExportRecord', description: 'one line of a signed NDJSON export (docs/format.md §7)' });
+
+export const Problem = z
+  .object({
+    type: z.string().regex(/^urn:flashtrail:problem:/),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    instance: z.string(),
+    code: z.string(),
+    requestId: z.string().optional(),
+  })
+  .catchall(z.unknown())
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details with a stable code; evidence members (index, rule, stream, …) may follow' });
+
+// ---- operations ----------------------------------------------------------------------------------------
+
+type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+/** What a route may answer for a response schema: its input, read-only all the way down (views are). */
+export type ResponseOf<S extends z.ZodType> = DeepReadonly<z.input<S>>;
+
+export interface ApiOperation {
+  readonly method: 'get' | 'post';
+  /** The route as Hono spells it (`/v1/units/:serial`). */
+  readonly path: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly tag: 'health' | 'events' | 'units' | 'registry' | 'log' | 'production' | 'evidence' | 'meta';
+  /** false: no bearer token (health, metrics, this document). */
+  readonly authenticated: boolean;
+  readonly query?: z.ZodObject;
+  readonly params?: z.ZodObject;
+  readonly body?: { readonly contentType: string; readonly schema: z.ZodType };
+  /** Success responses: status → description and media types. */
+  readonly responses: Readonly<Record<number, { readonly description: string; readonly content: Readonly<Record<string, z.ZodType>>; readonly headers?: Readonly<Record<string, string>> }>>;
+  /** The refusals this operation can answer, beyond those of every authenticated route. */
+  readonly errors: readonly LedgerErrorCode[];
+}
+
+const json = (schema: z.ZodType) => ({ 'application/json': schema });
+const text = (description: string) => ({ 'text/plain': z.string().describe(description) });
+const ok = (description: string, content: Record<string, z.ZodType>) => ({ 200: { description, content } });
+/** Refusals of the append pipeline, in the order the pipeline checks. */
+const APPEND_ERRORS: LedgerErrorCode[] = [
+  'BODY_INVALID',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'PAYLOAD_TOO_LARGE',
+  'ENVELOPE_INVALID',
+  'PAYLOAD_NOT_CANONICAL',
+  'SCHEMA_INVALID',
+  'KEY_UNKNOWN',
+  'KEY_REVOKED',
+  'SIGNATURE_INVALID',
+  'EVENT_ID_CONFLICT',
+  'CHAIN_MISMATCH',
+  'RULE_VIOLATION',
+  'CONCURRENCY_CONFLICT',
+];
+const appended = {
+  201: { description: 'appended (durable when this answer is sent)', content: json(AppendResult) },
+  200: { description: 'every event was appended before: nothing was written', content: json(AppendResult) },
+};
+
+export const API_OPERATIONS: readonly ApiOperation[] = [
+  { method: 'get', path: '/healthz', tag: 'health', summary: 'Liveness', authenticated: false, responses: ok('the process answers', json(Health)), errors: [] },
+  {
+    method: 'get',
+    path: '/readyz',
+    tag: 'health',
+    summary: 'Readiness: event store head and projection lag',
+    authenticated: false,
+    responses: ok('ready', json(Ready)),
+    errors: ['UNAVAILABLE'],
+  },
+  { method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document', authenticated: false, responses: ok('OpenAPI 3.1', { 'application/json': z.record(z.string(), z.unknown()) }), errors: [] },
+  { method: 'get', path: '/docs', tag: 'meta', summary: 'The API reference, rendered from this document', authenticated: false, responses: ok('a self-contained HTML page', { 'text/html': z.string() }), errors: [] },
+  {
+    method: 'post',
+    path: '/v1/events',
+    tag: 'events',
+    summary: 'Append signed events',
+    description: 'Station or administrator envelopes, appended all or none. Idempotent by event id: a retry answers 200 with duplicate true.',
+    authenticated: true,
+    body: { contentType: 'application/json', schema: SubmitBody },
+    responses: appended,
+    errors: APPEND_ERRORS,
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/events',
+    tag: 'events',
+    summary: 'Append administrator events',
+    authenticated: true,
+    body: { contentType: 'application/json', schema: SubmitBody },
+    responses: appended,
+    errors: APPEND_ERRORS,
+  },
+  { method: 'get', path: '/v1/units', tag: 'units', summary: 'Units, a page at a time, by serial', authenticated: true, query: UnitsQuery, responses: ok('a page of units', json(UnitsPage)), errors: ['QUERY_INVALID'] },
+  { method: 'get', path: '/v1/units/:serial', tag: 'units', summary: 'The current state of one unit', authenticated: true, params: SerialParam, responses: ok('the unit', json(UnitViewSchema)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/units/:serial/events', tag: 'units', summary: "A unit's signed history", authenticated: true, params: SerialParam, responses: ok('every event of the unit, in stream order', json(UnitHistory)), errors: ['NOT_FOUND'] },
+  {
+    method: 'get',
+    path: '/v1/units/:serial/provenance',
+    tag: 'evidence',
+    summary: 'Provenance document of one unit',
+    description: 'Every signed event of the unit and every record it depends on, each with a tlog-proof against one signed checkpoint.',
+    authenticated: true,
+    params: SerialParam,
+    responses: { 200: { description: 'the document', content: json(Provenance), headers: { 'X-Checkpoint-Size': 'size of the checkpoint the proofs are against' } } },
+    errors: ['NOT_FOUND'],
+  },
+  { method: 'get', path: '/v1/streams/:stream/head', tag: 'events', summary: 'The head of a stream: what the next event must name as prev', authenticated: true, params: StreamParam, responses: ok('the head', json(StreamHead)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/stations/:id', tag: 'registry', summary: 'A station, its keys and its history', authenticated: true, params: IdParam, responses: ok('the station', json(StationView)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/releases/:id', tag: 'registry', summary: 'An approved release', authenticated: true, params: IdParam, responses: ok('the release', json(ReleaseView)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/batches/:id', tag: 'registry', summary: 'A batch', authenticated: true, params: IdParam, responses: ok('the batch', json(BatchView)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/ledger/key', tag: 'log', summary: "The ledger's verifier key", authenticated: true, responses: ok('<origin>+<key id>+<key>, one line', text('the verifier key string to pin')), errors: [] },
+  { method: 'get', path: '/v1/checkpoint', tag: 'log', summary: 'The newest signed checkpoint', authenticated: true, responses: ok('a C2SP tlog-checkpoint signed note', text('signed note')), errors: [] },
+  {
+    method: 'post',
+    path: '/v1/checkpoint',
+    tag: 'log',
+    summary: 'Sign a checkpoint of the log as it is now',
+    authenticated: true,
+    responses: { 201: { description: 'the new checkpoint', content: text('signed note') } },
+    errors: ['CHECKPOINT_REFUSED', 'UNAVAILABLE'],
+  },
+  { method: 'get', path: '/v1/proofs/inclusion', tag: 'log', summary: 'RFC 6962 inclusion proof', authenticated: true, query: InclusionQuery, responses: ok('the proof', json(InclusionProof)), errors: ['QUERY_INVALID', 'NOT_FOUND'] },
+  { method: 'get', path: '/v1/proofs/consistency', tag: 'log', summary: 'RFC 6962 consistency proof', authenticated: true, query: ConsistencyQuery, responses: ok('the proof', json(ConsistencyProof)), errors: ['QUERY_INVALID', 'NOT_FOUND'] },
+  { method: 'get', path: '/v1/batches/:id/drift', tag: 'production', summary: 'Configuration drift of a batch against its release', authenticated: true, params: IdParam, responses: ok('the report', json(BatchDrift)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/batches/:id/scrap', tag: 'production', summary: 'Scrap and yield of a batch', authenticated: true, params: IdParam, responses: ok('the report', json(BatchScrap)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/drift', tag: 'production', summary: 'Units that drifted in a time window', authenticated: true, query: DriftQuery, responses: ok('the report', json(DriftWindow)), errors: ['QUERY_INVALID'] },
+  { method: 'get', path: '/v1/scrap', tag: 'production', summary: 'Scrap and yield by line, station or day', authenticated: true, query: ScrapQuery, responses: ok('the report', json(ScrapReport)), errors: ['QUERY_INVALID'] },
+  {
+    method: 'get',
+    path: '/v1/firmware/:sha256/units',
+    tag: 'production',
+    summary: 'Units that carry a firmware image (CRA affected units)',
+    description: 'JSON pages by default; with Accept: text/csv or application/x-ndjson, every unit in one streamed answer (no paging parameters).',
+    authenticated: true,
+    params: FirmwareParam,
+    query: FirmwareUnitsQuery,
+    responses: ok('the units', { 'application/json': FirmwareUnits, 'application/x-ndjson': z.string().describe('one FirmwareUnitRow per line'), 'text/csv': z.string().describe('RFC 4180, a header line first') }),
+    errors: ['QUERY_INVALID', 'BODY_INVALID'],
+  },
+  {
+    method: 'post',
+    path: '/v1/exports',
+    tag: 'evidence',
+    summary: 'A signed traceability export',
+    description: 'NDJSON, one ExportRecord per line, the signed in-toto statement last; verifies offline (flashtrail verify).',
+    authenticated: true,
+    body: { contentType: 'application/json', schema: ExportSelectionSchema.meta({ id: 'ExportSelection' }) },
+    responses: { 200: { description: 'the export, streamed', content: { 'application/x-ndjson': z.string().describe('lines, each an ExportRecord') }, headers: { 'X-Export-Units': 'units in the export' } } },
+    errors: ['BODY_INVALID', 'SCHEMA_INVALID', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND'],
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'meta',
+    summary: 'Prometheus metrics',
+    description: 'Text exposition format: appends by type and outcome, refusals by code, request latency by route, projection lag, Merkle log size, checkpoint age, event store size. No token: expose it to the monitoring network only.',
+    authenticated: false,
+    responses: ok('the metrics', { 'text/plain': z.string() }),
+    errors: [],
+  },
+];
+
+/** Each NDJSON line of an export is one of these (the document lists it among its components). */
+export const NDJSON_ITEM_SCHEMAS = { ExportRecord, FirmwareUnitRow } as const;

@@ -1,0 +1,780 @@
+#!/usr/bin/env python3
+"""Tests of the independent verifier's own parts and of its refusals of malformed input.
+
+    /usr/bin/python3 test/interop/python/test_flashtrail_verify.py
+
+The Ed25519 path against every Wycheproof vector and against forgeries Wycheproof does not contain (small-order and
+non-canonical public keys, which OpenSSL accepts); RFC 8785 number and string forms; strict base64; and the command
+line on truncated, binary, empty and hostile files, each of which must end in one coded JSON line, never a traceback.
+"""
+
+import base64
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+import re
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, '..', '..', '..'))
+VERIFIER = os.path.join(HERE, 'flashtrail_verify.py')
+VECTORS = os.path.join(ROOT, 'test', 'vectors', 'format')
+WYCHEPROOF = os.path.join(ROOT, 'test', 'vectors', 'wycheproof', 'ed25519_test.json')
+
+_spec = importlib.util.spec_from_file_location('flashtrail_verify', VERIFIER)
+fv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fv)
+
+with open(os.path.join(VECTORS, 'manifest.json')) as _f:
+    LEDGER_KEY = json.load(_f)['ledgerVerifierKey']
+
+P = 2 ** 255 - 19
+CODES = {'FORMAT_ERROR', 'RECORD_NOT_CANONICAL', 'LEDGER_KEY_ERROR', 'CHECKPOINT_SIGNATURE_ERROR',
+         'CHECKPOINT_ORIGIN_ERROR', 'ENVELOPE_ERROR', 'PAYLOAD_NOT_CANONICAL', 'SCHEMA_ERROR', 'SIGNATURE_ERROR',
+         'KEY_UNKNOWN', 'KEY_REVOKED', 'CHAIN_BROKEN', 'LOG_ORDER_ERROR', 'DUPLICATE_ENTRY', 'SUBJECT_MISMATCH',
+         'SUMMARY_MISMATCH', 'SELECTION_MISMATCH', 'INCLUSION_PROOF_ERROR', 'CONSISTENCY_PROOF_ERROR',
+         'STATEMENT_SIGNATURE_ERROR', 'PREDICATE_MISMATCH', 'CONTENT_DIGEST_ERROR'}  # docs/format.md §9
+BASE_POINT = bytes.fromhex('5866666666666666666666666666666666666666666666666666666666666666')
+
+
+def run_cli(*args):
+    r = subprocess.run([sys.executable, VERIFIER, *args], capture_output=True, text=True, timeout=120)
+    last = r.stdout.strip().split('\n')[-1] if r.stdout.strip() else ''
+    return r.returncode, json.loads(last) if last else None, r.stderr
+
+
+class Ed25519(unittest.TestCase):
+    def test_every_wycheproof_vector_gets_its_verdict(self):
+        with open(WYCHEPROOF) as f:
+            w = json.load(f)
+        count = 0
+        for group in w['testGroups']:
+            pk = bytes.fromhex(group['publicKey']['pk'])
+            for t in group['tests']:
+                count += 1
+                got = fv.ed25519_verify(pk, bytes.fromhex(t['msg']), bytes.fromhex(t['sig']))
+                self.assertEqual(got, t['result'] == 'valid', 'tcId %d (%s)' % (t['tcId'], t['comment']))
+        self.assertEqual(count, w['numberOfTests'])
+
+    def test_small_order_public_keys_are_refused_though_openssl_accepts_the_forgery(self):
+        # A = identity (order 1): [S]B = R + [k]A holds for R = B, S = 1 and every message: a universal forgery.
+        forged = BASE_POINT + (1).to_bytes(32, 'little')
+        identity = bytes([1]) + bytes(31)
+        raw = fv.Ed25519PublicKey.from_public_bytes(identity)
+        raw.verify(forged, b'any message at all')  # OpenSSL alone accepts it (raises if it ever stops doing so)
+        self.assertFalse(fv.ed25519_verify(identity, b'any message at all', forged))
+        # order 2: (0, -1)
+        self.assertIsNone(fv.strict_public_key((P - 1).to_bytes(32, 'little')))
+        self.assertIsNone(fv.strict_public_key(identity))
+
+    def test_non_canonical_encodings_are_refused(self):
+        self.assertIsNone(fv._decode_point((P + 1).to_bytes(32, 'little')))          # y >= p
+        self.assertIsNone(fv._decode_point(bytes([1]) + bytes(30) + bytes([0x80])))  # x = 0 with the sign bit set
+        self.assertIsNotNone(fv._decode_point(BASE_POINT))
+        # R non-canonical in an otherwise valid signature: the first Wycheproof valid signature with R's y + p
+        with open(WYCHEPROOF) as f:
+            g = json.load(f)['testGroups'][0]
+        t = [t for t in g['tests'] if t['result'] == 'valid'][0]
+        pk, msg, sig = bytes.fromhex(g['publicKey']['pk']), bytes.fromhex(t['msg']), bytes.fromhex(t['sig'])
+        self.assertTrue(fv.ed25519_verify(pk, msg, sig))
+        s = int.from_bytes(sig[32:], 'little')
+        self.assertFalse(fv.ed25519_verify(pk, msg, sig[:32] + (s + fv.L).to_bytes(32, 'little')))  # S >= L
+
+    def test_ledger_keys_are_checked(self):
+        self.assertEqual(fv.parse_ledger_key(LEDGER_KEY).name, 'vectors.flashtrail.example/log')
+        name, kid, b64 = LEDGER_KEY.split('+', 2)
+        for bad in ('', 'x', name + '+' + kid, name + '+00000000+' + b64, 'other+' + kid + '+' + b64,
+                    name + '+' + kid.upper() + '+' + b64, name + '+' + kid + '+' + b64.rstrip('W') + 'X',
+                    name + ' x+' + kid + '+' + b64):
+            with self.assertRaises(fv.Refused) as cm:
+                fv.parse_ledger_key(bad)
+            self.assertEqual(cm.exception.code, 'LEDGER_KEY_ERROR', bad)
+
+
+class Canonical(unittest.TestCase):
+    # RFC 8785 Appendix B: IEEE 754 bit patterns and their ECMAScript serialisations.
+    NUMBERS = [
+        ('0000000000000000', '0'), ('8000000000000000', '0'), ('0000000000000001', '5e-324'),
+        ('8000000000000001', '-5e-324'), ('7fefffffffffffff', '1.7976931348623157e+308'),
+        ('ffefffffffffffff', '-1.7976931348623157e+308'), ('4340000000000000', '9007199254740992'),
+        ('c340000000000000', '-9007199254740992'), ('4430000000000000', '295147905179352830000'),
+        ('44b52d02c7e14af5', '9.999999999999997e+22'), ('44b52d02c7e14af6', '1e+23'),
+        ('44b52d02c7e14af7', '1.0000000000000001e+23'), ('444b1ae4d6e2ef4e', '999999999999999700000'),
+        ('444b1ae4d6e2ef4f', '999999999999999900000'), ('444b1ae4d6e2ef50', '1e+21'),
+        ('3eb0c6f7a0b5ed8c', '9.999999999999997e-7'), ('3eb0c6f7a0b5ed8d', '0.000001'),
+        ('41b3de4355555553', '333333333.3333332'), ('41b3de4355555554', '333333333.33333325'),
+        ('41b3de4355555555', '333333333.3333333'), ('41b3de4355555556', '333333333.3333334'),
+        ('41b3de4355555557', '333333333.33333343'), ('becbf647612f3696', '-0.0000033333333333333333'),
+        ('43143ff3c1cb0959', '1424953923781206.2'),
+    ]
+
+    def test_numbers_in_their_ecmascript_form(self):
+        for bits, text in self.NUMBERS:
+            x = struct.unpack('>d', bytes.fromhex(bits))[0]
+            self.assertEqual(fv.es_number(x), text, bits)
+        for x in (float('nan'), float('inf'), float('-inf')):
+            with self.assertRaises(fv.NotCanonicalisable):
+                fv.es_number(x)
+
+    def test_hostile_number_texts_are_not_their_canonical_form(self):
+        for text in ('1.0', '-0', '1e2', '1E+2', '0.10', '01', '12345678901234567890', '1e400', '-1e-400'):
+            try:
+                value, _ = fv.parse_json(text)
+                canonical = fv.jcs(value)
+            except (ValueError, fv.NotCanonicalisable):
+                continue
+            self.assertNotEqual(canonical, text)
+        self.assertEqual(fv.jcs(fv.parse_json('1e21')[0]), '1e+21')
+        self.assertEqual(fv.jcs(fv.parse_json('100')[0]), '100')
+
+    def test_strings_and_member_order(self):
+        value, dup = fv.parse_json('{"\\u20ac":1,"\\r":2,"\\ufb33":3,"1":4,"\\ud83d\\ude00":5,"\\u0080":6,"\\u00f6":7}')
+        self.assertFalse(dup)
+        self.assertEqual(fv.jcs(value), '{"\\r":2,"1":4,"\u0080":6,"\u00f6":7,"\u20ac":1,"\U0001F600":5,"\ufb33":3}')
+        self.assertEqual(fv.jcs('\u0000\u001f\u007f\u2028"\\/'), '"\\u0000\\u001f\u007f\u2028\\"\\\\/"')
+        with self.assertRaises(fv.NotCanonicalisable):
+            fv.jcs(fv.parse_json('"\\ud800"')[0])  # a lone surrogate is not I-JSON
+        self.assertTrue(fv.parse_json('{"a":1,"a":2}')[1])
+        with self.assertRaises(ValueError):
+            fv.parse_json('NaN')
+        with self.assertRaises(ValueError):
+            fv.parse_json('\ufeff{}')
+
+    def test_every_bmp_character_is_written_as_ecmascript_writes_it(self):
+        # JSON.stringify and Python's json.dumps(ensure_ascii=False) agree on strings: only '"', '\\' and C0
+        # controls escaped, the short forms where JSON has them, lowercase \u00xx otherwise.
+        for i in range(0x10000):
+            if not 0xD800 <= i <= 0xDFFF:
+                self.assertEqual(fv._jcs_string(chr(i)), json.dumps(chr(i), ensure_ascii=False), hex(i))
+
+    def test_strict_base64(self):
+        self.assertEqual(fv.b64decode_strict('QQ=='), b'A')
+        self.assertEqual(fv.b64decode_strict(''), b'')
+        for bad in ('QR==', 'QUI=x', 'QUJ=', 'QQ', 'QQ=', ' QQ==', 'QQ==\n', '-_8=', 'QQ==QQ==', None, 5):
+            self.assertIsNone(fv.b64decode_strict(bad), repr(bad))
+        for n in range(0, 70):
+            data = os.urandom(n)
+            self.assertEqual(fv.b64decode_strict(base64.b64encode(data).decode()), data)
+
+
+class Merkle(unittest.TestCase):
+    def test_inclusion_of_every_leaf_of_small_trees(self):
+        def mth(leaves):
+            if len(leaves) == 1:
+                return leaves[0]
+            k = 1
+            while k * 2 < len(leaves):
+                k *= 2
+            return fv.node_hash(mth(leaves[:k]), mth(leaves[k:]))
+
+        def path(m, leaves):
+            if len(leaves) == 1:
+                return []
+            k = 1
+            while k * 2 < len(leaves):
+                k *= 2
+            if m < k:
+                return path(m, leaves[:k]) + [mth(leaves[k:])]
+            return path(m - k, leaves[k:]) + [mth(leaves[:k])]
+
+        for n in range(1, 34):
+            leaves = [fv.leaf_hash(bytes([i])) for i in range(n)]
+            root = mth(leaves)
+            for i in range(n):
+                p = path(i, leaves)
+                self.assertEqual(fv.inclusion_root(i, n, leaves[i], p), root)
+                self.assertIsNone(fv.inclusion_root(i, n, leaves[i], p + [root]))  # longer than consumed
+                if p:
+                    self.assertNotEqual(fv.inclusion_root(i, n, leaves[i], p[:-1]), root)
+            self.assertIsNone(fv.inclusion_root(n, n, leaves[0], []))
+
+
+class VersionTwoData(unittest.TestCase):
+    """§2.5: the published JSON Schemas and the rules they cannot say."""
+    H1, H2, H3 = '11' * 32, '22' * 32, '33' * 32
+
+    def check(self, event_type, data):
+        version = 1 if event_type in fv.RECIPE_ONLY_TYPES else 2  # §2.5: these exist in version 1 only
+        self.assertNotIn((event_type, 3 - version), fv.EVENT_SCHEMAS)
+        return fv.EVENT_SCHEMAS[(event_type, version)][1](data)
+
+    def base(self):
+        return {'serial': 'SN-1', 'step': 'verify-app', 'operator': 'op', 'durationMs': 5, 'tools': []}
+
+    def test_images_verified(self):
+        ok = dict(self.base(), method='readback_sha256', result='pass',
+                  images=[{'name': 'app', 'expected': self.H1, 'reported': self.H1, 'comparedChars': 64, 'result': 'pass'}])
+        self.assertIsNone(self.check('ImagesVerified', ok))
+        bad = json.loads(json.dumps(ok))
+        bad['images'][0]['reported'] = self.H2
+        self.assertIn('exactly when', self.check('ImagesVerified', bad))           # a "pass" that does not match
+        bad['images'][0]['result'] = 'fail'
+        self.assertIn('every image', self.check('ImagesVerified', bad))           # event pass, image fail
+        bad['result'] = 'fail'
+        self.assertIsNone(self.check('ImagesVerified', bad))
+        short = json.loads(json.dumps(ok))
+        short['images'][0].update(reported=self.H1[:16], comparedChars=16)
+        self.assertIn('64', self.check('ImagesVerified', short))                  # readback compares all 64
+        boot = dict(short, method='boot_log_elf_sha256')
+        self.assertIn('bootLog', self.check('ImagesVerified', boot))
+        boot['bootLog'] = {'sha256': self.H3, 'lines': 12}
+        self.assertIsNone(self.check('ImagesVerified', boot))
+        self.assertIn('bootLog', self.check('ImagesVerified', dict(ok, bootLog={'sha256': self.H3, 'lines': 1})))
+        self.assertIn('unknown', self.check('ImagesVerified', dict(ok, colour='red')))
+
+    def test_identity_and_security_state(self):
+        self.assertIsNone(self.check('IdentityRead', dict(self.base(), chipId='abcdef01', mac=None)))
+        self.assertIn('neither', self.check('IdentityRead', dict(self.base(), chipId=None, mac=None)))
+        self.assertIsNotNone(self.check('IdentityRead', dict(self.base(), chipId='ABCDEF01', mac=None)))
+        self.assertIsNotNone(self.check('IdentityRead', dict(self.base(), chipId='abcdef01\n', mac=None)))  # $ is the end
+        checks = [{'field': 'SECURE_BOOT_EN', 'equals': True, 'actual': True, 'met': True},
+                  {'field': 'FLASH_CRYPT_CNT', 'equals': 7, 'actual': None, 'met': False}]
+        state = dict(self.base(), fields=[], checks=checks, result='fail')
+        self.assertIsNone(self.check('SecurityStateRead', state))
+        self.assertIn('every check', self.check('SecurityStateRead', dict(state, result='pass')))
+        lying = json.loads(json.dumps(state))
+        lying['checks'][1]['met'] = True
+        self.assertIn('met', self.check('SecurityStateRead', lying))
+        lying['checks'][1].update(actual=1, equals=True)  # 1 is not true in JSON
+        self.assertIn('met', self.check('SecurityStateRead', lying))
+
+    def test_firmware_supported_and_named(self):
+        class E:
+            def __init__(self, leaf, t, v, d):
+                self.leaf_index, self.event = leaf, {'type': t, 'schemaVersion': v, 'data': d}
+        iv = lambda leaf, method, result, images: E(leaf, 'ImagesVerified', 2, {'method': method, 'result': result, 'images': images})
+        img = lambda name, h: {'name': name, 'expected': h, 'reported': h, 'comparedChars': 64, 'result': 'pass'}
+        events = [
+            iv(1, 'tool_compare', 'pass', [img('bootloader', self.H3)]),                    # before any scan: version ''
+            E(2, 'UnitScanned', 2, {'releaseId': 'R-2', 'batchId': 'B-2'}),
+            iv(3, 'readback_sha256', 'pass', [img('app', self.H1), img('partition-table', self.H2)]),
+            iv(4, 'boot_log_elf_sha256', 'pass', [dict(img('app', self.H3[:16]), comparedChars=16, reported=self.H3[:16])]),
+            iv(5, 'readback_sha256', 'fail', [dict(img('nvs', self.H2), result='fail', reported=self.H3)]),
+            E(6, 'UnitLocked', 2, {'images': [{'name': 'app', 'sha256': self.H1, 'offset': 0, 'sizeBytes': 1}]}),
+            E(7, 'ProvisioningApplied', 2, {'image': {'name': 'nvs', 'sha256': 'ab' * 32, 'offset': 0, 'sizeBytes': 1}}),
+        ]
+        self.assertEqual(fv.supported_firmware(events), [
+            ('bootloader', self.H3, '', 1), ('application', self.H1, 'R-2', 3), ('partition-table', self.H2, 'R-2', 3),
+            ('application', self.H1, 'R-2', 6)])
+        self.assertEqual(fv.named_images(events), {self.H1, self.H2, self.H3, 'ab' * 32})
+        self.assertEqual(fv.unit_summary(events)[0], 'B-2')
+        self.assertEqual(fv.release_images({'images': [{'name': 'app', 'sha256': self.H1}, {'name': 'bootloader', 'sha256': self.H2}]}),
+                         {'application': self.H1, 'bootloader': self.H2})
+
+
+class Mutations(unittest.TestCase):
+    """Seeded mutations of the genuine vectors, bytes and JSON values alike: each must end in a verdict, a coded
+    refusal or (for changes that change nothing signed, such as whitespace in a provenance document) acceptance,
+    never in another exception."""
+
+    def genuine(self):
+        out = []
+        for name in ('v1/export.genuine.ndjson', 'v2/export.genuine.ndjson', 'v1/provenance.genuine.json', 'v2/provenance.genuine.json'):
+            with open(os.path.join(VECTORS, name), 'rb') as f:
+                out.append((name, f.read()))
+        return out
+
+    def verdict(self, data):
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(data)
+        try:
+            fv.detect_and_verify(f.name, fv.parse_ledger_key(LEDGER_KEY))
+            return 'ok'
+        except fv.Refused as r:
+            return r.code
+        finally:
+            os.unlink(f.name)
+
+    def mutate_value(self, rng, v):
+        if isinstance(v, dict) and v:
+            k = rng.choice(sorted(v))
+            v = dict(v)
+            r = rng.random()
+            if r < 0.1:
+                del v[k]
+            elif r < 0.15:
+                v['extra'] = 1
+            elif k == 'payload' and isinstance(v[k], str) and r < 0.6:
+                try:
+                    event = json.loads(base64.b64decode(v[k]))
+                    v[k] = base64.b64encode(fv.jcs_bytes(self.mutate_value(rng, event))).decode()
+                except Exception:
+                    v[k] = self.mutate_value(rng, v[k])
+            else:
+                v[k] = self.mutate_value(rng, v[k])
+            return v
+        if isinstance(v, list) and v:
+            v, i = list(v), rng.randrange(len(v))
+            r = rng.random()
+            if r < 0.15:
+                del v[i]
+            elif r < 0.3:
+                v.insert(rng.randrange(len(v) + 1), v[i])
+            else:
+                v[i] = self.mutate_value(rng, v[i])
+            return v
+        if isinstance(v, str) and v and rng.random() < 0.5:
+            i = rng.randrange(len(v))
+            return v[:i] + rng.choice('0aF-_.Z\u00e9\n') + v[i + 1:]
+        return rng.choice([None, 0, -1, 1, 2 ** 53, 1.5, '', 'x', True, [], {}, 'a' * 300])
+
+    def test_mutated_files_end_in_a_verdict(self):
+        import random
+        rng = random.Random(20261202)
+        files = self.genuine()
+        seen = set()
+        for _ in range(300):
+            name, data = rng.choice(files)
+            if rng.random() < 0.5:
+                b = bytearray(data)
+                for _ in range(rng.randint(1, 3)):
+                    i = rng.randrange(len(b))
+                    if rng.random() < 0.5:
+                        b[i] = rng.randrange(256)
+                    else:
+                        del b[i:i + rng.randint(1, 40)]
+                mutated = bytes(b)
+            elif name.endswith('.json'):
+                mutated = json.dumps(self.mutate_value(rng, json.loads(data))).encode()
+            else:
+                lines = data.decode().split('\n')[:-1]
+                i = rng.randrange(len(lines))
+                record = self.mutate_value(rng, json.loads(lines[i]))
+                lines[i] = fv.jcs(record) if name.startswith('v2') else json.dumps(record, separators=(',', ':'))
+                mutated = ('\n'.join(lines) + '\n').encode()
+            verdict = self.verdict(mutated)  # raises on anything but a verdict
+            self.assertIn(verdict, CODES | {'ok'})
+            seen.add(verdict)
+        self.assertGreaterEqual(len(seen), 8, seen)  # the mutations reach many steps, not only the first
+
+
+def merkle_root(leaves):
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return fv.node_hash(merkle_root(leaves[:k]), merkle_root(leaves[k:]))
+
+
+def audit_path(m, leaves):
+    """RFC 6962 §2.1.1 PATH(m, D[n])."""
+    if len(leaves) == 1:
+        return []
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    if m < k:
+        return audit_path(m, leaves[:k]) + [merkle_root(leaves[k:])]
+    return audit_path(m - k, leaves[k:]) + [merkle_root(leaves[:k])]
+
+
+class Ledger:
+    """A minimal writer of provenance documents with the vector seeds of keys.json, to reach the rules no vector
+    breaks (key lives, log order, stations sharing a key). It signs as §2 says; the verifier must judge it."""
+    ORIGIN = 'vectors.flashtrail.example/log'
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        import hashlib
+        self.keys = {}
+        for label in ('ledger', 'admin', 'station ST-01', 'station ST-02'):
+            seed = hashlib.sha256(('flashtrail format vectors: ' + label).encode()).digest()
+            sk = Ed25519PrivateKey.from_private_bytes(seed)
+            from cryptography.hazmat.primitives import serialization
+            pub = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            self.keys[label] = (sk, pub)
+        self.log = []      # (role, envelope dict, envelope bytes)
+        self.heads = {}
+        self.n = 0
+
+    def pub(self, label):
+        return self.keys[label][1]
+
+    def append(self, role, label, event_type, data, kind, stream, prev='chain', version=1, source_id=None):
+        import uuid
+        self.n += 1
+        event = {'id': str(uuid.UUID(int=self.n, version=4)), 'type': event_type, 'schemaVersion': version,
+                 'occurredAt': '2026-12-01T10:%02d:%02d.000Z' % (self.n // 60, self.n % 60),
+                 'source': {'kind': kind, 'id': source_id or {'station': label.split(' ')[-1], 'admin': 'admin', 'ledger': 'ledger'}[kind]},
+                 'prev': self.heads.get(stream) if prev == 'chain' else prev, 'data': data}
+        payload = fv.jcs_bytes(event)
+        sk, pub = self.keys[label]
+        sig = sk.sign(fv.pae(fv.EVENT_PAYLOAD_TYPE, payload))
+        envelope = {'payload': base64.b64encode(payload).decode(), 'payloadType': fv.EVENT_PAYLOAD_TYPE,
+                    'signatures': [{'keyid': fv.sha256_hex(pub), 'sig': base64.b64encode(sig).decode()}]}
+        env_bytes = fv.jcs_bytes(envelope)
+        self.heads[stream] = fv.sha256_hex(env_bytes)
+        self.log.append((role, envelope, env_bytes))
+        return len(self.log) - 1
+
+    def trust(self, *labels):
+        keys = [{'keyId': fv.sha256_hex(self.pub(l)), 'publicKey': self.pub(l).hex()} for l in labels]
+        return self.append('trust', 'ledger', 'AdminKeysTrusted', {'keys': keys}, 'ledger', 'ledger-trust')
+
+    def station(self, station, key_label=None):
+        return self.append('station', 'admin', 'StationRegistered', {'stationId': station, 'line': 'L1', 'site': 'Plant 1'}, 'admin', 'station-' + station)
+
+    def register(self, station, key_label):
+        pub = self.pub(key_label)
+        return self.append('station', 'admin', 'StationKeyRegistered', {'stationId': station, 'keyId': fv.sha256_hex(pub), 'publicKey': pub.hex(), 'algorithm': 'ed25519'}, 'admin', 'station-' + station)
+
+    def revoke(self, station, key_label):
+        return self.append('station', 'admin', 'StationKeyRevoked', {'stationId': station, 'keyId': fv.sha256_hex(self.pub(key_label)), 'reason': 'lost'}, 'admin', 'station-' + station)
+
+    def unit(self, key_label, event_type, data, prev='chain'):
+        return self.append('unit', key_label, event_type, dict(data, serial='SN-9'), 'station', 'unit-SN-9', prev=prev)
+
+    def document(self, order=None, fmt='flashtrail.provenance.v1'):
+        leaves = [fv.leaf_hash(b) for _r, _e, b in self.log]
+        root = merkle_root(leaves)
+        body = '%s\n%d\n%s\n' % (self.ORIGIN, len(leaves), base64.b64encode(root).decode())
+        sk, pub = self.keys['ledger']
+        key_id = fv.sha256(self.ORIGIN.encode() + b'\n\x01' + pub)[:4]
+        note = body + '\n\u2014 %s %s\n' % (self.ORIGIN, base64.b64encode(key_id + sk.sign(body.encode())).decode())
+        entries = []
+        for i in (order if order is not None else range(len(self.log))):
+            role, envelope, _b = self.log[i]
+            proof = 'c2sp.org/tlog-proof@v1\nindex %d\n%s\n%s' % (i, ''.join(base64.b64encode(h).decode() + '\n' for h in audit_path(i, leaves)), note)
+            entries.append({'role': role, 'leafIndex': i, 'envelope': envelope, 'proof': proof})
+        return {'format': fmt, 'serial': 'SN-9', 'checkpoint': note, 'entries': entries}
+
+    def key_text(self):
+        pub = self.pub('ledger')
+        key_id = fv.sha256(self.ORIGIN.encode() + b'\n\x01' + pub)[:4]
+        return '%s+%s+%s' % (self.ORIGIN, key_id.hex(), base64.b64encode(b'\x01' + pub).decode())
+
+
+SCAN = {'batchId': 'B-9', 'station': 'ST-01', 'operator': 'op', 'productSku': 'SKU', 'hardwareRevision': 'A'}
+SHIP = {'customer': 'ACME', 'orderRef': 'PO-1'}
+REWORK = {'reason': 'again'}
+
+
+class KeyLivesAndLogOrder(unittest.TestCase):
+    """§8.3 and §8.1 step 6 on documents written with the vector seeds."""
+
+    def verdict(self, ledger, order=None):
+        doc = ledger.document(order)
+        key = fv.parse_ledger_key(ledger.key_text())
+        try:
+            return fv.verify_provenance(json.dumps(doc).encode(), key)['ok']
+        except fv.Refused as r:
+            return r.code
+
+    def base(self):
+        led = Ledger()
+        self.assertEqual(led.key_text(), LEDGER_KEY)  # the seeds are the vectors' (keys.json)
+        led.trust('admin')
+        led.station('ST-01')
+        led.register('ST-01', 'station ST-01')
+        return led
+
+    def test_a_document_written_to_the_text_verifies(self):
+        led = self.base()
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        led.unit('station ST-01', 'UnitShipped', SHIP)
+        self.assertEqual(self.verdict(led), True)
+
+    def test_revocation_takes_effect_at_its_leaf(self):
+        led = self.base()
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        led.revoke('ST-01', 'station ST-01')
+        self.assertEqual(self.verdict(led), True)       # signed and logged before the revocation: still counts
+        led.unit('station ST-01', 'UnitShipped', SHIP)
+        self.assertEqual(self.verdict(led), 'KEY_REVOKED')
+        led.register('ST-01', 'station ST-01')          # registered again: a new life, later leaves only
+        led.unit('station ST-01', 'UnitReworked', REWORK)
+        self.assertEqual(self.verdict(led), 'KEY_REVOKED')  # the UnitShipped between still fails
+        led2 = self.base()
+        led2.unit('station ST-01', 'UnitScanned', SCAN)
+        led2.revoke('ST-01', 'station ST-01')
+        led2.register('ST-01', 'station ST-01')
+        led2.unit('station ST-01', 'UnitShipped', SHIP)
+        self.assertEqual(self.verdict(led2), True)
+
+    def test_an_event_before_its_key_was_registered(self):
+        led = Ledger()
+        led.trust('admin')
+        led.station('ST-01')
+        first = led.unit('station ST-01', 'UnitScanned', SCAN)
+        led.register('ST-01', 'station ST-01')
+        self.assertEqual(self.verdict(led), 'KEY_UNKNOWN')
+        self.assertEqual(first, 2)
+
+    def test_a_key_counts_only_for_the_station_it_is_registered_to(self):
+        led = self.base()
+        led.station('ST-02')
+        led.register('ST-02', 'station ST-02')
+        led.register('ST-02', 'station ST-01')   # the same key registered to two stations: two lives
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        # ST-02's key signs an event that names ST-01 as its source: that key is not registered to ST-01
+        led.append('unit', 'station ST-02', 'UnitShipped', dict(SHIP, serial='SN-9'), 'station', 'unit-SN-9', source_id='ST-01')
+        self.assertEqual(self.verdict(led), 'KEY_UNKNOWN')
+
+    def test_a_revocation_at_one_station_leaves_the_other_registration_live(self):
+        led = self.base()
+        led.station('ST-02')
+        led.register('ST-02', 'station ST-01')   # the same key at ST-02
+        led.revoke('ST-02', 'station ST-01')
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        self.assertEqual(self.verdict(led), True)
+        led.revoke('ST-01', 'station ST-01')
+        led.unit('station ST-01', 'UnitShipped', SHIP)
+        self.assertEqual(self.verdict(led), 'KEY_REVOKED')
+
+    def test_stream_order_against_log_order(self):
+        led = self.base()
+        led.unit('station ST-01', 'UnitScanned', SCAN)                       # leaf 3
+        # the next event of the stream is logged, then an event that chains to it is logged *before* it: build
+        # the chain first (prev of the later one names the earlier one), then swap their places in the log.
+        a = led.unit('station ST-01', 'UnitReworked', REWORK)               # leaf 4, stream position 2
+        b = led.unit('station ST-01', 'UnitShipped', SHIP)                  # leaf 5, stream position 3
+        led.log[a], led.log[b] = led.log[b], led.log[a]                      # now position 3 is at leaf 4
+        # a v1 document lists the unit's events in stream order: leaves 3, 5, 4
+        self.assertEqual(self.verdict(led, order=[0, 1, 2, 3, 5, 4]), 'LOG_ORDER_ERROR')
+        self.assertEqual(self.verdict(led, order=[0, 1, 2, 3, 4, 5]), 'CHAIN_BROKEN')
+
+    def test_administrator_keys_in_force_at_the_leaf(self):
+        led = Ledger()
+        led.trust('admin')
+        led.trust('station ST-02')          # replaces the set: the admin key is no longer in force
+        led.station('ST-01')
+        led.register('ST-01', 'station ST-01')
+        led.unit('station ST-01', 'UnitScanned', SCAN)
+        self.assertEqual(self.verdict(led), 'KEY_UNKNOWN')
+
+
+class CommandLine(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def write(self, name, data):
+        path = os.path.join(self.dir.name, name)
+        with open(path, 'wb') as f:
+            f.write(data)
+        return path
+
+    def refused(self, path, code, key=LEDGER_KEY):
+        rc, out, err = run_cli('--ledger-key', key, path)
+        self.assertNotIn('Traceback', err)
+        self.assertIsNotNone(out, 'no JSON line for %s' % path)
+        self.assertEqual((rc, out['ok'], out['code']), (1, False, code), out.get('message'))
+        return out
+
+    def genuine(self, name):
+        with open(os.path.join(VECTORS, name), 'rb') as f:
+            return f.read()
+
+    def test_genuine_files_are_accepted(self):
+        for name in ('v2/export.genuine.ndjson', 'v1/export.genuine.ndjson'):
+            rc, out, _ = run_cli('--ledger-key', LEDGER_KEY, os.path.join(VECTORS, name))
+            self.assertEqual((rc, out['ok'], out['units']), (0, True, 2))
+        rc, out, _ = run_cli('--ledger-key', LEDGER_KEY, os.path.join(VECTORS, 'v2/provenance.genuine.json'))
+        self.assertEqual((rc, out['ok'], out['serial'], out['batchId'], out['releaseId']), (0, True, 'SN-0001', 'B-1', 'R-1'))
+
+    def test_truncated_export(self):
+        data = self.genuine('v2/export.genuine.ndjson')
+        for cut in (1, len(data) // 3, len(data) // 2, len(data) - 1):
+            self.refused(self.write('cut-%d.ndjson' % cut, data[:cut]), 'FORMAT_ERROR')
+
+    def test_truncated_provenance(self):
+        data = self.genuine('v2/provenance.genuine.json')
+        self.refused(self.write('cut.json', data[:len(data) // 2]), 'FORMAT_ERROR')
+
+    def test_null_lines_and_empty_files(self):
+        self.refused(self.write('null.ndjson', b'null\n'), 'FORMAT_ERROR')
+        self.refused(self.write('null.json', b'null'), 'FORMAT_ERROR')
+        self.refused(self.write('empty', b''), 'FORMAT_ERROR')
+        self.refused(self.write('brace', b'{\n'), 'FORMAT_ERROR')
+        self.refused(self.write('array.json', b'[]'), 'FORMAT_ERROR')
+
+    def test_binary_files(self):
+        self.refused(self.write('bin', bytes(range(256)) * 64), 'FORMAT_ERROR')
+        self.refused(self.write('zeros', bytes(4096)), 'FORMAT_ERROR')
+        data = self.genuine('v2/export.genuine.ndjson')
+        self.refused(self.write('bad-utf8.ndjson', data.replace(b'"B-1"', b'"B-\xff"', 1)), 'FORMAT_ERROR')
+        self.refused(self.write('bom.json', b'\xef\xbb\xbf' + self.genuine('v2/provenance.genuine.json')), 'FORMAT_ERROR')
+
+    def test_hostile_nesting_and_sizes(self):
+        self.refused(self.write('deep.json', b'[' * 200000 + b']' * 200000), 'FORMAT_ERROR')
+        self.refused(self.write('deep.ndjson', b'{"a":' * 100000 + b'1' + b'}' * 100000 + b'\n'), 'FORMAT_ERROR')
+        self.refused(self.write('long.ndjson', b'{' + b' ' * (5 * 1024 * 1024) + b'}\n'), 'FORMAT_ERROR')
+
+    def test_missing_file_and_bad_keys(self):
+        self.refused(os.path.join(self.dir.name, 'absent'), 'FORMAT_ERROR')
+        path = os.path.join(VECTORS, 'v2/export.genuine.ndjson')
+        self.refused(path, 'LEDGER_KEY_ERROR', key='not a key')
+        name, kid, b64 = LEDGER_KEY.split('+', 2)
+        self.refused(path, 'LEDGER_KEY_ERROR', key=name + '+' + kid + '+' + b64[:-4] + 'AAAA')
+        rc, out, err = run_cli(path)
+        self.assertEqual((rc, out['code']), (1, 'LEDGER_KEY_ERROR'))
+
+    def test_hostile_event_payloads_in_a_provenance_document(self):
+        """§2.2 on the envelope at entry 5 (the UnitScanned): each payload is refused at step 3 with its code."""
+        doc = json.loads(self.genuine('v2/provenance.genuine.json'))
+        idx = [i for i, e in enumerate(doc['entries']) if e['role'] == 'unit'][0]
+        original = base64.b64decode(doc['entries'][idx]['envelope']['payload']).decode()
+        cases = [
+            (original.replace('"prev":null', '"prev":null,"prev":null'), 'PAYLOAD_NOT_CANONICAL'),  # duplicate
+            (original.replace('"schemaVersion":1', '"schemaVersion":1.0'), 'PAYLOAD_NOT_CANONICAL'),
+            (original.replace('"schemaVersion":1', '"schemaVersion":1e400'), 'PAYLOAD_NOT_CANONICAL'),
+            (original.replace('"op-1"', '"op-\\ud800"'), 'PAYLOAD_NOT_CANONICAL'),               # lone surrogate
+            (original.replace('"op-1"', '"op-\\u0031"'), 'PAYLOAD_NOT_CANONICAL'),               # needless escape
+            (original.replace('"op-1"', '"op-\u00e9"'), 'ok-schema'),                             # canonical, valid
+            (original.replace('"hardwareRevision":', '"colour":"red","hardwareRevision":'), 'SCHEMA_ERROR'),          # unknown member
+            (original.replace('"schemaVersion":1', '"schemaVersion":7'), 'SCHEMA_ERROR'),
+            ('\ufeff' + original, 'ENVELOPE_ERROR'),
+            ('[' * 65 + ']' * 65, 'ENVELOPE_ERROR'),                                           # 65 levels
+            ('[' * 64 + ']' * 64, 'SCHEMA_ERROR'),                                             # 64 levels: allowed depth
+            ('[]', 'SCHEMA_ERROR'),
+            ('not json', 'ENVELOPE_ERROR'),
+        ]
+        for payload, code in cases:
+            d = json.loads(json.dumps(doc))
+            d['entries'][idx]['envelope']['payload'] = base64.b64encode(payload.encode('utf-8', 'surrogatepass')).decode()
+            path = self.write('hostile.json', json.dumps(d).encode())
+            if code == 'ok-schema':
+                # a valid, canonical payload that was not signed: the signature now fails (§8.1 step 4 precedence)
+                self.refused(path, 'SIGNATURE_ERROR')
+            else:
+                self.refused(path, code)
+        d = json.loads(json.dumps(doc))
+        d['entries'][idx]['envelope']['payload'] = doc['entries'][idx]['envelope']['payload'].rstrip('=')
+        self.refused(self.write('nopad.json', json.dumps(d).encode()), 'ENVELOPE_ERROR')
+
+    def test_export_lines_after_the_statement_and_against_another_key(self):
+        data = self.genuine('v2/export.genuine.ndjson')
+        last = data.rstrip(b'\n').split(b'\n')[-1] + b'\n'
+        self.refused(self.write('twice.ndjson', data + last), 'FORMAT_ERROR')
+        self.refused(self.write('blank.ndjson', data + b'\n'), 'FORMAT_ERROR')
+        # a well-formed key of another name: the checkpoint is not signed by it
+        name, kid, b64 = LEDGER_KEY.split('+', 2)
+        pub = base64.b64decode(b64)
+        import hashlib
+        other = 'other.example/log'
+        other_id = hashlib.sha256(other.encode() + b'\n' + pub).digest()[:4].hex()
+        self.refused(os.path.join(VECTORS, 'v2/export.genuine.ndjson'), 'CHECKPOINT_ORIGIN_ERROR', key='%s+%s+%s' % (other, other_id, b64))
+
+
+class RealLedgerRecipeLine(unittest.TestCase):
+    """What a real ledger writes for a recipe line (version 2 data, §2.5), which no vector holds: `flashtrail
+    simulate` flashes a batch with failures and a drifting station, `flashtrail serve` serves it, `flashtrail export`
+    and the provenance API hand out the evidence; every file must verify, and a changed byte must not."""
+
+    @classmethod
+    def setUpClass(cls):
+        import shutil
+        cls.skip = None
+        node = shutil.which('node')
+        cli = os.path.join(ROOT, 'bin', 'flashtrail.js')
+        if node is None:
+            cls.skip = 'node is not installed'
+        elif not os.path.exists(os.path.join(ROOT, 'dist')):
+            cls.skip = 'the ledger is not built (npm run build)'
+        if cls.skip:
+            print('RealLedgerRecipeLine skipped: ' + cls.skip, file=sys.stderr)
+            return
+        cls.tmp = tempfile.TemporaryDirectory()
+        data = os.path.join(cls.tmp.name, 'data')
+        sim = subprocess.run([node, cli, 'simulate', '--units', '16', '--stations', '2', '--seed', '7',
+                              '--fail', 'write-images=0.2,read-back-images=0.2', '--defect-rate', '0.1',
+                              '--drift', 'ST-02@0+600', '--data', data, '--json'],
+                             capture_output=True, text=True, timeout=300)
+        if sim.returncode not in (0, 1):
+            raise RuntimeError('flashtrail simulate failed: ' + sim.stderr[-2000:])
+        cls.batch = re.search(r'"batchId": "([^"]+)"', sim.stdout).group(1)
+        env = dict(os.environ, FLASHTRAIL_PORT='0', FLASHTRAIL_HOST='127.0.0.1')
+        cls.log = open(os.path.join(cls.tmp.name, 'serve.out'), 'w+')
+        cls.server = subprocess.Popen([node, cli, 'serve', '--data', data], stdout=cls.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 60
+        url = key = None
+        while time.time() < deadline and url is None:
+            time.sleep(0.5)
+            cls.log.seek(0)
+            text = cls.log.read()
+            m, k = re.search(r'"url":"(http://[^"]+)"', text), re.search(r'"verifierKey":"([^"]+)"', text)
+            if m and k:
+                url, key = m.group(1), k.group(1)
+        if url is None:
+            raise RuntimeError('flashtrail serve did not start: ' + text[-2000:])
+        cls.url, cls.key = url, key
+        cls.export = os.path.join(cls.tmp.name, 'batch.ndjson')
+        ex = subprocess.run([node, cli, 'export', '--out', cls.export, '--batch', cls.batch, '--url', url, '--data', data],
+                            capture_output=True, text=True, timeout=300)
+        if ex.returncode != 0:
+            raise RuntimeError('flashtrail export failed: ' + ex.stderr[-2000:])
+        with open(os.path.join(data, 'admin.token')) as f:
+            token = f.read().strip()
+        cls.provenance = []
+        import urllib.request
+        for n in (1, 2, 3):
+            serial = 'SN%s-%06d' % (cls.batch[2:], n)
+            req = urllib.request.Request('%s/v1/units/%s/provenance' % (url, serial), headers={'authorization': 'Bearer ' + token})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                path = os.path.join(cls.tmp.name, 'prov-%d.json' % n)
+                with open(path, 'wb') as f:
+                    f.write(r.read())
+                cls.provenance.append(path)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.skip:
+            return
+        cls.server.terminate()
+        cls.server.wait(timeout=30)
+        cls.log.close()
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        if self.skip:
+            self.skipTest(self.skip)
+
+    def test_the_export_verifies_and_carries_version_2_data(self):
+        rc, out, err = run_cli('--ledger-key', self.key, self.export)
+        self.assertEqual((rc, out['ok']), (0, True), out)
+        self.assertEqual(out['units'], 16)
+        kinds = {s['name'].split(' ')[0] for s in out['subjects']}
+        self.assertIn('partition-table', kinds)  # a kind only recipe images have (§2.5)
+        versions = set()
+        with open(self.export, 'rb') as f:
+            for line in f:
+                r = json.loads(line)
+                for e in r.get('events', []):
+                    ev = json.loads(base64.b64decode(e['envelope']['payload']))
+                    versions.add((ev['type'], ev['schemaVersion']))
+        self.assertIn(('UnitScanned', 2), versions)
+        self.assertTrue({t for t, _v in versions} & fv.RECIPE_ONLY_TYPES)
+
+    def test_provenance_documents_verify(self):
+        for path in self.provenance:
+            rc, out, err = run_cli('--ledger-key', self.key, path)
+            self.assertEqual((rc, out['ok'], out['batchId']), (0, True, self.batch), out)
+
+    def test_a_changed_byte_is_refused(self):
+        with open(self.export, 'rb') as f:
+            lines = f.read().split(b'\n')
+        i = next(n for n, l in enumerate(lines) if b'"record":"unit"' in l)
+        record = json.loads(lines[i])
+        payload = json.loads(base64.b64decode(record['events'][-1]['envelope']['payload']))
+        payload['occurredAt'] = payload['occurredAt'][:-2] + ('1Z' if payload['occurredAt'][-2] != '1' else '2Z')
+        record['events'][-1]['envelope']['payload'] = base64.b64encode(fv.jcs_bytes(payload)).decode()
+        lines[i] = fv.jcs_bytes(record)
+        path = os.path.join(self.tmp.name, 'changed.ndjson')
+        with open(path, 'wb') as f:
+            f.write(b'\n'.join(lines))
+        rc, out, err = run_cli('--ledger-key', self.key, path)
+        self.assertEqual((rc, out['code']), (1, 'SIGNATURE_ERROR'), out)
+        rc, out, err = run_cli('--ledger-key', LEDGER_KEY, self.export)
+        self.assertEqual((rc, out['ok']), (1, False))
+
+
+if __name__ == '__main__':
+    unittest.main()
