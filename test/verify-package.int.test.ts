@@ -120,7 +120,8 @@ describe('@flashtrail/verify, packed and installed offline into an empty directo
     const ours = await standalone(doc, '--ledger-key', evidence.verifierKey);
     expect(ours.code).toBe(1);
     expect(ours.json.error).toEqual((await flashtrail(doc, '--ledger-key', evidence.verifierKey)).json.error);
-  });
+    // A dozen verifier processes: minutes on a busy 2-core machine.
+  }, 300_000);
 
   it('verifies that a newer checkpoint extends an older one, and refuses a proof that does not, as flashtrail verify-consistency does', async () => {
     const t = evidence.ledger;
