@@ -116,16 +116,26 @@ function empty(serial: string, at: string): UnitView {
   };
 }
 
+/** A MAC or chip id as the index keeps it: hex digits only, lower case (F4-12-FA… and f4:12:fa… are one MAC). */
+export function hardwareIdKey(id: string): string {
+  return id.toLowerCase().replace(/[^0-9a-z]/g, '');
+}
+
 export const unitStateProjection: DocumentProjection<UnitView> = {
   name: 'unit-state',
-  version: 3,
-  /** CRA queries find units by the firmware they carry; batch views list a batch's units. */
+  version: 4,
+  /** CRA queries find units by the firmware they carry; batch views list a batch's units; people look a unit up by its MAC or chip id. */
   indexes: (u) => {
     const firmware = new Set<string>();
     if (u.bootloader) firmware.add(u.bootloader.sha256);
     if (u.application) firmware.add(u.application.sha256);
     for (const image of Object.values(u.images)) firmware.add(image.sha256);
-    return [...[...firmware].map((sha) => ['firmware', sha] as const), ...(u.batchId ? ([['batch', u.batchId]] as const) : [])];
+    return [
+      ...[...firmware].map((sha) => ['firmware', sha] as const),
+      ...(u.batchId ? ([['batch', u.batchId]] as const) : []),
+      ...(u.mac ? ([['mac', hardwareIdKey(u.mac)]] as const) : []),
+      ...(u.chipId ? ([['chip', hardwareIdKey(u.chipId)]] as const) : []),
+    ];
   },
   keyOf: (event) => (isUnitEvent(event) ? event.data.serial : null),
   evolve(current: UnitView | null, event: LedgerEvent, meta: EventMeta): UnitView {

@@ -113,7 +113,7 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
       expect(v.steps[v.steps.length - 1], t.name).toMatch(new RegExp(`^ {2}FAIL ${cli?.step} +${cli?.code}: `));
     }
     await page.close();
-  });
+  }, 300_000);
 
   it('refuses a tampered provenance document and a key that is not one, in one line each', async () => {
     const page = await browser.newPage();

@@ -2,7 +2,8 @@
  * The standalone verifier as an auditor gets it: `npm pack` of packages/verify, installed from the tarball
  * into an empty directory with `npm install --offline` and an empty npm cache (so it can have nothing to fetch
  * and nothing to compile), then run on a real export and provenance document, native and portable, and on
- * tampered copies: its verdicts are those of `flashtrail verify`, code for code and location for location.
+ * tampered copies, and on two checkpoints with a consistency proof: its verdicts are those of `flashtrail verify`
+ * and `flashtrail verify-consistency`, code for code and location for location.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLASHTRAIL_BIN, ROOT } from './helpers/cli.ts';
 import { makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
+import { SimulatedStation } from '../src/sim/simulated-station.ts';
+import { LedgerClient } from '../src/client/ledger-client.ts';
+import { EventSigner } from '../src/event/signer.ts';
 
 const run = promisify(execFile);
 let evidence: Evidence;
@@ -116,6 +120,34 @@ describe('@flashtrail/verify, packed and installed offline into an empty directo
     const ours = await standalone(doc, '--ledger-key', evidence.verifierKey);
     expect(ours.code).toBe(1);
     expect(ours.json.error).toEqual((await flashtrail(doc, '--ledger-key', evidence.verifierKey)).json.error);
+    // A dozen verifier processes: minutes on a busy 2-core machine.
+  }, 300_000);
+
+  it('verifies that a newer checkpoint extends an older one, and refuses a proof that does not, as flashtrail verify-consistency does', async () => {
+    const t = evidence.ledger;
+    const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+    const oldNote = await (await fetch(`${t.url}/v1/checkpoint`, auth(t.tokens.auditor))).text();
+    const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(t.stationKeys['ST-01'], 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release);
+    await station.flash('SN-CONSISTENCY-1', 'pass');
+    const issued = await fetch(`${t.url}/v1/checkpoint`, { method: 'POST', ...auth(t.tokens.admin) });
+    expect(issued.status).toBe(201);
+    const newNote = await issued.text();
+    const size = (note: string) => Number(note.split('\n')[1]);
+    expect(size(newNote)).toBeGreaterThan(size(oldNote));
+    const proof = (await (await fetch(`${t.url}/v1/proofs/consistency?from=${size(oldNote)}&to=${size(newNote)}`, auth(t.tokens.auditor))).json()) as { proof: string[] };
+    const [oldFile, newFile, proofFile, badProofFile] = ['old.checkpoint', 'new.checkpoint', 'consistency.json', 'bad-consistency.json'].map((f) => join(home, f)) as [string, string, string, string];
+    writeFileSync(oldFile, oldNote);
+    writeFileSync(newFile, newNote);
+    writeFileSync(proofFile, JSON.stringify(proof));
+    writeFileSync(badProofFile, JSON.stringify({ proof: [...proof.proof].reverse().concat(proof.proof.length < 2 ? [Buffer.alloc(32).toString('base64')] : []) }));
+    const consistency = (command: string[], proofPath: string) => verdictOf(command, [oldFile, newFile, '--ledger-key', `@${evidence.keyFile}`, '--proof', proofPath]);
+    const ok = await consistency([bin, 'consistency'], proofFile);
+    expect(ok.code).toBe(0);
+    expect(ok.json.report).toEqual((await consistency([FLASHTRAIL_BIN, 'verify-consistency'], proofFile)).json.report);
+    const bad = await consistency([bin, 'consistency'], badProofFile);
+    expect(bad.code).toBe(1);
+    expect(bad.json.error?.code).toBe('CONSISTENCY_PROOF_ERROR');
+    expect(bad.json.error).toEqual((await consistency([FLASHTRAIL_BIN, 'verify-consistency'], badProofFile)).json.error);
   });
 
   it('fails as the CLI does, in one line and without a stack: a bad key, a missing file, a usage error', async () => {

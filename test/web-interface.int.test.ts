@@ -1,6 +1,6 @@
 /**
  * The ledger's web interface in headless Chromium at 1366×768, against a real ledger on loopback with a
- * simulated batch: token login (role-aware), a unit found by serial with its timeline verified in the browser
+ * simulated batch: token login (role-aware), a unit found by serial, MAC or chip id with its timeline verified in the browser
  * against the pinned key (and refused against another key), "units carrying firmware X", and the batch
  * dashboard, whose figures must equal what `flashtrail simulate` injected (its ground truth, not the ledger's
  * own projections), updated live when a unit is flashed while the page is open. Requests anywhere but the
@@ -63,7 +63,7 @@ describe.skipIf(chromiumSkip !== null)('the web interface, in headless Chromium 
 
   it('an auditor finds a unit by serial and sees its timeline verified in the browser against the pinned key', async () => {
     await logIn(evidence.ledger.tokens.auditor, evidence.verifierKey);
-    await page.getByLabel('Serial number').fill(evidence.serial);
+    await page.getByLabel('Serial number, MAC or chip id').fill(evidence.serial);
     await page.getByRole('button', { name: 'Show' }).click();
     const verdict = page.locator('#timeline-verdict');
     await verdict.waitFor({ timeout: 60_000 });
@@ -76,6 +76,20 @@ describe.skipIf(chromiumSkip !== null)('the web interface, in headless Chromium 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download provenance document' }).click()]);
     expect(download.suggestedFilename()).toBe(`${evidence.serial}.json`);
     expect((JSON.parse(readFileSync(await download.path(), 'utf8')) as { serial: string }).serial).toBe(evidence.serial);
+  });
+
+  it('finds the unit by its MAC (any case and separators) and by its chip id', async () => {
+    const unit = (await (await fetch(`${evidence.ledger.url}/v1/units/${encodeURIComponent(evidence.serial)}`, { headers: { authorization: `Bearer ${evidence.ledger.tokens.auditor}` } })).json()) as { mac: string; chipId: string };
+    expect(unit.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    for (const query of [unit.mac.toUpperCase().replaceAll(':', '-'), unit.chipId]) {
+      await page.goto(`${evidence.ledger.url}/ui#/units`);
+      await page.getByLabel('Serial number, MAC or chip id').fill(query);
+      await page.getByRole('button', { name: 'Show' }).click();
+      await page.locator('#timeline-verdict[data-state="verified"]').waitFor({ timeout: 60_000 });
+      expect(await text('#unit-facts')).toContain(evidence.serial);
+    }
+    await page.goto(`${evidence.ledger.url}/ui#/units/NO-SUCH-UNIT`);
+    await expect.poll(() => text('#unit')).toMatch(/No unit has the serial, MAC or chip id NO-SUCH-UNIT/);
   });
 
   it('the same timeline against another key is not verified, and nothing of it is shown', async () => {

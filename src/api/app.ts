@@ -87,7 +87,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.notFound((c) => problem(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
 
-  app.route('/', webRoutes({ authenticate: bearerAuth(deps.tokens) as MiddlewareHandler, headPosition: () => deps.store.headPosition() }));
+  app.route('/', webRoutes({ authenticate: bearerAuth(deps.tokens) as MiddlewareHandler, headPosition: () => deps.store.headPosition(), projections }));
   app.get('/metrics', async (c) => c.body(await metrics.exposition(), 200, { 'content-type': metrics.registry.contentType }));
   app.get('/healthz', (c) => c.json({ status: 'ok' } satisfies ResponseOf<typeof Health>));
   app.get('/readyz', async (c) => {

@@ -5,18 +5,28 @@
  * - GET /ui, the web interface (a single page that calls the JSON API with the user's bearer token), and
  *   GET /, which sends a browser there;
  * - GET /ui/session, who the token is (its role decides which pages the interface shows);
+ * - GET /ui/find?q=, the units whose serial, MAC or chip id is q (auditor, admin);
  * - GET /ui/live, server-sent events: the event store's head position whenever it moves, so that an open
  *   dashboard reloads its figures while a batch runs.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { APP_PAGE_NAME, builtPage, VERIFIER_PAGE_NAME } from './pages.ts';
+import { hardwareIdKey } from '../../projections/unit-state.ts';
+
+/** What the unit search reads: the unit-state projection (projections/unit-state.ts) behind the projection runner. */
+export interface UnitLookup {
+  catchUp(): Promise<void>;
+  get<T>(projection: string, key: string): T | null;
+  findDocs<T>(projection: string, index: string, value: string, options?: { limit?: number }): T[];
+}
 
 export interface WebDeps {
   /** The API's bearer authentication; it sets the `principal` variable. */
   readonly authenticate: MiddlewareHandler;
   /** The event store's head position, polled for the live updates. */
   readonly headPosition: () => Promise<bigint>;
+  readonly projections: UnitLookup;
   /** How often /ui/live looks at the head (ms). */
   readonly livePollMs?: number;
 }
@@ -55,6 +65,23 @@ export function webRoutes(deps: WebDeps): Hono {
   web.get('/ui/session', deps.authenticate, (c) => {
     const principal = (c.get as (key: string) => PrincipalLike)('principal');
     return c.json({ role: principal.role, name: principal.name ?? principal.stationId ?? principal.role }, 200, { 'cache-control': 'no-store' });
+  });
+
+  web.get('/ui/find', deps.authenticate, async (c) => {
+    const principal = (c.get as (key: string) => PrincipalLike)('principal');
+    if (principal.role !== 'auditor' && principal.role !== 'admin') return c.json({ code: 'FORBIDDEN', detail: 'unit search needs the auditor or admin role' }, 403);
+    const q = (c.req.query('q') ?? '').trim();
+    if (q.length === 0 || q.length > 128) return c.json({ code: 'BODY_INVALID', detail: 'q must be a serial, MAC or chip id of 1 to 128 characters' }, 400);
+    await deps.projections.catchUp();
+    const found = new Map<string, string[]>();
+    const add = (serial: string, by: string) => found.set(serial, [...(found.get(serial) ?? []), by]);
+    if (deps.projections.get<{ serial: string }>('unit-state', q)) add(q, 'serial');
+    const key = hardwareIdKey(q);
+    if (key.length > 0) {
+      for (const u of deps.projections.findDocs<{ serial: string }>('unit-state', 'mac', key, { limit: 100 })) add(u.serial, 'MAC');
+      for (const u of deps.projections.findDocs<{ serial: string }>('unit-state', 'chip', key, { limit: 100 })) add(u.serial, 'chip id');
+    }
+    return c.json({ q, units: [...found.entries()].map(([serial, matched]) => ({ serial, matched })) }, 200, { 'cache-control': 'no-store' });
   });
 
   let streams = 0;

@@ -87,6 +87,7 @@ function showNav(s: Session): void {
     sessionStorage.removeItem(STORAGE);
     session = null;
     live?.abort();
+    live = null;
     location.hash = '';
     showLogin();
   });
@@ -106,10 +107,23 @@ function searchForm(id: string, label: string, value: string, go: (v: string) =>
 
 async function unitPage(s: Session, serial: string): Promise<void> {
   const out = h('section', { id: 'unit', 'aria-live': 'polite' });
-  main.replaceChildren(h('h2', {}, 'Units'), searchForm('serial', 'Serial number', serial, (v) => (location.hash = `#/units/${encodeURIComponent(v)}`)), out);
+  main.replaceChildren(h('h2', {}, 'Units'), searchForm('serial', 'Serial number, MAC or chip id', serial, (v) => (location.hash = `#/units/${encodeURIComponent(v)}`)), out);
   if (!serial) return;
-  say(`loading unit ${serial}…`);
+  say(`looking up ${serial}…`);
   try {
+    const found = await json<{ units: { serial: string; matched: string[] }[] }>(s, `/ui/find?q=${encodeURIComponent(serial)}`);
+    if (found.units.length === 0) {
+      out.replaceChildren(h('p', { class: 'error', role: 'alert' }, `No unit has the serial, MAC or chip id ${serial}.`));
+      return say('');
+    }
+    if (found.units.length > 1 || found.units[0]?.serial !== serial) {
+      if (found.units.length === 1) {
+        location.hash = `#/units/${encodeURIComponent((found.units[0] as { serial: string }).serial)}`;
+        return;
+      }
+      out.replaceChildren(h('ul', { id: 'matches' }, ...found.units.map((u) => h('li', {}, h('a', { href: `#/units/${encodeURIComponent(u.serial)}` }, u.serial), ` (by ${u.matched.join(', ')})`))));
+      return say('');
+    }
     const unit = await json<Record<string, unknown>>(s, `/v1/units/${encodeURIComponent(serial)}`);
     const response = await api(s, `/v1/units/${encodeURIComponent(serial)}/provenance`);
     const text = await response.text();
