@@ -123,7 +123,8 @@ export function hardwareIdKey(id: string): string {
 
 export const unitStateProjection: DocumentProjection<UnitView> = {
   name: 'unit-state',
-  version: 4,
+  // 5: MAC and chip id indexes, and the firmware of field updates (both were 4 on their branches).
+  version: 5,
   /** CRA queries find units by the firmware they carry; batch views list a batch's units; people look a unit up by its MAC or chip id. */
   indexes: (u) => {
     const firmware = new Set<string>();
@@ -262,6 +263,15 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
       case 'UnitShipped':
         view = { ...view, shipped: { ...step, customer: event.data.customer, orderRef: event.data.orderRef } };
         break;
+      case 'FirmwareUpdated': {
+        // In the field: the images the device reported running after the update are what it carries now.
+        const images = { ...view.images };
+        for (const i of event.data.images) {
+          images[i.name] = { ...step, sha256: i.sha256, offset: images[i.name]?.offset ?? -1, verification: { method: `field_update_${event.data.method}`, result: 'pass', reported: i.sha256, comparedChars: 64, step: 'field-update', at: event.occurredAt } };
+        }
+        view = { ...view, images, ...legacySlots(images) };
+        break;
+      }
     }
     return view;
   },

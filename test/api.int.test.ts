@@ -57,7 +57,7 @@ describe('health', () => {
     expect((await call('GET', '/healthz', { token: null })).body).toEqual({ status: 'ok' });
     const ready = await call('GET', '/readyz', { token: null });
     expect(ready.status).toBe(200);
-    expect(ready.body['projections']).toEqual([expect.objectContaining({ name: 'unit-state' }), expect.objectContaining({ name: 'production' })]);
+    expect(ready.body['projections']).toEqual([expect.objectContaining({ name: 'unit-state' }), expect.objectContaining({ name: 'production' }), expect.objectContaining({ name: 'cra' })]);
   });
 });
 

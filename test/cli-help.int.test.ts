@@ -82,7 +82,8 @@ describe('flashtrail --help and --version', () => {
     expect(existsSync(untouched)).toBe(false);
     expect(readdirSync(cwd)).toEqual([]);
     expect(schemaTimes()).toBe(schemasBefore);
-  });
+    // Two node start-ups per command: the bound grows with the registry (a loaded two-core machine takes seconds each).
+  }, COMMANDS.length * 6_000);
 
   function expectHelp(c: (typeof COMMANDS)[number], flag: string, r: CliResult): void {
     {
@@ -128,7 +129,7 @@ describe.concurrent('usage errors: one line naming what is wrong, exit 2', () =>
     [['demo', '--units', 'many'], 'flashtrail: --units must be a whole number from 1 to 10000, not many; see flashtrail demo --help'],
     [['serve', '--port', '70000'], 'flashtrail: --port must be a whole number from 0 to 65535, not 70000; see flashtrail serve --help'],
     [['tokens', 'add', '--name', 'n', '--role', 'root'], 'flashtrail: --role must be station, auditor or admin, not root; see flashtrail tokens add --help'],
-    [['admin', 'submit', 'Frobnicated', '-'], 'flashtrail: TYPE must be one of StationRegistered, StationKeyRegistered, StationKeyRevoked, ReleaseApproved, BatchOpened, BatchClosed, not Frobnicated; see flashtrail admin submit --help'],
+    [['admin', 'submit', 'Frobnicated', '-'], 'flashtrail: TYPE must be one of StationRegistered, StationKeyRegistered, StationKeyRevoked, ReleaseApproved, BatchOpened, BatchClosed, SbomAttached, SupportPeriodSet, VulnerabilityAssessed, VulnerabilityAwareness, CraReportSubmitted, not Frobnicated; see flashtrail admin submit --help'],
     [['export', '--out', 'x.ndjson', '--batch', 'B', '--url', 'ftp://x'], 'flashtrail: --url must be an http or https URL, not ftp://x; see flashtrail export --help'],
     [['migrate', '--from', 'events.sqlite', '--to', 'esdb://x:2113'], 'flashtrail: --from must be sqlite:PATH, postgres://USER@HOST/DATABASE[?schema=S] or kurrentdb://HOST:2113?tls=false (also esdb://), not events.sqlite; see flashtrail migrate --help'],
   ];

@@ -11,6 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
 import { CDX, MBEDTLS, R230, R240, R241, setUpCraLine, sha, SPDX, VULNERABLE } from './helpers/cra-line.ts';
 import { verifiedHistory } from './helpers/provenance.ts';
+import { exportToFile } from '../src/cli/commands/export.ts';
+import { verifyExportFile } from '../src/native/export-verifier.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EventSigner } from '../src/event/signer.ts';
 import type { LedgerClientError } from '../src/client/ledger-client.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
@@ -148,6 +153,17 @@ describe('CRA day one', () => {
     await t.running.log.catchUp(); // the log writer appends leaves behind the event store
     const report = await verifiedHistory(auditor, 'SN-A2');
     expect(JSON.stringify(report)).toContain(R241.applicationSha256);
+    // An export selected by the fix's image: exactly the units updated to it, verified offline.
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-cra-export-'));
+    try {
+      const file = join(dir, 'fix.ndjson');
+      await exportToFile(t.url, t.tokens.auditor, { firmwareSha256: R241.applicationSha256 }, file, () => undefined);
+      const verified = await verifyExportFile(file, parseVerifierKey(t.running.identity.verifierKey), { workers: 1 });
+      expect(verified.units).toBe(2);
+      expect(verified.firmware.find((f) => f.sha256 === R241.applicationSha256)?.units).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const fleetSigner = new EventSigner(t.stationKeys['ST-02'], 'ST-02');
     const fleetClient = new LedgerClient(t.url, t.tokens.station2);
     const refused = async (serial: string, data: EventOf<'FirmwareUpdated'>['data']) => {

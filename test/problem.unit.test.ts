@@ -24,6 +24,7 @@ describe('problem statuses', () => {
       PAYLOAD_TOO_LARGE: 413,
       UNSUPPORTED_MEDIA_TYPE: 415,
       CHECKPOINT_REFUSED: 503,
+      SBOM_INVALID: 422,
       INTERNAL: 500,
       UNAVAILABLE: 503,
     });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unitStateProjection, type UnitView } from '../projections/unit-state.ts';
 import { productionProjection } from '../projections/production.ts';
+import { componentIndexProjection } from '../projections/components.ts';
 import { ProjectionRunner } from '../src/read/projection-runner.ts';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
 import { startTestLedger } from './helpers/ledger-fixture.ts';
@@ -52,7 +53,7 @@ describe('projection runner', () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rebuild-'));
     const store = new SqliteEventStore(join(t.dataDir, 'events.sqlite'));
-    const fresh = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection, productionProjection], 7);
+    const fresh = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection, productionProjection, componentIndexProjection], 7);
     await fresh.catchUp();
     expect(fresh.dump()).toBe(live);
     const progress: bigint[] = [];
@@ -61,7 +62,7 @@ describe('projection runner', () => {
     expect(progress[progress.length - 1]).toBe(await store.headPosition());
     const status = await fresh.status();
     const headNow = await store.headPosition();
-    expect(status).toEqual(['unit-state', 'production'].map((name) => ({ name, position: headNow, lag: 0n })));
+    expect(status).toEqual(['unit-state', 'production', 'cra'].map((name) => ({ name, position: headNow, lag: 0n })));
     fresh.close();
     // Documents are kept in memory within a batch: one event per batch is the reference it must match.
     const single = new ProjectionRunner(store, join(dir, 'single.sqlite'), [unitStateProjection, productionProjection], 1);
@@ -70,7 +71,7 @@ describe('projection runner', () => {
     single.close();
 
     // Reopening the existing read model resumes: nothing is applied twice.
-    const reopened = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
+    const reopened = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection, productionProjection, componentIndexProjection]);
     await reopened.catchUp();
     expect(reopened.dump()).toBe(live);
     reopened.close();

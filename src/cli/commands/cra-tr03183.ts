@@ -1,4 +1,4 @@
-/** `flashtrail cra sbom-report`: the BSI TR-03183-2 report of a release's attached SBOM. */
+/** `flashtrail cra tr03183`: the BSI TR-03183-2 report of a release's attached SBOM. */
 import { defineCommand } from '../command.ts';
 import { getAnswer, LEDGER_ACCESS_ENVIRONMENT, LEDGER_ACCESS_OPTIONS, ledgerAccess, pretty, writeAnswer } from '../ledger-access.ts';
 

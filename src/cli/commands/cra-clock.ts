@@ -1,4 +1,4 @@
-/** `flashtrail cra deadlines`: the Art. 14 clock of every vulnerability the manufacturer is aware of, and what is overdue. */
+/** `flashtrail cra clock`: the Art. 14 clock of every vulnerability the manufacturer is aware of, and what is overdue. */
 import { defineCommand } from '../command.ts';
 import { getAnswer, LEDGER_ACCESS_ENVIRONMENT, LEDGER_ACCESS_OPTIONS, ledgerAccess, pretty, writeAnswer } from '../ledger-access.ts';
 
