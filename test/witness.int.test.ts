@@ -256,4 +256,27 @@ describe('witnesses', () => {
     writeFileSync(join(logs, file as string), saved);
     witness = await spawnWitness(witnessDir);
   });
+
+  it('a witness that cannot be reached leaves the checkpoint served with the ledger signature alone, and logged; a policy for another log does not start', async () => {
+    const dir = join(work, 'unreachable');
+    const config = configFromEnv({}, { dataDir: dir, port: 0, logLevel: 'silent' });
+    initDataDir(config);
+    const key = ledgerIdentity(config).verifierKey;
+    const unreachable = join(work, 'unreachable.policy');
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    writeFileSync(unreachable, `log ${key}\nwitness W1 ${witness.verifierKey} http://127.0.0.1:1/\nquorum W1\n`);
+    const t = await startTestLedger({ dataDir: dir, witnessPolicyFile: unreachable });
+    try {
+      const note = await checkpointOf(t);
+      expect(verifyCosignatures(note, [parseCosignerKey(witness.verifierKey)])).toEqual([]);
+      expect(parseNote(note).signatures).toHaveLength(1);
+      expect(t.logs()).toMatch(/"witness":"W1".*witness W1 at http:\/\/127\.0\.0\.1:1\/ could not be reached/);
+      expect(t.logs()).toMatch(/checkpoint below witness quorum/);
+    } finally {
+      await t.stop();
+    }
+    const other = join(work, 'other.policy');
+    writeFileSync(other, `log ${ledgerKey}\nwitness W1 ${witness.verifierKey} ${witness.url}\nquorum W1\n`);
+    await expect(startTestLedger({ dataDir: dir, setup: false, witnessPolicyFile: other })).rejects.toThrow(/FLASHTRAIL_WITNESS_POLICY: .* names the logs .*, not this ledger/);
+  });
 });
