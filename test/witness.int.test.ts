@@ -16,8 +16,9 @@ import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import { parseCosignerKey, verifyCosignatures } from '../src/tlog/cosignature.ts';
-import { parseNote } from '../src/tlog/note.ts';
-import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
+import { parseNote, signNote } from '../src/tlog/note.ts';
+import { formatCheckpointBody, parseCheckpointBody } from '../src/tlog/checkpoint.ts';
+import { readSecretKeyFile } from '../src/files/key-file.ts';
 import { formatAddCheckpoint } from '../src/tlog/witness.ts';
 import { newSigner, type Signer } from '../src/crypto/ed25519.ts';
 import { formatCosignerKey } from '../src/tlog/cosignature.ts';
@@ -255,5 +256,64 @@ describe('witnesses', () => {
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     writeFileSync(join(logs, file as string), saved);
     witness = await spawnWitness(witnessDir);
+  });
+
+  it('a witness that cannot be reached leaves the checkpoint served with the ledger signature alone, and logged; a policy for another log does not start', async () => {
+    const dir = join(work, 'unreachable');
+    const config = configFromEnv({}, { dataDir: dir, port: 0, logLevel: 'silent' });
+    initDataDir(config);
+    const key = ledgerIdentity(config).verifierKey;
+    const unreachable = join(work, 'unreachable.policy');
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    writeFileSync(unreachable, `log ${key}\nwitness W1 ${witness.verifierKey} http://127.0.0.1:1/\nquorum W1\n`);
+    const t = await startTestLedger({ dataDir: dir, witnessPolicyFile: unreachable });
+    try {
+      const note = await checkpointOf(t);
+      expect(verifyCosignatures(note, [parseCosignerKey(witness.verifierKey)])).toEqual([]);
+      expect(parseNote(note).signatures).toHaveLength(1);
+      expect(t.logs()).toMatch(/"witness":"W1".*witness W1 at http:\/\/127\.0\.0\.1:1\/ could not be reached/);
+      expect(t.logs()).toMatch(/checkpoint below witness quorum/);
+    } finally {
+      await t.stop();
+    }
+    const other = join(work, 'other.policy');
+    writeFileSync(other, `log ${ledgerKey}\nwitness W1 ${witness.verifierKey} ${witness.url}\nquorum W1\n`);
+    await expect(startTestLedger({ dataDir: dir, setup: false, witnessPolicyFile: other })).rejects.toThrow(/FLASHTRAIL_WITNESS_POLICY: .* names the logs .*, not this ledger/);
+  });
+
+  it('flashtrail monitor follows the checkpoints, verifies each extends the last, and reports a fork with both notes', async () => {
+    const dir = join(work, 'monitored');
+    const t = await startTestLedger({ dataDir: dir });
+    stationKey = t.stationKeys['ST-01'];
+    try {
+      const key = (await (await fetch(`${t.url}/v1/ledger/key`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } })).text()).trim();
+      const tokenFile = join(work, 'monitor.token');
+      writeFileSync(tokenFile, `${t.tokens.auditor}\n`, { mode: 0o600 });
+      const state = join(work, 'monitor.state');
+      const monitor = () => runCli(['monitor', '--ledger', t.url, '--ledger-key', key, '--state', state, '--token-file', tokenFile, '--once']);
+      await flash(t, 'M-1');
+      const first = await checkpointOf(t);
+      const r1 = await monitor();
+      expect(r1.code, r1.stderr).toBe(0);
+      expect(JSON.parse(r1.stdout)).toMatchObject({ kind: 'checkpoint', size: sizeOf(first) });
+      await flash(t, 'M-2');
+      const second = await checkpointOf(t);
+      const r2 = await monitor();
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(JSON.parse(r2.stdout)).toMatchObject({ kind: 'checkpoint', size: sizeOf(second), consistentWith: sizeOf(first) });
+      // The monitor had been shown another tree of the current size, signed by the same key: a fork.
+      const ledgerSigner = readSecretKeyFile(join(dir, 'ledger.key'));
+      const origin = parseNote(second).text.split('\n')[0] as string;
+      const forged = signNote(formatCheckpointBody({ origin, size: sizeOf(second), root: new Uint8Array(32).fill(7) }), origin, ledgerSigner.secretKey, ledgerSigner.publicKey);
+      writeFileSync(state, JSON.stringify({ checkpoint: forged }));
+      const r3 = await monitor();
+      expect(r3.code).toBe(1);
+      const finding = JSON.parse(r3.stdout) as { kind: string; code: string; message: string; evidence: { olderCheckpoint: string; newerCheckpoint: string } };
+      expect(finding).toMatchObject({ kind: 'finding', code: 'CONSISTENCY_PROOF_ERROR' });
+      expect(finding.message).toMatch(/^fork: /);
+      expect(finding.evidence).toEqual({ olderCheckpoint: forged, newerCheckpoint: second });
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -46,6 +46,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('witness init', 'create a witness directory with its cosigning key, print its verifier key', () => import('./commands/witness-init.ts')),
   entry('witness add-log', 'witness one more log (never removed: re-adding one could cosign a fork)', () => import('./commands/witness-add-log.ts')),
   entry('witness serve', 'run a C2SP tlog-witness: cosign checkpoints consistent with the last', () => import('./commands/witness-serve.ts')),
+  entry('monitor', "follow a ledger's checkpoints: signed, witnessed, each consistent with the last", () => import('./commands/monitor.ts')),
   entry('migrate', 'copy a ledger into KurrentDB/EventStoreDB, then compare Merkle roots', () => import('./commands/migrate.ts')),
   entry('projections rebuild', 'rebuild the read model and the Merkle log from the event log', () => import('./commands/projections-rebuild.ts')),
   entry('schemas generate', 'regenerate schemas/json from the zod schemas', () => import('./commands/schemas-generate.ts')),

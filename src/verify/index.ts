@@ -15,3 +15,8 @@ export { parseTlogProof, formatTlogProof } from '../tlog/checkpoint.ts';
 export { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 export { verifyInclusion, verifyConsistency } from '../merkle/proofs.ts';
 export { leafHash } from '../merkle/hash.ts';
+export { checkWitnesses, type WitnessReport } from './witnesses.ts';
+export { checkFreshness, type FreshnessReport } from './freshness.ts';
+export { UnitHistoryMap, verifyCompleteHistory, historyKey, type HistoryClaim, type UnitHistory } from './history-map.ts';
+export { parseWitnessPolicy, quorumMet, describeQuorum, type WitnessPolicy } from '../tlog/policy.ts';
+export { parseCosignerKey, verifyCosignatures, type CosignerKey, type Cosignature } from '../tlog/cosignature.ts';
