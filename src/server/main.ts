@@ -30,7 +30,7 @@ import { formatVerifierKey, parseVerifierKey } from '../tlog/note.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import { lockDataDirectory } from '../files/dir-lock.ts';
 import { checkRecentLeaves, checkSignedCheckpoint } from '../read/log-integrity.ts';
-import { ConfigError, type LedgerConfig } from './config.ts';
+import { ConfigError, LEDGER_URL_FILE, type LedgerConfig } from './config.ts';
 import { ensurePrivateFile, secureDataDirectory } from './data-dir.ts';
 import { keysWithoutBackup } from './backup.ts';
 
@@ -258,6 +258,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     const { port } = server.address() as AddressInfo;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
+    // Where the client commands on this data directory find the ledger (src/cli/input.ts resolveLedgerUrl).
+    writeFileDurable(join(config.dataDir, LEDGER_URL_FILE), url + '\n', { mode: 0o600 });
     logger.info({ url, dataDir: config.dataDir, verifierKey: identity.verifierKey }, 'flashtrail ledger listening');
 
     /**

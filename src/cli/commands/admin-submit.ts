@@ -3,7 +3,7 @@ import { join } from 'node:path';
 // What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
-import { httpUrl, readJsonFile, readTokenFile } from '../input.ts';
+import { readJsonFile, readTokenFile, resolveLedgerUrl } from '../input.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 import { ADMIN_EVENT_TYPES, parseEventData, type AdminEvent, type AdminEventType } from '../../../schemas/index.ts';
 
@@ -21,11 +21,11 @@ const command = defineCommand({
   ],
   options: {
     key: { type: 'string', value: 'FILE', help: 'administrator signing key (default <data>/admin.key)' },
-    url: { type: 'string', value: 'URL', help: 'the ledger (default http://FLASHTRAIL_HOST:FLASHTRAIL_PORT, i.e. http://127.0.0.1:8080)' },
+    url: { type: 'string', value: 'URL', help: 'the ledger (default FLASHTRAIL_URL, else what serve wrote to <data>/ledger.url, else http://FLASHTRAIL_HOST:FLASHTRAIL_PORT)' },
     'token-file': { type: 'string', value: 'FILE', help: 'admin bearer token (default <data>/admin.token)' },
     data: { type: 'string', value: 'DIR', help: 'data directory holding the defaults above (default FLASHTRAIL_DATA_DIR or ./data)' },
   },
-  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
+  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_URL', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
   async run({ values, positionals }) {
     const [type, source] = positionals as [string, string];
     if (!(ADMIN_EVENT_TYPES as string[]).includes(type)) throw new UsageError(`TYPE must be one of ${ADMIN_EVENT_TYPES.join(', ')}, not ${type}`);
@@ -44,7 +44,7 @@ const command = defineCommand({
     ]);
     const signer = new EventSigner(readSecretKeyFile(values.key ?? join(config.dataDir, 'admin.key')), 'admin');
     const token = readTokenFile(values['token-file'] ?? join(config.dataDir, 'admin.token'));
-    const client = new LedgerClient(values.url !== undefined ? httpUrl(values.url, '--url') : ledgerUrl(config), token);
+    const client = new LedgerClient(resolveLedgerUrl(values.url, config.dataDir, ledgerUrl(config)), token);
     const stream = streamOf({ type, data } as AdminEvent);
     const head = await client.get<{ digest: string | null }>(`/v1/streams/${encodeURIComponent(stream)}/head`);
     const signed = signer.sign(type as AdminEvent['type'], data as never, { prev: head.digest });
