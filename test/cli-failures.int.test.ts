@@ -104,7 +104,7 @@ describe('expected failures are one line and an exit status', () => {
     const wrong = join(dir, 'wrong-shape.json');
     writeFileSync(wrong, JSON.stringify({ stationId: 'ST 09' }));
     const r = await runCli(['admin', 'submit', 'StationRegistered', wrong, '--data', data]);
-    expectOneLineFailure(r, 1, new RegExp(`${wrong} is not valid StationRegistered data: stationId: .*; line: .*; site: `));
+    expectOneLineFailure(r, 1, new RegExp(`${wrong} is not valid StationRegistered data: SCHEMA_INVALID: data\\.stationId: letters, digits.*; data\\.line: missing \\(expected string\\); data\\.site: missing \\(expected string\\)\n`));
   });
 
   it('admin submit of a missing data file names it', async () => {

@@ -1,6 +1,7 @@
 /** Reading what commands are given: files that may be missing or malformed, numbers, URLs. One clear error each. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { CliError, UsageError, describeExpectedFailure } from './errors.ts';
 import { LEDGER_URL_FILE } from '../server/config.ts';
 
@@ -80,4 +81,16 @@ export function resolveLedgerUrl(flag: string | undefined, dataDir: string, fall
     }
   }
   return fallback;
+}
+
+/**
+ * Schema issues as one line, each naming its field from the event's root the way the ledger does
+ * (`SCHEMA_INVALID: data.images[0].sha256: lowercase hex SHA-256 digest`); a missing member says so.
+ */
+export function schemaIssuesLine(issues: readonly z.core.$ZodIssue[], root = 'data'): string {
+  const each = issues.map((i) => {
+    const missing = i.code === 'invalid_type' && / received undefined$/.test(i.message);
+    return `${z.core.toDotPath([root, ...i.path])}: ${missing ? `missing (${i.message.replace(/^Invalid input: /, '').replace(/, received undefined$/, '')})` : i.message}`;
+  });
+  return `SCHEMA_INVALID: ${each.join('; ')}`;
 }

@@ -1,7 +1,7 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { mkdirDurable, removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
@@ -275,6 +275,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       // Idle keep-alive connections, and streams (an export) that outlive the grace period.
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       await closed;
+      // No longer listening there: a client command on this data directory must not be sent to a dead port.
+      rmSync(join(config.dataDir, LEDGER_URL_FILE), { force: true });
       await undo();
       logger.info({ signal: reason }, 'stopped');
     };

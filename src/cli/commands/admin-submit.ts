@@ -3,7 +3,7 @@ import { join } from 'node:path';
 // What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
-import { readJsonFile, readTokenFile, resolveLedgerUrl } from '../input.ts';
+import { readJsonFile, readTokenFile, resolveLedgerUrl, schemaIssuesLine } from '../input.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 import { ADMIN_EVENT_TYPES, parseEventData, type AdminEvent, type AdminEventType } from '../../../schemas/index.ts';
 
@@ -32,7 +32,7 @@ const command = defineCommand({
     // Any schema version of the type is accepted (the newest it fits is signed); errors are those of the newest.
     const parsed = parseEventData(type as AdminEventType, readJsonFile(source, `the ${type} data`));
     if (!parsed.ok) {
-      throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: ${parsed.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+      throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: ${schemaIssuesLine(parsed.issues)}`);
     }
     const data = parsed.data as AdminEvent['data'];
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
