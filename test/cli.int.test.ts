@@ -101,6 +101,16 @@ describe('flashtrail CLI', () => {
       const dup = await flashtrail(['admin', 'submit', 'StationRegistered', payload, '--data', data, '--url', server.url]);
       expect(dup.code).toBe(1);
       expect(dup.stderr).toMatch(/409 RULE_VIOLATION/);
+      // No --url: the URL the server wrote to its data directory.
+      expect(readFileSync(join(data, 'ledger.url'), 'utf8')).toBe(`${server.url}\n`);
+      const found = await flashtrail(['admin', 'submit', 'StationRegistered', payload, '--data', data]);
+      expect(found.stderr).toMatch(/409 RULE_VIOLATION/);
+      // An export of a batch that does not exist: one line, exit 1, no file.
+      const out = join(dir, 'nope.ndjson');
+      const empty = await flashtrail(['export', '--batch', 'NOPE', '--out', out, '--data', data]);
+      expect(empty.code).toBe(1);
+      expect(empty.stderr).toContain('flashtrail: no unit matches the selection {"batchId":"NOPE"}: nothing was exported');
+      expect(existsSync(out)).toBe(false);
     } finally {
       await server.kill('SIGTERM');
     }

@@ -51,8 +51,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     writeSecretKeyFile(join(dataDir, `${stationId}.key`), stationKey, `station ${stationId}`);
     const release = simulatedRecipeRelease('fw-3.0.0', 'SENSOR-S3', '3.0.0');
     const batchId = `B-${new Date().toISOString().slice(0, 10)}-01`;
-    // The line was set up yesterday: the simulated batch below is dated over the last hours, after it.
-    const setupAt = new Date(Date.now() - 86_400_000);
+    // The line was set up 20 hours ago: the simulated batch below is dated over the last hours, after it, and
+    // administrator events stay inside the ledger's 24-hour window (ADMIN_EVENT_MAX_AGE_MS: EVENT_TOO_OLD).
+    const setupAt = new Date(Date.now() - 20 * 3_600_000);
     await adminClient.appendAdmin(lineSetupEvents(admin, { stations: [{ stationId, key: stationKey, site: 'Plant 1, Cell 4' }], at: setupAt }));
     await adminClient.appendAdmin([
       admin.sign('ReleaseApproved', release, { occurredAt: setupAt }).envelope,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 // What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
-import { readJsonFile, readTokenFile, resolveLedgerUrl, schemaIssuesLine } from '../input.ts';
+import { placeholderDigest, readJsonFile, readTokenFile, resolveLedgerUrl, schemaIssuesLine } from '../input.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 import { ADMIN_EVENT_TYPES, parseEventData, type AdminEvent, type AdminEventType } from '../../../schemas/index.ts';
 
@@ -30,11 +30,15 @@ const command = defineCommand({
     const [type, source] = positionals as [string, string];
     if (!(ADMIN_EVENT_TYPES as string[]).includes(type)) throw new UsageError(`TYPE must be one of ${ADMIN_EVENT_TYPES.join(', ')}, not ${type}`);
     // Any schema version of the type is accepted (the newest it fits is signed); errors are those of the newest.
-    const parsed = parseEventData(type as AdminEventType, readJsonFile(source, `the ${type} data`));
+    const input = readJsonFile(source, `the ${type} data`);
+    const parsed = parseEventData(type as AdminEventType, input);
     if (!parsed.ok) {
-      throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: ${schemaIssuesLine(parsed.issues)}`);
+      throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: ${schemaIssuesLine(parsed.issues, input)}`);
     }
     const data = parsed.data as AdminEvent['data'];
+    // Signed into an append-only ledger, a placeholder digest could never be corrected: refuse it here.
+    const placeholder = placeholderDigest(data);
+    if (placeholder) throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: SCHEMA_INVALID: ${placeholder}: a digest of one repeated digit (all zeros) is a placeholder, not the digest of anything; put the real one`);
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
     const [{ readSecretKeyFile }, { EventSigner }, { LedgerClient }, { streamOf }] = await Promise.all([
       import('../../files/key-file.ts'),
