@@ -3,7 +3,9 @@ import { join } from 'node:path';
 // What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
-import { placeholderDigest, readJsonFile, readTokenFile, resolveLedgerUrl, schemaIssuesLine } from '../input.ts';
+import { readJsonFile, readTokenFile } from '../input.ts';
+import { resolveLedgerUrl } from '../ledger-url.ts';
+import { placeholderDigest, schemaIssuesLine } from '../event-data.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 import { ADMIN_EVENT_TYPES, parseEventData, type AdminEvent, type AdminEventType } from '../../../schemas/index.ts';
 

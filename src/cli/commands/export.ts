@@ -14,7 +14,8 @@ import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
 import { DurableFileWriter, writeFileDurable } from '../../files/durable.ts';
 import { csvRecord } from '../../../projections/csv.ts';
-import { readTokenFile, resolveLedgerUrl } from '../input.ts';
+import { readTokenFile } from '../input.ts';
+import { resolveLedgerUrl } from '../ledger-url.ts';
 
 /**
  * Streams an export from the ledger into a temporary file beside OUT, checks that it arrived whole (every line

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { defineCommand } from '../command.ts';
 import { UsageError } from '../errors.ts';
-import { resolveLedgerUrl } from '../input.ts';
+import { resolveLedgerUrl } from '../ledger-url.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
