@@ -104,7 +104,21 @@ describe('expected failures are one line and an exit status', () => {
     const wrong = join(dir, 'wrong-shape.json');
     writeFileSync(wrong, JSON.stringify({ stationId: 'ST 09' }));
     const r = await runCli(['admin', 'submit', 'StationRegistered', wrong, '--data', data]);
-    expectOneLineFailure(r, 1, new RegExp(`${wrong} is not valid StationRegistered data: stationId: .*; line: .*; site: `));
+    expectOneLineFailure(r, 1, new RegExp(`${wrong} is not valid StationRegistered data: SCHEMA_INVALID: data\\.stationId: letters, digits.*; data\\.line: missing \\(expected string\\); data\\.site: missing \\(expected string\\); data\\.role: missing \\(expected one of "flash"\\|"repair"\\|"pack"\\)\n`));
+  });
+
+  it('admin submit of a release with a placeholder digest names the field and signs nothing', async () => {
+    const release = JSON.parse(readFileSync(join(ROOT, 'examples', 'release.json'), 'utf8')) as { images: { sha256: string }[] };
+    release.images[1]!.sha256 = '0'.repeat(64);
+    const file = join(dir, 'zero-digest.json');
+    writeFileSync(file, JSON.stringify(release));
+    const r = await runCli(['admin', 'submit', 'ReleaseApproved', file, '--data', data]);
+    expectOneLineFailure(r, 1, /is not valid ReleaseApproved data: SCHEMA_INVALID: data\.images\[1\]\.sha256: a digest of one repeated digit \(all zeros\) is a placeholder/);
+  });
+
+  it('simulate --url refuses to write to a ledger unless told to use ids of its own, and says what it would write', async () => {
+    const r = await runCli(['simulate', '--url', `http://127.0.0.1:${closedPort}`, '--data', data, '--stations', '3']);
+    expectOneLineFailure(r, 2, /simulate --url writes to that ledger, which never forgets: it would register 3 stations, a key and a token for each .* Give --own-ids to do so under ids of its own \(SIM-<run>-ST-01…, SIM-<run>-fw-3\.0\.0\)/);
   });
 
   it('admin submit of a missing data file names it', async () => {

@@ -1,6 +1,6 @@
 /** The command line as a user runs it: real processes, real files. */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,12 @@ describe('flashtrail CLI', () => {
 
   it('tokens add prints the token once and stores only its hash', async () => {
     const data = join(dir, 'tok');
+    // A directory no ledger has initialised is refused: a token there would never work.
+    const nowhere = await flashtrail(['tokens', 'add', '--name', 'line1-st1', '--role', 'station', '--station', 'ST-01', '--data', data]);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toBe(`flashtrail: ${data} is not the data directory of a ledger (it has no ledger.json): name the ledger's directory with --data or FLASHTRAIL_DATA_DIR, or initialise it first (flashtrail init or flashtrail serve)\n`);
+    expect(existsSync(join(data, 'tokens.json'))).toBe(false);
+    expect((await flashtrail(['init', '--data', data])).code).toBe(0);
     const result = await flashtrail(['tokens', 'add', '--name', 'line1-st1', '--role', 'station', '--station', 'ST-01', '--data', data]);
     expect(result.code).toBe(0);
     const token = result.stdout.trim();
@@ -95,6 +101,16 @@ describe('flashtrail CLI', () => {
       const dup = await flashtrail(['admin', 'submit', 'StationRegistered', payload, '--data', data, '--url', server.url]);
       expect(dup.code).toBe(1);
       expect(dup.stderr).toMatch(/409 RULE_VIOLATION/);
+      // No --url: the URL the server wrote to its data directory.
+      expect(readFileSync(join(data, 'ledger.url'), 'utf8')).toBe(`${server.url}\n`);
+      const found = await flashtrail(['admin', 'submit', 'StationRegistered', payload, '--data', data]);
+      expect(found.stderr).toMatch(/409 RULE_VIOLATION/);
+      // An export of a batch that does not exist: one line, exit 1, no file.
+      const out = join(dir, 'nope.ndjson');
+      const empty = await flashtrail(['export', '--batch', 'NOPE', '--out', out, '--data', data]);
+      expect(empty.code).toBe(1);
+      expect(empty.stderr).toContain('flashtrail: no unit matches the selection {"batchId":"NOPE"}: nothing was exported');
+      expect(existsSync(out)).toBe(false);
     } finally {
       await server.kill('SIGTERM');
     }

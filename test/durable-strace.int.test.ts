@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durableDirectories, durableWrites, stdoutWrites, straceAvailable, traceCli, type Traced } from './helpers/strace.ts';
 import { startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
+import { runCli } from './helpers/cli.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
@@ -44,6 +45,8 @@ describe.skipIf(skip !== null)('durable writes, as the kernel saw them', () => {
 
   it('flashtrail tokens add', async () => {
     const data = join(root, 'tokens');
+    // tokens add refuses a directory no ledger has initialised: initialise it first (not traced).
+    expect((await runCli(['init', '--data', data])).code).toBe(0);
     const traced = await traceCli(['tokens', 'add', '--name', 'st-01', '--role', 'station', '--station', 'ST-01', '--data', data]);
     expect(traced.result.code, traced.result.stderr).toBe(0);
     expect(durableWrites(traced.calls, data).map((w) => w.path)).toEqual([join(data, 'tokens.json')]);

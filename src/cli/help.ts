@@ -6,6 +6,7 @@ export const ENVIRONMENT: readonly (readonly [name: string, help: string])[] = [
   ['FLASHTRAIL_DATA_DIR', 'data directory (default ./data; --data)'],
   ['FLASHTRAIL_HOST', 'address serve listens on, and admin submit and export call (default 127.0.0.1)'],
   ['FLASHTRAIL_PORT', 'port of the same (default 8080; 0 picks a free one)'],
+  ['FLASHTRAIL_URL', 'the ledger the client commands call (default: what serve wrote to <data>/ledger.url)'],
   ['FLASHTRAIL_TOKENS_FILE', 'bearer tokens, stored hashed (default <data>/tokens.json)'],
   ['FLASHTRAIL_TOKENS', 'the same token list as inline JSON; wins over the file'],
   ['FLASHTRAIL_ADMIN_KEYS_FILE', 'administrator public keys the ledger trusts (default <data>/admin-keys.json)'],

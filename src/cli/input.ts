@@ -57,3 +57,4 @@ export function httpUrl(raw: string, flag: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be an http or https URL, not ${raw}`);
   return raw;
 }
+

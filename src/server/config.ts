@@ -229,6 +229,8 @@ function plantConfig(env: NodeJS.ProcessEnv): CfxConfig | null {
     throw error;
   }
 }
+/** The file a started ledger writes in its data directory: the URL it listens on, one line, for the client commands. */
+export const LEDGER_URL_FILE = 'ledger.url';
 
 /** The URL clients use to reach a ledger configured with this host and port. */
 export function ledgerUrl(config: Pick<LedgerConfig, 'host' | 'port'>): string {

@@ -1,7 +1,7 @@
 /**
  * Composition root: the one place that reads configuration, opens files and wires the parts together.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { mkdirDurable, removeStaleTempFiles, writeFileDurable } from '../files/durable.ts';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +32,7 @@ import { formatVerifierKey, parseVerifierKey } from '../tlog/note.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import { lockDataDirectory } from '../files/dir-lock.ts';
 import { checkRecentLeaves, checkSignedCheckpoint } from '../read/log-integrity.ts';
-import { ConfigError, type LedgerConfig } from './config.ts';
+import { ConfigError, LEDGER_URL_FILE, type LedgerConfig } from './config.ts';
 import { WitnessSet } from '../witness/client.ts';
 import { describeQuorum, parseWitnessPolicy, PolicyError, type WitnessPolicy } from '../tlog/policy.ts';
 import { ensurePrivateFile, secureDataDirectory } from './data-dir.ts';
@@ -286,6 +286,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
     cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    // Where the client commands on this data directory find the ledger (src/cli/input.ts resolveLedgerUrl).
+    writeFileDurable(join(config.dataDir, LEDGER_URL_FILE), url + '\n', { mode: 0o600 });
     logger.info({ url, dataDir: config.dataDir, verifierKey: identity.verifierKey }, 'flashtrail ledger listening');
 
     // After every start-up check and once the URL is known (provenance links name it); stopped first on close.
@@ -314,6 +316,8 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       // Idle keep-alive connections, and streams (an export) that outlive the grace period.
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       await closed;
+      // No longer listening there: a client command on this data directory must not be sent to a dead port.
+      rmSync(join(config.dataDir, LEDGER_URL_FILE), { force: true });
       await undo();
       logger.info({ signal: reason }, 'stopped');
     };

@@ -32,6 +32,11 @@ export interface SimulateOptions {
   readonly cycleSeconds: number;
   readonly dataDir?: string;
   readonly url?: string;
+  /**
+   * Put before every station id and the release id the run registers (`SIM-…-ST-01`): on a ledger that is not
+   * the simulator's own, its records then never touch the line's real stations and releases.
+   */
+  readonly idPrefix?: string;
   readonly json: boolean;
   readonly out: (line: string) => void;
   readonly progress: (line: string) => void;
@@ -78,7 +83,8 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
   const init = initDataDir(config);
   const adminToken = readFileSync(init.adminTokenFile, 'utf8').trim();
   const runTag = Date.now().toString(36).toUpperCase();
-  const stationIds = Array.from({ length: o.stations }, (_, i) => `ST-${String(i + 1).padStart(2, '0')}`);
+  const prefix = o.idPrefix ?? '';
+  const stationIds = Array.from({ length: o.stations }, (_, i) => `${prefix}ST-${String(i + 1).padStart(2, '0')}`);
   const tokens = stationIds.map((stationId) => addToken(config.tokensFile, { name: `sim-${runTag}-${stationId}`, role: 'station', stationId }));
   let own: RunningLedger | null = null;
   let url = o.url;
@@ -91,7 +97,7 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
   try {
     const admin = new LedgerClient(url, adminToken);
     const adminSigner = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
-    const release = simulatedRecipeRelease('fw-3.0.0', 'SENSOR-S3', '3.0.0');
+    const release = simulatedRecipeRelease(`${prefix}fw-3.0.0`, 'SENSOR-S3', '3.0.0');
     const previous = { sha256: simulatedAppImage('2.9.0'), version: '2.9.0' };
     const batchId = `B-${runTag}`;
     // The batch's units are simulated as if flashed over the last hours: the line is set up before them.
@@ -126,7 +132,7 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
         maxRetriesPerStep: o.maxRetriesPerStep,
         maxReworks: o.maxReworks,
         defectRate: o.defectRate,
-        drift: o.drift,
+        drift: o.drift && { ...o.drift, station: `${prefix}${o.drift.station}` },
         cycleSeconds: o.cycleSeconds,
         start,
         operator: 'op-sim',

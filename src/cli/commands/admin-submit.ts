@@ -3,7 +3,9 @@ import { join } from 'node:path';
 // What the command runs is imported when it runs: its --help stays instant and loads no server code.
 import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
-import { httpUrl, readJsonFile, readTokenFile } from '../input.ts';
+import { readJsonFile, readTokenFile } from '../input.ts';
+import { resolveLedgerUrl } from '../ledger-url.ts';
+import { placeholderDigest, schemaIssuesLine } from '../event-data.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 import { ADMIN_EVENT_TYPES, parseEventData, type AdminEvent, type AdminEventType } from '../../../schemas/index.ts';
 
@@ -21,20 +23,24 @@ const command = defineCommand({
   ],
   options: {
     key: { type: 'string', value: 'FILE', help: 'administrator signing key (default <data>/admin.key)' },
-    url: { type: 'string', value: 'URL', help: 'the ledger (default http://FLASHTRAIL_HOST:FLASHTRAIL_PORT, i.e. http://127.0.0.1:8080)' },
+    url: { type: 'string', value: 'URL', help: 'the ledger (default FLASHTRAIL_URL, else what serve wrote to <data>/ledger.url, else http://FLASHTRAIL_HOST:FLASHTRAIL_PORT)' },
     'token-file': { type: 'string', value: 'FILE', help: 'admin bearer token (default <data>/admin.token)' },
     data: { type: 'string', value: 'DIR', help: 'data directory holding the defaults above (default FLASHTRAIL_DATA_DIR or ./data)' },
   },
-  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
+  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_URL', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
   async run({ values, positionals }) {
     const [type, source] = positionals as [string, string];
     if (!(ADMIN_EVENT_TYPES as string[]).includes(type)) throw new UsageError(`TYPE must be one of ${ADMIN_EVENT_TYPES.join(', ')}, not ${type}`);
     // Any schema version of the type is accepted (the newest it fits is signed); errors are those of the newest.
-    const parsed = parseEventData(type as AdminEventType, readJsonFile(source, `the ${type} data`));
+    const input = readJsonFile(source, `the ${type} data`);
+    const parsed = parseEventData(type as AdminEventType, input);
     if (!parsed.ok) {
-      throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: ${parsed.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+      throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: ${schemaIssuesLine(parsed.issues, input)}`);
     }
     const data = parsed.data as AdminEvent['data'];
+    // Signed into an append-only ledger, a placeholder digest could never be corrected: refuse it here.
+    const placeholder = placeholderDigest(data);
+    if (placeholder) throw new CliError(`${source === '-' ? 'stdin' : source} is not valid ${type} data: SCHEMA_INVALID: ${placeholder}: a digest of one repeated digit (all zeros) is a placeholder, not the digest of anything; put the real one`);
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
     const [{ readSecretKeyFile }, { EventSigner }, { LedgerClient }, { streamOf }] = await Promise.all([
       import('../../files/key-file.ts'),
@@ -44,7 +50,7 @@ const command = defineCommand({
     ]);
     const signer = new EventSigner(readSecretKeyFile(values.key ?? join(config.dataDir, 'admin.key')), 'admin');
     const token = readTokenFile(values['token-file'] ?? join(config.dataDir, 'admin.token'));
-    const client = new LedgerClient(values.url !== undefined ? httpUrl(values.url, '--url') : ledgerUrl(config), token);
+    const client = new LedgerClient(resolveLedgerUrl(values.url, config.dataDir, ledgerUrl(config)), token);
     const stream = streamOf({ type, data } as AdminEvent);
     const head = await client.get<{ digest: string | null }>(`/v1/streams/${encodeURIComponent(stream)}/head`);
     const signed = signer.sign(type as AdminEvent['type'], data as never, { prev: head.digest });

@@ -14,7 +14,8 @@ import { defineCommand } from '../command.ts';
 import { CliError, UsageError } from '../errors.ts';
 import { DurableFileWriter, writeFileDurable } from '../../files/durable.ts';
 import { csvRecord } from '../../../projections/csv.ts';
-import { httpUrl, readTokenFile } from '../input.ts';
+import { readTokenFile } from '../input.ts';
+import { resolveLedgerUrl } from '../ledger-url.ts';
 import { VERIFIER_PAGE_NAME, verifierPage } from '../../web/pages.ts';
 
 /**
@@ -24,11 +25,21 @@ import { VERIFIER_PAGE_NAME, verifierPage } from '../../web/pages.ts';
  * connection, a truncated or inconsistent file) leaves no file behind and throws, naming what went wrong.
  * The signatures are not checked here: `flashtrail verify` does that against the key you pinned.
  */
-export async function exportToFile(url: string, token: string, selection: ExportSelection, out: string, progress: (line: string) => void): Promise<{ units: number; csv: string; page: string | null }> {
+export async function exportToFile(
+  url: string,
+  token: string,
+  selection: ExportSelection,
+  out: string,
+  progress: (line: string) => void,
+  options: { readonly refuseEmpty?: boolean } = {},
+): Promise<{ units: number; csv: string; page: string | null }> {
   // Opened first: a bad path fails before the ledger is asked, and with the file's name.
   const file = await DurableFileWriter.open(out, { mode: 0o644 });
   try {
     const result = await streamExport(url, token, selection, file, progress);
+    // An empty export is valid (it proves the key records), but asked for from the command line it is almost
+    // always a mistyped batch or serial: say so, and leave no file that looks like an answer.
+    if (options.refuseEmpty && result.units === 0) throw new CliError(`no unit matches the selection ${JSON.stringify(selection)}: nothing was exported (check the batch id, serials, firmware hash, customer or days)`);
     const csv = out.replace(/\.ndjson$/, '') + '.csv';
     await file.commit();
     writeFileDurable(csv, result.csvRows.join(''), { mode: 0o644 });
@@ -154,11 +165,11 @@ const command = defineCommand({
     customer: { type: 'string', value: 'C', help: 'the units shipped to a customer' },
     from: { type: 'string', value: 'DAY', help: 'the units first seen on or after DAY (YYYY-MM-DD), with --to' },
     to: { type: 'string', value: 'DAY', help: '…and on or before DAY' },
-    url: { type: 'string', value: 'URL', help: 'the ledger (default http://FLASHTRAIL_HOST:FLASHTRAIL_PORT, i.e. http://127.0.0.1:8080)' },
+    url: { type: 'string', value: 'URL', help: 'the ledger (default FLASHTRAIL_URL, else what serve wrote to <data>/ledger.url, else http://FLASHTRAIL_HOST:FLASHTRAIL_PORT)' },
     'token-file': { type: 'string', value: 'FILE', help: 'auditor or admin bearer token (default <data>/admin.token)' },
     data: { type: 'string', value: 'DIR', help: 'data directory holding the default token (default FLASHTRAIL_DATA_DIR or ./data)' },
   },
-  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
+  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_URL', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
   async run({ values }) {
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
     const selection = {
@@ -170,10 +181,10 @@ const command = defineCommand({
       ...(values.to !== undefined ? { to: values.to } : {}),
     };
     if (Object.keys(selection).length === 0) throw new UsageError('select units with --batch, --serial, --firmware, --customer or --from/--to');
-    const url = values.url !== undefined ? httpUrl(values.url, '--url') : ledgerUrl(config);
+    const url = resolveLedgerUrl(values.url, config.dataDir, ledgerUrl(config));
     const token = readTokenFile(values['token-file'] ?? join(config.dataDir, 'admin.token'));
     const out = values.out as string;
-    const result = await exportToFile(url, token, selection, out, (l) => console.error(l));
+    const result = await exportToFile(url, token, selection, out, (l) => console.error(l), { refuseEmpty: true });
     console.log(`wrote ${out} (${result.units} units) and ${result.csv}${result.page ? `; open ${result.page} in a browser to verify it offline` : ''}`);
     return 0;
   },

@@ -1,9 +1,10 @@
 /** `flashtrail serve`: the ledger API, until SIGINT or SIGTERM. */
 // What the command runs is imported when it runs: its --help stays instant and loads no server code.
+import { join } from 'node:path';
 import { defineCommand } from '../command.ts';
 import { wholeNumber } from '../input.ts';
 import { runUntilSignal } from '../run-until-signal.ts';
-import { configFromEnv } from '../../server/config.ts';
+import { LEDGER_URL_FILE, configFromEnv } from '../../server/config.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
@@ -35,6 +36,8 @@ const command = defineCommand({
     });
     const { startLedgerServer } = await import('../../server/main.ts');
     const running = await startLedgerServer(config);
+    // Plain text for the operator (the JSON log lines go to stdout): where it listens, and where that is written.
+    process.stderr.write(`flashtrail: ledger listening on ${running.url} (data ${config.dataDir}; URL written to ${join(config.dataDir, LEDGER_URL_FILE)})\n`);
     return runUntilSignal((signal) => running.close(signal));
   },
 });

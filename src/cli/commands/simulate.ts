@@ -10,7 +10,7 @@ import { SIM_STEPS, type SimStep } from '../../sim/simulator.ts';
 const command = defineCommand({
   usage: [
     '[--units N] [--stations N] [--seed N] [--fail STEP=RATE,…] [--max-retries N] [--max-reworks N]',
-    '    [--defect-rate R] [--drift STATION@FROM+MINUTES | --no-drift] [--cycle-seconds S] [--data DIR] [--url URL] [--json]',
+    '    [--defect-rate R] [--drift STATION@FROM+MINUTES | --no-drift] [--cycle-seconds S] [--data DIR] [--url URL --own-ids] [--json]',
   ],
   description: [
     'Simulates a production line (transient failures at every step, rework then scrap, defective units, one',
@@ -30,7 +30,8 @@ const command = defineCommand({
     'no-drift': { type: 'boolean', help: 'no station drifts' },
     'cycle-seconds': { type: 'string', value: 'S', help: 'simulated seconds per unit and station (default 60)' },
     data: { type: 'string', value: 'DIR', help: 'data directory (default: a new temporary directory; with --url, that ledger’s)' },
-    url: { type: 'string', value: 'URL', help: 'use the running ledger at URL instead of starting one' },
+    url: { type: 'string', value: 'URL', help: 'use the running ledger at URL instead of starting one (needs --own-ids)' },
+    'own-ids': { type: 'boolean', help: 'with --url: register its own stations (SIM-<run>-ST-01…), keys, tokens, release and batch there, for good' },
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
   async run({ values }) {
@@ -53,7 +54,15 @@ const command = defineCommand({
       if (!m) throw new UsageError(`--drift takes STATION@FROM_MINUTE+MINUTES, e.g. ST-02@30+60, not ${values.drift}`);
       drift = { station: m[1] as string, fromMinute: Number(m[2]), minutes: Number(m[3]) };
     }
+    if (values.url !== undefined && values['own-ids'] !== true) {
+      throw new UsageError(
+        `simulate --url writes to that ledger, which never forgets: it would register ${stations} stations, a key and a token for each (in that ledger's tokens.json), a release and a batch, and flash simulated units into it. Give --own-ids to do so under ids of its own (SIM-<run>-ST-01…, SIM-<run>-fw-3.0.0), or leave out --url to simulate on a ledger of its own`,
+      );
+    }
+    const idPrefix = values.url !== undefined ? `SIM-${Date.now().toString(36).toUpperCase()}-` : '';
+    if (idPrefix) console.error(`flashtrail simulate: on ${values.url}, as stations ${idPrefix}ST-01… and release ${idPrefix}fw-3.0.0 (they stay in that ledger)`);
     const result = await runSimulation({
+      idPrefix,
       units: wholeNumber(values.units, '--units', 1000, 1, 1_000_000),
       stations,
       seed: wholeNumber(values.seed, '--seed', 1, 0, 2 ** 31),

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { defineCommand } from '../command.ts';
 import { UsageError } from '../errors.ts';
-import { httpUrl } from '../input.ts';
+import { resolveLedgerUrl } from '../ledger-url.ts';
 import { configFromEnv, ledgerUrl } from '../../server/config.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
@@ -26,10 +26,10 @@ const command = defineCommand({
     scanner: { type: 'string', value: 'DEV', help: "the barcode scanner's serial port (default /dev/ttyACM0)" },
     images: { type: 'string', value: 'DIR', help: "where the release's image files will be (default DIR/fw)" },
     fixture: { type: 'string', value: 'ID', help: 'the fixture or jig at the station' },
-    url: { type: 'string', value: 'URL', help: 'the ledger (default http://FLASHTRAIL_HOST:FLASHTRAIL_PORT)' },
+    url: { type: 'string', value: 'URL', help: 'the ledger (default FLASHTRAIL_URL, else what serve wrote to <data>/ledger.url, else http://FLASHTRAIL_HOST:FLASHTRAIL_PORT)' },
     data: { type: 'string', value: 'DIR', help: "the ledger's data directory (admin.key, admin.token, tokens.json; default FLASHTRAIL_DATA_DIR or ./data)" },
   },
-  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_TOKENS_FILE', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
+  environment: ['FLASHTRAIL_DATA_DIR', 'FLASHTRAIL_TOKENS_FILE', 'FLASHTRAIL_URL', 'FLASHTRAIL_HOST', 'FLASHTRAIL_PORT'],
   async run({ values }) {
     const role = values.role ?? 'flash';
     if (role !== 'flash' && role !== 'repair' && role !== 'pack') throw new UsageError(`--role must be flash, repair or pack, not ${role}`);
@@ -42,7 +42,7 @@ const command = defineCommand({
         site: values.site ?? 'Plant 1',
         role,
         batchId: values.batch as string,
-        ledgerUrl: values.url !== undefined ? httpUrl(values.url, '--url') : ledgerUrl(config),
+        ledgerUrl: resolveLedgerUrl(values.url, config.dataDir, ledgerUrl(config)),
         ledgerData: config.dataDir,
         tokensFile: config.tokensFile ?? join(config.dataDir, 'tokens.json'),
         dir: values.dir as string,

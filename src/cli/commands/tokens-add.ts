@@ -1,7 +1,9 @@
 /** `flashtrail tokens add`: a new bearer token, shown once. */
 // What the command runs is imported when it runs: its --help stays instant and loads no server code.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineCommand } from '../command.ts';
-import { UsageError } from '../errors.ts';
+import { CliError, UsageError } from '../errors.ts';
 import { configFromEnv } from '../../server/config.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
@@ -24,10 +26,15 @@ const command = defineCommand({
     if (role !== 'station' && role !== 'auditor' && role !== 'admin') throw new UsageError(`--role must be station, auditor or admin, not ${String(role)}`);
     if (role === 'station' && values.station === undefined) throw new UsageError('a station token needs --station ID');
     if (role !== 'station' && values.station !== undefined) throw new UsageError('only a station token takes --station');
+    // A token written where no ledger reads it never works, and nothing would say so: refuse a directory no
+    // ledger has initialised (unless the token file was named explicitly).
+    if (config.tokensFile === join(config.dataDir, 'tokens.json') && !existsSync(join(config.dataDir, 'ledger.json'))) {
+      throw new CliError(`${config.dataDir} is not the data directory of a ledger (it has no ledger.json): name the ledger's directory with --data or FLASHTRAIL_DATA_DIR, or initialise it first (flashtrail init or flashtrail serve)`);
+    }
     const name = values.name as string;
     const { addToken } = await import('../../api/tokens.ts');
     const token = addToken(config.tokensFile, { name, role, ...(role === 'station' ? { stationId: values.station as string } : {}) });
-    console.error(`added token ${name} (${role}) to ${config.tokensFile}; it is shown only now:`);
+    console.error(`added token ${name} (${role}) to ${config.tokensFile}, read by the ledger on ${config.dataDir} without a restart; it is shown only now (save it in the file the station's or client's configuration names):`);
     console.log(token);
     return 0;
   },
