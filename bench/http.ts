@@ -44,6 +44,10 @@ export async function serve(dataDir: string, env: Record<string, string>, nodeAr
   const bin = fileURLToPath(new URL('../bin/flashtrail.js', import.meta.url));
   const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--data', dataDir, '--port', '0'], { env: { ...process.env, FLASHTRAIL_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
+  // A benchmark that dies must not leave its server running.
+  const orphaned = () => child.kill('SIGKILL');
+  process.once('exit', orphaned);
+  child.once('exit', () => process.off('exit', orphaned));
   const deadline = Date.now() + 30_000;
   for (;;) {
     const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(readFileSync(logFile, 'utf8'));
