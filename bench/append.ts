@@ -71,13 +71,22 @@ async function httpAppend(label: string, prefix: string, env: Record<string, str
     // CPU time is what a loaded machine does not distort: the server's whole cost of one event.
     results.add(`${prefix}.stations64.cpu`, `${label}: ${STATIONS} stations, server CPU time per event (HTTP, decode, verify, decide, write, log)`, cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) / total) * 1e6, 'µs', 0);
 
+    const cpu = () => ledger.server.cpuSeconds();
+    const cpuPerEvent = (before: number | null, n: number) => {
+      const after = cpu();
+      return before === null || after === null ? null : ((after - before) / n) * 1e6;
+    };
+    let cpuAt = cpu();
     t = performance.now();
     for (const e of singles) await timedAppend(http, one.token, [e]);
     results.add(`${prefix}.sequential.single`, `${label}: one client, 1 event per request, sequential`, perSecond(N_SINGLE, performance.now() - t), 'events/s');
+    results.add(`${prefix}.sequential.single.cpu`, `${label}: one client, 1 event per request, server CPU time per event`, cpuPerEvent(cpuAt, N_SINGLE), 'µs');
 
+    cpuAt = cpu();
     t = performance.now();
     for (let i = 0; i < batched.length; i += 100) await timedAppend(http, one.token, batched.slice(i, i + 100));
     results.add(`${prefix}.sequential.batch100`, `${label}: one client, batches of 100, sequential`, perSecond(N_BATCHED, performance.now() - t), 'events/s');
+    results.add(`${prefix}.sequential.batch100.cpu`, `${label}: one client, batches of 100, server CPU time per event`, cpuPerEvent(cpuAt, N_BATCHED), 'µs');
     http.close();
     return { envelope: singles[0] as DsseEnvelope, key: one.key };
   } catch (error) {

@@ -40,7 +40,7 @@ async function main() {
   console.error(`flashtrail export benchmark (${quick ? 'quick' : 'full'}), node ${process.version}, ${cores} cores`);
   try {
     const filled = await fillLedger(dir, TARGET, (l) => console.error(l));
-    const ledger = await startLedgerServer({ ...filled.config, port: 0, logLevel: 'warn' }, pino({ level: 'warn' }));
+    const ledger = await startLedgerServer({ ...filled.config, port: 0, logLevel: 'warn' }, pino({ level: 'warn' }, pino.destination(2)));
     const file = join(dir, 'export.ndjson');
     try {
       console.error('  building the Merkle log and writing the export…');

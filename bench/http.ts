@@ -38,13 +38,17 @@ export interface BenchServer {
  * `flashtrail serve` from dist/ (npm run build first), logging as in production (info: a line per request)
  * into a file of the data directory, so that the benchmark process does not pay for reading the log.
  */
-export async function serve(dataDir: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+export async function serve(dataDir: string, env: Record<string, string>, nodeArgs: readonly string[] = [], startTimeoutMs = 30_000): Promise<BenchServer> {
   const logFile = join(dataDir, 'serve.log');
   const fd = openSync(logFile, 'a');
   const bin = fileURLToPath(new URL('../bin/flashtrail.js', import.meta.url));
   const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--data', dataDir, '--port', '0'], { env: { ...process.env, FLASHTRAIL_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  const deadline = Date.now() + 30_000;
+  // A benchmark that dies must not leave its server running.
+  const orphaned = () => child.kill('SIGKILL');
+  process.once('exit', orphaned);
+  child.once('exit', () => process.off('exit', orphaned));
+  const deadline = Date.now() + startTimeoutMs;
   for (;;) {
     const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(readFileSync(logFile, 'utf8'));
     if (match) {

@@ -53,7 +53,7 @@ async function main() {
     runner.close();
     await store.close();
 
-    const server = await startLedgerServer(configFromEnv({}, { dataDir: dir, port: 0 }), pino({ level: 'warn' }));
+    const server = await startLedgerServer(configFromEnv({}, { dataDir: dir, port: 0 }), pino({ level: 'warn' }, pino.destination(2)));
     try {
       const token = readFileSync(init.adminTokenFile, 'utf8').trim();
       const timed = async (path: string, accept: string, n: number) => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
 import type { EventStore } from '../src/store/event-store.ts';
+import { StreamCache } from '../src/write/stream-views.ts';
 import { Ledger, type AppendedEvent, type Principal } from '../src/write/pipeline.ts';
 import type { LedgerError } from '../src/write/errors.ts';
 import { EventSigner } from '../src/event/signer.ts';
@@ -23,9 +24,15 @@ const release = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
 
 /** The real store, counting the group commits made on it and failing the next one when asked to. */
 function observed(store: SqliteEventStore) {
-  const seen = { groupCommits: [] as number[], failNext: false };
+  const seen = { groupCommits: [] as number[], failNext: false, reads: [] as string[] };
   const wrapped = new Proxy(store, {
     get(target, prop, receiver) {
+      if (prop === 'readStream') {
+        return (stream: string, options?: Parameters<EventStore['readStream']>[1]) => {
+          seen.reads.push(stream);
+          return target.readStream(stream, options);
+        };
+      }
       if (prop === 'appendGroups') {
         return (groups: Parameters<EventStore['appendGroups']>[0]) => {
           seen.groupCommits.push(groups.length);
@@ -156,6 +163,16 @@ describe.each([true, false])('group commit (singleWriter: %s)', (singleWriter) =
     await expect(ledger.submit([next.envelope], stationP)).resolves.toMatchObject([{ revision: 1n }]);
   });
 
+  it(singleWriter ? 'reads a hot stream from the store once, then from the cache' : 'reads every stream from the store in every group (another writer may have changed it)', async () => {
+    const station = new EventSigner(stationKey, 'ST-01');
+    seen.reads.length = 0;
+    for (let i = 0; i < 3; i++) await ledger.submit([station.sign('UnitScanned', scanData(`G-H${i}`)).envelope], stationP);
+    const stationReads = seen.reads.filter((s) => s === 'station-ST-01').length;
+    const batchReads = seen.reads.filter((s) => s === 'batch-B-1').length;
+    // The setup submission already read (and cached) them.
+    expect([stationReads, batchReads]).toEqual(singleWriter ? [0, 0] : [3, 3]);
+  });
+
   it('answers a submission only after its transaction committed', async () => {
     const station = new EventSigner(stationKey, 'ST-01');
     const events = Array.from({ length: 20 }, (_, i) => station.sign('UnitScanned', scanData(`G-D${i}`)));
@@ -169,6 +186,18 @@ describe.each([true, false])('group commit (singleWriter: %s)', (singleWriter) =
     });
     expect(await Promise.all(answers)).toEqual(events.map(() => true));
     expect(seen.groupCommits.length).toBeLessThan(events.length);
+  });
+});
+
+describe('stream cache', () => {
+  it('evicts the least recently used stream first', () => {
+    const cache = new StreamCache(2);
+    const head = (n: number) => ({ aggregate: { name: 'x', streamPrefix: 'x-', initialState: n, fold: (s: number) => s }, revision: 0n, headDigest: null, headOccurredAt: null, state: n, known: new Map() });
+    cache.set('a', head(1));
+    cache.set('b', head(2));
+    cache.get('a'); // a is now the most recently used
+    cache.set('c', head(3));
+    expect([cache.peek('a')?.state, cache.peek('b'), cache.peek('c')?.state, cache.size]).toEqual([1, undefined, 3, 2]);
   });
 });
 

@@ -58,6 +58,10 @@ export class MerkleLog implements SubtreeSource {
   private readonly db: Database.Database;
   private readonly getNode: Database.Statement<[number, number], { hash: Buffer } | undefined>;
   private readonly putNode: Database.Statement<[number, number, Buffer]>;
+  /** The statements of the hot paths (proofs, leaf lookups, catch-up), prepared once. */
+  private readonly sizeQuery: Database.Statement<[], { n: number | null }>;
+  private readonly lastPositionQuery: Database.Statement<[], { p: bigint | null }>;
+  private readonly leafByPosition: Database.Statement<[bigint], { idx: bigint; position: bigint } | undefined>;
   private running: Promise<void> = Promise.resolve();
   private readonly upperNodes = new Map<number, Hash>();
 
@@ -77,16 +81,19 @@ export class MerkleLog implements SubtreeSource {
     }
     this.getNode = this.db.prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?') as never;
     this.putNode = this.db.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)') as never;
+    this.sizeQuery = this.db.prepare('SELECT MAX(idx) AS n FROM merkle_leaves') as never;
+    this.lastPositionQuery = this.db.prepare('SELECT MAX(position) AS p FROM merkle_leaves').safeIntegers(true) as never;
+    this.leafByPosition = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position = ?').safeIntegers(true) as never;
   }
 
   get size(): number {
     // Leaf indexes run from 0 without gaps: the largest one is found in the index, no count needed.
-    const row = this.db.prepare('SELECT MAX(idx) AS n FROM merkle_leaves').get() as { n: number | null };
+    const row = this.sizeQuery.get() as { n: number | null };
     return row.n === null ? 0 : row.n + 1;
   }
 
   private lastPosition(): bigint {
-    const row = this.db.prepare('SELECT MAX(position) AS p FROM merkle_leaves').safeIntegers(true).get() as { p: bigint | null };
+    const row = this.lastPositionQuery.get() as { p: bigint | null };
     return row.p ?? -1n;
   }
 
@@ -155,7 +162,7 @@ export class MerkleLog implements SubtreeSource {
 
   /** The leaf of the event recorded at this $all position, or null when the log has not reached it. */
   leafOfPosition(position: bigint): LeafInfo | null {
-    const row = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position = ?').safeIntegers(true).get(position) as { idx: bigint; position: bigint } | undefined;
+    const row = this.leafByPosition.get(position);
     return row ? { index: Number(row.idx), position: row.position } : null;
   }
 

@@ -203,7 +203,13 @@ export class Ledger {
           events += next.decoded.length;
           group.push(next);
         }
-        await this.commitGroup(group);
+        try {
+          await this.commitGroup(group);
+        } catch (error) {
+          // A bug, not a refusal: nobody of the group may be left waiting, and nothing cached is trusted.
+          this.cache?.clear();
+          for (const submission of group) submission.reject(error);
+        }
       }
     } finally {
       this.committing = false;
