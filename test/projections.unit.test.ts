@@ -65,7 +65,7 @@ describe('projection runner', () => {
     expect(status).toEqual(['unit-state', 'production', 'cra'].map((name) => ({ name, position: headNow, lag: 0n })));
     fresh.close();
     // Documents are kept in memory within a batch: one event per batch is the reference it must match.
-    const single = new ProjectionRunner(store, join(dir, 'single.sqlite'), [unitStateProjection, productionProjection], 1);
+    const single = new ProjectionRunner(store, join(dir, 'single.sqlite'), [unitStateProjection, productionProjection, componentIndexProjection], 1);
     await single.catchUp();
     expect(single.dump()).toBe(live);
     single.close();
