@@ -110,6 +110,7 @@ function keyOf(event: LedgerEvent): string | null {
     case 'StationKeyRevoked':
     case 'AdminKeysTrusted':
     case 'CheckpointIssued':
+    case 'ScittStatementRegistered':
       return null;
     default:
       return `unit:${event.data.serial}`;

@@ -28,6 +28,7 @@ const samples: LedgerEvent[] = [
   ev('BatchClosed', { batchId: 'B1' }),
   ev('AdminKeysTrusted', { keys: [{ keyId: hash('k'), publicKey: hash('p') }] }),
   ev('CheckpointIssued', { origin: 'o', size: 1, rootHash: hash('r'), note: 'n' }),
+  ev('ScittStatementRegistered', { serial: 'SN1', statementSha256: hash('s'), provenanceSha256: hash('p'), checkpoint: 'n', statement: 'AA==' }),
 ];
 
 /** A decision context holding the given streams' states, as the pipeline would after loading them. */
@@ -50,19 +51,19 @@ function contextWith(states: Map<string, unknown>): DecisionContext & { read: st
 describe('aggregate registry', () => {
   it('every event type belongs to exactly one aggregate', () => {
     const owners = [...UNIT_EVENT_TYPES, ...ADMIN_EVENT_TYPES, ...LEDGER_EVENT_TYPES].map((type) => ({ type, owners: AGGREGATES.filter((a) => a.eventTypes.includes(type)).map((a) => a.name) }));
-    expect(owners.length).toBe(23);
+    expect(owners.length).toBe(24);
     expect(owners.filter((o) => o.owners.length !== 1)).toEqual([]);
-    expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'ledger-trust', 'ledger-checkpoints']);
+    expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement']);
   });
 
   it('stream prefixes are distinct and none is the start of another', () => {
     const prefixes = AGGREGATES.map((a) => a.streamPrefix);
-    expect(prefixes).toEqual(['unit-', 'station-', 'release-', 'batch-', 'ledger-trust', 'ledger-checkpoints']);
+    expect(prefixes).toEqual(['unit-', 'station-', 'release-', 'batch-', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement-']);
     for (const a of prefixes) for (const b of prefixes) if (a !== b) expect(b.startsWith(a), `${b} starts with ${a}`).toBe(false);
   });
 
   it("an event's aggregate names the same stream as the clients' stream rule", () => {
-    expect(new Set(samples.map((e) => e.type)).size).toBe(23);
+    expect(new Set(samples.map((e) => e.type)).size).toBe(24);
     for (const event of samples) {
       const stream = aggregateOf(event).open((aggregate) => {
         if (!aggregate.accepts(event)) throw new Error(`${aggregate.name} does not accept ${event.type}`);

@@ -26,6 +26,7 @@ import { prepareExport, selectUnits } from '../evidence/export.ts';
 import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
+import { scittRoutes } from './scitt-routes.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -273,6 +274,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length) });
   });
   app.route('/v1', v1);
+  app.route('/', scittRoutes(deps));
   return app;
 }
 

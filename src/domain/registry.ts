@@ -8,9 +8,9 @@ import { unitAggregate } from './unit.ts';
 import { stationAggregate } from './station.ts';
 import { releaseAggregate } from './release.ts';
 import { batchAggregate } from './batch.ts';
-import { ledgerCheckpointsAggregate, ledgerTrustAggregate } from './ledger-streams.ts';
+import { ledgerCheckpointsAggregate, ledgerStatementAggregate, ledgerTrustAggregate } from './ledger-streams.ts';
 
-export const AGGREGATES: readonly RegisteredAggregate[] = [unitAggregate, stationAggregate, releaseAggregate, batchAggregate, ledgerTrustAggregate, ledgerCheckpointsAggregate];
+export const AGGREGATES: readonly RegisteredAggregate[] = [unitAggregate, stationAggregate, releaseAggregate, batchAggregate, ledgerTrustAggregate, ledgerCheckpointsAggregate, ledgerStatementAggregate];
 
 const byEventType = new Map<EventType, RegisteredAggregate>(AGGREGATES.flatMap((a) => a.eventTypes.map((type) => [type, a] as const)));
 
