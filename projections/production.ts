@@ -111,6 +111,7 @@ function keyOf(event: LedgerEvent): string | null {
     case 'AdminKeysTrusted':
     case 'CheckpointIssued':
     case 'ScittStatementRegistered':
+    case 'LedgerKeyAnnounced':
       return null;
     default:
       return `unit:${event.data.serial}`;

@@ -2,6 +2,8 @@
  * Events the ledger writes itself, signed with the ledger key (the key that signs checkpoints).
  *   ledger-trust        AdminKeysTrusted: the administrator keys in force from this point of the log on
  *   ledger-checkpoints  CheckpointIssued: every checkpoint the ledger signed
+ *   ledger-keys         LedgerKeyAnnounced: the ledger's post-quantum (ML-DSA-44) key, announced under its Ed25519 key;
+ *                       each record replaces the one before (rotation)
  *   ledger-statement-<serial>  ScittStatementRegistered: the SCITT Signed Statement the ledger, as manufacturer,
  *                       registered for a shipped unit (src/scitt/statement.ts)
  */
@@ -27,5 +29,12 @@ export const ScittStatementRegistered = z.strictObject({
   statement: z.string().min(1).max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64').describe('the registered statement, base64'),
 });
 
-export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered } } as const;
+export const LedgerKeyAnnounced = z.strictObject({
+  algorithm: z.literal('ml-dsa-44'),
+  keyId: Sha256Hex.describe('hex SHA-256 of the raw ML-DSA-44 public key'),
+  publicKey: z.string().length(1752).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64').describe('the raw 1312-byte ML-DSA-44 public key, base64'),
+  verifierKey: z.string().min(1).max(2048).describe('the C2SP vkey (type 0x06) that checks its checkpoint signature line'),
+});
+
+export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced } } as const;
 export type LedgerOwnEventType = keyof typeof ledgerEventVersions;

@@ -8,9 +8,9 @@ import { unitAggregate } from './unit.ts';
 import { stationAggregate } from './station.ts';
 import { releaseAggregate } from './release.ts';
 import { batchAggregate } from './batch.ts';
-import { ledgerCheckpointsAggregate, ledgerStatementAggregate, ledgerTrustAggregate } from './ledger-streams.ts';
+import { ledgerCheckpointsAggregate, ledgerKeysAggregate, ledgerStatementAggregate, ledgerTrustAggregate } from './ledger-streams.ts';
 
-export const AGGREGATES: readonly RegisteredAggregate[] = [unitAggregate, stationAggregate, releaseAggregate, batchAggregate, ledgerTrustAggregate, ledgerCheckpointsAggregate, ledgerStatementAggregate];
+export const AGGREGATES: readonly RegisteredAggregate[] = [unitAggregate, stationAggregate, releaseAggregate, batchAggregate, ledgerTrustAggregate, ledgerCheckpointsAggregate, ledgerStatementAggregate, ledgerKeysAggregate];
 
 const byEventType = new Map<EventType, RegisteredAggregate>(AGGREGATES.flatMap((a) => a.eventTypes.map((type) => [type, a] as const)));
 

@@ -11,6 +11,7 @@ import { portableCrypto } from '../crypto/backend.ts';
 import { VerificationError } from '../verify/errors.ts';
 import type { NoteKey } from '../tlog/note.ts';
 import { MAX_EXPORT_LINE_BYTES } from '../verify/export-format.ts';
+import type { SignaturePolicy } from '../verify/signature-policy.ts';
 import { verifyExportLines, type ExportReport, type UnitRecordVerifier, type UnitResult } from '../verify/export.ts';
 import type { WorkReply, WorkRequest } from './export-worker.ts';
 
@@ -72,6 +73,7 @@ export interface VerifyExportFileOptions {
   readonly workers?: number;
   readonly portable?: boolean;
   readonly onProgress?: (units: number, events: number) => void;
+  readonly signatures?: SignaturePolicy;
 }
 
 export async function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportFileOptions = {}): Promise<ExportReport> {
@@ -82,6 +84,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
       crypto: portable ? portableCrypto : nativeCrypto,
       units: workerPoolVerifier(threads, portable),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signatures ? { signatures: options.signatures } : {}),
     });
   } catch (error) {
     if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file, ...error.location });

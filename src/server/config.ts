@@ -48,6 +48,11 @@ export interface LedgerConfig {
   readonly postgresSchema: string;
   /** How many of the newest Merkle leaves are compared with the event store at every start. */
   readonly startCheckLeaves: number;
+  /**
+   * The post-quantum half of the ledger's hybrid signatures: 'ml-dsa-44' (default) keeps an ML-DSA-44 key
+   * beside the Ed25519 one and signs every checkpoint with both; 'off' signs with Ed25519 alone.
+   */
+  readonly pqSignatures: 'ml-dsa-44' | 'off';
 }
 
 /** A value as the message shows it: quoted when it is empty or holds spaces or control characters. */
@@ -127,6 +132,7 @@ export const ServerEnvironment = z.object({
   FLASHTRAIL_EVENTSTORE_CONNECTION_STRING: nonEmpty('FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'a connection string').optional(),
   EVENTSTORE_CONNECTION_STRING: z.string().optional(),
   FLASHTRAIL_START_CHECK_LEAVES: wholeNumber('FLASHTRAIL_START_CHECK_LEAVES', 0, Number.MAX_SAFE_INTEGER).optional(),
+  FLASHTRAIL_PQ_SIGNATURES: oneOf('FLASHTRAIL_PQ_SIGNATURES', ['ml-dsa-44', 'off'] as const, {}).optional(),
 });
 
 export type ServerEnvironment = z.infer<typeof ServerEnvironment>;
@@ -152,6 +158,7 @@ export function serverEnvironment(env: NodeJS.ProcessEnv): ServerEnvironment {
     FLASHTRAIL_POSTGRES_SCHEMA: env['FLASHTRAIL_POSTGRES_SCHEMA'],
     EVENTSTORE_CONNECTION_STRING: env['EVENTSTORE_CONNECTION_STRING'],
     FLASHTRAIL_START_CHECK_LEAVES: env['FLASHTRAIL_START_CHECK_LEAVES'],
+    FLASHTRAIL_PQ_SIGNATURES: env['FLASHTRAIL_PQ_SIGNATURES'],
   };
   const parsed = ServerEnvironment.safeParse(raw);
   if (!parsed.success) {
@@ -185,6 +192,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     postgresUrl: overrides.postgresUrl ?? e.FLASHTRAIL_POSTGRES_URL ?? null,
     postgresSchema: overrides.postgresSchema ?? e.FLASHTRAIL_POSTGRES_SCHEMA ?? 'flashtrail',
     startCheckLeaves: overrides.startCheckLeaves ?? e.FLASHTRAIL_START_CHECK_LEAVES ?? 10_000,
+    pqSignatures: overrides.pqSignatures ?? e.FLASHTRAIL_PQ_SIGNATURES ?? 'ml-dsa-44',
   };
   // Overrides come from code and command-line options: the same bounds hold for them.
   if (!Number.isSafeInteger(config.maxBodyBytes) || config.maxBodyBytes < 1) throw new ConfigError(`the body limit must be a positive whole number of bytes, not ${String(config.maxBodyBytes)}`);

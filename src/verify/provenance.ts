@@ -10,6 +10,7 @@
  * events. Leaf indices are trusted once their inclusion proofs verify, and key validity is judged by them:
  * a key counts for an event if its registration precedes the event in the log and no revocation does.
  */
+import { checkCheckpointSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { fromHex, toHex } from '../crypto/encoding.ts';
 import { keyIdOf } from '../crypto/ed25519.ts';
@@ -59,6 +60,8 @@ export interface ProvenanceReport {
   /** v2: whether every bootloader written and application verified is the one its release approves; null when not known. */
   readonly matchesRelease: boolean | null;
   readonly steps: StepReport[];
+  /** The algorithms of the ledger's checkpoint signatures that verified (signature-policy.ts). */
+  readonly signatures: SignatureAlgorithm[];
   /** What this document cannot prove, said plainly (docs/format.md §6.5, §10). */
   readonly notProven: string[];
 }
@@ -69,7 +72,7 @@ const NOT_PROVEN = [
 ];
 const NOT_PROVEN_V1 = ["the unit's batch and release (v1 documents carry no batch or release records)"];
 
-export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto): ProvenanceReport {
+export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto, signatures?: SignaturePolicy): ProvenanceReport {
   const steps: StepReport[] = [];
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
@@ -78,7 +81,8 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   done('format', `${doc.format} for unit ${doc.serial}, ${doc.entries.length} entries`);
 
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
-  done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
+  const algorithms = checkCheckpointSignatures(doc.checkpoint, signatures, crypto);
+  done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}) with ${algorithms.join(' + ')}: tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
 
   const decoded = doc.entries.map((entry, position) => decodeEntry(entry.role, entry.leafIndex, entry.envelope, position, { field: `entries[${position}]` }, crypto));
   const seen = new Map<number, Decoded>();
@@ -149,6 +153,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     firmware: { bootloader: images('bootloader'), application: images('application') },
     matchesRelease,
     steps,
+    signatures: algorithms,
     notProven: v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN],
   };
 }

@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
 import { CliError, describeExpectedFailure } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
-import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type StepReport } from '../../verify/index.ts';
+import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64 } from '../../crypto/encoding.ts';
 import { LedgerClient } from '../../client/ledger-client.ts';
@@ -38,12 +38,13 @@ export function isExportFile(file: string): boolean {
   }
 }
 
-export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void }): Promise<number> {
+export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; signatures?: SignatureOptions }): Promise<number> {
   const started = performance.now();
   let lastShown = 0;
   try {
     const report = await verifyExportFile(file, readKey(ledgerKey), {
       portable: options.portable,
+      signatures: readPolicy(options.signatures),
       ...(options.workers ? { workers: options.workers } : {}),
       onProgress: (units, events) => {
         if (Date.now() - lastShown > 1000) {
@@ -71,6 +72,38 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
   } catch (error) {
     return failure(o, error);
   }
+}
+
+/** --ledger-pq-key and --signatures, as given. */
+export interface SignatureOptions {
+  readonly pqKey?: string;
+  readonly require?: string;
+}
+
+/** The signature policy of the options: a bad key or policy is a coded failure (LEDGER_KEY_ERROR). */
+function readPolicy(options: SignatureOptions | undefined): SignaturePolicy {
+  const require = options?.require;
+  if (require !== undefined && require !== 'hybrid' && require !== 'classical') throw new VerificationError('LEDGER_KEY_ERROR', 'input', `--signatures must be hybrid or classical, not ${require}`);
+  let mlDsaKey: MlDsaNoteKey | null = null;
+  if (options?.pqKey !== undefined) {
+    const file = options.pqKey.startsWith('@') ? options.pqKey.slice(1) : null;
+    let text = options.pqKey;
+    if (file !== null) {
+      try {
+        text = readTextFile(file, 'the ledger ML-DSA-44 key file');
+      } catch (error) {
+        if (!(error instanceof CliError)) throw error;
+        throw new VerificationError('LEDGER_KEY_ERROR', 'input', error.message, { file });
+      }
+    }
+    try {
+      mlDsaKey = parseMlDsaVerifierKey(text.trim());
+    } catch (error) {
+      if (!(error instanceof NoteError)) throw error;
+      throw new VerificationError('LEDGER_KEY_ERROR', 'input', `--ledger-pq-key is not an ML-DSA-44 verifier key: ${error.message}`, file !== null ? { file } : {});
+    }
+  }
+  return { mlDsaKey, ...(require ? { require } : {}) };
 }
 
 export interface VerifyOutput {
@@ -115,13 +148,14 @@ function failure(o: VerifyOutput, error: unknown): number {
   return 1;
 }
 
-export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput): number {
+export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, signatures?: SignatureOptions): number {
   try {
     const key = readKey(ledgerKey);
+    const policy = readPolicy(signatures);
     const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
     let report;
     try {
-      report = verifyProvenance(doc, key, nativeCrypto);
+      report = verifyProvenance(doc, key, nativeCrypto, policy);
     } catch (error) {
       if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
       throw error;
@@ -232,7 +266,7 @@ function readNoteFile(file: string): string {
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['FILE --ledger-key KEY|@FILE [--json] [--portable] [--workers N]'],
+  usage: ['FILE --ledger-key KEY|@FILE [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--json] [--portable] [--workers N]'],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
     'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
@@ -241,6 +275,8 @@ const command = defineCommand({
   arguments: [{ name: 'FILE', help: 'a provenance document (GET /v1/units/SERIAL/provenance) or an export (flashtrail export)' }],
   options: {
     'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the verifier key the ledger printed at init (origin+id+key), or @file holding it' },
+    'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key): with it, both checkpoint signatures are required" },
+    signatures: { type: 'string', value: 'hybrid|classical', help: 'hybrid (default with --ledger-pq-key): Ed25519 and ML-DSA-44; classical: Ed25519 alone, for evidence from before the ML-DSA-44 key' },
     json: { type: 'boolean', help: 'print the report, or the failure, as JSON' },
     portable: { type: 'boolean', help: 'verify with the pure-JavaScript Ed25519 and SHA-256 instead of OpenSSL' },
     workers: { type: 'string', value: 'N', help: 'worker threads for an export (default: one per core)' },
@@ -249,6 +285,7 @@ const command = defineCommand({
     const file = positionals[0] as string;
     const key = values['ledger-key'] as string;
     const o = { out: (l: string) => console.log(l), json: values.json === true };
+    const signatures: SignatureOptions = { ...(values['ledger-pq-key'] !== undefined ? { pqKey: values['ledger-pq-key'] as string } : {}), ...(values.signatures !== undefined ? { require: values.signatures as string } : {}) };
     let isExport: boolean;
     try {
       isExport = isExportFile(file);
@@ -257,9 +294,9 @@ const command = defineCommand({
     }
     if (isExport) {
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
-      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), progress: (l) => console.error(l) });
+      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), progress: (l) => console.error(l), signatures });
     }
-    return verifyProvenanceFile(file, key, o);
+    return verifyProvenanceFile(file, key, o, signatures);
   },
 });
 
