@@ -42,6 +42,8 @@ export interface TestLedgerOptions {
   readonly port?: number;
   /** FLASHTRAIL_START_CHECK_LEAVES; 0 starts on an event store edited behind the Merkle log's back. */
   readonly startCheckLeaves?: number;
+  /** FLASHTRAIL_PQ_SIGNATURES; 'off' makes a ledger as it was before hybrid signatures. */
+  readonly pqSignatures?: 'ml-dsa-44' | 'off';
 }
 
 export async function startTestLedger(options: TestLedgerOptions = {}): Promise<TestLedger> {
@@ -50,7 +52,7 @@ export async function startTestLedger(options: TestLedgerOptions = {}): Promise<
   const chosen = storeUnderTest();
   const database: TestDatabase | null = chosen.kind === 'postgres' ? await createTestDatabase(chosen.target) : null;
   const storeConfig = database ? { store: 'postgres' as const, postgresUrl: database.url } : {};
-  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}), ...(options.startCheckLeaves !== undefined ? { startCheckLeaves: options.startCheckLeaves } : {}) });
+  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}), ...(options.startCheckLeaves !== undefined ? { startCheckLeaves: options.startCheckLeaves } : {}), ...(options.pqSignatures ? { pqSignatures: options.pqSignatures } : {}) });
   const init = initDataDir(config);
   const tokens = {
     admin: readFileSync(init.adminTokenFile, 'utf8').trim(),

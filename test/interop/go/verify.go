@@ -29,6 +29,8 @@ type input struct {
 	Checkpoint    string      `json:"checkpoint"`
 	Inclusion     []inclusion `json:"inclusion"`
 	Consistency   []string    `json:"consistency"`
+	// Signature lines note.Open must carry unverified (the ledger's ML-DSA-44 line, which it does not know).
+	UnverifiedSigs int `json:"unverifiedSigs"`
 }
 
 func fail(format string, args ...interface{}) {
@@ -47,10 +49,13 @@ func hash(b64 string) tlog.Hash {
 }
 
 // openCheckpoint verifies the signed note and parses origin, size and root from its text.
-func openCheckpoint(verifiers note.Verifiers, msg string) (int64, tlog.Hash) {
+func openCheckpoint(verifiers note.Verifiers, msg string, unverified int) (int64, tlog.Hash) {
 	n, err := note.Open([]byte(msg), verifiers)
 	if err != nil {
 		fail("note.Open: %v", err)
+	}
+	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != unverified {
+		fail("note.Open: %d verified and %d unverified signatures, expected 1 and %d", len(n.Sigs), len(n.UnverifiedSigs), unverified)
 	}
 	lines := strings.Split(n.Text, "\n")
 	if len(lines) < 4 {
@@ -77,7 +82,7 @@ func main() {
 		fail("note.NewVerifier: %v", err)
 	}
 	verifiers := note.VerifierList(verifier)
-	size, root := openCheckpoint(verifiers, in.Checkpoint)
+	size, root := openCheckpoint(verifiers, in.Checkpoint, in.UnverifiedSigs)
 	checks := 1
 	for _, inc := range in.Inclusion {
 		proof := make(tlog.RecordProof, len(inc.Proof))
@@ -90,7 +95,7 @@ func main() {
 		checks++
 	}
 	if in.OldCheckpoint != "" {
-		oldSize, oldRoot := openCheckpoint(verifiers, in.OldCheckpoint)
+		oldSize, oldRoot := openCheckpoint(verifiers, in.OldCheckpoint, in.UnverifiedSigs)
 		proof := make(tlog.TreeProof, len(in.Consistency))
 		for i, p := range in.Consistency {
 			proof[i] = hash(p)
