@@ -20,6 +20,7 @@ export const ENVIRONMENT: readonly (readonly [name: string, help: string])[] = [
   ['FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'KurrentDB/EventStoreDB, e.g. esdb://localhost:2113?tls=false'],
   ['EVENTSTORE_CONNECTION_STRING', 'read when FLASHTRAIL_EVENTSTORE_CONNECTION_STRING is unset'],
   ['FLASHTRAIL_START_CHECK_LEAVES', 'newest Merkle leaves serve compares with the event store at start (default 10000)'],
+  ['FLASHTRAIL_PQ_SIGNATURES', 'ml-dsa-44 (default): checkpoints signed with Ed25519 and ML-DSA-44; off: Ed25519 alone'],
   ['FLASHTRAIL_TOKEN', 'bearer token of verify-consistency --url when no --token-file is given'],
 ];
 
