@@ -3,7 +3,8 @@
  * (the library and `flashtrail verify`, on provenance documents and exports) require both under the hybrid
  * policy and refuse a checkpoint whose ML-DSA-44 line is removed or corrupted with CHECKPOINT_PQ_SIGNATURE_ERROR;
  * a ledger from before hybrid signatures gets its ML-DSA-44 key (0600, named in ledger.json) and announces it
- * when it starts with them; a lost key file is refused.
+ * when it starts with them; a lost key file is refused. Evidence from before is renewed (flashtrail renew) by a
+ * later hybrid checkpoint and its consistency proof, offline; a forged proof is refused.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
-import { verifyProvenance, parseVerifierKey, parseMlDsaVerifierKey, VerificationError, type ProvenanceDocument } from '../src/verify/index.ts';
+import { verifyProvenance, verifyRenewal, parseVerifierKey, parseMlDsaVerifierKey, VerificationError, type ProvenanceDocument, type RenewalBundle, type RenewalReport } from '../src/verify/index.ts';
 import { verifyMlDsaLine } from '../src/tlog/ml-dsa-note.ts';
 import { parseNote } from '../src/tlog/note.ts';
 import { configFromEnv, ledgerIdentity } from '../src/server/main.ts';
@@ -137,6 +138,32 @@ describe('hybrid Ed25519 + ML-DSA-44 checkpoints', () => {
       await flash(after, 'O-2', before.stationKeys['ST-01']);
       const newDoc = JSON.parse(await text(after, '/v1/units/O-2/provenance')) as ProvenanceDocument;
       expect(verifyProvenance(newDoc, edKey, nativeCrypto, { mlDsaKey: pqKey }).signatures).toEqual(['Ed25519', 'ML-DSA-44']);
+
+      // Renewal: flashtrail renew fetches the newest hybrid checkpoint and the consistency proof; the bundle
+      // verifies offline and says what covers the old evidence. A forged proof is refused.
+      const oldFile = join(work, 'o1.json');
+      writeFileSync(oldFile, JSON.stringify(oldDoc));
+      const tokenFile = join(work, 'auditor.token');
+      writeFileSync(tokenFile, after.tokens.auditor + '\n', { mode: 0o600 });
+      const renewed = await cli(['renew', oldFile, '--url', after.url, '--token-file', tokenFile]);
+      expect(renewed.stdout).toMatch(/renewed by checkpoint \d+, Ed25519 \+ ML-DSA-44/);
+      const bundleFile = join(work, 'o1.renewed.json');
+      const bundle = JSON.parse(readFileSync(bundleFile, 'utf8')) as RenewalBundle;
+      const edText = (await text(after, '/v1/ledger/key')).trim();
+      const pqText = (await text(after, '/v1/ledger/pq-key')).trim();
+      const verified = await cli(['verify', bundleFile, '--ledger-key', edText, '--ledger-pq-key', pqText, '--json']);
+      expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, report: { evidence: { serial: 'O-1', signatures: ['Ed25519'] }, renewed: { signatures: ['Ed25519', 'ML-DSA-44'] } } });
+      expect((JSON.parse(verified.stdout) as { report: RenewalReport }).report.renewed.statement).toMatch(/^covered by checkpoint \d+ of \d{4}-\d\d-\d\d, ML-DSA-44 \+ Ed25519$/);
+      expect(verifyRenewal(bundle, edKey, pqKey, portableCrypto).renewed.size).toBeGreaterThan(verifyProvenance(oldDoc, edKey, portableCrypto).checkpoint.size);
+      const forged = { ...bundle, consistency: bundle.consistency.map((h, i) => (i === 0 ? Buffer.from(portableCrypto.sha256(Buffer.from(h, 'base64'))).toString('base64') : h)) };
+      expect(bundle.consistency.length).toBeGreaterThan(0);
+      expect(codeOf(() => verifyRenewal(forged, edKey, pqKey, portableCrypto))).toBe('CONSISTENCY_PROOF_ERROR');
+      const forgedFile = join(work, 'o1.forged.json');
+      writeFileSync(forgedFile, JSON.stringify(forged));
+      const refused = await cli(['verify', forgedFile, '--ledger-key', edText, '--ledger-pq-key', pqText, '--json']);
+      expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, error: { code: 'CONSISTENCY_PROOF_ERROR' } });
+      // The newer checkpoint without its ML-DSA-44 line renews nothing.
+      expect(codeOf(() => verifyRenewal({ ...bundle, checkpoint: stripped(bundle.checkpoint) }, edKey, pqKey, portableCrypto))).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
     } finally {
       await after.stop();
     }

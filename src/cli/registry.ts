@@ -35,6 +35,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('station requeue', 'put events the ledger refused back in the queue, after fixing the cause', () => import('./commands/station-requeue.ts')),
   entry('export', 'write a signed traceability export, and a CSV of it for people', () => import('./commands/export.ts')),
   entry('verify', 'verify a provenance document or an export offline', () => import('./commands/verify.ts')),
+  entry('renew', 'extend an old provenance document to the newest hybrid-signed checkpoint (a renewal bundle)', () => import('./commands/renew.ts')),
   entry('verify-consistency', 'verify that a checkpoint extends an older one (the log is append-only)', () => import('./commands/verify-consistency.ts')),
   entry('migrate', 'copy a ledger into KurrentDB/EventStoreDB, then compare Merkle roots', () => import('./commands/migrate.ts')),
   entry('projections rebuild', 'rebuild the read model and the Merkle log from the event log', () => import('./commands/projections-rebuild.ts')),

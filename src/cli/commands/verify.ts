@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
 import { CliError, describeExpectedFailure } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
+import { RENEWAL_FORMAT, verifyRenewal } from '../../verify/renewal.ts';
 import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64 } from '../../crypto/encoding.ts';
@@ -153,6 +154,7 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
     const key = readKey(ledgerKey);
     const policy = readPolicy(signatures);
     const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
+    if ((doc as { format?: unknown } | null)?.format === RENEWAL_FORMAT) return verifyRenewalDocument(file, doc, key, policy, o);
     let report;
     try {
       report = verifyProvenance(doc, key, nativeCrypto, policy);
@@ -173,6 +175,25 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
   } catch (error) {
     return failure(o, error);
   }
+}
+
+/** A renewal bundle (flashtrail renew): the evidence, then the newer hybrid checkpoint and the proof to it. */
+function verifyRenewalDocument(file: string, doc: unknown, key: ReturnType<typeof parseVerifierKey>, policy: SignaturePolicy, o: VerifyOutput): number {
+  if (!policy.mlDsaKey) throw new VerificationError('LEDGER_KEY_ERROR', 'input', 'a renewal bundle is verified with the ledger\'s ML-DSA-44 key: give --ledger-pq-key', { file });
+  let report;
+  try {
+    report = verifyRenewal(doc, key, policy.mlDsaKey, nativeCrypto);
+  } catch (error) {
+    if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
+    throw error;
+  }
+  if (o.json) o.out(JSON.stringify({ ok: true, report }, null, 2));
+  else {
+    o.out(`verifying the renewal of unit ${report.evidence.serial} (${file})`);
+    printSteps(o, report.steps);
+    o.out(`verified: ${report.evidence.events} events by ${report.evidence.stations.join(', ')}; renewed: ${report.renewed.statement}`);
+  }
+  return 0;
 }
 
 /** A JSON file read whole, bounded in size; every way it can be unreadable is a FORMAT_ERROR naming the file. */
