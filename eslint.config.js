@@ -11,6 +11,7 @@ const LAYERS = [
   { dir: 'src/crypto', pure: true },
   { dir: 'src/merkle', pure: true },
   { dir: 'src/tlog', pure: true },
+  { dir: 'src/scitt', pure: true },
   { dir: 'src/event', pure: true },
   { dir: 'src/domain', pure: true },
   { dir: 'src/verify', pure: true },

@@ -116,6 +116,8 @@ function keyOf(event: LedgerEvent): string | null {
     case 'VulnerabilityAwareness':
     case 'CraReportSubmitted':
     case 'FirmwareUpdated':
+    case 'ScittStatementRegistered':
+    case 'LedgerKeyAnnounced':
       return null;
     default:
       return `unit:${event.data.serial}`;

@@ -2,9 +2,13 @@
  * Events the ledger writes itself, signed with the ledger key (the key that signs checkpoints).
  *   ledger-trust        AdminKeysTrusted: the administrator keys in force from this point of the log on
  *   ledger-checkpoints  CheckpointIssued: every checkpoint the ledger signed
+ *   ledger-keys         LedgerKeyAnnounced: the ledger's post-quantum (ML-DSA-44) key, announced under its Ed25519 key;
+ *                       each record replaces the one before (rotation)
+ *   ledger-statement-<serial>  ScittStatementRegistered: the SCITT Signed Statement the ledger, as manufacturer,
+ *                       registered for a shipped unit (src/scitt/statement.ts)
  */
 import { z } from 'zod';
-import { KeyId, PublicKeyHex, Sha256Hex } from './common.ts';
+import { Identifier, KeyId, PublicKeyHex, Sha256Hex } from './common.ts';
 
 export const AdminKeysTrusted = z.strictObject({
   keys: z.array(z.strictObject({ keyId: KeyId, publicKey: PublicKeyHex, name: z.string().max(100).optional() })).min(1).max(64),
@@ -17,5 +21,20 @@ export const CheckpointIssued = z.strictObject({
   note: z.string().min(1).max(16_384).describe('the signed checkpoint note, verbatim'),
 });
 
-export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued } } as const;
+export const ScittStatementRegistered = z.strictObject({
+  serial: Identifier.describe('the unit: the statement\'s subject (CWT claim sub)'),
+  statementSha256: Sha256Hex.describe('SHA-256 of the registered statement (its COSE_Sign1 bytes, unprotected header empty)'),
+  provenanceSha256: Sha256Hex.describe('the statement\'s payload: SHA-256 of the JCS bytes of the unit\'s provenance document'),
+  checkpoint: z.string().min(1).max(16_384).describe('the signed checkpoint that provenance document is proved against, verbatim'),
+  statement: z.string().min(1).max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64').describe('the registered statement, base64'),
+});
+
+export const LedgerKeyAnnounced = z.strictObject({
+  algorithm: z.literal('ml-dsa-44'),
+  keyId: Sha256Hex.describe('hex SHA-256 of the raw ML-DSA-44 public key'),
+  publicKey: z.string().length(1752).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64').describe('the raw 1312-byte ML-DSA-44 public key, base64'),
+  verifierKey: z.string().min(1).max(2048).describe('the C2SP vkey (type 0x06) that checks its checkpoint signature line'),
+});
+
+export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced } } as const;
 export type LedgerOwnEventType = keyof typeof ledgerEventVersions;

@@ -62,7 +62,10 @@ describe.skipIf(skipReason !== null)('interoperability with golang.org/x/mod/sum
         checkpoint,
         inclusion: inclusion.map((i) => ({ index: i.index, leafHash: Buffer.from(i.leafHash, 'hex').toString('base64'), proof: i.proof })),
         consistency: consistency.proof,
+        // The ledger's ML-DSA-44 line: note.Open must carry it unverified and accept the note by its Ed25519 line.
+        unverifiedSigs: 1,
       };
+      expect(checkpoint.split('\n').filter((l) => l.startsWith('— ')).length).toBe(2);
       const goEnv = { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: join(dir, 'gocache'), GOFLAGS: '' };
       const file = join(dir, 'input.json');
       writeFileSync(file, JSON.stringify(input));
@@ -73,7 +76,9 @@ describe.skipIf(skipReason !== null)('interoperability with golang.org/x/mod/sum
       writeFileSync(file, JSON.stringify(flipped));
       await expect(run('go', ['run', GO_PROGRAM, file], { env: goEnv, timeout: 240_000 })).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL tlog.CheckRecord/) });
 
-      const otherKey = { ...input, checkpoint: checkpoint.replace(/\n\n— (\S+) (\S+)\n$/, (_m, name: string, sig: string) => `\n\n— ${name} ${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}\n`) };
+      // The Ed25519 line (the first) with one signature byte changed.
+      const otherKey = { ...input, checkpoint: checkpoint.replace(/\n\n— (\S+) (\S+)\n/, (_m, name: string, sig: string) => `\n\n— ${name} ${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}\n`) };
+      expect(otherKey.checkpoint).not.toBe(checkpoint);
       writeFileSync(file, JSON.stringify(otherKey));
       await expect(run('go', ['run', GO_PROGRAM, file], { env: goEnv, timeout: 240_000 })).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL note.Open/) });
     } finally {

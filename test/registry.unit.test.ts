@@ -34,6 +34,8 @@ const samples: LedgerEvent[] = [
   ev('VulnerabilityAssessed', { vulnerabilityId: 'CVE-2024-23775', components: [{ kind: 'name', name: 'mbedtls', range: '<3.5.2' }], releaseIds: ['R1'], status: 'under_investigation' }),
   ev('VulnerabilityAwareness', { vulnerabilityId: 'CVE-2024-23775', track: 'vulnerability', awareAt: T0.toISOString(), activelyExploited: true }),
   ev('CraReportSubmitted', { vulnerabilityId: 'CVE-2024-23775', stage: 'early_warning', submittedAt: T0.toISOString() }),
+  ev('ScittStatementRegistered', { serial: 'SN1', statementSha256: hash('s'), provenanceSha256: hash('p'), checkpoint: 'n', statement: 'AA==' }),
+  ev('LedgerKeyAnnounced', { algorithm: 'ml-dsa-44', keyId: hash('k'), publicKey: 'A'.repeat(1752), verifierKey: 'o+00000000+Bg==' }),
 ];
 
 /** A decision context holding the given streams' states, as the pipeline would after loading them. */
@@ -56,19 +58,19 @@ function contextWith(states: Map<string, unknown>): DecisionContext & { read: st
 describe('aggregate registry', () => {
   it('every event type belongs to exactly one aggregate', () => {
     const owners = [...UNIT_EVENT_TYPES, ...ADMIN_EVENT_TYPES, ...LEDGER_EVENT_TYPES].map((type) => ({ type, owners: AGGREGATES.filter((a) => a.eventTypes.includes(type)).map((a) => a.name) }));
-    expect(owners.length).toBe(29);
+    expect(owners.length).toBe(31);
     expect(owners.filter((o) => o.owners.length !== 1)).toEqual([]);
-    expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'vulnerability', 'ledger-trust', 'ledger-checkpoints']);
+    expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'vulnerability', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement', 'ledger-keys']);
   });
 
   it('stream prefixes are distinct and none is the start of another', () => {
     const prefixes = AGGREGATES.map((a) => a.streamPrefix);
-    expect(prefixes).toEqual(['unit-', 'station-', 'release-', 'batch-', 'vuln-', 'ledger-trust', 'ledger-checkpoints']);
+    expect(prefixes).toEqual(['unit-', 'station-', 'release-', 'batch-', 'vuln-', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement-', 'ledger-keys']);
     for (const a of prefixes) for (const b of prefixes) if (a !== b) expect(b.startsWith(a), `${b} starts with ${a}`).toBe(false);
   });
 
   it("an event's aggregate names the same stream as the clients' stream rule", () => {
-    expect(new Set(samples.map((e) => e.type)).size).toBe(29);
+    expect(new Set(samples.map((e) => e.type)).size).toBe(31);
     for (const event of samples) {
       const stream = aggregateOf(event).open((aggregate) => {
         if (!aggregate.accepts(event)) throw new Error(`${aggregate.name} does not accept ${event.type}`);

@@ -38,6 +38,7 @@ import { readinessFromReadModel } from '../plant/readiness.ts';
 import type { PlantStatsSource } from '../plant/plant.ts';
 import { checkSbomEvidence, craRoutes } from './cra-routes.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
+import { scittRoutes } from './scitt-routes.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -49,6 +50,8 @@ export interface AppDeps {
   readonly checkpointer: Checkpointer;
   /** The ledger's verifier key string, `<origin>+<key id>+<key>`. */
   readonly verifierKey: string;
+  /** The ledger's ML-DSA-44 verifier key (C2SP vkey type 0x06), when it signs checkpoints with one. */
+  readonly mlDsaVerifierKey?: string | null;
   /** The ledger's own key and log origin: exports are signed with it. */
   readonly ledgerKey: Signer;
   readonly origin: string;
@@ -228,6 +231,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   v1.get('/ledger/key', (c) => c.text(deps.verifierKey + '\n'));
+  v1.get('/ledger/pq-key', (c) => (deps.mlDsaVerifierKey ? c.text(deps.mlDsaVerifierKey + '\n') : problem(c, 'NOT_FOUND', 'this ledger signs with Ed25519 alone (FLASHTRAIL_PQ_SIGNATURES=off)')));
 
   v1.get('/checkpoint', async (c) => c.text(await deps.checkpointer.latest()));
   v1.post('/checkpoint', requireRole('admin'), async (c) => c.text(await deps.checkpointer.issue(), 201));
@@ -300,6 +304,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length) });
   });
   app.route('/v1', v1);
+  app.route('/', scittRoutes(deps));
 
   // Rendered from the routes as mounted, once, on first request: a route the contract does not describe fails here.
   let document: { json: string; html: string } | null = null;

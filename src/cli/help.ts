@@ -23,6 +23,7 @@ export const ENVIRONMENT: readonly (readonly [name: string, help: string])[] = [
   ['FLASHTRAIL_START_CHECK_LEAVES', 'newest Merkle leaves serve compares with the event store at start (default 10000)'],
   ['FLASHTRAIL_WITNESS_POLICY', 'witness policy file (C2SP tlog-policy): serve submits each checkpoint to its witnesses'],
   ['FLASHTRAIL_WITNESS_TIMEOUT_S', 'how long one witness may take to answer one checkpoint (default 5)'],
+  ['FLASHTRAIL_PQ_SIGNATURES', 'ml-dsa-44 (default): checkpoints signed with Ed25519 and ML-DSA-44; off: Ed25519 alone'],
   ['FLASHTRAIL_TOKEN', 'bearer token of verify-consistency --url when no --token-file is given'],
 ];
 

@@ -42,6 +42,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('cra tr03183', "the BSI TR-03183-2 report of a release's SBOM: each required field present or missing", () => import('./commands/cra-tr03183.ts')),
   entry('export', 'write a signed traceability export, and a CSV of it for people', () => import('./commands/export.ts')),
   entry('verify', 'verify a provenance document or an export offline', () => import('./commands/verify.ts')),
+  entry('renew', 'extend an old provenance document to the newest hybrid-signed checkpoint (a renewal bundle)', () => import('./commands/renew.ts')),
   entry('verify-consistency', 'verify that a checkpoint extends an older one (the log is append-only)', () => import('./commands/verify-consistency.ts')),
   entry('witness init', 'create a witness directory with its cosigning key, print its verifier key', () => import('./commands/witness-init.ts')),
   entry('witness add-log', 'witness one more log (never removed: re-adding one could cosign a fork)', () => import('./commands/witness-add-log.ts')),

@@ -6,6 +6,7 @@
  */
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { verifyStrictPortable, type VerifyFn } from './ed25519.ts';
+import { verifyMlDsa44Portable } from './ml-dsa.ts';
 
 export interface Sha256Stream {
   update(bytes: Uint8Array): void;
@@ -19,6 +20,8 @@ export interface CryptoBackend {
   sha256Stream(): Sha256Stream;
   /** Strict RFC 8032 Ed25519 verification (never ZIP-215). */
   readonly verifyEd25519: VerifyFn;
+  /** FIPS 204 ML-DSA-44 verification, pure ML-DSA with the empty context (the ledger's post-quantum signatures). */
+  readonly verifyMlDsa44: VerifyFn;
 }
 
 export const portableCrypto: CryptoBackend = {
@@ -29,4 +32,5 @@ export const portableCrypto: CryptoBackend = {
     return { update: (bytes) => void h.update(bytes), digest: () => h.digest() };
   },
   verifyEd25519: verifyStrictPortable,
+  verifyMlDsa44: (signature, message, publicKey) => verifyMlDsa44Portable(signature, message, publicKey),
 };

@@ -4,7 +4,7 @@
  * these types is refused before it gets here, and decide() refuses it again should it ever get here.
  */
 import type { EventOf } from '../../schemas/index.ts';
-import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
+import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEYS_STREAM, LEDGER_STATEMENT_STREAM_PREFIX, LEDGER_TRUST_STREAM } from '../event/streams.ts';
 import { DecisionError } from './decision-error.ts';
 import { defineAggregate } from './aggregate.ts';
 
@@ -38,5 +38,35 @@ export const ledgerCheckpointsAggregate = defineAggregate<CheckpointEvent, Check
   eventTypes: ['CheckpointIssued'],
   initialState: { latest: null },
   evolve: (_state, event) => ({ latest: event.data }),
+  decide: writtenByLedger,
+});
+
+export type StatementEvent = EventOf<'ScittStatementRegistered'>;
+export interface StatementState {
+  readonly registered: StatementEvent['data'] | null;
+}
+
+/** The SCITT statement registered for one shipped unit (src/scitt/statement.ts): written once, by the ledger. */
+export const ledgerStatementAggregate = defineAggregate<StatementEvent, StatementState>({
+  name: 'ledger-statement',
+  streamPrefix: LEDGER_STATEMENT_STREAM_PREFIX,
+  eventTypes: ['ScittStatementRegistered'],
+  initialState: { registered: null },
+  evolve: (_state, event) => ({ registered: event.data }),
+  decide: writtenByLedger,
+});
+
+export type LedgerKeyEvent = EventOf<'LedgerKeyAnnounced'>;
+export interface LedgerKeysState {
+  readonly mlDsa: LedgerKeyEvent['data'] | null;
+}
+
+/** The ledger's post-quantum key, announced (and rotated) under its Ed25519 key: written by the ledger only. */
+export const ledgerKeysAggregate = defineAggregate<LedgerKeyEvent, LedgerKeysState>({
+  name: 'ledger-keys',
+  streamPrefix: LEDGER_KEYS_STREAM,
+  eventTypes: ['LedgerKeyAnnounced'],
+  initialState: { mlDsa: null },
+  evolve: (_state, event) => ({ mlDsa: event.data }),
   decide: writtenByLedger,
 });

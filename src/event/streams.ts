@@ -22,6 +22,10 @@ export function streamOf(event: LedgerEvent): string {
       return LEDGER_TRUST_STREAM;
     case 'CheckpointIssued':
       return LEDGER_CHECKPOINT_STREAM;
+    case 'LedgerKeyAnnounced':
+      return LEDGER_KEYS_STREAM;
+    case 'ScittStatementRegistered':
+      return ledgerStatementStream(event.data.serial);
     default:
       return unitStream(event.data.serial);
   }
@@ -35,3 +39,8 @@ export const batchStream = (batchId: string) => `batch-${batchId}`;
 export const vulnerabilityStream = (vulnerabilityId: string) => `vuln-${vulnerabilityId}`;
 export const LEDGER_TRUST_STREAM = 'ledger-trust';
 export const LEDGER_CHECKPOINT_STREAM = 'ledger-checkpoints';
+/** The ledger's post-quantum key announcements (LedgerKeyAnnounced). */
+export const LEDGER_KEYS_STREAM = 'ledger-keys';
+/** The SCITT statement the ledger registered for a shipped unit (one per unit). */
+export const LEDGER_STATEMENT_STREAM_PREFIX = 'ledger-statement-';
+export const ledgerStatementStream = (serial: string) => `${LEDGER_STATEMENT_STREAM_PREFIX}${serial}`;

@@ -12,7 +12,12 @@ import { parseNote } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
 import { LedgerError } from '../write/errors.ts';
 
-export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; checkpointer: Checkpointer }, serial: string): Promise<ProvenanceDocument | null> {
+/**
+ * The document against the latest checkpoint (signing one when the latest does not cover the unit), or,
+ * with `at`, against that checkpoint: then only the records the tree of its size holds count, so the same
+ * note gives the same document for as long as the log is kept (a registered SCITT statement digests it).
+ */
+export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; checkpointer: Checkpointer }, serial: string, at?: string): Promise<ProvenanceDocument | null> {
   const { ledger, log, checkpointer } = deps;
   const unitEvents = await ledger.readStream(unitStream(serial));
   if (unitEvents.length === 0) return null;
@@ -40,10 +45,17 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
     ...withLeaves('release', releaseApproved),
     ...withLeaves('unit', unitEvents),
   ].sort((a, b) => a.leafIndex - b.leafIndex);
-  const needed = (all[all.length - 1] as { leafIndex: number }).leafIndex + 1;
-
-  let note = await checkpointer.latest();
-  if (checkpointSize(note) < needed) note = await checkpointer.issue();
+  let note: string;
+  if (at !== undefined) {
+    note = at;
+    const atSize = checkpointSize(note);
+    all.splice(0, all.length, ...all.filter((x) => x.leafIndex < atSize));
+    if (!all.some((x) => x.role === 'unit')) return null;
+  } else {
+    const needed = (all[all.length - 1] as { leafIndex: number }).leafIndex + 1;
+    note = await checkpointer.latest();
+    if (checkpointSize(note) < needed) note = await checkpointer.issue();
+  }
   const size = checkpointSize(note);
   return {
     format: PROVENANCE_FORMAT_V2,

@@ -66,12 +66,22 @@ export function consistencyProof(source: SubtreeSource, m: number, n: number, cr
 
 /** RFC 9162 §2.1.3.2. */
 export function verifyInclusion(leaf: Hash, index: number, size: number, proof: readonly Hash[], root: Hash, crypto: CryptoBackend = portableCrypto): boolean {
-  if (!(index >= 0 && index < size)) return false;
+  const computed = rootFromInclusionProof(leaf, index, size, proof, crypto);
+  return computed !== null && hashesEqual(computed, root);
+}
+
+/**
+ * The root an inclusion proof yields (RFC 9162 §2.1.3.2 without the final comparison), or null when the
+ * proof does not fit the index and size. For verifiers that receive the root detached, as COSE Receipts
+ * (RFC 9942) do: they sign the computed root.
+ */
+export function rootFromInclusionProof(leaf: Hash, index: number, size: number, proof: readonly Hash[], crypto: CryptoBackend = portableCrypto): Hash | null {
+  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) return null;
   let fn = index;
   let sn = size - 1;
   let r = leaf;
   for (const p of proof) {
-    if (sn === 0) return false;
+    if (sn === 0) return null;
     if (fn % 2 === 1 || fn === sn) {
       r = nodeHash(p, r, crypto);
       if (fn % 2 === 0) {
@@ -86,7 +96,7 @@ export function verifyInclusion(leaf: Hash, index: number, size: number, proof: 
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && hashesEqual(r, root);
+  return sn === 0 ? r : null;
 }
 
 /** RFC 9162 §2.1.4.2. A tree is trivially consistent with its own size and with the empty tree. */

@@ -2,6 +2,7 @@
 import { createHash, hash } from 'node:crypto';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { verifyStrict } from './ed25519.ts';
+import { verifyMlDsa44Native } from './ml-dsa.ts';
 
 const asBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
@@ -13,4 +14,5 @@ export const nativeCrypto: CryptoBackend = {
     return { update: (bytes) => void h.update(bytes), digest: () => asBytes(h.digest()) };
   },
   verifyEd25519: verifyStrict,
+  verifyMlDsa44: verifyMlDsa44Native,
 };

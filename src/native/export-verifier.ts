@@ -12,6 +12,7 @@ import { VerificationError } from '../verify/errors.ts';
 import type { NoteKey } from '../tlog/note.ts';
 import { MAX_EXPORT_LINE_BYTES } from '../verify/export-format.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
+import type { SignaturePolicy } from '../verify/signature-policy.ts';
 import { verifyExportLines, type ExportReport, type UnitRecordVerifier, type UnitResult } from '../verify/export.ts';
 import type { WorkReply, WorkRequest } from './export-worker.ts';
 
@@ -75,6 +76,7 @@ export interface VerifyExportFileOptions {
   readonly onProgress?: (units: number, events: number) => void;
   readonly policy?: WitnessPolicy;
   readonly atLeast?: number;
+  readonly signatures?: SignaturePolicy;
 }
 
 export async function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportFileOptions = {}): Promise<ExportReport> {
@@ -87,6 +89,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
+      ...(options.signatures ? { signatures: options.signatures } : {}),
     });
   } catch (error) {
     if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file, ...error.location });

@@ -47,6 +47,8 @@ type BackupRecord = z.infer<typeof BackupRecord>;
 function filesToBackUp(config: LedgerConfig): { name: string; source: string; key: boolean; identity: boolean }[] {
   return [
     { name: 'ledger.key', source: join(config.dataDir, 'ledger.key'), key: true, identity: true },
+    // The post-quantum half of the identity (docs/format.md §5.1); copied and compared byte for byte.
+    { name: 'ledger-ml-dsa.key', source: join(config.dataDir, 'ledger-ml-dsa.key'), key: false, identity: true },
     { name: 'admin.key', source: join(config.dataDir, 'admin.key'), key: true, identity: true },
     { name: 'ledger.json', source: join(config.dataDir, 'ledger.json'), key: false, identity: false },
     { name: basename(config.adminKeysFile), source: config.adminKeysFile, key: false, identity: false },

@@ -59,6 +59,11 @@ export interface LedgerConfig {
   readonly witnessPolicyFile: string | null;
   /** How long one witness may take to answer one add-checkpoint. */
   readonly witnessTimeoutMs: number;
+  /**
+   * The post-quantum half of the ledger's hybrid signatures: 'ml-dsa-44' (default) keeps an ML-DSA-44 key
+   * beside the Ed25519 one and signs every checkpoint with both; 'off' signs with Ed25519 alone.
+   */
+  readonly pqSignatures: 'ml-dsa-44' | 'off';
 }
 
 /** A value as the message shows it: quoted when it is empty or holds spaces or control characters. */
@@ -147,6 +152,7 @@ export const ServerEnvironment = z.object({
   // The plant broker (src/plant/config.ts): checked as a whole, with the password file, by cfxConfigFromEnv.
   ...CfxEnvSchema.shape,
   ...WitnessEnvironment.shape,
+  FLASHTRAIL_PQ_SIGNATURES: oneOf('FLASHTRAIL_PQ_SIGNATURES', ['ml-dsa-44', 'off'] as const, {}).optional(),
 });
 
 export type ServerEnvironment = z.infer<typeof ServerEnvironment>;
@@ -176,6 +182,7 @@ export function serverEnvironment(env: NodeJS.ProcessEnv): ServerEnvironment {
     ...Object.fromEntries(CFX_ENVIRONMENT.map((k) => [k, env[k] === '' ? undefined : env[k]])),
     FLASHTRAIL_WITNESS_POLICY: env['FLASHTRAIL_WITNESS_POLICY'],
     FLASHTRAIL_WITNESS_TIMEOUT_S: env['FLASHTRAIL_WITNESS_TIMEOUT_S'],
+    FLASHTRAIL_PQ_SIGNATURES: env['FLASHTRAIL_PQ_SIGNATURES'],
   };
   const parsed = ServerEnvironment.safeParse(raw);
   if (!parsed.success) {
@@ -212,6 +219,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     cfx: overrides.cfx !== undefined ? overrides.cfx : plantConfig(env),
     witnessPolicyFile: overrides.witnessPolicyFile !== undefined ? overrides.witnessPolicyFile : e.FLASHTRAIL_WITNESS_POLICY ? resolve(e.FLASHTRAIL_WITNESS_POLICY) : null,
     witnessTimeoutMs: overrides.witnessTimeoutMs ?? Math.round((e.FLASHTRAIL_WITNESS_TIMEOUT_S ?? 5) * 1000),
+    pqSignatures: overrides.pqSignatures ?? e.FLASHTRAIL_PQ_SIGNATURES ?? 'ml-dsa-44',
   };
   // Overrides come from code and command-line options: the same bounds hold for them.
   if (!Number.isSafeInteger(config.maxBodyBytes) || config.maxBodyBytes < 1) throw new ConfigError(`the body limit must be a positive whole number of bytes, not ${String(config.maxBodyBytes)}`);

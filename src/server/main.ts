@@ -22,6 +22,9 @@ import { SbomStore } from '../files/sbom-store.ts';
 import { createApp } from '../api/app.ts';
 import { RequestGate } from '../api/shutdown.ts';
 import { TokenStore, addTokenHash, newToken, type TokenSource } from '../api/tokens.ts';
+import { readMlDsaKeyFile, writeMlDsaKeyFile } from '../files/ml-dsa-key-file.ts';
+import { newMlDsaSigner, type MlDsaSigner } from '../crypto/ml-dsa.ts';
+import { formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
 import { KeyFileError, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
@@ -73,12 +76,17 @@ export interface LedgerIdentity {
   readonly origin: string;
   readonly key: Signer;
   readonly verifierKey: string;
+  /** The post-quantum key (ledger-ml-dsa.key) and its C2SP vkey; null when FLASHTRAIL_PQ_SIGNATURES=off. */
+  readonly mlDsaKey: MlDsaSigner | null;
+  readonly mlDsaVerifierKey: string | null;
 }
 
 const LedgerInfo = z.strictObject({
   origin: z.string().regex(/^[^\s+]+$/u),
   /** Written only after ledger.key is durable: a ledger.json with no ledger.key beside it means a lost key. */
   keyId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** Written only after ledger-ml-dsa.key is durable, as keyId is. */
+  mlDsaKeyId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 
 function readLedgerInfo(file: string): z.infer<typeof LedgerInfo> {
@@ -114,7 +122,25 @@ export function ledgerIdentity(config: LedgerConfig): LedgerIdentity {
   if (info.keyId !== undefined && info.keyId !== key.keyId) {
     throw new KeyFileError(`${keyFile} holds key ${key.keyId}, but ${infoFile} names ${info.keyId}: restore the matching pair from your backup`);
   }
-  return { origin: info.origin, key, verifierKey: formatVerifierKey(info.origin, key.publicKey) };
+  const mlDsaKey = ledgerMlDsaKey(config, infoFile, info);
+  return { origin: info.origin, key, verifierKey: formatVerifierKey(info.origin, key.publicKey), mlDsaKey, mlDsaVerifierKey: mlDsaKey ? formatMlDsaVerifierKey(info.origin, mlDsaKey.publicKey) : null };
+}
+
+/**
+ * The ledger's ML-DSA-44 key, created beside ledger.key the first time the ledger starts with post-quantum
+ * signatures (a new ledger, or one from before them), in the same crash-safe order: the key file, then
+ * ledger.json naming it. A ledger.json naming a key whose file is gone is a lost key and is refused.
+ */
+function ledgerMlDsaKey(config: LedgerConfig, infoFile: string, info: z.infer<typeof LedgerInfo>): MlDsaSigner | null {
+  const file = join(config.dataDir, 'ledger-ml-dsa.key');
+  const hasKey = existsSync(file);
+  if (!hasKey && info.mlDsaKeyId !== undefined) throw new KeyFileError(`${file} is missing (key id ${info.mlDsaKeyId}): it is the log's post-quantum signing key; restore it from your backup`);
+  if (config.pqSignatures === 'off') return null;
+  if (!hasKey) writeMlDsaKeyFile(file, newMlDsaSigner(), 'flashtrail ledger ML-DSA-44 key: signs checkpoints beside ledger.key');
+  const key = readMlDsaKeyFile(file);
+  if (info.mlDsaKeyId === undefined) writeFileDurable(infoFile, JSON.stringify({ ...info, mlDsaKeyId: key.keyId }, null, 2) + '\n', { mode: 0o600 });
+  else if (info.mlDsaKeyId !== key.keyId) throw new KeyFileError(`${file} holds key ${key.keyId}, but ${infoFile} names ${info.mlDsaKeyId}: restore the matching pair from your backup`);
+  return key;
 }
 
 /**
@@ -241,6 +267,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       store,
       log,
       ledgerKey: identity.key,
+      mlDsaKey: identity.mlDsaKey,
       origin: identity.origin,
       clock: () => new Date(),
       everyEvents: config.checkpointEveryEvents,
@@ -251,6 +278,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     });
     await checkpointer.open();
     await checkpointer.recordTrustedAdminKeys(adminKeys);
+    if (!shared || shared.leadership.isLeader()) await checkpointer.announceMlDsaKey();
     if (shared) shared.start(checkpointer);
     checkpointer.start();
     cleanup.push(() => checkpointer.stop());
@@ -270,6 +298,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       log,
       checkpointer,
       verifierKey: identity.verifierKey,
+      mlDsaVerifierKey: identity.mlDsaVerifierKey,
       ledgerKey: identity.key,
       origin: identity.origin,
       maxBodyBytes: config.maxBodyBytes,

@@ -9,6 +9,7 @@
  * Memory stays bounded: a caller's verifier holds only a few batches of unit records in flight, and no line
  * longer than MAX_EXPORT_LINE_BYTES is accepted.
  */
+import { checkCheckpointSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
 import { fromBase64, fromUtf8, toBase64, toHex } from '../crypto/encoding.ts';
 import { keyIdOf } from '../crypto/ed25519.ts';
@@ -228,6 +229,8 @@ export interface ExportReport {
   readonly crypto: CryptoBackend['name'];
   readonly steps: StepReport[];
   /** What this file's format cannot prove, said plainly (docs/format.md §7.7, §10). */
+  /** The algorithms of the ledger's checkpoint signatures that verified (signature-policy.ts). */
+  readonly signatures: SignatureAlgorithm[];
   readonly notProven: string[];
   readonly witnesses?: WitnessReport;
   readonly freshness?: FreshnessReport;
@@ -243,6 +246,8 @@ export interface VerifyExportOptions {
   /** The log is known to have at least this many leaves (CHECKPOINT_STALE). */
   readonly atLeast?: number;
   readonly now?: Date;
+  /** Which of the ledger's checkpoint signatures are required (signature-policy.ts); classical by default. */
+  readonly signatures?: SignaturePolicy;
 }
 
 /** Unit records per batch handed to the verifier. */
@@ -296,6 +301,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
   let format: ExportFormat = EXPORT_FORMAT_V2;
   let witnesses: WitnessReport | undefined;
   let freshness: FreshnessReport | undefined;
+  let algorithms: SignatureAlgorithm[] = [];
 
   const record = (seq: number, results: UnitResult[]) => {
     let previous: UnitResult | null = null;
@@ -417,7 +423,8 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       if (lineNo === 2) {
         if (rec.record !== 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', 'line 2 must be the checkpoint', { line: 2 });
         checkpoint = withLine(() => checkCheckpoint(rec.note, ledgerKey, crypto), 2);
-        steps.push({ step: 'checkpoint', detail: `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…` });
+        algorithms = withLine(() => checkCheckpointSignatures(rec.note, options.signatures, crypto), 2);
+        steps.push({ step: 'checkpoint', detail: `signed by ${ledgerKey.name} (${ledgerKey.id}) with ${algorithms.join(' + ')}: tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…` });
         if (options.policy) {
           const policy = options.policy;
           witnesses = withLine(() => checkWitnesses(rec.note, policy, ledgerKey, crypto, { line: 2, field: 'note' }), 2);
@@ -515,6 +522,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       threads: units.threads,
       crypto: crypto.name,
       steps,
+      signatures: algorithms,
       notProven: notProvenWith(format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS, witnesses),
       ...(witnesses ? { witnesses } : {}),
       ...(freshness ? { freshness } : {}),

@@ -10,6 +10,7 @@
  * events. Leaf indices are trusted once their inclusion proofs verify, and key validity is judged by them:
  * a key counts for an event if its registration precedes the event in the log and no revocation does.
  */
+import { checkCheckpointSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { fromHex, toHex } from '../crypto/encoding.ts';
 import { keyIdOf } from '../crypto/ed25519.ts';
@@ -62,6 +63,8 @@ export interface ProvenanceReport {
   /** v2: whether every bootloader written and application verified is the one its release approves; null when not known. */
   readonly matchesRelease: boolean | null;
   readonly steps: StepReport[];
+  /** The algorithms of the ledger's checkpoint signatures that verified (signature-policy.ts). */
+  readonly signatures: SignatureAlgorithm[];
   /** What this document cannot prove, said plainly (docs/format.md §6.5, §10). */
   readonly notProven: string[];
   /** The witnesses that cosigned the checkpoint, when a policy was given. */
@@ -70,7 +73,8 @@ export interface ProvenanceReport {
   readonly freshness?: FreshnessReport;
 }
 
-export interface VerifyOptions {
+/** What must hold besides the document itself; the signature policy's members say which checkpoint signatures must verify. */
+export interface VerifyOptions extends SignaturePolicy {
   /** A witness policy (C2SP tlog-policy): its quorum must have cosigned the checkpoint (WITNESS_QUORUM_NOT_MET). */
   readonly policy?: WitnessPolicy;
   /** The log is known to have at least this many leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE). */
@@ -94,7 +98,8 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   done('format', `${doc.format} for unit ${doc.serial}, ${doc.entries.length} entries`);
 
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
-  done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}): tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
+  const algorithms = checkCheckpointSignatures(doc.checkpoint, options, crypto);
+  done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}) with ${algorithms.join(' + ')}: tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
   const witnesses = options.policy ? checkWitnesses(doc.checkpoint, options.policy, ledgerKey, crypto) : undefined;
   if (witnesses) done('witnesses', witnessStepDetail(witnesses));
   // Said when asked (a size to reach) or when there is a time to say it by (witness cosignatures).
@@ -170,6 +175,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     firmware: { bootloader: images('bootloader'), application: images('application') },
     matchesRelease,
     steps,
+    signatures: algorithms,
     notProven: notProvenWith(v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN], witnesses),
     ...(witnesses ? { witnesses } : {}),
     ...(freshness ? { freshness } : {}),

@@ -19,12 +19,14 @@ import type { LedgerLog } from '../read/ledger-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote, signNote } from '../tlog/note.ts';
+import { addMlDsaSignature, formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
+import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { EventSigner } from '../event/signer.ts';
 import type { Signer } from '../crypto/ed25519.ts';
-import { LEDGER_CHECKPOINT_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
+import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEYS_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
 import { decodeTrustedEnvelope as decodeTrustedEnvelopeWith, type DecodedEvent } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
-import { bytesEqual, fromHex, toHex } from '../crypto/encoding.ts';
+import { bytesEqual, fromHex, toBase64, toHex } from '../crypto/encoding.ts';
 import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
 import { LedgerError } from './errors.ts';
@@ -40,6 +42,11 @@ export interface CheckpointerOptions {
   readonly store: EventStore;
   readonly log: LedgerLog;
   readonly ledgerKey: Signer;
+  /**
+   * The ledger's ML-DSA-44 key: with it every checkpoint carries a second, post-quantum signature line
+   * (src/tlog/ml-dsa-note.ts), and the key is announced in the log (LedgerKeyAnnounced) before first use.
+   */
+  readonly mlDsaKey?: MlDsaSigner | null;
   readonly origin: string;
   readonly clock: () => Date;
   /** Issue once this many events arrived since the last checkpoint. */
@@ -127,6 +134,28 @@ export class Checkpointer {
     const current = last?.decoded.event;
     if (current?.type === 'AdminKeysTrusted' && JSON.stringify([...current.data.keys].sort((a, b) => a.keyId.localeCompare(b.keyId)).map((k) => ({ keyId: k.keyId, publicKey: k.publicKey }))) === JSON.stringify(wanted)) return;
     await this.append(this.signer.sign('AdminKeysTrusted', { keys: wanted }, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+  }
+
+  /**
+   * Announces the ledger's ML-DSA-44 key under its Ed25519 key, when the last announcement names another key
+   * (a rotation) or there is none. Checkpoints signed after it carry both signatures; verifiers require both
+   * for evidence whose checkpoint is at or after the announcement's leaf.
+   */
+  async announceMlDsaKey(): Promise<void> {
+    const key = this.options.mlDsaKey;
+    if (!key) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const last = await this.head(LEDGER_KEYS_STREAM);
+        const current = last?.decoded.event;
+        if (current?.type === 'LedgerKeyAnnounced' && current.data.keyId === key.keyId) return;
+        const data = { algorithm: 'ml-dsa-44' as const, keyId: key.keyId, publicKey: toBase64(key.publicKey), verifierKey: formatMlDsaVerifierKey(this.options.origin, key.publicKey) };
+        await this.append(this.signer.sign('LedgerKeyAnnounced', data, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+        return;
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError) || attempt >= 5) throw error;
+      }
+    }
   }
 
   /**
@@ -240,8 +269,10 @@ export class Checkpointer {
     if (latest && !verifyConsistency(latest.size, size, latest.root, root, await log.consistencyProof(latest.size, size))) {
       throw new CheckpointRefusedError(`tree ${size} is not consistent with signed checkpoint ${latest.size}: refusing to sign`);
     }
-    const note = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
     const now = this.options.clock();
+    const classical = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
+    const mlDsaKey = this.options.mlDsaKey;
+    const note = mlDsaKey ? addMlDsaSignature(classical, origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
     // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
     const signed = this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
     const position = await this.append(signed, head?.recorded.revision ?? null);

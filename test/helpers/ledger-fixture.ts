@@ -44,6 +44,8 @@ export interface TestLedgerOptions {
   readonly startCheckLeaves?: number;
   /** FLASHTRAIL_WITNESS_POLICY: the witnesses each checkpoint is submitted to. */
   readonly witnessPolicyFile?: string;
+  /** FLASHTRAIL_PQ_SIGNATURES; 'off' makes a ledger as it was before hybrid signatures. */
+  readonly pqSignatures?: 'ml-dsa-44' | 'off';
 }
 
 export async function startTestLedger(options: TestLedgerOptions = {}): Promise<TestLedger> {
@@ -52,7 +54,7 @@ export async function startTestLedger(options: TestLedgerOptions = {}): Promise<
   const chosen = storeUnderTest();
   const database: TestDatabase | null = chosen.kind === 'postgres' ? await createTestDatabase(chosen.target) : null;
   const storeConfig = database ? { store: 'postgres' as const, postgresUrl: database.url } : {};
-  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}), ...(options.startCheckLeaves !== undefined ? { startCheckLeaves: options.startCheckLeaves } : {}), ...(options.witnessPolicyFile ? { witnessPolicyFile: options.witnessPolicyFile } : {}) });
+  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}), ...(options.startCheckLeaves !== undefined ? { startCheckLeaves: options.startCheckLeaves } : {}), ...(options.witnessPolicyFile ? { witnessPolicyFile: options.witnessPolicyFile } : {}), ...(options.pqSignatures ? { pqSignatures: options.pqSignatures } : {}) });
   const init = initDataDir(config);
   const tokens = {
     admin: readFileSync(init.adminTokenFile, 'utf8').trim(),

@@ -3,7 +3,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
 import { CliError, describeExpectedFailure } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
-import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, type StepReport } from '../../verify/index.ts';
+import { RENEWAL_FORMAT, verifyRenewal } from '../../verify/renewal.ts';
+import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64 } from '../../crypto/encoding.ts';
 import { LedgerClient } from '../../client/ledger-client.ts';
@@ -62,7 +63,7 @@ export function isExportFile(file: string): boolean {
   }
 }
 
-export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number }): Promise<number> {
+export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number; signatures?: SignatureOptions }): Promise<number> {
   const started = performance.now();
   let lastShown = 0;
   try {
@@ -71,6 +72,7 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
       ...(policy ? { policy } : {}),
       ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
       portable: options.portable,
+      signatures: readSignaturePolicy(options.signatures),
       ...(options.workers ? { workers: options.workers } : {}),
       onProgress: (units, events) => {
         if (Date.now() - lastShown > 1000) {
@@ -99,6 +101,38 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
   } catch (error) {
     return failure(o, error);
   }
+}
+
+/** --ledger-pq-key and --signatures, as given. */
+export interface SignatureOptions {
+  readonly pqKey?: string;
+  readonly require?: string;
+}
+
+/** The signature policy of the options: a bad key or policy is a coded failure (LEDGER_KEY_ERROR). */
+function readSignaturePolicy(options: SignatureOptions | undefined): SignaturePolicy {
+  const require = options?.require;
+  if (require !== undefined && require !== 'hybrid' && require !== 'classical') throw new VerificationError('LEDGER_KEY_ERROR', 'input', `--signatures must be hybrid or classical, not ${require}`);
+  let mlDsaKey: MlDsaNoteKey | null = null;
+  if (options?.pqKey !== undefined) {
+    const file = options.pqKey.startsWith('@') ? options.pqKey.slice(1) : null;
+    let text = options.pqKey;
+    if (file !== null) {
+      try {
+        text = readTextFile(file, 'the ledger ML-DSA-44 key file');
+      } catch (error) {
+        if (!(error instanceof CliError)) throw error;
+        throw new VerificationError('LEDGER_KEY_ERROR', 'input', error.message, { file });
+      }
+    }
+    try {
+      mlDsaKey = parseMlDsaVerifierKey(text.trim());
+    } catch (error) {
+      if (!(error instanceof NoteError)) throw error;
+      throw new VerificationError('LEDGER_KEY_ERROR', 'input', `--ledger-pq-key is not an ML-DSA-44 verifier key: ${error.message}`, file !== null ? { file } : {});
+    }
+  }
+  return { mlDsaKey, ...(require ? { require } : {}) };
 }
 
 export interface VerifyOutput {
@@ -146,14 +180,16 @@ function failure(o: VerifyOutput, error: unknown): number {
   return 1;
 }
 
-export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string, atLeast?: number): number {
+export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string, atLeast?: number, signatures?: SignatureOptions): number {
   try {
     const key = readKey(ledgerKey);
     const policy = readPolicy(policyFile);
+    const signaturePolicy = readSignaturePolicy(signatures);
     const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
+    if ((doc as { format?: unknown } | null)?.format === RENEWAL_FORMAT) return verifyRenewalDocument(file, doc, key, signaturePolicy, o);
     let report;
     try {
-      report = verifyProvenance(doc, key, nativeCrypto, { ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}) });
+      report = verifyProvenance(doc, key, nativeCrypto, { ...signaturePolicy, ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}) });
     } catch (error) {
       if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
       throw error;
@@ -172,6 +208,25 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
   } catch (error) {
     return failure(o, error);
   }
+}
+
+/** A renewal bundle (flashtrail renew): the evidence, then the newer hybrid checkpoint and the proof to it. */
+function verifyRenewalDocument(file: string, doc: unknown, key: ReturnType<typeof parseVerifierKey>, policy: SignaturePolicy, o: VerifyOutput): number {
+  if (!policy.mlDsaKey) throw new VerificationError('LEDGER_KEY_ERROR', 'input', 'a renewal bundle is verified with the ledger\'s ML-DSA-44 key: give --ledger-pq-key', { file });
+  let report;
+  try {
+    report = verifyRenewal(doc, key, policy.mlDsaKey, nativeCrypto);
+  } catch (error) {
+    if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
+    throw error;
+  }
+  if (o.json) o.out(JSON.stringify({ ok: true, report }, null, 2));
+  else {
+    o.out(`verifying the renewal of unit ${report.evidence.serial} (${file})`);
+    printSteps(o, report.steps);
+    o.out(`verified: ${report.evidence.events} events by ${report.evidence.stations.join(', ')}; renewed: ${report.renewed.statement}`);
+  }
+  return 0;
 }
 
 /** A JSON file read whole, bounded in size; every way it can be unreadable is a FORMAT_ERROR naming the file. */
@@ -278,7 +333,7 @@ function readNoteFile(file: string): string {
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['FILE --ledger-key KEY|@FILE [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
+  usage: ['FILE --ledger-key KEY|@FILE [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
     'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
@@ -289,6 +344,8 @@ const command = defineCommand({
     'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the verifier key the ledger printed at init (origin+id+key), or @file holding it' },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy): refuse a checkpoint its quorum has not cosigned' },
     'at-least': { type: 'string', value: 'N', help: 'the log is known to have N leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE)' },
+    'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key): with it, both checkpoint signatures are required" },
+    signatures: { type: 'string', value: 'hybrid|classical', help: 'hybrid (default with --ledger-pq-key): Ed25519 and ML-DSA-44; classical: Ed25519 alone, for evidence from before the ML-DSA-44 key' },
     json: { type: 'boolean', help: 'print the report, or the failure, as JSON' },
     portable: { type: 'boolean', help: 'verify with the pure-JavaScript Ed25519 and SHA-256 instead of OpenSSL' },
     workers: { type: 'string', value: 'N', help: 'worker threads for an export (default: one per core)' },
@@ -298,6 +355,7 @@ const command = defineCommand({
     const key = values['ledger-key'] as string;
     const o = { out: (l: string) => console.log(l), json: values.json === true };
     const atLeast = values['at-least'] === undefined ? undefined : wholeNumber(values['at-least'], '--at-least', 0, 0, Number.MAX_SAFE_INTEGER);
+    const signatures: SignatureOptions = { ...(values['ledger-pq-key'] !== undefined ? { pqKey: values['ledger-pq-key'] as string } : {}), ...(values.signatures !== undefined ? { require: values.signatures as string } : {}) };
     let isExport: boolean;
     try {
       isExport = isExportFile(file);
@@ -306,9 +364,9 @@ const command = defineCommand({
     }
     if (isExport) {
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
-      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), progress: (l) => console.error(l) });
+      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), progress: (l) => console.error(l), signatures });
     }
-    return verifyProvenanceFile(file, key, o, values.policy, atLeast);
+    return verifyProvenanceFile(file, key, o, values.policy, atLeast, signatures);
   },
 });
 

@@ -38,6 +38,8 @@ type input struct {
 	Consistency   []string    `json:"consistency"`
 	// Cosigner verifier keys, <name>+<hex id>+<base64(0x04 || Ed25519 public key)>: each must have cosigned Checkpoint.
 	Cosigners []string `json:"cosigners"`
+	// Signature lines note.Open must carry unverified (the ledger's ML-DSA-44 line, which it does not know).
+	UnverifiedSigs int `json:"unverifiedSigs"`
 }
 
 // checkCosignature verifies one cosignature/v1 line left unverified by note.Open.
@@ -92,10 +94,13 @@ func hash(b64 string) tlog.Hash {
 }
 
 // openCheckpoint verifies the signed note and parses origin, size and root from its text.
-func openCheckpoint(verifiers note.Verifiers, msg string) (int64, tlog.Hash) {
+func openCheckpoint(verifiers note.Verifiers, msg string, unverified int) (int64, tlog.Hash) {
 	n, err := note.Open([]byte(msg), verifiers)
 	if err != nil {
 		fail("note.Open: %v", err)
+	}
+	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != unverified {
+		fail("note.Open: %d verified and %d unverified signatures, expected 1 and %d", len(n.Sigs), len(n.UnverifiedSigs), unverified)
 	}
 	lines := strings.Split(n.Text, "\n")
 	if len(lines) < 4 {
@@ -122,7 +127,7 @@ func main() {
 		fail("note.NewVerifier: %v", err)
 	}
 	verifiers := note.VerifierList(verifier)
-	size, root := openCheckpoint(verifiers, in.Checkpoint)
+	size, root := openCheckpoint(verifiers, in.Checkpoint, in.UnverifiedSigs)
 	checks := 1
 	if len(in.Cosigners) > 0 {
 		n, err := note.Open([]byte(in.Checkpoint), verifiers)
@@ -145,7 +150,7 @@ func main() {
 		checks++
 	}
 	if in.OldCheckpoint != "" {
-		oldSize, oldRoot := openCheckpoint(verifiers, in.OldCheckpoint)
+		oldSize, oldRoot := openCheckpoint(verifiers, in.OldCheckpoint, in.UnverifiedSigs)
 		proof := make(tlog.TreeProof, len(in.Consistency))
 		for i, p := range in.Consistency {
 			proof[i] = hash(p)
