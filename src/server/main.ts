@@ -116,7 +116,11 @@ export function ledgerIdentity(config: LedgerConfig): LedgerIdentity {
   if (!hasInfo) {
     const origin = config.originForNewLedger ?? `flashtrail.local/${randomBytes(4).toString('hex')}`;
     if (!/^[^\s+]+$/u.test(origin)) throw new ConfigError(`log origin ${origin} must not contain spaces or '+'`);
-    writeFileDurable(infoFile, JSON.stringify({ origin, keyId: key.keyId }, null, 2) + '\n', { mode: 0o600 });
+    // A new ledger gets its ML-DSA-44 key before ledger.json, so that ledger.json is written once, naming both.
+    const pqFile = join(config.dataDir, 'ledger-ml-dsa.key');
+    if (config.pqSignatures !== 'off' && !existsSync(pqFile)) writeMlDsaKeyFile(pqFile, newMlDsaSigner(), 'flashtrail ledger ML-DSA-44 key: signs checkpoints beside ledger.key');
+    const mlDsaKeyId = existsSync(pqFile) ? readMlDsaKeyFile(pqFile).keyId : undefined;
+    writeFileDurable(infoFile, JSON.stringify({ origin, keyId: key.keyId, ...(mlDsaKeyId ? { mlDsaKeyId } : {}) }, null, 2) + '\n', { mode: 0o600 });
   }
   const info = readLedgerInfo(infoFile);
   if (info.keyId !== undefined && info.keyId !== key.keyId) {
