@@ -104,7 +104,8 @@ describe.skipIf(skipReason !== null)('interoperability with golang.org/x/mod/sum
       expect(checkpoint).toMatch(/\n— interop\.example\/witness \S+\n$/);
       const goEnv = { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: join(dir, 'gocache'), GOFLAGS: '' };
       const file = join(dir, 'input.json');
-      writeFileSync(file, JSON.stringify({ verifierKey, checkpoint, inclusion: [], consistency: [], cosigners: [witness.verifierKey] }));
+      // Unverified by note.Open: the witness's cosignature and the ledger's own ML-DSA-44 line.
+      writeFileSync(file, JSON.stringify({ verifierKey, checkpoint, inclusion: [], consistency: [], cosigners: [witness.verifierKey], unverifiedSigs: 2 }));
       const ok = await run('go', ['run', GO_PROGRAM, file], { env: goEnv, timeout: 240_000 });
       expect(ok.stdout.trim()).toBe('ok 2 checks');
       // The cosignature's timestamp changed: note.Open still accepts the ledger's line, the cosignature fails.
@@ -112,7 +113,7 @@ describe.skipIf(skipReason !== null)('interoperability with golang.org/x/mod/sum
       const raw = Buffer.from(line.split(' ')[2] as string, 'base64');
       raw[11] = (raw[11] as number) ^ 1;
       const forged = checkpoint.replace(line, `— interop.example/witness ${raw.toString('base64')}`);
-      writeFileSync(file, JSON.stringify({ verifierKey, checkpoint: forged, inclusion: [], consistency: [], cosigners: [witness.verifierKey] }));
+      writeFileSync(file, JSON.stringify({ verifierKey, checkpoint: forged, inclusion: [], consistency: [], cosigners: [witness.verifierKey], unverifiedSigs: 2 }));
       await expect(run('go', ['run', GO_PROGRAM, file], { env: goEnv, timeout: 240_000 })).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL cosignature by interop.example\/witness does not verify/) });
     } finally {
       await t.stop();
