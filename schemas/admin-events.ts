@@ -29,9 +29,11 @@ export const StationRegisteredV2 = StationRegisteredV1.extend({ role: StationRol
 /**
  * Version 3: the fleet's update service (role `fleet`), which reports field updates (FirmwareUpdated) of
  * shipped units, signed with a key of its own registered like a station's. Its `line` names the fleet.
- * Flashing, repair and packing stations are still registered with version 2.
+ * Flashing, repair and packing stations may be registered with version 2 or 3.
  */
-export const StationRegisteredV3 = StationRegisteredV1.extend({ role: z.literal('fleet') });
+// Every role, so that the current version describes every station one can register (a line station's data
+// still signs as version 2: the first version its data fits, src/domain/schema versions).
+export const StationRegisteredV3 = StationRegisteredV1.extend({ role: z.enum([...StationRole.options, 'fleet']) });
 
 export const StationKeyRegistered = z.strictObject({
   stationId: Identifier,

@@ -104,7 +104,7 @@ describe('expected failures are one line and an exit status', () => {
     const wrong = join(dir, 'wrong-shape.json');
     writeFileSync(wrong, JSON.stringify({ stationId: 'ST 09' }));
     const r = await runCli(['admin', 'submit', 'StationRegistered', wrong, '--data', data]);
-    expectOneLineFailure(r, 1, new RegExp(`${wrong} is not valid StationRegistered data: SCHEMA_INVALID: data\\.stationId: letters, digits.*; data\\.line: missing \\(expected string\\); data\\.site: missing \\(expected string\\); data\\.role: missing \\(expected one of "flash"\\|"repair"\\|"pack"\\)\n`));
+    expectOneLineFailure(r, 1, new RegExp(`${wrong} is not valid StationRegistered data: SCHEMA_INVALID: data\\.stationId: letters, digits.*; data\\.line: missing \\(expected string\\); data\\.site: missing \\(expected string\\); data\\.role: missing \\(expected one of "flash"\\|"repair"\\|"pack"\\|"fleet"\\)\n`));
   });
 
   it('admin submit of a release with a placeholder digest names the field and signs nothing', async () => {

@@ -21,6 +21,8 @@ UNIT_EVENT_TYPES = (
     "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped",
     # the recipe model's device-reported events (docs/format.md §2.5)
     "IdentityRead", "StepStarted", "ImagesWritten", "ImagesVerified", "SecurityStateRead", "UnitLocked",
+    # a field update reported by the fleet's update service (docs/format.md §2.5)
+    "FirmwareUpdated",
 )
 ADMIN_EVENT_TYPES = ("StationRegistered", "StationKeyRegistered", "StationKeyRevoked", "ReleaseApproved", "BatchOpened", "BatchClosed")
 LEDGER_EVENT_TYPES = ("AdminKeysTrusted", "CheckpointIssued")
@@ -31,6 +33,7 @@ SCHEMA_VERSIONS = {t: 1 for t in UNIT_EVENT_TYPES + ADMIN_EVENT_TYPES + LEDGER_E
 # Types with a second version (schemas/json/data-<Type>.v1.schema.json beside the current one).
 _TWO_VERSIONS = ("UnitScanned", "ProvisioningApplied", "EfuseBurned", "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped", "StationRegistered", "ReleaseApproved")
 READABLE_VERSIONS = {t: ({1, 2} if t in _TWO_VERSIONS else {1}) for t in SCHEMA_VERSIONS}
+READABLE_VERSIONS["StationRegistered"] = {1, 2, 3}  # 3: the fleet's update service may be registered too
 
 
 def source_kind(event_type: str) -> str:

@@ -27,7 +27,9 @@ public final class Events {
   public static final List<String> UNIT_EVENT_TYPES = List.of(
       "UnitScanned", "BootloaderWritten", "AppVerified", "ProvisioningApplied", "EfuseBurned", "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped",
       // the recipe model's device-reported events (docs/format.md §2.5)
-      "IdentityRead", "StepStarted", "ImagesWritten", "ImagesVerified", "SecurityStateRead", "UnitLocked");
+      "IdentityRead", "StepStarted", "ImagesWritten", "ImagesVerified", "SecurityStateRead", "UnitLocked",
+      // a field update reported by the fleet's update service
+      "FirmwareUpdated");
   /** Types with a second schema version (schemas/json/data-<Type>.v1.schema.json beside the current one): read in either. */
   static final List<String> TWO_VERSIONS = List.of("UnitScanned", "ProvisioningApplied", "EfuseBurned", "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped", "StationRegistered", "ReleaseApproved");
   public static final List<String> ADMIN_EVENT_TYPES = List.of("StationRegistered", "StationKeyRegistered", "StationKeyRevoked", "ReleaseApproved", "BatchOpened", "BatchClosed");
@@ -249,7 +251,7 @@ public final class Events {
     Object type = event.get("type");
     if (!(type instanceof String) || !SCHEMA_VERSIONS.containsKey(type)) throw schema("type", "unknown event type " + type);
     Object version = event.get("schemaVersion");
-    boolean readable = version instanceof Double && ((Double) version == 1.0 || (TWO_VERSIONS.contains(type) && (Double) version == 2.0));
+    boolean readable = version instanceof Double && ((Double) version == 1.0 || (TWO_VERSIONS.contains(type) && (Double) version == 2.0) || (type.equals("StationRegistered") && (Double) version == 3.0));
     if (!readable) throw schema("schemaVersion", type + " is schema version " + (TWO_VERSIONS.contains(type) ? "1 or 2" : "1"));
     if (!(event.get("id") instanceof String) || !UUID_PATTERN.matcher((String) event.get("id")).matches()) throw schema("id", "a UUID");
     if (!(event.get("occurredAt") instanceof String) || !TIMESTAMP.matcher((String) event.get("occurredAt")).matches()) throw schema("occurredAt", "UTC with millisecond precision, e.g. 2026-01-31T12:00:00.000Z");
