@@ -6,7 +6,8 @@
  * routes: its check runs on every submission and refuses an SbomAttached whose SBOM bytes the ledger does
  * not hold, or whose components are not those the bytes list.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
+import type { z } from 'zod';
 import type { ProjectionRunner } from '../read/projection-runner.ts';
 import { CraQueries, currentStatements, type CarryView, type ReleaseHit, type UnitRow } from '../read/cra-queries.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
@@ -30,7 +31,8 @@ import type { Signer } from '../crypto/ed25519.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { VulnerabilityId } from '../../schemas/admin-events.ts';
 import { LedgerError } from '../write/errors.ts';
-import { requireRole, type AppEnv } from './middleware.ts';
+import { requireRole, validQuery, type AppEnv } from './middleware.ts';
+import { CraUnitsQuery, EnisaQuery, EnrichedSbomQuery, NotificationListQuery, VexQuery } from './contract.ts';
 
 export const NOTIFICATION_LIST_PAYLOAD_TYPE = 'application/vnd.flashtrail.notification-list.v1+json';
 
@@ -179,13 +181,14 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
 
   r.get('/cra/releases/:id/sbom/enriched', async (c) => {
     await catchUp();
+    const query = validQuery(c, EnrichedSbomQuery);
     const { release, ingested } = sbomOf(c.req.param('id'));
-    const manufacturer = c.req.query('manufacturer') ?? deps.origin;
+    const manufacturer = query.manufacturer ?? deps.origin;
     const enriched = renderEnrichedCycloneDx(ingested.document, ingested.sha256, {
       releaseId: release.releaseId,
       productName: release.productSku,
       version: release.version,
-      creator: { name: manufacturer, ...(c.req.query('url') ? { url: c.req.query('url') as string } : {}), ...(c.req.query('email') ? { email: c.req.query('email') as string } : {}) },
+      creator: { name: manufacturer, ...(query.url ? { url: query.url } : {}), ...(query.email ? { email: query.email } : {}) },
       approvedAt: release.approvedAt,
       images: release.images.flatMap((i) => (i.sha512 ? [{ role: i.name, filename: `${i.name}.bin`, sha256: i.sha256, sha512: i.sha512, ...(i.sizeBytes ? { sizeBytes: i.sizeBytes } : {}) }] : [])),
     });
@@ -195,12 +198,13 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   // ---- units carrying a component ---------------------------------------------------------------------
 
   r.get('/cra/units', async (c) => {
+    const query = validQuery(c, CraUnitsQuery);
     await catchUp();
-    const view = carryView(c.req.query('view'));
-    const { hits, unassessed, selector } = releaseHits(c);
-    const format = c.req.query('format') ?? 'json';
-    const supportedOnly = c.req.query('supported') === 'true';
-    const within = monthsParam(c.req.query('supportEndsWithinMonths'));
+    const view = carryView(query.view);
+    const { hits, unassessed, selector } = releaseHits(query);
+    const format = query.format ?? 'json';
+    const supportedOnly = query.supported === 'true';
+    const within = monthsParam(query.supportEndsWithinMonths);
     const keep = (u: UnitRow) => (!supportedOnly || u.supported) && (within === null || (u.supportEnd !== null && u.supportEnd <= within(clock())));
     if (format === 'csv' || format === 'ndjson') {
       const rows = [...queries.allUnits(hits, view)].filter(keep);
@@ -208,8 +212,8 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       return c.body(csvOf(rows), 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="units.csv"' });
     }
     if (format !== 'json') throw new LedgerError('BODY_INVALID', `format must be json, csv or ndjson, not ${format}`);
-    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
-    const after = c.req.query('after');
+    const limit = query.limit ?? 100;
+    const after = query.after;
     const page = queries.units(hits, view, { ...(after ? { after } : {}), limit });
     return c.json({
       selector,
@@ -222,8 +226,8 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   });
 
   /** The releases a query selects: by component (purl, cpe or name, with a range) or by vulnerability id and status. */
-  function releaseHits(c: Context<AppEnv>): { hits: ReleaseHit[]; unassessed?: ReleaseHit[]; selector: unknown } {
-    const q = (name: string) => c.req.query(name);
+  function releaseHits(query: z.output<typeof CraUnitsQuery>): { hits: ReleaseHit[]; unassessed?: ReleaseHit[]; selector: unknown } {
+    const q = (name: 'vulnerability' | 'status' | 'range' | 'purl' | 'cpe' | 'name' | 'group') => query[name];
     const vulnerability = q('vulnerability');
     try {
       if (vulnerability !== undefined) {
@@ -277,13 +281,14 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   });
 
   r.get('/cra/vulnerabilities/:id/notification-list', async (c) => {
+    const query = validQuery(c, NotificationListQuery);
     await catchUp();
     const doc = vulnerabilityOr404(c.req.param('id'));
-    const view = carryView(c.req.query('view'));
-    const statuses = statusesParam(c.req.query('status'));
+    const view = carryView(query.view);
+    const statuses = statusesParam(query.status);
     const found = queries.releasesFor(doc.vulnerabilityId, statuses) ?? { hits: [], unassessed: [] };
     const rows = [...queries.allUnits(found.hits, view)];
-    const format = c.req.query('format') ?? 'json';
+    const format = query.format ?? 'json';
     if (format === 'csv') return c.body(csvOf(rows), 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${doc.vulnerabilityId}-notification-list.csv"` });
     const list = notificationList(doc.vulnerabilityId, view, statuses, found.hits, rows, clock());
     if (format === 'dsse') return c.json(signEnvelope(NOTIFICATION_LIST_PAYLOAD_TYPE, canonicalBytes(list), deps.ledgerKey));
@@ -292,9 +297,10 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   });
 
   r.get('/cra/vulnerabilities/:id/enisa', async (c) => {
+    const query = validQuery(c, EnisaQuery);
     await catchUp();
     const doc = vulnerabilityOr404(c.req.param('id'));
-    const stage = (c.req.query('stage') ?? 'early_warning') as ReportStage;
+    const stage = (query.stage ?? 'early_warning') as ReportStage;
     if (!REPORT_STAGES.includes(stage)) throw new LedgerError('BODY_INVALID', `stage must be one of ${REPORT_STAGES.join(', ')}`);
     const found = queries.releasesFor(doc.vulnerabilityId, ['affected', 'under_investigation']) ?? { hits: [], unassessed: [] };
     const rows = [...queries.allUnits(found.hits, 'now')];
@@ -304,7 +310,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     const product = found.hits[0]?.release;
     const enisa = enisaDocument({
       stage,
-      manufacturer: { name: c.req.query('manufacturer') ?? deps.origin },
+      manufacturer: { name: query.manufacturer ?? deps.origin },
       product: { name: product?.productSku ?? '(no affected release)', ...(product ? { sku: product.productSku } : {}) },
       vulnerability: { id: doc.vulnerabilityId, ...(latest?.aliases ? { aliases: latest.aliases } : {}), ...(latest?.description ? { description: latest.description } : {}) },
       affectedVersions: found.hits.map((h) => ({ releaseId: h.release.releaseId, version: h.release.version, units: rows.filter((u) => u.releaseId === h.release.releaseId).length })),
@@ -312,13 +318,14 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       status: latest?.status ?? 'under_investigation',
       ...(latest?.actionStatement ? { userMeasures: [latest.actionStatement] } : {}),
     });
-    if (c.req.query('format') === 'text') return c.text(enisa.text);
+    if (query.format === 'text') return c.text(enisa.text);
     return c.json(enisa);
   });
 
   r.get('/cra/vex', async (c) => {
+    const query = validQuery(c, VexQuery);
     await catchUp();
-    const kind = c.req.query('format') ?? 'csaf';
+    const kind = query.format ?? 'csaf';
     if (kind !== 'csaf' && kind !== 'openvex' && kind !== 'cyclonedx') throw new LedgerError('BODY_INVALID', `format must be csaf, openvex or cyclonedx, not ${kind}`);
     const releases = queries.releases();
     const vulns = queries.vulnerabilities().filter((v) => v.statements.length > 0);
@@ -345,11 +352,11 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     });
     const times = vulns.flatMap((v) => v.statements.map((s) => s.at)).sort();
     const now = clock().toISOString();
-    const publisherName = c.req.query('publisher') ?? deps.origin;
+    const publisherName = query.publisher ?? deps.origin;
     const context: VexContext = {
-      publisher: { name: publisherName, namespace: c.req.query('namespace') ?? `https://${deps.origin.split('/')[0] ?? 'flashtrail.local'}` },
-      documentId: c.req.query('documentId') ?? `${deps.origin.replace(/[^A-Za-z0-9.-]/g, '-')}-vex`,
-      title: c.req.query('title') ?? `Vulnerability assessments of ${publisherName}`,
+      publisher: { name: publisherName, namespace: query.namespace ?? `https://${deps.origin.split('/')[0] ?? 'flashtrail.local'}` },
+      documentId: query.documentId ?? `${deps.origin.replace(/[^A-Za-z0-9.-]/g, '-')}-vex`,
+      title: query.title ?? `Vulnerability assessments of ${publisherName}`,
       revision: Math.max(1, times.length),
       initialReleaseDate: times[0] ?? now,
       currentReleaseDate: times[times.length - 1] ?? now,
