@@ -17,7 +17,8 @@ import { READINESS_FAILURE_CODES } from '../cfx/interlock.ts';
 import type { ReadinessSource } from '../plant/readiness.ts';
 import { requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
-import { UnitVerdict, ValidateUnitsBody, ValidateUnitsResult, type ResponseOf } from './contract.ts';
+import type { UnitVerdict, ValidateUnitsResult} from './contract.ts';
+import { ValidateUnitsBody, type ResponseOf } from './contract.ts';
 
 export { MAX_UNITS_PER_VALIDATION } from './contract.ts';
 
