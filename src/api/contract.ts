@@ -15,6 +15,10 @@ import { VulnerabilityId } from '../../schemas/admin-events.ts';
 import { Serial } from '../../schemas/common.ts';
 import { VEX_STATUSES } from '../cra/vex.ts';
 import { REPORT_STAGES } from '../cra/art14.ts';
+import { DOCUMENT_MEDIA_TYPES } from '../cra/sign.ts';
+
+/** The payload type of a signed notification list (GET /v1/cra/vulnerabilities/:id/notification-list?format=dsse). */
+export const NOTIFICATION_LIST_PAYLOAD_TYPE = 'application/vnd.flashtrail.notification-list.v1+json';
 
 // ---- shared pieces -------------------------------------------------------------------------------------
 
@@ -272,6 +276,16 @@ export const EnrichedSbomQuery = z.strictObject({
 });
 const VulnerabilityParam = z.strictObject({ id: VulnerabilityId });
 
+/** A document signed with the ledger key: a DSSE envelope like an event's, of the document's own payload type. */
+const signedDocument = (payloadTypes: readonly [string, ...string[]], description: string) =>
+  z.strictObject({
+    payloadType: z.enum(payloadTypes),
+    payload: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/).describe('base64 of the RFC 8785 JSON of the document'),
+    signatures: z.array(z.strictObject({ keyid: Sha256Hex.describe('the ledger key id'), sig: z.string().length(88) })).length(1),
+  }).describe(description);
+const SignedVex = signedDocument([DOCUMENT_MEDIA_TYPES.csaf, DOCUMENT_MEDIA_TYPES.openvex, DOCUMENT_MEDIA_TYPES.cyclonedx], 'the VEX document, signed with the ledger key');
+const SignedNotificationList = signedDocument([NOTIFICATION_LIST_PAYLOAD_TYPE], 'the notification list, signed with the ledger key');
+
 export const SbomUploadBody = z.strictObject({ sbom: z.string().describe('the SBOM file, base64 (CycloneDX or SPDX, JSON or tag-value)') }).meta({ id: 'SbomUpload' });
 export const SbomStored = z.strictObject({
   sha256: Sha256Hex,
@@ -317,7 +331,7 @@ export const Tr03183 = z.strictObject({
   conformant: z.boolean(),
 });
 export const EnrichedSbom = z.strictObject({
-  envelope: Envelope.describe('the enriched CycloneDX document, signed with the ledger key'),
+  envelope: signedDocument([DOCUMENT_MEDIA_TYPES.cyclonedx], 'the enriched CycloneDX document, signed with the ledger key'),
   report: z.record(z.string(), z.unknown()).describe('what the enrichment added and what it could not'),
 });
 const ComponentHit = z.strictObject({ name: z.string(), version: z.string().optional(), via: z.string(), incomparable: z.string().optional() });
@@ -650,7 +664,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     params: VulnerabilityParam,
     query: NotificationListQuery,
     responses: ok('the list', {
-      'application/json': z.union([NotificationList, Envelope]).describe(`the list, or with format=dsse the list signed with the ledger key (payload type ${'application/vnd.flashtrail.notification-list.v1+json'})`),
+      'application/json': z.union([NotificationList, SignedNotificationList]).describe('the list, or with format=dsse the list signed with the ledger key'),
       'text/csv': z.string().describe('RFC 4180, a header line first'),
     }),
     errors: ['QUERY_INVALID', 'BODY_INVALID', 'NOT_FOUND'],
@@ -673,7 +687,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     summary: 'Every current assessment as one VEX document, signed with the ledger key',
     authenticated: true,
     query: VexQuery,
-    responses: ok('a DSSE envelope of the CSAF 2.0, OpenVEX 0.2.0 or CycloneDX document', json(Envelope)),
+    responses: ok('a DSSE envelope of the CSAF 2.0, OpenVEX 0.2.0 or CycloneDX document', json(SignedVex)),
     errors: ['QUERY_INVALID', 'BODY_INVALID'],
   },
   // ---- the interlock over HTTP ----

@@ -32,9 +32,9 @@ import { Identifier } from '../../schemas/common.ts';
 import { VulnerabilityId } from '../../schemas/admin-events.ts';
 import { LedgerError } from '../write/errors.ts';
 import { requireRole, validQuery, type AppEnv } from './middleware.ts';
-import { CraUnitsQuery, EnisaQuery, EnrichedSbomQuery, NotificationListQuery, VexQuery } from './contract.ts';
+import { CraUnitsQuery, EnisaQuery, EnrichedSbomQuery, NOTIFICATION_LIST_PAYLOAD_TYPE, NotificationListQuery, VexQuery } from './contract.ts';
 
-export const NOTIFICATION_LIST_PAYLOAD_TYPE = 'application/vnd.flashtrail.notification-list.v1+json';
+export { NOTIFICATION_LIST_PAYLOAD_TYPE } from './contract.ts';
 
 export interface CraDeps {
   readonly projections: ProjectionRunner;
