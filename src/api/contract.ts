@@ -326,7 +326,7 @@ export const Tr03183 = z.strictObject({
   formatDetail: z.string(),
   document: z.array(FieldCheck),
   documentMissing: z.array(z.string()),
-  components: z.array(z.object({ missing: z.array(z.string()) }).catchall(z.unknown())).describe('per component: its field checks and the required fields it lacks'),
+  components: z.array(z.strictObject({ ref: z.string(), name: z.string(), version: z.string().optional(), fields: z.array(FieldCheck), missing: z.array(z.string()).describe('the required fields it lacks') })),
   missingSummary: z.record(z.string(), Count),
   conformant: z.boolean(),
 });

@@ -32,7 +32,8 @@ import { Identifier } from '../../schemas/common.ts';
 import { VulnerabilityId } from '../../schemas/admin-events.ts';
 import { LedgerError } from '../write/errors.ts';
 import { requireRole, validQuery, type AppEnv } from './middleware.ts';
-import { CraUnitsQuery, EnisaQuery, EnrichedSbomQuery, NOTIFICATION_LIST_PAYLOAD_TYPE, NotificationListQuery, VexQuery } from './contract.ts';
+import { CraUnitsQuery, EnisaQuery, EnrichedSbomQuery, NOTIFICATION_LIST_PAYLOAD_TYPE, NotificationListQuery, VexQuery, type ResponseOf } from './contract.ts';
+import type { CraDeadlines, CraRelease, CraReleases, CraUnitsPage, CraVulnerabilities, CraVulnerability, EnisaReport, NotificationList, SbomStored, Tr03183 } from './contract.ts';
 
 export { NOTIFICATION_LIST_PAYLOAD_TYPE } from './contract.ts';
 
@@ -134,7 +135,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     const existed = sboms.has(ingested.sha256);
     sboms.put(bytes);
     const d = ingested.document;
-    return c.json({ sha256: ingested.sha256, sizeBytes: bytes.length, format: d.format, specVersion: d.specVersion, encoding: d.encoding, components: d.components.length, stored: !existed ? 'new' : 'already held' }, existed ? 200 : 201);
+    return c.json({ sha256: ingested.sha256, sizeBytes: bytes.length, format: d.format, specVersion: d.specVersion, encoding: d.encoding, components: d.components.length, stored: !existed ? 'new' : 'already held' } satisfies ResponseOf<typeof SbomStored>, existed ? 200 : 201);
   });
 
   r.use('/cra/*', requireRole('auditor', 'admin'));
@@ -158,12 +159,12 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     await catchUp();
     return c.json({
       releases: queries.releases().map((rel) => ({ releaseId: rel.releaseId, productSku: rel.productSku, version: rel.version, approvedAt: rel.approvedAt, supportEnd: rel.supportEnd, sbom: rel.sbom, components: rel.components.length })),
-    });
+    } satisfies ResponseOf<typeof CraReleases>);
   });
 
   r.get('/cra/releases/:id', async (c) => {
     await catchUp();
-    return c.json(releaseOr404(c.req.param('id')));
+    return c.json(releaseOr404(c.req.param('id')) satisfies ResponseOf<typeof CraRelease>);
   });
 
   r.get('/cra/releases/:id/sbom', async (c) => {
@@ -176,7 +177,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   r.get('/cra/releases/:id/tr03183', async (c) => {
     await catchUp();
     const { release, ingested } = sbomOf(c.req.param('id'));
-    return c.json({ releaseId: release.releaseId, ...tr03183Report(ingested.document, ingested.sha256) });
+    return c.json({ releaseId: release.releaseId, ...tr03183Report(ingested.document, ingested.sha256) } satisfies ResponseOf<typeof Tr03183>);
   });
 
   r.get('/cra/releases/:id/sbom/enriched', async (c) => {
@@ -222,11 +223,11 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       ...(unassessed ? { unassessedReleases: unassessed.map(releaseSummary) } : {}),
       units: page.rows.filter(keep),
       next: page.next,
-    });
+    } satisfies ResponseOf<typeof CraUnitsPage>);
   });
 
   /** The releases a query selects: by component (purl, cpe or name, with a range) or by vulnerability id and status. */
-  function releaseHits(query: z.output<typeof CraUnitsQuery>): { hits: ReleaseHit[]; unassessed?: ReleaseHit[]; selector: unknown } {
+  function releaseHits(query: z.output<typeof CraUnitsQuery>): { hits: ReleaseHit[]; unassessed?: ReleaseHit[]; selector: Readonly<Record<string, unknown>> } {
     const q = (name: 'vulnerability' | 'status' | 'range' | 'purl' | 'cpe' | 'name' | 'group') => query[name];
     const vulnerability = q('vulnerability');
     try {
@@ -262,13 +263,13 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     await catchUp();
     return c.json({
       vulnerabilities: queries.vulnerabilities().map((v) => ({ vulnerabilityId: v.vulnerabilityId, statements: v.statements.length, awareAt: v.awareness?.awareAt ?? null, overdue: queries.deadlines(v)?.overdue ?? [] })),
-    });
+    } satisfies ResponseOf<typeof CraVulnerabilities>);
   });
 
   r.get('/cra/vulnerabilities/:id', async (c) => {
     await catchUp();
     const doc = vulnerabilityOr404(c.req.param('id'));
-    return c.json({ ...doc, current: Object.fromEntries(currentStatements(doc)), deadlines: queries.deadlines(doc) });
+    return c.json({ ...doc, current: Object.fromEntries(currentStatements(doc)), deadlines: queries.deadlines(doc) } satisfies ResponseOf<typeof CraVulnerability>);
   });
 
   r.get('/cra/deadlines', async (c) => {
@@ -277,7 +278,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       const view = queries.deadlines(v);
       return view ? [{ vulnerabilityId: v.vulnerabilityId, activelyExploited: v.awareness?.activelyExploited ?? false, ...view }] : [];
     });
-    return c.json({ now: clock().toISOString(), vulnerabilities: clocks, overdue: clocks.filter((v) => v.overdue.length > 0).map((v) => ({ vulnerabilityId: v.vulnerabilityId, stages: v.overdue })) });
+    return c.json({ now: clock().toISOString(), vulnerabilities: clocks, overdue: clocks.filter((v) => v.overdue.length > 0).map((v) => ({ vulnerabilityId: v.vulnerabilityId, stages: v.overdue })) } satisfies ResponseOf<typeof CraDeadlines>);
   });
 
   r.get('/cra/vulnerabilities/:id/notification-list', async (c) => {
@@ -293,7 +294,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     const list = notificationList(doc.vulnerabilityId, view, statuses, found.hits, rows, clock());
     if (format === 'dsse') return c.json(signEnvelope(NOTIFICATION_LIST_PAYLOAD_TYPE, canonicalBytes(list), deps.ledgerKey));
     if (format !== 'json') throw new LedgerError('BODY_INVALID', `format must be json, csv or dsse, not ${format}`);
-    return c.json(list);
+    return c.json(list satisfies ResponseOf<typeof NotificationList>);
   });
 
   r.get('/cra/vulnerabilities/:id/enisa', async (c) => {
@@ -319,7 +320,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       ...(latest?.actionStatement ? { userMeasures: [latest.actionStatement] } : {}),
     });
     if (query.format === 'text') return c.text(enisa.text);
-    return c.json(enisa);
+    return c.json(enisa satisfies ResponseOf<typeof EnisaReport>);
   });
 
   r.get('/cra/vex', async (c) => {
@@ -427,8 +428,8 @@ export function notificationList(vulnerabilityId: string, view: CarryView, statu
     return out;
   };
   return {
-    kind: 'flashtrail.notification-list',
-    version: 1,
+    kind: 'flashtrail.notification-list' as const,
+    version: 1 as const,
     vulnerabilityId,
     view,
     statuses,
