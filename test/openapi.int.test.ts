@@ -13,6 +13,11 @@ import { LedgerClient } from '../src/client/ledger-client.ts';
 import { API_OPERATIONS } from '../src/api/contract.ts';
 import { HTTP_STATUS } from '../src/api/problem.ts';
 import { openApiPath } from '../src/api/openapi.ts';
+import { CDX, MBEDTLS, R230, R240, R241, setUpCraLine, VULNERABLE } from './helpers/cra-line.ts';
+import { toBase64 } from '../src/crypto/encoding.ts';
+import { ingestSbom } from '../src/cra/sbom.ts';
+import { sbomAttachment } from '../src/cra/index-entries.ts';
+import { releaseStream } from '../src/event/streams.ts';
 
 let t: TestLedger;
 let contract: ContractChecker;
@@ -135,6 +140,88 @@ describe('every operation answers as documented', () => {
     const unknown = JSON.parse((await get(`${t.url}/v1/units?batch=B-1`, auth(auditor))).text) as { detail: string };
     expect(unknown.detail).toBe('unknown query parameter batch');
   });
+
+  it('the interlock: one unit, a carrier of units, a malformed request', async () => {
+    const { station1, auditor } = t.tokens;
+    const one = JSON.parse((await get(`${t.url}/v1/units/K-2/readiness`, auth(station1))).text) as { serial: string; ready: boolean; failureCode: number };
+    expect(one.serial).toBe('K-2');
+    const carrier = JSON.parse((await get(`${t.url}/v1/interlock/validate`, post(auditor, { units: ['K-2', 'NEVER-SEEN-1'] }))).text) as { ready: boolean; units: { serial: string; ready: boolean; reasons: { code: string }[] }[] };
+    expect(carrier.ready).toBe(false);
+    expect(carrier.units.map((u) => u.serial)).toEqual(['K-2', 'NEVER-SEEN-1']);
+    expect(carrier.units[1]!.reasons[0]!.code).toBe('UNIT_UNKNOWN');
+    expect((await get(`${t.url}/v1/interlock/validate`, post(auditor, { units: [] }))).status).toBe(400);
+    expect((await get(`${t.url}/v1/units/K-2/readiness?verbose=1`, auth(station1))).status).toBe(400);
+  });
+
+  it('the CRA answers, on a line with releases, an SBOM, shipped units and an assessed vulnerability', async () => {
+    // A ledger of its own: the CRA line registers its own stations and releases.
+    const cra = await startTestLedger({ setup: false });
+    try {
+      await setUpCraLine(cra, { attachSboms: false });
+      const { admin, auditor } = cra.tokens;
+      const a = cra.admin;
+      expect((await get(`${cra.url}/v1/cra/sboms`, post(admin, { sbom: toBase64(CDX) }))).status).toBe(201);
+      expect(JSON.parse((await get(`${cra.url}/v1/cra/sboms`, post(admin, { sbom: toBase64(CDX) }))).text)).toMatchObject({ stored: 'already held' });
+      const head = JSON.parse((await get(`${cra.url}/v1/streams/${releaseStream(R230.releaseId)}/head`, auth(admin))).text) as { digest: string };
+      await cra.adminClient.appendAdmin([a.sign('SbomAttached', sbomAttachment(R230.releaseId, ingestSbom(CDX), CDX.length), { prev: head.digest }).envelope]);
+      await cra.adminClient.appendAdmin([
+        a.sign('VulnerabilityAssessed', { vulnerabilityId: 'CVE-2024-23775', components: [{ kind: 'purl', purl: MBEDTLS, range: VULNERABLE }], releaseIds: [R230.releaseId, R240.releaseId], status: 'affected', actionStatement: 'Update to firmware 2.4.1.', fixedBy: [R241.releaseId] }).envelope,
+        a.sign('VulnerabilityAwareness', { vulnerabilityId: 'CVE-2024-23775', track: 'vulnerability', awareAt: new Date(Date.now() - 3_600_000).toISOString(), activelyExploited: false, source: 'advisory' }).envelope,
+      ]);
+
+      const units = `purl=${encodeURIComponent(MBEDTLS)}&range=${encodeURIComponent(VULNERABLE)}`;
+      const paths = [
+        '/v1/cra/releases',
+        `/v1/cra/releases/${R230.releaseId}`,
+        `/v1/cra/releases/${R230.releaseId}/sbom`,
+        `/v1/cra/releases/${R230.releaseId}/tr03183`,
+        `/v1/cra/releases/${R230.releaseId}/sbom/enriched?manufacturer=Example%20GmbH`,
+        `/v1/cra/units?${units}&view=shipped&limit=2`,
+        `/v1/cra/units?${units}&format=csv`,
+        `/v1/cra/units?${units}&format=ndjson`,
+        '/v1/cra/units?vulnerability=CVE-2024-23775&status=affected',
+        '/v1/cra/vulnerabilities',
+        '/v1/cra/vulnerabilities/CVE-2024-23775',
+        '/v1/cra/deadlines',
+        '/v1/cra/vulnerabilities/CVE-2024-23775/notification-list',
+        '/v1/cra/vulnerabilities/CVE-2024-23775/notification-list?format=csv',
+        '/v1/cra/vulnerabilities/CVE-2024-23775/notification-list?format=dsse&view=shipped',
+        '/v1/cra/vulnerabilities/CVE-2024-23775/enisa?stage=notification',
+        '/v1/cra/vulnerabilities/CVE-2024-23775/enisa?format=text',
+        '/v1/cra/vex',
+        '/v1/cra/vex?format=openvex&publisher=Example%20GmbH',
+        '/v1/cra/vex?format=cyclonedx',
+      ];
+      for (const path of paths) expect((await get(`${cra.url}${path}`, auth(auditor))).status, path).toBe(200);
+      const shipped = JSON.parse((await get(`${cra.url}/v1/cra/units?${units}&view=shipped`, auth(auditor))).text) as { units: { serial: string }[] };
+      expect(shipped.units.length).toBeGreaterThan(0);
+
+      // Strict queries: an unknown parameter, a value outside the schema, a repeated one.
+      const refusals: [string, number, string][] = [
+        [`/v1/cra/units?${units}&sort=serial`, 400, 'QUERY_INVALID'],
+        [`/v1/cra/units?${units}&view=yesterday`, 400, 'QUERY_INVALID'],
+        [`/v1/cra/units?${units}&format=xml`, 400, 'QUERY_INVALID'],
+        ['/v1/cra/releases?all=1', 400, 'QUERY_INVALID'],
+        ['/v1/cra/vex?format=csaf&format=openvex', 400, 'QUERY_INVALID'],
+        ['/v1/cra/vulnerabilities/CVE-2024-23775/enisa?stage=draft', 400, 'QUERY_INVALID'],
+        ['/v1/cra/units', 400, 'BODY_INVALID'],
+        ['/v1/cra/releases/NOPE', 404, 'NOT_FOUND'],
+        ['/v1/cra/vulnerabilities/CVE-2099-0001', 404, 'NOT_FOUND'],
+      ];
+      for (const [path, status, code] of refusals) {
+        const reply = await get(`${cra.url}${path}`, auth(auditor));
+        expect(reply.status, path).toBe(status);
+        expect(JSON.parse(reply.text), path).toMatchObject({ code, status });
+      }
+      const unknown = JSON.parse((await get(`${cra.url}/v1/cra/units?${units}&sort=serial`, auth(auditor))).text) as { detail: string };
+      expect(unknown.detail).toBe('unknown query parameter sort');
+      const upload = await get(`${cra.url}/v1/cra/sboms`, post(admin, { sbom: toBase64(new TextEncoder().encode('{"bomFormat":"nope"}')) }));
+      expect(JSON.parse(upload.text)).toMatchObject({ code: 'SBOM_INVALID', status: 422 });
+      expect((await get(`${cra.url}/v1/cra/sboms`, post(auditor, { sbom: toBase64(CDX) }))).status).toBe(403);
+    } finally {
+      await cra.stop();
+    }
+  }, 120_000);
 
   it('every success response the document lists was seen and matched', () => {
     const missing = contract.documentedSuccesses.filter((k) => !contract.seen.has(k) && !k.startsWith('GET /docs'));

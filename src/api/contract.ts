@@ -11,6 +11,14 @@ import { ProvenanceDocumentSchema } from '../../schemas/provenance.ts';
 import { ExportRecordSchema, ExportSelectionSchema } from '../../schemas/export.ts';
 import type { LedgerErrorCode } from '../write/errors.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
+import { VulnerabilityId } from '../../schemas/admin-events.ts';
+import { Serial } from '../../schemas/common.ts';
+import { VEX_STATUSES } from '../cra/vex.ts';
+import { REPORT_STAGES } from '../cra/art14.ts';
+import { DOCUMENT_MEDIA_TYPES } from '../cra/sign.ts';
+
+/** The payload type of a signed notification list (GET /v1/cra/vulnerabilities/:id/notification-list?format=dsse). */
+export const NOTIFICATION_LIST_PAYLOAD_TYPE = 'application/vnd.flashtrail.notification-list.v1+json';
 
 // ---- shared pieces -------------------------------------------------------------------------------------
 
@@ -221,6 +229,215 @@ export const FirmwareUnitRow = z.strictObject({
 export const FirmwareUnits = z.strictObject({ sha256: Sha256Hex, units: z.array(FirmwareUnitRow), next: Identifier.nullable() });
 export const ExportRecord = ExportRecordSchema.meta({ id: 'ExportRecord', description: 'one line of a signed NDJSON export (docs/format.md §7)' });
 
+// ---- CRA (src/api/cra-routes.ts) -----------------------------------------------------------------------
+
+const ShortQueryText = z.string().min(1).max(1024);
+const CarryViewQuery = z.enum(['now', 'shipped']).optional().describe('now (default): the firmware units carry today; shipped: as they left the factory');
+const VexStatusList = z
+  .string()
+  .regex(new RegExp(`^(${VEX_STATUSES.join('|')})(,(${VEX_STATUSES.join('|')}))*$`), `a comma-separated list of ${VEX_STATUSES.join(', ')}`)
+  .optional()
+  .describe('VEX statuses whose releases count (default affected,under_investigation)');
+const VexStatus = z.enum(VEX_STATUSES);
+const ReportStage = z.enum(REPORT_STAGES as [string, ...string[]]);
+
+export const CraUnitsQuery = z.strictObject({
+  purl: ShortQueryText.optional().describe('a package URL; with range, a vers range of its versions'),
+  cpe: ShortQueryText.optional().describe('a CPE 2.3 name'),
+  name: ShortQueryText.optional().describe('a component name'),
+  group: ShortQueryText.optional().describe('with name: its group (vendor, namespace)'),
+  range: z.string().max(1024).optional().describe('a vers range (vers:generic/>=3.0.0|<3.6.1)'),
+  vulnerability: VulnerabilityId.optional().describe('instead of a component: the releases its assessments name'),
+  status: VexStatusList,
+  view: CarryViewQuery,
+  format: z.enum(['json', 'csv', 'ndjson']).optional().describe('json (default, paged), or every unit at once as csv or ndjson'),
+  supported: z.enum(['true', 'false']).optional().describe('true: only units whose support period still runs'),
+  supportEndsWithinMonths: z.string().regex(/^\d{1,3}$/, 'a whole number of months (0-999)').optional().describe('only units whose support ends within this many months'),
+  limit: PageLimit,
+  after: Identifier.optional().describe('the serial after which the page starts (`next` of the previous page)'),
+});
+export const NotificationListQuery = z.strictObject({ view: CarryViewQuery, status: VexStatusList, format: z.enum(['json', 'csv', 'dsse']).optional().describe('json (default), csv, or dsse: the list signed with the ledger key') });
+export const EnisaQuery = z.strictObject({
+  stage: ReportStage.optional().describe('early_warning (default), notification or final_report'),
+  manufacturer: ShortQueryText.optional().describe('the manufacturer named in the report (default: the ledger origin)'),
+  format: z.enum(['json', 'text']).optional().describe('json (default) or the same as plain text'),
+});
+export const VexQuery = z.strictObject({
+  format: z.enum(['csaf', 'openvex', 'cyclonedx']).optional().describe('csaf (default, CSAF 2.0), openvex (0.2.0) or cyclonedx'),
+  publisher: ShortQueryText.optional(),
+  namespace: ShortQueryText.optional(),
+  documentId: ShortQueryText.optional(),
+  title: ShortQueryText.optional(),
+});
+export const EnrichedSbomQuery = z.strictObject({
+  manufacturer: ShortQueryText.optional().describe('the manufacturer named as creator (default: the ledger origin)'),
+  url: ShortQueryText.optional(),
+  email: ShortQueryText.optional(),
+});
+const VulnerabilityParam = z.strictObject({ id: VulnerabilityId });
+
+/** A document signed with the ledger key: a DSSE envelope like an event's, of the document's own payload type. */
+const signedDocument = (payloadTypes: readonly [string, ...string[]], description: string) =>
+  z.strictObject({
+    payloadType: z.enum(payloadTypes),
+    payload: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/).describe('base64 of the RFC 8785 JSON of the document'),
+    signatures: z.array(z.strictObject({ keyid: Sha256Hex.describe('the ledger key id'), sig: z.string().length(88) })).length(1),
+  }).describe(description);
+const SignedVex = signedDocument([DOCUMENT_MEDIA_TYPES.csaf, DOCUMENT_MEDIA_TYPES.openvex, DOCUMENT_MEDIA_TYPES.cyclonedx], 'the VEX document, signed with the ledger key');
+const SignedNotificationList = signedDocument([NOTIFICATION_LIST_PAYLOAD_TYPE], 'the notification list, signed with the ledger key');
+
+export const SbomUploadBody = z.strictObject({ sbom: z.string().describe('the SBOM file, base64 (CycloneDX or SPDX, JSON or tag-value)') }).meta({ id: 'SbomUpload' });
+export const SbomStored = z.strictObject({
+  sha256: Sha256Hex,
+  sizeBytes: Count,
+  format: z.string(),
+  specVersion: z.string(),
+  encoding: z.string(),
+  components: Count,
+  stored: z.enum(['new', 'already held']),
+});
+const SbomSummary = z.strictObject({ sha256: Sha256Hex, format: z.string(), specVersion: z.string(), encoding: z.string(), sizeBytes: Count, attachedAt: z.string() });
+const SupportEnd = z.string().regex(/^\d{4}-\d{2}$/).nullable().describe('YYYY-MM, end of the support period (Art. 13(19)); null while none is set');
+const IndexedComponent = z.strictObject({ ref: z.string(), name: z.string(), group: z.string().optional(), version: z.string().optional(), purls: z.array(z.string()), cpes: z.array(z.string()) });
+export const CraRelease = z
+  .strictObject({
+    kind: z.literal('release'),
+    releaseId: Identifier,
+    productSku: z.string(),
+    version: z.string(),
+    approvedAt: z.string(),
+    sbomSha256: Sha256Hex.nullable().describe('the SBOM the approval names'),
+    images: z.array(z.strictObject({ name: z.string(), sha256: Sha256Hex, sha512: z.string().optional(), sizeBytes: Count.optional() })),
+    sbom: SbomSummary.nullable(),
+    components: z.array(IndexedComponent),
+    supportEnd: SupportEnd,
+  })
+  .meta({ id: 'CraRelease', description: 'an approved release with the components of its attached SBOM' });
+export const CraReleases = z.strictObject({
+  releases: z.array(z.strictObject({ releaseId: Identifier, productSku: z.string(), version: z.string(), approvedAt: z.string(), supportEnd: SupportEnd, sbom: SbomSummary.nullable(), components: Count })),
+});
+const FieldCheck = z.strictObject({ field: z.string(), section: z.string(), requirement: z.string(), present: z.boolean(), detail: z.string().optional() });
+export const Tr03183 = z.strictObject({
+  releaseId: Identifier,
+  guideline: z.literal('BSI TR-03183-2'),
+  guidelineVersion: z.string(),
+  sbom: z.strictObject({ format: z.string(), specVersion: z.string(), encoding: z.string(), sha256: Sha256Hex.optional() }),
+  formatAccepted: z.boolean(),
+  formatDetail: z.string(),
+  document: z.array(FieldCheck),
+  documentMissing: z.array(z.string()),
+  components: z.array(z.strictObject({ ref: z.string(), name: z.string(), version: z.string().optional(), fields: z.array(FieldCheck), missing: z.array(z.string()).describe('the required fields it lacks') })),
+  missingSummary: z.record(z.string(), Count),
+  conformant: z.boolean(),
+});
+export const EnrichedSbom = z.strictObject({
+  envelope: signedDocument([DOCUMENT_MEDIA_TYPES.cyclonedx], 'the enriched CycloneDX document, signed with the ledger key'),
+  report: z.record(z.string(), z.unknown()).describe('what the enrichment added and what it could not'),
+});
+const ComponentHit = z.strictObject({ name: z.string(), version: z.string().optional(), via: z.string(), incomparable: z.string().optional() });
+const ReleaseSummary = z.strictObject({ releaseId: Identifier, version: z.string(), supportEnd: SupportEnd, status: VexStatus.optional(), components: z.array(ComponentHit) });
+export const CraUnitRow = z
+  .strictObject({
+    serial: Identifier,
+    customer: z.string().nullable(),
+    orderRef: z.string().nullable(),
+    shippedAt: z.string().nullable(),
+    batchId: z.string().nullable(),
+    releaseId: Identifier.describe('the release that made this row match, under the view asked for'),
+    version: z.string(),
+    shippedReleaseId: z.string().nullable(),
+    currentReleaseId: z.string().nullable(),
+    fieldUpdates: Count,
+    supportEnd: SupportEnd,
+    supported: z.boolean(),
+    components: z.string(),
+    status: VexStatus.optional(),
+  })
+  .meta({ id: 'CraUnitRow', description: 'a unit that carries (or carried) a selected component' });
+export const CraUnitsPage = z.strictObject({
+  selector: z.record(z.string(), z.unknown()).describe('the component or vulnerability asked for'),
+  view: z.enum(['now', 'shipped']),
+  releases: z.array(ReleaseSummary),
+  unassessedReleases: z.array(ReleaseSummary).optional().describe('releases that carry the component but have no assessment of the vulnerability'),
+  units: z.array(CraUnitRow),
+  next: Identifier.nullable(),
+});
+const StageView = z.strictObject({
+  stage: ReportStage,
+  article: z.string(),
+  rule: z.string(),
+  deadline: z.string().optional(),
+  submittedAt: z.string().optional(),
+  coveredBy: ReportStage.optional(),
+  state: z.string(),
+  remainingMs: z.number().optional(),
+});
+const ClockView = z.strictObject({ track: z.enum(['vulnerability', 'severe_incident']), awareAt: z.string(), now: z.string(), stages: z.array(StageView), overdue: z.array(ReportStage) });
+export const CraVulnerabilities = z.strictObject({
+  vulnerabilities: z.array(z.strictObject({ vulnerabilityId: VulnerabilityId, statements: Count, awareAt: z.string().nullable(), overdue: z.array(ReportStage) })),
+});
+const Statement = z.object({ vulnerabilityId: VulnerabilityId, status: VexStatus, releaseIds: z.array(Identifier), at: z.string() }).catchall(z.unknown()).describe('a VulnerabilityAssessed, as signed, and when');
+export const CraVulnerability = z.strictObject({
+  kind: z.literal('vulnerability'),
+  vulnerabilityId: VulnerabilityId,
+  statements: z.array(Statement),
+  awareness: z.object({ recordedAt: z.string() }).catchall(z.unknown()).nullable().describe('the VulnerabilityAwareness, as signed'),
+  reports: z.array(z.object({ recordedAt: z.string() }).catchall(z.unknown())).describe('the CraReportSubmitted events, as signed'),
+  current: z.record(z.string(), Statement).describe('per release id, the statement in force'),
+  deadlines: ClockView.nullable().describe('the Art. 14 clock, from the awareness; null without one'),
+});
+export const CraDeadlines = z.strictObject({
+  now: z.string(),
+  vulnerabilities: z.array(ClockView.extend({ vulnerabilityId: VulnerabilityId, activelyExploited: z.boolean() })),
+  overdue: z.array(z.strictObject({ vulnerabilityId: VulnerabilityId, stages: z.array(ReportStage) })),
+});
+export const NotificationList = z
+  .strictObject({
+    kind: z.literal('flashtrail.notification-list'),
+    version: z.literal(1),
+    vulnerabilityId: VulnerabilityId,
+    view: z.enum(['now', 'shipped']),
+    statuses: z.array(VexStatus),
+    producedAt: z.string(),
+    releases: z.array(ReleaseSummary),
+    total: Count,
+    customers: z.array(
+      z.strictObject({
+        customer: z.string().describe('empty: units shipped to no named customer'),
+        units: Count,
+        serials: z.array(Identifier),
+        shippedFrom: z.string().nullable(),
+        shippedTo: z.string().nullable(),
+        currentFirmware: z.record(z.string(), Count),
+        supportEnd: z.record(z.string(), Count),
+        stillSupported: Count,
+      }),
+    ),
+  })
+  .meta({ id: 'NotificationList', description: 'the affected units per customer: who to inform (Art. 14(8))' });
+export const EnisaReport = z.strictObject({
+  stage: ReportStage,
+  fields: z.array(z.strictObject({ label: z.string(), article: z.string(), value: z.string().optional(), requirement: z.enum(['required', 'where-applicable']) })),
+  missing: z.array(z.string()).describe('labels of required fields without a value'),
+  text: z.string(),
+});
+
+// ---- interlock (src/api/interlock-routes.ts) -----------------------------------------------------------
+
+/** Units one validation may name; a carrier or a tray, not the plant. */
+export const MAX_UNITS_PER_VALIDATION = 1000;
+export const ValidateUnitsBody = z.strictObject({ units: z.array(Serial).min(1).max(MAX_UNITS_PER_VALIDATION) }).meta({ id: 'ValidateUnits', description: 'the serials to check, 1 to 1000 (a carrier, a tray)' });
+const ReadinessCode = z.enum(['UNIT_UNKNOWN', 'UNIT_SCRAPPED', 'NOT_VERIFIED', 'HISTORY_INCOMPLETE', 'DRIFTED', 'NOT_LOCKED', 'RELEASE_UNKNOWN']);
+export const UnitVerdict = z
+  .strictObject({
+    serial: Identifier,
+    ready: z.boolean(),
+    failureCode: Count.describe('the CFX FailureCode of the first reason; 0: ready'),
+    reasons: z.array(z.strictObject({ code: ReadinessCode, message: z.string() })),
+  })
+  .meta({ id: 'UnitVerdict', description: 'may this unit proceed: the same verdict as the CFX ValidateUnitsResponse' });
+export const ValidateUnitsResult = z.strictObject({ ready: z.boolean().describe('every unit is ready'), units: z.array(UnitVerdict) });
+
 export const Problem = z
   .object({
     type: z.string().regex(/^urn:flashtrail:problem:/),
@@ -246,7 +463,7 @@ export interface ApiOperation {
   readonly path: string;
   readonly summary: string;
   readonly description?: string;
-  readonly tag: 'health' | 'events' | 'units' | 'registry' | 'log' | 'production' | 'evidence' | 'meta';
+  readonly tag: 'health' | 'events' | 'units' | 'registry' | 'log' | 'production' | 'evidence' | 'cra' | 'interlock' | 'meta';
   /** false: no bearer token (health, metrics, this document). */
   readonly authenticated: boolean;
   readonly query?: z.ZodObject;
@@ -374,6 +591,127 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     responses: { 200: { description: 'the export, streamed', content: { 'application/x-ndjson': z.string().describe('lines, each an ExportRecord') }, headers: { 'X-Export-Units': 'units in the export' } } },
     errors: ['BODY_INVALID', 'SCHEMA_INVALID', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND'],
   },
+  // ---- CRA: every read catches the component index up with the log first ----
+  {
+    method: 'post',
+    path: '/v1/cra/sboms',
+    tag: 'cra',
+    summary: 'Upload an SBOM file (before the SbomAttached event that names it)',
+    authenticated: true,
+    body: { contentType: 'application/json', schema: SbomUploadBody },
+    responses: { 201: { description: 'stored', content: json(SbomStored) }, 200: { description: 'the same bytes were held before', content: json(SbomStored) } },
+    errors: ['BODY_INVALID', 'SBOM_INVALID', 'PAYLOAD_TOO_LARGE'],
+  },
+  { method: 'get', path: '/v1/cra/releases', tag: 'cra', summary: 'Approved releases, their SBOM and support end', authenticated: true, responses: ok('the releases', json(CraReleases)), errors: [] },
+  { method: 'get', path: '/v1/cra/releases/:id', tag: 'cra', summary: 'One release and its components', authenticated: true, params: IdParam, responses: ok('the release', json(CraRelease)), errors: ['NOT_FOUND'] },
+  {
+    method: 'get',
+    path: '/v1/cra/releases/:id/sbom',
+    tag: 'cra',
+    summary: "The release's SBOM file, byte for byte as uploaded",
+    authenticated: true,
+    params: IdParam,
+    responses: {
+      200: {
+        description: 'the SBOM, in its own media type',
+        content: { 'application/vnd.cyclonedx+json': z.string(), 'application/spdx+json': z.string(), 'application/ld+json': z.string(), 'text/spdx': z.string() },
+        headers: { 'X-Sbom-Sha256': 'SHA-256 of the bytes, as the SbomAttached event names it' },
+      },
+    },
+    errors: ['NOT_FOUND'],
+  },
+  { method: 'get', path: '/v1/cra/releases/:id/tr03183', tag: 'cra', summary: 'BSI TR-03183-2 conformance of the release SBOM', authenticated: true, params: IdParam, responses: ok('the report', json(Tr03183)), errors: ['NOT_FOUND'] },
+  {
+    method: 'get',
+    path: '/v1/cra/releases/:id/sbom/enriched',
+    tag: 'cra',
+    summary: 'The release SBOM as CycloneDX with the manufacturer, product and firmware images, signed',
+    authenticated: true,
+    params: IdParam,
+    query: EnrichedSbomQuery,
+    responses: ok('the signed document and what was added', json(EnrichedSbom)),
+    errors: ['QUERY_INVALID', 'NOT_FOUND'],
+  },
+  {
+    method: 'get',
+    path: '/v1/cra/units',
+    tag: 'cra',
+    summary: 'Units that carry a component, or the releases a vulnerability assessment names',
+    description: 'Select by purl, cpe or name (with a vers range), or by vulnerability (with status). JSON pages by default; format=csv or ndjson: every unit in one answer.',
+    authenticated: true,
+    query: CraUnitsQuery,
+    responses: ok('the units', { 'application/json': CraUnitsPage, 'application/x-ndjson': z.string().describe('one CraUnitRow per line'), 'text/csv': z.string().describe('RFC 4180, a header line first') }),
+    errors: ['QUERY_INVALID', 'BODY_INVALID', 'NOT_FOUND'],
+  },
+  { method: 'get', path: '/v1/cra/vulnerabilities', tag: 'cra', summary: 'Vulnerabilities with an assessment, awareness or report recorded', authenticated: true, responses: ok('the list', json(CraVulnerabilities)), errors: [] },
+  {
+    method: 'get',
+    path: '/v1/cra/vulnerabilities/:id',
+    tag: 'cra',
+    summary: 'One vulnerability: its assessments, the current one per release, its Art. 14 clock',
+    authenticated: true,
+    params: VulnerabilityParam,
+    responses: ok('the vulnerability', json(CraVulnerability)),
+    errors: ['BODY_INVALID', 'NOT_FOUND'],
+  },
+  { method: 'get', path: '/v1/cra/deadlines', tag: 'cra', summary: 'Art. 14 reporting deadlines of every vulnerability with an awareness', authenticated: true, responses: ok('the clocks', json(CraDeadlines)), errors: [] },
+  {
+    method: 'get',
+    path: '/v1/cra/vulnerabilities/:id/notification-list',
+    tag: 'cra',
+    summary: 'The affected units per customer (Art. 14(8))',
+    authenticated: true,
+    params: VulnerabilityParam,
+    query: NotificationListQuery,
+    responses: ok('the list', {
+      'application/json': z.union([NotificationList, SignedNotificationList]).describe('the list, or with format=dsse the list signed with the ledger key'),
+      'text/csv': z.string().describe('RFC 4180, a header line first'),
+    }),
+    errors: ['QUERY_INVALID', 'BODY_INVALID', 'NOT_FOUND'],
+  },
+  {
+    method: 'get',
+    path: '/v1/cra/vulnerabilities/:id/enisa',
+    tag: 'cra',
+    summary: 'The content of an Art. 14 report to the single reporting platform',
+    authenticated: true,
+    params: VulnerabilityParam,
+    query: EnisaQuery,
+    responses: ok('the report content', { 'application/json': EnisaReport, 'text/plain': z.string().describe('one "Label: value" block per field') }),
+    errors: ['QUERY_INVALID', 'BODY_INVALID', 'NOT_FOUND'],
+  },
+  {
+    method: 'get',
+    path: '/v1/cra/vex',
+    tag: 'cra',
+    summary: 'Every current assessment as one VEX document, signed with the ledger key',
+    authenticated: true,
+    query: VexQuery,
+    responses: ok('a DSSE envelope of the CSAF 2.0, OpenVEX 0.2.0 or CycloneDX document', json(SignedVex)),
+    errors: ['QUERY_INVALID', 'BODY_INVALID'],
+  },
+  // ---- the interlock over HTTP ----
+  {
+    method: 'get',
+    path: '/v1/units/:serial/readiness',
+    tag: 'interlock',
+    summary: 'May this unit proceed?',
+    description: 'A unit the ledger has never seen is an answer (ready false, UNIT_UNKNOWN), not a 404.',
+    authenticated: true,
+    params: SerialParam,
+    responses: ok('the verdict', json(UnitVerdict)),
+    errors: ['SCHEMA_INVALID'],
+  },
+  {
+    method: 'post',
+    path: '/v1/interlock/validate',
+    tag: 'interlock',
+    summary: 'May these units proceed? (every unit of a carrier)',
+    authenticated: true,
+    body: { contentType: 'application/json', schema: ValidateUnitsBody },
+    responses: ok('a verdict per unit', json(ValidateUnitsResult)),
+    errors: ['UNSUPPORTED_MEDIA_TYPE', 'BODY_INVALID', 'SCHEMA_INVALID', 'PAYLOAD_TOO_LARGE'],
+  },
   {
     method: 'get',
     path: '/metrics',
@@ -387,4 +725,4 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
 ];
 
 /** Each NDJSON line of an export is one of these (the document lists it among its components). */
-export const NDJSON_ITEM_SCHEMAS = { ExportRecord, FirmwareUnitRow } as const;
+export const NDJSON_ITEM_SCHEMAS = { ExportRecord, FirmwareUnitRow, CraUnitRow } as const;

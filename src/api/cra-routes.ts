@@ -6,7 +6,8 @@
  * routes: its check runs on every submission and refuses an SbomAttached whose SBOM bytes the ledger does
  * not hold, or whose components are not those the bytes list.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
+import type { z } from 'zod';
 import type { ProjectionRunner } from '../read/projection-runner.ts';
 import { CraQueries, currentStatements, type CarryView, type ReleaseHit, type UnitRow } from '../read/cra-queries.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
@@ -30,9 +31,11 @@ import type { Signer } from '../crypto/ed25519.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { VulnerabilityId } from '../../schemas/admin-events.ts';
 import { LedgerError } from '../write/errors.ts';
-import { requireRole, type AppEnv } from './middleware.ts';
+import { requireRole, validQuery, type AppEnv } from './middleware.ts';
+import { CraUnitsQuery, EnisaQuery, EnrichedSbomQuery, NOTIFICATION_LIST_PAYLOAD_TYPE, NotificationListQuery, VexQuery, type ResponseOf } from './contract.ts';
+import type { CraDeadlines, CraRelease, CraReleases, CraUnitsPage, CraVulnerabilities, CraVulnerability, EnisaReport, NotificationList, SbomStored, Tr03183 } from './contract.ts';
 
-export const NOTIFICATION_LIST_PAYLOAD_TYPE = 'application/vnd.flashtrail.notification-list.v1+json';
+export { NOTIFICATION_LIST_PAYLOAD_TYPE } from './contract.ts';
 
 export interface CraDeps {
   readonly projections: ProjectionRunner;
@@ -132,7 +135,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     const existed = sboms.has(ingested.sha256);
     sboms.put(bytes);
     const d = ingested.document;
-    return c.json({ sha256: ingested.sha256, sizeBytes: bytes.length, format: d.format, specVersion: d.specVersion, encoding: d.encoding, components: d.components.length, stored: !existed ? 'new' : 'already held' }, existed ? 200 : 201);
+    return c.json({ sha256: ingested.sha256, sizeBytes: bytes.length, format: d.format, specVersion: d.specVersion, encoding: d.encoding, components: d.components.length, stored: !existed ? 'new' : 'already held' } satisfies ResponseOf<typeof SbomStored>, existed ? 200 : 201);
   });
 
   r.use('/cra/*', requireRole('auditor', 'admin'));
@@ -156,12 +159,12 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     await catchUp();
     return c.json({
       releases: queries.releases().map((rel) => ({ releaseId: rel.releaseId, productSku: rel.productSku, version: rel.version, approvedAt: rel.approvedAt, supportEnd: rel.supportEnd, sbom: rel.sbom, components: rel.components.length })),
-    });
+    } satisfies ResponseOf<typeof CraReleases>);
   });
 
   r.get('/cra/releases/:id', async (c) => {
     await catchUp();
-    return c.json(releaseOr404(c.req.param('id')));
+    return c.json(releaseOr404(c.req.param('id')) satisfies ResponseOf<typeof CraRelease>);
   });
 
   r.get('/cra/releases/:id/sbom', async (c) => {
@@ -174,18 +177,19 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   r.get('/cra/releases/:id/tr03183', async (c) => {
     await catchUp();
     const { release, ingested } = sbomOf(c.req.param('id'));
-    return c.json({ releaseId: release.releaseId, ...tr03183Report(ingested.document, ingested.sha256) });
+    return c.json({ releaseId: release.releaseId, ...tr03183Report(ingested.document, ingested.sha256) } satisfies ResponseOf<typeof Tr03183>);
   });
 
   r.get('/cra/releases/:id/sbom/enriched', async (c) => {
     await catchUp();
+    const query = validQuery(c, EnrichedSbomQuery);
     const { release, ingested } = sbomOf(c.req.param('id'));
-    const manufacturer = c.req.query('manufacturer') ?? deps.origin;
+    const manufacturer = query.manufacturer ?? deps.origin;
     const enriched = renderEnrichedCycloneDx(ingested.document, ingested.sha256, {
       releaseId: release.releaseId,
       productName: release.productSku,
       version: release.version,
-      creator: { name: manufacturer, ...(c.req.query('url') ? { url: c.req.query('url') as string } : {}), ...(c.req.query('email') ? { email: c.req.query('email') as string } : {}) },
+      creator: { name: manufacturer, ...(query.url ? { url: query.url } : {}), ...(query.email ? { email: query.email } : {}) },
       approvedAt: release.approvedAt,
       images: release.images.flatMap((i) => (i.sha512 ? [{ role: i.name, filename: `${i.name}.bin`, sha256: i.sha256, sha512: i.sha512, ...(i.sizeBytes ? { sizeBytes: i.sizeBytes } : {}) }] : [])),
     });
@@ -195,12 +199,13 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   // ---- units carrying a component ---------------------------------------------------------------------
 
   r.get('/cra/units', async (c) => {
+    const query = validQuery(c, CraUnitsQuery);
     await catchUp();
-    const view = carryView(c.req.query('view'));
-    const { hits, unassessed, selector } = releaseHits(c);
-    const format = c.req.query('format') ?? 'json';
-    const supportedOnly = c.req.query('supported') === 'true';
-    const within = monthsParam(c.req.query('supportEndsWithinMonths'));
+    const view = carryView(query.view);
+    const { hits, unassessed, selector } = releaseHits(query);
+    const format = query.format ?? 'json';
+    const supportedOnly = query.supported === 'true';
+    const within = monthsParam(query.supportEndsWithinMonths);
     const keep = (u: UnitRow) => (!supportedOnly || u.supported) && (within === null || (u.supportEnd !== null && u.supportEnd <= within(clock())));
     if (format === 'csv' || format === 'ndjson') {
       const rows = [...queries.allUnits(hits, view)].filter(keep);
@@ -208,8 +213,8 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       return c.body(csvOf(rows), 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="units.csv"' });
     }
     if (format !== 'json') throw new LedgerError('BODY_INVALID', `format must be json, csv or ndjson, not ${format}`);
-    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
-    const after = c.req.query('after');
+    const limit = query.limit ?? 100;
+    const after = query.after;
     const page = queries.units(hits, view, { ...(after ? { after } : {}), limit });
     return c.json({
       selector,
@@ -218,12 +223,12 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       ...(unassessed ? { unassessedReleases: unassessed.map(releaseSummary) } : {}),
       units: page.rows.filter(keep),
       next: page.next,
-    });
+    } satisfies ResponseOf<typeof CraUnitsPage>);
   });
 
   /** The releases a query selects: by component (purl, cpe or name, with a range) or by vulnerability id and status. */
-  function releaseHits(c: Context<AppEnv>): { hits: ReleaseHit[]; unassessed?: ReleaseHit[]; selector: unknown } {
-    const q = (name: string) => c.req.query(name);
+  function releaseHits(query: z.output<typeof CraUnitsQuery>): { hits: ReleaseHit[]; unassessed?: ReleaseHit[]; selector: Readonly<Record<string, unknown>> } {
+    const q = (name: 'vulnerability' | 'status' | 'range' | 'purl' | 'cpe' | 'name' | 'group') => query[name];
     const vulnerability = q('vulnerability');
     try {
       if (vulnerability !== undefined) {
@@ -258,13 +263,13 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     await catchUp();
     return c.json({
       vulnerabilities: queries.vulnerabilities().map((v) => ({ vulnerabilityId: v.vulnerabilityId, statements: v.statements.length, awareAt: v.awareness?.awareAt ?? null, overdue: queries.deadlines(v)?.overdue ?? [] })),
-    });
+    } satisfies ResponseOf<typeof CraVulnerabilities>);
   });
 
   r.get('/cra/vulnerabilities/:id', async (c) => {
     await catchUp();
     const doc = vulnerabilityOr404(c.req.param('id'));
-    return c.json({ ...doc, current: Object.fromEntries(currentStatements(doc)), deadlines: queries.deadlines(doc) });
+    return c.json({ ...doc, current: Object.fromEntries(currentStatements(doc)), deadlines: queries.deadlines(doc) } satisfies ResponseOf<typeof CraVulnerability>);
   });
 
   r.get('/cra/deadlines', async (c) => {
@@ -273,28 +278,30 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       const view = queries.deadlines(v);
       return view ? [{ vulnerabilityId: v.vulnerabilityId, activelyExploited: v.awareness?.activelyExploited ?? false, ...view }] : [];
     });
-    return c.json({ now: clock().toISOString(), vulnerabilities: clocks, overdue: clocks.filter((v) => v.overdue.length > 0).map((v) => ({ vulnerabilityId: v.vulnerabilityId, stages: v.overdue })) });
+    return c.json({ now: clock().toISOString(), vulnerabilities: clocks, overdue: clocks.filter((v) => v.overdue.length > 0).map((v) => ({ vulnerabilityId: v.vulnerabilityId, stages: v.overdue })) } satisfies ResponseOf<typeof CraDeadlines>);
   });
 
   r.get('/cra/vulnerabilities/:id/notification-list', async (c) => {
+    const query = validQuery(c, NotificationListQuery);
     await catchUp();
     const doc = vulnerabilityOr404(c.req.param('id'));
-    const view = carryView(c.req.query('view'));
-    const statuses = statusesParam(c.req.query('status'));
+    const view = carryView(query.view);
+    const statuses = statusesParam(query.status);
     const found = queries.releasesFor(doc.vulnerabilityId, statuses) ?? { hits: [], unassessed: [] };
     const rows = [...queries.allUnits(found.hits, view)];
-    const format = c.req.query('format') ?? 'json';
+    const format = query.format ?? 'json';
     if (format === 'csv') return c.body(csvOf(rows), 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${doc.vulnerabilityId}-notification-list.csv"` });
     const list = notificationList(doc.vulnerabilityId, view, statuses, found.hits, rows, clock());
     if (format === 'dsse') return c.json(signEnvelope(NOTIFICATION_LIST_PAYLOAD_TYPE, canonicalBytes(list), deps.ledgerKey));
     if (format !== 'json') throw new LedgerError('BODY_INVALID', `format must be json, csv or dsse, not ${format}`);
-    return c.json(list);
+    return c.json(list satisfies ResponseOf<typeof NotificationList>);
   });
 
   r.get('/cra/vulnerabilities/:id/enisa', async (c) => {
+    const query = validQuery(c, EnisaQuery);
     await catchUp();
     const doc = vulnerabilityOr404(c.req.param('id'));
-    const stage = (c.req.query('stage') ?? 'early_warning') as ReportStage;
+    const stage = (query.stage ?? 'early_warning') as ReportStage;
     if (!REPORT_STAGES.includes(stage)) throw new LedgerError('BODY_INVALID', `stage must be one of ${REPORT_STAGES.join(', ')}`);
     const found = queries.releasesFor(doc.vulnerabilityId, ['affected', 'under_investigation']) ?? { hits: [], unassessed: [] };
     const rows = [...queries.allUnits(found.hits, 'now')];
@@ -304,7 +311,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     const product = found.hits[0]?.release;
     const enisa = enisaDocument({
       stage,
-      manufacturer: { name: c.req.query('manufacturer') ?? deps.origin },
+      manufacturer: { name: query.manufacturer ?? deps.origin },
       product: { name: product?.productSku ?? '(no affected release)', ...(product ? { sku: product.productSku } : {}) },
       vulnerability: { id: doc.vulnerabilityId, ...(latest?.aliases ? { aliases: latest.aliases } : {}), ...(latest?.description ? { description: latest.description } : {}) },
       affectedVersions: found.hits.map((h) => ({ releaseId: h.release.releaseId, version: h.release.version, units: rows.filter((u) => u.releaseId === h.release.releaseId).length })),
@@ -312,13 +319,14 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       status: latest?.status ?? 'under_investigation',
       ...(latest?.actionStatement ? { userMeasures: [latest.actionStatement] } : {}),
     });
-    if (c.req.query('format') === 'text') return c.text(enisa.text);
-    return c.json(enisa);
+    if (query.format === 'text') return c.text(enisa.text);
+    return c.json(enisa satisfies ResponseOf<typeof EnisaReport>);
   });
 
   r.get('/cra/vex', async (c) => {
+    const query = validQuery(c, VexQuery);
     await catchUp();
-    const kind = c.req.query('format') ?? 'csaf';
+    const kind = query.format ?? 'csaf';
     if (kind !== 'csaf' && kind !== 'openvex' && kind !== 'cyclonedx') throw new LedgerError('BODY_INVALID', `format must be csaf, openvex or cyclonedx, not ${kind}`);
     const releases = queries.releases();
     const vulns = queries.vulnerabilities().filter((v) => v.statements.length > 0);
@@ -345,11 +353,11 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     });
     const times = vulns.flatMap((v) => v.statements.map((s) => s.at)).sort();
     const now = clock().toISOString();
-    const publisherName = c.req.query('publisher') ?? deps.origin;
+    const publisherName = query.publisher ?? deps.origin;
     const context: VexContext = {
-      publisher: { name: publisherName, namespace: c.req.query('namespace') ?? `https://${deps.origin.split('/')[0] ?? 'flashtrail.local'}` },
-      documentId: c.req.query('documentId') ?? `${deps.origin.replace(/[^A-Za-z0-9.-]/g, '-')}-vex`,
-      title: c.req.query('title') ?? `Vulnerability assessments of ${publisherName}`,
+      publisher: { name: publisherName, namespace: query.namespace ?? `https://${deps.origin.split('/')[0] ?? 'flashtrail.local'}` },
+      documentId: query.documentId ?? `${deps.origin.replace(/[^A-Za-z0-9.-]/g, '-')}-vex`,
+      title: query.title ?? `Vulnerability assessments of ${publisherName}`,
       revision: Math.max(1, times.length),
       initialReleaseDate: times[0] ?? now,
       currentReleaseDate: times[times.length - 1] ?? now,
@@ -420,8 +428,8 @@ export function notificationList(vulnerabilityId: string, view: CarryView, statu
     return out;
   };
   return {
-    kind: 'flashtrail.notification-list',
-    version: 1,
+    kind: 'flashtrail.notification-list' as const,
+    version: 1 as const,
     vulnerabilityId,
     view,
     statuses,

@@ -11,21 +11,19 @@
  * document (SCHEMA_INVALID, BODY_INVALID, UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE).
  */
 import { Hono, type MiddlewareHandler } from 'hono';
-import { z } from 'zod';
 import type { Readiness } from '../../projections/readiness.ts';
 import { Serial } from '../../schemas/common.ts';
 import { READINESS_FAILURE_CODES } from '../cfx/interlock.ts';
 import type { ReadinessSource } from '../plant/readiness.ts';
 import { requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
+import type { UnitVerdict, ValidateUnitsResult} from './contract.ts';
+import { ValidateUnitsBody, type ResponseOf } from './contract.ts';
 
-/** Units one request may name; a carrier or a tray, not the plant. */
-export const MAX_UNITS_PER_VALIDATION = 1000;
-
-const ValidateBody = z.strictObject({ units: z.array(Serial).min(1).max(MAX_UNITS_PER_VALIDATION) });
+export { MAX_UNITS_PER_VALIDATION } from './contract.ts';
 
 /** A verdict as served: the readiness, and the CFX FailureCode of its first reason (0: ready). */
-function verdict(r: Readiness) {
+function verdict(r: Readiness): ResponseOf<typeof UnitVerdict> {
   return { serial: r.serial, ready: r.ready, failureCode: r.ready ? 0 : READINESS_FAILURE_CODES[(r.reasons[0] as Readiness['reasons'][number]).code], reasons: r.reasons };
 }
 
@@ -49,14 +47,14 @@ export function interlockRoutes(readiness: ReadinessSource, limitBody: Middlewar
     } catch {
       return problem(c, 'BODY_INVALID', 'the body is not JSON');
     }
-    const parsed = ValidateBody.safeParse(body);
+    const parsed = ValidateUnitsBody.safeParse(body);
     if (!parsed.success) {
       return problem(c, 'SCHEMA_INVALID', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ').slice(0, 2000));
     }
     const units = [];
     for (const serial of parsed.data.units) units.push(verdict(await readiness(serial)));
     c.header('Cache-Control', 'no-store');
-    return c.json({ ready: units.every((u) => u.ready), units });
+    return c.json({ ready: units.every((u) => u.ready), units } satisfies ResponseOf<typeof ValidateUnitsResult>);
   });
   return r;
 }

@@ -48,9 +48,18 @@ export function rolesFor(routes: readonly MountedRoute[], method: string, path: 
   return roles;
 }
 
-/** Routes the app serves that the contract does not describe: must be none. */
+/**
+ * The web interface's routes (src/web/routes.ts), left out of the document on purpose: they are the pages of
+ * a browser and the private helpers of one page (HTML, a server-sent event stream, and two small JSON calls
+ * that change with the page), not a contract a MES, a script or an authority programs against. What the
+ * page itself reads is the documented JSON API. Listed one by one, so that any other route without an
+ * operation still stops the document from being built.
+ */
+export const WEB_INTERFACE_ROUTES: readonly string[] = ['GET /', 'GET /verify.html', 'GET /ui', 'GET /ui/session', 'GET /ui/find', 'GET /ui/live'];
+
+/** Routes the app serves that the contract does not describe (the web interface's aside): must be none. */
 export function undocumentedRoutes(app: Hono<never>, operations: readonly ApiOperation[] = API_OPERATIONS): string[] {
-  const documented = new Set(operations.map((o) => `${o.method.toUpperCase()} ${o.path}`));
+  const documented = new Set([...operations.map((o) => `${o.method.toUpperCase()} ${o.path}`), ...WEB_INTERFACE_ROUTES]);
   const served = new Set(app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`));
   return [...served].filter((k) => !documented.has(k));
 }

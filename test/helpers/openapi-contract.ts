@@ -75,7 +75,7 @@ export function contractChecker(document: Record<string, unknown>): ContractChec
       if (media === 'application/json' || media === 'application/problem+json') {
         validate(ref, JSON.parse(body), label);
       } else if (media === 'application/x-ndjson') {
-        const item = found.template === '/v1/exports' ? 'ExportRecord' : 'FirmwareUnitRow';
+        const item = found.template === '/v1/exports' ? 'ExportRecord' : found.template === '/v1/cra/units' ? 'CraUnitRow' : 'FirmwareUnitRow';
         body
           .split('\n')
           .filter((line) => line !== '')
