@@ -100,6 +100,12 @@ describe('every operation answers as documented', () => {
     expect(provenance.status).toBe(200);
     expect(provenance.headers.get('x-checkpoint-size')).toMatch(/^\d+$/);
 
+    // SCITT and the hybrid key, over the same log.
+    for (const path of ['/v1/ledger/pq-key', '/entries/1', '/statements/K-2', '/statements/K-2/provenance']) {
+      expect((await get(`${t.url}${path}`, auth(auditor))).status, path).toBe(200);
+    }
+    expect((await get(`${t.url}/.well-known/scitt-keys`)).status).toBe(200);
+
     for (const path of ['/v1/batches/B-1/drift', '/v1/batches/B-1/scrap', '/v1/drift?since=2000-01-01', '/v1/scrap?line=L1&from=2000-01-01', '/v1/scrap']) {
       expect((await get(`${t.url}${path}`, auth(auditor))).status, path).toBe(200);
     }

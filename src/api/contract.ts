@@ -552,6 +552,21 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'get', path: '/v1/releases/:id', tag: 'registry', summary: 'An approved release', authenticated: true, params: IdParam, responses: ok('the release', json(ReleaseView)), errors: ['NOT_FOUND'] },
   { method: 'get', path: '/v1/batches/:id', tag: 'registry', summary: 'A batch', authenticated: true, params: IdParam, responses: ok('the batch', json(BatchView)), errors: ['NOT_FOUND'] },
   { method: 'get', path: '/v1/ledger/key', tag: 'log', summary: "The ledger's verifier key", authenticated: true, responses: ok('<origin>+<key id>+<key>, one line', text('the verifier key string to pin')), errors: [] },
+  { method: 'get', path: '/v1/ledger/pq-key', tag: 'log', summary: "The ledger's ML-DSA-44 verifier key (hybrid checkpoints)", authenticated: true, responses: ok('<origin>+<key id>+<key>, one line (C2SP vkey type 0x06)', text('the ML-DSA-44 verifier key string to pin')), errors: ['NOT_FOUND'] },
+  // SCITT (RFC 9943) over the same Merkle log: src/api/scitt-routes.ts, docs/format.md §13.
+  { method: 'get', path: '/.well-known/scitt-keys', tag: 'evidence', summary: 'The ledger key as a COSE_KeySet (SCRAPI)', authenticated: false, responses: ok('a CBOR COSE_KeySet', { 'application/cbor': z.string().describe('CBOR bytes') }), errors: [] },
+  {
+    method: 'get',
+    path: '/entries/:id',
+    tag: 'evidence',
+    summary: 'The COSE Receipt (RFC 9942, RFC9162_SHA256) of one logged entry, at a signed checkpoint size',
+    authenticated: true,
+    params: z.strictObject({ id: z.string().describe('the leaf index of the entry') }),
+    responses: { 200: { description: 'a COSE_Sign1 receipt with a detached payload', content: { 'application/scitt-receipt+cose': z.string().describe('COSE bytes') }, headers: { 'X-Tree-Size': 'the tree size the receipt is against' } } },
+    errors: ['NOT_FOUND'],
+  },
+  { method: 'get', path: '/statements/:serial', tag: 'evidence', summary: "A shipped unit's SCITT Transparent Statement", authenticated: true, params: SerialParam, responses: ok('a COSE_Sign1 signed statement with its receipt embedded', { 'application/scitt-statement+cose': z.string().describe('COSE bytes') }), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/statements/:serial/provenance', tag: 'evidence', summary: 'The provenance document a Transparent Statement digests', authenticated: true, params: SerialParam, responses: ok('the provenance document, byte for byte as digested', json(Provenance)), errors: ['NOT_FOUND'] },
   { method: 'get', path: '/v1/checkpoint', tag: 'log', summary: 'The newest signed checkpoint', authenticated: true, responses: ok('a C2SP tlog-checkpoint signed note', text('signed note')), errors: [] },
   {
     method: 'post',
