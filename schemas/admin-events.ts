@@ -31,8 +31,8 @@ export const StationRegisteredV2 = StationRegisteredV1.extend({ role: StationRol
  * shipped units, signed with a key of its own registered like a station's. Its `line` names the fleet.
  * Flashing, repair and packing stations may be registered with version 2 or 3.
  */
-// Every role, so that the current version describes every station one can register (a line station's data
-// still signs as version 2: the first version its data fits, src/domain/schema versions).
+// Every role, so that the current version describes every station one can register; a signer writes the
+// newest version its data fits (schemas/event.ts schemaVersionFor), so new registrations are version 3.
 export const StationRegisteredV3 = StationRegisteredV1.extend({ role: z.enum([...StationRole.options, 'fleet']) });
 
 export const StationKeyRegistered = z.strictObject({

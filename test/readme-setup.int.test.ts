@@ -63,6 +63,11 @@ describe('README: Setting up a line', () => {
     expect(stderr).toContain(`flashtrail: ledger listening on ${url} (data ${join(cwd, 'data')};`);
     const auditor = readFileSync(join(cwd, 'qa-audit.token'), 'utf8').trim();
     expect(auditor).toMatch(/^ft_/);
+    // The running server reads tokens.json again within a second of a change (src/api/tokens.ts): wait for it.
+    for (let i = 0; i < 50; i++) {
+      if ((await fetch(`${url}/v1/checkpoint`, { headers: { authorization: `Bearer ${auditor}` } })).status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const get = async (path: string) => {
       const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${auditor}` } });
       expect(response.status, path).toBe(200);

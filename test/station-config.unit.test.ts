@@ -30,7 +30,7 @@ describe('station/examples', () => {
       const dir = join(EXAMPLES, line);
       const files = readdirSync(dir);
       const config = loadStationConfig(join(dir, 'station.json'));
-      if (files.includes('station-registered.json')) expect(parseEventData('StationRegistered', json(join(dir, 'station-registered.json')))).toMatchObject({ ok: true, schemaVersion: 2 });
+      if (files.includes('station-registered.json')) expect(parseEventData('StationRegistered', json(join(dir, 'station-registered.json')))).toMatchObject({ ok: true, schemaVersion: 3 }); // the current version, which names every role
       if (!files.includes('release.json')) {
         expect(config.role).not.toBe('flash');
         return;
