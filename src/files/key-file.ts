@@ -30,6 +30,11 @@ export function writeSecretKeyFile(path: string, signer: Signer, comment?: strin
     secretKey: toHex(signer.secretKey),
     ...(comment ? { comment } : {}),
   };
+  writeKeyFileBody(path, body);
+}
+
+/** Writes a secret key file's JSON durably, mode 0600, never over an existing file. */
+export function writeKeyFileBody(path: string, body: object): void {
   try {
     writeFileDurable(path, JSON.stringify(body, null, 2) + '\n', { mode: 0o600, overwrite: false });
   } catch (error) {
@@ -38,7 +43,8 @@ export function writeSecretKeyFile(path: string, signer: Signer, comment?: strin
   }
 }
 
-export function readSecretKeyFile(path: string): Signer {
+/** A secret key file's JSON, refused when it is missing, readable by others, or not a `type` file. */
+export function readKeyFileBody<T>(path: string, schema: z.ZodType<T>, type: string): T {
   if (!existsSync(path)) throw new KeyFileError(`key file ${path} does not exist`);
   const mode = statSync(path).mode & 0o777;
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
@@ -46,12 +52,15 @@ export function readSecretKeyFile(path: string): Signer {
   }
   // Outside the try: an unreadable file (EACCES) is reported as such, not as a malformed one.
   const text = readFileSync(path, 'utf8');
-  let parsed;
   try {
-    parsed = SecretKeyFile.parse(JSON.parse(text));
+    return schema.parse(JSON.parse(text));
   } catch {
-    throw new KeyFileError(`key file ${path} is empty or damaged (not a ${SECRET_KEY_FILE_TYPE} file): restore it from your backup`);
+    throw new KeyFileError(`key file ${path} is empty or damaged (not a ${type} file): restore it from your backup`);
   }
+}
+
+export function readSecretKeyFile(path: string): Signer {
+  const parsed = readKeyFileBody(path, SecretKeyFile, SECRET_KEY_FILE_TYPE);
   const secretKey = fromHex(parsed.secretKey);
   const publicKey = publicKeyFromSecret(secretKey);
   if (toHex(publicKey) !== parsed.publicKey || keyIdOf(publicKey) !== parsed.keyId) {
