@@ -27,6 +27,12 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let entry: CommandEntry | undefined = COMMANDS.find((c) => c.name === first);
   let args = rest;
+  // A command may also head a group (`backup DIR`, `backup verify DIR`): a known subcommand name wins.
+  const sub = entry && rest[0] !== undefined ? subcommandsOf(first).find((c) => c.name === `${first} ${rest[0] as string}`) : undefined;
+  if (sub) {
+    entry = sub;
+    args = rest.slice(1);
+  }
   if (entry === undefined) {
     const subcommands = subcommandsOf(first);
     if (subcommands.length === 0) throw new UsageError(`unknown command ${first}`);
