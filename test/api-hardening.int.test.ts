@@ -144,6 +144,18 @@ describe('administrator event times are bounded like unit event times', () => {
   });
 });
 
+describe('the web interface\'s JSON routes refuse in problem+json, like the API', () => {
+  it('/ui/find: no q is 400 BODY_INVALID naming q; a station token is 403 FORBIDDEN; no token is 401', async () => {
+    const empty = await call('GET', '/ui/find?q=', { token: t.tokens.auditor });
+    expectProblem(empty, 400, 'BODY_INVALID');
+    expect(empty.body).toMatchObject({ detail: 'q must be a serial, MAC or chip id of 1 to 128 characters', field: 'q', instance: '/ui/find' });
+    expectProblem(await call('GET', `/ui/find?q=${'x'.repeat(129)}`, { token: t.tokens.auditor }), 400, 'BODY_INVALID');
+    expectProblem(await call('GET', '/ui/find?q=S-1', { token: t.tokens.station1 }), 403, 'FORBIDDEN');
+    expect((await call('GET', '/ui/find?q=S-1', { token: null })).type).toMatch(/^application\/problem\+json/);
+    expect((await call('GET', '/ui/live', { token: null })).type).toMatch(/^application\/problem\+json/);
+  });
+});
+
 describe('placeholder digests in what an administrator declares', () => {
   it('an all-zero digest anywhere in an administrator event is refused (400 SCHEMA_INVALID, its field path)', async () => {
     const admin = new EventSigner(readSecretKey(), 'admin');
