@@ -261,7 +261,7 @@ function summarizeStore(file: string): StoreSummary {
  * of equal height are on top, folded from the right at the end (the same tree as the recursive definition's
  * split at the largest power of two below n).
  */
-class StreamingRoot {
+export class StreamingRoot {
   private readonly stack: { height: number; hash: Hash }[] = [];
   size = 0;
 
