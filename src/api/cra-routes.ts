@@ -450,7 +450,7 @@ const STREAM_ROWS = 500;
  * so memory stays flat however many units there are. `done` receives the SHA-256 of every byte sent, the
  * number of units and of distinct customers, after the last row and before the stream ends.
  */
-function streamedUnits(format: 'csv' | 'ndjson', rows: Iterator<UnitRow>, done: (sha256: string, units: number, customers: number) => Promise<void>): ReadableStream<Uint8Array> {
+export function streamedUnits(format: 'csv' | 'ndjson', rows: Iterator<UnitRow>, done: (sha256: string, units: number, customers: number) => Promise<void>): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   const hash = createHash('sha256');
   const customers = new Set<string>();
