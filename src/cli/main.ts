@@ -5,7 +5,7 @@
  */
 import { parseCommandArgs, renderCommandHelp, wantsHelp } from './command.ts';
 import { CliError, UsageError, describeExpectedFailure } from './errors.ts';
-import { renderGroupHelp, renderTopHelp } from './help.ts';
+import { renderGroupHelp, renderSubcommandsOf, renderTopHelp } from './help.ts';
 import { packageInfo } from './package-info.ts';
 import { COMMANDS, subcommandsOf, type CommandEntry } from './registry.ts';
 
@@ -51,7 +51,8 @@ async function main(argv: readonly string[]): Promise<number> {
   helpFor = entry.name;
   const spec = (await entry.load()).default;
   if (wantsHelp(args)) {
-    console.log(renderCommandHelp(spec, entry.name, entry.summary));
+    const heads = entry.name === first && subcommandsOf(first).length > 0;
+    console.log(renderCommandHelp(spec, entry.name, entry.summary) + (heads ? renderSubcommandsOf(first) : ''));
     return 0;
   }
   return spec.run(parseCommandArgs(spec, entry.name, args), { name: entry.name });
