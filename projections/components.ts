@@ -66,7 +66,11 @@ export interface VulnerabilityDoc {
   readonly statements: readonly Statement[];
   readonly awareness: (EventOf<'VulnerabilityAwareness'>['data'] & { readonly recordedAt: string }) | null;
   readonly reports: readonly (EventOf<'CraReportSubmitted'>['data'] & { readonly recordedAt: string })[];
+  /** Each notification list the ledger produced (NotificationListProduced), oldest first: who was told what, when. */
+  readonly notificationLists: readonly NotificationListRecord[];
 }
+
+export type NotificationListRecord = EventOf<'NotificationListProduced'>['data'] & { readonly producedAt: string };
 
 type Doc = ReleaseComponents | UnitCarrying | VulnerabilityDoc | { readonly kind: 'batch'; readonly releaseId: string };
 
@@ -94,7 +98,8 @@ function newUnit(serial: string): UnitCarrying {
 
 export const componentIndexProjection: DocumentProjection<Doc> = {
   name: CRA_PROJECTION,
-  version: 1,
+  // 2: vulnerabilities carry the notification lists produced (NotificationListProduced).
+  version: 2,
   keyOf(event: LedgerEvent): string | null {
     switch (event.type) {
       case 'ReleaseApproved':
@@ -111,6 +116,7 @@ export const componentIndexProjection: DocumentProjection<Doc> = {
       case 'VulnerabilityAssessed':
       case 'VulnerabilityAwareness':
       case 'CraReportSubmitted':
+      case 'NotificationListProduced':
         return `vuln:${event.data.vulnerabilityId}`;
       default:
         return null;
@@ -151,8 +157,10 @@ export const componentIndexProjection: DocumentProjection<Doc> = {
       }
       case 'VulnerabilityAssessed':
       case 'VulnerabilityAwareness':
-      case 'CraReportSubmitted': {
-        const v: VulnerabilityDoc = (current as VulnerabilityDoc | null) ?? { kind: 'vulnerability', vulnerabilityId: event.data.vulnerabilityId, statements: [], awareness: null, reports: [] };
+      case 'CraReportSubmitted':
+      case 'NotificationListProduced': {
+        const v: VulnerabilityDoc = (current as VulnerabilityDoc | null) ?? { kind: 'vulnerability', vulnerabilityId: event.data.vulnerabilityId, statements: [], awareness: null, reports: [], notificationLists: [] };
+        if (event.type === 'NotificationListProduced') return { ...v, notificationLists: [...v.notificationLists, { ...event.data, producedAt: event.occurredAt }] };
         if (event.type === 'VulnerabilityAssessed') return { ...v, statements: [...v.statements, { ...event.data, at: event.occurredAt }] };
         if (event.type === 'VulnerabilityAwareness') return { ...v, awareness: { ...event.data, recordedAt: event.occurredAt } };
         return { ...v, reports: [...v.reports, { ...event.data, recordedAt: event.occurredAt }] };

@@ -6,9 +6,13 @@
  *                       each record replaces the one before (rotation)
  *   ledger-statement-<serial>  ScittStatementRegistered: the SCITT Signed Statement the ledger, as manufacturer,
  *                       registered for a shipped unit (src/scitt/statement.ts)
+ *   ledger-notifications-<vulnerability>  NotificationListProduced: each notification list the ledger produced
+ *                       for a vulnerability (who asked, what query, the digest of what was served, as of which
+ *                       checkpoint): "who was told what, when" in the tamper-evident log (CRA Art. 14(8))
  */
 import { z } from 'zod';
-import { Identifier, KeyId, PublicKeyHex, Sha256Hex } from './common.ts';
+import { Identifier, KeyId, PublicKeyHex, Sha256Hex, ShortText } from './common.ts';
+import { VexStatusSchema, VulnerabilityId } from './admin-events.ts';
 
 export const AdminKeysTrusted = z.strictObject({
   keys: z.array(z.strictObject({ keyId: KeyId, publicKey: PublicKeyHex, name: z.string().max(100).optional() })).min(1).max(64),
@@ -36,5 +40,22 @@ export const LedgerKeyAnnounced = z.strictObject({
   verifierKey: z.string().min(1).max(2048).describe('the C2SP vkey (type 0x06) that checks its checkpoint signature line'),
 });
 
-export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced } } as const;
+export const NotificationListProduced = z.strictObject({
+  vulnerabilityId: VulnerabilityId,
+  query: z.strictObject({
+    view: z.enum(['now', 'shipped']).describe('the firmware units carry today, or as they shipped'),
+    statuses: z.array(VexStatusSchema).min(1).max(4).describe('the assessment statuses whose releases the list covers'),
+  }),
+  format: z.enum(['json', 'csv', 'ndjson', 'dsse']),
+  listSha256: Sha256Hex.describe('SHA-256 of the list exactly as served: the response body (for dsse, the signed payload)'),
+  units: z.int().nonnegative(),
+  customers: z.int().nonnegative(),
+  asOf: z
+    .strictObject({ size: z.int().nonnegative(), rootHash: Sha256Hex })
+    .nullable()
+    .describe('the newest checkpoint the ledger had signed when it produced the list; null before the first'),
+  requestedBy: z.strictObject({ role: z.enum(['admin', 'auditor']), name: ShortText.describe('the name of the bearer token that asked') }),
+});
+
+export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced }, NotificationListProduced: { 1: NotificationListProduced } } as const;
 export type LedgerOwnEventType = keyof typeof ledgerEventVersions;

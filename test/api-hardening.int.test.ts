@@ -18,6 +18,7 @@ import { EVENT_PAYLOAD_TYPE } from '../schemas/index.ts';
 import { toHex, utf8 } from '../src/crypto/encoding.ts';
 import { canonicalize } from '../src/crypto/jcs.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
+import { simulatedRecipeRelease } from '../src/sim/recipe-unit.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { addToken } from '../src/api/tokens.ts';
 import { spawnLedger } from './helpers/server-process.ts';
@@ -140,6 +141,34 @@ describe('administrator event times are bounded like unit event times', () => {
     expectProblem(await call('POST', '/v1/admin/events', { body: future.sign('ReleaseApproved', data).envelope }), 409, 'RULE_VIOLATION', 'CLOCK_SKEW');
     const past = new EventSigner(readSecretKey(), 'admin', () => new Date('1970-01-01T00:00:00.000Z'));
     expectProblem(await call('POST', '/v1/admin/events', { body: past.sign('ReleaseApproved', data).envelope }), 409, 'RULE_VIOLATION', 'EVENT_TOO_OLD');
+  });
+});
+
+describe('the web interface\'s JSON routes refuse in problem+json, like the API', () => {
+  it('/ui/find: no q is 400 BODY_INVALID naming q; a station token is 403 FORBIDDEN; no token is 401', async () => {
+    const empty = await call('GET', '/ui/find?q=', { token: t.tokens.auditor });
+    expectProblem(empty, 400, 'BODY_INVALID');
+    expect(empty.body).toMatchObject({ detail: 'q must be a serial, MAC or chip id of 1 to 128 characters', field: 'q', instance: '/ui/find' });
+    expectProblem(await call('GET', `/ui/find?q=${'x'.repeat(129)}`, { token: t.tokens.auditor }), 400, 'BODY_INVALID');
+    expectProblem(await call('GET', '/ui/find?q=S-1', { token: t.tokens.station1 }), 403, 'FORBIDDEN');
+    expect((await call('GET', '/ui/find?q=S-1', { token: null })).type).toMatch(/^application\/problem\+json/);
+    expect((await call('GET', '/ui/live', { token: null })).type).toMatch(/^application\/problem\+json/);
+  });
+});
+
+describe('placeholder digests in what an administrator declares', () => {
+  it('an all-zero digest anywhere in an administrator event is refused (400 SCHEMA_INVALID, its field path)', async () => {
+    const admin = new EventSigner(readSecretKey(), 'admin');
+    const release = simulatedRecipeRelease('R-ZERO', 'SENSOR-S3', '9.9.8');
+    const zeroKey = { ...release, images: release.images.map((i, n) => (n === 1 ? { ...i, sha256: '0'.repeat(64) } : i)) };
+    const reply = await call('POST', '/v1/admin/events', { body: admin.sign('ReleaseApproved', zeroKey, { prev: null }).envelope });
+    expectProblem(reply, 400, 'SCHEMA_INVALID');
+    expect(reply.body['detail']).toBe('event 0: data.images.1.sha256: an all-zero digest is a placeholder, not the digest of anything; submit the real one');
+    expect(reply.body['issues']).toEqual([{ path: 'data.images.1.sha256', message: 'an all-zero digest is a placeholder, not the digest of anything; submit the real one' }]);
+    const zeroSha512 = { ...release, images: release.images.map((i, n) => (n === 0 ? { ...i, sha512: '0'.repeat(128) } : i)) };
+    expect((await call('POST', '/v1/admin/events', { body: admin.sign('ReleaseApproved', zeroSha512, { prev: null }).envelope })).body['detail']).toMatch(/^event 0: data\.images\.0\.sha512: an all-zero digest/);
+    // The same release with its generated images' digests is accepted: nothing else was wrong with it.
+    expect((await call('POST', '/v1/admin/events', { body: admin.sign('ReleaseApproved', release, { prev: null }).envelope })).status).toBe(201);
   });
 });
 

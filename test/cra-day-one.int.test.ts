@@ -26,7 +26,10 @@ import { validateDocument } from '../src/cra/schema-validation.ts';
 import { openSignedDocument } from '../src/cra/sign.ts';
 import { verifyEnvelopeSignature } from '../src/crypto/dsse.ts';
 import { parseVerifierKey } from '../src/tlog/note.ts';
-import { unitStream } from '../src/event/streams.ts';
+import { ledgerNotificationStream, unitStream } from '../src/event/streams.ts';
+import { decodeTrustedEnvelope } from '../src/event/codec.ts';
+import { toHex } from '../src/crypto/encoding.ts';
+import { readFileSync } from 'node:fs';
 import type { EventOf } from '../schemas/index.ts';
 
 let t: TestLedger;
@@ -112,6 +115,32 @@ describe('CRA day one', () => {
     expect(verifyEnvelopeSignature(envelope, key.publicKey)).toBe(true);
     const signed = JSON.parse(new TextDecoder().decode(fromBase64(envelope.payload))) as List;
     expect(signed.customers.map((c) => c.serials)).toEqual(list.customers.map((c) => c.serials));
+  });
+
+  it('each notification list produced is a ledger event: who asked, the query, the digest of the bytes served, as of which checkpoint', async () => {
+    const url = (format: string) => `${t.url}/v1/cra/vulnerabilities/CVE-2024-23775/notification-list?format=${format}&view=shipped`;
+    const fetched = async (format: string) => new Uint8Array(await (await fetch(url(format), { headers: { authorization: `Bearer ${t.tokens.auditor}` } })).arrayBuffer());
+    const csv = await fetched('csv');
+    const ndjson = await fetched('ndjson');
+    const rows = new TextDecoder().decode(ndjson).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { serial: string; customer: string });
+    expect(rows.map((r) => r.serial)).toEqual(['SN-A1', 'SN-A2', 'SN-A3', 'SN-B1', 'SN-B2', 'SN-C1', 'SN-C2', 'SN-C3']);
+
+    type Rec = { producedAt: string; format: string; listSha256: string; units: number; customers: number; query: { view: string; statuses: string[] }; requestedBy: { role: string; name: string }; asOf: { size: number; rootHash: string } | null };
+    const clock = await auditor.get<{ vulnerabilities: { vulnerabilityId: string; notificationLists: Rec[] }[] }>('/v1/cra/deadlines');
+    const lists = clock.vulnerabilities.find((v) => v.vulnerabilityId === 'CVE-2024-23775')?.notificationLists ?? [];
+    const [csvRecord, ndjsonRecord] = lists.slice(-2);
+    const tokenName = (JSON.parse(readFileSync(t.config.tokensFile, 'utf8')) as { tokens: { name: string; role: string }[] }).tokens.find((k) => k.role === 'auditor')?.name;
+    expect(csvRecord).toMatchObject({ format: 'csv', listSha256: sha(csv), units: 8, customers: 3, query: { view: 'shipped', statuses: ['affected', 'under_investigation'] }, requestedBy: { role: 'auditor', name: tokenName } });
+    expect(ndjsonRecord).toMatchObject({ format: 'ndjson', listSha256: sha(ndjson), units: 8, customers: 3 });
+    // As of a checkpoint the ledger signed: its root is the log's root at that size.
+    const asOf = ndjsonRecord?.asOf as { size: number; rootHash: string };
+    expect(toHex(await t.running.log.root(asOf.size))).toBe(asOf.rootHash);
+    // The record itself is an event in the log, signed by the ledger, chained in its own stream.
+    const recorded = await t.running.store.readStream(ledgerNotificationStream('CVE-2024-23775'));
+    expect(recorded.length).toBe(lists.length);
+    const last = decodeTrustedEnvelope((recorded.at(-1) as { data: Uint8Array }).data);
+    expect([last.event.type, last.event.source.kind]).toEqual(['NotificationListProduced', 'ledger']);
+    expect(last.event.prev).toBe(decodeTrustedEnvelope((recorded.at(-2) as { data: Uint8Array }).data).digest);
   });
 
   it('the deadlines: early warning on time, notification due, final report 14 days from the fix', async () => {

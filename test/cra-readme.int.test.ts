@@ -5,6 +5,7 @@
  * shipped, the notification list per customer (CSV and ledger-signed), the ENISA content, the CSAF document,
  * the deadlines.
  */
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -107,5 +108,16 @@ describe('README: CRA day one', () => {
     expect(last).toMatch(/early_warning .* ON_TIME +submitted /);
     expect(last).toMatch(/notification .* DUE/);
     expect(last).toMatch(/final_report .* DUE/);
+  });
+
+  it('cra clock lists each notification list produced, by the SHA-256 of what was handed out', () => {
+    const last = run.stdout.slice(run.stdout.lastIndexOf('CVE-2024-23775  aware since'));
+    const produced = last.split('\n').filter((l) => l.includes('notification list produced'));
+    const csvSha = createHash('sha256').update(readFileSync(join(work, 'CVE-2024-23775-customers.csv'))).digest('hex');
+    const envelope = JSON.parse(file('CVE-2024-23775-customers.dsse.json')) as { payload: string };
+    const payloadSha = createHash('sha256').update(fromBase64(envelope.payload)).digest('hex');
+    expect(produced).toHaveLength(2);
+    expect(produced[0]).toMatch(new RegExp(`for \\S+ \\(admin\\): 6 units, 3 customers, now, csv sha256 ${csvSha}, as of checkpoint \\d+$`));
+    expect(produced[1]).toMatch(new RegExp(`: 6 units, 3 customers, now, dsse sha256 ${payloadSha}, as of checkpoint \\d+$`));
   });
 });

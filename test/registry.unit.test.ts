@@ -36,6 +36,7 @@ const samples: LedgerEvent[] = [
   ev('CraReportSubmitted', { vulnerabilityId: 'CVE-2024-23775', stage: 'early_warning', submittedAt: T0.toISOString() }),
   ev('ScittStatementRegistered', { serial: 'SN1', statementSha256: hash('s'), provenanceSha256: hash('p'), checkpoint: 'n', statement: 'AA==' }),
   ev('LedgerKeyAnnounced', { algorithm: 'ml-dsa-44', keyId: hash('k'), publicKey: 'A'.repeat(1752), verifierKey: 'o+00000000+Bg==' }),
+  ev('NotificationListProduced', { vulnerabilityId: 'CVE-2024-23775', query: { view: 'now', statuses: ['affected'] }, format: 'csv', listSha256: hash('l'), units: 3, customers: 2, asOf: { size: 10, rootHash: hash('r') }, requestedBy: { role: 'auditor', name: 'quality' } }),
 ];
 
 /** A decision context holding the given streams' states, as the pipeline would after loading them. */
@@ -58,19 +59,19 @@ function contextWith(states: Map<string, unknown>): DecisionContext & { read: st
 describe('aggregate registry', () => {
   it('every event type belongs to exactly one aggregate', () => {
     const owners = [...UNIT_EVENT_TYPES, ...ADMIN_EVENT_TYPES, ...LEDGER_EVENT_TYPES].map((type) => ({ type, owners: AGGREGATES.filter((a) => a.eventTypes.includes(type)).map((a) => a.name) }));
-    expect(owners.length).toBe(31);
+    expect(owners.length).toBe(32);
     expect(owners.filter((o) => o.owners.length !== 1)).toEqual([]);
-    expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'vulnerability', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement', 'ledger-keys']);
+    expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'vulnerability', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement', 'ledger-keys', 'ledger-notifications']);
   });
 
   it('stream prefixes are distinct and none is the start of another', () => {
     const prefixes = AGGREGATES.map((a) => a.streamPrefix);
-    expect(prefixes).toEqual(['unit-', 'station-', 'release-', 'batch-', 'vuln-', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement-', 'ledger-keys']);
+    expect(prefixes).toEqual(['unit-', 'station-', 'release-', 'batch-', 'vuln-', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement-', 'ledger-keys', 'ledger-notifications-']);
     for (const a of prefixes) for (const b of prefixes) if (a !== b) expect(b.startsWith(a), `${b} starts with ${a}`).toBe(false);
   });
 
   it("an event's aggregate names the same stream as the clients' stream rule", () => {
-    expect(new Set(samples.map((e) => e.type)).size).toBe(31);
+    expect(new Set(samples.map((e) => e.type)).size).toBe(32);
     for (const event of samples) {
       const stream = aggregateOf(event).open((aggregate) => {
         if (!aggregate.accepts(event)) throw new Error(`${aggregate.name} does not accept ${event.type}`);

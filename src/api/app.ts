@@ -37,6 +37,7 @@ import { interlockRoutes } from './interlock-routes.ts';
 import { readinessFromReadModel } from '../plant/readiness.ts';
 import type { PlantStatsSource } from '../plant/plant.ts';
 import { checkSbomEvidence, craRoutes } from './cra-routes.ts';
+import { notificationRecorder } from '../evidence/notification-record.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
 import { scittRoutes } from './scitt-routes.ts';
 
@@ -161,7 +162,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const sbomEvidence = checkSbomEvidence(deps.sboms);
   v1.post('/events', requireRole('station', 'admin'), limitBody, sbomEvidence, submit);
   v1.post('/admin/events', requireRole('admin'), limitBody, sbomEvidence, submit);
-  if (deps.sboms) v1.route('/', craRoutes({ projections, sboms: deps.sboms, ledgerKey: deps.ledgerKey, origin: deps.origin }));
+  if (deps.sboms) v1.route('/', craRoutes({ projections, sboms: deps.sboms, ledgerKey: deps.ledgerKey, origin: deps.origin, notifications: notificationRecorder({ store: deps.store, checkpointer: deps.checkpointer, ledgerKey: deps.ledgerKey }) }));
 
   const id = (value: string | undefined) => {
     const parsed = Identifier.safeParse(value);

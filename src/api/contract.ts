@@ -256,7 +256,7 @@ export const CraUnitsQuery = z.strictObject({
   limit: PageLimit,
   after: Identifier.optional().describe('the serial after which the page starts (`next` of the previous page)'),
 });
-export const NotificationListQuery = z.strictObject({ view: CarryViewQuery, status: VexStatusList, format: z.enum(['json', 'csv', 'dsse']).optional().describe('json (default), csv, or dsse: the list signed with the ledger key') });
+export const NotificationListQuery = z.strictObject({ view: CarryViewQuery, status: VexStatusList, format: z.enum(['json', 'csv', 'ndjson', 'dsse']).optional().describe('json (default), csv or ndjson (one unit a line, streamed), or dsse: the list signed with the ledger key. Each list produced is recorded in the log (NotificationListProduced)') });
 export const EnisaQuery = z.strictObject({
   stage: ReportStage.optional().describe('early_warning (default), notification or final_report'),
   manufacturer: ShortQueryText.optional().describe('the manufacturer named in the report (default: the ledger origin)'),
@@ -377,18 +377,23 @@ export const CraVulnerabilities = z.strictObject({
   vulnerabilities: z.array(z.strictObject({ vulnerabilityId: VulnerabilityId, statements: Count, awareAt: z.string().nullable(), overdue: z.array(ReportStage) })),
 });
 const Statement = z.object({ vulnerabilityId: VulnerabilityId, status: VexStatus, releaseIds: z.array(Identifier), at: z.string() }).catchall(z.unknown()).describe('a VulnerabilityAssessed, as signed, and when');
+const NotificationListRecord = z
+  .object({ producedAt: z.string(), listSha256: z.string(), format: z.string(), units: Count, customers: Count, requestedBy: z.strictObject({ role: z.string(), name: z.string() }) })
+  .catchall(z.unknown())
+  .describe('a NotificationListProduced event, as the ledger signed it, and when');
 export const CraVulnerability = z.strictObject({
   kind: z.literal('vulnerability'),
   vulnerabilityId: VulnerabilityId,
   statements: z.array(Statement),
   awareness: z.object({ recordedAt: z.string() }).catchall(z.unknown()).nullable().describe('the VulnerabilityAwareness, as signed'),
   reports: z.array(z.object({ recordedAt: z.string() }).catchall(z.unknown())).describe('the CraReportSubmitted events, as signed'),
+  notificationLists: z.array(NotificationListRecord).describe('every notification list the ledger produced for it, oldest first'),
   current: z.record(z.string(), Statement).describe('per release id, the statement in force'),
   deadlines: ClockView.nullable().describe('the Art. 14 clock, from the awareness; null without one'),
 });
 export const CraDeadlines = z.strictObject({
   now: z.string(),
-  vulnerabilities: z.array(ClockView.extend({ vulnerabilityId: VulnerabilityId, activelyExploited: z.boolean() })),
+  vulnerabilities: z.array(ClockView.extend({ vulnerabilityId: VulnerabilityId, activelyExploited: z.boolean(), notificationLists: z.array(NotificationListRecord).describe('the notification lists produced, oldest first') })),
   overdue: z.array(z.strictObject({ vulnerabilityId: VulnerabilityId, stages: z.array(ReportStage) })),
 });
 export const NotificationList = z

@@ -6,6 +6,7 @@
  * routes: its check runs on every submission and refuses an SbomAttached whose SBOM bytes the ledger does
  * not hold, or whose components are not those the bytes list.
  */
+import { createHash } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import type { ProjectionRunner } from '../read/projection-runner.ts';
@@ -31,6 +32,7 @@ import type { Signer } from '../crypto/ed25519.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { VulnerabilityId } from '../../schemas/admin-events.ts';
 import { LedgerError } from '../write/errors.ts';
+import type { NotificationRecorder, ProducedList } from '../evidence/notification-record.ts';
 import { requireRole, validQuery, type AppEnv } from './middleware.ts';
 import { CraUnitsQuery, EnisaQuery, EnrichedSbomQuery, NOTIFICATION_LIST_PAYLOAD_TYPE, NotificationListQuery, VexQuery, type ResponseOf } from './contract.ts';
 import type { CraDeadlines, CraRelease, CraReleases, CraUnitsPage, CraVulnerabilities, CraVulnerability, EnisaReport, NotificationList, SbomStored, Tr03183 } from './contract.ts';
@@ -39,6 +41,8 @@ export { NOTIFICATION_LIST_PAYLOAD_TYPE } from './contract.ts';
 
 export interface CraDeps {
   readonly projections: ProjectionRunner;
+  /** Records each notification list produced as a ledger event; absent: lists are not recorded (tests of the queries alone). */
+  readonly notifications?: NotificationRecorder;
   readonly sboms: SbomStore;
   readonly ledgerKey: Signer;
   readonly origin: string;
@@ -208,9 +212,8 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     const within = monthsParam(query.supportEndsWithinMonths);
     const keep = (u: UnitRow) => (!supportedOnly || u.supported) && (within === null || (u.supportEnd !== null && u.supportEnd <= within(clock())));
     if (format === 'csv' || format === 'ndjson') {
-      const rows = [...queries.allUnits(hits, view)].filter(keep);
-      if (format === 'ndjson') return c.body(rows.map((u) => JSON.stringify(u) + '\n').join(''), 200, { 'content-type': 'application/x-ndjson' });
-      return c.body(csvOf(rows), 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="units.csv"' });
+      const body = streamedUnits(format, filtered(queries.allUnits(hits, view), keep), () => Promise.resolve());
+      return c.body(body, 200, format === 'ndjson' ? { 'content-type': 'application/x-ndjson' } : { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="units.csv"' });
     }
     if (format !== 'json') throw new LedgerError('BODY_INVALID', `format must be json, csv or ndjson, not ${format}`);
     const limit = query.limit ?? 100;
@@ -269,14 +272,14 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   r.get('/cra/vulnerabilities/:id', async (c) => {
     await catchUp();
     const doc = vulnerabilityOr404(c.req.param('id'));
-    return c.json({ ...doc, current: Object.fromEntries(currentStatements(doc)), deadlines: queries.deadlines(doc) } satisfies ResponseOf<typeof CraVulnerability>);
+    return c.json({ ...doc, notificationLists: doc.notificationLists ?? [], current: Object.fromEntries(currentStatements(doc)), deadlines: queries.deadlines(doc) } satisfies ResponseOf<typeof CraVulnerability>);
   });
 
   r.get('/cra/deadlines', async (c) => {
     await catchUp();
     const clocks = queries.vulnerabilities().flatMap((v) => {
       const view = queries.deadlines(v);
-      return view ? [{ vulnerabilityId: v.vulnerabilityId, activelyExploited: v.awareness?.activelyExploited ?? false, ...view }] : [];
+      return view ? [{ vulnerabilityId: v.vulnerabilityId, activelyExploited: v.awareness?.activelyExploited ?? false, ...view, notificationLists: v.notificationLists ?? [] }] : [];
     });
     return c.json({ now: clock().toISOString(), vulnerabilities: clocks, overdue: clocks.filter((v) => v.overdue.length > 0).map((v) => ({ vulnerabilityId: v.vulnerabilityId, stages: v.overdue })) } satisfies ResponseOf<typeof CraDeadlines>);
   });
@@ -288,13 +291,32 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     const view = carryView(query.view);
     const statuses = statusesParam(query.status);
     const found = queries.releasesFor(doc.vulnerabilityId, statuses) ?? { hits: [], unassessed: [] };
-    const rows = [...queries.allUnits(found.hits, view)];
     const format = query.format ?? 'json';
-    if (format === 'csv') return c.body(csvOf(rows), 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${doc.vulnerabilityId}-notification-list.csv"` });
+    if (!['json', 'csv', 'ndjson', 'dsse'].includes(format)) throw new LedgerError('BODY_INVALID', `format must be json, csv, ndjson or dsse, not ${format}`);
+    const principal = c.get('principal');
+    // The checkpoint first: it covers every event the list is computed from (the read model caught up above).
+    const asOf = deps.notifications ? await deps.notifications.asOf() : null;
+    const record = async (listSha256: string, units: number, customers: number) => {
+      if (!deps.notifications) return;
+      const produced: ProducedList = { vulnerabilityId: doc.vulnerabilityId, query: { view, statuses }, format: format as ProducedList['format'], listSha256, units, customers, requestedBy: { role: principal.role === 'admin' ? 'admin' : 'auditor', name: principal.name } };
+      await deps.notifications.record(produced, asOf);
+    };
+    if (format === 'csv' || format === 'ndjson') {
+      // Streamed, one page of the index at a time: a list of a million units is never held in memory.
+      const headers: Record<string, string> = format === 'ndjson' ? { 'content-type': 'application/x-ndjson' } : { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${doc.vulnerabilityId}-notification-list.csv"` };
+      return c.body(streamedUnits(format, queries.allUnits(found.hits, view), record), 200, headers);
+    }
+    const rows = [...queries.allUnits(found.hits, view)];
     const list = notificationList(doc.vulnerabilityId, view, statuses, found.hits, rows, clock());
-    if (format === 'dsse') return c.json(signEnvelope(NOTIFICATION_LIST_PAYLOAD_TYPE, canonicalBytes(list), deps.ledgerKey));
-    if (format !== 'json') throw new LedgerError('BODY_INVALID', `format must be json, csv or dsse, not ${format}`);
-    return c.json(list satisfies ResponseOf<typeof NotificationList>);
+    const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
+    if (format === 'dsse') {
+      const payload = canonicalBytes(list);
+      await record(sha256(payload), list.total, list.customers.length);
+      return c.json(signEnvelope(NOTIFICATION_LIST_PAYLOAD_TYPE, payload, deps.ledgerKey));
+    }
+    const text = JSON.stringify(list satisfies ResponseOf<typeof NotificationList>);
+    await record(sha256(text), list.total, list.customers.length);
+    return c.body(text, 200, { 'content-type': 'application/json' });
   });
 
   r.get('/cra/vulnerabilities/:id/enisa', async (c) => {
@@ -414,8 +436,55 @@ const releaseSummary = (h: ReleaseHit) => ({ releaseId: h.release.releaseId, ver
 
 const CSV_HEADER = ['serial', 'customer', 'order', 'shipped_at', 'batch', 'release', 'version', 'shipped_release', 'current_release', 'field_updates', 'support_end', 'supported', 'components', 'status'];
 
-function csvOf(rows: readonly UnitRow[]): string {
-  return csvRecord(CSV_HEADER) + rows.map((u) => csvRecord([u.serial, u.customer, u.orderRef, u.shippedAt, u.batchId, u.releaseId, u.version, u.shippedReleaseId, u.currentReleaseId, u.fieldUpdates, u.supportEnd, u.supported, u.components, u.status])).join('');
+const csvRow = (u: UnitRow) => csvRecord([u.serial, u.customer, u.orderRef, u.shippedAt, u.batchId, u.releaseId, u.version, u.shippedReleaseId, u.currentReleaseId, u.fieldUpdates, u.supportEnd, u.supported, u.components, u.status]);
+
+function* filtered(rows: Iterable<UnitRow>, keep: (u: UnitRow) => boolean): Generator<UnitRow> {
+  for (const u of rows) if (keep(u)) yield u;
+}
+
+/** Rows read per pull of the response stream: one page of the index, then the event loop is free again. */
+const STREAM_ROWS = 500;
+
+/**
+ * Units as CSV (with its header) or NDJSON, produced as the client reads: the index is read a page at a time,
+ * so memory stays flat however many units there are. `done` receives the SHA-256 of every byte sent, the
+ * number of units and of distinct customers, after the last row and before the stream ends.
+ */
+export function streamedUnits(format: 'csv' | 'ndjson', rows: Iterator<UnitRow>, done: (sha256: string, units: number, customers: number) => Promise<void>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const hash = createHash('sha256');
+  const customers = new Set<string>();
+  let units = 0;
+  let started = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let text = '';
+      if (!started) {
+        started = true;
+        if (format === 'csv') text += csvRecord(CSV_HEADER);
+      }
+      for (let i = 0; i < STREAM_ROWS; i++) {
+        const next = rows.next();
+        if (next.done) {
+          if (text !== '') {
+            const bytes = encoder.encode(text);
+            hash.update(bytes);
+            controller.enqueue(bytes);
+          }
+          await done(hash.digest('hex'), units, customers.size);
+          controller.close();
+          return;
+        }
+        const u = next.value;
+        units++;
+        customers.add(u.customer ?? '');
+        text += format === 'csv' ? csvRow(u) : JSON.stringify(u) + '\n';
+      }
+      const bytes = encoder.encode(text);
+      hash.update(bytes);
+      controller.enqueue(bytes);
+    },
+  });
 }
 
 /** The affected units per customer: the input to "inform the users" (Art. 14(8)). */

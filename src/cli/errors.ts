@@ -47,6 +47,7 @@ const EXPECTED_ERROR_PREFIX: Readonly<Record<string, string>> = {
   CheckpointRefusedError: 'refusing to start: ',
   MerkleLogFormatError: '',
   BackupError: '',
+  BackupVerificationError: '',
   SimulationError: '',
   LedgerClientError: 'the ledger refused: ',
   LedgerError: '',

@@ -60,3 +60,9 @@ export function renderGroupHelp(group: string): string {
     ...table(subs.map((c) => [c.name.slice(group.length + 1), c.summary]), 10),
   ].join('\n');
 }
+
+/** For a command that also heads a group (`backup DIR`, `backup verify DIR`): its subcommands, after its own help. */
+export function renderSubcommandsOf(group: string): string {
+  const subs = subcommandsOf(group);
+  return ['', '', 'subcommands:', ...table(subs.map((c) => [c.name.slice(group.length + 1), c.summary]), 10), '', `see flashtrail ${group} SUBCOMMAND --help`].join('\n');
+}

@@ -5,7 +5,7 @@
  */
 import { parseCommandArgs, renderCommandHelp, wantsHelp } from './command.ts';
 import { CliError, UsageError, describeExpectedFailure } from './errors.ts';
-import { renderGroupHelp, renderTopHelp } from './help.ts';
+import { renderGroupHelp, renderSubcommandsOf, renderTopHelp } from './help.ts';
 import { packageInfo } from './package-info.ts';
 import { COMMANDS, subcommandsOf, type CommandEntry } from './registry.ts';
 
@@ -27,6 +27,12 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let entry: CommandEntry | undefined = COMMANDS.find((c) => c.name === first);
   let args = rest;
+  // A command may also head a group (`backup DIR`, `backup verify DIR`): a known subcommand name wins.
+  const sub = entry && rest[0] !== undefined ? subcommandsOf(first).find((c) => c.name === `${first} ${rest[0] as string}`) : undefined;
+  if (sub) {
+    entry = sub;
+    args = rest.slice(1);
+  }
   if (entry === undefined) {
     const subcommands = subcommandsOf(first);
     if (subcommands.length === 0) throw new UsageError(`unknown command ${first}`);
@@ -45,7 +51,8 @@ async function main(argv: readonly string[]): Promise<number> {
   helpFor = entry.name;
   const spec = (await entry.load()).default;
   if (wantsHelp(args)) {
-    console.log(renderCommandHelp(spec, entry.name, entry.summary));
+    const heads = entry.name === first && subcommandsOf(first).length > 0;
+    console.log(renderCommandHelp(spec, entry.name, entry.summary) + (heads ? renderSubcommandsOf(first) : ''));
     return 0;
   }
   return spec.run(parseCommandArgs(spec, entry.name, args), { name: entry.name });

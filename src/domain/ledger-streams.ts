@@ -4,7 +4,7 @@
  * these types is refused before it gets here, and decide() refuses it again should it ever get here.
  */
 import type { EventOf } from '../../schemas/index.ts';
-import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEYS_STREAM, LEDGER_STATEMENT_STREAM_PREFIX, LEDGER_TRUST_STREAM } from '../event/streams.ts';
+import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEYS_STREAM, LEDGER_NOTIFICATION_STREAM_PREFIX, LEDGER_STATEMENT_STREAM_PREFIX, LEDGER_TRUST_STREAM } from '../event/streams.ts';
 import { DecisionError } from './decision-error.ts';
 import { defineAggregate } from './aggregate.ts';
 
@@ -68,5 +68,20 @@ export const ledgerKeysAggregate = defineAggregate<LedgerKeyEvent, LedgerKeysSta
   eventTypes: ['LedgerKeyAnnounced'],
   initialState: { mlDsa: null },
   evolve: (_state, event) => ({ mlDsa: event.data }),
+  decide: writtenByLedger,
+});
+
+export type NotificationEvent = EventOf<'NotificationListProduced'>;
+export interface NotificationsState {
+  readonly produced: number;
+}
+
+/** The notification lists produced for one vulnerability (src/api/cra-routes.ts): written by the ledger only. */
+export const ledgerNotificationsAggregate = defineAggregate<NotificationEvent, NotificationsState>({
+  name: 'ledger-notifications',
+  streamPrefix: LEDGER_NOTIFICATION_STREAM_PREFIX,
+  eventTypes: ['NotificationListProduced'],
+  initialState: { produced: 0 },
+  evolve: (state) => ({ produced: state.produced + 1 }),
   decide: writtenByLedger,
 });

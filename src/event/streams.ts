@@ -26,6 +26,8 @@ export function streamOf(event: LedgerEvent): string {
       return LEDGER_KEYS_STREAM;
     case 'ScittStatementRegistered':
       return ledgerStatementStream(event.data.serial);
+    case 'NotificationListProduced':
+      return ledgerNotificationStream(event.data.vulnerabilityId);
     default:
       return unitStream(event.data.serial);
   }
@@ -44,3 +46,6 @@ export const LEDGER_KEYS_STREAM = 'ledger-keys';
 /** The SCITT statement the ledger registered for a shipped unit (one per unit). */
 export const LEDGER_STATEMENT_STREAM_PREFIX = 'ledger-statement-';
 export const ledgerStatementStream = (serial: string) => `${LEDGER_STATEMENT_STREAM_PREFIX}${serial}`;
+/** The notification lists the ledger produced for one vulnerability (NotificationListProduced). */
+export const LEDGER_NOTIFICATION_STREAM_PREFIX = 'ledger-notifications-';
+export const ledgerNotificationStream = (vulnerabilityId: string) => `${LEDGER_NOTIFICATION_STREAM_PREFIX}${vulnerabilityId}`;

@@ -14,15 +14,33 @@ import { imageOf, IRREVERSIBLE, nextStep, type RecipeRelease } from '../domain/r
 import { evolveUnit, initialUnitState, type UnitState } from '../domain/unit.ts';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
-const sha512 = (text: string) => createHash('sha512').update(text).digest('hex');
+
+/**
+ * A stand-in image: `sizeBytes` bytes generated from its label (the label's line, repeated), so that its
+ * SHA-256 and SHA-512 are digests of real bytes of exactly the size the release declares, as a build's are,
+ * and never a placeholder. Computed once per label and size.
+ */
+const generatedImages = new Map<string, { sha256: string; sha512: string }>();
+export function generatedImageDigests(label: string, sizeBytes: number): { sha256: string; sha512: string } {
+  const key = `${sizeBytes} ${label}`;
+  let digests = generatedImages.get(key);
+  if (!digests) {
+    const bytes = Buffer.alloc(sizeBytes, `${label}\n`);
+    digests = { sha256: createHash('sha256').update(bytes).digest('hex'), sha512: createHash('sha512').update(bytes).digest('hex') };
+    generatedImages.set(key, digests);
+  }
+  return digests;
+}
+
+const APP_IMAGE_BYTES = 1_245_184;
 
 /** The ELF a simulated application image was built from. */
 export const simulatedElf = (version: string) => sha(`elf ${version}`);
-export const simulatedAppImage = (version: string) => sha(`application ${version}`);
+export const simulatedAppImage = (version: string) => generatedImageDigests(`application ${version}`, APP_IMAGE_BYTES).sha256;
 
-/** A release of the ESP32-S3 host-based Secure Boot v2 + flash encryption recipe, with stand-in image hashes. */
+/** A release of the ESP32-S3 host-based Secure Boot v2 + flash encryption recipe, with generated stand-in images. */
 export function simulatedRecipeRelease(releaseId: string, productSku: string, version: string): RecipeRelease {
-  const image = (name: string, offset: number, text: string, sizeBytes: number, elf?: string) => ({ name, offset, sha256: sha(text), sha512: sha512(text), sizeBytes, ...(elf ? { elfSha256: elf } : {}) });
+  const image = (name: string, offset: number, label: string, sizeBytes: number, elf?: string) => ({ name, offset, ...generatedImageDigests(label, sizeBytes), sizeBytes, ...(elf ? { elfSha256: elf } : {}) });
   return {
     releaseId,
     productSku,
@@ -30,7 +48,7 @@ export function simulatedRecipeRelease(releaseId: string, productSku: string, ve
     images: [
       image('bootloader', 0x0, `bootloader ${version}`, 28_672),
       image('partition-table', 0x8000, `partition table ${productSku}`, 3072),
-      { ...image('app', 0x10000, `application ${version}`, 1_245_184, simulatedElf(version)), sha256: simulatedAppImage(version) },
+      image('app', 0x10000, `application ${version}`, APP_IMAGE_BYTES, simulatedElf(version)),
     ],
     recipe: esp32s3HostSecureRecipe({ secureBootKeyDigest: sha(`secure boot signing key ${productSku}`), templateId: `prov-${productSku}`, templateSha256: sha(`template ${productSku} ${version}`) }),
   };

@@ -11,12 +11,11 @@ import type { LedgerClient } from '../client/ledger-client.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import type { UnitEvent, UnitEventType } from '../../schemas/index.ts';
 import type { RecipeRelease } from '../domain/recipe.ts';
-import { RecipeUnit, simulatedElf, type TryOutcome } from './recipe-unit.ts';
-import { esp32s3HostSecureRecipe } from '../domain/recipes.ts';
+import { RecipeUnit, simulatedElf, simulatedRecipeRelease, type TryOutcome } from './recipe-unit.ts';
 import { seededRandom, seededUuid } from './random.ts';
 
 /** The steps of the simulated recipe (the shipped ESP32-S3 one): what --fail names. */
-export const SIM_STEPS = esp32s3HostSecureRecipe({ secureBootKeyDigest: '0'.repeat(64), templateId: 't', templateSha256: '0'.repeat(64) }).steps.map((s) => s.id);
+export const SIM_STEPS = simulatedRecipeRelease('steps', 'SIM', '0.0.0').recipe.steps.map((s) => s.id);
 export type SimStep = string;
 
 const ERROR_CODES: Record<string, readonly string[]> = {

@@ -13,6 +13,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { APP_PAGE_NAME, builtPage, VERIFIER_PAGE_NAME } from './pages.ts';
 import { hardwareIdKey } from '../../projections/unit-state.ts';
+import { LedgerError } from '../write/errors.ts';
 
 /** What the unit search reads: the unit-state projection (projections/unit-state.ts) behind the projection runner. */
 export interface UnitLookup {
@@ -69,9 +70,10 @@ export function webRoutes(deps: WebDeps): Hono {
 
   web.get('/ui/find', deps.authenticate, async (c) => {
     const principal = (c.get as (key: string) => PrincipalLike)('principal');
-    if (principal.role !== 'auditor' && principal.role !== 'admin') return c.json({ code: 'FORBIDDEN', detail: 'unit search needs the auditor or admin role' }, 403);
+    // Thrown, not answered: the app's error handler renders every refusal as problem+json with its code.
+    if (principal.role !== 'auditor' && principal.role !== 'admin') throw new LedgerError('FORBIDDEN', 'unit search needs the auditor or admin role');
     const q = (c.req.query('q') ?? '').trim();
-    if (q.length === 0 || q.length > 128) return c.json({ code: 'BODY_INVALID', detail: 'q must be a serial, MAC or chip id of 1 to 128 characters' }, 400);
+    if (q.length === 0 || q.length > 128) throw new LedgerError('BODY_INVALID', 'q must be a serial, MAC or chip id of 1 to 128 characters', { field: 'q' });
     await deps.projections.catchUp();
     const found = new Map<string, string[]>();
     const add = (serial: string, by: string) => found.set(serial, [...(found.get(serial) ?? []), by]);
@@ -86,7 +88,7 @@ export function webRoutes(deps: WebDeps): Hono {
 
   let streams = 0;
   web.get('/ui/live', deps.authenticate, (c) => {
-    if (streams >= MAX_LIVE_STREAMS) return c.json({ code: 'UNAVAILABLE', detail: 'too many live streams; retry later' }, 503);
+    if (streams >= MAX_LIVE_STREAMS) throw new LedgerError('UNAVAILABLE', `too many live streams (${MAX_LIVE_STREAMS}); retry later`);
     streams++;
     return streamSSE(c, async (sse) => {
       let closed = false;

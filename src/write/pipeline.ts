@@ -453,15 +453,38 @@ export class Ledger {
 
   /** The codec's refusal, as the ledger's coded error naming the event's index in the request. */
   private decode(input: unknown, index: number): DecodedEvent {
+    let decoded: DecodedEvent;
     try {
-      return decodeUntrustedEnvelope(input, this.crypto);
+      decoded = decodeUntrustedEnvelope(input, this.crypto);
     } catch (error) {
       if (!(error instanceof EnvelopeDecodeError)) throw error;
       throw new LedgerError(error.code, `event ${index}: ${error.message}`, { index, ...(error.issues.length > 0 ? { issues: error.issues } : {}) });
     }
+    // What an administrator declares (a release's images, keys, templates, SBOM) is what every unit is checked
+    // against, forever: an all-zero digest there is a template's placeholder, never the digest of anything. A
+    // station's data is what the device reported (a blank key block does read as zeros) and is left alone.
+    if (decoded.event.source.kind === 'admin') {
+      const path = allZeroDigest(decoded.event.data, 'data');
+      if (path !== null) {
+        const message = 'an all-zero digest is a placeholder, not the digest of anything; submit the real one';
+        throw new LedgerError('SCHEMA_INVALID', `event ${index}: ${path}: ${message}`, { index, issues: [{ path, message }] });
+      }
+    }
+    return decoded;
   }
 
   private decodeRecorded(recorded: RecordedEvent): StoredEvent {
     return { ...decodeTrustedEnvelope(recorded.data, this.crypto), recorded };
   }
+}
+
+/** The path (`data.images.1.sha256`, as schema issues name it) of the first all-zero SHA-256/SHA-512 hex string, or null. */
+function allZeroDigest(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return /^(?:0{64}|0{128})$/.test(value) ? path : null;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [key, member] of Object.entries(value)) {
+    const found = allZeroDigest(member, `${path}.${key}`);
+    if (found !== null) return found;
+  }
+  return null;
 }

@@ -16,34 +16,60 @@ from .jcs import DEFAULT_MAX_DEPTH, CanonicalizationError, canonical_bytes, cano
 
 EVENT_PAYLOAD_TYPE = "application/vnd.flashtrail.event.v1+json"
 
-UNIT_EVENT_TYPES = (
-    "UnitScanned", "BootloaderWritten", "AppVerified", "ProvisioningApplied", "EfuseBurned",
-    "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped",
-    # the recipe model's device-reported events (docs/format.md §2.5)
-    "IdentityRead", "StepStarted", "ImagesWritten", "ImagesVerified", "SecurityStateRead", "UnitLocked",
-    # a field update reported by the fleet's update service (docs/format.md §2.5)
-    "FirmwareUpdated",
-)
-ADMIN_EVENT_TYPES = ("StationRegistered", "StationKeyRegistered", "StationKeyRevoked", "ReleaseApproved", "BatchOpened", "BatchClosed")
-LEDGER_EVENT_TYPES = ("AdminKeysTrusted", "CheckpointIssued")
+# Every event type, its source kind and the schema versions a ledger writes of it, mirroring schemas/event.ts
+# (unitEventVersions, adminEventVersions, ledgerEventVersions). test/client-versions.unit.test.ts fails when
+# the two drift: add a type or version there and here together.
+# event-versions:begin
+EVENT_VERSIONS = {
+    "UnitScanned": ("station", (1, 2)),
+    "BootloaderWritten": ("station", (1,)),
+    "AppVerified": ("station", (1,)),
+    "ProvisioningApplied": ("station", (1, 2)),
+    "EfuseBurned": ("station", (1, 2)),
+    "StepFailed": ("station", (1, 2)),
+    "UnitReworked": ("station", (1, 2)),
+    "UnitScrapped": ("station", (1, 2)),
+    "UnitShipped": ("station", (1, 2)),
+    "IdentityRead": ("station", (1,)),
+    "StepStarted": ("station", (1,)),
+    "ImagesWritten": ("station", (1,)),
+    "ImagesVerified": ("station", (1,)),
+    "SecurityStateRead": ("station", (1,)),
+    "UnitLocked": ("station", (1,)),
+    "FirmwareUpdated": ("station", (1,)),
+    "StationRegistered": ("admin", (1, 2, 3)),
+    "StationKeyRegistered": ("admin", (1,)),
+    "StationKeyRevoked": ("admin", (1,)),
+    "ReleaseApproved": ("admin", (1, 2)),
+    "BatchOpened": ("admin", (1,)),
+    "BatchClosed": ("admin", (1,)),
+    "SbomAttached": ("admin", (1,)),
+    "SupportPeriodSet": ("admin", (1,)),
+    "VulnerabilityAssessed": ("admin", (1,)),
+    "VulnerabilityAwareness": ("admin", (1,)),
+    "CraReportSubmitted": ("admin", (1,)),
+    "AdminKeysTrusted": ("ledger", (1,)),
+    "CheckpointIssued": ("ledger", (1,)),
+    "ScittStatementRegistered": ("ledger", (1,)),
+    "LedgerKeyAnnounced": ("ledger", (1,)),
+    "NotificationListProduced": ("ledger", (1,)),
+}
+# event-versions:end
 
-# schemas/event.ts SCHEMA_VERSIONS: bumped per type when its data changes shape. This client signs the first
-# version of the fixed sequence's types; it reads every version a ledger writes (docs/format.md §2.5).
-SCHEMA_VERSIONS = {t: 1 for t in UNIT_EVENT_TYPES + ADMIN_EVENT_TYPES + LEDGER_EVENT_TYPES}
-# Types with a second version (schemas/json/data-<Type>.v1.schema.json beside the current one).
-_TWO_VERSIONS = ("UnitScanned", "ProvisioningApplied", "EfuseBurned", "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped", "StationRegistered", "ReleaseApproved")
-READABLE_VERSIONS = {t: ({1, 2} if t in _TWO_VERSIONS else {1}) for t in SCHEMA_VERSIONS}
-READABLE_VERSIONS["StationRegistered"] = {1, 2, 3}  # 3: the fleet's update service may be registered too
+UNIT_EVENT_TYPES = tuple(t for t, (kind, _) in EVENT_VERSIONS.items() if kind == "station")
+ADMIN_EVENT_TYPES = tuple(t for t, (kind, _) in EVENT_VERSIONS.items() if kind == "admin")
+LEDGER_EVENT_TYPES = tuple(t for t, (kind, _) in EVENT_VERSIONS.items() if kind == "ledger")
+
+# What this client signs: the first version of each type (the fixed sequence's data is version 1's shape).
+SCHEMA_VERSIONS = {t: 1 for t in EVENT_VERSIONS}
+# What it reads: every version a ledger may have written (docs/format.md §2.5).
+READABLE_VERSIONS = {t: set(versions) for t, (_, versions) in EVENT_VERSIONS.items()}
 
 
 def source_kind(event_type: str) -> str:
-    if event_type in UNIT_EVENT_TYPES:
-        return "station"
-    if event_type in ADMIN_EVENT_TYPES:
-        return "admin"
-    if event_type in LEDGER_EVENT_TYPES:
-        return "ledger"
-    raise ValueError(f"unknown event type {event_type!r}")
+    if event_type not in EVENT_VERSIONS:
+        raise ValueError(f"unknown event type {event_type!r}")
+    return EVENT_VERSIONS[event_type][0]
 
 
 def stream_of(event: dict) -> str:
@@ -51,14 +77,22 @@ def stream_of(event: dict) -> str:
     t, data = event["type"], event["data"]
     if t in ("StationRegistered", "StationKeyRegistered", "StationKeyRevoked"):
         return "station-" + data["stationId"]
-    if t == "ReleaseApproved":
+    if t in ("ReleaseApproved", "SbomAttached", "SupportPeriodSet"):
         return "release-" + data["releaseId"]
+    if t in ("VulnerabilityAssessed", "VulnerabilityAwareness", "CraReportSubmitted"):
+        return "vuln-" + data["vulnerabilityId"]
     if t in ("BatchOpened", "BatchClosed"):
         return "batch-" + data["batchId"]
     if t == "AdminKeysTrusted":
         return "ledger-trust"
     if t == "CheckpointIssued":
         return "ledger-checkpoints"
+    if t == "LedgerKeyAnnounced":
+        return "ledger-keys"
+    if t == "ScittStatementRegistered":
+        return "ledger-statement-" + data["serial"]
+    if t == "NotificationListProduced":
+        return "ledger-notifications-" + data["vulnerabilityId"]
     return "unit-" + data["serial"]
 
 

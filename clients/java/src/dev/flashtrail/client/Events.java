@@ -24,30 +24,79 @@ public final class Events {
 
   public static final String EVENT_PAYLOAD_TYPE = "application/vnd.flashtrail.event.v1+json";
 
-  public static final List<String> UNIT_EVENT_TYPES = List.of(
-      "UnitScanned", "BootloaderWritten", "AppVerified", "ProvisioningApplied", "EfuseBurned", "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped",
-      // the recipe model's device-reported events (docs/format.md §2.5)
-      "IdentityRead", "StepStarted", "ImagesWritten", "ImagesVerified", "SecurityStateRead", "UnitLocked",
-      // a field update reported by the fleet's update service
-      "FirmwareUpdated");
-  /** Types with a second schema version (schemas/json/data-<Type>.v1.schema.json beside the current one): read in either. */
-  static final List<String> TWO_VERSIONS = List.of("UnitScanned", "ProvisioningApplied", "EfuseBurned", "StepFailed", "UnitReworked", "UnitScrapped", "UnitShipped", "StationRegistered", "ReleaseApproved");
-  public static final List<String> ADMIN_EVENT_TYPES = List.of("StationRegistered", "StationKeyRegistered", "StationKeyRevoked", "ReleaseApproved", "BatchOpened", "BatchClosed");
-  public static final List<String> LEDGER_EVENT_TYPES = List.of("AdminKeysTrusted", "CheckpointIssued");
+  /**
+   * Every event type, its source kind and the schema versions a ledger writes of it, mirroring schemas/event.ts
+   * (unitEventVersions, adminEventVersions, ledgerEventVersions). test/client-versions.unit.test.ts fails when the
+   * two drift: add a type or version there and here together.
+   */
+  // event-versions:begin
+  private static final List<TypeVersions> EVENT_VERSIONS = List.of(
+      type("UnitScanned", "station", 1, 2),
+      type("BootloaderWritten", "station", 1),
+      type("AppVerified", "station", 1),
+      type("ProvisioningApplied", "station", 1, 2),
+      type("EfuseBurned", "station", 1, 2),
+      type("StepFailed", "station", 1, 2),
+      type("UnitReworked", "station", 1, 2),
+      type("UnitScrapped", "station", 1, 2),
+      type("UnitShipped", "station", 1, 2),
+      type("IdentityRead", "station", 1),
+      type("StepStarted", "station", 1),
+      type("ImagesWritten", "station", 1),
+      type("ImagesVerified", "station", 1),
+      type("SecurityStateRead", "station", 1),
+      type("UnitLocked", "station", 1),
+      type("FirmwareUpdated", "station", 1),
+      type("StationRegistered", "admin", 1, 2, 3),
+      type("StationKeyRegistered", "admin", 1),
+      type("StationKeyRevoked", "admin", 1),
+      type("ReleaseApproved", "admin", 1, 2),
+      type("BatchOpened", "admin", 1),
+      type("BatchClosed", "admin", 1),
+      type("SbomAttached", "admin", 1),
+      type("SupportPeriodSet", "admin", 1),
+      type("VulnerabilityAssessed", "admin", 1),
+      type("VulnerabilityAwareness", "admin", 1),
+      type("CraReportSubmitted", "admin", 1),
+      type("AdminKeysTrusted", "ledger", 1),
+      type("CheckpointIssued", "ledger", 1),
+      type("ScittStatementRegistered", "ledger", 1),
+      type("LedgerKeyAnnounced", "ledger", 1),
+      type("NotificationListProduced", "ledger", 1));
+  // event-versions:end
 
-  /** schemas/event.ts SCHEMA_VERSIONS: bumped per type when its data changes shape. */
+  private record TypeVersions(String type, String kind, Set<Integer> versions) {}
+
+  private static TypeVersions type(String type, String kind, Integer... versions) {
+    return new TypeVersions(type, kind, Set.of(versions));
+  }
+
+  private static List<String> typesOf(String kind) {
+    return EVENT_VERSIONS.stream().filter((t) -> t.kind().equals(kind)).map(TypeVersions::type).toList();
+  }
+
+  public static final List<String> UNIT_EVENT_TYPES = typesOf("station");
+  public static final List<String> ADMIN_EVENT_TYPES = typesOf("admin");
+  public static final List<String> LEDGER_EVENT_TYPES = typesOf("ledger");
+
+  /** What this client signs: the first version of each type (the fixed sequence's data is version 1's shape). */
   public static final Map<String, Integer> SCHEMA_VERSIONS;
+  /** What it reads: every version a ledger may have written (docs/format.md §2.5). */
+  public static final Map<String, Set<Integer>> READABLE_VERSIONS;
 
   static {
-    Map<String, Integer> versions = new HashMap<>();
-    for (List<String> types : List.of(UNIT_EVENT_TYPES, ADMIN_EVENT_TYPES, LEDGER_EVENT_TYPES)) for (String t : types) versions.put(t, 1);
-    SCHEMA_VERSIONS = Map.copyOf(versions);
+    Map<String, Integer> signed = new HashMap<>();
+    Map<String, Set<Integer>> readable = new HashMap<>();
+    for (TypeVersions t : EVENT_VERSIONS) {
+      signed.put(t.type(), 1);
+      readable.put(t.type(), t.versions());
+    }
+    SCHEMA_VERSIONS = Map.copyOf(signed);
+    READABLE_VERSIONS = Map.copyOf(readable);
   }
 
   public static String sourceKind(String type) {
-    if (UNIT_EVENT_TYPES.contains(type)) return "station";
-    if (ADMIN_EVENT_TYPES.contains(type)) return "admin";
-    if (LEDGER_EVENT_TYPES.contains(type)) return "ledger";
+    for (TypeVersions t : EVENT_VERSIONS) if (t.type().equals(type)) return t.kind();
     throw new IllegalArgumentException("unknown event type " + type);
   }
 
@@ -61,7 +110,19 @@ public final class Events {
       case "StationKeyRevoked":
         return "station-" + Json.string(data.get("stationId"), "data.stationId");
       case "ReleaseApproved":
+      case "SbomAttached":
+      case "SupportPeriodSet":
         return "release-" + Json.string(data.get("releaseId"), "data.releaseId");
+      case "VulnerabilityAssessed":
+      case "VulnerabilityAwareness":
+      case "CraReportSubmitted":
+        return "vuln-" + Json.string(data.get("vulnerabilityId"), "data.vulnerabilityId");
+      case "LedgerKeyAnnounced":
+        return "ledger-keys";
+      case "ScittStatementRegistered":
+        return "ledger-statement-" + Json.string(data.get("serial"), "data.serial");
+      case "NotificationListProduced":
+        return "ledger-notifications-" + Json.string(data.get("vulnerabilityId"), "data.vulnerabilityId");
       case "BatchOpened":
       case "BatchClosed":
         return "batch-" + Json.string(data.get("batchId"), "data.batchId");
@@ -251,8 +312,9 @@ public final class Events {
     Object type = event.get("type");
     if (!(type instanceof String) || !SCHEMA_VERSIONS.containsKey(type)) throw schema("type", "unknown event type " + type);
     Object version = event.get("schemaVersion");
-    boolean readable = version instanceof Double && ((Double) version == 1.0 || (TWO_VERSIONS.contains(type) && (Double) version == 2.0) || (type.equals("StationRegistered") && (Double) version == 3.0));
-    if (!readable) throw schema("schemaVersion", type + " is schema version " + (TWO_VERSIONS.contains(type) ? "1 or 2" : "1"));
+    Set<Integer> versions = READABLE_VERSIONS.get(type);
+    boolean readable = version instanceof Double && (Double) version == Math.rint((Double) version) && versions.contains(((Double) version).intValue());
+    if (!readable) throw schema("schemaVersion", type + " is schema version " + versions.stream().sorted().map(String::valueOf).collect(java.util.stream.Collectors.joining(" or ")));
     if (!(event.get("id") instanceof String) || !UUID_PATTERN.matcher((String) event.get("id")).matches()) throw schema("id", "a UUID");
     if (!(event.get("occurredAt") instanceof String) || !TIMESTAMP.matcher((String) event.get("occurredAt")).matches()) throw schema("occurredAt", "UTC with millisecond precision, e.g. 2026-01-31T12:00:00.000Z");
     Object source = event.get("source");
