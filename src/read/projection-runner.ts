@@ -48,6 +48,8 @@ export function isDamagedDatabaseError(error: unknown): boolean {
 export class ProjectionRunner {
   private readonly db: Database.Database;
   private running: Promise<void> = Promise.resolve();
+  /** A pass queued behind the running one and not started yet: it will read whatever is committed when it starts. */
+  private queued: Promise<void> | null = null;
   private stopLive: (() => Promise<void>) | null = null;
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements: {
@@ -111,9 +113,18 @@ export class ProjectionRunner {
     }
   }
 
-  /** Applies every event committed so far. Concurrent calls share one pass. */
+  /**
+   * Applies every event committed so far. Concurrent calls share one pass: a call made while a pass is
+   * queued and not yet started joins it (that pass reads all that is committed when it starts), so a burst
+   * of appends costs one pass, not one per event.
+   */
   catchUp(): Promise<void> {
-    const pass = this.running.then(() => this.catchUpNow());
+    if (this.queued) return this.queued;
+    const pass = this.running.then(() => {
+      this.queued = null;
+      return this.catchUpNow();
+    });
+    this.queued = pass;
     this.running = pass.catch(() => undefined);
     return pass;
   }
