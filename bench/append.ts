@@ -16,7 +16,7 @@
 import { createPublicKey, createPrivateKey, sign as nodeSign, verify as nodeVerify, randomUUID } from 'node:crypto';
 import { createReport, perSecond, quantile, quick, runBench } from './report.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { fromBase64 } from '../src/crypto/encoding.ts';
@@ -211,6 +211,7 @@ async function main() {
   if (!nodeVerify(null, message, spki, nodeSign(null, message, pkcs8))) throw new Error('self-check failed');
 
   rmSync(dataDir, { recursive: true, force: true });
+  results.add('load', `load average of the machine at the end of the run (1-minute; ${availableParallelism()} cores): the figures are only as quiet as it`, loadavg()[0] as number, '', 1);
   results.print();
 }
 

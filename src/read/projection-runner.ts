@@ -207,7 +207,7 @@ export class ProjectionRunner {
    * a locked file) is reported to `onError` and retried with the next event; readers catch up themselves
    * (every query route calls catchUp()), so a failed pass delays the read model, it never stops it for good.
    */
-  start(onError: (error: unknown) => void = () => undefined): void {
+  start(onError: (error: unknown) => void = () => undefined, settleMs = 10): void {
     if (this.stopLive) return;
     const subscription = this.store.subscribeToAll({ after: this.lowestCheckpoint() });
     let stopped = false;
@@ -217,6 +217,11 @@ export class ProjectionRunner {
           if (stopped) break;
           if (event.position <= this.lowestCheckpoint()) continue;
           try {
+            // A short wait first, so that one pass takes the appends of the next few milliseconds along: a
+            // steady stream of single-event appends then costs a pass per `settleMs`, not one per event.
+            // Nobody reads a stale document for it: every query route calls catchUp() itself.
+            await new Promise((resolve) => setTimeout(resolve, settleMs));
+            if (stopped) break;
             await this.catchUp();
           } catch (error) {
             if (stopped) break;
