@@ -16,7 +16,7 @@
 import { createPublicKey, createPrivateKey, sign as nodeSign, verify as nodeVerify, randomUUID } from 'node:crypto';
 import { createReport, perSecond, quantile, quick, runBench } from './report.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { fromBase64 } from '../src/crypto/encoding.ts';
@@ -40,8 +40,11 @@ const profileAt = process.argv.indexOf('--profile');
 const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
 const onlySqlite = process.argv.includes('--sqlite-only');
 
-/** The HTTP append figures on one store; returns a signed event for the verify figures. */
-async function httpAppend(label: string, prefix: string, env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<{ envelope: DsseEnvelope; key: Signer }> {
+/**
+ * The HTTP append figures on one store; returns a signed event for the verify figures. `stationsOnly`: the
+ * 64-station run alone (a comparison run of the same server with another setting).
+ */
+async function httpAppend(label: string, prefix: string, env: Record<string, string>, nodeArgs: readonly string[] = [], stationsOnly = false): Promise<{ envelope: DsseEnvelope; key: Signer }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
   const ledger = await startBenchLedger(dataDir, STATIONS, env, nodeArgs);
   try {
@@ -70,6 +73,10 @@ async function httpAppend(label: string, prefix: string, env: Record<string, str
     results.add(`${prefix}.stations64.p99`, `${label}: ${STATIONS} stations, request latency p99`, quantile(latencies, 0.99), 'ms', 1);
     // CPU time is what a loaded machine does not distort: the server's whole cost of one event.
     results.add(`${prefix}.stations64.cpu`, `${label}: ${STATIONS} stations, server CPU time per event (HTTP, decode, verify, decide, write, log)`, cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) / total) * 1e6, 'µs', 0);
+    if (stationsOnly) {
+      http.close();
+      return { envelope: singles[0] as DsseEnvelope, key: one.key };
+    }
 
     const cpu = () => ledger.server.cpuSeconds();
     const cpuPerEvent = (before: number | null, n: number) => {
@@ -152,6 +159,8 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
   console.error(`flashtrail append benchmark (${quick ? 'quick' : 'full'}), node ${process.version}`);
   const { envelope, key } = await httpAppend('SQLite', 'sqlite', {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  // The same server with every signature verified on the thread that decides and writes (no worker threads).
+  await httpAppend('SQLite, signatures verified on the writer thread', 'sqlite.writerVerify', { FLASHTRAIL_VERIFY_THREADS: '0' }, [], true);
 
   // Reference: what SQLite itself does on this disk with the same durability (WAL, synchronous=FULL).
   const raw = new Database(join(dataDir, 'raw.sqlite'));
@@ -202,6 +211,7 @@ async function main() {
   if (!nodeVerify(null, message, spki, nodeSign(null, message, pkcs8))) throw new Error('self-check failed');
 
   rmSync(dataDir, { recursive: true, force: true });
+  results.add('load', `load average of the machine at the end of the run (1-minute; ${availableParallelism()} cores): the figures are only as quiet as it`, loadavg()[0] as number, '', 1);
   results.print();
 }
 

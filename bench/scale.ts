@@ -21,7 +21,7 @@
  *   npx tsx bench/scale.ts --quick               (20k and 100k)   --json
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReport, fmt, quantile, quick, runBench } from './report.ts';
 import { fillLedger } from './fixtures.ts';
@@ -61,8 +61,23 @@ function memoryOf(pid: number | undefined): { peakMb: number; rssMb: number } | 
 
 const bytesOf = (dir: string, prefix: string) => readdirSync(dir).filter((f) => f.startsWith(prefix)).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 
+/** The machine's 1-minute load average, sampled at each step of a run: the figures are only as quiet as it. */
+function loadSampler() {
+  const samples: number[] = [];
+  const timer = setInterval(() => samples.push(loadavg()[0] as number), 10_000);
+  timer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      samples.push(loadavg()[0] as number);
+      return { mean: samples.reduce((a, b) => a + b, 0) / samples.length, max: Math.max(...samples) };
+    },
+  };
+}
+
 async function atSize(label: 'small' | 'large', target: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-scale-'));
+  const load = loadSampler();
   try {
     let t = performance.now();
     const filled = await fillLedger(dir, target, (l) => console.error(l));
@@ -100,6 +115,9 @@ async function atSize(label: 'small' | 'large', target: number): Promise<void> {
     const derived = bytesOf(dir, 'merkle.sqlite') + bytesOf(dir, 'readmodel.sqlite');
     results.add(`scale.${label}.disk.store`, `${label} run (${n} events): event store on disk per event`, store / filled.events, 'bytes');
     results.add(`scale.${label}.disk.derived`, `${label} run (${n} events): Merkle log and read model on disk per event`, derived / filled.events, 'bytes');
+    const { mean, max } = load.stop();
+    results.add(`scale.${label}.load.mean`, `${label} run (${n} events): load average of the machine during the run (1-minute, mean of samples every 10 s; ${cpus().length} cores)`, mean, '', 1);
+    results.add(`scale.${label}.load.max`, `${label} run (${n} events): load average, highest sample`, max, '', 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -36,6 +36,9 @@ import {
   type LoggedEnvelope,
 } from '../verify/export-format.ts';
 import { LedgerError } from '../write/errors.ts';
+import { nativeCrypto } from '../native/crypto.ts';
+import type { Hash } from '../merkle/hash.ts';
+import { inclusionProofs } from './shared-proofs.ts';
 
 export interface ExportDeps {
   readonly ledger: Ledger;
@@ -88,7 +91,7 @@ function eventLoopTurns(sliceMs = 10): () => Promise<void> {
 export interface PreparedExport {
   /** The checkpoint every proof in the file is against. */
   readonly checkpoint: string;
-  /** The file, line by line; throws (after the first lines) if the export cannot be completed. */
+  /** The file, in chunks of whole lines; throws (after the first lines) if the export cannot be completed. */
   lines(): AsyncGenerator<string>;
 }
 
@@ -183,10 +186,10 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
       }
       events += covered.length;
       written++;
-      yield emit(
-        { record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: await Promise.all(covered.map(({ e, leafIndex }) => withProof(e, leafIndex))) },
-        `unit ${serial}`,
-      );
+      // The unit's proofs together: events appended together share all but the lowest levels of their paths.
+      const proofs = await inclusionProofs(log, covered.map((c) => c.leafIndex), size, nativeCrypto);
+      const logged = covered.map(({ e, leafIndex }): LoggedEnvelope => ({ leafIndex, envelope: e.envelope, proof: (proofs.get(leafIndex) as Hash[]).map(toBase64) }));
+      yield emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged }, `unit ${serial}`);
     }
 
     const subject = [...firmware.values()]
@@ -213,7 +216,30 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(statement), deps.ledgerKey);
     yield canonicalize({ record: 'statement', envelope }) + '\n';
   }
-  return { checkpoint: note, lines };
+  return { checkpoint: note, lines: () => wholeLines(lines()) };
+}
+
+/**
+ * Lines joined into chunks of about `chunkChars` (whole lines only): a write or an HTTP chunk per chunk,
+ * not per line (a unit line is about 10 KB; a million-event export has 170,000 of them).
+ */
+async function* wholeLines(lines: AsyncGenerator<string>, chunkChars = 1 << 16): AsyncGenerator<string> {
+  let pending: string[] = [];
+  let chars = 0;
+  try {
+    for await (const line of lines) {
+      pending.push(line);
+      chars += line.length;
+      if (chars < chunkChars) continue;
+      const chunk = pending.join('');
+      pending = [];
+      chars = 0;
+      yield chunk;
+    }
+    if (pending.length > 0) yield pending.join('');
+  } finally {
+    await lines.return(undefined);
+  }
 }
 
 /** The whole export as one stream of lines (prepare, then write). */

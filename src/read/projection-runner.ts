@@ -48,6 +48,8 @@ export function isDamagedDatabaseError(error: unknown): boolean {
 export class ProjectionRunner {
   private readonly db: Database.Database;
   private running: Promise<void> = Promise.resolve();
+  /** A pass queued behind the running one and not started yet: it will read whatever is committed when it starts. */
+  private queued: Promise<void> | null = null;
   private stopLive: (() => Promise<void>) | null = null;
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements: {
@@ -111,9 +113,18 @@ export class ProjectionRunner {
     }
   }
 
-  /** Applies every event committed so far. Concurrent calls share one pass. */
+  /**
+   * Applies every event committed so far. Concurrent calls share one pass: a call made while a pass is
+   * queued and not yet started joins it (that pass reads all that is committed when it starts), so a burst
+   * of appends costs one pass, not one per event.
+   */
   catchUp(): Promise<void> {
-    const pass = this.running.then(() => this.catchUpNow());
+    if (this.queued) return this.queued;
+    const pass = this.running.then(() => {
+      this.queued = null;
+      return this.catchUpNow();
+    });
+    this.queued = pass;
     this.running = pass.catch(() => undefined);
     return pass;
   }
@@ -196,7 +207,7 @@ export class ProjectionRunner {
    * a locked file) is reported to `onError` and retried with the next event; readers catch up themselves
    * (every query route calls catchUp()), so a failed pass delays the read model, it never stops it for good.
    */
-  start(onError: (error: unknown) => void = () => undefined): void {
+  start(onError: (error: unknown) => void = () => undefined, settleMs = 10): void {
     if (this.stopLive) return;
     const subscription = this.store.subscribeToAll({ after: this.lowestCheckpoint() });
     let stopped = false;
@@ -206,6 +217,11 @@ export class ProjectionRunner {
           if (stopped) break;
           if (event.position <= this.lowestCheckpoint()) continue;
           try {
+            // A short wait first, so that one pass takes the appends of the next few milliseconds along: a
+            // steady stream of single-event appends then costs a pass per `settleMs`, not one per event.
+            // Nobody reads a stale document for it: every query route calls catchUp() itself.
+            await new Promise((resolve) => setTimeout(resolve, settleMs));
+            if (stopped) break;
             await this.catchUp();
           } catch (error) {
             if (stopped) break;

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { TokenFile } from '../files/token-file.ts';
 import { CFX_ENVIRONMENT, cfxConfigFromEnv, CfxEnvSchema, type CfxConfig } from '../plant/config.ts';
+import { defaultVerifyThreads } from '../native/signature-pool.ts';
 
 /** A configuration value that cannot be used (a bad port, an unknown store): the operator's to fix. */
 export class ConfigError extends Error {
@@ -50,6 +51,8 @@ export interface LedgerConfig {
   readonly postgresSchema: string;
   /** How many of the newest Merkle leaves are compared with the event store at every start. */
   readonly startCheckLeaves: number;
+  /** Worker threads verifying submitted signatures beside the writer thread; 0 verifies on the writer thread. */
+  readonly verifyThreads: number;
   /** The plant broker (IPC-CFX publisher and interlock), or null: FLASHTRAIL_CFX_BROKER_URL unset. */
   readonly cfx: CfxConfig | null;
   /**
@@ -149,6 +152,7 @@ export const ServerEnvironment = z.object({
   FLASHTRAIL_EVENTSTORE_CONNECTION_STRING: nonEmpty('FLASHTRAIL_EVENTSTORE_CONNECTION_STRING', 'a connection string').optional(),
   EVENTSTORE_CONNECTION_STRING: z.string().optional(),
   FLASHTRAIL_START_CHECK_LEAVES: wholeNumber('FLASHTRAIL_START_CHECK_LEAVES', 0, Number.MAX_SAFE_INTEGER).optional(),
+  FLASHTRAIL_VERIFY_THREADS: wholeNumber('FLASHTRAIL_VERIFY_THREADS', 0, 64).optional(),
   // The plant broker (src/plant/config.ts): checked as a whole, with the password file, by cfxConfigFromEnv.
   ...CfxEnvSchema.shape,
   ...WitnessEnvironment.shape,
@@ -178,6 +182,7 @@ export function serverEnvironment(env: NodeJS.ProcessEnv): ServerEnvironment {
     FLASHTRAIL_POSTGRES_SCHEMA: env['FLASHTRAIL_POSTGRES_SCHEMA'],
     EVENTSTORE_CONNECTION_STRING: env['EVENTSTORE_CONNECTION_STRING'],
     FLASHTRAIL_START_CHECK_LEAVES: env['FLASHTRAIL_START_CHECK_LEAVES'],
+    FLASHTRAIL_VERIFY_THREADS: env['FLASHTRAIL_VERIFY_THREADS'],
     // Unset and empty are the same for the plant settings (a compose file writes empty ones).
     ...Object.fromEntries(CFX_ENVIRONMENT.map((k) => [k, env[k] === '' ? undefined : env[k]])),
     FLASHTRAIL_WITNESS_POLICY: env['FLASHTRAIL_WITNESS_POLICY'],
@@ -216,6 +221,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     postgresUrl: overrides.postgresUrl ?? e.FLASHTRAIL_POSTGRES_URL ?? null,
     postgresSchema: overrides.postgresSchema ?? e.FLASHTRAIL_POSTGRES_SCHEMA ?? 'flashtrail',
     startCheckLeaves: overrides.startCheckLeaves ?? e.FLASHTRAIL_START_CHECK_LEAVES ?? 10_000,
+    verifyThreads: overrides.verifyThreads ?? e.FLASHTRAIL_VERIFY_THREADS ?? defaultVerifyThreads(),
     cfx: overrides.cfx !== undefined ? overrides.cfx : plantConfig(env),
     witnessPolicyFile: overrides.witnessPolicyFile !== undefined ? overrides.witnessPolicyFile : e.FLASHTRAIL_WITNESS_POLICY ? resolve(e.FLASHTRAIL_WITNESS_POLICY) : null,
     witnessTimeoutMs: overrides.witnessTimeoutMs ?? Math.round((e.FLASHTRAIL_WITNESS_TIMEOUT_S ?? 5) * 1000),

@@ -33,6 +33,7 @@ import { openSharedLog, type SharedLog } from './log-writer.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
 import { formatVerifierKey, parseVerifierKey } from '../tlog/note.ts';
 import { nativeCrypto } from '../native/crypto.ts';
+import { SignatureVerifierPool } from '../native/signature-pool.ts';
 import { lockDataDirectory } from '../files/dir-lock.ts';
 import { checkRecentLeaves, checkSignedCheckpoint } from '../read/log-integrity.ts';
 import { ConfigError, LEDGER_URL_FILE, type LedgerConfig } from './config.ts';
@@ -266,7 +267,10 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     const log: LedgerLog = shared?.log ?? fileLedgerLog(fileLog as MerkleLog);
 
     // Only SQLite's locked data directory guarantees this process is the store's one writer (stream heads cached).
-    const ledger = new Ledger({ store, clock: () => new Date(), adminKeys, stationKeys: stationKeyDirectory(projections), singleWriter: config.store === 'sqlite' });
+    // Signatures are verified on worker threads beside the one thread that decides and writes.
+    const signatures = config.verifyThreads > 0 ? new SignatureVerifierPool(config.verifyThreads) : undefined;
+    if (signatures) cleanup.push(() => signatures.close());
+    const ledger = new Ledger({ store, clock: () => new Date(), adminKeys, stationKeys: stationKeyDirectory(projections), singleWriter: config.store === 'sqlite', ...(signatures ? { signatures } : {}) });
     const checkpointer = new Checkpointer({
       store,
       log,

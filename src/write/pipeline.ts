@@ -17,7 +17,9 @@
  * ./stream-views.ts), and written in one store transaction (`appendGroups`: one fsync for all of them).
  * Each keeps its own outcome: a refused submission is rolled back alone, and a submission is answered only
  * once the transaction holding its events is durable. Decoding and, where the key is already known, the
- * signature check happen before a submission joins its group, outside the one-at-a-time part.
+ * signature check happen before a submission joins its group, outside the one-at-a-time part; with a
+ * signature pool (src/native/signature-pool.ts) that check runs on worker threads, so the writer thread
+ * only decodes, decides and writes.
  *
  * When the ledger is the only writer of its store (`singleWriter`: SQLite, whose data directory is locked
  * to one process), the folded heads of recently used streams are kept between groups, so a hot station,
@@ -30,6 +32,7 @@ import { DuplicateEventIdError, WrongExpectedVersionError } from '../store/event
 import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
+import type { EnvelopeSignatureVerifier } from '../native/signature-pool.ts';
 import { bytesEqual, fromHex } from '../crypto/encoding.ts';
 import { DecisionError } from '../domain/decision-error.ts';
 import type { Aggregate, DecisionContext, StreamRef } from '../domain/aggregate.ts';
@@ -77,6 +80,11 @@ export interface LedgerOptions {
   readonly cachedStreams?: number;
   /** Upper bound of events decided and written in one group commit. */
   readonly maxGroupEvents?: number;
+  /**
+   * Verifies the signatures whose key is known before a submission joins its group, off the writer thread
+   * (worker threads with the same strict verify). Without it they are verified on the calling thread.
+   */
+  readonly signatures?: EnvelopeSignatureVerifier;
 }
 
 export interface AppendedEvent {
@@ -110,12 +118,18 @@ type Checked =
   | { readonly recorded: AppendedEvent }
   | { readonly pending: Omit<AppendedEvent, 'position'>; readonly known: KnownEvent };
 
+/** A signature checked before the group: the key it was checked against, and the verdict. */
+interface CheckedAhead {
+  readonly publicKey: Uint8Array;
+  readonly valid: boolean;
+}
+
 /** A submission waiting for, or being decided in, a group commit. */
 interface Submission {
   readonly decoded: readonly DecodedEvent[];
   readonly principal: Principal;
-  /** The public key each event's signature was already verified against, before the group; undefined if not. */
-  readonly verifiedWith: readonly (Uint8Array | undefined)[];
+  /** Each event's signature as checked before the group; undefined where its key was not known then. */
+  readonly ahead: readonly (CheckedAhead | undefined)[];
   readonly resolve: (appended: AppendedEvent[]) => void;
   readonly reject: (error: unknown) => void;
   /** Set once the submission was decided again because an earlier submission of its group failed to write. */
@@ -132,6 +146,7 @@ export class Ledger {
   private readonly stationKeys: StationKeyDirectory | undefined;
   private readonly cache: StreamCache | undefined;
   private readonly maxGroupEvents: number;
+  private readonly signatures: EnvelopeSignatureVerifier | undefined;
   private readonly waiting: Submission[] = [];
   private committing = false;
 
@@ -145,6 +160,7 @@ export class Ledger {
     this.crypto = options.crypto ?? nativeCrypto;
     this.cache = options.singleWriter ? new StreamCache(options.cachedStreams) : undefined;
     this.maxGroupEvents = options.maxGroupEvents ?? 4000;
+    this.signatures = options.signatures;
   }
 
   /**
@@ -157,30 +173,31 @@ export class Ledger {
       throw new LedgerError('PAYLOAD_TOO_LARGE', `at most ${this.maxBatchSize} events per request`);
     }
     const decoded = inputs.map((input, index) => this.decode(input, index));
-    const verifiedWith = decoded.map((item) => this.verifyAhead(item));
+    const keys = decoded.map((item) => this.keyKnownAhead(item));
+    const pool = this.signatures;
+    const ahead: (CheckedAhead | undefined)[] = pool
+      ? await Promise.all(keys.map(async (publicKey, i) => (publicKey ? { publicKey, valid: await pool.verify((decoded[i] as DecodedEvent).envelope, publicKey) } : undefined)))
+      : keys.map((publicKey, i) => (publicKey ? { publicKey, valid: verifyEnvelopeSignature((decoded[i] as DecodedEvent).envelope, publicKey, this.crypto) } : undefined));
     return new Promise<AppendedEvent[]>((resolve, reject) => {
-      this.waiting.push({ decoded, principal, verifiedWith, resolve, reject, redecided: false });
+      this.waiting.push({ decoded, principal, ahead, resolve, reject, redecided: false });
       this.scheduleCommit();
     });
   }
 
   /**
-   * The signature check, done before the submission joins a group when its key is known without the
-   * group's state: an administrator key, or a station key in a cached station stream. The decision still
-   * resolves the key against the group's state and verifies again only if it differs (a key registered or
-   * revoked in between).
+   * The key of an event whose signature is checked before the submission joins a group, where it is known
+   * without the group's state: an administrator key, or a station key in a cached station stream. The
+   * decision still resolves the key against the group's state and uses the verdict only for that same key
+   * (a key registered or revoked in between is verified again).
    */
-  private verifyAhead(item: DecodedEvent): Uint8Array | undefined {
+  private keyKnownAhead(item: DecodedEvent): Uint8Array | undefined {
     const keyId = item.envelope.signatures[0]?.keyid ?? '';
     const { source } = item.event;
-    let key: Uint8Array | undefined;
-    if (source.kind === 'admin') key = this.adminKeys.get(keyId);
-    else if (source.kind === 'station') {
-      const head = this.cache?.peek(stationAggregate.stream(source.id).stream);
-      const registered = head?.aggregate === stationAggregate ? (head.state as StationState).keys.get(keyId) : undefined;
-      if (registered && registered.revokedAt === null) key = fromHex(registered.publicKey);
-    }
-    return key && verifyEnvelopeSignature(item.envelope, key, this.crypto) ? key : undefined;
+    if (source.kind === 'admin') return this.adminKeys.get(keyId);
+    if (source.kind !== 'station') return undefined;
+    const head = this.cache?.peek(stationAggregate.stream(source.id).stream);
+    const registered = head?.aggregate === stationAggregate ? (head.state as StationState).keys.get(keyId) : undefined;
+    return registered && registered.revokedAt === null ? fromHex(registered.publicKey) : undefined;
   }
 
   /**
@@ -227,7 +244,7 @@ export class Ledger {
         const checked: Checked[] = [];
         for (const [index, item] of submission.decoded.entries()) {
           const at = { index, eventId: item.event.id, eventType: item.event.type };
-          checked.push(await this.check(item, at, submission.principal, views, savepoint, submission.verifiedWith[index]));
+          checked.push(await this.check(item, at, submission.principal, views, savepoint, submission.ahead[index]));
         }
         accepted.push({ submission, savepoint, checked });
       } catch (error) {
@@ -292,9 +309,9 @@ export class Ledger {
   }
 
   /** Every step but the append, for one event of the submission. */
-  private async check(item: DecodedEvent, at: EventAt, principal: Principal, views: StreamViews, savepoint: Savepoint, verifiedWith: Uint8Array | undefined): Promise<Checked> {
+  private async check(item: DecodedEvent, at: EventAt, principal: Principal, views: StreamViews, savepoint: Savepoint, ahead: CheckedAhead | undefined): Promise<Checked> {
     this.authorize(item.event, principal, at);
-    return aggregateOf(item.event).open((aggregate) => this.extendStream(aggregate, item, at, views, savepoint, verifiedWith));
+    return aggregateOf(item.event).open((aggregate) => this.extendStream(aggregate, item, at, views, savepoint, ahead));
   }
 
   private authorize(event: LedgerEvent, principal: Principal, at: EventAt): void {
@@ -339,7 +356,7 @@ export class Ledger {
   }
 
   /** idempotency → resolve key → verify signature → hash chain → decide: the event joins its stream's pending events (or is a retry). */
-  private async extendStream<E extends LedgerEvent, S>(aggregate: Aggregate<E, S>, item: DecodedEvent, at: EventAt, views: StreamViews, savepoint: Savepoint, verifiedWith: Uint8Array | undefined): Promise<Checked> {
+  private async extendStream<E extends LedgerEvent, S>(aggregate: Aggregate<E, S>, item: DecodedEvent, at: EventAt, views: StreamViews, savepoint: Savepoint, ahead: CheckedAhead | undefined): Promise<Checked> {
     const { event, digest } = item;
     if (!aggregate.accepts(event)) throw new Error(`the registry gave ${event.type} to the ${aggregate.name} aggregate, which does not own it`);
     const view = await views.load(aggregate.streamFor(event));
@@ -357,8 +374,9 @@ export class Ledger {
     }
 
     const publicKey = await this.resolveKey(item, views, at);
-    const verified = verifiedWith !== undefined && bytesEqual(verifiedWith, publicKey);
-    if (!verified && !verifyEnvelopeSignature(item.envelope, publicKey, this.crypto)) {
+    // The verdict reached before the group stands for the key resolved now; another key is verified here.
+    const valid = ahead !== undefined && bytesEqual(ahead.publicKey, publicKey) ? ahead.valid : verifyEnvelopeSignature(item.envelope, publicKey, this.crypto);
+    if (!valid) {
       throw new LedgerError('SIGNATURE_INVALID', `event ${at.index}: Ed25519 signature does not verify (RFC 8032, strict)`, { ...at });
     }
 

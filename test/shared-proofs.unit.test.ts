@@ -1,0 +1,87 @@
+/**
+ * Shared inclusion proofs (src/evidence/shared-proofs.ts) are, leaf for leaf, the proofs RFC 6962's PATH
+ * gives one by one (src/merkle/proofs.ts over an in-memory tree), for every tree size up to 70 and random
+ * sets of leaves: runs inside one block, runs crossing blocks, leaves near the incomplete right edge. And the
+ * export verifier's joint check of a unit's proofs gives, for genuine and edited proofs, the verdict of
+ * verifyInclusion applied to each.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { portableCrypto } from '../src/crypto/backend.ts';
+import { utf8 } from '../src/crypto/encoding.ts';
+import { leafHash, nodeHash, type Hash } from '../src/merkle/hash.ts';
+import { inclusionProof, rootHash, verifyInclusion, type SubtreeSource } from '../src/merkle/proofs.ts';
+import { allIncluded } from '../src/verify/export.ts';
+import type { Decoded } from '../src/verify/steps.ts';
+import type { Checkpoint } from '../src/tlog/checkpoint.ts';
+import { inclusionProofs, type ProofSource } from '../src/evidence/shared-proofs.ts';
+
+const leaves = Array.from({ length: 70 }, (_, i) => leafHash(utf8(`leaf ${i}`), portableCrypto));
+// The proofs the export verifier checks jointly are these same trees' (src/verify/export.ts allIncluded).
+/** A tree whose perfect subtrees are hashed from the leaves each time: the reference, nothing stored. */
+const perfect = (level: number, index: number): Hash => (level === 0 ? (leaves[index] as Hash) : nodeHash(perfect(level - 1, 2 * index), perfect(level - 1, 2 * index + 1), portableCrypto));
+const tree: SubtreeSource = { perfect };
+
+function source(asked: { proofs: number; leaves: number }): ProofSource {
+  return {
+    inclusionProof: async (index, size) => (asked.proofs++, inclusionProof(tree, index, size, portableCrypto)),
+    leafHashAt: async (index) => (asked.leaves++, leaves[index] as Hash),
+  };
+}
+
+describe('shared inclusion proofs', () => {
+  it('equal the one-by-one proofs for any leaves of any tree', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 70 }).chain((size) => fc.tuple(fc.constant(size), fc.uniqueArray(fc.integer({ min: 0, max: size - 1 }), { minLength: 1, maxLength: 12 }))),
+        async ([size, indexes]) => {
+          const proofs = await inclusionProofs(source({ proofs: 0, leaves: 0 }), indexes, size, portableCrypto);
+          expect([...proofs.keys()].sort((a, b) => a - b)).toEqual([...indexes].sort((a, b) => a - b));
+          for (const i of indexes) expect(proofs.get(i)).toEqual(inclusionProof(tree, i, size, portableCrypto));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("asks the log for one proof for a unit's six consecutive leaves, and the leaf hashes of their block", async () => {
+    const asked = { proofs: 0, leaves: 0 };
+    const unit = [17, 18, 19, 20, 21, 22];
+    const proofs = await inclusionProofs(source(asked), unit, 70, portableCrypto);
+    for (const i of unit) expect(proofs.get(i)).toEqual(inclusionProof(tree, i, 70, portableCrypto));
+    // Leaves 17..22 lie in the block of 8 from 16: its 8 leaf hashes and one proof (of 16).
+    expect(asked).toEqual({ proofs: 1, leaves: 8 });
+  });
+});
+
+describe("the export verifier's joint check of a unit's proofs", () => {
+  const dataOf = (i: number) => utf8(`leaf ${i}`);
+  it('gives the verdict of verifyInclusion entry by entry, for genuine proofs and for every edit of one', async () => {
+    await fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }).chain((size) => fc.tuple(fc.constant(size), fc.uniqueArray(fc.integer({ min: 0, max: size - 1 }), { minLength: 1, maxLength: 8 }))),
+        fc.option(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 0, max: 31 }), fc.constantFrom('flip', 'drop', 'swap', 'leaf')), { nil: undefined }),
+        ([size, indexes], edit) => {
+          const root = rootHash({ perfect }, size, portableCrypto);
+          const entries = indexes.map((leafIndex) => ({ d: { leafIndex, bytes: dataOf(leafIndex) } as Decoded, proof: inclusionProof(tree, leafIndex, size, portableCrypto) }));
+          if (edit) {
+            const [which, at, byte, kind] = edit;
+            const entry = entries[which % entries.length]!;
+            const proof = [...entry.proof];
+            if (kind === 'flip' && proof.length > 0) {
+              const h = proof[at % proof.length]!.slice();
+              h[byte] = h[byte]! ^ 1;
+              proof[at % proof.length] = h;
+            } else if (kind === 'drop') proof.splice(at % Math.max(1, proof.length), 1);
+            else if (kind === 'swap' && proof.length > 1) proof.reverse();
+            else if (kind === 'leaf') entry.d = { ...entry.d, bytes: dataOf(entry.d.leafIndex + 1000) } as Decoded;
+            entry.proof = proof;
+          }
+          const expected = entries.every(({ d, proof }) => verifyInclusion(leafHash(d.bytes, portableCrypto), d.leafIndex, size, proof, root, portableCrypto));
+          expect(allIncluded(entries, { size, root } as Checkpoint, portableCrypto)).toBe(expected);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});
