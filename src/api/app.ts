@@ -39,6 +39,8 @@ import type { PlantStatsSource } from '../plant/plant.ts';
 import { checkSbomEvidence, craRoutes } from './cra-routes.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
 import { scittRoutes } from './scitt-routes.ts';
+import { mapRoutes } from './map-routes.ts';
+import type { UnitMapIndex } from '../read/unit-map.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -48,6 +50,8 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
+  /** The unit history map and its index log (docs/format.md §15); null or absent: none kept. */
+  readonly unitMap?: UnitMapIndex | null;
   /** The ledger's verifier key string, `<origin>+<key id>+<key>`. */
   readonly verifierKey: string;
   /** The ledger's ML-DSA-44 verifier key (C2SP vkey type 0x06), when it signs checkpoints with one. */
@@ -262,6 +266,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.route('/', interlockRoutes(readinessFromReadModel(projections), limitBody));
   v1.route('/', productionRoutes(projections));
+  v1.route('/', mapRoutes(deps.unitMap ?? null));
 
   v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {
     let body: unknown;

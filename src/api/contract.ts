@@ -6,6 +6,7 @@
  * description cannot disagree without a compile error or a failing test.
  */
 import { z } from 'zod';
+import { HistoryEvidence } from '../../schemas/history.ts';
 import { Identifier, Sha256Hex, LedgerEventSchema, DsseEnvelopeSchema, adminEventSchemas, adminEventVersions } from '../../schemas/index.ts';
 import { ProvenanceDocumentSchema } from '../../schemas/provenance.ts';
 import { ExportRecordSchema, ExportSelectionSchema } from '../../schemas/export.ts';
@@ -56,6 +57,18 @@ const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day, YYYY-MM-DD').opt
 
 export const UnitsQuery = z.strictObject({ limit: PageLimit, after: Identifier.optional().describe('the serial after which the page starts (`next` of the previous page)') });
 export const InclusionQuery = z.strictObject({ index: TreeSize.describe('leaf index'), size: TreeSize.describe('tree size the proof is against') });
+export const UnitMapQuery = z.strictObject({ size: TreeSize.optional().describe('the ledger checkpoint size the evidence is as of (default: the newest committed one)') });
+const CommitmentParam = z.strictObject({ size: z.string().describe('a ledger checkpoint size') });
+export const MapCommitment = z
+  .strictObject({
+    index: z.int().nonnegative().describe('leaf index of the commitment in the index log'),
+    size: z.int().nonnegative().describe('the ledger checkpoint size it commits the map for'),
+    leaf: z.string().describe('the commitment leaf text (docs/format.md §15)'),
+    proof: z.array(z.string()).describe('RFC 6962 inclusion proof of the leaf in the index checkpoint, base64, sibling first'),
+    checkpoint: z.string().describe('the index log checkpoint (signed note)'),
+  })
+  .meta({ id: 'MapCommitment' });
+export const UnitMapEvidence = z.strictObject({ serial: Identifier, size: z.int().nonnegative(), history: HistoryEvidence }).meta({ id: 'UnitMapEvidence', description: "a unit's completeness evidence as of a checkpoint size (docs/format.md §15)" });
 export const ConsistencyQuery = z.strictObject({ from: TreeSize.describe('the older tree size'), to: TreeSize.describe('the newer tree size') });
 export const DriftQuery = z.strictObject({ since: IsoTime.describe('deviations at or after this time'), until: IsoTime.describe('deviations at or before this time') });
 export const ScrapQuery = z.strictObject({
@@ -567,6 +580,11 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   },
   { method: 'get', path: '/statements/:serial', tag: 'evidence', summary: "A shipped unit's SCITT Transparent Statement", authenticated: true, params: SerialParam, responses: ok('a COSE_Sign1 signed statement with its receipt embedded', { 'application/scitt-statement+cose': z.string().describe('COSE bytes') }), errors: ['NOT_FOUND'] },
   { method: 'get', path: '/statements/:serial/provenance', tag: 'evidence', summary: 'The provenance document a Transparent Statement digests', authenticated: true, params: SerialParam, responses: ok('the provenance document, byte for byte as digested', json(Provenance)), errors: ['NOT_FOUND'] },
+  // The unit history map and its index log: src/api/map-routes.ts, docs/format.md §15.
+  { method: 'get', path: '/v1/unit-map/key', tag: 'log', summary: "The index log's verifier key (pin it beside the ledger's)", authenticated: true, responses: ok('<origin>/unit-map+<key id>+<key>, one line', text('the index log verifier key')), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/unit-map/checkpoint', tag: 'log', summary: 'The newest index log checkpoint, with witness cosignatures', authenticated: true, responses: ok('a C2SP signed note, origin <ledger origin>/unit-map', text('signed note')), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/unit-map/commitments/:size', tag: 'log', summary: 'The map commitment for a ledger checkpoint size, with its inclusion proof', authenticated: true, params: CommitmentParam, responses: ok('the commitment', json(MapCommitment)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/unit-map/units/:serial', tag: 'evidence', summary: "A unit's map proof and index-log evidence: its complete history as of a checkpoint", authenticated: true, params: SerialParam, query: UnitMapQuery, responses: ok('the evidence', json(UnitMapEvidence)), errors: ['QUERY_INVALID', 'NOT_FOUND'] },
   { method: 'get', path: '/v1/checkpoint', tag: 'log', summary: 'The newest signed checkpoint', authenticated: true, responses: ok('a C2SP tlog-checkpoint signed note', text('signed note')), errors: [] },
   {
     method: 'post',

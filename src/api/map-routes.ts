@@ -1,0 +1,47 @@
+/**
+ * The unit history map's routes (docs/format.md §15), mounted under /v1 (authenticated there):
+ *   GET /unit-map/key                 the index log's verifier key
+ *   GET /unit-map/checkpoint          the newest index log checkpoint, with the witnesses' cosignatures
+ *   GET /unit-map/commitments/{size}  the commitment of the map as of a ledger checkpoint size, and its inclusion proof
+ *   GET /unit-map/units/{serial}      a unit's completeness evidence (the `history` member of provenance v3)
+ */
+import { Hono } from 'hono';
+import { requireRole, validQuery, type AppEnv } from './middleware.ts';
+import { problem } from './problem.ts';
+import { Identifier } from '../../schemas/common.ts';
+import { toBase64 } from '../crypto/encoding.ts';
+import { UnitMapQuery, type MapCommitment, type ResponseOf, type UnitMapEvidence } from './contract.ts';
+import type { UnitMapIndex } from '../read/unit-map.ts';
+
+const NO_MAP = 'this ledger keeps no unit history map (it runs on a shared PostgreSQL log)';
+
+export function mapRoutes(unitMap: UnitMapIndex | null): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/unit-map/key', (c) => (unitMap ? c.text(unitMap.verifierKey + '\n') : problem(c, 'NOT_FOUND', NO_MAP)));
+  app.get('/unit-map/checkpoint', async (c) => {
+    if (!unitMap) return problem(c, 'NOT_FOUND', NO_MAP);
+    const note = await unitMap.checkpoint();
+    return note ? c.text(note) : problem(c, 'NOT_FOUND', 'no checkpoint was committed yet');
+  });
+  app.get('/unit-map/commitments/:size', async (c) => {
+    const text = c.req.param('size');
+    if (!unitMap) return problem(c, 'NOT_FOUND', NO_MAP);
+    const size = /^(0|[1-9][0-9]{0,15})$/.test(text) ? Number(text) : NaN;
+    const found = Number.isSafeInteger(size) ? await unitMap.commitment(size) : null;
+    if (!found) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${text}`);
+    return c.json({ index: found.index, size: found.size, leaf: found.leaf, proof: found.proof.map((h) => toBase64(h)), checkpoint: found.checkpoint } satisfies ResponseOf<typeof MapCommitment>);
+  });
+  app.get('/unit-map/units/:serial', requireRole('auditor', 'admin'), async (c) => {
+    const query = validQuery(c, UnitMapQuery);
+    const parsed = Identifier.safeParse(c.req.param('serial'));
+    if (!parsed.success) return problem(c, 'NOT_FOUND', 'not a serial');
+    if (!unitMap) return problem(c, 'NOT_FOUND', NO_MAP);
+    await unitMap.catchUp();
+    const committed = unitMap.committed();
+    const size = query.size ?? committed[committed.length - 1]?.size;
+    const history = size === undefined ? null : await unitMap.historyEvidence(parsed.data, size);
+    if (!history || size === undefined) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${size ?? '-'}`);
+    return c.json({ serial: parsed.data, size, history } satisfies ResponseOf<typeof UnitMapEvidence>);
+  });
+  return app;
+}
