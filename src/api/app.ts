@@ -40,6 +40,7 @@ import { checkSbomEvidence, craRoutes } from './cra-routes.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
 import { scittRoutes } from './scitt-routes.ts';
 import { mapRoutes } from './map-routes.ts';
+import { buildProvenanceV3 } from '../evidence/history.ts';
 import type { UnitMapIndex } from '../read/unit-map.ts';
 
 export interface AppDeps {
@@ -258,7 +259,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {
     const serial = id(c.req.param('serial'));
-    const doc = await buildProvenance(deps, serial);
+    const doc = deps.unitMap ? await buildProvenanceV3({ ...deps, unitMap: deps.unitMap }, serial) : await buildProvenance(deps, serial);
     if (!doc) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
     c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
     return c.json(doc);

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { HistoryEvidence } from '../../schemas/history.ts';
 import { Identifier, Sha256Hex, LedgerEventSchema, DsseEnvelopeSchema, adminEventSchemas, adminEventVersions } from '../../schemas/index.ts';
-import { ProvenanceDocumentSchema } from '../../schemas/provenance.ts';
+import { ProvenanceDocumentV2, ProvenanceDocumentV3 } from '../../schemas/provenance.ts';
 import { ExportRecordSchema, ExportSelectionSchema } from '../../schemas/export.ts';
 import type { LedgerErrorCode } from '../write/errors.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
@@ -187,7 +187,9 @@ export const ReleaseView = z.strictObject({ release: ApprovedRelease, events: z.
 export const BatchView = z.strictObject({ batchId: Identifier, status: z.enum(['open', 'closed']), batch: adminEventSchemas.BatchOpened.nullable(), events: z.array(HistoryEntry) });
 export const InclusionProof = z.strictObject({ index: Count, size: Count, leafHash: Sha256Hex, proof: z.array(Base64Hash).describe('RFC 6962 audit path, sibling first') });
 export const ConsistencyProof = z.strictObject({ from: Count, to: Count, proof: z.array(Base64Hash) });
-export const Provenance = ProvenanceDocumentSchema.meta({ id: 'ProvenanceDocument', description: 'verifies offline against the pinned ledger key (docs/format.md §6)' });
+export const Provenance = z.union([ProvenanceDocumentV3, ProvenanceDocumentV2]).meta({ id: 'ProvenanceDocument', description: 'verifies offline against the pinned ledger key (docs/format.md §6); v3 with its history (§15) where the ledger keeps the unit history map' });
+/** What a SCITT statement digests: a v2 document against one fixed checkpoint (docs/format.md §13.4). */
+export const StatementProvenance = ProvenanceDocumentV2.meta({ id: 'StatementProvenanceDocument', description: 'the flashtrail.provenance.v2 document a Transparent Statement digests (docs/format.md §13.4)' });
 
 const DriftDimensionSchema = z.enum(['bootloader', 'signing_key', 'application', 'provisioning_template', 'efuse_profile']);
 const DeviationSchema = z.strictObject({ dimension: DriftDimensionSchema, expected: z.string(), value: z.string(), station: z.string(), operator: z.string().nullable(), at: z.string(), eventId: z.string() });
@@ -579,12 +581,12 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     errors: ['NOT_FOUND'],
   },
   { method: 'get', path: '/statements/:serial', tag: 'evidence', summary: "A shipped unit's SCITT Transparent Statement", authenticated: true, params: SerialParam, responses: ok('a COSE_Sign1 signed statement with its receipt embedded', { 'application/scitt-statement+cose': z.string().describe('COSE bytes') }), errors: ['NOT_FOUND'] },
-  { method: 'get', path: '/statements/:serial/provenance', tag: 'evidence', summary: 'The provenance document a Transparent Statement digests', authenticated: true, params: SerialParam, responses: ok('the provenance document, byte for byte as digested', json(Provenance)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/statements/:serial/provenance', tag: 'evidence', summary: 'The provenance document a Transparent Statement digests', authenticated: true, params: SerialParam, responses: ok('the provenance document, byte for byte as digested', json(StatementProvenance)), errors: ['NOT_FOUND'] },
   // The unit history map and its index log: src/api/map-routes.ts, docs/format.md §15.
   { method: 'get', path: '/v1/unit-map/key', tag: 'log', summary: "The index log's verifier key (pin it beside the ledger's)", authenticated: true, responses: ok('<origin>/unit-map+<key id>+<key>, one line', text('the index log verifier key')), errors: ['NOT_FOUND'] },
-  { method: 'get', path: '/v1/unit-map/checkpoint', tag: 'log', summary: 'The newest index log checkpoint, with witness cosignatures', authenticated: true, responses: ok('a C2SP signed note, origin <ledger origin>/unit-map', text('signed note')), errors: ['NOT_FOUND'] },
-  { method: 'get', path: '/v1/unit-map/commitments/:size', tag: 'log', summary: 'The map commitment for a ledger checkpoint size, with its inclusion proof', authenticated: true, params: CommitmentParam, responses: ok('the commitment', json(MapCommitment)), errors: ['NOT_FOUND'] },
-  { method: 'get', path: '/v1/unit-map/units/:serial', tag: 'evidence', summary: "A unit's map proof and index-log evidence: its complete history as of a checkpoint", authenticated: true, params: SerialParam, query: UnitMapQuery, responses: ok('the evidence', json(UnitMapEvidence)), errors: ['QUERY_INVALID', 'NOT_FOUND'] },
+  { method: 'get', path: '/v1/unit-map/checkpoint', tag: 'log', summary: 'The newest index log checkpoint, with witness cosignatures', authenticated: true, responses: ok('a C2SP signed note, origin <ledger origin>/unit-map', text('signed note')), errors: ['NOT_FOUND', 'UNAVAILABLE'] },
+  { method: 'get', path: '/v1/unit-map/commitments/:size', tag: 'log', summary: 'The map commitment for a ledger checkpoint size, with its inclusion proof', authenticated: true, params: CommitmentParam, responses: ok('the commitment', json(MapCommitment)), errors: ['NOT_FOUND', 'UNAVAILABLE'] },
+  { method: 'get', path: '/v1/unit-map/units/:serial', tag: 'evidence', summary: "A unit's map proof and index-log evidence: its complete history as of a checkpoint", authenticated: true, params: SerialParam, query: UnitMapQuery, responses: ok('the evidence', json(UnitMapEvidence)), errors: ['QUERY_INVALID', 'NOT_FOUND', 'UNAVAILABLE'] },
   { method: 'get', path: '/v1/checkpoint', tag: 'log', summary: 'The newest signed checkpoint', authenticated: true, responses: ok('a C2SP tlog-checkpoint signed note', text('signed note')), errors: [] },
   {
     method: 'post',

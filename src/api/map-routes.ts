@@ -8,15 +8,23 @@
 import { Hono } from 'hono';
 import { requireRole, validQuery, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
+import { LedgerError } from '../write/errors.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { toBase64 } from '../crypto/encoding.ts';
 import { UnitMapQuery, type MapCommitment, type ResponseOf, type UnitMapEvidence } from './contract.ts';
-import type { UnitMapIndex } from '../read/unit-map.ts';
+import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
 
 const NO_MAP = 'this ledger keeps no unit history map (it runs on a shared PostgreSQL log)';
 
 export function mapRoutes(unitMap: UnitMapIndex | null): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  // A map out of service answers 503 with its reason (UNAVAILABLE), never a proof.
+  app.use('/unit-map/*', async (_c, next) => {
+    await next().catch((error: unknown) => {
+      if (error instanceof UnitMapError) throw new LedgerError('UNAVAILABLE', `the unit history map is out of service: ${error.message}`);
+      throw error;
+    });
+  });
   app.get('/unit-map/key', (c) => (unitMap ? c.text(unitMap.verifierKey + '\n') : problem(c, 'NOT_FOUND', NO_MAP)));
   app.get('/unit-map/checkpoint', async (c) => {
     if (!unitMap) return problem(c, 'NOT_FOUND', NO_MAP);

@@ -126,6 +126,8 @@ export class UnitMapIndex {
   private readonly snapshots = new Map<number, UnitHistorySnapshot>();
   private running: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
+  /** Why the map is out of service, once it found the log or its own signed checkpoint contradicting it. */
+  private broken: string | null = null;
   readonly origin: string;
 
   private constructor(private readonly options: UnitMapOptions) {
@@ -151,8 +153,16 @@ export class UnitMapIndex {
         options.logger?.warn({ file: options.file }, 'the unit map file does not reproduce its own last commitment: rebuilt from the event store');
         index.reset();
       }
-      await index.catchUp();
-      if (signed !== null) index.checkSignedIndex(signed);
+      try {
+        await index.catchUp();
+        if (signed !== null) index.checkSignedIndex(signed);
+      } catch (error) {
+        if (!(error instanceof UnitMapError)) throw error;
+        // Derived data that contradicts the log or its own signed checkpoint: the ledger still serves its log,
+        // but claims no completeness (provenance is served as v2) until an operator looks.
+        index.broken = error.message;
+        options.logger?.error({ file: options.file }, `${error.message}; the unit history map is out of service`);
+      }
       return index;
     } catch (error) {
       index.close();
@@ -218,7 +228,17 @@ export class UnitMapIndex {
   }
 
   private async catchUpNow(): Promise<void> {
+    if (this.broken !== null) throw new UnitMapError(this.broken);
     const { store } = this.options;
+    try {
+      await this.commitNew(store);
+    } catch (error) {
+      if (error instanceof UnitMapError) this.broken = error.message;
+      throw error;
+    }
+  }
+
+  private async commitNew(store: EventStore): Promise<void> {
     let added = false;
     for (;;) {
       const checkpoints = await store.readStream(LEDGER_CHECKPOINT_STREAM, { fromRevision: BigInt(this.meta('checkpoint_revision') ?? '0'), maxCount: 100 });

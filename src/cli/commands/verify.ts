@@ -141,12 +141,12 @@ export interface VerifyOutput {
 }
 
 /** The pinned key, from the option or @file; a bad one is a coded failure (LEDGER_KEY_ERROR), in --json too. */
-function readKey(value: string): ReturnType<typeof parseVerifierKey> {
+function readKey(value: string, option = '--ledger-key', what = 'the ledger key file', kind = 'a ledger verifier key'): ReturnType<typeof parseVerifierKey> {
   const file = value.startsWith('@') ? value.slice(1) : null;
   let text = value;
   if (file !== null) {
     try {
-      text = readTextFile(file, 'the ledger key file');
+      text = readTextFile(file, what);
     } catch (error) {
       if (!(error instanceof CliError)) throw error;
       throw new VerificationError('LEDGER_KEY_ERROR', 'input', error.message, { file });
@@ -156,7 +156,7 @@ function readKey(value: string): ReturnType<typeof parseVerifierKey> {
     return parseVerifierKey(text.trim());
   } catch (error) {
     if (!(error instanceof NoteError)) throw error;
-    throw new VerificationError('LEDGER_KEY_ERROR', 'input', `--ledger-key ${file !== null ? `${file} ` : ''}is not a ledger verifier key: ${error.message}`, file !== null ? { file } : {});
+    throw new VerificationError('LEDGER_KEY_ERROR', 'input', `${option} ${file !== null ? `${file} ` : ''}is not ${kind}: ${error.message}`, file !== null ? { file } : {});
   }
 }
 
@@ -180,16 +180,17 @@ function failure(o: VerifyOutput, error: unknown): number {
   return 1;
 }
 
-export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string, atLeast?: number, signatures?: SignatureOptions): number {
+export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string, atLeast?: number, signatures?: SignatureOptions, mapKeyText?: string): number {
   try {
     const key = readKey(ledgerKey);
+    const mapKey = mapKeyText === undefined ? undefined : readKey(mapKeyText, '--map-key', 'the index log key file', 'an index log verifier key');
     const policy = readPolicy(policyFile);
     const signaturePolicy = readSignaturePolicy(signatures);
     const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
     if ((doc as { format?: unknown } | null)?.format === RENEWAL_FORMAT) return verifyRenewalDocument(file, doc, key, signaturePolicy, o);
     let report;
     try {
-      report = verifyProvenance(doc, key, nativeCrypto, { ...signaturePolicy, ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}) });
+      report = verifyProvenance(doc, key, nativeCrypto, { ...signaturePolicy, ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), ...(mapKey ? { mapKey } : {}) });
     } catch (error) {
       if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
       throw error;
@@ -202,6 +203,7 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
       const release = report.releaseId !== null ? `; batch ${String(report.batchId)} of release ${report.releaseId}${report.matchesRelease === false ? ' (firmware differs from the release)' : ''}` : '';
       o.out(`verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}${release}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
       printWitnesses(o, report.witnesses);
+      if (report.history) o.out(`  complete: all ${report.history.events} events of ${report.serial} as of checkpoint size ${report.history.size}${report.freshness?.asOf ? ` (${report.freshness.asOf})` : ''}, the last at leaf ${report.history.lastLeaf}`);
       for (const n of report.notProven) o.out(`  not proven: ${n}`);
     }
     return 0;
@@ -333,7 +335,7 @@ function readNoteFile(file: string): string {
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['FILE --ledger-key KEY|@FILE [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
+  usage: ['FILE --ledger-key KEY|@FILE [--map-key KEY|@FILE] [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
     'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
@@ -342,6 +344,7 @@ const command = defineCommand({
   arguments: [{ name: 'FILE', help: 'a provenance document (GET /v1/units/SERIAL/provenance) or an export (flashtrail export)' }],
   options: {
     'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the verifier key the ledger printed at init (origin+id+key), or @file holding it' },
+    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): with it, a v3 document's history is proved complete (HISTORY_INCOMPLETE)" },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy): refuse a checkpoint its quorum has not cosigned' },
     'at-least': { type: 'string', value: 'N', help: 'the log is known to have N leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE)' },
     'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key): with it, both checkpoint signatures are required" },
@@ -366,7 +369,7 @@ const command = defineCommand({
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
       return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), progress: (l) => console.error(l), signatures });
     }
-    return verifyProvenanceFile(file, key, o, values.policy, atLeast, signatures);
+    return verifyProvenanceFile(file, key, o, values.policy, atLeast, signatures, values['map-key'] as string | undefined);
   },
 });
 
