@@ -240,6 +240,11 @@ export class UnitMapIndex {
 
   private async commitNew(store: EventStore): Promise<void> {
     let added = false;
+    const consumed = BigInt(this.meta('checkpoint_revision') ?? '0');
+    if (consumed > 0n) {
+      const [head] = await store.readStream(LEDGER_CHECKPOINT_STREAM, { direction: 'backwards', maxCount: 1 });
+      if (!head || head.revision + 1n < consumed) throw new UnitMapError(`the ${LEDGER_CHECKPOINT_STREAM} stream holds ${head ? head.revision + 1n : 0n} records, fewer than the ${consumed} the map committed: it was rewritten`);
+    }
     for (;;) {
       const checkpoints = await store.readStream(LEDGER_CHECKPOINT_STREAM, { fromRevision: BigInt(this.meta('checkpoint_revision') ?? '0'), maxCount: 100 });
       if (checkpoints.length === 0) break;
