@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,22 @@ import type { HistoryEvidence } from '../schemas/history.ts';
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
 const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args]).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+
+const PYTHON = '/usr/bin/python3';
+const INDEPENDENT = join(ROOT, 'test', 'interop', 'python', 'flashtrail_verify.py');
+const pythonMissing = (() => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import cryptography'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return `${PYTHON} with python3-cryptography is not installed (apt-get install python3-cryptography)`;
+  }
+})();
+if (pythonMissing) console.warn(`independent history check skipped: ${pythonMissing}`);
+const independent = async (file: string, ...keys: string[]) => {
+  const r = await run(PYTHON, [INDEPENDENT, '--ledger-key', ...keys.slice(0, 1), ...(keys[1] ? ['--map-key', keys[1]] : []), file], { timeout: 60_000 }).catch((e: { stdout: string }) => e);
+  return JSON.parse((r as { stdout: string }).stdout.trim().split('\n').pop() as string) as { ok: boolean; code?: string; message?: string; history?: { asOfSize: number; events: number } };
+};
 
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-history-'));
 let t: TestLedger;
@@ -124,5 +140,22 @@ describe('flashtrail verify --map-key', () => {
     const wrong = await cli(['verify', write('genuine2.json', after), '--ledger-key', ledgerKey, '--map-key', ledgerKey]);
     expect(wrong.code).toBe(1);
     expect(wrong.stdout).toContain('LEDGER_KEY_ERROR');
+  });
+});
+
+describe.skipIf(pythonMissing !== null)('the independent verifier (test/interop/python, from docs/format.md §15 alone)', () => {
+  it('proves the genuine history complete and refuses the shortened one and the foreign map root', async () => {
+    const units = after.entries.filter((e) => e.role === 'unit');
+    const genuine = await independent(write('py-genuine.json', after), ledgerKey, mapKey);
+    expect(genuine).toMatchObject({ ok: true, history: { asOfSize: sizeOf(after), events: units.length } });
+    const dropped = await independent(write('py-dropped.json', { ...after, entries: after.entries.filter((e) => e !== units[units.length - 1]) }), ledgerKey, mapKey);
+    expect(dropped).toMatchObject({ ok: false, code: 'HISTORY_INCOMPLETE' });
+    expect(dropped.message).toContain(`the last at leaf ${units[units.length - 1]!.leafIndex}`);
+    const otherRoot = await independent(write('py-root.json', { ...after, history: { ...(after.history as HistoryEvidence), mapRoot: '00'.repeat(32) } }), ledgerKey, mapKey);
+    expect(otherRoot).toMatchObject({ ok: false, code: 'HISTORY_INCOMPLETE' });
+    // Without the index log key it verifies what v2 verifies and keeps the caveat.
+    const unpinned = await independent(write('py-genuine.json', after), ledgerKey);
+    expect(unpinned.ok).toBe(true);
+    expect(unpinned.history).toBeUndefined();
   });
 });
