@@ -267,7 +267,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.route('/', interlockRoutes(readinessFromReadModel(projections), limitBody));
   v1.route('/', productionRoutes(projections));
-  v1.route('/', mapRoutes(deps.unitMap ?? null));
+  v1.route('/', mapRoutes(deps.unitMap ?? null, deps.store));
 
   v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {
     let body: unknown;

@@ -69,6 +69,11 @@ export const MapCommitment = z
   })
   .meta({ id: 'MapCommitment' });
 export const UnitMapEvidence = z.strictObject({ serial: Identifier, size: z.int().nonnegative(), history: HistoryEvidence }).meta({ id: 'UnitMapEvidence', description: "a unit's completeness evidence as of a checkpoint size (docs/format.md §15)" });
+const PageSize = z.string().regex(/^[1-9][0-9]{0,3}$/, 'a whole number').transform(Number).pipe(z.int().min(1).max(1000)).optional().describe('at most this many, 1 to 1000 (default 1000)');
+export const LogEntriesQuery = z.strictObject({ after: z.string().regex(/^(0|[1-9][0-9]{0,18})$/).optional().describe('the cursor (`next`) of the previous page; absent: from leaf 0'), limit: PageSize });
+export const LogEntries = z.strictObject({ entries: z.array(z.string()).describe('base64 of each entry (envelope bytes, §2.1), in leaf order'), next: z.string().nullable().describe('the cursor of the next page; null: none given') }).meta({ id: 'LogEntries' });
+export const UnitMapLeavesQuery = z.strictObject({ from: TreeSize.optional().describe('the first index log leaf (default 0)'), limit: PageSize });
+export const UnitMapLeaves = z.strictObject({ from: z.int().nonnegative(), leaves: z.array(z.string()).describe('the commitment leaf texts, in index order') }).meta({ id: 'UnitMapLeaves' });
 export const ConsistencyQuery = z.strictObject({ from: TreeSize.describe('the older tree size'), to: TreeSize.describe('the newer tree size') });
 export const DriftQuery = z.strictObject({ since: IsoTime.describe('deviations at or after this time'), until: IsoTime.describe('deviations at or before this time') });
 export const ScrapQuery = z.strictObject({
@@ -586,6 +591,8 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'get', path: '/v1/unit-map/key', tag: 'log', summary: "The index log's verifier key (pin it beside the ledger's)", authenticated: true, responses: ok('<origin>/unit-map+<key id>+<key>, one line', text('the index log verifier key')), errors: ['NOT_FOUND'] },
   { method: 'get', path: '/v1/unit-map/checkpoint', tag: 'log', summary: 'The newest index log checkpoint, with witness cosignatures', authenticated: true, responses: ok('a C2SP signed note, origin <ledger origin>/unit-map', text('signed note')), errors: ['NOT_FOUND', 'UNAVAILABLE'] },
   { method: 'get', path: '/v1/unit-map/commitments/:size', tag: 'log', summary: 'The map commitment for a ledger checkpoint size, with its inclusion proof', authenticated: true, params: CommitmentParam, responses: ok('the commitment', json(MapCommitment)), errors: ['NOT_FOUND', 'UNAVAILABLE'] },
+  { method: 'get', path: '/v1/unit-map/leaves', tag: 'log', summary: "The index log's leaves, in index order (to rebuild it)", authenticated: true, query: UnitMapLeavesQuery, responses: ok('a page of leaves', json(UnitMapLeaves)), errors: ['QUERY_INVALID', 'NOT_FOUND', 'UNAVAILABLE'] },
+  { method: 'get', path: '/v1/log/entries', tag: 'log', summary: "The log's entries in leaf order, a page at a time (to rebuild the unit history map)", authenticated: true, query: LogEntriesQuery, responses: ok('a page of entries', json(LogEntries)), errors: ['QUERY_INVALID'] },
   { method: 'get', path: '/v1/unit-map/units/:serial', tag: 'evidence', summary: "A unit's map proof and index-log evidence: its complete history as of a checkpoint", authenticated: true, params: SerialParam, query: UnitMapQuery, responses: ok('the evidence', json(UnitMapEvidence)), errors: ['QUERY_INVALID', 'NOT_FOUND', 'UNAVAILABLE'] },
   { method: 'get', path: '/v1/checkpoint', tag: 'log', summary: 'The newest signed checkpoint', authenticated: true, responses: ok('a C2SP tlog-checkpoint signed note', text('signed note')), errors: [] },
   {

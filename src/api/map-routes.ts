@@ -11,12 +11,13 @@ import { problem } from './problem.ts';
 import { LedgerError } from '../write/errors.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { toBase64 } from '../crypto/encoding.ts';
-import { UnitMapQuery, type MapCommitment, type ResponseOf, type UnitMapEvidence } from './contract.ts';
+import type { EventStore } from '../store/event-store.ts';
+import { LogEntriesQuery, UnitMapLeavesQuery, type LogEntries, type UnitMapLeaves, UnitMapQuery, type MapCommitment, type ResponseOf, type UnitMapEvidence } from './contract.ts';
 import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
 
 const NO_MAP = 'this ledger keeps no unit history map (it runs on a shared PostgreSQL log)';
 
-export function mapRoutes(unitMap: UnitMapIndex | null): Hono<AppEnv> {
+export function mapRoutes(unitMap: UnitMapIndex | null, store: EventStore): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // A map out of service answers 503 with its reason (UNAVAILABLE), never a proof.
   app.use('/unit-map/*', async (_c, next) => {
@@ -50,6 +51,22 @@ export function mapRoutes(unitMap: UnitMapIndex | null): Hono<AppEnv> {
     const history = size === undefined ? null : await unitMap.historyEvidence(parsed.data, size);
     if (!history || size === undefined) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${size ?? '-'}`);
     return c.json({ serial: parsed.data, size, history } satisfies ResponseOf<typeof UnitMapEvidence>);
+  });
+  // What a monitor rebuilds the map from (docs/format.md §15.2): the log's entries in leaf order, a page at a time.
+  // The cursor is opaque (the store's position of the last entry given); leaf indices follow from the count.
+  app.get('/log/entries', requireRole('auditor', 'admin'), async (c) => {
+    const query = validQuery(c, LogEntriesQuery);
+    const events = await store.readAll({ after: query.after === undefined ? -1n : BigInt(query.after), maxCount: query.limit ?? 1000 });
+    const last = events[events.length - 1];
+    return c.json({ entries: events.map((e) => toBase64(e.data)), next: last ? String(last.position) : null } satisfies ResponseOf<typeof LogEntries>);
+  });
+  // The index log's leaves (§15.3), in index order, to rebuild it and compare with its checkpoint.
+  app.get('/unit-map/leaves', requireRole('auditor', 'admin'), async (c) => {
+    const query = validQuery(c, UnitMapLeavesQuery);
+    if (!unitMap) return problem(c, 'NOT_FOUND', NO_MAP);
+    await unitMap.catchUp();
+    const from = query.from ?? 0;
+    return c.json({ from, leaves: unitMap.committed().slice(from, from + (query.limit ?? 1000)).map((x) => x.leaf) } satisfies ResponseOf<typeof UnitMapLeaves>);
   });
   return app;
 }

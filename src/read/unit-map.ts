@@ -22,7 +22,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { EventStore } from '../store/event-store.ts';
-import { LEDGER_CHECKPOINT_STREAM, streamOf, unitStream } from '../event/streams.ts';
+import { LEDGER_CHECKPOINT_STREAM } from '../event/streams.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import { EMPTY_ROOT, leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
@@ -35,13 +35,12 @@ import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { readSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
 import { formatCommitment, indexLogOrigin, parseCommitment } from '../verify/map-commitment.ts';
-import { UnitHistoryMap, type UnitHistory, type UnitHistorySnapshot } from '../verify/history-map.ts';
+import { UnitHistoryMap, unitSerialOfEntry, type UnitHistory, type UnitHistorySnapshot } from '../verify/history-map.ts';
 import type { HistoryEvidence } from '../../schemas/history.ts';
 import type { WitnessSet } from '../witness/client.ts';
 
 export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v1';
 export const UNIT_MAP_KEY_FILE = 'unit-map.key';
-const UNIT_STREAM_PREFIX = unitStream('');
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS map_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,11 +98,7 @@ class CompactRange {
 }
 
 /** The serial of a unit event's envelope bytes, or null for any other leaf (docs/format.md §15's mapping function). */
-export function unitSerialOf(envelopeBytes: Uint8Array): string | null {
-  const { event } = decodeTrustedEnvelope(envelopeBytes, nativeCrypto);
-  const stream = streamOf(event);
-  return stream.startsWith(UNIT_STREAM_PREFIX) ? stream.slice(UNIT_STREAM_PREFIX.length) : null;
-}
+export const unitSerialOf = (envelopeBytes: Uint8Array): string | null => unitSerialOfEntry(envelopeBytes, nativeCrypto);
 
 export interface MapCommitmentProof {
   readonly index: number;

@@ -19,6 +19,16 @@ import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import { concatBytes, toHex, utf8 } from '../crypto/encoding.ts';
 import { MerklePatriciaTree, verifyLookup, type Hash } from '../tlog/mpt.ts';
 import { VerificationError } from './errors.ts';
+import { decodeTrustedEnvelope } from '../event/codec.ts';
+import { streamOf, unitStream } from '../event/streams.ts';
+
+const UNIT_STREAM_PREFIX = unitStream('');
+
+/** The mapping function's test (docs/format.md §15.2): the serial of a logged entry that is a unit event, else null. */
+export function unitSerialOfEntry(entry: Uint8Array, crypto: CryptoBackend = portableCrypto): string | null {
+  const stream = streamOf(decodeTrustedEnvelope(entry, crypto).event);
+  return stream.startsWith(UNIT_STREAM_PREFIX) ? stream.slice(UNIT_STREAM_PREFIX.length) : null;
+}
 
 const KEY_TAG = concatBytes(utf8('flashtrail/serial/v1'), Uint8Array.of(0));
 const CHAIN_TAG = concatBytes(utf8('flashtrail/unit-history/v1'), Uint8Array.of(0));
