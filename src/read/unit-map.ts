@@ -71,6 +71,8 @@ export interface UnitMapOptions {
 
 /** Proofs of older sizes are kept in memory for this many commitments; older ones are rebuilt on request. */
 const SNAPSHOTS_KEPT = 16;
+/** How long an index checkpoint some witness did not cosign is served as it is before they are asked again. */
+const WITNESS_RETRY_MS = 10_000;
 
 /** RFC 6962 root over appended leaves with O(log n) state: the perfect subtrees, largest first. */
 class CompactRange {
@@ -117,7 +119,9 @@ export class UnitMapIndex {
   private commitments: { size: number; leaf: string }[] = [];
   private tree!: MemoryTree;
   private indexNote: string | null = null;
-  private witnessedNote: { ledgerNote: string; note: string } | null = null;
+  /** The newest index checkpoint as the witnesses cosigned it, and whether all did; asked again only after a while. */
+  private witnessedNote: { ledgerNote: string; note: string; complete: boolean; at: number } | null = null;
+  private witnessing: { ledgerNote: string; done: Promise<string> } | null = null;
   private readonly snapshots = new Map<number, UnitHistorySnapshot>();
   private running: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
@@ -310,16 +314,24 @@ export class UnitMapIndex {
     if (note === null) return null;
     const witnesses = this.options.witnesses;
     if (!witnesses || witnesses.size === 0) return note;
-    if (this.witnessedNote?.ledgerNote === note) return this.witnessedNote.note;
+    const now = Date.now();
+    const w = this.witnessedNote;
+    if (w && w.ledgerNote === note && (w.complete || now - w.at < WITNESS_RETRY_MS)) return w.note;
+    if (this.witnessing?.ledgerNote === note) return this.witnessing.done;
     const size = this.tree.size;
-    try {
-      const result = await witnesses.cosign(note, size, (from, to) => Promise.resolve(consistencyProof(this.tree, from, to, nativeCrypto)));
-      if (result.cosignedBy.length === witnesses.size) this.witnessedNote = { ledgerNote: note, note: result.note };
-      return result.note;
-    } catch (error) {
-      this.options.logger?.error({ err: (error as Error).message }, 'witnessing the index log failed; its checkpoint is served with its own signature alone');
-      return note;
-    }
+    const done = witnesses.cosign(note, size, (from, to) => Promise.resolve(consistencyProof(this.tree, from, to, nativeCrypto))).then(
+      (result) => {
+        this.witnessedNote = { ledgerNote: note, note: result.note, complete: result.cosignedBy.length === witnesses.size, at: Date.now() };
+        return result.note;
+      },
+      (error: unknown) => {
+        this.options.logger?.error({ err: (error as Error).message }, 'witnessing the index log failed; its checkpoint is served with its own signature alone');
+        return note;
+      },
+    );
+    const entry = { ledgerNote: note, done: done.finally(() => { if (this.witnessing === entry) this.witnessing = null; }) };
+    this.witnessing = entry;
+    return entry.done;
   }
 
   /** The commitment of the map as of ledger checkpoint `size`, with its inclusion proof in the newest index checkpoint. */
