@@ -27,6 +27,8 @@ import { leafHash } from '../src/merkle/hash.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import { toBase64, toHex } from '../src/crypto/encoding.ts';
 import type { HistoryEvidence } from '../schemas/history.ts';
+import { readSecretKeyFile } from '../src/files/key-file.ts';
+import { signNote } from '../src/tlog/note.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
@@ -121,6 +123,24 @@ describe('flashtrail verify --map-key', () => {
     const stale = await cli(['verify', file, '--ledger-key', ledgerKey, '--map-key', mapKey, '--at-least', String(sizeOf(after))]);
     expect(stale.code).toBe(1);
     expect(stale.stdout).toContain('CHECKPOINT_STALE');
+    // The same, from a newer checkpoint the auditor holds (--checkpoint FILE): it is checked under the ledger key.
+    const heldFile = join(work, 'newer.checkpoint');
+    writeFileSync(heldFile, after.checkpoint);
+    const newer = await cli(['verify', file, '--ledger-key', ledgerKey, '--map-key', mapKey, '--checkpoint', heldFile]);
+    expect(newer.code).toBe(1);
+    expect(newer.stdout).toContain('CHECKPOINT_STALE');
+    const current = await cli(['verify', write('after.json', after), '--ledger-key', ledgerKey, '--map-key', mapKey, '--checkpoint', heldFile]);
+    expect(current.code, current.stdout).toBe(0);
+    // A checkpoint of the same size with another root, signed by the ledger key: a fork, both notes as evidence.
+    const ledger = readSecretKeyFile(join(t.dataDir, 'ledger.key'));
+    const [origin, size] = after.checkpoint.split('\n') as [string, string];
+    const fork = join(work, 'fork.checkpoint');
+    writeFileSync(fork, signNote(`${origin}\n${size}\n${toBase64(new Uint8Array(32).fill(9))}\n`, origin, ledger.secretKey, ledger.publicKey));
+    const forked = await cli(['verify', write('after.json', after), '--ledger-key', ledgerKey, '--checkpoint', fork, '--json']);
+    expect(forked.code).toBe(1);
+    const report = JSON.parse(forked.stdout) as { error: { code: string; evidence: Record<string, string> } };
+    expect(report.error.code).toBe('CONSISTENCY_PROOF_ERROR');
+    expect(Object.keys(report.error.evidence).sort()).toEqual(['evidence', 'held']);
   });
 
   it('refuses a map root that is not the committed one, even with a value and proof that fit it', async () => {
