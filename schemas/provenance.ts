@@ -3,6 +3,7 @@
  * unit's signed events and every signed record they depend on, each with a C2SP tlog-proof against one
  * signed checkpoint, so that it verifies offline against the pinned ledger key alone.
  *
+ *   flashtrail.provenance.v3  v2 and `history`: the unit's completeness evidence (schemas/history.ts).
  *   flashtrail.provenance.v2  entries in log order, each leaf once; roles trust, station, release, batch,
  *                             unit; the BatchOpened and ReleaseApproved of the unit's batch included.
  *   flashtrail.provenance.v1  what ledgers served before v2: trust, station and unit entries.
@@ -10,9 +11,11 @@
 import { z } from 'zod';
 import { Identifier } from './common.ts';
 import { DsseEnvelopeSchema } from './event.ts';
+import { HistoryEvidence } from './history.ts';
 
 export const PROVENANCE_FORMAT_V1 = 'flashtrail.provenance.v1';
 export const PROVENANCE_FORMAT_V2 = 'flashtrail.provenance.v2';
+export const PROVENANCE_FORMAT_V3 = 'flashtrail.provenance.v3';
 
 /** A provenance document larger than this is refused before it is parsed. */
 export const MAX_PROVENANCE_BYTES = 64 * 1024 * 1024;
@@ -41,6 +44,12 @@ export const ProvenanceDocumentV2 = document(PROVENANCE_FORMAT_V2, PROVENANCE_RO
 export const ProvenanceEntryV1 = entry(PROVENANCE_ROLES_V1);
 export const ProvenanceDocumentV1 = document(PROVENANCE_FORMAT_V1, PROVENANCE_ROLES_V1);
 
-/** The current format: what the ledger serves. */
-export const ProvenanceDocumentSchema = ProvenanceDocumentV2;
+/**
+ * v3: v2 and `history`, the unit's completeness evidence (docs/format.md §15): that its unit entries are every
+ * event of the unit in the checkpoint's tree.
+ */
+export const ProvenanceDocumentV3 = document(PROVENANCE_FORMAT_V3, PROVENANCE_ROLES_V2).extend({ history: HistoryEvidence });
+
+/** The current format: what the ledger serves (v2 where it keeps no unit history map). */
+export const ProvenanceDocumentSchema = ProvenanceDocumentV3;
 export type ProvenanceRole = (typeof PROVENANCE_ROLES_V2)[number];

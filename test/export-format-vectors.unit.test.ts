@@ -14,6 +14,8 @@ import type { CryptoBackend } from '../src/crypto/backend.ts';
 
 const DIR = join(fileURLToPath(import.meta.url), '..', 'vectors', 'format');
 const key = parseVerifierKey(manifest.ledgerVerifierKey);
+/** The index log key: v3 documents' history is checked with it (docs/format.md §15.5). */
+const mapKey = parseVerifierKey(manifest.mapVerifierKey);
 
 /** The file's lines as bytes, each with its newline (the last one as it is). */
 async function* lines(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
@@ -31,7 +33,7 @@ async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBacke
   const bytes = new Uint8Array(readFileSync(join(DIR, v.file)));
   try {
     if (v.kind === 'export') await verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto) });
-    else verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, crypto);
+    else verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, crypto, { mapKey });
     return { code: 'ok', location: {} };
   } catch (error) {
     if (!(error instanceof VerificationError)) throw error;
@@ -42,7 +44,7 @@ async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBacke
 describe('format vectors', () => {
   it('cover every export and provenance format, genuine and broken', () => {
     const formats = new Set(manifest.vectors.map((v) => `${v.format} ${v.expect === 'ok' ? 'ok' : 'invalid'}`));
-    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2']) {
+    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3']) {
       expect(formats.has(`${f} ok`)).toBe(true);
       expect(formats.has(`${f} invalid`)).toBe(true);
     }

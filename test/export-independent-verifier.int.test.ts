@@ -36,8 +36,8 @@ const skipReason = (() => {
 })();
 if (skipReason) console.warn(`independent verifier test skipped: ${skipReason}`);
 
-async function python(file: string, key: string): Promise<{ ok: boolean; code?: string }> {
-  const r = await run(PYTHON, [VERIFIER, '--ledger-key', key, file], { timeout: 60_000, maxBuffer: 1 << 24 }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+async function python(file: string, key: string, mapKey?: string): Promise<{ ok: boolean; code?: string }> {
+  const r = await run(PYTHON, [VERIFIER, '--ledger-key', key, ...(mapKey ? ['--map-key', mapKey] : []), file], { timeout: 60_000, maxBuffer: 1 << 24 }).catch((e: { code: number; stdout: string; stderr: string }) => e);
   const out = (r as { stdout: string }).stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(out) as { ok: boolean; code?: string };
@@ -53,7 +53,7 @@ describe.skipIf(skipReason !== null)('an independent verifier written from docs/
   it('agrees with the manifest on every vector', async () => {
     const disagreements: string[] = [];
     for (const v of manifest.vectors) {
-      const got = await python(join(ROOT, 'test', 'vectors', 'format', v.file), manifest.ledgerVerifierKey);
+      const got = await python(join(ROOT, 'test', 'vectors', 'format', v.file), manifest.ledgerVerifierKey, manifest.mapVerifierKey);
       const verdict = got.ok ? 'ok' : String(got.code);
       if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
     }

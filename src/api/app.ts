@@ -40,6 +40,9 @@ import { checkSbomEvidence, craRoutes } from './cra-routes.ts';
 import { notificationRecorder } from '../evidence/notification-record.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
 import { scittRoutes } from './scitt-routes.ts';
+import { mapRoutes } from './map-routes.ts';
+import { buildProvenanceV3 } from '../evidence/history.ts';
+import type { UnitMapIndex } from '../read/unit-map.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -49,6 +52,8 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
+  /** The unit history map and its index log (docs/format.md §15); null or absent: none kept. */
+  readonly unitMap?: UnitMapIndex | null;
   /** The ledger's verifier key string, `<origin>+<key id>+<key>`. */
   readonly verifierKey: string;
   /** The ledger's ML-DSA-44 verifier key (C2SP vkey type 0x06), when it signs checkpoints with one. */
@@ -255,7 +260,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {
     const serial = id(c.req.param('serial'));
-    const doc = await buildProvenance(deps, serial);
+    const doc = deps.unitMap ? await buildProvenanceV3({ ...deps, unitMap: deps.unitMap }, serial) : await buildProvenance(deps, serial);
     if (!doc) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
     c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
     return c.json(doc);
@@ -263,6 +268,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.route('/', interlockRoutes(readinessFromReadModel(projections), limitBody));
   v1.route('/', productionRoutes(projections));
+  v1.route('/', mapRoutes(deps.unitMap ?? null, deps.store));
 
   v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {
     let body: unknown;

@@ -6,8 +6,9 @@
  * description cannot disagree without a compile error or a failing test.
  */
 import { z } from 'zod';
+import { HistoryEvidence } from '../../schemas/history.ts';
 import { Identifier, Sha256Hex, LedgerEventSchema, DsseEnvelopeSchema, adminEventSchemas, adminEventVersions } from '../../schemas/index.ts';
-import { ProvenanceDocumentSchema } from '../../schemas/provenance.ts';
+import { ProvenanceDocumentV2, ProvenanceDocumentV3 } from '../../schemas/provenance.ts';
 import { ExportRecordSchema, ExportSelectionSchema } from '../../schemas/export.ts';
 import type { LedgerErrorCode } from '../write/errors.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
@@ -56,6 +57,23 @@ const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day, YYYY-MM-DD').opt
 
 export const UnitsQuery = z.strictObject({ limit: PageLimit, after: Identifier.optional().describe('the serial after which the page starts (`next` of the previous page)') });
 export const InclusionQuery = z.strictObject({ index: TreeSize.describe('leaf index'), size: TreeSize.describe('tree size the proof is against') });
+export const UnitMapQuery = z.strictObject({ size: TreeSize.optional().describe('the ledger checkpoint size the evidence is as of (default: the newest committed one)') });
+const CommitmentParam = z.strictObject({ size: z.string().describe('a ledger checkpoint size') });
+export const MapCommitment = z
+  .strictObject({
+    index: z.int().nonnegative().describe('leaf index of the commitment in the index log'),
+    size: z.int().nonnegative().describe('the ledger checkpoint size it commits the map for'),
+    leaf: z.string().describe('the commitment leaf text (docs/format.md §15)'),
+    proof: z.array(z.string()).describe('RFC 6962 inclusion proof of the leaf in the index checkpoint, base64, sibling first'),
+    checkpoint: z.string().describe('the index log checkpoint (signed note)'),
+  })
+  .meta({ id: 'MapCommitment' });
+export const UnitMapEvidence = z.strictObject({ serial: Identifier, size: z.int().nonnegative(), history: HistoryEvidence }).meta({ id: 'UnitMapEvidence', description: "a unit's completeness evidence as of a checkpoint size (docs/format.md §15)" });
+const PageSize = z.string().regex(/^[1-9][0-9]{0,3}$/, 'a whole number').transform(Number).pipe(z.int().min(1).max(1000)).optional().describe('at most this many, 1 to 1000 (default 1000)');
+export const LogEntriesQuery = z.strictObject({ after: z.string().regex(/^(0|[1-9][0-9]{0,18})$/).optional().describe('the cursor (`next`) of the previous page; absent: from leaf 0'), limit: PageSize });
+export const LogEntries = z.strictObject({ entries: z.array(z.string()).describe('base64 of each entry (envelope bytes, §2.1), in leaf order'), next: z.string().nullable().describe('the cursor of the next page; null: none given') }).meta({ id: 'LogEntries' });
+export const UnitMapLeavesQuery = z.strictObject({ from: TreeSize.optional().describe('the first index log leaf (default 0)'), limit: PageSize });
+export const UnitMapLeaves = z.strictObject({ from: z.int().nonnegative(), leaves: z.array(z.string()).describe('the commitment leaf texts, in index order') }).meta({ id: 'UnitMapLeaves' });
 export const ConsistencyQuery = z.strictObject({ from: TreeSize.describe('the older tree size'), to: TreeSize.describe('the newer tree size') });
 export const DriftQuery = z.strictObject({ since: IsoTime.describe('deviations at or after this time'), until: IsoTime.describe('deviations at or before this time') });
 export const ScrapQuery = z.strictObject({
@@ -174,7 +192,9 @@ export const ReleaseView = z.strictObject({ release: ApprovedRelease, events: z.
 export const BatchView = z.strictObject({ batchId: Identifier, status: z.enum(['open', 'closed']), batch: adminEventSchemas.BatchOpened.nullable(), events: z.array(HistoryEntry) });
 export const InclusionProof = z.strictObject({ index: Count, size: Count, leafHash: Sha256Hex, proof: z.array(Base64Hash).describe('RFC 6962 audit path, sibling first') });
 export const ConsistencyProof = z.strictObject({ from: Count, to: Count, proof: z.array(Base64Hash) });
-export const Provenance = ProvenanceDocumentSchema.meta({ id: 'ProvenanceDocument', description: 'verifies offline against the pinned ledger key (docs/format.md §6)' });
+export const Provenance = z.union([ProvenanceDocumentV3, ProvenanceDocumentV2]).meta({ id: 'ProvenanceDocument', description: 'verifies offline against the pinned ledger key (docs/format.md §6); v3 with its history (§15) where the ledger keeps the unit history map' });
+/** What a SCITT statement digests: a v2 document against one fixed checkpoint (docs/format.md §13.4). */
+export const StatementProvenance = ProvenanceDocumentV2.meta({ id: 'StatementProvenanceDocument', description: 'the flashtrail.provenance.v2 document a Transparent Statement digests (docs/format.md §13.4)' });
 
 const DriftDimensionSchema = z.enum(['bootloader', 'signing_key', 'application', 'provisioning_template', 'efuse_profile']);
 const DeviationSchema = z.strictObject({ dimension: DriftDimensionSchema, expected: z.string(), value: z.string(), station: z.string(), operator: z.string().nullable(), at: z.string(), eventId: z.string() });
@@ -571,7 +591,14 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     errors: ['NOT_FOUND'],
   },
   { method: 'get', path: '/statements/:serial', tag: 'evidence', summary: "A shipped unit's SCITT Transparent Statement", authenticated: true, params: SerialParam, responses: ok('a COSE_Sign1 signed statement with its receipt embedded', { 'application/scitt-statement+cose': z.string().describe('COSE bytes') }), errors: ['NOT_FOUND'] },
-  { method: 'get', path: '/statements/:serial/provenance', tag: 'evidence', summary: 'The provenance document a Transparent Statement digests', authenticated: true, params: SerialParam, responses: ok('the provenance document, byte for byte as digested', json(Provenance)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/statements/:serial/provenance', tag: 'evidence', summary: 'The provenance document a Transparent Statement digests', authenticated: true, params: SerialParam, responses: ok('the provenance document, byte for byte as digested', json(StatementProvenance)), errors: ['NOT_FOUND'] },
+  // The unit history map and its index log: src/api/map-routes.ts, docs/format.md §15.
+  { method: 'get', path: '/v1/unit-map/key', tag: 'log', summary: "The index log's verifier key (pin it beside the ledger's)", authenticated: true, responses: ok('<origin>/unit-map+<key id>+<key>, one line', text('the index log verifier key')), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/v1/unit-map/checkpoint', tag: 'log', summary: 'The newest index log checkpoint, with witness cosignatures', authenticated: true, responses: ok('a C2SP signed note, origin <ledger origin>/unit-map', text('signed note')), errors: ['NOT_FOUND', 'UNAVAILABLE'] },
+  { method: 'get', path: '/v1/unit-map/commitments/:size', tag: 'log', summary: 'The map commitment for a ledger checkpoint size, with its inclusion proof', authenticated: true, params: CommitmentParam, responses: ok('the commitment', json(MapCommitment)), errors: ['NOT_FOUND', 'UNAVAILABLE'] },
+  { method: 'get', path: '/v1/unit-map/leaves', tag: 'log', summary: "The index log's leaves, in index order (to rebuild it)", authenticated: true, query: UnitMapLeavesQuery, responses: ok('a page of leaves', json(UnitMapLeaves)), errors: ['QUERY_INVALID', 'NOT_FOUND', 'UNAVAILABLE'] },
+  { method: 'get', path: '/v1/log/entries', tag: 'log', summary: "The log's entries in leaf order, a page at a time (to rebuild the unit history map)", authenticated: true, query: LogEntriesQuery, responses: ok('a page of entries', json(LogEntries)), errors: ['QUERY_INVALID'] },
+  { method: 'get', path: '/v1/unit-map/units/:serial', tag: 'evidence', summary: "A unit's map proof and index-log evidence: its complete history as of a checkpoint", authenticated: true, params: SerialParam, query: UnitMapQuery, responses: ok('the evidence', json(UnitMapEvidence)), errors: ['QUERY_INVALID', 'NOT_FOUND', 'UNAVAILABLE'] },
   { method: 'get', path: '/v1/checkpoint', tag: 'log', summary: 'The newest signed checkpoint', authenticated: true, responses: ok('a C2SP tlog-checkpoint signed note', text('signed note')), errors: [] },
   {
     method: 'post',

@@ -42,6 +42,7 @@ import { describeQuorum, parseWitnessPolicy, PolicyError, type WitnessPolicy } f
 import { ensurePrivateFile, secureDataDirectory } from './data-dir.ts';
 import { keysWithoutBackup } from './backup.ts';
 import { Plant, publisherFile } from '../plant/plant.ts';
+import { UNIT_MAP_KEY_FILE, UnitMapIndex, unitMapKey } from '../read/unit-map.ts';
 
 export { ConfigError, configFromEnv, type LedgerConfig } from './config.ts';
 
@@ -51,6 +52,7 @@ export const READ_MODEL_PROJECTIONS = [unitStateProjection, productionProjection
 /** Derived files of a data directory: both can be rebuilt from the event store. */
 export const readModelFile = (config: LedgerConfig): string => join(config.dataDir, 'readmodel.sqlite');
 export const merkleLogFile = (config: LedgerConfig): string => join(config.dataDir, 'merkle.sqlite');
+export const unitMapFile = (config: LedgerConfig): string => join(config.dataDir, 'unit-map.sqlite');
 
 /** The event store the configuration asks for. */
 export function openEventStore(config: LedgerConfig): EventStore {
@@ -161,6 +163,7 @@ export function initDataDir(config: LedgerConfig): InitResult {
   mkdirDurable(config.dataDir, 0o700);
   removeStaleTempFiles(config.dataDir);
   const { verifierKey } = ledgerIdentity(config);
+  unitMapKey(join(config.dataDir, UNIT_MAP_KEY_FILE));
   let created = false;
   if (!existsSync(config.adminKeysFile)) {
     const admin = existsSync(adminKeyFile) ? readSecretKeyFile(adminKeyFile) : newSigner();
@@ -187,6 +190,8 @@ export interface RunningLedger {
   readonly ledger: Ledger;
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
+  /** The unit history map and its index log (docs/format.md §15); null on a shared PostgreSQL log. */
+  readonly unitMap: UnitMapIndex | null;
   readonly identity: LedgerIdentity;
   /** The plant broker's publisher and interlock; null when FLASHTRAIL_CFX_BROKER_URL is unset. */
   readonly plant: Plant | null;
@@ -240,7 +245,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     const adminKeys = readPublicKeyList(config.adminKeysFile);
     const identity = ledgerIdentity(config);
 
-    for (const file of [join(config.dataDir, 'events.sqlite'), merkleLogFile(config), readModelFile(config)]) {
+    for (const file of [join(config.dataDir, 'events.sqlite'), merkleLogFile(config), readModelFile(config), unitMapFile(config)]) {
       if (config.store === 'sqlite' || !file.endsWith('events.sqlite')) ensurePrivateFile(file);
     }
     const store = openEventStore(config);
@@ -266,6 +271,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     }
     const log: LedgerLog = shared?.log ?? fileLedgerLog(fileLog as MerkleLog);
 
+    const witnesses = config.witnessPolicyFile ? witnessSetFor(config, identity.verifierKey, logger) : null;
     // Only SQLite's locked data directory guarantees this process is the store's one writer (stream heads cached).
     // Signatures are verified on worker threads beside the one thread that decides and writes.
     const signatures = config.verifyThreads > 0 ? new SignatureVerifierPool(config.verifyThreads) : undefined;
@@ -282,7 +288,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       intervalMs: config.checkpointIntervalMs,
       logger,
       ...(shared ? { leadership: shared.leadership } : {}),
-      ...(config.witnessPolicyFile ? { witnesses: witnessSetFor(config, identity.verifierKey, logger) } : {}),
+      ...(witnesses ? { witnesses } : {}),
     });
     await checkpointer.open();
     await checkpointer.recordTrustedAdminKeys(adminKeys);
@@ -290,6 +296,16 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     if (shared) shared.start(checkpointer);
     checkpointer.start();
     cleanup.push(() => checkpointer.stop());
+    // The map of every unit's history, committed for each checkpoint in the index log. One writer only: not on a shared log (yet).
+    const unitMap = shared
+      ? null
+      : await UnitMapIndex.open({ store, file: unitMapFile(config), ledgerOrigin: identity.origin, key: unitMapKey(join(config.dataDir, UNIT_MAP_KEY_FILE)), mlDsaKey: identity.mlDsaKey, logger, ...(witnesses ? { witnesses } : {}) });
+    if (unitMap) {
+      cleanup.push(() => unitMap.close());
+      unitMap.start();
+      cleanup.push(() => unitMap.stop());
+      logger.info({ indexLogKey: unitMap.verifierKey }, 'the unit history map is committed in its index log');
+    }
     await projections.catchUp();
     projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'));
     cleanup.push(() => projections.stop());
@@ -305,6 +321,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       logger,
       log,
       checkpointer,
+      unitMap,
       verifierKey: identity.verifierKey,
       mlDsaVerifierKey: identity.mlDsaVerifierKey,
       ledgerKey: identity.key,
@@ -367,6 +384,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       ledger,
       log,
       checkpointer,
+      unitMap,
       identity,
       plant,
       close: (reason = 'close') => (closing ??= shutdown(reason)),

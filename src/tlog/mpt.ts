@@ -125,24 +125,21 @@ export class MerklePatriciaTree {
 
   /** The leaf-to-root path a lookup of `key` takes, and the leaf it ends at (null for an empty tree). */
   path(key: Uint8Array): { leaf: { key: Uint8Array; val: Uint8Array } | null; steps: PathStep[] } {
-    const steps: PathStep[] = [];
-    let n = this.root;
-    if (!n) return { leaf: null, steps };
-    while (!n.leaf) {
-      const right: boolean = keyBit(key, n.bit) === 1;
-      steps.push({ bit: n.bit, sibling: right ? n.left.hash : n.right.hash });
-      n = right ? n.right : n.left;
-    }
-    return { leaf: { key: n.key, val: n.val }, steps: steps.reverse() };
+    return pathFrom(this.root, key);
   }
 
   /** A lookup claim and its proof, in torchwood's encoding: the value (null if absent) and the proof bytes. */
   proveLookup(key: Uint8Array): { val: Uint8Array | null; proof: Uint8Array } {
-    const { leaf, steps } = this.path(key);
-    const encodedSteps = steps.map((s) => concatBytes(varint(s.bit), s.sibling));
-    if (!leaf) return { val: null, proof: new Uint8Array(0) };
-    if (bytesEqual(leaf.key, key)) return { val: leaf.val, proof: concatBytes(...encodedSteps) };
-    return { val: null, proof: concatBytes(varint(leaf.key.length), leaf.key, varint(leaf.val.length), leaf.val, ...encodedSteps) };
+    return proveFrom(this.root, key);
+  }
+
+  /**
+   * The tree as it is now, unchanged by later updates (nodes are immutable: this holds one reference), so
+   * that proofs can be served as of a committed size while the tree moves on.
+   */
+  snapshot(): MptSnapshot {
+    const root = this.root;
+    return { rootHash: () => root?.hash ?? MPT_EMPTY_ROOT, proveLookup: (key) => proveFrom(root, key) };
   }
 
   private leafNode(key: Uint8Array, val: Uint8Array): Node {
@@ -172,6 +169,31 @@ export class MerklePatriciaTree {
     }
     return keyBit(key, diff) === 1 ? this.inner(diff, n, fresh) : this.inner(diff, fresh, n);
   }
+}
+
+export interface MptSnapshot {
+  rootHash(): Hash;
+  proveLookup(key: Uint8Array): { val: Uint8Array | null; proof: Uint8Array };
+}
+
+function pathFrom(root: Node | null, key: Uint8Array): { leaf: { key: Uint8Array; val: Uint8Array } | null; steps: PathStep[] } {
+  const steps: PathStep[] = [];
+  let n = root;
+  if (!n) return { leaf: null, steps };
+  while (!n.leaf) {
+    const right: boolean = keyBit(key, n.bit) === 1;
+    steps.push({ bit: n.bit, sibling: right ? n.left.hash : n.right.hash });
+    n = right ? n.right : n.left;
+  }
+  return { leaf: { key: n.key, val: n.val }, steps: steps.reverse() };
+}
+
+function proveFrom(root: Node | null, key: Uint8Array): { val: Uint8Array | null; proof: Uint8Array } {
+  const { leaf, steps } = pathFrom(root, key);
+  const encodedSteps = steps.map((s) => concatBytes(varint(s.bit), s.sibling));
+  if (!leaf) return { val: null, proof: new Uint8Array(0) };
+  if (bytesEqual(leaf.key, key)) return { val: leaf.val, proof: concatBytes(...encodedSteps) };
+  return { val: null, proof: concatBytes(varint(leaf.key.length), leaf.key, varint(leaf.val.length), leaf.val, ...encodedSteps) };
 }
 
 /** Reads a shortest-form varint at `offset`; returns the value and the next offset. */

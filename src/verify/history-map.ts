@@ -19,6 +19,16 @@ import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import { concatBytes, toHex, utf8 } from '../crypto/encoding.ts';
 import { MerklePatriciaTree, verifyLookup, type Hash } from '../tlog/mpt.ts';
 import { VerificationError } from './errors.ts';
+import { decodeTrustedEnvelope } from '../event/codec.ts';
+import { streamOf, unitStream } from '../event/streams.ts';
+
+const UNIT_STREAM_PREFIX = unitStream('');
+
+/** The mapping function's test (docs/format.md §15.2): the serial of a logged entry that is a unit event, else null. */
+export function unitSerialOfEntry(entry: Uint8Array, crypto: CryptoBackend = portableCrypto): string | null {
+  const stream = streamOf(decodeTrustedEnvelope(entry, crypto).event);
+  return stream.startsWith(UNIT_STREAM_PREFIX) ? stream.slice(UNIT_STREAM_PREFIX.length) : null;
+}
 
 const KEY_TAG = concatBytes(utf8('flashtrail/serial/v1'), Uint8Array.of(0));
 const CHAIN_TAG = concatBytes(utf8('flashtrail/unit-history/v1'), Uint8Array.of(0));
@@ -59,14 +69,60 @@ export function decodeHistory(value: Uint8Array): UnitHistory {
   return { count: Number(view.getBigUint64(0)), lastLeaf: Number(view.getBigUint64(8)), chain: value.slice(16) };
 }
 
+/** The map as of one size, unchanged by later leaves: what proofs against a committed root are served from. */
+export interface UnitHistorySnapshot {
+  readonly size: number;
+  root(): Hash;
+  prove(serial: string): { value: Uint8Array | null; proof: Uint8Array };
+}
+
 /** The map, built leaf by leaf in log order (the ledger's incremental builder and a third party's rebuild alike). */
 export class UnitHistoryMap {
   private readonly tree: MerklePatriciaTree;
   private readonly histories = new Map<string, UnitHistory>();
   private leaves = 0;
+  private readonly changed = new Set<string>();
 
   constructor(private readonly crypto: CryptoBackend = portableCrypto) {
     this.tree = new MerklePatriciaTree(crypto);
+  }
+
+  /**
+   * The map as it was persisted: its size and every unit's history. The tree's shape depends only on its
+   * keys, so this gives the root the incremental build had (the caller compares it with the committed one).
+   */
+  static restore(size: number, histories: Iterable<readonly [string, UnitHistory]>, crypto: CryptoBackend = portableCrypto): UnitHistoryMap {
+    const map = new UnitHistoryMap(crypto);
+    for (const [serial, history] of histories) {
+      map.histories.set(serial, history);
+      map.tree.set(historyKey(serial, crypto), encodeHistory(history));
+    }
+    map.leaves = size;
+    return map;
+  }
+
+  historyOf(serial: string): UnitHistory | null {
+    return this.histories.get(serial) ?? null;
+  }
+
+  /** Units updated since the last call, with their histories now (for a persistent copy). */
+  takeChanged(): [string, UnitHistory][] {
+    const out = [...this.changed].map((s) => [s, this.histories.get(s) as UnitHistory] as [string, UnitHistory]);
+    this.changed.clear();
+    return out;
+  }
+
+  snapshot(): UnitHistorySnapshot {
+    const tree = this.tree.snapshot();
+    const crypto = this.crypto;
+    return {
+      size: this.leaves,
+      root: () => tree.rootHash(),
+      prove: (serial) => {
+        const { val, proof } = tree.proveLookup(historyKey(serial, crypto));
+        return { value: val, proof };
+      },
+    };
   }
 
   /** Log leaves consumed: the map is "as of" this tree size. */
@@ -80,6 +136,7 @@ export class UnitHistoryMap {
     if (serial === null) return;
     const next = extendHistory(this.histories.get(serial) ?? null, index, leafHash, this.crypto);
     this.histories.set(serial, next);
+    this.changed.add(serial);
     this.tree.set(historyKey(serial, this.crypto), encodeHistory(next));
   }
 

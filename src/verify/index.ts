@@ -3,7 +3,7 @@
  * Every pipeline takes a CryptoBackend: the portable one by default; Node callers may pass the native one.
  * The formats and the algorithm are specified in docs/format.md.
  */
-export { verifyProvenance, checkCheckpoint, PROVENANCE_FORMAT, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry, type ProvenanceReport, type StepReport } from './provenance.ts';
+export { verifyProvenance, checkCheckpoint, PROVENANCE_FORMAT, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3, type ProvenanceDocument, type ProvenanceEntry, type ProvenanceReport, type StepReport } from './provenance.ts';
 export { verifyExportLines, verifyUnitLine, unitContextOf, inlineUnitVerifier, type ExportReport, type FirmwareReport, type UnitRecordVerifier, type UnitContext, type UnitLine, type UnitResult, type VerifyExportOptions } from './export.ts';
 export { checkCheckpointSignatures, requiredSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 export { parseMlDsaVerifierKey, formatMlDsaVerifierKey, verifyMlDsaLine, type MlDsaNoteKey } from '../tlog/ml-dsa-note.ts';
@@ -21,5 +21,6 @@ export { leafHash } from '../merkle/hash.ts';
 export { checkWitnesses, type WitnessReport } from './witnesses.ts';
 export { checkFreshness, type FreshnessReport } from './freshness.ts';
 export { UnitHistoryMap, verifyCompleteHistory, historyKey, type HistoryClaim, type UnitHistory } from './history-map.ts';
+export { verifyHistoryEvidence, formatCommitment, parseCommitment, indexLogOrigin, type HistoryReport, type MapCommitment } from './map-commitment.ts';
 export { parseWitnessPolicy, quorumMet, describeQuorum, type WitnessPolicy } from '../tlog/policy.ts';
 export { parseCosignerKey, verifyCosignatures, type CosignerKey, type Cosignature } from '../tlog/cosignature.ts';

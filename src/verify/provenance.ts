@@ -18,17 +18,20 @@ import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { CheckpointFormatError, parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
 import { NoteError, verifyNote, type NoteKey } from '../tlog/note.ts';
-import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 } from '../../schemas/provenance.ts';
+import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
+import { historyStepDetail, verifyHistoryEvidence, type HistoryReport } from './map-commitment.ts';
+import { leafHash } from '../merkle/hash.ts';
 import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole, type KeyLives } from './steps.ts';
 import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
+import type { HistoryEvidence } from '../../schemas/history.ts';
 
-export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 };
-/** What the ledger serves now. */
-export const PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2;
+export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 };
+/** What the ledger serves now (v2 where it keeps no unit history map). */
+export const PROVENANCE_FORMAT = PROVENANCE_FORMAT_V3;
 
 export interface ProvenanceEntry {
   readonly role: EntryRole;
@@ -43,6 +46,8 @@ export interface ProvenanceDocument {
   readonly serial: string;
   readonly checkpoint: string;
   readonly entries: readonly ProvenanceEntry[];
+  /** v3: the unit's completeness evidence (docs/format.md §15). */
+  readonly history?: HistoryEvidence;
 }
 
 export interface StepReport {
@@ -71,6 +76,8 @@ export interface ProvenanceReport {
   readonly witnesses?: WitnessReport;
   /** How old the evidence is (docs/format.md §5.3). */
   readonly freshness?: FreshnessReport;
+  /** v3 with the index log key pinned: the unit's history is complete as of the checkpoint. */
+  readonly history?: HistoryReport;
 }
 
 /** What must hold besides the document itself; the signature policy's members say which checkpoint signatures must verify. */
@@ -81,6 +88,8 @@ export interface VerifyOptions extends SignaturePolicy {
   readonly atLeast?: number;
   /** The verifier's clock, for the age of the evidence. */
   readonly now?: Date;
+  /** The index log's verifier key (`<origin>/unit-map+…`): with it, a v3 document's `history` is checked (HISTORY_INCOMPLETE). */
+  readonly mapKey?: NoteKey;
 }
 
 const NOT_PROVEN = [
@@ -94,7 +103,9 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
   const doc = parseProvenanceDocument(input);
-  const v2 = doc.format === PROVENANCE_FORMAT_V2;
+  // v3 is v2 and its history: every v2 rule holds for it.
+  const v2 = doc.format !== PROVENANCE_FORMAT_V1;
+  const v3 = doc.format === PROVENANCE_FORMAT_V3;
   done('format', `${doc.format} for unit ${doc.serial}, ${doc.entries.length} entries`);
 
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
@@ -163,6 +174,16 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   }
   done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order${releaseId !== null ? `; batch ${String(facts.batchId)} of release ${releaseId}` : ''}`);
 
+  // v3: that the unit entries are every event of the unit in the checkpoint's tree, not only a prefix.
+  let history: HistoryReport | undefined;
+  if (v3 && options.mapKey) {
+    const events = unit.map((d) => ({ leafIndex: d.leafIndex, leafHash: leafHash(d.bytes, crypto) }));
+    history = verifyHistoryEvidence(doc.serial, events, doc.history, checkpoint, options.mapKey, crypto, options.policy ? { policy: options.policy } : {}, { field: 'history' });
+    done('history', historyStepDetail(history));
+  } else if (v3) {
+    done('history', 'not checked: pin the index log key (GET /v1/unit-map/key; flashtrail verify --map-key) to prove the history complete');
+  }
+
   const images = (kind: 'bootloader' | 'application') => facts.firmware.filter((f) => f.kind === kind).sort((a, b) => a.leafIndex - b.leafIndex).map((f) => f.sha256);
   return {
     format: doc.format,
@@ -176,9 +197,10 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     matchesRelease,
     steps,
     signatures: algorithms,
-    notProven: notProvenWith(v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN], witnesses),
+    notProven: notProvenWith((v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN]).filter((n) => !history || !n.startsWith('that the document holds every event')).map((n) => (history && n.startsWith('that the checkpoint is the newest') ? `${n}: the history is complete as of tree size ${history.size} only` : n)), witnesses),
     ...(witnesses ? { witnesses } : {}),
     ...(freshness ? { freshness } : {}),
+    ...(history ? { history } : {}),
   };
 }
 

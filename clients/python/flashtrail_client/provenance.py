@@ -25,6 +25,9 @@ from .events import DecodedEvent, EnvelopeDecodeError, UNIT_EVENT_TYPES, decode_
 
 PROVENANCE_FORMAT_V1 = "flashtrail.provenance.v1"
 PROVENANCE_FORMAT_V2 = "flashtrail.provenance.v2"
+# v3 is v2 and `history`, the unit's completeness proof (docs/format.md §15); this verifier checks v3 as v2 and
+# says that it did not check the history (it needs the index log's key and the map proof check).
+PROVENANCE_FORMAT_V3 = "flashtrail.provenance.v3"
 PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2
 
 # The event types each role may carry (docs/format.md §6.2).
@@ -280,12 +283,14 @@ def verify_provenance(doc: object, ledger_key: NoteKey) -> ProvenanceReport:
 
     # format
     fmt = doc.get("format") if isinstance(doc, dict) else None
-    v2 = fmt == PROVENANCE_FORMAT_V2
+    v3 = fmt == PROVENANCE_FORMAT_V3
+    v2 = fmt in (PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3)
     roles = ("trust", "station", "release", "batch", "unit") if v2 else ("trust", "station", "unit")
     ok = (
         isinstance(doc, dict)
-        and fmt in (PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2)
-        and set(doc) == {"format", "serial", "checkpoint", "entries"}
+        and fmt in (PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3)
+        and set(doc) == ({"format", "serial", "checkpoint", "entries", "history"} if v3 else {"format", "serial", "checkpoint", "entries"})
+        and (not v3 or isinstance(doc.get("history"), dict))
         and isinstance(doc.get("serial"), str)
         and isinstance(doc.get("checkpoint"), str)
         and isinstance(doc.get("entries"), list)
@@ -460,6 +465,8 @@ def verify_provenance(doc: object, ledger_key: NoteKey) -> ProvenanceReport:
             if r != release_id:
                 raise VerificationError("FORMAT_ERROR", "unit", f"the document holds the release record of {r}, not the release of the unit's batch", {"stream": f"release-{r}"})
     done("unit", f"{len(unit)} events of {serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order")
+    if v3:
+        done("history", "not checked: this verifier does not check the unit history map's completeness proof (flashtrail verify --map-key does)")
 
     return ProvenanceReport(
         format=fmt,

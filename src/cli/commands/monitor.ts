@@ -4,9 +4,13 @@
  * consistent with the last one this monitor saw, which it keeps durably in --state across runs. Findings are
  * JSON lines on stdout; the first one ends the run with exit 1 (a fork carries both signed notes as evidence).
  *
- * Not yet: rebuilding the unit history map and comparing roots, and the unit invariants of issue 15 (a serial
- * on two units, events after UnitScrapped, a batch beyond its planned quantity, an image its release does not
- * name); they need the map commitment of docs/format.md §13.
+ * With --map-key it also audits the index log (docs/format.md §15.3): the index checkpoint verifies under that
+ * key, the index log's leaves give its root, and the unit history map rebuilt here from the log's entries gives
+ * every committed map root (src/verify/map-audit.ts); a commitment that does not is a finding. The rebuild reads
+ * the whole log on every check (not yet incremental).
+ *
+ * Not yet: the unit invariants of issue 15 (a serial on two units, events after UnitScrapped, a batch beyond its
+ * planned quantity, an image its release does not name).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
@@ -16,7 +20,7 @@ import { readPolicy } from './verify.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['--ledger URL --ledger-key KEY|@FILE --state FILE [--policy FILE] [--token-file FILE] [--interval S] [--once]'],
+  usage: ['--ledger URL --ledger-key KEY|@FILE --state FILE [--map-key KEY|@FILE] [--policy FILE] [--token-file FILE] [--interval S] [--once]'],
   description: [
     "Polls GET /v1/checkpoint. Every checkpoint must verify under the pinned key (and the policy's witness quorum),",
     'and extend the last one seen (an RFC 6962 consistency proof from the ledger, verified here); the last one is',
@@ -29,6 +33,7 @@ const command = defineCommand({
     'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the pinned ledger verifier key, or @file holding it' },
     state: { type: 'string', value: 'FILE', required: true, help: 'where the last checkpoint seen is kept' },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy) each checkpoint must satisfy' },
+    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): rebuild the unit history map and compare every committed root" },
     'token-file': { type: 'string', value: 'FILE', help: 'auditor bearer token (default FLASHTRAIL_TOKEN)' },
     interval: { type: 'string', value: 'S', help: 'seconds between polls (default 60)' },
     once: { type: 'boolean', help: 'check the current checkpoint once and exit' },
@@ -50,6 +55,40 @@ const command = defineCommand({
       import('../../crypto/encoding.ts'),
     ]);
     const key = parseVerifierKey(keyText.trim());
+    const mapKeyOption = values['map-key'] as string | undefined;
+    const mapKey = mapKeyOption === undefined ? null : parseVerifierKey((mapKeyOption.startsWith('@') ? readTextFile(mapKeyOption.slice(1), 'the index log key file') : mapKeyOption).trim());
+    const [{ auditMapCommitments }, { parseCheckpointBody }, { verifyNote }] = await Promise.all([import('../../verify/map-audit.ts'), import('../../tlog/checkpoint.ts'), import('../../tlog/note.ts')]);
+    /** The index log audit: one finding line per commitment the rebuilt map contradicts; true when there is none. */
+    const auditMap = async (): Promise<boolean> => {
+      if (!mapKey) return true;
+      const indexNote = await client.getText('/v1/unit-map/checkpoint');
+      let index;
+      try {
+        index = parseCheckpointBody(verifyNote(indexNote, [mapKey], nativeCrypto).text);
+      } catch (error) {
+        emit({ kind: 'finding', code: 'CHECKPOINT_SIGNATURE_ERROR', step: 'unit-map', message: `the index log checkpoint does not verify under ${mapKey.name}: ${(error as Error).message}`, evidence: { indexCheckpoint: indexNote } });
+        return false;
+      }
+      const leaves: string[] = [];
+      while (leaves.length < index.size) {
+        const page = await client.get<{ leaves: string[] }>(`/v1/unit-map/leaves?from=${leaves.length}&limit=1000`);
+        if (page.leaves.length === 0) break;
+        leaves.push(...page.leaves);
+      }
+      async function* entries(): AsyncGenerator<Uint8Array> {
+        let after: string | null = null;
+        for (;;) {
+          const page: { entries: string[]; next: string | null } = await client.get(`/v1/log/entries?limit=1000${after !== null ? `&after=${after}` : ''}`);
+          for (const e of page.entries) yield fromBase64(e);
+          if (page.next === null || page.entries.length === 0) return;
+          after = page.next;
+        }
+      }
+      const report = await auditMapCommitments(leaves, index, entries(), nativeCrypto);
+      for (const f of report.findings) emit({ kind: 'finding', step: 'unit-map', ...f, evidence: { indexCheckpoint: indexNote } });
+      if (report.findings.length === 0) emit({ kind: 'unit-map', origin: index.origin, size: index.size, commitments: report.commitments, entries: report.entries });
+      return report.findings.length === 0;
+    };
     const policy = readPolicy(values.policy);
     const client = new LedgerClient(url, token);
     const stateFile = values.state as string;
@@ -73,7 +112,7 @@ const command = defineCommand({
         // Kept only once verified: a bad checkpoint never becomes the reference for the next.
         writeFileDurable(stateFile, JSON.stringify({ checkpoint: note }) + '\n', { mode: 0o600 });
         last = note;
-        return true;
+        return await auditMap();
       } catch (error) {
         if (!(error instanceof VerificationError)) throw error;
         emit({ kind: 'finding', code: error.code, step: error.step, message: error.message, ...(error.evidence ? { evidence: error.evidence } : {}) });

@@ -4,9 +4,9 @@ import { defineCommand } from '../command.ts';
 import { CliError, describeExpectedFailure } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
 import { RENEWAL_FORMAT, verifyRenewal } from '../../verify/renewal.ts';
-import { verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
+import { checkCheckpoint, verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
-import { fromBase64 } from '../../crypto/encoding.ts';
+import { fromBase64, toHex } from '../../crypto/encoding.ts';
 import { LedgerClient } from '../../client/ledger-client.ts';
 import { parseCheckpointBody } from '../../tlog/checkpoint.ts';
 import { NoteError, parseNote } from '../../tlog/note.ts';
@@ -37,6 +37,29 @@ export function readPolicy(file: string | undefined): WitnessPolicy | undefined 
 
 function printWitnesses(o: VerifyOutput, w: WitnessReport | undefined): void {
   if (w) o.out(`  witnessed: quorum ${w.quorum}; ${w.cosignedBy.map((c) => `${c.witness} (${c.keyName}) at ${c.cosignedAt}`).join(', ') || 'no cosignature required'}`);
+}
+
+/**
+ * --checkpoint FILE: a newer checkpoint the auditor holds (docs/format.md §5.3). It must verify under the pinned
+ * key; the evidence must be against a tree at least as large (CHECKPOINT_STALE, as --at-least its size), and of the
+ * same root where the sizes are equal (a fork: CONSISTENCY_PROOF_ERROR with both notes as evidence).
+ */
+export function readNewerCheckpoint(file: string, ledgerKey: ReturnType<typeof parseVerifierKey>): { note: string; size: number; root: string } {
+  const note = readNoteFile(file);
+  let checkpoint;
+  try {
+    checkpoint = checkCheckpoint(note, ledgerKey, nativeCrypto);
+  } catch (error) {
+    if (error instanceof VerificationError) throw new VerificationError(error.code, 'input', `--checkpoint ${file}: ${error.message}`, { file });
+    throw error;
+  }
+  return { note, size: checkpoint.size, root: toHex(checkpoint.root) };
+}
+
+function checkAgainstNewer(newer: { note: string; size: number; root: string } | undefined, evidence: { size: number; root: string }, evidenceNote: string): void {
+  if (newer && newer.size === evidence.size && newer.root !== evidence.root) {
+    throw new VerificationError('CONSISTENCY_PROOF_ERROR', 'freshness', `the evidence's checkpoint and the one given with --checkpoint are two trees of size ${newer.size} with different roots: the ledger forked`, { field: 'checkpoint' }, { evidence: evidenceNote, held: newer.note });
+  }
 }
 
 /** The first line of a file, bounded: an export starts with its header record, a provenance document does not. */
@@ -141,12 +164,12 @@ export interface VerifyOutput {
 }
 
 /** The pinned key, from the option or @file; a bad one is a coded failure (LEDGER_KEY_ERROR), in --json too. */
-function readKey(value: string): ReturnType<typeof parseVerifierKey> {
+function readKey(value: string, option = '--ledger-key', what = 'the ledger key file', kind = 'a ledger verifier key'): ReturnType<typeof parseVerifierKey> {
   const file = value.startsWith('@') ? value.slice(1) : null;
   let text = value;
   if (file !== null) {
     try {
-      text = readTextFile(file, 'the ledger key file');
+      text = readTextFile(file, what);
     } catch (error) {
       if (!(error instanceof CliError)) throw error;
       throw new VerificationError('LEDGER_KEY_ERROR', 'input', error.message, { file });
@@ -156,7 +179,7 @@ function readKey(value: string): ReturnType<typeof parseVerifierKey> {
     return parseVerifierKey(text.trim());
   } catch (error) {
     if (!(error instanceof NoteError)) throw error;
-    throw new VerificationError('LEDGER_KEY_ERROR', 'input', `--ledger-key ${file !== null ? `${file} ` : ''}is not a ledger verifier key: ${error.message}`, file !== null ? { file } : {});
+    throw new VerificationError('LEDGER_KEY_ERROR', 'input', `${option} ${file !== null ? `${file} ` : ''}is not ${kind}: ${error.message}`, file !== null ? { file } : {});
   }
 }
 
@@ -180,18 +203,22 @@ function failure(o: VerifyOutput, error: unknown): number {
   return 1;
 }
 
-export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string, atLeast?: number, signatures?: SignatureOptions): number {
+export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyOutput, policyFile?: string, atLeastGiven?: number, signatures?: SignatureOptions, mapKeyText?: string, newerFile?: string): number {
   try {
     const key = readKey(ledgerKey);
+    const newer = newerFile === undefined ? undefined : readNewerCheckpoint(newerFile, key);
+    const atLeast = newer ? Math.max(newer.size, atLeastGiven ?? 0) : atLeastGiven;
+    const mapKey = mapKeyText === undefined ? undefined : readKey(mapKeyText, '--map-key', 'the index log key file', 'an index log verifier key');
     const policy = readPolicy(policyFile);
     const signaturePolicy = readSignaturePolicy(signatures);
     const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
     if ((doc as { format?: unknown } | null)?.format === RENEWAL_FORMAT) return verifyRenewalDocument(file, doc, key, signaturePolicy, o);
     let report;
     try {
-      report = verifyProvenance(doc, key, nativeCrypto, { ...signaturePolicy, ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}) });
+      report = verifyProvenance(doc, key, nativeCrypto, { ...signaturePolicy, ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), ...(mapKey ? { mapKey } : {}) });
+      checkAgainstNewer(newer, report.checkpoint, (doc as { checkpoint: string }).checkpoint);
     } catch (error) {
-      if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location });
+      if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file, ...error.location }, error.evidence);
       throw error;
     }
     if (o.json) {
@@ -202,6 +229,7 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
       const release = report.releaseId !== null ? `; batch ${String(report.batchId)} of release ${report.releaseId}${report.matchesRelease === false ? ' (firmware differs from the release)' : ''}` : '';
       o.out(`verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}${release}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
       printWitnesses(o, report.witnesses);
+      if (report.history) o.out(`  complete: all ${report.history.events} events of ${report.serial} as of checkpoint size ${report.history.size}${report.freshness?.asOf ? ` (${report.freshness.asOf})` : ''}, the last at leaf ${report.history.lastLeaf}`);
       for (const n of report.notProven) o.out(`  not proven: ${n}`);
     }
     return 0;
@@ -333,7 +361,7 @@ function readNoteFile(file: string): string {
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['FILE --ledger-key KEY|@FILE [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
+  usage: ['FILE --ledger-key KEY|@FILE [--map-key KEY|@FILE] [--checkpoint FILE] [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
     'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
@@ -342,6 +370,8 @@ const command = defineCommand({
   arguments: [{ name: 'FILE', help: 'a provenance document (GET /v1/units/SERIAL/provenance) or an export (flashtrail export)' }],
   options: {
     'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the verifier key the ledger printed at init (origin+id+key), or @file holding it' },
+    checkpoint: { type: 'string', value: 'FILE', help: 'a newer signed checkpoint you hold: refuse evidence against a smaller tree (CHECKPOINT_STALE) or a fork of it (CONSISTENCY_PROOF_ERROR)' },
+    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): with it, a v3 document's history is proved complete (HISTORY_INCOMPLETE)" },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy): refuse a checkpoint its quorum has not cosigned' },
     'at-least': { type: 'string', value: 'N', help: 'the log is known to have N leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE)' },
     'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key): with it, both checkpoint signatures are required" },
@@ -363,10 +393,18 @@ const command = defineCommand({
       return failure(o, error);
     }
     if (isExport) {
+      let exportAtLeast = atLeast;
+      if (values.checkpoint !== undefined) {
+        try {
+          exportAtLeast = Math.max(readNewerCheckpoint(values.checkpoint, readKey(key)).size, atLeast ?? 0);
+        } catch (error) {
+          return failure(o, error);
+        }
+      }
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
-      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), progress: (l) => console.error(l), signatures });
+      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(exportAtLeast !== undefined ? { atLeast: exportAtLeast } : {}), progress: (l) => console.error(l), signatures });
     }
-    return verifyProvenanceFile(file, key, o, values.policy, atLeast, signatures);
+    return verifyProvenanceFile(file, key, o, values.policy, atLeast, signatures, values['map-key'] as string | undefined, values.checkpoint as string | undefined);
   },
 });
 

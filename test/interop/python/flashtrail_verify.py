@@ -3,7 +3,8 @@
 
     python3 flashtrail_verify.py --ledger-key KEY FILE
 
-FILE is a provenance document (flashtrail.provenance.v1/v2) or an NDJSON export (flashtrail.export.v1/v2); KEY the
+With --map-key (the index log's verifier key), a flashtrail.provenance.v3 document's history is checked too
+(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3) or an NDJSON export (flashtrail.export.v1/v2); KEY the
 pinned verifier key text (<name>+<8 hex>+<base64(0x01 || public key)>). The last line of stdout is one JSON object:
 {"ok": true, ...} with exit status 0, or {"ok": false, "code": <docs/format.md §9>, "message": ...} with exit 1.
 
@@ -1299,7 +1300,7 @@ PROVENANCE_MEMBERS = {'format', 'serial', 'checkpoint', 'entries'}
 ENTRY_MEMBERS = {'role', 'leafIndex', 'envelope', 'proof'}
 
 
-def verify_provenance(data, key):
+def verify_provenance(data, key, map_key=None):
     # 1. format
     text = utf8_strict(data)
     if text is None:
@@ -1313,13 +1314,16 @@ def verify_provenance(data, key):
     if not isinstance(doc, dict):
         refuse(FORMAT_ERROR, 'the document is not a JSON object')
     fmt = doc.get('format')
-    if fmt not in ('flashtrail.provenance.v1', 'flashtrail.provenance.v2'):
+    if fmt not in ('flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3'):
         refuse(FORMAT_ERROR, 'the format %r is not one this verifier knows' % (fmt,), field='format')
-    v2 = fmt == 'flashtrail.provenance.v2'
+    # §6.7: v3 is v2 and its history.
+    v3 = fmt == 'flashtrail.provenance.v3'
+    v2 = fmt in ('flashtrail.provenance.v2', 'flashtrail.provenance.v3')
+    members = PROVENANCE_MEMBERS | {'history'} if v3 else PROVENANCE_MEMBERS
     for name in doc:
-        if name not in PROVENANCE_MEMBERS:
+        if name not in members:
             refuse(FORMAT_ERROR, 'the document has the unknown member %r' % name, field=name)
-    for name in PROVENANCE_MEMBERS:
+    for name in members:
         if name not in doc:
             refuse(FORMAT_ERROR, 'the document lacks %r' % name, field=name)
     serial = doc['serial']
@@ -1422,6 +1426,11 @@ def verify_provenance(data, key):
             firmware_report['writtenNotRelease'] = sorted({
                 (image_kind(im['name']), im['sha256']) for e in ordered if e.event['type'] == 'ImagesWritten'
                 for im in e.event['data']['images'] if approved.get(image_kind(im['name'])) != im['sha256']})
+    # 7. history (§15.5), with the index log key
+    history = None
+    if v3 and map_key is not None:
+        import flashtrail_history
+        history = flashtrail_history.verify_history(sys.modules[__name__], serial, ordered, doc['history'], checkpoint, map_key)
     result = {'ok': True, 'format': fmt, 'serial': serial, 'entries': len(entries),
               'unitEvents': len(unit_entries),
               'checkpoint': {'origin': checkpoint.origin, 'size': checkpoint.size, 'rootHash': checkpoint.root.hex()}}
@@ -1429,7 +1438,9 @@ def verify_provenance(data, key):
         result['batchId'] = batch_id
         result['releaseId'] = release_id
         result.update(firmware_report)
-    result['notProven'] = ['that no later event of the unit exists (a prefix of its stream, §10)',
+    if history is not None:
+        result['history'] = history
+    result['notProven'] = ([] if history is not None else ['that no later event of the unit exists (a prefix of its stream, §10)']) + [
                            'that the checkpoint is the newest the ledger signed, or that everyone saw the same tree (§10)',
                            'that the stations reported the truth (§10)']
     if not v2:
@@ -1825,7 +1836,7 @@ def check_statement(record, where, key, version, header, checkpoint, content_hex
 # ---------------------------------------------------------------------------------------------------------------
 # The command line.
 
-def detect_and_verify(path, key):
+def detect_and_verify(path, key, map_key=None):
     """A file whose first line is a JSON object with a "record" member is an export; anything else is read as a
     provenance document (which then must be one JSON object of at most 64 MiB)."""
     with open(path, 'rb') as f:
@@ -1846,7 +1857,7 @@ def detect_and_verify(path, key):
         data = f.read(MAX_PROVENANCE + 1)
     if len(data) > MAX_PROVENANCE:
         refuse(FORMAT_ERROR, 'the provenance document is larger than 64 MiB')
-    return verify_provenance(data, key)
+    return verify_provenance(data, key, map_key)
 
 
 def emit(obj):
@@ -1857,11 +1868,15 @@ def emit(obj):
 def main(argv):
     args = argv[1:]
     key_text = None
+    map_key_text = None
     files = []
     i = 0
     while i < len(args):
         if args[i] == '--ledger-key' and i + 1 < len(args):
             key_text = args[i + 1]
+            i += 2
+        elif args[i] == '--map-key' and i + 1 < len(args):
+            map_key_text = args[i + 1]
             i += 2
         elif args[i] == '--schemas' and i + 1 < len(args):
             SCHEMA_DIR[0] = args[i + 1]
@@ -1881,7 +1896,7 @@ def main(argv):
         if len(files) != 1:
             refuse(FORMAT_ERROR, 'usage: flashtrail_verify.py --ledger-key KEY FILE (give exactly one FILE)')
         try:
-            result = detect_and_verify(files[0], key)
+            result = detect_and_verify(files[0], key, parse_ledger_key(map_key_text) if map_key_text is not None else None)
         except OSError as x:
             refuse(FORMAT_ERROR, 'cannot read %s: %s' % (files[0], x.strerror or x), file=files[0])
         emit(result)

@@ -225,13 +225,44 @@ for (const version of ['v1', 'v2'] as const) {
   exportVectors(version);
   provenanceVectors(version);
 }
+
+// ---------------------------------------------------------------- provenance v3: the history (§15)
+
+function historyVectors(): void {
+  const version = 'v3';
+  for (const f of readdirSync(join(HERE, version))) if (!f.startsWith('genuine.')) rmSync(join(HERE, version, f));
+  const genuine = () => JSON.parse(read(`${version}/genuine.provenance.json`)) as Doc & { history: Record<string, unknown> & { commitment: Record<string, unknown> } };
+  const put = (name: string, doc: Doc, expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number> } = {}) => {
+    const file = `${version}/provenance.${name}.json`;
+    writeFileSync(join(HERE, file), JSON.stringify(doc, null, 2) + '\n');
+    vectors.push({ file, kind: 'provenance', format: 'flashtrail.provenance.v3', expect, description, ...extra });
+  };
+  put('genuine', genuine(), 'ok', 'a genuine v3 provenance document (the unit of v2/genuine.provenance.json, written by the ledger of this repository), its history proved complete with mapVerifierKey');
+  const g = genuine();
+  const unitEntries = g.entries.filter((e) => e.role === 'unit');
+  const last = unitEntries[unitEntries.length - 1]!;
+  put('history-last-event-dropped', { ...g, entries: g.entries.filter((e) => e !== last) }, 'HISTORY_INCOMPLETE', `the unit's last event (leaf ${last.leafIndex}) left out: a prefix that v2 accepts, refused by the history`, { rule: '§15.5 step 3', location: { serial: g.serial, leafIndex: last.leafIndex } });
+  put('history-map-root', { ...g, history: { ...g.history, mapRoot: '00'.repeat(32) } }, 'HISTORY_INCOMPLETE', 'a map root that is not the one the index log commits for the checkpoint', { rule: '§15.5 step 2', location: { field: 'history.commitment' } });
+  put('history-value-null', { ...g, history: { ...g.history, value: null } }, 'HISTORY_INCOMPLETE', 'the history claims the map holds no event of the unit', { rule: '§15.5 step 3' });
+  put('history-unknown-member', { ...g, history: { ...g.history, extra: 1 } }, 'FORMAT_ERROR', 'an unknown member in history', { rule: '§15.4' });
+  const { history: _dropped, ...withoutHistory } = g;
+  put('history-missing', withoutHistory, 'FORMAT_ERROR', 'a v3 document without its history', { rule: '§6.7' });
+  // The index checkpoint re-signed by another key under the index log's name.
+  const note = g.history.commitment['checkpoint'] as string;
+  const body = parseNote(note).text;
+  const name = body.split('\n')[0]!;
+  put('history-index-other-key', { ...g, history: { ...g.history, commitment: { ...g.history.commitment, checkpoint: signNote(body, name, stranger.secretKey, stranger.publicKey) } } }, 'CHECKPOINT_SIGNATURE_ERROR', 'the index log checkpoint signed by another key than the pinned index log key', { rule: '§15.5 step 1', location: { field: 'history.commitment.checkpoint' } });
+}
+historyVectors();
 const manifest = {
   description: 'flashtrail format test vectors (docs/format.md §11): genuine provenance documents and exports in each format version, and invalid ones that each break one rule, with the error code a verifier must report.',
   provenance: {
-    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository, both with test/vectors/format/generate-genuine.ts',
+    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository before provenance v3, v3/genuine.provenance.json by the ledger of this repository (keys.json mapVerifierKey), all with test/vectors/format/generate-genuine.ts',
     invalid: 'derived from the genuine files by test/vectors/format/derive.ts; where a rule can only be broken with a key, the seeded vector keys re-sign (keys.json)',
   },
   ledgerVerifierKey: (JSON.parse(read('keys.json')) as { ledgerVerifierKey: string }).ledgerVerifierKey,
+  /** The index log's verifier key (docs/format.md §15.3): v3 vectors expect their codes from a verifier given it. */
+  mapVerifierKey: (JSON.parse(read('keys.json')) as { mapVerifierKey: string }).mapVerifierKey,
   vectors,
 };
 writeFileSync(join(HERE, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

@@ -36,6 +36,8 @@ async function main(out: string): Promise<void> {
   try {
     writeSecretKeyFile(join(dataDir, 'ledger.key'), seededSigner('ledger'));
     writeSecretKeyFile(join(dataDir, 'admin.key'), seededSigner('admin'));
+    // The index log's key (docs/format.md §15.3): unused by ledgers from before it.
+    writeSecretKeyFile(join(dataDir, 'unit-map.key'), seededSigner('unit-map'));
     const config = configFromEnv({ FLASHTRAIL_LOG_ORIGIN: ORIGIN }, { dataDir, port: 0, logLevel: 'warn' });
     const ledger = await startLedgerServer(config, pino({ level: 'warn' }));
     try {
@@ -61,7 +63,8 @@ async function main(out: string): Promise<void> {
       mkdirSync(out, { recursive: true });
       writeFileSync(join(out, 'genuine.provenance.json'), JSON.stringify(provenance, null, 2) + '\n');
       writeFileSync(join(out, 'genuine.export.ndjson'), exportText);
-      writeFileSync(join(out, 'keys.json'), JSON.stringify({ ledgerVerifierKey: ledger.identity.verifierKey, seeds: 'sha256("flashtrail format vectors: " + label) for labels ledger, admin, station ST-01' }, null, 2) + '\n');
+      const mapVerifierKey = ledger.unitMap?.verifierKey;
+      writeFileSync(join(out, 'keys.json'), JSON.stringify({ ledgerVerifierKey: ledger.identity.verifierKey, ...(mapVerifierKey ? { mapVerifierKey } : {}), seeds: 'sha256("flashtrail format vectors: " + label) for labels ledger, admin, station ST-01, unit-map' }, null, 2) + '\n');
       console.log(`wrote genuine vectors to ${out} (verifier key ${ledger.identity.verifierKey})`);
     } finally {
       await ledger.close();

@@ -31,6 +31,8 @@ public final class Provenance {
 
   public static final String PROVENANCE_FORMAT_V1 = "flashtrail.provenance.v1";
   public static final String PROVENANCE_FORMAT_V2 = "flashtrail.provenance.v2";
+  /** v2 and {@code history} (docs/format.md §15): checked as v2 here; the history is reported as not checked. */
+  public static final String PROVENANCE_FORMAT_V3 = "flashtrail.provenance.v3";
   public static final String PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2;
 
   /** The event types each role may carry (docs/format.md §6.2). */
@@ -367,7 +369,8 @@ public final class Provenance {
     // format
     String format = shapeOk(input);
     if (format == null) throw new VerificationException("FORMAT_ERROR", "format", "not a " + PROVENANCE_FORMAT_V2 + " (or " + PROVENANCE_FORMAT_V1 + ") document", Map.of());
-    boolean v2 = format.equals(PROVENANCE_FORMAT_V2);
+    boolean v3 = format.equals(PROVENANCE_FORMAT_V3);
+    boolean v2 = v3 || format.equals(PROVENANCE_FORMAT_V2);
     Map<String, Object> doc = Json.object(input, "document");
     String serial = (String) doc.get("serial");
     String note = (String) doc.get("checkpoint");
@@ -572,6 +575,7 @@ public final class Provenance {
       for (String r : releases.keySet()) if (!r.equals(releaseId)) throw new VerificationException("FORMAT_ERROR", "unit", "the document holds the release record of " + r + ", not the release of the unit's batch", Json.obj("stream", "release-" + r));
     }
     steps.add(new String[] {"unit", unit.size() + " events of " + serial + ": signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order"});
+    if (v3) steps.add(new String[] {"history", "not checked: this verifier does not check the unit history map's completeness proof (flashtrail verify --map-key does)"});
     List<String> sorted = new ArrayList<>(stations);
     sorted.sort(null);
     return new Report(format, serial, checkpoint, unit.size(), sorted, batchId, releaseId, bootloader, application, steps);
@@ -643,9 +647,11 @@ public final class Provenance {
     if (!(input instanceof Map)) return null;
     Map<String, Object> doc = Json.object(input, "document");
     Object format = doc.get("format");
-    if (!PROVENANCE_FORMAT_V2.equals(format) && !PROVENANCE_FORMAT_V1.equals(format)) return null;
-    List<String> roles = PROVENANCE_FORMAT_V2.equals(format) ? List.of("trust", "station", "release", "batch", "unit") : List.of("trust", "station", "unit");
-    if (!doc.keySet().equals(java.util.Set.of("format", "serial", "checkpoint", "entries"))) return null;
+    boolean v3 = PROVENANCE_FORMAT_V3.equals(format);
+    if (!v3 && !PROVENANCE_FORMAT_V2.equals(format) && !PROVENANCE_FORMAT_V1.equals(format)) return null;
+    List<String> roles = PROVENANCE_FORMAT_V1.equals(format) ? List.of("trust", "station", "unit") : List.of("trust", "station", "release", "batch", "unit");
+    if (!doc.keySet().equals(v3 ? java.util.Set.of("format", "serial", "checkpoint", "entries", "history") : java.util.Set.of("format", "serial", "checkpoint", "entries"))) return null;
+    if (v3 && !(doc.get("history") instanceof Map)) return null;
     if (!(doc.get("serial") instanceof String) || !(doc.get("checkpoint") instanceof String) || !(doc.get("entries") instanceof List)) return null;
     List<Object> list = Json.array(doc.get("entries"), "entries");
     if (list.isEmpty() || list.size() > 1_000_000) return null;

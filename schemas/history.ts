@@ -1,0 +1,27 @@
+/**
+ * The completeness evidence of one unit (normative text: docs/format.md §15): the unit's history value in the
+ * unit history map as of the evidence's checkpoint, its map proof, and the index-log evidence that ties that
+ * map root to the checkpoint. Carried as `history` by flashtrail.provenance.v3 documents and by every unit
+ * record of flashtrail.export.v3, and served by GET /v1/unit-map/units/{serial}.
+ */
+import { z } from 'zod';
+import { Sha256Hex } from './common.ts';
+
+const Base64Hash = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of a 32-byte SHA-256 hash');
+/** Canonical base64 (RFC 4648 §4, padded); decoders check the unused bits. */
+const Base64 = (max: number) => z.string().max(max).regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'canonical base64');
+
+/** An inclusion proof of a map-commitment leaf in the index log, against the index log checkpoint it carries. */
+export const MapCommitmentEvidence = z.strictObject({
+  index: z.int().nonnegative().max(Number.MAX_SAFE_INTEGER).describe('the leaf index of the commitment in the index log'),
+  proof: z.array(Base64Hash).max(64).describe('RFC 6962 inclusion proof of the commitment leaf under the index checkpoint, sibling first'),
+  checkpoint: z.string().min(1).max(16_384).describe('the index log checkpoint (C2SP signed note, origin <ledger origin>/unit-map), with any witness cosignatures'),
+});
+
+export const HistoryEvidence = z.strictObject({
+  mapRoot: Sha256Hex.describe('the unit history map root as of the checkpoint size (hex)'),
+  value: Base64(128).nullable().describe('the 48-byte history value of the serial (count, last leaf, chain), base64; null: the map holds no event of it'),
+  proof: Base64(32_768).describe("the map's presence (or, with value null, absence) proof, torchwood mpt encoding, base64"),
+  commitment: MapCommitmentEvidence,
+});
+export type HistoryEvidence = z.infer<typeof HistoryEvidence>;

@@ -1,0 +1,403 @@
+/**
+ * The unit history map (docs/format.md §15) as the ledger keeps it, and its commitment, the index log.
+ *
+ *   - The map is built from the event store in $all order, the order of the Merkle log's leaves, one leaf at a
+ *     time (O(log n) each: one chain step and one tree path), up to the size of each checkpoint the ledger
+ *     signed, and never past the newest one: the map is always "as of" a signed size.
+ *   - For the i-th CheckpointIssued of the ledger-checkpoints stream, leaf i of the index log is the text
+ *     "flashtrail/map-commitment/v1 / <checkpoint body> / unit-map <map root as of its size>". The index log is
+ *     derived from the event store alone (the checkpoints are events, the map follows from the log), so a
+ *     rebuild, ours or a monitor's, gives the same leaves and the same index roots.
+ *   - Before a commitment is made, the RFC 6962 root of the leaves the map consumed is compared with the
+ *     checkpoint's root (a compact range, O(log n) state): the map was built from exactly the signed tree.
+ *   - After each pass the index log's checkpoint is signed with its own key (unit-map.key, 0600) and, if the
+ *     ledger has one, an ML-DSA-44 line; it is submitted to the ledger's witnesses.
+ *
+ * Persisted in unit-map.sqlite (derived data): every unit's history, the consumed size and position, the
+ * compact range, the commitment leaves and the latest index checkpoint. On open the tree is rebuilt from the
+ * histories and its root must equal the last committed one; otherwise the whole file is rebuilt from the event
+ * store, and a rebuild that does not reproduce the index checkpoint already signed is refused (it would fork).
+ */
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { EventStore } from '../store/event-store.ts';
+import { LEDGER_CHECKPOINT_STREAM } from '../event/streams.ts';
+import { decodeTrustedEnvelope } from '../event/codec.ts';
+import { nativeCrypto } from '../native/crypto.ts';
+import { EMPTY_ROOT, leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
+import { consistencyProof, inclusionProof, MemoryTree, rootHash } from '../merkle/proofs.ts';
+import { bytesEqual, fromBase64, fromHex, toBase64, toHex, utf8 } from '../crypto/encoding.ts';
+import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
+import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
+import { addMlDsaSignature } from '../tlog/ml-dsa-note.ts';
+import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
+import { newSigner, type Signer } from '../crypto/ed25519.ts';
+import { readSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
+import { formatCommitment, indexLogOrigin, parseCommitment } from '../verify/map-commitment.ts';
+import { UnitHistoryMap, unitSerialOfEntry, type UnitHistory, type UnitHistorySnapshot } from '../verify/history-map.ts';
+import type { HistoryEvidence } from '../../schemas/history.ts';
+import type { WitnessSet } from '../witness/client.ts';
+
+export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v1';
+export const UNIT_MAP_KEY_FILE = 'unit-map.key';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS map_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS map_units (serial TEXT PRIMARY KEY, count INTEGER NOT NULL, last_leaf INTEGER NOT NULL, chain BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS map_commitments (idx INTEGER PRIMARY KEY, size INTEGER NOT NULL UNIQUE, leaf TEXT NOT NULL);
+`;
+
+/** The index log's Ed25519 key, created beside ledger.key on first use (mode 0600, never overwritten). */
+export function unitMapKey(file: string): Signer {
+  if (!existsSync(file)) writeSecretKeyFile(file, newSigner(), 'flashtrail unit map index log key: signs the index log checkpoints');
+  return readSecretKeyFile(file);
+}
+
+export class UnitMapError extends Error {
+  override readonly name = 'UnitMapError';
+}
+
+export interface UnitMapOptions {
+  readonly store: EventStore;
+  readonly file: string;
+  readonly ledgerOrigin: string;
+  readonly key: Signer;
+  readonly mlDsaKey?: MlDsaSigner | null;
+  readonly witnesses?: Pick<WitnessSet, 'size' | 'cosign'>;
+  readonly logger?: Logger;
+  readonly clock?: () => Date;
+}
+
+/** Proofs of older sizes are kept in memory for this many commitments; older ones are rebuilt on request. */
+const SNAPSHOTS_KEPT = 16;
+/** How long an index checkpoint some witness did not cosign is served as it is before they are asked again. */
+const WITNESS_RETRY_MS = 10_000;
+
+/** RFC 6962 root over appended leaves with O(log n) state: the perfect subtrees, largest first. */
+class CompactRange {
+  constructor(public nodes: { size: number; hash: Hash }[] = []) {}
+  append(leaf: Hash): void {
+    this.nodes.push({ size: 1, hash: leaf });
+    for (let n = this.nodes.length; n >= 2 && (this.nodes[n - 1] as { size: number }).size === (this.nodes[n - 2] as { size: number }).size; n = this.nodes.length) {
+      const right = this.nodes.pop() as { size: number; hash: Hash };
+      const left = this.nodes.pop() as { size: number; hash: Hash };
+      this.nodes.push({ size: left.size * 2, hash: nodeHash(left.hash, right.hash, nativeCrypto) });
+    }
+  }
+  root(): Hash {
+    if (this.nodes.length === 0) return EMPTY_ROOT;
+    let hash = (this.nodes[this.nodes.length - 1] as { hash: Hash }).hash;
+    for (let i = this.nodes.length - 2; i >= 0; i--) hash = nodeHash((this.nodes[i] as { hash: Hash }).hash, hash, nativeCrypto);
+    return hash;
+  }
+  toJson(): string {
+    return JSON.stringify(this.nodes.map((n) => [n.size, toBase64(n.hash)]));
+  }
+  static fromJson(text: string): CompactRange {
+    return new CompactRange((JSON.parse(text) as [number, string][]).map(([size, hash]) => ({ size, hash: fromBase64(hash) })));
+  }
+}
+
+/** The serial of a unit event's envelope bytes, or null for any other leaf (docs/format.md §15's mapping function). */
+export const unitSerialOf = (envelopeBytes: Uint8Array): string | null => unitSerialOfEntry(envelopeBytes, nativeCrypto);
+
+export interface MapCommitmentProof {
+  readonly index: number;
+  readonly size: number;
+  readonly leaf: string;
+  readonly proof: Hash[];
+  /** The index checkpoint the proof is against. */
+  readonly checkpoint: string;
+}
+
+export class UnitMapIndex {
+  private db: Database.Database;
+  private map!: UnitHistoryMap;
+  private range!: CompactRange;
+  private position = -1n;
+  private commitments: { size: number; leaf: string }[] = [];
+  private tree!: MemoryTree;
+  private indexNote: string | null = null;
+  /** The newest index checkpoint as the witnesses cosigned it, and whether all did; asked again only after a while. */
+  private witnessedNote: { ledgerNote: string; note: string; complete: boolean; at: number } | null = null;
+  private witnessing: { ledgerNote: string; done: Promise<string> } | null = null;
+  private readonly snapshots = new Map<number, UnitHistorySnapshot>();
+  private running: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  /** Why the map is out of service, once it found the log or its own signed checkpoint contradicting it. */
+  private broken: string | null = null;
+  readonly origin: string;
+
+  private constructor(private readonly options: UnitMapOptions) {
+    this.origin = indexLogOrigin(options.ledgerOrigin);
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(SCHEMA);
+    const format = this.meta('format');
+    if (format !== null && format !== UNIT_MAP_FORMAT) {
+      this.db.close();
+      throw new UnitMapError(`${options.file} holds a unit map of format ${format}, not ${UNIT_MAP_FORMAT}; it was left unchanged`);
+    }
+    this.db.prepare("INSERT OR IGNORE INTO map_meta (key, value) VALUES ('format', ?)").run(UNIT_MAP_FORMAT);
+  }
+
+  /** Opens the file, checks it against its own commitments (rebuilding it from the store if it does not hold), and catches up. */
+  static async open(options: UnitMapOptions): Promise<UnitMapIndex> {
+    const index = new UnitMapIndex(options);
+    try {
+      const signed = index.meta('index_note');
+      if (!index.load()) {
+        options.logger?.warn({ file: options.file }, 'the unit map file does not reproduce its own last commitment: rebuilt from the event store');
+        index.reset();
+      }
+      try {
+        await index.catchUp();
+        if (signed !== null) index.checkSignedIndex(signed);
+      } catch (error) {
+        if (!(error instanceof UnitMapError)) throw error;
+        // Derived data that contradicts the log or its own signed checkpoint: the ledger still serves its log,
+        // but claims no completeness (provenance is served as v2) until an operator looks.
+        index.broken = error.message;
+        options.logger?.error({ file: options.file }, `${error.message}; the unit history map is out of service`);
+      }
+      return index;
+    } catch (error) {
+      index.close();
+      throw error;
+    }
+  }
+
+  /** The index log's verifier key, what auditors pin beside the ledger's (and witnesses add with witness add-log). */
+  get verifierKey(): string {
+    return formatVerifierKey(this.origin, this.options.key.publicKey);
+  }
+
+  private meta(key: string): string | null {
+    return (this.db.prepare('SELECT value FROM map_meta WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO map_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** Reads the persisted state; false when it does not reproduce the last commitment's map root. */
+  private load(): boolean {
+    const size = Number(this.meta('size') ?? '0');
+    const rows = this.db.prepare('SELECT serial, count, last_leaf, chain FROM map_units').all() as { serial: string; count: number; last_leaf: number; chain: Buffer }[];
+    this.map = UnitHistoryMap.restore(size, rows.map((r) => [r.serial, { count: r.count, lastLeaf: r.last_leaf, chain: new Uint8Array(r.chain) }] as const), nativeCrypto);
+    this.range = CompactRange.fromJson(this.meta('range') ?? '[]');
+    this.position = BigInt(this.meta('position') ?? '-1');
+    this.commitments = (this.db.prepare('SELECT size, leaf FROM map_commitments ORDER BY idx').all() as { size: number; leaf: string }[]).map((r) => ({ size: r.size, leaf: r.leaf }));
+    this.tree = new MemoryTree(nativeCrypto);
+    for (const c of this.commitments) this.tree.append(leafHash(utf8(c.leaf), nativeCrypto));
+    this.indexNote = this.meta('index_note');
+    const last = this.commitments[this.commitments.length - 1];
+    if (!last) return size === 0 && rows.length === 0;
+    const committed = parseCommitment(last.leaf);
+    if (last.size !== size || !bytesEqual(committed.mapRoot, this.map.root()) || !bytesEqual(committed.checkpoint.root, this.range.root())) return false;
+    this.snapshots.set(size, this.map.snapshot());
+    return true;
+  }
+
+  private reset(): void {
+    this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
+    this.map = new UnitHistoryMap(nativeCrypto);
+    this.range = new CompactRange();
+    this.position = -1n;
+    this.commitments = [];
+    this.tree = new MemoryTree(nativeCrypto);
+    this.snapshots.clear();
+  }
+
+  /** A signed index checkpoint that the (re)built index log does not reproduce is a fork: refuse to go on. */
+  private checkSignedIndex(note: string): void {
+    const { size, root } = parseCheckpointBody(parseNote(note).text);
+    if (size > this.tree.size || !bytesEqual(rootHash(this.tree, size, nativeCrypto), root)) {
+      throw new UnitMapError(`the unit map's index log does not reproduce its signed checkpoint of size ${size}: refusing to sign another (restore unit-map.sqlite from a backup, or investigate the event store)`);
+    }
+  }
+
+  /** Commits the map for every checkpoint signed since the last pass, then signs the index checkpoint. Passes do not overlap. */
+  catchUp(): Promise<void> {
+    const pass = this.running.then(() => this.catchUpNow());
+    this.running = pass.catch(() => undefined);
+    return pass;
+  }
+
+  private async catchUpNow(): Promise<void> {
+    if (this.broken !== null) throw new UnitMapError(this.broken);
+    const { store } = this.options;
+    try {
+      await this.commitNew(store);
+    } catch (error) {
+      if (error instanceof UnitMapError) this.broken = error.message;
+      throw error;
+    }
+  }
+
+  private async commitNew(store: EventStore): Promise<void> {
+    let added = false;
+    const consumed = BigInt(this.meta('checkpoint_revision') ?? '0');
+    if (consumed > 0n) {
+      const [head] = await store.readStream(LEDGER_CHECKPOINT_STREAM, { direction: 'backwards', maxCount: 1 });
+      if (!head || head.revision + 1n < consumed) throw new UnitMapError(`the ${LEDGER_CHECKPOINT_STREAM} stream holds ${head ? head.revision + 1n : 0n} records, fewer than the ${consumed} the map committed: it was rewritten`);
+    }
+    for (;;) {
+      const checkpoints = await store.readStream(LEDGER_CHECKPOINT_STREAM, { fromRevision: BigInt(this.meta('checkpoint_revision') ?? '0'), maxCount: 100 });
+      if (checkpoints.length === 0) break;
+      for (const recorded of checkpoints) {
+        const { event } = decodeTrustedEnvelope(recorded.data, nativeCrypto);
+        if (event.type === 'CheckpointIssued' && event.data.size > this.map.size) {
+          await this.advanceTo(event.data.size);
+          const root = fromHex(event.data.rootHash);
+          if (!bytesEqual(root, this.range.root())) throw new UnitMapError(`the unit map was built from leaves whose root is not that of signed checkpoint ${event.data.size}: the event store and the Merkle log disagree`);
+          this.commit({ origin: event.data.origin, size: event.data.size, root }, recorded.revision + 1n);
+          added = true;
+        } else {
+          this.setMeta('checkpoint_revision', String(recorded.revision + 1n));
+        }
+      }
+    }
+    if (added || (this.indexNote === null && this.commitments.length > 0)) this.signIndex();
+  }
+
+  /** Reads leaves until the map holds `size` of them (O(log n) per leaf). */
+  private async advanceTo(size: number): Promise<void> {
+    while (this.map.size < size) {
+      const events = await this.options.store.readAll({ after: this.position, maxCount: Math.min(5000, size - this.map.size) });
+      if (events.length === 0) throw new UnitMapError(`the event store has ${this.map.size} events, fewer than signed checkpoint ${size}`);
+      for (const e of events) {
+        const hash = leafHash(e.data, nativeCrypto);
+        this.range.append(hash);
+        this.map.append(hash, unitSerialOf(e.data));
+        this.position = e.position;
+      }
+    }
+  }
+
+  private commit(checkpoint: { origin: string; size: number; root: Hash }, nextRevision: bigint): void {
+    const leaf = formatCommitment({ checkpoint, mapRoot: this.map.root() });
+    const put = this.db.prepare('INSERT INTO map_units (serial, count, last_leaf, chain) VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET count = excluded.count, last_leaf = excluded.last_leaf, chain = excluded.chain');
+    const changed: [string, UnitHistory][] = this.map.takeChanged();
+    this.db.transaction(() => {
+      for (const [serial, h] of changed) put.run(serial, h.count, h.lastLeaf, Buffer.from(h.chain));
+      this.db.prepare('INSERT INTO map_commitments (idx, size, leaf) VALUES (?, ?, ?)').run(this.commitments.length, checkpoint.size, leaf);
+      this.setMeta('size', String(this.map.size));
+      this.setMeta('position', String(this.position));
+      this.setMeta('range', this.range.toJson());
+      this.setMeta('checkpoint_revision', String(nextRevision));
+    })();
+    this.commitments.push({ size: checkpoint.size, leaf });
+    this.tree.append(leafHash(utf8(leaf), nativeCrypto));
+    this.snapshots.set(checkpoint.size, this.map.snapshot());
+    while (this.snapshots.size > SNAPSHOTS_KEPT) this.snapshots.delete(this.snapshots.keys().next().value as number);
+  }
+
+  private signIndex(): void {
+    const size = this.tree.size;
+    const body = formatCheckpointBody({ origin: this.origin, size, root: rootHash(this.tree, size, nativeCrypto) });
+    const { key, mlDsaKey } = this.options;
+    const classical = signNote(body, this.origin, key.secretKey, key.publicKey);
+    const now = (this.options.clock ?? (() => new Date()))();
+    const note = mlDsaKey ? addMlDsaSignature(classical, this.origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
+    this.setMeta('index_note', note);
+    this.indexNote = note;
+    this.options.logger?.info({ origin: this.origin, size }, 'index log checkpoint signed');
+  }
+
+  /** The newest index checkpoint, with the witnesses' cosignatures once they gave them (asked once per checkpoint). */
+  async checkpoint(): Promise<string | null> {
+    await this.catchUp();
+    const note = this.indexNote;
+    if (note === null) return null;
+    const witnesses = this.options.witnesses;
+    if (!witnesses || witnesses.size === 0) return note;
+    const now = Date.now();
+    const w = this.witnessedNote;
+    if (w && w.ledgerNote === note && (w.complete || now - w.at < WITNESS_RETRY_MS)) return w.note;
+    if (this.witnessing?.ledgerNote === note) return this.witnessing.done;
+    const size = this.tree.size;
+    const done = witnesses.cosign(note, size, (from, to) => Promise.resolve(consistencyProof(this.tree, from, to, nativeCrypto))).then(
+      (result) => {
+        this.witnessedNote = { ledgerNote: note, note: result.note, complete: result.cosignedBy.length === witnesses.size, at: Date.now() };
+        return result.note;
+      },
+      (error: unknown) => {
+        this.options.logger?.error({ err: (error as Error).message }, 'witnessing the index log failed; its checkpoint is served with its own signature alone');
+        return note;
+      },
+    );
+    const entry = { ledgerNote: note, done: done.finally(() => { if (this.witnessing === entry) this.witnessing = null; }) };
+    this.witnessing = entry;
+    return entry.done;
+  }
+
+  /** The commitment of the map as of ledger checkpoint `size`, with its inclusion proof in the newest index checkpoint. */
+  async commitment(size: number): Promise<MapCommitmentProof | null> {
+    const checkpoint = await this.checkpoint();
+    if (checkpoint === null) return null;
+    const indexSize = parseCheckpointBody(parseNote(checkpoint).text).size;
+    const index = this.commitments.findIndex((c) => c.size === size);
+    if (index < 0 || index >= indexSize) return null;
+    return { index, size, leaf: (this.commitments[index] as { leaf: string }).leaf, proof: inclusionProof(this.tree, index, indexSize, nativeCrypto), checkpoint };
+  }
+
+  /** Every commitment, in index order: what a monitor compares with its own rebuild. */
+  committed(): readonly { size: number; leaf: string }[] {
+    return this.commitments;
+  }
+
+  /** A unit's completeness evidence as of ledger checkpoint `size` (docs/format.md §15), or null when that size was never committed. */
+  async historyEvidence(serial: string, size: number): Promise<HistoryEvidence | null> {
+    const commitment = await this.commitment(size);
+    if (!commitment) return null;
+    const snapshot = this.snapshots.get(size) ?? (await this.rebuildAt(size));
+    const { value, proof } = snapshot.prove(serial);
+    return {
+      mapRoot: toHex(snapshot.root()),
+      value: value === null ? null : toBase64(value),
+      proof: toBase64(proof),
+      commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint },
+    };
+  }
+
+  /** The map as of an older committed size, replayed from the event store (O(size)); kept with the others. */
+  private async rebuildAt(size: number): Promise<UnitHistorySnapshot> {
+    const map = new UnitHistoryMap(nativeCrypto);
+    let after = -1n;
+    while (map.size < size) {
+      const events = await this.options.store.readAll({ after, maxCount: Math.min(5000, size - map.size) });
+      if (events.length === 0) throw new UnitMapError(`the event store has fewer than ${size} events`);
+      for (const e of events) {
+        map.append(leafHash(e.data, nativeCrypto), unitSerialOf(e.data));
+        after = e.position;
+      }
+    }
+    const snapshot = map.snapshot();
+    this.snapshots.set(size, snapshot);
+    return snapshot;
+  }
+
+  /** Commits on a cadence, as checkpoints are signed. */
+  start(intervalMs = 1000): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'unit map commitment failed'));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.db.open) this.db.close();
+  }
+}
