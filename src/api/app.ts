@@ -33,6 +33,9 @@ import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 import { webRoutes } from '../web/routes.ts';
+import { verifierPage } from '../web/pages.ts';
+import { verifierPageRecord } from '../evidence/statement.ts';
+import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { interlockRoutes } from './interlock-routes.ts';
 import { readinessFromReadModel } from '../plant/readiness.ts';
 import type { PlantStatsSource } from '../plant/plant.ts';
@@ -54,6 +57,8 @@ export interface AppDeps {
   readonly mlDsaVerifierKey?: string | null;
   /** The ledger's own key and log origin: exports are signed with it. */
   readonly ledgerKey: Signer;
+  /** The ledger's ML-DSA-44 key: export statements are signed with it too (null: post-quantum signatures off). */
+  readonly mlDsaKey?: MlDsaSigner | null;
   readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
@@ -272,7 +277,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }
     const selection = ExportSelectionSchema.safeParse(body);
     if (!selection.success) return problem(c, 'SCHEMA_INVALID', selection.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, origin: deps.origin, clock: () => new Date() };
+    // The statement names the page this ledger serves at /verify.html, which `flashtrail export` writes beside the file.
+    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, mlDsaKey: deps.mlDsaKey ?? null, verifierPage: verifierPageRecord(verifierPage()), origin: deps.origin, clock: () => new Date() };
     const serials = await selectUnits(exportDeps, selection.data);
     // The checkpoint is signed and the key records read before any header is sent: a failure is a problem document.
     const prepared = await prepareExport(exportDeps, selection.data, serials);

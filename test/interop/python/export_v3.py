@@ -1,0 +1,89 @@
+"""flashtrail.export.v3's statement (docs/format.md §7.6.1), written from the specification alone: the envelope's
+signatures (the Ed25519 one by the pinned ledger key first, then at most one ML-DSA-44 one, both over DSSE's PAE)
+and the verifier page the predicate names by SHA-256.
+
+Debian's python3-cryptography has no ML-DSA, so this verifier checks the ML-DSA-44 signature's place and form and,
+given a program that verifies ML-DSA-44 (--ml-dsa-verifier NODE: a Node 26 binary, whose OpenSSL 3.5 implements
+FIPS 204), has that program verify it; without one it says "not checked" and why, never "verified".
+"""
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+
+ML_DSA_44_PUBLIC_KEY = 1312
+ML_DSA_44_SIGNATURE = 2420
+STATEMENT_PQ_SIGNATURE_ERROR = 'STATEMENT_PQ_SIGNATURE_ERROR'
+VERIFIER_PAGE_MISMATCH = 'VERIFIER_PAGE_MISMATCH'
+HEX64 = re.compile(r'^[0-9a-f]{64}$')
+
+# RFC 9881 / FIPS 204: the DER SubjectPublicKeyInfo prefix of an ML-DSA-44 public key (OID 2.16.840.1.101.3.4.3.17).
+SPKI_PREFIX = bytes.fromhex('30820532300b06096086480165030403110382052100')
+
+NODE_VERIFY = r"""
+const c = require('crypto');
+const i = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const key = c.createPublicKey({ key: Buffer.from(i.spki, 'hex'), format: 'der', type: 'spki' });
+process.stdout.write(JSON.stringify({ valid: c.verify(null, Buffer.from(i.message, 'hex'), key, Buffer.from(i.signature, 'hex')) }));
+"""
+
+
+def parse_ml_dsa_key(text, b64decode_strict, sha256, refuse, code):
+    """<name>+<8 hex>+<base64(0x06 || 1312-byte key)>, the key id the first 4 bytes of SHA-256(name || LF || 0x06 || key)."""
+    m = re.match(r'^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$', text.strip())
+    raw = b64decode_strict(m.group(3)) if m else None
+    if raw is None or len(raw) != 1 + ML_DSA_44_PUBLIC_KEY or raw[0] != 0x06:
+        refuse(code, 'the ML-DSA-44 verifier key is not <name>+<8 hex>+<base64(0x06 || 1312-byte key)>')
+    name, key_id, public_key = m.group(1), m.group(2), raw[1:]
+    if sha256(name.encode() + b'\n\x06' + public_key)[:4].hex() != key_id:
+        refuse(code, 'the ML-DSA-44 verifier key id does not match its name and key')
+    return public_key
+
+
+def check_signatures(sigs, ledger_keyid, ed25519_ok, pq_key, ml_dsa_verifier, message, b64decode_strict, refuse, signature_code, where):
+    """The statement's signatures as §7.6.1 says; what verified: ['Ed25519'] or ['Ed25519', 'ML-DSA-44'] and a note."""
+    if len(sigs) not in (1, 2):
+        refuse('FORMAT_ERROR', 'a v3 statement has one or two signatures', **where)
+    if sigs[0]['keyid'] != ledger_keyid:
+        refuse(signature_code, 'the first statement signature is not by the pinned ledger key', **where)
+    sig = b64decode_strict(sigs[0]['sig'])
+    if sig is None or len(sig) != 64 or not ed25519_ok(sig):
+        refuse(signature_code, 'the statement Ed25519 signature does not verify under the pinned ledger key', **where)
+    if len(sigs) == 2:
+        pq = b64decode_strict(sigs[1]['sig'])
+        if not HEX64.match(sigs[1]['keyid']) or pq is None or len(pq) != ML_DSA_44_SIGNATURE:
+            refuse('FORMAT_ERROR', 'the second statement signature is not a keyid and a 2420-byte ML-DSA-44 signature', **where)
+    if pq_key is None:
+        return ['Ed25519'], 'no ML-DSA-44 key pinned: the second signature, if any, was not counted'
+    if len(sigs) == 1:
+        refuse(STATEMENT_PQ_SIGNATURE_ERROR, 'the statement carries no ML-DSA-44 signature, which the pinned ML-DSA-44 key requires', **where)
+    if sigs[1]['keyid'] != hashlib.sha256(pq_key).hexdigest():
+        refuse(STATEMENT_PQ_SIGNATURE_ERROR, 'the statement ML-DSA-44 signature is not by the pinned ML-DSA-44 key', **where)
+    if ml_dsa_verifier is None:
+        return ['Ed25519'], 'ML-DSA-44 signature not checked: no ML-DSA-44 implementation here (give --ml-dsa-verifier NODE26)'
+    proc = subprocess.run([ml_dsa_verifier, '-e', NODE_VERIFY], input=json.dumps({
+        'spki': (SPKI_PREFIX + pq_key).hex(), 'message': message.hex(), 'signature': pq.hex()}).encode(),
+        capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        refuse('LEDGER_KEY_ERROR', 'the ML-DSA-44 verifier %s failed: %s' % (ml_dsa_verifier, proc.stderr.decode(errors='replace').strip()[-200:]), **where)
+    if not json.loads(proc.stdout)['valid']:
+        refuse(STATEMENT_PQ_SIGNATURE_ERROR, 'the statement ML-DSA-44 signature does not verify under the pinned ML-DSA-44 key', **where)
+    return ['Ed25519', 'ML-DSA-44'], 'ML-DSA-44 verified by %s' % ml_dsa_verifier
+
+
+def check_page(recorded, page_bytes, refuse, where):
+    """The page the predicate names; compared with the page file when one is given."""
+    sha = recorded['sha256'] if recorded is not None else None
+    if page_bytes is None:
+        return {'sha256': sha, 'checked': False}
+    actual = hashlib.sha256(page_bytes).hexdigest()
+    if sha != actual:
+        refuse(VERIFIER_PAGE_MISMATCH, 'the verifier page given hashes to %s, the statement names %s' % (actual, sha),
+               **dict(where, field='statement.predicate.verifierPage'))
+    return {'sha256': sha, 'checked': True}
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
