@@ -44,8 +44,10 @@ def parse_ml_dsa_key(text, b64decode_strict, sha256, refuse, code):
 
 def check_signatures(sigs, ledger_keyid, ed25519_ok, pq_key, ml_dsa_verifier, message, b64decode_strict, refuse, signature_code, where):
     """The statement's signatures as §7.6.1 says; what verified: ['Ed25519'] or ['Ed25519', 'ML-DSA-44'] and a note."""
-    if len(sigs) not in (1, 2):
-        refuse('FORMAT_ERROR', 'a v3 statement has one or two signatures', **where)
+    # The shape first (§7.6.1): [Ed25519] or [Ed25519, ML-DSA-44], told apart by their lengths, in that order.
+    if len(sigs) not in (1, 2) or len(sigs[0]['sig']) != 88 or (len(sigs) == 2 and len(sigs[1]['sig']) != 3228) \
+            or not all(HEX64.match(x['keyid']) for x in sigs):
+        refuse('FORMAT_ERROR', 'a v3 statement has an Ed25519 signature, then at most one ML-DSA-44 signature', **where)
     if sigs[0]['keyid'] != ledger_keyid:
         refuse(signature_code, 'the first statement signature is not by the pinned ledger key', **where)
     sig = b64decode_strict(sigs[0]['sig'])

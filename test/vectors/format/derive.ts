@@ -20,12 +20,16 @@ import { parseNote, signNote } from '../../../src/tlog/note.ts';
 import { formatTlogProof, parseTlogProof } from '../../../src/tlog/checkpoint.ts';
 import { EventSigner } from '../../../src/event/signer.ts';
 import { toHex } from '../../../src/crypto/encoding.ts';
-import { ORIGIN, seededSigner } from './generate-genuine.ts';
+import { ORIGIN, seededMlDsaSigner, seededSigner } from './generate-genuine.ts';
+import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
+import { pae } from '../../../src/crypto/dsse.ts';
 
 const HERE = join(fileURLToPath(import.meta.url), '..');
 const ledgerKey = seededSigner('ledger');
 const stationKey = seededSigner('station ST-01');
 const stranger = seededSigner('someone else');
+const ledgerMlDsa = seededMlDsaSigner('ledger ml-dsa-44');
+const strangerMlDsa = seededMlDsaSigner('someone else ml-dsa-44');
 
 interface Vector {
   readonly file: string;
@@ -38,6 +42,12 @@ interface Vector {
   /** The section of docs/format.md whose rule is broken. */
   readonly rule?: string;
   readonly description: string;
+  /** v3: verify under the hybrid signature policy with the manifest's ML-DSA-44 key. */
+  readonly signatures?: 'hybrid';
+  /** v3: compare this file as the verifier page (docs/format.md §7.6.1). */
+  readonly page?: string;
+  /** What a verifier must implement to reach this verdict beyond Ed25519 and SHA-256 (e.g. ML-DSA-44). */
+  readonly needs?: 'ml-dsa-44';
 }
 
 const vectors: Vector[] = [];
@@ -155,6 +165,61 @@ function exportVectors(version: 'v1' | 'v2'): void {
   writeExport(version, 'subject-name', resealed(version, g, (s) => void ((s.subject[0] as { name: string }).name = 'application 0.0.0')), 'SUBJECT_MISMATCH', 'a subject named with another version than its events report, re-signed', { rule: '§7.6' });
 }
 
+// ---------------------------------------------------------------- exports v3 (§7.6.1)
+
+/**
+ * The v3 statement re-signed with both seeded ledger keys over edited lines. ML-DSA-44 signing is hedged by
+ * default; here it is deterministic (FIPS 204's deterministic variant, no fresh randomness), so the vectors
+ * are the same on every run, and either variant verifies alike.
+ */
+function resealedV3(lines: string[], editStatement: (s: Record<string, unknown> & { subject: unknown[]; predicate: Record<string, unknown> }) => void = () => undefined, mlDsa = ledgerMlDsa): string[] {
+  const sealed = resealed('v2', lines, editStatement);
+  const { envelope } = JSON.parse(sealed[sealed.length - 1] as string) as { envelope: DsseEnvelope };
+  const message = pae(envelope.payloadType, fromBase64(envelope.payload));
+  const sig = ml_dsa44.sign(message, mlDsa.secretKey, { extraEntropy: false });
+  return [...sealed.slice(0, -1), canonicalize({ record: 'statement', envelope: { ...envelope, signatures: [...envelope.signatures, { keyid: mlDsa.keyId, sig: toBase64(sig) }] } })];
+}
+
+function writeExportV3(name: string, lines: string[], expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number>; page?: string; needs?: 'ml-dsa-44' } = {}): void {
+  const file = `v3/export.${name}.ndjson`;
+  writeFileSync(join(HERE, file), lines.map((l) => `${l}\n`).join(''));
+  vectors.push({ file, kind: 'export', format: 'flashtrail.export.v3', expect, description, signatures: 'hybrid', ...extra });
+}
+
+function exportVectorsV3(): void {
+  const g = read('v3/genuine.export.ndjson').split('\n').slice(0, -1);
+  const withSignatures = (edit: (sigs: DsseEnvelope['signatures']) => void) =>
+    g.map((l, i) => {
+      if (i !== g.length - 1) return l;
+      const { envelope } = JSON.parse(l) as { envelope: DsseEnvelope };
+      const signatures = envelope.signatures.map((s) => ({ ...s }));
+      edit(signatures);
+      return canonicalize({ record: 'statement', envelope: { ...envelope, signatures } });
+    });
+  const flipped = (b64: string) => {
+    const b = fromBase64(b64);
+    b[7] = (b[7] as number) ^ 1;
+    return toBase64(b);
+  };
+  writeExportV3('genuine', g, 'ok', 'a genuine v3 export of 2 units written by a real ledger with the seeded Ed25519 and ML-DSA-44 keys', { needs: 'ml-dsa-44' });
+  writeExportV3('pq-signature-removed', withSignatures((s) => void s.splice(1)), 'STATEMENT_PQ_SIGNATURE_ERROR', 'the statement without its ML-DSA-44 signature, which the hybrid policy requires', { rule: '§7.6.1' });
+  writeExportV3('pq-signature-corrupted', withSignatures((s) => void ((s[1] as { sig: string }).sig = flipped((s[1] as { sig: string }).sig))), 'STATEMENT_PQ_SIGNATURE_ERROR', "one bit of the statement's ML-DSA-44 signature flipped", { rule: '§7.6.1', location: { field: 'envelope.signatures[1].sig' }, needs: 'ml-dsa-44' });
+  writeExportV3('pq-signature-other-key', resealedV3(g, undefined, strangerMlDsa), 'STATEMENT_PQ_SIGNATURE_ERROR', 'the statement re-signed with the ledger Ed25519 key and another ML-DSA-44 key', { rule: '§7.6.1', location: { field: 'envelope.signatures[1].keyid' } });
+  writeExportV3('ed25519-signature-corrupted', withSignatures((s) => void ((s[0] as { sig: string }).sig = flipped((s[0] as { sig: string }).sig))), 'STATEMENT_SIGNATURE_ERROR', "one bit of the statement's Ed25519 signature flipped (its ML-DSA-44 signature intact)", { rule: '§7.6.1', location: { field: 'envelope.signatures[0].sig' } });
+  writeExportV3('signatures-swapped', withSignatures((s) => void s.reverse()), 'FORMAT_ERROR', 'the ML-DSA-44 signature first: the order is Ed25519, then ML-DSA-44', { rule: '§7.6.1' });
+  writeExportV3('signature-third', withSignatures((s) => void s.push({ ...(s[1] as { keyid: string; sig: string }) })), 'FORMAT_ERROR', 'a third signature', { rule: '§7.6.1' });
+  // The page: a small stand-in file (the real page is a megabyte), named by a statement re-signed with both keys.
+  const page = utf8('<!doctype html>\n<title>flashtrail format vector: the verifier page a v3 statement names</title>\n');
+  writeFileSync(join(HERE, 'v3/page.html'), page);
+  writeFileSync(join(HERE, 'v3/page.other.html'), utf8('<!doctype html>\n<title>another page</title>\n'));
+  const named = resealedV3(g, (s) => void (s.predicate['verifierPage'] = { name: 'verify.html', sha256: createHash('sha256').update(page).digest('hex') }));
+  writeExportV3('page-named', named, 'ok', 'a statement naming v3/page.html by its SHA-256, re-signed with both keys; verified with that page', { page: 'v3/page.html', needs: 'ml-dsa-44' });
+  writeExportV3('page-other', named, 'VERIFIER_PAGE_MISMATCH', 'the same export verified with another page than the one its statement names', { rule: '§7.6.1', page: 'v3/page.other.html', location: { field: 'statement.predicate.verifierPage.sha256' } });
+  writeExportV3('page-not-named', resealedV3(g, (s) => void (s.predicate['verifierPage'] = null)), 'VERIFIER_PAGE_MISMATCH', 'a statement that names no page (null), verified with a page', { rule: '§7.6.1', page: 'v3/page.html' });
+  writeExportV3('page-member-missing', resealedV3(g, (s) => void delete s.predicate['verifierPage']), 'FORMAT_ERROR', 'a v3 predicate without verifierPage, re-signed', { rule: '§7.6.1' });
+  writeExportV3('unit-removed', g.filter((_l, i) => i !== unitIndex(g)), 'CONTENT_DIGEST_ERROR', 'a unit record removed, the statement kept', { rule: '§7.6' });
+}
+
 // ---------------------------------------------------------------- provenance
 
 type Doc = { format: string; serial: string; checkpoint: string; entries: { role: string; leafIndex: number; envelope: DsseEnvelope; proof: string }[] } & Record<string, unknown>;
@@ -225,13 +290,16 @@ for (const version of ['v1', 'v2'] as const) {
   exportVectors(version);
   provenanceVectors(version);
 }
+for (const f of readdirSync(join(HERE, 'v3'))) if (!f.startsWith('genuine.')) rmSync(join(HERE, 'v3', f));
+exportVectorsV3();
 const manifest = {
   description: 'flashtrail format test vectors (docs/format.md §11): genuine provenance documents and exports in each format version, and invalid ones that each break one rule, with the error code a verifier must report.',
   provenance: {
-    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository, both with test/vectors/format/generate-genuine.ts',
+    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository before v3 (commit 4ddff66), v3/genuine.* by the ledger of this repository with the seeded ML-DSA-44 key, all with test/vectors/format/generate-genuine.ts',
     invalid: 'derived from the genuine files by test/vectors/format/derive.ts; where a rule can only be broken with a key, the seeded vector keys re-sign (keys.json)',
   },
   ledgerVerifierKey: (JSON.parse(read('keys.json')) as { ledgerVerifierKey: string }).ledgerVerifierKey,
+  ledgerMlDsaVerifierKey: (JSON.parse(read('keys.json')) as { ledgerMlDsaVerifierKey: string }).ledgerMlDsaVerifierKey,
   vectors,
 };
 writeFileSync(join(HERE, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
