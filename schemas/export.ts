@@ -116,9 +116,8 @@ export const ExportRecordV1Schema = z.discriminatedUnion('record', [ExportHeader
 // v3 (docs/format.md §7.6.1): v2's records; a statement signed by Ed25519 and ML-DSA-44, naming the verifier page.
 /** An ML-DSA-44 signature (2420 bytes) is 3228 base64 characters. */
 export const ML_DSA_44_SIGNATURE_BASE64_LENGTH = 3228;
-export const ExportStatementV3 = z.strictObject({
-  record: z.literal('statement'),
-  envelope: z.strictObject({
+/** The ledger's hybrid-signed DSSE envelope of an in-toto Statement (docs/format.md §7.6.1): exports v3, provenance v3. */
+export const HybridStatementEnvelope = z.strictObject({
     payloadType: z.literal(IN_TOTO_PAYLOAD_TYPE),
     payload: z.string().min(1).max(16 * 1024 * 1024).describe('base64 of the RFC 8785 in-toto Statement'),
     signatures: z
@@ -128,8 +127,8 @@ export const ExportStatementV3 = z.strictObject({
       ])
       .or(z.tuple([z.strictObject({ keyid: Sha256Hex, sig: z.string().length(88) })]))
       .describe('the Ed25519 signature first; then, from a ledger with a post-quantum key, the ML-DSA-44 one, both over the same PAE'),
-  }),
 });
+export const ExportStatementV3 = z.strictObject({ record: z.literal('statement'), envelope: HybridStatementEnvelope });
 export const VERIFIER_PAGE_FILE_NAME = 'verify.html';
 export const ExportPredicateV3Schema = ExportPredicateV2Schema.extend({
   format: z.literal(EXPORT_FORMAT_V3),

@@ -106,8 +106,8 @@ describe('provenance', () => {
     const report = verifyProvenance(doc, parseVerifierKey(verifierKey), nativeCrypto);
     expect(report.events).toBe(9);
     expect(report.stations).toEqual(['ST-01']);
-    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'inclusion', 'keys', 'unit']);
-    expect(report).toMatchObject({ format: 'flashtrail.provenance.v2', batchId: 'B-1', releaseId: 'R-1', matchesRelease: true });
+    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'inclusion', 'keys', 'unit', 'statement']);
+    expect(report).toMatchObject({ format: 'flashtrail.provenance.v3', batchId: 'B-1', releaseId: 'R-1', matchesRelease: true });
     // Entries in log order, each leaf once, with the batch and release records the unit depends on.
     const leaves = doc.entries.map((e) => e.leafIndex);
     expect(leaves).toEqual([...leaves].sort((a, b) => a - b));

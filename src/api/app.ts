@@ -26,7 +26,7 @@ import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
-import { buildProvenance, checkpointSize } from '../evidence/provenance.ts';
+import { buildProvenance, checkpointSize, signProvenance } from '../evidence/provenance.ts';
 import { productionRoutes } from './production-routes.ts';
 import { prepareExport, selectUnits } from '../evidence/export.ts';
 import { ExportSelectionSchema } from '../../schemas/export.ts';
@@ -259,8 +259,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {
     const serial = id(c.req.param('serial'));
-    const doc = await buildProvenance(deps, serial);
-    if (!doc) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    const unsigned = await buildProvenance(deps, serial);
+    if (!unsigned) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    const doc = signProvenance(unsigned, deps, deps.origin);
     c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
     return c.json(doc);
   });

@@ -18,7 +18,8 @@ import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { CheckpointFormatError, parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
 import { NoteError, verifyNote, type NoteKey } from '../tlog/note.ts';
-import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 } from '../../schemas/provenance.ts';
+import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
+import { checkProvenanceStatement } from './provenance-statement.ts';
 import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole, type KeyLives } from './steps.ts';
 import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
@@ -26,9 +27,9 @@ import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witness
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
 
-export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 };
+export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 };
 /** What the ledger serves now. */
-export const PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2;
+export const PROVENANCE_FORMAT = PROVENANCE_FORMAT_V3;
 
 export interface ProvenanceEntry {
   readonly role: EntryRole;
@@ -43,6 +44,8 @@ export interface ProvenanceDocument {
   readonly serial: string;
   readonly checkpoint: string;
   readonly entries: readonly ProvenanceEntry[];
+  /** v3: the ledger's signed statement over the rest of the document (provenance-statement.ts). */
+  readonly statement?: DsseEnvelope;
 }
 
 export interface StepReport {
@@ -65,6 +68,8 @@ export interface ProvenanceReport {
   readonly steps: StepReport[];
   /** The algorithms of the ledger's checkpoint signatures that verified (signature-policy.ts). */
   readonly signatures: SignatureAlgorithm[];
+  /** v3: the algorithms of the ledger's signatures on the document's statement that verified. */
+  readonly statementSignatures?: SignatureAlgorithm[];
   /** What this document cannot prove, said plainly (docs/format.md §6.5, §10). */
   readonly notProven: string[];
   /** The witnesses that cosigned the checkpoint, when a policy was given. */
@@ -94,7 +99,8 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
   const doc = parseProvenanceDocument(input);
-  const v2 = doc.format === PROVENANCE_FORMAT_V2;
+  // "v2" rules: v2 and v3, which is v2 signed.
+  const v2 = doc.format !== PROVENANCE_FORMAT_V1;
   done('format', `${doc.format} for unit ${doc.serial}, ${doc.entries.length} entries`);
 
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
@@ -163,6 +169,13 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   }
   done('unit', `${unit.length} events of ${doc.serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order${releaseId !== null ? `; batch ${String(facts.batchId)} of release ${releaseId}` : ''}`);
 
+  let statementSignatures: SignatureAlgorithm[] | undefined;
+  if (doc.format === PROVENANCE_FORMAT_V3) {
+    const statement = checkProvenanceStatement(input as Parameters<typeof checkProvenanceStatement>[0], checkpoint, ledgerKey, options, crypto);
+    statementSignatures = statement.signatures;
+    done('statement', `the ledger signed this document (sha256 ${statement.sha256.slice(0, 16)}…, ${doc.entries.length} entries, ${unit.length} unit events) with ${statement.signatures.join(' + ')}: nothing was removed from it or added to it`);
+  }
+
   const images = (kind: 'bootloader' | 'application') => facts.firmware.filter((f) => f.kind === kind).sort((a, b) => a.leafIndex - b.leafIndex).map((f) => f.sha256);
   return {
     format: doc.format,
@@ -176,6 +189,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     matchesRelease,
     steps,
     signatures: algorithms,
+    ...(statementSignatures ? { statementSignatures } : {}),
     notProven: notProvenWith(v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN], witnesses),
     ...(witnesses ? { witnesses } : {}),
     ...(freshness ? { freshness } : {}),

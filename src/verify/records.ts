@@ -24,7 +24,7 @@ import {
   ExportHeaderV3,
   ExportStatementV3,
 } from '../../schemas/export.ts';
-import { ProvenanceDocumentV1, ProvenanceDocumentV2, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2 } from '../../schemas/provenance.ts';
+import { ProvenanceDocumentV1, ProvenanceDocumentV2, ProvenanceDocumentV3, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
 import { canonicalize, CanonicalizationError } from '../crypto/jcs.ts';
 import { fromBase64 } from '../crypto/encoding.ts';
 import type { Hash } from '../merkle/hash.ts';
@@ -211,16 +211,19 @@ export function proofHashes(proof: readonly string[], at: FailureLocation, step:
   });
 }
 
-export type ProvenanceFormat = typeof PROVENANCE_FORMAT_V1 | typeof PROVENANCE_FORMAT_V2;
+export type ProvenanceFormat = typeof PROVENANCE_FORMAT_V1 | typeof PROVENANCE_FORMAT_V2 | typeof PROVENANCE_FORMAT_V3;
 
 export interface ProvenanceFrame {
   readonly format: ProvenanceFormat;
   readonly serial: string;
   readonly checkpoint: string;
   readonly entries: readonly { role: 'trust' | 'station' | 'release' | 'batch' | 'unit'; leafIndex: number; envelope: unknown; proof: string }[];
+  /** v3: the ledger's statement over the rest of the document (provenance-statement.ts). */
+  readonly statement?: { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] };
 }
 
 const PROVENANCE_SCHEMAS = {
+  [PROVENANCE_FORMAT_V3]: ProvenanceDocumentV3.extend({ entries: z.array(ProvenanceDocumentV3.shape.entries.element.extend(looseEnvelope)).min(1).max(1_000_000) }),
   [PROVENANCE_FORMAT_V2]: ProvenanceDocumentV2.extend({ entries: z.array(ProvenanceDocumentV2.shape.entries.element.extend(looseEnvelope)).min(1).max(1_000_000) }),
   [PROVENANCE_FORMAT_V1]: ProvenanceDocumentV1.extend({ entries: z.array(ProvenanceDocumentV1.shape.entries.element.extend(looseEnvelope)).min(1).max(1_000_000) }),
 } as const;
@@ -228,8 +231,8 @@ const PROVENANCE_SCHEMAS = {
 /** A provenance document, parsed (JSON value, not text): its format decides the schema. */
 export function parseProvenanceDocument(value: unknown): ProvenanceFrame {
   const format = (value as { format?: unknown } | null)?.format;
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || (format !== PROVENANCE_FORMAT_V1 && format !== PROVENANCE_FORMAT_V2)) {
-    throw new VerificationError('FORMAT_ERROR', 'format', `not a ${PROVENANCE_FORMAT_V2} (or ${PROVENANCE_FORMAT_V1}) document`, { field: 'format' });
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || (format !== PROVENANCE_FORMAT_V1 && format !== PROVENANCE_FORMAT_V2 && format !== PROVENANCE_FORMAT_V3)) {
+    throw new VerificationError('FORMAT_ERROR', 'format', `not a ${PROVENANCE_FORMAT_V3} (or ${PROVENANCE_FORMAT_V2}, ${PROVENANCE_FORMAT_V1}) document`, { field: 'format' });
   }
   const parsed = PROVENANCE_SCHEMAS[format].safeParse(value);
   if (!parsed.success) throw schemaFailure(parsed.error, `not a ${format} document`, {}, 'format');

@@ -89,3 +89,54 @@ def check_page(recorded, page_bytes, refuse, where):
 
 def b64(data):
     return base64.b64encode(data).decode()
+
+
+PROVENANCE_PREDICATE_TYPE = 'https://flashtrail.dev/attestation/provenance/v3'
+
+
+def check_provenance_statement(doc, key, checkpoint, unit_events, h, where=None):
+    """§6.7: the `statement` of a flashtrail.provenance.v3 document. `h` names the helpers of flashtrail_verify
+    (refuse, b64decode_strict, utf8_strict, parse_json, jcs_bytes, ed25519_verify, pae, sha256_hex). What verified."""
+    where = {'field': 'statement'}
+    refuse = h.refuse
+    env = doc['statement']
+    if not isinstance(env, dict) or set(env) != {'payload', 'payloadType', 'signatures'} or not isinstance(env['payload'], str) \
+            or env['payloadType'] != 'application/vnd.in-toto+json' or not isinstance(env['signatures'], list) \
+            or not all(isinstance(s, dict) and set(s) == {'keyid', 'sig'} and isinstance(s['keyid'], str) and isinstance(s['sig'], str) for s in env['signatures']):
+        refuse('FORMAT_ERROR', 'the statement is not a DSSE envelope of an in-toto statement', **where)
+    payload = h.b64decode_strict(env['payload'])
+    if payload is None:
+        refuse('FORMAT_ERROR', 'the statement payload is not canonical base64', **where)
+    message = h.pae('application/vnd.in-toto+json', payload)
+    signed_with, note = check_signatures(env['signatures'], key.dsse_keyid, lambda sig: h.ed25519_verify(key.public_key, message, sig),
+                                         h.options['pq_key'], h.options['ml_dsa_verifier'], message, h.b64decode_strict, refuse,
+                                         'STATEMENT_SIGNATURE_ERROR', where)
+    text = h.utf8_strict(payload)
+    if text is None:
+        refuse('FORMAT_ERROR', 'the statement payload is not strict UTF-8', **where)
+    try:
+        st, dup = h.parse_json(text)
+    except ValueError as x:
+        refuse('FORMAT_ERROR', 'the statement payload is not JSON (%s)' % x, **where)
+    if dup or h.jcs_bytes(st) != payload:
+        refuse('PAYLOAD_NOT_CANONICAL', 'the statement payload is not the RFC 8785 text of its value', **where)
+    ok = isinstance(st, dict) and set(st) == {'_type', 'subject', 'predicateType', 'predicate'} \
+        and st['_type'] == 'https://in-toto.io/Statement/v1' and st['predicateType'] == PROVENANCE_PREDICATE_TYPE \
+        and isinstance(st['subject'], list) and len(st['subject']) == 1 and isinstance(st['subject'][0], dict) \
+        and set(st['subject'][0]) == {'name', 'digest'} and isinstance(st['subject'][0]['digest'], dict) \
+        and set(st['subject'][0]['digest']) == {'sha256'} and isinstance(st['subject'][0]['digest']['sha256'], str) \
+        and isinstance(st['predicate'], dict) \
+        and set(st['predicate']) == {'format', 'origin', 'serial', 'checkpoint', 'entries', 'unitEvents'} \
+        and st['predicate']['format'] == 'flashtrail.provenance.v3' and isinstance(st['predicate']['checkpoint'], dict) \
+        and set(st['predicate']['checkpoint']) == {'size', 'rootHash'}
+    if not ok:
+        refuse('FORMAT_ERROR', 'the statement is not a provenance v3 in-toto Statement', **where)
+    subject, p = st['subject'][0], st['predicate']
+    if subject['name'] != doc['serial'] or p['serial'] != doc['serial']:
+        refuse('SUBJECT_MISMATCH', 'the statement is about another unit', **where)
+    digest = h.sha256_hex(h.jcs_bytes({k: v for k, v in doc.items() if k != 'statement'}))
+    if subject['digest']['sha256'] != digest or p['entries'] != len(doc['entries']) or p['unitEvents'] != unit_events:
+        refuse('CONTENT_DIGEST_ERROR', 'the document is not the one the ledger signed (sha256 %s)' % digest, **where)
+    if p['origin'] != checkpoint.origin or p['checkpoint'] != {'size': checkpoint.size, 'rootHash': checkpoint.root.hex()}:
+        refuse('PREDICATE_MISMATCH', 'the statement names another origin or checkpoint', **where)
+    return signed_with, note

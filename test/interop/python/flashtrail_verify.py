@@ -1315,13 +1315,14 @@ def verify_provenance(data, key):
     if not isinstance(doc, dict):
         refuse(FORMAT_ERROR, 'the document is not a JSON object')
     fmt = doc.get('format')
-    if fmt not in ('flashtrail.provenance.v1', 'flashtrail.provenance.v2'):
+    if fmt not in ('flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3'):
         refuse(FORMAT_ERROR, 'the format %r is not one this verifier knows' % (fmt,), field='format')
-    v2 = fmt == 'flashtrail.provenance.v2'
+    v2 = fmt != 'flashtrail.provenance.v1'  # v3 is v2 with the ledger's statement (§6.7)
+    members = PROVENANCE_MEMBERS | ({'statement'} if fmt == 'flashtrail.provenance.v3' else set())
     for name in doc:
-        if name not in PROVENANCE_MEMBERS:
+        if name not in members:
             refuse(FORMAT_ERROR, 'the document has the unknown member %r' % name, field=name)
-    for name in PROVENANCE_MEMBERS:
+    for name in members:
         if name not in doc:
             refuse(FORMAT_ERROR, 'the document lacks %r' % name, field=name)
     serial = doc['serial']
@@ -1436,6 +1437,12 @@ def verify_provenance(data, key):
                            'that the stations reported the truth (§10)']
     if not v2:
         result['notProven'].append("the unit's batch and release (a v1 document does not prove them, §6.6)")
+    if fmt == 'flashtrail.provenance.v3':
+        helpers = type('Helpers', (), {})()
+        for name in ('refuse', 'b64decode_strict', 'utf8_strict', 'parse_json', 'jcs_bytes', 'ed25519_verify', 'pae', 'sha256_hex'):
+            setattr(helpers, name, globals()[name])
+        helpers.options = V3_OPTIONS
+        result['statementSignatures'], result['mlDsa'] = export_v3.check_provenance_statement(doc, key, checkpoint, len(unit_entries), helpers)
     return result
 
 
