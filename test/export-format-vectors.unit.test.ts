@@ -36,7 +36,7 @@ async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBacke
       ...('page' in v && typeof v.page === 'string' ? { verifierPage: new Uint8Array(readFileSync(join(DIR, v.page))) } : {}),
     };
     if (v.kind === 'export') await verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto), ...options });
-    else verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, crypto);
+    else verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, crypto, 'signatures' in v && v.signatures === 'hybrid' ? { mlDsaKey } : {});
     return { code: 'ok', location: {} };
   } catch (error) {
     if (!(error instanceof VerificationError)) throw error;
@@ -47,7 +47,7 @@ async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBacke
 describe('format vectors', () => {
   it('cover every export and provenance format, genuine and broken', () => {
     const formats = new Set(manifest.vectors.map((v) => `${v.format} ${v.expect === 'ok' ? 'ok' : 'invalid'}`));
-    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.export.v3', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2']) {
+    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.export.v3', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3']) {
       expect(formats.has(`${f} ok`)).toBe(true);
       expect(formats.has(`${f} invalid`)).toBe(true);
     }

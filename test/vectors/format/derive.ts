@@ -285,6 +285,47 @@ function provenanceVectors(version: 'v1' | 'v2'): void {
   }), 'FORMAT_ERROR', 'a tlog-proof with an extra line', { rule: '§6.3' });
 }
 
+/** v3 provenance (§6.7): the document signed by the ledger; each vector breaks one rule of the statement. */
+function provenanceVectorsV3(): void {
+  type Doc3 = Doc & { statement: DsseEnvelope };
+  const genuine = () => JSON.parse(read('v3/genuine.provenance.json')) as Doc3;
+  const write = (name: string, doc: unknown, expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number>; needs?: 'ml-dsa-44' } = {}) => {
+    const file = `v3/provenance.${name}.json`;
+    writeFileSync(join(HERE, file), JSON.stringify(doc, null, 2) + '\n');
+    vectors.push({ file, kind: 'provenance', format: 'flashtrail.provenance.v3', expect, description, signatures: 'hybrid', ...extra });
+  };
+  const units = (d: Doc) => d.entries.map((e, i) => [i, e] as const).filter(([, e]) => e.role === 'unit').map(([i]) => i);
+  /** Re-signs the statement over the document as it now is, with both seeded ledger keys (ML-DSA-44 deterministic). */
+  const resign = (d: Doc3, editPredicate: (p: Record<string, unknown>) => void = () => undefined): Doc3 => {
+    const { statement: old, ...rest } = d;
+    const statement = JSON.parse(fromUtf8(fromBase64(old.payload))) as { subject: { digest: { sha256: string } }[]; predicate: Record<string, unknown> };
+    (statement.subject[0] as { digest: { sha256: string } }).digest.sha256 = createHash('sha256').update(canonicalBytes(rest)).digest('hex');
+    statement.predicate['entries'] = d.entries.length;
+    statement.predicate['unitEvents'] = units(d).length;
+    editPredicate(statement.predicate);
+    const body = canonicalBytes(statement);
+    const ed = signEnvelope('application/vnd.in-toto+json', body, ledgerKey);
+    const pq = ml_dsa44.sign(pae(ed.payloadType, body), ledgerMlDsa.secretKey, { extraEntropy: false });
+    return { ...rest, statement: { ...ed, signatures: [...ed.signatures, { keyid: ledgerMlDsa.keyId, sig: toBase64(pq) }] } } as Doc3;
+  };
+  const cut = genuine();
+  const last = units(cut).slice(-5);
+  cut.entries = cut.entries.filter((_e, i) => !last.includes(i));
+  write('genuine', genuine(), 'ok', 'a genuine v3 provenance document written by a real ledger with the seeded Ed25519 and ML-DSA-44 keys', { needs: 'ml-dsa-44' });
+  write('last-five-events-deleted', cut, 'CONTENT_DIGEST_ERROR', "the unit's last five events deleted (a valid prefix of its stream, which v2 cannot tell from the whole)", { rule: '§6.7', location: { field: 'statement.subject[0].digest.sha256' } });
+  const { statement: _s, ...unsigned } = genuine();
+  write('statement-missing', unsigned, 'FORMAT_ERROR', 'the statement member removed', { rule: '§6.7', location: { field: 'statement' } });
+  const half = genuine();
+  half.statement = { ...half.statement, signatures: half.statement.signatures.slice(0, 1) };
+  write('pq-signature-removed', half, 'STATEMENT_PQ_SIGNATURE_ERROR', "the statement without its ML-DSA-44 signature, which the hybrid policy requires", { rule: '§7.6.1' });
+  const other = genuine();
+  other.statement = { ...signEnvelope(other.statement.payloadType, fromBase64(other.statement.payload), stranger), signatures: [...signEnvelope(other.statement.payloadType, fromBase64(other.statement.payload), stranger).signatures, other.statement.signatures[1]!] };
+  write('statement-other-key', other, 'STATEMENT_SIGNATURE_ERROR', 'the Ed25519 statement signature made by another key', { rule: '§7.6.1', location: { field: 'envelope.signatures[0].keyid' } });
+  write('unit-events-counted-wrong', resign(genuine(), (p) => void (p['unitEvents'] = 99)), 'CONTENT_DIGEST_ERROR', 'the predicate counts 99 unit events, re-signed with both keys', { rule: '§6.7', needs: 'ml-dsa-44' });
+  write('predicate-checkpoint', resign(genuine(), (p) => void (p['checkpoint'] = { size: 1, rootHash: '0'.repeat(64) })), 'PREDICATE_MISMATCH', 'the predicate names another checkpoint, re-signed with both keys', { rule: '§6.7', needs: 'ml-dsa-44' });
+  write('cut-and-resigned', resign(cut), 'ok', 'the cut document re-signed with both ledger keys: the holder of the ledger keys can vouch for a prefix (what §10 says the statement does not prove)', { rule: '§10', needs: 'ml-dsa-44' });
+}
+
 for (const version of ['v1', 'v2'] as const) {
   for (const f of readdirSync(join(HERE, version))) if (!f.startsWith('genuine.')) rmSync(join(HERE, version, f));
   exportVectors(version);
@@ -292,6 +333,7 @@ for (const version of ['v1', 'v2'] as const) {
 }
 for (const f of readdirSync(join(HERE, 'v3'))) if (!f.startsWith('genuine.')) rmSync(join(HERE, 'v3', f));
 exportVectorsV3();
+provenanceVectorsV3();
 const manifest = {
   description: 'flashtrail format test vectors (docs/format.md §11): genuine provenance documents and exports in each format version, and invalid ones that each break one rule, with the error code a verifier must report.',
   provenance: {
