@@ -173,7 +173,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   if (doc.format === PROVENANCE_FORMAT_V3) {
     const statement = checkProvenanceStatement(input as Parameters<typeof checkProvenanceStatement>[0], checkpoint, ledgerKey, options, crypto);
     statementSignatures = statement.signatures;
-    done('statement', `the ledger signed this document (sha256 ${statement.sha256.slice(0, 16)}…, ${doc.entries.length} entries, ${unit.length} unit events) with ${statement.signatures.join(' + ')}: nothing was removed from it or added to it`);
+    done('statement', `the ledger signed this document (sha256 ${statement.sha256.slice(0, 16)}…, ${doc.entries.length} entries, ${unit.length} unit events) with ${statement.signatures.join(' + ')}: nothing was removed from it or added to it since`);
   }
 
   const images = (kind: 'bootloader' | 'application') => facts.firmware.filter((f) => f.kind === kind).sort((a, b) => a.leafIndex - b.leafIndex).map((f) => f.sha256);
