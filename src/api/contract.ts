@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { Identifier, Sha256Hex, LedgerEventSchema, DsseEnvelopeSchema, adminEventSchemas, adminEventVersions } from '../../schemas/index.ts';
-import { ProvenanceDocumentSchema } from '../../schemas/provenance.ts';
+import { ProvenanceDocumentSchema, ProvenanceDocumentV2 } from '../../schemas/provenance.ts';
 import { ExportRecordSchema, ExportSelectionSchema } from '../../schemas/export.ts';
 import type { LedgerErrorCode } from '../write/errors.ts';
 import type { UnitView } from '../../projections/unit-state.ts';
@@ -175,6 +175,8 @@ export const BatchView = z.strictObject({ batchId: Identifier, status: z.enum(['
 export const InclusionProof = z.strictObject({ index: Count, size: Count, leafHash: Sha256Hex, proof: z.array(Base64Hash).describe('RFC 6962 audit path, sibling first') });
 export const ConsistencyProof = z.strictObject({ from: Count, to: Count, proof: z.array(Base64Hash) });
 export const Provenance = ProvenanceDocumentSchema.meta({ id: 'ProvenanceDocument', description: 'verifies offline against the pinned ledger key (docs/format.md §6)' });
+/** What a SCITT statement digests: the unsigned v2 document, the same bytes for the life of the log (docs/format.md §13.4). */
+export const ProvenanceV2 = ProvenanceDocumentV2.meta({ id: 'ProvenanceDocumentV2', description: 'the unsigned flashtrail.provenance.v2 document a Transparent Statement digests (docs/format.md §13.4)' });
 
 const DriftDimensionSchema = z.enum(['bootloader', 'signing_key', 'application', 'provisioning_template', 'efuse_profile']);
 const DeviationSchema = z.strictObject({ dimension: DriftDimensionSchema, expected: z.string(), value: z.string(), station: z.string(), operator: z.string().nullable(), at: z.string(), eventId: z.string() });
@@ -566,7 +568,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     errors: ['NOT_FOUND'],
   },
   { method: 'get', path: '/statements/:serial', tag: 'evidence', summary: "A shipped unit's SCITT Transparent Statement", authenticated: true, params: SerialParam, responses: ok('a COSE_Sign1 signed statement with its receipt embedded', { 'application/scitt-statement+cose': z.string().describe('COSE bytes') }), errors: ['NOT_FOUND'] },
-  { method: 'get', path: '/statements/:serial/provenance', tag: 'evidence', summary: 'The provenance document a Transparent Statement digests', authenticated: true, params: SerialParam, responses: ok('the provenance document, byte for byte as digested', json(Provenance)), errors: ['NOT_FOUND'] },
+  { method: 'get', path: '/statements/:serial/provenance', tag: 'evidence', summary: 'The provenance document a Transparent Statement digests', authenticated: true, params: SerialParam, responses: ok('the provenance document, byte for byte as digested', json(ProvenanceV2)), errors: ['NOT_FOUND'] },
   { method: 'get', path: '/v1/checkpoint', tag: 'log', summary: 'The newest signed checkpoint', authenticated: true, responses: ok('a C2SP tlog-checkpoint signed note', text('signed note')), errors: [] },
   {
     method: 'post',
