@@ -6,6 +6,8 @@
  *   flashtrail.export.v2  every line is the RFC 8785 form of its record; admin records (trust, station,
  *                         release, batch) in log order; units in serial order, each once; the release and
  *                         batch records every unit depends on are in the file.
+ *   flashtrail.export.v3  as v2, and the statement's envelope carries the ledger's ML-DSA-44 signature beside
+ *                         its Ed25519 one, and its predicate the SHA-256 of the offline verifier page (§7.6.1).
  *   flashtrail.export.v1  what ledgers wrote before v2; still verified, with the rules it can carry.
  */
 import { z } from 'zod';
@@ -16,6 +18,8 @@ export const EXPORT_FORMAT_V1 = 'flashtrail.export.v1';
 export const EXPORT_FORMAT_V2 = 'flashtrail.export.v2';
 export const EXPORT_PREDICATE_TYPE_V1 = 'https://flashtrail.dev/attestation/traceability-export/v1';
 export const EXPORT_PREDICATE_TYPE_V2 = 'https://flashtrail.dev/attestation/traceability-export/v2';
+export const EXPORT_FORMAT_V3 = 'flashtrail.export.v3';
+export const EXPORT_PREDICATE_TYPE_V3 = 'https://flashtrail.dev/attestation/traceability-export/v3';
 export const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
@@ -109,6 +113,39 @@ export const InTotoStatementV1Schema = z.strictObject({
 });
 export const ExportRecordV1Schema = z.discriminatedUnion('record', [ExportHeaderV1, ExportCheckpoint, ExportTrust, ExportStation, ExportUnitV1, ExportStatement]);
 
+// v3 (docs/format.md §7.6.1): v2's records; a statement signed by Ed25519 and ML-DSA-44, naming the verifier page.
+/** An ML-DSA-44 signature (2420 bytes) is 3228 base64 characters. */
+export const ML_DSA_44_SIGNATURE_BASE64_LENGTH = 3228;
+/** The ledger's hybrid-signed DSSE envelope of an in-toto Statement (docs/format.md §7.6.1): exports v3, provenance v3. */
+export const HybridStatementEnvelope = z.strictObject({
+    payloadType: z.literal(IN_TOTO_PAYLOAD_TYPE),
+    payload: z.string().min(1).max(16 * 1024 * 1024).describe('base64 of the RFC 8785 in-toto Statement'),
+    signatures: z
+      .tuple([
+        z.strictObject({ keyid: Sha256Hex.describe('SHA-256 of the raw Ed25519 ledger public key, hex'), sig: z.string().length(88) }),
+        z.strictObject({ keyid: Sha256Hex.describe('SHA-256 of the 1312-byte ML-DSA-44 ledger public key, hex'), sig: z.string().length(ML_DSA_44_SIGNATURE_BASE64_LENGTH) }),
+      ])
+      .or(z.tuple([z.strictObject({ keyid: Sha256Hex, sig: z.string().length(88) })]))
+      .describe('the Ed25519 signature first; then, from a ledger with a post-quantum key, the ML-DSA-44 one, both over the same PAE'),
+});
+export const ExportStatementV3 = z.strictObject({ record: z.literal('statement'), envelope: HybridStatementEnvelope });
+export const VERIFIER_PAGE_FILE_NAME = 'verify.html';
+export const ExportPredicateV3Schema = ExportPredicateV2Schema.extend({
+  format: z.literal(EXPORT_FORMAT_V3),
+  verifierPage: z
+    .strictObject({ name: z.literal(VERIFIER_PAGE_FILE_NAME), sha256: Sha256Hex.describe('SHA-256 of the page file, hex') })
+    .nullable()
+    .describe('the offline verifier page written next to the export (null: the ledger had no built page)'),
+});
+export const ExportHeaderV3 = header(EXPORT_FORMAT_V3, Timestamp);
+export const InTotoStatementV3Schema = z.strictObject({
+  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
+  subject: InTotoStatementV2Schema.shape.subject,
+  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V3),
+  predicate: ExportPredicateV3Schema,
+});
+export const ExportRecordV3Schema = z.discriminatedUnion('record', [ExportHeaderV3, ExportCheckpoint, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV2, ExportStatementV3]);
+
 /** The current format: what the ledger writes. */
-export const ExportRecordSchema = ExportRecordV2Schema;
-export const InTotoStatementSchema = InTotoStatementV2Schema;
+export const ExportRecordSchema = ExportRecordV3Schema;
+export const InTotoStatementSchema = InTotoStatementV3Schema;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import manifest from './vectors/format/manifest.json' with { type: 'json' };
-import { inlineUnitVerifier, parseVerifierKey, portableCrypto, VerificationError, verifyExportLines, verifyProvenance } from '../src/verify/index.ts';
+import { inlineUnitVerifier, parseMlDsaVerifierKey, parseVerifierKey, portableCrypto, VerificationError, verifyExportLines, verifyProvenance } from '../src/verify/index.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import type { CryptoBackend } from '../src/crypto/backend.ts';
 
@@ -16,6 +16,7 @@ const DIR = join(fileURLToPath(import.meta.url), '..', 'vectors', 'format');
 const key = parseVerifierKey(manifest.ledgerVerifierKey);
 /** The index log key: v3 documents' history is checked with it (docs/format.md §15.5). */
 const mapKey = parseVerifierKey(manifest.mapVerifierKey);
+const mlDsaKey = parseMlDsaVerifierKey(manifest.ledgerMlDsaVerifierKey);
 
 /** The file's lines as bytes, each with its newline (the last one as it is). */
 async function* lines(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
@@ -32,8 +33,12 @@ async function* lines(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBackend): Promise<{ code: string; location: Record<string, unknown> }> {
   const bytes = new Uint8Array(readFileSync(join(DIR, v.file)));
   try {
-    if (v.kind === 'export') await verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto) });
-    else verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, crypto, { mapKey });
+    const options = {
+      ...('signatures' in v && v.signatures === 'hybrid' ? { signatures: { mlDsaKey } } : {}),
+      ...('page' in v && typeof v.page === 'string' ? { verifierPage: new Uint8Array(readFileSync(join(DIR, v.page))) } : {}),
+    };
+    if (v.kind === 'export') await verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto), ...options });
+    else verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, crypto, { mapKey, ...('signatures' in v && v.signatures === 'hybrid' ? { mlDsaKey } : {}) });
     return { code: 'ok', location: {} };
   } catch (error) {
     if (!(error instanceof VerificationError)) throw error;
@@ -44,7 +49,7 @@ async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBacke
 describe('format vectors', () => {
   it('cover every export and provenance format, genuine and broken', () => {
     const formats = new Set(manifest.vectors.map((v) => `${v.format} ${v.expect === 'ok' ? 'ok' : 'invalid'}`));
-    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3']) {
+    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.export.v3', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3']) {
       expect(formats.has(`${f} ok`)).toBe(true);
       expect(formats.has(`${f} invalid`)).toBe(true);
     }

@@ -36,8 +36,8 @@ const skipReason = (() => {
 })();
 if (skipReason) console.warn(`independent verifier test skipped: ${skipReason}`);
 
-async function python(file: string, key: string, mapKey?: string): Promise<{ ok: boolean; code?: string }> {
-  const r = await run(PYTHON, [VERIFIER, '--ledger-key', key, ...(mapKey ? ['--map-key', mapKey] : []), file], { timeout: 60_000, maxBuffer: 1 << 24 }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+async function python(file: string, key: string, extra: string[] = []): Promise<{ ok: boolean; code?: string }> {
+  const r = await run(PYTHON, [VERIFIER, '--ledger-key', key, ...extra, file], { timeout: 60_000, maxBuffer: 1 << 24 }).catch((e: { code: number; stdout: string; stderr: string }) => e);
   const out = (r as { stdout: string }).stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(out) as { ok: boolean; code?: string };
@@ -52,8 +52,12 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe.skipIf(skipReason !== null)('an independent verifier written from docs/format.md', () => {
   it('agrees with the manifest on every vector', async () => {
     const disagreements: string[] = [];
-    for (const v of manifest.vectors) {
-      const got = await python(join(ROOT, 'test', 'vectors', 'format', v.file), manifest.ledgerVerifierKey, manifest.mapVerifierKey);
+    const dir = join(ROOT, 'test', 'vectors', 'format');
+    // This verifier has no ML-DSA-44 of its own (Debian's python3-cryptography lacks it): the vectors whose verdict
+    // rests on ML-DSA-44 are checked with Node 26 as its ML-DSA-44 implementation in test/export-v3.int.test.ts.
+    for (const v of manifest.vectors.filter((x) => !('needs' in x))) {
+      const extra = ['--map-key', manifest.mapVerifierKey, ...('signatures' in v ? ['--ledger-pq-key', manifest.ledgerMlDsaVerifierKey] : []), ...('page' in v && typeof v.page === 'string' ? ['--page', join(dir, v.page)] : [])];
+      const got = await python(join(dir, v.file), manifest.ledgerVerifierKey, extra);
       const verdict = got.ok ? 'ok' : String(got.code);
       if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
     }

@@ -369,7 +369,7 @@ describe('signed exports', () => {
   it.skipIf(pythonSkip !== null)('the closing DSSE envelope verifies with python3-cryptography (a DSSE implementation we did not write)', async () => {
     const publicKey = toHex(key().publicKey);
     const ok = await run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), file, publicKey]);
-    expect(ok.stdout).toMatch(/^https:\/\/flashtrail.dev\/attestation\/traceability-export\/v2 [0-9a-f]{64}/);
+    expect(ok.stdout).toMatch(/^https:\/\/flashtrail.dev\/attestation\/traceability-export\/v3 [0-9a-f]{64}/);
     const bad = join(dir, 'forged-statement-for-python.ndjson');
     writeFileSync(bad, forgedStatement(readFileSync(file, 'utf8').trimEnd().split('\n')).join('\n') + '\n');
     await expect(run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), bad, publicKey])).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL/) });

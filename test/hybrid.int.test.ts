@@ -42,6 +42,11 @@ const withNote = (doc: ProvenanceDocument, edit: (note: string) => string): Prov
   checkpoint: edit(doc.checkpoint),
   entries: doc.entries.map((e) => ({ ...e, proof: e.proof.replace(doc.checkpoint, edit(doc.checkpoint)) })),
 });
+/** A v3 document as the v2 document it extends (format v2, no statement, no history). */
+const unsignedV2 = (doc: ProvenanceDocument): ProvenanceDocument => {
+  const { statement: _statement, history: _history, ...rest } = doc;
+  return { ...rest, format: 'flashtrail.provenance.v2' };
+};
 const codeOf = (f: () => unknown) => {
   try {
     f();
@@ -71,7 +76,9 @@ describe('hybrid Ed25519 + ML-DSA-44 checkpoints', () => {
         expect(codeOf(() => verifyProvenance(withNote(doc, stripped), edKey, crypto, { mlDsaKey: pqKey }))).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
         expect(codeOf(() => verifyProvenance(withNote(doc, corrupted), edKey, crypto, { mlDsaKey: pqKey }))).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
         // Classical: Ed25519 alone suffices, but a failing signature by the pinned ML-DSA-44 key still rejects.
-        expect(verifyProvenance(withNote(doc, stripped), edKey, crypto, { mlDsaKey: pqKey, require: 'classical' }).signatures).toEqual(['Ed25519']);
+        // (On the document as v2 without its statement: the v3 statement signs the checkpoint text too, lines included.)
+        expect(verifyProvenance(unsignedV2(withNote(doc, stripped)), edKey, crypto, { mlDsaKey: pqKey, require: 'classical' }).signatures).toEqual(['Ed25519']);
+        expect(codeOf(() => verifyProvenance(withNote(doc, stripped), edKey, crypto, { mlDsaKey: pqKey, require: 'classical' }))).toBe('CONTENT_DIGEST_ERROR');
         expect(codeOf(() => verifyProvenance(withNote(doc, corrupted), edKey, crypto, { mlDsaKey: pqKey, require: 'classical' }))).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
       }
       // Verifiers that know only the Ed25519 key (every one before this) accept the hybrid checkpoint as before.

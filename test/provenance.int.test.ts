@@ -107,7 +107,7 @@ describe('provenance', () => {
     expect(report.events).toBe(9);
     expect(report.stations).toEqual(['ST-01']);
     // v3: the history step says it was not checked without the index log key (test/history.int.test.ts checks it).
-    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'inclusion', 'keys', 'unit', 'history']);
+    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'envelopes', 'inclusion', 'keys', 'unit', 'history', 'statement']);
     expect(report).toMatchObject({ format: 'flashtrail.provenance.v3', batchId: 'B-1', releaseId: 'R-1', matchesRelease: true });
     // Entries in log order, each leaf once, with the batch and release records the unit depends on.
     const leaves = doc.entries.map((e) => e.leafIndex);

@@ -26,13 +26,16 @@ import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
-import { buildProvenance, checkpointSize } from '../evidence/provenance.ts';
+import { buildProvenance, checkpointSize, signProvenance } from '../evidence/provenance.ts';
 import { productionRoutes } from './production-routes.ts';
 import { prepareExport, selectUnits } from '../evidence/export.ts';
 import { ExportSelectionSchema } from '../../schemas/export.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 import { webRoutes } from '../web/routes.ts';
+import { verifierPage } from '../web/pages.ts';
+import { verifierPageRecord } from '../evidence/statement.ts';
+import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { interlockRoutes } from './interlock-routes.ts';
 import { readinessFromReadModel } from '../plant/readiness.ts';
 import type { PlantStatsSource } from '../plant/plant.ts';
@@ -60,6 +63,8 @@ export interface AppDeps {
   readonly mlDsaVerifierKey?: string | null;
   /** The ledger's own key and log origin: exports are signed with it. */
   readonly ledgerKey: Signer;
+  /** The ledger's ML-DSA-44 key: export statements are signed with it too (null: post-quantum signatures off). */
+  readonly mlDsaKey?: MlDsaSigner | null;
   readonly origin: string;
   /** Largest accepted request body, in bytes. */
   readonly maxBodyBytes?: number;
@@ -260,8 +265,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {
     const serial = id(c.req.param('serial'));
-    const doc = deps.unitMap ? await buildProvenanceV3({ ...deps, unitMap: deps.unitMap }, serial) : await buildProvenance(deps, serial);
-    if (!doc) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    const unsigned = deps.unitMap ? await buildProvenanceV3({ ...deps, unitMap: deps.unitMap }, serial) : await buildProvenance(deps, serial);
+    if (!unsigned) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    const doc = signProvenance(unsigned, deps, deps.origin);
     c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
     return c.json(doc);
   });
@@ -279,7 +285,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }
     const selection = ExportSelectionSchema.safeParse(body);
     if (!selection.success) return problem(c, 'SCHEMA_INVALID', selection.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, origin: deps.origin, clock: () => new Date() };
+    // The statement names the page this ledger serves at /verify.html, which `flashtrail export` writes beside the file.
+    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, mlDsaKey: deps.mlDsaKey ?? null, verifierPage: verifierPageRecord(verifierPage()), origin: deps.origin, clock: () => new Date() };
     const serials = await selectUnits(exportDeps, selection.data);
     // The checkpoint is signed and the key records read before any header is sent: a failure is a problem document.
     const prepared = await prepareExport(exportDeps, selection.data, serials);

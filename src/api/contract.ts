@@ -192,9 +192,9 @@ export const ReleaseView = z.strictObject({ release: ApprovedRelease, events: z.
 export const BatchView = z.strictObject({ batchId: Identifier, status: z.enum(['open', 'closed']), batch: adminEventSchemas.BatchOpened.nullable(), events: z.array(HistoryEntry) });
 export const InclusionProof = z.strictObject({ index: Count, size: Count, leafHash: Sha256Hex, proof: z.array(Base64Hash).describe('RFC 6962 audit path, sibling first') });
 export const ConsistencyProof = z.strictObject({ from: Count, to: Count, proof: z.array(Base64Hash) });
-export const Provenance = z.union([ProvenanceDocumentV3, ProvenanceDocumentV2]).meta({ id: 'ProvenanceDocument', description: 'verifies offline against the pinned ledger key (docs/format.md §6); v3 with its history (§15) where the ledger keeps the unit history map' });
-/** What a SCITT statement digests: a v2 document against one fixed checkpoint (docs/format.md §13.4). */
-export const StatementProvenance = ProvenanceDocumentV2.meta({ id: 'StatementProvenanceDocument', description: 'the flashtrail.provenance.v2 document a Transparent Statement digests (docs/format.md §13.4)' });
+export const Provenance = ProvenanceDocumentV3.meta({ id: 'ProvenanceDocument', description: 'verifies offline against the pinned ledger key (docs/format.md §6); signed by the ledger (§6.7), with its history (§15) where the ledger keeps the unit history map' });
+/** What a SCITT statement digests: the unsigned v2 document, the same bytes for the life of the log (docs/format.md §13.4). */
+export const StatementProvenance = ProvenanceDocumentV2.meta({ id: 'StatementProvenanceDocument', description: 'the unsigned flashtrail.provenance.v2 document a Transparent Statement digests (docs/format.md §13.4)' });
 
 const DriftDimensionSchema = z.enum(['bootloader', 'signing_key', 'application', 'provisioning_template', 'efuse_profile']);
 const DeviationSchema = z.strictObject({ dimension: DriftDimensionSchema, expected: z.string(), value: z.string(), station: z.string(), operator: z.string().nullable(), at: z.string(), eventId: z.string() });

@@ -1,5 +1,5 @@
 /**
- * Writes a signed traceability export, format flashtrail.export.v2 (docs/format.md §7), as a stream: records
+ * Writes a signed traceability export, format flashtrail.export.v3 (docs/format.md §7), as a stream: records
  * are produced one unit at a time, each line the RFC 8785 form of its record, hashed as they go, and the
  * ledger-signed in-toto statement closes the file.
  *
@@ -16,17 +16,17 @@ import type { Signer } from '../crypto/ed25519.ts';
 import type { UnitFacts as ProductionFacts } from '../../projections/production.ts';
 import type { UnitEvent } from '../../schemas/index.ts';
 import { batchStream, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
-import { signEnvelope } from '../crypto/dsse.ts';
-import { canonicalBytes, canonicalize } from '../crypto/jcs.ts';
+import { canonicalize } from '../crypto/jcs.ts';
+import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
+import { signStatement } from './statement.ts';
 import { toBase64, toHex } from '../crypto/encoding.ts';
 import { checkpointSize } from './provenance.ts';
 import { parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';
 import { selectionRefuses, subjectName, unitFactsOf, type FirmwareClaim } from '../verify/steps.ts';
 import {
-  EXPORT_FORMAT_V2,
-  EXPORT_PREDICATE_TYPE_V2,
-  IN_TOTO_PAYLOAD_TYPE,
+  EXPORT_FORMAT_V3,
+  EXPORT_PREDICATE_TYPE_V3,
   IN_TOTO_STATEMENT_TYPE,
   MAX_EXPORT_LINE_BYTES,
   type AdminRecordKind,
@@ -46,6 +46,10 @@ export interface ExportDeps {
   readonly checkpointer: Checkpointer;
   readonly projections: ProjectionRunner;
   readonly ledgerKey: Signer;
+  /** Signs the statement beside the Ed25519 key (v3); null or absent: post-quantum signatures are off. */
+  readonly mlDsaKey?: MlDsaSigner | null;
+  /** The offline verifier page the ledger serves and the CLI writes next to the export (statement.ts verifierPageRecord). */
+  readonly verifierPage?: { readonly name: 'verify.html'; readonly sha256: string } | null;
   readonly origin: string;
   readonly clock: () => Date;
 }
@@ -162,7 +166,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
       records++;
       return line;
     };
-    yield emit({ record: 'header', format: EXPORT_FORMAT_V2, origin: deps.origin, createdAt, selection }, 'the header');
+    yield emit({ record: 'header', format: EXPORT_FORMAT_V3, origin: deps.origin, createdAt, selection }, 'the header');
     yield emit({ record: 'checkpoint', note }, 'the checkpoint');
     for (const a of admin) yield emit({ record: a.kind, ...(await withProof(a.e, a.leafIndex)) }, `the ${a.kind} record at leaf ${a.leafIndex}`);
 
@@ -202,18 +206,19 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     const statement: InTotoStatement = {
       _type: IN_TOTO_STATEMENT_TYPE,
       subject,
-      predicateType: EXPORT_PREDICATE_TYPE_V2,
+      predicateType: EXPORT_PREDICATE_TYPE_V3,
       predicate: {
-        format: EXPORT_FORMAT_V2,
+        format: EXPORT_FORMAT_V3,
         origin: deps.origin,
         createdAt,
         selection,
         checkpoint: { size: checkpoint.size, rootHash: toHex(checkpoint.root) },
         content: { sha256: hash.digest('hex'), records, units: written, events },
         sboms,
+        verifierPage: deps.verifierPage ?? null,
       },
     };
-    const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(statement), deps.ledgerKey);
+    const envelope = signStatement(statement, deps);
     yield canonicalize({ record: 'statement', envelope }) + '\n';
   }
   return { checkpoint: note, lines: () => wholeLines(lines()) };

@@ -11,7 +11,7 @@ import { buildProvenance, checkpointSize } from './provenance.ts';
 /**
  * The unit's v3 document against the latest checkpoint: the v2 document and its history as of that checkpoint.
  * A map out of service (it found the log contradicting it: src/read/unit-map.ts) proves nothing, so the
- * document is then served as v2, which claims no completeness.
+ * document is then served without `history` (signed all the same), which claims no completeness.
  */
 export async function buildProvenanceV3(deps: Parameters<typeof buildProvenance>[0] & { unitMap: UnitMapIndex; logger?: Logger }, serial: string): Promise<ProvenanceDocument | null> {
   const doc = await buildProvenance(deps, serial);
@@ -20,7 +20,7 @@ export async function buildProvenanceV3(deps: Parameters<typeof buildProvenance>
     return await withHistory(doc, deps.unitMap);
   } catch (error) {
     if (!(error instanceof UnitMapError)) throw error;
-    deps.logger?.error({ serial }, `provenance served as v2, without history: ${error.message}`);
+    deps.logger?.error({ serial }, `provenance served without history: ${error.message}`);
     return doc;
   }
 }

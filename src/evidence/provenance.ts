@@ -11,6 +11,21 @@ import { formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
 import { LedgerError } from '../write/errors.ts';
+import { PROVENANCE_FORMAT_V3, provenanceStatementOf } from '../verify/provenance-statement.ts';
+import { portableCrypto } from '../crypto/backend.ts';
+import { signStatement, type StatementKeys } from './statement.ts';
+
+/**
+ * The signed document the ledger serves, flashtrail.provenance.v3 (docs/format.md §6.7): the v2 document's members,
+ * and the ledger's statement (Ed25519 + ML-DSA-44) over all of them, so that an entry removed, or a document cut
+ * short, no longer verifies.
+ */
+export function signProvenance(doc: ProvenanceDocument, keys: StatementKeys, origin: string): ProvenanceDocument {
+  const { statement: _unsigned, ...rest } = doc;
+  const document = { ...rest, format: PROVENANCE_FORMAT_V3 as typeof PROVENANCE_FORMAT_V3 };
+  const checkpoint = parseCheckpointBody(parseNote(document.checkpoint).text);
+  return { ...document, statement: signStatement(provenanceStatementOf(document, origin, checkpoint, portableCrypto), keys) };
+}
 
 /**
  * The document against the latest checkpoint (signing one when the latest does not cover the unit), or,

@@ -77,6 +77,8 @@ export interface VerifyExportFileOptions {
   readonly policy?: WitnessPolicy;
   readonly atLeast?: number;
   readonly signatures?: SignaturePolicy;
+  /** The offline verifier page to compare with the digest a v3 statement names. */
+  readonly verifierPage?: Uint8Array;
 }
 
 export async function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportFileOptions = {}): Promise<ExportReport> {
@@ -90,6 +92,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
       ...(options.signatures ? { signatures: options.signatures } : {}),
+      ...(options.verifierPage ? { verifierPage: options.verifierPage } : {}),
     });
   } catch (error) {
     if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file, ...error.location });

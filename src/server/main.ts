@@ -325,6 +325,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       verifierKey: identity.verifierKey,
       mlDsaVerifierKey: identity.mlDsaVerifierKey,
       ledgerKey: identity.key,
+      mlDsaKey: identity.mlDsaKey,
       origin: identity.origin,
       maxBodyBytes: config.maxBodyBytes,
       plantStats,

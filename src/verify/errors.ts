@@ -29,6 +29,8 @@ export const VERIFY_ERROR_CODES = [
   'WITNESS_QUORUM_NOT_MET',
   'HISTORY_INCOMPLETE',
   'CHECKPOINT_STALE',
+  'STATEMENT_PQ_SIGNATURE_ERROR',
+  'VERIFIER_PAGE_MISMATCH',
 ] as const;
 
 export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];

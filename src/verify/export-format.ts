@@ -17,17 +17,25 @@ import {
   EXPORT_FORMAT_V2,
   EXPORT_PREDICATE_TYPE_V1,
   EXPORT_PREDICATE_TYPE_V2,
+  EXPORT_FORMAT_V3,
+  EXPORT_PREDICATE_TYPE_V3,
+  VERIFIER_PAGE_FILE_NAME,
   IN_TOTO_PAYLOAD_TYPE,
   IN_TOTO_STATEMENT_TYPE,
   MAX_EXPORT_LINE_BYTES,
 } from '../../schemas/export.ts';
 
-export { EXPORT_FORMAT_V1, EXPORT_FORMAT_V2, EXPORT_PREDICATE_TYPE_V1, EXPORT_PREDICATE_TYPE_V2, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPE, MAX_EXPORT_LINE_BYTES };
+export { EXPORT_FORMAT_V1, EXPORT_FORMAT_V2, EXPORT_FORMAT_V3, EXPORT_PREDICATE_TYPE_V1, EXPORT_PREDICATE_TYPE_V2, EXPORT_PREDICATE_TYPE_V3, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPE, MAX_EXPORT_LINE_BYTES, VERIFIER_PAGE_FILE_NAME };
 
 /** What the ledger writes now. */
-export const EXPORT_FORMAT = EXPORT_FORMAT_V2;
-export const EXPORT_PREDICATE_TYPE = EXPORT_PREDICATE_TYPE_V2;
-export type ExportFormat = typeof EXPORT_FORMAT_V1 | typeof EXPORT_FORMAT_V2;
+export const EXPORT_FORMAT = EXPORT_FORMAT_V3;
+export const EXPORT_PREDICATE_TYPE = EXPORT_PREDICATE_TYPE_V3;
+export type ExportFormat = typeof EXPORT_FORMAT_V1 | typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3;
+
+/** v2 and later: RFC 8785 lines, records in log order, release and batch records, selection checked. */
+export function isCanonicalExportFormat(format: ExportFormat): format is typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3 {
+  return format !== EXPORT_FORMAT_V1;
+}
 
 export interface ExportSelection {
   readonly batchId?: string;
@@ -74,11 +82,13 @@ export interface ExportPredicate {
   readonly content: { readonly sha256: string; readonly records: number; readonly units: number; readonly events: number };
   /** CycloneDX SBOMs of the releases involved, by digest, where one was registered. */
   readonly sboms: readonly { readonly releaseId: string; readonly sha256: string; readonly mediaType: 'application/vnd.cyclonedx+json' }[];
+  /** v3: the offline verifier page written next to the export, by SHA-256; null when the ledger had none. */
+  readonly verifierPage?: { readonly name: typeof VERIFIER_PAGE_FILE_NAME; readonly sha256: string } | null;
 }
 
 export interface InTotoStatement {
   readonly _type: typeof IN_TOTO_STATEMENT_TYPE;
   readonly subject: readonly { readonly name: string; readonly digest: { readonly sha256: string } }[];
-  readonly predicateType: typeof EXPORT_PREDICATE_TYPE_V1 | typeof EXPORT_PREDICATE_TYPE_V2;
+  readonly predicateType: typeof EXPORT_PREDICATE_TYPE_V1 | typeof EXPORT_PREDICATE_TYPE_V2 | typeof EXPORT_PREDICATE_TYPE_V3;
   readonly predicate: ExportPredicate;
 }

@@ -10,7 +10,6 @@
  * longer than MAX_EXPORT_LINE_BYTES is accepted.
  */
 import { checkCheckpointSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
-import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
 import { fromBase64, fromUtf8, toBase64, toHex } from '../crypto/encoding.ts';
 import { keyIdOf } from '../crypto/ed25519.ts';
 import { hashesEqual, leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
@@ -18,7 +17,8 @@ import { canonicalize } from '../crypto/jcs.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import type { NoteKey } from '../tlog/note.ts';
-import { InTotoStatementV1Schema, InTotoStatementV2Schema } from '../../schemas/export.ts';
+import { InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Schema } from '../../schemas/export.ts';
+import { checkStatementSignatures, checkVerifierPage, type VerifierPageReport } from './statement-signatures.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
@@ -45,6 +45,8 @@ import {
 import {
   EXPORT_FORMAT_V1,
   EXPORT_FORMAT_V2,
+  EXPORT_FORMAT_V3,
+  isCanonicalExportFormat,
   MAX_EXPORT_LINE_BYTES,
   type AdminRecordKind,
   type ExportFormat,
@@ -116,7 +118,7 @@ export function verifyUnitLine(unit: UnitLine, context: PreparedContext, crypto:
   let serial = '?';
   try {
     const text = lineText(unit.bytes, line, MAX_EXPORT_LINE_BYTES);
-    const v2 = context.format === EXPORT_FORMAT_V2;
+    const v2 = isCanonicalExportFormat(context.format);
     const record = parseUnitRecord(text, context.format, line, v2 ? 'later' : 'now');
     serial = record.serial;
     const canonical = () => checkCanonical(JSON.parse(text), text, `line ${line}`, { line });
@@ -207,17 +209,20 @@ export function inlineUnitVerifier(crypto: CryptoBackend = portableCrypto): Unit
   };
 }
 
-/** The closing statement: its DSSE envelope signed by the ledger key over an RFC 8785 in-toto Statement v1 of our predicate. */
-export function verifyStatement(envelope: { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] }, format: ExportFormat, ledgerKey: NoteKey, line: number, crypto: CryptoBackend): InTotoStatement {
+/**
+ * The closing statement: its DSSE envelope signed by the ledger key (v3: and its ML-DSA-44 key, per the policy)
+ * over an RFC 8785 in-toto Statement v1 of our predicate.
+ */
+export function verifyStatement(
+  envelope: { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] },
+  format: ExportFormat,
+  ledgerKey: NoteKey,
+  line: number,
+  crypto: CryptoBackend,
+  policy?: SignaturePolicy,
+): { statement: InTotoStatement; signatures: SignatureAlgorithm[] } {
   const at = { line };
-  const ledgerKeyId = keyIdOf(ledgerKey.publicKey);
-  const keyid = envelope.signatures[0]?.keyid;
-  if (keyid !== ledgerKeyId) {
-    throw new VerificationError('STATEMENT_SIGNATURE_ERROR', 'statement', `the statement is signed by key ${String(keyid).slice(0, 16)}…, not the pinned ledger key ${ledgerKeyId.slice(0, 16)}… (${ledgerKey.name})`, { ...at, field: 'envelope.signatures[0].keyid' });
-  }
-  if (!verifyEnvelopeSignature(envelope, ledgerKey.publicKey, crypto)) {
-    throw new VerificationError('STATEMENT_SIGNATURE_ERROR', 'statement', `the export statement is not signed by the pinned ledger key ${ledgerKey.name}`, { ...at, field: 'envelope.signatures[0].sig' });
-  }
+  const signatures = checkStatementSignatures(envelope, ledgerKey, policy, format === EXPORT_FORMAT_V3, at, crypto);
   // Signed by the ledger: from here on, a failure is the ledger contradicting itself (or its key in other hands).
   let text: string;
   try {
@@ -232,13 +237,13 @@ export function verifyStatement(envelope: { payloadType: string; payload: string
     if (error instanceof VerificationError) throw new VerificationError('PAYLOAD_NOT_CANONICAL', 'statement', error.message, error.location);
     throw error;
   }
-  const parsed = (format === EXPORT_FORMAT_V2 ? InTotoStatementV2Schema : InTotoStatementV1Schema).safeParse(value);
+  const parsed = (format === EXPORT_FORMAT_V3 ? InTotoStatementV3Schema : format === EXPORT_FORMAT_V2 ? InTotoStatementV2Schema : InTotoStatementV1Schema).safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue ? pathText(issue.path) : '';
     throw new VerificationError('FORMAT_ERROR', 'statement', `the statement is not a ${format} in-toto Statement v1: ${field || '(root)'}: ${issue?.message ?? 'invalid'}`, { ...at, field: `statement.${field}` });
   }
-  return parsed.data as InTotoStatement;
+  return { statement: parsed.data as InTotoStatement, signatures };
 }
 
 export interface FirmwareReport {
@@ -267,6 +272,10 @@ export interface ExportReport {
   /** What this file's format cannot prove, said plainly (docs/format.md §7.7, §10). */
   /** The algorithms of the ledger's checkpoint signatures that verified (signature-policy.ts). */
   readonly signatures: SignatureAlgorithm[];
+  /** The algorithms of the statement's signatures that verified (statement-signatures.ts). */
+  readonly statementSignatures: SignatureAlgorithm[];
+  /** v3: the offline verifier page the statement names, and whether the page given matched it. */
+  readonly verifierPage?: VerifierPageReport;
   readonly notProven: string[];
   readonly witnesses?: WitnessReport;
   readonly freshness?: FreshnessReport;
@@ -282,14 +291,16 @@ export interface VerifyExportOptions {
   /** The log is known to have at least this many leaves (CHECKPOINT_STALE). */
   readonly atLeast?: number;
   readonly now?: Date;
-  /** Which of the ledger's checkpoint signatures are required (signature-policy.ts); classical by default. */
+  /** Which of the ledger's signatures (checkpoint, and v3 statement) are required (signature-policy.ts); classical by default. */
   readonly signatures?: SignaturePolicy;
+  /** The offline verifier page found next to the export, to compare with the digest a v3 statement names. */
+  readonly verifierPage?: Uint8Array;
 }
 
 /** Unit records per batch handed to the verifier. */
 const BATCH = 256;
 /** How a unit record line starts: v1 as the ledger wrote it, v2 in RFC 8785 member order. */
-const UNIT_PREFIX: Record<ExportFormat, Uint8Array> = { [EXPORT_FORMAT_V1]: utf8Bytes('{"record":"unit"'), [EXPORT_FORMAT_V2]: utf8Bytes('{"batchId":') };
+const UNIT_PREFIX: Record<ExportFormat, Uint8Array> = { [EXPORT_FORMAT_V1]: utf8Bytes('{"record":"unit"'), [EXPORT_FORMAT_V2]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V3]: utf8Bytes('{"batchId":') };
 
 function utf8Bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -342,7 +353,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
   const record = (seq: number, results: UnitResult[]) => {
     let previous: UnitResult | null = null;
     for (const r of results) {
-      if (format === EXPORT_FORMAT_V2 && previous && !(previous.serial < r.serial)) {
+      if (isCanonicalExportFormat(format) && previous && !(previous.serial < r.serial)) {
         failure ??= unitOrderError(previous, r);
       }
       const seen = serialsSeen.get(r.serial);
@@ -410,14 +421,14 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       const lives = established.lives;
       steps.push({
         step: 'keys',
-        detail: `${c.trust} trust, ${c.station} station${format === EXPORT_FORMAT_V2 ? `, ${c.release} release and ${c.batch} batch` : ''} records included, chained and signed; ${[...lives.values()].reduce((n, l) => n + l.length, 0)} station key registration(s)`,
+        detail: `${c.trust} trust, ${c.station} station${isCanonicalExportFormat(format) ? `, ${c.release} release and ${c.batch} batch` : ''} records included, chained and signed; ${[...lives.values()].reduce((n, l) => n + l.length, 0)} station key registration(s)`,
       });
       return {
         format,
         lives: [...lives.entries()],
         checkpoint: { origin: cp.origin, size: cp.size, root: toBase64(cp.root) },
-        batches: format === EXPORT_FORMAT_V2 ? [...established.batches.entries()] : null,
-        selection: format === EXPORT_FORMAT_V2 ? h.selection : null,
+        batches: isCanonicalExportFormat(format) ? [...established.batches.entries()] : null,
+        selection: isCanonicalExportFormat(format) ? h.selection : null,
       };
     };
 
@@ -479,7 +490,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       if (rec.record !== 'unit') {
         if (context) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: ${rec.record} records must precede the units`, { line: lineNo });
         const kind: AdminRecordKind = rec.record;
-        if (format === EXPORT_FORMAT_V2) {
+        if (isCanonicalExportFormat(format)) {
           if (rec.leafIndex === lastAdminLeaf) throw new VerificationError('DUPLICATE_ENTRY', 'format', `line ${lineNo}: leaf ${rec.leafIndex} already has a record`, { line: lineNo, leafIndex: rec.leafIndex });
           if (rec.leafIndex < lastAdminLeaf) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: records before the units must be in log order, and leaf ${rec.leafIndex} follows leaf ${lastAdminLeaf}`, { line: lineNo, leafIndex: rec.leafIndex });
           lastAdminLeaf = rec.leafIndex;
@@ -499,7 +510,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
     if (batch.length > 0) await dispatch(batch, context);
     await Promise.all(inFlight);
     if (failure) throw failure;
-    if (format === EXPORT_FORMAT_V2) {
+    if (isCanonicalExportFormat(format)) {
       const ends = [...batchEnds.entries()].sort(([a], [b]) => a - b).map(([, e]) => e);
       for (let i = 1; i < ends.length; i++) {
         const [a, b] = [(ends[i - 1] as { last: UnitResult }).last, (ends[i] as { first: UnitResult }).first];
@@ -508,16 +519,16 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
     }
     const keys = established as EstablishedKeys | null;
     if (!keys) throw new VerificationError('FORMAT_ERROR', 'format', 'the export has no key records');
-    if (format === EXPORT_FORMAT_V2) {
+    if (isCanonicalExportFormat(format)) {
       for (const b of keys.batches.keys()) if (!batchesUsed.has(b)) throw new VerificationError('FORMAT_ERROR', 'keys', `the batch record of ${b} is in the file, but no unit was scanned into it`, { stream: `batch-${b}` });
       const releasesNeeded = new Set(keys.batches.values());
       for (const r of keys.releases.keys()) if (!releasesNeeded.has(r)) throw new VerificationError('FORMAT_ERROR', 'keys', `the release record of ${r} is in the file, but no batch record names it`, { stream: `release-${r}` });
     }
-    steps.push({ step: 'units', detail: `${unitCount} units, ${events} events: every event included, signed (RFC 8032 strict, ${crypto.name} Ed25519 on ${units.threads} thread(s)) by a key live at its leaf, chained in log order; summaries match the events${format === EXPORT_FORMAT_V2 ? ' and batch records; every unit in the selection' : ''}` });
+    steps.push({ step: 'units', detail: `${unitCount} units, ${events} events: every event included, signed (RFC 8032 strict, ${crypto.name} Ed25519 on ${units.threads} thread(s)) by a key live at its leaf, chained in log order; summaries match the events${isCanonicalExportFormat(format) ? ' and batch records; every unit in the selection' : ''}` });
 
     if (!statement) throw new VerificationError('FORMAT_ERROR', 'statement', 'the export has no closing statement: it is truncated', { line: lineNo + 1 });
     const s = statement as { envelope: Parameters<typeof verifyStatement>[0]; line: number };
-    const stmt = verifyStatement(s.envelope, format, ledgerKey, s.line, crypto);
+    const { statement: stmt, signatures: statementSignatures } = verifyStatement(s.envelope, format, ledgerKey, s.line, crypto, options.signatures);
     const p = stmt.predicate;
     const at = { line: s.line };
     if (p.content.sha256 !== contentDigest) {
@@ -534,14 +545,18 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
     if (canonicalize(p.selection) !== canonicalize(h.selection)) throw mismatch('selection', `is ${canonicalize(p.selection)}, the header's ${canonicalize(h.selection)}`);
     if (p.checkpoint.size !== cp.size || p.checkpoint.rootHash !== toHex(cp.root)) throw mismatch('checkpoint', `names tree ${p.checkpoint.size} ${p.checkpoint.rootHash.slice(0, 16)}…, the file's checkpoint is tree ${cp.size} ${toHex(cp.root).slice(0, 16)}…`);
     checkSubjects(stmt, firmware, format, s.line);
-    if (format === EXPORT_FORMAT_V2) {
+    if (isCanonicalExportFormat(format)) {
       const expected = [...releasesUsed].sort().flatMap((releaseId) => {
         const sbom = keys.releases.get(releaseId)?.sbomSha256;
         return sbom ? [{ releaseId, sha256: sbom, mediaType: 'application/vnd.cyclonedx+json' }] : [];
       });
       if (canonicalize(p.sboms) !== canonicalize(expected)) throw mismatch('sboms', `are ${canonicalize(p.sboms)}, the release records of the exported units say ${canonicalize(expected)}`);
     }
-    steps.push({ step: 'statement', detail: `in-toto Statement signed by the ledger key commits to the content (sha256 ${contentDigest.slice(0, 16)}…, ${records} records), the header, the checkpoint and exactly the ${stmt.subject.length} firmware subject(s) the events support` });
+    const verifierPage = format === EXPORT_FORMAT_V3 ? checkVerifierPage(p.verifierPage, options.verifierPage, at, crypto) : undefined;
+    if (format !== EXPORT_FORMAT_V3 && options.verifierPage !== undefined) {
+      throw new VerificationError('VERIFIER_PAGE_MISMATCH', 'statement', `a verifier page was given, but a ${format} statement names no page (from ${EXPORT_FORMAT_V3} on, it does)`, { ...at, field: 'statement.predicate' });
+    }
+    steps.push({ step: 'statement', detail: `in-toto Statement signed by the ledger key with ${statementSignatures.join(' + ')} commits to the content (sha256 ${contentDigest.slice(0, 16)}…, ${records} records), the header, the checkpoint and exactly the ${stmt.subject.length} firmware subject(s) the events support${verifierPage ? `; verifier page ${verifierPage.sha256 === null ? 'none' : `sha256 ${verifierPage.sha256}${verifierPage.checked ? ' (the page given matches)' : ' (no page given to compare)'}`}` : ''}` });
     const names = new Map(stmt.subject.map((x) => [x.digest.sha256, x.name]));
     return {
       format,
@@ -552,13 +567,15 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       stations: [...stations].sort(),
       firmware: [...firmware.values()]
         .sort((a, b) => (a.claim.sha256 === b.claim.sha256 ? a.claim.kind.localeCompare(b.claim.kind) : a.claim.sha256 < b.claim.sha256 ? -1 : 1))
-        .map(({ claim, units: n }) => ({ sha256: claim.sha256, kind: claim.kind, name: format === EXPORT_FORMAT_V2 ? subjectName(claim) : (names.get(claim.sha256) ?? claim.kind), units: n, approvedBy: approvers(keys, claim) })),
+        .map(({ claim, units: n }) => ({ sha256: claim.sha256, kind: claim.kind, name: isCanonicalExportFormat(format) ? subjectName(claim) : (names.get(claim.sha256) ?? claim.kind), units: n, approvedBy: approvers(keys, claim) })),
       createdAt: h.createdAt,
       selection: h.selection,
       threads: units.threads,
       crypto: crypto.name,
       steps,
       signatures: algorithms,
+      statementSignatures,
+      ...(verifierPage ? { verifierPage } : {}),
       notProven: notProvenWith(format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS, witnesses),
       ...(witnesses ? { witnesses } : {}),
       ...(freshness ? { freshness } : {}),
@@ -600,7 +617,7 @@ function unitOrderError(a: UnitResult, b: UnitResult): VerificationError {
  */
 function checkSubjects(stmt: InTotoStatement, firmware: Map<string, { claim: FirmwareClaim }>, format: ExportFormat, line: number): void {
   const at = { line, field: 'statement.subject' };
-  if (format === EXPORT_FORMAT_V2) {
+  if (isCanonicalExportFormat(format)) {
     const expected = [...firmware.values()].map(({ claim }) => ({ name: subjectName(claim), digest: { sha256: claim.sha256 } }));
     expected.sort((a, b) => (a.digest.sha256 === b.digest.sha256 ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.digest.sha256 < b.digest.sha256 ? -1 : 1));
     const count = Math.max(expected.length, stmt.subject.length);

@@ -21,6 +21,7 @@ import { NoteError, verifyNote, type NoteKey } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
 import { historyStepDetail, verifyHistoryEvidence, type HistoryReport } from './map-commitment.ts';
 import { leafHash } from '../merkle/hash.ts';
+import { checkProvenanceStatement } from './provenance-statement.ts';
 import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole, type KeyLives } from './steps.ts';
 import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
@@ -30,7 +31,7 @@ import type { WitnessPolicy } from '../tlog/policy.ts';
 import type { HistoryEvidence } from '../../schemas/history.ts';
 
 export { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 };
-/** What the ledger serves now (v2 where it keeps no unit history map). */
+/** What the ledger serves now. */
 export const PROVENANCE_FORMAT = PROVENANCE_FORMAT_V3;
 
 export interface ProvenanceEntry {
@@ -46,8 +47,10 @@ export interface ProvenanceDocument {
   readonly serial: string;
   readonly checkpoint: string;
   readonly entries: readonly ProvenanceEntry[];
-  /** v3: the unit's completeness evidence (docs/format.md §15). */
+  /** v3: the unit's completeness evidence (docs/format.md §15), where the ledger keeps a unit history map. */
   readonly history?: HistoryEvidence;
+  /** v3: the ledger's signed statement over the rest of the document (provenance-statement.ts). */
+  readonly statement?: DsseEnvelope;
 }
 
 export interface StepReport {
@@ -70,6 +73,8 @@ export interface ProvenanceReport {
   readonly steps: StepReport[];
   /** The algorithms of the ledger's checkpoint signatures that verified (signature-policy.ts). */
   readonly signatures: SignatureAlgorithm[];
+  /** v3: the algorithms of the ledger's signatures on the document's statement that verified. */
+  readonly statementSignatures?: SignatureAlgorithm[];
   /** What this document cannot prove, said plainly (docs/format.md §6.5, §10). */
   readonly notProven: string[];
   /** The witnesses that cosigned the checkpoint, when a policy was given. */
@@ -103,7 +108,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
   const doc = parseProvenanceDocument(input);
-  // v3 is v2 and its history: every v2 rule holds for it.
+  // "v2" rules: v2 and v3, which is v2 with its history and signed.
   const v2 = doc.format !== PROVENANCE_FORMAT_V1;
   const v3 = doc.format === PROVENANCE_FORMAT_V3;
   done('format', `${doc.format} for unit ${doc.serial}, ${doc.entries.length} entries`);
@@ -176,12 +181,22 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
 
   // v3: that the unit entries are every event of the unit in the checkpoint's tree, not only a prefix.
   let history: HistoryReport | undefined;
-  if (v3 && options.mapKey) {
+  if (v3 && options.mapKey && doc.history === undefined) {
+    throw new VerificationError('HISTORY_INCOMPLETE', 'history', `the document carries no history of ${doc.serial}: nothing proves its ${unit.length} unit events are all the unit's events (the ledger kept no unit history map)`, { serial: doc.serial, field: 'history' });
+  } else if (v3 && options.mapKey) {
     const events = unit.map((d) => ({ leafIndex: d.leafIndex, leafHash: leafHash(d.bytes, crypto) }));
     history = verifyHistoryEvidence(doc.serial, events, doc.history, checkpoint, options.mapKey, crypto, options.policy ? { policy: options.policy } : {}, { field: 'history' });
     done('history', historyStepDetail(history));
   } else if (v3) {
     done('history', 'not checked: pin the index log key (GET /v1/unit-map/key; flashtrail verify --map-key) to prove the history complete');
+  }
+
+  // Last, so that every structural fault above keeps its own code; it covers `history` too.
+  let statementSignatures: SignatureAlgorithm[] | undefined;
+  if (v3) {
+    const statement = checkProvenanceStatement(input as Parameters<typeof checkProvenanceStatement>[0], checkpoint, ledgerKey, options, crypto);
+    statementSignatures = statement.signatures;
+    done('statement', `the ledger signed this document (sha256 ${statement.sha256.slice(0, 16)}…, ${doc.entries.length} entries, ${unit.length} unit events) with ${statement.signatures.join(' + ')}: nothing was removed from it or added to it since`);
   }
 
   const images = (kind: 'bootloader' | 'application') => facts.firmware.filter((f) => f.kind === kind).sort((a, b) => a.leafIndex - b.leafIndex).map((f) => f.sha256);
@@ -197,6 +212,7 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     matchesRelease,
     steps,
     signatures: algorithms,
+    ...(statementSignatures ? { statementSignatures } : {}),
     notProven: notProvenWith((v2 ? NOT_PROVEN : [...NOT_PROVEN_V1, ...NOT_PROVEN]).filter((n) => !history || !n.startsWith('that the document holds every event')).map((n) => (history && n.startsWith('that the checkpoint is the newest') ? `${n}: the history is complete as of tree size ${history.size} only` : n)), witnesses),
     ...(witnesses ? { witnesses } : {}),
     ...(freshness ? { freshness } : {}),

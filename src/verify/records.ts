@@ -20,6 +20,9 @@ import {
   LoggedEnvelope,
   EXPORT_FORMAT_V1,
   EXPORT_FORMAT_V2,
+  EXPORT_FORMAT_V3,
+  ExportHeaderV3,
+  ExportStatementV3,
 } from '../../schemas/export.ts';
 import { ProvenanceDocumentV1, ProvenanceDocumentV2, ProvenanceDocumentV3, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
 import { canonicalize, CanonicalizationError } from '../crypto/jcs.ts';
@@ -36,6 +39,7 @@ const unitLoose = (s: typeof ExportUnitV2 | typeof ExportUnitV1) => s.extend({ e
 
 const RECORD_SCHEMAS = {
   [EXPORT_FORMAT_V2]: z.discriminatedUnion('record', [ExportHeaderV2, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV2), ExportStatement]),
+  [EXPORT_FORMAT_V3]: z.discriminatedUnion('record', [ExportHeaderV3, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV2), ExportStatementV3]),
   [EXPORT_FORMAT_V1]: z.discriminatedUnion('record', [ExportHeaderV1, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), unitLoose(ExportUnitV1), ExportStatement]),
 } as const;
 
@@ -92,7 +96,7 @@ export function parseExportRecord(text: string, format: ExportFormat, line: numb
     const kind = typeof (value as { record?: unknown } | null)?.record === 'string' ? `${(value as { record: string }).record} record` : 'record';
     throw schemaFailure(parsed.error, `line ${line} is not a ${format} ${kind}`, at, 'format');
   }
-  if (format === EXPORT_FORMAT_V2 && canonical === 'now') checkCanonical(value, text, `line ${line}`, at);
+  if (format !== EXPORT_FORMAT_V1 && canonical === 'now') checkCanonical(value, text, `line ${line}`, at);
   return parsed.data as ExportRecord;
 }
 
@@ -176,8 +180,8 @@ export function checkCanonical(value: unknown, text: string, what: string, at: F
 export function exportFormatOf(text: string): ExportFormat {
   const value = parseJsonText(text, 'line 1', { line: 1 });
   const format = (value as { format?: unknown } | null)?.format;
-  if ((value as { record?: unknown } | null)?.record !== 'header' || (format !== EXPORT_FORMAT_V1 && format !== EXPORT_FORMAT_V2)) {
-    throw new VerificationError('FORMAT_ERROR', 'format', `line 1 is not the header of a ${EXPORT_FORMAT_V2} (or ${EXPORT_FORMAT_V1}) export`, { line: 1, field: 'format' });
+  if ((value as { record?: unknown } | null)?.record !== 'header' || (format !== EXPORT_FORMAT_V1 && format !== EXPORT_FORMAT_V2 && format !== EXPORT_FORMAT_V3)) {
+    throw new VerificationError('FORMAT_ERROR', 'format', `line 1 is not the header of a ${EXPORT_FORMAT_V3} (or ${EXPORT_FORMAT_V2}, ${EXPORT_FORMAT_V1}) export`, { line: 1, field: 'format' });
   }
   return format;
 }
@@ -185,7 +189,7 @@ export function exportFormatOf(text: string): ExportFormat {
 export function parseUnitRecord(text: string, format: ExportFormat, line: number, canonical: 'now' | 'later' = 'now'): UnitRecord {
   // The hot path of export verification: a well-formed v2 unit record passes a direct check of exactly what its
   // schema says; anything else goes through the schema, which names the offending member.
-  if (format === EXPORT_FORMAT_V2 && canonical === 'later') {
+  if (format !== EXPORT_FORMAT_V1 && canonical === 'later') {
     const value = parseJsonText(text, `line ${line}`, { line });
     if (isWellFormedUnitV2(value)) return value;
   }
@@ -216,6 +220,8 @@ export interface ProvenanceFrame {
   readonly entries: readonly { role: 'trust' | 'station' | 'release' | 'batch' | 'unit'; leafIndex: number; envelope: unknown; proof: string }[];
   /** v3: the unit's completeness evidence (schemas/history.ts). */
   readonly history?: unknown;
+  /** v3: the ledger's statement over the rest of the document (provenance-statement.ts). */
+  readonly statement?: { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] };
 }
 
 const PROVENANCE_SCHEMAS = {

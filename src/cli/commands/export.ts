@@ -43,7 +43,7 @@ export async function exportToFile(
     const csv = out.replace(/\.ndjson$/, '') + '.csv';
     await file.commit();
     writeFileDurable(csv, result.csvRows.join(''), { mode: 0o644 });
-    return { units: result.units, csv, page: writeVerifierPage(dirname(out), progress) };
+    return { units: result.units, csv, page: await writeVerifierPage(dirname(out), result.verifierPage, url, progress) };
   } catch (error) {
     await file.abort();
     throw error;
@@ -52,21 +52,35 @@ export async function exportToFile(
 
 /**
  * The offline verifier page next to the export: the recipient opens it in a browser, gives it the key they
- * pinned, and drops the export on it. Without a built page (run from source before `npm run build`) the
- * export stands alone and says so.
+ * pinned, and drops the export on it. A v3 statement names the page by its SHA-256 (the page the ledger serves
+ * at /verify.html), so the page written is exactly that one: this installation's built page when it is the same,
+ * else the ledger's, each checked against the signed digest; a page that matches neither is not written.
  */
-function writeVerifierPage(dir: string, progress: (line: string) => void): string | null {
-  const page = verifierPage();
-  if (!page) {
-    progress(`  ${VERIFIER_PAGE_NAME} not written: the offline verifier page is not built (npm run build)`);
+async function writeVerifierPage(dir: string, recorded: { sha256: string } | null, url: string, progress: (line: string) => void): Promise<string | null> {
+  const file = join(dir, VERIFIER_PAGE_NAME);
+  const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+  if (recorded === null) {
+    progress(`  ${VERIFIER_PAGE_NAME} not written: the ledger has no offline verifier page built (npm run build on the ledger), and the statement names none`);
     return null;
   }
-  const file = join(dir, VERIFIER_PAGE_NAME);
+  let page = verifierPage();
+  if (!page || digest(page) !== recorded.sha256) {
+    try {
+      const response = await fetchLedger(new URL(`/${VERIFIER_PAGE_NAME}`, url), {});
+      page = response.ok ? new Uint8Array(await response.arrayBuffer()) : null;
+    } catch {
+      page = null;
+    }
+  }
+  if (!page || digest(page) !== recorded.sha256) {
+    progress(`  ${VERIFIER_PAGE_NAME} not written: neither this installation's page nor the ledger's has the SHA-256 the statement names (${recorded.sha256})`);
+    return null;
+  }
   writeFileDurable(file, page, { mode: 0o644 });
   return file;
 }
 
-async function streamExport(url: string, token: string, selection: ExportSelection, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csvRows: string[] }> {
+async function streamExport(url: string, token: string, selection: ExportSelection, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csvRows: string[]; verifierPage: { sha256: string } | null }> {
   const response = await fetchLedger(new URL('/v1/exports', url), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -80,7 +94,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
   let units = 0;
   let records = 0;
   let events = 0;
-  let statement: { content?: { sha256?: unknown; records?: unknown; units?: unknown; events?: unknown } } | null = null;
+  let statement: { content?: { sha256?: unknown; records?: unknown; units?: unknown; events?: unknown }; verifierPage?: { sha256?: unknown } | null } | null = null;
   let lastShown = 0;
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const onLine = (line: string) => {
@@ -125,7 +139,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
     throw new CliError(`the export broke off after ${records} records (${units} units): ${(error as Error).message}; nothing was written`);
   }
   if (buffer !== '') throw new CliError(`the export ended in the middle of a line after ${records} records: it is truncated; nothing was written`);
-  const predicate = statement as { content?: { sha256?: unknown; records?: unknown; units?: unknown; events?: unknown } } | null;
+  const predicate = statement as { content?: { sha256?: unknown; records?: unknown; units?: unknown; events?: unknown }; verifierPage?: { sha256?: unknown } | null } | null;
   if (!predicate) throw new CliError(`the export ended after ${records} records without its signed statement: it is truncated; nothing was written`);
   const digest = content.digest('hex');
   const c = predicate.content ?? {};
@@ -133,7 +147,8 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
     throw new CliError(`the export's statement does not commit to the records received (sha256 ${digest.slice(0, 16)}…, ${records} records, ${units} units, ${events} events); nothing was written`);
   }
   progress(`  exported ${units}/${total} units`);
-  return { units, csvRows };
+  const page = predicate.verifierPage;
+  return { units, csvRows, verifierPage: page && typeof page.sha256 === 'string' && /^[0-9a-f]{64}$/.test(page.sha256) ? { sha256: page.sha256 } : null };
 }
 
 /** One row of the people's summary: status, firmware hashes and dates, from the unit's signed events. */

@@ -1,7 +1,7 @@
 /** `flashtrail verify` and `flashtrail verify-consistency`: offline checks against a pinned ledger key. */
 import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
-import { CliError, describeExpectedFailure } from '../errors.ts';
+import { CliError, describeExpectedFailure, UsageError } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
 import { RENEWAL_FORMAT, verifyRenewal } from '../../verify/renewal.ts';
 import { checkCheckpoint, verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
@@ -86,12 +86,14 @@ export function isExportFile(file: string): boolean {
   }
 }
 
-export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number; signatures?: SignatureOptions }): Promise<number> {
+export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number; signatures?: SignatureOptions; pageFile?: string }): Promise<number> {
   const started = performance.now();
   let lastShown = 0;
   try {
     const policy = readPolicy(options.policyFile);
+    const verifierPage = readPageFile(options.pageFile);
     const report = await verifyExportFile(file, readKey(ledgerKey), {
+      ...(verifierPage ? { verifierPage } : {}),
       ...(policy ? { policy } : {}),
       ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
       portable: options.portable,
@@ -117,12 +119,27 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
         const approval = report.format === 'flashtrail.export.v1' ? '' : f.approvedBy.length > 0 ? `  approved by release ${f.approvedBy.join(', ')}` : '  NOT approved by any release in the export';
         o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
+      o.out(`  statement signed with ${report.statementSignatures.join(' + ')}`);
+      if (report.verifierPage) {
+        const p = report.verifierPage;
+        o.out(p.sha256 === null ? '  verifier page: the statement names none' : `  verifier page sha256 ${p.sha256}: ${p.checked ? 'the page given matches' : 'no page given (--page FILE compares one)'}`);
+      }
       printWitnesses(o, report.witnesses);
       for (const n of report.notProven) o.out(`  not proven: ${n}`);
     }
     return 0;
   } catch (error) {
     return failure(o, error);
+  }
+}
+
+/** The verifier page given with --page, as bytes; one that cannot be read is a FORMAT_ERROR naming it. */
+function readPageFile(file: string | undefined): Uint8Array | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return new Uint8Array(readFileSync(file));
+  } catch (error) {
+    throw new VerificationError('FORMAT_ERROR', 'input', `cannot read the verifier page ${describeExpectedFailure(error) ?? `${file}: ${(error as Error).message}`}`, { file });
   }
 }
 
@@ -361,7 +378,7 @@ function readNoteFile(file: string): string {
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['FILE --ledger-key KEY|@FILE [--map-key KEY|@FILE] [--checkpoint FILE] [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--json] [--portable] [--workers N]'],
+  usage: ['FILE --ledger-key KEY|@FILE [--map-key KEY|@FILE] [--checkpoint FILE] [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--page verify.html] [--json] [--portable] [--workers N]'],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
     'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
@@ -376,6 +393,7 @@ const command = defineCommand({
     'at-least': { type: 'string', value: 'N', help: 'the log is known to have N leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE)' },
     'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key): with it, both checkpoint signatures are required" },
     signatures: { type: 'string', value: 'hybrid|classical', help: 'hybrid (default with --ledger-pq-key): Ed25519 and ML-DSA-44; classical: Ed25519 alone, for evidence from before the ML-DSA-44 key' },
+    page: { type: 'string', value: 'FILE', help: 'an export only: the offline verifier page found next to it, compared with the SHA-256 its signed statement names (VERIFIER_PAGE_MISMATCH)' },
     json: { type: 'boolean', help: 'print the report, or the failure, as JSON' },
     portable: { type: 'boolean', help: 'verify with the pure-JavaScript Ed25519 and SHA-256 instead of OpenSSL' },
     workers: { type: 'string', value: 'N', help: 'worker threads for an export (default: one per core)' },
@@ -402,8 +420,9 @@ const command = defineCommand({
         }
       }
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
-      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(exportAtLeast !== undefined ? { atLeast: exportAtLeast } : {}), progress: (l) => console.error(l), signatures });
+      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(exportAtLeast !== undefined ? { atLeast: exportAtLeast } : {}), ...(values.page !== undefined ? { pageFile: values.page as string } : {}), progress: (l) => console.error(l), signatures });
     }
+    if (values.page !== undefined) throw new UsageError('--page is for exports: a provenance document names no verifier page');
     return verifyProvenanceFile(file, key, o, values.policy, atLeast, signatures, values['map-key'] as string | undefined, values.checkpoint as string | undefined);
   },
 });

@@ -4,7 +4,7 @@
     python3 flashtrail_verify.py --ledger-key KEY FILE
 
 With --map-key (the index log's verifier key), a flashtrail.provenance.v3 document's history is checked too
-(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3) or an NDJSON export (flashtrail.export.v1/v2); KEY the
+(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3) or an NDJSON export (flashtrail.export.v1/v2/v3); KEY the
 pinned verifier key text (<name>+<8 hex>+<base64(0x01 || public key)>). The last line of stdout is one JSON object:
 {"ok": true, ...} with exit status 0, or {"ok": false, "code": <docs/format.md §9>, "message": ...} with exit 1.
 
@@ -22,6 +22,8 @@ import json
 import re
 import sys
 import unicodedata
+
+import export_v3
 
 try:
     from cryptography.exceptions import InvalidSignature
@@ -1316,12 +1318,12 @@ def verify_provenance(data, key, map_key=None):
     fmt = doc.get('format')
     if fmt not in ('flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3'):
         refuse(FORMAT_ERROR, 'the format %r is not one this verifier knows' % (fmt,), field='format')
-    # §6.7: v3 is v2 and its history.
+    # §6.7: v3 is v2, with the ledger's statement and (where the ledger keeps the map) the history.
     v3 = fmt == 'flashtrail.provenance.v3'
-    v2 = fmt in ('flashtrail.provenance.v2', 'flashtrail.provenance.v3')
-    members = PROVENANCE_MEMBERS | {'history'} if v3 else PROVENANCE_MEMBERS
+    v2 = fmt != 'flashtrail.provenance.v1'
+    members = PROVENANCE_MEMBERS | {'statement'} if v3 else PROVENANCE_MEMBERS
     for name in doc:
-        if name not in members:
+        if name not in members and not (v3 and name == 'history'):
             refuse(FORMAT_ERROR, 'the document has the unknown member %r' % name, field=name)
     for name in members:
         if name not in doc:
@@ -1428,6 +1430,8 @@ def verify_provenance(data, key, map_key=None):
                 for im in e.event['data']['images'] if approved.get(image_kind(im['name'])) != im['sha256']})
     # 7. history (§15.5), with the index log key
     history = None
+    if v3 and map_key is not None and 'history' not in doc:
+        refuse('HISTORY_INCOMPLETE', 'the document carries no history: nothing proves its unit events complete', serial=serial, field='history')
     if v3 and map_key is not None:
         import flashtrail_history
         history = flashtrail_history.verify_history(sys.modules[__name__], serial, ordered, doc['history'], checkpoint, map_key)
@@ -1445,6 +1449,12 @@ def verify_provenance(data, key, map_key=None):
                            'that the stations reported the truth (§10)']
     if not v2:
         result['notProven'].append("the unit's batch and release (a v1 document does not prove them, §6.6)")
+    if v3:
+        helpers = type('Helpers', (), {})()
+        for name in ('refuse', 'b64decode_strict', 'utf8_strict', 'parse_json', 'jcs_bytes', 'ed25519_verify', 'pae', 'sha256_hex'):
+            setattr(helpers, name, globals()[name])
+        helpers.options = V3_OPTIONS
+        result['statementSignatures'], result['mlDsa'] = export_v3.check_provenance_statement(doc, key, checkpoint, len(unit_entries), helpers)
     return result
 
 
@@ -1452,10 +1462,13 @@ def verify_provenance(data, key, map_key=None):
 # §7 / §8.2 Exports.
 
 MAX_LINE = 4 * 1024 * 1024
-EXPORT_FORMATS = {'flashtrail.export.v1': 1, 'flashtrail.export.v2': 2}
+EXPORT_FORMATS = {'flashtrail.export.v1': 1, 'flashtrail.export.v2': 2, 'flashtrail.export.v3': 3}
 PREDICATE_TYPES = {1: 'https://flashtrail.dev/attestation/traceability-export/v1',
-                   2: 'https://flashtrail.dev/attestation/traceability-export/v2'}
-ADMIN_RECORDS = {1: ('trust', 'station'), 2: ('trust', 'station', 'release', 'batch')}
+                   2: 'https://flashtrail.dev/attestation/traceability-export/v2',
+                   3: 'https://flashtrail.dev/attestation/traceability-export/v3'}
+ADMIN_RECORDS = {1: ('trust', 'station'), 2: ('trust', 'station', 'release', 'batch'), 3: ('trust', 'station', 'release', 'batch')}
+# v3 (§7.6.1): the statement's second signature and the verifier page, in export_v3.py; given on the command line.
+V3_OPTIONS = {'pq_key': None, 'ml_dsa_verifier': None, 'page': None}
 
 C_SELECTION = c_object({'batchId': opt(C_ID), 'serials': opt(c_array(C_ID, 1, 100_000)), 'firmwareSha256': opt(C_SHA),
                         'customer': opt(C_SHORT), 'from': opt(c_day), 'to': opt(c_day)})
@@ -1485,7 +1498,7 @@ def c_nullable(c):
 def record_schema(version, kind):
     if kind == 'header':
         return c_object({'record': req(c_const('header')), 'format': req(c_const('flashtrail.export.v%d' % version)),
-                         'origin': req(c_text(1, 200)), 'createdAt': req(c_timestamp if version == 2 else c_text(0, 64)),
+                         'origin': req(c_text(1, 200)), 'createdAt': req(c_timestamp if version >= 2 else c_text(0, 64)),
                          'selection': req(C_SELECTION)})
     if kind == 'checkpoint':
         return c_object({'record': req(c_const('checkpoint')), 'note': req(c_text(1, 16384))})
@@ -1496,8 +1509,8 @@ def record_schema(version, kind):
         return c_object({'record': req(c_const('unit')), 'serial': req(C_ID),
                          'events': req(c_array(c_object(C_LOGGED), 1, 10 ** 9)),
                          'batchId': req(c_nullable(C_ID)),
-                         'chipId': req(c_nullable(c_text(1, 64) if version == 2 else any64)),
-                         'mac': req(c_nullable(C_MAC if version == 2 else any64)),
+                         'chipId': req(c_nullable(c_text(1, 64) if version >= 2 else any64)),
+                         'mac': req(c_nullable(C_MAC if version >= 2 else any64)),
                          'releaseId': req(c_nullable(C_ID))})
     if kind == 'statement':
         return c_object({'record': req(c_const('statement')), 'envelope': req(c_any)})
@@ -1586,7 +1599,7 @@ class ExportReader:
             if reason:
                 field = reason.split(' ', 1)[0].lstrip('.') if reason[0] in '.[' else None
                 refuse(FORMAT_ERROR, 'the %s record of line %d: %s' % (kind, line.number, reason.lstrip('.')), **dict(where, field=field))
-            if self.version == 2:
+            if self.version >= 2:
                 try:
                     canonical = jcs_bytes(value)
                 except NotCanonicalisable:
@@ -1613,7 +1626,7 @@ def verify_export(path, key):
     for _ in reader.lines():
         pass
     version = reader.version
-    v2 = version == 2
+    v2 = version >= 2
     content = hashlib.sha256()
     records = units = events = 0
     header = checkpoint = None
@@ -1739,13 +1752,14 @@ def statement_schema(version):
     predicate = c_object({
         'format': req(c_const('flashtrail.export.v%d' % version)),
         'origin': req(c_text(1, 200)),
-        'createdAt': req(c_timestamp if version == 2 else c_text(0, 64)),
+        'createdAt': req(c_timestamp if version >= 2 else c_text(0, 64)),
         'selection': req(C_SELECTION),
         'checkpoint': req(c_object({'size': req(c_int(0)), 'rootHash': req(C_SHA)})),
         'content': req(c_object({'sha256': req(C_SHA), 'records': req(c_int(0)), 'units': req(c_int(0)),
                                  'events': req(c_int(0))})),
         'sboms': req(c_array(c_object({'releaseId': req(C_ID), 'sha256': req(C_SHA),
                                        'mediaType': req(c_const('application/vnd.cyclonedx+json'))}), 0, 10 ** 9)),
+        **({'verifierPage': req(c_nullable(c_object({'name': req(c_const('verify.html')), 'sha256': req(C_SHA)})))} if version >= 3 else {}),
     })
     return c_object({'_type': req(c_const('https://in-toto.io/Statement/v1')),
                      'predicateType': req(c_const(PREDICATE_TYPES[version])),
@@ -1754,7 +1768,7 @@ def statement_schema(version):
 
 def check_statement(record, where, key, version, header, checkpoint, content_hex, records, units, events, supported,
                     release_ids, keys):
-    v2 = version == 2
+    v2 = version >= 2
     where = dict(where, field='statement')
     env = record['envelope']
     if not isinstance(env, dict) or set(env) != {'payload', 'payloadType', 'signatures'}:
@@ -1768,7 +1782,13 @@ def check_statement(record, where, key, version, header, checkpoint, content_hex
         refuse(FORMAT_ERROR, 'the statement payload is not canonical base64', **where)
     if env['payloadType'] != STATEMENT_PAYLOAD_TYPE:
         refuse(STATEMENT_SIGNATURE_ERROR, 'the statement payloadType is not ' + STATEMENT_PAYLOAD_TYPE, **where)
-    if len(sigs) != 1:
+    signed_with = ['Ed25519']
+    if version >= 3:
+        signed_with, pq_note = export_v3.check_signatures(
+            sigs, key.dsse_keyid, lambda sig: ed25519_verify(key.public_key, pae(STATEMENT_PAYLOAD_TYPE, payload), sig),
+            V3_OPTIONS['pq_key'], V3_OPTIONS['ml_dsa_verifier'], pae(STATEMENT_PAYLOAD_TYPE, payload), b64decode_strict,
+            refuse, STATEMENT_SIGNATURE_ERROR, where)
+    elif len(sigs) != 1:
         refuse(STATEMENT_SIGNATURE_ERROR, 'the statement has not exactly one signature', **where)
     if sigs[0]['keyid'] != key.dsse_keyid:
         refuse(STATEMENT_SIGNATURE_ERROR, 'the statement keyid is not the pinned ledger key', **where)
@@ -1823,7 +1843,12 @@ def check_statement(record, where, key, version, header, checkpoint, content_hex
     result = {'ok': True, 'format': 'flashtrail.export.v%d' % version, 'units': units, 'events': events,
               'records': records, 'selection': header['selection'],
               'checkpoint': {'origin': checkpoint.origin, 'size': checkpoint.size, 'rootHash': checkpoint.root.hex()},
-              'subjects': subjects}
+              'subjects': subjects, 'statementSignatures': signed_with}
+    if version >= 3:
+        result['mlDsa'] = pq_note
+        result['verifierPage'] = export_v3.check_page(pred['verifierPage'], V3_OPTIONS['page'], refuse, where)
+    elif V3_OPTIONS['page'] is not None:
+        refuse('VERIFIER_PAGE_MISMATCH', 'a verifier page was given, but a v%d statement names none' % version, **where)
     result['notProven'] = ['that the export holds every unit its selection matches (§10)',
                            'that no later event of any unit exists (prefixes of streams, §10)',
                            'that the checkpoint is the newest the ledger signed (§10)',
@@ -1881,6 +1906,9 @@ def main(argv):
         elif args[i] == '--schemas' and i + 1 < len(args):
             SCHEMA_DIR[0] = args[i + 1]
             i += 2
+        elif args[i] in ('--ledger-pq-key', '--ml-dsa-verifier', '--page') and i + 1 < len(args):
+            V3_OPTIONS[{'--ledger-pq-key': 'pq_key', '--ml-dsa-verifier': 'ml_dsa_verifier', '--page': 'page'}[args[i]]] = args[i + 1]
+            i += 2
         elif args[i].startswith('--ledger-key='):
             key_text = args[i].split('=', 1)[1]
             i += 1
@@ -1893,6 +1921,14 @@ def main(argv):
         if key_text is None:
             refuse(LEDGER_KEY_ERROR, 'usage: flashtrail_verify.py --ledger-key KEY FILE (no --ledger-key given)')
         key = parse_ledger_key(key_text)
+        if V3_OPTIONS['pq_key'] is not None:
+            V3_OPTIONS['pq_key'] = export_v3.parse_ml_dsa_key(V3_OPTIONS['pq_key'], b64decode_strict, sha256, refuse, LEDGER_KEY_ERROR)
+        if V3_OPTIONS['page'] is not None:
+            try:
+                with open(V3_OPTIONS['page'], 'rb') as f:
+                    V3_OPTIONS['page'] = f.read(64 * 1024 * 1024)
+            except OSError as x:
+                refuse(FORMAT_ERROR, 'cannot read the verifier page %s: %s' % (V3_OPTIONS['page'], x.strerror or x), file=V3_OPTIONS['page'])
         if len(files) != 1:
             refuse(FORMAT_ERROR, 'usage: flashtrail_verify.py --ledger-key KEY FILE (give exactly one FILE)')
         try:

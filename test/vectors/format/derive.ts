@@ -20,12 +20,16 @@ import { parseNote, signNote } from '../../../src/tlog/note.ts';
 import { formatTlogProof, parseTlogProof } from '../../../src/tlog/checkpoint.ts';
 import { EventSigner } from '../../../src/event/signer.ts';
 import { toHex } from '../../../src/crypto/encoding.ts';
-import { ORIGIN, seededSigner } from './generate-genuine.ts';
+import { ORIGIN, seededMlDsaSigner, seededSigner } from './generate-genuine.ts';
+import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
+import { pae } from '../../../src/crypto/dsse.ts';
 
 const HERE = join(fileURLToPath(import.meta.url), '..');
 const ledgerKey = seededSigner('ledger');
 const stationKey = seededSigner('station ST-01');
 const stranger = seededSigner('someone else');
+const ledgerMlDsa = seededMlDsaSigner('ledger ml-dsa-44');
+const strangerMlDsa = seededMlDsaSigner('someone else ml-dsa-44');
 
 interface Vector {
   readonly file: string;
@@ -38,6 +42,12 @@ interface Vector {
   /** The section of docs/format.md whose rule is broken. */
   readonly rule?: string;
   readonly description: string;
+  /** v3: verify under the hybrid signature policy with the manifest's ML-DSA-44 key. */
+  readonly signatures?: 'hybrid';
+  /** v3: compare this file as the verifier page (docs/format.md §7.6.1). */
+  readonly page?: string;
+  /** What a verifier must implement to reach this verdict beyond Ed25519 and SHA-256 (e.g. ML-DSA-44). */
+  readonly needs?: 'ml-dsa-44';
 }
 
 const vectors: Vector[] = [];
@@ -155,6 +165,61 @@ function exportVectors(version: 'v1' | 'v2'): void {
   writeExport(version, 'subject-name', resealed(version, g, (s) => void ((s.subject[0] as { name: string }).name = 'application 0.0.0')), 'SUBJECT_MISMATCH', 'a subject named with another version than its events report, re-signed', { rule: '§7.6' });
 }
 
+// ---------------------------------------------------------------- exports v3 (§7.6.1)
+
+/**
+ * The v3 statement re-signed with both seeded ledger keys over edited lines. ML-DSA-44 signing is hedged by
+ * default; here it is deterministic (FIPS 204's deterministic variant, no fresh randomness), so the vectors
+ * are the same on every run, and either variant verifies alike.
+ */
+function resealedV3(lines: string[], editStatement: (s: Record<string, unknown> & { subject: unknown[]; predicate: Record<string, unknown> }) => void = () => undefined, mlDsa = ledgerMlDsa): string[] {
+  const sealed = resealed('v2', lines, editStatement);
+  const { envelope } = JSON.parse(sealed[sealed.length - 1] as string) as { envelope: DsseEnvelope };
+  const message = pae(envelope.payloadType, fromBase64(envelope.payload));
+  const sig = ml_dsa44.sign(message, mlDsa.secretKey, { extraEntropy: false });
+  return [...sealed.slice(0, -1), canonicalize({ record: 'statement', envelope: { ...envelope, signatures: [...envelope.signatures, { keyid: mlDsa.keyId, sig: toBase64(sig) }] } })];
+}
+
+function writeExportV3(name: string, lines: string[], expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number>; page?: string; needs?: 'ml-dsa-44' } = {}): void {
+  const file = `v3/export.${name}.ndjson`;
+  writeFileSync(join(HERE, file), lines.map((l) => `${l}\n`).join(''));
+  vectors.push({ file, kind: 'export', format: 'flashtrail.export.v3', expect, description, signatures: 'hybrid', ...extra });
+}
+
+function exportVectorsV3(): void {
+  const g = read('v3/genuine.export.ndjson').split('\n').slice(0, -1);
+  const withSignatures = (edit: (sigs: DsseEnvelope['signatures']) => void) =>
+    g.map((l, i) => {
+      if (i !== g.length - 1) return l;
+      const { envelope } = JSON.parse(l) as { envelope: DsseEnvelope };
+      const signatures = envelope.signatures.map((s) => ({ ...s }));
+      edit(signatures);
+      return canonicalize({ record: 'statement', envelope: { ...envelope, signatures } });
+    });
+  const flipped = (b64: string) => {
+    const b = fromBase64(b64);
+    b[7] = (b[7] as number) ^ 1;
+    return toBase64(b);
+  };
+  writeExportV3('genuine', g, 'ok', 'a genuine v3 export of 2 units written by a real ledger with the seeded Ed25519 and ML-DSA-44 keys', { needs: 'ml-dsa-44' });
+  writeExportV3('pq-signature-removed', withSignatures((s) => void s.splice(1)), 'STATEMENT_PQ_SIGNATURE_ERROR', 'the statement without its ML-DSA-44 signature, which the hybrid policy requires', { rule: '§7.6.1' });
+  writeExportV3('pq-signature-corrupted', withSignatures((s) => void ((s[1] as { sig: string }).sig = flipped((s[1] as { sig: string }).sig))), 'STATEMENT_PQ_SIGNATURE_ERROR', "one bit of the statement's ML-DSA-44 signature flipped", { rule: '§7.6.1', location: { field: 'envelope.signatures[1].sig' }, needs: 'ml-dsa-44' });
+  writeExportV3('pq-signature-other-key', resealedV3(g, undefined, strangerMlDsa), 'STATEMENT_PQ_SIGNATURE_ERROR', 'the statement re-signed with the ledger Ed25519 key and another ML-DSA-44 key', { rule: '§7.6.1', location: { field: 'envelope.signatures[1].keyid' } });
+  writeExportV3('ed25519-signature-corrupted', withSignatures((s) => void ((s[0] as { sig: string }).sig = flipped((s[0] as { sig: string }).sig))), 'STATEMENT_SIGNATURE_ERROR', "one bit of the statement's Ed25519 signature flipped (its ML-DSA-44 signature intact)", { rule: '§7.6.1', location: { field: 'envelope.signatures[0].sig' } });
+  writeExportV3('signatures-swapped', withSignatures((s) => void s.reverse()), 'FORMAT_ERROR', 'the ML-DSA-44 signature first: the order is Ed25519, then ML-DSA-44', { rule: '§7.6.1' });
+  writeExportV3('signature-third', withSignatures((s) => void s.push({ ...(s[1] as { keyid: string; sig: string }) })), 'FORMAT_ERROR', 'a third signature', { rule: '§7.6.1' });
+  // The page: a small stand-in file (the real page is a megabyte), named by a statement re-signed with both keys.
+  const page = utf8('<!doctype html>\n<title>flashtrail format vector: the verifier page a v3 statement names</title>\n');
+  writeFileSync(join(HERE, 'v3/page.html'), page);
+  writeFileSync(join(HERE, 'v3/page.other.html'), utf8('<!doctype html>\n<title>another page</title>\n'));
+  const named = resealedV3(g, (s) => void (s.predicate['verifierPage'] = { name: 'verify.html', sha256: createHash('sha256').update(page).digest('hex') }));
+  writeExportV3('page-named', named, 'ok', 'a statement naming v3/page.html by its SHA-256, re-signed with both keys; verified with that page', { page: 'v3/page.html', needs: 'ml-dsa-44' });
+  writeExportV3('page-other', named, 'VERIFIER_PAGE_MISMATCH', 'the same export verified with another page than the one its statement names', { rule: '§7.6.1', page: 'v3/page.other.html', location: { field: 'statement.predicate.verifierPage.sha256' } });
+  writeExportV3('page-not-named', resealedV3(g, (s) => void (s.predicate['verifierPage'] = null)), 'VERIFIER_PAGE_MISMATCH', 'a statement that names no page (null), verified with a page', { rule: '§7.6.1', page: 'v3/page.html' });
+  writeExportV3('page-member-missing', resealedV3(g, (s) => void delete s.predicate['verifierPage']), 'FORMAT_ERROR', 'a v3 predicate without verifierPage, re-signed', { rule: '§7.6.1' });
+  writeExportV3('unit-removed', g.filter((_l, i) => i !== unitIndex(g)), 'CONTENT_DIGEST_ERROR', 'a unit record removed, the statement kept', { rule: '§7.6' });
+}
+
 // ---------------------------------------------------------------- provenance
 
 type Doc = { format: string; serial: string; checkpoint: string; entries: { role: string; leafIndex: number; envelope: DsseEnvelope; proof: string }[] } & Record<string, unknown>;
@@ -220,6 +285,50 @@ function provenanceVectors(version: 'v1' | 'v2'): void {
   }), 'FORMAT_ERROR', 'a tlog-proof with an extra line', { rule: '§6.3' });
 }
 
+/** v3 provenance (§6.7): the document signed by the ledger; each vector breaks one rule of the statement. */
+function provenanceVectorsV3(): void {
+  type Doc3 = Doc & { statement: DsseEnvelope };
+  const genuine = () => JSON.parse(read('v3/genuine.provenance.json')) as Doc3;
+  const write = (name: string, doc: unknown, expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number>; needs?: 'ml-dsa-44' } = {}) => {
+    const file = `v3/provenance.${name}.json`;
+    writeFileSync(join(HERE, file), JSON.stringify(doc, null, 2) + '\n');
+    vectors.push({ file, kind: 'provenance', format: 'flashtrail.provenance.v3', expect, description, signatures: 'hybrid', ...extra });
+  };
+  const units = (d: Doc) => d.entries.map((e, i) => [i, e] as const).filter(([, e]) => e.role === 'unit').map(([i]) => i);
+  /** Re-signs the statement over the document as it now is, with both seeded ledger keys (ML-DSA-44 deterministic). */
+  const resign = (d: Doc3, editPredicate: (p: Record<string, unknown>) => void = () => undefined): Doc3 => {
+    const { statement: old, ...rest } = d;
+    const statement = JSON.parse(fromUtf8(fromBase64(old.payload))) as { subject: { digest: { sha256: string } }[]; predicate: Record<string, unknown> };
+    (statement.subject[0] as { digest: { sha256: string } }).digest.sha256 = createHash('sha256').update(canonicalBytes(rest)).digest('hex');
+    statement.predicate['entries'] = d.entries.length;
+    statement.predicate['unitEvents'] = units(d).length;
+    editPredicate(statement.predicate);
+    const body = canonicalBytes(statement);
+    const ed = signEnvelope('application/vnd.in-toto+json', body, ledgerKey);
+    const pq = ml_dsa44.sign(pae(ed.payloadType, body), ledgerMlDsa.secretKey, { extraEntropy: false });
+    return { ...rest, statement: { ...ed, signatures: [...ed.signatures, { keyid: ledgerMlDsa.keyId, sig: toBase64(pq) }] } } as Doc3;
+  };
+  const cut = genuine();
+  const last = units(cut).slice(-5);
+  cut.entries = cut.entries.filter((_e, i) => !last.includes(i));
+  write('genuine', genuine(), 'ok', 'a genuine v3 provenance document written by a real ledger with the seeded Ed25519 and ML-DSA-44 keys', { needs: 'ml-dsa-44' });
+  // HISTORY_INCOMPLETE names the leaf of the last event the map holds: the unit's real last event.
+  const lastKept = genuine().entries.filter((e) => e.role === 'unit').slice(-1)[0]!;
+  // The history (checked first, with the index log key pinned) names what is missing; the statement would too.
+  write('last-five-events-deleted', cut, 'HISTORY_INCOMPLETE', "the unit's last five events deleted (a valid prefix of its stream, which v2 cannot tell from the whole)", { rule: '§15.5 step 3', location: { serial: cut.serial, leafIndex: lastKept.leafIndex } });
+  const { statement: _s, ...unsigned } = genuine();
+  write('statement-missing', unsigned, 'FORMAT_ERROR', 'the statement member removed', { rule: '§6.7', location: { field: 'statement' } });
+  const half = genuine();
+  half.statement = { ...half.statement, signatures: half.statement.signatures.slice(0, 1) };
+  write('pq-signature-removed', half, 'STATEMENT_PQ_SIGNATURE_ERROR', "the statement without its ML-DSA-44 signature, which the hybrid policy requires", { rule: '§7.6.1' });
+  const other = genuine();
+  other.statement = { ...signEnvelope(other.statement.payloadType, fromBase64(other.statement.payload), stranger), signatures: [...signEnvelope(other.statement.payloadType, fromBase64(other.statement.payload), stranger).signatures, other.statement.signatures[1]!] };
+  write('statement-other-key', other, 'STATEMENT_SIGNATURE_ERROR', 'the Ed25519 statement signature made by another key', { rule: '§7.6.1', location: { field: 'envelope.signatures[0].keyid' } });
+  write('unit-events-counted-wrong', resign(genuine(), (p) => void (p['unitEvents'] = 99)), 'CONTENT_DIGEST_ERROR', 'the predicate counts 99 unit events, re-signed with both keys', { rule: '§6.7', needs: 'ml-dsa-44' });
+  write('predicate-checkpoint', resign(genuine(), (p) => void (p['checkpoint'] = { size: 1, rootHash: '0'.repeat(64) })), 'PREDICATE_MISMATCH', 'the predicate names another checkpoint, re-signed with both keys', { rule: '§6.7', needs: 'ml-dsa-44' });
+  write('cut-and-resigned', resign(cut), 'HISTORY_INCOMPLETE', 'the cut document re-signed with both ledger keys: the holder of the ledger keys can vouch for a prefix (what §10 says the statement does not prove), but the committed map still holds every event', { rule: '§15.5 step 3', location: { serial: cut.serial, leafIndex: lastKept.leafIndex }, needs: 'ml-dsa-44' });
+}
+
 for (const version of ['v1', 'v2'] as const) {
   for (const f of readdirSync(join(HERE, version))) if (!f.startsWith('genuine.')) rmSync(join(HERE, version, f));
   exportVectors(version);
@@ -227,17 +336,16 @@ for (const version of ['v1', 'v2'] as const) {
 }
 
 // ---------------------------------------------------------------- provenance v3: the history (§15)
+// Each breaks a rule of the history, which is checked before the statement (§8.1): the statement is left as it was.
 
 function historyVectors(): void {
   const version = 'v3';
-  for (const f of readdirSync(join(HERE, version))) if (!f.startsWith('genuine.')) rmSync(join(HERE, version, f));
   const genuine = () => JSON.parse(read(`${version}/genuine.provenance.json`)) as Doc & { history: Record<string, unknown> & { commitment: Record<string, unknown> } };
   const put = (name: string, doc: Doc, expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number> } = {}) => {
     const file = `${version}/provenance.${name}.json`;
     writeFileSync(join(HERE, file), JSON.stringify(doc, null, 2) + '\n');
-    vectors.push({ file, kind: 'provenance', format: 'flashtrail.provenance.v3', expect, description, ...extra });
+    vectors.push({ file, kind: 'provenance', format: 'flashtrail.provenance.v3', expect, description, signatures: 'hybrid', ...extra });
   };
-  put('genuine', genuine(), 'ok', 'a genuine v3 provenance document (the unit of v2/genuine.provenance.json, written by the ledger of this repository), its history proved complete with mapVerifierKey');
   const g = genuine();
   const unitEntries = g.entries.filter((e) => e.role === 'unit');
   const last = unitEntries[unitEntries.length - 1]!;
@@ -246,21 +354,25 @@ function historyVectors(): void {
   put('history-value-null', { ...g, history: { ...g.history, value: null } }, 'HISTORY_INCOMPLETE', 'the history claims the map holds no event of the unit', { rule: '§15.5 step 3' });
   put('history-unknown-member', { ...g, history: { ...g.history, extra: 1 } }, 'FORMAT_ERROR', 'an unknown member in history', { rule: '§15.4' });
   const { history: _dropped, ...withoutHistory } = g;
-  put('history-missing', withoutHistory, 'FORMAT_ERROR', 'a v3 document without its history', { rule: '§6.7' });
+  put('history-missing', withoutHistory, 'HISTORY_INCOMPLETE', 'a v3 document without its history, verified with the index log key pinned: nothing proves it complete', { rule: '§15.5', location: { serial: g.serial, field: 'history' } });
   // The index checkpoint re-signed by another key under the index log's name.
   const note = g.history.commitment['checkpoint'] as string;
   const body = parseNote(note).text;
   const name = body.split('\n')[0]!;
   put('history-index-other-key', { ...g, history: { ...g.history, commitment: { ...g.history.commitment, checkpoint: signNote(body, name, stranger.secretKey, stranger.publicKey) } } }, 'CHECKPOINT_SIGNATURE_ERROR', 'the index log checkpoint signed by another key than the pinned index log key', { rule: '§15.5 step 1', location: { field: 'history.commitment.checkpoint' } });
 }
+for (const f of readdirSync(join(HERE, 'v3'))) if (!f.startsWith('genuine.')) rmSync(join(HERE, 'v3', f));
+exportVectorsV3();
+provenanceVectorsV3();
 historyVectors();
 const manifest = {
   description: 'flashtrail format test vectors (docs/format.md §11): genuine provenance documents and exports in each format version, and invalid ones that each break one rule, with the error code a verifier must report.',
   provenance: {
-    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository before provenance v3, v3/genuine.provenance.json by the ledger of this repository (keys.json mapVerifierKey), all with test/vectors/format/generate-genuine.ts',
+    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository before v3 (commit 4ddff66), v3/genuine.* by the ledger of this repository with the seeded ML-DSA-44 and index log keys, all with test/vectors/format/generate-genuine.ts',
     invalid: 'derived from the genuine files by test/vectors/format/derive.ts; where a rule can only be broken with a key, the seeded vector keys re-sign (keys.json)',
   },
   ledgerVerifierKey: (JSON.parse(read('keys.json')) as { ledgerVerifierKey: string }).ledgerVerifierKey,
+  ledgerMlDsaVerifierKey: (JSON.parse(read('keys.json')) as { ledgerMlDsaVerifierKey: string }).ledgerMlDsaVerifierKey,
   /** The index log's verifier key (docs/format.md §15.3): v3 vectors expect their codes from a verifier given it. */
   mapVerifierKey: (JSON.parse(read('keys.json')) as { mapVerifierKey: string }).mapVerifierKey,
   vectors,

@@ -21,6 +21,9 @@ import { EventSigner } from '../../../src/event/signer.ts';
 import { LedgerClient } from '../../../src/client/ledger-client.ts';
 import { lineSetupEvents } from '../../../src/sim/line-setup.ts';
 import { SimulatedStation, simulatedRelease } from '../../../src/sim/simulated-station.ts';
+import { writeMlDsaKeyFile } from '../../../src/files/ml-dsa-key-file.ts';
+import { mlDsaSignerFromSeed, type MlDsaSigner } from '../../../src/crypto/ml-dsa.ts';
+import { formatMlDsaVerifierKey } from '../../../src/tlog/ml-dsa-note.ts';
 
 export const ORIGIN = 'vectors.flashtrail.example/log';
 
@@ -31,6 +34,11 @@ export function seededSigner(label: string): Signer {
   return { keyId: keyIdOf(publicKey), publicKey, secretKey };
 }
 
+/** The ledger's ML-DSA-44 key from a fixed, public seed (FIPS 204 ξ), for the v3 vectors. */
+export function seededMlDsaSigner(label: string): MlDsaSigner {
+  return mlDsaSignerFromSeed(new Uint8Array(createHash('sha256').update(`flashtrail format vectors: ${label}`).digest()));
+}
+
 async function main(out: string): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-vectors-'));
   try {
@@ -38,7 +46,9 @@ async function main(out: string): Promise<void> {
     writeSecretKeyFile(join(dataDir, 'admin.key'), seededSigner('admin'));
     // The index log's key (docs/format.md §15.3): unused by ledgers from before it.
     writeSecretKeyFile(join(dataDir, 'unit-map.key'), seededSigner('unit-map'));
-    const config = configFromEnv({ FLASHTRAIL_LOG_ORIGIN: ORIGIN }, { dataDir, port: 0, logLevel: 'warn' });
+    // Ledgers before hybrid signatures had no ML-DSA-44 key; with one (the seeded key) the export is v3 and hybrid.
+    if (process.env['VECTORS_PQ'] !== 'off') writeMlDsaKeyFile(join(dataDir, 'ledger-ml-dsa.key'), seededMlDsaSigner('ledger ml-dsa-44'));
+    const config = configFromEnv({ FLASHTRAIL_LOG_ORIGIN: ORIGIN, ...(process.env['VECTORS_PQ'] === 'off' ? { FLASHTRAIL_PQ_SIGNATURES: 'off' } : {}) }, { dataDir, port: 0, logLevel: 'warn' });
     const ledger = await startLedgerServer(config, pino({ level: 'warn' }));
     try {
       const { readFileSync } = await import('node:fs');
@@ -64,7 +74,19 @@ async function main(out: string): Promise<void> {
       writeFileSync(join(out, 'genuine.provenance.json'), JSON.stringify(provenance, null, 2) + '\n');
       writeFileSync(join(out, 'genuine.export.ndjson'), exportText);
       const mapVerifierKey = ledger.unitMap?.verifierKey;
-      writeFileSync(join(out, 'keys.json'), JSON.stringify({ ledgerVerifierKey: ledger.identity.verifierKey, ...(mapVerifierKey ? { mapVerifierKey } : {}), seeds: 'sha256("flashtrail format vectors: " + label) for labels ledger, admin, station ST-01, unit-map' }, null, 2) + '\n');
+      writeFileSync(
+        join(out, 'keys.json'),
+        JSON.stringify(
+          {
+            ledgerVerifierKey: ledger.identity.verifierKey,
+            ledgerMlDsaVerifierKey: formatMlDsaVerifierKey(ORIGIN, seededMlDsaSigner('ledger ml-dsa-44').publicKey),
+            ...(mapVerifierKey ? { mapVerifierKey } : {}),
+            seeds: 'sha256("flashtrail format vectors: " + label) for labels ledger, admin, station ST-01, unit-map (Ed25519 secret keys) and "ledger ml-dsa-44" (the FIPS 204 ML-DSA-44 seed ξ)',
+          },
+          null,
+          2,
+        ) + '\n',
+      );
       console.log(`wrote genuine vectors to ${out} (verifier key ${ledger.identity.verifierKey})`);
     } finally {
       await ledger.close();
