@@ -10,9 +10,10 @@ import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumSkip, screenshotPath, startBrowser, type Browser } from './helpers/browser.ts';
-import { makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
+import { brokenPqCheckpoints, makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
 import { verifyExportFile } from '../src/native/export-verifier.ts';
-import { parseVerifierKey, VerificationError } from '../src/verify/index.ts';
+import { parseMlDsaVerifierKey, parseVerifierKey, verifyProvenance, VerificationError, type SignaturePolicy } from '../src/verify/index.ts';
+import { nativeCrypto } from '../src/native/crypto.ts';
 
 if (chromiumSkip) console.warn(`offline verifier page tests skipped: ${chromiumSkip}`);
 
@@ -38,24 +39,32 @@ interface PageVerdict {
   step?: string;
   serial?: string;
   line?: string;
+  signatures?: string;
+  policy?: string;
   text: string;
   steps: string[];
+  /** The live step list at the end: name, state and code of each step. */
+  board: { step: string; state: string; code?: string }[];
 }
 
-async function dropOnPage(page: Page, file: string, key: string): Promise<PageVerdict> {
+async function dropOnPage(page: Page, file: string, key: string, pq?: { key?: string; policy?: 'hybrid' | 'classical' }): Promise<PageVerdict> {
   await page.goto(pageUrl);
   await page.getByLabel(/Ledger verifier key/).fill(key);
+  if (pq?.key) await page.getByLabel(/ML-DSA-44 verifier key/).fill(pq.key);
+  if (pq?.policy) await page.getByLabel('Signature policy').selectOption(pq.policy);
   await page.locator('#file').setInputFiles(file);
   await page.locator('#verdict[data-state="verified"], #verdict[data-state="failed"], #verdict[data-state="error"]').waitFor({ timeout: 120_000 });
   return page.evaluate(() => {
     const v = document.getElementById('verdict') as HTMLElement;
-    return { ...v.dataset, state: v.dataset['state'] ?? '', text: v.textContent ?? '', steps: Array.from(document.querySelectorAll('#output li'), (li) => li.textContent ?? '') } as PageVerdict;
+    const board = Array.from(document.querySelectorAll<HTMLElement>('#steps li'), (li) => ({ step: li.dataset['step'] ?? '', state: li.dataset['state'] ?? '', ...(li.dataset['code'] ? { code: li.dataset['code'] } : {}) }));
+    return { ...v.dataset, state: v.dataset['state'] ?? '', text: v.textContent ?? '', steps: Array.from(document.querySelectorAll('#output li'), (li) => li.textContent ?? ''), board } as PageVerdict;
   });
 }
 
-async function cliVerdict(file: string): Promise<VerificationError | null> {
+async function cliVerdict(file: string, signatures?: SignaturePolicy): Promise<VerificationError | null> {
   try {
-    await verifyExportFile(file, parseVerifierKey(evidence.verifierKey), { workers: 2 });
+    if (file.endsWith('.json')) verifyProvenance(JSON.parse(readFileSync(file, 'utf8')), parseVerifierKey(evidence.verifierKey), nativeCrypto, signatures ?? {});
+    else await verifyExportFile(file, parseVerifierKey(evidence.verifierKey), { workers: 2, ...(signatures ? { signatures } : {}) });
     return null;
   } catch (error) {
     if (error instanceof VerificationError) return error;
@@ -82,6 +91,9 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     const names = v.steps.filter((l) => l.startsWith('  ok  ')).map((l) => l.slice(6).trim().split(/\s+/)[0]);
     const cli = await verifyExportFile(evidence.exportFile, parseVerifierKey(evidence.verifierKey), { workers: 2 });
     expect(names).toEqual(cli.steps.map((s) => s.step));
+    // The live step list ends with every step of the pipeline passed, in its order.
+    expect(v.board).toEqual(cli.steps.map((s) => ({ step: s.step, state: 'ok' })));
+    expect(v.signatures).toBe('Ed25519');
     expect(v.steps.find((l) => l.startsWith('verified: '))).toMatch(new RegExp(`^verified: ${cli.units} units, ${cli.events} events`));
     expect(await page.locator('#progress').evaluate((p: HTMLProgressElement) => p.value === p.max)).toBe(true);
     expect(browser.refused).toEqual([]);
@@ -111,7 +123,48 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
         line: cli?.location.line === undefined ? undefined : String(cli.location.line),
       });
       expect(v.steps[v.steps.length - 1], t.name).toMatch(new RegExp(`^ {2}FAIL ${cli?.step} +${cli?.code}: `));
+      // The step list shows the failing step with its code; the steps before it passed, the ones after did not run.
+      const failed = v.board.findIndex((b) => b.state === 'failed');
+      expect(v.board[failed]?.code, t.name).toBe(cli?.code);
+      expect(v.board.slice(0, failed).every((b) => b.state === 'ok' || b.state === 'not-run'), t.name).toBe(true);
+      expect(v.board.slice(failed + 1).every((b) => b.state === 'not-run'), t.name).toBe(true);
     }
+    await page.close();
+  }, 300_000);
+
+  it('takes the pinned ML-DSA-44 key and a policy: hybrid verifies both signatures, and a checkpoint whose ML-DSA-44 line is removed or corrupted is refused as flashtrail verify refuses it', async () => {
+    const page = await browser.newPage();
+    const mlDsaKey = parseMlDsaVerifierKey(evidence.pqVerifierKey);
+    for (const file of [evidence.exportFile, evidence.provenanceFile]) {
+      const v = await dropOnPage(page, file, evidence.verifierKey, { key: evidence.pqVerifierKey });
+      expect({ state: v.state, signatures: v.signatures, policy: v.policy }, file).toEqual({ state: 'verified', signatures: 'Ed25519 ML-DSA-44', policy: 'hybrid' });
+      expect(v.text).toContain('Ed25519 + ML-DSA-44 (hybrid policy)');
+      expect(v.steps.find((l) => /^ {2}ok {2}checkpoint/.test(l)), file).toMatch(/with Ed25519 \+ ML-DSA-44:/);
+    }
+    await page.screenshot({ path: screenshotPath('verifier-page-hybrid-verified'), fullPage: true });
+    for (const c of brokenPqCheckpoints(evidence)) {
+      for (const file of [c.exportFile, c.provenanceFile]) {
+        for (const policy of ['hybrid', 'classical'] as const) {
+          const [v, cli] = await Promise.all([dropOnPage(page, file, evidence.verifierKey, { key: evidence.pqVerifierKey, policy }), cliVerdict(file, { mlDsaKey, require: policy })]);
+          const what = `${c.name} ${file} ${policy}`;
+          if (cli === null) {
+            // Classical accepts a checkpoint without the ML-DSA-44 line, and says Ed25519 alone verified.
+            expect({ state: v.state, signatures: v.signatures, policy: v.policy }, what).toEqual({ state: 'verified', signatures: 'Ed25519', policy: 'classical' });
+            continue;
+          }
+          expect(cli.code, what).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
+          expect({ state: v.state, code: v.code, step: v.step, line: v.line }, what).toEqual({ state: 'failed', code: cli.code, step: cli.step, line: cli.location.line === undefined ? undefined : String(cli.location.line) });
+          expect(v.board.find((b) => b.state === 'failed'), what).toEqual({ step: 'checkpoint', state: 'failed', code: 'CHECKPOINT_PQ_SIGNATURE_ERROR' });
+        }
+      }
+      await page.screenshot({ path: screenshotPath(`verifier-page-${c.name}`), fullPage: true });
+    }
+    // Hybrid without the ML-DSA-44 key is a refusal of the input, as `flashtrail verify --signatures hybrid` is.
+    const noKey = await dropOnPage(page, evidence.exportFile, evidence.verifierKey, { policy: 'hybrid' });
+    expect({ state: noKey.state, code: noKey.code }).toEqual({ state: 'failed', code: 'LEDGER_KEY_ERROR' });
+    const badKey = await dropOnPage(page, evidence.exportFile, evidence.verifierKey, { key: 'not-a-key' });
+    expect({ state: badKey.state, code: badKey.code, step: badKey.step }).toEqual({ state: 'failed', code: 'LEDGER_KEY_ERROR', step: 'input' });
+    expect(browser.refused).toEqual([]);
     await page.close();
   }, 300_000);
 

@@ -20,6 +20,7 @@ import type { NoteKey } from '../tlog/note.ts';
 import { InTotoStatementV1Schema, InTotoStatementV2Schema } from '../../schemas/export.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
+import { observedSteps } from './plan.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
@@ -248,6 +249,8 @@ export interface VerifyExportOptions {
   readonly now?: Date;
   /** Which of the ledger's checkpoint signatures are required (signature-policy.ts); classical by default. */
   readonly signatures?: SignaturePolicy;
+  /** Called as each step passes, for a live display (plan.ts). */
+  readonly onStep?: (step: StepReport) => void;
 }
 
 /** Unit records per batch handed to the verifier. */
@@ -285,7 +288,7 @@ const NOT_PROVEN_V1 = [
 export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledgerKey: NoteKey, options: VerifyExportOptions = {}): Promise<ExportReport> {
   const crypto = options.crypto ?? portableCrypto;
   const units = options.units ?? inlineUnitVerifier(crypto);
-  const steps: StepReport[] = [];
+  const steps = observedSteps(options.onStep);
   const hash = crypto.sha256Stream();
   const inFlight = new Set<Promise<void>>();
   let failure: VerificationError | null = null;

@@ -23,3 +23,4 @@ export { checkFreshness, type FreshnessReport } from './freshness.ts';
 export { UnitHistoryMap, verifyCompleteHistory, historyKey, type HistoryClaim, type UnitHistory } from './history-map.ts';
 export { parseWitnessPolicy, quorumMet, describeQuorum, type WitnessPolicy } from '../tlog/policy.ts';
 export { parseCosignerKey, verifyCosignatures, type CosignerKey, type Cosignature } from '../tlog/cosignature.ts';
+export { exportStepPlan, provenanceStepPlan, renewalStepPlan, observedSteps, type PlanOptions } from './plan.ts';
