@@ -142,9 +142,13 @@ describe('@flashtrail/verify, packed and installed offline into an empty directo
         expect(ours.json.error, `${c.name} ${file}`).toEqual(cli.json.error);
         expect(portable.json.error, `${c.name} ${file}`).toEqual(cli.json.error);
         // Classical: a missing ML-DSA-44 line is accepted (older evidence); a corrupted one by the pinned key is not.
-        const classical = await standalone(file, ...key, ...pq, '--signatures', 'classical');
-        if (c.name === 'pq-line-removed') expect(classical.json.report?.['signatures'], file).toEqual(['Ed25519']);
-        else expect(classical.json.error?.code, file).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
+        // (The export's edited line 2 also no longer hashes to its statement's content digest: CONTENT_DIGEST_ERROR.)
+        const classicalArgs = [...key, ...pq, '--signatures', 'classical'];
+        const [classical, cliClassical] = await Promise.all([standalone(file, ...classicalArgs), flashtrail(file, ...classicalArgs)]);
+        expect(classical.json.error, `${c.name} ${file}`).toEqual(cliClassical.json.error);
+        if (c.name === 'pq-line-corrupted') expect(classical.json.error?.code, file).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
+        else if (file === c.provenanceFile) expect(classical.json.report?.['signatures'], file).toEqual(['Ed25519']);
+        else expect(classical.json.error?.code, file).toBe('CONTENT_DIGEST_ERROR');
       }
     }
     // The human form says which algorithms verified.
