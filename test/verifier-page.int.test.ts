@@ -171,6 +171,67 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     await page.close();
   }, 300_000);
 
+  it('is usable at 1366×768 with the keyboard alone: labelled fields in order, a live region, the verdict focused and in view, text contrast at least WCAG AA', async () => {
+    const page = await browser.newPage();
+    await page.goto(pageUrl);
+    // Tab order: the two keys, the policy, the file chooser; each reached with Tab and filled or chosen from the keyboard.
+    const order: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await page.evaluate(() => document.activeElement?.id ?? ''));
+    }
+    expect(order).toEqual(['ledger-key', 'ledger-pq-key', 'signatures', 'file']);
+    await page.locator('#ledger-key').focus();
+    await page.keyboard.insertText(evidence.verifierKey);
+    await page.keyboard.press('Tab');
+    await page.keyboard.insertText(evidence.pqVerifierKey);
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.locator('#signatures').inputValue()).toBe('hybrid');
+    for (const id of ['ledger-key', 'ledger-pq-key', 'signatures', 'file', 'progress']) {
+      expect(await page.locator(`label[for="${id}"]`).count(), id).toBe(1);
+    }
+    expect(await page.locator('[role="status"][aria-live="polite"]').count()).toBe(1);
+    await page.locator('#file').setInputFiles(evidence.exportFile);
+    await page.locator('#verdict[data-state="verified"]').waitFor({ timeout: 120_000 });
+    await page.screenshot({ path: screenshotPath('verifier-page-1366x768') });
+    const layout = await page.evaluate(() => {
+      const verdict = document.getElementById('verdict') as HTMLElement;
+      const box = verdict.getBoundingClientRect();
+      return { focused: document.activeElement === verdict, inView: box.top >= 0 && box.bottom <= innerHeight, width: innerWidth, scrollWidth: document.documentElement.scrollWidth, announced: document.getElementById('announce')?.textContent ?? '' };
+    });
+    expect(layout).toMatchObject({ focused: true, inView: true, width: 1366 });
+    expect(layout.scrollWidth).toBeLessThanOrEqual(1366);
+    expect(layout.announced).toMatch(/^step statement passed/);
+    // Every text of the page against the background it is drawn on: 4.5:1 at least (WCAG 2.1 AA, normal text).
+    const worst = await page.evaluate(() => {
+      const rgb = (c: string) => (c.match(/[\d.]+/g) ?? []).slice(0, 4).map(Number);
+      const lum = ([r, g, b]: number[]) => {
+        const f = (v: number) => ((v as number) / 255 <= 0.03928 ? (v as number) / 255 / 12.92 : (((v as number) / 255 + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r as number) + 0.7152 * f(g as number) + 0.0722 * f(b as number);
+      };
+      const background = (el: Element | null): number[] => {
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgb(getComputedStyle(e).backgroundColor);
+          if (c.length === 3 || (c[3] ?? 1) > 0) return c;
+        }
+        return [255, 255, 255];
+      };
+      let min = { ratio: 21, text: '' };
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const el = n.parentElement;
+        if (!el || !n.textContent?.trim() || el.closest('[hidden], .visually-hidden, script, style, option')) continue;
+        const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        if (ratio < min.ratio) min = { ratio, text: n.textContent.trim().slice(0, 40) };
+      }
+      return min;
+    });
+    expect(worst.ratio, worst.text).toBeGreaterThanOrEqual(4.5);
+    await page.close();
+  });
+
   it('refuses a tampered provenance document and a key that is not one, in one line each', async () => {
     const page = await browser.newPage();
     const doc = await dropOnPage(page, tamperedProvenance(evidence), evidence.verifierKey);
