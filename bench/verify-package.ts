@@ -55,7 +55,7 @@ async function main() {
   recordLoad('load.start', 'at the start');
   try {
     const filled = await fillLedger(dir, TARGET, (l) => console.error(l));
-    const ledger = await startLedgerServer({ ...filled.config, port: 0, logLevel: 'warn' }, pino({ level: 'warn' }));
+    const ledger = await startLedgerServer({ ...filled.config, port: 0, logLevel: 'error' }, pino({ level: 'error' }));
     const file = join(dir, 'export.ndjson');
     const keyFile = join(dir, 'ledger.pub');
     const pqKeyFile = join(dir, 'ledger-ml-dsa.pub');
