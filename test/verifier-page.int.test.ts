@@ -80,6 +80,8 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     expect(html).toContain("connect-src 'none'");
     // Nothing to fetch: no external script, style, image or font.
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i);
+    // The verifier is in the file once: the Web Workers run the page's own script (src/web/verifier/main.ts).
+    expect(html.split("the hybrid signature policy needs the ledger").length - 1).toBe(1);
   });
 
   it('verifies a real export, step by step with the CLI\'s step names, and asks the network for nothing', async () => {

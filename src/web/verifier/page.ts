@@ -4,13 +4,10 @@
  * pipeline's named steps shown as they run (pending → running → ok / failed, with code and location), a
  * progress bar of bytes read and units and events verified, and the verdict with the signature algorithms that
  * verified. It makes no network request: the page's Content-Security-Policy (connect-src 'none') forbids it,
- * and the Web Workers start from a Blob URL of code bundled into the page.
+ * and the Web Workers start from a Blob URL of the page's own script (main.ts).
  */
 import { verifyFile, type Outcome, type Progress } from './run.ts';
 import { StepBoard, whereText, type BoardStep, type StepState } from './board.ts';
-
-/** The worker bundle, put here by scripts/bundle-page.js. */
-declare const WORKER_SOURCE: string;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const keyInput = $<HTMLTextAreaElement>('ledger-key');
@@ -25,7 +22,10 @@ const stepList = $<HTMLOListElement>('steps');
 const output = $<HTMLElement>('output');
 const verdict = $<HTMLElement>('verdict');
 
-const workerUrl = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
+// The workers run this page's own script (main.ts), which serves as a worker where there is no document: as a
+// classic worker (the bundle has no import or export; a module worker from a blob: URL is refused under this CSP).
+const ownScript = document.querySelector<HTMLScriptElement>('script[type="module"]')?.textContent ?? '';
+const workerUrl = URL.createObjectURL(new Blob([ownScript], { type: 'text/javascript' }));
 let running = false;
 let board: StepBoard | null = null;
 
