@@ -1,6 +1,6 @@
 // The offline verifier page: one self-contained HTML file (dist/web/verify.html) that works from file:// with
-// no network. esbuild bundles the Web Worker (src/web/verifier/worker.ts) into a string, the page script
-// (page.ts) around it, and both into page.html with the style; the Content-Security-Policy admits exactly
+// no network. esbuild bundles the page's script (src/web/verifier/main.ts: the page, and in a Web Worker the
+// worker, from one text) into page.html with the style; the Content-Security-Policy admits exactly
 // that script and style by their SHA-256, workers from blob: URLs, and no connection of any kind.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -14,10 +14,10 @@ async function bundleText(root, entry, options) {
   return result.outputFiles[0].text;
 }
 
-/** page.html of `dir` with its page.css and the bundle of its page.ts (and `define`s) inlined, as dist/web/NAME. */
-async function buildPage(root, dir, name, define = {}) {
+/** page.html of `dir` with its page.css and the bundle of its `entry` inlined, as dist/web/NAME. */
+async function buildPage(root, dir, name, entry = 'page.ts') {
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-  const script = await bundleText(root, join(dir, 'page.ts'), { format: 'esm', define });
+  const script = await bundleText(root, join(dir, entry), { format: 'esm' });
   // Inline, `</script` would end the element early; esbuild escapes it in strings, and this makes sure.
   if (/<\/script/i.test(script)) throw new Error('the page script contains "</script": it cannot be inlined');
   const style = readFileSync(join(dir, 'page.css'), 'utf8');
@@ -30,11 +30,9 @@ async function buildPage(root, dir, name, define = {}) {
   return join(out, name);
 }
 
-/** The offline verifier page, dist/web/verify.html, with its Web Worker's bundle inside. */
+/** The offline verifier page, dist/web/verify.html: its script is its Web Workers' script too (main.ts). */
 export async function buildVerifierPage(root) {
-  const dir = join(root, 'src', 'web', 'verifier');
-  const worker = await bundleText(root, join(dir, 'worker.ts'), { format: 'iife' });
-  return buildPage(root, dir, 'verify.html', { WORKER_SOURCE: JSON.stringify(worker) });
+  return buildPage(root, join(root, 'src', 'web', 'verifier'), 'verify.html', 'main.ts');
 }
 
 /** The web interface of the ledger (GET /ui), dist/web/app.html. */

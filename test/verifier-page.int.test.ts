@@ -10,9 +10,10 @@ import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumSkip, screenshotPath, startBrowser, type Browser } from './helpers/browser.ts';
-import { makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
+import { brokenPqCheckpoints, makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
 import { verifyExportFile } from '../src/native/export-verifier.ts';
-import { parseVerifierKey, VerificationError } from '../src/verify/index.ts';
+import { parseMlDsaVerifierKey, parseVerifierKey, verifyProvenance, VerificationError, type SignaturePolicy } from '../src/verify/index.ts';
+import { nativeCrypto } from '../src/native/crypto.ts';
 
 if (chromiumSkip) console.warn(`offline verifier page tests skipped: ${chromiumSkip}`);
 
@@ -38,24 +39,32 @@ interface PageVerdict {
   step?: string;
   serial?: string;
   line?: string;
+  signatures?: string;
+  policy?: string;
   text: string;
   steps: string[];
+  /** The live step list at the end: name, state and code of each step. */
+  board: { step: string; state: string; code?: string }[];
 }
 
-async function dropOnPage(page: Page, file: string, key: string): Promise<PageVerdict> {
+async function dropOnPage(page: Page, file: string, key: string, pq?: { key?: string; policy?: 'hybrid' | 'classical' }): Promise<PageVerdict> {
   await page.goto(pageUrl);
   await page.getByLabel(/Ledger verifier key/).fill(key);
+  if (pq?.key) await page.getByLabel(/ML-DSA-44 verifier key/).fill(pq.key);
+  if (pq?.policy) await page.getByLabel('Signature policy').selectOption(pq.policy);
   await page.locator('#file').setInputFiles(file);
   await page.locator('#verdict[data-state="verified"], #verdict[data-state="failed"], #verdict[data-state="error"]').waitFor({ timeout: 120_000 });
   return page.evaluate(() => {
     const v = document.getElementById('verdict') as HTMLElement;
-    return { ...v.dataset, state: v.dataset['state'] ?? '', text: v.textContent ?? '', steps: Array.from(document.querySelectorAll('#output li'), (li) => li.textContent ?? '') } as PageVerdict;
+    const board = Array.from(document.querySelectorAll<HTMLElement>('#steps li'), (li) => ({ step: li.dataset['step'] ?? '', state: li.dataset['state'] ?? '', ...(li.dataset['code'] ? { code: li.dataset['code'] } : {}) }));
+    return { ...v.dataset, state: v.dataset['state'] ?? '', text: v.textContent ?? '', steps: Array.from(document.querySelectorAll('#output li'), (li) => li.textContent ?? ''), board } as PageVerdict;
   });
 }
 
-async function cliVerdict(file: string): Promise<VerificationError | null> {
+async function cliVerdict(file: string, signatures?: SignaturePolicy): Promise<VerificationError | null> {
   try {
-    await verifyExportFile(file, parseVerifierKey(evidence.verifierKey), { workers: 2 });
+    if (file.endsWith('.json')) verifyProvenance(JSON.parse(readFileSync(file, 'utf8')), parseVerifierKey(evidence.verifierKey), nativeCrypto, signatures ?? {});
+    else await verifyExportFile(file, parseVerifierKey(evidence.verifierKey), { workers: 2, ...(signatures ? { signatures } : {}) });
     return null;
   } catch (error) {
     if (error instanceof VerificationError) return error;
@@ -71,6 +80,8 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     expect(html).toContain("connect-src 'none'");
     // Nothing to fetch: no external script, style, image or font.
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i);
+    // The verifier is in the file once: the Web Workers run the page's own script (src/web/verifier/main.ts).
+    expect(html.split("is not a c2sp.org/tlog-proof@v1").length - 1).toBe(1);
   });
 
   it('verifies a real export, step by step with the CLI\'s step names, and asks the network for nothing', async () => {
@@ -82,6 +93,9 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     const names = v.steps.filter((l) => l.startsWith('  ok  ')).map((l) => l.slice(6).trim().split(/\s+/)[0]);
     const cli = await verifyExportFile(evidence.exportFile, parseVerifierKey(evidence.verifierKey), { workers: 2 });
     expect(names).toEqual(cli.steps.map((s) => s.step));
+    // The live step list ends with every step of the pipeline passed, in its order.
+    expect(v.board).toEqual(cli.steps.map((s) => ({ step: s.step, state: 'ok' })));
+    expect(v.signatures).toBe('Ed25519');
     expect(v.steps.find((l) => l.startsWith('verified: '))).toMatch(new RegExp(`^verified: ${cli.units} units, ${cli.events} events`));
     expect(await page.locator('#progress').evaluate((p: HTMLProgressElement) => p.value === p.max)).toBe(true);
     expect(browser.refused).toEqual([]);
@@ -111,9 +125,114 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
         line: cli?.location.line === undefined ? undefined : String(cli.location.line),
       });
       expect(v.steps[v.steps.length - 1], t.name).toMatch(new RegExp(`^ {2}FAIL ${cli?.step} +${cli?.code}: `));
+      // The step list shows the failing step with its code; the steps before it passed, the ones after did not run.
+      const failed = v.board.findIndex((b) => b.state === 'failed');
+      expect(v.board[failed]?.code, t.name).toBe(cli?.code);
+      expect(v.board.slice(0, failed).every((b) => b.state === 'ok' || b.state === 'not-run'), t.name).toBe(true);
+      expect(v.board.slice(failed + 1).every((b) => b.state === 'not-run'), t.name).toBe(true);
     }
     await page.close();
   }, 300_000);
+
+  it('takes the pinned ML-DSA-44 key and a policy: hybrid verifies both signatures, and a checkpoint whose ML-DSA-44 line is removed or corrupted is refused as flashtrail verify refuses it', async () => {
+    const page = await browser.newPage();
+    const mlDsaKey = parseMlDsaVerifierKey(evidence.pqVerifierKey);
+    for (const file of [evidence.exportFile, evidence.provenanceFile]) {
+      const v = await dropOnPage(page, file, evidence.verifierKey, { key: evidence.pqVerifierKey });
+      expect({ state: v.state, signatures: v.signatures, policy: v.policy }, file).toEqual({ state: 'verified', signatures: 'Ed25519 ML-DSA-44', policy: 'hybrid' });
+      expect(v.text).toContain('Ed25519 + ML-DSA-44 (hybrid policy)');
+      expect(v.steps.find((l) => /^ {2}ok {2}checkpoint/.test(l)), file).toMatch(/with Ed25519 \+ ML-DSA-44:/);
+    }
+    await page.screenshot({ path: screenshotPath('verifier-page-hybrid-verified'), fullPage: true });
+    for (const c of brokenPqCheckpoints(evidence)) {
+      for (const file of [c.exportFile, c.provenanceFile]) {
+        for (const policy of ['hybrid', 'classical'] as const) {
+          const [v, cli] = await Promise.all([dropOnPage(page, file, evidence.verifierKey, { key: evidence.pqVerifierKey, policy }), cliVerdict(file, { mlDsaKey, require: policy })]);
+          const what = `${c.name} ${file} ${policy}`;
+          if (cli === null) {
+            // Classical accepts a checkpoint without the ML-DSA-44 line, and says Ed25519 alone verified.
+            expect({ state: v.state, signatures: v.signatures, policy: v.policy }, what).toEqual({ state: 'verified', signatures: 'Ed25519', policy: 'classical' });
+            continue;
+          }
+          expect({ state: v.state, code: v.code, step: v.step, line: v.line }, what).toEqual({ state: 'failed', code: cli.code, step: cli.step, line: cli.location.line === undefined ? undefined : String(cli.location.line) });
+          // Classical on the export without its ML-DSA-44 line: the checkpoint passes, and the edited line 2 no
+          // longer hashes to the signed statement's content digest (CONTENT_DIGEST_ERROR), for both verifiers.
+          if (policy === 'classical' && c.name === 'pq-line-removed') continue;
+          expect(cli.code, what).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
+          expect(v.board.find((b) => b.state === 'failed'), what).toEqual({ step: 'checkpoint', state: 'failed', code: 'CHECKPOINT_PQ_SIGNATURE_ERROR' });
+        }
+      }
+      await page.screenshot({ path: screenshotPath(`verifier-page-${c.name}`), fullPage: true });
+    }
+    // Hybrid without the ML-DSA-44 key is a refusal of the input, as `flashtrail verify --signatures hybrid` is.
+    const noKey = await dropOnPage(page, evidence.exportFile, evidence.verifierKey, { policy: 'hybrid' });
+    expect({ state: noKey.state, code: noKey.code }).toEqual({ state: 'failed', code: 'LEDGER_KEY_ERROR' });
+    const badKey = await dropOnPage(page, evidence.exportFile, evidence.verifierKey, { key: 'not-a-key' });
+    expect({ state: badKey.state, code: badKey.code, step: badKey.step }).toEqual({ state: 'failed', code: 'LEDGER_KEY_ERROR', step: 'input' });
+    expect(browser.refused).toEqual([]);
+    await page.close();
+  }, 300_000);
+
+  it('is usable at 1366×768 with the keyboard alone: labelled fields in order, a live region, the verdict focused and in view, text contrast at least WCAG AA', async () => {
+    const page = await browser.newPage();
+    await page.goto(pageUrl);
+    // Tab order: the two keys, the policy, the file chooser; each reached with Tab and filled or chosen from the keyboard.
+    const order: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await page.evaluate(() => document.activeElement?.id ?? ''));
+    }
+    expect(order).toEqual(['ledger-key', 'ledger-pq-key', 'signatures', 'file']);
+    await page.locator('#ledger-key').focus();
+    await page.keyboard.insertText(evidence.verifierKey);
+    await page.keyboard.press('Tab');
+    await page.keyboard.insertText(evidence.pqVerifierKey);
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.locator('#signatures').inputValue()).toBe('hybrid');
+    for (const id of ['ledger-key', 'ledger-pq-key', 'signatures', 'file', 'progress']) {
+      expect(await page.locator(`label[for="${id}"]`).count(), id).toBe(1);
+    }
+    expect(await page.locator('[role="status"][aria-live="polite"]').count()).toBe(1);
+    await page.locator('#file').setInputFiles(evidence.exportFile);
+    await page.locator('#verdict[data-state="verified"]').waitFor({ timeout: 120_000 });
+    await page.screenshot({ path: screenshotPath('verifier-page-1366x768') });
+    const layout = await page.evaluate(() => {
+      const verdict = document.getElementById('verdict') as HTMLElement;
+      const box = verdict.getBoundingClientRect();
+      return { focused: document.activeElement === verdict, inView: box.top >= 0 && box.bottom <= innerHeight, width: innerWidth, scrollWidth: document.documentElement.scrollWidth, announced: document.getElementById('announce')?.textContent ?? '' };
+    });
+    expect(layout).toMatchObject({ focused: true, inView: true, width: 1366 });
+    expect(layout.scrollWidth).toBeLessThanOrEqual(1366);
+    expect(layout.announced).toMatch(/^step statement passed/);
+    // Every text of the page against the background it is drawn on: 4.5:1 at least (WCAG 2.1 AA, normal text).
+    const worst = await page.evaluate(() => {
+      const rgb = (c: string) => (c.match(/[\d.]+/g) ?? []).slice(0, 4).map(Number);
+      const lum = ([r, g, b]: number[]) => {
+        const f = (v: number) => ((v as number) / 255 <= 0.03928 ? (v as number) / 255 / 12.92 : (((v as number) / 255 + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r as number) + 0.7152 * f(g as number) + 0.0722 * f(b as number);
+      };
+      const background = (el: Element | null): number[] => {
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgb(getComputedStyle(e).backgroundColor);
+          if (c.length === 3 || (c[3] ?? 1) > 0) return c;
+        }
+        return [255, 255, 255];
+      };
+      let min = { ratio: 21, text: '' };
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const el = n.parentElement;
+        if (!el || !n.textContent?.trim() || el.closest('[hidden], .visually-hidden, script, style, option')) continue;
+        const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        if (ratio < min.ratio) min = { ratio, text: n.textContent.trim().slice(0, 40) };
+      }
+      return min;
+    });
+    expect(worst.ratio, worst.text).toBeGreaterThanOrEqual(4.5);
+    await page.close();
+  });
 
   it('refuses a tampered provenance document and a key that is not one, in one line each', async () => {
     const page = await browser.newPage();

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLASHTRAIL_BIN, ROOT } from './helpers/cli.ts';
-import { makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
+import { brokenPqCheckpoints, makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
@@ -121,6 +121,40 @@ describe('@flashtrail/verify, packed and installed offline into an empty directo
     expect(ours.code).toBe(1);
     expect(ours.json.error).toEqual((await flashtrail(doc, '--ledger-key', evidence.verifierKey)).json.error);
     // A dozen verifier processes: minutes on a busy 2-core machine.
+  }, 300_000);
+
+  it('takes the pinned ML-DSA-44 key and a signature policy as flashtrail verify does: hybrid verifies both signatures and refuses a checkpoint whose ML-DSA-44 line is removed or corrupted', async () => {
+    const pq = ['--ledger-pq-key', `@${evidence.pqKeyFile}`];
+    const key = ['--ledger-key', `@${evidence.keyFile}`];
+    for (const file of [evidence.exportFile, evidence.provenanceFile]) {
+      const [ours, cli] = await Promise.all([standalone(file, ...key, ...pq), flashtrail(file, ...key, ...pq)]);
+      expect(ours.code, file).toBe(0);
+      expect(ours.json.report?.['signatures'], file).toEqual(['Ed25519', 'ML-DSA-44']);
+      expect(verdictOnly(ours.json.report), file).toEqual(verdictOnly(cli.json.report));
+      // Without the ML-DSA-44 key, the default policy is classical: Ed25519 alone is checked, and said.
+      expect((await standalone(file, ...key)).json.report?.['signatures'], file).toEqual(['Ed25519']);
+    }
+    for (const c of brokenPqCheckpoints(evidence)) {
+      for (const file of [c.exportFile, c.provenanceFile]) {
+        const [ours, cli, portable] = await Promise.all([standalone(file, ...key, ...pq), flashtrail(file, ...key, ...pq), standalone(file, ...key, ...pq, '--portable')]);
+        expect(ours.code, `${c.name} ${file}`).toBe(1);
+        expect(ours.json.error?.code, `${c.name} ${file}`).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
+        expect(ours.json.error, `${c.name} ${file}`).toEqual(cli.json.error);
+        expect(portable.json.error, `${c.name} ${file}`).toEqual(cli.json.error);
+        // Classical: a missing ML-DSA-44 line is accepted (older evidence); a corrupted one by the pinned key is not.
+        // (The export's edited line 2 also no longer hashes to its statement's content digest: CONTENT_DIGEST_ERROR.)
+        const classicalArgs = [...key, ...pq, '--signatures', 'classical'];
+        const [classical, cliClassical] = await Promise.all([standalone(file, ...classicalArgs), flashtrail(file, ...classicalArgs)]);
+        expect(classical.json.error, `${c.name} ${file}`).toEqual(cliClassical.json.error);
+        if (c.name === 'pq-line-corrupted') expect(classical.json.error?.code, file).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
+        // The checkpoint passes on Ed25519 alone, but the edited note is no longer what the ledger's statement
+        // signed (the export's content digest covers line 2; a v3 document's digest covers its checkpoint).
+        else expect(classical.json.error?.code, file).toBe('CONTENT_DIGEST_ERROR');
+      }
+    }
+    // The human form says which algorithms verified.
+    const { stdout } = await run(bin, [evidence.provenanceFile, ...key, ...pq], { cwd: home });
+    expect(stdout).toMatch(/ {2}ok {2}checkpoint +signed by \S+ \([0-9a-f]+\) with Ed25519 \+ ML-DSA-44:/);
   }, 300_000);
 
   it('verifies that a newer checkpoint extends an older one, and refuses a proof that does not, as flashtrail verify-consistency does', async () => {

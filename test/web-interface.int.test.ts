@@ -13,6 +13,8 @@ import { chromiumSkip, screenshotPath, startBrowser, type Browser } from './help
 import { makeEvidence, type Evidence } from './helpers/evidence.ts';
 import { formatVerifierKey } from '../src/tlog/note.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
+import { newMlDsaSigner } from '../src/crypto/ml-dsa.ts';
+import { formatMlDsaVerifierKey } from '../src/tlog/ml-dsa-note.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
@@ -37,12 +39,13 @@ afterAll(async () => {
   await evidence?.stop();
 });
 
-async function logIn(token: string, key: string): Promise<void> {
+async function logIn(token: string, key: string, pqKey?: string): Promise<void> {
   await page.goto(`${evidence.ledger.url}/ui`);
   const logout = page.locator('#logout');
   if (await logout.count()) await logout.click();
   await page.getByLabel('Bearer token').fill(token);
   await page.getByLabel(/Ledger verifier key/).fill(key);
+  if (pqKey) await page.getByLabel(/ML-DSA-44 verifier key/).fill(pqKey);
   await page.getByRole('button', { name: 'Log in' }).click();
 }
 
@@ -101,6 +104,31 @@ describe.skipIf(chromiumSkip !== null)('the web interface, in headless Chromium 
     await page.screenshot({ path: screenshotPath('web-unit-wrong-key') });
     expect(await verdict.getAttribute('data-state')).toBe('failed');
     expect(await verdict.getAttribute('data-code')).toBe('CHECKPOINT_SIGNATURE_ERROR');
+    expect(await page.locator('#timeline').count()).toBe(0);
+  });
+
+  it('with the pinned ML-DSA-44 key, a timeline is verified under the hybrid policy (both checkpoint signatures), and refused against another ML-DSA-44 key', async () => {
+    await logIn(evidence.ledger.tokens.auditor, evidence.verifierKey, evidence.pqVerifierKey);
+    await page.goto(`${evidence.ledger.url}/ui#/units/${encodeURIComponent(evidence.serial)}`);
+    const verdict = page.locator('#timeline-verdict');
+    await verdict.waitFor({ timeout: 60_000 });
+    await page.screenshot({ path: screenshotPath('web-unit-timeline-hybrid') });
+    expect(await verdict.getAttribute('data-state')).toBe('verified');
+    expect(await verdict.getAttribute('data-signatures')).toBe('Ed25519 ML-DSA-44');
+    expect(await verdict.innerText()).toMatch(/signed with Ed25519 \+ ML-DSA-44 \(hybrid policy\)/);
+    expect(await page.locator('#timeline tbody tr').count()).toBeGreaterThan(0);
+    // Without it, the classical policy: Ed25519 alone is checked, and the page says so.
+    await logIn(evidence.ledger.tokens.auditor, evidence.verifierKey);
+    await page.goto(`${evidence.ledger.url}/ui#/units/${encodeURIComponent(evidence.serial)}`);
+    await page.locator('#timeline-verdict[data-state="verified"]').waitFor({ timeout: 60_000 });
+    expect(await page.locator('#timeline-verdict').getAttribute('data-signatures')).toBe('Ed25519');
+    // Another ML-DSA-44 key under the ledger's name: the checkpoint carries no signature by it, so nothing is shown.
+    const otherPq = formatMlDsaVerifierKey(evidence.verifierKey.split('+')[0] as string, newMlDsaSigner().publicKey);
+    await logIn(evidence.ledger.tokens.auditor, evidence.verifierKey, otherPq);
+    await page.goto(`${evidence.ledger.url}/ui#/units/${encodeURIComponent(evidence.serial)}`);
+    await page.locator('#timeline-verdict').waitFor({ timeout: 60_000 });
+    expect(await page.locator('#timeline-verdict').getAttribute('data-state')).toBe('failed');
+    expect(await page.locator('#timeline-verdict').getAttribute('data-code')).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
     expect(await page.locator('#timeline').count()).toBe(0);
   });
 

@@ -21,6 +21,7 @@ import { InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Sche
 import { checkStatementSignatures, checkVerifierPage, type VerifierPageReport } from './statement-signatures.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
+import { observedSteps } from './plan.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
@@ -295,6 +296,8 @@ export interface VerifyExportOptions {
   readonly signatures?: SignaturePolicy;
   /** The offline verifier page found next to the export, to compare with the digest a v3 statement names. */
   readonly verifierPage?: Uint8Array;
+  /** Called as each step passes, for a live display (plan.ts). */
+  readonly onStep?: (step: StepReport) => void;
 }
 
 /** Unit records per batch handed to the verifier. */
@@ -332,7 +335,7 @@ const NOT_PROVEN_V1 = [
 export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledgerKey: NoteKey, options: VerifyExportOptions = {}): Promise<ExportReport> {
   const crypto = options.crypto ?? portableCrypto;
   const units = options.units ?? inlineUnitVerifier(crypto);
-  const steps: StepReport[] = [];
+  const steps = observedSteps(options.onStep);
   const hash = crypto.sha256Stream();
   const inFlight = new Set<Promise<void>>();
   let failure: VerificationError | null = null;

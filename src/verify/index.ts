@@ -24,3 +24,4 @@ export { UnitHistoryMap, verifyCompleteHistory, historyKey, type HistoryClaim, t
 export { verifyHistoryEvidence, formatCommitment, parseCommitment, indexLogOrigin, type HistoryReport, type MapCommitment } from './map-commitment.ts';
 export { parseWitnessPolicy, quorumMet, describeQuorum, type WitnessPolicy } from '../tlog/policy.ts';
 export { parseCosignerKey, verifyCosignatures, type CosignerKey, type Cosignature } from '../tlog/cosignature.ts';
+export { exportStepPlan, provenanceStepPlan, renewalStepPlan, observedSteps, type PlanOptions } from './plan.ts';

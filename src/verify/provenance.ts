@@ -25,6 +25,7 @@ import { checkProvenanceStatement } from './provenance-statement.ts';
 import { anyKeyFor, checkInclusions, decodeEntry, establishKeys, fail, verifyUnitEvents, type Decoded, type EntryRole, type KeyLives } from './steps.ts';
 import { parseProvenanceDocument, type ProvenanceFormat } from './records.ts';
 import { VerificationError } from './errors.ts';
+import { observedSteps } from './plan.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
@@ -95,6 +96,8 @@ export interface VerifyOptions extends SignaturePolicy {
   readonly now?: Date;
   /** The index log's verifier key (`<origin>/unit-map+…`): with it, a v3 document's `history` is checked (HISTORY_INCOMPLETE). */
   readonly mapKey?: NoteKey;
+  /** Called as each step passes, for a live display (plan.ts). */
+  readonly onStep?: (step: StepReport) => void;
 }
 
 const NOT_PROVEN = [
@@ -104,7 +107,7 @@ const NOT_PROVEN = [
 const NOT_PROVEN_V1 = ["the unit's batch and release (v1 documents carry no batch or release records)"];
 
 export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto, options: VerifyOptions = {}): ProvenanceReport {
-  const steps: StepReport[] = [];
+  const steps = observedSteps(options.onStep);
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
   const doc = parseProvenanceDocument(input);

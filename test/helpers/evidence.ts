@@ -20,6 +20,9 @@ export interface Evidence {
   /** The ledger verifier key, pinned as an auditor would (here taken from the ledger's own identity). */
   readonly verifierKey: string;
   readonly keyFile: string;
+  /** The ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key), and a file holding it. */
+  readonly pqVerifierKey: string;
+  readonly pqKeyFile: string;
   readonly exportFile: string;
   readonly provenanceFile: string;
   readonly serial: string;
@@ -52,8 +55,12 @@ export async function makeEvidence(units: number, seed = 11): Promise<Evidence> 
     const verifierKey = ledger.running.identity.verifierKey;
     const keyFile = join(dir, 'ledger.pub');
     writeFileSync(keyFile, verifierKey + '\n');
+    const pqVerifierKey = ledger.running.identity.mlDsaVerifierKey;
+    if (pqVerifierKey === null) throw new Error('the test ledger has no ML-DSA-44 key');
+    const pqKeyFile = join(dir, 'ledger-ml-dsa.pub');
+    writeFileSync(pqKeyFile, pqVerifierKey + '\n');
     return {
-      dir, ledger, sim, verifierKey, keyFile, exportFile, provenanceFile, serial,
+      dir, ledger, sim, verifierKey, keyFile, pqVerifierKey, pqKeyFile, exportFile, provenanceFile, serial,
       stop: async () => {
         await ledger.stop();
         rmSync(dir, { recursive: true, force: true });
@@ -130,4 +137,38 @@ export function tamperedProvenance(evidence: Evidence): string {
   const file = join(evidence.dir, 'tampered-provenance.json');
   writeFileSync(file, JSON.stringify(doc));
   return file;
+}
+
+/** The checkpoint note without its ML-DSA-44 line, or with one character of that line's signature changed. */
+const NOTE_EDITS = {
+  'pq-line-removed': (note: string) => note.replace(/\n— \S+ [A-Za-z0-9+/=]{3000,}\n$/, '\n'),
+  'pq-line-corrupted': (note: string) => note.replace(/(\n— \S+ [A-Za-z0-9+/=]{100})([A-Za-z0-9+/])/, (_m, head: string, c: string) => head + (c === 'A' ? 'B' : 'A')),
+} as const;
+
+export interface PqCase {
+  readonly name: keyof typeof NOTE_EDITS;
+  readonly exportFile: string;
+  readonly provenanceFile: string;
+}
+
+/**
+ * The export and the provenance document with the checkpoint's ML-DSA-44 line removed, or corrupted (the
+ * Ed25519 line intact): what the hybrid policy must refuse with CHECKPOINT_PQ_SIGNATURE_ERROR.
+ */
+export function brokenPqCheckpoints(evidence: Evidence): PqCase[] {
+  return (Object.keys(NOTE_EDITS) as (keyof typeof NOTE_EDITS)[]).map((name) => {
+    const edit = NOTE_EDITS[name];
+    const lines = readLines(evidence.exportFile);
+    const record = JSON.parse(lines[1] as string) as { note: string };
+    const edited = edit(record.note);
+    if (edited === record.note) throw new Error(`${name}: the export's checkpoint has no ML-DSA-44 line to edit`);
+    lines[1] = canonicalize({ ...record, note: edited });
+    const exportFile = join(evidence.dir, `${name}.ndjson`);
+    writeFileSync(exportFile, lines.join('\n') + '\n');
+    const doc = JSON.parse(readFileSync(evidence.provenanceFile, 'utf8')) as { checkpoint: string; entries: { proof: string }[] };
+    const note = doc.checkpoint;
+    const provenanceFile = join(evidence.dir, `${name}.json`);
+    writeFileSync(provenanceFile, JSON.stringify({ ...doc, checkpoint: edit(note), entries: doc.entries.map((e) => ({ ...e, proof: e.proof.replace(note, edit(note)) })) }));
+    return { name, exportFile, provenanceFile };
+  });
 }

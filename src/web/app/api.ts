@@ -5,6 +5,8 @@ export interface Session {
   readonly token: string;
   /** The ledger verifier key the user pinned: every timeline is verified against it, never against the server's. */
   readonly ledgerKey: string;
+  /** The ledger's ML-DSA-44 verifier key, when the user pinned it: then timelines need both checkpoint signatures. */
+  readonly pqKey?: string;
   readonly role: string;
   readonly name: string;
 }

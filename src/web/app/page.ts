@@ -50,6 +50,7 @@ function showLogin(message = ''): void {
   nav.replaceChildren();
   const token = h('input', { id: 'token', type: 'password', autocomplete: 'current-password', required: '', spellcheck: 'false' });
   const key = h('textarea', { id: 'pinned-key', rows: '2', required: '', spellcheck: 'false', 'aria-describedby': 'pinned-help' });
+  const pqKey = h('textarea', { id: 'pinned-pq-key', rows: '2', spellcheck: 'false', 'aria-describedby': 'pinned-pq-help' });
   const error = h('p', { id: 'login-error', class: 'error', role: 'alert' }, message);
   const form = h(
     'form',
@@ -60,6 +61,9 @@ function showLogin(message = ''): void {
     h('label', { for: 'pinned-key' }, 'Ledger verifier key, pinned out of band'),
     key,
     h('p', { id: 'pinned-help', class: 'help' }, 'Timelines are verified in this browser against this key. Take it from your records (the contract, the technical documentation, an earlier export), not from this server: a key the audited server hands out proves nothing.'),
+    h('label', { for: 'pinned-pq-key' }, 'Ledger ML-DSA-44 verifier key, pinned out of band (optional)'),
+    pqKey,
+    h('p', { id: 'pinned-pq-help', class: 'help' }, "With it, a timeline is verified only if its checkpoint carries both the Ed25519 and the ML-DSA-44 signature (the hybrid policy); leave it empty for evidence from before the ledger announced its ML-DSA-44 key."),
     h('button', { type: 'submit' }, 'Log in'),
     error,
   );
@@ -68,7 +72,7 @@ function showLogin(message = ''): void {
     void (async () => {
       try {
         const who = await json<{ role: string; name: string }>({ token: token.value.trim() }, '/ui/session');
-        session = { token: token.value.trim(), ledgerKey: key.value.trim(), role: who.role, name: who.name };
+        session = { token: token.value.trim(), ledgerKey: key.value.trim(), ...(pqKey.value.trim() ? { pqKey: pqKey.value.trim() } : {}), role: who.role, name: who.name };
         sessionStorage.setItem(STORAGE, JSON.stringify(session));
         route();
       } catch (e) {
@@ -128,14 +132,14 @@ async function unitPage(s: Session, serial: string): Promise<void> {
     const response = await api(s, `/v1/units/${encodeURIComponent(serial)}/provenance`);
     const text = await response.text();
     const doc = JSON.parse(text) as unknown;
-    const verdict = verifiedTimeline(doc, s.ledgerKey);
+    const verdict = verifiedTimeline(doc, s.ledgerKey, s.pqKey ?? '');
     const dl = h('button', { type: 'button', id: 'download-provenance' }, 'Download provenance document');
     dl.addEventListener('click', () => download(new Blob([text], { type: 'application/json' }), `${serial}.json`));
     const facts = table('Unit', ['serial', 'status', 'batch', 'release', 'chip id', 'MAC', 'events'], [[String(unit['serial']), String(unit['status']), String(unit['batchId'] ?? '-'), String(unit['releaseId'] ?? '-'), String(unit['chipId'] ?? '-'), String(unit['mac'] ?? '-'), String(unit['eventCount'])]], 'unit-facts');
     if (verdict.ok) {
       out.replaceChildren(
         facts,
-        h('p', { id: 'timeline-verdict', class: 'verdict ok', 'data-state': 'verified' }, `Timeline verified in this browser against the pinned key: ${verdict.report.events} events, checkpoint ${verdict.report.checkpoint.origin} size ${verdict.report.checkpoint.size}`),
+        h('p', { id: 'timeline-verdict', class: 'verdict ok', 'data-state': 'verified', 'data-signatures': verdict.report.signatures.join(' ') }, `Timeline verified in this browser against the pinned ${s.pqKey ? 'keys' : 'key'}: ${verdict.report.events} events, checkpoint ${verdict.report.checkpoint.origin} size ${verdict.report.checkpoint.size}, signed with ${verdict.report.signatures.join(' + ')} (${s.pqKey ? 'hybrid' : 'classical'} policy)`),
         h('ul', { class: 'steps' }, ...verdict.lines.map((l) => h('li', {}, l))),
         dl,
         table('Timeline (signed events, verified)', ['time', 'event', 'station', 'key', 'leaf', 'firmware', 'security state'], verdict.rows.map((r) => [r.at, r.type, r.station, r.keyId, r.leafIndex, r.firmware, r.security]), 'timeline'),

@@ -4,7 +4,7 @@
  * the document against the key the user pinned: every row is a signed event whose signature, chain link, key
  * life and inclusion proof were verified in this browser, not something the server says.
  */
-import { parseVerifierKey, portableCrypto, verifyProvenance, VerificationError, failureLine, stepLines, type ProvenanceReport } from '../../verify/index.ts';
+import { parseMlDsaVerifierKey, parseVerifierKey, portableCrypto, verifyProvenance, VerificationError, failureLine, stepLines, type MlDsaNoteKey, type ProvenanceReport } from '../../verify/index.ts';
 import { firmwareOf } from '../../event/firmware.ts';
 import type { UnitEvent } from '../../../schemas/index.ts';
 import { fromBase64 } from '../../crypto/encoding.ts';
@@ -27,7 +27,12 @@ interface Entry {
   envelope: { payload: string; signatures: { keyid: string }[] };
 }
 
-export function verifiedTimeline(doc: unknown, ledgerKey: string): VerifiedTimeline {
+/**
+ * The timeline of a provenance document verified against the pinned ledger key and, when one is pinned, the
+ * ledger's ML-DSA-44 key under the hybrid policy (both checkpoint signatures required, as `flashtrail verify
+ * --ledger-pq-key` does).
+ */
+export function verifiedTimeline(doc: unknown, ledgerKey: string, pqKey = ''): VerifiedTimeline {
   let report: ProvenanceReport;
   try {
     let key;
@@ -36,7 +41,15 @@ export function verifiedTimeline(doc: unknown, ledgerKey: string): VerifiedTimel
     } catch (error) {
       throw new VerificationError('LEDGER_KEY_ERROR', 'input', `the pinned ledger key is not a ledger verifier key: ${(error as Error).message}`);
     }
-    report = verifyProvenance(doc, key, portableCrypto);
+    let mlDsaKey: MlDsaNoteKey | null = null;
+    if (pqKey.trim() !== '') {
+      try {
+        mlDsaKey = parseMlDsaVerifierKey(pqKey.trim());
+      } catch (error) {
+        throw new VerificationError('LEDGER_KEY_ERROR', 'input', `the pinned ML-DSA-44 key is not an ML-DSA-44 verifier key: ${(error as Error).message}`);
+      }
+    }
+    report = verifyProvenance(doc, key, portableCrypto, { mlDsaKey });
   } catch (error) {
     if (!(error instanceof VerificationError)) throw error;
     return { ok: false, error, lines: [failureLine(error)] };

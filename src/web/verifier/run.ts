@@ -7,16 +7,28 @@
  */
 import {
   MAX_EXPORT_LINE_BYTES,
+  parseMlDsaVerifierKey,
   parseVerifierKey,
   portableCrypto,
   stepLines,
   failureLine,
+  exportStepPlan,
+  provenanceStepPlan,
+  renewalStepPlan,
+  requiredSignatures,
   verifyExportLines,
   verifyProvenance,
+  verifyRenewal,
+  RENEWAL_FORMAT,
   VerificationError,
   type ExportReport,
+  type MlDsaNoteKey,
   type NoteKey,
   type ProvenanceReport,
+  type RenewalReport,
+  type SignatureAlgorithm,
+  type SignaturePolicy,
+  type StepReport,
   type UnitRecordVerifier,
   type UnitResult,
 } from '../../verify/index.ts';
@@ -31,10 +43,28 @@ export interface Progress {
   readonly events: number;
 }
 
+export type Kind = 'export' | 'provenance' | 'renewal';
+
+/** What a verdict says of the ledger's checkpoint signatures: the policy applied, and the algorithms that verified. */
+export interface SignatureVerdict {
+  readonly policy: 'hybrid' | 'classical';
+  readonly verified: readonly SignatureAlgorithm[];
+}
+
 export type Outcome =
-  | { readonly ok: true; readonly kind: 'export'; readonly report: ExportReport; readonly lines: string[] }
-  | { readonly ok: true; readonly kind: 'provenance'; readonly report: ProvenanceReport; readonly lines: string[] }
-  | { readonly ok: false; readonly kind: 'export' | 'provenance' | 'input'; readonly error: VerificationError; readonly lines: string[] };
+  | { readonly ok: true; readonly kind: 'export'; readonly report: ExportReport; readonly signatures: SignatureVerdict; readonly lines: string[] }
+  | { readonly ok: true; readonly kind: 'provenance'; readonly report: ProvenanceReport; readonly signatures: SignatureVerdict; readonly lines: string[] }
+  | { readonly ok: true; readonly kind: 'renewal'; readonly report: RenewalReport; readonly signatures: SignatureVerdict; readonly lines: string[] }
+  | { readonly ok: false; readonly kind: Kind | 'input'; readonly error: VerificationError; readonly lines: string[] };
+
+/** The keys and the policy the user gave, as text: what `--ledger-key`, `--ledger-pq-key` and `--signatures` are to the CLI. */
+export interface Pinned {
+  readonly ledgerKey: string;
+  /** The ledger's ML-DSA-44 verifier key; empty when none is pinned. */
+  readonly pqKey: string;
+  /** 'hybrid', 'classical', or empty for the CLI's default (hybrid when an ML-DSA-44 key is pinned). */
+  readonly signatures: string;
+}
 
 export interface RunOptions {
   /** Starts one Web Worker; the page makes it from a Blob URL of the bundled worker. */
@@ -42,6 +72,10 @@ export interface RunOptions {
   readonly workers: number;
   readonly onProgress?: (p: Progress) => void;
   readonly onLine?: (line: string) => void;
+  /** The steps the verification will take, once the kind of file is known (plan.ts). */
+  readonly onPlan?: (kind: Kind, steps: readonly string[]) => void;
+  /** Each step as it passes. */
+  readonly onStep?: (step: StepReport) => void;
 }
 
 /** The pinned key, as the CLI reads --ledger-key: a bad one is LEDGER_KEY_ERROR at step `input`. */
@@ -51,6 +85,20 @@ export function readLedgerKey(text: string): NoteKey {
   } catch (error) {
     throw new VerificationError('LEDGER_KEY_ERROR', 'input', `the ledger key is not a ledger verifier key: ${(error as Error).message}`);
   }
+}
+
+/** The signature policy, as the CLI reads --ledger-pq-key and --signatures: a bad one is LEDGER_KEY_ERROR at step `input`. */
+export function readSignaturePolicy(pqKeyText: string, require: string): SignaturePolicy {
+  if (require !== '' && require !== 'hybrid' && require !== 'classical') throw new VerificationError('LEDGER_KEY_ERROR', 'input', `the signature policy must be hybrid or classical, not ${require}`);
+  let mlDsaKey: MlDsaNoteKey | null = null;
+  if (pqKeyText.trim() !== '') {
+    try {
+      mlDsaKey = parseMlDsaVerifierKey(pqKeyText.trim());
+    } catch (error) {
+      throw new VerificationError('LEDGER_KEY_ERROR', 'input', `the ML-DSA-44 key is not an ML-DSA-44 verifier key: ${(error as Error).message}`);
+    }
+  }
+  return { mlDsaKey, ...(require ? { require } : {}) };
 }
 
 /** An export starts with its header record; anything else is read as a provenance document. */
@@ -66,20 +114,27 @@ export async function isExport(file: Blob): Promise<boolean> {
   }
 }
 
-export async function verifyFile(file: File, keyText: string, options: RunOptions): Promise<Outcome> {
+export async function verifyFile(file: File, pinned: Pinned, options: RunOptions): Promise<Outcome> {
   const lines: string[] = [];
   const say = (line: string) => {
     lines.push(line);
     options.onLine?.(line);
   };
-  let kind: 'export' | 'provenance' | 'input' = 'input';
+  const passed = (steps: readonly StepReport[]) => {
+    for (const s of steps) options.onStep?.(s);
+    for (const l of stepLines(steps)) say(l);
+  };
+  let kind: Kind | 'input' = 'input';
   try {
-    const key = readLedgerKey(keyText);
-    kind = (await isExport(file)) ? 'export' : 'provenance';
-    if (kind === 'export') {
+    const key = readLedgerKey(pinned.ledgerKey);
+    const policy = readSignaturePolicy(pinned.pqKey, pinned.signatures);
+    const signatures = (verified: readonly SignatureAlgorithm[]): SignatureVerdict => ({ policy: requiredSignatures(policy), verified });
+    if (await isExport(file)) {
+      kind = 'export';
+      options.onPlan?.(kind, exportStepPlan());
       say(`verifying export ${file.name}`);
       const started = performance.now();
-      const report = await verifyExport(file, key, options);
+      const report = await verifyExport(file, key, policy, options);
       for (const l of stepLines(report.steps)) say(l);
       const seconds = (performance.now() - started) / 1000;
       say(`verified: ${report.units} units, ${report.events} events, stations ${report.stations.join(', ')}; checkpoint ${report.origin} size ${report.checkpoint.size}; ${(report.events / seconds).toFixed(0)} events/s`);
@@ -88,22 +143,38 @@ export async function verifyFile(file: File, keyText: string, options: RunOption
         say(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
       for (const n of report.notProven) say(`  not proven: ${n}`);
-      return { ok: true, kind, report, lines };
+      return { ok: true, kind, report, signatures: signatures(report.signatures), lines };
     }
     const doc = await readJson(file);
-    let report: ProvenanceReport;
-    try {
-      report = verifyProvenance(doc, key, portableCrypto);
-    } catch (error) {
-      if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file: file.name, ...error.location });
-      throw error;
+    const located = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (error) {
+        if (error instanceof VerificationError) throw new VerificationError(error.code, error.step, error.message, { file: file.name, ...error.location });
+        throw error;
+      }
+    };
+    if ((doc as { format?: unknown } | null)?.format === RENEWAL_FORMAT) {
+      // A renewal bundle (flashtrail renew), as `flashtrail verify` reads one: it needs the ML-DSA-44 key.
+      kind = 'renewal';
+      options.onPlan?.(kind, renewalStepPlan());
+      const mlDsaKey = policy.mlDsaKey;
+      if (!mlDsaKey) throw new VerificationError('LEDGER_KEY_ERROR', 'input', "a renewal bundle is verified with the ledger's ML-DSA-44 key: give it above", { file: file.name });
+      const report = located(() => verifyRenewal(doc, key, mlDsaKey, portableCrypto));
+      say(`verifying the renewal of unit ${report.evidence.serial} (${file.name})`);
+      passed(report.steps);
+      say(`verified: ${report.evidence.events} events by ${report.evidence.stations.join(', ')}; renewed: ${report.renewed.statement}`);
+      return { ok: true, kind, report, signatures: signatures(report.renewed.signatures), lines };
     }
+    kind = 'provenance';
+    options.onPlan?.(kind, provenanceStepPlan({ format: (doc as { format?: unknown }).format }));
+    const report = located(() => verifyProvenance(doc, key, portableCrypto, { ...policy, ...(options.onStep ? { onStep: options.onStep } : {}) }));
     say(`verifying provenance of unit ${report.serial} (${file.name})`);
     for (const l of stepLines(report.steps)) say(l);
     const release = report.releaseId !== null ? `; batch ${String(report.batchId)} of release ${report.releaseId}${report.matchesRelease === false ? ' (firmware differs from the release)' : ''}` : '';
     say(`verified: ${report.events} events by ${report.stations.join(', ')}; application ${report.firmware.application.join(', ') || '-'}${release}; checkpoint ${report.checkpoint.origin} size ${report.checkpoint.size}`);
     for (const n of report.notProven) say(`  not proven: ${n}`);
-    return { ok: true, kind, report, lines };
+    return { ok: true, kind, report, signatures: signatures(report.signatures), lines };
   } catch (error) {
     if (!(error instanceof VerificationError)) throw error;
     say(failureLine(error));
@@ -111,7 +182,7 @@ export async function verifyFile(file: File, keyText: string, options: RunOption
   }
 }
 
-async function verifyExport(file: File, key: NoteKey, options: RunOptions): Promise<ExportReport> {
+async function verifyExport(file: File, key: NoteKey, signatures: SignaturePolicy, options: RunOptions): Promise<ExportReport> {
   let bytes = 0;
   let units = 0;
   let events = 0;
@@ -125,6 +196,8 @@ async function verifyExport(file: File, key: NoteKey, options: RunOptions): Prom
       key,
       {
         crypto: portableCrypto,
+        signatures,
+        ...(options.onStep ? { onStep: options.onStep } : {}),
         units: workerPool(options),
         onProgress: (u, e) => {
           units = u;
