@@ -12,7 +12,7 @@ import { spawnLedger } from './helpers/server-process.ts';
 const root = mkdtempSync(join(tmpdir(), 'flashtrail-backup-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const noBackupWarning = /"level":40.*"msg":"no backup of .*ledger\.key and .*admin\.key is recorded: they are the log's identity and its administrator; copy them offline now \(flashtrail keys backup --to DIR\)"/;
+const noBackupWarning = /"level":40.*"msg":"no backup of .*ledger\.key and .*admin\.key(?: and [^ ]+)? is recorded: they are the log's identity and its administrator; copy them offline now \(flashtrail keys backup --to DIR\)"/;
 
 describe('key backups', () => {
   it('init tells the operator, in plain words, to copy ledger.key and admin.key offline now', async () => {
@@ -34,13 +34,13 @@ describe('key backups', () => {
     const to = join(root, 'usb', 'flashtrail-2026-12-01');
     const r = await runCli(['keys', 'backup', '--data', data, '--to', to]);
     expect(r.code, r.stderr).toBe(0);
-    for (const name of ['ledger.key', 'ledger-ml-dsa.key', 'admin.key', 'ledger.json', 'admin-keys.json', 'tokens.json']) {
+    for (const name of ['ledger.key', 'ledger-ml-dsa.key', 'admin.key', 'unit-map.key', 'ledger.json', 'admin-keys.json', 'tokens.json']) {
       expect(readFileSync(join(to, name)), name).toEqual(readFileSync(join(data, name)));
       expect(statSync(join(to, name)).mode & 0o777, name).toBe(0o600);
       expect(r.stdout).toMatch(new RegExp(`copied +${name.replace('.', '\\.')} +sha256 [0-9a-f]{64}.* verified`));
     }
     expect(statSync(to).mode & 0o777).toBe(0o700);
-    expect(r.stdout).toMatch(new RegExp(`backed up 6 files to ${to}; recorded in ${join(data, 'backups.json')}`));
+    expect(r.stdout).toMatch(new RegExp(`backed up 7 files to ${to}; recorded in ${join(data, 'backups.json')}`));
     const record = JSON.parse(readFileSync(join(data, 'backups.json'), 'utf8')) as { backups: { to: string; files: { name: string }[] }[] };
     expect(record.backups).toHaveLength(1);
     expect(record.backups[0]?.to).toBe(to);

@@ -50,6 +50,9 @@ function filesToBackUp(config: LedgerConfig): { name: string; source: string; ke
     // The post-quantum half of the identity (docs/format.md §5.1); copied and compared byte for byte.
     { name: 'ledger-ml-dsa.key', source: join(config.dataDir, 'ledger-ml-dsa.key'), key: false, identity: true },
     { name: 'admin.key', source: join(config.dataDir, 'admin.key'), key: true, identity: true },
+    // The index log's key (docs/format.md §15.3): a lost one means a new index log, and every earlier commitment
+    // verifiable only against the old key.
+    { name: 'unit-map.key', source: join(config.dataDir, 'unit-map.key'), key: true, identity: true },
     { name: 'ledger.json', source: join(config.dataDir, 'ledger.json'), key: false, identity: false },
     { name: basename(config.adminKeysFile), source: config.adminKeysFile, key: false, identity: false },
     { name: basename(config.tokensFile), source: config.tokensFile, key: false, identity: false },
