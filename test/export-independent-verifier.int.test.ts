@@ -50,6 +50,13 @@ const work = mkdtempSync(join(tmpdir(), 'flashtrail-independent-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe.skipIf(skipReason !== null)('an independent verifier written from docs/format.md', () => {
+  it("passes its own tests (Wycheproof, RFC 8785, §2.5 data, key lives, a real ledger's recipe line): they catch a format change it does not know", async () => {
+    // Its suite starts a real ledger through node and the build when they are there, and says when it skips that.
+    const r = await run(PYTHON, [join(ROOT, 'test', 'interop', 'python', 'test_flashtrail_verify.py')], { cwd: ROOT, timeout: 600_000, maxBuffer: 1 << 24 }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+    const report = `${(r as { stdout: string }).stdout}\n${(r as { stderr: string }).stderr}`;
+    expect(report.trim().split('\n').pop(), report.slice(-4000)).toMatch(/^OK/);
+  }, 600_000);
+
   it('agrees with the manifest on every vector', async () => {
     const disagreements: string[] = [];
     const dir = join(ROOT, 'test', 'vectors', 'format');

@@ -710,17 +710,21 @@ SCHEMA_DIR = [None]  # set by main(): the directory of the published JSON Schema
 _JSON_SCHEMAS = {}
 
 
-def json_schema_for(event_type):
-    if event_type not in _JSON_SCHEMAS:
+def json_schema_for(event_type, version):
+    """The published schema of (type, version): data-<Type>.v<N>.schema.json where the type has later versions,
+    else data-<Type>.schema.json, the current version (§2.5)."""
+    if (event_type, version) not in _JSON_SCHEMAS:
         import os
         directory = SCHEMA_DIR[0] or os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'schemas', 'json')
-        path = os.path.join(directory, 'data-%s.schema.json' % event_type)
+        path = os.path.join(directory, 'data-%s.v%d.schema.json' % (event_type, version))
+        if not os.path.exists(path):
+            path = os.path.join(directory, 'data-%s.schema.json' % event_type)
         try:
             with open(path, 'rb') as f:
-                _JSON_SCHEMAS[event_type] = json.loads(f.read().decode('utf-8'))
+                _JSON_SCHEMAS[(event_type, version)] = json.loads(f.read().decode('utf-8'))
         except (OSError, ValueError):
             refuse(FORMAT_ERROR, 'cannot read the published JSON Schema %s (needed for version 2 data; give --schemas DIR)' % path)
-    return _JSON_SCHEMAS[event_type]
+    return _JSON_SCHEMAS[(event_type, version)]
 
 
 def json_equal(a, b):
@@ -851,9 +855,9 @@ def v2_rules(event_type, d):
     return None
 
 
-def _v2_checker(event_type):
+def _v2_checker(event_type, version=2):
     def check(d):
-        r = json_schema_check(json_schema_for(event_type), d, '')
+        r = json_schema_check(json_schema_for(event_type, version), d, '')
         if r:
             return r if r.startswith('.') else r.strip()
         return v2_rules(event_type, d)
@@ -865,7 +869,9 @@ for _t in V2_UNIT_TYPES:
 for _t in V2_ADMIN_TYPES:
     EVENT_SCHEMAS[(_t, 2)] = ('admin', _v2_checker(_t))
 for _t in RECIPE_ONLY_TYPES:
-    EVENT_SCHEMAS[(_t, 1)] = ('station', _v2_checker(_t))
+    EVENT_SCHEMAS[(_t, 1)] = ('station', _v2_checker(_t, 1))
+# §2.5: StationRegistered version 3 adds the role fleet (the update service that signs FirmwareUpdated).
+EVENT_SCHEMAS[('StationRegistered', 3)] = ('admin', _v2_checker('StationRegistered', 3))
 
 UNIT_TYPES = set(UNIT_DATA) | V2_UNIT_TYPES | RECIPE_ONLY_TYPES
 
