@@ -7,6 +7,8 @@
  * VEX documents validate against their official schemas and open with the ledger key; the field updates are
  * in the units' verified provenance.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
 import { CDX, MBEDTLS, R230, R240, R241, setUpCraLine, sha, SPDX, VULNERABLE } from './helpers/cra-line.ts';
@@ -31,6 +33,9 @@ import { decodeTrustedEnvelope } from '../src/event/codec.ts';
 import { toHex } from '../src/crypto/encoding.ts';
 import { readFileSync } from 'node:fs';
 import type { EventOf } from '../schemas/index.ts';
+
+const PYTHON_VERIFIER = join(fileURLToPath(import.meta.url), '..', 'interop', 'python', 'flashtrail_verify.py');
+const pythonVerifierSkip = spawnSync('/usr/bin/python3', ['-c', 'import cryptography']).status === 0 ? null : '/usr/bin/python3 with python3-cryptography is not installed';
 
 let t: TestLedger;
 let admin: LedgerClient;
@@ -190,6 +195,13 @@ describe('CRA day one', () => {
       const verified = await verifyExportFile(file, parseVerifierKey(t.running.identity.verifierKey), { workers: 1 });
       expect(verified.units).toBe(2);
       expect(verified.firmware.find((f) => f.sha256 === R241.applicationSha256)?.units).toBe(2);
+      // The independent verifier (written from docs/format.md) reads FirmwareUpdated as ours does: same subjects.
+      if (pythonVerifierSkip === null) {
+        const py = spawnSync('/usr/bin/python3', [PYTHON_VERIFIER, '--ledger-key', t.running.identity.verifierKey, file], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        const verdict = JSON.parse(py.stdout.trim().split('\n').pop() ?? '{}') as { ok: boolean; subjects?: { digest: { sha256: string } }[] };
+        expect(verdict.ok, py.stdout.slice(-2000)).toBe(true);
+        expect(verdict.subjects?.some((x) => x.digest.sha256 === R241.applicationSha256)).toBe(true);
+      } else console.warn(`the independent verifier's check of a field-updated export skipped: ${pythonVerifierSkip}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

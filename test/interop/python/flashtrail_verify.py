@@ -704,7 +704,8 @@ for _types, _kind in ((UNIT_DATA, 'station'), (ADMIN_DATA, 'admin'), (LEDGER_DAT
 # Types with a second (recipe) version, and types that exist in one version (1) only since the recipe model.
 V2_UNIT_TYPES = {'UnitScanned', 'EfuseBurned', 'ProvisioningApplied', 'StepFailed', 'UnitReworked', 'UnitScrapped',
                  'UnitShipped'}
-RECIPE_ONLY_TYPES = {'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead', 'UnitLocked'}
+RECIPE_ONLY_TYPES = {'IdentityRead', 'StepStarted', 'ImagesWritten', 'ImagesVerified', 'SecurityStateRead', 'UnitLocked',
+                     'FirmwareUpdated'}  # §2.5: FirmwareUpdated, version 1, signed by a fleet station
 V2_ADMIN_TYPES = {'StationRegistered', 'ReleaseApproved'}
 SCHEMA_DIR = [None]  # set by main(): the directory of the published JSON Schemas
 _JSON_SCHEMAS = {}
@@ -1272,6 +1273,9 @@ def supported_firmware(unit_entries):
         elif t == 'UnitLocked':
             for im in d['images']:
                 out.append((image_kind(im['name']), im['sha256'], release_of_scan, e.leaf_index))
+        elif t == 'FirmwareUpdated':
+            for im in d['images']:
+                out.append((image_kind(im['name']), im['sha256'], d.get('reportedVersion', d['toReleaseId']), e.leaf_index))
     return out
 
 
@@ -1283,7 +1287,7 @@ def named_images(unit_entries):
         t = ev['type']
         if t in ('BootloaderWritten', 'AppVerified'):
             hashes.add(d['imageSha256'])
-        elif t in ('ImagesWritten', 'UnitLocked'):
+        elif t in ('ImagesWritten', 'UnitLocked', 'FirmwareUpdated'):
             hashes.update(im['sha256'] for im in d['images'])
         elif t == 'ImagesVerified' and d['method'] != 'boot_log_elf_sha256':
             for im in d['images']:
