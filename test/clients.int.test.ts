@@ -536,6 +536,21 @@ describe('signing clients for line software in Python and Java, against a real l
             return d;
           },
           'not a provenance document': () => ({ ...clone(), format: 'flashtrail.provenance.v0' }),
+          // v3 (docs/format.md §6.7): a valid prefix of the unit's stream, which only the ledger's statement tells.
+          'the last unit event removed': () => {
+            const d = clone();
+            d.entries.splice(unitEntries[unitEntries.length - 1]!, 1);
+            return d;
+          },
+          'the statement’s Ed25519 signature': () => {
+            const d = clone() as ReturnType<typeof clone> & { statement: DsseEnvelope };
+            d.statement.signatures[0]!.sig = flipSig(d.statement.signatures[0]!.sig);
+            return d;
+          },
+          'the statement removed': () => {
+            const { statement: _s, ...d } = clone() as ReturnType<typeof clone> & { statement?: DsseEnvelope };
+            return d;
+          },
         };
         const ledgerKey = parseVerifierKey(verifierKey);
         const verdicts: string[] = [];

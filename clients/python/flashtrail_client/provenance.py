@@ -16,17 +16,20 @@ A key counts for an event when its registration precedes the event in the log an
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Callable
 
 from . import dsse, ed25519
+from .jcs import canonical_bytes
 from .events import DecodedEvent, EnvelopeDecodeError, UNIT_EVENT_TYPES, decode_untrusted_envelope, stream_of
 
 PROVENANCE_FORMAT_V1 = "flashtrail.provenance.v1"
 PROVENANCE_FORMAT_V2 = "flashtrail.provenance.v2"
-# v3 is v2 and `history`, the unit's completeness proof (docs/format.md §15); this verifier checks v3 as v2 and
-# says that it did not check the history (it needs the index log's key and the map proof check).
+# v3 (docs/format.md §6.7) is v2 with `statement`, the ledger's DSSE signature over the rest of the document, which
+# this verifier checks (its Ed25519 signature; ML-DSA-44 is reported as not checked), and, optionally, `history`,
+# the unit's completeness proof (§15), which it reports as not checked (that needs the index log's key).
 PROVENANCE_FORMAT_V3 = "flashtrail.provenance.v3"
 PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2
 
@@ -289,8 +292,8 @@ def verify_provenance(doc: object, ledger_key: NoteKey) -> ProvenanceReport:
     ok = (
         isinstance(doc, dict)
         and fmt in (PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3)
-        and set(doc) == ({"format", "serial", "checkpoint", "entries", "history"} if v3 else {"format", "serial", "checkpoint", "entries"})
-        and (not v3 or isinstance(doc.get("history"), dict))
+        and (set(doc) - {"history"} == {"format", "serial", "checkpoint", "entries", "statement"} if v3 else set(doc) == {"format", "serial", "checkpoint", "entries"})
+        and (not v3 or isinstance(doc.get("history", {}), dict) and isinstance(doc.get("statement"), dict))
         and isinstance(doc.get("serial"), str)
         and isinstance(doc.get("checkpoint"), str)
         and isinstance(doc.get("entries"), list)
@@ -467,6 +470,7 @@ def verify_provenance(doc: object, ledger_key: NoteKey) -> ProvenanceReport:
     done("unit", f"{len(unit)} events of {serial}: signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order")
     if v3:
         done("history", "not checked: this verifier does not check the unit history map's completeness proof (flashtrail verify --map-key does)")
+        done("statement", _check_statement(doc, ledger_key, checkpoint, len(unit)))
 
     return ProvenanceReport(
         format=fmt,
@@ -479,6 +483,43 @@ def verify_provenance(doc: object, ledger_key: NoteKey) -> ProvenanceReport:
         firmware={"bootloader": [h for k, h in firmware if k == "bootloader"], "application": [h for k, h in firmware if k == "application"]},
         steps=steps,
     )
+
+
+_STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+_PROVENANCE_PREDICATE_V3 = "https://flashtrail.dev/attestation/provenance/v3"
+
+
+def _check_statement(doc: dict, ledger_key: NoteKey, checkpoint: Checkpoint, unit_events: int) -> str:
+    """§6.7: the ledger's in-toto Statement over SHA-256(JCS(the document without `statement`)), its first
+    signature the pinned ledger key's Ed25519 over DSSE PAE."""
+    where = {"field": "statement"}
+    envelope = doc["statement"]
+    signatures = envelope.get("signatures")
+    if set(envelope) != {"payloadType", "payload", "signatures"} or not isinstance(signatures, list) or not 1 <= len(signatures) <= 2 or not all(isinstance(x, dict) and set(x) == {"keyid", "sig"} for x in signatures):
+        raise VerificationError("FORMAT_ERROR", "statement", "the statement is not a DSSE envelope with one or two signatures", where)
+    first = signatures[0]
+    if envelope.get("payloadType") != "application/vnd.in-toto+json" or first["keyid"] != hashlib.sha256(ledger_key.public_key).hexdigest():
+        raise VerificationError("STATEMENT_SIGNATURE_ERROR", "statement", "the statement's first signature is not by the pinned ledger key", {"field": "envelope.signatures[0].keyid"})
+    if not dsse.verify_envelope_signature({**envelope, "signatures": [first]}, ledger_key.public_key):
+        raise VerificationError("STATEMENT_SIGNATURE_ERROR", "statement", "the statement's Ed25519 signature does not verify under the pinned ledger key", {"field": "envelope.signatures[0].sig"})
+    try:
+        statement = json.loads(dsse.b64decode_canonical(envelope["payload"]).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise VerificationError("FORMAT_ERROR", "statement", "the statement payload is not JSON", where) from None
+    rest = {k: v for k, v in doc.items() if k != "statement"}
+    digest = hashlib.sha256(canonical_bytes(rest)).hexdigest()
+    ok = isinstance(statement, dict) and statement.get("_type") == _STATEMENT_TYPE and statement.get("predicateType") == _PROVENANCE_PREDICATE_V3
+    if not ok:
+        raise VerificationError("FORMAT_ERROR", "statement", "the statement is not the ledger's provenance statement", where)
+    subject, predicate = statement.get("subject"), statement.get("predicate") or {}
+    if not (isinstance(subject, list) and len(subject) == 1 and subject[0].get("name") == doc["serial"] and predicate.get("serial") == doc["serial"]):
+        raise VerificationError("SUBJECT_MISMATCH", "statement", "the statement is about another unit", {"field": "statement.subject"})
+    if subject[0].get("digest", {}).get("sha256") != digest or predicate.get("entries") != len(doc["entries"]) or predicate.get("unitEvents") != unit_events:
+        raise VerificationError("CONTENT_DIGEST_ERROR", "statement", "the document is not the one the ledger signed (entries removed, added or changed)", {"field": "statement.subject[0].digest.sha256"})
+    if predicate.get("origin") != checkpoint.origin or predicate.get("checkpoint") != {"size": checkpoint.size, "rootHash": checkpoint.root.hex()}:
+        raise VerificationError("PREDICATE_MISMATCH", "statement", "the statement names another checkpoint", {"field": "statement.predicate.checkpoint"})
+    pq = "; its ML-DSA-44 signature not checked (this client has no ML-DSA-44)" if len(signatures) == 2 else ""
+    return f"the ledger signed this document (sha256 {digest[:16]}…) with Ed25519{pq}: nothing was removed from it or added to it since"
 
 
 def _any_key_for(e: _Entry, entries: list[_Entry], ledger_key: NoteKey) -> bytes | None:

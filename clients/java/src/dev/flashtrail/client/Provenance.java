@@ -31,7 +31,11 @@ public final class Provenance {
 
   public static final String PROVENANCE_FORMAT_V1 = "flashtrail.provenance.v1";
   public static final String PROVENANCE_FORMAT_V2 = "flashtrail.provenance.v2";
-  /** v2 and {@code history} (docs/format.md §15): checked as v2 here; the history is reported as not checked. */
+  /**
+   * v2 with {@code statement}, the ledger's signature over the rest of the document (docs/format.md §6.7: its Ed25519
+   * signature is checked here, ML-DSA-44 reported as not checked), and optionally {@code history} (§15), reported
+   * as not checked (that needs the index log's key).
+   */
   public static final String PROVENANCE_FORMAT_V3 = "flashtrail.provenance.v3";
   public static final String PROVENANCE_FORMAT = PROVENANCE_FORMAT_V2;
 
@@ -575,10 +579,53 @@ public final class Provenance {
       for (String r : releases.keySet()) if (!r.equals(releaseId)) throw new VerificationException("FORMAT_ERROR", "unit", "the document holds the release record of " + r + ", not the release of the unit's batch", Json.obj("stream", "release-" + r));
     }
     steps.add(new String[] {"unit", unit.size() + " events of " + serial + ": signatures valid (RFC 8032 strict), keys registered and unrevoked, hash chain unbroken from the first event, in log order"});
-    if (v3) steps.add(new String[] {"history", "not checked: this verifier does not check the unit history map's completeness proof (flashtrail verify --map-key does)"});
+    if (v3) {
+      steps.add(new String[] {"history", "not checked: this verifier does not check the unit history map's completeness proof (flashtrail verify --map-key does)"});
+      steps.add(new String[] {"statement", checkStatement(doc, ledgerKey, checkpoint, unit.size())});
+    }
     List<String> sorted = new ArrayList<>(stations);
     sorted.sort(null);
     return new Report(format, serial, checkpoint, unit.size(), sorted, batchId, releaseId, bootloader, application, steps);
+  }
+
+  /**
+   * §6.7: the ledger's in-toto Statement over SHA-256(JCS(the document without {@code statement})), its first
+   * signature the pinned ledger key's Ed25519 over DSSE PAE.
+   */
+  private static String checkStatement(Map<String, Object> doc, NoteKey ledgerKey, Checkpoint checkpoint, int unitEvents) throws VerificationException {
+    Map<String, Object> where = Json.obj("field", "statement");
+    Map<String, Object> envelope = Json.object(doc.get("statement"), "statement");
+    if (!envelope.keySet().equals(java.util.Set.of("payloadType", "payload", "signatures")) || !(envelope.get("signatures") instanceof List)) throw new VerificationException("FORMAT_ERROR", "statement", "the statement is not a DSSE envelope", where);
+    List<Object> signatures = Json.array(envelope.get("signatures"), "signatures");
+    if (signatures.isEmpty() || signatures.size() > 2 || !(signatures.get(0) instanceof Map)) throw new VerificationException("FORMAT_ERROR", "statement", "the statement has not one or two signatures", where);
+    Map<String, Object> first = Json.object(signatures.get(0), "signature");
+    if (!"application/vnd.in-toto+json".equals(envelope.get("payloadType")) || !Ed25519.keyIdOf(ledgerKey.publicKey).equals(first.get("keyid"))) throw new VerificationException("STATEMENT_SIGNATURE_ERROR", "statement", "the statement's first signature is not by the pinned ledger key", Json.obj("field", "envelope.signatures[0].keyid"));
+    Map<String, Object> single = new java.util.LinkedHashMap<>(envelope);
+    single.put("signatures", List.of(first));
+    if (!Dsse.verifyEnvelopeSignature(single, ledgerKey.publicKey)) throw new VerificationException("STATEMENT_SIGNATURE_ERROR", "statement", "the statement's Ed25519 signature does not verify under the pinned ledger key", Json.obj("field", "envelope.signatures[0].sig"));
+    Map<String, Object> statement;
+    try {
+      Object parsed = Json.parse(new String(Hex.base64Canonical(Json.string(envelope.get("payload"), "payload")), java.nio.charset.StandardCharsets.UTF_8));
+      if (!(parsed instanceof Map)) throw new Json.ParseException("not an object");
+      statement = Json.object(parsed, "statement");
+    } catch (Json.ParseException | IllegalArgumentException e) {
+      throw new VerificationException("FORMAT_ERROR", "statement", "the statement payload is not a JSON object", where);
+    }
+    if (!"https://in-toto.io/Statement/v1".equals(statement.get("_type")) || !"https://flashtrail.dev/attestation/provenance/v3".equals(statement.get("predicateType")) || !(statement.get("subject") instanceof List) || !(statement.get("predicate") instanceof Map)) throw new VerificationException("FORMAT_ERROR", "statement", "the statement is not the ledger's provenance statement", where);
+    List<Object> subject = Json.array(statement.get("subject"), "subject");
+    Map<String, Object> predicate = Json.object(statement.get("predicate"), "predicate");
+    Object serial = doc.get("serial");
+    if (subject.size() != 1 || !(subject.get(0) instanceof Map) || !serial.equals(Json.object(subject.get(0), "subject").get("name")) || !serial.equals(predicate.get("serial"))) throw new VerificationException("SUBJECT_MISMATCH", "statement", "the statement is about another unit", Json.obj("field", "statement.subject"));
+    Map<String, Object> rest = new java.util.LinkedHashMap<>(doc);
+    rest.remove("statement");
+    String digest = Hex.encode(Ed25519.sha(Jcs.canonicalBytes(rest), "SHA-256"));
+    Object signedDigest = Json.object(subject.get(0), "subject").get("digest") instanceof Map ? Json.object(Json.object(subject.get(0), "subject").get("digest"), "digest").get("sha256") : null;
+    boolean counts = Json.isSafeInteger(predicate.get("entries")) && Json.integer(predicate.get("entries"), "entries") == Json.array(doc.get("entries"), "entries").size() && Json.isSafeInteger(predicate.get("unitEvents")) && Json.integer(predicate.get("unitEvents"), "unitEvents") == unitEvents;
+    if (!digest.equals(signedDigest) || !counts) throw new VerificationException("CONTENT_DIGEST_ERROR", "statement", "the document is not the one the ledger signed (entries removed, added or changed)", Json.obj("field", "statement.subject[0].digest.sha256"));
+    Object cp = predicate.get("checkpoint");
+    boolean sameCheckpoint = checkpoint.origin.equals(predicate.get("origin")) && cp instanceof Map && Json.isSafeInteger(Json.object(cp, "checkpoint").get("size")) && Json.integer(Json.object(cp, "checkpoint").get("size"), "size") == checkpoint.size && Hex.encode(checkpoint.root).equals(Json.object(cp, "checkpoint").get("rootHash"));
+    if (!sameCheckpoint) throw new VerificationException("PREDICATE_MISMATCH", "statement", "the statement names another checkpoint", Json.obj("field", "statement.predicate.checkpoint"));
+    return "the ledger signed this document (sha256 " + digest.substring(0, 16) + "…) with Ed25519" + (signatures.size() == 2 ? "; its ML-DSA-44 signature not checked (this client has no ML-DSA-44)" : "") + ": nothing was removed from it or added to it since";
   }
 
   /** The public key an entry's key id names anywhere in the document, ignoring key lives: for diagnosis only. */
@@ -650,8 +697,10 @@ public final class Provenance {
     boolean v3 = PROVENANCE_FORMAT_V3.equals(format);
     if (!v3 && !PROVENANCE_FORMAT_V2.equals(format) && !PROVENANCE_FORMAT_V1.equals(format)) return null;
     List<String> roles = PROVENANCE_FORMAT_V1.equals(format) ? List.of("trust", "station", "unit") : List.of("trust", "station", "release", "batch", "unit");
-    if (!doc.keySet().equals(v3 ? java.util.Set.of("format", "serial", "checkpoint", "entries", "history") : java.util.Set.of("format", "serial", "checkpoint", "entries"))) return null;
-    if (v3 && !(doc.get("history") instanceof Map)) return null;
+    java.util.Set<String> members = new java.util.HashSet<>(doc.keySet());
+    if (v3) members.remove("history");
+    if (!members.equals(v3 ? java.util.Set.of("format", "serial", "checkpoint", "entries", "statement") : java.util.Set.of("format", "serial", "checkpoint", "entries"))) return null;
+    if (v3 && ((doc.containsKey("history") && !(doc.get("history") instanceof Map)) || !(doc.get("statement") instanceof Map))) return null;
     if (!(doc.get("serial") instanceof String) || !(doc.get("checkpoint") instanceof String) || !(doc.get("entries") instanceof List)) return null;
     List<Object> list = Json.array(doc.get("entries"), "entries");
     if (list.isEmpty() || list.size() > 1_000_000) return null;
