@@ -31,15 +31,15 @@ function expectSaidAfterDurable(traced: Traced, under: string): void {
 }
 
 describe.skipIf(skip !== null)('durable writes, as the kernel saw them', () => {
-  it('flashtrail init: the data directory and its seven files', async () => {
+  it('flashtrail init: the data directory and its eight files', async () => {
     const data = join(root, 'init', 'data');
     const traced = await traceCli(['init', '--data', data]);
     expect(traced.result.code, traced.result.stderr).toBe(0);
     expect(durableDirectories(traced.calls, join(root, 'init')).sort()).toEqual([join(root, 'init'), data]);
     const writes = durableWrites(traced.calls, data);
-    expect(writes.map((w) => w.path).sort()).toEqual(['admin-keys.json', 'admin.key', 'admin.token', 'ledger-ml-dsa.key', 'ledger.json', 'ledger.key', 'tokens.json'].map((f) => join(data, f)));
+    expect(writes.map((w) => w.path).sort()).toEqual(['admin-keys.json', 'admin.key', 'admin.token', 'ledger-ml-dsa.key', 'ledger.json', 'ledger.key', 'tokens.json', 'unit-map.key'].map((f) => join(data, f)));
     // Keys are linked, never renamed: an existing key is never replaced.
-    expect(writes.filter((w) => w.via === 'link').map((w) => w.path).sort()).toEqual([join(data, 'admin.key'), join(data, 'ledger-ml-dsa.key'), join(data, 'ledger.key')]);
+    expect(writes.filter((w) => w.via === 'link').map((w) => w.path).sort()).toEqual([join(data, 'admin.key'), join(data, 'ledger-ml-dsa.key'), join(data, 'ledger.key'), join(data, 'unit-map.key')]);
     expectSaidAfterDurable(traced, data);
   });
 
@@ -73,7 +73,7 @@ describe.skipIf(skip !== null)('durable writes, as the kernel saw them', () => {
     const traced = await traceCli(['keys', 'backup', '--data', data, '--to', to]);
     expect(traced.result.code, traced.result.stderr).toBe(0);
     expect(durableDirectories(traced.calls, join(root, 'offline'))).toEqual([join(root, 'offline'), to]);
-    expect(durableWrites(traced.calls, to).map((w) => w.path).sort()).toEqual(['admin-keys.json', 'admin.key', 'flashtrail-backup.json', 'ledger-ml-dsa.key', 'ledger.json', 'ledger.key', 'tokens.json'].map((f) => join(to, f)));
+    expect(durableWrites(traced.calls, to).map((w) => w.path).sort()).toEqual(['admin-keys.json', 'admin.key', 'flashtrail-backup.json', 'ledger-ml-dsa.key', 'ledger.json', 'ledger.key', 'tokens.json', 'unit-map.key'].map((f) => join(to, f)));
     expect(durableWrites(traced.calls, data).map((w) => w.path)).toEqual([join(data, 'backups.json')]);
     expectSaidAfterDurable(traced, data);
   });

@@ -271,9 +271,22 @@ export class UnitMapIndex {
       for (const e of events) {
         const hash = leafHash(e.data, nativeCrypto);
         this.range.append(hash);
-        this.map.append(hash, unitSerialOf(e.data));
+        this.map.append(hash, this.serialOfStored(e.data, e.position));
         this.position = e.position;
       }
+    }
+  }
+
+  /**
+   * Every stored envelope was checked on the way in, so one that no longer decodes was edited in the store: the
+   * map cannot say what that leaf is, and goes out of service rather than stop the ledger (the start-up checks
+   * and the checkpoint's root, compared before each commitment, say the rest).
+   */
+  private serialOfStored(bytes: Uint8Array, position: bigint): string | null {
+    try {
+      return unitSerialOf(bytes);
+    } catch {
+      throw new UnitMapError(`the event at $all position ${position} is not a signed envelope any more: the event store was edited`);
     }
   }
 
