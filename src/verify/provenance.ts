@@ -13,7 +13,6 @@
 import { checkCheckpointSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { fromHex, toHex } from '../crypto/encoding.ts';
-import { keyIdOf } from '../crypto/ed25519.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { CheckpointFormatError, parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
