@@ -22,7 +22,8 @@ import { portableCrypto } from '../src/crypto/backend.ts';
 import { fromBase64 } from '../src/crypto/encoding.ts';
 import { verifyProvenance, parseVerifierKey, VerificationError, type ProvenanceDocument } from '../src/verify/index.ts';
 import { formatVerifierKey, parseNote } from '../src/tlog/note.ts';
-import { readSecretKeyFile } from '../src/files/key-file.ts';
+import { readSecretKeyFile, replaceSecretKeyFile, writeSecretKeyFile } from '../src/files/key-file.ts';
+import { configFromEnv, ledgerIdentity } from '../src/server/main.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
@@ -148,5 +149,27 @@ describe('ledger key rotation', () => {
     } finally {
       await after.stop();
     }
+  });
+
+  it('a rotation stopped between replacing ledger.key and writing ledger.json is finished at the next start, not refused', () => {
+    const dataDir = mkdtempSync(join(work, 'interrupted-'));
+    const config = configFromEnv({}, { dataDir, pqSignatures: 'off' });
+    const first = ledgerIdentity(config);
+    expect(first.rotatedFrom).toBeNull();
+    // What `keys rotate` does before its last step: the old key archived, ledger.key replaced.
+    const next = newSigner();
+    writeSecretKeyFile(join(dataDir, `ledger.key.${first.key.keyId}`), first.key);
+    replaceSecretKeyFile(join(dataDir, 'ledger.key'), next);
+    const resumed = ledgerIdentity(config);
+    expect(resumed.key.keyId).toBe(next.keyId);
+    expect(resumed.rotatedFrom?.keyId).toBe(first.key.keyId);
+    expect(resumed.verifierKey).toBe(formatVerifierKey(first.origin, next.publicKey));
+    expect(JSON.parse(readFileSync(join(dataDir, 'ledger.json'), 'utf8'))).toMatchObject({ origin: first.origin, keyId: next.keyId, rotatedFrom: first.key.keyId });
+    // A swapped ledger.key with no archived key named by ledger.json is still refused, as before.
+    const other = mkdtempSync(join(work, 'swapped-'));
+    const otherConfig = configFromEnv({}, { dataDir: other, pqSignatures: 'off' });
+    ledgerIdentity(otherConfig);
+    replaceSecretKeyFile(join(other, 'ledger.key'), newSigner());
+    expect(() => ledgerIdentity(otherConfig)).toThrow(/restore the matching pair from your backup/);
   });
 });
