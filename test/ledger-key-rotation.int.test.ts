@@ -123,6 +123,19 @@ describe('ledger key rotation', () => {
       const ok = await cli(['verify', docFile, '--ledger-key', oldKeyText, '--json']);
       expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true });
 
+      // An export after the rotation carries the chain too: it verifies with the old key pinned and with the new.
+      const exported = await fetch(`${after.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${after.tokens.auditor}`, 'content-type': 'application/json' }, body: JSON.stringify({ batchId: after.batchId }) });
+      expect(exported.status).toBe(200);
+      const exportFile = join(work, 'rotated-export.ndjson');
+      writeFileSync(exportFile, await exported.text());
+      for (const key of [oldKeyText, newKeyText]) {
+        const verified = await cli(['verify', exportFile, '--ledger-key', key, '--json', '--workers', '1']);
+        expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, report: { units: 2 } });
+        expect(JSON.parse(verified.stdout).report.steps.map((s: { step: string }) => s.step)).toContain('ledger-keys');
+      }
+      const strangerExport = await cli(['verify', exportFile, '--ledger-key', formatVerifierKey(oldKey.name, newSigner().publicKey), '--json', '--workers', '1']);
+      expect(JSON.parse(strangerExport.stdout)).toMatchObject({ ok: false, error: { code: 'LEDGER_KEY_ERROR' } });
+
       // A forged announcement: the same rotation re-signed by a stranger (who does not hold the old key).
       const rotationAt = doc.entries.findIndex((e) => e.role === 'trust' && payloadOf(e.envelope as { payload: string }).type === 'LedgerKeyRotated');
       const stranger = newSigner();
