@@ -118,6 +118,7 @@ function keyOf(event: LedgerEvent): string | null {
     case 'FirmwareUpdated':
     case 'ScittStatementRegistered':
     case 'LedgerKeyAnnounced':
+    case 'LedgerKeyRotated':
     case 'NotificationListProduced':
       return null;
     default:

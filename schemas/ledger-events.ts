@@ -4,6 +4,8 @@
  *   ledger-checkpoints  CheckpointIssued: every checkpoint the ledger signed
  *   ledger-keys         LedgerKeyAnnounced: the ledger's post-quantum (ML-DSA-44) key, announced under its Ed25519 key;
  *                       each record replaces the one before (rotation)
+ *   ledger-key-rotations  LedgerKeyRotated: a new Ed25519 ledger key, announced under the key it replaces; the chain
+ *                       a verifier pinned to an older key follows (docs/format.md §5.4)
  *   ledger-statement-<serial>  ScittStatementRegistered: the SCITT Signed Statement the ledger, as manufacturer,
  *                       registered for a shipped unit (src/scitt/statement.ts)
  *   ledger-notifications-<vulnerability>  NotificationListProduced: each notification list the ledger produced
@@ -40,6 +42,22 @@ export const LedgerKeyAnnounced = z.strictObject({
   verifierKey: z.string().min(1).max(2048).describe('the C2SP vkey (type 0x06) that checks its checkpoint signature line'),
 });
 
+/**
+ * A new Ed25519 ledger key, signed by the key it replaces (the envelope's keyid is previousKeyId). A new type,
+ * not a version of LedgerKeyAnnounced: it names its predecessor (the link a verifier follows) and must be signed
+ * by it, and it changes which key signs every later ledger record and checkpoint; LedgerKeyAnnounced adds a
+ * second signature beside the Ed25519 one. Its own leaf index says from where the new key signs: every ledger
+ * record at a later leaf, and every checkpoint whose tree holds it.
+ */
+export const LedgerKeyRotated = z.strictObject({
+  algorithm: z.literal('ed25519'),
+  previousKeyId: KeyId.describe('hex SHA-256 of the key this one replaces, which signs this record'),
+  previousPublicKey: PublicKeyHex.describe('that key\'s raw Ed25519 public key, hex'),
+  keyId: KeyId.describe('hex SHA-256 of the new raw Ed25519 public key'),
+  publicKey: PublicKeyHex.describe('the new raw Ed25519 public key, hex'),
+  verifierKey: z.string().min(1).max(300).describe('the new C2SP vkey (type 0x01): same origin, another key hash'),
+});
+
 export const NotificationListProduced = z.strictObject({
   vulnerabilityId: VulnerabilityId,
   query: z.strictObject({
@@ -57,5 +75,5 @@ export const NotificationListProduced = z.strictObject({
   requestedBy: z.strictObject({ role: z.enum(['admin', 'auditor']), name: ShortText.describe('the name of the bearer token that asked') }),
 });
 
-export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced }, NotificationListProduced: { 1: NotificationListProduced } } as const;
+export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced }, LedgerKeyRotated: { 1: LedgerKeyRotated }, NotificationListProduced: { 1: NotificationListProduced } } as const;
 export type LedgerOwnEventType = keyof typeof ledgerEventVersions;

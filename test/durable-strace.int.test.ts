@@ -1,6 +1,6 @@
 /**
  * Power-cut durability, proven from the system calls: under strace, `flashtrail init`, `tokens add`,
- * `keys generate`, `keys backup` and `export` write every file to a temporary file in its directory, fsync
+ * `keys generate`, `keys rotate`, `keys backup` and `export` write every file to a temporary file in its directory, fsync
  * it before renaming (or linking) it onto its name, fsync the directory after, and only then say they are
  * done. New directories are fsynced into their parents. (Without strace these tests are skipped, and say why.)
  */
@@ -64,6 +64,20 @@ describe.skipIf(skip !== null)('durable writes, as the kernel saw them', () => {
     expect(made.result.code, made.result.stderr).toBe(0);
     expect(durableWrites(made.calls, root).map((w) => [w.path, w.via])).toEqual([[join(root, 'st-01.key'), 'link']]);
     expectSaidAfterDurable(made, root);
+  });
+
+  it('flashtrail keys rotate: the old key archived (linked, never replaced), then ledger.key, then ledger.json naming both', async () => {
+    const data = join(root, 'rotate-data');
+    expect((await runCli(['init', '--data', data])).code).toBe(0);
+    const oldKeyId = (JSON.parse(readFileSync(join(data, 'ledger.json'), 'utf8')) as { keyId: string }).keyId;
+    const traced = await traceCli(['keys', 'rotate', '--data', data]);
+    expect(traced.result.code, traced.result.stderr).toBe(0);
+    expect(durableWrites(traced.calls, data).map((w) => [w.path, w.via])).toEqual([
+      [join(data, `ledger.key.${oldKeyId}`), 'link'],
+      [join(data, 'ledger.key'), 'rename'],
+      [join(data, 'ledger.json'), 'rename'],
+    ]);
+    expectSaidAfterDurable(traced, data);
   });
 
   it('flashtrail keys backup', async () => {

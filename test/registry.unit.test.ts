@@ -36,6 +36,7 @@ const samples: LedgerEvent[] = [
   ev('CraReportSubmitted', { vulnerabilityId: 'CVE-2024-23775', stage: 'early_warning', submittedAt: T0.toISOString() }),
   ev('ScittStatementRegistered', { serial: 'SN1', statementSha256: hash('s'), provenanceSha256: hash('p'), checkpoint: 'n', statement: 'AA==' }),
   ev('LedgerKeyAnnounced', { algorithm: 'ml-dsa-44', keyId: hash('k'), publicKey: 'A'.repeat(1752), verifierKey: 'o+00000000+Bg==' }),
+  ev('LedgerKeyRotated', { algorithm: 'ed25519', previousKeyId: hash('old'), previousPublicKey: hash('o'), keyId: hash('new'), publicKey: hash('n'), verifierKey: 'o+00000000+AQ==' }),
   ev('NotificationListProduced', { vulnerabilityId: 'CVE-2024-23775', query: { view: 'now', statuses: ['affected'] }, format: 'csv', listSha256: hash('l'), units: 3, customers: 2, asOf: { size: 10, rootHash: hash('r') }, requestedBy: { role: 'auditor', name: 'quality' } }),
 ];
 
@@ -59,19 +60,19 @@ function contextWith(states: Map<string, unknown>): DecisionContext & { read: st
 describe('aggregate registry', () => {
   it('every event type belongs to exactly one aggregate', () => {
     const owners = [...UNIT_EVENT_TYPES, ...ADMIN_EVENT_TYPES, ...LEDGER_EVENT_TYPES].map((type) => ({ type, owners: AGGREGATES.filter((a) => a.eventTypes.includes(type)).map((a) => a.name) }));
-    expect(owners.length).toBe(32);
+    expect(owners.length).toBe(33);
     expect(owners.filter((o) => o.owners.length !== 1)).toEqual([]);
-    expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'vulnerability', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement', 'ledger-keys', 'ledger-notifications']);
+    expect(AGGREGATES.map((a) => a.name)).toEqual(['unit', 'station', 'release', 'batch', 'vulnerability', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement', 'ledger-keys', 'ledger-key-rotations', 'ledger-notifications']);
   });
 
   it('stream prefixes are distinct and none is the start of another', () => {
     const prefixes = AGGREGATES.map((a) => a.streamPrefix);
-    expect(prefixes).toEqual(['unit-', 'station-', 'release-', 'batch-', 'vuln-', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement-', 'ledger-keys', 'ledger-notifications-']);
+    expect(prefixes).toEqual(['unit-', 'station-', 'release-', 'batch-', 'vuln-', 'ledger-trust', 'ledger-checkpoints', 'ledger-statement-', 'ledger-keys', 'ledger-key-rotations', 'ledger-notifications-']);
     for (const a of prefixes) for (const b of prefixes) if (a !== b) expect(b.startsWith(a), `${b} starts with ${a}`).toBe(false);
   });
 
   it("an event's aggregate names the same stream as the clients' stream rule", () => {
-    expect(new Set(samples.map((e) => e.type)).size).toBe(32);
+    expect(new Set(samples.map((e) => e.type)).size).toBe(33);
     for (const event of samples) {
       const stream = aggregateOf(event).open((aggregate) => {
         if (!aggregate.accepts(event)) throw new Error(`${aggregate.name} does not accept ${event.type}`);

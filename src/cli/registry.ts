@@ -21,6 +21,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('serve', 'run the ledger API', () => import('./commands/serve.ts')),
   entry('init', 'create a data directory with an administrator key and token', () => import('./commands/init.ts')),
   entry('keys generate', 'create an Ed25519 key file (mode 0600), print its public key', () => import('./commands/keys-generate.ts')),
+  entry('keys rotate', "replace the ledger's Ed25519 key (ledger stopped); the next start announces it under the old one", () => import('./commands/keys-rotate.ts')),
   entry('keys backup', "copy the ledger's keys and trust files offline, durably, and verify the copy", () => import('./commands/keys-backup.ts')),
   entry('backup', 'a consistent online backup of the whole ledger into a new directory, verified', () => import('./commands/backup.ts')),
   entry('backup verify', "check a backup: each file's SHA-256 and the Merkle root against its signed checkpoint", () => import('./commands/backup-verify.ts')),

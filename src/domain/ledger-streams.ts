@@ -4,7 +4,7 @@
  * these types is refused before it gets here, and decide() refuses it again should it ever get here.
  */
 import type { EventOf } from '../../schemas/index.ts';
-import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEYS_STREAM, LEDGER_NOTIFICATION_STREAM_PREFIX, LEDGER_STATEMENT_STREAM_PREFIX, LEDGER_TRUST_STREAM } from '../event/streams.ts';
+import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEY_ROTATIONS_STREAM, LEDGER_KEYS_STREAM, LEDGER_NOTIFICATION_STREAM_PREFIX, LEDGER_STATEMENT_STREAM_PREFIX, LEDGER_TRUST_STREAM } from '../event/streams.ts';
 import { DecisionError } from './decision-error.ts';
 import { defineAggregate } from './aggregate.ts';
 
@@ -68,6 +68,22 @@ export const ledgerKeysAggregate = defineAggregate<LedgerKeyEvent, LedgerKeysSta
   eventTypes: ['LedgerKeyAnnounced'],
   initialState: { mlDsa: null },
   evolve: (_state, event) => ({ mlDsa: event.data }),
+  decide: writtenByLedger,
+});
+
+export type KeyRotationEvent = EventOf<'LedgerKeyRotated'>;
+export interface KeyRotationsState {
+  /** The Ed25519 ledger key in force after the last rotation; null before the first. */
+  readonly current: KeyRotationEvent['data'] | null;
+}
+
+/** The chain of Ed25519 ledger keys, each announced under the key before it: written by the ledger only. */
+export const ledgerKeyRotationsAggregate = defineAggregate<KeyRotationEvent, KeyRotationsState>({
+  name: 'ledger-key-rotations',
+  streamPrefix: LEDGER_KEY_ROTATIONS_STREAM,
+  eventTypes: ['LedgerKeyRotated'],
+  initialState: { current: null },
+  evolve: (_state, event) => ({ current: event.data }),
   decide: writtenByLedger,
 });
 

@@ -9,9 +9,9 @@ import { stationAggregate } from './station.ts';
 import { releaseAggregate } from './release.ts';
 import { batchAggregate } from './batch.ts';
 import { vulnerabilityAggregate } from './vulnerability.ts';
-import { ledgerCheckpointsAggregate, ledgerKeysAggregate, ledgerNotificationsAggregate, ledgerStatementAggregate, ledgerTrustAggregate } from './ledger-streams.ts';
+import { ledgerCheckpointsAggregate, ledgerKeyRotationsAggregate, ledgerKeysAggregate, ledgerNotificationsAggregate, ledgerStatementAggregate, ledgerTrustAggregate } from './ledger-streams.ts';
 
-export const AGGREGATES: readonly RegisteredAggregate[] = [unitAggregate, stationAggregate, releaseAggregate, batchAggregate, vulnerabilityAggregate, ledgerTrustAggregate, ledgerCheckpointsAggregate, ledgerStatementAggregate, ledgerKeysAggregate, ledgerNotificationsAggregate];
+export const AGGREGATES: readonly RegisteredAggregate[] = [unitAggregate, stationAggregate, releaseAggregate, batchAggregate, vulnerabilityAggregate, ledgerTrustAggregate, ledgerCheckpointsAggregate, ledgerStatementAggregate, ledgerKeysAggregate, ledgerKeyRotationsAggregate, ledgerNotificationsAggregate];
 
 const byEventType = new Map<EventType, RegisteredAggregate>(AGGREGATES.flatMap((a) => a.eventTypes.map((type) => [type, a] as const)));
 

@@ -24,6 +24,8 @@ export function streamOf(event: LedgerEvent): string {
       return LEDGER_CHECKPOINT_STREAM;
     case 'LedgerKeyAnnounced':
       return LEDGER_KEYS_STREAM;
+    case 'LedgerKeyRotated':
+      return LEDGER_KEY_ROTATIONS_STREAM;
     case 'ScittStatementRegistered':
       return ledgerStatementStream(event.data.serial);
     case 'NotificationListProduced':
@@ -43,6 +45,8 @@ export const LEDGER_TRUST_STREAM = 'ledger-trust';
 export const LEDGER_CHECKPOINT_STREAM = 'ledger-checkpoints';
 /** The ledger's post-quantum key announcements (LedgerKeyAnnounced). */
 export const LEDGER_KEYS_STREAM = 'ledger-keys';
+/** The ledger's Ed25519 key rotations (LedgerKeyRotated): the chain of ledger keys, each signed by the one before. */
+export const LEDGER_KEY_ROTATIONS_STREAM = 'ledger-key-rotations';
 /** The SCITT statement the ledger registered for a shipped unit (one per unit). */
 export const LEDGER_STATEMENT_STREAM_PREFIX = 'ledger-statement-';
 export const ledgerStatementStream = (serial: string) => `${LEDGER_STATEMENT_STREAM_PREFIX}${serial}`;

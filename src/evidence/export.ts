@@ -15,7 +15,7 @@ import type { ProjectionRunner } from '../read/projection-runner.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import type { UnitFacts as ProductionFacts } from '../../projections/production.ts';
 import type { UnitEvent } from '../../schemas/index.ts';
-import { batchStream, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
+import { batchStream, LEDGER_KEY_ROTATIONS_STREAM, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
 import { canonicalize } from '../crypto/jcs.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { signStatement } from './statement.ts';
@@ -128,6 +128,8 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   // release the selected units depend on.
   const admin: { kind: AdminRecordKind; e: StoredEvent; leafIndex: number }[] = [];
   for (const c of await coveredPrefix(LEDGER_TRUST_STREAM)) admin.push({ kind: 'trust', ...c });
+  // The chain of ledger keys (docs/format.md §5.4): a verifier pinned to an older key follows it. None before a rotation.
+  for (const c of await coveredPrefix(LEDGER_KEY_ROTATIONS_STREAM)) admin.push({ kind: 'trust', ...c });
   const stations = new Set(projections.findDocs<{ stationId: string }>('production', 'kind', 'station').map((s) => s.stationId));
   for (const s of [...stations].sort()) for (const c of await coveredPrefix(stationStream(s))) admin.push({ kind: 'station', ...c });
   const batchIds = new Set<string>();

@@ -6,7 +6,7 @@
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
-import { batchStream, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
+import { batchStream, LEDGER_KEY_ROTATIONS_STREAM, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
 import { formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
@@ -38,7 +38,8 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
   if (unitEvents.length === 0) return null;
   const stationIds = [...new Set(unitEvents.map((e) => e.event.source.id))].sort();
   const stationEvents = (await Promise.all(stationIds.map((id) => ledger.readStream(stationStream(id))))).flat();
-  const trustEvents = await ledger.readStream(LEDGER_TRUST_STREAM);
+  // The chain of ledger keys (docs/format.md §5.4) is trust too: a verifier pinned to an older key follows it.
+  const trustEvents = [...(await ledger.readStream(LEDGER_TRUST_STREAM)), ...(await ledger.readStream(LEDGER_KEY_ROTATIONS_STREAM))];
   const scans = unitEvents.filter((e) => e.event.type === 'UnitScanned');
   const batchId = scans.length > 0 ? (scans[scans.length - 1] as StoredEvent & { event: { data: { batchId: string } } }).event.data.batchId : null;
   const batchOpened = batchId ? (await ledger.readStream(batchStream(batchId))).slice(0, 1) : [];

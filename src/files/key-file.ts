@@ -33,6 +33,15 @@ export function writeSecretKeyFile(path: string, signer: Signer, comment?: strin
   writeKeyFileBody(path, body);
 }
 
+/**
+ * Replaces a secret key file durably (a new file renamed over the old one: a crash leaves one or the other,
+ * never half of each), mode 0600. Only for a key whose predecessor is kept elsewhere (ledger key rotation).
+ */
+export function replaceSecretKeyFile(path: string, signer: Signer, comment?: string): void {
+  const body = { type: SECRET_KEY_FILE_TYPE, keyId: signer.keyId, publicKey: toHex(signer.publicKey), secretKey: toHex(signer.secretKey), ...(comment ? { comment } : {}) };
+  writeFileDurable(path, JSON.stringify(body, null, 2) + '\n', { mode: 0o600 });
+}
+
 /** Writes a secret key file's JSON durably, mode 0600, never over an existing file. */
 export function writeKeyFileBody(path: string, body: object): void {
   try {

@@ -93,7 +93,7 @@ export interface SignedCheckpointCheck {
  * Step 2: the newest CheckpointIssued record against the ledger key and the Merkle log. Call it after the log
  * caught up with the event store.
  */
-export async function checkSignedCheckpoint(store: EventStore, log: MerkleLog, ledgerKey: NoteKey, crypto: CryptoBackend): Promise<SignedCheckpointCheck> {
+export async function checkSignedCheckpoint(store: EventStore, log: MerkleLog, ledgerKey: NoteKey | readonly NoteKey[], crypto: CryptoBackend): Promise<SignedCheckpointCheck> {
   const [head] = await store.readStream(LEDGER_CHECKPOINT_STREAM, { direction: 'backwards', maxCount: 1 });
   if (!head) return { size: null };
   const { event } = decodeTrustedEnvelope(head.data, crypto);
@@ -103,7 +103,7 @@ export async function checkSignedCheckpoint(store: EventStore, log: MerkleLog, l
   const { size, rootHash, note } = event.data;
   let body;
   try {
-    body = parseCheckpointBody(verifyNote(note, [ledgerKey], crypto).text);
+    body = parseCheckpointBody(verifyNote(note, Array.isArray(ledgerKey) ? ledgerKey : [ledgerKey as NoteKey], crypto).text);
   } catch (error) {
     throw new LogIntegrityError(`the newest recorded checkpoint (size ${size}, position ${head.position}) is not a note signed by the ledger key: ${(error as Error).message}`, null, head.position);
   }

@@ -82,6 +82,11 @@ export interface LedgerIdentity {
   /** The post-quantum key (ledger-ml-dsa.key) and its C2SP vkey; null when FLASHTRAIL_PQ_SIGNATURES=off. */
   readonly mlDsaKey: MlDsaSigner | null;
   readonly mlDsaVerifierKey: string | null;
+  /**
+   * The Ed25519 key `flashtrail keys rotate` replaced, while its LedgerKeyRotated record is not yet in the log
+   * (ledger.json `rotatedFrom`): the next start announces the new key under it, then forgets it.
+   */
+  readonly rotatedFrom: Signer | null;
 }
 
 const LedgerInfo = z.strictObject({
@@ -90,9 +95,12 @@ const LedgerInfo = z.strictObject({
   keyId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** Written only after ledger-ml-dsa.key is durable, as keyId is. */
   mlDsaKeyId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** Set by `flashtrail keys rotate` (src/server/ledger-key-rotation.ts), cleared once the rotation is logged. */
+  rotatedFrom: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
+export type LedgerInfoFile = z.infer<typeof LedgerInfo>;
 
-function readLedgerInfo(file: string): z.infer<typeof LedgerInfo> {
+export function readLedgerInfo(file: string): z.infer<typeof LedgerInfo> {
   try {
     return LedgerInfo.parse(JSON.parse(readFileSync(file, 'utf8')));
   } catch {
@@ -125,12 +133,33 @@ export function ledgerIdentity(config: LedgerConfig): LedgerIdentity {
     const mlDsaKeyId = existsSync(pqFile) ? readMlDsaKeyFile(pqFile).keyId : undefined;
     writeFileDurable(infoFile, JSON.stringify({ origin, keyId: key.keyId, ...(mlDsaKeyId ? { mlDsaKeyId } : {}) }, null, 2) + '\n', { mode: 0o600 });
   }
-  const info = readLedgerInfo(infoFile);
+  let info = readLedgerInfo(infoFile);
   if (info.keyId !== undefined && info.keyId !== key.keyId) {
-    throw new KeyFileError(`${keyFile} holds key ${key.keyId}, but ${infoFile} names ${info.keyId}: restore the matching pair from your backup`);
+    // `keys rotate` stopped between replacing ledger.key and writing ledger.json: the old key is archived, the
+    // new one not yet announced; finish what it started.
+    if (info.rotatedFrom === undefined && existsSync(archivedLedgerKeyFile(config.dataDir, info.keyId))) {
+      info = { ...info, keyId: key.keyId, rotatedFrom: info.keyId };
+      writeFileDurable(infoFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+    } else {
+      throw new KeyFileError(`${keyFile} holds key ${key.keyId}, but ${infoFile} names ${info.keyId}: restore the matching pair from your backup`);
+    }
   }
+  const rotatedFrom = info.rotatedFrom !== undefined ? readSecretKeyFile(archivedLedgerKeyFile(config.dataDir, info.rotatedFrom)) : null;
+  if (rotatedFrom && rotatedFrom.keyId !== info.rotatedFrom) throw new KeyFileError(`${archivedLedgerKeyFile(config.dataDir, info.rotatedFrom as string)} holds key ${rotatedFrom.keyId}, not ${String(info.rotatedFrom)}: restore it from your backup`);
   const mlDsaKey = ledgerMlDsaKey(config, infoFile, info);
-  return { origin: info.origin, key, verifierKey: formatVerifierKey(info.origin, key.publicKey), mlDsaKey, mlDsaVerifierKey: mlDsaKey ? formatMlDsaVerifierKey(info.origin, mlDsaKey.publicKey) : null };
+  return { origin: info.origin, key, verifierKey: formatVerifierKey(info.origin, key.publicKey), mlDsaKey, mlDsaVerifierKey: mlDsaKey ? formatMlDsaVerifierKey(info.origin, mlDsaKey.publicKey) : null, rotatedFrom };
+}
+
+/** Where `keys rotate` keeps a replaced ledger key, for the record: ledger.key.<key id>. */
+export function archivedLedgerKeyFile(dataDir: string, keyId: string): string {
+  return join(dataDir, `ledger.key.${keyId}`);
+}
+
+/** The rotation is in the log: ledger.json stops naming the replaced key (its file stays, for the record). */
+function forgetRotatedKey(config: LedgerConfig): void {
+  const infoFile = join(config.dataDir, 'ledger.json');
+  const { rotatedFrom: _done, ...info } = readLedgerInfo(infoFile);
+  writeFileDurable(infoFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 }
 
 /**
@@ -263,7 +292,9 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       const rederived = fileLog.size === 0;
       const compared = await checkRecentLeaves(store, fileLog, config.startCheckLeaves, nativeCrypto);
       await fileLog.catchUp();
-      const signed = await checkSignedCheckpoint(store, fileLog, parseVerifierKey(identity.verifierKey), nativeCrypto);
+      // Until a rotation is logged, the newest checkpoint is the replaced key's.
+      const signingKeys = [identity.verifierKey, ...(identity.rotatedFrom ? [formatVerifierKey(identity.origin, identity.rotatedFrom.publicKey)] : [])].map(parseVerifierKey);
+      const signed = await checkSignedCheckpoint(store, fileLog, signingKeys, nativeCrypto);
       if (rederived && signed.size !== null) {
         logger.warn({ file: merkleLogFile(config), leaves: fileLog.size }, `the Merkle log was empty or missing: re-derived from the event store, it reproduces signed checkpoint ${signed.size}`);
       }
@@ -291,6 +322,14 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       ...(witnesses ? { witnesses } : {}),
     });
     await checkpointer.open();
+    if (identity.rotatedFrom) {
+      if (shared) throw new ConfigError('a rotated ledger key is announced by a ledger with its own log (SQLite); rotation on a shared PostgreSQL log is not supported yet');
+      // Announced under the replaced key, then a checkpoint by the new one covers it, before anything else is signed.
+      await checkpointer.announceLedgerKeyRotation(identity.rotatedFrom);
+      await checkpointer.issue();
+      forgetRotatedKey(config);
+      logger.info({ previousKeyId: identity.rotatedFrom.keyId, keyId: identity.key.keyId }, 'ledger key rotation announced in the log');
+    }
     await checkpointer.recordTrustedAdminKeys(adminKeys);
     if (!shared || shared.leadership.isLeader()) await checkpointer.announceMlDsaKey();
     if (shared) shared.start(checkpointer);

@@ -11,16 +11,16 @@
  */
 import { checkCheckpointSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 import { fromBase64, fromUtf8, toBase64, toHex } from '../crypto/encoding.ts';
-import { keyIdOf } from '../crypto/ed25519.ts';
 import { hashesEqual, leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
 import { canonicalize } from '../crypto/jcs.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
-import type { NoteKey } from '../tlog/note.ts';
+import { parseNote, type NoteKey } from '../tlog/note.ts';
 import { InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Schema } from '../../schemas/export.ts';
 import { checkStatementSignatures, checkVerifierPage, type VerifierPageReport } from './statement-signatures.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
+import { followLedgerKeyChain } from './ledger-keys.ts';
 import { observedSteps } from './plan.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
@@ -332,7 +332,7 @@ const NOT_PROVEN_V1 = [
  * before the statement line is hashed as it passes, and unit records go to the verifier undecoded, so the
  * reading side hashes bytes and little more.
  */
-export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledgerKey: NoteKey, options: VerifyExportOptions = {}): Promise<ExportReport> {
+export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinnedKey: NoteKey, options: VerifyExportOptions = {}): Promise<ExportReport> {
   const crypto = options.crypto ?? portableCrypto;
   const units = options.units ?? inlineUnitVerifier(crypto);
   const steps = observedSteps(options.onStep);
@@ -352,6 +352,8 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
   let witnesses: WitnessReport | undefined;
   let freshness: FreshnessReport | undefined;
   let algorithms: SignatureAlgorithm[] = [];
+  // The pinned key until the chain of ledger keys (§5.4) names the key that signed the checkpoint.
+  let ledgerKey = pinnedKey;
 
   const record = (seq: number, results: UnitResult[]) => {
     let previous: UnitResult | null = null;
@@ -398,6 +400,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
     let records = 0;
     let header: Extract<ExportRecord, { record: 'header' }> | null = null;
     let checkpoint: Checkpoint | null = null;
+    let checkpointNote: string | null = null;
     const admin: { d: Decoded; proof: readonly string[] }[] = [];
     let lastAdminLeaf = -1;
     let established: EstablishedKeys | null = null;
@@ -408,7 +411,30 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
 
     // Once the admin records are read (before the first unit, or at the end of an export without units):
     // check their inclusion, establish the keys, and fix what every unit is verified against.
-    const establish = (cp: Checkpoint, h: NonNullable<typeof header>): UnitContext => {
+    const checkpointStep = (note: string, key: NoteKey): Checkpoint => {
+      const verified = withLine(() => checkCheckpoint(note, key, crypto), 2);
+      algorithms = withLine(() => checkCheckpointSignatures(note, options.signatures, crypto), 2);
+      steps.push({ step: 'checkpoint', detail: `signed by ${key.name} (${key.id}) with ${algorithms.join(' + ')}: tree size ${verified.size}, root ${toHex(verified.root).slice(0, 16)}…` });
+      if (options.policy) {
+        const policy = options.policy;
+        witnesses = withLine(() => checkWitnesses(note, policy, key, crypto, { line: 2, field: 'note' }), 2);
+        steps.push({ step: 'witnesses', detail: witnessStepDetail(witnesses) });
+      }
+      if (options.atLeast !== undefined || witnesses) {
+        const f = withLine(() => checkFreshness(verified, options.atLeast, witnesses, options.now ?? new Date(), { line: 2, field: 'note' }), 2);
+        freshness = f;
+        steps.push({ step: 'freshness', detail: freshnessDetail(f, options.atLeast) });
+      }
+      return verified;
+    };
+
+    const establish = (h: NonNullable<typeof header>): UnitContext => {
+      // The chain of ledger keys (§5.4): the checkpoint is the last key's, and it is checked before any proof.
+      const chain = followLedgerKeyChain(admin.filter((a) => a.d.role === 'trust').map((a) => a.d), pinnedKey, crypto, 'keys');
+      ledgerKey = chain.signing;
+      if (chain.rotations.length > 0) steps.push({ step: 'ledger-keys', detail: `${chain.rotations.length} rotation(s) of the ledger key, each signed by the key it replaces, from the pinned ${pinnedKey.name} (${pinnedKey.id}) to ${ledgerKey.id}` });
+      if (!checkpoint || ledgerKey.id !== pinnedKey.id) checkpoint = checkpointStep(checkpointNote as string, ledgerKey);
+      const cp = checkpoint;
       const trustKeys = admin.filter((a) => a.d.role === 'trust');
       const adminKeyIds = new Map<string, Uint8Array>();
       for (const t of trustKeys) if (t.d.event.type === 'AdminKeysTrusted') for (const k of t.d.event.data.keys) adminKeyIds.set(k.keyId, fromHexKey(k.publicKey));
@@ -416,10 +442,10 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
         admin.map(({ d, proof }) => ({ d, proof: proofHashes(proof, d.at, 'keys') })),
         cp,
         crypto,
-        (d) => (d.role === 'trust' ? (d.keyId === keyIdOf(ledgerKey.publicKey) ? ledgerKey.publicKey : null) : (adminKeyIds.get(d.keyId) ?? null)),
+        (d) => (d.role === 'trust' ? (chain.keys.find((k) => k.keyId === d.keyId)?.publicKey ?? null) : (adminKeyIds.get(d.keyId) ?? null)),
         'keys',
       );
-      established = establishKeys(admin.map((a) => a.d), ledgerKey, crypto);
+      established = establishKeys(admin.map((a) => a.d), ledgerKey, crypto, 'keys', chain.keyAt);
       const c = established.counts;
       const lives = established.lives;
       steps.push({
@@ -472,23 +498,14 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       if (rec.record === 'header') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: a second header`, { line: lineNo });
       if (lineNo === 2) {
         if (rec.record !== 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', 'line 2 must be the checkpoint', { line: 2 });
-        checkpoint = withLine(() => checkCheckpoint(rec.note, ledgerKey, crypto), 2);
-        algorithms = withLine(() => checkCheckpointSignatures(rec.note, options.signatures, crypto), 2);
-        steps.push({ step: 'checkpoint', detail: `signed by ${ledgerKey.name} (${ledgerKey.id}) with ${algorithms.join(' + ')}: tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…` });
-        if (options.policy) {
-          const policy = options.policy;
-          witnesses = withLine(() => checkWitnesses(rec.note, policy, ledgerKey, crypto, { line: 2, field: 'note' }), 2);
-          steps.push({ step: 'witnesses', detail: witnessStepDetail(witnesses) });
-        }
-        if (options.atLeast !== undefined || witnesses) {
-          const current = checkpoint;
-          const f = withLine(() => checkFreshness(current, options.atLeast, witnesses, options.now ?? new Date(), { line: 2, field: 'note' }), 2);
-          freshness = f;
-          steps.push({ step: 'freshness', detail: freshnessDetail(f, options.atLeast) });
-        }
+        checkpointNote = rec.note;
+        // A checkpoint with no line by the pinned key may be by a successor of it (§5.4): it is verified once the
+        // chain of ledger keys, among the records before the units, is read, and before anything rests on it.
+        if (!signedByKeyId(rec.note, pinnedKey)) continue;
+        checkpoint = checkpointStep(rec.note, pinnedKey);
         continue;
       }
-      if (!checkpoint || !header) throw new VerificationError('FORMAT_ERROR', 'format', 'missing checkpoint', { line: lineNo });
+      if (!checkpointNote || !header) throw new VerificationError('FORMAT_ERROR', 'format', 'missing checkpoint', { line: lineNo });
       if (rec.record === 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: a second checkpoint`, { line: lineNo });
       if (rec.record !== 'unit') {
         if (context) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: ${rec.record} records must precede the units`, { line: lineNo });
@@ -504,12 +521,12 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, ledger
       }
       // The first unit record (parsed here, in v2 already held to its RFC 8785 form), or a v1 unit record
       // whose members are in another order: the verifier parses it again, as any other.
-      context ??= establish(checkpoint, header);
+      context ??= establish(header);
       batch.push({ line: lineNo, bytes: bytes.slice() });
     }
     if (failure) throw failure;
-    if (!header || !checkpoint) throw new VerificationError('FORMAT_ERROR', 'format', 'the export is empty or truncated', { line: lineNo });
-    context ??= establish(checkpoint, header);
+    if (!header || !checkpointNote) throw new VerificationError('FORMAT_ERROR', 'format', 'the export is empty or truncated', { line: lineNo });
+    context ??= establish(header);
     if (batch.length > 0) await dispatch(batch, context);
     await Promise.all(inFlight);
     if (failure) throw failure;
@@ -641,5 +658,14 @@ function checkSubjects(stmt: InTotoStatement, firmware: Map<string, { claim: Fir
   });
   for (const sha of supported) {
     if (!named.has(sha)) throw new VerificationError('SUBJECT_MISMATCH', 'statement', `firmware ${sha.slice(0, 16)}… carried by exported units is not a subject of the statement`, at);
+  }
+}
+
+/** Whether the note has a signature line by this key (name and id): whether it can be verified with it at all. */
+function signedByKeyId(note: string, key: NoteKey): boolean {
+  try {
+    return parseNote(note).signatures.some((s) => s.name === key.name && s.id === key.id);
+  } catch {
+    return true; // malformed: the checkpoint step names what is wrong with it
   }
 }

@@ -19,6 +19,7 @@ export { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 export { verifyInclusion, verifyConsistency } from '../merkle/proofs.ts';
 export { leafHash } from '../merkle/hash.ts';
 export { checkWitnesses, type WitnessReport } from './witnesses.ts';
+export { followLedgerKeyChain, type LedgerKey, type LedgerKeyChain } from './ledger-keys.ts';
 export { checkFreshness, type FreshnessReport } from './freshness.ts';
 export { UnitHistoryMap, verifyCompleteHistory, historyKey, type HistoryClaim, type UnitHistory } from './history-map.ts';
 export { verifyHistoryEvidence, formatCommitment, parseCommitment, indexLogOrigin, type HistoryReport, type MapCommitment } from './map-commitment.ts';

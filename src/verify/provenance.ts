@@ -13,11 +13,11 @@
 import { checkCheckpointSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { fromHex, toHex } from '../crypto/encoding.ts';
-import { keyIdOf } from '../crypto/ed25519.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { CheckpointFormatError, parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
 import { NoteError, verifyNote, type NoteKey } from '../tlog/note.ts';
+import { followLedgerKeyChain } from './ledger-keys.ts';
 import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
 import { historyStepDetail, verifyHistoryEvidence, type HistoryReport } from './map-commitment.ts';
 import { leafHash } from '../merkle/hash.ts';
@@ -106,7 +106,7 @@ const NOT_PROVEN = [
 ];
 const NOT_PROVEN_V1 = ["the unit's batch and release (v1 documents carry no batch or release records)"];
 
-export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto, options: VerifyOptions = {}): ProvenanceReport {
+export function verifyProvenance(input: unknown, pinnedKey: NoteKey, crypto: CryptoBackend = portableCrypto, options: VerifyOptions = {}): ProvenanceReport {
   const steps = observedSteps(options.onStep);
   const done = (step: string, detail: string) => steps.push({ step, detail });
 
@@ -116,6 +116,11 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
   const v3 = doc.format === PROVENANCE_FORMAT_V3;
   done('format', `${doc.format} for unit ${doc.serial}, ${doc.entries.length} entries`);
 
+  // The chain of ledger keys first (§5.4): the checkpoint is signed by its last key. Entries that do not decode
+  // are left to the envelopes step, which names them.
+  const chain = followLedgerKeyChain(rotationEntries(doc.entries, crypto), pinnedKey, crypto);
+  const ledgerKey = chain.signing;
+  if (chain.rotations.length > 0) done('ledger-keys', `${chain.rotations.length} rotation(s) of the ledger key, each signed by the key it replaces, from the pinned ${pinnedKey.name} (${pinnedKey.id}) to ${ledgerKey.id}: ${chain.keys.map((k) => `${k.keyId.slice(0, 16)}…`).join(' → ')}`);
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
   const algorithms = checkCheckpointSignatures(doc.checkpoint, options, crypto);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}) with ${algorithms.join(' + ')}: tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
@@ -152,11 +157,11 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     decoded.map((d, i) => ({ d, proof: tlogProofHashes(d, (doc.entries[i] as { proof: string }).proof, doc.checkpoint, v2) })),
     checkpoint,
     crypto,
-    (d) => (d.role === 'trust' ? (d.keyId === keyIdOf(ledgerKey.publicKey) ? ledgerKey.publicKey : null) : d.role === 'unit' ? anyKeyFor(registered, d) : (trustKeys.get(d.keyId) ?? null)),
+    (d) => (d.role === 'trust' ? (chain.keys.find((k) => k.keyId === d.keyId)?.publicKey ?? null) : d.role === 'unit' ? anyKeyFor(registered, d) : (trustKeys.get(d.keyId) ?? null)),
   );
   done('inclusion', `${decoded.length} inclusion proofs verify against the checkpoint (RFC 9162 §2.1.3.2)`);
 
-  const keys = establishKeys(adminEntries, ledgerKey, crypto);
+  const keys = establishKeys(adminEntries, ledgerKey, crypto, 'keys', chain.keyAt);
   const c = keys.counts;
   done('keys', `${c.trust} AdminKeysTrusted record(s) signed by the ledger key; ${c.station} station${v2 ? `, ${c.release} release and ${c.batch} batch` : ''} record(s) signed by trusted administrator keys, chained; ${[...keys.lives.values()].reduce((n, l) => n + l.length, 0)} station key registration(s)`);
 
@@ -221,6 +226,21 @@ export function verifyProvenance(input: unknown, ledgerKey: NoteKey, crypto: Cry
     ...(freshness ? { freshness } : {}),
     ...(history ? { history } : {}),
   };
+}
+
+/** The trust entries that decode as LedgerKeyRotated: the links of the chain of ledger keys. */
+function rotationEntries(entries: readonly { role: string; leafIndex: number; envelope: unknown }[], crypto: CryptoBackend): Decoded[] {
+  const out: Decoded[] = [];
+  entries.forEach((entry, position) => {
+    if (entry.role !== 'trust') return;
+    try {
+      const d = decodeEntry('trust', entry.leafIndex, entry.envelope, position, { field: `entries[${position}]` }, crypto);
+      if (d.event.type === 'LedgerKeyRotated') out.push(d);
+    } catch (error) {
+      if (!(error instanceof VerificationError)) throw error;
+    }
+  });
+  return out;
 }
 
 /** With a witness quorum met, the split-view caveat no longer holds; freshness still does. */

@@ -26,7 +26,7 @@ export type EntryRole = 'trust' | 'station' | 'release' | 'batch' | 'unit';
 
 /** The event types each role may carry. */
 const ROLE_TYPES: Record<EntryRole, readonly string[]> = {
-  trust: ['AdminKeysTrusted'],
+  trust: ['AdminKeysTrusted', 'LedgerKeyRotated'],
   station: ['StationRegistered', 'StationKeyRegistered', 'StationKeyRevoked'],
   release: ['ReleaseApproved'],
   batch: ['BatchOpened'],
@@ -215,8 +215,10 @@ export interface EstablishedKeys {
  * point of the log. Each stream they belong to is a complete prefix: its first record has prev null, each
  * next one chains to the one before.
  */
-export function establishKeys(records: readonly Decoded[], ledgerKey: NoteKey, crypto: CryptoBackend, step = 'keys'): EstablishedKeys {
-  const ledgerKeyId = keyIdOf(ledgerKey.publicKey);
+export function establishKeys(records: readonly Decoded[], ledgerKey: NoteKey, crypto: CryptoBackend, step = 'keys', ledgerKeyAt?: (leafIndex: number) => { readonly keyId: string; readonly publicKey: Uint8Array }): EstablishedKeys {
+  // Without a chain of ledger keys (§5.4), the pinned key signs every ledger record.
+  const pinned = { keyId: keyIdOf(ledgerKey.publicKey), publicKey: ledgerKey.publicKey };
+  const keyAt = ledgerKeyAt ?? (() => pinned);
   const sorted = [...records].sort((a, b) => a.leafIndex - b.leafIndex);
   const heads = new Map<string, string>();
   let adminKeys: Map<string, Uint8Array> | null = null;
@@ -235,8 +237,9 @@ export function establishKeys(records: readonly Decoded[], ledgerKey: NoteKey, c
     }
     heads.set(stream, d.digest);
     if (d.role === 'trust') {
-      if (d.keyId !== ledgerKeyId) throw fail('KEY_UNKNOWN', step, d, `AdminKeysTrusted must be signed by the ledger key ${ledgerKeyId.slice(0, 16)}…, not ${d.keyId.slice(0, 16)}…`);
-      checkSignature(d, ledgerKey.publicKey, crypto, step);
+      const live = keyAt(d.leafIndex);
+      if (d.keyId !== live.keyId) throw fail('KEY_UNKNOWN', step, d, `${d.event.type} must be signed by the ledger key ${live.keyId.slice(0, 16)}… in force at leaf ${d.leafIndex}, not ${d.keyId.slice(0, 16)}…`);
+      checkSignature(d, live.publicKey, crypto, step);
       if (d.event.type === 'AdminKeysTrusted') adminKeys = new Map(d.event.data.keys.map((k) => [k.keyId, fromHex(k.publicKey)]));
       counts.trust++;
       continue;

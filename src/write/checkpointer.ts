@@ -18,18 +18,19 @@ import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '
 import type { LedgerLog } from '../read/ledger-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
-import { parseNote, signNote } from '../tlog/note.ts';
+import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature, formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { EventSigner } from '../event/signer.ts';
 import type { Signer } from '../crypto/ed25519.ts';
-import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEYS_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
+import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEY_ROTATIONS_STREAM, LEDGER_KEYS_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
 import { decodeTrustedEnvelope as decodeTrustedEnvelopeWith, type DecodedEvent } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import { bytesEqual, fromHex, toBase64, toHex } from '../crypto/encoding.ts';
 import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
 import { LedgerError } from './errors.ts';
+import { KeyFileError } from '../files/key-file.ts';
 
 const decodeStored = (bytes: Uint8Array) => decodeTrustedEnvelopeWith(bytes, nativeCrypto);
 
@@ -156,6 +157,31 @@ export class Checkpointer {
         if (!(error instanceof WrongExpectedVersionError) || attempt >= 5) throw error;
       }
     }
+  }
+
+  /**
+   * Announces this checkpointer's Ed25519 key (the new ledger key) by a LedgerKeyRotated record signed with the
+   * key it replaces (docs/format.md §5.4), unless the chain already ends at it. Refuses when the chain in the log
+   * ends at a third key: the replaced key given is not the one in force. Ledger records and checkpoints
+   * signed after it are the new key's.
+   */
+  async announceLedgerKeyRotation(previous: Signer): Promise<void> {
+    const { ledgerKey, origin, clock } = this.options;
+    const last = await this.head(LEDGER_KEY_ROTATIONS_STREAM);
+    const current = last?.decoded.event;
+    if (current?.type === 'LedgerKeyRotated' && current.data.keyId === ledgerKey.keyId) return;
+    if (current?.type === 'LedgerKeyRotated' && current.data.keyId !== previous.keyId) {
+      throw new KeyFileError(`the log's newest ledger key is ${current.data.keyId}, not ${previous.keyId}, which ledger.json says was replaced: refusing to announce ${ledgerKey.keyId}`);
+    }
+    const data = {
+      algorithm: 'ed25519' as const,
+      previousKeyId: previous.keyId,
+      previousPublicKey: toHex(previous.publicKey),
+      keyId: ledgerKey.keyId,
+      publicKey: toHex(ledgerKey.publicKey),
+      verifierKey: formatVerifierKey(origin, ledgerKey.publicKey),
+    };
+    await this.append(new EventSigner(previous, 'ledger', clock).sign('LedgerKeyRotated', data, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
   /**

@@ -52,6 +52,7 @@ EVENT_VERSIONS = {
     "CheckpointIssued": ("ledger", (1,)),
     "ScittStatementRegistered": ("ledger", (1,)),
     "LedgerKeyAnnounced": ("ledger", (1,)),
+    "LedgerKeyRotated": ("ledger", (1,)),
     "NotificationListProduced": ("ledger", (1,)),
 }
 # event-versions:end
@@ -89,6 +90,8 @@ def stream_of(event: dict) -> str:
         return "ledger-checkpoints"
     if t == "LedgerKeyAnnounced":
         return "ledger-keys"
+    if t == "LedgerKeyRotated":
+        return "ledger-key-rotations"
     if t == "ScittStatementRegistered":
         return "ledger-statement-" + data["serial"]
     if t == "NotificationListProduced":

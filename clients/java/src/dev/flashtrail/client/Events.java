@@ -62,6 +62,7 @@ public final class Events {
       type("CheckpointIssued", "ledger", 1),
       type("ScittStatementRegistered", "ledger", 1),
       type("LedgerKeyAnnounced", "ledger", 1),
+      type("LedgerKeyRotated", "ledger", 1),
       type("NotificationListProduced", "ledger", 1));
   // event-versions:end
 
@@ -119,6 +120,8 @@ public final class Events {
         return "vuln-" + Json.string(data.get("vulnerabilityId"), "data.vulnerabilityId");
       case "LedgerKeyAnnounced":
         return "ledger-keys";
+      case "LedgerKeyRotated":
+        return "ledger-key-rotations";
       case "ScittStatementRegistered":
         return "ledger-statement-" + Json.string(data.get("serial"), "data.serial");
       case "NotificationListProduced":
