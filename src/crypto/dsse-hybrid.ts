@@ -5,10 +5,9 @@
  * and a verifier that knows only Ed25519 finds its signature where it always was (docs/format.md §7.6.1).
  */
 import { sign } from './ed25519.ts';
-import { fromBase64, toBase64 } from './encoding.ts';
+import { toBase64 } from './encoding.ts';
 import { signMlDsa44, type MlDsaSigner } from './ml-dsa.ts';
 import { pae, type DsseEnvelope } from './dsse.ts';
-import type { CryptoBackend } from './backend.ts';
 
 export function signEnvelopeHybrid(
   payloadType: string,
@@ -22,18 +21,5 @@ export function signEnvelopeHybrid(
   return { payloadType, payload: toBase64(body), signatures };
 }
 
-/** Whether signature `index` of the envelope verifies under the key; false (never an exception) for bad base64. */
-export function verifyEnvelopeSignatureAt(envelope: DsseEnvelope, index: number, algorithm: 'ed25519' | 'ml-dsa-44', publicKey: Uint8Array, crypto: CryptoBackend): boolean {
-  const sig = envelope.signatures[index];
-  if (sig === undefined) return false;
-  let body: Uint8Array;
-  let signature: Uint8Array;
-  try {
-    body = fromBase64(envelope.payload);
-    signature = fromBase64(sig.sig);
-  } catch {
-    return false;
-  }
-  const message = pae(envelope.payloadType, body);
-  return algorithm === 'ed25519' ? crypto.verifyEd25519(signature, message, publicKey) : crypto.verifyMlDsa44(signature, message, publicKey);
-}
+// One home for checking a signature at an index: dsse.ts (the single-signature check uses it too).
+export { verifyEnvelopeSignatureAt } from './dsse.ts';

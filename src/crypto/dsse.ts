@@ -36,8 +36,13 @@ export function signEnvelope(
 
 /** Strict always; portable unless the caller passes the native backend, which gives the same verdicts. */
 export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8Array, crypto: CryptoBackend = portableCrypto): boolean {
-  const sig = envelope.signatures[0];
-  if (envelope.signatures.length !== 1 || sig === undefined) return false;
+  return envelope.signatures.length === 1 && verifyEnvelopeSignatureAt(envelope, 0, 'ed25519', publicKey, crypto);
+}
+
+/** Whether signature `index` of the envelope verifies under the key; false (never an exception) for bad base64. */
+export function verifyEnvelopeSignatureAt(envelope: DsseEnvelope, index: number, algorithm: 'ed25519' | 'ml-dsa-44', publicKey: Uint8Array, crypto: CryptoBackend): boolean {
+  const sig = envelope.signatures[index];
+  if (sig === undefined) return false;
   let body: Uint8Array;
   let signature: Uint8Array;
   try {
@@ -46,7 +51,8 @@ export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8
   } catch {
     return false;
   }
-  return crypto.verifyEd25519(signature, pae(envelope.payloadType, body), publicKey);
+  const message = pae(envelope.payloadType, body);
+  return algorithm === 'ed25519' ? crypto.verifyEd25519(signature, message, publicKey) : crypto.verifyMlDsa44(signature, message, publicKey);
 }
 
 /**
