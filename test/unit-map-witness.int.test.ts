@@ -3,13 +3,13 @@
  * serve` process that witnesses both logs cosigns the index checkpoint, and a provenance v3 document verified
  * with the policy and the index log key reports the quorum on the index checkpoint too.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestLedger } from './helpers/ledger-fixture.ts';
-import { FLASHTRAIL_BIN, ROOT, runCli } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
+import { spawnWitness, type WitnessProcess } from './helpers/witness-process.ts';
 import { configFromEnv, initDataDir, ledgerIdentity } from '../src/server/main.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
@@ -23,31 +23,11 @@ import { nativeCrypto } from '../src/native/crypto.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-map-witness-'));
 const ledgerDir = join(work, 'ledger');
-let witness: { url: string; verifierKey: string; stop: () => Promise<void> };
+let witness: WitnessProcess;
 let ledgerKey: string;
 let mapKey: string;
 let policyText: string;
 
-function spawnWitness(dir: string): Promise<typeof witness> {
-  const child: ChildProcess = spawn(process.execPath, [FLASHTRAIL_BIN, 'witness', 'serve', '--dir', dir, '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`witness did not start within 20 s:\n${output}`)), 20_000);
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString();
-      const line = output.split('\n').find((l) => l.includes('flashtrail witness listening'));
-      if (!line) return;
-      clearTimeout(timer);
-      const { url, verifierKey } = JSON.parse(line) as { url: string; verifierKey: string };
-      resolve({ url, verifierKey, stop: () => new Promise((done) => (child.exitCode !== null ? done() : (child.once('exit', () => done()), child.kill('SIGTERM')))) });
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`witness exited with ${String(code)} before listening:\n${output}`));
-    });
-  });
-}
 
 beforeAll(async () => {
   // init creates the index log's key beside the ledger's: both verifier keys are known before the first start.

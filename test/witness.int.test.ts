@@ -4,13 +4,13 @@
  * ledger's data directory copied and made to sign another tree of the same size, which the witness refuses
  * and `verify-consistency` reports as a fork with both signed notes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
-import { FLASHTRAIL_BIN, ROOT, runCli } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
+import { spawnWitness, type WitnessProcess } from './helpers/witness-process.ts';
 import { configFromEnv, initDataDir, ledgerIdentity } from '../src/server/main.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
@@ -22,44 +22,6 @@ import { readSecretKeyFile } from '../src/files/key-file.ts';
 import { formatAddCheckpoint } from '../src/tlog/witness.ts';
 import { newSigner, type Signer } from '../src/crypto/ed25519.ts';
 import { formatCosignerKey } from '../src/tlog/cosignature.ts';
-
-interface WitnessProcess {
-  readonly url: string;
-  readonly verifierKey: string;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-function spawnWitness(dir: string): Promise<WitnessProcess> {
-  const child: ChildProcess = spawn(process.execPath, [FLASHTRAIL_BIN, 'witness', 'serve', '--dir', dir, '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`witness did not start within 20 s:\n${output}`)), 20_000);
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString();
-      const line = output.split('\n').find((l) => l.includes('flashtrail witness listening'));
-      if (!line) return;
-      clearTimeout(timer);
-      const { url, verifierKey } = JSON.parse(line) as { url: string; verifierKey: string };
-      resolve({
-        url,
-        verifierKey,
-        output: () => output,
-        stop: () =>
-          new Promise((done) => {
-            if (child.exitCode !== null) return done();
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      });
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`witness exited with ${String(code)} before listening:\n${output}`));
-    });
-  });
-}
 
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-witness-'));
 const ledgerDir = join(work, 'ledger');
