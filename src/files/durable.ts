@@ -82,8 +82,16 @@ export function writeFileDurable(path: string, data: string | Uint8Array, option
     throw error;
   }
   closeSync(fd);
+  installDurably(temp, path, options.overwrite !== false);
+}
+
+/**
+ * Puts a temporary file, already fsynced, in place of `path` (or beside nothing, with `overwrite` false: then
+ * an existing `path` is an EEXIST), removes the temporary file on failure, and fsyncs the directory.
+ */
+export function installDurably(temp: string, path: string, overwrite = true): void {
   try {
-    if (options.overwrite === false) {
+    if (!overwrite) {
       linkSync(temp, path); // fails with EEXIST if the target exists, atomically
       unlinkSync(temp);
     } else {

@@ -21,11 +21,11 @@
  * --format=custom of the ledger's schema; a KurrentDB backup), and `flashtrail keys backup` copies the keys.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import { DurableFileWriter, fsyncDirectory, mkdirDurable, writeFileDurable } from '../files/durable.ts';
+import { DurableFileWriter, installDurably, mkdirDurable, writeFileDurable } from '../files/durable.ts';
 import { readSecretKeyFile } from '../files/key-file.ts';
 import { LOCK_FILE } from '../files/dir-lock.ts';
 import { leafHash, nodeHash, EMPTY_ROOT, type Hash } from '../merkle/hash.ts';
@@ -153,7 +153,6 @@ function snapshotSqlite(source: string, target: string): void {
     } finally {
       closeSync(fd);
     }
-    renameSync(temp, target);
   } catch (error) {
     try {
       unlinkSync(temp);
@@ -162,7 +161,7 @@ function snapshotSqlite(source: string, target: string): void {
     }
     throw error;
   }
-  fsyncDirectory(dirname(target));
+  installDurably(temp, target);
 }
 
 /** A plain file, streamed (an SBOM may be large), durably, 0600. */
