@@ -10,10 +10,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { restartablePort } from './ports.ts';
 
 export interface PostgresTarget {
   /** A superuser connection URL (CREATE DATABASE, role changes, bypassing the ledger's grants). */
@@ -44,16 +44,6 @@ function serverBinaries(): { initdb: string; pgCtl: string } | string {
   }
   return `psql is installed but no PostgreSQL server binaries (initdb, pg_ctl) were found under ${root}: apt-get install postgresql`;
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 export interface RunningCluster {
   readonly availability: PostgresAvailability;
@@ -89,7 +79,8 @@ export async function startCluster(): Promise<RunningCluster> {
     remove();
     return { availability: { available: false, reason: `initdb failed: ${(init.stderr || init.stdout || String(init.error)).trim().split('\n').pop()}` }, stop: () => undefined };
   }
-  const port = await freePort();
+  // Below the ephemeral range: crash() and restart() reuse it (ports.ts says why).
+  const port = await restartablePort();
   // Durability stays on (fsync, synchronous_commit): the crash tests rely on it as production would.
   const options = `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c max_connections=300`;
   const start = asUser(binaries.pgCtl, ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start']);

@@ -8,9 +8,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { restartablePort } from './ports.ts';
 
 function onPath(name: string): string | null {
   for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
@@ -38,17 +38,6 @@ function serverScript(): string {
   const wrapped = '/usr/lib/rabbitmq/bin/rabbitmq-server';
   const found = onPath('rabbitmq-server') as string;
   return found.startsWith('/usr/sbin/') && existsSync(wrapped) ? wrapped : found;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export const PLANT = {
@@ -113,8 +102,9 @@ export interface TestBroker {
 export async function startTestBroker(definitions: object = plantDefinitions(), options: { tls?: BrokerTls } = {}): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rabbitmq-'));
   for (const d of ['mnesia', 'log', 'home']) mkdirSync(join(dir, d));
-  const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
-  const tlsPort = options.tls ? await freePort() : null;
+  // Below the ephemeral range: the broker is stopped and started again on these ports (ports.ts says why).
+  const [port, distPort, epmdPort] = [await restartablePort(), await restartablePort(), await restartablePort()];
+  const tlsPort = options.tls ? await restartablePort() : null;
   const tls = options.tls
     ? [
         `listeners.ssl.1 = 127.0.0.1:${tlsPort}`,
