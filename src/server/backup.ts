@@ -47,7 +47,7 @@ type BackupRecord = z.infer<typeof BackupRecord>;
 function filesToBackUp(config: LedgerConfig): { name: string; source: string; key: boolean; identity: boolean }[] {
   return [
     { name: 'ledger.key', source: join(config.dataDir, 'ledger.key'), key: true, identity: true },
-    // The post-quantum half of the identity (docs/format.md §5.1); copied and compared byte for byte.
+    // The post-quantum half of the identity (docs/format.md §5.5); copied and compared byte for byte.
     { name: 'ledger-ml-dsa.key', source: join(config.dataDir, 'ledger-ml-dsa.key'), key: false, identity: true },
     { name: 'admin.key', source: join(config.dataDir, 'admin.key'), key: true, identity: true },
     // The index log's key (docs/format.md §15.3): a lost one means a new index log, and every earlier commitment
