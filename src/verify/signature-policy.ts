@@ -1,5 +1,5 @@
 /**
- * Which of the ledger's signatures a verifier requires on a checkpoint (docs/format.md §5.1):
+ * Which of the ledger's signatures a verifier requires on a checkpoint (docs/format.md §5.5):
  *   - hybrid: Ed25519 and ML-DSA-44 both, the default once the verifier pins the ledger's ML-DSA-44 key — the
  *     rule for evidence made after the ledger announced that key (LedgerKeyAnnounced);
  *   - classical: Ed25519 alone suffices, for evidence made before (an ML-DSA-44 line by the pinned key, when
