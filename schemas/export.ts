@@ -8,11 +8,15 @@
  *                         batch records every unit depends on are in the file.
  *   flashtrail.export.v3  as v2, and the statement's envelope carries the ledger's ML-DSA-44 signature beside
  *                         its Ed25519 one, and its predicate the SHA-256 of the offline verifier page (§7.6.1).
+ *   flashtrail.export.v4  as v3, and the unit history map (§15): a `history` record after the checkpoint (the map
+ *                         root and its commitment in the index log), and in every unit record the map proof of
+ *                         its serial, so that a unit record with an event left out fails (§7.6.2).
  *   flashtrail.export.v1  what ledgers wrote before v2; still verified, with the rules it can carry.
  */
 import { z } from 'zod';
 import { Identifier, MacAddress, Sha256Hex, Timestamp } from './common.ts';
 import { DsseEnvelopeSchema } from './event.ts';
+import { SharedHistoryEvidence, UnitMapProof } from './history.ts';
 
 export const EXPORT_FORMAT_V1 = 'flashtrail.export.v1';
 export const EXPORT_FORMAT_V2 = 'flashtrail.export.v2';
@@ -146,6 +150,22 @@ export const InTotoStatementV3Schema = z.strictObject({
 });
 export const ExportRecordV3Schema = z.discriminatedUnion('record', [ExportHeaderV3, ExportCheckpoint, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV2, ExportStatementV3]);
 
-/** The current format: what the ledger writes. */
-export const ExportRecordSchema = ExportRecordV3Schema;
-export const InTotoStatementSchema = InTotoStatementV3Schema;
+// v4 (docs/format.md §7.6.2): v3, with the unit history map's evidence, shared once and per unit.
+export const EXPORT_FORMAT_V4 = 'flashtrail.export.v4';
+export const EXPORT_PREDICATE_TYPE_V4 = 'https://flashtrail.dev/attestation/traceability-export/v4';
+export const ExportHeaderV4 = header(EXPORT_FORMAT_V4, Timestamp);
+/** Line 3 of a v4 export: the map root as of the checkpoint's size and the index log evidence committing it. */
+export const ExportHistory = SharedHistoryEvidence.extend({ record: z.literal('history') }).describe("the unit history map root as of the export checkpoint, and its commitment in the index log (docs/format.md §15.3)");
+export const ExportUnitV4 = ExportUnitV2.extend({ history: UnitMapProof.describe("the map proof of the unit's history value under the history record's mapRoot") });
+export const ExportPredicateV4Schema = ExportPredicateV3Schema.extend({ format: z.literal(EXPORT_FORMAT_V4) });
+export const InTotoStatementV4Schema = z.strictObject({
+  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
+  subject: InTotoStatementV2Schema.shape.subject,
+  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V4),
+  predicate: ExportPredicateV4Schema,
+});
+export const ExportRecordV4Schema = z.discriminatedUnion('record', [ExportHeaderV4, ExportCheckpoint, ExportHistory, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV4, ExportStatementV3]);
+
+/** The current format: what the ledger writes where it keeps a unit history map (v3 where it does not). */
+export const ExportRecordSchema = ExportRecordV4Schema;
+export const InTotoStatementSchema = InTotoStatementV4Schema;

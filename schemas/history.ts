@@ -25,3 +25,13 @@ export const HistoryEvidence = z.strictObject({
   commitment: MapCommitmentEvidence,
 });
 export type HistoryEvidence = z.infer<typeof HistoryEvidence>;
+
+/**
+ * flashtrail.export.v4 (docs/format.md §7.6.2) splits that evidence: what every unit shares (the map root and
+ * its commitment in the index log) is one `history` record before the units, and each unit record carries only
+ * the map proof of its own serial under that root.
+ */
+export const UnitMapProof = HistoryEvidence.pick({ value: true, proof: true });
+export type UnitMapProof = z.infer<typeof UnitMapProof>;
+export const SharedHistoryEvidence = HistoryEvidence.pick({ mapRoot: true, commitment: true });
+export type SharedHistoryEvidence = z.infer<typeof SharedHistoryEvidence>;

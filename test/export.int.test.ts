@@ -150,7 +150,7 @@ describe('signed exports', () => {
     expect(native.units).toBe(60);
     expect(native.events).toBeGreaterThan(300);
     expect(strip(portable)).toEqual(strip(native));
-    expect(native.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'keys', 'units', 'statement']);
+    expect(native.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'keys', 'history', 'units', 'statement']);
     // The images the units' read-backs verified, each named by its kind and the units' release (docs/format.md
     // §7.6; the drifted image never verified).
     expect(native.firmware.map((f) => f.name).sort()).toEqual(['application fw-3.0.0', 'bootloader fw-3.0.0', 'partition-table fw-3.0.0']);
@@ -174,7 +174,7 @@ describe('signed exports', () => {
     expect((await exportToFile(t.url, t.tokens.auditor, { serials: ['NO-SUCH-UNIT'] }, empty, () => undefined)).units).toBe(0);
     const report = await verifyExportFile(empty, key(), { workers: 1 });
     expect(report).toMatchObject({ units: 0, events: 0 });
-    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'keys', 'units', 'statement']);
+    expect(report.steps.map((s) => s.step)).toEqual(['format', 'checkpoint', 'keys', 'history', 'units', 'statement']);
     const lines = readFileSync(empty, 'utf8').trimEnd().split('\n');
     const i = lines.findIndex((l) => (JSON.parse(l) as { record: string }).record === 'station');
     const record = JSON.parse(lines[i] as string) as { proof: string[] };
@@ -369,7 +369,7 @@ describe('signed exports', () => {
   it.skipIf(pythonSkip !== null)('the closing DSSE envelope verifies with python3-cryptography (a DSSE implementation we did not write)', async () => {
     const publicKey = toHex(key().publicKey);
     const ok = await run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), file, publicKey]);
-    expect(ok.stdout).toMatch(/^https:\/\/flashtrail.dev\/attestation\/traceability-export\/v3 [0-9a-f]{64}/);
+    expect(ok.stdout).toMatch(/^https:\/\/flashtrail.dev\/attestation\/traceability-export\/v4 [0-9a-f]{64}/);
     const bad = join(dir, 'forged-statement-for-python.ndjson');
     writeFileSync(bad, forgedStatement(readFileSync(file, 'utf8').trimEnd().split('\n')).join('\n') + '\n');
     await expect(run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), bad, publicKey])).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL/) });

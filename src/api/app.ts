@@ -286,7 +286,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const selection = ExportSelectionSchema.safeParse(body);
     if (!selection.success) return problem(c, 'SCHEMA_INVALID', selection.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     // The statement names the page this ledger serves at /verify.html, which `flashtrail export` writes beside the file.
-    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, mlDsaKey: deps.mlDsaKey ?? null, verifierPage: verifierPageRecord(verifierPage()), origin: deps.origin, clock: () => new Date() };
+    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, mlDsaKey: deps.mlDsaKey ?? null, verifierPage: verifierPageRecord(verifierPage()), origin: deps.origin, clock: () => new Date(), unitMap: deps.unitMap ?? null, logger };
     const serials = await selectUnits(exportDeps, selection.data);
     // The checkpoint is signed and the key records read before any header is sent: a failure is a problem document.
     const prepared = await prepareExport(exportDeps, selection.data, serials);
@@ -315,7 +315,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         await lines.return(undefined);
       },
     });
-    return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length) });
+    return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length), 'X-Export-Format': prepared.format });
   });
   app.route('/v1', v1);
   app.route('/', scittRoutes(deps));

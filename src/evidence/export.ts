@@ -1,5 +1,6 @@
 /**
- * Writes a signed traceability export, format flashtrail.export.v3 (docs/format.md §7), as a stream: records
+ * Writes a signed traceability export, format flashtrail.export.v4 (docs/format.md §7, §7.6.2; v3 from a ledger
+ * that keeps no unit history map, or whose map is out of service), as a stream: records
  * are produced one unit at a time, each line the RFC 8785 form of its record, hashed as they go, and the
  * ledger-signed in-toto statement closes the file.
  *
@@ -27,6 +28,8 @@ import { selectionRefuses, subjectName, unitFactsOf, type FirmwareClaim } from '
 import {
   EXPORT_FORMAT_V3,
   EXPORT_PREDICATE_TYPE_V3,
+  EXPORT_FORMAT_V4,
+  EXPORT_PREDICATE_TYPE_V4,
   IN_TOTO_STATEMENT_TYPE,
   MAX_EXPORT_LINE_BYTES,
   type AdminRecordKind,
@@ -39,6 +42,8 @@ import { LedgerError } from '../write/errors.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { inclusionProofs } from './shared-proofs.ts';
+import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
+import type { Logger } from 'pino';
 
 export interface ExportDeps {
   readonly ledger: Ledger;
@@ -52,6 +57,9 @@ export interface ExportDeps {
   readonly verifierPage?: { readonly name: 'verify.html'; readonly sha256: string } | null;
   readonly origin: string;
   readonly clock: () => Date;
+  /** The unit history map: with it the export is v4, each unit with its map proof (docs/format.md §7.6.2). */
+  readonly unitMap?: Pick<UnitMapIndex, 'exportEvidence'> | null;
+  readonly logger?: Logger;
 }
 
 /** Serials chosen by a selection, in order, from projection indexes. */
@@ -95,6 +103,8 @@ function eventLoopTurns(sliceMs = 10): () => Promise<void> {
 export interface PreparedExport {
   /** The checkpoint every proof in the file is against. */
   readonly checkpoint: string;
+  /** v4 where the ledger's unit history map committed the checkpoint, v3 where it keeps none or it is out of service. */
+  readonly format: typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4;
   /** The file, in chunks of whole lines; throws (after the first lines) if the export cannot be completed. */
   lines(): AsyncGenerator<string>;
 }
@@ -109,6 +119,8 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   const note = await checkpointer.issue();
   const size = checkpointSize(note);
   const checkpoint = parseCheckpointBody(parseNote(note).text);
+  const history = await historyOf(deps, size);
+  const format = history ? EXPORT_FORMAT_V4 : EXPORT_FORMAT_V3;
   /** A stream's events up to the checkpoint, each leaf looked up once: a prefix, as the format requires. */
   const coveredPrefix = async (stream: string, limit?: number) => {
     const stored = await ledger.readStream(stream);
@@ -168,8 +180,9 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
       records++;
       return line;
     };
-    yield emit({ record: 'header', format: EXPORT_FORMAT_V3, origin: deps.origin, createdAt, selection }, 'the header');
+    yield emit({ record: 'header', format, origin: deps.origin, createdAt, selection }, 'the header');
     yield emit({ record: 'checkpoint', note }, 'the checkpoint');
+    if (history) yield emit({ record: 'history', ...history.shared }, 'the history record');
     for (const a of admin) yield emit({ record: a.kind, ...(await withProof(a.e, a.leafIndex)) }, `the ${a.kind} record at leaf ${a.leafIndex}`);
 
     const firmware = new Map<string, FirmwareClaim>();
@@ -195,7 +208,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
       // The unit's proofs together: events appended together share all but the lowest levels of their paths.
       const proofs = await inclusionProofs(log, covered.map((c) => c.leafIndex), size, nativeCrypto);
       const logged = covered.map(({ e, leafIndex }): LoggedEnvelope => ({ leafIndex, envelope: e.envelope, proof: (proofs.get(leafIndex) as Hash[]).map(toBase64) }));
-      yield emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged }, `unit ${serial}`);
+      yield emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, `unit ${serial}`);
     }
 
     const subject = [...firmware.values()]
@@ -208,9 +221,9 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     const statement: InTotoStatement = {
       _type: IN_TOTO_STATEMENT_TYPE,
       subject,
-      predicateType: EXPORT_PREDICATE_TYPE_V3,
+      predicateType: history ? EXPORT_PREDICATE_TYPE_V4 : EXPORT_PREDICATE_TYPE_V3,
       predicate: {
-        format: EXPORT_FORMAT_V3,
+        format,
         origin: deps.origin,
         createdAt,
         selection,
@@ -223,7 +236,25 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     const envelope = signStatement(statement, deps);
     yield canonicalize({ record: 'statement', envelope }) + '\n';
   }
-  return { checkpoint: note, lines: () => wholeLines(lines()) };
+  return { checkpoint: note, format, lines: () => wholeLines(lines()) };
+}
+
+/**
+ * The unit history map's evidence as of the export's checkpoint, or null for a v3 export: the ledger keeps no
+ * map, or its map is out of service (it found the log contradicting it), which proves nothing and is logged.
+ */
+async function historyOf(deps: ExportDeps, size: number): Promise<Awaited<ReturnType<UnitMapIndex['exportEvidence']>>> {
+  if (!deps.unitMap) return null;
+  let evidence: Awaited<ReturnType<UnitMapIndex['exportEvidence']>>;
+  try {
+    evidence = await deps.unitMap.exportEvidence(size);
+  } catch (error) {
+    if (!(error instanceof UnitMapError)) throw error;
+    deps.logger?.error({ size }, `export written as ${EXPORT_FORMAT_V3}, without history: ${error.message}`);
+    return null;
+  }
+  if (!evidence) throw new LedgerError('UNAVAILABLE', `the unit history map has not committed checkpoint ${size} yet; retry shortly`);
+  return evidence;
 }
 
 /**

@@ -79,6 +79,8 @@ export interface VerifyExportFileOptions {
   readonly signatures?: SignaturePolicy;
   /** The offline verifier page to compare with the digest a v3 statement names. */
   readonly verifierPage?: Uint8Array;
+  /** The index log's verifier key: a v4 export's per-unit history is checked (docs/format.md §7.6.2). */
+  readonly mapKey?: NoteKey;
 }
 
 export async function verifyExportFile(file: string, ledgerKey: NoteKey, options: VerifyExportFileOptions = {}): Promise<ExportReport> {
@@ -93,6 +95,7 @@ export async function verifyExportFile(file: string, ledgerKey: NoteKey, options
       ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
       ...(options.signatures ? { signatures: options.signatures } : {}),
       ...(options.verifierPage ? { verifierPage: options.verifierPage } : {}),
+      ...(options.mapKey ? { mapKey: options.mapKey } : {}),
     });
   } catch (error) {
     if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file, ...error.location });

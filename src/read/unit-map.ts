@@ -36,7 +36,7 @@ import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { readSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
 import { formatCommitment, indexLogOrigin, parseCommitment } from '../verify/map-commitment.ts';
 import { UnitHistoryMap, unitSerialOfEntry, type UnitHistory, type UnitHistorySnapshot } from '../verify/history-map.ts';
-import type { HistoryEvidence } from '../../schemas/history.ts';
+import type { HistoryEvidence, SharedHistoryEvidence, UnitMapProof } from '../../schemas/history.ts';
 import type { WitnessSet } from '../witness/client.ts';
 
 export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v1';
@@ -373,6 +373,23 @@ export class UnitMapIndex {
       value: value === null ? null : toBase64(value),
       proof: toBase64(proof),
       commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint },
+    };
+  }
+
+  /**
+   * What a flashtrail.export.v4 carries (docs/format.md §7.6.2) as of ledger checkpoint `size`: the map root and
+   * its commitment once, and a map proof per unit from one snapshot; null when that size was never committed.
+   */
+  async exportEvidence(size: number): Promise<{ shared: SharedHistoryEvidence; prove(serial: string): UnitMapProof } | null> {
+    const commitment = await this.commitment(size);
+    if (!commitment) return null;
+    const snapshot = this.snapshots.get(size) ?? (await this.rebuildAt(size));
+    return {
+      shared: { mapRoot: toHex(snapshot.root()), commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint } },
+      prove: (serial) => {
+        const { value, proof } = snapshot.prove(serial);
+        return { value: value === null ? null : toBase64(value), proof: toBase64(proof) };
+      },
     };
   }
 

@@ -5,6 +5,7 @@
  *
  *   {"record":"header", "format", "origin", "createdAt", "selection"}
  *   {"record":"checkpoint", "note"}                            the C2SP checkpoint every proof is against
+ *   {"record":"history", "mapRoot", "commitment"}              v4: the unit history map root and its index log commitment
  *   {"record":"trust" | "station" | "release" | "batch", "leafIndex", "envelope", "proof"}   in log order
  *   {"record":"unit", "serial", "chipId", "mac", "batchId", "releaseId", "events": [{"leafIndex", "envelope", "proof"}]}
  *   {"record":"statement", "envelope"}                         DSSE(application/vnd.in-toto+json, Statement)
@@ -12,6 +13,7 @@
  * In v2 each line is the RFC 8785 form of its record (so the members appear sorted), followed by LF.
  */
 import type { DsseEnvelope } from '../crypto/dsse.ts';
+import type { SharedHistoryEvidence, UnitMapProof } from '../../schemas/history.ts';
 import {
   EXPORT_FORMAT_V1,
   EXPORT_FORMAT_V2,
@@ -19,22 +21,34 @@ import {
   EXPORT_PREDICATE_TYPE_V2,
   EXPORT_FORMAT_V3,
   EXPORT_PREDICATE_TYPE_V3,
+  EXPORT_FORMAT_V4,
+  EXPORT_PREDICATE_TYPE_V4,
   VERIFIER_PAGE_FILE_NAME,
   IN_TOTO_PAYLOAD_TYPE,
   IN_TOTO_STATEMENT_TYPE,
   MAX_EXPORT_LINE_BYTES,
 } from '../../schemas/export.ts';
 
-export { EXPORT_FORMAT_V1, EXPORT_FORMAT_V2, EXPORT_FORMAT_V3, EXPORT_PREDICATE_TYPE_V1, EXPORT_PREDICATE_TYPE_V2, EXPORT_PREDICATE_TYPE_V3, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPE, MAX_EXPORT_LINE_BYTES, VERIFIER_PAGE_FILE_NAME };
+export { EXPORT_FORMAT_V1, EXPORT_FORMAT_V2, EXPORT_FORMAT_V3, EXPORT_FORMAT_V4, EXPORT_PREDICATE_TYPE_V1, EXPORT_PREDICATE_TYPE_V2, EXPORT_PREDICATE_TYPE_V3, EXPORT_PREDICATE_TYPE_V4, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPE, MAX_EXPORT_LINE_BYTES, VERIFIER_PAGE_FILE_NAME };
 
-/** What the ledger writes now. */
-export const EXPORT_FORMAT = EXPORT_FORMAT_V3;
-export const EXPORT_PREDICATE_TYPE = EXPORT_PREDICATE_TYPE_V3;
-export type ExportFormat = typeof EXPORT_FORMAT_V1 | typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3;
+/** What the ledger writes now where it keeps a unit history map; without one it writes v3. */
+export const EXPORT_FORMAT = EXPORT_FORMAT_V4;
+export const EXPORT_PREDICATE_TYPE = EXPORT_PREDICATE_TYPE_V4;
+export type ExportFormat = typeof EXPORT_FORMAT_V1 | typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4;
 
 /** v2 and later: RFC 8785 lines, records in log order, release and batch records, selection checked. */
-export function isCanonicalExportFormat(format: ExportFormat): format is typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3 {
+export function isCanonicalExportFormat(format: ExportFormat): format is typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4 {
   return format !== EXPORT_FORMAT_V1;
+}
+
+/** v3 and later: the hybrid statement naming the verifier page (§7.6.1). */
+export function hasHybridStatement(format: ExportFormat): format is typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4 {
+  return format === EXPORT_FORMAT_V3 || format === EXPORT_FORMAT_V4;
+}
+
+/** v4: the unit history map's evidence, a history record and a map proof per unit (§7.6.2). */
+export function hasHistory(format: ExportFormat): format is typeof EXPORT_FORMAT_V4 {
+  return format === EXPORT_FORMAT_V4;
 }
 
 export interface ExportSelection {
@@ -63,11 +77,14 @@ export interface UnitRecord {
   readonly batchId: string | null;
   readonly releaseId: string | null;
   readonly events: readonly LoggedEnvelope[];
+  /** v4: the map proof of the unit's history under the history record's map root. */
+  readonly history?: UnitMapProof;
 }
 
 export type ExportRecord =
   | { record: 'header'; format: ExportFormat; origin: string; createdAt: string; selection: ExportSelection }
   | { record: 'checkpoint'; note: string }
+  | ({ record: 'history' } & SharedHistoryEvidence)
   | ({ record: AdminRecordKind } & LoggedEnvelope)
   | UnitRecord
   | { record: 'statement'; envelope: DsseEnvelope };
@@ -89,6 +106,6 @@ export interface ExportPredicate {
 export interface InTotoStatement {
   readonly _type: typeof IN_TOTO_STATEMENT_TYPE;
   readonly subject: readonly { readonly name: string; readonly digest: { readonly sha256: string } }[];
-  readonly predicateType: typeof EXPORT_PREDICATE_TYPE_V1 | typeof EXPORT_PREDICATE_TYPE_V2 | typeof EXPORT_PREDICATE_TYPE_V3;
+  readonly predicateType: typeof EXPORT_PREDICATE_TYPE_V1 | typeof EXPORT_PREDICATE_TYPE_V2 | typeof EXPORT_PREDICATE_TYPE_V3 | typeof EXPORT_PREDICATE_TYPE_V4;
   readonly predicate: ExportPredicate;
 }

@@ -16,7 +16,9 @@ import { canonicalize } from '../crypto/jcs.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import { parseNote, type NoteKey } from '../tlog/note.ts';
-import { InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Schema } from '../../schemas/export.ts';
+import { InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Schema, InTotoStatementV4Schema } from '../../schemas/export.ts';
+import { historyFormatError, verifyMapCommitment, verifyUnitMapProof, type CommittedMapRoot } from './map-commitment.ts';
+import { UnitMapProof } from '../../schemas/history.ts';
 import { checkStatementSignatures, checkVerifierPage, type VerifierPageReport } from './statement-signatures.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
@@ -47,6 +49,9 @@ import {
   EXPORT_FORMAT_V1,
   EXPORT_FORMAT_V2,
   EXPORT_FORMAT_V3,
+  EXPORT_FORMAT_V4,
+  hasHistory,
+  hasHybridStatement,
   isCanonicalExportFormat,
   MAX_EXPORT_LINE_BYTES,
   type AdminRecordKind,
@@ -79,6 +84,8 @@ export interface UnitContext {
   readonly batches: readonly (readonly [string, string])[] | null;
   /** The header's selection, which every unit must satisfy (v2); null where it is not checked (v1). */
   readonly selection: ExportSelection | null;
+  /** v4 with the index log key pinned: the map root the index log commits for the checkpoint; null: not checked. */
+  readonly history: CommittedMapRoot | null;
 }
 
 export interface PreparedContext {
@@ -87,6 +94,7 @@ export interface PreparedContext {
   readonly checkpoint: Checkpoint;
   readonly batches: ReadonlyMap<string, string> | null;
   readonly selection: ExportSelection | null;
+  readonly history: CommittedMapRoot | null;
 }
 
 /**
@@ -107,6 +115,7 @@ export function unitContextOf(context: UnitContext): PreparedContext {
     checkpoint: { origin: context.checkpoint.origin, size: context.checkpoint.size, root: fromBase64(context.checkpoint.root) },
     batches: context.batches ? new Map(context.batches) : null,
     selection: context.selection,
+    history: context.history,
   };
 }
 
@@ -136,6 +145,13 @@ export function verifyUnitLine(unit: UnitLine, context: PreparedContext, crypto:
     // The unit's proofs together first; only when one fails does checkInclusions go through them to say which and why.
     if (!allIncluded(included, context.checkpoint, crypto)) checkInclusions(included, context.checkpoint, crypto, (d) => anyKeyFor(context.lives, d));
     const facts = verifyUnitEvents(record.serial, decoded, context.lives, crypto);
+    // v4: the events are every event of the unit as of the checkpoint (§7.6.2), before the summary, so that a
+    // record with its last events left out is named as such whatever else they changed.
+    if (hasHistory(context.format)) {
+      const proof = UnitMapProof.safeParse(record.history);
+      if (!proof.success) throw historyFormatError(proof.error, `the history of unit ${record.serial}`, { field: 'history' });
+      if (context.history) verifyUnitMapProof(record.serial, decoded.map((d) => ({ leafIndex: d.leafIndex, leafHash: leafHash(d.bytes, crypto) })), proof.data, context.history, crypto, { field: 'history' });
+    }
     const { fields, missingBatch } = expectedSummary(facts, context.batches);
     if (missingBatch !== null) throw new VerificationError('SUMMARY_MISMATCH', 'unit', `the unit was scanned into batch ${missingBatch}, whose BatchOpened record is not in the file`, { field: 'releaseId' });
     for (const [field, expected] of Object.entries(fields)) {
@@ -223,7 +239,7 @@ export function verifyStatement(
   policy?: SignaturePolicy,
 ): { statement: InTotoStatement; signatures: SignatureAlgorithm[] } {
   const at = { line };
-  const signatures = checkStatementSignatures(envelope, ledgerKey, policy, format === EXPORT_FORMAT_V3, at, crypto);
+  const signatures = checkStatementSignatures(envelope, ledgerKey, policy, hasHybridStatement(format), at, crypto);
   // Signed by the ledger: from here on, a failure is the ledger contradicting itself (or its key in other hands).
   let text: string;
   try {
@@ -238,7 +254,7 @@ export function verifyStatement(
     if (error instanceof VerificationError) throw new VerificationError('PAYLOAD_NOT_CANONICAL', 'statement', error.message, error.location);
     throw error;
   }
-  const parsed = (format === EXPORT_FORMAT_V3 ? InTotoStatementV3Schema : format === EXPORT_FORMAT_V2 ? InTotoStatementV2Schema : InTotoStatementV1Schema).safeParse(value);
+  const parsed = (format === EXPORT_FORMAT_V4 ? InTotoStatementV4Schema : format === EXPORT_FORMAT_V3 ? InTotoStatementV3Schema : format === EXPORT_FORMAT_V2 ? InTotoStatementV2Schema : InTotoStatementV1Schema).safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue ? pathText(issue.path) : '';
@@ -278,6 +294,8 @@ export interface ExportReport {
   /** v3: the offline verifier page the statement names, and whether the page given matched it. */
   readonly verifierPage?: VerifierPageReport;
   readonly notProven: string[];
+  /** v4 with the index log key pinned: every unit's history is complete as of this map root's checkpoint. */
+  readonly history?: CommittedMapRoot;
   readonly witnesses?: WitnessReport;
   readonly freshness?: FreshnessReport;
 }
@@ -298,12 +316,14 @@ export interface VerifyExportOptions {
   readonly verifierPage?: Uint8Array;
   /** Called as each step passes, for a live display (plan.ts). */
   readonly onStep?: (step: StepReport) => void;
+  /** The index log's verifier key (`<origin>/unit-map+…`): with it, a v4 export proves every unit's history complete (HISTORY_INCOMPLETE). */
+  readonly mapKey?: NoteKey;
 }
 
 /** Unit records per batch handed to the verifier. */
 const BATCH = 256;
 /** How a unit record line starts: v1 as the ledger wrote it, v2 in RFC 8785 member order. */
-const UNIT_PREFIX: Record<ExportFormat, Uint8Array> = { [EXPORT_FORMAT_V1]: utf8Bytes('{"record":"unit"'), [EXPORT_FORMAT_V2]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V3]: utf8Bytes('{"batchId":') };
+const UNIT_PREFIX: Record<ExportFormat, Uint8Array> = { [EXPORT_FORMAT_V1]: utf8Bytes('{"record":"unit"'), [EXPORT_FORMAT_V2]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V3]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V4]: utf8Bytes('{"batchId":') };
 
 function utf8Bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -315,8 +335,9 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
+const NOT_PROVEN_COMPLETE = 'that each unit record holds every event of its unit: events after the last one shown may have been left out';
 const NOT_PROVEN_ALWAYS = [
-  'that each unit record holds every event of its unit: events after the last one shown may have been left out (per-unit completeness proofs come with the verifiable map)',
+  NOT_PROVEN_COMPLETE,
   'that the export holds every unit its selection matches',
   'that the checkpoint is the newest, or that others were shown the same tree (witness cosignatures)',
 ];
@@ -352,6 +373,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
   let witnesses: WitnessReport | undefined;
   let freshness: FreshnessReport | undefined;
   let algorithms: SignatureAlgorithm[] = [];
+  let history: CommittedMapRoot | undefined;
   // The pinned key until the chain of ledger keys (§5.4) names the key that signed the checkpoint.
   let ledgerKey = pinnedKey;
 
@@ -408,6 +430,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
     let batch: UnitLine[] = [];
     let statement: { envelope: Parameters<typeof verifyStatement>[0]; line: number } | null = null;
     let contentDigest = '';
+    let historyRecord: Extract<ExportRecord, { record: 'history' }> | null = null;
 
     // Once the admin records are read (before the first unit, or at the end of an export without units):
     // check their inclusion, establish the keys, and fix what every unit is verified against.
@@ -426,6 +449,25 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
         steps.push({ step: 'freshness', detail: freshnessDetail(f, options.atLeast) });
       }
       return verified;
+    };
+
+    /**
+     * §8.2 step 3a: what the units' map proofs stand on, the map root the index log commits for the checkpoint;
+     * checked once, here, with the index log key pinned. Without it nothing is claimed about completeness.
+     */
+    const historyStep = (cp: Checkpoint): CommittedMapRoot | null => {
+      if (hasHistory(format) && !historyRecord) throw new VerificationError('FORMAT_ERROR', 'format', `a ${format} export has its history record at line 3`, { line: 3 });
+      if (!options.mapKey) {
+        steps.push({ step: 'history', detail: hasHistory(format) ? 'not checked: pin the index log key (GET /v1/unit-map/key; flashtrail verify --map-key) to prove every unit\'s history complete' : `not checked: a ${format} export carries no history` });
+        return null;
+      }
+      if (!historyRecord) {
+        throw new VerificationError('HISTORY_INCOMPLETE', 'history', `the export (${format}) carries no history: nothing proves its unit records hold every event of their units (${EXPORT_FORMAT_V4} does, from a ledger that keeps a unit history map)`, { line: 3, field: 'history' });
+      }
+      const committed = verifyMapCommitment(historyRecord, cp, options.mapKey, crypto, options.policy ? { policy: options.policy } : {}, { line: 3 });
+      history = committed;
+      steps.push({ step: 'history', detail: `map root ${committed.mapRoot.slice(0, 16)}… committed for tree size ${committed.size} in the index log (tree ${committed.indexSize})${committed.indexWitnesses ? `, index checkpoint quorum ${committed.indexWitnesses.quorum} met` : ''}; each unit's map proof is checked with its record` });
+      return committed;
     };
 
     const establish = (h: NonNullable<typeof header>): UnitContext => {
@@ -454,6 +496,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       });
       return {
         format,
+        history: historyStep(cp),
         lives: [...lives.entries()],
         checkpoint: { origin: cp.origin, size: cp.size, root: toBase64(cp.root) },
         batches: isCanonicalExportFormat(format) ? [...established.batches.entries()] : null,
@@ -506,6 +549,12 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
         continue;
       }
       if (!checkpointNote || !header) throw new VerificationError('FORMAT_ERROR', 'format', 'missing checkpoint', { line: lineNo });
+      if (rec.record === 'history') {
+        if (lineNo !== 3) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: the history record is line 3, after the checkpoint`, { line: lineNo });
+        historyRecord = rec;
+        continue;
+      }
+      if (hasHistory(format) && lineNo === 3) throw new VerificationError('FORMAT_ERROR', 'format', `line 3 of a ${format} export must be the history record, not a ${rec.record} record`, { line: 3, field: 'record' });
       if (rec.record === 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: a second checkpoint`, { line: lineNo });
       if (rec.record !== 'unit') {
         if (context) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: ${rec.record} records must precede the units`, { line: lineNo });
@@ -544,7 +593,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       const releasesNeeded = new Set(keys.batches.values());
       for (const r of keys.releases.keys()) if (!releasesNeeded.has(r)) throw new VerificationError('FORMAT_ERROR', 'keys', `the release record of ${r} is in the file, but no batch record names it`, { stream: `release-${r}` });
     }
-    steps.push({ step: 'units', detail: `${unitCount} units, ${events} events: every event included, signed (RFC 8032 strict, ${crypto.name} Ed25519 on ${units.threads} thread(s)) by a key live at its leaf, chained in log order; summaries match the events${isCanonicalExportFormat(format) ? ' and batch records; every unit in the selection' : ''}` });
+    steps.push({ step: 'units', detail: `${unitCount} units, ${events} events: every event included, signed (RFC 8032 strict, ${crypto.name} Ed25519 on ${units.threads} thread(s)) by a key live at its leaf, chained in log order; summaries match the events${isCanonicalExportFormat(format) ? ' and batch records; every unit in the selection' : ''}${history ? `; every unit's events are all its events as of tree size ${history.size} (map proofs)` : ''}` });
 
     if (!statement) throw new VerificationError('FORMAT_ERROR', 'statement', 'the export has no closing statement: it is truncated', { line: lineNo + 1 });
     const s = statement as { envelope: Parameters<typeof verifyStatement>[0]; line: number };
@@ -572,8 +621,8 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       });
       if (canonicalize(p.sboms) !== canonicalize(expected)) throw mismatch('sboms', `are ${canonicalize(p.sboms)}, the release records of the exported units say ${canonicalize(expected)}`);
     }
-    const verifierPage = format === EXPORT_FORMAT_V3 ? checkVerifierPage(p.verifierPage, options.verifierPage, at, crypto) : undefined;
-    if (format !== EXPORT_FORMAT_V3 && options.verifierPage !== undefined) {
+    const verifierPage = hasHybridStatement(format) ? checkVerifierPage(p.verifierPage, options.verifierPage, at, crypto) : undefined;
+    if (!hasHybridStatement(format) && options.verifierPage !== undefined) {
       throw new VerificationError('VERIFIER_PAGE_MISMATCH', 'statement', `a verifier page was given, but a ${format} statement names no page (from ${EXPORT_FORMAT_V3} on, it does)`, { ...at, field: 'statement.predicate' });
     }
     steps.push({ step: 'statement', detail: `in-toto Statement signed by the ledger key with ${statementSignatures.join(' + ')} commits to the content (sha256 ${contentDigest.slice(0, 16)}…, ${records} records), the header, the checkpoint and exactly the ${stmt.subject.length} firmware subject(s) the events support${verifierPage ? `; verifier page ${verifierPage.sha256 === null ? 'none' : `sha256 ${verifierPage.sha256}${verifierPage.checked ? ' (the page given matches)' : ' (no page given to compare)'}`}` : ''}` });
@@ -596,7 +645,13 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       signatures: algorithms,
       statementSignatures,
       ...(verifierPage ? { verifierPage } : {}),
-      notProven: notProvenWith(format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS, witnesses),
+      notProven: notProvenWith(
+        (format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS)
+          .filter((n) => !history || n !== NOT_PROVEN_COMPLETE)
+          .map((n) => (history && n.startsWith('that the checkpoint is the newest') ? `${n}: each unit's history is complete as of tree size ${history.size} only` : n)),
+        witnesses,
+      ),
+      ...(history ? { history } : {}),
       ...(witnesses ? { witnesses } : {}),
       ...(freshness ? { freshness } : {}),
     };

@@ -84,13 +84,43 @@ export function verifyHistoryEvidence(
   options: HistoryCheckOptions = {},
   at: FailureLocation = {},
 ): HistoryReport {
-  const field = (f: string) => ({ ...at, serial, field: at.field ? `${at.field}.${f}` : f });
   const parsed = HistoryEvidence.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new VerificationError('FORMAT_ERROR', 'history', `history of ${serial}: ${issue?.path.join('.') || 'history'}: ${issue?.message ?? 'invalid'}`, field(issue?.path.join('.') || ''));
-  }
+  if (!parsed.success) throw historyFormatError(parsed.error, `history of ${serial}`, { ...at, serial });
   const evidence = parsed.data;
+  const committed = verifyMapCommitment(evidence, ledgerCheckpoint, mapKey, crypto, options, { ...at, serial }, `unit ${serial}: `);
+  return verifyUnitMapProof(serial, events, evidence, committed, crypto, at);
+}
+
+/** A map root tied to a verified ledger checkpoint by the index log (§15.5 steps 1 and 2). */
+export interface CommittedMapRoot {
+  readonly size: number;
+  readonly mapRoot: string;
+  readonly indexSize: number;
+  readonly indexWitnesses?: WitnessReport;
+}
+
+/** FORMAT_ERROR naming the member of a zod failure, under the field `at` names. */
+export function historyFormatError(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, what: string, at: FailureLocation): VerificationError {
+  const issue = error.issues[0];
+  const path = issue?.path.map(String).join('.') ?? '';
+  return new VerificationError('FORMAT_ERROR', 'history', `${what}: ${path || 'history'}: ${issue?.message ?? 'invalid'}`, { ...at, field: at.field ? (path ? `${at.field}.${path}` : at.field) : path });
+}
+
+/**
+ * §15.5 steps 1 and 2: the index checkpoint verifies under the pinned index log key (and, with a policy, its
+ * quorum cosigned it), and includes the commitment of `mapRoot` for the ledger checkpoint. What units share:
+ * a v4 export checks it once, in its history record; a provenance document in its own `history`.
+ */
+export function verifyMapCommitment(
+  evidence: Pick<HistoryEvidence, 'mapRoot' | 'commitment'>,
+  ledgerCheckpoint: Checkpoint,
+  mapKey: NoteKey,
+  crypto: CryptoBackend = portableCrypto,
+  options: HistoryCheckOptions = {},
+  at: FailureLocation = {},
+  subject = '',
+): CommittedMapRoot {
+  const field = (f: string) => ({ ...at, field: at.field ? `${at.field}.${f}` : f });
   const origin = indexLogOrigin(ledgerCheckpoint.origin);
   if (mapKey.name !== origin) throw new VerificationError('LEDGER_KEY_ERROR', 'history', `the pinned index log key is for ${mapKey.name}, not ${origin}`, field('commitment.checkpoint'));
   let text: string;
@@ -118,21 +148,37 @@ export function verifyHistoryEvidence(
     throw new VerificationError(
       'HISTORY_INCOMPLETE',
       'history',
-      `unit ${serial}: map root ${evidence.mapRoot.slice(0, 16)}… is not what the index log commits for checkpoint ${ledgerCheckpoint.size} (no inclusion of that commitment at index ${evidence.commitment.index} of index tree ${index.size})`,
+      `${subject}map root ${evidence.mapRoot.slice(0, 16)}… is not what the index log commits for checkpoint ${ledgerCheckpoint.size} (no inclusion of that commitment at index ${evidence.commitment.index} of index tree ${index.size})`,
       field('commitment'),
     );
   }
+  return { size: ledgerCheckpoint.size, mapRoot: evidence.mapRoot, indexSize: index.size, ...(indexWitnesses ? { indexWitnesses } : {}) };
+}
+
+/**
+ * §15.5 step 3: the unit's map proof under a committed map root, and its value the one its events yield.
+ * `at.field` names where the value and proof are (`history` of a document or of a unit record).
+ */
+export function verifyUnitMapProof(
+  serial: string,
+  events: readonly { leafIndex: number; leafHash: Hash }[],
+  evidence: { readonly value: string | null; readonly proof: string },
+  committed: CommittedMapRoot,
+  crypto: CryptoBackend = portableCrypto,
+  at: FailureLocation = {},
+): HistoryReport {
+  const field = (f: string) => ({ ...at, serial, field: at.field ? `${at.field}.${f}` : f });
   if (evidence.value === null) {
     throw new VerificationError('HISTORY_INCOMPLETE', 'history', `unit ${serial}: the evidence claims the map holds no event of the unit, yet the document holds ${events.length}`, field('value'));
   }
-  const history: UnitHistory = verifyCompleteHistory(serial, events, { root: mapRoot, size: ledgerCheckpoint.size, value: fromBase64(evidence.value), proof: fromBase64(evidence.proof) }, crypto);
+  const history: UnitHistory = verifyCompleteHistory(serial, events, { root: fromHex(committed.mapRoot), size: committed.size, value: fromBase64(evidence.value), proof: fromBase64(evidence.proof) }, crypto);
   return {
-    size: ledgerCheckpoint.size,
+    size: committed.size,
     events: history.count,
     lastLeaf: history.lastLeaf,
-    mapRoot: evidence.mapRoot,
-    indexSize: index.size,
-    ...(indexWitnesses ? { indexWitnesses } : {}),
+    mapRoot: committed.mapRoot,
+    indexSize: committed.indexSize,
+    ...(committed.indexWitnesses ? { indexWitnesses: committed.indexWitnesses } : {}),
   };
 }
 

@@ -23,6 +23,10 @@ import {
   EXPORT_FORMAT_V3,
   ExportHeaderV3,
   ExportStatementV3,
+  EXPORT_FORMAT_V4,
+  ExportHeaderV4,
+  ExportHistory,
+  ExportUnitV4,
 } from '../../schemas/export.ts';
 import { ProvenanceDocumentV1, ProvenanceDocumentV2, ProvenanceDocumentV3, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
 import { canonicalize, CanonicalizationError } from '../crypto/jcs.ts';
@@ -35,11 +39,12 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 const looseEnvelope = { envelope: z.unknown() };
 const loggedLoose = <S extends typeof ExportTrust | typeof ExportStation | typeof ExportRelease | typeof ExportBatch>(s: S) => s.extend(looseEnvelope);
-const unitLoose = (s: typeof ExportUnitV2 | typeof ExportUnitV1) => s.extend({ events: z.array(LoggedEnvelope.extend(looseEnvelope)).min(1) });
+const unitLoose = (s: typeof ExportUnitV2 | typeof ExportUnitV1 | typeof ExportUnitV4) => s.extend({ events: z.array(LoggedEnvelope.extend(looseEnvelope)).min(1) });
 
 const RECORD_SCHEMAS = {
   [EXPORT_FORMAT_V2]: z.discriminatedUnion('record', [ExportHeaderV2, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV2), ExportStatement]),
   [EXPORT_FORMAT_V3]: z.discriminatedUnion('record', [ExportHeaderV3, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV2), ExportStatementV3]),
+  [EXPORT_FORMAT_V4]: z.discriminatedUnion('record', [ExportHeaderV4, ExportCheckpoint, ExportHistory, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV4), ExportStatementV3]),
   [EXPORT_FORMAT_V1]: z.discriminatedUnion('record', [ExportHeaderV1, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), unitLoose(ExportUnitV1), ExportStatement]),
 } as const;
 
@@ -104,6 +109,10 @@ const IDENTIFIER = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
 const BASE64_HASH = /^[A-Za-z0-9+/]{43}=$/;
 const UNIT_MEMBERS = ['batchId', 'chipId', 'events', 'mac', 'record', 'releaseId', 'serial'];
+const UNIT_MEMBERS_V4 = ['batchId', 'chipId', 'events', 'history', 'mac', 'record', 'releaseId', 'serial'];
+const HISTORY_MEMBERS = ['proof', 'value'];
+/** Canonical base64 (RFC 4648 §4, padded), as schemas/history.ts has it. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const EVENT_MEMBERS = ['envelope', 'leafIndex', 'proof'];
 const isPlain = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const hasExactly = (v: Record<string, unknown>, members: readonly string[]) => Object.keys(v).length === members.length && members.every((m) => Object.hasOwn(v, m));
@@ -114,8 +123,16 @@ const identifierOrNull = (v: unknown) => v === null || (typeof v === 'string' &&
  * schema accepts (test/crypto-properties.unit.test.ts holds the two together). Never the only check: on false,
  * the schema runs and says what is wrong.
  */
-export function isWellFormedUnitV2(v: unknown): v is UnitRecord {
-  if (!isPlain(v) || !hasExactly(v, UNIT_MEMBERS) || v['record'] !== 'unit') return false;
+export function isWellFormedUnitV2(v: unknown, withHistory = false): v is UnitRecord {
+  if (!isPlain(v) || !hasExactly(v, withHistory ? UNIT_MEMBERS_V4 : UNIT_MEMBERS) || v['record'] !== 'unit') return false;
+  if (withHistory) {
+    // ExportUnitV4's history: UnitMapProof of schemas/history.ts.
+    const h = v['history'];
+    if (!isPlain(h) || !hasExactly(h, HISTORY_MEMBERS)) return false;
+    const [value, proof] = [h['value'], h['proof']];
+    if (!(value === null || (typeof value === 'string' && value.length <= 128 && BASE64.test(value)))) return false;
+    if (!(typeof proof === 'string' && proof.length <= 32_768 && BASE64.test(proof))) return false;
+  }
   if (typeof v['serial'] !== 'string' || !IDENTIFIER.test(v['serial']) || !identifierOrNull(v['batchId']) || !identifierOrNull(v['releaseId'])) return false;
   const chipId = v['chipId'];
   if (chipId !== null && !(typeof chipId === 'string' && chipId.length >= 1 && chipId.length <= 64)) return false;
@@ -161,7 +178,9 @@ export function isUnitRecordText(record: UnitRecord, envelopes: readonly { paylo
     for (let j = 0; j < e.proof.length; j++) if ((j > 0 && !eat(',')) || !eat('"') || !eat(e.proof[j] as string) || !eat('"')) return false;
     if (!eat(']}')) return false;
   }
-  return eat('],"mac":') && eat(str(record.mac)) && eat(',"record":"unit","releaseId":') && eat(str(record.releaseId)) && eat(',"serial":') && eat(str(record.serial)) && eat('}') && at === text.length;
+  if (!eat(']')) return false;
+  if (record.history && (!eat(',"history":{"proof":"') || !eat(record.history.proof) || !eat('","value":') || !eat(record.history.value === null ? 'null' : `"${record.history.value}"`) || !eat('}'))) return false;
+  return eat(',"mac":') && eat(str(record.mac)) && eat(',"record":"unit","releaseId":') && eat(str(record.releaseId)) && eat(',"serial":') && eat(str(record.serial)) && eat('}') && at === text.length;
 }
 
 /** v2 records have one byte form: their RFC 8785 serialisation. */
@@ -180,8 +199,8 @@ export function checkCanonical(value: unknown, text: string, what: string, at: F
 export function exportFormatOf(text: string): ExportFormat {
   const value = parseJsonText(text, 'line 1', { line: 1 });
   const format = (value as { format?: unknown } | null)?.format;
-  if ((value as { record?: unknown } | null)?.record !== 'header' || (format !== EXPORT_FORMAT_V1 && format !== EXPORT_FORMAT_V2 && format !== EXPORT_FORMAT_V3)) {
-    throw new VerificationError('FORMAT_ERROR', 'format', `line 1 is not the header of a ${EXPORT_FORMAT_V3} (or ${EXPORT_FORMAT_V2}, ${EXPORT_FORMAT_V1}) export`, { line: 1, field: 'format' });
+  if ((value as { record?: unknown } | null)?.record !== 'header' || (format !== EXPORT_FORMAT_V1 && format !== EXPORT_FORMAT_V2 && format !== EXPORT_FORMAT_V3 && format !== EXPORT_FORMAT_V4)) {
+    throw new VerificationError('FORMAT_ERROR', 'format', `line 1 is not the header of a ${EXPORT_FORMAT_V4} (or ${EXPORT_FORMAT_V3}, ${EXPORT_FORMAT_V2}, ${EXPORT_FORMAT_V1}) export`, { line: 1, field: 'format' });
   }
   return format;
 }
@@ -191,7 +210,7 @@ export function parseUnitRecord(text: string, format: ExportFormat, line: number
   // schema says; anything else goes through the schema, which names the offending member.
   if (format !== EXPORT_FORMAT_V1 && canonical === 'later') {
     const value = parseJsonText(text, `line ${line}`, { line });
-    if (isWellFormedUnitV2(value)) return value;
+    if (isWellFormedUnitV2(value, format === EXPORT_FORMAT_V4)) return value;
   }
   const record = parseExportRecord(text, format, line, canonical);
   if (record.record !== 'unit') throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: a ${record.record} record cannot follow the first unit record`, { line, field: 'record' });

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { ExportRecord, ExportSelection } from '../../verify/export-format.ts';
+import { EXPORT_FORMAT_V4, type ExportRecord, type ExportSelection } from '../../verify/export-format.ts';
 import { fromBase64, fromUtf8 } from '../../crypto/encoding.ts';
 import type { LedgerEvent, UnitEvent } from '../../../schemas/index.ts';
 import { firmwareOf } from '../../event/firmware.ts';
@@ -32,7 +32,7 @@ export async function exportToFile(
   out: string,
   progress: (line: string) => void,
   options: { readonly refuseEmpty?: boolean } = {},
-): Promise<{ units: number; csv: string; page: string | null }> {
+): Promise<{ units: number; csv: string; page: string | null; format: string }> {
   // Opened first: a bad path fails before the ledger is asked, and with the file's name.
   const file = await DurableFileWriter.open(out, { mode: 0o644 });
   try {
@@ -43,7 +43,7 @@ export async function exportToFile(
     const csv = out.replace(/\.ndjson$/, '') + '.csv';
     await file.commit();
     writeFileDurable(csv, result.csvRows.join(''), { mode: 0o644 });
-    return { units: result.units, csv, page: await writeVerifierPage(dirname(out), result.verifierPage, url, progress) };
+    return { units: result.units, csv, format: result.format, page: await writeVerifierPage(dirname(out), result.verifierPage, url, progress) };
   } catch (error) {
     await file.abort();
     throw error;
@@ -80,7 +80,7 @@ async function writeVerifierPage(dir: string, recorded: { sha256: string } | nul
   return file;
 }
 
-async function streamExport(url: string, token: string, selection: ExportSelection, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csvRows: string[]; verifierPage: { sha256: string } | null }> {
+async function streamExport(url: string, token: string, selection: ExportSelection, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csvRows: string[]; format: string; verifierPage: { sha256: string } | null }> {
   const response = await fetchLedger(new URL('/v1/exports', url), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -96,6 +96,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
   let events = 0;
   let statement: { content?: { sha256?: unknown; records?: unknown; units?: unknown; events?: unknown }; verifierPage?: { sha256?: unknown } | null } | null = null;
   let lastShown = 0;
+  let format = '';
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const onLine = (line: string) => {
     if (statement) throw new CliError('the ledger sent data after the export statement: the file is not an export');
@@ -115,6 +116,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
     }
     content.update(line + '\n');
     records++;
+    if (rec.record === 'header') format = String(rec.format);
     if (rec.record !== 'unit') return;
     units++;
     events += rec.events.length;
@@ -148,7 +150,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
   }
   progress(`  exported ${units}/${total} units`);
   const page = predicate.verifierPage;
-  return { units, csvRows, verifierPage: page && typeof page.sha256 === 'string' && /^[0-9a-f]{64}$/.test(page.sha256) ? { sha256: page.sha256 } : null };
+  return { units, csvRows, format, verifierPage: page && typeof page.sha256 === 'string' && /^[0-9a-f]{64}$/.test(page.sha256) ? { sha256: page.sha256 } : null };
 }
 
 /** One row of the people's summary: status, firmware hashes and dates, from the unit's signed events. */
@@ -201,6 +203,12 @@ const command = defineCommand({
     const out = values.out as string;
     const result = await exportToFile(url, token, selection, out, (l) => console.error(l), { refuseEmpty: true });
     console.log(`wrote ${out} (${result.units} units) and ${result.csv}${result.page ? `; open ${result.page} in a browser to verify it offline` : ''}`);
+    // What the file can prove depends on its version (docs/format.md §7.6.2): say which, and how to check it.
+    console.log(
+      result.format === EXPORT_FORMAT_V4
+        ? `${result.format}: every unit carries its map proof; flashtrail verify ${out} --map-key @unit-map.pub (GET /v1/unit-map/key) proves each unit's history complete as of the checkpoint`
+        : `${result.format}: the ledger keeps no unit history map (or it is out of service), so the export does not prove that each unit's history is complete`,
+    );
     return 0;
   },
 });

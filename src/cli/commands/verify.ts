@@ -86,13 +86,15 @@ export function isExportFile(file: string): boolean {
   }
 }
 
-export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number; signatures?: SignatureOptions; pageFile?: string }): Promise<number> {
+export async function verifyExportCommand(file: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number; signatures?: SignatureOptions; pageFile?: string; mapKey?: string }): Promise<number> {
   const started = performance.now();
   let lastShown = 0;
   try {
     const policy = readPolicy(options.policyFile);
     const verifierPage = readPageFile(options.pageFile);
+    const mapKey = options.mapKey === undefined ? undefined : readKey(options.mapKey, '--map-key', 'the index log key file', 'an index log verifier key');
     const report = await verifyExportFile(file, readKey(ledgerKey), {
+      ...(mapKey ? { mapKey } : {}),
       ...(verifierPage ? { verifierPage } : {}),
       ...(policy ? { policy } : {}),
       ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
@@ -119,6 +121,7 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
         const approval = report.format === 'flashtrail.export.v1' ? '' : f.approvedBy.length > 0 ? `  approved by release ${f.approvedBy.join(', ')}` : '  NOT approved by any release in the export';
         o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
+      if (report.history) o.out(`  complete: every unit's events are all its events as of checkpoint size ${report.history.size}${report.freshness?.asOf ? ` (${report.freshness.asOf})` : ''} (map root ${report.history.mapRoot.slice(0, 16)}…, index log tree ${report.history.indexSize})`);
       o.out(`  statement signed with ${report.statementSignatures.join(' + ')}`);
       if (report.verifierPage) {
         const p = report.verifierPage;
@@ -388,7 +391,7 @@ const command = defineCommand({
   options: {
     'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the verifier key the ledger printed at init (origin+id+key), or @file holding it' },
     checkpoint: { type: 'string', value: 'FILE', help: 'a newer signed checkpoint you hold: refuse evidence against a smaller tree (CHECKPOINT_STALE) or a fork of it (CONSISTENCY_PROOF_ERROR)' },
-    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): with it, a v3 document's history is proved complete (HISTORY_INCOMPLETE)" },
+    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): with it, a v3 document's or a v4 export's history is proved complete (HISTORY_INCOMPLETE)" },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy): refuse a checkpoint its quorum has not cosigned' },
     'at-least': { type: 'string', value: 'N', help: 'the log is known to have N leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE)' },
     'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key): with it, both checkpoint signatures are required" },
@@ -420,7 +423,7 @@ const command = defineCommand({
         }
       }
       const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
-      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(exportAtLeast !== undefined ? { atLeast: exportAtLeast } : {}), ...(values.page !== undefined ? { pageFile: values.page as string } : {}), progress: (l) => console.error(l), signatures });
+      return verifyExportCommand(file, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(exportAtLeast !== undefined ? { atLeast: exportAtLeast } : {}), ...(values.page !== undefined ? { pageFile: values.page as string } : {}), ...(values['map-key'] !== undefined ? { mapKey: values['map-key'] as string } : {}), progress: (l) => console.error(l), signatures });
     }
     if (values.page !== undefined) throw new UsageError('--page is for exports: a provenance document names no verifier page');
     return verifyProvenanceFile(file, key, o, values.policy, atLeast, signatures, values['map-key'] as string | undefined, values.checkpoint as string | undefined);
