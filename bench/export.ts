@@ -3,6 +3,10 @@
  * `openssl speed ed25519`'s verify rate measured in the same run (the ceiling on this hardware). The goal is
  * 80 % of that ceiling times the number of cores. Reports the memory peak of the verifying process.
  *
+ * Also the cost of per-unit history (flashtrail.export.v4, docs/format.md §7.6.2): the same selection written with
+ * the unit history map's proofs, its extra bytes per unit, and the CPU time per unit its verification with the
+ * index log key adds, next to the v3 file of the same run.
+ *
  *   npm run bench:export            (several minutes: builds the ledger and the export first)
  *   npm run bench:export -- --quick
  */
@@ -42,6 +46,9 @@ async function main() {
     const filled = await fillLedger(dir, TARGET, (l) => console.error(l));
     const ledger = await startLedgerServer({ ...filled.config, port: 0, logLevel: 'warn' }, pino({ level: 'warn' }, pino.destination(2)));
     const file = join(dir, 'export.ndjson');
+    const fileV4 = join(dir, 'export-v4.ndjson');
+    let mapKeyText: string | null = null;
+    let units = 0;
     try {
       console.error('  building the Merkle log and writing the export…');
       const deps = { ledger: ledger.ledger, log: ledger.log, checkpointer: ledger.checkpointer, projections: ledger.projections, ledgerKey: ledger.identity.key, origin: ledger.identity.origin, clock: () => new Date() };
@@ -58,6 +65,17 @@ async function main() {
       const used = process.cpuUsage(cpu);
       results.add('export.write.cpu', 'write an export: CPU time per event (the writing process, all threads)', (used.user + used.system) / filled.events, 'µs', 1);
       results.add('export.write.load', 'load average of the machine while the export was written (1-minute)', loadavg()[0] as number, '', 1);
+      units = serials.length;
+      if (ledger.unitMap) {
+        await ledger.unitMap.catchUp();
+        const outV4 = createWriteStream(fileV4);
+        const t4 = performance.now();
+        for await (const chunk of writeExport({ ...deps, unitMap: ledger.unitMap }, { batchId: filled.batchId }, serials)) if (!outV4.write(chunk)) await once(outV4, 'drain');
+        outV4.end();
+        await once(outV4, 'finish');
+        results.add('export.write.v4', `write the same export as ${'flashtrail.export.v4'}, with every unit's map proof`, perSecond(filled.events, performance.now() - t4), 'events/s');
+        mapKeyText = ledger.unitMap.verifierKey;
+      }
     } finally {
       await ledger.close();
     }
@@ -86,6 +104,21 @@ async function main() {
       results.add('export.verify.cpuRatio', `the same by CPU time: (1e6 / CPU µs per event) as a share of openssl verify on one core`, (1e6 / cpuPerEvent / openssl) * 100, '%');
     } else {
       results.add('ref.openssl.verify', 'reference: openssl speed ed25519 (openssl not found)', null, 'verifies/s');
+    }
+    if (mapKeyText !== null && units > 0) {
+      const extra = statSync(fileV4).size - statSync(file).size;
+      results.add('export.history.bytes', 'per-unit history (v4 over v3): bytes added per unit (map proof, and the shared history record spread over the units)', extra / units, 'bytes', 0);
+      results.add('export.history.share', 'per-unit history: the v4 file size over the v3 file size, minus one', (extra / statSync(file).size) * 100, '%', 1);
+      const cpuV4 = process.cpuUsage();
+      const v4 = await verifyExportFile(fileV4, key, { mapKey: parseVerifierKey(mapKeyText) });
+      const usedV4 = process.cpuUsage(cpuV4);
+      if (v4.history === undefined) throw new Error('the v4 export was verified without its history');
+      const cpuPerUnitV4 = (usedV4.user + usedV4.system) / v4.units;
+      const cpuPerUnitV3 = (verifyCpu.user + verifyCpu.system) / inProcess.units;
+      results.add('export.history.verify.cpu', 'flashtrail verify --map-key of the v4 file: CPU time per unit (all threads)', cpuPerUnitV4, 'µs', 1);
+      results.add('export.history.verify.overhead', 'per-unit history: CPU time per unit v4 with --map-key minus v3 (same run; the map proof and one leaf hash per event)', cpuPerUnitV4 - cpuPerUnitV3, 'µs', 1);
+    } else {
+      results.add('export.history.bytes', 'per-unit history: the ledger kept no unit history map in this run', null, 'bytes');
     }
     if (quick) {
       const t = performance.now();
