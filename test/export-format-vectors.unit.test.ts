@@ -37,7 +37,7 @@ async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBacke
       ...('signatures' in v && v.signatures === 'hybrid' ? { signatures: { mlDsaKey } } : {}),
       ...('page' in v && typeof v.page === 'string' ? { verifierPage: new Uint8Array(readFileSync(join(DIR, v.page))) } : {}),
     };
-    if (v.kind === 'export') await verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto), ...options });
+    if (v.kind === 'export') await verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto), ...options, ...('mapKey' in v && v.mapKey === true ? { mapKey } : {}) });
     else verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, crypto, { mapKey, ...('signatures' in v && v.signatures === 'hybrid' ? { mlDsaKey } : {}) });
     return { code: 'ok', location: {} };
   } catch (error) {
@@ -49,7 +49,7 @@ async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBacke
 describe('format vectors', () => {
   it('cover every export and provenance format, genuine and broken', () => {
     const formats = new Set(manifest.vectors.map((v) => `${v.format} ${v.expect === 'ok' ? 'ok' : 'invalid'}`));
-    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.export.v3', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3']) {
+    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.export.v3', 'flashtrail.export.v4', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3']) {
       expect(formats.has(`${f} ok`)).toBe(true);
       expect(formats.has(`${f} invalid`)).toBe(true);
     }

@@ -63,7 +63,9 @@ describe.skipIf(skipReason !== null)('an independent verifier written from docs/
     // This verifier has no ML-DSA-44 of its own (Debian's python3-cryptography lacks it): the vectors whose verdict
     // rests on ML-DSA-44 are checked with Node 26 as its ML-DSA-44 implementation in test/export-v3.int.test.ts.
     for (const v of manifest.vectors.filter((x) => !('needs' in x))) {
-      const extra = ['--map-key', manifest.mapVerifierKey, ...('signatures' in v ? ['--ledger-pq-key', manifest.ledgerMlDsaVerifierKey] : []), ...('page' in v && typeof v.page === 'string' ? ['--page', join(dir, v.page)] : [])];
+      // The index log key for provenance documents, and for the exports whose vectors ask for it (docs/format.md §11).
+      const pinMap = v.kind === 'provenance' || ('mapKey' in v && v.mapKey === true);
+      const extra = [...(pinMap ? ['--map-key', manifest.mapVerifierKey] : []), ...('signatures' in v ? ['--ledger-pq-key', manifest.ledgerMlDsaVerifierKey] : []), ...('page' in v && typeof v.page === 'string' ? ['--page', join(dir, v.page)] : [])];
       const got = await python(join(dir, v.file), manifest.ledgerVerifierKey, extra);
       const verdict = got.ok ? 'ok' : String(got.code);
       if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);

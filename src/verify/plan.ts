@@ -22,7 +22,7 @@ function checkpointSteps(o: PlanOptions): string[] {
 
 /** verifyExportLines: format → checkpoint [→ witnesses] [→ freshness] → keys → units → statement. */
 export function exportStepPlan(o: PlanOptions = {}): string[] {
-  return ['format', ...checkpointSteps(o), 'keys', 'units', 'statement'];
+  return ['format', ...checkpointSteps(o), 'keys', 'history', 'units', 'statement'];
 }
 
 /** verifyProvenance: format → checkpoint [→ witnesses] [→ freshness] → envelopes → inclusion → keys → unit [→ history → statement]. */

@@ -12,6 +12,7 @@ import { StepBoard, whereText, type BoardStep, type StepState } from './board.ts
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const keyInput = $<HTMLTextAreaElement>('ledger-key');
 const pqKeyInput = $<HTMLTextAreaElement>('ledger-pq-key');
+const mapKeyInput = $<HTMLTextAreaElement>('map-key');
 const policyInput = $<HTMLSelectElement>('signatures');
 const fileInput = $<HTMLInputElement>('file');
 const drop = $<HTMLElement>('drop');
@@ -128,7 +129,7 @@ async function start(file: File): Promise<void> {
   announce.textContent = `verifying ${file.name}`;
   let latest: Progress | null = null;
   try {
-    const outcome = await verifyFile(file, { ledgerKey: keyInput.value, pqKey: pqKeyInput.value, signatures: policyInput.value }, {
+    const outcome = await verifyFile(file, { ledgerKey: keyInput.value, pqKey: pqKeyInput.value, mapKey: mapKeyInput.value, signatures: policyInput.value }, {
       startWorker: () => new Worker(workerUrl),
       workers: Math.min(8, Math.max(1, navigator.hardwareConcurrency || 2)),
       onProgress: (p) => {

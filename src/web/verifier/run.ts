@@ -64,6 +64,8 @@ export interface Pinned {
   readonly pqKey: string;
   /** 'hybrid', 'classical', or empty for the CLI's default (hybrid when an ML-DSA-44 key is pinned). */
   readonly signatures: string;
+  /** The index log's verifier key (`--map-key`); empty or absent when none is pinned. */
+  readonly mapKey?: string;
 }
 
 export interface RunOptions {
@@ -84,6 +86,16 @@ export function readLedgerKey(text: string): NoteKey {
     return parseVerifierKey(text.trim());
   } catch (error) {
     throw new VerificationError('LEDGER_KEY_ERROR', 'input', `the ledger key is not a ledger verifier key: ${(error as Error).message}`);
+  }
+}
+
+/** The index log key, as the CLI reads --map-key: none when empty; a bad one is LEDGER_KEY_ERROR at step `input`. */
+export function readMapKey(text: string | undefined): NoteKey | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  try {
+    return parseVerifierKey(text.trim());
+  } catch (error) {
+    throw new VerificationError('LEDGER_KEY_ERROR', 'input', `the index log key is not an index log verifier key: ${(error as Error).message}`);
   }
 }
 
@@ -128,13 +140,14 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
   try {
     const key = readLedgerKey(pinned.ledgerKey);
     const policy = readSignaturePolicy(pinned.pqKey, pinned.signatures);
+    const mapKey = readMapKey(pinned.mapKey);
     const signatures = (verified: readonly SignatureAlgorithm[]): SignatureVerdict => ({ policy: requiredSignatures(policy), verified });
     if (await isExport(file)) {
       kind = 'export';
       options.onPlan?.(kind, exportStepPlan());
       say(`verifying export ${file.name}`);
       const started = performance.now();
-      const report = await verifyExport(file, key, policy, options);
+      const report = await verifyExport(file, key, policy, options, mapKey);
       for (const l of stepLines(report.steps)) say(l);
       const seconds = (performance.now() - started) / 1000;
       say(`verified: ${report.units} units, ${report.events} events, stations ${report.stations.join(', ')}; checkpoint ${report.origin} size ${report.checkpoint.size}; ${(report.events / seconds).toFixed(0)} events/s`);
@@ -142,6 +155,7 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
         const approval = report.format === 'flashtrail.export.v1' ? '' : f.approvedBy.length > 0 ? `  approved by release ${f.approvedBy.join(', ')}` : '  NOT approved by any release in the export';
         say(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
+      if (report.history) say(`  complete: every unit's events are all its events as of checkpoint size ${report.history.size}`);
       for (const n of report.notProven) say(`  not proven: ${n}`);
       return { ok: true, kind, report, signatures: signatures(report.signatures), lines };
     }
@@ -168,7 +182,7 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
     }
     kind = 'provenance';
     options.onPlan?.(kind, provenanceStepPlan({ format: (doc as { format?: unknown }).format }));
-    const report = located(() => verifyProvenance(doc, key, portableCrypto, { ...policy, ...(options.onStep ? { onStep: options.onStep } : {}) }));
+    const report = located(() => verifyProvenance(doc, key, portableCrypto, { ...policy, ...(mapKey ? { mapKey } : {}), ...(options.onStep ? { onStep: options.onStep } : {}) }));
     say(`verifying provenance of unit ${report.serial} (${file.name})`);
     for (const l of stepLines(report.steps)) say(l);
     const release = report.releaseId !== null ? `; batch ${String(report.batchId)} of release ${report.releaseId}${report.matchesRelease === false ? ' (firmware differs from the release)' : ''}` : '';
@@ -182,7 +196,7 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
   }
 }
 
-async function verifyExport(file: File, key: NoteKey, signatures: SignaturePolicy, options: RunOptions): Promise<ExportReport> {
+async function verifyExport(file: File, key: NoteKey, signatures: SignaturePolicy, options: RunOptions, mapKey?: NoteKey): Promise<ExportReport> {
   let bytes = 0;
   let units = 0;
   let events = 0;
@@ -197,6 +211,7 @@ async function verifyExport(file: File, key: NoteKey, signatures: SignaturePolic
       {
         crypto: portableCrypto,
         signatures,
+        ...(mapKey ? { mapKey } : {}),
         ...(options.onStep ? { onStep: options.onStep } : {}),
         units: workerPool(options),
         onProgress: (u, e) => {

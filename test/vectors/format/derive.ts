@@ -48,6 +48,8 @@ interface Vector {
   readonly page?: string;
   /** What a verifier must implement to reach this verdict beyond Ed25519 and SHA-256 (e.g. ML-DSA-44). */
   readonly needs?: 'ml-dsa-44';
+  /** An export verified with the manifest's index log key (docs/format.md §7.6.2): every v4/ vector. */
+  readonly mapKey?: true;
 }
 
 const vectors: Vector[] = [];
@@ -361,19 +363,51 @@ function historyVectors(): void {
   const name = body.split('\n')[0]!;
   put('history-index-other-key', { ...g, history: { ...g.history, commitment: { ...g.history.commitment, checkpoint: signNote(body, name, stranger.secretKey, stranger.publicKey) } } }, 'CHECKPOINT_SIGNATURE_ERROR', 'the index log checkpoint signed by another key than the pinned index log key', { rule: '§15.5 step 1', location: { field: 'history.commitment.checkpoint' } });
 }
+// ---------------------------------------------------------------- exports v4: every unit's history (§7.6.2)
+// Verified with the index log key; each re-signed with both ledger keys, which a holder of the ledger key alone can do.
+
+function exportVectorsV4(): void {
+  const g = read('v4/genuine.export.ndjson').split('\n').slice(0, -1);
+  const put = (name: string, lines: string[], expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number>; needs?: 'ml-dsa-44' } = {}, format = 'flashtrail.export.v4') => {
+    const file = `v4/export.${name}.ndjson`;
+    writeFileSync(join(HERE, file), lines.map((l) => `${l}\n`).join(''));
+    vectors.push({ file, kind: 'export', format, expect, description, signatures: 'hybrid', mapKey: true, ...extra });
+  };
+  const unitLine = (serial: string) => g.findIndex((l) => (JSON.parse(l) as Rec)['serial'] === serial);
+  const withLine = (i: number, value: unknown) => g.map((l, j) => (j === i ? canonicalize(value) : l));
+  put('genuine', g, 'ok', 'a genuine v4 export of 2 units written by a real ledger that keeps the unit history map, with the seeded keys', { needs: 'ml-dsa-44' });
+  const i1 = unitLine('SN-0001');
+  const u1 = JSON.parse(g[i1] as string) as Unit & { history: Record<string, unknown> };
+  const last = u1.events[u1.events.length - 1]!;
+  put('history-last-event-dropped', resealedV3(withLine(i1, { ...u1, events: u1.events.slice(0, -1) })), 'HISTORY_INCOMPLETE', `unit SN-0001's last event (leaf ${last.leafIndex}) left out and the statement re-signed: a prefix that v3 accepts, refused by the history`, { rule: '§7.6.2', location: { line: i1 + 1, serial: 'SN-0001', leafIndex: last.leafIndex } });
+  const u2 = JSON.parse(g[unitLine('SN-0002')] as string) as Unit & { history: Record<string, unknown> };
+  put('history-proof-other-unit', resealedV3(withLine(i1, { ...u1, history: u2.history })), 'HISTORY_INCOMPLETE', "unit SN-0001 carrying SN-0002's map proof", { rule: '§15.5 step 3', location: { line: i1 + 1, serial: 'SN-0001', field: 'history' } });
+  const { history: _h, ...bare } = u1;
+  put('history-unit-member-missing', resealedV3(withLine(i1, bare)), 'FORMAT_ERROR', 'a v4 unit record without its history member', { rule: '§7.6.2', location: { line: i1 + 1 } });
+  const shared = JSON.parse(g[2] as string) as Rec & { commitment: Record<string, unknown> };
+  put('history-map-root', resealedV3(withLine(2, { ...shared, mapRoot: '00'.repeat(32) })), 'HISTORY_INCOMPLETE', 'a map root that is not the one the index log commits for the checkpoint', { rule: '§15.5 step 2', location: { line: 3, field: 'commitment' } });
+  const note = shared.commitment['checkpoint'] as string;
+  const body = parseNote(note).text;
+  put('history-index-other-key', resealedV3(withLine(2, { ...shared, commitment: { ...shared.commitment, checkpoint: signNote(body, body.split('\n')[0]!, stranger.secretKey, stranger.publicKey) } })), 'CHECKPOINT_SIGNATURE_ERROR', 'the index log checkpoint signed by another key than the pinned index log key', { rule: '§15.5 step 1', location: { line: 3, field: 'commitment.checkpoint' } });
+  put('history-record-missing', resealedV3(g.filter((_, j) => j !== 2)), 'FORMAT_ERROR', 'a v4 export without its history record (line 3)', { rule: '§7.6.2', location: { line: 3 } });
+  put('history-none', read('v3/genuine.export.ndjson').split('\n').slice(0, -1), 'HISTORY_INCOMPLETE', 'the genuine v3 export (no history) verified with the index log key pinned: nothing proves its units complete', { rule: '§7.6.2', location: { line: 3, field: 'history' }, needs: 'ml-dsa-44' }, 'flashtrail.export.v3');
+}
+
 for (const f of readdirSync(join(HERE, 'v3'))) if (!f.startsWith('genuine.')) rmSync(join(HERE, 'v3', f));
+for (const f of readdirSync(join(HERE, 'v4'))) if (!f.startsWith('genuine.')) rmSync(join(HERE, 'v4', f));
 exportVectorsV3();
+exportVectorsV4();
 provenanceVectorsV3();
 historyVectors();
 const manifest = {
   description: 'flashtrail format test vectors (docs/format.md §11): genuine provenance documents and exports in each format version, and invalid ones that each break one rule, with the error code a verifier must report.',
   provenance: {
-    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository before v3 (commit 4ddff66), v3/genuine.* by the ledger of this repository with the seeded ML-DSA-44 and index log keys, all with test/vectors/format/generate-genuine.ts',
+    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository before v3 (commit 4ddff66), v3/genuine.* by the ledger of this repository with the seeded ML-DSA-44 and index log keys, v4/genuine.export.ndjson by the ledger of this repository that wrote v4 exports first, all with test/vectors/format/generate-genuine.ts',
     invalid: 'derived from the genuine files by test/vectors/format/derive.ts; where a rule can only be broken with a key, the seeded vector keys re-sign (keys.json)',
   },
   ledgerVerifierKey: (JSON.parse(read('keys.json')) as { ledgerVerifierKey: string }).ledgerVerifierKey,
   ledgerMlDsaVerifierKey: (JSON.parse(read('keys.json')) as { ledgerMlDsaVerifierKey: string }).ledgerMlDsaVerifierKey,
-  /** The index log's verifier key (docs/format.md §15.3): v3 vectors expect their codes from a verifier given it. */
+  /** The index log's verifier key (docs/format.md §15.3): v3 provenance vectors and export vectors with mapKey expect their codes from a verifier given it. */
   mapVerifierKey: (JSON.parse(read('keys.json')) as { mapVerifierKey: string }).mapVerifierKey,
   vectors,
 };
