@@ -129,49 +129,73 @@ def verify_history(fv, serial, unit_entries, history, checkpoint, map_key):
     # §15.4 the member's shape
     if not isinstance(history, dict) or set(history) != HISTORY_MEMBERS:
         refuse(fv.FORMAT_ERROR, 'history is not an object of exactly mapRoot, value, proof, commitment', 'history')
-    c = history['commitment']
-    if not isinstance(c, dict) or set(c) != COMMITMENT_MEMBERS:
-        refuse(fv.FORMAT_ERROR, 'history.commitment is not an object of exactly index, proof, checkpoint', 'history.commitment')
-    if not isinstance(history['mapRoot'], str) or re.fullmatch(r'[0-9a-f]{64}', history['mapRoot']) is None:
-        refuse(fv.FORMAT_ERROR, 'history.mapRoot is not 64 lowercase hex digits', 'history.mapRoot')
+    value, proof = check_map_proof_shape(fv, history, refuse, 'history')
+    index_size = verify_commitment(fv, history, checkpoint, map_key, {'serial': serial}, 'history.', 'unit %s: ' % serial)
+    verify_unit(fv, serial, unit_entries, value, proof, bytes.fromhex(history['mapRoot']), checkpoint, {'serial': serial}, 'history')
+    return {'complete': True, 'asOfSize': checkpoint.size, 'events': len(unit_entries), 'indexSize': index_size}
+
+
+def check_map_proof_shape(fv, h, refuse, at):
+    """§15.4 value and proof: (value bytes or None, proof bytes)."""
     value = None
-    if history['value'] is not None:
-        value = fv.b64decode_strict(history['value']) if isinstance(history['value'], str) else None
+    if h['value'] is not None:
+        value = fv.b64decode_strict(h['value']) if isinstance(h['value'], str) and len(h['value']) <= 128 else None
         if value is None:
-            refuse(fv.FORMAT_ERROR, 'history.value is not canonical base64', 'history.value')
-    proof = fv.b64decode_strict(history['proof']) if isinstance(history['proof'], str) and len(history['proof']) <= 32768 else None
+            refuse(fv.FORMAT_ERROR, '%s.value is not canonical base64' % at, at + '.value')
+    proof = fv.b64decode_strict(h['proof']) if isinstance(h['proof'], str) and len(h['proof']) <= 32768 else None
     if proof is None:
-        refuse(fv.FORMAT_ERROR, 'history.proof is not canonical base64 of at most 32,768 characters', 'history.proof')
+        refuse(fv.FORMAT_ERROR, '%s.proof is not canonical base64 of at most 32,768 characters' % at, at + '.proof')
+    return value, proof
+
+
+def verify_commitment(fv, h, checkpoint, map_key, where, prefix='', subject=''):
+    """§15.5 steps 1 and 2 for h's mapRoot and commitment (a document's history, or a v4 export's history record).
+    Returns the index checkpoint's size."""
+    def refuse(code, message, field):
+        fv.refuse(code, message, **dict(where, field=field))
+
+    c = h['commitment']
+    if not isinstance(c, dict) or set(c) != COMMITMENT_MEMBERS:
+        refuse(fv.FORMAT_ERROR, '%scommitment is not an object of exactly index, proof, checkpoint' % prefix, prefix + 'commitment')
+    if not isinstance(h['mapRoot'], str) or re.fullmatch(r'[0-9a-f]{64}', h['mapRoot']) is None:
+        refuse(fv.FORMAT_ERROR, '%smapRoot is not 64 lowercase hex digits' % prefix, prefix + 'mapRoot')
     if not fv.is_int(c['index']) or not (0 <= c['index'] <= fv.MAX_SAFE):
-        refuse(fv.FORMAT_ERROR, 'history.commitment.index is not an integer >= 0', 'history.commitment.index')
+        refuse(fv.FORMAT_ERROR, '%scommitment.index is not an integer >= 0' % prefix, prefix + 'commitment.index')
     if not isinstance(c['proof'], list) or len(c['proof']) > 64:
-        refuse(fv.FORMAT_ERROR, 'history.commitment.proof is not an array of at most 64 hashes', 'history.commitment.proof')
+        refuse(fv.FORMAT_ERROR, '%scommitment.proof is not an array of at most 64 hashes' % prefix, prefix + 'commitment.proof')
+    if not isinstance(c['checkpoint'], str) or not (1 <= len(c['checkpoint']) <= 16384):
+        refuse(fv.FORMAT_ERROR, '%scommitment.checkpoint is not a note of at most 16,384 characters' % prefix, prefix + 'commitment.checkpoint')
     path = []
-    for i, h in enumerate(c['proof']):
-        raw = fv.b64decode_strict(h) if isinstance(h, str) else None
+    for i, x in enumerate(c['proof']):
+        raw = fv.b64decode_strict(x) if isinstance(x, str) else None
         if raw is None or len(raw) != 32:
-            refuse(fv.FORMAT_ERROR, 'history.commitment.proof[%d] is not base64 of 32 bytes' % i, 'history.commitment.proof')
+            refuse(fv.FORMAT_ERROR, '%scommitment.proof[%d] is not base64 of 32 bytes' % (prefix, i), prefix + 'commitment.proof')
         path.append(raw)
 
     # 1. the index checkpoint, by the pinned index log key of the ledger's origin + "/unit-map"
     if map_key.name != checkpoint.origin + '/unit-map':
-        refuse(fv.LEDGER_KEY_ERROR, 'the index log key is for %r, not %r' % (map_key.name, checkpoint.origin + '/unit-map'), 'history.commitment.checkpoint')
-    index = fv.verify_checkpoint(c['checkpoint'], map_key, {'serial': serial, 'field': 'history.commitment.checkpoint'})
+        refuse(fv.LEDGER_KEY_ERROR, 'the index log key is for %r, not %r' % (map_key.name, checkpoint.origin + '/unit-map'), prefix + 'commitment.checkpoint')
+    index = fv.verify_checkpoint(c['checkpoint'], map_key, dict(where, field=prefix + 'commitment.checkpoint'))
 
-    # 2. the commitment leaf for this document's checkpoint and the claimed map root, in the index log
-    map_root = bytes.fromhex(history['mapRoot'])
+    # 2. the commitment leaf for this checkpoint and the claimed map root, in the index log
+    map_root = bytes.fromhex(h['mapRoot'])
     leaf = fv.sha256(b'\x00' + commitment_leaf(checkpoint, map_root))
     if c['index'] >= index.size or fv.inclusion_root(c['index'], index.size, leaf, path) != index.root:
-        refuse(HISTORY_INCOMPLETE, 'unit %s: map root %s is not what the index log commits for checkpoint %d' % (serial, history['mapRoot'][:16], checkpoint.size), 'history.commitment')
+        refuse(HISTORY_INCOMPLETE, '%smap root %s is not what the index log commits for checkpoint %d' % (subject, h['mapRoot'][:16], checkpoint.size), prefix + 'commitment')
+    return index.size
 
-    # 3. the map proof, and the value the document's unit events give
+
+def verify_unit(fv, serial, unit_entries, value, proof, map_root, checkpoint, where, field):
+    """§15.5 step 3: the map proof under the committed root, and the value the unit's events give."""
+    def refuse(code, message, f):
+        fv.refuse(code, message, **dict(where, serial=serial, field=f))
+
     if value is None:
-        refuse(HISTORY_INCOMPLETE, 'unit %s: the history claims the map holds no event of the unit' % serial, 'history.value')
+        refuse(HISTORY_INCOMPLETE, 'unit %s: the history claims the map holds no event of the unit' % serial, field + '.value')
     if len(value) != 48 or not verify_lookup(map_root, history_key(serial), value, proof):
-        refuse(HISTORY_INCOMPLETE, 'unit %s: the map proof does not show this value under the map root' % serial, 'history.proof')
+        refuse(HISTORY_INCOMPLETE, 'unit %s: the map proof does not show this value under the map root' % serial, field + '.proof')
     ours = history_value([(e.leaf_index, fv.leaf_hash(e.envelope_bytes)) for e in unit_entries])
     if ours != value:
         count, last = int.from_bytes(value[:8], 'big'), int.from_bytes(value[8:16], 'big')
-        refuse(HISTORY_INCOMPLETE, 'unit %s: the map holds %d event(s) of it as of size %d, the last at leaf %d; the document holds %d'
-               % (serial, count, checkpoint.size, last, len(unit_entries)), 'history')
-    return {'complete': True, 'asOfSize': checkpoint.size, 'events': len(unit_entries), 'indexSize': index.size}
+        fv.refuse(HISTORY_INCOMPLETE, 'unit %s: the map holds %d event(s) of it as of size %d, the last at leaf %d; the record holds %d'
+                  % (serial, count, checkpoint.size, last, len(unit_entries)), **dict(where, serial=serial, field=field, leafIndex=last))

@@ -4,7 +4,7 @@
     python3 flashtrail_verify.py --ledger-key KEY FILE
 
 With --map-key (the index log's verifier key), a flashtrail.provenance.v3 document's history is checked too
-(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3) or an NDJSON export (flashtrail.export.v1/v2/v3); KEY the
+(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3) or an NDJSON export (flashtrail.export.v1/v2/v3/v4; with --map-key a v4 export's per-unit history is checked, §7.6.2); KEY the
 pinned verifier key text (<name>+<8 hex>+<base64(0x01 || public key)>). The last line of stdout is one JSON object:
 {"ok": true, ...} with exit status 0, or {"ok": false, "code": <docs/format.md §9>, "message": ...} with exit 1.
 
@@ -1472,11 +1472,13 @@ def verify_provenance(data, key, map_key=None):
 # §7 / §8.2 Exports.
 
 MAX_LINE = 4 * 1024 * 1024
-EXPORT_FORMATS = {'flashtrail.export.v1': 1, 'flashtrail.export.v2': 2, 'flashtrail.export.v3': 3}
+EXPORT_FORMATS = {'flashtrail.export.v1': 1, 'flashtrail.export.v2': 2, 'flashtrail.export.v3': 3, 'flashtrail.export.v4': 4}
 PREDICATE_TYPES = {1: 'https://flashtrail.dev/attestation/traceability-export/v1',
                    2: 'https://flashtrail.dev/attestation/traceability-export/v2',
-                   3: 'https://flashtrail.dev/attestation/traceability-export/v3'}
-ADMIN_RECORDS = {1: ('trust', 'station'), 2: ('trust', 'station', 'release', 'batch'), 3: ('trust', 'station', 'release', 'batch')}
+                   3: 'https://flashtrail.dev/attestation/traceability-export/v3',
+                   4: 'https://flashtrail.dev/attestation/traceability-export/v4'}
+ADMIN_RECORDS = {1: ('trust', 'station'), 2: ('trust', 'station', 'release', 'batch'), 3: ('trust', 'station', 'release', 'batch'),
+                 4: ('trust', 'station', 'release', 'batch')}
 # v3 (§7.6.1): the statement's second signature and the verifier page, in export_v3.py; given on the command line.
 V3_OPTIONS = {'pq_key': None, 'ml_dsa_verifier': None, 'page': None}
 
@@ -1514,9 +1516,13 @@ def record_schema(version, kind):
         return c_object({'record': req(c_const('checkpoint')), 'note': req(c_text(1, 16384))})
     if kind in ('trust', 'station', 'release', 'batch'):
         return c_object(dict(C_LOGGED, record=req(c_const(kind))))
+    if kind == 'history' and version >= 4:
+        # §7.6.2: the shared history evidence; its members' contents are checked by flashtrail_history.py
+        return c_object({'record': req(c_const('history')), 'mapRoot': req(C_SHA), 'commitment': req(c_any)})
     if kind == 'unit':
         any64 = c_text(0, 64)
         return c_object({'record': req(c_const('unit')), 'serial': req(C_ID),
+                         **({'history': req(c_object({'value': req(c_any), 'proof': req(c_any)}))} if version >= 4 else {}),
                          'events': req(c_array(c_object(C_LOGGED), 1, 10 ** 9)),
                          'batchId': req(c_nullable(C_ID)),
                          'chipId': req(c_nullable(c_text(1, 64) if version >= 2 else any64)),
@@ -1595,6 +1601,9 @@ class ExportReader:
                 if kind != 'checkpoint':
                     refuse(FORMAT_ERROR, 'line 2 is not the checkpoint', **where)
                 phase = 'records'
+            elif self.version >= 4 and line.number == 3:
+                if kind != 'history':
+                    refuse(FORMAT_ERROR, 'line 3 of a v4 export is not the history record (§7.6.2)', **where)
             else:
                 if kind in ADMIN_RECORDS[self.version]:
                     if phase != 'records':
@@ -1629,7 +1638,7 @@ def logged_entry(role, x, where):
     return Entry(role, int(x['leafIndex']), x['envelope'], [b64decode_strict(h) for h in x['proof']], where)
 
 
-def verify_export(path, key):
+def verify_export(path, key, map_key=None):
     reader = ExportReader(path, key)
     # Step 1 completes over the whole file before step 2 begins (§8 "each MUST complete before the next"): a first
     # pass reads every line with bounded memory; the second pass does the rest.
@@ -1649,6 +1658,8 @@ def verify_export(path, key):
     supported = {}          # (kind, image) -> (leaf, version)
     release_ids = set()
     statement = None
+    shared = None           # v4 with the index log key: (map root, index size), §7.6.2
+    history_record = None
     for line, kind, value in ExportReader(path, key).lines():
         where = {'line': line.number}
         if kind != 'statement':
@@ -1659,6 +1670,9 @@ def verify_export(path, key):
             continue
         if kind == 'checkpoint':
             checkpoint = verify_checkpoint(value['note'], key, dict(where, field='note'))
+            continue
+        if kind == 'history':
+            history_record = value
             continue
         if kind in ('trust', 'station', 'release', 'batch'):
             # 3. keys: each record as it is read, its place in the order and its envelope
@@ -1688,6 +1702,13 @@ def verify_export(path, key):
             check_inclusion(admin_entries, checkpoint, admin_key_for(key, admin_entries), lambda e: e.proof)
             keys = Keys(key)
             check_records(admin_entries, keys)
+            # the history step (§7.6.2): the map root committed for the checkpoint, once
+            if map_key is not None:
+                import flashtrail_history
+                if version < 4:
+                    refuse('HISTORY_INCOMPLETE', 'the export (v%d) carries no history: nothing proves its units complete' % version, line=3, field='history')
+                index_size = flashtrail_history.verify_commitment(sys.modules[__name__], history_record, checkpoint, map_key, {'line': 3})
+                shared = (bytes.fromhex(history_record['mapRoot']), index_size)
         if kind == 'unit':
             serial = value['serial']
             unit_where = dict(where, serial=serial)
@@ -1697,7 +1718,12 @@ def verify_export(path, key):
             check_leaf_order(entries, ascending=False)  # log order is step 6's LOG_ORDER_ERROR for stream-ordered events
             check_inclusion(entries, checkpoint, unit_key_for(keys), lambda e: e.proof)
             check_unit_events(entries, serial, keys)
-            check_summary(value, entries, keys, v2, unit_where)
+            if shared is not None:
+                # before the summary, so that a record with events left out is named as such (§7.6.2)
+                import flashtrail_history
+                h = value['history']
+                v_, p_ = flashtrail_history.check_map_proof_shape(sys.modules[__name__], h, lambda c, m, f: refuse(c, m, **dict(unit_where, field=f)), 'history')
+                flashtrail_history.verify_unit(sys.modules[__name__], serial, sorted(entries, key=lambda e: e.leaf_index), v_, p_, shared[0], checkpoint, dict(where), 'history')
             if v2:
                 check_selection(header['selection'], value, entries, unit_where)
             if previous_serial is not None:
@@ -1718,8 +1744,12 @@ def verify_export(path, key):
         if kind == 'statement':
             statement = (value, where)
     value, where = statement
-    return check_statement(value, where, key, version, header, checkpoint, content.hexdigest(), records, units, events,
-                           supported, release_ids, keys)
+    result = check_statement(value, where, key, version, header, checkpoint, content.hexdigest(), records, units, events,
+                             supported, release_ids, keys)
+    if shared is not None:
+        result['history'] = {'complete': True, 'asOfSize': checkpoint.size, 'indexSize': shared[1]}
+        result['notProven'] = [n for n in result['notProven'] if not n.startswith('that no later event')]
+    return result
 
 
 def check_summary(record, entries, keys, v2, where):
@@ -1887,7 +1917,7 @@ def detect_and_verify(path, key, map_key=None):
                     is_export = False
         if is_export:
             f.close()
-            return verify_export(path, key)
+            return verify_export(path, key, map_key)
         f.seek(0)
         data = f.read(MAX_PROVENANCE + 1)
     if len(data) > MAX_PROVENANCE:
