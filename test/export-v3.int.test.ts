@@ -1,5 +1,5 @@
 /**
- * flashtrail.export.v3 from a real ledger (docs/format.md §7.6.1): the statement's DSSE envelope carries the
+ * The hybrid statement of flashtrail.export.v3 (docs/format.md §7.6.1), as a real ledger writes it (in a v4 export, §7.6.2, whose statement is v3's): the statement's DSSE envelope carries the
  * ledger's Ed25519 and ML-DSA-44 signatures over one PAE, and its predicate names the offline verifier page by
  * SHA-256. `flashtrail export` writes that very page next to the file; `flashtrail verify --page` compares it.
  * Under the hybrid policy a removed or corrupted ML-DSA-44 signature is STATEMENT_PQ_SIGNATURE_ERROR; a page
@@ -87,7 +87,7 @@ const flip = (b64: string) => {
 describe('export v3: hybrid statement and the verifier page', () => {
   it('signs the statement with Ed25519 and ML-DSA-44 over one PAE, and names the page the ledger serves and the CLI wrote', async () => {
     const lines = exportText.split('\n').slice(0, -1);
-    expect(JSON.parse(lines[0] as string)).toMatchObject({ record: 'header', format: 'flashtrail.export.v3' });
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ record: 'header', format: 'flashtrail.export.v4' });
     const { envelope } = statementOf(lines);
     const edKey = parseVerifierKey(edKeyText);
     const pqKey = parseMlDsaVerifierKey(pqKeyText);
@@ -101,7 +101,7 @@ describe('export v3: hybrid statement and the verifier page', () => {
     expect(nativeCrypto.verifyEd25519(fromBase64((envelope.signatures[0] as { sig: string }).sig), message, edKey.publicKey)).toBe(true);
 
     const statement = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as { predicateType: string; predicate: { format: string; verifierPage: { name: string; sha256: string } } };
-    expect(statement.predicateType).toBe('https://flashtrail.dev/attestation/traceability-export/v3');
+    expect(statement.predicateType).toBe('https://flashtrail.dev/attestation/traceability-export/v4');
     const served = new Uint8Array(await (await fetch(`${t.url}/verify.html`)).arrayBuffer());
     expect(statement.predicate.verifierPage).toEqual({ name: 'verify.html', sha256: sha(served) });
     expect(sha(page)).toBe(sha(served));
@@ -111,7 +111,7 @@ describe('export v3: hybrid statement and the verifier page', () => {
     const policy = { mlDsaKey: parseMlDsaVerifierKey(pqKeyText) };
     for (const crypto of [nativeCrypto, portableCrypto]) {
       const withPage = await verify(exportText, policy, page, crypto);
-      expect(withPage).toMatchObject({ format: 'flashtrail.export.v3', units: 2, signatures: ['Ed25519', 'ML-DSA-44'], statementSignatures: ['Ed25519', 'ML-DSA-44'], verifierPage: { sha256: sha(page), checked: true } });
+      expect(withPage).toMatchObject({ format: 'flashtrail.export.v4', units: 2, signatures: ['Ed25519', 'ML-DSA-44'], statementSignatures: ['Ed25519', 'ML-DSA-44'], verifierPage: { sha256: sha(page), checked: true } });
       expect((await verify(exportText, policy, undefined, crypto)).verifierPage).toEqual({ sha256: sha(page), checked: false });
     }
     // A verifier that knows only the Ed25519 key accepts it as before, and says the ML-DSA-44 signature was not counted.

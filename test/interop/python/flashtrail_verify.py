@@ -1724,6 +1724,7 @@ def verify_export(path, key, map_key=None):
                 h = value['history']
                 v_, p_ = flashtrail_history.check_map_proof_shape(sys.modules[__name__], h, lambda c, m, f: refuse(c, m, **dict(unit_where, field=f)), 'history')
                 flashtrail_history.verify_unit(sys.modules[__name__], serial, sorted(entries, key=lambda e: e.leaf_index), v_, p_, shared[0], checkpoint, dict(where), 'history')
+            check_summary(value, entries, keys, v2, unit_where)
             if v2:
                 check_selection(header['selection'], value, entries, unit_where)
             if previous_serial is not None:
