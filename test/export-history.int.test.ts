@@ -7,7 +7,7 @@
  *   - a unit whose map proof is from another checkpoint's map, and a history record for another checkpoint;
  *   - a v3 export (no history) verified with the index log key: HISTORY_INCOMPLETE.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,21 @@ import { fromBase64, fromUtf8 } from '../src/crypto/encoding.ts';
 import type { Signer } from '../src/crypto/ed25519.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
+const PYTHON = '/usr/bin/python3';
+const pythonMissing = (() => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import cryptography'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return `${PYTHON} with python3-cryptography is not installed (apt-get install python3-cryptography)`;
+  }
+})();
+if (pythonMissing) console.warn(`independent v4 export check skipped: ${pythonMissing}`);
+/** The independent verifier (test/interop/python, docs/format.md alone): its last stdout line is its verdict. */
+const independent = async (file: string, withMap = true) => {
+  const r = await run(PYTHON, [join(ROOT, 'test', 'interop', 'python', 'flashtrail_verify.py'), '--ledger-key', ledgerKey, ...(withMap ? ['--map-key', mapKey] : []), file], { timeout: 60_000 }).catch((e: { stdout: string }) => e);
+  return JSON.parse((r as { stdout: string }).stdout.trim().split('\n').pop() as string) as { ok: boolean; code?: string; message?: string; where?: Record<string, unknown>; history?: { asOfSize: number } };
+};
 const run = promisify(execFile);
 const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args]).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
 
@@ -115,6 +130,10 @@ describe('flashtrail.export.v4: per-unit history', () => {
     expect(unpinned.history).toBeUndefined();
     expect(unpinned.steps.find((s) => s.step === 'history')?.detail).toMatch(/^not checked: pin the index log key/);
     expect(unpinned.notProven.join(' ')).toContain('holds every event of its unit');
+    if (!pythonMissing) {
+      expect(await independent(file)).toMatchObject({ ok: true, format: 'flashtrail.export.v4', history: { asOfSize: report.checkpoint.size } });
+      expect((await independent(file, false)).history).toBeUndefined();
+    }
     const r = await cli(['verify', file, '--ledger-key', ledgerKey, '--map-key', mapKey]);
     expect(r.stdout).toMatch(/ok +history +map root/);
     expect(r.stdout).toContain(`complete: every unit's events are all its events as of checkpoint size ${report.checkpoint.size}`);
@@ -139,6 +158,7 @@ describe('flashtrail.export.v4: per-unit history', () => {
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).toContain('HISTORY_INCOMPLETE');
     expect(r.stdout + r.stderr).toContain('unit H-2');
+    if (!pythonMissing) expect(await independent(file)).toMatchObject({ ok: false, code: 'HISTORY_INCOMPLETE', where: { line: i + 1, serial: 'H-2', leafIndex: last.leafIndex } });
   });
 
   it("refuses a unit whose map proof is another checkpoint's, and a history record for another checkpoint", async () => {
