@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumSkip, screenshotPath, startBrowser, type Browser } from './helpers/browser.ts';
-import { brokenPqCheckpoints, makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
+import { brokenPqCheckpoints, lastEventDropped, makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
 import { verifyExportFile } from '../src/native/export-verifier.ts';
 import { parseMlDsaVerifierKey, parseVerifierKey, verifyProvenance, VerificationError, type SignaturePolicy } from '../src/verify/index.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
@@ -47,9 +47,10 @@ interface PageVerdict {
   board: { step: string; state: string; code?: string }[];
 }
 
-async function dropOnPage(page: Page, file: string, key: string, pq?: { key?: string; policy?: 'hybrid' | 'classical' }): Promise<PageVerdict> {
+async function dropOnPage(page: Page, file: string, key: string, pq?: { key?: string; policy?: 'hybrid' | 'classical'; mapKey?: string }): Promise<PageVerdict> {
   await page.goto(pageUrl);
   await page.getByLabel(/Ledger verifier key/).fill(key);
+  if (pq?.mapKey) await page.getByLabel(/Index log verifier key/).fill(pq.mapKey);
   if (pq?.key) await page.getByLabel(/ML-DSA-44 verifier key/).fill(pq.key);
   if (pq?.policy) await page.getByLabel('Signature policy').selectOption(pq.policy);
   await page.locator('#file').setInputFiles(file);
@@ -61,10 +62,11 @@ async function dropOnPage(page: Page, file: string, key: string, pq?: { key?: st
   });
 }
 
-async function cliVerdict(file: string, signatures?: SignaturePolicy): Promise<VerificationError | null> {
+async function cliVerdict(file: string, signatures?: SignaturePolicy, mapKey?: string): Promise<VerificationError | null> {
+  const map = mapKey ? { mapKey: parseVerifierKey(mapKey) } : {};
   try {
-    if (file.endsWith('.json')) verifyProvenance(JSON.parse(readFileSync(file, 'utf8')), parseVerifierKey(evidence.verifierKey), nativeCrypto, signatures ?? {});
-    else await verifyExportFile(file, parseVerifierKey(evidence.verifierKey), { workers: 2, ...(signatures ? { signatures } : {}) });
+    if (file.endsWith('.json')) verifyProvenance(JSON.parse(readFileSync(file, 'utf8')), parseVerifierKey(evidence.verifierKey), nativeCrypto, { ...(signatures ?? {}), ...map });
+    else await verifyExportFile(file, parseVerifierKey(evidence.verifierKey), { workers: 2, ...(signatures ? { signatures } : {}), ...map });
     return null;
   } catch (error) {
     if (error instanceof VerificationError) return error;
@@ -134,6 +136,23 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     await page.close();
   }, 300_000);
 
+  it("takes the index log key: a v4 export is proved complete, and one with a unit's last event dropped is HISTORY_INCOMPLETE as flashtrail verify --map-key says", async () => {
+    const page = await browser.newPage();
+    const genuine = await dropOnPage(page, evidence.exportFile, evidence.verifierKey, { mapKey: evidence.mapVerifierKey });
+    expect(genuine.state).toBe('verified');
+    expect(genuine.board.find((b) => b.step === 'history')?.state).toBe('ok');
+    expect(genuine.steps.some((l) => /^ {2}complete: every unit's events are all its events as of checkpoint size \d+/.test(l))).toBe(true);
+    const unpinned = await dropOnPage(page, evidence.exportFile, evidence.verifierKey);
+    expect(unpinned.steps.some((l) => /history +not checked: pin the index log key/.test(l))).toBe(true);
+    const dropped = lastEventDropped(evidence);
+    const [v, cli] = await Promise.all([dropOnPage(page, dropped.file, evidence.verifierKey, { mapKey: evidence.mapVerifierKey }), cliVerdict(dropped.file, undefined, evidence.mapVerifierKey)]);
+    await page.screenshot({ path: screenshotPath('verifier-page-history-incomplete'), fullPage: true });
+    expect(cli?.code).toBe('HISTORY_INCOMPLETE');
+    expect({ state: v.state, code: v.code, step: v.step, serial: v.serial, line: v.line }).toEqual({ state: 'failed', code: cli?.code, step: cli?.step, serial: dropped.serial, line: String(cli?.location.line) });
+    expect(v.board.find((b) => b.state === 'failed')?.step).toBe('units');
+    await page.close();
+  }, 300_000);
+
   it('takes the pinned ML-DSA-44 key and a policy: hybrid verifies both signatures, and a checkpoint whose ML-DSA-44 line is removed or corrupted is refused as flashtrail verify refuses it', async () => {
     const page = await browser.newPage();
     const mlDsaKey = parseMlDsaVerifierKey(evidence.pqVerifierKey);
@@ -176,21 +195,23 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
   it('is usable at 1366×768 with the keyboard alone: labelled fields in order, a live region, the verdict focused and in view, text contrast at least WCAG AA', async () => {
     const page = await browser.newPage();
     await page.goto(pageUrl);
-    // Tab order: the two keys, the policy, the file chooser; each reached with Tab and filled or chosen from the keyboard.
+    // Tab order: the three keys, the policy, the file chooser; each reached with Tab and filled or chosen from the keyboard.
     const order: string[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       await page.keyboard.press('Tab');
       order.push(await page.evaluate(() => document.activeElement?.id ?? ''));
     }
-    expect(order).toEqual(['ledger-key', 'ledger-pq-key', 'signatures', 'file']);
+    expect(order).toEqual(['ledger-key', 'ledger-pq-key', 'map-key', 'signatures', 'file']);
     await page.locator('#ledger-key').focus();
     await page.keyboard.insertText(evidence.verifierKey);
     await page.keyboard.press('Tab');
     await page.keyboard.insertText(evidence.pqVerifierKey);
     await page.keyboard.press('Tab');
+    await page.keyboard.insertText(evidence.mapVerifierKey);
+    await page.keyboard.press('Tab');
     await page.keyboard.press('ArrowDown');
     expect(await page.locator('#signatures').inputValue()).toBe('hybrid');
-    for (const id of ['ledger-key', 'ledger-pq-key', 'signatures', 'file', 'progress']) {
+    for (const id of ['ledger-key', 'ledger-pq-key', 'map-key', 'signatures', 'file', 'progress']) {
       expect(await page.locator(`label[for="${id}"]`).count(), id).toBe(1);
     }
     expect(await page.locator('[role="status"][aria-live="polite"]').count()).toBe(1);

@@ -23,6 +23,8 @@ export interface Evidence {
   /** The ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key), and a file holding it. */
   readonly pqVerifierKey: string;
   readonly pqKeyFile: string;
+  /** The index log's verifier key (GET /v1/unit-map/key): with it a v4 export's history is checked. */
+  readonly mapVerifierKey: string;
   readonly exportFile: string;
   readonly provenanceFile: string;
   readonly serial: string;
@@ -58,9 +60,11 @@ export async function makeEvidence(units: number, seed = 11): Promise<Evidence> 
     const pqVerifierKey = ledger.running.identity.mlDsaVerifierKey;
     if (pqVerifierKey === null) throw new Error('the test ledger has no ML-DSA-44 key');
     const pqKeyFile = join(dir, 'ledger-ml-dsa.pub');
+    const mapVerifierKey = ledger.running.unitMap?.verifierKey;
+    if (mapVerifierKey === undefined) throw new Error('the test ledger keeps no unit history map');
     writeFileSync(pqKeyFile, pqVerifierKey + '\n');
     return {
-      dir, ledger, sim, verifierKey, keyFile, pqVerifierKey, pqKeyFile, exportFile, provenanceFile, serial,
+      dir, ledger, sim, verifierKey, keyFile, pqVerifierKey, pqKeyFile, mapVerifierKey, exportFile, provenanceFile, serial,
       stop: async () => {
         await ledger.stop();
         rmSync(dir, { recursive: true, force: true });
@@ -128,6 +132,14 @@ export function tamperedExports(evidence: Evidence): TamperCase[] {
     writeFileSync(file, result.lines.join('\n') + '\n');
     return { name, file, ...(result.serial ? { serial: result.serial } : {}) };
   });
+}
+
+/** The export with the last event of one unit record left out (issue 15's tamper case, docs/format.md §7.6.2). */
+export function lastEventDropped(evidence: Evidence): TamperCase {
+  const { lines, serial } = editUnit(readLines(evidence.exportFile), (u) => void u.events.pop());
+  const file = join(evidence.dir, 'tampered-last-event-dropped.ndjson');
+  writeFileSync(file, lines.join('\n') + '\n');
+  return { name: 'last-event-dropped', file, ...(serial ? { serial } : {}) };
 }
 
 /** The provenance document with one event's payload byte changed (its signature kept). */
