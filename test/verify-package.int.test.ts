@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLASHTRAIL_BIN, ROOT } from './helpers/cli.ts';
-import { brokenPqCheckpoints, makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
+import { brokenPqCheckpoints, lastEventDropped, makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
@@ -121,6 +121,18 @@ describe('@flashtrail/verify, packed and installed offline into an empty directo
     expect(ours.code).toBe(1);
     expect(ours.json.error).toEqual((await flashtrail(doc, '--ledger-key', evidence.verifierKey)).json.error);
     // A dozen verifier processes: minutes on a busy 2-core machine.
+  }, 300_000);
+
+  it("takes the index log key (--map-key) as flashtrail verify does: a v4 export proved complete, one with a unit's last event dropped HISTORY_INCOMPLETE", async () => {
+    const [ours, cli] = await Promise.all([standalone(evidence.exportFile, '--ledger-key', `@${evidence.keyFile}`, '--map-key', evidence.mapVerifierKey), flashtrail(evidence.exportFile, '--ledger-key', `@${evidence.keyFile}`, '--map-key', evidence.mapVerifierKey)]);
+    expect(ours.code).toBe(0);
+    expect((ours.json.report as { history?: { size: number } }).history?.size).toBe((ours.json.report as { checkpoint: { size: number } }).checkpoint.size);
+    expect(verdictOnly(ours.json.report)).toEqual(verdictOnly(cli.json.report));
+    const dropped = lastEventDropped(evidence);
+    const [bad, badCli] = await Promise.all([standalone(dropped.file, '--ledger-key', `@${evidence.keyFile}`, '--map-key', evidence.mapVerifierKey), flashtrail(dropped.file, '--ledger-key', `@${evidence.keyFile}`, '--map-key', evidence.mapVerifierKey)]);
+    expect(bad.code).toBe(1);
+    expect(bad.json.error).toMatchObject({ code: 'HISTORY_INCOMPLETE', location: { serial: dropped.serial } });
+    expect(bad.json.error).toEqual(badCli.json.error);
   }, 300_000);
 
   it('takes the pinned ML-DSA-44 key and a signature policy as flashtrail verify does: hybrid verifies both signatures and refuses a checkpoint whose ML-DSA-44 line is removed or corrupted', async () => {
