@@ -9,6 +9,7 @@
  *
  *   npm run bench:export            (several minutes: builds the ledger and the export first)
  *   npm run bench:export -- --quick
+ *   npm run bench:export -- --events 5000 --json   (a smoke run)
  */
 import { execFileSync } from 'node:child_process';
 import { createReport, fmt, perSecond, quick, runBench } from './report.ts';
@@ -24,7 +25,9 @@ import { verifyExportFile } from '../src/native/export-verifier.ts';
 import { parseVerifierKey } from '../src/tlog/note.ts';
 import { fillLedger } from './fixtures.ts';
 
-const TARGET = quick ? 100_000 : 1_000_000;
+/** `--events N` for a smaller run (a smoke test of the benchmark itself); else 1M, or 100k with --quick. */
+const eventsArg = process.argv.indexOf('--events');
+const TARGET = eventsArg > 0 ? Number(process.argv[eventsArg + 1]) : quick ? 100_000 : 1_000_000;
 const results = createReport('export');
 
 function opensslVerifyRate(): number | null {

@@ -635,7 +635,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     description: 'NDJSON, one ExportRecord per line, the signed in-toto statement last; verifies offline (flashtrail verify).',
     authenticated: true,
     body: { contentType: 'application/json', schema: ExportSelectionSchema.meta({ id: 'ExportSelection' }) },
-    responses: { 200: { description: 'the export, streamed', content: { 'application/x-ndjson': z.string().describe('lines, each an ExportRecord') }, headers: { 'X-Export-Units': 'units in the export' } } },
+    responses: { 200: { description: 'the export, streamed', content: { 'application/x-ndjson': z.string().describe('lines, each an ExportRecord') }, headers: { 'X-Export-Units': 'units in the export', 'X-Export-Format': 'flashtrail.export.v4 where the ledger keeps the unit history map, else flashtrail.export.v3 (docs/format.md §7.6.2)' } } },
     errors: ['BODY_INVALID', 'SCHEMA_INVALID', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND'],
   },
   // ---- CRA: every read catches the component index up with the log first ----
