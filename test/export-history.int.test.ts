@@ -119,6 +119,16 @@ describe('flashtrail.export.v4: per-unit history', () => {
     for (const u of units) expect(Object.keys(u.history as object).sort()).toEqual(['proof', 'value']);
   });
 
+  it('flashtrail export says which version it wrote and how to check its history', async () => {
+    const tokenFile = join(work, 'auditor.token');
+    writeFileSync(tokenFile, t.tokens.auditor + '\n', { mode: 0o600 });
+    const out = join(work, 'cli.ndjson');
+    const r = await cli(['export', '--url', t.url, '--token-file', tokenFile, '--batch', t.batchId, '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`flashtrail.export.v4: every unit carries its map proof; flashtrail verify ${out} --map-key`);
+    expect((JSON.parse(lines(out)[0] as string) as Rec).format).toBe('flashtrail.export.v4');
+  });
+
   it('proves every unit complete as of the checkpoint with the index log key, and says so only then', async () => {
     const file = write('genuine.ndjson', late);
     const report = await verify(file);
