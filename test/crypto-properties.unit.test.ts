@@ -253,4 +253,34 @@ describe('the fast check of v2 unit records (property)', () => {
     );
     expect(isWellFormedUnitV2(genuine)).toBe(true);
   });
+
+  it('with history (v4, docs/format.md §7.6.2): accepts only what ExportUnitV4 accepts', async () => {
+    const { isWellFormedUnitV2 } = await import('../src/verify/records.ts');
+    const { ExportUnitV4 } = await import('../schemas/export.ts');
+    const { z } = await import('zod');
+    const loose = ExportUnitV4.extend({ events: z.array(z.strictObject({ leafIndex: z.int().nonnegative().max(Number.MAX_SAFE_INTEGER), envelope: z.unknown(), proof: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/)).max(64) })).min(1) });
+    const genuine = {
+      batchId: 'B-1', chipId: 'esp32s3-0001', mac: '24:0a:c4:12:34:56', record: 'unit', releaseId: 'R-1', serial: 'SN-1',
+      events: [{ envelope: {}, leafIndex: 3, proof: ['A'.repeat(43) + '='] }],
+      history: { value: 'A'.repeat(64), proof: 'AAAA' },
+    };
+    const base64ish = fc.oneof(fc.constant(null), fc.constant(''), fc.constant('AA=='), fc.constant('A==='), fc.constant('A'.repeat(129) + '==='), fc.string({ maxLength: 12 }), fc.nat(), jsonValue);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('value', 'proof', 'extra'), fc.oneof(base64ish, fc.constant(undefined))), { maxLength: 3 }), fc.option(jsonValue), (edits, replaced) => {
+        const v = JSON.parse(JSON.stringify(genuine)) as Record<string, unknown> & { history: Record<string, unknown> };
+        for (const [k, x] of edits) {
+          if (x === undefined) delete v.history[k];
+          else v.history[k] = x;
+        }
+        if (replaced !== null) v['history'] = replaced;
+        if (isWellFormedUnitV2(v, true)) expect(loose.safeParse(v).success).toBe(true);
+        // Without history the v2 check refuses a v4 record, and the v4 check a v2 one.
+        expect(isWellFormedUnitV2(v)).toBe(false);
+      }),
+      { numRuns: RUNS * 3 },
+    );
+    expect(isWellFormedUnitV2(genuine, true)).toBe(true);
+    const { history: _h, ...v2 } = genuine;
+    expect(isWellFormedUnitV2(v2, true)).toBe(false);
+  });
 });

@@ -55,6 +55,19 @@ describe('format vectors', () => {
     }
   });
 
+  it('the fast canonical-form check reads the genuine v4 unit records as canonical, and a changed byte as not', async () => {
+    const { isUnitRecordText } = await import('../src/verify/records.ts');
+    const units = readFileSync(join(DIR, 'v4/genuine.export.ndjson'), 'utf8').trimEnd().split('\n').filter((l) => (JSON.parse(l) as { record: string }).record === 'unit');
+    expect(units.length).toBeGreaterThan(0);
+    for (const text of units) {
+      const r = JSON.parse(text) as Parameters<typeof isUnitRecordText>[0] & { events: { envelope: Parameters<typeof isUnitRecordText>[1][number] }[] };
+      const envelopes = r.events.map((e) => e.envelope);
+      expect(isUnitRecordText(r, envelopes, text)).toBe(true);
+      expect(isUnitRecordText(r, envelopes, text.replace('"history":{', '"history": {'))).toBe(false);
+      expect(isUnitRecordText(r, envelopes, text.replace('"history":{"proof":', '"history":{"value":null,"proof":'))).toBe(false);
+    }
+  });
+
   for (const v of manifest.vectors) {
     it(`${v.file}: ${v.expect}`, async () => {
       for (const crypto of [portableCrypto, nativeCrypto]) {
