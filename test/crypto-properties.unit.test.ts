@@ -272,7 +272,7 @@ describe('the fast check of v2 unit records (property)', () => {
           if (x === undefined) delete v.history[k];
           else v.history[k] = x;
         }
-        if (replaced !== null) v['history'] = replaced;
+        if (replaced !== null) (v as Record<string, unknown>)['history'] = replaced;
         if (isWellFormedUnitV2(v, true)) expect(loose.safeParse(v).success).toBe(true);
         // Without history the v2 check refuses a v4 record, and the v4 check a v2 one.
         expect(isWellFormedUnitV2(v)).toBe(false);
