@@ -26,7 +26,7 @@ import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { signNote, parseNote } from '../src/tlog/note.ts';
 import type { DsseEnvelope } from '../src/crypto/dsse.ts';
-import { ExportRecordSchema, InTotoStatementSchema } from '../schemas/export.ts';
+import { ExportRecordSchema, ExportRecordV3Schema, InTotoStatementSchema, InTotoStatementV3Schema } from '../schemas/export.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const python = '/usr/bin/python3';
@@ -159,14 +159,30 @@ describe('signed exports', () => {
     expect(csv[0]).toBe('serial,batch_id,release_id,status,bootloader_sha256,application_sha256,first_event_at,efuse_burned_at,shipped_at,customer');
   });
 
+  it('is v4 where the ledger keeps the unit history map and v3 where it keeps none (a shared PostgreSQL log), and flashtrail export says which', async () => {
+    const expected = t.running.unitMap ? 'flashtrail.export.v4' : 'flashtrail.export.v3';
+    const header = JSON.parse(readFileSync(file, 'utf8').split('\n')[0] as string) as { format: string };
+    expect(header.format).toBe(expected);
+    const tokenFile = join(dir, 'auditor.token');
+    writeFileSync(tokenFile, t.tokens.auditor + '\n', { mode: 0o600 });
+    const out = join(dir, 'cli-format.ndjson');
+    const r = await run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'export', '--url', t.url, '--token-file', tokenFile, '--batch', batchId, '--out', out]);
+    expect(r.stdout).toContain(t.running.unitMap ? 'flashtrail.export.v4: every unit carries its map proof' : 'flashtrail.export.v3: the ledger keeps no unit history map (or it is out of service), so the export does not prove');
+    const report = await verifyExportFile(out, key(), { workers: 1 });
+    expect(report.format).toBe(expected);
+    expect(report.steps.find((s) => s.step === 'history')?.detail).toMatch(/^not checked: /);
+  });
+
   it('every record, and the statement, match the published schemas', () => {
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    // The current schemas (v4) where the ledger keeps the unit history map, v3's where it keeps none.
+    const [records, statements] = t.running.unitMap ? [ExportRecordSchema, InTotoStatementSchema] : [ExportRecordV3Schema, InTotoStatementV3Schema];
     for (const [i, line] of lines.entries()) {
-      const parsed = ExportRecordSchema.safeParse(JSON.parse(line));
+      const parsed = records.safeParse(JSON.parse(line));
       expect(parsed.success, `line ${i + 1}: ${parsed.success ? '' : JSON.stringify(parsed.error.issues[0])}`).toBe(true);
     }
     const statement = JSON.parse(lines[lines.length - 1] as string) as { envelope: DsseEnvelope };
-    expect(InTotoStatementSchema.safeParse(JSON.parse(fromUtf8(fromBase64(statement.envelope.payload)))).success).toBe(true);
+    expect(statements.safeParse(JSON.parse(fromUtf8(fromBase64(statement.envelope.payload)))).success).toBe(true);
   });
 
   it('an export that selects no unit still proves its key records', async () => {
@@ -369,7 +385,7 @@ describe('signed exports', () => {
   it.skipIf(pythonSkip !== null)('the closing DSSE envelope verifies with python3-cryptography (a DSSE implementation we did not write)', async () => {
     const publicKey = toHex(key().publicKey);
     const ok = await run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), file, publicKey]);
-    expect(ok.stdout).toMatch(/^https:\/\/flashtrail.dev\/attestation\/traceability-export\/v4 [0-9a-f]{64}/);
+    expect(ok.stdout).toMatch(new RegExp(`^https://flashtrail.dev/attestation/traceability-export/${t.running.unitMap ? 'v4' : 'v3'} [0-9a-f]{64}`));
     const bad = join(dir, 'forged-statement-for-python.ndjson');
     writeFileSync(bad, forgedStatement(readFileSync(file, 'utf8').trimEnd().split('\n')).join('\n') + '\n');
     await expect(run(python, [join(ROOT, 'test', 'interop', 'python', 'verify_dsse.py'), bad, publicKey])).rejects.toMatchObject({ stderr: expect.stringMatching(/FAIL/) });
