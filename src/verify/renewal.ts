@@ -29,6 +29,12 @@ export const RENEWAL_FORMAT = 'flashtrail.renewal.v2';
 export const RENEWAL_FORMAT_V1 = 'flashtrail.renewal.v1';
 const RENEWAL_FORMATS: readonly string[] = [RENEWAL_FORMAT_V1, RENEWAL_FORMAT];
 
+/** Whether a parsed JSON document names a renewal bundle format (either version): how verifiers dispatch. */
+export function isRenewalBundle(doc: unknown): boolean {
+  const format = (doc as { format?: unknown } | null)?.format;
+  return typeof format === 'string' && RENEWAL_FORMATS.includes(format);
+}
+
 /** A LedgerKeyRotated record of the renewal checkpoint's tree, with its tlog-proof (§6.3) against that checkpoint. */
 export interface RenewalRotation {
   readonly leafIndex: number;
