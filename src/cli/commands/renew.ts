@@ -19,6 +19,15 @@ import { nativeCrypto } from '../../native/crypto.ts';
 
 const sizeOf = (note: string) => parseCheckpointBody(parseNote(note).text).size;
 
+/** An envelope's event type, or null when the ledger sent something else: the verifier judges the bundle, not this. */
+function eventTypeOf(envelope: unknown): unknown {
+  try {
+    return (JSON.parse(Buffer.from((envelope as { payload: string }).payload, 'base64').toString('utf8')) as { type?: unknown }).type;
+  } catch {
+    return null;
+  }
+}
+
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
   usage: ['FILE [--out FILE] [--url URL] [--token-file FILE] [--data DIR]'],
@@ -55,9 +64,10 @@ const command = defineCommand({
     // LedgerKeyRotated of that tree with inclusion proofs against it, which take a verifier pinned to the
     // evidence's key to the key that signed it (§5.4, §14).
     const newest = await client.get<{ checkpoint: string; entries: { role: string; leafIndex: number; envelope: { payload: string }; proof: string }[] }>(`/v1/units/${encodeURIComponent(evidence.serial)}/provenance`);
+    if (typeof newest?.checkpoint !== 'string' || !Array.isArray(newest.entries)) throw new CliError(`the ledger's provenance document of ${evidence.serial} has no checkpoint or entries: nothing to renew with`);
     const checkpoint = newest.checkpoint;
     const rotations = newest.entries
-      .filter((e) => e.role === 'trust' && (JSON.parse(Buffer.from(e.envelope.payload, 'base64').toString('utf8')) as { type?: unknown }).type === 'LedgerKeyRotated')
+      .filter((e) => e.role === 'trust' && eventTypeOf(e.envelope) === 'LedgerKeyRotated')
       .map(({ leafIndex, envelope, proof }) => ({ leafIndex, envelope, proof }));
     const verdict = verifyMlDsaLine(checkpoint, pqKey, nativeCrypto);
     if (!verdict.found || !verdict.valid) throw new CliError(`the ledger's newest checkpoint carries no valid ML-DSA-44 signature by ${pqKey.name}: nothing to renew with`);
