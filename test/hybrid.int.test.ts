@@ -169,6 +169,14 @@ describe('hybrid Ed25519 + ML-DSA-44 checkpoints', () => {
       writeFileSync(forgedFile, JSON.stringify(forged));
       const refused = await cli(['verify', forgedFile, '--ledger-key', edText, '--ledger-pq-key', pqText, '--json']);
       expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, error: { code: 'CONSISTENCY_PROOF_ERROR' } });
+      // v2 writes the (here empty) rotations; a v1 bundle, which has none, still verifies in the CLI; v1 with them is refused.
+      expect(bundle).toMatchObject({ format: 'flashtrail.renewal.v2', rotations: [] });
+      const { rotations: _none, ...v1 } = { ...bundle, format: 'flashtrail.renewal.v1' as const };
+      const v1File = join(work, 'o1.v1.json');
+      writeFileSync(v1File, JSON.stringify(v1));
+      const v1Verified = await cli(['verify', v1File, '--ledger-key', edText, '--ledger-pq-key', pqText, '--json']);
+      expect(JSON.parse(v1Verified.stdout)).toMatchObject({ ok: true, report: { format: 'flashtrail.renewal.v1', renewed: { signatures: ['Ed25519', 'ML-DSA-44'] } } });
+      expect(codeOf(() => verifyRenewal({ ...v1, rotations: [] }, edKey, pqKey, portableCrypto))).toBe('FORMAT_ERROR');
       // The newer checkpoint without its ML-DSA-44 line renews nothing.
       expect(codeOf(() => verifyRenewal({ ...bundle, checkpoint: stripped(bundle.checkpoint) }, edKey, pqKey, portableCrypto))).toBe('CHECKPOINT_PQ_SIGNATURE_ERROR');
     } finally {

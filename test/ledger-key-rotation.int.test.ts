@@ -20,7 +20,8 @@ import { newSigner, type Signer } from '../src/crypto/ed25519.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
 import { fromBase64 } from '../src/crypto/encoding.ts';
-import { verifyProvenance, parseVerifierKey, VerificationError, type ProvenanceDocument } from '../src/verify/index.ts';
+import { verifyProvenance, verifyRenewal, parseVerifierKey, VerificationError, type ProvenanceDocument, type RenewalBundle } from '../src/verify/index.ts';
+import { parseMlDsaVerifierKey } from '../src/tlog/ml-dsa-note.ts';
 import { formatVerifierKey, parseNote } from '../src/tlog/note.ts';
 import { readSecretKeyFile, replaceSecretKeyFile, writeSecretKeyFile } from '../src/files/key-file.ts';
 import { configFromEnv, ledgerIdentity } from '../src/server/main.ts';
@@ -150,6 +151,46 @@ describe('ledger key rotation', () => {
       writeFileSync(forgedFile, JSON.stringify(forged));
       const refused = await cli(['verify', forgedFile, '--ledger-key', oldKeyText, '--json']);
       expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, error: { code: 'LEDGER_KEY_ERROR' } });
+
+      // Renewal across the rotation (§14): the document made under the old key is covered by the newest
+      // checkpoint, signed by the new key; the bundle carries the rotation with its inclusion proof, and a
+      // verifier pinned to the old key follows it. A forged link is refused.
+      const pqKeyText = (await text(after, '/v1/ledger/pq-key')).trim();
+      const oldDocFile = join(work, 'k1-old.json');
+      writeFileSync(oldDocFile, JSON.stringify(oldDoc));
+      const tokenFile = join(work, 'auditor.token');
+      writeFileSync(tokenFile, after.tokens.auditor + '\n', { mode: 0o600 });
+      const renewedRun = await cli(['renew', oldDocFile, '--url', after.url, '--token-file', tokenFile]);
+      expect(renewedRun.stderr).toBe('');
+      expect(renewedRun.stdout).toMatch(/across 1 ledger key rotation/);
+      const bundleFile = join(work, 'k1-old.renewed.json');
+      const bundle = JSON.parse(readFileSync(bundleFile, 'utf8')) as Omit<RenewalBundle, 'rotations'> & { rotations: { leafIndex: number; envelope: { payload: string }; proof: string }[] };
+      expect(bundle.format).toBe('flashtrail.renewal.v2');
+      expect(bundle.rotations.map((r) => payloadOf(r.envelope).type)).toEqual(['LedgerKeyRotated']);
+      const pqKey = parseMlDsaVerifierKey(pqKeyText);
+      for (const crypto of [nativeCrypto, portableCrypto]) {
+        const report = verifyRenewal(bundle, oldKey, pqKey, crypto);
+        expect(report.evidence.serial).toBe('K-1');
+        expect(report.steps.find((s) => s.step === 'ledger-keys')?.detail).toContain(`${oldSecret.keyId.slice(0, 16)}… → ${rotation.keyId.slice(0, 16)}…`);
+        expect(report.renewed.signatures).toEqual(['Ed25519', 'ML-DSA-44']);
+        expect(report.renewed.size).toBeGreaterThan(verifyProvenance(oldDoc, oldKey, crypto).checkpoint.size);
+      }
+      const renewedOk = await cli(['verify', bundleFile, '--ledger-key', oldKeyText, '--ledger-pq-key', pqKeyText, '--json']);
+      expect(JSON.parse(renewedOk.stdout)).toMatchObject({ ok: true, report: { format: 'flashtrail.renewal.v2', renewed: { signatures: ['Ed25519', 'ML-DSA-44'] } } });
+      // The rotation re-signed by a stranger: LEDGER_KEY_ERROR, in the library and the CLI.
+      const forgedBundle = { ...bundle, rotations: [{ ...bundle.rotations[0]!, envelope: forgedEnvelope }] };
+      const forgedRenewal = failureOf(() => verifyRenewal(forgedBundle, oldKey, pqKey, nativeCrypto));
+      expect(forgedRenewal?.code).toBe('LEDGER_KEY_ERROR');
+      expect(forgedRenewal?.message).toContain(stranger.keyId.slice(0, 16));
+      const forgedBundleFile = join(work, 'k1-forged.renewed.json');
+      writeFileSync(forgedBundleFile, JSON.stringify(forgedBundle));
+      const forgedCli = await cli(['verify', forgedBundleFile, '--ledger-key', oldKeyText, '--ledger-pq-key', pqKeyText, '--json']);
+      expect(JSON.parse(forgedCli.stdout)).toMatchObject({ ok: false, error: { code: 'LEDGER_KEY_ERROR' } });
+      // Without the link, the new key's checkpoint does not verify under the old key.
+      expect(failureOf(() => verifyRenewal({ ...bundle, rotations: [] }, oldKey, pqKey, nativeCrypto))?.code).toBe('CHECKPOINT_SIGNATURE_ERROR');
+      // The link moved to another leaf: its inclusion proof no longer holds.
+      const moved = { ...bundle, rotations: [{ ...bundle.rotations[0]!, leafIndex: bundle.rotations[0]!.leafIndex + 1 }] };
+      expect(failureOf(() => verifyRenewal(moved, oldKey, pqKey, nativeCrypto))?.code).toBe('INCLUSION_PROOF_ERROR');
 
       // A key of the same origin that is not in the chain: refused, naming the chain.
       const outsider = parseVerifierKey(formatVerifierKey(oldKey.name, newSigner().publicKey));

@@ -7,7 +7,7 @@ export { verifyProvenance, checkCheckpoint, PROVENANCE_FORMAT, PROVENANCE_FORMAT
 export { verifyExportLines, verifyUnitLine, unitContextOf, inlineUnitVerifier, type ExportReport, type FirmwareReport, type UnitRecordVerifier, type UnitContext, type UnitLine, type UnitResult, type VerifyExportOptions } from './export.ts';
 export { checkCheckpointSignatures, requiredSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 export { parseMlDsaVerifierKey, formatMlDsaVerifierKey, verifyMlDsaLine, type MlDsaNoteKey } from '../tlog/ml-dsa-note.ts';
-export { verifyRenewal, RENEWAL_FORMAT, type RenewalBundle, type RenewalReport } from './renewal.ts';
+export { verifyRenewal, isRenewalBundle, RENEWAL_FORMAT, RENEWAL_FORMAT_V1, type RenewalBundle, type RenewalRotation, type RenewalReport } from './renewal.ts';
 export { verifyCheckpointConsistency, type ConsistencyReport } from './consistency.ts';
 export { VerificationError, VERIFY_ERROR_CODES, type VerifyErrorCode, type FailureLocation } from './errors.ts';
 export { stepLines, failureLine } from './report.ts';

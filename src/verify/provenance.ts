@@ -250,7 +250,7 @@ export function notProvenWith(list: readonly string[], witnesses: WitnessReport 
 }
 
 /** The hashes of an entry's C2SP tlog-proof, which must be for its leaf and against the document's checkpoint. */
-function tlogProofHashes(d: Decoded, text: string, note: string, v2: boolean): Hash[] {
+export function tlogProofHashes(d: Decoded, text: string, note: string, v2: boolean): Hash[] {
   let proof;
   try {
     proof = parseTlogProof(text);

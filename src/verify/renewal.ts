@@ -13,25 +13,49 @@
  */
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { portableCrypto } from '../crypto/backend.ts';
-import { fromBase64 } from '../crypto/encoding.ts';
-import type { NoteKey } from '../tlog/note.ts';
+import { bytesEqual, fromBase64 } from '../crypto/encoding.ts';
+import { parseNote, type NoteKey } from '../tlog/note.ts';
 import { verifyMlDsaLine, type MlDsaNoteKey } from '../tlog/ml-dsa-note.ts';
 import { VerificationError } from './errors.ts';
-import { verifyProvenance, type ProvenanceReport, type StepReport } from './provenance.ts';
-import { verifyCheckpointConsistency } from './consistency.ts';
+import { checkCheckpoint, tlogProofHashes, verifyProvenance, type ProvenanceReport, type StepReport } from './provenance.ts';
+import { verifyConsistency } from '../merkle/proofs.ts';
+import { parseCheckpointBody } from '../tlog/checkpoint.ts';
+import { checkInclusions, decodeEntry, fail } from './steps.ts';
+import { followLedgerKeyChain } from './ledger-keys.ts';
 import { checkCheckpointSignatures, type SignatureAlgorithm } from './signature-policy.ts';
 
-export const RENEWAL_FORMAT = 'flashtrail.renewal.v1';
+/** The current bundle format: v1 and the rotation records that take the pinned key to the checkpoint's (§14). */
+export const RENEWAL_FORMAT = 'flashtrail.renewal.v2';
+export const RENEWAL_FORMAT_V1 = 'flashtrail.renewal.v1';
+const RENEWAL_FORMATS: readonly string[] = [RENEWAL_FORMAT_V1, RENEWAL_FORMAT];
+
+/** Whether a parsed JSON document names a renewal bundle format (either version): how verifiers dispatch. */
+export function isRenewalBundle(doc: unknown): boolean {
+  const format = (doc as { format?: unknown } | null)?.format;
+  return typeof format === 'string' && RENEWAL_FORMATS.includes(format);
+}
+
+/** A LedgerKeyRotated record of the renewal checkpoint's tree, with its tlog-proof (§6.3) against that checkpoint. */
+export interface RenewalRotation {
+  readonly leafIndex: number;
+  readonly envelope: unknown;
+  readonly proof: string;
+}
 
 export interface RenewalBundle {
-  readonly format: typeof RENEWAL_FORMAT;
+  readonly format: typeof RENEWAL_FORMAT | typeof RENEWAL_FORMAT_V1;
   readonly evidence: unknown;
   readonly checkpoint: string;
   readonly consistency: string[];
+  /** v2: every LedgerKeyRotated of the checkpoint's tree, in leaf order (none when the key never changed). */
+  readonly rotations?: RenewalRotation[];
 }
 
+/** At most this many rotation records: a key rotated monthly for 80 years. */
+const MAX_ROTATIONS = 1000;
+
 export interface RenewalReport {
-  readonly format: typeof RENEWAL_FORMAT;
+  readonly format: RenewalBundle['format'];
   /** The evidence, verified as it was made (its own checkpoint's signatures). */
   readonly evidence: ProvenanceReport;
   /** The newer checkpoint that covers it: "covered by checkpoint N of DATE, ML-DSA-44 + Ed25519". */
@@ -41,11 +65,22 @@ export interface RenewalReport {
 
 function parseBundle(input: unknown): RenewalBundle {
   const b = input as Partial<RenewalBundle> | null;
-  if (b === null || typeof b !== 'object' || Array.isArray(b) || b.format !== RENEWAL_FORMAT) throw new VerificationError('FORMAT_ERROR', 'format', `not a ${RENEWAL_FORMAT} bundle`, { field: 'format' });
-  const unknown = Object.keys(b).filter((k) => !['format', 'evidence', 'checkpoint', 'consistency'].includes(k));
+  if (b === null || typeof b !== 'object' || Array.isArray(b) || typeof b.format !== 'string' || !RENEWAL_FORMATS.includes(b.format)) throw new VerificationError('FORMAT_ERROR', 'format', `not a renewal bundle (${RENEWAL_FORMATS.join(' or ')})`, { field: 'format' });
+  const v2 = b.format === RENEWAL_FORMAT;
+  const unknown = Object.keys(b).filter((k) => !['format', 'evidence', 'checkpoint', 'consistency', ...(v2 ? ['rotations'] : [])].includes(k));
   if (unknown.length > 0) throw new VerificationError('FORMAT_ERROR', 'format', `unknown member ${unknown[0] as string}`, { field: unknown[0] as string });
   if (typeof b.checkpoint !== 'string' || b.checkpoint.length > 16_384) throw new VerificationError('FORMAT_ERROR', 'format', 'checkpoint must be a signed note of at most 16,384 characters', { field: 'checkpoint' });
   if (!Array.isArray(b.consistency) || b.consistency.length > 64 || !b.consistency.every((h) => typeof h === 'string')) throw new VerificationError('FORMAT_ERROR', 'format', 'consistency must be an array of at most 64 base64 hashes', { field: 'consistency' });
+  if (v2) {
+    const r = b.rotations as unknown;
+    if (!Array.isArray(r) || r.length > MAX_ROTATIONS) throw new VerificationError('FORMAT_ERROR', 'format', `rotations must be an array of at most ${MAX_ROTATIONS} records`, { field: 'rotations' });
+    r.forEach((e: unknown, i) => {
+      const entry = e as Partial<RenewalRotation> | null;
+      const ok = entry !== null && typeof entry === 'object' && !Array.isArray(entry) && Object.keys(entry).every((k) => ['leafIndex', 'envelope', 'proof'].includes(k))
+        && Number.isSafeInteger(entry.leafIndex) && (entry.leafIndex as number) >= 0 && typeof entry.proof === 'string' && entry.proof.length <= 16_384 + 4096;
+      if (!ok) throw new VerificationError('FORMAT_ERROR', 'format', `rotations[${i}] must be {leafIndex, envelope, proof} (a tlog-proof against the bundle's checkpoint)`, { field: `rotations[${i}]` });
+    });
+  }
   return b as RenewalBundle;
 }
 
@@ -64,6 +99,24 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
   steps.push({ step: 'evidence', detail: `${evidence.format} of ${evidence.serial} verifies on its own, checkpoint ${evidence.checkpoint.size} signed with ${evidence.signatures.join(' + ')}` });
 
   const at = (field: string) => ({ field });
+  // Across a rotation (§5.4): the newer checkpoint is signed by the key in force at its size, which the bundle's
+  // rotation records lead to from the pinned key, each link signed by the key it replaces.
+  const rotations = (bundle.rotations ?? []).map((r, i) => decodeEntry('trust', r.leafIndex, r.envelope, i, at(`rotations[${i}]`), crypto));
+  const wrong = rotations.find((d) => d.event.type !== 'LedgerKeyRotated');
+  if (wrong) throw fail('SUBJECT_MISMATCH', 'ledger-keys', wrong, `a renewal bundle's rotations are LedgerKeyRotated records, not ${wrong.event.type}`);
+  rotations.forEach((d, i) => {
+    const before = rotations[i - 1];
+    if (before && before.leafIndex >= d.leafIndex) throw fail(before.leafIndex === d.leafIndex ? 'DUPLICATE_ENTRY' : 'FORMAT_ERROR', 'ledger-keys', d, 'rotations must be in strictly ascending leaf order');
+  });
+  const chain = followLedgerKeyChain(rotations, ledgerKey, crypto);
+  const renewing = (() => {
+    try {
+      return checkCheckpoint(bundle.checkpoint, chain.signing, crypto);
+    } catch (error) {
+      if (error instanceof VerificationError) throw new VerificationError(error.code, 'renewal checkpoint', error.message, at('checkpoint'));
+      throw error;
+    }
+  })();
   const signatures = (() => {
     try {
       return checkCheckpointSignatures(bundle.checkpoint, { mlDsaKey, require: 'hybrid' }, crypto);
@@ -81,19 +134,31 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
     }
     throw new VerificationError('FORMAT_ERROR', 'format', `consistency[${i}] is not base64 of a 32-byte hash`, at(`consistency[${i}]`));
   });
+  if (rotations.length > 0) {
+    checkInclusions(
+      rotations.map((d, i) => ({ d, proof: tlogProofHashes(d, (bundle.rotations as RenewalRotation[])[i]?.proof as string, bundle.checkpoint, true) })),
+      renewing,
+      crypto,
+      (d) => chain.keys.find((k) => k.keyId === d.keyId)?.publicKey ?? null,
+      'ledger-keys',
+    );
+    steps.push({ step: 'ledger-keys', detail: `${chain.rotations.length} rotation(s) of the ledger key in the renewal checkpoint's tree, each signed by the key it replaces, from the pinned ${ledgerKey.name} (${ledgerKey.id}) to ${chain.signing.id}: ${chain.keys.map((k) => `${k.keyId.slice(0, 16)}…`).join(' → ')}` });
+  }
   const evidenceNote = (bundle.evidence as { checkpoint: string }).checkpoint;
+  // The evidence's checkpoint verified with the key of its time (the evidence step); both trees are now fixed.
+  const older = parseCheckpointBody(parseNote(evidenceNote).text);
   const consistency = (() => {
-    try {
-      return verifyCheckpointConsistency(evidenceNote, bundle.checkpoint, hashes, ledgerKey, crypto);
-    } catch (error) {
-      if (error instanceof VerificationError) throw new VerificationError(error.code, 'consistency', error.message, at(error.code === 'CONSISTENCY_PROOF_ERROR' ? 'consistency' : 'checkpoint'));
-      throw error;
-    }
+    const evidenceOfFork = { olderCheckpoint: evidenceNote, newerCheckpoint: bundle.checkpoint };
+    const refuse = (message: string) => new VerificationError('CONSISTENCY_PROOF_ERROR', 'consistency', message, at('consistency'), evidenceOfFork);
+    if (renewing.size < older.size) throw refuse(`the renewal checkpoint's tree (${renewing.size}) is smaller than the evidence's (${older.size})`);
+    if (renewing.size === older.size && !bytesEqual(renewing.root, older.root)) throw refuse(`fork: two different trees of size ${older.size}; both signed checkpoints are the evidence`);
+    if (!verifyConsistency(older.size, renewing.size, older.root, renewing.root, hashes, crypto)) throw refuse(`tree ${renewing.size} does not extend tree ${older.size}: the log was rewritten between the two checkpoints (or the proof is wrong)`);
+    return { from: { size: older.size }, to: { size: renewing.size } };
   })();
   const line = verifyMlDsaLine(bundle.checkpoint, mlDsaKey, crypto);
   const signedAt = new Date((line.found ? line.timestamp : 0) * 1000).toISOString();
   const statement = `covered by checkpoint ${consistency.to.size} of ${signedAt.slice(0, 10)}, ${[...signatures].reverse().join(' + ')}`;
   steps.push({ step: 'renewal checkpoint', detail: `checkpoint ${consistency.to.size} signed with ${signatures.join(' + ')} at ${signedAt}` });
   steps.push({ step: 'consistency', detail: `tree ${consistency.to.size} extends tree ${consistency.from.size} (RFC 9162 §2.1.4.2): renewed, ${statement}` });
-  return { format: RENEWAL_FORMAT, evidence, renewed: { size: consistency.to.size, signedAt, signatures, statement }, steps };
+  return { format: bundle.format, evidence, renewed: { size: consistency.to.size, signedAt, signatures, statement }, steps };
 }

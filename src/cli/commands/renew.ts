@@ -19,6 +19,15 @@ import { nativeCrypto } from '../../native/crypto.ts';
 
 const sizeOf = (note: string) => parseCheckpointBody(parseNote(note).text).size;
 
+/** An envelope's event type, or null when the ledger sent something else: the verifier judges the bundle, not this. */
+function eventTypeOf(envelope: unknown): unknown {
+  try {
+    return (JSON.parse(Buffer.from((envelope as { payload: string }).payload, 'base64').toString('utf8')) as { type?: unknown }).type;
+  } catch {
+    return null;
+  }
+}
+
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
   usage: ['FILE [--out FILE] [--url URL] [--token-file FILE] [--data DIR]'],
@@ -41,8 +50,8 @@ const command = defineCommand({
     const config = configFromEnv(process.env, values.data !== undefined ? { dataDir: values.data } : {});
     const url = values.url !== undefined ? httpUrl(values.url, '--url') : ledgerUrl(config);
     const token = readTokenFile(values['token-file'] ?? join(config.dataDir, 'admin.token'));
-    const evidence = readJsonFile(file, 'the provenance document') as { format?: unknown; checkpoint?: unknown };
-    if (typeof evidence?.checkpoint !== 'string' || typeof evidence.format !== 'string' || !evidence.format.startsWith('flashtrail.provenance.')) throw new CliError(`${file} is not a provenance document`);
+    const evidence = readJsonFile(file, 'the provenance document') as { format?: unknown; checkpoint?: unknown; serial?: unknown };
+    if (typeof evidence?.checkpoint !== 'string' || typeof evidence.format !== 'string' || !evidence.format.startsWith('flashtrail.provenance.') || typeof evidence.serial !== 'string') throw new CliError(`${file} is not a provenance document`);
     let from: number;
     try {
       from = sizeOf(evidence.checkpoint);
@@ -51,16 +60,24 @@ const command = defineCommand({
     }
     const client = new LedgerClient(url, token);
     const pqKey = parseMlDsaVerifierKey((await client.getText('/v1/ledger/pq-key')).trim());
-    const checkpoint = await client.getText('/v1/checkpoint');
+    // The unit's newest document: its checkpoint is the ledger's newest, and its trust entries hold every
+    // LedgerKeyRotated of that tree with inclusion proofs against it, which take a verifier pinned to the
+    // evidence's key to the key that signed it (§5.4, §14).
+    const newest = await client.get<{ checkpoint: string; entries: { role: string; leafIndex: number; envelope: { payload: string }; proof: string }[] }>(`/v1/units/${encodeURIComponent(evidence.serial)}/provenance`);
+    if (typeof newest?.checkpoint !== 'string' || !Array.isArray(newest.entries)) throw new CliError(`the ledger's provenance document of ${evidence.serial} has no checkpoint or entries: nothing to renew with`);
+    const checkpoint = newest.checkpoint;
+    const rotations = newest.entries
+      .filter((e) => e.role === 'trust' && eventTypeOf(e.envelope) === 'LedgerKeyRotated')
+      .map(({ leafIndex, envelope, proof }) => ({ leafIndex, envelope, proof }));
     const verdict = verifyMlDsaLine(checkpoint, pqKey, nativeCrypto);
     if (!verdict.found || !verdict.valid) throw new CliError(`the ledger's newest checkpoint carries no valid ML-DSA-44 signature by ${pqKey.name}: nothing to renew with`);
     const to = sizeOf(checkpoint);
     if (to < from) throw new CliError(`the ledger's newest checkpoint (${to}) is older than ${file}'s (${from})`);
     const { proof } = await client.get<{ proof: string[] }>(`/v1/proofs/consistency?from=${from}&to=${to}`);
-    const bundle: RenewalBundle = { format: RENEWAL_FORMAT, evidence, checkpoint, consistency: proof };
+    const bundle: RenewalBundle = { format: RENEWAL_FORMAT, evidence, checkpoint, consistency: proof, rotations };
     const out = values.out ?? `${file.replace(/\.json$/, '')}.renewed.json`;
     writeFileDurable(out, JSON.stringify(bundle, null, 2) + '\n', { mode: 0o644 });
-    console.log(`wrote ${out}: ${file} (checkpoint ${from}) renewed by checkpoint ${to}, Ed25519 + ML-DSA-44`);
+    console.log(`wrote ${out}: ${file} (checkpoint ${from}) renewed by checkpoint ${to}, Ed25519 + ML-DSA-44${rotations.length > 0 ? `, across ${rotations.length} ledger key rotation(s)` : ''}`);
     return 0;
   },
 });

@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
 import { CliError, describeExpectedFailure, UsageError } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
-import { RENEWAL_FORMAT, verifyRenewal } from '../../verify/renewal.ts';
+import { isRenewalBundle, verifyRenewal } from '../../verify/renewal.ts';
 import { checkCheckpoint, verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64, toHex } from '../../crypto/encoding.ts';
@@ -232,7 +232,7 @@ export function verifyProvenanceFile(file: string, ledgerKey: string, o: VerifyO
     const policy = readPolicy(policyFile);
     const signaturePolicy = readSignaturePolicy(signatures);
     const doc = readJsonDocument(file, MAX_PROVENANCE_BYTES, 'the provenance document');
-    if ((doc as { format?: unknown } | null)?.format === RENEWAL_FORMAT) return verifyRenewalDocument(file, doc, key, signaturePolicy, o);
+    if (isRenewalBundle(doc)) return verifyRenewalDocument(file, doc, key, signaturePolicy, o);
     let report;
     try {
       report = verifyProvenance(doc, key, nativeCrypto, { ...signaturePolicy, ...(policy ? { policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), ...(mapKey ? { mapKey } : {}) });

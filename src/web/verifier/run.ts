@@ -19,7 +19,7 @@ import {
   verifyExportLines,
   verifyProvenance,
   verifyRenewal,
-  RENEWAL_FORMAT,
+  isRenewalBundle,
   VerificationError,
   type ExportReport,
   type MlDsaNoteKey,
@@ -168,7 +168,7 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
         throw error;
       }
     };
-    if ((doc as { format?: unknown } | null)?.format === RENEWAL_FORMAT) {
+    if (isRenewalBundle(doc)) {
       // A renewal bundle (flashtrail renew), as `flashtrail verify` reads one: it needs the ML-DSA-44 key.
       kind = 'renewal';
       options.onPlan?.(kind, renewalStepPlan());
