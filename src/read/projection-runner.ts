@@ -253,38 +253,34 @@ export class ProjectionRunner {
   }
 
   list<T>(projection: string, options: { after?: string; limit: number }): T[] {
-    const rows = this.db
-      .prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key > ? ORDER BY key LIMIT ?')
+    const rows = this.query('SELECT doc FROM projection_docs WHERE projection = ? AND key > ? ORDER BY key LIMIT ?')
       .all(projection, options.after ?? '', options.limit) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
 
   /** Keys whose documents carry `value` under index `name`, in key order, after `after`. */
   findKeys(projection: string, name: string, value: string, options: { after?: string; limit?: number } = {}): string[] {
-    const rows = this.db
-      .prepare('SELECT key FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key > ? ORDER BY key LIMIT ?')
+    const rows = this.query('SELECT key FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key > ? ORDER BY key LIMIT ?')
       .all(projection, name, value, options.after ?? '', options.limit ?? 1_000_000_000) as { key: string }[];
     return rows.map((r) => r.key);
   }
 
   /** Documents found through an index, in key order. */
   findDocs<T>(projection: string, name: string, value: string, options: { after?: string; limit?: number } = {}): T[] {
-    const rows = this.db
-      .prepare(
-        `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
+    const rows = this.query(
+      `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
          WHERE i.projection = ? AND i.name = ? AND i.value = ? AND i.key > ? ORDER BY i.key LIMIT ?`,
-      )
+    )
       .all(projection, name, value, options.after ?? '', options.limit ?? 1_000_000_000) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
 
   /** Documents whose index value lies in [from, to] (string order, e.g. ISO dates), in value then key order. */
   rangeDocs<T>(projection: string, name: string, from: string, to: string): T[] {
-    const rows = this.db
-      .prepare(
-        `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
+    const rows = this.query(
+      `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
          WHERE i.projection = ? AND i.name = ? AND i.value >= ? AND i.value <= ? ORDER BY i.value, i.key`,
-      )
+    )
       .all(projection, name, from, to) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
@@ -306,6 +302,14 @@ export class ProjectionRunner {
 
   close(): void {
     this.db.close();
+  }
+
+  /** The read queries' statements, prepared on first use and kept: a page of 100 costs less than preparing its query. */
+  private readonly queries = new Map<string, Database.Statement>();
+  private query(sql: string): Database.Statement {
+    let statement = this.queries.get(sql);
+    if (!statement) this.queries.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
   }
 
   private checkpointOf(name: string): bigint {
