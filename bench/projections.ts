@@ -8,7 +8,7 @@
  */
 import { createReport, fmt, perSecond, quick, runBench } from './report.ts';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
@@ -26,6 +26,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-proj-'));
   console.error(`flashtrail projection benchmark (${quick ? 'quick' : 'full'}), node ${process.version}`);
   try {
+    results.add('loadStart', `load average of the machine at the start (1-minute; ${availableParallelism()} cores)`, loadavg()[0] as number, '', 1);
     const filled = await fillLedger(dir, TARGET, (l) => console.error(l));
     const { init } = filled;
     const [written, units, drifted, previous, release] = [filled.events, filled.units, filled.drifted, filled.previousImage, filled.release];
@@ -79,6 +80,7 @@ async function main() {
     } finally {
       await server.close();
     }
+    results.add('load', `load average of the machine at the end of the run (1-minute; ${availableParallelism()} cores): the figures are only as quiet as it`, loadavg()[0] as number, '', 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
