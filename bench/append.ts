@@ -161,6 +161,8 @@ async function main() {
   const { envelope, key } = await httpAppend('SQLite', 'sqlite', {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
   // The same server with every signature verified on the thread that decides and writes (no worker threads).
   await httpAppend('SQLite, signatures verified on the writer thread', 'sqlite.writerVerify', { FLASHTRAIL_VERIFY_THREADS: '0' }, [], true);
+  // The same server with no wait before the live read-model pass: what the 10 ms wait buys (or costs).
+  await httpAppend('SQLite, read model updated without waiting', 'sqlite.settle0', { FLASHTRAIL_PROJECTION_SETTLE_MS: '0' });
 
   // Reference: what SQLite itself does on this disk with the same durability (WAL, synchronous=FULL).
   const raw = new Database(join(dataDir, 'raw.sqlite'));

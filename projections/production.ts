@@ -162,8 +162,25 @@ export function judge(unit: UnitFacts, release: ReleaseDoc | null): Pick<UnitFac
   }
   const dimensions = release ? DRIFT_DIMENSIONS.filter((d) => release.expected[d] !== undefined) : DRIFT_DIMENSIONS;
   const values = dimensions.map((d) => unit.actual[d]?.value);
-  const fingerprint = values.every((v) => v !== undefined) ? sha256Hex(utf8(values.join('\n'))) : null;
+  const fingerprint = values.every((v) => v !== undefined) ? fingerprintOf(values.join('\n')) : null;
   return { deviations, fingerprint };
+}
+
+/**
+ * A plant's units share a handful of configurations, and judge() runs on every event of every unit: remembering
+ * the hash of the configurations seen last saves a portable SHA-256 of the same few strings on every event.
+ * The result is the same hash; the bound keeps a fleet of one-off configurations from growing it.
+ */
+const FINGERPRINTS_KEPT = 1024;
+const fingerprints = new Map<string, string>();
+function fingerprintOf(configuration: string): string {
+  let hash = fingerprints.get(configuration);
+  if (hash === undefined) {
+    hash = sha256Hex(utf8(configuration));
+    if (fingerprints.size >= FINGERPRINTS_KEPT) fingerprints.clear();
+    fingerprints.set(configuration, hash);
+  }
+  return hash;
 }
 
 function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup): UnitFacts {

@@ -1,7 +1,8 @@
 /** Given events, then production facts, drift and yield: the pure reducers and reports. */
 import { describe, expect, it } from 'vitest';
 import type { LedgerEvent } from '../schemas/index.ts';
-import { productionProjection, type ProductionDoc, type UnitFacts } from '../projections/production.ts';
+import { DRIFT_DIMENSIONS, judge, productionProjection, type ProductionDoc, type StepValue, type UnitFacts } from '../projections/production.ts';
+import { createHash } from 'node:crypto';
 import { driftReport } from '../projections/drift.ts';
 import { yieldBy, yieldFigures } from '../projections/yield.ts';
 import { ev, hash } from './helpers/events.ts';
@@ -107,5 +108,21 @@ describe('yield report', () => {
     expect(y.pareto.map((p) => [p.step, p.errorCode, p.count])).toEqual([['provisioning', 'TIMEOUT', 2], ['app_verify', 'APP_HASH_MISMATCH', 1]]);
     expect(y.pareto[1]?.cumulativeShare).toBe(1);
     expect(yieldBy(units, 'line')).toEqual([expect.objectContaining({ line: 'L7', started: 4 })]);
+  });
+
+  it('the configuration fingerprint is the SHA-256 of the values, for more configurations than judge() remembers', () => {
+    const a = u('A');
+    const facts = given([...setup, a.scan(), a.boot(), a.app(), a.prov(), a.efuse()]).unit('A');
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    // Twice over 3,000 distinct configurations: past the memo's bound of 1,024, and repeated ones hit it.
+    for (const round of [0, 1]) {
+      for (let i = 0; i < 3000; i += round === 0 ? 1 : 7) {
+        const image = hash(`app-${i}`);
+        const unit: UnitFacts = { ...facts, actual: { ...facts.actual, application: { ...(facts.actual.application as StepValue), value: image } } };
+        const values = DRIFT_DIMENSIONS.map((d) => unit.actual[d]?.value);
+        expect(values.every((v) => v !== undefined)).toBe(true);
+        expect(judge(unit, null).fingerprint).toBe(sha(values.join('\n')));
+      }
+    }
   });
 });

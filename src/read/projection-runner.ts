@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS projection_index (
 CREATE INDEX IF NOT EXISTS projection_index_by_key ON projection_index (projection, key);
 `;
 
+/** How many parsed documents the runner keeps (see `recent`): a few hundred stations' units in flight, and more. */
+const RECENT_DOCUMENTS = 2048;
+const cacheKey = (projection: string, key: string) => `${projection}\0${key}`;
+
 export interface ProjectionStatus {
   readonly name: string;
   readonly position: bigint;
@@ -55,8 +59,8 @@ export class ProjectionRunner {
   private readonly statements: {
     readonly getDoc: Database.Statement;
     readonly putDoc: Database.Statement;
-    readonly dropIndex: Database.Statement;
     readonly addIndex: Database.Statement;
+    readonly removeIndex: Database.Statement;
     readonly setCheckpoint: Database.Statement;
     readonly checkpoint: Database.Statement;
   };
@@ -100,8 +104,8 @@ export class ProjectionRunner {
       this.statements = {
         getDoc: this.db.prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key = ?'),
         putDoc: this.db.prepare('INSERT INTO projection_docs (projection, key, doc) VALUES (?, ?, ?) ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc'),
-        dropIndex: this.db.prepare('DELETE FROM projection_index WHERE projection = ? AND key = ?'),
         addIndex: this.db.prepare('INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES (?, ?, ?, ?)'),
+        removeIndex: this.db.prepare('DELETE FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key = ?'),
         setCheckpoint: this.db.prepare(
           'INSERT INTO projection_checkpoints (projection, version, position) VALUES (?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position',
         ),
@@ -139,7 +143,9 @@ export class ProjectionRunner {
       const from = this.lowestCheckpoint();
       const events = await this.store.readAll({ after: from, maxCount: this.batchSize });
       if (events.length === 0) return;
-      const { getDoc, putDoc, dropIndex, addIndex, setCheckpoint } = this.statements;
+      const { getDoc, putDoc, addIndex, removeIndex, setCheckpoint } = this.statements;
+      // What this batch wrote, for the cache of recent documents once (and only if) the transaction commits.
+      const written: [string, unknown][] = [];
       // The batch's events decoded once, on first use, shared by every projection.
       const decoded: DecodedEvent[] = [];
       const decodedAt = (i: number): DecodedEvent => (decoded[i] ??= decodeTrustedEnvelope((events[i] as RecordedEvent).data, nativeCrypto));
@@ -147,12 +153,17 @@ export class ProjectionRunner {
         const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
         for (const p of this.projections) {
           // The documents this batch read or changed, by key; `dirty` ones are written back at the end.
-          const docs = new Map<string, { doc: unknown; dirty: boolean; stored: boolean }>();
+          // `stored` is the document as the read model holds it (null: none), whose index rows are on file.
+          const docs = new Map<string, { doc: unknown; dirty: boolean; stored: unknown }>();
           const read = <T>(k: string): T | null => {
             let entry = docs.get(k);
             if (!entry) {
-              const r = getDoc.get(p.name, k) as { doc: string } | undefined;
-              entry = { doc: r ? (JSON.parse(r.doc) as unknown) : null, dirty: false, stored: r !== undefined };
+              let stored = this.recent.get(cacheKey(p.name, k));
+              if (stored === undefined) {
+                const r = getDoc.get(p.name, k) as { doc: string } | undefined;
+                stored = r ? (JSON.parse(r.doc) as unknown) : null;
+              }
+              entry = { doc: stored, dirty: false, stored };
               docs.set(k, entry);
             }
             return entry.doc as T | null;
@@ -165,22 +176,33 @@ export class ProjectionRunner {
             if (key === null) continue;
             const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
             const next = p.evolve(read(key), event.event, meta, read);
-            const entry = docs.get(key) as { stored: boolean };
+            const entry = docs.get(key) as { stored: unknown };
             docs.set(key, { doc: next, dirty: true, stored: entry.stored });
           }
           for (const [key, entry] of docs) {
             if (!entry.dirty) continue;
             putDoc.run(p.name, key, JSON.stringify(entry.doc));
+            written.push([cacheKey(p.name, key), entry.doc]);
             if (p.indexes) {
-              // A document new in this batch has no index rows yet (a rebuild writes nothing but new documents).
-              if (entry.stored) dropIndex.run(p.name, key);
-              for (const [name, value] of p.indexes(entry.doc)) addIndex.run(p.name, name, value, key);
+              // The rows on file are the stored document's indexes: only those that changed are written (a unit's
+              // next event rarely changes any). A document new in this batch has none yet.
+              const now = p.indexes(entry.doc);
+              if (entry.stored !== null) {
+                const before = p.indexes(entry.stored);
+                const kept = new Set(now.map(([name, value]) => `${name}\0${value}`));
+                const had = new Set(before.map(([name, value]) => `${name}\0${value}`));
+                for (const [name, value] of before) if (!kept.has(`${name}\0${value}`)) removeIndex.run(p.name, name, value, key);
+                for (const [name, value] of now) if (!had.has(`${name}\0${value}`)) addIndex.run(p.name, name, value, key);
+              } else {
+                for (const [name, value] of now) addIndex.run(p.name, name, value, key);
+              }
             }
           }
         }
         const last = (events[events.length - 1] as { position: bigint }).position;
         for (const p of this.projections) setCheckpoint.run(p.name, p.version, last);
       })();
+      this.remember(written);
     }
   }
 
@@ -253,38 +275,34 @@ export class ProjectionRunner {
   }
 
   list<T>(projection: string, options: { after?: string; limit: number }): T[] {
-    const rows = this.db
-      .prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key > ? ORDER BY key LIMIT ?')
+    const rows = this.query('SELECT doc FROM projection_docs WHERE projection = ? AND key > ? ORDER BY key LIMIT ?')
       .all(projection, options.after ?? '', options.limit) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
 
   /** Keys whose documents carry `value` under index `name`, in key order, after `after`. */
   findKeys(projection: string, name: string, value: string, options: { after?: string; limit?: number } = {}): string[] {
-    const rows = this.db
-      .prepare('SELECT key FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key > ? ORDER BY key LIMIT ?')
+    const rows = this.query('SELECT key FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key > ? ORDER BY key LIMIT ?')
       .all(projection, name, value, options.after ?? '', options.limit ?? 1_000_000_000) as { key: string }[];
     return rows.map((r) => r.key);
   }
 
   /** Documents found through an index, in key order. */
   findDocs<T>(projection: string, name: string, value: string, options: { after?: string; limit?: number } = {}): T[] {
-    const rows = this.db
-      .prepare(
-        `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
+    const rows = this.query(
+      `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
          WHERE i.projection = ? AND i.name = ? AND i.value = ? AND i.key > ? ORDER BY i.key LIMIT ?`,
-      )
+    )
       .all(projection, name, value, options.after ?? '', options.limit ?? 1_000_000_000) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
 
   /** Documents whose index value lies in [from, to] (string order, e.g. ISO dates), in value then key order. */
   rangeDocs<T>(projection: string, name: string, from: string, to: string): T[] {
-    const rows = this.db
-      .prepare(
-        `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
+    const rows = this.query(
+      `SELECT d.doc FROM projection_index i JOIN projection_docs d ON d.projection = i.projection AND d.key = i.key
          WHERE i.projection = ? AND i.name = ? AND i.value >= ? AND i.value <= ? ORDER BY i.value, i.key`,
-      )
+    )
       .all(projection, name, from, to) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
@@ -308,6 +326,14 @@ export class ProjectionRunner {
     this.db.close();
   }
 
+  /** The read queries' statements, prepared on first use and kept: a page of 100 costs less than preparing its query. */
+  private readonly queries = new Map<string, Database.Statement>();
+  private query(sql: string): Database.Statement {
+    let statement = this.queries.get(sql);
+    if (!statement) this.queries.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
+  }
+
   private checkpointOf(name: string): bigint {
     const row = this.statements.checkpoint.get(name) as { position: number } | undefined;
     return row ? BigInt(row.position) : -1n;
@@ -320,7 +346,28 @@ export class ProjectionRunner {
     }, BigInt(Number.MAX_SAFE_INTEGER));
   }
 
+  /**
+   * The documents written last, parsed, by projection and key: the live pass after an append finds the hot
+   * units' and stations' documents here instead of reading and parsing them again. The runner is the only
+   * writer of its read model, and it updates an entry only after the transaction that wrote it committed.
+   * Reducers are pure (they never change the state they are given), so the objects can be shared.
+   */
+  private readonly recent = new Map<string, unknown>();
+
+  private remember(written: readonly [string, unknown][]): void {
+    for (const [key, doc] of written) {
+      this.recent.delete(key);
+      this.recent.set(key, doc);
+    }
+    // Least recently written out first.
+    for (const key of this.recent.keys()) {
+      if (this.recent.size <= RECENT_DOCUMENTS) break;
+      this.recent.delete(key);
+    }
+  }
+
   private reset(name: string): void {
+    this.recent.clear();
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM projection_docs WHERE projection = ?').run(name);
       this.db.prepare('DELETE FROM projection_index WHERE projection = ?').run(name);

@@ -53,6 +53,8 @@ export interface LedgerConfig {
   readonly startCheckLeaves: number;
   /** Worker threads verifying submitted signatures beside the writer thread; 0 verifies on the writer thread. */
   readonly verifyThreads: number;
+  /** How long the live projection pass waits after an append so that it takes the next ones along (ms). */
+  readonly projectionSettleMs: number;
   /** The plant broker (IPC-CFX publisher and interlock), or null: FLASHTRAIL_CFX_BROKER_URL unset. */
   readonly cfx: CfxConfig | null;
   /**
@@ -153,6 +155,7 @@ export const ServerEnvironment = z.object({
   EVENTSTORE_CONNECTION_STRING: z.string().optional(),
   FLASHTRAIL_START_CHECK_LEAVES: wholeNumber('FLASHTRAIL_START_CHECK_LEAVES', 0, Number.MAX_SAFE_INTEGER).optional(),
   FLASHTRAIL_VERIFY_THREADS: wholeNumber('FLASHTRAIL_VERIFY_THREADS', 0, 64).optional(),
+  FLASHTRAIL_PROJECTION_SETTLE_MS: wholeNumber('FLASHTRAIL_PROJECTION_SETTLE_MS', 0, 1000).optional(),
   // The plant broker (src/plant/config.ts): checked as a whole, with the password file, by cfxConfigFromEnv.
   ...CfxEnvSchema.shape,
   ...WitnessEnvironment.shape,
@@ -183,6 +186,7 @@ export function serverEnvironment(env: NodeJS.ProcessEnv): ServerEnvironment {
     EVENTSTORE_CONNECTION_STRING: env['EVENTSTORE_CONNECTION_STRING'],
     FLASHTRAIL_START_CHECK_LEAVES: env['FLASHTRAIL_START_CHECK_LEAVES'],
     FLASHTRAIL_VERIFY_THREADS: env['FLASHTRAIL_VERIFY_THREADS'],
+    FLASHTRAIL_PROJECTION_SETTLE_MS: env['FLASHTRAIL_PROJECTION_SETTLE_MS'],
     // Unset and empty are the same for the plant settings (a compose file writes empty ones).
     ...Object.fromEntries(CFX_ENVIRONMENT.map((k) => [k, env[k] === '' ? undefined : env[k]])),
     FLASHTRAIL_WITNESS_POLICY: env['FLASHTRAIL_WITNESS_POLICY'],
@@ -222,6 +226,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     postgresSchema: overrides.postgresSchema ?? e.FLASHTRAIL_POSTGRES_SCHEMA ?? 'flashtrail',
     startCheckLeaves: overrides.startCheckLeaves ?? e.FLASHTRAIL_START_CHECK_LEAVES ?? 10_000,
     verifyThreads: overrides.verifyThreads ?? e.FLASHTRAIL_VERIFY_THREADS ?? defaultVerifyThreads(),
+    projectionSettleMs: overrides.projectionSettleMs ?? e.FLASHTRAIL_PROJECTION_SETTLE_MS ?? 10,
     cfx: overrides.cfx !== undefined ? overrides.cfx : plantConfig(env),
     witnessPolicyFile: overrides.witnessPolicyFile !== undefined ? overrides.witnessPolicyFile : e.FLASHTRAIL_WITNESS_POLICY ? resolve(e.FLASHTRAIL_WITNESS_POLICY) : null,
     witnessTimeoutMs: overrides.witnessTimeoutMs ?? Math.round((e.FLASHTRAIL_WITNESS_TIMEOUT_S ?? 5) * 1000),

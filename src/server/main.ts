@@ -346,7 +346,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       logger.info({ indexLogKey: unitMap.verifierKey }, 'the unit history map is committed in its index log');
     }
     await projections.catchUp();
-    projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'));
+    projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'), config.projectionSettleMs);
     cleanup.push(() => projections.stop());
     let plant: Plant | null = null;
     const plantStats = async () => (plant ? plant.stats() : null);
