@@ -5,40 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import manifest from './vectors/format/manifest.json' with { type: 'json' };
-import { inlineUnitVerifier, parseMlDsaVerifierKey, parseVerifierKey, portableCrypto, VerificationError, verifyExportLines, verifyProvenance } from '../src/verify/index.ts';
+import { portableCrypto, VerificationError } from '../src/verify/index.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import type { CryptoBackend } from '../src/crypto/backend.ts';
+import { FORMAT_VECTOR_DIR, manifest, verifyVector, type FormatVector } from './helpers/format-vectors.ts';
 
-const DIR = join(fileURLToPath(import.meta.url), '..', 'vectors', 'format');
-const key = parseVerifierKey(manifest.ledgerVerifierKey);
-/** The index log key: v3 documents' history is checked with it (docs/format.md §15.5). */
-const mapKey = parseVerifierKey(manifest.mapVerifierKey);
-const mlDsaKey = parseMlDsaVerifierKey(manifest.ledgerMlDsaVerifierKey);
-
-/** The file's lines as bytes, each with its newline (the last one as it is). */
-async function* lines(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  let start = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 10) {
-      yield bytes.subarray(start, i + 1);
-      start = i + 1;
-    }
-  }
-  if (start < bytes.length) yield bytes.subarray(start);
-}
-
-async function verdict(v: (typeof manifest.vectors)[number], crypto: CryptoBackend): Promise<{ code: string; location: Record<string, unknown> }> {
-  const bytes = new Uint8Array(readFileSync(join(DIR, v.file)));
+async function verdict(v: FormatVector, crypto: CryptoBackend): Promise<{ code: string; location: Record<string, unknown> }> {
   try {
-    const options = {
-      ...('signatures' in v && v.signatures === 'hybrid' ? { signatures: { mlDsaKey } } : {}),
-      ...('page' in v && typeof v.page === 'string' ? { verifierPage: new Uint8Array(readFileSync(join(DIR, v.page))) } : {}),
-    };
-    if (v.kind === 'export') await verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto), ...options, ...('mapKey' in v && v.mapKey === true ? { mapKey } : {}) });
-    else verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, crypto, { mapKey, ...('signatures' in v && v.signatures === 'hybrid' ? { mlDsaKey } : {}) });
+    await verifyVector(v, crypto);
     return { code: 'ok', location: {} };
   } catch (error) {
     if (!(error instanceof VerificationError)) throw error;
@@ -57,7 +32,7 @@ describe('format vectors', () => {
 
   it('the fast canonical-form check reads the genuine v4 unit records as canonical, and a changed byte as not', async () => {
     const { isUnitRecordText } = await import('../src/verify/records.ts');
-    const units = readFileSync(join(DIR, 'v4/genuine.export.ndjson'), 'utf8').trimEnd().split('\n').filter((l) => (JSON.parse(l) as { record: string }).record === 'unit');
+    const units = readFileSync(join(FORMAT_VECTOR_DIR, 'v4/genuine.export.ndjson'), 'utf8').trimEnd().split('\n').filter((l) => (JSON.parse(l) as { record: string }).record === 'unit');
     expect(units.length).toBeGreaterThan(0);
     for (const text of units) {
       const r = JSON.parse(text) as Parameters<typeof isUnitRecordText>[0] & { events: { envelope: Parameters<typeof isUnitRecordText>[1][number] }[] };

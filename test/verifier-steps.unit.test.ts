@@ -3,36 +3,17 @@
  * order, for every genuine format vector of v1 and v2; each step is announced as it passes (observedSteps), and
  * the report stays a plain array; the board (src/web/verifier/board.ts) puts a failure on the step that ran.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import manifest from './vectors/format/manifest.json' with { type: 'json' };
-import { exportStepPlan, inlineUnitVerifier, parseVerifierKey, provenanceStepPlan, verifyExportLines, verifyProvenance, VerificationError, type StepReport } from '../src/verify/index.ts';
+import { exportStepPlan, provenanceStepPlan, VerificationError, type StepReport } from '../src/verify/index.ts';
 import { StepBoard } from '../src/web/verifier/board.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
-
-const DIR = join(fileURLToPath(import.meta.url), '..', 'vectors', 'format');
-const key = parseVerifierKey(manifest.ledgerVerifierKey);
-
-async function* lines(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  let start = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 10) {
-      yield bytes.subarray(start, i + 1);
-      start = i + 1;
-    }
-  }
-  if (start < bytes.length) yield bytes.subarray(start);
-}
+import { manifest, verifyVector, type FormatVector } from './helpers/format-vectors.ts';
 
 /** The steps a vector's verification announces, as they pass, and its verdict. */
-async function observe(v: (typeof manifest.vectors)[number]): Promise<{ seen: string[]; reported: StepReport[] | null; error: VerificationError | null }> {
-  const bytes = new Uint8Array(readFileSync(join(DIR, v.file)));
+async function observe(v: FormatVector): Promise<{ seen: string[]; reported: StepReport[] | null; error: VerificationError | null }> {
   const seen: string[] = [];
-  const onStep = (s: StepReport) => seen.push(s.step);
   try {
-    const report = v.kind === 'export' ? await verifyExportLines(lines(bytes), key, { crypto: nativeCrypto, units: inlineUnitVerifier(nativeCrypto), onStep }) : verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), key, nativeCrypto, { onStep });
+    const report = await verifyVector(v, nativeCrypto, (s) => seen.push(s.step));
     return { seen, reported: report.steps, error: null };
   } catch (error) {
     if (!(error instanceof VerificationError)) throw error;

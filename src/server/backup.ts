@@ -1,17 +1,18 @@
 /**
  * Key backups. `ledger.key` is the log's identity (auditors pin its verifier key; a new key is a new log) and
  * `admin.key` is the only way to administer it: both must be copied offline before they are needed.
- * `flashtrail keys backup --to DIR` copies them and the trust files (ledger.json, admin-keys.json,
- * tokens.json) durably, reads every copy back and compares it byte for byte (and re-derives each key from its
+ * `flashtrail keys backup --to DIR` copies them, the trust files (ledger.json, admin-keys.json,
+ * tokens.json) and the keys replaced by a rotation (`ledger.key.<key id>`, `ledger-ml-dsa.key.<key id>`) durably, reads every copy back and compares it byte for byte (and re-derives each key from its
  * copy), then records the backup in the data directory (`backups.json`), so that `serve` can warn while
  * the keys in use were never backed up. A file already in DIR is never overwritten by different content.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, join, relative, resolve, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { mkdirDurable, writeFileDurable } from '../files/durable.ts';
 import { readSecretKeyFile } from '../files/key-file.ts';
+import { readMlDsaKeyFile } from '../files/ml-dsa-key-file.ts';
 import type { LedgerConfig } from './config.ts';
 
 export const BACKUP_RECORD_FILE = 'backups.json';
@@ -43,21 +44,40 @@ const BackupRecord = z.strictObject({
 });
 type BackupRecord = z.infer<typeof BackupRecord>;
 
-/** The identity keys, which `serve` wants backed up, then the trust files that go with them. */
-function filesToBackUp(config: LedgerConfig): { name: string; source: string; key: boolean; identity: boolean }[] {
+/** How a copied file is checked beyond its bytes: a key file is read back and must give the original's key id. */
+type KeyKind = 'ed25519' | 'ml-dsa' | null;
+
+/**
+ * Keys replaced by a rotation, kept in the data directory under `<key file>.<key id>` (src/server/main.ts
+ * archivedLedgerKeyFile): the old Ed25519 key signs the LedgerKeyRotated record at the next start, and whoever
+ * holds it can announce a competing successor, so it is kept (or destroyed) deliberately, never lost by accident.
+ */
+const REPLACED_KEY_FILE = /^(ledger\.key|ledger-ml-dsa\.key)\.([0-9a-f]{64})$/;
+
+/** The identity keys, which `serve` wants backed up, then the trust files that go with them, then replaced keys. */
+function filesToBackUp(config: LedgerConfig): { name: string; source: string; key: KeyKind; identity: boolean }[] {
+  const replaced = existsSync(config.dataDir)
+    ? readdirSync(config.dataDir)
+        .filter((name) => REPLACED_KEY_FILE.test(name))
+        .sort()
+        .map((name) => ({ name, source: join(config.dataDir, name), key: (name.startsWith('ledger.key.') ? 'ed25519' : 'ml-dsa') as KeyKind, identity: false }))
+    : [];
   return [
-    { name: 'ledger.key', source: join(config.dataDir, 'ledger.key'), key: true, identity: true },
-    // The post-quantum half of the identity (docs/format.md §5.5); copied and compared byte for byte.
-    { name: 'ledger-ml-dsa.key', source: join(config.dataDir, 'ledger-ml-dsa.key'), key: false, identity: true },
-    { name: 'admin.key', source: join(config.dataDir, 'admin.key'), key: true, identity: true },
+    { name: 'ledger.key', source: join(config.dataDir, 'ledger.key'), key: 'ed25519' as KeyKind, identity: true },
+    // The post-quantum half of the identity (docs/format.md §5.5).
+    { name: 'ledger-ml-dsa.key', source: join(config.dataDir, 'ledger-ml-dsa.key'), key: 'ml-dsa' as KeyKind, identity: true },
+    { name: 'admin.key', source: join(config.dataDir, 'admin.key'), key: 'ed25519' as KeyKind, identity: true },
     // The index log's key (docs/format.md §15.3): a lost one means a new index log, and every earlier commitment
     // verifiable only against the old key.
-    { name: 'unit-map.key', source: join(config.dataDir, 'unit-map.key'), key: true, identity: true },
-    { name: 'ledger.json', source: join(config.dataDir, 'ledger.json'), key: false, identity: false },
-    { name: basename(config.adminKeysFile), source: config.adminKeysFile, key: false, identity: false },
-    { name: basename(config.tokensFile), source: config.tokensFile, key: false, identity: false },
+    { name: 'unit-map.key', source: join(config.dataDir, 'unit-map.key'), key: 'ed25519' as KeyKind, identity: true },
+    { name: 'ledger.json', source: join(config.dataDir, 'ledger.json'), key: null, identity: false },
+    { name: basename(config.adminKeysFile), source: config.adminKeysFile, key: null, identity: false },
+    { name: basename(config.tokensFile), source: config.tokensFile, key: null, identity: false },
+    ...replaced,
   ].filter((f) => existsSync(f.source));
 }
+
+const keyIdOfFile = (kind: KeyKind, path: string): string | undefined => (kind === 'ed25519' ? readSecretKeyFile(path).keyId : kind === 'ml-dsa' ? readMlDsaKeyFile(path).keyId : undefined);
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
@@ -103,11 +123,10 @@ export function backUpKeys(config: LedgerConfig, toDir: string): { readonly file
     // The copy, read back from the disk, must be the file: byte for byte, and for a key the same key.
     const back = readFileSync(target);
     if (sha256(back) !== sha256(bytes)) throw new BackupError(`${target} does not read back as written: the backup disk is failing`);
-    let keyId: string | undefined;
-    if (f.key) {
-      keyId = readSecretKeyFile(target).keyId;
-      if (keyId !== readSecretKeyFile(f.source).keyId) throw new BackupError(`${target} does not hold the key of ${f.source}`);
-    }
+    const keyId = keyIdOfFile(f.key, target);
+    if (keyId !== keyIdOfFile(f.key, f.source)) throw new BackupError(`${target} does not hold the key of ${f.source}`);
+    const named = REPLACED_KEY_FILE.exec(f.name)?.[2];
+    if (named !== undefined && keyId !== named) throw new BackupError(`${f.source} holds key ${String(keyId)}, not the ${named} its name says: it is not the replaced key it claims to be`);
     done.push({ name: f.name, source: f.source, sha256: sha256(bytes), ...(keyId ? { keyId } : {}), copied });
   }
 

@@ -8,7 +8,8 @@ const command = defineCommand({
   usage: ['--to DIR [--data DIR]'],
   description: [
     'Copies ledger.key and admin.key (the log\'s identity and its administrator) with ledger.json,',
-    'admin-keys.json and tokens.json into DIR (created 0700; files 0600), each written durably, then reads',
+    'admin-keys.json and tokens.json, and the keys a rotation replaced (ledger.key.<key id>,',
+    'ledger-ml-dsa.key.<key id>), into DIR (created 0700; files 0600), each written durably, then reads',
     'every copy back and compares it byte for byte (and each key with its original). A file already in DIR',
     'is never overwritten with other content. The backup is recorded in the data directory (backups.json):',
     'serve warns at start while the keys in use have no recorded backup. DIR belongs on offline media, not',

@@ -1,0 +1,49 @@
+/**
+ * The format vectors (test/vectors/format, docs/format.md §9) as the tests run them: the manifest, the keys it
+ * names, and one way to verify a vector with the options its manifest entry declares (hybrid signatures, the
+ * verifier page, the index log key: always for provenance, for an export where the entry says `mapKey`), so every test that walks the vectors verifies them alike.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import manifest from '../vectors/format/manifest.json' with { type: 'json' };
+import { inlineUnitVerifier, parseMlDsaVerifierKey, parseVerifierKey, verifyExportLines, verifyProvenance, type StepReport } from '../../src/verify/index.ts';
+import type { CryptoBackend } from '../../src/crypto/backend.ts';
+
+export { manifest };
+export type FormatVector = (typeof manifest.vectors)[number];
+
+export const FORMAT_VECTOR_DIR = join(fileURLToPath(import.meta.url), '..', '..', 'vectors', 'format');
+export const ledgerKey = parseVerifierKey(manifest.ledgerVerifierKey);
+/** The index log key: v3 documents' history is checked with it (docs/format.md §15.5). */
+export const mapKey = parseVerifierKey(manifest.mapVerifierKey);
+export const mlDsaKey = parseMlDsaVerifierKey(manifest.ledgerMlDsaVerifierKey);
+
+/** The file's lines as bytes, each with its newline (the last one as it is). */
+export async function* lines(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] === 10) {
+      yield bytes.subarray(start, i + 1);
+      start = i + 1;
+    }
+  }
+  if (start < bytes.length) yield bytes.subarray(start);
+}
+
+/** Verifies one vector as a verifier given its manifest entry would; throws the VerificationError of a broken one. */
+export async function verifyVector(v: FormatVector, crypto: CryptoBackend, onStep?: (step: StepReport) => void): Promise<{ steps: StepReport[] }> {
+  const bytes = new Uint8Array(readFileSync(join(FORMAT_VECTOR_DIR, v.file)));
+  const hybrid = 'signatures' in v && v.signatures === 'hybrid';
+  if (v.kind === 'export') {
+    return verifyExportLines(lines(bytes), ledgerKey, {
+      crypto,
+      units: inlineUnitVerifier(crypto),
+      ...(hybrid ? { signatures: { mlDsaKey } } : {}),
+      ...('page' in v && typeof v.page === 'string' ? { verifierPage: new Uint8Array(readFileSync(join(FORMAT_VECTOR_DIR, v.page))) } : {}),
+      ...('mapKey' in v && v.mapKey === true ? { mapKey } : {}),
+      ...(onStep ? { onStep } : {}),
+    });
+  }
+  return verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), ledgerKey, crypto, { mapKey, ...(hybrid ? { mlDsaKey } : {}), ...(onStep ? { onStep } : {}) });
+}
