@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { canonicalBytes } from '../src/crypto/jcs.ts';
 import { MerklePatriciaTree } from '../src/tlog/mpt.ts';
-import { decodeFirmwareValue, FirmwareIndex, firmwareKey, firmwareSetRoot, reportedImagesOfEvent, verifyFirmwareUnits } from '../src/verify/firmware-map.ts';
+import { decodeFirmwareValue, FirmwareIndex, firmwareOfEntry, firmwareKey, firmwareSetRoot, reportedImagesOfEvent, verifyFirmwareUnits } from '../src/verify/firmware-map.ts';
 import { VerificationError } from '../src/verify/errors.ts';
 
 const A = 'a'.repeat(64);
@@ -81,5 +83,27 @@ describe('the firmware map (draft §15.6)', () => {
     expect(reportedImagesOfEvent('ImagesVerified', { method: 'boot_log_elf_sha256', images: [{ name: 'app', reported: A }] })).toEqual([]);
     expect(reportedImagesOfEvent('ImagesVerified', { method: 'tool_compare', images: [{ name: 'app', reported: B }] })).toEqual([{ slot: 'application', sha256: B }]);
     expect(reportedImagesOfEvent('UnitShipped', { customer: 'x' })).toEqual([]);
+  });
+});
+
+describe('the firmware map over logged envelopes', () => {
+  it('reads what the genuine v3 vector units carry from their envelope bytes, as their release approved', () => {
+    const records = readFileSync(new URL('./vectors/format/v3/export.genuine.ndjson', import.meta.url), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const payload = (e: { payload: string }) => JSON.parse(Buffer.from(e.payload, 'base64').toString('utf8')) as { data: Record<string, string> };
+    const release = payload((records.find((r) => r.record === 'release') as { envelope: { payload: string } }).envelope).data;
+    const tree = new MerklePatriciaTree();
+    const index = new FirmwareIndex(tree);
+    const units = records.filter((r) => r.record === 'unit') as { serial: string; events: { envelope: unknown }[] }[];
+    for (const unit of units) {
+      for (const e of unit.events) {
+        const mapped = firmwareOfEntry(canonicalBytes(e.envelope));
+        expect(mapped?.serial).toBe(unit.serial);
+        index.apply(mapped!.serial, mapped!.images);
+      }
+    }
+    expect(units.length).toBe(2);
+    for (const unit of units) expect(Object.fromEntries(index.carriedBy(unit.serial))).toEqual({ bootloader: release.bootloaderSha256, application: release.applicationSha256 });
+    const serials = units.map((u) => u.serial).sort();
+    expect(proveAndVerify(tree, release.applicationSha256!, serials, [])).toMatchObject({ now: 2, ever: 2 });
   });
 });
