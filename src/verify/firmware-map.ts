@@ -1,0 +1,185 @@
+/**
+ * The firmware part of the unit map (issue 15; draft of docs/format.md §15.6, not yet committed by the index
+ * log): from the log alone, in leaf order, which serials carry a firmware image digest now, and which carried it
+ * before. Pure; the building block of `GET /v1/firmware/{sha256}/units` and its verifier.
+ *
+ * What a unit carries is one digest per image *slot* (the image kind of §2.5: `application` for the recipe name
+ * `app`, the name otherwise), the last one the device or its station reported for that slot:
+ *   - BootloaderWritten (v1): `bootloader` ← imageSha256;  AppVerified (v1): `application` ← reportedSha256;
+ *   - ImagesWritten, UnitLocked: each image's sha256;  ProvisioningApplied v2 with `image`: that image;
+ *   - ImagesVerified with a 64-character comparison (readback_sha256, tool_compare): each image's `reported`
+ *     (a boot-log ELF digest is not an image digest and changes nothing);
+ *   - FirmwareUpdated: each image it lists (what the device reported running after the field update).
+ * Other unit events (rework, scrap, ship) change nothing: a scrapped unit still carries its images, and its
+ * status is in its own history (§15.4).
+ *
+ * For each digest D ever carried, one value: u64 BE count carrying now || u64 BE count ever carrying ||
+ * the root of a set tree (the same Merkle Patricia Tree, §15.1) with, for every serial that ever carried D, the
+ * key SHA-256("flashtrail/serial/v1" || 0x00 || serial) and the value 0x01 || serial (carries D now) or
+ * 0x00 || serial (carried it, no longer). A set tree only ever gains keys (the tree has no deletion), so an
+ * update is O(log n) per image, and a rebuild from the log gives the same roots. Given every serial of both
+ * kinds, a verifier rebuilds the set root and compares: a serial left out, added or moved is detected.
+ * The digest's key in the map is SHA-256("flashtrail/firmware/v1" || 0x00 || the 32 digest bytes).
+ */
+import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
+import { concatBytes, fromHex, toHex, utf8 } from '../crypto/encoding.ts';
+import { MerklePatriciaTree, verifyLookup, type Hash } from '../tlog/mpt.ts';
+import { decodeTrustedEnvelope } from '../event/codec.ts';
+import { VerificationError } from './errors.ts';
+import { historyKey, unitSerialOfEntry } from './history-map.ts';
+
+const FIRMWARE_KEY_TAG = concatBytes(utf8('flashtrail/firmware/v1'), Uint8Array.of(0));
+export const FIRMWARE_VALUE_BYTES = 48;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export const imageSlot = (name: string): string => (name === 'app' ? 'application' : name);
+
+export function firmwareKey(sha256Hex: string, crypto: CryptoBackend = portableCrypto): Uint8Array {
+  if (!SHA256_HEX.test(sha256Hex)) throw new VerificationError('FORMAT_ERROR', 'firmware', `a firmware digest is 64 lowercase hex digits, not ${sha256Hex.slice(0, 70)}`, { field: 'sha256' });
+  return crypto.sha256(concatBytes(FIRMWARE_KEY_TAG, fromHex(sha256Hex)));
+}
+
+interface Reported { readonly slot: string; readonly sha256: string }
+
+/** The image digests a logged unit event reports, by slot (the mapping function above); [] for any other event. */
+export function reportedImagesOfEvent(type: string, data: Record<string, unknown>): Reported[] {
+  const list = (images: unknown, digest: (i: Record<string, unknown>) => unknown): Reported[] =>
+    (Array.isArray(images) ? (images as Record<string, unknown>[]) : [])
+      .map((i) => ({ slot: imageSlot(String(i.name)), sha256: digest(i) }))
+      .filter((r): r is Reported => typeof r.sha256 === 'string' && SHA256_HEX.test(r.sha256));
+  switch (type) {
+    case 'BootloaderWritten':
+      return [{ slot: 'bootloader', sha256: data.imageSha256 as string }];
+    case 'AppVerified':
+      return [{ slot: 'application', sha256: data.reportedSha256 as string }];
+    case 'ImagesWritten':
+    case 'UnitLocked':
+    case 'FirmwareUpdated':
+      return list(data.images, (i) => i.sha256);
+    case 'ImagesVerified':
+      return data.method === 'boot_log_elf_sha256' ? [] : list(data.images, (i) => i.reported);
+    case 'ProvisioningApplied':
+      return data.image ? list([data.image], (i) => i.sha256) : [];
+    default:
+      return [];
+  }
+}
+
+/** A logged entry's unit serial and reported images, or null for a leaf that is not a unit event. */
+export function firmwareOfEntry(entry: Uint8Array, crypto: CryptoBackend = portableCrypto): { serial: string; images: Reported[] } | null {
+  const serial = unitSerialOfEntry(entry, crypto);
+  if (serial === null) return null;
+  const { event } = decodeTrustedEnvelope(entry, crypto);
+  return { serial, images: reportedImagesOfEvent(event.type, event.data as Record<string, unknown>) };
+}
+
+export interface FirmwareValue {
+  readonly now: number;
+  readonly ever: number;
+  readonly setRoot: Hash;
+}
+
+export function encodeFirmwareValue(v: FirmwareValue): Uint8Array {
+  const out = new Uint8Array(FIRMWARE_VALUE_BYTES);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(v.now));
+  view.setBigUint64(8, BigInt(v.ever));
+  out.set(v.setRoot, 16);
+  return out;
+}
+
+export function decodeFirmwareValue(value: Uint8Array): FirmwareValue {
+  if (value.length !== FIRMWARE_VALUE_BYTES) throw new VerificationError('FORMAT_ERROR', 'firmware', `a firmware value is ${FIRMWARE_VALUE_BYTES} bytes, not ${value.length}`, { field: 'value' });
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  return { now: Number(view.getBigUint64(0)), ever: Number(view.getBigUint64(8)), setRoot: value.slice(16) };
+}
+
+const setEntry = (serial: string, now: boolean): Uint8Array => concatBytes(Uint8Array.of(now ? 1 : 0), utf8(serial));
+
+/** The set root of a digest from its serials: those carrying it now and those that carried it before. */
+export function firmwareSetRoot(now: readonly string[], formerly: readonly string[], crypto: CryptoBackend = portableCrypto): Hash {
+  const tree = new MerklePatriciaTree(crypto);
+  for (const s of now) tree.set(historyKey(s, crypto), setEntry(s, true));
+  for (const s of formerly) tree.set(historyKey(s, crypto), setEntry(s, false));
+  return tree.rootHash();
+}
+
+/**
+ * The firmware values, built event by event in log order into a map tree (the ledger's, shared with the unit
+ * histories under their own key domain, or a tree of its own). O(log n) per reported image.
+ */
+export class FirmwareIndex {
+  /** Per serial, the digest each slot carries. */
+  private readonly carried = new Map<string, Map<string, string>>();
+  private readonly sets = new Map<string, { tree: MerklePatriciaTree; members: Map<string, boolean>; now: number }>();
+
+  constructor(private readonly tree: MerklePatriciaTree, private readonly crypto: CryptoBackend = portableCrypto) {}
+
+  /** Applies one unit event's reported images. */
+  apply(serial: string, images: readonly Reported[]): void {
+    if (images.length === 0) return;
+    const slots = this.carried.get(serial) ?? new Map<string, string>();
+    this.carried.set(serial, slots);
+    const before = new Set(slots.values());
+    for (const i of images) slots.set(i.slot, i.sha256);
+    const after = new Set(slots.values());
+    for (const d of before) if (!after.has(d)) this.mark(d, serial, false);
+    for (const d of after) if (!before.has(d)) this.mark(d, serial, true);
+  }
+
+  private mark(digest: string, serial: string, now: boolean): void {
+    let set = this.sets.get(digest);
+    if (!set) this.sets.set(digest, (set = { tree: new MerklePatriciaTree(this.crypto), members: new Map(), now: 0 }));
+    const was = set.members.get(serial);
+    if (was === now) return;
+    set.members.set(serial, now);
+    set.now += now ? 1 : was === true ? -1 : 0;
+    set.tree.set(historyKey(serial, this.crypto), setEntry(serial, now));
+    this.tree.set(firmwareKey(digest, this.crypto), encodeFirmwareValue({ now: set.now, ever: set.members.size, setRoot: set.tree.rootHash() }));
+  }
+
+  /** The serials of a digest: carrying it now, and carried it before (each sorted). */
+  serialsOf(digest: string): { now: string[]; formerly: string[] } {
+    const members = [...(this.sets.get(digest)?.members ?? new Map<string, boolean>())];
+    return { now: members.filter(([, n]) => n).map(([s]) => s).sort(), formerly: members.filter(([, n]) => !n).map(([s]) => s).sort() };
+  }
+
+  /** What a slot of a unit carries now. */
+  carriedBy(serial: string): ReadonlyMap<string, string> {
+    return this.carried.get(serial) ?? new Map();
+  }
+}
+
+export interface FirmwareUnitsReport {
+  readonly sha256: string;
+  readonly now: number;
+  readonly ever: number;
+}
+
+/**
+ * Checks that `now` and `formerly` are exactly the serials the map holds for `sha256` under `mapRoot` (which the
+ * caller has tied to a signed checkpoint, §15.3): the proof shows the digest's value (or its absence, when both
+ * lists are empty and value is null), and the lists rebuild its set root. Throws FIRMWARE_UNITS_INCOMPLETE.
+ */
+export function verifyFirmwareUnits(sha256: string, now: readonly string[], formerly: readonly string[], value: Uint8Array | null, proof: Uint8Array, mapRoot: Hash, crypto: CryptoBackend = portableCrypto): FirmwareUnitsReport {
+  const key = firmwareKey(sha256, crypto);
+  const where = { field: 'firmware.proof' };
+  if (!verifyLookup(mapRoot, key, value, proof, crypto)) {
+    throw new VerificationError('FIRMWARE_UNITS_INCOMPLETE', 'firmware', `the map proof does not show ${value === null ? 'the absence of' : 'this value for'} firmware ${sha256.slice(0, 16)}… under map root ${toHex(mapRoot).slice(0, 16)}…`, where);
+  }
+  if (value === null) {
+    if (now.length + formerly.length > 0) throw new VerificationError('FIRMWARE_UNITS_INCOMPLETE', 'firmware', `the map holds no unit for firmware ${sha256.slice(0, 16)}…, yet the answer names ${now.length + formerly.length}`, { field: 'serials' });
+    return { sha256, now: 0, ever: 0 };
+  }
+  const v = decodeFirmwareValue(value);
+  const dup = new Set([...now, ...formerly]).size !== now.length + formerly.length;
+  if (dup || v.now !== now.length || v.ever !== now.length + formerly.length || toHex(firmwareSetRoot(now, formerly, crypto)) !== toHex(v.setRoot)) {
+    throw new VerificationError(
+      'FIRMWARE_UNITS_INCOMPLETE',
+      'firmware',
+      `firmware ${sha256.slice(0, 16)}…: the map holds ${v.now} unit(s) carrying it now and ${v.ever - v.now} that carried it before; the answer names ${now.length} and ${formerly.length}${dup ? ' (with a serial twice)' : v.now === now.length && v.ever === now.length + formerly.length ? ', but other serials (one was replaced or moved)' : ''}`,
+      { field: 'serials' },
+    );
+  }
+  return { sha256, now: v.now, ever: v.ever };
+}
