@@ -152,7 +152,7 @@ describe.skipIf(chromiumSkip !== null)('the offline page on a 5,000-unit export,
     expect(moving.some((s) => s.percent > 0 && s.percent < 100)).toBe(true);
     const last = samples[samples.length - 1] as Sample;
     expect([last.units, last.events]).toEqual([UNITS, EVENTS - 5]);
-    expect(last.steps).toEqual(['format:ok', 'checkpoint:ok', 'keys:ok', 'units:ok', 'statement:ok']);
+    expect(last.steps).toEqual(['format:ok', 'checkpoint:ok', 'keys:ok', 'history:ok', 'units:ok', 'statement:ok']);
   }, 900_000);
 
   it('a copy with one event changed in unit 2,000 shows the failing step with the code, unit and line flashtrail verify gives, after progress was shown', async () => {
@@ -168,6 +168,6 @@ describe.skipIf(chromiumSkip !== null)('the offline page on a 5,000-unit export,
     expect({ state: verdict['state'], code: verdict['code'], step: verdict['step'], serial: verdict['serial'], line: verdict['line'] }).toEqual({ state: 'failed', code: cli?.code, step: cli?.step, serial: tamperedSerial, line: String(cli?.location.line) });
     expect(progressBefore(samples, tVerdict).length).toBeGreaterThanOrEqual(2);
     const last = samples[samples.length - 1] as Sample;
-    expect(last.steps).toEqual(['format:ok', 'checkpoint:ok', 'keys:ok', 'units:failed', 'statement:not-run']);
+    expect(last.steps).toEqual(['format:ok', 'checkpoint:ok', 'keys:ok', 'history:ok', 'units:failed', 'statement:not-run']);
   }, 900_000);
 });
