@@ -11,11 +11,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
 import { spawnLedger, type ServerProcess } from './helpers/server-process.ts';
 import { runCli, ROOT } from './helpers/cli.ts';
 import { fetchNode26 } from './helpers/node26.ts';
+import { chromiumSkip, startBrowser } from './helpers/browser.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
@@ -231,6 +233,29 @@ describe('ML-DSA-44 ledger key rotation', () => {
       writeFileSync(forgedExportFile, forgedExport);
       const exportRefused = await runCli(['verify', forgedExportFile, '--ledger-key', ledgerKeyText, '--ledger-pq-key', oldPqText, '--json', '--workers', '1']);
       expect(JSON.parse(exportRefused.stdout)).toMatchObject({ ok: false, error: { code: 'LEDGER_KEY_ERROR' } });
+
+      // The page itself, in headless Chromium from file:// with no network: the same verdicts.
+      if (chromiumSkip) console.warn(`verifier page check skipped: ${chromiumSkip}`);
+      else {
+        const browser = await startBrowser();
+        try {
+          const page = await browser.newPage();
+          const onPage = async (file: string) => {
+            await page.goto(pathToFileURL(join(ROOT, 'dist', 'web', 'verify.html')).href);
+            await page.getByLabel(/Ledger verifier key/).fill(ledgerKeyText);
+            await page.getByLabel(/ML-DSA-44 verifier key/).fill(oldPqText);
+            await page.locator('#file').setInputFiles(file);
+            const verdict = page.locator('#verdict[data-state="verified"], #verdict[data-state="failed"], #verdict[data-state="error"]');
+            await verdict.waitFor({ timeout: 120_000 });
+            return { state: await verdict.getAttribute('data-state'), code: await verdict.getAttribute('data-code'), signatures: await verdict.getAttribute('data-signatures') };
+          };
+          for (const file of [docFile, exportFile]) expect(await onPage(file)).toMatchObject({ state: 'verified', signatures: expect.stringContaining('ML-DSA-44') });
+          for (const file of [forgedFile, forgedExportFile]) expect(await onPage(file)).toMatchObject({ state: 'failed', code: 'LEDGER_KEY_ERROR' });
+          expect(browser.refused).toEqual([]);
+        } finally {
+          await browser.close();
+        }
+      }
 
       // Without the link, the new key's line does not verify under the old key: the hybrid policy refuses.
       const unlinked = { ...doc, entries: doc.entries.filter((_e, i) => i !== linkAt) };
