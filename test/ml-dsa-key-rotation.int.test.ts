@@ -278,6 +278,60 @@ describe('ML-DSA-44 ledger key rotation', () => {
     }
   }, 300_000);
 
+  it('both keys rotated at one stop, then the ML-DSA-44 key again: verifiers pinned to the first keys follow both chains', async () => {
+    const dataDir = join(work, 'both');
+    const first = await startTestLedger({ dataDir });
+    const { auditor, station1 } = first.tokens;
+    let ledgerKeyText: string;
+    let pqText: string;
+    try {
+      await flash(first.url, station1, first, 'B-1', first.stationKeys['ST-01']);
+      ledgerKeyText = (await get(first.url, auditor, '/v1/ledger/key')).trim();
+      pqText = (await get(first.url, auditor, '/v1/ledger/pq-key')).trim();
+    } finally {
+      await first.stop();
+    }
+    for (const args of [['keys', 'rotate'], ['keys', 'rotate', '--ml-dsa']]) expect((await runCli([...args, '--data', dataDir])).code).toBe(0);
+    const second = await startTestLedger({ dataDir, setup: false });
+    try {
+      await flash(second.url, station1, first, 'B-2', first.stationKeys['ST-01']);
+    } finally {
+      await second.stop();
+    }
+    expect((await runCli(['keys', 'rotate', '--ml-dsa', '--data', dataDir])).code).toBe(0);
+    const third = await startTestLedger({ dataDir, setup: false });
+    try {
+      await flash(third.url, station1, first, 'B-3', first.stationKeys['ST-01']);
+      const stream = await third.running.store.readStream('ledger-key-rotations');
+      const records = stream.map((r) => {
+        const envelope = JSON.parse(new TextDecoder().decode(r.data)) as Envelope;
+        return { ...payloadOf(envelope), keyid: envelope.signatures[0]!.keyid };
+      });
+      // The Ed25519 link first, signed by the old Ed25519 key; the ML-DSA-44 links' envelopes by the new one.
+      expect(records.map((r) => [r.schemaVersion, r.data.algorithm])).toEqual([[1, 'ed25519'], [2, 'ml-dsa-44'], [2, 'ml-dsa-44']]);
+      const newEd25519 = records[0]!.data.keyId;
+      expect(records.map((r) => r.keyid)).toEqual([records[0]!.data.previousKeyId, newEd25519, newEd25519]);
+      expect(records[2]!.data.previousKeyId).toBe(records[1]!.data.keyId);
+      const currentPq = parseMlDsaVerifierKey((await get(third.url, auditor, '/v1/ledger/pq-key')).trim());
+      expect(currentPq.publicKey).toEqual(fromBase64(records[2]!.data.publicKey));
+
+      const doc = JSON.parse(await get(third.url, auditor, '/v1/units/B-3/provenance')) as ProvenanceDocument;
+      const report = verifyProvenance(doc, parseVerifierKey(ledgerKeyText), nativeCrypto, { mlDsaKey: parseMlDsaVerifierKey(pqText) });
+      expect(report.statementSignatures).toEqual(['Ed25519', 'ML-DSA-44']);
+      const chains = report.steps.find((s) => s.step === 'ledger-keys')?.detail ?? '';
+      expect(chains).toContain('1 rotation(s) of the ledger key');
+      expect(chains).toContain('2 rotation(s) of the ML-DSA-44 ledger key');
+      // An export whose checkpoint neither pinned key signed: verified once both chains are followed.
+      const exported = await fetch(`${third.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${auditor}`, 'content-type': 'application/json' }, body: JSON.stringify({ batchId: first.batchId }) });
+      const exportFile = join(work, 'both-export.ndjson');
+      writeFileSync(exportFile, await exported.text());
+      const verified = await runCli(['verify', exportFile, '--ledger-key', ledgerKeyText, '--ledger-pq-key', pqText, '--json', '--workers', '1']);
+      expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, report: { units: 3, signatures: ['Ed25519', 'ML-DSA-44'], statementSignatures: ['Ed25519', 'ML-DSA-44'] } });
+    } finally {
+      await third.stop();
+    }
+  }, 300_000);
+
   it('an ML-DSA-44 rotation stopped between replacing the key file and writing ledger.json is finished at the next start', () => {
     const dataDir = mkdtempSync(join(work, 'interrupted-'));
     const config = configFromEnv({}, { dataDir });
