@@ -3,7 +3,7 @@
  *   ledger-trust        AdminKeysTrusted: the administrator keys in force from this point of the log on
  *   ledger-checkpoints  CheckpointIssued: every checkpoint the ledger signed
  *   ledger-keys         LedgerKeyAnnounced: the ledger's post-quantum (ML-DSA-44) key, announced under its Ed25519 key;
- *                       each record replaces the one before (rotation)
+ *                       replaced by a LedgerKeyRotated version 2 link (or, unlinked, by another announcement)
  *   ledger-key-rotations  LedgerKeyRotated: a new Ed25519 (v1) or ML-DSA-44 (v2) ledger key, signed by the key it
  *                       replaces; the chains a verifier pinned to an older key follows (docs/format.md §5.4, §5.5)
  *   ledger-statement-<serial>  ScittStatementRegistered: the SCITT Signed Statement the ledger, as manufacturer,
