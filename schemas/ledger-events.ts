@@ -3,9 +3,9 @@
  *   ledger-trust        AdminKeysTrusted: the administrator keys in force from this point of the log on
  *   ledger-checkpoints  CheckpointIssued: every checkpoint the ledger signed
  *   ledger-keys         LedgerKeyAnnounced: the ledger's post-quantum (ML-DSA-44) key, announced under its Ed25519 key;
- *                       each record replaces the one before (rotation)
- *   ledger-key-rotations  LedgerKeyRotated: a new Ed25519 ledger key, announced under the key it replaces; the chain
- *                       a verifier pinned to an older key follows (docs/format.md §5.4)
+ *                       replaced by a LedgerKeyRotated version 2 link (or, unlinked, by another announcement)
+ *   ledger-key-rotations  LedgerKeyRotated: a new Ed25519 (v1) or ML-DSA-44 (v2) ledger key, signed by the key it
+ *                       replaces; the chains a verifier pinned to an older key follows (docs/format.md §5.4, §5.5)
  *   ledger-statement-<serial>  ScittStatementRegistered: the SCITT Signed Statement the ledger, as manufacturer,
  *                       registered for a shipped unit (src/scitt/statement.ts)
  *   ledger-notifications-<vulnerability>  NotificationListProduced: each notification list the ledger produced
@@ -58,6 +58,30 @@ export const LedgerKeyRotated = z.strictObject({
   verifierKey: z.string().min(1).max(300).describe('the new C2SP vkey (type 0x01): same origin, another key hash'),
 });
 
+const MlDsaPublicKeyBase64 = z.string().length(1752).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
+
+/**
+ * Version 2: a new ML-DSA-44 ledger key (docs/format.md §5.5). The envelope carries one signature (§2.1), the
+ * Ed25519 ledger key's in force at the record's leaf, so the old ML-DSA-44 key signs the link inside the data:
+ * `previousKeySignature`, over a message of its own domain (src/tlog/ml-dsa-rotation.ts). A verifier pinned to
+ * the old ML-DSA-44 key trusts the new one by that post-quantum signature, not by the Ed25519 one alone. The
+ * same type as version 1 (a link of the chain of ledger keys, the same stream), another algorithm: version 1
+ * stays the Ed25519 rotation, byte for byte.
+ */
+export const LedgerKeyRotatedMlDsa = z.strictObject({
+  algorithm: z.literal('ml-dsa-44'),
+  previousKeyId: Sha256Hex.describe('hex SHA-256 of the raw ML-DSA-44 public key this one replaces'),
+  previousPublicKey: MlDsaPublicKeyBase64.describe('that raw 1312-byte ML-DSA-44 public key, base64'),
+  keyId: Sha256Hex.describe('hex SHA-256 of the new raw ML-DSA-44 public key'),
+  publicKey: MlDsaPublicKeyBase64.describe('the new raw 1312-byte ML-DSA-44 public key, base64'),
+  verifierKey: z.string().min(1).max(2048).describe('the new C2SP vkey (type 0x06): same origin, another key id'),
+  previousKeySignature: z
+    .string()
+    .length(3228)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64')
+    .describe('the 2420-byte ML-DSA-44 signature by the replaced key over the rotation message (docs/format.md §5.5), base64'),
+});
+
 export const NotificationListProduced = z.strictObject({
   vulnerabilityId: VulnerabilityId,
   query: z.strictObject({
@@ -75,5 +99,5 @@ export const NotificationListProduced = z.strictObject({
   requestedBy: z.strictObject({ role: z.enum(['admin', 'auditor']), name: ShortText.describe('the name of the bearer token that asked') }),
 });
 
-export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced }, LedgerKeyRotated: { 1: LedgerKeyRotated }, NotificationListProduced: { 1: NotificationListProduced } } as const;
+export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced }, LedgerKeyRotated: { 1: LedgerKeyRotated, 2: LedgerKeyRotatedMlDsa }, NotificationListProduced: { 1: NotificationListProduced } } as const;
 export type LedgerOwnEventType = keyof typeof ledgerEventVersions;

@@ -61,7 +61,7 @@ export interface LedgerKeysState {
   readonly mlDsa: LedgerKeyEvent['data'] | null;
 }
 
-/** The ledger's post-quantum key, announced (and rotated) under its Ed25519 key: written by the ledger only. */
+/** The ledger's post-quantum key, announced under its Ed25519 key (its rotations are LedgerKeyRotated v2): written by the ledger only. */
 export const ledgerKeysAggregate = defineAggregate<LedgerKeyEvent, LedgerKeysState>({
   name: 'ledger-keys',
   streamPrefix: LEDGER_KEYS_STREAM,
@@ -73,11 +73,11 @@ export const ledgerKeysAggregate = defineAggregate<LedgerKeyEvent, LedgerKeysSta
 
 export type KeyRotationEvent = EventOf<'LedgerKeyRotated'>;
 export interface KeyRotationsState {
-  /** The Ed25519 ledger key in force after the last rotation; null before the first. */
+  /** The last rotation, of either algorithm; null before the first. */
   readonly current: KeyRotationEvent['data'] | null;
 }
 
-/** The chain of Ed25519 ledger keys, each announced under the key before it: written by the ledger only. */
+/** The chains of Ed25519 (v1) and ML-DSA-44 (v2) ledger keys, each link signed by the key it replaces: written by the ledger only. */
 export const ledgerKeyRotationsAggregate = defineAggregate<KeyRotationEvent, KeyRotationsState>({
   name: 'ledger-key-rotations',
   streamPrefix: LEDGER_KEY_ROTATIONS_STREAM,

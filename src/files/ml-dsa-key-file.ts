@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { KeyFileError, readKeyFileBody, writeKeyFileBody } from './key-file.ts';
+import { writeFileDurable } from './durable.ts';
 import { mlDsaSignerFromSeed, type MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { fromHex, toHex } from '../crypto/encoding.ts';
 
@@ -16,9 +17,18 @@ const MlDsaKeyFile = z.strictObject({
   comment: z.string().optional(),
 });
 
+const bodyOf = (signer: MlDsaSigner, comment?: string) => ({ type: ML_DSA_KEY_FILE_TYPE, keyId: signer.keyId, seed: toHex(signer.seed), ...(comment ? { comment } : {}) });
+
 export function writeMlDsaKeyFile(path: string, signer: MlDsaSigner, comment?: string): void {
-  const body = { type: ML_DSA_KEY_FILE_TYPE, keyId: signer.keyId, seed: toHex(signer.seed), ...(comment ? { comment } : {}) };
-  writeKeyFileBody(path, body);
+  writeKeyFileBody(path, bodyOf(signer, comment));
+}
+
+/**
+ * Replaces the key file durably (a new file renamed over the old one: a crash leaves one or the other), mode
+ * 0600. Only for a key whose predecessor is kept elsewhere (`keys rotate --ml-dsa` archives it first).
+ */
+export function replaceMlDsaKeyFile(path: string, signer: MlDsaSigner, comment?: string): void {
+  writeFileDurable(path, JSON.stringify(bodyOf(signer, comment), null, 2) + '\n', { mode: 0o600 });
 }
 
 export function readMlDsaKeyFile(path: string): MlDsaSigner {

@@ -87,6 +87,11 @@ export interface LedgerIdentity {
    * (ledger.json `rotatedFrom`): the next start announces the new key under it, then forgets it.
    */
   readonly rotatedFrom: Signer | null;
+  /**
+   * The ML-DSA-44 key `flashtrail keys rotate --ml-dsa` replaced, while its LedgerKeyRotated record (version 2)
+   * is not yet in the log (ledger.json `mlDsaRotatedFrom`): the next start has it sign the link to the new key.
+   */
+  readonly mlDsaRotatedFrom: MlDsaSigner | null;
 }
 
 const LedgerInfo = z.strictObject({
@@ -97,6 +102,8 @@ const LedgerInfo = z.strictObject({
   mlDsaKeyId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** Set by `flashtrail keys rotate` (src/server/ledger-key-rotation.ts), cleared once the rotation is logged. */
   rotatedFrom: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** Set by `flashtrail keys rotate --ml-dsa`, cleared once the rotation is logged. */
+  mlDsaRotatedFrom: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 export type LedgerInfoFile = z.infer<typeof LedgerInfo>;
 
@@ -146,8 +153,8 @@ export function ledgerIdentity(config: LedgerConfig): LedgerIdentity {
   }
   const rotatedFrom = info.rotatedFrom !== undefined ? readSecretKeyFile(archivedLedgerKeyFile(config.dataDir, info.rotatedFrom)) : null;
   if (rotatedFrom && rotatedFrom.keyId !== info.rotatedFrom) throw new KeyFileError(`${archivedLedgerKeyFile(config.dataDir, info.rotatedFrom as string)} holds key ${rotatedFrom.keyId}, not ${String(info.rotatedFrom)}: restore it from your backup`);
-  const mlDsaKey = ledgerMlDsaKey(config, infoFile, info);
-  return { origin: info.origin, key, verifierKey: formatVerifierKey(info.origin, key.publicKey), mlDsaKey, mlDsaVerifierKey: mlDsaKey ? formatMlDsaVerifierKey(info.origin, mlDsaKey.publicKey) : null, rotatedFrom };
+  const { key: mlDsaKey, rotatedFrom: mlDsaRotatedFrom } = ledgerMlDsaKey(config, infoFile, info);
+  return { origin: info.origin, key, verifierKey: formatVerifierKey(info.origin, key.publicKey), mlDsaKey, mlDsaVerifierKey: mlDsaKey ? formatMlDsaVerifierKey(info.origin, mlDsaKey.publicKey) : null, rotatedFrom, mlDsaRotatedFrom };
 }
 
 /** Where `keys rotate` keeps a replaced ledger key, for the record: ledger.key.<key id>. */
@@ -155,10 +162,15 @@ export function archivedLedgerKeyFile(dataDir: string, keyId: string): string {
   return join(dataDir, `ledger.key.${keyId}`);
 }
 
+/** Where `keys rotate --ml-dsa` keeps a replaced ML-DSA-44 key: ledger-ml-dsa.key.<key id>. */
+export function archivedMlDsaKeyFile(dataDir: string, keyId: string): string {
+  return join(dataDir, `ledger-ml-dsa.key.${keyId}`);
+}
+
 /** The rotation is in the log: ledger.json stops naming the replaced key (its file stays, for the record). */
-function forgetRotatedKey(config: LedgerConfig): void {
+function forgetRotatedKey(config: LedgerConfig, member: 'rotatedFrom' | 'mlDsaRotatedFrom'): void {
   const infoFile = join(config.dataDir, 'ledger.json');
-  const { rotatedFrom: _done, ...info } = readLedgerInfo(infoFile);
+  const { [member]: _done, ...info } = readLedgerInfo(infoFile);
   writeFileDurable(infoFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 }
 
@@ -167,16 +179,31 @@ function forgetRotatedKey(config: LedgerConfig): void {
  * signatures (a new ledger, or one from before them), in the same crash-safe order: the key file, then
  * ledger.json naming it. A ledger.json naming a key whose file is gone is a lost key and is refused.
  */
-function ledgerMlDsaKey(config: LedgerConfig, infoFile: string, info: z.infer<typeof LedgerInfo>): MlDsaSigner | null {
+function ledgerMlDsaKey(config: LedgerConfig, infoFile: string, info: z.infer<typeof LedgerInfo>): { key: MlDsaSigner | null; rotatedFrom: MlDsaSigner | null } {
   const file = join(config.dataDir, 'ledger-ml-dsa.key');
   const hasKey = existsSync(file);
   if (!hasKey && info.mlDsaKeyId !== undefined) throw new KeyFileError(`${file} is missing (key id ${info.mlDsaKeyId}): it is the log's post-quantum signing key; restore it from your backup`);
-  if (config.pqSignatures === 'off') return null;
+  if (config.pqSignatures === 'off') {
+    if (info.mlDsaRotatedFrom !== undefined) throw new ConfigError(`the ML-DSA-44 key rotation from ${info.mlDsaRotatedFrom} is not in the log yet: start the ledger with post-quantum signatures on (FLASHTRAIL_PQ_SIGNATURES) to announce it`);
+    return { key: null, rotatedFrom: null };
+  }
   if (!hasKey) writeMlDsaKeyFile(file, newMlDsaSigner(), 'flashtrail ledger ML-DSA-44 key: signs checkpoints beside ledger.key');
   const key = readMlDsaKeyFile(file);
   if (info.mlDsaKeyId === undefined) writeFileDurable(infoFile, JSON.stringify({ ...info, mlDsaKeyId: key.keyId }, null, 2) + '\n', { mode: 0o600 });
-  else if (info.mlDsaKeyId !== key.keyId) throw new KeyFileError(`${file} holds key ${key.keyId}, but ${infoFile} names ${info.mlDsaKeyId}: restore the matching pair from your backup`);
-  return key;
+  else if (info.mlDsaKeyId !== key.keyId) {
+    // `keys rotate --ml-dsa` stopped between replacing the key file and writing ledger.json: finish what it started.
+    if (info.mlDsaRotatedFrom === undefined && existsSync(archivedMlDsaKeyFile(config.dataDir, info.mlDsaKeyId))) {
+      info = { ...info, mlDsaKeyId: key.keyId, mlDsaRotatedFrom: info.mlDsaKeyId };
+      writeFileDurable(infoFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+    } else {
+      throw new KeyFileError(`${file} holds key ${key.keyId}, but ${infoFile} names ${info.mlDsaKeyId}: restore the matching pair from your backup`);
+    }
+  }
+  if (info.mlDsaRotatedFrom === undefined) return { key, rotatedFrom: null };
+  const archived = archivedMlDsaKeyFile(config.dataDir, info.mlDsaRotatedFrom);
+  const rotatedFrom = readMlDsaKeyFile(archived);
+  if (rotatedFrom.keyId !== info.mlDsaRotatedFrom) throw new KeyFileError(`${archived} holds key ${rotatedFrom.keyId}, not ${info.mlDsaRotatedFrom}: restore it from your backup`);
+  return { key, rotatedFrom };
 }
 
 /**
@@ -322,13 +349,21 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       ...(witnesses ? { witnesses } : {}),
     });
     await checkpointer.open();
-    if (identity.rotatedFrom) {
+    if (identity.rotatedFrom || identity.mlDsaRotatedFrom) {
       if (shared) throw new ConfigError('a rotated ledger key is announced by a ledger with its own log (SQLite); rotation on a shared PostgreSQL log is not supported yet');
-      // Announced under the replaced key, then a checkpoint by the new one covers it, before anything else is signed.
-      await checkpointer.announceLedgerKeyRotation(identity.rotatedFrom);
+      // Each announced under the key it replaces (the ML-DSA-44 link's envelope by the Ed25519 key now in force),
+      // then a checkpoint by the new keys covers them, before anything else is signed.
+      if (identity.rotatedFrom) await checkpointer.announceLedgerKeyRotation(identity.rotatedFrom);
+      if (identity.mlDsaRotatedFrom) await checkpointer.announceMlDsaKeyRotation(identity.mlDsaRotatedFrom);
       await checkpointer.issue();
-      forgetRotatedKey(config);
-      logger.info({ previousKeyId: identity.rotatedFrom.keyId, keyId: identity.key.keyId }, 'ledger key rotation announced in the log');
+      if (identity.rotatedFrom) {
+        forgetRotatedKey(config, 'rotatedFrom');
+        logger.info({ previousKeyId: identity.rotatedFrom.keyId, keyId: identity.key.keyId }, 'ledger key rotation announced in the log');
+      }
+      if (identity.mlDsaRotatedFrom) {
+        forgetRotatedKey(config, 'mlDsaRotatedFrom');
+        logger.info({ previousKeyId: identity.mlDsaRotatedFrom.keyId, keyId: identity.mlDsaKey?.keyId }, 'ML-DSA-44 ledger key rotation announced in the log');
+      }
     }
     await checkpointer.recordTrustedAdminKeys(adminKeys);
     if (!shared || shared.leadership.isLeader()) await checkpointer.announceMlDsaKey();

@@ -22,7 +22,7 @@ import { UnitMapProof } from '../../schemas/history.ts';
 import { checkStatementSignatures, checkVerifierPage, type VerifierPageReport } from './statement-signatures.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
-import { followLedgerKeyChain } from './ledger-keys.ts';
+import { followedPolicy, followLedgerKeyChain, followMlDsaKeyChain, mlDsaChainDetail } from './ledger-keys.ts';
 import { observedSteps } from './plan.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
@@ -376,6 +376,8 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
   let history: CommittedMapRoot | undefined;
   // The pinned key until the chain of ledger keys (§5.4) names the key that signed the checkpoint.
   let ledgerKey = pinnedKey;
+  // The pinned ML-DSA-44 key, or the last of its chain (§5.5) once the records before the units are read.
+  let signaturePolicy = options.signatures;
 
   const record = (seq: number, results: UnitResult[]) => {
     let previous: UnitResult | null = null;
@@ -436,7 +438,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
     // check their inclusion, establish the keys, and fix what every unit is verified against.
     const checkpointStep = (note: string, key: NoteKey): Checkpoint => {
       const verified = withLine(() => checkCheckpoint(note, key, crypto), 2);
-      algorithms = withLine(() => checkCheckpointSignatures(note, options.signatures, crypto), 2);
+      algorithms = withLine(() => checkCheckpointSignatures(note, signaturePolicy, crypto), 2);
       steps.push({ step: 'checkpoint', detail: `signed by ${key.name} (${key.id}) with ${algorithms.join(' + ')}: tree size ${verified.size}, root ${toHex(verified.root).slice(0, 16)}…` });
       if (options.policy) {
         const policy = options.policy;
@@ -472,10 +474,19 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
 
     const establish = (h: NonNullable<typeof header>): UnitContext => {
       // The chain of ledger keys (§5.4): the checkpoint is the last key's, and it is checked before any proof.
-      const chain = followLedgerKeyChain(admin.filter((a) => a.d.role === 'trust').map((a) => a.d), pinnedKey, crypto, 'keys');
+      // The ML-DSA-44 key's chain likewise (§5.5): the checkpoint's ML-DSA-44 line and the statement are its last key's.
+      const trust = admin.filter((a) => a.d.role === 'trust').map((a) => a.d);
+      const chain = followLedgerKeyChain(trust, pinnedKey, crypto, 'keys');
       ledgerKey = chain.signing;
-      if (chain.rotations.length > 0) steps.push({ step: 'ledger-keys', detail: `${chain.rotations.length} rotation(s) of the ledger key, each signed by the key it replaces, from the pinned ${pinnedKey.name} (${pinnedKey.id}) to ${ledgerKey.id}` });
-      if (!checkpoint || ledgerKey.id !== pinnedKey.id) checkpoint = checkpointStep(checkpointNote as string, ledgerKey);
+      const pinnedMlDsa = options.signatures?.mlDsaKey ?? null;
+      const mlDsaChain = pinnedMlDsa ? followMlDsaKeyChain(trust, pinnedMlDsa, crypto, 'keys') : null;
+      signaturePolicy = options.signatures && followedPolicy(options.signatures, mlDsaChain);
+      const chainDetails = [
+        ...(chain.rotations.length > 0 ? [`${chain.rotations.length} rotation(s) of the ledger key, each signed by the key it replaces, from the pinned ${pinnedKey.name} (${pinnedKey.id}) to ${ledgerKey.id}`] : []),
+        ...(mlDsaChain && pinnedMlDsa && mlDsaChain.rotations.length > 0 ? [mlDsaChainDetail(mlDsaChain, pinnedMlDsa)] : []),
+      ];
+      if (chainDetails.length > 0) steps.push({ step: 'ledger-keys', detail: chainDetails.join('; ') });
+      if (!checkpoint || ledgerKey.id !== pinnedKey.id || (mlDsaChain && pinnedMlDsa && mlDsaChain.signing.id !== pinnedMlDsa.id)) checkpoint = checkpointStep(checkpointNote as string, ledgerKey);
       const cp = checkpoint;
       const trustKeys = admin.filter((a) => a.d.role === 'trust');
       const adminKeyIds = new Map<string, Uint8Array>();
@@ -544,7 +555,9 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
         checkpointNote = rec.note;
         // A checkpoint with no line by the pinned key may be by a successor of it (§5.4): it is verified once the
         // chain of ledger keys, among the records before the units, is read, and before anything rests on it.
+        // Likewise one with no ML-DSA-44 line by the pinned ML-DSA-44 key: a successor's, by its chain (§5.5).
         if (!signedByKeyId(rec.note, pinnedKey)) continue;
+        if (options.signatures?.mlDsaKey && !signedByKeyId(rec.note, options.signatures.mlDsaKey)) continue;
         checkpoint = checkpointStep(rec.note, pinnedKey);
         continue;
       }
@@ -597,7 +610,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
 
     if (!statement) throw new VerificationError('FORMAT_ERROR', 'statement', 'the export has no closing statement: it is truncated', { line: lineNo + 1 });
     const s = statement as { envelope: Parameters<typeof verifyStatement>[0]; line: number };
-    const { statement: stmt, signatures: statementSignatures } = verifyStatement(s.envelope, format, ledgerKey, s.line, crypto, options.signatures);
+    const { statement: stmt, signatures: statementSignatures } = verifyStatement(s.envelope, format, ledgerKey, s.line, crypto, signaturePolicy);
     const p = stmt.predicate;
     const at = { line: s.line };
     if (p.content.sha256 !== contentDigest) {
@@ -717,7 +730,7 @@ function checkSubjects(stmt: InTotoStatement, firmware: Map<string, { claim: Fir
 }
 
 /** Whether the note has a signature line by this key (name and id): whether it can be verified with it at all. */
-function signedByKeyId(note: string, key: NoteKey): boolean {
+function signedByKeyId(note: string, key: { readonly name: string; readonly id: string }): boolean {
   try {
     return parseNote(note).signatures.some((s) => s.name === key.name && s.id === key.id);
   } catch {

@@ -17,7 +17,7 @@ import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { CheckpointFormatError, parseCheckpointBody, parseTlogProof, type Checkpoint } from '../tlog/checkpoint.ts';
 import { NoteError, verifyNote, type NoteKey } from '../tlog/note.ts';
-import { followLedgerKeyChain } from './ledger-keys.ts';
+import { followedPolicy, followLedgerKeyChain, followMlDsaKeyChain, mlDsaChainDetail } from './ledger-keys.ts';
 import { PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
 import { historyStepDetail, verifyHistoryEvidence, type HistoryReport } from './map-commitment.ts';
 import { leafHash } from '../merkle/hash.ts';
@@ -118,11 +118,20 @@ export function verifyProvenance(input: unknown, pinnedKey: NoteKey, crypto: Cry
 
   // The chain of ledger keys first (§5.4): the checkpoint is signed by its last key. Entries that do not decode
   // are left to the envelopes step, which names them.
-  const chain = followLedgerKeyChain(rotationEntries(doc.entries, crypto), pinnedKey, crypto);
+  // The ML-DSA-44 key's chain likewise (§5.5), when one is pinned: the checkpoint's ML-DSA-44 line and the
+  // statement are its last key's.
+  const rotations = rotationEntries(doc.entries, crypto);
+  const chain = followLedgerKeyChain(rotations, pinnedKey, crypto);
   const ledgerKey = chain.signing;
-  if (chain.rotations.length > 0) done('ledger-keys', `${chain.rotations.length} rotation(s) of the ledger key, each signed by the key it replaces, from the pinned ${pinnedKey.name} (${pinnedKey.id}) to ${ledgerKey.id}: ${chain.keys.map((k) => `${k.keyId.slice(0, 16)}…`).join(' → ')}`);
+  const mlDsaChain = options.mlDsaKey ? followMlDsaKeyChain(rotations, options.mlDsaKey, crypto) : null;
+  const signaturePolicy = followedPolicy(options, mlDsaChain);
+  const chainDetails = [
+    ...(chain.rotations.length > 0 ? [`${chain.rotations.length} rotation(s) of the ledger key, each signed by the key it replaces, from the pinned ${pinnedKey.name} (${pinnedKey.id}) to ${ledgerKey.id}: ${chain.keys.map((k) => `${k.keyId.slice(0, 16)}…`).join(' → ')}`] : []),
+    ...(mlDsaChain && options.mlDsaKey && mlDsaChain.rotations.length > 0 ? [mlDsaChainDetail(mlDsaChain, options.mlDsaKey)] : []),
+  ];
+  if (chainDetails.length > 0) done('ledger-keys', chainDetails.join('; '));
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
-  const algorithms = checkCheckpointSignatures(doc.checkpoint, options, crypto);
+  const algorithms = checkCheckpointSignatures(doc.checkpoint, signaturePolicy, crypto);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}) with ${algorithms.join(' + ')}: tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
   const witnesses = options.policy ? checkWitnesses(doc.checkpoint, options.policy, ledgerKey, crypto) : undefined;
   if (witnesses) done('witnesses', witnessStepDetail(witnesses));
@@ -202,7 +211,7 @@ export function verifyProvenance(input: unknown, pinnedKey: NoteKey, crypto: Cry
   // Last, so that every structural fault above keeps its own code; it covers `history` too.
   let statementSignatures: SignatureAlgorithm[] | undefined;
   if (v3) {
-    const statement = checkProvenanceStatement(input as Parameters<typeof checkProvenanceStatement>[0], checkpoint, ledgerKey, options, crypto);
+    const statement = checkProvenanceStatement(input as Parameters<typeof checkProvenanceStatement>[0], checkpoint, ledgerKey, signaturePolicy, crypto);
     statementSignatures = statement.signatures;
     done('statement', `the ledger signed this document (sha256 ${statement.sha256.slice(0, 16)}…, ${doc.entries.length} entries, ${unit.length} unit events) with ${statement.signatures.join(' + ')}: nothing was removed from it or added to it since`);
   }

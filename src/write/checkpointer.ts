@@ -20,6 +20,8 @@ import { verifyConsistency } from '../merkle/proofs.ts';
 import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature, formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
+import { mlDsaRotationData } from '../tlog/ml-dsa-rotation.ts';
+import type { EventOf } from '../../schemas/index.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { EventSigner } from '../event/signer.ts';
 import type { Signer } from '../crypto/ed25519.ts';
@@ -148,8 +150,9 @@ export class Checkpointer {
     for (let attempt = 1; ; attempt++) {
       try {
         const last = await this.head(LEDGER_KEYS_STREAM);
-        const current = last?.decoded.event;
-        if (current?.type === 'LedgerKeyAnnounced' && current.data.keyId === key.keyId) return;
+        if ((await this.mlDsaKeyInLog())?.keyId === key.keyId) return;
+        // A key that no rotation names (one restored after its predecessor was lost): announced, not linked, so
+        // verifiers pinned to the old key do not follow it (docs/format.md §5.5).
         const data = { algorithm: 'ml-dsa-44' as const, keyId: key.keyId, publicKey: toBase64(key.publicKey), verifierKey: formatMlDsaVerifierKey(this.options.origin, key.publicKey) };
         await this.append(this.signer.sign('LedgerKeyAnnounced', data, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
         return;
@@ -168,9 +171,10 @@ export class Checkpointer {
   async announceLedgerKeyRotation(previous: Signer): Promise<void> {
     const { ledgerKey, origin, clock } = this.options;
     const last = await this.head(LEDGER_KEY_ROTATIONS_STREAM);
-    const current = last?.decoded.event;
-    if (current?.type === 'LedgerKeyRotated' && current.data.keyId === ledgerKey.keyId) return;
-    if (current?.type === 'LedgerKeyRotated' && current.data.keyId !== previous.keyId) {
+    // The stream holds both chains (§5.4, §5.5): the Ed25519 one's newest link.
+    const current = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519').pop();
+    if (current?.data.keyId === ledgerKey.keyId) return;
+    if (current && current.data.keyId !== previous.keyId) {
       throw new KeyFileError(`the log's newest ledger key is ${current.data.keyId}, not ${previous.keyId}, which ledger.json says was replaced: refusing to announce ${ledgerKey.keyId}`);
     }
     const data = {
@@ -182,6 +186,44 @@ export class Checkpointer {
       verifierKey: formatVerifierKey(origin, ledgerKey.publicKey),
     };
     await this.append(new EventSigner(previous, 'ledger', clock).sign('LedgerKeyRotated', data, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+  }
+
+  /**
+   * Announces this checkpointer's ML-DSA-44 key by a LedgerKeyRotated record (version 2, docs/format.md §5.5)
+   * whose data the replaced ML-DSA-44 key signs (previousKeySignature) and whose envelope the Ed25519 ledger key
+   * in force signs, unless the log already names it. Refuses when the log's ML-DSA-44 key is not the one given as
+   * replaced: the link would not continue the chain.
+   */
+  async announceMlDsaKeyRotation(previous: MlDsaSigner): Promise<void> {
+    const key = this.options.mlDsaKey;
+    if (!key) throw new KeyFileError('an ML-DSA-44 key rotation needs post-quantum signatures on');
+    const inLog = await this.mlDsaKeyInLog();
+    if (inLog?.keyId === key.keyId) return;
+    if (inLog?.keyId !== previous.keyId) {
+      throw new KeyFileError(`the log's ML-DSA-44 key is ${inLog ? inLog.keyId : 'not announced'}, not ${previous.keyId}, which ledger.json says was replaced: refusing to announce ${key.keyId}`);
+    }
+    const last = await this.head(LEDGER_KEY_ROTATIONS_STREAM);
+    await this.append(this.signer.sign('LedgerKeyRotated', mlDsaRotationData(this.options.origin, previous, key), { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+  }
+
+  /** The rotation records in the log, oldest first: a handful, read at start only. */
+  private async rotationsInLog(): Promise<{ data: EventOf<'LedgerKeyRotated'>['data']; position: bigint }[]> {
+    const out: { data: EventOf<'LedgerKeyRotated'>['data']; position: bigint }[] = [];
+    for (const recorded of await this.options.store.readStream(LEDGER_KEY_ROTATIONS_STREAM)) {
+      const { event } = decodeStored(recorded.data);
+      if (event.type === 'LedgerKeyRotated') out.push({ data: event.data, position: recorded.position });
+    }
+    return out;
+  }
+
+  /** The ML-DSA-44 key the log names last: by its announcement (LedgerKeyAnnounced) or its latest rotation. */
+  private async mlDsaKeyInLog(): Promise<{ keyId: string } | null> {
+    const announced = await this.head(LEDGER_KEYS_STREAM);
+    const rotated = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ml-dsa-44').pop();
+    const a = announced?.decoded.event.type === 'LedgerKeyAnnounced' ? { keyId: announced.decoded.event.data.keyId, position: announced.recorded.position } : null;
+    const r = rotated ? { keyId: rotated.data.keyId, position: rotated.position } : null;
+    if (!a || !r) return a ?? r;
+    return a.position > r.position ? a : r;
   }
 
   /**

@@ -52,7 +52,7 @@ EVENT_VERSIONS = {
     "CheckpointIssued": ("ledger", (1,)),
     "ScittStatementRegistered": ("ledger", (1,)),
     "LedgerKeyAnnounced": ("ledger", (1,)),
-    "LedgerKeyRotated": ("ledger", (1,)),
+    "LedgerKeyRotated": ("ledger", (1, 2)),
     "NotificationListProduced": ("ledger", (1,)),
 }
 # event-versions:end

@@ -62,7 +62,7 @@ public final class Events {
       type("CheckpointIssued", "ledger", 1),
       type("ScittStatementRegistered", "ledger", 1),
       type("LedgerKeyAnnounced", "ledger", 1),
-      type("LedgerKeyRotated", "ledger", 1),
+      type("LedgerKeyRotated", "ledger", 1, 2),
       type("NotificationListProduced", "ledger", 1));
   // event-versions:end
 
