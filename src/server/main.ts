@@ -503,8 +503,12 @@ function witnessSetFor(config: LedgerConfig, verifierKey: string, logger: Logger
     throw error;
   }
   const key = parseVerifierKey(verifierKey);
-  if (policy.logs.length > 0 && !policy.logs.some((l) => l.key.name === key.name && l.key.id === key.id)) {
+  // After a rotation the policy may still name the log by an earlier key: the origin is the log's identity (§5.4).
+  if (policy.logs.length > 0 && !policy.logs.some((l) => l.key.name === key.name)) {
     throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: ${file} names the logs ${policy.logs.map((l) => l.key.name).join(', ')}, not this ledger (${verifierKey})`);
+  }
+  if (policy.logs.length > 0 && !policy.logs.some((l) => l.key.name === key.name && l.key.id === key.id)) {
+    logger.info({ file, verifierKey }, 'the witness policy names this log by an earlier key; witnesses are shown the rotation records (docs/format.md §5.1.1)');
   }
   const set = new WitnessSet(policy, { timeoutMs: config.witnessTimeoutMs, logger });
   if (set.size === 0) throw new ConfigError(`FLASHTRAIL_WITNESS_POLICY: ${file} gives no witness a submission URL (witness <name> <vkey> <url>): the ledger cannot submit to any`);

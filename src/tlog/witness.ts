@@ -95,11 +95,14 @@ export function decideAddCheckpoint(
   logKeys: ReadonlyMap<string, readonly NoteKey[]>,
   storedFor: (origin: string) => WitnessedLog | null,
   crypto: CryptoBackend = portableCrypto,
+  /** Whether a log key may sign a checkpoint of this size (a key replaced by a rotation signs the sizes up to it). */
+  keyInForce: (key: NoteKey, size: number) => boolean = () => true,
 ): AddCheckpointDecision {
   let request: AddCheckpointRequest;
   let checkpoint: Checkpoint;
   let noteText: string;
   let origin: string;
+  let verifiedBy: readonly NoteKey[];
   try {
     request = parseAddCheckpoint(body);
     const firstLine = request.checkpoint.slice(0, request.checkpoint.indexOf('\n'));
@@ -111,7 +114,9 @@ export function decideAddCheckpoint(
   const keys = logKeys.get(origin);
   if (!keys) return { status: 404, message: `unknown log ${JSON.stringify(origin.slice(0, 200))}` };
   try {
-    noteText = verifyNote(request.checkpoint, keys, crypto).text;
+    const verified = verifyNote(request.checkpoint, keys, crypto);
+    noteText = verified.text;
+    verifiedBy = verified.verifiedBy;
   } catch (error) {
     if (error instanceof NoteError) return { status: 403, message: `the checkpoint is not signed by the log's key: ${error.message}` };
     throw error;
@@ -121,6 +126,9 @@ export function decideAddCheckpoint(
   } catch (error) {
     if (error instanceof CheckpointFormatError) return { status: 400, message: `the checkpoint body is malformed: ${error.message}` };
     throw error;
+  }
+  if (!verifiedBy.some((k) => keyInForce(k, checkpoint.size))) {
+    return { status: 403, message: `checkpoint ${checkpoint.size} is signed by ${verifiedBy.map((k) => `${k.name}+${k.id}`).join(', ')}, a key not in force at that size: it was replaced by a rotation (or its successor signs only after the rotation's leaf)` };
   }
   if (request.oldSize > checkpoint.size) return { status: 400, message: `old size ${request.oldSize} is larger than the checkpoint's ${checkpoint.size}` };
   const stored = storedFor(origin) ?? { size: 0, root: EMPTY_ROOT };

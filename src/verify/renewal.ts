@@ -17,11 +17,10 @@ import { bytesEqual, fromBase64 } from '../crypto/encoding.ts';
 import { parseNote, type NoteKey } from '../tlog/note.ts';
 import { verifyMlDsaLine, type MlDsaNoteKey } from '../tlog/ml-dsa-note.ts';
 import { VerificationError } from './errors.ts';
-import { checkCheckpoint, tlogProofHashes, verifyProvenance, type ProvenanceReport, type StepReport } from './provenance.ts';
+import { checkCheckpoint, verifyProvenance, type ProvenanceReport, type StepReport } from './provenance.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { parseCheckpointBody } from '../tlog/checkpoint.ts';
-import { checkInclusions, decodeEntry, fail } from './steps.ts';
-import { followLedgerKeyChain } from './ledger-keys.ts';
+import { checkRotationInclusions, checkRotationShapes, followRotationRecords, type RotationRecord } from './rotation-records.ts';
 import { checkCheckpointSignatures, type SignatureAlgorithm } from './signature-policy.ts';
 
 /** The current bundle format: v1 and the rotation records that take the pinned key to the checkpoint's (§14). */
@@ -36,11 +35,7 @@ export function isRenewalBundle(doc: unknown): boolean {
 }
 
 /** A LedgerKeyRotated record of the renewal checkpoint's tree, with its tlog-proof (§6.3) against that checkpoint. */
-export interface RenewalRotation {
-  readonly leafIndex: number;
-  readonly envelope: unknown;
-  readonly proof: string;
-}
+export type RenewalRotation = RotationRecord;
 
 export interface RenewalBundle {
   readonly format: typeof RENEWAL_FORMAT | typeof RENEWAL_FORMAT_V1;
@@ -51,8 +46,6 @@ export interface RenewalBundle {
   readonly rotations?: RenewalRotation[];
 }
 
-/** At most this many rotation records: a key rotated monthly for 80 years. */
-const MAX_ROTATIONS = 1000;
 
 export interface RenewalReport {
   readonly format: RenewalBundle['format'];
@@ -71,16 +64,7 @@ function parseBundle(input: unknown): RenewalBundle {
   if (unknown.length > 0) throw new VerificationError('FORMAT_ERROR', 'format', `unknown member ${unknown[0] as string}`, { field: unknown[0] as string });
   if (typeof b.checkpoint !== 'string' || b.checkpoint.length > 16_384) throw new VerificationError('FORMAT_ERROR', 'format', 'checkpoint must be a signed note of at most 16,384 characters', { field: 'checkpoint' });
   if (!Array.isArray(b.consistency) || b.consistency.length > 64 || !b.consistency.every((h) => typeof h === 'string')) throw new VerificationError('FORMAT_ERROR', 'format', 'consistency must be an array of at most 64 base64 hashes', { field: 'consistency' });
-  if (v2) {
-    const r = b.rotations as unknown;
-    if (!Array.isArray(r) || r.length > MAX_ROTATIONS) throw new VerificationError('FORMAT_ERROR', 'format', `rotations must be an array of at most ${MAX_ROTATIONS} records`, { field: 'rotations' });
-    r.forEach((e: unknown, i) => {
-      const entry = e as Partial<RenewalRotation> | null;
-      const ok = entry !== null && typeof entry === 'object' && !Array.isArray(entry) && Object.keys(entry).every((k) => ['leafIndex', 'envelope', 'proof'].includes(k))
-        && Number.isSafeInteger(entry.leafIndex) && (entry.leafIndex as number) >= 0 && typeof entry.proof === 'string' && entry.proof.length <= 16_384 + 4096;
-      if (!ok) throw new VerificationError('FORMAT_ERROR', 'format', `rotations[${i}] must be {leafIndex, envelope, proof} (a tlog-proof against the bundle's checkpoint)`, { field: `rotations[${i}]` });
-    });
-  }
+  if (v2) checkRotationShapes(b.rotations);
   return b as RenewalBundle;
 }
 
@@ -101,14 +85,7 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
   const at = (field: string) => ({ field });
   // Across a rotation (§5.4): the newer checkpoint is signed by the key in force at its size, which the bundle's
   // rotation records lead to from the pinned key, each link signed by the key it replaces.
-  const rotations = (bundle.rotations ?? []).map((r, i) => decodeEntry('trust', r.leafIndex, r.envelope, i, at(`rotations[${i}]`), crypto));
-  const wrong = rotations.find((d) => d.event.type !== 'LedgerKeyRotated');
-  if (wrong) throw fail('SUBJECT_MISMATCH', 'ledger-keys', wrong, `a renewal bundle's rotations are LedgerKeyRotated records, not ${wrong.event.type}`);
-  rotations.forEach((d, i) => {
-    const before = rotations[i - 1];
-    if (before && before.leafIndex >= d.leafIndex) throw fail(before.leafIndex === d.leafIndex ? 'DUPLICATE_ENTRY' : 'FORMAT_ERROR', 'ledger-keys', d, 'rotations must be in strictly ascending leaf order');
-  });
-  const chain = followLedgerKeyChain(rotations, ledgerKey, crypto);
+  const { decoded: rotations, chain } = followRotationRecords(bundle.rotations ?? [], ledgerKey, crypto);
   const renewing = (() => {
     try {
       return checkCheckpoint(bundle.checkpoint, chain.signing, crypto);
@@ -135,13 +112,7 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
     throw new VerificationError('FORMAT_ERROR', 'format', `consistency[${i}] is not base64 of a 32-byte hash`, at(`consistency[${i}]`));
   });
   if (rotations.length > 0) {
-    checkInclusions(
-      rotations.map((d, i) => ({ d, proof: tlogProofHashes(d, (bundle.rotations as RenewalRotation[])[i]?.proof as string, bundle.checkpoint, true) })),
-      renewing,
-      crypto,
-      (d) => chain.keys.find((k) => k.keyId === d.keyId)?.publicKey ?? null,
-      'ledger-keys',
-    );
+    checkRotationInclusions(bundle.rotations ?? [], rotations, chain, bundle.checkpoint, renewing, crypto);
     steps.push({ step: 'ledger-keys', detail: `${chain.rotations.length} rotation(s) of the ledger key in the renewal checkpoint's tree, each signed by the key it replaces, from the pinned ${ledgerKey.name} (${ledgerKey.id}) to ${chain.signing.id}: ${chain.keys.map((k) => `${k.keyId.slice(0, 16)}…`).join(' → ')}` });
   }
   const evidenceNote = (bundle.evidence as { checkpoint: string }).checkpoint;

@@ -14,9 +14,13 @@ import { quorumMet } from '../tlog/policy.ts';
 import { formatAddCheckpoint, TLOG_SIZE_CONTENT_TYPE } from '../tlog/witness.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { nativeCrypto } from '../native/crypto.ts';
+import type { RotationRecord } from '../verify/rotation-records.ts';
+import { ADD_LEDGER_KEY_PATH } from './ledger-key.ts';
 
 /** RFC 6962 consistency proof between two sizes of the log being witnessed. */
 export type ConsistencyProver = (from: number, to: number) => Promise<Hash[]>;
+/** The log's LedgerKeyRotated records with tlog-proofs against the checkpoint being submitted (§5.1.1). */
+export type RotationProver = () => Promise<readonly RotationRecord[]>;
 
 export class WitnessRefusedError extends Error {
   override readonly name = 'WitnessRefusedError';
@@ -41,9 +45,11 @@ export class WitnessClient {
   ) {}
 
   /** The witness's cosignature line (with its newline) on `note`, a checkpoint of `size` leaves. */
-  async cosign(note: string, size: number, prove: ConsistencyProver): Promise<string> {
+  async cosign(note: string, size: number, prove: ConsistencyProver, rotations?: RotationProver): Promise<string> {
     let old = this.knownSize !== null && this.knownSize <= size ? this.knownSize : 0;
-    for (let attempt = 0; ; attempt++) {
+    let keyShown = false;
+    let sizeRetried = false;
+    for (;;) {
       const proof = old === 0 || old === size ? [] : await prove(old, size);
       const response = await this.post(formatAddCheckpoint({ oldSize: old, proof, checkpoint: note }));
       const text = await readBounded(response, this.witness.name);
@@ -51,6 +57,16 @@ export class WitnessClient {
         const line = this.ownLine(note, text);
         this.knownSize = size;
         return line;
+      }
+      // 403: the witness knows no key that signed it. After a rotation it knows the log by an older key: show it
+      // the chain (a flashtrail extension, docs/format.md §5.1.1), then submit again, once.
+      if (response.status === 403 && rotations && !keyShown) {
+        const records = await rotations();
+        if (records.length > 0) {
+          keyShown = true;
+          await this.showLedgerKey(note, records);
+          continue;
+        }
       }
       if (response.status === 409 && (response.headers.get('content-type') ?? '').startsWith(TLOG_SIZE_CONTENT_TYPE)) {
         const latest = /^(0|[1-9][0-9]*)\n$/.exec(text);
@@ -60,7 +76,8 @@ export class WitnessClient {
         if (theirs > size) {
           throw new WitnessRefusedError(this.witness.name, 409, `witness ${this.witness.name} has cosigned a tree of ${theirs} leaves, larger than this checkpoint's ${size}: this ledger's log is behind what it signed before, or another copy of it signed more`);
         }
-        if (attempt === 0 && theirs !== old) {
+        if (!sizeRetried && theirs !== old) {
+          sizeRetried = true;
           old = theirs;
           continue;
         }
@@ -69,12 +86,19 @@ export class WitnessClient {
     }
   }
 
-  private async post(body: string): Promise<Response> {
+  private async showLedgerKey(note: string, records: readonly RotationRecord[]): Promise<void> {
+    const response = await this.post(JSON.stringify({ checkpoint: note, rotations: records }), ADD_LEDGER_KEY_PATH, 'application/json');
+    const text = await readBounded(response, this.witness.name);
+    if (response.status === 200) return;
+    throw new WitnessRefusedError(this.witness.name, response.status, `witness ${this.witness.name} refused the rotation of the ledger key (${records.length} record(s)) with ${response.status}: ${text.trim().slice(0, 300)}${response.status === 404 && !text.startsWith('unknown log') ? ' (a witness without add-ledger-key: its operator adds the new verifier key with flashtrail witness add-log)' : ''}`);
+  }
+
+  private async post(body: string, path = 'add-checkpoint', contentType = 'text/plain; charset=utf-8'): Promise<Response> {
     try {
-      return await fetch(new URL('add-checkpoint', this.witness.url.endsWith('/') ? this.witness.url : `${this.witness.url}/`), {
+      return await fetch(new URL(path, this.witness.url.endsWith('/') ? this.witness.url : `${this.witness.url}/`), {
         method: 'POST',
         body,
-        headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+        headers: { 'Content-Type': contentType },
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
@@ -130,8 +154,8 @@ export class WitnessSet {
     return this.clients.length;
   }
 
-  async cosign(note: string, size: number, prove: ConsistencyProver): Promise<CosignedCheckpoint> {
-    const results = await Promise.allSettled(this.clients.map((c) => c.cosign(note, size, prove)));
+  async cosign(note: string, size: number, prove: ConsistencyProver, rotations?: RotationProver): Promise<CosignedCheckpoint> {
+    const results = await Promise.allSettled(this.clients.map((c) => c.cosign(note, size, prove, rotations)));
     const lines: string[] = [];
     const cosignedBy: string[] = [];
     results.forEach((r, i) => {

@@ -4,7 +4,9 @@
  * a power cut, the size it had cosigned would cosign a rolled-back (forked) tree, the one thing it exists to
  * refuse (tlog-witness: "MUST persist the new checkpoint before responding").
  *
- *   DIR/witness.json         { format, name, logs: [<log verifier key>…] }
+ *   DIR/witness.json         { format, name, logs: [<log verifier key>…], rotations?: [{from, to, leafIndex}…] }
+ *                            rotations: ledger keys learned by add-ledger-key (src/witness/ledger-key.ts); `from`
+ *                            signs the log's checkpoints up to size leafIndex, `to` those above it
  *   DIR/witness-key.json     the Ed25519 secret key, mode 0600 (src/files/key-file.ts)
  *   DIR/logs/<hex SHA-256(origin)>.json   { origin, size, root (base64), checkpoint (the cosigned note) }
  */
@@ -17,8 +19,9 @@ import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { fromBase64, toBase64, toHex, utf8 } from '../crypto/encoding.ts';
 import { sha256 } from '../crypto/sha256.ts';
 import { formatCosignerKey } from '../tlog/cosignature.ts';
-import { parseVerifierKey, type NoteKey } from '../tlog/note.ts';
+import { formatVerifierKey, parseVerifierKey, type NoteKey } from '../tlog/note.ts';
 import type { WitnessedLog } from '../tlog/witness.ts';
+import type { LearnedLedgerKey } from './ledger-key.ts';
 
 export const WITNESS_FORMAT = 'flashtrail.witness.v1';
 
@@ -30,6 +33,7 @@ const WitnessConfigFile = z.strictObject({
   format: z.literal(WITNESS_FORMAT),
   name: z.string().regex(/^[^\s+]{1,255}$/u),
   logs: z.array(z.string()).max(1024),
+  rotations: z.array(z.strictObject({ from: z.string(), to: z.string(), leafIndex: z.number().int().nonnegative() })).max(1024).optional(),
 });
 
 const LogStateFile = z.strictObject({
@@ -100,13 +104,50 @@ function readConfig(dir: string): z.infer<typeof WitnessConfigFile> {
 
 export class WitnessDirectory {
   private readonly state = new Map<string, StoredLog>();
+  /** Log keys by origin: the key's name is the log's origin (tlog-checkpoint SHOULD, tlog-policy MUST). */
+  private readonly keys: Map<string, NoteKey[]>;
+  /** Learned rotations, as in witness.json: which sizes each key of a rotated log may sign. */
+  private readonly rotations: { from: NoteKey; to: NoteKey; leafIndex: number }[];
 
   private constructor(
     readonly dir: string,
     readonly identity: WitnessIdentity,
-    /** Log keys by origin: the key's name is the log's origin (tlog-checkpoint SHOULD, tlog-policy MUST). */
-    readonly logKeys: ReadonlyMap<string, readonly NoteKey[]>,
-  ) {}
+    keys: Map<string, NoteKey[]>,
+    rotations: { from: NoteKey; to: NoteKey; leafIndex: number }[],
+  ) {
+    this.keys = keys;
+    this.rotations = rotations;
+  }
+
+  get logKeys(): ReadonlyMap<string, readonly NoteKey[]> {
+    return this.keys;
+  }
+
+  /**
+   * Whether `key` may sign a checkpoint of `size` (docs/format.md §5.4: a checkpoint of size s by the key in
+   * force at leaf s): a key replaced at leaf r signs sizes up to r, its successor sizes above r.
+   */
+  keyInForce(key: NoteKey, size: number): boolean {
+    const same = (a: NoteKey) => a.name === key.name && a.id === key.id;
+    return !this.rotations.some((r) => (same(r.from) && size > r.leafIndex) || (same(r.to) && size <= r.leafIndex));
+  }
+
+  /** Learns ledger keys shown by add-ledger-key, durably, before the witness answers. */
+  learnLedgerKeys(learned: readonly LearnedLedgerKey[]): void {
+    if (learned.length === 0) return;
+    const config = readConfig(this.dir);
+    const rotations = [...(config.rotations ?? [])];
+    const logs = [...config.logs];
+    for (const l of learned) {
+      if (!logs.includes(l.verifierKey)) logs.push(l.verifierKey);
+      rotations.push({ from: formatVerifierKey(l.replaces.name, l.replaces.publicKey), to: l.verifierKey, leafIndex: l.fromLeaf });
+    }
+    writeFileDurable(configFile(this.dir), JSON.stringify({ ...config, logs, rotations }, null, 2) + '\n', { mode: 0o600 });
+    for (const l of learned) {
+      this.keys.set(l.key.name, [...(this.keys.get(l.key.name) ?? []), l.key]);
+      this.rotations.push({ from: l.replaces, to: l.key, leafIndex: l.fromLeaf });
+    }
+  }
 
   static open(dir: string): WitnessDirectory {
     const config = readConfig(dir);
@@ -118,7 +159,8 @@ export class WitnessDirectory {
     }
     mkdirDurable(logsDir(dir));
     removeStaleTempFiles(logsDir(dir));
-    const witness = new WitnessDirectory(dir, { name: config.name, key, verifierKey: formatCosignerKey(config.name, key.publicKey) }, logKeys);
+    const rotations = (config.rotations ?? []).map((r) => ({ from: checkLogKey(r.from), to: checkLogKey(r.to), leafIndex: r.leafIndex }));
+    const witness = new WitnessDirectory(dir, { name: config.name, key, verifierKey: formatCosignerKey(config.name, key.publicKey) }, logKeys, rotations);
     for (const file of readdirSync(logsDir(dir)).filter((f) => /^[0-9a-f]{64}\.json$/.test(f))) {
       let parsed;
       try {

@@ -2,6 +2,8 @@
  * `flashtrail witness serve`: a C2SP tlog-witness (https://c2sp.org/tlog-witness) over HTTP.
  *
  *   POST /add-checkpoint                       cosign a checkpoint consistent with the last one (src/tlog/witness.ts)
+ *   POST /add-ledger-key                       learn the log's next key from its rotation records (a flashtrail
+ *                                              extension, docs/format.md §5.1.1; src/witness/ledger-key.ts)
  *   GET  /<hex SHA-256(origin)>/checkpoint     the latest checkpoint cosigned for a log (the spec's monitoring
  *                                              interface at HEAD), with the log's and this witness's signatures
  *
@@ -21,6 +23,7 @@ import { sha256 } from '../crypto/sha256.ts';
 import { cosignCheckpoint } from '../tlog/cosignature.ts';
 import { decideAddCheckpoint, MAX_ADD_CHECKPOINT_BYTES, TLOG_SIZE_CONTENT_TYPE } from '../tlog/witness.ts';
 import { WitnessDirectory } from './directory.ts';
+import { ADD_LEDGER_KEY_PATH, decideAddLedgerKey, MAX_ADD_LEDGER_KEY_BYTES } from './ledger-key.ts';
 
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -47,7 +50,7 @@ export function createWitnessApp(witness: WitnessDirectory, options: WitnessServ
       }
       // From here to the durable record nothing yields to the event loop: the size check and the update are
       // one step, so two concurrent submissions cannot both extend the same old size.
-      const decision = decideAddCheckpoint(body, witness.logKeys, (origin) => witness.latest(origin), nativeCrypto);
+      const decision = decideAddCheckpoint(body, witness.logKeys, (origin) => witness.latest(origin), nativeCrypto, (k, size) => witness.keyInForce(k, size));
       if (decision.status === 409) {
         logger.info({ status: 409, latestSize: decision.latestSize }, decision.message);
         return c.text(`${decision.latestSize}\n`, 409, { 'Content-Type': TLOG_SIZE_CONTENT_TYPE });
@@ -66,6 +69,29 @@ export function createWitnessApp(witness: WitnessDirectory, options: WitnessServ
     },
   );
 
+  app.post(
+    `/${ADD_LEDGER_KEY_PATH}`,
+    bodyLimit({ maxSize: MAX_ADD_LEDGER_KEY_BYTES, onError: (c) => c.text(`the request body is larger than ${MAX_ADD_LEDGER_KEY_BYTES} bytes\n`, 413, { 'Content-Type': TEXT }) }),
+    async (c) => {
+      let body: string;
+      try {
+        body = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await c.req.arrayBuffer());
+      } catch {
+        return c.text('the request body is not UTF-8\n', 400, { 'Content-Type': TEXT });
+      }
+      const decision = decideAddLedgerKey(body, witness.logKeys, (origin) => witness.latest(origin), nativeCrypto);
+      if (decision.status !== 200) {
+        (decision.status === 422 ? logger.warn.bind(logger) : logger.info.bind(logger))({ status: decision.status }, decision.message);
+        return c.text(`${decision.message}\n`, decision.status, { 'Content-Type': TEXT });
+      }
+      // Persisted before the answer, like a cosignature: the log's next checkpoints are signed by these keys.
+      witness.learnLedgerKeys(decision.learned);
+      const keys = decision.learned.map((l) => ({ keyId: l.key.id, fromLeaf: l.fromLeaf, replaces: l.replaces.id }));
+      logger.info({ status: 200, origin: decision.origin, size: decision.size, learned: keys }, keys.length > 0 ? 'ledger key rotation followed' : 'ledger key rotation already known');
+      return c.text(decision.learned.map((l) => `${l.verifierKey}\n`).join(''), 200, { 'Content-Type': TEXT });
+    },
+  );
+
   app.get('/:originHash/checkpoint', (c) => {
     const wanted = c.req.param('originHash');
     for (const origin of witness.logKeys.keys()) {
@@ -77,7 +103,7 @@ export function createWitnessApp(witness: WitnessDirectory, options: WitnessServ
     return c.text('no checkpoint cosigned for that log\n', 404, { 'Content-Type': TEXT });
   });
 
-  app.notFound((c) => c.text('not found: this witness serves POST /add-checkpoint and GET /<hex SHA-256(origin)>/checkpoint\n', 404, { 'Content-Type': TEXT }));
+  app.notFound((c) => c.text('not found: this witness serves POST /add-checkpoint, POST /add-ledger-key and GET /<hex SHA-256(origin)>/checkpoint\n', 404, { 'Content-Type': TEXT }));
   app.onError((error, c) => {
     logger.error({ err: { message: error.message } }, 'witness request failed');
     return c.text('internal error\n', 500, { 'Content-Type': TEXT });

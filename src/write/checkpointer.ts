@@ -17,7 +17,8 @@ import type { Logger } from 'pino';
 import { WrongExpectedVersionError, type EventStore, type RecordedEvent } from '../store/event-store.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
-import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
+import { formatCheckpointBody, formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
+import type { RotationRecord } from '../verify/rotation-records.ts';
 import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature, formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
 import { mlDsaRotationData } from '../tlog/ml-dsa-rotation.ts';
@@ -73,7 +74,12 @@ export interface CheckpointerOptions {
 export interface CheckpointWitnesses {
   /** How many witnesses are asked. */
   readonly size: number;
-  cosign(note: string, size: number, prove: (from: number, to: number) => Promise<Uint8Array[]>): Promise<{ readonly note: string; readonly cosignedBy: readonly string[] }>;
+  cosign(
+    note: string,
+    size: number,
+    prove: (from: number, to: number) => Promise<Uint8Array[]>,
+    rotations?: () => Promise<readonly RotationRecord[]>,
+  ): Promise<{ readonly note: string; readonly cosignedBy: readonly string[] }>;
 }
 
 /** How long a checkpoint some witness did not cosign is served as it is before they are asked again. */
@@ -269,7 +275,7 @@ export class Checkpointer {
     const w = this.witnessed;
     if (w && w.ledgerNote === ledgerNote && (w.complete || now - w.at < WITNESS_RETRY_MS)) return Promise.resolve(w.note);
     if (this.witnessing?.ledgerNote === ledgerNote) return this.witnessing.done;
-    const done = witnesses.cosign(ledgerNote, size, (from, to) => this.options.log.consistencyProof(from, to)).then(
+    const done = witnesses.cosign(ledgerNote, size, (from, to) => this.options.log.consistencyProof(from, to), () => this.rotationsProvedAt(ledgerNote, size)).then(
       (result) => {
         this.witnessed = { ledgerNote, note: result.note, complete: result.cosignedBy.length === witnesses.size, at: this.options.clock().getTime() };
         return result.note;
@@ -378,6 +384,24 @@ export class Checkpointer {
     return recorded.size > table.size ? recorded : table;
   }
 
+
+  /**
+   * Every LedgerKeyRotated of the tree of `size`, with its tlog-proof against `note` (that tree's checkpoint):
+   * what a witness that knows the log by an older key is shown (src/witness/ledger-key.ts, docs/format.md §5.1.1).
+   */
+  async rotationsProvedAt(note: string, size: number): Promise<RotationRecord[]> {
+    const recorded = await this.options.store.readStream(LEDGER_KEY_ROTATIONS_STREAM);
+    if (recorded.length === 0) return [];
+    const leaves = await this.options.log.leavesOfPositions(recorded.map((r) => r.position));
+    const records: RotationRecord[] = [];
+    for (const r of recorded) {
+      const leaf = leaves.get(r.position);
+      if (!leaf || leaf.index >= size) continue;
+      const proof = await this.options.log.inclusionProof(leaf.index, size);
+      records.push({ leafIndex: leaf.index, envelope: decodeStored(r.data).envelope, proof: formatTlogProof({ index: leaf.index, proof, checkpoint: note }) });
+    }
+    return records;
+  }
 
   /** The last event of one of the ledger's streams, read alone: these streams grow for the ledger's lifetime. */
   private async head(stream: string): Promise<Head | null> {
