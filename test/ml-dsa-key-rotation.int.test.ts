@@ -313,7 +313,7 @@ describe('ML-DSA-44 ledger key rotation', () => {
       expect(records.map((r) => r.keyid)).toEqual([records[0]!.data.previousKeyId, newEd25519, newEd25519]);
       expect(records[2]!.data.previousKeyId).toBe(records[1]!.data.keyId);
       const currentPq = parseMlDsaVerifierKey((await get(third.url, auditor, '/v1/ledger/pq-key')).trim());
-      expect(currentPq.publicKey).toEqual(fromBase64(records[2]!.data.publicKey));
+      expect(currentPq.publicKey).toEqual(fromBase64(records[2]!.data.publicKey as string));
 
       const doc = JSON.parse(await get(third.url, auditor, '/v1/units/B-3/provenance')) as ProvenanceDocument;
       const report = verifyProvenance(doc, parseVerifierKey(ledgerKeyText), nativeCrypto, { mlDsaKey: parseMlDsaVerifierKey(pqText) });
