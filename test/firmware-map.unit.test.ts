@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalBytes } from '../src/crypto/jcs.ts';
 import { MerklePatriciaTree } from '../src/tlog/mpt.ts';
 import { decodeFirmwareValue, FirmwareIndex, firmwareOfEntry, firmwareKey, firmwareSetRoot, reportedImagesOfEvent, verifyFirmwareUnits } from '../src/verify/firmware-map.ts';
-import { VerificationError } from '../src/verify/errors.ts';
+import { verificationFailure } from './helpers/verification-failure.ts';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
@@ -26,15 +26,7 @@ function proveAndVerify(tree: MerklePatriciaTree, digest: string, now: string[],
   return verifyFirmwareUnits(digest, now, formerly, val, proof, tree.rootHash());
 }
 
-function code(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (error) {
-    if (error instanceof VerificationError) return error.code;
-    throw error;
-  }
-  return undefined;
-}
+const code = (f: () => unknown): string | undefined => verificationFailure(f)?.code;
 
 describe('the firmware map (draft §15.6)', () => {
   it('maps each digest to the serials carrying it now, and those a field update moved off it', () => {

@@ -19,10 +19,11 @@ import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
-import { verifyProvenance, verifyRenewal, parseVerifierKey, parseMlDsaVerifierKey, VerificationError, type ProvenanceDocument, type RenewalBundle, type RenewalReport } from '../src/verify/index.ts';
+import { verifyProvenance, verifyRenewal, parseVerifierKey, parseMlDsaVerifierKey, type ProvenanceDocument, type RenewalBundle, type RenewalReport } from '../src/verify/index.ts';
 import { verifyMlDsaLine } from '../src/tlog/ml-dsa-note.ts';
 import { parseNote } from '../src/tlog/note.ts';
 import { configFromEnv, ledgerIdentity } from '../src/server/main.ts';
+import { verificationFailure } from './helpers/verification-failure.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
@@ -47,15 +48,7 @@ const unsignedV2 = (doc: ProvenanceDocument): ProvenanceDocument => {
   const { statement: _statement, history: _history, ...rest } = doc;
   return { ...rest, format: 'flashtrail.provenance.v2' };
 };
-const codeOf = (f: () => unknown) => {
-  try {
-    f();
-    return 'ok';
-  } catch (error) {
-    if (error instanceof VerificationError) return error.code;
-    throw error;
-  }
-};
+const codeOf = (f: () => unknown): string => verificationFailure(f)?.code ?? 'ok';
 const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args], { maxBuffer: 1 << 26 }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
 
 describe('hybrid Ed25519 + ML-DSA-44 checkpoints', () => {

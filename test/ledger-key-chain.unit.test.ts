@@ -10,8 +10,8 @@ import { portableCrypto } from '../src/crypto/backend.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import { decodeEntry } from '../src/verify/steps.ts';
 import { followLedgerKeyChain } from '../src/verify/ledger-keys.ts';
-import { VerificationError } from '../src/verify/errors.ts';
 import { formatVerifierKey, parseVerifierKey } from '../src/tlog/note.ts';
+import { expectedVerificationFailure } from './helpers/verification-failure.ts';
 
 const ORIGIN = 'flashtrail.test/rotation';
 const vkey = (k: Signer, origin = ORIGIN) => parseVerifierKey(formatVerifierKey(origin, k.publicKey));
@@ -20,15 +20,7 @@ const rotation = (signedBy: Signer, previous: Signer, next: Signer, leafIndex: n
   const { envelope } = new EventSigner(signedBy, 'ledger').sign('LedgerKeyRotated', data, { prev: null });
   return decodeEntry('trust', leafIndex, envelope, leafIndex, { field: `entries[${leafIndex}]` }, portableCrypto);
 };
-const failure = (f: () => unknown): VerificationError => {
-  try {
-    f();
-  } catch (error) {
-    if (error instanceof VerificationError) return error;
-    throw error;
-  }
-  throw new Error('expected a VerificationError');
-};
+const failure = expectedVerificationFailure;
 
 describe('the chain of ledger keys', () => {
   const [k0, k1, k2] = [newSigner(), newSigner(), newSigner()] as [Signer, Signer, Signer];

@@ -20,11 +20,12 @@ import { newSigner, type Signer } from '../src/crypto/ed25519.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
 import { fromBase64 } from '../src/crypto/encoding.ts';
-import { verifyProvenance, verifyRenewal, parseVerifierKey, VerificationError, type ProvenanceDocument, type RenewalBundle } from '../src/verify/index.ts';
+import { verifyProvenance, verifyRenewal, parseVerifierKey, type ProvenanceDocument, type RenewalBundle } from '../src/verify/index.ts';
 import { parseMlDsaVerifierKey } from '../src/tlog/ml-dsa-note.ts';
 import { formatVerifierKey, parseNote } from '../src/tlog/note.ts';
 import { readSecretKeyFile, replaceSecretKeyFile, writeSecretKeyFile } from '../src/files/key-file.ts';
 import { configFromEnv, ledgerIdentity } from '../src/server/main.ts';
+import { verificationFailure } from './helpers/verification-failure.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
@@ -35,15 +36,7 @@ const text = async (t: TestLedger, path: string) => (await fetch(`${t.url}${path
 const flash = (t: TestLedger, serial: string, stationKey: Signer) =>
   new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(stationKey, 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release).flash(serial, 'pass');
 const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args], { maxBuffer: 1 << 26 }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
-const failureOf = (f: () => unknown): VerificationError | null => {
-  try {
-    f();
-    return null;
-  } catch (error) {
-    if (error instanceof VerificationError) return error;
-    throw error;
-  }
-};
+const failureOf = verificationFailure;
 const payloadOf = (envelope: { payload: string }) => JSON.parse(new TextDecoder().decode(fromBase64(envelope.payload))) as { type: string; data: Record<string, string>; source: { kind: string } };
 
 describe('ledger key rotation', () => {

@@ -17,8 +17,8 @@ import { mlDsaRotationData, mlDsaRotationMessage, verifyMlDsaRotationSignature }
 import { formatVerifierKey, parseVerifierKey } from '../src/tlog/note.ts';
 import { decodeEntry, type Decoded } from '../src/verify/steps.ts';
 import { followLedgerKeyChain, followMlDsaKeyChain } from '../src/verify/ledger-keys.ts';
-import { VerificationError } from '../src/verify/errors.ts';
 import { mlDsaRotationVector, ROTATION_VECTOR_FILE } from './vectors/format/generate-ml-dsa-rotation.ts';
+import { expectedVerificationFailure } from './helpers/verification-failure.ts';
 
 const ORIGIN = 'factory.example/ledger';
 const ledgerKey = newSigner();
@@ -37,15 +37,7 @@ function links(datas: readonly object[], leaves = datas.map((_d, i) => 3 + 2 * i
     return d;
   });
 }
-const failureOf = (f: () => unknown): VerificationError => {
-  try {
-    f();
-  } catch (error) {
-    if (error instanceof VerificationError) return error;
-    throw error;
-  }
-  throw new Error('expected a VerificationError');
-};
+const failureOf = expectedVerificationFailure;
 
 describe('ML-DSA-44 rotation link vector', () => {
   const vector = JSON.parse(readFileSync(ROTATION_VECTOR_FILE, 'utf8')) as { origin: string; rotationMessage: string; data: { previousPublicKey: string; publicKey: string }; cases: { name: string; data: { previousPublicKey: string; publicKey: string; previousKeySignature: string }; valid: boolean }[] };

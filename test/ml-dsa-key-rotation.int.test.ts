@@ -28,7 +28,7 @@ import { portableCrypto } from '../src/crypto/backend.ts';
 import { fromBase64, toBase64, toHex } from '../src/crypto/encoding.ts';
 import { canonicalize } from '../src/crypto/jcs.ts';
 import type * as VerifyApi from '../src/verify/index.ts';
-import { verifyProvenance, parseVerifierKey, parseMlDsaVerifierKey, VerificationError, type ProvenanceDocument } from '../src/verify/index.ts';
+import { verifyProvenance, parseVerifierKey, parseMlDsaVerifierKey, type ProvenanceDocument } from '../src/verify/index.ts';
 import { cosignedMessage, formatMlDsaVerifierKey } from '../src/tlog/ml-dsa-note.ts';
 import { mlDsaRotationData, mlDsaRotationMessage } from '../src/tlog/ml-dsa-rotation.ts';
 import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
@@ -37,6 +37,7 @@ import { readSecretKeyFile } from '../src/files/key-file.ts';
 import { readMlDsaKeyFile, replaceMlDsaKeyFile, writeMlDsaKeyFile } from '../src/files/ml-dsa-key-file.ts';
 import { configFromEnv, ledgerIdentity } from '../src/server/main.ts';
 import { verifyFile } from '../src/web/verifier/run.ts';
+import { verificationFailure } from './helpers/verification-failure.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-mldsa-rotate-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -51,15 +52,7 @@ beforeAll(() => {
 const get = async (url: string, token: string, path: string) => (await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } })).text();
 const flash = (url: string, token: string, t: TestLedger, serial: string, stationKey: Signer) =>
   new SimulatedStation(new LedgerClient(url, token), new EventSigner(stationKey, 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release).flash(serial, 'pass');
-const failureOf = (f: () => unknown): VerificationError | null => {
-  try {
-    f();
-    return null;
-  } catch (error) {
-    if (error instanceof VerificationError) return error;
-    throw error;
-  }
-};
+const failureOf = verificationFailure;
 type Envelope = { payload: string; signatures: { keyid: string; sig: string }[] };
 const payloadOf = (envelope: Envelope) => JSON.parse(new TextDecoder().decode(fromBase64(envelope.payload))) as { type: string; schemaVersion: number; prev: string | null; data: Record<string, string> };
 const mlDsaLines = (note: string) => parseNote(note).signatures.filter((s) => s.signature.length === 8 + 2420);
