@@ -12,7 +12,7 @@
  * cosigned before, are cosigned. Every refusal is logged (a 422 from a known log is a fork to investigate).
  */
 import type { AddressInfo } from 'node:net';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
@@ -27,6 +27,18 @@ import { ADD_LEDGER_KEY_PATH, decideAddLedgerKey, MAX_ADD_LEDGER_KEY_BYTES } fro
 
 const TEXT = 'text/plain; charset=utf-8';
 
+/** Both POST bodies are bounded before they are read: a 413 in plain text, as every answer of the witness. */
+const limitBody = (maxSize: number) => bodyLimit({ maxSize, onError: (c) => c.text(`the request body is larger than ${maxSize} bytes\n`, 413, { 'Content-Type': TEXT }) });
+
+/** The body as strict UTF-8 (a BOM kept, so that it fails the note's parse), or null when it is not UTF-8. */
+async function utf8Body(c: Context): Promise<string | null> {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await c.req.arrayBuffer());
+  } catch {
+    return null;
+  }
+}
+
 export interface WitnessServerOptions {
   readonly logger: Logger;
   readonly clock?: () => Date;
@@ -37,17 +49,18 @@ export function createWitnessApp(witness: WitnessDirectory, options: WitnessServ
   const clock = options.clock ?? (() => new Date());
   const app = new Hono();
   const { name, key } = witness.identity;
+  /** A refusal, logged: a 422 (inconsistent with what was cosigned) is a fork to investigate, the rest are not. */
+  const refuse = (c: Context, status: 400 | 403 | 404 | 422, message: string) => {
+    (status === 422 ? logger.warn.bind(logger) : logger.info.bind(logger))({ status }, message);
+    return c.text(`${message}\n`, status, { 'Content-Type': TEXT });
+  };
 
   app.post(
     '/add-checkpoint',
-    bodyLimit({ maxSize: MAX_ADD_CHECKPOINT_BYTES, onError: (c) => c.text(`the request body is larger than ${MAX_ADD_CHECKPOINT_BYTES} bytes\n`, 413, { 'Content-Type': TEXT }) }),
+    limitBody(MAX_ADD_CHECKPOINT_BYTES),
     async (c) => {
-      let body: string;
-      try {
-        body = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await c.req.arrayBuffer());
-      } catch {
-        return c.text('the request body is not UTF-8\n', 400, { 'Content-Type': TEXT });
-      }
+      const body = await utf8Body(c);
+      if (body === null) return c.text('the request body is not UTF-8\n', 400, { 'Content-Type': TEXT });
       // From here to the durable record nothing yields to the event loop: the size check and the update are
       // one step, so two concurrent submissions cannot both extend the same old size.
       const decision = decideAddCheckpoint(body, witness.logKeys, (origin) => witness.latest(origin), nativeCrypto, (k, size) => witness.keyInForce(k, size));
@@ -55,10 +68,7 @@ export function createWitnessApp(witness: WitnessDirectory, options: WitnessServ
         logger.info({ status: 409, latestSize: decision.latestSize }, decision.message);
         return c.text(`${decision.latestSize}\n`, 409, { 'Content-Type': TLOG_SIZE_CONTENT_TYPE });
       }
-      if (decision.status !== 200) {
-        (decision.status === 422 ? logger.warn.bind(logger) : logger.info.bind(logger))({ status: decision.status }, decision.message);
-        return c.text(`${decision.message}\n`, decision.status, { 'Content-Type': TEXT });
-      }
+      if (decision.status !== 200) return refuse(c, decision.status, decision.message);
       const now = clock();
       const line = cosignCheckpoint(decision.body, name, key.secretKey, key.publicKey, Math.floor(now.getTime() / 1000));
       const { origin, size } = decision.checkpoint;
@@ -71,19 +81,12 @@ export function createWitnessApp(witness: WitnessDirectory, options: WitnessServ
 
   app.post(
     `/${ADD_LEDGER_KEY_PATH}`,
-    bodyLimit({ maxSize: MAX_ADD_LEDGER_KEY_BYTES, onError: (c) => c.text(`the request body is larger than ${MAX_ADD_LEDGER_KEY_BYTES} bytes\n`, 413, { 'Content-Type': TEXT }) }),
+    limitBody(MAX_ADD_LEDGER_KEY_BYTES),
     async (c) => {
-      let body: string;
-      try {
-        body = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await c.req.arrayBuffer());
-      } catch {
-        return c.text('the request body is not UTF-8\n', 400, { 'Content-Type': TEXT });
-      }
+      const body = await utf8Body(c);
+      if (body === null) return c.text('the request body is not UTF-8\n', 400, { 'Content-Type': TEXT });
       const decision = decideAddLedgerKey(body, witness.logKeys, (origin) => witness.latest(origin), nativeCrypto);
-      if (decision.status !== 200) {
-        (decision.status === 422 ? logger.warn.bind(logger) : logger.info.bind(logger))({ status: decision.status }, decision.message);
-        return c.text(`${decision.message}\n`, decision.status, { 'Content-Type': TEXT });
-      }
+      if (decision.status !== 200) return refuse(c, decision.status, decision.message);
       // Persisted before the answer, like a cosignature: the log's next checkpoints are signed by these keys.
       witness.learnLedgerKeys(decision.learned);
       const keys = decision.learned.map((l) => ({ keyId: l.key.id, fromLeaf: l.fromLeaf, replaces: l.replaces.id }));
