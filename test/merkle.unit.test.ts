@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import vectors from './vectors/rfc6962-merkle.json' with { type: 'json' };
 import { EMPTY_ROOT, leafHash } from '../src/merkle/hash.ts';
+import { CompactRange } from '../src/merkle/compact-range.ts';
 import { MemoryTree, consistencyProof, inclusionProof, rootHash, verifyConsistency, verifyInclusion } from '../src/merkle/proofs.ts';
 import { MERKLE_LOG_FORMAT, MerkleLog, MerkleLogFormatError } from '../src/read/merkle-log.ts';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
@@ -213,5 +214,19 @@ describe('Merkle log keyed by log position', () => {
     expect(after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()).toEqual([{ name: 'merkle_meta' }]);
     after.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('CompactRange', () => {
+  it('gives the RFC 6962 root of every prefix of the RFC 6962 test tree, and survives its JSON form', () => {
+    const leaves = vectors.leaves.map(fromHex);
+    let range = new CompactRange();
+    expect(toHex(range.root())).toBe(toHex(EMPTY_ROOT));
+    leaves.forEach((leaf, i) => {
+      range.append(leafHash(leaf));
+      expect(range.size).toBe(i + 1);
+      expect(toHex(range.root())).toBe(toHex(rootHash(ctTree, i + 1)));
+      range = CompactRange.fromJson(range.toJson());
+    });
   });
 });

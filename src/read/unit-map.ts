@@ -25,9 +25,10 @@ import type { EventStore } from '../store/event-store.ts';
 import { LEDGER_CHECKPOINT_STREAM } from '../event/streams.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
-import { EMPTY_ROOT, leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
+import { leafHash, type Hash } from '../merkle/hash.ts';
+import { CompactRange } from '../merkle/compact-range.ts';
 import { consistencyProof, inclusionProof, MemoryTree, rootHash } from '../merkle/proofs.ts';
-import { bytesEqual, fromBase64, fromHex, toBase64, toHex, utf8 } from '../crypto/encoding.ts';
+import { bytesEqual, fromHex, toBase64, toHex, utf8 } from '../crypto/encoding.ts';
 import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature } from '../tlog/ml-dsa-note.ts';
@@ -73,31 +74,6 @@ export interface UnitMapOptions {
 const SNAPSHOTS_KEPT = 16;
 /** How long an index checkpoint some witness did not cosign is served as it is before they are asked again. */
 const WITNESS_RETRY_MS = 10_000;
-
-/** RFC 6962 root over appended leaves with O(log n) state: the perfect subtrees, largest first. */
-class CompactRange {
-  constructor(public nodes: { size: number; hash: Hash }[] = []) {}
-  append(leaf: Hash): void {
-    this.nodes.push({ size: 1, hash: leaf });
-    for (let n = this.nodes.length; n >= 2 && (this.nodes[n - 1] as { size: number }).size === (this.nodes[n - 2] as { size: number }).size; n = this.nodes.length) {
-      const right = this.nodes.pop() as { size: number; hash: Hash };
-      const left = this.nodes.pop() as { size: number; hash: Hash };
-      this.nodes.push({ size: left.size * 2, hash: nodeHash(left.hash, right.hash, nativeCrypto) });
-    }
-  }
-  root(): Hash {
-    if (this.nodes.length === 0) return EMPTY_ROOT;
-    let hash = (this.nodes[this.nodes.length - 1] as { hash: Hash }).hash;
-    for (let i = this.nodes.length - 2; i >= 0; i--) hash = nodeHash((this.nodes[i] as { hash: Hash }).hash, hash, nativeCrypto);
-    return hash;
-  }
-  toJson(): string {
-    return JSON.stringify(this.nodes.map((n) => [n.size, toBase64(n.hash)]));
-  }
-  static fromJson(text: string): CompactRange {
-    return new CompactRange((JSON.parse(text) as [number, string][]).map(([size, hash]) => ({ size, hash: fromBase64(hash) })));
-  }
-}
 
 /** The serial of a unit event's envelope bytes, or null for any other leaf (docs/format.md §15's mapping function). */
 export const unitSerialOf = (envelopeBytes: Uint8Array): string | null => unitSerialOfEntry(envelopeBytes, nativeCrypto);
@@ -187,7 +163,7 @@ export class UnitMapIndex {
     const size = Number(this.meta('size') ?? '0');
     const rows = this.db.prepare('SELECT serial, count, last_leaf, chain FROM map_units').all() as { serial: string; count: number; last_leaf: number; chain: Buffer }[];
     this.map = UnitHistoryMap.restore(size, rows.map((r) => [r.serial, { count: r.count, lastLeaf: r.last_leaf, chain: new Uint8Array(r.chain) }] as const), nativeCrypto);
-    this.range = CompactRange.fromJson(this.meta('range') ?? '[]');
+    this.range = CompactRange.fromJson(this.meta('range') ?? '[]', nativeCrypto);
     this.position = BigInt(this.meta('position') ?? '-1');
     this.commitments = (this.db.prepare('SELECT size, leaf FROM map_commitments ORDER BY idx').all() as { size: number; leaf: string }[]).map((r) => ({ size: r.size, leaf: r.leaf }));
     this.tree = new MemoryTree(nativeCrypto);
@@ -204,7 +180,7 @@ export class UnitMapIndex {
   private reset(): void {
     this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
     this.map = new UnitHistoryMap(nativeCrypto);
-    this.range = new CompactRange();
+    this.range = new CompactRange([], nativeCrypto);
     this.position = -1n;
     this.commitments = [];
     this.tree = new MemoryTree(nativeCrypto);
