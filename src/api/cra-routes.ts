@@ -489,8 +489,14 @@ export function streamedUnits(format: 'csv' | 'ndjson', rows: Iterator<UnitRow>,
 
 /** The affected units per customer: the input to "inform the users" (Art. 14(8)). */
 export function notificationList(vulnerabilityId: string, view: CarryView, statuses: readonly VexStatus[], hits: readonly ReleaseHit[], rows: readonly UnitRow[], now: Date) {
+  // Grouped by pushing into each customer's array: copying it per unit made a list of n units O(n²).
   const customers = new Map<string, UnitRow[]>();
-  for (const u of rows) customers.set(u.customer ?? '', [...(customers.get(u.customer ?? '') ?? []), u]);
+  for (const u of rows) {
+    const key = u.customer ?? '';
+    const group = customers.get(key);
+    if (group) group.push(u);
+    else customers.set(key, [u]);
+  }
   const count = (list: readonly UnitRow[], key: (u: UnitRow) => string | null) => {
     const out: Record<string, number> = {};
     for (const u of list) out[key(u) ?? '(none)'] = (out[key(u) ?? '(none)'] ?? 0) + 1;
@@ -507,16 +513,19 @@ export function notificationList(vulnerabilityId: string, view: CarryView, statu
     total: rows.length,
     customers: [...customers.entries()]
       .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([customer, units]) => ({
-        customer,
-        units: units.length,
-        serials: units.map((u) => u.serial),
-        shippedFrom: units.map((u) => u.shippedAt ?? '').sort()[0] ?? null,
-        shippedTo: units.map((u) => u.shippedAt ?? '').sort().reverse()[0] ?? null,
-        currentFirmware: count(units, (u) => u.currentReleaseId),
-        supportEnd: count(units, (u) => u.supportEnd),
-        stillSupported: units.filter((u) => u.supported).length,
-      })),
+      .map(([customer, units]) => {
+        const shipped = units.map((u) => u.shippedAt ?? '').sort();
+        return {
+          customer,
+          units: units.length,
+          serials: units.map((u) => u.serial),
+          shippedFrom: shipped[0] ?? null,
+          shippedTo: shipped[shipped.length - 1] ?? null,
+          currentFirmware: count(units, (u) => u.currentReleaseId),
+          supportEnd: count(units, (u) => u.supportEnd),
+          stillSupported: units.filter((u) => u.supported).length,
+        };
+      }),
   };
 }
 
