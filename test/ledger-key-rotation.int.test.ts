@@ -116,6 +116,26 @@ describe('ledger key rotation', () => {
       writeFileSync(docFile, JSON.stringify(doc));
       const ok = await cli(['verify', docFile, '--ledger-key', oldKeyText, '--json']);
       expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true });
+      // A witness policy names the log by its key: one written before the rotation (the old key) or after it (the
+      // new key) names the same log; a policy naming another log's key is refused, for documents and exports alike.
+      const policyFile = (name: string, logKey: string) => {
+        const file = join(work, `${name}.policy`);
+        writeFileSync(file, `log ${logKey}\nquorum none\n`);
+        return file;
+      };
+      const strangerKeyText = formatVerifierKey(oldKey.name, newSigner().publicKey);
+      const exportedForPolicy = await fetch(`${after.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${after.tokens.auditor}`, 'content-type': 'application/json' }, body: JSON.stringify({ batchId: after.batchId }) });
+      const policyExportFile = join(work, 'policy-export.ndjson');
+      writeFileSync(policyExportFile, await exportedForPolicy.text());
+      for (const evidence of [docFile, policyExportFile]) {
+        for (const [name, logKey] of [['old', oldKeyText], ['new', newKeyText]] as const) {
+          const withPolicy = await cli(['verify', evidence, '--ledger-key', oldKeyText, '--policy', policyFile(name, logKey), '--json', '--workers', '1']);
+          expect(JSON.parse(withPolicy.stdout), `${evidence}, policy naming the ${name} key`).toMatchObject({ ok: true });
+        }
+        const strangerPolicy = await cli(['verify', evidence, '--ledger-key', oldKeyText, '--policy', policyFile('stranger', strangerKeyText), '--json', '--workers', '1']);
+        expect(JSON.parse(strangerPolicy.stdout)).toMatchObject({ ok: false, error: { code: 'LEDGER_KEY_ERROR', step: expect.stringMatching(/witnesses/) } });
+        expect(JSON.parse(strangerPolicy.stdout).error.message).toMatch(/any of the 2 keys of its chain/);
+      }
 
       // An export after the rotation carries the chain too: it verifies with the old key pinned and with the new.
       const exported = await fetch(`${after.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${after.tokens.auditor}`, 'content-type': 'application/json' }, body: JSON.stringify({ batchId: after.batchId }) });

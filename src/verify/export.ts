@@ -22,7 +22,7 @@ import { UnitMapProof } from '../../schemas/history.ts';
 import { checkStatementSignatures, checkVerifierPage, type VerifierPageReport } from './statement-signatures.ts';
 import { VerificationError } from './errors.ts';
 import { checkCheckpoint, notProvenWith, type StepReport } from './provenance.ts';
-import { followedPolicy, followLedgerKeyChain, followMlDsaKeyChain, mlDsaChainDetail } from './ledger-keys.ts';
+import { followedPolicy, followLedgerKeyChain, followMlDsaKeyChain, mlDsaChainDetail, type LedgerKey } from './ledger-keys.ts';
 import { observedSteps } from './plan.ts';
 import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witnesses.ts';
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
@@ -436,13 +436,13 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
 
     // Once the admin records are read (before the first unit, or at the end of an export without units):
     // check their inclusion, establish the keys, and fix what every unit is verified against.
-    const checkpointStep = (note: string, key: NoteKey): Checkpoint => {
+    const checkpointStep = (note: string, key: NoteKey, chainKeys: readonly LedgerKey[] = []): Checkpoint => {
       const verified = withLine(() => checkCheckpoint(note, key, crypto), 2);
       algorithms = withLine(() => checkCheckpointSignatures(note, signaturePolicy, crypto), 2);
       steps.push({ step: 'checkpoint', detail: `signed by ${key.name} (${key.id}) with ${algorithms.join(' + ')}: tree size ${verified.size}, root ${toHex(verified.root).slice(0, 16)}…` });
       if (options.policy) {
         const policy = options.policy;
-        witnesses = withLine(() => checkWitnesses(note, policy, key, crypto, { line: 2, field: 'note' }), 2);
+        witnesses = withLine(() => checkWitnesses(note, policy, key, crypto, { line: 2, field: 'note' }, chainKeys), 2);
         steps.push({ step: 'witnesses', detail: witnessStepDetail(witnesses) });
       }
       if (options.atLeast !== undefined || witnesses) {
@@ -486,7 +486,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
         ...(mlDsaChain && pinnedMlDsa && mlDsaChain.rotations.length > 0 ? [mlDsaChainDetail(mlDsaChain, pinnedMlDsa)] : []),
       ];
       if (chainDetails.length > 0) steps.push({ step: 'ledger-keys', detail: chainDetails.join('; ') });
-      if (!checkpoint || ledgerKey.id !== pinnedKey.id || (mlDsaChain && pinnedMlDsa && mlDsaChain.signing.id !== pinnedMlDsa.id)) checkpoint = checkpointStep(checkpointNote as string, ledgerKey);
+      if (!checkpoint || ledgerKey.id !== pinnedKey.id || (mlDsaChain && pinnedMlDsa && mlDsaChain.signing.id !== pinnedMlDsa.id)) checkpoint = checkpointStep(checkpointNote as string, ledgerKey, chain.keys);
       const cp = checkpoint;
       const trustKeys = admin.filter((a) => a.d.role === 'trust');
       const adminKeyIds = new Map<string, Uint8Array>();

@@ -133,7 +133,7 @@ export function verifyProvenance(input: unknown, pinnedKey: NoteKey, crypto: Cry
   const checkpoint = checkCheckpoint(doc.checkpoint, ledgerKey, crypto);
   const algorithms = checkCheckpointSignatures(doc.checkpoint, signaturePolicy, crypto);
   done('checkpoint', `signed by ${ledgerKey.name} (${ledgerKey.id}) with ${algorithms.join(' + ')}: tree size ${checkpoint.size}, root ${toHex(checkpoint.root).slice(0, 16)}…`);
-  const witnesses = options.policy ? checkWitnesses(doc.checkpoint, options.policy, ledgerKey, crypto) : undefined;
+  const witnesses = options.policy ? checkWitnesses(doc.checkpoint, options.policy, ledgerKey, crypto, { field: 'checkpoint' }, chain.keys) : undefined;
   if (witnesses) done('witnesses', witnessStepDetail(witnesses));
   // Said when asked (a size to reach) or when there is a time to say it by (witness cosignatures).
   const freshness = options.atLeast !== undefined || witnesses ? checkFreshness(checkpoint, options.atLeast, witnesses, options.now ?? new Date()) : undefined;

@@ -5,6 +5,7 @@
  * another tree of the same size. Pure.
  */
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
+import { bytesEqual } from '../crypto/encoding.ts';
 import { CosignatureError, verifyCosignatures } from '../tlog/cosignature.ts';
 import { describeQuorum, quorumMet, type WitnessPolicy } from '../tlog/policy.ts';
 import type { NoteKey } from '../tlog/note.ts';
@@ -22,9 +23,21 @@ export interface WitnessReport {
  * key that does not verify is a forgery and fails the checkpoint (CHECKPOINT_SIGNATURE_ERROR), as signed-note
  * asks; too few valid ones fail with WITNESS_QUORUM_NOT_MET.
  */
-export function checkWitnesses(note: string, policy: WitnessPolicy, ledgerKey: NoteKey, crypto: CryptoBackend = portableCrypto, at: FailureLocation = { field: 'checkpoint' }): WitnessReport {
-  if (policy.logs.length > 0 && !policy.logs.some((l) => l.key.name === ledgerKey.name && l.key.id === ledgerKey.id)) {
-    throw new VerificationError('LEDGER_KEY_ERROR', 'witnesses', `the witness policy names the logs ${policy.logs.map((l) => `${l.key.name}+${l.key.id}`).join(', ')}, not the pinned ledger key ${ledgerKey.name}+${ledgerKey.id}`, at);
+export function checkWitnesses(
+  note: string,
+  policy: WitnessPolicy,
+  ledgerKey: NoteKey,
+  crypto: CryptoBackend = portableCrypto,
+  at: FailureLocation = { field: 'checkpoint' },
+  chainKeys: readonly { readonly publicKey: Uint8Array }[] = [],
+): WitnessReport {
+  // The policy names the log by a key; after a rotation (§5.4) that may be any key of the chain the verifier
+  // followed from its pinned key, not only the one that signs this checkpoint: a policy written before the
+  // rotation still names the same log.
+  const namesTheLog = (key: NoteKey) => key.name === ledgerKey.name && (key.id === ledgerKey.id || chainKeys.some((k) => bytesEqual(k.publicKey, key.publicKey)));
+  if (policy.logs.length > 0 && !policy.logs.some((l) => namesTheLog(l.key))) {
+    const chain = chainKeys.length > 1 ? ` or any of the ${chainKeys.length} keys of its chain of rotations` : '';
+    throw new VerificationError('LEDGER_KEY_ERROR', 'witnesses', `the witness policy names the logs ${policy.logs.map((l) => `${l.key.name}+${l.key.id}`).join(', ')}, not the ledger key ${ledgerKey.name}+${ledgerKey.id}${chain}`, at);
   }
   let verified;
   try {
