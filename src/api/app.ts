@@ -2,7 +2,6 @@
  * The HTTP API. Dependencies come in; nothing here opens files or reads the environment.
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
@@ -15,7 +14,7 @@ import { stationAggregate } from '../domain/station.ts';
 import { batchAggregate } from '../domain/batch.ts';
 import { releaseAggregate } from '../domain/release.ts';
 import { EventStoreUnavailableError, type EventStore } from '../store/event-store.ts';
-import { bearerAuth, queryContract, requestLog, requireRole, validQuery, type AppEnv } from './middleware.ts';
+import { bearerAuth, bodyText, boundedBody, queryContract, requestLog, requireRole, validQuery, type AppEnv } from './middleware.ts';
 import type { AppendResult, BatchView, HistoryEntry, ReleaseView, ConsistencyProof, Health, InclusionProof, Ready, StationView, StreamHead, UnitHistory, UnitsPage, UnitViewSchema } from './contract.ts';
 import { API_OPERATIONS, ConsistencyQuery, InclusionQuery, UnitsQuery, publicUnitView, type ResponseOf } from './contract.ts';
 import { apiReference } from './reference.ts';
@@ -120,13 +119,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const maxBodyBytes = deps.maxBodyBytes ?? 4 * 1024 * 1024;
   // NaN or 0 would disable the limit (hono compares sizes with it): never start without one.
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) throw new RangeError(`the body limit must be a positive whole number of bytes, not ${String(maxBodyBytes)}`);
-  const limitBody = bodyLimit({
-    maxSize: maxBodyBytes,
-    onError: (c) => {
-      // The rest of the body stays unread: the connection cannot be reused, so say so.
-      c.header('Connection', 'close');
-      return problem(c, 'PAYLOAD_TOO_LARGE', `request bodies are limited to ${maxBodyBytes} bytes`);
-    },
+  const limitBody = boundedBody(maxBodyBytes, (c) => {
+    // The rest of the body stays unread: the connection cannot be reused, so say so.
+    c.header('Connection', 'close');
+    return problem(c, 'PAYLOAD_TOO_LARGE', `request bodies are limited to ${maxBodyBytes} bytes`);
   });
   const submit = async (c: Context<AppEnv>) => {
         const type = c.req.header('content-type') ?? '';
@@ -135,7 +131,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         }
         let body: unknown;
         try {
-          body = JSON.parse(await c.req.text());
+          body = JSON.parse(bodyText(c));
         } catch {
           return problem(c, 'BODY_INVALID', 'the body is not JSON');
         }
@@ -279,7 +275,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   v1.post('/exports', requireRole('auditor', 'admin'), limitBody, async (c) => {
     let body: unknown;
     try {
-      body = JSON.parse(await c.req.text());
+      body = JSON.parse(bodyText(c));
     } catch {
       return problem(c, 'BODY_INVALID', 'the body is not JSON');
     }

@@ -14,7 +14,6 @@ import { CraQueries, currentStatements, type CarryView, type ReleaseHit, type Un
 import type { SbomStore } from '../files/sbom-store.ts';
 import { CraError } from '../cra/errors.ts';
 import { ingestSbom, MAX_SBOM_BYTES } from '../cra/sbom.ts';
-import { bodyLimit } from 'hono/body-limit';
 import { sbomAttachment } from '../cra/index-entries.ts';
 import { tr03183Report } from '../cra/tr03183.ts';
 import { renderEnrichedCycloneDx } from '../cra/enrich.ts';
@@ -33,7 +32,7 @@ import { Identifier } from '../../schemas/common.ts';
 import { VulnerabilityId } from '../../schemas/admin-events.ts';
 import { LedgerError } from '../write/errors.ts';
 import type { NotificationRecorder, ProducedList } from '../evidence/notification-record.ts';
-import { requireRole, validQuery, type AppEnv } from './middleware.ts';
+import { bodyText, boundedBody, requireRole, validQuery, type AppEnv } from './middleware.ts';
 import { CraUnitsQuery, EnisaQuery, EnrichedSbomQuery, NOTIFICATION_LIST_PAYLOAD_TYPE, NotificationListQuery, VexQuery, type ResponseOf } from './contract.ts';
 import type { CraDeadlines, CraRelease, CraReleases, CraUnitsPage, CraVulnerabilities, CraVulnerability, EnisaReport, NotificationList, SbomStored, Tr03183 } from './contract.ts';
 
@@ -84,7 +83,7 @@ export function checkSbomEvidence(sboms: SbomStore | undefined): MiddlewareHandl
     if (c.get('principal').role !== 'admin') return next();
     let body: unknown;
     try {
-      body = JSON.parse(await c.req.text());
+      body = JSON.parse(bodyText(c));
     } catch {
       return next();
     }
@@ -119,11 +118,13 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
 
 
-  const limitUpload = bodyLimit({ maxSize: MAX_UPLOAD_BYTES, onError: () => { throw new LedgerError('PAYLOAD_TOO_LARGE', `an SBOM upload is limited to ${MAX_SBOM_BYTES} bytes of SBOM`); } });
+  const limitUpload = boundedBody(MAX_UPLOAD_BYTES, () => {
+    throw new LedgerError('PAYLOAD_TOO_LARGE', `an SBOM upload is limited to ${MAX_SBOM_BYTES} bytes of SBOM`);
+  });
   r.post('/cra/sboms', requireRole('admin'), limitUpload, async (c) => {
     let body: { sbom?: unknown };
     try {
-      body = JSON.parse(await c.req.text()) as { sbom?: unknown };
+      body = JSON.parse(bodyText(c)) as { sbom?: unknown };
     } catch {
       throw new LedgerError('BODY_INVALID', 'the body is not JSON');
     }

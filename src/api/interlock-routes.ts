@@ -15,7 +15,7 @@ import type { Readiness } from '../../projections/readiness.ts';
 import { Serial } from '../../schemas/common.ts';
 import { READINESS_FAILURE_CODES } from '../cfx/interlock.ts';
 import type { ReadinessSource } from '../plant/readiness.ts';
-import { requireRole, type AppEnv } from './middleware.ts';
+import { bodyText, requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
 import type { UnitVerdict, ValidateUnitsResult} from './contract.ts';
 import { ValidateUnitsBody, type ResponseOf } from './contract.ts';
@@ -43,7 +43,7 @@ export function interlockRoutes(readiness: ReadinessSource, limitBody: Middlewar
     if (!/^application\/json\b/i.test(c.req.header('content-type') ?? '')) return problem(c, 'UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
     let body: unknown;
     try {
-      body = JSON.parse(await c.req.text());
+      body = JSON.parse(bodyText(c));
     } catch {
       return problem(c, 'BODY_INVALID', 'the body is not JSON');
     }
