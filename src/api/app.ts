@@ -117,7 +117,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   v1.use('*', bearerAuth(deps.tokens));
 
   const maxBodyBytes = deps.maxBodyBytes ?? 4 * 1024 * 1024;
-  // NaN or 0 would disable the limit (hono compares sizes with it): never start without one.
+  // NaN would disable the limit (every size compared with it is not larger) and 0 refuse every body: never start without one.
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) throw new RangeError(`the body limit must be a positive whole number of bytes, not ${String(maxBodyBytes)}`);
   const limitBody = boundedBody(maxBodyBytes, (c) => {
     // The rest of the body stays unread: the connection cannot be reused, so say so.

@@ -50,8 +50,9 @@ function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const detach = () => incoming.off('data', onData).off('end', onEnd).off('error', onError);
     const done = (result: Uint8Array | null) => {
-      incoming.off('data', onData).off('end', onEnd).off('error', onError);
+      detach();
       resolve(result);
     };
     const onData = (chunk: Buffer) => {
@@ -65,7 +66,7 @@ function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint
     };
     const onEnd = () => done(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     const onError = (error: Error) => {
-      incoming.off('data', onData).off('end', onEnd).off('error', onError);
+      detach();
       reject(error);
     };
     incoming.on('data', onData).on('end', onEnd).on('error', onError);
