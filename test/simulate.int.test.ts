@@ -111,3 +111,30 @@ describe('simulated batch of 1,000 units', () => {
     expect((await get('/v1/firmware/not-a-hash/units')).status).toBe(400);
   });
 });
+
+describe('a second run of the same seed on the same ledger', () => {
+  // Event ids are unique per ledger; the simulator's ids come from its seed, so a rerun (simulate --url --own-ids)
+  // used to reuse the first run's ids and stop at 409 EVENT_ID_CONFLICT.
+  it('flashes its own batch under its own ids, and the ledger agrees with what it injected', async () => {
+    const again = await runSimulation({
+      units: 20,
+      stations: 2,
+      seed: 20261124,
+      failureRates: { 'write-images': 0.04 },
+      maxRetriesPerStep: 1,
+      maxReworks: 1,
+      defectRate: 0,
+      drift: null,
+      cycleSeconds: 60,
+      dataDir: t.dataDir,
+      url: t.url,
+      idPrefix: 'SIM-AGAIN-',
+      json: false,
+      out: () => undefined,
+      progress: () => undefined,
+    });
+    expect(again.batchId).not.toBe(result.batchId);
+    expect(again.truth.started).toBe(20);
+    expect(again.agrees).toBe(true);
+  }, 120_000);
+});

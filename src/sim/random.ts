@@ -1,3 +1,6 @@
+import { utf8 } from '../crypto/encoding.ts';
+import { sha256Hex } from '../crypto/sha256.ts';
+
 /** A small seeded PRNG (mulberry32): the simulator's runs are reproducible from their seed. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -10,9 +13,14 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** A version 4 UUID drawn from the given generator. */
-export function seededUuid(random: () => number): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
+/**
+ * A version 4 UUID drawn from the given generator. With a `scope` (the batch id: new on every run), the draw is
+ * hashed with it: event ids are unique per ledger, so two runs of the same seed against one ledger
+ * (`simulate --url`) must not reuse each other's ids, while one run stays reproducible from its seed and batch.
+ */
+export function seededUuid(random: () => number, scope?: string): string {
+  let hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
+  if (scope !== undefined) hex = [...sha256Hex(utf8(`flashtrail/sim-event-id/v1\0${scope}\0${hex.join('')}`)).slice(0, 32)];
   hex[12] = '4';
   hex[16] = ((parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16);
   const h = hex.join('');

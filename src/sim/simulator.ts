@@ -141,7 +141,7 @@ function simulateUnit(plan: SimulationPlan, unit: UnitPlan, release: RecipeRelea
   let clock = unit.startsAt.getTime();
   const sign = (type: UnitEventType, data: unknown): UnitEvent => {
     clock += 2000;
-    const signed = unit.station.signer.sign(type, data as never, { id: seededUuid(random), occurredAt: new Date(clock) });
+    const signed = unit.station.signer.sign(type, data as never, { id: seededUuid(random, plan.batchId), occurredAt: new Date(clock) });
     envelopes.push(signed.envelope);
     return signed.event as UnitEvent;
   };
