@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import manifest from '../vectors/format/manifest.json' with { type: 'json' };
-import { inlineUnitVerifier, parseMlDsaVerifierKey, parseVerifierKey, verifyExportLines, verifyProvenance, type StepReport } from '../../src/verify/index.ts';
+import { inlineUnitVerifier, parseMlDsaVerifierKey, parseVerifierKey, verifyExportLines, verifyProvenance, verifyRenewal, type StepReport } from '../../src/verify/index.ts';
 import type { CryptoBackend } from '../../src/crypto/backend.ts';
 
 export { manifest };
@@ -46,4 +46,37 @@ export async function verifyVector(v: FormatVector, crypto: CryptoBackend, onSte
     });
   }
   return verifyProvenance(JSON.parse(new TextDecoder().decode(bytes)), ledgerKey, crypto, { mapKey, ...(hybrid ? { mlDsaKey } : {}), ...(onStep ? { onStep } : {}) });
+}
+
+/** The rotated-ledger vectors (test/vectors/format/rotation, generate-rotation.ts): their own manifest and keys. */
+export interface RotationVector {
+  readonly file: string;
+  readonly kind: 'export' | 'provenance' | 'renewal';
+  readonly expect: string;
+  readonly rule: string;
+  readonly description: string;
+  readonly needs?: string;
+  readonly pin?: 'newest' | 'newest-ml-dsa';
+}
+export interface RotationManifest {
+  readonly ledgerVerifierKey: string;
+  readonly ledgerMlDsaVerifierKey: string;
+  readonly newestLedgerVerifierKey: string;
+  readonly newestLedgerMlDsaVerifierKey: string;
+  readonly mapVerifierKey: string;
+  readonly vectors: readonly RotationVector[];
+}
+export const rotationManifest = JSON.parse(readFileSync(join(FORMAT_VECTOR_DIR, 'rotation', 'manifest.json'), 'utf8')) as RotationManifest;
+
+/** Verifies one rotation vector with the keys its entry names (genesis unless `pin`), under the hybrid policy. */
+export async function verifyRotationVector(v: RotationVector, crypto: CryptoBackend): Promise<unknown> {
+  const m = rotationManifest;
+  const key = parseVerifierKey(v.pin === 'newest' ? m.newestLedgerVerifierKey : m.ledgerVerifierKey);
+  const pq = parseMlDsaVerifierKey(v.pin !== undefined ? m.newestLedgerMlDsaVerifierKey : m.ledgerMlDsaVerifierKey);
+  const map = parseVerifierKey(m.mapVerifierKey);
+  const bytes = new Uint8Array(readFileSync(join(FORMAT_VECTOR_DIR, v.file)));
+  if (v.kind === 'export') return verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto), signatures: { mlDsaKey: pq }, mapKey: map });
+  const doc: unknown = JSON.parse(new TextDecoder().decode(bytes));
+  if (v.kind === 'renewal') return verifyRenewal(doc, key, pq, crypto);
+  return verifyProvenance(doc as Parameters<typeof verifyProvenance>[0], key, crypto, { mapKey: map, mlDsaKey: pq });
 }
