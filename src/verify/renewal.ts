@@ -22,6 +22,7 @@ import { verifyConsistency } from '../merkle/proofs.ts';
 import { parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { checkRotationInclusions, checkRotationShapes, followRotationRecords, type RotationRecord } from './rotation-records.ts';
 import { checkCheckpointSignatures, type SignatureAlgorithm } from './signature-policy.ts';
+import { followMlDsaKeyChain, mlDsaChainDetail } from './ledger-keys.ts';
 
 /** The current bundle format: v1 and the rotation records that take the pinned key to the checkpoint's (§14). */
 export const RENEWAL_FORMAT = 'flashtrail.renewal.v2';
@@ -86,6 +87,9 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
   // Across a rotation (§5.4): the newer checkpoint is signed by the key in force at its size, which the bundle's
   // rotation records lead to from the pinned key, each link signed by the key it replaces.
   const { decoded: rotations, chain } = followRotationRecords(bundle.rotations ?? [], ledgerKey, crypto);
+  // Likewise the ML-DSA-44 line (§5.5.1): signed by the last key of the ML-DSA-44 chain the same records hold,
+  // each link signed (ML-DSA-44) by the key it replaces, followed from the pinned ML-DSA-44 key.
+  const mlDsaChain = followMlDsaKeyChain(rotations, mlDsaKey, crypto);
   const renewing = (() => {
     try {
       return checkCheckpoint(bundle.checkpoint, chain.signing, crypto);
@@ -96,7 +100,7 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
   })();
   const signatures = (() => {
     try {
-      return checkCheckpointSignatures(bundle.checkpoint, { mlDsaKey, require: 'hybrid' }, crypto);
+      return checkCheckpointSignatures(bundle.checkpoint, { mlDsaKey: mlDsaChain.signing, require: 'hybrid' }, crypto);
     } catch (error) {
       if (error instanceof VerificationError) throw new VerificationError(error.code, 'renewal checkpoint', error.message, at('checkpoint'));
       throw error;
@@ -114,6 +118,7 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
   if (rotations.length > 0) {
     checkRotationInclusions(bundle.rotations ?? [], rotations, chain, bundle.checkpoint, renewing, crypto);
     steps.push({ step: 'ledger-keys', detail: `${chain.rotations.length} rotation(s) of the ledger key in the renewal checkpoint's tree, each signed by the key it replaces, from the pinned ${ledgerKey.name} (${ledgerKey.id}) to ${chain.signing.id}: ${chain.keys.map((k) => `${k.keyId.slice(0, 16)}…`).join(' → ')}` });
+    if (mlDsaChain.rotations.length > 0) steps.push({ step: 'ledger-keys', detail: mlDsaChainDetail(mlDsaChain, mlDsaKey) });
   }
   const evidenceNote = (bundle.evidence as { checkpoint: string }).checkpoint;
   // The evidence's checkpoint verified with the key of its time (the evidence step); both trees are now fixed.
@@ -126,7 +131,7 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
     if (!verifyConsistency(older.size, renewing.size, older.root, renewing.root, hashes, crypto)) throw refuse(`tree ${renewing.size} does not extend tree ${older.size}: the log was rewritten between the two checkpoints (or the proof is wrong)`);
     return { from: { size: older.size }, to: { size: renewing.size } };
   })();
-  const line = verifyMlDsaLine(bundle.checkpoint, mlDsaKey, crypto);
+  const line = verifyMlDsaLine(bundle.checkpoint, mlDsaChain.signing, crypto);
   const signedAt = new Date((line.found ? line.timestamp : 0) * 1000).toISOString();
   const statement = `covered by checkpoint ${consistency.to.size} of ${signedAt.slice(0, 10)}, ${[...signatures].reverse().join(' + ')}`;
   steps.push({ step: 'renewal checkpoint', detail: `checkpoint ${consistency.to.size} signed with ${signatures.join(' + ')} at ${signedAt}` });

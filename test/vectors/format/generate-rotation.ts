@@ -13,7 +13,8 @@
  * then tamper cases derived from those files, each breaking one rule, and rotation/manifest.json with the code a
  * verifier must report. Vectors are verified with the genesis keys pinned unless their entry's `pin` says otherwise.
  *
- *   npm run build && npx tsx test/vectors/format/generate-rotation.ts
+ *   npm run build && npx tsx test/vectors/format/generate-rotation.ts            (a new ledger: new genuine files)
+ *   npx tsx test/vectors/format/generate-rotation.ts --derive                   (the tamper cases again, from the files here)
  *
  * The ledger's ML-DSA-44 signatures are hedged and its checkpoints timed, so the genuine files differ per run; the
  * tamper derivation is deterministic from them (Ed25519 is).
@@ -211,9 +212,10 @@ function derive(files: Record<string, string>): Vector[] {
   out.push({ file: 'rotation/both.export.ndjson', kind: 'export', expect: 'ok', rule: '§5.5.1', description: 'a genuine v4 export after an Ed25519 and then an ML-DSA-44 rotation', needs: 'ml-dsa-44' });
   out.push({ file: 'rotation/both.provenance.json', kind: 'provenance', expect: 'ok', rule: '§5.4', description: 'the same document with the newest keys pinned: the chain need not be followed', pin: 'newest', needs: 'ml-dsa-44' });
   out.push({ file: 'rotation/renewal.json', kind: 'renewal', expect: 'ok', rule: '§14', description: '`flashtrail renew` of the document from before the rotations, by the ledger after the Ed25519 rotation (flashtrail.renewal.v2, one rotation)', needs: 'ml-dsa-44' });
-  // The newest ML-DSA-44 key pinned: flashtrail's renewal verifier does not follow the ML-DSA-44 chain (§14 names
-  // only §5.4), so with the genesis ML-DSA-44 key pinned it refuses this bundle (CHECKPOINT_PQ_SIGNATURE_ERROR).
-  out.push({ file: 'rotation/renewal.both.json', kind: 'renewal', expect: 'ok', rule: '§14', description: '`flashtrail renew` of the same document by the ledger after both rotations (two rotations), verified with the genesis Ed25519 key and the newest ML-DSA-44 key pinned', pin: 'newest-ml-dsa', needs: 'ml-dsa-44' });
+  // With the genesis keys pinned, the verifier follows both chains the bundle's rotations hold (§14, §5.5.1);
+  // pinned to the newest ML-DSA-44 key it needs no ML-DSA-44 link at all.
+  out.push({ file: 'rotation/renewal.both.json', kind: 'renewal', expect: 'ok', rule: '§14', description: '`flashtrail renew` of the same document by the ledger after both rotations (two rotations), verified with the genesis keys pinned: both chains followed', needs: 'ml-dsa-44' });
+  out.push({ file: 'rotation/renewal.both.json', kind: 'renewal', expect: 'ok', rule: '§14', description: 'the same bundle with the genesis Ed25519 key and the newest ML-DSA-44 key pinned', pin: 'newest-ml-dsa', needs: 'ml-dsa-44' });
 
   put('provenance.ed25519-link-forged.json', edit('ed25519.provenance.json', (d) => {
     const link = ed25519Link(d);
@@ -272,6 +274,17 @@ function derive(files: Record<string, string>): Vector[] {
   const both = JSON.parse(files['renewal.both.json'] as string) as { rotations: unknown[] };
   both.rotations.reverse();
   put('renewal.rotations-swapped.json', json(both), { kind: 'renewal', expect: 'FORMAT_ERROR', rule: '§14', description: 'the two rotations of renewal.both.json not in ascending leaf order', pin: 'newest-ml-dsa' });
+  const editBoth = (f: (r: { rotations: Entry[] } & Record<string, unknown>) => void) => {
+    const r = JSON.parse(files['renewal.both.json'] as string) as { rotations: Entry[] } & Record<string, unknown>;
+    f(r);
+    return json(r);
+  };
+  const mlDsaRotation = (r: { rotations: Entry[] }) => r.rotations.find((e) => payloadOf(e.envelope).schemaVersion === 2)!;
+  put('renewal.ml-dsa-link-forged.json', editBoth((r) => {
+    const i = r.rotations.indexOf(mlDsaRotation(r));
+    r.rotations[i] = resigned(mlDsaRotation(r), ledger2, (p) => void (p.data['previousKeySignature'] = flipLastSigChar(p.data['previousKeySignature'] as string)));
+  }), { kind: 'renewal', expect: 'LEDGER_KEY_ERROR', rule: '§14, §5.5.1', description: "renewal.both.json with a bit of the ML-DSA-44 link's previousKeySignature flipped (envelope re-signed by the Ed25519 key in force)", needs: 'ml-dsa-44' });
+  put('renewal.ml-dsa-link-omitted.json', editBoth((r) => void r.rotations.splice(r.rotations.indexOf(mlDsaRotation(r)), 1)), { kind: 'renewal', expect: 'CHECKPOINT_PQ_SIGNATURE_ERROR', rule: '§14, §5.5.1', description: "renewal.both.json without its ML-DSA-44 link: the renewal checkpoint's ML-DSA-44 line is by a key the pinned one does not lead to", needs: 'ml-dsa-44' });
   put('renewal.consistency-forged.json', editRenewal((r) => void (r.consistency[0] = toBase64(new Uint8Array(32).fill(7)))), { kind: 'renewal', expect: 'CONSISTENCY_PROOF_ERROR', rule: '§14', description: 'the first hash of the consistency proof replaced' });
   put('renewal.consistency-truncated.json', editRenewal((r) => void r.consistency.pop()), { kind: 'renewal', expect: 'CONSISTENCY_PROOF_ERROR', rule: '§14', description: 'the consistency proof without its last hash' });
   put('renewal.v1-with-rotations.json', editRenewal((r) => void (r.format = 'flashtrail.renewal.v1')), { kind: 'renewal', expect: 'FORMAT_ERROR', rule: '§14', description: 'flashtrail.renewal.v1 has no rotations member' });
@@ -284,8 +297,16 @@ function derive(files: Record<string, string>): Vector[] {
   return out;
 }
 
+/** The genuine files as written by an earlier run: `--derive` re-derives the tamper cases without a new ledger. */
+function genuineOnDisk(): Record<string, string> {
+  const names = ['before.provenance.json', 'ed25519.provenance.json', 'ed25519.export.ndjson', 'renewal.json', 'both.provenance.json', 'both.export.ndjson', 'renewal.both.json'];
+  const files = Object.fromEntries(names.map((n) => [n, readFileSync(join(ROTATION_DIR, n), 'utf8')]));
+  files['map-key'] = (JSON.parse(readFileSync(join(ROTATION_DIR, 'manifest.json'), 'utf8')) as { mapVerifierKey: string }).mapVerifierKey;
+  return files;
+}
+
 async function main(): Promise<void> {
-  const files = await genuine();
+  const files = process.argv.includes('--derive') ? genuineOnDisk() : await genuine();
   const vectors = derive(files);
   const mapVerifierKey = files['map-key'] as string;
   delete files['map-key'];
