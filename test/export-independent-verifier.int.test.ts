@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import manifest from './vectors/format/manifest.json' with { type: 'json' };
+import rotationManifest from './vectors/format/rotation/manifest.json' with { type: 'json' };
 import { startTestLedger } from './helpers/ledger-fixture.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
@@ -69,6 +70,24 @@ describe.skipIf(skipReason !== null)('an independent verifier written from docs/
       const got = await python(join(dir, v.file), manifest.ledgerVerifierKey, extra);
       const verdict = got.ok ? 'ok' : String(got.code);
       if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
+    }
+    expect(disagreements).toEqual([]);
+  }, 600_000);
+
+  it("follows a rotated ledger's keys in provenance documents (§5.4; §5.5.1 in form): every rotation vector it can judge", async () => {
+    const dir = join(ROOT, 'test', 'vectors', 'format');
+    // Not judged here, and why: exports and renewal bundles (this verifier follows key chains in provenance documents
+    // only); verdicts that rest on an ML-DSA-44 signature (`needs`: it has none); and the omitted ML-DSA-44 link,
+    // which our verifier refuses at the checkpoint's ML-DSA-44 line (§5.5), a line this one does not read.
+    const judged = rotationManifest.vectors.filter((v) => v.kind === 'provenance' && !('needs' in v) && !v.file.endsWith('ml-dsa-link-omitted.json'));
+    expect(judged.length).toBeGreaterThan(8);
+    const disagreements: string[] = [];
+    for (const v of judged) {
+      for (const pq of [null, rotationManifest.ledgerMlDsaVerifierKey]) {
+        const got = await python(join(dir, v.file), rotationManifest.ledgerVerifierKey, pq === null ? [] : ['--ledger-pq-key', pq]);
+        const verdict = got.ok ? 'ok' : String(got.code);
+        if (verdict !== v.expect) disagreements.push(`${v.file}${pq === null ? '' : ' (ML-DSA-44 key pinned)'}: expected ${v.expect}, got ${verdict}`);
+      }
     }
     expect(disagreements).toEqual([]);
   }, 600_000);

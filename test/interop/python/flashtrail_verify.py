@@ -871,6 +871,9 @@ for _t in V2_ADMIN_TYPES:
     EVENT_SCHEMAS[(_t, 2)] = ('admin', _v2_checker(_t))
 for _t in RECIPE_ONLY_TYPES:
     EVENT_SCHEMAS[(_t, 1)] = ('station', _v2_checker(_t, 1))
+# §5.4 / §5.5.1: LedgerKeyRotated, version 1 (Ed25519) and 2 (ML-DSA-44), signed by the ledger.
+EVENT_SCHEMAS[('LedgerKeyRotated', 1)] = ('ledger', _v2_checker('LedgerKeyRotated', 1))
+EVENT_SCHEMAS[('LedgerKeyRotated', 2)] = ('ledger', _v2_checker('LedgerKeyRotated', 2))
 # §2.5: StationRegistered version 3 adds the role fleet (the update service that signs FirmwareUpdated).
 EVENT_SCHEMAS[('StationRegistered', 3)] = ('admin', _v2_checker('StationRegistered', 3))
 
@@ -882,7 +885,7 @@ def image_kind(name):
     return 'application' if name == 'app' else name
 STATION_TYPES = {'StationRegistered', 'StationKeyRegistered', 'StationKeyRevoked'}
 ROLE_TYPES = {
-    'trust': {'AdminKeysTrusted'},
+    'trust': {'AdminKeysTrusted', 'LedgerKeyRotated'},
     'station': STATION_TYPES,
     'release': {'ReleaseApproved'},
     'batch': {'BatchOpened'},
@@ -942,6 +945,8 @@ def stream_of(ev):
         return 'batch-' + d['batchId']
     if t == 'AdminKeysTrusted':
         return 'ledger-trust'
+    if t == 'LedgerKeyRotated':
+        return 'ledger-key-rotations'
     return 'ledger-checkpoints'
 
 
@@ -1054,6 +1059,7 @@ class Keys:
         self.revocations = {}     # (station, keyId) -> [leaf]
         self.releases = {}        # releaseId -> ReleaseApproved data
         self.batches = {}         # batchId -> BatchOpened data
+        self.chain = None         # LedgerChain (§5.4), where the document's keys were followed
 
     def station_key_any(self, station, keyid):
         for _leaf, kid, pub in self.registrations.get(station, ()):
@@ -1071,6 +1077,98 @@ class Keys:
             if not any(r < v < leaf for v in revoked_at):
                 return pub, None
         return None, KEY_REVOKED
+
+
+class LedgerChain:
+    """§5.4: the Ed25519 ledger keys a document's LedgerKeyRotated records lead to from the pinned key."""
+
+    def __init__(self, pinned, keys, leaves):
+        self.pinned = pinned
+        self.keys = keys        # LedgerKey-like objects, oldest first (the pinned key alone without rotations)
+        self.leaves = leaves    # leaf index of each rotation record, ascending
+        self.signing = keys[-1]
+
+    def key_at(self, leaf):
+        """The key in force at a leaf: the new key of the last rotation at a leaf before it."""
+        return self.keys[len([r for r in self.leaves if r < leaf])]
+
+    def by_dsse_keyid(self, keyid):
+        for k in self.keys:
+            if k.dsse_keyid == keyid:
+                return k
+        return None
+
+
+class _ChainKey:
+    def __init__(self, name, public_key):
+        self.name = name
+        self.public_key = public_key
+        self.key_id = sha256(name.encode('utf-8') + b'\n' + b'\x01' + public_key)[:4]
+        self.dsse_keyid = sha256_hex(public_key)
+
+
+def follow_ledger_key_chain(entries, pinned):
+    """§5.4: follows the Ed25519 rotations (LedgerKeyRotated version 1) in leaf order from the pinned key; each must
+    be signed by the key it replaces and continue the one before (LEDGER_KEY_ERROR), its key ids the SHA-256 of its
+    keys (FORMAT_ERROR), its verifierKey the new key under the pinned key's name (LEDGER_KEY_ERROR). ML-DSA-44 links
+    (version 2) are not followed here: this verifier has no ML-DSA-44 (their Ed25519 envelopes are checked as records)."""
+    rotations = sorted((e for e in entries if e.event['type'] == 'LedgerKeyRotated' and e.event['data']['algorithm'] == 'ed25519'), key=lambda e: e.leaf_index)
+    if not rotations:
+        return LedgerChain(pinned, [pinned], [])
+    keys = []
+    for e in rotations:
+        d, where = e.event['data'], dict(e.where, leafIndex=e.leaf_index)
+        prev_pub, next_pub = bytes.fromhex(d['previousPublicKey']), bytes.fromhex(d['publicKey'])
+        if sha256_hex(prev_pub) != d['previousKeyId'] or sha256_hex(next_pub) != d['keyId']:
+            refuse(FORMAT_ERROR, 'a key id of the LedgerKeyRotated is not the SHA-256 of its public key', **where)
+        if not keys:
+            keys.append(_ChainKey(pinned.name, prev_pub))
+        elif keys[-1].dsse_keyid != d['previousKeyId']:
+            refuse(LEDGER_KEY_ERROR, 'the chain of ledger keys is broken: this rotation replaces %s, but the key in force before it is %s' % (d['previousKeyId'][:16], keys[-1].dsse_keyid[:16]), **where)
+        if e.keyid != d['previousKeyId'] or not ed25519_verify(prev_pub, e.signed_bytes(), e.sig):
+            refuse(LEDGER_KEY_ERROR, 'the rotation to %s is not signed by the key it replaces, %s' % (d['keyId'][:16], d['previousKeyId'][:16]), **where)
+        try:
+            vkey = parse_ledger_key(d['verifierKey'])
+        except Refused as x:
+            refuse(LEDGER_KEY_ERROR, "the rotation's verifier key is not valid: %s" % x, **where)
+        if vkey.name != pinned.name or vkey.public_key != next_pub:
+            refuse(LEDGER_KEY_ERROR, "the rotation's verifier key is not %s's new key: a rotation keeps the log's origin" % pinned.name, **where)
+        keys.append(vkey)
+    if not any(k.dsse_keyid == pinned.dsse_keyid for k in keys):
+        refuse(LEDGER_KEY_ERROR, "the pinned ledger key is not in the document's chain of ledger keys", field='entries')
+    return LedgerChain(pinned, keys, [e.leaf_index for e in rotations])
+
+
+def follow_ml_dsa_key_chain(entries, pinned_name, pinned_pq):
+    """§5.5.1 in form: the ML-DSA-44 links (LedgerKeyRotated version 2) in leaf order, each key id the SHA-256 of its
+    key (FORMAT_ERROR), each continuing the one before from the pinned ML-DSA-44 key and naming its new key under the
+    log's name (LEDGER_KEY_ERROR). Their previousKeySignature (ML-DSA-44) is not checked: this verifier has no
+    ML-DSA-44, and says so. The chain's last key (the pinned one without links), or None without a pinned key.
+    Like the Ed25519 chain, it must hold the pinned key."""
+    links = sorted((e for e in entries if e.event['type'] == 'LedgerKeyRotated' and e.event['data']['algorithm'] == 'ml-dsa-44'), key=lambda e: e.leaf_index)
+    keys = []
+    for e in links:
+        d, where = e.event['data'], dict(e.where, leafIndex=e.leaf_index)
+        prev_pub, next_pub = b64decode_strict(d['previousPublicKey']), b64decode_strict(d['publicKey'])
+        if prev_pub is None or next_pub is None or sha256_hex(prev_pub) != d['previousKeyId'] or sha256_hex(next_pub) != d['keyId']:
+            refuse(FORMAT_ERROR, 'an ML-DSA-44 key id of the LedgerKeyRotated is not the SHA-256 of its public key', **where)
+        if not keys:
+            keys.append(prev_pub)
+        elif prev_pub != keys[-1]:
+            refuse(LEDGER_KEY_ERROR, 'the chain of ML-DSA-44 ledger keys is broken: this rotation replaces %s, not the key in force before it' % d['previousKeyId'][:16], **where)
+        try:
+            vkey = export_v3.parse_ml_dsa_key(d['verifierKey'], b64decode_strict, sha256, refuse, LEDGER_KEY_ERROR)
+        except Refused as x:
+            refuse(LEDGER_KEY_ERROR, "the ML-DSA-44 rotation's verifier key is not valid: %s" % x, **where)
+        if vkey != next_pub or not d['verifierKey'].startswith(pinned_name + '+'):
+            refuse(LEDGER_KEY_ERROR, "the ML-DSA-44 rotation's verifier key is not %s's new key: a rotation keeps the log's origin" % pinned_name, **where)
+        keys.append(next_pub)
+    if pinned_pq is None or not keys:
+        return pinned_pq
+    # The pinned key may be any key of the chain (an auditor who learnt a later one): the last one signs.
+    if pinned_pq not in keys:
+        refuse(LEDGER_KEY_ERROR, "the pinned ML-DSA-44 ledger key is not in the document's chain of ML-DSA-44 ledger keys", field='entries')
+    return keys[-1]
 
 
 def admin_keys_from(entries):
@@ -1164,10 +1262,19 @@ def check_records(admin_entries, keys):
         elif ev['prev'] is not None:
             refuse(CHAIN_BROKEN, 'the first record of %s in the document is not its first (prev is not null)' % stream, **where)
         heads[stream] = e.digest
+        if ev['type'] == 'LedgerKeyRotated':
+            # Version 1 is signed by the key it replaces (checked with the chain); version 2, the ML-DSA-44 link, by
+            # the Ed25519 key in force at its leaf.
+            if ev['schemaVersion'] == 2:
+                in_force = keys.chain.key_at(e.leaf_index) if keys.chain else keys.ledger
+                if e.keyid != in_force.dsse_keyid or not ed25519_verify(in_force.public_key, e.signed_bytes(), e.sig):
+                    refuse(LEDGER_KEY_ERROR, 'the ML-DSA-44 LedgerKeyRotated is not signed by the ledger key in force at its leaf', **where)
+            continue
         if ev['type'] == 'AdminKeysTrusted':
-            if e.keyid != keys.ledger.dsse_keyid:
-                refuse(KEY_UNKNOWN, 'AdminKeysTrusted is not signed by the ledger key', **where)
-            if not ed25519_verify(keys.ledger.public_key, e.signed_bytes(), e.sig):
+            ledger = keys.chain.key_at(e.leaf_index) if keys.chain else keys.ledger
+            if e.keyid != ledger.dsse_keyid:
+                refuse(KEY_UNKNOWN, 'AdminKeysTrusted is not signed by the ledger key in force at its leaf', **where)
+            if not ed25519_verify(ledger.public_key, e.signed_bytes(), e.sig):
                 refuse(SIGNATURE_ERROR, 'the ledger signature of AdminKeysTrusted does not verify', **where)
             current_admin = {k['keyId']: bytes.fromhex(k['publicKey']) for k in ev['data']['keys']}
             continue
@@ -1225,12 +1332,13 @@ def unit_key_for(keys):
     return key_for
 
 
-def admin_key_for(ledger, admin_entries):
+def admin_key_for(chain, admin_entries):
     any_admin = admin_keys_from(admin_entries)
 
     def key_for(e):
         if e.role == 'trust':
-            return ledger.public_key if e.keyid == ledger.dsse_keyid else None
+            k = chain.by_dsse_keyid(e.keyid)
+            return k.public_key if k is not None else None
         if e.role in ('station', 'release', 'batch'):
             return any_admin.get(e.keyid)
         return None
@@ -1366,13 +1474,16 @@ def verify_provenance(data, key, map_key=None):
             refuse(FORMAT_ERROR, 'proof is not a tlog-proof text', **where)
         entries.append(Entry(x['role'], int(x['leafIndex']), x['envelope'], x['proof'], where))
 
-    # 2. checkpoint
-    checkpoint = verify_checkpoint(doc['checkpoint'], key, {'field': 'checkpoint'})
-
-    # 3. envelopes, each in document order, then leaf order and uniqueness
+    # 3. envelopes, each in document order, then leaf order and uniqueness (decoded before the checkpoint: its key
+    # is the last of the chain the trust entries' LedgerKeyRotated records lead to from the pinned key, §5.4)
     for e in entries:
         decode_envelope(e)
     check_leaf_order(entries, ascending=v2)
+    chain = follow_ledger_key_chain([e for e in entries if e.role == 'trust'], key)
+    pq_last = follow_ml_dsa_key_chain([e for e in entries if e.role == 'trust'], key.name, V3_OPTIONS['pq_key'])
+
+    # 2. checkpoint
+    checkpoint = verify_checkpoint(doc['checkpoint'], chain.signing, {'field': 'checkpoint'})
 
     # 4. inclusion
     proofs = {}
@@ -1386,7 +1497,7 @@ def verify_provenance(data, key, map_key=None):
         if e.event['type'] == 'StationKeyRegistered':
             d = e.event['data']
             station_regs.registrations.setdefault(d['stationId'], []).append((e.leaf_index, d['keyId'], bytes.fromhex(d['publicKey'])))
-    admin_lookup = admin_key_for(key, admin_entries)
+    admin_lookup = admin_key_for(chain, admin_entries)
     unit_lookup = unit_key_for(station_regs)
 
     def key_for(e):
@@ -1401,6 +1512,7 @@ def verify_provenance(data, key, map_key=None):
 
     # 5. keys
     keys = Keys(key)
+    keys.chain = chain
     check_records(admin_entries, keys)
 
     # 6. unit
@@ -1463,8 +1575,9 @@ def verify_provenance(data, key, map_key=None):
         helpers = type('Helpers', (), {})()
         for name in ('refuse', 'b64decode_strict', 'utf8_strict', 'parse_json', 'jcs_bytes', 'ed25519_verify', 'pae', 'sha256_hex'):
             setattr(helpers, name, globals()[name])
-        helpers.options = V3_OPTIONS
-        result['statementSignatures'], result['mlDsa'] = export_v3.check_provenance_statement(doc, key, checkpoint, len(unit_entries), helpers)
+        # The statement is signed by the chains' last keys (§5.4, §5.5.1), followed from the pinned ones.
+        helpers.options = dict(V3_OPTIONS, pq_key=pq_last)
+        result['statementSignatures'], result['mlDsa'] = export_v3.check_provenance_statement(doc, chain.signing, checkpoint, len(unit_entries), helpers)
     return result
 
 
@@ -1699,7 +1812,7 @@ def verify_export(path, key, map_key=None):
             continue
         if keys is None and kind in ('unit', 'statement'):
             # all records before the units are read: their inclusion, then §8.1 step 5
-            check_inclusion(admin_entries, checkpoint, admin_key_for(key, admin_entries), lambda e: e.proof)
+            check_inclusion(admin_entries, checkpoint, admin_key_for(LedgerChain(key, [key], []), admin_entries), lambda e: e.proof)
             keys = Keys(key)
             check_records(admin_entries, keys)
             # the history step (§7.6.2): the map root committed for the checkpoint, once
