@@ -49,6 +49,14 @@ describe('unit invariants', () => {
     expect(findings[2]!.evidence).toMatchObject({ releaseId: 'R-1', reported: X, approved: [B] });
   });
 
+  it('a serial scanned into a second batch is UNIT_IN_TWO_BATCHES, naming both scans; a rescan into its own batch is not', () => {
+    const second = ev('BatchOpened', { batchId: 'B-2', releaseId: 'R-1', line: 'L', productSku: 'S', plannedQuantity: 5 }, 'admin');
+    const rescan = ev('UnitScanned', { serial: 'U1', batchId: 'B-2', station: 'ST-01', operator: 'o', productSku: 'S', hardwareRevision: 'r', chipId: 'chip-U1', mac: '02:00:00:00:00:01' });
+    const findings = run([release, batch, second, scan('U1', '02:00:00:00:00:01'), scan('U1', '02:00:00:00:00:01'), rescan]);
+    expect(findings.map((f) => [f.code, f.serial, f.evidence.event.leafIndex])).toEqual([['UNIT_IN_TWO_BATCHES', 'U1', 5]]);
+    expect(findings[0]!.evidence).toMatchObject({ batchId: 'B-2', firstBatchId: 'B-1', first: { leafIndex: 3 } });
+  });
+
   it('continues from a state kept as JSON exactly as a run over the whole log', () => {
     const log = [release, batch, scan('U1', '02:00:00:00:00:01'), scan('U2', '02:00:00:00:00:02'), scan('U3', '02:00:00:00:00:03')];
     const whole = run(log);

@@ -8,6 +8,8 @@
  *   EVENT_AFTER_SCRAP    any event of a unit after its UnitScrapped
  *   EVENT_AFTER_SHIP     an event of a shipped unit that is not a field update (FirmwareUpdated)
  *   BATCH_OVER_PLANNED   a batch with more distinct units scanned into it than its BatchOpened plannedQuantity
+ *   UNIT_IN_TWO_BATCHES  a serial scanned into a second batch (the ledger's decider refuses it, so only an entry
+ *                        written past it, by an insider, can make one)
  *   IMAGE_NOT_APPROVED   a device-reported image digest that the unit's approved release does not name
  *                        (v1: AppVerified reportedSha256 vs applicationSha256; recipe model: ImagesVerified
  *                        `reported` vs the release image's sha256, or elfSha256 for boot_log_elf_sha256;
@@ -15,7 +17,7 @@
  */
 import type { LedgerEvent } from '../../schemas/index.ts';
 
-export type InvariantCode = 'IDENTITY_CONFLICT' | 'EVENT_AFTER_SCRAP' | 'EVENT_AFTER_SHIP' | 'BATCH_OVER_PLANNED' | 'IMAGE_NOT_APPROVED';
+export type InvariantCode = 'IDENTITY_CONFLICT' | 'EVENT_AFTER_SCRAP' | 'EVENT_AFTER_SHIP' | 'BATCH_OVER_PLANNED' | 'UNIT_IN_TWO_BATCHES' | 'IMAGE_NOT_APPROVED';
 
 /** Where an event is: what every finding's evidence names. */
 export interface EventRef {
@@ -33,6 +35,8 @@ export interface InvariantFinding {
 
 interface UnitFacts {
   batchId: string | null;
+  /** The UnitScanned that put the unit in `batchId` (absent in a state kept before this was recorded). */
+  batchAt?: EventRef;
   releaseId: string | null;
   chipId: { value: string; at: EventRef } | null;
   mac: { value: string; at: EventRef } | null;
@@ -100,12 +104,14 @@ export class UnitInvariants {
     if (e.type === 'UnitScanned') {
       const batchId = e.data.batchId;
       if (unit.batchId !== batchId) {
+        if (unit.batchId !== null) found('UNIT_IN_TWO_BATCHES', `scanned into batch ${batchId} at leaf ${leafIndex}, but it is a unit of batch ${unit.batchId}`, { batchId, firstBatchId: unit.batchId, ...(unit.batchAt ? { first: unit.batchAt } : {}) });
         const batch = this.s.batches[batchId];
         if (batch) {
           batch.units++;
           if (batch.units > batch.planned) found('BATCH_OVER_PLANNED', `is unit ${batch.units} of batch ${batchId}, planned for ${batch.planned}`, { batchId, planned: batch.planned, units: batch.units, batchOpened: batch.at });
         }
         unit.batchId = batchId;
+        unit.batchAt = at;
       }
       unit.releaseId = 'releaseId' in e.data ? e.data.releaseId : (this.s.batches[batchId]?.releaseId ?? unit.releaseId);
       if (!('releaseId' in e.data)) this.identity(unit, serial, e.data.chipId ?? null, e.data.mac ?? null, at, found);
