@@ -63,6 +63,7 @@ CHAIN_BROKEN = 'CHAIN_BROKEN'
 LOG_ORDER_ERROR = 'LOG_ORDER_ERROR'
 DUPLICATE_ENTRY = 'DUPLICATE_ENTRY'
 SUBJECT_MISMATCH = 'SUBJECT_MISMATCH'
+CONSISTENCY_PROOF_ERROR = 'CONSISTENCY_PROOF_ERROR'
 SUMMARY_MISMATCH = 'SUMMARY_MISMATCH'
 SELECTION_MISMATCH = 'SELECTION_MISMATCH'
 INCLUSION_PROOF_ERROR = 'INCLUSION_PROOF_ERROR'
@@ -2015,6 +2016,133 @@ def check_statement(record, where, key, version, header, checkpoint, content_hex
 # ---------------------------------------------------------------------------------------------------------------
 # The command line.
 
+# ---------------------------------------------------------------------------------------------------------------
+# §14 Renewal bundles (flashtrail.renewal.v1, v2).
+
+RENEWAL_FORMATS = ('flashtrail.renewal.v1', 'flashtrail.renewal.v2')
+
+
+def consistency_ok(m, n, old_root, new_root, proof):
+    """RFC 9162 §2.1.4.2: whether `proof` shows the tree of size n (new_root) extends the tree of size m (old_root)."""
+    if m > n:
+        return False
+    if m == n:
+        return not proof and old_root == new_root
+    if m == 0:
+        return not proof
+    if m & (m - 1) == 0:
+        proof = [old_root] + list(proof)
+    if not proof:
+        return False
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not (fn & 1) and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
+def checkpoint_body(note):
+    """Size and root of a checkpoint note already verified (its body's second and third lines)."""
+    lines = note[:note.find('\n\n')].split('\n')
+    return int(lines[1]), b64decode_strict(lines[2])
+
+
+def verify_renewal(doc, key, map_key=None):
+    """§14: format, the evidence as made (classical), the rotations' chains, the renewal checkpoint with the chain's
+    last key, the rotations' inclusion in it, the consistency proof. This verifier has no ML-DSA-44: the renewal
+    checkpoint's ML-DSA-44 line is not checked, and the result says so (never "renewed, ML-DSA-44 verified")."""
+    # format
+    v2 = doc['format'] == 'flashtrail.renewal.v2'
+    members = {'format', 'evidence', 'checkpoint', 'consistency'} | ({'rotations'} if v2 else set())
+    for name in doc:
+        if name not in members:
+            refuse(FORMAT_ERROR, 'the bundle has the unknown member %r' % name, field=name)
+    for name in members:
+        if name not in doc:
+            refuse(FORMAT_ERROR, 'the bundle lacks %r' % name, field=name)
+    if not isinstance(doc['checkpoint'], str) or not (1 <= len(doc['checkpoint']) <= 16384):
+        refuse(FORMAT_ERROR, 'checkpoint is not a note of at most 16,384 characters', field='checkpoint')
+    if not isinstance(doc['consistency'], list) or len(doc['consistency']) > 64 or not all(isinstance(h, str) for h in doc['consistency']):
+        refuse(FORMAT_ERROR, 'consistency is not an array of at most 64 base64 hashes', field='consistency')
+    rotations_in = doc.get('rotations', [])
+    if not isinstance(rotations_in, list) or len(rotations_in) > 1000:
+        refuse(FORMAT_ERROR, 'rotations is not an array of at most 1,000 records', field='rotations')
+    for i, r in enumerate(rotations_in):
+        if not isinstance(r, dict) or set(r) - {'leafIndex', 'envelope', 'proof'} or not is_int(r.get('leafIndex')) \
+                or not (0 <= r['leafIndex'] <= MAX_SAFE) or not isinstance(r.get('proof'), str) or 'envelope' not in r:
+            refuse(FORMAT_ERROR, 'rotations[%d] is not {leafIndex, envelope, proof}' % i, field='rotations[%d]' % i)
+    if not isinstance(doc['evidence'], dict):
+        refuse(FORMAT_ERROR, 'evidence is not a provenance document', field='evidence')
+    # evidence, as it was made: its own checkpoint, the classical policy
+    pinned_pq = V3_OPTIONS['pq_key']
+    V3_OPTIONS['pq_key'] = None
+    try:
+        evidence = verify_provenance(json.dumps(doc['evidence'], ensure_ascii=False).encode('utf-8'), key, map_key)
+    except Refused as r:
+        where = dict(r.where)
+        where['field'] = 'evidence' + ('.' + where['field'] if 'field' in where else '')
+        raise Refused(r.code, 'evidence: ' + r.message, **where)
+    finally:
+        V3_OPTIONS['pq_key'] = pinned_pq
+    # ledger-keys: the rotations as entries, in strictly ascending leaf order, both chains followed
+    rotations = []
+    for i, r in enumerate(rotations_in):
+        e = Entry('trust', int(r['leafIndex']), r['envelope'], r['proof'], {'field': 'rotations[%d]' % i})
+        decode_envelope(e)
+        if e.event['type'] != 'LedgerKeyRotated':
+            refuse(SUBJECT_MISMATCH, "a renewal bundle's rotations are LedgerKeyRotated records, not %s" % e.event['type'], **dict(e.where, leafIndex=e.leaf_index))
+        if rotations and rotations[-1].leaf_index >= e.leaf_index:
+            refuse(DUPLICATE_ENTRY if rotations[-1].leaf_index == e.leaf_index else FORMAT_ERROR, 'rotations must be in strictly ascending leaf order', **dict(e.where, leafIndex=e.leaf_index))
+        rotations.append(e)
+    chain = follow_ledger_key_chain(rotations, key)
+    follow_ml_dsa_key_chain(rotations, key.name, pinned_pq)
+    # renewal checkpoint, then the rotations' inclusion in it
+    renewing = verify_checkpoint(doc['checkpoint'], chain.signing, {'field': 'checkpoint'})
+    hashes = []
+    for i, h in enumerate(doc['consistency']):
+        raw = b64decode_strict(h)
+        if raw is None or len(raw) != 32:
+            refuse(FORMAT_ERROR, 'consistency[%d] is not base64 of a 32-byte hash' % i, field='consistency[%d]' % i)
+        hashes.append(raw)
+    proofs = {id(e): parse_tlog_proof(e.proof, allow_extra=False, where=dict(e.where, field=e.where['field'] + '.proof')) for e in rotations}
+
+    def proof_hashes(e):
+        p = proofs[id(e)]
+        return p.hashes if p.index == e.leaf_index and p.note == renewing.note else None
+
+    def key_for(e):
+        k = chain.by_dsse_keyid(e.keyid)
+        return k.public_key if k is not None else None
+    check_inclusion(rotations, renewing, key_for, proof_hashes)
+    # consistency: the evidence's tree is a prefix of the renewal checkpoint's
+    older_note = doc['evidence']['checkpoint']
+    old_size, old_root = checkpoint_body(older_note)
+    evidence_of_fork = {'olderCheckpoint': older_note, 'newerCheckpoint': renewing.note}
+    if renewing.size < old_size:
+        refuse(CONSISTENCY_PROOF_ERROR, "the renewal checkpoint's tree (%d) is smaller than the evidence's (%d)" % (renewing.size, old_size), field='consistency', evidence=evidence_of_fork)
+    if not consistency_ok(old_size, renewing.size, old_root, renewing.root, hashes):
+        refuse(CONSISTENCY_PROOF_ERROR, 'tree %d does not extend tree %d: the log was rewritten between the two checkpoints (or the proof is wrong)' % (renewing.size, old_size), field='consistency', evidence=evidence_of_fork)
+    return {'ok': True, 'format': doc['format'], 'evidence': evidence, 'renewal': {
+        'size': renewing.size, 'rotations': len(rotations),
+        'signatures': ['Ed25519'],
+        'mlDsa': 'not checked: this verifier has no ML-DSA-44, so the bundle is not reported renewed under the hybrid policy',
+        'statement': 'the evidence\'s tree %d is a prefix of tree %d, signed with Ed25519 by %s' % (old_size, renewing.size, chain.signing.name)}}
+
+
 def detect_and_verify(path, key, map_key=None):
     """A file whose first line is a JSON object with a "record" member is an export; anything else is read as a
     provenance document (which then must be one JSON object of at most 64 MiB)."""
@@ -2036,6 +2164,16 @@ def detect_and_verify(path, key, map_key=None):
         data = f.read(MAX_PROVENANCE + 1)
     if len(data) > MAX_PROVENANCE:
         refuse(FORMAT_ERROR, 'the provenance document is larger than 64 MiB')
+    text = utf8_strict(data)
+    if text is not None:
+        try:
+            doc, dup = parse_json(text)
+        except ValueError:
+            doc, dup = None, False
+        if isinstance(doc, dict) and doc.get('format') in RENEWAL_FORMATS:
+            if dup:
+                refuse(FORMAT_ERROR, 'the bundle has duplicate member names')
+            return verify_renewal(doc, key, map_key)
     return verify_provenance(data, key, map_key)
 
 
