@@ -15,12 +15,12 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { newSigner } from '../crypto/ed25519.ts';
+import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { lockDataDirectory } from '../files/dir-lock.ts';
 import { writeFileDurable } from '../files/durable.ts';
 import { KeyFileError, readSecretKeyFile, replaceSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
 import { formatVerifierKey } from '../tlog/note.ts';
-import { newMlDsaSigner } from '../crypto/ml-dsa.ts';
+import { newMlDsaSigner, type MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { readMlDsaKeyFile, replaceMlDsaKeyFile, writeMlDsaKeyFile } from '../files/ml-dsa-key-file.ts';
 import { formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
 import { archivedLedgerKeyFile, archivedMlDsaKeyFile, readLedgerInfo } from './main.ts';
@@ -33,7 +33,8 @@ export interface LedgerKeyRotation {
   readonly archivedKeyFile: string;
 }
 
-export function rotateLedgerKey(dataDir: string): LedgerKeyRotation {
+/** `next`: the new key (a fresh random one; the vector generator gives a seeded one so its chain reproduces). */
+export function rotateLedgerKey(dataDir: string, next: Signer = newSigner()): LedgerKeyRotation {
   const lock = lockDataDirectory(dataDir, 'flashtrail keys rotate');
   try {
     const keyFile = join(dataDir, 'ledger.key');
@@ -48,7 +49,6 @@ export function rotateLedgerKey(dataDir: string): LedgerKeyRotation {
     const archived = archivedLedgerKeyFile(dataDir, old.keyId);
     if (!existsSync(archived)) writeSecretKeyFile(archived, old, `flashtrail ledger key ${old.keyId}, replaced by keys rotate: signed checkpoints before the rotation`);
     else if (readSecretKeyFile(archived).keyId !== old.keyId) throw new KeyFileError(`${archived} exists and holds another key: refusing to overwrite it`);
-    const next = newSigner();
     replaceSecretKeyFile(keyFile, next, 'flashtrail ledger key: signs checkpoints');
     writeFileDurable(infoFile, JSON.stringify({ ...info, keyId: next.keyId, rotatedFrom: old.keyId }, null, 2) + '\n', { mode: 0o600 });
     return { previousKeyId: old.keyId, keyId: next.keyId, verifierKey: formatVerifierKey(info.origin, next.publicKey), archivedKeyFile: archived };
@@ -57,7 +57,7 @@ export function rotateLedgerKey(dataDir: string): LedgerKeyRotation {
   }
 }
 
-export function rotateMlDsaKey(dataDir: string): LedgerKeyRotation {
+export function rotateMlDsaKey(dataDir: string, next: MlDsaSigner = newMlDsaSigner()): LedgerKeyRotation {
   const lock = lockDataDirectory(dataDir, 'flashtrail keys rotate --ml-dsa');
   try {
     const keyFile = join(dataDir, 'ledger-ml-dsa.key');
@@ -73,7 +73,6 @@ export function rotateMlDsaKey(dataDir: string): LedgerKeyRotation {
     const archived = archivedMlDsaKeyFile(dataDir, old.keyId);
     if (!existsSync(archived)) writeMlDsaKeyFile(archived, old, `flashtrail ledger ML-DSA-44 key ${old.keyId}, replaced by keys rotate --ml-dsa: signed checkpoints before the rotation, and signs the link to its successor`);
     else if (readMlDsaKeyFile(archived).keyId !== old.keyId) throw new KeyFileError(`${archived} exists and holds another key: refusing to overwrite it`);
-    const next = newMlDsaSigner();
     replaceMlDsaKeyFile(keyFile, next, 'flashtrail ledger ML-DSA-44 key: signs checkpoints beside ledger.key');
     writeFileDurable(infoFile, JSON.stringify({ ...info, mlDsaKeyId: next.keyId, mlDsaRotatedFrom: old.keyId }, null, 2) + '\n', { mode: 0o600 });
     return { previousKeyId: old.keyId, keyId: next.keyId, verifierKey: formatMlDsaVerifierKey(info.origin, next.publicKey), archivedKeyFile: archived };

@@ -1,9 +1,8 @@
 /**
  * Rotated-ledger vectors (docs/format.md §5.4, §5.5.1, §14), produced the way a user gets them: a real ledger
  * (real SQLite files, the real HTTP server on loopback) with keys from fixed seeds, stopped and restarted around
- * each key rotation, exactly as `flashtrail keys rotate` leaves its data directory (the old key archived as
- * ledger.key.<id>, the new one in ledger.key, ledger.json naming both), but with a seeded next key instead of a
- * random one so that the chain's keys are the same on every run:
+ * each key rotation by `flashtrail keys rotate`'s own code (src/server/ledger-key-rotation.ts), given a seeded next
+ * key instead of a random one so that the chain's keys are the same on every run:
  *
  *   1. genesis keys; line setup; SN-0001 flashed          → renewal evidence (SN-0001's document at that size)
  *   2. Ed25519 key rotated; SN-0002 flashed              → ed25519.provenance.json (v3), ed25519.export.ndjson (v4)
@@ -27,10 +26,10 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { configFromEnv, startLedgerServer, archivedLedgerKeyFile, archivedMlDsaKeyFile, readLedgerInfo, type RunningLedger } from '../../../src/server/main.ts';
-import { readSecretKeyFile, replaceSecretKeyFile, writeSecretKeyFile } from '../../../src/files/key-file.ts';
-import { readMlDsaKeyFile, replaceMlDsaKeyFile, writeMlDsaKeyFile } from '../../../src/files/ml-dsa-key-file.ts';
-import { writeFileDurable } from '../../../src/files/durable.ts';
+import { configFromEnv, startLedgerServer, type RunningLedger } from '../../../src/server/main.ts';
+import { rotateLedgerKey, rotateMlDsaKey } from '../../../src/server/ledger-key-rotation.ts';
+import { writeSecretKeyFile } from '../../../src/files/key-file.ts';
+import { writeMlDsaKeyFile } from '../../../src/files/ml-dsa-key-file.ts';
 import { keyIdOf, publicKeyFromSecret, type Signer } from '../../../src/crypto/ed25519.ts';
 import { mlDsaSignerFromSeed, type MlDsaSigner } from '../../../src/crypto/ml-dsa.ts';
 import { EventSigner } from '../../../src/event/signer.ts';
@@ -62,24 +61,6 @@ const ledger2 = seeded('ledger 2');
 const mlDsa1 = seededMlDsa('ledger ml-dsa-44 1');
 const mlDsa2 = seededMlDsa('ledger ml-dsa-44 2');
 const stranger = seeded('someone else');
-
-/** What `flashtrail keys rotate` does to a stopped ledger's data directory, with the next key given. */
-function rotateEd25519(dataDir: string, next: Signer): void {
-  const infoFile = join(dataDir, 'ledger.json');
-  const info = readLedgerInfo(infoFile);
-  const old = readSecretKeyFile(join(dataDir, 'ledger.key'));
-  writeSecretKeyFile(archivedLedgerKeyFile(dataDir, old.keyId), old, `flashtrail ledger key ${old.keyId}, replaced`);
-  replaceSecretKeyFile(join(dataDir, 'ledger.key'), next, 'flashtrail ledger key: signs checkpoints');
-  writeFileDurable(infoFile, JSON.stringify({ ...info, keyId: next.keyId, rotatedFrom: old.keyId }, null, 2) + '\n', { mode: 0o600 });
-}
-function rotateMlDsa(dataDir: string, next: MlDsaSigner): void {
-  const infoFile = join(dataDir, 'ledger.json');
-  const info = readLedgerInfo(infoFile);
-  const old = readMlDsaKeyFile(join(dataDir, 'ledger-ml-dsa.key'));
-  writeMlDsaKeyFile(archivedMlDsaKeyFile(dataDir, old.keyId), old, `flashtrail ledger ML-DSA-44 key ${old.keyId}, replaced`);
-  replaceMlDsaKeyFile(join(dataDir, 'ledger-ml-dsa.key'), next, 'flashtrail ledger ML-DSA-44 key');
-  writeFileDurable(infoFile, JSON.stringify({ ...info, mlDsaKeyId: next.keyId, mlDsaRotatedFrom: old.keyId }, null, 2) + '\n', { mode: 0o600 });
-}
 
 interface Tokens { admin: string; station: string; auditor: string }
 const release = simulatedRelease('R-1', 'SENSOR-S3', '2.4.1');
@@ -138,14 +119,14 @@ async function genuine(): Promise<Record<string, string>> {
       await run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'renew', evidence, '--out', join(dataDir, out), '--url', ledger.url, '--token-file', tokenFile]);
       return readFileSync(join(dataDir, out), 'utf8');
     };
-    rotateEd25519(dataDir, ledger2);
+    rotateLedgerKey(dataDir, ledger2);
     await withLedger(dataDir, async (ledger) => {
       await flash(ledger, t, 'SN-0002');
       files['ed25519.provenance.json'] = json(await provenance(ledger, t, 'SN-0002'));
       files['ed25519.export.ndjson'] = await exportBatch(ledger, t);
       files['renewal.json'] = await renew(ledger, 'renewal.json');
     });
-    rotateMlDsa(dataDir, mlDsa2);
+    rotateMlDsaKey(dataDir, mlDsa2);
     await withLedger(dataDir, async (ledger) => {
       await flash(ledger, t, 'SN-0003');
       files['both.provenance.json'] = json(await provenance(ledger, t, 'SN-0003'));
