@@ -435,13 +435,17 @@ def parse_ledger_key(text):
     raw = b64decode_strict(b64)
     if raw is None or len(raw) != 33 or raw[0] != 0x01:
         refuse(LEDGER_KEY_ERROR, 'the verifier key is not canonical base64 of 0x01 and a 32-byte Ed25519 key')
-    pub = raw[1:]
-    expected = sha256(name.encode('utf-8') + b'\n' + b'\x01' + pub)[:4]
-    if expected.hex() != hexid:
+    key = ledger_key_of(name, raw[1:])
+    if key.key_id.hex() != hexid:
         refuse(LEDGER_KEY_ERROR, 'the verifier key id does not match its name and key')
-    if strict_public_key(pub) is None:
+    if strict_public_key(key.public_key) is None:
         refuse(LEDGER_KEY_ERROR, 'the verifier key is not an acceptable Ed25519 public key (§2.3)')
-    return LedgerKey(name, expected, pub)
+    return key
+
+
+def ledger_key_of(name, public_key):
+    """§5: the ledger key `name` with this Ed25519 public key; its note key id SHA-256(name || LF || 0x01 || key)[:4]."""
+    return LedgerKey(name, sha256(name.encode('utf-8') + b'\n' + b'\x01' + public_key)[:4], public_key)
 
 
 class Checkpoint:
@@ -1085,7 +1089,7 @@ class LedgerChain:
 
     def __init__(self, pinned, keys, leaves):
         self.pinned = pinned
-        self.keys = keys        # LedgerKey-like objects, oldest first (the pinned key alone without rotations)
+        self.keys = keys        # LedgerKey objects, oldest first (the pinned key alone without rotations)
         self.leaves = leaves    # leaf index of each rotation record, ascending
         self.signing = keys[-1]
 
@@ -1098,14 +1102,6 @@ class LedgerChain:
             if k.dsse_keyid == keyid:
                 return k
         return None
-
-
-class _ChainKey:
-    def __init__(self, name, public_key):
-        self.name = name
-        self.public_key = public_key
-        self.key_id = sha256(name.encode('utf-8') + b'\n' + b'\x01' + public_key)[:4]
-        self.dsse_keyid = sha256_hex(public_key)
 
 
 def follow_ledger_key_chain(entries, pinned):
@@ -1123,7 +1119,7 @@ def follow_ledger_key_chain(entries, pinned):
         if sha256_hex(prev_pub) != d['previousKeyId'] or sha256_hex(next_pub) != d['keyId']:
             refuse(FORMAT_ERROR, 'a key id of the LedgerKeyRotated is not the SHA-256 of its public key', **where)
         if not keys:
-            keys.append(_ChainKey(pinned.name, prev_pub))
+            keys.append(ledger_key_of(pinned.name, prev_pub))
         elif keys[-1].dsse_keyid != d['previousKeyId']:
             refuse(LEDGER_KEY_ERROR, 'the chain of ledger keys is broken: this rotation replaces %s, but the key in force before it is %s' % (d['previousKeyId'][:16], keys[-1].dsse_keyid[:16]), **where)
         if e.keyid != d['previousKeyId'] or not ed25519_verify(prev_pub, e.signed_bytes(), e.sig):
@@ -1421,8 +1417,8 @@ PROVENANCE_MEMBERS = {'format', 'serial', 'checkpoint', 'entries'}
 ENTRY_MEMBERS = {'role', 'leafIndex', 'envelope', 'proof'}
 
 
-def verify_provenance(data, key, map_key=None):
-    # 1. format
+def parse_document(data):
+    """A provenance document's or renewal bundle's bytes as one JSON object (§8.1 step 1's first rules)."""
     text = utf8_strict(data)
     if text is None:
         refuse(FORMAT_ERROR, 'the file is not strict UTF-8')
@@ -1434,6 +1430,16 @@ def verify_provenance(data, key, map_key=None):
         refuse(FORMAT_ERROR, 'the document has duplicate member names')
     if not isinstance(doc, dict):
         refuse(FORMAT_ERROR, 'the document is not a JSON object')
+    return doc
+
+
+def verify_provenance(data, key, map_key=None):
+    return verify_provenance_document(parse_document(data), key, map_key, V3_OPTIONS['pq_key'])
+
+
+def verify_provenance_document(doc, key, map_key, pq_key):
+    """§8.1 on a parsed document; `pq_key` the pinned ML-DSA-44 key, or None (the classical policy)."""
+    # 1. format
     fmt = doc.get('format')
     if fmt not in ('flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3'):
         refuse(FORMAT_ERROR, 'the format %r is not one this verifier knows' % (fmt,), field='format')
@@ -1481,7 +1487,7 @@ def verify_provenance(data, key, map_key=None):
         decode_envelope(e)
     check_leaf_order(entries, ascending=v2)
     chain = follow_ledger_key_chain([e for e in entries if e.role == 'trust'], key)
-    pq_last = follow_ml_dsa_key_chain([e for e in entries if e.role == 'trust'], key.name, V3_OPTIONS['pq_key'])
+    pq_last = follow_ml_dsa_key_chain([e for e in entries if e.role == 'trust'], key.name, pq_key)
 
     # 2. checkpoint
     checkpoint = verify_checkpoint(doc['checkpoint'], chain.signing, {'field': 'checkpoint'})
@@ -2088,16 +2094,12 @@ def verify_renewal(doc, key, map_key=None):
     if not isinstance(doc['evidence'], dict):
         refuse(FORMAT_ERROR, 'evidence is not a provenance document', field='evidence')
     # evidence, as it was made: its own checkpoint, the classical policy
-    pinned_pq = V3_OPTIONS['pq_key']
-    V3_OPTIONS['pq_key'] = None
     try:
-        evidence = verify_provenance(json.dumps(doc['evidence'], ensure_ascii=False).encode('utf-8'), key, map_key)
+        evidence = verify_provenance_document(doc['evidence'], key, map_key, None)
     except Refused as r:
         where = dict(r.where)
         where['field'] = 'evidence' + ('.' + where['field'] if 'field' in where else '')
         raise Refused(r.code, 'evidence: ' + r.message, **where)
-    finally:
-        V3_OPTIONS['pq_key'] = pinned_pq
     # ledger-keys: the rotations as entries, in strictly ascending leaf order, both chains followed
     rotations = []
     for i, r in enumerate(rotations_in):
@@ -2109,7 +2111,7 @@ def verify_renewal(doc, key, map_key=None):
             refuse(DUPLICATE_ENTRY if rotations[-1].leaf_index == e.leaf_index else FORMAT_ERROR, 'rotations must be in strictly ascending leaf order', **dict(e.where, leafIndex=e.leaf_index))
         rotations.append(e)
     chain = follow_ledger_key_chain(rotations, key)
-    follow_ml_dsa_key_chain(rotations, key.name, pinned_pq)
+    follow_ml_dsa_key_chain(rotations, key.name, V3_OPTIONS['pq_key'])
     # renewal checkpoint, then the rotations' inclusion in it
     renewing = verify_checkpoint(doc['checkpoint'], chain.signing, {'field': 'checkpoint'})
     hashes = []
@@ -2164,17 +2166,10 @@ def detect_and_verify(path, key, map_key=None):
         data = f.read(MAX_PROVENANCE + 1)
     if len(data) > MAX_PROVENANCE:
         refuse(FORMAT_ERROR, 'the provenance document is larger than 64 MiB')
-    text = utf8_strict(data)
-    if text is not None:
-        try:
-            doc, dup = parse_json(text)
-        except ValueError:
-            doc, dup = None, False
-        if isinstance(doc, dict) and doc.get('format') in RENEWAL_FORMATS:
-            if dup:
-                refuse(FORMAT_ERROR, 'the bundle has duplicate member names')
-            return verify_renewal(doc, key, map_key)
-    return verify_provenance(data, key, map_key)
+    doc = parse_document(data)
+    if doc.get('format') in RENEWAL_FORMATS:
+        return verify_renewal(doc, key, map_key)
+    return verify_provenance_document(doc, key, map_key, V3_OPTIONS['pq_key'])
 
 
 def emit(obj):
