@@ -123,8 +123,12 @@ describeWithPostgres('three API instances on one PostgreSQL store', (target) => 
       const [successor] = leaderNow();
       expect(successor).not.toBe(leader);
 
-      // The load goes on through the two survivors, and the new writer keeps signing.
-      await until(() => acknowledged.length >= ackedBeforeKill + 200, 60_000, 'the load did not go on after the kill');
+      // The load goes on through the two survivors, and the new writer keeps signing: the load stops only once a
+      // client has seen a checkpoint the successor signed over events acknowledged after the kill (how many
+      // checkpoints that takes depends on the machine's speed, so the test waits for the evidence, not a count).
+      const sizeOf = (note: string) => Number(note.split('\n')[1]);
+      const newestSeen = () => Math.max(0, ...[...notes].map(sizeOf));
+      await until(() => acknowledged.length >= ackedBeforeKill + 200 && newestSeen() > ackedBeforeKill + 10, 60_000, 'the load did not go on after the kill, or no checkpoint covered it');
       console.log(`400 events after ${Date.now() - loadStarted} ms`);
       stop = true;
       await Promise.all(writers);
@@ -165,7 +169,8 @@ describeWithPostgres('three API instances on one PostgreSQL store', (target) => 
         expect(verifiedBy).toHaveLength(1);
         return parseCheckpointBody(text);
       });
-      expect(checkpoints.length).toBeGreaterThan(3);
+      // Checkpoints at two sizes at least, so that consistency between them is checked below.
+      expect(new Set(checkpoints.map((c) => c.size)).size).toBeGreaterThanOrEqual(2);
       const sizes = [...new Set(checkpoints.map((c) => c.size))].sort((a, b) => a - b);
       const largest = sizes[sizes.length - 1] as number;
       expect(largest).toBeLessThanOrEqual(tree.size);
