@@ -1198,12 +1198,19 @@ def follow_ledger_key_chain(entries, pinned, where):
     return LedgerChain(pinned, keys, [e.leaf_index for e in rotations])
 
 
+def ml_dsa_rotation_message(origin, previous_key, next_key):
+    """§5.5.1: what the replaced ML-DSA-44 key signs to name its successor."""
+    name = origin.encode('utf-8')
+    return b'flashtrail/ml-dsa-44-key-rotation/v1\n\x00' + bytes([len(name)]) + name + previous_key + next_key
+
+
 def follow_ml_dsa_key_chain(entries, pinned_name, pinned_pq, where):
-    """§5.5.1 in form: the ML-DSA-44 links (LedgerKeyRotated version 2) in leaf order, each key id the SHA-256 of its
+    """§5.5.1: the ML-DSA-44 links (LedgerKeyRotated version 2) in leaf order, each key id the SHA-256 of its
     key (FORMAT_ERROR), each continuing the one before from the pinned ML-DSA-44 key and naming its new key under the
-    log's name (LEDGER_KEY_ERROR). Their previousKeySignature (ML-DSA-44) is not checked: this verifier has no
-    ML-DSA-44, and says so. The chain's last key (the pinned one without links), or None without a pinned key.
-    Like the Ed25519 chain, it must hold the pinned key."""
+    log's name (LEDGER_KEY_ERROR). Their previousKeySignature (ML-DSA-44) is checked only with a pinned ML-DSA-44 key
+    and an external ML-DSA-44 program (--ml-dsa-verifier): this verifier has none of its own, and says so. The
+    chain's last key (the pinned one without links), or None without a pinned key. Like the Ed25519 chain, it must
+    hold the pinned key."""
     links = sorted((e for e in entries if e.event['type'] == 'LedgerKeyRotated' and e.event['data']['algorithm'] == 'ml-dsa-44'), key=lambda e: e.leaf_index)
     keys = []
     for e in links:
@@ -1221,6 +1228,11 @@ def follow_ml_dsa_key_chain(entries, pinned_name, pinned_pq, where):
             refuse(LEDGER_KEY_ERROR, "the ML-DSA-44 rotation's verifier key is not valid: %s" % x, **where)
         if vkey != next_pub or not d['verifierKey'].startswith(pinned_name + '+'):
             refuse(LEDGER_KEY_ERROR, "the ML-DSA-44 rotation's verifier key is not %s's new key: a rotation keeps the log's origin" % pinned_name, **where)
+        if pinned_pq is not None and V3_OPTIONS['ml_dsa_verifier'] is not None:
+            link = b64decode_strict(d['previousKeySignature'])
+            if link is None or len(link) != export_v3.ML_DSA_44_SIGNATURE or not export_v3.ml_dsa_verify(
+                    V3_OPTIONS['ml_dsa_verifier'], prev_pub, ml_dsa_rotation_message(pinned_name, prev_pub, next_pub), link, refuse, where):
+                refuse(LEDGER_KEY_ERROR, 'the ML-DSA-44 rotation to %s is not signed by the key it replaces, %s' % (d['keyId'][:16], d['previousKeyId'][:16]), **where)
         keys.append(next_pub)
     if pinned_pq is None or not keys:
         return pinned_pq
