@@ -1837,6 +1837,18 @@ class ExportReader:
             refuse(FORMAT_ERROR, 'the file ends without its statement (truncated)')
 
 
+def export_checkpoint(trust_entries, key, note, where, verified_at_once):
+    """§8.2 step 2 once the records before the units are read (§5.4 "In an export"): the chains their rotations
+    lead to from the pinned keys, line 2 verified with the Ed25519 chain's last key (again, if it was verified at once
+    with the pinned key and the chain leads past it), its ML-DSA-44 line with the ML-DSA-44 chain's last key.
+    (chain, ML-DSA-44 key in force or None, checkpoint, what the ML-DSA-44 line check says)."""
+    chain, pq_last = follow_key_chains(trust_entries, key, V3_OPTIONS['pq_key'], {'record': 'trust'})
+    checkpoint = verified_at_once
+    if checkpoint is None or chain.signing.dsse_keyid != key.dsse_keyid:
+        checkpoint = verify_checkpoint(note, chain.signing, where)
+    return chain, pq_last, checkpoint, check_pq_line(checkpoint, pq_last, where)
+
+
 def logged_entry(role, x, where):
     return Entry(role, int(x['leafIndex']), x['envelope'], [b64decode_strict(h) for h in x['proof']], where)
 
@@ -1907,10 +1919,7 @@ def verify_export(path, key, map_key=None):
         if keys is None and kind in ('unit', 'statement'):
             # all records before the units are read: the ledger keys they lead to and the checkpoint they sign
             # (§8.2 step 2), then their inclusion and §8.1 step 5
-            chain, pq_last = follow_key_chains([e for e in admin_entries if e.role == 'trust'], key, V3_OPTIONS['pq_key'], {'record': 'trust'})
-            if checkpoint is None or chain.signing.dsse_keyid != key.dsse_keyid:
-                checkpoint = verify_checkpoint(note, chain.signing, note_where)
-            pq_line = check_pq_line(checkpoint, pq_last, note_where)
+            chain, pq_last, checkpoint, pq_line = export_checkpoint([e for e in admin_entries if e.role == 'trust'], key, note, note_where, checkpoint)
             check_inclusion(admin_entries, checkpoint, admin_key_for(chain, admin_entries), lambda e: e.proof)
             keys = Keys(key)
             keys.chain = chain
