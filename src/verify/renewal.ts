@@ -168,11 +168,19 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
  * own trust records), its bytes hashed as they pass; then it must be the bundle's subject (digest and line-2
  * checkpoint, RENEWAL_SUBJECT_MISMATCH), and the bundle's renewal steps follow. `options` are the export
  * verification's (crypto, worker pool, progress); its signature policy is the classical one with `mlDsaKey`.
+ * The worker pool (`options.units`) is closed at the end, whatever the outcome, as verifyExportLines does.
  */
 export async function verifyExportRenewal(input: unknown, exportLines: AsyncIterable<Uint8Array>, ledgerKey: NoteKey, mlDsaKey: MlDsaNoteKey, options: Omit<VerifyExportOptions, 'signatures'> = {}): Promise<ExportRenewalReport> {
   const crypto = options.crypto ?? portableCrypto;
   const steps: StepReport[] = [];
-  const bundle = parseExportBundle(input);
+  let bundle: ExportRenewalBundle;
+  try {
+    bundle = parseExportBundle(input);
+  } catch (error) {
+    // The unit verifier is the export pipeline's to close; it never got it.
+    await options.units?.close();
+    throw error;
+  }
   steps.push({ step: 'format', detail: `${RENEWAL_FORMAT_V3}: export ${bundle.subject.sha256.slice(0, 16)}…, a newer checkpoint and ${bundle.consistency.length} consistency proof hashes` });
 
   const whole = crypto.sha256Stream();
