@@ -20,6 +20,7 @@ import { startTestLedger } from './helpers/ledger-fixture.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
+import { fetchNode26 } from './helpers/node26.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const VERIFIER = join(ROOT, 'test', 'interop', 'python', 'flashtrail_verify.py');
@@ -37,7 +38,7 @@ const skipReason = (() => {
 })();
 if (skipReason) console.warn(`independent verifier test skipped: ${skipReason}`);
 
-async function python(file: string, key: string, extra: string[] = []): Promise<{ ok: boolean; code?: string }> {
+async function python(file: string, key: string, extra: string[] = []): Promise<{ ok: boolean; code?: string; [member: string]: unknown }> {
   const r = await run(PYTHON, [VERIFIER, '--ledger-key', key, ...extra, file], { timeout: 60_000, maxBuffer: 1 << 24 }).catch((e: { code: number; stdout: string; stderr: string }) => e);
   const out = (r as { stdout: string }).stdout.trim().split('\n').pop() ?? '';
   try {
@@ -48,6 +49,22 @@ async function python(file: string, key: string, extra: string[] = []): Promise<
 }
 
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-independent-'));
+const FORMAT_DIR = join(ROOT, 'test', 'vectors', 'format');
+
+/** The pins of a vector of the main manifest: the index log key for provenance documents and for the exports whose
+ * vectors ask for it, the ML-DSA-44 key for those with `signatures`, the page for those that name one (§11). */
+function manifestPins(v: (typeof manifest.vectors)[number]): string[] {
+  const pinMap = v.kind === 'provenance' || ('mapKey' in v && v.mapKey === true);
+  return [...(pinMap ? ['--map-key', manifest.mapVerifierKey] : []), ...('signatures' in v ? ['--ledger-pq-key', manifest.ledgerMlDsaVerifierKey] : []), ...('page' in v && typeof v.page === 'string' ? ['--page', join(FORMAT_DIR, v.page)] : [])];
+}
+
+/** The keys a rotation vector is verified with (its manifest's `pin`): the genesis keys unless it says otherwise. */
+function pinnedKeys(v: { pin?: string }): { ed25519: string; mlDsa: string } {
+  return {
+    ed25519: v.pin === 'newest' ? rotationManifest.newestLedgerVerifierKey : rotationManifest.ledgerVerifierKey,
+    mlDsa: v.pin === 'newest' || v.pin === 'newest-ml-dsa' ? rotationManifest.newestLedgerMlDsaVerifierKey : rotationManifest.ledgerMlDsaVerifierKey,
+  };
+}
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe.skipIf(skipReason !== null)('an independent verifier written from docs/format.md', () => {
@@ -60,34 +77,69 @@ describe.skipIf(skipReason !== null)('an independent verifier written from docs/
 
   it('agrees with the manifest on every vector', async () => {
     const disagreements: string[] = [];
-    const dir = join(ROOT, 'test', 'vectors', 'format');
     // This verifier has no ML-DSA-44 of its own (Debian's python3-cryptography lacks it): the vectors whose verdict
-    // rests on ML-DSA-44 are checked with Node 26 as its ML-DSA-44 implementation in test/export-v3.int.test.ts.
+    // rests on ML-DSA-44 are checked below, with Node 26 as its ML-DSA-44 implementation.
     for (const v of manifest.vectors.filter((x) => !('needs' in x))) {
-      // The index log key for provenance documents, and for the exports whose vectors ask for it (docs/format.md §11).
-      const pinMap = v.kind === 'provenance' || ('mapKey' in v && v.mapKey === true);
-      const extra = [...(pinMap ? ['--map-key', manifest.mapVerifierKey] : []), ...('signatures' in v ? ['--ledger-pq-key', manifest.ledgerMlDsaVerifierKey] : []), ...('page' in v && typeof v.page === 'string' ? ['--page', join(dir, v.page)] : [])];
-      const got = await python(join(dir, v.file), manifest.ledgerVerifierKey, extra);
+      const got = await python(join(FORMAT_DIR, v.file), manifest.ledgerVerifierKey, manifestPins(v));
       const verdict = got.ok ? 'ok' : String(got.code);
       if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
     }
     expect(disagreements).toEqual([]);
   }, 600_000);
 
-  it("follows a rotated ledger's keys in provenance documents and renewal bundles (§5.4, §14; §5.5.1 in form): every rotation vector it can judge", async () => {
-    const dir = join(ROOT, 'test', 'vectors', 'format');
-    // Not judged here, and why: exports (this verifier follows key chains in provenance documents and renewal
-    // bundles only); verdicts that rest on an ML-DSA-44 signature (`needs`: it has none); and the omitted ML-DSA-44
-    // link, which our verifier refuses at the checkpoint's ML-DSA-44 line (§5.5), a line this one does not read.
-    const judged = rotationManifest.vectors.filter((v) => (v.kind === 'provenance' || v.kind === 'renewal') && !('needs' in v) && !v.file.endsWith('ml-dsa-link-omitted.json'));
+  it("follows a rotated ledger's keys in provenance documents, exports and renewal bundles (§5.4, §5.5.1, §14): every rotation vector whose verdict rests on no ML-DSA-44 signature", async () => {
+    // With the manifest's pins (both genesis keys, the index log key, the hybrid policy), every vector without
+    // `needs`, exports included: this verifier reads the checkpoint's ML-DSA-44 line and the ML-DSA-44 links in form
+    // (which key, which length), so a missing line or link is judged; only a signature's validity is not.
+    const judged = rotationManifest.vectors.filter((v) => !('needs' in v));
+    expect(judged.filter((v) => v.kind === 'export').length).toBeGreaterThanOrEqual(4);
     expect(judged.filter((v) => v.kind === 'renewal').length).toBeGreaterThan(6);
     const disagreements: string[] = [];
     for (const v of judged) {
-      for (const pq of [null, rotationManifest.ledgerMlDsaVerifierKey]) {
-        const got = await python(join(dir, v.file), rotationManifest.ledgerVerifierKey, pq === null ? [] : ['--ledger-pq-key', pq]);
-        const verdict = got.ok ? 'ok' : String(got.code);
-        if (verdict !== v.expect) disagreements.push(`${v.file}${pq === null ? '' : ' (ML-DSA-44 key pinned)'}: expected ${v.expect}, got ${verdict}`);
-      }
+      const got = await python(join(FORMAT_DIR, v.file), pinnedKeys(v).ed25519, ['--ledger-pq-key', pinnedKeys(v).mlDsa, '--map-key', rotationManifest.mapVerifierKey]);
+      const verdict = got.ok ? 'ok' : String(got.code);
+      if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
+    }
+    expect(disagreements).toEqual([]);
+  }, 600_000);
+
+  it('gives the same verdicts under the classical policy (no ML-DSA-44 key pinned), the genuine files of every step included', async () => {
+    // Every vector but the omitted ML-DSA-44 links: without an ML-DSA-44 key pinned nothing misses them (the
+    // files are then refused for their kept statements, as ours refuses them). The `needs` vectors that are
+    // genuine are judged here by their Ed25519 half; the forged ML-DSA-44 links only with ML-DSA-44 (below).
+    const judged = rotationManifest.vectors.filter((v) => (!('needs' in v) || v.expect === 'ok') && !v.file.endsWith('ml-dsa-link-omitted.json') && !v.file.endsWith('ml-dsa-link-omitted.ndjson'));
+    expect(judged.filter((v) => v.kind === 'export' && v.expect === 'ok').length).toBe(2);
+    const disagreements: string[] = [];
+    for (const v of judged) {
+      const got = await python(join(FORMAT_DIR, v.file), pinnedKeys(v).ed25519, ['--map-key', rotationManifest.mapVerifierKey]);
+      const verdict = got.ok ? 'ok' : String(got.code);
+      if (verdict !== v.expect) disagreements.push(`${v.file} (classical): expected ${v.expect}, got ${verdict}`);
+    }
+    expect(disagreements).toEqual([]);
+  }, 600_000);
+
+  it('with Node 26 as its ML-DSA-44 implementation (--ml-dsa-verifier), every rotation vector and every vector of the manifest that rests on ML-DSA-44', async (ctx) => {
+    const node26 = fetchNode26(work);
+    if ('reason' in node26) {
+      console.log(`skipped: the ML-DSA-44 verdicts of the rotation vectors need Node 26 here: ${node26.reason}`);
+      ctx.skip();
+      return;
+    }
+    expect(rotationManifest.vectors.filter((v) => 'needs' in v).length).toBeGreaterThan(4);
+    const disagreements: string[] = [];
+    for (const v of rotationManifest.vectors) {
+      const got = await python(join(FORMAT_DIR, v.file), pinnedKeys(v).ed25519, ['--ledger-pq-key', pinnedKeys(v).mlDsa, '--map-key', rotationManifest.mapVerifierKey, '--ml-dsa-verifier', node26.binary]);
+      const verdict = got.ok ? 'ok' : String(got.code);
+      if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
+      // A genuine file is reported verified by both algorithms, its checkpoint's line and its statement alike.
+      if (got.ok && v.kind !== 'renewal') expect(got, v.file).toMatchObject({ statementSignatures: ['Ed25519', 'ML-DSA-44'], checkpointSignatures: { mlDsa: expect.stringMatching(/verified by/) } });
+    }
+    const needing = manifest.vectors.filter((v) => 'needs' in v);
+    expect(needing.length).toBeGreaterThan(4);
+    for (const v of needing) {
+      const got = await python(join(FORMAT_DIR, v.file), manifest.ledgerVerifierKey, [...manifestPins(v), '--ml-dsa-verifier', node26.binary]);
+      const verdict = got.ok ? 'ok' : String(got.code);
+      if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
     }
     expect(disagreements).toEqual([]);
   }, 600_000);

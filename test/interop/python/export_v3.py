@@ -65,14 +65,20 @@ def check_signatures(sigs, ledger_keyid, ed25519_ok, pq_key, ml_dsa_verifier, me
         refuse(STATEMENT_PQ_SIGNATURE_ERROR, 'the statement ML-DSA-44 signature is not by the pinned ML-DSA-44 key', **where)
     if ml_dsa_verifier is None:
         return ['Ed25519'], 'ML-DSA-44 signature not checked: no ML-DSA-44 implementation here (give --ml-dsa-verifier NODE26)'
+    if not ml_dsa_verify(ml_dsa_verifier, pq_key, message, pq, refuse, where):
+        refuse(STATEMENT_PQ_SIGNATURE_ERROR, 'the statement ML-DSA-44 signature does not verify under the pinned ML-DSA-44 key', **where)
+    return ['Ed25519', 'ML-DSA-44'], 'ML-DSA-44 verified by %s' % ml_dsa_verifier
+
+
+def ml_dsa_verify(ml_dsa_verifier, pq_key, message, signature, refuse, where):
+    """Pure ML-DSA-44 with the empty context, by the external program (this verifier has no ML-DSA-44 of its own):
+    whether `signature` over `message` verifies under the 1312-byte `pq_key`. A program that fails is LEDGER_KEY_ERROR."""
     proc = subprocess.run([ml_dsa_verifier, '-e', NODE_VERIFY], input=json.dumps({
-        'spki': (SPKI_PREFIX + pq_key).hex(), 'message': message.hex(), 'signature': pq.hex()}).encode(),
+        'spki': (SPKI_PREFIX + pq_key).hex(), 'message': message.hex(), 'signature': signature.hex()}).encode(),
         capture_output=True, timeout=60)
     if proc.returncode != 0:
         refuse('LEDGER_KEY_ERROR', 'the ML-DSA-44 verifier %s failed: %s' % (ml_dsa_verifier, proc.stderr.decode(errors='replace').strip()[-200:]), **where)
-    if not json.loads(proc.stdout)['valid']:
-        refuse(STATEMENT_PQ_SIGNATURE_ERROR, 'the statement ML-DSA-44 signature does not verify under the pinned ML-DSA-44 key', **where)
-    return ['Ed25519', 'ML-DSA-44'], 'ML-DSA-44 verified by %s' % ml_dsa_verifier
+    return json.loads(proc.stdout)['valid'] is True
 
 
 def check_page(recorded, page_bytes, refuse, where):

@@ -70,6 +70,7 @@ INCLUSION_PROOF_ERROR = 'INCLUSION_PROOF_ERROR'
 STATEMENT_SIGNATURE_ERROR = 'STATEMENT_SIGNATURE_ERROR'
 PREDICATE_MISMATCH = 'PREDICATE_MISMATCH'
 CONTENT_DIGEST_ERROR = 'CONTENT_DIGEST_ERROR'
+CHECKPOINT_PQ_SIGNATURE_ERROR = 'CHECKPOINT_PQ_SIGNATURE_ERROR'
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -459,11 +460,11 @@ class Checkpoint:
 NOTE_SIG_LINE = re.compile('\u2014 ([^ \n]+) ([A-Za-z0-9+/=]+)')
 
 
-def verify_checkpoint(note, key, where):
-    """§8.1 step 2: the signature (CHECKPOINT_SIGNATURE_ERROR), the body (FORMAT_ERROR), the origin."""
+def split_note(note, where):
+    """§5 the signed-note structure: (body, [(signer name, decoded signature bytes)]); malformed, it carries no
+    verifiable signature (CHECKPOINT_SIGNATURE_ERROR)."""
     if not isinstance(note, str) or not (1 <= len(note) <= 16384):
         refuse(FORMAT_ERROR, 'the checkpoint is not a note of 1 to 16,384 characters', **where)
-    # The signed-note structure itself: malformed, it carries no verifiable signature.
     # "control characters": taken as Unicode's Cc (C0, DEL and C1), the strictest reading.
     if not note.endswith('\n') or any(c != '\n' and unicodedata.category(c) == 'Cc' for c in note):
         refuse(CHECKPOINT_SIGNATURE_ERROR, 'the checkpoint is not a signed note (final newline, control characters)', **where)
@@ -474,19 +475,39 @@ def verify_checkpoint(note, key, where):
     sig_lines = note[split + 2:-1].split('\n') if note[split + 2:] else []
     if not (1 <= len(sig_lines) <= 100):
         refuse(CHECKPOINT_SIGNATURE_ERROR, 'the checkpoint note has not 1 to 100 signature lines', **where)
-    verified = False
+    signatures = []
     for line in sig_lines:
         m = NOTE_SIG_LINE.fullmatch(line)
         raw = b64decode_strict(m.group(2)) if m else None
         if m is None or raw is None or len(raw) < 5:
             refuse(CHECKPOINT_SIGNATURE_ERROR, 'a checkpoint signature line is not "\u2014 name base64"', **where)
-        if m.group(1) != key.name or raw[:4] != key.key_id:
-            continue  # another signer (a witness): ignored
+        signatures.append((m.group(1), raw))
+    return body, signatures
+
+
+def note_has_line_by(note, key):
+    """Whether the note has a signature line with the key's name and id (§5.4, an export's line 2: such a note is
+    verified at once, one without once the chain is followed). A note that is no signed note at all counts as
+    having one: verifying it at once refuses it where it is."""
+    try:
+        _body, signatures = split_note(note, {})
+    except Refused:
+        return True
+    return any(name == key.name and raw[:4] == key.key_id for name, raw in signatures)
+
+
+def verify_checkpoint(note, key, where):
+    """§8.1 step 2: the signature (CHECKPOINT_SIGNATURE_ERROR), the body (FORMAT_ERROR), the origin."""
+    body, signatures = split_note(note, where)
+    verified = False
+    for name, raw in signatures:
+        if name != key.name or raw[:4] != key.key_id:
+            continue  # another signer (a witness, the ML-DSA-44 line): ignored
         if len(raw) != 68 or not ed25519_verify(key.public_key, body.encode('utf-8'), raw[4:]):
-            refuse(CHECKPOINT_SIGNATURE_ERROR, 'the checkpoint signature by the pinned key does not verify', **where)
+            refuse(CHECKPOINT_SIGNATURE_ERROR, 'the checkpoint signature by the ledger key %s+%s does not verify' % (key.name, key.key_id.hex()), **where)
         verified = True
     if not verified:
-        refuse(CHECKPOINT_SIGNATURE_ERROR, 'the checkpoint carries no signature by the pinned key', **where)
+        refuse(CHECKPOINT_SIGNATURE_ERROR, 'the checkpoint carries no signature by the ledger key %s+%s (the pinned key, or the last its chain leads to)' % (key.name, key.key_id.hex()), **where)
     lines = body[:-1].split('\n')
     if len(lines) < 3:
         refuse(FORMAT_ERROR, 'the checkpoint body has not its three lines (origin, size, root)', **where)
@@ -501,6 +522,47 @@ def verify_checkpoint(note, key, where):
     if origin != key.name:
         refuse(CHECKPOINT_ORIGIN_ERROR, 'the checkpoint origin %r is not the pinned key name %r' % (origin, key.name), **where)
     return Checkpoint(origin, int(size_text), root, note)
+
+
+ML_DSA_LINE = 4 + 8 + 2420  # key id, big-endian timestamp, ML-DSA-44 signature (§5.5)
+
+
+def ml_dsa_note_key_id(origin, pq_key):
+    """§5.5: the first 4 bytes of SHA-256(origin || 0x0A || 0x06 || 1312-byte public key)."""
+    return sha256(origin.encode('utf-8') + b'\n\x06' + pq_key)[:4]
+
+
+def subtree_message(origin, timestamp, size, root):
+    """§5.5 (tlog-cosignature v1.1): what the ML-DSA-44 line signs, the log being its own cosigner."""
+    name = origin.encode('utf-8')
+    return (b'subtree/v1\n\x00' + bytes([len(name)]) + name + timestamp.to_bytes(8, 'big')
+            + bytes([len(name)]) + name + (0).to_bytes(8, 'big') + size.to_bytes(8, 'big') + root)
+
+
+def check_pq_line(checkpoint, pq_key, where):
+    """§5.5 under the hybrid policy (an ML-DSA-44 key pinned; this verifier has no classical option with one): the
+    checkpoint carries a line by `pq_key`, the key in force at its size (the ML-DSA-44 chain's last), of the right
+    length, over a body of exactly three lines (CHECKPOINT_PQ_SIGNATURE_ERROR). Its signature is verified only with
+    an external ML-DSA-44 program (--ml-dsa-verifier); the sentence returned says what was checked."""
+    if pq_key is None:
+        return 'no ML-DSA-44 key pinned: the ML-DSA-44 line, if any, was not read'
+    key_id = ml_dsa_note_key_id(checkpoint.origin, pq_key)
+    body, signatures = split_note(checkpoint.note, where)
+    lines = [raw for name, raw in signatures if name == checkpoint.origin and raw[:4] == key_id]
+    if not lines:
+        refuse(CHECKPOINT_PQ_SIGNATURE_ERROR, 'the checkpoint carries no ML-DSA-44 line by %s (%s), which the hybrid policy requires' % (checkpoint.origin, key_id.hex()), **where)
+    if any(len(raw) != ML_DSA_LINE for raw in lines):
+        refuse(CHECKPOINT_PQ_SIGNATURE_ERROR, 'the ML-DSA-44 line is not a key id, a timestamp and a 2420-byte signature', **where)
+    if body.count('\n') != 3:
+        refuse(CHECKPOINT_PQ_SIGNATURE_ERROR, 'the checkpoint body has extension lines, which its ML-DSA-44 line does not cover', **where)
+    verifier = V3_OPTIONS['ml_dsa_verifier']
+    if verifier is None:
+        return 'the ML-DSA-44 line by %s is present and well formed; its signature was not checked (no ML-DSA-44 here)' % key_id.hex()
+    for raw in lines:
+        message = subtree_message(checkpoint.origin, int.from_bytes(raw[4:12], 'big'), checkpoint.size, checkpoint.root)
+        if not export_v3.ml_dsa_verify(verifier, pq_key, message, raw[12:], refuse, where):
+            refuse(CHECKPOINT_PQ_SIGNATURE_ERROR, 'the ML-DSA-44 line by %s does not verify' % key_id.hex(), **where)
+    return 'the ML-DSA-44 line by %s verified by %s' % (key_id.hex(), verifier)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1104,7 +1166,7 @@ class LedgerChain:
         return None
 
 
-def follow_ledger_key_chain(entries, pinned):
+def follow_ledger_key_chain(entries, pinned, where):
     """§5.4: follows the Ed25519 rotations (LedgerKeyRotated version 1) in leaf order from the pinned key; each must
     be signed by the key it replaces and continue the one before (LEDGER_KEY_ERROR), its key ids the SHA-256 of its
     keys (FORMAT_ERROR), its verifierKey the new key under the pinned key's name (LEDGER_KEY_ERROR). ML-DSA-44 links
@@ -1132,16 +1194,23 @@ def follow_ledger_key_chain(entries, pinned):
             refuse(LEDGER_KEY_ERROR, "the rotation's verifier key is not %s's new key: a rotation keeps the log's origin" % pinned.name, **where)
         keys.append(vkey)
     if not any(k.dsse_keyid == pinned.dsse_keyid for k in keys):
-        refuse(LEDGER_KEY_ERROR, "the pinned ledger key is not in the document's chain of ledger keys", field='entries')
+        refuse(LEDGER_KEY_ERROR, "the pinned ledger key is not in the chain of ledger keys %s" % ' -> '.join(k.key_id.hex() for k in keys), **where)
     return LedgerChain(pinned, keys, [e.leaf_index for e in rotations])
 
 
-def follow_ml_dsa_key_chain(entries, pinned_name, pinned_pq):
-    """§5.5.1 in form: the ML-DSA-44 links (LedgerKeyRotated version 2) in leaf order, each key id the SHA-256 of its
+def ml_dsa_rotation_message(origin, previous_key, next_key):
+    """§5.5.1: what the replaced ML-DSA-44 key signs to name its successor."""
+    name = origin.encode('utf-8')
+    return b'flashtrail/ml-dsa-44-key-rotation/v1\n\x00' + bytes([len(name)]) + name + previous_key + next_key
+
+
+def follow_ml_dsa_key_chain(entries, pinned_name, pinned_pq, where):
+    """§5.5.1: the ML-DSA-44 links (LedgerKeyRotated version 2) in leaf order, each key id the SHA-256 of its
     key (FORMAT_ERROR), each continuing the one before from the pinned ML-DSA-44 key and naming its new key under the
-    log's name (LEDGER_KEY_ERROR). Their previousKeySignature (ML-DSA-44) is not checked: this verifier has no
-    ML-DSA-44, and says so. The chain's last key (the pinned one without links), or None without a pinned key.
-    Like the Ed25519 chain, it must hold the pinned key."""
+    log's name (LEDGER_KEY_ERROR). Their previousKeySignature (ML-DSA-44) is checked only with a pinned ML-DSA-44 key
+    and an external ML-DSA-44 program (--ml-dsa-verifier): this verifier has none of its own, and says so. The
+    chain's last key (the pinned one without links), or None without a pinned key. Like the Ed25519 chain, it must
+    hold the pinned key."""
     links = sorted((e for e in entries if e.event['type'] == 'LedgerKeyRotated' and e.event['data']['algorithm'] == 'ml-dsa-44'), key=lambda e: e.leaf_index)
     keys = []
     for e in links:
@@ -1159,13 +1228,26 @@ def follow_ml_dsa_key_chain(entries, pinned_name, pinned_pq):
             refuse(LEDGER_KEY_ERROR, "the ML-DSA-44 rotation's verifier key is not valid: %s" % x, **where)
         if vkey != next_pub or not d['verifierKey'].startswith(pinned_name + '+'):
             refuse(LEDGER_KEY_ERROR, "the ML-DSA-44 rotation's verifier key is not %s's new key: a rotation keeps the log's origin" % pinned_name, **where)
+        if pinned_pq is not None and V3_OPTIONS['ml_dsa_verifier'] is not None:
+            link = b64decode_strict(d['previousKeySignature'])
+            if link is None or len(link) != export_v3.ML_DSA_44_SIGNATURE or not export_v3.ml_dsa_verify(
+                    V3_OPTIONS['ml_dsa_verifier'], prev_pub, ml_dsa_rotation_message(pinned_name, prev_pub, next_pub), link, refuse, where):
+                refuse(LEDGER_KEY_ERROR, 'the ML-DSA-44 rotation to %s is not signed by the key it replaces, %s' % (d['keyId'][:16], d['previousKeyId'][:16]), **where)
         keys.append(next_pub)
     if pinned_pq is None or not keys:
         return pinned_pq
     # The pinned key may be any key of the chain (an auditor who learnt a later one): the last one signs.
     if pinned_pq not in keys:
-        refuse(LEDGER_KEY_ERROR, "the pinned ML-DSA-44 ledger key is not in the document's chain of ML-DSA-44 ledger keys", field='entries')
+        refuse(LEDGER_KEY_ERROR, "the pinned ML-DSA-44 ledger key is not in the chain of ML-DSA-44 ledger keys %s" % ' -> '.join(sha256_hex(k)[:16] for k in keys), **where)
     return keys[-1]
+
+
+def follow_key_chains(trust_entries, pinned, pinned_pq, where):
+    """The ledger-keys step (§5.4, §5.5.1) over decoded LedgerKeyRotated records: the Ed25519 chain (a LedgerChain)
+    and the ML-DSA-44 key in force at the checkpoint's size (None without a pinned one). `where` locates a pinned
+    key the chain does not hold."""
+    return (follow_ledger_key_chain(trust_entries, pinned, where),
+            follow_ml_dsa_key_chain(trust_entries, pinned.name, pinned_pq, where))
 
 
 def admin_keys_from(entries):
@@ -1486,11 +1568,11 @@ def verify_provenance_document(doc, key, map_key, pq_key):
     for e in entries:
         decode_envelope(e)
     check_leaf_order(entries, ascending=v2)
-    chain = follow_ledger_key_chain([e for e in entries if e.role == 'trust'], key)
-    pq_last = follow_ml_dsa_key_chain([e for e in entries if e.role == 'trust'], key.name, pq_key)
+    chain, pq_last = follow_key_chains([e for e in entries if e.role == 'trust'], key, pq_key, {'field': 'entries'})
 
     # 2. checkpoint
     checkpoint = verify_checkpoint(doc['checkpoint'], chain.signing, {'field': 'checkpoint'})
+    pq_line = check_pq_line(checkpoint, pq_last, {'field': 'checkpoint'})
 
     # 4. inclusion
     proofs = {}
@@ -1566,7 +1648,8 @@ def verify_provenance_document(doc, key, map_key, pq_key):
         history = flashtrail_history.verify_history(sys.modules[__name__], serial, ordered, doc['history'], checkpoint, map_key)
     result = {'ok': True, 'format': fmt, 'serial': serial, 'entries': len(entries),
               'unitEvents': len(unit_entries),
-              'checkpoint': {'origin': checkpoint.origin, 'size': checkpoint.size, 'rootHash': checkpoint.root.hex()}}
+              'checkpoint': {'origin': checkpoint.origin, 'size': checkpoint.size, 'rootHash': checkpoint.root.hex()},
+              'checkpointSignatures': {'ed25519': chain.signing.name + '+' + chain.signing.key_id.hex(), 'mlDsa': pq_line}}
     if v2:
         result['batchId'] = batch_id
         result['releaseId'] = release_id
@@ -1754,6 +1837,18 @@ class ExportReader:
             refuse(FORMAT_ERROR, 'the file ends without its statement (truncated)')
 
 
+def export_checkpoint(trust_entries, key, note, where, verified_at_once):
+    """§8.2 step 2 once the records before the units are read (§5.4 "In an export"): the chains their rotations
+    lead to from the pinned keys, line 2 verified with the Ed25519 chain's last key (again, if it was verified at once
+    with the pinned key and the chain leads past it), its ML-DSA-44 line with the ML-DSA-44 chain's last key.
+    (chain, ML-DSA-44 key in force or None, checkpoint, what the ML-DSA-44 line check says)."""
+    chain, pq_last = follow_key_chains(trust_entries, key, V3_OPTIONS['pq_key'], {'record': 'trust'})
+    checkpoint = verified_at_once
+    if checkpoint is None or chain.signing.dsse_keyid != key.dsse_keyid:
+        checkpoint = verify_checkpoint(note, chain.signing, where)
+    return chain, pq_last, checkpoint, check_pq_line(checkpoint, pq_last, where)
+
+
 def logged_entry(role, x, where):
     return Entry(role, int(x['leafIndex']), x['envelope'], [b64decode_strict(h) for h in x['proof']], where)
 
@@ -1789,7 +1884,11 @@ def verify_export(path, key, map_key=None):
             header = value
             continue
         if kind == 'checkpoint':
-            checkpoint = verify_checkpoint(value['note'], key, dict(where, field='note'))
+            # §5.4 "In an export": a note with a line by the pinned key is verified at once; one without once the
+            # records before the units are read and their chain followed (errors still at line 2).
+            note, note_where = value['note'], dict(where, field='note')
+            if note_has_line_by(note, key):
+                checkpoint = verify_checkpoint(note, key, note_where)
             continue
         if kind == 'history':
             history_record = value
@@ -1818,9 +1917,12 @@ def verify_export(path, key, map_key=None):
             admin_entries.append(e)
             continue
         if keys is None and kind in ('unit', 'statement'):
-            # all records before the units are read: their inclusion, then §8.1 step 5
-            check_inclusion(admin_entries, checkpoint, admin_key_for(LedgerChain(key, [key], []), admin_entries), lambda e: e.proof)
+            # all records before the units are read: the ledger keys they lead to and the checkpoint they sign
+            # (§8.2 step 2), then their inclusion and §8.1 step 5
+            chain, pq_last, checkpoint, pq_line = export_checkpoint([e for e in admin_entries if e.role == 'trust'], key, note, note_where, checkpoint)
+            check_inclusion(admin_entries, checkpoint, admin_key_for(chain, admin_entries), lambda e: e.proof)
             keys = Keys(key)
+            keys.chain = chain
             check_records(admin_entries, keys)
             # the history step (§7.6.2): the map root committed for the checkpoint, once
             if map_key is not None:
@@ -1865,8 +1967,11 @@ def verify_export(path, key, map_key=None):
         if kind == 'statement':
             statement = (value, where)
     value, where = statement
-    result = check_statement(value, where, key, version, header, checkpoint, content.hexdigest(), records, units, events,
-                             supported, release_ids, keys)
+    result = check_statement(value, where, chain.signing, pq_last, version, header, checkpoint, content.hexdigest(), records,
+                             units, events, supported, release_ids, keys)
+    result['checkpointSignatures'] = {'ed25519': chain.signing.name + '+' + chain.signing.key_id.hex(), 'mlDsa': pq_line}
+    if len(chain.keys) > 1:
+        result['ledgerKeys'] = [k.key_id.hex() for k in chain.keys]
     if shared is not None:
         result['history'] = {'complete': True, 'asOfSize': checkpoint.size, 'indexSize': shared[1]}
         result['notProven'] = [n for n in result['notProven'] if not n.startswith('that no later event')]
@@ -1927,8 +2032,9 @@ def statement_schema(version):
                      'subject': req(c_array(subject, 0, 10 ** 9)), 'predicate': req(predicate)})
 
 
-def check_statement(record, where, key, version, header, checkpoint, content_hex, records, units, events, supported,
+def check_statement(record, where, key, pq_key, version, header, checkpoint, content_hex, records, units, events, supported,
                     release_ids, keys):
+    """§8.2 step 5; `key` and `pq_key` the ledger keys in force at the checkpoint's size (the chains' last)."""
     v2 = version >= 2
     where = dict(where, field='statement')
     env = record['envelope']
@@ -1947,7 +2053,7 @@ def check_statement(record, where, key, version, header, checkpoint, content_hex
     if version >= 3:
         signed_with, pq_note = export_v3.check_signatures(
             sigs, key.dsse_keyid, lambda sig: ed25519_verify(key.public_key, pae(STATEMENT_PAYLOAD_TYPE, payload), sig),
-            V3_OPTIONS['pq_key'], V3_OPTIONS['ml_dsa_verifier'], pae(STATEMENT_PAYLOAD_TYPE, payload), b64decode_strict,
+            pq_key, V3_OPTIONS['ml_dsa_verifier'], pae(STATEMENT_PAYLOAD_TYPE, payload), b64decode_strict,
             refuse, STATEMENT_SIGNATURE_ERROR, where)
     elif len(sigs) != 1:
         refuse(STATEMENT_SIGNATURE_ERROR, 'the statement has not exactly one signature', **where)
@@ -2070,7 +2176,8 @@ def checkpoint_body(note):
 def verify_renewal(doc, key, map_key=None):
     """§14: format, the evidence as made (classical), the rotations' chains, the renewal checkpoint with the chain's
     last key, the rotations' inclusion in it, the consistency proof. This verifier has no ML-DSA-44: the renewal
-    checkpoint's ML-DSA-44 line is not checked, and the result says so (never "renewed, ML-DSA-44 verified")."""
+    checkpoint's ML-DSA-44 line is checked in form only (check_pq_line) unless an external program verifies it, and
+    the result says which (never "renewed, ML-DSA-44 verified" without one)."""
     # format
     v2 = doc['format'] == 'flashtrail.renewal.v2'
     members = {'format', 'evidence', 'checkpoint', 'consistency'} | ({'rotations'} if v2 else set())
@@ -2110,10 +2217,10 @@ def verify_renewal(doc, key, map_key=None):
         if rotations and rotations[-1].leaf_index >= e.leaf_index:
             refuse(DUPLICATE_ENTRY if rotations[-1].leaf_index == e.leaf_index else FORMAT_ERROR, 'rotations must be in strictly ascending leaf order', **dict(e.where, leafIndex=e.leaf_index))
         rotations.append(e)
-    chain = follow_ledger_key_chain(rotations, key)
-    follow_ml_dsa_key_chain(rotations, key.name, V3_OPTIONS['pq_key'])
+    chain, pq_last = follow_key_chains(rotations, key, V3_OPTIONS['pq_key'], {'field': 'rotations'})
     # renewal checkpoint, then the rotations' inclusion in it
     renewing = verify_checkpoint(doc['checkpoint'], chain.signing, {'field': 'checkpoint'})
+    pq_line = check_pq_line(renewing, pq_last, {'field': 'checkpoint'})
     hashes = []
     for i, h in enumerate(doc['consistency']):
         raw = b64decode_strict(h)
@@ -2140,8 +2247,8 @@ def verify_renewal(doc, key, map_key=None):
         refuse(CONSISTENCY_PROOF_ERROR, 'tree %d does not extend tree %d: the log was rewritten between the two checkpoints (or the proof is wrong)' % (renewing.size, old_size), field='consistency', evidence=evidence_of_fork)
     return {'ok': True, 'format': doc['format'], 'evidence': evidence, 'renewal': {
         'size': renewing.size, 'rotations': len(rotations),
-        'signatures': ['Ed25519'],
-        'mlDsa': 'not checked: this verifier has no ML-DSA-44, so the bundle is not reported renewed under the hybrid policy',
+        'signatures': ['Ed25519'] + (['ML-DSA-44'] if pq_last is not None and V3_OPTIONS['ml_dsa_verifier'] is not None else []),
+        'mlDsa': pq_line,
         'statement': 'the evidence\'s tree %d is a prefix of tree %d, signed with Ed25519 by %s' % (old_size, renewing.size, chain.signing.name)}}
 
 

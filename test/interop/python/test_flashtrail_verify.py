@@ -776,5 +776,107 @@ class RealLedgerRecipeLine(unittest.TestCase):
         self.assertEqual((rc, out['ok']), (1, False))
 
 
+ROTATION = os.path.join(VECTORS, 'rotation')
+
+
+def rotation_seed_key(label):
+    """The rotation vectors' Ed25519 keys (their manifest's `seeds`): sha256("flashtrail rotation vectors: " + label)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    return Ed25519PrivateKey.from_private_bytes(fv.sha256(('flashtrail rotation vectors: ' + label).encode()))
+
+
+def raw_public(private):
+    from cryptography.hazmat.primitives import serialization
+    return private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def verifier_key_text(name, private):
+    key = fv.ledger_key_of(name, raw_public(private))
+    return '%s+%s+%s' % (name, key.key_id.hex(), base64.b64encode(b'\x01' + key.public_key).decode())
+
+
+class RotatedExports(unittest.TestCase):
+    """§5.4 "In an export", beyond the manifest's cases: which key line 2 must be signed by, and where the pinned key
+    may sit in the chain. Files are the genuine one-rotation export re-signed with the vectors' seeds (line 2 and the
+    statement's Ed25519 signature; verified classically, so its ML-DSA-44 signature is not counted)."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(ROTATION, 'manifest.json')) as f:
+            cls.manifest = json.load(f)
+        cls.genesis, cls.successor = rotation_seed_key('ledger 1'), rotation_seed_key('ledger 2')
+        cls.origin = cls.manifest['ledgerVerifierKey'].split('+')[0]
+        with open(os.path.join(ROTATION, 'ed25519.export.ndjson'), 'rb') as f:
+            cls.lines = [json.loads(x) for x in f.read().split(b'\n') if x]
+        cls.tmp = tempfile.TemporaryDirectory()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_the_seeds_are_the_manifests_keys(self):
+        self.assertEqual(verifier_key_text(self.origin, self.genesis), self.manifest['ledgerVerifierKey'])
+        self.assertEqual(verifier_key_text(self.origin, self.successor), self.manifest['newestLedgerVerifierKey'])
+
+    def note_line(self, body, private):
+        key_id = fv.ledger_key_of(self.origin, raw_public(private)).key_id
+        return '\u2014 %s %s\n' % (self.origin, base64.b64encode(key_id + private.sign(body.encode())).decode())
+
+    def export_with_note_signed_by(self, *signers):
+        """The export with line 2's Ed25519 line(s) made by `signers` (the ML-DSA-44 line kept), the statement's
+        content digest and Ed25519 signature made again with the successor key: only line 2 differs in what it proves."""
+        lines = [dict(x) for x in self.lines]
+        note = lines[1]['note']
+        body = note[:note.index('\n\n') + 1]
+        ml_dsa_line = [x for x in note[len(body) + 1:].split('\n') if x][1] + '\n'
+        lines[1] = {'note': body + '\n' + ''.join(self.note_line(body, k) for k in signers) + ml_dsa_line, 'record': 'checkpoint'}
+        text = b''.join(fv.jcs_bytes(x) + b'\n' for x in lines[:-1])
+        statement = lines[-1]['envelope']
+        payload = json.loads(base64.b64decode(statement['payload']))
+        payload['predicate']['content']['sha256'] = fv.sha256_hex(text)
+        body_bytes = fv.jcs_bytes(payload)
+        signatures = [{'keyid': fv.sha256_hex(raw_public(self.successor)),
+                       'sig': base64.b64encode(self.successor.sign(fv.pae(fv.STATEMENT_PAYLOAD_TYPE, body_bytes))).decode()}] + statement['signatures'][1:]
+        last = {'envelope': {'payload': base64.b64encode(body_bytes).decode(), 'payloadType': fv.STATEMENT_PAYLOAD_TYPE, 'signatures': signatures}, 'record': 'statement'}
+        path = os.path.join(self.tmp.name, 'signed-by-%d.ndjson' % len(os.listdir(self.tmp.name)))
+        with open(path, 'wb') as f:
+            f.write(text + fv.jcs_bytes(last) + b'\n')
+        return path
+
+    def verdict(self, path, key):
+        rc, out, err = run_cli('--ledger-key', key, path)
+        self.assertNotIn('Traceback', err)
+        return out
+
+    def test_resigning_as_the_ledger_did_keeps_the_file_valid(self):
+        # The helper itself: the successor signs line 2 as the ledger did, and the file verifies.
+        out = self.verdict(self.export_with_note_signed_by(self.successor), self.manifest['ledgerVerifierKey'])
+        self.assertTrue(out['ok'], out)
+        self.assertEqual(out['ledgerKeys'], [k.split('+')[1] for k in (self.manifest['ledgerVerifierKey'], self.manifest['newestLedgerVerifierKey'])])
+
+    def test_pinned_to_the_newest_key_line_2_is_verified_at_once(self):
+        out = self.verdict(os.path.join(ROTATION, 'ed25519.export.ndjson'), self.manifest['newestLedgerVerifierKey'])
+        self.assertTrue(out['ok'], out)
+        self.assertEqual(out['checkpointSignatures']['ed25519'], '+'.join(self.manifest['newestLedgerVerifierKey'].split('+')[:2]))
+
+    def test_line_2_by_the_replaced_key_alone_is_refused_at_line_2(self):
+        # The tree holds the rotation: the checkpoint of its size is the new key's to sign (§5.4), as in provenance.
+        path = self.export_with_note_signed_by(self.genesis)
+        for key in (self.manifest['ledgerVerifierKey'], self.manifest['newestLedgerVerifierKey']):
+            out = self.verdict(path, key)
+            self.assertEqual((out['ok'], out['code'], out['where']['line']), (False, 'CHECKPOINT_SIGNATURE_ERROR', 2), out)
+
+    def test_line_2_by_both_keys_verifies_with_either_pinned(self):
+        path = self.export_with_note_signed_by(self.genesis, self.successor)
+        for key in (self.manifest['ledgerVerifierKey'], self.manifest['newestLedgerVerifierKey']):
+            out = self.verdict(path, key)
+            self.assertTrue(out['ok'], out)
+
+    def test_a_key_outside_the_chain_is_refused(self):
+        stranger = verifier_key_text(self.origin, rotation_seed_key('someone else'))
+        out = self.verdict(self.export_with_note_signed_by(self.successor), stranger)
+        self.assertEqual((out['ok'], out['code']), (False, 'LEDGER_KEY_ERROR'), out)
+
+
 if __name__ == '__main__':
     unittest.main()
