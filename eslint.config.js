@@ -20,6 +20,8 @@ const LAYERS = [
   { dir: 'src/cfx', pure: true },
   { dir: 'src/native' },
   { dir: 'src/files' },
+  // HTTP plumbing shared by the witness and the ledger API (bounded request bodies).
+  { dir: 'src/http' },
   { dir: 'src/witness' },
   { dir: 'src/client' },
   { dir: 'src/store' },

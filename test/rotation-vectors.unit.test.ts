@@ -10,9 +10,9 @@ import { portableCrypto } from '../src/crypto/backend.ts';
 import { VerificationError } from '../src/verify/errors.ts';
 
 describe('rotated-ledger vectors', () => {
-  it('covers both chains, exports, renewals and genuine files', () => {
+  it('covers both chains, exports, renewals of documents and exports, and genuine files', () => {
     const kinds = new Set(rotationManifest.vectors.map((v) => `${v.kind}:${v.expect === 'ok' ? 'ok' : 'bad'}`));
-    expect([...kinds].sort()).toEqual(['export:bad', 'export:ok', 'provenance:bad', 'provenance:ok', 'renewal:bad', 'renewal:ok']);
+    expect([...kinds].sort()).toEqual(['export-renewal:bad', 'export-renewal:ok', 'export:bad', 'export:ok', 'provenance:bad', 'provenance:ok', 'renewal:bad', 'renewal:ok']);
   });
   for (const v of rotationManifest.vectors) {
     it(`${v.file}${v.pin ? ` (pinned: ${v.pin})` : ''}: ${v.expect}`, async () => {

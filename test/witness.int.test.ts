@@ -19,7 +19,7 @@ import { parseCosignerKey, verifyCosignatures } from '../src/tlog/cosignature.ts
 import { parseNote, signNote } from '../src/tlog/note.ts';
 import { formatCheckpointBody, parseCheckpointBody } from '../src/tlog/checkpoint.ts';
 import { readSecretKeyFile } from '../src/files/key-file.ts';
-import { formatAddCheckpoint } from '../src/tlog/witness.ts';
+import { formatAddCheckpoint, MAX_ADD_CHECKPOINT_BYTES } from '../src/tlog/witness.ts';
 import { newSigner, type Signer } from '../src/crypto/ed25519.ts';
 import { formatCosignerKey } from '../src/tlog/cosignature.ts';
 
@@ -221,6 +221,25 @@ describe('witnesses', () => {
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     writeFileSync(join(logs, file as string), saved);
     witness = await spawnWitness(witnessDir);
+  });
+
+  it('refuses a body over its bound, declared or chunked, with 413, and one that is not UTF-8 with 400, in plain text', async () => {
+    const oversized = 'x'.repeat(MAX_ADD_CHECKPOINT_BYTES + 1);
+    const declared = await fetch(`${witness.url}/add-checkpoint`, { method: 'POST', body: oversized });
+    expect([declared.status, declared.headers.get('content-type')]).toEqual([413, 'text/plain; charset=utf-8']);
+    expect(await declared.text()).toBe(`the request body is larger than ${MAX_ADD_CHECKPOINT_BYTES} bytes\n`);
+    const chunks = [oversized.slice(0, 1000), oversized.slice(1000)];
+    const chunked = await fetch(`${witness.url}/add-checkpoint`, {
+      method: 'POST',
+      body: new ReadableStream({ pull: (controller) => (chunks.length > 0 ? controller.enqueue(new TextEncoder().encode(chunks.shift())) : controller.close()) }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    const notUtf8 = await fetch(`${witness.url}/add-checkpoint`, { method: 'POST', body: new Uint8Array([0x6f, 0x6c, 0x64, 0xff, 0x0a]) });
+    expect([notUtf8.status, await notUtf8.text()]).toEqual([400, 'the request body is not UTF-8\n']);
+    // The witness still answers afterwards: the refused bodies left nothing behind.
+    const same = await fetch(`${witness.url}/add-checkpoint`, { method: 'POST', body: formatAddCheckpoint({ oldSize: sizeOf(honestNote), proof: [], checkpoint: honestNote }) });
+    expect(same.status).toBe(200);
   });
 
   it('a witness that cannot be reached leaves the checkpoint served with the ledger signature alone, and logged; a policy for another log does not start', async () => {

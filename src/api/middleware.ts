@@ -1,5 +1,4 @@
 /** Middleware factories: authentication, role checks, bounded bodies, request logging. */
-import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import { LedgerError, type LedgerErrorCode } from '../write/errors.ts';
@@ -7,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Principal, Role } from '../write/pipeline.ts';
 import type { TokenSource } from './tokens.ts';
 import { problem } from './problem.ts';
+import { readBoundedBody } from '../http/body.ts';
 
 /** problemCode: set by `problem()`, read by the metrics middleware (refusals by code). */
 /** body: the request's bytes, read once by `boundedBody` (read them with `bodyText`). */
@@ -26,69 +26,14 @@ export function bearerAuth(tokens: TokenSource): MiddlewareHandler<AppEnv> {
   };
 }
 
-/**
- * Reads the request body once, refusing more than `maxBytes` (by its Content-Length, or counted as it arrives
- * when chunked) with `tooLarge`'s answer. Under @hono/node-server it reads the Node request directly: going
- * through `c.req.raw.body`, as hono's bodyLimit does, makes the adapter build a whole fetch Request and a web
- * stream for every append (about 6 % of the append path's CPU, measured). Elsewhere (app.request in tests,
- * another runtime) it reads the fetch Request's stream, bounded the same way.
- */
+/** Reads the request body once (src/http/body.ts), refusing more than `maxBytes` with `tooLarge`'s answer. */
 export function boundedBody(maxBytes: number, tooLarge: (c: Context<AppEnv>) => Response | Promise<Response>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const declared = c.req.header('content-length');
-    if (declared !== undefined && c.req.header('transfer-encoding') === undefined && Number(declared) > maxBytes) return tooLarge(c);
-    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-    const bytes = incoming ? await readNodeBody(incoming, maxBytes) : await readFetchBody(c.req.raw, maxBytes);
+    const bytes = await readBoundedBody(c, maxBytes);
     if (bytes === null) return tooLarge(c);
     c.set('body', bytes);
     await next();
   };
-}
-
-/** At most `maxBytes` of a Node request, or null when it holds more (what is left stays unread: answer with Connection: close). */
-function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const detach = () => incoming.off('data', onData).off('end', onEnd).off('error', onError);
-    const done = (result: Uint8Array | null) => {
-      detach();
-      resolve(result);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        incoming.pause();
-        done(null);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => done(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    const onError = (error: Error) => {
-      detach();
-      reject(error);
-    };
-    incoming.on('data', onData).on('end', onEnd).on('error', onError);
-  });
-}
-
-async function readFetchBody(request: Request, maxBytes: number): Promise<Uint8Array | null> {
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });

@@ -8,6 +8,7 @@ export { verifyExportLines, verifyUnitLine, unitContextOf, inlineUnitVerifier, t
 export { checkCheckpointSignatures, requiredSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 export { parseMlDsaVerifierKey, formatMlDsaVerifierKey, verifyMlDsaLine, type MlDsaNoteKey } from '../tlog/ml-dsa-note.ts';
 export { verifyRenewal, isRenewalBundle, RENEWAL_FORMAT, RENEWAL_FORMAT_V1, type RenewalBundle, type RenewalRotation, type RenewalReport } from './renewal.ts';
+export { verifyExportRenewal, isExportRenewalBundle, RENEWAL_FORMAT_V3, type ExportRenewalBundle, type ExportRenewalReport, type ExportRenewalSubject, type Renewed } from './renewal.ts';
 export { verifyCheckpointConsistency, type ConsistencyReport } from './consistency.ts';
 export { VerificationError, VERIFY_ERROR_CODES, type VerifyErrorCode, type FailureLocation } from './errors.ts';
 export { stepLines, failureLine } from './report.ts';
@@ -26,4 +27,4 @@ export { UnitHistoryMap, verifyCompleteHistory, historyKey, type HistoryClaim, t
 export { verifyHistoryEvidence, formatCommitment, parseCommitment, indexLogOrigin, type HistoryReport, type MapCommitment } from './map-commitment.ts';
 export { parseWitnessPolicy, quorumMet, describeQuorum, type WitnessPolicy } from '../tlog/policy.ts';
 export { parseCosignerKey, verifyCosignatures, type CosignerKey, type Cosignature } from '../tlog/cosignature.ts';
-export { exportStepPlan, provenanceStepPlan, renewalStepPlan, observedSteps, type PlanOptions } from './plan.ts';
+export { exportStepPlan, provenanceStepPlan, renewalStepPlan, exportRenewalStepPlan, observedSteps, type PlanOptions } from './plan.ts';

@@ -35,6 +35,11 @@ export function renewalStepPlan(): string[] {
   return ['format', 'evidence', 'renewal checkpoint', 'consistency'];
 }
 
+/** verifyExportRenewal: the bundle, the export as it was made, that it is the bundle's subject, then as verifyRenewal. */
+export function exportRenewalStepPlan(): string[] {
+  return ['format', 'evidence', 'subject', 'renewal checkpoint', 'consistency'];
+}
+
 /**
  * A pipeline's step list that calls `onStep` as each step is pushed. `push` is replaced by a non-enumerable
  * own property, so the list still serializes (JSON, structured clone) as the plain array it is.

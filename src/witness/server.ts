@@ -13,11 +13,11 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { nativeCrypto } from '../native/crypto.ts';
 import { lockDataDirectory } from '../files/dir-lock.ts';
+import { readBoundedBody } from '../http/body.ts';
 import { toHex, utf8 } from '../crypto/encoding.ts';
 import { sha256 } from '../crypto/sha256.ts';
 import { cosignCheckpoint } from '../tlog/cosignature.ts';
@@ -27,15 +27,17 @@ import { ADD_LEDGER_KEY_PATH, decideAddLedgerKey, MAX_ADD_LEDGER_KEY_BYTES } fro
 
 const TEXT = 'text/plain; charset=utf-8';
 
-/** Both POST bodies are bounded before they are read: a 413 in plain text, as every answer of the witness. */
-const limitBody = (maxSize: number) => bodyLimit({ maxSize, onError: (c) => c.text(`the request body is larger than ${maxSize} bytes\n`, 413, { 'Content-Type': TEXT }) });
-
-/** The body as strict UTF-8 (a BOM kept, so that it fails the note's parse), or null when it is not UTF-8. */
-async function utf8Body(c: Context): Promise<string | null> {
+/**
+ * A POST body within `maxBytes`, as strict UTF-8 (a BOM kept, so that it fails the note's parse): the answer to
+ * send instead when it is larger (413) or not UTF-8 (400), in plain text as every answer of the witness.
+ */
+async function boundedUtf8Body(c: Context, maxBytes: number): Promise<{ text: string } | { refusal: Response }> {
+  const bytes = await readBoundedBody(c, maxBytes);
+  if (bytes === null) return { refusal: c.text(`the request body is larger than ${maxBytes} bytes\n`, 413, { 'Content-Type': TEXT, Connection: 'close' }) };
   try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await c.req.arrayBuffer());
+    return { text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes) };
   } catch {
-    return null;
+    return { refusal: c.text('the request body is not UTF-8\n', 400, { 'Content-Type': TEXT }) };
   }
 }
 
@@ -57,10 +59,10 @@ export function createWitnessApp(witness: WitnessDirectory, options: WitnessServ
 
   app.post(
     '/add-checkpoint',
-    limitBody(MAX_ADD_CHECKPOINT_BYTES),
     async (c) => {
-      const body = await utf8Body(c);
-      if (body === null) return c.text('the request body is not UTF-8\n', 400, { 'Content-Type': TEXT });
+      const read = await boundedUtf8Body(c, MAX_ADD_CHECKPOINT_BYTES);
+      if ('refusal' in read) return read.refusal;
+      const body = read.text;
       // From here to the durable record nothing yields to the event loop: the size check and the update are
       // one step, so two concurrent submissions cannot both extend the same old size.
       const decision = decideAddCheckpoint(body, witness.logKeys, (origin) => witness.latest(origin), nativeCrypto, (k, size) => witness.keyInForce(k, size));
@@ -81,10 +83,10 @@ export function createWitnessApp(witness: WitnessDirectory, options: WitnessServ
 
   app.post(
     `/${ADD_LEDGER_KEY_PATH}`,
-    limitBody(MAX_ADD_LEDGER_KEY_BYTES),
     async (c) => {
-      const body = await utf8Body(c);
-      if (body === null) return c.text('the request body is not UTF-8\n', 400, { 'Content-Type': TEXT });
+      const read = await boundedUtf8Body(c, MAX_ADD_LEDGER_KEY_BYTES);
+      if ('refusal' in read) return read.refusal;
+      const body = read.text;
       const decision = decideAddLedgerKey(body, witness.logKeys, (origin) => witness.latest(origin), nativeCrypto);
       if (decision.status !== 200) return refuse(c, decision.status, decision.message);
       // Persisted before the answer, like a cosignature: the log's next checkpoints are signed by these keys.

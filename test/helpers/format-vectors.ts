@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import manifest from '../vectors/format/manifest.json' with { type: 'json' };
-import { inlineUnitVerifier, parseMlDsaVerifierKey, parseVerifierKey, verifyExportLines, verifyProvenance, verifyRenewal, type StepReport } from '../../src/verify/index.ts';
+import { inlineUnitVerifier, parseMlDsaVerifierKey, parseVerifierKey, verifyExportLines, verifyExportRenewal, verifyProvenance, verifyRenewal, type StepReport } from '../../src/verify/index.ts';
 import type { CryptoBackend } from '../../src/crypto/backend.ts';
 
 export { manifest };
@@ -51,7 +51,9 @@ export async function verifyVector(v: FormatVector, crypto: CryptoBackend, onSte
 /** The rotated-ledger vectors (test/vectors/format/rotation, generate-rotation.ts): their own manifest and keys. */
 export interface RotationVector {
   readonly file: string;
-  readonly kind: 'export' | 'provenance' | 'renewal';
+  readonly kind: 'export' | 'provenance' | 'renewal' | 'export-renewal';
+  /** kind `export-renewal`: the export the bundle is verified with (docs/format.md §14.1). */
+  readonly export?: string;
   readonly expect: string;
   readonly rule: string;
   readonly description: string;
@@ -77,6 +79,7 @@ export async function verifyRotationVector(v: RotationVector, crypto: CryptoBack
   const bytes = new Uint8Array(readFileSync(join(FORMAT_VECTOR_DIR, v.file)));
   if (v.kind === 'export') return verifyExportLines(lines(bytes), key, { crypto, units: inlineUnitVerifier(crypto), signatures: { mlDsaKey: pq }, mapKey: map });
   const doc: unknown = JSON.parse(new TextDecoder().decode(bytes));
+  if (v.kind === 'export-renewal') return verifyExportRenewal(doc, lines(new Uint8Array(readFileSync(join(FORMAT_VECTOR_DIR, v.export as string)))), key, pq, { crypto, units: inlineUnitVerifier(crypto), mapKey: map });
   if (v.kind === 'renewal') return verifyRenewal(doc, key, pq, crypto);
   return verifyProvenance(doc as Parameters<typeof verifyProvenance>[0], key, crypto, { mapKey: map, mlDsaKey: pq });
 }

@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
 import { CliError, describeExpectedFailure, UsageError } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
-import { isRenewalBundle, verifyRenewal } from '../../verify/renewal.ts';
+import { isRenewalBundle, verifyExportRenewal, verifyRenewal } from '../../verify/renewal.ts';
 import { checkCheckpoint, verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64, toHex } from '../../crypto/encoding.ts';
@@ -11,7 +11,9 @@ import { LedgerClient } from '../../client/ledger-client.ts';
 import { parseCheckpointBody } from '../../tlog/checkpoint.ts';
 import { NoteError, parseNote } from '../../tlog/note.ts';
 import { openSync, readSync, closeSync } from 'node:fs';
-import { verifyExportFile } from '../../native/export-verifier.ts';
+import { readLines, verifyExportFile, workerPoolVerifier } from '../../native/export-verifier.ts';
+import { availableParallelism } from 'node:os';
+import { portableCrypto } from '../../crypto/backend.ts';
 import { MAX_PROVENANCE_BYTES } from '../../../schemas/provenance.ts';
 import { failureLine, stepLines } from '../../verify/report.ts';
 import { parseWitnessPolicy, PolicyError, type WitnessPolicy } from '../../tlog/policy.ts';
@@ -129,6 +131,60 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
       }
       printWitnesses(o, report.witnesses);
       for (const n of report.notProven) o.out(`  not proven: ${n}`);
+    }
+    return 0;
+  } catch (error) {
+    return failure(o, error);
+  }
+}
+
+/**
+ * `flashtrail verify EXPORT --renewal BUNDLE` (docs/format.md §14.1): the export verified as it was made, that it
+ * is the file the bundle names, then the bundle's newer hybrid checkpoint and the consistency proof to it.
+ */
+export async function verifyExportRenewalCommand(file: string, bundleFile: string, ledgerKey: string, o: VerifyOutput, options: { portable: boolean; workers?: number; progress: (line: string) => void; policyFile?: string; atLeast?: number; signatures?: SignatureOptions; pageFile?: string; mapKey?: string }): Promise<number> {
+  let lastShown = 0;
+  try {
+    const key = readKey(ledgerKey);
+    const { mlDsaKey } = readSignaturePolicy(options.signatures);
+    if (!mlDsaKey) throw new VerificationError('LEDGER_KEY_ERROR', 'input', "a renewal bundle is verified with the ledger's ML-DSA-44 key: give --ledger-pq-key", { file: bundleFile });
+    const bundle = readJsonDocument(bundleFile, MAX_PROVENANCE_BYTES, 'the renewal bundle');
+    const policy = readPolicy(options.policyFile);
+    const verifierPage = readPageFile(options.pageFile);
+    const mapKey = options.mapKey === undefined ? undefined : readKey(options.mapKey, '--map-key', 'the index log key file', 'an index log verifier key');
+    let report;
+    try {
+      report = await verifyExportRenewal(bundle, readLines(file), key, mlDsaKey, {
+        crypto: options.portable ? portableCrypto : nativeCrypto,
+        units: workerPoolVerifier(Math.max(1, options.workers ?? availableParallelism()), options.portable),
+        ...(mapKey ? { mapKey } : {}),
+        ...(verifierPage ? { verifierPage } : {}),
+        ...(policy ? { policy } : {}),
+        ...(options.atLeast !== undefined ? { atLeast: options.atLeast } : {}),
+        onProgress: (units, events) => {
+          if (Date.now() - lastShown > 1000) {
+            lastShown = Date.now();
+            options.progress(`  verified ${units} units, ${events} events…`);
+          }
+        },
+      });
+    } catch (error) {
+      if (error instanceof VerificationError) {
+        // The bundle's own steps locate in the bundle, the export's in the export.
+        const inBundle = !error.step.startsWith('evidence');
+        throw new VerificationError(error.code, error.step, error.message, { file: inBundle ? bundleFile : file, ...error.location }, error.evidence);
+      }
+      const code = (error as NodeJS.ErrnoException).code;
+      if (typeof code === 'string') throw new VerificationError('FORMAT_ERROR', 'evidence: format', `cannot read ${file}: ${(error as Error).message}`, { file });
+      throw error;
+    }
+    if (o.json) o.out(JSON.stringify({ ok: true, report }, null, 2));
+    else {
+      o.out(`verifying the renewal of export ${file} (${bundleFile})`);
+      printSteps(o, report.evidence.steps.map((s) => ({ ...s, step: `evidence: ${s.step}` })));
+      printSteps(o, report.steps);
+      o.out(`verified: ${report.evidence.units} units, ${report.evidence.events} events, stations ${report.evidence.stations.join(', ')}; checkpoint ${report.evidence.origin} size ${report.evidence.checkpoint.size}; renewed: ${report.renewed.statement}`);
+      for (const n of report.evidence.notProven) o.out(`  not proven: ${n}`);
     }
     return 0;
   } catch (error) {
@@ -381,7 +437,10 @@ function readNoteFile(file: string): string {
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['FILE --ledger-key KEY|@FILE [--map-key KEY|@FILE] [--checkpoint FILE] [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--page verify.html] [--json] [--portable] [--workers N]'],
+  usage: [
+    'FILE --ledger-key KEY|@FILE [--map-key KEY|@FILE] [--checkpoint FILE] [--ledger-pq-key KEY|@FILE] [--signatures hybrid|classical] [--policy FILE] [--at-least N] [--page verify.html] [--json] [--portable] [--workers N]',
+    'EXPORT --renewal BUNDLE --ledger-key KEY|@FILE --ledger-pq-key KEY|@FILE [--json] [--portable] [--workers N]',
+  ],
   description: [
     'Checks, with nothing but the pinned ledger key: every signature (strict RFC 8032), every chain link, that',
     'each signing key was registered and live, every inclusion proof, and the signed checkpoint. An export is',
@@ -396,6 +455,7 @@ const command = defineCommand({
     'at-least': { type: 'string', value: 'N', help: 'the log is known to have N leaves: refuse evidence against a smaller tree (CHECKPOINT_STALE)' },
     'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's ML-DSA-44 verifier key (GET /v1/ledger/pq-key): with it, both checkpoint signatures are required" },
     signatures: { type: 'string', value: 'hybrid|classical', help: 'hybrid (default with --ledger-pq-key): Ed25519 and ML-DSA-44; classical: Ed25519 alone, for evidence from before the ML-DSA-44 key' },
+    renewal: { type: 'string', value: 'BUNDLE', help: 'an export only: its renewal bundle (flashtrail renew EXPORT, flashtrail.renewal.v3): the export verified as made, then reported renewed by the bundle\'s newer hybrid checkpoint; needs --ledger-pq-key' },
     page: { type: 'string', value: 'FILE', help: 'an export only: the offline verifier page found next to it, compared with the SHA-256 its signed statement names (VERIFIER_PAGE_MISMATCH)' },
     json: { type: 'boolean', help: 'print the report, or the failure, as JSON' },
     portable: { type: 'boolean', help: 'verify with the pure-JavaScript Ed25519 and SHA-256 instead of OpenSSL' },
@@ -412,6 +472,13 @@ const command = defineCommand({
       isExport = isExportFile(file);
     } catch (error) {
       return failure(o, error);
+    }
+    if (values.renewal !== undefined) {
+      if (!isExport) throw new UsageError('--renewal is for exports: a provenance document\'s renewal bundle holds the document (flashtrail verify BUNDLE)');
+      if (values.checkpoint !== undefined) throw new UsageError('--checkpoint does not apply with --renewal: the bundle carries the newer checkpoint (use --at-least N for a size the log has reached)');
+      if (values.signatures !== undefined) throw new UsageError('--signatures does not apply with --renewal: the export is verified as it was made (classical), the renewal checkpoint under the hybrid policy');
+      const workers = values.workers === undefined ? undefined : wholeNumber(values.workers, '--workers', 0, 1, 256);
+      return verifyExportRenewalCommand(file, values.renewal as string, key, o, { portable: values.portable === true, ...(workers ? { workers } : {}), ...(values.policy !== undefined ? { policyFile: values.policy } : {}), ...(atLeast !== undefined ? { atLeast } : {}), ...(values.page !== undefined ? { pageFile: values.page as string } : {}), ...(values['map-key'] !== undefined ? { mapKey: values['map-key'] as string } : {}), progress: (l) => console.error(l), signatures });
     }
     if (isExport) {
       let exportAtLeast = atLeast;

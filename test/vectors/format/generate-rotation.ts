@@ -4,10 +4,12 @@
  * each key rotation by `flashtrail keys rotate`'s own code (src/server/ledger-key-rotation.ts), given a seeded next
  * key instead of a random one so that the chain's keys are the same on every run:
  *
- *   1. genesis keys; line setup; SN-0001 flashed          → renewal evidence (SN-0001's document at that size)
+ *   1. genesis keys; line setup; SN-0001 flashed          → renewal evidence (SN-0001's document at that size, and
+ *      before.export.ndjson, the batch's export)
  *   2. Ed25519 key rotated; SN-0002 flashed              → ed25519.provenance.json (v3), ed25519.export.ndjson (v4)
- *      and renewal.json (`flashtrail renew` of step 1's document)
- *   3. ML-DSA-44 key rotated; SN-0003 flashed            → both.provenance.json, both.export.ndjson, renewal.both.json
+ *      and renewal.json, renewal.export.json (`flashtrail renew` of step 1's document and export)
+ *   3. ML-DSA-44 key rotated; SN-0003 flashed            → both.provenance.json, both.export.ndjson, renewal.both.json,
+ *      renewal.export.both.json
  *
  * then tamper cases derived from those files, each breaking one rule, and rotation/manifest.json with the code a
  * verifier must report. Vectors are verified with the genesis keys pinned unless their entry's `pin` says otherwise.
@@ -108,12 +110,13 @@ async function genuine(): Promise<Record<string, string>> {
       mapVerifierKey = ledger.unitMap?.verifierKey ?? '';
       await flash(ledger, tokens, 'SN-0001');
       files['before.provenance.json'] = json(await provenance(ledger, tokens, 'SN-0001'));
+      files['before.export.ndjson'] = await exportBatch(ledger, tokens);
     });
     const t = tokens as Tokens;
     // `flashtrail renew` of the document from before the rotations, against the running ledger.
-    const renew = async (ledger: RunningLedger, out: string): Promise<string> => {
-      const evidence = join(dataDir, 'before.json');
-      writeFileSync(evidence, files['before.provenance.json'] as string);
+    const renew = async (ledger: RunningLedger, out: string, of = 'before.provenance.json'): Promise<string> => {
+      const evidence = join(dataDir, of);
+      writeFileSync(evidence, files[of] as string);
       const tokenFile = join(dataDir, 'auditor.token');
       writeFileSync(tokenFile, `${t.auditor}\n`, { mode: 0o600 });
       await run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), 'renew', evidence, '--out', join(dataDir, out), '--url', ledger.url, '--token-file', tokenFile]);
@@ -125,6 +128,7 @@ async function genuine(): Promise<Record<string, string>> {
       files['ed25519.provenance.json'] = json(await provenance(ledger, t, 'SN-0002'));
       files['ed25519.export.ndjson'] = await exportBatch(ledger, t);
       files['renewal.json'] = await renew(ledger, 'renewal.json');
+      files['renewal.export.json'] = await renew(ledger, 'renewal.export.json', 'before.export.ndjson');
     });
     rotateMlDsaKey(dataDir, mlDsa2);
     await withLedger(dataDir, async (ledger) => {
@@ -132,6 +136,7 @@ async function genuine(): Promise<Record<string, string>> {
       files['both.provenance.json'] = json(await provenance(ledger, t, 'SN-0003'));
       files['both.export.ndjson'] = await exportBatch(ledger, t);
       files['renewal.both.json'] = await renew(ledger, 'renewal.both.json');
+      files['renewal.export.both.json'] = await renew(ledger, 'renewal.export.both.json', 'before.export.ndjson');
     });
     files['map-key'] = mapVerifierKey;
     return files;
@@ -144,7 +149,9 @@ async function genuine(): Promise<Record<string, string>> {
 
 interface Vector {
   readonly file: string;
-  readonly kind: 'export' | 'provenance' | 'renewal';
+  readonly kind: 'export' | 'provenance' | 'renewal' | 'export-renewal';
+  /** kind `export-renewal` (§14.1): the export the bundle (`file`) is verified with. */
+  readonly export?: string;
   /** "ok", or the error code a verifier must report. */
   readonly expect: string;
   readonly rule: string;
@@ -275,12 +282,30 @@ function derive(files: Record<string, string>): Vector[] {
     e.envelope = { ...e.envelope, payload: toBase64(utf8(fromUtf8(fromBase64(e.envelope.payload)).replace('"SN-0001"', '"SN-0009"'))) };
   }), { kind: 'renewal', expect: 'SIGNATURE_ERROR', rule: '§14', description: "a unit event of the evidence changed: the evidence step fails with the evidence's own code" });
   put('renewal.checkpoint-by-stranger.json', editRenewal((r) => void (r['checkpoint'] = signNote(parseNote(r['checkpoint'] as string).text, ORIGIN, stranger.secretKey, stranger.publicKey))), { kind: 'renewal', expect: 'CHECKPOINT_SIGNATURE_ERROR', rule: '§14', description: 'the renewal checkpoint re-signed by another key under the ledger name (no ML-DSA-44 line)' });
+
+  // Export renewal bundles (§14.1, flashtrail.renewal.v3): verified with the export they name.
+  const exportRenewal = (name: string) => JSON.parse(files[name] as string) as { subject: { sha256: string; checkpoint: string }; checkpoint: string; consistency: string[]; rotations: Entry[] } & Record<string, unknown>;
+  const editExportRenewal = (name: string, f: (r: ReturnType<typeof exportRenewal>) => void) => {
+    const r = exportRenewal(name);
+    f(r);
+    return json(r);
+  };
+  const before = 'rotation/before.export.ndjson';
+  out.push({ file: 'rotation/before.export.ndjson', kind: 'export', expect: 'ok', rule: '§5.4', description: 'a v4 export from before any rotation (the export renewal evidence): genesis keys' });
+  out.push({ file: 'rotation/renewal.export.json', kind: 'export-renewal', export: before, expect: 'ok', rule: '§14.1', description: '`flashtrail renew` of the export from before the rotations, by the ledger after the Ed25519 rotation (flashtrail.renewal.v3, one rotation), verified with that export and the genesis keys', needs: 'ml-dsa-44' });
+  out.push({ file: 'rotation/renewal.export.both.json', kind: 'export-renewal', export: before, expect: 'ok', rule: '§14.1', description: '`flashtrail renew` of the same export by the ledger after both rotations: both chains followed from the genesis keys', needs: 'ml-dsa-44' });
+  out.push({ file: 'rotation/renewal.export.json', kind: 'export-renewal', export: 'rotation/ed25519.export.ndjson', expect: 'RENEWAL_SUBJECT_MISMATCH', rule: '§14.1', description: 'a genuine bundle verified with another genuine export (made after the Ed25519 rotation): the file is not the subject', needs: 'ml-dsa-44' });
+  put('renewal.export.subject-checkpoint.json', editExportRenewal('renewal.export.json', (r) => void (r.subject.checkpoint = r.checkpoint)), { kind: 'export-renewal', export: before, expect: 'RENEWAL_SUBJECT_MISMATCH', rule: '§14.1', description: "subject.checkpoint replaced by the renewal checkpoint (the export's digest kept): not the export's line-2 note", needs: 'ml-dsa-44' });
+  put('renewal.export.consistency-forged.json', editExportRenewal('renewal.export.json', (r) => void (r.consistency[0] = toBase64(new Uint8Array(32).fill(7)))), { kind: 'export-renewal', export: before, expect: 'CONSISTENCY_PROOF_ERROR', rule: '§14.1', description: 'the first hash of the consistency proof replaced', needs: 'ml-dsa-44' });
+  put('renewal.export.ml-dsa-line-stripped.json', editExportRenewal('renewal.export.json', (r) => void (r.checkpoint = r.checkpoint.split('\n').filter((l) => !(l.startsWith('\u2014 ') && l.length > 200)).join('\n'))), { kind: 'export-renewal', export: before, expect: 'CHECKPOINT_PQ_SIGNATURE_ERROR', rule: '§14.1, §5.5', description: "the renewal checkpoint without its ML-DSA-44 line (Ed25519 line kept): the renewal's hybrid policy refuses it", needs: 'ml-dsa-44' });
+  put('renewal.export.rotation-omitted.json', editExportRenewal('renewal.export.json', (r) => void (r.rotations = [])), { kind: 'export-renewal', export: before, expect: 'CHECKPOINT_SIGNATURE_ERROR', rule: '§14.1, §5.4', description: 'the Ed25519 rotation left out (rotations []): the renewal checkpoint is signed by a key the pinned key does not reach', needs: 'ml-dsa-44' });
+  put('renewal.export.ml-dsa-link-omitted.json', editExportRenewal('renewal.export.both.json', (r) => void r.rotations.splice(r.rotations.indexOf(mlDsaRotation(r)), 1)), { kind: 'export-renewal', export: before, expect: 'CHECKPOINT_PQ_SIGNATURE_ERROR', rule: '§14.1, §5.5.1', description: "renewal.export.both.json without its ML-DSA-44 link: the renewal checkpoint's ML-DSA-44 line is by a key the pinned one does not lead to", needs: 'ml-dsa-44' });
   return out;
 }
 
 /** The genuine files as written by an earlier run: `--derive` re-derives the tamper cases without a new ledger. */
 function genuineOnDisk(): Record<string, string> {
-  const names = ['before.provenance.json', 'ed25519.provenance.json', 'ed25519.export.ndjson', 'renewal.json', 'both.provenance.json', 'both.export.ndjson', 'renewal.both.json'];
+  const names = ['before.provenance.json', 'before.export.ndjson', 'ed25519.provenance.json', 'ed25519.export.ndjson', 'renewal.json', 'renewal.export.json', 'both.provenance.json', 'both.export.ndjson', 'renewal.both.json', 'renewal.export.both.json'];
   const files = Object.fromEntries(names.map((n) => [n, readFileSync(join(ROTATION_DIR, n), 'utf8')]));
   files['map-key'] = (JSON.parse(readFileSync(join(ROTATION_DIR, 'manifest.json'), 'utf8')) as { mapVerifierKey: string }).mapVerifierKey;
   return files;
@@ -294,7 +319,7 @@ async function main(): Promise<void> {
   for (const [name, text] of Object.entries(files)) writeFileSync(join(ROTATION_DIR, name), text);
   const manifest = {
     description:
-      'Rotated-ledger vectors (docs/format.md §5.4, §5.5.1, §14), written by test/vectors/format/generate-rotation.ts: genuine files from a real ledger that rotated its Ed25519 and then its ML-DSA-44 key, and files that each break one rule, with the code a verifier must report. Verify with the genesis keys pinned (ledgerVerifierKey, ledgerMlDsaVerifierKey, mapVerifierKey; the hybrid policy) unless `pin` is "newest" (both chains\' last keys) or "newest-ml-dsa" (the genesis Ed25519 key and the last ML-DSA-44 key). `needs: ml-dsa-44`: the verdict rests on an ML-DSA-44 signature verifying.',
+      'Rotated-ledger vectors (docs/format.md §5.4, §5.5.1, §14, §14.1), written by test/vectors/format/generate-rotation.ts: genuine files from a real ledger that rotated its Ed25519 and then its ML-DSA-44 key, and files that each break one rule, with the code a verifier must report. Verify with the genesis keys pinned (ledgerVerifierKey, ledgerMlDsaVerifierKey, mapVerifierKey; the hybrid policy) unless `pin` is "newest" (both chains\' last keys) or "newest-ml-dsa" (the genesis Ed25519 key and the last ML-DSA-44 key). `needs: ml-dsa-44`: the verdict rests on an ML-DSA-44 signature verifying. Kind `export-renewal`: `file` is a flashtrail.renewal.v3 bundle, verified with the export named by `export` (§14.1).',
     seeds: 'Ed25519 secret keys and ML-DSA-44 seeds (FIPS 204 ξ) are sha256("flashtrail rotation vectors: " + label) for labels "ledger 1" (genesis), "ledger 2", "ledger ml-dsa-44 1" (genesis), "ledger ml-dsa-44 2", "admin", "unit-map", "station ST-01", "someone else" (the stranger of the tamper cases)',
     ledgerVerifierKey: formatVerifierKey(ORIGIN, ledger1.publicKey),
     ledgerMlDsaVerifierKey: formatMlDsaVerifierKey(ORIGIN, mlDsa1.publicKey),
