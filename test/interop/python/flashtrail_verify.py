@@ -71,6 +71,7 @@ STATEMENT_SIGNATURE_ERROR = 'STATEMENT_SIGNATURE_ERROR'
 PREDICATE_MISMATCH = 'PREDICATE_MISMATCH'
 CONTENT_DIGEST_ERROR = 'CONTENT_DIGEST_ERROR'
 CHECKPOINT_PQ_SIGNATURE_ERROR = 'CHECKPOINT_PQ_SIGNATURE_ERROR'
+RENEWAL_SUBJECT_MISMATCH = 'RENEWAL_SUBJECT_MISMATCH'
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1837,12 +1838,12 @@ class ExportReader:
             refuse(FORMAT_ERROR, 'the file ends without its statement (truncated)')
 
 
-def export_checkpoint(trust_entries, key, note, where, verified_at_once):
+def export_checkpoint(trust_entries, key, pq_key, note, where, verified_at_once):
     """§8.2 step 2 once the records before the units are read (§5.4 "In an export"): the chains their rotations
     lead to from the pinned keys, line 2 verified with the Ed25519 chain's last key (again, if it was verified at once
     with the pinned key and the chain leads past it), its ML-DSA-44 line with the ML-DSA-44 chain's last key.
     (chain, ML-DSA-44 key in force or None, checkpoint, what the ML-DSA-44 line check says)."""
-    chain, pq_last = follow_key_chains(trust_entries, key, V3_OPTIONS['pq_key'], {'record': 'trust'})
+    chain, pq_last = follow_key_chains(trust_entries, key, pq_key, {'record': 'trust'})
     checkpoint = verified_at_once
     if checkpoint is None or chain.signing.dsse_keyid != key.dsse_keyid:
         checkpoint = verify_checkpoint(note, chain.signing, where)
@@ -1853,7 +1854,8 @@ def logged_entry(role, x, where):
     return Entry(role, int(x['leafIndex']), x['envelope'], [b64decode_strict(h) for h in x['proof']], where)
 
 
-def verify_export(path, key, map_key=None):
+def verify_export(path, key, map_key, pq_key):
+    """§8.2; `pq_key` the pinned ML-DSA-44 key (the hybrid policy) or None (the classical policy)."""
     reader = ExportReader(path, key)
     # Step 1 completes over the whole file before step 2 begins (§8 "each MUST complete before the next"): a first
     # pass reads every line with bounded memory; the second pass does the rest.
@@ -1919,7 +1921,7 @@ def verify_export(path, key, map_key=None):
         if keys is None and kind in ('unit', 'statement'):
             # all records before the units are read: the ledger keys they lead to and the checkpoint they sign
             # (§8.2 step 2), then their inclusion and §8.1 step 5
-            chain, pq_last, checkpoint, pq_line = export_checkpoint([e for e in admin_entries if e.role == 'trust'], key, note, note_where, checkpoint)
+            chain, pq_last, checkpoint, pq_line = export_checkpoint([e for e in admin_entries if e.role == 'trust'], key, pq_key, note, note_where, checkpoint)
             check_inclusion(admin_entries, checkpoint, admin_key_for(chain, admin_entries), lambda e: e.proof)
             keys = Keys(key)
             keys.chain = chain
@@ -2131,7 +2133,7 @@ def check_statement(record, where, key, pq_key, version, header, checkpoint, con
 # ---------------------------------------------------------------------------------------------------------------
 # §14 Renewal bundles (flashtrail.renewal.v1, v2).
 
-RENEWAL_FORMATS = ('flashtrail.renewal.v1', 'flashtrail.renewal.v2')
+RENEWAL_FORMATS = ('flashtrail.renewal.v1', 'flashtrail.renewal.v2', 'flashtrail.renewal.v3')
 
 
 def consistency_ok(m, n, old_root, new_root, proof):
@@ -2173,14 +2175,11 @@ def checkpoint_body(note):
     return int(lines[1]), b64decode_strict(lines[2])
 
 
-def verify_renewal(doc, key, map_key=None):
-    """§14: format, the evidence as made (classical), the rotations' chains, the renewal checkpoint with the chain's
-    last key, the rotations' inclusion in it, the consistency proof. This verifier has no ML-DSA-44: the renewal
-    checkpoint's ML-DSA-44 line is checked in form only (check_pq_line) unless an external program verifies it, and
-    the result says which (never "renewed, ML-DSA-44 verified" without one)."""
-    # format
-    v2 = doc['format'] == 'flashtrail.renewal.v2'
-    members = {'format', 'evidence', 'checkpoint', 'consistency'} | ({'rotations'} if v2 else set())
+def check_renewal_members(doc):
+    """§14, §14.1 format: the bundle's members and shapes (FORMAT_ERROR), `evidence` (v1, v2) or `subject` (v3)."""
+    fmt = doc['format']
+    members = {'format', 'checkpoint', 'consistency'} | ({'rotations'} if fmt != 'flashtrail.renewal.v1' else set()) \
+        | ({'subject'} if fmt == 'flashtrail.renewal.v3' else {'evidence'})
     for name in doc:
         if name not in members:
             refuse(FORMAT_ERROR, 'the bundle has the unknown member %r' % name, field=name)
@@ -2198,18 +2197,73 @@ def verify_renewal(doc, key, map_key=None):
         if not isinstance(r, dict) or set(r) - {'leafIndex', 'envelope', 'proof'} or not is_int(r.get('leafIndex')) \
                 or not (0 <= r['leafIndex'] <= MAX_SAFE) or not isinstance(r.get('proof'), str) or 'envelope' not in r:
             refuse(FORMAT_ERROR, 'rotations[%d] is not {leafIndex, envelope, proof}' % i, field='rotations[%d]' % i)
-    if not isinstance(doc['evidence'], dict):
+    if 'evidence' in members and not isinstance(doc['evidence'], dict):
         refuse(FORMAT_ERROR, 'evidence is not a provenance document', field='evidence')
-    # evidence, as it was made: its own checkpoint, the classical policy
+    if 'subject' in members:
+        subject = doc['subject']
+        if not isinstance(subject, dict) or set(subject) != {'kind', 'sha256', 'checkpoint'} or subject['kind'] != 'export' \
+                or not isinstance(subject['sha256'], str) or HEX64.fullmatch(subject['sha256']) is None \
+                or not isinstance(subject['checkpoint'], str) or not (1 <= len(subject['checkpoint']) <= 16384):
+            refuse(FORMAT_ERROR, 'subject is not {"kind": "export", "sha256": <64 lowercase hex>, "checkpoint": <note>}', field='subject')
+
+
+def as_evidence_failure(r, field_prefix=None):
+    """The evidence step's failure, its code kept (§14): located under `evidence` (v2) or where it is in the export (v3)."""
+    where = dict(r.where)
+    if field_prefix is not None:
+        where['field'] = field_prefix + ('.' + where['field'] if 'field' in where else '')
+    return Refused(r.code, 'evidence: ' + r.message, **where)
+
+
+def verify_renewal(doc, key, map_key=None):
+    """§14: format, the evidence as made (classical), then the renewal steps. This verifier has no ML-DSA-44: the
+    renewal checkpoint's ML-DSA-44 line is checked in form only (check_pq_line) unless an external program verifies
+    it, and the result says which (never "renewed, ML-DSA-44 verified" without one)."""
+    check_renewal_members(doc)
     try:
         evidence = verify_provenance_document(doc['evidence'], key, map_key, None)
     except Refused as r:
-        where = dict(r.where)
-        where['field'] = 'evidence' + ('.' + where['field'] if 'field' in where else '')
-        raise Refused(r.code, 'evidence: ' + r.message, **where)
+        raise as_evidence_failure(r, 'evidence')
+    return {'ok': True, 'format': doc['format'], 'evidence': evidence,
+            'renewal': renewal_steps(doc, key, doc['evidence']['checkpoint'])}
+
+
+def export_subject(path):
+    """§14.1: what names an export, the SHA-256 of every byte of the file and its line-2 note (the file verified)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    for line in read_lines(path):
+        if line.number == 2:
+            return digest.hexdigest(), line.value[0]['note']
+
+
+def verify_export_renewal(export_path, doc, key, map_key=None):
+    """§14.1 (flashtrail.renewal.v3 with its export E): format; E verified as an export with the classical policy;
+    the subject (SHA-256 of E, E's line-2 note); then the renewal steps of §14 from E's checkpoint."""
+    check_renewal_members(doc)
+    try:
+        evidence = verify_export(export_path, key, map_key, None)
+    except Refused as r:
+        raise as_evidence_failure(r)
+    sha, note = export_subject(export_path)
+    subject = doc['subject']
+    if sha != subject['sha256'] or note != subject['checkpoint']:
+        refuse(RENEWAL_SUBJECT_MISMATCH, 'the bundle names another export: the file hashes to %s%s' % (
+            sha, '' if note == subject['checkpoint'] else ', and its line-2 checkpoint is not subject.checkpoint'),
+            field='subject', evidence={'sha256': sha, 'subjectSha256': subject['sha256'], 'checkpoint': note,
+                                       'subjectCheckpoint': subject['checkpoint']})
+    return {'ok': True, 'format': doc['format'], 'evidence': evidence, 'renewal': renewal_steps(doc, key, note)}
+
+
+def renewal_steps(doc, key, older_note):
+    """§14 after the evidence step (v2 and v3 alike): ledger-keys over the bundle's rotations, the renewal checkpoint
+    with the chains' last keys (hybrid with a pinned ML-DSA-44 key), the rotations' inclusion in it, and the
+    consistency from `older_note` (the evidence's verified checkpoint) to it. What the renewal proves."""
     # ledger-keys: the rotations as entries, in strictly ascending leaf order, both chains followed
     rotations = []
-    for i, r in enumerate(rotations_in):
+    for i, r in enumerate(doc.get('rotations', [])):
         e = Entry('trust', int(r['leafIndex']), r['envelope'], r['proof'], {'field': 'rotations[%d]' % i})
         decode_envelope(e)
         if e.event['type'] != 'LedgerKeyRotated':
@@ -2238,42 +2292,58 @@ def verify_renewal(doc, key, map_key=None):
         return k.public_key if k is not None else None
     check_inclusion(rotations, renewing, key_for, proof_hashes)
     # consistency: the evidence's tree is a prefix of the renewal checkpoint's
-    older_note = doc['evidence']['checkpoint']
     old_size, old_root = checkpoint_body(older_note)
     evidence_of_fork = {'olderCheckpoint': older_note, 'newerCheckpoint': renewing.note}
     if renewing.size < old_size:
         refuse(CONSISTENCY_PROOF_ERROR, "the renewal checkpoint's tree (%d) is smaller than the evidence's (%d)" % (renewing.size, old_size), field='consistency', evidence=evidence_of_fork)
     if not consistency_ok(old_size, renewing.size, old_root, renewing.root, hashes):
         refuse(CONSISTENCY_PROOF_ERROR, 'tree %d does not extend tree %d: the log was rewritten between the two checkpoints (or the proof is wrong)' % (renewing.size, old_size), field='consistency', evidence=evidence_of_fork)
-    return {'ok': True, 'format': doc['format'], 'evidence': evidence, 'renewal': {
-        'size': renewing.size, 'rotations': len(rotations),
-        'signatures': ['Ed25519'] + (['ML-DSA-44'] if pq_last is not None and V3_OPTIONS['ml_dsa_verifier'] is not None else []),
-        'mlDsa': pq_line,
-        'statement': 'the evidence\'s tree %d is a prefix of tree %d, signed with Ed25519 by %s' % (old_size, renewing.size, chain.signing.name)}}
+    return {'size': renewing.size, 'rotations': len(rotations),
+            'signatures': ['Ed25519'] + (['ML-DSA-44'] if pq_last is not None and V3_OPTIONS['ml_dsa_verifier'] is not None else []),
+            'mlDsa': pq_line,
+            'statement': 'the evidence\'s tree %d is a prefix of tree %d, signed with Ed25519 by %s' % (old_size, renewing.size, chain.signing.name)}
 
 
-def detect_and_verify(path, key, map_key=None):
-    """A file whose first line is a JSON object with a "record" member is an export; anything else is read as a
-    provenance document (which then must be one JSON object of at most 64 MiB)."""
+def is_export_file(path):
+    """A file whose first line is a JSON object with a "record" member is an export."""
     with open(path, 'rb') as f:
         first = f.readline(MAX_LINE + 1)
-        is_export = False
-        if first.endswith(b'\n') or len(first) <= MAX_LINE:
-            text = utf8_strict(first.rstrip(b'\n'))
-            if text is not None:
-                try:
-                    v, _dup = parse_json(text)
-                    is_export = isinstance(v, dict) and 'record' in v
-                except ValueError:
-                    is_export = False
-        if is_export:
-            f.close()
-            return verify_export(path, key, map_key)
-        f.seek(0)
+    if not (first.endswith(b'\n') or len(first) <= MAX_LINE):
+        return False
+    text = utf8_strict(first.rstrip(b'\n'))
+    if text is None:
+        return False
+    try:
+        v, _dup = parse_json(text)
+    except ValueError:
+        return False
+    return isinstance(v, dict) and 'record' in v
+
+
+def read_document(path):
+    """A provenance document or renewal bundle: one JSON object of at most 64 MiB, parsed once."""
+    with open(path, 'rb') as f:
         data = f.read(MAX_PROVENANCE + 1)
     if len(data) > MAX_PROVENANCE:
-        refuse(FORMAT_ERROR, 'the provenance document is larger than 64 MiB')
-    doc = parse_document(data)
+        refuse(FORMAT_ERROR, 'the document is larger than 64 MiB', file=path)
+    return parse_document(data)
+
+
+def detect_and_verify(path, key, map_key=None, renewal_path=None):
+    """FILE an export (with --renewal, the export a flashtrail.renewal.v3 bundle names), else a provenance document
+    or a renewal bundle v1/v2."""
+    if renewal_path is not None:
+        if not is_export_file(path):
+            refuse(FORMAT_ERROR, '--renewal BUNDLE renews an export: FILE must be the export the bundle names (§14.1)', file=path)
+        bundle = read_document(renewal_path)
+        if bundle.get('format') != 'flashtrail.renewal.v3':
+            refuse(FORMAT_ERROR, '--renewal names a flashtrail.renewal.v3 bundle, not %r' % (bundle.get('format'),), file=renewal_path, field='format')
+        return verify_export_renewal(path, bundle, key, map_key)
+    if is_export_file(path):
+        return verify_export(path, key, map_key, V3_OPTIONS['pq_key'])
+    doc = read_document(path)
+    if doc.get('format') == 'flashtrail.renewal.v3':
+        refuse(FORMAT_ERROR, 'a flashtrail.renewal.v3 bundle is verified with the export it names: give the export as FILE and the bundle as --renewal BUNDLE (§14.1)', field='format')
     if doc.get('format') in RENEWAL_FORMATS:
         return verify_renewal(doc, key, map_key)
     return verify_provenance_document(doc, key, map_key, V3_OPTIONS['pq_key'])
@@ -2288,6 +2358,7 @@ def main(argv):
     args = argv[1:]
     key_text = None
     map_key_text = None
+    renewal_path = None
     files = []
     i = 0
     while i < len(args):
@@ -2296,6 +2367,9 @@ def main(argv):
             i += 2
         elif args[i] == '--map-key' and i + 1 < len(args):
             map_key_text = args[i + 1]
+            i += 2
+        elif args[i] == '--renewal' and i + 1 < len(args):
+            renewal_path = args[i + 1]
             i += 2
         elif args[i] == '--schemas' and i + 1 < len(args):
             SCHEMA_DIR[0] = args[i + 1]
@@ -2326,7 +2400,7 @@ def main(argv):
         if len(files) != 1:
             refuse(FORMAT_ERROR, 'usage: flashtrail_verify.py --ledger-key KEY FILE (give exactly one FILE)')
         try:
-            result = detect_and_verify(files[0], key, parse_ledger_key(map_key_text) if map_key_text is not None else None)
+            result = detect_and_verify(files[0], key, parse_ledger_key(map_key_text) if map_key_text is not None else None, renewal_path)
         except OSError as x:
             refuse(FORMAT_ERROR, 'cannot read %s: %s' % (files[0], x.strerror or x), file=files[0])
         emit(result)

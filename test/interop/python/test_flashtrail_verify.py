@@ -878,5 +878,64 @@ class RotatedExports(unittest.TestCase):
         self.assertEqual((out['ok'], out['code']), (False, 'LEDGER_KEY_ERROR'), out)
 
 
+class ExportRenewals(unittest.TestCase):
+    """§14.1 at the command line: FILE the export, --renewal BUNDLE; the shapes of a v3 bundle (FORMAT_ERROR)."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(ROTATION, 'manifest.json')) as f:
+            cls.manifest = json.load(f)
+        cls.bundle_path = os.path.join(ROTATION, 'renewal.export.json')
+        cls.export_path = os.path.join(ROTATION, 'before.export.ndjson')
+        with open(cls.bundle_path) as f:
+            cls.bundle = json.load(f)
+        cls.tmp = tempfile.TemporaryDirectory()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def run_pair(self, export_path, bundle):
+        path = os.path.join(self.tmp.name, 'bundle-%d.json' % len(os.listdir(self.tmp.name)))
+        with open(path, 'w') as f:
+            json.dump(bundle, f)
+        rc, out, err = run_cli('--ledger-key', self.manifest['ledgerVerifierKey'], '--renewal', path, export_path)
+        self.assertNotIn('Traceback', err)
+        return out
+
+    def test_the_genuine_pair_is_renewed(self):
+        out = self.run_pair(self.export_path, self.bundle)
+        self.assertTrue(out['ok'], out)
+        self.assertEqual((out['format'], out['evidence']['format'], out['renewal']['rotations']), ('flashtrail.renewal.v3', 'flashtrail.export.v4', 1))
+
+    def test_a_bundle_alone_or_with_a_document_is_refused(self):
+        rc, out, err = run_cli('--ledger-key', self.manifest['ledgerVerifierKey'], self.bundle_path)
+        self.assertEqual((out['ok'], out['code']), (False, 'FORMAT_ERROR'), out)
+        out = self.run_pair(os.path.join(ROTATION, 'ed25519.provenance.json'), self.bundle)
+        self.assertEqual((out['ok'], out['code']), (False, 'FORMAT_ERROR'), out)
+        out = self.run_pair(self.export_path, dict(self.bundle, format='flashtrail.renewal.v2'))
+        self.assertEqual((out['ok'], out['code']), (False, 'FORMAT_ERROR'), out)
+
+    def test_malformed_subjects_are_format_errors(self):
+        subject = self.bundle['subject']
+        for changed in (dict(subject, kind='provenance'), dict(subject, extra=1), {'kind': 'export', 'sha256': subject['sha256']},
+                        dict(subject, sha256=subject['sha256'].upper()), dict(subject, checkpoint=''), 'export'):
+            out = self.run_pair(self.export_path, dict(self.bundle, subject=changed))
+            self.assertEqual((out['ok'], out['code'], out['where'].get('field')), (False, 'FORMAT_ERROR', 'subject'), (changed, out))
+        out = self.run_pair(self.export_path, dict(self.bundle, evidence={}))
+        self.assertEqual((out['ok'], out['code']), (False, 'FORMAT_ERROR'), out)
+
+    def test_the_evidence_keeps_its_own_code_and_line(self):
+        with open(self.export_path, 'rb') as f:
+            lines = f.read().split(b'\n')
+        lines[1] = lines[1].replace(b'"record":"checkpoint"', b'"record":"checkpoint" ')
+        path = os.path.join(self.tmp.name, 'changed.ndjson')
+        with open(path, 'wb') as f:
+            f.write(b'\n'.join(lines))
+        out = self.run_pair(path, self.bundle)
+        self.assertEqual((out['ok'], out['code'], out['where']['line']), (False, 'RECORD_NOT_CANONICAL', 2), out)
+        self.assertTrue(out['message'].startswith('evidence: '), out)
+
+
 if __name__ == '__main__':
     unittest.main()
