@@ -3,7 +3,7 @@
  * from `flashtrail serve` with its first keys; the ledger stopped, `flashtrail keys rotate` and `keys rotate
  * --ml-dsa`; served again, one more unit flashed; then `flashtrail renew EXPORT` writes a flashtrail.renewal.v3
  * bundle and `flashtrail verify EXPORT --renewal BUNDLE`, pinned to the keys of the export's time, reports it
- * renewed by the newer hybrid checkpoint. A bundle for another export is RENEWAL_SUBJECT_MISMATCH, a forged
+ * renewed by the newer hybrid checkpoint (and so does @flashtrail/verify's command). A bundle for another export is RENEWAL_SUBJECT_MISMATCH, a forged
  * consistency proof CONSISTENCY_PROOF_ERROR, a bundle without its rotations is refused at the renewal checkpoint,
  * and the new keys alone do not verify the old export (what the renewal's pinned-old-keys design is for). The
  * offline page `flashtrail export` wrote beside the export gives the same verdicts in headless Chromium (skipped,
@@ -138,6 +138,10 @@ describe('export renewal (flashtrail renew EXPORT, flashtrail verify EXPORT --re
     expect(report.renewed.size).toBeGreaterThan(report.evidence.checkpoint.size);
     // The export as made: checkpoint and statement by the first keys, both algorithms (a hybrid ledger from the start).
     expect(report.evidence.statementSignatures).toEqual(['Ed25519', 'ML-DSA-44']);
+
+    // @flashtrail/verify's own command (packages/verify/dist) runs the same command module: the same verdict.
+    const pkg = await run(process.execPath, [join(ROOT, 'packages', 'verify', 'dist', 'flashtrail-verify.js'), exportFile, '--renewal', bundleFile, ...pinnedOld, '--json'], { maxBuffer: 1 << 26 });
+    expect(jsonOf(pkg).report?.renewed).toEqual(report.renewed);
 
     // A genuine bundle, another genuine export: not its subject.
     const other = jsonOf(await cli(['verify', laterExport, '--renewal', bundleFile, ...pinnedOld, '--json']));
