@@ -3,9 +3,11 @@
  * from `flashtrail serve` with its first keys; the ledger stopped, `flashtrail keys rotate` and `keys rotate
  * --ml-dsa`; served again, one more unit flashed; then `flashtrail renew EXPORT` writes a flashtrail.renewal.v3
  * bundle and `flashtrail verify EXPORT --renewal BUNDLE`, pinned to the keys of the export's time, reports it
- * renewed by the newer hybrid checkpoint. A bundle for another export is RENEWAL_SUBJECT_MISMATCH, a forged
+ * renewed by the newer hybrid checkpoint (and so does @flashtrail/verify's command). A bundle for another export is RENEWAL_SUBJECT_MISMATCH, a forged
  * consistency proof CONSISTENCY_PROOF_ERROR, a bundle without its rotations is refused at the renewal checkpoint,
- * and the new keys alone do not verify the old export (what the renewal's pinned-old-keys design is for).
+ * and the new keys alone do not verify the old export (what the renewal's pinned-old-keys design is for). The
+ * offline page `flashtrail export` wrote beside the export gives the same verdicts in headless Chromium (skipped,
+ * saying why, without Chromium).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -21,6 +23,8 @@ import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import { toBase64 } from '../src/crypto/encoding.ts';
+import { chromiumSkip, startBrowser, type Browser } from './helpers/browser.ts';
+import { pathToFileURL } from 'node:url';
 import type { ExportRenewalBundle, ExportRenewalReport } from '../src/verify/index.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
@@ -30,6 +34,31 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args], { maxBuffer: 1 << 26 }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
 const get = async (url: string, token: string, path: string) => (await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } })).text();
+if (chromiumSkip) console.warn(`export renewal in the offline verifier page not checked: ${chromiumSkip}`);
+
+/** The page from file://, the keys filled in, the bundle chosen in its own input (or both files in the drop input). */
+async function pageVerdict(browser: Browser, pageFile: string, exportFile: string, bundleFile: string, keys: { ledgerKey: string; pqKey: string }, together = false): Promise<{ state: string; code?: string; step?: string; text: string; board: { step: string; state: string }[] }> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(pathToFileURL(pageFile).href);
+    await page.getByLabel(/Ledger verifier key/).fill(keys.ledgerKey);
+    await page.getByLabel(/ML-DSA-44 verifier key/).fill(keys.pqKey);
+    if (together) await page.locator('#file').setInputFiles([bundleFile, exportFile]);
+    else {
+      await page.locator('#renewal').setInputFiles(bundleFile);
+      await page.locator('#file').setInputFiles(exportFile);
+    }
+    await page.locator('#verdict[data-state="verified"], #verdict[data-state="failed"], #verdict[data-state="error"]').waitFor({ timeout: 120_000 });
+    return await page.evaluate(() => {
+      const v = document.getElementById('verdict') as HTMLElement;
+      const board = Array.from(document.querySelectorAll<HTMLElement>('#steps li'), (li) => ({ step: li.dataset['step'] ?? '', state: li.dataset['state'] ?? '' }));
+      return { ...v.dataset, state: v.dataset['state'] ?? '', text: v.textContent ?? '', board };
+    });
+  } finally {
+    await page.close();
+  }
+}
+
 const jsonOf = (r: { stdout: string }) => JSON.parse(r.stdout) as { ok: boolean; report?: ExportRenewalReport; error?: { code: string; step: string; location: { file?: string; field?: string } } };
 
 describe('export renewal (flashtrail renew EXPORT, flashtrail verify EXPORT --renewal BUNDLE)', () => {
@@ -110,6 +139,10 @@ describe('export renewal (flashtrail renew EXPORT, flashtrail verify EXPORT --re
     // The export as made: checkpoint and statement by the first keys, both algorithms (a hybrid ledger from the start).
     expect(report.evidence.statementSignatures).toEqual(['Ed25519', 'ML-DSA-44']);
 
+    // @flashtrail/verify's own command (packages/verify/dist) runs the same command module: the same verdict.
+    const pkg = await run(process.execPath, [join(ROOT, 'packages', 'verify', 'dist', 'flashtrail-verify.js'), exportFile, '--renewal', bundleFile, ...pinnedOld, '--json'], { maxBuffer: 1 << 26 });
+    expect(jsonOf(pkg).report?.renewed).toEqual(report.renewed);
+
     // A genuine bundle, another genuine export: not its subject.
     const other = jsonOf(await cli(['verify', laterExport, '--renewal', bundleFile, ...pinnedOld, '--json']));
     expect(other.error).toMatchObject({ code: 'RENEWAL_SUBJECT_MISMATCH', step: 'subject', location: { file: bundleFile, field: 'subject.sha256' } });
@@ -143,5 +176,25 @@ describe('export renewal (flashtrail renew EXPORT, flashtrail verify EXPORT --re
     expect(noPq.code).not.toBe(0);
     expect(noPq.stderr).toMatch(/--ledger-pq-key/);
     expect(noPq.stderr).not.toMatch(/\n\s+at /);
-  }, 180_000);
+
+    if (chromiumSkip) return;
+    // The page flashtrail export wrote beside the export, offline: the same verdicts as the CLI.
+    const pageFile = join(work, 'verify.html');
+    const keys = { ledgerKey: oldKey, pqKey: oldPq };
+    const browser = await startBrowser();
+    try {
+      const pageOk = await pageVerdict(browser, pageFile, exportFile, bundleFile, keys);
+      expect(pageOk.state, pageOk.text).toBe('verified');
+      expect(pageOk.text).toMatch(/renewed: covered by checkpoint \d+ of \d{4}-\d\d-\d\d, ML-DSA-44 \+ Ed25519/);
+      for (const step of ['format', 'evidence: units', 'evidence: statement', 'subject', 'renewal checkpoint', 'consistency']) expect(pageOk.board.find((b) => b.step === step)?.state, step).toBe('ok');
+      expect((await pageVerdict(browser, pageFile, exportFile, bundleFile, keys, true)).state).toBe('verified');
+      const pageOther = await pageVerdict(browser, pageFile, laterExport, bundleFile, keys);
+      expect([pageOther.state, pageOther.code, pageOther.step]).toEqual(['failed', 'RENEWAL_SUBJECT_MISMATCH', 'subject']);
+      const pageForged = await pageVerdict(browser, pageFile, exportFile, join(work, 'forged.json'), keys);
+      expect([pageForged.state, pageForged.code]).toEqual(['failed', 'CONSISTENCY_PROOF_ERROR']);
+      expect(browser.refused).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 300_000);
 });

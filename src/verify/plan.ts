@@ -35,9 +35,12 @@ export function renewalStepPlan(): string[] {
   return ['format', 'evidence', 'renewal checkpoint', 'consistency'];
 }
 
-/** verifyExportRenewal: the bundle, the export as it was made, that it is the bundle's subject, then as verifyRenewal. */
-export function exportRenewalStepPlan(): string[] {
-  return ['format', 'evidence', 'subject', 'renewal checkpoint', 'consistency'];
+/**
+ * verifyExportRenewal: the bundle, the export as it was made (its own steps, as `evidence: <step>`, then their
+ * summary), that it is the bundle's subject, then as verifyRenewal.
+ */
+export function exportRenewalStepPlan(o: PlanOptions = {}): string[] {
+  return ['format', ...exportStepPlan(o).map((s) => `evidence: ${s}`), 'evidence', 'subject', 'renewal checkpoint', 'consistency'];
 }
 
 /**

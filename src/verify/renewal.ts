@@ -29,6 +29,7 @@ import { checkRotationInclusions, checkRotationShapes, followRotationRecords, ty
 import { checkCheckpointSignatures, type SignatureAlgorithm } from './signature-policy.ts';
 import { followMlDsaKeyChain, mlDsaChainDetail } from './ledger-keys.ts';
 import { verifyExportLines, type ExportReport, type VerifyExportOptions } from './export.ts';
+import { observedSteps } from './plan.ts';
 
 /** The current bundle format of a provenance document: v1 and the rotation records that take the pinned key to the checkpoint's (§14). */
 export const RENEWAL_FORMAT = 'flashtrail.renewal.v2';
@@ -168,11 +169,12 @@ export function verifyRenewal(input: unknown, ledgerKey: NoteKey, mlDsaKey: MlDs
  * own trust records), its bytes hashed as they pass; then it must be the bundle's subject (digest and line-2
  * checkpoint, RENEWAL_SUBJECT_MISMATCH), and the bundle's renewal steps follow. `options` are the export
  * verification's (crypto, worker pool, progress); its signature policy is the classical one with `mlDsaKey`.
- * The worker pool (`options.units`) is closed at the end, whatever the outcome, as verifyExportLines does.
+ * The worker pool (`options.units`) is closed at the end, whatever the outcome, as verifyExportLines does;
+ * `options.onStep` hears the export's steps as `evidence: <step>`, then the bundle's (exportRenewalStepPlan).
  */
 export async function verifyExportRenewal(input: unknown, exportLines: AsyncIterable<Uint8Array>, ledgerKey: NoteKey, mlDsaKey: MlDsaNoteKey, options: Omit<VerifyExportOptions, 'signatures'> = {}): Promise<ExportRenewalReport> {
   const crypto = options.crypto ?? portableCrypto;
-  const steps: StepReport[] = [];
+  const steps = observedSteps(options.onStep);
   let bundle: ExportRenewalBundle;
   try {
     bundle = parseExportBundle(input);
@@ -195,7 +197,8 @@ export async function verifyExportRenewal(input: unknown, exportLines: AsyncIter
   }
   let evidence: ExportReport;
   try {
-    evidence = await verifyExportLines(hashed(), ledgerKey, { ...options, signatures: { mlDsaKey, require: 'classical' } });
+    const { onStep } = options;
+    evidence = await verifyExportLines(hashed(), ledgerKey, { ...options, signatures: { mlDsaKey, require: 'classical' }, ...(onStep ? { onStep: (s: StepReport) => onStep({ ...s, step: `evidence: ${s.step}` }) } : {}) });
   } catch (error) {
     throw underEvidence(error);
   }

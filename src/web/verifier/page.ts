@@ -6,7 +6,7 @@
  * verified. It makes no network request: the page's Content-Security-Policy (connect-src 'none') forbids it,
  * and the Web Workers start from a Blob URL of the page's own script (main.ts).
  */
-import { verifyFile, type Outcome, type Progress } from './run.ts';
+import { isExport, verifyFile, type Outcome, type Progress } from './run.ts';
 import { StepBoard, whereText, type BoardStep, type StepState } from './board.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -15,6 +15,7 @@ const pqKeyInput = $<HTMLTextAreaElement>('ledger-pq-key');
 const mapKeyInput = $<HTMLTextAreaElement>('map-key');
 const policyInput = $<HTMLSelectElement>('signatures');
 const fileInput = $<HTMLInputElement>('file');
+const renewalInput = $<HTMLInputElement>('renewal');
 const drop = $<HTMLElement>('drop');
 const progress = $<HTMLProgressElement>('progress');
 const progressText = $<HTMLElement>('progress-text');
@@ -97,7 +98,7 @@ function conclude(outcome: Outcome, name: string): void {
     const { policy, verified } = outcome.signatures;
     verdict.dataset['signatures'] = verified.join(' ');
     verdict.dataset['policy'] = policy;
-    const renewed = outcome.kind === 'renewal' ? `; renewed: ${outcome.report.renewed.statement}` : '';
+    const renewed = outcome.kind === 'renewal' || outcome.kind === 'export-renewal' ? `; renewed: ${outcome.report.renewed.statement}` : '';
     verdict.textContent = `Verified: ${name}. Checkpoint signatures verified: ${verified.join(' + ')} (${policy} policy)${renewed}`;
   } else {
     const { code, step, location } = outcome.error;
@@ -114,7 +115,7 @@ function conclude(outcome: Outcome, name: string): void {
   verdict.focus();
 }
 
-async function start(file: File): Promise<void> {
+async function start(file: File, renewal?: File): Promise<void> {
   if (running) return;
   running = true;
   board = null;
@@ -148,7 +149,7 @@ async function start(file: File): Promise<void> {
         const next = board.running;
         announce.textContent = `step ${step.step} passed${next ? `; ${next.name} running` : ''}`;
       },
-    });
+    }, renewal);
     if (latest) show(latest, true);
     if (outcome.ok) progress.value = progress.max;
     conclude(outcome, file.name);
@@ -164,10 +165,21 @@ async function start(file: File): Promise<void> {
   }
 }
 
-fileInput.addEventListener('change', () => {
-  const file = fileInput.files?.[0];
-  if (file) void start(file);
-});
+/**
+ * The files to verify: one file (with the renewal bundle chosen above, if any), or two dropped or chosen together,
+ * an export and its renewal bundle, told apart by the export's first line.
+ */
+async function startWith(files: readonly File[]): Promise<void> {
+  if (files.length === 2) {
+    const [a, b] = files as [File, File];
+    const aIsExport = await isExport(a);
+    return start(aIsExport ? a : b, aIsExport ? b : a);
+  }
+  const file = files[0];
+  if (file) return start(file, renewalInput.files?.[0]);
+}
+
+fileInput.addEventListener('change', () => void startWith(Array.from(fileInput.files ?? [])));
 drop.addEventListener('dragover', (event) => {
   event.preventDefault();
   drop.classList.add('over');
@@ -176,6 +188,5 @@ drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (event) => {
   event.preventDefault();
   drop.classList.remove('over');
-  const file = event.dataTransfer?.files[0];
-  if (file) void start(file);
+  void startWith(Array.from(event.dataTransfer?.files ?? []));
 });

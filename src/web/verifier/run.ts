@@ -15,10 +15,12 @@ import {
   exportStepPlan,
   provenanceStepPlan,
   renewalStepPlan,
+  exportRenewalStepPlan,
   requiredSignatures,
   verifyExportLines,
   verifyProvenance,
   verifyRenewal,
+  verifyExportRenewal,
   isRenewalBundle,
   VerificationError,
   type ExportReport,
@@ -26,6 +28,7 @@ import {
   type NoteKey,
   type ProvenanceReport,
   type RenewalReport,
+  type ExportRenewalReport,
   type SignatureAlgorithm,
   type SignaturePolicy,
   type StepReport,
@@ -43,7 +46,7 @@ export interface Progress {
   readonly events: number;
 }
 
-export type Kind = 'export' | 'provenance' | 'renewal';
+export type Kind = 'export' | 'provenance' | 'renewal' | 'export-renewal';
 
 /** What a verdict says of the ledger's checkpoint signatures: the policy applied, and the algorithms that verified. */
 export interface SignatureVerdict {
@@ -55,6 +58,7 @@ export type Outcome =
   | { readonly ok: true; readonly kind: 'export'; readonly report: ExportReport; readonly signatures: SignatureVerdict; readonly lines: string[] }
   | { readonly ok: true; readonly kind: 'provenance'; readonly report: ProvenanceReport; readonly signatures: SignatureVerdict; readonly lines: string[] }
   | { readonly ok: true; readonly kind: 'renewal'; readonly report: RenewalReport; readonly signatures: SignatureVerdict; readonly lines: string[] }
+  | { readonly ok: true; readonly kind: 'export-renewal'; readonly report: ExportRenewalReport; readonly signatures: SignatureVerdict; readonly lines: string[] }
   | { readonly ok: false; readonly kind: Kind | 'input'; readonly error: VerificationError; readonly lines: string[] };
 
 /** The keys and the policy the user gave, as text: what `--ledger-key`, `--ledger-pq-key` and `--signatures` are to the CLI. */
@@ -126,7 +130,12 @@ export async function isExport(file: Blob): Promise<boolean> {
   }
 }
 
-export async function verifyFile(file: File, pinned: Pinned, options: RunOptions): Promise<Outcome> {
+/**
+ * Verifies a dropped file. With `renewal`, a renewal bundle of an export (flashtrail.renewal.v3, docs/format.md
+ * §14.1) chosen beside it, `file` must be that export: both are verified as `flashtrail verify EXPORT --renewal
+ * BUNDLE` does.
+ */
+export async function verifyFile(file: File, pinned: Pinned, options: RunOptions, renewal?: File): Promise<Outcome> {
   const lines: string[] = [];
   const say = (line: string) => {
     lines.push(line);
@@ -142,7 +151,23 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
     const policy = readSignaturePolicy(pinned.pqKey, pinned.signatures);
     const mapKey = readMapKey(pinned.mapKey);
     const signatures = (verified: readonly SignatureAlgorithm[]): SignatureVerdict => ({ policy: requiredSignatures(policy), verified });
-    if (await isExport(file)) {
+    const exportFile = await isExport(file);
+    if (renewal && !exportFile) throw new VerificationError('FORMAT_ERROR', 'input', `${renewal.name} was chosen as an export's renewal bundle, but ${file.name} is not an export (a provenance document's bundle holds the document: drop the bundle alone)`, { file: file.name });
+    if (renewal) {
+      kind = 'export-renewal';
+      options.onPlan?.(kind, exportRenewalStepPlan());
+      const mlDsaKey = policy.mlDsaKey;
+      if (!mlDsaKey) throw new VerificationError('LEDGER_KEY_ERROR', 'input', "a renewal bundle is verified with the ledger's ML-DSA-44 key: give it above", { file: renewal.name });
+      const bundle = await readJson(renewal, 'the renewal bundle');
+      say(`verifying the renewal of export ${file.name} (${renewal.name})`);
+      const report = await verifyExportRenewalFile(file, renewal.name, bundle, key, mlDsaKey, options, mapKey);
+      for (const l of stepLines(report.evidence.steps.map((s) => ({ ...s, step: `evidence: ${s.step}` })))) say(l);
+      for (const l of stepLines(report.steps)) say(l);
+      say(`verified: ${report.evidence.units} units, ${report.evidence.events} events, stations ${report.evidence.stations.join(', ')}; checkpoint ${report.evidence.origin} size ${report.evidence.checkpoint.size}; renewed: ${report.renewed.statement}`);
+      for (const n of report.evidence.notProven) say(`  not proven: ${n}`);
+      return { ok: true, kind, report, signatures: signatures(report.renewed.signatures), lines };
+    }
+    if (exportFile) {
       kind = 'export';
       options.onPlan?.(kind, exportStepPlan());
       say(`verifying export ${file.name}`);
@@ -193,6 +218,39 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
     if (!(error instanceof VerificationError)) throw error;
     say(failureLine(error));
     return { ok: false, kind, error, lines };
+  }
+}
+
+/** The export's lines through verifyExportRenewal, on the worker pool; failures located in the export or the bundle. */
+async function verifyExportRenewalFile(file: File, bundleName: string, bundle: unknown, key: NoteKey, mlDsaKey: MlDsaNoteKey, options: RunOptions, mapKey?: NoteKey): Promise<ExportRenewalReport> {
+  let bytes = 0;
+  let units = 0;
+  let events = 0;
+  const report = () => options.onProgress?.({ bytes, total: file.size, units, events });
+  try {
+    return await verifyExportRenewal(
+      bundle,
+      linesOfStream(file.stream(), MAX_EXPORT_LINE_BYTES, (n) => {
+        bytes = n;
+        report();
+      }),
+      key,
+      mlDsaKey,
+      {
+        crypto: portableCrypto,
+        ...(mapKey ? { mapKey } : {}),
+        ...(options.onStep ? { onStep: options.onStep } : {}),
+        units: workerPool(options),
+        onProgress: (u, e) => {
+          units = u;
+          events = e;
+          report();
+        },
+      },
+    );
+  } catch (error) {
+    if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file: error.step.startsWith('evidence') ? file.name : bundleName, ...error.location }, error.evidence);
+    throw new VerificationError('FORMAT_ERROR', 'evidence: format', `cannot read ${file.name}: ${(error as Error).message}`, { file: file.name });
   }
 }
 
@@ -258,8 +316,7 @@ function workerPool(options: RunOptions): UnitRecordVerifier {
 }
 
 /** A provenance document read whole, bounded; every way it can be unreadable is a FORMAT_ERROR naming the file. */
-async function readJson(file: File): Promise<unknown> {
-  const what = 'the provenance document';
+async function readJson(file: File, what = 'the provenance document'): Promise<unknown> {
   if (file.size > MAX_PROVENANCE_BYTES) throw new VerificationError('FORMAT_ERROR', 'input', `${file.name} (${what}) is ${file.size} bytes, more than the ${MAX_PROVENANCE_BYTES} it may have`, { file: file.name });
   let text: string;
   try {
