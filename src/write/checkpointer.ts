@@ -68,6 +68,12 @@ export interface CheckpointerOptions {
    * carries the cosignatures they gave. Absent: notes carry the ledger's signature alone.
    */
   readonly witnesses?: CheckpointWitnesses;
+  /**
+   * During a rotation on a shared log (ledger.json `rotatedFrom`): the key ledgerKey replaces. The elected writer
+   * announces ledgerKey under it before its first checkpoint; until the tree holds that announcement, it is the
+   * key in force and signs (docs/shared-log.md §2).
+   */
+  readonly rotatedFrom?: Signer;
 }
 
 /** What the checkpointer needs of a witness set (src/witness/client.ts WitnessSet). */
@@ -90,7 +96,10 @@ export interface SigningLeadership {
   isLeader(): boolean;
   /** Asks the log writer for a checkpoint of at least `size` leaves and resolves with it once signed. */
   requestCheckpoint(size: number): Promise<string>;
+  /** Gives up the writer's lock for good (this process holds the wrong key): another instance signs. */
+  abdicate?(reason: string): void;
 }
+
 
 /** The ledger would have signed a checkpoint that contradicts one it signed before. Nothing was signed. */
 export class CheckpointRefusedError extends LedgerError {
@@ -212,6 +221,43 @@ export class Checkpointer {
     await this.append(this.signer.sign('LedgerKeyRotated', mlDsaRotationData(this.options.origin, previous, key), { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
+  /**
+   * The elected writer of a shared log announces the rotation it holds, unless the log already names the new
+   * key. Appended at the stream's expected revision: when another instance's announcement landed first, this
+   * one fails with a conflict and the log's chain, re-read, already ends at the new key.
+   */
+  private async announceAsWriter(previous: Signer): Promise<void> {
+    try {
+      await this.announceLedgerKeyRotation(previous);
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError)) throw error;
+      await this.announceLedgerKeyRotation(previous);
+    }
+  }
+
+  /**
+   * The key that must sign a checkpoint of `size` leaves (docs/format.md §5.4): the new key of the last Ed25519
+   * LedgerKeyRotated at a leaf before `size`, else the first link's replaced key. A function of the tree, not of
+   * timing: a deposed writer or an instance on old files refuses rather than sign past a rotation.
+   */
+  private async keyInForceAt(size: number): Promise<Signer> {
+    const { ledgerKey, rotatedFrom, leadership, logger } = this.options;
+    const chain = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519');
+    let inForce: string;
+    if (chain.length === 0) inForce = rotatedFrom?.keyId ?? ledgerKey.keyId;
+    else {
+      const leaves = await this.options.log.leavesOfPositions(chain.map((r) => r.position));
+      const inTree = chain.filter((r) => (leaves.get(r.position)?.index ?? Number.MAX_SAFE_INTEGER) < size);
+      inForce = inTree.at(-1)?.data.keyId ?? (chain[0] as (typeof chain)[number]).data.previousKeyId;
+    }
+    if (inForce === ledgerKey.keyId) return ledgerKey;
+    if (rotatedFrom && inForce === rotatedFrom.keyId) return rotatedFrom;
+    const message = `the ledger key in force at tree size ${size} is ${inForce}, but this instance holds ${ledgerKey.keyId}: install the rotated ledger.key, ledger.key.<old key id> and ledger.json from an instance that has them, then restart; refusing to sign`;
+    logger?.error({ size, keyInForce: inForce, heldKey: ledgerKey.keyId }, message);
+    leadership?.abdicate?.(message);
+    throw new CheckpointRefusedError(message);
+  }
+
   /** The rotation records in the log, oldest first: a handful, read at start only. */
   private async rotationsInLog(): Promise<{ data: EventOf<'LedgerKeyRotated'>['data']; position: bigint }[]> {
     const out: { data: EventOf<'LedgerKeyRotated'>['data']; position: bigint }[] = [];
@@ -328,8 +374,10 @@ export class Checkpointer {
     // A writer elected after start: what it knew of the records may be stale.
     if (leadership && this.recorded !== undefined) this.recorded = await this.newestRecorded();
     await this.open();
+    if (leadership && this.options.rotatedFrom) await this.announceAsWriter(this.options.rotatedFrom);
     await log.catchUp();
     const size = await log.size();
+    const signingKey = await this.keyInForceAt(size);
     const head = await this.head(LEDGER_CHECKPOINT_STREAM);
     const latest = await this.lastSigned(head);
     if (latest && latest.size > size) {
@@ -344,7 +392,7 @@ export class Checkpointer {
       throw new CheckpointRefusedError(`tree ${size} is not consistent with signed checkpoint ${latest.size}: refusing to sign`);
     }
     const now = this.options.clock();
-    const classical = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
+    const classical = signNote(formatCheckpointBody({ origin, size, root }), origin, signingKey.secretKey, signingKey.publicKey);
     const mlDsaKey = this.options.mlDsaKey;
     const note = mlDsaKey ? addMlDsaSignature(classical, origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
     // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
