@@ -369,7 +369,7 @@ export class Checkpointer {
   }
 
   private async issueNow(): Promise<string> {
-    const { log, origin, ledgerKey, leadership } = this.options;
+    const { log, origin, leadership } = this.options;
     if (leadership && !leadership.isLeader()) return this.askWriter(leadership);
     // A writer elected after start: what it knew of the records may be stale.
     if (leadership && this.recorded !== undefined) this.recorded = await this.newestRecorded();
