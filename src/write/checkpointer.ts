@@ -19,7 +19,7 @@ import type { LedgerLog } from '../read/ledger-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { formatCheckpointBody, formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import type { RotationRecord } from '../verify/rotation-records.ts';
-import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
+import { formatVerifierKey, noteKeyId, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature, formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
 import { mlDsaRotationData } from '../tlog/ml-dsa-rotation.ts';
 import type { EventOf } from '../../schemas/index.ts';
@@ -99,7 +99,6 @@ export interface SigningLeadership {
   /** Gives up the writer's lock for good (this process holds the wrong key): another instance signs. */
   abdicate?(reason: string): void;
 }
-
 
 /** The ledger would have signed a checkpoint that contradicts one it signed before. Nothing was signed. */
 export class CheckpointRefusedError extends LedgerError {
@@ -236,20 +235,56 @@ export class Checkpointer {
   }
 
   /**
-   * The key that must sign a checkpoint of `size` leaves (docs/format.md §5.4): the new key of the last Ed25519
-   * LedgerKeyRotated at a leaf before `size`, else the first link's replaced key. A function of the tree, not of
-   * timing: a deposed writer or an instance on old files refuses rather than sign past a rotation.
+   * The Ed25519 ledger key in force at leaf `size` (docs/format.md §5.4): the new key of the last Ed25519
+   * LedgerKeyRotated at a leaf before `size`, else the first link's replaced key; with no rotation in the log, the
+   * key this instance starts from (ledger.json's `rotatedFrom` during a rotation not yet announced, else its own).
+   * A function of the tree, not of timing.
+   */
+  async keyInForce(size: number): Promise<{ keyId: string; verifierKey: string }> {
+    const { ledgerKey, rotatedFrom, origin } = this.options;
+    const chain = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519');
+    const first = chain[0];
+    if (!first) {
+      const own = rotatedFrom ?? ledgerKey;
+      return { keyId: own.keyId, verifierKey: formatVerifierKey(origin, own.publicKey) };
+    }
+    const leaves = await this.options.log.leavesOfPositions(chain.map((r) => r.position));
+    const last = chain.filter((r) => (leaves.get(r.position)?.index ?? Number.MAX_SAFE_INTEGER) < size).at(-1);
+    if (last) return { keyId: last.data.keyId, verifierKey: last.data.verifierKey };
+    return { keyId: first.data.previousKeyId, verifierKey: formatVerifierKey(origin, fromHex(first.data.previousPublicKey)) };
+  }
+
+  /** The verifier key of the newest checkpoint recorded (what `GET /v1/ledger/key` answers on every instance). */
+  async verifierKeyInForce(): Promise<string> {
+    const newest = await this.newestRecorded();
+    if (newest) return (await this.keyInForce(newest.size)).verifierKey;
+    await this.options.log.catchUp();
+    return (await this.keyInForce(await this.options.log.size())).verifierKey;
+  }
+
+  /**
+   * The key that signs a statement over checkpoint `note` (docs/format.md §5.4: the checkpoint's own key, the one
+   * in force at its size). During a rotation on a shared log an instance may hold the checkpoint's key as
+   * `rotatedFrom`; an instance on old files holds neither after the rotation and refuses, naming both keys.
+   */
+  async signerForCheckpoint(note: string): Promise<Signer> {
+    const { ledgerKey, rotatedFrom, origin } = this.options;
+    const signedBy = new Set(parseNote(note).signatures.filter((s) => s.name === origin).map((s) => s.id));
+    for (const key of rotatedFrom ? [ledgerKey, rotatedFrom] : [ledgerKey]) {
+      if (signedBy.has(noteKeyId(origin, key.publicKey))) return key;
+    }
+    const size = sizeOfNote(note);
+    const inForce = await this.keyInForce(size);
+    throw new LedgerError('UNAVAILABLE', `checkpoint ${size} is signed by the ledger key in force at its size, ${inForce.keyId}, but this instance holds ${ledgerKey.keyId}: it cannot sign evidence over it; ask another instance, and install the rotated ledger.key, ledger.key.<old key id> and ledger.json here, then restart`, { size, keyInForce: inForce.keyId, heldKey: ledgerKey.keyId });
+  }
+
+  /**
+   * The key that must sign a checkpoint of `size` leaves (keyInForce), when this instance holds it. Otherwise a
+   * deposed writer or an instance on old files refuses rather than sign past a rotation, and gives up the lock.
    */
   private async keyInForceAt(size: number): Promise<Signer> {
     const { ledgerKey, rotatedFrom, leadership, logger } = this.options;
-    const chain = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519');
-    let inForce: string;
-    if (chain.length === 0) inForce = rotatedFrom?.keyId ?? ledgerKey.keyId;
-    else {
-      const leaves = await this.options.log.leavesOfPositions(chain.map((r) => r.position));
-      const inTree = chain.filter((r) => (leaves.get(r.position)?.index ?? Number.MAX_SAFE_INTEGER) < size);
-      inForce = inTree.at(-1)?.data.keyId ?? (chain[0] as (typeof chain)[number]).data.previousKeyId;
-    }
+    const inForce = (await this.keyInForce(size)).keyId;
     if (inForce === ledgerKey.keyId) return ledgerKey;
     if (rotatedFrom && inForce === rotatedFrom.keyId) return rotatedFrom;
     const message = `the ledger key in force at tree size ${size} is ${inForce}, but this instance holds ${ledgerKey.keyId}: install the rotated ledger.key, ledger.key.<old key id> and ledger.json from an instance that has them, then restart; refusing to sign`;
@@ -396,7 +431,8 @@ export class Checkpointer {
     const mlDsaKey = this.options.mlDsaKey;
     const note = mlDsaKey ? addMlDsaSignature(classical, origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
     // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
-    const signed = this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
+    // A ledger record, signed like the checkpoint by the key in force at its leaf (§5.4).
+    const signed = new EventSigner(signingKey, 'ledger', this.options.clock).sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
     const position = await this.append(signed, head?.recorded.revision ?? null);
     await log.recordCheckpoint(size, root, note, now.toISOString());
     this.recorded = { size, root, note, position, issuedAt: now.getTime() };
