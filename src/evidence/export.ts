@@ -119,7 +119,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   const note = await checkpointer.issue();
   // The statement is signed by the checkpoint's own key (docs/format.md §5.4; on a shared log mid-rotation, maybe the
   // replaced one), chosen before any header is sent: an instance that holds neither refuses as a problem document.
-  const statementKeys = { ...deps, ledgerKey: await checkpointer.signerForCheckpoint(note) };
+  const statementKeys = await checkpointer.statementKeysFor(note);
   const size = checkpointSize(note);
   const checkpoint = parseCheckpointBody(parseNote(note).text);
   const history = await historyOf(deps, size);

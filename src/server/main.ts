@@ -180,8 +180,13 @@ async function ed25519Rotations(store: EventStore): Promise<{ previousKeyId: str
   return out;
 }
 
+/** Whether the log holds the LedgerKeyRotated that introduces `keyId` (an Ed25519 or an ML-DSA-44 key). */
 async function rotationLogged(store: EventStore, keyId: string): Promise<boolean> {
-  return (await ed25519Rotations(store)).some((r) => r.keyId === keyId);
+  for (const recorded of await store.readStream(LEDGER_KEY_ROTATIONS_STREAM)) {
+    const { event } = decodeTrustedEnvelope(recorded.data, nativeCrypto);
+    if (event.type === 'LedgerKeyRotated' && event.data.keyId === keyId) return true;
+  }
+  return false;
 }
 
 /**
@@ -340,9 +345,6 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     cleanup.push(() => projections.close());
     // On PostgreSQL the Merkle log lives beside the events, shared by every instance and extended only by the
     // elected log writer (src/server/log-writer.ts); otherwise it is a file in the data directory.
-    if (store instanceof PostgresEventStore && identity.mlDsaRotatedFrom) {
-      throw new ConfigError('an ML-DSA-44 key rotation is announced by a ledger with its own log (SQLite); on a shared PostgreSQL log it is not supported yet');
-    }
     const shared: SharedLog | null = store instanceof PostgresEventStore ? await openSharedLog(store, identity.verifierKey, logger, { acceptedKeys: await keysContinuedBy(store, identity) }) : null;
     if (shared) cleanup.push(() => shared.close());
     const fileLog = shared ? null : new MerkleLog(store, merkleLogFile(config));
@@ -382,16 +384,23 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       ...(witnesses ? { witnesses } : {}),
       // On a shared log the elected writer announces the rotation before its first checkpoint (docs/shared-log.md §2.2).
       ...(shared && identity.rotatedFrom ? { rotatedFrom: identity.rotatedFrom } : {}),
+      ...(shared && identity.mlDsaRotatedFrom ? { mlDsaRotatedFrom: identity.mlDsaRotatedFrom } : {}),
     });
     await checkpointer.open();
-    if (shared && identity.rotatedFrom) {
-      // Every instance, not only the announcer, forgets the replaced key once the log holds the rotation.
-      const rotatedFrom = identity.rotatedFrom;
+    if (shared && (identity.rotatedFrom || identity.mlDsaRotatedFrom)) {
+      // Every instance, not only the announcer, forgets a replaced key once the log holds its rotation.
+      const pending = [
+        ...(identity.rotatedFrom ? [{ member: 'rotatedFrom' as const, previousKeyId: identity.rotatedFrom.keyId, keyId: identity.key.keyId, what: 'ledger key' }] : []),
+        ...(identity.mlDsaRotatedFrom && identity.mlDsaKey ? [{ member: 'mlDsaRotatedFrom' as const, previousKeyId: identity.mlDsaRotatedFrom.keyId, keyId: identity.mlDsaKey.keyId, what: 'ML-DSA-44 ledger key' }] : []),
+      ];
       const forgetWhenLogged = async (): Promise<boolean> => {
-        if (!(await rotationLogged(store, identity.key.keyId))) return false;
-        forgetRotatedKey(config, 'rotatedFrom');
-        logger.info({ previousKeyId: rotatedFrom.keyId, keyId: identity.key.keyId }, 'ledger key rotation is in the log: ledger.json no longer names the replaced key');
-        return true;
+        for (const rotation of [...pending]) {
+          if (!(await rotationLogged(store, rotation.keyId))) continue;
+          forgetRotatedKey(config, rotation.member);
+          logger.info({ previousKeyId: rotation.previousKeyId, keyId: rotation.keyId }, `${rotation.what} rotation is in the log: ledger.json no longer names the replaced key`);
+          pending.splice(pending.indexOf(rotation), 1);
+        }
+        return pending.length === 0;
       };
       if (!(await forgetWhenLogged())) {
         const timer = setInterval(() => {
