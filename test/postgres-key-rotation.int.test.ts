@@ -7,7 +7,9 @@
  * ids) and releases the lock, which a rolled instance then takes. Afterwards: exactly one announcement is in the
  * log; every checkpoint ever signed verifies by the key in force at its size, and only by it; `GET
  * /v1/ledger/key` answers the new key on every instance; `flashtrail verify` pinned to the old key follows the
- * chain on a provenance document made after the rotation.
+ * chain on a provenance document made after the rotation. The same for `keys rotate --ml-dsa` (docs/format.md §5.5.1):
+ * `GET /v1/ledger/pq-key`, every checkpoint's ML-DSA-44 line by the ML-DSA-44 key in force at its size, `flashtrail
+ * verify` pinned to the old ML-DSA-44 key.
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +28,7 @@ import { LedgerClient } from '../src/client/ledger-client.ts';
 import { lineSetupEvents } from '../src/sim/line-setup.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
 import { parseVerifierKey, verifyNote } from '../src/tlog/note.ts';
+import { parseMlDsaVerifierKey, verifyMlDsaLine } from '../src/tlog/ml-dsa-note.ts';
 import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
 import { MemoryTree, rootHash, verifyConsistency } from '../src/merkle/proofs.ts';
 import { leafHash } from '../src/merkle/hash.ts';
@@ -33,7 +36,6 @@ import { fromBase64, toHex } from '../src/crypto/encoding.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
 import { bootloaderData, scanData } from './helpers/ledger-fixture.ts';
 import { spawnLedger, type ServerProcess } from './helpers/server-process.ts';
-import { verifiedHistory } from './helpers/provenance.ts';
 import { createTestDatabase, describeWithPostgres } from './helpers/postgres.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
@@ -53,8 +55,15 @@ function isWriter(i: ServerProcess): boolean {
   return elected > lost;
 }
 
+/** What differs between rotating the Ed25519 ledger key and the ML-DSA-44 one. */
+const VARIANTS = [
+  { algorithm: 'ed25519', flags: [], keyFile: 'ledger.key', keyPath: '/v1/ledger/key', refusal: 'the ledger key in force at tree size' },
+  { algorithm: 'ml-dsa-44', flags: ['--ml-dsa'], keyFile: 'ledger-ml-dsa.key', keyPath: '/v1/ledger/pq-key', refusal: 'the ML-DSA-44 ledger key in force at tree size' },
+] as const;
+
 describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) => {
-  it('rolling rotation under load: one announcement, the announcer SIGKILLed, a stale instance refuses and releases the lock, every checkpoint by the key in force at its size', async () => {
+  it.each(VARIANTS)('$algorithm: rolling rotation under load, one announcement, the announcer SIGKILLed, a stale instance refuses and releases the lock, every checkpoint by the key in force at its size', async (variant) => {
+    const pq = variant.algorithm === 'ml-dsa-44';
     const database = await createTestDatabase(target);
     const dirs = [0, 1, 2].map((i) => mkdtempSync(join(tmpdir(), `flashtrail-rotate-pg-${i}-`)));
     const config = configFromEnv({}, { dataDir: dirs[0] as string });
@@ -68,9 +77,13 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
       }
     };
     for (const dir of dirs.slice(1)) copyKeyFiles(dirs[0] as string, dir, ['ledger.key', 'ledger-ml-dsa.key', 'ledger.json', 'admin-keys.json', 'tokens.json']);
-    const oldKeyText = init.verifierKey;
-    const oldKey = parseVerifierKey(oldKeyText);
-    const oldKeyId = keyIdOf(oldKey.publicKey);
+    const edKeyText = init.verifierKey;
+    const edKey = parseVerifierKey(edKeyText);
+    const edKeyId = keyIdOf(edKey.publicKey);
+    // The key rotated: its verifier key (read from the ledger below, for ML-DSA-44) and key id.
+    let oldKeyText = edKeyText;
+    let oldKeyId = edKeyId;
+    const pinnedOld = () => (pq ? ['--ledger-key', edKeyText, '--ledger-pq-key', oldKeyText] : ['--ledger-key', oldKeyText]);
     const env = { FLASHTRAIL_STORE: 'postgres', FLASHTRAIL_POSTGRES_URL: database.url, FLASHTRAIL_CHECKPOINT_EVERY_EVENTS: '25', FLASHTRAIL_CHECKPOINT_INTERVAL_S: '1' };
     // instances[k] runs on dirs[k]; a slot is null while its process is stopped.
     const instances: (ServerProcess | null)[] = [];
@@ -139,26 +152,34 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
       for (const w of [0, 1, 2, 3]) loops.push(station(w));
       const ackedAtLeast = async (n: number, message: string) => until(() => acknowledged.length >= n, 60_000, message);
       await ackedAtLeast(100, 'the load did not reach 100 events');
+      if (pq) {
+        oldKeyText = (await new LedgerClient((instances[0] as ServerProcess).url, stationToken).getText(variant.keyPath)).trim();
+        oldKeyId = keyIdOf(parseMlDsaVerifierKey(oldKeyText).publicKey);
+      }
 
       // The writer stays on the old files for now; the two others are rolled, one after the other.
       const stale = instances.findIndex((x) => x !== null && isWriter(x));
       const [first, second] = [0, 1, 2].filter((k) => k !== stale) as [number, number];
       await stop(first, 'SIGTERM');
-      const rotated = await cli(['keys', 'rotate', '--data', dirs[first] as string]);
+      const rotated = await cli(['keys', 'rotate', ...variant.flags, '--data', dirs[first] as string]);
       expect(rotated.code, rotated.stderr).toBe(0);
       const info = readLedgerInfo(join(dirs[first] as string, 'ledger.json'));
-      const newKeyId = info.keyId as string;
-      expect(info.rotatedFrom).toBe(oldKeyId);
+      const newKeyId = (pq ? info.mlDsaKeyId : info.keyId) as string;
+      expect(pq ? info.mlDsaRotatedFrom : info.rotatedFrom).toBe(oldKeyId);
       await start(first);
       await stop(second, 'SIGTERM');
-      copyKeyFiles(dirs[first] as string, dirs[second] as string, ['ledger.key', `ledger.key.${oldKeyId}`, 'ledger.json']);
+      copyKeyFiles(dirs[first] as string, dirs[second] as string, [variant.keyFile, `${variant.keyFile}.${oldKeyId}`, 'ledger.json']);
       await start(second);
       // Rolled but not the writer: the log still runs on the old key, and what a rolled instance signs over an
       // old-key checkpoint is signed by the old key (it holds it as rotatedFrom).
       const before = acknowledged.length;
       await ackedAtLeast(before + 50, 'the load did not go on through the rolled instances');
       const lastBefore = (acknowledged.at(-1) as SignedEvent).stream.slice('unit-'.length);
-      expect((await verifiedHistory(new LedgerClient((instances[first] as ServerProcess).url, adminToken), lastBefore, oldKeyText)).events).toBeGreaterThan(0);
+      const beforeDoc = await new LedgerClient((instances[first] as ServerProcess).url, adminToken).get<unknown>(`/v1/units/${encodeURIComponent(lastBefore)}/provenance`);
+      const beforeFile = join(dirs[first] as string, 'before-rotation.provenance.json');
+      writeFileSync(beforeFile, JSON.stringify(beforeDoc));
+      const beforeVerified = await cli(['verify', beforeFile, ...pinnedOld(), '--json']);
+      expect(beforeVerified.code, beforeVerified.stdout + beforeVerified.stderr).toBe(0);
       const rotationsNow = async () => (await db.query("SELECT count(*)::int AS n FROM flashtrail.events WHERE type = 'LedgerKeyRotated'")).rows[0].n as number;
       expect(await rotationsNow()).toBe(0);
 
@@ -181,7 +202,7 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
       await stop(other, 'SIGTERM');
       await until(() => /giving up the log writer lock for good/.test(staleProcess.output()), 30_000, `the stale instance did not refuse:\n${staleProcess.output().slice(-3000)}`);
       const refusal = staleProcess.output();
-      expect(refusal).toContain(`the ledger key in force at tree size`);
+      expect(refusal).toContain(variant.refusal);
       expect(refusal).toContain(newKeyId);
       expect(refusal).toContain(oldKeyId);
       expect(isWriter(staleProcess)).toBe(false);
@@ -200,14 +221,18 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
       stopLoad = true;
       await Promise.all(loops.splice(0));
 
-      // GET /v1/ledger/key: the key in force at the newest checkpoint, on every instance (the stale one too).
+      // GET /v1/ledger/key (/pq-key): the key in force at the newest checkpoint, on every instance (the stale one too).
       const announced = await db.query<{ data: Buffer }>("SELECT data FROM flashtrail.events WHERE type = 'LedgerKeyRotated'");
       const newKeyText = payloadOf((announced.rows[0] as { data: Buffer }).data).event.data.verifierKey as string;
-      for (const i of alive()) expect((await new LedgerClient(i.url, stationToken).getText('/v1/ledger/key')).trim(), i.url).toBe(newKeyText);
-      const newKey = parseVerifierKey(newKeyText);
-      expect(keyIdOf(newKey.publicKey)).toBe(newKeyId);
-      // Every instance forgot rotatedFrom once the rotation was logged (the stale one never had it).
-      for (const k of [first, second]) expect(readLedgerInfo(join(dirs[k] as string, 'ledger.json')).rotatedFrom).toBeUndefined();
+      for (const i of alive()) expect((await new LedgerClient(i.url, stationToken).getText(variant.keyPath)).trim(), i.url).toBe(newKeyText);
+      for (const i of alive()) expect((await new LedgerClient(i.url, stationToken).getText('/v1/ledger/key')).trim(), i.url).toBe(pq ? edKeyText : newKeyText);
+      const newPublicKey = pq ? parseMlDsaVerifierKey(newKeyText).publicKey : parseVerifierKey(newKeyText).publicKey;
+      expect(keyIdOf(newPublicKey)).toBe(newKeyId);
+      // Every instance forgot the replaced key once the rotation was logged (the stale one never had it).
+      for (const k of [first, second]) {
+        const after = readLedgerInfo(join(dirs[k] as string, 'ledger.json'));
+        expect(pq ? after.mlDsaRotatedFrom : after.rotatedFrom).toBeUndefined();
+      }
 
       // A provenance document made after the rotation, verified by the CLI pinned to the old key.
       const writer = writers()[0] as ServerProcess;
@@ -216,7 +241,7 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
       const doc = await new LedgerClient(follower.url, adminToken).get<unknown>(`/v1/units/${encodeURIComponent(lastSerial)}/provenance`);
       const docFile = join(dirs[first] as string, 'after-rotation.provenance.json');
       writeFileSync(docFile, JSON.stringify(doc));
-      const verified = await cli(['verify', docFile, '--ledger-key', oldKeyText, '--json']);
+      const verified = await cli(['verify', docFile, ...pinnedOld(), '--json']);
       expect(verified.code, verified.stdout + verified.stderr).toBe(0);
       expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true });
       expect(verified.stdout).toContain(newKeyId.slice(0, 16));
@@ -226,7 +251,9 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
       const rotationLeaves = events.rows.flatMap((r, index) => (r.type === 'LedgerKeyRotated' ? [index] : []));
       expect(rotationLeaves).toHaveLength(1);
       const rotationLeaf = rotationLeaves[0] as number;
-      expect(payloadOf((events.rows[rotationLeaf] as { data: Buffer }).data).envelope.signatures[0]?.keyid).toBe(oldKeyId);
+      // The Ed25519 link is signed by the key it replaces; the ML-DSA-44 one's envelope by the Ed25519 key in force
+      // (its post-quantum link, previousKeySignature, `flashtrail verify` checked above).
+      expect(payloadOf((events.rows[rotationLeaf] as { data: Buffer }).data).envelope.signatures[0]?.keyid).toBe(edKeyId);
       const tree = new MemoryTree(nativeCrypto);
       for (const e of events.rows) tree.append(leafHash(new Uint8Array(e.data), nativeCrypto));
 
@@ -237,14 +264,19 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
         if (r.type !== 'CheckpointIssued') continue;
         const { envelope, event } = payloadOf(r.data);
         notes.add(event.data.note as string);
-        expect(envelope.signatures[0]?.keyid, `CheckpointIssued at leaf ${index}`).toBe(index > rotationLeaf ? newKeyId : oldKeyId);
+        expect(envelope.signatures[0]?.keyid, `CheckpointIssued at leaf ${index}`).toBe(!pq && index > rotationLeaf ? newKeyId : edKeyId);
       }
       const checkpoints = [...notes].map((note) => {
         const size = sizeOf(note);
-        const [inForce, replaced] = size > rotationLeaf ? [newKey, oldKey] : [oldKey, newKey];
-        expect(verifyNote(note, [inForce], nativeCrypto).verifiedBy, `checkpoint ${size}`).toHaveLength(1);
-        expect(() => verifyNote(note, [replaced], nativeCrypto), `checkpoint ${size} by the other key`).toThrow();
-        return parseCheckpointBody(verifyNote(note, [inForce], nativeCrypto).text);
+        const [inForce, replaced] = size > rotationLeaf ? [newKeyText, oldKeyText] : [oldKeyText, newKeyText];
+        if (pq) {
+          expect(verifyMlDsaLine(note, parseMlDsaVerifierKey(inForce), nativeCrypto), `checkpoint ${size}`).toMatchObject({ found: true, valid: true });
+          expect(verifyMlDsaLine(note, parseMlDsaVerifierKey(replaced), nativeCrypto), `checkpoint ${size} by the other key`).toEqual({ found: false });
+          return parseCheckpointBody(verifyNote(note, [edKey], nativeCrypto).text);
+        }
+        expect(verifyNote(note, [parseVerifierKey(inForce)], nativeCrypto).verifiedBy, `checkpoint ${size}`).toHaveLength(1);
+        expect(() => verifyNote(note, [parseVerifierKey(replaced)], nativeCrypto), `checkpoint ${size} by the other key`).toThrow();
+        return parseCheckpointBody(verifyNote(note, [parseVerifierKey(inForce)], nativeCrypto).text);
       });
       const sizes = [...new Set(checkpoints.map((c) => c.size))].sort((a, b) => a - b);
       expect(sizes.some((s) => s <= rotationLeaf)).toBe(true);
@@ -258,7 +290,7 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
         const rootAt = (size: number) => (checkpoints.find((c) => c.size === size) as { root: Uint8Array }).root;
         expect(verifyConsistency(from, to, rootAt(from), rootAt(to), proof.proof.map(fromBase64), nativeCrypto)).toBe(true);
       }
-      console.log(`${acknowledged.length} events acknowledged; rotation at leaf ${rotationLeaf}; ${sizes.length} checkpoint sizes (${sizes.filter((s) => s <= rotationLeaf).length} by the old key), all consistent`);
+      console.log(`${variant.algorithm}: ${acknowledged.length} events acknowledged; rotation at leaf ${rotationLeaf}; ${sizes.length} checkpoint sizes (${sizes.filter((s) => s <= rotationLeaf).length} by the old key), all consistent`);
     } finally {
       stopLoad = true;
       await Promise.allSettled(loops);
