@@ -237,8 +237,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.json({ batchId, status: state.status, batch: state.opened, events: history.map(historyEntry) } satisfies ResponseOf<typeof BatchView>);
   });
 
-  v1.get('/ledger/key', (c) => c.text(deps.verifierKey + '\n'));
-  v1.get('/ledger/pq-key', (c) => (deps.mlDsaVerifierKey ? c.text(deps.mlDsaVerifierKey + '\n') : problem(c, 'NOT_FOUND', 'this ledger signs with Ed25519 alone (FLASHTRAIL_PQ_SIGNATURES=off)')));
+  // The key in force at the newest checkpoint (docs/format.md §5.4): after a rotation on a shared log, the new one on every instance.
+  v1.get('/ledger/key', async (c) => c.text((await deps.checkpointer.verifierKeyInForce()) + '\n'));
+  v1.get('/ledger/pq-key', async (c) => (deps.mlDsaVerifierKey ? c.text(((await deps.checkpointer.mlDsaVerifierKeyInForce()) ?? deps.mlDsaVerifierKey) + '\n') : problem(c, 'NOT_FOUND', 'this ledger signs with Ed25519 alone (FLASHTRAIL_PQ_SIGNATURES=off)')));
 
   v1.get('/checkpoint', async (c) => c.text(await deps.checkpointer.latest()));
   v1.post('/checkpoint', requireRole('admin'), async (c) => c.text(await deps.checkpointer.issue(), 201));
@@ -263,7 +264,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const serial = id(c.req.param('serial'));
     const unsigned = deps.unitMap ? await buildProvenanceV3({ ...deps, unitMap: deps.unitMap }, serial) : await buildProvenance(deps, serial);
     if (!unsigned) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
-    const doc = signProvenance(unsigned, deps, deps.origin);
+    const doc = signProvenance(unsigned, await deps.checkpointer.statementKeysFor(unsigned.checkpoint), deps.origin);
     c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
     return c.json(doc);
   });

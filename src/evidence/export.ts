@@ -117,6 +117,9 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   const { ledger, log, checkpointer, projections } = deps;
   await log.catchUp();
   const note = await checkpointer.issue();
+  // The statement is signed by the checkpoint's own key (docs/format.md §5.4; on a shared log mid-rotation, maybe the
+  // replaced one), chosen before any header is sent: an instance that holds neither refuses as a problem document.
+  const statementKeys = await checkpointer.statementKeysFor(note);
   const size = checkpointSize(note);
   const checkpoint = parseCheckpointBody(parseNote(note).text);
   const history = await historyOf(deps, size);
@@ -233,7 +236,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
         verifierPage: deps.verifierPage ?? null,
       },
     };
-    const envelope = signStatement(statement, deps);
+    const envelope = signStatement(statement, statementKeys);
     yield canonicalize({ record: 'statement', envelope }) + '\n';
   }
   return { checkpoint: note, format, lines: () => wholeLines(lines()) };

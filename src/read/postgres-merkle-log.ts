@@ -69,7 +69,7 @@ export class PostgresMerkleLog implements LedgerLog {
    * Creates the tables (once, under the schema lock) and pins the ledger's verifier key: the first instance
    * records it, every later one must present the same.
    */
-  async open(verifierKey: string): Promise<void> {
+  async open(verifierKey: string, alsoAccepted: readonly string[] = []): Promise<void> {
     await this.store.ensureSchema();
     const s = pg.escapeIdentifier(this.store.schema);
     await this.store.transaction(async (c) => {
@@ -95,7 +95,7 @@ export class PostgresMerkleLog implements LedgerLog {
       if (meta.get('format') !== MERKLE_LOG_FORMAT) throw new Error(`the Merkle log in schema ${this.store.schema} has format ${meta.get('format') ?? 'none'}, not ${MERKLE_LOG_FORMAT}`);
       const pinned = meta.get('verifier_key');
       if (pinned === undefined) await c.query(`INSERT INTO ${this.t('merkle_meta')} (key, value) VALUES ('verifier_key', $1)`, [verifierKey]);
-      else if (pinned !== verifierKey) {
+      else if (pinned !== verifierKey && !alsoAccepted.includes(pinned)) {
         throw new LedgerIdentityMismatchError(`the ledger in PostgreSQL schema ${this.store.schema} is signed by ${pinned}, but this instance's ledger key is ${verifierKey}: give every instance the same ledger.key and ledger.json`);
       }
     });

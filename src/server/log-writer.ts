@@ -16,6 +16,11 @@ export interface SharedLogOptions {
   readonly checkpointWaitMs?: number;
   /** How often a candidate tries for the writer's lock, in ms. */
   readonly electionRetryMs?: number;
+  /**
+   * Pinned keys this instance's key also continues (during and after a rotation: the replaced key, and every
+   * key of the log's rotation chain that leads to it), docs/shared-log.md §2.2.
+   */
+  readonly acceptedKeys?: readonly string[];
 }
 
 export interface SharedLog {
@@ -28,7 +33,7 @@ export interface SharedLog {
 
 export async function openSharedLog(store: PostgresEventStore, verifierKey: string, logger: Logger, options: SharedLogOptions = {}): Promise<SharedLog> {
   const log = new PostgresMerkleLog(store);
-  await log.open(verifierKey);
+  await log.open(verifierKey, options.acceptedKeys ?? []);
   const election = new PostgresLeaderElection(store.connectionString, store.schema, 'log-writer', { retryMs: options.electionRetryMs ?? 500 });
   const wantedChannel = `flashtrail_checkpoint_wanted_${store.schema}`;
   const checkpointWaitMs = options.checkpointWaitMs ?? 15_000;
@@ -36,6 +41,13 @@ export async function openSharedLog(store: PostgresEventStore, verifierKey: stri
 
   const leadership: SigningLeadership = {
     isLeader: () => log.isWriter,
+    // Wrong key for the tree (docs/shared-log.md §2.1): stop writing, end the session (it releases the lock),
+    // never campaign again until restarted with the new key files.
+    abdicate: (reason) => {
+      logger.error({ schema: store.schema, reason }, 'giving up the log writer lock for good: this instance cannot sign the log');
+      log.stopWriting();
+      void election.close();
+    },
     requestCheckpoint: async (size) => {
       const deadline = Date.now() + checkpointWaitMs;
       let wake: (() => void) | null = null;

@@ -33,6 +33,9 @@ import { openSharedLog, type SharedLog } from './log-writer.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
 import { formatVerifierKey, parseVerifierKey } from '../tlog/note.ts';
 import { nativeCrypto } from '../native/crypto.ts';
+import { decodeTrustedEnvelope } from '../event/codec.ts';
+import { LEDGER_KEY_ROTATIONS_STREAM } from '../event/streams.ts';
+import { fromHex } from '../crypto/encoding.ts';
 import { SignatureVerifierPool } from '../native/signature-pool.ts';
 import { lockDataDirectory } from '../files/dir-lock.ts';
 import { checkRecentLeaves, checkSignedCheckpoint } from '../read/log-integrity.ts';
@@ -165,6 +168,38 @@ export function archivedLedgerKeyFile(dataDir: string, keyId: string): string {
 /** Where `keys rotate --ml-dsa` keeps a replaced ML-DSA-44 key: ledger-ml-dsa.key.<key id>. */
 export function archivedMlDsaKeyFile(dataDir: string, keyId: string): string {
   return join(dataDir, `ledger-ml-dsa.key.${keyId}`);
+}
+
+/** The Ed25519 links of the log's key rotation chain, oldest first (docs/format.md §5.4). */
+async function ed25519Rotations(store: EventStore): Promise<{ previousKeyId: string; previousPublicKey: string; keyId: string; verifierKey: string }[]> {
+  const out = [];
+  for (const recorded of await store.readStream(LEDGER_KEY_ROTATIONS_STREAM)) {
+    const { event } = decodeTrustedEnvelope(recorded.data, nativeCrypto);
+    if (event.type === 'LedgerKeyRotated' && event.data.algorithm === 'ed25519') out.push(event.data);
+  }
+  return out;
+}
+
+/** Whether the log holds the LedgerKeyRotated that introduces `keyId` (an Ed25519 or an ML-DSA-44 key). */
+async function rotationLogged(store: EventStore, keyId: string): Promise<boolean> {
+  for (const recorded of await store.readStream(LEDGER_KEY_ROTATIONS_STREAM)) {
+    const { event } = decodeTrustedEnvelope(recorded.data, nativeCrypto);
+    if (event.type === 'LedgerKeyRotated' && event.data.keyId === keyId) return true;
+  }
+  return false;
+}
+
+/**
+ * The pinned keys of a shared log this instance's key continues: the key ledger.json says it replaced, and
+ * every key of the log's rotation chain when that chain ends at this instance's key.
+ */
+async function keysContinuedBy(store: PostgresEventStore, identity: LedgerIdentity): Promise<string[]> {
+  const keys = identity.rotatedFrom ? [formatVerifierKey(identity.origin, identity.rotatedFrom.publicKey)] : [];
+  const chain = await ed25519Rotations(store);
+  if (chain.at(-1)?.keyId === identity.key.keyId) {
+    for (const link of chain) keys.push(formatVerifierKey(identity.origin, fromHex(link.previousPublicKey)), link.verifierKey);
+  }
+  return keys;
 }
 
 /** The rotation is in the log: ledger.json stops naming the replaced key (its file stays, for the record). */
@@ -310,7 +345,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     cleanup.push(() => projections.close());
     // On PostgreSQL the Merkle log lives beside the events, shared by every instance and extended only by the
     // elected log writer (src/server/log-writer.ts); otherwise it is a file in the data directory.
-    const shared: SharedLog | null = store instanceof PostgresEventStore ? await openSharedLog(store, identity.verifierKey, logger) : null;
+    const shared: SharedLog | null = store instanceof PostgresEventStore ? await openSharedLog(store, identity.verifierKey, logger, { acceptedKeys: await keysContinuedBy(store, identity) }) : null;
     if (shared) cleanup.push(() => shared.close());
     const fileLog = shared ? null : new MerkleLog(store, merkleLogFile(config));
     if (fileLog) {
@@ -347,10 +382,37 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       logger,
       ...(shared ? { leadership: shared.leadership } : {}),
       ...(witnesses ? { witnesses } : {}),
+      // On a shared log the elected writer announces the rotation before its first checkpoint (docs/shared-log.md §2.2).
+      ...(shared && identity.rotatedFrom ? { rotatedFrom: identity.rotatedFrom } : {}),
+      ...(shared && identity.mlDsaRotatedFrom ? { mlDsaRotatedFrom: identity.mlDsaRotatedFrom } : {}),
     });
     await checkpointer.open();
-    if (identity.rotatedFrom || identity.mlDsaRotatedFrom) {
-      if (shared) throw new ConfigError('a rotated ledger key is announced by a ledger with its own log (SQLite); rotation on a shared PostgreSQL log is not supported yet');
+    if (shared && (identity.rotatedFrom || identity.mlDsaRotatedFrom)) {
+      // Every instance, not only the announcer, forgets a replaced key once the log holds its rotation.
+      const pending = [
+        ...(identity.rotatedFrom ? [{ member: 'rotatedFrom' as const, previousKeyId: identity.rotatedFrom.keyId, keyId: identity.key.keyId, what: 'ledger key' }] : []),
+        ...(identity.mlDsaRotatedFrom && identity.mlDsaKey ? [{ member: 'mlDsaRotatedFrom' as const, previousKeyId: identity.mlDsaRotatedFrom.keyId, keyId: identity.mlDsaKey.keyId, what: 'ML-DSA-44 ledger key' }] : []),
+      ];
+      const forgetWhenLogged = async (): Promise<boolean> => {
+        for (const rotation of [...pending]) {
+          if (!(await rotationLogged(store, rotation.keyId))) continue;
+          forgetRotatedKey(config, rotation.member);
+          logger.info({ previousKeyId: rotation.previousKeyId, keyId: rotation.keyId }, `${rotation.what} rotation is in the log: ledger.json no longer names the replaced key`);
+          pending.splice(pending.indexOf(rotation), 1);
+        }
+        return pending.length === 0;
+      };
+      if (!(await forgetWhenLogged())) {
+        const timer = setInterval(() => {
+          void forgetWhenLogged().then(
+            (done) => done && clearInterval(timer),
+            (error: unknown) => logger.warn({ err: (error as Error).message }, 'could not check for the ledger key rotation'),
+          );
+        }, 1000);
+        timer.unref();
+        cleanup.push(() => clearInterval(timer));
+      }
+    } else if (identity.rotatedFrom || identity.mlDsaRotatedFrom) {
       // Each announced under the key it replaces (the ML-DSA-44 link's envelope by the Ed25519 key now in force),
       // then a checkpoint by the new keys covers them, before anything else is signed.
       if (identity.rotatedFrom) await checkpointer.announceLedgerKeyRotation(identity.rotatedFrom);

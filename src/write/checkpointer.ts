@@ -19,8 +19,8 @@ import type { LedgerLog } from '../read/ledger-log.ts';
 import { verifyConsistency } from '../merkle/proofs.ts';
 import { formatCheckpointBody, formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import type { RotationRecord } from '../verify/rotation-records.ts';
-import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
-import { addMlDsaSignature, formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
+import { formatVerifierKey, noteKeyId, parseNote, signNote } from '../tlog/note.ts';
+import { addMlDsaSignature, formatMlDsaVerifierKey, mlDsaNoteKeyId } from '../tlog/ml-dsa-note.ts';
 import { mlDsaRotationData } from '../tlog/ml-dsa-rotation.ts';
 import type { EventOf } from '../../schemas/index.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
@@ -29,7 +29,7 @@ import type { Signer } from '../crypto/ed25519.ts';
 import { LEDGER_CHECKPOINT_STREAM, LEDGER_KEY_ROTATIONS_STREAM, LEDGER_KEYS_STREAM, LEDGER_TRUST_STREAM } from '../event/streams.ts';
 import { decodeTrustedEnvelope as decodeTrustedEnvelopeWith, type DecodedEvent } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
-import { bytesEqual, fromHex, toBase64, toHex } from '../crypto/encoding.ts';
+import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../crypto/encoding.ts';
 import type { SignedEvent } from '../event/signer.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
 import { LedgerError } from './errors.ts';
@@ -68,6 +68,14 @@ export interface CheckpointerOptions {
    * carries the cosignatures they gave. Absent: notes carry the ledger's signature alone.
    */
   readonly witnesses?: CheckpointWitnesses;
+  /**
+   * During a rotation on a shared log (ledger.json `rotatedFrom`): the key ledgerKey replaces. The elected writer
+   * announces ledgerKey under it before its first checkpoint; until the tree holds that announcement, it is the
+   * key in force and signs (docs/shared-log.md §2).
+   */
+  readonly rotatedFrom?: Signer;
+  /** The same for the ML-DSA-44 key (ledger.json `mlDsaRotatedFrom`): announced by the elected writer (docs/format.md §5.5.1). */
+  readonly mlDsaRotatedFrom?: MlDsaSigner;
 }
 
 /** What the checkpointer needs of a witness set (src/witness/client.ts WitnessSet). */
@@ -90,6 +98,8 @@ export interface SigningLeadership {
   isLeader(): boolean;
   /** Asks the log writer for a checkpoint of at least `size` leaves and resolves with it once signed. */
   requestCheckpoint(size: number): Promise<string>;
+  /** Gives up the writer's lock for good (this process holds the wrong key): another instance signs. */
+  abdicate?(reason: string): void;
 }
 
 /** The ledger would have signed a checkpoint that contradicts one it signed before. Nothing was signed. */
@@ -118,6 +128,8 @@ export class Checkpointer {
   /** The newest checkpoint as witnessed: the ledger's note, the note with cosignatures, and whether all cosigned. */
   private witnessed: { ledgerNote: string; note: string; complete: boolean; at: number } | null = null;
   private witnessing: { ledgerNote: string; done: Promise<string> } | null = null;
+  /** On a shared log, set once this writer has put its ML-DSA-44 key (or rotation) in the log. */
+  private mlDsaSettled = false;
 
   constructor(private readonly options: CheckpointerOptions) {
     this.signer = new EventSigner(options.ledgerKey, 'ledger', options.clock);
@@ -210,6 +222,150 @@ export class Checkpointer {
     }
     const last = await this.head(LEDGER_KEY_ROTATIONS_STREAM);
     await this.append(this.signer.sign('LedgerKeyRotated', mlDsaRotationData(this.options.origin, previous, key), { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+  }
+
+  /**
+   * The elected writer of a shared log announces the Ed25519 rotation it holds, unless the log already names the
+   * new key. Appended at the stream's expected revision: when another instance's announcement landed first, this
+   * one fails with a conflict and the log's chain, re-read, already ends at the new key.
+   */
+  private async announceAsWriter(previous: Signer): Promise<void> {
+    await onceMoreOnConflict(() => this.announceLedgerKeyRotation(previous));
+  }
+
+  /**
+   * After the Ed25519 key is settled (keyInForceAt), the elected writer announces its ML-DSA-44 key: the rotation
+   * it holds (mlDsaRotatedFrom), or the key itself when the log names none. It never announces a key of its own
+   * over another the log already names: an instance on old files is refused by mlDsaKeyInForceAt instead.
+   * Returns whether it appended a record. Once done, not again: what the log holds it holds for ever.
+   */
+  private async announceMlDsaAsWriter(): Promise<boolean> {
+    if (this.mlDsaSettled || !this.options.mlDsaKey) return false;
+    const previous = this.options.mlDsaRotatedFrom;
+    const before = await this.mlDsaKeyInLog();
+    if (previous) await onceMoreOnConflict(() => this.announceMlDsaKeyRotation(previous));
+    else if (before === null) await this.announceMlDsaKey();
+    this.mlDsaSettled = true;
+    return (await this.mlDsaKeyInLog())?.keyId !== before?.keyId;
+  }
+
+  /**
+   * The ML-DSA-44 key in force at leaf `size` (docs/format.md §5.5.1): the key of the last ML-DSA-44 record
+   * (LedgerKeyAnnounced, or a version 2 LedgerKeyRotated) at a leaf before `size`; before the first in the tree,
+   * the first rotation's replaced key, or the first announced key; with none in the log, the key this instance
+   * starts from. Null when the log names no ML-DSA-44 key and this instance has none.
+   */
+  async mlDsaKeyInForce(size: number): Promise<{ keyId: string; verifierKey: string } | null> {
+    const { mlDsaKey, mlDsaRotatedFrom, origin } = this.options;
+    const records: { keyId: string; verifierKey: string; position: bigint; replaced: { keyId: string; verifierKey: string } | null }[] = [];
+    for (const recorded of await this.options.store.readStream(LEDGER_KEYS_STREAM)) {
+      const { event } = decodeStored(recorded.data);
+      if (event.type === 'LedgerKeyAnnounced') records.push({ keyId: event.data.keyId, verifierKey: event.data.verifierKey, position: recorded.position, replaced: null });
+    }
+    for (const r of (await this.rotationsInLog()).filter((x) => x.data.algorithm === 'ml-dsa-44')) {
+      records.push({ keyId: r.data.keyId, verifierKey: r.data.verifierKey, position: r.position, replaced: { keyId: r.data.previousKeyId, verifierKey: formatMlDsaVerifierKey(origin, fromBase64(r.data.previousPublicKey)) } });
+    }
+    records.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
+    const first = records[0];
+    if (!first) {
+      const own = mlDsaRotatedFrom ?? mlDsaKey;
+      return own ? { keyId: own.keyId, verifierKey: formatMlDsaVerifierKey(origin, own.publicKey) } : null;
+    }
+    const leaves = await this.options.log.leavesOfPositions(records.map((r) => r.position));
+    const last = records.filter((r) => (leaves.get(r.position)?.index ?? Number.MAX_SAFE_INTEGER) < size).at(-1);
+    if (last) return { keyId: last.keyId, verifierKey: last.verifierKey };
+    return first.replaced ?? { keyId: first.keyId, verifierKey: first.verifierKey };
+  }
+
+  /** The ML-DSA-44 verifier key of the newest checkpoint recorded (`GET /v1/ledger/pq-key`), null with none. */
+  async mlDsaVerifierKeyInForce(): Promise<string | null> {
+    const newest = await this.newestRecorded();
+    if (!newest) await this.options.log.catchUp();
+    return (await this.mlDsaKeyInForce(newest ? newest.size : await this.options.log.size()))?.verifierKey ?? null;
+  }
+
+  /**
+   * The ML-DSA-44 key that makes the line of a checkpoint of `size` leaves, when this instance holds it; null with
+   * post-quantum signatures off. Otherwise, like keyInForceAt, it refuses and gives up the writer's lock.
+   */
+  private async mlDsaKeyInForceAt(size: number): Promise<MlDsaSigner | null> {
+    const { mlDsaKey, mlDsaRotatedFrom, leadership, logger } = this.options;
+    if (!mlDsaKey) return null;
+    const inForce = (await this.mlDsaKeyInForce(size))?.keyId ?? mlDsaKey.keyId;
+    if (inForce === mlDsaKey.keyId) return mlDsaKey;
+    if (mlDsaRotatedFrom && inForce === mlDsaRotatedFrom.keyId) return mlDsaRotatedFrom;
+    const message = `the ML-DSA-44 ledger key in force at tree size ${size} is ${inForce}, but this instance holds ${mlDsaKey.keyId}: install the rotated ledger-ml-dsa.key, ledger-ml-dsa.key.<old key id> and ledger.json from an instance that has them, then restart; refusing to sign`;
+    logger?.error({ size, mlDsaKeyInForce: inForce, heldMlDsaKey: mlDsaKey.keyId }, message);
+    leadership?.abdicate?.(message);
+    throw new CheckpointRefusedError(message);
+  }
+
+  /**
+   * The Ed25519 ledger key in force at leaf `size` (docs/format.md §5.4): the new key of the last Ed25519
+   * LedgerKeyRotated at a leaf before `size`, else the first link's replaced key; with no rotation in the log, the
+   * key this instance starts from (ledger.json's `rotatedFrom` during a rotation not yet announced, else its own).
+   * A function of the tree, not of timing.
+   */
+  async keyInForce(size: number): Promise<{ keyId: string; verifierKey: string }> {
+    const { ledgerKey, rotatedFrom, origin } = this.options;
+    const chain = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519');
+    const first = chain[0];
+    if (!first) {
+      const own = rotatedFrom ?? ledgerKey;
+      return { keyId: own.keyId, verifierKey: formatVerifierKey(origin, own.publicKey) };
+    }
+    const leaves = await this.options.log.leavesOfPositions(chain.map((r) => r.position));
+    const last = chain.filter((r) => (leaves.get(r.position)?.index ?? Number.MAX_SAFE_INTEGER) < size).at(-1);
+    if (last) return { keyId: last.data.keyId, verifierKey: last.data.verifierKey };
+    return { keyId: first.data.previousKeyId, verifierKey: formatVerifierKey(origin, fromHex(first.data.previousPublicKey)) };
+  }
+
+  /** The verifier key of the newest checkpoint recorded (what `GET /v1/ledger/key` answers on every instance). */
+  async verifierKeyInForce(): Promise<string> {
+    const newest = await this.newestRecorded();
+    if (newest) return (await this.keyInForce(newest.size)).verifierKey;
+    await this.options.log.catchUp();
+    return (await this.keyInForce(await this.options.log.size())).verifierKey;
+  }
+
+  /**
+   * The keys that sign a statement over checkpoint `note` (docs/format.md §5.4, §5.5.1: the checkpoint's own keys,
+   * those in force at its size). During a rotation on a shared log an instance may hold the checkpoint's key as
+   * `rotatedFrom`; an instance on old files holds neither after the rotation and refuses, naming both keys.
+   */
+  async statementKeysFor(note: string): Promise<{ ledgerKey: Signer; mlDsaKey: MlDsaSigner | null }> {
+    const { ledgerKey, rotatedFrom, mlDsaKey, mlDsaRotatedFrom, origin } = this.options;
+    const signedBy = new Set(parseNote(note).signatures.filter((s) => s.name === origin).map((s) => s.id));
+    const size = sizeOfNote(note);
+    const ed25519 = [ledgerKey, ...(rotatedFrom ? [rotatedFrom] : [])].find((k) => signedBy.has(noteKeyId(origin, k.publicKey)));
+    if (!ed25519) {
+      const inForce = await this.keyInForce(size);
+      throw new LedgerError('UNAVAILABLE', `checkpoint ${size} is signed by the ledger key in force at its size, ${inForce.keyId}, but this instance holds ${ledgerKey.keyId}: it cannot sign evidence over it; ask another instance, and install the rotated ledger.key, ledger.key.<old key id> and ledger.json here, then restart`, { size, keyInForce: inForce.keyId, heldKey: ledgerKey.keyId });
+    }
+    if (!mlDsaKey) return { ledgerKey: ed25519, mlDsaKey: null };
+    // A note with the Ed25519 line alone (made before the ML-DSA-44 key): the statement is hybrid as ever.
+    if (signedBy.size < 2) return { ledgerKey: ed25519, mlDsaKey };
+    const pq = [mlDsaKey, ...(mlDsaRotatedFrom ? [mlDsaRotatedFrom] : [])].find((k) => signedBy.has(mlDsaNoteKeyId(origin, k.publicKey)));
+    if (!pq) {
+      const inForce = (await this.mlDsaKeyInForce(size))?.keyId ?? 'unknown';
+      throw new LedgerError('UNAVAILABLE', `checkpoint ${size} carries the ML-DSA-44 line of the key in force at its size, ${inForce}, but this instance holds ${mlDsaKey.keyId}: it cannot sign evidence over it; ask another instance, and install the rotated ledger-ml-dsa.key, ledger-ml-dsa.key.<old key id> and ledger.json here, then restart`, { size, mlDsaKeyInForce: inForce, heldMlDsaKey: mlDsaKey.keyId });
+    }
+    return { ledgerKey: ed25519, mlDsaKey: pq };
+  }
+
+  /**
+   * The key that must sign a checkpoint of `size` leaves (keyInForce), when this instance holds it. Otherwise a
+   * deposed writer or an instance on old files refuses rather than sign past a rotation, and gives up the lock.
+   */
+  private async keyInForceAt(size: number): Promise<Signer> {
+    const { ledgerKey, rotatedFrom, leadership, logger } = this.options;
+    const inForce = (await this.keyInForce(size)).keyId;
+    if (inForce === ledgerKey.keyId) return ledgerKey;
+    if (rotatedFrom && inForce === rotatedFrom.keyId) return rotatedFrom;
+    const message = `the ledger key in force at tree size ${size} is ${inForce}, but this instance holds ${ledgerKey.keyId}: install the rotated ledger.key, ledger.key.<old key id> and ledger.json from an instance that has them, then restart; refusing to sign`;
+    logger?.error({ size, keyInForce: inForce, heldKey: ledgerKey.keyId }, message);
+    leadership?.abdicate?.(message);
+    throw new CheckpointRefusedError(message);
   }
 
   /** The rotation records in the log, oldest first: a handful, read at start only. */
@@ -323,13 +479,21 @@ export class Checkpointer {
   }
 
   private async issueNow(): Promise<string> {
-    const { log, origin, ledgerKey, leadership } = this.options;
+    const { log, origin, leadership } = this.options;
     if (leadership && !leadership.isLeader()) return this.askWriter(leadership);
     // A writer elected after start: what it knew of the records may be stale.
     if (leadership && this.recorded !== undefined) this.recorded = await this.newestRecorded();
     await this.open();
+    if (leadership && this.options.rotatedFrom) await this.announceAsWriter(this.options.rotatedFrom);
     await log.catchUp();
-    const size = await log.size();
+    let size = await log.size();
+    const signingKey = await this.keyInForceAt(size);
+    // The ML-DSA-44 records, signed by the Ed25519 key now known to be in force, go in before the checkpoint covers them.
+    if (leadership && (await this.announceMlDsaAsWriter())) {
+      await log.catchUp();
+      size = await log.size();
+    }
+    const mlDsaKey = await this.mlDsaKeyInForceAt(size);
     const head = await this.head(LEDGER_CHECKPOINT_STREAM);
     const latest = await this.lastSigned(head);
     if (latest && latest.size > size) {
@@ -344,11 +508,11 @@ export class Checkpointer {
       throw new CheckpointRefusedError(`tree ${size} is not consistent with signed checkpoint ${latest.size}: refusing to sign`);
     }
     const now = this.options.clock();
-    const classical = signNote(formatCheckpointBody({ origin, size, root }), origin, ledgerKey.secretKey, ledgerKey.publicKey);
-    const mlDsaKey = this.options.mlDsaKey;
+    const classical = signNote(formatCheckpointBody({ origin, size, root }), origin, signingKey.secretKey, signingKey.publicKey);
     const note = mlDsaKey ? addMlDsaSignature(classical, origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
     // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
-    const signed = this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
+    // A ledger record, signed like the checkpoint by the key in force at its leaf (§5.4).
+    const signed = new EventSigner(signingKey, 'ledger', this.options.clock).sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
     const position = await this.append(signed, head?.recorded.revision ?? null);
     await log.recordCheckpoint(size, root, note, now.toISOString());
     this.recorded = { size, root, note, position, issuedAt: now.getTime() };
@@ -441,6 +605,16 @@ export class Checkpointer {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.queue;
+  }
+}
+
+/** Runs an append at a stream's expected revision, and once more when another instance's append landed first. */
+async function onceMoreOnConflict(append: () => Promise<void>): Promise<void> {
+  try {
+    await append();
+  } catch (error) {
+    if (!(error instanceof WrongExpectedVersionError)) throw error;
+    await append();
   }
 }
 
