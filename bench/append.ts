@@ -39,6 +39,8 @@ const results = createReport('append');
 const profileAt = process.argv.indexOf('--profile');
 const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
 const onlySqlite = process.argv.includes('--sqlite-only');
+/** `--stations-only`: the 64-station SQLite run alone (with `--profile`, a profile of just that load). */
+const onlyStations = process.argv.includes('--stations-only');
 
 /**
  * The HTTP append figures on one store; returns a signed event for the verify figures. `stationsOnly`: the
@@ -158,7 +160,13 @@ async function postgresForBench(): Promise<{ url: string; stop(): Promise<void> 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
   console.error(`flashtrail append benchmark (${quick ? 'quick' : 'full'}), node ${process.version}`);
-  const { envelope, key } = await httpAppend('SQLite', 'sqlite', {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const { envelope, key } = await httpAppend('SQLite', 'sqlite', {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [], onlyStations);
+  if (onlyStations) {
+    rmSync(dataDir, { recursive: true, force: true });
+    results.add('load', `load average of the machine at the end of the run (1-minute; ${availableParallelism()} cores): the figures are only as quiet as it`, loadavg()[0] as number, '', 1);
+    results.print();
+    return;
+  }
   // The same server with every signature verified on the thread that decides and writes (no worker threads).
   await httpAppend('SQLite, signatures verified on the writer thread', 'sqlite.writerVerify', { FLASHTRAIL_VERIFY_THREADS: '0' }, [], true);
   // The same server with no wait before the live read-model pass: what the 10 ms wait buys (or costs).

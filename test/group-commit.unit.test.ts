@@ -17,6 +17,8 @@ import { newSigner } from '../src/crypto/ed25519.ts';
 import { bootloaderData, scanData } from './helpers/ledger-fixture.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
 import { lineSetupEvents } from '../src/sim/line-setup.ts';
+import { SignatureVerifierPool, type EnvelopeSignatureVerifier } from '../src/native/signature-pool.ts';
+import { fromBase64, toBase64 } from '../src/crypto/encoding.ts';
 
 const adminP: Principal = { name: 'admin', role: 'admin' };
 const stationP: Principal = { name: 'st', role: 'station', stationId: 'ST-01' };
@@ -217,6 +219,56 @@ describe('group commit bounds', () => {
       expect(seen.groupCommits).toEqual([4, 4, 2]);
     } finally {
       await raw.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('signatures checked before the group', () => {
+  it('an idle ledger verifies a small submission itself; concurrent submissions and large batches go to the workers, with the same verdicts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-group-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const pool = new SignatureVerifierPool(1);
+    const toWorkers: string[] = [];
+    const counted: EnvelopeSignatureVerifier = {
+      verify: (envelope, publicKey) => {
+        toWorkers.push(envelope.signatures[0]?.sig ?? '');
+        return pool.verify(envelope, publicKey);
+      },
+      close: () => pool.close(),
+    };
+    try {
+      const adminKey = newSigner();
+      const stationKey = newSigner();
+      const ledger = new Ledger({ store, clock: () => new Date(), adminKeys: new Map([[adminKey.keyId, adminKey.publicKey]]), singleWriter: true, signatures: counted });
+      await ledger.submit(lineSetupEvents(new EventSigner(adminKey, 'admin'), { stations: [{ stationId: 'ST-01', key: stationKey }], release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 100 } }), adminP);
+      toWorkers.length = 0;
+      const station = new EventSigner(stationKey, 'ST-01');
+      const tampered = (envelope: ReturnType<EventSigner['sign']>['envelope']) => {
+        const sig = fromBase64(envelope.signatures[0]?.sig ?? '');
+        sig[5] = (sig[5] as number) ^ 1;
+        return { ...envelope, signatures: [{ keyid: envelope.signatures[0]?.keyid ?? '', sig: toBase64(sig) }] };
+      };
+
+      // One client, one event at a time: verified on the ledger's thread, genuine or forged.
+      for (let i = 0; i < 3; i++) await ledger.submit([station.sign('UnitScanned', scanData(`SV-${i}`)).envelope], stationP);
+      await expect(ledger.submit([tampered(station.sign('UnitScanned', scanData('SV-F')).envelope)], stationP)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID' });
+      expect(toWorkers).toHaveLength(0);
+
+      // Concurrent: the first finds the ledger idle, the others find it busy and use the workers, a forgery among them.
+      const burst = [0, 1, 2].map((i) => station.sign('UnitScanned', scanData(`SC-${i}`)).envelope);
+      const forged = tampered(station.sign('UnitScanned', scanData('SC-F')).envelope);
+      const results = await Promise.all([...burst, forged].map((e) => outcome(ledger.submit([e], stationP))));
+      expect(toWorkers).toEqual([burst[1], burst[2], forged].map((e) => e?.signatures[0]?.sig));
+      expect(results.map((r) => ('error' in r ? r.error.code : 'ok'))).toEqual(['ok', 'ok', 'ok', 'SIGNATURE_INVALID']);
+
+      // A batch larger than a few events goes to the workers even on an idle ledger.
+      toWorkers.length = 0;
+      await ledger.submit(Array.from({ length: 10 }, (_, i) => station.sign('UnitScanned', scanData(`SB-${i}`)).envelope), stationP);
+      expect(toWorkers).toHaveLength(10);
+    } finally {
+      await pool.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

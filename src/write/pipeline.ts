@@ -19,7 +19,8 @@
  * once the transaction holding its events is durable. Decoding and, where the key is already known, the
  * signature check happen before a submission joins its group, outside the one-at-a-time part; with a
  * signature pool (src/native/signature-pool.ts) that check runs on worker threads, so the writer thread
- * only decodes, decides and writes.
+ * only decodes, decides and writes (except for a small submission reaching an idle ledger, verified at once
+ * on this thread: one client's sequential appends gain nothing from a worker round trip).
  *
  * When the ledger is the only writer of its store (`singleWriter`: SQLite, whose data directory is locked
  * to one process), the folded heads of recently used streams are kept between groups, so a hot station,
@@ -44,6 +45,9 @@ import { Savepoint, StreamCache, StreamViews, type KnownEvent } from './stream-v
 import type { AppendResult } from '../store/event-store.ts';
 
 export type Role = 'station' | 'auditor' | 'admin';
+
+/** The largest submission an idle ledger verifies on its own thread rather than on the signature workers. */
+const INLINE_VERIFY_MAX_EVENTS = 4;
 
 export interface Principal {
   readonly name: string;
@@ -149,6 +153,8 @@ export class Ledger {
   private readonly signatures: EnvelopeSignatureVerifier | undefined;
   private readonly waiting: Submission[] = [];
   private committing = false;
+  /** Submissions whose signatures are on the worker threads, not yet waiting for a group. */
+  private verifyingAhead = 0;
 
   constructor(options: LedgerOptions) {
     this.store = options.store;
@@ -174,10 +180,20 @@ export class Ledger {
     }
     const decoded = inputs.map((input, index) => this.decode(input, index));
     const keys = decoded.map((item) => this.keyKnownAhead(item));
-    const pool = this.signatures;
-    const ahead: (CheckedAhead | undefined)[] = pool
-      ? await Promise.all(keys.map(async (publicKey, i) => (publicKey ? { publicKey, valid: await pool.verify((decoded[i] as DecodedEvent).envelope, publicKey) } : undefined)))
-      : keys.map((publicKey, i) => (publicKey ? { publicKey, valid: verifyEnvelopeSignature((decoded[i] as DecodedEvent).envelope, publicKey, this.crypto) } : undefined));
+    // A small submission reaching an idle ledger is verified here: the worker round trip (a message each way
+    // and a thread woken from sleep) costs more CPU and latency than the verify itself, and there is nothing
+    // for this thread to do meanwhile. Under load, or for a large batch, the workers take the verifies.
+    const idle = !this.committing && this.waiting.length === 0 && this.verifyingAhead === 0 && decoded.length <= INLINE_VERIFY_MAX_EVENTS;
+    const pool = idle ? undefined : this.signatures;
+    let ahead: (CheckedAhead | undefined)[];
+    if (pool) {
+      this.verifyingAhead++;
+      try {
+        ahead = await Promise.all(keys.map(async (publicKey, i) => (publicKey ? { publicKey, valid: await pool.verify((decoded[i] as DecodedEvent).envelope, publicKey) } : undefined)));
+      } finally {
+        this.verifyingAhead--;
+      }
+    } else ahead = keys.map((publicKey, i) => (publicKey ? { publicKey, valid: verifyEnvelopeSignature((decoded[i] as DecodedEvent).envelope, publicKey, this.crypto) } : undefined));
     return new Promise<AppendedEvent[]>((resolve, reject) => {
       this.waiting.push({ decoded, principal, ahead, resolve, reject, redecided: false });
       this.scheduleCommit();
