@@ -172,6 +172,12 @@ describe('export renewal (flashtrail renew EXPORT, flashtrail verify EXPORT --re
     // A v3 bundle verified alone, and --renewal without an ML-DSA-44 key: refused, saying what to do.
     const alone = jsonOf(await cli(['verify', bundleFile, ...pinnedOld, '--json']));
     expect(alone.error).toMatchObject({ code: 'FORMAT_ERROR', step: 'format' });
+    // --renewal is for exports, and the export's signature policy is not the user's to choose (it is classical).
+    for (const args of [[bundleFile, '--renewal', bundleFile], [exportFile, '--renewal', bundleFile, '--signatures', 'hybrid']]) {
+      const usage = await cli(['verify', ...args, ...pinnedOld]);
+      expect(usage.code, args.join(' ')).toBe(2);
+      expect(usage.stderr).toMatch(/--renewal/);
+    }
     const noPq = await cli(['verify', exportFile, '--renewal', bundleFile, '--ledger-key', oldKey]);
     expect(noPq.code).not.toBe(0);
     expect(noPq.stderr).toMatch(/--ledger-pq-key/);

@@ -195,13 +195,13 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
   it('is usable at 1366×768 with the keyboard alone: labelled fields in order, a live region, the verdict focused and in view, text contrast at least WCAG AA', async () => {
     const page = await browser.newPage();
     await page.goto(pageUrl);
-    // Tab order: the three keys, the policy, the file chooser; each reached with Tab and filled or chosen from the keyboard.
+    // Tab order: the three keys, the policy, an export's renewal bundle, the file chooser; each reached with Tab and filled or chosen from the keyboard.
     const order: string[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 6; i++) {
       await page.keyboard.press('Tab');
       order.push(await page.evaluate(() => document.activeElement?.id ?? ''));
     }
-    expect(order).toEqual(['ledger-key', 'ledger-pq-key', 'map-key', 'signatures', 'file']);
+    expect(order).toEqual(['ledger-key', 'ledger-pq-key', 'map-key', 'signatures', 'renewal', 'file']);
     await page.locator('#ledger-key').focus();
     await page.keyboard.insertText(evidence.verifierKey);
     await page.keyboard.press('Tab');
@@ -211,7 +211,7 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     await page.keyboard.press('Tab');
     await page.keyboard.press('ArrowDown');
     expect(await page.locator('#signatures').inputValue()).toBe('hybrid');
-    for (const id of ['ledger-key', 'ledger-pq-key', 'map-key', 'signatures', 'file', 'progress']) {
+    for (const id of ['ledger-key', 'ledger-pq-key', 'map-key', 'signatures', 'renewal', 'file', 'progress']) {
       expect(await page.locator(`label[for="${id}"]`).count(), id).toBe(1);
     }
     expect(await page.locator('[role="status"][aria-live="polite"]').count()).toBe(1);
