@@ -2215,10 +2215,17 @@ def as_evidence_failure(r, field_prefix=None):
     return Refused(r.code, 'evidence: ' + r.message, **where)
 
 
+def require_pq_key():
+    """§14: a renewal claims ML-DSA-44 coverage, so it is verified only with the ML-DSA-44 key pinned, before any step."""
+    if V3_OPTIONS['pq_key'] is None:
+        refuse(LEDGER_KEY_ERROR, "a renewal bundle is verified with the ledger's ML-DSA-44 key: give --ledger-pq-key")
+
+
 def verify_renewal(doc, key, map_key=None):
     """§14: format, the evidence as made (classical), then the renewal steps. This verifier has no ML-DSA-44: the
     renewal checkpoint's ML-DSA-44 line is checked in form only (check_pq_line) unless an external program verifies
     it, and the result says which (never "renewed, ML-DSA-44 verified" without one)."""
+    require_pq_key()
     check_renewal_members(doc)
     try:
         evidence = verify_provenance_document(doc['evidence'], key, map_key, None)
@@ -2242,6 +2249,7 @@ def export_subject(path):
 def verify_export_renewal(export_path, doc, key, map_key=None):
     """§14.1 (flashtrail.renewal.v3 with its export E): format; E verified as an export with the classical policy;
     the subject (SHA-256 of E, E's line-2 note); then the renewal steps of §14 from E's checkpoint."""
+    require_pq_key()
     check_renewal_members(doc)
     try:
         evidence = verify_export(export_path, key, map_key, None)

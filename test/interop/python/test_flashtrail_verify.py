@@ -899,9 +899,16 @@ class ExportRenewals(unittest.TestCase):
         path = os.path.join(self.tmp.name, 'bundle-%d.json' % len(os.listdir(self.tmp.name)))
         with open(path, 'w') as f:
             json.dump(bundle, f)
-        rc, out, err = run_cli('--ledger-key', self.manifest['ledgerVerifierKey'], '--renewal', path, export_path)
+        rc, out, err = run_cli('--ledger-key', self.manifest['ledgerVerifierKey'], '--ledger-pq-key', self.manifest['ledgerMlDsaVerifierKey'], '--renewal', path, export_path)
         self.assertNotIn('Traceback', err)
         return out
+
+    def test_without_the_ml_dsa_key_a_renewal_is_refused_before_any_step(self):
+        # §14: a renewal claims ML-DSA-44 coverage, so even a genuine bundle is refused without the ML-DSA-44 key.
+        for bundle in (self.bundle_path, os.path.join(ROTATION, 'renewal.both.json')):
+            rc, out, err = run_cli('--ledger-key', self.manifest['ledgerVerifierKey'], *(['--renewal', bundle, self.export_path] if 'export' in bundle else [bundle]))
+            self.assertEqual((rc != 0, out['ok'], out['code']), (True, False, 'LEDGER_KEY_ERROR'), out)
+            self.assertIn('--ledger-pq-key', out['message'])
 
     def test_the_genuine_pair_is_renewed(self):
         out = self.run_pair(self.export_path, self.bundle)
