@@ -32,8 +32,9 @@ import { parseMlDsaVerifierKey, verifyMlDsaLine } from '../src/tlog/ml-dsa-note.
 import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
 import { MemoryTree, rootHash, verifyConsistency } from '../src/merkle/proofs.ts';
 import { leafHash } from '../src/merkle/hash.ts';
-import { fromBase64, toHex } from '../src/crypto/encoding.ts';
+import { fromBase64, fromHex, toHex } from '../src/crypto/encoding.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
+import { verifyReceipt } from '../src/scitt/receipt.ts';
 import { bootloaderData, scanData } from './helpers/ledger-fixture.ts';
 import { spawnLedger, type ServerProcess } from './helpers/server-process.ts';
 import { createTestDatabase, describeWithPostgres } from './helpers/postgres.ts';
@@ -180,6 +181,12 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
       writeFileSync(beforeFile, JSON.stringify(beforeDoc));
       const beforeVerified = await cli(['verify', beforeFile, ...pinnedOld(), '--json']);
       expect(beforeVerified.code, beforeVerified.stdout + beforeVerified.stderr).toBe(0);
+      // Its SCITT receipt (RFC 9942) is by the checkpoint's key too: the old Ed25519 key, which its key set lists.
+      const receiptOf = (i: ServerProcess, index: number) => fetch(`${i.url}/entries/${index}`, { headers: { authorization: `Bearer ${stationToken}` } });
+      const firstEntry = (await db.query<{ data: Buffer }>('SELECT data FROM flashtrail.events ORDER BY position LIMIT 1')).rows[0] as { data: Buffer };
+      const receipt = await receiptOf(instances[first] as ServerProcess, 0);
+      expect(receipt.status).toBe(200);
+      expect(verifyReceipt(new Uint8Array(await receipt.arrayBuffer()), new Uint8Array(firstEntry.data), { kid: fromHex(edKeyId), alg: -8, publicKey: edKey.publicKey }, nativeCrypto).index).toBe(0);
       const rotationsNow = async () => (await db.query("SELECT count(*)::int AS n FROM flashtrail.events WHERE type = 'LedgerKeyRotated'")).rows[0].n as number;
       expect(await rotationsNow()).toBe(0);
 
@@ -212,6 +219,7 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
       expect(problem.code).toBe('UNAVAILABLE');
       expect(problem.detail).toContain(newKeyId);
       expect(problem.detail).toContain(oldKeyId);
+      expect((await receiptOf(staleProcess, 0)).status).toBe(503);
       // The lock it released is taken by the rolled instances as they come back.
       await start(other);
       await start(announcer);

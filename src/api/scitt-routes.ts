@@ -23,7 +23,8 @@ const cose = (bytes: Uint8Array, type: string) => new Response(new Uint8Array(by
 
 export function scittRoutes(deps: ScittDeps & { tokens: TokenSource }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const keySet = coseKeySet([ledgerScittKey(deps.ledgerKey)]);
+  // Every ledger key this instance signs with: mid-rotation on a shared log, the replaced one too (statementKeysFor).
+  const keySet = coseKeySet(deps.checkpointer.heldLedgerKeys().map(ledgerScittKey));
   app.get('/.well-known/scitt-keys', () => cose(keySet, 'application/cbor'));
 
   const auth = bearerAuth(deps.tokens);

@@ -11,7 +11,6 @@
 import type { EventStore } from '../store/event-store.ts';
 import { WrongExpectedVersionError } from '../store/event-store.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
-import { EventSigner } from '../event/signer.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { ledgerNotificationStream } from '../event/streams.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
@@ -41,7 +40,6 @@ export interface NotificationRecorder {
 }
 
 export function notificationRecorder(deps: NotificationRecorderDeps): NotificationRecorder {
-  const signer = new EventSigner(deps.ledgerKey, 'ledger', deps.clock);
   return {
     async asOf() {
       const note = await deps.checkpointer.issue();
@@ -53,7 +51,8 @@ export function notificationRecorder(deps: NotificationRecorderDeps): Notificati
       for (let attempt = 1; ; attempt++) {
         const [head] = await deps.store.readStream(stream, { direction: 'backwards', maxCount: 1 });
         const prev = head ? decodeTrustedEnvelope(head.data, nativeCrypto).digest : null;
-        const signed = signer.sign('NotificationListProduced', { ...list, asOf }, { prev });
+        // By the ledger key in force (on a shared log mid-rotation, not necessarily this process's own).
+        const signed = (await deps.checkpointer.recordSigner()).sign('NotificationListProduced', { ...list, asOf }, { prev });
         try {
           await deps.store.appendToStream(stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: head ? head.revision : 'no_stream' });
           return { eventId: signed.event.id };

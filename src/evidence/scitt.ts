@@ -12,7 +12,6 @@ import type { Checkpointer } from '../write/checkpointer.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { WrongExpectedVersionError } from '../store/event-store.ts';
 import { LedgerError } from '../write/errors.ts';
-import { EventSigner } from '../event/signer.ts';
 import { ledgerStatementStream, unitStream } from '../event/streams.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
 import { canonicalBytes } from '../crypto/jcs.ts';
@@ -60,7 +59,8 @@ export async function receiptAt(deps: ScittDeps, index: number): Promise<{ recei
   const size = checkpointSize(note);
   const receipt = issueReceipt(
     { issuer: deps.origin, leaf: await log.leafHashAt(index), index, size, path: await log.inclusionProof(index, size), root: await log.root(size) },
-    ledgerScittSigner(deps.ledgerKey),
+    // By the checkpoint's own key (docs/format.md §5.4): mid-rotation on a shared log, maybe the replaced one.
+    ledgerScittSigner((await checkpointer.statementKeysFor(note)).ledgerKey),
     nativeCrypto,
   );
   return { receipt, size };
@@ -79,8 +79,9 @@ export async function registeredStatement(deps: ScittDeps, unitSerial: string): 
     if (!current) return null;
     const doc = (await buildProvenance(deps, unitSerial, current.checkpoint)) as ProvenanceDocument;
     const provenanceSha256 = nativeCrypto.sha256(canonicalBytes(doc));
-    const statement = signStatement({ issuer: deps.origin, subject: unitSerial, provenanceSha256, location: `${statementPath(unitSerial)}/provenance` }, ledgerScittSigner(deps.ledgerKey));
-    const signer = new EventSigner(deps.ledgerKey, 'ledger', deps.clock);
+    const { ledgerKey } = await deps.checkpointer.statementKeysFor(doc.checkpoint);
+    const statement = signStatement({ issuer: deps.origin, subject: unitSerial, provenanceSha256, location: `${statementPath(unitSerial)}/provenance` }, ledgerScittSigner(ledgerKey));
+    const signer = await deps.checkpointer.recordSigner();
     const signed = signer.sign('ScittStatementRegistered', { serial: unitSerial, statementSha256: toHex(nativeCrypto.sha256(statement)), provenanceSha256: toHex(provenanceSha256), checkpoint: doc.checkpoint, statement: toBase64(statement) }, { prev: null });
     try {
       await deps.store.appendToStream(stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: 'no_stream' });

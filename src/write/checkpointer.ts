@@ -120,7 +120,6 @@ interface RecordedCheckpoint {
 }
 
 export class Checkpointer {
-  private readonly signer: EventSigner;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   /** Read from the event store on first use, then kept: the ledger is the only writer of its streams. */
@@ -132,7 +131,6 @@ export class Checkpointer {
   private mlDsaSettled = false;
 
   constructor(private readonly options: CheckpointerOptions) {
-    this.signer = new EventSigner(options.ledgerKey, 'ledger', options.clock);
   }
 
   /**
@@ -154,7 +152,7 @@ export class Checkpointer {
     const wanted = [...keys.entries()].map(([keyId, pub]) => ({ keyId, publicKey: toHex(pub) })).sort((a, b) => a.keyId.localeCompare(b.keyId));
     const current = last?.decoded.event;
     if (current?.type === 'AdminKeysTrusted' && JSON.stringify([...current.data.keys].sort((a, b) => a.keyId.localeCompare(b.keyId)).map((k) => ({ keyId: k.keyId, publicKey: k.publicKey }))) === JSON.stringify(wanted)) return;
-    await this.append(this.signer.sign('AdminKeysTrusted', { keys: wanted }, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+    await this.append((await this.recordSigner()).sign('AdminKeysTrusted', { keys: wanted }, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
   /**
@@ -172,7 +170,7 @@ export class Checkpointer {
         // A key that no rotation names (one restored after its predecessor was lost): announced, not linked, so
         // verifiers pinned to the old key do not follow it (docs/format.md §5.5).
         const data = { algorithm: 'ml-dsa-44' as const, keyId: key.keyId, publicKey: toBase64(key.publicKey), verifierKey: formatMlDsaVerifierKey(this.options.origin, key.publicKey) };
-        await this.append(this.signer.sign('LedgerKeyAnnounced', data, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+        await this.append((await this.recordSigner()).sign('LedgerKeyAnnounced', data, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
         return;
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError) || attempt >= 5) throw error;
@@ -221,7 +219,7 @@ export class Checkpointer {
       throw new KeyFileError(`the log's ML-DSA-44 key is ${inLog ? inLog.keyId : 'not announced'}, not ${previous.keyId}, which ledger.json says was replaced: refusing to announce ${key.keyId}`);
     }
     const last = await this.head(LEDGER_KEY_ROTATIONS_STREAM);
-    await this.append(this.signer.sign('LedgerKeyRotated', mlDsaRotationData(this.options.origin, previous, key), { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+    await this.append((await this.recordSigner()).sign('LedgerKeyRotated', mlDsaRotationData(this.options.origin, previous, key), { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
   /**
@@ -326,6 +324,26 @@ export class Checkpointer {
     if (newest) return (await this.keyInForce(newest.size)).verifierKey;
     await this.options.log.catchUp();
     return (await this.keyInForce(await this.options.log.size())).verifierKey;
+  }
+
+  /**
+   * The signer of a ledger record appended now (docs/format.md §5.4: by the key in force at its leaf). Every
+   * rotation already in the store precedes the record, so the key in force is the last one's new key, whether or
+   * not the Merkle log has reached it; with none, the key this instance starts from. An instance that does not hold
+   * it (on old files) refuses rather than put a record in the log that no verifier accepts.
+   */
+  async recordSigner(): Promise<EventSigner> {
+    const { ledgerKey, rotatedFrom, clock } = this.options;
+    const last = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519').at(-1);
+    const inForce = last ? last.data.keyId : (rotatedFrom ?? ledgerKey).keyId;
+    const key = [ledgerKey, ...(rotatedFrom ? [rotatedFrom] : [])].find((k) => k.keyId === inForce);
+    if (!key) throw new LedgerError('UNAVAILABLE', `the ledger key in force is ${inForce}, but this instance holds ${ledgerKey.keyId}: it cannot sign ledger records; ask another instance, and install the rotated ledger.key, ledger.key.<old key id> and ledger.json here, then restart`, { keyInForce: inForce, heldKey: ledgerKey.keyId });
+    return new EventSigner(key, 'ledger', clock);
+  }
+
+  /** The Ed25519 ledger keys this instance can sign with: its own, and during a rotation the one it replaces. */
+  heldLedgerKeys(): Signer[] {
+    return [this.options.ledgerKey, ...(this.options.rotatedFrom ? [this.options.rotatedFrom] : [])];
   }
 
   /**
