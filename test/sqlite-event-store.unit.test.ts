@@ -18,6 +18,13 @@ describeEventStoreContract('embedded SQLite', async () => {
   return { store, cleanup: async () => { await store.close(); remove(); } };
 });
 
+// The server's configuration: group commits on the writer thread, everything else on the caller's connection.
+describeEventStoreContract('embedded SQLite, group commits on a writer thread', async () => {
+  const { file, remove } = tempFile();
+  const store = new SqliteEventStore(file, { pollIntervalMs: 20, writerThread: true });
+  return { store, cleanup: async () => { await store.close(); remove(); } };
+});
+
 describe('embedded SQLite store', () => {
   it('keeps events across close and reopen, and continues positions after the last one', async () => {
     const { file, remove } = tempFile();

@@ -59,7 +59,7 @@ export const unitMapFile = (config: LedgerConfig): string => join(config.dataDir
 
 /** The event store the configuration asks for. */
 export function openEventStore(config: LedgerConfig): EventStore {
-  if (config.store === 'sqlite') return new SqliteEventStore(join(config.dataDir, 'events.sqlite'));
+  if (config.store === 'sqlite') return new SqliteEventStore(join(config.dataDir, 'events.sqlite'), { writerThread: true });
   if (config.store === 'postgres') {
     if (!config.postgresUrl) throw new ConfigError('FLASHTRAIL_STORE=postgres needs FLASHTRAIL_POSTGRES_URL, e.g. postgres://flashtrail@localhost:5432/flashtrail');
     if (!/^[a-z_][a-z0-9_]{0,39}$/.test(config.postgresSchema)) throw new ConfigError(`FLASHTRAIL_POSTGRES_SCHEMA must be a lower-case SQL name of at most 40 characters, not ${config.postgresSchema}`);
