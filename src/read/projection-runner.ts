@@ -35,6 +35,12 @@ CREATE INDEX IF NOT EXISTS projection_index_by_key ON projection_index (projecti
 /** How many parsed documents the runner keeps (see `recent`): a few hundred stations' units in flight, and more. */
 const RECENT_DOCUMENTS = 2048;
 const cacheKey = (projection: string, key: string) => `${projection}\0${key}`;
+/**
+ * During a rebuild the runner remembers the keys it has written since the reset, so that a key it has not
+ * written is known to have no document and is not looked up (most keys of a rebuild are new). Past this
+ * many keys it stops remembering and looks every key up again: memory stays bounded on any log.
+ */
+const REBUILD_KEYS_REMEMBERED = 2_000_000;
 
 export interface ProjectionStatus {
   readonly name: string;
@@ -55,6 +61,8 @@ export class ProjectionRunner {
   /** A pass queued behind the running one and not started yet: it will read whatever is committed when it starts. */
   private queued: Promise<void> | null = null;
   private stopLive: (() => Promise<void>) | null = null;
+  /** While rebuilding from an empty read model: every key written since, by projection (see REBUILD_KEYS_REMEMBERED). */
+  private writtenSinceReset: Map<string, Set<string>> | null = null;
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements: {
     readonly getDoc: Database.Statement;
@@ -155,10 +163,11 @@ export class ProjectionRunner {
           // The documents this batch read or changed, by key; `dirty` ones are written back at the end.
           // `stored` is the document as the read model holds it (null: none), whose index rows are on file.
           const docs = new Map<string, { doc: unknown; dirty: boolean; stored: unknown }>();
+          const known = this.writtenSinceReset?.get(p.name);
           const read = <T>(k: string): T | null => {
             let entry = docs.get(k);
             if (!entry) {
-              let stored = this.recent.get(cacheKey(p.name, k));
+              let stored = known && !known.has(k) ? null : this.recent.get(cacheKey(p.name, k));
               if (stored === undefined) {
                 const r = getDoc.get(p.name, k) as { doc: string } | undefined;
                 stored = r ? (JSON.parse(r.doc) as unknown) : null;
@@ -183,6 +192,7 @@ export class ProjectionRunner {
             if (!entry.dirty) continue;
             putDoc.run(p.name, key, JSON.stringify(entry.doc));
             written.push([cacheKey(p.name, key), entry.doc]);
+            known?.add(key);
             if (p.indexes) {
               // The rows on file are the stored document's indexes: only those that changed are written (a unit's
               // next event rarely changes any). A document new in this batch has none yet.
@@ -203,6 +213,7 @@ export class ProjectionRunner {
         for (const p of this.projections) setCheckpoint.run(p.name, p.version, last);
       })();
       this.remember(written);
+      if (this.writtenSinceReset && [...this.writtenSinceReset.values()].reduce((n, keys) => n + keys.size, 0) > REBUILD_KEYS_REMEMBERED) this.writtenSinceReset = null;
     }
   }
 
@@ -210,17 +221,25 @@ export class ProjectionRunner {
   async rebuild(onProgress?: (position: bigint, head: bigint) => void): Promise<void> {
     await this.running;
     for (const p of this.projections) this.reset(p.name);
-    const head = await this.store.headPosition();
-    if (onProgress) {
-      const timer = setInterval(() => onProgress(this.lowestCheckpoint(), head), 1000);
-      try {
+    // Only this runner writes the read model, and its passes run one after the other: what the rebuild has
+    // not written is not there. A failed transaction rolls back keys it added here too late to matter: a
+    // key remembered but not on file is looked up and found missing, which is the slow path, not a wrong one.
+    this.writtenSinceReset = new Map(this.projections.map((p) => [p.name, new Set<string>()]));
+    try {
+      const head = await this.store.headPosition();
+      if (onProgress) {
+        const timer = setInterval(() => onProgress(this.lowestCheckpoint(), head), 1000);
+        try {
+          await this.catchUp();
+        } finally {
+          clearInterval(timer);
+        }
+        onProgress(this.lowestCheckpoint(), head);
+      } else {
         await this.catchUp();
-      } finally {
-        clearInterval(timer);
       }
-      onProgress(this.lowestCheckpoint(), head);
-    } else {
-      await this.catchUp();
+    } finally {
+      this.writtenSinceReset = null;
     }
   }
 
