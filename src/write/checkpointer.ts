@@ -348,7 +348,7 @@ export class Checkpointer {
     const mlDsaKey = this.options.mlDsaKey;
     const note = mlDsaKey ? addMlDsaSignature(classical, origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
     // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
-    const signed = this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
+    const signed = this.signer.sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note, mapCommitment: 2 }, { prev: head?.decoded.digest ?? null });
     const position = await this.append(signed, head?.recorded.revision ?? null);
     await log.recordCheckpoint(size, root, note, now.toISOString());
     this.recorded = { size, root, note, position, issuedAt: now.getTime() };
