@@ -27,6 +27,14 @@ export const CheckpointIssued = z.strictObject({
   note: z.string().min(1).max(16_384).describe('the signed checkpoint note, verbatim'),
 });
 
+/**
+ * v2: the same checkpoint, and the map commitment version the index log uses from it on (docs/format.md §15.3):
+ * the first v2 record is the switch point after which index log leaves commit the unit and firmware map (§15.6).
+ */
+export const CheckpointIssuedMapV2 = CheckpointIssued.extend({
+  mapCommitment: z.literal(2).describe('index log leaves from this checkpoint on are flashtrail/map-commitment/v2 (docs/format.md §15.3)'),
+});
+
 export const ScittStatementRegistered = z.strictObject({
   serial: Identifier.describe('the unit: the statement\'s subject (CWT claim sub)'),
   statementSha256: Sha256Hex.describe('SHA-256 of the registered statement (its COSE_Sign1 bytes, unprotected header empty)'),
@@ -99,5 +107,5 @@ export const NotificationListProduced = z.strictObject({
   requestedBy: z.strictObject({ role: z.enum(['admin', 'auditor']), name: ShortText.describe('the name of the bearer token that asked') }),
 });
 
-export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced }, LedgerKeyRotated: { 1: LedgerKeyRotated, 2: LedgerKeyRotatedMlDsa }, NotificationListProduced: { 1: NotificationListProduced } } as const;
+export const ledgerEventVersions = { AdminKeysTrusted: { 1: AdminKeysTrusted }, CheckpointIssued: { 1: CheckpointIssued, 2: CheckpointIssuedMapV2 }, ScittStatementRegistered: { 1: ScittStatementRegistered }, LedgerKeyAnnounced: { 1: LedgerKeyAnnounced }, LedgerKeyRotated: { 1: LedgerKeyRotated, 2: LedgerKeyRotatedMlDsa }, NotificationListProduced: { 1: NotificationListProduced } } as const;
 export type LedgerOwnEventType = keyof typeof ledgerEventVersions;

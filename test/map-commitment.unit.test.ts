@@ -22,7 +22,9 @@ describe('the commitment leaf (§15.3)', () => {
     expect(parsed.checkpoint).toEqual(checkpoint);
     expect(toHex(parsed.mapRoot)).toBe('ab'.repeat(32));
     expect(indexLogOrigin('example.test/log')).toBe('example.test/log/unit-map');
-    for (const bad of [text.replace('v1', 'v2'), text.slice(0, -1), text.replace('unit-map ab', 'unit-map AB'), `${text}extra\n`]) expect(() => parseCommitment(bad)).toThrow(CheckpointFormatError);
+    expect(parsed.version).toBe(1);
+    expect(parseCommitment(text.replace('/v1', '/v2')).version).toBe(2);
+    for (const bad of [text.replace('v1', 'v3'), text.slice(0, -1), text.replace('unit-map ab', 'unit-map AB'), `${text}extra\n`]) expect(() => parseCommitment(bad)).toThrow(CheckpointFormatError);
   });
 });
 

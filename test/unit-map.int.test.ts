@@ -21,9 +21,8 @@ import { leafHash } from '../src/merkle/hash.ts';
 import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
 import { parseNote } from '../src/tlog/note.ts';
 import { parseCommitment, verifyHistoryEvidence } from '../src/verify/map-commitment.ts';
-import { UnitHistoryMap } from '../src/verify/history-map.ts';
+import { CommittedMap, firmwareOfEntry } from '../src/verify/firmware-map.ts';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
-import { unitSerialOf } from '../src/read/unit-map.ts';
 import { toHex, utf8 } from '../src/crypto/encoding.ts';
 import { MemoryTree, rootHash } from '../src/merkle/proofs.ts';
 import type { HistoryEvidence } from '../schemas/history.ts';
@@ -80,7 +79,8 @@ describe('the index log', () => {
     expect(c.size).toBe(ledger.size);
     expect(commitment.checkpoint.size).toBe(ledger.size);
     expect(toHex(commitment.checkpoint.root)).toBe(toHex(ledger.root));
-    expect(c.leaf.split('\n')[0]).toBe('flashtrail/map-commitment/v1');
+    // A ledger that signs CheckpointIssued v2 (mapCommitment 2) from its first checkpoint commits v2 leaves only.
+    expect(c.leaf.split('\n')[0]).toBe('flashtrail/map-commitment/v2');
     expect((await fetch(`${t.url}/v1/unit-map/commitments/${ledger.size + 1000}`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } })).status).toBe(404);
   });
 });
@@ -123,13 +123,14 @@ describe('rebuilds', () => {
     db.close();
     try {
       expect(commitments.length).toBeGreaterThanOrEqual(2);
-      const map = new UnitHistoryMap(nativeCrypto);
+      const map = CommittedMap.empty(nativeCrypto);
       const events = await store.readAll({});
       for (const c of commitments) {
         while (map.size < c.size) {
           const e = events[map.size]!;
-          map.append(leafHash(e.data, nativeCrypto), unitSerialOf(e.data));
+          map.append(leafHash(e.data, nativeCrypto), firmwareOfEntry(e.data, nativeCrypto));
         }
+        if (parseCommitment(c.leaf).version === 2) map.upgrade();
         expect(toHex(map.root()), `map root as of ${c.size}`).toBe(toHex(parseCommitment(c.leaf).mapRoot));
       }
     } finally {

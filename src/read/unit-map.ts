@@ -35,18 +35,23 @@ import { addMlDsaSignature } from '../tlog/ml-dsa-note.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { readSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
-import { formatCommitment, indexLogOrigin, parseCommitment } from '../verify/map-commitment.ts';
-import { UnitHistoryMap, unitSerialOfEntry, type UnitHistory, type UnitHistorySnapshot } from '../verify/history-map.ts';
+import { formatCommitment, indexLogOrigin, parseCommitment, type MapCommitmentVersion } from '../verify/map-commitment.ts';
+import { unitSerialOfEntry, type UnitHistory, type UnitHistorySnapshot } from '../verify/history-map.ts';
+import { CommittedMap, firmwareKey, firmwareOfEntry, splitMembers, type Reported } from '../verify/firmware-map.ts';
 import type { HistoryEvidence, SharedHistoryEvidence, UnitMapProof } from '../../schemas/history.ts';
 import type { WitnessSet } from '../witness/client.ts';
 
-export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v1';
+export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v2';
+/** The units-only file of earlier releases: rebuilt from the event store on open (its leaves reproduce, §15.3). */
+const PREVIOUS_UNIT_MAP_FORMAT = 'flashtrail-unit-map-v1';
 export const UNIT_MAP_KEY_FILE = 'unit-map.key';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS map_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS map_units (serial TEXT PRIMARY KEY, count INTEGER NOT NULL, last_leaf INTEGER NOT NULL, chain BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS map_commitments (idx INTEGER PRIMARY KEY, size INTEGER NOT NULL UNIQUE, leaf TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS map_slots (serial TEXT NOT NULL, slot TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (serial, slot)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS map_firmware (sha256 TEXT NOT NULL, serial TEXT NOT NULL, leaf INTEGER NOT NULL, now INTEGER NOT NULL, PRIMARY KEY (sha256, serial, leaf)) WITHOUT ROWID;
 `;
 
 /** The index log's Ed25519 key, created beside ledger.key on first use (mode 0600, never overwritten). */
@@ -89,7 +94,9 @@ export interface MapCommitmentProof {
 
 export class UnitMapIndex {
   private db: Database.Database;
-  private map!: UnitHistoryMap;
+  private map!: CommittedMap;
+  /** Set when the file was of the previous format: it is rebuilt from the event store on open. */
+  private migrating = false;
   private range!: CompactRange;
   private position = -1n;
   private commitments: { size: number; leaf: string }[] = [];
@@ -112,11 +119,12 @@ export class UnitMapIndex {
     this.db.pragma('synchronous = FULL');
     this.db.exec(SCHEMA);
     const format = this.meta('format');
-    if (format !== null && format !== UNIT_MAP_FORMAT) {
+    if (format !== null && format !== UNIT_MAP_FORMAT && format !== PREVIOUS_UNIT_MAP_FORMAT) {
       this.db.close();
       throw new UnitMapError(`${options.file} holds a unit map of format ${format}, not ${UNIT_MAP_FORMAT}; it was left unchanged`);
     }
-    this.db.prepare("INSERT OR IGNORE INTO map_meta (key, value) VALUES ('format', ?)").run(UNIT_MAP_FORMAT);
+    this.migrating = format === PREVIOUS_UNIT_MAP_FORMAT;
+    this.setMeta('format', UNIT_MAP_FORMAT);
   }
 
   /** Opens the file, checks it against its own commitments (rebuilding it from the store if it does not hold), and catches up. */
@@ -124,7 +132,10 @@ export class UnitMapIndex {
     const index = new UnitMapIndex(options);
     try {
       const signed = index.meta('index_note');
-      if (!index.load()) {
+      if (index.migrating) {
+        options.logger?.info({ file: options.file }, 'the unit map file is of the units-only format: rebuilt from the event store (its index log leaves reproduce)');
+        index.reset();
+      } else if (!index.load()) {
         options.logger?.warn({ file: options.file }, 'the unit map file does not reproduce its own last commitment: rebuilt from the event store');
         index.reset();
       }
@@ -161,8 +172,12 @@ export class UnitMapIndex {
   /** Reads the persisted state; false when it does not reproduce the last commitment's map root. */
   private load(): boolean {
     const size = Number(this.meta('size') ?? '0');
+    const version = Number(this.meta('version') ?? '1') as MapCommitmentVersion;
     const rows = this.db.prepare('SELECT serial, count, last_leaf, chain FROM map_units').all() as { serial: string; count: number; last_leaf: number; chain: Buffer }[];
-    this.map = UnitHistoryMap.restore(size, rows.map((r) => [r.serial, { count: r.count, lastLeaf: r.last_leaf, chain: new Uint8Array(r.chain) }] as const), nativeCrypto);
+    const slots = this.db.prepare('SELECT serial, slot, sha256 FROM map_slots').all() as { serial: string; slot: string; sha256: string }[];
+    const members = (this.db.prepare('SELECT f.sha256, f.serial, f.now FROM map_firmware f WHERE f.leaf = (SELECT MAX(leaf) FROM map_firmware g WHERE g.sha256 = f.sha256 AND g.serial = f.serial)').all() as { sha256: string; serial: string; now: number }[])
+      .map((r) => ({ digest: r.sha256, serial: r.serial, now: r.now === 1 }));
+    this.map = CommittedMap.restore(size, version, rows.map((r) => [r.serial, { count: r.count, lastLeaf: r.last_leaf, chain: new Uint8Array(r.chain) }] as const), slots, members, nativeCrypto);
     this.range = CompactRange.fromJson(this.meta('range') ?? '[]', nativeCrypto);
     this.position = BigInt(this.meta('position') ?? '-1');
     this.commitments = (this.db.prepare('SELECT size, leaf FROM map_commitments ORDER BY idx').all() as { size: number; leaf: string }[]).map((r) => ({ size: r.size, leaf: r.leaf }));
@@ -172,14 +187,14 @@ export class UnitMapIndex {
     const last = this.commitments[this.commitments.length - 1];
     if (!last) return size === 0 && rows.length === 0;
     const committed = parseCommitment(last.leaf);
-    if (last.size !== size || !bytesEqual(committed.mapRoot, this.map.root()) || !bytesEqual(committed.checkpoint.root, this.range.root())) return false;
+    if (last.size !== size || committed.version !== version || !bytesEqual(committed.mapRoot, this.map.root()) || !bytesEqual(committed.checkpoint.root, this.range.root())) return false;
     this.snapshots.set(size, this.map.snapshot());
     return true;
   }
 
   private reset(): void {
-    this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
-    this.map = new UnitHistoryMap(nativeCrypto);
+    this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_slots; DELETE FROM map_firmware; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
+    this.map = CommittedMap.empty(nativeCrypto);
     this.range = new CompactRange([], nativeCrypto);
     this.position = -1n;
     this.commitments = [];
@@ -229,6 +244,8 @@ export class UnitMapIndex {
           await this.advanceTo(event.data.size);
           const root = fromHex(event.data.rootHash);
           if (!bytesEqual(root, this.range.root())) throw new UnitMapError(`the unit map was built from leaves whose root is not that of signed checkpoint ${event.data.size}: the event store and the Merkle log disagree`);
+          // The switch point (§15.3): the first committed checkpoint record that carries mapCommitment 2.
+          if ('mapCommitment' in event.data && event.data.mapCommitment === 2) this.map.upgrade();
           this.commit({ origin: event.data.origin, size: event.data.size, root }, recorded.revision + 1n);
           added = true;
         } else {
@@ -247,7 +264,7 @@ export class UnitMapIndex {
       for (const e of events) {
         const hash = leafHash(e.data, nativeCrypto);
         this.range.append(hash);
-        this.map.append(hash, this.serialOfStored(e.data, e.position));
+        this.map.append(hash, this.unitOfStored(e.data, e.position));
         this.position = e.position;
       }
     }
@@ -258,20 +275,26 @@ export class UnitMapIndex {
    * map cannot say what that leaf is, and goes out of service rather than stop the ledger (the start-up checks
    * and the checkpoint's root, compared before each commitment, say the rest).
    */
-  private serialOfStored(bytes: Uint8Array, position: bigint): string | null {
+  private unitOfStored(bytes: Uint8Array, position: bigint): { serial: string; images: Reported[] } | null {
     try {
-      return unitSerialOf(bytes);
+      return firmwareOfEntry(bytes, nativeCrypto);
     } catch {
       throw new UnitMapError(`the event at $all position ${position} is not a signed envelope any more: the event store was edited`);
     }
   }
 
   private commit(checkpoint: { origin: string; size: number; root: Hash }, nextRevision: bigint): void {
-    const leaf = formatCommitment({ checkpoint, mapRoot: this.map.root() });
+    const leaf = formatCommitment({ checkpoint, mapRoot: this.map.root(), version: this.map.version });
     const put = this.db.prepare('INSERT INTO map_units (serial, count, last_leaf, chain) VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET count = excluded.count, last_leaf = excluded.last_leaf, chain = excluded.chain');
-    const changed: [string, UnitHistory][] = this.map.takeChanged();
+    const putSlot = this.db.prepare('INSERT INTO map_slots (serial, slot, sha256) VALUES (?, ?, ?) ON CONFLICT (serial, slot) DO UPDATE SET sha256 = excluded.sha256');
+    const putMember = this.db.prepare('INSERT INTO map_firmware (sha256, serial, leaf, now) VALUES (?, ?, ?, ?)');
+    const changed: [string, UnitHistory][] = this.map.units.takeChanged();
+    const firmware = this.map.firmware.takeChanges();
     this.db.transaction(() => {
       for (const [serial, h] of changed) put.run(serial, h.count, h.lastLeaf, Buffer.from(h.chain));
+      for (const f of firmware.slots) putSlot.run(f.serial, f.slot, f.sha256);
+      for (const m of firmware.members) putMember.run(m.digest, m.serial, m.leaf, m.now ? 1 : 0);
+      this.setMeta('version', String(this.map.version));
       this.db.prepare('INSERT INTO map_commitments (idx, size, leaf) VALUES (?, ?, ?)').run(this.commitments.length, checkpoint.size, leaf);
       this.setMeta('size', String(this.map.size));
       this.setMeta('position', String(this.position));
@@ -369,15 +392,46 @@ export class UnitMapIndex {
     };
   }
 
+  /**
+   * The serials carrying firmware `sha256` now and formerly as of ledger checkpoint `size`, with the map proof
+   * of its value (or its absence) and the commitment (docs/format.md §15.6); null when that size was never
+   * committed, and `version: 1` (no answer) when its commitment is a v1 leaf, which holds no firmware keys.
+   */
+  async firmwareEvidence(sha256: string, size: number): Promise<
+    | { version: 1 }
+    | { version: 2; now: string[]; formerly: string[]; evidence: { mapRoot: string; value: string | null; proof: string; commitment: HistoryEvidence['commitment'] } }
+    | null
+  > {
+    const commitment = await this.commitment(size);
+    if (!commitment) return null;
+    if (parseCommitment(commitment.leaf).version !== 2) return { version: 1 };
+    const snapshot = this.snapshots.get(size) ?? (await this.rebuildAt(size));
+    const { value, proof } = snapshot.lookup(firmwareKey(sha256, nativeCrypto));
+    const rows = this.db
+      .prepare('SELECT f.serial, f.now FROM map_firmware f WHERE f.sha256 = ? AND f.leaf = (SELECT MAX(leaf) FROM map_firmware g WHERE g.sha256 = f.sha256 AND g.serial = f.serial AND g.leaf < ?)')
+      .all(sha256, size) as { serial: string; now: number }[];
+    return {
+      version: 2,
+      ...splitMembers(rows.map((r) => [r.serial, r.now === 1] as const)),
+      evidence: {
+        mapRoot: toHex(snapshot.root()),
+        value: value === null ? null : toBase64(value),
+        proof: toBase64(proof),
+        commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint },
+      },
+    };
+  }
+
   /** The map as of an older committed size, replayed from the event store (O(size)); kept with the others. */
   private async rebuildAt(size: number): Promise<UnitHistorySnapshot> {
-    const map = new UnitHistoryMap(nativeCrypto);
+    const committed = this.commitments.find((c) => c.size === size);
+    const map = CommittedMap.empty(nativeCrypto, committed ? parseCommitment(committed.leaf).version : 1);
     let after = -1n;
     while (map.size < size) {
       const events = await this.options.store.readAll({ after, maxCount: Math.min(5000, size - map.size) });
       if (events.length === 0) throw new UnitMapError(`the event store has fewer than ${size} events`);
       for (const e of events) {
-        map.append(leafHash(e.data, nativeCrypto), unitSerialOf(e.data));
+        map.append(leafHash(e.data, nativeCrypto), firmwareOfEntry(e.data, nativeCrypto));
         after = e.position;
       }
     }

@@ -26,7 +26,8 @@ import { concatBytes, fromHex, toHex, utf8 } from '../crypto/encoding.ts';
 import { MerklePatriciaTree, verifyLookup, type Hash } from '../tlog/mpt.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { VerificationError } from './errors.ts';
-import { historyKey, unitSerialOfEntry } from './history-map.ts';
+import { historyKey, unitSerialOfEvent, UnitHistoryMap, type UnitHistory, type UnitHistorySnapshot } from './history-map.ts';
+import type { MapCommitmentVersion } from './map-commitment.ts';
 
 const FIRMWARE_KEY_TAG = concatBytes(utf8('flashtrail/firmware/v1'), Uint8Array.of(0));
 export const FIRMWARE_VALUE_BYTES = 48;
@@ -39,7 +40,7 @@ export function firmwareKey(sha256Hex: string, crypto: CryptoBackend = portableC
   return crypto.sha256(concatBytes(FIRMWARE_KEY_TAG, fromHex(sha256Hex)));
 }
 
-interface Reported { readonly slot: string; readonly sha256: string }
+export interface Reported { readonly slot: string; readonly sha256: string }
 
 /** The image digests a logged unit event reports, by slot (the mapping function above); [] for any other event. */
 export function reportedImagesOfEvent(type: string, data: Record<string, unknown>): Reported[] {
@@ -67,9 +68,9 @@ export function reportedImagesOfEvent(type: string, data: Record<string, unknown
 
 /** A logged entry's unit serial and reported images, or null for a leaf that is not a unit event. */
 export function firmwareOfEntry(entry: Uint8Array, crypto: CryptoBackend = portableCrypto): { serial: string; images: Reported[] } | null {
-  const serial = unitSerialOfEntry(entry, crypto);
-  if (serial === null) return null;
   const { event } = decodeTrustedEnvelope(entry, crypto);
+  const serial = unitSerialOfEvent(event);
+  if (serial === null) return null;
   return { serial, images: reportedImagesOfEvent(event.type, event.data as Record<string, unknown>) };
 }
 
@@ -104,49 +105,190 @@ export function firmwareSetRoot(now: readonly string[], formerly: readonly strin
   return tree.rootHash();
 }
 
+/** One change of a digest's set: `serial` carries `digest` now (or no longer), from leaf `leaf` on. */
+export interface FirmwareMembership {
+  readonly digest: string;
+  readonly serial: string;
+  readonly now: boolean;
+  readonly leaf: number;
+}
+
+/** What a unit's slot carries (for a persistent copy). */
+export interface FirmwareSlot {
+  readonly serial: string;
+  readonly slot: string;
+  readonly sha256: string;
+}
+
 /**
  * The firmware values, built event by event in log order into a map tree (the ledger's, shared with the unit
- * histories under their own key domain, or a tree of its own). O(log n) per reported image.
+ * histories under their own key domain, or a tree of its own until the v2 switch, §15.3). O(log n) per
+ * reported image.
  */
 export class FirmwareIndex {
   /** Per serial, the digest each slot carries. */
   private readonly carried = new Map<string, Map<string, string>>();
   private readonly sets = new Map<string, { tree: MerklePatriciaTree; members: Map<string, boolean>; now: number }>();
+  private changedMembers: FirmwareMembership[] = [];
+  private readonly changedSlots = new Map<string, Map<string, string>>();
 
-  constructor(private readonly tree: MerklePatriciaTree, private readonly crypto: CryptoBackend = portableCrypto) {}
+  constructor(private tree: MerklePatriciaTree, private readonly crypto: CryptoBackend = portableCrypto) {}
 
-  /** Applies one unit event's reported images. */
-  apply(serial: string, images: readonly Reported[]): void {
+  /** The index as it was persisted: every slot's digest and every digest's members, its values written into `tree`. */
+  static restore(tree: MerklePatriciaTree, slots: Iterable<FirmwareSlot>, members: Iterable<Omit<FirmwareMembership, 'leaf'>>, crypto: CryptoBackend = portableCrypto): FirmwareIndex {
+    const index = new FirmwareIndex(tree, crypto);
+    for (const { serial, slot, sha256 } of slots) {
+      const carried = index.carried.get(serial) ?? new Map<string, string>();
+      index.carried.set(serial, carried.set(slot, sha256));
+    }
+    const touched = new Set<string>();
+    for (const { digest, serial, now } of members) {
+      const set = index.setOf(digest);
+      set.members.set(serial, now);
+      set.now += now ? 1 : 0;
+      set.tree.set(historyKey(serial, crypto), setEntry(serial, now));
+      touched.add(digest);
+    }
+    for (const digest of touched) index.writeValue(digest);
+    return index;
+  }
+
+  /** Applies one unit event's reported images; `leaf` is its leaf index (what the changes are recorded at). */
+  apply(serial: string, images: readonly Reported[], leaf = 0): void {
     if (images.length === 0) return;
     const slots = this.carried.get(serial) ?? new Map<string, string>();
     this.carried.set(serial, slots);
     const before = new Set(slots.values());
-    for (const i of images) slots.set(i.slot, i.sha256);
+    for (const i of images) {
+      slots.set(i.slot, i.sha256);
+      const changed = this.changedSlots.get(serial) ?? new Map<string, string>();
+      this.changedSlots.set(serial, changed.set(i.slot, i.sha256));
+    }
     const after = new Set(slots.values());
-    for (const d of before) if (!after.has(d)) this.mark(d, serial, false);
-    for (const d of after) if (!before.has(d)) this.mark(d, serial, true);
+    for (const d of before) if (!after.has(d)) this.mark(d, serial, false, leaf);
+    for (const d of after) if (!before.has(d)) this.mark(d, serial, true, leaf);
   }
 
-  private mark(digest: string, serial: string, now: boolean): void {
+  private setOf(digest: string) {
     let set = this.sets.get(digest);
     if (!set) this.sets.set(digest, (set = { tree: new MerklePatriciaTree(this.crypto), members: new Map(), now: 0 }));
+    return set;
+  }
+
+  private writeValue(digest: string): void {
+    const set = this.setOf(digest);
+    this.tree.set(firmwareKey(digest, this.crypto), encodeFirmwareValue({ now: set.now, ever: set.members.size, setRoot: set.tree.rootHash() }));
+  }
+
+  private mark(digest: string, serial: string, now: boolean, leaf: number): void {
+    const set = this.setOf(digest);
     const was = set.members.get(serial);
     if (was === now) return;
     set.members.set(serial, now);
     set.now += now ? 1 : was === true ? -1 : 0;
     set.tree.set(historyKey(serial, this.crypto), setEntry(serial, now));
-    this.tree.set(firmwareKey(digest, this.crypto), encodeFirmwareValue({ now: set.now, ever: set.members.size, setRoot: set.tree.rootHash() }));
+    this.changedMembers.push({ digest, serial, now, leaf });
+    this.writeValue(digest);
+  }
+
+  /** Writes every digest's value into `tree` and keeps writing there: the v2 switch (§15.3), O(d log n) once. */
+  moveTo(tree: MerklePatriciaTree): void {
+    this.tree = tree;
+    for (const digest of this.sets.keys()) this.writeValue(digest);
+  }
+
+  /** Membership and slot changes since the last call (for a persistent copy). */
+  takeChanges(): { members: FirmwareMembership[]; slots: FirmwareSlot[] } {
+    const members = this.changedMembers;
+    this.changedMembers = [];
+    const slots = [...this.changedSlots].flatMap(([serial, m]) => [...m].map(([slot, sha256]) => ({ serial, slot, sha256 })));
+    this.changedSlots.clear();
+    return { members, slots };
   }
 
   /** The serials of a digest: carrying it now, and carried it before (each sorted). */
   serialsOf(digest: string): { now: string[]; formerly: string[] } {
-    const members = [...(this.sets.get(digest)?.members ?? new Map<string, boolean>())];
-    return { now: members.filter(([, n]) => n).map(([s]) => s).sort(), formerly: members.filter(([, n]) => !n).map(([s]) => s).sort() };
+    return splitMembers(this.sets.get(digest)?.members ?? new Map<string, boolean>());
   }
 
   /** What a slot of a unit carries now. */
   carriedBy(serial: string): ReadonlyMap<string, string> {
     return this.carried.get(serial) ?? new Map();
+  }
+}
+
+/** Serials carrying a digest now, and those that carried it before, each sorted by UTF-16 code units. */
+export function splitMembers(members: Iterable<readonly [string, boolean]>): { now: string[]; formerly: string[] } {
+  const all = [...members];
+  return { now: all.filter(([, n]) => n).map(([s]) => s).sort(), formerly: all.filter(([, n]) => !n).map(([s]) => s).sort() };
+}
+
+/**
+ * The map the index log commits, built leaf by leaf in log order (the ledger's, a monitor's and a third party's
+ * rebuild alike): the unit histories (§15.2) in the map tree, and the firmware values (§15.6) on a tree of their
+ * own until `upgrade()`, the switch to `flashtrail/map-commitment/v2` (§15.3), moves them into the map tree.
+ * A v1 root is thus exactly what the units-only map gave, and a v2 root covers both, from leaf 0.
+ */
+export class CommittedMap {
+  readonly units: UnitHistoryMap;
+  readonly firmware: FirmwareIndex;
+  private readonly tree: MerklePatriciaTree;
+  private versionNow: MapCommitmentVersion;
+
+  private constructor(units: UnitHistoryMap, firmware: FirmwareIndex, tree: MerklePatriciaTree, version: MapCommitmentVersion) {
+    this.units = units;
+    this.firmware = firmware;
+    this.tree = tree;
+    this.versionNow = version;
+  }
+
+  static empty(crypto: CryptoBackend = portableCrypto, version: MapCommitmentVersion = 1): CommittedMap {
+    const tree = new MerklePatriciaTree(crypto);
+    return new CommittedMap(new UnitHistoryMap(crypto, tree), new FirmwareIndex(version === 2 ? tree : new MerklePatriciaTree(crypto), crypto), tree, version);
+  }
+
+  /** The map as persisted (see UnitHistoryMap.restore and FirmwareIndex.restore); the caller compares its root. */
+  static restore(
+    size: number,
+    version: MapCommitmentVersion,
+    histories: Iterable<readonly [string, UnitHistory]>,
+    slots: Iterable<FirmwareSlot>,
+    members: Iterable<Omit<FirmwareMembership, 'leaf'>>,
+    crypto: CryptoBackend = portableCrypto,
+  ): CommittedMap {
+    const tree = new MerklePatriciaTree(crypto);
+    const units = UnitHistoryMap.restore(size, histories, crypto, tree);
+    return new CommittedMap(units, FirmwareIndex.restore(version === 2 ? tree : new MerklePatriciaTree(crypto), slots, members, crypto), tree, version);
+  }
+
+  get version(): MapCommitmentVersion {
+    return this.versionNow;
+  }
+
+  get size(): number {
+    return this.units.size;
+  }
+
+  /** The next leaf of the log: its leaf hash and, for a unit event, its serial and reported images. */
+  append(leafHash: Hash, unit: { serial: string; images: readonly Reported[] } | null): void {
+    const leaf = this.units.size;
+    this.units.append(leafHash, unit?.serial ?? null);
+    if (unit) this.firmware.apply(unit.serial, unit.images, leaf);
+  }
+
+  /** The switch to v2: from now on the root covers the firmware values. */
+  upgrade(): void {
+    if (this.versionNow === 2) return;
+    this.firmware.moveTo(this.tree);
+    this.versionNow = 2;
+  }
+
+  root(): Hash {
+    return this.tree.rootHash();
+  }
+
+  snapshot(): UnitHistorySnapshot {
+    return this.units.snapshot();
   }
 }
 

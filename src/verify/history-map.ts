@@ -26,7 +26,12 @@ const UNIT_STREAM_PREFIX = unitStream('');
 
 /** The mapping function's test (docs/format.md §15.2): the serial of a logged entry that is a unit event, else null. */
 export function unitSerialOfEntry(entry: Uint8Array, crypto: CryptoBackend = portableCrypto): string | null {
-  const stream = streamOf(decodeTrustedEnvelope(entry, crypto).event);
+  return unitSerialOfEvent(decodeTrustedEnvelope(entry, crypto).event);
+}
+
+/** The same test on a decoded event. */
+export function unitSerialOfEvent(event: Parameters<typeof streamOf>[0]): string | null {
+  const stream = streamOf(event);
   return stream.startsWith(UNIT_STREAM_PREFIX) ? stream.slice(UNIT_STREAM_PREFIX.length) : null;
 }
 
@@ -74,6 +79,8 @@ export interface UnitHistorySnapshot {
   readonly size: number;
   root(): Hash;
   prove(serial: string): { value: Uint8Array | null; proof: Uint8Array };
+  /** Any key of the tree (a firmware key, §15.6): its value and presence or absence proof. */
+  lookup(key: Uint8Array): { value: Uint8Array | null; proof: Uint8Array };
 }
 
 /** The map, built leaf by leaf in log order (the ledger's incremental builder and a third party's rebuild alike). */
@@ -83,16 +90,17 @@ export class UnitHistoryMap {
   private leaves = 0;
   private readonly changed = new Set<string>();
 
-  constructor(private readonly crypto: CryptoBackend = portableCrypto) {
-    this.tree = new MerklePatriciaTree(crypto);
+  /** `tree`: the map tree the histories go into; §15.6's firmware values share it from the v2 switch on. */
+  constructor(private readonly crypto: CryptoBackend = portableCrypto, tree?: MerklePatriciaTree) {
+    this.tree = tree ?? new MerklePatriciaTree(crypto);
   }
 
   /**
    * The map as it was persisted: its size and every unit's history. The tree's shape depends only on its
    * keys, so this gives the root the incremental build had (the caller compares it with the committed one).
    */
-  static restore(size: number, histories: Iterable<readonly [string, UnitHistory]>, crypto: CryptoBackend = portableCrypto): UnitHistoryMap {
-    const map = new UnitHistoryMap(crypto);
+  static restore(size: number, histories: Iterable<readonly [string, UnitHistory]>, crypto: CryptoBackend = portableCrypto, tree?: MerklePatriciaTree): UnitHistoryMap {
+    const map = new UnitHistoryMap(crypto, tree);
     for (const [serial, history] of histories) {
       map.histories.set(serial, history);
       map.tree.set(historyKey(serial, crypto), encodeHistory(history));
@@ -120,6 +128,10 @@ export class UnitHistoryMap {
       root: () => tree.rootHash(),
       prove: (serial) => {
         const { val, proof } = tree.proveLookup(historyKey(serial, crypto));
+        return { value: val, proof };
+      },
+      lookup: (key) => {
+        const { val, proof } = tree.proveLookup(key);
         return { value: val, proof };
       },
     };

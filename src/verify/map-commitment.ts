@@ -27,6 +27,10 @@ import { checkWitnesses, type WitnessReport } from './witnesses.ts';
 
 export const INDEX_LOG_SUFFIX = '/unit-map';
 export const MAP_COMMITMENT_HEADER = 'flashtrail/map-commitment/v1';
+/** From the switch point on (§15.3): the committed root covers the unit histories and the firmware values (§15.6). */
+export const MAP_COMMITMENT_HEADER_V2 = 'flashtrail/map-commitment/v2';
+export type MapCommitmentVersion = 1 | 2;
+const HEADERS: Record<MapCommitmentVersion, string> = { 1: MAP_COMMITMENT_HEADER, 2: MAP_COMMITMENT_HEADER_V2 };
 
 export const indexLogOrigin = (ledgerOrigin: string): string => `${ledgerOrigin}${INDEX_LOG_SUFFIX}`;
 
@@ -35,20 +39,23 @@ export interface MapCommitment {
   readonly checkpoint: Checkpoint;
   /** The map root as of `checkpoint.size`. */
   readonly mapRoot: Hash;
+  /** 1 (unit histories only) unless given; 2 once the map holds the firmware values too. */
+  readonly version?: MapCommitmentVersion;
 }
 
 /** The leaf text: a header line, the ledger checkpoint body (three lines), and the map root line. */
 export function formatCommitment(c: MapCommitment): string {
-  return `${MAP_COMMITMENT_HEADER}\n${formatCheckpointBody(c.checkpoint)}unit-map ${toHex(c.mapRoot)}\n`;
+  return `${HEADERS[c.version ?? 1]}\n${formatCheckpointBody(c.checkpoint)}unit-map ${toHex(c.mapRoot)}\n`;
 }
 
-export function parseCommitment(text: string): MapCommitment {
+export function parseCommitment(text: string): MapCommitment & { readonly version: MapCommitmentVersion } {
   const lines = text.split('\n');
-  if (lines.length !== 6 || lines[0] !== MAP_COMMITMENT_HEADER || lines[5] !== '') throw new CheckpointFormatError(`a map commitment is "${MAP_COMMITMENT_HEADER}", three checkpoint lines and a unit-map line`);
+  const version = lines[0] === MAP_COMMITMENT_HEADER ? 1 : lines[0] === MAP_COMMITMENT_HEADER_V2 ? 2 : null;
+  if (lines.length !== 6 || version === null || lines[5] !== '') throw new CheckpointFormatError(`a map commitment is "${MAP_COMMITMENT_HEADER}" (or v2), three checkpoint lines and a unit-map line`);
   const checkpoint = parseCheckpointBody(`${lines[1]}\n${lines[2]}\n${lines[3]}\n`);
   const m = /^unit-map ([0-9a-f]{64})$/.exec(lines[4] as string);
   if (!m) throw new CheckpointFormatError('the unit-map line is "unit-map <64 hex digits>"');
-  return { checkpoint, mapRoot: fromHex(m[1] as string) };
+  return { checkpoint, mapRoot: fromHex(m[1] as string), version };
 }
 
 export const commitmentLeafHash = (c: MapCommitment, crypto: CryptoBackend = portableCrypto): Hash => leafHash(utf8(formatCommitment(c)), crypto);
@@ -96,6 +103,8 @@ export interface CommittedMapRoot {
   readonly size: number;
   readonly mapRoot: string;
   readonly indexSize: number;
+  /** The version of the committed leaf: 2 when the root covers the firmware values too (§15.6). */
+  readonly version: MapCommitmentVersion;
   readonly indexWitnesses?: WitnessReport;
 }
 
@@ -142,9 +151,12 @@ export function verifyMapCommitment(
   const indexWitnesses = options.policy ? checkWitnesses(evidence.commitment.checkpoint, { ...options.policy, logs: [] }, mapKey, crypto, field('commitment.checkpoint')) : undefined;
 
   const mapRoot = fromHex(evidence.mapRoot);
-  const leaf = commitmentLeafHash({ checkpoint: ledgerCheckpoint, mapRoot }, crypto);
   const proof = evidence.commitment.proof.map((h) => fromBase64(h));
-  if (evidence.commitment.index >= index.size || !verifyInclusion(leaf, evidence.commitment.index, index.size, proof, index.root, crypto)) {
+  // The leaf names its version (§15.3); the evidence does not, so the verifier rebuilds each and one must be included.
+  const included = (version: MapCommitmentVersion) =>
+    evidence.commitment.index < index.size && verifyInclusion(commitmentLeafHash({ checkpoint: ledgerCheckpoint, mapRoot, version }, crypto), evidence.commitment.index, index.size, proof, index.root, crypto);
+  const version: MapCommitmentVersion | null = included(2) ? 2 : included(1) ? 1 : null;
+  if (version === null) {
     throw new VerificationError(
       'HISTORY_INCOMPLETE',
       'history',
@@ -152,7 +164,7 @@ export function verifyMapCommitment(
       field('commitment'),
     );
   }
-  return { size: ledgerCheckpoint.size, mapRoot: evidence.mapRoot, indexSize: index.size, ...(indexWitnesses ? { indexWitnesses } : {}) };
+  return { size: ledgerCheckpoint.size, mapRoot: evidence.mapRoot, indexSize: index.size, version, ...(indexWitnesses ? { indexWitnesses } : {}) };
 }
 
 /**

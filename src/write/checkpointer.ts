@@ -530,7 +530,7 @@ export class Checkpointer {
     const note = mlDsaKey ? addMlDsaSignature(classical, origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
     // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
     // A ledger record, signed like the checkpoint by the key in force at its leaf (§5.4).
-    const signed = new EventSigner(signingKey, 'ledger', this.options.clock).sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note }, { prev: head?.decoded.digest ?? null });
+    const signed = new EventSigner(signingKey, 'ledger', this.options.clock).sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note, mapCommitment: 2 }, { prev: head?.decoded.digest ?? null });
     const position = await this.append(signed, head?.recorded.revision ?? null);
     await log.recordCheckpoint(size, root, note, now.toISOString());
     this.recorded = { size, root, note, position, issuedAt: now.getTime() };

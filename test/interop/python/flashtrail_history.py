@@ -11,6 +11,7 @@ import hashlib
 import re
 
 HISTORY_INCOMPLETE = 'HISTORY_INCOMPLETE'
+FIRMWARE_UNITS_INCOMPLETE = 'FIRMWARE_UNITS_INCOMPLETE'
 HISTORY_MEMBERS = {'mapRoot', 'value', 'proof', 'commitment'}
 COMMITMENT_MEMBERS = {'index', 'proof', 'checkpoint'}
 MAX_KEY = 1024
@@ -114,11 +115,11 @@ def history_value(events):
     return len(events).to_bytes(8, 'big') + (events[-1][0] if events else 0).to_bytes(8, 'big') + chain
 
 
-def commitment_leaf(checkpoint, map_root):
-    """§15.3: the index log leaf text for a ledger checkpoint and its map root."""
+def commitment_leaf(checkpoint, map_root, version=1):
+    """§15.3: the index log leaf text for a ledger checkpoint and its map root; version 2 from the switch point."""
     import base64
-    return ('flashtrail/map-commitment/v1\n%s\n%d\n%s\nunit-map %s\n' % (
-        checkpoint.origin, checkpoint.size, base64.b64encode(checkpoint.root).decode('ascii'), map_root.hex())).encode('utf-8')
+    return ('flashtrail/map-commitment/v%d\n%s\n%d\n%s\nunit-map %s\n' % (
+        version, checkpoint.origin, checkpoint.size, base64.b64encode(checkpoint.root).decode('ascii'), map_root.hex())).encode('utf-8')
 
 
 def verify_history(fv, serial, unit_entries, history, checkpoint, map_key):
@@ -148,7 +149,7 @@ def check_map_proof_shape(fv, h, refuse, at):
     return value, proof
 
 
-def verify_commitment(fv, h, checkpoint, map_key, where, prefix='', subject=''):
+def verify_commitment(fv, h, checkpoint, map_key, where, prefix='', subject='', want_version=None):
     """§15.5 steps 1 and 2 for h's mapRoot and commitment (a document's history, or a v4 export's history record).
     Returns the index checkpoint's size."""
     def refuse(code, message, field):
@@ -178,10 +179,17 @@ def verify_commitment(fv, h, checkpoint, map_key, where, prefix='', subject=''):
     index = fv.verify_checkpoint(c['checkpoint'], map_key, dict(where, field=prefix + 'commitment.checkpoint'))
 
     # 2. the commitment leaf for this checkpoint and the claimed map root, in the index log
+    # The leaf names its version (v1, or v2 from the switch point); the evidence does not: one must be included.
     map_root = bytes.fromhex(h['mapRoot'])
-    leaf = fv.sha256(b'\x00' + commitment_leaf(checkpoint, map_root))
-    if c['index'] >= index.size or fv.inclusion_root(c['index'], index.size, leaf, path) != index.root:
+
+    def included(version):
+        leaf = fv.sha256(b'\x00' + commitment_leaf(checkpoint, map_root, version))
+        return c['index'] < index.size and fv.inclusion_root(c['index'], index.size, leaf, path) == index.root
+    version = 2 if included(2) else 1 if included(1) else None
+    if version is None:
         refuse(HISTORY_INCOMPLETE, '%smap root %s is not what the index log commits for checkpoint %d' % (subject, h['mapRoot'][:16], checkpoint.size), prefix + 'commitment')
+    if want_version is not None and version != want_version:
+        refuse(FIRMWARE_UNITS_INCOMPLETE, '%sthe index log commits a v1 map root (unit histories only) for checkpoint %d: no firmware answer is proved by it' % (subject, checkpoint.size), prefix + 'commitment')
     return index.size
 
 
