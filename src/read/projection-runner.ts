@@ -29,7 +29,9 @@ CREATE TABLE IF NOT EXISTS projection_index (
   key        TEXT NOT NULL,
   PRIMARY KEY (projection, name, value, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS projection_index_by_key ON projection_index (projection, key);
+-- Older read models kept a second index by key, which no query of the runner uses: every index row written
+-- paid for it twice.
+DROP INDEX IF EXISTS projection_index_by_key;
 `;
 
 /** How many parsed documents the runner keeps (see `recent`): a few hundred stations' units in flight, and more. */
