@@ -32,6 +32,7 @@ export const VERIFY_ERROR_CODES = [
   'CHECKPOINT_STALE',
   'STATEMENT_PQ_SIGNATURE_ERROR',
   'VERIFIER_PAGE_MISMATCH',
+  'LOG_ROOT_MISMATCH',
 ] as const;
 
 export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];
