@@ -33,6 +33,7 @@ export const VERIFY_ERROR_CODES = [
   'STATEMENT_PQ_SIGNATURE_ERROR',
   'VERIFIER_PAGE_MISMATCH',
   'RENEWAL_SUBJECT_MISMATCH',
+  'LOG_ROOT_MISMATCH',
 ] as const;
 
 export type VerifyErrorCode = (typeof VERIFY_ERROR_CODES)[number];

@@ -57,6 +57,27 @@ const ENVELOPE_PROBLEMS = { ENVELOPE_INVALID: 'ENVELOPE_ERROR', PAYLOAD_NOT_CANO
  * exactly one signature, the event schema), and checked to be of its role.
  */
 export function decodeEntry(role: EntryRole, leafIndex: number, envelope: unknown, position: number, at: FailureLocation, crypto?: CryptoBackend): Decoded {
+  const d = decodeAnyEntry(() => role, leafIndex, envelope, position, at, crypto);
+  if (!ROLE_TYPES[role].includes(d.event.type)) throw fail('SUBJECT_MISMATCH', 'envelopes', d, `a ${role} entry cannot hold ${d.event.type}`);
+  return d;
+}
+
+/**
+ * A log entry of any type (a monitor reads every record, also those no evidence carries: CheckpointIssued,
+ * LedgerKeyAnnounced, …), decoded as decodeEntry does; its role follows from its type, or from who signs it.
+ */
+export function decodeLogEntry(leafIndex: number, envelope: unknown, crypto?: CryptoBackend): Decoded {
+  return decodeAnyEntry(roleOfEvent, leafIndex, envelope, leafIndex, { leafIndex }, crypto);
+}
+
+/** The role an event has in evidence; a type no role carries takes the role of its signer (ledger: trust, station: unit). */
+function roleOfEvent(event: LedgerEvent): EntryRole {
+  const role = (Object.keys(ROLE_TYPES) as EntryRole[]).find((r) => ROLE_TYPES[r].includes(event.type));
+  if (role) return role;
+  return event.source.kind === 'ledger' ? 'trust' : event.source.kind === 'station' ? 'unit' : 'release';
+}
+
+function decodeAnyEntry(roleOf: (event: LedgerEvent) => EntryRole, leafIndex: number, envelope: unknown, position: number, at: FailureLocation, crypto?: CryptoBackend): Decoded {
   const where = { ...at, entry: position, leafIndex };
   let decoded: DecodedEvent;
   try {
@@ -69,9 +90,7 @@ export function decodeEntry(role: EntryRole, leafIndex: number, envelope: unknow
       field: [at.field, 'envelope', error.code === 'SCHEMA_INVALID' && path ? `payload.${path}` : error.code === 'ENVELOPE_INVALID' && path ? path : error.code === 'PAYLOAD_NOT_CANONICAL' ? 'payload' : undefined].filter((p) => p).join('.'),
     });
   }
-  const d: Decoded = { role, leafIndex, envelope: decoded.envelope, position, at, event: decoded.event, keyId: (decoded.envelope.signatures[0] as { keyid: string }).keyid, bytes: decoded.bytes, digest: decoded.digest };
-  if (!ROLE_TYPES[role].includes(d.event.type)) throw fail('SUBJECT_MISMATCH', 'envelopes', d, `a ${role} entry cannot hold ${d.event.type}`);
-  return d;
+  return { role: roleOf(decoded.event), leafIndex, envelope: decoded.envelope, position, at, event: decoded.event, keyId: (decoded.envelope.signatures[0] as { keyid: string }).keyid, bytes: decoded.bytes, digest: decoded.digest };
 }
 
 export function locationOf(d: Decoded): FailureLocation {
@@ -82,7 +101,7 @@ export function fail(code: VerifyErrorCode, step: string, d: Decoded, message: s
   return new VerificationError(code, step, `entry ${d.position} (leaf ${d.leafIndex}, ${d.event.type} ${d.event.id}): ${message}`, locationOf(d));
 }
 
-function checkSignature(d: Decoded, publicKey: Uint8Array, crypto: CryptoBackend, step: string): void {
+export function checkSignature(d: Decoded, publicKey: Uint8Array, crypto: CryptoBackend, step: string): void {
   if (!verifyEnvelopeSignature(d.envelope, publicKey, crypto)) throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
 }
 
@@ -249,14 +268,8 @@ export function establishKeys(records: readonly Decoded[], ledgerKey: NoteKey, c
     checkSignature(d, adminKey, crypto, step);
     counts[d.role as 'station' | 'release' | 'batch']++;
     const e = d.event;
-    if (e.type === 'StationKeyRegistered') {
-      if (keyIdOf(fromHex(e.data.publicKey)) !== e.data.keyId) throw fail('FORMAT_ERROR', step, d, 'key id is not the hash of the key');
-      const list = lives.get(e.data.keyId) ?? [];
-      list.push({ station: e.data.stationId, publicKey: e.data.publicKey, registeredAt: d.leafIndex, revokedAt: null });
-      lives.set(e.data.keyId, list);
-    } else if (e.type === 'StationKeyRevoked') {
-      const life = lives.get(e.data.keyId)?.find((l) => l.station === e.data.stationId && l.revokedAt === null);
-      if (life) life.revokedAt = d.leafIndex;
+    if (e.type === 'StationKeyRegistered' || e.type === 'StationKeyRevoked') {
+      recordStationKey(lives, d, step);
     } else if (e.type === 'BatchOpened') {
       batches.set(e.data.batchId, e.data.releaseId);
     } else if (e.type === 'ReleaseApproved') {
@@ -271,6 +284,20 @@ export function establishKeys(records: readonly Decoded[], ledgerKey: NoteKey, c
     }
   }
   return { lives, batches, releases, counts };
+}
+
+/** A verified StationKeyRegistered or StationKeyRevoked, applied to the key lives (§8.3); other records are ignored. */
+export function recordStationKey(lives: KeyLives, d: Decoded, step: string): void {
+  const e = d.event;
+  if (e.type === 'StationKeyRegistered') {
+    if (keyIdOf(fromHex(e.data.publicKey)) !== e.data.keyId) throw fail('FORMAT_ERROR', step, d, 'key id is not the hash of the key');
+    const list = lives.get(e.data.keyId) ?? [];
+    list.push({ station: e.data.stationId, publicKey: e.data.publicKey, registeredAt: d.leafIndex, revokedAt: null });
+    lives.set(e.data.keyId, list);
+  } else if (e.type === 'StationKeyRevoked') {
+    const life = lives.get(e.data.keyId)?.find((l) => l.station === e.data.stationId && l.revokedAt === null);
+    if (life) life.revokedAt = d.leafIndex;
+  }
 }
 
 /** The public key an entry's key id names anywhere in the file, ignoring key lives: for diagnosis only. */
@@ -309,6 +336,18 @@ export interface UnitFacts {
   readonly firmware: FirmwareClaim[];
 }
 
+/** The public key of the registration of the event's key id to its station that is live at its leaf (§8.3). */
+export function liveStationKey(d: Decoded, lives: KeyLives, step: string): Uint8Array {
+  const registrations = (lives.get(d.keyId) ?? []).filter((l) => l.station === d.event.source.id && l.registeredAt < d.leafIndex);
+  const live = registrations.find((l) => l.revokedAt === null || l.revokedAt > d.leafIndex);
+  if (!live) {
+    const revoked = registrations.find((l) => l.revokedAt !== null);
+    if (revoked) throw fail('KEY_REVOKED', step, d, `key ${d.keyId.slice(0, 16)}… of station ${d.event.source.id} was revoked at leaf ${String(revoked.revokedAt)}, before this event`);
+    throw fail('KEY_UNKNOWN', step, d, `key ${d.keyId.slice(0, 16)}… was not registered to station ${d.event.source.id} before this event`);
+  }
+  return fromHex(live.publicKey);
+}
+
 /** A unit's events in stream order: each signed by a key live at its leaf, chained from prev null, in log order. */
 export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives: KeyLives, crypto: CryptoBackend, step = 'unit'): UnitFacts {
   let prev: string | null = null;
@@ -317,14 +356,7 @@ export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives
     if (d.event.source.kind !== 'station' || (d.event.data as { serial?: string }).serial !== serial) {
       throw fail('SUBJECT_MISMATCH', step, d, `event is not a station event of unit ${serial}`);
     }
-    const registrations = (lives.get(d.keyId) ?? []).filter((l) => l.station === d.event.source.id && l.registeredAt < d.leafIndex);
-    const live = registrations.find((l) => l.revokedAt === null || l.revokedAt > d.leafIndex);
-    if (!live) {
-      const revoked = registrations.find((l) => l.revokedAt !== null);
-      if (revoked) throw fail('KEY_REVOKED', step, d, `key ${d.keyId.slice(0, 16)}… of station ${d.event.source.id} was revoked at leaf ${String(revoked.revokedAt)}, before this event`);
-      throw fail('KEY_UNKNOWN', step, d, `key ${d.keyId.slice(0, 16)}… was not registered to station ${d.event.source.id} before this event`);
-    }
-    checkSignature(d, fromHex(live.publicKey), crypto, step);
+    checkSignature(d, liveStationKey(d, lives, step), crypto, step);
     if (d.event.prev !== prev) {
       throw fail('CHAIN_BROKEN', step, d, prev === null ? `the unit's first event must have prev null, not ${String(d.event.prev).slice(0, 16)}…: earlier events are missing` : `prev is ${String(d.event.prev).slice(0, 16)}…, but the preceding event hashes to ${prev.slice(0, 16)}…`);
     }

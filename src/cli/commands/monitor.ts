@@ -4,13 +4,17 @@
  * consistent with the last one this monitor saw, which it keeps durably in --state across runs. Findings are
  * JSON lines on stdout; the first one ends the run with exit 1 (a fork carries both signed notes as evidence).
  *
+ * Each poll also audits the log's new entries (src/verify/log-audit.ts, docs/format.md §16): only those after the
+ * last one audited, as --state says, up to the checkpoint's size. Every envelope, signature, stream chain, key life,
+ * the ledger's key chains (so a rotated ledger is followed, each checkpoint verified under the key in force at its
+ * size), the entries' RFC 6962 root against the checkpoint, and the unit invariants (a serial on two units or in two
+ * batches, an event after UnitScrapped or UnitShipped, a batch beyond its planned quantity, an image its release
+ * does not name). Each finding is a JSON line with the leaf index as evidence; any finding makes the exit 1.
+ *
  * With --map-key it also audits the index log (docs/format.md §15.3): the index checkpoint verifies under that
  * key, the index log's leaves give its root, and the unit history map rebuilt here from the log's entries gives
- * every committed map root (src/verify/map-audit.ts); a commitment that does not is a finding. The rebuild reads
- * the whole log on every check (not yet incremental).
- *
- * Not yet: the unit invariants of issue 15 (a serial on two units, events after UnitScrapped, a batch beyond its
- * planned quantity, an image its release does not name).
+ * every committed map root (src/verify/map-audit.ts); a commitment that does not is a finding. That rebuild reads
+ * the whole log on every check (map-audit.ts is not incremental).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
@@ -26,7 +30,8 @@ const command = defineCommand({
     'and extend the last one seen (an RFC 6962 consistency proof from the ledger, verified here); the last one is',
     'kept in --state (written durably) so that a restart, or tomorrow\'s run, continues from it. Prints one JSON',
     'line per checkpoint verified ({"kind":"checkpoint",…}) and per finding ({"kind":"finding","code",…}); exits 1',
-    'at the first finding, 0 after --once without one.',
+    'at the first finding, 0 after --once without one. Each poll also audits the log\'s new entries (docs/format.md §16):',
+    'signatures, chains, key lives, the ledger key chain, the root, and the unit invariants; the audit state is kept in --state.',
   ].join('\n'),
   options: {
     ledger: { type: 'string', value: 'URL', required: true, help: 'the ledger to follow' },
@@ -45,7 +50,7 @@ const command = defineCommand({
     if (!token) throw new UsageError('the monitor needs a token: --token-file FILE or FLASHTRAIL_TOKEN');
     const intervalMs = wholeNumber(values.interval, '--interval', 60, 1, 86_400) * 1000;
     const keyText = (values['ledger-key'] as string).startsWith('@') ? readTextFile((values['ledger-key'] as string).slice(1), 'the ledger key file') : (values['ledger-key'] as string);
-    const [{ parseVerifierKey }, { checkCheckpoint, verifyCheckpointConsistency, VerificationError }, { checkWitnesses }, { nativeCrypto }, { LedgerClient }, { writeFileDurable }, { fromBase64 }] = await Promise.all([
+    const [{ parseVerifierKey }, { checkCheckpoint, verifyCheckpointConsistency, verifyConsistency, VerificationError }, { checkWitnesses }, { nativeCrypto }, { LedgerClient }, { writeFileDurable }, { fromBase64 }] = await Promise.all([
       import('../../tlog/note.ts'),
       import('../../verify/index.ts'),
       import('../../verify/witnesses.ts'),
@@ -93,25 +98,51 @@ const command = defineCommand({
     const client = new LedgerClient(url, token);
     const stateFile = values.state as string;
     const emit = (line: object) => console.log(JSON.stringify(line));
-    let last: string | null = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { checkpoint: string }).checkpoint : null;
+    const { LogAudit } = await import('../../verify/log-audit.ts');
+    // The state: the last checkpoint verified and the log audit (docs/format.md §16.3). A state written before the
+    // audit existed ({"checkpoint": …} alone) is continued with an audit from leaf 0.
+    const kept = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { checkpoint?: string; audit?: unknown }) : {};
+    let last: string | null = kept.checkpoint ?? null;
+    const audit = kept.audit === undefined ? LogAudit.start(key, nativeCrypto) : LogAudit.fromJSON(kept.audit, key, nativeCrypto);
+    const save = () => writeFileDurable(stateFile, JSON.stringify({ ...(last !== null ? { checkpoint: last } : {}), audit: audit.toJSON() }) + '\n', { mode: 0o600 });
 
     const check = async (): Promise<boolean> => {
       const note = await client.getText('/v1/checkpoint');
       try {
-        const checkpoint = checkCheckpoint(note, key, nativeCrypto);
-        const witnesses = policy ? checkWitnesses(note, policy, key, nativeCrypto) : undefined;
+        const size = parseCheckpointBody(note.slice(0, note.indexOf('\n\n') + 1)).size;
+        // Only the entries after the last audited one, and never past this checkpoint's tree: pages of at most s − read.
+        const findings = [];
+        while (audit.size < size) {
+          const cursor = audit.cursor;
+          const page = await client.get<{ entries: string[]; next: string | null }>(`/v1/log/entries?limit=${Math.min(1000, size - audit.size)}${cursor !== null ? `&after=${cursor}` : ''}`);
+          if (page.entries.length === 0) break;
+          findings.push(...audit.observePage(page.entries.map((e) => fromBase64(e)), page.next));
+        }
+        for (const f of findings) emit({ kind: 'finding', ...f });
+        const checkpoint = audit.checkCheckpoint(note);
+        // Signed by the key in force at its size (a rotated ledger is followed by the audit's chain of keys).
+        const signer = audit.ledgerKeyAt(checkpoint.size);
+        const witnesses = policy ? checkWitnesses(note, policy, signer, nativeCrypto) : undefined;
         let from: number | null = null;
         if (last !== null) {
-          const older = checkCheckpoint(last, key, nativeCrypto);
-          from = older.size;
-          const proof =
-            checkpoint.size > older.size ? (await client.get<{ proof: string[] }>(`/v1/proofs/consistency?from=${older.size}&to=${checkpoint.size}`)).proof.map((p) => fromBase64(p)) : [];
-          verifyCheckpointConsistency(last, note, proof, key, nativeCrypto);
+          const olderSize = parseCheckpointBody(last.slice(0, last.indexOf('\n\n') + 1)).size;
+          from = olderSize;
+          const proof = checkpoint.size > olderSize ? (await client.get<{ proof: string[] }>(`/v1/proofs/consistency?from=${olderSize}&to=${checkpoint.size}`)).proof.map((p) => fromBase64(p)) : [];
+          const olderSigner = olderSize <= audit.size ? audit.ledgerKeyAt(olderSize) : signer;
+          if (olderSigner.id === signer.id) verifyCheckpointConsistency(last, note, proof, signer, nativeCrypto);
+          else {
+            // Across a rotation each note verifies under its own key; the trees' consistency is the same proof.
+            const older = checkCheckpoint(last, olderSigner, nativeCrypto);
+            if (!verifyConsistency(older.size, checkpoint.size, older.root, checkpoint.root, proof, nativeCrypto)) {
+              throw new VerificationError('CONSISTENCY_PROOF_ERROR', 'consistency', `tree ${checkpoint.size} does not extend tree ${older.size}`, {}, { olderCheckpoint: last, newerCheckpoint: note });
+            }
+          }
         }
-        emit({ kind: 'checkpoint', origin: checkpoint.origin, size: checkpoint.size, ...(witnesses ? { cosignedBy: witnesses.cosignedBy.map((c) => c.witness) } : {}), ...(from !== null ? { consistentWith: from } : {}) });
+        emit({ kind: 'checkpoint', origin: checkpoint.origin, size: checkpoint.size, ...(witnesses ? { cosignedBy: witnesses.cosignedBy.map((c) => c.witness) } : {}), ...(from !== null ? { consistentWith: from } : {}), audited: audit.size, ledgerKey: signer.id });
         // Kept only once verified: a bad checkpoint never becomes the reference for the next.
-        writeFileDurable(stateFile, JSON.stringify({ checkpoint: note }) + '\n', { mode: 0o600 });
         last = note;
+        save();
+        if (findings.length > 0) return false;
         return await auditMap();
       } catch (error) {
         if (!(error instanceof VerificationError)) throw error;
