@@ -40,6 +40,8 @@ const pythonVerifierSkip = spawnSync('/usr/bin/python3', ['-c', 'import cryptogr
 let t: TestLedger;
 let admin: LedgerClient;
 let auditor: LedgerClient;
+/** What GET /v1/cra/vex answered before any vulnerability was assessed. */
+let vexBeforeAssessment: { status: number; code: string };
 
 beforeAll(async () => {
   t = await startTestLedger({ setup: false });
@@ -47,6 +49,8 @@ beforeAll(async () => {
   auditor = new LedgerClient(t.url, t.tokens.auditor);
   await setUpCraLine(t, { attachSboms: true });
   const a = t.admin;
+  const early = await fetch(`${t.url}/v1/cra/vex`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } });
+  vexBeforeAssessment = { status: early.status, code: ((await early.json()) as { code: string }).code };
   const awareAt = new Date(Date.now() - 30 * 3_600_000);
   await admin.appendAdmin([
     a.sign('VulnerabilityAssessed', { vulnerabilityId: 'CVE-2024-23775', aliases: ['EUVD-2024-17411'], description: 'Integer overflow in mbedtls_x509_set_extensions()', components: [{ kind: 'purl', purl: MBEDTLS, range: VULNERABLE }], releaseIds: [R230.releaseId, R240.releaseId], status: 'affected', actionStatement: 'Update to firmware 2.4.1 over the air.', fixedBy: [R241.releaseId] }).envelope,
@@ -181,6 +185,8 @@ describe('CRA day one', () => {
       expect(validateDocument(schema, doc)).toEqual({ valid: true, problems: [] });
       expect(JSON.stringify(doc)).toContain('CVE-2024-23775');
     }
+    // Before any assessment there is no VEX document (every format needs a statement): 404, not a body error.
+    expect(vexBeforeAssessment).toEqual({ status: 404, code: 'NOT_FOUND' });
   });
 
   it('field updates are in the verified provenance; only a shipped unit, to an approved release, by the fleet service', async () => {

@@ -168,7 +168,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const sbomEvidence = checkSbomEvidence(deps.sboms);
   v1.post('/events', requireRole('station', 'admin'), limitBody, sbomEvidence, submit);
   v1.post('/admin/events', requireRole('admin'), limitBody, sbomEvidence, submit);
-  if (deps.sboms) v1.route('/', craRoutes({ projections, sboms: deps.sboms, ledgerKey: deps.ledgerKey, origin: deps.origin, notifications: notificationRecorder({ store: deps.store, checkpointer: deps.checkpointer, ledgerKey: deps.ledgerKey }) }));
+  if (deps.sboms) v1.route('/', craRoutes({ projections, sboms: deps.sboms, signingKey: () => deps.checkpointer.recordKey(), origin: deps.origin, notifications: notificationRecorder({ store: deps.store, checkpointer: deps.checkpointer }) }));
 
   const id = (value: string | undefined) => {
     const parsed = Identifier.safeParse(value);

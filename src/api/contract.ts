@@ -735,7 +735,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     authenticated: true,
     query: VexQuery,
     responses: ok('a DSSE envelope of the CSAF 2.0, OpenVEX 0.2.0 or CycloneDX document', json(SignedVex)),
-    errors: ['QUERY_INVALID', 'BODY_INVALID'],
+    errors: ['QUERY_INVALID', 'BODY_INVALID', 'NOT_FOUND'],
   },
   // ---- the interlock over HTTP ----
   {

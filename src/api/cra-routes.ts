@@ -43,7 +43,8 @@ export interface CraDeps {
   /** Records each notification list produced as a ledger event; absent: lists are not recorded (tests of the queries alone). */
   readonly notifications?: NotificationRecorder;
   readonly sboms: SbomStore;
-  readonly ledgerKey: Signer;
+  /** The ledger key in force now (Checkpointer.recordKey): on a shared log mid-rotation, not necessarily this process's own. */
+  readonly signingKey: () => Promise<Signer>;
   readonly origin: string;
   readonly clock?: () => Date;
 }
@@ -198,7 +199,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
       approvedAt: release.approvedAt,
       images: release.images.flatMap((i) => (i.sha512 ? [{ role: i.name, filename: `${i.name}.bin`, sha256: i.sha256, sha512: i.sha512, ...(i.sizeBytes ? { sizeBytes: i.sizeBytes } : {}) }] : [])),
     });
-    return c.json({ envelope: signDocument('cyclonedx', enriched.document, deps.ledgerKey), report: enriched.report });
+    return c.json({ envelope: signDocument('cyclonedx', enriched.document, await deps.signingKey()), report: enriched.report });
   });
 
   // ---- units carrying a component ---------------------------------------------------------------------
@@ -313,7 +314,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     if (format === 'dsse') {
       const payload = canonicalBytes(list);
       await record(sha256(payload), list.total, list.customers.length);
-      return c.json(signEnvelope(NOTIFICATION_LIST_PAYLOAD_TYPE, payload, deps.ledgerKey));
+      return c.json(signEnvelope(NOTIFICATION_LIST_PAYLOAD_TYPE, payload, await deps.signingKey()));
     }
     const text = JSON.stringify(list satisfies ResponseOf<typeof NotificationList>);
     await record(sha256(text), list.total, list.customers.length);
@@ -374,6 +375,8 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
         ];
       });
     });
+    // A VEX document with no statement is invalid under every format's schema: say what is missing, not that a body is.
+    if (assessments.length === 0) throw new LedgerError('NOT_FOUND', 'no vulnerability has a current assessment yet: there is no VEX document to publish (record a VulnerabilityAssessed first)');
     const times = vulns.flatMap((v) => v.statements.map((s) => s.at)).sort();
     const now = clock().toISOString();
     const publisherName = query.publisher ?? deps.origin;
@@ -388,7 +391,7 @@ export function craRoutes(deps: CraDeps): Hono<AppEnv> {
     };
     try {
       const render = kind === 'csaf' ? renderCsafVex : kind === 'openvex' ? renderOpenVex : renderCycloneDxVex;
-      return c.json(signDocument(kind, render(context, assessments), deps.ledgerKey));
+      return c.json(signDocument(kind, render(context, assessments), await deps.signingKey()));
     } catch (error) {
       if (error instanceof CraError) throw craProblem(error);
       throw error;

@@ -15,7 +15,6 @@ import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { ledgerNotificationStream } from '../event/streams.ts';
 import { envelopeBytes } from '../crypto/dsse.ts';
 import { toHex } from '../crypto/encoding.ts';
-import type { Signer } from '../crypto/ed25519.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import { parseNote } from '../tlog/note.ts';
 import { parseCheckpointBody } from '../tlog/checkpoint.ts';
@@ -26,7 +25,6 @@ export type NotificationListRecordData = EventOf<'NotificationListProduced'>['da
 export interface NotificationRecorderDeps {
   readonly store: EventStore;
   readonly checkpointer: Checkpointer;
-  readonly ledgerKey: Signer;
   readonly clock?: () => Date;
 }
 

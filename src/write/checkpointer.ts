@@ -333,12 +333,20 @@ export class Checkpointer {
    * it (on old files) refuses rather than put a record in the log that no verifier accepts.
    */
   async recordSigner(): Promise<EventSigner> {
-    const { ledgerKey, rotatedFrom, clock } = this.options;
+    return new EventSigner(await this.recordKey(), 'ledger', this.options.clock);
+  }
+
+  /**
+   * The Ed25519 key in force now (as `recordSigner`), for what the ledger signs that names no checkpoint: the CRA
+   * documents (SBOMs, VEX, a notification list's envelope). Refuses like `recordSigner` on an instance without it.
+   */
+  async recordKey(): Promise<Signer> {
+    const { ledgerKey, rotatedFrom } = this.options;
     const last = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519').at(-1);
     const inForce = last ? last.data.keyId : (rotatedFrom ?? ledgerKey).keyId;
     const key = [ledgerKey, ...(rotatedFrom ? [rotatedFrom] : [])].find((k) => k.keyId === inForce);
     if (!key) throw new LedgerError('UNAVAILABLE', `the ledger key in force is ${inForce}, but this instance holds ${ledgerKey.keyId}: it cannot sign ledger records; ask another instance, and install the rotated ledger.key, ledger.key.<old key id> and ledger.json here, then restart`, { keyInForce: inForce, heldKey: ledgerKey.keyId });
-    return new EventSigner(key, 'ledger', clock);
+    return key;
   }
 
   /** The Ed25519 ledger keys this instance can sign with: its own, and during a rotation the one it replaces. */
