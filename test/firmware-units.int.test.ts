@@ -20,6 +20,9 @@ import { decodeTrustedEnvelope } from '../src/event/codec.ts';
 import type { NoteKey } from '../src/tlog/note.ts';
 import type { FirmwareUnitsAnswer } from '../schemas/history.ts';
 import { verificationFailure } from './helpers/verification-failure.ts';
+import { runCli } from './helpers/cli.ts';
+import { writeFileSync } from 'node:fs';
+import { formatVerifierKey } from '../src/tlog/note.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-fwmap-'));
 let t: TestLedger;
@@ -105,5 +108,20 @@ describe('GET /v1/unit-map/firmware/:sha256', () => {
     expect(refused({ ...later, now: app.now, firmware: { ...later.firmware, proof: app.firmware.proof, value: app.firmware.value } })?.code).toBe('FIRMWARE_UNITS_INCOMPLETE');
     // The old answer's map root presented for the later checkpoint: not what the index log commits for it.
     expect(refused({ ...later, firmware: { ...later.firmware, mapRoot: app.firmware.mapRoot } })?.code).toBe('HISTORY_INCOMPLETE');
+  });
+
+  it('flashtrail firmware-units says complete as of checkpoint N, or FIRMWARE_UNITS_INCOMPLETE naming the counts', async () => {
+    const app = (await get(`/v1/unit-map/firmware/${t.release.application.sha256}`)).body;
+    const keys = ['--ledger-key', formatVerifierKey(ledgerKey.name, ledgerKey.publicKey), '--map-key', formatVerifierKey(mapKey.name, mapKey.publicKey)];
+    const good = join(dataDir, 'answer.json');
+    writeFileSync(good, JSON.stringify(app));
+    const ok = await runCli(['firmware-units', t.release.application.sha256, ...keys, '--answer', good]);
+    expect(ok.stdout + ok.stderr).toContain(`complete as of checkpoint ${parseInt(app.checkpoint.split('\n')[1] as string, 10)}`);
+    expect(ok.code).toBe(0);
+    const bad = join(dataDir, 'answer-removed.json');
+    writeFileSync(bad, JSON.stringify({ ...app, now: app.now.slice(1) }));
+    const refused = await runCli(['firmware-units', t.release.application.sha256, ...keys, '--answer', bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('FIRMWARE_UNITS_INCOMPLETE');
   });
 });

@@ -49,7 +49,7 @@ EVENT_VERSIONS = {
     "VulnerabilityAwareness": ("admin", (1,)),
     "CraReportSubmitted": ("admin", (1,)),
     "AdminKeysTrusted": ("ledger", (1,)),
-    "CheckpointIssued": ("ledger", (1,)),
+    "CheckpointIssued": ("ledger", (1, 2)),
     "ScittStatementRegistered": ("ledger", (1,)),
     "LedgerKeyAnnounced": ("ledger", (1,)),
     "LedgerKeyRotated": ("ledger", (1, 2)),

@@ -59,7 +59,7 @@ public final class Events {
       type("VulnerabilityAwareness", "admin", 1),
       type("CraReportSubmitted", "admin", 1),
       type("AdminKeysTrusted", "ledger", 1),
-      type("CheckpointIssued", "ledger", 1),
+      type("CheckpointIssued", "ledger", 1, 2),
       type("ScittStatementRegistered", "ledger", 1),
       type("LedgerKeyAnnounced", "ledger", 1),
       type("LedgerKeyRotated", "ledger", 1, 2),
