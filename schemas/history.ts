@@ -35,3 +35,18 @@ export const UnitMapProof = HistoryEvidence.pick({ value: true, proof: true });
 export type UnitMapProof = z.infer<typeof UnitMapProof>;
 export const SharedHistoryEvidence = HistoryEvidence.pick({ mapRoot: true, commitment: true });
 export type SharedHistoryEvidence = z.infer<typeof SharedHistoryEvidence>;
+
+/**
+ * The answer to "which units carry firmware D" (docs/format.md §15.6), as of a ledger checkpoint: the serials
+ * carrying D now and those that carried it before, the map proof of D's value (or its absence) under the map
+ * root, and that root's v2 commitment in the index log; the ledger checkpoint itself, signed, ties it to the log.
+ */
+export const FirmwareUnitsAnswer = z.strictObject({
+  format: z.literal('flashtrail.firmware-units.v1'),
+  sha256: Sha256Hex.describe('the firmware image digest asked about'),
+  checkpoint: z.string().min(1).max(16_384).describe('the ledger checkpoint (signed note) the answer is complete as of'),
+  now: z.array(z.string().min(1).max(128)).max(1_000_000).describe('serials whose some image slot carries the digest, sorted'),
+  formerly: z.array(z.string().min(1).max(128)).max(1_000_000).describe('serials that carried it at an earlier leaf and do not now, sorted'),
+  firmware: HistoryEvidence.describe("the digest's value (now count, ever count, set root) or null, its map proof, and the v2 commitment of the map root"),
+});
+export type FirmwareUnitsAnswer = z.infer<typeof FirmwareUnitsAnswer>;

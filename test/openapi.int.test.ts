@@ -108,7 +108,7 @@ describe('every operation answers as documented', () => {
 
     // The unit history map's index log (docs/format.md §15), committed for the provenance document's checkpoint.
     const provenanceSize = provenance.headers.get('x-checkpoint-size') as string;
-    for (const path of ['/v1/unit-map/key', '/v1/unit-map/checkpoint', `/v1/unit-map/commitments/${provenanceSize}`, `/v1/unit-map/units/K-2?size=${provenanceSize}`, '/v1/unit-map/units/K-2', '/v1/unit-map/leaves?from=0&limit=5', '/v1/log/entries?limit=3']) {
+    for (const path of ['/v1/unit-map/key', '/v1/unit-map/checkpoint', `/v1/unit-map/commitments/${provenanceSize}`, `/v1/unit-map/units/K-2?size=${provenanceSize}`, '/v1/unit-map/units/K-2', '/v1/unit-map/leaves?from=0&limit=5', '/v1/log/entries?limit=3', `/v1/unit-map/firmware/${'0'.repeat(64)}`]) {
       expect((await get(`${t.url}${path}`, auth(auditor))).status, path).toBe(200);
     }
     expect((await get(`${t.url}/v1/unit-map/commitments/999999`, auth(auditor))).status).toBe(404);

@@ -6,7 +6,8 @@
  * description cannot disagree without a compile error or a failing test.
  */
 import { z } from 'zod';
-import { HistoryEvidence } from '../../schemas/history.ts';
+import { FirmwareUnitsAnswer, HistoryEvidence } from '../../schemas/history.ts';
+export { FirmwareUnitsAnswer };
 import { Identifier, Sha256Hex, LedgerEventSchema, DsseEnvelopeSchema, adminEventSchemas, adminEventVersions } from '../../schemas/index.ts';
 import { ProvenanceDocumentV2, ProvenanceDocumentV3 } from '../../schemas/provenance.ts';
 import { ExportRecordSchema, ExportSelectionSchema } from '../../schemas/export.ts';
@@ -88,6 +89,7 @@ export const NoQuery = z.strictObject({});
 // ---- path parameters -----------------------------------------------------------------------------------
 
 const SerialParam = z.strictObject({ serial: Identifier.describe('unit serial number') });
+const Sha256PathParam = z.strictObject({ sha256: Sha256Hex.describe('firmware image digest, 64 lowercase hex digits') });
 const IdParam = z.strictObject({ id: Identifier });
 const StreamParam = z.strictObject({ stream: z.string().regex(/^(unit|station|release|batch)-[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/).describe('unit-<serial>, station-<id>, release-<id> or batch-<id>') });
 const FirmwareParam = z.strictObject({ sha256: Sha256Hex.describe('SHA-256 of a firmware image, lowercase hex') });
@@ -598,6 +600,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'get', path: '/v1/unit-map/commitments/:size', tag: 'log', summary: 'The map commitment for a ledger checkpoint size, with its inclusion proof', authenticated: true, params: CommitmentParam, responses: ok('the commitment', json(MapCommitment)), errors: ['NOT_FOUND', 'UNAVAILABLE'] },
   { method: 'get', path: '/v1/unit-map/leaves', tag: 'log', summary: "The index log's leaves, in index order (to rebuild it)", authenticated: true, query: UnitMapLeavesQuery, responses: ok('a page of leaves', json(UnitMapLeaves)), errors: ['QUERY_INVALID', 'NOT_FOUND', 'UNAVAILABLE'] },
   { method: 'get', path: '/v1/log/entries', tag: 'log', summary: "The log's entries in leaf order, a page at a time (to rebuild the unit history map)", authenticated: true, query: LogEntriesQuery, responses: ok('a page of entries', json(LogEntries)), errors: ['QUERY_INVALID'] },
+  { method: 'get', path: '/v1/unit-map/firmware/:sha256', tag: 'evidence', summary: 'The units carrying a firmware digest now and formerly, with the map proof and index-log commitment that the list is complete (docs/format.md §15.6)', authenticated: true, params: Sha256PathParam, query: UnitMapQuery, responses: ok('the answer', json(FirmwareUnitsAnswer)), errors: ['QUERY_INVALID', 'NOT_FOUND', 'UNAVAILABLE'] },
   { method: 'get', path: '/v1/unit-map/units/:serial', tag: 'evidence', summary: "A unit's map proof and index-log evidence: its complete history as of a checkpoint", authenticated: true, params: SerialParam, query: UnitMapQuery, responses: ok('the evidence', json(UnitMapEvidence)), errors: ['QUERY_INVALID', 'NOT_FOUND', 'UNAVAILABLE'] },
   { method: 'get', path: '/v1/checkpoint', tag: 'log', summary: 'The newest signed checkpoint', authenticated: true, responses: ok('a C2SP tlog-checkpoint signed note', text('signed note')), errors: [] },
   {

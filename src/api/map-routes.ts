@@ -4,6 +4,7 @@
  *   GET /unit-map/checkpoint          the newest index log checkpoint, with the witnesses' cosignatures
  *   GET /unit-map/commitments/{size}  the commitment of the map as of a ledger checkpoint size, and its inclusion proof
  *   GET /unit-map/units/{serial}      a unit's completeness evidence (the `history` member of provenance v3)
+ *   GET /unit-map/firmware/{sha256}   the serials carrying a firmware digest now and formerly, proved complete (§15.6)
  */
 import { Hono } from 'hono';
 import { requireRole, validQuery, type AppEnv } from './middleware.ts';
@@ -12,6 +13,7 @@ import { LedgerError } from '../write/errors.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { toBase64 } from '../crypto/encoding.ts';
 import type { EventStore } from '../store/event-store.ts';
+import type { FirmwareUnitsAnswer} from './contract.ts';
 import { LogEntriesQuery, UnitMapLeavesQuery, type LogEntries, type UnitMapLeaves, UnitMapQuery, type MapCommitment, type ResponseOf, type UnitMapEvidence } from './contract.ts';
 import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
 
@@ -51,6 +53,19 @@ export function mapRoutes(unitMap: UnitMapIndex | null, store: EventStore): Hono
     const history = size === undefined ? null : await unitMap.historyEvidence(parsed.data, size);
     if (!history || size === undefined) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${size ?? '-'}`);
     return c.json({ serial: parsed.data, size, history } satisfies ResponseOf<typeof UnitMapEvidence>);
+  });
+  app.get('/unit-map/firmware/:sha256', requireRole('auditor', 'admin'), async (c) => {
+    const query = validQuery(c, UnitMapQuery);
+    const sha256 = c.req.param('sha256');
+    if (!/^[0-9a-f]{64}$/.test(sha256)) return problem(c, 'NOT_FOUND', 'not a SHA-256 digest (64 lowercase hex digits)');
+    if (!unitMap) return problem(c, 'NOT_FOUND', NO_MAP);
+    await unitMap.catchUp();
+    const committed = unitMap.committed();
+    const size = query.size ?? committed[committed.length - 1]?.size;
+    const found = size === undefined ? null : await unitMap.firmwareEvidence(sha256, size);
+    if (!found) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${size ?? '-'}`);
+    if (found.version !== 2) return problem(c, 'NOT_FOUND', `the index log commits a units-only (v1) map root for checkpoint ${size ?? '-'}: ask for a size committed after the switch to v2 (docs/format.md §15.3)`);
+    return c.json({ format: 'flashtrail.firmware-units.v1', sha256, checkpoint: found.checkpoint, now: found.now, formerly: found.formerly, firmware: found.evidence } satisfies ResponseOf<typeof FirmwareUnitsAnswer>);
   });
   // What a monitor rebuilds the map from (docs/format.md §15.2): the log's entries in leaf order, a page at a time.
   // The cursor is opaque (the store's position of the last entry given); leaf indices follow from the count.

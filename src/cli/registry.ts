@@ -47,6 +47,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('export', 'write a signed traceability export, and a CSV of it for people', () => import('./commands/export.ts')),
   entry('verify', 'verify a provenance document or an export offline', () => import('./commands/verify.ts')),
   entry('renew', 'extend an old provenance document or export to the newest hybrid-signed checkpoint (a renewal bundle)', () => import('./commands/renew.ts')),
+  entry('firmware-units', 'the units carrying a firmware digest now and formerly, proved complete as of a checkpoint', () => import('./commands/firmware-units.ts')),
   entry('verify-consistency', 'verify that a checkpoint extends an older one (the log is append-only)', () => import('./commands/verify-consistency.ts')),
   entry('witness init', 'create a witness directory with its cosigning key, print its verifier key', () => import('./commands/witness-init.ts')),
   entry('witness add-log', 'witness one more log (never removed: re-adding one could cosign a fork)', () => import('./commands/witness-add-log.ts')),

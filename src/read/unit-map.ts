@@ -50,6 +50,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS map_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS map_units (serial TEXT PRIMARY KEY, count INTEGER NOT NULL, last_leaf INTEGER NOT NULL, chain BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS map_commitments (idx INTEGER PRIMARY KEY, size INTEGER NOT NULL UNIQUE, leaf TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS map_ledger_notes (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS map_slots (serial TEXT NOT NULL, slot TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (serial, slot)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS map_firmware (sha256 TEXT NOT NULL, serial TEXT NOT NULL, leaf INTEGER NOT NULL, now INTEGER NOT NULL, PRIMARY KEY (sha256, serial, leaf)) WITHOUT ROWID;
 `;
@@ -193,7 +194,7 @@ export class UnitMapIndex {
   }
 
   private reset(): void {
-    this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_slots; DELETE FROM map_firmware; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
+    this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_slots; DELETE FROM map_firmware; DELETE FROM map_ledger_notes; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
     this.map = CommittedMap.empty(nativeCrypto);
     this.range = new CompactRange([], nativeCrypto);
     this.position = -1n;
@@ -246,7 +247,7 @@ export class UnitMapIndex {
           if (!bytesEqual(root, this.range.root())) throw new UnitMapError(`the unit map was built from leaves whose root is not that of signed checkpoint ${event.data.size}: the event store and the Merkle log disagree`);
           // The switch point (§15.3): the first committed checkpoint record that carries mapCommitment 2.
           if ('mapCommitment' in event.data && event.data.mapCommitment === 2) this.map.upgrade();
-          this.commit({ origin: event.data.origin, size: event.data.size, root }, recorded.revision + 1n);
+          this.commit({ origin: event.data.origin, size: event.data.size, root }, recorded.revision + 1n, event.data.note);
           added = true;
         } else {
           this.setMeta('checkpoint_revision', String(recorded.revision + 1n));
@@ -283,7 +284,7 @@ export class UnitMapIndex {
     }
   }
 
-  private commit(checkpoint: { origin: string; size: number; root: Hash }, nextRevision: bigint): void {
+  private commit(checkpoint: { origin: string; size: number; root: Hash }, nextRevision: bigint, ledgerNote: string): void {
     const leaf = formatCommitment({ checkpoint, mapRoot: this.map.root(), version: this.map.version });
     const put = this.db.prepare('INSERT INTO map_units (serial, count, last_leaf, chain) VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET count = excluded.count, last_leaf = excluded.last_leaf, chain = excluded.chain');
     const putSlot = this.db.prepare('INSERT INTO map_slots (serial, slot, sha256) VALUES (?, ?, ?) ON CONFLICT (serial, slot) DO UPDATE SET sha256 = excluded.sha256');
@@ -295,6 +296,7 @@ export class UnitMapIndex {
       for (const f of firmware.slots) putSlot.run(f.serial, f.slot, f.sha256);
       for (const m of firmware.members) putMember.run(m.digest, m.serial, m.leaf, m.now ? 1 : 0);
       this.setMeta('version', String(this.map.version));
+      this.db.prepare('INSERT OR REPLACE INTO map_ledger_notes (size, note) VALUES (?, ?)').run(checkpoint.size, ledgerNote);
       this.db.prepare('INSERT INTO map_commitments (idx, size, leaf) VALUES (?, ?, ?)').run(this.commitments.length, checkpoint.size, leaf);
       this.setMeta('size', String(this.map.size));
       this.setMeta('position', String(this.position));
@@ -399,7 +401,7 @@ export class UnitMapIndex {
    */
   async firmwareEvidence(sha256: string, size: number): Promise<
     | { version: 1 }
-    | { version: 2; now: string[]; formerly: string[]; evidence: { mapRoot: string; value: string | null; proof: string; commitment: HistoryEvidence['commitment'] } }
+    | { version: 2; checkpoint: string; now: string[]; formerly: string[]; evidence: { mapRoot: string; value: string | null; proof: string; commitment: HistoryEvidence['commitment'] } }
     | null
   > {
     const commitment = await this.commitment(size);
@@ -410,8 +412,11 @@ export class UnitMapIndex {
     const rows = this.db
       .prepare('SELECT f.serial, f.now FROM map_firmware f WHERE f.sha256 = ? AND f.leaf = (SELECT MAX(leaf) FROM map_firmware g WHERE g.sha256 = f.sha256 AND g.serial = f.serial AND g.leaf < ?)')
       .all(sha256, size) as { serial: string; now: number }[];
+    const note = this.db.prepare('SELECT note FROM map_ledger_notes WHERE size = ?').get(size) as { note: string } | undefined;
+    if (!note) return null;
     return {
       version: 2,
+      checkpoint: note.note,
       ...splitMembers(rows.map((r) => [r.serial, r.now === 1] as const)),
       evidence: {
         mapRoot: toHex(snapshot.root()),

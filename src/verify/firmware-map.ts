@@ -27,7 +27,12 @@ import { MerklePatriciaTree, verifyLookup, type Hash } from '../tlog/mpt.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { VerificationError } from './errors.ts';
 import { historyKey, unitSerialOfEvent, UnitHistoryMap, type UnitHistory, type UnitHistorySnapshot } from './history-map.ts';
-import type { MapCommitmentVersion } from './map-commitment.ts';
+import { historyFormatError, verifyMapCommitment, type HistoryCheckOptions, type MapCommitmentVersion } from './map-commitment.ts';
+import { fromBase64 } from '../crypto/encoding.ts';
+import { CheckpointFormatError, parseCheckpointBody, type Checkpoint } from '../tlog/checkpoint.ts';
+import { NoteError, verifyNote, type NoteKey } from '../tlog/note.ts';
+import type { WitnessReport } from './witnesses.ts';
+import { FirmwareUnitsAnswer } from '../../schemas/history.ts';
 
 const FIRMWARE_KEY_TAG = concatBytes(utf8('flashtrail/firmware/v1'), Uint8Array.of(0));
 export const FIRMWARE_VALUE_BYTES = 48;
@@ -325,3 +330,43 @@ export function verifyFirmwareUnits(sha256: string, now: readonly string[], form
   }
   return { sha256, now: v.now, ever: v.ever };
 }
+
+export interface FirmwareEvidenceReport extends FirmwareUnitsReport {
+  /** Complete as of this ledger checkpoint. */
+  readonly size: number;
+  readonly indexSize: number;
+  readonly serialsNow: readonly string[];
+  readonly serialsFormerly: readonly string[];
+  readonly indexWitnesses?: WitnessReport;
+}
+
+/**
+ * A saved or served `flashtrail.firmware-units.v1` answer (docs/format.md §15.6), in order: its shape
+ * (FORMAT_ERROR); the ledger checkpoint under the pinned ledger key (CHECKPOINT_SIGNATURE_ERROR); the map root's
+ * commitment in the index log under the pinned index log key, which must be a v2 leaf (§15.5 steps 1–2;
+ * FIRMWARE_UNITS_INCOMPLETE for a units-only v1 root); the digest's value or absence and both serial lists
+ * (FIRMWARE_UNITS_INCOMPLETE naming what differs).
+ */
+export function verifyFirmwareEvidence(input: unknown, ledgerKey: NoteKey, mapKey: NoteKey, crypto: CryptoBackend = portableCrypto, options: HistoryCheckOptions = {}): FirmwareEvidenceReport {
+  const parsed = FirmwareUnitsAnswer.safeParse(input);
+  if (!parsed.success) throw historyFormatError(parsed.error, 'firmware answer', {});
+  const answer = parsed.data;
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = parseCheckpointBody(verifyNote(answer.checkpoint, [ledgerKey], crypto).text);
+  } catch (error) {
+    if (error instanceof NoteError) throw new VerificationError('CHECKPOINT_SIGNATURE_ERROR', 'firmware', `the answer's ledger checkpoint is not signed by the pinned ledger key ${ledgerKey.name}: ${error.message}`, { field: 'checkpoint' });
+    if (error instanceof CheckpointFormatError) throw new VerificationError('FORMAT_ERROR', 'firmware', `ledger checkpoint: ${error.message}`, { field: 'checkpoint' });
+    throw error;
+  }
+  const committed = verifyMapCommitment(answer.firmware, checkpoint, mapKey, crypto, options, { field: 'firmware' }, `firmware ${answer.sha256.slice(0, 16)}…: `);
+  if (committed.version !== 2) {
+    throw new VerificationError('FIRMWARE_UNITS_INCOMPLETE', 'firmware', `the index log commits a units-only (v1) map root for checkpoint ${checkpoint.size}: it holds no firmware key, so no answer is proved by it`, { field: 'firmware.commitment' });
+  }
+  const value = answer.firmware.value === null ? null : fromBase64(answer.firmware.value);
+  const report = verifyFirmwareUnits(answer.sha256, answer.now, answer.formerly, value, fromBase64(answer.firmware.proof), fromHex(answer.firmware.mapRoot), crypto);
+  return { ...report, size: checkpoint.size, indexSize: committed.indexSize, serialsNow: answer.now, serialsFormerly: answer.formerly, ...(committed.indexWitnesses ? { indexWitnesses: committed.indexWitnesses } : {}) };
+}
+
+export const firmwareEvidenceDetail = (r: FirmwareEvidenceReport): string =>
+  `firmware ${r.sha256}: complete as of checkpoint ${r.size} (index log tree ${r.indexSize}): ${r.now} unit(s) carry it now${r.serialsNow.length ? ` (${r.serialsNow.join(', ')})` : ''}, ${r.ever - r.now} carried it formerly${r.serialsFormerly.length ? ` (${r.serialsFormerly.join(', ')})` : ''}${r.indexWitnesses ? `; index checkpoint quorum ${r.indexWitnesses.quorum} met` : ''}`;

@@ -24,6 +24,7 @@ export { followLedgerKeyChain, followMlDsaKeyChain, followedPolicy, type LedgerK
 export { mlDsaRotationMessage, verifyMlDsaRotationSignature } from '../tlog/ml-dsa-rotation.ts';
 export { checkFreshness, type FreshnessReport } from './freshness.ts';
 export { UnitHistoryMap, verifyCompleteHistory, historyKey, type HistoryClaim, type UnitHistory } from './history-map.ts';
+export { verifyFirmwareEvidence, verifyFirmwareUnits, firmwareEvidenceDetail, firmwareKey, type FirmwareEvidenceReport } from './firmware-map.ts';
 export { verifyHistoryEvidence, formatCommitment, parseCommitment, indexLogOrigin, type HistoryReport, type MapCommitment } from './map-commitment.ts';
 export { parseWitnessPolicy, quorumMet, describeQuorum, type WitnessPolicy } from '../tlog/policy.ts';
 export { parseCosignerKey, verifyCosignatures, type CosignerKey, type Cosignature } from '../tlog/cosignature.ts';

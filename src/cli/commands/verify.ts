@@ -240,7 +240,7 @@ export interface VerifyOutput {
 }
 
 /** The pinned key, from the option or @file; a bad one is a coded failure (LEDGER_KEY_ERROR), in --json too. */
-function readKey(value: string, option = '--ledger-key', what = 'the ledger key file', kind = 'a ledger verifier key'): ReturnType<typeof parseVerifierKey> {
+export function readKey(value: string, option = '--ledger-key', what = 'the ledger key file', kind = 'a ledger verifier key'): ReturnType<typeof parseVerifierKey> {
   const file = value.startsWith('@') ? value.slice(1) : null;
   let text = value;
   if (file !== null) {
