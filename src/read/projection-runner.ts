@@ -187,8 +187,10 @@ export class ProjectionRunner {
             if (key === null) continue;
             const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
             const next = p.evolve(read(key), event.event, meta, read);
-            const entry = docs.get(key) as { stored: unknown };
-            docs.set(key, { doc: next, dirty: true, stored: entry.stored });
+            // The entry read() made for this key, updated in place: no new object and map write per event.
+            const entry = docs.get(key) as { doc: unknown; dirty: boolean };
+            entry.doc = next;
+            entry.dirty = true;
           }
           for (const [key, entry] of docs) {
             if (!entry.dirty) continue;
