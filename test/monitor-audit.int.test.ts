@@ -7,6 +7,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestLedger, scanData, type TestLedger } from './helpers/ledger-fixture.ts';
 import { runCli } from './helpers/cli.ts';
@@ -62,7 +64,23 @@ describe('flashtrail monitor: the log audit', () => {
       const scan = new EventSigner(stationKey, 'ST-01').sign('UnitScanned', scanData('AU-1', 'B-OTHER'), { prev: decodeTrustedEnvelope(head.data).digest });
       await t.running.store.appendToStream(unitStream('AU-1'), [{ id: scan.event.id, type: scan.event.type, data: envelopeBytes(scan.envelope) }]);
       await checkpoint(t);
-      const r3 = await monitor();
+      // A real loopback receiver for --webhook: it refuses the first delivery (503), so the monitor must retry.
+      const received: Record<string, unknown>[] = [];
+      let requests = 0;
+      const receiver = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          requests++;
+          if (requests === 1) return void res.writeHead(503).end();
+          received.push(JSON.parse(body) as Record<string, unknown>);
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+      const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/findings`;
+      const r3 = await runCli(['monitor', '--ledger', t.url, '--ledger-key', key, '--state', state, '--token-file', tokenFile, '--once', '--webhook', hook]);
+      await new Promise<void>((r) => receiver.close(() => r()));
       expect(r3.code).toBe(1);
       const findings = lines(r3.stdout).filter((l) => l.kind === 'finding');
       const twice = findings.find((f) => f.code === 'UNIT_IN_TWO_BATCHES') as { leafIndex: number; evidence: { event: { leafIndex: number; eventId: string }; batchId: string } };
@@ -73,6 +91,10 @@ describe('flashtrail monitor: the log audit', () => {
       expect(leaf).toBeGreaterThanOrEqual(size2);
       expect(twice.leafIndex).toBe(leaf);
       expect(twice.evidence).toMatchObject({ batchId: 'B-OTHER', event: { leafIndex: leaf, eventId: scan.event.id } });
+      // Every finding printed reached the webhook, the refused one after a retry.
+      expect(requests).toBe(findings.length + 1);
+      expect(received.map((f) => f.code).sort()).toEqual(findings.map((f) => f.code).sort());
+      expect(received).toContainEqual(twice);
     } finally {
       await t.stop();
     }
