@@ -42,6 +42,7 @@ const command = defineCommand({
     'token-file': { type: 'string', value: 'FILE', help: 'auditor bearer token (default FLASHTRAIL_TOKEN)' },
     interval: { type: 'string', value: 'S', help: 'seconds between polls (default 60)' },
     once: { type: 'boolean', help: 'check the current checkpoint once and exit' },
+    webhook: { type: 'string', value: 'URL', help: 'also POST each finding as JSON to URL (retried with backoff: 5 tries over ~15 s)' },
   },
   environment: ['FLASHTRAIL_TOKEN'],
   async run({ values }) {
@@ -97,7 +98,28 @@ const command = defineCommand({
     const policy = readPolicy(values.policy);
     const client = new LedgerClient(url, token);
     const stateFile = values.state as string;
-    const emit = (line: object) => console.log(JSON.stringify(line));
+    const webhook = values.webhook === undefined ? null : httpUrl(values.webhook as string, '--webhook');
+    const deliveries: Promise<void>[] = [];
+    /** One finding to the webhook: 5 tries, waiting 1, 2, 4, 8 s between them; a receiver that never answers 2xx is reported on stderr. */
+    const deliver = async (finding: object): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const r = await fetch(webhook as string, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(finding), signal: AbortSignal.timeout(10_000) });
+          if (r.ok) return;
+          if (attempt >= 4) throw new Error(`HTTP ${r.status}`);
+        } catch (error) {
+          if (attempt >= 4) {
+            console.error(`flashtrail monitor: the webhook did not take a finding after 5 tries: ${(error as Error).message}`);
+            return;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt));
+      }
+    };
+    const emit = (line: { readonly kind: string; readonly [member: string]: unknown }) => {
+      console.log(JSON.stringify(line));
+      if (webhook && line.kind === 'finding') deliveries.push(deliver(line));
+    };
     const { LogAudit } = await import('../../verify/log-audit.ts');
     // The state: the last checkpoint verified and the log audit (docs/format.md §16.3). A state written before the
     // audit existed ({"checkpoint": …} alone) is continued with an audit from leaf 0.
@@ -152,7 +174,9 @@ const command = defineCommand({
     };
 
     for (;;) {
-      if (!(await check())) return 1;
+      const ok = await check();
+      await Promise.all(deliveries.splice(0));
+      if (!ok) return 1;
       if (values.once) return 0;
       await new Promise((r) => setTimeout(r, intervalMs));
     }
