@@ -222,32 +222,37 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
 }
 
 /** The export's lines through verifyExportRenewal, on the worker pool; failures located in the export or the bundle. */
-async function verifyExportRenewalFile(file: File, bundleName: string, bundle: unknown, key: NoteKey, mlDsaKey: MlDsaNoteKey, options: RunOptions, mapKey?: NoteKey): Promise<ExportRenewalReport> {
+/**
+ * An export file's lines and the options every export verification of the page takes: progress reported in bytes
+ * read, units and events verified, and the worker pool.
+ */
+function exportInput(file: File, options: RunOptions, mapKey?: NoteKey) {
   let bytes = 0;
   let units = 0;
   let events = 0;
   const report = () => options.onProgress?.({ bytes, total: file.size, units, events });
+  const lines = linesOfStream(file.stream(), MAX_EXPORT_LINE_BYTES, (n) => {
+    bytes = n;
+    report();
+  });
+  const verifyOptions = {
+    crypto: portableCrypto,
+    ...(mapKey ? { mapKey } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+    units: workerPool(options),
+    onProgress: (u: number, e: number) => {
+      units = u;
+      events = e;
+      report();
+    },
+  };
+  return { lines, verifyOptions };
+}
+
+async function verifyExportRenewalFile(file: File, bundleName: string, bundle: unknown, key: NoteKey, mlDsaKey: MlDsaNoteKey, options: RunOptions, mapKey?: NoteKey): Promise<ExportRenewalReport> {
+  const { lines, verifyOptions } = exportInput(file, options, mapKey);
   try {
-    return await verifyExportRenewal(
-      bundle,
-      linesOfStream(file.stream(), MAX_EXPORT_LINE_BYTES, (n) => {
-        bytes = n;
-        report();
-      }),
-      key,
-      mlDsaKey,
-      {
-        crypto: portableCrypto,
-        ...(mapKey ? { mapKey } : {}),
-        ...(options.onStep ? { onStep: options.onStep } : {}),
-        units: workerPool(options),
-        onProgress: (u, e) => {
-          units = u;
-          events = e;
-          report();
-        },
-      },
-    );
+    return await verifyExportRenewal(bundle, lines, key, mlDsaKey, verifyOptions);
   } catch (error) {
     if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file: error.step.startsWith('evidence') ? file.name : bundleName, ...error.location }, error.evidence);
     throw new VerificationError('FORMAT_ERROR', 'evidence: format', `cannot read ${file.name}: ${(error as Error).message}`, { file: file.name });
@@ -255,30 +260,9 @@ async function verifyExportRenewalFile(file: File, bundleName: string, bundle: u
 }
 
 async function verifyExport(file: File, key: NoteKey, signatures: SignaturePolicy, options: RunOptions, mapKey?: NoteKey): Promise<ExportReport> {
-  let bytes = 0;
-  let units = 0;
-  let events = 0;
-  const report = () => options.onProgress?.({ bytes, total: file.size, units, events });
+  const { lines, verifyOptions } = exportInput(file, options, mapKey);
   try {
-    return await verifyExportLines(
-      linesOfStream(file.stream(), MAX_EXPORT_LINE_BYTES, (n) => {
-        bytes = n;
-        report();
-      }),
-      key,
-      {
-        crypto: portableCrypto,
-        signatures,
-        ...(mapKey ? { mapKey } : {}),
-        ...(options.onStep ? { onStep: options.onStep } : {}),
-        units: workerPool(options),
-        onProgress: (u, e) => {
-          units = u;
-          events = e;
-          report();
-        },
-      },
-    );
+    return await verifyExportLines(lines, key, { ...verifyOptions, signatures });
   } catch (error) {
     if (error instanceof VerificationError) throw error.location.file ? error : new VerificationError(error.code, error.step, error.message, { file: file.name, ...error.location });
     throw new VerificationError('FORMAT_ERROR', 'format', `cannot read ${file.name}: ${(error as Error).message}`, { file: file.name });
