@@ -9,7 +9,8 @@
  *
  * The body includes extension lines, if any (the spec says the message covers them); we never emit any.
  * ML-DSA-44 (type 0x06, tlog-cosignature v1.1) is the spec's recommendation for new deployments and the
- * right one for evidence kept past 2030 (issue 22); a verifier here ignores 0x06 lines as unknown keys, and
+ * right one for evidence kept past 2030 (our witnesses do not make them yet: the ledger's own ML-DSA-44 checkpoint
+ * line, src/tlog/ml-dsa-note.ts, carries the post-quantum signature); a verifier here ignores 0x06 lines as unknown keys, and
  * a policy names the type it expects for each witness, so a second type slots in beside this one.
  */
 import { sha256 } from '../crypto/sha256.ts';
