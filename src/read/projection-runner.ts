@@ -29,9 +29,7 @@ CREATE TABLE IF NOT EXISTS projection_index (
   key        TEXT NOT NULL,
   PRIMARY KEY (projection, name, value, key)
 ) WITHOUT ROWID;
--- Older read models kept a second index by key, which no query of the runner uses: every index row written
--- paid for it twice.
-DROP INDEX IF EXISTS projection_index_by_key;
+CREATE INDEX IF NOT EXISTS projection_index_by_key ON projection_index (projection, key);
 `;
 
 /** How many parsed documents the runner keeps (see `recent`): a few hundred stations' units in flight, and more. */
@@ -187,10 +185,8 @@ export class ProjectionRunner {
             if (key === null) continue;
             const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
             const next = p.evolve(read(key), event.event, meta, read);
-            // The entry read() made for this key, updated in place: no new object and map write per event.
-            const entry = docs.get(key) as { doc: unknown; dirty: boolean };
-            entry.doc = next;
-            entry.dirty = true;
+            const entry = docs.get(key) as { stored: unknown };
+            docs.set(key, { doc: next, dirty: true, stored: entry.stored });
           }
           for (const [key, entry] of docs) {
             if (!entry.dirty) continue;
