@@ -214,6 +214,13 @@ const LOG_LINE = /^(?:\x1b\[[0-9;]*m)?([EWIDV]) \((\d+|\d\d:\d\d:\d\d\.\d{3})\) 
 /** The default boot-log line for the ELF hash: ESP-IDF prints 8–16 hex characters and then `...`. */
 export const ELF_SHA_PATTERN = 'ELF file SHA256:\\s+([0-9a-f]{8,16})\\.\\.\\.';
 
+/**
+ * The end of ESP-IDF's startup, after which the boot log has no more security lines: `main_task: Calling
+ * app_main()` (v5) or `cpu_start: Starting scheduler` (v4). How long to wait for it after the ELF hash.
+ */
+export const END_OF_STARTUP = /main_task: Calling app_main\(\)|cpu_start: Starting scheduler/;
+export const END_OF_STARTUP_WAIT_MS = 3000;
+
 /** Reads the application information ESP-IDF v5 prints at boot (tags cpu_start: ≤ v5.2, app_init: ≥ v5.3). */
 export function parseBootLog(lines: readonly string[], elfPattern: RegExp = new RegExp(ELF_SHA_PATTERN)): BootLog {
   let elf: string | null = null;

@@ -30,6 +30,8 @@ import {
   espefuseBurnConfirmed,
   failureSummary,
   parseBootLog,
+  END_OF_STARTUP,
+  END_OF_STARTUP_WAIT_MS,
   parseIdentity,
   parseSecurityState,
   parseVerifyFlash,
@@ -394,7 +396,15 @@ export class UnitRun {
     // The boot log: the tools reset the device; the port is open again; the application prints its ELF hash.
     const device = this.d.device;
     const pattern = new RegExp(this.d.config.bootLog.pattern ?? ELF_SHA_PATTERN);
-    const { lines, timedOut } = await device.collect(mark, (ls) => ls.some((l) => pattern.test(l)), this.d.config.bootLog.timeoutMs);
+    const started = Date.now();
+    const first = await device.collect(mark, (ls) => ls.some((l) => pattern.test(l)), this.d.config.bootLog.timeoutMs);
+    const timedOut = first.timedOut;
+    // The security lines come after the ELF hash (ESP-IDF prints "Flash encryption mode is RELEASE" during the
+    // application's startup): read on to the end of the startup, within what is left of the timeout and at
+    // most END_OF_STARTUP_WAIT_MS, so that a loaded machine pausing between lines does not cut the evidence short.
+    const lines = timedOut
+      ? first.lines
+      : (await device.collect(mark, (ls) => ls.some((l) => END_OF_STARTUP.test(l)), Math.max(0, Math.min(END_OF_STARTUP_WAIT_MS, this.d.config.bootLog.timeoutMs - (Date.now() - started))))).lines;
     const captured = this.d.evidence.keep(lines.join('\n') + (lines.length > 0 ? '\n' : ''));
     if (timedOut) {
       const why = device.openError ? `the device port could not be opened after the reset: ${device.openError}` : `no line matching /${pattern.source}/ on the device port within ${this.d.config.bootLog.timeoutMs} ms (${lines.length} lines, evidence ${captured.slice(0, 12)}…)`;

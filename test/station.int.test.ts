@@ -127,6 +127,9 @@ const FIRST_PASS = [
 describe.skipIf(skip !== null)('an ESP32-S3 line (Secure Boot v2 + flash encryption, host-based)', () => {
   it('takes a unit through the recipe in Espressif’s order, with what the device reported in each signed event', async () => {
     device.newBoard({ mac: 'f4:12:fa:43:5b:20', uniqueId: '0e3c55490a1b2c3d4e5f6071829300a1' });
+    // The application pauses after its ELF hash, longer than the port's settle time: the flash-encryption mode line
+    // that follows must still be in the evidence.
+    device.faults({ pause_after_elf_ms: 600 });
     scan(scanner, 'S3-1');
     expect(await agent.outcome('S3-1', mark())).toMatch(/boot-log ELF [0-9a-f]{9}… \(9 chars\).*enable-secure-download LOCKED.*PASS$/);
     await delivered();
@@ -151,6 +154,7 @@ describe.skipIf(skip !== null)('an ESP32-S3 line (Secure Boot v2 + flash encrypt
     expect(boot.bootLog).toMatchObject({ idfVersion: 'v5.4.1', appVersion: '3.0.0', projectName: 'sensor' });
     expect(String(boot.bootLog['secureBoot'])).toMatch(/Signature verified successfully!/);
     expect(String(boot.bootLog['flashEncryption'])).toMatch(/Flash encryption mode is RELEASE/);
+    device.faults({});
     // After the lock: Secure Download Mode, read with get-security-info.
     expect(find('SecurityStateRead', 'confirm-security-info')['checks']).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'SECURE_DOWNLOAD_ENABLE', actual: true, met: true })]));
     expect(device.state().efuse['ENABLE_SECURITY_DOWNLOAD']).toBe(1);

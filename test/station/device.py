@@ -276,6 +276,9 @@ class Device:
                 except serial.SerialException:
                     return
             time.sleep(0.002)
+            # A device busy in its startup (heap init, NVS) pauses between lines; the capture must wait for the rest.
+            if "ELF file SHA256:" in line:
+                time.sleep(self.faults().get("pause_after_elf_ms", 0) / 1000.0)
 
     def esp32s3_boot(self):
         out = ["ESP-ROM:esp32s3-20210327", "Build:Mar 27 2021", "rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)", "SPIWP:0xee", "mode:DIO, clock div:1"]
