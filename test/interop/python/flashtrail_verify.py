@@ -4,7 +4,9 @@
     python3 flashtrail_verify.py --ledger-key KEY FILE
 
 With --map-key (the index log's verifier key), a flashtrail.provenance.v3 document's history is checked too
-(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3) or an NDJSON export (flashtrail.export.v1/v2/v3/v4; with --map-key a v4 export's per-unit history is checked, §7.6.2); KEY the
+(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3), an NDJSON export (flashtrail.export.v1/v2/v3/v4; with --map-key a v4 export's per-unit history is checked, §7.6.2), or a
+firmware answer (flashtrail.firmware-units.v1, §15.6.1: GET /v1/unit-map/firmware/<sha256>, or the file of
+`flashtrail firmware-units --out FILE`; it needs --map-key, and --sha256 D checks that it is about D); KEY the
 pinned verifier key text (<name>+<8 hex>+<base64(0x01 || public key)>). The last line of stdout is one JSON object:
 {"ok": true, ...} with exit status 0, or {"ok": false, "code": <docs/format.md §9>, "message": ...} with exit 1.
 
@@ -944,6 +946,8 @@ EVENT_SCHEMAS[('LedgerKeyRotated', 1)] = ('ledger', _v2_checker('LedgerKeyRotate
 EVENT_SCHEMAS[('LedgerKeyRotated', 2)] = ('ledger', _v2_checker('LedgerKeyRotated', 2))
 # §2.5: StationRegistered version 3 adds the role fleet (the update service that signs FirmwareUpdated).
 EVENT_SCHEMAS[('StationRegistered', 3)] = ('admin', _v2_checker('StationRegistered', 3))
+# §15.3: CheckpointIssued version 2 carries "mapCommitment": 2, the index log's switch point to v2 leaves (§15.6).
+EVENT_SCHEMAS[('CheckpointIssued', 2)] = ('ledger', _v2_checker('CheckpointIssued', 2))
 
 UNIT_TYPES = set(UNIT_DATA) | V2_UNIT_TYPES | RECIPE_ONLY_TYPES
 
@@ -1684,7 +1688,7 @@ PREDICATE_TYPES = {1: 'https://flashtrail.dev/attestation/traceability-export/v1
 ADMIN_RECORDS = {1: ('trust', 'station'), 2: ('trust', 'station', 'release', 'batch'), 3: ('trust', 'station', 'release', 'batch'),
                  4: ('trust', 'station', 'release', 'batch')}
 # v3 (§7.6.1): the statement's second signature and the verifier page, in export_v3.py; given on the command line.
-V3_OPTIONS = {'pq_key': None, 'ml_dsa_verifier': None, 'page': None}
+V3_OPTIONS = {'pq_key': None, 'ml_dsa_verifier': None, 'page': None, 'sha256': None}
 
 C_SELECTION = c_object({'batchId': opt(C_ID), 'serials': opt(c_array(C_ID, 1, 100_000)), 'firmwareSha256': opt(C_SHA),
                         'customer': opt(C_SHORT), 'from': opt(c_day), 'to': opt(c_day)})
@@ -2354,6 +2358,13 @@ def detect_and_verify(path, key, map_key=None, renewal_path=None):
         refuse(FORMAT_ERROR, 'a flashtrail.renewal.v3 bundle is verified with the export it names: give the export as FILE and the bundle as --renewal BUNDLE (§14.1)', field='format')
     if doc.get('format') in RENEWAL_FORMATS:
         return verify_renewal(doc, key, map_key)
+    if doc.get('format') == 'flashtrail.firmware-units.v1':
+        import flashtrail_history
+        if map_key is None:
+            refuse(LEDGER_KEY_ERROR, 'a firmware answer is proved by the index log: give its verifier key with --map-key (GET /v1/unit-map/key, §15.3)', field='firmware')
+        return flashtrail_history.verify_firmware_answer(sys.modules[__name__], doc, key, map_key, V3_OPTIONS['pq_key'], V3_OPTIONS['sha256'])
+    if V3_OPTIONS['sha256'] is not None:
+        refuse(FORMAT_ERROR, '--sha256 names the digest of a firmware answer (flashtrail.firmware-units.v1), and FILE is none', field='format')
     return verify_provenance_document(doc, key, map_key, V3_OPTIONS['pq_key'])
 
 
@@ -2378,6 +2389,9 @@ def main(argv):
             i += 2
         elif args[i] == '--renewal' and i + 1 < len(args):
             renewal_path = args[i + 1]
+            i += 2
+        elif args[i] == '--sha256' and i + 1 < len(args):
+            V3_OPTIONS['sha256'] = args[i + 1]
             i += 2
         elif args[i] == '--schemas' and i + 1 < len(args):
             SCHEMA_DIR[0] = args[i + 1]
@@ -2405,6 +2419,8 @@ def main(argv):
                     V3_OPTIONS['page'] = f.read(64 * 1024 * 1024)
             except OSError as x:
                 refuse(FORMAT_ERROR, 'cannot read the verifier page %s: %s' % (V3_OPTIONS['page'], x.strerror or x), file=V3_OPTIONS['page'])
+        if V3_OPTIONS['sha256'] is not None and re.fullmatch(r'[0-9a-f]{64}', V3_OPTIONS['sha256']) is None:
+            refuse(FORMAT_ERROR, '--sha256 is a firmware image digest, 64 lowercase hex digits')
         if len(files) != 1:
             refuse(FORMAT_ERROR, 'usage: flashtrail_verify.py --ledger-key KEY FILE (give exactly one FILE)')
         try:
