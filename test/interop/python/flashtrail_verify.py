@@ -814,7 +814,7 @@ _PATTERNS = {}
 
 
 def _pattern(p):
-    """An ECMAScript pattern of the schemas as a Python regex: ASCII classes (\d is [0-9] in ECMAScript); the
+    r"""An ECMAScript pattern of the schemas as a Python regex: ASCII classes (\d is [0-9] in ECMAScript); the
     schemas anchor every pattern with ^...$, which is a full match (Python's $ would also match before a final LF)."""
     if p not in _PATTERNS:
         if p.startswith('^') and p.endswith('$') and not p.endswith('\\$'):

@@ -1058,6 +1058,7 @@ class RealLedgerFirmwareAnswer(unittest.TestCase):
             raise RuntimeError('flashtrail serve did not start: ' + text[-2000:])
         with open(os.path.join(data, 'admin.token')) as f:
             token = f.read().strip()
+        cls.url, cls.token_file, cls.token = url, os.path.join(data, 'admin.token'), token
 
         def get(path, method='GET'):
             # The map is in service once the ledger has caught it up with the log (503 until then, §15.3).
@@ -1224,6 +1225,97 @@ class RealLedgerFirmwareAnswer(unittest.TestCase):
             self.assertIsNotNone(fv.check_event(dict(ev, data=dict(ev['data'], mapCommitment=1))))
             self.assertIsNotNone(fv.check_event(dict(ev, schemaVersion=1)))
             self.assertIsNone(fv.check_event(dict(ev, schemaVersion=1, data={k: v for k, v in ev['data'].items() if k != 'mapCommitment'})))
+
+
+    def rebuild_cli(self, url):
+        r = subprocess.run([sys.executable, os.path.join(HERE, 'flashtrail_map.py'), '--ledger-key', self.ledger_key, '--map-key', self.map_key,
+                            '--url', url, '--token-file', self.token_file], capture_output=True, text=True, timeout=300)
+        self.assertNotIn('Traceback', r.stderr)
+        out = json.loads(r.stdout.strip().split('\n')[-1])
+        self.assertEqual(r.returncode, 0 if out['ok'] else 1, out)
+        return out
+
+    def test_the_map_rebuilt_from_the_log_gives_the_committed_roots(self):
+        """flashtrail_map.py rebuilds §15.2 and §15.6 from the entries: the index log's roots, and each answer's lists."""
+        out = self.rebuild_cli(self.url)
+        self.assertTrue(out['ok'], out)
+        self.assertEqual(out['switchToV2'], 0)  # a ledger of this release signs v2 from its first commitment
+        app = self.answers[self.app]
+        size = int(app['checkpoint'].split('\n')[1])
+        self.assertIn({'size': size, 'version': 2, 'mapRoot': app['firmware']['mapRoot']}, out['mapRoots'])
+        import flashtrail_map as fm
+        _report, roots = fm.audit(fm.Ledger(self.url, self.token), fv.parse_ledger_key(self.ledger_key), fv.parse_ledger_key(self.map_key))
+        for digest, answer in self.answers.items():
+            n = int(answer['checkpoint'].split('\n')[1])
+            self.assertEqual(roots[n][0].hex(), answer['firmware']['mapRoot'])
+            self.assertEqual(roots[n][1].get(digest, ([], [])), (answer['now'], answer['formerly']), digest)
+
+    def test_a_forged_index_log_is_found_and_located(self):
+        """The real ledger's entries behind a loopback proxy that serves an index log signed with the real index
+        key but committing another root for the last checkpoint (an insider hiding an event), or its leaf as v1."""
+        import http.server
+        import threading
+        import urllib.request
+        import flashtrail_map as fm
+        real = json.loads(urllib.request.urlopen(urllib.request.Request(self.url + '/v1/unit-map/leaves', headers={'authorization': 'Bearer ' + self.token}), timeout=60).read())['leaves']
+        origin = fv.parse_ledger_key(self.map_key).name
+        forged = {}
+
+        class Proxy(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                path = self.path.split('?')[0]
+                if path == '/v1/unit-map/checkpoint':
+                    body = forged['checkpoint'].encode()
+                elif path == '/v1/unit-map/leaves':
+                    body = json.dumps({'from': 0, 'leaves': forged['leaves']}).encode()
+                else:
+                    req = urllib.request.Request(RealLedgerFirmwareAnswer.url + self.path, headers={'authorization': self.headers['authorization']})
+                    body = urllib.request.urlopen(req, timeout=60).read()
+                self.send_response(200)
+                self.send_header('content-length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Proxy)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            proxy = 'http://127.0.0.1:%d' % server.server_address[1]
+            last = real[-1].split('\n')
+            for name, leaf, code in (('another root', '\n'.join(last[:4] + ['unit-map ' + '00' * 32] + last[5:]), 'MAP_ROOT_MISMATCH'),
+                                     ('a v1 leaf after v2', '\n'.join(['flashtrail/map-commitment/v1'] + last[1:]), 'MAP_COMMITMENT_FORMAT'),
+                                     ('the genuine leaves', real[-1], None)):
+                with self.subTest(name):
+                    forged['leaves'] = real[:-1] + [leaf]
+                    fm_root = fm.merkle_root([hashlib.sha256(b'\x00' + x.encode()).digest() for x in forged['leaves']])
+                    forged['checkpoint'] = sign_note('%s\n%d\n%s\n' % (origin, len(forged['leaves']), base64.b64encode(fm_root).decode()), origin, self.map_seed)
+                    out = self.rebuild_cli(proxy)
+                    if code is None:
+                        self.assertTrue(out['ok'], out)
+                    else:
+                        self.assertEqual((out['ok'], out['code'], out['where']['indexLeaf']), (False, code, len(real) - 1), out)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+class SwitchPoint(unittest.TestCase):
+    """§15.3: the index log's leaves are v1 up to the first committing CheckpointIssued of version 2 with
+    mapCommitment 2, and v2 from it on, whatever the versions of later records."""
+
+    def test_the_switch_point(self):
+        import flashtrail_map as fm
+
+        def issued(size, version):
+            data = {'origin': 'o', 'size': size, 'rootHash': '00' * 32, 'note': 'n'}
+            return {'type': 'CheckpointIssued', 'schemaVersion': version, 'data': dict(data, mapCommitment=2) if version == 2 else data}
+        other = {'type': 'UnitShipped', 'schemaVersion': 1, 'data': {}}
+        got = fm.commitments_of([issued(5, 1), other, issued(3, 1), issued(9, 2), issued(12, 1), issued(12, 2)])
+        self.assertEqual([(i, d['size'], v) for i, d, v in got], [(0, 5, 1), (3, 9, 2), (4, 12, 2)])
+        # a version 2 record that commits nothing (no larger size) is no switch point
+        got = fm.commitments_of([issued(5, 1), issued(5, 2), issued(7, 1)])
+        self.assertEqual([v for _i, _d, v in got], [1, 1])
 
 
 if __name__ == '__main__':
