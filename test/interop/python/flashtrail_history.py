@@ -310,6 +310,8 @@ def verify_firmware_answer(fv, answer, ledger_key, map_key, pq_key=None, want_sh
     if not isinstance(firmware, dict) or set(firmware) != HISTORY_MEMBERS:
         refuse(fv.FORMAT_ERROR, 'firmware is not an object of exactly mapRoot, value, proof, commitment', 'firmware')
     value, proof = check_map_proof_shape(fv, firmware, lambda c, m, f: refuse(c, m, f), 'firmware')
+    if value is not None and len(value) != 48:
+        refuse(fv.FORMAT_ERROR, 'firmware.value is %d bytes, not the 48 of value(D) (§15.6)' % len(value), 'firmware.value')
     check_commitment_shape(fv, firmware, {}, 'firmware.')
 
     # (2) the ledger checkpoint of size N, by the pinned ledger key (and the hybrid policy's line when pinned)
@@ -333,8 +335,6 @@ def verify_firmware_answer(fv, answer, ledger_key, map_key, pq_key=None, want_sh
                    % (subject, checkpoint.size, len(now), len(formerly)), 'now' if now else 'formerly')
         held_now = held_ever = 0
     else:
-        if len(value) != 48:
-            refuse(FIRMWARE_UNITS_INCOMPLETE, '%sthe committed value is %d bytes, not the 48 of value(D)' % (subject, len(value)), 'firmware.value')
         held_now, held_ever = int.from_bytes(value[:8], 'big'), int.from_bytes(value[8:16], 'big')
         named = len(now) + len(formerly)
 
