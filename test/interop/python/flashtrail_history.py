@@ -323,36 +323,8 @@ def verify_firmware_answer(fv, answer, ledger_key, map_key, pq_key=None, want_sh
     index_size = verify_commitment(fv, firmware, checkpoint, map_key, {}, 'firmware.', subject, want_version=2)
 
     # (4) value(D), or its absence, under the committed root; both lists against it
-    map_root = bytes.fromhex(firmware['mapRoot'])
-    key = firmware_key(bytes.fromhex(digest_hex))
-    now, formerly = lists['now'], lists['formerly']
-    if not verify_lookup(map_root, key, value, proof):
-        refuse(FIRMWARE_UNITS_INCOMPLETE, '%sthe map proof does not show %s under the committed map root %s'
-               % (subject, 'this value' if value is not None else 'the absence of the digest', firmware['mapRoot'][:16]), 'firmware.proof')
-    if value is None:
-        if now or formerly:
-            refuse(FIRMWARE_UNITS_INCOMPLETE, '%sthe map holds no unit carrying it as of size %d; the answer names %d now and %d formerly'
-                   % (subject, checkpoint.size, len(now), len(formerly)), 'now' if now else 'formerly')
-        held_now = held_ever = 0
-    else:
-        held_now, held_ever = int.from_bytes(value[:8], 'big'), int.from_bytes(value[8:16], 'big')
-        named = len(now) + len(formerly)
-
-        def incomplete(why, field):
-            refuse(FIRMWARE_UNITS_INCOMPLETE, '%s%s: the map holds %d unit(s) carrying it now and %d formerly as of size %d; the answer names %d now and %d formerly'
-                   % (subject, why, held_now, held_ever - held_now, checkpoint.size, len(now), len(formerly)), field)
-        seen = set()
-        for name, serials in (('now', now), ('formerly', formerly)):
-            for i, s in enumerate(serials):
-                if s in seen:
-                    incomplete('the serial %s is listed twice' % s, '%s[%d]' % (name, i))
-                seen.add(s)
-        if len(now) != held_now:
-            incomplete('a unit is missing from, or added to, the list of those carrying it now', 'now')
-        if named != held_ever:
-            incomplete('a unit is missing from, or added to, the units that ever carried it', 'formerly')
-        if firmware_set_root(now, formerly) != value[16:]:
-            incomplete('the lists name other serials, or a serial in the wrong list, than the committed set', 'now')
+    held_now, held_ever = check_firmware_lists(fv, digest_hex, value, proof, bytes.fromhex(firmware['mapRoot']), lists['now'], lists['formerly'],
+                                               checkpoint.size, lambda code, message, field: refuse(code, message, field))
     return {'ok': True, 'format': FIRMWARE_UNITS_FORMAT, 'sha256': digest_hex,
             'checkpoint': {'origin': checkpoint.origin, 'size': checkpoint.size, 'rootHash': checkpoint.root.hex()},
             'firmware': {'complete': True, 'asOfSize': checkpoint.size, 'now': held_now, 'formerly': held_ever - held_now,
@@ -363,3 +335,67 @@ def verify_firmware_answer(fv, answer, ledger_key, map_key, pq_key=None, want_sh
             'notProven': ['that no unit reported the digest after checkpoint %d (§15.6: complete as of it; §5.3 for freshness)' % checkpoint.size,
                           'that the checkpoint is the newest the ledger signed, or that everyone saw the same tree (§10)',
                           'that the stations reported the truth (§10)']}
+
+
+def check_firmware_lists(fv, digest_hex, value, proof, map_root, now, formerly, size, refuse):
+    """§15.6.1 step 4: `proof` proves `value` (or absence) for key(D) under `map_root`; with null both lists are
+    empty; otherwise no serial twice, `now` has value's first count, both lists its second, and setRoot rebuilt
+    from them is its last 32 bytes. refuse(code, message, field). Returns (now count, ever count)."""
+    subject = 'firmware %s: ' % digest_hex
+    if not verify_lookup(map_root, firmware_key(bytes.fromhex(digest_hex)), value, proof):
+        refuse(FIRMWARE_UNITS_INCOMPLETE, '%sthe map proof does not show %s under the committed map root %s'
+               % (subject, 'this value' if value is not None else 'the absence of the digest', map_root.hex()[:16]), 'firmware.proof')
+    if value is None:
+        if now or formerly:
+            refuse(FIRMWARE_UNITS_INCOMPLETE, '%sthe map holds no unit carrying it as of size %d; the answer names %d now and %d formerly'
+                   % (subject, size, len(now), len(formerly)), 'now' if now else 'formerly')
+        return 0, 0
+    held_now, held_ever = int.from_bytes(value[:8], 'big'), int.from_bytes(value[8:16], 'big')
+
+    def incomplete(why, field):
+        refuse(FIRMWARE_UNITS_INCOMPLETE, '%s%s: the map holds %d unit(s) carrying it now and %d formerly as of size %d; the answer names %d now and %d formerly'
+               % (subject, why, held_now, held_ever - held_now, size, len(now), len(formerly)), field)
+    seen = set()
+    for name, serials in (('now', now), ('formerly', formerly)):
+        for i, s in enumerate(serials):
+            if s in seen:
+                incomplete('the serial %s is listed twice' % s, '%s[%d]' % (name, i))
+            seen.add(s)
+    if len(now) != held_now:
+        incomplete('a unit is missing from, or added to, the list of those carrying it now', 'now')
+    if len(now) + len(formerly) != held_ever:
+        incomplete('a unit is missing from, or added to, the units that ever carried it', 'formerly')
+    if firmware_set_root(now, formerly) != value[16:]:
+        incomplete('the lists name other serials, or a serial in the wrong list, than the committed set', 'now')
+    return held_now, held_ever
+
+
+def reported_slots(image_kind, ev):
+    """§15.6 "What a unit carries": [(slot, digest hex)] a unit event reports, in the event's order; [] for the
+    others (rework, scrap, ship change nothing). image_kind: §2.5's kind of a recipe image name."""
+    t, d = ev['type'], ev['data']
+    if t == 'BootloaderWritten':
+        return [('bootloader', d['imageSha256'])]
+    if t == 'AppVerified':
+        return [('application', d['reportedSha256'])]  # what the device reported, pass or fail
+    if t in ('ImagesWritten', 'UnitLocked', 'FirmwareUpdated'):
+        return [(image_kind(im['name']), im['sha256']) for im in d.get('images', [])]
+    if t == 'ImagesVerified':
+        if d['method'] not in ('readback_sha256', 'tool_compare'):
+            return []  # boot_log_elf_sha256: an ELF digest, not an image's
+        return [(image_kind(im['name']), im['reported']) for im in d['images']]
+    if t == 'ProvisioningApplied' and ev['schemaVersion'] == 2 and 'image' in d:
+        return [(image_kind(d['image']['name']), d['image']['sha256'])]
+    return []
+
+
+def carries(image_kind, events, digest_hex):
+    """(now, ever): whether a unit whose events (in log order) are `events` carries D after the last of them, and
+    whether it carried D after any of them (§15.6)."""
+    slots, ever = {}, False
+    for ev in events:
+        for slot, digest in reported_slots(image_kind, ev):
+            slots[slot] = digest
+        if digest_hex in slots.values():
+            ever = True
+    return digest_hex in slots.values(), ever

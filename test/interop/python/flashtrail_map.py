@@ -55,27 +55,6 @@ def merkle_root(leaves):
     return level[0]
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# §15.6 "What a unit carries": the slots an event reports, in the event's order.
-
-def reported_slots(ev):
-    """[(slot, digest hex)] this unit event reports (§15.6's table); [] for every other event."""
-    t, d = ev['type'], ev['data']
-    if t == 'BootloaderWritten':
-        return [('bootloader', d['imageSha256'])]
-    if t == 'AppVerified':
-        return [('application', d['reportedSha256'])]  # what the device reported, pass or fail
-    if t in ('ImagesWritten', 'UnitLocked', 'FirmwareUpdated'):
-        return [(fv.image_kind(im['name']), im['sha256']) for im in d.get('images', [])]
-    if t == 'ImagesVerified':
-        if d['method'] not in ('readback_sha256', 'tool_compare'):
-            return []  # boot_log_elf_sha256: an ELF digest, not an image's
-        return [(fv.image_kind(im['name']), im['reported']) for im in d['images']]
-    if t == 'ProvisioningApplied' and ev['schemaVersion'] == 2 and 'image' in d:
-        return [(fv.image_kind(d['image']['name']), d['image']['sha256'])]
-    return []
-
-
 class MapState:
     """The map as of the leaves applied so far (§15.2, §15.6)."""
 
@@ -91,7 +70,7 @@ class MapState:
         u[0] += 1
         u[1] = leaf_index
         u[2] = fv.sha256(u[2] + leaf_index.to_bytes(8, 'big') + leaf)
-        reported = reported_slots(ev)
+        reported = fh.reported_slots(fv.image_kind, ev)
         if not reported:
             return
         slots = self.slots.setdefault(serial, {})
