@@ -1318,5 +1318,88 @@ class SwitchPoint(unittest.TestCase):
         self.assertEqual([v for _i, _d, v in got], [1, 1])
 
 
+
+class ExportV5FirmwareRecords(unittest.TestCase):
+    """§7.6.3's rules that the v5 vectors do not each break: the parts of the answer (step 1) and the completeness
+    walk in serial order, with a selection of the digest alone, with `serials`, and narrowed."""
+
+    D = 'ab' * 32
+
+    def part(self, now, formerly=(), digest=None, value='AA=='):
+        return {'record': 'firmware', 'sha256': digest or self.D, 'firmware': {'proof': '', 'value': value}, 'now': list(now), 'formerly': list(formerly)}
+
+    def code(self, f):
+        try:
+            f()
+        except fv.Refused as r:
+            return r.code, r.where
+        return None
+
+    def test_parts(self):
+        full = ['SN-%05d' % i for i in range(fv.FIRMWARE_PART)]
+        parts = fv.FirmwareParts()
+        parts.add(self.part(full), {'line': 4})
+        parts.add(self.part(['SN-99999'], ['SN-0']), {'line': 5})
+        parts.end({'line': 6})
+        self.assertEqual((len(parts.now), parts.formerly), (fv.FIRMWARE_PART + 1, ['SN-0']))
+        # a part after one that is not full
+        parts = fv.FirmwareParts()
+        parts.add(self.part(['SN-1']), {'line': 4})
+        self.assertEqual(self.code(lambda: parts.add(self.part(['SN-2']), {'line': 5})), ('FORMAT_ERROR', {'line': 5}))
+        # an empty part: alone it is the answer of a digest nobody carries; after a full one it is refused
+        parts = fv.FirmwareParts()
+        parts.add(self.part([], value=None), {'line': 4})
+        parts.end({'line': 5})
+        parts = fv.FirmwareParts()
+        parts.add(self.part(full), {'line': 4})
+        parts.add(self.part([]), {'line': 5})
+        self.assertEqual(self.code(lambda: parts.end({'line': 6}))[0], 'FORMAT_ERROR')
+        # too many serials in one part, another digest or proof in a later part, order across parts
+        self.assertEqual(self.code(lambda: fv.FirmwareParts().add(self.part(full, ['SN-X']), {'line': 4}))[0], 'FORMAT_ERROR')
+        for later in (self.part(['SN-Z'], digest='cd' * 32), self.part(['SN-Z'], value='AQ==')):
+            parts = fv.FirmwareParts()
+            parts.add(self.part(full), {'line': 4})
+            self.assertEqual(self.code(lambda: parts.add(later, {'line': 5})), ('FORMAT_ERROR', {'line': 5}))
+        parts = fv.FirmwareParts()
+        parts.add(self.part(full), {'line': 4})
+        self.assertEqual(self.code(lambda: parts.add(self.part(['SN-00000']), {'line': 5})), ('FORMAT_ERROR', {'line': 5, 'field': 'now[0]'}))
+        # within a list: strictly ascending; the two lists are ordered each on its own
+        self.assertEqual(self.code(lambda: fv.FirmwareParts().add(self.part(['SN-2', 'SN-2']), {'line': 4}))[0], 'FORMAT_ERROR')
+        fv.FirmwareParts().add(self.part(['SN-2'], ['SN-1']), {'line': 4})
+
+    def test_completeness_in_serial_order(self):
+        def walk(selection, exported, proved=True):
+            a = fv.FirmwareAnswer(self.D, ['SN-1', 'SN-3'], ['SN-2'], dict(selection, firmwareSha256=self.D), proved)
+            try:
+                for i, serial in enumerate(exported):
+                    a.reach(serial, {'line': 10 + i})
+                a.reach(None, {'line': 99})
+            except fv.Refused as r:
+                return r.code, r.where
+            return a.left_out
+        self.assertEqual(walk({}, ['SN-1', 'SN-2', 'SN-3']), {'now': 0, 'formerly': 0})
+        self.assertEqual(walk({}, ['SN-1', 'SN-3']), ('EXPORT_INCOMPLETE', {'line': 11, 'serial': 'SN-2'}))
+        self.assertEqual(walk({}, ['SN-1', 'SN-2']), ('EXPORT_INCOMPLETE', {'line': 99, 'serial': 'SN-3'}))
+        self.assertEqual(walk({'serials': ['SN-1', 'SN-2']}, ['SN-1', 'SN-2']), {'now': 0, 'formerly': 0})
+        self.assertEqual(walk({'serials': ['SN-1', 'SN-2']}, ['SN-1']), ('EXPORT_INCOMPLETE', {'line': 99, 'serial': 'SN-2'}))
+        self.assertEqual(walk({'batchId': 'B-1'}, ['SN-3']), {'now': 1, 'formerly': 1})
+        self.assertEqual(walk({}, ['SN-3'], proved=False), {'now': 1, 'formerly': 1})  # without K: not checked
+
+    def test_the_v5_vectors_when_present(self):
+        """wt-fwexport's vectors (test/vectors/format/v5/), judged by the manifest once they are in this tree."""
+        with open(os.path.join(VECTORS, 'manifest.json')) as f:
+            manifest = json.load(f)
+        v5 = [v for v in manifest['vectors'] if v['file'].startswith('v5/')]
+        if not v5:
+            self.skipTest('no v5 vectors in test/vectors/format/manifest.json yet (wt-fwexport writes them)')
+        for v in v5:
+            with self.subTest(v['file']):
+                rc, out, err = run_cli('--ledger-key', manifest['ledgerVerifierKey'], '--map-key', manifest['mapVerifierKey'],
+                                       '--ledger-pq-key', manifest['ledgerMlDsaVerifierKey'], os.path.join(VECTORS, v['file']))
+                self.assertEqual('ok' if out['ok'] else out['code'], v['expect'], out)
+                for k, want in v.get('location', {}).items():
+                    self.assertEqual(out['where'].get(k), want, out)
+
+
 if __name__ == '__main__':
     unittest.main()
