@@ -16,7 +16,9 @@ entries before its size (`LOG_ROOT_MISMATCH`). Each entry is decoded and checked
 the leaf; other types are only decoded); signatures are not verified here (the evidence verifier, flashtrail_verify.py, and a monitor's audit do).
 
 Cost: the roots are rebuilt from the whole state at each committed size (O(n) each, not the ledger's O(log n)
-updates): meant for an auditor's check of the mapping function, not for following a large log live.
+updates), and the entries are held in memory: meant for an auditor's check of the mapping function, not for
+following a large log live. Pin the ledger key in force now (the newest checkpoint is verified with it; the
+key chain of §5.4 is not followed here).
 
 The last line of stdout is one JSON object, {"ok": true, ...} (exit 0) or {"ok": false, "code", "message", "where"}
 (exit 1). Python 3.11's standard library and python3-cryptography only (through flashtrail_verify.py).
