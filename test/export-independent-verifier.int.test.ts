@@ -94,6 +94,23 @@ describe.skipIf(skipReason !== null)('an independent verifier written from docs/
     expect(disagreements).toEqual([]);
   }, 600_000);
 
+  it('agrees on every hybrid-signed vector whose verdict is not an ML-DSA-44 one, reading the ML-DSA-44 parts in form', async () => {
+    // Without an ML-DSA-44 implementation this verifier checks which key and which length, not the signature: a
+    // vector that expects an ML-DSA-44 code is judged only with Node 26 (below); every other `needs` vector (the
+    // genuine hybrid files, and tamper cases of other steps, such as the v5 firmware records) is judged here, so
+    // that its verdict is tested where Node 26 cannot be fetched.
+    const mlDsaCodes = new Set(['STATEMENT_PQ_SIGNATURE_ERROR', 'CHECKPOINT_PQ_SIGNATURE_ERROR']);
+    const judged = manifest.vectors.filter((x) => 'needs' in x && !mlDsaCodes.has(x.expect));
+    expect(judged.length).toBeGreaterThan(2);
+    const disagreements: string[] = [];
+    for (const v of judged) {
+      const got = await python(join(FORMAT_DIR, v.file), manifest.ledgerVerifierKey, manifestPins(v));
+      const verdict = got.ok ? 'ok' : String(got.code);
+      if (verdict !== v.expect) disagreements.push(`${v.file}: expected ${v.expect}, got ${verdict}`);
+    }
+    expect(disagreements).toEqual([]);
+  }, 600_000);
+
   it("follows a rotated ledger's keys in provenance documents, exports and renewal bundles (§5.4, §5.5.1, §14): every rotation vector whose verdict rests on no ML-DSA-44 signature", async () => {
     // With the manifest's pins (both genesis keys, the index log key, the hybrid policy), every vector without
     // `needs`, exports included: this verifier reads the checkpoint's ML-DSA-44 line and the ML-DSA-44 links in form

@@ -4,7 +4,9 @@
     python3 flashtrail_verify.py --ledger-key KEY FILE
 
 With --map-key (the index log's verifier key), a flashtrail.provenance.v3 document's history is checked too
-(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3) or an NDJSON export (flashtrail.export.v1/v2/v3/v4; with --map-key a v4 export's per-unit history is checked, §7.6.2); KEY the
+(flashtrail_history.py, docs/format.md §15). FILE is a provenance document (flashtrail.provenance.v1/v2/v3), an NDJSON export (flashtrail.export.v1/v2/v3/v4; with --map-key a v4 export's per-unit history is checked, §7.6.2), or a
+firmware answer (flashtrail.firmware-units.v1, §15.6.1: GET /v1/unit-map/firmware/<sha256>, or the file of
+`flashtrail firmware-units --out FILE`; it needs --map-key, and --sha256 D checks that it is about D); KEY the
 pinned verifier key text (<name>+<8 hex>+<base64(0x01 || public key)>). The last line of stdout is one JSON object:
 {"ok": true, ...} with exit status 0, or {"ok": false, "code": <docs/format.md §9>, "message": ...} with exit 1.
 
@@ -66,6 +68,7 @@ SUBJECT_MISMATCH = 'SUBJECT_MISMATCH'
 CONSISTENCY_PROOF_ERROR = 'CONSISTENCY_PROOF_ERROR'
 SUMMARY_MISMATCH = 'SUMMARY_MISMATCH'
 SELECTION_MISMATCH = 'SELECTION_MISMATCH'
+EXPORT_INCOMPLETE = 'EXPORT_INCOMPLETE'
 INCLUSION_PROOF_ERROR = 'INCLUSION_PROOF_ERROR'
 STATEMENT_SIGNATURE_ERROR = 'STATEMENT_SIGNATURE_ERROR'
 PREDICATE_MISMATCH = 'PREDICATE_MISMATCH'
@@ -812,7 +815,7 @@ _PATTERNS = {}
 
 
 def _pattern(p):
-    """An ECMAScript pattern of the schemas as a Python regex: ASCII classes (\d is [0-9] in ECMAScript); the
+    r"""An ECMAScript pattern of the schemas as a Python regex: ASCII classes (\d is [0-9] in ECMAScript); the
     schemas anchor every pattern with ^...$, which is a full match (Python's $ would also match before a final LF)."""
     if p not in _PATTERNS:
         if p.startswith('^') and p.endswith('$') and not p.endswith('\\$'):
@@ -944,6 +947,8 @@ EVENT_SCHEMAS[('LedgerKeyRotated', 1)] = ('ledger', _v2_checker('LedgerKeyRotate
 EVENT_SCHEMAS[('LedgerKeyRotated', 2)] = ('ledger', _v2_checker('LedgerKeyRotated', 2))
 # §2.5: StationRegistered version 3 adds the role fleet (the update service that signs FirmwareUpdated).
 EVENT_SCHEMAS[('StationRegistered', 3)] = ('admin', _v2_checker('StationRegistered', 3))
+# §15.3: CheckpointIssued version 2 carries "mapCommitment": 2, the index log's switch point to v2 leaves (§15.6).
+EVENT_SCHEMAS[('CheckpointIssued', 2)] = ('ledger', _v2_checker('CheckpointIssued', 2))
 
 UNIT_TYPES = set(UNIT_DATA) | V2_UNIT_TYPES | RECIPE_ONLY_TYPES
 
@@ -1676,15 +1681,21 @@ def verify_provenance_document(doc, key, map_key, pq_key):
 # §7 / §8.2 Exports.
 
 MAX_LINE = 4 * 1024 * 1024
-EXPORT_FORMATS = {'flashtrail.export.v1': 1, 'flashtrail.export.v2': 2, 'flashtrail.export.v3': 3, 'flashtrail.export.v4': 4}
+EXPORT_FORMATS = {'flashtrail.export.v1': 1, 'flashtrail.export.v2': 2, 'flashtrail.export.v3': 3, 'flashtrail.export.v4': 4,
+                  'flashtrail.export.v5': 5}
 PREDICATE_TYPES = {1: 'https://flashtrail.dev/attestation/traceability-export/v1',
                    2: 'https://flashtrail.dev/attestation/traceability-export/v2',
                    3: 'https://flashtrail.dev/attestation/traceability-export/v3',
-                   4: 'https://flashtrail.dev/attestation/traceability-export/v4'}
+                   4: 'https://flashtrail.dev/attestation/traceability-export/v4',
+                   5: 'https://flashtrail.dev/attestation/traceability-export/v5'}
 ADMIN_RECORDS = {1: ('trust', 'station'), 2: ('trust', 'station', 'release', 'batch'), 3: ('trust', 'station', 'release', 'batch'),
-                 4: ('trust', 'station', 'release', 'batch')}
+                 4: ('trust', 'station', 'release', 'batch'), 5: ('trust', 'station', 'release', 'batch')}
+# §7.6.3: a v5 file's firmware answer in parts of at most this many serials (every part but the last exactly this),
+# at most MAX_FIRMWARE_SERIALS in all.
+FIRMWARE_PART = 16384
+MAX_FIRMWARE_SERIALS = 1_000_000
 # v3 (§7.6.1): the statement's second signature and the verifier page, in export_v3.py; given on the command line.
-V3_OPTIONS = {'pq_key': None, 'ml_dsa_verifier': None, 'page': None}
+V3_OPTIONS = {'pq_key': None, 'ml_dsa_verifier': None, 'page': None, 'sha256': None}
 
 C_SELECTION = c_object({'batchId': opt(C_ID), 'serials': opt(c_array(C_ID, 1, 100_000)), 'firmwareSha256': opt(C_SHA),
                         'customer': opt(C_SHORT), 'from': opt(c_day), 'to': opt(c_day)})
@@ -1723,6 +1734,11 @@ def record_schema(version, kind):
     if kind == 'history' and version >= 4:
         # §7.6.2: the shared history evidence; its members' contents are checked by flashtrail_history.py
         return c_object({'record': req(c_const('history')), 'mapRoot': req(C_SHA), 'commitment': req(c_any)})
+    if kind == 'firmware' and version >= 5:
+        # §7.6.3: one part of the firmware answer; `firmware`'s members are read at the firmware step (§15.4)
+        return c_object({'record': req(c_const('firmware')), 'sha256': req(C_SHA),
+                         'firmware': req(c_object({'proof': req(c_any), 'value': req(c_any)})),
+                         'now': req(c_array(C_ID, 0, FIRMWARE_PART)), 'formerly': req(c_array(C_ID, 0, FIRMWARE_PART))})
     if kind == 'unit':
         any64 = c_text(0, 64)
         return c_object({'record': req(c_const('unit')), 'serial': req(C_ID),
@@ -1782,6 +1798,7 @@ class ExportReader:
         self.path = path
         self.key = key
         self.version = None
+        self.firmware_parts = FirmwareParts()
 
     def lines(self):
         phase = 'header'
@@ -1807,8 +1824,17 @@ class ExportReader:
                 phase = 'records'
             elif self.version >= 4 and line.number == 3:
                 if kind != 'history':
-                    refuse(FORMAT_ERROR, 'line 3 of a v4 export is not the history record (§7.6.2)', **where)
+                    refuse(FORMAT_ERROR, 'line 3 of a v%d export is not the history record (§7.6.2)' % self.version, **where)
+            elif self.version >= 5 and line.number == 4:
+                if kind != 'firmware':
+                    refuse(FORMAT_ERROR, 'line 4 of a v5 export is not the firmware record (§7.6.3)', **where)
+                phase = 'firmware'
+            elif kind == 'firmware' and phase == 'firmware':
+                pass  # a further part, checked below once its schema is
             else:
+                if phase == 'firmware':
+                    phase = 'records'
+                    self.firmware_parts.end(where)
                 if kind in ADMIN_RECORDS[self.version]:
                     if phase != 'records':
                         refuse(FORMAT_ERROR, 'a %r record after the unit records' % kind, **where)
@@ -1833,9 +1859,48 @@ class ExportReader:
                 refuse(FORMAT_ERROR, 'line %d has duplicate member names' % line.number, **where)
             if line.number == 1 and value['origin'] != self.key.name:
                 refuse(CHECKPOINT_ORIGIN_ERROR, 'the header origin %r is not the pinned key name %r' % (value['origin'], self.key.name), **where)
+            if kind == 'firmware':
+                self.firmware_parts.add(value, where)
             yield line, kind, value
         if not statement_seen:
             refuse(FORMAT_ERROR, 'the file ends without its statement (truncated)')
+
+
+class FirmwareParts:
+    """§7.6.3 step 1 over a v5 file's firmware records: the same `sha256` and `firmware` in every part, at most
+    FIRMWARE_PART serials in a part and exactly that many in every part but the last, a part with none only as the
+    only part, each list strictly ascending in UTF-16 code units across the parts, at most 1,000,000 serials. The
+    concatenated lists, once `end` is called."""
+
+    def __init__(self):
+        self.parts = 0
+        self.first = None
+        self.last_size = None
+        self.now, self.formerly = [], []
+
+    def add(self, value, where):
+        if self.parts and self.last_size != FIRMWARE_PART:
+            refuse(FORMAT_ERROR, 'a firmware record follows one of %d serials: every part but the last holds exactly %d' % (self.last_size, FIRMWARE_PART), **where)
+        if self.first is None:
+            self.first = value
+        elif value['sha256'] != self.first['sha256'] or not json_equal(value['firmware'], self.first['firmware']):
+            refuse(FORMAT_ERROR, 'the firmware records differ in %s: one answer per file (§7.6.3)' % ('sha256' if value['sha256'] != self.first['sha256'] else 'firmware'), **where)
+        size = len(value['now']) + len(value['formerly'])
+        if size > FIRMWARE_PART:
+            refuse(FORMAT_ERROR, 'a firmware record holds %d serials, more than %d' % (size, FIRMWARE_PART), **where)
+        for name, into in (('now', self.now), ('formerly', self.formerly)):
+            for i, serial in enumerate(value[name]):
+                if into and _utf16_key(serial) <= _utf16_key(into[-1]):
+                    refuse(FORMAT_ERROR, 'the firmware answer\'s %s list is not strictly ascending: %r after %r' % (name, serial, into[-1]), **dict(where, field='%s[%d]' % (name, i)))
+                into.append(serial)
+        if len(self.now) + len(self.formerly) > MAX_FIRMWARE_SERIALS:
+            refuse(FORMAT_ERROR, 'the firmware answer holds more than 1,000,000 serials', **where)
+        self.parts += 1
+        self.last_size = size
+
+    def end(self, where):
+        if self.parts > 1 and self.last_size == 0:
+            refuse(FORMAT_ERROR, 'the last firmware record holds no serial: a part with none is allowed only as the only part', **where)
 
 
 def export_checkpoint(trust_entries, key, pq_key, note, where, verified_at_once):
@@ -1877,6 +1942,8 @@ def verify_export(path, key, map_key, pq_key):
     statement = None
     shared = None           # v4 with the index log key: (map root, index size), §7.6.2
     history_record = None
+    firmware_record = None  # v5 (§7.6.3): line 4, the first part of the answer
+    answer = None           # v5: the answer's serials, FirmwareAnswer
     for line, kind, value in ExportReader(path, key).lines():
         where = {'line': line.number}
         if kind != 'statement':
@@ -1894,6 +1961,9 @@ def verify_export(path, key, map_key, pq_key):
             continue
         if kind == 'history':
             history_record = value
+            continue
+        if kind == 'firmware':
+            firmware_record = firmware_record or value  # step 1 held every part to the first's sha256 and firmware
             continue
         if kind in ('trust', 'station', 'release', 'batch'):
             # 3. keys: each record as it is read, its place in the order and its envelope
@@ -1933,6 +2003,8 @@ def verify_export(path, key, map_key, pq_key):
                     refuse('HISTORY_INCOMPLETE', 'the export (v%d) carries no history: nothing proves its units complete' % version, line=3, field='history')
                 index_size = flashtrail_history.verify_commitment(sys.modules[__name__], history_record, checkpoint, map_key, {'line': 3})
                 shared = (bytes.fromhex(history_record['mapRoot']), index_size)
+            if version >= 5:
+                answer = firmware_step(reader.firmware_parts, firmware_record, header['selection'], history_record, checkpoint, map_key)
         if kind == 'unit':
             serial = value['serial']
             unit_where = dict(where, serial=serial)
@@ -1950,12 +2022,14 @@ def verify_export(path, key, map_key, pq_key):
                 flashtrail_history.verify_unit(sys.modules[__name__], serial, sorted(entries, key=lambda e: e.leaf_index), v_, p_, shared[0], checkpoint, dict(where), 'history')
             check_summary(value, entries, keys, v2, unit_where)
             if v2:
-                check_selection(header['selection'], value, entries, unit_where)
+                check_selection(header['selection'], value, entries, unit_where, answer)
             if previous_serial is not None:
                 if _utf16_key(serial) == _utf16_key(previous_serial):
                     refuse(DUPLICATE_ENTRY, 'the unit %r appears twice' % serial, **unit_where)
                 if _utf16_key(serial) < _utf16_key(previous_serial):
                     refuse(FORMAT_ERROR, 'the unit records are not in ascending serial order', **unit_where)
+            if answer is not None:
+                answer.reach(serial, unit_where)
             previous_serial = serial
             units += 1
             events += len(entries)
@@ -1968,6 +2042,8 @@ def verify_export(path, key, map_key, pq_key):
             continue
         if kind == 'statement':
             statement = (value, where)
+            if answer is not None:
+                answer.reach(None, where)
     value, where = statement
     result = check_statement(value, where, chain.signing, pq_last, version, header, checkpoint, content.hexdigest(), records,
                              units, events, supported, release_ids, keys)
@@ -1977,7 +2053,79 @@ def verify_export(path, key, map_key, pq_key):
     if shared is not None:
         result['history'] = {'complete': True, 'asOfSize': checkpoint.size, 'indexSize': shared[1]}
         result['notProven'] = [n for n in result['notProven'] if not n.startswith('that no later event')]
+    if answer is not None:
+        result['firmware'] = answer.report(checkpoint)
+        if answer.proved and not answer.narrowed:
+            result['notProven'] = [n for n in result['notProven'] if not n.startswith('that the export holds every unit')]
     return result
+
+
+class FirmwareAnswer:
+    """A v5 file's answer (§7.6.3): P = now ∪ formerly, whether it is proved (the index log key pinned), and the
+    completeness walk over P in serial order as the unit records arrive."""
+
+    def __init__(self, digest, now, formerly, selection, proved):
+        self.digest = digest
+        self.now_count, self.formerly_count = len(now), len(formerly)
+        self.place = dict([(s, 'now') for s in now] + [(s, 'formerly') for s in formerly])
+        self.order = sorted(self.place, key=_utf16_key)
+        self.proved = proved
+        self.narrowed = any(m in selection for m in ('batchId', 'customer', 'from', 'to'))
+        self.serials = set(selection['serials']) if 'serials' in selection else None
+        self.next = 0
+        self.exported = {'now': 0, 'formerly': 0}
+        self.left_out = {'now': 0, 'formerly': 0}
+
+    def required(self, serial):
+        return not self.narrowed and (self.serials is None or serial in self.serials)
+
+    def reach(self, serial, where):
+        """The unit record of `serial` (None: the statement) arrived: every serial of P before it in serial order
+        has been passed without a record."""
+        while self.next < len(self.order) and (serial is None or _utf16_key(self.order[self.next]) <= _utf16_key(serial)):
+            p = self.order[self.next]
+            self.next += 1
+            if p == serial:
+                self.exported[self.place[p]] += 1
+                continue
+            if self.proved and self.required(p):
+                refuse(EXPORT_INCOMPLETE, 'the unit %s, which %s firmware %s as of the checkpoint, has no unit record'
+                       % (p, 'carries' if self.place[p] == 'now' else 'carried', self.digest), **dict(where, serial=p))
+            if self.serials is None or p in self.serials:
+                self.left_out[self.place[p]] += 1
+
+    def report(self, checkpoint):
+        out = {'sha256': self.digest, 'now': self.now_count, 'formerly': self.formerly_count, 'exported': self.exported}
+        if not self.proved:
+            out['checked'] = False
+            out['statement'] = 'not checked (no index log key): the firmware answer is not proved, nor that the file holds every unit carrying %s (§10)' % self.digest
+        elif self.narrowed:
+            out.update(complete=False, asOfSize=checkpoint.size, leftOut=self.left_out,
+                       statement='the answer is complete as of checkpoint %d; the selection narrows it, and %d serial(s) of it now and %d formerly have no unit record, not proved to fail the other members (§7.6.3)'
+                                 % (checkpoint.size, self.left_out['now'], self.left_out['formerly']))
+        else:
+            out.update(complete=True, asOfSize=checkpoint.size,
+                       statement='the export is complete for firmware %s as of checkpoint %d' % (self.digest, checkpoint.size))
+        return out
+
+
+def firmware_step(parts, record, selection, history_record, checkpoint, map_key):
+    """§7.6.3 the firmware step, after the history step: the digest is the selection's (SELECTION_MISMATCH), the
+    proof's members parse (FORMAT_ERROR); with the index log key, the commitment is a v2 leaf and §15.6.1 step 4
+    holds for the concatenated lists (FIRMWARE_UNITS_INCOMPLETE), located at line 4."""
+    import flashtrail_history
+    fh_ = flashtrail_history
+    where = {'line': 4}
+    if record['sha256'] != selection.get('firmwareSha256'):
+        refuse(SELECTION_MISMATCH, 'the firmware record is about %s, the selection about %s' % (record['sha256'], selection.get('firmwareSha256')), **dict(where, field='sha256'))
+    value, proof = fh_.check_map_proof_shape(sys.modules[__name__], record['firmware'], lambda c, m, f: refuse(c, m, **dict(where, field=f)), 'firmware')
+    if value is not None and len(value) != 48:
+        refuse(FORMAT_ERROR, 'firmware.value is %d bytes, not the 48 of value(D) (§15.6)' % len(value), **dict(where, field='firmware.value'))
+    if map_key is not None:
+        fh_.verify_commitment(sys.modules[__name__], history_record, checkpoint, map_key, where, 'history.', want_version=2)
+        fh_.check_firmware_lists(sys.modules[__name__], record['sha256'], value, proof, bytes.fromhex(history_record['mapRoot']), parts.now, parts.formerly,
+                                 checkpoint.size, lambda c, m, f: refuse(c, m, **dict(where, field=f)))
+    return FirmwareAnswer(record['sha256'], parts.now, parts.formerly, selection, map_key is not None)
 
 
 def check_summary(record, entries, keys, v2, where):
@@ -1997,7 +2145,8 @@ def check_summary(record, entries, keys, v2, where):
         refuse(SUMMARY_MISMATCH, 'the unit record says releaseId %r; its batch record says %r' % (record['releaseId'], release_id), **dict(where, field='releaseId'))
 
 
-def check_selection(selection, record, entries, where):
+def check_selection(selection, record, entries, where, answer=None):
+    """§7.5; in a v5 file (answer given) the firmwareSha256 member follows the firmware answer instead (§7.6.3)."""
     def no(member):
         refuse(SELECTION_MISMATCH, 'the unit %r does not satisfy the selection member %r' % (record['serial'], member), **dict(where, field='selection.' + member))
     if 'batchId' in selection and record['batchId'] != selection['batchId']:
@@ -2006,7 +2155,17 @@ def check_selection(selection, record, entries, where):
         no('serials')
     if 'customer' in selection and not any(e.event['type'] == 'UnitShipped' and e.event['data']['customer'] == selection['customer'] for e in entries):
         no('customer')
-    if 'firmwareSha256' in selection and selection['firmwareSha256'] not in named_images(entries):
+    if answer is not None:
+        import flashtrail_history
+        serial = record['serial']
+        place = answer.place.get(serial)
+        if place is None:
+            refuse(SELECTION_MISMATCH, 'the unit %r is not in the firmware answer for %s (neither now nor formerly)' % (serial, answer.digest), **dict(where, field='selection.firmwareSha256'))
+        now, ever = flashtrail_history.carries(image_kind, [e.event for e in sorted(entries, key=lambda e: e.leaf_index)], answer.digest)
+        if (place == 'now' and not now) or (place == 'formerly' and (now or not ever)):
+            refuse('FIRMWARE_UNITS_INCOMPLETE', 'the unit %r is in the answer\'s %s list, but its events say it %s %s' % (
+                serial, place, 'carries' if now else 'carried' if ever else 'never carried', answer.digest), **dict(where, field=place))
+    elif 'firmwareSha256' in selection and selection['firmwareSha256'] not in named_images(entries):
         no('firmwareSha256')
     day = entries[0].event['occurredAt'][:10]
     if 'from' in selection and day < selection['from']:
@@ -2354,6 +2513,13 @@ def detect_and_verify(path, key, map_key=None, renewal_path=None):
         refuse(FORMAT_ERROR, 'a flashtrail.renewal.v3 bundle is verified with the export it names: give the export as FILE and the bundle as --renewal BUNDLE (§14.1)', field='format')
     if doc.get('format') in RENEWAL_FORMATS:
         return verify_renewal(doc, key, map_key)
+    if doc.get('format') == 'flashtrail.firmware-units.v1':
+        import flashtrail_history
+        if map_key is None:
+            refuse(LEDGER_KEY_ERROR, 'a firmware answer is proved by the index log: give its verifier key with --map-key (GET /v1/unit-map/key, §15.3)', field='firmware')
+        return flashtrail_history.verify_firmware_answer(sys.modules[__name__], doc, key, map_key, V3_OPTIONS['pq_key'], V3_OPTIONS['sha256'])
+    if V3_OPTIONS['sha256'] is not None:
+        refuse(FORMAT_ERROR, '--sha256 names the digest of a firmware answer (flashtrail.firmware-units.v1), and FILE is none', field='format')
     return verify_provenance_document(doc, key, map_key, V3_OPTIONS['pq_key'])
 
 
@@ -2378,6 +2544,9 @@ def main(argv):
             i += 2
         elif args[i] == '--renewal' and i + 1 < len(args):
             renewal_path = args[i + 1]
+            i += 2
+        elif args[i] == '--sha256' and i + 1 < len(args):
+            V3_OPTIONS['sha256'] = args[i + 1]
             i += 2
         elif args[i] == '--schemas' and i + 1 < len(args):
             SCHEMA_DIR[0] = args[i + 1]
@@ -2405,6 +2574,8 @@ def main(argv):
                     V3_OPTIONS['page'] = f.read(64 * 1024 * 1024)
             except OSError as x:
                 refuse(FORMAT_ERROR, 'cannot read the verifier page %s: %s' % (V3_OPTIONS['page'], x.strerror or x), file=V3_OPTIONS['page'])
+        if V3_OPTIONS['sha256'] is not None and re.fullmatch(r'[0-9a-f]{64}', V3_OPTIONS['sha256']) is None:
+            refuse(FORMAT_ERROR, '--sha256 is a firmware image digest, 64 lowercase hex digits')
         if len(files) != 1:
             refuse(FORMAT_ERROR, 'usage: flashtrail_verify.py --ledger-key KEY FILE (give exactly one FILE)')
         try:

@@ -9,6 +9,7 @@ line on truncated, binary, empty and hostile files, each of which must end in on
 """
 
 import base64
+import hashlib
 import importlib.util
 import json
 import os
@@ -942,6 +943,462 @@ class ExportRenewals(unittest.TestCase):
         out = self.run_pair(path, self.bundle)
         self.assertEqual((out['ok'], out['code'], out['where']['line']), (False, 'RECORD_NOT_CANONICAL', 2), out)
         self.assertTrue(out['message'].startswith('evidence: '), out)
+
+
+
+MAP_VECTORS = os.path.join(VECTORS, 'map')
+_hspec = importlib.util.spec_from_file_location('flashtrail_history', os.path.join(HERE, 'flashtrail_history.py'))
+fh = importlib.util.module_from_spec(_hspec)
+_hspec.loader.exec_module(fh)
+
+
+def vector_bytes(text):
+    text = text.strip()
+    return b'' if text == "''" else bytes.fromhex(text.replace(' ', ''))
+
+
+class MapTreeVectors(unittest.TestCase):
+    """§15.1 against torchwood's own vectors (test/vectors/format/map/): the root of a key set, which setRoot(D) of
+    §15.6 needs, and presence and absence proofs."""
+
+    def test_every_tree_hash_vector(self):
+        cases, kv = 0, []
+        with open(os.path.join(MAP_VECTORS, 'treehash.txt')) as f:
+            for line in f:
+                if line.startswith('kv '):
+                    k, v = line[3:].split(' ', 1)
+                    kv.append((vector_bytes(k), vector_bytes(v)))
+                elif line.startswith('hash '):
+                    self.assertEqual(fh.mpt_root(kv).hex(), line[5:].strip(), kv)
+                    # the order the keys are given in does not change the root
+                    self.assertEqual(fh.mpt_root(list(reversed(kv))).hex(), line[5:].strip())
+                    cases, kv = cases + 1, []
+        self.assertGreaterEqual(cases, 20)
+        with self.assertRaises(ValueError):
+            fh.mpt_root([(b'\xab', b'1'), (b'\xab', b'2')])
+
+    def test_every_lookup_vector(self):
+        cases, case = 0, {}
+        with open(os.path.join(MAP_VECTORS, 'verify.txt')) as f:
+            for line in f:
+                if not line.strip() or line.startswith('#'):
+                    continue
+                name, rest = line.rstrip('\n').split(' ', 1)
+                case[name] = rest
+                if name == 'verify':
+                    value = None if case['val'].strip() == '-' else vector_bytes(case['val'])
+                    got = fh.verify_lookup(vector_bytes(case['snap']), vector_bytes(case['key']), value, vector_bytes(case['proof']))
+                    self.assertEqual(got, case['verify'] == 'true', case)
+                    cases, case = cases + 1, {}
+        self.assertGreaterEqual(cases, 29)
+
+    def test_a_built_tree_proves_its_keys(self):
+        """Proofs made from a tree this file builds verify under its root (presence), and refuse a changed value."""
+        kv = [(fh.history_key('SN-%d' % i), b'\x01SN-%d' % i) for i in range(5)]
+        root = fh.mpt_root(kv)
+        # a two-key tree: the leaf of one is the other's only sibling
+        pair = kv[:2]
+        bit = next(b for b in range(256) if fh.key_bit(pair[0][0], b) != fh.key_bit(pair[1][0], b))
+        proof = fh.varint(bit) + fh.mpt_leaf(*pair[1])
+        self.assertTrue(fh.verify_lookup(fh.mpt_root(pair), pair[0][0], pair[0][1], proof))
+        self.assertFalse(fh.verify_lookup(fh.mpt_root(pair), pair[0][0], b'\x00SN-0', proof))
+        self.assertNotEqual(root, fh.mpt_root(kv[:4] + [(kv[4][0], b'\x00SN-4')]))
+
+
+def sign_note(body, name, seed):
+    """A signed note (§5) of `body` by the Ed25519 key `seed` under `name`, as the test's own forger."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    public = raw_public(private)
+    key_id = hashlib.sha256(name.encode() + b'\n\x01' + public).digest()[:4]
+    return body + '\n\u2014 %s %s\n' % (name, base64.b64encode(key_id + private.sign(body.encode())).decode())
+
+
+class RealLedgerFirmwareAnswer(unittest.TestCase):
+    """§15.6.1 on a real ledger: `flashtrail simulate` flashes a batch with read-back failures and reworks into real
+    SQLite files, `flashtrail serve` serves it, GET /v1/unit-map/firmware/<sha256> answers. Genuine answers verify
+    (the approved image, what devices reported before a rework, a digest nobody carries), tampered ones are refused
+    with §15.6.1's codes: a serial removed, added, listed twice or moved between now and formerly, a count changed,
+    the proof of another digest, another checkpoint's map root, and a commitment by a v1 index log leaf."""
+
+    @classmethod
+    def setUpClass(cls):
+        import shutil
+        import urllib.request
+        cls.skip = None
+        node = shutil.which('node')
+        cli = os.path.join(ROOT, 'bin', 'flashtrail.js')
+        if node is None:
+            cls.skip = 'node is not installed'
+        elif not os.path.exists(os.path.join(ROOT, 'dist')):
+            cls.skip = 'the ledger is not built (npm run build)'
+        if cls.skip:
+            print('RealLedgerFirmwareAnswer skipped: ' + cls.skip, file=sys.stderr)
+            return
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = data = os.path.join(cls.tmp.name, 'data')
+        sim = subprocess.run([node, cli, 'simulate', '--units', '8', '--stations', '2', '--seed', '7',
+                              '--fail', 'write-images=0.2,read-back-images=0.3', '--defect-rate', '0.1', '--data', data, '--json'],
+                             capture_output=True, text=True, timeout=300)
+        if sim.returncode not in (0, 1):
+            raise RuntimeError('flashtrail simulate failed: ' + sim.stderr[-2000:])
+        truth = json.loads(sim.stdout[sim.stdout.index('{\n'):])['truth']
+        env = dict(os.environ, FLASHTRAIL_PORT='0', FLASHTRAIL_HOST='127.0.0.1')
+        cls.log = open(os.path.join(cls.tmp.name, 'serve.out'), 'w+')
+        cls.server = subprocess.Popen([node, cli, 'serve', '--data', data], stdout=cls.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 60
+        url = None
+        while time.time() < deadline and url is None:
+            time.sleep(0.5)
+            cls.log.seek(0)
+            text = cls.log.read()
+            m = re.search(r'"url":"(http://[^"]+)"', text)
+            url = m.group(1) if m else None
+        if url is None:
+            raise RuntimeError('flashtrail serve did not start: ' + text[-2000:])
+        with open(os.path.join(data, 'admin.token')) as f:
+            token = f.read().strip()
+        cls.url, cls.token_file, cls.token = url, os.path.join(data, 'admin.token'), token
+
+        def get(path, method='GET'):
+            # The map is in service once the ledger has caught it up with the log (503 until then, §15.3).
+            import urllib.error
+            for attempt in range(60):
+                req = urllib.request.Request(url + path, method=method, headers={'authorization': 'Bearer ' + token})
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        return r.read().decode('utf-8')
+                except urllib.error.HTTPError as x:
+                    if x.code != 503 or attempt == 59:
+                        raise RuntimeError('%s %s: %d %s' % (method, path, x.code, x.read()[:500]))
+                    time.sleep(0.5)
+        cls.ledger_key = get('/v1/ledger/key').strip()
+        cls.map_key = get('/v1/unit-map/key').strip()
+        cls.first = json.loads(get('/v1/unit-map/firmware/' + '0' * 64))  # as of the ledger's first commitment
+        get('/v1/checkpoint', 'POST')  # commits the map after every unit event
+        (cls.app,) = set(truth['applicationImage'].values())
+        # every digest a unit's events report, from the provenance documents of the reworked and scrapped units
+        digests = {cls.app}
+        for serial in set(truth['reworked']) | set(truth['scrapped']):
+            doc = json.loads(get('/v1/units/%s/provenance' % serial))
+            for e in doc['entries']:
+                ev = json.loads(base64.b64decode(json.loads(base64.b64decode(e['envelope']))['payload']) if isinstance(e['envelope'], str) else base64.b64decode(e['envelope']['payload']))
+                for im in ev['data'].get('images', []) if ev['type'] in ('ImagesWritten', 'ImagesVerified') else []:
+                    digests.add(im.get('reported', im.get('sha256')))
+        cls.answers = {d: json.loads(get('/v1/unit-map/firmware/' + d)) for d in sorted(x for x in digests if x and len(x) == 64)}
+        cls.nobody = json.loads(get('/v1/unit-map/firmware/' + 'f' * 64))
+        with open(os.path.join(data, 'unit-map.key')) as f:
+            cls.map_seed = bytes.fromhex(json.load(f)['secretKey'])
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.skip:
+            return
+        cls.server.terminate()
+        cls.server.wait(timeout=30)
+        cls.log.close()
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        if self.skip:
+            self.skipTest(self.skip)
+
+    def verify(self, answer, *extra, map_key=None):
+        path = os.path.join(self.tmp.name, 'answer.json')
+        with open(path, 'w') as f:
+            json.dump(answer, f)
+        args = ['--ledger-key', self.ledger_key, *(['--map-key', map_key or self.map_key] if map_key != '' else []), *extra, path]
+        rc, out, err = run_cli(*args)
+        self.assertNotIn('Traceback', err)
+        self.assertEqual(rc, 0 if out['ok'] else 1, out)
+        return out
+
+    def refused(self, answer, code, *extra, **kw):
+        out = self.verify(answer, *extra, **kw)
+        self.assertEqual((out['ok'], out.get('code')), (False, code), out)
+        return out
+
+    def test_genuine_answers_are_complete_as_of_their_checkpoint(self):
+        app = self.answers[self.app]
+        self.assertGreater(len(app['now']), 0)
+        formerly = 0
+        for digest, answer in self.answers.items():
+            out = self.verify(answer, '--sha256', digest)
+            size = int(answer['checkpoint'].split('\n')[1])
+            self.assertEqual((out['ok'], out['firmware']['asOfSize'], out['firmware']['now'], out['firmware']['formerly']),
+                             (True, size, len(answer['now']), len(answer['formerly'])), out)
+            self.assertIn('complete as of checkpoint %d' % size, out['statement'])
+            formerly += len(answer['formerly'])
+        self.assertGreater(formerly, 0, 'no unit carried a digest formerly: the 0x00 entries of setRoot were not exercised')
+        out = self.verify(self.nobody)
+        self.assertEqual((out['ok'], out['firmware']['ever']), (True, 0), out)
+
+    def test_serials_removed_added_twice_or_moved_are_refused(self):
+        app = self.answers[self.app]
+        now, formerly = app['now'], app['formerly']
+        with_formerly = next(a for a in self.answers.values() if a['formerly'])
+        cases = {
+            'serial removed': dict(app, now=now[1:]),
+            'serial removed from formerly': dict(with_formerly, formerly=with_formerly['formerly'][1:]),
+            'serial added': dict(app, now=sorted(now + ['ZZ-NOT-A-UNIT'])),
+            'moved now to formerly': dict(app, now=now[1:], formerly=sorted(formerly + now[:1])),
+            'moved formerly to now': dict(with_formerly, now=sorted(with_formerly['now'] + with_formerly['formerly'][:1]), formerly=with_formerly['formerly'][1:]),
+            'swapped between the lists': dict(with_formerly, now=sorted(with_formerly['now'][1:] + with_formerly['formerly'][:1]), formerly=sorted(with_formerly['formerly'][1:] + with_formerly['now'][:1])) if with_formerly['now'] else None,
+            'listed twice': dict(app, now=sorted(now[1:] + now[:1] * 2)),
+            'in both lists': dict(app, now=now, formerly=sorted(formerly[1:] + now[:1])) if formerly else None,
+            'a unit claimed for a digest nobody carries': dict(self.nobody, now=['SN-1']),
+        }
+        for name, answer in cases.items():
+            if answer is None:
+                continue
+            with self.subTest(name):
+                out = self.refused(answer, 'FIRMWARE_UNITS_INCOMPLETE')
+                self.assertIn('as of size', out['message'])
+        out = self.refused(dict(app, now=now[1:]), 'FIRMWARE_UNITS_INCOMPLETE')
+        self.assertIn('the map holds %d unit(s) carrying it now' % len(now), out['message'])
+
+    def test_a_count_changed_or_the_proof_of_another_digest_is_refused(self):
+        app = self.answers[self.app]
+        f = app['firmware']
+        value = base64.b64decode(f['value'])
+        fewer = (int.from_bytes(value[:8], 'big') - 1).to_bytes(8, 'big') + value[8:]
+        out = self.refused(dict(app, now=app['now'][1:], firmware=dict(f, value=base64.b64encode(fewer).decode())), 'FIRMWARE_UNITS_INCOMPLETE')
+        self.assertEqual(out['where']['field'], 'firmware.proof')
+        other = next(a for d, a in self.answers.items() if d != self.app)
+        self.refused(dict(app, now=other['now'], formerly=other['formerly'], firmware=dict(f, value=other['firmware']['value'], proof=other['firmware']['proof'])), 'FIRMWARE_UNITS_INCOMPLETE')
+        # an absence claimed for a digest units carry, with the absence proof of one nobody carries
+        self.refused(dict(app, now=[], formerly=[], firmware=dict(f, value=None, proof=self.nobody['firmware']['proof'])), 'FIRMWARE_UNITS_INCOMPLETE')
+
+    def test_another_checkpoints_map_root_or_keys_are_refused(self):
+        app = self.answers[self.app]
+        self.assertNotEqual(self.first['checkpoint'], app['checkpoint'])
+        self.refused(dict(app, firmware=dict(app['firmware'], mapRoot=self.first['firmware']['mapRoot'])), 'HISTORY_INCOMPLETE')
+        self.refused(dict(app, checkpoint=self.first['checkpoint']), 'HISTORY_INCOMPLETE')
+        self.refused(app, 'LEDGER_KEY_ERROR', map_key='')
+        self.refused(app, 'LEDGER_KEY_ERROR', map_key=self.ledger_key)
+        self.refused(app, 'FORMAT_ERROR', '--sha256', 'f' * 64)
+        size = int(app['checkpoint'].split('\n')[1])
+        self.refused(dict(app, checkpoint=app['checkpoint'].replace('\n%d\n' % size, '\n%d\n' % (size + 1), 1)), 'CHECKPOINT_SIGNATURE_ERROR')
+        for bad in (dict(app, extra=1), dict(app, format='flashtrail.firmware-units.v2'), dict(app, now=list(reversed(app['now']))),
+                    dict(app, now=['not a serial']), dict(app, firmware=dict(app['firmware'], mapRoot=app['firmware']['mapRoot'].upper()))):
+            self.refused(bad, 'FORMAT_ERROR')
+
+    def test_a_v1_commitment_leaf_proves_no_firmware_answer(self):
+        """An index log whose leaf for this checkpoint is v1 (units only), signed by the real index log key: the
+        same root committed by a v2 leaf is accepted (so the forger is right), by a v1 leaf refused."""
+        app = self.answers[self.app]
+        checkpoint = fv.verify_checkpoint(app['checkpoint'], fv.parse_ledger_key(self.ledger_key), {})
+        map_root = bytes.fromhex(app['firmware']['mapRoot'])
+        name = checkpoint.origin + '/unit-map'
+        for version, code in ((2, None), (1, 'FIRMWARE_UNITS_INCOMPLETE')):
+            leaf = hashlib.sha256(b'\x00' + fh.commitment_leaf(checkpoint, map_root, version)).digest()
+            note = sign_note('%s\n1\n%s\n' % (name, base64.b64encode(leaf).decode()), name, self.map_seed)
+            forged = dict(app, firmware=dict(app['firmware'], commitment={'index': 0, 'proof': [], 'checkpoint': note}))
+            out = self.verify(forged)
+            if code is None:
+                self.assertTrue(out['ok'], out)
+            else:
+                self.assertEqual((out['ok'], out['code']), (False, code), out)
+                self.assertIn('v1', out['message'])
+
+    def test_checkpoint_issued_version_2_is_read(self):
+        """The ledger's CheckpointIssued records (§15.3): version 2 with "mapCommitment": 2 passes §2.2, and neither
+        version admits the other's members."""
+        import urllib.request
+        self.log.seek(0)
+        url = re.search(r'"url":"(http://[^"]+)"', self.log.read()).group(1)
+        with open(os.path.join(self.data, 'admin.token')) as f:
+            token = f.read().strip()
+        req = urllib.request.Request(url + '/v1/log/entries?limit=1000', headers={'authorization': 'Bearer ' + token})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            entries = json.loads(r.read())['entries']
+        issued = []
+        for raw in entries:
+            ev = json.loads(base64.b64decode(json.loads(base64.b64decode(raw))['payload']))
+            if ev['type'] == 'CheckpointIssued':
+                issued.append(ev)
+        self.assertGreater(len(issued), 0)
+        for ev in issued:
+            self.assertEqual((ev['schemaVersion'], ev['data'].get('mapCommitment')), (2, 2), ev)
+            self.assertIsNone(fv.check_event(ev), ev)
+            self.assertIsNotNone(fv.check_event(dict(ev, data={k: v for k, v in ev['data'].items() if k != 'mapCommitment'})))
+            self.assertIsNotNone(fv.check_event(dict(ev, data=dict(ev['data'], mapCommitment=1))))
+            self.assertIsNotNone(fv.check_event(dict(ev, schemaVersion=1)))
+            self.assertIsNone(fv.check_event(dict(ev, schemaVersion=1, data={k: v for k, v in ev['data'].items() if k != 'mapCommitment'})))
+
+
+    def rebuild_cli(self, url):
+        r = subprocess.run([sys.executable, os.path.join(HERE, 'flashtrail_map.py'), '--ledger-key', self.ledger_key, '--map-key', self.map_key,
+                            '--url', url, '--token-file', self.token_file], capture_output=True, text=True, timeout=300)
+        self.assertNotIn('Traceback', r.stderr)
+        out = json.loads(r.stdout.strip().split('\n')[-1])
+        self.assertEqual(r.returncode, 0 if out['ok'] else 1, out)
+        return out
+
+    def test_the_map_rebuilt_from_the_log_gives_the_committed_roots(self):
+        """flashtrail_map.py rebuilds §15.2 and §15.6 from the entries: the index log's roots, and each answer's lists."""
+        out = self.rebuild_cli(self.url)
+        self.assertTrue(out['ok'], out)
+        self.assertEqual(out['switchToV2'], 0)  # a ledger of this release signs v2 from its first commitment
+        app = self.answers[self.app]
+        size = int(app['checkpoint'].split('\n')[1])
+        self.assertIn({'size': size, 'version': 2, 'mapRoot': app['firmware']['mapRoot']}, out['mapRoots'])
+        import flashtrail_map as fm
+        _report, roots = fm.audit(fm.Ledger(self.url, self.token), fv.parse_ledger_key(self.ledger_key), fv.parse_ledger_key(self.map_key))
+        for digest, answer in self.answers.items():
+            n = int(answer['checkpoint'].split('\n')[1])
+            self.assertEqual(roots[n][0].hex(), answer['firmware']['mapRoot'])
+            self.assertEqual(roots[n][1].get(digest, ([], [])), (answer['now'], answer['formerly']), digest)
+
+    def test_a_forged_index_log_is_found_and_located(self):
+        """The real ledger's entries behind a loopback proxy that serves an index log signed with the real index
+        key but committing another root for the last checkpoint (an insider hiding an event), or its leaf as v1."""
+        import http.server
+        import threading
+        import urllib.request
+        import flashtrail_map as fm
+        real = json.loads(urllib.request.urlopen(urllib.request.Request(self.url + '/v1/unit-map/leaves', headers={'authorization': 'Bearer ' + self.token}), timeout=60).read())['leaves']
+        origin = fv.parse_ledger_key(self.map_key).name
+        forged = {}
+
+        class Proxy(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                path = self.path.split('?')[0]
+                if path == '/v1/unit-map/checkpoint':
+                    body = forged['checkpoint'].encode()
+                elif path == '/v1/unit-map/leaves':
+                    body = json.dumps({'from': 0, 'leaves': forged['leaves']}).encode()
+                else:
+                    req = urllib.request.Request(RealLedgerFirmwareAnswer.url + self.path, headers={'authorization': self.headers['authorization']})
+                    body = urllib.request.urlopen(req, timeout=60).read()
+                self.send_response(200)
+                self.send_header('content-length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Proxy)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            proxy = 'http://127.0.0.1:%d' % server.server_address[1]
+            last = real[-1].split('\n')
+            for name, leaf, code in (('another root', '\n'.join(last[:4] + ['unit-map ' + '00' * 32] + last[5:]), 'MAP_ROOT_MISMATCH'),
+                                     ('a v1 leaf after v2', '\n'.join(['flashtrail/map-commitment/v1'] + last[1:]), 'MAP_COMMITMENT_FORMAT'),
+                                     ('the genuine leaves', real[-1], None)):
+                with self.subTest(name):
+                    forged['leaves'] = real[:-1] + [leaf]
+                    fm_root = fm.merkle_root([hashlib.sha256(b'\x00' + x.encode()).digest() for x in forged['leaves']])
+                    forged['checkpoint'] = sign_note('%s\n%d\n%s\n' % (origin, len(forged['leaves']), base64.b64encode(fm_root).decode()), origin, self.map_seed)
+                    out = self.rebuild_cli(proxy)
+                    if code is None:
+                        self.assertTrue(out['ok'], out)
+                    else:
+                        self.assertEqual((out['ok'], out['code'], out['where']['indexLeaf']), (False, code, len(real) - 1), out)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+class SwitchPoint(unittest.TestCase):
+    """§15.3: the index log's leaves are v1 up to the first committing CheckpointIssued of version 2 with
+    mapCommitment 2, and v2 from it on, whatever the versions of later records."""
+
+    def test_the_switch_point(self):
+        import flashtrail_map as fm
+
+        def issued(size, version):
+            data = {'origin': 'o', 'size': size, 'rootHash': '00' * 32, 'note': 'n'}
+            return {'type': 'CheckpointIssued', 'schemaVersion': version, 'data': dict(data, mapCommitment=2) if version == 2 else data}
+        other = {'type': 'UnitShipped', 'schemaVersion': 1, 'data': {}}
+        got = fm.commitments_of([issued(5, 1), other, issued(3, 1), issued(9, 2), issued(12, 1), issued(12, 2)])
+        self.assertEqual([(i, d['size'], v) for i, d, v in got], [(0, 5, 1), (3, 9, 2), (4, 12, 2)])
+        # a version 2 record that commits nothing (no larger size) is no switch point
+        got = fm.commitments_of([issued(5, 1), issued(5, 2), issued(7, 1)])
+        self.assertEqual([v for _i, _d, v in got], [1, 1])
+
+
+
+class ExportV5FirmwareRecords(unittest.TestCase):
+    """§7.6.3's rules that the v5 vectors do not each break: the parts of the answer (step 1) and the completeness
+    walk in serial order, with a selection of the digest alone, with `serials`, and narrowed."""
+
+    D = 'ab' * 32
+
+    def part(self, now, formerly=(), digest=None, value='AA=='):
+        return {'record': 'firmware', 'sha256': digest or self.D, 'firmware': {'proof': '', 'value': value}, 'now': list(now), 'formerly': list(formerly)}
+
+    def code(self, f):
+        try:
+            f()
+        except fv.Refused as r:
+            return r.code, r.where
+        return None
+
+    def test_parts(self):
+        full = ['SN-%05d' % i for i in range(fv.FIRMWARE_PART)]
+        parts = fv.FirmwareParts()
+        parts.add(self.part(full), {'line': 4})
+        parts.add(self.part(['SN-99999'], ['SN-0']), {'line': 5})
+        parts.end({'line': 6})
+        self.assertEqual((len(parts.now), parts.formerly), (fv.FIRMWARE_PART + 1, ['SN-0']))
+        # a part after one that is not full
+        parts = fv.FirmwareParts()
+        parts.add(self.part(['SN-1']), {'line': 4})
+        self.assertEqual(self.code(lambda: parts.add(self.part(['SN-2']), {'line': 5})), ('FORMAT_ERROR', {'line': 5}))
+        # an empty part: alone it is the answer of a digest nobody carries; after a full one it is refused
+        parts = fv.FirmwareParts()
+        parts.add(self.part([], value=None), {'line': 4})
+        parts.end({'line': 5})
+        parts = fv.FirmwareParts()
+        parts.add(self.part(full), {'line': 4})
+        parts.add(self.part([]), {'line': 5})
+        self.assertEqual(self.code(lambda: parts.end({'line': 6}))[0], 'FORMAT_ERROR')
+        # too many serials in one part, another digest or proof in a later part, order across parts
+        self.assertEqual(self.code(lambda: fv.FirmwareParts().add(self.part(full, ['SN-X']), {'line': 4}))[0], 'FORMAT_ERROR')
+        for later in (self.part(['SN-Z'], digest='cd' * 32), self.part(['SN-Z'], value='AQ==')):
+            parts = fv.FirmwareParts()
+            parts.add(self.part(full), {'line': 4})
+            self.assertEqual(self.code(lambda: parts.add(later, {'line': 5})), ('FORMAT_ERROR', {'line': 5}))
+        parts = fv.FirmwareParts()
+        parts.add(self.part(full), {'line': 4})
+        self.assertEqual(self.code(lambda: parts.add(self.part(['SN-00000']), {'line': 5})), ('FORMAT_ERROR', {'line': 5, 'field': 'now[0]'}))
+        # within a list: strictly ascending; the two lists are ordered each on its own
+        self.assertEqual(self.code(lambda: fv.FirmwareParts().add(self.part(['SN-2', 'SN-2']), {'line': 4}))[0], 'FORMAT_ERROR')
+        fv.FirmwareParts().add(self.part(['SN-2'], ['SN-1']), {'line': 4})
+
+    def test_completeness_in_serial_order(self):
+        def walk(selection, exported, proved=True):
+            a = fv.FirmwareAnswer(self.D, ['SN-1', 'SN-3'], ['SN-2'], dict(selection, firmwareSha256=self.D), proved)
+            try:
+                for i, serial in enumerate(exported):
+                    a.reach(serial, {'line': 10 + i})
+                a.reach(None, {'line': 99})
+            except fv.Refused as r:
+                return r.code, r.where
+            return a.left_out
+        self.assertEqual(walk({}, ['SN-1', 'SN-2', 'SN-3']), {'now': 0, 'formerly': 0})
+        self.assertEqual(walk({}, ['SN-1', 'SN-3']), ('EXPORT_INCOMPLETE', {'line': 11, 'serial': 'SN-2'}))
+        self.assertEqual(walk({}, ['SN-1', 'SN-2']), ('EXPORT_INCOMPLETE', {'line': 99, 'serial': 'SN-3'}))
+        self.assertEqual(walk({'serials': ['SN-1', 'SN-2']}, ['SN-1', 'SN-2']), {'now': 0, 'formerly': 0})
+        self.assertEqual(walk({'serials': ['SN-1', 'SN-2']}, ['SN-1']), ('EXPORT_INCOMPLETE', {'line': 99, 'serial': 'SN-2'}))
+        self.assertEqual(walk({'batchId': 'B-1'}, ['SN-3']), {'now': 1, 'formerly': 1})
+        self.assertEqual(walk({}, ['SN-3'], proved=False), {'now': 1, 'formerly': 1})  # without K: not checked
+
+    def test_the_v5_vectors_when_present(self):
+        """wt-fwexport's vectors (test/vectors/format/v5/), judged by the manifest once they are in this tree."""
+        with open(os.path.join(VECTORS, 'manifest.json')) as f:
+            manifest = json.load(f)
+        v5 = [v for v in manifest['vectors'] if v['file'].startswith('v5/')]
+        if not v5:
+            self.skipTest('no v5 vectors in test/vectors/format/manifest.json yet (wt-fwexport writes them)')
+        for v in v5:
+            with self.subTest(v['file']):
+                rc, out, err = run_cli('--ledger-key', manifest['ledgerVerifierKey'], '--map-key', manifest['mapVerifierKey'],
+                                       '--ledger-pq-key', manifest['ledgerMlDsaVerifierKey'], os.path.join(VECTORS, v['file']))
+                self.assertEqual('ok' if out['ok'] else out['code'], v['expect'], out)
+                for k, want in v.get('location', {}).items():
+                    self.assertEqual(out['where'].get(k), want, out)
 
 
 if __name__ == '__main__':
