@@ -227,6 +227,17 @@ describe('flashtrail monitor: the checkpoint ML-DSA-44 line (§5.5)', () => {
     expect(findings[0]!['message']).toContain(`${pqId(intruderKey)}, unlinked`);
     // The checkpoint is checked under the chain followed, whose key (the rotated one) did not sign it.
     expect(findings[1]!['message']).toContain(`carries no ML-DSA-44 signature by ${origin()} (${pqId(newPq)})`);
+    // The next poll reaches the ledger's CheckpointIssued record of that checkpoint: its note, in the log, is
+    // checked the same way, at its leaf.
+    await activity();
+    const r2b = await monitor('main.state', []);
+    expect(r2b.code, r2b.stdout + r2b.stderr).toBe(1);
+    const logged = lines(r2b.stdout).filter((l) => l['kind'] === 'finding' && l['step'] === 'logged-checkpoints');
+    expect(logged.length).toBeGreaterThanOrEqual(1);
+    for (const f of logged) {
+      expect(f).toMatchObject({ code: 'CHECKPOINT_PQ_SIGNATURE_ERROR', evidence: expect.objectContaining({ eventType: 'CheckpointIssued' }) });
+      expect(f['leafIndex']).toBe((f['evidence'] as { leafIndex: number }).leafIndex);
+    }
 
     // A monitor that pins no ML-DSA-44 key takes the log's word for it: it follows the announcement.
     const r3 = await monitor('unpinned.state', ['--ledger-key', ledgerKey]);

@@ -308,7 +308,14 @@ export class LogAudit {
   /** A CheckpointIssued record: its note is the ledger's, for the tree it names. */
   private checkIssued(d: Decoded, data: { size: number; rootHash: string; note: string }): void {
     const checkpoint = this.checkNote(data.note, d.leafIndex + 1, 'logged-checkpoints');
-    this.checkMlDsaLine(data.note, checkpoint.size, 'logged-checkpoints', false);
+    try {
+      this.checkMlDsaLine(data.note, checkpoint.size, 'logged-checkpoints', false);
+    } catch (error) {
+      if (!(error instanceof VerificationError)) throw error;
+      // Located at the record that logged the note, as the other logged-checkpoint findings are.
+      const located = fail(error.code, 'logged-checkpoints', d, `the note it logs: ${error.message}`);
+      throw new VerificationError(located.code, located.step, located.message, located.location, { checkpoint: data.note });
+    }
     if (checkpoint.size !== data.size || toHex(checkpoint.root) !== data.rootHash) throw fail('FORMAT_ERROR', 'logged-checkpoints', d, `the record names tree ${data.size} with root ${short(data.rootHash)}, its note tree ${checkpoint.size} with root ${short(toHex(checkpoint.root))}`);
     const root = this.s.roots[String(checkpoint.size)];
     if (root !== undefined && !bytesEqual(fromBase64(root), checkpoint.root)) {

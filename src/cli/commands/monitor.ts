@@ -30,7 +30,7 @@ import { readPolicy } from './verify.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['--ledger URL --ledger-key KEY|@FILE [--ledger-pq-key KEY|@FILE] --state FILE [--map-key KEY|@FILE] [--policy FILE] [--token-file FILE] [--interval S] [--once] [--webhook URL]'],
+  usage: ['--ledger URL [--ledger-key KEY|@FILE] [--ledger-pq-key KEY|@FILE] --state FILE [--map-key KEY|@FILE] [--policy FILE] [--token-file FILE] [--interval S] [--once] [--webhook URL]'],
   description: [
     "Polls GET /v1/checkpoint. Every checkpoint must verify under the pinned key (and the policy's witness quorum),",
     'and extend the last one seen (an RFC 6962 consistency proof from the ledger, verified here); the last one is',
@@ -38,13 +38,14 @@ const command = defineCommand({
     'line per checkpoint verified ({"kind":"checkpoint",…}) and per finding ({"kind":"finding","code",…}); exits 1',
     'at the first finding, 0 after --once without one. Each poll also audits the log\'s new entries (docs/format.md §16):',
     'signatures, chains, key lives, the ledger key chains, the root, the checkpoint\'s ML-DSA-44 line, and the unit',
-    'invariants; the audit state, and the keys pinned on the first run, are kept in --state (later runs may omit them).',
+    'invariants; the audit state, and the keys pinned on the first run, are kept in --state (later runs may omit them;',
+    '--ledger-key is needed on the first run, and a key other than the state\'s is refused).',
   ].join('\n'),
   options: {
     ledger: { type: 'string', value: 'URL', required: true, help: 'the ledger to follow' },
     'ledger-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's first Ed25519 verifier key (GET /v1/ledger/key before any rotation), or @file holding it; kept in --state" },
     'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's first ML-DSA-44 verifier key (GET /v1/ledger/pq-key before any rotation): every checkpoint's ML-DSA-44 line verifies under it or a key it rotated to; kept in --state" },
-    state: { type: 'string', value: 'FILE', required: true, help: 'where the last checkpoint seen is kept' },
+    state: { type: 'string', value: 'FILE', required: true, help: 'where the keys pinned, the last checkpoint seen and the audit are kept (0600)' },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy) each checkpoint must satisfy' },
     'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): rebuild the unit history map and compare every committed root" },
     'token-file': { type: 'string', value: 'FILE', help: 'auditor bearer token (default FLASHTRAIL_TOKEN)' },
