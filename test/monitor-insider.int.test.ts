@@ -120,6 +120,26 @@ describe('flashtrail monitor: an insider breaks each unit invariant (§16.2)', (
     expect(byMac!.message).toContain(`which unit ID-1 reported at leaf ${firstLeaf}`);
   });
 
+  it('IDENTITY_CONFLICT: one serial scanned again on a second device (another chip id and MAC)', async () => {
+    await flash('ID-3', 'pass-unshipped');
+    await expectClean();
+    const scanned = decodeTrustedEnvelope((await t.running.store.readStream(unitStream('ID-3')))[0]!.data).event as EventOf<'UnitScanned'>;
+    const { chipId, mac } = scanned.data as { chipId: string; mac: string };
+    const firstLeaf = await leafOf(scanned.id);
+
+    const clone = { chipId: 'esp32s3-c10ec10ec10e', mac: '24:0a:c4:c1:0e:01' };
+    const id = await insider('ID-3', 'UnitScanned', { ...scanData('ID-3'), ...clone });
+    const leaf = await leafOf(id);
+    const [byChip, byMac] = await expectFindings(['IDENTITY_CONFLICT', 'IDENTITY_CONFLICT']);
+    for (const f of [byChip!, byMac!]) {
+      expect(f.leafIndex).toBe(leaf);
+      expect(f.evidence).toMatchObject({ serial: 'ID-3', event: { leafIndex: leaf, eventId: id }, first: { leafIndex: firstLeaf, eventId: scanned.id } });
+      expect(f.message).toContain('two devices carry this serial');
+    }
+    expect(byChip!.evidence['chipId']).toEqual([chipId, clone.chipId]);
+    expect(byMac!.evidence['mac']).toEqual([mac, clone.mac]);
+  });
+
   it('EVENT_AFTER_SCRAP: a unit written to again after its UnitScrapped', async () => {
     await flash('SC-1', 'scrap-after-mismatch');
     await expectClean();
