@@ -131,6 +131,15 @@ describe('flashtrail monitor: the checkpoint ML-DSA-44 line (§5.5)', () => {
     const r4 = await monitor('none.state', []);
     expect(oneLineFailure(r4)).toMatchObject({ code: 2, lines: 1, stackFrames: false });
     expect(r4.stderr).toContain('--ledger-key');
+
+    // A state kept without an ML-DSA-44 pin takes one later: the chain its audit followed must hold it.
+    const r5 = await monitor('late.state', ['--ledger-key', ledgerKey]);
+    expect(r5.code, r5.stdout + r5.stderr).toBe(0);
+    await activity();
+    const r6 = await monitor('late.state', ['--ledger-pq-key', pqKey]);
+    expect(r6.code, r6.stdout + r6.stderr).toBe(0);
+    expect(lines(r6.stdout)).toEqual([expect.objectContaining({ kind: 'checkpoint', signatures: ['Ed25519', 'ML-DSA-44'], mlDsaKey: pqId(pqKey) })]);
+    expect((JSON.parse(readFileSync(join(work, 'late.state'), 'utf8')) as { keys: unknown }).keys).toEqual({ ledger: ledgerKey, mlDsa: pqKey });
   });
 
   it('a checkpoint with its ML-DSA-44 line removed is CHECKPOINT_PQ_SIGNATURE_ERROR, pinned or not', async () => {
