@@ -47,7 +47,7 @@ const command = defineCommand({
     'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's first ML-DSA-44 verifier key (GET /v1/ledger/pq-key before any rotation): every checkpoint's ML-DSA-44 line verifies under it or a key it rotated to; kept in --state" },
     state: { type: 'string', value: 'FILE', required: true, help: 'where the keys pinned, the last checkpoint seen and the audit are kept (0600)' },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy) each checkpoint must satisfy' },
-    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): rebuild the unit history map and compare every committed root" },
+    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): rebuild the unit history map and compare every committed root; kept in --state" },
     'token-file': { type: 'string', value: 'FILE', help: 'auditor bearer token (default FLASHTRAIL_TOKEN)' },
     interval: { type: 'string', value: 'S', help: 'seconds between polls (default 60)' },
     once: { type: 'boolean', help: 'check the current checkpoint once and exit' },
@@ -59,7 +59,7 @@ const command = defineCommand({
     const token = values['token-file'] !== undefined ? readTokenFile(values['token-file']) : process.env['FLASHTRAIL_TOKEN'];
     if (!token) throw new UsageError('the monitor needs a token: --token-file FILE or FLASHTRAIL_TOKEN');
     const intervalMs = wholeNumber(values.interval, '--interval', 60, 1, 86_400) * 1000;
-    const keyOption = (name: 'ledger-key' | 'ledger-pq-key', what: string): string | null => {
+    const keyOption = (name: 'ledger-key' | 'ledger-pq-key' | 'map-key', what: string): string | null => {
       const v = values[name] as string | undefined;
       return v === undefined ? null : (v.startsWith('@') ? readTextFile(v.slice(1), what) : v).trim();
     };
@@ -76,7 +76,7 @@ const command = defineCommand({
     const stateFile = values.state as string;
     // The state: the keys pinned, the last checkpoint verified and the log audit (docs/format.md §16.3). A state
     // written before the audit existed ({"checkpoint": …} alone) is continued with an audit from leaf 0.
-    let kept: { keys?: { ledger?: string; mlDsa?: string }; checkpoint?: string; audit?: unknown } = {};
+    let kept: { keys?: { ledger?: string; mlDsa?: string; map?: string }; checkpoint?: string; audit?: unknown } = {};
     try {
       if (existsSync(stateFile)) kept = JSON.parse(readFileSync(stateFile, 'utf8')) as typeof kept;
     } catch (error) {
@@ -100,8 +100,8 @@ const command = defineCommand({
       throw new UsageError(`--ledger-pq-key is not an ML-DSA-44 verifier key: ${(error as Error).message}`);
     }
     if (mlDsaKey && mlDsaKey.name !== key.name) throw new UsageError(`--ledger-pq-key names ${mlDsaKey.name}, --ledger-key ${key.name}: both are the keys of one log, under its origin`);
-    const mapKeyOption = values['map-key'] as string | undefined;
-    const mapKey = mapKeyOption === undefined ? null : parseVerifierKey((mapKeyOption.startsWith('@') ? readTextFile(mapKeyOption.slice(1), 'the index log key file') : mapKeyOption).trim());
+    const mapKeyText = pin('map-key', keyOption('map-key', 'the index log key file'), kept.keys?.map);
+    const mapKey = mapKeyText === null ? null : parseVerifierKey(mapKeyText);
     const [{ auditMapCommitments }, { parseCheckpointBody }, { verifyNote }] = await Promise.all([import('../../verify/map-audit.ts'), import('../../tlog/checkpoint.ts'), import('../../tlog/note.ts')]);
     /** The index log audit: one finding line per commitment the rebuilt map contradicts; true when there is none. */
     const auditMap = async (): Promise<boolean> => {
@@ -167,7 +167,7 @@ const command = defineCommand({
       if (!(error instanceof TypeError)) throw error;
       throw new UsageError(`${stateFile}: ${error.message}`);
     }
-    const keys = { ledger: ledgerKeyText, ...(mlDsaKeyText !== null ? { mlDsa: mlDsaKeyText } : {}) };
+    const keys = { ledger: ledgerKeyText, ...(mlDsaKeyText !== null ? { mlDsa: mlDsaKeyText } : {}), ...(mapKeyText !== null ? { map: mapKeyText } : {}) };
     const save = () => writeFileDurable(stateFile, JSON.stringify({ keys, ...(last !== null ? { checkpoint: last } : {}), audit: audit.toJSON() }) + '\n', { mode: 0o600 });
 
     const check = async (): Promise<boolean> => {
