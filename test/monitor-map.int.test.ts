@@ -63,6 +63,10 @@ describe('flashtrail monitor --map-key', () => {
     expect(audit).toMatchObject({ kind: 'unit-map' });
     // One commitment per checkpoint signed: the two issued above.
     expect(audit!['commitments'] as number).toBeGreaterThanOrEqual(2);
+    // The index log key is pinned in the state with the ledger's: a later run without the options still audits the map.
+    const again = await cli(['monitor', '--ledger', t.url, '--state', join(dataDir, 'state-1.json'), '--token-file', join(dataDir, 'auditor.token'), '--once']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(lines(again.stdout).find((l) => l['kind'] === 'unit-map')).toMatchObject({ kind: 'unit-map', commitments: audit!['commitments'] });
   });
 
   it('reports a commitment re-signed by an insider with a map root the log does not give', async () => {

@@ -10,7 +10,11 @@
  *     each signed by the key it replaces: LEDGER_KEY_ERROR), an administrator record by a key of the last
  *     AdminKeysTrusted, a unit event by a key registered to its station and not revoked before it (§8.3);
  *   - the ML-DSA-44 chain: the key a LedgerKeyAnnounced names, then each version 2 link signed by the key it
- *     replaces (LEDGER_KEY_ERROR);
+ *     replaces (LEDGER_KEY_ERROR); pinned to the ledger's first ML-DSA-44 key, once the log names that key an
+ *     unlinked LedgerKeyAnnounced of another key is a finding (LEDGER_KEY_ERROR) and is not followed (§5.5);
+ *   - every checkpoint (logged, or handed to checkCheckpoint) of a tree that holds an ML-DSA-44 key carries a valid
+ *     ML-DSA-44 line by the key in force at its size (the hybrid policy, CHECKPOINT_PQ_SIGNATURE_ERROR); pinned, the
+ *     checkpoint handed to checkCheckpoint must be of a tree whose chain holds the pinned key (LEDGER_KEY_ERROR);
  *   - every CheckpointIssued note is signed by the key in force at leaf `size` and names the root the entries give
  *     (CHECKPOINT_SIGNATURE_ERROR, LOG_ROOT_MISMATCH; the root is compared when `size` is one of the last
  *     RECENT_ROOTS sizes, as it is when the ledger logs its checkpoint right after signing it);
@@ -31,6 +35,7 @@ import { streamOf } from '../event/streams.ts';
 import { CheckpointFormatError, parseCheckpointBody, type Checkpoint } from '../tlog/checkpoint.ts';
 import { NoteError, noteKeyId, verifyNote, type NoteKey } from '../tlog/note.ts';
 import { parseMlDsaVerifierKey, type MlDsaNoteKey } from '../tlog/ml-dsa-note.ts';
+import { checkCheckpointSignatures, type SignatureAlgorithm } from './signature-policy.ts';
 import { VerificationError, type VerifyErrorCode } from './errors.ts';
 import { followLedgerKeyChain, followMlDsaKeyChain, type LedgerKeyChain } from './ledger-keys.ts';
 import { checkSignature, decodeLogEntry, fail, liveStationKey, recordStationKey, type Decoded, type KeyLives, type StationKeyLife } from './steps.ts';
@@ -92,6 +97,7 @@ export class LogAudit {
     private readonly pinned: NoteKey,
     private readonly s: LogAuditState,
     private readonly crypto: CryptoBackend,
+    private readonly pinnedMlDsa: MlDsaNoteKey | null,
   ) {
     this.range = new CompactRange(
       s.range.map(([size, hash]) => ({ size, hash: fromBase64(hash) })),
@@ -106,23 +112,27 @@ export class LogAudit {
     this.links = s.mlDsa.links.map(decode);
   }
 
-  /** An audit from leaf 0 of the log `pinned` (the ledger's first Ed25519 key) names. */
-  static start(pinned: NoteKey, crypto: CryptoBackend = portableCrypto): LogAudit {
+  /**
+   * An audit from leaf 0 of the log `pinned` (the ledger's first Ed25519 key) names; `pinnedMlDsa`, the ledger's
+   * first ML-DSA-44 key, when the auditor pins it (otherwise the ML-DSA-44 chain is the one the log announces).
+   */
+  static start(pinned: NoteKey, crypto: CryptoBackend = portableCrypto, pinnedMlDsa: MlDsaNoteKey | null = null): LogAudit {
     return new LogAudit(
       pinned,
       { version: 1, size: 0, cursor: null, range: [], roots: { 0: toBase64(new CompactRange([], crypto).root()) }, heads: {}, adminKeys: null, stationKeys: {}, rotations: [], mlDsa: { announced: null, links: [] }, invariants: UnitInvariants.empty().toJSON() },
       crypto,
+      pinnedMlDsa,
     );
   }
 
   /** An audit continued from a state kept by toJSON; throws TypeError on anything else (the caller names the file). */
-  static fromJSON(value: unknown, pinned: NoteKey, crypto: CryptoBackend = portableCrypto): LogAudit {
+  static fromJSON(value: unknown, pinned: NoteKey, crypto: CryptoBackend = portableCrypto, pinnedMlDsa: MlDsaNoteKey | null = null): LogAudit {
     const v = value as Partial<LogAuditState> | null;
     if (!v || typeof v !== 'object' || v.version !== 1 || !Number.isSafeInteger(v.size) || !Array.isArray(v.range) || !Array.isArray(v.rotations) || !v.mlDsa || !v.heads || !v.stationKeys || !v.roots) {
       throw new TypeError('not a version 1 log audit state');
     }
     const state = structuredClone(v as LogAuditState);
-    return new LogAudit(pinned, state, crypto);
+    return new LogAudit(pinned, state, crypto, pinnedMlDsa);
   }
 
   /** Plain JSON: the state a monitor keeps between polls. */
@@ -158,10 +168,26 @@ export class LogAudit {
 
   /** The ML-DSA-44 key the log names last (announced, then linked), or null before any announcement. */
   mlDsaKey(): MlDsaNoteKey | null {
-    const last = this.links[this.links.length - 1] ?? this.announced;
-    if (!last) return null;
-    const data = last.event.data as { verifierKey: string };
-    return parseMlDsaVerifierKey(data.verifierKey);
+    return this.mlDsaChain().at(-1)?.key ?? null;
+  }
+
+  /**
+   * The ML-DSA-44 key in force at leaf `leafIndex` (§5.5.1): the key of the last announcement or link at a leaf
+   * before it, of the chain followed since the last announcement; null before it (no key, or one not kept).
+   */
+  mlDsaKeyAt(leafIndex: number): MlDsaNoteKey | null {
+    return this.mlDsaChain().filter((k) => k.leafIndex < leafIndex).at(-1)?.key ?? null;
+  }
+
+  /** The ML-DSA-44 keys of the chain followed, each from the leaf of the record that names it. */
+  private mlDsaChain(): { leafIndex: number; key: MlDsaNoteKey }[] {
+    return [this.announced, ...this.links].filter((d): d is Decoded => d !== null).map((d) => ({ leafIndex: d.leafIndex, key: mlDsaVerifierKeyOf(d) }));
+  }
+
+  /** The leaf of the record that names the pinned ML-DSA-44 key in the chain followed, null when none does (or none is pinned). */
+  private pinnedMlDsaLeaf(): number | null {
+    const pinned = this.pinnedMlDsa;
+    return pinned ? (this.mlDsaChain().find((k) => k.key.id === pinned.id && bytesEqual(k.key.publicKey, pinned.publicKey))?.leafIndex ?? null) : null;
   }
 
   /** A page of GET /v1/log/entries (entries in leaf order from leaf `size`) and its `next` cursor; returns the findings. */
@@ -240,6 +266,15 @@ export class LogAudit {
       if (e.type === 'AdminKeysTrusted') {
         this.s.adminKeys = Object.fromEntries(e.data.keys.map((k) => [k.keyId, k.publicKey]));
       } else if (e.type === 'LedgerKeyAnnounced') {
+        const key = mlDsaVerifierKeyOf(d);
+        const current = this.mlDsaKey();
+        if (current !== null && current.id === key.id && bytesEqual(current.publicKey, key.publicKey)) return true;
+        // Pinned, and the log already names the pinned key: trust in ML-DSA-44 keys flows only through links the
+        // replaced key signs (§5.5.1); an unlinked announcement is what a ledger that lost its key does, and what
+        // this monitor reports instead of following (its ML-DSA-44 chain stays the pinned one).
+        if (this.pinnedMlDsaLeaf() !== null) {
+          throw fail('LEDGER_KEY_ERROR', 'ledger-keys', d, `LedgerKeyAnnounced names the ML-DSA-44 key ${key.id}, unlinked: the key in force, ${current?.id ?? '(none)'}, of the chain from the pinned ${this.pinnedMlDsa?.id}, did not sign it; a monitor pinned to that key does not follow it (pin the new key out of band, with a new --state)`);
+        }
         // An announcement replaces the ML-DSA-44 key, unlinked (§5.5): the chain starts again from it.
         this.announced = d;
         this.links = [];
@@ -273,6 +308,14 @@ export class LogAudit {
   /** A CheckpointIssued record: its note is the ledger's, for the tree it names. */
   private checkIssued(d: Decoded, data: { size: number; rootHash: string; note: string }): void {
     const checkpoint = this.checkNote(data.note, d.leafIndex + 1, 'logged-checkpoints');
+    try {
+      this.checkMlDsaLine(data.note, checkpoint.size, 'logged-checkpoints', false);
+    } catch (error) {
+      if (!(error instanceof VerificationError)) throw error;
+      // Located at the record that logged the note, as the other logged-checkpoint findings are.
+      const located = fail(error.code, 'logged-checkpoints', d, `the note it logs: ${error.message}`);
+      throw new VerificationError(located.code, located.step, located.message, located.location, { checkpoint: data.note });
+    }
     if (checkpoint.size !== data.size || toHex(checkpoint.root) !== data.rootHash) throw fail('FORMAT_ERROR', 'logged-checkpoints', d, `the record names tree ${data.size} with root ${short(data.rootHash)}, its note tree ${checkpoint.size} with root ${short(toHex(checkpoint.root))}`);
     const root = this.s.roots[String(checkpoint.size)];
     if (root !== undefined && !bytesEqual(fromBase64(root), checkpoint.root)) {
@@ -305,16 +348,51 @@ export class LogAudit {
    * A checkpoint of the tree the audit has read to its end (its size is `size`): signed by the ledger key in force
    * at that size, its root the entries' root. Throws VerificationError (CHECKPOINT_SIGNATURE_ERROR, LOG_ROOT_MISMATCH, …).
    */
-  checkCheckpoint(note: string): Checkpoint {
+  checkCheckpoint(note: string): Checkpoint & { signatures: SignatureAlgorithm[] } {
     const checkpoint = this.checkNote(note, this.s.size, 'checkpoint');
     if (checkpoint.size !== this.s.size) throw new VerificationError('FORMAT_ERROR', 'checkpoint', `the checkpoint is of tree ${checkpoint.size}, the audit has read ${this.s.size} entries`, { field: 'checkpoint' }, { checkpoint: note });
     if (!bytesEqual(checkpoint.root, this.range.root())) {
       throw new VerificationError('LOG_ROOT_MISMATCH', 'checkpoint', `the checkpoint of tree ${checkpoint.size} has root ${short(toHex(checkpoint.root))}, but the ${checkpoint.size} entries the ledger serves give ${short(toHex(this.range.root()))}: the entries are not the log the ledger signed`, { field: 'checkpoint' }, { checkpoint: note });
     }
-    return checkpoint;
+    return { ...checkpoint, signatures: this.checkMlDsaLine(note, checkpoint.size, 'checkpoint', true) };
+  }
+
+  /**
+   * The hybrid policy (§5.5) for a checkpoint of tree `size`: with an ML-DSA-44 key in force at leaf `size`, its
+   * line by that key must be there and verify (CHECKPOINT_PQ_SIGNATURE_ERROR). With a pinned key, a `current`
+   * checkpoint (the one the ledger serves now) must be of a tree whose chain holds the pinned key
+   * (LEDGER_KEY_ERROR); a logged one from before the pinned key's record is checked with the classical policy.
+   */
+  private checkMlDsaLine(note: string, size: number, step: string, current: boolean): SignatureAlgorithm[] {
+    const pinnedLeaf = this.pinnedMlDsaLeaf();
+    const pinned = this.pinnedMlDsa;
+    if (pinned && (pinnedLeaf === null || pinnedLeaf >= size)) {
+      if (!current) return ['Ed25519'];
+      const chain = this.mlDsaChain().map((k) => `${k.key.id} (leaf ${k.leafIndex})`);
+      throw new VerificationError('LEDGER_KEY_ERROR', step, `the pinned ML-DSA-44 key ${pinned.name}+${pinned.id} is not in the log's chain of ML-DSA-44 keys before leaf ${size}: ${chain.length > 0 ? chain.join(' → ') : 'the log announces none'}`, { field: 'checkpoint' }, { checkpoint: note });
+    }
+    const key = this.mlDsaKeyAt(size);
+    if (key === null) return ['Ed25519'];
+    try {
+      return checkCheckpointSignatures(note, { mlDsaKey: key, require: 'hybrid' }, this.crypto);
+    } catch (error) {
+      if (!(error instanceof VerificationError)) throw error;
+      const origin = pinned ? `the chain from the pinned ${pinned.id}` : 'the key the log announces';
+      throw new VerificationError(error.code, step, `the checkpoint of tree ${size}: ${error.message}; ${key.id} is the ML-DSA-44 key in force at leaf ${size} (${origin})`, { field: 'checkpoint' }, { checkpoint: note });
+    }
   }
 
   private kept(d: Decoded): KeptEntry {
     return { leafIndex: d.leafIndex, entry: toBase64(d.bytes) };
+  }
+}
+
+/** The verifier key an ML-DSA-44 record (LedgerKeyAnnounced, LedgerKeyRotated version 2) names; LEDGER_KEY_ERROR when it is not one. */
+function mlDsaVerifierKeyOf(d: Decoded): MlDsaNoteKey {
+  try {
+    return parseMlDsaVerifierKey((d.event.data as { verifierKey: string }).verifierKey);
+  } catch (error) {
+    if (!(error instanceof NoteError)) throw error;
+    throw fail('LEDGER_KEY_ERROR', 'ledger-keys', d, `the ML-DSA-44 verifier key ${d.event.type} names is not valid: ${error.message}`);
   }
 }

@@ -7,7 +7,9 @@
  * Each poll also audits the log's new entries (src/verify/log-audit.ts, docs/format.md §16): only those after the
  * last one audited, as --state says, up to the checkpoint's size. Every envelope, signature, stream chain, key life,
  * the ledger's key chains (so a rotated ledger is followed, each checkpoint verified under the key in force at its
- * size), the entries' RFC 6962 root against the checkpoint, and the unit invariants (a serial on two units or in two
+ * size), the entries' RFC 6962 root against the checkpoint, its ML-DSA-44 line (the hybrid policy, §5.5, under the
+ * ML-DSA-44 key in force at its size: the chain from --ledger-pq-key when given, else the one the log announces),
+ * and the unit invariants (a serial on two units or in two
  * batches, an event after UnitScrapped or UnitShipped, a batch beyond its planned quantity, an image its release
  * does not name). Each finding is a JSON line with the leaf index as evidence; any finding makes the exit 1.
  *
@@ -15,6 +17,10 @@
  * key, the index log's leaves give its root, and the unit history map rebuilt here from the log's entries gives
  * every committed map root (src/verify/map-audit.ts); a commitment that does not is a finding. That rebuild reads
  * the whole log on every check (map-audit.ts is not incremental).
+ *
+ * The keys pinned (the ledger's first Ed25519 and ML-DSA-44 keys) are kept in --state on the first run, so that
+ * later runs need not repeat them and cannot change them: a pin that differs from the state's is a usage error,
+ * since the audit kept there was checked against the state's keys.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { defineCommand } from '../command.ts';
@@ -24,21 +30,24 @@ import { readPolicy } from './verify.ts';
 
 // Named, then exported: see defineCommand for why not `export default defineCommand(…)`.
 const command = defineCommand({
-  usage: ['--ledger URL --ledger-key KEY|@FILE --state FILE [--map-key KEY|@FILE] [--policy FILE] [--token-file FILE] [--interval S] [--once]'],
+  usage: ['--ledger URL [--ledger-key KEY|@FILE] [--ledger-pq-key KEY|@FILE] --state FILE [--map-key KEY|@FILE] [--policy FILE] [--token-file FILE] [--interval S] [--once] [--webhook URL]'],
   description: [
     "Polls GET /v1/checkpoint. Every checkpoint must verify under the pinned key (and the policy's witness quorum),",
     'and extend the last one seen (an RFC 6962 consistency proof from the ledger, verified here); the last one is',
     'kept in --state (written durably) so that a restart, or tomorrow\'s run, continues from it. Prints one JSON',
     'line per checkpoint verified ({"kind":"checkpoint",…}) and per finding ({"kind":"finding","code",…}); exits 1',
     'at the first finding, 0 after --once without one. Each poll also audits the log\'s new entries (docs/format.md §16):',
-    'signatures, chains, key lives, the ledger key chain, the root, and the unit invariants; the audit state is kept in --state.',
+    'signatures, chains, key lives, the ledger key chains, the root, the checkpoint\'s ML-DSA-44 line, and the unit',
+    'invariants; the audit state, and the keys pinned on the first run, are kept in --state (later runs may omit them;',
+    '--ledger-key is needed on the first run, and a key other than the state\'s is refused).',
   ].join('\n'),
   options: {
     ledger: { type: 'string', value: 'URL', required: true, help: 'the ledger to follow' },
-    'ledger-key': { type: 'string', value: 'KEY|@FILE', required: true, help: 'the pinned ledger verifier key, or @file holding it' },
-    state: { type: 'string', value: 'FILE', required: true, help: 'where the last checkpoint seen is kept' },
+    'ledger-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's first Ed25519 verifier key (GET /v1/ledger/key before any rotation), or @file holding it; kept in --state" },
+    'ledger-pq-key': { type: 'string', value: 'KEY|@FILE', help: "the ledger's first ML-DSA-44 verifier key (GET /v1/ledger/pq-key before any rotation): every checkpoint's ML-DSA-44 line verifies under it or a key it rotated to; kept in --state" },
+    state: { type: 'string', value: 'FILE', required: true, help: 'where the keys pinned, the last checkpoint seen and the audit are kept (0600)' },
     policy: { type: 'string', value: 'FILE', help: 'a witness policy (C2SP tlog-policy) each checkpoint must satisfy' },
-    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): rebuild the unit history map and compare every committed root" },
+    'map-key': { type: 'string', value: 'KEY|@FILE', help: "the index log's verifier key (GET /v1/unit-map/key): rebuild the unit history map and compare every committed root; kept in --state" },
     'token-file': { type: 'string', value: 'FILE', help: 'auditor bearer token (default FLASHTRAIL_TOKEN)' },
     interval: { type: 'string', value: 'S', help: 'seconds between polls (default 60)' },
     once: { type: 'boolean', help: 'check the current checkpoint once and exit' },
@@ -50,7 +59,10 @@ const command = defineCommand({
     const token = values['token-file'] !== undefined ? readTokenFile(values['token-file']) : process.env['FLASHTRAIL_TOKEN'];
     if (!token) throw new UsageError('the monitor needs a token: --token-file FILE or FLASHTRAIL_TOKEN');
     const intervalMs = wholeNumber(values.interval, '--interval', 60, 1, 86_400) * 1000;
-    const keyText = (values['ledger-key'] as string).startsWith('@') ? readTextFile((values['ledger-key'] as string).slice(1), 'the ledger key file') : (values['ledger-key'] as string);
+    const keyOption = (name: 'ledger-key' | 'ledger-pq-key' | 'map-key', what: string): string | null => {
+      const v = values[name] as string | undefined;
+      return v === undefined ? null : (v.startsWith('@') ? readTextFile(v.slice(1), what) : v).trim();
+    };
     const [{ parseVerifierKey }, { checkCheckpoint, verifyCheckpointConsistency, verifyConsistency, VerificationError }, { checkWitnesses }, { nativeCrypto }, { LedgerClient }, { writeFileDurable }, { fromBase64 }] = await Promise.all([
       import('../../tlog/note.ts'),
       import('../../verify/index.ts'),
@@ -60,9 +72,36 @@ const command = defineCommand({
       import('../../files/durable.ts'),
       import('../../crypto/encoding.ts'),
     ]);
-    const key = parseVerifierKey(keyText.trim());
-    const mapKeyOption = values['map-key'] as string | undefined;
-    const mapKey = mapKeyOption === undefined ? null : parseVerifierKey((mapKeyOption.startsWith('@') ? readTextFile(mapKeyOption.slice(1), 'the index log key file') : mapKeyOption).trim());
+    const { parseMlDsaVerifierKey } = await import('../../tlog/ml-dsa-note.ts');
+    const stateFile = values.state as string;
+    // The state: the keys pinned, the last checkpoint verified and the log audit (docs/format.md §16.3). A state
+    // written before the audit existed ({"checkpoint": …} alone) is continued with an audit from leaf 0.
+    let kept: { keys?: { ledger?: string; mlDsa?: string; map?: string }; checkpoint?: string; audit?: unknown } = {};
+    try {
+      if (existsSync(stateFile)) kept = JSON.parse(readFileSync(stateFile, 'utf8')) as typeof kept;
+    } catch (error) {
+      throw new UsageError(`${stateFile} is not a monitor state file: ${(error as Error).message}`);
+    }
+    /** A pin from the command line or the state; both given, they must be the same key. */
+    const pin = (option: string, given: string | null, inState: string | undefined): string | null => {
+      if (given !== null && inState !== undefined && given !== inState) {
+        throw new UsageError(`--${option} ${given.slice(0, 40)}… is not the key ${stateFile} pins (${inState.slice(0, 40)}…): the audit kept there was checked against that key; use another --state to pin another key`);
+      }
+      return given ?? inState ?? null;
+    };
+    const ledgerKeyText = pin('ledger-key', keyOption('ledger-key', 'the ledger key file'), kept.keys?.ledger);
+    if (ledgerKeyText === null) throw new UsageError(`the monitor needs the ledger's first key: --ledger-key KEY|@FILE (${stateFile} does not pin one yet)`);
+    const mlDsaKeyText = pin('ledger-pq-key', keyOption('ledger-pq-key', 'the ledger ML-DSA-44 key file'), kept.keys?.mlDsa);
+    const key = parseVerifierKey(ledgerKeyText);
+    let mlDsaKey: ReturnType<typeof parseMlDsaVerifierKey> | null = null;
+    try {
+      mlDsaKey = mlDsaKeyText === null ? null : parseMlDsaVerifierKey(mlDsaKeyText);
+    } catch (error) {
+      throw new UsageError(`--ledger-pq-key is not an ML-DSA-44 verifier key: ${(error as Error).message}`);
+    }
+    if (mlDsaKey && mlDsaKey.name !== key.name) throw new UsageError(`--ledger-pq-key names ${mlDsaKey.name}, --ledger-key ${key.name}: both are the keys of one log, under its origin`);
+    const mapKeyText = pin('map-key', keyOption('map-key', 'the index log key file'), kept.keys?.map);
+    const mapKey = mapKeyText === null ? null : parseVerifierKey(mapKeyText);
     const [{ auditMapCommitments }, { parseCheckpointBody }, { verifyNote }] = await Promise.all([import('../../verify/map-audit.ts'), import('../../tlog/checkpoint.ts'), import('../../tlog/note.ts')]);
     /** The index log audit: one finding line per commitment the rebuilt map contradicts; true when there is none. */
     const auditMap = async (): Promise<boolean> => {
@@ -97,7 +136,6 @@ const command = defineCommand({
     };
     const policy = readPolicy(values.policy);
     const client = new LedgerClient(url, token);
-    const stateFile = values.state as string;
     const webhook = values.webhook === undefined ? null : httpUrl(values.webhook as string, '--webhook');
     const deliveries: Promise<void>[] = [];
     /** One finding to the webhook: 5 tries, waiting 1, 2, 4, 8 s between them; a receiver that never answers 2xx is reported on stderr. */
@@ -121,12 +159,16 @@ const command = defineCommand({
       if (webhook && line.kind === 'finding') deliveries.push(deliver(line));
     };
     const { LogAudit } = await import('../../verify/log-audit.ts');
-    // The state: the last checkpoint verified and the log audit (docs/format.md §16.3). A state written before the
-    // audit existed ({"checkpoint": …} alone) is continued with an audit from leaf 0.
-    const kept = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { checkpoint?: string; audit?: unknown }) : {};
     let last: string | null = kept.checkpoint ?? null;
-    const audit = kept.audit === undefined ? LogAudit.start(key, nativeCrypto) : LogAudit.fromJSON(kept.audit, key, nativeCrypto);
-    const save = () => writeFileDurable(stateFile, JSON.stringify({ ...(last !== null ? { checkpoint: last } : {}), audit: audit.toJSON() }) + '\n', { mode: 0o600 });
+    let audit;
+    try {
+      audit = kept.audit === undefined ? LogAudit.start(key, nativeCrypto, mlDsaKey) : LogAudit.fromJSON(kept.audit, key, nativeCrypto, mlDsaKey);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      throw new UsageError(`${stateFile}: ${error.message}`);
+    }
+    const keys = { ledger: ledgerKeyText, ...(mlDsaKeyText !== null ? { mlDsa: mlDsaKeyText } : {}), ...(mapKeyText !== null ? { map: mapKeyText } : {}) };
+    const save = () => writeFileDurable(stateFile, JSON.stringify({ keys, ...(last !== null ? { checkpoint: last } : {}), audit: audit.toJSON() }) + '\n', { mode: 0o600 });
 
     const check = async (): Promise<boolean> => {
       const note = await client.getText('/v1/checkpoint');
@@ -160,7 +202,7 @@ const command = defineCommand({
             }
           }
         }
-        emit({ kind: 'checkpoint', origin: checkpoint.origin, size: checkpoint.size, ...(witnesses ? { cosignedBy: witnesses.cosignedBy.map((c) => c.witness) } : {}), ...(from !== null ? { consistentWith: from } : {}), audited: audit.size, ledgerKey: signer.id });
+        emit({ kind: 'checkpoint', origin: checkpoint.origin, size: checkpoint.size, signatures: checkpoint.signatures, ...(witnesses ? { cosignedBy: witnesses.cosignedBy.map((c) => c.witness) } : {}), ...(from !== null ? { consistentWith: from } : {}), audited: audit.size, ledgerKey: signer.id, ...(checkpoint.signatures.includes('ML-DSA-44') ? { mlDsaKey: audit.mlDsaKeyAt(checkpoint.size)?.id } : {}) });
         // Kept only once verified: a bad checkpoint never becomes the reference for the next.
         last = note;
         save();
