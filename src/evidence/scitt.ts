@@ -18,7 +18,7 @@ import { canonicalBytes } from '../crypto/jcs.ts';
 import { fromBase64, fromHex, toBase64, toHex } from '../crypto/encoding.ts';
 import { sign, type Signer } from '../crypto/ed25519.ts';
 import { nativeCrypto } from '../native/crypto.ts';
-import { issueReceipt, type ScittKey, type ScittSigner } from '../scitt/receipt.ts';
+import { coseKeySet, issueReceipt, type KeyValidity, type ScittKey, type ScittSigner } from '../scitt/receipt.ts';
 import { signStatement, transparentStatement } from '../scitt/statement.ts';
 import { ALG } from '../scitt/cose.ts';
 import { buildProvenance, checkpointSize } from './provenance.ts';
@@ -39,8 +39,16 @@ export function ledgerScittSigner(key: Signer): ScittSigner {
   return { kid: fromHex(key.keyId), alg: ALG.EdDSA, sign: (toBeSigned) => sign(toBeSigned, key.secretKey) };
 }
 
-export function ledgerScittKey(key: Signer): ScittKey {
-  return { kid: fromHex(key.keyId), alg: ALG.EdDSA, publicKey: key.publicKey };
+export function ledgerScittKey(key: Pick<Signer, 'keyId' | 'publicKey'>, validity?: KeyValidity): ScittKey {
+  return { kid: fromHex(key.keyId), alg: ALG.EdDSA, publicKey: key.publicKey, ...(validity ? { validity } : {}) };
+}
+
+/**
+ * The COSE_KeySet of `/.well-known/scitt-keys` (docs/format.md §13.1): every key of the ledger's Ed25519 key chain,
+ * oldest first, each with the tree sizes it signs, so a receipt by a key since rotated out is still checked by it.
+ */
+export async function ledgerKeySet(deps: Pick<ScittDeps, 'checkpointer'>): Promise<Uint8Array> {
+  return coseKeySet((await deps.checkpointer.ledgerKeyChain()).map((k) => ledgerScittKey(k.key, k.validity)));
 }
 
 /** Where a unit's statement and the provenance document it digests are served (relative to the API). */

@@ -318,6 +318,38 @@ export class Checkpointer {
     return { keyId: first.data.previousKeyId, verifierKey: formatVerifierKey(origin, fromHex(first.data.previousPublicKey)) };
   }
 
+  /**
+   * Every Ed25519 key of the ledger's key chain, oldest first, with the tree sizes it signs (keyInForce as ranges):
+   * the first key from size 0; a rotation at leaf L ends the replaced key at size L and starts the new one at L + 1.
+   * What `/.well-known/scitt-keys` serves, so a receipt by a replaced key still finds its key after a restart. With
+   * no rotation in the log: the key this instance starts from (`rotatedFrom` while a rotation is not announced yet:
+   * the new key signs nothing before its announcement is in the tree, so it is not listed before).
+   */
+  async ledgerKeyChain(): Promise<{ key: { keyId: string; publicKey: Uint8Array }; validity: { from: number; until: number | null } }[]> {
+    const { ledgerKey, rotatedFrom } = this.options;
+    const chain = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519');
+    const first = chain[0];
+    if (!first) {
+      const own = rotatedFrom ?? ledgerKey;
+      return [{ key: own, validity: { from: 0, until: null } }];
+    }
+    await this.options.log.catchUp();
+    const leaves = await this.options.log.leavesOfPositions(chain.map((r) => r.position));
+    const out: { key: { keyId: string; publicKey: Uint8Array }; validity: { from: number; until: number | null } }[] = [];
+    let from = 0;
+    let key = { keyId: first.data.previousKeyId, publicKey: fromHex(first.data.previousPublicKey) };
+    for (const link of chain) {
+      const leaf = leaves.get(link.position)?.index;
+      // A rotation the Merkle log has not reached yet: the replaced key is in force for every size until it does.
+      if (leaf === undefined) break;
+      out.push({ key, validity: { from, until: leaf } });
+      from = leaf + 1;
+      key = { keyId: link.data.keyId, publicKey: fromHex(link.data.publicKey) };
+    }
+    out.push({ key, validity: { from, until: null } });
+    return out;
+  }
+
   /** The verifier key of the newest checkpoint recorded (what `GET /v1/ledger/key` answers on every instance). */
   async verifierKeyInForce(): Promise<string> {
     const newest = await this.newestRecorded();
@@ -347,11 +379,6 @@ export class Checkpointer {
     const key = [ledgerKey, ...(rotatedFrom ? [rotatedFrom] : [])].find((k) => k.keyId === inForce);
     if (!key) throw new LedgerError('UNAVAILABLE', `the ledger key in force is ${inForce}, but this instance holds ${ledgerKey.keyId}: it cannot sign ledger records; ask another instance, and install the rotated ledger.key, ledger.key.<old key id> and ledger.json here, then restart`, { keyInForce: inForce, heldKey: ledgerKey.keyId });
     return key;
-  }
-
-  /** The Ed25519 ledger keys this instance can sign with: its own, and during a rotation the one it replaces. */
-  heldLedgerKeys(): Signer[] {
-    return [this.options.ledgerKey, ...(this.options.rotatedFrom ? [this.options.rotatedFrom] : [])];
   }
 
   /**
