@@ -13,7 +13,6 @@ import type { EventStore } from '../store/event-store.ts';
 import { WrongExpectedVersionError } from '../store/event-store.ts';
 import { LedgerError } from '../write/errors.ts';
 import { ledgerStatementStream, unitStream } from '../event/streams.ts';
-import { envelopeBytes } from '../crypto/dsse.ts';
 import { canonicalBytes } from '../crypto/jcs.ts';
 import { fromBase64, fromHex, toBase64, toHex } from '../crypto/encoding.ts';
 import { sign, type Signer } from '../crypto/ed25519.ts';
@@ -89,10 +88,10 @@ export async function registeredStatement(deps: ScittDeps, unitSerial: string): 
     const provenanceSha256 = nativeCrypto.sha256(canonicalBytes(doc));
     const { ledgerKey } = await deps.checkpointer.statementKeysFor(doc.checkpoint);
     const statement = signStatement({ issuer: deps.origin, subject: unitSerial, provenanceSha256, location: `${statementPath(unitSerial)}/provenance` }, ledgerScittSigner(ledgerKey));
-    const signer = await deps.checkpointer.recordSigner();
-    const signed = signer.sign('ScittStatementRegistered', { serial: unitSerial, statementSha256: toHex(nativeCrypto.sha256(statement)), provenanceSha256: toHex(provenanceSha256), checkpoint: doc.checkpoint, statement: toBase64(statement) }, { prev: null });
+    const data = { serial: unitSerial, statementSha256: toHex(nativeCrypto.sha256(statement)), provenanceSha256: toHex(provenanceSha256), checkpoint: doc.checkpoint, statement: toBase64(statement) };
     try {
-      await deps.store.appendToStream(stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: 'no_stream' });
+      // Signed by the key in force and appended under the rotation's lock (Checkpointer.appendRecord).
+      await deps.checkpointer.appendRecord((signer) => signer.sign('ScittStatementRegistered', data, { prev: null }), null);
     } catch (error) {
       // Another request registered it first: serve that one.
       if (!(error instanceof WrongExpectedVersionError) || attempt >= 3) throw error;
