@@ -61,15 +61,19 @@ try {
   try {
     const url = await waitForUrl(join(data, 'ledger.url'), exited);
     const token = readFileSync(join(data, 'admin.token'), 'utf8').trim();
-    const get = async (path, accept) => {
-      const r = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}`, ...(accept ? { accept } : {}) } });
+    // What a release before some feature does not serve (404) is left out of the evidence; fixture.json lists what is in.
+    const get = async (path, { optional = false } = {}) => {
+      const r = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      if (optional && r.status === 404) return null;
       if (r.status !== 200) fail(`GET ${path} answered ${r.status}: ${await r.text()}`);
       return new Uint8Array(await r.arrayBuffer());
     };
     const text = async (path) => new TextDecoder().decode(await get(path));
     const evidence = join(work, 'evidence');
     mkdirSync(evidence);
-    const save = (name, bytes) => writeFileSync(join(evidence, name), bytes);
+    const save = (name, bytes) => {
+      if (bytes) writeFileSync(join(evidence, name), bytes);
+    };
 
     const units = JSON.parse(await text('/v1/units?limit=100'));
     const shipped = units.units.filter((u) => u.status === 'shipped').map((u) => u.serial).sort();
@@ -78,19 +82,19 @@ try {
     const batchId = units.units.find((u) => u.serial === serial).batchId;
 
     save('ledger.pub', await get('/v1/ledger/key'));
-    save('ledger-pq.pub', await get('/v1/ledger/pq-key'));
-    save('unit-map.vkey', await get('/v1/unit-map/key'));
+    save('ledger-pq.pub', await get('/v1/ledger/pq-key', { optional: true }));
+    save('unit-map.vkey', await get('/v1/unit-map/key', { optional: true }));
     const provenance = await text(`/v1/units/${encodeURIComponent(serial)}/provenance`);
     save('provenance.json', provenance);
     const leafIndex = JSON.parse(provenance).entries.at(-1).leafIndex;
     save('receipt.cose', await get(`/entries/${leafIndex}`));
     save('scitt-keys.cbor', await get('/.well-known/scitt-keys'));
     save('checkpoint', await get('/v1/checkpoint'));
-    save('unit-map.checkpoint', await get('/v1/unit-map/checkpoint'));
+    save('unit-map.checkpoint', await get('/v1/unit-map/checkpoint', { optional: true }));
     oldCli(['export', '--batch', batchId, '--out', join(evidence, 'export.ndjson'), '--url', url, '--token-file', join(data, 'admin.token')]);
     for (const csv of readdirSync(evidence).filter((n) => n.endsWith('.csv'))) rmSync(join(evidence, csv));
 
-    writeFileSync(join(work, 'fixture.json'), JSON.stringify({ commit: full, wroteWith: `node ${process.version}`, writtenAt: new Date().toISOString(), command: `node scripts/upgrade-fixture.js ${commit}`, units: UNITS, shipped, serial, batchId, receiptLeafIndex: leafIndex }, null, 2) + '\n');
+    writeFileSync(join(work, 'fixture.json'), JSON.stringify({ commit: full, wroteWith: `node ${process.version}`, writtenAt: new Date().toISOString(), command: `node scripts/upgrade-fixture.js ${commit}`, units: UNITS, shipped, serial, batchId, receiptLeafIndex: leafIndex, evidence: readdirSync(evidence).sort() }, null, 2) + '\n');
   } finally {
     server.kill('SIGTERM');
     await exited;
