@@ -7,7 +7,7 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Tagged, encodeCbor, decodeCbor } from '../src/scitt/cbor.ts';
 import { decodeSign1, encodeSign1, sigStructure } from '../src/scitt/cose.ts';
-import { coseKeySet, issueReceipt, verifyReceipt, type ScittKey, type ScittSigner } from '../src/scitt/receipt.ts';
+import { KEY_VALID_FROM, KEY_VALID_UNTIL, coseKeySet, issueReceipt, parseScittKeySet, scittKeyForReceipt, verifyReceipt, type ScittKey, type ScittSigner } from '../src/scitt/receipt.ts';
 import { ENTRY_LABEL, registeredForm, signStatement, transparentStatement, verifyTransparentStatement } from '../src/scitt/statement.ts';
 import { ScittError } from '../src/scitt/errors.ts';
 import { leafHash } from '../src/merkle/hash.ts';
@@ -135,6 +135,36 @@ describe('COSE Receipts (RFC 9942, RFC9162_SHA256)', () => {
     const set = decodeCbor(coseKeySet([scittKey(ledger)]), 1024) as Map<number, unknown>[];
     expect(set).toHaveLength(1);
     expect([...(set[0] as Map<number, unknown>).entries()]).toEqual([[1, 1], [2, fromHex(ledger.keyId)], [3, -8], [-1, 6], [-2, ledger.publicKey]]);
+  });
+
+  it('a key chain as a key set: each key with the tree sizes it signs; a receipt picks its key by kid and tree_size', () => {
+    const entries = Array.from({ length: 9 }, (_, i) => utf8(`entry ${i}`));
+    const tree = treeOf(entries);
+    // The old key signs trees of 0..5 leaves, the new one from 6 on (a rotation at leaf 5, §13.1).
+    const chain = [{ ...scittKey(other), validity: { from: 0, until: 5 } }, { ...scittKey(ledger), validity: { from: 6, until: null } }];
+    const bytes = coseKeySet(chain);
+    const set = decodeCbor(bytes, 4096) as Map<number, unknown>[];
+    expect(set[0]?.get(KEY_VALID_FROM)).toBe(0);
+    expect(set[0]?.get(KEY_VALID_UNTIL)).toBe(5);
+    expect(set[1]?.has(KEY_VALID_UNTIL)).toBe(false);
+    const parsed = parseScittKeySet(bytes);
+    expect(parsed.map((k) => k.validity)).toEqual([{ from: 0, until: 5 }, { from: 6, until: null }]);
+
+    const early = receiptFor(tree, entries, 2, 5, other);
+    expect(toHex(scittKeyForReceipt(parsed, early).kid)).toBe(other.keyId);
+    expect(verifyReceipt(early, entries[2] as Uint8Array, scittKeyForReceipt(parsed, early)).size).toBe(5);
+    const late = receiptFor(tree, entries, 2, 9, ledger);
+    expect(toHex(scittKeyForReceipt(parsed, late).kid)).toBe(ledger.keyId);
+    // The old key over a tree it no longer signs, and a kid the set does not hold: refused.
+    expect(codeOf(() => scittKeyForReceipt(parsed, receiptFor(tree, entries, 2, 9, other)))).toBe('RECEIPT_KEY_UNKNOWN');
+    expect(codeOf(() => scittKeyForReceipt(parsed.slice(1), early))).toBe('RECEIPT_KEY_UNKNOWN');
+    // A key without validity (pinned directly) is valid at any size; a malformed range is a format error.
+    expect(parseScittKeySet(coseKeySet([scittKey(ledger)]))[0]).not.toHaveProperty('validity');
+    const bad = (entries: [number, unknown][]) => encodeCbor([new Map<number, unknown>([[1, 1], [2, fromHex(ledger.keyId)], [3, -8], [-1, 6], [-2, ledger.publicKey], ...entries])]);
+    expect(codeOf(() => parseScittKeySet(bad([[KEY_VALID_FROM, 6], [KEY_VALID_UNTIL, 5]])))).toBe('RECEIPT_FORMAT_ERROR');
+    expect(codeOf(() => parseScittKeySet(bad([[KEY_VALID_UNTIL, 5]])))).toBe('RECEIPT_FORMAT_ERROR');
+    expect(codeOf(() => parseScittKeySet(bad([[KEY_VALID_FROM, -1]])))).toBe('RECEIPT_FORMAT_ERROR');
+    expect(codeOf(() => parseScittKeySet(utf8('not cbor at all')))).toBe('RECEIPT_FORMAT_ERROR');
   });
 });
 

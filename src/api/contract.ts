@@ -581,7 +581,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'get', path: '/v1/ledger/key', tag: 'log', summary: "The ledger's verifier key", authenticated: true, responses: ok('<origin>+<key id>+<key>, one line', text('the verifier key string to pin')), errors: [] },
   { method: 'get', path: '/v1/ledger/pq-key', tag: 'log', summary: "The ledger's ML-DSA-44 verifier key (hybrid checkpoints)", authenticated: true, responses: ok('<origin>+<key id>+<key>, one line (C2SP vkey type 0x06)', text('the ML-DSA-44 verifier key string to pin')), errors: ['NOT_FOUND'] },
   // SCITT (RFC 9943) over the same Merkle log: src/api/scitt-routes.ts, docs/format.md §13.
-  { method: 'get', path: '/.well-known/scitt-keys', tag: 'evidence', summary: 'The ledger key as a COSE_KeySet (SCRAPI)', authenticated: false, responses: ok('a CBOR COSE_KeySet', { 'application/cbor': z.string().describe('CBOR bytes') }), errors: [] },
+  { method: 'get', path: '/.well-known/scitt-keys', tag: 'evidence', summary: "The ledger's key chain as a COSE_KeySet (SCRAPI), each key with the tree sizes it signs", authenticated: false, responses: ok('a CBOR COSE_KeySet', { 'application/cbor': z.string().describe('CBOR bytes') }), errors: [] },
   {
     method: 'get',
     path: '/entries/:id',

@@ -1,6 +1,7 @@
 /**
  * SCITT routes (draft-ietf-scitt-scrapi where it fits), mounted at the API's root:
- *   GET /.well-known/scitt-keys         the COSE_KeySet of the ledger key (application/cbor); public
+ *   GET /.well-known/scitt-keys         the COSE_KeySet of the ledger's key chain, each key with the tree sizes it
+ *                                       signs (application/cbor); public
  *   GET /entries/{leaf index}           the COSE Receipt of that logged entry (application/scitt-receipt+cose)
  *   GET /statements/{serial}            a shipped unit's Transparent Statement (application/scitt-statement+cose),
  *                                       registered on first request
@@ -13,8 +14,7 @@ import { bearerAuth, requireRole, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
 import { Identifier } from '../../schemas/common.ts';
-import { coseKeySet } from '../scitt/receipt.ts';
-import { ledgerScittKey, receiptAt, statementProvenance, unitTransparentStatement, type ScittDeps } from '../evidence/scitt.ts';
+import { ledgerKeySet, receiptAt, statementProvenance, unitTransparentStatement, type ScittDeps } from '../evidence/scitt.ts';
 
 export const RECEIPT_MEDIA_TYPE = 'application/scitt-receipt+cose';
 export const STATEMENT_MEDIA_TYPE = 'application/scitt-statement+cose';
@@ -23,9 +23,9 @@ const cose = (bytes: Uint8Array, type: string) => new Response(new Uint8Array(by
 
 export function scittRoutes(deps: ScittDeps & { tokens: TokenSource }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  // Every ledger key this instance signs with: mid-rotation on a shared log, the replaced one too (statementKeysFor).
-  const keySet = coseKeySet(deps.checkpointer.heldLedgerKeys().map(ledgerScittKey));
-  app.get('/.well-known/scitt-keys', () => cose(keySet, 'application/cbor'));
+  // Read from the log's key chain on each request (a handful of records), not from the keys this process holds:
+  // after a rotation and a restart it holds the new key alone, and receipts by the old one must still find theirs.
+  app.get('/.well-known/scitt-keys', async () => cose(await ledgerKeySet(deps), 'application/cbor'));
 
   const auth = bearerAuth(deps.tokens);
   app.get('/entries/:id', auth, async (c) => {

@@ -13,7 +13,6 @@ import { WrongExpectedVersionError } from '../store/event-store.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { ledgerNotificationStream } from '../event/streams.ts';
-import { envelopeBytes } from '../crypto/dsse.ts';
 import { toHex } from '../crypto/encoding.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import { parseNote } from '../tlog/note.ts';
@@ -49,11 +48,16 @@ export function notificationRecorder(deps: NotificationRecorderDeps): Notificati
       for (let attempt = 1; ; attempt++) {
         const [head] = await deps.store.readStream(stream, { direction: 'backwards', maxCount: 1 });
         const prev = head ? decodeTrustedEnvelope(head.data, nativeCrypto).digest : null;
-        // By the ledger key in force (on a shared log mid-rotation, not necessarily this process's own).
-        const signed = (await deps.checkpointer.recordSigner()).sign('NotificationListProduced', { ...list, asOf }, { prev });
+        // By the ledger key in force (on a shared log mid-rotation, not necessarily this process's own), appended
+        // under the rotation's lock (Checkpointer.appendRecord).
+        let eventId = '';
         try {
-          await deps.store.appendToStream(stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: head ? head.revision : 'no_stream' });
-          return { eventId: signed.event.id };
+          await deps.checkpointer.appendRecord((signer) => {
+            const signed = signer.sign('NotificationListProduced', { ...list, asOf }, { prev });
+            eventId = signed.event.id;
+            return signed;
+          }, head ? head.revision : null);
+          return { eventId };
         } catch (error) {
           // Another list of the same vulnerability was recorded first: chain after it.
           if (!(error instanceof WrongExpectedVersionError) || attempt >= 5) throw error;

@@ -13,12 +13,11 @@ import type { EventStore } from '../store/event-store.ts';
 import { WrongExpectedVersionError } from '../store/event-store.ts';
 import { LedgerError } from '../write/errors.ts';
 import { ledgerStatementStream, unitStream } from '../event/streams.ts';
-import { envelopeBytes } from '../crypto/dsse.ts';
 import { canonicalBytes } from '../crypto/jcs.ts';
 import { fromBase64, fromHex, toBase64, toHex } from '../crypto/encoding.ts';
 import { sign, type Signer } from '../crypto/ed25519.ts';
 import { nativeCrypto } from '../native/crypto.ts';
-import { issueReceipt, type ScittKey, type ScittSigner } from '../scitt/receipt.ts';
+import { coseKeySet, issueReceipt, type KeyValidity, type ScittKey, type ScittSigner } from '../scitt/receipt.ts';
 import { signStatement, transparentStatement } from '../scitt/statement.ts';
 import { ALG } from '../scitt/cose.ts';
 import { buildProvenance, checkpointSize } from './provenance.ts';
@@ -39,8 +38,16 @@ export function ledgerScittSigner(key: Signer): ScittSigner {
   return { kid: fromHex(key.keyId), alg: ALG.EdDSA, sign: (toBeSigned) => sign(toBeSigned, key.secretKey) };
 }
 
-export function ledgerScittKey(key: Signer): ScittKey {
-  return { kid: fromHex(key.keyId), alg: ALG.EdDSA, publicKey: key.publicKey };
+export function ledgerScittKey(key: Pick<Signer, 'keyId' | 'publicKey'>, validity?: KeyValidity): ScittKey {
+  return { kid: fromHex(key.keyId), alg: ALG.EdDSA, publicKey: key.publicKey, ...(validity ? { validity } : {}) };
+}
+
+/**
+ * The COSE_KeySet of `/.well-known/scitt-keys` (docs/format.md §13.1): every key of the ledger's Ed25519 key chain,
+ * oldest first, each with the tree sizes it signs, so a receipt by a key since rotated out is still checked by it.
+ */
+export async function ledgerKeySet(deps: Pick<ScittDeps, 'checkpointer'>): Promise<Uint8Array> {
+  return coseKeySet((await deps.checkpointer.ledgerKeyChain()).map((k) => ledgerScittKey(k.key, k.validity)));
 }
 
 /** Where a unit's statement and the provenance document it digests are served (relative to the API). */
@@ -81,10 +88,10 @@ export async function registeredStatement(deps: ScittDeps, unitSerial: string): 
     const provenanceSha256 = nativeCrypto.sha256(canonicalBytes(doc));
     const { ledgerKey } = await deps.checkpointer.statementKeysFor(doc.checkpoint);
     const statement = signStatement({ issuer: deps.origin, subject: unitSerial, provenanceSha256, location: `${statementPath(unitSerial)}/provenance` }, ledgerScittSigner(ledgerKey));
-    const signer = await deps.checkpointer.recordSigner();
-    const signed = signer.sign('ScittStatementRegistered', { serial: unitSerial, statementSha256: toHex(nativeCrypto.sha256(statement)), provenanceSha256: toHex(provenanceSha256), checkpoint: doc.checkpoint, statement: toBase64(statement) }, { prev: null });
+    const data = { serial: unitSerial, statementSha256: toHex(nativeCrypto.sha256(statement)), provenanceSha256: toHex(provenanceSha256), checkpoint: doc.checkpoint, statement: toBase64(statement) };
     try {
-      await deps.store.appendToStream(stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: 'no_stream' });
+      // Signed by the key in force and appended under the rotation's lock (Checkpointer.appendRecord).
+      await deps.checkpointer.appendRecord((signer) => signer.sign('ScittStatementRegistered', data, { prev: null }), null);
     } catch (error) {
       // Another request registered it first: serve that one.
       if (!(error instanceof WrongExpectedVersionError) || attempt >= 3) throw error;

@@ -33,6 +33,17 @@ export interface ScittKey {
   readonly kid: Uint8Array;
   readonly alg: typeof ALG.EdDSA;
   readonly publicKey: Uint8Array;
+  /**
+   * The ledger tree sizes whose receipts this key signs, as the key set serves them (docs/format.md §13.1): from
+   * `from` to `until` inclusive, `until` null for the key in force now. Absent: any size (a key pinned directly).
+   */
+  readonly validity?: KeyValidity;
+}
+
+/** The tree sizes a key of the ledger's key chain signs checkpoints (and so receipts) of, inclusive. */
+export interface KeyValidity {
+  readonly from: number;
+  readonly until: number | null;
 }
 
 export interface ScittSigner {
@@ -111,18 +122,8 @@ export function cwtClaims(header: HeaderMap, what: string, code: 'RECEIPT_FORMAT
   return { iss: iss as string, sub: sub as string };
 }
 
-/**
- * Verifies a receipt for an entry (the logged bytes) against the pinned ledger key, in named steps: structure,
- * key, proof, signature over the root the proof yields.
- */
-export function verifyReceipt(receipt: Uint8Array, entry: Uint8Array, key: ScittKey, crypto: CryptoBackend = portableCrypto): VerifiedReceipt {
-  const message = decodeReceipt(receipt);
-  const header = message.protectedHeader;
-  if (message.payload !== null) fail('RECEIPT_FORMAT_ERROR', 'the receipt carries its payload; RFC9162_SHA256 receipts from flashtrail are detached (payload nil)');
-  if (header.get(HEADER.vds) !== VDS_RFC9162_SHA256) fail('RECEIPT_FORMAT_ERROR', `the receipt's verifiable data structure (395) is ${String(header.get(HEADER.vds))}, not RFC9162_SHA256 (1)`);
-  const { iss, sub } = cwtClaims(header, 'the receipt', 'RECEIPT_FORMAT_ERROR');
-  checkKey(header, key, 'the receipt', 'RECEIPT_KEY_UNKNOWN');
-
+/** The receipt's one inclusion proof (396 → −1): `[tree_size, leaf_index, inclusion_path]`, its numbers checked. */
+function inclusionProofOf(message: CoseSign1): { size: number; index: number; path: unknown } {
   const vdp = message.unprotectedHeader.get(HEADER.vdp);
   if (!(vdp instanceof Map) || vdp.size !== 1 || !vdp.has(VDP_INCLUSION)) fail('RECEIPT_FORMAT_ERROR', 'the receipt has no verifiable data structure proofs (396) with exactly the inclusion proofs (-1)');
   const proofs = (vdp as Map<number, unknown>).get(VDP_INCLUSION);
@@ -138,15 +139,31 @@ export function verifyReceipt(receipt: Uint8Array, entry: Uint8Array, key: Scitt
   const [size, index, path] = proof as unknown[];
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) fail('RECEIPT_FORMAT_ERROR', 'the inclusion proof\'s tree_size is not a positive integer');
   if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) fail('RECEIPT_FORMAT_ERROR', 'the inclusion proof\'s leaf_index is not a non-negative integer');
+  return { size: size as number, index: index as number, path };
+}
+
+/**
+ * Verifies a receipt for an entry (the logged bytes) against the pinned ledger key, in named steps: structure,
+ * key, proof, signature over the root the proof yields.
+ */
+export function verifyReceipt(receipt: Uint8Array, entry: Uint8Array, key: ScittKey, crypto: CryptoBackend = portableCrypto): VerifiedReceipt {
+  const message = decodeReceipt(receipt);
+  const header = message.protectedHeader;
+  if (message.payload !== null) fail('RECEIPT_FORMAT_ERROR', 'the receipt carries its payload; RFC9162_SHA256 receipts from flashtrail are detached (payload nil)');
+  if (header.get(HEADER.vds) !== VDS_RFC9162_SHA256) fail('RECEIPT_FORMAT_ERROR', `the receipt's verifiable data structure (395) is ${String(header.get(HEADER.vds))}, not RFC9162_SHA256 (1)`);
+  const { iss, sub } = cwtClaims(header, 'the receipt', 'RECEIPT_FORMAT_ERROR');
+  checkKey(header, key, 'the receipt', 'RECEIPT_KEY_UNKNOWN');
+
+  const { size, index, path } = inclusionProofOf(message);
   if (!Array.isArray(path) || path.length > MAX_PATH || !path.every((h) => h instanceof Uint8Array && h.length === 32)) fail('RECEIPT_FORMAT_ERROR', `the inclusion path is not an array of at most ${MAX_PATH} 32-byte hashes`);
-  if ((index as number) >= (size as number)) fail('RECEIPT_PROOF_ERROR', `leaf_index ${String(index)} is not below tree_size ${String(size)} (RFC 9942 §5.2)`);
+  if (index >= size) fail('RECEIPT_PROOF_ERROR', `leaf_index ${String(index)} is not below tree_size ${String(size)} (RFC 9942 §5.2)`);
 
   const leaf = leafHash(entry, crypto);
   if (sub !== toHex(leaf)) fail('RECEIPT_PROOF_ERROR', `the receipt is for leaf ${sub.slice(0, 16)}…, not for this entry's leaf ${toHex(leaf).slice(0, 16)}…`);
-  const root = rootFromInclusionProof(leaf, index as number, size as number, path as Uint8Array[], crypto);
+  const root = rootFromInclusionProof(leaf, index, size, path as Uint8Array[], crypto);
   if (!root) return fail('RECEIPT_PROOF_ERROR', `the inclusion path of ${(path as unknown[]).length} hashes does not fit leaf ${String(index)} of a tree of ${String(size)}`);
   if (!verifySign1(message, verifierOf(key, crypto), root)) fail('RECEIPT_SIGNATURE_ERROR', `the ledger key's signature over the root of tree ${String(size)} that the proof of leaf ${String(index)} yields does not verify`);
-  return { issuer: iss, index: index as number, size: size as number, root };
+  return { issuer: iss, index, size, root };
 }
 
 /** COSE key types and parameters (RFC 9053 §7.2): an OKP key on Ed25519. */
@@ -158,15 +175,84 @@ const OKP_CRV = -1;
 const OKP_X = -2;
 const CRV_ED25519 = 6;
 
+/**
+ * Private-use COSE_Key labels (RFC 9052 §7.1: below −65536) carrying a key's validity in the ledger's key chain
+ * (docs/format.md §13.1): the smallest and the largest tree size it signs. A COSE library that does not know them
+ * ignores them and picks keys by kid, as SCRAPI's key set is meant to be used.
+ */
+export const KEY_VALID_FROM = -65537;
+export const KEY_VALID_UNTIL = -65538;
+
 /** The COSE_Key of a receipt-signing key, as served in the SCRAPI key set (`/.well-known/scitt-keys`). */
 export function coseKey(key: ScittKey): Map<number, unknown> {
-  return new Map<number, unknown>([
+  const entries: [number, unknown][] = [
     [KTY, KTY_OKP],
     [KEY_KID, key.kid],
     [KEY_ALG, key.alg],
     [OKP_CRV, CRV_ED25519],
     [OKP_X, key.publicKey],
-  ]);
+  ];
+  if (key.validity) entries.push([KEY_VALID_FROM, key.validity.from]);
+  if (key.validity && key.validity.until !== null) entries.push([KEY_VALID_UNTIL, key.validity.until]);
+  return new Map(entries);
+}
+
+/** The keys of a key set this large at most: a chain of rotations is a handful. */
+const MAX_KEY_SET_BYTES = 64 * 1024;
+
+const isTreeSize = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * The Ed25519 keys of a COSE_KeySet as `/.well-known/scitt-keys` serves them, with their validity when it carries
+ * one. Keys of other types are skipped (a key set may hold more than flashtrail signs with); a key that claims to be
+ * an EdDSA Ed25519 key and is malformed is `RECEIPT_FORMAT_ERROR`, naming its position.
+ */
+export function parseScittKeySet(bytes: Uint8Array): ScittKey[] {
+  let decoded: unknown;
+  try {
+    decoded = decodeCbor(bytes, MAX_KEY_SET_BYTES);
+  } catch (error) {
+    if (error instanceof CborError) fail('RECEIPT_FORMAT_ERROR', `the key set is not CBOR: ${error.message}`);
+    throw error;
+  }
+  if (!Array.isArray(decoded)) return fail('RECEIPT_FORMAT_ERROR', 'the key set is not a COSE_KeySet (an array of COSE_Keys)');
+  const keys: ScittKey[] = [];
+  for (const [i, key] of (decoded as unknown[]).entries()) {
+    if (!(key instanceof Map) || key.get(KTY) !== KTY_OKP || key.get(OKP_CRV) !== CRV_ED25519 || key.get(KEY_ALG) !== -8) continue;
+    const kid: unknown = key.get(KEY_KID);
+    const x: unknown = key.get(OKP_X);
+    if (!(kid instanceof Uint8Array) || kid.length !== 32 || !(x instanceof Uint8Array) || x.length !== 32) return fail('RECEIPT_FORMAT_ERROR', `key ${i} of the key set: kid (2) and x (-2) must be 32-byte strings`);
+    const from: unknown = key.get(KEY_VALID_FROM);
+    const until: unknown = key.get(KEY_VALID_UNTIL);
+    if (from === undefined && until === undefined) {
+      keys.push({ kid, alg: -8, publicKey: x });
+      continue;
+    }
+    if (!isTreeSize(from) || (until !== undefined && (!isTreeSize(until) || until < from))) {
+      return fail('RECEIPT_FORMAT_ERROR', `key ${i} of the key set: its validity (labels ${KEY_VALID_FROM}, ${KEY_VALID_UNTIL}) is not a range of tree sizes`);
+    }
+    keys.push({ kid, alg: -8, publicKey: x, validity: { from, until: isTreeSize(until) ? until : null } });
+  }
+  return keys;
+}
+
+/**
+ * The key of a key set that signed a receipt: the one its kid names, valid at its tree_size (`RECEIPT_KEY_UNKNOWN`
+ * otherwise, naming the kid and the sizes). Which keys a relying party trusts is its own decision (§13.1: it pins
+ * the ledger key and follows its chain); this only picks among those it was given.
+ */
+export function scittKeyForReceipt(keys: readonly ScittKey[], receipt: Uint8Array): ScittKey {
+  const message = decodeReceipt(receipt);
+  const kid = message.protectedHeader.get(HEADER.kid);
+  if (!(kid instanceof Uint8Array)) return fail('RECEIPT_FORMAT_ERROR', 'the receipt has no kid (4) byte string');
+  const { size } = inclusionProofOf(message);
+  const named = keys.filter((k) => bytesEqual(k.kid, kid));
+  const first = named[0];
+  if (!first) return fail('RECEIPT_KEY_UNKNOWN', `the receipt's kid ${toHex(kid)} is not a key of the key set (${keys.length} key(s))`);
+  const valid = named.find((k) => !k.validity || (size >= k.validity.from && (k.validity.until === null || size <= k.validity.until)));
+  if (valid) return valid;
+  const v = first.validity as KeyValidity;
+  return fail('RECEIPT_KEY_UNKNOWN', `the receipt's key ${toHex(kid)} signs trees of ${v.from} to ${v.until ?? 'now'} leaves, not its tree_size ${size}`);
 }
 
 /** A COSE_KeySet (RFC 9052 §7): an array of COSE_Keys. */

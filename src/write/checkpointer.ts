@@ -76,6 +76,26 @@ export interface CheckpointerOptions {
   readonly rotatedFrom?: Signer;
   /** The same for the ML-DSA-44 key (ledger.json `mlDsaRotatedFrom`): announced by the elected writer (docs/format.md §5.5.1). */
   readonly mlDsaRotatedFrom?: MlDsaSigner;
+  /**
+   * Serializes the ledger's own record appends with the key rotation's (appendRecord). Absent: one of its own; a
+   * test passes one it can watch.
+   */
+  readonly recordLock?: SerialLock;
+}
+
+/**
+ * Runs tasks one at a time, in call order: the lock under which the ledger reads the key in force and appends the
+ * record it signed with it, and under which a key rotation is appended, so that neither comes between the other's
+ * read and append.
+ */
+export class SerialLock {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(task);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
 }
 
 /** What the checkpointer needs of a witness set (src/witness/client.ts WitnessSet). */
@@ -129,8 +149,20 @@ export class Checkpointer {
   private witnessing: { ledgerNote: string; done: Promise<string> } | null = null;
   /** On a shared log, set once this writer has put its ML-DSA-44 key (or rotation) in the log. */
   private mlDsaSettled = false;
+  private readonly recordLock: SerialLock;
 
   constructor(private readonly options: CheckpointerOptions) {
+    this.recordLock = options.recordLock ?? new SerialLock();
+  }
+
+  /**
+   * Signs one of the ledger's records by the Ed25519 key in force (recordKey) and appends it at `expected`, both
+   * under the lock a key rotation's append takes: a rotation cannot land between the choice of the key and the
+   * append, which would put a record signed by the replaced key at a leaf after the rotation, where §5.4 requires
+   * the new key and every verifier refuses it. Returns the record's $all position.
+   */
+  appendRecord(sign: (signer: EventSigner) => SignedEvent, expected: bigint | null): Promise<bigint> {
+    return this.recordLock.run(async () => this.append(sign(await this.recordSigner()), expected));
   }
 
   /**
@@ -152,7 +184,7 @@ export class Checkpointer {
     const wanted = [...keys.entries()].map(([keyId, pub]) => ({ keyId, publicKey: toHex(pub) })).sort((a, b) => a.keyId.localeCompare(b.keyId));
     const current = last?.decoded.event;
     if (current?.type === 'AdminKeysTrusted' && JSON.stringify([...current.data.keys].sort((a, b) => a.keyId.localeCompare(b.keyId)).map((k) => ({ keyId: k.keyId, publicKey: k.publicKey }))) === JSON.stringify(wanted)) return;
-    await this.append((await this.recordSigner()).sign('AdminKeysTrusted', { keys: wanted }, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+    await this.appendRecord((signer) => signer.sign('AdminKeysTrusted', { keys: wanted }, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
   /**
@@ -170,7 +202,7 @@ export class Checkpointer {
         // A key that no rotation names (one restored after its predecessor was lost): announced, not linked, so
         // verifiers pinned to the old key do not follow it (docs/format.md §5.5).
         const data = { algorithm: 'ml-dsa-44' as const, keyId: key.keyId, publicKey: toBase64(key.publicKey), verifierKey: formatMlDsaVerifierKey(this.options.origin, key.publicKey) };
-        await this.append((await this.recordSigner()).sign('LedgerKeyAnnounced', data, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+        await this.appendRecord((signer) => signer.sign('LedgerKeyAnnounced', data, { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
         return;
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError) || attempt >= 5) throw error;
@@ -184,7 +216,12 @@ export class Checkpointer {
    * ends at a third key: the replaced key given is not the one in force. Ledger records and checkpoints
    * signed after it are the new key's.
    */
-  async announceLedgerKeyRotation(previous: Signer): Promise<void> {
+  announceLedgerKeyRotation(previous: Signer): Promise<void> {
+    // Under the records' lock (appendRecord): no record signed by `previous` is appended after this one.
+    return this.recordLock.run(() => this.announceLedgerKeyRotationNow(previous));
+  }
+
+  private async announceLedgerKeyRotationNow(previous: Signer): Promise<void> {
     const { ledgerKey, origin, clock } = this.options;
     const last = await this.head(LEDGER_KEY_ROTATIONS_STREAM);
     // The stream holds both chains (§5.4, §5.5): the Ed25519 one's newest link.
@@ -219,7 +256,7 @@ export class Checkpointer {
       throw new KeyFileError(`the log's ML-DSA-44 key is ${inLog ? inLog.keyId : 'not announced'}, not ${previous.keyId}, which ledger.json says was replaced: refusing to announce ${key.keyId}`);
     }
     const last = await this.head(LEDGER_KEY_ROTATIONS_STREAM);
-    await this.append((await this.recordSigner()).sign('LedgerKeyRotated', mlDsaRotationData(this.options.origin, previous, key), { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
+    await this.appendRecord((signer) => signer.sign('LedgerKeyRotated', mlDsaRotationData(this.options.origin, previous, key), { prev: last?.decoded.digest ?? null }), last?.recorded.revision ?? null);
   }
 
   /**
@@ -318,6 +355,38 @@ export class Checkpointer {
     return { keyId: first.data.previousKeyId, verifierKey: formatVerifierKey(origin, fromHex(first.data.previousPublicKey)) };
   }
 
+  /**
+   * Every Ed25519 key of the ledger's key chain, oldest first, with the tree sizes it signs (keyInForce as ranges):
+   * the first key from size 0; a rotation at leaf L ends the replaced key at size L and starts the new one at L + 1.
+   * What `/.well-known/scitt-keys` serves, so a receipt by a replaced key still finds its key after a restart. With
+   * no rotation in the log: the key this instance starts from (`rotatedFrom` while a rotation is not announced yet:
+   * the new key signs nothing before its announcement is in the tree, so it is not listed before).
+   */
+  async ledgerKeyChain(): Promise<{ key: { keyId: string; publicKey: Uint8Array }; validity: { from: number; until: number | null } }[]> {
+    const { ledgerKey, rotatedFrom } = this.options;
+    const chain = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519');
+    const first = chain[0];
+    if (!first) {
+      const own = rotatedFrom ?? ledgerKey;
+      return [{ key: own, validity: { from: 0, until: null } }];
+    }
+    await this.options.log.catchUp();
+    const leaves = await this.options.log.leavesOfPositions(chain.map((r) => r.position));
+    const out: { key: { keyId: string; publicKey: Uint8Array }; validity: { from: number; until: number | null } }[] = [];
+    let from = 0;
+    let key = { keyId: first.data.previousKeyId, publicKey: fromHex(first.data.previousPublicKey) };
+    for (const link of chain) {
+      const leaf = leaves.get(link.position)?.index;
+      // A rotation the Merkle log has not reached yet: the replaced key is in force for every size until it does.
+      if (leaf === undefined) break;
+      out.push({ key, validity: { from, until: leaf } });
+      from = leaf + 1;
+      key = { keyId: link.data.keyId, publicKey: fromHex(link.data.publicKey) };
+    }
+    out.push({ key, validity: { from, until: null } });
+    return out;
+  }
+
   /** The verifier key of the newest checkpoint recorded (what `GET /v1/ledger/key` answers on every instance). */
   async verifierKeyInForce(): Promise<string> {
     const newest = await this.newestRecorded();
@@ -332,7 +401,7 @@ export class Checkpointer {
    * not the Merkle log has reached it; with none, the key this instance starts from. An instance that does not hold
    * it (on old files) refuses rather than put a record in the log that no verifier accepts.
    */
-  async recordSigner(): Promise<EventSigner> {
+  private async recordSigner(): Promise<EventSigner> {
     return new EventSigner(await this.recordKey(), 'ledger', this.options.clock);
   }
 
@@ -347,11 +416,6 @@ export class Checkpointer {
     const key = [ledgerKey, ...(rotatedFrom ? [rotatedFrom] : [])].find((k) => k.keyId === inForce);
     if (!key) throw new LedgerError('UNAVAILABLE', `the ledger key in force is ${inForce}, but this instance holds ${ledgerKey.keyId}: it cannot sign ledger records; ask another instance, and install the rotated ledger.key, ledger.key.<old key id> and ledger.json here, then restart`, { keyInForce: inForce, heldKey: ledgerKey.keyId });
     return key;
-  }
-
-  /** The Ed25519 ledger keys this instance can sign with: its own, and during a rotation the one it replaces. */
-  heldLedgerKeys(): Signer[] {
-    return [this.options.ledgerKey, ...(this.options.rotatedFrom ? [this.options.rotatedFrom] : [])];
   }
 
   /**
