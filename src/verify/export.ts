@@ -353,6 +353,19 @@ export interface FirmwareAnswerReport {
   readonly narrowedBy: string[];
 }
 
+/**
+ * What a v5 export's verification says of its firmware answer (§7.6.3), as one line for `flashtrail verify` and
+ * the offline page alike; null for other formats.
+ */
+export function firmwareAnswerLine(report: Pick<ExportReport, 'firmwareAnswer' | 'selection'>): string | null {
+  const fa = report.firmwareAnswer;
+  if (!fa) return null;
+  const counts = `${fa.now} now, ${fa.formerly} formerly`;
+  if (fa.complete) return `complete: the export holds every unit carrying firmware ${fa.sha256} (${counts}${report.selection.serials ? ", among the selection's serials" : ''}) as of checkpoint ${fa.size}`;
+  if (fa.proved) return `firmware answer proved as of checkpoint ${fa.size} (${counts}): every unit in the file is in it; ${fa.leftOut} unit(s) of it are not in the file, narrowed by ${fa.narrowedBy.join(', ')} (not proven to fall outside)`;
+  return `firmware answer not checked (${counts}): pin the index log key (--map-key) to prove the export complete for firmware ${fa.sha256}`;
+}
+
 /** Unit records per batch handed to the verifier. */
 const BATCH = 256;
 /** How a unit record line starts: v1 as the ledger wrote it, v2 in RFC 8785 member order. */
@@ -719,7 +732,6 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
         if (!(a.serial < b.serial)) throw unitOrderError(a, b);
       }
     }
-    const firmwareAnswer = answerSets ? completenessStep(answerSets, header as NonNullable<typeof header>, checkpoint as Checkpoint, statement?.line ?? lineNo + 1) : undefined;
     const keys = established as EstablishedKeys | null;
     if (!keys) throw new VerificationError('FORMAT_ERROR', 'format', 'the export has no key records');
     if (isCanonicalExportFormat(format)) {
@@ -728,6 +740,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       for (const r of keys.releases.keys()) if (!releasesNeeded.has(r)) throw new VerificationError('FORMAT_ERROR', 'keys', `the release record of ${r} is in the file, but no batch record names it`, { stream: `release-${r}` });
     }
     steps.push({ step: 'units', detail: `${unitCount} units, ${events} events: every event included, signed (RFC 8032 strict, ${crypto.name} Ed25519 on ${units.threads} thread(s)) by a key live at its leaf, chained in log order; summaries match the events${isCanonicalExportFormat(format) ? ' and batch records; every unit in the selection' : ''}${history ? `; every unit's events are all its events as of tree size ${history.size} (map proofs)` : ''}` });
+    const firmwareAnswer = answerSets ? completenessStep(answerSets, header as NonNullable<typeof header>, checkpoint as Checkpoint, statement?.line ?? lineNo + 1) : undefined;
 
     if (!statement) throw new VerificationError('FORMAT_ERROR', 'statement', 'the export has no closing statement: it is truncated', { line: lineNo + 1 });
     const s = statement as { envelope: Parameters<typeof verifyStatement>[0]; line: number };

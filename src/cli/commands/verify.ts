@@ -4,7 +4,7 @@ import { defineCommand } from '../command.ts';
 import { CliError, describeExpectedFailure, UsageError } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
 import { isRenewalBundle, verifyExportRenewal, verifyRenewal } from '../../verify/renewal.ts';
-import { checkCheckpoint, verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
+import { checkCheckpoint, firmwareAnswerLine, verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64, toHex } from '../../crypto/encoding.ts';
 import { LedgerClient } from '../../client/ledger-client.ts';
@@ -124,10 +124,8 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
         o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
       if (report.history) o.out(`  complete: every unit's events are all its events as of checkpoint size ${report.history.size}${report.freshness?.asOf ? ` (${report.freshness.asOf})` : ''} (map root ${report.history.mapRoot.slice(0, 16)}…, index log tree ${report.history.indexSize})`);
-      const fa = report.firmwareAnswer;
-      if (fa?.complete) o.out(`  complete: the export holds every unit carrying firmware ${fa.sha256} (${fa.now} now, ${fa.formerly} formerly${report.selection.serials ? ', among the selection\'s serials' : ''}) as of checkpoint ${fa.size}`);
-      else if (fa?.proved) o.out(`  firmware answer proved as of checkpoint ${fa.size} (${fa.now} now, ${fa.formerly} formerly): every unit in the file is in it; ${fa.leftOut} unit(s) of it are not in the file, narrowed by ${fa.narrowedBy.join(', ')} (not proven to fall outside)`);
-      else if (fa) o.out(`  firmware answer not checked (${fa.now} now, ${fa.formerly} formerly): pin the index log key with --map-key to prove the export complete for firmware ${fa.sha256}`);
+      const firmwareLine = firmwareAnswerLine(report);
+      if (firmwareLine) o.out(`  ${firmwareLine}`);
       o.out(`  statement signed with ${report.statementSignatures.join(' + ')}`);
       if (report.verifierPage) {
         const p = report.verifierPage;

@@ -13,6 +13,7 @@ import {
   stepLines,
   failureLine,
   exportStepPlan,
+  firmwareAnswerLine,
   provenanceStepPlan,
   renewalStepPlan,
   exportRenewalStepPlan,
@@ -181,6 +182,8 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
         say(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
       if (report.history) say(`  complete: every unit's events are all its events as of checkpoint size ${report.history.size}`);
+      const firmwareLine = firmwareAnswerLine(report);
+      if (firmwareLine) say(`  ${firmwareLine}`);
       for (const n of report.notProven) say(`  not proven: ${n}`);
       return { ok: true, kind, report, signatures: signatures(report.signatures), lines };
     }
