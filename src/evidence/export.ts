@@ -290,7 +290,7 @@ async function answerCandidates(deps: ExportDeps, selection: ExportSelection, an
 }
 
 /** The answer in parts of at most FIRMWARE_PART_SERIALS serials, `now` first, then `formerly` (§7.6.3). */
-function* firmwareParts(answer: FirmwareAnswer): Generator<ExportRecord> {
+export function* firmwareParts(answer: Pick<FirmwareAnswer, 'now' | 'formerly' | 'sha256'> & { firmware: { value: string | null; proof: string } }): Generator<Extract<ExportRecord, { record: 'firmware' }>> {
   const firmware = { value: answer.firmware.value, proof: answer.firmware.proof };
   const total = answer.now.length + answer.formerly.length;
   for (let from = 0; from === 0 || from < total; from += FIRMWARE_PART_SERIALS) {

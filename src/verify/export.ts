@@ -454,7 +454,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
     options.onProgress?.(unitCount, events);
   };
   /** v5: the firmware answer, read from its records (lines 4 …), and the unit records found in it. */
-  const answer = { sha256: '', firmware: null as FirmwareRecord['firmware'] | null, now: [] as string[], formerly: [] as string[], parts: 0, lastPartSize: 0 };
+  const answer = emptyFirmwareAnswer();
   let answerSets: { now: Set<string>; formerly: Set<string>; present: Map<string, number> } | null = null;
   let answerProved = false;
   const checkAgainstAnswer = (r: UnitResult, sets: NonNullable<typeof answerSets>) => {
@@ -879,7 +879,18 @@ function signedByKeyId(note: string, key: { readonly name: string; readonly id: 
  * Adds one firmware record to the answer (§7.6.3): the same digest and map proof in every part, every part but the
  * last full, an empty part only alone, each list strictly ascending across parts, at most 1,000,000 serials.
  */
-function addFirmwarePart(answer: { sha256: string; firmware: FirmwareRecord['firmware'] | null; now: string[]; formerly: string[]; parts: number; lastPartSize: number }, rec: FirmwareRecord, line: number): void {
+export interface FirmwareAnswerParts {
+  sha256: string;
+  firmware: FirmwareRecord['firmware'] | null;
+  readonly now: string[];
+  readonly formerly: string[];
+  parts: number;
+  lastPartSize: number;
+}
+
+export const emptyFirmwareAnswer = (): FirmwareAnswerParts => ({ sha256: '', firmware: null, now: [], formerly: [], parts: 0, lastPartSize: 0 });
+
+export function addFirmwarePart(answer: FirmwareAnswerParts, rec: FirmwareRecord, line: number): void {
   const at = { line };
   const size = rec.now.length + rec.formerly.length;
   if (size > FIRMWARE_PART_SERIALS) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: a firmware record holds at most ${FIRMWARE_PART_SERIALS} serials, not ${size}`, at);
