@@ -159,6 +159,8 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     const page = await browser.newPage();
     const genuine = await dropOnPage(page, join(FORMAT_VECTOR_DIR, 'v5/genuine.export.ndjson'), keys.ledger, { mapKey: keys.map });
     expect(genuine.state).toBe('verified');
+    // Planned from the header's format before the first step ran, so in their place on the board, not appended.
+    expect(genuine.board.map((b) => b.step)).toEqual(['format', 'checkpoint', 'keys', 'history', 'firmware', 'units', 'completeness', 'statement']);
     expect(genuine.board.filter((b) => b.step === 'firmware' || b.step === 'completeness').map((b) => b.state)).toEqual(['ok', 'ok']);
     expect(genuine.steps.some((l) => /^ {2}complete: the export holds every unit carrying firmware [0-9a-f]{64} \(2 now, 0 formerly\) as of checkpoint \d+/.test(l))).toBe(true);
     const removed = join(FORMAT_VECTOR_DIR, 'v5/export.unit-removed.ndjson');
