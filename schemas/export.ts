@@ -11,6 +11,9 @@
  *   flashtrail.export.v4  as v3, and the unit history map (§15): a `history` record after the checkpoint (the map
  *                         root and its commitment in the index log), and in every unit record the map proof of
  *                         its serial, so that a unit record with an event left out fails (§7.6.2).
+ *   flashtrail.export.v5  as v4, for a selection by firmware digest: the proved answer "which units carry it now
+ *                         and formerly" (§15.6.1) in `firmware` records after the history record, so that a unit
+ *                         left out of the file fails (EXPORT_INCOMPLETE, §7.6.3).
  *   flashtrail.export.v1  what ledgers wrote before v2; still verified, with the rules it can carry.
  */
 import { z } from 'zod';
@@ -166,6 +169,32 @@ export const InTotoStatementV4Schema = z.strictObject({
 });
 export const ExportRecordV4Schema = z.discriminatedUnion('record', [ExportHeaderV4, ExportCheckpoint, ExportHistory, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV4, ExportStatementV3]);
 
-/** The current format: what the ledger writes where it keeps a unit history map (v3 where it does not). */
-export const ExportRecordSchema = ExportRecordV4Schema;
-export const InTotoStatementSchema = InTotoStatementV4Schema;
+// v5 (docs/format.md §7.6.3): v4, with the firmware answer of the selection's digest in parts after the history record.
+export const EXPORT_FORMAT_V5 = 'flashtrail.export.v5';
+export const EXPORT_PREDICATE_TYPE_V5 = 'https://flashtrail.dev/attestation/traceability-export/v5';
+/** Serials (now and formerly together) in one firmware record: 16,384 × 67 bytes stays far below the line limit. */
+export const FIRMWARE_PART_SERIALS = 16_384;
+/** Serials in a whole answer, as GET /v1/unit-map/firmware/{sha256} (§15.6.1): a digest carried by more has no v5 export. */
+export const FIRMWARE_ANSWER_MAX_SERIALS = 1_000_000;
+export const ExportHeaderV5 = header(EXPORT_FORMAT_V5, Timestamp);
+export const ExportFirmware = z
+  .strictObject({
+    record: z.literal('firmware'),
+    sha256: Sha256Hex.describe("the selection's firmware digest D"),
+    firmware: UnitMapProof.describe("value(D) (or null) and its map proof under the history record's mapRoot; the same in every part"),
+    now: z.array(Identifier).max(FIRMWARE_PART_SERIALS).describe("this part's slice of the serials carrying D now, ascending across parts"),
+    formerly: z.array(Identifier).max(FIRMWARE_PART_SERIALS).describe("this part's slice of the serials that carried D formerly, ascending across parts"),
+  })
+  .describe('one part of the proved answer "which units carry firmware D" as of the checkpoint (docs/format.md §7.6.3, §15.6)');
+export const ExportPredicateV5Schema = ExportPredicateV3Schema.extend({ format: z.literal(EXPORT_FORMAT_V5) });
+export const InTotoStatementV5Schema = z.strictObject({
+  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
+  subject: InTotoStatementV2Schema.shape.subject,
+  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V5),
+  predicate: ExportPredicateV5Schema,
+});
+export const ExportRecordV5Schema = z.discriminatedUnion('record', [ExportHeaderV5, ExportCheckpoint, ExportHistory, ExportFirmware, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV4, ExportStatementV3]);
+
+/** The current formats: v5 for a selection by firmware where the map commits firmware (v2 leaf), else v4 (v3 without a map). */
+export const ExportRecordSchema = ExportRecordV5Schema.or(ExportRecordV4Schema);
+export const InTotoStatementSchema = InTotoStatementV5Schema.or(InTotoStatementV4Schema);

@@ -1,7 +1,7 @@
 /** Renders JSON Schema files from the zod schemas, for integrators in other languages (pure; the CLI writes them). */
 import { z } from 'zod';
 import { adminEventVersions, ledgerEventVersions, unitEventVersions, LedgerEventSchema, DsseEnvelopeSchema, SCHEMA_VERSIONS } from './index.ts';
-import { ExportRecordV1Schema, ExportRecordV2Schema, ExportRecordV3Schema, ExportRecordV4Schema, InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Schema, InTotoStatementV4Schema } from './export.ts';
+import { ExportRecordV1Schema, ExportRecordV2Schema, ExportRecordV3Schema, ExportRecordV4Schema, ExportRecordV5Schema, InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Schema, InTotoStatementV4Schema, InTotoStatementV5Schema } from './export.ts';
 import { ProvenanceDocumentV1, ProvenanceDocumentV2, ProvenanceDocumentV3, ProvenanceStatementV3Schema } from './provenance.ts';
 
 /** Where the rendered files live in the repository, relative to its root. */
@@ -25,6 +25,8 @@ export function renderJsonSchemas(): Map<string, string> {
   add('export-statement-v3', InTotoStatementV3Schema, 'The in-toto Statement v1 closing a flashtrail.export.v3 export, with the traceability-export/v3 predicate (the verifier page by SHA-256); docs/format.md §7.6.1');
   add('export-record-v4', ExportRecordV4Schema, 'One line of a flashtrail.export.v4 traceability export: v3 records, a history record (the unit history map root and its index log commitment) after the checkpoint, and each unit record with its map proof; docs/format.md §7.6.2');
   add('export-statement-v4', InTotoStatementV4Schema, 'The in-toto Statement v1 closing a flashtrail.export.v4 export, with the traceability-export/v4 predicate (members as v3); docs/format.md §7.6.2');
+  add('export-record-v5', ExportRecordV5Schema, 'One line of a flashtrail.export.v5 traceability export: v4 records, and after the history record the firmware records (the proved answer of the selection\'s firmware digest, now and formerly, in parts); docs/format.md §7.6.3');
+  add('export-statement-v5', InTotoStatementV5Schema, 'The in-toto Statement v1 closing a flashtrail.export.v5 export, with the traceability-export/v5 predicate (members as v4); docs/format.md §7.6.3');
   add('provenance-v3', ProvenanceDocumentV3, 'A flashtrail.provenance.v3 document: a v2 document signed by the ledger (its statement member); docs/format.md §6.7');
   add('provenance-statement-v3', ProvenanceStatementV3Schema, 'The in-toto Statement v1 a flashtrail.provenance.v3 document carries, signed by the ledger; docs/format.md §6.7');
   add('provenance-v1', ProvenanceDocumentV1, 'A flashtrail.provenance.v1 document, as ledgers served them before v2');

@@ -24,7 +24,7 @@ async function verdict(v: FormatVector, crypto: CryptoBackend): Promise<{ code: 
 describe('format vectors', () => {
   it('cover every export and provenance format, genuine and broken', () => {
     const formats = new Set(manifest.vectors.map((v) => `${v.format} ${v.expect === 'ok' ? 'ok' : 'invalid'}`));
-    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.export.v3', 'flashtrail.export.v4', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3']) {
+    for (const f of ['flashtrail.export.v1', 'flashtrail.export.v2', 'flashtrail.export.v3', 'flashtrail.export.v4', 'flashtrail.export.v5', 'flashtrail.provenance.v1', 'flashtrail.provenance.v2', 'flashtrail.provenance.v3']) {
       expect(formats.has(`${f} ok`)).toBe(true);
       expect(formats.has(`${f} invalid`)).toBe(true);
     }

@@ -14,6 +14,7 @@ import { brokenPqCheckpoints, lastEventDropped, makeEvidence, tamperedExports, t
 import { verifyExportFile } from '../src/native/export-verifier.ts';
 import { parseMlDsaVerifierKey, parseVerifierKey, verifyProvenance, VerificationError, type SignaturePolicy } from '../src/verify/index.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
+import { FORMAT_VECTOR_DIR, manifest } from './helpers/format-vectors.ts';
 
 if (chromiumSkip) console.warn(`offline verifier page tests skipped: ${chromiumSkip}`);
 
@@ -150,6 +151,25 @@ describe.skipIf(chromiumSkip !== null)('the offline verifier page, from file:// 
     expect(cli?.code).toBe('HISTORY_INCOMPLETE');
     expect({ state: v.state, code: v.code, step: v.step, serial: v.serial, line: v.line }).toEqual({ state: 'failed', code: cli?.code, step: cli?.step, serial: dropped.serial, line: String(cli?.location.line) });
     expect(v.board.find((b) => b.state === 'failed')?.step).toBe('units');
+    await page.close();
+  }, 300_000);
+
+  it('takes the index log key for a v5 export by firmware: complete for the firmware, and a unit record removed is EXPORT_INCOMPLETE naming it, as flashtrail verify says', async () => {
+    const keys = { ledger: manifest.ledgerVerifierKey, map: manifest.mapVerifierKey };
+    const page = await browser.newPage();
+    const genuine = await dropOnPage(page, join(FORMAT_VECTOR_DIR, 'v5/genuine.export.ndjson'), keys.ledger, { mapKey: keys.map });
+    expect(genuine.state).toBe('verified');
+    // Planned from the header's format before the first step ran, so in their place on the board, not appended.
+    expect(genuine.board.map((b) => b.step)).toEqual(['format', 'checkpoint', 'keys', 'history', 'firmware', 'units', 'completeness', 'statement']);
+    expect(genuine.board.filter((b) => b.step === 'firmware' || b.step === 'completeness').map((b) => b.state)).toEqual(['ok', 'ok']);
+    expect(genuine.steps.some((l) => /^ {2}complete: the export holds every unit carrying firmware [0-9a-f]{64} \(2 now, 0 formerly\) as of checkpoint \d+/.test(l))).toBe(true);
+    const removed = join(FORMAT_VECTOR_DIR, 'v5/export.unit-removed.ndjson');
+    const v = await dropOnPage(page, removed, keys.ledger, { mapKey: keys.map });
+    let cli: VerificationError | null = null;
+    await verifyExportFile(removed, parseVerifierKey(keys.ledger), { workers: 2, mapKey: parseVerifierKey(keys.map) }).catch((e: unknown) => void (cli = e instanceof VerificationError ? e : null));
+    const expected = cli as VerificationError | null;
+    expect(expected?.code).toBe('EXPORT_INCOMPLETE');
+    expect({ state: v.state, code: v.code, step: v.step, serial: v.serial, line: v.line }).toEqual({ state: 'failed', code: 'EXPORT_INCOMPLETE', step: 'completeness', serial: 'SN-0002', line: String(expected?.location.line) });
     await page.close();
   }, 300_000);
 

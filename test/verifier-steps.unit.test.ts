@@ -38,6 +38,17 @@ describe('the verification plan and the live steps', () => {
     }
   });
 
+  it('plans the firmware and completeness steps of a genuine v5 export (§7.6.3), in the order they are reported', async () => {
+    const v5 = manifest.vectors.filter((v) => v.format === 'flashtrail.export.v5' && v.expect === 'ok');
+    expect(v5.length).toBeGreaterThanOrEqual(2);
+    for (const v of v5) {
+      const { seen, reported } = await observe(v);
+      expect(reported?.map((s) => s.step), v.file).toEqual(exportStepPlan({ format: v.format }));
+      expect(seen, v.file).toEqual(reported?.map((s) => s.step));
+    }
+    expect(exportStepPlan({ format: 'flashtrail.export.v4' })).not.toContain('firmware');
+  });
+
   it('a broken vector announces the steps before its failure, each a planned one, and the board fails the step that ran', async () => {
     const broken = v1v2.filter((v) => v.expect !== 'ok');
     expect(broken.length).toBeGreaterThan(10);

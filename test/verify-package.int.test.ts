@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLASHTRAIL_BIN, ROOT } from './helpers/cli.ts';
+import { FORMAT_VECTOR_DIR, manifest } from './helpers/format-vectors.ts';
 import { brokenPqCheckpoints, lastEventDropped, makeEvidence, tamperedExports, tamperedProvenance, type Evidence } from './helpers/evidence.ts';
 import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
@@ -132,6 +133,20 @@ describe('@flashtrail/verify, packed and installed offline into an empty directo
     const [bad, badCli] = await Promise.all([standalone(dropped.file, '--ledger-key', `@${evidence.keyFile}`, '--map-key', evidence.mapVerifierKey), flashtrail(dropped.file, '--ledger-key', `@${evidence.keyFile}`, '--map-key', evidence.mapVerifierKey)]);
     expect(bad.code).toBe(1);
     expect(bad.json.error).toMatchObject({ code: 'HISTORY_INCOMPLETE', location: { serial: dropped.serial } });
+    expect(bad.json.error).toEqual(badCli.json.error);
+  }, 300_000);
+
+  it('takes the index log key for a v5 export by firmware as flashtrail verify does: complete for the firmware, a unit record removed EXPORT_INCOMPLETE', async () => {
+    const keys = ['--ledger-key', manifest.ledgerVerifierKey, '--map-key', manifest.mapVerifierKey];
+    const genuine = join(FORMAT_VECTOR_DIR, 'v5/genuine.export.ndjson');
+    const [ours, cli] = await Promise.all([standalone(genuine, ...keys), flashtrail(genuine, ...keys)]);
+    expect(ours.code).toBe(0);
+    expect(ours.json.report).toMatchObject({ firmwareAnswer: { complete: true, now: 2, formerly: 0, inFile: 2 } });
+    expect(verdictOnly(ours.json.report)).toEqual(verdictOnly(cli.json.report));
+    const removed = join(FORMAT_VECTOR_DIR, 'v5/export.unit-removed.ndjson');
+    const [bad, badCli] = await Promise.all([standalone(removed, ...keys), flashtrail(removed, ...keys)]);
+    expect(bad.code).toBe(1);
+    expect(bad.json.error).toMatchObject({ code: 'EXPORT_INCOMPLETE', location: { serial: 'SN-0002' } });
     expect(bad.json.error).toEqual(badCli.json.error);
   }, 300_000);
 

@@ -312,7 +312,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         await lines.return(undefined);
       },
     });
-    return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(serials.length), 'X-Export-Format': prepared.format });
+    // X-Export-Note: why a selection by firmware got no v5 (docs/format.md §7.6.3), for `flashtrail export` to say.
+    return c.body(file, 200, { 'Content-Type': 'application/x-ndjson', 'X-Export-Units': String(prepared.candidates), 'X-Export-Format': prepared.format, ...(prepared.formatNote ? { 'X-Export-Note': prepared.formatNote } : {}) });
   });
   app.route('/v1', v1);
   app.route('/', scittRoutes(deps));

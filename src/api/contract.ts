@@ -638,7 +638,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     description: 'NDJSON, one ExportRecord per line, the signed in-toto statement last; verifies offline (flashtrail verify).',
     authenticated: true,
     body: { contentType: 'application/json', schema: ExportSelectionSchema.meta({ id: 'ExportSelection' }) },
-    responses: { 200: { description: 'the export, streamed', content: { 'application/x-ndjson': z.string().describe('lines, each an ExportRecord') }, headers: { 'X-Export-Units': 'units in the export', 'X-Export-Format': 'flashtrail.export.v4 where the ledger keeps the unit history map, else flashtrail.export.v3 (docs/format.md §7.6.2)' } } },
+    responses: { 200: { description: 'the export, streamed', content: { 'application/x-ndjson': z.string().describe('lines, each an ExportRecord') }, headers: { 'X-Export-Units': 'units in the export (at most)', 'X-Export-Format': 'flashtrail.export.v5 for a selection by firmware whose answer the index log commits (docs/format.md §7.6.3), else flashtrail.export.v4 where the ledger keeps the unit history map, else flashtrail.export.v3 (§7.6.2)', 'X-Export-Note': 'present when a selection by firmware got no v5: why (no map, a units-only v1 commitment, more than 1,000,000 units)' } } },
     errors: ['BODY_INVALID', 'SCHEMA_INVALID', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND'],
   },
   // ---- CRA: every read catches the component index up with the log first ----

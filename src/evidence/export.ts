@@ -1,6 +1,7 @@
 /**
  * Writes a signed traceability export, format flashtrail.export.v4 (docs/format.md §7, §7.6.2; v3 from a ledger
- * that keeps no unit history map, or whose map is out of service), as a stream: records
+ * that keeps no unit history map, or whose map is out of service; v5 for a selection by firmware digest where the
+ * index log commits the firmware values, §7.6.3), as a stream: records
  * are produced one unit at a time, each line the RFC 8785 form of its record, hashed as they go, and the
  * ledger-signed in-toto statement closes the file.
  *
@@ -30,6 +31,10 @@ import {
   EXPORT_PREDICATE_TYPE_V3,
   EXPORT_FORMAT_V4,
   EXPORT_PREDICATE_TYPE_V4,
+  EXPORT_FORMAT_V5,
+  EXPORT_PREDICATE_TYPE_V5,
+  FIRMWARE_ANSWER_MAX_SERIALS,
+  FIRMWARE_PART_SERIALS,
   IN_TOTO_STATEMENT_TYPE,
   MAX_EXPORT_LINE_BYTES,
   type AdminRecordKind,
@@ -58,7 +63,7 @@ export interface ExportDeps {
   readonly origin: string;
   readonly clock: () => Date;
   /** The unit history map: with it the export is v4, each unit with its map proof (docs/format.md §7.6.2). */
-  readonly unitMap?: Pick<UnitMapIndex, 'exportEvidence'> | null;
+  readonly unitMap?: Pick<UnitMapIndex, 'exportEvidence' | 'firmwareEvidence'> | null;
   readonly logger?: Logger;
 }
 
@@ -103,8 +108,12 @@ function eventLoopTurns(sliceMs = 10): () => Promise<void> {
 export interface PreparedExport {
   /** The checkpoint every proof in the file is against. */
   readonly checkpoint: string;
-  /** v4 where the ledger's unit history map committed the checkpoint, v3 where it keeps none or it is out of service. */
-  readonly format: typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4;
+  /** v4 where the ledger's unit history map committed the checkpoint, v3 where it keeps none or it is out of service; v5 by firmware (§7.6.3). */
+  readonly format: typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4 | typeof EXPORT_FORMAT_V5;
+  /** Why a selection by firmware got no v5 (the map, its commitment's version, the answer's size); null otherwise. */
+  readonly formatNote: string | null;
+  /** How many units the file is about to hold at most (v5: of the firmware answer, narrowed by the other members). */
+  readonly candidates: number;
   /** The file, in chunks of whole lines; throws (after the first lines) if the export cannot be completed. */
   lines(): AsyncGenerator<string>;
 }
@@ -113,7 +122,8 @@ export interface PreparedExport {
  * Signs (or reuses) the checkpoint the export is against and reads the records before the units, so that a
  * failure here (a checkpoint the ledger refuses to sign, an event not yet logged) is an error before any byte.
  */
-export async function prepareExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): Promise<PreparedExport> {
+export async function prepareExport(deps: ExportDeps, selection: ExportSelection, selected: readonly string[]): Promise<PreparedExport> {
+  let serials = selected;
   const { ledger, log, checkpointer, projections } = deps;
   await log.catchUp();
   const note = await checkpointer.issue();
@@ -123,7 +133,12 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   const size = checkpointSize(note);
   const checkpoint = parseCheckpointBody(parseNote(note).text);
   const history = await historyOf(deps, size);
-  const format = history ? EXPORT_FORMAT_V4 : EXPORT_FORMAT_V3;
+  const answer = selection.firmwareSha256 === undefined ? null : await firmwareAnswerOf(deps, selection.firmwareSha256, size, history !== null);
+  const firmwareAnswer = answer && 'now' in answer ? answer : null;
+  if (firmwareAnswer && history && firmwareAnswer.firmware.mapRoot !== history.shared.mapRoot) throw new LedgerError('INTERNAL', `the firmware answer's map root differs from the history record's at checkpoint ${size}`);
+  const format = firmwareAnswer ? EXPORT_FORMAT_V5 : history ? EXPORT_FORMAT_V4 : EXPORT_FORMAT_V3;
+  // v5: the units are the answer's (the map's rule, §7.6.3), narrowed by the other members; not the §7.5 projection's.
+  if (firmwareAnswer) serials = await answerCandidates(deps, selection, firmwareAnswer);
   /** A stream's events up to the checkpoint, each leaf looked up once: a prefix, as the format requires. */
   const coveredPrefix = async (stream: string, limit?: number) => {
     const stored = await ledger.readStream(stream);
@@ -186,6 +201,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     yield emit({ record: 'header', format, origin: deps.origin, createdAt, selection }, 'the header');
     yield emit({ record: 'checkpoint', note }, 'the checkpoint');
     if (history) yield emit({ record: 'history', ...history.shared }, 'the history record');
+    if (firmwareAnswer) for (const part of firmwareParts(firmwareAnswer)) yield emit(part, 'a firmware record');
     for (const a of admin) yield emit({ record: a.kind, ...(await withProof(a.e, a.leafIndex)) }, `the ${a.kind} record at leaf ${a.leafIndex}`);
 
     const firmware = new Map<string, FirmwareClaim>();
@@ -197,7 +213,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
       if (covered.length === 0) continue;
       // What the record says is what its events say, as of the checkpoint: the same function the verifier runs.
       const facts = unitFactsOf(covered.map(({ e, leafIndex }) => ({ event: e.event as UnitEvent, leafIndex })));
-      if (selectionRefuses(selection, serial, facts) !== null) continue;
+      if (selectionRefuses(firmwareAnswer ? othersOf(selection) : selection, serial, facts) !== null) continue;
       const releaseId = facts.batchId === null ? null : (batches.get(facts.batchId) ?? null);
       if (facts.batchId !== null && releaseId === null) throw new LedgerError('INTERNAL', `unit ${serial} is in batch ${facts.batchId}, whose BatchOpened is not in the export`);
       if (releaseId !== null) releasesUsed.add(releaseId);
@@ -224,7 +240,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     const statement: InTotoStatement = {
       _type: IN_TOTO_STATEMENT_TYPE,
       subject,
-      predicateType: history ? EXPORT_PREDICATE_TYPE_V4 : EXPORT_PREDICATE_TYPE_V3,
+      predicateType: firmwareAnswer ? EXPORT_PREDICATE_TYPE_V5 : history ? EXPORT_PREDICATE_TYPE_V4 : EXPORT_PREDICATE_TYPE_V3,
       predicate: {
         format,
         origin: deps.origin,
@@ -239,7 +255,50 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     const envelope = signStatement(statement, statementKeys);
     yield canonicalize({ record: 'statement', envelope }) + '\n';
   }
-  return { checkpoint: note, format, lines: () => wholeLines(lines()) };
+  return { checkpoint: note, format, formatNote: answer && 'reason' in answer ? answer.reason : null, candidates: serials.length, lines: () => wholeLines(lines()) };
+}
+
+type FirmwareAnswer = { now: string[]; formerly: string[]; sha256: string; firmware: { mapRoot: string; value: string | null; proof: string } };
+
+/**
+ * The proved answer for the selection's digest as of `size` (§15.6.1), or why the export cannot carry one and is
+ * written as v4 (or v3): no history map, a units-only (v1) commitment at that size, more than 1,000,000 serials.
+ */
+async function firmwareAnswerOf(deps: ExportDeps, sha256: string, size: number, hasHistory: boolean): Promise<FirmwareAnswer | { reason: string } | null> {
+  if (!hasHistory || !deps.unitMap) return { reason: 'the ledger keeps no unit history map (or it is out of service), so the export cannot prove that it holds every unit carrying the firmware' };
+  const found = await deps.unitMap.firmwareEvidence(sha256, size);
+  if (found === null) throw new LedgerError('UNAVAILABLE', `the unit history map has not committed checkpoint ${size} yet; retry shortly`);
+  if (found.version === 1) return { reason: `the index log commits checkpoint ${size} with a units-only (v1) leaf, which holds no firmware: the answer cannot be proved until the ledger commits a v2 leaf (docs/format.md 15.3)` };
+  const total = found.now.length + found.formerly.length;
+  if (total > FIRMWARE_ANSWER_MAX_SERIALS) return { reason: `the firmware is carried by ${total} units, more than the ${FIRMWARE_ANSWER_MAX_SERIALS} a v5 export's answer holds (docs/format.md 7.6.3)` };
+  return { now: found.now, formerly: found.formerly, sha256, firmware: found.evidence };
+}
+
+/** The selection without its firmware member: in v5 the answer decides that member (§7.6.3). */
+function othersOf(selection: ExportSelection): ExportSelection {
+  const { firmwareSha256: _decidedByTheAnswer, ...others } = selection;
+  return others;
+}
+
+/** The answer's serials in code-unit order, narrowed by the other selection members' projection indexes. */
+async function answerCandidates(deps: ExportDeps, selection: ExportSelection, answer: FirmwareAnswer): Promise<string[]> {
+  const all = [...answer.now, ...answer.formerly].sort();
+  const others = othersOf(selection);
+  if (Object.keys(others).length === 0) return all;
+  const narrowed = new Set(await selectUnits(deps, others));
+  return all.filter((s) => narrowed.has(s));
+}
+
+/** The answer in parts of at most FIRMWARE_PART_SERIALS serials, `now` first, then `formerly` (§7.6.3). */
+export function* firmwareParts(answer: Pick<FirmwareAnswer, 'now' | 'formerly' | 'sha256'> & { firmware: { value: string | null; proof: string } }): Generator<Extract<ExportRecord, { record: 'firmware' }>> {
+  const firmware = { value: answer.firmware.value, proof: answer.firmware.proof };
+  const total = answer.now.length + answer.formerly.length;
+  for (let from = 0; from === 0 || from < total; from += FIRMWARE_PART_SERIALS) {
+    const to = from + FIRMWARE_PART_SERIALS;
+    const now = answer.now.slice(Math.min(from, answer.now.length), Math.min(to, answer.now.length));
+    const formerly = answer.formerly.slice(Math.max(0, from - answer.now.length), Math.max(0, to - answer.now.length));
+    yield { record: 'firmware', sha256: answer.sha256, firmware, now, formerly };
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
  *   {"record":"header", "format", "origin", "createdAt", "selection"}
  *   {"record":"checkpoint", "note"}                            the C2SP checkpoint every proof is against
  *   {"record":"history", "mapRoot", "commitment"}              v4: the unit history map root and its index log commitment
+ *   {"record":"firmware", "sha256", "firmware", "now", "formerly"}   v5: the proved answer for the selection's digest, in parts
  *   {"record":"trust" | "station" | "release" | "batch", "leafIndex", "envelope", "proof"}   in log order
  *   {"record":"unit", "serial", "chipId", "mac", "batchId", "releaseId", "events": [{"leafIndex", "envelope", "proof"}]}
  *   {"record":"statement", "envelope"}                         DSSE(application/vnd.in-toto+json, Statement)
@@ -23,32 +24,50 @@ import {
   EXPORT_PREDICATE_TYPE_V3,
   EXPORT_FORMAT_V4,
   EXPORT_PREDICATE_TYPE_V4,
+  EXPORT_FORMAT_V5,
+  EXPORT_PREDICATE_TYPE_V5,
+  FIRMWARE_ANSWER_MAX_SERIALS,
+  FIRMWARE_PART_SERIALS,
   VERIFIER_PAGE_FILE_NAME,
   IN_TOTO_PAYLOAD_TYPE,
   IN_TOTO_STATEMENT_TYPE,
   MAX_EXPORT_LINE_BYTES,
 } from '../../schemas/export.ts';
 
-export { EXPORT_FORMAT_V1, EXPORT_FORMAT_V2, EXPORT_FORMAT_V3, EXPORT_FORMAT_V4, EXPORT_PREDICATE_TYPE_V1, EXPORT_PREDICATE_TYPE_V2, EXPORT_PREDICATE_TYPE_V3, EXPORT_PREDICATE_TYPE_V4, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPE, MAX_EXPORT_LINE_BYTES, VERIFIER_PAGE_FILE_NAME };
+export { EXPORT_FORMAT_V1, EXPORT_FORMAT_V2, EXPORT_FORMAT_V3, EXPORT_FORMAT_V4, EXPORT_FORMAT_V5, EXPORT_PREDICATE_TYPE_V1, EXPORT_PREDICATE_TYPE_V2, EXPORT_PREDICATE_TYPE_V3, EXPORT_PREDICATE_TYPE_V4, EXPORT_PREDICATE_TYPE_V5, FIRMWARE_ANSWER_MAX_SERIALS, FIRMWARE_PART_SERIALS, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPE, MAX_EXPORT_LINE_BYTES, VERIFIER_PAGE_FILE_NAME };
 
-/** What the ledger writes now where it keeps a unit history map; without one it writes v3. */
+/** What the ledger writes now where it keeps a unit history map (v5 for a selection by firmware, §7.6.3); without one it writes v3. */
 export const EXPORT_FORMAT = EXPORT_FORMAT_V4;
 export const EXPORT_PREDICATE_TYPE = EXPORT_PREDICATE_TYPE_V4;
-export type ExportFormat = typeof EXPORT_FORMAT_V1 | typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4;
+export type ExportFormat = typeof EXPORT_FORMAT_V1 | typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4 | typeof EXPORT_FORMAT_V5;
 
 /** v2 and later: RFC 8785 lines, records in log order, release and batch records, selection checked. */
-export function isCanonicalExportFormat(format: ExportFormat): format is typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4 {
+export function isCanonicalExportFormat(format: ExportFormat): format is typeof EXPORT_FORMAT_V2 | typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4 | typeof EXPORT_FORMAT_V5 {
   return format !== EXPORT_FORMAT_V1;
 }
 
 /** v3 and later: the hybrid statement naming the verifier page (§7.6.1). */
-export function hasHybridStatement(format: ExportFormat): format is typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4 {
-  return format === EXPORT_FORMAT_V3 || format === EXPORT_FORMAT_V4;
+export function hasHybridStatement(format: ExportFormat): format is typeof EXPORT_FORMAT_V3 | typeof EXPORT_FORMAT_V4 | typeof EXPORT_FORMAT_V5 {
+  return format === EXPORT_FORMAT_V3 || format === EXPORT_FORMAT_V4 || format === EXPORT_FORMAT_V5;
 }
 
-/** v4: the unit history map's evidence, a history record and a map proof per unit (§7.6.2). */
-export function hasHistory(format: ExportFormat): format is typeof EXPORT_FORMAT_V4 {
-  return format === EXPORT_FORMAT_V4;
+/** v4 and v5: the unit history map's evidence, a history record and a map proof per unit (§7.6.2). */
+export function hasHistory(format: ExportFormat): format is typeof EXPORT_FORMAT_V4 | typeof EXPORT_FORMAT_V5 {
+  return format === EXPORT_FORMAT_V4 || format === EXPORT_FORMAT_V5;
+}
+
+/** v5: the firmware answer of the selection's digest, and the units exactly that set (§7.6.3). */
+export function hasFirmwareAnswer(format: ExportFormat): format is typeof EXPORT_FORMAT_V5 {
+  return format === EXPORT_FORMAT_V5;
+}
+
+/** One part of a v5 export's firmware answer (§7.6.3). */
+export interface FirmwareRecord {
+  readonly record: 'firmware';
+  readonly sha256: string;
+  readonly firmware: UnitMapProof;
+  readonly now: readonly string[];
+  readonly formerly: readonly string[];
 }
 
 export interface ExportSelection {
@@ -85,6 +104,7 @@ export type ExportRecord =
   | { record: 'header'; format: ExportFormat; origin: string; createdAt: string; selection: ExportSelection }
   | { record: 'checkpoint'; note: string }
   | ({ record: 'history' } & SharedHistoryEvidence)
+  | FirmwareRecord
   | ({ record: AdminRecordKind } & LoggedEnvelope)
   | UnitRecord
   | { record: 'statement'; envelope: DsseEnvelope };
@@ -106,6 +126,6 @@ export interface ExportPredicate {
 export interface InTotoStatement {
   readonly _type: typeof IN_TOTO_STATEMENT_TYPE;
   readonly subject: readonly { readonly name: string; readonly digest: { readonly sha256: string } }[];
-  readonly predicateType: typeof EXPORT_PREDICATE_TYPE_V1 | typeof EXPORT_PREDICATE_TYPE_V2 | typeof EXPORT_PREDICATE_TYPE_V3 | typeof EXPORT_PREDICATE_TYPE_V4;
+  readonly predicateType: typeof EXPORT_PREDICATE_TYPE_V1 | typeof EXPORT_PREDICATE_TYPE_V2 | typeof EXPORT_PREDICATE_TYPE_V3 | typeof EXPORT_PREDICATE_TYPE_V4 | typeof EXPORT_PREDICATE_TYPE_V5;
   readonly predicate: ExportPredicate;
 }

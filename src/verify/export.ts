@@ -10,13 +10,14 @@
  * longer than MAX_EXPORT_LINE_BYTES is accepted.
  */
 import { checkCheckpointSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
-import { fromBase64, fromUtf8, toBase64, toHex } from '../crypto/encoding.ts';
+import { fromBase64, fromHex, fromUtf8, toBase64, toHex } from '../crypto/encoding.ts';
 import { hashesEqual, leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
 import { canonicalize } from '../crypto/jcs.ts';
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import { parseNote, type NoteKey } from '../tlog/note.ts';
-import { InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Schema, InTotoStatementV4Schema } from '../../schemas/export.ts';
+import { InTotoStatementV1Schema, InTotoStatementV2Schema, InTotoStatementV3Schema, InTotoStatementV4Schema, InTotoStatementV5Schema } from '../../schemas/export.ts';
+import { carriesOfEvents, verifyFirmwareUnits } from './firmware-map.ts';
 import { historyFormatError, verifyMapCommitment, verifyUnitMapProof, type CommittedMapRoot } from './map-commitment.ts';
 import { UnitMapProof } from '../../schemas/history.ts';
 import { checkStatementSignatures, checkVerifierPage, type VerifierPageReport } from './statement-signatures.ts';
@@ -50,6 +51,10 @@ import {
   EXPORT_FORMAT_V2,
   EXPORT_FORMAT_V3,
   EXPORT_FORMAT_V4,
+  EXPORT_FORMAT_V5,
+  FIRMWARE_ANSWER_MAX_SERIALS,
+  FIRMWARE_PART_SERIALS,
+  hasFirmwareAnswer,
   hasHistory,
   hasHybridStatement,
   isCanonicalExportFormat,
@@ -58,6 +63,7 @@ import {
   type ExportFormat,
   type ExportRecord,
   type ExportSelection,
+  type FirmwareRecord,
   type InTotoStatement,
 } from './export-format.ts';
 
@@ -67,6 +73,8 @@ export interface UnitResult {
   readonly events: number;
   readonly facts: UnitFacts;
   readonly releaseId: string | null;
+  /** v5: whether the unit's events leave it carrying the selection's firmware now, formerly, or never (§7.6.3). */
+  readonly carries?: 'now' | 'formerly' | null;
 }
 
 /** One unit record line, as bytes (its trailing newline included), with its 1-based line number. */
@@ -160,11 +168,16 @@ export function verifyUnitLine(unit: UnitLine, context: PreparedContext, crypto:
         throw new VerificationError('SUMMARY_MISMATCH', 'unit', `${field} is ${JSON.stringify(actual)}, but the unit's signed ${field === 'releaseId' ? 'events and its batch record' : 'events'} say ${JSON.stringify(expected)}`, { field });
       }
     }
+    // v5 (§7.6.3): the firmware member is the proved answer's, held against the serial where the answer is (the
+    // reading side); here, only what the unit's own events say it carries. The other members as in §7.5.
+    const firmwareAnswer = hasFirmwareAnswer(context.format) ? (context.selection?.firmwareSha256 ?? null) : null;
     if (context.selection) {
-      const refusal = selectionRefuses(context.selection, record.serial, facts);
+      const { firmwareSha256: _replaced, ...others } = context.selection;
+      const refusal = selectionRefuses(firmwareAnswer === null ? context.selection : others, record.serial, facts);
       if (refusal) throw new VerificationError('SELECTION_MISMATCH', 'unit', `the unit does not belong in this export: ${refusal}`, {});
     }
-    return { serial: record.serial, line, events: decoded.length, facts, releaseId: record.releaseId };
+    const carries = firmwareAnswer === null ? undefined : carriesOfEvents(decoded.map((d) => d.event), firmwareAnswer);
+    return { serial: record.serial, line, events: decoded.length, facts, releaseId: record.releaseId, ...(carries !== undefined ? { carries } : {}) };
   } catch (error) {
     if (error instanceof VerificationError) throw error.within(`line ${line}, unit ${serial}`, { line, ...(serial !== '?' ? { serial } : {}) });
     throw error;
@@ -254,7 +267,7 @@ export function verifyStatement(
     if (error instanceof VerificationError) throw new VerificationError('PAYLOAD_NOT_CANONICAL', 'statement', error.message, error.location);
     throw error;
   }
-  const parsed = (format === EXPORT_FORMAT_V4 ? InTotoStatementV4Schema : format === EXPORT_FORMAT_V3 ? InTotoStatementV3Schema : format === EXPORT_FORMAT_V2 ? InTotoStatementV2Schema : InTotoStatementV1Schema).safeParse(value);
+  const parsed = (format === EXPORT_FORMAT_V5 ? InTotoStatementV5Schema : format === EXPORT_FORMAT_V4 ? InTotoStatementV4Schema : format === EXPORT_FORMAT_V3 ? InTotoStatementV3Schema : format === EXPORT_FORMAT_V2 ? InTotoStatementV2Schema : InTotoStatementV1Schema).safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue ? pathText(issue.path) : '';
@@ -296,6 +309,8 @@ export interface ExportReport {
   readonly notProven: string[];
   /** v4 with the index log key pinned: every unit's history is complete as of this map root's checkpoint. */
   readonly history?: CommittedMapRoot;
+  /** v5: the firmware answer the file carries, and what was proved of it and of the units (§7.6.3). */
+  readonly firmwareAnswer?: FirmwareAnswerReport;
   readonly witnesses?: WitnessReport;
   readonly freshness?: FreshnessReport;
 }
@@ -320,10 +335,41 @@ export interface VerifyExportOptions {
   readonly mapKey?: NoteKey;
 }
 
+export interface FirmwareAnswerReport {
+  readonly sha256: string;
+  /** The ledger checkpoint's size the answer is as of. */
+  readonly size: number;
+  /** Serials the answer names as carrying the digest now, and formerly. */
+  readonly now: number;
+  readonly formerly: number;
+  /** Unit records in the file, and serials of the answer it leaves out (by the other selection members). */
+  readonly inFile: number;
+  readonly leftOut: number;
+  /** With the index log key: the answer's map proof verified under the committed (v2) map root. */
+  readonly proved: boolean;
+  /** Proved, and the file holds every unit of it that the selection requires (no batchId, customer, from or to). */
+  readonly complete: boolean;
+  /** The selection members besides the digest that narrow it to what the answer alone cannot decide. */
+  readonly narrowedBy: string[];
+}
+
+/**
+ * What a v5 export's verification says of its firmware answer (§7.6.3), as one line for `flashtrail verify` and
+ * the offline page alike; null for other formats.
+ */
+export function firmwareAnswerLine(report: Pick<ExportReport, 'firmwareAnswer' | 'selection'>): string | null {
+  const fa = report.firmwareAnswer;
+  if (!fa) return null;
+  const counts = `${fa.now} now, ${fa.formerly} formerly`;
+  if (fa.complete) return `complete: the export holds every unit carrying firmware ${fa.sha256} (${counts}${report.selection.serials ? ", among the selection's serials" : ''}) as of checkpoint ${fa.size}`;
+  if (fa.proved) return `firmware answer proved as of checkpoint ${fa.size} (${counts}): every unit in the file is in it; ${fa.leftOut} unit(s) of it are not in the file, narrowed by ${fa.narrowedBy.join(', ')} (not proven to fall outside)`;
+  return `firmware answer not checked (${counts}): pin the index log key (--map-key) to prove the export complete for firmware ${fa.sha256}`;
+}
+
 /** Unit records per batch handed to the verifier. */
 const BATCH = 256;
 /** How a unit record line starts: v1 as the ledger wrote it, v2 in RFC 8785 member order. */
-const UNIT_PREFIX: Record<ExportFormat, Uint8Array> = { [EXPORT_FORMAT_V1]: utf8Bytes('{"record":"unit"'), [EXPORT_FORMAT_V2]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V3]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V4]: utf8Bytes('{"batchId":') };
+const UNIT_PREFIX: Record<ExportFormat, Uint8Array> = { [EXPORT_FORMAT_V1]: utf8Bytes('{"record":"unit"'), [EXPORT_FORMAT_V2]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V3]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V4]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V5]: utf8Bytes('{"batchId":') };
 
 function utf8Bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -336,9 +382,10 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
 }
 
 const NOT_PROVEN_COMPLETE = 'that each unit record holds every event of its unit: events after the last one shown may have been left out';
+const NOT_PROVEN_ALL_UNITS = 'that the export holds every unit its selection matches';
 const NOT_PROVEN_ALWAYS = [
   NOT_PROVEN_COMPLETE,
-  'that the export holds every unit its selection matches',
+  NOT_PROVEN_ALL_UNITS,
   'that the checkpoint is the newest, or that others were shown the same tree (witness cosignatures)',
 ];
 const NOT_PROVEN_V1 = [
@@ -393,6 +440,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       previous = r;
       unitCount++;
       events += r.events;
+      if (answerSets) checkAgainstAnswer(r, answerSets);
       r.facts.stations.forEach((s) => stations.add(s));
       if (r.facts.batchId !== null) batchesUsed.add(r.facts.batchId);
       if (r.releaseId !== null) releasesUsed.add(r.releaseId);
@@ -404,6 +452,20 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
     }
     if (results.length > 0) batchEnds.set(seq, { first: results[0] as UnitResult, last: results[results.length - 1] as UnitResult });
     options.onProgress?.(unitCount, events);
+  };
+  /** v5: the firmware answer, read from its records (lines 4 …), and the unit records found in it. */
+  const answer = emptyFirmwareAnswer();
+  let answerSets: { now: Set<string>; formerly: Set<string>; present: Map<string, number> } | null = null;
+  let answerProved = false;
+  const checkAgainstAnswer = (r: UnitResult, sets: NonNullable<typeof answerSets>) => {
+    const listed = sets.now.has(r.serial) ? 'now' : sets.formerly.has(r.serial) ? 'formerly' : null;
+    const at = { line: r.line, serial: r.serial };
+    if (listed === null) {
+      failure ??= new VerificationError('SELECTION_MISMATCH', 'units', `line ${r.line}: unit ${r.serial} is not in the firmware answer for ${answer.sha256.slice(0, 16)}… (neither now nor formerly), so it does not belong in this export`, at);
+    } else if (r.carries !== listed) {
+      failure ??= new VerificationError('FIRMWARE_UNITS_INCOMPLETE', 'units', `line ${r.line}: the firmware answer lists unit ${r.serial} as carrying ${answer.sha256.slice(0, 16)}… ${listed}, but its events say ${r.carries === null || r.carries === undefined ? 'it never carried it' : `it carries it ${r.carries}`}`, at);
+    }
+    sets.present.set(r.serial, r.line);
   };
   let nextSeq = 0;
   const dispatch = async (batch: UnitLine[], context: UnitContext) => {
@@ -472,6 +534,69 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       return committed;
     };
 
+    /**
+     * §7.6.3, v5, after the last unit record: every serial of the answer that the selection requires has a unit
+     * record (EXPORT_INCOMPLETE naming the first in serial order that has none, at the unit line after it). With
+     * batchId, customer, from or to the answer alone does not decide which units the selection requires: those
+     * left out are counted and reported, not proven to fall outside.
+     */
+    const completenessStep = (sets: NonNullable<typeof answerSets>, h: NonNullable<typeof header>, cp: Checkpoint, endLine: number): FirmwareAnswerReport => {
+      const narrowedBy = (['batchId', 'customer', 'from', 'to'] as const).filter((m) => h.selection[m] !== undefined);
+      const named = h.selection.serials ? new Set(h.selection.serials) : null;
+      let leftOut = 0;
+      let missing: { serial: string; list: 'now' | 'formerly' } | null = null;
+      let missingAt = endLine;
+      for (const [serial, list] of mergedSerials(answer.now, answer.formerly)) {
+        const line = sets.present.get(serial);
+        if (line !== undefined) {
+          if (missing && missingAt === endLine) missingAt = line;
+          continue;
+        }
+        if (named && !named.has(serial)) continue;
+        leftOut++;
+        if (answerProved && narrowedBy.length === 0) missing ??= { serial, list };
+      }
+      if (missing) {
+        throw new VerificationError('EXPORT_INCOMPLETE', 'completeness', `unit ${missing.serial}, which the proved firmware answer holds as carrying ${answer.sha256.slice(0, 16)}… ${missing.list} as of tree size ${cp.size}, has no unit record: the file leaves out a unit its selection requires`, { line: missingAt, serial: missing.serial });
+      }
+      const report: FirmwareAnswerReport = { sha256: answer.sha256, size: cp.size, now: answer.now.length, formerly: answer.formerly.length, inFile: sets.present.size, leftOut, proved: answerProved, complete: answerProved && narrowedBy.length === 0, narrowedBy };
+      steps.push({
+        step: 'completeness',
+        detail: !answerProved
+          ? `not checked: each of the ${report.inFile} unit record(s) is in the answer's lists, as its events say, but the answer is not proved (no index log key)`
+          : report.complete
+            ? `the file holds every unit carrying firmware ${answer.sha256} now (${report.now}) or formerly (${report.formerly})${named ? ' among the selection\'s serials' : ''} as of tree size ${cp.size}: ${report.inFile} unit record(s)`
+            : `every one of the ${report.inFile} unit record(s) is in the proved answer; ${leftOut} unit(s) of the answer are not in the file, which the selection narrows by ${narrowedBy.join(', ')}: that they fall outside it is not proven`,
+      });
+      return report;
+    };
+
+    /**
+     * §7.6.3, v5: the firmware answer against the committed map root (with the index log key pinned), once, before
+     * any unit is read; then the unit records are held against its lists as they arrive (checkAgainstAnswer).
+     */
+    const firmwareStep = (h: NonNullable<typeof header>, cp: Checkpoint, committed: CommittedMapRoot | null): void => {
+      if (!hasFirmwareAnswer(format)) return;
+      const at = { line: 4 };
+      if (answer.parts === 0) throw new VerificationError('FORMAT_ERROR', 'format', `a ${format} export has its first firmware record at line 4`, at);
+      if (h.selection.firmwareSha256 !== answer.sha256) {
+        throw new VerificationError('SELECTION_MISMATCH', 'firmware', `the firmware records answer for ${answer.sha256}, but the selection ${h.selection.firmwareSha256 === undefined ? 'names no firmware' : `is firmware ${h.selection.firmwareSha256}`}`, { ...at, field: 'sha256' });
+      }
+      answerSets = { now: new Set(answer.now), formerly: new Set(answer.formerly), present: new Map() };
+      const lists = `${answer.now.length} unit(s) carrying it now and ${answer.formerly.length} formerly, in ${answer.parts} record(s)`;
+      if (!committed) {
+        steps.push({ step: 'firmware', detail: `not checked: the answer names ${lists}; pin the index log key (flashtrail verify --map-key) to prove it complete and the file to hold every unit of it` });
+        return;
+      }
+      if (committed.version !== 2) {
+        throw new VerificationError('FIRMWARE_UNITS_INCOMPLETE', 'firmware', `the index log commits a units-only (v1) map root for checkpoint ${cp.size}: it holds no firmware key, so no firmware answer is proved by it`, { ...at, field: 'firmware' });
+      }
+      const firmware = answer.firmware as FirmwareRecord['firmware'];
+      withLine(() => verifyFirmwareUnits(answer.sha256, answer.now, answer.formerly, firmware.value === null ? null : fromBase64(firmware.value), fromBase64(firmware.proof), fromHex(committed.mapRoot), crypto), 4);
+      answerProved = true;
+      steps.push({ step: 'firmware', detail: `firmware ${answer.sha256}: the map proves exactly ${lists}, as of tree size ${cp.size} (map root ${committed.mapRoot.slice(0, 16)}…)` });
+    };
+
     const establish = (h: NonNullable<typeof header>): UnitContext => {
       // The chain of ledger keys (§5.4): the checkpoint is the last key's, and it is checked before any proof.
       // The ML-DSA-44 key's chain likewise (§5.5): the checkpoint's ML-DSA-44 line and the statement are its last key's.
@@ -505,9 +630,11 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
         step: 'keys',
         detail: `${c.trust} trust, ${c.station} station${isCanonicalExportFormat(format) ? `, ${c.release} release and ${c.batch} batch` : ''} records included, chained and signed; ${[...lives.values()].reduce((n, l) => n + l.length, 0)} station key registration(s)`,
       });
+      const committed = historyStep(cp);
+      firmwareStep(h, cp, committed);
       return {
         format,
-        history: historyStep(cp),
+        history: committed,
         lives: [...lives.entries()],
         checkpoint: { origin: cp.origin, size: cp.size, root: toBase64(cp.root) },
         batches: isCanonicalExportFormat(format) ? [...established.batches.entries()] : null,
@@ -567,6 +694,12 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
         historyRecord = rec;
         continue;
       }
+      if (rec.record === 'firmware') {
+        if (!hasFirmwareAnswer(format) || lineNo !== 4 + answer.parts) throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: firmware records are lines 4 … of a ${EXPORT_FORMAT_V5} export, one after another right after the history record`, { line: lineNo });
+        addFirmwarePart(answer, rec, lineNo);
+        continue;
+      }
+      if (hasFirmwareAnswer(format) && lineNo === 4) throw new VerificationError('FORMAT_ERROR', 'format', `line 4 of a ${format} export must be its first firmware record, not a ${rec.record} record`, { line: 4, field: 'record' });
       if (hasHistory(format) && lineNo === 3) throw new VerificationError('FORMAT_ERROR', 'format', `line 3 of a ${format} export must be the history record, not a ${rec.record} record`, { line: 3, field: 'record' });
       if (rec.record === 'checkpoint') throw new VerificationError('FORMAT_ERROR', 'format', `line ${lineNo}: a second checkpoint`, { line: lineNo });
       if (rec.record !== 'unit') {
@@ -607,6 +740,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       for (const r of keys.releases.keys()) if (!releasesNeeded.has(r)) throw new VerificationError('FORMAT_ERROR', 'keys', `the release record of ${r} is in the file, but no batch record names it`, { stream: `release-${r}` });
     }
     steps.push({ step: 'units', detail: `${unitCount} units, ${events} events: every event included, signed (RFC 8032 strict, ${crypto.name} Ed25519 on ${units.threads} thread(s)) by a key live at its leaf, chained in log order; summaries match the events${isCanonicalExportFormat(format) ? ' and batch records; every unit in the selection' : ''}${history ? `; every unit's events are all its events as of tree size ${history.size} (map proofs)` : ''}` });
+    const firmwareAnswer = answerSets ? completenessStep(answerSets, header as NonNullable<typeof header>, checkpoint as Checkpoint, statement?.line ?? lineNo + 1) : undefined;
 
     if (!statement) throw new VerificationError('FORMAT_ERROR', 'statement', 'the export has no closing statement: it is truncated', { line: lineNo + 1 });
     const s = statement as { envelope: Parameters<typeof verifyStatement>[0]; line: number };
@@ -661,10 +795,13 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       notProven: notProvenWith(
         (format === EXPORT_FORMAT_V1 ? [...NOT_PROVEN_V1, ...NOT_PROVEN_ALWAYS] : NOT_PROVEN_ALWAYS)
           .filter((n) => !history || n !== NOT_PROVEN_COMPLETE)
+          .filter((n) => !firmwareAnswer?.complete || n !== NOT_PROVEN_ALL_UNITS)
+          .map((n) => (firmwareAnswer?.proved && !firmwareAnswer.complete && n === NOT_PROVEN_ALL_UNITS ? `that each of the ${firmwareAnswer.leftOut} unit(s) of the proved firmware answer left out of the file falls outside the selection's ${firmwareAnswer.narrowedBy.join(', ')}` : n))
           .map((n) => (history && n.startsWith('that the checkpoint is the newest') ? `${n}: each unit's history is complete as of tree size ${history.size} only` : n)),
         witnesses,
       ),
       ...(history ? { history } : {}),
+      ...(firmwareAnswer ? { firmwareAnswer } : {}),
       ...(witnesses ? { witnesses } : {}),
       ...(freshness ? { freshness } : {}),
     };
@@ -735,5 +872,62 @@ function signedByKeyId(note: string, key: { readonly name: string; readonly id: 
     return parseNote(note).signatures.some((s) => s.name === key.name && s.id === key.id);
   } catch {
     return true; // malformed: the checkpoint step names what is wrong with it
+  }
+}
+
+/**
+ * Adds one firmware record to the answer (§7.6.3): the same digest and map proof in every part, every part but the
+ * last full, an empty part only alone, each list strictly ascending across parts, at most 1,000,000 serials.
+ */
+export interface FirmwareAnswerParts {
+  sha256: string;
+  firmware: FirmwareRecord['firmware'] | null;
+  readonly now: string[];
+  readonly formerly: string[];
+  parts: number;
+  lastPartSize: number;
+}
+
+export const emptyFirmwareAnswer = (): FirmwareAnswerParts => ({ sha256: '', firmware: null, now: [], formerly: [], parts: 0, lastPartSize: 0 });
+
+export function addFirmwarePart(answer: FirmwareAnswerParts, rec: FirmwareRecord, line: number): void {
+  const at = { line };
+  const size = rec.now.length + rec.formerly.length;
+  if (size > FIRMWARE_PART_SERIALS) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: a firmware record holds at most ${FIRMWARE_PART_SERIALS} serials, not ${size}`, at);
+  if (answer.parts > 0) {
+    if (rec.sha256 !== answer.sha256 || canonicalize(rec.firmware) !== canonicalize(answer.firmware)) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: every part of the firmware answer has the digest and map proof of the first (line 4)`, { ...at, field: rec.sha256 !== answer.sha256 ? 'sha256' : 'firmware' });
+    if (answer.lastPartSize !== FIRMWARE_PART_SERIALS) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: a firmware record follows one of ${answer.lastPartSize} serials, and every part but the last holds ${FIRMWARE_PART_SERIALS}`, at);
+    if (size === 0) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: an empty firmware record is allowed only as the whole answer`, at);
+  }
+  if (answer.now.length + answer.formerly.length + size > FIRMWARE_ANSWER_MAX_SERIALS) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: a firmware answer holds at most ${FIRMWARE_ANSWER_MAX_SERIALS} serials`, at);
+  for (const [list, into] of [['now', answer.now], ['formerly', answer.formerly]] as const) {
+    for (const [i, serial] of rec[list].entries()) {
+      const before = into[into.length - 1];
+      if (before !== undefined && !(before < serial)) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: the firmware answer's ${list} list must be strictly ascending, and ${serial} follows ${before}`, { ...at, field: `${list}[${i}]`, serial });
+      into.push(serial);
+    }
+  }
+  if (answer.parts === 0) {
+    answer.sha256 = rec.sha256;
+    answer.firmware = rec.firmware;
+  }
+  answer.parts++;
+  answer.lastPartSize = size;
+}
+
+/** Both sorted lists of an answer as one ascending walk, each serial with the list it is in. */
+function* mergedSerials(now: readonly string[], formerly: readonly string[]): Generator<[string, 'now' | 'formerly']> {
+  let i = 0;
+  let j = 0;
+  while (i < now.length || j < formerly.length) {
+    const a = now[i];
+    const b = formerly[j];
+    if (b === undefined || (a !== undefined && a < b)) {
+      yield [a as string, 'now'];
+      i++;
+    } else {
+      yield [b, 'formerly'];
+      j++;
+    }
   }
 }

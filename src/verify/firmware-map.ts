@@ -370,3 +370,21 @@ export function verifyFirmwareEvidence(input: unknown, ledgerKey: NoteKey, mapKe
 
 export const firmwareEvidenceDetail = (r: FirmwareEvidenceReport): string =>
   `firmware ${r.sha256}: complete as of checkpoint ${r.size} (index log tree ${r.indexSize}): ${r.now} unit(s) carry it now${r.serialsNow.length ? ` (${r.serialsNow.join(', ')})` : ''}, ${r.ever - r.now} carried it formerly${r.serialsFormerly.length ? ` (${r.serialsFormerly.join(', ')})` : ''}${r.indexWitnesses ? `; index checkpoint quorum ${r.indexWitnesses.quorum} met` : ''}`;
+
+/**
+ * Whether a unit's events, in stream order, leave it carrying `sha256` now, carried formerly, or never: the
+ * mapping function above applied to one unit (the last digest each slot reported). A v5 export (docs/format.md
+ * §7.6.3) holds it against the list its firmware answer puts the unit's serial in.
+ */
+export function carriesOfEvents(events: Iterable<{ readonly type: string; readonly data: unknown }>, sha256: string): 'now' | 'formerly' | null {
+  const slots = new Map<string, string>();
+  let ever = false;
+  for (const e of events) {
+    for (const r of reportedImagesOfEvent(e.type, e.data as Record<string, unknown>)) {
+      slots.set(r.slot, r.sha256);
+      if (r.sha256 === sha256) ever = true;
+    }
+  }
+  if ([...slots.values()].includes(sha256)) return 'now';
+  return ever ? 'formerly' : null;
+}

@@ -4,7 +4,7 @@
  * The formats and the algorithm are specified in docs/format.md.
  */
 export { verifyProvenance, checkCheckpoint, PROVENANCE_FORMAT, PROVENANCE_FORMAT_V1, PROVENANCE_FORMAT_V2, PROVENANCE_FORMAT_V3, type ProvenanceDocument, type ProvenanceEntry, type ProvenanceReport, type StepReport } from './provenance.ts';
-export { verifyExportLines, verifyUnitLine, unitContextOf, inlineUnitVerifier, type ExportReport, type FirmwareReport, type UnitRecordVerifier, type UnitContext, type UnitLine, type UnitResult, type VerifyExportOptions } from './export.ts';
+export { verifyExportLines, verifyUnitLine, firmwareAnswerLine, unitContextOf, inlineUnitVerifier, type ExportReport, type FirmwareAnswerReport, type FirmwareReport, type UnitRecordVerifier, type UnitContext, type UnitLine, type UnitResult, type VerifyExportOptions } from './export.ts';
 export { checkCheckpointSignatures, requiredSignatures, type SignatureAlgorithm, type SignaturePolicy } from './signature-policy.ts';
 export { parseMlDsaVerifierKey, formatMlDsaVerifierKey, verifyMlDsaLine, type MlDsaNoteKey } from '../tlog/ml-dsa-note.ts';
 export { verifyRenewal, isRenewalBundle, RENEWAL_FORMAT, RENEWAL_FORMAT_V1, type RenewalBundle, type RenewalRotation, type RenewalReport } from './renewal.ts';

@@ -6,13 +6,14 @@
  */
 import type { StepReport } from './provenance.ts';
 import { PROVENANCE_FORMAT_V3 } from '../../schemas/provenance.ts';
+import { EXPORT_FORMAT_V5 } from '../../schemas/export.ts';
 
 export interface PlanOptions {
   /** A witness policy was given: the witnesses step runs. */
   readonly witnessPolicy?: boolean;
   /** A tree size to reach was given: the freshness step runs (it also runs with a witness policy). */
   readonly atLeast?: boolean;
-  /** The document's `format`, where known: flashtrail.provenance.v3 adds the history and statement steps. */
+  /** The document's `format`, where known: flashtrail.provenance.v3 adds the history and statement steps, flashtrail.export.v5 firmware and completeness. */
   readonly format?: unknown;
 }
 
@@ -20,9 +21,11 @@ function checkpointSteps(o: PlanOptions): string[] {
   return ['checkpoint', ...(o.witnessPolicy ? ['witnesses'] : []), ...(o.witnessPolicy || o.atLeast ? ['freshness'] : [])];
 }
 
-/** verifyExportLines: format → checkpoint [→ witnesses] [→ freshness] → keys → units → statement. */
+/** verifyExportLines: format → checkpoint [→ witnesses] [→ freshness] → keys → history [→ firmware] → units [→ completeness] → statement. */
 export function exportStepPlan(o: PlanOptions = {}): string[] {
-  return ['format', ...checkpointSteps(o), 'keys', 'history', 'units', 'statement'];
+  // flashtrail.export.v5 (docs/format.md §7.6.3): its firmware answer, and the unit records held against it.
+  const v5 = o.format === EXPORT_FORMAT_V5;
+  return ['format', ...checkpointSteps(o), 'keys', 'history', ...(v5 ? ['firmware'] : []), 'units', ...(v5 ? ['completeness'] : []), 'statement'];
 }
 
 /** verifyProvenance: format → checkpoint [→ witnesses] [→ freshness] → envelopes → inclusion → keys → unit [→ history → statement]. */

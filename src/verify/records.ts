@@ -24,7 +24,10 @@ import {
   ExportHeaderV3,
   ExportStatementV3,
   EXPORT_FORMAT_V4,
+  EXPORT_FORMAT_V5,
+  ExportFirmware,
   ExportHeaderV4,
+  ExportHeaderV5,
   ExportHistory,
   ExportUnitV4,
 } from '../../schemas/export.ts';
@@ -45,6 +48,7 @@ const RECORD_SCHEMAS = {
   [EXPORT_FORMAT_V2]: z.discriminatedUnion('record', [ExportHeaderV2, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV2), ExportStatement]),
   [EXPORT_FORMAT_V3]: z.discriminatedUnion('record', [ExportHeaderV3, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV2), ExportStatementV3]),
   [EXPORT_FORMAT_V4]: z.discriminatedUnion('record', [ExportHeaderV4, ExportCheckpoint, ExportHistory, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV4), ExportStatementV3]),
+  [EXPORT_FORMAT_V5]: z.discriminatedUnion('record', [ExportHeaderV5, ExportCheckpoint, ExportHistory, ExportFirmware, loggedLoose(ExportTrust), loggedLoose(ExportStation), loggedLoose(ExportRelease), loggedLoose(ExportBatch), unitLoose(ExportUnitV4), ExportStatementV3]),
   [EXPORT_FORMAT_V1]: z.discriminatedUnion('record', [ExportHeaderV1, ExportCheckpoint, loggedLoose(ExportTrust), loggedLoose(ExportStation), unitLoose(ExportUnitV1), ExportStatement]),
 } as const;
 
@@ -199,8 +203,8 @@ export function checkCanonical(value: unknown, text: string, what: string, at: F
 export function exportFormatOf(text: string): ExportFormat {
   const value = parseJsonText(text, 'line 1', { line: 1 });
   const format = (value as { format?: unknown } | null)?.format;
-  if ((value as { record?: unknown } | null)?.record !== 'header' || (format !== EXPORT_FORMAT_V1 && format !== EXPORT_FORMAT_V2 && format !== EXPORT_FORMAT_V3 && format !== EXPORT_FORMAT_V4)) {
-    throw new VerificationError('FORMAT_ERROR', 'format', `line 1 is not the header of a ${EXPORT_FORMAT_V4} (or ${EXPORT_FORMAT_V3}, ${EXPORT_FORMAT_V2}, ${EXPORT_FORMAT_V1}) export`, { line: 1, field: 'format' });
+  if ((value as { record?: unknown } | null)?.record !== 'header' || (format !== EXPORT_FORMAT_V1 && format !== EXPORT_FORMAT_V2 && format !== EXPORT_FORMAT_V3 && format !== EXPORT_FORMAT_V4 && format !== EXPORT_FORMAT_V5)) {
+    throw new VerificationError('FORMAT_ERROR', 'format', `line 1 is not the header of a ${EXPORT_FORMAT_V5} (or ${EXPORT_FORMAT_V4}, ${EXPORT_FORMAT_V3}, ${EXPORT_FORMAT_V2}, ${EXPORT_FORMAT_V1}) export`, { line: 1, field: 'format' });
   }
   return format;
 }
@@ -210,7 +214,7 @@ export function parseUnitRecord(text: string, format: ExportFormat, line: number
   // schema says; anything else goes through the schema, which names the offending member.
   if (format !== EXPORT_FORMAT_V1 && canonical === 'later') {
     const value = parseJsonText(text, `line ${line}`, { line });
-    if (isWellFormedUnitV2(value, format === EXPORT_FORMAT_V4)) return value;
+    if (isWellFormedUnitV2(value, format === EXPORT_FORMAT_V4 || format === EXPORT_FORMAT_V5)) return value;
   }
   const record = parseExportRecord(text, format, line, canonical);
   if (record.record !== 'unit') throw new VerificationError('FORMAT_ERROR', 'format', `line ${line}: a ${record.record} record cannot follow the first unit record`, { line, field: 'record' });

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { EXPORT_FORMAT_V4, type ExportRecord, type ExportSelection } from '../../verify/export-format.ts';
+import { EXPORT_FORMAT_V4, EXPORT_FORMAT_V5, type ExportRecord, type ExportSelection } from '../../verify/export-format.ts';
 import { fromBase64, fromUtf8 } from '../../crypto/encoding.ts';
 import type { LedgerEvent, UnitEvent } from '../../../schemas/index.ts';
 import { firmwareOf } from '../../event/firmware.ts';
@@ -32,7 +32,7 @@ export async function exportToFile(
   out: string,
   progress: (line: string) => void,
   options: { readonly refuseEmpty?: boolean } = {},
-): Promise<{ units: number; csv: string; page: string | null; format: string }> {
+): Promise<{ units: number; csv: string; page: string | null; format: string; formatNote: string | null; firmware: { now: number; formerly: number; size: number } | null }> {
   // Opened first: a bad path fails before the ledger is asked, and with the file's name.
   const file = await DurableFileWriter.open(out, { mode: 0o644 });
   try {
@@ -43,7 +43,7 @@ export async function exportToFile(
     const csv = out.replace(/\.ndjson$/, '') + '.csv';
     await file.commit();
     writeFileDurable(csv, result.csvRows.join(''), { mode: 0o644 });
-    return { units: result.units, csv, format: result.format, page: await writeVerifierPage(dirname(out), result.verifierPage, url, progress) };
+    return { units: result.units, csv, format: result.format, formatNote: result.formatNote, firmware: result.firmware, page: await writeVerifierPage(dirname(out), result.verifierPage, url, progress) };
   } catch (error) {
     await file.abort();
     throw error;
@@ -80,7 +80,13 @@ async function writeVerifierPage(dir: string, recorded: { sha256: string } | nul
   return file;
 }
 
-async function streamExport(url: string, token: string, selection: ExportSelection, file: DurableFileWriter, progress: (line: string) => void): Promise<{ units: number; csvRows: string[]; format: string; verifierPage: { sha256: string } | null }> {
+async function streamExport(
+  url: string,
+  token: string,
+  selection: ExportSelection,
+  file: DurableFileWriter,
+  progress: (line: string) => void,
+): Promise<{ units: number; csvRows: string[]; format: string; formatNote: string | null; firmware: { now: number; formerly: number; size: number } | null; verifierPage: { sha256: string } | null }> {
   const response = await fetchLedger(new URL('/v1/exports', url), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -88,6 +94,9 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
   });
   if (!response.ok || !response.body) throw errorFromResponse(response, await response.text());
   const total = Number(response.headers.get('x-export-units') ?? 0);
+  const formatNote = response.headers.get('x-export-note');
+  let checkpointSize = -1;
+  const firmware = { now: 0, formerly: 0 };
   const csvRows = [csvRecord(['serial', 'batch_id', 'release_id', 'status', 'bootloader_sha256', 'application_sha256', 'first_event_at', 'efuse_burned_at', 'shipped_at', 'customer'])];
   const content = createHash('sha256');
   let buffer = '';
@@ -117,6 +126,11 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
     content.update(line + '\n');
     records++;
     if (rec.record === 'header') format = String(rec.format);
+    if (rec.record === 'checkpoint') checkpointSize = Number(rec.note.split('\n')[1]);
+    if (rec.record === 'firmware') {
+      firmware.now += rec.now.length;
+      firmware.formerly += rec.formerly.length;
+    }
     if (rec.record !== 'unit') return;
     units++;
     events += rec.events.length;
@@ -150,7 +164,7 @@ async function streamExport(url: string, token: string, selection: ExportSelecti
   }
   progress(`  exported ${units}/${total} units`);
   const page = predicate.verifierPage;
-  return { units, csvRows, format, verifierPage: page && typeof page.sha256 === 'string' && /^[0-9a-f]{64}$/.test(page.sha256) ? { sha256: page.sha256 } : null };
+  return { units, csvRows, format, formatNote, firmware: format === EXPORT_FORMAT_V5 ? { ...firmware, size: checkpointSize } : null, verifierPage: page && typeof page.sha256 === 'string' && /^[0-9a-f]{64}$/.test(page.sha256) ? { sha256: page.sha256 } : null };
 }
 
 /** One row of the people's summary: status, firmware hashes and dates, from the unit's signed events. */
@@ -178,7 +192,7 @@ const command = defineCommand({
     out: { type: 'string', value: 'FILE.ndjson', required: true, help: 'the export to write' },
     batch: { type: 'string', value: 'B', help: 'the units of a batch' },
     serial: { type: 'string', value: 'S', multiple: true, help: 'a unit by serial number' },
-    firmware: { type: 'string', value: 'SHA', help: 'the units running an application image (SHA-256, hex)' },
+    firmware: { type: 'string', value: 'SHA', help: 'the units carrying an image (SHA-256, hex) now or formerly; from a ledger whose map commits firmware, a v5 export proved to hold every one of them' },
     customer: { type: 'string', value: 'C', help: 'the units shipped to a customer' },
     from: { type: 'string', value: 'DAY', help: 'the units first seen on or after DAY (YYYY-MM-DD), with --to' },
     to: { type: 'string', value: 'DAY', help: '…and on or before DAY' },
@@ -203,12 +217,16 @@ const command = defineCommand({
     const out = values.out as string;
     const result = await exportToFile(url, token, selection, out, (l) => console.error(l), { refuseEmpty: true });
     console.log(`wrote ${out} (${result.units} units) and ${result.csv}${result.page ? `; open ${result.page} in a browser to verify it offline` : ''}`);
-    // What the file can prove depends on its version (docs/format.md §7.6.2): say which, and how to check it.
+    // What the file can prove depends on its version (docs/format.md §7.6.2, §7.6.3): say which, and how to check it.
+    const mapKeyHint = `flashtrail verify ${out} --map-key @unit-map.pub (GET /v1/unit-map/key)`;
     console.log(
-      result.format === EXPORT_FORMAT_V4
-        ? `${result.format}: every unit carries its map proof; flashtrail verify ${out} --map-key @unit-map.pub (GET /v1/unit-map/key) proves each unit's history complete as of the checkpoint`
-        : `${result.format}: the ledger keeps no unit history map (or it is out of service), so the export does not prove that each unit's history is complete`,
+      result.format === EXPORT_FORMAT_V5 && result.firmware
+        ? `${result.format}: the firmware answer as of checkpoint ${result.firmware.size} (${result.firmware.now} unit(s) carrying it now, ${result.firmware.formerly} formerly) and every unit's map proof; ${mapKeyHint} proves the answer and ${Object.keys(selection).length === 1 || (Object.keys(selection).length === 2 && selection.serials) ? 'that the file holds every unit of it' : 'that every unit in the file is in it (the other selection members narrow it: units left out are counted, not proven outside)'}`
+        : result.format === EXPORT_FORMAT_V4
+          ? `${result.format}: every unit carries its map proof; ${mapKeyHint} proves each unit's history complete as of the checkpoint`
+          : `${result.format}: the ledger keeps no unit history map (or it is out of service), so the export does not prove that each unit's history is complete`,
     );
+    if (selection.firmwareSha256 !== undefined && result.format !== EXPORT_FORMAT_V5) console.log(`not ${EXPORT_FORMAT_V5}: ${result.formatNote ?? 'the ledger did not say why'}; the file does not prove that it holds every unit carrying the firmware`);
     return 0;
   },
 });

@@ -4,7 +4,7 @@ import { defineCommand } from '../command.ts';
 import { CliError, describeExpectedFailure, UsageError } from '../errors.ts';
 import { readTextFile, wholeNumber } from '../input.ts';
 import { isRenewalBundle, verifyExportRenewal, verifyRenewal } from '../../verify/renewal.ts';
-import { checkCheckpoint, verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
+import { checkCheckpoint, firmwareAnswerLine, verifyProvenance, verifyCheckpointConsistency, VerificationError, parseVerifierKey, parseMlDsaVerifierKey, type MlDsaNoteKey, type SignaturePolicy, type StepReport } from '../../verify/index.ts';
 import { nativeCrypto } from '../../native/crypto.ts';
 import { fromBase64, toHex } from '../../crypto/encoding.ts';
 import { LedgerClient } from '../../client/ledger-client.ts';
@@ -124,6 +124,8 @@ export async function verifyExportCommand(file: string, ledgerKey: string, o: Ve
         o.out(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
       if (report.history) o.out(`  complete: every unit's events are all its events as of checkpoint size ${report.history.size}${report.freshness?.asOf ? ` (${report.freshness.asOf})` : ''} (map root ${report.history.mapRoot.slice(0, 16)}…, index log tree ${report.history.indexSize})`);
+      const firmwareLine = firmwareAnswerLine(report);
+      if (firmwareLine) o.out(`  ${firmwareLine}`);
       o.out(`  statement signed with ${report.statementSignatures.join(' + ')}`);
       if (report.verifierPage) {
         const p = report.verifierPage;

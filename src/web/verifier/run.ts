@@ -13,6 +13,7 @@ import {
   stepLines,
   failureLine,
   exportStepPlan,
+  firmwareAnswerLine,
   provenanceStepPlan,
   renewalStepPlan,
   exportRenewalStepPlan,
@@ -119,14 +120,19 @@ export function readSignaturePolicy(pqKeyText: string, require: string): Signatu
 
 /** An export starts with its header record; anything else is read as a provenance document. */
 export async function isExport(file: Blob): Promise<boolean> {
+  return (await exportHeaderOf(file)) !== null;
+}
+
+/** An export's header record (its first line), unchecked, or null: what the step plan forecasts from (its format). */
+async function exportHeaderOf(file: Blob): Promise<{ readonly format?: unknown } | null> {
   const head = new Uint8Array(await file.slice(0, 64 * 1024).arrayBuffer());
   const nl = head.indexOf(10);
-  if (nl < 0) return false;
+  if (nl < 0) return null;
   try {
-    const first = JSON.parse(new TextDecoder().decode(head.subarray(0, nl))) as { record?: unknown } | null;
-    return first !== null && typeof first === 'object' && first.record === 'header';
+    const first = JSON.parse(new TextDecoder().decode(head.subarray(0, nl))) as { record?: unknown; format?: unknown } | null;
+    return first !== null && typeof first === 'object' && first.record === 'header' ? first : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -151,11 +157,12 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
     const policy = readSignaturePolicy(pinned.pqKey, pinned.signatures);
     const mapKey = readMapKey(pinned.mapKey);
     const signatures = (verified: readonly SignatureAlgorithm[]): SignatureVerdict => ({ policy: requiredSignatures(policy), verified });
-    const exportFile = await isExport(file);
+    const header = await exportHeaderOf(file);
+    const exportFile = header !== null;
     if (renewal && !exportFile) throw new VerificationError('FORMAT_ERROR', 'input', `${renewal.name} was chosen as an export's renewal bundle, but ${file.name} is not an export (a provenance document's bundle holds the document: drop the bundle alone)`, { file: file.name });
     if (renewal) {
       kind = 'export-renewal';
-      options.onPlan?.(kind, exportRenewalStepPlan());
+      options.onPlan?.(kind, exportRenewalStepPlan({ format: header?.format }));
       const mlDsaKey = policy.mlDsaKey;
       if (!mlDsaKey) throw new VerificationError('LEDGER_KEY_ERROR', 'input', "a renewal bundle is verified with the ledger's ML-DSA-44 key: give it above", { file: renewal.name });
       const bundle = await readJson(renewal, 'the renewal bundle');
@@ -169,7 +176,8 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
     }
     if (exportFile) {
       kind = 'export';
-      options.onPlan?.(kind, exportStepPlan());
+      // The header's format decides which steps run (a v5 export's firmware and completeness, §7.6.3).
+      options.onPlan?.(kind, exportStepPlan({ format: header?.format }));
       say(`verifying export ${file.name}`);
       const started = performance.now();
       const report = await verifyExport(file, key, policy, options, mapKey);
@@ -181,6 +189,8 @@ export async function verifyFile(file: File, pinned: Pinned, options: RunOptions
         say(`  firmware ${f.sha256}  ${f.name}  on ${f.units} unit(s)${approval}`);
       }
       if (report.history) say(`  complete: every unit's events are all its events as of checkpoint size ${report.history.size}`);
+      const firmwareLine = firmwareAnswerLine(report);
+      if (firmwareLine) say(`  ${firmwareLine}`);
       for (const n of report.notProven) say(`  not proven: ${n}`);
       return { ok: true, kind, report, signatures: signatures(report.signatures), lines };
     }

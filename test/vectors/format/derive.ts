@@ -48,7 +48,7 @@ interface Vector {
   readonly page?: string;
   /** What a verifier must implement to reach this verdict beyond Ed25519 and SHA-256 (e.g. ML-DSA-44). */
   readonly needs?: 'ml-dsa-44';
-  /** An export verified with the manifest's index log key (docs/format.md §7.6.2): every v4/ vector. */
+  /** An export verified with the manifest's index log key (docs/format.md §7.6.2, §7.6.3): every v4/ and v5/ vector. */
   readonly mapKey?: true;
 }
 
@@ -393,16 +393,50 @@ function exportVectorsV4(): void {
   put('history-none', read('v3/genuine.export.ndjson').split('\n').slice(0, -1), 'HISTORY_INCOMPLETE', 'the genuine v3 export (no history) verified with the index log key pinned: nothing proves its units complete', { rule: '§7.6.2', location: { line: 3, field: 'history' }, needs: 'ml-dsa-44' }, 'flashtrail.export.v3');
 }
 
+// ---------------------------------------------------------------- exports v5: every unit carrying a firmware (§7.6.3)
+// Verified with the index log key; each re-signed with both ledger keys, which a holder of the ledger key alone can do.
+// v5/genuine.export.ndjson is the export by the approved application (SN-0001 and SN-0002 carry it now),
+// v5/genuine.formerly.export.ndjson the one by the digest SN-0001's device reported before its rework (formerly);
+// both of one checkpoint, so that records of one are valid proofs in the other.
+
+function exportVectorsV5(): void {
+  const g = read('v5/genuine.export.ndjson').split('\n').slice(0, -1);
+  const f = read('v5/genuine.formerly.export.ndjson').split('\n').slice(0, -1);
+  const put = (name: string, lines: string[], expect: string, description: string, extra: { rule?: string; location?: Record<string, string | number>; needs?: 'ml-dsa-44' } = {}) => {
+    const file = `v5/export.${name}.ndjson`;
+    writeFileSync(join(HERE, file), lines.map((l) => `${l}\n`).join(''));
+    vectors.push({ file, kind: 'export', format: 'flashtrail.export.v5', expect, description, signatures: 'hybrid', mapKey: true, ...extra });
+  };
+  const unitLine = (ls: string[], serial: string) => ls.findIndex((l) => (JSON.parse(l) as Rec)['record'] === 'unit' && (JSON.parse(l) as Rec)['serial'] === serial);
+  const withLine = (ls: string[], i: number, value: unknown) => ls.map((l, j) => (j === i ? canonicalize(value) : l));
+  const firmware = JSON.parse(g[3] as string) as Rec & { now: string[]; formerly: string[]; firmware: unknown; sha256: string };
+  const other = JSON.parse(f[3] as string) as Rec & { firmware: unknown; sha256: string };
+  put('genuine', g, 'ok', 'a genuine v5 export by the approved application digest: the firmware answer (SN-0001 and SN-0002 now) at line 4 and exactly its 2 units', { needs: 'ml-dsa-44' });
+  put('genuine-formerly', f, 'ok', "a genuine v5 export by the digest SN-0001's device reported before its rework: SN-0001 formerly, its only unit", { needs: 'ml-dsa-44' });
+  const i2 = unitLine(g, 'SN-0002');
+  put('unit-removed', resealedV3(g.filter((_, j) => j !== i2)), 'EXPORT_INCOMPLETE', "unit SN-0002's record removed and the statement re-signed: the proved answer holds it", { rule: '§7.6.3', location: { serial: 'SN-0002', line: i2 + 1 } });
+  put('serial-moved', resealedV3(withLine(g, 3, { ...firmware, now: ['SN-0002'], formerly: ['SN-0001'] })), 'FIRMWARE_UNITS_INCOMPLETE', 'SN-0001 moved from now to formerly in the firmware record: the set root the map proves differs', { rule: '§15.6.1 step 4', location: { line: 4 } });
+  put('proof-other-digest', resealedV3(withLine(g, 3, { ...firmware, firmware: other.firmware })), 'FIRMWARE_UNITS_INCOMPLETE', "the firmware record carrying the map proof of another digest (the formerly export's)", { rule: '§15.6.1 step 4', location: { line: 4, field: 'firmware.proof' } });
+  const s2 = g[i2] as string;
+  const added = [...f.slice(0, unitLine(f, 'SN-0001') + 1), s2, ...f.slice(unitLine(f, 'SN-0001') + 1)];
+  put('unit-added', resealedV3(added), 'SELECTION_MISMATCH', "SN-0002's unit record (same checkpoint) added to the formerly export: SN-0002 is not in its answer", { rule: '§7.6.3', location: { serial: 'SN-0002', line: unitLine(f, 'SN-0001') + 2 } });
+  put('firmware-record-missing', resealedV3(g.filter((_, j) => j !== 3)), 'FORMAT_ERROR', 'a v5 export without its firmware record (line 4)', { rule: '§7.6.3', location: { line: 4 } });
+  put('firmware-other-selection', resealedV3(withLine(g, 3, { ...firmware, sha256: other.sha256 })), 'SELECTION_MISMATCH', "a firmware record whose digest is not the selection's", { rule: '§7.6.3', location: { line: 4, field: 'sha256' } });
+  put('firmware-unsorted', resealedV3(withLine(g, 3, { ...firmware, now: ['SN-0002', 'SN-0001'] })), 'FORMAT_ERROR', "the firmware record's now list not ascending", { rule: '§7.6.3', location: { line: 4 } });
+}
+
 for (const f of readdirSync(join(HERE, 'v3'))) if (!f.startsWith('genuine.')) rmSync(join(HERE, 'v3', f));
 for (const f of readdirSync(join(HERE, 'v4'))) if (!f.startsWith('genuine.')) rmSync(join(HERE, 'v4', f));
+for (const f of readdirSync(join(HERE, 'v5'))) if (!f.startsWith('genuine.')) rmSync(join(HERE, 'v5', f));
 exportVectorsV3();
 exportVectorsV4();
+exportVectorsV5();
 provenanceVectorsV3();
 historyVectors();
 const manifest = {
   description: 'flashtrail format test vectors (docs/format.md §11): genuine provenance documents and exports in each format version, and invalid ones that each break one rule, with the error code a verifier must report.',
   provenance: {
-    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository before v3 (commit 4ddff66), v3/genuine.* by the ledger of this repository with the seeded ML-DSA-44 and index log keys, v4/genuine.export.ndjson by the ledger of this repository that wrote v4 exports first, all with test/vectors/format/generate-genuine.ts',
+    genuine: 'v1/genuine.* were written by a real ledger at flashtrail commit 061f11c (the last to write v1), v2/genuine.* by the ledger of this repository before v3 (commit 4ddff66), v3/genuine.* by the ledger of this repository with the seeded ML-DSA-44 and index log keys, v4/genuine.export.ndjson by the ledger of this repository that wrote v4 exports first, v5/genuine.*.export.ndjson (exports by firmware digest) by the ledger that wrote v5 first, all with test/vectors/format/generate-genuine.ts',
     invalid: 'derived from the genuine files by test/vectors/format/derive.ts; where a rule can only be broken with a key, the seeded vector keys re-sign (keys.json)',
   },
   ledgerVerifierKey: (JSON.parse(read('keys.json')) as { ledgerVerifierKey: string }).ledgerVerifierKey,

@@ -70,7 +70,24 @@ async function main(out: string): Promise<void> {
       const response = await fetch(`${ledger.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${auditorToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ batchId: 'B-1' }) });
       if (!response.ok) throw new Error(`export failed: ${response.status} ${await response.text()}`);
       const exportText = await response.text();
+      // By firmware digest (docs/format.md §7.6.3): a ledger whose index log commits firmware writes v5. The approved
+      // application (both units now) and the one SN-0001's device reported before its rework (SN-0001 formerly),
+      // with no event between them: one checkpoint, so that the tamper cases can trade records between the two.
+      const byFirmware = async (firmwareSha256: string) => {
+        const r = await fetch(`${ledger.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${auditorToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ firmwareSha256 }) });
+        if (!r.ok) throw new Error(`export by firmware failed: ${r.status} ${await r.text()}`);
+        return { format: r.headers.get('x-export-format'), text: await r.text() };
+      };
+      const reported = (provenance as { entries: { envelope: { payload: string } }[] }).entries
+        .map((e) => JSON.parse(Buffer.from(e.envelope.payload, 'base64').toString('utf8')) as { type: string; data: { reportedSha256?: string } })
+        .find((e) => e.type === 'AppVerified' && e.data.reportedSha256 !== release.application.sha256)?.data.reportedSha256;
+      const firmwareExports = reported ? [await byFirmware(release.application.sha256), await byFirmware(reported)] : [];
       mkdirSync(out, { recursive: true });
+      const [now, formerly] = firmwareExports;
+      if (now?.format === 'flashtrail.export.v5' && formerly) {
+        writeFileSync(join(out, 'genuine.firmware.export.ndjson'), now.text);
+        writeFileSync(join(out, 'genuine.firmware-formerly.export.ndjson'), formerly.text);
+      }
       writeFileSync(join(out, 'genuine.provenance.json'), JSON.stringify(provenance, null, 2) + '\n');
       writeFileSync(join(out, 'genuine.export.ndjson'), exportText);
       const mapVerifierKey = ledger.unitMap?.verifierKey;
