@@ -5,7 +5,7 @@
  * record of flashtrail.export.v3, and served by GET /v1/unit-map/units/{serial}.
  */
 import { z } from 'zod';
-import { Sha256Hex } from './common.ts';
+import { Serial, Sha256Hex } from './common.ts';
 
 const Base64Hash = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of a 32-byte SHA-256 hash');
 /** Canonical base64 (RFC 4648 §4, padded); decoders check the unused bits. */
@@ -41,12 +41,25 @@ export type SharedHistoryEvidence = z.infer<typeof SharedHistoryEvidence>;
  * carrying D now and those that carried it before, the map proof of D's value (or its absence) under the map
  * root, and that root's v2 commitment in the index log; the ledger checkpoint itself, signed, ties it to the log.
  */
+/** A list of serials in the order the ledger writes it (§15.6.1): strictly ascending, so a serial cannot appear twice. */
+const AscendingSerials = z
+  .array(Serial)
+  .max(1_000_000)
+  .superRefine((serials, ctx) => {
+    for (let i = 1; i < serials.length; i++) {
+      if (!((serials[i - 1] as string) < (serials[i] as string))) {
+        ctx.addIssue({ code: 'custom', path: [i], message: `must be strictly ascending: ${serials[i]} follows ${serials[i - 1]}` });
+        return;
+      }
+    }
+  });
+
 export const FirmwareUnitsAnswer = z.strictObject({
   format: z.literal('flashtrail.firmware-units.v1'),
   sha256: Sha256Hex.describe('the firmware image digest asked about'),
   checkpoint: z.string().min(1).max(16_384).describe('the ledger checkpoint (signed note) the answer is complete as of'),
-  now: z.array(z.string().min(1).max(128)).max(1_000_000).describe('serials whose some image slot carries the digest, sorted'),
-  formerly: z.array(z.string().min(1).max(128)).max(1_000_000).describe('serials that carried it at an earlier leaf and do not now, sorted'),
+  now: AscendingSerials.describe('serials whose some image slot carries the digest, strictly ascending by UTF-16 code units'),
+  formerly: AscendingSerials.describe('serials that carried it at an earlier leaf and do not now, strictly ascending by UTF-16 code units'),
   firmware: HistoryEvidence.describe("the digest's value (now count, ever count, set root) or null, its map proof, and the v2 commitment of the map root"),
 });
 export type FirmwareUnitsAnswer = z.infer<typeof FirmwareUnitsAnswer>;

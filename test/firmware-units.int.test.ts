@@ -98,6 +98,10 @@ describe('GET /v1/unit-map/firmware/:sha256', () => {
     expect(refused({ ...app, now: ['F-1', 'F-3'], formerly: ['F-2'] })?.code).toBe('FIRMWARE_UNITS_INCOMPLETE');
     expect(refused({ ...app, now: ['F-1', 'F-2', 'F-4'] })?.message).toMatch(/other serials/);
     expect(refused({ ...former, now: ['F-2'], formerly: [] })?.code).toBe('FIRMWARE_UNITS_INCOMPLETE');
+    // The lists are written strictly ascending (§15.6.1): out of order, or a serial twice, is a malformed answer.
+    expect(refused({ ...app, now: [...(app.now as string[])].reverse() })).toMatchObject({ code: 'FORMAT_ERROR', message: expect.stringMatching(/strictly ascending/) });
+    expect(refused({ ...app, now: ['F-1', 'F-1', 'F-2', 'F-3'] })?.code).toBe('FORMAT_ERROR');
+    expect(refused({ ...app, now: ['F-1', 'F 2', 'F-3'] })?.code).toBe('FORMAT_ERROR');
     // A later checkpoint's root and commitment with this answer's proof: the proof does not verify under it.
     const station = new SimulatedStation(new LedgerClient(t.url, t.tokens.station1), new EventSigner(t.stationKeys['ST-01'], 'ST-01'), { stationId: 'ST-01', operator: 'op', batchId: t.batchId, hardwareRevision: 'rev-C' }, t.release);
     await station.flash('F-5', 'pass');

@@ -301,10 +301,10 @@ def verify_firmware_answer(fv, answer, ledger_key, map_key, pq_key=None, want_sh
         for i, s in enumerate(v):
             if not isinstance(s, str) or fv.C_ID(s):
                 refuse(fv.FORMAT_ERROR, '%s[%d] is not a serial (an Identifier)' % (name, i), '%s[%d]' % (name, i))
-            # Serials are ASCII (§2.2 Identifier): code point, UTF-16 and byte order agree. A serial listed twice
-            # is not out of order here; it is step 4's FIRMWARE_UNITS_INCOMPLETE.
-            if i and s < v[i - 1]:
-                refuse(fv.FORMAT_ERROR, '%s is not sorted: %r after %r' % (name, s, v[i - 1]), '%s[%d]' % (name, i))
+            # Serials are ASCII (§2.2 Identifier): code point, UTF-16 and byte order agree. Strictly ascending
+            # (§15.6.1), so a serial twice in one list is malformed; one in both lists is step 4's FIRMWARE_UNITS_INCOMPLETE.
+            if i and s <= v[i - 1]:
+                refuse(fv.FORMAT_ERROR, '%s is not strictly ascending: %r after %r' % (name, s, v[i - 1]), '%s[%d]' % (name, i))
         lists[name] = v
     firmware = answer['firmware']
     if not isinstance(firmware, dict) or set(firmware) != HISTORY_MEMBERS:

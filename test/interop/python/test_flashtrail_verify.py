@@ -1144,7 +1144,6 @@ class RealLedgerFirmwareAnswer(unittest.TestCase):
             'moved now to formerly': dict(app, now=now[1:], formerly=sorted(formerly + now[:1])),
             'moved formerly to now': dict(with_formerly, now=sorted(with_formerly['now'] + with_formerly['formerly'][:1]), formerly=with_formerly['formerly'][1:]),
             'swapped between the lists': dict(with_formerly, now=sorted(with_formerly['now'][1:] + with_formerly['formerly'][:1]), formerly=sorted(with_formerly['formerly'][1:] + with_formerly['now'][:1])) if with_formerly['now'] else None,
-            'listed twice': dict(app, now=sorted(now[1:] + now[:1] * 2)),
             'in both lists': dict(app, now=now, formerly=sorted(formerly[1:] + now[:1])) if formerly else None,
             'a unit claimed for a digest nobody carries': dict(self.nobody, now=['SN-1']),
         }
@@ -1156,6 +1155,10 @@ class RealLedgerFirmwareAnswer(unittest.TestCase):
                 self.assertIn('as of size', out['message'])
         out = self.refused(dict(app, now=now[1:]), 'FIRMWARE_UNITS_INCOMPLETE')
         self.assertIn('the map holds %d unit(s) carrying it now' % len(now), out['message'])
+        # Each list is strictly ascending (§15.6.1): a serial twice in one list, or out of order, is malformed.
+        self.refused(dict(app, now=sorted(now[1:] + now[:1] * 2)), 'FORMAT_ERROR')
+        if len(now) > 1:
+            self.refused(dict(app, now=list(reversed(now))), 'FORMAT_ERROR')
 
     def test_a_count_changed_or_the_proof_of_another_digest_is_refused(self):
         app = self.answers[self.app]
