@@ -76,6 +76,10 @@ export interface UnitMapStorage {
   firmwareMembers(sha256: string, size: number): Promise<{ serial: string; now: boolean }[]>;
   /** The ledger checkpoint note committed for `size`. */
   ledgerNote(size: number): Promise<string | null>;
+  /** A reader waits (bounded) until the writer signed an index checkpoint of at least `size` leaves. */
+  awaitSignedIndex?(size: number): Promise<void>;
+  /** The writer hears a reader asking for an index checkpoint. */
+  onIndexWanted?(handler: () => void): void;
   close(): void | Promise<void>;
 }
 

@@ -345,10 +345,17 @@ export class UnitMapIndex {
 
   /** The commitment of the map as of ledger checkpoint `size`, with its inclusion proof in the newest index checkpoint. */
   async commitment(size: number): Promise<MapCommitmentProof | null> {
-    const checkpoint = await this.checkpoint();
+    let checkpoint = await this.checkpoint();
+    let index = this.commitments.findIndex((c) => c.size === size);
+    const signedSize = (note: string | null) => (note === null ? 0 : parseCheckpointBody(parseNote(note).text).size);
+    if (index >= 0 && index >= signedSize(checkpoint) && !this.writing && this.storage.awaitSignedIndex) {
+      // A reader on a shared log derived the commitment before the writer signed an index checkpoint over it.
+      await this.storage.awaitSignedIndex(index + 1);
+      checkpoint = await this.checkpoint();
+      index = this.commitments.findIndex((c) => c.size === size);
+    }
     if (checkpoint === null) return null;
-    const indexSize = parseCheckpointBody(parseNote(checkpoint).text).size;
-    const index = this.commitments.findIndex((c) => c.size === size);
+    const indexSize = signedSize(checkpoint);
     if (index < 0 || index >= indexSize) return null;
     return { index, size, leaf: (this.commitments[index] as { leaf: string }).leaf, proof: inclusionProof(this.tree, index, indexSize, nativeCrypto), checkpoint };
   }
@@ -441,6 +448,10 @@ export class UnitMapIndex {
   /** Commits on a cadence, as checkpoints are signed. */
   start(intervalMs = 1000): void {
     if (this.timer) return;
+    // On a shared log a reader that needs an index checkpoint asks the writer, which commits at once.
+    this.storage.onIndexWanted?.(() => {
+      if (this.storage.writable()) void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'unit map commitment failed'));
+    });
     this.timer = setInterval(() => {
       void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'unit map commitment failed'));
     }, intervalMs);
