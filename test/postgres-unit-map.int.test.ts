@@ -33,6 +33,8 @@ import { SqliteEventStore } from '../src/store/sqlite.ts';
 import { UnitMapIndex, UNIT_MAP_KEY_FILE } from '../src/read/unit-map.ts';
 import { verifyProvenance } from '../src/verify/provenance.ts';
 import { verifyFirmwareEvidence } from '../src/verify/firmware-map.ts';
+import { exportToFile } from '../src/cli/commands/export.ts';
+import { verifyExportFile } from '../src/native/export-verifier.ts';
 import { bootloaderData, scanData } from './helpers/ledger-fixture.ts';
 import { spawnLedger, type ServerProcess } from './helpers/server-process.ts';
 import { createTestDatabase, describeWithPostgres } from './helpers/postgres.ts';
@@ -205,6 +207,12 @@ describeWithPostgres('the unit history map on a shared PostgreSQL log', (target)
       const firmware = verifyFirmwareEvidence(answer, ledgerKey, mapKey, nativeCrypto);
       expect(firmware.now).toBeGreaterThan(50);
       expect(firmware.now).toBeLessThanOrEqual(acknowledged.length / 2);
+      // And a batch export asked of the follower proves every unit complete as of its checkpoint.
+      const exportFile = join(sqliteDir, 'batch.ndjson');
+      await exportToFile(follower.url, adminToken, { batchId: 'B-1' }, exportFile, () => undefined);
+      const exported = await verifyExportFile(exportFile, ledgerKey, { workers: 1, mapKey });
+      expect(exported.history?.mapRoot).toMatch(/^[0-9a-f]{64}$/);
+      expect(exported.units).toBe(acknowledged.length / 2);
       console.log(`${acknowledged.length} events; index log of ${leaves.length} leaves, ${sizes.size} index checkpoint sizes, one key, no fork; ${firmware.now} units carry the bootloader`);
     } finally {
       await db.end().catch(() => undefined);

@@ -92,7 +92,7 @@ export class UnitMapIndex {
   private indexNote: string | null = null;
   /** Whether the last pass ran as the state's writer; a reader that becomes the writer reloads the persisted state first. */
   private writing = false;
-  /** Set when a write failed: the in-memory state may be ahead of the persisted one, so it is reloaded first. */
+  /** Set when a pass failed: the in-memory state may be ahead of its commitments, so the persisted one is reloaded first. */
   private reloadNeeded = false;
   /** The newest index checkpoint as the witnesses cosigned it, and whether all did; asked again only after a while. */
   private witnessedNote: { ledgerNote: string; note: string; complete: boolean; at: number } | null = null;
@@ -199,9 +199,10 @@ export class UnitMapIndex {
     const { store } = this.options;
     try {
       const writable = this.storage.writable();
-      if (writable && (!this.writing || this.reloadNeeded)) {
-        // Just elected (or a write failed): continue from what the writers persisted, not from this process's own
-        // derivation, so that the state tables and the commitments stay one sequence (docs/shared-log.md §1.5).
+      if (this.reloadNeeded || (writable && !this.writing)) {
+        // Just elected: continue from what the writers persisted, not from this process's own derivation, so that
+        // the state tables and the commitments stay one sequence (docs/shared-log.md §1.5). After a failed pass the
+        // in-memory map may be ahead of its commitments (leaves consumed, commitment not made): reloaded too.
         this.reloadNeeded = false;
         if (!(await this.load())) {
           this.options.logger?.warn({ where: this.storage.where }, 'the unit map state does not reproduce its own last commitment: rebuilt from the event store');
@@ -212,7 +213,7 @@ export class UnitMapIndex {
       await this.commitNew(store);
     } catch (error) {
       if (error instanceof UnitMapError) this.broken = error.message;
-      else if (this.storage.writable()) this.reloadNeeded = true;
+      else this.reloadNeeded = true;
       throw error;
     }
   }
