@@ -223,6 +223,90 @@ describeWithPostgres('the unit history map on a shared PostgreSQL log', (target)
   }, 240_000);
 });
 
+describeWithPostgres('the unit history map on a shared PostgreSQL log: what it refuses', (target) => {
+  it('an instance with another unit-map.key refuses to start; an edited commitment row takes the map out of service on a reader, naming the fork', async () => {
+    const database = await createTestDatabase(target);
+    const dirs = [0, 1, 2].map((i) => mkdtempSync(join(tmpdir(), `flashtrail-pgmap-refuse-${i}-`)));
+    const config = configFromEnv({}, { dataDir: dirs[0] as string });
+    const init = initDataDir(config);
+    const stationToken = addToken(config.tokensFile, { name: 'st1', role: 'station', stationId: 'ST-01' });
+    const adminToken = readFileSync(init.adminTokenFile, 'utf8').trim();
+    // dirs[1] is a proper second instance; dirs[2] got every file but unit-map.key (its own is made at start).
+    for (const [dir, files] of [
+      [dirs[1], ['ledger.key', 'ledger-ml-dsa.key', 'ledger.json', UNIT_MAP_KEY_FILE, 'admin-keys.json', 'tokens.json']],
+      [dirs[2], ['ledger.key', 'ledger-ml-dsa.key', 'ledger.json', 'admin-keys.json', 'tokens.json']],
+    ] as const) {
+      for (const file of files) {
+        copyFileSync(join(dirs[0] as string, file), join(dir as string, file));
+        chmodSync(join(dir as string, file), 0o600);
+      }
+    }
+    const env = { FLASHTRAIL_STORE: 'postgres', FLASHTRAIL_POSTGRES_URL: database.url, FLASHTRAIL_CHECKPOINT_EVERY_EVENTS: '4', FLASHTRAIL_CHECKPOINT_INTERVAL_S: '1' };
+    const db = new pg.Client({ connectionString: database.adminUrl });
+    const started: ServerProcess[] = [];
+    try {
+      const writer = await spawnLedger(dirs[0] as string, env);
+      started.push(writer);
+      await db.connect();
+      const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
+      const key = newSigner();
+      const release = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
+      const client = new LedgerClient(writer.url, adminToken);
+      await client.appendAdmin(lineSetupEvents(admin, { stations: [{ stationId: 'ST-01', key }], release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 100 } }));
+      const signer = new EventSigner(key, 'ST-01');
+      const mapKeyText = (await client.getText('/v1/unit-map/key')).trim();
+      const signedSize = async () => Number((await db.query<{ n: string }>('SELECT coalesce(max(size), 0) AS n FROM flashtrail.unit_map_checkpoints')).rows[0]?.n);
+      for (let u = 0; (await signedSize()) < 3; u++) {
+        if (u > 200) throw new Error('the writer signed no index checkpoint of 3 leaves');
+        const serial = `R-${u}`;
+        await new LedgerClient(writer.url, stationToken).append([signer.sign('UnitScanned', scanData(serial)).envelope, signer.sign('BootloaderWritten', bootloaderData(serial, release)).envelope]);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+
+      // Another index key against the pinned one: refused before listening, naming both keys and the file.
+      const refused = await spawnLedger(dirs[2] as string, env).then(
+        (p) => {
+          started.push(p);
+          return '';
+        },
+        (error: unknown) => (error as Error).message,
+      );
+      expect(refused).toMatch(/exited with 1 before listening/);
+      expect(refused).toContain(`is signed by ${mapKeyText}`);
+      expect(refused).toMatch(/give every instance the same unit-map\.key/);
+      expect(refused).not.toMatch(/\n\s+at /);
+
+      // An insider edits the writer's first commitment (as a superuser, past the append-only trigger).
+      const [first, second] = (await db.query<{ leaf: string }>('SELECT leaf FROM flashtrail.unit_map_commitments ORDER BY idx LIMIT 2')).rows;
+      await db.query('ALTER TABLE flashtrail.unit_map_commitments DISABLE TRIGGER USER');
+      await db.query('UPDATE flashtrail.unit_map_commitments SET leaf = $1 WHERE idx = 0', [second?.leaf]);
+      await db.query('ALTER TABLE flashtrail.unit_map_commitments ENABLE TRIGGER USER');
+      expect(second?.leaf).not.toBe(first?.leaf);
+
+      // A reader started now derives the map itself: its index tree does not reproduce the writer's signed
+      // checkpoints over the edited rows, so it serves no map (503 UNAVAILABLE naming why), but still its log.
+      const reader = await spawnLedger(dirs[1] as string, env);
+      started.push(reader);
+      const auditor = new LedgerClient(reader.url, adminToken);
+      const answer = await fetch(`${reader.url}/v1/unit-map/checkpoint`, { headers: { authorization: `Bearer ${adminToken}` } });
+      expect(answer.status).toBe(503);
+      const problem = (await answer.json()) as { code: string; detail: string };
+      expect(problem.code).toBe('UNAVAILABLE');
+      expect(problem.detail).toMatch(/out of service: .*(would fork|does not reproduce its signed checkpoint)/);
+      expect(reader.output()).toMatch(/the unit history map is out of service/);
+      expect((await auditor.getText('/v1/checkpoint')).length).toBeGreaterThan(0);
+      // Its provenance documents then claim no completeness: no history.
+      const doc = await auditor.get<{ format: string; history?: unknown }>('/v1/units/R-0/provenance');
+      expect(doc.history).toBeUndefined();
+    } finally {
+      await db.end().catch(() => undefined);
+      for (const p of started) await p.kill('SIGTERM');
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      await database.drop();
+    }
+  }, 120_000);
+});
+
 async function until(condition: () => boolean, timeoutMs: number, message: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

@@ -44,7 +44,7 @@ import type { SbomStore } from '../files/sbom-store.ts';
 import { scittRoutes } from './scitt-routes.ts';
 import { mapRoutes } from './map-routes.ts';
 import { buildProvenanceV3 } from '../evidence/history.ts';
-import type { UnitMapIndex } from '../read/unit-map.ts';
+import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -91,6 +91,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', queryContract(API_OPERATIONS));
   app.onError((error, c) => {
     if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);
+    // A map out of service (it found the log or its own signed checkpoint contradicting it) answers 503 with its reason, never a proof.
+    if (error instanceof UnitMapError) return problem(c, 'UNAVAILABLE', `the unit history map is out of service: ${error.message}`);
     if (error instanceof EventStoreUnavailableError) {
       logger.warn({ requestId: c.get('requestId'), err: error.message }, 'event store unavailable');
       return problem(c, 'UNAVAILABLE', 'the event store cannot be reached; retry the same request (it is idempotent)');
