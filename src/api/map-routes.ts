@@ -16,7 +16,7 @@ import type { FirmwareUnitsAnswer} from './contract.ts';
 import { LogEntriesQuery, UnitMapLeavesQuery, type LogEntries, type UnitMapLeaves, UnitMapQuery, type MapCommitment, type ResponseOf, type UnitMapEvidence } from './contract.ts';
 import type { UnitMapIndex } from '../read/unit-map.ts';
 
-const NO_MAP = 'this ledger keeps no unit history map (it runs on a shared PostgreSQL log)';
+const NO_MAP = 'this ledger keeps no unit history map';
 
 export function mapRoutes(unitMap: UnitMapIndex | null, store: EventStore): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
