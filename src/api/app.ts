@@ -43,7 +43,7 @@ import { notificationRecorder } from '../evidence/notification-record.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
 import { scittRoutes } from './scitt-routes.ts';
 import { mapRoutes } from './map-routes.ts';
-import { buildProvenanceV3 } from '../evidence/history.ts';
+import { historyIfInService } from '../evidence/history.ts';
 import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
 
 export interface AppDeps {
@@ -264,9 +264,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {
     const serial = id(c.req.param('serial'));
-    const unsigned = deps.unitMap ? await buildProvenanceV3({ ...deps, unitMap: deps.unitMap }, serial) : await buildProvenance(deps, serial);
-    if (!unsigned) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
-    const doc = signProvenance(unsigned, await deps.checkpointer.statementKeysFor(unsigned.checkpoint), deps.origin);
+    const plain = await buildProvenance(deps, serial);
+    if (!plain) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    // The keys first: an instance of a shared log that does not hold the key in force says so at once (503 naming
+    // both keys) rather than after waiting for a map commitment over a checkpoint it could not sign for anyway.
+    const keys = await deps.checkpointer.statementKeysFor(plain.checkpoint);
+    const unsigned = deps.unitMap ? await historyIfInService(plain, deps.unitMap, logger) : plain;
+    const doc = signProvenance(unsigned, keys, deps.origin);
     c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
     return c.json(doc);
   });

@@ -247,6 +247,10 @@ export class PostgresUnitMapStorage implements UnitMapStorage {
     this.unlisten.push(this.store.onNotification(this.wantedChannel, handler));
   }
 
+  onWriterProgress(handler: () => void): void {
+    this.unlisten.push(this.store.onNotification(this.commitmentChannel, handler));
+  }
+
   async firmwareMembers(sha256: string, size: number): Promise<{ serial: string; now: boolean }[]> {
     const { rows } = await this.store.pool.query<{ serial: string; now: boolean }>(
       `SELECT DISTINCT ON (serial) serial, now FROM ${this.t('unit_map_firmware')} WHERE sha256 = $1 AND leaf < $2 ORDER BY serial, leaf DESC`,

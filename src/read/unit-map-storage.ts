@@ -80,6 +80,8 @@ export interface UnitMapStorage {
   awaitSignedIndex?(size: number): Promise<void>;
   /** The writer hears a reader asking for an index checkpoint. */
   onIndexWanted?(handler: () => void): void;
+  /** A reader hears the writer commit or sign, to follow at once rather than on its next timer tick. */
+  onWriterProgress?(handler: () => void): void;
   close(): void | Promise<void>;
 }
 

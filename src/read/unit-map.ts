@@ -453,6 +453,9 @@ export class UnitMapIndex {
     this.storage.onIndexWanted?.(() => {
       if (this.storage.writable()) void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'unit map commitment failed'));
     });
+    this.storage.onWriterProgress?.(() => {
+      if (!this.storage.writable()) void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'following the unit map failed'));
+    });
     this.timer = setInterval(() => {
       void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'unit map commitment failed'));
     }, intervalMs);
