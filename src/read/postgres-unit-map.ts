@@ -151,12 +151,16 @@ export class PostgresUnitMapStorage implements UnitMapStorage {
     }
   }
 
-  async commit(c: UnitMapCommit): Promise<void> {
-    if (!this.log.isWriter) return this.checkAgainstWriter(c);
+  async commit(c: UnitMapCommit, asWriter: boolean): Promise<void> {
+    if (!asWriter) return this.checkAgainstWriter(c);
     await this.inWriterTransaction(async (session) => {
-      const stored = await session.query<{ leaf: string }>(`SELECT leaf FROM ${this.t('unit_map_commitments')} WHERE idx = $1`, [c.index]);
-      const existing = stored.rows[0]?.leaf;
+      const stored = await session.query<{ idx: string; leaf: string }>(`SELECT idx, leaf FROM ${this.t('unit_map_commitments')} WHERE idx = $1 OR idx = $1 - 1`, [c.index]);
+      const existing = stored.rows.find((r) => Number(r.idx) === c.index)?.leaf;
       if (existing !== undefined && existing !== c.leaf) throw forkAt(c.index, existing, c.leaf);
+      // No gap in the index log, whatever happened in memory: leaf i is appended only after leaf i - 1.
+      if (c.index > 0 && !stored.rows.some((r) => Number(r.idx) === c.index - 1)) {
+        throw new UnitMapStateMovedError(`index log leaf ${c.index} would follow no leaf ${c.index - 1} in schema ${this.store.schema}; reloading`);
+      }
       await session.query(
         `INSERT INTO ${this.t('unit_map_units')} (serial, count, last_leaf, chain) SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::bytea[])
          ON CONFLICT (serial) DO UPDATE SET count = excluded.count, last_leaf = excluded.last_leaf, chain = excluded.chain`,
@@ -191,8 +195,8 @@ export class PostgresUnitMapStorage implements UnitMapStorage {
   }
 
   /** The writer forgets the derived state (units, slots, firmware, notes) to rewrite it; commitments stay and are compared. */
-  async reset(): Promise<void> {
-    if (!this.log.isWriter) return;
+  async reset(asWriter: boolean): Promise<void> {
+    if (!asWriter) return;
     await this.inWriterTransaction(async (session) => {
       for (const table of ['unit_map_units', 'unit_map_slots', 'unit_map_firmware', 'unit_map_ledger_notes']) await session.query(`DELETE FROM ${this.t(table)}`);
       await this.setMeta(session, { size: '0', position: '-1', range: '[]', version: '1', checkpoint_revision: '0' });

@@ -61,14 +61,15 @@ export interface UnitMapStorage {
   writable(): boolean;
   load(): Promise<PersistedUnitMap>;
   /**
-   * Persists a commitment (writable) or, for a reader, checks it against the writer's commitment of that index
-   * when there is one (UnitMapError when they differ).
+   * Persists a commitment (`asWriter`: the pass began as the writer) or, for a reader, checks it against the
+   * writer's commitment of that index when there is one (UnitMapError when they differ). The role is the one the
+   * pass began with, never re-read in the middle of it: a reader elected mid-pass has not persisted what it derived.
    */
-  commit(commit: UnitMapCommit): Promise<void>;
+  commit(commit: UnitMapCommit, asWriter: boolean): Promise<void>;
   /** A checkpoint record that did not grow the map was consumed. */
   consumed(checkpointRevision: bigint): Promise<void>;
-  /** Forgets the derived state (never the signed index checkpoints, nor a shared log's commitments). */
-  reset(): Promise<void>;
+  /** Forgets the derived state (never the signed index checkpoints, nor a shared log's commitments); a reader's is in memory only. */
+  reset(asWriter: boolean): Promise<void>;
   recordIndexNote(size: number, note: string): Promise<void>;
   /** The newest signed index checkpoint, or the newest of at most `maxSize` leaves. */
   signedIndex(maxSize?: number): Promise<string | null>;

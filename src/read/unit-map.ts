@@ -168,7 +168,7 @@ export class UnitMapIndex {
   }
 
   private async reset(): Promise<void> {
-    await this.storage.reset();
+    await this.storage.reset(this.writing);
     this.map = CommittedMap.empty(nativeCrypto);
     this.range = new CompactRange([], nativeCrypto);
     this.position = -1n;
@@ -199,7 +199,9 @@ export class UnitMapIndex {
     const { store } = this.options;
     try {
       const writable = this.storage.writable();
-      if (this.reloadNeeded || (writable && !this.writing)) {
+      const elected = writable && !this.writing;
+      this.writing = writable;
+      if (this.reloadNeeded || elected) {
         // Just elected: continue from what the writers persisted, not from this process's own derivation, so that
         // the state tables and the commitments stay one sequence (docs/shared-log.md §1.5). After a failed pass the
         // in-memory map may be ahead of its commitments (leaves consumed, commitment not made): reloaded too.
@@ -209,7 +211,6 @@ export class UnitMapIndex {
           await this.reset();
         }
       }
-      this.writing = writable;
       await this.commitNew(store);
     } catch (error) {
       if (error instanceof UnitMapError) this.broken = error.message;
@@ -286,7 +287,8 @@ export class UnitMapIndex {
 
   private async commit(checkpoint: { origin: string; size: number; root: Hash }, nextRevision: bigint, ledgerNote: string): Promise<void> {
     const leaf = formatCommitment({ checkpoint, mapRoot: this.map.root(), version: this.map.version });
-    await this.storage.commit({
+    await this.storage.commit(
+      {
       index: this.commitments.length,
       size: checkpoint.size,
       leaf,
@@ -297,7 +299,9 @@ export class UnitMapIndex {
       position: this.position,
       range: this.range.toJson(),
       checkpointRevision: nextRevision,
-    });
+      },
+      this.writing,
+    );
     this.checkpointRevision = nextRevision;
     this.commitments.push({ size: checkpoint.size, leaf });
     this.tree.append(leafHash(utf8(leaf), nativeCrypto));
