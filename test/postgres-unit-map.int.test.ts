@@ -8,7 +8,9 @@
  *     index key and is a prefix of one list of leaves (no fork), before and after the kill;
  *   - every instance serves the same `/v1/unit-map/leaves`, equal to the writer's rows, and a SQLite ledger's
  *     map fed the very same event sequence commits the identical leaves (map roots) and index root;
- *   - a follower serves a provenance v3 document whose `history` verifies, and the firmware answer (§15.6).
+ *   - a follower serves a provenance v3 document whose `history` verifies, the firmware answer (§15.6) and an
+ *     export with its history; under a witness policy its index checkpoint carries the witness cosignature;
+ *   - an instance with another unit-map.key refuses to start; an edited commitment row takes a reader out of service.
  */
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +38,13 @@ import { verifyFirmwareEvidence } from '../src/verify/firmware-map.ts';
 import { exportToFile } from '../src/cli/commands/export.ts';
 import { verifyExportFile } from '../src/native/export-verifier.ts';
 import { bootloaderData, scanData } from './helpers/ledger-fixture.ts';
+import { runCli } from './helpers/cli.ts';
+import { spawnWitness, type WitnessProcess } from './helpers/witness-process.ts';
+import { parseCosignerKey, verifyCosignatures } from '../src/tlog/cosignature.ts';
+import { parseWitnessPolicy } from '../src/verify/index.ts';
+import { formatVerifierKey } from '../src/tlog/note.ts';
+import { indexLogOrigin } from '../src/verify/map-commitment.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { spawnLedger, type ServerProcess } from './helpers/server-process.ts';
 import { createTestDatabase, describeWithPostgres } from './helpers/postgres.ts';
 
@@ -310,6 +319,64 @@ describeWithPostgres('the unit history map on a shared PostgreSQL log: what it r
       await db.end().catch(() => undefined);
       for (const p of started) await p.kill('SIGTERM');
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      await database.drop();
+    }
+  }, 120_000);
+});
+
+describeWithPostgres('the unit history map on a shared PostgreSQL log, witnessed', (target) => {
+  it('the index checkpoint a follower serves carries the witness cosignature, and its provenance verifies under the policy', async () => {
+    const database = await createTestDatabase(target);
+    const work = mkdtempSync(join(tmpdir(), 'flashtrail-pgmap-witness-'));
+    const dirs = [0, 1].map((i) => join(work, `instance-${i}`));
+    const config = configFromEnv({}, { dataDir: dirs[0] as string });
+    const init = initDataDir(config);
+    const stationToken = addToken(config.tokensFile, { name: 'st1', role: 'station', stationId: 'ST-01' });
+    const adminToken = readFileSync(init.adminTokenFile, 'utf8').trim();
+    const mapKeyText = formatVerifierKey(indexLogOrigin(parseVerifierKey(init.verifierKey).name), readSecretKeyFile(join(dirs[0] as string, UNIT_MAP_KEY_FILE)).publicKey);
+    const witnessDir = join(work, 'witness');
+    const witnessInit = await runCli(['witness', 'init', '--dir', witnessDir, '--name', 'witness.test/w1', '--log', init.verifierKey, '--log', mapKeyText]);
+    expect(witnessInit.code, witnessInit.stderr).toBe(0);
+    let witness: WitnessProcess | null = null;
+    const started: ServerProcess[] = [];
+    try {
+      witness = await spawnWitness(witnessDir);
+      const policyText = `log ${init.verifierKey}\nwitness W1 ${witness.verifierKey} ${witness.url}\nquorum W1\n`;
+      const policyFile = join(work, 'policy.txt');
+      writeFileSync(policyFile, policyText);
+      mkdirSync(dirs[1] as string, { mode: 0o700 });
+      for (const file of ['ledger.key', 'ledger-ml-dsa.key', 'ledger.json', UNIT_MAP_KEY_FILE, 'admin-keys.json', 'tokens.json']) {
+        copyFileSync(join(dirs[0] as string, file), join(dirs[1] as string, file));
+        chmodSync(join(dirs[1] as string, file), 0o600);
+      }
+      const env = { FLASHTRAIL_STORE: 'postgres', FLASHTRAIL_POSTGRES_URL: database.url, FLASHTRAIL_CHECKPOINT_EVERY_EVENTS: '4', FLASHTRAIL_CHECKPOINT_INTERVAL_S: '1', FLASHTRAIL_WITNESS_POLICY: policyFile };
+      const writer = await spawnLedger(dirs[0] as string, env);
+      started.push(writer);
+      await until(() => /elected log writer/.test(writer.output()), 10_000, 'the first instance was not elected');
+      const follower = await spawnLedger(dirs[1] as string, env);
+      started.push(follower);
+      const admin = new EventSigner(readSecretKeyFile(init.adminKeyFile), 'admin');
+      const key = newSigner();
+      const release = simulatedRelease('R-1', 'SENSOR-S3', '1.0.0');
+      await new LedgerClient(follower.url, adminToken).appendAdmin(lineSetupEvents(admin, { stations: [{ stationId: 'ST-01', key }], release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 100 } }));
+      const signer = new EventSigner(key, 'ST-01');
+      for (let u = 0; u < 6; u++) {
+        const serial = `W-${u}`;
+        await new LedgerClient(follower.url, stationToken).append([signer.sign('UnitScanned', scanData(serial)).envelope, signer.sign('BootloaderWritten', bootloaderData(serial, release)).envelope]);
+      }
+      const cosigner = parseCosignerKey(witness.verifierKey);
+      const mapKey = parseVerifierKey(mapKeyText);
+      for (const instance of [follower, writer]) {
+        const doc = await new LedgerClient(instance.url, adminToken).get<{ history?: { commitment: { checkpoint: string } } }>('/v1/units/W-5/provenance');
+        const indexNote = doc.history?.commitment.checkpoint as string;
+        expect(verifyCosignatures(indexNote, [cosigner]), instance === follower ? 'follower' : 'writer').toHaveLength(1);
+        const report = verifyProvenance(doc, parseVerifierKey(init.verifierKey), nativeCrypto, { policy: parseWitnessPolicy(policyText), mapKey });
+        expect(report.history?.indexWitnesses?.cosignedBy.map((c) => c.witness)).toEqual(['W1']);
+      }
+    } finally {
+      for (const p of started) await p.kill('SIGTERM');
+      await witness?.stop();
+      rmSync(work, { recursive: true, force: true });
       await database.drop();
     }
   }, 120_000);
