@@ -12,7 +12,7 @@
  *     export with its history; under a witness policy its index checkpoint carries the witness cosignature;
  *   - an instance with another unit-map.key refuses to start; an edited commitment row takes a reader out of service.
  */
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -25,7 +25,7 @@ import { EventSigner, type SignedEvent } from '../src/event/signer.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { lineSetupEvents } from '../src/sim/line-setup.ts';
 import { simulatedRelease } from '../src/sim/simulated-station.ts';
-import { parseVerifierKey, verifyNote } from '../src/tlog/note.ts';
+import { formatVerifierKey, parseVerifierKey, verifyNote } from '../src/tlog/note.ts';
 import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
 import { MemoryTree, rootHash } from '../src/merkle/proofs.ts';
 import { leafHash } from '../src/merkle/hash.ts';
@@ -42,9 +42,7 @@ import { runCli } from './helpers/cli.ts';
 import { spawnWitness, type WitnessProcess } from './helpers/witness-process.ts';
 import { parseCosignerKey, verifyCosignatures } from '../src/tlog/cosignature.ts';
 import { parseWitnessPolicy } from '../src/verify/index.ts';
-import { formatVerifierKey } from '../src/tlog/note.ts';
 import { indexLogOrigin } from '../src/verify/map-commitment.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { spawnLedger, type ServerProcess } from './helpers/server-process.ts';
 import { createTestDatabase, describeWithPostgres } from './helpers/postgres.ts';
 
