@@ -41,7 +41,7 @@ describeWithPostgres('three API instances on one PostgreSQL store', (target) => 
     const adminToken = readFileSync(init.adminTokenFile, 'utf8').trim();
     // Every instance holds the same ledger key, trust list and tokens; each keeps its own read models.
     for (const dir of dirs.slice(1)) {
-      for (const file of ['ledger.key', 'ledger-ml-dsa.key', 'ledger.json', 'admin-keys.json', 'tokens.json']) {
+      for (const file of ['ledger.key', 'ledger-ml-dsa.key', 'ledger.json', 'unit-map.key', 'admin-keys.json', 'tokens.json']) {
         copyFileSync(join(dirs[0] as string, file), join(dir, file));
         chmodSync(join(dir, file), 0o600);
       }

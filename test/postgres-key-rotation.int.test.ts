@@ -77,7 +77,7 @@ describeWithPostgres('ledger key rotation on a shared PostgreSQL log', (target) 
         chmodSync(join(to, file), 0o600);
       }
     };
-    for (const dir of dirs.slice(1)) copyKeyFiles(dirs[0] as string, dir, ['ledger.key', 'ledger-ml-dsa.key', 'ledger.json', 'admin-keys.json', 'tokens.json']);
+    for (const dir of dirs.slice(1)) copyKeyFiles(dirs[0] as string, dir, ['ledger.key', 'ledger-ml-dsa.key', 'ledger.json', 'unit-map.key', 'admin-keys.json', 'tokens.json']);
     const edKeyText = init.verifierKey;
     const edKey = parseVerifierKey(edKeyText);
     const edKeyId = keyIdOf(edKey.publicKey);

@@ -43,8 +43,8 @@ import { notificationRecorder } from '../evidence/notification-record.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
 import { scittRoutes } from './scitt-routes.ts';
 import { mapRoutes } from './map-routes.ts';
-import { buildProvenanceV3 } from '../evidence/history.ts';
-import type { UnitMapIndex } from '../read/unit-map.ts';
+import { historyIfInService } from '../evidence/history.ts';
+import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -91,6 +91,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', queryContract(API_OPERATIONS));
   app.onError((error, c) => {
     if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);
+    // A map out of service (it found the log or its own signed checkpoint contradicting it) answers 503 with its reason, never a proof.
+    if (error instanceof UnitMapError) return problem(c, 'UNAVAILABLE', `the unit history map is out of service: ${error.message}`);
     if (error instanceof EventStoreUnavailableError) {
       logger.warn({ requestId: c.get('requestId'), err: error.message }, 'event store unavailable');
       return problem(c, 'UNAVAILABLE', 'the event store cannot be reached; retry the same request (it is idempotent)');
@@ -262,9 +264,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   v1.get('/units/:serial/provenance', requireRole('auditor', 'admin'), async (c) => {
     const serial = id(c.req.param('serial'));
-    const unsigned = deps.unitMap ? await buildProvenanceV3({ ...deps, unitMap: deps.unitMap }, serial) : await buildProvenance(deps, serial);
-    if (!unsigned) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
-    const doc = signProvenance(unsigned, await deps.checkpointer.statementKeysFor(unsigned.checkpoint), deps.origin);
+    const plain = await buildProvenance(deps, serial);
+    if (!plain) return problem(c, 'NOT_FOUND', `unit ${serial} has no events`);
+    // The keys first: an instance of a shared log that does not hold the key in force says so at once (503 naming
+    // both keys) rather than after waiting for a map commitment over a checkpoint it could not sign for anyway.
+    const keys = await deps.checkpointer.statementKeysFor(plain.checkpoint);
+    const unsigned = deps.unitMap ? await historyIfInService(plain, deps.unitMap, logger) : plain;
+    const doc = signProvenance(unsigned, keys, deps.origin);
     c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
     return c.json(doc);
   });

@@ -9,25 +9,19 @@
 import { Hono } from 'hono';
 import { requireRole, validQuery, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
-import { LedgerError } from '../write/errors.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { toBase64 } from '../crypto/encoding.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { FirmwareUnitsAnswer} from './contract.ts';
 import { LogEntriesQuery, UnitMapLeavesQuery, type LogEntries, type UnitMapLeaves, UnitMapQuery, type MapCommitment, type ResponseOf, type UnitMapEvidence } from './contract.ts';
-import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
+import type { UnitMapIndex } from '../read/unit-map.ts';
 
-const NO_MAP = 'this ledger keeps no unit history map (it runs on a shared PostgreSQL log)';
+const NO_MAP = 'this ledger keeps no unit history map';
 
 export function mapRoutes(unitMap: UnitMapIndex | null, store: EventStore): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  // A map out of service answers 503 with its reason (UNAVAILABLE), never a proof.
-  app.use('/unit-map/*', async (_c, next) => {
-    await next().catch((error: unknown) => {
-      if (error instanceof UnitMapError) throw new LedgerError('UNAVAILABLE', `the unit history map is out of service: ${error.message}`);
-      throw error;
-    });
-  });
+  // A map out of service throws UnitMapError: the app's onError answers 503 UNAVAILABLE with its reason (a
+  // middleware here never saw it: Hono hands a handler's error to onError, and next() resolves).
   app.get('/unit-map/key', (c) => (unitMap ? c.text(unitMap.verifierKey + '\n') : problem(c, 'NOT_FOUND', NO_MAP)));
   app.get('/unit-map/checkpoint', async (c) => {
     if (!unitMap) return problem(c, 'NOT_FOUND', NO_MAP);

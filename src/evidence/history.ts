@@ -15,12 +15,16 @@ import { buildProvenance, checkpointSize } from './provenance.ts';
  */
 export async function buildProvenanceV3(deps: Parameters<typeof buildProvenance>[0] & { unitMap: UnitMapIndex; logger?: Logger }, serial: string): Promise<ProvenanceDocument | null> {
   const doc = await buildProvenance(deps, serial);
-  if (!doc) return null;
+  return doc ? historyIfInService(doc, deps.unitMap, deps.logger) : null;
+}
+
+/** The v2 document with its history, or as it is (claiming no completeness) when the map is out of service. */
+export async function historyIfInService(doc: ProvenanceDocument, unitMap: UnitMapIndex, logger?: Logger): Promise<ProvenanceDocument> {
   try {
-    return await withHistory(doc, deps.unitMap);
+    return await withHistory(doc, unitMap);
   } catch (error) {
     if (!(error instanceof UnitMapError)) throw error;
-    deps.logger?.error({ serial }, `provenance served without history: ${error.message}`);
+    logger?.error({ serial: doc.serial }, `provenance served without history: ${error.message}`);
     return doc;
   }
 }

@@ -179,6 +179,17 @@ export class PostgresMerkleLog implements LedgerLog {
     }
   }
 
+  /**
+   * Runs `work` on the session that holds the writer's lock, queued behind the log's own statements: derived
+   * state kept beside the log (the unit map, src/read/postgres-unit-map.ts) is written through the lock too, so
+   * a deposed writer's writes fail with its session instead of racing its successor.
+   */
+  writeOnSession<T>(work: (session: pg.Client) => Promise<T>): Promise<T> {
+    const session = this.writer;
+    if (!session) return Promise.reject(new Error('this instance is not the log writer'));
+    return this.onSession(session, () => work(session));
+  }
+
   private onSession<T>(session: pg.Client, work: () => Promise<T>): Promise<T> {
     const run = this.sessionQueue.then(() => {
       if (this.writer !== session) throw new Error('this instance is no longer the log writer');

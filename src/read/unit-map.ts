@@ -18,7 +18,6 @@
  * histories and its root must equal the last committed one; otherwise the whole file is rebuilt from the event
  * store, and a rebuild that does not reproduce the index checkpoint already signed is refused (it would fork).
  */
-import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { EventStore } from '../store/event-store.ts';
@@ -35,25 +34,15 @@ import { addMlDsaSignature } from '../tlog/ml-dsa-note.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { readSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
-import { formatCommitment, indexLogOrigin, parseCommitment, type MapCommitmentVersion } from '../verify/map-commitment.ts';
-import { unitSerialOfEntry, type UnitHistory, type UnitHistorySnapshot } from '../verify/history-map.ts';
+import { formatCommitment, indexLogOrigin, parseCommitment } from '../verify/map-commitment.ts';
+import { unitSerialOfEntry, type UnitHistorySnapshot } from '../verify/history-map.ts';
 import { CommittedMap, firmwareKey, firmwareOfEntry, splitMembers, type Reported } from '../verify/firmware-map.ts';
 import type { HistoryEvidence, SharedHistoryEvidence, UnitMapProof } from '../../schemas/history.ts';
 import type { WitnessSet } from '../witness/client.ts';
+import { SqliteUnitMapStorage, UnitMapError, type UnitMapStorage } from './unit-map-storage.ts';
 
-export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v2';
-/** The units-only file of earlier releases: rebuilt from the event store on open (its leaves reproduce, §15.3). */
-const PREVIOUS_UNIT_MAP_FORMAT = 'flashtrail-unit-map-v1';
+export { UNIT_MAP_FORMAT, UnitMapError } from './unit-map-storage.ts';
 export const UNIT_MAP_KEY_FILE = 'unit-map.key';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS map_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS map_units (serial TEXT PRIMARY KEY, count INTEGER NOT NULL, last_leaf INTEGER NOT NULL, chain BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS map_commitments (idx INTEGER PRIMARY KEY, size INTEGER NOT NULL UNIQUE, leaf TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS map_ledger_notes (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS map_slots (serial TEXT NOT NULL, slot TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (serial, slot)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS map_firmware (sha256 TEXT NOT NULL, serial TEXT NOT NULL, leaf INTEGER NOT NULL, now INTEGER NOT NULL, PRIMARY KEY (sha256, serial, leaf)) WITHOUT ROWID;
-`;
 
 /** The index log's Ed25519 key, created beside ledger.key on first use (mode 0600, never overwritten). */
 export function unitMapKey(file: string): Signer {
@@ -61,13 +50,11 @@ export function unitMapKey(file: string): Signer {
   return readSecretKeyFile(file);
 }
 
-export class UnitMapError extends Error {
-  override readonly name = 'UnitMapError';
-}
-
 export interface UnitMapOptions {
   readonly store: EventStore;
-  readonly file: string;
+  /** unit-map.sqlite, for a single-node ledger; or `storage`, where the state lives elsewhere (a shared log). */
+  readonly file?: string;
+  readonly storage?: UnitMapStorage;
   readonly ledgerOrigin: string;
   readonly key: Signer;
   readonly mlDsaKey?: MlDsaSigner | null;
@@ -94,15 +81,19 @@ export interface MapCommitmentProof {
 }
 
 export class UnitMapIndex {
-  private db: Database.Database;
+  private readonly storage: UnitMapStorage;
   private map!: CommittedMap;
-  /** Set when the file was of the previous format: it is rebuilt from the event store on open. */
-  private migrating = false;
   private range!: CompactRange;
   private position = -1n;
+  /** The ledger-checkpoints records consumed (the next revision to read). */
+  private checkpointRevision = 0n;
   private commitments: { size: number; leaf: string }[] = [];
   private tree!: MemoryTree;
   private indexNote: string | null = null;
+  /** Whether the last pass ran as the state's writer; a reader that becomes the writer reloads the persisted state first. */
+  private writing = false;
+  /** Set when a pass failed: the in-memory state may be ahead of its commitments, so the persisted one is reloaded first. */
+  private reloadNeeded = false;
   /** The newest index checkpoint as the witnesses cosigned it, and whether all did; asked again only after a while. */
   private witnessedNote: { ledgerNote: string; note: string; complete: boolean; at: number } | null = null;
   private witnessing: { ledgerNote: string; done: Promise<string> } | null = null;
@@ -115,44 +106,38 @@ export class UnitMapIndex {
 
   private constructor(private readonly options: UnitMapOptions) {
     this.origin = indexLogOrigin(options.ledgerOrigin);
-    this.db = new Database(options.file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(SCHEMA);
-    const format = this.meta('format');
-    if (format !== null && format !== UNIT_MAP_FORMAT && format !== PREVIOUS_UNIT_MAP_FORMAT) {
-      this.db.close();
-      throw new UnitMapError(`${options.file} holds a unit map of format ${format}, not ${UNIT_MAP_FORMAT}; it was left unchanged`);
-    }
-    this.migrating = format === PREVIOUS_UNIT_MAP_FORMAT;
-    this.setMeta('format', UNIT_MAP_FORMAT);
+    if (options.storage) this.storage = options.storage;
+    else if (options.file !== undefined) this.storage = new SqliteUnitMapStorage(options.file);
+    else throw new TypeError('UnitMapIndex needs a file or a storage');
   }
 
-  /** Opens the file, checks it against its own commitments (rebuilding it from the store if it does not hold), and catches up. */
+  /** Opens the state, checks it against its own commitments (rebuilding it from the store if it does not hold), and catches up. */
   static async open(options: UnitMapOptions): Promise<UnitMapIndex> {
     const index = new UnitMapIndex(options);
+    const { storage } = index;
     try {
-      const signed = index.meta('index_note');
-      if (index.migrating) {
-        options.logger?.info({ file: options.file }, 'the unit map file is of the units-only format: rebuilt from the event store (its index log leaves reproduce)');
-        index.reset();
-      } else if (!index.load()) {
-        options.logger?.warn({ file: options.file }, 'the unit map file does not reproduce its own last commitment: rebuilt from the event store');
-        index.reset();
+      const signed = await storage.signedIndex();
+      index.writing = storage.writable();
+      if (storage.mustRebuild !== null) {
+        options.logger?.info({ where: storage.where }, storage.mustRebuild);
+        await index.reset();
+      } else if (!(await index.load())) {
+        options.logger?.warn({ where: storage.where }, 'the unit map state does not reproduce its own last commitment: rebuilt from the event store');
+        await index.reset();
       }
       try {
         await index.catchUp();
-        if (signed !== null) index.checkSignedIndex(signed);
+        if (signed !== null && index.writing) index.checkSignedIndex(signed);
       } catch (error) {
         if (!(error instanceof UnitMapError)) throw error;
         // Derived data that contradicts the log or its own signed checkpoint: the ledger still serves its log,
         // but claims no completeness (provenance is served as v2) until an operator looks.
         index.broken = error.message;
-        options.logger?.error({ file: options.file }, `${error.message}; the unit history map is out of service`);
+        options.logger?.error({ where: storage.where }, `${error.message}; the unit history map is out of service`);
       }
       return index;
     } catch (error) {
-      index.close();
+      await index.close();
       throw error;
     }
   }
@@ -162,44 +147,35 @@ export class UnitMapIndex {
     return formatVerifierKey(this.origin, this.options.key.publicKey);
   }
 
-  private meta(key: string): string | null {
-    return (this.db.prepare('SELECT value FROM map_meta WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
-  }
-
-  private setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO map_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
-  }
-
   /** Reads the persisted state; false when it does not reproduce the last commitment's map root. */
-  private load(): boolean {
-    const size = Number(this.meta('size') ?? '0');
-    const version = Number(this.meta('version') ?? '1') as MapCommitmentVersion;
-    const rows = this.db.prepare('SELECT serial, count, last_leaf, chain FROM map_units').all() as { serial: string; count: number; last_leaf: number; chain: Buffer }[];
-    const slots = this.db.prepare('SELECT serial, slot, sha256 FROM map_slots').all() as { serial: string; slot: string; sha256: string }[];
-    const members = (this.db.prepare('SELECT f.sha256, f.serial, f.now FROM map_firmware f WHERE f.leaf = (SELECT MAX(leaf) FROM map_firmware g WHERE g.sha256 = f.sha256 AND g.serial = f.serial)').all() as { sha256: string; serial: string; now: number }[])
-      .map((r) => ({ digest: r.sha256, serial: r.serial, now: r.now === 1 }));
-    this.map = CommittedMap.restore(size, version, rows.map((r) => [r.serial, { count: r.count, lastLeaf: r.last_leaf, chain: new Uint8Array(r.chain) }] as const), slots, members, nativeCrypto);
-    this.range = CompactRange.fromJson(this.meta('range') ?? '[]', nativeCrypto);
-    this.position = BigInt(this.meta('position') ?? '-1');
-    this.commitments = (this.db.prepare('SELECT size, leaf FROM map_commitments ORDER BY idx').all() as { size: number; leaf: string }[]).map((r) => ({ size: r.size, leaf: r.leaf }));
+  private async load(): Promise<boolean> {
+    const state = await this.storage.load();
+    this.map = CommittedMap.restore(state.size, state.version, state.units, state.slots, state.members, nativeCrypto);
+    this.range = CompactRange.fromJson(state.range, nativeCrypto);
+    this.position = state.position;
+    this.checkpointRevision = state.checkpointRevision;
+    this.commitments = state.commitments.map((c) => ({ size: c.size, leaf: c.leaf }));
     this.tree = new MemoryTree(nativeCrypto);
     for (const c of this.commitments) this.tree.append(leafHash(utf8(c.leaf), nativeCrypto));
-    this.indexNote = this.meta('index_note');
+    this.indexNote = await this.storage.signedIndex(this.tree.size);
+    this.snapshots.clear();
     const last = this.commitments[this.commitments.length - 1];
-    if (!last) return size === 0 && rows.length === 0;
+    if (!last) return state.size === 0 && state.units.length === 0;
     const committed = parseCommitment(last.leaf);
-    if (last.size !== size || committed.version !== version || !bytesEqual(committed.mapRoot, this.map.root()) || !bytesEqual(committed.checkpoint.root, this.range.root())) return false;
-    this.snapshots.set(size, this.map.snapshot());
+    if (last.size !== state.size || committed.version !== state.version || !bytesEqual(committed.mapRoot, this.map.root()) || !bytesEqual(committed.checkpoint.root, this.range.root())) return false;
+    this.snapshots.set(state.size, this.map.snapshot());
     return true;
   }
 
-  private reset(): void {
-    this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_slots; DELETE FROM map_firmware; DELETE FROM map_ledger_notes; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
+  private async reset(): Promise<void> {
+    await this.storage.reset(this.writing);
     this.map = CommittedMap.empty(nativeCrypto);
     this.range = new CompactRange([], nativeCrypto);
     this.position = -1n;
+    this.checkpointRevision = 0n;
     this.commitments = [];
     this.tree = new MemoryTree(nativeCrypto);
+    this.indexNote = null;
     this.snapshots.clear();
   }
 
@@ -207,7 +183,7 @@ export class UnitMapIndex {
   private checkSignedIndex(note: string): void {
     const { size, root } = parseCheckpointBody(parseNote(note).text);
     if (size > this.tree.size || !bytesEqual(rootHash(this.tree, size, nativeCrypto), root)) {
-      throw new UnitMapError(`the unit map's index log does not reproduce its signed checkpoint of size ${size}: refusing to sign another (restore unit-map.sqlite from a backup, or investigate the event store)`);
+      throw new UnitMapError(`the unit map's index log does not reproduce its signed checkpoint of size ${size}: refusing to sign another (${this.storage.where}: restore it from a backup, or investigate the event store)`);
     }
   }
 
@@ -222,22 +198,36 @@ export class UnitMapIndex {
     if (this.broken !== null) throw new UnitMapError(this.broken);
     const { store } = this.options;
     try {
+      const writable = this.storage.writable();
+      const elected = writable && !this.writing;
+      this.writing = writable;
+      if (this.reloadNeeded || elected) {
+        // Just elected: continue from what the writers persisted, not from this process's own derivation, so that
+        // the state tables and the commitments stay one sequence (docs/shared-log.md §1.5). After a failed pass the
+        // in-memory map may be ahead of its commitments (leaves consumed, commitment not made): reloaded too.
+        this.reloadNeeded = false;
+        if (!(await this.load())) {
+          this.options.logger?.warn({ where: this.storage.where }, 'the unit map state does not reproduce its own last commitment: rebuilt from the event store');
+          await this.reset();
+        }
+      }
       await this.commitNew(store);
     } catch (error) {
       if (error instanceof UnitMapError) this.broken = error.message;
+      else this.reloadNeeded = true;
       throw error;
     }
   }
 
   private async commitNew(store: EventStore): Promise<void> {
-    let added = false;
-    const consumed = BigInt(this.meta('checkpoint_revision') ?? '0');
-    if (consumed > 0n) {
+    if (this.checkpointRevision > 0n) {
       const [head] = await store.readStream(LEDGER_CHECKPOINT_STREAM, { direction: 'backwards', maxCount: 1 });
-      if (!head || head.revision + 1n < consumed) throw new UnitMapError(`the ${LEDGER_CHECKPOINT_STREAM} stream holds ${head ? head.revision + 1n : 0n} records, fewer than the ${consumed} the map committed: it was rewritten`);
+      if (!head || head.revision + 1n < this.checkpointRevision) {
+        throw new UnitMapError(`the ${LEDGER_CHECKPOINT_STREAM} stream holds ${head ? head.revision + 1n : 0n} records, fewer than the ${this.checkpointRevision} the map committed: it was rewritten`);
+      }
     }
     for (;;) {
-      const checkpoints = await store.readStream(LEDGER_CHECKPOINT_STREAM, { fromRevision: BigInt(this.meta('checkpoint_revision') ?? '0'), maxCount: 100 });
+      const checkpoints = await store.readStream(LEDGER_CHECKPOINT_STREAM, { fromRevision: this.checkpointRevision, maxCount: 100 });
       if (checkpoints.length === 0) break;
       for (const recorded of checkpoints) {
         const { event } = decodeTrustedEnvelope(recorded.data, nativeCrypto);
@@ -247,14 +237,25 @@ export class UnitMapIndex {
           if (!bytesEqual(root, this.range.root())) throw new UnitMapError(`the unit map was built from leaves whose root is not that of signed checkpoint ${event.data.size}: the event store and the Merkle log disagree`);
           // The switch point (§15.3): the first committed checkpoint record that carries mapCommitment 2.
           if ('mapCommitment' in event.data && event.data.mapCommitment === 2) this.map.upgrade();
-          this.commit({ origin: event.data.origin, size: event.data.size, root }, recorded.revision + 1n, event.data.note);
-          added = true;
+          await this.commit({ origin: event.data.origin, size: event.data.size, root }, recorded.revision + 1n, event.data.note);
         } else {
-          this.setMeta('checkpoint_revision', String(recorded.revision + 1n));
+          this.checkpointRevision = recorded.revision + 1n;
+          await this.storage.consumed(this.checkpointRevision);
         }
       }
     }
-    if (added || (this.indexNote === null && this.commitments.length > 0)) this.signIndex();
+    if (this.writing) {
+      const signed = await this.storage.signedIndex();
+      if (signed !== null) this.checkSignedIndex(signed);
+      const signedSize = signed === null ? 0 : parseCheckpointBody(parseNote(signed).text).size;
+      if (this.tree.size > signedSize) await this.signIndex();
+      else this.indexNote = signed;
+    } else {
+      // A reader serves the writer's newest index checkpoint that its own derivation reproduces, never its own.
+      const signed = await this.storage.signedIndex(this.tree.size);
+      if (signed !== null) this.checkSignedIndex(signed);
+      this.indexNote = signed;
+    }
   }
 
   /** Reads leaves until the map holds `size` of them (O(log n) per leaf). */
@@ -284,39 +285,38 @@ export class UnitMapIndex {
     }
   }
 
-  private commit(checkpoint: { origin: string; size: number; root: Hash }, nextRevision: bigint, ledgerNote: string): void {
+  private async commit(checkpoint: { origin: string; size: number; root: Hash }, nextRevision: bigint, ledgerNote: string): Promise<void> {
     const leaf = formatCommitment({ checkpoint, mapRoot: this.map.root(), version: this.map.version });
-    const put = this.db.prepare('INSERT INTO map_units (serial, count, last_leaf, chain) VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET count = excluded.count, last_leaf = excluded.last_leaf, chain = excluded.chain');
-    const putSlot = this.db.prepare('INSERT INTO map_slots (serial, slot, sha256) VALUES (?, ?, ?) ON CONFLICT (serial, slot) DO UPDATE SET sha256 = excluded.sha256');
-    const putMember = this.db.prepare('INSERT INTO map_firmware (sha256, serial, leaf, now) VALUES (?, ?, ?, ?)');
-    const changed: [string, UnitHistory][] = this.map.units.takeChanged();
-    const firmware = this.map.firmware.takeChanges();
-    this.db.transaction(() => {
-      for (const [serial, h] of changed) put.run(serial, h.count, h.lastLeaf, Buffer.from(h.chain));
-      for (const f of firmware.slots) putSlot.run(f.serial, f.slot, f.sha256);
-      for (const m of firmware.members) putMember.run(m.digest, m.serial, m.leaf, m.now ? 1 : 0);
-      this.setMeta('version', String(this.map.version));
-      this.db.prepare('INSERT OR REPLACE INTO map_ledger_notes (size, note) VALUES (?, ?)').run(checkpoint.size, ledgerNote);
-      this.db.prepare('INSERT INTO map_commitments (idx, size, leaf) VALUES (?, ?, ?)').run(this.commitments.length, checkpoint.size, leaf);
-      this.setMeta('size', String(this.map.size));
-      this.setMeta('position', String(this.position));
-      this.setMeta('range', this.range.toJson());
-      this.setMeta('checkpoint_revision', String(nextRevision));
-    })();
+    await this.storage.commit(
+      {
+      index: this.commitments.length,
+      size: checkpoint.size,
+      leaf,
+      units: this.map.units.takeChanged(),
+      firmware: this.map.firmware.takeChanges(),
+      version: this.map.version,
+      ledgerNote,
+      position: this.position,
+      range: this.range.toJson(),
+      checkpointRevision: nextRevision,
+      },
+      this.writing,
+    );
+    this.checkpointRevision = nextRevision;
     this.commitments.push({ size: checkpoint.size, leaf });
     this.tree.append(leafHash(utf8(leaf), nativeCrypto));
     this.snapshots.set(checkpoint.size, this.map.snapshot());
     while (this.snapshots.size > SNAPSHOTS_KEPT) this.snapshots.delete(this.snapshots.keys().next().value as number);
   }
 
-  private signIndex(): void {
+  private async signIndex(): Promise<void> {
     const size = this.tree.size;
     const body = formatCheckpointBody({ origin: this.origin, size, root: rootHash(this.tree, size, nativeCrypto) });
     const { key, mlDsaKey } = this.options;
     const classical = signNote(body, this.origin, key.secretKey, key.publicKey);
     const now = (this.options.clock ?? (() => new Date()))();
     const note = mlDsaKey ? addMlDsaSignature(classical, this.origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
-    this.setMeta('index_note', note);
+    await this.storage.recordIndexNote(size, note);
     this.indexNote = note;
     this.options.logger?.info({ origin: this.origin, size }, 'index log checkpoint signed');
   }
@@ -350,10 +350,17 @@ export class UnitMapIndex {
 
   /** The commitment of the map as of ledger checkpoint `size`, with its inclusion proof in the newest index checkpoint. */
   async commitment(size: number): Promise<MapCommitmentProof | null> {
-    const checkpoint = await this.checkpoint();
+    let checkpoint = await this.checkpoint();
+    let index = this.commitments.findIndex((c) => c.size === size);
+    const signedSize = (note: string | null) => (note === null ? 0 : parseCheckpointBody(parseNote(note).text).size);
+    if (index >= 0 && index >= signedSize(checkpoint) && !this.writing && this.storage.awaitSignedIndex) {
+      // A reader on a shared log derived the commitment before the writer signed an index checkpoint over it.
+      await this.storage.awaitSignedIndex(index + 1);
+      checkpoint = await this.checkpoint();
+      index = this.commitments.findIndex((c) => c.size === size);
+    }
     if (checkpoint === null) return null;
-    const indexSize = parseCheckpointBody(parseNote(checkpoint).text).size;
-    const index = this.commitments.findIndex((c) => c.size === size);
+    const indexSize = signedSize(checkpoint);
     if (index < 0 || index >= indexSize) return null;
     return { index, size, leaf: (this.commitments[index] as { leaf: string }).leaf, proof: inclusionProof(this.tree, index, indexSize, nativeCrypto), checkpoint };
   }
@@ -409,15 +416,13 @@ export class UnitMapIndex {
     if (parseCommitment(commitment.leaf).version !== 2) return { version: 1 };
     const snapshot = this.snapshots.get(size) ?? (await this.rebuildAt(size));
     const { value, proof } = snapshot.lookup(firmwareKey(sha256, nativeCrypto));
-    const rows = this.db
-      .prepare('SELECT f.serial, f.now FROM map_firmware f WHERE f.sha256 = ? AND f.leaf = (SELECT MAX(leaf) FROM map_firmware g WHERE g.sha256 = f.sha256 AND g.serial = f.serial AND g.leaf < ?)')
-      .all(sha256, size) as { serial: string; now: number }[];
-    const note = this.db.prepare('SELECT note FROM map_ledger_notes WHERE size = ?').get(size) as { note: string } | undefined;
-    if (!note) return null;
+    const rows = await this.storage.firmwareMembers(sha256, size);
+    const note = await this.storage.ledgerNote(size);
+    if (note === null) return null;
     return {
       version: 2,
-      checkpoint: note.note,
-      ...splitMembers(rows.map((r) => [r.serial, r.now === 1] as const)),
+      checkpoint: note,
+      ...splitMembers(rows.map((r) => [r.serial, r.now] as const)),
       evidence: {
         mapRoot: toHex(snapshot.root()),
         value: value === null ? null : toBase64(value),
@@ -448,6 +453,13 @@ export class UnitMapIndex {
   /** Commits on a cadence, as checkpoints are signed. */
   start(intervalMs = 1000): void {
     if (this.timer) return;
+    // On a shared log a reader that needs an index checkpoint asks the writer, which commits at once.
+    this.storage.onIndexWanted?.(() => {
+      if (this.storage.writable()) void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'unit map commitment failed'));
+    });
+    this.storage.onWriterProgress?.(() => {
+      if (!this.storage.writable()) void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'following the unit map failed'));
+    });
     this.timer = setInterval(() => {
       void this.catchUp().catch((error: unknown) => this.options.logger?.error({ err: (error as Error).message }, 'unit map commitment failed'));
     }, intervalMs);
@@ -460,9 +472,9 @@ export class UnitMapIndex {
     await this.running;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (this.db.open) this.db.close();
+    await this.storage.close();
   }
 }

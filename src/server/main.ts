@@ -46,6 +46,8 @@ import { ensurePrivateFile, secureDataDirectory } from './data-dir.ts';
 import { keysWithoutBackup } from './backup.ts';
 import { Plant, publisherFile } from '../plant/plant.ts';
 import { UNIT_MAP_KEY_FILE, UnitMapIndex, unitMapKey } from '../read/unit-map.ts';
+import { PostgresUnitMapStorage } from '../read/postgres-unit-map.ts';
+import { indexLogOrigin } from '../verify/map-commitment.ts';
 
 export { ConfigError, configFromEnv, type LedgerConfig } from './config.ts';
 
@@ -281,8 +283,8 @@ export interface RunningLedger {
   readonly ledger: Ledger;
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
-  /** The unit history map and its index log (docs/format.md §15); null on a shared PostgreSQL log. */
-  readonly unitMap: UnitMapIndex | null;
+  /** The unit history map and its index log (docs/format.md §15), on a shared PostgreSQL log too (docs/shared-log.md §1). */
+  readonly unitMap: UnitMapIndex;
   readonly identity: LedgerIdentity;
   /** The plant broker's publisher and interlock; null when FLASHTRAIL_CFX_BROKER_URL is unset. */
   readonly plant: Plant | null;
@@ -432,16 +434,23 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     if (shared) shared.start(checkpointer);
     checkpointer.start();
     cleanup.push(() => checkpointer.stop());
-    // The map of every unit's history, committed for each checkpoint in the index log. One writer only: not on a shared log (yet).
-    const unitMap = shared
-      ? null
-      : await UnitMapIndex.open({ store, file: unitMapFile(config), ledgerOrigin: identity.origin, key: unitMapKey(join(config.dataDir, UNIT_MAP_KEY_FILE)), mlDsaKey: identity.mlDsaKey, logger, ...(witnesses ? { witnesses } : {}) });
-    if (unitMap) {
-      cleanup.push(() => unitMap.close());
-      unitMap.start();
-      cleanup.push(() => unitMap.stop());
-      logger.info({ indexLogKey: unitMap.verifierKey }, 'the unit history map is committed in its index log');
-    }
+    // The map of every unit's history, committed for each checkpoint in the index log. On a shared log every
+    // instance derives it from the events; the elected log writer alone commits and signs (docs/shared-log.md §1).
+    const unitMapSigner = unitMapKey(join(config.dataDir, UNIT_MAP_KEY_FILE));
+    const unitMapStorage = shared ? await PostgresUnitMapStorage.open(store as PostgresEventStore, shared.log, formatVerifierKey(indexLogOrigin(identity.origin), unitMapSigner.publicKey)) : null;
+    const unitMap = await UnitMapIndex.open({
+      store,
+      ...(unitMapStorage ? { storage: unitMapStorage } : { file: unitMapFile(config) }),
+      ledgerOrigin: identity.origin,
+      key: unitMapSigner,
+      mlDsaKey: identity.mlDsaKey,
+      logger,
+      ...(witnesses ? { witnesses } : {}),
+    });
+    cleanup.push(() => unitMap.close());
+    unitMap.start();
+    cleanup.push(() => unitMap.stop());
+    logger.info({ indexLogKey: unitMap.verifierKey }, 'the unit history map is committed in its index log');
     await projections.catchUp();
     projections.start((error) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event'), config.projectionSettleMs);
     cleanup.push(() => projections.stop());

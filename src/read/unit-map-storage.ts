@@ -1,0 +1,198 @@
+/**
+ * Where the unit history map (src/read/unit-map.ts) keeps its state: one small interface, two homes.
+ *
+ *   - SqliteUnitMapStorage: unit-map.sqlite in the data directory of a single-node ledger (always writable).
+ *   - PostgresUnitMapStorage (src/read/postgres-unit-map.ts): tables beside the shared Merkle log, written by
+ *     the elected log writer only; every other instance reads them and checks its own derivation against them
+ *     (docs/shared-log.md §1).
+ *
+ * Everything else (the in-memory map, compact range, index tree, snapshots, proofs, witnessing) is one copy in
+ * UnitMapIndex for both.
+ */
+import Database from 'better-sqlite3';
+import type { MapCommitmentVersion } from '../verify/map-commitment.ts';
+import type { UnitHistory } from '../verify/history-map.ts';
+import type { FirmwareMembership, FirmwareSlot } from '../verify/firmware-map.ts';
+
+export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v2';
+/** The units-only file of earlier releases: rebuilt from the event store on open (its leaves reproduce, §15.3). */
+const PREVIOUS_UNIT_MAP_FORMAT = 'flashtrail-unit-map-v1';
+
+export class UnitMapError extends Error {
+  override readonly name = 'UnitMapError';
+}
+
+/** The state as persisted at the last commitment. */
+export interface PersistedUnitMap {
+  readonly size: number;
+  readonly version: MapCommitmentVersion;
+  readonly units: readonly (readonly [string, UnitHistory])[];
+  readonly slots: readonly FirmwareSlot[];
+  /** Per (digest, serial), its newest membership change. */
+  readonly members: readonly Omit<FirmwareMembership, 'leaf'>[];
+  /** The compact range of the leaves consumed, as CompactRange.toJson. */
+  readonly range: string;
+  readonly position: bigint;
+  readonly commitments: readonly { size: number; leaf: string }[];
+  readonly checkpointRevision: bigint;
+}
+
+/** One commitment and the state changes since the previous one: persisted whole or not at all. */
+export interface UnitMapCommit {
+  readonly index: number;
+  readonly size: number;
+  readonly leaf: string;
+  readonly units: readonly (readonly [string, UnitHistory])[];
+  readonly firmware: { readonly slots: readonly FirmwareSlot[]; readonly members: readonly FirmwareMembership[] };
+  readonly version: MapCommitmentVersion;
+  /** The ledger checkpoint the commitment is for, as signed. */
+  readonly ledgerNote: string;
+  readonly position: bigint;
+  readonly range: string;
+  readonly checkpointRevision: bigint;
+}
+
+export interface UnitMapStorage {
+  /** Names the state in messages (a file, a schema). */
+  readonly where: string;
+  /** Set when the persisted state is of an older format and must be rebuilt from the event store: why. */
+  readonly mustRebuild: string | null;
+  /** Whether this process may change the state and sign index checkpoints now (the log writer, on a shared log). */
+  writable(): boolean;
+  load(): Promise<PersistedUnitMap>;
+  /**
+   * Persists a commitment (`asWriter`: the pass began as the writer) or, for a reader, checks it against the
+   * writer's commitment of that index when there is one (UnitMapError when they differ). The role is the one the
+   * pass began with, never re-read in the middle of it: a reader elected mid-pass has not persisted what it derived.
+   */
+  commit(commit: UnitMapCommit, asWriter: boolean): Promise<void>;
+  /** A checkpoint record that did not grow the map was consumed. */
+  consumed(checkpointRevision: bigint): Promise<void>;
+  /** Forgets the derived state (never the signed index checkpoints, nor a shared log's commitments); a reader's is in memory only. */
+  reset(asWriter: boolean): Promise<void>;
+  recordIndexNote(size: number, note: string): Promise<void>;
+  /** The newest signed index checkpoint, or the newest of at most `maxSize` leaves. */
+  signedIndex(maxSize?: number): Promise<string | null>;
+  /** Serials with their newest membership change for `sha256` before leaf `size`. */
+  firmwareMembers(sha256: string, size: number): Promise<{ serial: string; now: boolean }[]>;
+  /** The ledger checkpoint note committed for `size`. */
+  ledgerNote(size: number): Promise<string | null>;
+  /** A reader waits (bounded) until the writer signed an index checkpoint of at least `size` leaves. */
+  awaitSignedIndex?(size: number): Promise<void>;
+  /** The writer hears a reader asking for an index checkpoint. */
+  onIndexWanted?(handler: () => void): void;
+  /** A reader hears the writer commit or sign, to follow at once rather than on its next timer tick. */
+  onWriterProgress?(handler: () => void): void;
+  close(): void | Promise<void>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS map_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS map_units (serial TEXT PRIMARY KEY, count INTEGER NOT NULL, last_leaf INTEGER NOT NULL, chain BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS map_commitments (idx INTEGER PRIMARY KEY, size INTEGER NOT NULL UNIQUE, leaf TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS map_ledger_notes (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS map_slots (serial TEXT NOT NULL, slot TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (serial, slot)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS map_firmware (sha256 TEXT NOT NULL, serial TEXT NOT NULL, leaf INTEGER NOT NULL, now INTEGER NOT NULL, PRIMARY KEY (sha256, serial, leaf)) WITHOUT ROWID;
+`;
+
+/** unit-map.sqlite: derived data of a single-node ledger, its one writer. */
+export class SqliteUnitMapStorage implements UnitMapStorage {
+  private readonly db: Database.Database;
+  readonly mustRebuild: string | null;
+
+  constructor(readonly where: string) {
+    this.db = new Database(where);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(SCHEMA);
+    const format = this.meta('format');
+    if (format !== null && format !== UNIT_MAP_FORMAT && format !== PREVIOUS_UNIT_MAP_FORMAT) {
+      this.db.close();
+      throw new UnitMapError(`${where} holds a unit map of format ${format}, not ${UNIT_MAP_FORMAT}; it was left unchanged`);
+    }
+    this.mustRebuild = format === PREVIOUS_UNIT_MAP_FORMAT ? 'the unit map file is of the units-only format: rebuilt from the event store (its index log leaves reproduce)' : null;
+    this.setMeta('format', UNIT_MAP_FORMAT);
+  }
+
+  writable(): boolean {
+    return true;
+  }
+
+  private meta(key: string): string | null {
+    return (this.db.prepare('SELECT value FROM map_meta WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO map_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  load(): Promise<PersistedUnitMap> {
+    const rows = this.db.prepare('SELECT serial, count, last_leaf, chain FROM map_units').all() as { serial: string; count: number; last_leaf: number; chain: Buffer }[];
+    const members = (this.db.prepare('SELECT f.sha256, f.serial, f.now FROM map_firmware f WHERE f.leaf = (SELECT MAX(leaf) FROM map_firmware g WHERE g.sha256 = f.sha256 AND g.serial = f.serial)').all() as { sha256: string; serial: string; now: number }[])
+      .map((r) => ({ digest: r.sha256, serial: r.serial, now: r.now === 1 }));
+    return Promise.resolve({
+      size: Number(this.meta('size') ?? '0'),
+      version: Number(this.meta('version') ?? '1') as MapCommitmentVersion,
+      units: rows.map((r) => [r.serial, { count: r.count, lastLeaf: r.last_leaf, chain: new Uint8Array(r.chain) }] as const),
+      slots: this.db.prepare('SELECT serial, slot, sha256 FROM map_slots').all() as FirmwareSlot[],
+      members,
+      range: this.meta('range') ?? '[]',
+      position: BigInt(this.meta('position') ?? '-1'),
+      commitments: this.db.prepare('SELECT size, leaf FROM map_commitments ORDER BY idx').all() as { size: number; leaf: string }[],
+      checkpointRevision: BigInt(this.meta('checkpoint_revision') ?? '0'),
+    });
+  }
+
+  commit(c: UnitMapCommit): Promise<void> {
+    const put = this.db.prepare('INSERT INTO map_units (serial, count, last_leaf, chain) VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET count = excluded.count, last_leaf = excluded.last_leaf, chain = excluded.chain');
+    const putSlot = this.db.prepare('INSERT INTO map_slots (serial, slot, sha256) VALUES (?, ?, ?) ON CONFLICT (serial, slot) DO UPDATE SET sha256 = excluded.sha256');
+    const putMember = this.db.prepare('INSERT INTO map_firmware (sha256, serial, leaf, now) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const [serial, h] of c.units) put.run(serial, h.count, h.lastLeaf, Buffer.from(h.chain));
+      for (const f of c.firmware.slots) putSlot.run(f.serial, f.slot, f.sha256);
+      for (const m of c.firmware.members) putMember.run(m.digest, m.serial, m.leaf, m.now ? 1 : 0);
+      this.setMeta('version', String(c.version));
+      this.db.prepare('INSERT OR REPLACE INTO map_ledger_notes (size, note) VALUES (?, ?)').run(c.size, c.ledgerNote);
+      this.db.prepare('INSERT INTO map_commitments (idx, size, leaf) VALUES (?, ?, ?)').run(c.index, c.size, c.leaf);
+      this.setMeta('size', String(c.size));
+      this.setMeta('position', String(c.position));
+      this.setMeta('range', c.range);
+      this.setMeta('checkpoint_revision', String(c.checkpointRevision));
+    })();
+    return Promise.resolve();
+  }
+
+  consumed(checkpointRevision: bigint): Promise<void> {
+    this.setMeta('checkpoint_revision', String(checkpointRevision));
+    return Promise.resolve();
+  }
+
+  reset(): Promise<void> {
+    this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_slots; DELETE FROM map_firmware; DELETE FROM map_ledger_notes; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
+    return Promise.resolve();
+  }
+
+  recordIndexNote(_size: number, note: string): Promise<void> {
+    this.setMeta('index_note', note);
+    return Promise.resolve();
+  }
+
+  signedIndex(): Promise<string | null> {
+    return Promise.resolve(this.meta('index_note'));
+  }
+
+  firmwareMembers(sha256: string, size: number): Promise<{ serial: string; now: boolean }[]> {
+    const rows = this.db
+      .prepare('SELECT f.serial, f.now FROM map_firmware f WHERE f.sha256 = ? AND f.leaf = (SELECT MAX(leaf) FROM map_firmware g WHERE g.sha256 = f.sha256 AND g.serial = f.serial AND g.leaf < ?)')
+      .all(sha256, size) as { serial: string; now: number }[];
+    return Promise.resolve(rows.map((r) => ({ serial: r.serial, now: r.now === 1 })));
+  }
+
+  ledgerNote(size: number): Promise<string | null> {
+    return Promise.resolve((this.db.prepare('SELECT note FROM map_ledger_notes WHERE size = ?').get(size) as { note: string } | undefined)?.note ?? null);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
