@@ -96,11 +96,19 @@ export function decodeUntrustedEnvelope(input: unknown, crypto: CryptoBackend = 
   return { envelope, event: event.data, bytes, digest: sha256Hex(bytes, crypto) };
 }
 
-/** Stored envelopes were fully checked on the way in; reading them back only parses. */
+/**
+ * Stored envelopes were fully checked on the way in; reading them back only parses. The digest is hashed when
+ * first read, not here: most readers (projections, exports, the Merkle log's neighbours) never read it, and a
+ * rebuild or an export reads millions. It is an own enumerable property, so a spread or JSON copies it.
+ */
 export function decodeTrustedEnvelope(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto): DecodedEvent {
   const envelope = JSON.parse(fromUtf8(bytes)) as DsseEnvelope;
   const event = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as LedgerEvent;
-  return { envelope, event, bytes, digest: sha256Hex(bytes, crypto) };
+  let digest: string | undefined;
+  return Object.defineProperty({ envelope, event, bytes } as Omit<DecodedEvent, 'digest'>, 'digest', {
+    enumerable: true,
+    get: () => (digest ??= sha256Hex(bytes, crypto)),
+  }) as DecodedEvent;
 }
 
 export function signEvent(event: LedgerEvent, signer: Signer): DsseEnvelope {
