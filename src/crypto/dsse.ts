@@ -19,6 +19,8 @@ export interface DsseEnvelope {
   signatures: DsseSignature[];
 }
 
+const isPlain = (value: unknown): value is string => typeof value === 'string' && (value as string & { isWellFormed(): boolean }).isWellFormed();
+
 /** PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, lengths as ASCII decimal bytes. */
 export function pae(payloadType: string, body: Uint8Array): Uint8Array {
   const typeBytes = utf8(payloadType);
@@ -60,6 +62,20 @@ export function verifyEnvelopeSignatureAt(envelope: DsseEnvelope, index: number,
  * and (later) the Merkle log both hash these bytes.
  */
 export function envelopeBytes(envelope: DsseEnvelope): Uint8Array {
+  // The hot path (every stored event is hashed and chained by these bytes; a verifier recomputes them for every
+  // entry): this one shape's RFC 8785 text written directly, members in code-unit order (payload < payloadType <
+  // signatures; keyid < sig), each string as JSON.stringify writes it, which is RFC 8785's string form
+  // (§3.2.2.2). Anything else (a member missing or not a string, a lone surrogate) takes canonicalBytes, whose
+  // text or error it is. test/crypto-properties.unit.test.ts holds the two to the same bytes.
+  const { payload, payloadType, signatures } = envelope;
+  if (isPlain(payload) && isPlain(payloadType) && Array.isArray(signatures) && signatures.every((s) => isPlain(s?.keyid) && isPlain(s.sig))) {
+    let text = '{"payload":' + JSON.stringify(payload) + ',"payloadType":' + JSON.stringify(payloadType) + ',"signatures":[';
+    for (let i = 0; i < signatures.length; i++) {
+      const s = signatures[i] as DsseSignature;
+      text += (i > 0 ? ',{"keyid":' : '{"keyid":') + JSON.stringify(s.keyid) + ',"sig":' + JSON.stringify(s.sig) + '}';
+    }
+    return utf8(text + ']}');
+  }
   return canonicalBytes({
     payloadType: envelope.payloadType,
     payload: envelope.payload,

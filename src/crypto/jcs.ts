@@ -52,6 +52,20 @@ function string(value: string): string {
   return JSON.stringify(value);
 }
 
+/**
+ * Member names as `string` writes them, remembered: the same few names recur in every event, record and proof,
+ * and a hot path (export writing and verifying, the envelope decoder) serializes millions. Only well-formed
+ * names are kept, so a lone surrogate is refused each time; the bound keeps hostile inputs from growing it.
+ */
+const memberNames = new Map<string, string>();
+function memberName(name: string): string {
+  const known = memberNames.get(name);
+  if (known !== undefined) return known;
+  const text = string(name);
+  if (memberNames.size < 4096 && name.length <= 64) memberNames.set(name, text);
+  return text;
+}
+
 function serialize(value: unknown, depth: number, maxDepth: number, known: KnownCanonical | undefined): string {
   if (value === null) return 'null';
   switch (typeof value) {
@@ -87,7 +101,7 @@ function serialize(value: unknown, depth: number, maxDepth: number, known: Known
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i] as string;
         try {
-          out += (i > 0 ? ',' : '') + string(k) + ':' + serialize(record[k], depth + 1, maxDepth, known);
+          out += (i > 0 ? ',' : '') + memberName(k) + ':' + serialize(record[k], depth + 1, maxDepth, known);
         } catch (error) {
           if (error instanceof LocatedFailure) error.path.push(`.${k}`);
           throw error;
