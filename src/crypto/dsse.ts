@@ -37,18 +37,21 @@ export function signEnvelope(
 }
 
 /** Strict always; portable unless the caller passes the native backend, which gives the same verdicts. */
-export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8Array, crypto: CryptoBackend = portableCrypto): boolean {
-  return envelope.signatures.length === 1 && verifyEnvelopeSignatureAt(envelope, 0, 'ed25519', publicKey, crypto);
+export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8Array, crypto: CryptoBackend = portableCrypto, payloadBytes?: Uint8Array): boolean {
+  return envelope.signatures.length === 1 && verifyEnvelopeSignatureAt(envelope, 0, 'ed25519', publicKey, crypto, payloadBytes);
 }
 
-/** Whether signature `index` of the envelope verifies under the key; false (never an exception) for bad base64. */
-export function verifyEnvelopeSignatureAt(envelope: DsseEnvelope, index: number, algorithm: 'ed25519' | 'ml-dsa-44', publicKey: Uint8Array, crypto: CryptoBackend): boolean {
+/**
+ * Whether signature `index` of the envelope verifies under the key; false (never an exception) for bad base64.
+ * `payloadBytes`: the payload already decoded (by the envelope decoder, from this envelope), not decoded again.
+ */
+export function verifyEnvelopeSignatureAt(envelope: DsseEnvelope, index: number, algorithm: 'ed25519' | 'ml-dsa-44', publicKey: Uint8Array, crypto: CryptoBackend, payloadBytes?: Uint8Array): boolean {
   const sig = envelope.signatures[index];
   if (sig === undefined) return false;
   let body: Uint8Array;
   let signature: Uint8Array;
   try {
-    body = fromBase64(envelope.payload);
+    body = payloadBytes ?? fromBase64(envelope.payload);
     signature = fromBase64(sig.sig);
   } catch {
     return false;
