@@ -18,6 +18,7 @@ import { productionProjection } from '../projections/production.ts';
 import { configFromEnv, READ_MODEL_PROJECTIONS, startLedgerServer } from '../src/server/main.ts';
 import { fillLedger } from './fixtures.ts';
 import { decodeTrustedEnvelope } from '../src/event/codec.ts';
+import { nativeCrypto } from '../src/native/crypto.ts';
 
 const TARGET = quick ? 100_000 : 1_000_000;
 const results = createReport('projections');
@@ -40,7 +41,8 @@ async function main() {
       const batch = await store.readAll({ after, maxCount: 2000 });
       if (batch.length === 0) break;
       for (const e of batch) {
-        decodeTrustedEnvelope(e.data);
+        // As the runner decodes: native SHA-256, and the digest read (its metadata names it for every event).
+        if (decodeTrustedEnvelope(e.data, nativeCrypto).digest.length !== 64) throw new Error('a digest is not SHA-256 hex');
         decoded++;
       }
       after = (batch[batch.length - 1] as { position: bigint }).position;

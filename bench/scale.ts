@@ -16,20 +16,33 @@
  * measures the HTTP path. The server then derives its Merkle log and read model from the store at its first
  * start, as after a migration; that time is reported too.
  *
- *   npx tsx bench/scale.ts                       (1M and 10M events: hours on two cores; needs ~15 GB of disk)
+ *   npx tsx bench/scale.ts                       (1M and 10M events: hours on two cores; needs ~35 GB of disk)
  *   npx tsx bench/scale.ts --sizes 100000,1000000
+ *   npx tsx bench/scale.ts --events 1000000      (one size: no growth figures)
  *   npx tsx bench/scale.ts --quick               (20k and 100k)   --json
+ *   npx tsx bench/scale.ts --data /var/tmp/flashtrail-scale ...
+ *       keeps each size's data directory (DIR/<events>) instead of a temporary one, and resumes there: a fill
+ *       that was stopped goes on from the last committed unit (bench/fixtures.ts), and a server start over
+ *       derived files of an earlier run catches up only what they lack (the figure's description says so).
+ *
+ * Progress goes to stderr: the fill's events and rate about every 10 s, the first start's derived files every 30 s.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReport, fmt, quantile, quick, runBench } from './report.ts';
 import { fillLedger } from './fixtures.ts';
 import { serve } from './http.ts';
 
-const sizesAt = process.argv.indexOf('--sizes');
-const SIZES = sizesAt > 0 ? (process.argv[sizesAt + 1] ?? '').split(',').map(Number) : quick ? [20_000, 100_000] : [1_000_000, 10_000_000];
-if (SIZES.length === 0 || SIZES.some((n) => !Number.isSafeInteger(n) || n < 1000)) throw new Error('--sizes takes event counts of at least 1000, comma-separated');
+const argument = (name: string): string | null => {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? (process.argv[at + 1] ?? '') : null;
+};
+const sizesArg = argument('--sizes') ?? argument('--events');
+const SIZES = sizesArg !== null ? sizesArg.split(',').map(Number) : quick ? [20_000, 100_000] : [1_000_000, 10_000_000];
+if (SIZES.length === 0 || SIZES.length > 2 || SIZES.some((n) => !Number.isSafeInteger(n) || n < 1000)) throw new Error('--sizes takes one or two event counts of at least 1000, comma-separated (--events one)');
+/** Where each size's data directory is kept (and resumed); null: a temporary directory, removed after the run. */
+const DATA = argument('--data');
 const SAMPLES = quick ? 100 : 400;
 
 const results = createReport('scale');
@@ -75,8 +88,22 @@ function loadSampler() {
   };
 }
 
+/** Every 30 s while the first start derives its files: their size on disk, so that a long start shows progress. */
+function derivingProgress(dir: string) {
+  const started = performance.now();
+  const timer = setInterval(() => {
+    const mb = (prefix: string) => (bytesOf(dir, prefix) / 1e6).toFixed(0);
+    console.error(`  first start, ${Math.round((performance.now() - started) / 1000)} s: merkle.sqlite ${mb('merkle.sqlite')} MB, readmodel.sqlite ${mb('readmodel.sqlite')} MB, unit-map.sqlite ${mb('unit-map.sqlite')} MB`);
+  }, 30_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 async function atSize(label: 'small' | 'large', target: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-scale-'));
+  const kept = DATA !== null;
+  const dir = DATA !== null ? join(DATA, String(target)) : mkdtempSync(join(tmpdir(), 'flashtrail-bench-scale-'));
+  if (kept) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const reusedDerived = existsSync(join(dir, 'merkle.sqlite'));
   const load = loadSampler();
   try {
     let t = performance.now();
@@ -84,16 +111,18 @@ async function atSize(label: 'small' | 'large', target: number): Promise<void> {
     const n = fmt(filled.events);
     results.add(`scale.${label}.events`, `${label} run: events (written straight to the store)`, filled.events, 'events');
     results.add(`scale.${label}.units`, `${label} run: units`, filled.units, 'units');
-    results.add(`scale.${label}.fill`, `${label} run: building the data set (sign, chain, append)`, (performance.now() - t) / 1000, 's', 1);
+    results.add(`scale.${label}.fill`, `${label} run: building the data set (sign, chain, append${kept ? `; in ${dir}, resumed where a run left it` : ''})`, (performance.now() - t) / 1000, 's', 1);
 
     t = performance.now();
     // The first start derives the Merkle log from the store before it listens: minutes at millions of events.
-    const server = await serve(dir, {}, [], 6 * 3_600_000);
+    const stopProgress = derivingProgress(dir);
+    const server = await serve(dir, {}, [], 6 * 3_600_000).finally(stopProgress);
     try {
       const token = readFileSync(filled.init.adminTokenFile, 'utf8').trim();
       // The first start derives the Merkle log; the first read waits for the read model to catch up.
       await timedGets(server.url, token, ['/v1/units/SN00000001']);
-      results.add(`scale.${label}.ready`, `${label} run (${n} events): first start, Merkle log and read model derived from the store`, (performance.now() - t) / 1000, 's', 1);
+      const ready = reusedDerived ? 'start over derived files of an earlier run (only what they lacked derived)' : 'first start, Merkle log and read model derived from the store';
+      results.add(`scale.${label}.ready`, `${label} run (${n} events): ${ready}`, (performance.now() - t) / 1000, 's', 1);
 
       const serials = sampleSerials(filled.units, SAMPLES);
       const provenance = await timedGets(server.url, token, serials.map((s) => `/v1/units/${s}/provenance`));
@@ -112,14 +141,14 @@ async function atSize(label: 'small' | 'large', target: number): Promise<void> {
       await server.stop();
     }
     const store = bytesOf(dir, 'events.sqlite');
-    const derived = bytesOf(dir, 'merkle.sqlite') + bytesOf(dir, 'readmodel.sqlite');
+    const derived = bytesOf(dir, 'merkle.sqlite') + bytesOf(dir, 'readmodel.sqlite') + bytesOf(dir, 'unit-map.sqlite');
     results.add(`scale.${label}.disk.store`, `${label} run (${n} events): event store on disk per event`, store / filled.events, 'bytes');
-    results.add(`scale.${label}.disk.derived`, `${label} run (${n} events): Merkle log and read model on disk per event`, derived / filled.events, 'bytes');
+    results.add(`scale.${label}.disk.derived`, `${label} run (${n} events): Merkle log, read model and unit history map on disk per event`, derived / filled.events, 'bytes');
     const { mean, max } = load.stop();
     results.add(`scale.${label}.load.mean`, `${label} run (${n} events): load average of the machine during the run (1-minute, mean of samples every 10 s; ${cpus().length} cores)`, mean, '', 1);
     results.add(`scale.${label}.load.max`, `${label} run (${n} events): load average, highest sample`, max, '', 1);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!kept) rmSync(dir, { recursive: true, force: true });
   }
 }
 

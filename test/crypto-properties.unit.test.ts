@@ -16,11 +16,11 @@ import wycheproof from './vectors/wycheproof/ed25519_test.json' with { type: 'js
 import { fromBase64, fromHex, fromUtf8, toBase64, utf8 } from '../src/crypto/encoding.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
-import { canonicalize, CanonicalizationError } from '../src/crypto/jcs.ts';
+import { canonicalBytes, canonicalize, CanonicalizationError } from '../src/crypto/jcs.ts';
 import { decodeUntrustedEnvelope, EnvelopeDecodeError, signEvent } from '../src/event/codec.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
 import { goldenEvents, goldenSigner } from './helpers/golden.ts';
-import type { DsseEnvelope } from '../src/crypto/dsse.ts';
+import { envelopeBytes, type DsseEnvelope } from '../src/crypto/dsse.ts';
 import { VerificationError, verifyProvenance, parseVerifierKey } from '../src/verify/index.ts';
 
 const VECTORS = join(fileURLToPath(import.meta.url), '..', 'vectors');
@@ -95,6 +95,37 @@ describe('RFC 8785 canonicalisation (property)', () => {
       }),
       { numRuns: RUNS },
     );
+  });
+});
+
+describe('envelope bytes (property)', () => {
+  /** What envelopeBytes must equal: the envelope's three members and each signature's two, canonicalized. */
+  const generic = (e: DsseEnvelope) => canonicalBytes({ payloadType: e.payloadType, payload: e.payload, signatures: e.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
+  const anyString = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('', '"', '\\', '\u0000\u001f\u007f', '\u2028\u2029', 'é😀', '\ud800'));
+  const envelope = fc.record({ payloadType: anyString, payload: anyString, signatures: fc.array(fc.record({ keyid: anyString, sig: anyString }), { maxLength: 3 }) });
+
+  it('written directly, they are the RFC 8785 bytes canonicalBytes gives, and refused where it refuses', () => {
+    fc.assert(
+      fc.property(envelope, (e) => {
+        let expected: Uint8Array | CanonicalizationError;
+        try {
+          expected = generic(e);
+        } catch (error) {
+          expected = error as CanonicalizationError;
+        }
+        if (expected instanceof CanonicalizationError) {
+          expect(() => envelopeBytes(e)).toThrow(expected.message);
+          return;
+        }
+        expect(fromUtf8(envelopeBytes(e))).toBe(fromUtf8(expected));
+      }),
+      { numRuns: RUNS * 3 },
+    );
+  });
+
+  it('an envelope of the wrong shape still gets the generic form (members not strings are serialized as they are)', () => {
+    const odd = { payloadType: 'x', payload: 7, signatures: [{ keyid: null, sig: 'a' }] } as unknown as DsseEnvelope;
+    expect(fromUtf8(envelopeBytes(odd))).toBe('{"payload":7,"payloadType":"x","signatures":[{"keyid":null,"sig":"a"}]}');
   });
 });
 

@@ -19,6 +19,8 @@ export interface DsseEnvelope {
   signatures: DsseSignature[];
 }
 
+const isPlain = (value: unknown): value is string => typeof value === 'string' && (value as string & { isWellFormed(): boolean }).isWellFormed();
+
 /** PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, lengths as ASCII decimal bytes. */
 export function pae(payloadType: string, body: Uint8Array): Uint8Array {
   const typeBytes = utf8(payloadType);
@@ -35,18 +37,21 @@ export function signEnvelope(
 }
 
 /** Strict always; portable unless the caller passes the native backend, which gives the same verdicts. */
-export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8Array, crypto: CryptoBackend = portableCrypto): boolean {
-  return envelope.signatures.length === 1 && verifyEnvelopeSignatureAt(envelope, 0, 'ed25519', publicKey, crypto);
+export function verifyEnvelopeSignature(envelope: DsseEnvelope, publicKey: Uint8Array, crypto: CryptoBackend = portableCrypto, payloadBytes?: Uint8Array): boolean {
+  return envelope.signatures.length === 1 && verifyEnvelopeSignatureAt(envelope, 0, 'ed25519', publicKey, crypto, payloadBytes);
 }
 
-/** Whether signature `index` of the envelope verifies under the key; false (never an exception) for bad base64. */
-export function verifyEnvelopeSignatureAt(envelope: DsseEnvelope, index: number, algorithm: 'ed25519' | 'ml-dsa-44', publicKey: Uint8Array, crypto: CryptoBackend): boolean {
+/**
+ * Whether signature `index` of the envelope verifies under the key; false (never an exception) for bad base64.
+ * `payloadBytes`: the payload already decoded (by the envelope decoder, from this envelope), not decoded again.
+ */
+export function verifyEnvelopeSignatureAt(envelope: DsseEnvelope, index: number, algorithm: 'ed25519' | 'ml-dsa-44', publicKey: Uint8Array, crypto: CryptoBackend, payloadBytes?: Uint8Array): boolean {
   const sig = envelope.signatures[index];
   if (sig === undefined) return false;
   let body: Uint8Array;
   let signature: Uint8Array;
   try {
-    body = fromBase64(envelope.payload);
+    body = payloadBytes ?? fromBase64(envelope.payload);
     signature = fromBase64(sig.sig);
   } catch {
     return false;
@@ -60,6 +65,20 @@ export function verifyEnvelopeSignatureAt(envelope: DsseEnvelope, index: number,
  * and (later) the Merkle log both hash these bytes.
  */
 export function envelopeBytes(envelope: DsseEnvelope): Uint8Array {
+  // The hot path (every stored event is hashed and chained by these bytes; a verifier recomputes them for every
+  // entry): this one shape's RFC 8785 text written directly, members in code-unit order (payload < payloadType <
+  // signatures; keyid < sig), each string as JSON.stringify writes it, which is RFC 8785's string form
+  // (§3.2.2.2). Anything else (a member missing or not a string, a lone surrogate) takes canonicalBytes, whose
+  // text or error it is. test/crypto-properties.unit.test.ts holds the two to the same bytes.
+  const { payload, payloadType, signatures } = envelope;
+  if (isPlain(payload) && isPlain(payloadType) && Array.isArray(signatures) && signatures.every((s) => isPlain(s?.keyid) && isPlain(s.sig))) {
+    let text = '{"payload":' + JSON.stringify(payload) + ',"payloadType":' + JSON.stringify(payloadType) + ',"signatures":[';
+    for (let i = 0; i < signatures.length; i++) {
+      const s = signatures[i] as DsseSignature;
+      text += (i > 0 ? ',{"keyid":' : '{"keyid":') + JSON.stringify(s.keyid) + ',"sig":' + JSON.stringify(s.sig) + '}';
+    }
+    return utf8(text + ']}');
+  }
   return canonicalBytes({
     payloadType: envelope.payloadType,
     payload: envelope.payload,

@@ -20,9 +20,15 @@ export class CanonicalizationError extends Error {
 
 export const DEFAULT_MAX_DEPTH = 64;
 
-export function canonicalize(value: unknown, maxDepth = DEFAULT_MAX_DEPTH): string {
+/**
+ * Objects whose RFC 8785 text the caller already holds (an envelope read back as the canonical bytes the store
+ * keeps): serialized as that text, not walked again. The caller vouches that each text is the object's form.
+ */
+export type KnownCanonical = ReadonlyMap<object, string>;
+
+export function canonicalize(value: unknown, maxDepth = DEFAULT_MAX_DEPTH, known?: KnownCanonical): string {
   try {
-    return serialize(value, 0, maxDepth);
+    return serialize(value, 0, maxDepth, known);
   } catch (error) {
     if (error instanceof LocatedFailure) throw new CanonicalizationError(error.reason, '$' + error.path.reverse().join(''));
     throw error;
@@ -46,7 +52,21 @@ function string(value: string): string {
   return JSON.stringify(value);
 }
 
-function serialize(value: unknown, depth: number, maxDepth: number): string {
+/**
+ * Member names as `string` writes them, remembered: the same few names recur in every event, record and proof,
+ * and a hot path (export writing and verifying, the envelope decoder) serializes millions. Only well-formed
+ * names are kept, so a lone surrogate is refused each time; the bound keeps hostile inputs from growing it.
+ */
+const memberNames = new Map<string, string>();
+function memberName(name: string): string {
+  const known = memberNames.get(name);
+  if (known !== undefined) return known;
+  const text = string(name);
+  if (memberNames.size < 4096 && name.length <= 64) memberNames.set(name, text);
+  return text;
+}
+
+function serialize(value: unknown, depth: number, maxDepth: number, known: KnownCanonical | undefined): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':
@@ -58,11 +78,13 @@ function serialize(value: unknown, depth: number, maxDepth: number): string {
       return JSON.stringify(value);
     case 'object': {
       if (depth >= maxDepth) throw new LocatedFailure(`nested deeper than ${maxDepth} levels`);
+      const text = known?.get(value);
+      if (text !== undefined) return text;
       if (Array.isArray(value)) {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
           try {
-            out += (i > 0 ? ',' : '') + serialize(value[i], depth + 1, maxDepth);
+            out += (i > 0 ? ',' : '') + serialize(value[i], depth + 1, maxDepth, known);
           } catch (error) {
             if (error instanceof LocatedFailure) error.path.push(`[${i}]`);
             throw error;
@@ -79,7 +101,7 @@ function serialize(value: unknown, depth: number, maxDepth: number): string {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i] as string;
         try {
-          out += (i > 0 ? ',' : '') + string(k) + ':' + serialize(record[k], depth + 1, maxDepth);
+          out += (i > 0 ? ',' : '') + memberName(k) + ':' + serialize(record[k], depth + 1, maxDepth, known);
         } catch (error) {
           if (error instanceof LocatedFailure) error.path.push(`.${k}`);
           throw error;

@@ -27,6 +27,8 @@ export interface DecodedEvent {
   readonly bytes: Uint8Array;
   /** SHA-256 of `bytes`, hex: the `prev` of the stream's next event. */
   readonly digest: string;
+  /** The payload's bytes (the DSSE body, what the signature covers), decoded once for the signature check. */
+  readonly payloadBytes?: Uint8Array;
 }
 
 export type EnvelopeProblemCode = 'ENVELOPE_INVALID' | 'PAYLOAD_NOT_CANONICAL' | 'SCHEMA_INVALID';
@@ -62,8 +64,10 @@ export function decodeUntrustedEnvelope(input: unknown, crypto: CryptoBackend = 
   }
   const envelope = parsed.data as DsseEnvelope;
   let payloadText: string;
+  let payloadBytes: Uint8Array;
   try {
-    payloadText = fromUtf8(fromBase64(envelope.payload));
+    payloadBytes = fromBase64(envelope.payload);
+    payloadText = fromUtf8(payloadBytes);
     if (fromBase64((envelope.signatures[0] as { sig: string }).sig).length !== 64) throw new Error('the signature is not 64 bytes');
   } catch (error) {
     throw new EnvelopeDecodeError('ENVELOPE_INVALID', `payload or signature is not canonical base64 of UTF-8: ${(error as Error).message}`);
@@ -93,14 +97,22 @@ export function decodeUntrustedEnvelope(input: unknown, crypto: CryptoBackend = 
     throw new EnvelopeDecodeError('SCHEMA_INVALID', describe(issues), issues);
   }
   const bytes = envelopeBytes(envelope);
-  return { envelope, event: event.data, bytes, digest: sha256Hex(bytes, crypto) };
+  return { envelope, event: event.data, bytes, digest: sha256Hex(bytes, crypto), payloadBytes };
 }
 
-/** Stored envelopes were fully checked on the way in; reading them back only parses. */
+/**
+ * Stored envelopes were fully checked on the way in; reading them back only parses. The digest is hashed when
+ * first read, not here: most readers (projections, exports, the Merkle log's neighbours) never read it, and a
+ * rebuild or an export reads millions. It is an own enumerable property, so a spread or JSON copies it.
+ */
 export function decodeTrustedEnvelope(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto): DecodedEvent {
   const envelope = JSON.parse(fromUtf8(bytes)) as DsseEnvelope;
   const event = JSON.parse(fromUtf8(fromBase64(envelope.payload))) as LedgerEvent;
-  return { envelope, event, bytes, digest: sha256Hex(bytes, crypto) };
+  let digest: string | undefined;
+  return Object.defineProperty({ envelope, event, bytes } as Omit<DecodedEvent, 'digest'>, 'digest', {
+    enumerable: true,
+    get: () => (digest ??= sha256Hex(bytes, crypto)),
+  }) as DecodedEvent;
 }
 
 export function signEvent(event: LedgerEvent, signer: Signer): DsseEnvelope {

@@ -18,10 +18,10 @@ import type { Signer } from '../crypto/ed25519.ts';
 import type { UnitFacts as ProductionFacts } from '../../projections/production.ts';
 import type { UnitEvent } from '../../schemas/index.ts';
 import { batchStream, LEDGER_KEY_ROTATIONS_STREAM, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
-import { canonicalize } from '../crypto/jcs.ts';
+import { canonicalize, type KnownCanonical } from '../crypto/jcs.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { signStatement } from './statement.ts';
-import { toBase64, toHex } from '../crypto/encoding.ts';
+import { fromUtf8, toBase64, toHex } from '../crypto/encoding.ts';
 import { checkpointSize } from './provenance.ts';
 import { parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';
@@ -191,8 +191,8 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     let records = 0;
     let events = 0;
     let written = 0;
-    const emit = (record: ExportRecord, what: string): string => {
-      const line = canonicalize(record) + '\n';
+    const emit = (record: ExportRecord, what: string, known?: KnownCanonical): string => {
+      const line = canonicalize(record, undefined, known) + '\n';
       if (Buffer.byteLength(line) > MAX_EXPORT_LINE_BYTES) throw new LedgerError('INTERNAL', `${what} would be a line longer than ${MAX_EXPORT_LINE_BYTES} bytes, which no verifier reads`);
       hash.update(line);
       records++;
@@ -227,7 +227,9 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
       // The unit's proofs together: events appended together share all but the lowest levels of their paths.
       const proofs = await inclusionProofs(log, covered.map((c) => c.leafIndex), size, nativeCrypto);
       const logged = covered.map(({ e, leafIndex }): LoggedEnvelope => ({ leafIndex, envelope: e.envelope, proof: (proofs.get(leafIndex) as Hash[]).map(toBase64) }));
-      yield emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, `unit ${serial}`);
+      // Each envelope's line text is the RFC 8785 form the store keeps (e.bytes): spliced in, not serialized again.
+      const envelopeTexts = new Map<object, string>(covered.map(({ e }) => [e.envelope, fromUtf8(e.bytes)]));
+      yield emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, `unit ${serial}`, envelopeTexts);
     }
 
     const subject = [...firmware.values()]

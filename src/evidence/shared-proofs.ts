@@ -15,6 +15,8 @@ import { nodeHash, type Hash } from '../merkle/hash.ts';
 export interface ProofSource {
   inclusionProof(index: number, size: number): Promise<Hash[]>;
   leafHashAt(index: number): Promise<Hash>;
+  /** A block's leaf hashes in one read, where the source can. */
+  leafHashes?(start: number, count: number): Promise<Hash[]>;
 }
 
 /** The largest block whose leaves are hashed here: beyond it, separate groups (each one proof from the log). */
@@ -48,8 +50,8 @@ export async function inclusionProofs(source: ProofSource, indexes: readonly num
     const anchor = await source.inclusionProof(start, size);
     const above = anchor.slice(levels);
     // The block's tree, level by level from its leaves: level[l][k] is the k-th node of 2^l leaves.
-    const tree: Hash[][] = [[]];
-    for (let k = 0; k < 2 ** levels; k++) tree[0]!.push(await source.leafHashAt(start + k));
+    const tree: Hash[][] = [source.leafHashes ? await source.leafHashes(start, 2 ** levels) : []];
+    for (let k = tree[0]!.length; k < 2 ** levels; k++) tree[0]!.push(await source.leafHashAt(start + k));
     for (let l = 1; l < levels; l++) {
       const below = tree[l - 1] as Hash[];
       const level: Hash[] = [];

@@ -11,11 +11,22 @@ export interface SubtreeSource {
   perfect(level: number, index: number): Hash;
 }
 
-export function rangeHash(source: SubtreeSource, start: number, size: number, crypto: CryptoBackend = portableCrypto): Hash {
+/**
+ * Hashes of ranges that are not complete subtrees, by `start/size`: a range's hash never changes once its leaves
+ * exist, and the proofs against one tree size all need the same few (the tree's right edge).
+ */
+export type RangeMemo = Map<string, Hash>;
+
+export function rangeHash(source: SubtreeSource, start: number, size: number, crypto: CryptoBackend = portableCrypto, memo?: RangeMemo): Hash {
   if (size === 0) return EMPTY_ROOT;
   if (isPowerOfTwo(size) && start % size === 0) return source.perfect(Math.log2(size), start / size);
+  const key = memo ? `${start}/${size}` : '';
+  const known = memo?.get(key);
+  if (known) return known;
   const k = splitPoint(size);
-  return nodeHash(rangeHash(source, start, k, crypto), rangeHash(source, start + k, size - k, crypto), crypto);
+  const hash = nodeHash(rangeHash(source, start, k, crypto, memo), rangeHash(source, start + k, size - k, crypto, memo), crypto);
+  memo?.set(key, hash);
+  return hash;
 }
 
 export function rootHash(source: SubtreeSource, size: number, crypto: CryptoBackend = portableCrypto): Hash {
@@ -23,7 +34,7 @@ export function rootHash(source: SubtreeSource, size: number, crypto: CryptoBack
 }
 
 /** PATH(m, D[0:size]): the audit path, leaf's sibling first. */
-export function inclusionProof(source: SubtreeSource, index: number, size: number, crypto: CryptoBackend = portableCrypto): Hash[] {
+export function inclusionProof(source: SubtreeSource, index: number, size: number, crypto: CryptoBackend = portableCrypto, memo?: RangeMemo): Hash[] {
   if (!(index >= 0 && index < size)) throw new RangeError(`index ${index} is not in a tree of size ${size}`);
   const path: Hash[] = [];
   const walk = (m: number, start: number, n: number): void => {
@@ -31,10 +42,10 @@ export function inclusionProof(source: SubtreeSource, index: number, size: numbe
     const k = splitPoint(n);
     if (m < k) {
       walk(m, start, k);
-      path.push(rangeHash(source, start + k, n - k, crypto));
+      path.push(rangeHash(source, start + k, n - k, crypto, memo));
     } else {
       walk(m - k, start + k, n - k);
-      path.push(rangeHash(source, start, k, crypto));
+      path.push(rangeHash(source, start, k, crypto, memo));
     }
   };
   walk(index, 0, size);

@@ -31,6 +31,8 @@ export interface LedgerLog {
   /** The leaves of several events at once (those the log has not reached are absent from the map). */
   leavesOfPositions(positions: readonly bigint[]): Promise<Map<bigint, LeafInfo>>;
   leafHashAt(index: number): Promise<Hash>;
+  /** Leaf hashes of [start, start + count) in one read, where the log can (optional: else one leafHashAt each). */
+  leafHashes?(start: number, count: number): Promise<Hash[]>;
   latestCheckpoint(): Promise<RecordedCheckpoint | null>;
   recordCheckpoint(size: number, root: Hash, note: string, issuedAt: string): Promise<void>;
 }
@@ -53,6 +55,7 @@ export function fileLedgerLog(log: MerkleLog): LedgerLog {
       return Promise.resolve(found);
     },
     leafHashAt: (index) => Promise.resolve(log.leafHashAt(index)),
+    leafHashes: (start, count) => Promise.resolve(log.leafHashes(start, count)),
     latestCheckpoint: () => Promise.resolve(log.latestCheckpoint()),
     recordCheckpoint: (size, root, note, issuedAt) => Promise.resolve(log.recordCheckpoint(size, root, note, issuedAt)),
   };

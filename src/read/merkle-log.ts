@@ -10,7 +10,7 @@
 import Database from 'better-sqlite3';
 import type { EventStore } from '../store/event-store.ts';
 import { leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
-import { consistencyProof, inclusionProof, rootHash, type SubtreeSource } from '../merkle/proofs.ts';
+import { consistencyProof, inclusionProof, rootHash, type RangeMemo, type SubtreeSource } from '../merkle/proofs.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 
@@ -62,8 +62,11 @@ export class MerkleLog implements SubtreeSource {
   private readonly sizeQuery: Database.Statement<[], { n: number | null }>;
   private readonly lastPositionQuery: Database.Statement<[], { p: bigint | null }>;
   private readonly leafByPosition: Database.Statement<[bigint], { idx: bigint; position: bigint } | undefined>;
+  private readonly leafRange: Database.Statement<[number, number], { hash: Buffer }>;
   private running: Promise<void> = Promise.resolve();
   private readonly upperNodes = new Map<number, Hash>();
+  /** The right edge's incomplete ranges, which every proof against one size shares (bounded: cleared when full). */
+  private readonly edgeRanges: RangeMemo = new Map();
 
   constructor(
     private readonly store: EventStore,
@@ -84,6 +87,7 @@ export class MerkleLog implements SubtreeSource {
     this.sizeQuery = this.db.prepare('SELECT MAX(idx) AS n FROM merkle_leaves') as never;
     this.lastPositionQuery = this.db.prepare('SELECT MAX(position) AS p FROM merkle_leaves').safeIntegers(true) as never;
     this.leafByPosition = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position = ?').safeIntegers(true) as never;
+    this.leafRange = this.db.prepare('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx') as never;
   }
 
   get size(): number {
@@ -152,7 +156,8 @@ export class MerkleLog implements SubtreeSource {
 
   inclusionProof(index: number, size: number): Hash[] {
     this.checkSize(size);
-    return inclusionProof(this, index, size, this.crypto);
+    if (this.edgeRanges.size > 4096) this.edgeRanges.clear();
+    return inclusionProof(this, index, size, this.crypto, this.edgeRanges);
   }
 
   consistencyProof(from: number, to: number): Hash[] {
@@ -174,6 +179,13 @@ export class MerkleLog implements SubtreeSource {
 
   leafHashAt(index: number): Hash {
     return this.perfect(0, index);
+  }
+
+  /** The leaf hashes of indexes [start, start + count), in one read; throws if the log has not reached them all. */
+  leafHashes(start: number, count: number): Hash[] {
+    const rows = this.leafRange.all(start, start + count);
+    if (rows.length !== count) throw new RangeError(`the Merkle log has ${rows.length} of the ${count} leaves from index ${start}`);
+    return rows.map((r) => new Uint8Array(r.hash));
   }
 
   latestCheckpoint(): { size: number; root: Hash; note: string } | null {
@@ -199,6 +211,7 @@ export class MerkleLog implements SubtreeSource {
     await this.running;
     this.db.exec('DELETE FROM merkle_nodes; DELETE FROM merkle_leaves;');
     this.upperNodes.clear();
+    this.edgeRanges.clear();
     await this.catchUp();
   }
 

@@ -47,6 +47,8 @@ export interface Decoded {
   readonly bytes: Uint8Array;
   /** SHA-256 of `bytes`, hex: what the stream's next event names as `prev`. */
   readonly digest: string;
+  /** The payload's bytes as the decoder decoded them: the signature check does not decode them again. */
+  readonly payloadBytes?: Uint8Array;
 }
 
 const ENVELOPE_PROBLEMS = { ENVELOPE_INVALID: 'ENVELOPE_ERROR', PAYLOAD_NOT_CANONICAL: 'PAYLOAD_NOT_CANONICAL', SCHEMA_INVALID: 'SCHEMA_ERROR' } as const satisfies Record<EnvelopeProblemCode, VerifyErrorCode>;
@@ -90,7 +92,7 @@ function decodeAnyEntry(roleOf: (event: LedgerEvent) => EntryRole, leafIndex: nu
       field: [at.field, 'envelope', error.code === 'SCHEMA_INVALID' && path ? `payload.${path}` : error.code === 'ENVELOPE_INVALID' && path ? path : error.code === 'PAYLOAD_NOT_CANONICAL' ? 'payload' : undefined].filter((p) => p).join('.'),
     });
   }
-  return { role: roleOf(decoded.event), leafIndex, envelope: decoded.envelope, position, at, event: decoded.event, keyId: (decoded.envelope.signatures[0] as { keyid: string }).keyid, bytes: decoded.bytes, digest: decoded.digest };
+  return { role: roleOf(decoded.event), leafIndex, envelope: decoded.envelope, position, at, event: decoded.event, keyId: (decoded.envelope.signatures[0] as { keyid: string }).keyid, bytes: decoded.bytes, digest: decoded.digest, ...(decoded.payloadBytes ? { payloadBytes: decoded.payloadBytes } : {}) };
 }
 
 export function locationOf(d: Decoded): FailureLocation {
@@ -102,7 +104,7 @@ export function fail(code: VerifyErrorCode, step: string, d: Decoded, message: s
 }
 
 export function checkSignature(d: Decoded, publicKey: Uint8Array, crypto: CryptoBackend, step: string): void {
-  if (!verifyEnvelopeSignature(d.envelope, publicKey, crypto)) throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
+  if (!verifyEnvelopeSignature(d.envelope, publicKey, crypto, d.payloadBytes)) throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -508,7 +508,8 @@ export class Ledger {
   }
 
   private decodeRecorded(recorded: RecordedEvent): StoredEvent {
-    return { ...decodeTrustedEnvelope(recorded.data, this.crypto), recorded };
+    // Assigned onto the decoded event, not spread: a spread would read, so hash, its lazy digest.
+    return Object.assign(decodeTrustedEnvelope(recorded.data, this.crypto), { recorded });
   }
 }
 
