@@ -25,6 +25,12 @@ export interface FilledLedger {
   readonly release: ReleaseFirmware;
   readonly previousImage: string;
   readonly batchId: string;
+  /**
+   * Appends the flows of further units (six events each, at least `events` events) to `into`, the store of
+   * this data directory, e.g. a running ledger's: what a burst of stations catching up looks like. Returns
+   * how many events it wrote. `events`, `units` and `drifted` above are as of the fill.
+   */
+  appendUnits(into: SqliteEventStore, events: number): Promise<number>;
 }
 
 export async function fillLedger(dir: string, target: number, log: (line: string) => void = () => undefined): Promise<FilledLedger> {
@@ -66,26 +72,45 @@ export async function fillLedger(dir: string, target: number, log: (line: string
   let written = 5;
   let units = 0;
   let drifted = 0;
-  while (written < target) {
-    const requests = [];
-    for (let k = 0; k < 200 && written < target; k++) {
-      const serial = `SN${String(++units).padStart(8, '0')}`;
-      const stream = `unit-${serial}`;
-      const image = units % 50 === 0 ? previousImage : release.application.sha256;
-      if (image === previousImage) drifted++;
-      const events = [
-        make('UnitScanned', { serial, batchId: 'B-1', station: 'ST-01', operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }, 'station', stream),
-        make('BootloaderWritten', { serial, imageSha256: release.bootloader.sha256, version: 'bl-2.4.1', sizeBytes: 1, signingKeyRef: 'k', signingKeyDigest: release.signingKeyDigest }, 'station', stream),
-        make('AppVerified', { serial, imageSha256: image, version: '2.4.1', sizeBytes: 1, reportedSha256: image, method: 'device_report', result: 'pass' }, 'station', stream),
-        make('ProvisioningApplied', { serial, templateId: 't', templateSha256: release.provisioningTemplate.sha256, configSha256: release.signingKeyDigest }, 'station', stream),
-        make('EfuseBurned', { serial, profile: release.efuseProfile, fuses: [{ name: 'SECURE_BOOT_EN', value: '1' }], keyDigests: [release.signingKeyDigest], secureBoot: true, flashEncryption: true }, 'station', stream),
-        make('UnitShipped', { serial, customer: 'ACME', orderRef: 'PO-1' }, 'station', stream),
-      ];
-      written += events.length;
-      requests.push({ stream, events, expected: 'no_stream' as const });
+  /** Six events a unit, 200 units a transaction, until `events` more are written (a unit's flow is never cut). */
+  const writeUnits = async (into: SqliteEventStore, events: number) => {
+    const until = written + events;
+    while (written < until) {
+      const requests = [];
+      for (let k = 0; k < 200 && written < until; k++) {
+        const serial = `SN${String(++units).padStart(8, '0')}`;
+        const stream = `unit-${serial}`;
+        const image = units % 50 === 0 ? previousImage : release.application.sha256;
+        if (image === previousImage) drifted++;
+        const flow = [
+          make('UnitScanned', { serial, batchId: 'B-1', station: 'ST-01', operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }, 'station', stream),
+          make('BootloaderWritten', { serial, imageSha256: release.bootloader.sha256, version: 'bl-2.4.1', sizeBytes: 1, signingKeyRef: 'k', signingKeyDigest: release.signingKeyDigest }, 'station', stream),
+          make('AppVerified', { serial, imageSha256: image, version: '2.4.1', sizeBytes: 1, reportedSha256: image, method: 'device_report', result: 'pass' }, 'station', stream),
+          make('ProvisioningApplied', { serial, templateId: 't', templateSha256: release.provisioningTemplate.sha256, configSha256: release.signingKeyDigest }, 'station', stream),
+          make('EfuseBurned', { serial, profile: release.efuseProfile, fuses: [{ name: 'SECURE_BOOT_EN', value: '1' }], keyDigests: [release.signingKeyDigest], secureBoot: true, flashEncryption: true }, 'station', stream),
+          make('UnitShipped', { serial, customer: 'ACME', orderRef: 'PO-1' }, 'station', stream),
+        ];
+        written += flow.length;
+        requests.push({ stream, events: flow, expected: 'no_stream' as const });
+      }
+      await into.appendToStreams(requests);
     }
-    await store.appendToStreams(requests);
-  }
+  };
+  await writeUnits(store, target - written);
   await store.close();
-  return { config, init, events: written, units, drifted, release, previousImage, batchId: 'B-1' };
+  return {
+    config,
+    init,
+    events: written,
+    units,
+    drifted,
+    release,
+    previousImage,
+    batchId: 'B-1',
+    async appendUnits(into, events) {
+      const before = written;
+      await writeUnits(into, events);
+      return written - before;
+    },
+  };
 }

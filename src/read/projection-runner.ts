@@ -9,6 +9,7 @@ import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
 import { decodeTrustedEnvelope, type DecodedEvent } from '../event/codec.ts';
 import { nativeCrypto } from '../native/crypto.ts';
+import { nextTurn, SliceSizer } from './event-loop.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -147,9 +148,14 @@ export class ProjectionRunner {
    * index rows, at the end of the batch (reducers are pure, so sharing their state objects is safe).
    */
   private async catchUpNow(): Promise<void> {
-    for (;;) {
+    // Requests are served between batches, each sized to hold the loop briefly: a rebuild or a burst must not
+    // hold every connection (src/read/event-loop.ts).
+    const sizer = new SliceSizer(this.batchSize);
+    for (let slice = 0; ; slice++) {
+      if (slice > 0) await nextTurn();
+      const started = performance.now();
       const from = this.lowestCheckpoint();
-      const events = await this.store.readAll({ after: from, maxCount: this.batchSize });
+      const events = await this.store.readAll({ after: from, maxCount: sizer.size });
       if (events.length === 0) return;
       const { getDoc, putDoc, addIndex, removeIndex, setCheckpoint } = this.statements;
       // What this batch wrote, for the cache of recent documents once (and only if) the transaction commits.
@@ -213,6 +219,7 @@ export class ProjectionRunner {
         for (const p of this.projections) setCheckpoint.run(p.name, p.version, last);
       })();
       this.remember(written);
+      sizer.took(events.length, performance.now() - started);
       if (this.writtenSinceReset && [...this.writtenSinceReset.values()].reduce((n, keys) => n + keys.size, 0) > REBUILD_KEYS_REMEMBERED) this.writtenSinceReset = null;
     }
   }
