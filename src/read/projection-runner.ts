@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS projection_index (
   key        TEXT NOT NULL,
   PRIMARY KEY (projection, name, value, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS projection_index_by_key ON projection_index (projection, key);
+-- Older read models kept a second index by key, which no query of the runner uses: every index row written
+-- paid for it twice.
+DROP INDEX IF EXISTS projection_index_by_key;
 `;
 
 /** How many parsed documents the runner keeps (see `recent`): a few hundred stations' units in flight, and more. */
@@ -191,8 +193,10 @@ export class ProjectionRunner {
             if (key === null) continue;
             const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
             const next = p.evolve(read(key), event.event, meta, read);
-            const entry = docs.get(key) as { stored: unknown };
-            docs.set(key, { doc: next, dirty: true, stored: entry.stored });
+            // The entry read() made for this key, updated in place: no new object and map write per event.
+            const entry = docs.get(key) as { doc: unknown; dirty: boolean };
+            entry.doc = next;
+            entry.dirty = true;
           }
           for (const [key, entry] of docs) {
             if (!entry.dirty) continue;
