@@ -7,9 +7,18 @@ import Database from 'better-sqlite3';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
-import { decodeTrustedEnvelope, type DecodedEvent } from '../event/codec.ts';
-import { nativeCrypto } from '../native/crypto.ts';
+import type { DecodedEvent } from '../event/codec.ts';
+import { decodeStoredEnvelope } from '../native/stored-envelope.ts';
 import { nextTurn, SliceSizer } from './event-loop.ts';
+
+/**
+ * The read model's table layout, kept in PRAGMA user_version. A file of another layout is emptied and rebuilt
+ * from the log when it is opened (it is derived data). 2: documents in a rowid table, 16 KiB pages (a unit's
+ * 1-2 KB document overflowed the pages of a WITHOUT ROWID table: a rebuild wrote each twice over), and no
+ * index by key.
+ */
+const LAYOUT = 2;
+const PAGE_SIZE = 16384;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -22,7 +31,7 @@ CREATE TABLE IF NOT EXISTS projection_docs (
   key        TEXT NOT NULL,
   doc        TEXT NOT NULL,
   PRIMARY KEY (projection, key)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS projection_index (
   projection TEXT NOT NULL,
   name       TEXT NOT NULL,
@@ -30,9 +39,6 @@ CREATE TABLE IF NOT EXISTS projection_index (
   key        TEXT NOT NULL,
   PRIMARY KEY (projection, name, value, key)
 ) WITHOUT ROWID;
--- Older read models kept a second index by key, which no query of the runner uses: every index row written
--- paid for it twice.
-DROP INDEX IF EXISTS projection_index_by_key;
 `;
 
 /** How many parsed documents the runner keeps (see `recent`): a few hundred stations' units in flight, and more. */
@@ -103,11 +109,19 @@ export class ProjectionRunner {
   ) {
     this.db = new Database(file);
     try {
+      if (this.db.pragma('user_version', { simple: true }) !== LAYOUT) {
+        this.db.exec('DROP TABLE IF EXISTS projection_docs; DROP TABLE IF EXISTS projection_index; DROP TABLE IF EXISTS projection_checkpoints;');
+        // The page size of a database that has pages changes only by a VACUUM, and not in WAL mode.
+        this.db.pragma('journal_mode = DELETE');
+        this.db.pragma(`page_size = ${PAGE_SIZE}`);
+        this.db.exec('VACUUM');
+      }
       this.db.pragma('journal_mode = WAL');
       // Disposable: a power cut may lose the newest projected events, never the events themselves; the
       // checkpoint is written in the same transaction, so the runner replays what was lost.
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${LAYOUT}`);
       for (const p of projections) {
         const row = this.db.prepare('SELECT version FROM projection_checkpoints WHERE projection = ?').get(p.name) as { version: number } | undefined;
         if (row && row.version !== p.version) this.reset(p.name);
@@ -164,7 +178,7 @@ export class ProjectionRunner {
       const written: [string, unknown][] = [];
       // The batch's events decoded once, on first use, shared by every projection.
       const decoded: DecodedEvent[] = [];
-      const decodedAt = (i: number): DecodedEvent => (decoded[i] ??= decodeTrustedEnvelope((events[i] as RecordedEvent).data, nativeCrypto));
+      const decodedAt = (i: number): DecodedEvent => (decoded[i] ??= decodeStoredEnvelope((events[i] as RecordedEvent).data));
       this.db.transaction(() => {
         const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
         for (const p of this.projections) {
