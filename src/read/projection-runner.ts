@@ -9,7 +9,7 @@ import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
 import type { DecodedEvent } from '../event/codec.ts';
 import { decodeStoredEnvelope } from '../native/stored-envelope.ts';
-import { nextTurn, SliceSizer } from './event-loop.ts';
+import { nextTurn, SLICE_BUDGET_MS, SliceSizer } from './event-loop.ts';
 
 /**
  * The read model's table layout, kept in PRAGMA user_version. A file of another layout is emptied and rebuilt
@@ -50,6 +50,11 @@ const cacheKey = (projection: string, key: string) => `${projection}\0${key}`;
  * many keys it stops remembering and looks every key up again: memory stays bounded on any log.
  */
 const REBUILD_KEYS_REMEMBERED = 2_000_000;
+/**
+ * rebuild() is the offline command's (flashtrail projections rebuild): nobody waits on its event loop, and
+ * transactions of the whole batch size are ~10 % faster than ones sized for a serving process.
+ */
+const REBUILD_SLICE_BUDGET_MS = 1000;
 
 export interface ProjectionStatus {
   readonly name: string;
@@ -72,6 +77,8 @@ export class ProjectionRunner {
   private stopLive: (() => Promise<void>) | null = null;
   /** While rebuilding from an empty read model: every key written since, by projection (see REBUILD_KEYS_REMEMBERED). */
   private writtenSinceReset: Map<string, Set<string>> | null = null;
+  /** How long one batch may hold the event loop (src/read/event-loop.ts); longer while rebuilding. */
+  private sliceBudgetMs = SLICE_BUDGET_MS;
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements: {
     readonly getDoc: Database.Statement;
@@ -166,7 +173,7 @@ export class ProjectionRunner {
   private async catchUpNow(): Promise<void> {
     // Requests are served between batches, each sized to hold the loop briefly: a rebuild or a burst must not
     // hold every connection (src/read/event-loop.ts).
-    const sizer = new SliceSizer(this.batchSize);
+    const sizer = new SliceSizer(this.batchSize, Math.min(100, this.batchSize), this.sliceBudgetMs);
     for (let slice = 0; ; slice++) {
       if (slice > 0) await nextTurn();
       const started = performance.now();
@@ -242,7 +249,10 @@ export class ProjectionRunner {
     }
   }
 
-  /** Drops the read model and replays every event from the start of the log. */
+  /**
+   * Drops the read model and replays every event from the start of the log, in batches that may hold the
+   * event loop for up to a second each (REBUILD_SLICE_BUDGET_MS): a serving process catches up instead.
+   */
   async rebuild(onProgress?: (position: bigint, head: bigint) => void): Promise<void> {
     await this.running;
     for (const p of this.projections) this.reset(p.name);
@@ -250,6 +260,7 @@ export class ProjectionRunner {
     // not written is not there. A failed transaction rolls back keys it added here too late to matter: a
     // key remembered but not on file is looked up and found missing, which is the slow path, not a wrong one.
     this.writtenSinceReset = new Map(this.projections.map((p) => [p.name, new Set<string>()]));
+    this.sliceBudgetMs = REBUILD_SLICE_BUDGET_MS;
     try {
       const head = await this.store.headPosition();
       if (onProgress) {
@@ -265,6 +276,7 @@ export class ProjectionRunner {
       }
     } finally {
       this.writtenSinceReset = null;
+      this.sliceBudgetMs = SLICE_BUDGET_MS;
     }
   }
 
