@@ -30,6 +30,12 @@ export interface FilledLedger {
   readonly release: ReleaseFirmware;
   readonly previousImage: string;
   readonly batchId: string;
+  /**
+   * Appends the flows of further units (six events each, at least `events` events) to `into`, the store of
+   * this data directory, e.g. a running ledger's: what a burst of stations catching up looks like. Returns
+   * how many events it wrote. `events`, `units` and `drifted` above are as of the fill.
+   */
+  appendUnits(into: SqliteEventStore, events: number): Promise<number>;
 }
 
 /** Events before the first unit (trust, station, release, batch) and events per unit: the fill's fixed shape. */
@@ -95,35 +101,52 @@ export async function fillLedger(dir: string, target: number, log: (line: string
   };
   if (resumedAt > 0) log(`  resuming the data set in ${dir}: ${resumedAt.toLocaleString('en-US')} units already in the store`);
   progress(false);
-  while (units < wanted) {
-    const requests = [];
-    for (let k = 0; k < UNITS_PER_TRANSACTION && units < wanted; k++) {
-      const unit = ++units;
-      const serial = serialOf(unit);
-      const stream = `unit-${serial}`;
-      const image = unit % 50 === 0 ? previousImage : release.application.sha256;
-      let n = HEAD_EVENTS + (unit - 1) * EVENTS_PER_UNIT;
-      const events = [
-        make(n++, 'UnitScanned', { serial, batchId: 'B-1', station: 'ST-01', operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }, 'station', stream),
-        make(n++, 'BootloaderWritten', { serial, imageSha256: release.bootloader.sha256, version: 'bl-2.4.1', sizeBytes: 1, signingKeyRef: 'k', signingKeyDigest: release.signingKeyDigest }, 'station', stream),
-        make(n++, 'AppVerified', { serial, imageSha256: image, version: '2.4.1', sizeBytes: 1, reportedSha256: image, method: 'device_report', result: 'pass' }, 'station', stream),
-        make(n++, 'ProvisioningApplied', { serial, templateId: 't', templateSha256: release.provisioningTemplate.sha256, configSha256: release.signingKeyDigest }, 'station', stream),
-        make(n++, 'EfuseBurned', { serial, profile: release.efuseProfile, fuses: [{ name: 'SECURE_BOOT_EN', value: '1' }], keyDigests: [release.signingKeyDigest], secureBoot: true, flashEncryption: true }, 'station', stream),
-        make(n++, 'UnitShipped', { serial, customer: 'ACME', orderRef: 'PO-1' }, 'station', stream),
-      ];
-      heads.delete(stream); // a unit's stream is written once: memory stays flat over millions of units
-      requests.push({ stream, events, expected: 'no_stream' as const });
+  /** Writes whole units (six events each, 200 a transaction) into `into` until `last` units exist. */
+  const writeUnitsUpTo = async (into: SqliteEventStore, last: number, report: boolean) => {
+    while (units < last) {
+      const requests = [];
+      for (let k = 0; k < UNITS_PER_TRANSACTION && units < last; k++) {
+        const unit = ++units;
+        const serial = serialOf(unit);
+        const stream = `unit-${serial}`;
+        const image = unit % 50 === 0 ? previousImage : release.application.sha256;
+        let n = HEAD_EVENTS + (unit - 1) * EVENTS_PER_UNIT;
+        const events = [
+          make(n++, 'UnitScanned', { serial, batchId: 'B-1', station: 'ST-01', operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }, 'station', stream),
+          make(n++, 'BootloaderWritten', { serial, imageSha256: release.bootloader.sha256, version: 'bl-2.4.1', sizeBytes: 1, signingKeyRef: 'k', signingKeyDigest: release.signingKeyDigest }, 'station', stream),
+          make(n++, 'AppVerified', { serial, imageSha256: image, version: '2.4.1', sizeBytes: 1, reportedSha256: image, method: 'device_report', result: 'pass' }, 'station', stream),
+          make(n++, 'ProvisioningApplied', { serial, templateId: 't', templateSha256: release.provisioningTemplate.sha256, configSha256: release.signingKeyDigest }, 'station', stream),
+          make(n++, 'EfuseBurned', { serial, profile: release.efuseProfile, fuses: [{ name: 'SECURE_BOOT_EN', value: '1' }], keyDigests: [release.signingKeyDigest], secureBoot: true, flashEncryption: true }, 'station', stream),
+          make(n++, 'UnitShipped', { serial, customer: 'ACME', orderRef: 'PO-1' }, 'station', stream),
+        ];
+        heads.delete(stream); // a unit's stream is written once: memory stays flat over millions of units
+        requests.push({ stream, events, expected: 'no_stream' as const });
+      }
+      await into.appendToStreams(requests);
+      if (report && performance.now() - reported > 10_000) {
+        reported = performance.now();
+        progress(false);
+      }
     }
-    await store.appendToStreams(requests);
-    if (performance.now() - reported > 10_000) {
-      reported = performance.now();
-      progress(false);
-    }
-  }
+  };
+  await writeUnitsUpTo(store, wanted, true);
   progress(true);
   await store.close();
   // Every 50th unit carries the earlier image (the affected-units query's answer).
-  return { config, init, events: HEAD_EVENTS + units * EVENTS_PER_UNIT, units, drifted: Math.floor(units / 50), release, previousImage, batchId: 'B-1' };
+  const filled = { events: HEAD_EVENTS + units * EVENTS_PER_UNIT, units, drifted: Math.floor(units / 50) };
+  return {
+    config,
+    init,
+    ...filled,
+    release,
+    previousImage,
+    batchId: 'B-1',
+    async appendUnits(into, events) {
+      const before = units;
+      await writeUnitsUpTo(into, units + Math.ceil(events / EVENTS_PER_UNIT), false);
+      return (units - before) * EVENTS_PER_UNIT;
+    },
+  };
 }
 
 /** The units a (possibly interrupted) fill committed: units are written in serial order, whole, so the last one tells. */

@@ -17,6 +17,7 @@ import { envelopeBytes } from '../src/crypto/dsse.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
 import type { DocumentProjection } from '../projections/projection.ts';
 import type { LedgerEvent, UnitEvent } from '../schemas/index.ts';
+import Database from 'better-sqlite3';
 
 const meta = (i: number) => ({ stream: 'unit-SN1', revision: BigInt(i), position: BigInt(100 + i), digest: String(i).repeat(64).slice(0, 64) });
 const project = (events: UnitEvent[]) => events.reduce<UnitView | null>((s, e, i) => unitStateProjection.evolve(s, e, meta(i), () => null), null) as UnitView;
@@ -121,6 +122,41 @@ describe('projection runner, documents kept between passes', () => {
     expect(live.dump()).toBe(rebuilt.dump());
     live.close();
     rebuilt.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a read model of the previous layout is emptied and rebuilt when opened, to the same documents', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-layout-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const signer = newSigner();
+    for (const serial of ['A', 'B']) {
+      const event = ev('UnitScanned', { serial, batchId: 'B1', station: 'ST-01', operator: 'op', productSku: 'SKU', hardwareRevision: 'rev-A' });
+      await store.appendToStreams([{ stream: `unit-${serial}`, events: [{ id: event.id, type: event.type, data: envelopeBytes(signEvent(event, signer)) }] }]);
+    }
+    const reference = new ProjectionRunner(store, join(dir, 'reference.sqlite'), [lastType]);
+    await reference.catchUp();
+    // Layout 1 (user_version 0): documents WITHOUT ROWID, 4 KiB pages, an index by key, and a checkpoint at
+    // the head with a stale document: kept as it is, it would be served.
+    const old = new Database(join(dir, 'old.sqlite'));
+    old.exec(`CREATE TABLE projection_checkpoints (projection TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL);
+      CREATE TABLE projection_docs (projection TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (projection, key)) WITHOUT ROWID;
+      CREATE TABLE projection_index (projection TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (projection, name, value, key)) WITHOUT ROWID;
+      CREATE INDEX projection_index_by_key ON projection_index (projection, key);`);
+    old.prepare('INSERT INTO projection_checkpoints VALUES (?, ?, ?)').run('last-type', 1, Number(await store.headPosition()));
+    old.prepare('INSERT INTO projection_docs VALUES (?, ?, ?)').run('last-type', 'A', JSON.stringify({ serial: 'A', type: 'stale', count: 9 }));
+    old.close();
+    const reopened = new ProjectionRunner(store, join(dir, 'old.sqlite'), [lastType]);
+    await reopened.catchUp();
+    expect(reopened.dump()).toBe(reference.dump());
+    expect(reopened.get<{ type: string }>('last-type', 'A')?.type).toBe('UnitScanned');
+    reopened.close();
+    const file = new Database(join(dir, 'old.sqlite'), { readonly: true });
+    expect(file.pragma('user_version', { simple: true })).toBe(2);
+    expect(file.pragma('page_size', { simple: true })).toBe(16384);
+    expect(file.prepare("SELECT name FROM sqlite_master WHERE name = 'projection_index_by_key'").all()).toEqual([]);
+    file.close();
+    reference.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -13,6 +13,7 @@ import { leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
 import { consistencyProof, inclusionProof, rootHash, type RangeMemo, type SubtreeSource } from '../merkle/proofs.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
+import { nextTurn, SliceSizer } from './event-loop.ts';
 
 /** Written into the file; a file of another format is migrated (v1) or refused, never silently rewritten. */
 export const MERKLE_LOG_FORMAT = 'flashtrail-merkle-v2';
@@ -110,8 +111,12 @@ export class MerkleLog implements SubtreeSource {
 
   private async catchUpNow(): Promise<void> {
     const addLeaf = this.db.prepare('INSERT INTO merkle_leaves (idx, position) VALUES (?, ?)');
-    for (;;) {
-      const events = await this.store.readAll({ after: this.lastPosition(), maxCount: 5000 });
+    // Requests are served between slices of a backlog (src/read/event-loop.ts).
+    const sizer = new SliceSizer(5000);
+    for (let slice = 0; ; slice++) {
+      if (slice > 0) await nextTurn();
+      const started = performance.now();
+      const events = await this.store.readAll({ after: this.lastPosition(), maxCount: sizer.size });
       if (events.length === 0) return;
       this.db.transaction(() => {
         let size = this.size;
@@ -121,6 +126,7 @@ export class MerkleLog implements SubtreeSource {
           size++;
         }
       })();
+      sizer.took(events.length, performance.now() - started);
     }
   }
 

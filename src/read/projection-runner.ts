@@ -7,8 +7,18 @@ import Database from 'better-sqlite3';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
-import { decodeTrustedEnvelope, type DecodedEvent } from '../event/codec.ts';
-import { nativeCrypto } from '../native/crypto.ts';
+import type { DecodedEvent } from '../event/codec.ts';
+import { decodeStoredEnvelope } from '../native/stored-envelope.ts';
+import { nextTurn, SLICE_BUDGET_MS, SliceSizer } from './event-loop.ts';
+
+/**
+ * The read model's table layout, kept in PRAGMA user_version. A file of another layout is emptied and rebuilt
+ * from the log when it is opened (it is derived data). 2: documents in a rowid table, 16 KiB pages (a unit's
+ * 1-2 KB document overflowed the pages of a WITHOUT ROWID table: a rebuild wrote each twice over), and no
+ * index by key.
+ */
+const LAYOUT = 2;
+const PAGE_SIZE = 16384;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -21,7 +31,7 @@ CREATE TABLE IF NOT EXISTS projection_docs (
   key        TEXT NOT NULL,
   doc        TEXT NOT NULL,
   PRIMARY KEY (projection, key)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS projection_index (
   projection TEXT NOT NULL,
   name       TEXT NOT NULL,
@@ -29,7 +39,6 @@ CREATE TABLE IF NOT EXISTS projection_index (
   key        TEXT NOT NULL,
   PRIMARY KEY (projection, name, value, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS projection_index_by_key ON projection_index (projection, key);
 `;
 
 /** How many parsed documents the runner keeps (see `recent`): a few hundred stations' units in flight, and more. */
@@ -41,6 +50,11 @@ const cacheKey = (projection: string, key: string) => `${projection}\0${key}`;
  * many keys it stops remembering and looks every key up again: memory stays bounded on any log.
  */
 const REBUILD_KEYS_REMEMBERED = 2_000_000;
+/**
+ * rebuild() is the offline command's (flashtrail projections rebuild): nobody waits on its event loop, and
+ * transactions of the whole batch size are ~10 % faster than ones sized for a serving process.
+ */
+const REBUILD_SLICE_BUDGET_MS = 1000;
 
 export interface ProjectionStatus {
   readonly name: string;
@@ -63,6 +77,8 @@ export class ProjectionRunner {
   private stopLive: (() => Promise<void>) | null = null;
   /** While rebuilding from an empty read model: every key written since, by projection (see REBUILD_KEYS_REMEMBERED). */
   private writtenSinceReset: Map<string, Set<string>> | null = null;
+  /** How long one batch may hold the event loop (src/read/event-loop.ts); longer while rebuilding. */
+  private sliceBudgetMs = SLICE_BUDGET_MS;
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements: {
     readonly getDoc: Database.Statement;
@@ -100,11 +116,19 @@ export class ProjectionRunner {
   ) {
     this.db = new Database(file);
     try {
+      if (this.db.pragma('user_version', { simple: true }) !== LAYOUT) {
+        this.db.exec('DROP TABLE IF EXISTS projection_docs; DROP TABLE IF EXISTS projection_index; DROP TABLE IF EXISTS projection_checkpoints;');
+        // The page size of a database that has pages changes only by a VACUUM, and not in WAL mode.
+        this.db.pragma('journal_mode = DELETE');
+        this.db.pragma(`page_size = ${PAGE_SIZE}`);
+        this.db.exec('VACUUM');
+      }
       this.db.pragma('journal_mode = WAL');
       // Disposable: a power cut may lose the newest projected events, never the events themselves; the
       // checkpoint is written in the same transaction, so the runner replays what was lost.
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${LAYOUT}`);
       for (const p of projections) {
         const row = this.db.prepare('SELECT version FROM projection_checkpoints WHERE projection = ?').get(p.name) as { version: number } | undefined;
         if (row && row.version !== p.version) this.reset(p.name);
@@ -147,16 +171,21 @@ export class ProjectionRunner {
    * index rows, at the end of the batch (reducers are pure, so sharing their state objects is safe).
    */
   private async catchUpNow(): Promise<void> {
-    for (;;) {
+    // Requests are served between batches, each sized to hold the loop briefly: a rebuild or a burst must not
+    // hold every connection (src/read/event-loop.ts).
+    const sizer = new SliceSizer(this.batchSize, Math.min(100, this.batchSize), this.sliceBudgetMs);
+    for (let slice = 0; ; slice++) {
+      if (slice > 0) await nextTurn();
+      const started = performance.now();
       const from = this.lowestCheckpoint();
-      const events = await this.store.readAll({ after: from, maxCount: this.batchSize });
+      const events = await this.store.readAll({ after: from, maxCount: sizer.size });
       if (events.length === 0) return;
       const { getDoc, putDoc, addIndex, removeIndex, setCheckpoint } = this.statements;
       // What this batch wrote, for the cache of recent documents once (and only if) the transaction commits.
       const written: [string, unknown][] = [];
       // The batch's events decoded once, on first use, shared by every projection.
       const decoded: DecodedEvent[] = [];
-      const decodedAt = (i: number): DecodedEvent => (decoded[i] ??= decodeTrustedEnvelope((events[i] as RecordedEvent).data, nativeCrypto));
+      const decodedAt = (i: number): DecodedEvent => (decoded[i] ??= decodeStoredEnvelope((events[i] as RecordedEvent).data));
       this.db.transaction(() => {
         const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
         for (const p of this.projections) {
@@ -185,8 +214,10 @@ export class ProjectionRunner {
             if (key === null) continue;
             const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
             const next = p.evolve(read(key), event.event, meta, read);
-            const entry = docs.get(key) as { stored: unknown };
-            docs.set(key, { doc: next, dirty: true, stored: entry.stored });
+            // The entry read() made for this key, updated in place: no new object and map write per event.
+            const entry = docs.get(key) as { doc: unknown; dirty: boolean };
+            entry.doc = next;
+            entry.dirty = true;
           }
           for (const [key, entry] of docs) {
             if (!entry.dirty) continue;
@@ -213,11 +244,15 @@ export class ProjectionRunner {
         for (const p of this.projections) setCheckpoint.run(p.name, p.version, last);
       })();
       this.remember(written);
+      sizer.took(events.length, performance.now() - started);
       if (this.writtenSinceReset && [...this.writtenSinceReset.values()].reduce((n, keys) => n + keys.size, 0) > REBUILD_KEYS_REMEMBERED) this.writtenSinceReset = null;
     }
   }
 
-  /** Drops the read model and replays every event from the start of the log. */
+  /**
+   * Drops the read model and replays every event from the start of the log, in batches that may hold the
+   * event loop for up to a second each (REBUILD_SLICE_BUDGET_MS): a serving process catches up instead.
+   */
   async rebuild(onProgress?: (position: bigint, head: bigint) => void): Promise<void> {
     await this.running;
     for (const p of this.projections) this.reset(p.name);
@@ -225,6 +260,7 @@ export class ProjectionRunner {
     // not written is not there. A failed transaction rolls back keys it added here too late to matter: a
     // key remembered but not on file is looked up and found missing, which is the slow path, not a wrong one.
     this.writtenSinceReset = new Map(this.projections.map((p) => [p.name, new Set<string>()]));
+    this.sliceBudgetMs = REBUILD_SLICE_BUDGET_MS;
     try {
       const head = await this.store.headPosition();
       if (onProgress) {
@@ -240,6 +276,7 @@ export class ProjectionRunner {
       }
     } finally {
       this.writtenSinceReset = null;
+      this.sliceBudgetMs = SLICE_BUDGET_MS;
     }
   }
 

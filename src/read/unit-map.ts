@@ -40,6 +40,7 @@ import { CommittedMap, firmwareKey, firmwareOfEntry, splitMembers, type Reported
 import type { HistoryEvidence, SharedHistoryEvidence, UnitMapProof } from '../../schemas/history.ts';
 import type { WitnessSet } from '../witness/client.ts';
 import { SqliteUnitMapStorage, UnitMapError, type UnitMapStorage } from './unit-map-storage.ts';
+import { nextTurn, SliceSizer } from './event-loop.ts';
 
 export { UNIT_MAP_FORMAT, UnitMapError } from './unit-map-storage.ts';
 export const UNIT_MAP_KEY_FILE = 'unit-map.key';
@@ -260,8 +261,12 @@ export class UnitMapIndex {
 
   /** Reads leaves until the map holds `size` of them (O(log n) per leaf). */
   private async advanceTo(size: number): Promise<void> {
-    while (this.map.size < size) {
-      const events = await this.options.store.readAll({ after: this.position, maxCount: Math.min(5000, size - this.map.size) });
+    // Requests are served between slices of a backlog (src/read/event-loop.ts).
+    const sizer = new SliceSizer(5000);
+    for (let slice = 0; this.map.size < size; slice++) {
+      if (slice > 0) await nextTurn();
+      const started = performance.now();
+      const events = await this.options.store.readAll({ after: this.position, maxCount: Math.min(sizer.size, size - this.map.size) });
       if (events.length === 0) throw new UnitMapError(`the event store has ${this.map.size} events, fewer than signed checkpoint ${size}`);
       for (const e of events) {
         const hash = leafHash(e.data, nativeCrypto);
@@ -269,6 +274,7 @@ export class UnitMapIndex {
         this.map.append(hash, this.unitOfStored(e.data, e.position));
         this.position = e.position;
       }
+      sizer.took(events.length, performance.now() - started);
     }
   }
 
@@ -437,13 +443,17 @@ export class UnitMapIndex {
     const committed = this.commitments.find((c) => c.size === size);
     const map = CommittedMap.empty(nativeCrypto, committed ? parseCommitment(committed.leaf).version : 1);
     let after = -1n;
-    while (map.size < size) {
-      const events = await this.options.store.readAll({ after, maxCount: Math.min(5000, size - map.size) });
+    const sizer = new SliceSizer(5000);
+    for (let slice = 0; map.size < size; slice++) {
+      if (slice > 0) await nextTurn();
+      const started = performance.now();
+      const events = await this.options.store.readAll({ after, maxCount: Math.min(sizer.size, size - map.size) });
       if (events.length === 0) throw new UnitMapError(`the event store has fewer than ${size} events`);
       for (const e of events) {
         map.append(leafHash(e.data, nativeCrypto), firmwareOfEntry(e.data, nativeCrypto));
         after = e.position;
       }
+      sizer.took(events.length, performance.now() - started);
     }
     const snapshot = map.snapshot();
     this.snapshots.set(size, snapshot);
