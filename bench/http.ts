@@ -29,6 +29,8 @@ export interface BenchServer {
   readonly child: ChildProcess;
   /** CPU seconds the server process used so far (user + system, from /proc; null where there is none). */
   cpuSeconds(): number | null;
+  /** CPU seconds of the server's main thread alone (HTTP, decode, decide, read side); null where there is no /proc. */
+  mainThreadCpuSeconds(): number | null;
   /** The last lines the server logged (for a benchmark that failed). */
   logTail(lines?: number): string;
   stop(): Promise<void>;
@@ -57,6 +59,7 @@ export async function serve(dataDir: string, env: Record<string, string>, nodeAr
         url: match[1] as string,
         child,
         cpuSeconds: () => processCpuSeconds(child.pid),
+        mainThreadCpuSeconds: () => processCpuSeconds(child.pid, child.pid),
         logTail: (lines = 5) => readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'),
         stop: async () => {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -69,10 +72,10 @@ export async function serve(dataDir: string, env: Record<string, string>, nodeAr
   }
 }
 
-/** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz there). */
-function processCpuSeconds(pid: number | undefined): number | null {
+/** utime + stime of a process (or of one of its threads), in seconds (Linux /proc; clock ticks are 100 Hz there). */
+function processCpuSeconds(pid: number | undefined, thread?: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {

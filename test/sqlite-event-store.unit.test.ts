@@ -80,4 +80,30 @@ describe('embedded SQLite store', () => {
     await reader.close();
     remove();
   });
+  it('tells onAppended listeners once per committed transaction, on the writer thread too, never for a refusal or after close', async () => {
+    const { file, remove } = tempFile();
+    const store = new SqliteEventStore(file, { writerThread: true });
+    const heard: bigint[] = [];
+    // What a listener reads when it is told: the append is committed by then.
+    const unsubscribe = store.onAppended(() => void store.headPosition().then((p) => heard.push(p)));
+    const event = (n: number) => ({ id: randomUUID(), type: 'T', data: new Uint8Array([n]) });
+    await store.appendToStream('a', [event(1), event(2)]);
+    // Two groups: written on the writer thread, one transaction, one call.
+    await store.appendGroups([[{ stream: 'b', events: [event(3)] }], [{ stream: 'c', events: [event(4)] }]]);
+    await new Promise((r) => setImmediate(r));
+    expect(heard).toEqual([2n, 4n]);
+    // Refused (wrong expected revision): nothing committed, nobody told.
+    await expect(store.appendToStream('a', [event(5)], { expected: 7n })).rejects.toThrow();
+    const refused = await store.appendGroups([[{ stream: 'a', events: [event(6)], expected: 9n }]]);
+    expect(refused[0]?.status).toBe('rejected');
+    unsubscribe();
+    await store.appendToStream('d', [event(7)]);
+    const second: number[] = [];
+    store.onAppended(() => second.push(1));
+    await store.close();
+    await new Promise((r) => setImmediate(r));
+    expect(heard).toEqual([2n, 4n]);
+    expect(second).toEqual([]);
+    remove();
+  });
 });

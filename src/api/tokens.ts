@@ -7,6 +7,7 @@ import { mkdirDurable, writeFileDurable } from '../files/durable.ts';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sha256Hex } from '../crypto/sha256.ts';
+import { nativeCrypto } from '../native/crypto.ts';
 import { utf8 } from '../crypto/encoding.ts';
 import type { Principal } from '../write/pipeline.ts';
 import { TokenEntry, TokenFile } from '../files/token-file.ts';
@@ -18,8 +19,9 @@ export class TokenFileError extends Error {
   override readonly name = 'TokenFileError';
 }
 
+/** OpenSSL's SHA-256: every request hashes its bearer token, and the portable one cost 1.5 % of the append path's main thread. */
 export function hashToken(token: string): string {
-  return sha256Hex(utf8(token));
+  return sha256Hex(utf8(token), nativeCrypto);
 }
 
 export function newToken(): string {

@@ -106,6 +106,8 @@ export class SqliteEventStore implements EventStore {
   private readonly now: () => Date;
   private readonly pollIntervalMs: number;
   private readonly waiters = new Set<() => void>();
+  /** Told after every committed append of this process (see onAppended). */
+  private readonly appendListeners = new Set<() => void>();
   private closed = false;
   private writer: Worker | null = null;
   private readonly writing = new Map<number, { readonly groups: number; readonly resolve: (outcomes: PromiseSettledResult<AppendResult[]>[]) => void }>();
@@ -368,8 +370,19 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
+  /**
+   * Calls `listener` after every append this process commits (any writer: group commits, appendToStream),
+   * once per transaction, with nothing read back; returns the unsubscribe. For the single process that owns
+   * the file (the data directory lock): another process's appends are not heard, subscribeToAll polls for those.
+   */
+  onAppended(listener: () => void): () => void {
+    this.appendListeners.add(listener);
+    return () => void this.appendListeners.delete(listener);
+  }
+
   private notify(): void {
     for (const w of [...this.waiters]) w();
+    if (!this.closed) for (const listener of [...this.appendListeners]) listener();
   }
 
   private assertOpen(): void {
