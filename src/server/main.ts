@@ -454,10 +454,9 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     await projections.catchUp();
     const passFailed = (error: unknown) => logger.error({ err: { message: (error as Error).message } }, 'projection pass failed; retried with the next event');
     cleanup.push(() => projections.stop());
-    if (store instanceof SqliteEventStore) {
-      const live = liveReadModel(store, projections, config.projectionSettleMs, passFailed);
-      cleanup.push(() => live.stop());
-    } else projections.start(passFailed, config.projectionSettleMs);
+    // A SQLite store is written by this process alone and tells it of each commit; a shared PostgreSQL log is
+    // written by other instances too, so its new rows are read from a subscription.
+    projections.start(passFailed, config.projectionSettleMs, store instanceof SqliteEventStore ? (listener) => store.onAppended(listener) : undefined);
     let plant: Plant | null = null;
     const plantStats = async () => (plant ? plant.stats() : null);
     const gate = new RequestGate();
@@ -543,56 +542,6 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     await undo();
     throw error;
   }
-}
-
-/**
- * The live pass may take at most about a fifth of the thread that also serves the appends: after a pass of
- * d ms the next one waits at least 4·d (up to this bound), so that under load each pass takes more events
- * along and its fixed cost (the transaction, the pages rewritten for the same hot documents) is paid less
- * often. Measured at 64 stations: a 60 ms wait instead of 10 ms cut the main thread's CPU per event by 6 %.
- */
-const LIVE_PASS_MAX_WAIT_MS = 100;
-
-/**
- * The live read-model pass on a store this process alone writes (SQLite, under the data directory lock): each
- * committed append (the pipeline's group commits, the checkpointer's own events) asks for a pass `settleMs`
- * later (or later still under load, see LIVE_PASS_MAX_WAIT_MS), and every append made meanwhile joins it, so
- * a pass runs once per group commit or less often. Nothing is read to learn that something was written: a
- * subscription would read and copy every new row only to find that the pass had taken it along (3 % of the
- * 64-station append path's main thread, profiled). Readers never see a stale document for the wait: every
- * query route catches the read model up itself.
- */
-function liveReadModel(store: SqliteEventStore, projections: ProjectionRunner, settleMs: number, onError: (error: unknown) => void): { stop(): void } {
-  let timer: NodeJS.Timeout | null = null;
-  let stopped = false;
-  let lastPassMs = 0;
-  let lastPassEnded = 0;
-  const pass = () => {
-    timer = null;
-    const started = performance.now();
-    projections
-      .catchUp()
-      .catch((error: unknown) => {
-        if (!stopped) onError(error);
-      })
-      .finally(() => {
-        lastPassEnded = performance.now();
-        lastPassMs = lastPassEnded - started;
-      });
-  };
-  const unsubscribe = store.onAppended(() => {
-    if (stopped || timer !== null) return;
-    const loaded = Math.min(Math.max(settleMs, LIVE_PASS_MAX_WAIT_MS), 4 * lastPassMs - (performance.now() - lastPassEnded));
-    timer = setTimeout(pass, Math.max(settleMs, loaded));
-  });
-  return {
-    stop: () => {
-      stopped = true;
-      unsubscribe();
-      if (timer !== null) clearTimeout(timer);
-      timer = null;
-    },
-  };
 }
 
 /** The database file and its write-ahead log, as they take space on disk now. */
