@@ -6,7 +6,7 @@
  *   GET /unit-map/units/{serial}      a unit's completeness evidence (the `history` member of provenance v3)
  *   GET /unit-map/firmware/{sha256}   the serials carrying a firmware digest now and formerly, proved complete (§15.6)
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { requireRole, validQuery, type AppEnv } from './middleware.ts';
 import { problem } from './problem.ts';
 import { Identifier } from '../../schemas/common.ts';
@@ -17,6 +17,15 @@ import { LogEntriesQuery, UnitMapLeavesQuery, type LogEntries, type UnitMapLeave
 import type { UnitMapIndex } from '../read/unit-map.ts';
 
 const NO_MAP = 'this ledger keeps no unit history map';
+
+/**
+ * Asked for the newest committed size before the map committed any: transient (it commits each ledger
+ * checkpoint shortly after it is signed, the first one too), so 503 with Retry-After, not a 404 for a size.
+ */
+function notCommittedYet(c: Context<AppEnv>): Response {
+  c.header('Retry-After', '1');
+  return problem(c, 'UNAVAILABLE', 'the unit history map has not committed a ledger checkpoint yet: retry in a moment');
+}
 
 export function mapRoutes(unitMap: UnitMapIndex | null, store: EventStore): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -44,8 +53,9 @@ export function mapRoutes(unitMap: UnitMapIndex | null, store: EventStore): Hono
     await unitMap.catchUp();
     const committed = unitMap.committed();
     const size = query.size ?? committed[committed.length - 1]?.size;
-    const history = size === undefined ? null : await unitMap.historyEvidence(parsed.data, size);
-    if (!history || size === undefined) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${size ?? '-'}`);
+    if (size === undefined) return notCommittedYet(c);
+    const history = await unitMap.historyEvidence(parsed.data, size);
+    if (!history) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${size}`);
     return c.json({ serial: parsed.data, size, history } satisfies ResponseOf<typeof UnitMapEvidence>);
   });
   app.get('/unit-map/firmware/:sha256', requireRole('auditor', 'admin'), async (c) => {
@@ -56,9 +66,10 @@ export function mapRoutes(unitMap: UnitMapIndex | null, store: EventStore): Hono
     await unitMap.catchUp();
     const committed = unitMap.committed();
     const size = query.size ?? committed[committed.length - 1]?.size;
-    const found = size === undefined ? null : await unitMap.firmwareEvidence(sha256, size);
-    if (!found) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${size ?? '-'}`);
-    if (found.version !== 2) return problem(c, 'NOT_FOUND', `the index log commits a units-only (v1) map root for checkpoint ${size ?? '-'}: ask for a size committed after the switch to v2 (docs/format.md §15.3)`);
+    if (size === undefined) return notCommittedYet(c);
+    const found = await unitMap.firmwareEvidence(sha256, size);
+    if (!found) return problem(c, 'NOT_FOUND', `no map commitment for a ledger checkpoint of size ${size}`);
+    if (found.version !== 2) return problem(c, 'NOT_FOUND', `the index log commits a units-only (v1) map root for checkpoint ${size}: ask for a size committed after the switch to v2 (docs/format.md §15.3)`);
     return c.json({ format: 'flashtrail.firmware-units.v1', sha256, checkpoint: found.checkpoint, now: found.now, formerly: found.formerly, firmware: found.evidence } satisfies ResponseOf<typeof FirmwareUnitsAnswer>);
   });
   // What a monitor rebuilds the map from (docs/format.md §15.2): the log's entries in leaf order, a page at a time.
