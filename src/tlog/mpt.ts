@@ -104,23 +104,37 @@ export class MerklePatriciaTree {
     return leaf && bytesEqual(leaf.key, key) ? leaf.val : null;
   }
 
-  /** Adds or replaces a pair, rebuilding only the path to it. */
-  set(key: Uint8Array, val: Uint8Array): void {
+  /**
+   * Adds or replaces a pair, rebuilding only the path to it. Returns the key array the tree keeps: on a
+   * replacement, the one it already held (so that a caller can hand one array per key to several trees rather
+   * than keep a copy per update — at millions of keys each array's own allocation is most of a leaf's memory).
+   */
+  set(key: Uint8Array, val: Uint8Array): Uint8Array {
     if (key.length > MAX_KEY_BYTES) throw new RangeError(`keys are at most ${MAX_KEY_BYTES} bytes`);
-    const fresh = this.leafNode(key, val);
     const reached = this.reach(key);
     if (!this.root || !reached) {
-      this.root = fresh;
+      this.root = this.leafNode(key, val);
       this.count = 1;
-      return;
+      return key;
     }
     const diff = firstDifference(key, reached.key);
     if (diff === null) {
-      this.root = this.replace(this.root, key, fresh);
-      return;
+      this.root = this.replace(this.root, key, this.leafNode(reached.key, val));
+      return reached.key;
     }
-    this.root = this.insert(this.root, key, fresh, diff);
+    this.root = this.insert(this.root, key, this.leafNode(key, val), diff);
     this.count++;
+    return key;
+  }
+
+  /** Every pair, in key order (the tree's left-to-right leaf order). */
+  *entries(): Generator<{ key: Uint8Array; val: Uint8Array }> {
+    const stack: Node[] = this.root ? [this.root] : [];
+    while (stack.length > 0) {
+      const n = stack.pop() as Node;
+      if (n.leaf) yield { key: n.key, val: n.val };
+      else stack.push(n.right, n.left);
+    }
   }
 
   /** The leaf-to-root path a lookup of `key` takes, and the leaf it ends at (null for an empty tree). */
