@@ -118,6 +118,11 @@ export class UnitHistoryMap {
     return out;
   }
 
+  /** How many units changed since the last takeChanged (what a caller bounds by persisting them in batches). */
+  get pendingChanges(): number {
+    return this.changed.size;
+  }
+
   snapshot(): UnitHistorySnapshot {
     const tree = this.tree.snapshot();
     const crypto = this.crypto;
