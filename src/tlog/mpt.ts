@@ -31,7 +31,33 @@ export const MPT_EMPTY_ROOT: Hash = portableCrypto.sha256(new Uint8Array(0));
 const MAX_KEY_BYTES = 1024;
 const MAX_VALUE_BYTES = 64 * 1024;
 
-type Node = { readonly leaf: true; readonly key: Uint8Array; readonly val: Uint8Array; readonly hash: Hash } | { readonly leaf: false; readonly bit: number; readonly left: Node; readonly right: Node; readonly hash: Hash };
+/**
+ * A node's hash as a string of 32 one-byte characters (code units 0–255), not a Uint8Array: a string of 32 bytes
+ * lives in the JS heap at about a fifth of what a typed array and its buffer cost, and a map of millions of keys
+ * holds one per node (issue 19). Converted to bytes only to hash a parent or to serve a proof.
+ */
+type PackedHash = string;
+type Node = { readonly leaf: true; readonly key: Uint8Array; readonly val: Uint8Array; readonly hash: PackedHash } | { readonly leaf: false; readonly bit: number; readonly left: Node; readonly right: Node; readonly hash: PackedHash };
+
+const pack = (hash: Hash): PackedHash => String.fromCharCode.apply(null, hash as unknown as number[]);
+
+function unpack(hash: PackedHash): Hash {
+  const out = new Uint8Array(hash.length);
+  for (let i = 0; i < hash.length; i++) out[i] = hash.charCodeAt(i);
+  return out;
+}
+
+/** innerHash of two packed child hashes, written straight into one buffer. */
+function packedInnerHash(bit: number, left: PackedHash, right: PackedHash, crypto: CryptoBackend): PackedHash {
+  const b = varint(bit);
+  const input = new Uint8Array(1 + b.length + left.length + right.length);
+  input[0] = 1;
+  input.set(b, 1);
+  let at = 1 + b.length;
+  for (let i = 0; i < left.length; i++) input[at++] = left.charCodeAt(i);
+  for (let i = 0; i < right.length; i++) input[at++] = right.charCodeAt(i);
+  return pack(crypto.sha256(input));
+}
 
 export class MptProofError extends Error {
   override readonly name = 'MptProofError';
@@ -96,7 +122,7 @@ export class MerklePatriciaTree {
   }
 
   rootHash(): Hash {
-    return this.root?.hash ?? MPT_EMPTY_ROOT;
+    return this.root ? unpack(this.root.hash) : MPT_EMPTY_ROOT;
   }
 
   get(key: Uint8Array): Uint8Array | null {
@@ -153,11 +179,11 @@ export class MerklePatriciaTree {
    */
   snapshot(): MptSnapshot {
     const root = this.root;
-    return { rootHash: () => root?.hash ?? MPT_EMPTY_ROOT, proveLookup: (key) => proveFrom(root, key) };
+    return { rootHash: () => (root ? unpack(root.hash) : MPT_EMPTY_ROOT), proveLookup: (key) => proveFrom(root, key) };
   }
 
   private leafNode(key: Uint8Array, val: Uint8Array): Node {
-    return { leaf: true, key, val, hash: mptLeafHash(key, val, this.crypto) };
+    return { leaf: true, key, val, hash: pack(mptLeafHash(key, val, this.crypto)) };
   }
 
   private reach(key: Uint8Array): (Node & { leaf: true }) | null {
@@ -168,7 +194,7 @@ export class MerklePatriciaTree {
   }
 
   private inner(bit: number, left: Node, right: Node): Node {
-    return { leaf: false, bit, left, right, hash: innerHash(bit, left.hash, right.hash, this.crypto) };
+    return { leaf: false, bit, left, right, hash: packedInnerHash(bit, left.hash, right.hash, this.crypto) };
   }
 
   private replace(n: Node, key: Uint8Array, fresh: Node): Node {
@@ -196,7 +222,7 @@ function pathFrom(root: Node | null, key: Uint8Array): { leaf: { key: Uint8Array
   if (!n) return { leaf: null, steps };
   while (!n.leaf) {
     const right: boolean = keyBit(key, n.bit) === 1;
-    steps.push({ bit: n.bit, sibling: right ? n.left.hash : n.right.hash });
+    steps.push({ bit: n.bit, sibling: unpack(right ? n.left.hash : n.right.hash) });
     n = right ? n.right : n.left;
   }
   return { leaf: { key: n.key, val: n.val }, steps: steps.reverse() };
