@@ -32,14 +32,19 @@ const MAX_KEY_BYTES = 1024;
 const MAX_VALUE_BYTES = 64 * 1024;
 
 /**
- * A node's hash as a string of 32 one-byte characters (code units 0–255), not a Uint8Array: a string of 32 bytes
- * lives in the JS heap at about a fifth of what a typed array and its buffer cost, and a map of millions of keys
- * holds one per node (issue 19). Converted to bytes only to hash a parent or to serve a proof.
+ * A node's hash (and a leaf's value) as a string of one-byte characters (code units 0–255), not a Uint8Array: a
+ * string of 32 bytes lives in the JS heap at about a fifth of what a typed array and its buffer cost, and a map of
+ * millions of keys holds one per node (issue 19). Converted to bytes only to hash a parent or to serve a proof.
  */
 type PackedHash = string;
-type Node = { readonly leaf: true; readonly key: Uint8Array; readonly val: Uint8Array; readonly hash: PackedHash } | { readonly leaf: false; readonly bit: number; readonly left: Node; readonly right: Node; readonly hash: PackedHash };
+type Node = { readonly leaf: true; readonly key: Uint8Array; readonly val: PackedHash; readonly hash: PackedHash } | { readonly leaf: false; readonly bit: number; readonly left: Node; readonly right: Node; readonly hash: PackedHash };
 
-const pack = (hash: Hash): PackedHash => String.fromCharCode.apply(null, hash as unknown as number[]);
+function pack(bytes: Uint8Array): PackedHash {
+  // fromCharCode takes its code units as arguments: in slices, as values may be up to MAX_VALUE_BYTES long.
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 4096) out += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
+  return out;
+}
 
 function unpack(hash: PackedHash): Hash {
   const out = new Uint8Array(hash.length);
@@ -127,7 +132,7 @@ export class MerklePatriciaTree {
 
   get(key: Uint8Array): Uint8Array | null {
     const leaf = this.reach(key);
-    return leaf && bytesEqual(leaf.key, key) ? leaf.val : null;
+    return leaf && bytesEqual(leaf.key, key) ? unpack(leaf.val) : null;
   }
 
   /**
@@ -158,7 +163,7 @@ export class MerklePatriciaTree {
     const stack: Node[] = this.root ? [this.root] : [];
     while (stack.length > 0) {
       const n = stack.pop() as Node;
-      if (n.leaf) yield { key: n.key, val: n.val };
+      if (n.leaf) yield { key: n.key, val: unpack(n.val) };
       else stack.push(n.right, n.left);
     }
   }
@@ -183,7 +188,7 @@ export class MerklePatriciaTree {
   }
 
   private leafNode(key: Uint8Array, val: Uint8Array): Node {
-    return { leaf: true, key, val, hash: pack(mptLeafHash(key, val, this.crypto)) };
+    return { leaf: true, key, val: pack(val), hash: pack(mptLeafHash(key, val, this.crypto)) };
   }
 
   private reach(key: Uint8Array): (Node & { leaf: true }) | null {
@@ -225,7 +230,7 @@ function pathFrom(root: Node | null, key: Uint8Array): { leaf: { key: Uint8Array
     steps.push({ bit: n.bit, sibling: unpack(right ? n.left.hash : n.right.hash) });
     n = right ? n.right : n.left;
   }
-  return { leaf: { key: n.key, val: n.val }, steps: steps.reverse() };
+  return { leaf: { key: n.key, val: unpack(n.val) }, steps: steps.reverse() };
 }
 
 function proveFrom(root: Node | null, key: Uint8Array): { val: Uint8Array | null; proof: Uint8Array } {
