@@ -73,7 +73,7 @@ const SNAPSHOTS_KEPT = 16;
  */
 const STAGE_CHANGES = 50_000;
 /** A catch-up logs its progress every this many leaves. */
-const PROGRESS_LEAVES = 250_000;
+const PROGRESS_LEAVES = 100_000;
 /** How long an index checkpoint some witness did not cosign is served as it is before they are asked again. */
 const WITNESS_RETRY_MS = 10_000;
 
