@@ -35,6 +35,14 @@ export interface PersistedUnitMap {
   readonly position: bigint;
   readonly commitments: readonly { size: number; leaf: string }[];
   readonly checkpointRevision: bigint;
+  /** Set when a catch-up persisted part of its changes (UnitMapStorage.stage) and stopped before its commitment. */
+  readonly partial?: boolean;
+}
+
+/** Changes of a long catch-up persisted before its commitment, so that memory does not hold them all. */
+export interface UnitMapStaged {
+  readonly units: readonly (readonly [string, UnitHistory])[];
+  readonly firmware: { readonly slots: readonly FirmwareSlot[]; readonly members: readonly FirmwareMembership[] };
 }
 
 /** One commitment and the state changes since the previous one: persisted whole or not at all. */
@@ -66,6 +74,12 @@ export interface UnitMapStorage {
    * pass began with, never re-read in the middle of it: a reader elected mid-pass has not persisted what it derived.
    */
   commit(commit: UnitMapCommit, asWriter: boolean): Promise<void>;
+  /**
+   * Persists changes ahead of the commitment they lead to, and marks the state partial until that commitment
+   * (a state found partial on load is rebuilt from the event store). Optional: without it, changes wait in
+   * memory for the commitment.
+   */
+  stage?(changes: UnitMapStaged): Promise<void>;
   /** A checkpoint record that did not grow the map was consumed. */
   consumed(checkpointRevision: bigint): Promise<void>;
   /** Forgets the derived state (never the signed index checkpoints, nor a shared log's commitments); a reader's is in memory only. */
@@ -140,17 +154,31 @@ export class SqliteUnitMapStorage implements UnitMapStorage {
       position: BigInt(this.meta('position') ?? '-1'),
       commitments: this.db.prepare('SELECT size, leaf FROM map_commitments ORDER BY idx').all() as { size: number; leaf: string }[],
       checkpointRevision: BigInt(this.meta('checkpoint_revision') ?? '0'),
+      partial: this.meta('partial') !== null,
     });
   }
 
-  commit(c: UnitMapCommit): Promise<void> {
+  private writeChanges(c: UnitMapStaged): void {
     const put = this.db.prepare('INSERT INTO map_units (serial, count, last_leaf, chain) VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET count = excluded.count, last_leaf = excluded.last_leaf, chain = excluded.chain');
     const putSlot = this.db.prepare('INSERT INTO map_slots (serial, slot, sha256) VALUES (?, ?, ?) ON CONFLICT (serial, slot) DO UPDATE SET sha256 = excluded.sha256');
     const putMember = this.db.prepare('INSERT INTO map_firmware (sha256, serial, leaf, now) VALUES (?, ?, ?, ?)');
+    for (const [serial, h] of c.units) put.run(serial, h.count, h.lastLeaf, Buffer.from(h.chain));
+    for (const f of c.firmware.slots) putSlot.run(f.serial, f.slot, f.sha256);
+    for (const m of c.firmware.members) putMember.run(m.digest, m.serial, m.leaf, m.now ? 1 : 0);
+  }
+
+  stage(changes: UnitMapStaged): Promise<void> {
     this.db.transaction(() => {
-      for (const [serial, h] of c.units) put.run(serial, h.count, h.lastLeaf, Buffer.from(h.chain));
-      for (const f of c.firmware.slots) putSlot.run(f.serial, f.slot, f.sha256);
-      for (const m of c.firmware.members) putMember.run(m.digest, m.serial, m.leaf, m.now ? 1 : 0);
+      this.setMeta('partial', 'a catch-up persisted part of its changes before its commitment');
+      this.writeChanges(changes);
+    })();
+    return Promise.resolve();
+  }
+
+  commit(c: UnitMapCommit): Promise<void> {
+    this.db.transaction(() => {
+      this.writeChanges(c);
+      this.db.prepare("DELETE FROM map_meta WHERE key = 'partial'").run();
       this.setMeta('version', String(c.version));
       this.db.prepare('INSERT OR REPLACE INTO map_ledger_notes (size, note) VALUES (?, ?)').run(c.size, c.ledgerNote);
       this.db.prepare('INSERT INTO map_commitments (idx, size, leaf) VALUES (?, ?, ?)').run(c.index, c.size, c.leaf);

@@ -62,10 +62,19 @@ export interface UnitMapOptions {
   readonly witnesses?: Pick<WitnessSet, 'size' | 'cosign'>;
   readonly logger?: Logger;
   readonly clock?: () => Date;
+  /** A long catch-up persists its changes every this many changed units and memberships (default STAGE_CHANGES). */
+  readonly stageChanges?: number;
 }
 
 /** Proofs of older sizes are kept in memory for this many commitments; older ones are rebuilt on request. */
 const SNAPSHOTS_KEPT = 16;
+/**
+ * A long catch-up (the first start over millions of events) persists its changes every this many changed
+ * units and memberships rather than hold them all for its one commitment (UnitMapStorage.stage).
+ */
+const STAGE_CHANGES = 50_000;
+/** A catch-up logs its progress every this many leaves. */
+const PROGRESS_LEAVES = 100_000;
 /** How long an index checkpoint some witness did not cosign is served as it is before they are asked again. */
 const WITNESS_RETRY_MS = 10_000;
 
@@ -151,6 +160,10 @@ export class UnitMapIndex {
   /** Reads the persisted state; false when it does not reproduce the last commitment's map root. */
   private async load(): Promise<boolean> {
     const state = await this.storage.load();
+    if (state.partial === true) {
+      this.options.logger?.warn({ where: this.storage.where }, 'a catch-up of the unit map stopped after persisting part of its changes, before its commitment');
+      return false;
+    }
     this.map = CommittedMap.restore(state.size, state.version, state.units, state.slots, state.members, nativeCrypto);
     this.range = CompactRange.fromJson(state.range, nativeCrypto);
     this.position = state.position;
@@ -259,10 +272,12 @@ export class UnitMapIndex {
     }
   }
 
-  /** Reads leaves until the map holds `size` of them (O(log n) per leaf). */
+  /** Reads leaves until the map holds `size` of them (O(log n) per leaf), persisting changes in bounded batches on the way. */
   private async advanceTo(size: number): Promise<void> {
     // Requests are served between slices of a backlog (src/read/event-loop.ts).
     const sizer = new SliceSizer(5000);
+    const from = this.map.size;
+    let reported = from;
     for (let slice = 0; this.map.size < size; slice++) {
       if (slice > 0) await nextTurn();
       const started = performance.now();
@@ -275,6 +290,13 @@ export class UnitMapIndex {
         this.position = e.position;
       }
       sizer.took(events.length, performance.now() - started);
+      if (this.writing && this.storage.stage && this.map.units.pendingChanges + this.map.firmware.pendingChanges >= (this.options.stageChanges ?? STAGE_CHANGES)) {
+        await this.storage.stage({ units: this.map.units.takeChanged(), firmware: this.map.firmware.takeChanges() });
+      }
+      if (this.map.size - reported >= PROGRESS_LEAVES) {
+        reported = this.map.size;
+        this.options.logger?.info({ size: this.map.size, of: size, from }, 'unit map catching up');
+      }
     }
   }
 

@@ -31,7 +31,38 @@ export const MPT_EMPTY_ROOT: Hash = portableCrypto.sha256(new Uint8Array(0));
 const MAX_KEY_BYTES = 1024;
 const MAX_VALUE_BYTES = 64 * 1024;
 
-type Node = { readonly leaf: true; readonly key: Uint8Array; readonly val: Uint8Array; readonly hash: Hash } | { readonly leaf: false; readonly bit: number; readonly left: Node; readonly right: Node; readonly hash: Hash };
+/**
+ * A node's hash (and a leaf's value) as a string of one-byte characters (code units 0–255), not a Uint8Array: a
+ * string of 32 bytes lives in the JS heap at about a fifth of what a typed array and its buffer cost, and a map of
+ * millions of keys holds one per node (issue 19). Converted to bytes only to hash a parent or to serve a proof.
+ */
+type PackedHash = string;
+type Node = { readonly leaf: true; readonly key: Uint8Array; readonly val: PackedHash; readonly hash: PackedHash } | { readonly leaf: false; readonly bit: number; readonly left: Node; readonly right: Node; readonly hash: PackedHash };
+
+function pack(bytes: Uint8Array): PackedHash {
+  // fromCharCode takes its code units as arguments: in slices, as values may be up to MAX_VALUE_BYTES long.
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 4096) out += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
+  return out;
+}
+
+function unpack(hash: PackedHash): Hash {
+  const out = new Uint8Array(hash.length);
+  for (let i = 0; i < hash.length; i++) out[i] = hash.charCodeAt(i);
+  return out;
+}
+
+/** innerHash of two packed child hashes, written straight into one buffer. */
+function packedInnerHash(bit: number, left: PackedHash, right: PackedHash, crypto: CryptoBackend): PackedHash {
+  const b = varint(bit);
+  const input = new Uint8Array(1 + b.length + left.length + right.length);
+  input[0] = 1;
+  input.set(b, 1);
+  let at = 1 + b.length;
+  for (let i = 0; i < left.length; i++) input[at++] = left.charCodeAt(i);
+  for (let i = 0; i < right.length; i++) input[at++] = right.charCodeAt(i);
+  return pack(crypto.sha256(input));
+}
 
 export class MptProofError extends Error {
   override readonly name = 'MptProofError';
@@ -96,31 +127,45 @@ export class MerklePatriciaTree {
   }
 
   rootHash(): Hash {
-    return this.root?.hash ?? MPT_EMPTY_ROOT;
+    return this.root ? unpack(this.root.hash) : MPT_EMPTY_ROOT;
   }
 
   get(key: Uint8Array): Uint8Array | null {
     const leaf = this.reach(key);
-    return leaf && bytesEqual(leaf.key, key) ? leaf.val : null;
+    return leaf && bytesEqual(leaf.key, key) ? unpack(leaf.val) : null;
   }
 
-  /** Adds or replaces a pair, rebuilding only the path to it. */
-  set(key: Uint8Array, val: Uint8Array): void {
+  /**
+   * Adds or replaces a pair, rebuilding only the path to it. Returns the key array the tree keeps: on a
+   * replacement, the one it already held (so that a caller can hand one array per key to several trees rather
+   * than keep a copy per update — at millions of keys each array's own allocation is most of a leaf's memory).
+   */
+  set(key: Uint8Array, val: Uint8Array): Uint8Array {
     if (key.length > MAX_KEY_BYTES) throw new RangeError(`keys are at most ${MAX_KEY_BYTES} bytes`);
-    const fresh = this.leafNode(key, val);
     const reached = this.reach(key);
     if (!this.root || !reached) {
-      this.root = fresh;
+      this.root = this.leafNode(key, val);
       this.count = 1;
-      return;
+      return key;
     }
     const diff = firstDifference(key, reached.key);
     if (diff === null) {
-      this.root = this.replace(this.root, key, fresh);
-      return;
+      this.root = this.replace(this.root, key, this.leafNode(reached.key, val));
+      return reached.key;
     }
-    this.root = this.insert(this.root, key, fresh, diff);
+    this.root = this.insert(this.root, key, this.leafNode(key, val), diff);
     this.count++;
+    return key;
+  }
+
+  /** Every pair, in key order (the tree's left-to-right leaf order). */
+  *entries(): Generator<{ key: Uint8Array; val: Uint8Array }> {
+    const stack: Node[] = this.root ? [this.root] : [];
+    while (stack.length > 0) {
+      const n = stack.pop() as Node;
+      if (n.leaf) yield { key: n.key, val: unpack(n.val) };
+      else stack.push(n.right, n.left);
+    }
   }
 
   /** The leaf-to-root path a lookup of `key` takes, and the leaf it ends at (null for an empty tree). */
@@ -139,11 +184,11 @@ export class MerklePatriciaTree {
    */
   snapshot(): MptSnapshot {
     const root = this.root;
-    return { rootHash: () => root?.hash ?? MPT_EMPTY_ROOT, proveLookup: (key) => proveFrom(root, key) };
+    return { rootHash: () => (root ? unpack(root.hash) : MPT_EMPTY_ROOT), proveLookup: (key) => proveFrom(root, key) };
   }
 
   private leafNode(key: Uint8Array, val: Uint8Array): Node {
-    return { leaf: true, key, val, hash: mptLeafHash(key, val, this.crypto) };
+    return { leaf: true, key, val: pack(val), hash: pack(mptLeafHash(key, val, this.crypto)) };
   }
 
   private reach(key: Uint8Array): (Node & { leaf: true }) | null {
@@ -154,7 +199,7 @@ export class MerklePatriciaTree {
   }
 
   private inner(bit: number, left: Node, right: Node): Node {
-    return { leaf: false, bit, left, right, hash: innerHash(bit, left.hash, right.hash, this.crypto) };
+    return { leaf: false, bit, left, right, hash: packedInnerHash(bit, left.hash, right.hash, this.crypto) };
   }
 
   private replace(n: Node, key: Uint8Array, fresh: Node): Node {
@@ -182,10 +227,10 @@ function pathFrom(root: Node | null, key: Uint8Array): { leaf: { key: Uint8Array
   if (!n) return { leaf: null, steps };
   while (!n.leaf) {
     const right: boolean = keyBit(key, n.bit) === 1;
-    steps.push({ bit: n.bit, sibling: right ? n.left.hash : n.right.hash });
+    steps.push({ bit: n.bit, sibling: unpack(right ? n.left.hash : n.right.hash) });
     n = right ? n.right : n.left;
   }
-  return { leaf: { key: n.key, val: n.val }, steps: steps.reverse() };
+  return { leaf: { key: n.key, val: unpack(n.val) }, steps: steps.reverse() };
 }
 
 function proveFrom(root: Node | null, key: Uint8Array): { val: Uint8Array | null; proof: Uint8Array } {

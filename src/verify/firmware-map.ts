@@ -131,25 +131,29 @@ export interface FirmwareSlot {
  * reported image.
  */
 export class FirmwareIndex {
-  /** Per serial, the digest each slot carries. */
-  private readonly carried = new Map<string, Map<string, string>>();
-  private readonly sets = new Map<string, { tree: MerklePatriciaTree; members: Map<string, boolean>; now: number }>();
+  /**
+   * Per serial, what its slots carry, flat: [slot, sha256, slot, sha256, …], the strings interned (a few
+   * distinct slots and digests shared by millions of units). A Map per unit cost several times as much.
+   */
+  private readonly carried = new Map<string, string[]>();
+  private readonly interned = new Map<string, string>();
+  /**
+   * Per digest, its set tree and how many members carry it now. Whether a serial carries it now is read from
+   * its leaf (0x01 || serial or 0x00 || serial), and how many ever did is the tree's size: no other copy.
+   */
+  private readonly sets = new Map<string, { tree: MerklePatriciaTree; now: number }>();
   private changedMembers: FirmwareMembership[] = [];
-  private readonly changedSlots = new Map<string, Map<string, string>>();
+  private readonly changedSerials = new Set<string>();
 
   constructor(private tree: MerklePatriciaTree, private readonly crypto: CryptoBackend = portableCrypto) {}
 
   /** The index as it was persisted: every slot's digest and every digest's members, its values written into `tree`. */
   static restore(tree: MerklePatriciaTree, slots: Iterable<FirmwareSlot>, members: Iterable<Omit<FirmwareMembership, 'leaf'>>, crypto: CryptoBackend = portableCrypto): FirmwareIndex {
     const index = new FirmwareIndex(tree, crypto);
-    for (const { serial, slot, sha256 } of slots) {
-      const carried = index.carried.get(serial) ?? new Map<string, string>();
-      index.carried.set(serial, carried.set(slot, sha256));
-    }
+    for (const { serial, slot, sha256 } of slots) index.carry(serial, slot, sha256);
     const touched = new Set<string>();
     for (const { digest, serial, now } of members) {
       const set = index.setOf(digest);
-      set.members.set(serial, now);
       set.now += now ? 1 : 0;
       set.tree.set(historyKey(serial, crypto), setEntry(serial, now));
       touched.add(digest);
@@ -158,40 +162,59 @@ export class FirmwareIndex {
     return index;
   }
 
-  /** Applies one unit event's reported images; `leaf` is its leaf index (what the changes are recorded at). */
-  apply(serial: string, images: readonly Reported[], leaf = 0): void {
-    if (images.length === 0) return;
-    const slots = this.carried.get(serial) ?? new Map<string, string>();
-    this.carried.set(serial, slots);
-    const before = new Set(slots.values());
-    for (const i of images) {
-      slots.set(i.slot, i.sha256);
-      const changed = this.changedSlots.get(serial) ?? new Map<string, string>();
-      this.changedSlots.set(serial, changed.set(i.slot, i.sha256));
+  private intern(text: string): string {
+    const held = this.interned.get(text);
+    if (held !== undefined) return held;
+    this.interned.set(text, text);
+    return text;
+  }
+
+  /** Sets what `slot` of `serial` carries; returns the unit's flat slot list. */
+  private carry(serial: string, slot: string, sha256: string): string[] {
+    let slots = this.carried.get(serial);
+    if (!slots) this.carried.set(serial, (slots = []));
+    for (let i = 0; i < slots.length; i += 2) {
+      if (slots[i] === slot) {
+        slots[i + 1] = this.intern(sha256);
+        return slots;
+      }
     }
-    const after = new Set(slots.values());
-    for (const d of before) if (!after.has(d)) this.mark(d, serial, false, leaf);
-    for (const d of after) if (!before.has(d)) this.mark(d, serial, true, leaf);
+    slots.push(this.intern(slot), this.intern(sha256));
+    return slots;
+  }
+
+  /** Applies one unit event's reported images; `leaf` is its leaf index (what the changes are recorded at); `key` its serial's map key, when the caller has it. */
+  apply(serial: string, images: readonly Reported[], leaf = 0, key?: Uint8Array): void {
+    if (images.length === 0) return;
+    const before = new Set(digestsOf(this.carried.get(serial) ?? []));
+    let slots: string[] = [];
+    for (const i of images) slots = this.carry(serial, i.slot, i.sha256);
+    this.changedSerials.add(serial);
+    const after = new Set(digestsOf(slots));
+    let serialKey = key;
+    const keyOf = () => (serialKey ??= historyKey(serial, this.crypto));
+    for (const d of before) if (!after.has(d)) this.mark(d, serial, keyOf(), false, leaf);
+    for (const d of after) if (!before.has(d)) this.mark(d, serial, keyOf(), true, leaf);
   }
 
   private setOf(digest: string) {
     let set = this.sets.get(digest);
-    if (!set) this.sets.set(digest, (set = { tree: new MerklePatriciaTree(this.crypto), members: new Map(), now: 0 }));
+    if (!set) this.sets.set(digest, (set = { tree: new MerklePatriciaTree(this.crypto), now: 0 }));
     return set;
   }
 
   private writeValue(digest: string): void {
     const set = this.setOf(digest);
-    this.tree.set(firmwareKey(digest, this.crypto), encodeFirmwareValue({ now: set.now, ever: set.members.size, setRoot: set.tree.rootHash() }));
+    this.tree.set(firmwareKey(digest, this.crypto), encodeFirmwareValue({ now: set.now, ever: set.tree.size, setRoot: set.tree.rootHash() }));
   }
 
-  private mark(digest: string, serial: string, now: boolean, leaf: number): void {
+  private mark(digest: string, serial: string, key: Uint8Array, now: boolean, leaf: number): void {
     const set = this.setOf(digest);
-    const was = set.members.get(serial);
+    const held = set.tree.get(key);
+    const was = held === null ? undefined : held[0] === 1;
     if (was === now) return;
-    set.members.set(serial, now);
     set.now += now ? 1 : was === true ? -1 : 0;
-    set.tree.set(historyKey(serial, this.crypto), setEntry(serial, now));
+    set.tree.set(key, setEntry(serial, now));
     this.changedMembers.push({ digest, serial, now, leaf });
     this.writeValue(digest);
   }
@@ -202,24 +225,45 @@ export class FirmwareIndex {
     for (const digest of this.sets.keys()) this.writeValue(digest);
   }
 
-  /** Membership and slot changes since the last call (for a persistent copy). */
+  /** Membership changes since the last call, and every slot of the units they touched (for a persistent copy). */
   takeChanges(): { members: FirmwareMembership[]; slots: FirmwareSlot[] } {
     const members = this.changedMembers;
     this.changedMembers = [];
-    const slots = [...this.changedSlots].flatMap(([serial, m]) => [...m].map(([slot, sha256]) => ({ serial, slot, sha256 })));
-    this.changedSlots.clear();
+    const slots: FirmwareSlot[] = [];
+    for (const serial of this.changedSerials) {
+      const carried = this.carried.get(serial) ?? [];
+      for (let i = 0; i < carried.length; i += 2) slots.push({ serial, slot: carried[i] as string, sha256: carried[i + 1] as string });
+    }
+    this.changedSerials.clear();
     return { members, slots };
+  }
+
+  /** How many changes wait for takeChanges (what a caller bounds by persisting them in batches). */
+  get pendingChanges(): number {
+    return this.changedMembers.length + this.changedSerials.size;
   }
 
   /** The serials of a digest: carrying it now, and carried it before (each sorted). */
   serialsOf(digest: string): { now: string[]; formerly: string[] } {
-    return splitMembers(this.sets.get(digest)?.members ?? new Map<string, boolean>());
+    const tree = this.sets.get(digest)?.tree;
+    const decoder = new TextDecoder();
+    return splitMembers(tree ? [...tree.entries()].map(({ val }) => [decoder.decode(val.subarray(1)), val[0] === 1] as const) : []);
   }
 
   /** What a slot of a unit carries now. */
   carriedBy(serial: string): ReadonlyMap<string, string> {
-    return this.carried.get(serial) ?? new Map();
+    const carried = this.carried.get(serial) ?? [];
+    const out = new Map<string, string>();
+    for (let i = 0; i < carried.length; i += 2) out.set(carried[i] as string, carried[i + 1] as string);
+    return out;
   }
+}
+
+/** The digests of a flat slot list. */
+function digestsOf(slots: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 1; i < slots.length; i += 2) out.push(slots[i] as string);
+  return out;
 }
 
 /** Serials carrying a digest now, and those that carried it before, each sorted by UTF-16 code units. */
@@ -277,8 +321,8 @@ export class CommittedMap {
   /** The next leaf of the log: its leaf hash and, for a unit event, its serial and reported images. */
   append(leafHash: Hash, unit: { serial: string; images: readonly Reported[] } | null): void {
     const leaf = this.units.size;
-    this.units.append(leafHash, unit?.serial ?? null);
-    if (unit) this.firmware.apply(unit.serial, unit.images, leaf);
+    const key = this.units.append(leafHash, unit?.serial ?? null);
+    if (unit) this.firmware.apply(unit.serial, unit.images, leaf, key ?? undefined);
   }
 
   /** The switch to v2: from now on the root covers the firmware values. */

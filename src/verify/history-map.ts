@@ -86,7 +86,7 @@ export interface UnitHistorySnapshot {
 /** The map, built leaf by leaf in log order (the ledger's incremental builder and a third party's rebuild alike). */
 export class UnitHistoryMap {
   private readonly tree: MerklePatriciaTree;
-  private readonly histories = new Map<string, UnitHistory>();
+  // A unit's history lives only in its tree leaf (decoded on demand): a second copy per unit was most of the map's memory.
   private leaves = 0;
   private readonly changed = new Set<string>();
 
@@ -101,23 +101,26 @@ export class UnitHistoryMap {
    */
   static restore(size: number, histories: Iterable<readonly [string, UnitHistory]>, crypto: CryptoBackend = portableCrypto, tree?: MerklePatriciaTree): UnitHistoryMap {
     const map = new UnitHistoryMap(crypto, tree);
-    for (const [serial, history] of histories) {
-      map.histories.set(serial, history);
-      map.tree.set(historyKey(serial, crypto), encodeHistory(history));
-    }
+    for (const [serial, history] of histories) map.tree.set(historyKey(serial, crypto), encodeHistory(history));
     map.leaves = size;
     return map;
   }
 
   historyOf(serial: string): UnitHistory | null {
-    return this.histories.get(serial) ?? null;
+    const value = this.tree.get(historyKey(serial, this.crypto));
+    return value === null ? null : decodeHistory(value);
   }
 
   /** Units updated since the last call, with their histories now (for a persistent copy). */
   takeChanged(): [string, UnitHistory][] {
-    const out = [...this.changed].map((s) => [s, this.histories.get(s) as UnitHistory] as [string, UnitHistory]);
+    const out = [...this.changed].map((s) => [s, this.historyOf(s) as UnitHistory] as [string, UnitHistory]);
     this.changed.clear();
     return out;
+  }
+
+  /** How many units changed since the last takeChanged (what a caller bounds by persisting them in batches). */
+  get pendingChanges(): number {
+    return this.changed.size;
   }
 
   snapshot(): UnitHistorySnapshot {
@@ -142,14 +145,18 @@ export class UnitHistoryMap {
     return this.leaves;
   }
 
-  /** The next leaf of the log: its RFC 6962 leaf hash, and its unit's serial if it is a unit event. */
-  append(leafHash: Hash, serial: string | null): void {
+  /**
+   * The next leaf of the log: its RFC 6962 leaf hash, and its unit's serial if it is a unit event. Returns the
+   * unit's key as the tree keeps it (one array per unit, which the firmware sets share), or null.
+   */
+  append(leafHash: Hash, serial: string | null): Uint8Array | null {
     const index = this.leaves++;
-    if (serial === null) return;
-    const next = extendHistory(this.histories.get(serial) ?? null, index, leafHash, this.crypto);
-    this.histories.set(serial, next);
+    if (serial === null) return null;
+    const key = historyKey(serial, this.crypto);
+    const held = this.tree.get(key);
+    const next = extendHistory(held === null ? null : decodeHistory(held), index, leafHash, this.crypto);
     this.changed.add(serial);
-    this.tree.set(historyKey(serial, this.crypto), encodeHistory(next));
+    return this.tree.set(key, encodeHistory(next));
   }
 
   root(): Hash {
