@@ -7,7 +7,7 @@
  *   - a unit whose map proof is from another checkpoint's map, and a history record for another checkpoint;
  *   - a v3 export (no history) verified with the index log key: HISTORY_INCOMPLETE.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,17 +26,10 @@ import { canonicalBytes, canonicalize } from '../src/crypto/jcs.ts';
 import { signEnvelope, type DsseEnvelope } from '../src/crypto/dsse.ts';
 import { fromBase64, fromUtf8 } from '../src/crypto/encoding.ts';
 import type { Signer } from '../src/crypto/ed25519.ts';
+import { missingPython, PYTHON } from './helpers/python.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
-const PYTHON = '/usr/bin/python3';
-const pythonMissing = (() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import cryptography'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return `${PYTHON} with python3-cryptography is not installed (apt-get install python3-cryptography)`;
-  }
-})();
+const pythonMissing = missingPython('cryptography');
 if (pythonMissing) console.warn(`independent v4 export check skipped: ${pythonMissing}`);
 /** The independent verifier (test/interop/python, docs/format.md alone): its last stdout line is its verdict. */
 const independent = async (file: string, withMap = true) => {

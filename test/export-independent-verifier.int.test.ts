@@ -7,7 +7,7 @@
  * Its interface: `python3 flashtrail_verify.py --ledger-key KEY FILE` prints one JSON object on stdout,
  * {"ok": true, …} (exit 0) or {"ok": false, "code": "<CODE>", …} (exit 1).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,21 +21,13 @@ import { SimulatedStation } from '../src/sim/simulated-station.ts';
 import { LedgerClient } from '../src/client/ledger-client.ts';
 import { EventSigner } from '../src/event/signer.ts';
 import { fetchNode26 } from './helpers/node26.ts';
+import { missingPython, PYTHON } from './helpers/python.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const VERIFIER = join(ROOT, 'test', 'interop', 'python', 'flashtrail_verify.py');
-const PYTHON = '/usr/bin/python3';
 const run = promisify(execFile);
 
-const skipReason = (() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import cryptography'], { stdio: 'ignore' });
-  } catch {
-    return `${PYTHON} with python3-cryptography is not installed (apt-get install python3-cryptography)`;
-  }
-  if (!existsSync(VERIFIER)) return `the independent verifier ${VERIFIER} is not written yet (see docs/format.md)`;
-  return null;
-})();
+const skipReason = missingPython('cryptography') ?? (existsSync(VERIFIER) ? null : `the independent verifier ${VERIFIER} is not written yet (see docs/format.md)`);
 if (skipReason) console.warn(`independent verifier test skipped: ${skipReason}`);
 
 async function python(file: string, key: string, extra: string[] = []): Promise<{ ok: boolean; code?: string; [member: string]: unknown }> {

@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,19 +26,12 @@ import { leafHash } from '../src/merkle/hash.ts';
 import { fromBase64, toBase64 } from '../src/crypto/encoding.ts';
 import type { FirmwareUnitsAnswer } from '../schemas/history.ts';
 import { verificationFailure } from './helpers/verification-failure.ts';
+import { missingPython, PYTHON } from './helpers/python.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
-const PYTHON = '/usr/bin/python3';
 const INTEROP = join(ROOT, 'test', 'interop', 'python');
-const pythonMissing = (() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import cryptography'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return `${PYTHON} with python3-cryptography is not installed (apt-get install python3-cryptography)`;
-  }
-})();
+const pythonMissing = missingPython('cryptography');
 if (pythonMissing) console.warn(`independent firmware answer check skipped: ${pythonMissing}`);
 
 interface PythonVerdict {

@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,21 +29,14 @@ import { toBase64, toHex } from '../src/crypto/encoding.ts';
 import type { HistoryEvidence } from '../schemas/history.ts';
 import { readSecretKeyFile } from '../src/files/key-file.ts';
 import { signNote } from '../src/tlog/note.ts';
+import { missingPython, PYTHON } from './helpers/python.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const run = promisify(execFile);
 const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args]).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
 
-const PYTHON = '/usr/bin/python3';
 const INDEPENDENT = join(ROOT, 'test', 'interop', 'python', 'flashtrail_verify.py');
-const pythonMissing = (() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import cryptography'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return `${PYTHON} with python3-cryptography is not installed (apt-get install python3-cryptography)`;
-  }
-})();
+const pythonMissing = missingPython('cryptography');
 if (pythonMissing) console.warn(`independent history check skipped: ${pythonMissing}`);
 const independent = async (file: string, ...keys: string[]) => {
   const r = await run(PYTHON, [INDEPENDENT, '--ledger-key', ...keys.slice(0, 1), ...(keys[1] ? ['--map-key', keys[1]] : []), file], { timeout: 60_000 }).catch((e: { stdout: string }) => e);

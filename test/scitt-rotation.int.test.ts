@@ -6,7 +6,7 @@
  * key its kid names, valid at its tree_size — by our verifier and by the independent Python one (which picks keys
  * by kid and ignores the validity labels).
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,15 +23,11 @@ import { nativeCrypto } from '../src/native/crypto.ts';
 import { parseScittKeySet, scittKeyForReceipt, verifyReceipt } from '../src/scitt/receipt.ts';
 import { ScittError } from '../src/scitt/errors.ts';
 import { parseVerifierKey, type ProvenanceDocument } from '../src/verify/index.ts';
+import { missingPython, PYTHON } from './helpers/python.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
-const PYTHON = '/usr/bin/python3';
 const VERIFIER = join(ROOT, 'test', 'interop', 'python-cose', 'verify_cose.py');
-const pythonSkip = (() => {
-  const probe = spawnSync(PYTHON, ['-c', 'import cbor2, cryptography'], { stdio: 'ignore' });
-  if (probe.error || probe.status !== 0) return `${PYTHON} with cbor2 and cryptography is not installed (apt-get install python3-cbor2 python3-cryptography)`;
-  return null;
-})();
+const pythonSkip = missingPython('cbor2', 'cryptography');
 if (pythonSkip) console.warn(`independent COSE verifier skipped: ${pythonSkip}`);
 const run = promisify(execFile);
 const cli = (args: string[]) => run(process.execPath, [join(ROOT, 'bin', 'flashtrail.js'), ...args], { maxBuffer: 1 << 26 }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);

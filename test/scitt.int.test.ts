@@ -5,7 +5,7 @@
  * python3-cryptography, test/interop/python-cose/verify_cose.py), and tampered copies refused by both.
  * The Python half is skipped, saying why, where /usr/bin/python3 lacks those packages.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,18 +28,13 @@ import { ScittError } from '../src/scitt/errors.ts';
 import { parseNote } from '../src/tlog/note.ts';
 import type { ProvenanceDocument } from '../src/verify/index.ts';
 import { verifyProvenance, parseVerifierKey } from '../src/verify/index.ts';
+import { missingPython, PYTHON } from './helpers/python.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
 const VERIFIER = join(ROOT, 'test', 'interop', 'python-cose', 'verify_cose.py');
-const PYTHON = '/usr/bin/python3';
 const run = promisify(execFile);
 
-const pythonSkip = (() => {
-  const probe = spawnSync(PYTHON, ['-c', 'import cbor2, cryptography'], { stdio: 'ignore' });
-  if (probe.error) return `${PYTHON} is not installed (apt-get install python3 python3-cbor2 python3-cryptography)`;
-  if (probe.status !== 0) return `${PYTHON} lacks cbor2 or cryptography (apt-get install python3-cbor2 python3-cryptography)`;
-  return null;
-})();
+const pythonSkip = missingPython('cbor2', 'cryptography');
 if (pythonSkip) console.warn(`independent COSE verifier skipped: ${pythonSkip}`);
 
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-scitt-'));
