@@ -1075,7 +1075,21 @@ class RealLedgerFirmwareAnswer(unittest.TestCase):
         cls.ledger_key = get('/v1/ledger/key').strip()
         cls.map_key = get('/v1/unit-map/key').strip()
         cls.first = json.loads(get('/v1/unit-map/firmware/' + '0' * 64))  # as of the ledger's first commitment
-        get('/v1/checkpoint', 'POST')  # commits the map after every unit event
+        # A later checkpoint than `first`'s, whatever the ledger had signed by then: an event after it (a station
+        # registered by the administrator, as `flashtrail admin submit` does), then a checkpoint over it.
+        reg = subprocess.run([node, cli, 'admin', 'submit', 'StationRegistered', '-', '--url', url, '--data', data],
+                             input=json.dumps({'stationId': 'ST-LATER', 'line': 'L9', 'site': 'interop'}), capture_output=True, text=True, timeout=120)
+        if reg.returncode != 0:
+            raise RuntimeError('flashtrail admin submit failed: ' + reg.stderr[-2000:])
+        get('/v1/checkpoint', 'POST')
+        # The map commits a new ledger checkpoint in the background, shortly after it is signed: wait for that
+        # commitment, so that the answers below are as of a later checkpoint than `first`.
+        for attempt in range(120):
+            if json.loads(get('/v1/unit-map/firmware/' + '0' * 64))['checkpoint'] != cls.first['checkpoint']:
+                break
+            time.sleep(0.25)
+        else:
+            raise RuntimeError('the unit map did not commit the checkpoint signed by POST /v1/checkpoint within 30 s')
         (cls.app,) = set(truth['applicationImage'].values())
         # every digest a unit's events report, from the provenance documents of the reworked and scrapped units
         digests = {cls.app}
@@ -1175,7 +1189,11 @@ class RealLedgerFirmwareAnswer(unittest.TestCase):
     def test_another_checkpoints_map_root_or_keys_are_refused(self):
         app = self.answers[self.app]
         self.assertNotEqual(self.first['checkpoint'], app['checkpoint'])
-        self.refused(dict(app, firmware=dict(app['firmware'], mapRoot=self.first['firmware']['mapRoot'])), 'HISTORY_INCOMPLETE')
+        # A map root the index log does not commit for this checkpoint (the earlier answer's root may be the same:
+        # the event between them is an administrator's, which changes no unit, so one bit is flipped instead).
+        root = bytearray(bytes.fromhex(app['firmware']['mapRoot']))
+        root[0] ^= 1
+        self.refused(dict(app, firmware=dict(app['firmware'], mapRoot=root.hex())), 'HISTORY_INCOMPLETE')
         self.refused(dict(app, checkpoint=self.first['checkpoint']), 'HISTORY_INCOMPLETE')
         self.refused(app, 'LEDGER_KEY_ERROR', map_key='')
         self.refused(app, 'LEDGER_KEY_ERROR', map_key=self.ledger_key)
