@@ -665,47 +665,69 @@ class CommandLine(unittest.TestCase):
         self.refused(os.path.join(VECTORS, 'v2/export.genuine.ndjson'), 'CHECKPOINT_ORIGIN_ERROR', key='%s+%s+%s' % (other, other_id, b64))
 
 
-class RealLedgerRecipeLine(unittest.TestCase):
+class RealLedgerCase(unittest.TestCase):
+    """Tests against a real ledger: `flashtrail simulate` writes a data directory, `flashtrail serve` serves it, each
+    its own process. Skipped, saying why, where node or the built ledger (dist/) is missing."""
+
+    @classmethod
+    def start_ledger(cls, simulate_args, wanted):
+        """Simulates into a new data directory (cls.data) and serves it; returns simulate's stdout and the server's
+        log once every pattern of `wanted` is in it, or None with cls.skip set."""
+        import shutil
+        cls.skip = None
+        cls.node = node = shutil.which('node')
+        cls.cli = cli = os.path.join(ROOT, 'bin', 'flashtrail.js')
+        if node is None:
+            cls.skip = 'node is not installed'
+        elif not os.path.exists(os.path.join(ROOT, 'dist')):
+            cls.skip = 'the ledger is not built (npm run build)'
+        if cls.skip:
+            print('%s skipped: %s' % (cls.__name__, cls.skip), file=sys.stderr)
+            return None
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = data = os.path.join(cls.tmp.name, 'data')
+        sim = subprocess.run([node, cli, 'simulate', *simulate_args, '--data', data, '--json'], capture_output=True, text=True, timeout=300)
+        if sim.returncode not in (0, 1):
+            raise RuntimeError('flashtrail simulate failed: ' + sim.stderr[-2000:])
+        env = dict(os.environ, FLASHTRAIL_PORT='0', FLASHTRAIL_HOST='127.0.0.1')
+        cls.log = open(os.path.join(cls.tmp.name, 'serve.out'), 'w+')
+        cls.server = subprocess.Popen([node, cli, 'serve', '--data', data], stdout=cls.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 60
+        text = ''
+        while time.time() < deadline:
+            time.sleep(0.5)
+            cls.log.seek(0)
+            text = cls.log.read()
+            if all(re.search(w, text) for w in wanted):
+                return sim.stdout, text
+        raise RuntimeError('flashtrail serve did not start: ' + text[-2000:])
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.skip:
+            return
+        cls.server.terminate()
+        cls.server.wait(timeout=30)
+        cls.log.close()
+        cls.tmp.cleanup()
+
+
+class RealLedgerRecipeLine(RealLedgerCase):
     """What a real ledger writes for a recipe line (version 2 data, §2.5), which no vector holds: `flashtrail
     simulate` flashes a batch with failures and a drifting station, `flashtrail serve` serves it, `flashtrail export`
     and the provenance API hand out the evidence; every file must verify, and a changed byte must not."""
 
     @classmethod
     def setUpClass(cls):
-        import shutil
-        cls.skip = None
-        node = shutil.which('node')
-        cli = os.path.join(ROOT, 'bin', 'flashtrail.js')
-        if node is None:
-            cls.skip = 'node is not installed'
-        elif not os.path.exists(os.path.join(ROOT, 'dist')):
-            cls.skip = 'the ledger is not built (npm run build)'
-        if cls.skip:
-            print('RealLedgerRecipeLine skipped: ' + cls.skip, file=sys.stderr)
+        started = cls.start_ledger(['--units', '16', '--stations', '2', '--seed', '7', '--fail', 'write-images=0.2,read-back-images=0.2',
+                                    '--defect-rate', '0.1', '--drift', 'ST-02@0+600'], [r'"url":"(http://[^"]+)"', r'"verifierKey":"([^"]+)"'])
+        if started is None:
             return
-        cls.tmp = tempfile.TemporaryDirectory()
-        data = os.path.join(cls.tmp.name, 'data')
-        sim = subprocess.run([node, cli, 'simulate', '--units', '16', '--stations', '2', '--seed', '7',
-                              '--fail', 'write-images=0.2,read-back-images=0.2', '--defect-rate', '0.1',
-                              '--drift', 'ST-02@0+600', '--data', data, '--json'],
-                             capture_output=True, text=True, timeout=300)
-        if sim.returncode not in (0, 1):
-            raise RuntimeError('flashtrail simulate failed: ' + sim.stderr[-2000:])
-        cls.batch = re.search(r'"batchId": "([^"]+)"', sim.stdout).group(1)
-        env = dict(os.environ, FLASHTRAIL_PORT='0', FLASHTRAIL_HOST='127.0.0.1')
-        cls.log = open(os.path.join(cls.tmp.name, 'serve.out'), 'w+')
-        cls.server = subprocess.Popen([node, cli, 'serve', '--data', data], stdout=cls.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 60
-        url = key = None
-        while time.time() < deadline and url is None:
-            time.sleep(0.5)
-            cls.log.seek(0)
-            text = cls.log.read()
-            m, k = re.search(r'"url":"(http://[^"]+)"', text), re.search(r'"verifierKey":"([^"]+)"', text)
-            if m and k:
-                url, key = m.group(1), k.group(1)
-        if url is None:
-            raise RuntimeError('flashtrail serve did not start: ' + text[-2000:])
+        stdout, text = started
+        node, cli, data = cls.node, cls.cli, cls.data
+        cls.batch = re.search(r'"batchId": "([^"]+)"', stdout).group(1)
+        url = re.search(r'"url":"(http://[^"]+)"', text).group(1)
+        key = re.search(r'"verifierKey":"([^"]+)"', text).group(1)
         cls.url, cls.key = url, key
         cls.export = os.path.join(cls.tmp.name, 'batch.ndjson')
         ex = subprocess.run([node, cli, 'export', '--out', cls.export, '--batch', cls.batch, '--url', url, '--data', data],
@@ -724,15 +746,6 @@ class RealLedgerRecipeLine(unittest.TestCase):
                 with open(path, 'wb') as f:
                     f.write(r.read())
                 cls.provenance.append(path)
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.skip:
-            return
-        cls.server.terminate()
-        cls.server.wait(timeout=30)
-        cls.log.close()
-        cls.tmp.cleanup()
 
     def setUp(self):
         if self.skip:
@@ -1014,7 +1027,7 @@ def sign_note(body, name, seed):
     return body + '\n\u2014 %s %s\n' % (name, base64.b64encode(key_id + private.sign(body.encode())).decode())
 
 
-class RealLedgerFirmwareAnswer(unittest.TestCase):
+class RealLedgerFirmwareAnswer(RealLedgerCase):
     """§15.6.1 on a real ledger: `flashtrail simulate` flashes a batch with read-back failures and reworks into real
     SQLite files, `flashtrail serve` serves it, GET /v1/unit-map/firmware/<sha256> answers. Genuine answers verify
     (the approved image, what devices reported before a rework, a digest nobody carries), tampered ones are refused
@@ -1023,39 +1036,15 @@ class RealLedgerFirmwareAnswer(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        import shutil
         import urllib.request
-        cls.skip = None
-        node = shutil.which('node')
-        cli = os.path.join(ROOT, 'bin', 'flashtrail.js')
-        if node is None:
-            cls.skip = 'node is not installed'
-        elif not os.path.exists(os.path.join(ROOT, 'dist')):
-            cls.skip = 'the ledger is not built (npm run build)'
-        if cls.skip:
-            print('RealLedgerFirmwareAnswer skipped: ' + cls.skip, file=sys.stderr)
+        started = cls.start_ledger(['--units', '8', '--stations', '2', '--seed', '7', '--fail', 'write-images=0.2,read-back-images=0.3',
+                                    '--defect-rate', '0.1'], [r'"url":"(http://[^"]+)"'])
+        if started is None:
             return
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.data = data = os.path.join(cls.tmp.name, 'data')
-        sim = subprocess.run([node, cli, 'simulate', '--units', '8', '--stations', '2', '--seed', '7',
-                              '--fail', 'write-images=0.2,read-back-images=0.3', '--defect-rate', '0.1', '--data', data, '--json'],
-                             capture_output=True, text=True, timeout=300)
-        if sim.returncode not in (0, 1):
-            raise RuntimeError('flashtrail simulate failed: ' + sim.stderr[-2000:])
-        truth = json.loads(sim.stdout[sim.stdout.index('{\n'):])['truth']
-        env = dict(os.environ, FLASHTRAIL_PORT='0', FLASHTRAIL_HOST='127.0.0.1')
-        cls.log = open(os.path.join(cls.tmp.name, 'serve.out'), 'w+')
-        cls.server = subprocess.Popen([node, cli, 'serve', '--data', data], stdout=cls.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 60
-        url = None
-        while time.time() < deadline and url is None:
-            time.sleep(0.5)
-            cls.log.seek(0)
-            text = cls.log.read()
-            m = re.search(r'"url":"(http://[^"]+)"', text)
-            url = m.group(1) if m else None
-        if url is None:
-            raise RuntimeError('flashtrail serve did not start: ' + text[-2000:])
+        stdout, text = started
+        node, cli, data = cls.node, cls.cli, cls.data
+        truth = json.loads(stdout[stdout.index('{\n'):])['truth']
+        url = re.search(r'"url":"(http://[^"]+)"', text).group(1)
         with open(os.path.join(data, 'admin.token')) as f:
             token = f.read().strip()
         cls.url, cls.token_file, cls.token = url, os.path.join(data, 'admin.token'), token
@@ -1103,15 +1092,6 @@ class RealLedgerFirmwareAnswer(unittest.TestCase):
         cls.nobody = json.loads(get('/v1/unit-map/firmware/' + 'f' * 64))
         with open(os.path.join(data, 'unit-map.key')) as f:
             cls.map_seed = bytes.fromhex(json.load(f)['secretKey'])
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.skip:
-            return
-        cls.server.terminate()
-        cls.server.wait(timeout=30)
-        cls.log.close()
-        cls.tmp.cleanup()
 
     def setUp(self):
         if self.skip:
