@@ -143,8 +143,9 @@ function exportVectors(version: 'v1' | 'v2'): void {
   writeExport(version, 'station-key-forged', g.map((l) => {
     const r = JSON.parse(l) as Rec & { envelope?: DsseEnvelope };
     if (r.record !== 'station' || payloadOf(r.envelope!)['type'] !== 'StationKeyRegistered') return l;
-    const ev = payloadOf(r.envelope!) as { id: string; prev: string | null; data: Record<string, unknown> };
-    const forged = new EventSigner(stranger, 'admin').sign('StationKeyRegistered', { stationId: 'ST-01', keyId: stranger.keyId, publicKey: toHex(stranger.publicKey), algorithm: 'ed25519' }, { id: ev.id, prev: ev.prev });
+    const ev = payloadOf(r.envelope!) as { id: string; prev: string | null; occurredAt: string; data: Record<string, unknown> };
+    // The genuine event's time, not the clock's: the derivation stays deterministic (header comment).
+    const forged = new EventSigner(stranger, 'admin').sign('StationKeyRegistered', { stationId: 'ST-01', keyId: stranger.keyId, publicKey: toHex(stranger.publicKey), algorithm: 'ed25519' }, { id: ev.id, prev: ev.prev, occurredAt: new Date(ev.occurredAt) });
     return serialise(version, { ...r, envelope: forged.envelope });
   }), 'KEY_UNKNOWN', 'the station key registration replaced by one signed by a key no AdminKeysTrusted names', { rule: '§8.2 step 3' });
   writeExport(version, 'header-origin', resealed(version, g.map((l, i) => (i === 0 ? serialise(version, { ...(JSON.parse(l) as Rec), origin: 'other.example/log' }) : l)), (s) => void (s.predicate['origin'] = 'other.example/log')), 'CHECKPOINT_ORIGIN_ERROR', 'the header names another origin than the pinned key, re-signed', { rule: '§7.2', location: { line: 1 } });
