@@ -12,10 +12,11 @@ import { buildAppPage, buildVerifierPage } from './bundle-page.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Source folders the standalone verifier may contain: the pure layers, the Node backend, the verify commands. */
-const ALLOWED = [/^src\/(crypto|merkle|tlog|event|domain|verify)\//, /^schemas\//, /^src\/native\/(crypto|ed25519|ml-dsa|export-verifier|export-worker)\.ts$/, /^src\/cli\/(command|errors|input)\.ts$/, /^src\/cli\/commands\/verify(-consistency)?\.ts$/, /^src\/client\/ledger-client\.ts$/, /^packages\/verify\/src\//];
+const ALLOWED = [/^src\/(crypto|merkle|tlog|scitt|event|domain|verify)\//, /^schemas\//, /^src\/native\/(crypto|ed25519|ml-dsa|export-verifier|export-worker)\.ts$/, /^src\/cli\/(command|errors|input)\.ts$/, /^src\/cli\/commands\/verify(-consistency)?\.ts$/, /^src\/client\/ledger-client\.ts$/, /^packages\/verify\/src\//];
 /** Third-party packages it may bundle: pure JavaScript, no native addon. */
-// @noble/post-quantum (and the @noble/curves utilities it uses) verifies the ledger's ML-DSA-44 checkpoint line.
-const ALLOWED_PACKAGES = new Set(['@noble/ed25519', '@noble/hashes', '@noble/post-quantum', '@noble/curves', 'zod']);
+// @noble/post-quantum (and the @noble/curves utilities it uses) verifies the ledger's ML-DSA-44 checkpoint line;
+// cborg (no dependencies, runs in a browser) decodes the COSE Receipts the library API verifies.
+const ALLOWED_PACKAGES = new Set(['@noble/ed25519', '@noble/hashes', '@noble/post-quantum', '@noble/curves', 'zod', 'cborg']);
 
 export async function buildVerifierPackage() {
   const out = `${root}packages/verify/dist`;

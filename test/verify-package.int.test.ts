@@ -211,6 +211,48 @@ describe('@flashtrail/verify, packed and installed offline into an empty directo
     expect(bad.json.error).toEqual((await consistency([FLASHTRAIL_BIN, 'verify-consistency'], badProofFile)).json.error);
   });
 
+  it("exports a monitor's and a SCITT verifier's building blocks as library API: LogAudit audits the real log to its checkpoint, a COSE Receipt verifies and a changed entry is refused", async () => {
+    // An auditor's own script, importing nothing but the installed package (and node's fetch).
+    const script = join(home, 'library.mjs');
+    writeFileSync(
+      script,
+      `import { LogAudit, parseVerifierKey, nativeCrypto, parseScittKeySet, scittKeyForReceipt, verifyReceipt, ScittError } from '@flashtrail/verify';
+const [url, token, key] = process.argv.slice(2);
+const get = async (path) => { const r = await fetch(url + path, { headers: { authorization: 'Bearer ' + token } }); if (!r.ok) throw new Error(path + ' ' + r.status); return r; };
+const note = await (await get('/v1/checkpoint')).text();
+const audit = LogAudit.start(parseVerifierKey(key), nativeCrypto);
+const findings = [];
+const entries = [];
+const size = Number(note.split('\\n')[1]);
+// Never past the checkpoint's tree: the log may have grown since it was signed.
+while (audit.size < size) {
+  const page = await (await get('/v1/log/entries?limit=' + Math.min(1000, size - audit.size) + (audit.cursor !== null ? '&after=' + audit.cursor : ''))).json();
+  if (page.entries.length === 0) break;
+  const bytes = page.entries.map((e) => new Uint8Array(Buffer.from(e, 'base64')));
+  entries.push(...bytes);
+  findings.push(...audit.observePage(bytes, page.next));
+}
+const checkpoint = audit.checkCheckpoint(note);
+const leaf = entries.length - 1;
+const receipt = new Uint8Array(await (await get('/entries/' + leaf)).arrayBuffer());
+const keys = parseScittKeySet(new Uint8Array(await (await get('/.well-known/scitt-keys')).arrayBuffer()));
+const verified = verifyReceipt(receipt, entries[leaf], scittKeyForReceipt(keys, receipt), nativeCrypto);
+const changed = Uint8Array.from(entries[leaf]); changed[changed.length - 2] ^= 1;
+let refused = null;
+try { verifyReceipt(receipt, changed, scittKeyForReceipt(keys, receipt), nativeCrypto); } catch (e) { refused = e instanceof ScittError ? e.code : String(e); }
+console.log(JSON.stringify({ audited: audit.size, checkpointSize: checkpoint.size, findings, leaf, receipt: { index: verified.index, size: verified.size }, refused }));
+`,
+    );
+    const { stdout } = await run(process.execPath, [script, evidence.ledger.url, evidence.ledger.tokens.auditor, evidence.verifierKey], { cwd: home });
+    const out = JSON.parse(stdout) as { audited: number; checkpointSize: number; findings: unknown[]; leaf: number; receipt: { index: number; size: number }; refused: string | null };
+    expect(out.checkpointSize).toBeGreaterThan(0);
+    expect(out.audited).toBe(out.checkpointSize);
+    expect(out.findings).toEqual([]);
+    expect(out.receipt.index).toBe(out.leaf);
+    expect(out.receipt.size).toBeGreaterThan(out.leaf);
+    expect(out.refused).toBe('RECEIPT_PROOF_ERROR');
+  });
+
   it('fails as the CLI does, in one line and without a stack: a bad key, a missing file, a usage error', async () => {
     const badKey = await run(bin, [evidence.exportFile, '--ledger-key', 'not-a-key'], { cwd: home }).catch((e: { code: number; stderr: string }) => e);
     expect((badKey as { code: number }).code).toBe(1);

@@ -29,3 +29,10 @@ export { verifyHistoryEvidence, formatCommitment, parseCommitment, indexLogOrigi
 export { parseWitnessPolicy, quorumMet, describeQuorum, type WitnessPolicy } from '../tlog/policy.ts';
 export { parseCosignerKey, verifyCosignatures, type CosignerKey, type Cosignature } from '../tlog/cosignature.ts';
 export { exportStepPlan, provenanceStepPlan, renewalStepPlan, exportRenewalStepPlan, observedSteps, type PlanOptions } from './plan.ts';
+// A monitor's building blocks, for auditors writing their own: the whole-log audit a `flashtrail monitor` keeps
+// between polls (docs/format.md §16), and the unit map's commitments rebuilt from the log's entries (§15).
+export { LogAudit, RECENT_ROOTS, type LogAuditFinding, type LogAuditState } from './log-audit.ts';
+export { auditMapCommitments, type MapAuditFinding, type MapAuditReport } from './map-audit.ts';
+// SCITT (docs/format.md §13): a COSE Receipt of a log entry and a Transparent Statement, checked offline against
+// the keys of GET /.well-known/scitt-keys.
+export { verifyReceipt, verifyTransparentStatement, parseScittKeySet, scittKeyForReceipt, ScittError, type ScittErrorCode, type ScittKey, type VerifiedReceipt, type VerifiedStatement } from '../scitt/index.ts';
