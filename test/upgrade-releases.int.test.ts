@@ -162,6 +162,22 @@ function upgradeFrom(name: string): void {
       expect(bodyOf(await text('/v1/checkpoint')).size).toBeGreaterThanOrEqual(bodyOf(evidenceText('checkpoint')).size);
     });
 
+    it("an export by firmware before the next checkpoint is v4, not v5, and says why: the index log commits the old checkpoint with a units-only v1 leaf (docs/format.md §7.6.3)", async () => {
+      const doc = JSON.parse(evidenceText('provenance.json')) as ProvenanceDocument;
+      // A firmware image the old release's unit carries, as its own provenance document says.
+      const images = doc.entries.flatMap((e) => (decodeTrustedEnvelope(canonicalBytes(e.envelope), nativeCrypto).event.data as { images?: { sha256: string }[] }).images ?? []);
+      const sha256 = (images[0] as { sha256: string }).sha256;
+      const size = bodyOf(await text('/v1/checkpoint')).size;
+      const r = await fetch(`${running?.url}/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ firmwareSha256: sha256 }) });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-export-format')).toBe('flashtrail.export.v4');
+      expect(r.headers.get('x-export-note')).toBe(`the index log commits checkpoint ${size} with a units-only (v1) leaf, which holds no firmware: the answer cannot be proved until the ledger commits a v2 leaf (docs/format.md 15.3)`);
+      const lines = (await r.text()).trimEnd().split('\n').map((l) => JSON.parse(l) as { record: string; serial?: string });
+      expect(lines[0]).toMatchObject({ record: 'header', format: 'flashtrail.export.v4' });
+      expect(lines.some((l) => l.record === 'firmware')).toBe(false);
+      expect(lines.filter((l) => l.record === 'unit').map((l) => l.serial)).toContain(fixture.serial);
+    });
+
     it('production goes on: the next checkpoint is CheckpointIssued v2 (mapCommitment 2), committed by a v2 leaf, and firmware questions get a proved answer', async () => {
       const admin = new EventSigner(readSecretKeyFile(join(dataDir, 'admin.key')), 'admin');
       const station = newSigner();
