@@ -50,6 +50,9 @@ export const ExportSelectionSchema = z.strictObject({
   to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a UTC day, YYYY-MM-DD').optional(),
 });
 
+/** The in-toto Statement of one export version: its predicate type and predicate; the subject of v2 on (§7.5). */
+const statementOf = <T extends string, P extends z.ZodType>(predicateType: T, predicate: P) =>
+  z.strictObject({ _type: z.literal(IN_TOTO_STATEMENT_TYPE), subject: exportSubjects, predicateType: z.literal(predicateType), predicate });
 const header = <F extends string>(format: F, createdAt: z.ZodType<string>) =>
   z.strictObject({ record: z.literal('header'), format: z.literal(format), origin: Origin, createdAt, selection: ExportSelectionSchema });
 export const ExportCheckpoint = z.strictObject({ record: z.literal('checkpoint'), note: z.string().min(1).max(16_384).describe('C2SP tlog-checkpoint signed note') });
@@ -71,6 +74,7 @@ const unit = (chipId: z.ZodType<string>, mac: z.ZodType<string>) =>
   });
 
 const Subject = z.strictObject({ name: z.string().min(1).max(200), digest: z.strictObject({ sha256: Sha256Hex }) });
+const exportSubjects = z.array(Subject).describe('one per (kind, image) the exported events support: "bootloader <version>" or "application <version>", sorted by digest, then name');
 const predicate = <F extends string>(format: F, createdAt: z.ZodType<string>) =>
   z.strictObject({
     format: z.literal(format),
@@ -100,12 +104,7 @@ export const ExportStatement = z.strictObject({
 export const ExportHeaderV2 = header(EXPORT_FORMAT_V2, Timestamp);
 export const ExportUnitV2 = unit(z.string().min(1).max(64), MacAddress);
 export const ExportPredicateV2Schema = predicate(EXPORT_FORMAT_V2, Timestamp);
-export const InTotoStatementV2Schema = z.strictObject({
-  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
-  subject: z.array(Subject).describe('one per (kind, image) the exported events support: "bootloader <version>" or "application <version>", sorted by digest, then name'),
-  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V2),
-  predicate: ExportPredicateV2Schema,
-});
+export const InTotoStatementV2Schema = statementOf(EXPORT_PREDICATE_TYPE_V2, ExportPredicateV2Schema);
 export const ExportRecordV2Schema = z.discriminatedUnion('record', [ExportHeaderV2, ExportCheckpoint, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV2, ExportStatement]);
 
 // v1, as ledgers wrote it before v2.
@@ -145,12 +144,7 @@ export const ExportPredicateV3Schema = ExportPredicateV2Schema.extend({
     .describe('the offline verifier page written next to the export (null: the ledger had no built page)'),
 });
 export const ExportHeaderV3 = header(EXPORT_FORMAT_V3, Timestamp);
-export const InTotoStatementV3Schema = z.strictObject({
-  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
-  subject: InTotoStatementV2Schema.shape.subject,
-  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V3),
-  predicate: ExportPredicateV3Schema,
-});
+export const InTotoStatementV3Schema = statementOf(EXPORT_PREDICATE_TYPE_V3, ExportPredicateV3Schema);
 export const ExportRecordV3Schema = z.discriminatedUnion('record', [ExportHeaderV3, ExportCheckpoint, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV2, ExportStatementV3]);
 
 // v4 (docs/format.md §7.6.2): v3, with the unit history map's evidence, shared once and per unit.
@@ -161,12 +155,7 @@ export const ExportHeaderV4 = header(EXPORT_FORMAT_V4, Timestamp);
 export const ExportHistory = SharedHistoryEvidence.extend({ record: z.literal('history') }).describe("the unit history map root as of the export checkpoint, and its commitment in the index log (docs/format.md §15.3)");
 export const ExportUnitV4 = ExportUnitV2.extend({ history: UnitMapProof.describe("the map proof of the unit's history value under the history record's mapRoot") });
 export const ExportPredicateV4Schema = ExportPredicateV3Schema.extend({ format: z.literal(EXPORT_FORMAT_V4) });
-export const InTotoStatementV4Schema = z.strictObject({
-  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
-  subject: InTotoStatementV2Schema.shape.subject,
-  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V4),
-  predicate: ExportPredicateV4Schema,
-});
+export const InTotoStatementV4Schema = statementOf(EXPORT_PREDICATE_TYPE_V4, ExportPredicateV4Schema);
 export const ExportRecordV4Schema = z.discriminatedUnion('record', [ExportHeaderV4, ExportCheckpoint, ExportHistory, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV4, ExportStatementV3]);
 
 // v5 (docs/format.md §7.6.3): v4, with the firmware answer of the selection's digest in parts after the history record.
@@ -187,12 +176,7 @@ export const ExportFirmware = z
   })
   .describe('one part of the proved answer "which units carry firmware D" as of the checkpoint (docs/format.md §7.6.3, §15.6)');
 export const ExportPredicateV5Schema = ExportPredicateV3Schema.extend({ format: z.literal(EXPORT_FORMAT_V5) });
-export const InTotoStatementV5Schema = z.strictObject({
-  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
-  subject: InTotoStatementV2Schema.shape.subject,
-  predicateType: z.literal(EXPORT_PREDICATE_TYPE_V5),
-  predicate: ExportPredicateV5Schema,
-});
+export const InTotoStatementV5Schema = statementOf(EXPORT_PREDICATE_TYPE_V5, ExportPredicateV5Schema);
 export const ExportRecordV5Schema = z.discriminatedUnion('record', [ExportHeaderV5, ExportCheckpoint, ExportHistory, ExportFirmware, ExportTrust, ExportStation, ExportRelease, ExportBatch, ExportUnitV4, ExportStatementV3]);
 
 /** The current formats: v5 for a selection by firmware where the map commits firmware (v2 leaf), else v4 (v3 without a map). */
