@@ -99,6 +99,12 @@ describe('the key of a ledger record appended while a rotation is appended', () 
             return target.appendToStream(stream, events, options);
           };
         }
+        if (name === 'appendToStreams') {
+          return async (requests: Parameters<EventStore['appendToStreams']>[0]) => {
+            if (requests[0]?.stream === LEDGER_TRUST_STREAM && rotationUnderWay) await rotationLanded.promise;
+            return target.appendToStreams(requests);
+          };
+        }
         const value: unknown = Reflect.get(target, name, receiver);
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
@@ -125,5 +131,63 @@ describe('the key of a ledger record appended while a rotation is appended', () 
     expect(recordLeaf).toBeGreaterThan(rotationLeaf);
     expect((await checkpointer.keyInForce(recordLeaf)).keyId).toBe(newKey.keyId);
     expect(signedBy(trusted!.data)).toEqual([newKey.keyId]);
+  });
+
+  it('on a shared log, another instance rotating between the record key\'s choice and its append: the append is refused on its condition and the record is signed again, by the new key', async () => {
+    for (let i = 0; i < 3; i++) await store.appendToStream(`unit-${i}`, [{ id: randomUUID(), type: 'T', data: randomBytes(40) }]);
+    const oldKey = newSigner();
+    const newKey = newSigner();
+    // Two instances of one log (docs/shared-log.md §2.2): each its own Checkpointer and lock, both holding the new
+    // key and the replaced one (rotatedFrom), as the rolling procedure installs them.
+    const options = { log: fileLedgerLog(log), ledgerKey: newKey, rotatedFrom: oldKey, origin: ORIGIN, clock: () => new Date(), everyEvents: 1000, intervalMs: 60_000 };
+    const writer = new Checkpointer({ ...options, store });
+    const keyChosen = deferred();
+    const rotated = deferred();
+    let held = false;
+    const appends: string[] = [];
+    const other: EventStore = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'readStream') {
+          return async (stream: string, opts?: Parameters<EventStore['readStream']>[1]) => {
+            const read = await target.readStream(stream, opts);
+            // The first time this instance reads the rotation stream to choose its record's key, the writer rotates.
+            if (stream === LEDGER_KEY_ROTATIONS_STREAM && !held) {
+              held = true;
+              keyChosen.resolve();
+              await rotated.promise;
+            }
+            return read;
+          };
+        }
+        if (name === 'appendToStreams') {
+          return async (requests: Parameters<EventStore['appendToStreams']>[0]) => {
+            appends.push(requests.map((r) => `${r.stream}${r.events.length === 0 ? ` at ${String(r.expected)}` : ''}`).join(' + '));
+            return target.appendToStreams(requests);
+          };
+        }
+        const value: unknown = Reflect.get(target, name, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const instance = new Checkpointer({ ...options, store: other });
+
+    const record = instance.recordTrustedAdminKeys(new Map([['admin-1', newSigner().publicKey]]));
+    await keyChosen.promise;
+    await writer.announceLedgerKeyRotation(oldKey);
+    rotated.resolve();
+    await record;
+
+    await log.catchUp();
+    const [rotation] = await store.readStream(LEDGER_KEY_ROTATIONS_STREAM);
+    const trustedRecords = await store.readStream(LEDGER_TRUST_STREAM);
+    expect(trustedRecords).toHaveLength(1);
+    const leaves = await fileLedgerLog(log).leavesOfPositions([rotation!.position, trustedRecords[0]!.position]);
+    const recordLeaf = leaves.get(trustedRecords[0]!.position)!.index;
+    expect(recordLeaf).toBeGreaterThan(leaves.get(rotation!.position)!.index);
+    const signedBy = (data: Uint8Array) => (JSON.parse(new TextDecoder().decode(data)) as { signatures: { keyid: string }[] }).signatures.map((s) => s.keyid);
+    expect((await writer.keyInForce(recordLeaf)).keyId).toBe(newKey.keyId);
+    expect(signedBy(trustedRecords[0]!.data)).toEqual([newKey.keyId]);
+    // The first append was conditioned on no rotation yet and refused; the second on the rotation that landed.
+    expect(appends).toEqual([`${LEDGER_TRUST_STREAM} + ${LEDGER_KEY_ROTATIONS_STREAM} at no_stream`, `${LEDGER_TRUST_STREAM} + ${LEDGER_KEY_ROTATIONS_STREAM} at 0`]);
   });
 });

@@ -192,6 +192,57 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
       expect(ok.map((r) => r.nextExpectedRevision)).toEqual([0n, 1n]);
     });
 
+    it('a condition (a request with no events) holds the append to another stream\'s revision: met, it writes; unmet, nothing', async () => {
+      await store.appendToStream(s('cond-keys'), [event()]);
+      const written = await store.appendToStreams([
+        { stream: s('cond-rec'), events: [event()], expected: 'no_stream' },
+        { stream: s('cond-keys'), events: [], expected: 0n },
+      ]);
+      expect(written[0]!.nextExpectedRevision).toBe(0n);
+      expect(written[1]).toEqual({ stream: s('cond-keys'), nextExpectedRevision: 0n, position: -1n, positions: [] });
+      // Another writer moves the condition's stream on: the next record, conditioned on revision 0, is refused whole.
+      await store.appendToStream(s('cond-keys'), [event()], { expected: 0n });
+      const before = await store.headPosition();
+      const refused = await store
+        .appendToStreams([
+          { stream: s('cond-rec'), events: [event()], expected: 0n },
+          { stream: s('cond-keys'), events: [], expected: 0n },
+        ])
+        .then(() => null, (error: unknown) => error);
+      expect(refused).toBeInstanceOf(WrongExpectedVersionError);
+      expect((refused as WrongExpectedVersionError).stream).toBe(s('cond-keys'));
+      expect((refused as WrongExpectedVersionError).actual).toBe(1n);
+      expect(await store.headPosition()).toBe(before);
+      expect(await store.readStream(s('cond-rec'))).toHaveLength(1);
+      // On a stream that does not exist, and inside a group commit: refused on its own.
+      const outcomes = await store.appendGroups([
+        [{ stream: s('cond-rec2'), events: [event()], expected: 'no_stream' }, { stream: s('cond-none'), events: [], expected: 'no_stream' }],
+        [{ stream: s('cond-rec3'), events: [event()], expected: 'no_stream' }, { stream: s('cond-keys'), events: [], expected: 'no_stream' }],
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+      expect(await store.readStream(s('cond-rec3'))).toEqual([]);
+    });
+
+    it('an exact retry of a conditioned append is answered as before, even after the condition\'s stream moved on', async () => {
+      await store.appendToStream(s('cr-keys'), [event()]);
+      const requests = [
+        { stream: s('cr-rec'), events: [event()], expected: 'no_stream' as const },
+        { stream: s('cr-keys'), events: [], expected: 0n },
+      ];
+      const first = await store.appendToStreams(requests);
+      await store.appendToStream(s('cr-keys'), [event()], { expected: 0n });
+      const retry = await store.appendToStreams(requests);
+      expect(retry[0]!.positions).toEqual(first[0]!.positions);
+      expect(await store.readStream(s('cr-rec'))).toHaveLength(1);
+    });
+
+    it('refuses conditions alone, and a condition without a concrete expectation, as programming errors', async () => {
+      await expect(store.appendToStreams([{ stream: s('ca'), events: [], expected: 'no_stream' }])).rejects.toBeInstanceOf(TypeError);
+      await expect(store.appendToStreams([{ stream: s('cb'), events: [event()], expected: 'no_stream' }, { stream: s('cc'), events: [], expected: 'any' }])).rejects.toBeInstanceOf(TypeError);
+      await expect(store.appendToStreams([{ stream: s('cb'), events: [event()], expected: 'no_stream' }, { stream: s('cc'), events: [] }])).rejects.toBeInstanceOf(TypeError);
+      expect(await store.readStream(s('cb'))).toEqual([]);
+    });
+
     it('group commit: independent groups in one write, each atomic and refused on its own, applied in order', async () => {
       await store.appendToStream(s('gc1'), [event()]);
       const reused = event();

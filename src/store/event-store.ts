@@ -31,10 +31,44 @@ export interface RecordedEvent {
   readonly recordedAt: string;
 }
 
+/**
+ * One stream's part of an atomic append. A request with no events is a **condition**: it writes nothing and
+ * holds the whole append to `expected` for that stream, as the store was before the append (e.g. "the
+ * key-rotation stream is still at revision 3" for a record signed by the key that revision put in force). A
+ * condition needs a concrete `expected` (not 'any') and at least one request of the append that writes; an exact
+ * retry of an append whose writes are all already recorded is answered as before, conditions unchecked (they
+ * held when it was written). Its result has no positions and `position` -1.
+ */
 export interface AppendRequest {
   readonly stream: string;
   readonly events: readonly EventData[];
   readonly expected?: ExpectedRevision;
+}
+
+export const isCondition = (request: AppendRequest): boolean => request.events.length === 0;
+
+/** The shape rules every adapter applies before any I/O (TypeError: a programming error, whatever the store holds). */
+export function checkAppendShape(requests: readonly AppendRequest[]): void {
+  if (requests.length === 0 || requests.every(isCondition)) throw new TypeError('an append needs at least one event');
+  for (const r of requests) {
+    if (isCondition(r) && (r.expected === undefined || r.expected === 'any')) throw new TypeError(`a condition on ${r.stream} (a request with no events) needs an expected revision other than 'any'`);
+    if (new Set(r.events.map((e) => e.id)).size !== r.events.length) throw new TypeError('an append repeats an event id');
+  }
+}
+
+/** WrongExpectedVersionError unless `expected` holds for a stream whose last revision is `head` (null: no stream). */
+export function checkExpected(stream: string, expected: ExpectedRevision, head: bigint | null): void {
+  const ok =
+    expected === 'any' ||
+    (expected === 'no_stream' && head === null) ||
+    (expected === 'stream_exists' && head !== null) ||
+    (typeof expected === 'bigint' && head === expected);
+  if (!ok) throw new WrongExpectedVersionError(stream, expected, head ?? 'no_stream');
+}
+
+/** What a condition answers once it held: the stream's head, nothing written. */
+export function conditionResult(stream: string, head: bigint | null): AppendResult {
+  return { stream, nextExpectedRevision: head ?? -1n, position: -1n, positions: [] };
 }
 
 export interface AppendResult {

@@ -31,7 +31,10 @@ import pg from 'pg';
 import {
   DuplicateEventIdError,
   EventStoreUnavailableError,
-  WrongExpectedVersionError,
+  checkAppendShape,
+  checkExpected,
+  conditionResult,
+  isCondition,
   type AppendRequest,
   type AppendResult,
   type EventData,
@@ -253,7 +256,7 @@ export class PostgresEventStore implements EventStore {
     this.assertOpen();
     const outcomes: (PromiseSettledResult<AppendResult[]> | null)[] = groups.map((requests) => {
       try {
-        checkShape(requests);
+        checkAppendShape(requests);
         return null;
       } catch (error) {
         return { status: 'rejected', reason: error };
@@ -405,14 +408,6 @@ export class PostgresEventStore implements EventStore {
   }
 }
 
-/** A request that is wrong whatever the store holds: a programming error, refused before any I/O. */
-function checkShape(requests: readonly AppendRequest[]): void {
-  for (const r of requests) {
-    if (r.events.length === 0) throw new TypeError('an append needs at least one event');
-    if (new Set(r.events.map((e) => e.id)).size !== r.events.length) throw new TypeError('an append repeats an event id');
-  }
-}
-
 interface StoredId {
   readonly stream: string;
   readonly revision: bigint;
@@ -447,8 +442,12 @@ class BatchState {
     let last = this.last;
     const head = (stream: string) => heads.get(stream) ?? this.heads.get(stream) ?? null;
     const recorded = (id: string) => ids.get(id) ?? this.byId.get(id);
-    const results = requests.map((request): AppendResult => {
+    // Conditions read the streams as they were before this group (event-store.ts AppendRequest).
+    const before = requests.map((r) => (isCondition(r) ? head(r.stream) : null));
+    let fresh = false;
+    const results = requests.map((request, index): AppendResult => {
       const { stream, events } = request;
+      if (isCondition(request)) return conditionResult(stream, before[index] ?? null);
       const found = events.map((e) => recorded(e.id));
       if (found.some((f) => f !== undefined)) {
         const first = found[0];
@@ -468,6 +467,7 @@ class BatchState {
       }
       const current = head(stream);
       checkExpected(stream, request.expected ?? 'any', current);
+      fresh = true;
       let revision = current === null ? 0n : current + 1n;
       const positions: bigint[] = [];
       for (const e of events) {
@@ -481,21 +481,13 @@ class BatchState {
       heads.set(stream, revision - 1n);
       return { stream, nextExpectedRevision: revision - 1n, position: last, positions };
     });
+    if (fresh) for (const [i, r] of requests.entries()) if (isCondition(r)) checkExpected(r.stream, r.expected ?? 'any', before[i] ?? null);
     for (const [k, v] of heads) this.heads.set(k, v);
     for (const [k, v] of ids) this.byId.set(k, v);
     this.rows.push(...rows);
     this.last = last;
     return results;
   }
-}
-
-function checkExpected(stream: string, expected: ExpectedRevision, head: bigint | null): void {
-  const ok =
-    expected === 'any' ||
-    (expected === 'no_stream' && head === null) ||
-    (expected === 'stream_exists' && head !== null) ||
-    (typeof expected === 'bigint' && head === expected);
-  if (!ok) throw new WrongExpectedVersionError(stream, expected, head ?? 'no_stream');
 }
 
 function toRecorded(r: EventRow): RecordedEvent {

@@ -6,6 +6,10 @@ import Database from 'better-sqlite3';
 import {
   DuplicateEventIdError,
   WrongExpectedVersionError,
+  checkAppendShape,
+  checkExpected,
+  conditionResult,
+  isCondition,
   type AppendRequest,
   type AppendResult,
   type EventData,
@@ -170,7 +174,7 @@ export class SqliteEventStore implements EventStore {
   appendToStreams(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     try {
       this.assertOpen();
-      const results = this.db.transaction(() => requests.map((r) => this.appendOne(r)))();
+      const results = this.db.transaction(() => this.appendGroup(requests))();
       this.notify();
       return Promise.resolve(results);
     } catch (error) {
@@ -233,7 +237,7 @@ export class SqliteEventStore implements EventStore {
       const outcomes = this.db.transaction(() =>
         groups.map((requests): PromiseSettledResult<AppendResult[]> => {
           try {
-            return { status: 'fulfilled', value: this.db.transaction(() => requests.map((r) => this.appendOne(r)))() };
+            return { status: 'fulfilled', value: this.db.transaction(() => this.appendGroup(requests))() };
           } catch (error) {
             if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError || error instanceof TypeError) return { status: 'rejected', reason: error };
             throw error;
@@ -247,18 +251,36 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  /**
+   * One atomic append (inside the caller's transaction or savepoint): conditions read as the store was before it,
+   * enforced only when something new is written (an exact retry is answered as before).
+   */
+  private appendGroup(requests: readonly AppendRequest[]): AppendResult[] {
+    checkAppendShape(requests);
+    const heads = requests.map((r) => (isCondition(r) ? this.headOf(r.stream) : null));
+    let fresh = false;
+    const results = requests.map((r, i) => {
+      if (isCondition(r)) return conditionResult(r.stream, heads[i] ?? null);
+      const retry = this.findRetry(r.stream, r.events);
+      if (retry) return retry;
+      fresh = true;
+      return this.appendOne(r);
+    });
+    if (fresh) for (const [i, r] of requests.entries()) if (isCondition(r)) checkExpected(r.stream, r.expected ?? 'any', heads[i] ?? null);
+    return results;
+  }
+
+  private headOf(stream: string): bigint | null {
+    const row = this.stmts.head.get(stream);
+    return row?.revision == null ? null : BigInt(row.revision);
+  }
+
+  /** A write that is not a retry (appendGroup checked both). */
   private appendOne(request: AppendRequest): AppendResult {
     const { stream, events } = request;
     const expected = request.expected ?? 'any';
-    if (events.length === 0) throw new TypeError('an append needs at least one event');
-    const ids = new Set(events.map((e) => e.id));
-    if (ids.size !== events.length) throw new TypeError('an append repeats an event id');
 
-    const retry = this.findRetry(stream, events);
-    if (retry) return retry;
-
-    const headRow = this.stmts.head.get(stream);
-    const head = headRow?.revision == null ? null : BigInt(headRow.revision);
+    const head = this.headOf(stream);
     checkExpected(stream, expected, head);
 
     const recordedAt = this.now().toISOString();
@@ -410,16 +432,6 @@ export class SqliteEventStore implements EventStore {
 }
 
 const INT64_MAX = 2n ** 63n - 1n;
-
-function checkExpected(stream: string, expected: ExpectedRevision, head: bigint | null): void {
-  const actual = head ?? 'no_stream';
-  const ok =
-    expected === 'any' ||
-    (expected === 'no_stream' && head === null) ||
-    (expected === 'stream_exists' && head !== null) ||
-    (typeof expected === 'bigint' && head === expected);
-  if (!ok) throw new WrongExpectedVersionError(stream, expected, actual);
-}
 
 function toRecorded(r: Row): RecordedEvent {
   return {

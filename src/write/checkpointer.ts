@@ -162,7 +162,21 @@ export class Checkpointer {
    * the new key and every verifier refuses it. Returns the record's $all position.
    */
   appendRecord(sign: (signer: EventSigner) => SignedEvent, expected: bigint | null): Promise<bigint> {
-    return this.recordLock.run(async () => this.append(sign(await this.recordSigner()), expected));
+    return this.recordLock.run(async () => {
+      // The lock orders this process's appends; another instance of a shared log may rotate between the choice of
+      // the key and the append, so the append is also conditional on the rotation stream being where the key was
+      // read from (docs/shared-log.md §2.2). Refused on that condition, the key is chosen again.
+      for (let attempt = 1; ; attempt++) {
+        const { key, rotationsRevision } = await this.recordKeyInForce();
+        const signed = sign(new EventSigner(key, 'ledger', this.options.clock));
+        try {
+          return await this.append(signed, expected, signed.stream === LEDGER_KEY_ROTATIONS_STREAM ? undefined : rotationsRevision);
+        } catch (error) {
+          if (!(error instanceof WrongExpectedVersionError) || error.stream !== LEDGER_KEY_ROTATIONS_STREAM || signed.stream === LEDGER_KEY_ROTATIONS_STREAM || attempt >= 5) throw error;
+          this.options.logger?.info({ stream: signed.stream, type: signed.event.type }, 'the ledger key was rotated while a record was being signed: signing it again with the key now in force');
+        }
+      }
+    });
   }
 
   /**
@@ -401,21 +415,24 @@ export class Checkpointer {
    * not the Merkle log has reached it; with none, the key this instance starts from. An instance that does not hold
    * it (on old files) refuses rather than put a record in the log that no verifier accepts.
    */
-  private async recordSigner(): Promise<EventSigner> {
-    return new EventSigner(await this.recordKey(), 'ledger', this.options.clock);
-  }
 
   /**
    * The Ed25519 key in force now (as `recordSigner`), for what the ledger signs that names no checkpoint: the CRA
    * documents (SBOMs, VEX, a notification list's envelope). Refuses like `recordSigner` on an instance without it.
    */
   async recordKey(): Promise<Signer> {
+    return (await this.recordKeyInForce()).key;
+  }
+
+  /** recordKey, and the revision of the rotation stream it was read at (null: no rotation yet). */
+  private async recordKeyInForce(): Promise<{ key: Signer; rotationsRevision: bigint | null }> {
     const { ledgerKey, rotatedFrom } = this.options;
-    const last = (await this.rotationsInLog()).filter((r) => r.data.algorithm === 'ed25519').at(-1);
+    const rotations = await this.rotationsInLog();
+    const last = rotations.filter((r) => r.data.algorithm === 'ed25519').at(-1);
     const inForce = last ? last.data.keyId : (rotatedFrom ?? ledgerKey).keyId;
     const key = [ledgerKey, ...(rotatedFrom ? [rotatedFrom] : [])].find((k) => k.keyId === inForce);
     if (!key) throw new LedgerError('UNAVAILABLE', `the ledger key in force is ${inForce}, but this instance holds ${ledgerKey.keyId}: it cannot sign ledger records; ask another instance, and install the rotated ledger.key, ledger.key.<old key id> and ledger.json here, then restart`, { keyInForce: inForce, heldKey: ledgerKey.keyId });
-    return key;
+    return { key, rotationsRevision: rotations.at(-1)?.revision ?? null };
   }
 
   /**
@@ -459,11 +476,11 @@ export class Checkpointer {
   }
 
   /** The rotation records in the log, oldest first: a handful, read at start only. */
-  private async rotationsInLog(): Promise<{ data: EventOf<'LedgerKeyRotated'>['data']; position: bigint }[]> {
-    const out: { data: EventOf<'LedgerKeyRotated'>['data']; position: bigint }[] = [];
+  private async rotationsInLog(): Promise<{ data: EventOf<'LedgerKeyRotated'>['data']; position: bigint; revision: bigint }[]> {
+    const out: { data: EventOf<'LedgerKeyRotated'>['data']; position: bigint; revision: bigint }[] = [];
     for (const recorded of await this.options.store.readStream(LEDGER_KEY_ROTATIONS_STREAM)) {
       const { event } = decodeStored(recorded.data);
-      if (event.type === 'LedgerKeyRotated') out.push({ data: event.data, position: recorded.position });
+      if (event.type === 'LedgerKeyRotated') out.push({ data: event.data, position: recorded.position, revision: recorded.revision });
     }
     return out;
   }
@@ -663,10 +680,15 @@ export class Checkpointer {
     return last ? { recorded: last, decoded: decodeStored(last.data) } : null;
   }
 
-  /** Appends one of the ledger's own events; returns its $all position. */
-  private async append(signed: SignedEvent, revision: bigint | null): Promise<bigint> {
-    const result = await this.options.store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], { expected: revision ?? 'no_stream' });
-    return result.position;
+  /**
+   * Appends one of the ledger's own events; returns its $all position. `rotationsAt` (a revision, or null for
+   * none): only while the rotation stream is still there, as a condition of the same atomic append.
+   */
+  private async append(signed: SignedEvent, revision: bigint | null, rotationsAt?: bigint | null): Promise<bigint> {
+    const write = { stream: signed.stream, events: [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }], expected: revision ?? ('no_stream' as const) };
+    if (rotationsAt === undefined) return (await this.options.store.appendToStream(write.stream, write.events, { expected: write.expected })).position;
+    const [result] = await this.options.store.appendToStreams([write, { stream: LEDGER_KEY_ROTATIONS_STREAM, events: [], expected: rotationsAt ?? 'no_stream' }]);
+    return (result as { position: bigint }).position;
   }
 
   /** Checks every second whether the cadence asks for a checkpoint. */
