@@ -289,7 +289,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const selection = ExportSelectionSchema.safeParse(body);
     if (!selection.success) return problem(c, 'SCHEMA_INVALID', selection.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     // The statement names the page this ledger serves at /verify.html, which `flashtrail export` writes beside the file.
-    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, mlDsaKey: deps.mlDsaKey ?? null, verifierPage: verifierPageRecord(verifierPage()), origin: deps.origin, clock: () => new Date(), unitMap: deps.unitMap ?? null, logger };
+    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, mlDsaKey: deps.mlDsaKey ?? null, verifierPage: verifierPageRecord(verifierPage()), origin: deps.origin, clock: () => new Date(), unitMap: deps.unitMap ?? null, store: deps.store, logger };
     const serials = await selectUnits(exportDeps, selection.data);
     // The checkpoint is signed and the key records read before any header is sent: a failure is a problem document.
     const prepared = await prepareExport(exportDeps, selection.data, serials);
