@@ -63,7 +63,7 @@ export class MerkleLog implements SubtreeSource {
   private readonly sizeQuery: Database.Statement<[], { n: number | null }>;
   private readonly lastPositionQuery: Database.Statement<[], { p: bigint | null }>;
   private readonly leafByPosition: Database.Statement<[bigint], { idx: bigint; position: bigint } | undefined>;
-  private readonly leafRange: Database.Statement<[number, number], { hash: Buffer }>;
+  private readonly leafRange: Database.Statement<[number, number], Buffer>;
   private readonly leavesByPositionList: Database.Statement<[string], { idx: bigint; position: bigint }>;
   private readonly leavesByPositionRange: Database.Statement<[bigint, bigint], { idx: bigint; position: bigint }>;
   private running: Promise<void> = Promise.resolve();
@@ -90,7 +90,7 @@ export class MerkleLog implements SubtreeSource {
     this.sizeQuery = this.db.prepare('SELECT MAX(idx) AS n FROM merkle_leaves') as never;
     this.lastPositionQuery = this.db.prepare('SELECT MAX(position) AS p FROM merkle_leaves').safeIntegers(true) as never;
     this.leafByPosition = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position = ?').safeIntegers(true) as never;
-    this.leafRange = this.db.prepare('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx') as never;
+    this.leafRange = this.db.prepare('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx').pluck(true) as never;
     // Any number of positions bound as one JSON array: one statement, one walk of the position index.
     this.leavesByPositionList = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position IN (SELECT value FROM json_each(?))').safeIntegers(true) as never;
     this.leavesByPositionRange = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position BETWEEN ? AND ?').safeIntegers(true) as never;
@@ -217,7 +217,7 @@ export class MerkleLog implements SubtreeSource {
   leafHashes(start: number, count: number): Hash[] {
     const rows = this.leafRange.all(start, start + count);
     if (rows.length !== count) throw new RangeError(`the Merkle log has ${rows.length} of the ${count} leaves from index ${start}`);
-    return rows.map((r) => new Uint8Array(r.hash));
+    return rows.map((hash) => new Uint8Array(hash.buffer, hash.byteOffset, hash.byteLength));
   }
 
   latestCheckpoint(): { size: number; root: Hash; note: string } | null {
