@@ -294,16 +294,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // The checkpoint is signed and the key records read before any header is sent: a failure is a problem document.
     const prepared = await prepareExport(exportDeps, selection.data, serials);
     const lines = prepared.lines();
-    const encoder = new TextEncoder();
     const requestId = c.get('requestId') as string | undefined;
-    // Pulled line by line, with backpressure. A failure mid-stream cuts the connection (no final chunk): the
+    // Pulled chunk by chunk (whole lines), with backpressure. A failure mid-stream cuts the connection (no final chunk): the
     // client sees a truncated transfer, never a complete-looking file.
     const file = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
           const next = await lines.next();
           if (next.done) controller.close();
-          else controller.enqueue(encoder.encode(next.value));
+          else controller.enqueue(next.value);
         } catch (error) {
           logger.error({ requestId, err: { message: (error as Error).message } }, 'export aborted');
           // Cut the connection itself: no final chunk, whatever the HTTP adapter would do with a stream error.

@@ -117,8 +117,11 @@ export interface PreparedExport {
   readonly formatNote: string | null;
   /** How many units the file is about to hold at most (v5: of the firmware answer, narrowed by the other members). */
   readonly candidates: number;
-  /** The file, in chunks of whole lines; throws (after the first lines) if the export cannot be completed. */
-  lines(): AsyncGenerator<string>;
+  /**
+   * The file as UTF-8, in chunks of whole lines (about CHUNK_CHARS each: a write or an HTTP chunk per chunk,
+   * not per line); throws (after the first lines) if the export cannot be completed.
+   */
+  lines(): AsyncGenerator<Uint8Array>;
 }
 
 /**
@@ -197,24 +200,37 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   admin.sort((a, b) => a.leafIndex - b.leafIndex);
   const createdAt = deps.clock().toISOString();
 
-  async function* lines(): AsyncGenerator<string> {
+  async function* lines(): AsyncGenerator<Uint8Array> {
     const hash = createHash('sha256');
     let records = 0;
     let events = 0;
     let written = 0;
-    const emit = (record: ExportRecord, what: string, known?: KnownCanonical): string => {
+    let pending: string[] = [];
+    let chars = 0;
+    /** The lines so far as one chunk of UTF-8, hashed: one encoding, one hash update and one write per chunk. */
+    const chunk = (): Buffer => {
+      const bytes = Buffer.from(pending.join(''), 'utf8');
+      pending = [];
+      chars = 0;
+      hash.update(bytes);
+      return bytes;
+    };
+    /** Adds a record's line; a chunk to yield once the lines add up to CHUNK_CHARS, else null. */
+    const emit = (record: ExportRecord, what: string, known?: KnownCanonical): Buffer | null => {
       const line = canonicalize(record, undefined, known) + '\n';
       // A UTF-16 code unit is at most 3 UTF-8 bytes: only a line that long is measured.
       if (line.length * 3 > MAX_EXPORT_LINE_BYTES && Buffer.byteLength(line) > MAX_EXPORT_LINE_BYTES) throw new LedgerError('INTERNAL', `${what} would be a line longer than ${MAX_EXPORT_LINE_BYTES} bytes, which no verifier reads`);
-      hash.update(line);
       records++;
-      return line;
+      pending.push(line);
+      chars += line.length;
+      return chars >= CHUNK_CHARS ? chunk() : null;
     };
-    yield emit({ record: 'header', format, origin: deps.origin, createdAt, selection }, 'the header');
-    yield emit({ record: 'checkpoint', note }, 'the checkpoint');
-    if (history) yield emit({ record: 'history', ...history.shared }, 'the history record');
-    if (firmwareAnswer) for (const part of firmwareParts(firmwareAnswer)) yield emit(part, 'a firmware record');
-    for (const a of admin) yield emit({ record: a.kind, ...(await withProof(a.e, a.leafIndex)) }, `the ${a.kind} record at leaf ${a.leafIndex}`);
+    let full: Buffer | null;
+    if ((full = emit({ record: 'header', format, origin: deps.origin, createdAt, selection }, 'the header'))) yield full;
+    if ((full = emit({ record: 'checkpoint', note }, 'the checkpoint'))) yield full;
+    if (history && (full = emit({ record: 'history', ...history.shared }, 'the history record'))) yield full;
+    if (firmwareAnswer) for (const part of firmwareParts(firmwareAnswer)) if ((full = emit(part, 'a firmware record'))) yield full;
+    for (const a of admin) if ((full = emit({ record: a.kind, ...(await withProof(a.e, a.leafIndex)) }, `the ${a.kind} record at leaf ${a.leafIndex}`))) yield full;
 
     const firmware = new Map<string, FirmwareClaim>();
     const releasesUsed = new Set<string>();
@@ -269,10 +285,11 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
         // code-unit order (envelope, leafIndex, proof). The array stays empty: its text is spliced in.
         const logged: LoggedEnvelope[] = [];
         const text = '[' + covered.map((c) => `{"envelope":${c.text},"leafIndex":${c.leafIndex},"proof":${proofText(c.leafIndex)}}`).join(',') + ']';
-        yield emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, `unit ${serial}`, new Map([[logged, text]]));
+        if ((full = emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, `unit ${serial}`, new Map([[logged, text]])))) yield full;
       }
     }
 
+    if (pending.length > 0) yield chunk(); // the content digest covers every line before the statement
     const subject = [...firmware.values()]
       .map((f) => ({ name: subjectName(f), digest: { sha256: f.sha256 } }))
       .sort((a, b) => (a.digest.sha256 === b.digest.sha256 ? (a.name < b.name ? -1 : 1) : a.digest.sha256 < b.digest.sha256 ? -1 : 1));
@@ -296,10 +313,13 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
       },
     };
     const envelope = signStatement(statement, statementKeys);
-    yield canonicalize({ record: 'statement', envelope }) + '\n';
+    yield Buffer.from(canonicalize({ record: 'statement', envelope }) + '\n', 'utf8');
   }
-  return { checkpoint: note, format, formatNote: answer && 'reason' in answer ? answer.reason : null, candidates: serials.length, lines: () => wholeLines(lines()) };
+  return { checkpoint: note, format, formatNote: answer && 'reason' in answer ? answer.reason : null, candidates: serials.length, lines };
 }
+
+/** About how many characters of lines make one chunk of the file (a unit line is about 10 KB). */
+const CHUNK_CHARS = 1 << 19;
 
 /** Units read, proved and written together: one leaf lookup and one set of shared proofs for all their events. */
 const UNITS_PER_STEP = 128;
@@ -388,30 +408,7 @@ async function historyOf(deps: ExportDeps, size: number): Promise<Awaited<Return
   return evidence;
 }
 
-/**
- * Lines joined into chunks of about `chunkChars` (whole lines only): a write or an HTTP chunk per chunk,
- * not per line (a unit line is about 10 KB; a million-event export has 170,000 of them).
- */
-async function* wholeLines(lines: AsyncGenerator<string>, chunkChars = 1 << 16): AsyncGenerator<string> {
-  let pending: string[] = [];
-  let chars = 0;
-  try {
-    for await (const line of lines) {
-      pending.push(line);
-      chars += line.length;
-      if (chars < chunkChars) continue;
-      const chunk = pending.join('');
-      pending = [];
-      chars = 0;
-      yield chunk;
-    }
-    if (pending.length > 0) yield pending.join('');
-  } finally {
-    await lines.return(undefined);
-  }
-}
-
-/** The whole export as one stream of lines (prepare, then write). */
-export async function* writeExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): AsyncGenerator<string> {
+/** The whole export as one stream of chunks of whole lines (prepare, then write). */
+export async function* writeExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): AsyncGenerator<Uint8Array> {
   yield* (await prepareExport(deps, selection, serials)).lines();
 }
