@@ -1,5 +1,10 @@
 /**
- * Export verification throughput: a 1M-event export (--quick: 100k) verified offline on all cores, next to
+ * Export writing and verification throughput. Writing: a filled ledger's export written by the running server's
+ * writer (src/evidence/export.ts, what POST /v1/exports streams) to a file, twice — the first write after start
+ * (cold) and the same again (warm) — with its CPU time per event; the goal is 20,000 events/s (about 50 µs of
+ * CPU per event).
+ *
+ * Verification: a 1M-event export (--quick: 100k) verified offline on all cores, next to
  * `openssl speed ed25519`'s verify rate measured in the same run (the ceiling on this hardware). The goal is
  * 80 % of that ceiling times the number of cores. Reports the memory peak of the verifying process.
  *
@@ -21,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startLedgerServer } from '../src/server/main.ts';
-import { selectUnits, writeExport } from '../src/evidence/export.ts';
+import { selectUnits, writeExport, type ExportDeps } from '../src/evidence/export.ts';
 import { verifyExportFile } from '../src/native/export-verifier.ts';
 import { parseVerifierKey } from '../src/tlog/note.ts';
 import { fillLedger } from './fixtures.ts';
@@ -71,31 +76,42 @@ async function main() {
     let units = 0;
     try {
       console.error('  building the Merkle log and writing the export…');
-      const deps = { ledger: ledger.ledger, log: ledger.log, checkpointer: ledger.checkpointer, projections: ledger.projections, ledgerKey: ledger.identity.key, origin: ledger.identity.origin, clock: () => new Date() };
+      const deps = { ledger: ledger.ledger, log: ledger.log, checkpointer: ledger.checkpointer, projections: ledger.projections, ledgerKey: ledger.identity.key, origin: ledger.identity.origin, clock: () => new Date(), store: ledger.store };
       // Every derived index caught up first: the unit history map's catch-up would otherwise run beside the
       // first timed write (a third of its CPU time at 30k events) and count as the writer's.
       await ledger.log.catchUp();
       await ledger.unitMap?.catchUp();
       const serials = await selectUnits(deps, { batchId: filled.batchId });
-      const out = createWriteStream(file);
-      const cpu = process.cpuUsage();
-      const t = performance.now();
-      for await (const chunk of writeExport(deps, { batchId: filled.batchId }, serials)) if (!out.write(chunk)) await once(out, 'drain');
-      out.end();
-      await once(out, 'finish');
-      results.add('export.write', `write an export of ${fmt(serials.length)} units (${(statSync(file).size / 1e6).toFixed(0)} MB)`, perSecond(filled.events, performance.now() - t), 'events/s');
+      /** Writes the export to `to`; its rate and CPU time per event (the writing process, all threads). */
+      const timedWrite = async (to: string, writeDeps: ExportDeps) => {
+        const out = createWriteStream(to, { highWaterMark: 1 << 20 });
+        const cpu = process.cpuUsage();
+        const t = performance.now();
+        for await (const chunk of writeExport(writeDeps, { batchId: filled.batchId }, serials)) if (!out.write(chunk)) await once(out, 'drain');
+        out.end();
+        await once(out, 'finish');
+        const ms = performance.now() - t;
+        const used = process.cpuUsage(cpu);
+        return { rate: perSecond(filled.events, ms), cpu: (used.user + used.system) / filled.events };
+      };
+      // Cold: the first write after start, its store pages and the log's upper nodes read for the first time.
+      const cold = await timedWrite(file, deps);
+      results.add('export.write', `write an export of ${fmt(serials.length)} units (${(statSync(file).size / 1e6).toFixed(0)} MB), the first after start (cold)`, cold.rate, 'events/s');
       // CPU time is what a loaded machine distorts least: the rate one free core would give is 1e6 / this.
-      const used = process.cpuUsage(cpu);
-      results.add('export.write.cpu', 'write an export: CPU time per event (the writing process, all threads)', (used.user + used.system) / filled.events, 'µs', 1);
+      results.add('export.write.cpu', 'write an export, cold: CPU time per event (the writing process, all threads)', cold.cpu, 'µs', 1);
       results.add('export.write.load', 'load average of the machine while the export was written (1-minute)', loadavg()[0] as number, '', 1);
+      // Warm: the same export again, as a second auditor's request would find the ledger.
+      const warmFile = join(dir, 'export-warm.ndjson');
+      const warm = await timedWrite(warmFile, deps);
+      rmSync(warmFile, { force: true });
+      results.add('export.write.warm', 'the same export written again right after (warm)', warm.rate, 'events/s');
+      results.add('export.write.warm.cpu', 'write an export, warm: CPU time per event (the writing process, all threads)', warm.cpu, 'µs', 1);
+      results.add('export.write.goal', 'write an export: events/s one free core gives by the warm CPU time (1e6 / µs per event; goal 20,000)', 1e6 / warm.cpu, 'events/s');
       units = serials.length;
       if (ledger.unitMap) {
-        const outV4 = createWriteStream(fileV4);
-        const t4 = performance.now();
-        for await (const chunk of writeExport({ ...deps, unitMap: ledger.unitMap }, { batchId: filled.batchId }, serials)) if (!outV4.write(chunk)) await once(outV4, 'drain');
-        outV4.end();
-        await once(outV4, 'finish');
-        results.add('export.write.v4', `write the same export as ${'flashtrail.export.v4'}, with every unit's map proof`, perSecond(filled.events, performance.now() - t4), 'events/s');
+        const v4 = await timedWrite(fileV4, { ...deps, unitMap: ledger.unitMap });
+        results.add('export.write.v4', `write the same export as ${'flashtrail.export.v4'}, with every unit's map proof`, v4.rate, 'events/s');
+        results.add('export.write.v4.cpu', 'write the v4 export: CPU time per event (the writing process, all threads)', v4.cpu, 'µs', 1);
         mapKeyText = ledger.unitMap.verifierKey;
       }
     } finally {

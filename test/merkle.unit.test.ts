@@ -137,6 +137,32 @@ describe('Merkle log keyed by log position', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('finds the leaves of many positions in one query, close together (a range) or scattered (a list), and leaves out those it has not reached', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const log = new MerkleLog(store, join(dir, 'merkle.sqlite'));
+    const positions: bigint[] = [];
+    for (let i = 0; i < 300; i++) positions.push((await store.appendToStream(`unit-${i % 7}`, [{ id: randomUUID(), type: 'T', data: new TextEncoder().encode(`{"i":${i}}`) }])).position);
+    await log.catchUp();
+    const one = (p: bigint) => log.leafOfPosition(p);
+    const asked = [
+      positions.slice(40, 52), // consecutive: the range
+      [positions[3]!, positions[150]!, positions[299]!, positions[77]!], // scattered: the list
+      [positions[10]!, positions[12]!, positions[10]!], // a repeat, close together
+      [positions[5]!, positions[299]! + 1n, positions[6]!, positions[299]! + 5000n], // not yet in the log
+      [positions[200]!, positions[299]! + 1n],
+    ];
+    for (const wanted of asked) {
+      const found = log.leavesOfPositions(wanted);
+      const expected = new Map(wanted.flatMap((p) => (one(p) ? [[p, one(p)!] as const] : [])));
+      expect(found).toEqual(expected);
+    }
+    expect(log.leavesOfPositions([]).size).toBe(0);
+    expect(log.leavesOfPositions([positions[299]! + 1n]).size).toBe(0);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('keeps growing past an event id that $all delivers twice (KurrentDB de-duplicates ids per stream only)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-'));
     const id = randomUUID();

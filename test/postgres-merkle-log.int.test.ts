@@ -58,6 +58,9 @@ describeWithPostgres('the Merkle log in PostgreSQL', (target) => {
     const leaves = await log.leavesOfPositions(all.map((e) => e.position));
     expect(all.map((e) => leaves.get(e.position)?.index)).toEqual(all.map((_, i) => i));
     expect(toHex(await log.leafHashAt(7))).toBe(toHex(tree.perfect(0, 7)));
+    // A block of leaf hashes in one read, as the export's shared proofs ask for it; a range past the log is refused.
+    expect(hex(await log.leafHashes(3, 9))).toEqual(Array.from({ length: 9 }, (_, k) => toHex(tree.perfect(0, 3 + k))));
+    await expect(log.leafHashes(tree.size - 2, 3)).rejects.toThrow(RangeError);
     await expect(log.root(tree.size + 1)).rejects.toThrow(RangeError);
     log.close();
     await session.end();

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { portableCrypto } from '../src/crypto/backend.ts';
 import { utf8 } from '../src/crypto/encoding.ts';
 import { leafHash, nodeHash, type Hash } from '../src/merkle/hash.ts';
-import { inclusionProof, rootHash, verifyInclusion, type SubtreeSource } from '../src/merkle/proofs.ts';
+import { inclusionProof, MemoryTree, rootHash, verifyInclusion, type SubtreeSource } from '../src/merkle/proofs.ts';
 import { allIncluded } from '../src/verify/export.ts';
 import type { Decoded } from '../src/verify/steps.ts';
 import type { Checkpoint } from '../src/tlog/checkpoint.ts';
@@ -51,6 +51,52 @@ describe('shared inclusion proofs', () => {
     for (const i of unit) expect(proofs.get(i)).toEqual(inclusionProof(tree, i, 70, portableCrypto));
     // Leaves 17..22 lie in the block of 8 from 16: its 8 leaf hashes and one proof (of 16).
     expect(asked).toEqual({ proofs: 1, leaves: 8 });
+  });
+});
+
+describe('shared inclusion proofs over many units (an export step)', () => {
+  const big = new MemoryTree(portableCrypto);
+  const bigLeaves = Array.from({ length: 3000 }, (_, i) => leafHash(utf8(`big leaf ${i}`), portableCrypto));
+  for (const leaf of bigLeaves) big.append(leaf);
+  const bigSource = (asked: { proofs: number; leaves: number }): ProofSource => ({
+    inclusionProof: async (index, size) => (asked.proofs++, inclusionProof(big, index, size, portableCrypto)),
+    leafHashAt: async (index) => (asked.leaves++, bigLeaves[index] as Hash),
+    leafHashes: async (start, count) => ((asked.leaves += count), bigLeaves.slice(start, start + count)),
+  });
+
+  it('equal the one-by-one proofs for dense runs, sparse picks and runs ending at the right edge, in trees up to 3,000 leaves', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3000 }).chain((size) =>
+          fc.tuple(
+            fc.constant(size),
+            // Runs of consecutive leaves (units' events, units of a batch) with gaps between them.
+            fc.array(fc.tuple(fc.integer({ min: 0, max: size - 1 }), fc.integer({ min: 1, max: 700 })), { minLength: 1, maxLength: 5 }),
+          ),
+        ),
+        async ([size, runs]) => {
+          const indexes = [...new Set(runs.flatMap(([start, length]) => Array.from({ length: Math.min(length, size - start) }, (_, k) => start + k)))];
+          const proofs = await inclusionProofs(bigSource({ proofs: 0, leaves: 0 }), indexes, size, portableCrypto);
+          expect(proofs.size).toBe(indexes.length);
+          for (const i of indexes) expect(proofs.get(i)).toEqual(inclusionProof(big, i, size, portableCrypto));
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('asks for one proof per dense block of up to 1,024 leaves, and reads no more than twice the leaves asked for beyond small blocks', async () => {
+    const asked = { proofs: 0, leaves: 0 };
+    const run = Array.from({ length: 2048 }, (_, k) => k); // 341 units of six events, from leaf 0
+    await inclusionProofs(bigSource(asked), run, 3000, portableCrypto);
+    expect(asked).toEqual({ proofs: 2, leaves: 2048 });
+    const sparse = { proofs: 0, leaves: 0 };
+    // Every 50th unit of six events: each its own small block.
+    const picked = Array.from({ length: 9 }, (_, u) => Array.from({ length: 6 }, (_, k) => u * 300 + k)).flat();
+    await inclusionProofs(bigSource(sparse), picked, 3000, portableCrypto);
+    // A unit that straddles a block of 32 is two groups (1500..1503 and 1504..1505): still small blocks.
+    expect(sparse.proofs).toBe(10);
+    expect(sparse.leaves).toBeLessThanOrEqual(10 * 32);
   });
 });
 

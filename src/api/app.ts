@@ -289,21 +289,20 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const selection = ExportSelectionSchema.safeParse(body);
     if (!selection.success) return problem(c, 'SCHEMA_INVALID', selection.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     // The statement names the page this ledger serves at /verify.html, which `flashtrail export` writes beside the file.
-    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, mlDsaKey: deps.mlDsaKey ?? null, verifierPage: verifierPageRecord(verifierPage()), origin: deps.origin, clock: () => new Date(), unitMap: deps.unitMap ?? null, logger };
+    const exportDeps = { ledger, log: deps.log, checkpointer: deps.checkpointer, projections, ledgerKey: deps.ledgerKey, mlDsaKey: deps.mlDsaKey ?? null, verifierPage: verifierPageRecord(verifierPage()), origin: deps.origin, clock: () => new Date(), unitMap: deps.unitMap ?? null, store: deps.store, logger };
     const serials = await selectUnits(exportDeps, selection.data);
     // The checkpoint is signed and the key records read before any header is sent: a failure is a problem document.
     const prepared = await prepareExport(exportDeps, selection.data, serials);
     const lines = prepared.lines();
-    const encoder = new TextEncoder();
     const requestId = c.get('requestId') as string | undefined;
-    // Pulled line by line, with backpressure. A failure mid-stream cuts the connection (no final chunk): the
+    // Pulled chunk by chunk (whole lines), with backpressure. A failure mid-stream cuts the connection (no final chunk): the
     // client sees a truncated transfer, never a complete-looking file.
     const file = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
           const next = await lines.next();
           if (next.done) controller.close();
-          else controller.enqueue(encoder.encode(next.value));
+          else controller.enqueue(next.value);
         } catch (error) {
           logger.error({ requestId, err: { message: (error as Error).message } }, 'export aborted');
           // Cut the connection itself: no final chunk, whatever the HTTP adapter would do with a stream error.

@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
+import type { EventStore } from '../store/event-store.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import type { ProjectionRunner } from '../read/projection-runner.ts';
@@ -64,6 +65,8 @@ export interface ExportDeps {
   readonly clock: () => Date;
   /** The unit history map: with it the export is v4, each unit with its map proof (docs/format.md §7.6.2). */
   readonly unitMap?: Pick<UnitMapIndex, 'exportEvidence' | 'firmwareEvidence'> | null;
+  /** The ledger's event store: unit streams are read from it without decoding the envelopes (else through `ledger`). */
+  readonly store?: Pick<EventStore, 'readStream'>;
   readonly logger?: Logger;
 }
 
@@ -105,6 +108,36 @@ function eventLoopTurns(sliceMs = 10): () => Promise<void> {
   };
 }
 
+/**
+ * The batches the production projection puts the selected units in. Where the units are a large share of the
+ * ledger's (a batch, a customer), each batch's unit keys are read from the projection's batch index — keys only,
+ * a fraction of a microsecond each — rather than every unit's document read and parsed; where they are a few
+ * in a large ledger, each unit's document is read. The index is walked up to 16 keys per selected unit (about
+ * what reading the documents would cost), and abandoned for the documents beyond that.
+ */
+async function batchesOf(projections: ProjectionRunner, serials: readonly string[]): Promise<Set<string>> {
+  const budget = 16 * serials.length;
+  const selected = new Set(serials);
+  const found = new Set<string>();
+  let read = 0;
+  const turn = eventLoopTurns();
+  for (const { batchId } of projections.findDocs<{ batchId: string }>('production', 'kind', 'batch')) {
+    await turn();
+    const keys = read < budget ? projections.findKeys('production', 'batch', batchId, { limit: budget - read + 1 }) : [];
+    read += 1 + keys.length;
+    if (read > budget) break;
+    if (keys.some((k) => selected.has(k.slice('unit:'.length)))) found.add(batchId);
+  }
+  if (read <= budget) return found;
+  found.clear();
+  for (const serial of serials) {
+    await turn();
+    const batchId = projections.get<ProductionFacts>('production', `unit:${serial}`)?.batchId;
+    if (batchId) found.add(batchId);
+  }
+  return found;
+}
+
 export interface PreparedExport {
   /** The checkpoint every proof in the file is against. */
   readonly checkpoint: string;
@@ -114,8 +147,11 @@ export interface PreparedExport {
   readonly formatNote: string | null;
   /** How many units the file is about to hold at most (v5: of the firmware answer, narrowed by the other members). */
   readonly candidates: number;
-  /** The file, in chunks of whole lines; throws (after the first lines) if the export cannot be completed. */
-  lines(): AsyncGenerator<string>;
+  /**
+   * The file as UTF-8, in chunks of whole lines (about CHUNK_CHARS each: a write or an HTTP chunk per chunk,
+   * not per line); throws (after the first lines) if the export cannot be completed.
+   */
+  lines(): AsyncGenerator<Uint8Array>;
 }
 
 /**
@@ -151,6 +187,14 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     }
     return out;
   };
+  /**
+   * A unit's events in stream order, each as its canonical text and its parsed payload: read from the store
+   * where the caller gave it (the envelope is not parsed, only its payload), else through the ledger.
+   */
+  const readUnitEvents = async (serial: string): Promise<UnitEventText[]> => {
+    if (deps.store) return (await deps.store.readStream(unitStream(serial))).map((r) => storedUnitEvent(r.data, r.position));
+    return (await ledger.readStream(unitStream(serial))).map((e) => ({ text: fromUtf8(e.bytes), event: e.event as UnitEvent, position: e.recorded.position }));
+  };
   const withProof = async (e: StoredEvent, leafIndex: number): Promise<LoggedEnvelope> => ({ leafIndex, envelope: e.envelope, proof: (await log.inclusionProof(leafIndex, size)).map(toBase64) });
 
   // The records before the units, in log order: the trust stream, every registered station's stream (they
@@ -162,13 +206,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   for (const c of await coveredPrefix(LEDGER_KEY_ROTATIONS_STREAM)) admin.push({ kind: 'trust', ...c });
   const stations = new Set(projections.findDocs<{ stationId: string }>('production', 'kind', 'station').map((s) => s.stationId));
   for (const s of [...stations].sort()) for (const c of await coveredPrefix(stationStream(s))) admin.push({ kind: 'station', ...c });
-  const batchIds = new Set<string>();
-  const prepareTurn = eventLoopTurns();
-  for (const serial of serials) {
-    await prepareTurn();
-    const batchId = projections.get<ProductionFacts>('production', `unit:${serial}`)?.batchId;
-    if (batchId) batchIds.add(batchId);
-  }
+  const batchIds = await batchesOf(projections, serials);
   const batches = new Map<string, string>();
   const releases = new Map<string, { sbomSha256: string | null }>();
   for (const batchId of [...batchIds].sort()) {
@@ -186,52 +224,96 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   admin.sort((a, b) => a.leafIndex - b.leafIndex);
   const createdAt = deps.clock().toISOString();
 
-  async function* lines(): AsyncGenerator<string> {
+  async function* lines(): AsyncGenerator<Uint8Array> {
     const hash = createHash('sha256');
     let records = 0;
     let events = 0;
     let written = 0;
-    const emit = (record: ExportRecord, what: string, known?: KnownCanonical): string => {
-      const line = canonicalize(record, undefined, known) + '\n';
-      if (Buffer.byteLength(line) > MAX_EXPORT_LINE_BYTES) throw new LedgerError('INTERNAL', `${what} would be a line longer than ${MAX_EXPORT_LINE_BYTES} bytes, which no verifier reads`);
-      hash.update(line);
-      records++;
-      return line;
+    let pending: string[] = [];
+    let chars = 0;
+    /** The lines so far as one chunk of UTF-8, hashed: one encoding, one hash update and one write per chunk. */
+    const chunk = (): Buffer => {
+      const bytes = Buffer.from(pending.join(''), 'utf8');
+      pending = [];
+      chars = 0;
+      hash.update(bytes);
+      return bytes;
     };
-    yield emit({ record: 'header', format, origin: deps.origin, createdAt, selection }, 'the header');
-    yield emit({ record: 'checkpoint', note }, 'the checkpoint');
-    if (history) yield emit({ record: 'history', ...history.shared }, 'the history record');
-    if (firmwareAnswer) for (const part of firmwareParts(firmwareAnswer)) yield emit(part, 'a firmware record');
-    for (const a of admin) yield emit({ record: a.kind, ...(await withProof(a.e, a.leafIndex)) }, `the ${a.kind} record at leaf ${a.leafIndex}`);
+    /** Adds a record's line; a chunk to yield once the lines add up to CHUNK_CHARS, else null. */
+    const emit = (record: ExportRecord, what: string, known?: KnownCanonical): Buffer | null => {
+      const line = canonicalize(record, undefined, known) + '\n';
+      // A UTF-16 code unit is at most 3 UTF-8 bytes: only a line that long is measured.
+      if (line.length * 3 > MAX_EXPORT_LINE_BYTES && Buffer.byteLength(line) > MAX_EXPORT_LINE_BYTES) throw new LedgerError('INTERNAL', `${what} would be a line longer than ${MAX_EXPORT_LINE_BYTES} bytes, which no verifier reads`);
+      records++;
+      pending.push(line);
+      chars += line.length;
+      return chars >= CHUNK_CHARS ? chunk() : null;
+    };
+    let full: Buffer | null;
+    if ((full = emit({ record: 'header', format, origin: deps.origin, createdAt, selection }, 'the header'))) yield full;
+    if ((full = emit({ record: 'checkpoint', note }, 'the checkpoint'))) yield full;
+    if (history && (full = emit({ record: 'history', ...history.shared }, 'the history record'))) yield full;
+    if (firmwareAnswer) for (const part of firmwareParts(firmwareAnswer)) if ((full = emit(part, 'a firmware record'))) yield full;
+    for (const a of admin) if ((full = emit({ record: a.kind, ...(await withProof(a.e, a.leafIndex)) }, `the ${a.kind} record at leaf ${a.leafIndex}`))) yield full;
 
     const firmware = new Map<string, FirmwareClaim>();
     const releasesUsed = new Set<string>();
     const turn = eventLoopTurns();
-    for (const serial of serials) {
+    for (let from = 0; from < serials.length; from += UNITS_PER_STEP) {
       await turn();
-      const covered = await coveredPrefix(unitStream(serial));
-      if (covered.length === 0) continue;
-      // What the record says is what its events say, as of the checkpoint: the same function the verifier runs.
-      const facts = unitFactsOf(covered.map(({ e, leafIndex }) => ({ event: e.event as UnitEvent, leafIndex })));
-      if (selectionRefuses(firmwareAnswer ? othersOf(selection) : selection, serial, facts) !== null) continue;
-      const releaseId = facts.batchId === null ? null : (batches.get(facts.batchId) ?? null);
-      if (facts.batchId !== null && releaseId === null) throw new LedgerError('INTERNAL', `unit ${serial} is in batch ${facts.batchId}, whose BatchOpened is not in the export`);
-      if (releaseId !== null) releasesUsed.add(releaseId);
-      for (const f of facts.firmware) {
-        const key = `${f.kind} ${f.sha256}`;
-        const known = firmware.get(key);
-        if (!known || f.leafIndex < known.leafIndex) firmware.set(key, f);
+      const step = serials.slice(from, from + UNITS_PER_STEP);
+      const read = await Promise.all(step.map((serial) => readUnitEvents(serial)));
+      // One leaf lookup for every event of the step's units.
+      const leaves = await log.leavesOfPositions(read.flatMap((events) => events.map((e) => e.position)));
+      const kept: { serial: string; facts: ReturnType<typeof unitFactsOf>; releaseId: string | null; covered: (UnitEventText & { leafIndex: number })[] }[] = [];
+      for (const [k, serial] of step.entries()) {
+        const covered: (UnitEventText & { leafIndex: number })[] = [];
+        for (const e of read[k] as UnitEventText[]) {
+          const leaf = leaves.get(e.position);
+          if (leaf === undefined || leaf.index >= size) break; // a prefix, as the format requires
+          covered.push({ ...e, leafIndex: leaf.index });
+        }
+        if (covered.length === 0) continue;
+        // What the record says is what its events say, as of the checkpoint: the same function the verifier runs.
+        const facts = unitFactsOf(covered);
+        if (selectionRefuses(firmwareAnswer ? othersOf(selection) : selection, serial, facts) !== null) continue;
+        const releaseId = facts.batchId === null ? null : (batches.get(facts.batchId) ?? null);
+        if (facts.batchId !== null && releaseId === null) throw new LedgerError('INTERNAL', `unit ${serial} is in batch ${facts.batchId}, whose BatchOpened is not in the export`);
+        kept.push({ serial, facts, releaseId, covered });
       }
-      events += covered.length;
-      written++;
-      // The unit's proofs together: events appended together share all but the lowest levels of their paths.
-      const proofs = await inclusionProofs(log, covered.map((c) => c.leafIndex), size, nativeCrypto);
-      const logged = covered.map(({ e, leafIndex }): LoggedEnvelope => ({ leafIndex, envelope: e.envelope, proof: (proofs.get(leafIndex) as Hash[]).map(toBase64) }));
-      // Each envelope's line text is the RFC 8785 form the store keeps (e.bytes): spliced in, not serialized again.
-      const envelopeTexts = new Map<object, string>(covered.map(({ e }) => [e.envelope, fromUtf8(e.bytes)]));
-      yield emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, `unit ${serial}`, envelopeTexts);
+      // The step's proofs together: events appended together share all but the lowest levels of their paths,
+      // and consecutive units' events share blocks of the tree.
+      const proofs = await inclusionProofs(log, kept.flatMap((u) => u.covered.map((c) => c.leafIndex)), size, nativeCrypto);
+      const base64 = new Map<Hash, string>(); // shared path nodes are encoded once
+      const proofText = (leafIndex: number) => {
+        let text = '[';
+        for (const h of proofs.get(leafIndex) as Hash[]) {
+          let b = base64.get(h);
+          if (b === undefined) base64.set(h, (b = Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('base64')));
+          text += (text.length > 1 ? ',"' : '"') + b + '"';
+        }
+        return text + ']';
+      };
+      for (const { serial, facts, releaseId, covered } of kept) {
+        await turn();
+        if (releaseId !== null) releasesUsed.add(releaseId);
+        for (const f of facts.firmware) {
+          const key = `${f.kind} ${f.sha256}`;
+          const known = firmware.get(key);
+          if (!known || f.leafIndex < known.leafIndex) firmware.set(key, f);
+        }
+        events += covered.length;
+        written++;
+        // The events' RFC 8785 text, written here rather than by canonicalize: each member is an integer, base64
+        // text (no escapes) or the envelope's canonical text as the store keeps it, and the members are in
+        // code-unit order (envelope, leafIndex, proof). The array stays empty: its text is spliced in.
+        const logged: LoggedEnvelope[] = [];
+        const text = '[' + covered.map((c) => `{"envelope":${c.text},"leafIndex":${c.leafIndex},"proof":${proofText(c.leafIndex)}}`).join(',') + ']';
+        if ((full = emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, `unit ${serial}`, new Map([[logged, text]])))) yield full;
+      }
     }
 
+    if (pending.length > 0) yield chunk(); // the content digest covers every line before the statement
     const subject = [...firmware.values()]
       .map((f) => ({ name: subjectName(f), digest: { sha256: f.sha256 } }))
       .sort((a, b) => (a.digest.sha256 === b.digest.sha256 ? (a.name < b.name ? -1 : 1) : a.digest.sha256 < b.digest.sha256 ? -1 : 1));
@@ -255,9 +337,38 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
       },
     };
     const envelope = signStatement(statement, statementKeys);
-    yield canonicalize({ record: 'statement', envelope }) + '\n';
+    yield Buffer.from(canonicalize({ record: 'statement', envelope }) + '\n', 'utf8');
   }
-  return { checkpoint: note, format, formatNote: answer && 'reason' in answer ? answer.reason : null, candidates: serials.length, lines: () => wholeLines(lines()) };
+  return { checkpoint: note, format, formatNote: answer && 'reason' in answer ? answer.reason : null, candidates: serials.length, lines };
+}
+
+/** About how many characters of lines make one chunk of the file (a unit line is about 10 KB). */
+const CHUNK_CHARS = 1 << 19;
+
+/** Units read, proved and written together: one leaf lookup and one set of shared proofs for all their events. */
+const UNITS_PER_STEP = 128;
+
+/** A stored unit event as the writer needs it: its canonical text (spliced into the line) and its payload. */
+interface UnitEventText {
+  readonly text: string;
+  readonly event: UnitEvent;
+  readonly position: bigint;
+}
+
+const PAYLOAD_MEMBER = '{"payload":"';
+
+/**
+ * A stored envelope's text and its event. The store keeps the RFC 8785 form the ledger accepted (strict base64,
+ * canonical payload, schema: src/event/codec.ts), whose first member is always the payload; so the payload is
+ * cut out of the text and decoded with Node's decoder, and the envelope object, which the line does not need,
+ * is never built. Anything else is parsed whole.
+ */
+function storedUnitEvent(bytes: Uint8Array, position: bigint): UnitEventText {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = buffer.toString('utf8');
+  const end = text.startsWith(PAYLOAD_MEMBER) ? text.indexOf('"', PAYLOAD_MEMBER.length) : -1;
+  const payload = end > 0 ? text.slice(PAYLOAD_MEMBER.length, end) : (JSON.parse(text) as { payload: string }).payload;
+  return { text, event: JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as UnitEvent, position };
 }
 
 type FirmwareAnswer = { now: string[]; formerly: string[]; sha256: string; firmware: { mapRoot: string; value: string | null; proof: string } };
@@ -321,30 +432,7 @@ async function historyOf(deps: ExportDeps, size: number): Promise<Awaited<Return
   return evidence;
 }
 
-/**
- * Lines joined into chunks of about `chunkChars` (whole lines only): a write or an HTTP chunk per chunk,
- * not per line (a unit line is about 10 KB; a million-event export has 170,000 of them).
- */
-async function* wholeLines(lines: AsyncGenerator<string>, chunkChars = 1 << 16): AsyncGenerator<string> {
-  let pending: string[] = [];
-  let chars = 0;
-  try {
-    for await (const line of lines) {
-      pending.push(line);
-      chars += line.length;
-      if (chars < chunkChars) continue;
-      const chunk = pending.join('');
-      pending = [];
-      chars = 0;
-      yield chunk;
-    }
-    if (pending.length > 0) yield pending.join('');
-  } finally {
-    await lines.return(undefined);
-  }
-}
-
-/** The whole export as one stream of lines (prepare, then write). */
-export async function* writeExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): AsyncGenerator<string> {
+/** The whole export as one stream of chunks of whole lines (prepare, then write). */
+export async function* writeExport(deps: ExportDeps, selection: ExportSelection, serials: readonly string[]): AsyncGenerator<Uint8Array> {
   yield* (await prepareExport(deps, selection, serials)).lines();
 }

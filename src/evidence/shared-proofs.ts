@@ -5,7 +5,9 @@
  * wholly inside the tree is one) have the same path above it, so one proof from the log gives that upper
  * part, and the subtree's own h levels are hashed from its leaves. A unit's events, appended together, lie
  * in a block of 8 or 16 leaves: one proof and 8 or 16 leaf hashes instead of six proofs of about
- * log2(size) hashes each. The result
+ * log2(size) hashes each. Asked for many units at once (an export asks for a few hundred), a dense run of
+ * leaves shares blocks of up to 2^MAX_BLOCK_LEVELS leaves: one proof from the log per block, one read of its
+ * leaf hashes, about one hash per leaf. The result
  * is, leaf for leaf, the proof `inclusionProof(index, size)` gives (test/shared-proofs.unit.test.ts).
  */
 import type { CryptoBackend } from '../crypto/backend.ts';
@@ -20,7 +22,13 @@ export interface ProofSource {
 }
 
 /** The largest block whose leaves are hashed here: beyond it, separate groups (each one proof from the log). */
-const MAX_BLOCK_LEVELS = 5;
+const MAX_BLOCK_LEVELS = 10;
+/**
+ * Blocks up to 2^SMALL_BLOCK_LEVELS leaves are hashed whole whatever share of them was asked for (a unit's
+ * events); a larger block only while at least half its leaves are asked for, so that the leaves read and
+ * hashed stay within twice those asked for (a sparse selection keeps one small block per unit).
+ */
+const SMALL_BLOCK_LEVELS = 5;
 
 /**
  * Proofs of `indexes` (each below `size`) by leaf index. Every hash comes from the log (its proofs and
@@ -38,6 +46,7 @@ export async function inclusionProofs(source: ProofSource, indexes: readonly num
     for (; j < sorted.length; j++) {
       const h = blockLevels(first, sorted[j] as number);
       if (h > MAX_BLOCK_LEVELS || blockStart(first, h) + 2 ** h > size) break;
+      if (h > SMALL_BLOCK_LEVELS && 2 ** h > 2 * (j - i + 1)) break;
       levels = Math.max(levels, h);
     }
     const group = sorted.slice(i, j);

@@ -16,8 +16,18 @@ export function leafHash(data: Uint8Array, crypto: CryptoBackend = portableCrypt
   return crypto.sha256(concatBytes(LEAF_PREFIX, data));
 }
 
+/**
+ * One buffer for every node's input: proofs and trees hash millions of nodes, and a new 65-byte array for each
+ * was most of what they allocated. Safe because hashing is synchronous and no backend keeps its input.
+ */
+const nodeInput = new Uint8Array(65);
+nodeInput[0] = 1;
+
 export function nodeHash(left: Hash, right: Hash, crypto: CryptoBackend = portableCrypto): Hash {
-  return crypto.sha256(concatBytes(NODE_PREFIX, left, right));
+  if (left.length !== 32 || right.length !== 32) return crypto.sha256(concatBytes(NODE_PREFIX, left, right));
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 33);
+  return crypto.sha256(nodeInput);
 }
 
 export const EMPTY_ROOT: Hash = portableCrypto.sha256(new Uint8Array(0));

@@ -46,14 +46,7 @@ export function fileLedgerLog(log: MerkleLog): LedgerLog {
     inclusionProof: (index, size) => Promise.resolve(log.inclusionProof(index, size)),
     consistencyProof: (from, to) => Promise.resolve(log.consistencyProof(from, to)),
     leafOfPosition: (position) => Promise.resolve(log.leafOfPosition(position)),
-    leavesOfPositions: (positions) => {
-      const found = new Map<bigint, LeafInfo>();
-      for (const p of positions) {
-        const leaf = log.leafOfPosition(p);
-        if (leaf) found.set(p, leaf);
-      }
-      return Promise.resolve(found);
-    },
+    leavesOfPositions: (positions) => Promise.resolve(log.leavesOfPositions(positions)),
     leafHashAt: (index) => Promise.resolve(log.leafHashAt(index)),
     leafHashes: (start, count) => Promise.resolve(log.leafHashes(start, count)),
     latestCheckpoint: () => Promise.resolve(log.latestCheckpoint()),

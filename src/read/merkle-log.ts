@@ -63,7 +63,9 @@ export class MerkleLog implements SubtreeSource {
   private readonly sizeQuery: Database.Statement<[], { n: number | null }>;
   private readonly lastPositionQuery: Database.Statement<[], { p: bigint | null }>;
   private readonly leafByPosition: Database.Statement<[bigint], { idx: bigint; position: bigint } | undefined>;
-  private readonly leafRange: Database.Statement<[number, number], { hash: Buffer }>;
+  private readonly leafRange: Database.Statement<[number, number], Buffer>;
+  private readonly leavesByPositionList: Database.Statement<[string], { idx: bigint; position: bigint }>;
+  private readonly leavesByPositionRange: Database.Statement<[bigint, bigint], { idx: bigint; position: bigint }>;
   private running: Promise<void> = Promise.resolve();
   private readonly upperNodes = new Map<number, Hash>();
   /** The right edge's incomplete ranges, which every proof against one size shares (bounded: cleared when full). */
@@ -88,7 +90,10 @@ export class MerkleLog implements SubtreeSource {
     this.sizeQuery = this.db.prepare('SELECT MAX(idx) AS n FROM merkle_leaves') as never;
     this.lastPositionQuery = this.db.prepare('SELECT MAX(position) AS p FROM merkle_leaves').safeIntegers(true) as never;
     this.leafByPosition = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position = ?').safeIntegers(true) as never;
-    this.leafRange = this.db.prepare('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx') as never;
+    this.leafRange = this.db.prepare('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx').pluck(true) as never;
+    // Any number of positions bound as one JSON array: one statement, one walk of the position index.
+    this.leavesByPositionList = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position IN (SELECT value FROM json_each(?))').safeIntegers(true) as never;
+    this.leavesByPositionRange = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position BETWEEN ? AND ?').safeIntegers(true) as never;
   }
 
   get size(): number {
@@ -177,6 +182,27 @@ export class MerkleLog implements SubtreeSource {
     return row ? { index: Number(row.idx), position: row.position } : null;
   }
 
+  /**
+   * The leaves of several events in one query (those the log has not reached are absent). Positions that lie
+   * close together (a unit's events, appended together; consecutive units of a batch) are read as one range
+   * of the position index, scattered ones as a list: an export asks for the leaves of hundreds of events at once.
+   */
+  leavesOfPositions(positions: readonly bigint[]): Map<bigint, LeafInfo> {
+    const found = new Map<bigint, LeafInfo>();
+    if (positions.length === 0) return found;
+    let low = positions[0] as bigint;
+    let high = low;
+    for (const p of positions) {
+      if (p < low) low = p;
+      if (p > high) high = p;
+    }
+    const wanted = new Set(positions);
+    const dense = high - low < BigInt(2 * wanted.size);
+    const rows = dense ? this.leavesByPositionRange.all(low, high) : this.leavesByPositionList.all(`[${[...wanted].join(',')}]`);
+    for (const r of rows) if (wanted.has(r.position)) found.set(r.position, { index: Number(r.idx), position: r.position });
+    return found;
+  }
+
   /** Up to `count` leaves from index `from` on, in index order. */
   leavesFrom(from: number, count: number): LeafInfo[] {
     const rows = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE idx >= ? ORDER BY idx LIMIT ?').safeIntegers(true).all(from, count) as { idx: bigint; position: bigint }[];
@@ -191,7 +217,7 @@ export class MerkleLog implements SubtreeSource {
   leafHashes(start: number, count: number): Hash[] {
     const rows = this.leafRange.all(start, start + count);
     if (rows.length !== count) throw new RangeError(`the Merkle log has ${rows.length} of the ${count} leaves from index ${start}`);
-    return rows.map((r) => new Uint8Array(r.hash));
+    return rows.map((hash) => new Uint8Array(hash.buffer, hash.byteOffset, hash.byteLength));
   }
 
   latestCheckpoint(): { size: number; root: Hash; note: string } | null {

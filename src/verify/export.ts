@@ -29,6 +29,7 @@ import { checkWitnesses, witnessStepDetail, type WitnessReport } from './witness
 import { checkFreshness, freshnessDetail, type FreshnessReport } from './freshness.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
 import { checkCanonical, exportFormatOf, lineText, parseExportRecord, parseJsonText, parseUnitRecord, pathText, proofHashes, isUnitRecordText } from './records.ts';
+import { inclusionMemo, readCanonicalUnitLine, type InclusionMemo } from './export-unit-line.ts';
 import {
   anyKeyFor,
   checkInclusions,
@@ -65,6 +66,7 @@ import {
   type ExportSelection,
   type FirmwareRecord,
   type InTotoStatement,
+  type UnitRecord,
 } from './export-format.ts';
 
 export interface UnitResult {
@@ -103,6 +105,8 @@ export interface PreparedContext {
   readonly batches: ReadonlyMap<string, string> | null;
   readonly selection: ExportSelection | null;
   readonly history: CommittedMapRoot | null;
+  /** The last verified inclusion path, shared by the lines verified against this context (export-unit-line.ts). */
+  readonly inclusion: InclusionMemo;
 }
 
 /**
@@ -117,13 +121,15 @@ export interface UnitRecordVerifier {
 
 /** The context as a verifier uses it; callers that keep it across batches (workers) cache the result. */
 export function unitContextOf(context: UnitContext): PreparedContext {
+  const checkpoint = { origin: context.checkpoint.origin, size: context.checkpoint.size, root: fromBase64(context.checkpoint.root) };
   return {
     format: context.format,
     lives: new Map(context.lives.map(([k, v]) => [k, v.map((l) => ({ ...l }))])),
-    checkpoint: { origin: context.checkpoint.origin, size: context.checkpoint.size, root: fromBase64(context.checkpoint.root) },
+    checkpoint,
     batches: context.batches ? new Map(context.batches) : null,
     selection: context.selection,
     history: context.history,
+    inclusion: inclusionMemo(checkpoint),
   };
 }
 
@@ -135,30 +141,18 @@ export function verifyUnitLine(unit: UnitLine, context: PreparedContext, crypto:
   const { line } = unit;
   let serial = '?';
   try {
-    const text = lineText(unit.bytes, line, MAX_EXPORT_LINE_BYTES);
-    const v2 = isCanonicalExportFormat(context.format);
-    const record = parseUnitRecord(text, context.format, line, v2 ? 'later' : 'now');
+    // v2 and later: the line read from its canonical bytes, if it is in the form that reader knows and everything
+    // up to its inclusion passes; otherwise (and for v1) the steps one by one, which say what fails.
+    const fast = isCanonicalExportFormat(context.format) ? readCanonicalUnitLine(unit.bytes, line, hasHistory(context.format), context.inclusion, crypto) : null;
+    const { record, decoded, leafHashes } = fast ? { record: fast, decoded: fast.decoded, leafHashes: fast.leafHashes } : readUnitLineBySteps(unit, context, crypto, (s) => (serial = s));
     serial = record.serial;
-    const canonical = () => checkCanonical(JSON.parse(text), text, `line ${line}`, { line });
-    let decoded: Decoded[];
-    try {
-      decoded = record.events.map((e, i) => decodeEntry('unit', e.leafIndex, e.envelope, i, { line, field: `events[${i}]` }, crypto));
-    } catch (error) {
-      // The line's form is checked before its envelopes (docs/format.md §8.2): a non-canonical line says so first.
-      if (v2) canonical();
-      throw error;
-    }
-    if (v2 && !isUnitRecordText(record, decoded.map((d) => d.envelope), text)) canonical();
-    const included = decoded.map((d, i) => ({ d, proof: proofHashes((record.events[i] as { proof: readonly string[] }).proof, d.at, 'inclusion') }));
-    // The unit's proofs together first; only when one fails does checkInclusions go through them to say which and why.
-    if (!allIncluded(included, context.checkpoint, crypto)) checkInclusions(included, context.checkpoint, crypto, (d) => anyKeyFor(context.lives, d));
     const facts = verifyUnitEvents(record.serial, decoded, context.lives, crypto);
     // v4: the events are every event of the unit as of the checkpoint (§7.6.2), before the summary, so that a
     // record with its last events left out is named as such whatever else they changed.
     if (hasHistory(context.format)) {
       const proof = UnitMapProof.safeParse(record.history);
       if (!proof.success) throw historyFormatError(proof.error, `the history of unit ${record.serial}`, { field: 'history' });
-      if (context.history) verifyUnitMapProof(record.serial, decoded.map((d) => ({ leafIndex: d.leafIndex, leafHash: leafHash(d.bytes, crypto) })), proof.data, context.history, crypto, { field: 'history' });
+      if (context.history) verifyUnitMapProof(record.serial, decoded.map((d, i) => ({ leafIndex: d.leafIndex, leafHash: leafHashes[i] as Hash })), proof.data, context.history, crypto, { field: 'history' });
     }
     const { fields, missingBatch } = expectedSummary(facts, context.batches);
     if (missingBatch !== null) throw new VerificationError('SUMMARY_MISMATCH', 'unit', `the unit was scanned into batch ${missingBatch}, whose BatchOpened record is not in the file`, { field: 'releaseId' });
@@ -182,6 +176,33 @@ export function verifyUnitLine(unit: UnitLine, context: PreparedContext, crypto:
     if (error instanceof VerificationError) throw error.within(`line ${line}, unit ${serial}`, { line, ...(serial !== '?' ? { serial } : {}) });
     throw error;
   }
+}
+
+/**
+ * A unit record line through the steps of §8.2 one by one (records.ts, steps.ts), up to its events' inclusion: the
+ * specification the fast reader (export-unit-line.ts) is held to, and what names a failure. `named` learns the
+ * serial as soon as the record is parsed, for the location of what fails after.
+ */
+export function readUnitLineBySteps(unit: UnitLine, context: PreparedContext, crypto: CryptoBackend, named: (serial: string) => void): { record: UnitRecord; decoded: Decoded[]; leafHashes: Hash[] } {
+  const { line } = unit;
+  const text = lineText(unit.bytes, line, MAX_EXPORT_LINE_BYTES);
+  const v2 = isCanonicalExportFormat(context.format);
+  const record = parseUnitRecord(text, context.format, line, v2 ? 'later' : 'now');
+  named(record.serial);
+  const canonical = () => checkCanonical(JSON.parse(text), text, `line ${line}`, { line });
+  let decoded: Decoded[];
+  try {
+    decoded = record.events.map((e, i) => decodeEntry('unit', e.leafIndex, e.envelope, i, { line, field: `events[${i}]` }, crypto));
+  } catch (error) {
+    // The line's form is checked before its envelopes (docs/format.md §8.2): a non-canonical line says so first.
+    if (v2) canonical();
+    throw error;
+  }
+  if (v2 && !isUnitRecordText(record, decoded.map((d) => d.envelope), text)) canonical();
+  const included = decoded.map((d, i) => ({ d, proof: proofHashes((record.events[i] as { proof: readonly string[] }).proof, d.at, 'inclusion') }));
+  // The unit's proofs together first; only when one fails does checkInclusions go through them to say which and why.
+  if (!allIncluded(included, context.checkpoint, crypto)) checkInclusions(included, context.checkpoint, crypto, (d) => anyKeyFor(context.lives, d));
+  return { record, decoded, leafHashes: decoded.map((d) => leafHash(d.bytes, crypto)) };
 }
 
 /**

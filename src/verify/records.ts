@@ -122,6 +122,13 @@ const isPlain = (v: unknown): v is Record<string, unknown> => v !== null && type
 const hasExactly = (v: Record<string, unknown>, members: readonly string[]) => Object.keys(v).length === members.length && members.every((m) => Object.hasOwn(v, m));
 const identifierOrNull = (v: unknown) => v === null || (typeof v === 'string' && IDENTIFIER.test(v));
 
+/** ExportUnitV4's history: exactly UnitMapProof of schemas/history.ts. */
+export function isWellFormedUnitMapProof(h: unknown): h is { value: string | null; proof: string } {
+  if (!isPlain(h) || !hasExactly(h, HISTORY_MEMBERS)) return false;
+  const [value, proof] = [h['value'], h['proof']];
+  return (value === null || (typeof value === 'string' && value.length <= 128 && BASE64.test(value))) && typeof proof === 'string' && proof.length <= 32_768 && BASE64.test(proof);
+}
+
 /**
  * Exactly ExportUnitV2 of schemas/export.ts with the envelopes left to their decoder: true only for values that
  * schema accepts (test/crypto-properties.unit.test.ts holds the two together). Never the only check: on false,
@@ -129,14 +136,7 @@ const identifierOrNull = (v: unknown) => v === null || (typeof v === 'string' &&
  */
 export function isWellFormedUnitV2(v: unknown, withHistory = false): v is UnitRecord {
   if (!isPlain(v) || !hasExactly(v, withHistory ? UNIT_MEMBERS_V4 : UNIT_MEMBERS) || v['record'] !== 'unit') return false;
-  if (withHistory) {
-    // ExportUnitV4's history: UnitMapProof of schemas/history.ts.
-    const h = v['history'];
-    if (!isPlain(h) || !hasExactly(h, HISTORY_MEMBERS)) return false;
-    const [value, proof] = [h['value'], h['proof']];
-    if (!(value === null || (typeof value === 'string' && value.length <= 128 && BASE64.test(value)))) return false;
-    if (!(typeof proof === 'string' && proof.length <= 32_768 && BASE64.test(proof))) return false;
-  }
+  if (withHistory && !isWellFormedUnitMapProof(v['history'])) return false;
   if (typeof v['serial'] !== 'string' || !IDENTIFIER.test(v['serial']) || !identifierOrNull(v['batchId']) || !identifierOrNull(v['releaseId'])) return false;
   const chipId = v['chipId'];
   if (chipId !== null && !(typeof chipId === 'string' && chipId.length >= 1 && chipId.length <= 64)) return false;
