@@ -22,6 +22,7 @@ import { DEFAULT_MAX_DEPTH } from '../crypto/jcs.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import { hashesEqual, leafHash, nodeHash, splitPoint, type Hash } from '../merkle/hash.ts';
 import type { Decoded } from './steps.ts';
+import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { MAX_EXPORT_LINE_BYTES } from './export-format.ts';
 import { isWellFormedUnitMapProof } from './records.ts';
 
@@ -121,7 +122,7 @@ class Scan {
     return [start, i];
   }
   text([s, e]: [number, number]): string {
-    return String.fromCharCode.apply(null, this.b.subarray(s, e) as unknown as number[]);
+    return fromUtf8(this.b.subarray(s, e)); // ASCII here: its UTF-8 decoding is the fast one
   }
   identifier(): string | null {
     const r = this.quoted((c, i) => isIdentifierByte(c, i === 0), 1, 64);
@@ -199,7 +200,7 @@ function membersInOrder(value: unknown, depth: number): boolean {
 }
 
 /** One envelope as the ledger's decoder (codec.ts) would accept it, from its canonical bytes; null: let it decide. */
-function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number, number], sig: [number, number], envelope: [number, number], position: number, leafIndex: number, line: number, crypto: CryptoBackend): Decoded | null {
+function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number, number], sig: [number, number], span: [number, number], position: number, leafIndex: number, line: number, crypto: CryptoBackend): Decoded | null {
   // DsseEnvelopeSchema: a payload of 1 to 256 KiB characters, a signature of 88; then canonical base64 of UTF-8, 64 bytes.
   if (payload[1] - payload[0] < 1 || payload[1] - payload[0] > 256 * 1024) return null;
   const payloadBytes = base64Span(b, payload[0], payload[1]);
@@ -217,26 +218,18 @@ function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number
   const parsed = LedgerEventSchema.safeParse(value);
   if (!parsed.success || !UNIT_TYPES.has(parsed.data.type)) return null;
   const event: LedgerEvent = parsed.data;
-  const bytes = b.subarray(envelope[0], envelope[1]);
-  const keyId = String.fromCharCode.apply(null, b.subarray(keyid[0], keyid[1]) as unknown as number[]);
-  const sigText = String.fromCharCode.apply(null, b.subarray(sig[0], sig[1]) as unknown as number[]);
-  const payloadText = String.fromCharCode.apply(null, b.subarray(payload[0], payload[1]) as unknown as number[]);
+  const bytes = b.subarray(span[0], span[1]);
+  const keyId = fromUtf8(b.subarray(keyid[0], keyid[1]));
   let digest: string | undefined;
-  // The digest (the next event's prev) is hashed when first asked for: a unit's last event is never asked.
-  return Object.defineProperty(
+  let envelope: DsseEnvelope | undefined;
+  // Asked for when first needed: the digest (the next event's prev) is never asked of a unit's last event, and the
+  // envelope's text only where a failure is explained (the signature is checked over payloadBytes).
+  return Object.defineProperties(
+    { role: 'unit', leafIndex, position, at: { line, field: `events[${position}]` }, event, keyId, bytes, payloadBytes } as Omit<Decoded, 'digest' | 'envelope'>,
     {
-      role: 'unit',
-      leafIndex,
-      envelope: { payloadType: EVENT_PAYLOAD_TYPE, payload: payloadText, signatures: [{ keyid: keyId, sig: sigText }] },
-      position,
-      at: { line, field: `events[${position}]` },
-      event,
-      keyId,
-      bytes,
-      payloadBytes,
-    } as Omit<Decoded, 'digest'>,
-    'digest',
-    { enumerable: true, get: () => (digest ??= toHex(crypto.sha256(bytes))) },
+      digest: { enumerable: true, get: () => (digest ??= toHex(crypto.sha256(bytes))) },
+      envelope: { enumerable: true, get: () => (envelope ??= { payloadType: EVENT_PAYLOAD_TYPE, payload: fromUtf8(b.subarray(payload[0], payload[1])), signatures: [{ keyid: keyId, sig: fromUtf8(b.subarray(sig[0], sig[1])) }] }) },
+    },
   ) as Decoded;
 }
 
@@ -264,14 +257,17 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
     if (position > 0 && !s.eat([0x2c])) break;
     if (!s.eat(PIECES.envelope)) return null;
     const envelopeStart = s.at - PIECES.envelope.length + '{"envelope":'.length;
+    // The payload and signature run to the next quote: base64Span refuses them if anything but base64 is in them.
     const payloadStart = s.at;
-    while ((B64[b[s.at] as number] as number) >= 0 || b[s.at] === 0x3d) s.at++;
+    s.at = b.indexOf(0x22, s.at);
+    if (s.at < 0) return null;
     const payload: [number, number] = [payloadStart, s.at];
     if (!s.eat(PIECES.payloadType)) return null;
     const keyid = s.quoted(isHexDigit, 64, 64);
     if (!keyid || !s.eat(PIECES.sig)) return null;
     const sigStart = s.at;
-    while ((B64[b[s.at] as number] as number) >= 0 || b[s.at] === 0x3d) s.at++;
+    s.at = b.indexOf(0x22, s.at);
+    if (s.at < 0) return null;
     const sig: [number, number] = [sigStart, s.at];
     if (sig[1] - sig[0] !== 88 || !s.eat(PIECES.leafIndex)) return null;
     const envelopeEnd = s.at - ',"leafIndex":'.length;
@@ -279,10 +275,11 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
     if (leafIndex === null || !s.eat(PIECES.proof)) return null;
     const proofAt = s.at;
     let proofs = 0;
-    // LoggedEnvelope's proof: at most 64 hashes, each canonical base64 of 32 bytes (43 characters and "=").
+    // LoggedEnvelope's proof: at most 64 hashes, each canonical base64 of 32 bytes (43 characters and "="). Here
+    // only their places: included() decodes each hash it hashes, strictly, and compares the others byte for byte with
+    // the last verified path's, every one of which was decoded so (or compared so with one that was).
     while (b[s.at] === 0x22) {
       if (proofs > 0 && b[s.at - 1] !== 0x2c) return null;
-      for (let i = 1; i <= 43; i++) if ((B64[b[s.at + i] as number] as number) < 0) return null;
       if (b[s.at + 44] !== 0x3d || b[s.at + 45] !== 0x22) return null;
       proofs++;
       s.at += 46;
