@@ -49,6 +49,11 @@ export interface Decoded {
   readonly digest: string;
   /** The payload's bytes as the decoder decoded them: the signature check does not decode them again. */
   readonly payloadBytes?: Uint8Array;
+  /**
+   * What the signature check needs, where the decoder had it at hand (the export fast reader): the signature's 64
+   * bytes and the DSSE pre-authentication encoding PAE(payloadType, payloadBytes) it signs.
+   */
+  readonly signed?: { readonly signature: Uint8Array; readonly message: Uint8Array };
 }
 
 const ENVELOPE_PROBLEMS = { ENVELOPE_INVALID: 'ENVELOPE_ERROR', PAYLOAD_NOT_CANONICAL: 'PAYLOAD_NOT_CANONICAL', SCHEMA_INVALID: 'SCHEMA_ERROR' } as const satisfies Record<EnvelopeProblemCode, VerifyErrorCode>;
@@ -104,7 +109,8 @@ export function fail(code: VerifyErrorCode, step: string, d: Decoded, message: s
 }
 
 export function checkSignature(d: Decoded, publicKey: Uint8Array, crypto: CryptoBackend, step: string): void {
-  if (!verifyEnvelopeSignature(d.envelope, publicKey, crypto, d.payloadBytes)) throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
+  const ok = d.signed ? crypto.verifyEd25519(d.signed.signature, d.signed.message, publicKey) : verifyEnvelopeSignature(d.envelope, publicKey, crypto, d.payloadBytes);
+  if (!ok) throw fail('SIGNATURE_ERROR', step, d, `Ed25519 signature over ${d.event.type} does not verify`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
