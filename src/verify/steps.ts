@@ -353,8 +353,13 @@ export function liveStationKey(d: Decoded, lives: KeyLives, step: string): Uint8
     if (revoked) throw fail('KEY_REVOKED', step, d, `key ${d.keyId.slice(0, 16)}… of station ${d.event.source.id} was revoked at leaf ${String(revoked.revokedAt)}, before this event`);
     throw fail('KEY_UNKNOWN', step, d, `key ${d.keyId.slice(0, 16)}… was not registered to station ${d.event.source.id} before this event`);
   }
-  return fromHex(live.publicKey);
+  let key = liveKeyBytes.get(live);
+  if (!key) liveKeyBytes.set(live, (key = fromHex(live.publicKey)));
+  return key;
 }
+
+/** Each registration's key decoded from hex once: it signs every event of its station. */
+const liveKeyBytes = new WeakMap<StationKeyLife, Uint8Array>();
 
 /** A unit's events in stream order: each signed by a key live at its leaf, chained from prev null, in log order. */
 export function verifyUnitEvents(serial: string, unit: readonly Decoded[], lives: KeyLives, crypto: CryptoBackend, step = 'unit'): UnitFacts {
