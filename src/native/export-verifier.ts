@@ -13,7 +13,7 @@ import type { NoteKey } from '../tlog/note.ts';
 import { MAX_EXPORT_LINE_BYTES } from '../verify/export-format.ts';
 import type { WitnessPolicy } from '../tlog/policy.ts';
 import type { SignaturePolicy } from '../verify/signature-policy.ts';
-import { verifyExportLines, type ExportReport, type UnitRecordVerifier, type UnitResult } from '../verify/export.ts';
+import { verifyExportLines, type ExportReport, type UnitContext, type UnitRecordVerifier, type UnitResult } from '../verify/export.ts';
 import type { WorkReply, WorkRequest } from './export-worker.ts';
 
 export type { ExportReport };
@@ -46,11 +46,15 @@ function workerUrl(): URL {
   return import.meta.url.endsWith('.ts') ? new URL('./export-worker-boot.mjs', import.meta.url) : new URL('./export-worker.js', import.meta.url);
 }
 
-/** A pool of worker threads behind the pipeline's UnitRecordVerifier interface. */
+/**
+ * A pool of worker threads behind the pipeline's UnitRecordVerifier interface. A batch travels as one buffer,
+ * transferred (its lines copied into it once, no structured clone of each), and the context only when it is new to
+ * the worker: both costs are paid per batch, not per line.
+ */
 export function workerPoolVerifier(threads: number, portable: boolean): UnitRecordVerifier {
-  const workers = Array.from({ length: threads }, () => new Worker(workerUrl()));
+  const workers = Array.from({ length: threads }, () => ({ worker: new Worker(workerUrl()), context: null as UnitContext | null }));
   const pending = new Map<number, (reply: WorkReply) => void>();
-  for (const w of workers) w.on('message', (reply: WorkReply) => pending.get(reply.id)?.(reply));
+  for (const { worker } of workers) worker.on('message', (reply: WorkReply) => pending.get(reply.id)?.(reply));
   let nextId = 0;
   return {
     threads,
@@ -62,10 +66,22 @@ export function workerPoolVerifier(threads: number, portable: boolean): UnitReco
           if (reply.ok) resolve(reply.results);
           else reject(new VerificationError(reply.error.code, reply.error.step, reply.error.message, reply.error.location));
         });
-        (workers[id % workers.length] as Worker).postMessage({ id, context, portable, units: batch } satisfies WorkRequest);
+        const to = workers[id % workers.length] as (typeof workers)[number];
+        const bytes = new Uint8Array(batch.reduce((n, u) => n + u.bytes.length, 0));
+        const ends = new Uint32Array(batch.length);
+        const lines = new Float64Array(batch.length);
+        let at = 0;
+        batch.forEach((u, i) => {
+          bytes.set(u.bytes, at);
+          ends[i] = at += u.bytes.length;
+          lines[i] = u.line;
+        });
+        const fresh = to.context !== context;
+        to.context = context;
+        to.worker.postMessage({ id, context: fresh ? context : null, portable, bytes, ends, lines } satisfies WorkRequest, [bytes.buffer, ends.buffer, lines.buffer]);
       }),
     close: async () => {
-      await Promise.all(workers.map((w) => w.terminate()));
+      await Promise.all(workers.map(({ worker }) => worker.terminate()));
     },
   };
 }

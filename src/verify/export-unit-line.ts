@@ -17,11 +17,12 @@
  */
 import { unitEventVersions, LedgerEventSchema, EVENT_PAYLOAD_TYPE, type LedgerEvent } from '../../schemas/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { fromUtf8, toHex } from '../crypto/encoding.ts';
+import { fromUtf8, toHex, utf8 } from '../crypto/encoding.ts';
 import { DEFAULT_MAX_DEPTH } from '../crypto/jcs.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
-import { hashesEqual, leafHash, nodeHash, splitPoint, type Hash } from '../merkle/hash.ts';
+import { hashesEqual, splitPoint, type Hash } from '../merkle/hash.ts';
 import type { Decoded } from './steps.ts';
+import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { MAX_EXPORT_LINE_BYTES } from './export-format.ts';
 import { isWellFormedUnitMapProof } from './records.ts';
 
@@ -95,6 +96,10 @@ const isIdentifierByte = (c: number, first: boolean) => (c >= 0x30 && c <= 0x39)
 
 const UNIT_TYPES = new Set(Object.keys(unitEventVersions));
 
+/** The bytes of PAE(EVENT_PAYLOAD_TYPE, body) before the body (DSSE v1; dsse.ts's pae), for a body of `length` bytes. */
+const PAE_PREFIX = `DSSEv1 ${EVENT_PAYLOAD_TYPE.length} ${EVENT_PAYLOAD_TYPE} `;
+const PAE_HEADER = (length: number) => utf8(`${PAE_PREFIX}${length} `);
+
 /** A cursor over the line; every reader returns false (or null) at the first byte out of the expected form. */
 class Scan {
   at = 0;
@@ -121,7 +126,7 @@ class Scan {
     return [start, i];
   }
   text([s, e]: [number, number]): string {
-    return String.fromCharCode.apply(null, this.b.subarray(s, e) as unknown as number[]);
+    return fromUtf8(this.b.subarray(s, e)); // ASCII here: its UTF-8 decoding is the fast one
   }
   identifier(): string | null {
     const r = this.quoted((c, i) => isIdentifierByte(c, i === 0), 1, 64);
@@ -143,12 +148,18 @@ class Scan {
   }
 }
 
-/** Strict base64 (RFC 4648 §4, padded, no stray bits) of bytes [s, e), as encoding.ts's fromBase64 has it; null if not. */
-export function base64Span(b: Uint8Array, s: number, e: number): Uint8Array | null {
+/**
+ * Strict base64 (RFC 4648 §4, padded, no stray bits) of bytes [s, e), as encoding.ts's fromBase64 has it; null if
+ * not. `before`: bytes to put in front of the decoded ones, in the same buffer (the result is the decoded bytes).
+ */
+export function base64Span(b: Uint8Array, s: number, e: number, before?: Uint8Array): Uint8Array | null {
   const n = e - s;
   if (n % 4 !== 0) return null;
   const padding = n === 0 ? 0 : b[e - 1] === 0x3d ? (b[e - 2] === 0x3d ? 2 : 1) : 0;
-  const out = new Uint8Array((n / 4) * 3 - padding);
+  const head = before?.length ?? 0;
+  const whole = new Uint8Array(head + (n / 4) * 3 - padding);
+  if (before) whole.set(before);
+  const out = head > 0 ? whole.subarray(head) : whole;
   const full = padding === 0 ? e : e - 4;
   let o = 0;
   for (let i = s; i < full; i += 4) {
@@ -199,10 +210,13 @@ function membersInOrder(value: unknown, depth: number): boolean {
 }
 
 /** One envelope as the ledger's decoder (codec.ts) would accept it, from its canonical bytes; null: let it decide. */
-function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number, number], sig: [number, number], envelope: [number, number], position: number, leafIndex: number, line: number, crypto: CryptoBackend): Decoded | null {
+function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number, number], sig: [number, number], span: [number, number], position: number, leafIndex: number, line: number, crypto: CryptoBackend): Decoded | null {
   // DsseEnvelopeSchema: a payload of 1 to 256 KiB characters, a signature of 88; then canonical base64 of UTF-8, 64 bytes.
   if (payload[1] - payload[0] < 1 || payload[1] - payload[0] > 256 * 1024) return null;
-  const payloadBytes = base64Span(b, payload[0], payload[1]);
+  // Decoded behind the start of its PAE (dsse.ts): the message the signature covers is then the same buffer.
+  const length = ((payload[1] - payload[0]) / 4) * 3 - (b[payload[1] - 1] === 0x3d ? (b[payload[1] - 2] === 0x3d ? 2 : 1) : 0);
+  const header = PAE_HEADER(length);
+  const payloadBytes = base64Span(b, payload[0], payload[1], header);
   const signature = base64Span(b, sig[0], sig[1]);
   if (!payloadBytes || !signature || signature.length !== 64) return null;
   let text: string;
@@ -217,26 +231,18 @@ function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number
   const parsed = LedgerEventSchema.safeParse(value);
   if (!parsed.success || !UNIT_TYPES.has(parsed.data.type)) return null;
   const event: LedgerEvent = parsed.data;
-  const bytes = b.subarray(envelope[0], envelope[1]);
-  const keyId = String.fromCharCode.apply(null, b.subarray(keyid[0], keyid[1]) as unknown as number[]);
-  const sigText = String.fromCharCode.apply(null, b.subarray(sig[0], sig[1]) as unknown as number[]);
-  const payloadText = String.fromCharCode.apply(null, b.subarray(payload[0], payload[1]) as unknown as number[]);
+  const bytes = b.subarray(span[0], span[1]);
+  const keyId = fromUtf8(b.subarray(keyid[0], keyid[1]));
   let digest: string | undefined;
-  // The digest (the next event's prev) is hashed when first asked for: a unit's last event is never asked.
-  return Object.defineProperty(
+  let envelope: DsseEnvelope | undefined;
+  // Asked for when first needed: the digest (the next event's prev) is never asked of a unit's last event, and the
+  // envelope's text only where a failure is explained (the signature is checked over payloadBytes).
+  return Object.defineProperties(
+    { role: 'unit', leafIndex, position, at: { line, field: `events[${position}]` }, event, keyId, bytes, payloadBytes, signed: { signature, message: new Uint8Array(payloadBytes.buffer, payloadBytes.byteOffset - header.length, header.length + payloadBytes.length) } } as Omit<Decoded, 'digest' | 'envelope'>,
     {
-      role: 'unit',
-      leafIndex,
-      envelope: { payloadType: EVENT_PAYLOAD_TYPE, payload: payloadText, signatures: [{ keyid: keyId, sig: sigText }] },
-      position,
-      at: { line, field: `events[${position}]` },
-      event,
-      keyId,
-      bytes,
-      payloadBytes,
-    } as Omit<Decoded, 'digest'>,
-    'digest',
-    { enumerable: true, get: () => (digest ??= toHex(crypto.sha256(bytes))) },
+      digest: { enumerable: true, get: () => (digest ??= toHex(crypto.sha256(bytes))) },
+      envelope: { enumerable: true, get: () => (envelope ??= { payloadType: EVENT_PAYLOAD_TYPE, payload: fromUtf8(b.subarray(payload[0], payload[1])), signatures: [{ keyid: keyId, sig: fromUtf8(b.subarray(sig[0], sig[1])) }] }) },
+    },
   ) as Decoded;
 }
 
@@ -264,14 +270,17 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
     if (position > 0 && !s.eat([0x2c])) break;
     if (!s.eat(PIECES.envelope)) return null;
     const envelopeStart = s.at - PIECES.envelope.length + '{"envelope":'.length;
+    // The payload and signature run to the next quote: base64Span refuses them if anything but base64 is in them.
     const payloadStart = s.at;
-    while ((B64[b[s.at] as number] as number) >= 0 || b[s.at] === 0x3d) s.at++;
+    s.at = b.indexOf(0x22, s.at);
+    if (s.at < 0) return null;
     const payload: [number, number] = [payloadStart, s.at];
     if (!s.eat(PIECES.payloadType)) return null;
     const keyid = s.quoted(isHexDigit, 64, 64);
     if (!keyid || !s.eat(PIECES.sig)) return null;
     const sigStart = s.at;
-    while ((B64[b[s.at] as number] as number) >= 0 || b[s.at] === 0x3d) s.at++;
+    s.at = b.indexOf(0x22, s.at);
+    if (s.at < 0) return null;
     const sig: [number, number] = [sigStart, s.at];
     if (sig[1] - sig[0] !== 88 || !s.eat(PIECES.leafIndex)) return null;
     const envelopeEnd = s.at - ',"leafIndex":'.length;
@@ -279,10 +288,11 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
     if (leafIndex === null || !s.eat(PIECES.proof)) return null;
     const proofAt = s.at;
     let proofs = 0;
-    // LoggedEnvelope's proof: at most 64 hashes, each canonical base64 of 32 bytes (43 characters and "=").
+    // LoggedEnvelope's proof: at most 64 hashes, each canonical base64 of 32 bytes (43 characters and "="). Here
+    // only their places: included() decodes each hash it hashes, strictly, and compares the others byte for byte with
+    // the last verified path's, every one of which was decoded so (or compared so with one that was).
     while (b[s.at] === 0x22) {
       if (proofs > 0 && b[s.at - 1] !== 0x2c) return null;
-      for (let i = 1; i <= 43; i++) if ((B64[b[s.at + i] as number] as number) < 0) return null;
       if (b[s.at + 44] !== 0x3d || b[s.at + 45] !== 0x22) return null;
       proofs++;
       s.at += 46;
@@ -291,7 +301,7 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
     if (proofs > MAX_PROOF || !s.eat([0x5d, 0x7d])) return null;
     const d = decodeEnvelope(b, payload, keyid, sig, [envelopeStart, envelopeEnd], position, leafIndex, line, crypto);
     if (!d) return null;
-    const leaf = leafHash(d.bytes, crypto);
+    const leaf = leafHashOf(d.bytes, crypto);
     if (!included(b, leaf, leafIndex, proofAt, proofs, memo, crypto)) return null;
     decoded.push(d);
     leafHashes.push(leaf);
@@ -386,7 +396,7 @@ function included(b: Uint8Array, leaf: Hash, index: number, proofAt: number, cou
     if (!sibling) return false;
     const top = length - 1 - level;
     const [s, e] = [siblingFrom[top] as number, siblingTo[top] as number];
-    hash = s < from ? nodeHash(sibling, hash, crypto) : nodeHash(hash, sibling, crypto);
+    hash = s < from ? nodeHashOf(sibling, hash, crypto) : nodeHashOf(hash, sibling, crypto);
     from = Math.min(from, s);
     to = Math.max(to, e);
     path.from[level + 1] = from;
@@ -397,6 +407,26 @@ function included(b: Uint8Array, leaf: Hash, index: number, proofAt: number, cou
   memo.spare = last ?? newPath();
   memo.last = path;
   return true;
+}
+
+/**
+ * RFC 6962's leaf and node hashes (merkle/hash.ts leafHash, nodeHash: SHA-256 of 0x00 || data, 0x01 || left ||
+ * right), hashed from one buffer reused call after call instead of a new concatenation each time: several per event
+ * on this path. The tests hold them to merkle/hash.ts (the leaf hashes read here equal the steps').
+ */
+let scratch = new Uint8Array(4096);
+function leafHashOf(data: Uint8Array, crypto: CryptoBackend): Hash {
+  if (scratch.length < data.length + 1) scratch = new Uint8Array(2 * (data.length + 1));
+  scratch[0] = 0;
+  scratch.set(data, 1);
+  return crypto.sha256(scratch.subarray(0, data.length + 1));
+}
+const pair = new Uint8Array(65);
+function nodeHashOf(left: Hash, right: Hash, crypto: CryptoBackend): Hash {
+  pair[0] = 1;
+  pair.set(left, 1);
+  pair.set(right, 33);
+  return crypto.sha256(pair);
 }
 
 function sameBytes(a: Uint8Array, at: number, b: Uint8Array, bt: number, n: number): boolean {
