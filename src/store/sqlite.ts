@@ -229,17 +229,12 @@ export class SqliteEventStore implements EventStore {
     try {
       this.assertOpen();
       // One transaction; each group in a savepoint of its own (a nested better-sqlite3 transaction), rolled
-      // back alone when the group is refused. Anything else (I/O, a full disk) aborts the whole write.
-      const outcomes = this.db.transaction(() =>
-        groups.map((requests): PromiseSettledResult<AppendResult[]> => {
-          try {
-            return { status: 'fulfilled', value: this.db.transaction(() => requests.map((r) => this.appendOne(r)))() };
-          } catch (error) {
-            if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError || error instanceof TypeError) return { status: 'rejected', reason: error };
-            throw error;
-          }
-        }),
-      )();
+      // back alone when the group is refused. Anything else (I/O, a full disk) aborts the whole write. A lone
+      // group needs no savepoint: its refusal rolls back the transaction, which holds nothing else.
+      const outcomes: PromiseSettledResult<AppendResult[]>[] =
+        groups.length === 1
+          ? [refusalOrThrow(() => this.db.transaction(() => (groups[0] as readonly AppendRequest[]).map((r) => this.appendOne(r)))())]
+          : this.db.transaction(() => groups.map((requests) => refusalOrThrow(() => this.db.transaction(() => requests.map((r) => this.appendOne(r)))())))();
       if (outcomes.some((o) => o.status === 'fulfilled')) this.notify();
       return Promise.resolve(outcomes);
     } catch (error) {
@@ -254,18 +249,32 @@ export class SqliteEventStore implements EventStore {
     const ids = new Set(events.map((e) => e.id));
     if (ids.size !== events.length) throw new TypeError('an append repeats an event id');
 
-    const retry = this.findRetry(stream, events);
-    if (retry) return retry;
-
     const headRow = this.stmts.head.get(stream);
     const head = headRow?.revision == null ? null : BigInt(headRow.revision);
-    checkExpected(stream, expected, head);
+    // An exact replay of an earlier append is answered with its result whatever revision it expects, so a
+    // mismatch is a refusal only once no event of the request turns out to be recorded.
+    if (!expectedHolds(expected, head)) {
+      const retry = this.findRetry(stream, events);
+      if (retry) return retry;
+      throw new WrongExpectedVersionError(stream, expected, head ?? 'no_stream');
+    }
 
     const recordedAt = this.now().toISOString();
     let revision = head === null ? 0n : head + 1n;
     const positions: bigint[] = [];
     for (const e of events) {
-      const info = this.stmts.insert.run(stream, revision, e.id, e.type, Buffer.from(e.data), recordedAt);
+      let info: Database.RunResult;
+      try {
+        info = this.stmts.insert.run(stream, revision, e.id, e.type, asBuffer(e.data), recordedAt);
+      } catch (error) {
+        // Ids are looked up only when one is already recorded (the UNIQUE index refused it), not for every
+        // new event. An exact replay has every id recorded, so it fails at its first event, having inserted
+        // nothing, and is answered with the original result; an id refused later is a reuse, refused here
+        // (what this request inserted before it is rolled back with the caller's transaction or savepoint).
+        if (!isReusedId(error)) throw error;
+        if (positions.length === 0) return this.findRetry(stream, events) ?? raise(error);
+        throw new DuplicateEventIdError(e.id, this.stmts.byId.get(e.id)?.stream ?? stream, stream);
+      }
       positions.push(BigInt(info.lastInsertRowid));
       revision++;
     }
@@ -411,14 +420,32 @@ export class SqliteEventStore implements EventStore {
 
 const INT64_MAX = 2n ** 63n - 1n;
 
-function checkExpected(stream: string, expected: ExpectedRevision, head: bigint | null): void {
-  const actual = head ?? 'no_stream';
-  const ok =
-    expected === 'any' ||
-    (expected === 'no_stream' && head === null) ||
-    (expected === 'stream_exists' && head !== null) ||
-    (typeof expected === 'bigint' && head === expected);
-  if (!ok) throw new WrongExpectedVersionError(stream, expected, actual);
+function expectedHolds(expected: ExpectedRevision, head: bigint | null): boolean {
+  return expected === 'any' || (expected === 'no_stream' && head === null) || (expected === 'stream_exists' && head !== null) || (typeof expected === 'bigint' && head === expected);
+}
+
+function raise(error: unknown): never {
+  throw error;
+}
+
+/** The insert's refusal of an event id already recorded (events.id is UNIQUE). */
+function isReusedId(error: unknown): boolean {
+  return error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE' && error.message.includes('events.id');
+}
+
+/** The store's refusals of one group, as its outcome; anything else (I/O, a closed store) is thrown on. */
+function refusalOrThrow(write: () => AppendResult[]): PromiseSettledResult<AppendResult[]> {
+  try {
+    return { status: 'fulfilled', value: write() };
+  } catch (error) {
+    if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError || error instanceof TypeError) return { status: 'rejected', reason: error };
+    throw error;
+  }
+}
+
+/** The bytes as a Buffer over the same memory (better-sqlite3 binds Buffers): no copy of the envelope. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 function toRecorded(r: Row): RecordedEvent {
