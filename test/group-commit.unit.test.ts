@@ -35,6 +35,12 @@ function observed(store: SqliteEventStore) {
           return target.readStream(stream, options);
         };
       }
+      if (prop === 'readStreams') {
+        return (streams: readonly string[]) => {
+          seen.reads.push(...streams.map((stream) => `${stream} (together)`));
+          return target.readStreams(streams);
+        };
+      }
       if (prop === 'appendGroups') {
         return (groups: Parameters<EventStore['appendGroups']>[0]) => {
           seen.groupCommits.push(groups.length);
@@ -173,6 +179,25 @@ describe.each([true, false])('group commit (singleWriter: %s)', (singleWriter) =
     const batchReads = seen.reads.filter((s) => s === 'batch-B-1').length;
     // The setup submission already read (and cached) them.
     expect([stationReads, batchReads]).toEqual(singleWriter ? [0, 0] : [3, 3]);
+  });
+
+  it('reads the new streams of a batch together, once, and decides each event on them as if read one by one', async () => {
+    const station = new EventSigner(stationKey, 'ST-01');
+    const scan = station.sign('UnitScanned', scanData('G-P0'));
+    await ledger.submit([scan.envelope], stationP);
+    seen.reads.length = 0;
+    // A unit already recorded (its next step) among new ones, and one new unit twice (its scan, then its next step).
+    const fresh = Array.from({ length: 5 }, (_, i) => station.sign('UnitScanned', scanData(`G-P${i + 1}`)));
+    const batch = [station.sign('BootloaderWritten', bootloaderData('G-P0', release)), ...fresh, station.sign('BootloaderWritten', bootloaderData('G-P1', release))];
+    const appended = await ledger.submit(batch.map((s) => s.envelope), stationP);
+    expect(appended.map((a) => [a.stream, a.revision])).toEqual([['unit-G-P0', 1n], ...fresh.map((_, i) => [`unit-G-P${i + 1}`, 0n]), ['unit-G-P1', 1n]]);
+    const unitReads = seen.reads.filter((r) => r.startsWith('unit-'));
+    const streams = ['unit-G-P0', ...fresh.map((_, i) => `unit-G-P${i + 1}`)];
+    // With the cache the recorded unit's head is known already; without it every stream of the batch is read, together.
+    expect(unitReads.sort()).toEqual((singleWriter ? streams.slice(1) : streams).map((stream) => `${stream} (together)`).sort());
+    // A second batch chained on the first decides on what the first wrote.
+    const next = await ledger.submit([station.sign('AppVerified', { serial: 'G-P0', imageSha256: release.application.sha256, version: release.application.version, sizeBytes: release.application.sizeBytes, reportedSha256: release.application.sha256, method: 'device_report', result: 'pass' }).envelope, station.sign('BootloaderWritten', bootloaderData('G-P2', release)).envelope], stationP);
+    expect(next.map((a) => [a.stream, a.revision])).toEqual([['unit-G-P0', 2n], ['unit-G-P2', 1n]]);
   });
 
   it('answers a submission only after its transaction committed', async () => {

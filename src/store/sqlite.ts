@@ -119,6 +119,7 @@ export class SqliteEventStore implements EventStore {
     byId: Database.Statement<[string], Row | undefined>;
     insert: Database.Statement<[string, bigint, string, string, Buffer, string]>;
     readStream: Database.Statement<[string, bigint, number], Row>;
+    readStreams: Database.Statement<[string], Row>;
     readStreamBackwards: Database.Statement<[string, bigint, number], Row>;
     readAll: Database.Statement<[bigint, number], Row>;
     headPosition: Database.Statement<[], { p: number | bigint | null }>;
@@ -143,6 +144,8 @@ export class SqliteEventStore implements EventStore {
       readStream: this.db.prepare(
         'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
       ) as never,
+      // One index lookup per named stream (the names travel as one JSON array).
+      readStreams: this.db.prepare('SELECT * FROM events WHERE stream IN (SELECT value FROM json_each(?)) ORDER BY stream, revision') as never,
       // UNIQUE (stream, revision) is an index SQLite walks in either direction: the head costs one row.
       readStreamBackwards: this.db.prepare(
         'SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
@@ -320,6 +323,17 @@ export class SqliteEventStore implements EventStore {
         ? this.stmts.readStreamBackwards.all(stream, options.fromRevision ?? INT64_MAX, maxCount)
         : this.stmts.readStream.all(stream, options.fromRevision ?? 0n, maxCount);
     return Promise.resolve(rows.map(toRecorded));
+  }
+
+  readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+    this.assertOpen();
+    const found = new Map<string, RecordedEvent[]>();
+    for (const row of this.stmts.readStreams.all(JSON.stringify(streams))) {
+      let events = found.get(row.stream);
+      if (!events) found.set(row.stream, (events = []));
+      events.push(toRecorded(row));
+    }
+    return Promise.resolve(found);
   }
 
   readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {

@@ -319,6 +319,8 @@ export class Ledger {
   /** Decides every submission of the group in order, writes the accepted ones in one transaction, answers each. */
   private async commitGroup(group: readonly Submission[]): Promise<void> {
     const views = new StreamViews(this.store, this.crypto, this.cache);
+    // The streams the events extend, read together before the decisions read them one by one.
+    await views.prefetch(group.flatMap((submission) => submission.decoded.flatMap((item) => ownStream(item.event) ?? [])));
     const accepted: { readonly submission: Submission; readonly savepoint: Savepoint; readonly checked: Checked[] }[] = [];
     for (const submission of group) {
       const savepoint = new Savepoint();
@@ -576,6 +578,15 @@ export class Ledger {
   private decodeRecorded(recorded: RecordedEvent): StoredEvent {
     // Assigned onto the decoded event, not spread: a spread would read, so hash, its lazy digest.
     return Object.assign(decodeTrustedEnvelope(recorded.data, this.crypto), { recorded });
+  }
+}
+
+/** The stream an event extends; null where its aggregate refuses it (the decision then says why). */
+function ownStream(event: LedgerEvent): StreamRef<unknown> | null {
+  try {
+    return aggregateOf(event).open((aggregate) => (aggregate.accepts(event) ? (aggregate.streamFor(event) as StreamRef<unknown>) : null));
+  } catch {
+    return null;
   }
 }
 
