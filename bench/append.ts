@@ -12,6 +12,9 @@
  *
  *   npm run bench            (about two minutes; builds first)
  *   npm run bench -- --quick (smaller counts)   --json (one JSON object of the figures)
+ *   --sqlite-only (no PostgreSQL)   --stations-only (the 64-station SQLite run alone)   --sequential-only (the
+ *   one-client figures and their raw references alone)   --profile DIR (a V8 CPU profile of the SQLite server)
+ *   --profile-batch DIR (one more server, sent only the batches of 100, profiled)
  */
 import { createPublicKey, createPrivateKey, sign as nodeSign, verify as nodeVerify, randomUUID } from 'node:crypto';
 import { createReport, perSecond, quantile, quick, runBench } from './report.ts';
@@ -41,19 +44,30 @@ const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
 const onlySqlite = process.argv.includes('--sqlite-only');
 /** `--stations-only`: the 64-station SQLite run alone (with `--profile`, a profile of just that load). */
 const onlyStations = process.argv.includes('--stations-only');
+/** `--sequential-only`: the one-client figures alone (single events, batches of 100) and their raw references. */
+const onlySequential = process.argv.includes('--sequential-only');
+/** `--profile-batch DIR`: one more SQLite server, sent only the batches of 100, writes a V8 CPU profile there. */
+const profileBatchAt = process.argv.indexOf('--profile-batch');
+const profileBatchDir = profileBatchAt > 0 ? process.argv[profileBatchAt + 1] : undefined;
+
+/** Which parts of the HTTP run a server is sent; all of them unless a flag narrows the run. */
+interface Parts {
+  readonly stations?: boolean;
+  readonly single?: boolean;
+}
 
 /**
  * The HTTP append figures on one store; returns a signed event for the verify figures. `stationsOnly`: the
  * 64-station run alone (a comparison run of the same server with another setting).
  */
-async function httpAppend(label: string, prefix: string, env: Record<string, string>, nodeArgs: readonly string[] = [], stationsOnly = false): Promise<{ envelope: DsseEnvelope; key: Signer }> {
+async function httpAppend(label: string, prefix: string, env: Record<string, string>, nodeArgs: readonly string[] = [], stationsOnly = false, parts: Parts = {}): Promise<{ envelope: DsseEnvelope; key: Signer }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
   const ledger = await startBenchLedger(dataDir, STATIONS, env, nodeArgs);
   try {
     const { release, stations } = ledger;
 
     // 64 stations at once, each flashing its units one after another, one event per request.
-    const flows = stations.map((s) => Array.from({ length: UNITS_PER_STATION }, (_, u) => unitFlow(s, release, `${s.stationId}-U${u}`)).flat());
+    const flows = parts.stations === false ? [] : stations.map((s) => Array.from({ length: UNITS_PER_STATION }, (_, u) => unitFlow(s, release, `${s.stationId}-U${u}`)).flat());
     const one = stations[0]!;
     const scan = (serial: string) => one.signer.sign('UnitScanned', { serial, batchId: 'B-1', station: one.stationId, operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }).envelope;
     const singles = Array.from({ length: N_SINGLE }, (_, i) => scan(`S-${i}`));
@@ -64,21 +78,23 @@ async function httpAppend(label: string, prefix: string, env: Record<string, str
     const cpuBefore = ledger.server.cpuSeconds();
     const mainBefore = ledger.server.mainThreadCpuSeconds();
     let t = performance.now();
-    await Promise.all(
-      stations.map(async (s, i) => {
-        for (const signed of flows[i] ?? []) latencies.push(await timedAppend(http, s.token, [signed.envelope]));
-      }),
-    );
-    const ms = performance.now() - t;
-    const cpuAfter = ledger.server.cpuSeconds();
-    const mainAfter = ledger.server.mainThreadCpuSeconds();
-    results.add(`${prefix}.stations64.rate`, `${label}: ${STATIONS} stations concurrently, whole unit flows, 1 event per request (${total.toLocaleString('en-US')} events)`, perSecond(total, ms), 'events/s');
-    results.add(`${prefix}.stations64.p50`, `${label}: ${STATIONS} stations, request latency p50`, quantile(latencies, 0.5), 'ms', 1);
-    results.add(`${prefix}.stations64.p99`, `${label}: ${STATIONS} stations, request latency p99`, quantile(latencies, 0.99), 'ms', 1);
-    // CPU time is what a loaded machine does not distort: the server's whole cost of one event.
-    results.add(`${prefix}.stations64.cpu`, `${label}: ${STATIONS} stations, server CPU time per event (HTTP, decode, verify, decide, write, log)`, cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) / total) * 1e6, 'µs', 0);
-    // The main thread's share: what one core must carry (the signature workers and the store writer have their own threads).
-    results.add(`${prefix}.stations64.cpu.main`, `${label}: ${STATIONS} stations, server main-thread CPU time per event (HTTP, decode, decide, read side)`, mainBefore === null || mainAfter === null ? null : ((mainAfter - mainBefore) / total) * 1e6, 'µs', 0);
+    if (parts.stations !== false) {
+      await Promise.all(
+        stations.map(async (s, i) => {
+          for (const signed of flows[i] ?? []) latencies.push(await timedAppend(http, s.token, [signed.envelope]));
+        }),
+      );
+      const ms = performance.now() - t;
+      const cpuAfter = ledger.server.cpuSeconds();
+      const mainAfter = ledger.server.mainThreadCpuSeconds();
+      results.add(`${prefix}.stations64.rate`, `${label}: ${STATIONS} stations concurrently, whole unit flows, 1 event per request (${total.toLocaleString('en-US')} events)`, perSecond(total, ms), 'events/s');
+      results.add(`${prefix}.stations64.p50`, `${label}: ${STATIONS} stations, request latency p50`, quantile(latencies, 0.5), 'ms', 1);
+      results.add(`${prefix}.stations64.p99`, `${label}: ${STATIONS} stations, request latency p99`, quantile(latencies, 0.99), 'ms', 1);
+      // CPU time is what a loaded machine does not distort: the server's whole cost of one event.
+      results.add(`${prefix}.stations64.cpu`, `${label}: ${STATIONS} stations, server CPU time per event (HTTP, decode, verify, decide, write, log)`, cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) / total) * 1e6, 'µs', 0);
+      // The main thread's share: what one core must carry (the signature workers and the store writer have their own threads).
+      results.add(`${prefix}.stations64.cpu.main`, `${label}: ${STATIONS} stations, server main-thread CPU time per event (HTTP, decode, decide, read side)`, mainBefore === null || mainAfter === null ? null : ((mainAfter - mainBefore) / total) * 1e6, 'µs', 0);
+    }
     if (stationsOnly) {
       http.close();
       return { envelope: singles[0] as DsseEnvelope, key: one.key };
@@ -90,10 +106,12 @@ async function httpAppend(label: string, prefix: string, env: Record<string, str
       return before === null || after === null ? null : ((after - before) / n) * 1e6;
     };
     let cpuAt = cpu();
-    t = performance.now();
-    for (const e of singles) await timedAppend(http, one.token, [e]);
-    results.add(`${prefix}.sequential.single`, `${label}: one client, 1 event per request, sequential`, perSecond(N_SINGLE, performance.now() - t), 'events/s');
-    results.add(`${prefix}.sequential.single.cpu`, `${label}: one client, 1 event per request, server CPU time per event`, cpuPerEvent(cpuAt, N_SINGLE), 'µs');
+    if (parts.single !== false) {
+      t = performance.now();
+      for (const e of singles) await timedAppend(http, one.token, [e]);
+      results.add(`${prefix}.sequential.single`, `${label}: one client, 1 event per request, sequential`, perSecond(N_SINGLE, performance.now() - t), 'events/s');
+      results.add(`${prefix}.sequential.single.cpu`, `${label}: one client, 1 event per request, server CPU time per event`, cpuPerEvent(cpuAt, N_SINGLE), 'µs');
+    }
 
     cpuAt = cpu();
     t = performance.now();
@@ -164,18 +182,24 @@ async function postgresForBench(): Promise<{ url: string; stop(): Promise<void> 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-bench-'));
   console.error(`flashtrail append benchmark (${quick ? 'quick' : 'full'}), node ${process.version}`);
-  const { envelope, key } = await httpAppend('SQLite', 'sqlite', {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [], onlyStations);
+  const { envelope, key } = await httpAppend('SQLite', 'sqlite', {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [], onlyStations, onlySequential ? { stations: false } : {});
+  if (profileBatchDir) {
+    // Its own server, so that the profile holds the batches and nothing of the other parts (its figures are slowed by the profiler).
+    await httpAppend('SQLite, profiled (--profile-batch), batches of 100 only', 'sqlite.profiledBatch', {}, ['--cpu-prof', `--cpu-prof-dir=${profileBatchDir}`], false, { stations: false, single: false });
+  }
   if (onlyStations) {
     rmSync(dataDir, { recursive: true, force: true });
     results.add('load', `load average of the machine at the end of the run (1-minute; ${availableParallelism()} cores): the figures are only as quiet as it`, loadavg()[0] as number, '', 1);
     results.print();
     return;
   }
-  // The same server with every signature verified on the thread that decides and writes (no worker threads).
-  await httpAppend('SQLite, signatures verified on the writer thread', 'sqlite.writerVerify', { FLASHTRAIL_VERIFY_THREADS: '0' }, [], true);
-  // The same server with no minimum wait before the live read-model pass: what the 10 ms wait buys (or costs).
-  // Under load the pass still waits four times its own last duration (src/server/main.ts, liveReadModel).
-  await httpAppend('SQLite, read-model pass with no minimum wait (FLASHTRAIL_PROJECTION_SETTLE_MS=0)', 'sqlite.settle0', { FLASHTRAIL_PROJECTION_SETTLE_MS: '0' });
+  if (!onlySequential) {
+    // The same server with every signature verified on the thread that decides and writes (no worker threads).
+    await httpAppend('SQLite, signatures verified on the writer thread', 'sqlite.writerVerify', { FLASHTRAIL_VERIFY_THREADS: '0' }, [], true);
+    // The same server with no minimum wait before the live read-model pass: what the 10 ms wait buys (or costs).
+    // Under load the pass still waits four times its own last duration (src/server/main.ts, liveReadModel).
+    await httpAppend('SQLite, read-model pass with no minimum wait (FLASHTRAIL_PROJECTION_SETTLE_MS=0)', 'sqlite.settle0', { FLASHTRAIL_PROJECTION_SETTLE_MS: '0' });
+  }
 
   // Reference: what SQLite itself does on this disk with the same durability (WAL, synchronous=FULL).
   const raw = new Database(join(dataDir, 'raw.sqlite'));
@@ -202,7 +226,7 @@ async function main() {
   if (typeof postgres === 'string') console.error(`  PostgreSQL figures skipped: ${postgres}`);
   else {
     try {
-      await httpAppend('PostgreSQL', 'postgres', { FLASHTRAIL_STORE: 'postgres', FLASHTRAIL_POSTGRES_URL: postgres.url });
+      await httpAppend('PostgreSQL', 'postgres', { FLASHTRAIL_STORE: 'postgres', FLASHTRAIL_POSTGRES_URL: postgres.url }, [], false, onlySequential ? { stations: false } : {});
       await rawPostgres(postgres.url);
     } finally {
       await postgres.stop();

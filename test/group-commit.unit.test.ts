@@ -35,6 +35,12 @@ function observed(store: SqliteEventStore) {
           return target.readStream(stream, options);
         };
       }
+      if (prop === 'readStreams') {
+        return (streams: readonly string[]) => {
+          seen.reads.push(...streams.map((stream) => `${stream} (together)`));
+          return target.readStreams(streams);
+        };
+      }
       if (prop === 'appendGroups') {
         return (groups: Parameters<EventStore['appendGroups']>[0]) => {
           seen.groupCommits.push(groups.length);
@@ -175,6 +181,25 @@ describe.each([true, false])('group commit (singleWriter: %s)', (singleWriter) =
     expect([stationReads, batchReads]).toEqual(singleWriter ? [0, 0] : [3, 3]);
   });
 
+  it('reads the new streams of a batch together, once, and decides each event on them as if read one by one', async () => {
+    const station = new EventSigner(stationKey, 'ST-01');
+    const scan = station.sign('UnitScanned', scanData('G-P0'));
+    await ledger.submit([scan.envelope], stationP);
+    seen.reads.length = 0;
+    // A unit already recorded (its next step) among new ones, and one new unit twice (its scan, then its next step).
+    const fresh = Array.from({ length: 5 }, (_, i) => station.sign('UnitScanned', scanData(`G-P${i + 1}`)));
+    const batch = [station.sign('BootloaderWritten', bootloaderData('G-P0', release)), ...fresh, station.sign('BootloaderWritten', bootloaderData('G-P1', release))];
+    const appended = await ledger.submit(batch.map((s) => s.envelope), stationP);
+    expect(appended.map((a) => [a.stream, a.revision])).toEqual([['unit-G-P0', 1n], ...fresh.map((_, i) => [`unit-G-P${i + 1}`, 0n]), ['unit-G-P1', 1n]]);
+    const unitReads = seen.reads.filter((r) => r.startsWith('unit-'));
+    const streams = ['unit-G-P0', ...fresh.map((_, i) => `unit-G-P${i + 1}`)];
+    // With the cache the recorded unit's head is known already; without it every stream of the batch is read, together.
+    expect(unitReads.sort()).toEqual((singleWriter ? streams.slice(1) : streams).map((stream) => `${stream} (together)`).sort());
+    // A second batch chained on the first decides on what the first wrote.
+    const next = await ledger.submit([station.sign('AppVerified', { serial: 'G-P0', imageSha256: release.application.sha256, version: release.application.version, sizeBytes: release.application.sizeBytes, reportedSha256: release.application.sha256, method: 'device_report', result: 'pass' }).envelope, station.sign('BootloaderWritten', bootloaderData('G-P2', release)).envelope], stationP);
+    expect(next.map((a) => [a.stream, a.revision])).toEqual([['unit-G-P0', 2n], ['unit-G-P2', 1n]]);
+  });
+
   it('answers a submission only after its transaction committed', async () => {
     const station = new EventSigner(stationKey, 'ST-01');
     const events = Array.from({ length: 20 }, (_, i) => station.sign('UnitScanned', scanData(`G-D${i}`)));
@@ -262,10 +287,62 @@ describe('signatures checked before the group', () => {
       expect(toWorkers).toEqual([burst[1], burst[2], forged].map((e) => e?.signatures[0]?.sig));
       expect(results.map((r) => ('error' in r ? r.error.code : 'ok'))).toEqual(['ok', 'ok', 'ok', 'SIGNATURE_INVALID']);
 
-      // A batch larger than a few events goes to the workers even on an idle ledger.
+      // A batch larger than a few events goes to the workers even on an idle ledger (this verifier cannot send at once).
       toWorkers.length = 0;
       await ledger.submit(Array.from({ length: 10 }, (_, i) => station.sign('UnitScanned', scanData(`SB-${i}`)).envelope), stationP);
       expect(toWorkers).toHaveLength(10);
+    } finally {
+      await pool.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an idle ledger shares a large batch with the workers: the first events go to them, the last are verified here, a forgery in either share is refused by its index', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-group-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const pool = new SignatureVerifierPool(1);
+    const toWorkers: string[] = [];
+    const counted: EnvelopeSignatureVerifier = {
+      threads: pool.threads,
+      verify: (envelope, publicKey) => {
+        toWorkers.push(envelope.signatures[0]?.sig ?? '');
+        return pool.verify(envelope, publicKey);
+      },
+      verifyNow: (items) => {
+        toWorkers.push(...items.map((item) => item.envelope.signatures[0]?.sig ?? ''));
+        return pool.verifyNow(items);
+      },
+      close: () => pool.close(),
+    };
+    try {
+      const adminKey = newSigner();
+      const stationKey = newSigner();
+      const ledger = new Ledger({ store, clock: () => new Date(), adminKeys: new Map([[adminKey.keyId, adminKey.publicKey]]), singleWriter: true, signatures: counted });
+      await ledger.submit(lineSetupEvents(new EventSigner(adminKey, 'admin'), { stations: [{ stationId: 'ST-01', key: stationKey }], release, batch: { batchId: 'B-1', line: 'L1', plannedQuantity: 1000 } }), adminP);
+      const station = new EventSigner(stationKey, 'ST-01');
+      const batch = (prefix: string) => Array.from({ length: 40 }, (_, i) => station.sign('UnitScanned', scanData(`${prefix}-${i}`)).envelope);
+      const forge = (envelopes: ReturnType<typeof batch>, index: number) => {
+        const envelope = envelopes[index] as (typeof envelopes)[number];
+        const sig = fromBase64(envelope.signatures[0]?.sig ?? '');
+        sig[7] = (sig[7] as number) ^ 1;
+        envelopes[index] = { ...envelope, signatures: [{ keyid: envelope.signatures[0]?.keyid ?? '', sig: toBase64(sig) }] };
+        return envelopes;
+      };
+
+      toWorkers.length = 0;
+      const genuine = batch('SH');
+      const appended = await ledger.submit(genuine, stationP);
+      expect(appended.map((a) => a.stream)).toEqual(genuine.map((_, i) => `unit-SH-${i}`));
+      // One worker beside this thread: the workers verify the first 25 (this thread also decodes all 40), this thread the last 15.
+      expect(toWorkers).toEqual(genuine.slice(0, 25).map((e) => e.signatures[0]?.sig));
+
+      for (const index of [3, 39]) {
+        toWorkers.length = 0;
+        await expect(ledger.submit(forge(batch(`SF${index}`), index), stationP)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID', details: { index } });
+        expect(toWorkers).toHaveLength(25);
+        expect(await store.readStream(`unit-SF${index}-0`)).toEqual([]);
+      }
     } finally {
       await pool.close();
       await store.close();

@@ -71,8 +71,11 @@ describe('signature pool', () => {
       ['two signatures', { ...good, signatures: [good.signatures[0]!, good.signatures[0]!] }, key.publicKey, false],
     ];
     const verdicts = await Promise.all(cases.map(([, envelope, publicKey]) => pool.verify(envelope, publicKey)));
+    // Sent at once, spread over both workers: the same verdicts, in order.
+    const sentNow = await pool.verifyNow(cases.map(([, envelope, publicKey]) => ({ envelope, publicKey })));
     for (const [i, [what, envelope, publicKey, expected]] of cases.entries()) {
       expect([what, verdicts[i]]).toEqual([what, expected]);
+      expect([what, sentNow[i]]).toEqual([what, expected]);
       expect([what, verdicts[i]]).toEqual([what, verifyEnvelopeSignature(envelope, publicKey, nativeCrypto)]);
     }
   });

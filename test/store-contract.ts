@@ -114,6 +114,24 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
       expect(await store.readStream(s('e'))).toHaveLength(2);
     });
 
+    it('an exact retry is answered with the original positions whatever revision it expects', async () => {
+      const events = [event(), event()];
+      const first = await store.appendToStream(s('ra'), events, { expected: 'no_stream' });
+      await store.appendToStream(s('ra'), [event()]);
+      for (const expected of ['any', 'stream_exists', 2n, 0n] as const) {
+        const retry = await store.appendToStream(s('ra'), events, { expected });
+        expect([expected, retry.positions]).toEqual([expected, first.positions]);
+      }
+      // One group of a group commit, alone: answered the same way.
+      const [alone] = await store.appendGroups([[{ stream: s('ra'), events, expected: 'any' }]]);
+      expect(alone).toEqual({ status: 'fulfilled', value: [expect.objectContaining({ positions: first.positions })] });
+      expect(await store.readStream(s('ra'))).toHaveLength(3);
+      // A lone group refused: its outcome says why, and nothing of it is written.
+      const [refused] = await store.appendGroups([[{ stream: s('ra2'), events: [event()], expected: 'no_stream' }, { stream: s('ra'), events: [event()], expected: 0n }]]);
+      expect(refused?.status === 'rejected' && refused.reason).toBeInstanceOf(WrongExpectedVersionError);
+      expect(await store.readStream(s('ra2'))).toEqual([]);
+    });
+
     it('refuses an event id reused for different content or a partial replay', async () => {
       const original = event('T', '{"v":1}');
       await store.appendToStream(s('f'), [original]);
@@ -136,6 +154,8 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
         { stream: s('dup2'), events: [event(), { ...original }], expected: 'any' },
       ]);
       await expect(batch).rejects.toBeInstanceOf(DuplicateEventIdError);
+      // The reused id is named, not the new event before it in the same request.
+      await expect(batch).rejects.toMatchObject({ eventId: original.id, stream: s('dup1'), attemptedStream: s('dup2') });
       expect(await store.readStream(s('dup2'))).toEqual([]);
       expect(await store.readStream(s('dup3'))).toEqual([]);
       expect(await store.headPosition()).toBe(first.position);

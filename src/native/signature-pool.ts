@@ -19,6 +19,13 @@ import { nativeCrypto } from './crypto.ts';
 /** What the append pipeline needs: a verdict on one envelope's single signature under one public key. */
 export interface EnvelopeSignatureVerifier {
   verify(envelope: DsseEnvelope, publicKey: Uint8Array): Promise<boolean>;
+  /**
+   * Verdicts on several envelopes, sent to the workers at once (spread over them) rather than after the
+   * poll phase: for a caller that goes on verifying its own share of a large batch meanwhile.
+   */
+  verifyNow?(items: readonly { readonly envelope: DsseEnvelope; readonly publicKey: Uint8Array }[]): Promise<boolean[]>;
+  /** How many worker threads verify: what a caller sharing a batch with them splits it by. */
+  readonly threads?: number;
   close(): Promise<void>;
 }
 
@@ -45,6 +52,13 @@ export interface SignatureVerdicts {
 /** The envelope a job carries, in the shape verifyEnvelopeSignature takes (one signature, as the schema admits). */
 export function envelopeOfJob(job: SignatureJob): DsseEnvelope {
   return { payloadType: job.payloadType, payload: job.payload, signatures: [{ keyid: job.keyid, sig: job.sig }] };
+}
+
+/** The job for one envelope; null for one the schema never admits (not exactly one signature): it does not verify. */
+function jobOf(envelope: DsseEnvelope, publicKey: Uint8Array): SignatureJob | null {
+  const sig = envelope.signatures[0];
+  if (envelope.signatures.length !== 1 || sig === undefined) return null;
+  return { payloadType: envelope.payloadType, payload: envelope.payload, keyid: sig.keyid, sig: sig.sig, publicKey };
 }
 
 interface Waiting {
@@ -86,10 +100,9 @@ export class SignatureVerifierPool implements EnvelopeSignatureVerifier {
   }
 
   verify(envelope: DsseEnvelope, publicKey: Uint8Array): Promise<boolean> {
-    const sig = envelope.signatures[0];
     // What the schema never admits is answered here, as verifyEnvelopeSignature answers it.
-    if (envelope.signatures.length !== 1 || sig === undefined) return Promise.resolve(false);
-    const job: SignatureJob = { payloadType: envelope.payloadType, payload: envelope.payload, keyid: sig.keyid, sig: sig.sig, publicKey };
+    const job = jobOf(envelope, publicKey);
+    if (job === null) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       this.queue.push({ job, resolve });
       if (!this.flushing) {
@@ -100,12 +113,31 @@ export class SignatureVerifierPool implements EnvelopeSignatureVerifier {
     });
   }
 
+  verifyNow(items: readonly { readonly envelope: DsseEnvelope; readonly publicKey: Uint8Array }[]): Promise<boolean[]> {
+    const verdicts: Promise<boolean>[] = [];
+    const waiting: Waiting[] = [];
+    for (const { envelope, publicKey } of items) {
+      const job = jobOf(envelope, publicKey);
+      if (job === null) verdicts.push(Promise.resolve(false));
+      else verdicts.push(new Promise<boolean>((resolve) => waiting.push({ job, resolve })));
+    }
+    this.dispatch(waiting);
+    return Promise.all(verdicts);
+  }
+
   private flush(): void {
     this.flushing = false;
     const queue = this.queue;
     this.queue = [];
+    this.dispatch(queue);
+  }
+
+  /** Sends verifications now: in one message per worker when they fit (each worker a share), else in messages of maxBatch. */
+  private dispatch(queue: readonly Waiting[]): void {
+    if (queue.length === 0) return;
     if (!this.started && !this.closed) this.start();
-    for (let i = 0; i < queue.length; i += this.maxBatch) this.send(queue.slice(i, i + this.maxBatch));
+    const size = Math.min(this.maxBatch, Math.ceil(queue.length / Math.max(1, this.workers.length)));
+    for (let i = 0; i < queue.length; i += size) this.send(queue.slice(i, i + size));
   }
 
   private start(): void {

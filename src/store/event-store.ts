@@ -117,6 +117,12 @@ export interface EventStore {
   appendGroups(groups: readonly (readonly AppendRequest[])[]): Promise<PromiseSettledResult<AppendResult[]>[]>;
   /** Events of one stream in the requested direction (revision order by default); empty when the stream does not exist. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /**
+   * Every event of each named stream, in revision order, in one read where the store can (a batch deciding a
+   * hundred new streams reads them together); a stream that does not exist is absent from the map. Optional:
+   * without it, callers read stream by stream.
+   */
+  readStreams?(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>>;
   /** Events of every stream in commit order. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** Catch-up then live subscription to $all, strictly after `after`. */

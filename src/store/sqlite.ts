@@ -123,6 +123,7 @@ export class SqliteEventStore implements EventStore {
     byId: Database.Statement<[string], Row | undefined>;
     insert: Database.Statement<[string, bigint, string, string, Buffer, string]>;
     readStream: Database.Statement<[string, bigint, number], Row>;
+    readStreams: Database.Statement<[string], Row>;
     readStreamBackwards: Database.Statement<[string, bigint, number], Row>;
     readAll: Database.Statement<[bigint, number], Row>;
     headPosition: Database.Statement<[], { p: number | bigint | null }>;
@@ -147,6 +148,8 @@ export class SqliteEventStore implements EventStore {
       readStream: this.db.prepare(
         'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
       ) as never,
+      // One index lookup per named stream (the names travel as one JSON array).
+      readStreams: this.db.prepare('SELECT * FROM events WHERE stream IN (SELECT value FROM json_each(?)) ORDER BY stream, revision') as never,
       // UNIQUE (stream, revision) is an index SQLite walks in either direction: the head costs one row.
       readStreamBackwards: this.db.prepare(
         'SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
@@ -233,17 +236,12 @@ export class SqliteEventStore implements EventStore {
     try {
       this.assertOpen();
       // One transaction; each group in a savepoint of its own (a nested better-sqlite3 transaction), rolled
-      // back alone when the group is refused. Anything else (I/O, a full disk) aborts the whole write.
-      const outcomes = this.db.transaction(() =>
-        groups.map((requests): PromiseSettledResult<AppendResult[]> => {
-          try {
-            return { status: 'fulfilled', value: this.db.transaction(() => this.appendGroup(requests))() };
-          } catch (error) {
-            if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError || error instanceof TypeError) return { status: 'rejected', reason: error };
-            throw error;
-          }
-        }),
-      )();
+      // back alone when the group is refused. Anything else (I/O, a full disk) aborts the whole write. A lone
+      // group needs no savepoint: its refusal rolls back the transaction, which holds nothing else.
+      const outcomes: PromiseSettledResult<AppendResult[]>[] =
+        groups.length === 1
+          ? [refusalOrThrow(() => this.db.transaction(() => this.appendGroup(groups[0] as readonly AppendRequest[]))())]
+          : this.db.transaction(() => groups.map((requests) => refusalOrThrow(() => this.db.transaction(() => this.appendGroup(requests))())))();
       if (outcomes.some((o) => o.status === 'fulfilled')) this.notify();
       return Promise.resolve(outcomes);
     } catch (error) {
@@ -261,10 +259,9 @@ export class SqliteEventStore implements EventStore {
     let fresh = false;
     const results = requests.map((r, i) => {
       if (isCondition(r)) return conditionResult(r.stream, heads[i] ?? null);
-      const retry = this.findRetry(r.stream, r.events);
-      if (retry) return retry;
-      fresh = true;
-      return this.appendOne(r);
+      const { result, replayed } = this.appendOne(r);
+      if (!replayed) fresh = true;
+      return result;
     });
     if (fresh) for (const [i, r] of requests.entries()) if (isCondition(r)) checkExpected(r.stream, r.expected ?? 'any', heads[i] ?? null);
     return results;
@@ -275,23 +272,39 @@ export class SqliteEventStore implements EventStore {
     return row?.revision == null ? null : BigInt(row.revision);
   }
 
-  /** A write that is not a retry (appendGroup checked both). */
-  private appendOne(request: AppendRequest): AppendResult {
+  /** One request that writes (appendGroup checked its shape); `replayed`: an exact retry, answered, nothing written. */
+  private appendOne(request: AppendRequest): { result: AppendResult; replayed: boolean } {
     const { stream, events } = request;
     const expected = request.expected ?? 'any';
-
     const head = this.headOf(stream);
-    checkExpected(stream, expected, head);
+    // An exact replay of an earlier append is answered with its result whatever revision it expects, so a
+    // mismatch is a refusal only once no event of the request turns out to be recorded.
+    if (!expectedHolds(expected, head)) {
+      const retry = this.findRetry(stream, events);
+      if (retry) return { result: retry, replayed: true };
+      throw new WrongExpectedVersionError(stream, expected, head ?? 'no_stream');
+    }
 
     const recordedAt = this.now().toISOString();
     let revision = head === null ? 0n : head + 1n;
     const positions: bigint[] = [];
     for (const e of events) {
-      const info = this.stmts.insert.run(stream, revision, e.id, e.type, Buffer.from(e.data), recordedAt);
+      let info: Database.RunResult;
+      try {
+        info = this.stmts.insert.run(stream, revision, e.id, e.type, asBuffer(e.data), recordedAt);
+      } catch (error) {
+        // Ids are looked up only when one is already recorded (the UNIQUE index refused it), not for every
+        // new event. An exact replay has every id recorded, so it fails at its first event, having inserted
+        // nothing, and is answered with the original result; an id refused later is a reuse, refused here
+        // (what this request inserted before it is rolled back with the caller's transaction or savepoint).
+        if (!isReusedId(error)) throw error;
+        if (positions.length === 0) return { result: this.findRetry(stream, events) ?? raise(error), replayed: true };
+        throw new DuplicateEventIdError(e.id, this.stmts.byId.get(e.id)?.stream ?? stream, stream);
+      }
       positions.push(BigInt(info.lastInsertRowid));
       revision++;
     }
-    return { stream, nextExpectedRevision: revision - 1n, position: positions[positions.length - 1] as bigint, positions };
+    return { result: { stream, nextExpectedRevision: revision - 1n, position: positions[positions.length - 1] as bigint, positions }, replayed: false };
   }
 
   /** An exact replay of an earlier append returns the original result; a partial or altered one is refused. */
@@ -333,6 +346,17 @@ export class SqliteEventStore implements EventStore {
         ? this.stmts.readStreamBackwards.all(stream, options.fromRevision ?? INT64_MAX, maxCount)
         : this.stmts.readStream.all(stream, options.fromRevision ?? 0n, maxCount);
     return Promise.resolve(rows.map(toRecorded));
+  }
+
+  readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+    this.assertOpen();
+    const found = new Map<string, RecordedEvent[]>();
+    for (const row of this.stmts.readStreams.all(JSON.stringify(streams))) {
+      let events = found.get(row.stream);
+      if (!events) found.set(row.stream, (events = []));
+      events.push(toRecorded(row));
+    }
+    return Promise.resolve(found);
   }
 
   readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
@@ -432,6 +456,34 @@ export class SqliteEventStore implements EventStore {
 }
 
 const INT64_MAX = 2n ** 63n - 1n;
+
+function expectedHolds(expected: ExpectedRevision, head: bigint | null): boolean {
+  return expected === 'any' || (expected === 'no_stream' && head === null) || (expected === 'stream_exists' && head !== null) || (typeof expected === 'bigint' && head === expected);
+}
+
+function raise(error: unknown): never {
+  throw error;
+}
+
+/** The insert's refusal of an event id already recorded (events.id is UNIQUE). */
+function isReusedId(error: unknown): boolean {
+  return error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE' && error.message.includes('events.id');
+}
+
+/** The store's refusals of one group, as its outcome; anything else (I/O, a closed store) is thrown on. */
+function refusalOrThrow(write: () => AppendResult[]): PromiseSettledResult<AppendResult[]> {
+  try {
+    return { status: 'fulfilled', value: write() };
+  } catch (error) {
+    if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError || error instanceof TypeError) return { status: 'rejected', reason: error };
+    throw error;
+  }
+}
+
+/** The bytes as a Buffer over the same memory (better-sqlite3 binds Buffers): no copy of the envelope. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
 
 function toRecorded(r: Row): RecordedEvent {
   return {

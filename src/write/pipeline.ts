@@ -19,8 +19,9 @@
  * once the transaction holding its events is durable. Decoding and, where the key is already known, the
  * signature check happen before a submission joins its group, outside the one-at-a-time part; with a
  * signature pool (src/native/signature-pool.ts) that check runs on worker threads, so the writer thread
- * only decodes, decides and writes (except for a small submission reaching an idle ledger, verified at once
- * on this thread: one client's sequential appends gain nothing from a worker round trip).
+ * only decodes, decides and writes (except on an idle ledger: a small submission is verified at once on this
+ * thread, as one client's sequential appends gain nothing from a worker round trip, and a large batch is
+ * shared, the workers verifying its first events while this thread decodes the rest and verifies the last).
  *
  * When the ledger is the only writer of its store (`singleWriter`: SQLite, whose data directory is locked
  * to one process), the folded heads of recently used streams are kept between groups, so a hot station,
@@ -34,6 +35,7 @@ import { verifyEnvelopeSignature } from '../crypto/dsse.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import type { EnvelopeSignatureVerifier } from '../native/signature-pool.ts';
+import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { bytesEqual, fromHex } from '../crypto/encoding.ts';
 import { DecisionError } from '../domain/decision-error.ts';
 import type { Aggregate, DecisionContext, StreamRef } from '../domain/aggregate.ts';
@@ -48,6 +50,10 @@ export type Role = 'station' | 'auditor' | 'admin';
 
 /** The largest submission an idle ledger verifies on its own thread rather than on the signature workers. */
 const INLINE_VERIFY_MAX_EVENTS = 4;
+/** A strict decode of one envelope costs about this many Ed25519 verifies (schema, RFC 8785 check, SHA-256; profiled). */
+const DECODE_COST_IN_VERIFIES = 0.25;
+/** Envelopes of a shared batch sent to the workers per message, as they are decoded. */
+const SHARED_VERIFY_CHUNK = 16;
 
 export interface Principal {
   readonly name: string;
@@ -178,26 +184,86 @@ export class Ledger {
     if (inputs.length > this.maxBatchSize) {
       throw new LedgerError('PAYLOAD_TOO_LARGE', `at most ${this.maxBatchSize} events per request`);
     }
-    const decoded = inputs.map((input, index) => this.decode(input, index));
-    const keys = decoded.map((item) => this.keyKnownAhead(item));
-    // A small submission reaching an idle ledger is verified here: the worker round trip (a message each way
-    // and a thread woken from sleep) costs more CPU and latency than the verify itself, and there is nothing
-    // for this thread to do meanwhile. Under load, or for a large batch, the workers take the verifies.
-    const idle = !this.committing && this.waiting.length === 0 && this.verifyingAhead === 0 && decoded.length <= INLINE_VERIFY_MAX_EVENTS;
-    const pool = idle ? undefined : this.signatures;
+    const idle = !this.committing && this.waiting.length === 0 && this.verifyingAhead === 0;
+    const pool = this.signatures;
+    let decoded: DecodedEvent[];
     let ahead: (CheckedAhead | undefined)[];
-    if (pool) {
+    if (!pool || (idle && inputs.length <= INLINE_VERIFY_MAX_EVENTS)) {
+      // A small submission reaching an idle ledger is verified here: the worker round trip (a message each way
+      // and a thread woken from sleep) costs more CPU and latency than the verify itself, and there is nothing
+      // for this thread to do meanwhile.
+      decoded = inputs.map((input, index) => this.decode(input, index));
+      ahead = decoded.map((item) => this.verifyHere(item, this.keyKnownAhead(item)));
+    } else if (idle && pool.verifyNow) {
+      // A large batch reaching an idle ledger: the workers and this thread verify it together.
+      const verifyNow = pool.verifyNow.bind(pool);
+      this.verifyingAhead++;
+      try {
+        ({ decoded, ahead } = await this.decodeAndVerifyShared(inputs, verifyNow, pool.threads ?? 1));
+      } finally {
+        this.verifyingAhead--;
+      }
+    } else {
+      // Under load this thread decides and writes for everybody: the workers take every verify.
+      decoded = inputs.map((input, index) => this.decode(input, index));
+      const keys = decoded.map((item) => this.keyKnownAhead(item));
       this.verifyingAhead++;
       try {
         ahead = await Promise.all(keys.map(async (publicKey, i) => (publicKey ? { publicKey, valid: await pool.verify((decoded[i] as DecodedEvent).envelope, publicKey) } : undefined)));
       } finally {
         this.verifyingAhead--;
       }
-    } else ahead = keys.map((publicKey, i) => (publicKey ? { publicKey, valid: verifyEnvelopeSignature((decoded[i] as DecodedEvent).envelope, publicKey, this.crypto) } : undefined));
+    }
     return new Promise<AppendedEvent[]>((resolve, reject) => {
       this.waiting.push({ decoded, principal, ahead, resolve, reject, redecided: false });
       this.scheduleCommit();
     });
+  }
+
+  private verifyHere(item: DecodedEvent, publicKey: Uint8Array | undefined): CheckedAhead | undefined {
+    return publicKey ? { publicKey, valid: verifyEnvelopeSignature(item.envelope, publicKey, this.crypto) } : undefined;
+  }
+
+  /**
+   * Decodes a large batch and verifies it on the workers and on this thread at once. The workers' share is
+   * decoded first and sent in chunks as it is decoded, so that they start while this thread decodes the rest
+   * and then verifies its own share; the split gives both sides about the same time (this thread also
+   * decodes everything, about a quarter of a verify per event).
+   */
+  private async decodeAndVerifyShared(
+    inputs: readonly unknown[],
+    verifyNow: NonNullable<EnvelopeSignatureVerifier['verifyNow']>,
+    threads: number,
+  ): Promise<{ decoded: DecodedEvent[]; ahead: (CheckedAhead | undefined)[] }> {
+    const perWorker = 1 / Math.max(1, threads);
+    const hereShare = Math.max(0, (perWorker - DECODE_COST_IN_VERIFIES) / (1 + perWorker));
+    const onWorkers = inputs.length - Math.floor(inputs.length * hereShare);
+    const decoded: DecodedEvent[] = [];
+    const ahead: (CheckedAhead | undefined)[] = [];
+    const sent: Promise<void>[] = [];
+    let chunk: { readonly envelope: DsseEnvelope; readonly publicKey: Uint8Array; readonly index: number }[] = [];
+    const send = () => {
+      const items = chunk;
+      chunk = [];
+      if (items.length > 0) sent.push(verifyNow(items).then((verdicts) => items.forEach((item, i) => (ahead[item.index] = { publicKey: item.publicKey, valid: verdicts[i] === true }))));
+    };
+    try {
+      for (const [index, input] of inputs.entries()) {
+        const item = this.decode(input, index);
+        decoded.push(item);
+        const publicKey = this.keyKnownAhead(item);
+        if (index >= onWorkers) ahead[index] = this.verifyHere(item, publicKey);
+        else if (publicKey) {
+          chunk.push({ envelope: item.envelope, publicKey, index });
+          if (chunk.length >= SHARED_VERIFY_CHUNK || index === onWorkers - 1) send();
+        }
+      }
+      send();
+    } finally {
+      // A refused decode leaves nothing running: what was sent is answered and dropped.
+      await Promise.all(sent);
+    }
+    return { decoded, ahead };
   }
 
   /**
@@ -253,6 +319,8 @@ export class Ledger {
   /** Decides every submission of the group in order, writes the accepted ones in one transaction, answers each. */
   private async commitGroup(group: readonly Submission[]): Promise<void> {
     const views = new StreamViews(this.store, this.crypto, this.cache);
+    // The streams the events extend, read together before the decisions read them one by one.
+    await views.prefetch(group.flatMap((submission) => submission.decoded.flatMap((item) => ownStream(item.event) ?? [])));
     const accepted: { readonly submission: Submission; readonly savepoint: Savepoint; readonly checked: Checked[] }[] = [];
     for (const submission of group) {
       const savepoint = new Savepoint();
@@ -510,6 +578,15 @@ export class Ledger {
   private decodeRecorded(recorded: RecordedEvent): StoredEvent {
     // Assigned onto the decoded event, not spread: a spread would read, so hash, its lazy digest.
     return Object.assign(decodeTrustedEnvelope(recorded.data, this.crypto), { recorded });
+  }
+}
+
+/** The stream an event extends; null where its aggregate refuses it (the decision then says why). */
+function ownStream(event: LedgerEvent): StreamRef<unknown> | null {
+  try {
+    return aggregateOf(event).open((aggregate) => (aggregate.accepts(event) ? (aggregate.streamFor(event) as StreamRef<unknown>) : null));
+  } catch {
+    return null;
   }
 }
 

@@ -10,7 +10,7 @@
  * the submission appends, stream by stream, and at which revision it found each stream: the store's
  * expected-revision check then holds every decision to the state it was made against.
  */
-import type { AppendRequest, EventStore } from '../store/event-store.ts';
+import type { AppendRequest, EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import type { StreamFolder, StreamRef } from '../domain/aggregate.ts';
 import type { LedgerEvent } from '../../schemas/index.ts';
@@ -170,6 +170,11 @@ export class Savepoint {
   }
 }
 
+/** The group's own copy of a head: the cache keeps the head it had until the group's write succeeds. */
+function viewOf<S>(ref: StreamRef<S>, head: StreamHead<S>): StreamView<S> {
+  return { stream: ref.stream, aggregate: ref.aggregate, revision: head.revision, headDigest: head.headDigest, headOccurredAt: head.headOccurredAt, state: head.state, known: new Map(head.known) };
+}
+
 /** A view belongs to the aggregate that folded it; reading it as another aggregate's state is a bug. */
 function isViewOf<S>(view: StreamView<unknown>, aggregate: StreamFolder<S>): view is StreamView<S> {
   return view.aggregate === aggregate;
@@ -196,6 +201,26 @@ export class StreamViews {
       this.loading.set(ref.stream, loading);
     }
     return this.narrow(await loading, ref);
+  }
+
+  /**
+   * Loads the streams not yet loaded nor cached in one read of the store (where it can): a batch of a hundred
+   * new units costs one statement, not a hundred. The views are then what load() would have read.
+   */
+  async prefetch(refs: readonly StreamRef<unknown>[]): Promise<void> {
+    if (!this.store.readStreams) return;
+    const wanted = new Map<string, StreamRef<unknown>>();
+    for (const ref of refs) {
+      if (this.loaded.has(ref.stream) || this.loading.has(ref.stream) || wanted.has(ref.stream)) continue;
+      if (this.cache?.peek(ref.stream)?.aggregate === ref.aggregate) continue;
+      wanted.set(ref.stream, ref);
+    }
+    if (wanted.size < 2) return;
+    const recorded = await this.store.readStreams([...wanted.keys()]);
+    for (const ref of wanted.values()) {
+      if (this.loaded.has(ref.stream) || this.loading.has(ref.stream)) continue;
+      this.loaded.set(ref.stream, viewOf(ref, this.fold(ref, recorded.get(ref.stream) ?? [])));
+    }
   }
 
   /** The view of a stream already loaded, for synchronous readers (deciders); undefined when it is not. */
@@ -232,23 +257,14 @@ export class StreamViews {
 
   private async read<S>(ref: StreamRef<S>): Promise<StreamView<S>> {
     const cached = this.cache?.get(ref.stream);
-    const head = cached && cached.aggregate === ref.aggregate ? (cached as StreamHead<S>) : await this.readFromStore(ref);
-    // The view is the group's own copy: the cache keeps the head it had until the group's write succeeds.
-    const view: StreamView<S> = {
-      stream: ref.stream,
-      aggregate: ref.aggregate,
-      revision: head.revision,
-      headDigest: head.headDigest,
-      headOccurredAt: head.headOccurredAt,
-      state: head.state,
-      known: new Map(head.known),
-    };
+    const head = cached && cached.aggregate === ref.aggregate ? (cached as StreamHead<S>) : this.fold(ref, await this.store.readStream(ref.stream));
+    const view = viewOf(ref, head);
     this.loaded.set(ref.stream, view);
     return view;
   }
 
-  private async readFromStore<S>(ref: StreamRef<S>): Promise<StreamHead<S>> {
-    const recorded = await this.store.readStream(ref.stream);
+  /** A stream's head, folded from its recorded events. */
+  private fold<S>(ref: StreamRef<S>, recorded: readonly RecordedEvent[]): StreamHead<S> {
     let state = ref.aggregate.initialState;
     let headDigest: string | null = null;
     let headOccurredAt: string | null = null;
