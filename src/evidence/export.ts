@@ -66,7 +66,7 @@ export interface ExportDeps {
   /** The unit history map: with it the export is v4, each unit with its map proof (docs/format.md §7.6.2). */
   readonly unitMap?: Pick<UnitMapIndex, 'exportEvidence' | 'firmwareEvidence'> | null;
   /** The ledger's event store: unit streams are read from it without decoding the envelopes (else through `ledger`). */
-  readonly store?: Pick<EventStore, 'readStream'>;
+  readonly store?: Pick<EventStore, 'readStream' | 'readStreams'>;
   readonly logger?: Logger;
 }
 
@@ -195,6 +195,12 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     if (deps.store) return (await deps.store.readStream(unitStream(serial))).map((r) => storedUnitEvent(r.data, r.position));
     return (await ledger.readStream(unitStream(serial))).map((e) => ({ text: fromUtf8(e.bytes), event: e.event as UnitEvent, position: e.recorded.position }));
   };
+  /** The unit events of a step's serials: one query for all of them where the store reads streams together. */
+  const readStepEvents = async (step: readonly string[]): Promise<UnitEventText[][]> => {
+    if (!deps.store?.readStreams) return Promise.all(step.map((serial) => readUnitEvents(serial)));
+    const found = await deps.store.readStreams(step.map(unitStream));
+    return step.map((serial) => (found.get(unitStream(serial)) ?? []).map((r) => storedUnitEvent(r.data, r.position)));
+  };
   const withProof = async (e: StoredEvent, leafIndex: number): Promise<LoggedEnvelope> => ({ leafIndex, envelope: e.envelope, proof: (await log.inclusionProof(leafIndex, size)).map(toBase64) });
 
   // The records before the units, in log order: the trust stream, every registered station's stream (they
@@ -262,7 +268,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     for (let from = 0; from < serials.length; from += UNITS_PER_STEP) {
       await turn();
       const step = serials.slice(from, from + UNITS_PER_STEP);
-      const read = await Promise.all(step.map((serial) => readUnitEvents(serial)));
+      const read = await readStepEvents(step);
       // One leaf lookup for every event of the step's units.
       const leaves = await log.leavesOfPositions(read.flatMap((events) => events.map((e) => e.position)));
       const kept: { serial: string; facts: ReturnType<typeof unitFactsOf>; releaseId: string | null; covered: (UnitEventText & { leafIndex: number })[] }[] = [];
