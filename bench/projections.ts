@@ -18,7 +18,7 @@ import { unitStateProjection } from '../projections/unit-state.ts';
 import { productionProjection } from '../projections/production.ts';
 import { configFromEnv, READ_MODEL_PROJECTIONS, startLedgerServer } from '../src/server/main.ts';
 import { fillLedger } from './fixtures.ts';
-import { decodeStoredEnvelope } from '../src/native/stored-envelope.ts';
+import { decodeStoredEvent } from '../src/native/stored-envelope.ts';
 
 const TARGET = quick ? 100_000 : 1_000_000;
 const results = createReport('projections');
@@ -48,7 +48,7 @@ async function main() {
       const batch = await store.readAll({ after, maxCount: 2000 });
       if (batch.length === 0) break;
       for (const e of batch) {
-        decodeStoredEnvelope(e.data); // as the runner decodes
+        decodeStoredEvent(e.data); // as the runner decodes
         decoded++;
       }
       after = (batch[batch.length - 1] as { position: bigint }).position;

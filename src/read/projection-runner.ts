@@ -7,8 +7,7 @@ import Database from 'better-sqlite3';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
-import type { DecodedEvent } from '../event/codec.ts';
-import { decodeStoredEnvelope } from '../native/stored-envelope.ts';
+import { decodeStoredEvent, type StoredEvent } from '../native/stored-envelope.ts';
 import { nextTurn, SLICE_BUDGET_MS, SliceSizer } from './event-loop.ts';
 
 /**
@@ -195,8 +194,8 @@ export class ProjectionRunner {
       // What this batch wrote, for the cache of recent documents once (and only if) the transaction commits.
       const written: [string, unknown][] = [];
       // The batch's events decoded once, on first use, shared by every projection.
-      const decoded: DecodedEvent[] = [];
-      const decodedAt = (i: number): DecodedEvent => (decoded[i] ??= decodeStoredEnvelope((events[i] as RecordedEvent).data));
+      const decoded: StoredEvent[] = [];
+      const decodedAt = (i: number): StoredEvent => (decoded[i] ??= decodeStoredEvent((events[i] as RecordedEvent).data));
       this.db.transaction(() => {
         const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
         for (const p of this.projections) {
