@@ -45,7 +45,7 @@ async function main() {
     let after = -1n;
     let decoded = 0;
     for (;;) {
-      const batch = await store.readAll({ after, maxCount: 2000 });
+      const batch = await store.readAllForReplay({ after, maxCount: 2000 }); // as the runner reads
       if (batch.length === 0) break;
       for (const e of batch) {
         decodeStoredEvent(e.data); // as the runner decodes
