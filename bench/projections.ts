@@ -18,7 +18,7 @@ import { unitStateProjection } from '../projections/unit-state.ts';
 import { productionProjection } from '../projections/production.ts';
 import { configFromEnv, READ_MODEL_PROJECTIONS, startLedgerServer } from '../src/server/main.ts';
 import { fillLedger } from './fixtures.ts';
-import { decodeStoredEnvelope } from '../src/native/stored-envelope.ts';
+import { decodeStoredEvent } from '../src/native/stored-envelope.ts';
 
 const TARGET = quick ? 100_000 : 1_000_000;
 const results = createReport('projections');
@@ -45,10 +45,10 @@ async function main() {
     let after = -1n;
     let decoded = 0;
     for (;;) {
-      const batch = await store.readAll({ after, maxCount: 2000 });
+      const batch = await store.readAllForReplay({ after, maxCount: 2000 }); // as the runner reads
       if (batch.length === 0) break;
       for (const e of batch) {
-        decodeStoredEnvelope(e.data); // as the runner decodes
+        decodeStoredEvent(e.data); // as the runner decodes
         decoded++;
       }
       after = (batch[batch.length - 1] as { position: bigint }).position;

@@ -183,96 +183,109 @@ function fingerprintOf(configuration: string): string {
   return hash;
 }
 
+/** A document under construction: this reducer's own copy, whose members it sets. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup): UnitFacts {
-  const u = current ?? newUnit(event.data.serial, event.occurredAt);
+  // One copy per event, its members then set in place (`current` is never changed: the runner shares documents
+  // between batches). Members it has keep their place, the decider goes last on a unit's first event: the same
+  // key order, and stored JSON, as spreading a new object per change.
+  const u: Mutable<UnitFacts> = current ? { ...current } : newUnit(event.data.serial, event.occurredAt);
   const decider = evolveDecider(u.decider ?? initialUnitState, event);
   const step = (value: string): StepValue => ({ value, station: event.source.id, operator: u.operator, at: event.occurredAt, eventId: event.id });
-  const fail = (stepName: string, errorCode: string): UnitFacts => ({
-    ...u,
-    firstPass: false,
-    failures: [...u.failures, { step: stepName, errorCode, attempt: u.attempt, station: event.source.id, at: event.occurredAt }],
-  });
+  const fail = (stepName: string, errorCode: string) => {
+    u.firstPass = false;
+    u.failures = [...u.failures, { step: stepName, errorCode, attempt: u.attempt, station: event.source.id, at: event.occurredAt }];
+  };
   /** Actual values of the images' drift dimensions (bootloader, application), from a write or a read-back. */
-  const images = (base: UnitFacts, values: readonly { name: string; sha256: string }[]): UnitFacts => {
-    const actual = { ...base.actual };
+  const images = (values: readonly { name: string; sha256: string }[]) => {
+    const actual = { ...u.actual };
     for (const v of values) {
       const dimension = IMAGE_DIMENSION[v.name];
       if (dimension) actual[dimension] = step(v.sha256);
     }
-    return { ...base, actual };
+    u.actual = actual;
   };
-  let next: UnitFacts;
   switch (event.type) {
     case 'UnitScanned': {
       const batch = lookup<BatchDoc>(`batch:${event.data.batchId}`);
-      next = {
-        ...u,
-        batchId: event.data.batchId,
-        releaseId: batch?.releaseId ?? null,
-        line: batch?.line ?? lookup<StationDoc>(`station:${event.source.id}`)?.line ?? null,
-        station: u.station ?? event.source.id,
-        operator: event.data.operator,
-      };
+      u.batchId = event.data.batchId;
+      u.releaseId = batch?.releaseId ?? null;
+      u.line = batch?.line ?? lookup<StationDoc>(`station:${event.source.id}`)?.line ?? null;
+      u.station = u.station ?? event.source.id;
+      u.operator = event.data.operator;
       break;
     }
     case 'BootloaderWritten':
-      next = { ...u, actual: { ...u.actual, bootloader: step(event.data.imageSha256), signing_key: step(event.data.signingKeyDigest) } };
+      u.actual = { ...u.actual, bootloader: step(event.data.imageSha256), signing_key: step(event.data.signingKeyDigest) };
       break;
-    case 'AppVerified':
-      next = { ...(event.data.result === 'pass' ? u : fail('app_verify', 'APP_HASH_MISMATCH')), actual: { ...u.actual, application: step(event.data.imageSha256) } };
+    case 'AppVerified': {
+      const actual = { ...u.actual, application: step(event.data.imageSha256) };
+      if (event.data.result !== 'pass') fail('app_verify', 'APP_HASH_MISMATCH');
+      u.actual = actual;
       break;
+    }
     case 'ImagesWritten':
-      next = images(u, event.data.images);
+      images(event.data.images);
       break;
     case 'ImagesVerified': {
-      const base = event.data.result === 'pass' ? u : fail(event.data.step, event.data.method === 'boot_log_elf_sha256' ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH');
+      if (event.data.result !== 'pass') fail(event.data.step, event.data.method === 'boot_log_elf_sha256' ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH');
       // Drift is about what stations write; an image no step wrote directly (delivered inside an SB2.1
       // container) is known by what its read-back reports.
       const unwritten = event.data.images.filter((c) => decider.progress.written[c.name] === undefined);
-      next = event.data.method === 'boot_log_elf_sha256' ? base : images(base, unwritten.map((c) => ({ name: c.name, sha256: c.reported })));
+      if (event.data.method !== 'boot_log_elf_sha256') images(unwritten.map((c) => ({ name: c.name, sha256: c.reported })));
       break;
     }
     case 'SecurityStateRead':
-      next = event.data.result === 'pass' ? u : fail(event.data.step, 'SECURITY_STATE_MISMATCH');
+      if (event.data.result !== 'pass') fail(event.data.step, 'SECURITY_STATE_MISMATCH');
       break;
     case 'IdentityRead':
     case 'StepStarted':
-      next = u;
       break;
     case 'ProvisioningApplied':
-      next = { ...u, actual: { ...u.actual, provisioning_template: step(event.data.templateSha256) } };
+      u.actual = { ...u.actual, provisioning_template: step(event.data.templateSha256) };
       break;
     case 'EfuseBurned':
       if (event.schemaVersion === 1) {
-        next = { ...u, status: 'locked', actual: { ...u.actual, efuse_profile: step(event.data.profile) } };
+        u.status = 'locked';
+        u.actual = { ...u.actual, efuse_profile: step(event.data.profile) };
       } else {
         const digest = event.data.keys.find((k) => k.purpose.startsWith('SECURE_BOOT_DIGEST') && k.digest)?.digest;
-        next = digest ? { ...u, actual: { ...u.actual, signing_key: step(digest) } } : u;
+        if (digest) u.actual = { ...u.actual, signing_key: step(digest) };
       }
       break;
     case 'UnitLocked':
-      next = { ...u, status: 'locked' };
+      u.status = 'locked';
       break;
     case 'StepFailed':
-      next = fail(event.data.step, event.data.errorCode);
+      fail(event.data.step, event.data.errorCode);
       break;
     case 'UnitReworked':
-      next = { ...u, status: 'in_progress', attempt: u.attempt + 1, reworks: u.reworks + 1, firstPass: false };
+      u.status = 'in_progress';
+      u.attempt = u.attempt + 1;
+      u.reworks = u.reworks + 1;
+      u.firstPass = false;
       break;
     case 'UnitScrapped':
-      next = { ...u, status: 'scrapped', scrapReason: event.data.reason, firstPass: false };
+      u.status = 'scrapped';
+      u.scrapReason = event.data.reason;
+      u.firstPass = false;
       break;
     case 'UnitShipped':
-      next = { ...u, status: 'shipped', customer: event.data.customer };
+      u.status = 'shipped';
+      u.customer = event.data.customer;
       break;
     case 'FirmwareUpdated':
       // After the line (keyOf gives it no document): production facts are about what stations made.
-      next = u;
       break;
   }
-  const release = next.releaseId ? lookup<ReleaseDoc>(`release:${next.releaseId}`) : null;
-  if (next.status === 'in_progress' && release?.recipe && decider.model === 'recipe' && recipeComplete(release.recipe, decider.progress)) next = { ...next, status: 'completed' };
-  return { ...next, decider, ...judge(next, release) };
+  const release = u.releaseId ? lookup<ReleaseDoc>(`release:${u.releaseId}`) : null;
+  if (u.status === 'in_progress' && release?.recipe && decider.model === 'recipe' && recipeComplete(release.recipe, decider.progress)) u.status = 'completed';
+  u.decider = decider;
+  const judged = judge(u, release);
+  u.deviations = judged.deviations;
+  u.fingerprint = judged.fingerprint;
+  return u;
 }
 
 /** What a recipe release expects per drift dimension: its conventionally named images, the secure-boot key, the template. */

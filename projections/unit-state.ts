@@ -7,6 +7,9 @@ import { evolveUnit, initialUnitState, type UnitState, type UnitStatus } from '.
 /** The name a recipe image has in the fixed-sequence fields `bootloader` and `application`. */
 const LEGACY_SLOT: Readonly<Record<string, 'bootloader' | 'application'>> = { bootloader: 'bootloader', app: 'application', application: 'application' };
 
+/** A document under construction: this reducer's own copy, whose members it sets. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export interface ImageRecord extends StepRecord {
   /** SHA-256 of the image last written under this name. */
   readonly sha256: string;
@@ -145,35 +148,47 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
     const unit = evolveUnit(base.decider ?? { ...initialUnitState, status: base.status, serial: base.serial, batchId: base.batchId, attempt: base.attempt, failures: base.failures }, event);
     const step = { station: event.source.id, at: event.occurredAt };
     const tools = 'tools' in event.data ? event.data.tools.length : 0;
-    let view: UnitView = {
-      ...base,
-      decider: unit,
-      status: unit.status,
-      batchId: unit.batchId,
-      releaseId: unit.releaseId,
-      station: unit.station,
-      chipId: unit.chipId,
-      mac: unit.mac,
-      stepsDone: unit.progress.done,
-      stepStarted: unit.progress.started,
-      toolOutputs: base.toolOutputs + tools,
-      attempt: unit.attempt,
-      failures: unit.failures,
-      lastStation: event.source.id,
-      lastEventAt: event.occurredAt,
-      eventCount: base.eventCount + 1,
-      head: { revision: meta.revision.toString(), position: meta.position.toString(), digest: meta.digest },
+    // One copy of the document per event, then its members set in place: the copy is this call's own, `base`
+    // is never changed (the runner shares documents between batches). A member set that the copy already has
+    // keeps its place, one it lacks (the decider, on a unit's first event) goes last: the key order, and so
+    // the stored JSON, is what spreading a new object per change gave.
+    const view: Mutable<UnitView> = { ...base };
+    view.decider = unit;
+    view.status = unit.status;
+    view.batchId = unit.batchId;
+    view.releaseId = unit.releaseId;
+    view.station = unit.station;
+    view.chipId = unit.chipId;
+    view.mac = unit.mac;
+    view.stepsDone = unit.progress.done;
+    view.stepStarted = unit.progress.started;
+    view.toolOutputs = base.toolOutputs + tools;
+    view.attempt = unit.attempt;
+    view.failures = unit.failures;
+    view.lastStation = event.source.id;
+    view.lastEventAt = event.occurredAt;
+    view.eventCount = base.eventCount + 1;
+    view.head = { revision: meta.revision.toString(), position: meta.position.toString(), digest: meta.digest };
+    /** The document's images with some replaced, and the fixed-sequence fields that follow from them. */
+    const setImages = (images: Record<string, ImageRecord>) => {
+      view.images = images;
+      const slots = legacySlots(images);
+      if (slots.bootloader !== undefined) view.bootloader = slots.bootloader;
+      if (slots.application !== undefined) view.application = slots.application;
     };
     switch (event.type) {
       case 'UnitScanned': {
         const d = event.data;
-        view = { ...view, productSku: d.productSku, hardwareRevision: d.hardwareRevision, operator: d.operator, fixture: 'fixture' in d ? (d.fixture ?? null) : null };
+        view.productSku = d.productSku;
+        view.hardwareRevision = d.hardwareRevision;
+        view.operator = d.operator;
+        view.fixture = 'fixture' in d ? (d.fixture ?? null) : null;
         break;
       }
       case 'ImagesWritten': {
         const images = { ...view.images };
         for (const i of event.data.images) images[i.name] = { ...step, sha256: i.sha256, offset: i.offset, verification: null };
-        view = { ...view, images, ...legacySlots(images) };
+        setImages(images);
         break;
       }
       case 'ImagesVerified': {
@@ -184,25 +199,26 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
           // An image delivered inside a container (an SB2.1 file) is first seen when it is read back.
           images[c.name] = image ? { ...image, verification } : { ...step, sha256: c.result === 'pass' ? c.expected : c.reported, offset: -1, verification };
         }
-        view = { ...view, images, ...legacySlots(images) };
+        setImages(images);
         if (event.data.result === 'fail') {
           const bad = event.data.images.find((c) => c.result === 'fail');
-          view = { ...view, lastFailure: { step: event.data.step, errorCode: 'IMAGE_MISMATCH', message: `${bad?.name ?? '?'}: reported ${bad?.reported ?? '?'}, release ${bad?.expected.slice(0, bad.comparedChars) ?? '?'}`, attempt: unit.attempt, ...step } };
+          view.lastFailure = { step: event.data.step, errorCode: 'IMAGE_MISMATCH', message: `${bad?.name ?? '?'}: reported ${bad?.reported ?? '?'}, release ${bad?.expected.slice(0, bad.comparedChars) ?? '?'}`, attempt: unit.attempt, ...step };
         }
         break;
       }
       case 'UnitLocked': {
         const images = { ...view.images };
         for (const i of event.data.images) images[i.name] = { ...step, sha256: i.sha256, offset: i.offset, verification: null };
-        view = { ...view, images, efuse: { ...step, profile: event.data.step, secureBoot: view.efuse?.secureBoot ?? false, flashEncryption: view.efuse?.flashEncryption ?? false, keyDigests: view.efuse?.keyDigests ?? [] } };
+        view.images = images;
+        view.efuse = { ...step, profile: event.data.step, secureBoot: view.efuse?.secureBoot ?? false, flashEncryption: view.efuse?.flashEncryption ?? false, keyDigests: view.efuse?.keyDigests ?? [] };
         break;
       }
       case 'SecurityStateRead': {
         const fields = event.data.fields;
-        view = { ...view, security: { ...step, step: event.data.step, result: event.data.result, fields } };
+        view.security = { ...step, step: event.data.step, result: event.data.result, fields };
         if (event.data.result === 'fail') {
           const unmet = event.data.checks.filter((c) => !c.met).map((c) => `${c.field}=${JSON.stringify(c.actual)} (expected ${JSON.stringify(c.equals)})`);
-          view = { ...view, lastFailure: { step: event.data.step, errorCode: 'SECURITY_STATE_MISMATCH', message: unmet.join(', ').slice(0, 2000), attempt: unit.attempt, ...step } };
+          view.lastFailure = { step: event.data.step, errorCode: 'SECURITY_STATE_MISMATCH', message: unmet.join(', ').slice(0, 2000), attempt: unit.attempt, ...step };
         }
         break;
       }
@@ -210,58 +226,49 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
       case 'StepStarted':
         break;
       case 'BootloaderWritten':
-        view = {
-          ...view,
-          bootloader: { ...step, sha256: event.data.imageSha256, version: event.data.version, signingKeyDigest: event.data.signingKeyDigest },
-          application: null,
-          provisioning: null,
-        };
+        view.bootloader = { ...step, sha256: event.data.imageSha256, version: event.data.version, signingKeyDigest: event.data.signingKeyDigest };
+        view.application = null;
+        view.provisioning = null;
         break;
       case 'AppVerified': {
         const d = event.data;
         const verified = d.result === 'pass';
-        view = {
-          ...view,
-          application: { ...step, sha256: d.imageSha256, version: d.version, reportedSha256: d.reportedSha256, method: d.method, verified },
-          provisioning: verified ? view.provisioning : null,
-        };
+        view.application = { ...step, sha256: d.imageSha256, version: d.version, reportedSha256: d.reportedSha256, method: d.method, verified };
         if (!verified) {
-          view = { ...view, lastFailure: { step: 'app_verify', errorCode: 'APP_HASH_MISMATCH', message: `device reported ${d.reportedSha256}`, attempt: unit.attempt, ...step } };
+          view.provisioning = null;
+          view.lastFailure = { step: 'app_verify', errorCode: 'APP_HASH_MISMATCH', message: `device reported ${d.reportedSha256}`, attempt: unit.attempt, ...step };
         }
         break;
       }
       case 'ProvisioningApplied':
-        view = { ...view, provisioning: { ...step, templateId: event.data.templateId, templateSha256: event.data.templateSha256, configSha256: event.data.configSha256 } };
+        view.provisioning = { ...step, templateId: event.data.templateId, templateSha256: event.data.templateSha256, configSha256: event.data.configSha256 };
         break;
       case 'EfuseBurned':
         if (event.schemaVersion === 1) {
-          view = { ...view, efuse: { ...step, profile: event.data.profile, secureBoot: event.data.secureBoot, flashEncryption: event.data.flashEncryption, keyDigests: [...event.data.keyDigests] } };
+          view.efuse = { ...step, profile: event.data.profile, secureBoot: event.data.secureBoot, flashEncryption: event.data.flashEncryption, keyDigests: [...event.data.keyDigests] };
         } else {
           // What was burned, as the recipe step named it; the read-back (SecurityStateRead) is what shows it took.
           const fuses = new Map(event.data.fuses.map((f) => [f.name, f.value]));
           const prev = view.efuse;
-          view = {
-            ...view,
-            efuse: {
-              ...step,
-              profile: event.data.step,
-              secureBoot: (prev?.secureBoot ?? false) || fuses.has('SECURE_BOOT_EN'),
-              flashEncryption: (prev?.flashEncryption ?? false) || fuses.has('SPI_BOOT_CRYPT_CNT') || fuses.has('FLASH_CRYPT_CNT'),
-              keyDigests: [...(prev?.keyDigests ?? []), ...event.data.keys.flatMap((k) => (k.digest ? [k.digest] : []))],
-            },
+          view.efuse = {
+            ...step,
+            profile: event.data.step,
+            secureBoot: (prev?.secureBoot ?? false) || fuses.has('SECURE_BOOT_EN'),
+            flashEncryption: (prev?.flashEncryption ?? false) || fuses.has('SPI_BOOT_CRYPT_CNT') || fuses.has('FLASH_CRYPT_CNT'),
+            keyDigests: [...(prev?.keyDigests ?? []), ...event.data.keys.flatMap((k) => (k.digest ? [k.digest] : []))],
           };
         }
         break;
       case 'StepFailed':
-        view = { ...view, lastFailure: { step: event.data.step, errorCode: event.data.errorCode, message: event.data.message, attempt: event.data.attempt, ...step } };
+        view.lastFailure = { step: event.data.step, errorCode: event.data.errorCode, message: event.data.message, attempt: event.data.attempt, ...step };
         break;
       case 'UnitReworked':
         break;
       case 'UnitScrapped':
-        view = { ...view, scrapped: { ...step, reason: event.data.reason } };
+        view.scrapped = { ...step, reason: event.data.reason };
         break;
       case 'UnitShipped':
-        view = { ...view, shipped: { ...step, customer: event.data.customer, orderRef: event.data.orderRef } };
+        view.shipped = { ...step, customer: event.data.customer, orderRef: event.data.orderRef };
         break;
       case 'FirmwareUpdated': {
         // In the field: the images the device reported running after the update are what it carries now.
@@ -269,7 +276,7 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
         for (const i of event.data.images) {
           images[i.name] = { ...step, sha256: i.sha256, offset: images[i.name]?.offset ?? -1, verification: { method: `field_update_${event.data.method}`, result: 'pass', reported: i.sha256, comparedChars: 64, step: 'field-update', at: event.occurredAt } };
         }
-        view = { ...view, images, ...legacySlots(images) };
+        setImages(images);
         break;
       }
     }

@@ -106,6 +106,18 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
       expect(await store.readAll({ after: start, maxCount: 2 })).toHaveLength(2);
     });
 
+    it('readAllForReplay, where a store has it, gives readAll\'s stream, revision, position and bytes', async (context) => {
+      if (!store.readAllForReplay) return context.skip('this store has no readAllForReplay (readers use readAll)');
+      const start = await store.headPosition();
+      await store.appendToStream(s('r1'), [event(), event()]);
+      await store.appendToStream(s('r2'), [event()]);
+      const all = await store.readAll({ after: start, maxCount: 100 });
+      const replayed = await store.readAllForReplay({ after: start, maxCount: 100 });
+      expect(replayed.map((e) => ({ stream: e.stream, revision: e.revision, position: e.position, data: [...e.data] }))).toEqual(all.map((e) => ({ stream: e.stream, revision: e.revision, position: e.position, data: [...e.data] })));
+      expect(await store.readAllForReplay({ after: start, maxCount: 2 })).toHaveLength(2);
+      expect(await store.readAllForReplay({ after: all[all.length - 1]!.position })).toEqual([]);
+    });
+
     it('is idempotent on event ids: an exact retry is a no-op returning the original positions', async () => {
       const events = [event(), event()];
       const first = await store.appendToStream(s('e'), events, { expected: 'no_stream' });

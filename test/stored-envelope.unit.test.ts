@@ -8,7 +8,7 @@ import { decodeTrustedEnvelope, signEvent } from '../src/event/codec.ts';
 import { envelopeBytes } from '../src/crypto/dsse.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
 import { nativeCrypto } from '../src/native/crypto.ts';
-import { decodeStoredEnvelope } from '../src/native/stored-envelope.ts';
+import { decodeStoredEnvelope, decodeStoredEvent } from '../src/native/stored-envelope.ts';
 import { ev, unit } from './helpers/events.ts';
 
 const signer = newSigner();
@@ -43,5 +43,20 @@ describe('decodeStoredEnvelope', () => {
     const decoded = decodeStoredEnvelope(view);
     expect(decoded.event).toEqual(events[3]);
     expect(decoded.digest).toBe(decodeTrustedEnvelope(bytes, nativeCrypto).digest);
+  });
+
+  it('decodeStoredEvent gives the event and digest alone, from the payload member, of canonical and other bytes', () => {
+    for (const event of events) {
+      const bytes = envelopeBytes(signEvent(event, signer));
+      const strict = decodeTrustedEnvelope(bytes, nativeCrypto);
+      expect(decodeStoredEvent(bytes)).toEqual({ event: strict.event, digest: strict.digest });
+      const larger = new Uint8Array(bytes.length + 9).fill(0x22);
+      larger.set(bytes, 4);
+      expect(decodeStoredEvent(larger.subarray(4, 4 + bytes.length))).toEqual({ event: strict.event, digest: strict.digest });
+    }
+    // Not the canonical member order (never stored): the whole envelope is parsed instead, to the same event.
+    const envelope = signEvent(events[3] as (typeof events)[number], signer);
+    const reordered = new TextEncoder().encode(JSON.stringify({ signatures: envelope.signatures, payloadType: envelope.payloadType, payload: envelope.payload }));
+    expect(decodeStoredEvent(reordered).event).toEqual(events[3]);
   });
 });

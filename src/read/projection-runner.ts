@@ -5,10 +5,9 @@
  */
 import Database from 'better-sqlite3';
 import { closeSync, openSync, rmSync } from 'node:fs';
-import type { EventStore, RecordedEvent } from '../store/event-store.ts';
+import type { EventStore, ReplayedEvent } from '../store/event-store.ts';
 import type { DocumentProjection } from '../../projections/projection.ts';
-import type { DecodedEvent } from '../event/codec.ts';
-import { decodeStoredEnvelope } from '../native/stored-envelope.ts';
+import { decodeStoredEvent, type StoredEvent } from '../native/stored-envelope.ts';
 import { nextTurn, SLICE_BUDGET_MS, SliceSizer } from './event-loop.ts';
 
 /**
@@ -189,14 +188,14 @@ export class ProjectionRunner {
       if (slice > 0) await nextTurn();
       const started = performance.now();
       const from = this.lowestCheckpoint();
-      const events = await this.store.readAll({ after: from, maxCount: sizer.size });
+      const events: readonly ReplayedEvent[] = await (this.store.readAllForReplay ?? this.store.readAll).call(this.store, { after: from, maxCount: sizer.size });
       if (events.length === 0) return;
       const { getDoc, putDoc, addIndex, removeIndex, setCheckpoint } = this.statements;
       // What this batch wrote, for the cache of recent documents once (and only if) the transaction commits.
       const written: [string, unknown][] = [];
       // The batch's events decoded once, on first use, shared by every projection.
-      const decoded: DecodedEvent[] = [];
-      const decodedAt = (i: number): DecodedEvent => (decoded[i] ??= decodeStoredEnvelope((events[i] as RecordedEvent).data));
+      const decoded: StoredEvent[] = [];
+      const decodedAt = (i: number): StoredEvent => (decoded[i] ??= decodeStoredEvent((events[i] as ReplayedEvent).data));
       this.db.transaction(() => {
         const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
         for (const p of this.projections) {

@@ -18,6 +18,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type ReplayedEvent,
   type Subscription,
 } from './event-store.ts';
 import { bytesEqual } from '../crypto/encoding.ts';
@@ -366,6 +367,15 @@ export class SqliteEventStore implements EventStore {
 
   private readAllSync(after: bigint, maxCount: number): RecordedEvent[] {
     return this.stmts.readAll.all(after, maxCount).map(toRecorded);
+  }
+
+  /** The rows come back as the events themselves (columns named as ReplayedEvent's members, safe integers). */
+  private replayStatement: Database.Statement<[bigint, number], ReplayedEvent> | null = null;
+
+  readAllForReplay(options: ReadAllOptions = {}): Promise<ReplayedEvent[]> {
+    this.assertOpen();
+    this.replayStatement ??= this.db.prepare('SELECT stream, revision, position, data FROM events WHERE position > ? ORDER BY position LIMIT ?');
+    return Promise.resolve(this.replayStatement.all(options.after ?? -1n, options.maxCount ?? 1000));
   }
 
   headPosition(): Promise<bigint> {
