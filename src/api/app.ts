@@ -5,7 +5,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
-import type { ProjectionRunner } from '../read/projection-runner.ts';
+import type { ReadModel } from '../read/read-model.ts';
 import { LedgerError } from '../write/errors.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { batchStream, releaseStream, stationStream, unitStream } from '../event/streams.ts';
@@ -49,7 +49,7 @@ import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
 export interface AppDeps {
   readonly ledger: Ledger;
   readonly store: EventStore;
-  readonly projections: ProjectionRunner;
+  readonly projections: ReadModel;
   readonly tokens: TokenSource;
   readonly logger: Logger;
   readonly log: LedgerLog;
