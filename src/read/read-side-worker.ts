@@ -41,6 +41,9 @@ export type ReadSideReply =
   | { readonly kind: 'passFailed'; readonly message: string }
   | { readonly kind: 'done'; readonly id: number; readonly error?: string };
 
+/** How long close() lets the worker finish closing its connections before it is stopped. */
+const CLOSE_GRACE_MS = 5000;
+
 export class ReadSideThreadError extends Error {
   override readonly name = 'ReadSideThreadError';
 }
@@ -193,12 +196,19 @@ export class ReadSideThread implements LiveReadModel {
     if (this.closing) return;
     await this.stop();
     this.closing = true;
-    if (!this.dead) {
-      const exited = new Promise((resolve) => this.running.worker.once('exit', resolve));
-      await this.ask('close').catch(() => undefined);
-      await exited;
-    }
+    // The reader first: the last connection to close a WAL database checkpoints it and deletes its -wal file,
+    // which a read-only one cannot (a -wal left behind would outlive a damaged or replaced main file).
     this.reader.close();
+    if (!this.dead) {
+      const { worker } = this.running;
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      await this.ask('close').catch(() => undefined);
+      // Held until it has exited: an unreferenced worker lets a process whose last work this was end first.
+      worker.ref();
+      const stuck = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
+      await exited;
+      clearTimeout(stuck);
+    }
   }
 
   get<T>(projection: string, key: string): T | null {
