@@ -29,6 +29,7 @@ import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
 import { fileLedgerLog, type LedgerLog } from '../read/ledger-log.ts';
 import { openSharedLog, type SharedLog } from './log-writer.ts';
+import { stdoutPerTurn } from './log-destination.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
 import { formatVerifierKey, parseVerifierKey } from '../tlog/note.ts';
 import { nativeCrypto } from '../native/crypto.ts';
@@ -302,7 +303,7 @@ export const SHUTDOWN_GRACE_MS = 10_000;
  *
  * Any failure on the way is thrown (the CLI prints it as one line) and everything opened is closed again.
  */
-export async function startLedgerServer(config: LedgerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningLedger> {
+export async function startLedgerServer(config: LedgerConfig, logger: Logger = pino({ level: config.logLevel }, stdoutPerTurn())): Promise<RunningLedger> {
   mkdirDurable(config.dataDir, 0o700);
   const cleanup: (() => unknown)[] = [];
   const undo = async () => {
