@@ -45,6 +45,7 @@ import { scittRoutes } from './scitt-routes.ts';
 import { mapRoutes } from './map-routes.ts';
 import { historyIfInService } from '../evidence/history.ts';
 import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
+import { ReadSideThreadError } from '../read/read-side-worker.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -93,6 +94,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);
     // A map out of service (it found the log or its own signed checkpoint contradicting it) answers 503 with its reason, never a proof.
     if (error instanceof UnitMapError) return problem(c, 'UNAVAILABLE', `the unit history map is out of service: ${error.message}`);
+    // The read side's thread stopped under a read (src/read/read-side-worker.ts): the next read starts a new one.
+    if (error instanceof ReadSideThreadError) {
+      logger.warn({ requestId: c.get('requestId'), err: error.message }, 'read side unavailable');
+      return problem(c, 'UNAVAILABLE', 'the read model is being restarted; retry the request');
+    }
     if (error instanceof EventStoreUnavailableError) {
       logger.warn({ requestId: c.get('requestId'), err: error.message }, 'event store unavailable');
       return problem(c, 'UNAVAILABLE', 'the event store cannot be reached; retry the same request (it is idempotent)');
