@@ -35,4 +35,16 @@ describe('layer boundaries', () => {
     expect(await problems('src/store/probe.ts', "import { bytesEqual } from '../crypto/encoding.ts';\nexport const e = bytesEqual;\n")).toEqual([]);
     expect(await problems('src/cli/probe.ts', "import { readFileSync } from 'node:fs';\nimport { stationRun } from '../../station/main.ts';\nexport const x = [readFileSync, stationRun];\n")).toEqual([]);
   });
+
+  it('the read side on its own thread reaches no layer above src/read: its worker cannot import the write side, the API or the server', async () => {
+    for (const upward of ['../write/pipeline.ts', '../api/app.ts', '../server/main.ts']) {
+      const found = await problems('src/read/read-side-thread.ts', `import * as above from '${upward}';\nexport const a = above;\n`);
+      expect(found, upward).toEqual([expect.stringContaining('src/read may import only from layers below it')]);
+    }
+    // And the real modules, as they are, pass.
+    for (const file of ['src/read/read-side-thread.ts', 'src/read/read-side-worker.ts', 'src/read/read-model.ts']) {
+      const [result] = await eslint.lintFiles([file]);
+      expect(result?.messages.filter((m) => m.ruleId === 'no-restricted-imports'), file).toEqual([]);
+    }
+  });
 });

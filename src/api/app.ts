@@ -5,7 +5,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
-import type { ProjectionRunner } from '../read/projection-runner.ts';
+import type { ReadModel } from '../read/read-model.ts';
 import { LedgerError } from '../write/errors.ts';
 import { Identifier } from '../../schemas/common.ts';
 import { batchStream, releaseStream, stationStream, unitStream } from '../event/streams.ts';
@@ -45,11 +45,12 @@ import { scittRoutes } from './scitt-routes.ts';
 import { mapRoutes } from './map-routes.ts';
 import { historyIfInService } from '../evidence/history.ts';
 import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
+import { ReadSideThreadError } from '../read/read-side-worker.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
   readonly store: EventStore;
-  readonly projections: ProjectionRunner;
+  readonly projections: ReadModel;
   readonly tokens: TokenSource;
   readonly logger: Logger;
   readonly log: LedgerLog;
@@ -93,6 +94,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (error instanceof LedgerError) return problem(c, error.code, error.message, error.details);
     // A map out of service (it found the log or its own signed checkpoint contradicting it) answers 503 with its reason, never a proof.
     if (error instanceof UnitMapError) return problem(c, 'UNAVAILABLE', `the unit history map is out of service: ${error.message}`);
+    // The read side's thread stopped under a read (src/read/read-side-worker.ts): the next read starts a new one.
+    if (error instanceof ReadSideThreadError) {
+      logger.warn({ requestId: c.get('requestId'), err: error.message }, 'read side unavailable');
+      return problem(c, 'UNAVAILABLE', 'the read model is being restarted; retry the request');
+    }
     if (error instanceof EventStoreUnavailableError) {
       logger.warn({ requestId: c.get('requestId'), err: error.message }, 'event store unavailable');
       return problem(c, 'UNAVAILABLE', 'the event store cannot be reached; retry the same request (it is idempotent)');

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
-import type { ProjectionRunner } from '../read/projection-runner.ts';
+import type { ReadModel } from '../read/read-model.ts';
 import { CraQueries, currentStatements, type CarryView, type ReleaseHit, type UnitRow } from '../read/cra-queries.ts';
 import type { SbomStore } from '../files/sbom-store.ts';
 import { CraError } from '../cra/errors.ts';
@@ -39,7 +39,7 @@ import type { CraDeadlines, CraRelease, CraReleases, CraUnitsPage, CraVulnerabil
 export { NOTIFICATION_LIST_PAYLOAD_TYPE } from './contract.ts';
 
 export interface CraDeps {
-  readonly projections: ProjectionRunner;
+  readonly projections: ReadModel;
   /** Records each notification list produced as a ledger event; absent: lists are not recorded (tests of the queries alone). */
   readonly notifications?: NotificationRecorder;
   readonly sboms: SbomStore;

@@ -8,7 +8,7 @@ import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EventStore } from '../store/event-store.ts';
-import type { ProjectionRunner } from '../read/projection-runner.ts';
+import type { ReadModel } from '../read/read-model.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import { ADMIN_EVENT_TYPES, LEDGER_EVENT_TYPES, UNIT_EVENT_TYPES } from '../../schemas/index.ts';
@@ -19,7 +19,7 @@ const KNOWN_TYPES = new Set<string>([...UNIT_EVENT_TYPES, ...ADMIN_EVENT_TYPES, 
 
 export interface MetricsSources {
   readonly store: EventStore;
-  readonly projections: ProjectionRunner;
+  readonly projections: ReadModel;
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
   /** Bytes the event store takes on disk, when it is a file the ledger can measure (SQLite). */

@@ -4,7 +4,7 @@
  */
 import { Hono, type Context } from 'hono';
 import { stream } from 'hono/streaming';
-import type { ProjectionRunner } from '../read/projection-runner.ts';
+import type { ReadModel } from '../read/read-model.ts';
 import type { ProductionDoc, UnitFacts, BatchDoc, ReleaseDoc } from '../../projections/production.ts';
 import { driftReport } from '../../projections/drift.ts';
 import { yieldBy, yieldFigures } from '../../projections/yield.ts';
@@ -29,7 +29,7 @@ function isoTime(value: string | undefined): string | undefined {
   return value === undefined ? undefined : new Date(value).toISOString();
 }
 
-export function productionRoutes(projections: ProjectionRunner): Hono<AppEnv> {
+export function productionRoutes(projections: ReadModel): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   r.use('*', requireRole('auditor', 'admin'));
 

@@ -14,7 +14,7 @@ import type { Ledger, StoredEvent } from '../write/pipeline.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
-import type { ProjectionRunner } from '../read/projection-runner.ts';
+import type { ReadModel } from '../read/read-model.ts';
 import type { Signer } from '../crypto/ed25519.ts';
 import type { UnitFacts as ProductionFacts } from '../../projections/production.ts';
 import type { UnitEvent } from '../../schemas/index.ts';
@@ -55,7 +55,7 @@ export interface ExportDeps {
   readonly ledger: Ledger;
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
-  readonly projections: ProjectionRunner;
+  readonly projections: ReadModel;
   readonly ledgerKey: Signer;
   /** Signs the statement beside the Ed25519 key (v3); null or absent: post-quantum signatures are off. */
   readonly mlDsaKey?: MlDsaSigner | null;

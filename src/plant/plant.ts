@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import type { EventStore } from '../store/event-store.ts';
-import type { ProjectionRunner } from '../read/projection-runner.ts';
+import type { ReadModel } from '../read/read-model.ts';
 import { BrokerConnection, connectionOptions, type BrokerLogger } from './broker.ts';
 import { describeBroker, type CfxConfig } from './config.ts';
 import { CfxInterlock } from './interlock.ts';
@@ -47,7 +47,7 @@ export type PlantStatsSource = () => Promise<PlantStats | null>;
 
 export interface PlantDeps {
   readonly store: EventStore;
-  readonly projections: ProjectionRunner;
+  readonly projections: ReadModel;
   readonly dataDir: string;
   /** The ledger's own URL: provenance links point there unless FLASHTRAIL_CFX_LEDGER_URL says otherwise. */
   readonly ledgerUrl: string;

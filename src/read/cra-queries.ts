@@ -5,7 +5,7 @@
  * Releases are found through component indexes and judged exactly by src/cra/match.ts; units are found
  * through the release indexes, a page at a time.
  */
-import type { ProjectionRunner } from './projection-runner.ts';
+import type { ReadModel } from './read-model.ts';
 import { CRA_PROJECTION, cpeProductKey, purlKey, type ReleaseComponents, type Statement, type UnitCarrying, type VulnerabilityDoc } from '../../projections/components.ts';
 import { compileSelector, matchComponent, type ComponentSelector } from '../cra/match.ts';
 import type { Component } from '../cra/component.ts';
@@ -72,7 +72,7 @@ export function currentStatements(doc: VulnerabilityDoc): Map<string, Statement>
 
 export class CraQueries {
   constructor(
-    private readonly projections: ProjectionRunner,
+    private readonly projections: ReadModel,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 

@@ -79,6 +79,14 @@ export function isDamagedDatabaseError(error: unknown): boolean {
   return DAMAGED.has(String((error as { code?: unknown }).code));
 }
 
+export interface ProjectionRunnerOptions {
+  /**
+   * Opens the read model read-only, for queries (get, list, find…, status) beside the runner that writes it
+   * on another thread (src/read/read-side-worker.ts); a read-only runner must not be caught up or started.
+   */
+  readonly readOnly?: boolean;
+}
+
 export class ProjectionRunner {
   private readonly db: Database.Database;
   private running: Promise<void> = Promise.resolve();
@@ -123,25 +131,31 @@ export class ProjectionRunner {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- heterogeneous document types
     private readonly projections: readonly DocumentProjection<any>[],
     private readonly batchSize = 5000,
+    options: ProjectionRunnerOptions = {},
   ) {
-    this.db = new Database(file);
+    this.db = options.readOnly ? new Database(file, { readonly: true, fileMustExist: true }) : new Database(file);
     try {
-      if (this.db.pragma('user_version', { simple: true }) !== LAYOUT) {
+      if (options.readOnly) {
+        // A reader beside the runner that writes the file: that one set it up, and this one must not change it.
+        if (this.db.pragma('user_version', { simple: true }) !== LAYOUT) throw new Error(`${file} is not a read model of layout ${LAYOUT}: open it read-write first`);
+      } else if (this.db.pragma('user_version', { simple: true }) !== LAYOUT) {
         this.db.exec('DROP TABLE IF EXISTS projection_docs; DROP TABLE IF EXISTS projection_index; DROP TABLE IF EXISTS projection_checkpoints;');
         // The page size of a database that has pages changes only by a VACUUM, and not in WAL mode.
         this.db.pragma('journal_mode = DELETE');
         this.db.pragma(`page_size = ${PAGE_SIZE}`);
         this.db.exec('VACUUM');
       }
-      this.db.pragma('journal_mode = WAL');
-      // Disposable: a power cut may lose the newest projected events, never the events themselves; the
-      // checkpoint is written in the same transaction, so the runner replays what was lost.
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(SCHEMA);
-      this.db.pragma(`user_version = ${LAYOUT}`);
-      for (const p of projections) {
-        const row = this.db.prepare('SELECT version FROM projection_checkpoints WHERE projection = ?').get(p.name) as { version: number } | undefined;
-        if (row && row.version !== p.version) this.reset(p.name);
+      if (!options.readOnly) {
+        this.db.pragma('journal_mode = WAL');
+        // Disposable: a power cut may lose the newest projected events, never the events themselves; the
+        // checkpoint is written in the same transaction, so the runner replays what was lost.
+        this.db.pragma('synchronous = NORMAL');
+        this.db.exec(SCHEMA);
+        this.db.pragma(`user_version = ${LAYOUT}`);
+        for (const p of projections) {
+          const row = this.db.prepare('SELECT version FROM projection_checkpoints WHERE projection = ?').get(p.name) as { version: number } | undefined;
+          if (row && row.version !== p.version) this.reset(p.name);
+        }
       }
       this.statements = {
         getDoc: this.db.prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key = ?'),

@@ -15,9 +15,8 @@ import { PostgresEventStore } from '../store/postgres.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { Ledger, type StationKeyDirectory } from '../write/pipeline.ts';
 import { ProjectionRunner } from '../read/projection-runner.ts';
-import { unitStateProjection } from '../../projections/unit-state.ts';
-import { productionProjection } from '../../projections/production.ts';
-import { componentIndexProjection } from '../../projections/components.ts';
+import { READ_MODEL_PROJECTIONS, type LiveReadModel, type ReadModel } from '../read/read-model.ts';
+import { ReadSideThread } from '../read/read-side-worker.ts';
 import { SbomStore } from '../files/sbom-store.ts';
 import { createApp } from '../api/app.ts';
 import { RequestGate } from '../api/shutdown.ts';
@@ -30,6 +29,7 @@ import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
 import { fileLedgerLog, type LedgerLog } from '../read/ledger-log.ts';
 import { openSharedLog, type SharedLog } from './log-writer.ts';
+import { stdoutPerTurn } from './log-destination.ts';
 import { Checkpointer } from '../write/checkpointer.ts';
 import { formatVerifierKey, parseVerifierKey } from '../tlog/note.ts';
 import { nativeCrypto } from '../native/crypto.ts';
@@ -51,8 +51,7 @@ import { indexLogOrigin } from '../verify/map-commitment.ts';
 
 export { ConfigError, configFromEnv, type LedgerConfig } from './config.ts';
 
-/** The read model's projections, kept by the server and rebuilt by `flashtrail projections rebuild`. */
-export const READ_MODEL_PROJECTIONS = [unitStateProjection, productionProjection, componentIndexProjection];
+export { READ_MODEL_PROJECTIONS } from '../read/read-model.ts';
 
 /** Derived files of a data directory: both can be rebuilt from the event store. */
 export const readModelFile = (config: LedgerConfig): string => join(config.dataDir, 'readmodel.sqlite');
@@ -279,7 +278,7 @@ export interface RunningLedger {
   readonly url: string;
   readonly port: number;
   readonly store: EventStore;
-  readonly projections: ProjectionRunner;
+  readonly projections: LiveReadModel;
   readonly ledger: Ledger;
   readonly log: LedgerLog;
   readonly checkpointer: Checkpointer;
@@ -304,7 +303,7 @@ export const SHUTDOWN_GRACE_MS = 10_000;
  *
  * Any failure on the way is thrown (the CLI prints it as one line) and everything opened is closed again.
  */
-export async function startLedgerServer(config: LedgerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningLedger> {
+export async function startLedgerServer(config: LedgerConfig, logger: Logger = pino({ level: config.logLevel }, stdoutPerTurn())): Promise<RunningLedger> {
   mkdirDurable(config.dataDir, 0o700);
   const cleanup: (() => unknown)[] = [];
   const undo = async () => {
@@ -343,7 +342,12 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     }
     const store = openEventStore(config);
     cleanup.push(() => store.close());
-    const projections = ProjectionRunner.openOrRebuild(store, readModelFile(config), READ_MODEL_PROJECTIONS, (reason) => logger.warn({ file: readModelFile(config) }, reason));
+    // On SQLite the read side runs on its own thread, off the one that serves requests (src/read/read-side-worker.ts).
+    const rebuilding = (reason: string) => logger.warn({ file: readModelFile(config) }, reason);
+    const projections: LiveReadModel =
+      store instanceof SqliteEventStore && config.readSideThread
+        ? await ReadSideThread.open(store, { eventsFile: store.file, readModelFile: readModelFile(config) }, rebuilding)
+        : ProjectionRunner.openOrRebuild(store, readModelFile(config), READ_MODEL_PROJECTIONS, rebuilding);
     cleanup.push(() => projections.close());
     // On PostgreSQL the Merkle log lives beside the events, shared by every instance and extended only by the
     // elected log writer (src/server/log-writer.ts); otherwise it is a file in the data directory.
@@ -591,7 +595,7 @@ function witnessSetFor(config: LedgerConfig, verifierKey: string, logger: Logger
 }
 
 /** Station ids from the read model (caught up first); the pipeline confirms each against its own stream. */
-function stationKeyDirectory(projections: ProjectionRunner): StationKeyDirectory {
+function stationKeyDirectory(projections: ReadModel): StationKeyDirectory {
   return {
     async candidates() {
       await projections.catchUp();

@@ -64,6 +64,11 @@ export interface SqliteEventStoreOptions {
    * writer's clock (not `now`). Everything else, a lone submission included, stays on this connection.
    */
   readonly writerThread?: boolean;
+  /**
+   * Opens an existing store read-only (another thread or process of the same ledger writes it): for readers
+   * beside the writer, such as the read side's thread (src/read/read-side-worker.ts). Appends are refused.
+   */
+  readonly readOnly?: boolean;
 }
 
 export interface WriteJob {
@@ -134,12 +139,14 @@ export class SqliteEventStore implements EventStore {
     this.now = options.now ?? (() => new Date());
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.writerThread = options.writerThread ?? false;
-    this.db = new Database(file);
+    this.db = options.readOnly ? new Database(file, { readonly: true, fileMustExist: true }) : new Database(file);
     this.db.defaultSafeIntegers(true);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    if (!options.readOnly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+    }
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    if (!options.readOnly) this.db.exec(SCHEMA);
     this.stmts = {
       head: this.db.prepare('SELECT MAX(revision) AS revision FROM events WHERE stream = ?') as never,
       byId: this.db.prepare('SELECT * FROM events WHERE id = ?') as never,

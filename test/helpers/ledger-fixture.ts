@@ -46,6 +46,8 @@ export interface TestLedgerOptions {
   readonly witnessPolicyFile?: string;
   /** FLASHTRAIL_PQ_SIGNATURES; 'off' makes a ledger as it was before hybrid signatures. */
   readonly pqSignatures?: 'ml-dsa-44' | 'off';
+  /** FLASHTRAIL_READ_SIDE_THREAD; false keeps the read-model pass on the serving thread. */
+  readonly readSideThread?: boolean;
 }
 
 export async function startTestLedger(options: TestLedgerOptions = {}): Promise<TestLedger> {
@@ -54,7 +56,7 @@ export async function startTestLedger(options: TestLedgerOptions = {}): Promise<
   const chosen = storeUnderTest();
   const database: TestDatabase | null = chosen.kind === 'postgres' ? await createTestDatabase(chosen.target) : null;
   const storeConfig = database ? { store: 'postgres' as const, postgresUrl: database.url } : {};
-  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}), ...(options.startCheckLeaves !== undefined ? { startCheckLeaves: options.startCheckLeaves } : {}), ...(options.witnessPolicyFile ? { witnessPolicyFile: options.witnessPolicyFile } : {}), ...(options.pqSignatures ? { pqSignatures: options.pqSignatures } : {}) });
+  const config = configFromEnv({}, { dataDir, port: options.port ?? 0, logLevel: 'info', ...storeConfig, ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}), ...(options.startCheckLeaves !== undefined ? { startCheckLeaves: options.startCheckLeaves } : {}), ...(options.witnessPolicyFile ? { witnessPolicyFile: options.witnessPolicyFile } : {}), ...(options.pqSignatures ? { pqSignatures: options.pqSignatures } : {}), ...(options.readSideThread !== undefined ? { readSideThread: options.readSideThread } : {}) });
   const init = initDataDir(config);
   const tokens = {
     admin: readFileSync(init.adminTokenFile, 'utf8').trim(),

@@ -1,0 +1,107 @@
+/**
+ * The read side on its own thread (src/read/read-side-worker.ts): a real ledger on SQLite, real appends over
+ * HTTP on loopback, the read model written by the worker and read by the serving thread.
+ *
+ *   - read-your-writes: a unit read right after its 201, with no wait, shows the event (every query route
+ *     awaits catchUp(), a round trip to the worker answered once what was committed before it is projected);
+ *   - a worker that dies: what waited on it is refused, never answered from a stale read model, and the next
+ *     read starts a new worker that resumes from the read model's checkpoints;
+ *   - FLASHTRAIL_READ_SIDE_THREAD=off keeps the runner on the serving thread, to the same documents.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { scanData, startTestLedger, type TestLedger } from './helpers/ledger-fixture.ts';
+import { EventSigner } from '../src/event/signer.ts';
+import { ReadSideThread } from '../src/read/read-side-worker.ts';
+import { ProjectionRunner } from '../src/read/projection-runner.ts';
+import { configFromEnv } from '../src/server/main.ts';
+import { storeUnderTest } from './helpers/store-under-test.ts';
+
+const onSqlite = storeUnderTest().kind === 'sqlite';
+if (!onSqlite) console.warn('read-side-thread.int: skipped, the read side runs on its own thread only on a SQLite store (FLASHTRAIL_TEST_STORE names another)');
+
+let t: TestLedger;
+beforeAll(async () => {
+  if (onSqlite) t = await startTestLedger();
+});
+afterAll(async () => t?.stop());
+
+const post = (token: string, body: unknown) =>
+  fetch(`${t.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const unit = (serial: string) => fetch(`${t.url}/v1/units/${serial}`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } });
+
+/** The worker thread of the ledger's read side: what a crash of that thread (out of memory, a native fault) takes away. */
+const workerOf = (thread: ReadSideThread) => (thread as unknown as { running: { worker: Worker } }).running.worker;
+
+describe.skipIf(!onSqlite)('the read side on its own thread', () => {
+  it('runs there on SQLite', () => {
+    expect(t.running.projections).toBeInstanceOf(ReadSideThread);
+  });
+
+  it('shows every unit right after its 201, for 32 concurrent stations, with no wait in between', async () => {
+    const station = new EventSigner(t.stationKeys['ST-01'], 'ST-01');
+    const serials = Array.from({ length: 32 }, (_, i) => `RYW-${i}`);
+    const answers = await Promise.all(
+      serials.map(async (serial) => {
+        const appended = await post(t.tokens.station1, station.sign('UnitScanned', scanData(serial)).envelope);
+        const read = await unit(serial);
+        return { appended: appended.status, read: read.status, serial: ((await read.json()) as { serial?: string }).serial };
+      }),
+    );
+    expect(answers).toEqual(serials.map((serial) => ({ appended: 201, read: 200, serial })));
+  });
+
+  it('refuses what waited on a worker that died, and the next read starts a new one that resumes', async () => {
+    const thread = t.running.projections as ReadSideThread;
+    const station = new EventSigner(t.stationKeys['ST-01'], 'ST-01');
+    const before = workerOf(thread);
+    const exited = new Promise((resolve) => before.once('exit', resolve));
+    // Stopped with a catch-up sent to it (the thread stops before it reads its next message): that one is
+    // refused, not answered from what is on file.
+    void before.terminate();
+    const waiting = thread.catchUp();
+    await exited;
+    await expect(waiting).rejects.toThrow(/read side's thread stopped/);
+    // Appended while no worker runs: the next read must still see it.
+    expect((await post(t.tokens.station1, station.sign('UnitScanned', scanData('AFTER-CRASH')).envelope)).status).toBe(201);
+    const read = await unit('AFTER-CRASH');
+    expect(read.status).toBe(200);
+    expect(workerOf(thread)).not.toBe(before);
+    expect((await thread.status()).map((s) => s.lag)).toEqual([0n, 0n, 0n]);
+    // And the live pass runs on the new worker: a later append is projected with no read asking for it.
+    expect((await post(t.tokens.station1, station.sign('UnitScanned', scanData('LIVE-AFTER-CRASH')).envelope)).status).toBe(201);
+    const deadline = Date.now() + 10_000;
+    while (thread.get('unit-state', 'LIVE-AFTER-CRASH') === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(thread.get<{ serial: string }>('unit-state', 'LIVE-AFTER-CRASH')?.serial).toBe('LIVE-AFTER-CRASH');
+  });
+
+  it('FLASHTRAIL_READ_SIDE_THREAD=off keeps the runner on the serving thread', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rst-'));
+    try {
+      expect(configFromEnv({ FLASHTRAIL_READ_SIDE_THREAD: 'off' }, { dataDir: dir }).readSideThread).toBe(false);
+      expect(configFromEnv({}, { dataDir: dir }).readSideThread).toBe(true);
+      expect(() => configFromEnv({ FLASHTRAIL_READ_SIDE_THREAD: 'maybe' }, { dataDir: dir })).toThrow(/FLASHTRAIL_READ_SIDE_THREAD must be on or off, not/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!onSqlite)('with FLASHTRAIL_READ_SIDE_THREAD=off', () => {
+  it('serves the same read model from a runner on the serving thread', async () => {
+    const off = await startTestLedger({ readSideThread: false });
+    try {
+      expect(off.running.projections).toBeInstanceOf(ProjectionRunner);
+      const station = new EventSigner(off.stationKeys['ST-01'], 'ST-01');
+      const appended = await fetch(`${off.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${off.tokens.station1}`, 'content-type': 'application/json' }, body: JSON.stringify(station.sign('UnitScanned', scanData('OFF-1')).envelope) });
+      expect(appended.status).toBe(201);
+      const read = await fetch(`${off.url}/v1/units/OFF-1`, { headers: { authorization: `Bearer ${off.tokens.auditor}` } });
+      expect(read.status).toBe(200);
+    } finally {
+      await off.stop();
+    }
+  });
+});
