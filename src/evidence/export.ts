@@ -115,7 +115,7 @@ function eventLoopTurns(sliceMs = 10): () => Promise<void> {
  * in a large ledger, each unit's document is read. The index is walked up to 16 keys per selected unit (about
  * what reading the documents would cost), and abandoned for the documents beyond that.
  */
-async function batchesOf(projections: ProjectionRunner, serials: readonly string[]): Promise<Set<string>> {
+async function batchesOf(projections: ReadModel, serials: readonly string[]): Promise<Set<string>> {
   const budget = 16 * serials.length;
   const selected = new Set(serials);
   const found = new Set<string>();
