@@ -298,7 +298,15 @@ export class UnitMapIndex {
           await this.reset();
         }
       }
-      await this.commitNew(store);
+      try {
+        await this.commitNew(store);
+      } catch (error) {
+        // A stored node read on the way failed its hash check: derived data, rebuilt at once.
+        if (!(error instanceof MptIntegrityError)) throw error;
+        this.options.logger?.warn({ where: this.storage.where, err: error.message }, 'a stored node of the unit map does not hash to what its parent holds: rebuilt from the event store');
+        await this.reset();
+        await this.commitNew(store);
+      }
     } catch (error) {
       if (error instanceof UnitMapError) this.broken = error.message;
       else if (error instanceof MptIntegrityError) this.rebuildNeeded = true;
