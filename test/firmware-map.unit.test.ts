@@ -13,6 +13,8 @@ function build(events: [string, string, Record<string, unknown>][]): { tree: Mer
   const tree = new MerklePatriciaTree();
   const index = new FirmwareIndex(tree);
   for (const [serial, type, data] of events) index.apply(serial, reportedImagesOfEvent(type, data));
+  // The digests' values are written into the tree once for all the changes (what CommittedMap.root() does).
+  index.settle();
   return { tree, index };
 }
 
@@ -93,6 +95,7 @@ describe('the firmware map over logged envelopes', () => {
         index.apply(mapped!.serial, mapped!.images);
       }
     }
+    index.settle();
     expect(units.length).toBe(2);
     for (const unit of units) expect(Object.fromEntries(index.carriedBy(unit.serial))).toEqual({ bootloader: release.bootloaderSha256, application: release.applicationSha256 });
     const serials = units.map((u) => u.serial).sort();

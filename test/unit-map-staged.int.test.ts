@@ -20,6 +20,9 @@ import { UNIT_MAP_KEY_FILE, UnitMapIndex } from '../src/read/unit-map.ts';
 import { SqliteUnitMapStorage } from '../src/read/unit-map-storage.ts';
 import { readSecretKeyFile } from '../src/files/key-file.ts';
 import { parseVerifierKey } from '../src/verify/index.ts';
+import { MerklePatriciaTree } from '../src/tlog/mpt.ts';
+import { decodeHistory, historyKey } from '../src/verify/history-map.ts';
+import { nativeCrypto } from '../src/native/crypto.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'flashtrail-map-staged-'));
 let t: TestLedger;
@@ -78,8 +81,13 @@ describe('a catch-up that persists its changes in batches', () => {
     ledgerLeaves = built.leaves;
     const db = new Database(file, { readonly: true });
     expect((db.prepare("SELECT value FROM map_meta WHERE key = 'partial'").get() as unknown) ?? null).toBeNull();
-    expect((db.prepare('SELECT COUNT(*) AS n FROM map_units').get() as { n: number }).n).toBe(5);
     db.close();
+    // Each unit's history is its leaf in the stored map tree (read on use, checked against the stored root).
+    const storage = new SqliteUnitMapStorage(file);
+    const tree = new MerklePatriciaTree(nativeCrypto, storage.nodes, storage.nodes.tree('map'));
+    expect(['S-1', 'S-2', 'S-3', 'S-4', 'S-5'].map((s) => decodeHistory(tree.get(historyKey(s, nativeCrypto))!).count > 0)).toEqual([true, true, true, true, true]);
+    expect(tree.get(historyKey('S-9', nativeCrypto))).toBeNull();
+    storage.close();
     const reopened = await openMap(file, 1);
     expect(reopened.leaves).toEqual(ledgerLeaves);
     expect(reopened.logs).not.toContain('rebuilt from the event store');
@@ -88,14 +96,25 @@ describe('a catch-up that persists its changes in batches', () => {
   it('detects a state cut off after a staged batch, before its commitment, and rebuilds it to the same leaves', async () => {
     // What a process killed mid catch-up leaves: changes of leaves past the last commitment, marked partial.
     const storage = new SqliteUnitMapStorage(file);
-    await storage.stage({ units: [['S-9', { count: 1, lastLeaf: 10_000, chain: new Uint8Array(32) }]], firmware: { slots: [], members: [] } });
+    const committedMap = storage.nodes.tree('map');
+    await storage.stage({
+      units: [],
+      firmware: { slots: [{ serial: 'S-9', slot: 'application', sha256: 'a'.repeat(64) }], members: [] },
+      // A flush of trees for leaves past the last commitment: a map root no commitment has.
+      nodes: (sink) => {
+        sink.node(1_000_000, Uint8Array.of(0, 1, 9, 9));
+        sink.tree('map', { root: 1_000_000, hash: new Uint8Array(32), size: 1 });
+      },
+    });
     storage.close();
     const reopened = await openMap(file, 1_000_000);
     expect(reopened.logs).toContain('stopped after persisting part of its changes');
     expect(reopened.logs).toContain('rebuilt from the event store');
     expect(reopened.leaves).toEqual(ledgerLeaves);
     const db = new Database(file, { readonly: true });
-    expect((db.prepare("SELECT serial FROM map_units WHERE serial = 'S-9'").get() as unknown) ?? null).toBeNull();
+    expect((db.prepare("SELECT serial FROM map_slots WHERE serial = 'S-9'").get() as unknown) ?? null).toBeNull();
+    expect((db.prepare('SELECT row FROM map_nodes WHERE id = 1000000').get() as unknown) ?? null).toBeNull();
+    expect(Buffer.from((db.prepare("SELECT hash FROM map_trees WHERE name = 'map'").get() as { hash: Buffer }).hash).equals(Buffer.from(committedMap.hash))).toBe(true);
     expect((db.prepare("SELECT value FROM map_meta WHERE key = 'partial'").get() as unknown) ?? null).toBeNull();
     db.close();
   });

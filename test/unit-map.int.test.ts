@@ -22,6 +22,7 @@ import { parseCheckpointBody } from '../src/tlog/checkpoint.ts';
 import { parseNote } from '../src/tlog/note.ts';
 import { parseCommitment, verifyHistoryEvidence } from '../src/verify/map-commitment.ts';
 import { CommittedMap, firmwareOfEntry } from '../src/verify/firmware-map.ts';
+import { historyKey } from '../src/verify/history-map.ts';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
 import { toHex, utf8 } from '../src/crypto/encoding.ts';
 import { MemoryTree, rootHash } from '../src/merkle/proofs.ts';
@@ -163,13 +164,34 @@ describe('rebuilds', () => {
   it('a lost or damaged unit-map.sqlite is rebuilt from the event store to the identical index checkpoint', async () => {
     const before = parseCheckpointBody(parseNote(await text(`${t.url}/v1/unit-map/checkpoint`, t.tokens.auditor)).text);
     await t.stop();
+    // A stored root that is not the committed map root: found on open.
     const db = new Database(join(dataDir, 'unit-map.sqlite'));
-    db.prepare("UPDATE map_units SET count = count + 1 WHERE serial = 'M-1'").run();
+    db.prepare("UPDATE map_trees SET hash = zeroblob(32) WHERE name = 'map'").run();
     db.close();
     t = await startTestLedger({ dataDir, setup: false });
     expect(t.logs()).toContain('rebuilt from the event store');
     const damaged = parseCheckpointBody(parseNote(await text(`${t.url}/v1/unit-map/checkpoint`, t.tokens.auditor)).text);
     expect(damaged.size).toBeGreaterThanOrEqual(before.size);
+    await t.stop();
+    // A unit's leaf changed on disk (its last value byte): found when a proof reads it, answered 503, and rebuilt.
+    const db1 = new Database(join(dataDir, 'unit-map.sqlite'));
+    const key = Buffer.from(historyKey('M-1', nativeCrypto));
+    const leaf = db1.prepare("SELECT id, row FROM map_nodes WHERE substr(row, 1, 2) = x'0020' AND substr(row, 3, 32) = ? ORDER BY id DESC LIMIT 1").get(key) as { id: number; row: Buffer };
+    leaf.row[leaf.row.length - 1]! ^= 1;
+    db1.prepare('UPDATE map_nodes SET row = ? WHERE id = ?').run(leaf.row, leaf.id);
+    db1.close();
+    t = await startTestLedger({ dataDir, setup: false });
+    expect(t.logs()).not.toContain('rebuilt from the event store');
+    const refused = await fetch(`${t.url}/v1/unit-map/units/M-1`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } });
+    expect(refused.status).toBe(503);
+    expect(await refused.text()).toContain(`stored node ${leaf.id} does not hash to what its parent holds`);
+    const served = await fetch(`${t.url}/v1/unit-map/units/M-1`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } });
+    expect(served.status).toBe(200);
+    expect(t.logs()).toContain('does not hash to what its parent holds: rebuilt from the event store');
+    const rebuilt = (await served.json()) as { size: number; history: HistoryEvidence };
+    // The proof served after the rebuild is against the map root committed for that size.
+    const commitment = (await (await fetch(`${t.url}/v1/unit-map/commitments/${rebuilt.size}`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } })).json()) as { leaf: string };
+    expect(toHex(parseCommitment(commitment.leaf).mapRoot)).toBe(rebuilt.history.mapRoot);
     await t.stop();
     for (const f of ['unit-map.sqlite', 'unit-map.sqlite-wal', 'unit-map.sqlite-shm']) rmSync(join(dataDir, f), { force: true });
     t = await startTestLedger({ dataDir, setup: false });

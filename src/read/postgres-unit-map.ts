@@ -25,7 +25,7 @@ import pg from 'pg';
 import { advisoryLockKey, type PostgresEventStore } from '../store/postgres.ts';
 import type { PostgresMerkleLog } from './postgres-merkle-log.ts';
 import { LedgerIdentityMismatchError } from './postgres-merkle-log.ts';
-import { UNIT_MAP_FORMAT, UnitMapError, type PersistedUnitMap, type UnitMapCommit, type UnitMapStorage } from './unit-map-storage.ts';
+import { SHARED_UNIT_MAP_FORMAT as UNIT_MAP_FORMAT, UnitMapError, type PersistedUnitMap, type UnitMapCommit, type UnitMapStorage } from './unit-map-storage.ts';
 import type { MapCommitmentVersion } from '../verify/map-commitment.ts';
 import { parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';

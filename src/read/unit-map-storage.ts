@@ -6,17 +6,26 @@
  *     the elected log writer only; every other instance reads them and checks its own derivation against them
  *     (docs/shared-log.md §1).
  *
- * Everything else (the in-memory map, compact range, index tree, snapshots, proofs, witnessing) is one copy in
- * UnitMapIndex for both.
+ * Everything else (the map, compact range, index tree, snapshots, proofs, witnessing) is one copy in
+ * UnitMapIndex for both. The SQLite file also keeps the map's trees themselves (src/read/unit-map-nodes.ts),
+ * read on use, so that a single-node ledger's memory does not grow with its units; PostgreSQL keeps every
+ * unit's history instead and its instances hold the map in memory.
  */
 import Database from 'better-sqlite3';
 import type { MapCommitmentVersion } from '../verify/map-commitment.ts';
 import type { UnitHistory } from '../verify/history-map.ts';
 import type { FirmwareMembership, FirmwareSlot } from '../verify/firmware-map.ts';
+import { NODE_SCHEMA, SqliteUnitMapNodes, type UnitMapNodeSink } from './unit-map-nodes.ts';
 
-export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v2';
-/** The units-only file of earlier releases: rebuilt from the event store on open (its leaves reproduce, §15.3). */
-const PREVIOUS_UNIT_MAP_FORMAT = 'flashtrail-unit-map-v1';
+/** unit-map.sqlite: the map's trees on disk (map_nodes), no copy of each unit's history. */
+export const UNIT_MAP_FORMAT = 'flashtrail-unit-map-v3';
+/** The unit map tables of a shared PostgreSQL log (every unit's history; the map held in memory). */
+export const SHARED_UNIT_MAP_FORMAT = 'flashtrail-unit-map-v2';
+/** Files of earlier releases, rebuilt from the event store on open (their index log leaves reproduce, §15.3): why. */
+const PREVIOUS_UNIT_MAP_FORMATS: Record<string, string> = {
+  'flashtrail-unit-map-v1': 'the unit map file is of the units-only format: rebuilt from the event store (its index log leaves reproduce)',
+  'flashtrail-unit-map-v2': 'the unit map file holds the map in memory form (every unit\'s history, no tree on disk): rebuilt from the event store (its index log leaves reproduce)',
+};
 
 export class UnitMapError extends Error {
   override readonly name = 'UnitMapError';
@@ -43,6 +52,8 @@ export interface PersistedUnitMap {
 export interface UnitMapStaged {
   readonly units: readonly (readonly [string, UnitHistory])[];
   readonly firmware: { readonly slots: readonly FirmwareSlot[]; readonly members: readonly FirmwareMembership[] };
+  /** With a node store: writes the trees' changed nodes (CommittedMap.flush) in the same transaction. */
+  readonly nodes?: (sink: UnitMapNodeSink) => void;
 }
 
 /** One commitment and the state changes since the previous one: persisted whole or not at all. */
@@ -52,6 +63,8 @@ export interface UnitMapCommit {
   readonly leaf: string;
   readonly units: readonly (readonly [string, UnitHistory])[];
   readonly firmware: { readonly slots: readonly FirmwareSlot[]; readonly members: readonly FirmwareMembership[] };
+  /** With a node store: writes the trees' changed nodes (CommittedMap.flush) in the same transaction. */
+  readonly nodes?: (sink: UnitMapNodeSink) => void;
   readonly version: MapCommitmentVersion;
   /** The ledger checkpoint the commitment is for, as signed. */
   readonly ledgerNote: string;
@@ -65,6 +78,11 @@ export interface UnitMapStorage {
   readonly where: string;
   /** Set when the persisted state is of an older format and must be rebuilt from the event store: why. */
   readonly mustRebuild: string | null;
+  /**
+   * Where the map's trees live when they are kept on disk (the SQLite file): load() then returns no units,
+   * slots nor members, and the map is opened from the trees instead. Absent: the map is held in memory.
+   */
+  readonly nodes?: SqliteUnitMapNodes;
   /** Whether this process may change the state and sign index checkpoints now (the log writer, on a shared log). */
   writable(): boolean;
   load(): Promise<PersistedUnitMap>;
@@ -102,7 +120,6 @@ export interface UnitMapStorage {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS map_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS map_units (serial TEXT PRIMARY KEY, count INTEGER NOT NULL, last_leaf INTEGER NOT NULL, chain BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS map_commitments (idx INTEGER PRIMARY KEY, size INTEGER NOT NULL UNIQUE, leaf TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS map_ledger_notes (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS map_slots (serial TEXT NOT NULL, slot TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (serial, slot)) WITHOUT ROWID;
@@ -113,19 +130,24 @@ CREATE TABLE IF NOT EXISTS map_firmware (sha256 TEXT NOT NULL, serial TEXT NOT N
 export class SqliteUnitMapStorage implements UnitMapStorage {
   private readonly db: Database.Database;
   readonly mustRebuild: string | null;
+  readonly nodes: SqliteUnitMapNodes;
 
   constructor(readonly where: string) {
     this.db = new Database(where);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.exec(SCHEMA);
+    this.db.exec(NODE_SCHEMA);
     const format = this.meta('format');
-    if (format !== null && format !== UNIT_MAP_FORMAT && format !== PREVIOUS_UNIT_MAP_FORMAT) {
+    if (format !== null && format !== UNIT_MAP_FORMAT && !(format in PREVIOUS_UNIT_MAP_FORMATS)) {
       this.db.close();
       throw new UnitMapError(`${where} holds a unit map of format ${format}, not ${UNIT_MAP_FORMAT}; it was left unchanged`);
     }
-    this.mustRebuild = format === PREVIOUS_UNIT_MAP_FORMAT ? 'the unit map file is of the units-only format: rebuilt from the event store (its index log leaves reproduce)' : null;
+    this.mustRebuild = format !== null && format !== UNIT_MAP_FORMAT ? (PREVIOUS_UNIT_MAP_FORMATS[format] as string) : null;
+    // The copy of every unit's history that earlier formats kept: the tree's leaves are the histories now.
+    if (this.mustRebuild !== null) this.db.exec('DROP TABLE IF EXISTS map_units');
     this.setMeta('format', UNIT_MAP_FORMAT);
+    this.nodes = new SqliteUnitMapNodes(this.db);
   }
 
   writable(): boolean {
@@ -140,16 +162,14 @@ export class SqliteUnitMapStorage implements UnitMapStorage {
     this.db.prepare('INSERT INTO map_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
+  /** O(1): the units, slots and memberships stay on disk (the trees are opened from `nodes`). */
   load(): Promise<PersistedUnitMap> {
-    const rows = this.db.prepare('SELECT serial, count, last_leaf, chain FROM map_units').all() as { serial: string; count: number; last_leaf: number; chain: Buffer }[];
-    const members = (this.db.prepare('SELECT f.sha256, f.serial, f.now FROM map_firmware f WHERE f.leaf = (SELECT MAX(leaf) FROM map_firmware g WHERE g.sha256 = f.sha256 AND g.serial = f.serial)').all() as { sha256: string; serial: string; now: number }[])
-      .map((r) => ({ digest: r.sha256, serial: r.serial, now: r.now === 1 }));
     return Promise.resolve({
       size: Number(this.meta('size') ?? '0'),
       version: Number(this.meta('version') ?? '1') as MapCommitmentVersion,
-      units: rows.map((r) => [r.serial, { count: r.count, lastLeaf: r.last_leaf, chain: new Uint8Array(r.chain) }] as const),
-      slots: this.db.prepare('SELECT serial, slot, sha256 FROM map_slots').all() as FirmwareSlot[],
-      members,
+      units: [],
+      slots: [],
+      members: [],
       range: this.meta('range') ?? '[]',
       position: BigInt(this.meta('position') ?? '-1'),
       commitments: this.db.prepare('SELECT size, leaf FROM map_commitments ORDER BY idx').all() as { size: number; leaf: string }[],
@@ -159,10 +179,10 @@ export class SqliteUnitMapStorage implements UnitMapStorage {
   }
 
   private writeChanges(c: UnitMapStaged): void {
-    const put = this.db.prepare('INSERT INTO map_units (serial, count, last_leaf, chain) VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET count = excluded.count, last_leaf = excluded.last_leaf, chain = excluded.chain');
     const putSlot = this.db.prepare('INSERT INTO map_slots (serial, slot, sha256) VALUES (?, ?, ?) ON CONFLICT (serial, slot) DO UPDATE SET sha256 = excluded.sha256');
     const putMember = this.db.prepare('INSERT INTO map_firmware (sha256, serial, leaf, now) VALUES (?, ?, ?, ?)');
-    for (const [serial, h] of c.units) put.run(serial, h.count, h.lastLeaf, Buffer.from(h.chain));
+    // c.units is not written: each unit's history is its leaf in map_nodes.
+    c.nodes?.(this.nodes.sink());
     for (const f of c.firmware.slots) putSlot.run(f.serial, f.slot, f.sha256);
     for (const m of c.firmware.members) putMember.run(m.digest, m.serial, m.leaf, m.now ? 1 : 0);
   }
@@ -196,7 +216,8 @@ export class SqliteUnitMapStorage implements UnitMapStorage {
   }
 
   reset(): Promise<void> {
-    this.db.exec("DELETE FROM map_units; DELETE FROM map_commitments; DELETE FROM map_slots; DELETE FROM map_firmware; DELETE FROM map_ledger_notes; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
+    this.nodes.reset();
+    this.db.exec("DELETE FROM map_commitments; DELETE FROM map_slots; DELETE FROM map_firmware; DELETE FROM map_ledger_notes; DELETE FROM map_meta WHERE key <> 'format' AND key <> 'index_note';");
     return Promise.resolve();
   }
 

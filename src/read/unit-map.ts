@@ -13,10 +13,13 @@
  *   - After each pass the index log's checkpoint is signed with its own key (unit-map.key, 0600) and, if the
  *     ledger has one, an ML-DSA-44 line; it is submitted to the ledger's witnesses.
  *
- * Persisted in unit-map.sqlite (derived data): every unit's history, the consumed size and position, the
- * compact range, the commitment leaves and the latest index checkpoint. On open the tree is rebuilt from the
- * histories and its root must equal the last committed one; otherwise the whole file is rebuilt from the event
- * store, and a rebuild that does not reproduce the index checkpoint already signed is refused (it would fork).
+ * Persisted in unit-map.sqlite (derived data): the map's trees themselves (src/read/unit-map-nodes.ts: nodes
+ * read on use through a bounded cache, `cacheBytes`, so that memory stays flat as units grow), the consumed
+ * size and position, the compact range, the commitment leaves and the latest index checkpoint. On open the
+ * stored root must equal the last committed map root, and every node read later is checked against its
+ * parent's hash; otherwise (or when a catch-up stopped half-way, `partial`) the whole file is rebuilt from the
+ * event store, and a rebuild that does not reproduce the index checkpoint already signed is refused (it would
+ * fork). On a shared PostgreSQL log every unit's history is persisted instead and the map held in memory.
  */
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -37,6 +40,8 @@ import { readSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
 import { formatCommitment, indexLogOrigin, parseCommitment } from '../verify/map-commitment.ts';
 import { unitSerialOfEntry, type UnitHistorySnapshot } from '../verify/history-map.ts';
 import { CommittedMap, firmwareKey, firmwareOfEntry, splitMembers, type Reported } from '../verify/firmware-map.ts';
+import { MptIntegrityError } from '../tlog/mpt.ts';
+import type { UnitMapNodeSink } from './unit-map-nodes.ts';
 import type { HistoryEvidence, SharedHistoryEvidence, UnitMapProof } from '../../schemas/history.ts';
 import type { WitnessSet } from '../witness/client.ts';
 import { SqliteUnitMapStorage, UnitMapError, type UnitMapStorage } from './unit-map-storage.ts';
@@ -64,7 +69,16 @@ export interface UnitMapOptions {
   readonly clock?: () => Date;
   /** A long catch-up persists its changes every this many changed units and memberships (default STAGE_CHANGES). */
   readonly stageChanges?: number;
+  /** With the map's trees on disk (unit-map.sqlite): about how much memory their cached nodes take (default CACHE_BYTES). */
+  readonly cacheBytes?: number;
 }
+
+/** The default bound of the tree nodes (and units' slots) a map on disk keeps in memory. */
+export const CACHE_BYTES = 64 * 1024 * 1024;
+/** What one cached tree node costs in the heap, about (bench/unit-map.ts measures it): turns cacheBytes into nodes. */
+const NODE_BYTES = 250;
+/** What one unit's cached slots cost, about; a sixteenth of the cache goes to them. */
+const SLOTS_BYTES = 200;
 
 /** Proofs of older sizes are kept in memory for this many commitments; older ones are rebuilt on request. */
 const SNAPSHOTS_KEPT = 16;
@@ -108,6 +122,10 @@ export class UnitMapIndex {
   private witnessedNote: { ledgerNote: string; note: string; complete: boolean; at: number } | null = null;
   private witnessing: { ledgerNote: string; done: Promise<string> } | null = null;
   private readonly snapshots = new Map<number, UnitHistorySnapshot>();
+  /** The commitment index of each snapshot served from the stored trees (their replaced nodes are freed after). */
+  private readonly storedSnapshots = new Map<number, number>();
+  /** A stored node failed its hash check: the next pass rebuilds the map from the event store. */
+  private rebuildNeeded = false;
   private running: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   /** Why the map is out of service, once it found the log or its own signed checkpoint contradicting it. */
@@ -164,7 +182,8 @@ export class UnitMapIndex {
       this.options.logger?.warn({ where: this.storage.where }, 'a catch-up of the unit map stopped after persisting part of its changes, before its commitment');
       return false;
     }
-    this.map = CommittedMap.restore(state.size, state.version, state.units, state.slots, state.members, nativeCrypto);
+    const nodes = this.storage.nodes;
+    this.map = nodes ? this.openStored(state.size, state.version) : CommittedMap.restore(state.size, state.version, state.units, state.slots, state.members, nativeCrypto);
     this.range = CompactRange.fromJson(state.range, nativeCrypto);
     this.position = state.position;
     this.checkpointRevision = state.checkpointRevision;
@@ -172,25 +191,75 @@ export class UnitMapIndex {
     this.tree = new MemoryTree(nativeCrypto);
     for (const c of this.commitments) this.tree.append(leafHash(utf8(c.leaf), nativeCrypto));
     this.indexNote = await this.storage.signedIndex(this.tree.size);
-    this.snapshots.clear();
+    this.dropSnapshots();
     const last = this.commitments[this.commitments.length - 1];
-    if (!last) return state.size === 0 && state.units.length === 0;
+    if (!last) return state.size === 0 && state.units.length === 0 && (!nodes || nodes.empty);
     const committed = parseCommitment(last.leaf);
     if (last.size !== state.size || committed.version !== state.version || !bytesEqual(committed.mapRoot, this.map.root()) || !bytesEqual(committed.checkpoint.root, this.range.root())) return false;
     this.snapshots.set(state.size, this.map.snapshot());
+    if (nodes) {
+      // Only this snapshot is served now: the nodes earlier ones held can go.
+      this.storedSnapshots.set(state.size, this.commitments.length - 1);
+      if (this.writing) nodes.free(this.commitments.length - 1);
+    }
     return true;
+  }
+
+  /** The map as the stored trees hold it (nothing read until used). */
+  private openStored(size: number, version: 1 | 2): CommittedMap {
+    const nodes = this.storage.nodes!;
+    const cache = this.options.cacheBytes ?? CACHE_BYTES;
+    return CommittedMap.open(
+      { size, version, map: nodes.tree('map'), firmware: version === 2 ? null : nodes.tree('firmware') },
+      nodes,
+      { slotsOf: (serial) => nodes.slotsOf(serial), setTree: (digest) => nodes.setTree(digest), slotsKept: Math.max(1000, Math.floor(cache / 16 / SLOTS_BYTES)) },
+      nativeCrypto,
+    );
+  }
+
+  private get cacheNodes(): number {
+    return Math.max(1000, Math.floor((this.options.cacheBytes ?? CACHE_BYTES) / NODE_BYTES));
+  }
+
+  private dropSnapshots(): void {
+    for (const s of this.snapshots.values()) s.release?.();
+    this.snapshots.clear();
+    this.storedSnapshots.clear();
+  }
+
+  /**
+   * With stored trees: writes the map's changed nodes in the storage's transaction (what `nodes` of a stage or
+   * commitment is); the nodes they replaced are recorded against commitment `at`, freed once no snapshot
+   * before it is served.
+   */
+  private flushNodes(at: number): ((sink: UnitMapNodeSink) => void) | undefined {
+    if (!this.storage.nodes) return undefined;
+    return (sink) => {
+      const flushed = this.map.flush((id, row) => sink.node(id, row));
+      sink.tree('map', flushed.map);
+      if (flushed.firmware) sink.tree('firmware', flushed.firmware);
+      for (const [digest, tree] of flushed.sets) sink.tree(`set/${digest}`, tree);
+      sink.replaced(flushed.replaced, at);
+    };
+  }
+
+  /** The histories changed since the last stage or commitment, for a storage that keeps them (not the stored trees: their leaves are). */
+  private takeUnits() {
+    if (!this.storage.nodes) return this.map.units.takeChanged();
+    this.map.units.forgetChanged();
+    return [];
   }
 
   private async reset(): Promise<void> {
     await this.storage.reset(this.writing);
-    this.map = CommittedMap.empty(nativeCrypto);
+    this.map = this.storage.nodes ? this.openStored(0, 1) : CommittedMap.empty(nativeCrypto);
     this.range = new CompactRange([], nativeCrypto);
     this.position = -1n;
     this.checkpointRevision = 0n;
     this.commitments = [];
     this.tree = new MemoryTree(nativeCrypto);
     this.indexNote = null;
-    this.snapshots.clear();
+    this.dropSnapshots();
   }
 
   /** A signed index checkpoint that the (re)built index log does not reproduce is a fork: refuse to go on. */
@@ -215,7 +284,11 @@ export class UnitMapIndex {
       const writable = this.storage.writable();
       const elected = writable && !this.writing;
       this.writing = writable;
-      if (this.reloadNeeded || elected) {
+      if (this.rebuildNeeded) {
+        this.rebuildNeeded = false;
+        this.options.logger?.warn({ where: this.storage.where }, 'a stored node of the unit map does not hash to what its parent holds: rebuilt from the event store');
+        await this.reset();
+      } else if (this.reloadNeeded || elected) {
         // Just elected: continue from what the writers persisted, not from this process's own derivation, so that
         // the state tables and the commitments stay one sequence (docs/shared-log.md §1.5). After a failed pass the
         // in-memory map may be ahead of its commitments (leaves consumed, commitment not made): reloaded too.
@@ -225,9 +298,18 @@ export class UnitMapIndex {
           await this.reset();
         }
       }
-      await this.commitNew(store);
+      try {
+        await this.commitNew(store);
+      } catch (error) {
+        // A stored node read on the way failed its hash check: derived data, rebuilt at once.
+        if (!(error instanceof MptIntegrityError)) throw error;
+        this.options.logger?.warn({ where: this.storage.where, err: error.message }, 'a stored node of the unit map does not hash to what its parent holds: rebuilt from the event store');
+        await this.reset();
+        await this.commitNew(store);
+      }
     } catch (error) {
       if (error instanceof UnitMapError) this.broken = error.message;
+      else if (error instanceof MptIntegrityError) this.rebuildNeeded = true;
       else this.reloadNeeded = true;
       throw error;
     }
@@ -291,7 +373,8 @@ export class UnitMapIndex {
       }
       sizer.took(events.length, performance.now() - started);
       if (this.writing && this.storage.stage && this.map.units.pendingChanges + this.map.firmware.pendingChanges >= (this.options.stageChanges ?? STAGE_CHANGES)) {
-        await this.storage.stage({ units: this.map.units.takeChanged(), firmware: this.map.firmware.takeChanges() });
+        await this.storage.stage({ units: this.takeUnits(), firmware: this.map.firmware.takeChanges(), ...this.nodesOf(this.commitments.length) });
+        if (this.storage.nodes) this.map.unload(this.cacheNodes);
       }
       if (this.map.size - reported >= PROGRESS_LEAVES) {
         reported = this.map.size;
@@ -320,8 +403,9 @@ export class UnitMapIndex {
       index: this.commitments.length,
       size: checkpoint.size,
       leaf,
-      units: this.map.units.takeChanged(),
+      units: this.takeUnits(),
       firmware: this.map.firmware.takeChanges(),
+      ...this.nodesOf(this.commitments.length),
       version: this.map.version,
       ledgerNote,
       position: this.position,
@@ -333,8 +417,31 @@ export class UnitMapIndex {
     this.checkpointRevision = nextRevision;
     this.commitments.push({ size: checkpoint.size, leaf });
     this.tree.append(leafHash(utf8(leaf), nativeCrypto));
-    this.snapshots.set(checkpoint.size, this.map.snapshot());
-    while (this.snapshots.size > SNAPSHOTS_KEPT) this.snapshots.delete(this.snapshots.keys().next().value as number);
+    this.keepSnapshot(checkpoint.size, this.map.snapshot(), this.storage.nodes ? this.commitments.length - 1 : null);
+    const nodes = this.storage.nodes;
+    if (nodes) {
+      this.map.unload(this.cacheNodes);
+      // Nodes replaced up to the oldest stored snapshot still served are in none of them.
+      if (this.writing && this.storedSnapshots.size > 0) nodes.free(Math.min(...this.storedSnapshots.values()));
+    }
+  }
+
+  /** Serves proofs as of `size` from `snapshot` (`at`: its commitment, when it is of the stored trees); the oldest go past SNAPSHOTS_KEPT. */
+  private keepSnapshot(size: number, snapshot: UnitHistorySnapshot, at: number | null): void {
+    this.snapshots.get(size)?.release?.();
+    this.snapshots.set(size, snapshot);
+    if (at !== null) this.storedSnapshots.set(size, at);
+    while (this.snapshots.size > SNAPSHOTS_KEPT) {
+      const oldest = this.snapshots.keys().next().value as number;
+      this.snapshots.get(oldest)?.release?.();
+      this.snapshots.delete(oldest);
+      this.storedSnapshots.delete(oldest);
+    }
+  }
+
+  private nodesOf(at: number): { nodes?: (sink: UnitMapNodeSink) => void } {
+    const nodes = this.flushNodes(at);
+    return nodes ? { nodes } : {};
   }
 
   private async signIndex(): Promise<void> {
@@ -403,7 +510,7 @@ export class UnitMapIndex {
     const commitment = await this.commitment(size);
     if (!commitment) return null;
     const snapshot = this.snapshots.get(size) ?? (await this.rebuildAt(size));
-    const { value, proof } = snapshot.prove(serial);
+    const { value, proof } = this.read(() => snapshot.prove(serial));
     return {
       mapRoot: toHex(snapshot.root()),
       value: value === null ? null : toBase64(value),
@@ -423,7 +530,7 @@ export class UnitMapIndex {
     return {
       shared: { mapRoot: toHex(snapshot.root()), commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint } },
       prove: (serial) => {
-        const { value, proof } = snapshot.prove(serial);
+        const { value, proof } = this.read(() => snapshot.prove(serial));
         return { value: value === null ? null : toBase64(value), proof: toBase64(proof) };
       },
     };
@@ -443,7 +550,7 @@ export class UnitMapIndex {
     if (!commitment) return null;
     if (parseCommitment(commitment.leaf).version !== 2) return { version: 1 };
     const snapshot = this.snapshots.get(size) ?? (await this.rebuildAt(size));
-    const { value, proof } = snapshot.lookup(firmwareKey(sha256, nativeCrypto));
+    const { value, proof } = this.read(() => snapshot.lookup(firmwareKey(sha256, nativeCrypto)));
     const rows = await this.storage.firmwareMembers(sha256, size);
     const note = await this.storage.ledgerNote(size);
     if (note === null) return null;
@@ -458,6 +565,19 @@ export class UnitMapIndex {
         commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint },
       },
     };
+  }
+
+  /** A proof read from the stored trees: a node failing its hash check has the next pass rebuild the map. */
+  private read<T>(proof: () => T): T {
+    try {
+      return proof();
+    } catch (error) {
+      if (!(error instanceof MptIntegrityError)) throw error;
+      this.rebuildNeeded = true;
+      this.options.logger?.error({ where: this.storage.where, err: error.message }, 'the unit map cannot serve a proof from its stored trees; it is rebuilt from the event store on its next pass');
+      // Served as 503 UNAVAILABLE (the routes' answer to a UnitMapError): the next pass rebuilds the map.
+      throw new UnitMapError(`${error.message}: the unit history map is being rebuilt from the event store, retry later`);
+    }
   }
 
   /** The map as of an older committed size, replayed from the event store (O(size)); kept with the others. */
@@ -478,7 +598,7 @@ export class UnitMapIndex {
       sizer.took(events.length, performance.now() - started);
     }
     const snapshot = map.snapshot();
-    this.snapshots.set(size, snapshot);
+    this.keepSnapshot(size, snapshot, null);
     return snapshot;
   }
 

@@ -23,7 +23,7 @@
  */
 import { portableCrypto, type CryptoBackend } from '../crypto/backend.ts';
 import { concatBytes, fromHex, toHex, utf8 } from '../crypto/encoding.ts';
-import { MerklePatriciaTree, verifyLookup, type Hash } from '../tlog/mpt.ts';
+import { MerklePatriciaTree, MptIntegrityError, verifyLookup, type Hash, type MptPages, type MptStoredTree } from '../tlog/mpt.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
 import { VerificationError } from './errors.ts';
 import { historyKey, unitSerialOfEvent, UnitHistoryMap, type UnitHistory, type UnitHistorySnapshot } from './history-map.ts';
@@ -126,40 +126,68 @@ export interface FirmwareSlot {
 }
 
 /**
+ * Where the firmware part of a stored map (one whose trees live in a node store, src/read/unit-map-nodes.ts)
+ * finds what is not in memory: what a unit's slots carried and a digest's set tree, both as of the last flush.
+ */
+export interface FirmwareSource {
+  /** What the unit's slots carried at the last flush ([] for a unit that reported no image). */
+  slotsOf(serial: string): readonly { readonly slot: string; readonly sha256: string }[];
+  /** The digest's set tree as last flushed, or null for a digest never flushed. */
+  setTree(digest: string): MerklePatriciaTree | null;
+  /** A new, empty set tree in the same store. */
+  newTree(): MerklePatriciaTree;
+  /** How many units' slots stay in memory after a takeChanges (they are read again on their next use). */
+  readonly slotsKept: number;
+}
+
+/**
  * The firmware values, built event by event in log order into a map tree (the ledger's, shared with the unit
  * histories under their own key domain, or a tree of its own until the v2 switch, §15.3). O(log n) per
- * reported image.
+ * reported image. A digest's value is written into the tree by `settle` (CommittedMap calls it before each root,
+ * snapshot and flush), not on every membership change, so that its set tree is hashed once for the changes
+ * between two roots: a caller reading the tree itself settles first.
  */
 export class FirmwareIndex {
   /**
    * Per serial, what its slots carry, flat: [slot, sha256, slot, sha256, …], the strings interned (a few
-   * distinct slots and digests shared by millions of units). A Map per unit cost several times as much.
+   * distinct slots and digests shared by millions of units). A Map per unit cost several times as much. With a
+   * source, a cache: every unit changed since the last takeChanges, and the most recently read.
    */
-  private readonly carried = new Map<string, string[]>();
+  private carried = new Map<string, string[]>();
   private readonly interned = new Map<string, string>();
   /**
    * Per digest, its set tree and how many members carry it now. Whether a serial carries it now is read from
    * its leaf (0x01 || serial or 0x00 || serial), and how many ever did is the tree's size: no other copy.
    */
   private readonly sets = new Map<string, { tree: MerklePatriciaTree; now: number }>();
+  /** Digests whose membership changed since their value was last written. */
+  private readonly unsettled = new Set<string>();
   private changedMembers: FirmwareMembership[] = [];
   private readonly changedSerials = new Set<string>();
 
-  constructor(private tree: MerklePatriciaTree, private readonly crypto: CryptoBackend = portableCrypto) {}
+  constructor(
+    private tree: MerklePatriciaTree,
+    private readonly crypto: CryptoBackend = portableCrypto,
+    private readonly source: FirmwareSource | null = null,
+  ) {}
 
   /** The index as it was persisted: every slot's digest and every digest's members, its values written into `tree`. */
   static restore(tree: MerklePatriciaTree, slots: Iterable<FirmwareSlot>, members: Iterable<Omit<FirmwareMembership, 'leaf'>>, crypto: CryptoBackend = portableCrypto): FirmwareIndex {
     const index = new FirmwareIndex(tree, crypto);
     for (const { serial, slot, sha256 } of slots) index.carry(serial, slot, sha256);
-    const touched = new Set<string>();
     for (const { digest, serial, now } of members) {
       const set = index.setOf(digest);
       set.now += now ? 1 : 0;
       set.tree.set(historyKey(serial, crypto), setEntry(serial, now));
-      touched.add(digest);
+      index.unsettled.add(digest);
     }
-    for (const digest of touched) index.writeValue(digest);
+    index.settle();
     return index;
+  }
+
+  /** The tree the firmware values are written into (the map tree from the v2 switch on). */
+  get valuesTree(): MerklePatriciaTree {
+    return this.tree;
   }
 
   private intern(text: string): string {
@@ -169,9 +197,21 @@ export class FirmwareIndex {
     return text;
   }
 
+  /** The unit's flat slot list, read from the source when it is not in memory (undefined: it carries nothing). */
+  private slotsHeld(serial: string): string[] | undefined {
+    const held = this.carried.get(serial);
+    if (held !== undefined || !this.source) return held;
+    const stored = this.source.slotsOf(serial);
+    if (stored.length === 0) return undefined;
+    const slots: string[] = [];
+    for (const { slot, sha256 } of stored) slots.push(this.intern(slot), this.intern(sha256));
+    this.carried.set(serial, slots);
+    return slots;
+  }
+
   /** Sets what `slot` of `serial` carries; returns the unit's flat slot list. */
   private carry(serial: string, slot: string, sha256: string): string[] {
-    let slots = this.carried.get(serial);
+    let slots = this.slotsHeld(serial);
     if (!slots) this.carried.set(serial, (slots = []));
     for (let i = 0; i < slots.length; i += 2) {
       if (slots[i] === slot) {
@@ -186,7 +226,7 @@ export class FirmwareIndex {
   /** Applies one unit event's reported images; `leaf` is its leaf index (what the changes are recorded at); `key` its serial's map key, when the caller has it. */
   apply(serial: string, images: readonly Reported[], leaf = 0, key?: Uint8Array): void {
     if (images.length === 0) return;
-    const before = new Set(digestsOf(this.carried.get(serial) ?? []));
+    const before = new Set(digestsOf(this.slotsHeld(serial) ?? []));
     let slots: string[] = [];
     for (const i of images) slots = this.carry(serial, i.slot, i.sha256);
     this.changedSerials.add(serial);
@@ -197,9 +237,25 @@ export class FirmwareIndex {
     for (const d of after) if (!before.has(d)) this.mark(d, serial, keyOf(), true, leaf);
   }
 
+  /** The digest's set, from memory or the source (null: no unit ever carried it). */
+  private setHeld(digest: string): { tree: MerklePatriciaTree; now: number } | null {
+    const held = this.sets.get(digest);
+    if (held || !this.source) return held ?? null;
+    const tree = this.source.setTree(digest);
+    if (!tree) return null;
+    const value = this.tree.get(firmwareKey(digest, this.crypto));
+    const decoded = value === null ? null : decodeFirmwareValue(value);
+    if (!decoded || toHex(decoded.setRoot) !== toHex(tree.rootHash()) || decoded.ever !== tree.size) {
+      throw new MptIntegrityError(`the stored set tree of firmware ${digest.slice(0, 16)}… is not the one its map value commits to: the node store was changed or damaged`);
+    }
+    const set = { tree, now: decoded.now };
+    this.sets.set(digest, set);
+    return set;
+  }
+
   private setOf(digest: string) {
-    let set = this.sets.get(digest);
-    if (!set) this.sets.set(digest, (set = { tree: new MerklePatriciaTree(this.crypto), now: 0 }));
+    let set = this.setHeld(digest);
+    if (!set) this.sets.set(digest, (set = { tree: this.source ? this.source.newTree() : new MerklePatriciaTree(this.crypto), now: 0 }));
     return set;
   }
 
@@ -216,13 +272,22 @@ export class FirmwareIndex {
     set.now += now ? 1 : was === true ? -1 : 0;
     set.tree.set(key, setEntry(serial, now));
     this.changedMembers.push({ digest, serial, now, leaf });
-    this.writeValue(digest);
+    this.unsettled.add(digest);
+  }
+
+  /** Writes the value of every digest whose membership changed since the last call (what a root covers). */
+  settle(): void {
+    for (const digest of this.unsettled) this.writeValue(digest);
+    this.unsettled.clear();
   }
 
   /** Writes every digest's value into `tree` and keeps writing there: the v2 switch (§15.3), O(d log n) once. */
   moveTo(tree: MerklePatriciaTree): void {
+    this.settle();
+    const values = this.tree;
     this.tree = tree;
-    for (const digest of this.sets.keys()) this.writeValue(digest);
+    // The values tree holds one pair per digest ever carried: each moves as it is.
+    for (const { key, val } of values.entries()) tree.set(key, val);
   }
 
   /** Membership changes since the last call, and every slot of the units they touched (for a persistent copy). */
@@ -235,6 +300,8 @@ export class FirmwareIndex {
       for (let i = 0; i < carried.length; i += 2) slots.push({ serial, slot: carried[i] as string, sha256: carried[i + 1] as string });
     }
     this.changedSerials.clear();
+    // Persisted by the caller from here on: what the source holds, read again on the next use.
+    if (this.source && this.carried.size > this.source.slotsKept) this.carried = new Map();
     return { members, slots };
   }
 
@@ -243,16 +310,21 @@ export class FirmwareIndex {
     return this.changedMembers.length + this.changedSerials.size;
   }
 
+  /** The set trees held in memory, by digest (what a stored map flushes and unloads). */
+  heldSets(): IterableIterator<[string, { readonly tree: MerklePatriciaTree }]> {
+    return this.sets.entries();
+  }
+
   /** The serials of a digest: carrying it now, and carried it before (each sorted). */
   serialsOf(digest: string): { now: string[]; formerly: string[] } {
-    const tree = this.sets.get(digest)?.tree;
+    const tree = this.setHeld(digest)?.tree;
     const decoder = new TextDecoder();
     return splitMembers(tree ? [...tree.entries()].map(({ val }) => [decoder.decode(val.subarray(1)), val[0] === 1] as const) : []);
   }
 
   /** What a slot of a unit carries now. */
   carriedBy(serial: string): ReadonlyMap<string, string> {
-    const carried = this.carried.get(serial) ?? [];
+    const carried = this.slotsHeld(serial) ?? [];
     const out = new Map<string, string>();
     for (let i = 0; i < carried.length; i += 2) out.set(carried[i] as string, carried[i + 1] as string);
     return out;
@@ -310,6 +382,62 @@ export class CommittedMap {
     return new CommittedMap(units, FirmwareIndex.restore(version === 2 ? tree : new MerklePatriciaTree(crypto), slots, members, crypto), tree, version);
   }
 
+  /**
+   * A map whose trees live in a node store (src/read/unit-map-nodes.ts), opened as its last flush left them:
+   * O(1), nothing is read until it is used. The caller compares `root()` with the committed map root.
+   */
+  static open(stored: StoredCommittedMap, pages: MptPages, source: Pick<FirmwareSource, 'slotsOf' | 'slotsKept'> & { setTree(digest: string): MptStoredTree | null }, crypto: CryptoBackend = portableCrypto): CommittedMap {
+    const tree = new MerklePatriciaTree(crypto, pages, stored.map);
+    const values = stored.version === 2 ? tree : new MerklePatriciaTree(crypto, pages, stored.firmware ?? undefined);
+    const sets: FirmwareSource = {
+      slotsOf: (serial) => source.slotsOf(serial),
+      setTree: (digest) => {
+        const record = source.setTree(digest);
+        return record && new MerklePatriciaTree(crypto, pages, record);
+      },
+      newTree: () => new MerklePatriciaTree(crypto, pages),
+      slotsKept: source.slotsKept,
+    };
+    return new CommittedMap(UnitHistoryMap.restore(stored.size, [], crypto, tree), new FirmwareIndex(values, crypto, sets), tree, stored.version);
+  }
+
+  /**
+   * A stored map's changes since its last flush, written through `write` (nodes, children first): the records to
+   * open it again, each changed set tree's, and the ids of stored nodes no longer in any tree (the snapshots
+   * still served may hold them: the caller frees them once those are released).
+   */
+  flush(write: (id: number, row: Uint8Array) => void): { map: MptStoredTree; firmware: MptStoredTree | null; sets: [string, MptStoredTree][]; replaced: number[] } {
+    this.firmware.settle();
+    const sets: [string, MptStoredTree][] = [];
+    const replaced: number[] = [];
+    for (const [digest, { tree }] of this.firmware.heldSets()) {
+      if (tree.dirty) sets.push([digest, tree.flush(write)]);
+      replaced.push(...tree.takeReplaced());
+    }
+    const values = this.firmware.valuesTree;
+    const firmware = values === this.tree ? null : values.flush(write);
+    if (values !== this.tree) replaced.push(...values.takeReplaced());
+    const map = this.tree.flush(write);
+    replaced.push(...this.tree.takeReplaced());
+    return { map, firmware, sets, replaced };
+  }
+
+  /** Keeps about `nodes` stored nodes in memory across the map's trees (after a flush), the top of each. */
+  unload(nodes: number): void {
+    const trees = [this.tree, ...(this.firmware.valuesTree === this.tree ? [] : [this.firmware.valuesTree]), ...[...this.firmware.heldSets()].map(([, s]) => s.tree)];
+    const resident = trees.reduce((n, t) => n + t.resident, 0);
+    if (resident <= nodes) return;
+    // Half the budget, shared by what each tree held: the next unload is as many reads away.
+    for (const t of trees) t.unload(Math.max(1, Math.floor((nodes / 2) * (t.resident / resident))));
+  }
+
+  /** Stored nodes held in memory across the map's trees (an estimate: what `unload` bounds). */
+  get resident(): number {
+    let n = this.tree.resident + (this.firmware.valuesTree === this.tree ? 0 : this.firmware.valuesTree.resident);
+    for (const [, s] of this.firmware.heldSets()) n += s.tree.resident;
+    return n;
+  }
+
   get version(): MapCommitmentVersion {
     return this.versionNow;
   }
@@ -333,12 +461,23 @@ export class CommittedMap {
   }
 
   root(): Hash {
+    this.firmware.settle();
     return this.tree.rootHash();
   }
 
   snapshot(): UnitHistorySnapshot {
+    this.firmware.settle();
     return this.units.snapshot();
   }
+}
+
+/** What a stored map's owner records at each flush to open it again (CommittedMap.open). */
+export interface StoredCommittedMap {
+  readonly size: number;
+  readonly version: MapCommitmentVersion;
+  readonly map: MptStoredTree;
+  /** The firmware values' own tree before the v2 switch (null from it on: they are in `map`). */
+  readonly firmware: MptStoredTree | null;
 }
 
 export interface FirmwareUnitsReport {

@@ -81,6 +81,8 @@ export interface UnitHistorySnapshot {
   prove(serial: string): { value: Uint8Array | null; proof: Uint8Array };
   /** Any key of the tree (a firmware key, §15.6): its value and presence or absence proof. */
   lookup(key: Uint8Array): { value: Uint8Array | null; proof: Uint8Array };
+  /** No longer served: a stored tree stops keeping its nodes. */
+  release?(): void;
 }
 
 /** The map, built leaf by leaf in log order (the ledger's incremental builder and a third party's rebuild alike). */
@@ -118,6 +120,11 @@ export class UnitHistoryMap {
     return out;
   }
 
+  /** Forgets which units changed (their histories are persisted with the tree itself, not as a copy). */
+  forgetChanged(): void {
+    this.changed.clear();
+  }
+
   /** How many units changed since the last takeChanged (what a caller bounds by persisting them in batches). */
   get pendingChanges(): number {
     return this.changed.size;
@@ -137,6 +144,7 @@ export class UnitHistoryMap {
         const { val, proof } = tree.proveLookup(key);
         return { value: val, proof };
       },
+      release: () => tree.release?.(),
     };
   }
 
@@ -152,11 +160,8 @@ export class UnitHistoryMap {
   append(leafHash: Hash, serial: string | null): Uint8Array | null {
     const index = this.leaves++;
     if (serial === null) return null;
-    const key = historyKey(serial, this.crypto);
-    const held = this.tree.get(key);
-    const next = extendHistory(held === null ? null : decodeHistory(held), index, leafHash, this.crypto);
     this.changed.add(serial);
-    return this.tree.set(key, encodeHistory(next));
+    return this.tree.update(historyKey(serial, this.crypto), (held) => encodeHistory(extendHistory(held === null ? null : decodeHistory(held), index, leafHash, this.crypto)));
   }
 
   root(): Hash {
