@@ -56,14 +56,19 @@ export function checkAppendShape(requests: readonly AppendRequest[]): void {
   }
 }
 
+/** Whether `expected` holds for a stream whose last revision is `head` (null: no stream). */
+export function expectedHolds(expected: ExpectedRevision, head: bigint | null): boolean {
+  return expected === 'any' || (expected === 'no_stream' && head === null) || (expected === 'stream_exists' && head !== null) || (typeof expected === 'bigint' && head === expected);
+}
+
 /** WrongExpectedVersionError unless `expected` holds for a stream whose last revision is `head` (null: no stream). */
 export function checkExpected(stream: string, expected: ExpectedRevision, head: bigint | null): void {
-  const ok =
-    expected === 'any' ||
-    (expected === 'no_stream' && head === null) ||
-    (expected === 'stream_exists' && head !== null) ||
-    (typeof expected === 'bigint' && head === expected);
-  if (!ok) throw new WrongExpectedVersionError(stream, expected, head ?? 'no_stream');
+  if (!expectedHolds(expected, head)) throw new WrongExpectedVersionError(stream, expected, head ?? 'no_stream');
+}
+
+/** An append's conditions against `heads`, their streams' heads as read before it (`heads[i]` for request i). */
+export function checkConditions(requests: readonly AppendRequest[], heads: readonly (bigint | null)[]): void {
+  for (const [i, r] of requests.entries()) if (isCondition(r)) checkExpected(r.stream, r.expected ?? 'any', heads[i] ?? null);
 }
 
 /** What a condition answers once it held: the stream's head, nothing written. */

@@ -23,7 +23,7 @@ import {
   DuplicateEventIdError,
   WrongExpectedVersionError,
   checkAppendShape,
-  checkExpected,
+  checkConditions,
   conditionResult,
   isCondition,
   type AppendRequest,
@@ -110,12 +110,12 @@ export class KurrentDBEventStore implements EventStore {
   private async appendOnce(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     const results: (AppendResult | null)[] = [];
     const writes: { index: number; request: AppendRequest; firstRevision: bigint; expected: bigint | 'no_stream' }[] = [];
-    const conditionHeads = new Map<number, bigint | null>();
+    const conditionHeads: (bigint | null)[] = [];
     for (const [index, r] of requests.entries()) {
       if (isCondition(r)) {
         const [head] = await this.readStream(r.stream, { direction: 'backwards', maxCount: 1 });
-        conditionHeads.set(index, head ? head.revision : null);
-        results.push(conditionResult(r.stream, head ? head.revision : null));
+        conditionHeads[index] = head ? head.revision : null;
+        results.push(conditionResult(r.stream, conditionHeads[index]));
         continue;
       }
       const found = await Promise.all(r.events.map((e) => this.reservationOf(e.id)));
@@ -133,9 +133,7 @@ export class KurrentDBEventStore implements EventStore {
       // A condition is checked by reading its head just before the append: KurrentDB's multi-stream append takes
       // no request without events, so on this store (not a shared-log store, docs/shared-log.md) a write landing
       // on the condition's stream between the read and the append is not caught.
-      for (const [index, r] of requests.entries()) {
-        if (isCondition(r)) checkExpected(r.stream, r.expected ?? 'any', conditionHeads.get(index) ?? null);
-      }
+      checkConditions(requests, conditionHeads);
       try {
         await this.client.multiStreamAppend([
           ...writes.map((w) => ({ streamName: w.request.stream, events: w.request.events.map(toEventData), expectedState: w.expected as AppendStreamState })),

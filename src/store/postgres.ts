@@ -32,6 +32,7 @@ import {
   DuplicateEventIdError,
   EventStoreUnavailableError,
   checkAppendShape,
+  checkConditions,
   checkExpected,
   conditionResult,
   isCondition,
@@ -481,7 +482,7 @@ class BatchState {
       heads.set(stream, revision - 1n);
       return { stream, nextExpectedRevision: revision - 1n, position: last, positions };
     });
-    if (fresh) for (const [i, r] of requests.entries()) if (isCondition(r)) checkExpected(r.stream, r.expected ?? 'any', before[i] ?? null);
+    if (fresh) checkConditions(requests, before);
     for (const [k, v] of heads) this.heads.set(k, v);
     for (const [k, v] of ids) this.byId.set(k, v);
     this.rows.push(...rows);

@@ -7,7 +7,8 @@ import {
   DuplicateEventIdError,
   WrongExpectedVersionError,
   checkAppendShape,
-  checkExpected,
+  checkConditions,
+  expectedHolds,
   conditionResult,
   isCondition,
   type AppendRequest,
@@ -271,7 +272,7 @@ export class SqliteEventStore implements EventStore {
       if (!replayed) fresh = true;
       return result;
     });
-    if (fresh) for (const [i, r] of requests.entries()) if (isCondition(r)) checkExpected(r.stream, r.expected ?? 'any', heads[i] ?? null);
+    if (fresh) checkConditions(requests, heads);
     return results;
   }
 
@@ -473,10 +474,6 @@ export class SqliteEventStore implements EventStore {
 }
 
 const INT64_MAX = 2n ** 63n - 1n;
-
-function expectedHolds(expected: ExpectedRevision, head: bigint | null): boolean {
-  return expected === 'any' || (expected === 'no_stream' && head === null) || (expected === 'stream_exists' && head !== null) || (typeof expected === 'bigint' && head === expected);
-}
 
 function raise(error: unknown): never {
   throw error;
