@@ -46,6 +46,7 @@ import {
 } from '../verify/export-format.ts';
 import { LedgerError } from '../write/errors.ts';
 import { nativeCrypto } from '../native/crypto.ts';
+import { storedPayload } from '../native/stored-envelope.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { inclusionProofs } from './shared-proofs.ts';
 import { UnitMapError, type UnitMapIndex } from '../read/unit-map.ts';
@@ -361,8 +362,6 @@ interface UnitEventText {
   readonly position: bigint;
 }
 
-const PAYLOAD_MEMBER = '{"payload":"';
-
 /**
  * A stored envelope's text and its event. The store keeps the RFC 8785 form the ledger accepted (strict base64,
  * canonical payload, schema: src/event/codec.ts), whose first member is always the payload; so the payload is
@@ -370,11 +369,9 @@ const PAYLOAD_MEMBER = '{"payload":"';
  * is never built. Anything else is parsed whole.
  */
 function storedUnitEvent(bytes: Uint8Array, position: bigint): UnitEventText {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const text = buffer.toString('utf8');
-  const end = text.startsWith(PAYLOAD_MEMBER) ? text.indexOf('"', PAYLOAD_MEMBER.length) : -1;
-  const payload = end > 0 ? text.slice(PAYLOAD_MEMBER.length, end) : (JSON.parse(text) as { payload: string }).payload;
-  return { text, event: JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as UnitEvent, position };
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  const payload = storedPayload(bytes) ?? Buffer.from((JSON.parse(text) as { payload: string }).payload, 'base64');
+  return { text, event: JSON.parse(payload.toString('utf8')) as UnitEvent, position };
 }
 
 type FirmwareAnswer = { now: string[]; formerly: string[]; sha256: string; firmware: { mapRoot: string; value: string | null; proof: string } };

@@ -41,11 +41,18 @@ const QUOTE = 0x22;
  */
 export function decodeStoredEvent(bytes: Uint8Array): StoredEvent {
   const buffer = bufferOf(bytes);
-  const end = buffer.indexOf(QUOTE, PAYLOAD_PREFIX.length);
-  if (end < 0 || buffer.compare(PAYLOAD_PREFIX, 0, PAYLOAD_PREFIX.length, 0, PAYLOAD_PREFIX.length) !== 0) {
+  const payload = storedPayload(buffer);
+  if (payload === null) {
     const { event, digest } = decodeStoredEnvelope(bytes);
     return { event, digest };
   }
-  const payload = Buffer.from(buffer.toString('latin1', PAYLOAD_PREFIX.length, end), 'base64');
   return { event: JSON.parse(payload.toString('utf8')) as LedgerEvent, digest: hash('sha256', buffer, 'hex') };
+}
+
+/** The payload bytes of a stored envelope in its canonical form, cut from its first member; null for other bytes. */
+export function storedPayload(bytes: Uint8Array): Buffer | null {
+  const buffer = bufferOf(bytes);
+  const end = buffer.indexOf(QUOTE, PAYLOAD_PREFIX.length);
+  if (end < 0 || buffer.compare(PAYLOAD_PREFIX, 0, PAYLOAD_PREFIX.length, 0, PAYLOAD_PREFIX.length) !== 0) return null;
+  return Buffer.from(buffer.toString('latin1', PAYLOAD_PREFIX.length, end), 'base64');
 }
