@@ -39,27 +39,6 @@ describe('embedded SQLite store', () => {
     remove();
   });
 
-  it('reads several streams in one statement: each in revision order, a stream that does not exist absent, names taken literally', async () => {
-    const { file, remove } = tempFile();
-    const store = new SqliteEventStore(file);
-    try {
-      const ev = () => ({ id: randomUUID(), type: 'T', data: new Uint8Array([7]) });
-      await store.appendToStream('unit-a', [ev(), ev()]);
-      await store.appendToStream('unit-b', [ev()]);
-      await store.appendToStream('unit-a', [ev()], { expected: 1n });
-      await store.appendToStream(`it's "quoted" \\ %`, [ev()]);
-      const found = await store.readStreams(['unit-b', 'unit-a', 'unit-none', `it's "quoted" \\ %`, 'unit-%']);
-      expect([...found.keys()].sort()).toEqual([`it's "quoted" \\ %`, 'unit-a', 'unit-b']);
-      expect(found.get('unit-a')).toEqual(await store.readStream('unit-a'));
-      expect(found.get('unit-a')?.map((e) => e.revision)).toEqual([0n, 1n, 2n]);
-      expect(found.get('unit-b')).toEqual(await store.readStream('unit-b'));
-      expect(await store.readStreams([])).toEqual(new Map());
-    } finally {
-      await store.close();
-      remove();
-    }
-  });
-
   it('runs in WAL mode with synchronous=FULL', async () => {
     const { file, remove } = tempFile();
     const store = new SqliteEventStore(file);

@@ -118,6 +118,22 @@ export function describeEventStoreContract(adapter: string, open: () => Promise<
       expect(await store.readAllForReplay({ after: all[all.length - 1]!.position })).toEqual([]);
     });
 
+    it('readStreams, where a store has it, reads several streams at once: each in revision order, a missing stream absent, names taken literally', async (context) => {
+      if (!store.readStreams) return context.skip('this store has no readStreams (callers read stream by stream)');
+      const quoted = s(`it's "quoted" \\ %`);
+      await store.appendToStream(s('m1'), [event(), event()]);
+      await store.appendToStream(s('m2'), [event()]);
+      await store.appendToStream(s('m1'), [event()], { expected: 1n });
+      await store.appendToStream(quoted, [event()]);
+      const found = await store.readStreams([s('m2'), s('m1'), s('none'), quoted, s('m%')]);
+      expect([...found.keys()].sort()).toEqual([quoted, s('m1'), s('m2')].sort());
+      expect(found.get(s('m1'))).toEqual(await store.readStream(s('m1')));
+      expect(found.get(s('m1'))?.map((e) => e.revision)).toEqual([0n, 1n, 2n]);
+      expect(found.get(s('m2'))).toEqual(await store.readStream(s('m2')));
+      expect(found.get(quoted)).toEqual(await store.readStream(quoted));
+      expect(await store.readStreams([])).toEqual(new Map());
+    });
+
     it('is idempotent on event ids: an exact retry is a no-op returning the original positions', async () => {
       const events = [event(), event()];
       const first = await store.appendToStream(s('e'), events, { expected: 'no_stream' });

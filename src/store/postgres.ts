@@ -320,6 +320,20 @@ export class PostgresEventStore implements EventStore {
     return rows.map(toRecorded);
   }
 
+  /** One statement for all the streams a batch decides (the SQLite adapter's readStreams, as a text[] parameter). */
+  async readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+    this.assertOpen();
+    const found = new Map<string, RecordedEvent[]>();
+    if (streams.length === 0) return found;
+    const { rows } = await this.query<EventRow>(`SELECT * FROM ${this.table('events')} WHERE stream = ANY($1::text[]) ORDER BY stream, revision`, [[...streams]]);
+    for (const row of rows) {
+      let events = found.get(row.stream);
+      if (!events) found.set(row.stream, (events = []));
+      events.push(toRecorded(row));
+    }
+    return found;
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
     const { rows } = await this.query<EventRow>(`SELECT * FROM ${this.table('events')} WHERE position > $1 ORDER BY position LIMIT $2`, [
