@@ -11,7 +11,8 @@ import { isUnitEvent } from '../schemas/index.ts';
 import type { DocumentProjection, EventMeta, Lookup } from './projection.ts';
 import { utf8 } from '../src/crypto/encoding.ts';
 import { sha256Hex } from '../src/crypto/sha256.ts';
-import { evolveUnit as evolveDecider, initialUnitState, type UnitState } from '../src/domain/unit.ts';
+import type { UnitState } from '../src/domain/unit.ts';
+import { unitStateProjection, type UnitView } from './unit-state.ts';
 import { recipeComplete } from '../src/domain/recipe.ts';
 import type { Recipe } from '../schemas/index.ts';
 
@@ -91,8 +92,6 @@ export interface UnitFacts {
   readonly deviations: readonly Deviation[];
   /** sha256 over the actual values of the release's dimensions, once all are known; groups identically configured units. */
   readonly fingerprint: string | null;
-  /** The unit decider's state, folded alongside (recipe progress for `completed`). */
-  readonly decider?: UnitState;
 }
 
 export type ProductionDoc = ReleaseDoc | BatchDoc | StationDoc | UnitFacts;
@@ -186,12 +185,19 @@ function fingerprintOf(configuration: string): string {
 /** A document under construction: this reducer's own copy, whose members it sets. */
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup): UnitFacts {
-  // One copy per event, its members then set in place (`current` is never changed: the runner shares documents
-  // between batches). Members it has keep their place, the decider goes last on a unit's first event: the same
-  // key order, and stored JSON, as spreading a new object per change.
-  const u: Mutable<UnitFacts> = current ? { ...current } : newUnit(event.data.serial, event.occurredAt);
-  const decider = evolveDecider(u.decider ?? initialUnitState, event);
+/** The unit decider's state after `event`, from the unit-state projection (which has applied it): the unit is folded once, there. */
+function deciderOf(event: UnitEvent, lookup: Lookup): UnitState {
+  const decider = lookup<UnitView>(event.data.serial, unitStateProjection.name)?.decider;
+  if (!decider) throw new Error(`production: no unit-state document for ${event.data.serial} (the runner must run unit-state before production)`);
+  return decider;
+}
+
+function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup, owned: boolean): UnitFacts {
+  // Its own working copy (owned) is changed in place; otherwise one copy, its members then set in place
+  // (`current` is shared: the runner's cache, the document on file). Members keep their place: the same key
+  // order, and stored JSON, as spreading a new object per change.
+  const u: Mutable<UnitFacts> = current ? (owned ? (current as Mutable<UnitFacts>) : { ...current }) : newUnit(event.data.serial, event.occurredAt);
+  const decider = deciderOf(event, lookup);
   const step = (value: string): StepValue => ({ value, station: event.source.id, operator: u.operator, at: event.occurredAt, eventId: event.id });
   const fail = (stepName: string, errorCode: string) => {
     u.firstPass = false;
@@ -281,7 +287,6 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup)
   }
   const release = u.releaseId ? lookup<ReleaseDoc>(`release:${u.releaseId}`) : null;
   if (u.status === 'in_progress' && release?.recipe && decider.model === 'recipe' && recipeComplete(release.recipe, decider.progress)) u.status = 'completed';
-  u.decider = decider;
   const judged = judge(u, release);
   u.deviations = judged.deviations;
   u.fingerprint = judged.fingerprint;
@@ -304,9 +309,11 @@ function recipeExpectations(d: Extract<EventOf<'ReleaseApproved'>['data'], { rec
 
 export const productionProjection: DocumentProjection<ProductionDoc> = {
   name: 'production',
-  version: 3,
+  // 4: no decider in the unit documents; its state comes from unit-state's (the unit is folded once).
+  version: 4,
+  reads: [unitStateProjection.name],
   keyOf,
-  evolve(current, event: LedgerEvent, _meta: EventMeta, lookup: Lookup): ProductionDoc {
+  evolve(current, event: LedgerEvent, _meta: EventMeta, lookup: Lookup, owned = false): ProductionDoc {
     switch (event.type) {
       case 'ReleaseApproved': {
         const d = event.data;
@@ -332,7 +339,7 @@ export const productionProjection: DocumentProjection<ProductionDoc> = {
         return { kind: 'station', stationId: event.data.stationId, line: event.data.line };
       default:
         if (!isUnitEvent(event)) throw new Error(`production cannot apply ${event.type}`);
-        return evolveUnit(current as UnitFacts | null, event, lookup);
+        return evolveUnit(current as UnitFacts | null, event, lookup, owned);
     }
   },
   indexes(doc) {

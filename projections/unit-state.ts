@@ -142,17 +142,17 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
     ];
   },
   keyOf: (event) => (isUnitEvent(event) ? event.data.serial : null),
-  evolve(current: UnitView | null, event: LedgerEvent, meta: EventMeta): UnitView {
+  evolve(current: UnitView | null, event: LedgerEvent, meta: EventMeta, _lookup, owned = false): UnitView {
     if (!isUnitEvent(event)) throw new Error(`unit-state cannot apply ${event.type}`);
     const base = current ?? empty(event.data.serial, event.occurredAt);
     const unit = evolveUnit(base.decider ?? { ...initialUnitState, status: base.status, serial: base.serial, batchId: base.batchId, attempt: base.attempt, failures: base.failures }, event);
     const step = { station: event.source.id, at: event.occurredAt };
     const tools = 'tools' in event.data ? event.data.tools.length : 0;
-    // One copy of the document per event, then its members set in place: the copy is this call's own, `base`
-    // is never changed (the runner shares documents between batches). A member set that the copy already has
-    // keeps its place, one it lacks (the decider, on a unit's first event) goes last: the key order, and so
-    // the stored JSON, is what spreading a new object per change gave.
-    const view: Mutable<UnitView> = { ...base };
+    // The document's members are set in place: on this reducer's own working copy (owned, or new), else on a
+    // copy (`current` is shared: the runner's cache, the document on file). A member set that the document
+    // already has keeps its place, one it lacks (the decider, on a unit's first event) goes last: the key order,
+    // and so the stored JSON, is what spreading a new object per change gave.
+    const view: Mutable<UnitView> = owned || current === null ? (base as Mutable<UnitView>) : { ...base };
     view.decider = unit;
     view.status = unit.status;
     view.batchId = unit.batchId;
