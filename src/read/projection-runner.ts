@@ -592,7 +592,8 @@ export class ProjectionRunner {
   private readonly recent = new Map<string, unknown>();
 
   private remember(written: readonly [string, unknown][]): void {
-    for (const [key, doc] of written) {
+    // A rebuild's batch writes more documents than are kept: only its last ones can stay.
+    for (const [key, doc] of written.length > RECENT_DOCUMENTS ? written.slice(-RECENT_DOCUMENTS) : written) {
       this.recent.delete(key);
       this.recent.set(key, doc);
     }
