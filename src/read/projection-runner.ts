@@ -9,6 +9,7 @@ import type { EventStore, ReplayedEvent } from '../store/event-store.ts';
 import type { DocumentProjection, EventMeta, Lookup } from '../../projections/projection.ts';
 import { decodeStoredEvent, type StoredEvent } from '../native/stored-envelope.ts';
 import { nextTurn, SLICE_BUDGET_MS, SliceSizer } from './event-loop.ts';
+import { placeholders, runInRows, statementsBySize } from './multi-row.ts';
 
 /**
  * The read model's table layout, kept in PRAGMA user_version. A file of another layout is emptied and rebuilt
@@ -64,21 +65,18 @@ interface WorkingSet {
 }
 
 type WriteKind = 'putDoc' | 'addIndex' | 'removeIndex';
-const values = (rows: number, row: string) => Array.from({ length: rows }, () => row).join(', ');
 const WRITE_SQL: Readonly<Record<WriteKind, (rows: number) => string>> = {
-  putDoc: (rows) => `INSERT INTO projection_docs (projection, key, doc) VALUES ${values(rows, '(?, ?, ?)')} ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc`,
-  addIndex: (rows) => `INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES ${values(rows, '(?, ?, ?, ?)')}`,
+  putDoc: (rows) => `INSERT INTO projection_docs (projection, key, doc) VALUES ${placeholders(rows, 3)} ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc`,
+  addIndex: (rows) => `INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES ${placeholders(rows, 4)}`,
   // Rare (a live document losing an index value): one row per statement, found by its primary key.
   removeIndex: () => 'DELETE FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key = ?',
 };
 const WRITE_COLUMNS: Readonly<Record<WriteKind, number>> = { putDoc: 3, addIndex: 4, removeIndex: 4 };
-/** Rows per statement: a statement per row cost more in binding and stepping than the B-tree work itself (profiled). */
 const ROWS_PER_STATEMENT: Readonly<Record<WriteKind, number>> = { putDoc: 64, addIndex: 64, removeIndex: 1 };
 
 /**
- * A batch's document and index writes, gathered and then run as multi-row statements of ROWS_PER_STATEMENT
- * rows, the rest in statements of half as many, a quarter, … 1 row (so that a handful of prepared statements serve every
- * size). Each key's document is written once per batch, as its last state; removals run before additions.
+ * A batch's document and index writes, gathered and then run as multi-row statements (src/read/multi-row.ts).
+ * Each key's document is written once per batch, as its last state; removals run before additions.
  */
 class WriteBatch {
   private readonly rows: Record<WriteKind, string[]> = { putDoc: [], addIndex: [], removeIndex: [] };
@@ -95,18 +93,11 @@ class WriteBatch {
     this.rows.removeIndex.push(projection, name, value, key);
   }
 
-  flush(statement: (kind: WriteKind, rows: number) => Database.Statement): void {
-    for (const kind of ['putDoc', 'removeIndex', 'addIndex'] as const) {
-      const params = this.rows[kind];
-      const columns = WRITE_COLUMNS[kind];
-      let at = 0;
-      for (let rows = ROWS_PER_STATEMENT[kind]; rows >= 1; rows >>= 1) {
-        const width = rows * columns;
-        for (; params.length - at >= width; at += width) statement(kind, rows).run(params.slice(at, at + width));
-      }
-    }
+  flush(statements: Readonly<Record<WriteKind, (rows: number) => Database.Statement>>): void {
+    for (const kind of ['putDoc', 'removeIndex', 'addIndex'] as const) runInRows(this.rows[kind], WRITE_COLUMNS[kind], ROWS_PER_STATEMENT[kind], statements[kind]);
   }
 }
+
 /**
  * During a rebuild the runner remembers the keys it has written since the reset, so that a key it has not
  * written is known to have no document and is not looked up (most keys of a rebuild are new). Past this
@@ -161,6 +152,8 @@ export class ProjectionRunner {
   private writtenSinceReset: Map<string, Set<string>> | null = null;
   /** How long one batch may hold the event loop (src/read/event-loop.ts); longer while rebuilding. */
   private sliceBudgetMs = SLICE_BUDGET_MS;
+  /** WriteBatch's statements, by kind and number of rows. */
+  private readonly writeStatements: Readonly<Record<WriteKind, (rows: number) => Database.Statement>>;
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements: {
     readonly getDoc: Database.Statement;
@@ -245,6 +238,8 @@ export class ProjectionRunner {
         ),
         checkpoint: this.db.prepare('SELECT position FROM projection_checkpoints WHERE projection = ?'),
       };
+      const db = this.db;
+      this.writeStatements = { putDoc: statementsBySize(db, WRITE_SQL.putDoc), addIndex: statementsBySize(db, WRITE_SQL.addIndex), removeIndex: statementsBySize(db, WRITE_SQL.removeIndex) };
     } catch (error) {
       this.db.close();
       throw error;
@@ -336,7 +331,7 @@ export class ProjectionRunner {
             }
           }
         }
-        writes.flush(this.writeStatement);
+        writes.flush(this.writeStatements);
         const last = (events[events.length - 1] as { position: bigint }).position;
         for (const p of this.projections) this.statements.setCheckpoint.run(p.name, p.version, last);
       })();
@@ -373,15 +368,6 @@ export class ProjectionRunner {
       },
     };
   }
-
-  /** The multi-row statements of WriteBatch, prepared once per shape (at most a few sizes each: see WriteBatch). */
-  private readonly writeStatements = new Map<string, Database.Statement>();
-  private readonly writeStatement = (kind: WriteKind, rows: number): Database.Statement => {
-    const id = `${kind}:${rows}`;
-    let statement = this.writeStatements.get(id);
-    if (!statement) this.writeStatements.set(id, (statement = this.db.prepare(WRITE_SQL[kind](rows))));
-    return statement;
-  };
 
   /**
    * Drops the read model and replays every event from the start of the log, in batches that may hold the
