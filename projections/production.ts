@@ -151,18 +151,25 @@ function newUnit(serial: string, at: string): UnitFacts {
 
 /** Deviations of the actual values from the release, and the configuration fingerprint. */
 export function judge(unit: UnitFacts, release: ReleaseDoc | null): Pick<UnitFacts, 'deviations' | 'fingerprint'> {
+  // One pass over the dimensions (it runs on every event of every unit): the deviations, and the fingerprint's
+  // input, the actual values of the release's dimensions (all of them without a release) joined by newlines.
   const deviations: Deviation[] = [];
-  if (release) {
-    for (const dimension of DRIFT_DIMENSIONS) {
-      const actual = unit.actual[dimension];
-      const expected = release.expected[dimension];
-      if (actual && expected !== undefined && actual.value !== expected) deviations.push({ ...actual, dimension, expected });
+  let configuration: string | null = '';
+  let first = true;
+  for (const dimension of DRIFT_DIMENSIONS) {
+    const expected = release ? release.expected[dimension] : undefined;
+    if (release && expected === undefined) continue;
+    const actual = unit.actual[dimension];
+    if (actual && expected !== undefined && actual.value !== expected) deviations.push({ ...actual, dimension, expected });
+    if (configuration === null) continue;
+    const value = actual?.value;
+    if (value === undefined) configuration = null;
+    else {
+      configuration = first ? value : `${configuration}\n${value}`;
+      first = false;
     }
   }
-  const dimensions = release ? DRIFT_DIMENSIONS.filter((d) => release.expected[d] !== undefined) : DRIFT_DIMENSIONS;
-  const values = dimensions.map((d) => unit.actual[d]?.value);
-  const fingerprint = values.every((v) => v !== undefined) ? fingerprintOf(values.join('\n')) : null;
-  return { deviations, fingerprint };
+  return { deviations, fingerprint: configuration === null ? null : fingerprintOf(configuration) };
 }
 
 /**
