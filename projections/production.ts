@@ -199,26 +199,32 @@ function deciderOf(event: UnitEvent, lookup: Lookup): UnitState {
   return decider;
 }
 
+// The reducer's helpers take what they use: closures over each event, built per event, cost a rebuild more.
+function stepValue(value: string, event: UnitEvent, operator: string | null): StepValue {
+  return { value, station: event.source.id, operator, at: event.occurredAt, eventId: event.id };
+}
+
+function recordFailure(u: Mutable<UnitFacts>, step: string, errorCode: string, event: UnitEvent): void {
+  u.firstPass = false;
+  u.failures = [...u.failures, { step, errorCode, attempt: u.attempt, station: event.source.id, at: event.occurredAt }];
+}
+
+/** Actual values of the images' drift dimensions (bootloader, application), from a write or a read-back. */
+function setImageValues(u: Mutable<UnitFacts>, values: readonly { name: string; sha256: string }[], event: UnitEvent): void {
+  const actual = { ...u.actual };
+  for (const v of values) {
+    const dimension = IMAGE_DIMENSION[v.name];
+    if (dimension) actual[dimension] = stepValue(v.sha256, event, u.operator);
+  }
+  u.actual = actual;
+}
+
 function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup, owned: boolean): UnitFacts {
   // Its own working copy (owned) is changed in place; otherwise one copy, its members then set in place
   // (`current` is shared: the runner's cache, the document on file). Members keep their place: the same key
   // order, and stored JSON, as spreading a new object per change.
   const u: Mutable<UnitFacts> = current ? (owned ? (current as Mutable<UnitFacts>) : { ...current }) : newUnit(event.data.serial, event.occurredAt);
   const decider = deciderOf(event, lookup);
-  const step = (value: string): StepValue => ({ value, station: event.source.id, operator: u.operator, at: event.occurredAt, eventId: event.id });
-  const fail = (stepName: string, errorCode: string) => {
-    u.firstPass = false;
-    u.failures = [...u.failures, { step: stepName, errorCode, attempt: u.attempt, station: event.source.id, at: event.occurredAt }];
-  };
-  /** Actual values of the images' drift dimensions (bootloader, application), from a write or a read-back. */
-  const images = (values: readonly { name: string; sha256: string }[]) => {
-    const actual = { ...u.actual };
-    for (const v of values) {
-      const dimension = IMAGE_DIMENSION[v.name];
-      if (dimension) actual[dimension] = step(v.sha256);
-    }
-    u.actual = actual;
-  };
   switch (event.type) {
     case 'UnitScanned': {
       const batch = lookup<BatchDoc>(`batch:${event.data.batchId}`);
@@ -230,48 +236,48 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup,
       break;
     }
     case 'BootloaderWritten':
-      u.actual = { ...u.actual, bootloader: step(event.data.imageSha256), signing_key: step(event.data.signingKeyDigest) };
+      u.actual = { ...u.actual, bootloader: stepValue(event.data.imageSha256, event, u.operator), signing_key: stepValue(event.data.signingKeyDigest, event, u.operator) };
       break;
     case 'AppVerified': {
-      const actual = { ...u.actual, application: step(event.data.imageSha256) };
-      if (event.data.result !== 'pass') fail('app_verify', 'APP_HASH_MISMATCH');
+      const actual = { ...u.actual, application: stepValue(event.data.imageSha256, event, u.operator) };
+      if (event.data.result !== 'pass') recordFailure(u, 'app_verify', 'APP_HASH_MISMATCH', event);
       u.actual = actual;
       break;
     }
     case 'ImagesWritten':
-      images(event.data.images);
+      setImageValues(u, event.data.images, event);
       break;
     case 'ImagesVerified': {
-      if (event.data.result !== 'pass') fail(event.data.step, event.data.method === 'boot_log_elf_sha256' ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH');
+      if (event.data.result !== 'pass') recordFailure(u, event.data.step, event.data.method === 'boot_log_elf_sha256' ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH', event);
       // Drift is about what stations write; an image no step wrote directly (delivered inside an SB2.1
       // container) is known by what its read-back reports.
       const unwritten = event.data.images.filter((c) => decider.progress.written[c.name] === undefined);
-      if (event.data.method !== 'boot_log_elf_sha256') images(unwritten.map((c) => ({ name: c.name, sha256: c.reported })));
+      if (event.data.method !== 'boot_log_elf_sha256') setImageValues(u, unwritten.map((c) => ({ name: c.name, sha256: c.reported })), event);
       break;
     }
     case 'SecurityStateRead':
-      if (event.data.result !== 'pass') fail(event.data.step, 'SECURITY_STATE_MISMATCH');
+      if (event.data.result !== 'pass') recordFailure(u, event.data.step, 'SECURITY_STATE_MISMATCH', event);
       break;
     case 'IdentityRead':
     case 'StepStarted':
       break;
     case 'ProvisioningApplied':
-      u.actual = { ...u.actual, provisioning_template: step(event.data.templateSha256) };
+      u.actual = { ...u.actual, provisioning_template: stepValue(event.data.templateSha256, event, u.operator) };
       break;
     case 'EfuseBurned':
       if (event.schemaVersion === 1) {
         u.status = 'locked';
-        u.actual = { ...u.actual, efuse_profile: step(event.data.profile) };
+        u.actual = { ...u.actual, efuse_profile: stepValue(event.data.profile, event, u.operator) };
       } else {
         const digest = event.data.keys.find((k) => k.purpose.startsWith('SECURE_BOOT_DIGEST') && k.digest)?.digest;
-        if (digest) u.actual = { ...u.actual, signing_key: step(digest) };
+        if (digest) u.actual = { ...u.actual, signing_key: stepValue(digest, event, u.operator) };
       }
       break;
     case 'UnitLocked':
       u.status = 'locked';
       break;
     case 'StepFailed':
-      fail(event.data.step, event.data.errorCode);
+      recordFailure(u, event.data.step, event.data.errorCode, event);
       break;
     case 'UnitReworked':
       u.status = 'in_progress';

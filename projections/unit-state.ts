@@ -84,6 +84,14 @@ function legacySlots(images: Readonly<Record<string, ImageRecord>>): Partial<Pic
   return out;
 }
 
+/** The document's images with some replaced, and the fixed-sequence fields that follow from them. */
+function setImages(view: Mutable<UnitView>, images: Record<string, ImageRecord>): void {
+  view.images = images;
+  const slots = legacySlots(images);
+  if (slots.bootloader !== undefined) view.bootloader = slots.bootloader;
+  if (slots.application !== undefined) view.application = slots.application;
+}
+
 function empty(serial: string, at: string): UnitView {
   return {
     serial,
@@ -171,13 +179,6 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
     view.lastEventAt = event.occurredAt;
     view.eventCount = base.eventCount + 1;
     view.head = { revision: meta.revision.toString(), position: meta.position.toString(), digest: meta.digest };
-    /** The document's images with some replaced, and the fixed-sequence fields that follow from them. */
-    const setImages = (images: Record<string, ImageRecord>) => {
-      view.images = images;
-      const slots = legacySlots(images);
-      if (slots.bootloader !== undefined) view.bootloader = slots.bootloader;
-      if (slots.application !== undefined) view.application = slots.application;
-    };
     switch (event.type) {
       case 'UnitScanned': {
         const d = event.data;
@@ -190,7 +191,7 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
       case 'ImagesWritten': {
         const images = { ...view.images };
         for (const i of event.data.images) images[i.name] = { station: by, at, sha256: i.sha256, offset: i.offset, verification: null };
-        setImages(images);
+        setImages(view, images);
         break;
       }
       case 'ImagesVerified': {
@@ -201,7 +202,7 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
           // An image delivered inside a container (an SB2.1 file) is first seen when it is read back.
           images[c.name] = image ? { ...image, verification } : { station: by, at, sha256: c.result === 'pass' ? c.expected : c.reported, offset: -1, verification };
         }
-        setImages(images);
+        setImages(view, images);
         if (event.data.result === 'fail') {
           const bad = event.data.images.find((c) => c.result === 'fail');
           view.lastFailure = { step: event.data.step, errorCode: 'IMAGE_MISMATCH', message: `${bad?.name ?? '?'}: reported ${bad?.reported ?? '?'}, release ${bad?.expected.slice(0, bad.comparedChars) ?? '?'}`, attempt: unit.attempt, station: by, at };
@@ -279,7 +280,7 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
         for (const i of event.data.images) {
           images[i.name] = { station: by, at, sha256: i.sha256, offset: images[i.name]?.offset ?? -1, verification: { method: `field_update_${event.data.method}`, result: 'pass', reported: i.sha256, comparedChars: 64, step: 'field-update', at: event.occurredAt } };
         }
-        setImages(images);
+        setImages(view, images);
         break;
       }
     }

@@ -465,17 +465,24 @@ function recipeStatus(progress: RecipeProgress): UnitStatus {
   return progress.done.length === 0 && progress.started === null ? 'scanned' : 'in_progress';
 }
 
+type MutableUnitState = { -readonly [K in keyof UnitState]: UnitState[K] };
+
+/** The state after a failed try: a copy of `s` (built only on a failure). */
+function failedFrom(s: UnitState): UnitState {
+  return { ...s, failures: s.failures + 1, passFailures: s.passFailures + 1 };
+}
+
+/** Marks a recipe step done in `s` (evolveUnit's own copy) and returns it. */
+function completeIn(s: MutableUnitState, kind: RecipeStep['kind'], step: string, effects?: Parameters<typeof completeStep>[2]): UnitState {
+  s.progress = completeStep(s.progress, { id: step, kind }, effects);
+  s.status = recipeStatus(s.progress);
+  return s;
+}
+
 export function evolveUnit(state: UnitState, event: UnitEvent): UnitState {
   // `s` is this call's own copy: the common cases set its members and return it, instead of a second copy
   // per event (a rebuild folds every event of the log). `state` is never changed.
-  const s: { -readonly [K in keyof UnitState]: UnitState[K] } = { ...state, events: state.events + 1, passEvents: state.passEvents + 1, lastAt: event.occurredAt };
-  // Only a failure needs it: built per event, it was a third of the fold's allocations.
-  const failed = (): UnitState => ({ ...s, failures: s.failures + 1, passFailures: s.passFailures + 1 });
-  const complete = (kind: RecipeStep['kind'], step: string, effects?: Parameters<typeof completeStep>[2]): UnitState => {
-    s.progress = completeStep(s.progress, { id: step, kind }, effects);
-    s.status = recipeStatus(s.progress);
-    return s;
-  };
+  const s: MutableUnitState = { ...state, events: state.events + 1, passEvents: state.passEvents + 1, lastAt: event.occurredAt };
   switch (event.type) {
     case 'UnitScanned': {
       const recipe = event.schemaVersion === 2;
@@ -495,13 +502,13 @@ export function evolveUnit(state: UnitState, event: UnitEvent): UnitState {
       s.status = 'bootloader_written';
       return s;
     case 'AppVerified':
-      if (event.data.result !== 'pass') return { ...failed(), status: 'bootloader_written' };
+      if (event.data.result !== 'pass') return { ...failedFrom(s), status: 'bootloader_written' };
       s.status = 'app_verified';
       return s;
     case 'IdentityRead': {
       const chipId = event.data.chipId ?? s.chipId;
       const mac = event.data.mac ?? s.mac;
-      complete('identity', event.data.step);
+      completeIn(s, 'identity', event.data.step);
       s.chipId = chipId;
       s.mac = mac;
       return s;
@@ -511,26 +518,26 @@ export function evolveUnit(state: UnitState, event: UnitEvent): UnitState {
       s.status = 'in_progress';
       return s;
     case 'ImagesWritten':
-      return complete('write', event.data.step, { written: Object.fromEntries(event.data.images.map((i) => [i.name, i.sha256])) });
+      return completeIn(s, 'write', event.data.step, { written: Object.fromEntries(event.data.images.map((i) => [i.name, i.sha256])) });
     case 'ImagesVerified':
-      if (event.data.result === 'fail') return { ...failed(), progress: failVerification(s.progress, event.data.step, event.data.images.map((i) => i.name)) };
-      return complete('verify', event.data.step, { verified: event.data.images.map((i) => i.name) });
+      if (event.data.result === 'fail') return { ...failedFrom(s), progress: failVerification(s.progress, event.data.step, event.data.images.map((i) => i.name)) };
+      return completeIn(s, 'verify', event.data.step, { verified: event.data.images.map((i) => i.name) });
     case 'SecurityStateRead':
-      if (event.data.result === 'fail') return { ...failed(), progress: failVerification(s.progress, event.data.step, []) };
-      return complete('security_state', event.data.step);
+      if (event.data.result === 'fail') return { ...failedFrom(s), progress: failVerification(s.progress, event.data.step, []) };
+      return completeIn(s, 'security_state', event.data.step);
     case 'UnitLocked':
-      return complete('lock', event.data.step);
+      return completeIn(s, 'lock', event.data.step);
     case 'ProvisioningApplied':
-      if (event.schemaVersion === 2) return complete('provision', event.data.step);
+      if (event.schemaVersion === 2) return completeIn(s, 'provision', event.data.step);
       s.status = 'provisioned';
       return s;
     case 'EfuseBurned':
-      if (event.schemaVersion === 2) return complete('burn', event.data.step);
+      if (event.schemaVersion === 2) return completeIn(s, 'burn', event.data.step);
       s.status = 'locked';
       s.progress = { ...s.progress, locked: true };
       return s;
     case 'StepFailed':
-      return { ...failed(), progress: { ...s.progress, started: null } };
+      return { ...failedFrom(s), progress: { ...s.progress, started: null } };
     case 'UnitReworked': {
       s.status = 'reworked';
       s.attempt = s.attempt + 1;
