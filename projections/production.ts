@@ -11,7 +11,8 @@ import { isUnitEvent } from '../schemas/index.ts';
 import type { DocumentProjection, EventMeta, Lookup } from './projection.ts';
 import { utf8 } from '../src/crypto/encoding.ts';
 import { sha256Hex } from '../src/crypto/sha256.ts';
-import { evolveUnit as evolveDecider, initialUnitState, type UnitState } from '../src/domain/unit.ts';
+import type { UnitState } from '../src/domain/unit.ts';
+import { unitStateProjection, type UnitView } from './unit-state.ts';
 import { recipeComplete } from '../src/domain/recipe.ts';
 import type { Recipe } from '../schemas/index.ts';
 
@@ -91,8 +92,6 @@ export interface UnitFacts {
   readonly deviations: readonly Deviation[];
   /** sha256 over the actual values of the release's dimensions, once all are known; groups identically configured units. */
   readonly fingerprint: string | null;
-  /** The unit decider's state, folded alongside (recipe progress for `completed`). */
-  readonly decider?: UnitState;
 }
 
 export type ProductionDoc = ReleaseDoc | BatchDoc | StationDoc | UnitFacts;
@@ -152,18 +151,25 @@ function newUnit(serial: string, at: string): UnitFacts {
 
 /** Deviations of the actual values from the release, and the configuration fingerprint. */
 export function judge(unit: UnitFacts, release: ReleaseDoc | null): Pick<UnitFacts, 'deviations' | 'fingerprint'> {
+  // One pass over the dimensions (it runs on every event of every unit): the deviations, and the fingerprint's
+  // input, the actual values of the release's dimensions (all of them without a release) joined by newlines.
   const deviations: Deviation[] = [];
-  if (release) {
-    for (const dimension of DRIFT_DIMENSIONS) {
-      const actual = unit.actual[dimension];
-      const expected = release.expected[dimension];
-      if (actual && expected !== undefined && actual.value !== expected) deviations.push({ ...actual, dimension, expected });
+  let configuration: string | null = '';
+  let first = true;
+  for (const dimension of DRIFT_DIMENSIONS) {
+    const expected = release ? release.expected[dimension] : undefined;
+    if (release && expected === undefined) continue;
+    const actual = unit.actual[dimension];
+    if (actual && expected !== undefined && actual.value !== expected) deviations.push({ ...actual, dimension, expected });
+    if (configuration === null) continue;
+    const value = actual?.value;
+    if (value === undefined) configuration = null;
+    else {
+      configuration = first ? value : `${configuration}\n${value}`;
+      first = false;
     }
   }
-  const dimensions = release ? DRIFT_DIMENSIONS.filter((d) => release.expected[d] !== undefined) : DRIFT_DIMENSIONS;
-  const values = dimensions.map((d) => unit.actual[d]?.value);
-  const fingerprint = values.every((v) => v !== undefined) ? fingerprintOf(values.join('\n')) : null;
-  return { deviations, fingerprint };
+  return { deviations, fingerprint: configuration === null ? null : fingerprintOf(configuration) };
 }
 
 /**
@@ -186,26 +192,39 @@ function fingerprintOf(configuration: string): string {
 /** A document under construction: this reducer's own copy, whose members it sets. */
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup): UnitFacts {
-  // One copy per event, its members then set in place (`current` is never changed: the runner shares documents
-  // between batches). Members it has keep their place, the decider goes last on a unit's first event: the same
-  // key order, and stored JSON, as spreading a new object per change.
-  const u: Mutable<UnitFacts> = current ? { ...current } : newUnit(event.data.serial, event.occurredAt);
-  const decider = evolveDecider(u.decider ?? initialUnitState, event);
-  const step = (value: string): StepValue => ({ value, station: event.source.id, operator: u.operator, at: event.occurredAt, eventId: event.id });
-  const fail = (stepName: string, errorCode: string) => {
-    u.firstPass = false;
-    u.failures = [...u.failures, { step: stepName, errorCode, attempt: u.attempt, station: event.source.id, at: event.occurredAt }];
-  };
-  /** Actual values of the images' drift dimensions (bootloader, application), from a write or a read-back. */
-  const images = (values: readonly { name: string; sha256: string }[]) => {
-    const actual = { ...u.actual };
-    for (const v of values) {
-      const dimension = IMAGE_DIMENSION[v.name];
-      if (dimension) actual[dimension] = step(v.sha256);
-    }
-    u.actual = actual;
-  };
+/** The unit decider's state after `event`, from the unit-state projection (which has applied it): the unit is folded once, there. */
+function deciderOf(event: UnitEvent, lookup: Lookup): UnitState {
+  const decider = lookup<UnitView>(event.data.serial, unitStateProjection.name)?.decider;
+  if (!decider) throw new Error(`production: no unit-state document for ${event.data.serial} (the runner must run unit-state before production)`);
+  return decider;
+}
+
+// The reducer's helpers take what they use: closures over each event, built per event, cost a rebuild more.
+function stepValue(value: string, event: UnitEvent, operator: string | null): StepValue {
+  return { value, station: event.source.id, operator, at: event.occurredAt, eventId: event.id };
+}
+
+function recordFailure(u: Mutable<UnitFacts>, step: string, errorCode: string, event: UnitEvent): void {
+  u.firstPass = false;
+  u.failures = [...u.failures, { step, errorCode, attempt: u.attempt, station: event.source.id, at: event.occurredAt }];
+}
+
+/** Actual values of the images' drift dimensions (bootloader, application), from a write or a read-back. */
+function setImageValues(u: Mutable<UnitFacts>, values: readonly { name: string; sha256: string }[], event: UnitEvent): void {
+  const actual = { ...u.actual };
+  for (const v of values) {
+    const dimension = IMAGE_DIMENSION[v.name];
+    if (dimension) actual[dimension] = stepValue(v.sha256, event, u.operator);
+  }
+  u.actual = actual;
+}
+
+function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup, owned: boolean): UnitFacts {
+  // Its own working copy (owned) is changed in place; otherwise one copy, its members then set in place
+  // (`current` is shared: the runner's cache, the document on file). Members keep their place: the same key
+  // order, and stored JSON, as spreading a new object per change.
+  const u: Mutable<UnitFacts> = current ? (owned ? (current as Mutable<UnitFacts>) : { ...current }) : newUnit(event.data.serial, event.occurredAt);
+  const decider = deciderOf(event, lookup);
   switch (event.type) {
     case 'UnitScanned': {
       const batch = lookup<BatchDoc>(`batch:${event.data.batchId}`);
@@ -217,48 +236,48 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup)
       break;
     }
     case 'BootloaderWritten':
-      u.actual = { ...u.actual, bootloader: step(event.data.imageSha256), signing_key: step(event.data.signingKeyDigest) };
+      u.actual = { ...u.actual, bootloader: stepValue(event.data.imageSha256, event, u.operator), signing_key: stepValue(event.data.signingKeyDigest, event, u.operator) };
       break;
     case 'AppVerified': {
-      const actual = { ...u.actual, application: step(event.data.imageSha256) };
-      if (event.data.result !== 'pass') fail('app_verify', 'APP_HASH_MISMATCH');
+      const actual = { ...u.actual, application: stepValue(event.data.imageSha256, event, u.operator) };
+      if (event.data.result !== 'pass') recordFailure(u, 'app_verify', 'APP_HASH_MISMATCH', event);
       u.actual = actual;
       break;
     }
     case 'ImagesWritten':
-      images(event.data.images);
+      setImageValues(u, event.data.images, event);
       break;
     case 'ImagesVerified': {
-      if (event.data.result !== 'pass') fail(event.data.step, event.data.method === 'boot_log_elf_sha256' ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH');
+      if (event.data.result !== 'pass') recordFailure(u, event.data.step, event.data.method === 'boot_log_elf_sha256' ? 'ELF_HASH_MISMATCH' : 'IMAGE_MISMATCH', event);
       // Drift is about what stations write; an image no step wrote directly (delivered inside an SB2.1
       // container) is known by what its read-back reports.
       const unwritten = event.data.images.filter((c) => decider.progress.written[c.name] === undefined);
-      if (event.data.method !== 'boot_log_elf_sha256') images(unwritten.map((c) => ({ name: c.name, sha256: c.reported })));
+      if (event.data.method !== 'boot_log_elf_sha256') setImageValues(u, unwritten.map((c) => ({ name: c.name, sha256: c.reported })), event);
       break;
     }
     case 'SecurityStateRead':
-      if (event.data.result !== 'pass') fail(event.data.step, 'SECURITY_STATE_MISMATCH');
+      if (event.data.result !== 'pass') recordFailure(u, event.data.step, 'SECURITY_STATE_MISMATCH', event);
       break;
     case 'IdentityRead':
     case 'StepStarted':
       break;
     case 'ProvisioningApplied':
-      u.actual = { ...u.actual, provisioning_template: step(event.data.templateSha256) };
+      u.actual = { ...u.actual, provisioning_template: stepValue(event.data.templateSha256, event, u.operator) };
       break;
     case 'EfuseBurned':
       if (event.schemaVersion === 1) {
         u.status = 'locked';
-        u.actual = { ...u.actual, efuse_profile: step(event.data.profile) };
+        u.actual = { ...u.actual, efuse_profile: stepValue(event.data.profile, event, u.operator) };
       } else {
         const digest = event.data.keys.find((k) => k.purpose.startsWith('SECURE_BOOT_DIGEST') && k.digest)?.digest;
-        if (digest) u.actual = { ...u.actual, signing_key: step(digest) };
+        if (digest) u.actual = { ...u.actual, signing_key: stepValue(digest, event, u.operator) };
       }
       break;
     case 'UnitLocked':
       u.status = 'locked';
       break;
     case 'StepFailed':
-      fail(event.data.step, event.data.errorCode);
+      recordFailure(u, event.data.step, event.data.errorCode, event);
       break;
     case 'UnitReworked':
       u.status = 'in_progress';
@@ -281,7 +300,6 @@ function evolveUnit(current: UnitFacts | null, event: UnitEvent, lookup: Lookup)
   }
   const release = u.releaseId ? lookup<ReleaseDoc>(`release:${u.releaseId}`) : null;
   if (u.status === 'in_progress' && release?.recipe && decider.model === 'recipe' && recipeComplete(release.recipe, decider.progress)) u.status = 'completed';
-  u.decider = decider;
   const judged = judge(u, release);
   u.deviations = judged.deviations;
   u.fingerprint = judged.fingerprint;
@@ -304,9 +322,11 @@ function recipeExpectations(d: Extract<EventOf<'ReleaseApproved'>['data'], { rec
 
 export const productionProjection: DocumentProjection<ProductionDoc> = {
   name: 'production',
-  version: 3,
+  // 4: no decider in the unit documents; its state comes from unit-state's (the unit is folded once).
+  version: 4,
+  reads: [unitStateProjection.name],
   keyOf,
-  evolve(current, event: LedgerEvent, _meta: EventMeta, lookup: Lookup): ProductionDoc {
+  evolve(current, event: LedgerEvent, _meta: EventMeta, lookup: Lookup, owned = false): ProductionDoc {
     switch (event.type) {
       case 'ReleaseApproved': {
         const d = event.data;
@@ -332,7 +352,7 @@ export const productionProjection: DocumentProjection<ProductionDoc> = {
         return { kind: 'station', stationId: event.data.stationId, line: event.data.line };
       default:
         if (!isUnitEvent(event)) throw new Error(`production cannot apply ${event.type}`);
-        return evolveUnit(current as UnitFacts | null, event, lookup);
+        return evolveUnit(current as UnitFacts | null, event, lookup, owned);
     }
   },
   indexes(doc) {

@@ -84,6 +84,14 @@ function legacySlots(images: Readonly<Record<string, ImageRecord>>): Partial<Pic
   return out;
 }
 
+/** The document's images with some replaced, and the fixed-sequence fields that follow from them. */
+function setImages(view: Mutable<UnitView>, images: Record<string, ImageRecord>): void {
+  view.images = images;
+  const slots = legacySlots(images);
+  if (slots.bootloader !== undefined) view.bootloader = slots.bootloader;
+  if (slots.application !== undefined) view.application = slots.application;
+}
+
 function empty(serial: string, at: string): UnitView {
   return {
     serial,
@@ -142,17 +150,19 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
     ];
   },
   keyOf: (event) => (isUnitEvent(event) ? event.data.serial : null),
-  evolve(current: UnitView | null, event: LedgerEvent, meta: EventMeta): UnitView {
+  evolve(current: UnitView | null, event: LedgerEvent, meta: EventMeta, _lookup, owned = false): UnitView {
     if (!isUnitEvent(event)) throw new Error(`unit-state cannot apply ${event.type}`);
     const base = current ?? empty(event.data.serial, event.occurredAt);
     const unit = evolveUnit(base.decider ?? { ...initialUnitState, status: base.status, serial: base.serial, batchId: base.batchId, attempt: base.attempt, failures: base.failures }, event);
-    const step = { station: event.source.id, at: event.occurredAt };
+    // A step record's first members, written out in each literal (spreading a shared pair cost more than the rest of it).
+    const by = event.source.id;
+    const at = event.occurredAt;
     const tools = 'tools' in event.data ? event.data.tools.length : 0;
-    // One copy of the document per event, then its members set in place: the copy is this call's own, `base`
-    // is never changed (the runner shares documents between batches). A member set that the copy already has
-    // keeps its place, one it lacks (the decider, on a unit's first event) goes last: the key order, and so
-    // the stored JSON, is what spreading a new object per change gave.
-    const view: Mutable<UnitView> = { ...base };
+    // The document's members are set in place: on this reducer's own working copy (owned, or new), else on a
+    // copy (`current` is shared: the runner's cache, the document on file). A member set that the document
+    // already has keeps its place, one it lacks (the decider, on a unit's first event) goes last: the key order,
+    // and so the stored JSON, is what spreading a new object per change gave.
+    const view: Mutable<UnitView> = owned || current === null ? (base as Mutable<UnitView>) : { ...base };
     view.decider = unit;
     view.status = unit.status;
     view.batchId = unit.batchId;
@@ -169,13 +179,6 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
     view.lastEventAt = event.occurredAt;
     view.eventCount = base.eventCount + 1;
     view.head = { revision: meta.revision.toString(), position: meta.position.toString(), digest: meta.digest };
-    /** The document's images with some replaced, and the fixed-sequence fields that follow from them. */
-    const setImages = (images: Record<string, ImageRecord>) => {
-      view.images = images;
-      const slots = legacySlots(images);
-      if (slots.bootloader !== undefined) view.bootloader = slots.bootloader;
-      if (slots.application !== undefined) view.application = slots.application;
-    };
     switch (event.type) {
       case 'UnitScanned': {
         const d = event.data;
@@ -187,8 +190,8 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
       }
       case 'ImagesWritten': {
         const images = { ...view.images };
-        for (const i of event.data.images) images[i.name] = { ...step, sha256: i.sha256, offset: i.offset, verification: null };
-        setImages(images);
+        for (const i of event.data.images) images[i.name] = { station: by, at, sha256: i.sha256, offset: i.offset, verification: null };
+        setImages(view, images);
         break;
       }
       case 'ImagesVerified': {
@@ -197,28 +200,28 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
           const image = images[c.name];
           const verification = { method: event.data.method, result: c.result, reported: c.reported, comparedChars: c.comparedChars, step: event.data.step, at: event.occurredAt };
           // An image delivered inside a container (an SB2.1 file) is first seen when it is read back.
-          images[c.name] = image ? { ...image, verification } : { ...step, sha256: c.result === 'pass' ? c.expected : c.reported, offset: -1, verification };
+          images[c.name] = image ? { ...image, verification } : { station: by, at, sha256: c.result === 'pass' ? c.expected : c.reported, offset: -1, verification };
         }
-        setImages(images);
+        setImages(view, images);
         if (event.data.result === 'fail') {
           const bad = event.data.images.find((c) => c.result === 'fail');
-          view.lastFailure = { step: event.data.step, errorCode: 'IMAGE_MISMATCH', message: `${bad?.name ?? '?'}: reported ${bad?.reported ?? '?'}, release ${bad?.expected.slice(0, bad.comparedChars) ?? '?'}`, attempt: unit.attempt, ...step };
+          view.lastFailure = { step: event.data.step, errorCode: 'IMAGE_MISMATCH', message: `${bad?.name ?? '?'}: reported ${bad?.reported ?? '?'}, release ${bad?.expected.slice(0, bad.comparedChars) ?? '?'}`, attempt: unit.attempt, station: by, at };
         }
         break;
       }
       case 'UnitLocked': {
         const images = { ...view.images };
-        for (const i of event.data.images) images[i.name] = { ...step, sha256: i.sha256, offset: i.offset, verification: null };
+        for (const i of event.data.images) images[i.name] = { station: by, at, sha256: i.sha256, offset: i.offset, verification: null };
         view.images = images;
-        view.efuse = { ...step, profile: event.data.step, secureBoot: view.efuse?.secureBoot ?? false, flashEncryption: view.efuse?.flashEncryption ?? false, keyDigests: view.efuse?.keyDigests ?? [] };
+        view.efuse = { station: by, at, profile: event.data.step, secureBoot: view.efuse?.secureBoot ?? false, flashEncryption: view.efuse?.flashEncryption ?? false, keyDigests: view.efuse?.keyDigests ?? [] };
         break;
       }
       case 'SecurityStateRead': {
         const fields = event.data.fields;
-        view.security = { ...step, step: event.data.step, result: event.data.result, fields };
+        view.security = { station: by, at, step: event.data.step, result: event.data.result, fields };
         if (event.data.result === 'fail') {
           const unmet = event.data.checks.filter((c) => !c.met).map((c) => `${c.field}=${JSON.stringify(c.actual)} (expected ${JSON.stringify(c.equals)})`);
-          view.lastFailure = { step: event.data.step, errorCode: 'SECURITY_STATE_MISMATCH', message: unmet.join(', ').slice(0, 2000), attempt: unit.attempt, ...step };
+          view.lastFailure = { step: event.data.step, errorCode: 'SECURITY_STATE_MISMATCH', message: unmet.join(', ').slice(0, 2000), attempt: unit.attempt, station: by, at };
         }
         break;
       }
@@ -226,32 +229,33 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
       case 'StepStarted':
         break;
       case 'BootloaderWritten':
-        view.bootloader = { ...step, sha256: event.data.imageSha256, version: event.data.version, signingKeyDigest: event.data.signingKeyDigest };
+        view.bootloader = { station: by, at, sha256: event.data.imageSha256, version: event.data.version, signingKeyDigest: event.data.signingKeyDigest };
         view.application = null;
         view.provisioning = null;
         break;
       case 'AppVerified': {
         const d = event.data;
         const verified = d.result === 'pass';
-        view.application = { ...step, sha256: d.imageSha256, version: d.version, reportedSha256: d.reportedSha256, method: d.method, verified };
+        view.application = { station: by, at, sha256: d.imageSha256, version: d.version, reportedSha256: d.reportedSha256, method: d.method, verified };
         if (!verified) {
           view.provisioning = null;
-          view.lastFailure = { step: 'app_verify', errorCode: 'APP_HASH_MISMATCH', message: `device reported ${d.reportedSha256}`, attempt: unit.attempt, ...step };
+          view.lastFailure = { step: 'app_verify', errorCode: 'APP_HASH_MISMATCH', message: `device reported ${d.reportedSha256}`, attempt: unit.attempt, station: by, at };
         }
         break;
       }
       case 'ProvisioningApplied':
-        view.provisioning = { ...step, templateId: event.data.templateId, templateSha256: event.data.templateSha256, configSha256: event.data.configSha256 };
+        view.provisioning = { station: by, at, templateId: event.data.templateId, templateSha256: event.data.templateSha256, configSha256: event.data.configSha256 };
         break;
       case 'EfuseBurned':
         if (event.schemaVersion === 1) {
-          view.efuse = { ...step, profile: event.data.profile, secureBoot: event.data.secureBoot, flashEncryption: event.data.flashEncryption, keyDigests: [...event.data.keyDigests] };
+          view.efuse = { station: by, at, profile: event.data.profile, secureBoot: event.data.secureBoot, flashEncryption: event.data.flashEncryption, keyDigests: [...event.data.keyDigests] };
         } else {
           // What was burned, as the recipe step named it; the read-back (SecurityStateRead) is what shows it took.
           const fuses = new Map(event.data.fuses.map((f) => [f.name, f.value]));
           const prev = view.efuse;
           view.efuse = {
-            ...step,
+            station: by,
+            at,
             profile: event.data.step,
             secureBoot: (prev?.secureBoot ?? false) || fuses.has('SECURE_BOOT_EN'),
             flashEncryption: (prev?.flashEncryption ?? false) || fuses.has('SPI_BOOT_CRYPT_CNT') || fuses.has('FLASH_CRYPT_CNT'),
@@ -260,23 +264,23 @@ export const unitStateProjection: DocumentProjection<UnitView> = {
         }
         break;
       case 'StepFailed':
-        view.lastFailure = { step: event.data.step, errorCode: event.data.errorCode, message: event.data.message, attempt: event.data.attempt, ...step };
+        view.lastFailure = { step: event.data.step, errorCode: event.data.errorCode, message: event.data.message, attempt: event.data.attempt, station: by, at };
         break;
       case 'UnitReworked':
         break;
       case 'UnitScrapped':
-        view.scrapped = { ...step, reason: event.data.reason };
+        view.scrapped = { station: by, at, reason: event.data.reason };
         break;
       case 'UnitShipped':
-        view.shipped = { ...step, customer: event.data.customer, orderRef: event.data.orderRef };
+        view.shipped = { station: by, at, customer: event.data.customer, orderRef: event.data.orderRef };
         break;
       case 'FirmwareUpdated': {
         // In the field: the images the device reported running after the update are what it carries now.
         const images = { ...view.images };
         for (const i of event.data.images) {
-          images[i.name] = { ...step, sha256: i.sha256, offset: images[i.name]?.offset ?? -1, verification: { method: `field_update_${event.data.method}`, result: 'pass', reported: i.sha256, comparedChars: 64, step: 'field-update', at: event.occurredAt } };
+          images[i.name] = { station: by, at, sha256: i.sha256, offset: images[i.name]?.offset ?? -1, verification: { method: `field_update_${event.data.method}`, result: 'pass', reported: i.sha256, comparedChars: 64, step: 'field-update', at: event.occurredAt } };
         }
-        setImages(images);
+        setImages(view, images);
         break;
       }
     }

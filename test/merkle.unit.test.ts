@@ -113,6 +113,31 @@ describe('persistent Merkle log', () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('reopened between catch-ups, continues from the subtrees on file (not the ones it hashed last) to the same roots', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-reopen-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const reference = new MemoryTree();
+    let log = new MerkleLog(store, join(dir, 'merkle.sqlite'));
+    for (let i = 0; i < 300; i++) {
+      const data = new TextEncoder().encode(`{"n":${i}}`);
+      await store.appendToStream(`s-${i % 7}`, [{ id: randomUUID(), type: 'T', data }]);
+      reference.append(leafHash(data));
+      // Odd sizes, and sizes one past a power of two: the next append needs left siblings of several levels.
+      if (i % 13 === 6 || [32, 64, 128, 256].includes(i)) {
+        await log.catchUp();
+        expect(toHex(log.root())).toBe(toHex(rootHash(reference, reference.size)));
+        log.close();
+        log = new MerkleLog(store, join(dir, 'merkle.sqlite'));
+      }
+    }
+    await log.catchUp();
+    expect(toHex(log.root())).toBe(toHex(rootHash(reference, 300)));
+    expect(log.inclusionProof(257, 300).map(toHex)).toEqual(inclusionProof(reference, 257, 300).map(toHex));
+    log.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 /** The schema flashtrail wrote before leaves were keyed by position (merkle_leaves.event_id UNIQUE). */

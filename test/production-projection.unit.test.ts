@@ -6,14 +6,20 @@ import { createHash } from 'node:crypto';
 import { driftReport } from '../projections/drift.ts';
 import { yieldBy, yieldFigures } from '../projections/yield.ts';
 import { ev, hash } from './helpers/events.ts';
+import { unitStateProjection, type UnitView } from '../projections/unit-state.ts';
 
+/** Folds the events as the runner does: unit-state first (production reads its decider state), then production. */
 function given(events: LedgerEvent[]) {
   const docs = new Map<string, ProductionDoc>();
+  const units = new Map<string, UnitView>();
   events.forEach((e, i) => {
+    const meta = { stream: 's', revision: BigInt(i), position: BigInt(i), digest: '' };
+    const serial = unitStateProjection.keyOf(e);
+    if (serial !== null) units.set(serial, unitStateProjection.evolve(units.get(serial) ?? null, e, meta, () => null));
     const key = productionProjection.keyOf(e);
     if (key === null) return;
-    const meta = { stream: 's', revision: BigInt(i), position: BigInt(i), digest: '' };
-    docs.set(key, productionProjection.evolve(docs.get(key) ?? null, e, meta, <T>(k: string) => (docs.get(k) as T | undefined) ?? null));
+    const lookup = <T>(k: string, projection?: string) => ((projection === unitStateProjection.name ? units.get(k) : docs.get(k)) as T | undefined) ?? null;
+    docs.set(key, productionProjection.evolve(docs.get(key) ?? null, e, meta, lookup));
   });
   return { unit: (serial: string) => docs.get(`unit:${serial}`) as UnitFacts, docs };
 }

@@ -160,5 +160,47 @@ describe('projection runner, documents kept between passes', () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-});
 
+  it("an upgrade rebuilds a projection whose version changed, and the projections it reads or that read it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-upgrade-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const signer = newSigner();
+    const setup = [
+      ev('StationRegistered', { stationId: 'ST-01', line: 'L1', site: 'P' }),
+      ev('ReleaseApproved', { releaseId: 'R1', productSku: 'SKU', version: '1', bootloaderSha256: 'b'.repeat(64), applicationSha256: 'a'.repeat(64), provisioningTemplateSha256: 't'.repeat(64), signingKeyDigest: 'd'.repeat(64), efuseProfile: 'sb' }),
+      ev('BatchOpened', { batchId: 'B1', releaseId: 'R1', line: 'L1', productSku: 'SKU', plannedQuantity: 5 }),
+    ];
+    const streamOfSetup = (e: LedgerEvent) => (e.type === 'StationRegistered' ? 'station-ST-01' : e.type === 'ReleaseApproved' ? 'release-R1' : 'batch-B1');
+    for (const e of setup) await store.appendToStreams([{ stream: streamOfSetup(e), events: [{ id: e.id, type: e.type, data: envelopeBytes(signEvent(e, signer)) }] }]);
+    for (const e of [unit.scanned(), unit.bootloader(), unit.appVerified()]) await store.appendToStreams([{ stream: 'unit-SN1', events: [{ id: e.id, type: e.type, data: envelopeBytes(signEvent(e, signer)) }] }]);
+    const projections = [unitStateProjection, productionProjection, componentIndexProjection];
+    const reference = new ProjectionRunner(store, join(dir, 'reference.sqlite'), projections);
+    await reference.catchUp();
+    // Production 3 kept the decider's state in its unit documents; the file says so, at the head.
+    type Doc = Record<string, unknown>;
+    const previous = { ...productionProjection, version: 3, evolve: (d: never, e: LedgerEvent, m: never, l: never) => ({ ...(productionProjection.evolve(d, e, m, l) as unknown as Doc), decider: 'v3' }) } as DocumentProjection<unknown>;
+    const old = new ProjectionRunner(store, join(dir, 'old.sqlite'), [unitStateProjection, previous, componentIndexProjection]);
+    await old.catchUp();
+    expect(old.get<Doc>('production', 'unit:SN1')?.decider).toBe('v3');
+    old.close();
+    const head = await store.headPosition();
+    const upgraded = new ProjectionRunner(store, join(dir, 'old.sqlite'), projections);
+    // Both production and unit-state (which it reads as of each event) start over; cra, untouched, keeps its place.
+    expect((await upgraded.status()).map((s) => [s.name, s.position])).toEqual([['unit-state', -1n], ['production', -1n], ['cra', head]]);
+    await upgraded.catchUp();
+    expect(upgraded.dump()).toBe(reference.dump());
+    upgraded.close();
+    // A change of unit-state alone rebuilds production with it.
+    const unitStateNext = { ...unitStateProjection, version: unitStateProjection.version + 1 };
+    const next = new ProjectionRunner(store, join(dir, 'old.sqlite'), [unitStateNext, productionProjection, componentIndexProjection]);
+    expect((await next.status()).map((s) => [s.name, s.position])).toEqual([['unit-state', -1n], ['production', -1n], ['cra', head]]);
+    await next.catchUp();
+    expect(next.dump()).toBe(reference.dump());
+    next.close();
+    // A runner that lists production before what it reads is refused.
+    expect(() => new ProjectionRunner(store, join(dir, 'wrong.sqlite'), [productionProjection, unitStateProjection])).toThrow(/reads unit-state, which must come before it/);
+    reference.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -465,63 +465,100 @@ function recipeStatus(progress: RecipeProgress): UnitStatus {
   return progress.done.length === 0 && progress.started === null ? 'scanned' : 'in_progress';
 }
 
+type MutableUnitState = { -readonly [K in keyof UnitState]: UnitState[K] };
+
+/** The state after a failed try: a copy of `s` (built only on a failure). */
+function failedFrom(s: UnitState): UnitState {
+  return { ...s, failures: s.failures + 1, passFailures: s.passFailures + 1 };
+}
+
+/** Marks a recipe step done in `s` (evolveUnit's own copy) and returns it. */
+function completeIn(s: MutableUnitState, kind: RecipeStep['kind'], step: string, effects?: Parameters<typeof completeStep>[2]): UnitState {
+  s.progress = completeStep(s.progress, { id: step, kind }, effects);
+  s.status = recipeStatus(s.progress);
+  return s;
+}
+
 export function evolveUnit(state: UnitState, event: UnitEvent): UnitState {
-  const s: UnitState = { ...state, events: state.events + 1, passEvents: state.passEvents + 1, lastAt: event.occurredAt };
-  const failed: UnitState = { ...s, failures: s.failures + 1, passFailures: s.passFailures + 1 };
-  const complete = (kind: RecipeStep['kind'], step: string, effects?: Parameters<typeof completeStep>[2]): UnitState => {
-    const progress = completeStep(s.progress, { id: step, kind }, effects);
-    return { ...s, progress, status: recipeStatus(progress) };
-  };
+  // `s` is this call's own copy: the common cases set its members and return it, instead of a second copy
+  // per event (a rebuild folds every event of the log). `state` is never changed.
+  const s: MutableUnitState = { ...state, events: state.events + 1, passEvents: state.passEvents + 1, lastAt: event.occurredAt };
   switch (event.type) {
     case 'UnitScanned': {
       const recipe = event.schemaVersion === 2;
-      return {
-        ...s,
-        status: 'scanned',
-        serial: event.data.serial,
-        batchId: event.data.batchId,
-        releaseId: recipe ? event.data.releaseId : s.releaseId,
-        model: recipe ? 'recipe' : 'fixed',
-        station: event.source.id,
-        chipId: !recipe ? (event.data.chipId ?? s.chipId) : s.chipId,
-        mac: !recipe ? (event.data.mac ?? s.mac) : s.mac,
-      };
+      s.status = 'scanned';
+      s.serial = event.data.serial;
+      s.batchId = event.data.batchId;
+      if (recipe) s.releaseId = event.data.releaseId;
+      s.model = recipe ? 'recipe' : 'fixed';
+      s.station = event.source.id;
+      if (!recipe) {
+        s.chipId = event.data.chipId ?? s.chipId;
+        s.mac = event.data.mac ?? s.mac;
+      }
+      return s;
     }
     case 'BootloaderWritten':
-      return { ...s, status: 'bootloader_written' };
+      s.status = 'bootloader_written';
+      return s;
     case 'AppVerified':
-      return event.data.result === 'pass' ? { ...s, status: 'app_verified' } : { ...failed, status: 'bootloader_written' };
-    case 'IdentityRead':
-      return { ...complete('identity', event.data.step), chipId: event.data.chipId ?? s.chipId, mac: event.data.mac ?? s.mac };
+      if (event.data.result !== 'pass') return { ...failedFrom(s), status: 'bootloader_written' };
+      s.status = 'app_verified';
+      return s;
+    case 'IdentityRead': {
+      const chipId = event.data.chipId ?? s.chipId;
+      const mac = event.data.mac ?? s.mac;
+      completeIn(s, 'identity', event.data.step);
+      s.chipId = chipId;
+      s.mac = mac;
+      return s;
+    }
     case 'StepStarted':
-      return { ...s, progress: { ...s.progress, started: event.data.step }, status: 'in_progress' };
+      s.progress = { ...s.progress, started: event.data.step };
+      s.status = 'in_progress';
+      return s;
     case 'ImagesWritten':
-      return complete('write', event.data.step, { written: Object.fromEntries(event.data.images.map((i) => [i.name, i.sha256])) });
+      return completeIn(s, 'write', event.data.step, { written: Object.fromEntries(event.data.images.map((i) => [i.name, i.sha256])) });
     case 'ImagesVerified':
-      if (event.data.result === 'fail') return { ...failed, progress: failVerification(s.progress, event.data.step, event.data.images.map((i) => i.name)) };
-      return complete('verify', event.data.step, { verified: event.data.images.map((i) => i.name) });
+      if (event.data.result === 'fail') return { ...failedFrom(s), progress: failVerification(s.progress, event.data.step, event.data.images.map((i) => i.name)) };
+      return completeIn(s, 'verify', event.data.step, { verified: event.data.images.map((i) => i.name) });
     case 'SecurityStateRead':
-      if (event.data.result === 'fail') return { ...failed, progress: failVerification(s.progress, event.data.step, []) };
-      return complete('security_state', event.data.step);
+      if (event.data.result === 'fail') return { ...failedFrom(s), progress: failVerification(s.progress, event.data.step, []) };
+      return completeIn(s, 'security_state', event.data.step);
     case 'UnitLocked':
-      return complete('lock', event.data.step);
+      return completeIn(s, 'lock', event.data.step);
     case 'ProvisioningApplied':
-      return event.schemaVersion === 2 ? complete('provision', event.data.step) : { ...s, status: 'provisioned' };
+      if (event.schemaVersion === 2) return completeIn(s, 'provision', event.data.step);
+      s.status = 'provisioned';
+      return s;
     case 'EfuseBurned':
-      return event.schemaVersion === 2 ? complete('burn', event.data.step) : { ...s, status: 'locked', progress: { ...s.progress, locked: true } };
+      if (event.schemaVersion === 2) return completeIn(s, 'burn', event.data.step);
+      s.status = 'locked';
+      s.progress = { ...s.progress, locked: true };
+      return s;
     case 'StepFailed':
-      return { ...failed, progress: { ...s.progress, started: null } };
+      return { ...failedFrom(s), progress: { ...s.progress, started: null } };
     case 'UnitReworked': {
-      const next = { ...s, status: 'reworked' as const, attempt: s.attempt + 1, passFailures: 0, passEvents: 0 };
+      s.status = 'reworked';
+      s.attempt = s.attempt + 1;
+      s.passFailures = 0;
+      s.passEvents = 0;
       // A recipe unit starts its next pass with a scan, at whichever flashing station of the line takes it.
-      return s.model === 'recipe' ? { ...next, station: null, progress: restartPass(s.progress) } : next;
+      if (s.model === 'recipe') {
+        s.station = null;
+        s.progress = restartPass(s.progress);
+      }
+      return s;
     }
     case 'UnitScrapped':
-      return { ...s, status: 'scrapped' };
+      s.status = 'scrapped';
+      return s;
     case 'UnitShipped':
-      return { ...s, status: 'shipped' };
+      s.status = 'shipped';
+      return s;
     case 'FirmwareUpdated':
-      return { ...s, fieldReleaseId: event.data.toReleaseId };
+      s.fieldReleaseId = event.data.toReleaseId;
+      return s;
   }
 }
 

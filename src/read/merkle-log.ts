@@ -10,6 +10,7 @@
 import Database from 'better-sqlite3';
 import type { EventStore } from '../store/event-store.ts';
 import { leafHash, nodeHash, type Hash } from '../merkle/hash.ts';
+import { placeholders, runInRows, statementsBySize } from './multi-row.ts';
 import { consistencyProof, inclusionProof, rootHash, type RangeMemo, type SubtreeSource } from '../merkle/proofs.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
@@ -17,6 +18,8 @@ import { nextTurn, SliceSizer } from './event-loop.ts';
 
 /** Written into the file; a file of another format is migrated (v1) or refused, never silently rewritten. */
 export const MERKLE_LOG_FORMAT = 'flashtrail-merkle-v2';
+/** Leaf and node rows per insert statement while catching up (src/read/multi-row.ts). */
+const ROWS_PER_STATEMENT = 64;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS merkle_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,7 +61,8 @@ export class MerkleLogFormatError extends Error {
 export class MerkleLog implements SubtreeSource {
   private readonly db: Database.Database;
   private readonly getNode: Database.Statement<[number, number], { hash: Buffer } | undefined>;
-  private readonly putNode: Database.Statement<[number, number, Buffer]>;
+  private readonly addNodes: (rows: number) => Database.Statement;
+  private readonly addLeaves: (rows: number) => Database.Statement;
   /** The statements of the hot paths (proofs, leaf lookups, catch-up), prepared once. */
   private readonly sizeQuery: Database.Statement<[], { n: number | null }>;
   private readonly lastPositionQuery: Database.Statement<[], { p: bigint | null }>;
@@ -86,7 +90,8 @@ export class MerkleLog implements SubtreeSource {
       throw error;
     }
     this.getNode = this.db.prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?') as never;
-    this.putNode = this.db.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)') as never;
+    this.addNodes = statementsBySize(this.db, (rows) => `INSERT INTO merkle_nodes (level, idx, hash) VALUES ${placeholders(rows, 3)}`);
+    this.addLeaves = statementsBySize(this.db, (rows) => `INSERT INTO merkle_leaves (idx, position) VALUES ${placeholders(rows, 2)}`);
     this.sizeQuery = this.db.prepare('SELECT MAX(idx) AS n FROM merkle_leaves') as never;
     this.lastPositionQuery = this.db.prepare('SELECT MAX(position) AS p FROM merkle_leaves').safeIntegers(true) as never;
     this.leafByPosition = this.db.prepare('SELECT idx, position FROM merkle_leaves WHERE position = ?').safeIntegers(true) as never;
@@ -115,38 +120,54 @@ export class MerkleLog implements SubtreeSource {
   }
 
   private async catchUpNow(): Promise<void> {
-    const addLeaf = this.db.prepare('INSERT INTO merkle_leaves (idx, position) VALUES (?, ?)');
     // Requests are served between slices of a backlog (src/read/event-loop.ts).
     const sizer = new SliceSizer(5000);
     for (let slice = 0; ; slice++) {
       if (slice > 0) await nextTurn();
       const started = performance.now();
-      const events = await this.store.readAll({ after: this.lastPosition(), maxCount: sizer.size });
+      // Only the position and the bytes are hashed and kept: the replay read (where the store has one) reads no more.
+      const events: readonly { position: bigint; data: Uint8Array }[] = await (this.store.readAllForReplay ?? this.store.readAll).call(this.store, { after: this.lastPosition(), maxCount: sizer.size });
       if (events.length === 0) return;
       this.db.transaction(() => {
         let size = this.size;
+        // The slice's rows, written at its end in multi-row statements (no append reads them back: lastWritten).
+        const leaves: (number | bigint)[] = [];
+        const nodes: (number | Buffer)[] = [];
         for (const e of events) {
-          addLeaf.run(size, e.position);
-          this.appendLeafHash(size, leafHash(e.data, this.crypto));
+          leaves.push(size, e.position);
+          this.appendLeafHash(size, leafHash(e.data, this.crypto), nodes);
           size++;
         }
+        runInRows(leaves, 2, ROWS_PER_STATEMENT, this.addLeaves);
+        runInRows(nodes, 3, ROWS_PER_STATEMENT, this.addNodes);
       })();
       sizer.took(events.length, performance.now() - started);
     }
   }
 
-  private appendLeafHash(index: number, leaf: Hash): void {
-    this.putNode.run(0, index, Buffer.from(leaf));
+  /**
+   * The last node written at each level: the left sibling an append hashes with is the node written last at
+   * its level, so a catch-up reads none back from the file. An entry serves only the index it holds, and
+   * appends run in order, so an entry a rolled-back transaction left is written again before it is read.
+   */
+  private readonly lastWritten: { idx: number; hash: Hash }[] = [];
+
+  /** Adds the rows of the leaf's node and of the nodes it completes to `nodes` (level, idx, hash; flattened). */
+  private appendLeafHash(index: number, leaf: Hash, nodes: (number | Buffer)[]): void {
+    nodes.push(0, index, Buffer.from(leaf));
     let level = 0;
     let idx = index;
     let hash = leaf;
     while (idx % 2 === 1) {
-      const left = this.perfect(level, idx - 1);
+      const last = this.lastWritten[level];
+      const left = last?.idx === idx - 1 ? last.hash : this.perfect(level, idx - 1);
+      this.lastWritten[level] = { idx, hash };
       hash = nodeHash(left, hash, this.crypto);
       level++;
       idx = Math.floor(idx / 2);
-      this.putNode.run(level, idx, Buffer.from(hash));
+      nodes.push(level, idx, Buffer.from(hash));
     }
+    this.lastWritten[level] = { idx, hash };
   }
 
   perfect(level: number, index: number): Hash {
@@ -244,6 +265,7 @@ export class MerkleLog implements SubtreeSource {
     this.db.exec('DELETE FROM merkle_nodes; DELETE FROM merkle_leaves;');
     this.upperNodes.clear();
     this.edgeRanges.clear();
+    this.lastWritten.length = 0;
     await this.catchUp();
   }
 

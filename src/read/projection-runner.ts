@@ -6,9 +6,10 @@
 import Database from 'better-sqlite3';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import type { EventStore, ReplayedEvent } from '../store/event-store.ts';
-import type { DocumentProjection } from '../../projections/projection.ts';
+import type { DocumentProjection, EventMeta, Lookup } from '../../projections/projection.ts';
 import { decodeStoredEvent, type StoredEvent } from '../native/stored-envelope.ts';
 import { nextTurn, SLICE_BUDGET_MS, SliceSizer } from './event-loop.ts';
+import { placeholders, runInRows, statementsBySize } from './multi-row.ts';
 
 /**
  * The read model's table layout, kept in PRAGMA user_version. A file of another layout is emptied and rebuilt
@@ -43,6 +44,60 @@ CREATE TABLE IF NOT EXISTS projection_index (
 /** How many parsed documents the runner keeps (see `recent`): a few hundred stations' units in flight, and more. */
 const RECENT_DOCUMENTS = 2048;
 const cacheKey = (projection: string, key: string) => `${projection}\0${key}`;
+
+/** A document of one batch: `stored` is what the read model holds (null: none), whose index rows are on file. */
+interface WorkingDoc {
+  doc: unknown;
+  dirty: boolean;
+  readonly stored: unknown;
+  /** `doc` is an object the reducer returned in this batch (not `stored`, not the cache's): see DocumentProjection.evolve. */
+  owned: boolean;
+}
+
+interface WorkingSet {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- heterogeneous document types
+  readonly projection: DocumentProjection<any>;
+  readonly checkpoint: bigint;
+  readonly known: Set<string> | undefined;
+  readonly docs: Map<string, WorkingDoc>;
+  lookup: Lookup;
+  entry(key: string): WorkingDoc;
+}
+
+type WriteKind = 'putDoc' | 'addIndex' | 'removeIndex';
+const WRITE_SQL: Readonly<Record<WriteKind, (rows: number) => string>> = {
+  putDoc: (rows) => `INSERT INTO projection_docs (projection, key, doc) VALUES ${placeholders(rows, 3)} ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc`,
+  addIndex: (rows) => `INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES ${placeholders(rows, 4)}`,
+  // Rare (a live document losing an index value): one row per statement, found by its primary key.
+  removeIndex: () => 'DELETE FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key = ?',
+};
+const WRITE_COLUMNS: Readonly<Record<WriteKind, number>> = { putDoc: 3, addIndex: 4, removeIndex: 4 };
+const ROWS_PER_STATEMENT: Readonly<Record<WriteKind, number>> = { putDoc: 64, addIndex: 64, removeIndex: 1 };
+
+/**
+ * A batch's document and index writes, gathered and then run as multi-row statements (src/read/multi-row.ts).
+ * Each key's document is written once per batch, as its last state; removals run before additions.
+ */
+class WriteBatch {
+  private readonly rows: Record<WriteKind, string[]> = { putDoc: [], addIndex: [], removeIndex: [] };
+
+  putDoc(projection: string, key: string, doc: string): void {
+    this.rows.putDoc.push(projection, key, doc);
+  }
+
+  addIndex(projection: string, name: string, value: string, key: string): void {
+    this.rows.addIndex.push(projection, name, value, key);
+  }
+
+  removeIndex(projection: string, name: string, value: string, key: string): void {
+    this.rows.removeIndex.push(projection, name, value, key);
+  }
+
+  flush(statements: Readonly<Record<WriteKind, (rows: number) => Database.Statement>>): void {
+    for (const kind of ['putDoc', 'removeIndex', 'addIndex'] as const) runInRows(this.rows[kind], WRITE_COLUMNS[kind], ROWS_PER_STATEMENT[kind], statements[kind]);
+  }
+}
+
 /**
  * During a rebuild the runner remembers the keys it has written since the reset, so that a key it has not
  * written is known to have no document and is not looked up (most keys of a rebuild are new). Past this
@@ -97,12 +152,11 @@ export class ProjectionRunner {
   private writtenSinceReset: Map<string, Set<string>> | null = null;
   /** How long one batch may hold the event loop (src/read/event-loop.ts); longer while rebuilding. */
   private sliceBudgetMs = SLICE_BUDGET_MS;
+  /** WriteBatch's statements, by kind and number of rows. */
+  private readonly writeStatements: Readonly<Record<WriteKind, (rows: number) => Database.Statement>>;
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements: {
     readonly getDoc: Database.Statement;
-    readonly putDoc: Database.Statement;
-    readonly addIndex: Database.Statement;
-    readonly removeIndex: Database.Statement;
     readonly setCheckpoint: Database.Statement;
     readonly checkpoint: Database.Statement;
   };
@@ -133,6 +187,11 @@ export class ProjectionRunner {
     private readonly batchSize = 5000,
     options: ProjectionRunnerOptions = {},
   ) {
+    for (const [at, p] of projections.entries()) {
+      for (const name of p.reads ?? []) {
+        if (!projections.slice(0, at).some((q) => q.name === name)) throw new Error(`projection ${p.name} reads ${name}, which must come before it in the runner's projections`);
+      }
+    }
     this.db = options.readOnly ? new Database(file, { readonly: true, fileMustExist: true }) : new Database(file);
     try {
       if (options.readOnly) {
@@ -152,21 +211,35 @@ export class ProjectionRunner {
         this.db.pragma('synchronous = NORMAL');
         this.db.exec(SCHEMA);
         this.db.pragma(`user_version = ${LAYOUT}`);
+        const stored = this.db.prepare('SELECT version, position FROM projection_checkpoints WHERE projection = ?');
+        const positionOf = (name: string) => (stored.get(name) as { position: number } | undefined)?.position ?? -1;
         for (const p of projections) {
-          const row = this.db.prepare('SELECT version FROM projection_checkpoints WHERE projection = ?').get(p.name) as { version: number } | undefined;
+          const row = stored.get(p.name) as { version: number } | undefined;
           if (row && row.version !== p.version) this.reset(p.name);
+        }
+        // A projection that reads another sees it as of each event only if both stand at the same position: one
+        // rebuilt (a version change, a projection new to the file) rebuilds the other too.
+        for (let changed = true; changed; ) {
+          changed = false;
+          for (const p of projections) {
+            for (const name of p.reads ?? []) {
+              if (positionOf(name) === positionOf(p.name)) continue;
+              this.reset(name);
+              this.reset(p.name);
+              changed = true;
+            }
+          }
         }
       }
       this.statements = {
         getDoc: this.db.prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key = ?'),
-        putDoc: this.db.prepare('INSERT INTO projection_docs (projection, key, doc) VALUES (?, ?, ?) ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc'),
-        addIndex: this.db.prepare('INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES (?, ?, ?, ?)'),
-        removeIndex: this.db.prepare('DELETE FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key = ?'),
         setCheckpoint: this.db.prepare(
           'INSERT INTO projection_checkpoints (projection, version, position) VALUES (?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position',
         ),
         checkpoint: this.db.prepare('SELECT position FROM projection_checkpoints WHERE projection = ?'),
       };
+      const db = this.db;
+      this.writeStatements = { putDoc: statementsBySize(db, WRITE_SQL.putDoc), addIndex: statementsBySize(db, WRITE_SQL.addIndex), removeIndex: statementsBySize(db, WRITE_SQL.removeIndex) };
     } catch (error) {
       this.db.close();
       throw error;
@@ -190,9 +263,10 @@ export class ProjectionRunner {
   }
 
   /**
-   * One read-model transaction per batch of events, each event decoded once for every projection. Within a
-   * batch, documents live in memory: a unit's six events read its document once and write it once, with its
-   * index rows, at the end of the batch (reducers are pure, so sharing their state objects is safe).
+   * One read-model transaction per batch of events, each event decoded once for every projection, and applied
+   * to every projection before the next event (a projection that reads another's documents sees them as of
+   * that event). Within a batch, documents live in memory: a unit's six events read its document once and
+   * write it once, with its index rows, at the end of the batch, in multi-row statements (WriteBatch).
    */
   private async catchUpNow(): Promise<void> {
     // Requests are served between batches, each sized to hold the loop briefly: a rebuild or a burst must not
@@ -204,73 +278,95 @@ export class ProjectionRunner {
       const from = this.lowestCheckpoint();
       const events: readonly ReplayedEvent[] = await (this.store.readAllForReplay ?? this.store.readAll).call(this.store, { after: from, maxCount: sizer.size });
       if (events.length === 0) return;
-      const { getDoc, putDoc, addIndex, removeIndex, setCheckpoint } = this.statements;
       // What this batch wrote, for the cache of recent documents once (and only if) the transaction commits.
       const written: [string, unknown][] = [];
-      // The batch's events decoded once, on first use, shared by every projection.
-      const decoded: StoredEvent[] = [];
-      const decodedAt = (i: number): StoredEvent => (decoded[i] ??= decodeStoredEvent((events[i] as ReplayedEvent).data));
       this.db.transaction(() => {
-        const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
-        for (const p of this.projections) {
-          // The documents this batch read or changed, by key; `dirty` ones are written back at the end.
-          // `stored` is the document as the read model holds it (null: none), whose index rows are on file.
-          const docs = new Map<string, { doc: unknown; dirty: boolean; stored: unknown }>();
-          const known = this.writtenSinceReset?.get(p.name);
-          const read = <T>(k: string): T | null => {
-            let entry = docs.get(k);
-            if (!entry) {
-              let stored = known && !known.has(k) ? null : this.recent.get(cacheKey(p.name, k));
-              if (stored === undefined) {
-                const r = getDoc.get(p.name, k) as { doc: string } | undefined;
-                stored = r ? (JSON.parse(r.doc) as unknown) : null;
-              }
-              entry = { doc: stored, dirty: false, stored };
-              docs.set(k, entry);
-            }
-            return entry.doc as T | null;
+        const working = this.projections.map((p) => this.workingSet(p));
+        const byName = new Map(working.map((w) => [w.projection.name, w]));
+        for (const w of working) {
+          w.lookup = <T>(key: string, projection?: string): T | null => {
+            if (projection === undefined) return w.entry(key).doc as T | null;
+            const other = byName.get(projection);
+            if (!other || !w.projection.reads?.includes(projection)) throw new Error(`projection ${w.projection.name} looked up ${projection}, which it does not declare in reads`);
+            return other.entry(key).doc as T | null;
           };
-          const checkpoint = checkpoints.get(p.name) as bigint;
-          for (const [i, recorded] of events.entries()) {
-            if (recorded.position <= checkpoint) continue;
-            const event = decodedAt(i);
-            const key = p.keyOf(event.event);
+        }
+        for (const recorded of events) {
+          let event: StoredEvent | undefined;
+          let meta: EventMeta | undefined;
+          for (const w of working) {
+            if (recorded.position <= w.checkpoint) continue;
+            event ??= decodeStoredEvent(recorded.data);
+            const key = w.projection.keyOf(event.event);
             if (key === null) continue;
-            const meta = { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
-            const next = p.evolve(read(key), event.event, meta, read);
-            // The entry read() made for this key, updated in place: no new object and map write per event.
-            const entry = docs.get(key) as { doc: unknown; dirty: boolean };
+            meta ??= { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
+            const entry = w.entry(key);
+            const next = w.projection.evolve(entry.doc, event.event, meta, w.lookup, entry.owned);
+            // A new object is the reducer's own: it may change it in place for the key's next events.
+            if (next !== entry.doc) entry.owned = true;
             entry.doc = next;
             entry.dirty = true;
           }
-          for (const [key, entry] of docs) {
+        }
+        const writes = new WriteBatch();
+        for (const w of working) {
+          const p = w.projection;
+          for (const [key, entry] of w.docs) {
             if (!entry.dirty) continue;
-            putDoc.run(p.name, key, JSON.stringify(entry.doc));
+            writes.putDoc(p.name, key, JSON.stringify(entry.doc));
             written.push([cacheKey(p.name, key), entry.doc]);
-            known?.add(key);
-            if (p.indexes) {
-              // The rows on file are the stored document's indexes: only those that changed are written (a unit's
-              // next event rarely changes any). A document new in this batch has none yet.
-              const now = p.indexes(entry.doc);
-              if (entry.stored !== null) {
-                const before = p.indexes(entry.stored);
-                const kept = new Set(now.map(([name, value]) => `${name}\0${value}`));
-                const had = new Set(before.map(([name, value]) => `${name}\0${value}`));
-                for (const [name, value] of before) if (!kept.has(`${name}\0${value}`)) removeIndex.run(p.name, name, value, key);
-                for (const [name, value] of now) if (!had.has(`${name}\0${value}`)) addIndex.run(p.name, name, value, key);
-              } else {
-                for (const [name, value] of now) addIndex.run(p.name, name, value, key);
-              }
+            w.known?.add(key);
+            if (!p.indexes) continue;
+            // The rows on file are the stored document's indexes: only those that changed are written (a unit's
+            // next event rarely changes any). A document new in this batch has none yet.
+            const now = p.indexes(entry.doc);
+            if (entry.stored !== null) {
+              const before = p.indexes(entry.stored);
+              const kept = new Set(now.map(([name, value]) => `${name}\0${value}`));
+              const had = new Set(before.map(([name, value]) => `${name}\0${value}`));
+              for (const [name, value] of before) if (!kept.has(`${name}\0${value}`)) writes.removeIndex(p.name, name, value, key);
+              for (const [name, value] of now) if (!had.has(`${name}\0${value}`)) writes.addIndex(p.name, name, value, key);
+            } else {
+              for (const [name, value] of now) writes.addIndex(p.name, name, value, key);
             }
           }
         }
+        writes.flush(this.writeStatements);
         const last = (events[events.length - 1] as { position: bigint }).position;
-        for (const p of this.projections) setCheckpoint.run(p.name, p.version, last);
+        for (const p of this.projections) this.statements.setCheckpoint.run(p.name, p.version, last);
       })();
       this.remember(written);
       sizer.took(events.length, performance.now() - started);
       if (this.writtenSinceReset && [...this.writtenSinceReset.values()].reduce((n, keys) => n + keys.size, 0) > REBUILD_KEYS_REMEMBERED) this.writtenSinceReset = null;
     }
+  }
+
+  /** A projection's documents for one batch, read on first use from the batch, the cache or the file. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- heterogeneous document types
+  private workingSet(projection: DocumentProjection<any>): WorkingSet {
+    const { getDoc } = this.statements;
+    const known = this.writtenSinceReset?.get(projection.name);
+    const docs = new Map<string, WorkingDoc>();
+    return {
+      projection,
+      checkpoint: this.checkpointOf(projection.name),
+      known,
+      docs,
+      lookup: () => null,
+      entry: (key: string): WorkingDoc => {
+        let entry = docs.get(key);
+        if (!entry) {
+          let stored = known && !known.has(key) ? null : this.recent.get(cacheKey(projection.name, key));
+          if (stored === undefined) {
+            const r = getDoc.get(projection.name, key) as { doc: string } | undefined;
+            stored = r ? (JSON.parse(r.doc) as unknown) : null;
+          }
+          entry = { doc: stored, dirty: false, stored, owned: false };
+          docs.set(key, entry);
+        }
+        return entry;
+      },
+    };
   }
 
   /**
@@ -482,7 +578,8 @@ export class ProjectionRunner {
   private readonly recent = new Map<string, unknown>();
 
   private remember(written: readonly [string, unknown][]): void {
-    for (const [key, doc] of written) {
+    // A rebuild's batch writes more documents than are kept: only its last ones can stay.
+    for (const [key, doc] of written.length > RECENT_DOCUMENTS ? written.slice(-RECENT_DOCUMENTS) : written) {
       this.recent.delete(key);
       this.recent.set(key, doc);
     }
