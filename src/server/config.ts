@@ -56,8 +56,9 @@ export interface LedgerConfig {
   /** How long the live projection pass waits after an append so that it takes the next ones along (ms). */
   readonly projectionSettleMs: number;
   /**
-   * On a SQLite store, the live read-model pass runs on its own worker thread (src/read/read-side-worker.ts)
-   * rather than on the thread that serves requests; off: on that thread (FLASHTRAIL_READ_SIDE_THREAD=off).
+   * On a SQLite store, the live read-model pass runs on its own worker thread (src/read/read-side-worker.ts),
+   * and the Merkle log's appends on another (src/read/merkle-append-thread.ts), rather than on the thread that
+   * serves requests; off: both on that thread (FLASHTRAIL_READ_SIDE_THREAD=off).
    */
   readonly readSideThread: boolean;
   /** The plant broker (IPC-CFX publisher and interlock), or null: FLASHTRAIL_CFX_BROKER_URL unset. */
