@@ -30,16 +30,19 @@ const answer = (id: number, work: Promise<unknown>) =>
     (error: unknown) => reply({ kind: 'done', id, error: messageOf(error) }),
   );
 
+/** The last pass asked for: closing waits for it, and starts none (the log catches up only when asked). */
+let lastPass: Promise<unknown> = Promise.resolve();
+
 port.on('message', (request: MerkleAppendRequest) => {
   if (request.kind === 'catchUp') {
-    void answer(request.id, log.catchUp());
+    lastPass = log.catchUp();
+    void answer(request.id, lastPass);
     return;
   }
   void answer(
     request.id,
     (async () => {
-      // Passes already asked for finish first: catchUp chains them.
-      await log.catchUp();
+      await lastPass.catch(() => undefined);
       log.close();
       await store.close();
     })(),
