@@ -209,6 +209,8 @@ async function main() {
   if (!onlySequential) {
     // The same server with every signature verified on the thread that decides and writes (no worker threads).
     await httpAppend('SQLite, signatures verified on the writer thread', 'sqlite.writerVerify', { FLASHTRAIL_VERIFY_THREADS: '0' }, [], true);
+    // The same server with the Merkle log's appends on the thread that serves requests, as before they had their own.
+    await httpAppend('SQLite, Merkle log appended on the serving thread (FLASHTRAIL_MERKLE_THREAD=off)', 'sqlite.merkleOnMain', { FLASHTRAIL_MERKLE_THREAD: 'off' }, [], true);
     // The same server with no minimum wait before the live read-model pass: what the 10 ms wait buys (or costs).
     // Under load the pass still waits four times its own last duration (src/server/main.ts, liveReadModel).
     await httpAppend('SQLite, read-model pass with no minimum wait (FLASHTRAIL_PROJECTION_SETTLE_MS=0)', 'sqlite.settle0', { FLASHTRAIL_PROJECTION_SETTLE_MS: '0' });

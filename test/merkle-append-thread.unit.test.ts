@@ -8,6 +8,7 @@ import { MerkleAppendThread } from '../src/read/merkle-append-thread.ts';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
 import { toHex } from '../src/crypto/encoding.ts';
 import type { Worker } from 'node:worker_threads';
+import { configFromEnv } from '../src/server/config.ts';
 
 let dir: string;
 let store: SqliteEventStore;
@@ -107,5 +108,11 @@ describe('Merkle log appended on its own thread', () => {
       plain.close();
       await threaded.closeAll();
     }
+  });
+
+  it('is on by default and FLASHTRAIL_MERKLE_THREAD=off keeps the appends on the serving thread', () => {
+    expect(configFromEnv({}, { dataDir: dir }).merkleThread).toBe(true);
+    expect(configFromEnv({ FLASHTRAIL_MERKLE_THREAD: 'off' }, { dataDir: dir }).merkleThread).toBe(false);
+    expect(() => configFromEnv({ FLASHTRAIL_MERKLE_THREAD: 'maybe' }, { dataDir: dir })).toThrow(/FLASHTRAIL_MERKLE_THREAD must be on or off, not/);
   });
 });

@@ -359,7 +359,7 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
       cleanup.push(() => fileLog.closeAll());
       // On SQLite the leaves are appended on a thread of their own, off the one that serves requests
       // (src/read/merkle-append-thread.ts); the format was checked (or migrated) above, on this thread.
-      if (store instanceof SqliteEventStore && config.readSideThread) fileLog.appendOn(await MerkleAppendThread.open({ eventsFile: store.file, merkleFile: merkleLogFile(config) }));
+      if (store instanceof SqliteEventStore && config.merkleThread) fileLog.appendOn(await MerkleAppendThread.open({ eventsFile: store.file, merkleFile: merkleLogFile(config) }));
       // Nothing derived is trusted before it is compared with the event store and the signed checkpoints.
       const rederived = fileLog.size === 0;
       const compared = await checkRecentLeaves(store, fileLog, config.startCheckLeaves, nativeCrypto);
