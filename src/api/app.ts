@@ -2,7 +2,6 @@
  * The HTTP API. Dependencies come in; nothing here opens files or reads the environment.
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
 import type { ReadModel } from '../read/read-model.ts';
@@ -14,7 +13,8 @@ import { stationAggregate } from '../domain/station.ts';
 import { batchAggregate } from '../domain/batch.ts';
 import { releaseAggregate } from '../domain/release.ts';
 import { EventStoreUnavailableError, type EventStore } from '../store/event-store.ts';
-import { bearerAuth, bodyText, boundedBody, queryContract, requestLog, requireRole, validQuery, type AppEnv } from './middleware.ts';
+import { bearerAuth, bodyText, boundedBody, queryContract, requestIds, requestLog, requireRole, validQuery, type AppEnv } from './middleware.ts';
+import { requestHeader } from '../http/headers.ts';
 import type { AppendResult, BatchView, HistoryEntry, ReleaseView, ConsistencyProof, Health, InclusionProof, Ready, StationView, StreamHead, UnitHistory, UnitsPage, UnitViewSchema } from './contract.ts';
 import { API_OPERATIONS, ConsistencyQuery, InclusionQuery, UnitsQuery, publicUnitView, type ResponseOf } from './contract.ts';
 import { apiReference } from './reference.ts';
@@ -85,7 +85,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   const metrics = new LedgerMetrics({ store: deps.store, projections, log: deps.log, checkpointer: deps.checkpointer, ...(deps.storeBytes ? { storeBytes: deps.storeBytes } : {}) });
-  app.use('*', requestId());
+  app.use('*', requestIds());
   app.use('*', httpMetrics(metrics));
   app.use('*', requestLog(logger));
   if (deps.gate) app.use('*', deps.gate.middleware());
@@ -133,7 +133,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return problem(c, 'PAYLOAD_TOO_LARGE', `request bodies are limited to ${maxBodyBytes} bytes`);
   });
   const submit = async (c: Context<AppEnv>) => {
-        const type = c.req.header('content-type') ?? '';
+        const type = requestHeader(c, 'content-type') ?? '';
         if (!/^application\/json\b/i.test(type)) {
           return problem(c, 'UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
         }

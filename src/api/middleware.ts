@@ -7,6 +7,7 @@ import type { Principal, Role } from '../write/pipeline.ts';
 import type { TokenSource } from './tokens.ts';
 import { problem } from './problem.ts';
 import { readBoundedBody } from '../http/body.ts';
+import { requestHeader } from '../http/headers.ts';
 
 /** problemCode: set by `problem()`, read by the metrics middleware (refusals by code). */
 /** body: the request's bytes, read once by `boundedBody` (read them with `bodyText`). */
@@ -14,7 +15,7 @@ export type AppEnv = { Variables: { requestId: string; principal: Principal; pro
 
 export function bearerAuth(tokens: TokenSource): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
+    const header = requestHeader(c, 'authorization') ?? '';
     const match = /^Bearer ([A-Za-z0-9._~+/=-]{16,256})$/.exec(header);
     const principal = match ? tokens.lookup(match[1] as string) : null;
     if (!principal) {
@@ -79,6 +80,21 @@ export function validQuery<S extends z.ZodType>(c: Context, schema: S): z.output
     throw new LedgerError('QUERY_INVALID', parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown query parameter${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}` : `${i.path.join('.')}: ${i.message}`)).join('; '));
   }
   return parsed.data;
+}
+
+/**
+ * hono/request-id's behaviour (a caller's X-Request-Id of word characters, '-' and '=', at most 255 long, is kept;
+ * otherwise a random UUID), with the header read as requestHeader reads it: hono's reads it through a fetch
+ * Headers object built for the purpose.
+ */
+export function requestIds(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let id = requestHeader(c, 'x-request-id');
+    if (!id || id.length > 255 || /[^\w\-=]/.test(id)) id = crypto.randomUUID();
+    c.set('requestId', id);
+    c.header('X-Request-Id', id);
+    await next();
+  };
 }
 
 /** One log line per request. Never the Authorization header, never a body: keys and tokens stay out of logs. */

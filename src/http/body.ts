@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
+import { requestHeader } from './headers.ts';
 
 /**
  * The request's bytes, or null when it holds more than `maxBytes` (what is left stays unread: answer with
@@ -14,8 +15,8 @@ import type { Context } from 'hono';
  * runtime) it reads the fetch Request's stream, bounded the same way.
  */
 export async function readBoundedBody(c: Context, maxBytes: number): Promise<Uint8Array | null> {
-  const declared = c.req.header('content-length');
-  if (declared !== undefined && c.req.header('transfer-encoding') === undefined && Number(declared) > maxBytes) return null;
+  const declared = requestHeader(c, 'content-length');
+  if (declared !== undefined && requestHeader(c, 'transfer-encoding') === undefined && Number(declared) > maxBytes) return null;
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   return incoming ? readNodeBody(incoming, maxBytes) : readFetchBody(c.req.raw, maxBytes);
 }

@@ -47,6 +47,15 @@ export interface LeafInfo {
   readonly position: bigint;
 }
 
+/**
+ * Appends the leaves of newly committed events into the same file from elsewhere (./merkle-append-thread.ts:
+ * a worker thread): resolves once every event committed before the call has its leaf.
+ */
+export interface LeafAppender {
+  catchUp(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** The file is not a Merkle log this version can read; nothing in it was changed. */
 export class MerkleLogFormatError extends Error {
   override readonly name = 'MerkleLogFormatError';
@@ -71,6 +80,8 @@ export class MerkleLog implements SubtreeSource {
   private readonly leavesByPositionList: Database.Statement<[string], { idx: bigint; position: bigint }>;
   private readonly leavesByPositionRange: Database.Statement<[bigint, bigint], { idx: bigint; position: bigint }>;
   private running: Promise<void> = Promise.resolve();
+  /** Where the leaves are appended, when not on this connection (appendOn): this instance then only reads and records checkpoints. */
+  private appender: LeafAppender | null = null;
   private readonly upperNodes = new Map<number, Hash>();
   /** The right edge's incomplete ranges, which every proof against one size shares (bounded: cleared when full). */
   private readonly edgeRanges: RangeMemo = new Map();
@@ -112,9 +123,18 @@ export class MerkleLog implements SubtreeSource {
     return row.p ?? -1n;
   }
 
+  /**
+   * From now on the leaves are appended by `appender` (the file's one writer of leaves and subtrees, on its own
+   * connection), this instance's catchUp waiting for it. Set once, before the first catchUp.
+   */
+  appendOn(appender: LeafAppender): void {
+    if (this.appender) throw new Error('the Merkle log already has an appender');
+    this.appender = appender;
+  }
+
   /** Appends a leaf for every event committed since the last call. Concurrent calls share one pass. */
   catchUp(): Promise<void> {
-    const pass = this.running.then(() => this.catchUpNow());
+    const pass = this.running.then(() => (this.appender ? this.appender.catchUp() : this.catchUpNow()));
     this.running = pass.catch(() => undefined);
     return pass;
   }
@@ -261,6 +281,8 @@ export class MerkleLog implements SubtreeSource {
    * checking it against anything: src/read/merkle-rebuild.ts is the careful way, for a file that served proofs.
    */
   async rebuild(): Promise<void> {
+    // The appender's own connection keeps subtrees in memory that a rebuild under it would make stale.
+    if (this.appender) throw new Error('a Merkle log whose leaves another thread appends is rebuilt without it (src/read/merkle-rebuild.ts)');
     await this.running;
     this.db.exec('DELETE FROM merkle_nodes; DELETE FROM merkle_leaves;');
     this.upperNodes.clear();
@@ -270,6 +292,13 @@ export class MerkleLog implements SubtreeSource {
   }
 
   close(): void {
+    this.db.close();
+  }
+
+  /** Stops the appender (after the pass it is running), then closes this connection. */
+  async closeAll(): Promise<void> {
+    await this.running;
+    await this.appender?.close();
     this.db.close();
   }
 

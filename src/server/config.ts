@@ -60,6 +60,11 @@ export interface LedgerConfig {
    * rather than on the thread that serves requests; off: on that thread (FLASHTRAIL_READ_SIDE_THREAD=off).
    */
   readonly readSideThread: boolean;
+  /**
+   * On a SQLite store, the Merkle log's appends run on a worker thread of their own (src/read/merkle-append-thread.ts)
+   * rather than on the thread that serves requests; off: on that thread (FLASHTRAIL_MERKLE_THREAD=off).
+   */
+  readonly merkleThread: boolean;
   /** The plant broker (IPC-CFX publisher and interlock), or null: FLASHTRAIL_CFX_BROKER_URL unset. */
   readonly cfx: CfxConfig | null;
   /**
@@ -162,6 +167,7 @@ export const ServerEnvironment = z.object({
   FLASHTRAIL_VERIFY_THREADS: wholeNumber('FLASHTRAIL_VERIFY_THREADS', 0, 64).optional(),
   FLASHTRAIL_PROJECTION_SETTLE_MS: wholeNumber('FLASHTRAIL_PROJECTION_SETTLE_MS', 0, 1000).optional(),
   FLASHTRAIL_READ_SIDE_THREAD: oneOf('FLASHTRAIL_READ_SIDE_THREAD', ['on', 'off'] as const, {}).optional(),
+  FLASHTRAIL_MERKLE_THREAD: oneOf('FLASHTRAIL_MERKLE_THREAD', ['on', 'off'] as const, {}).optional(),
   // The plant broker (src/plant/config.ts): checked as a whole, with the password file, by cfxConfigFromEnv.
   ...CfxEnvSchema.shape,
   ...WitnessEnvironment.shape,
@@ -194,6 +200,7 @@ export function serverEnvironment(env: NodeJS.ProcessEnv): ServerEnvironment {
     FLASHTRAIL_VERIFY_THREADS: env['FLASHTRAIL_VERIFY_THREADS'],
     FLASHTRAIL_PROJECTION_SETTLE_MS: env['FLASHTRAIL_PROJECTION_SETTLE_MS'],
     FLASHTRAIL_READ_SIDE_THREAD: env['FLASHTRAIL_READ_SIDE_THREAD'],
+    FLASHTRAIL_MERKLE_THREAD: env['FLASHTRAIL_MERKLE_THREAD'],
     // Unset and empty are the same for the plant settings (a compose file writes empty ones).
     ...Object.fromEntries(CFX_ENVIRONMENT.map((k) => [k, env[k] === '' ? undefined : env[k]])),
     FLASHTRAIL_WITNESS_POLICY: env['FLASHTRAIL_WITNESS_POLICY'],
@@ -235,6 +242,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LedgerC
     verifyThreads: overrides.verifyThreads ?? e.FLASHTRAIL_VERIFY_THREADS ?? defaultVerifyThreads(),
     projectionSettleMs: overrides.projectionSettleMs ?? e.FLASHTRAIL_PROJECTION_SETTLE_MS ?? 10,
     readSideThread: overrides.readSideThread ?? (e.FLASHTRAIL_READ_SIDE_THREAD ?? 'on') === 'on',
+    merkleThread: overrides.merkleThread ?? (e.FLASHTRAIL_MERKLE_THREAD ?? 'on') === 'on',
     cfx: overrides.cfx !== undefined ? overrides.cfx : plantConfig(env),
     witnessPolicyFile: overrides.witnessPolicyFile !== undefined ? overrides.witnessPolicyFile : e.FLASHTRAIL_WITNESS_POLICY ? resolve(e.FLASHTRAIL_WITNESS_POLICY) : null,
     witnessTimeoutMs: overrides.witnessTimeoutMs ?? Math.round((e.FLASHTRAIL_WITNESS_TIMEOUT_S ?? 5) * 1000),

@@ -27,6 +27,7 @@ import { formatMlDsaVerifierKey } from '../tlog/ml-dsa-note.ts';
 import { KeyFileError, readPublicKeyList, readSecretKeyFile, writePublicKeyList, writeSecretKeyFile } from '../files/key-file.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { MerkleLog } from '../read/merkle-log.ts';
+import { MerkleAppendThread } from '../read/merkle-append-thread.ts';
 import { fileLedgerLog, type LedgerLog } from '../read/ledger-log.ts';
 import { openSharedLog, type SharedLog } from './log-writer.ts';
 import { stdoutPerTurn } from './log-destination.ts';
@@ -355,7 +356,10 @@ export async function startLedgerServer(config: LedgerConfig, logger: Logger = p
     if (shared) cleanup.push(() => shared.close());
     const fileLog = shared ? null : new MerkleLog(store, merkleLogFile(config));
     if (fileLog) {
-      cleanup.push(() => fileLog.close());
+      cleanup.push(() => fileLog.closeAll());
+      // On SQLite the leaves are appended on a thread of their own, off the one that serves requests
+      // (src/read/merkle-append-thread.ts); the format was checked (or migrated) above, on this thread.
+      if (store instanceof SqliteEventStore && config.merkleThread) fileLog.appendOn(await MerkleAppendThread.open({ eventsFile: store.file, merkleFile: merkleLogFile(config) }));
       // Nothing derived is trusted before it is compared with the event store and the signed checkpoints.
       const rederived = fileLog.size === 0;
       const compared = await checkRecentLeaves(store, fileLog, config.startCheckLeaves, nativeCrypto);
