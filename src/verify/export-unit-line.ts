@@ -16,6 +16,7 @@
  * values), so the codes, steps and locations of every failure are the slow path's.
  */
 import { unitEventVersions, LedgerEventSchema, EVENT_PAYLOAD_TYPE, type LedgerEvent } from '../../schemas/index.ts';
+import { predicatesByDiscriminator, type Predicate } from '../../schemas/predicate.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { fromUtf8, toHex, utf8 } from '../crypto/encoding.ts';
 import { DEFAULT_MAX_DEPTH } from '../crypto/jcs.ts';
@@ -94,7 +95,11 @@ const isHexDigit = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <=
 /** records.ts's IDENTIFIER, /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, on one byte. */
 const isIdentifierByte = (c: number, first: boolean) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (!first && (c === 0x2e || c === 0x5f || c === 0x3a || c === 0x2d));
 
-const UNIT_TYPES = new Set(Object.keys(unitEventVersions));
+/**
+ * Each unit event type's schema (all its versions, as LedgerEventSchema has them) as a predicate: true only of a value
+ * LedgerEventSchema accepts as it is. Null for a type schemas/predicate.ts does not understand: safeParse decides.
+ */
+const UNIT_EVENT_SHAPES = new Map<unknown, Predicate | null>([...predicatesByDiscriminator(LedgerEventSchema)].filter(([type]) => Object.hasOwn(unitEventVersions, type as string)));
 
 /** The bytes of PAE(EVENT_PAYLOAD_TYPE, body) before the body (DSSE v1; dsse.ts's pae), for a body of `length` bytes. */
 const PAE_PREFIX = `DSSEv1 ${EVENT_PAYLOAD_TYPE.length} ${EVENT_PAYLOAD_TYPE} `;
@@ -209,13 +214,66 @@ function membersInOrder(value: unknown, depth: number): boolean {
   return true;
 }
 
+/**
+ * A unit event as the fast reader decoded it. The digest (the next event's prev) is computed when first asked for, and
+ * never for a unit's last event; the envelope's text only where a failure is explained (the signature is checked over
+ * `signed.message`, which holds the payload's bytes behind their PAE header).
+ */
+class FastDecoded implements Decoded {
+  readonly role = 'unit' as const;
+  #digest: string | undefined;
+  #envelope: DsseEnvelope | undefined;
+  // The line and the spans of the payload and signature text in it, and the backend: for the two members above.
+  readonly #line: Uint8Array;
+  readonly #payload: readonly [number, number];
+  readonly #sig: readonly [number, number];
+  readonly #crypto: CryptoBackend;
+  constructor(
+    readonly leafIndex: number,
+    readonly position: number,
+    readonly at: Decoded['at'],
+    readonly event: LedgerEvent,
+    readonly keyId: string,
+    readonly bytes: Uint8Array,
+    readonly payloadBytes: Uint8Array,
+    readonly signed: { readonly signature: Uint8Array; readonly message: Uint8Array },
+    line: Uint8Array,
+    payload: readonly [number, number],
+    sig: readonly [number, number],
+    crypto: CryptoBackend,
+  ) {
+    this.#line = line;
+    this.#payload = payload;
+    this.#sig = sig;
+    this.#crypto = crypto;
+  }
+  get digest(): string {
+    return (this.#digest ??= toHex(this.#crypto.sha256(this.bytes)));
+  }
+  get envelope(): DsseEnvelope {
+    const [line, payload, sig] = [this.#line, this.#payload, this.#sig];
+    return (this.#envelope ??= { payloadType: EVENT_PAYLOAD_TYPE, payload: fromUtf8(line.subarray(payload[0], payload[1])), signatures: [{ keyid: this.keyId, sig: fromUtf8(line.subarray(sig[0], sig[1])) }] });
+  }
+}
+
+/** The PAE header of a body of each length seen (a unit's event types have a few lengths each): encoded once. */
+const paeHeaders = new Map<number, Uint8Array>();
+function paeHeader(length: number): Uint8Array {
+  let header = paeHeaders.get(length);
+  if (!header) {
+    if (paeHeaders.size > 4096) paeHeaders.clear();
+    paeHeaders.set(length, (header = PAE_HEADER(length)));
+  }
+  return header;
+}
+
 /** One envelope as the ledger's decoder (codec.ts) would accept it, from its canonical bytes; null: let it decide. */
 function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number, number], sig: [number, number], span: [number, number], position: number, leafIndex: number, line: number, crypto: CryptoBackend): Decoded | null {
   // DsseEnvelopeSchema: a payload of 1 to 256 KiB characters, a signature of 88; then canonical base64 of UTF-8, 64 bytes.
   if (payload[1] - payload[0] < 1 || payload[1] - payload[0] > 256 * 1024) return null;
   // Decoded behind the start of its PAE (dsse.ts): the message the signature covers is then the same buffer.
   const length = ((payload[1] - payload[0]) / 4) * 3 - (b[payload[1] - 1] === 0x3d ? (b[payload[1] - 2] === 0x3d ? 2 : 1) : 0);
-  const header = PAE_HEADER(length);
+  const header = paeHeader(length);
   const payloadBytes = base64Span(b, payload[0], payload[1], header);
   const signature = base64Span(b, sig[0], sig[1]);
   if (!payloadBytes || !signature || signature.length !== 64) return null;
@@ -228,22 +286,19 @@ function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number
     return null;
   }
   if (!isCanonicalJsonText(value, text)) return null;
-  const parsed = LedgerEventSchema.safeParse(value);
-  if (!parsed.success || !UNIT_TYPES.has(parsed.data.type)) return null;
-  const event: LedgerEvent = parsed.data;
-  const bytes = b.subarray(span[0], span[1]);
-  const keyId = fromUtf8(b.subarray(keyid[0], keyid[1]));
-  let digest: string | undefined;
-  let envelope: DsseEnvelope | undefined;
-  // Asked for when first needed: the digest (the next event's prev) is never asked of a unit's last event, and the
-  // envelope's text only where a failure is explained (the signature is checked over payloadBytes).
-  return Object.defineProperties(
-    { role: 'unit', leafIndex, position, at: { line, field: `events[${position}]` }, event, keyId, bytes, payloadBytes, signed: { signature, message: new Uint8Array(payloadBytes.buffer, payloadBytes.byteOffset - header.length, header.length + payloadBytes.length) } } as Omit<Decoded, 'digest' | 'envelope'>,
-    {
-      digest: { enumerable: true, get: () => (digest ??= toHex(crypto.sha256(bytes))) },
-      envelope: { enumerable: true, get: () => (envelope ??= { payloadType: EVENT_PAYLOAD_TYPE, payload: fromUtf8(b.subarray(payload[0], payload[1])), signatures: [{ keyid: keyId, sig: fromUtf8(b.subarray(sig[0], sig[1])) }] }) },
-    },
-  ) as Decoded;
+  const shape = typeof value === 'object' && value !== null ? UNIT_EVENT_SHAPES.get((value as { type?: unknown }).type) : undefined;
+  if (shape === undefined) return null;
+  let event: LedgerEvent;
+  if (shape) {
+    if (!shape(value)) return null;
+    event = value as LedgerEvent;
+  } else {
+    const parsed = LedgerEventSchema.safeParse(value);
+    if (!parsed.success) return null;
+    event = parsed.data;
+  }
+  const message = new Uint8Array(payloadBytes.buffer, payloadBytes.byteOffset - header.length, header.length + payloadBytes.length);
+  return new FastDecoded(leafIndex, position, { line, field: `events[${position}]` }, event, fromUtf8(b.subarray(keyid[0], keyid[1])), b.subarray(span[0], span[1]), payloadBytes, { signature, message }, b, payload, sig, crypto);
 }
 
 /**
