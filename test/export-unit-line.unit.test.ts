@@ -14,7 +14,7 @@ import { nativeCrypto } from '../src/native/crypto.ts';
 import { canonicalize } from '../src/crypto/jcs.ts';
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../src/crypto/encoding.ts';
 import { inlineUnitVerifier, readUnitLineBySteps, unitContextOf, verifyExportLines, type PreparedContext, type UnitContext, type UnitLine, type UnitRecordVerifier } from '../src/verify/export.ts';
-import { inclusionMemo, isCanonicalJsonText, readCanonicalUnitLine, base64Span } from '../src/verify/export-unit-line.ts';
+import { inclusionMemo, isCanonicalJsonBytes, isCanonicalJsonText, readCanonicalUnitLine, base64Span } from '../src/verify/export-unit-line.ts';
 import { hasHistory } from '../src/verify/export-format.ts';
 import { pae } from '../src/crypto/dsse.ts';
 import { VerificationError } from '../src/verify/errors.ts';
@@ -192,6 +192,7 @@ describe('the fast canonical-JSON check (property)', () => {
           for (const text of texts(value)) {
             const parsed = JSON.parse(text) as unknown;
             if (isCanonicalJsonText(parsed, text)) expect(canonicalize(parsed)).toBe(text);
+            if (isCanonicalJsonBytes(parsed, utf8(text), text)) expect(canonicalize(parsed)).toBe(text);
           }
         }
       }),
@@ -203,8 +204,15 @@ describe('the fast canonical-JSON check (property)', () => {
     const canonical = canonicalize({ b: [1, 2.5, 'x'], a: { d: null, c: true }, e: 'ü €' });
     expect(isCanonicalJsonText(JSON.parse(canonical), canonical)).toBe(true);
     for (const other of ['{"b":1,"a":2}', '{"a": 2}', '{"a":1.0}', '{"a":"\\u0041"}', '{"a":"\\ud800"}', '{"a":1,"a":1}', '{"10":1,"9":2}']) expect(isCanonicalJsonText(JSON.parse(other), other), other).toBe(false);
+    // Without writing the value out (no escape, whitespace, fraction, exponent or long integer), and with each of those.
+    const plain = ['{"a":1,"b":[-12,0,true,null,"x"],"c":{"d":"ü €"}}', '5', '"abc"', '[]', '{}', '{"__proto__":1}', '{"n":123456789012345}'];
+    for (const text of plain) expect(isCanonicalJsonBytes(JSON.parse(text), utf8(text), text), text).toBe(true);
+    const near = ['{"a":1,"a":1}', '{"a":{"b":1,"b":2}}', '{"a":-0}', '{"a":1.0}', '{"a":1e2}', '{"a":1E2}', '{"a":1234567890123456789}', '{ "a":1}', '{"a":1}\n', '{"a":"\\u0041"}', '{"a":"\\""}', '{"b":1,"a":2}', '[{"b":1,"a":2}]'];
+    for (const text of near) expect(isCanonicalJsonBytes(JSON.parse(text), utf8(text), text), text).toBe(canonicalize(JSON.parse(text)) === text);
+    for (const text of ['{"a":"\\""}', '{"a":1.5}', '{"a":1e+21}']) expect(isCanonicalJsonBytes(JSON.parse(text), utf8(text), text), text).toBe(true);
     const deep = `${'['.repeat(65)}${']'.repeat(65)}`;
     expect(isCanonicalJsonText(JSON.parse(deep), deep)).toBe(false);
+    expect(isCanonicalJsonBytes(JSON.parse(deep), utf8(deep), deep)).toBe(false);
     const deepest = `${'['.repeat(64)}${']'.repeat(64)}`;
     expect(isCanonicalJsonText(JSON.parse(deepest), deepest)).toBe(true);
   });

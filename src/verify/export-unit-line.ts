@@ -133,6 +133,15 @@ class Scan {
   text([s, e]: [number, number]): string {
     return fromUtf8(this.b.subarray(s, e)); // ASCII here: its UTF-8 decoding is the fast one
   }
+  /** A string of 64 lowercase hex digits (a key id), its span. */
+  hex64(): [number, number] | null {
+    const { b } = this;
+    const start = this.at + 1;
+    if (b[this.at] !== 0x22 || b[start + 64] !== 0x22) return null;
+    for (let i = start; i < start + 64; i++) if (!isHexDigit(b[i] as number)) return null;
+    this.at = start + 65;
+    return [start, start + 64];
+  }
   identifier(): string | null {
     const r = this.quoted((c, i) => isIdentifierByte(c, i === 0), 1, 64);
     return r && this.text(r);
@@ -195,23 +204,67 @@ export function base64Span(b: Uint8Array, s: number, e: number, before?: Uint8Ar
  * form) or nested deeper than the decoder allows is left to canonicalize.
  */
 export function isCanonicalJsonText(value: unknown, text: string): boolean {
-  return !text.includes('\\u') && membersInOrder(value, 1) && JSON.stringify(value) === text;
+  return !text.includes('\\u') && membersInOrder(value, 1) >= 0 && JSON.stringify(value) === text;
 }
 
-function membersInOrder(value: unknown, depth: number): boolean {
-  if (value === null || typeof value !== 'object') return true;
-  if (depth > DEFAULT_MAX_DEPTH) return false;
+/**
+ * isCanonicalJsonText of the text whose UTF-8 is `bytes`, mostly without writing the value out again: a text with
+ * no whitespace, no escape and no number but integers of at most 15 digits (nor -0) outside its strings is
+ * JSON.stringify's form of what JSON.parse read from it, provided no member was read twice (a duplicate name, which
+ * JSON.parse keeps once: the text then has more name separators than the value has members). Any other text is
+ * held to isCanonicalJsonText.
+ */
+export function isCanonicalJsonBytes(value: unknown, bytes: Uint8Array, text: string): boolean {
+  const separators = plainJsonSeparators(bytes);
+  if (separators < 0) return isCanonicalJsonText(value, text);
+  return membersInOrder(value, 1) === separators;
+}
+
+/** The name separators (:) outside strings of a text in the plain form isCanonicalJsonBytes takes; -1 if not in it. */
+function plainJsonSeparators(b: Uint8Array): number {
+  let colons = 0;
+  const n = b.length;
+  for (let i = 0; i < n; i++) {
+    const c = b[i] as number;
+    if (c === 0x22) {
+      // JSON.parse read the text: a string runs to the next quote unless an escape is in it, and then it is not plain.
+      for (i++; i < n && b[i] !== 0x22; i++) if (b[i] === 0x5c) return -1;
+    } else if (c === 0x3a) colons++;
+    else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const digits = c === 0x2d ? i + 1 : i;
+      let e = digits;
+      while (e < n && (b[e] as number) >= 0x30 && (b[e] as number) <= 0x39) e++;
+      const count = e - digits;
+      if (count === 0 || count > 15 || (b[digits] === 0x30 && (count > 1 || c === 0x2d))) return -1;
+      if (b[e] === 0x2e || b[e] === 0x65 || b[e] === 0x45) return -1; // a fraction or an exponent
+      i = e - 1;
+    } else if (c !== 0x7b && c !== 0x7d && c !== 0x5b && c !== 0x5d && c !== 0x2c && (c < 0x61 || c > 0x7a)) return -1; // whitespace; letters: true, false, null
+  }
+  return colons;
+}
+
+/** The number of members of every object in the value if each object's members are in code-unit order; -1 if not. */
+function membersInOrder(value: unknown, depth: number): number {
+  if (value === null || typeof value !== 'object') return 0;
+  if (depth > DEFAULT_MAX_DEPTH) return -1;
+  let count = 0;
   if (Array.isArray(value)) {
-    for (const v of value) if (!membersInOrder(v, depth + 1)) return false;
-    return true;
+    for (const v of value) {
+      const inner = membersInOrder(v, depth + 1);
+      if (inner < 0) return -1;
+      count += inner;
+    }
+    return count;
   }
   let previous: string | null = null;
   for (const k in value) {
-    if (previous !== null && !(previous < k)) return false;
+    if (previous !== null && !(previous < k)) return -1;
     previous = k;
-    if (!membersInOrder((value as Record<string, unknown>)[k], depth + 1)) return false;
+    const inner = membersInOrder((value as Record<string, unknown>)[k], depth + 1);
+    if (inner < 0) return -1;
+    count += inner + 1;
   }
-  return true;
+  return count;
 }
 
 /**
@@ -285,7 +338,7 @@ function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number
   } catch {
     return null;
   }
-  if (!isCanonicalJsonText(value, text)) return null;
+  if (!isCanonicalJsonBytes(value, payloadBytes, text)) return null;
   const shape = typeof value === 'object' && value !== null ? UNIT_EVENT_SHAPES.get((value as { type?: unknown }).type) : undefined;
   if (shape === undefined) return null;
   let event: LedgerEvent;
@@ -331,7 +384,7 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
     if (s.at < 0) return null;
     const payload: [number, number] = [payloadStart, s.at];
     if (!s.eat(PIECES.payloadType)) return null;
-    const keyid = s.quoted(isHexDigit, 64, 64);
+    const keyid = s.hex64();
     if (!keyid || !s.eat(PIECES.sig)) return null;
     const sigStart = s.at;
     s.at = b.indexOf(0x22, s.at);
