@@ -134,6 +134,10 @@ describe('the fast reader of unit record lines', () => {
       return b64.slice(0, i) + (alphabet[alphabet.indexOf(b64[i] as string) ^ 1] as string) + b64.slice(i + 1);
     };
     const payloadOf = (e: (typeof record.events)[number]) => fromUtf8(fromBase64(e.envelope.payload));
+    const withData = (payload: string, f: (data: Record<string, unknown>) => Record<string, unknown>) => {
+      const event = JSON.parse(payload) as { data: Record<string, unknown> };
+      return { ...event, data: f(event.data) };
+    };
     const changed: [string, string, string][] = [
       ['a space after the brace', text.replace('{"batchId"', '{ "batchId"'), 'RECORD_NOT_CANONICAL'],
       ['members out of order', `${JSON.stringify(Object.fromEntries(Object.entries(record).reverse()))}\n`, 'RECORD_NOT_CANONICAL'],
@@ -151,6 +155,15 @@ describe('the fast reader of unit record lines', () => {
       ['a payload with a space', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(payloadOf(e).replace('{"data"', '{ "data"'))))), 'PAYLOAD_NOT_CANONICAL'],
       ['a payload with an escaped letter', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(payloadOf(e).replace(/"type":"(.)/, (_, c: string) => `"type":"\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))))), 'PAYLOAD_NOT_CANONICAL'],
       ['a payload with members out of order', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(JSON.stringify({ type: (JSON.parse(payloadOf(e)) as { type: string }).type, ...(JSON.parse(payloadOf(e)) as object) }))))), 'PAYLOAD_NOT_CANONICAL'],
+      // The event's schema, checked on the fast path by a predicate built from it (schemas/predicate.ts): a payload
+      // in canonical form that the schema refuses is left to the steps, which say SCHEMA_ERROR.
+      ['a payload with a member more in its data', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize(withData(payloadOf(e), (d) => ({ ...d, zz: 1 }))))))), 'SCHEMA_ERROR'],
+      ['a payload with a serial that is no identifier', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize(withData(payloadOf(e), (d) => ({ ...d, serial: 'SN 1' }))))))), 'SCHEMA_ERROR'],
+      ['a payload with a number for a string', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize(withData(payloadOf(e), (d) => ({ ...d, batchId: 7 }))))))), 'SCHEMA_ERROR'],
+      ['a payload whose time has no milliseconds', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize({ ...(JSON.parse(payloadOf(e)) as object), occurredAt: '2026-03-02T08:00:00Z' }))))), 'SCHEMA_ERROR'],
+      ['a payload of schema version 3', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize({ ...(JSON.parse(payloadOf(e)) as object), schemaVersion: 3 }))))), 'SCHEMA_ERROR'],
+      // The canonical check without writing the payload out again (isCanonicalJsonBytes): a member twice is not canonical.
+      ['a payload with a member twice', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(payloadOf(e).replace('"batchId":"B-1"', '"batchId":"B-1","batchId":"B-1"'))))), 'PAYLOAD_NOT_CANONICAL'],
       ['no final newline', text.slice(0, -1), 'FORMAT_ERROR'],
       ['CRLF', text.replace(/\n$/, '\r\n'), 'FORMAT_ERROR'],
     ];

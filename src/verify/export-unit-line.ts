@@ -351,7 +351,23 @@ function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number
     event = parsed.data;
   }
   const message = new Uint8Array(payloadBytes.buffer, payloadBytes.byteOffset - header.length, header.length + payloadBytes.length);
-  return new FastDecoded(leafIndex, position, { line, field: `events[${position}]` }, event, fromUtf8(b.subarray(keyid[0], keyid[1])), b.subarray(span[0], span[1]), payloadBytes, { signature, message }, b, payload, sig, crypto);
+  return new FastDecoded(leafIndex, position, { line, field: eventField(position) }, event, keyIdText(b, keyid[0]), b.subarray(span[0], span[1]), payloadBytes, { signature, message }, b, payload, sig, crypto);
+}
+
+/** `events[i]` for the first positions, made once (every event's location names one). */
+const EVENT_FIELDS = Array.from({ length: 64 }, (_, i) => `events[${i}]`);
+const eventField = (position: number) => EVENT_FIELDS[position] ?? `events[${position}]`;
+
+/** The key id's text at `at` (64 hex digits): the last one read again where the bytes are the same (a station signs many events). */
+let lastKeyId = { bytes: new Uint8Array(64), text: '' };
+function keyIdText(b: Uint8Array, at: number): string {
+  const { bytes, text } = lastKeyId;
+  let same = text !== '';
+  for (let i = 0; same && i < 64; i++) same = bytes[i] === b[at + i];
+  if (same) return text;
+  const read = b.subarray(at, at + 64);
+  lastKeyId = { bytes: new Uint8Array(read), text: fromUtf8(read) }; // a copy, whatever kind of array the line is
+  return lastKeyId.text;
 }
 
 /**
