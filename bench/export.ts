@@ -122,10 +122,13 @@ async function main() {
     // Verified by the CLI in a fresh process, as a customer would, so that its memory peak is its own.
     const cli = JSON.parse(
       execFileSync(process.execPath, [fileURLToPath(new URL('../bin/flashtrail.js', import.meta.url)), 'verify', file, '--ledger-key', ledger.identity.verifierKey, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 }),
-    ) as { report: { events: number; threads: number; seconds: number; peakMemoryMb: number } };
+    ) as { report: { events: number; threads: number; seconds: number; cpuSeconds: number; peakMemoryMb: number } };
+    const cliLoad = loadavg()[0] as number;
     const nativeRate = cli.report.events / cli.report.seconds;
     results.add('export.verify', `flashtrail verify, native Ed25519, ${cli.report.threads} worker threads (${fmt(cli.report.events)} events, ${(statSync(file).size / 1e6).toFixed(0)} MB)`, nativeRate, 'events/s');
     results.add('export.verify.rss', 'memory peak of the verifying process (RSS, workers included)', cli.report.peakMemoryMb, 'MB');
+    results.add('export.verify.cli.cpu', 'flashtrail verify: CPU time per event of the CLI process (its start-up included; all threads)', (cli.report.cpuSeconds * 1e6) / cli.report.events, 'µs', 1);
+    results.add('export.verify.cli.load', 'load average of the machine when the CLI had verified the export (1-minute)', cliLoad, '', 1);
     // The same verification in this process, for its CPU time (main thread and worker threads together): on a
     // shared machine the rate falls with the load, the CPU time per event much less.
     const cpuAt = process.cpuUsage();

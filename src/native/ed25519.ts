@@ -12,8 +12,28 @@ import { hasSmallOrderR, isAcceptablePublicKey, scalarBelowL } from '../crypto/e
 import { toHex } from '../crypto/encoding.ts';
 
 const keyCache = new Map<string, KeyObject | null>();
+/**
+ * The same by the key's array, for callers that hand one array for every signature of a key (an export verifier's
+ * key registrations): no hex of the key per signature. With a copy of the bytes it was made for, as the array's
+ * bytes may have changed since.
+ */
+const keyOfArray = new WeakMap<Uint8Array, { readonly bytes: Uint8Array; readonly key: KeyObject | null }>();
 
 function nativeKey(publicKey: Uint8Array): KeyObject | null {
+  const known = keyOfArray.get(publicKey);
+  if (known && sameBytes(known.bytes, publicKey)) return known.key;
+  const key = nativeKeyOfBytes(publicKey);
+  keyOfArray.set(publicKey, { bytes: new Uint8Array(publicKey), key }); // a copy (a Buffer's slice would be a view)
+  return key;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function nativeKeyOfBytes(publicKey: Uint8Array): KeyObject | null {
   const hex = toHex(publicKey);
   let key = keyCache.get(hex);
   if (key === undefined) {

@@ -24,21 +24,33 @@ export type { ExportReport };
  * so a hostile file cannot make the verifier hold more.
  */
 export async function* readLines(file: string, maxLineBytes = MAX_EXPORT_LINE_BYTES): AsyncGenerator<Uint8Array> {
-  let rest: Buffer = Buffer.alloc(0);
+  // The bytes of a line begun in an earlier chunk: only they are copied (joined with the rest of their line), the
+  // lines wholly inside a chunk are views of it.
+  let rest: Buffer[] = [];
+  let restBytes = 0;
   let line = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    const data = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+    const data = chunk as Buffer;
     let start = 0;
-    let nl: number;
-    while ((nl = data.indexOf(10, start)) >= 0) {
+    let nl = data.indexOf(10);
+    if (restBytes > 0 && nl >= 0) {
+      line++;
+      yield Buffer.concat([...rest, data.subarray(0, nl + 1)]);
+      [rest, restBytes, start] = [[], 0, nl + 1];
+      nl = data.indexOf(10, start);
+    }
+    for (; nl >= 0; nl = data.indexOf(10, start)) {
       line++;
       yield data.subarray(start, nl + 1);
       start = nl + 1;
     }
-    rest = Buffer.from(data.subarray(start));
-    if (rest.length > maxLineBytes) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line + 1} is longer than ${maxLineBytes} bytes`, { file, line: line + 1 });
+    if (start < data.length) {
+      rest.push(data.subarray(start));
+      restBytes += data.length - start;
+    }
+    if (restBytes > maxLineBytes) throw new VerificationError('FORMAT_ERROR', 'format', `line ${line + 1} is longer than ${maxLineBytes} bytes`, { file, line: line + 1 });
   }
-  if (rest.length > 0) yield rest;
+  if (restBytes > 0) yield Buffer.concat(rest);
 }
 
 /** Worker threads started from compiled JS load the worker directly; from TypeScript source, through tsx. */

@@ -16,6 +16,7 @@
  * values), so the codes, steps and locations of every failure are the slow path's.
  */
 import { unitEventVersions, LedgerEventSchema, EVENT_PAYLOAD_TYPE, type LedgerEvent } from '../../schemas/index.ts';
+import { predicatesByDiscriminator, type Predicate } from '../../schemas/predicate.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { fromUtf8, toHex, utf8 } from '../crypto/encoding.ts';
 import { DEFAULT_MAX_DEPTH } from '../crypto/jcs.ts';
@@ -94,7 +95,11 @@ const isHexDigit = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <=
 /** records.ts's IDENTIFIER, /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, on one byte. */
 const isIdentifierByte = (c: number, first: boolean) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (!first && (c === 0x2e || c === 0x5f || c === 0x3a || c === 0x2d));
 
-const UNIT_TYPES = new Set(Object.keys(unitEventVersions));
+/**
+ * Each unit event type's schema (all its versions, as LedgerEventSchema has them) as a predicate: true only of a value
+ * LedgerEventSchema accepts as it is. Null for a type schemas/predicate.ts does not understand: safeParse decides.
+ */
+const UNIT_EVENT_SHAPES = new Map<unknown, Predicate | null>([...predicatesByDiscriminator(LedgerEventSchema)].filter(([type]) => Object.hasOwn(unitEventVersions, type as string)));
 
 /** The bytes of PAE(EVENT_PAYLOAD_TYPE, body) before the body (DSSE v1; dsse.ts's pae), for a body of `length` bytes. */
 const PAE_PREFIX = `DSSEv1 ${EVENT_PAYLOAD_TYPE.length} ${EVENT_PAYLOAD_TYPE} `;
@@ -127,6 +132,15 @@ class Scan {
   }
   text([s, e]: [number, number]): string {
     return fromUtf8(this.b.subarray(s, e)); // ASCII here: its UTF-8 decoding is the fast one
+  }
+  /** A string of 64 lowercase hex digits (a key id), its span. */
+  hex64(): [number, number] | null {
+    const { b } = this;
+    const start = this.at + 1;
+    if (b[this.at] !== 0x22 || b[start + 64] !== 0x22) return null;
+    for (let i = start; i < start + 64; i++) if (!isHexDigit(b[i] as number)) return null;
+    this.at = start + 65;
+    return [start, start + 64];
   }
   identifier(): string | null {
     const r = this.quoted((c, i) => isIdentifierByte(c, i === 0), 1, 64);
@@ -190,23 +204,120 @@ export function base64Span(b: Uint8Array, s: number, e: number, before?: Uint8Ar
  * form) or nested deeper than the decoder allows is left to canonicalize.
  */
 export function isCanonicalJsonText(value: unknown, text: string): boolean {
-  return !text.includes('\\u') && membersInOrder(value, 1) && JSON.stringify(value) === text;
+  return !text.includes('\\u') && membersInOrder(value, 1) >= 0 && JSON.stringify(value) === text;
 }
 
-function membersInOrder(value: unknown, depth: number): boolean {
-  if (value === null || typeof value !== 'object') return true;
-  if (depth > DEFAULT_MAX_DEPTH) return false;
+/**
+ * isCanonicalJsonText of the text whose UTF-8 is `bytes`, mostly without writing the value out again: a text with
+ * no whitespace, no escape and no number but integers of at most 15 digits (nor -0) outside its strings is
+ * JSON.stringify's form of what JSON.parse read from it, provided no member was read twice (a duplicate name, which
+ * JSON.parse keeps once: the text then has more name separators than the value has members). Any other text is
+ * held to isCanonicalJsonText.
+ */
+export function isCanonicalJsonBytes(value: unknown, bytes: Uint8Array, text: string): boolean {
+  const separators = plainJsonSeparators(bytes);
+  if (separators < 0) return isCanonicalJsonText(value, text);
+  return membersInOrder(value, 1) === separators;
+}
+
+/** The name separators (:) outside strings of a text in the plain form isCanonicalJsonBytes takes; -1 if not in it. */
+function plainJsonSeparators(b: Uint8Array): number {
+  let colons = 0;
+  const n = b.length;
+  for (let i = 0; i < n; i++) {
+    const c = b[i] as number;
+    if (c === 0x22) {
+      // JSON.parse read the text: a string runs to the next quote unless an escape is in it, and then it is not plain.
+      for (i++; i < n && b[i] !== 0x22; i++) if (b[i] === 0x5c) return -1;
+    } else if (c === 0x3a) colons++;
+    else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const digits = c === 0x2d ? i + 1 : i;
+      let e = digits;
+      while (e < n && (b[e] as number) >= 0x30 && (b[e] as number) <= 0x39) e++;
+      const count = e - digits;
+      if (count === 0 || count > 15 || (b[digits] === 0x30 && (count > 1 || c === 0x2d))) return -1;
+      if (b[e] === 0x2e || b[e] === 0x65 || b[e] === 0x45) return -1; // a fraction or an exponent
+      i = e - 1;
+    } else if (c !== 0x7b && c !== 0x7d && c !== 0x5b && c !== 0x5d && c !== 0x2c && (c < 0x61 || c > 0x7a)) return -1; // whitespace; letters: true, false, null
+  }
+  return colons;
+}
+
+/** The number of members of every object in the value if each object's members are in code-unit order; -1 if not. */
+function membersInOrder(value: unknown, depth: number): number {
+  if (value === null || typeof value !== 'object') return 0;
+  if (depth > DEFAULT_MAX_DEPTH) return -1;
+  let count = 0;
   if (Array.isArray(value)) {
-    for (const v of value) if (!membersInOrder(v, depth + 1)) return false;
-    return true;
+    for (const v of value) {
+      const inner = membersInOrder(v, depth + 1);
+      if (inner < 0) return -1;
+      count += inner;
+    }
+    return count;
   }
   let previous: string | null = null;
   for (const k in value) {
-    if (previous !== null && !(previous < k)) return false;
+    if (previous !== null && !(previous < k)) return -1;
     previous = k;
-    if (!membersInOrder((value as Record<string, unknown>)[k], depth + 1)) return false;
+    const inner = membersInOrder((value as Record<string, unknown>)[k], depth + 1);
+    if (inner < 0) return -1;
+    count += inner + 1;
   }
-  return true;
+  return count;
+}
+
+/**
+ * A unit event as the fast reader decoded it. The digest (the next event's prev) is computed when first asked for, and
+ * never for a unit's last event; the envelope's text only where a failure is explained (the signature is checked over
+ * `signed.message`, which holds the payload's bytes behind their PAE header).
+ */
+class FastDecoded implements Decoded {
+  readonly role = 'unit' as const;
+  #digest: string | undefined;
+  #envelope: DsseEnvelope | undefined;
+  // The line and the spans of the payload and signature text in it, and the backend: for the two members above.
+  readonly #line: Uint8Array;
+  readonly #payload: readonly [number, number];
+  readonly #sig: readonly [number, number];
+  readonly #crypto: CryptoBackend;
+  constructor(
+    readonly leafIndex: number,
+    readonly position: number,
+    readonly at: Decoded['at'],
+    readonly event: LedgerEvent,
+    readonly keyId: string,
+    readonly bytes: Uint8Array,
+    readonly payloadBytes: Uint8Array,
+    readonly signed: { readonly signature: Uint8Array; readonly message: Uint8Array },
+    line: Uint8Array,
+    payload: readonly [number, number],
+    sig: readonly [number, number],
+    crypto: CryptoBackend,
+  ) {
+    this.#line = line;
+    this.#payload = payload;
+    this.#sig = sig;
+    this.#crypto = crypto;
+  }
+  get digest(): string {
+    return (this.#digest ??= toHex(this.#crypto.sha256(this.bytes)));
+  }
+  get envelope(): DsseEnvelope {
+    const [line, payload, sig] = [this.#line, this.#payload, this.#sig];
+    return (this.#envelope ??= { payloadType: EVENT_PAYLOAD_TYPE, payload: fromUtf8(line.subarray(payload[0], payload[1])), signatures: [{ keyid: this.keyId, sig: fromUtf8(line.subarray(sig[0], sig[1])) }] });
+  }
+}
+
+/** The PAE header of a body of each length seen (a unit's event types have a few lengths each): encoded once. */
+const paeHeaders = new Map<number, Uint8Array>();
+function paeHeader(length: number): Uint8Array {
+  let header = paeHeaders.get(length);
+  if (!header) {
+    if (paeHeaders.size > 4096) paeHeaders.clear();
+    paeHeaders.set(length, (header = PAE_HEADER(length)));
+  }
+  return header;
 }
 
 /** One envelope as the ledger's decoder (codec.ts) would accept it, from its canonical bytes; null: let it decide. */
@@ -215,7 +326,7 @@ function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number
   if (payload[1] - payload[0] < 1 || payload[1] - payload[0] > 256 * 1024) return null;
   // Decoded behind the start of its PAE (dsse.ts): the message the signature covers is then the same buffer.
   const length = ((payload[1] - payload[0]) / 4) * 3 - (b[payload[1] - 1] === 0x3d ? (b[payload[1] - 2] === 0x3d ? 2 : 1) : 0);
-  const header = PAE_HEADER(length);
+  const header = paeHeader(length);
   const payloadBytes = base64Span(b, payload[0], payload[1], header);
   const signature = base64Span(b, sig[0], sig[1]);
   if (!payloadBytes || !signature || signature.length !== 64) return null;
@@ -227,23 +338,36 @@ function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number
   } catch {
     return null;
   }
-  if (!isCanonicalJsonText(value, text)) return null;
-  const parsed = LedgerEventSchema.safeParse(value);
-  if (!parsed.success || !UNIT_TYPES.has(parsed.data.type)) return null;
-  const event: LedgerEvent = parsed.data;
-  const bytes = b.subarray(span[0], span[1]);
-  const keyId = fromUtf8(b.subarray(keyid[0], keyid[1]));
-  let digest: string | undefined;
-  let envelope: DsseEnvelope | undefined;
-  // Asked for when first needed: the digest (the next event's prev) is never asked of a unit's last event, and the
-  // envelope's text only where a failure is explained (the signature is checked over payloadBytes).
-  return Object.defineProperties(
-    { role: 'unit', leafIndex, position, at: { line, field: `events[${position}]` }, event, keyId, bytes, payloadBytes, signed: { signature, message: new Uint8Array(payloadBytes.buffer, payloadBytes.byteOffset - header.length, header.length + payloadBytes.length) } } as Omit<Decoded, 'digest' | 'envelope'>,
-    {
-      digest: { enumerable: true, get: () => (digest ??= toHex(crypto.sha256(bytes))) },
-      envelope: { enumerable: true, get: () => (envelope ??= { payloadType: EVENT_PAYLOAD_TYPE, payload: fromUtf8(b.subarray(payload[0], payload[1])), signatures: [{ keyid: keyId, sig: fromUtf8(b.subarray(sig[0], sig[1])) }] }) },
-    },
-  ) as Decoded;
+  if (!isCanonicalJsonBytes(value, payloadBytes, text)) return null;
+  const shape = typeof value === 'object' && value !== null ? UNIT_EVENT_SHAPES.get((value as { type?: unknown }).type) : undefined;
+  if (shape === undefined) return null;
+  let event: LedgerEvent;
+  if (shape) {
+    if (!shape(value)) return null;
+    event = value as LedgerEvent;
+  } else {
+    const parsed = LedgerEventSchema.safeParse(value);
+    if (!parsed.success) return null;
+    event = parsed.data;
+  }
+  const message = new Uint8Array(payloadBytes.buffer, payloadBytes.byteOffset - header.length, header.length + payloadBytes.length);
+  return new FastDecoded(leafIndex, position, { line, field: eventField(position) }, event, keyIdText(b, keyid[0]), b.subarray(span[0], span[1]), payloadBytes, { signature, message }, b, payload, sig, crypto);
+}
+
+/** `events[i]` for the first positions, made once (every event's location names one). */
+const EVENT_FIELDS = Array.from({ length: 64 }, (_, i) => `events[${i}]`);
+const eventField = (position: number) => EVENT_FIELDS[position] ?? `events[${position}]`;
+
+/** The key id's text at `at` (64 hex digits): the last one read again where the bytes are the same (a station signs many events). */
+let lastKeyId = { bytes: new Uint8Array(64), text: '' };
+function keyIdText(b: Uint8Array, at: number): string {
+  const { bytes, text } = lastKeyId;
+  let same = text !== '';
+  for (let i = 0; same && i < 64; i++) same = bytes[i] === b[at + i];
+  if (same) return text;
+  const read = b.subarray(at, at + 64);
+  lastKeyId = { bytes: new Uint8Array(read), text: fromUtf8(read) }; // a copy, whatever kind of array the line is
+  return lastKeyId.text;
 }
 
 /**
@@ -276,7 +400,7 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
     if (s.at < 0) return null;
     const payload: [number, number] = [payloadStart, s.at];
     if (!s.eat(PIECES.payloadType)) return null;
-    const keyid = s.quoted(isHexDigit, 64, 64);
+    const keyid = s.hex64();
     if (!keyid || !s.eat(PIECES.sig)) return null;
     const sigStart = s.at;
     s.at = b.indexOf(0x22, s.at);

@@ -73,7 +73,8 @@ export interface UnitResult {
   readonly serial: string;
   readonly line: number;
   readonly events: number;
-  readonly facts: UnitFacts;
+  /** What the pipeline adds up across units; the unit's other facts stay where it was verified (a worker sends less). */
+  readonly facts: Pick<UnitFacts, 'stations' | 'batchId' | 'firmware'>;
   readonly releaseId: string | null;
   /** v5: whether the unit's events leave it carrying the selection's firmware now, formerly, or never (§7.6.3). */
   readonly carries?: 'now' | 'formerly' | null;
@@ -171,7 +172,7 @@ export function verifyUnitLine(unit: UnitLine, context: PreparedContext, crypto:
       if (refusal) throw new VerificationError('SELECTION_MISMATCH', 'unit', `the unit does not belong in this export: ${refusal}`, {});
     }
     const carries = firmwareAnswer === null ? undefined : carriesOfEvents(decoded.map((d) => d.event), firmwareAnswer);
-    return { serial: record.serial, line, events: decoded.length, facts, releaseId: record.releaseId, ...(carries !== undefined ? { carries } : {}) };
+    return { serial: record.serial, line, events: decoded.length, facts: { stations: facts.stations, batchId: facts.batchId, firmware: facts.firmware }, releaseId: record.releaseId, ...(carries !== undefined ? { carries } : {}) };
   } catch (error) {
     if (error instanceof VerificationError) throw error.within(`line ${line}, unit ${serial}`, { line, ...(serial !== '?' ? { serial } : {}) });
     throw error;

@@ -346,10 +346,19 @@ export interface UnitFacts {
 
 /** The public key of the registration of the event's key id to its station that is live at its leaf (§8.3). */
 export function liveStationKey(d: Decoded, lives: KeyLives, step: string): Uint8Array {
-  const registrations = (lives.get(d.keyId) ?? []).filter((l) => l.station === d.event.source.id && l.registeredAt < d.leafIndex);
-  const live = registrations.find((l) => l.revokedAt === null || l.revokedAt > d.leafIndex);
+  // The first registration of the key to the event's station before it that is live at its leaf (one per event, so
+  // no array is made for it); else the first such registration that was revoked, to say so.
+  const registrations = lives.get(d.keyId) ?? [];
+  const station = d.event.source.id;
+  let live: StationKeyLife | undefined;
+  for (const l of registrations) {
+    if (l.station === station && l.registeredAt < d.leafIndex && (l.revokedAt === null || l.revokedAt > d.leafIndex)) {
+      live = l;
+      break;
+    }
+  }
   if (!live) {
-    const revoked = registrations.find((l) => l.revokedAt !== null);
+    const revoked = registrations.find((l) => l.station === station && l.registeredAt < d.leafIndex && l.revokedAt !== null);
     if (revoked) throw fail('KEY_REVOKED', step, d, `key ${d.keyId.slice(0, 16)}… of station ${d.event.source.id} was revoked at leaf ${String(revoked.revokedAt)}, before this event`);
     throw fail('KEY_UNKNOWN', step, d, `key ${d.keyId.slice(0, 16)}… was not registered to station ${d.event.source.id} before this event`);
   }
