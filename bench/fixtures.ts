@@ -31,6 +31,8 @@ export interface FilledLedger {
   readonly events: number;
   readonly units: number;
   readonly drifted: number;
+  /** Events this call wrote: 0 when the directory already held the whole data set (a rerun reuses it). */
+  readonly written: number;
   readonly release: ReleaseFirmware;
   readonly previousImage: string;
   readonly batchId: string;
@@ -69,7 +71,8 @@ export async function fillLedger(dir: string, target: number, options: FillOptio
   const events = fillEvents(setup);
   const here: UnitSource = (first, last) => Promise.resolve(Array.from({ length: last - first + 1 }, (_, i) => ({ stream: `unit-${serialOf(first + i)}`, events: events.unit(first + i), expected: 'no_stream' as const })));
   // The ledger records its trusted administrator keys first, as a running ledger does at start.
-  if ((await store.headPosition()) < 0n) await store.appendToStreams(events.head());
+  const wroteHead = (await store.headPosition()) < 0n;
+  if (wroteHead) await store.appendToStreams(events.head());
   const wanted = Math.max(0, Math.ceil((target - HEAD_EVENTS) / EVENTS_PER_UNIT));
   let units = await unitsCommitted(store);
   const resumedAt = units;
@@ -118,7 +121,7 @@ export async function fillLedger(dir: string, target: number, options: FillOptio
   progress(true);
   await store.close();
   // Every 50th unit carries the earlier image (the affected-units query's answer).
-  const filled = { events: HEAD_EVENTS + units * EVENTS_PER_UNIT, units, drifted: Math.floor(units / 50) };
+  const filled = { events: HEAD_EVENTS + units * EVENTS_PER_UNIT, units, drifted: Math.floor(units / 50), written: (units - resumedAt) * EVENTS_PER_UNIT + (wroteHead ? HEAD_EVENTS : 0) };
   return {
     config,
     init,

@@ -111,7 +111,8 @@ async function atSize(label: 'small' | 'large', target: number): Promise<void> {
     const n = fmt(filled.events);
     results.add(`scale.${label}.events`, `${label} run: events (written straight to the store)`, filled.events, 'events');
     results.add(`scale.${label}.units`, `${label} run: units`, filled.units, 'units');
-    results.add(`scale.${label}.fill`, `${label} run: building the data set (sign, chain, append${kept ? `; in ${dir}, resumed where a run left it` : ''})`, (performance.now() - t) / 1000, 's', 1);
+    const building = filled.written === 0 ? `reused the whole data set in ${dir}: nothing written` : filled.written < filled.events ? `sign, chain, append; in ${dir}, resumed where a run left it: ${fmt(filled.written)} events written` : `sign, chain, append${kept ? `; in ${dir}` : ''}`;
+    results.add(`scale.${label}.fill`, `${label} run: building the data set (${building})`, (performance.now() - t) / 1000, 's', 1);
 
     t = performance.now();
     // The first start derives the Merkle log from the store before it listens: minutes at millions of events.

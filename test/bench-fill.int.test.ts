@@ -40,9 +40,11 @@ describe('bench fill', () => {
     const threaded = join(root, 'threaded');
     // 500 units: three transactions; stopped after the first and resumed.
     const first = await fillLedger(threaded, 1_205, { threads: 2 });
-    expect(first.units).toBe(200);
+    expect([first.units, first.written]).toEqual([200, 1_205]);
     const resumed = await fillLedger(threaded, 3_005, { threads: 2 });
-    expect([resumed.events, resumed.units, resumed.drifted]).toEqual([3_005, 500, 10]);
+    expect([resumed.events, resumed.units, resumed.drifted, resumed.written]).toEqual([3_005, 500, 10, 1_800]);
+    // A rerun over the whole data set reuses it.
+    expect((await fillLedger(threaded, 3_005, { threads: 2 })).written).toBe(0);
 
     // The plain construction over the same keys and clock origin (the fill's only random inputs).
     const plain = join(root, 'plain');
