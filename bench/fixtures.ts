@@ -5,21 +5,25 @@
  * Resumable: the data set is a pure function of the unit number (event ids, times and data derive from it; the
  * station key is kept in the directory), and each transaction holds whole units, so a fill that was stopped
  * goes on from the last unit the store committed and ends with the same events a single run writes.
+ *
+ * Fast: signing is most of a unit's cost, so whole units are built, signed and chained on signing threads
+ * (bench/fill-worker.ts, one per core by default) while this thread appends the ones before, in unit order.
+ * The events are those of the plain construction on this thread (`threads: 0`): both run bench/fill-units.ts,
+ * and test/bench-fill.int.test.ts holds the two stores to the same rows.
  */
-import { createHash, createPrivateKey, sign as nodeSign } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { writeFileDurable } from '../src/files/durable.ts';
 import { configFromEnv, initDataDir, type InitResult, type LedgerConfig } from '../src/server/main.ts';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
+import type { AppendRequest } from '../src/store/event-store.ts';
 import { readSecretKeyFile, writeSecretKeyFile } from '../src/files/key-file.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
-import { canonicalBytes } from '../src/crypto/jcs.ts';
-import { envelopeBytes, pae } from '../src/crypto/dsse.ts';
-import { toBase64, toHex } from '../src/crypto/encoding.ts';
-import { EVENT_PAYLOAD_TYPE, schemaVersionFor, type EventType } from '../schemas/index.ts';
-import { simulatedRelease, type ReleaseFirmware } from '../src/sim/simulated-station.ts';
-import { releaseApprovedData } from '../src/sim/line-setup.ts';
+import type { ReleaseFirmware } from '../src/sim/simulated-station.ts';
+import { EVENTS_PER_UNIT, HEAD_EVENTS, UNIT_EVENT_TYPES, fillEvents, fillRelease, previousImageOf, serialOf, type FillSetup } from './fill-units.ts';
+import type { FillAnswer, FillJob } from './fill-worker.ts';
 
 export interface FilledLedger {
   readonly config: LedgerConfig;
@@ -27,6 +31,8 @@ export interface FilledLedger {
   readonly events: number;
   readonly units: number;
   readonly drifted: number;
+  /** Events this call wrote: 0 when the directory already held the whole data set (a rerun reuses it). */
+  readonly written: number;
   readonly release: ReleaseFirmware;
   readonly previousImage: string;
   readonly batchId: string;
@@ -38,54 +44,35 @@ export interface FilledLedger {
   appendUnits(into: SqliteEventStore, events: number): Promise<number>;
 }
 
-/** Events before the first unit (trust, station, release, batch) and events per unit: the fill's fixed shape. */
-const HEAD_EVENTS = 5;
-const EVENTS_PER_UNIT = 6;
-const UNITS_PER_TRANSACTION = 200;
-const serialOf = (unit: number) => `SN${String(unit).padStart(8, '0')}`;
+export interface FillOptions {
+  /** Progress lines (one at the start, then about every 10 s): events written, rate, time left. */
+  readonly log?: (line: string) => void;
+  /** Signing threads; 0 builds every event on this thread (the plain construction). One per core by default. */
+  readonly threads?: number;
+}
 
-/** Progress lines go to `log` (one at the start, then about every 10 s): events written, rate, time left. */
-export async function fillLedger(dir: string, target: number, log: (line: string) => void = () => undefined): Promise<FilledLedger> {
+const UNITS_PER_TRANSACTION = 200;
+
+/** Units first to last (inclusive) as the fill appends them: one request a unit, a fresh stream each. */
+type UnitSource = (first: number, last: number) => Promise<AppendRequest[]>;
+
+export async function fillLedger(dir: string, target: number, options: FillOptions | ((line: string) => void) = {}): Promise<FilledLedger> {
+  const { log = () => undefined, threads = availableParallelism() } = typeof options === 'function' ? { log: options } : options;
   const config = configFromEnv({}, { dataDir: dir, port: 0 });
   const init = initDataDir(config);
   const store = new SqliteEventStore(join(dir, 'events.sqlite'));
-  const admin = readSecretKeyFile(init.adminKeyFile);
   // The station's key and the clock's origin are the fill's only random inputs: kept, a resumed fill signs on.
   const stationKeyFile = join(dir, 'bench-station.key');
   if (!existsSync(stationKeyFile)) writeSecretKeyFile(stationKeyFile, newSigner(), 'bench/fixtures.ts station ST-01');
-  const station = readSecretKeyFile(stationKeyFile);
   const originFile = join(dir, 'bench-fill.json');
   if (!existsSync(originFile)) writeFileDurable(originFile, JSON.stringify({ originMs: Date.now() - 3 * 86_400_000 }) + '\n', { mode: 0o600 });
   const { originMs } = JSON.parse(readFileSync(originFile, 'utf8')) as { originMs: number };
-  const pkcs8 = (secret: Uint8Array) => createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(secret)]), format: 'der', type: 'pkcs8' });
-  const ledgerKey = readSecretKeyFile(join(dir, 'ledger.key'));
-  const keys = {
-    station: { keyId: station.keyId, pk: pkcs8(station.secretKey) },
-    admin: { keyId: admin.keyId, pk: pkcs8(admin.secretKey) },
-    ledger: { keyId: ledgerKey.keyId, pk: pkcs8(ledgerKey.secretKey) },
-  };
-  const release = simulatedRelease('R-1', 'SENSOR-S3', '2.4.1');
-  const previousImage = createHash('sha256').update('application 2.4.0').digest('hex');
-  const heads = new Map<string, string | null>();
-  /** The n-th event of the data set (0-based), with an id and a time that depend on n alone. */
-  const make = (n: number, type: EventType, data: Record<string, unknown>, kind: 'station' | 'admin' | 'ledger', stream: string) => {
-    const event = { id: uuidOf(n), type, schemaVersion: schemaVersionFor(type, data), occurredAt: new Date(originMs + 250 * (n + 1)).toISOString(), source: { kind, id: kind === 'station' ? 'ST-01' : kind }, prev: heads.get(stream) ?? null, data };
-    const body = canonicalBytes(event);
-    const k = keys[kind];
-    const envelope = { payloadType: EVENT_PAYLOAD_TYPE, payload: toBase64(body), signatures: [{ keyid: k.keyId, sig: toBase64(nodeSign(null, pae(EVENT_PAYLOAD_TYPE, body), k.pk)) }] };
-    const bytes = envelopeBytes(envelope);
-    heads.set(stream, createHash('sha256').update(bytes).digest('hex'));
-    return { id: event.id, type, data: bytes };
-  };
-  if ((await store.headPosition()) < 0n) {
-    // The ledger records its trusted administrator keys first, as a running ledger does at start.
-    await store.appendToStreams([
-      { stream: 'ledger-trust', events: [make(0, 'AdminKeysTrusted', { keys: [{ keyId: admin.keyId, publicKey: toHex(admin.publicKey) }] }, 'ledger', 'ledger-trust')] },
-      { stream: 'station-ST-01', events: [make(1, 'StationRegistered', { stationId: 'ST-01', line: 'L1', site: 'bench' }, 'admin', 'station-ST-01'), make(2, 'StationKeyRegistered', { stationId: 'ST-01', keyId: station.keyId, publicKey: toHex(station.publicKey), algorithm: 'ed25519' }, 'admin', 'station-ST-01')] },
-      { stream: 'release-R-1', events: [make(3, 'ReleaseApproved', releaseApprovedData(release), 'admin', 'release-R-1')] },
-      { stream: 'batch-B-1', events: [make(4, 'BatchOpened', { batchId: 'B-1', releaseId: 'R-1', line: 'L1', productSku: 'SENSOR-S3', plannedQuantity: 10_000_000 }, 'admin', 'batch-B-1')] },
-    ]);
-  }
+  const setup: FillSetup = { originMs, station: readSecretKeyFile(stationKeyFile), admin: readSecretKeyFile(init.adminKeyFile), ledger: readSecretKeyFile(join(dir, 'ledger.key')) };
+  const events = fillEvents(setup);
+  const here: UnitSource = (first, last) => Promise.resolve(Array.from({ length: last - first + 1 }, (_, i) => ({ stream: `unit-${serialOf(first + i)}`, events: events.unit(first + i), expected: 'no_stream' as const })));
+  // The ledger records its trusted administrator keys first, as a running ledger does at start.
+  const wroteHead = (await store.headPosition()) < 0n;
+  if (wroteHead) await store.appendToStreams(events.head());
   const wanted = Math.max(0, Math.ceil((target - HEAD_EVENTS) / EVENTS_PER_UNIT));
   let units = await unitsCommitted(store);
   const resumedAt = units;
@@ -101,50 +88,93 @@ export async function fillLedger(dir: string, target: number, log: (line: string
   };
   if (resumedAt > 0) log(`  resuming the data set in ${dir}: ${resumedAt.toLocaleString('en-US')} units already in the store`);
   progress(false);
-  /** Writes whole units (six events each, 200 a transaction) into `into` until `last` units exist. */
-  const writeUnitsUpTo = async (into: SqliteEventStore, last: number, report: boolean) => {
-    while (units < last) {
-      const requests = [];
-      for (let k = 0; k < UNITS_PER_TRANSACTION && units < last; k++) {
-        const unit = ++units;
-        const serial = serialOf(unit);
-        const stream = `unit-${serial}`;
-        const image = unit % 50 === 0 ? previousImage : release.application.sha256;
-        let n = HEAD_EVENTS + (unit - 1) * EVENTS_PER_UNIT;
-        const events = [
-          make(n++, 'UnitScanned', { serial, batchId: 'B-1', station: 'ST-01', operator: 'op', productSku: 'SENSOR-S3', hardwareRevision: 'rev-C' }, 'station', stream),
-          make(n++, 'BootloaderWritten', { serial, imageSha256: release.bootloader.sha256, version: 'bl-2.4.1', sizeBytes: 1, signingKeyRef: 'k', signingKeyDigest: release.signingKeyDigest }, 'station', stream),
-          make(n++, 'AppVerified', { serial, imageSha256: image, version: '2.4.1', sizeBytes: 1, reportedSha256: image, method: 'device_report', result: 'pass' }, 'station', stream),
-          make(n++, 'ProvisioningApplied', { serial, templateId: 't', templateSha256: release.provisioningTemplate.sha256, configSha256: release.signingKeyDigest }, 'station', stream),
-          make(n++, 'EfuseBurned', { serial, profile: release.efuseProfile, fuses: [{ name: 'SECURE_BOOT_EN', value: '1' }], keyDigests: [release.signingKeyDigest], secureBoot: true, flashEncryption: true }, 'station', stream),
-          make(n++, 'UnitShipped', { serial, customer: 'ACME', orderRef: 'PO-1' }, 'station', stream),
-        ];
-        heads.delete(stream); // a unit's stream is written once: memory stays flat over millions of units
-        requests.push({ stream, events, expected: 'no_stream' as const });
+  /** Writes whole units (200 a transaction, in order) into `into` until `last` units exist, a few transactions' units built ahead. */
+  const writeUnitsUpTo = async (into: SqliteEventStore, last: number, source: UnitSource, ahead: number, report: boolean) => {
+    const building: Promise<AppendRequest[]>[] = [];
+    let planned = units;
+    const plan = () => {
+      while (building.length < ahead && planned < last) {
+        const next = source(planned + 1, Math.min(last, planned + UNITS_PER_TRANSACTION));
+        next.catch(() => undefined); // awaited in turn below; a failure ahead of its turn is not unhandled
+        building.push(next);
+        planned = Math.min(last, planned + UNITS_PER_TRANSACTION);
       }
+    };
+    plan();
+    for (let next = building.shift(); next !== undefined; next = building.shift()) {
+      const requests = await next;
+      plan();
       await into.appendToStreams(requests);
+      units += requests.length;
       if (report && performance.now() - reported > 10_000) {
         reported = performance.now();
         progress(false);
       }
     }
   };
-  await writeUnitsUpTo(store, wanted, true);
+  const signing = threads > 0 && units < wanted ? signingThreads(setup, threads) : null;
+  try {
+    await writeUnitsUpTo(store, wanted, signing?.units ?? here, signing ? 2 * threads : 1, true);
+  } finally {
+    await signing?.close();
+  }
   progress(true);
   await store.close();
   // Every 50th unit carries the earlier image (the affected-units query's answer).
-  const filled = { events: HEAD_EVENTS + units * EVENTS_PER_UNIT, units, drifted: Math.floor(units / 50) };
+  const filled = { events: HEAD_EVENTS + units * EVENTS_PER_UNIT, units, drifted: Math.floor(units / 50), written: (units - resumedAt) * EVENTS_PER_UNIT + (wroteHead ? HEAD_EVENTS : 0) };
   return {
     config,
     init,
     ...filled,
-    release,
-    previousImage,
+    release: fillRelease(),
+    previousImage: previousImageOf(),
     batchId: 'B-1',
-    async appendUnits(into, events) {
+    async appendUnits(into, count) {
       const before = units;
-      await writeUnitsUpTo(into, units + Math.ceil(events / EVENTS_PER_UNIT), false);
+      await writeUnitsUpTo(into, units + Math.ceil(count / EVENTS_PER_UNIT), here, 1, false);
       return (units - before) * EVENTS_PER_UNIT;
+    },
+  };
+}
+
+/** `threads` signing threads (bench/fill-worker.ts), given transactions' units in turn. */
+function signingThreads(setup: FillSetup, threads: number): { units: UnitSource; close: () => Promise<void> } {
+  const url = new URL('./fill-worker-boot.mjs', import.meta.url);
+  const waiting = new Map<number, { first: number; resolve: (requests: AppendRequest[]) => void; reject: (error: unknown) => void }>();
+  const fail = (error: unknown) => {
+    for (const w of waiting.values()) w.reject(error);
+    waiting.clear();
+  };
+  const workers = Array.from({ length: threads }, () => {
+    const worker = new Worker(url, { workerData: setup });
+    worker.on('message', ({ job, ids, bytes, ends }: FillAnswer) => {
+      const w = waiting.get(job);
+      if (!w) return;
+      waiting.delete(job);
+      const requests: AppendRequest[] = [];
+      for (let u = 0; u * EVENTS_PER_UNIT < ids.length; u++) {
+        const unitEvents = UNIT_EVENT_TYPES.map((type, k) => {
+          const i = u * EVENTS_PER_UNIT + k;
+          return { id: ids[i] as string, type, data: bytes.subarray(i === 0 ? 0 : (ends[i - 1] as number), ends[i] as number) };
+        });
+        requests.push({ stream: `unit-${serialOf(w.first + u)}`, events: unitEvents, expected: 'no_stream' });
+      }
+      w.resolve(requests);
+    });
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`a fill signing thread exited (${code})`)));
+    return worker;
+  });
+  let jobs = 0;
+  return {
+    units: (first, last) =>
+      new Promise((resolve, reject) => {
+        const job = jobs++;
+        waiting.set(job, { first, resolve, reject });
+        (workers[job % threads] as Worker).postMessage({ job, first, last } satisfies FillJob);
+      }),
+    close: async () => {
+      await Promise.all(workers.map((w) => w.terminate()));
     },
   };
 }
@@ -165,13 +195,4 @@ async function unitsCommitted(store: SqliteEventStore): Promise<number> {
     else high = middle;
   }
   return low;
-}
-
-/** A version 4 UUID from the event's number in the data set: unique across the set, the same on every run. */
-function uuidOf(n: number): string {
-  const h = createHash('sha256').update(`flashtrail/bench-fill/v1\0${n}`).digest('hex').split('');
-  h[12] = '4';
-  h[16] = ((parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
-  const s = h.join('');
-  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
 }

@@ -4,7 +4,7 @@
  * and a keep-alive HTTP client that times each request.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,8 @@ export interface BenchServer {
  */
 export async function serve(dataDir: string, env: Record<string, string>, nodeArgs: readonly string[] = [], startTimeoutMs = 30_000): Promise<BenchServer> {
   const logFile = join(dataDir, 'serve.log');
+  // The log is appended to over runs on a kept data directory: this server's address is in what it writes.
+  const from = existsSync(logFile) ? statSync(logFile).size : 0;
   const fd = openSync(logFile, 'a');
   const bin = fileURLToPath(new URL('../bin/flashtrail.js', import.meta.url));
   const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--data', dataDir, '--port', '0'], { env: { ...process.env, FLASHTRAIL_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', fd, fd] });
@@ -52,7 +54,7 @@ export async function serve(dataDir: string, env: Record<string, string>, nodeAr
   child.once('exit', () => process.off('exit', orphaned));
   const deadline = Date.now() + startTimeoutMs;
   for (;;) {
-    const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(readFileSync(logFile, 'utf8'));
+    const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(readFileSync(logFile).subarray(from).toString('utf8'));
     if (match) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       return {

@@ -62,6 +62,17 @@ async function timedGets(url: string, token: string, paths: readonly string[]): 
   return latencies;
 }
 
+/** Waits (untimed) until `path` answers 200, retrying while the server answers 503 (not ready yet). */
+async function untilServed(url: string, token: string, path: string): Promise<void> {
+  for (;;) {
+    const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    await response.arrayBuffer();
+    if (response.status === 200) return;
+    if (response.status !== 503) throw new Error(`${path}: ${response.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
 function memoryOf(pid: number | undefined): { peakMb: number; rssMb: number } | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -111,7 +122,8 @@ async function atSize(label: 'small' | 'large', target: number): Promise<void> {
     const n = fmt(filled.events);
     results.add(`scale.${label}.events`, `${label} run: events (written straight to the store)`, filled.events, 'events');
     results.add(`scale.${label}.units`, `${label} run: units`, filled.units, 'units');
-    results.add(`scale.${label}.fill`, `${label} run: building the data set (sign, chain, append${kept ? `; in ${dir}, resumed where a run left it` : ''})`, (performance.now() - t) / 1000, 's', 1);
+    const building = filled.written === 0 ? `reused the whole data set in ${dir}: nothing written` : filled.written < filled.events ? `sign, chain, append; in ${dir}, resumed where a run left it: ${fmt(filled.written)} events written` : `sign, chain, append${kept ? `; in ${dir}` : ''}`;
+    results.add(`scale.${label}.fill`, `${label} run: building the data set (${building})`, (performance.now() - t) / 1000, 's', 1);
 
     t = performance.now();
     // The first start derives the Merkle log from the store before it listens: minutes at millions of events.
@@ -123,6 +135,10 @@ async function atSize(label: 'small' | 'large', target: number): Promise<void> {
       await timedGets(server.url, token, ['/v1/units/SN00000001']);
       const ready = reusedDerived ? 'start over derived files of an earlier run (only what they lacked derived)' : 'first start, Merkle log and read model derived from the store';
       results.add(`scale.${label}.ready`, `${label} run (${n} events): ${ready}`, (performance.now() - t) / 1000, 's', 1);
+      // A provenance document carries the unit history map's proof, served once the map has committed the latest
+      // checkpoint (503 before): at millions of events the map can finish deriving after the read model.
+      await untilServed(server.url, token, '/v1/units/SN00000001/provenance');
+      results.add(`scale.${label}.mapReady`, `${label} run (${n} events): until the first provenance document is served (the unit history map committed)`, (performance.now() - t) / 1000, 's', 1);
 
       const serials = sampleSerials(filled.units, SAMPLES);
       const provenance = await timedGets(server.url, token, serials.map((s) => `/v1/units/${s}/provenance`));

@@ -8,19 +8,30 @@ import golden from './vectors/golden-events.json' with { type: 'json' };
 import * as ed from '@noble/ed25519';
 import { fromHex, fromUtf8, toHex, utf8, fromBase64, toBase64 } from '../src/crypto/encoding.ts';
 import { isAcceptablePublicKey, publicKeyFromSecret, sign, verifyStrictPortable } from '../src/crypto/ed25519.ts';
-import { verifyStrict } from '../src/native/ed25519.ts';
+import { signEd25519Native, verifyStrict } from '../src/native/ed25519.ts';
 import { envelopeBytes, envelopeDigest, pae, verifyEnvelopeSignature, type DsseEnvelope } from '../src/crypto/dsse.ts';
 import { canonicalize, CanonicalizationError } from '../src/crypto/jcs.ts';
 import { signEvent } from '../src/event/codec.ts';
 import { goldenEvents, goldenSigner } from './helpers/golden.ts';
 
 describe('Ed25519 (RFC 8032 §7.1 vectors)', () => {
+  it('signs on OpenSSL the bytes the portable signer signs, for random keys and messages of every length to 300 bytes', () => {
+    for (let length = 0; length <= 300; length += 7) {
+      const sk = ed.utils.randomSecretKey();
+      const msg = ed.etc.randomBytes(length);
+      expect(toHex(signEd25519Native(msg, sk))).toBe(toHex(sign(msg, sk)));
+      // The key object is kept for the key's bytes: a second message with the same key is signed as the first.
+      expect(toHex(signEd25519Native(utf8('again'), sk))).toBe(toHex(sign(utf8('again'), sk)));
+    }
+  });
+
   for (const v of rfc8032.vectors) {
     it(`${v.name}: derives the public key, signs deterministically, verifies`, () => {
       const sk = fromHex(v.secretKey);
       const msg = fromHex(v.message);
       expect(toHex(publicKeyFromSecret(sk))).toBe(v.publicKey);
       expect(toHex(sign(msg, sk))).toBe(v.signature);
+      expect(toHex(signEd25519Native(msg, sk))).toBe(v.signature);
       expect(verifyStrict(fromHex(v.signature), msg, fromHex(v.publicKey))).toBe(true);
     });
     it(`${v.name}: a flipped bit in message, signature or key fails`, () => {

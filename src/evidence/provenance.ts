@@ -12,7 +12,7 @@ import { parseNote } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
 import { LedgerError } from '../write/errors.ts';
 import { PROVENANCE_FORMAT_V3, provenanceStatementOf } from '../verify/provenance-statement.ts';
-import { portableCrypto } from '../crypto/backend.ts';
+import { nativeCrypto } from '../native/crypto.ts';
 import { signStatement, type StatementKeys } from './statement.ts';
 
 /**
@@ -24,7 +24,7 @@ export function signProvenance(doc: ProvenanceDocument, keys: StatementKeys, ori
   const { statement: _unsigned, ...rest } = doc;
   const document = { ...rest, format: PROVENANCE_FORMAT_V3 as typeof PROVENANCE_FORMAT_V3 };
   const checkpoint = parseCheckpointBody(parseNote(document.checkpoint).text);
-  return { ...document, statement: signStatement(provenanceStatementOf(document, origin, checkpoint, portableCrypto), keys) };
+  return { ...document, statement: signStatement(provenanceStatementOf(document, origin, checkpoint, nativeCrypto), keys) };
 }
 
 /**
