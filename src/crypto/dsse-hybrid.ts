@@ -16,10 +16,12 @@ export function signEnvelopeHybrid(
   mlDsa: Pick<MlDsaSigner, 'keyId' | 'secretKey'> | null,
   /** Ed25519 signing: the portable one, or (Node entry points) OpenSSL's, which gives the same bytes faster. */
   signEd25519: (message: Uint8Array, secretKey: Uint8Array) => Uint8Array = sign,
+  /** ML-DSA-44 signing: the portable one, or (Node entry points) OpenSSL's where this Node has it. */
+  signMlDsa: (message: Uint8Array, secretKey: Uint8Array) => Uint8Array = signMlDsa44,
 ): DsseEnvelope {
   const message = pae(payloadType, body);
   const signatures = [{ keyid: ed25519.keyId, sig: toBase64(signEd25519(message, ed25519.secretKey)) }];
-  if (mlDsa) signatures.push({ keyid: mlDsa.keyId, sig: toBase64(signMlDsa44(message, mlDsa.secretKey)) });
+  if (mlDsa) signatures.push({ keyid: mlDsa.keyId, sig: toBase64(signMlDsa(message, mlDsa.secretKey)) });
   return { payloadType, payload: toBase64(body), signatures };
 }
 

@@ -34,6 +34,7 @@ import { bytesEqual, fromHex, toBase64, toHex, utf8 } from '../crypto/encoding.t
 import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature } from '../tlog/ml-dsa-note.ts';
+import { signMlDsa44Native } from '../native/ml-dsa.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { newSigner, type Signer } from '../crypto/ed25519.ts';
 import { readSecretKeyFile, writeSecretKeyFile } from '../files/key-file.ts';
@@ -450,7 +451,7 @@ export class UnitMapIndex {
     const { key, mlDsaKey } = this.options;
     const classical = signNote(body, this.origin, key.secretKey, key.publicKey);
     const now = (this.options.clock ?? (() => new Date()))();
-    const note = mlDsaKey ? addMlDsaSignature(classical, this.origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
+    const note = mlDsaKey ? addMlDsaSignature(classical, this.origin, mlDsaKey, Math.floor(now.getTime() / 1000), signMlDsa44Native) : classical;
     await this.storage.recordIndexNote(size, note);
     this.indexNote = note;
     this.options.logger?.info({ origin: this.origin, size }, 'index log checkpoint signed');

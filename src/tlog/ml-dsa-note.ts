@@ -77,12 +77,19 @@ export function cosignedMessage(cosignerName: string, timestamp: number, checkpo
 }
 
 /** A signed checkpoint note with the ledger's ML-DSA-44 line added after its existing signature lines. */
-export function addMlDsaSignature(note: string, name: string, key: { publicKey: Uint8Array; secretKey: Uint8Array }, timestamp: number): string {
+export function addMlDsaSignature(
+  note: string,
+  name: string,
+  key: { publicKey: Uint8Array; secretKey: Uint8Array },
+  timestamp: number,
+  /** The portable signer, or (Node entry points) OpenSSL's where this Node has it (src/native/ml-dsa.ts). */
+  signMlDsa: (message: Uint8Array, secretKey: Uint8Array) => Uint8Array = signMlDsa44,
+): string {
   const { text } = parseNote(note);
   const checkpoint = parseCheckpointBody(text);
   if (text.split('\n').length !== 4) throw new NoteError('an ML-DSA-44 checkpoint signature does not cover extension lines: refusing to sign a checkpoint that has them');
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new RangeError('the timestamp is POSIX seconds');
-  const signature = signMlDsa44(cosignedMessage(name, timestamp, checkpoint), key.secretKey);
+  const signature = signMlDsa(cosignedMessage(name, timestamp, checkpoint), key.secretKey);
   return `${note}— ${name} ${toBase64(concatBytes(fromHex(mlDsaNoteKeyId(name, key.publicKey)), u64(timestamp), signature))}\n`;
 }
 

@@ -21,6 +21,7 @@ import { formatCheckpointBody, formatTlogProof, parseCheckpointBody } from '../t
 import type { RotationRecord } from '../verify/rotation-records.ts';
 import { formatVerifierKey, noteKeyId, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature, formatMlDsaVerifierKey, mlDsaNoteKeyId } from '../tlog/ml-dsa-note.ts';
+import { signMlDsa44Native } from '../native/ml-dsa.ts';
 import { mlDsaRotationData } from '../tlog/ml-dsa-rotation.ts';
 import type { EventOf } from '../../schemas/index.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
@@ -616,7 +617,7 @@ export class Checkpointer {
     }
     const now = this.options.clock();
     const classical = signNote(formatCheckpointBody({ origin, size, root }), origin, signingKey.secretKey, signingKey.publicKey);
-    const note = mlDsaKey ? addMlDsaSignature(classical, origin, mlDsaKey, Math.floor(now.getTime() / 1000)) : classical;
+    const note = mlDsaKey ? addMlDsaSignature(classical, origin, mlDsaKey, Math.floor(now.getTime() / 1000), signMlDsa44Native) : classical;
     // Recorded in the append-only store first: only a recorded checkpoint is ever shown to anyone.
     // A ledger record, signed like the checkpoint by the key in force at its leaf (§5.4).
     const signed = new EventSigner(signingKey, 'ledger', this.options.clock).sign('CheckpointIssued', { origin, size, rootHash: toHex(root), note, mapCommitment: 2 }, { prev: head?.decoded.digest ?? null });
