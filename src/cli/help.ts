@@ -23,6 +23,7 @@ export const ENVIRONMENT: readonly (readonly [name: string, help: string])[] = [
   ['FLASHTRAIL_START_CHECK_LEAVES', 'newest Merkle leaves serve compares with the event store at start (default 10000)'],
   ['FLASHTRAIL_VERIFY_THREADS', 'worker threads verifying submitted signatures (default: cores - 1, 1 to 4; 0: none)'],
   ['FLASHTRAIL_READ_SIDE_THREAD', 'on (default): on SQLite the live read-model pass runs on a thread of its own; off: on the serving thread'],
+  ['FLASHTRAIL_MERKLE_THREAD', 'on (default): on SQLite the Merkle log\'s leaves are appended on a thread of their own; off: on the serving thread'],
   ['FLASHTRAIL_PROJECTION_SETTLE_MS', 'how long the live read-model pass waits after an append to take the next ones along (default: 10)'],
   ['FLASHTRAIL_WITNESS_POLICY', 'witness policy file (C2SP tlog-policy): serve submits each checkpoint to its witnesses'],
   ['FLASHTRAIL_WITNESS_TIMEOUT_S', 'how long one witness may take to answer one checkpoint (default 5)'],

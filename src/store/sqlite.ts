@@ -382,7 +382,7 @@ export class SqliteEventStore implements EventStore {
 
   readAllForReplay(options: ReadAllOptions = {}): Promise<ReplayedEvent[]> {
     this.assertOpen();
-    this.replayStatement ??= this.db.prepare('SELECT stream, revision, position, data FROM events WHERE position > ? ORDER BY position LIMIT ?');
+    this.replayStatement ??= this.db.prepare('SELECT stream, revision, position, CAST(data AS BLOB) AS data FROM events WHERE position > ? ORDER BY position LIMIT ?');
     return Promise.resolve(this.replayStatement.all(options.after ?? -1n, options.maxCount ?? 1000));
   }
 
@@ -506,7 +506,9 @@ function toRecorded(r: Row): RecordedEvent {
     stream: r.stream,
     revision: BigInt(r.revision),
     position: BigInt(r.position),
-    data: new Uint8Array(r.data),
+    // A cell edited outside the ledger can hold TEXT (`data || ' '` is a string in SQLite): its bytes are its
+    // UTF-8, as readAllForReplay's CAST reads them, so every read path hashes the same bytes.
+    data: typeof r.data === 'string' ? new Uint8Array(Buffer.from(r.data as string, 'utf8')) : new Uint8Array(r.data),
     recordedAt: r.recorded_at,
   };
 }
