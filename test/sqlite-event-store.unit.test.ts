@@ -39,6 +39,29 @@ describe('embedded SQLite store', () => {
     remove();
   });
 
+  it('reads at most maxCount events for every limit, more limits than it keeps prepared included; a negative one is none', async () => {
+    const { file, remove } = tempFile();
+    const store = new SqliteEventStore(file);
+    await store.appendToStream('s', Array.from({ length: 30 }, (_, i) => ({ id: randomUUID(), type: 'T', data: new Uint8Array([i]) })));
+    // Each limit is its own prepared statement (the limit in the SQL), 16 kept: 25 limits, twice, evict and re-prepare.
+    for (let round = 0; round < 2; round++) {
+      for (let n = 0; n < 25; n++) {
+        expect(await store.readAll({ maxCount: n })).toHaveLength(n);
+        expect(await store.readAllForReplay({ maxCount: n })).toHaveLength(n);
+        expect((await store.readStream('s', { fromRevision: 3n, maxCount: n })).map((e) => e.revision)).toEqual(Array.from({ length: n }, (_, i) => BigInt(i + 3)));
+        expect((await store.readStream('s', { direction: 'backwards', maxCount: n })).map((e) => e.revision)).toEqual(Array.from({ length: n }, (_, i) => BigInt(29 - i)));
+      }
+    }
+    expect(await store.readAll({ maxCount: -1 })).toHaveLength(30);
+    expect(await store.readStream('s', { maxCount: -5 })).toHaveLength(30);
+    expect(await store.readStream('s')).toHaveLength(30);
+    // The limit is written into the SQL: nothing but a whole number is.
+    expect(() => store.readAll({ maxCount: 1.5 })).toThrow(TypeError);
+    expect(() => store.readAll({ maxCount: Number.NaN })).toThrow(TypeError);
+    await store.close();
+    remove();
+  });
+
   it('runs in WAL mode with synchronous=FULL', async () => {
     const { file, remove } = tempFile();
     const store = new SqliteEventStore(file);
