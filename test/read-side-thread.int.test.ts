@@ -34,7 +34,7 @@ const post = (token: string, body: unknown) =>
 const unit = (serial: string) => fetch(`${t.url}/v1/units/${serial}`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } });
 
 /** The worker thread of the ledger's read side: what a crash of that thread (out of memory, a native fault) takes away. */
-const workerOf = (thread: ReadSideThread) => (thread as unknown as { running: { worker: Worker } }).running.worker;
+const workerOf = (thread: ReadSideThread) => (thread as unknown as { thread: { worker: Worker } }).thread.worker;
 
 describe.skipIf(!onSqlite)('the read side on its own thread', () => {
   it('runs there on SQLite', () => {

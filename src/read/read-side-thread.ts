@@ -9,13 +9,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteEventStore } from '../store/sqlite.ts';
 import { ProjectionRunner } from './projection-runner.ts';
 import { READ_MODEL_PROJECTIONS } from './read-model.ts';
-import type { ReadSideReply, ReadSideRequest, ReadSideSetup } from './read-side-worker.ts';
+import type { ReadSideNotice, ReadSideRequest, ReadSideSetup } from './read-side-worker.ts';
+import { errorMessage, workerReplies } from './worker-requests.ts';
 
 const port = parentPort;
 if (!port) throw new Error('read-side-thread.ts runs as a worker thread (src/read/read-side-worker.ts starts it)');
 const setup = workerData as ReadSideSetup;
-const reply = (message: ReadSideReply) => port.postMessage(message);
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const { reply, answer } = workerReplies<ReadSideNotice>(port);
 
 let store: SqliteEventStore;
 let runner: ProjectionRunner;
@@ -23,18 +23,12 @@ try {
   store = new SqliteEventStore(setup.eventsFile, { readOnly: true });
   runner = ProjectionRunner.openOrRebuild(store, setup.readModelFile, READ_MODEL_PROJECTIONS, (reason) => reply({ kind: 'warn', message: reason }));
 } catch (error) {
-  reply({ kind: 'failed', message: messageOf(error) });
+  reply({ kind: 'failed', message: errorMessage(error) });
   throw error;
 }
 
 /** The live pass's commit signal (CommitSignal): the serving thread's 'committed' messages. */
 const commitListeners = new Set<() => void>();
-
-const answer = (id: number, work: Promise<unknown>) =>
-  work.then(
-    () => reply({ kind: 'done', id }),
-    (error: unknown) => reply({ kind: 'done', id, error: messageOf(error) }),
-  );
 
 port.on('message', (request: ReadSideRequest) => {
   switch (request.kind) {
@@ -46,7 +40,7 @@ port.on('message', (request: ReadSideRequest) => {
       return;
     case 'start':
       runner.start(
-        (error) => reply({ kind: 'passFailed', message: messageOf(error) }),
+        (error) => reply({ kind: 'passFailed', message: errorMessage(error) }),
         request.settleMs,
         (listener) => {
           commitListeners.add(listener);
