@@ -124,6 +124,13 @@ export class SqliteEventStore implements EventStore {
   private readonly writing = new Map<number, { readonly groups: number; readonly resolve: (outcomes: PromiseSettledResult<AppendResult[]>[]) => void }>();
   private nextWrite = 0;
   private readonly writerThread: boolean;
+  /**
+   * One append in a transaction, or in a savepoint of the caller's (better-sqlite3 nests them): made once, as
+   * better-sqlite3 builds four wrapped functions and their properties for each db.transaction() it is asked.
+   */
+  private readonly inTransaction: (requests: readonly AppendRequest[]) => AppendResult[];
+  /** Several appends in one transaction, each in its own savepoint, each refused alone. */
+  private readonly inTransactionEach: (groups: readonly (readonly AppendRequest[])[]) => PromiseSettledResult<AppendResult[]>[];
 
   private readonly stmts: {
     head: Database.Statement<[string], { revision: number | bigint } | undefined>;
@@ -149,6 +156,8 @@ export class SqliteEventStore implements EventStore {
     }
     this.db.pragma('busy_timeout = 5000');
     if (!options.readOnly) this.db.exec(SCHEMA);
+    this.inTransaction = this.db.transaction((requests: readonly AppendRequest[]) => this.appendGroup(requests));
+    this.inTransactionEach = this.db.transaction((groups: readonly (readonly AppendRequest[])[]) => groups.map((requests) => refusalOrThrow(() => this.inTransaction(requests))));
     this.stmts = {
       head: this.db.prepare('SELECT MAX(revision) AS revision FROM events WHERE stream = ?') as never,
       byId: this.db.prepare('SELECT * FROM events WHERE id = ?') as never,
@@ -184,7 +193,7 @@ export class SqliteEventStore implements EventStore {
   appendToStreams(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     try {
       this.assertOpen();
-      const results = this.db.transaction(() => this.appendGroup(requests))();
+      const results = this.inTransaction(requests);
       this.notify();
       return Promise.resolve(results);
     } catch (error) {
@@ -247,8 +256,8 @@ export class SqliteEventStore implements EventStore {
       // group needs no savepoint: its refusal rolls back the transaction, which holds nothing else.
       const outcomes: PromiseSettledResult<AppendResult[]>[] =
         groups.length === 1
-          ? [refusalOrThrow(() => this.db.transaction(() => this.appendGroup(groups[0] as readonly AppendRequest[]))())]
-          : this.db.transaction(() => groups.map((requests) => refusalOrThrow(() => this.db.transaction(() => this.appendGroup(requests))())))();
+          ? [refusalOrThrow(() => this.inTransaction(groups[0] as readonly AppendRequest[]))]
+          : this.inTransactionEach(groups);
       if (outcomes.some((o) => o.status === 'fulfilled')) this.notify();
       return Promise.resolve(outcomes);
     } catch (error) {
