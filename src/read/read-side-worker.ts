@@ -26,6 +26,16 @@ export interface ReadSideSetup {
   readonly readModelFile: string;
 }
 
+/**
+ * And the commit signal, shared by the serving thread and every worker it starts: 1 while a 'committed' message
+ * is on its way and no pass has read since, 0 once a pass begins to read (./read-side-thread.ts). A commit tells
+ * the worker only when it raises the signal, so a stream of commits costs one message per pass, not one per
+ * commit (each message a wake-up of the worker and a postMessage here).
+ */
+export interface ReadSideWorkerData extends ReadSideSetup {
+  readonly committedSignal: SharedArrayBuffer;
+}
+
 export type ReadSideRequest =
   | { readonly kind: 'committed' }
   | { readonly kind: 'catchUp'; readonly id: number }
@@ -63,9 +73,10 @@ export class ReadSideThread implements LiveReadModel {
   static async open(store: EventStore, setup: ReadSideSetup, onWarn: (message: string) => void = () => undefined): Promise<ReadSideThread> {
     // The thread's notices reach the instance made once it has opened (none but 'warn' comes before).
     let opened: ReadSideThread | undefined;
+    const committedSignal = new SharedArrayBuffer(4);
     const thread = await RequestThread.open<Asked, ReadSideNotice>({
       url: threadUrl(),
-      workerData: setup satisfies ReadSideSetup,
+      workerData: { ...setup, committedSignal } satisfies ReadSideWorkerData,
       name: "the read side's thread",
       openFailure: `the read side could not open ${setup.readModelFile}`,
       newError: (message) => new ReadSideThreadError(message),
@@ -76,11 +87,13 @@ export class ReadSideThread implements LiveReadModel {
       onLost: (why) => opened?.live?.onError(new ReadSideThreadError(`the read side's thread ${why}; the next read starts a new one`)),
       // A new worker resumes from the read model's checkpoints; the live pass goes on there.
       onRevived: () => {
+        // A signal raised for the worker that went away had its message dropped: the new one reads from its checkpoints.
+        Atomics.store(opened?.committedSignal ?? new Int32Array(1), 0, 0);
         if (opened?.live) opened.thread.post({ kind: 'start', settleMs: opened.live.settleMs } satisfies ReadSideRequest);
       },
     });
     try {
-      opened = new ReadSideThread(thread, new ProjectionRunner(store, setup.readModelFile, READ_MODEL_PROJECTIONS, undefined, { readOnly: true }));
+      opened = new ReadSideThread(thread, new ProjectionRunner(store, setup.readModelFile, READ_MODEL_PROJECTIONS, undefined, { readOnly: true }), new Int32Array(committedSignal));
       return opened;
     } catch (error) {
       await thread.worker.terminate();
@@ -92,6 +105,8 @@ export class ReadSideThread implements LiveReadModel {
     private readonly thread: RequestThread<Asked, ReadSideNotice>,
     /** The serving thread's read-only view of the read model: queries and status, never a pass. */
     private readonly reader: ProjectionRunner,
+    /** ReadSideWorkerData.committedSignal. */
+    private readonly committedSignal: Int32Array,
   ) {}
 
   catchUp(): Promise<void> {
@@ -106,7 +121,9 @@ export class ReadSideThread implements LiveReadModel {
   start(onError: (error: unknown) => void = () => undefined, settleMs = 10, committed?: CommitSignal): void {
     if (this.live) return;
     if (!committed) throw new TypeError('ReadSideThread.start needs the store commit signal');
-    const unsubscribe = committed(() => this.thread.post({ kind: 'committed' } satisfies ReadSideRequest));
+    const unsubscribe = committed(() => {
+      if (Atomics.exchange(this.committedSignal, 0, 1) === 0) this.thread.post({ kind: 'committed' } satisfies ReadSideRequest);
+    });
     this.live = { settleMs, onError, unsubscribe };
     this.thread.post({ kind: 'start', settleMs } satisfies ReadSideRequest);
   }
