@@ -127,10 +127,14 @@ export class SqliteEventStore implements EventStore {
   /**
    * One append in a transaction, or in a savepoint of the caller's (better-sqlite3 nests them): made once, as
    * better-sqlite3 builds four wrapped functions and their properties for each db.transaction() it is asked.
+   * A transaction that writes begins IMMEDIATE (`.immediate`): it takes the write lock before it reads the
+   * heads its conditions are checked against. A deferred one reads first, and if the other connection of the
+   * ledger (the writer thread's, or the caller's) commits in between, SQLite cannot turn that stale read into
+   * a write and fails at once with "database is locked", without waiting (busy_timeout does not apply to it).
    */
-  private readonly inTransaction: (requests: readonly AppendRequest[]) => AppendResult[];
+  private readonly inTransaction: Database.Transaction<(requests: readonly AppendRequest[]) => AppendResult[]>;
   /** Several appends in one transaction, each in its own savepoint, each refused alone. */
-  private readonly inTransactionEach: (groups: readonly (readonly AppendRequest[])[]) => PromiseSettledResult<AppendResult[]>[];
+  private readonly inTransactionEach: Database.Transaction<(groups: readonly (readonly AppendRequest[])[]) => PromiseSettledResult<AppendResult[]>[]>;
 
   private readonly stmts: {
     head: Database.Statement<[string], { revision: number | bigint } | undefined>;
@@ -193,7 +197,12 @@ export class SqliteEventStore implements EventStore {
   appendToStreams(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     try {
       this.assertOpen();
-      const results = this.inTransaction(requests);
+      // While a group commit is in flight on the writer, this write goes after it, there: two connections never
+      // write at once (see inTransaction), and this thread never waits for the writer's lock.
+      if (this.writing.size > 0) {
+        return this.appendGroupsOnWriter([requests]).then(([outcome]) => (outcome?.status === 'fulfilled' ? outcome.value : Promise.reject(outcome?.reason as Error)));
+      }
+      const results = this.inTransaction.immediate(requests);
       this.notify();
       return Promise.resolve(results);
     } catch (error) {
@@ -256,8 +265,8 @@ export class SqliteEventStore implements EventStore {
       // group needs no savepoint: its refusal rolls back the transaction, which holds nothing else.
       const outcomes: PromiseSettledResult<AppendResult[]>[] =
         groups.length === 1
-          ? [refusalOrThrow(() => this.inTransaction(groups[0] as readonly AppendRequest[]))]
-          : this.inTransactionEach(groups);
+          ? [refusalOrThrow(() => this.inTransaction.immediate(groups[0] as readonly AppendRequest[]))]
+          : this.inTransactionEach.immediate(groups);
       if (outcomes.some((o) => o.status === 'fulfilled')) this.notify();
       return Promise.resolve(outcomes);
     } catch (error) {
