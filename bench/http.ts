@@ -31,6 +31,13 @@ export interface BenchServer {
   cpuSeconds(): number | null;
   /** CPU seconds of the server's main thread alone (HTTP, decode, decide, read side); null where there is no /proc. */
   mainThreadCpuSeconds(): number | null;
+  /**
+   * Resolves once the server's background work is done: its CPU time stops growing (under IDLE_CPU_MS in a
+   * window of IDLE_WINDOW_MS). What a phase of appends leaves behind (the read model's, the Merkle log's and
+   * the unit map's passes over the newest events, which lag the 201s by design) is then billed to that phase,
+   * not to the next one measured. Gives up after `timeoutMs` and returns false.
+   */
+  settled(timeoutMs?: number): Promise<boolean>;
   /** The last lines the server logged (for a benchmark that failed). */
   logTail(lines?: number): string;
   stop(): Promise<void>;
@@ -62,6 +69,7 @@ export async function serve(dataDir: string, env: Record<string, string>, nodeAr
         child,
         cpuSeconds: () => processCpuSeconds(child.pid),
         mainThreadCpuSeconds: () => processCpuSeconds(child.pid, child.pid),
+        settled: (timeoutMs = 30_000) => settled(() => processCpuSeconds(child.pid), timeoutMs),
         logTail: (lines = 5) => readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'),
         stop: async () => {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -72,6 +80,28 @@ export async function serve(dataDir: string, env: Record<string, string>, nodeAr
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the ledger did not start:\n${readFileSync(logFile, 'utf8')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A window of this many ms in which the server used under IDLE_CPU_MS of CPU is a settled server. */
+const IDLE_WINDOW_MS = 300;
+/**
+ * An idle ledger still ticks (the checkpointer's and the unit map's timers: about 5 ms of CPU a second,
+ * measured); 20 ms in 300 is two clock ticks of /proc above that.
+ */
+const IDLE_CPU_MS = 20;
+
+async function settled(cpuSeconds: () => number | null, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let last = cpuSeconds();
+  if (last === null) return false;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
+    const now = cpuSeconds();
+    if (now === null) return false;
+    if ((now - last) * 1000 < IDLE_CPU_MS) return true;
+    last = now;
+  }
+  return false;
 }
 
 /** utime + stime of a process (or of one of its threads), in seconds (Linux /proc; clock ticks are 100 Hz there). */

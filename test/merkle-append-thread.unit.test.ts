@@ -99,7 +99,7 @@ describe('Merkle log appended on its own thread', () => {
     try {
       await append(10, 'a');
       await threaded.catchUp();
-      const worker = (thread as unknown as { running: { worker: Worker } }).running.worker;
+      const worker = (thread as unknown as { thread: { worker: Worker } }).thread.worker;
       await worker.terminate();
       await append(10, 'b');
       await Promise.all([plain.catchUp(), threaded.catchUp()]);

@@ -19,6 +19,9 @@ import { ReadSideThread } from '../src/read/read-side-worker.ts';
 import { ProjectionRunner } from '../src/read/projection-runner.ts';
 import { configFromEnv } from '../src/server/main.ts';
 import { storeUnderTest } from './helpers/store-under-test.ts';
+import { SqliteEventStore } from '../src/store/sqlite.ts';
+import { newSigner } from '../src/crypto/ed25519.ts';
+import { envelopeBytes } from '../src/crypto/dsse.ts';
 
 const onSqlite = storeUnderTest().kind === 'sqlite';
 if (!onSqlite) console.warn('read-side-thread.int: skipped, the read side runs on its own thread only on a SQLite store (FLASHTRAIL_TEST_STORE names another)');
@@ -34,7 +37,7 @@ const post = (token: string, body: unknown) =>
 const unit = (serial: string) => fetch(`${t.url}/v1/units/${serial}`, { headers: { authorization: `Bearer ${t.tokens.auditor}` } });
 
 /** The worker thread of the ledger's read side: what a crash of that thread (out of memory, a native fault) takes away. */
-const workerOf = (thread: ReadSideThread) => (thread as unknown as { running: { worker: Worker } }).running.worker;
+const workerOf = (thread: ReadSideThread) => (thread as unknown as { thread: { worker: Worker } }).thread.worker;
 
 describe.skipIf(!onSqlite)('the read side on its own thread', () => {
   it('runs there on SQLite', () => {
@@ -85,6 +88,48 @@ describe.skipIf(!onSqlite)('the read side on its own thread', () => {
       expect(configFromEnv({}, { dataDir: dir }).readSideThread).toBe(true);
       expect(() => configFromEnv({ FLASHTRAIL_READ_SIDE_THREAD: 'maybe' }, { dataDir: dir })).toThrow(/FLASHTRAIL_READ_SIDE_THREAD must be on or off, not/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!onSqlite)('the commit signal', () => {
+  it('sends the worker one message for the commits made before its pass reads, and one again for a commit after it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rst-signal-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const thread = await ReadSideThread.open(store, { eventsFile: store.file, readModelFile: join(dir, 'readmodel.sqlite') });
+    try {
+      const worker = (thread as unknown as { thread: { worker: Worker } }).thread.worker;
+      const sent: string[] = [];
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (message: { kind: string }) => {
+        sent.push(message.kind);
+        post(message);
+      };
+      const station = new EventSigner(newSigner(), 'ST-01');
+      const scan = async (serial: string) => {
+        const signed = station.sign('UnitScanned', scanData(serial));
+        await store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }]);
+      };
+      const projected = async (serial: string) => {
+        const deadline = Date.now() + 20_000;
+        while (thread.get('unit-state', serial) === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        return thread.get<{ serial: string }>('unit-state', serial)?.serial;
+      };
+      // A long settle: the five commits are made well before the pass that reads them starts.
+      thread.start(() => undefined, 1000, (listener) => store.onAppended(listener));
+      for (let i = 0; i < 5; i++) await scan(`SIG-${i}`);
+      expect(sent.filter((k) => k === 'committed')).toHaveLength(1);
+      // Projected by the live pass alone: nothing here asked the worker to catch up.
+      for (let i = 0; i < 5; i++) expect(await projected(`SIG-${i}`)).toBe(`SIG-${i}`);
+      // The pass read, so the signal is down: the next commit tells the worker again, and is projected.
+      await scan('SIG-AFTER');
+      expect(sent.filter((k) => k === 'committed')).toHaveLength(2);
+      expect(await projected('SIG-AFTER')).toBe('SIG-AFTER');
+      expect(sent).not.toContain('catchUp');
+    } finally {
+      await thread.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -39,6 +39,52 @@ describe('embedded SQLite store', () => {
     remove();
   });
 
+  it('reads at most maxCount events for every limit, more limits than it keeps prepared included; a negative one is none', async () => {
+    const { file, remove } = tempFile();
+    const store = new SqliteEventStore(file);
+    await store.appendToStream('s', Array.from({ length: 30 }, (_, i) => ({ id: randomUUID(), type: 'T', data: new Uint8Array([i]) })));
+    // Each limit is its own prepared statement (the limit in the SQL), 16 kept: 25 limits, twice, evict and re-prepare.
+    for (let round = 0; round < 2; round++) {
+      for (let n = 0; n < 25; n++) {
+        expect(await store.readAll({ maxCount: n })).toHaveLength(n);
+        expect(await store.readAllForReplay({ maxCount: n })).toHaveLength(n);
+        expect((await store.readStream('s', { fromRevision: 3n, maxCount: n })).map((e) => e.revision)).toEqual(Array.from({ length: n }, (_, i) => BigInt(i + 3)));
+        expect((await store.readStream('s', { direction: 'backwards', maxCount: n })).map((e) => e.revision)).toEqual(Array.from({ length: n }, (_, i) => BigInt(29 - i)));
+      }
+    }
+    expect(await store.readAll({ maxCount: -1 })).toHaveLength(30);
+    expect(await store.readStream('s', { maxCount: -5 })).toHaveLength(30);
+    expect(await store.readStream('s')).toHaveLength(30);
+    // The limit is written into the SQL: nothing but a whole number is.
+    expect(() => store.readAll({ maxCount: 1.5 })).toThrow(TypeError);
+    expect(() => store.readAll({ maxCount: Number.NaN })).toThrow(TypeError);
+    await store.close();
+    remove();
+  });
+
+  it('writes the caller-connection appends made while a group commit is in flight on the writer thread, none refused as locked', async () => {
+    // The checkpointer appends its records with appendToStream while the pipeline's group commits run on the
+    // writer: a write on the caller's connection landing inside the writer's transaction made that one fail
+    // with "database is locked" (a stale read snapshot cannot become a write), refusing a whole group (seen at
+    // 64 stations: 26 requests answered 500 right after a checkpoint).
+    const { file, remove } = tempFile();
+    const store = new SqliteEventStore(file, { writerThread: true });
+    const ev = (i: number) => ({ id: randomUUID(), type: 'T', data: new Uint8Array([i % 256]) });
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      writes.push(store.appendGroups([[{ stream: `g-${i}-a`, events: [ev(i)], expected: 'no_stream' }], [{ stream: `g-${i}-b`, events: [ev(i)], expected: 'no_stream' }]]).then((outcomes) => outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : 'ok'))));
+      // Spread over the writer's transaction: some land before it begins, some while it runs.
+      if (i % 3 === 1) await new Promise((r) => setImmediate(r));
+      if (i % 3 === 2) await new Promise((r) => setTimeout(r, 1));
+      writes.push(store.appendToStream(`c-${i}`, [ev(i)], { expected: 'no_stream' }).then(() => ['ok'], (error: unknown) => [(error as Error).message]));
+    }
+    const outcomes = (await Promise.all(writes)).flat();
+    expect(outcomes.filter((o) => o !== 'ok')).toEqual([]);
+    expect(await store.readAll({ maxCount: 1000 })).toHaveLength(600);
+    await store.close();
+    remove();
+  });
+
   it('runs in WAL mode with synchronous=FULL', async () => {
     const { file, remove } = tempFile();
     const store = new SqliteEventStore(file);

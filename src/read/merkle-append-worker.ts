@@ -6,13 +6,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteEventStore } from '../store/sqlite.ts';
 import { MerkleLog } from './merkle-log.ts';
-import type { MerkleAppendReply, MerkleAppendRequest, MerkleAppendSetup } from './merkle-append-thread.ts';
+import type { MerkleAppendRequest, MerkleAppendSetup } from './merkle-append-thread.ts';
+import { errorMessage, workerReplies } from './worker-requests.ts';
 
 const port = parentPort;
 if (!port) throw new Error('merkle-append-worker.ts runs as a worker thread (src/read/merkle-append-thread.ts starts it)');
 const setup = workerData as MerkleAppendSetup;
-const reply = (message: MerkleAppendReply) => port.postMessage(message);
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const { reply, answer } = workerReplies(port);
 
 let store: SqliteEventStore;
 let log: MerkleLog;
@@ -20,15 +20,9 @@ try {
   store = new SqliteEventStore(setup.eventsFile, { readOnly: true });
   log = new MerkleLog(store, setup.merkleFile);
 } catch (error) {
-  reply({ kind: 'failed', message: messageOf(error) });
+  reply({ kind: 'failed', message: errorMessage(error) });
   throw error;
 }
-
-const answer = (id: number, work: Promise<unknown>) =>
-  work.then(
-    () => reply({ kind: 'done', id }),
-    (error: unknown) => reply({ kind: 'done', id, error: messageOf(error) }),
-  );
 
 /** The last pass asked for: closing waits for it, and starts none (the log catches up only when asked). */
 let lastPass: Promise<unknown> = Promise.resolve();

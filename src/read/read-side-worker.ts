@@ -15,15 +15,25 @@
  * from a stale read model) and the next catchUp starts a new one, which resumes from the read model's
  * checkpoints.
  */
-import { Worker } from 'node:worker_threads';
 import type { EventStore } from '../store/event-store.ts';
 import { ProjectionRunner, type CommitSignal, type ProjectionStatus } from './projection-runner.ts';
 import { READ_MODEL_PROJECTIONS, type LiveReadModel } from './read-model.ts';
+import { RequestThread, type WorkerReply } from './worker-requests.ts';
 
 /** What the worker is started with. */
 export interface ReadSideSetup {
   readonly eventsFile: string;
   readonly readModelFile: string;
+}
+
+/**
+ * And the commit signal, shared by the serving thread and every worker it starts: 1 while a 'committed' message
+ * is on its way and no pass has read since, 0 once a pass begins to read (./read-side-thread.ts). A commit tells
+ * the worker only when it raises the signal, so a stream of commits costs one message per pass, not one per
+ * commit (each message a wake-up of the worker and a postMessage here).
+ */
+export interface ReadSideWorkerData extends ReadSideSetup {
+  readonly committedSignal: SharedArrayBuffer;
 }
 
 export type ReadSideRequest =
@@ -33,16 +43,13 @@ export type ReadSideRequest =
   | { readonly kind: 'stop'; readonly id: number }
   | { readonly kind: 'close'; readonly id: number };
 
-export type ReadSideReply =
-  | { readonly kind: 'ready' }
-  | { readonly kind: 'failed'; readonly message: string }
+/** What the worker tells on its own, beside its answers. */
+export type ReadSideNotice =
   /** The read model was damaged and is being rebuilt (ProjectionRunner.openOrRebuild's reason). */
   | { readonly kind: 'warn'; readonly message: string }
-  | { readonly kind: 'passFailed'; readonly message: string }
-  | { readonly kind: 'done'; readonly id: number; readonly error?: string };
+  | { readonly kind: 'passFailed'; readonly message: string };
 
-/** How long close() lets the worker finish closing its connections before it is stopped. */
-const CLOSE_GRACE_MS = 5000;
+export type ReadSideReply = WorkerReply | ReadSideNotice;
 
 export class ReadSideThreadError extends Error {
   override readonly name = 'ReadSideThreadError';
@@ -53,14 +60,9 @@ function threadUrl(): URL {
   return import.meta.url.endsWith('.ts') ? new URL('./read-side-worker-boot.mjs', import.meta.url) : new URL('./read-side-thread.js', import.meta.url);
 }
 
-interface Running {
-  readonly worker: Worker;
-  readonly waiting: Map<number, { resolve: () => void; reject: (error: Error) => void }>;
-}
+type Asked = Extract<ReadSideRequest, { id: number }>['kind'];
 
 export class ReadSideThread implements LiveReadModel {
-  private running: Running;
-  private nextId = 0;
   private live: { settleMs: number; onError: (error: unknown) => void; unsubscribe: () => void } | null = null;
   private closing = false;
 
@@ -69,106 +71,47 @@ export class ReadSideThread implements LiveReadModel {
    * serving thread's read-only connection to it. `onWarn` hears why a read model is being rebuilt.
    */
   static async open(store: EventStore, setup: ReadSideSetup, onWarn: (message: string) => void = () => undefined): Promise<ReadSideThread> {
-    const running = await ReadSideThread.spawn(setup, onWarn);
+    // The thread's notices reach the instance made once it has opened (none but 'warn' comes before).
+    let opened: ReadSideThread | undefined;
+    const committedSignal = new SharedArrayBuffer(4);
+    const thread = await RequestThread.open<Asked, ReadSideNotice>({
+      url: threadUrl(),
+      workerData: { ...setup, committedSignal } satisfies ReadSideWorkerData,
+      name: "the read side's thread",
+      openFailure: `the read side could not open ${setup.readModelFile}`,
+      newError: (message) => new ReadSideThreadError(message),
+      onNotice: (notice) => {
+        if (notice.kind === 'warn') onWarn(notice.message);
+        else opened?.live?.onError(new ReadSideThreadError(notice.message));
+      },
+      onLost: (why) => opened?.live?.onError(new ReadSideThreadError(`the read side's thread ${why}; the next read starts a new one`)),
+      // A new worker resumes from the read model's checkpoints; the live pass goes on there.
+      onRevived: () => {
+        // A signal raised for the worker that went away had its message dropped: the new one reads from its checkpoints.
+        Atomics.store(opened?.committedSignal ?? new Int32Array(1), 0, 0);
+        if (opened?.live) opened.thread.post({ kind: 'start', settleMs: opened.live.settleMs } satisfies ReadSideRequest);
+      },
+    });
     try {
-      return new ReadSideThread(setup, onWarn, running, new ProjectionRunner(store, setup.readModelFile, READ_MODEL_PROJECTIONS, undefined, { readOnly: true }));
+      opened = new ReadSideThread(thread, new ProjectionRunner(store, setup.readModelFile, READ_MODEL_PROJECTIONS, undefined, { readOnly: true }), new Int32Array(committedSignal));
+      return opened;
     } catch (error) {
-      await running.worker.terminate();
+      await thread.worker.terminate();
       throw error;
     }
   }
 
   private constructor(
-    private readonly setup: ReadSideSetup,
-    private readonly onWarn: (message: string) => void,
-    running: Running,
+    private readonly thread: RequestThread<Asked, ReadSideNotice>,
     /** The serving thread's read-only view of the read model: queries and status, never a pass. */
     private readonly reader: ProjectionRunner,
-  ) {
-    this.running = this.attach(running);
-  }
-
-  private static spawn(setup: ReadSideSetup, onWarn: (message: string) => void): Promise<Running> {
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(threadUrl(), { workerData: setup satisfies ReadSideSetup });
-      const onMessage = (message: ReadSideReply) => {
-        if (message.kind === 'warn') onWarn(message.message);
-        else if (message.kind === 'ready') settle(() => resolve({ worker, waiting: new Map() }));
-        else if (message.kind === 'failed') settle(() => reject(new ReadSideThreadError(`the read side could not open ${setup.readModelFile}: ${message.message}`)));
-      };
-      const onExit = (code: number) => settle(() => reject(new ReadSideThreadError(`the read side's thread stopped while opening (exit code ${code})`)));
-      const onError = (error: Error) => settle(() => reject(new ReadSideThreadError(`the read side's thread failed while opening: ${error.message}`)));
-      const settle = (then: () => void) => {
-        worker.off('message', onMessage).off('exit', onExit).off('error', onError);
-        then();
-      };
-      worker.on('message', onMessage).on('exit', onExit).on('error', onError);
-    });
-  }
-
-  /** Routes the worker's answers and notices; a worker that goes away refuses what waited on it. */
-  private attach(running: Running): Running {
-    const { worker, waiting } = running;
-    worker.unref();
-    worker.on('message', (message: ReadSideReply) => {
-      if (message.kind === 'warn') this.onWarn(message.message);
-      else if (message.kind === 'passFailed') this.live?.onError(new ReadSideThreadError(message.message));
-      else if (message.kind === 'done') {
-        const w = waiting.get(message.id);
-        if (!w) return;
-        waiting.delete(message.id);
-        if (waiting.size === 0) worker.unref();
-        if (message.error === undefined) w.resolve();
-        else w.reject(new ReadSideThreadError(message.error));
-      }
-    });
-    const lost = (why: string) => {
-      if (this.running === running) this.dead = true;
-      for (const w of waiting.values()) w.reject(new ReadSideThreadError(`the read side's thread ${why}`));
-      waiting.clear();
-      if (!this.closing) this.live?.onError(new ReadSideThreadError(`the read side's thread ${why}; the next read starts a new one`));
-    };
-    worker.on('error', (error: Error) => lost(`failed: ${error.message}`));
-    worker.on('exit', (code: number) => lost(`stopped (exit code ${code})`));
-    return running;
-  }
-
-  private dead = false;
-  private respawning: Promise<void> | null = null;
-
-  /** A new worker after the last one went away; it resumes from the read model's checkpoints. */
-  private revive(): Promise<void> {
-    return (this.respawning ??= ReadSideThread.spawn(this.setup, this.onWarn).then(
-      (running) => {
-        this.running = this.attach(running);
-        this.dead = false;
-        this.respawning = null;
-        if (this.live) this.running.worker.postMessage({ kind: 'start', settleMs: this.live.settleMs } satisfies ReadSideRequest);
-      },
-      (error: unknown) => {
-        this.respawning = null;
-        throw error;
-      },
-    ));
-  }
-
-  private async ask(kind: 'catchUp' | 'stop' | 'close'): Promise<void> {
-    if (this.dead) {
-      if (this.closing) return;
-      await this.revive();
-    }
-    const { worker, waiting } = this.running;
-    const id = this.nextId++;
-    return new Promise<void>((resolve, reject) => {
-      waiting.set(id, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ kind, id } satisfies ReadSideRequest);
-    });
-  }
+    /** ReadSideWorkerData.committedSignal. */
+    private readonly committedSignal: Int32Array,
+  ) {}
 
   catchUp(): Promise<void> {
     if (this.closing) return Promise.reject(new ReadSideThreadError('the read side is closed'));
-    return this.ask('catchUp');
+    return this.thread.ask('catchUp');
   }
 
   /**
@@ -179,17 +122,17 @@ export class ReadSideThread implements LiveReadModel {
     if (this.live) return;
     if (!committed) throw new TypeError('ReadSideThread.start needs the store commit signal');
     const unsubscribe = committed(() => {
-      if (!this.dead) this.running.worker.postMessage({ kind: 'committed' } satisfies ReadSideRequest);
+      if (Atomics.exchange(this.committedSignal, 0, 1) === 0) this.thread.post({ kind: 'committed' } satisfies ReadSideRequest);
     });
     this.live = { settleMs, onError, unsubscribe };
-    this.running.worker.postMessage({ kind: 'start', settleMs } satisfies ReadSideRequest);
+    this.thread.post({ kind: 'start', settleMs } satisfies ReadSideRequest);
   }
 
   async stop(): Promise<void> {
     const live = this.live;
     this.live = null;
     live?.unsubscribe();
-    if (live && !this.dead) await this.ask('stop');
+    if (live && !this.thread.dead) await this.thread.ask('stop');
   }
 
   async close(): Promise<void> {
@@ -199,16 +142,7 @@ export class ReadSideThread implements LiveReadModel {
     // The reader first: the last connection to close a WAL database checkpoints it and deletes its -wal file,
     // which a read-only one cannot (a -wal left behind would outlive a damaged or replaced main file).
     this.reader.close();
-    if (!this.dead) {
-      const { worker } = this.running;
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      await this.ask('close').catch(() => undefined);
-      // Held until it has exited: an unreferenced worker lets a process whose last work this was end first.
-      worker.ref();
-      const stuck = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
-      await exited;
-      clearTimeout(stuck);
-    }
+    await this.thread.close('close');
   }
 
   get<T>(projection: string, key: string): T | null {
