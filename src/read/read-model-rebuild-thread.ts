@@ -23,14 +23,14 @@ export type RebuildRequest =
   | { readonly kind: 'write'; readonly id: number; readonly rows: WriteRows; readonly checkpoints: readonly CheckpointRow[] }
   | { readonly kind: 'close'; readonly id: number };
 
-/** A batch of $all as the worker read it: `events` is the JSON array of the events, in position order. */
+/** A batch of $all as the worker read it: `events` is the UTF-8 of the JSON array of the events, in position order. */
 export interface ReadBatch {
   readonly positions: BigInt64Array;
   readonly revisions: BigInt64Array;
   readonly streams: readonly string[];
   /** SHA-256 of each stored envelope, hex. */
   readonly digests: readonly string[];
-  readonly events: string;
+  readonly events: Uint8Array;
 }
 
 export type RebuildReply =
