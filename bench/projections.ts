@@ -1,6 +1,9 @@
 /**
  * Projection rebuild throughput over a store of 1M events (--quick: 100k), next to the same run's reference
- * of reading and decoding those events without projecting them; then the unit map's first commitment of them
+ * of reading and decoding those events without projecting them. The rebuilds run the compiled build (dist/,
+ * as `flashtrail projections rebuild` does: `npm run build` first), and their CPU time is reported by thread
+ * too (./threads.ts): a rebuild runs on two, and the busiest one's time is what it takes on an idle machine.
+ * Then the unit map's first commitment of them
  * (background work of a server started on that log), and, once it is done, the CRA affected-units query
  * latency through the HTTP API at that size.
  *
@@ -13,12 +16,31 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SqliteEventStore } from '../src/store/sqlite.ts';
-import { ProjectionRunner } from '../src/read/projection-runner.ts';
-import { unitStateProjection } from '../projections/unit-state.ts';
-import { productionProjection } from '../projections/production.ts';
-import { configFromEnv, READ_MODEL_PROJECTIONS, startLedgerServer } from '../src/server/main.ts';
+import { configFromEnv, startLedgerServer } from '../src/server/main.ts';
 import { fillLedger } from './fixtures.ts';
 import { decodeStoredEvent } from '../src/native/stored-envelope.ts';
+import { compiled } from './compiled.ts';
+import { sampleThreadCpu, type ThreadCpu } from './threads.ts';
+
+import type * as SqliteModule from '../src/store/sqlite.ts';
+import type * as RunnerModule from '../src/read/projection-runner.ts';
+import type * as ReadModelModule from '../src/read/read-model.ts';
+import type * as UnitStateModule from '../projections/unit-state.ts';
+import type * as ProductionModule from '../projections/production.ts';
+
+interface Built {
+  readonly sqlite: typeof SqliteModule;
+  readonly runner: typeof RunnerModule;
+  readonly readModel: typeof ReadModelModule;
+  readonly unitState: typeof UnitStateModule;
+  readonly production: typeof ProductionModule;
+}
+
+/**
+ * Events per second that a rebuild's CPU time allows on this machine idle: its busiest thread's time, or every
+ * thread's (V8's collector and compiler threads too) spread over the cores, whichever is longer.
+ */
+const idleRate = (events: number, cpu: ThreadCpu | null) => (cpu ? perSecond(events, Math.max(cpu.busiestMs, cpu.totalMs / availableParallelism())) : null);
 
 const TARGET = quick ? 100_000 : 1_000_000;
 const results = createReport('projections');
@@ -33,6 +55,13 @@ async function main() {
     const [written, units, drifted, previous, release] = [filled.events, filled.units, filled.drifted, filled.previousImage, filled.release];
     console.error(`  ${fmt(written)} events, ${fmt(units)} units, ${fmt(drifted)} carrying the previous image`);
     const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const built: Built = {
+      sqlite: await compiled('src/store/sqlite.ts'),
+      runner: await compiled('src/read/projection-runner.ts'),
+      readModel: await compiled('src/read/read-model.ts'),
+      unitState: await compiled('projections/unit-state.ts'),
+      production: await compiled('projections/production.ts'),
+    };
 
     // Wall-clock rates fall with the machine's load; the process's CPU time per event moves least (the same
     // reading bench/append.ts takes), so both are reported, and the ratio to the reference of each.
@@ -57,26 +86,38 @@ async function main() {
     const refCpu = perSecond(decoded, cpuMs() - c);
     results.add('ref.readDecode.cpu', 'reference: read and decode, events per second of CPU time', refCpu, 'events/s');
 
-    const runner = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [unitStateProjection, productionProjection]);
+    // The compiled store: the runner reads it on its rebuild thread when it is its own SqliteEventStore class.
+    const builtStore = new built.sqlite.SqliteEventStore(join(dir, 'events.sqlite'));
+    const runner = new built.runner.ProjectionRunner(builtStore, join(dir, 'readmodel.sqlite'), [built.unitState.unitStateProjection, built.production.productionProjection]);
     t = performance.now();
     c = cpuMs();
+    let threads = sampleThreadCpu();
     await runner.rebuild();
     const rebuilt = performance.now() - t;
     const rebuildCpu = perSecond(written, cpuMs() - c);
+    const byThread = threads();
     results.add('projections.rebuild', `projection rebuild (unit-state + production) of ${fmt(written)} events`, perSecond(written, rebuilt), 'events/s');
-    results.add('projections.rebuild.cpu', 'projection rebuild (unit-state + production), events per second of CPU time', rebuildCpu, 'events/s');
+    results.add('projections.rebuild.cpu', 'projection rebuild (unit-state + production), events per second of CPU time (every thread)', rebuildCpu, 'events/s');
     results.add('projections.rebuild.cpuRatio', 'projection rebuild, share of the read+decode reference (CPU time)', (rebuildCpu / refCpu) * 100, '%');
+    results.add('projections.rebuild.idle', `projection rebuild, events per second its CPU time allows on ${availableParallelism()} idle cores (busiest thread, or all threads over the cores)`, idleRate(written, byThread), 'events/s');
+    if (byThread) console.error(`  CPU time by thread (ms): ${JSON.stringify(byThread.threads)}`);
     runner.close();
     // The server's whole read model, so that the queries below measure the query: a projection missing from the
     // file would be replayed by the first query's catch-up, and its time averaged into the figure.
     rmSync(join(dir, 'readmodel.sqlite'), { force: true });
-    const whole = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), READ_MODEL_PROJECTIONS);
+    const projections = built.readModel.READ_MODEL_PROJECTIONS;
+    const whole = new built.runner.ProjectionRunner(builtStore, join(dir, 'readmodel.sqlite'), projections);
     t = performance.now();
     c = cpuMs();
+    threads = sampleThreadCpu();
     await whole.rebuild();
-    results.add('projections.rebuildReadModel', `projection rebuild of the server's read model (${READ_MODEL_PROJECTIONS.map((p) => p.name).join(' + ')}) of ${fmt(written)} events`, perSecond(written, performance.now() - t), 'events/s');
-    results.add('projections.rebuildReadModel.cpu', "projection rebuild of the server's read model, events per second of CPU time", perSecond(written, cpuMs() - c), 'events/s');
+    results.add('projections.rebuildReadModel', `projection rebuild of the server's read model (${projections.map((p) => p.name).join(' + ')}) of ${fmt(written)} events`, perSecond(written, performance.now() - t), 'events/s');
+    results.add('projections.rebuildReadModel.cpu', "projection rebuild of the server's read model, events per second of CPU time (every thread)", perSecond(written, cpuMs() - c), 'events/s');
+    const wholeByThread = threads();
+    results.add('projections.rebuildReadModel.idle', `projection rebuild of the server's read model, events per second its CPU time allows on ${availableParallelism()} idle cores`, idleRate(written, wholeByThread), 'events/s');
+    if (wholeByThread) console.error(`  CPU time by thread (ms): ${JSON.stringify(wholeByThread.threads)}`);
     whole.close();
+    await builtStore.close();
     await store.close();
 
     const server = await startLedgerServer(configFromEnv({}, { dataDir: dir, port: 0 }), pino({ level: 'warn' }, pino.destination(2)));

@@ -126,6 +126,59 @@ describe('projection runner, documents kept between passes', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a projection rebuilt beside one that is not, over many batches, on one thread or two, leaves the other where it stood: nothing is applied twice', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-ahead-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const signer = newSigner();
+    for (let i = 0; i < 30; i++) {
+      const event = ev('UnitScrapped', { serial: `S-${i}`, reason: 'x' } as never);
+      await store.appendToStreams([{ stream: `unit-S-${i}`, events: [{ id: event.id, type: event.type, data: envelopeBytes(signEvent(event, signer)) }] }]);
+    }
+    const head = await store.headPosition();
+    // Counting is what applying an event twice would show.
+    const counted = { ...lastType, name: 'counted' };
+    const reference = new ProjectionRunner(store, join(dir, 'reference.sqlite'), [lastType, counted]);
+    await reference.catchUp();
+    // 30 events are 15 batches of 2 (caught up on this thread) and 30 of 1 (on two: more than 20 batches behind).
+    for (const batchSize of [2, 1]) {
+      const file = join(dir, `readmodel-${batchSize}.sqlite`);
+      const first = new ProjectionRunner(store, file, [lastType, counted]);
+      await first.catchUp();
+      first.close();
+      const upgraded = new ProjectionRunner(store, file, [{ ...lastType, version: 2 }, counted], batchSize);
+      expect((await upgraded.status()).map((s) => [s.name, s.position])).toEqual([['last-type', -1n], ['counted', head]]);
+      await upgraded.catchUp();
+      expect(upgraded.dump()).toBe(reference.dump());
+      expect((await upgraded.status()).map((s) => [s.name, s.position])).toEqual([['last-type', head], ['counted', head]]);
+      upgraded.close();
+    }
+    reference.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a batch the rebuild thread cannot write fails the rebuild with its reason, and the batches before it stay committed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-unwritable-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const signer = newSigner();
+    for (let i = 0; i < 10; i++) {
+      const event = ev('UnitScrapped', { serial: `S-${i}`, reason: 'x' } as never);
+      await store.appendToStreams([{ stream: `unit-S-${i}`, events: [{ id: event.id, type: event.type, data: envelopeBytes(signEvent(event, signer)) }] }]);
+    }
+    // A reducer that returns nothing for the fifth unit: a document SQLite cannot bind (no index rows to make first).
+    const broken = { ...lastType, indexes: undefined, evolve: (doc: never, event: LedgerEvent, meta: never, lookup: never) => ((event.data as { serial: string }).serial === 'S-4' ? (undefined as never) : lastType.evolve(doc, event, meta, lookup)) };
+    const runner = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [broken], 2);
+    await expect(runner.rebuild()).rejects.toThrow(/NOT NULL constraint failed: projection_docs.doc/);
+    // The first two batches (four units) were committed; the third was not, nor any after it (the next one
+    // was already projected, and sent, while the third was being written).
+    expect((await runner.status())[0]?.position).toBe((await store.headPosition()) - 6n);
+    expect(runner.get('last-type', 'S-3')).toMatchObject({ serial: 'S-3' });
+    for (const serial of ['S-5', 'S-6', 'S-9']) expect(runner.get('last-type', serial)).toBeNull();
+    runner.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('a read model of the previous layout is emptied and rebuilt when opened, to the same documents', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flashtrail-layout-'));
     const store = new SqliteEventStore(join(dir, 'events.sqlite'));

@@ -51,8 +51,22 @@ export function decodeStoredEvent(bytes: Uint8Array): StoredEvent {
 
 /** The payload bytes of a stored envelope in its canonical form, cut from its first member; null for other bytes. */
 export function storedPayload(bytes: Uint8Array): Buffer | null {
-  const buffer = bufferOf(bytes);
+  const base64 = payloadBase64(bufferOf(bytes));
+  return base64 === null ? null : Buffer.from(base64, 'base64');
+}
+
+/**
+ * storedPayload's bytes written into `into` at `offset` (no buffer of their own: a rebuild gathers a batch's
+ * payloads in one); returns how many were written, or null for bytes not in the canonical form. `into` must
+ * have room for three quarters of the envelope's length.
+ */
+export function writeStoredPayload(bytes: Uint8Array, into: Buffer, offset: number): number | null {
+  const base64 = payloadBase64(bufferOf(bytes));
+  return base64 === null ? null : into.write(base64, offset, 'base64');
+}
+
+function payloadBase64(buffer: Buffer): string | null {
   const end = buffer.indexOf(QUOTE, PAYLOAD_PREFIX.length);
   if (end < 0 || buffer.compare(PAYLOAD_PREFIX, 0, PAYLOAD_PREFIX.length, 0, PAYLOAD_PREFIX.length) !== 0) return null;
-  return Buffer.from(buffer.toString('latin1', PAYLOAD_PREFIX.length, end), 'base64');
+  return buffer.toString('latin1', PAYLOAD_PREFIX.length, end);
 }

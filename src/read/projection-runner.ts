@@ -7,9 +7,12 @@ import Database from 'better-sqlite3';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import type { EventStore, ReplayedEvent } from '../store/event-store.ts';
 import type { DocumentProjection, EventMeta, Lookup } from '../../projections/projection.ts';
+import type { LedgerEvent } from '../../schemas/index.ts';
 import { decodeStoredEvent, type StoredEvent } from '../native/stored-envelope.ts';
 import { nextTurn, SLICE_BUDGET_MS, SliceSizer } from './event-loop.ts';
-import { placeholders, runInRows, statementsBySize } from './multi-row.ts';
+import { ReadModelWriter, WriteBatch, type CheckpointRow } from './read-model-writes.ts';
+import { ReadModelRebuildThread, type ReadBatch } from './read-model-rebuild-thread.ts';
+import { SqliteEventStore } from '../store/sqlite.ts';
 
 /**
  * The read model's table layout, kept in PRAGMA user_version. A file of another layout is emptied and rebuilt
@@ -64,40 +67,6 @@ interface WorkingSet {
   entry(key: string): WorkingDoc;
 }
 
-type WriteKind = 'putDoc' | 'addIndex' | 'removeIndex';
-const WRITE_SQL: Readonly<Record<WriteKind, (rows: number) => string>> = {
-  putDoc: (rows) => `INSERT INTO projection_docs (projection, key, doc) VALUES ${placeholders(rows, 3)} ON CONFLICT (projection, key) DO UPDATE SET doc = excluded.doc`,
-  addIndex: (rows) => `INSERT OR IGNORE INTO projection_index (projection, name, value, key) VALUES ${placeholders(rows, 4)}`,
-  // Rare (a live document losing an index value): one row per statement, found by its primary key.
-  removeIndex: () => 'DELETE FROM projection_index WHERE projection = ? AND name = ? AND value = ? AND key = ?',
-};
-const WRITE_COLUMNS: Readonly<Record<WriteKind, number>> = { putDoc: 3, addIndex: 4, removeIndex: 4 };
-const ROWS_PER_STATEMENT: Readonly<Record<WriteKind, number>> = { putDoc: 64, addIndex: 64, removeIndex: 1 };
-
-/**
- * A batch's document and index writes, gathered and then run as multi-row statements (src/read/multi-row.ts).
- * Each key's document is written once per batch, as its last state; removals run before additions.
- */
-class WriteBatch {
-  private readonly rows: Record<WriteKind, string[]> = { putDoc: [], addIndex: [], removeIndex: [] };
-
-  putDoc(projection: string, key: string, doc: string): void {
-    this.rows.putDoc.push(projection, key, doc);
-  }
-
-  addIndex(projection: string, name: string, value: string, key: string): void {
-    this.rows.addIndex.push(projection, name, value, key);
-  }
-
-  removeIndex(projection: string, name: string, value: string, key: string): void {
-    this.rows.removeIndex.push(projection, name, value, key);
-  }
-
-  flush(statements: Readonly<Record<WriteKind, (rows: number) => Database.Statement>>): void {
-    for (const kind of ['putDoc', 'removeIndex', 'addIndex'] as const) runInRows(this.rows[kind], WRITE_COLUMNS[kind], ROWS_PER_STATEMENT[kind], statements[kind]);
-  }
-}
-
 /**
  * During a rebuild the runner remembers the keys it has written since the reset, so that a key it has not
  * written is known to have no document and is not looked up (most keys of a rebuild are new). Past this
@@ -109,6 +78,65 @@ const REBUILD_KEYS_REMEMBERED = 2_000_000;
  * transactions of the whole batch size are ~10 % faster than ones sized for a serving process.
  */
 const REBUILD_SLICE_BUDGET_MS = 1000;
+
+/**
+ * A rebuild's batches on two threads: smaller than a one-thread pass's (the runner's batchSize), since each
+ * thread's work overlaps the other's anyway, and fewer documents alive at a time cost V8's collector less (100k
+ * events: 2,000 a batch took 2.55 s of the process's CPU, 5,000 2.77 s, 10,000 2.89 s).
+ */
+const REBUILD_BATCH_EVENTS = 2000;
+/**
+ * A catch-up this many batches behind the log (a projection upgraded or added, a deleted read model: what a
+ * server replays at its start; 100,000 events at the runner's default batch size) runs on two threads, as a
+ * rebuild does; a live pass's few events stay on one.
+ */
+const THREADED_CATCH_UP_BATCHES = 20;
+/** Batches a rebuild may have sent to be written and not yet seen committed (catchUpOnThreads). */
+const WRITES_IN_FLIGHT = 2;
+
+/** A batch of $all as the projections take it: each event's place in the log, and the event, decoded once on first use. */
+interface EventBatch {
+  readonly length: number;
+  /** The position of its last event. */
+  readonly last: bigint;
+  position(i: number): bigint;
+  stream(i: number): string;
+  revision(i: number): bigint;
+  decoded(i: number): StoredEvent;
+}
+
+/** Events as the store read them: each decoded when a projection first needs it. */
+function replayedBatch(events: readonly ReplayedEvent[]): EventBatch {
+  return {
+    length: events.length,
+    last: events.length === 0 ? -1n : (events[events.length - 1] as ReplayedEvent).position,
+    position: (i) => (events[i] as ReplayedEvent).position,
+    stream: (i) => (events[i] as ReplayedEvent).stream,
+    revision: (i) => (events[i] as ReplayedEvent).revision,
+    decoded: (i) => decodeStoredEvent((events[i] as ReplayedEvent).data),
+  };
+}
+
+/** Events as the rebuild thread cut them out: the batch's events are parsed in one go. */
+function threadBatch(read: ReadBatch): EventBatch {
+  const events = JSON.parse(Buffer.from(read.events.buffer, read.events.byteOffset, read.events.byteLength).toString('utf8')) as LedgerEvent[];
+  const { positions, revisions, streams, digests } = read;
+  return {
+    length: events.length,
+    last: events.length === 0 ? -1n : (positions[events.length - 1] as bigint),
+    position: (i) => positions[i] as bigint,
+    stream: (i) => streams[i] as string,
+    revision: (i) => revisions[i] as bigint,
+    decoded: (i) => ({ event: events[i] as LedgerEvent, digest: digests[i] as string }),
+  };
+}
+
+/** What project() made of a batch: its rows, its documents (for the caches), and the checkpoints it reached. */
+interface Projected {
+  readonly writes: WriteBatch;
+  readonly written: readonly [string, unknown][];
+  readonly checkpoints: readonly CheckpointRow[];
+}
 
 export interface ProjectionStatus {
   readonly name: string;
@@ -152,12 +180,10 @@ export class ProjectionRunner {
   private writtenSinceReset: Map<string, Set<string>> | null = null;
   /** How long one batch may hold the event loop (src/read/event-loop.ts); longer while rebuilding. */
   private sliceBudgetMs = SLICE_BUDGET_MS;
-  /** WriteBatch's statements, by kind and number of rows. */
-  private readonly writeStatements: Readonly<Record<WriteKind, (rows: number) => Database.Statement>>;
+  private readonly writer: ReadModelWriter;
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements: {
     readonly getDoc: Database.Statement;
-    readonly setCheckpoint: Database.Statement;
     readonly checkpoint: Database.Statement;
   };
 
@@ -181,7 +207,7 @@ export class ProjectionRunner {
 
   constructor(
     private readonly store: EventStore,
-    file: string,
+    private readonly file: string,
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- heterogeneous document types
     private readonly projections: readonly DocumentProjection<any>[],
     private readonly batchSize = 5000,
@@ -233,13 +259,9 @@ export class ProjectionRunner {
       }
       this.statements = {
         getDoc: this.db.prepare('SELECT doc FROM projection_docs WHERE projection = ? AND key = ?'),
-        setCheckpoint: this.db.prepare(
-          'INSERT INTO projection_checkpoints (projection, version, position) VALUES (?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position',
-        ),
         checkpoint: this.db.prepare('SELECT position FROM projection_checkpoints WHERE projection = ?'),
       };
-      const db = this.db;
-      this.writeStatements = { putDoc: statementsBySize(db, WRITE_SQL.putDoc), addIndex: statementsBySize(db, WRITE_SQL.addIndex), removeIndex: statementsBySize(db, WRITE_SQL.removeIndex) };
+      this.writer = new ReadModelWriter(this.db);
     } catch (error) {
       this.db.close();
       throw error;
@@ -263,14 +285,10 @@ export class ProjectionRunner {
   }
 
   /**
-   * One read-model transaction per batch of events, each event decoded once for every projection, and applied
-   * to every projection before the next event (a projection that reads another's documents sees them as of
-   * that event). Within a batch, documents live in memory: a unit's six events read its document once and
-   * write it once, with its index rows, at the end of the batch, in multi-row statements (WriteBatch).
+   * One read-model transaction per batch of events (see project()). Requests are served between batches, each
+   * sized to hold the loop briefly: a rebuild or a burst must not hold every connection (src/read/event-loop.ts).
    */
   private async catchUpNow(): Promise<void> {
-    // Requests are served between batches, each sized to hold the loop briefly: a rebuild or a burst must not
-    // hold every connection (src/read/event-loop.ts).
     const sizer = new SliceSizer(this.batchSize, Math.min(100, this.batchSize), this.sliceBudgetMs);
     for (let slice = 0; ; slice++) {
       if (slice > 0) await nextTurn();
@@ -278,85 +296,159 @@ export class ProjectionRunner {
       const from = this.lowestCheckpoint();
       const events: readonly ReplayedEvent[] = await (this.store.readAllForReplay ?? this.store.readAll).call(this.store, { after: from, maxCount: sizer.size });
       if (events.length === 0) return;
-      // What this batch wrote, for the cache of recent documents once (and only if) the transaction commits.
-      const written: [string, unknown][] = [];
+      // A long way behind (a projection upgraded or new, a read model deleted): the rest on two threads.
+      if (slice === 0 && events.length === sizer.size && this.threadable() && (await this.store.headPosition()) - from > THREADED_CATCH_UP_BATCHES * this.batchSize) return this.catchUpOnThreads();
+      const batch = replayedBatch(events);
+      let projected: Projected | undefined;
       this.db.transaction(() => {
-        const working = this.projections.map((p) => this.workingSet(p));
-        const byName = new Map(working.map((w) => [w.projection.name, w]));
-        for (const w of working) {
-          w.lookup = <T>(key: string, projection?: string): T | null => {
-            if (projection === undefined) return w.entry(key).doc as T | null;
-            const other = byName.get(projection);
-            if (!other || !w.projection.reads?.includes(projection)) throw new Error(`projection ${w.projection.name} looked up ${projection}, which it does not declare in reads`);
-            return other.entry(key).doc as T | null;
-          };
-        }
-        for (const recorded of events) {
-          let event: StoredEvent | undefined;
-          let meta: EventMeta | undefined;
-          for (const w of working) {
-            if (recorded.position <= w.checkpoint) continue;
-            event ??= decodeStoredEvent(recorded.data);
-            const key = w.projection.keyOf(event.event);
-            if (key === null) continue;
-            meta ??= { stream: recorded.stream, revision: recorded.revision, position: recorded.position, digest: event.digest };
-            const entry = w.entry(key);
-            const next = w.projection.evolve(entry.doc, event.event, meta, w.lookup, entry.owned);
-            // A new object is the reducer's own: it may change it in place for the key's next events.
-            if (next !== entry.doc) entry.owned = true;
-            entry.doc = next;
-            entry.dirty = true;
-          }
-        }
-        const writes = new WriteBatch();
-        for (const w of working) {
-          const p = w.projection;
-          for (const [key, entry] of w.docs) {
-            if (!entry.dirty) continue;
-            writes.putDoc(p.name, key, JSON.stringify(entry.doc));
-            written.push([cacheKey(p.name, key), entry.doc]);
-            w.known?.add(key);
-            if (!p.indexes) continue;
-            // The rows on file are the stored document's indexes: only those that changed are written (a unit's
-            // next event rarely changes any). A document new in this batch has none yet.
-            const now = p.indexes(entry.doc);
-            if (entry.stored !== null) {
-              const before = p.indexes(entry.stored);
-              const kept = new Set(now.map(([name, value]) => `${name}\0${value}`));
-              const had = new Set(before.map(([name, value]) => `${name}\0${value}`));
-              for (const [name, value] of before) if (!kept.has(`${name}\0${value}`)) writes.removeIndex(p.name, name, value, key);
-              for (const [name, value] of now) if (!had.has(`${name}\0${value}`)) writes.addIndex(p.name, name, value, key);
-            } else {
-              for (const [name, value] of now) writes.addIndex(p.name, name, value, key);
-            }
-          }
-        }
-        writes.flush(this.writeStatements);
-        const last = (events[events.length - 1] as { position: bigint }).position;
-        for (const p of this.projections) this.statements.setCheckpoint.run(p.name, p.version, last);
+        projected = this.project(batch, (name) => this.checkpointOf(name));
+        this.writer.writeInTransaction(projected.writes.rows, projected.checkpoints);
       })();
-      this.remember(written);
+      // The cache of recent documents learns a batch's documents once (and only if) its transaction committed.
+      if (projected) this.remember(projected.written);
       sizer.took(events.length, performance.now() - started);
-      if (this.writtenSinceReset && [...this.writtenSinceReset.values()].reduce((n, keys) => n + keys.size, 0) > REBUILD_KEYS_REMEMBERED) this.writtenSinceReset = null;
+      this.forgetWrittenKeysPastBound();
     }
+  }
+
+  /**
+   * A rebuild, or a long catch-up, on two threads (./read-model-rebuild-thread.ts): a worker reads the log
+   * ahead of this thread and writes each batch's rows behind it, while this thread projects the next batch.
+   * A batch's documents stay in `pending` until its transaction committed (this thread's connection does not
+   * see them before), then go to the cache of recent documents as in catchUpNow. At most WRITES_IN_FLIGHT
+   * batches wait to be written: memory stays bounded when the writes are the slower half.
+   */
+  private async catchUpOnThreads(): Promise<void> {
+    const thread = await ReadModelRebuildThread.open({ readModelFile: this.file, eventsFile: this.store instanceof SqliteEventStore ? this.store.file : undefined });
+    const inFlight: Promise<void>[] = [];
+    try {
+      const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
+      const batchSize = Math.min(this.batchSize, REBUILD_BATCH_EVENTS);
+      const read = (after: bigint): Promise<EventBatch> =>
+        this.store instanceof SqliteEventStore
+          ? thread.read(after, batchSize).then(threadBatch)
+          : (this.store.readAllForReplay ?? this.store.readAll).call(this.store, { after, maxCount: batchSize }).then(replayedBatch);
+      let next = read(this.lowestCheckpoint());
+      for (let id = 0; ; id++) {
+        const batch = await next;
+        if (batch.length === 0) break;
+        next = read(batch.last);
+        // Awaited in turn above; a failure while this batch is projected must not go unhandled meanwhile.
+        next.catch(() => undefined);
+        const projected = this.project(batch, (name) => checkpoints.get(name) ?? -1n);
+        for (const [name, , position] of projected.checkpoints) checkpoints.set(name, position);
+        for (const [key, doc] of projected.written) this.pending.set(key, { doc, batch: id });
+        if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+        const committed = thread.write(projected.writes.rows, projected.checkpoints).then(() => {
+          this.remember(projected.written);
+          for (const [key] of projected.written) if (this.pending.get(key)?.batch === id) this.pending.delete(key);
+        });
+        committed.catch(() => undefined);
+        inFlight.push(committed);
+        this.forgetWrittenKeysPastBound();
+      }
+      for (const committed of inFlight.splice(0)) await committed;
+    } finally {
+      await Promise.allSettled(inFlight);
+      this.pending.clear();
+      await thread.close();
+    }
+  }
+
+  /**
+   * Applies a batch to every projection, each event decoded once for all of them and applied to each before the
+   * next event (a projection that reads another's documents sees them as of that event). Within a batch,
+   * documents live in memory: a unit's six events read its document once and write it once, with its index
+   * rows that changed, at the end of the batch (WriteBatch).
+   */
+  private project(batch: EventBatch, checkpointOf: (name: string) => bigint): Projected {
+    const working = this.projections.map((p) => this.workingSet(p, checkpointOf(p.name)));
+    const byName = new Map(working.map((w) => [w.projection.name, w]));
+    for (const w of working) {
+      w.lookup = <T>(key: string, projection?: string): T | null => {
+        if (projection === undefined) return w.entry(key).doc as T | null;
+        const other = byName.get(projection);
+        if (!other || !w.projection.reads?.includes(projection)) throw new Error(`projection ${w.projection.name} looked up ${projection}, which it does not declare in reads`);
+        return other.entry(key).doc as T | null;
+      };
+    }
+    for (let i = 0; i < batch.length; i++) this.apply(batch, i, working);
+    const writes = new WriteBatch();
+    const written: [string, unknown][] = [];
+    for (const w of working) this.gather(w, writes, written);
+    // A projection already past the batch (one that was not reset when another was) keeps its place.
+    return { writes, written, checkpoints: working.map((w): CheckpointRow => [w.projection.name, w.projection.version, w.checkpoint > batch.last ? w.checkpoint : batch.last]) };
+  }
+
+  private apply(batch: EventBatch, i: number, working: readonly WorkingSet[]): void {
+    const position = batch.position(i);
+    let event: StoredEvent | undefined;
+    let meta: EventMeta | undefined;
+    for (const w of working) {
+      if (position <= w.checkpoint) continue;
+      event ??= batch.decoded(i);
+      const key = w.projection.keyOf(event.event);
+      if (key === null) continue;
+      meta ??= { stream: batch.stream(i), revision: batch.revision(i), position, digest: event.digest };
+      const entry = w.entry(key);
+      const next = w.projection.evolve(entry.doc, event.event, meta, w.lookup, entry.owned);
+      // A new object is the reducer's own: it may change it in place for the key's next events.
+      if (next !== entry.doc) entry.owned = true;
+      entry.doc = next;
+      entry.dirty = true;
+    }
+  }
+
+  /** A projection's documents changed in the batch, and the index rows that changed with them. */
+  private gather(w: WorkingSet, writes: WriteBatch, written: [string, unknown][]): void {
+    const p = w.projection;
+    for (const [key, entry] of w.docs) {
+      if (!entry.dirty) continue;
+      writes.putDoc(p.name, key, JSON.stringify(entry.doc));
+      written.push([cacheKey(p.name, key), entry.doc]);
+      w.known?.add(key);
+      if (!p.indexes) continue;
+      // The rows on file are the stored document's indexes: only those that changed are written (a unit's
+      // next event rarely changes any). A document new in this batch has none yet.
+      const now = p.indexes(entry.doc);
+      if (entry.stored !== null) {
+        const before = p.indexes(entry.stored);
+        const kept = new Set(now.map(([name, value]) => `${name}\0${value}`));
+        const had = new Set(before.map(([name, value]) => `${name}\0${value}`));
+        for (const [name, value] of before) if (!kept.has(`${name}\0${value}`)) writes.removeIndex(p.name, name, value, key);
+        for (const [name, value] of now) if (!had.has(`${name}\0${value}`)) writes.addIndex(p.name, name, value, key);
+      } else {
+        for (const [name, value] of now) writes.addIndex(p.name, name, value, key);
+      }
+    }
+  }
+
+  /** A database in memory has no file for the rebuild thread to open. */
+  private threadable(): boolean {
+    return this.file !== ':memory:' && this.file !== '';
+  }
+
+  private forgetWrittenKeysPastBound(): void {
+    if (this.writtenSinceReset && [...this.writtenSinceReset.values()].reduce((n, keys) => n + keys.size, 0) > REBUILD_KEYS_REMEMBERED) this.writtenSinceReset = null;
   }
 
   /** A projection's documents for one batch, read on first use from the batch, the cache or the file. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- heterogeneous document types
-  private workingSet(projection: DocumentProjection<any>): WorkingSet {
+  private workingSet(projection: DocumentProjection<any>, checkpoint: bigint): WorkingSet {
     const { getDoc } = this.statements;
     const known = this.writtenSinceReset?.get(projection.name);
     const docs = new Map<string, WorkingDoc>();
     return {
       projection,
-      checkpoint: this.checkpointOf(projection.name),
+      checkpoint,
       known,
       docs,
       lookup: () => null,
       entry: (key: string): WorkingDoc => {
         let entry = docs.get(key);
         if (!entry) {
-          let stored = known && !known.has(key) ? null : this.recent.get(cacheKey(projection.name, key));
+          const cached = cacheKey(projection.name, key);
+          let stored = known && !known.has(key) ? null : (this.pending.get(cached)?.doc ?? this.recent.get(cached));
           if (stored === undefined) {
             const r = getDoc.get(projection.name, key) as { doc: string } | undefined;
             stored = r ? (JSON.parse(r.doc) as unknown) : null;
@@ -383,17 +475,20 @@ export class ProjectionRunner {
     this.sliceBudgetMs = REBUILD_SLICE_BUDGET_MS;
     try {
       const head = await this.store.headPosition();
-      if (onProgress) {
-        const timer = setInterval(() => onProgress(this.lowestCheckpoint(), head), 1000);
-        try {
-          await this.catchUp();
-        } finally {
-          clearInterval(timer);
+      const timer = onProgress ? setInterval(() => onProgress(this.lowestCheckpoint(), head), 1000) : undefined;
+      try {
+        // On two threads (a database in memory has no file for the worker to open), as the only pass meanwhile;
+        // then a pass of this thread's own for whatever was appended since.
+        if (this.threadable()) {
+          const onThreads = this.catchUpOnThreads();
+          this.running = onThreads.catch(() => undefined);
+          await onThreads;
         }
-        onProgress(this.lowestCheckpoint(), head);
-      } else {
         await this.catchUp();
+      } finally {
+        clearInterval(timer);
       }
+      onProgress?.(this.lowestCheckpoint(), head);
     } finally {
       this.writtenSinceReset = null;
       this.sliceBudgetMs = SLICE_BUDGET_MS;
@@ -576,6 +671,8 @@ export class ProjectionRunner {
    * Reducers are pure (they never change the state they are given), so the objects can be shared.
    */
   private readonly recent = new Map<string, unknown>();
+  /** The documents of a rebuild's batches not committed yet, by cache key, with the batch that wrote each last (catchUpOnThreads). */
+  private readonly pending = new Map<string, { readonly doc: unknown; readonly batch: number }>();
 
   private remember(written: readonly [string, unknown][]): void {
     // A rebuild's batch writes more documents than are kept: only its last ones can stay.
