@@ -7,7 +7,7 @@ import type { Ledger, StoredEvent } from '../write/pipeline.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
 import { batchStream, LEDGER_KEY_ROTATIONS_STREAM, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
-import { formatTlogProof, parseCheckpointBody } from '../tlog/checkpoint.ts';
+import { formatTlogProof, parseCheckpointBody, type Checkpoint } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';
 import { PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry } from '../verify/provenance.ts';
 import { LedgerError } from '../write/errors.ts';
@@ -47,7 +47,7 @@ export function signProvenanceBytes(doc: ProvenanceDocument, keys: StatementKeys
   if (last >= 'statement') throw new RangeError(`a provenance document member ${last} would sort after its statement`);
   const known: KnownCanonical = new Map(document.entries.flatMap((e) => (storedEnvelopeTexts.has(e.envelope) ? [[e.envelope, storedEnvelopeTexts.get(e.envelope) as string] as const] : [])));
   const unsigned = Buffer.from(canonicalize(document, undefined, known), 'utf8');
-  const checkpoint = parseCheckpointBody(parseNote(document.checkpoint).text);
+  const checkpoint = checkpointOf(document.checkpoint);
   const statementOf = provenanceStatementOf(document, origin, checkpoint, nativeCrypto, toHex(nativeCrypto.sha256(unsigned)));
   const statement = signStatement(statementOf, keys);
   // An ArrayBuffer's view (Buffer.concat allocates in Node's own heap, never in shared memory).
@@ -122,5 +122,15 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
 }
 
 export function checkpointSize(note: string): number {
-  return parseCheckpointBody(parseNote(note).text).size;
+  return checkpointOf(note).size;
 }
+
+/**
+ * The checkpoint a note signs, parsed once per note: a document asks for it four or five times, and every document
+ * of a checkpoint asks of the same note (parsing decodes its ML-DSA-44 signature line, 3 KB of base64, each time).
+ */
+function checkpointOf(note: string): Checkpoint {
+  if (lastParsed?.note !== note) lastParsed = { note, checkpoint: parseCheckpointBody(parseNote(note).text) };
+  return lastParsed.checkpoint;
+}
+let lastParsed: { note: string; checkpoint: Checkpoint } | null = null;
