@@ -20,11 +20,12 @@ import { signStatement, type StatementKeys } from './statement.ts';
 import { inclusionProofs } from './shared-proofs.ts';
 
 /**
- * The RFC 8785 text of each envelope a document built here carries, as the store keeps it (the bytes it hashed
- * into the log): the statement's digest splices these in rather than walking every envelope again. Held by the
- * envelope object itself, so an entry built elsewhere is simply canonicalized.
+ * The RFC 8785 text of each entry of a document built here, made as the entry is (its envelope as the canonical
+ * text the store keeps, the bytes it hashed into the log; the checkpoint note that ends every proof escaped once per
+ * document): the statement's digest splices these in rather than walking every entry again. Held by the entry
+ * object itself, so an entry built elsewhere is simply canonicalized.
  */
-const storedEnvelopeTexts = new WeakMap<object, string>();
+const canonicalEntryTexts = new WeakMap<object, string>();
 
 /**
  * The signed document the ledger serves, flashtrail.provenance.v3 (docs/format.md §6.7): the v2 document's members,
@@ -45,7 +46,7 @@ export function signProvenanceBytes(doc: ProvenanceDocument, keys: StatementKeys
   const document = { ...rest, format: PROVENANCE_FORMAT_V3 as typeof PROVENANCE_FORMAT_V3 };
   const last = Object.keys(document).sort().at(-1) as string;
   if (last >= 'statement') throw new RangeError(`a provenance document member ${last} would sort after its statement`);
-  const known: KnownCanonical = new Map(document.entries.flatMap((e) => (storedEnvelopeTexts.has(e.envelope) ? [[e.envelope, storedEnvelopeTexts.get(e.envelope) as string] as const] : [])));
+  const known: KnownCanonical = new Map(document.entries.flatMap((e) => (canonicalEntryTexts.has(e) ? [[e, canonicalEntryTexts.get(e) as string] as const] : [])));
   const unsigned = Buffer.from(canonicalize(document, undefined, known), 'utf8');
   const checkpoint = checkpointOf(document.checkpoint);
   const statementOf = provenanceStatementOf(document, origin, checkpoint, nativeCrypto, toHex(nativeCrypto.sha256(unsigned)));
@@ -110,13 +111,18 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
   // Together: a unit's events, appended together, share all but the lowest levels of their paths, and the trust,
   // station, batch and release records at the start of the log share theirs (src/evidence/shared-proofs.ts).
   const proofs = await inclusionProofs(log, all.map((x) => x.leafIndex), size, nativeCrypto);
+  const noteJson = canonicalize(note);
   return {
     format: PROVENANCE_FORMAT_V2,
     serial,
     checkpoint: note,
     entries: all.map(({ role, e, leafIndex }) => {
-      storedEnvelopeTexts.set(e.envelope, fromUtf8(e.bytes));
-      return { role, leafIndex, envelope: e.envelope, proof: formatTlogProof({ index: leafIndex, proof: proofs.get(leafIndex) as Hash[], checkpoint: note }) };
+      // A tlog-proof ends with its checkpoint note: the text before it, then the note.
+      const head = formatTlogProof({ index: leafIndex, proof: proofs.get(leafIndex) as Hash[], checkpoint: '' });
+      const entry = { role, leafIndex, envelope: e.envelope, proof: head + note };
+      // Members in code-unit order (envelope, leafIndex, proof, role); JSON.stringify is RFC 8785's string form.
+      canonicalEntryTexts.set(entry, `{"envelope":${fromUtf8(e.bytes)},"leafIndex":${leafIndex},"proof":${JSON.stringify(head).slice(0, -1)}${noteJson.slice(1)},"role":${JSON.stringify(role)}}`);
+      return entry;
     }),
   };
 }
