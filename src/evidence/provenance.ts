@@ -13,7 +13,7 @@ import { PROVENANCE_FORMAT_V2, type ProvenanceDocument, type ProvenanceEntry } f
 import { LedgerError } from '../write/errors.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { PROVENANCE_FORMAT_V3, provenanceStatementOf } from '../verify/provenance-statement.ts';
-import { nativeCrypto } from '../native/crypto.ts';
+import { nativeCrypto, toBase64Native } from '../native/crypto.ts';
 import { canonicalize, type KnownCanonical } from '../crypto/jcs.ts';
 import { fromUtf8, toHex } from '../crypto/encoding.ts';
 import { signStatement, type StatementKeys } from './statement.ts';
@@ -118,7 +118,7 @@ export async function buildProvenance(deps: { ledger: Ledger; log: LedgerLog; ch
     checkpoint: note,
     entries: all.map(({ role, e, leafIndex }) => {
       // A tlog-proof ends with its checkpoint note: the text before it, then the note.
-      const head = formatTlogProof({ index: leafIndex, proof: proofs.get(leafIndex) as Hash[], checkpoint: '' });
+      const head = formatTlogProof({ index: leafIndex, proof: proofs.get(leafIndex) as Hash[], checkpoint: '' }, toBase64Native);
       const entry = { role, leafIndex, envelope: e.envelope, proof: head + note };
       // Members in code-unit order (envelope, leafIndex, proof, role); JSON.stringify is RFC 8785's string form.
       canonicalEntryTexts.set(entry, `{"envelope":${fromUtf8(e.bytes)},"leafIndex":${leafIndex},"proof":${JSON.stringify(head).slice(0, -1)}${noteJson.slice(1)},"role":${JSON.stringify(role)}}`);

@@ -26,11 +26,11 @@ import type { Logger } from 'pino';
 import type { EventStore } from '../store/event-store.ts';
 import { LEDGER_CHECKPOINT_STREAM } from '../event/streams.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
-import { nativeCrypto } from '../native/crypto.ts';
+import { nativeCrypto, toBase64Native } from '../native/crypto.ts';
 import { leafHash, type Hash } from '../merkle/hash.ts';
 import { CompactRange } from '../merkle/compact-range.ts';
 import { consistencyProof, inclusionProof, MemoryTree, rootHash } from '../merkle/proofs.ts';
-import { bytesEqual, fromHex, toBase64, toHex, utf8 } from '../crypto/encoding.ts';
+import { bytesEqual, fromHex, toHex, utf8 } from '../crypto/encoding.ts';
 import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature } from '../tlog/ml-dsa-note.ts';
@@ -532,9 +532,9 @@ export class UnitMapIndex {
     const { value, proof } = this.read(() => snapshot.prove(serial));
     return {
       mapRoot: toHex(snapshot.root()),
-      value: value === null ? null : toBase64(value),
-      proof: toBase64(proof),
-      commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint },
+      value: value === null ? null : toBase64Native(value),
+      proof: toBase64Native(proof),
+      commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64Native(h)), checkpoint: commitment.checkpoint },
     };
   }
 
@@ -547,10 +547,10 @@ export class UnitMapIndex {
     if (!commitment) return null;
     const snapshot = this.snapshots.get(size) ?? (await this.rebuildAt(size));
     return {
-      shared: { mapRoot: toHex(snapshot.root()), commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint } },
+      shared: { mapRoot: toHex(snapshot.root()), commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64Native(h)), checkpoint: commitment.checkpoint } },
       prove: (serial) => {
         const { value, proof } = this.read(() => snapshot.prove(serial));
-        return { value: value === null ? null : toBase64(value), proof: toBase64(proof) };
+        return { value: value === null ? null : toBase64Native(value), proof: toBase64Native(proof) };
       },
     };
   }
@@ -579,9 +579,9 @@ export class UnitMapIndex {
       ...splitMembers(rows.map((r) => [r.serial, r.now] as const)),
       evidence: {
         mapRoot: toHex(snapshot.root()),
-        value: value === null ? null : toBase64(value),
-        proof: toBase64(proof),
-        commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint },
+        value: value === null ? null : toBase64Native(value),
+        proof: toBase64Native(proof),
+        commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64Native(h)), checkpoint: commitment.checkpoint },
       },
     };
   }
