@@ -2,7 +2,7 @@
  * The ledger at plant and fleet scale: a data set of N events (six per unit: about 1.7M units at 10M events)
  * built by this benchmark, then served by a real `flashtrail serve` process and queried over HTTP:
  *
- *   - provenance document of a random unit, p50 and p99
+ *   - provenance document of a random unit, p50 and p99, and the server's CPU per document
  *   - affected units (units carrying an earlier image), first page of 100, p50 and p99
  *   - unit lookup, p99
  *   - the server's memory peak (VmHWM, catching up the Merkle log and the read model included) and its
@@ -141,9 +141,16 @@ async function atSize(label: 'small' | 'large', target: number): Promise<void> {
       results.add(`scale.${label}.mapReady`, `${label} run (${n} events): until the first provenance document is served (the unit history map committed)`, (performance.now() - t) / 1000, 's', 1);
 
       const serials = sampleSerials(filled.units, SAMPLES);
+      // The server's CPU over the documents (from /proc), beside their latency: on a loaded machine the latency's
+      // tail is mostly waiting for a core, the CPU is what the document costs.
+      const cpuBefore = server.cpuSeconds();
+      const mainBefore = server.mainThreadCpuSeconds();
       const provenance = await timedGets(server.url, token, serials.map((s) => `/v1/units/${s}/provenance`));
+      const perDocument = (after: number | null, before: number | null) => (after === null || before === null ? null : ((after - before) * 1000) / serials.length);
       results.add(`scale.${label}.provenance.p50`, `${label} run (${n} events): provenance document, p50`, quantile(provenance, 0.5), 'ms', 2);
       results.add(`scale.${label}.provenance.p99`, `${label} run (${n} events): provenance document, p99`, quantile(provenance, 0.99), 'ms', 2);
+      results.add(`scale.${label}.provenance.cpu`, `${label} run (${n} events): server CPU per provenance document (all threads, /proc)`, perDocument(server.cpuSeconds(), cpuBefore), 'ms', 2);
+      results.add(`scale.${label}.provenance.mainCpu`, `${label} run (${n} events): server main-thread CPU per provenance document`, perDocument(server.mainThreadCpuSeconds(), mainBefore), 'ms', 2);
       const affected = await timedGets(server.url, token, Array.from({ length: SAMPLES / 4 }, () => `/v1/firmware/${filled.previousImage}/units?limit=100`));
       results.add(`scale.${label}.affected.p50`, `${label} run (${n} events): affected units, first page of 100 (of ${fmt(filled.drifted)}), p50`, quantile(affected, 0.5), 'ms', 2);
       results.add(`scale.${label}.affected.p99`, `${label} run (${n} events): affected units, first page of 100, p99`, quantile(affected, 0.99), 'ms', 2);

@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import wycheproof from './vectors/wycheproof/ed25519_test.json' with { type: 'json' };
 import { fromBase64, fromHex, fromUtf8, toBase64, utf8 } from '../src/crypto/encoding.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
-import { nativeCrypto } from '../src/native/crypto.ts';
+import { nativeCrypto, toBase64Native } from '../src/native/crypto.ts';
 import { canonicalBytes, canonicalize, CanonicalizationError } from '../src/crypto/jcs.ts';
 import { decodeUntrustedEnvelope, EnvelopeDecodeError, signEvent } from '../src/event/codec.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
@@ -130,6 +130,17 @@ describe('envelope bytes (property)', () => {
 });
 
 describe('strict base64 (property)', () => {
+  it("Node's encoder (toBase64Native, what the server's evidence uses) gives the portable text, views into larger buffers included", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2500 }), fc.nat({ max: 7 }), (bytes, offset) => {
+        const inside = new Uint8Array(bytes.length + offset + 3);
+        inside.set(bytes, offset);
+        expect(toBase64Native(inside.subarray(offset, offset + bytes.length))).toBe(toBase64(bytes));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('round-trips every byte string, and accepts exactly one text per byte string', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {

@@ -7,9 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import genuine from './vectors/format/v3/genuine.provenance.json' with { type: 'json' };
 import { ORIGIN, seededMlDsaSigner, seededSigner } from './vectors/format/generate-genuine.ts';
-import { signProvenance } from '../src/evidence/provenance.ts';
+import { signProvenance, signProvenanceBytes } from '../src/evidence/provenance.ts';
 import { pae, type DsseEnvelope } from '../src/crypto/dsse.ts';
-import { fromBase64 } from '../src/crypto/encoding.ts';
+import { fromBase64, fromUtf8 } from '../src/crypto/encoding.ts';
 import { verifyMlDsa44Portable } from '../src/crypto/ml-dsa.ts';
 import { canonicalize } from '../src/crypto/jcs.ts';
 import type { ProvenanceDocument } from '../src/verify/provenance.ts';
@@ -27,5 +27,12 @@ describe('provenance statement signing', () => {
     expect(resigned.signatures[1]?.keyid).toBe(mlDsa.keyId);
     const message = pae(resigned.payloadType, fromBase64(resigned.payload));
     expect(verifyMlDsa44Portable(fromBase64(resigned.signatures[1]?.sig as string), message, mlDsa.publicKey)).toBe(true);
+  });
+
+  it('gives the signed document as its RFC 8785 bytes, the statement spliced after the members it digests', () => {
+    const { statement: _statement, ...unsigned } = genuine as unknown as ProvenanceDocument & { statement: DsseEnvelope };
+    const { document, bytes } = signProvenanceBytes(unsigned as ProvenanceDocument, { ledgerKey: seededSigner('ledger'), mlDsaKey: seededMlDsaSigner('ledger ml-dsa-44') }, ORIGIN);
+    expect(fromUtf8(bytes)).toBe(canonicalize(document));
+    expect(JSON.parse(fromUtf8(bytes))).toEqual(document);
   });
 });

@@ -20,13 +20,14 @@ import { nativeCrypto } from '../src/native/crypto.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
 import { newSigner } from '../src/crypto/ed25519.ts';
 import { fromBase64, fromUtf8 } from '../src/crypto/encoding.ts';
-import { canonicalBytes } from '../src/crypto/jcs.ts';
+import { canonicalBytes, canonicalize } from '../src/crypto/jcs.ts';
 import { signEnvelopeHybrid } from '../src/crypto/dsse-hybrid.ts';
 import { parseMlDsaVerifierKey, parseVerifierKey, verifyProvenance, VerificationError, type ProvenanceDocument } from '../src/verify/index.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'flashtrail-provenance-v3-'));
 let t: TestLedger;
 let doc: ProvenanceDocument & { statement: { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] } };
+let served: string;
 let edKeyText: string;
 let pqKeyText: string;
 
@@ -36,6 +37,7 @@ beforeAll(async () => {
   await station.flash('P3-1', 'app-mismatch-then-rework');
   const auditor = new LedgerClient(t.url, t.tokens.auditor);
   doc = await auditor.get('/v1/units/P3-1/provenance');
+  served = await auditor.getText('/v1/units/P3-1/provenance');
   edKeyText = (await auditor.getText('/v1/ledger/key')).trim();
   pqKeyText = (await auditor.getText('/v1/ledger/pq-key')).trim();
 }, 120_000);
@@ -64,6 +66,10 @@ describe('provenance v3: the ledger signs the document', () => {
     expect(statement.predicateType).toBe('https://flashtrail.dev/attestation/provenance/v3');
     expect(statement.subject).toEqual([{ name: 'P3-1', digest: { sha256: Buffer.from(nativeCrypto.sha256(canonicalBytes(rest))).toString('hex') } }]);
     expect(statement.predicate).toMatchObject({ entries: doc.entries.length, unitEvents: unitPositions(doc).length });
+    // Served as its own RFC 8785 text (serialized once: the digest above is of that text without the statement).
+    const { statement: _again, ...servedRest } = JSON.parse(served) as typeof doc;
+    expect(served).toBe(canonicalize(JSON.parse(served)));
+    expect(served.startsWith(canonicalize(servedRest).slice(0, -1) + ',"statement":{')).toBe(true);
     for (const crypto of [nativeCrypto, portableCrypto]) {
       const report = verifyProvenance(doc, parseVerifierKey(edKeyText), crypto, { mlDsaKey: parseMlDsaVerifierKey(pqKeyText) });
       expect(report).toMatchObject({ format: 'flashtrail.provenance.v3', signatures: ['Ed25519', 'ML-DSA-44'], statementSignatures: ['Ed25519', 'ML-DSA-44'] });

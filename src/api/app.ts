@@ -25,7 +25,7 @@ import { problem } from './problem.ts';
 import type { TokenSource } from './tokens.ts';
 import type { LedgerLog } from '../read/ledger-log.ts';
 import type { Checkpointer } from '../write/checkpointer.ts';
-import { buildProvenance, checkpointSize, signProvenance } from '../evidence/provenance.ts';
+import { buildProvenance, checkpointSize, signProvenanceBytes } from '../evidence/provenance.ts';
 import { productionRoutes } from './production-routes.ts';
 import { prepareExport, selectUnits } from '../evidence/export.ts';
 import { ExportSelectionSchema } from '../../schemas/export.ts';
@@ -276,9 +276,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // both keys) rather than after waiting for a map commitment over a checkpoint it could not sign for anyway.
     const keys = await deps.checkpointer.statementKeysFor(plain.checkpoint);
     const unsigned = deps.unitMap ? await historyIfInService(plain, deps.unitMap, logger) : plain;
-    const doc = signProvenance(unsigned, keys, deps.origin);
-    c.header('X-Checkpoint-Size', String(checkpointSize(doc.checkpoint)));
-    return c.json(doc);
+    // Served as the signed document's RFC 8785 bytes, serialized once (the statement's digest is of the same text).
+    const { document, bytes } = signProvenanceBytes(unsigned, keys, deps.origin);
+    c.header('X-Checkpoint-Size', String(checkpointSize(document.checkpoint)));
+    return c.body(bytes, 200, { 'content-type': 'application/json' });
   });
 
   v1.route('/', interlockRoutes(readinessFromReadModel(projections), limitBody));

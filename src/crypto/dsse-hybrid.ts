@@ -18,11 +18,13 @@ export function signEnvelopeHybrid(
   signEd25519: (message: Uint8Array, secretKey: Uint8Array) => Uint8Array = sign,
   /** ML-DSA-44 signing: the portable one, or (Node entry points) OpenSSL's where this Node has it. */
   signMlDsa: (message: Uint8Array, secretKey: Uint8Array) => Uint8Array = signMlDsa44,
+  /** Base64: the portable encoder, or (Node entry points) Node's, which gives the same text. */
+  base64: (bytes: Uint8Array) => string = toBase64,
 ): DsseEnvelope {
   const message = pae(payloadType, body);
-  const signatures = [{ keyid: ed25519.keyId, sig: toBase64(signEd25519(message, ed25519.secretKey)) }];
-  if (mlDsa) signatures.push({ keyid: mlDsa.keyId, sig: toBase64(signMlDsa(message, mlDsa.secretKey)) });
-  return { payloadType, payload: toBase64(body), signatures };
+  const signatures = [{ keyid: ed25519.keyId, sig: base64(signEd25519(message, ed25519.secretKey)) }];
+  if (mlDsa) signatures.push({ keyid: mlDsa.keyId, sig: base64(signMlDsa(message, mlDsa.secretKey)) });
+  return { payloadType, payload: base64(body), signatures };
 }
 
 // One home for checking a signature at an index: dsse.ts (the single-signature check uses it too).

@@ -9,6 +9,7 @@ import type { DsseEnvelope } from '../crypto/dsse.ts';
 import { signEnvelopeHybrid } from '../crypto/dsse-hybrid.ts';
 import { signEd25519Native } from '../native/ed25519.ts';
 import { signMlDsa44Native } from '../native/ml-dsa.ts';
+import { toBase64Native } from '../native/crypto.ts';
 import { canonicalBytes } from '../crypto/jcs.ts';
 import { toHex } from '../crypto/encoding.ts';
 import { sha256 } from '../crypto/sha256.ts';
@@ -21,7 +22,7 @@ export interface StatementKeys {
 }
 
 export function signStatement(statement: unknown, keys: StatementKeys): DsseEnvelope {
-  return signEnvelopeHybrid(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(statement), keys.ledgerKey, keys.mlDsaKey ?? null, signEd25519Native, signMlDsa44Native);
+  return signEnvelopeHybrid(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(statement), keys.ledgerKey, keys.mlDsaKey ?? null, signEd25519Native, signMlDsa44Native, toBase64Native);
 }
 
 /** What a v3 export statement says of the offline verifier page written next to it. */

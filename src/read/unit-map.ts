@@ -26,11 +26,11 @@ import type { Logger } from 'pino';
 import type { EventStore } from '../store/event-store.ts';
 import { LEDGER_CHECKPOINT_STREAM } from '../event/streams.ts';
 import { decodeTrustedEnvelope } from '../event/codec.ts';
-import { nativeCrypto } from '../native/crypto.ts';
+import { nativeCrypto, toBase64Native } from '../native/crypto.ts';
 import { leafHash, type Hash } from '../merkle/hash.ts';
 import { CompactRange } from '../merkle/compact-range.ts';
 import { consistencyProof, inclusionProof, MemoryTree, rootHash } from '../merkle/proofs.ts';
-import { bytesEqual, fromHex, toBase64, toHex, utf8 } from '../crypto/encoding.ts';
+import { bytesEqual, fromHex, toHex, utf8 } from '../crypto/encoding.ts';
 import { formatCheckpointBody, parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { formatVerifierKey, parseNote, signNote } from '../tlog/note.ts';
 import { addMlDsaSignature } from '../tlog/ml-dsa-note.ts';
@@ -122,6 +122,8 @@ export class UnitMapIndex {
   /** The newest index checkpoint as the witnesses cosigned it, and whether all did; asked again only after a while. */
   private witnessedNote: { ledgerNote: string; note: string; complete: boolean; at: number } | null = null;
   private witnessing: { ledgerNote: string; done: Promise<string> } | null = null;
+  /** The newest index checkpoint's size, parsed once (every document asks for it). */
+  private parsedIndexNote: { note: string; size: number } | null = null;
   private readonly snapshots = new Map<number, UnitHistorySnapshot>();
   /** The commitment index of each snapshot served from the stored trees (their replaced nodes are freed after). */
   private readonly storedSnapshots = new Map<number, number>();
@@ -462,11 +464,9 @@ export class UnitMapIndex {
     await this.catchUp();
     const note = this.indexNote;
     if (note === null) return null;
-    const witnesses = this.options.witnesses;
-    if (!witnesses || witnesses.size === 0) return note;
-    const now = Date.now();
-    const w = this.witnessedNote;
-    if (w && w.ledgerNote === note && (w.complete || now - w.at < WITNESS_RETRY_MS)) return w.note;
+    const held = this.cosignedHeld(note);
+    if (held !== null) return held;
+    const witnesses = this.options.witnesses as NonNullable<UnitMapOptions['witnesses']>;
     if (this.witnessing?.ledgerNote === note) return this.witnessing.done;
     const size = this.tree.size;
     const done = witnesses.cosign(note, size, (from, to) => Promise.resolve(consistencyProof(this.tree, from, to, nativeCrypto))).then(
@@ -484,11 +484,29 @@ export class UnitMapIndex {
     return entry.done;
   }
 
+  /** What checkpoint() answers for index checkpoint `note` without asking the witnesses (again); null when it would ask. */
+  private cosignedHeld(note: string): string | null {
+    const witnesses = this.options.witnesses;
+    if (!witnesses || witnesses.size === 0) return note;
+    const w = this.witnessedNote;
+    return w && w.ledgerNote === note && (w.complete || Date.now() - w.at < WITNESS_RETRY_MS) ? w.note : null;
+  }
+
+  /** The size an index checkpoint note signs, parsed once per note (every document asks of the same one). */
+  private sizeOfIndexNote(note: string): number {
+    if (this.parsedIndexNote?.note !== note) this.parsedIndexNote = { note, size: parseCheckpointBody(parseNote(note).text).size };
+    return this.parsedIndexNote.size;
+  }
+
   /** The commitment of the map as of ledger checkpoint `size`, with its inclusion proof in the newest index checkpoint. */
   async commitment(size: number): Promise<MapCommitmentProof | null> {
-    let checkpoint = await this.checkpoint();
+    const signedSize = (note: string | null) => (note === null ? 0 : this.sizeOfIndexNote(note));
     let index = this.commitments.findIndex((c) => c.size === size);
-    const signedSize = (note: string | null) => (note === null ? 0 : parseCheckpointBody(parseNote(note).text).size);
+    // Already committed under the index checkpoint held: served without a pass (which reads the store's checkpoint
+    // records and the signed index back, on every document otherwise); the timer's passes bring newer commitments.
+    const held = this.broken === null && !this.rebuildNeeded && this.indexNote !== null && index >= 0 && index < signedSize(this.indexNote) ? this.cosignedHeld(this.indexNote) : null;
+    let checkpoint = held ?? (await this.checkpoint());
+    index = this.commitments.findIndex((c) => c.size === size);
     if (index >= 0 && index >= signedSize(checkpoint) && !this.writing && this.storage.awaitSignedIndex) {
       // A reader on a shared log derived the commitment before the writer signed an index checkpoint over it.
       await this.storage.awaitSignedIndex(index + 1);
@@ -514,9 +532,9 @@ export class UnitMapIndex {
     const { value, proof } = this.read(() => snapshot.prove(serial));
     return {
       mapRoot: toHex(snapshot.root()),
-      value: value === null ? null : toBase64(value),
-      proof: toBase64(proof),
-      commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint },
+      value: value === null ? null : toBase64Native(value),
+      proof: toBase64Native(proof),
+      commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64Native(h)), checkpoint: commitment.checkpoint },
     };
   }
 
@@ -529,10 +547,10 @@ export class UnitMapIndex {
     if (!commitment) return null;
     const snapshot = this.snapshots.get(size) ?? (await this.rebuildAt(size));
     return {
-      shared: { mapRoot: toHex(snapshot.root()), commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint } },
+      shared: { mapRoot: toHex(snapshot.root()), commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64Native(h)), checkpoint: commitment.checkpoint } },
       prove: (serial) => {
         const { value, proof } = this.read(() => snapshot.prove(serial));
-        return { value: value === null ? null : toBase64(value), proof: toBase64(proof) };
+        return { value: value === null ? null : toBase64Native(value), proof: toBase64Native(proof) };
       },
     };
   }
@@ -561,9 +579,9 @@ export class UnitMapIndex {
       ...splitMembers(rows.map((r) => [r.serial, r.now] as const)),
       evidence: {
         mapRoot: toHex(snapshot.root()),
-        value: value === null ? null : toBase64(value),
-        proof: toBase64(proof),
-        commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64(h)), checkpoint: commitment.checkpoint },
+        value: value === null ? null : toBase64Native(value),
+        proof: toBase64Native(proof),
+        commitment: { index: commitment.index, proof: commitment.proof.map((h) => toBase64Native(h)), checkpoint: commitment.checkpoint },
       },
     };
   }

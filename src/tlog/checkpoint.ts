@@ -42,12 +42,13 @@ export interface TlogProof {
   readonly extra?: Uint8Array;
 }
 
-export function formatTlogProof(p: TlogProof): string {
+/** `base64`: the encoder (the portable one by default; a Node server passes OpenSSL's, the same text with less garbage). */
+export function formatTlogProof(p: TlogProof, base64: (bytes: Uint8Array) => string = toBase64): string {
   return [
     TLOG_PROOF_HEADER,
-    ...(p.extra ? [`extra ${toBase64(p.extra)}`] : []),
+    ...(p.extra ? [`extra ${base64(p.extra)}`] : []),
     `index ${p.index}`,
-    ...p.proof.map(toBase64),
+    ...p.proof.map((h) => base64(h)),
     '',
     p.checkpoint,
   ].join('\n');

@@ -44,11 +44,14 @@ export function provenanceContentSha256(document: Readonly<Record<string, unknow
   return toHex(crypto.sha256(canonicalBytes(rest)));
 }
 
-/** The statement a ledger signs over a document (without its statement member). */
-export function provenanceStatementOf(document: { readonly serial: string; readonly entries: readonly { readonly role: string }[] } & Readonly<Record<string, unknown>>, origin: string, checkpoint: Checkpoint, crypto: CryptoBackend): ProvenanceStatement {
+/**
+ * The statement a ledger signs over a document (without its statement member). `contentSha256`: the digest, when
+ * the caller already hashed the document's RFC 8785 bytes (the ledger, which serves those bytes).
+ */
+export function provenanceStatementOf(document: { readonly serial: string; readonly entries: readonly { readonly role: string }[] } & Readonly<Record<string, unknown>>, origin: string, checkpoint: Checkpoint, crypto: CryptoBackend, contentSha256?: string): ProvenanceStatement {
   return {
     _type: IN_TOTO_STATEMENT_TYPE,
-    subject: [{ name: document.serial, digest: { sha256: provenanceContentSha256(document, crypto) } }],
+    subject: [{ name: document.serial, digest: { sha256: contentSha256 ?? provenanceContentSha256(document, crypto) } }],
     predicateType: PROVENANCE_PREDICATE_TYPE_V3,
     predicate: {
       format: PROVENANCE_FORMAT_V3,
