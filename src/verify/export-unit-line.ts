@@ -18,7 +18,8 @@
 import { unitEventVersions, LedgerEventSchema, EVENT_PAYLOAD_TYPE, type LedgerEvent } from '../../schemas/index.ts';
 import { predicatesByDiscriminator, type Predicate } from '../../schemas/predicate.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { fromUtf8, toHex, utf8 } from '../crypto/encoding.ts';
+import { fromUtf8, utf8 } from '../crypto/encoding.ts';
+import { sha256Hex } from '../crypto/sha256.ts';
 import { DEFAULT_MAX_DEPTH } from '../crypto/jcs.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import { hashesEqual, leafHash, nodeHash, splitPoint, type Hash } from '../merkle/hash.ts';
@@ -315,7 +316,7 @@ class FastDecoded implements Decoded {
     this.#crypto = crypto;
   }
   get digest(): string {
-    return (this.#digest ??= toHex(this.#crypto.sha256(this.bytes)));
+    return (this.#digest ??= sha256Hex(this.bytes, this.#crypto));
   }
   get envelope(): DsseEnvelope {
     const [line, payload, sig] = [this.#line, this.#payload, this.#sig];
