@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import wycheproof from './vectors/wycheproof/ed25519_test.json' with { type: 'json' };
 import { fromBase64, fromHex, fromUtf8, toBase64, utf8 } from '../src/crypto/encoding.ts';
 import { portableCrypto } from '../src/crypto/backend.ts';
+import { sha256Hex } from '../src/crypto/sha256.ts';
 import { nativeCrypto, toBase64Native } from '../src/native/crypto.ts';
 import { canonicalBytes, canonicalize, CanonicalizationError } from '../src/crypto/jcs.ts';
 import { decodeUntrustedEnvelope, EnvelopeDecodeError, signEvent } from '../src/event/codec.ts';
@@ -324,5 +325,18 @@ describe('the fast check of v2 unit records (property)', () => {
     expect(isWellFormedUnitV2(genuine, true)).toBe(true);
     const { history: _h, ...v2 } = genuine;
     expect(isWellFormedUnitV2(v2, true)).toBe(false);
+  });
+});
+
+describe('SHA-256 as hex', () => {
+  it('is the same on both backends, and the hex of the bytes, for random inputs of every length to 2 KiB', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) => {
+        const expected = Buffer.from(portableCrypto.sha256(bytes)).toString('hex');
+        expect(sha256Hex(bytes, nativeCrypto)).toBe(expected);
+        expect(sha256Hex(bytes, portableCrypto)).toBe(expected);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -16,6 +16,8 @@ export interface Sha256Stream {
 export interface CryptoBackend {
   readonly name: 'portable' | 'native';
   sha256(bytes: Uint8Array): Uint8Array;
+  /** SHA-256 as lowercase hex, where the backend writes it faster than hex of `sha256` (sha256.ts's sha256Hex uses it). */
+  readonly sha256Hex?: (bytes: Uint8Array) => string;
   /** Incremental SHA-256, for content digests of streamed files. */
   sha256Stream(): Sha256Stream;
   /** Strict RFC 8032 Ed25519 verification (never ZIP-215). */

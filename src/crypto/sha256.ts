@@ -10,5 +10,5 @@ export function sha256(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto
 }
 
 export function sha256Hex(bytes: Uint8Array, crypto: CryptoBackend = portableCrypto): string {
-  return toHex(crypto.sha256(bytes));
+  return crypto.sha256Hex ? crypto.sha256Hex(bytes) : toHex(crypto.sha256(bytes));
 }

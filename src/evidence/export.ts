@@ -9,6 +9,7 @@
  * in `prepareExport`, so that a caller can still answer with an error; a failure after that throws from the
  * line generator, and the caller must abort the transfer rather than end it (a truncated file never verifies).
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Ledger, StoredEvent } from '../write/pipeline.ts';
 import type { EventStore } from '../store/event-store.ts';
@@ -19,10 +20,10 @@ import type { Signer } from '../crypto/ed25519.ts';
 import type { UnitFacts as ProductionFacts } from '../../projections/production.ts';
 import type { UnitEvent } from '../../schemas/index.ts';
 import { batchStream, LEDGER_KEY_ROTATIONS_STREAM, LEDGER_TRUST_STREAM, releaseStream, stationStream, unitStream } from '../event/streams.ts';
-import { canonicalize, type KnownCanonical } from '../crypto/jcs.ts';
+import { canonicalize } from '../crypto/jcs.ts';
 import type { MlDsaSigner } from '../crypto/ml-dsa.ts';
 import { signStatement } from './statement.ts';
-import { fromUtf8, toBase64, toHex } from '../crypto/encoding.ts';
+import { toBase64, toHex } from '../crypto/encoding.ts';
 import { checkpointSize } from './provenance.ts';
 import { parseCheckpointBody } from '../tlog/checkpoint.ts';
 import { parseNote } from '../tlog/note.ts';
@@ -194,7 +195,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
    */
   const readUnitEvents = async (serial: string): Promise<UnitEventText[]> => {
     if (deps.store) return (await deps.store.readStream(unitStream(serial))).map((r) => storedUnitEvent(r.data, r.position));
-    return (await ledger.readStream(unitStream(serial))).map((e) => ({ text: fromUtf8(e.bytes), event: e.event as UnitEvent, position: e.recorded.position }));
+    return (await ledger.readStream(unitStream(serial))).map((e) => ({ bytes: utf8Form(e.bytes), event: e.event as UnitEvent, position: e.recorded.position }));
   };
   /** The unit events of a step's serials: one query for all of them where the store reads streams together. */
   const readStepEvents = async (step: readonly string[]): Promise<UnitEventText[][]> => {
@@ -236,25 +237,25 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
     let records = 0;
     let events = 0;
     let written = 0;
-    let pending: string[] = [];
-    let chars = 0;
-    /** The lines so far as one chunk of UTF-8, hashed: one encoding, one hash update and one write per chunk. */
+    const out = new ChunkWriter();
+    /** The lines so far as one chunk, hashed: one hash update and one write per chunk. */
     const chunk = (): Buffer => {
-      const bytes = Buffer.from(pending.join(''), 'utf8');
-      pending = [];
-      chars = 0;
+      const bytes = out.take();
       hash.update(bytes);
       return bytes;
     };
-    /** Adds a record's line; a chunk to yield once the lines add up to CHUNK_CHARS, else null. */
-    const emit = (record: ExportRecord, what: string, known?: KnownCanonical): Buffer | null => {
-      const line = canonicalize(record, undefined, known) + '\n';
-      // A UTF-16 code unit is at most 3 UTF-8 bytes: only a line that long is measured.
-      if (line.length * 3 > MAX_EXPORT_LINE_BYTES && Buffer.byteLength(line) > MAX_EXPORT_LINE_BYTES) throw new LedgerError('INTERNAL', `${what} would be a line longer than ${MAX_EXPORT_LINE_BYTES} bytes, which no verifier reads`);
+    /** Ends the line written since `start`; a chunk to yield once the lines add up to CHUNK_BYTES, else null. */
+    const endLine = (start: number, what: string): Buffer | null => {
+      out.text('\n');
+      if (out.length - start > MAX_EXPORT_LINE_BYTES) throw new LedgerError('INTERNAL', `${what} would be a line longer than ${MAX_EXPORT_LINE_BYTES} bytes, which no verifier reads`);
       records++;
-      pending.push(line);
-      chars += line.length;
-      return chars >= CHUNK_CHARS ? chunk() : null;
+      return out.length >= CHUNK_BYTES ? chunk() : null;
+    };
+    /** Adds a record's line (its RFC 8785 form). */
+    const emit = (record: ExportRecord, what: string): Buffer | null => {
+      const start = out.length;
+      out.text(canonicalize(record));
+      return endLine(start, what);
     };
     let full: Buffer | null;
     if ((full = emit({ record: 'header', format, origin: deps.origin, createdAt, selection }, 'the header'))) yield full;
@@ -301,6 +302,9 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
         }
         return text + ']';
       };
+      // The record's members around its events, as canonicalize writes them with the events' text spliced in.
+      const logged: LoggedEnvelope[] = [];
+      const splice = new Map([[logged, EVENTS_MARK]]);
       for (const { serial, facts, releaseId, covered } of kept) {
         await turn();
         if (releaseId !== null) releasesUsed.add(releaseId);
@@ -311,16 +315,24 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
         }
         events += covered.length;
         written++;
-        // The events' RFC 8785 text, written here rather than by canonicalize: each member is an integer, base64
-        // text (no escapes) or the envelope's canonical text as the store keeps it, and the members are in
-        // code-unit order (envelope, leafIndex, proof). The array stays empty: its text is spliced in.
-        const logged: LoggedEnvelope[] = [];
-        const text = '[' + covered.map((c) => `{"envelope":${c.text},"leafIndex":${c.leafIndex},"proof":${proofText(c.leafIndex)}}`).join(',') + ']';
-        if ((full = emit({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, `unit ${serial}`, new Map([[logged, text]])))) yield full;
+        // The events' RFC 8785 form, written here rather than by canonicalize: each member is an integer, base64
+        // text (no escapes) or the envelope's canonical bytes as the store keeps them (copied, never decoded), and
+        // the members are in code-unit order (envelope, leafIndex, proof). The array stays empty: the record's
+        // text has a mark where the events go (a raw control character, which no canonical text holds).
+        const record = canonicalize({ record: 'unit', serial, chipId: facts.chipId, mac: facts.mac, batchId: facts.batchId, releaseId, events: logged, ...(history ? { history: history.prove(serial) } : {}) }, undefined, splice);
+        const mark = record.indexOf(EVENTS_MARK);
+        const start = out.length;
+        out.text(record.slice(0, mark) + '[{"envelope":');
+        covered.forEach((c, i) => {
+          out.bytes(c.bytes);
+          out.ascii(`,"leafIndex":${c.leafIndex},"proof":${proofText(c.leafIndex)}}${i + 1 < covered.length ? ',{"envelope":' : ']'}`);
+        });
+        out.text(record.slice(mark + EVENTS_MARK.length));
+        if ((full = endLine(start, `unit ${serial}`))) yield full;
       }
     }
 
-    if (pending.length > 0) yield chunk(); // the content digest covers every line before the statement
+    if (out.length > 0) yield chunk(); // the content digest covers every line before the statement
     const subject = [...firmware.values()]
       .map((f) => ({ name: subjectName(f), digest: { sha256: f.sha256 } }))
       .sort((a, b) => (a.digest.sha256 === b.digest.sha256 ? (a.name < b.name ? -1 : 1) : a.digest.sha256 < b.digest.sha256 ? -1 : 1));
@@ -349,29 +361,75 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
   return { checkpoint: note, format, formatNote: answer && 'reason' in answer ? answer.reason : null, candidates: serials.length, lines };
 }
 
-/** About how many characters of lines make one chunk of the file (a unit line is about 10 KB). */
-const CHUNK_CHARS = 1 << 19;
+/** About how many bytes of lines make one chunk of the file (a unit line is about 10 KB). */
+const CHUNK_BYTES = 1 << 19;
+
+/** Where a unit record's events go in its canonical text (canonicalize writes a known value's text as it is). */
+const EVENTS_MARK = '\u0000';
+
+/**
+ * The file's next chunk of lines, written as bytes: the envelopes' stored bytes are copied in as they are, not
+ * decoded to text and encoded again. A chunk is a fresh buffer (the caller's stream may still hold the last one).
+ */
+class ChunkWriter {
+  #buffer = Buffer.allocUnsafe(CHUNK_BYTES + (CHUNK_BYTES >> 2));
+  length = 0;
+  #room(n: number): void {
+    if (this.length + n <= this.#buffer.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.#buffer.length, this.length + n));
+    this.#buffer.copy(bigger, 0, 0, this.length);
+    this.#buffer = bigger;
+  }
+  text(s: string): void {
+    this.#room(3 * s.length); // a UTF-16 code unit is at most 3 bytes of UTF-8
+    this.length += this.#buffer.write(s, this.length, 'utf8');
+  }
+  /** Text of ASCII characters only (integers, base64, JSON punctuation). */
+  ascii(s: string): void {
+    this.#room(s.length);
+    this.length += this.#buffer.write(s, this.length, 'latin1');
+  }
+  bytes(b: Uint8Array): void {
+    this.#room(b.length);
+    this.#buffer.set(b, this.length);
+    this.length += b.length;
+  }
+  take(): Buffer {
+    const chunk = this.#buffer.subarray(0, this.length);
+    this.#buffer = Buffer.allocUnsafe(CHUNK_BYTES + (CHUNK_BYTES >> 2));
+    this.length = 0;
+    return chunk;
+  }
+}
 
 /** Units read, proved and written together: one leaf lookup and one set of shared proofs for all their events. */
 const UNITS_PER_STEP = 128;
 
-/** A stored unit event as the writer needs it: its canonical text (spliced into the line) and its payload. */
+/** A stored unit event as the writer needs it: its canonical bytes (copied into the line) and its payload. */
 interface UnitEventText {
-  readonly text: string;
+  readonly bytes: Uint8Array;
   readonly event: UnitEvent;
   readonly position: bigint;
 }
 
 /**
- * A stored envelope's text and its event. The store keeps the RFC 8785 form the ledger accepted (strict base64,
+ * A stored envelope's bytes and its event. The store keeps the RFC 8785 form the ledger accepted (strict base64,
  * canonical payload, schema: src/event/codec.ts), whose first member is always the payload; so the payload is
- * cut out of the text and decoded with Node's decoder, and the envelope object, which the line does not need,
+ * cut out of the bytes and decoded with Node's decoder, and the envelope object, which the line does not need,
  * is never built. Anything else is parsed whole.
  */
 function storedUnitEvent(bytes: Uint8Array, position: bigint): UnitEventText {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-  const payload = storedPayload(bytes) ?? Buffer.from((JSON.parse(text) as { payload: string }).payload, 'base64');
-  return { text, event: JSON.parse(payload.toString('utf8')) as UnitEvent, position };
+  const payload = storedPayload(bytes) ?? Buffer.from((JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as { payload: string }).payload, 'base64');
+  return { bytes: utf8Form(bytes), event: JSON.parse(payload.toString('utf8')) as UnitEvent, position };
+}
+
+/**
+ * The bytes as the line holds them: themselves, being UTF-8 (as every envelope the ledger accepted is); else
+ * (a cell changed outside the ledger) the UTF-8 of their decoding, as the line held them when it was written as
+ * text. A verifier refuses either.
+ */
+function utf8Form(bytes: Uint8Array): Uint8Array {
+  return isUtf8(bytes) ? bytes : Buffer.from(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), 'utf8');
 }
 
 type FirmwareAnswer = { now: string[]; formerly: string[]; sha256: string; firmware: { mapRoot: string; value: string | null; proof: string } };

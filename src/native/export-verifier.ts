@@ -60,7 +60,7 @@ function workerUrl(): URL {
 
 /**
  * A pool of worker threads behind the pipeline's UnitRecordVerifier interface. A batch travels as one buffer,
- * transferred (its lines copied into it once, no structured clone of each), and the context only when it is new to
+ * transferred (the pipeline's own buffer of its lines, no structured clone of each), and the context only when it is new to
  * the worker: both costs are paid per batch, not per line.
  */
 export function workerPoolVerifier(threads: number, portable: boolean): UnitRecordVerifier {
@@ -79,15 +79,20 @@ export function workerPoolVerifier(threads: number, portable: boolean): UnitReco
           else reject(new VerificationError(reply.error.code, reply.error.step, reply.error.message, reply.error.location));
         });
         const to = workers[id % workers.length] as (typeof workers)[number];
-        const bytes = new Uint8Array(batch.reduce((n, u) => n + u.bytes.length, 0));
         const ends = new Uint32Array(batch.length);
         const lines = new Float64Array(batch.length);
+        // The pipeline hands the lines as one buffer's views, one after another from its start (UnitRecordVerifier):
+        // that buffer goes as it is. Lines in any other arrangement are copied into one.
+        const buffer = batch[0]?.bytes.buffer;
         let at = 0;
+        let contiguous = buffer instanceof ArrayBuffer;
         batch.forEach((u, i) => {
-          bytes.set(u.bytes, at);
+          contiguous &&= u.bytes.buffer === buffer && u.bytes.byteOffset === at;
           ends[i] = at += u.bytes.length;
           lines[i] = u.line;
         });
+        const bytes = contiguous ? new Uint8Array(buffer as ArrayBuffer, 0, at) : new Uint8Array(at);
+        if (!contiguous) batch.forEach((u, i) => bytes.set(u.bytes, i === 0 ? 0 : (ends[i - 1] as number)));
         const fresh = to.context !== context;
         to.context = context;
         to.worker.postMessage({ id, context: fresh ? context : null, portable, bytes, ends, lines } satisfies WorkRequest, [bytes.buffer, ends.buffer, lines.buffer]);

@@ -18,7 +18,8 @@
 import { unitEventVersions, LedgerEventSchema, EVENT_PAYLOAD_TYPE, type LedgerEvent } from '../../schemas/index.ts';
 import { predicatesByDiscriminator, type Predicate } from '../../schemas/predicate.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { fromUtf8, toHex, utf8 } from '../crypto/encoding.ts';
+import { fromUtf8, utf8 } from '../crypto/encoding.ts';
+import { sha256Hex } from '../crypto/sha256.ts';
 import { DEFAULT_MAX_DEPTH } from '../crypto/jcs.ts';
 import type { Checkpoint } from '../tlog/checkpoint.ts';
 import { hashesEqual, leafHash, nodeHash, splitPoint, type Hash } from '../merkle/hash.ts';
@@ -167,18 +168,32 @@ class Scan {
  * not. `before`: bytes to put in front of the decoded ones, in the same buffer (the result is the decoded bytes).
  */
 export function base64Span(b: Uint8Array, s: number, e: number, before?: Uint8Array): Uint8Array | null {
-  const n = e - s;
-  if (n % 4 !== 0) return null;
-  const padding = n === 0 ? 0 : b[e - 1] === 0x3d ? (b[e - 2] === 0x3d ? 2 : 1) : 0;
   const head = before?.length ?? 0;
-  const whole = new Uint8Array(head + (n / 4) * 3 - padding);
+  const whole = new Uint8Array(head + base64Length(b, s, e));
   if (before) whole.set(before);
-  const out = head > 0 ? whole.subarray(head) : whole;
+  return base64Into(b, s, e, whole, head) < 0 ? null : whole.subarray(head);
+}
+
+/** How many bytes the base64 text [s, e) decodes to, by its length and padding (its form is checked by base64Into). */
+function base64Length(b: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  if (n % 4 !== 0) return 0;
+  return (n / 4) * 3 - (n === 0 ? 0 : b[e - 1] === 0x3d ? (b[e - 2] === 0x3d ? 2 : 1) : 0);
+}
+
+/**
+ * base64Span's decoding into `out` from offset `at`, which must have room for base64Length bytes: the number of
+ * bytes written, or -1 if the text is not strict base64.
+ */
+function base64Into(b: Uint8Array, s: number, e: number, out: Uint8Array, at: number): number {
+  const n = e - s;
+  if (n % 4 !== 0) return -1;
+  const padding = n === 0 ? 0 : b[e - 1] === 0x3d ? (b[e - 2] === 0x3d ? 2 : 1) : 0;
   const full = padding === 0 ? e : e - 4;
-  let o = 0;
+  let o = at;
   for (let i = s; i < full; i += 4) {
     const v = ((B64[b[i] as number] as number) << 18) | ((B64[b[i + 1] as number] as number) << 12) | ((B64[b[i + 2] as number] as number) << 6) | (B64[b[i + 3] as number] as number);
-    if (v < 0) return null;
+    if (v < 0) return -1;
     out[o++] = v >> 16;
     out[o++] = (v >> 8) & 255;
     out[o++] = v & 255;
@@ -187,13 +202,13 @@ export function base64Span(b: Uint8Array, s: number, e: number, before?: Uint8Ar
     const a = B64[b[full] as number] as number;
     const c1 = B64[b[full + 1] as number] as number;
     const c2 = padding === 1 ? (B64[b[full + 2] as number] as number) : 0;
-    if (a < 0 || c1 < 0 || c2 < 0) return null;
+    if (a < 0 || c1 < 0 || c2 < 0) return -1;
     const v = (a << 18) | (c1 << 12) | (c2 << 6);
-    if ((padding === 2 ? v & 0xffff : v & 0xff) !== 0) return null;
+    if ((padding === 2 ? v & 0xffff : v & 0xff) !== 0) return -1;
     out[o++] = v >> 16;
     if (padding === 1) out[o++] = (v >> 8) & 255;
   }
-  return out;
+  return o - at;
 }
 
 /**
@@ -301,7 +316,7 @@ class FastDecoded implements Decoded {
     this.#crypto = crypto;
   }
   get digest(): string {
-    return (this.#digest ??= toHex(this.#crypto.sha256(this.bytes)));
+    return (this.#digest ??= sha256Hex(this.bytes, this.#crypto));
   }
   get envelope(): DsseEnvelope {
     const [line, payload, sig] = [this.#line, this.#payload, this.#sig];
@@ -320,16 +335,32 @@ function paeHeader(length: number): Uint8Array {
   return header;
 }
 
+/**
+ * Where a line's envelopes are decoded: one buffer for the line (its length, more than every event's PAE header,
+ * payload and signature need, as each is shorter than its base64 and the members around it), so that a line costs
+ * one allocation, not two per event. An envelope that does not fit (none the ledger writes) gets its own.
+ */
+interface DecodeArea {
+  readonly bytes: Uint8Array;
+  used: number;
+}
+
 /** One envelope as the ledger's decoder (codec.ts) would accept it, from its canonical bytes; null: let it decide. */
-function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number, number], sig: [number, number], span: [number, number], position: number, leafIndex: number, line: number, crypto: CryptoBackend): Decoded | null {
+function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number, number], sig: [number, number], span: [number, number], position: number, leafIndex: number, line: number, area: DecodeArea, crypto: CryptoBackend): Decoded | null {
   // DsseEnvelopeSchema: a payload of 1 to 256 KiB characters, a signature of 88; then canonical base64 of UTF-8, 64 bytes.
-  if (payload[1] - payload[0] < 1 || payload[1] - payload[0] > 256 * 1024) return null;
-  // Decoded behind the start of its PAE (dsse.ts): the message the signature covers is then the same buffer.
-  const length = ((payload[1] - payload[0]) / 4) * 3 - (b[payload[1] - 1] === 0x3d ? (b[payload[1] - 2] === 0x3d ? 2 : 1) : 0);
+  if (payload[1] - payload[0] < 1 || payload[1] - payload[0] > 256 * 1024 || base64Length(b, sig[0], sig[1]) !== 64) return null;
+  // Decoded behind the start of its PAE (dsse.ts): the message the signature covers is then one span, the
+  // signature right after it.
+  const length = base64Length(b, payload[0], payload[1]);
   const header = paeHeader(length);
-  const payloadBytes = base64Span(b, payload[0], payload[1], header);
-  const signature = base64Span(b, sig[0], sig[1]);
-  if (!payloadBytes || !signature || signature.length !== 64) return null;
+  const need = header.length + length + 64;
+  const [out, at] = area.used + need <= area.bytes.length ? [area.bytes, area.used] : [new Uint8Array(need), 0];
+  if (out === area.bytes) area.used += need;
+  out.set(header, at);
+  const body = at + header.length;
+  if (base64Into(b, payload[0], payload[1], out, body) !== length || base64Into(b, sig[0], sig[1], out, body + length) !== 64) return null;
+  const payloadBytes = out.subarray(body, body + length);
+  const signature = out.subarray(body + length, body + length + 64);
   let text: string;
   let value: unknown;
   try {
@@ -350,7 +381,7 @@ function decodeEnvelope(b: Uint8Array, payload: [number, number], keyid: [number
     if (!parsed.success) return null;
     event = parsed.data;
   }
-  const message = new Uint8Array(payloadBytes.buffer, payloadBytes.byteOffset - header.length, header.length + payloadBytes.length);
+  const message = out.subarray(at, body + length);
   return new FastDecoded(leafIndex, position, { line, field: eventField(position) }, event, keyIdText(b, keyid[0]), b.subarray(span[0], span[1]), payloadBytes, { signature, message }, b, payload, sig, crypto);
 }
 
@@ -390,6 +421,7 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
   if (!s.eat(PIECES.events)) return null;
   const decoded: Decoded[] = [];
   const leafHashes: Hash[] = [];
+  const area: DecodeArea = { bytes: new Uint8Array(b.length), used: 0 };
   for (let position = 0; ; position++) {
     if (position > 0 && !s.eat([0x2c])) break;
     if (!s.eat(PIECES.envelope)) return null;
@@ -423,7 +455,7 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
       if (b[s.at] === 0x2c && b[s.at + 1] === 0x22) s.at++;
     }
     if (proofs > MAX_PROOF || !s.eat([0x5d, 0x7d])) return null;
-    const d = decodeEnvelope(b, payload, keyid, sig, [envelopeStart, envelopeEnd], position, leafIndex, line, crypto);
+    const d = decodeEnvelope(b, payload, keyid, sig, [envelopeStart, envelopeEnd], position, leafIndex, line, area, crypto);
     if (!d) return null;
     const leaf = leafHash(d.bytes, crypto);
     if (!included(b, leaf, leafIndex, proofAt, proofs, memo, crypto)) return null;

@@ -112,7 +112,9 @@ export interface PreparedContext {
 
 /**
  * Verifies batches of unit record lines. `verify` may run them anywhere; it resolves with one result per
- * line, in order, or rejects with the VerificationError of the first failing unit.
+ * line, in order, or rejects with the VerificationError of the first failing unit. The lines of a batch are views
+ * of one buffer, one after another from its start, which the pipeline never touches again once it has called
+ * `verify`: a verifier may transfer that buffer to another thread.
  */
 export interface UnitRecordVerifier {
   readonly threads: number;
@@ -390,6 +392,45 @@ export function firmwareAnswerLine(report: Pick<ExportReport, 'firmwareAnswer' |
 
 /** Unit records per batch handed to the verifier. */
 const BATCH = 256;
+
+/**
+ * The unit record lines of the batch being filled, copied one after another into one buffer from its start: the
+ * chunk of the file a line came from can be freed while the batch waits for a thread, and a verifier can hand the
+ * batch on as that one buffer (the Node worker pool transfers it instead of copying the lines again). A batch's
+ * buffer is never written once the batch is taken. It grows by doubling (its lines moved along); the next batch's
+ * starts a little larger than the last one ended, so that most batches are written into one allocation.
+ */
+class UnitBatch {
+  lines: UnitLine[] = [];
+  #bytes = new Uint8Array(0);
+  #used = 0;
+  #size = 1 << 16;
+  /** Adds a copy of the line; the batch's length after it. */
+  add(line: number, bytes: Uint8Array): number {
+    if (this.#used + bytes.length > this.#bytes.length) this.#grow(this.#used + bytes.length);
+    this.#bytes.set(bytes, this.#used);
+    this.lines.push({ line, bytes: this.#bytes.subarray(this.#used, (this.#used += bytes.length)) });
+    return this.lines.length;
+  }
+  #grow(need: number): void {
+    let size = Math.max(this.#size, this.#bytes.length);
+    while (size < need) size *= 2;
+    const bigger = new Uint8Array(size);
+    bigger.set(this.#bytes.subarray(0, this.#used));
+    this.#bytes = bigger;
+    let at = 0;
+    this.lines = this.lines.map((u) => ({ line: u.line, bytes: bigger.subarray(at, (at += u.bytes.length)) }));
+  }
+  /** The lines so far, for a verifier; the next line starts a new buffer. */
+  take(): UnitLine[] {
+    const lines = this.lines;
+    this.#size = Math.max(1 << 16, Math.ceil(this.#used * 1.25));
+    this.lines = [];
+    this.#bytes = new Uint8Array(0);
+    this.#used = 0;
+    return lines;
+  }
+}
 /** How a unit record line starts: v1 as the ledger wrote it, v2 in RFC 8785 member order. */
 const UNIT_PREFIX: Record<ExportFormat, Uint8Array> = { [EXPORT_FORMAT_V1]: utf8Bytes('{"record":"unit"'), [EXPORT_FORMAT_V2]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V3]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V4]: utf8Bytes('{"batchId":'), [EXPORT_FORMAT_V5]: utf8Bytes('{"batchId":') };
 
@@ -513,7 +554,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
     let lastAdminLeaf = -1;
     let established: EstablishedKeys | null = null;
     let context: UnitContext | null = null;
-    let batch: UnitLine[] = [];
+    const batch = new UnitBatch();
     let statement: { envelope: Parameters<typeof verifyStatement>[0]; line: number } | null = null;
     let contentDigest = '';
     let historyRecord: Extract<ExportRecord, { record: 'history' }> | null = null;
@@ -673,12 +714,7 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       if (context && startsWith(bytes, UNIT_PREFIX[format])) {
         hash.update(bytes);
         records++;
-        // A copy, so that the chunk it came from can be freed while the batch waits for a thread.
-        batch.push({ line: lineNo, bytes: bytes.slice() });
-        if (batch.length >= BATCH) {
-          await dispatch(batch, context);
-          batch = [];
-        }
+        if (batch.add(lineNo, bytes) >= BATCH) await dispatch(batch.take(), context);
         continue;
       }
       const text = lineText(bytes, lineNo, MAX_EXPORT_LINE_BYTES);
@@ -739,12 +775,12 @@ export async function verifyExportLines(lines: AsyncIterable<Uint8Array>, pinned
       // The first unit record (parsed here, in v2 already held to its RFC 8785 form), or a v1 unit record
       // whose members are in another order: the verifier parses it again, as any other.
       context ??= establish(header);
-      batch.push({ line: lineNo, bytes: bytes.slice() });
+      batch.add(lineNo, bytes);
     }
     if (failure) throw failure;
     if (!header || !checkpointNote) throw new VerificationError('FORMAT_ERROR', 'format', 'the export is empty or truncated', { line: lineNo });
     context ??= establish(header);
-    if (batch.length > 0) await dispatch(batch, context);
+    if (batch.lines.length > 0) await dispatch(batch.take(), context);
     await Promise.all(inFlight);
     if (failure) throw failure;
     if (isCanonicalExportFormat(format)) {
