@@ -504,7 +504,7 @@ export class UnitMapIndex {
     let index = this.commitments.findIndex((c) => c.size === size);
     // Already committed under the index checkpoint held: served without a pass (which reads the store's checkpoint
     // records and the signed index back, on every document otherwise); the timer's passes bring newer commitments.
-    const held = this.broken === null && !this.rebuildNeeded && this.indexNote !== null && index >= 0 && index < signedSize(this.indexNote) ? this.cosignedHeld(this.indexNote) : null;
+    const held = this.broken === null && !this.rebuildNeeded && !this.reloadNeeded && this.indexNote !== null && index >= 0 && index < signedSize(this.indexNote) ? this.cosignedHeld(this.indexNote) : null;
     let checkpoint = held ?? (await this.checkpoint());
     index = this.commitments.findIndex((c) => c.size === size);
     if (index >= 0 && index >= signedSize(checkpoint) && !this.writing && this.storage.awaitSignedIndex) {

@@ -442,6 +442,16 @@ export class Checkpointer {
    * `rotatedFrom`; an instance on old files holds neither after the rotation and refuses, naming both keys.
    */
   async statementKeysFor(note: string): Promise<{ ledgerKey: Signer; mlDsaKey: MlDsaSigner | null }> {
+    // Every document of a checkpoint asks of the same note: its signature lines are parsed and their key ids hashed once.
+    if (this.statementKeysOfNote?.note === note) return this.statementKeysOfNote.keys;
+    const keys = await this.statementKeysNow(note);
+    this.statementKeysOfNote = { note, keys };
+    return keys;
+  }
+
+  private statementKeysOfNote: { note: string; keys: { ledgerKey: Signer; mlDsaKey: MlDsaSigner | null } } | null = null;
+
+  private async statementKeysNow(note: string): Promise<{ ledgerKey: Signer; mlDsaKey: MlDsaSigner | null }> {
     const { ledgerKey, rotatedFrom, mlDsaKey, mlDsaRotatedFrom, origin } = this.options;
     const signedBy = new Set(parseNote(note).signatures.filter((s) => s.name === origin).map((s) => s.id));
     const size = sizeOfNote(note);
