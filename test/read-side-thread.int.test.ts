@@ -60,6 +60,8 @@ describe.skipIf(!onSqlite)('the read side on its own thread', () => {
   it('refuses what waited on a worker that died, and the next read starts a new one that resumes', async () => {
     const thread = t.running.projections as ReadSideThread;
     const station = new EventSigner(t.stationKeys['ST-01'], 'ST-01');
+    // Committed, so the next catch-up must ask the worker (with nothing new it is answered without one).
+    expect((await post(t.tokens.station1, station.sign('UnitScanned', scanData('BEFORE-CRASH')).envelope)).status).toBe(201);
     const before = workerOf(thread);
     const exited = new Promise((resolve) => before.once('exit', resolve));
     // Stopped with a catch-up sent to it (the thread stops before it reads its next message): that one is
@@ -127,6 +129,61 @@ describe.skipIf(!onSqlite)('the commit signal', () => {
       expect(sent.filter((k) => k === 'committed')).toHaveLength(2);
       expect(await projected('SIG-AFTER')).toBe('SIG-AFTER');
       expect(sent).not.toContain('catchUp');
+    } finally {
+      await thread.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!onSqlite)('the catch-up shortcut', () => {
+  it('asks the worker only when the store committed something since its last answer, and again after a worker went away', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rst-shortcut-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const thread = await ReadSideThread.open(store, { eventsFile: store.file, readModelFile: join(dir, 'readmodel.sqlite') });
+    try {
+      const sent: string[] = [];
+      const watch = (worker: Worker) => {
+        const post = worker.postMessage.bind(worker);
+        worker.postMessage = (message: { kind: string }) => {
+          sent.push(message.kind);
+          post(message);
+        };
+      };
+      watch(workerOf(thread));
+      const asked = () => sent.filter((k) => k === 'catchUp').length;
+      const station = new EventSigner(newSigner(), 'ST-01');
+      const scan = async (serial: string) => {
+        const signed = station.sign('UnitScanned', scanData(serial));
+        await store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }]);
+      };
+      // The first catch-up always asks: the read model may be behind what an earlier process committed.
+      await scan('SC-1');
+      await thread.catchUp();
+      expect(asked()).toBe(1);
+      expect(thread.get<{ serial: string }>('unit-state', 'SC-1')?.serial).toBe('SC-1');
+      // Nothing committed since: answered here, twice.
+      await thread.catchUp();
+      await thread.catchUp();
+      expect(asked()).toBe(1);
+      // A commit: the next catch-up asks, and what it answers shows the commit (read-your-writes, no wait).
+      await scan('SC-2');
+      await thread.catchUp();
+      expect(asked()).toBe(2);
+      expect(thread.get<{ serial: string }>('unit-state', 'SC-2')?.serial).toBe('SC-2');
+      // A worker that went away answered for nothing its replacement holds: the next catch-up asks the new one.
+      const first = workerOf(thread);
+      await first.terminate();
+      await new Promise((r) => setTimeout(r, 50));
+      await scan('SC-3');
+      await thread.catchUp();
+      expect(workerOf(thread)).not.toBe(first);
+      expect(thread.get<{ serial: string }>('unit-state', 'SC-3')?.serial).toBe('SC-3');
+      watch(workerOf(thread));
+      const before = asked();
+      await thread.catchUp();
+      expect(asked()).toBe(before);
     } finally {
       await thread.close();
       await store.close();

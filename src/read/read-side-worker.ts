@@ -9,7 +9,10 @@
  *   - the commit signal: each commit of its store (the data directory lock makes this process the only writer)
  *     is passed on as one small message, from which the worker runs its live passes;
  *   - catchUp(): a round trip to the worker, answered once every event committed before the call is
- *     projected. Every route that promised read-your-writes awaits it before it reads, as before.
+ *     projected. Every route that promised read-your-writes awaits it before it reads, as before. It is
+ *     answered at once, without the round trip, when this store has committed nothing since a catch-up that
+ *     the worker answered (the store's own commits are counted here, from its append signal): a read-mostly
+ *     ledger (an auditor's queries, a recall) does not pay a thread hop per request.
  *
  * If the worker stops unexpectedly, what was waiting on it is refused (the request fails, it is not answered
  * from a stale read model) and the next catchUp starts a new one, which resumes from the read model's
@@ -65,6 +68,11 @@ type Asked = Extract<ReadSideRequest, { id: number }>['kind'];
 export class ReadSideThread implements LiveReadModel {
   private live: { settleMs: number; onError: (error: unknown) => void; unsubscribe: () => void } | null = null;
   private closing = false;
+  /** Commits of the store counted since open (every one, by its append signal); null: no such signal, always ask. */
+  private stopCounting: (() => void) | null = null;
+  private commits = 0;
+  /** `commits` as it was when a catch-up the worker has answered was asked; -1: none since open or since a worker went away. */
+  private caughtUpThrough = -1;
 
   /**
    * Starts the worker, which opens (or, damaged, deletes and re-creates) the read model, then opens the
@@ -74,6 +82,9 @@ export class ReadSideThread implements LiveReadModel {
     // The thread's notices reach the instance made once it has opened (none but 'warn' comes before).
     let opened: ReadSideThread | undefined;
     const committedSignal = new SharedArrayBuffer(4);
+    // A worker that went away, or its replacement (which may have rebuilt a damaged read model), answered for
+    // nothing the new one has projected: the next catch-up asks again.
+    const forgetCaughtUp = () => opened?.forgetCaughtUp();
     const thread = await RequestThread.open<Asked, ReadSideNotice>({
       url: threadUrl(),
       workerData: { ...setup, committedSignal } satisfies ReadSideWorkerData,
@@ -84,9 +95,13 @@ export class ReadSideThread implements LiveReadModel {
         if (notice.kind === 'warn') onWarn(notice.message);
         else opened?.live?.onError(new ReadSideThreadError(notice.message));
       },
-      onLost: (why) => opened?.live?.onError(new ReadSideThreadError(`the read side's thread ${why}; the next read starts a new one`)),
+      onLost: (why) => {
+        forgetCaughtUp();
+        opened?.live?.onError(new ReadSideThreadError(`the read side's thread ${why}; the next read starts a new one`));
+      },
       // A new worker resumes from the read model's checkpoints; the live pass goes on there.
       onRevived: () => {
+        forgetCaughtUp();
         // A signal raised for the worker that went away had its message dropped: the new one reads from its checkpoints.
         Atomics.store(opened?.committedSignal ?? new Int32Array(1), 0, 0);
         if (opened?.live) opened.thread.post({ kind: 'start', settleMs: opened.live.settleMs } satisfies ReadSideRequest);
@@ -94,6 +109,8 @@ export class ReadSideThread implements LiveReadModel {
     });
     try {
       opened = new ReadSideThread(thread, new ProjectionRunner(store, setup.readModelFile, READ_MODEL_PROJECTIONS, undefined, { readOnly: true }), new Int32Array(committedSignal));
+      const counted = opened;
+      counted.stopCounting = isCommitSignalling(store) ? store.onAppended(() => void counted.commits++) : null;
       return opened;
     } catch (error) {
       await thread.worker.terminate();
@@ -111,7 +128,17 @@ export class ReadSideThread implements LiveReadModel {
 
   catchUp(): Promise<void> {
     if (this.closing) return Promise.reject(new ReadSideThreadError('the read side is closed'));
-    return this.thread.ask('catchUp');
+    const commits = this.commits;
+    if (this.stopCounting && this.caughtUpThrough === commits) return Promise.resolve();
+    return this.thread.ask('catchUp').then(() => {
+      // The worker projected every event committed before it was asked, so every commit counted by then. (A
+      // worker that went away answers nothing: what waited on it is refused.)
+      if (commits > this.caughtUpThrough) this.caughtUpThrough = commits;
+    });
+  }
+
+  private forgetCaughtUp(): void {
+    this.caughtUpThrough = -1;
   }
 
   /**
@@ -139,6 +166,7 @@ export class ReadSideThread implements LiveReadModel {
     if (this.closing) return;
     await this.stop();
     this.closing = true;
+    this.stopCounting?.();
     // The reader first: the last connection to close a WAL database checkpoints it and deletes its -wal file,
     // which a read-only one cannot (a -wal left behind would outlive a damaged or replaced main file).
     this.reader.close();
@@ -173,4 +201,9 @@ export class ReadSideThread implements LiveReadModel {
   dump(): string {
     return this.reader.dump();
   }
+}
+
+/** A store that tells of each of its own commits (SqliteEventStore.onAppended): what the catch-up shortcut counts. */
+function isCommitSignalling(store: EventStore): store is EventStore & { onAppended(listener: () => void): () => void } {
+  return typeof (store as { onAppended?: unknown }).onAppended === 'function';
 }
