@@ -25,13 +25,16 @@ const ROWS_PER_STATEMENT = 64;
 /** Events a catch-up reads at a time. */
 const CATCH_UP_BATCH = 5000;
 /**
- * A catch-up this far behind (a rebuild, a server's first start on an existing log) has the leaves hashed on a
- * worker thread (./replay-thread.ts) while this one hashes the nodes and writes; closer to the head, one thread.
+ * How far behind an offline rebuild's catch-up (src/read/merkle-rebuild.ts) has the leaves hashed on a worker
+ * thread (./replay-thread.ts) while this one hashes the nodes and writes. Measured on 100k leaves (load 11-13):
+ * the calling thread 430-470 ms and the worker 550 ms of CPU, where one thread took ~860 ms: faster with a free
+ * core, but 20-45 % more CPU in all, and slower on a machine already busy. A serving process's catch-ups share the
+ * machine (at a first start the read model and the unit map catch up too), so they stay on one thread.
  */
-const THREADED_CATCH_UP_LEAVES = 20 * CATCH_UP_BATCH;
+export const THREADED_CATCH_UP_LEAVES = 20 * CATCH_UP_BATCH;
 
 export interface MerkleLogOptions {
-  /** How far behind the event log a catch-up hashes the leaves on a worker thread (THREADED_CATCH_UP_LEAVES). */
+  /** A catch-up more than this many leaves behind hashes them on a worker thread (THREADED_CATCH_UP_LEAVES); unset: never. */
   readonly threadedCatchUpLeaves?: number;
 }
 
@@ -164,8 +167,8 @@ export class MerkleLog implements SubtreeSource {
       const after = this.lastPosition();
       const events: readonly { position: bigint; data: Uint8Array }[] = await (this.store.readAllForReplay ?? this.store.readAll).call(this.store, { after, maxCount: sizer.size });
       if (events.length === 0) return;
-      const threadedFrom = this.options.threadedCatchUpLeaves ?? THREADED_CATCH_UP_LEAVES;
-      if (slice === 0 && events.length === sizer.size && this.store instanceof SqliteEventStore && (await this.store.headPosition()) - after > threadedFrom) return this.catchUpOnThread(this.store.file);
+      const threadedFrom = this.options.threadedCatchUpLeaves;
+      if (slice === 0 && threadedFrom !== undefined && events.length === sizer.size && this.store instanceof SqliteEventStore && (await this.store.headPosition()) - after > threadedFrom) return this.catchUpOnThread(this.store.file);
       this.appendBatch(events.length, (i) => (events[i] as { position: bigint }).position, (i) => leafHash((events[i] as { data: Uint8Array }).data, this.crypto));
       sizer.took(events.length, performance.now() - started);
     }
