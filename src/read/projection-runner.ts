@@ -117,7 +117,7 @@ function replayedBatch(events: readonly ReplayedEvent[]): EventBatch {
   };
 }
 
-/** Events as the rebuild thread cut them out: the batch's events are parsed in one go. */
+/** Events as the replay thread cut them out: the batch's events are parsed in one go. */
 function threadBatch(read: ReadBatch): EventBatch {
   const events = JSON.parse(Buffer.from(read.events.buffer, read.events.byteOffset, read.events.byteLength).toString('utf8')) as LedgerEvent[];
   const { positions, revisions, streams, digests } = read;
@@ -423,7 +423,7 @@ export class ProjectionRunner {
     }
   }
 
-  /** A database in memory has no file for the rebuild thread to open. */
+  /** A database in memory has no file for the replay thread to open. */
   private threadable(): boolean {
     return this.file !== ':memory:' && this.file !== '';
   }
