@@ -114,6 +114,34 @@ describe('persistent Merkle log', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a catch-up far behind, its leaves hashed on a worker thread, gives the same tree, and one thread goes on from it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-threaded-'));
+    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const reference = new MemoryTree();
+    const append = async (from: number, to: number) => {
+      const events = Array.from({ length: to - from }, (_, j) => ({ id: randomUUID(), type: 'T', data: new TextEncoder().encode(`{"n":${from + j}}`) }));
+      await store.appendToStream(`s-${from}`, events);
+      for (const e of events) reference.append(leafHash(e.data));
+    };
+    for (let i = 0; i < 12_000; i += 1000) await append(i, i + 1000);
+    // 12,000 leaves behind: more than 100, so hashed on the worker (the first read of a catch-up is 1,000 events).
+    const log = new MerkleLog(store, join(dir, 'merkle.sqlite'), undefined, { threadedCatchUpLeaves: 100 });
+    await log.catchUp();
+    expect(log.size).toBe(12_000);
+    expect(toHex(log.root())).toBe(toHex(rootHash(reference, reference.size)));
+    for (const [index, size] of [[0, 12_000], [4095, 4096], [11_999, 12_000], [777, 5001]] as const) {
+      expect(log.inclusionProof(index, size).map(toHex)).toEqual(inclusionProof(reference, index, size).map(toHex));
+    }
+    expect(log.consistencyProof(4097, 12_000).map(toHex)).toEqual(consistencyProof(reference, 4097, 12_000).map(toHex));
+    // A few more: caught up on this thread, from the subtrees the threaded catch-up left.
+    await append(12_000, 12_037);
+    await log.catchUp();
+    expect(toHex(log.root())).toBe(toHex(rootHash(reference, reference.size)));
+    log.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('reopened between catch-ups, continues from the subtrees on file (not the ones it hashed last) to the same roots', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flashtrail-merkle-reopen-'));
     const store = new SqliteEventStore(join(dir, 'events.sqlite'));

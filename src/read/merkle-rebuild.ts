@@ -18,7 +18,7 @@ import { bytesEqual, fromHex, toHex } from '../crypto/encoding.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nativeCrypto } from '../native/crypto.ts';
 import type { Hash } from '../merkle/hash.ts';
-import { MerkleLog } from './merkle-log.ts';
+import { MerkleLog, THREADED_CATCH_UP_LEAVES } from './merkle-log.ts';
 
 export interface SignedCheckpoint {
   readonly size: number;
@@ -53,7 +53,8 @@ export type MerkleRebuildReport =
 export async function rebuildMerkleLog(store: EventStore, file: string, crypto: CryptoBackend = nativeCrypto): Promise<MerkleRebuildReport> {
   const tempFile = `${file}.rebuild-${process.pid}`;
   removeSqliteFile(tempFile);
-  const fresh = new MerkleLog(store, tempFile, crypto);
+  // Offline (the server is stopped): a long log's leaves are hashed on a second thread.
+  const fresh = new MerkleLog(store, tempFile, crypto, { threadedCatchUpLeaves: THREADED_CATCH_UP_LEAVES });
   // A file of an unknown format throws here and is left alone: it may come from a newer flashtrail.
   let old: MerkleLog | null = null;
   try {

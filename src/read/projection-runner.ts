@@ -11,7 +11,7 @@ import type { LedgerEvent } from '../../schemas/index.ts';
 import { decodeStoredEvent, type StoredEvent } from '../native/stored-envelope.ts';
 import { nextTurn, SLICE_BUDGET_MS, SliceSizer } from './event-loop.ts';
 import { ReadModelWriter, WriteBatch, type CheckpointRow } from './read-model-writes.ts';
-import { ReadModelRebuildThread, type ReadBatch } from './read-model-rebuild-thread.ts';
+import { ReplayThread, type ReadBatch } from './replay-thread.ts';
 import { SqliteEventStore } from '../store/sqlite.ts';
 
 /**
@@ -117,7 +117,7 @@ function replayedBatch(events: readonly ReplayedEvent[]): EventBatch {
   };
 }
 
-/** Events as the rebuild thread cut them out: the batch's events are parsed in one go. */
+/** Events as the replay thread cut them out: the batch's events are parsed in one go. */
 function threadBatch(read: ReadBatch): EventBatch {
   const events = JSON.parse(Buffer.from(read.events.buffer, read.events.byteOffset, read.events.byteLength).toString('utf8')) as LedgerEvent[];
   const { positions, revisions, streams, digests } = read;
@@ -312,14 +312,14 @@ export class ProjectionRunner {
   }
 
   /**
-   * A rebuild, or a long catch-up, on two threads (./read-model-rebuild-thread.ts): a worker reads the log
+   * A rebuild, or a long catch-up, on two threads (./replay-thread.ts): a worker reads the log
    * ahead of this thread and writes each batch's rows behind it, while this thread projects the next batch.
    * A batch's documents stay in `pending` until its transaction committed (this thread's connection does not
    * see them before), then go to the cache of recent documents as in catchUpNow. At most WRITES_IN_FLIGHT
    * batches wait to be written: memory stays bounded when the writes are the slower half.
    */
   private async catchUpOnThreads(): Promise<void> {
-    const thread = await ReadModelRebuildThread.open({ readModelFile: this.file, eventsFile: this.store instanceof SqliteEventStore ? this.store.file : undefined });
+    const thread = await ReplayThread.open({ readModelFile: this.file, eventsFile: this.store instanceof SqliteEventStore ? this.store.file : undefined });
     const inFlight: Promise<void>[] = [];
     try {
       const checkpoints = new Map(this.projections.map((p) => [p.name, this.checkpointOf(p.name)]));
@@ -423,7 +423,7 @@ export class ProjectionRunner {
     }
   }
 
-  /** A database in memory has no file for the rebuild thread to open. */
+  /** A database in memory has no file for the replay thread to open. */
   private threadable(): boolean {
     return this.file !== ':memory:' && this.file !== '';
   }

@@ -1,9 +1,9 @@
 /**
- * The worker thread of a read-model rebuild (see ./read-model-rebuild-thread.ts for the projecting thread's
- * half): the SQLite work on both sides of the projections. It reads the event log (its own read-only
- * connection), cuts each stored envelope's payload out and hashes the envelope, and hands the batch on as one
- * JSON text; and it writes the batches of rows the projections made, each in one transaction with its
- * checkpoints, on its own connection to the read model, which only it writes while the rebuild runs.
+ * The worker thread of a replay (see ./replay-thread.ts for the replaying thread's half). It reads the event
+ * log (its own read-only connection) and hands each batch on: for a read-model rebuild with each envelope's
+ * payload cut out and the envelope hashed, and it writes the batches of rows the projections made, each in one
+ * transaction with its checkpoints, on its own connection to the read model (which only it writes while the
+ * rebuild runs); for a Merkle log as leaf hashes.
  */
 import Database from 'better-sqlite3';
 import { hash } from 'node:crypto';
@@ -11,24 +11,27 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteEventStore } from '../store/sqlite.ts';
 import { decodeStoredEnvelope, writeStoredPayload } from '../native/stored-envelope.ts';
 import { ReadModelWriter } from './read-model-writes.ts';
-import type { RebuildReply, RebuildRequest, RebuildSetup } from './read-model-rebuild-thread.ts';
+import { leafHash } from '../merkle/hash.ts';
+import { nativeCrypto } from '../native/crypto.ts';
+import type { ReplayReply, ReplayRequest, ReplaySetup } from './replay-thread.ts';
 
 const port = parentPort;
-if (!port) throw new Error('read-model-rebuild-worker.ts runs as a worker thread (src/read/read-model-rebuild-thread.ts starts it)');
-const setup = workerData as RebuildSetup;
-const reply = (message: RebuildReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+if (!port) throw new Error('replay-worker.ts runs as a worker thread (src/read/replay-thread.ts starts it)');
+const setup = workerData as ReplaySetup;
+const reply = (message: ReplayReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 let store: SqliteEventStore | null = null;
-let db: Database.Database;
-let writer: ReadModelWriter;
+let db: Database.Database | null = null;
+let writer: ReadModelWriter | null = null;
 try {
   store = setup.eventsFile === undefined ? null : new SqliteEventStore(setup.eventsFile, { readOnly: true });
-  db = new Database(setup.readModelFile, { fileMustExist: true });
-  // As the runner's own connection (ProjectionRunner): derived data, its checkpoint in the same transaction.
-  db.pragma('synchronous = NORMAL');
-  if (process.env.XP) for (const x of process.env.XP.split(';')) db.pragma(x);
-  writer = new ReadModelWriter(db);
+  if (setup.readModelFile !== undefined) {
+    db = new Database(setup.readModelFile, { fileMustExist: true });
+    // As the runner's own connection (ProjectionRunner): derived data, its checkpoint in the same transaction.
+    db.pragma('synchronous = NORMAL');
+    writer = new ReadModelWriter(db);
+  }
 } catch (error) {
   reply({ kind: 'failed', message: messageOf(error) });
   throw error;
@@ -42,7 +45,7 @@ const [OPEN, COMMA, CLOSE] = ['[', ',', ']'].map((c) => c.charCodeAt(0)) as [num
  * over, not copied).
  */
 async function read(id: number, after: bigint, maxCount: number): Promise<void> {
-  if (!store) throw new Error('this rebuild thread was started without an event store file to read');
+  if (!store) throw new Error('this replay thread was started without an event store file to read');
   const rows = await store.readAllForReplay({ after, maxCount });
   const positions = new BigInt64Array(rows.length);
   const revisions = new BigInt64Array(rows.length);
@@ -81,15 +84,32 @@ async function read(id: number, after: bigint, maxCount: number): Promise<void> 
 /** Why a write failed: every later one is refused. */
 let failed: string | null = null;
 
-port.on('message', (request: RebuildRequest) => {
+/** The leaf hashes of the events after `after`, in one buffer handed over. */
+async function leaves(id: number, after: bigint, maxCount: number): Promise<void> {
+  if (!store) throw new Error('this replay thread was started without an event store file to read');
+  const rows = await store.readAllForReplay({ after, maxCount });
+  const positions = new BigInt64Array(rows.length);
+  const hashes = new Uint8Array(new ArrayBuffer(32 * rows.length));
+  for (const [i, row] of rows.entries()) {
+    positions[i] = row.position;
+    hashes.set(leafHash(row.data, nativeCrypto), 32 * i);
+  }
+  reply({ kind: 'leaves', id, positions, hashes }, [positions.buffer as ArrayBuffer, hashes.buffer as ArrayBuffer]);
+}
+
+port.on('message', (request: ReplayRequest) => {
   switch (request.kind) {
     case 'read':
       read(request.id, request.after, request.maxCount).catch((error: unknown) => reply({ kind: 'done', id: request.id, error: messageOf(error) }));
+      return;
+    case 'leaves':
+      leaves(request.id, request.after, request.maxCount).catch((error: unknown) => reply({ kind: 'done', id: request.id, error: messageOf(error) }));
       return;
     case 'write':
       // The batches after one that failed were projected from its documents: none of them may be committed.
       if (failed !== null) return reply({ kind: 'done', id: request.id, error: `not written: an earlier batch failed (${failed})` });
       try {
+        if (!writer) throw new Error('this replay thread was started without a read model to write');
         writer.write(request.rows, request.checkpoints);
         reply({ kind: 'done', id: request.id });
       } catch (error) {
@@ -99,7 +119,7 @@ port.on('message', (request: RebuildRequest) => {
       return;
     case 'close':
       try {
-        db.close();
+        db?.close();
       } finally {
         void (store?.close() ?? Promise.resolve()).finally(() => {
           reply({ kind: 'done', id: request.id });
