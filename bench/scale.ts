@@ -48,7 +48,10 @@ const SAMPLES = quick ? 100 : 400;
 const results = createReport('scale');
 
 /** A deterministic spread of units over the whole ledger (oldest to newest). */
-const sampleSerials = (units: number, n: number) => Array.from({ length: n }, (_, i) => `SN${String(1 + Math.floor(((i * 7919) % n) * (units / n))).padStart(8, '0')}`);
+/** n serials spread over the units in a scattered order; `shift` (0 to 1) moves each by that share of the stride, so a warm-up set is disjoint from the measured one. */
+const sampleSerials = (units: number, n: number, shift = 0) => Array.from({ length: n }, (_, i) => `SN${String(1 + Math.floor((((i * 7919) % n) + shift) * (units / n))).padStart(8, '0')}`);
+/** Documents served before the measured ones, of other units, not counted (as bench/append.ts's warm-up round). */
+const WARM_UP = quick ? 25 : 100;
 
 async function timedGets(url: string, token: string, paths: readonly string[]): Promise<number[]> {
   const latencies: number[] = [];
@@ -141,6 +144,10 @@ async function atSize(label: 'small' | 'large', target: number): Promise<void> {
       results.add(`scale.${label}.mapReady`, `${label} run (${n} events): until the first provenance document is served (the unit history map committed)`, (performance.now() - t) / 1000, 's', 1);
 
       const serials = sampleSerials(filled.units, SAMPLES);
+      // A warm-up round first, of other units: a server that has just started compiles its hot code while it
+      // serves its first documents (V8's optimising compiler), which a ledger serving for months has done long ago.
+      const warmUp = sampleSerials(filled.units, WARM_UP, 0.5);
+      await timedGets(server.url, token, warmUp.flatMap((s) => [`/v1/units/${s}/provenance`, `/v1/units/${s}`, `/v1/firmware/${filled.previousImage}/units?limit=100`]));
       // The server's CPU over the documents (from /proc), beside their latency: on a loaded machine the latency's
       // tail is mostly waiting for a core, the CPU is what the document costs.
       const cpuBefore = server.cpuSeconds();
