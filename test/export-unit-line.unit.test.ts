@@ -148,6 +148,9 @@ describe('the fast reader of unit record lines', () => {
       ['another leaf index', editEvent(1, (e) => (e.leafIndex += 1)), 'INCLUSION_PROOF_ERROR'],
       ['the top proof hash of a later event changed', editEvent(1, (e) => (e.proof[e.proof.length - 1] = strayBits(e.proof[e.proof.length - 1] as string, 10))), 'INCLUSION_PROOF_ERROR'],
       ['the lowest proof hash changed', editEvent(1, (e) => (e.proof[0] = strayBits(e.proof[0] as string, 10))), 'INCLUSION_PROOF_ERROR'],
+      // Where two events' leaves are siblings, the later one's inclusion is settled by comparing the two proofs' lowest hashes.
+      ['the lowest proof hash of the first event changed', editEvent(0, (e) => (e.proof[0] = strayBits(e.proof[0] as string, 10))), 'INCLUSION_PROOF_ERROR'],
+      ['the second proof hash of a later event changed', editEvent(1, (e) => (e.proof[1] = strayBits(e.proof[1] as string, 10))), 'INCLUSION_PROOF_ERROR'],
       ['a proof hash with stray bits', editEvent(1, (e) => (e.proof[e.proof.length - 1] = strayBits(e.proof[e.proof.length - 1] as string, 2))), 'FORMAT_ERROR'],
       ['a proof hash left out', editEvent(1, (e) => e.proof.pop()), 'INCLUSION_PROOF_ERROR'],
       ['a proof hash more', editEvent(1, (e) => e.proof.push(e.proof[0] as string)), 'INCLUSION_PROOF_ERROR'],

@@ -499,7 +499,8 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
  * Whether the leaf is at `index` of the checkpointed tree by its proof (the `count` hashes from `proofAt`): the
  * verdict of RFC 9162 §2.1.3.2, with the work shared with the last verified path. Where the path climbing from the
  * leaf reaches a node that path holds, with the same hash, and the proof's remaining hashes are byte for byte that
- * path's, it leads to the root as that path does; until then each level is hashed. False also for a proof of the
+ * path's, it leads to the root as that path does; likewise one level earlier, where it reaches the sibling of a node
+ * that path holds and the two proofs hold each other's node there; until then each level is hashed. False also for a proof of the
  * wrong length, or a hash that is not canonical base64: the slow path says which.
  */
 function included(b: Uint8Array, leaf: Hash, index: number, proofAt: number, count: number, memo: InclusionMemo, crypto: CryptoBackend): boolean {
@@ -552,6 +553,21 @@ function included(b: Uint8Array, leaf: Hash, index: number, proofAt: number, cou
     if (!sibling) return false;
     const top = length - 1 - level;
     const [s, e] = [siblingFrom[top] as number, siblingTo[top] as number];
+    if (last) {
+      // Where the last path went through this node's sibling (the two paths meet at their parent, as consecutive
+      // leaves' paths do), that path's proof holds this node's hash and this proof the sibling's, both verified:
+      // compared instead of hashing the parent. The parent and what is above it are then the last path's.
+      const at = level + last.length - length;
+      if (at >= 0 && last.from[at] === s && last.to[at] === e && hashesEqual(sibling, last.hashes[at] as Hash) && proofHashIs(last.bytes, last.proofAt + 47 * at + 1, hash) && sameBytes(b, proofAt + 47 * (level + 1), last.bytes, last.proofAt + 47 * (at + 1), 47 * (length - level - 1) - 1)) {
+        for (let l = level + 1; l <= length; l++) {
+          path.from[l] = last.from[l + at - level] as number;
+          path.to[l] = last.to[l + at - level] as number;
+          path.hashes[l] = last.hashes[l + at - level] as Hash;
+        }
+        settled = true;
+        break;
+      }
+    }
     hash = s < from ? nodeHash(sibling, hash, crypto) : nodeHash(hash, sibling, crypto);
     from = Math.min(from, s);
     to = Math.max(to, e);
@@ -563,6 +579,12 @@ function included(b: Uint8Array, leaf: Hash, index: number, proofAt: number, cou
   memo.spare = last ?? newPath();
   memo.last = path;
   return true;
+}
+
+/** Whether the proof hash whose base64 starts at `at` (44 characters, decoded strictly) is `hash`. */
+function proofHashIs(b: Uint8Array, at: number, hash: Hash): boolean {
+  const decoded = base64Span(b, at, at + 44);
+  return decoded !== null && hashesEqual(decoded, hash);
 }
 
 function sameBytes(a: Uint8Array, at: number, b: Uint8Array, bt: number, n: number): boolean {
