@@ -40,15 +40,36 @@ const GOALS: readonly Goal[] = [
   { what: 'provenance document at the largest scale run, p99', bench: 'scale', key: 'scale.large.provenance.p99', orKey: 'scale.small.provenance.p99', unit: 'ms', goal: 10, atLeast: false },
 ];
 
+const nodeMajor = (r: BenchReport) => r.node.replace(/^v/, '').split('.')[0] ?? r.node;
+
+/**
+ * The runs a goal is judged on: of the reports of its benchmark, for each Node major line, the one that has the
+ * goal's own figure (a scale run at its largest size before one of a single size), then the latest. One row per
+ * line, so a run on an end-of-life Node (20) and one on an LTS line (24, 26) each say what they reached.
+ */
+function runsFor(g: Goal, reports: readonly BenchReport[]): BenchReport[] {
+  const byLine = new Map<string, BenchReport>();
+  const rank = (r: BenchReport) => (r.figures[g.key] !== undefined ? 1 : 0);
+  for (const r of reports) {
+    if (r.bench !== g.bench) continue;
+    const held = byLine.get(nodeMajor(r));
+    if (!held || rank(r) > rank(held) || (rank(r) === rank(held) && r.date > held.date)) byLine.set(nodeMajor(r), r);
+  }
+  return [...byLine.entries()].sort(([a], [b]) => Number(a) - Number(b)).map(([, r]) => r);
+}
+
 export function markdown(reports: readonly BenchReport[]): string {
-  const byBench = new Map(reports.map((r) => [r.bench, r]));
   const out: string[] = ['| goal (issue 19) | reached | goal | met |', '|---|---:|---:|---|'];
   for (const g of GOALS) {
-    const figures = byBench.get(g.bench)?.figures;
-    const figure = figures?.[g.key] ?? (g.orKey !== undefined ? figures?.[g.orKey] : undefined);
-    const value = figure?.value ?? null;
-    const met = value === null ? 'not measured' : (g.atLeast ? value >= g.goal : value <= g.goal) ? 'yes' : 'no';
-    out.push(`| ${g.what} | ${figure ? `${show(figure)} ${g.unit}` : '—'} | ${g.atLeast ? '≥' : '<'} ${fmt(g.goal)} ${g.unit} | ${met} |`);
+    const runs = runsFor(g, reports);
+    for (const run of runs.length > 0 ? runs : [undefined]) {
+      const figures = run?.figures;
+      const figure = figures?.[g.key] ?? (g.orKey !== undefined ? figures?.[g.orKey] : undefined);
+      const value = figure?.value ?? null;
+      const met = value === null ? 'not measured' : (g.atLeast ? value >= g.goal : value <= g.goal) ? 'yes' : 'no';
+      const what = runs.length > 1 && run ? `${g.what} (Node ${nodeMajor(run)})` : g.what;
+      out.push(`| ${what} | ${figure ? `${show(figure)} ${g.unit}` : '—'} | ${g.atLeast ? '≥' : '<'} ${fmt(g.goal)} ${g.unit} | ${met} |`);
+    }
   }
   for (const r of reports) {
     out.push('', `\`${r.bench}\`${r.quick ? ' (--quick)' : ''}: ${r.date.slice(0, 10)}, Node ${r.node}, ${r.cores} cores (${r.cpu}), ${r.memoryGb} GB`, '', table(r));
