@@ -28,8 +28,10 @@
  * Progress goes to stderr: the fill's events and rate about every 10 s, the first start's derived files every 30 s.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createReport, fmt, quantile, quick, runBench } from './report.ts';
 import { fillLedger } from './fixtures.ts';
 import { serve } from './http.ts';
@@ -53,16 +55,24 @@ const sampleSerials = (units: number, n: number, shift = 0) => Array.from({ leng
 /** Documents served before the measured ones, of other units, not counted (as bench/append.ts's warm-up round). */
 const WARM_UP = quick ? 25 : 100;
 
+/**
+ * Each path fetched in turn on one kept-alive connection by a client process of its own (bench/timed-gets.mjs,
+ * which says why), timed from the request to the last byte of the answer.
+ */
 async function timedGets(url: string, token: string, paths: readonly string[]): Promise<number[]> {
-  const latencies: number[] = [];
-  for (const path of paths) {
-    const t = performance.now();
-    const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`${path}: ${response.status}`);
-    latencies.push(performance.now() - t);
-  }
-  return latencies;
+  const client = spawn(process.execPath, [fileURLToPath(new URL('./timed-gets.mjs', import.meta.url))], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  client.stdout.on('data', (c: Buffer) => out.push(c));
+  client.stderr.on('data', (c: Buffer) => err.push(c));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    client.once('error', reject);
+    client.once('close', resolve);
+  });
+  client.stdin.end(JSON.stringify({ url, token, paths }));
+  const code = await exited;
+  if (code !== 0) throw new Error(`the measuring client failed (exit ${code}): ${Buffer.concat(err).toString('utf8').trim()}`);
+  return JSON.parse(Buffer.concat(out).toString('utf8')) as number[];
 }
 
 /** Waits (untimed) until `path` answers 200, retrying while the server answers 503 (not ready yet). */
