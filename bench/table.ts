@@ -25,6 +25,9 @@ interface Goal {
   readonly atLeast: boolean;
   /** Where the run has no `key`, the figure that stands for it (a scale run of one size: that size is its largest). */
   readonly orKey?: string;
+  /** The figure that says at what size the goal was measured (a scale run's event count), named in the row. */
+  readonly sizeKey?: string;
+  readonly orSizeKey?: string;
 }
 
 const GOALS: readonly Goal[] = [
@@ -37,7 +40,9 @@ const GOALS: readonly Goal[] = [
   { what: 'verifying an export, share of openssl verify × cores', bench: 'export', key: 'export.verify.ratio', unit: '%', goal: 80, atLeast: true },
   // The same goal by CPU time (the CLI's CPU per event against openssl's on one core): what a loaded run can still say.
   { what: 'verifying an export, by CPU time, share of openssl verify × cores', bench: 'export', key: 'export.verify.cli.cpuRatio', unit: '%', goal: 80, atLeast: true },
-  { what: 'provenance document at the largest scale run, p99', bench: 'scale', key: 'scale.large.provenance.p99', orKey: 'scale.small.provenance.p99', unit: 'ms', goal: 10, atLeast: false },
+  { what: 'provenance document at the largest scale run, p99', bench: 'scale', key: 'scale.large.provenance.p99', orKey: 'scale.small.provenance.p99', sizeKey: 'scale.large.events', orSizeKey: 'scale.small.events', unit: 'ms', goal: 10, atLeast: false },
+  // The latest code at the smaller size, where no run at the largest size was made since (a 10M data set's first start takes an hour).
+  { what: 'provenance document at the latest scale run, smaller size, p99', bench: 'scale', key: 'scale.small.provenance.p99', sizeKey: 'scale.small.events', unit: 'ms', goal: 10, atLeast: false },
 ];
 
 const nodeMajor = (r: BenchReport) => r.node.replace(/^v/, '').split('.')[0] ?? r.node;
@@ -67,7 +72,9 @@ export function markdown(reports: readonly BenchReport[]): string {
       const figure = figures?.[g.key] ?? (g.orKey !== undefined ? figures?.[g.orKey] : undefined);
       const value = figure?.value ?? null;
       const met = value === null ? 'not measured' : (g.atLeast ? value >= g.goal : value <= g.goal) ? 'yes' : 'no';
-      const what = runs.length > 1 && run ? `${g.what} (Node ${nodeMajor(run)})` : g.what;
+      const size = g.sizeKey === undefined ? undefined : (figures?.[g.sizeKey] ?? (g.orSizeKey !== undefined ? figures?.[g.orSizeKey] : undefined));
+      const notes = [run && runs.length > 1 ? `Node ${nodeMajor(run)}` : null, size?.value != null ? `${fmt(size.value)} events, ${run?.date.slice(0, 10)}` : null].filter((n) => n !== null);
+      const what = notes.length > 0 ? `${g.what} (${notes.join(', ')})` : g.what;
       out.push(`| ${what} | ${figure ? `${show(figure)} ${g.unit}` : '—'} | ${g.atLeast ? '≥' : '<'} ${fmt(g.goal)} ${g.unit} | ${met} |`);
     }
   }
