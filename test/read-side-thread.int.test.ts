@@ -39,6 +39,36 @@ const unit = (serial: string) => fetch(`${t.url}/v1/units/${serial}`, { headers:
 /** The worker thread of the ledger's read side: what a crash of that thread (out of memory, a native fault) takes away. */
 const workerOf = (thread: ReadSideThread) => (thread as unknown as { thread: { worker: Worker } }).thread.worker;
 
+/**
+ * A read side opened on a store of its own in a fresh directory, closed and removed after `body`: `scan` commits a
+ * unit's first event to the store, `watch` records the kind of every message the serving thread posts to a worker.
+ */
+async function onOwnStore(prefix: string, body: (t: { store: SqliteEventStore; thread: ReadSideThread; scan: (serial: string) => Promise<void>; watch: (worker: Worker) => void; sent: string[] }) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+  const thread = await ReadSideThread.open(store, { eventsFile: store.file, readModelFile: join(dir, 'readmodel.sqlite') });
+  const sent: string[] = [];
+  const watch = (worker: Worker) => {
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (message: { kind: string }) => {
+      sent.push(message.kind);
+      post(message);
+    };
+  };
+  const station = new EventSigner(newSigner(), 'ST-01');
+  const scan = async (serial: string) => {
+    const signed = station.sign('UnitScanned', scanData(serial));
+    await store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }]);
+  };
+  try {
+    await body({ store, thread, scan, watch, sent });
+  } finally {
+    await thread.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe.skipIf(!onSqlite)('the read side on its own thread', () => {
   it('runs there on SQLite', () => {
     expect(t.running.projections).toBeInstanceOf(ReadSideThread);
@@ -97,22 +127,8 @@ describe.skipIf(!onSqlite)('the read side on its own thread', () => {
 
 describe.skipIf(!onSqlite)('the commit signal', () => {
   it('sends the worker one message for the commits made before its pass reads, and one again for a commit after it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rst-signal-'));
-    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
-    const thread = await ReadSideThread.open(store, { eventsFile: store.file, readModelFile: join(dir, 'readmodel.sqlite') });
-    try {
-      const worker = (thread as unknown as { thread: { worker: Worker } }).thread.worker;
-      const sent: string[] = [];
-      const post = worker.postMessage.bind(worker);
-      worker.postMessage = (message: { kind: string }) => {
-        sent.push(message.kind);
-        post(message);
-      };
-      const station = new EventSigner(newSigner(), 'ST-01');
-      const scan = async (serial: string) => {
-        const signed = station.sign('UnitScanned', scanData(serial));
-        await store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }]);
-      };
+    await onOwnStore('flashtrail-rst-signal-', async ({ store, thread, scan, watch, sent }) => {
+      watch(workerOf(thread));
       const projected = async (serial: string) => {
         const deadline = Date.now() + 20_000;
         while (thread.get('unit-state', serial) === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -129,35 +145,15 @@ describe.skipIf(!onSqlite)('the commit signal', () => {
       expect(sent.filter((k) => k === 'committed')).toHaveLength(2);
       expect(await projected('SIG-AFTER')).toBe('SIG-AFTER');
       expect(sent).not.toContain('catchUp');
-    } finally {
-      await thread.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe.skipIf(!onSqlite)('the catch-up shortcut', () => {
   it('asks the worker only when the store committed something since its last answer, and again after a worker went away', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'flashtrail-rst-shortcut-'));
-    const store = new SqliteEventStore(join(dir, 'events.sqlite'));
-    const thread = await ReadSideThread.open(store, { eventsFile: store.file, readModelFile: join(dir, 'readmodel.sqlite') });
-    try {
-      const sent: string[] = [];
-      const watch = (worker: Worker) => {
-        const post = worker.postMessage.bind(worker);
-        worker.postMessage = (message: { kind: string }) => {
-          sent.push(message.kind);
-          post(message);
-        };
-      };
+    await onOwnStore('flashtrail-rst-shortcut-', async ({ thread, scan, watch, sent }) => {
       watch(workerOf(thread));
       const asked = () => sent.filter((k) => k === 'catchUp').length;
-      const station = new EventSigner(newSigner(), 'ST-01');
-      const scan = async (serial: string) => {
-        const signed = station.sign('UnitScanned', scanData(serial));
-        await store.appendToStream(signed.stream, [{ id: signed.event.id, type: signed.event.type, data: envelopeBytes(signed.envelope) }]);
-      };
       // The first catch-up always asks: the read model may be behind what an earlier process committed.
       await scan('SC-1');
       await thread.catchUp();
@@ -184,11 +180,7 @@ describe.skipIf(!onSqlite)('the catch-up shortcut', () => {
       const before = asked();
       await thread.catchUp();
       expect(asked()).toBe(before);
-    } finally {
-      await thread.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 

@@ -495,6 +495,15 @@ export function readCanonicalUnitLine(b: Uint8Array, line: number, withHistory: 
   return { serial, chipId, mac, batchId, releaseId, ...(history ? { history } : {}), decoded, leafHashes };
 }
 
+/** Levels above `level` of `path` taken from `last`, where `last`'s level `at` is the same node: the rest of the way to the root is its. */
+function adoptUpperPath(path: VerifiedPath, last: VerifiedPath, level: number, at: number, length: number): void {
+  for (let l = level + 1; l <= length; l++) {
+    path.from[l] = last.from[l + at - level] as number;
+    path.to[l] = last.to[l + at - level] as number;
+    path.hashes[l] = last.hashes[l + at - level] as Hash;
+  }
+}
+
 /**
  * Whether the leaf is at `index` of the checkpointed tree by its proof (the `count` hashes from `proofAt`): the
  * verdict of RFC 9162 §2.1.3.2, with the work shared with the last verified path. Where the path climbing from the
@@ -540,11 +549,7 @@ function included(b: Uint8Array, leaf: Hash, index: number, proofAt: number, cou
     if (last) {
       const at = level + last.length - length;
       if (at >= 0 && last.from[at] === from && last.to[at] === to && hashesEqual(last.hashes[at] as Hash, hash) && sameBytes(b, proofAt + 47 * level, last.bytes, last.proofAt + 47 * at, 47 * (length - level) - 1)) {
-        for (let l = level + 1; l <= length; l++) {
-          path.from[l] = last.from[l + at - level] as number;
-          path.to[l] = last.to[l + at - level] as number;
-          path.hashes[l] = last.hashes[l + at - level] as Hash;
-        }
+        adoptUpperPath(path, last, level, at, length);
         settled = true;
         break;
       }
@@ -559,11 +564,7 @@ function included(b: Uint8Array, leaf: Hash, index: number, proofAt: number, cou
       // compared instead of hashing the parent. The parent and what is above it are then the last path's.
       const at = level + last.length - length;
       if (at >= 0 && last.from[at] === s && last.to[at] === e && hashesEqual(sibling, last.hashes[at] as Hash) && proofHashIs(last.bytes, last.proofAt + 47 * at + 1, hash) && sameBytes(b, proofAt + 47 * (level + 1), last.bytes, last.proofAt + 47 * (at + 1), 47 * (length - level - 1) - 1)) {
-        for (let l = level + 1; l <= length; l++) {
-          path.from[l] = last.from[l + at - level] as number;
-          path.to[l] = last.to[l + at - level] as number;
-          path.hashes[l] = last.hashes[l + at - level] as Hash;
-        }
+        adoptUpperPath(path, last, level, at, length);
         settled = true;
         break;
       }
