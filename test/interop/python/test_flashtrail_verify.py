@@ -919,8 +919,11 @@ class ExportRenewals(unittest.TestCase):
 
     def test_without_the_ml_dsa_key_a_renewal_is_refused_before_any_step(self):
         # §14: a renewal claims ML-DSA-44 coverage, so even a genuine bundle is refused without the ML-DSA-44 key.
+        # The export's bundle is given with its export; the other alone. (Told apart by the file's name: a checkout
+        # whose path holds 'export' must not make both look like the export's.)
         for bundle in (self.bundle_path, os.path.join(ROTATION, 'renewal.both.json')):
-            rc, out, err = run_cli('--ledger-key', self.manifest['ledgerVerifierKey'], *(['--renewal', bundle, self.export_path] if 'export' in bundle else [bundle]))
+            is_export_bundle = os.path.basename(bundle) == os.path.basename(self.bundle_path)
+            rc, out, err = run_cli('--ledger-key', self.manifest['ledgerVerifierKey'], *(['--renewal', bundle, self.export_path] if is_export_bundle else [bundle]))
             self.assertEqual((rc != 0, out['ok'], out['code']), (True, False, 'LEDGER_KEY_ERROR'), out)
             self.assertIn('--ledger-pq-key', out['message'])
 
