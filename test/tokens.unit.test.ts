@@ -50,12 +50,19 @@ describe('token file', () => {
     expect(tokens.lookup(station)).not.toBeNull();
   });
 
-  it('looks at the file at most once per recheck interval', () => {
-    addToken(file, { name: 'admin', role: 'admin' });
+  it('trusts the list it has for a known token during the recheck interval, and looks at the file at once for an unknown one', () => {
+    const admin = addToken(file, { name: 'admin', role: 'admin' });
+    const before = readFileSync(file, 'utf8');
     const tokens = TokenStore.fromFile(file, { recheckAfterMs: 60_000 });
+    // Added, then used at once (a station's token, the moment it is printed): found without waiting for the interval.
     const later = addToken(file, { name: 'later', role: 'auditor' });
-    expect(tokens.lookup(later)).toBeNull();
-    expect(TokenStore.fromFile(file).lookup(later)).toEqual({ name: 'later', role: 'auditor' });
+    expect(tokens.lookup(later)).toEqual({ name: 'later', role: 'auditor' });
+    // Removed again: a known token is not looked for in the file until the interval has passed.
+    writeFileSync(file, before);
+    expect(tokens.lookup(later)).toEqual({ name: 'later', role: 'auditor' });
+    expect(TokenStore.fromFile(file).lookup(later)).toBeNull();
+    expect(tokens.lookup(admin)).toEqual({ name: 'admin', role: 'admin' });
+    expect(tokens.lookup('not-a-token')).toBeNull();
   });
 
   it('refuses to start from an invalid token file', () => {

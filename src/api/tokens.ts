@@ -33,7 +33,11 @@ export interface TokenSource {
 }
 
 export interface TokenFileOptions {
-  /** How long a lookup trusts the list it has before it looks at the file again; 1 s by default. */
+  /**
+   * How long a lookup of a known token trusts the list it has before it looks at the file again (so a token
+   * removed from the file is refused within it); 1 s by default. A token the list lacks is looked for in the file
+   * at once.
+   */
   readonly recheckAfterMs?: number;
   /**
    * Hears, once per distinct problem, that the file could not be reloaded (deleted, half-written, invalid)
@@ -70,7 +74,15 @@ export class TokenStore implements TokenSource {
 
   lookup(token: string): Principal | null {
     this.reloadIfChanged(false);
-    return this.byHash.get(hashToken(token)) ?? null;
+    const hash = hashToken(token);
+    const known = this.byHash.get(hash);
+    if (known || this.file === null) return known ?? null;
+    // A token the list lacks may have been added since the last look (a station's token, used the moment
+    // `flashtrail tokens add` printed it): the file is looked at now, not after the interval. One stat per
+    // unknown token, and a reload only when the file changed.
+    this.checkedAt = 0;
+    this.reloadIfChanged(false);
+    return this.byHash.get(hash) ?? null;
   }
 
   private reloadIfChanged(initial: boolean): void {
