@@ -22,6 +22,15 @@ import Database from 'better-sqlite3';
 const meta = (i: number) => ({ stream: 'unit-SN1', revision: BigInt(i), position: BigInt(100 + i), digest: String(i).repeat(64).slice(0, 64) });
 const project = (events: UnitEvent[]) => events.reduce<UnitView | null>((s, e, i) => unitStateProjection.evolve(s, e, meta(i), () => null), null) as UnitView;
 
+
+/** Appends `count` units' UnitScrapped events (S-0, S-1, ...), one transaction each, signed by a key of their own. */
+async function scrapUnits(store: SqliteEventStore, count: number): Promise<void> {
+  const signer = newSigner();
+  for (let i = 0; i < count; i++) {
+    const event = ev('UnitScrapped', { serial: `S-${i}`, reason: 'x' } as never);
+    await store.appendToStreams([{ stream: `unit-S-${i}`, events: [{ id: event.id, type: event.type, data: envelopeBytes(signEvent(event, signer)) }] }]);
+  }
+}
 describe('unit-state projection (given events, then view)', () => {
   it('follows the firmware through the sequence', () => {
     const view = project([unit.scanned(), unit.bootloader(), unit.appVerified(), unit.provisioned(), unit.efuse()]);
@@ -129,11 +138,7 @@ describe('projection runner, documents kept between passes', () => {
   it('a projection rebuilt beside one that is not, over many batches, on one thread or two, leaves the other where it stood: nothing is applied twice', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flashtrail-ahead-'));
     const store = new SqliteEventStore(join(dir, 'events.sqlite'));
-    const signer = newSigner();
-    for (let i = 0; i < 30; i++) {
-      const event = ev('UnitScrapped', { serial: `S-${i}`, reason: 'x' } as never);
-      await store.appendToStreams([{ stream: `unit-S-${i}`, events: [{ id: event.id, type: event.type, data: envelopeBytes(signEvent(event, signer)) }] }]);
-    }
+    await scrapUnits(store, 30);
     const head = await store.headPosition();
     // Counting is what applying an event twice would show.
     const counted = { ...lastType, name: 'counted' };
@@ -160,11 +165,7 @@ describe('projection runner, documents kept between passes', () => {
   it('a batch the rebuild thread cannot write fails the rebuild with its reason, and the batches before it stay committed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flashtrail-unwritable-'));
     const store = new SqliteEventStore(join(dir, 'events.sqlite'));
-    const signer = newSigner();
-    for (let i = 0; i < 10; i++) {
-      const event = ev('UnitScrapped', { serial: `S-${i}`, reason: 'x' } as never);
-      await store.appendToStreams([{ stream: `unit-S-${i}`, events: [{ id: event.id, type: event.type, data: envelopeBytes(signEvent(event, signer)) }] }]);
-    }
+    await scrapUnits(store, 10);
     // A reducer that returns nothing for the fifth unit: a document SQLite cannot bind (no index rows to make first).
     const broken = { ...lastType, indexes: undefined, evolve: (doc: never, event: LedgerEvent, meta: never, lookup: never) => ((event.data as { serial: string }).serial === 'S-4' ? (undefined as never) : lastType.evolve(doc, event, meta, lookup)) };
     const runner = new ProjectionRunner(store, join(dir, 'readmodel.sqlite'), [broken], 2);
