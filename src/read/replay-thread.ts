@@ -11,7 +11,8 @@
  *   - A Merkle log's catch-up from far behind (MerkleLog): the worker hashes each event's leaf; the calling
  *     thread hashes the nodes above them and writes leaves and nodes.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './worker-requests.ts';
 import type { CheckpointRow, WriteRows } from './read-model-writes.ts';
 
 /** What the worker is started with: the event store file it reads (none: the caller reads), the read model it writes (none: it writes none). */
@@ -69,21 +70,10 @@ export class ReplayThread {
   private lost: Error | null = null;
 
   /** Starts the worker; resolves once it has opened its files. */
-  static open(setup: ReplaySetup): Promise<ReplayThread> {
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(workerUrl(), { workerData: setup satisfies ReplaySetup });
-      const onMessage = (message: ReplayReply) => {
-        if (message.kind === 'ready') settle(() => resolve(new ReplayThread(worker)));
-        else if (message.kind === 'failed') settle(() => reject(new ReplayThreadError(`the replay thread could not open its files: ${message.message}`)));
-      };
-      const onExit = (code: number) => settle(() => reject(new ReplayThreadError(`the replay thread stopped while opening (exit code ${code})`)));
-      const onError = (error: Error) => settle(() => reject(new ReplayThreadError(`the replay thread failed while opening: ${error.message}`)));
-      const settle = (then: () => void) => {
-        worker.off('message', onMessage).off('exit', onExit).off('error', onError);
-        then();
-      };
-      worker.on('message', onMessage).on('exit', onExit).on('error', onError);
-    });
+  static async open(setup: ReplaySetup): Promise<ReplayThread> {
+    const name = 'the replay thread';
+    const newError = (message: string) => new ReplayThreadError(message);
+    return new ReplayThread(await startWorker({ url: workerUrl(), workerData: setup satisfies ReplaySetup, name, openFailure: `${name} could not open its files`, newError }));
   }
 
   private constructor(private readonly worker: Worker) {

@@ -156,12 +156,21 @@ export class RequestThread<Ask extends string, Notice extends { readonly kind: s
   }
 }
 
-function spawn<Notice extends { readonly kind: string }>(options: RequestThreadOptions<Notice>): Promise<Running> {
+async function spawn<Notice extends { readonly kind: string }>(options: RequestThreadOptions<Notice>): Promise<Running> {
+  return { worker: await startWorker(options), waiting: new Map(), dead: false };
+}
+
+/**
+ * Starts a worker and waits for it to say it opened its files ('ready'), rejecting with its reason ('failed') or
+ * how it went away while opening; its notices meanwhile go to `onNotice`. RequestThread's start, and that of a
+ * thread with requests of its own shape (./replay-thread.ts).
+ */
+export function startWorker<Notice extends { readonly kind: string }>(options: Pick<RequestThreadOptions<Notice>, 'url' | 'workerData' | 'name' | 'openFailure' | 'newError' | 'onNotice'>): Promise<Worker> {
   const { name, newError } = options;
   return new Promise((resolve, reject) => {
     const worker = new Worker(options.url, { workerData: options.workerData });
     const onMessage = (message: WorkerReply | Notice) => {
-      if (message.kind === 'ready') settle(() => resolve({ worker, waiting: new Map(), dead: false }));
+      if (message.kind === 'ready') settle(() => resolve(worker));
       else if (message.kind === 'failed') settle(() => reject(newError(`${options.openFailure}: ${(message as Extract<WorkerReply, { kind: 'failed' }>).message}`)));
       else if (message.kind !== 'done') options.onNotice?.(message as Notice);
     };
