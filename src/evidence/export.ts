@@ -46,7 +46,7 @@ import {
   type LoggedEnvelope,
 } from '../verify/export-format.ts';
 import { LedgerError } from '../write/errors.ts';
-import { nativeCrypto } from '../native/crypto.ts';
+import { nativeCrypto, toBase64Native } from '../native/crypto.ts';
 import { storedPayload } from '../native/stored-envelope.ts';
 import type { Hash } from '../merkle/hash.ts';
 import { inclusionProofs } from './shared-proofs.ts';
@@ -297,7 +297,7 @@ export async function prepareExport(deps: ExportDeps, selection: ExportSelection
         let text = '[';
         for (const h of proofs.get(leafIndex) as Hash[]) {
           let b = base64.get(h);
-          if (b === undefined) base64.set(h, (b = Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('base64')));
+          if (b === undefined) base64.set(h, (b = toBase64Native(h)));
           text += (text.length > 1 ? ',"' : '"') + b + '"';
         }
         return text + ']';
