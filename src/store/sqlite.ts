@@ -141,7 +141,6 @@ export class SqliteEventStore implements EventStore {
     byId: Database.Statement<[string], Row | undefined>;
     insert: Database.Statement<[string, bigint, string, string, Buffer, string]>;
     readStream: LimitedStatement<[string, bigint], Row>;
-    readWholeStream: Database.Statement<[string, bigint], Row>;
     readStreams: Database.Statement<[string], Row>;
     readStreamBackwards: LimitedStatement<[string, bigint], Row>;
     readAll: LimitedStatement<[bigint], Row>;
@@ -169,7 +168,6 @@ export class SqliteEventStore implements EventStore {
         'INSERT INTO events (stream, revision, id, type, data, recorded_at) VALUES (?, ?, ?, ?, ?, ?)',
       ) as never,
       readStream: new LimitedStatement(this.db, 'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision'),
-      readWholeStream: this.db.prepare('SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision') as never,
       // One index lookup per named stream (the names travel as one JSON array).
       readStreams: this.db.prepare('SELECT * FROM events WHERE stream IN (SELECT value FROM json_each(?)) ORDER BY stream, revision') as never,
       // UNIQUE (stream, revision) is an index SQLite walks in either direction: the head costs one row.
@@ -369,9 +367,7 @@ export class SqliteEventStore implements EventStore {
     const rows =
       options.direction === 'backwards'
         ? this.stmts.readStreamBackwards.limit(maxCount ?? UNLIMITED).all(stream, options.fromRevision ?? INT64_MAX)
-        : maxCount === undefined
-          ? this.stmts.readWholeStream.all(stream, options.fromRevision ?? 0n)
-          : this.stmts.readStream.limit(maxCount).all(stream, options.fromRevision ?? 0n);
+        : this.stmts.readStream.limit(maxCount ?? UNLIMITED).all(stream, options.fromRevision ?? 0n);
     return Promise.resolve(rows.map(toRecorded));
   }
 
